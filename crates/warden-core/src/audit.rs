@@ -1,0 +1,72 @@
+//! The audit event: one leaf of the workspace's Merkle log.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ActorName, CanonicalError, Digest, Timestamp, canonical_json};
+
+/// One recorded state change. Its RFC 8785 canonical JSON is the Merkle leaf
+/// data: `leaf = SHA-256(0x00 || canonical_json(event))`.
+///
+/// The payload (the details of the change) is stored beside the event and
+/// bound to it by `payload_digest`, the digest of its canonical JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditEvent {
+    /// Position in the log, from 0; equal to the leaf index.
+    pub seq: u64,
+    pub time: Timestamp,
+    pub actor: ActorName,
+    /// What happened, e.g. `roles.grant` (see [`actions`]).
+    pub action: String,
+    /// What it happened to, e.g. `actor:lee` or `key:pipeline`.
+    pub subject: String,
+    pub payload_digest: Digest,
+}
+
+impl AuditEvent {
+    /// The canonical JSON bytes that are hashed into the log.
+    pub fn canonical_bytes(&self) -> Result<Vec<u8>, CanonicalError> {
+        canonical_json(self)
+    }
+}
+
+/// The action names recorded in the audit log. Policies and auditors match
+/// on these strings, so they are part of Warden's stable interface.
+pub mod actions {
+    pub const WORKSPACE_INIT: &str = "workspace.init";
+    pub const ROLES_GRANT: &str = "roles.grant";
+    pub const ROLES_REVOKE: &str = "roles.revoke";
+    pub const KEYS_GENERATE: &str = "keys.generate";
+    pub const KEYS_TRUST: &str = "keys.trust";
+    pub const KEYS_REVOKE: &str = "keys.revoke";
+    /// An action refused by the authorisation policy. It changes no state
+    /// but is itself a security-relevant fact, so it is recorded.
+    pub const AUTHZ_DENIED: &str = "authz.denied";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_bytes_are_sorted_and_stable() {
+        let e = AuditEvent {
+            seq: 3,
+            time: Timestamp::parse("2026-01-02T03:04:05Z").unwrap(),
+            actor: ActorName::new("ana").unwrap(),
+            action: "roles.grant".into(),
+            subject: "actor:lee".into(),
+            payload_digest: Digest::of(b"{}"),
+        };
+        let s = String::from_utf8(e.canonical_bytes().unwrap()).unwrap();
+        assert_eq!(
+            s,
+            format!(
+                "{{\"action\":\"roles.grant\",\"actor\":\"ana\",\"payload_digest\":\"{}\",\"seq\":3,\"subject\":\"actor:lee\",\"time\":\"2026-01-02T03:04:05.000000Z\"}}",
+                Digest::of(b"{}")
+            )
+        );
+        let back: AuditEvent = serde_json::from_slice(s.as_bytes()).unwrap();
+        assert_eq!(back, e);
+    }
+}

@@ -1,0 +1,151 @@
+//! Validated names. Parse, don't validate: once a value is an [`ActorName`],
+//! [`RoleName`] or [`KeyName`], every later layer can rely on its shape
+//! (safe as a file name, a SQL value, a Rego string and a log field).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A string that is not a valid name of the given kind.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid {kind} name {value:?}: {rule}")]
+pub struct NameError {
+    pub kind: &'static str,
+    pub value: String,
+    pub rule: &'static str,
+}
+
+fn check(
+    kind: &'static str,
+    value: &str,
+    max: usize,
+    first: fn(u8) -> bool,
+    rest: fn(u8) -> bool,
+    rule: &'static str,
+) -> Result<(), NameError> {
+    let bytes = value.as_bytes();
+    let ok = !bytes.is_empty()
+        && bytes.len() <= max
+        && first(bytes[0])
+        && bytes[1..].iter().all(|&b| rest(b));
+    if ok {
+        Ok(())
+    } else {
+        Err(NameError {
+            kind,
+            value: value.to_string(),
+            rule,
+        })
+    }
+}
+
+macro_rules! name_type {
+    ($(#[$doc:meta])* $ty:ident, $kind:literal, $max:literal, $first:expr, $rest:expr, $rule:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $ty(String);
+
+        impl $ty {
+            /// Validates `value` as this kind of name.
+            pub fn new(value: &str) -> Result<Self, NameError> {
+                check($kind, value, $max, $first, $rest, $rule)?;
+                Ok(Self(value.to_string()))
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl FromStr for $ty {
+            type Err = NameError;
+            fn from_str(s: &str) -> Result<Self, NameError> {
+                Self::new(s)
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
+            }
+        }
+        impl AsRef<str> for $ty {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::new(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+fn alnum(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+}
+fn lower(b: u8) -> bool {
+    b.is_ascii_lowercase()
+}
+
+name_type!(
+    /// Who did something: a person, a service account or a pipeline.
+    ActorName, "actor", 128, alnum,
+    |b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@' | b'+'),
+    "1 to 128 characters: letters, digits and . _ - @ +, starting with a letter or digit"
+);
+name_type!(
+    /// A role in the authorisation policy, such as `ml-engineer`.
+    RoleName, "role", 64, lower,
+    |b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_',
+    "1 to 64 characters: lowercase letters, digits, - and _, starting with a letter"
+);
+name_type!(
+    /// The name of a signing key or a trusted public key.
+    KeyName, "key", 64, alnum,
+    |b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'),
+    "1 to 64 characters: letters, digits and . _ -, starting with a letter or digit"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_and_rejects() {
+        assert!(ActorName::new("ana").is_ok());
+        assert!(ActorName::new("ci-bot@example.com").is_ok());
+        assert!(ActorName::new("").is_err());
+        assert!(ActorName::new("-ana").is_err());
+        assert!(ActorName::new("ana lee").is_err());
+        assert!(ActorName::new(&"a".repeat(129)).is_err());
+        assert!(RoleName::new("ml-engineer").is_ok());
+        assert!(RoleName::new("Admin").is_err());
+        assert!(RoleName::new("9lives").is_err());
+        assert!(KeyName::new("pipeline").is_ok());
+        assert!(KeyName::new("../etc/passwd").is_err());
+        assert!(KeyName::new("a/b").is_err());
+        let e = RoleName::new("Admin").unwrap_err();
+        assert!(e.to_string().contains("invalid role name \"Admin\""));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn key_names_never_contain_path_separators(s in ".{0,80}") {
+            if let Ok(k) = KeyName::new(&s) {
+                proptest::prop_assert!(!k.as_str().contains('/') && !k.as_str().contains('\\'));
+                proptest::prop_assert!(!k.as_str().starts_with('.'));
+            }
+        }
+    }
+}

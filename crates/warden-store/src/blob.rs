@@ -1,0 +1,183 @@
+//! Content-addressed blob storage.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use warden_core::{Digest, Hasher};
+
+use crate::StoreError;
+
+/// Bytes addressed by their SHA-256 digest. Writes are atomic; reads are
+/// re-checked against the digest, so a corrupted blob is an error, never
+/// silently returned.
+pub trait BlobStore: Send + Sync {
+    /// Streams `reader` into the store and returns its digest and length.
+    fn put(&self, reader: &mut dyn Read) -> Result<(Digest, u64), StoreError>;
+    /// Whether a blob with this digest is present (its bytes are not checked).
+    fn contains(&self, digest: &Digest) -> Result<bool, StoreError>;
+    /// Reads a whole blob and checks its digest.
+    fn get(&self, digest: &Digest) -> Result<Vec<u8>, StoreError>;
+    /// Copies a blob to `out` while hashing it. On [`StoreError::BlobCorrupt`]
+    /// the bytes already written must be discarded by the caller.
+    fn copy_to(&self, digest: &Digest, out: &mut dyn Write) -> Result<u64, StoreError>;
+}
+
+/// Blobs as files under `ROOT/sha256/ab/cd/<64 hex>`.
+///
+/// A put writes to `ROOT/tmp/`, fsyncs, renames into place and fsyncs the
+/// directory, so a crash leaves either the whole blob or nothing.
+pub struct FsBlobStore {
+    root: PathBuf,
+}
+
+impl FsBlobStore {
+    /// Opens (creating the directories if needed) a blob store at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let root = root.into();
+        for dir in [root.join("sha256"), root.join("tmp")] {
+            fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        }
+        Ok(FsBlobStore { root })
+    }
+
+    /// Where the blob with this digest lives.
+    pub fn path_of(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root
+            .join("sha256")
+            .join(&hex[0..2])
+            .join(&hex[2..4])
+            .join(hex)
+    }
+
+    fn open_blob(&self, digest: &Digest) -> Result<(File, PathBuf), StoreError> {
+        let path = self.path_of(digest);
+        match File::open(&path) {
+            Ok(f) => Ok((f, path)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(StoreError::BlobMissing { digest: *digest })
+            }
+            Err(e) => Err(StoreError::io(path, e)),
+        }
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(dir, e))
+}
+
+impl BlobStore for FsBlobStore {
+    fn put(&self, reader: &mut dyn Read) -> Result<(Digest, u64), StoreError> {
+        let tmp_dir = self.root.join("tmp");
+        let mut tmp =
+            tempfile::NamedTempFile::new_in(&tmp_dir).map_err(|e| StoreError::io(&tmp_dir, e))?;
+        let mut hasher = Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut len = 0u64;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(StoreError::io("<input>", e)),
+            };
+            hasher.update(&buf[..n]);
+            tmp.write_all(&buf[..n])
+                .map_err(|e| StoreError::io(tmp.path(), e))?;
+            len += n as u64;
+        }
+        let digest = hasher.finish();
+        let dest = self.path_of(&digest);
+        if dest.exists() {
+            // Same digest, same bytes: nothing to do (the temp file is removed on drop).
+            return Ok((digest, len));
+        }
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| StoreError::io(tmp.path(), e))?;
+        let parent = dest.parent().unwrap_or(&self.root).to_path_buf();
+        fs::create_dir_all(&parent).map_err(|e| StoreError::io(&parent, e))?;
+        tmp.persist(&dest)
+            .map_err(|e| StoreError::io(&dest, e.error))?;
+        sync_dir(&parent)?;
+        Ok((digest, len))
+    }
+
+    fn contains(&self, digest: &Digest) -> Result<bool, StoreError> {
+        Ok(self.path_of(digest).is_file())
+    }
+
+    fn get(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+        let mut out = Vec::new();
+        self.copy_to(digest, &mut out)?;
+        Ok(out)
+    }
+
+    fn copy_to(&self, digest: &Digest, out: &mut dyn Write) -> Result<u64, StoreError> {
+        let (mut file, path) = self.open_blob(digest)?;
+        let mut hasher = Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut len = 0u64;
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(StoreError::io(&path, e)),
+            };
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n])
+                .map_err(|e| StoreError::io("<output>", e))?;
+            len += n as u64;
+        }
+        let actual = hasher.finish();
+        if actual != *digest {
+            return Err(StoreError::BlobCorrupt {
+                digest: *digest,
+                actual,
+                path,
+            });
+        }
+        Ok(len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_and_detect_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path().join("blobs")).unwrap();
+        let (d, n) = store.put(&mut &b"hello blobs"[..]).unwrap();
+        assert_eq!(n, 11);
+        assert_eq!(d, Digest::of(b"hello blobs"));
+        assert!(store.contains(&d).unwrap());
+        assert_eq!(store.get(&d).unwrap(), b"hello blobs");
+        // Idempotent.
+        assert_eq!(store.put(&mut &b"hello blobs"[..]).unwrap().0, d);
+        // No temp files left behind.
+        assert_eq!(
+            fs::read_dir(dir.path().join("blobs/tmp")).unwrap().count(),
+            0
+        );
+
+        fs::write(store.path_of(&d), b"hello blobz").unwrap();
+        match store.get(&d) {
+            Err(StoreError::BlobCorrupt { digest, actual, .. }) => {
+                assert_eq!(digest, d);
+                assert_eq!(actual, Digest::of(b"hello blobz"));
+            }
+            other => panic!("expected corruption, got {other:?}"),
+        }
+        let missing = Digest::of(b"nope");
+        assert!(matches!(
+            store.get(&missing),
+            Err(StoreError::BlobMissing { .. })
+        ));
+    }
+}

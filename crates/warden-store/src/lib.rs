@@ -1,0 +1,101 @@
+//! Where Warden keeps things, and the proof that nobody changed them.
+//!
+//! Three stores, each behind a trait so that embedded and at-scale backends
+//! share one code path:
+//!
+//! - the **metadata store** ([`MetadataStore`], [`Tx`]): roles, keys, the
+//!   audit log and, later, datasets and models. [`SqliteStore`] is the
+//!   embedded default (WAL mode, embedded migrations, a schema version).
+//!   Every state change and its audit event are written through one [`Tx`],
+//!   so they commit or roll back together.
+//! - the **blob store** ([`BlobStore`]): bytes addressed by their SHA-256.
+//!   [`FsBlobStore`] writes atomically (temp file, fsync, rename) and
+//!   re-checks the digest on every read.
+//! - the **audit log**: an append-only RFC 6962 Merkle tree ([`merkle`])
+//!   whose leaves are canonical audit events, kept as rows plus an
+//!   O(log n) frontier so that appends never re-read history.
+//!
+//! ```
+//! use warden_store::merkle::{leaf_hash, root_of};
+//! let leaves = [leaf_hash(b""), leaf_hash(b"\x00")];
+//! assert_eq!(hex::encode(root_of(&leaves)),
+//!     "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125");
+//! ```
+#![forbid(unsafe_code)]
+
+mod blob;
+mod error;
+pub mod merkle;
+mod records;
+mod sqlite;
+
+pub use blob::{BlobStore, FsBlobStore};
+pub use error::StoreError;
+pub use records::{EventFilter, KeyRecord, RoleGrant, StoredCheckpoint, StoredEvent};
+pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+
+use std::ops::ControlFlow;
+
+use warden_core::{ActorName, AuditEvent, KeyName, RoleName};
+
+/// A metadata store: hands out transactions.
+pub trait MetadataStore: Send + Sync {
+    /// A read-write transaction. Writers are serialised; the transaction
+    /// rolls back unless [`Tx::commit`] is called.
+    fn write(&self) -> Result<Box<dyn Tx + '_>, StoreError>;
+    /// A read-only snapshot.
+    fn read(&self) -> Result<Box<dyn Tx + '_>, StoreError>;
+}
+
+/// One transaction over the metadata store.
+pub trait Tx {
+    /// A workspace-level setting recorded at init (workspace id, log origin).
+    fn meta(&mut self, key: &str) -> Result<Option<String>, StoreError>;
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+
+    fn roles_of(&mut self, actor: &ActorName) -> Result<Vec<RoleName>, StoreError>;
+    fn role_grants(&mut self) -> Result<Vec<RoleGrant>, StoreError>;
+    /// Records a grant; `false` if the actor already held the role.
+    fn grant_role(&mut self, grant: &RoleGrant) -> Result<bool, StoreError>;
+    /// Removes a grant; `false` if the actor did not hold the role.
+    fn revoke_role(&mut self, actor: &ActorName, role: &RoleName) -> Result<bool, StoreError>;
+    /// How many actors hold `role`.
+    fn count_role(&mut self, role: &RoleName) -> Result<u64, StoreError>;
+
+    fn key(&mut self, name: &KeyName) -> Result<Option<KeyRecord>, StoreError>;
+    fn keys(&mut self) -> Result<Vec<KeyRecord>, StoreError>;
+    fn insert_key(&mut self, key: &KeyRecord) -> Result<(), StoreError>;
+    /// Marks a key revoked; `false` if it was already revoked.
+    fn revoke_key(
+        &mut self,
+        name: &KeyName,
+        by: &ActorName,
+        at: &warden_core::Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// The log's current frontier (size and right-edge subtree roots).
+    fn log_frontier(&mut self) -> Result<merkle::Frontier, StoreError>;
+    /// Appends one audit event in this transaction and returns it.
+    fn append_event(
+        &mut self,
+        actor: &ActorName,
+        action: &str,
+        subject: &str,
+        payload: &serde_json::Value,
+    ) -> Result<AuditEvent, StoreError>;
+    /// Events matching `filter`, in log order.
+    fn events(&mut self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Visits every stored event row in `seq` order, as stored (unchecked).
+    fn scan_events(
+        &mut self,
+        visit: &mut dyn FnMut(StoredEvent) -> ControlFlow<()>,
+    ) -> Result<(), StoreError>;
+    /// The stored leaf hashes of the first `size` events, in order.
+    fn leaf_hashes(&mut self, size: u64) -> Result<Vec<merkle::Hash>, StoreError>;
+    fn checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>, StoreError>;
+    fn latest_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, StoreError>;
+    fn insert_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError>;
+
+    /// Makes every write of this transaction durable, atomically.
+    fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}

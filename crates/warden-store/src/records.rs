@@ -1,0 +1,68 @@
+//! Plain rows exchanged with the metadata store.
+
+use serde::Serialize;
+use warden_core::{ActorName, KeyName, RoleName, Timestamp};
+
+/// `actor` holds `role`, granted by `granted_by` at `time`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RoleGrant {
+    pub actor: ActorName,
+    pub role: RoleName,
+    pub granted_by: ActorName,
+    pub time: Timestamp,
+}
+
+/// A key known to the workspace: one of its own signing keys (the private
+/// half is a file under `.warden/keys/`) or a trusted public key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KeyRecord {
+    pub name: KeyName,
+    /// `own` (the workspace holds the private key) or `trusted`.
+    pub origin: String,
+    /// `ecdsa-p256`, `ecdsa-p384` or `ed25519`.
+    pub algorithm: String,
+    /// `sha256:` digest of the DER SubjectPublicKeyInfo.
+    pub key_id: String,
+    pub public_pem: String,
+    pub added_by: ActorName,
+    pub added_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    pub revoked_by: Option<ActorName>,
+}
+
+/// An audit event row exactly as stored, before any checking. `verify`
+/// compares every field with the canonical `event` text and its leaf hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub time: String,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    /// Canonical JSON of the payload.
+    pub payload: String,
+    /// Canonical JSON of the event (the leaf data).
+    pub event: String,
+    /// Lowercase hex of the leaf hash.
+    pub leaf_hash: String,
+}
+
+/// Which events `audit log` shows.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub since: Option<u64>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub limit: Option<u64>,
+}
+
+/// A signed checkpoint (C2SP tlog-checkpoint note) of the log at `size`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub size: u64,
+    /// Lowercase hex of the root hash.
+    pub root_hash: String,
+    /// The whole signed note text.
+    pub note: String,
+    pub time: Timestamp,
+}

@@ -1,0 +1,634 @@
+//! The embedded metadata store: one SQLite file in WAL mode.
+//!
+//! The SQL here sticks to what PostgreSQL also accepts (TEXT and BIGINT
+//! columns, hashes as lowercase hex, `ON CONFLICT DO NOTHING`), so a
+//! PostgreSQL backend can share the schema.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use warden_core::{ActorName, AuditEvent, Digest, KeyName, RoleName, Timestamp, canonical_json};
+
+use crate::merkle::{self, Frontier, Hash};
+use crate::{
+    EventFilter, KeyRecord, MetadataStore, RoleGrant, StoreError, StoredCheckpoint, StoredEvent, Tx,
+};
+
+/// `PRAGMA application_id` of every Warden database: "WRDN".
+const APPLICATION_ID: i64 = 0x5752_444E;
+
+/// The schema version this build writes and understands.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migrations, applied in order; migration `i` brings the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_foundation.sql")];
+
+/// The SQLite metadata store.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Creates a new database at `path`; an existing file is an error.
+    pub fn create(path: &Path) -> Result<Self, StoreError> {
+        if path.exists() {
+            return Err(StoreError::Exists {
+                path: path.to_path_buf(),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&conn, path)?;
+        conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+        let store = SqliteStore {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        };
+        store.migrate(0)?;
+        Ok(store)
+    }
+
+    /// Opens an existing Warden database, migrating an older schema.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| corrupt(path, e))?;
+        configure(&conn, path)?;
+        let app_id: i64 = conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .map_err(|e| corrupt(path, e))?;
+        if app_id != APPLICATION_ID {
+            return Err(StoreError::Foreign {
+                path: path.to_path_buf(),
+            });
+        }
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| corrupt(path, e))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: path.to_path_buf(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let store = SqliteStore {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        };
+        store.migrate(version)?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A poisoned lock only means another thread panicked mid-call; the
+        // SQLite transaction it held was rolled back by `SqliteTx::drop`.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn migrate(&self, from: i64) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let start = usize::try_from(from).unwrap_or(0);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(start) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![(i + 1).to_string()],
+            )?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    fn begin(&self, sql: &str) -> Result<Box<dyn Tx + '_>, StoreError> {
+        let conn = self.lock();
+        conn.execute_batch(sql)
+            .map_err(|e| corrupt_or_sql(&self.path, e))?;
+        Ok(Box::new(SqliteTx {
+            conn,
+            done: false,
+            path: &self.path,
+        }))
+    }
+}
+
+fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // `journal_mode` is the first statement that reads the file header, so
+    // a file that is not a database fails here with SQLITE_NOTADB.
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+        .map_err(|e| corrupt(path, e))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn corrupt(path: &Path, e: rusqlite::Error) -> StoreError {
+    StoreError::Corrupt {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    }
+}
+
+fn corrupt_or_sql(path: &Path, e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) | Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+            corrupt(path, e)
+        }
+        _ => StoreError::Sql(e),
+    }
+}
+
+impl MetadataStore for SqliteStore {
+    fn write(&self) -> Result<Box<dyn Tx + '_>, StoreError> {
+        self.begin("BEGIN IMMEDIATE")
+    }
+    fn read(&self) -> Result<Box<dyn Tx + '_>, StoreError> {
+        self.begin("BEGIN DEFERRED")
+    }
+}
+
+struct SqliteTx<'a> {
+    conn: MutexGuard<'a, Connection>,
+    done: bool,
+    path: &'a Path,
+}
+
+impl Drop for SqliteTx<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            // Best effort: if ROLLBACK itself fails the connection closes
+            // with the transaction open, which SQLite also rolls back.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+fn parse_name<T>(
+    value: String,
+    parse: fn(&str) -> Result<T, warden_core::NameError>,
+) -> rusqlite::Result<T> {
+    parse(&value).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn parse_time(value: String) -> rusqlite::Result<Timestamp> {
+    Timestamp::parse(&value).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("invalid timestamp {value:?}").into(),
+        )
+    })
+}
+
+fn decode_hash(hex_str: &str) -> Option<Hash> {
+    let mut h = [0u8; 32];
+    hex::decode_to_slice(hex_str, &mut h).ok()?;
+    Some(h)
+}
+
+fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
+    Ok(KeyRecord {
+        name: parse_name(r.get(0)?, KeyName::new)?,
+        origin: r.get(1)?,
+        algorithm: r.get(2)?,
+        key_id: r.get(3)?,
+        public_pem: r.get(4)?,
+        added_by: parse_name(r.get(5)?, ActorName::new)?,
+        added_at: parse_time(r.get(6)?)?,
+        revoked_at: r.get::<_, Option<String>>(7)?.map(parse_time).transpose()?,
+        revoked_by: r
+            .get::<_, Option<String>>(8)?
+            .map(|s| parse_name(s, ActorName::new))
+            .transpose()?,
+    })
+}
+
+const KEY_COLUMNS: &str =
+    "name, origin, algorithm, key_id, public_pem, added_by, added_at, revoked_at, revoked_by";
+const EVENT_COLUMNS: &str = "seq, time, actor, action, subject, payload, event, leaf_hash";
+
+fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        seq: r.get(0)?,
+        time: r.get(1)?,
+        actor: r.get(2)?,
+        action: r.get(3)?,
+        subject: r.get(4)?,
+        payload: r.get(5)?,
+        event: r.get(6)?,
+        leaf_hash: r.get(7)?,
+    })
+}
+
+fn checkpoint_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredCheckpoint> {
+    Ok(StoredCheckpoint {
+        size: r.get::<_, i64>(0)?.max(0) as u64,
+        root_hash: r.get(1)?,
+        note: r.get(2)?,
+        time: parse_time(r.get(3)?)?,
+    })
+}
+
+impl Tx for SqliteTx<'_> {
+    fn meta(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    fn roles_of(&mut self, actor: &ActorName) -> Result<Vec<RoleName>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT role FROM role_grants WHERE actor = ?1 ORDER BY role")?;
+        let rows = stmt.query_map([actor.as_str()], |r| parse_name(r.get(0)?, RoleName::new))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn role_grants(&mut self) -> Result<Vec<RoleGrant>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT actor, role, granted_by, time FROM role_grants ORDER BY actor, role",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(RoleGrant {
+                actor: parse_name(r.get(0)?, ActorName::new)?,
+                role: parse_name(r.get(1)?, RoleName::new)?,
+                granted_by: parse_name(r.get(2)?, ActorName::new)?,
+                time: parse_time(r.get(3)?)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn grant_role(&mut self, g: &RoleGrant) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "INSERT INTO role_grants (actor, role, granted_by, time) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (actor, role) DO NOTHING",
+            params![
+                g.actor.as_str(),
+                g.role.as_str(),
+                g.granted_by.as_str(),
+                g.time.as_str()
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn revoke_role(&mut self, actor: &ActorName, role: &RoleName) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "DELETE FROM role_grants WHERE actor = ?1 AND role = ?2",
+            params![actor.as_str(), role.as_str()],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn count_role(&mut self, role: &RoleName) -> Result<u64, StoreError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM role_grants WHERE role = ?1",
+            [role.as_str()],
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as u64)
+    }
+
+    fn key(&mut self, name: &KeyName) -> Result<Option<KeyRecord>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {KEY_COLUMNS} FROM keys WHERE name = ?1"),
+                [name.as_str()],
+                key_from_row,
+            )
+            .optional()?)
+    }
+
+    fn keys(&mut self) -> Result<Vec<KeyRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM keys ORDER BY name"))?;
+        let rows = stmt.query_map([], key_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn insert_key(&mut self, k: &KeyRecord) -> Result<(), StoreError> {
+        self.conn.execute(
+            &format!(
+                "INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ),
+            params![
+                k.name.as_str(),
+                k.origin,
+                k.algorithm,
+                k.key_id,
+                k.public_pem,
+                k.added_by.as_str(),
+                k.added_at.as_str(),
+                k.revoked_at.as_ref().map(Timestamp::as_str),
+                k.revoked_by.as_ref().map(ActorName::as_str),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_key(
+        &mut self,
+        name: &KeyName,
+        by: &ActorName,
+        at: &Timestamp,
+    ) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE keys SET revoked_at = ?2, revoked_by = ?3 WHERE name = ?1 AND revoked_at IS NULL",
+            params![name.as_str(), at.as_str(), by.as_str()],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn log_frontier(&mut self) -> Result<Frontier, StoreError> {
+        let (size, peaks): (i64, String) = self.conn.query_row(
+            "SELECT size, frontier FROM audit_log_state WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let size = u64::try_from(size)
+            .map_err(|_| StoreError::LogState(format!("negative log size {size}")))?;
+        let peaks = if peaks.is_empty() {
+            Vec::new()
+        } else {
+            peaks
+                .split(',')
+                .map(|h| {
+                    decode_hash(h)
+                        .ok_or_else(|| StoreError::LogState(format!("bad frontier hash {h:?}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        Frontier::from_parts(size, peaks).ok_or_else(|| {
+            StoreError::LogState(format!("frontier does not fit a tree of size {size}"))
+        })
+    }
+
+    fn append_event(
+        &mut self,
+        actor: &ActorName,
+        action: &str,
+        subject: &str,
+        payload: &serde_json::Value,
+    ) -> Result<AuditEvent, StoreError> {
+        let mut frontier = self.log_frontier()?;
+        let payload_bytes = canonical_json(payload)?;
+        let event = AuditEvent {
+            seq: frontier.size(),
+            time: Timestamp::now(),
+            actor: actor.clone(),
+            action: action.to_string(),
+            subject: subject.to_string(),
+            payload_digest: Digest::of(&payload_bytes),
+        };
+        let event_bytes = event.canonical_bytes()?;
+        let leaf = merkle::leaf_hash(&event_bytes);
+        frontier.push(leaf);
+        // Canonical JSON is UTF-8 by construction.
+        let payload_text = String::from_utf8_lossy(&payload_bytes);
+        let event_text = String::from_utf8_lossy(&event_bytes);
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            ))?
+            .execute(params![
+                event.seq as i64,
+                event.time.as_str(),
+                actor.as_str(),
+                action,
+                subject,
+                payload_text,
+                event_text,
+                hex::encode(leaf),
+            ])?;
+        let peaks: Vec<String> = frontier.peaks().iter().map(hex::encode).collect();
+        self.conn
+            .prepare_cached("UPDATE audit_log_state SET size = ?1, frontier = ?2 WHERE id = 1")?
+            .execute(params![frontier.size() as i64, peaks.join(",")])?;
+        Ok(event)
+    }
+
+    fn events(&mut self, f: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq >= ?1");
+        if f.actor.is_some() {
+            sql.push_str(" AND actor = ?2");
+        } else {
+            sql.push_str(" AND ?2 IS NULL");
+        }
+        if f.action.is_some() {
+            sql.push_str(" AND (action = ?3 OR action LIKE ?3 || '.%')");
+        } else {
+            sql.push_str(" AND ?3 IS NULL");
+        }
+        sql.push_str(" ORDER BY seq LIMIT ?4");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let limit = f.limit.map(|l| l.min(i64::MAX as u64) as i64).unwrap_or(-1);
+        let since = f.since.unwrap_or(0).min(i64::MAX as u64) as i64;
+        let rows = stmt.query_map(params![since, f.actor, f.action, limit], event_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn scan_events(
+        &mut self,
+        visit: &mut dyn FnMut(StoredEvent) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events ORDER BY seq"
+        ))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            if visit(event_from_row(row)?).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn leaf_hashes(&mut self, size: u64) -> Result<Vec<Hash>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, leaf_hash FROM audit_events WHERE seq < ?1 ORDER BY seq")?;
+        let mut rows = stmt.query([size.min(i64::MAX as u64) as i64])?;
+        let mut out = Vec::with_capacity(size.min(1 << 24) as usize);
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let text: String = row.get(1)?;
+            if seq != out.len() as i64 {
+                return Err(StoreError::LogState(format!(
+                    "event {} is missing",
+                    out.len()
+                )));
+            }
+            out.push(decode_hash(&text).ok_or_else(|| {
+                StoreError::LogState(format!("event {seq} has a malformed leaf hash"))
+            })?);
+        }
+        if (out.len() as u64) < size {
+            return Err(StoreError::LogState(format!(
+                "the log has {} events, fewer than {size}",
+                out.len()
+            )));
+        }
+        Ok(out)
+    }
+
+    fn checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT size, root_hash, note, time FROM audit_checkpoints ORDER BY size")?;
+        let rows = stmt.query_map([], checkpoint_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn latest_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT size, root_hash, note, time FROM audit_checkpoints ORDER BY size DESC LIMIT 1",
+                [],
+                checkpoint_from_row,
+            )
+            .optional()?)
+    }
+
+    fn insert_checkpoint(&mut self, c: &StoredCheckpoint) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO audit_checkpoints (size, root_hash, note, time) VALUES (?1, ?2, ?3, ?4)",
+            params![c.size as i64, c.root_hash, c.note, c.time.as_str()],
+        )?;
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch("COMMIT")
+            .map_err(|e| corrupt_or_sql(self.path, e))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::create(&dir.path().join("warden.db")).unwrap();
+        (dir, s)
+    }
+
+    #[test]
+    fn events_and_state_commit_together_or_not_at_all() {
+        let (_d, s) = store();
+        let ana = ActorName::new("ana").unwrap();
+        {
+            let mut tx = s.write().unwrap();
+            tx.append_event(&ana, "x.one", "thing", &json!({"a": 1}))
+                .unwrap();
+            // dropped without commit: rolled back
+        }
+        assert_eq!(s.read().unwrap().log_frontier().unwrap().size(), 0);
+        let mut tx = s.write().unwrap();
+        let e0 = tx
+            .append_event(&ana, "x.one", "thing", &json!({"a": 1}))
+            .unwrap();
+        let e1 = tx.append_event(&ana, "x.two", "thing", &json!([])).unwrap();
+        tx.commit().unwrap();
+        assert_eq!((e0.seq, e1.seq), (0, 1));
+        let mut r = s.read().unwrap();
+        let f = r.log_frontier().unwrap();
+        let leaves = r.leaf_hashes(2).unwrap();
+        assert_eq!(f.root(), merkle::root_of(&leaves));
+        let evs = r
+            .events(&EventFilter {
+                action: Some("x".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(evs.len(), 2);
+        let evs = r
+            .events(&EventFilter {
+                action: Some("x.two".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].payload, "[]");
+    }
+
+    #[test]
+    fn reopen_checks_application_id_and_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("warden.db");
+        drop(SqliteStore::create(&path).unwrap());
+        assert!(SqliteStore::open(&path).is_ok());
+        assert!(matches!(
+            SqliteStore::create(&path),
+            Err(StoreError::Exists { .. })
+        ));
+
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(c);
+        assert!(matches!(
+            SqliteStore::open(&path),
+            Err(StoreError::NewerSchema { .. })
+        ));
+
+        let foreign = dir.path().join("foreign.db");
+        let c = Connection::open(&foreign).unwrap();
+        c.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        drop(c);
+        assert!(matches!(
+            SqliteStore::open(&foreign),
+            Err(StoreError::Foreign { .. })
+        ));
+
+        let junk = dir.path().join("junk.db");
+        std::fs::write(&junk, vec![0x42u8; 8192]).unwrap();
+        assert!(matches!(
+            SqliteStore::open(&junk),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+}
