@@ -1,1 +1,350 @@
+//! Decisions, written in Rego and evaluated with `regorus`.
+//!
+//! Rust computes facts; policies decide. This crate loads policies (the
+//! bundled defaults or a user's `.rego` files), evaluates them over an input
+//! document and returns typed decisions. Today that is authorisation
+//! ([`Authorizer`], package `warden.authz`); promotion gates and monitor
+//! responses use the same [`PolicySet`] machinery.
+//!
+//! ```
+//! use warden_core::{ActorName, RoleName};
+//! let mut authz = warden_policy::Authorizer::bundled().unwrap();
+//! let ana = ActorName::new("ana").unwrap();
+//! let d = authz.decide(&ana, &[RoleName::new("auditor").unwrap()], "roles.grant").unwrap();
+//! assert!(!d.allowed);
+//! assert_eq!(d.allowing_roles, vec!["admin".to_string()]);
+//! ```
 #![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use warden_core::{ActorName, Digest, RoleName};
+
+/// The bundled authorisation policy.
+pub const BUNDLED_AUTHZ: &str = include_str!("../policies/authz.rego");
+
+/// A policy that could not be loaded or evaluated.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{path}: cannot read policy: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// regorus reports syntax errors with `file:line:col` and the offending line.
+    #[error("policy does not compile:\n{0}")]
+    Compile(String),
+    #[error("policy {origin} does not define `{rule}`")]
+    Undefined { origin: String, rule: String },
+    #[error("policy {origin}: `{rule}` must be {expected}, found {found}")]
+    WrongType {
+        origin: String,
+        rule: String,
+        expected: &'static str,
+        found: String,
+    },
+    #[error("evaluating `{rule}` failed: {message}")]
+    Eval { rule: String, message: String },
+}
+
+/// One or more Rego modules loaded into an engine, with a digest over their
+/// sources so that every decision can name exactly which policy made it.
+#[derive(Clone)]
+pub struct PolicySet {
+    engine: regorus::Engine,
+    digest: Digest,
+    origin: String,
+}
+
+impl PolicySet {
+    /// Loads modules given as (name, source) pairs.
+    pub fn from_sources(origin: &str, sources: &[(String, String)]) -> Result<Self, PolicyError> {
+        let mut engine = regorus::Engine::new();
+        // Errors from a policy must not depend on builtins silently returning
+        // undefined.
+        engine.set_strict_builtin_errors(true);
+        let mut all = Vec::new();
+        for (name, src) in sources {
+            engine
+                .add_policy(name.clone(), src.clone())
+                .map_err(|e| PolicyError::Compile(e.to_string()))?;
+            all.extend_from_slice(name.as_bytes());
+            all.push(0);
+            all.extend_from_slice(src.as_bytes());
+            all.push(0);
+        }
+        Ok(PolicySet {
+            engine,
+            digest: Digest::of(&all),
+            origin: origin.to_string(),
+        })
+    }
+
+    /// Loads `.rego` files.
+    pub fn from_files(paths: &[PathBuf]) -> Result<Self, PolicyError> {
+        let mut sources = Vec::new();
+        for p in paths {
+            let src = std::fs::read_to_string(p).map_err(|e| PolicyError::Read {
+                path: p.clone(),
+                source: e,
+            })?;
+            sources.push((p.display().to_string(), src));
+        }
+        let origin = paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Self::from_sources(&origin, &sources)
+    }
+
+    /// Digest over the names and sources of the loaded modules.
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    /// Where the policy came from (file paths, or `bundled:<name>`).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Evaluates `rule` (e.g. `data.warden.authz.allow`) over `input`.
+    /// Returns `None` when the rule is undefined for this input.
+    pub fn eval(
+        &mut self,
+        rule: &str,
+        input: &serde_json::Value,
+    ) -> Result<Option<serde_json::Value>, PolicyError> {
+        let eval_err = |e: &dyn std::fmt::Display| PolicyError::Eval {
+            rule: rule.to_string(),
+            message: e.to_string(),
+        };
+        let input = regorus::Value::from_json_str(&input.to_string()).map_err(|e| eval_err(&e))?;
+        self.engine.set_input(input);
+        // A query (rather than `eval_rule`) so that a rule the policy does
+        // not define comes back as "no result" instead of an error.
+        let results = self
+            .engine
+            .eval_query(rule.to_string(), false)
+            .map_err(|e| eval_err(&e))?;
+        let Some(v) = results
+            .result
+            .into_iter()
+            .next()
+            .and_then(|r| r.expressions.into_iter().next())
+            .map(|e| e.value)
+        else {
+            return Ok(None);
+        };
+        if v == regorus::Value::Undefined {
+            return Ok(None);
+        }
+        let text = v.to_json_str().map_err(|e| eval_err(&e))?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| eval_err(&e))
+    }
+
+    /// Evaluates a rule that must be defined.
+    pub fn eval_defined(
+        &mut self,
+        rule: &str,
+        input: &serde_json::Value,
+    ) -> Result<serde_json::Value, PolicyError> {
+        self.eval(rule, input)?
+            .ok_or_else(|| PolicyError::Undefined {
+                origin: self.origin.clone(),
+                rule: rule.to_string(),
+            })
+    }
+}
+
+/// The outcome of an authorisation question.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthzDecision {
+    pub allowed: bool,
+    /// The policy's roles that would allow this action (to explain a denial).
+    pub allowing_roles: Vec<String>,
+}
+
+/// Role-based authorisation: `data.warden.authz.allow`.
+#[derive(Clone)]
+pub struct Authorizer {
+    policy: PolicySet,
+}
+
+const ALLOW: &str = "data.warden.authz.allow";
+const ROLES: &str = "data.warden.authz.roles";
+
+impl Authorizer {
+    /// The bundled default policy.
+    pub fn bundled() -> Result<Self, PolicyError> {
+        Self::new(PolicySet::from_sources(
+            "bundled:authz.rego",
+            &[("authz.rego".to_string(), BUNDLED_AUTHZ.to_string())],
+        )?)
+    }
+
+    /// A user's policy file replacing the bundled one.
+    pub fn from_file(path: &Path) -> Result<Self, PolicyError> {
+        Self::new(PolicySet::from_files(&[path.to_path_buf()])?)
+    }
+
+    fn new(mut policy: PolicySet) -> Result<Self, PolicyError> {
+        // Fail at load time, not at the first decision, if the policy lacks
+        // the rules Warden asks for.
+        let probe = json!({"actor": "probe", "roles": [], "action": "probe"});
+        policy.eval_defined(ALLOW, &probe)?;
+        let mut a = Authorizer { policy };
+        a.roles()?;
+        Ok(a)
+    }
+
+    /// Digest of the policy sources.
+    pub fn digest(&self) -> Digest {
+        self.policy.digest()
+    }
+
+    /// The roles the policy knows, sorted.
+    pub fn roles(&mut self) -> Result<Vec<String>, PolicyError> {
+        let v = self.policy.eval_defined(ROLES, &json!({}))?;
+        let wrong = |found: &serde_json::Value| PolicyError::WrongType {
+            origin: self.policy.origin().to_string(),
+            rule: ROLES.to_string(),
+            expected: "a set of strings",
+            found: found.to_string(),
+        };
+        let arr = v.as_array().ok_or_else(|| wrong(&v))?;
+        let mut roles = arr
+            .iter()
+            .map(|r| r.as_str().map(str::to_string).ok_or_else(|| wrong(r)))
+            .collect::<Result<Vec<_>, _>>()?;
+        roles.sort();
+        Ok(roles)
+    }
+
+    fn allow(&mut self, actor: &str, roles: &[&str], action: &str) -> Result<bool, PolicyError> {
+        let input = json!({"actor": actor, "roles": roles, "action": action});
+        let v = self.policy.eval_defined(ALLOW, &input)?;
+        v.as_bool().ok_or_else(|| PolicyError::WrongType {
+            origin: self.policy.origin().to_string(),
+            rule: ALLOW.to_string(),
+            expected: "a boolean",
+            found: v.to_string(),
+        })
+    }
+
+    /// May `actor`, holding `roles`, perform `action`?
+    pub fn decide(
+        &mut self,
+        actor: &ActorName,
+        roles: &[RoleName],
+        action: &str,
+    ) -> Result<AuthzDecision, PolicyError> {
+        let held: Vec<&str> = roles.iter().map(RoleName::as_str).collect();
+        let allowed = self.allow(actor.as_str(), &held, action)?;
+        let mut allowing_roles = Vec::new();
+        if !allowed {
+            for role in self.roles()? {
+                if self.allow(actor.as_str(), &[role.as_str()], action)? {
+                    allowing_roles.push(role);
+                }
+            }
+        }
+        Ok(AuthzDecision {
+            allowed,
+            allowing_roles,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(r: &str) -> RoleName {
+        RoleName::new(r).unwrap()
+    }
+
+    #[test]
+    fn bundled_roles_and_decisions() {
+        let mut a = Authorizer::bundled().unwrap();
+        assert_eq!(
+            a.roles().unwrap(),
+            [
+                "admin",
+                "approver",
+                "auditor",
+                "data-engineer",
+                "ml-engineer",
+                "operator"
+            ]
+        );
+        let ana = ActorName::new("ana").unwrap();
+        let yes = |a: &mut Authorizer, roles: &[RoleName], action| {
+            a.decide(&ana, roles, action).unwrap().allowed
+        };
+        assert!(yes(&mut a, &[role("admin")], "roles.grant"));
+        assert!(yes(&mut a, &[role("admin")], "anything.at.all"));
+        assert!(!yes(&mut a, &[], "audit.read"));
+        assert!(yes(&mut a, &[role("auditor")], "audit.verify"));
+        assert!(!yes(&mut a, &[role("auditor")], "keys.generate"));
+        assert!(yes(&mut a, &[role("data-engineer")], "data.ingest"));
+        assert!(!yes(&mut a, &[role("data-engineer")], "model.train"));
+        assert!(yes(&mut a, &[role("ml-engineer")], "model.train"));
+        assert!(yes(&mut a, &[role("approver")], "model.approve"));
+        assert!(!yes(&mut a, &[role("approver")], "model.promote"));
+        // "data.*" must not match "database.drop".
+        assert!(!yes(&mut a, &[role("data-engineer")], "database.drop"));
+        // A role the policy does not know grants nothing.
+        assert!(!yes(&mut a, &[role("superuser")], "roles.list"));
+
+        let d = a.decide(&ana, &[role("auditor")], "model.approve").unwrap();
+        assert_eq!(d.allowing_roles, ["admin", "approver"]);
+    }
+
+    #[test]
+    fn user_policy_errors_are_clear() {
+        let dir = std::env::temp_dir().join(format!("warden-policy-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("bad.rego");
+        std::fs::write(
+            &bad,
+            "package warden.authz\n\nallow if {\n  input.x ==\n}\n",
+        )
+        .unwrap();
+        let err = Authorizer::from_file(&bad).err().unwrap().to_string();
+        assert!(err.contains("bad.rego:"), "{err}");
+
+        let no_allow = dir.join("no_allow.rego");
+        std::fs::write(&no_allow, "package warden.authz\n\nroles := {\"admin\"}\n").unwrap();
+        let err = Authorizer::from_file(&no_allow).err().unwrap().to_string();
+        assert!(
+            err.contains("does not define `data.warden.authz.allow`"),
+            "{err}"
+        );
+
+        let custom = dir.join("custom.rego");
+        std::fs::write(
+            &custom,
+            "package warden.authz\n\nroles := {\"admin\", \"reader\"}\ndefault allow := false\nallow if \"admin\" in input.roles\nallow if { \"reader\" in input.roles; input.action == \"audit.read\" }\n",
+        )
+        .unwrap();
+        let mut a = Authorizer::from_file(&custom).unwrap();
+        let bob = ActorName::new("bob").unwrap();
+        assert!(
+            a.decide(&bob, &[role("reader")], "audit.read")
+                .unwrap()
+                .allowed
+        );
+        assert!(
+            !a.decide(&bob, &[role("reader")], "keys.list")
+                .unwrap()
+                .allowed
+        );
+        assert_ne!(a.digest(), Authorizer::bundled().unwrap().digest());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
