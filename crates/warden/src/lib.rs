@@ -1,1 +1,45 @@
+//! The Warden engine: one function per lifecycle operation.
+//!
+//! Every front end (the `warden` CLI, the server) calls this crate and
+//! nothing below it. A [`Workspace`] is an opened `warden.toml` plus its
+//! `.warden/` directory: metadata store, blob store, keys and the
+//! authorisation policy. Each operation follows the same spine:
+//!
+//! 1. **authorise** the actor with the Rego policy (`warden.authz`); a
+//!    denial is recorded in the audit log and returned as [`Error::Denied`];
+//! 2. **do the work**, computing facts in Rust;
+//! 3. **write** the new state and its audit event in one transaction;
+//! 4. **sign a checkpoint** of the audit log;
+//! 5. return a typed, serialisable result for the front end to print.
+//!
+//! ```no_run
+//! use warden::{Workspace, OpenOptions};
+//! use warden_core::ActorName;
+//! let ws = Workspace::init(std::path::Path::new("proj"), ActorName::new("ana")?, &OpenOptions::default())?;
+//! let report = ws.audit_verify(None)?;
+//! assert!(report.ok);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
+
+mod audit;
+mod config;
+mod error;
+mod keys;
+mod roles;
+mod workspace;
+
+pub use audit::{
+    ConsistencyProof, EventOut, InclusionProof, ProofCheck, ProofFile, VerifyProblem, VerifyReport,
+    check_proof,
+};
+pub use config::Config;
+pub use error::{Error, ErrorKind};
+pub use keys::{KeyInfo, KeySummary};
+pub use roles::RolesReport;
+pub use warden_artifact::keys::{Algorithm, KeyError};
+pub use warden_artifact::note::NoteVerifier;
+pub use workspace::{CONFIG_FILE, OpenOptions, WORKSPACE_DIR, Workspace};
+
+/// Re-exported so front ends need not depend on the lower crates directly.
+pub use warden_store::{EventFilter, RoleGrant};

@@ -1,0 +1,172 @@
+//! The command line, as clap types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit codes (the same for every command):
+  0  ok
+  1  error
+  2  usage error (bad arguments, invalid names)
+  3  not authorised by the workspace's authorisation policy
+  4  denied by a policy gate
+  5  verification failed (signature, digest, audit log)
+  6  scan findings at or above the threshold";
+
+/// Warden: verify, gate and record machine-learning models from dataset to traffic.
+#[derive(Parser)]
+#[command(name = "warden", version, about, long_about = None, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct Global {
+    /// The workspace to use (default: the nearest directory upwards holding warden.toml and .warden/)
+    #[arg(long, global = true, env = "WARDEN_WORKSPACE", value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// Who is acting (default: the operating-system user)
+    #[arg(long, global = true, env = "WARDEN_ACTOR", value_name = "NAME")]
+    pub actor: Option<String>,
+    /// Print machine-readable JSON instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create a workspace: warden.toml, the metadata store, blob store, keys and audit log
+    #[command(
+        after_help = "Examples:\n  warden init\n  warden init ./credit-models --actor ana\n\nThe actor who runs init becomes the workspace's first admin. init never overwrites an existing workspace."
+    )]
+    Init {
+        /// Directory to create the workspace in
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Run every stage built so far on generated data, in a throwaway workspace
+    #[command(
+        after_help = "Examples:\n  warden demo\n  warden demo --keep ./demo-ws   # keep the workspace to explore it afterwards"
+    )]
+    Demo {
+        /// Keep the workspace in DIR (which must not exist yet) instead of deleting it
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
+    },
+    /// Grant, revoke and list roles
+    #[command(subcommand)]
+    Roles(RolesCmd),
+    /// Generate, list, export, trust and revoke keys
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Read, verify and prove the tamper-evident audit log
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Subcommand)]
+pub enum RolesCmd {
+    /// Grant ROLE to ACTOR (needs roles.grant, by default admin)
+    #[command(
+        after_help = "Examples:\n  warden roles grant lee approver\n  warden roles grant ci-bot@example.com ml-engineer"
+    )]
+    Grant { actor: String, role: String },
+    /// Revoke ROLE from ACTOR (the last admin cannot be revoked)
+    #[command(after_help = "Example:\n  warden roles revoke lee approver")]
+    Revoke { actor: String, role: String },
+    /// List every grant and the roles the policy knows
+    #[command(after_help = "Examples:\n  warden roles list\n  warden roles list --json")]
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum KeysCmd {
+    /// Generate a signing key; the private key goes to .warden/keys/NAME.pem (mode 0600)
+    #[command(
+        after_help = "Examples:\n  warden keys generate pipeline\n  warden keys generate lee-approvals --type ed25519\n  WARDEN_KEY_PASSPHRASE=... warden keys generate release   # encrypted PKCS#8"
+    )]
+    Generate {
+        name: String,
+        /// Key type: ecdsa-p256 (what OpenSSF model signing verifies) or ed25519
+        #[arg(long = "type", default_value = "ecdsa-p256", value_name = "TYPE")]
+        key_type: String,
+    },
+    /// List the workspace's keys and trusted public keys
+    #[command(after_help = "Examples:\n  warden keys list\n  warden keys list --json")]
+    List,
+    /// Print a key's public half as PEM
+    #[command(after_help = "Example:\n  warden keys export-public pipeline > pipeline.pub.pem")]
+    ExportPublic { name: String },
+    /// Add a public key (PEM) to the workspace trust store
+    #[command(after_help = "Example:\n  warden keys trust partner.pub.pem --name partner")]
+    Trust {
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke a key: kept on record, no longer trusted or used
+    #[command(after_help = "Example:\n  warden keys revoke partner")]
+    Revoke { name: String },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCmd {
+    /// Show audit events
+    #[command(
+        after_help = "Examples:\n  warden audit log\n  warden audit log --since 100 --actor ana\n  warden audit log --action roles --json   # roles.grant, roles.revoke, ..."
+    )]
+    Log {
+        /// Only events with index >= N
+        #[arg(long, value_name = "N")]
+        since: Option<u64>,
+        /// Only events by this actor
+        #[arg(long, value_name = "A")]
+        actor: Option<String>,
+        /// Only this action, or every action under a prefix (e.g. `keys`)
+        #[arg(long, value_name = "X")]
+        action: Option<String>,
+        /// At most N events
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+    },
+    /// Recompute every leaf and the tree, check every checkpoint; exit 5 on any failure
+    #[command(
+        after_help = "Examples:\n  warden audit verify\n  warden audit verify --vkey \"$(cat trusted-log.vkey)\"   # pin the log key"
+    )]
+    Verify {
+        /// Verifier key to check checkpoints against (default: the workspace's .warden/log/vkey)
+        #[arg(long, value_name = "VKEY")]
+        vkey: Option<String>,
+    },
+    /// Produce an inclusion proof (--index) or a consistency proof (--consistency OLD NEW)
+    #[command(
+        after_help = "Examples:\n  warden audit proof --index 3 --json > proof.json\n  warden audit proof --consistency 10 42 --json > consistency.json\n  warden audit check-proof proof.json"
+    )]
+    Proof {
+        /// Prove event N is in the latest signed checkpoint
+        #[arg(
+            long,
+            value_name = "N",
+            conflicts_with = "consistency",
+            required_unless_present = "consistency"
+        )]
+        index: Option<u64>,
+        /// Prove the log at size OLD is a prefix of the log at size NEW
+        #[arg(long, num_args = 2, value_names = ["OLD", "NEW"])]
+        consistency: Option<Vec<u64>>,
+    },
+    /// Check a proof file written by `audit proof --json`; exit 5 if it does not verify
+    #[command(
+        after_help = "Examples:\n  warden audit check-proof proof.json\n  warden audit check-proof proof.json --vkey \"$(cat log.vkey)\"   # outside a workspace"
+    )]
+    CheckProof {
+        file: PathBuf,
+        /// The log's verifier key (default: the current workspace's)
+        #[arg(long, value_name = "VKEY")]
+        vkey: Option<String>,
+    },
+}

@@ -1,0 +1,200 @@
+//! `warden demo`: every stage built so far, in a throwaway workspace.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use warden::{Algorithm, EventFilter, OpenOptions, ProofFile, Workspace};
+use warden_core::{ActorName, KeyName, RoleName};
+
+use crate::cli::Global;
+use crate::exit;
+use crate::output::{self, Failure};
+
+fn name<T>(s: &str, f: fn(&str) -> Result<T, warden_core::NameError>) -> Result<T, Failure> {
+    f(s).map_err(|e| Failure::new(exit::ERROR, e.to_string()))
+}
+
+fn step(json: bool, title: &str) {
+    if !json {
+        println!("\n== {title}");
+    }
+}
+
+pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
+    let (dir, _guard): (PathBuf, Option<tempfile::TempDir>) = match keep {
+        Some(d) => {
+            if d.exists() {
+                return Err(Failure::new(
+                    exit::ERROR,
+                    format!(
+                        "{} already exists; `--keep` needs a new directory",
+                        d.display()
+                    ),
+                ));
+            }
+            (d.to_path_buf(), None)
+        }
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("warden-demo-")
+                .tempdir()
+                .map_err(|e| {
+                    Failure::new(
+                        exit::ERROR,
+                        format!("cannot create a temporary directory: {e}"),
+                    )
+                })?;
+            (t.path().join("workspace"), Some(t))
+        }
+    };
+    let json = g.json;
+    let opts = OpenOptions::default();
+    let mut summary = serde_json::Map::new();
+
+    step(
+        json,
+        "1. Create a workspace as ana (who becomes its first admin)",
+    );
+    let ana = Workspace::init(&dir, name("ana", ActorName::new)?, &opts)?;
+    if !json {
+        println!("workspace   {}", dir.display());
+    }
+
+    step(
+        json,
+        "2. Grant roles (decided by the bundled Rego policy, package warden.authz)",
+    );
+    for (who, role) in [
+        ("dana", "data-engineer"),
+        ("sam", "ml-engineer"),
+        ("lee", "approver"),
+        ("kim", "approver"),
+        ("omar", "operator"),
+        ("aud", "auditor"),
+    ] {
+        let g = ana.roles_grant(&name(who, ActorName::new)?, &name(role, RoleName::new)?)?;
+        if !json {
+            println!("granted     {:<14} to {}", g.role, g.actor);
+        }
+    }
+
+    step(
+        json,
+        "3. Keys: a pipeline signing key, and a partner's public key put in the trust store",
+    );
+    let pipeline = ana.keys_generate(&name("pipeline", KeyName::new)?, Algorithm::EcdsaP256)?;
+    if !json {
+        println!(
+            "generated   pipeline ({}) {}",
+            pipeline.summary.algorithm, pipeline.summary.key_id
+        );
+    }
+    let partner_dir = dir.with_file_name(format!(
+        "{}-partner",
+        dir.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("workspace")
+    ));
+    let partner = Workspace::init(&partner_dir, name("pat", ActorName::new)?, &opts)?;
+    let partner_key =
+        partner.keys_generate(&name("release", KeyName::new)?, Algorithm::EcdsaP256)?;
+    let pem_path = dir.join("partner-release.pub.pem");
+    std::fs::write(&pem_path, &partner_key.public_pem)
+        .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", pem_path.display())))?;
+    let trusted = ana.keys_trust(&pem_path, &name("partner-release", KeyName::new)?)?;
+    if !json {
+        println!(
+            "trusted     partner-release {} (exported from a second workspace)",
+            trusted.summary.key_id
+        );
+    }
+
+    step(
+        json,
+        "4. An action the policy refuses: sam (ml-engineer) tries to make himself admin",
+    );
+    let sam = Workspace::open(&dir, name("sam", ActorName::new)?, &opts)?;
+    match sam.roles_grant(
+        &name("sam", ActorName::new)?,
+        &name("admin", RoleName::new)?,
+    ) {
+        Err(e @ warden::Error::Denied { .. }) => {
+            let f = Failure::from_engine(e);
+            if !json {
+                println!("denied      {} (exit code {})", f.message, f.code);
+            }
+            summary.insert("denied".into(), f.message.into());
+        }
+        Err(e) => return Err(e.into()),
+        Ok(_) => {
+            return Err(Failure::new(
+                exit::ERROR,
+                "the policy unexpectedly allowed sam to grant admin",
+            ));
+        }
+    }
+
+    step(
+        json,
+        "5. The audit log: every change above, and the refusal, as signed Merkle leaves",
+    );
+    let aud = Workspace::open(&dir, name("aud", ActorName::new)?, &opts)?;
+    let events = aud.audit_log(&EventFilter::default())?;
+    if !json {
+        let mut t = output::table(&["seq", "actor", "action", "subject"]);
+        for e in &events {
+            t.add_row(vec![
+                e.seq.to_string(),
+                e.actor.clone(),
+                e.action.clone(),
+                e.subject.clone(),
+            ]);
+        }
+        println!("{t}");
+    }
+    let report = aud.audit_verify(None)?;
+    if !report.ok {
+        return Err(Failure::new(
+            exit::VERIFICATION,
+            "the demo's own audit log did not verify",
+        ));
+    }
+    let proof = aud.audit_inclusion_proof(0)?;
+    let check = aud.audit_check_proof(&ProofFile::Inclusion(proof.clone()))?;
+    let proof_path = dir.join("audit-proof-0.json");
+    let proof_json = serde_json::to_string_pretty(&ProofFile::Inclusion(proof))
+        .map_err(|e| Failure::new(exit::ERROR, e.to_string()))?;
+    std::fs::write(&proof_path, proof_json)
+        .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", proof_path.display())))?;
+    if !json {
+        println!(
+            "verified    {} events, root {}, {} signed checkpoints",
+            report.events, report.root_hash, report.checkpoints_checked
+        );
+        println!("proved      {}", check.summary);
+        println!(
+            "checkpoint  {}",
+            dir.join(".warden/log/checkpoint").display()
+        );
+    }
+
+    summary.insert("workspace".into(), dir.display().to_string().into());
+    summary.insert("events".into(), report.events.into());
+    summary.insert("root_hash".into(), report.root_hash.clone().into());
+    summary.insert("kept".into(), keep.is_some().into());
+    if json {
+        output::json(&summary)?;
+    } else if keep.is_some() {
+        println!("\nThe workspace is kept in {}. Try:", dir.display());
+        println!("  cd {} && warden audit log --actor ana", dir.display());
+        println!("  warden audit verify");
+        println!("  warden audit check-proof audit-proof-0.json");
+    } else {
+        println!(
+            "\nDone. The workspace was temporary; run `warden demo --keep DIR` to explore it."
+        );
+    }
+    // A partner workspace made for the demo is not part of what is kept.
+    let _ = std::fs::remove_dir_all(&partner_dir);
+    Ok(ExitCode::SUCCESS)
+}

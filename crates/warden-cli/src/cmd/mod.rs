@@ -1,0 +1,100 @@
+//! One function per command: open the workspace, call the engine, print.
+
+mod audit;
+mod demo;
+mod keys;
+mod roles;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use warden::{OpenOptions, Workspace};
+use warden_core::ActorName;
+use zeroize::Zeroizing;
+
+use crate::cli::{Cli, Command, Global};
+use crate::exit;
+use crate::output::{self, Failure};
+
+pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let g = cli.global;
+    match cli.command {
+        Command::Init { dir } => init(&g, &dir),
+        Command::Demo { keep } => demo::run(&g, keep.as_deref()),
+        Command::Roles(c) => roles::run(&g, c),
+        Command::Keys(c) => keys::run(&g, c),
+        Command::Audit(c) => audit::run(&g, c),
+    }
+}
+
+/// The acting actor: `--actor`, `WARDEN_ACTOR`, else the OS user.
+pub fn actor(g: &Global) -> Result<ActorName, Failure> {
+    let (name, source) = match &g.actor {
+        Some(a) => (a.clone(), "--actor / WARDEN_ACTOR"),
+        None => match std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
+            Ok(u) if !u.is_empty() => (u, "the operating-system user ($USER)"),
+            _ => {
+                return Err(Failure::new(
+                    exit::USAGE,
+                    "cannot tell who is acting: $USER is not set",
+                )
+                .with_hint("pass --actor NAME or set WARDEN_ACTOR"));
+            }
+        },
+    };
+    ActorName::new(&name).map_err(|e| {
+        Failure::new(exit::USAGE, format!("{e} (from {source})"))
+            .with_hint("pass a valid --actor NAME")
+    })
+}
+
+pub fn open_options() -> OpenOptions {
+    OpenOptions {
+        passphrase: std::env::var("WARDEN_KEY_PASSPHRASE")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(Zeroizing::new),
+    }
+}
+
+/// Opens the workspace named by `--workspace`, or the nearest one upwards.
+pub fn workspace(g: &Global) -> Result<Workspace, Failure> {
+    let actor = actor(g)?;
+    let ws = match &g.workspace {
+        Some(dir) => Workspace::open(dir, actor, &open_options())?,
+        None => Workspace::discover(Path::new("."), actor, &open_options())?,
+    };
+    Ok(ws)
+}
+
+fn init(g: &Global, dir: &Path) -> Result<ExitCode, Failure> {
+    let actor = actor(g)?;
+    let ws = Workspace::init(dir, actor, &open_options())?;
+    if g.json {
+        output::json(&serde_json::json!({
+            "workspace": ws.root().display().to_string(),
+            "admin": ws.actor(),
+        }))?;
+    } else {
+        println!("Created a Warden workspace in {}", ws.root().display());
+        println!(
+            "  config      {}",
+            ws.root().join(warden::CONFIG_FILE).display()
+        );
+        println!(
+            "  state       {}",
+            ws.root().join(warden::WORKSPACE_DIR).display()
+        );
+        println!("  admin       {}", ws.actor());
+        println!("Next: `warden roles grant ACTOR ROLE`, `warden keys generate pipeline`.");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parses a name argument, as a usage error naming the argument.
+pub fn parse<T>(
+    value: &str,
+    parse: fn(&str) -> Result<T, warden_core::NameError>,
+) -> Result<T, Failure> {
+    parse(value).map_err(|e| Failure::new(exit::USAGE, e.to_string()))
+}

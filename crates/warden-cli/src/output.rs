@@ -1,0 +1,80 @@
+//! Printing results and errors.
+
+use std::process::ExitCode;
+
+use serde::Serialize;
+use warden::ErrorKind;
+
+use crate::exit;
+
+/// A failed command: what to print and which exit code to return.
+pub struct Failure {
+    pub message: String,
+    pub hint: Option<String>,
+    pub code: u8,
+}
+
+impl Failure {
+    pub fn from_engine(e: warden::Error) -> Self {
+        let code = match e.kind() {
+            ErrorKind::General => exit::ERROR,
+            ErrorKind::Usage => exit::USAGE,
+            ErrorKind::NotAuthorised => exit::NOT_AUTHORISED,
+            ErrorKind::GateDenied => exit::GATE_DENIED,
+            ErrorKind::Verification => exit::VERIFICATION,
+            ErrorKind::Findings => exit::FINDINGS,
+        };
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            let s_text = s.to_string();
+            if !message.contains(&s_text) {
+                message.push_str(": ");
+                message.push_str(&s_text);
+            }
+            source = s.source();
+        }
+        Failure {
+            message,
+            hint: e.hint(),
+            code,
+        }
+    }
+
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            hint: None,
+            code,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn report(self) -> ExitCode {
+        eprintln!("error: {}", self.message);
+        if let Some(h) = self.hint {
+            eprintln!("  hint: {h}");
+        }
+        ExitCode::from(self.code)
+    }
+}
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn json<T: Serialize>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::new(exit::ERROR, format!("cannot write JSON output: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// A table with a header row, for human output.
+pub fn table(header: &[&str]) -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::NOTHING);
+    t.set_header(header.iter().map(|h| h.to_uppercase()));
+    t
+}

@@ -1,0 +1,570 @@
+//! `audit log | verify | proof | check-proof`.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+
+use serde::{Deserialize, Serialize};
+use warden_artifact::note::{Checkpoint, NoteVerifier};
+use warden_core::Digest;
+use warden_store::merkle::{self, Frontier, Hash};
+use warden_store::{EventFilter, MetadataStore, StoredEvent};
+
+use crate::{Error, Workspace};
+
+/// At most this many problems are listed; the count says how many more.
+const MAX_PROBLEMS: usize = 50;
+
+/// An audit event as shown by `audit log`.
+#[derive(Debug, Serialize)]
+pub struct EventOut {
+    pub seq: i64,
+    pub time: String,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub payload: serde_json::Value,
+}
+
+/// One thing `audit verify` found wrong.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyProblem {
+    /// The event index concerned, when there is one.
+    pub index: Option<u64>,
+    pub message: String,
+}
+
+/// The result of `audit verify`.
+#[derive(Debug, Serialize)]
+pub struct VerifyReport {
+    pub ok: bool,
+    /// Events read.
+    pub events: u64,
+    /// Root hash recomputed from the events (hex).
+    pub root_hash: String,
+    /// Signed checkpoints whose signature and root were checked.
+    pub checkpoints_checked: u64,
+    /// The first event index found bad, if any.
+    pub first_bad_index: Option<u64>,
+    pub problems: Vec<VerifyProblem>,
+    /// Problems beyond those listed.
+    pub more_problems: u64,
+    /// The verifier key the checkpoints were checked against.
+    pub log_vkey: String,
+}
+
+/// A proof of inclusion of one event in a signed checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionProof {
+    pub log_origin: String,
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    /// The event's canonical JSON (the leaf data).
+    pub event: String,
+    pub leaf_hash: String,
+    pub root_hash: String,
+    pub proof: Vec<String>,
+    /// The signed checkpoint note at `tree_size`.
+    pub checkpoint: String,
+}
+
+/// A proof that the log at `old_size` is a prefix of the log at `new_size`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyProof {
+    pub log_origin: String,
+    pub old_size: u64,
+    pub new_size: u64,
+    pub old_root: String,
+    pub new_root: String,
+    pub proof: Vec<String>,
+    /// Signed checkpoints at the two sizes, where they exist.
+    pub old_checkpoint: Option<String>,
+    pub new_checkpoint: Option<String>,
+}
+
+/// A proof as written by `audit proof --json` and read by `check-proof`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ProofFile {
+    Inclusion(InclusionProof),
+    Consistency(ConsistencyProof),
+}
+
+/// The outcome of checking a proof file.
+#[derive(Debug, Serialize)]
+pub struct ProofCheck {
+    pub ok: bool,
+    pub kind: &'static str,
+    pub summary: String,
+    /// Roots that are covered by a valid checkpoint signature.
+    pub signed_roots: Vec<u64>,
+    /// Roots that the proof asserts without a signature.
+    pub unsigned_roots: Vec<u64>,
+}
+
+/// The stored event row viewed as the canonical JSON it must contain.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventView<'a> {
+    seq: u64,
+    #[serde(borrow)]
+    time: Cow<'a, str>,
+    #[serde(borrow)]
+    actor: Cow<'a, str>,
+    #[serde(borrow)]
+    action: Cow<'a, str>,
+    #[serde(borrow)]
+    subject: Cow<'a, str>,
+    #[serde(borrow)]
+    payload_digest: Cow<'a, str>,
+}
+
+fn parse_hash(s: &str, what: &str) -> Result<Hash, Error> {
+    let mut h = [0u8; 32];
+    hex::decode_to_slice(s, &mut h)
+        .map_err(|_| Error::Invalid(format!("{what} is not 64 hex characters: {s:?}")))?;
+    Ok(h)
+}
+
+fn parse_hashes(v: &[String]) -> Result<Vec<Hash>, Error> {
+    v.iter().map(|s| parse_hash(s, "proof hash")).collect()
+}
+
+struct Problems {
+    list: Vec<VerifyProblem>,
+    more: u64,
+    first_bad: Option<u64>,
+}
+
+impl Problems {
+    fn add(&mut self, index: Option<u64>, message: String) {
+        if let Some(i) = index {
+            self.first_bad = Some(self.first_bad.map_or(i, |f| f.min(i)));
+        }
+        if self.list.len() < MAX_PROBLEMS {
+            self.list.push(VerifyProblem { index, message });
+        } else {
+            self.more += 1;
+        }
+    }
+}
+
+/// Checks one stored row against the canonical event it holds; returns the
+/// recomputed leaf hash (what the row's event text really hashes to).
+fn check_row(row: &StoredEvent, index: u64, problems: &mut Problems) -> Hash {
+    let leaf = merkle::leaf_hash(row.event.as_bytes());
+    let at = Some(index);
+    match serde_json::from_str::<EventView>(&row.event) {
+        Err(e) => problems.add(
+            at,
+            format!("event {index}: stored event is not a valid event: {e}"),
+        ),
+        Ok(v) => {
+            let mut mismatched = Vec::new();
+            if v.seq != index {
+                mismatched.push("seq");
+            }
+            if v.time != row.time {
+                mismatched.push("time");
+            }
+            if v.actor != row.actor {
+                mismatched.push("actor");
+            }
+            if v.action != row.action {
+                mismatched.push("action");
+            }
+            if v.subject != row.subject {
+                mismatched.push("subject");
+            }
+            if !mismatched.is_empty() {
+                problems.add(
+                    at,
+                    format!(
+                        "event {index}: column(s) {} differ from the signed event",
+                        mismatched.join(", ")
+                    ),
+                );
+            }
+            if Digest::of(row.payload.as_bytes()).to_string() != v.payload_digest {
+                problems.add(
+                    at,
+                    format!("event {index}: payload does not match its digest"),
+                );
+            }
+        }
+    }
+    if hex::encode(leaf) != row.leaf_hash {
+        problems.add(
+            at,
+            format!("event {index}: leaf hash does not match the event"),
+        );
+    }
+    leaf
+}
+
+impl Workspace {
+    /// Events matching `filter`.
+    pub fn audit_log(&self, filter: &EventFilter) -> Result<Vec<EventOut>, Error> {
+        self.authorize("audit.read", "audit")?;
+        let rows = self.store().read()?.events(filter)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| EventOut {
+                payload: serde_json::from_str(&r.payload)
+                    .unwrap_or(serde_json::Value::String(r.payload)),
+                seq: r.seq,
+                time: r.time,
+                actor: r.actor,
+                action: r.action,
+                subject: r.subject,
+            })
+            .collect())
+    }
+
+    /// Recomputes every leaf and the tree, checks every stored checkpoint's
+    /// signature and that its root is the root of the log's prefix of that
+    /// size (which is what consistency with the current tree means for a
+    /// log recomputed from its leaves), and the published checkpoint file.
+    /// `pinned_vkey` overrides the workspace's recorded verifier key.
+    pub fn audit_verify(&self, pinned_vkey: Option<&str>) -> Result<VerifyReport, Error> {
+        self.authorize("audit.verify", "audit")?;
+        let mut problems = Problems {
+            list: Vec::new(),
+            more: 0,
+            first_bad: None,
+        };
+        let mut tx = self.store().read()?;
+        let origin = tx.meta("log_origin")?.unwrap_or_default();
+        let recorded = tx.meta("log_vkey")?;
+        let published = self.published_vkey().ok();
+        if recorded.is_some() && published.is_some() && recorded != published {
+            problems.add(
+                None,
+                "the log verifier key in the database differs from .warden/log/vkey".into(),
+            );
+        }
+        let vkey = match (pinned_vkey, &published, &recorded) {
+            (Some(p), _, _) => p.to_string(),
+            (None, Some(p), _) => p.clone(),
+            (None, None, Some(r)) => r.clone(),
+            (None, None, None) => {
+                return Err(Error::Verification(
+                    "the workspace has no log verifier key".into(),
+                ));
+            }
+        };
+        let verifier = NoteVerifier::from_vkey(&vkey)?;
+
+        // Expected roots by tree size, from every signed checkpoint.
+        let mut expected: BTreeMap<u64, (Hash, String)> = BTreeMap::new();
+        let mut checkpoints_checked = 0u64;
+        let mut check_note =
+            |note: &str, label: String, problems: &mut Problems| -> Option<Checkpoint> {
+                let cp = match verifier
+                    .open(note)
+                    .map_err(Error::from)
+                    .and_then(|t| Ok(Checkpoint::parse(t)?))
+                {
+                    Ok(cp) => cp,
+                    Err(e) => {
+                        problems.add(None, format!("{label}: {e}"));
+                        return None;
+                    }
+                };
+                if cp.origin != origin {
+                    problems.add(
+                        None,
+                        format!("{label}: origin {:?} is not this log's", cp.origin),
+                    );
+                    return None;
+                }
+                checkpoints_checked += 1;
+                Some(cp)
+            };
+        for stored in tx.checkpoints()? {
+            let label = format!("checkpoint at size {}", stored.size);
+            if let Some(cp) = check_note(&stored.note, label.clone(), &mut problems) {
+                if cp.size != stored.size || hex::encode(cp.root) != stored.root_hash {
+                    problems.add(
+                        None,
+                        format!("{label}: stored size or root differs from the signed note"),
+                    );
+                }
+                expected.insert(cp.size, (cp.root, label));
+            }
+        }
+        let published_path = self.latest_checkpoint_path();
+        match std::fs::read_to_string(&published_path) {
+            Ok(note) => {
+                let label = format!("published checkpoint {}", published_path.display());
+                if let Some(cp) = check_note(&note, label.clone(), &mut problems) {
+                    if expected
+                        .get(&cp.size)
+                        .is_some_and(|(root, _)| *root != cp.root)
+                    {
+                        problems.add(
+                            None,
+                            format!(
+                                "{label}: root differs from the stored checkpoint of the same size"
+                            ),
+                        );
+                    }
+                    expected.entry(cp.size).or_insert((cp.root, label));
+                }
+            }
+            Err(e) => problems.add(None, format!("{}: {e}", published_path.display())),
+        }
+
+        // One pass over the events: recompute leaves, grow the tree, and
+        // compare its root at every checkpointed size.
+        let mut frontier = Frontier::new();
+        let mut pending = expected.iter().peekable();
+        if let Some((0, (root, label))) = pending.peek() {
+            if *root != frontier.root() {
+                problems.add(None, format!("{label}: root of the empty log is wrong"));
+            }
+            pending.next();
+        }
+        let mut broken = false;
+        tx.scan_events(&mut |row| {
+            let index = frontier.size();
+            if row.seq != index as i64 {
+                let msg = if row.seq > index as i64 {
+                    format!("event {index} is missing (next stored event is {})", row.seq)
+                } else {
+                    format!("event {index}: stored out of order (seq {})", row.seq)
+                };
+                problems.add(Some(index), msg);
+                broken = true;
+                return ControlFlow::Break(());
+            }
+            let leaf = check_row(&row, index, &mut problems);
+            frontier.push(leaf);
+            while let Some((size, (root, label))) = pending.peek() {
+                if **size != frontier.size() {
+                    break;
+                }
+                if *root != frontier.root() {
+                    problems.add(
+                        Some(index),
+                        format!(
+                            "{label}: the log's root at size {size} differs from the signed root (an event before index {size} was changed)"
+                        ),
+                    );
+                }
+                pending.next();
+            }
+            ControlFlow::Continue(())
+        })?;
+        let scanned = frontier.size();
+        if !broken {
+            for (size, (_, label)) in pending {
+                problems.add(
+                    Some(scanned),
+                    format!("{label}: signed at size {size}, but the log holds only {scanned} events (events were deleted)"),
+                );
+            }
+            let state = tx.log_frontier()?;
+            if state.size() != scanned {
+                problems.add(
+                    Some(scanned.min(state.size())),
+                    format!(
+                        "the log state records {} events but {scanned} are stored",
+                        state.size()
+                    ),
+                );
+            } else if state.root() != frontier.root() {
+                problems.add(
+                    None,
+                    "the stored log frontier does not match the events".into(),
+                );
+            }
+        }
+        Ok(VerifyReport {
+            ok: problems.list.is_empty(),
+            events: scanned,
+            root_hash: hex::encode(frontier.root()),
+            checkpoints_checked,
+            first_bad_index: problems.first_bad,
+            problems: problems.list,
+            more_problems: problems.more,
+            log_vkey: vkey,
+        })
+    }
+
+    /// An inclusion proof of event `index` against the latest checkpoint.
+    pub fn audit_inclusion_proof(&self, index: u64) -> Result<InclusionProof, Error> {
+        self.authorize("audit.proof", "audit")?;
+        let mut tx = self.store().read()?;
+        let cp = tx
+            .latest_checkpoint()?
+            .ok_or_else(|| Error::NotFound("a signed checkpoint".into()))?;
+        if index >= cp.size {
+            return Err(Error::Invalid(format!(
+                "event {index} is not covered by the latest checkpoint (size {}); indexes run from 0 to {}",
+                cp.size,
+                cp.size.saturating_sub(1)
+            )));
+        }
+        let leaves = tx.leaf_hashes(cp.size)?;
+        let proof = merkle::inclusion_proof(index, &leaves)
+            .ok_or_else(|| Error::Invalid(format!("event {index} is out of range")))?;
+        let event = tx
+            .events(&EventFilter {
+                since: Some(index),
+                limit: Some(1),
+                ..Default::default()
+            })?
+            .into_iter()
+            .next()
+            .filter(|e| e.seq == index as i64)
+            .ok_or_else(|| Error::NotFound(format!("event {index}")))?;
+        Ok(InclusionProof {
+            log_origin: tx.meta("log_origin")?.unwrap_or_default(),
+            leaf_index: index,
+            tree_size: cp.size,
+            event: event.event,
+            leaf_hash: hex::encode(leaves[index as usize]),
+            root_hash: cp.root_hash,
+            proof: proof.iter().map(hex::encode).collect(),
+            checkpoint: cp.note,
+        })
+    }
+
+    /// A consistency proof between tree sizes `old` and `new`.
+    pub fn audit_consistency_proof(&self, old: u64, new: u64) -> Result<ConsistencyProof, Error> {
+        self.authorize("audit.proof", "audit")?;
+        let mut tx = self.store().read()?;
+        let size = tx.log_frontier()?.size();
+        if old == 0 || old > new || new > size {
+            return Err(Error::Invalid(format!(
+                "need 0 < OLD <= NEW <= {size} (the log's size); got OLD={old} NEW={new}"
+            )));
+        }
+        let leaves = tx.leaf_hashes(new)?;
+        let proof = merkle::consistency_proof(old, &leaves)
+            .ok_or_else(|| Error::Invalid("sizes out of range".into()))?;
+        let checkpoints = tx.checkpoints()?;
+        let note_at = |s: u64| {
+            checkpoints
+                .iter()
+                .find(|c| c.size == s)
+                .map(|c| c.note.clone())
+        };
+        Ok(ConsistencyProof {
+            log_origin: tx.meta("log_origin")?.unwrap_or_default(),
+            old_size: old,
+            new_size: new,
+            old_root: hex::encode(merkle::root_of(&leaves[..old as usize])),
+            new_root: hex::encode(merkle::root_of(&leaves)),
+            proof: proof.iter().map(hex::encode).collect(),
+            old_checkpoint: note_at(old),
+            new_checkpoint: note_at(new),
+        })
+    }
+
+    /// Checks a proof file against this workspace's log key.
+    pub fn audit_check_proof(&self, proof: &ProofFile) -> Result<ProofCheck, Error> {
+        self.authorize("audit.proof", "audit")?;
+        check_proof(proof, &self.log_verifier()?)
+    }
+}
+
+/// Opens a checkpoint note and checks it commits to `size` and `root`.
+fn check_signed_root(
+    verifier: &NoteVerifier,
+    note: &str,
+    origin: &str,
+    size: u64,
+    root: &Hash,
+) -> Result<(), Error> {
+    let cp = Checkpoint::parse(verifier.open(note)?)?;
+    if cp.origin != origin {
+        return Err(Error::Verification(format!(
+            "checkpoint origin {:?} differs from the proof's log {origin:?}",
+            cp.origin
+        )));
+    }
+    if cp.size != size || &cp.root != root {
+        return Err(Error::Verification(format!(
+            "the checkpoint signs size {} root {}, not size {size} root {}",
+            cp.size,
+            hex::encode(cp.root),
+            hex::encode(root)
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a proof file against a log verifier key. Any failure is an
+/// [`Error::Verification`] (or a note error of that kind).
+pub fn check_proof(proof: &ProofFile, verifier: &NoteVerifier) -> Result<ProofCheck, Error> {
+    let fail = |e: merkle::ProofError| Error::Verification(format!("proof does not verify: {e}"));
+    match proof {
+        ProofFile::Inclusion(p) => {
+            let root = parse_hash(&p.root_hash, "root_hash")?;
+            let leaf = merkle::leaf_hash(p.event.as_bytes());
+            if hex::encode(leaf) != p.leaf_hash {
+                return Err(Error::Verification(
+                    "the event does not hash to the proof's leaf hash".into(),
+                ));
+            }
+            check_signed_root(verifier, &p.checkpoint, &p.log_origin, p.tree_size, &root)?;
+            merkle::verify_inclusion(
+                p.leaf_index,
+                p.tree_size,
+                &leaf,
+                &parse_hashes(&p.proof)?,
+                &root,
+            )
+            .map_err(fail)?;
+            Ok(ProofCheck {
+                ok: true,
+                kind: "inclusion",
+                summary: format!(
+                    "event {} is included in the signed log of size {}",
+                    p.leaf_index, p.tree_size
+                ),
+                signed_roots: vec![p.tree_size],
+                unsigned_roots: vec![],
+            })
+        }
+        ProofFile::Consistency(p) => {
+            let old_root = parse_hash(&p.old_root, "old_root")?;
+            let new_root = parse_hash(&p.new_root, "new_root")?;
+            let (mut signed, mut unsigned) = (vec![], vec![]);
+            for (note, size, root) in [
+                (&p.old_checkpoint, p.old_size, &old_root),
+                (&p.new_checkpoint, p.new_size, &new_root),
+            ] {
+                match note {
+                    Some(n) => {
+                        check_signed_root(verifier, n, &p.log_origin, size, root)?;
+                        signed.push(size);
+                    }
+                    None => unsigned.push(size),
+                }
+            }
+            merkle::verify_consistency(
+                p.old_size,
+                p.new_size,
+                &old_root,
+                &new_root,
+                &parse_hashes(&p.proof)?,
+            )
+            .map_err(fail)?;
+            Ok(ProofCheck {
+                ok: true,
+                kind: "consistency",
+                summary: format!(
+                    "the log of size {} is a prefix of the log of size {}",
+                    p.old_size, p.new_size
+                ),
+                signed_roots: signed,
+                unsigned_roots: unsigned,
+            })
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! `warden.toml`: the workspace's settings.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::Error;
+
+/// The commented defaults `warden init` writes.
+pub const DEFAULT_CONFIG: &str = r#"# Warden workspace configuration.
+# Every setting is optional; the values shown commented out are the defaults.
+
+[policy]
+# Replace the bundled authorisation policy (package warden.authz) with your
+# own Rego file. Paths are relative to this file.
+# authz = "policies/authz.rego"
+
+[keys]
+# The key `warden train` and other pipeline steps sign with.
+# pipeline = "pipeline"
+"#;
+
+/// Parsed `warden.toml`. Unknown settings are errors, so a typo never
+/// silently falls back to a default.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    #[serde(default)]
+    pub keys: KeysConfig,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// A user authorisation policy replacing the bundled one.
+    pub authz: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    #[serde(default = "default_pipeline_key")]
+    pub pipeline: String,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        KeysConfig {
+            pipeline: default_pipeline_key(),
+        }
+    }
+}
+
+fn default_pipeline_key() -> String {
+    "pipeline".to_string()
+}
+
+impl Config {
+    /// Reads and parses `path`; relative paths inside are resolved against
+    /// the file's directory.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let mut cfg: Config = toml::from_str(&text).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        if let Some(p) = cfg.policy.authz.take() {
+            cfg.policy.authz = Some(base.join(p));
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_typos_fail() {
+        let c: Config = toml::from_str(DEFAULT_CONFIG).unwrap();
+        assert!(c.policy.authz.is_none());
+        assert_eq!(c.keys.pipeline, "pipeline");
+        assert!(toml::from_str::<Config>("[policy]\nauthz_file = \"x\"\n").is_err());
+    }
+}

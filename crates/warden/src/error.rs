@@ -1,0 +1,133 @@
+//! The engine's error type. Each variant says what went wrong and where;
+//! [`Error::hint`] says what to do; [`Error::kind`] tells front ends which
+//! documented exit code applies.
+
+use std::path::PathBuf;
+
+use warden_artifact::keys::KeyError;
+use warden_artifact::note::NoteError;
+use warden_core::NameError;
+use warden_policy::PolicyError;
+use warden_store::StoreError;
+
+/// Classes of failure with distinct exit codes (see the README).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Exit 1: any other error.
+    General,
+    /// Exit 2: the command line or its arguments are wrong.
+    Usage,
+    /// Exit 3: the authorisation policy refused the actor.
+    NotAuthorised,
+    /// Exit 4: a policy gate denied the action.
+    GateDenied,
+    /// Exit 5: a signature, digest or the audit log failed verification.
+    Verification,
+    /// Exit 6: scan findings at or above the threshold.
+    Findings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no Warden workspace found in {start} or any parent directory")]
+    NoWorkspace { start: PathBuf },
+    #[error("{path} already holds a Warden workspace")]
+    WorkspaceExists { path: PathBuf },
+    #[error("{path}: {message}")]
+    Config { path: PathBuf, message: String },
+    #[error("{actor} may not {action}: the policy allows it for {}", roles_phrase(.allowing_roles))]
+    Denied {
+        actor: String,
+        action: String,
+        allowing_roles: Vec<String>,
+    },
+    #[error("{0}")]
+    Verification(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("audit log checkpoint: {0}")]
+    Note(#[from] NoteError),
+    #[error(transparent)]
+    Canonical(#[from] warden_core::CanonicalError),
+}
+
+fn roles_phrase(roles: &[String]) -> String {
+    match roles {
+        [] => "no role".to_string(),
+        [one] => format!("the role {one}"),
+        many => format!("the roles {}", many.join(", ")),
+    }
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Which exit code class this error belongs to.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Denied { .. } => ErrorKind::NotAuthorised,
+            Error::Verification(_) => ErrorKind::Verification,
+            Error::Store(StoreError::BlobCorrupt { .. }) => ErrorKind::Verification,
+            Error::Key(KeyError::BadSignature) => ErrorKind::Verification,
+            Error::Note(NoteError::BadSignature(_) | NoteError::UnknownKey) => {
+                ErrorKind::Verification
+            }
+            Error::Name(_) | Error::Invalid(_) => ErrorKind::Usage,
+            _ => ErrorKind::General,
+        }
+    }
+
+    /// A suggestion for the user, when there is an obvious next step.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::NoWorkspace { .. } => Some(
+                "run `warden init` to create one, or point to one with --workspace DIR or WARDEN_WORKSPACE"
+                    .into(),
+            ),
+            Error::WorkspaceExists { .. } => {
+                Some("`warden init` never overwrites; choose another directory".into())
+            }
+            Error::Denied {
+                actor,
+                allowing_roles,
+                ..
+            } => allowing_roles.first().map(|r| {
+                format!("an admin can run `warden roles grant {actor} {r}`")
+            }),
+            Error::Store(StoreError::Corrupt { .. }) => Some(
+                "restore .warden/warden.db from a backup; Warden will not write to a damaged database"
+                    .into(),
+            ),
+            Error::Store(StoreError::Foreign { .. }) => {
+                Some("the workspace's .warden/warden.db was replaced by another program's database".into())
+            }
+            Error::Store(StoreError::LogState(_)) | Error::Verification(_) => Some(
+                "run `warden audit verify` to locate the damage; restore the database from a backup".into(),
+            ),
+            _ => None,
+        }
+    }
+}

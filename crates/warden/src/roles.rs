@@ -1,0 +1,94 @@
+//! `roles grant | revoke | list`.
+
+use serde::Serialize;
+use serde_json::json;
+use warden_core::{ActorName, RoleName, Timestamp, actions};
+use warden_store::{MetadataStore, RoleGrant};
+
+use crate::{Error, Workspace};
+
+/// Every grant in the workspace and the roles the policy knows.
+#[derive(Debug, Serialize)]
+pub struct RolesReport {
+    pub grants: Vec<RoleGrant>,
+    pub known_roles: Vec<String>,
+}
+
+impl Workspace {
+    fn check_known_role(&self, role: &RoleName) -> Result<(), Error> {
+        let known = self.known_roles()?;
+        if known.iter().any(|r| r == role.as_str()) {
+            Ok(())
+        } else {
+            Err(Error::Invalid(format!(
+                "unknown role {role:?}; the authorisation policy knows: {}",
+                known.join(", ")
+            )))
+        }
+    }
+
+    /// Grants `role` to `actor`. Granting a role already held is an error
+    /// (nothing changes, so nothing is recorded).
+    pub fn roles_grant(&self, actor: &ActorName, role: &RoleName) -> Result<RoleGrant, Error> {
+        self.check_known_role(role)?;
+        self.authorize("roles.grant", &format!("actor:{actor}"))?;
+        let grant = RoleGrant {
+            actor: actor.clone(),
+            role: role.clone(),
+            granted_by: self.actor().clone(),
+            time: Timestamp::now(),
+        };
+        let mut tx = self.store().write()?;
+        if !tx.grant_role(&grant)? {
+            return Err(Error::Conflict(format!(
+                "{actor} already holds the role {role}"
+            )));
+        }
+        tx.append_event(
+            self.actor(),
+            actions::ROLES_GRANT,
+            &format!("actor:{actor}"),
+            &json!({"actor": actor, "role": role}),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(grant)
+    }
+
+    /// Revokes `role` from `actor`. The last `admin` cannot be revoked: the
+    /// workspace would have nobody able to grant roles again.
+    pub fn roles_revoke(&self, actor: &ActorName, role: &RoleName) -> Result<(), Error> {
+        self.authorize("roles.revoke", &format!("actor:{actor}"))?;
+        let mut tx = self.store().write()?;
+        if role.as_str() == "admin"
+            && tx.count_role(role)? == 1
+            && tx.roles_of(actor)?.contains(role)
+        {
+            return Err(Error::Conflict(format!(
+                "{actor} is the last admin; grant admin to someone else first"
+            )));
+        }
+        if !tx.revoke_role(actor, role)? {
+            return Err(Error::NotFound(format!("a grant of {role} to {actor}")));
+        }
+        tx.append_event(
+            self.actor(),
+            actions::ROLES_REVOKE,
+            &format!("actor:{actor}"),
+            &json!({"actor": actor, "role": role}),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(())
+    }
+
+    /// All grants.
+    pub fn roles_list(&self) -> Result<RolesReport, Error> {
+        self.authorize("roles.list", "roles")?;
+        let grants = self.store().read()?.role_grants()?;
+        Ok(RolesReport {
+            grants,
+            known_roles: self.known_roles()?,
+        })
+    }
+}

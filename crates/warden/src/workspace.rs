@@ -1,0 +1,353 @@
+//! Creating, finding and opening a workspace, and the operation spine
+//! (authorise, record, checkpoint) that every operation shares.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde_json::json;
+use warden_artifact::keys::{Algorithm, SigningKey};
+use warden_artifact::note::{Checkpoint, NoteSigner, NoteVerifier};
+use warden_core::{ActorName, KeyName, RoleName, Timestamp, actions};
+use warden_policy::Authorizer;
+use warden_store::{
+    FsBlobStore, KeyRecord, MetadataStore, RoleGrant, SqliteStore, StoredCheckpoint,
+};
+use zeroize::Zeroizing;
+
+use crate::Error;
+use crate::config::{Config, DEFAULT_CONFIG};
+
+/// The directory holding a workspace's state, beside `warden.toml`.
+pub const WORKSPACE_DIR: &str = ".warden";
+/// The workspace configuration file.
+pub const CONFIG_FILE: &str = "warden.toml";
+/// The key that signs audit log checkpoints.
+pub(crate) const LOG_KEY: &str = "log";
+const DB_FILE: &str = "warden.db";
+
+/// Options for opening or creating a workspace.
+#[derive(Default, Clone)]
+pub struct OpenOptions {
+    /// Passphrase for encrypted private keys (`WARDEN_KEY_PASSPHRASE`).
+    pub passphrase: Option<Zeroizing<String>>,
+}
+
+/// An opened workspace, acting as one actor.
+pub struct Workspace {
+    root: PathBuf,
+    config: Config,
+    store: SqliteStore,
+    blobs: FsBlobStore,
+    authz: Mutex<Authorizer>,
+    actor: ActorName,
+    passphrase: Option<Zeroizing<String>>,
+}
+
+impl Workspace {
+    /// Creates a workspace in `dir` (created if missing). The actor becomes
+    /// its first `admin`. Never overwrites an existing workspace.
+    pub fn init(dir: &Path, actor: ActorName, opts: &OpenOptions) -> Result<Self, Error> {
+        let config_path = dir.join(CONFIG_FILE);
+        let state = dir.join(WORKSPACE_DIR);
+        if config_path.exists() || state.exists() {
+            return Err(Error::WorkspaceExists {
+                path: dir.to_path_buf(),
+            });
+        }
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        fs::create_dir(&state).map_err(|e| Error::io(&state, e))?;
+        let keys_dir = state.join("keys");
+        create_private_dir(&keys_dir)?;
+        let log_dir = state.join("log");
+        fs::create_dir(&log_dir).map_err(|e| Error::io(&log_dir, e))?;
+        write_new(&config_path, DEFAULT_CONFIG.as_bytes())?;
+
+        let store = SqliteStore::create(&state.join(DB_FILE))?;
+        let blobs = FsBlobStore::open(state.join("blobs"))?;
+        let ws = Workspace {
+            root: dir.to_path_buf(),
+            config: Config::default(),
+            store,
+            blobs,
+            authz: Mutex::new(Authorizer::bundled()?),
+            actor,
+            passphrase: opts.passphrase.clone(),
+        };
+
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|e| Error::Invalid(format!("no randomness: {e}")))?;
+        let origin = format!("warden.local/{}", hex::encode(id));
+        let log_key = SigningKey::generate(Algorithm::Ed25519)?;
+        let log_key_path = ws.private_key_path(&KeyName::new(LOG_KEY)?);
+        log_key.write_file(&log_key_path, ws.passphrase_bytes())?;
+        let SigningKey::Ed25519(ed) = &log_key else {
+            return Err(Error::Invalid("log key must be Ed25519".into()));
+        };
+        let vkey = NoteSigner::new(&origin, ed)?.verifier().vkey();
+        write_new(&log_dir.join("vkey"), format!("{vkey}\n").as_bytes())?;
+
+        let now = Timestamp::now();
+        let mut tx = ws.store.write()?;
+        tx.set_meta("workspace_id", &hex::encode(id))?;
+        tx.set_meta("log_origin", &origin)?;
+        tx.set_meta("log_vkey", &vkey)?;
+        tx.set_meta("created_at", now.as_str())?;
+        tx.append_event(
+            &ws.actor,
+            actions::WORKSPACE_INIT,
+            "workspace",
+            &json!({"workspace_id": hex::encode(id), "log_origin": origin, "log_vkey": vkey}),
+        )?;
+        let record = KeyRecord {
+            name: KeyName::new(LOG_KEY)?,
+            origin: "own".into(),
+            algorithm: Algorithm::Ed25519.as_str().into(),
+            key_id: log_key.public_key().key_id()?,
+            public_pem: log_key.public_key().to_pem()?,
+            added_by: ws.actor.clone(),
+            added_at: now.clone(),
+            revoked_at: None,
+            revoked_by: None,
+        };
+        tx.insert_key(&record)?;
+        tx.append_event(
+            &ws.actor,
+            actions::KEYS_GENERATE,
+            &format!("key:{LOG_KEY}"),
+            &json!({"name": LOG_KEY, "algorithm": record.algorithm, "key_id": record.key_id, "purpose": "audit log checkpoints"}),
+        )?;
+        let grant = RoleGrant {
+            actor: ws.actor.clone(),
+            role: RoleName::new("admin")?,
+            granted_by: ws.actor.clone(),
+            time: now,
+        };
+        tx.grant_role(&grant)?;
+        tx.append_event(
+            &ws.actor,
+            actions::ROLES_GRANT,
+            &format!("actor:{}", ws.actor),
+            &json!({"actor": ws.actor, "role": "admin", "reason": "workspace creator"}),
+        )?;
+        tx.commit()?;
+        ws.checkpoint()?;
+        Ok(ws)
+    }
+
+    /// Finds the workspace containing `start` (walking up, like git) and
+    /// opens it as `actor`.
+    pub fn discover(start: &Path, actor: ActorName, opts: &OpenOptions) -> Result<Self, Error> {
+        let start = if start.is_absolute() {
+            start.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map_err(|e| Error::io(start, e))?
+                .join(start)
+        };
+        let mut dir = Some(start.as_path());
+        while let Some(d) = dir {
+            if d.join(CONFIG_FILE).is_file() && d.join(WORKSPACE_DIR).is_dir() {
+                return Self::open(d, actor, opts);
+            }
+            dir = d.parent();
+        }
+        Err(Error::NoWorkspace { start })
+    }
+
+    /// Opens the workspace rooted exactly at `root`.
+    pub fn open(root: &Path, actor: ActorName, opts: &OpenOptions) -> Result<Self, Error> {
+        let config_path = root.join(CONFIG_FILE);
+        let state = root.join(WORKSPACE_DIR);
+        if !config_path.is_file() || !state.is_dir() {
+            return Err(Error::NoWorkspace {
+                start: root.to_path_buf(),
+            });
+        }
+        let config = Config::load(&config_path)?;
+        let authz = match &config.policy.authz {
+            Some(p) => Authorizer::from_file(p)?,
+            None => Authorizer::bundled()?,
+        };
+        let store = SqliteStore::open(&state.join(DB_FILE))?;
+        let blobs = FsBlobStore::open(state.join("blobs"))?;
+        Ok(Workspace {
+            root: root.to_path_buf(),
+            config,
+            store,
+            blobs,
+            authz: Mutex::new(authz),
+            actor,
+            passphrase: opts.passphrase.clone(),
+        })
+    }
+
+    /// The directory holding `warden.toml`.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The acting actor.
+    pub fn actor(&self) -> &ActorName {
+        &self.actor
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub(crate) fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
+    #[allow(dead_code)]
+    pub(crate) fn blobs(&self) -> &FsBlobStore {
+        &self.blobs
+    }
+
+    pub(crate) fn state_dir(&self) -> PathBuf {
+        self.root.join(WORKSPACE_DIR)
+    }
+
+    pub(crate) fn private_key_path(&self, name: &KeyName) -> PathBuf {
+        self.state_dir().join("keys").join(format!("{name}.pem"))
+    }
+
+    pub(crate) fn passphrase_bytes(&self) -> Option<&[u8]> {
+        self.passphrase.as_ref().map(|p| p.as_bytes())
+    }
+
+    /// Asks the authorisation policy whether the actor may perform `action`
+    /// on `subject`. A denial is recorded in the audit log (it changes no
+    /// state, but an auditor needs to see refused attempts) and returned as
+    /// [`Error::Denied`].
+    pub(crate) fn authorize(&self, action: &str, subject: &str) -> Result<(), Error> {
+        let roles = self.store.read()?.roles_of(&self.actor)?;
+        let decision = {
+            let mut authz = self.authz.lock().unwrap_or_else(|p| p.into_inner());
+            authz.decide(&self.actor, &roles, action)?
+        };
+        if decision.allowed {
+            return Ok(());
+        }
+        let mut tx = self.store.write()?;
+        tx.append_event(
+            &self.actor,
+            actions::AUTHZ_DENIED,
+            subject,
+            &json!({"action": action, "roles": roles, "allowing_roles": decision.allowing_roles}),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Err(Error::Denied {
+            actor: self.actor.to_string(),
+            action: action.to_string(),
+            allowing_roles: decision.allowing_roles,
+        })
+    }
+
+    /// The roles the authorisation policy knows.
+    pub fn known_roles(&self) -> Result<Vec<String>, Error> {
+        let mut authz = self.authz.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(authz.roles()?)
+    }
+
+    /// The log's checkpoint signer verifier, from the workspace record.
+    pub(crate) fn log_verifier(&self) -> Result<NoteVerifier, Error> {
+        let vkey =
+            self.store.read()?.meta("log_vkey")?.ok_or_else(|| {
+                Error::Verification("the workspace has no log verifier key".into())
+            })?;
+        Ok(NoteVerifier::from_vkey(&vkey)?)
+    }
+
+    /// The published verifier key file `.warden/log/vkey`.
+    pub(crate) fn published_vkey(&self) -> Result<String, Error> {
+        let p = self.state_dir().join("log").join("vkey");
+        Ok(fs::read_to_string(&p)
+            .map_err(|e| Error::io(&p, e))?
+            .trim()
+            .to_string())
+    }
+
+    pub(crate) fn latest_checkpoint_path(&self) -> PathBuf {
+        self.state_dir().join("log").join("checkpoint")
+    }
+
+    /// Signs a checkpoint of the log if it grew since the last one, stores
+    /// it, and publishes it to `.warden/log/checkpoint`.
+    pub(crate) fn checkpoint(&self) -> Result<(), Error> {
+        let mut tx = self.store.write()?;
+        let frontier = tx.log_frontier()?;
+        let latest = tx.latest_checkpoint()?;
+        if latest.as_ref().is_some_and(|c| c.size >= frontier.size()) {
+            return Ok(());
+        }
+        let origin = tx
+            .meta("log_origin")?
+            .ok_or_else(|| Error::Verification("the workspace has no log origin".into()))?;
+        let key = SigningKey::read_file(
+            &self.private_key_path(&KeyName::new(LOG_KEY)?),
+            self.passphrase_bytes(),
+        )?;
+        let SigningKey::Ed25519(ed) = &key else {
+            return Err(Error::Verification(
+                "the log key is not an Ed25519 key".into(),
+            ));
+        };
+        let body = Checkpoint {
+            origin: origin.clone(),
+            size: frontier.size(),
+            root: frontier.root(),
+            extensions: vec![],
+        };
+        let note = NoteSigner::new(&origin, ed)?.sign(&body.to_text())?;
+        tx.insert_checkpoint(&StoredCheckpoint {
+            size: body.size,
+            root_hash: hex::encode(body.root),
+            note: note.clone(),
+            time: Timestamp::now(),
+        })?;
+        tx.commit()?;
+        // Published after the commit: the file never shows a tree the
+        // database does not hold.
+        write_atomic(&self.latest_checkpoint_path(), note.as_bytes())?;
+        Ok(())
+    }
+}
+
+fn create_private_dir(path: &Path) -> Result<(), Error> {
+    fs::create_dir(path).map_err(|e| Error::io(path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io(path, e))?;
+    }
+    Ok(())
+}
+
+/// Creates a file that must not exist yet.
+pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    f.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    f.sync_all().map_err(|e| Error::io(path, e))
+}
+
+/// Replaces a file atomically (temp file in the same directory, fsync, rename).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
