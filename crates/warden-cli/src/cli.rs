@@ -29,12 +29,21 @@ pub struct Global {
     /// The workspace to use (default: the nearest directory upwards holding warden.toml and .warden/)
     #[arg(long, global = true, env = "WARDEN_WORKSPACE", value_name = "DIR")]
     pub workspace: Option<PathBuf>,
-    /// Who is acting (default: the operating-system user)
-    #[arg(long, global = true, env = "WARDEN_ACTOR", value_name = "NAME")]
+    /// Who is acting (default: the operating-system user). Also accepted after
+    /// the subcommand, except in `audit log`, where `--actor` filters events.
+    #[arg(long, env = "WARDEN_ACTOR", value_name = "NAME")]
     pub actor: Option<String>,
     /// Print machine-readable JSON instead of text
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+/// `--actor` given after a subcommand.
+#[derive(Args, Clone, Default)]
+pub struct ActingAs {
+    /// Who is acting (default: WARDEN_ACTOR, else the operating-system user)
+    #[arg(long = "actor", value_name = "NAME")]
+    pub actor: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -47,6 +56,8 @@ pub enum Command {
         /// Directory to create the workspace in
         #[arg(default_value = ".")]
         dir: PathBuf,
+        #[command(flatten)]
+        acting: ActingAs,
     },
     /// Run every stage built so far on generated data, in a throwaway workspace
     #[command(
@@ -56,6 +67,8 @@ pub enum Command {
         /// Keep the workspace in DIR (which must not exist yet) instead of deleting it
         #[arg(long, value_name = "DIR")]
         keep: Option<PathBuf>,
+        #[command(flatten)]
+        acting: ActingAs,
     },
     /// Grant, revoke and list roles
     #[command(subcommand)]
@@ -74,13 +87,28 @@ pub enum RolesCmd {
     #[command(
         after_help = "Examples:\n  warden roles grant lee approver\n  warden roles grant ci-bot@example.com ml-engineer"
     )]
-    Grant { actor: String, role: String },
+    Grant {
+        #[arg(value_name = "ACTOR")]
+        member: String,
+        role: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
     /// Revoke ROLE from ACTOR (the last admin cannot be revoked)
     #[command(after_help = "Example:\n  warden roles revoke lee approver")]
-    Revoke { actor: String, role: String },
+    Revoke {
+        #[arg(value_name = "ACTOR")]
+        member: String,
+        role: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
     /// List every grant and the roles the policy knows
     #[command(after_help = "Examples:\n  warden roles list\n  warden roles list --json")]
-    List,
+    List {
+        #[command(flatten)]
+        acting: ActingAs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -94,38 +122,53 @@ pub enum KeysCmd {
         /// Key type: ecdsa-p256 (what OpenSSF model signing verifies) or ed25519
         #[arg(long = "type", default_value = "ecdsa-p256", value_name = "TYPE")]
         key_type: String,
+        #[command(flatten)]
+        acting: ActingAs,
     },
     /// List the workspace's keys and trusted public keys
     #[command(after_help = "Examples:\n  warden keys list\n  warden keys list --json")]
-    List,
+    List {
+        #[command(flatten)]
+        acting: ActingAs,
+    },
     /// Print a key's public half as PEM
     #[command(after_help = "Example:\n  warden keys export-public pipeline > pipeline.pub.pem")]
-    ExportPublic { name: String },
+    ExportPublic {
+        name: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
     /// Add a public key (PEM) to the workspace trust store
     #[command(after_help = "Example:\n  warden keys trust partner.pub.pem --name partner")]
     Trust {
         file: PathBuf,
         #[arg(long)]
         name: String,
+        #[command(flatten)]
+        acting: ActingAs,
     },
     /// Revoke a key: kept on record, no longer trusted or used
     #[command(after_help = "Example:\n  warden keys revoke partner")]
-    Revoke { name: String },
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum AuditCmd {
     /// Show audit events
     #[command(
-        after_help = "Examples:\n  warden audit log\n  warden audit log --since 100 --actor ana\n  warden audit log --action roles --json   # roles.grant, roles.revoke, ..."
+        after_help = "Examples:\n  warden audit log\n  warden audit log --since 100 --actor ana   # events by ana\n  warden audit log --action roles --json   # roles.grant, roles.revoke, ..."
     )]
     Log {
         /// Only events with index >= N
         #[arg(long, value_name = "N")]
         since: Option<u64>,
-        /// Only events by this actor
-        #[arg(long, value_name = "A")]
-        actor: Option<String>,
+        /// Only events by this actor (to set who is acting here, use `warden --actor NAME audit log`)
+        #[arg(long = "actor", value_name = "A")]
+        by: Option<String>,
         /// Only this action, or every action under a prefix (e.g. `keys`)
         #[arg(long, value_name = "X")]
         action: Option<String>,
@@ -141,6 +184,8 @@ pub enum AuditCmd {
         /// Verifier key to check checkpoints against (default: the workspace's .warden/log/vkey)
         #[arg(long, value_name = "VKEY")]
         vkey: Option<String>,
+        #[command(flatten)]
+        acting: ActingAs,
     },
     /// Produce an inclusion proof (--index) or a consistency proof (--consistency OLD NEW)
     #[command(
@@ -158,6 +203,8 @@ pub enum AuditCmd {
         /// Prove the log at size OLD is a prefix of the log at size NEW
         #[arg(long, num_args = 2, value_names = ["OLD", "NEW"])]
         consistency: Option<Vec<u64>>,
+        #[command(flatten)]
+        acting: ActingAs,
     },
     /// Check a proof file written by `audit proof --json`; exit 5 if it does not verify
     #[command(
@@ -168,5 +215,16 @@ pub enum AuditCmd {
         /// The log's verifier key (default: the current workspace's)
         #[arg(long, value_name = "VKEY")]
         vkey: Option<String>,
+        #[command(flatten)]
+        acting: ActingAs,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

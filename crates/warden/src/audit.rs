@@ -402,7 +402,7 @@ impl Workspace {
             .latest_checkpoint()?
             .ok_or_else(|| Error::NotFound("a signed checkpoint".into()))?;
         if index >= cp.size {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Usage(format!(
                 "event {index} is not covered by the latest checkpoint (size {}); indexes run from 0 to {}",
                 cp.size,
                 cp.size.saturating_sub(1)
@@ -439,7 +439,7 @@ impl Workspace {
         let mut tx = self.store().read()?;
         let size = tx.log_frontier()?.size();
         if old == 0 || old > new || new > size {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Usage(format!(
                 "need 0 < OLD <= NEW <= {size} (the log's size); got OLD={old} NEW={new}"
             )));
         }

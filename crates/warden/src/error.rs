@@ -47,8 +47,12 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// Input content that is wrong (a file, a document).
     #[error("{0}")]
     Invalid(String),
+    /// An argument that is wrong (a name, a number out of range).
+    #[error("{0}")]
+    Usage(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -95,7 +99,7 @@ impl Error {
             Error::Note(NoteError::BadSignature(_) | NoteError::UnknownKey) => {
                 ErrorKind::Verification
             }
-            Error::Name(_) | Error::Invalid(_) => ErrorKind::Usage,
+            Error::Name(_) | Error::Usage(_) => ErrorKind::Usage,
             _ => ErrorKind::General,
         }
     }

@@ -197,7 +197,7 @@ impl Workspace {
     /// but is no longer trusted or used. The log key cannot be revoked.
     pub fn keys_revoke(&self, name: &KeyName) -> Result<KeySummary, Error> {
         if name.as_str() == LOG_KEY {
-            return Err(Error::Invalid(
+            return Err(Error::Usage(
                 "the log key signs the audit log's checkpoints and cannot be revoked".into(),
             ));
         }

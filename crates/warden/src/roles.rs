@@ -20,7 +20,7 @@ impl Workspace {
         if known.iter().any(|r| r == role.as_str()) {
             Ok(())
         } else {
-            Err(Error::Invalid(format!(
+            Err(Error::Usage(format!(
                 "unknown role {role:?}; the authorisation policy knows: {}",
                 known.join(", ")
             )))

@@ -14,14 +14,14 @@ pub fn run(g: &Global, cmd: AuditCmd) -> Result<ExitCode, Failure> {
     match cmd {
         AuditCmd::Log {
             since,
-            actor,
+            by,
             action,
             limit,
         } => {
             let ws = workspace(g)?;
             let events = ws.audit_log(&EventFilter {
                 since,
-                actor,
+                actor: by,
                 action,
                 limit,
             })?;
@@ -42,7 +42,7 @@ pub fn run(g: &Global, cmd: AuditCmd) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        AuditCmd::Verify { vkey } => {
+        AuditCmd::Verify { vkey, .. } => {
             let ws = workspace(g)?;
             let report = ws.audit_verify(vkey.as_deref())?;
             if g.json {
@@ -70,7 +70,9 @@ pub fn run(g: &Global, cmd: AuditCmd) -> Result<ExitCode, Failure> {
                 ExitCode::from(exit::VERIFICATION)
             })
         }
-        AuditCmd::Proof { index, consistency } => {
+        AuditCmd::Proof {
+            index, consistency, ..
+        } => {
             let ws = workspace(g)?;
             let proof = match (index, consistency.as_deref()) {
                 (Some(i), _) => ProofFile::Inclusion(ws.audit_inclusion_proof(i)?),
@@ -115,7 +117,7 @@ pub fn run(g: &Global, cmd: AuditCmd) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        AuditCmd::CheckProof { file, vkey } => {
+        AuditCmd::CheckProof { file, vkey, .. } => {
             let meta = std::fs::metadata(&file)
                 .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
             if meta.len() > MAX_PROOF_BYTES {

@@ -11,7 +11,7 @@ use crate::output::{self, Failure};
 pub fn run(g: &Global, cmd: KeysCmd) -> Result<ExitCode, Failure> {
     let ws = workspace(g)?;
     match cmd {
-        KeysCmd::Generate { name, key_type } => {
+        KeysCmd::Generate { name, key_type, .. } => {
             let algorithm: Algorithm = key_type
                 .parse()
                 .map_err(|e: warden::KeyError| Failure::new(exit::USAGE, e.to_string()))?;
@@ -33,7 +33,7 @@ pub fn run(g: &Global, cmd: KeysCmd) -> Result<ExitCode, Failure> {
                 );
             }
         }
-        KeysCmd::List => {
+        KeysCmd::List { .. } => {
             let keys = ws.keys_list()?;
             if g.json {
                 output::json(&keys)?;
@@ -56,7 +56,7 @@ pub fn run(g: &Global, cmd: KeysCmd) -> Result<ExitCode, Failure> {
                 println!("{t}");
             }
         }
-        KeysCmd::ExportPublic { name } => {
+        KeysCmd::ExportPublic { name, .. } => {
             let info = ws.keys_export_public(&parse(&name, KeyName::new)?)?;
             if g.json {
                 output::json(&info)?;
@@ -64,7 +64,7 @@ pub fn run(g: &Global, cmd: KeysCmd) -> Result<ExitCode, Failure> {
                 print!("{}", info.public_pem);
             }
         }
-        KeysCmd::Trust { file, name } => {
+        KeysCmd::Trust { file, name, .. } => {
             let info = ws.keys_trust(&file, &parse(&name, KeyName::new)?)?;
             if g.json {
                 output::json(&info)?;
@@ -75,7 +75,7 @@ pub fn run(g: &Global, cmd: KeysCmd) -> Result<ExitCode, Failure> {
                 );
             }
         }
-        KeysCmd::Revoke { name } => {
+        KeysCmd::Revoke { name, .. } => {
             let summary = ws.keys_revoke(&parse(&name, KeyName::new)?)?;
             if g.json {
                 output::json(&summary)?;

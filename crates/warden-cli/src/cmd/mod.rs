@@ -17,14 +17,40 @@ use crate::exit;
 use crate::output::{self, Failure};
 
 pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
-    let g = cli.global;
+    let mut g = cli.global;
+    if let Some(a) = acting_as(&cli.command) {
+        g.actor = Some(a.to_string());
+    }
     match cli.command {
-        Command::Init { dir } => init(&g, &dir),
-        Command::Demo { keep } => demo::run(&g, keep.as_deref()),
+        Command::Init { dir, .. } => init(&g, &dir),
+        Command::Demo { keep, .. } => demo::run(&g, keep.as_deref()),
         Command::Roles(c) => roles::run(&g, c),
         Command::Keys(c) => keys::run(&g, c),
         Command::Audit(c) => audit::run(&g, c),
     }
+}
+
+/// An `--actor` given after the subcommand, which wins over the top-level one.
+fn acting_as(c: &Command) -> Option<&str> {
+    use crate::cli::{AuditCmd as A, KeysCmd as K, RolesCmd as R};
+    let acting = match c {
+        Command::Init { acting, .. } | Command::Demo { acting, .. } => acting,
+        Command::Roles(R::Grant { acting, .. } | R::Revoke { acting, .. } | R::List { acting }) => {
+            acting
+        }
+        Command::Keys(
+            K::Generate { acting, .. }
+            | K::List { acting }
+            | K::ExportPublic { acting, .. }
+            | K::Trust { acting, .. }
+            | K::Revoke { acting, .. },
+        ) => acting,
+        Command::Audit(
+            A::Verify { acting, .. } | A::Proof { acting, .. } | A::CheckProof { acting, .. },
+        ) => acting,
+        Command::Audit(A::Log { .. }) => return None,
+    };
+    acting.actor.as_deref()
 }
 
 /// The acting actor: `--actor`, `WARDEN_ACTOR`, else the OS user.

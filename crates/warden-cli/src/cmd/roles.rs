@@ -9,9 +9,9 @@ use crate::output::{self, Failure};
 pub fn run(g: &Global, cmd: RolesCmd) -> Result<ExitCode, Failure> {
     let ws = workspace(g)?;
     match cmd {
-        RolesCmd::Grant { actor, role } => {
+        RolesCmd::Grant { member, role, .. } => {
             let grant = ws.roles_grant(
-                &parse(&actor, ActorName::new)?,
+                &parse(&member, ActorName::new)?,
                 &parse(&role, RoleName::new)?,
             )?;
             if g.json {
@@ -20,8 +20,11 @@ pub fn run(g: &Global, cmd: RolesCmd) -> Result<ExitCode, Failure> {
                 println!("Granted {} to {}", grant.role, grant.actor);
             }
         }
-        RolesCmd::Revoke { actor, role } => {
-            let (actor, role) = (parse(&actor, ActorName::new)?, parse(&role, RoleName::new)?);
+        RolesCmd::Revoke { member, role, .. } => {
+            let (actor, role) = (
+                parse(&member, ActorName::new)?,
+                parse(&role, RoleName::new)?,
+            );
             ws.roles_revoke(&actor, &role)?;
             if g.json {
                 output::json(&serde_json::json!({"actor": actor, "role": role, "revoked": true}))?;
@@ -29,7 +32,7 @@ pub fn run(g: &Global, cmd: RolesCmd) -> Result<ExitCode, Failure> {
                 println!("Revoked {role} from {actor}");
             }
         }
-        RolesCmd::List => {
+        RolesCmd::List { .. } => {
             let report = ws.roles_list()?;
             if g.json {
                 output::json(&report)?;

@@ -1,0 +1,472 @@
+//! End-to-end: the built `warden` binary on a real workspace.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+fn warden(ws: &Path, actor: &str) -> Command {
+    let mut c = Command::cargo_bin("warden").unwrap();
+    c.current_dir(ws)
+        .env("WARDEN_ACTOR", actor)
+        .env_remove("WARDEN_WORKSPACE")
+        .env_remove("WARDEN_KEY_PASSPHRASE");
+    c
+}
+
+fn out(c: &mut Command) -> (i32, String, String) {
+    let o = c.output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn ok(c: &mut Command) -> String {
+    let (code, stdout, stderr) = out(c);
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    stdout
+}
+
+fn db(ws: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(ws.join(".warden/warden.db")).unwrap()
+}
+
+fn init(dir: &Path) {
+    ok(warden(dir, "ana").args(["init", "."]));
+}
+
+#[test]
+fn lifecycle_denial_and_tamper_detection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["roles", "grant", "lee", "approver"]));
+    ok(warden(ws, "ana").args(["roles", "grant", "sam", "ml-engineer"]));
+    ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
+    ok(warden(ws, "ana").args(["keys", "generate", "lee-approvals", "--type", "ed25519"]));
+
+    // Trust a public key exported from another workspace.
+    let other = tempfile::tempdir().unwrap();
+    init(other.path());
+    ok(warden(other.path(), "ana").args(["keys", "generate", "release"]));
+    let pem = ok(warden(other.path(), "ana").args(["keys", "export-public", "release"]));
+    std::fs::write(ws.join("release.pub.pem"), pem).unwrap();
+    ok(warden(ws, "ana").args(["keys", "trust", "release.pub.pem", "--name", "partner"]));
+    let keys: serde_json::Value =
+        serde_json::from_str(&ok(warden(ws, "lee").args(["keys", "list", "--json"]))).unwrap();
+    let names: Vec<&str> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["lee-approvals", "log", "partner", "pipeline"]);
+
+    // A denied action: exit 3, naming the action and the roles that allow it.
+    let (code, _, stderr) = out(warden(ws, "sam").args(["keys", "generate", "mine"]));
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("keys.generate") && stderr.contains("admin"),
+        "{stderr}"
+    );
+    // An actor with no role at all cannot even read the log.
+    let (code, _, _) = out(warden(ws, "eve").args(["audit", "log"]));
+    assert_eq!(code, 3);
+
+    // The denials are themselves audited.
+    let log: serde_json::Value = serde_json::from_str(&ok(
+        warden(ws, "lee").args(["audit", "log", "--action", "authz", "--json"])
+    ))
+    .unwrap();
+    assert_eq!(log.as_array().unwrap().len(), 2);
+
+    let verify = ok(warden(ws, "lee").args(["audit", "verify"]));
+    assert!(verify.contains("Audit log OK"), "{verify}");
+
+    // Inclusion and consistency proofs, checked inside and outside the workspace.
+    let proof = ok(warden(ws, "lee").args(["audit", "proof", "--index", "3", "--json"]));
+    std::fs::write(ws.join("proof.json"), &proof).unwrap();
+    ok(warden(ws, "lee").args(["audit", "check-proof", "proof.json"]));
+    let vkey = std::fs::read_to_string(ws.join(".warden/log/vkey")).unwrap();
+    ok(warden(other.path(), "ana")
+        .args(["audit", "check-proof"])
+        .arg(ws.join("proof.json"))
+        .args(["--vkey", vkey.trim()]));
+    let cons = ok(warden(ws, "lee").args(["audit", "proof", "--consistency", "2", "7", "--json"]));
+    std::fs::write(ws.join("cons.json"), &cons).unwrap();
+    ok(warden(ws, "lee").args(["audit", "check-proof", "cons.json"]));
+    // A proof with its event altered fails with exit 5.
+    let mut p: serde_json::Value = serde_json::from_str(&proof).unwrap();
+    p["event"] = serde_json::Value::String(p["event"].as_str().unwrap().replace("ana", "eve"));
+    std::fs::write(ws.join("bad-proof.json"), p.to_string()).unwrap();
+    let (code, _, _) = out(warden(ws, "lee").args(["audit", "check-proof", "bad-proof.json"]));
+    assert_eq!(code, 5);
+    // The other workspace's log key does not vouch for this log.
+    let (code, _, _) = out(warden(other.path(), "ana")
+        .args(["audit", "check-proof"])
+        .arg(ws.join("proof.json")));
+    assert_eq!(code, 5);
+
+    // Edit one event row with SQL: verify exits 5 naming that index.
+    db(ws)
+        .execute(
+            "UPDATE audit_events SET actor = 'mallory' WHERE seq = 4",
+            [],
+        )
+        .unwrap();
+    let (code, _, stderr) = out(warden(ws, "lee").args(["audit", "verify"]));
+    assert_eq!(code, 5, "{stderr}");
+    assert!(stderr.contains("first bad index: 4"), "{stderr}");
+    let (code, stdout, _) = out(warden(ws, "lee").args(["audit", "verify", "--json"]));
+    assert_eq!(code, 5);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["first_bad_index"], 4);
+    assert_eq!(report["ok"], false);
+}
+
+#[test]
+fn every_kind_of_row_tampering_is_located() {
+    type Tamper = fn(&rusqlite::Connection);
+    let cases: &[(&str, Tamper, u64)] = &[
+        (
+            "edited event text and leaf",
+            |c| {
+                let (ev,): (String,) = c
+                    .query_row("SELECT event FROM audit_events WHERE seq = 2", [], |r| {
+                        Ok((r.get(0)?,))
+                    })
+                    .unwrap();
+                let ev = ev.replace("\"ana\"", "\"eve\"");
+                let leaf = {
+                    use sha2::Digest as _;
+                    let mut h = sha2::Sha256::new();
+                    h.update([0u8]);
+                    h.update(ev.as_bytes());
+                    hex::encode(h.finalize())
+                };
+                c.execute("UPDATE audit_events SET event = ?1, actor = 'eve', leaf_hash = ?2 WHERE seq = 2", rusqlite::params![ev, leaf]).unwrap();
+            },
+            2,
+        ),
+        (
+            "edited payload",
+            |c| {
+                c.execute(
+                    "UPDATE audit_events SET payload = '{\"role\":\"admin\"}' WHERE seq = 3",
+                    [],
+                )
+                .unwrap();
+            },
+            3,
+        ),
+        (
+            "deleted row",
+            |c| {
+                c.execute("DELETE FROM audit_events WHERE seq = 1", [])
+                    .unwrap();
+            },
+            1,
+        ),
+        (
+            "reordered rows",
+            |c| {
+                c.execute_batch("UPDATE audit_events SET seq = -1 WHERE seq = 2; UPDATE audit_events SET seq = 2 WHERE seq = 3; UPDATE audit_events SET seq = 3 WHERE seq = -1;").unwrap();
+            },
+            2,
+        ),
+        (
+            "inserted row",
+            |c| {
+                c.execute_batch(
+                    "UPDATE audit_events SET seq = seq + 1 WHERE seq >= 3 AND seq < 1000000; ",
+                )
+                .ok();
+                c.execute("INSERT INTO audit_events SELECT 3, time, actor, action, subject, payload, event, leaf_hash FROM audit_events WHERE seq = 2", []).ok();
+            },
+            3,
+        ),
+        (
+            "truncated log",
+            |c| {
+                let n: i64 = c
+                    .query_row("SELECT MAX(seq) FROM audit_events", [], |r| r.get(0))
+                    .unwrap();
+                c.execute("DELETE FROM audit_events WHERE seq = ?1", [n])
+                    .unwrap();
+                c.execute("DELETE FROM audit_checkpoints WHERE size > ?1", [n])
+                    .unwrap();
+            },
+            0,
+        ),
+    ];
+    for (what, tamper, want_index) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = tmp.path();
+        init(ws);
+        for who in ["a1", "a2", "a3", "a4"] {
+            ok(warden(ws, "ana").args(["roles", "grant", who, "auditor"]));
+        }
+        ok(warden(ws, "ana").args(["audit", "verify"]));
+        // Reordering with a primary key needs the updates to go through one
+        // at a time; an insert shifts later rows up.
+        if *what == "inserted row" {
+            let c = db(ws);
+            let n: i64 = c
+                .query_row("SELECT MAX(seq) FROM audit_events", [], |r| r.get(0))
+                .unwrap();
+            for s in (3..=n).rev() {
+                c.execute("UPDATE audit_events SET seq = seq + 1 WHERE seq = ?1", [s])
+                    .unwrap();
+            }
+            c.execute("INSERT INTO audit_events SELECT 3, time, actor, action, subject, payload, event, leaf_hash FROM audit_events WHERE seq = 2", []).unwrap();
+        } else {
+            tamper(&db(ws));
+        }
+        let (code, stdout, stderr) = out(warden(ws, "ana").args(["audit", "verify", "--json"]));
+        assert_eq!(code, 5, "{what}: {stdout}{stderr}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        if *what == "truncated log" {
+            // Only the published checkpoint file still remembers the lost event.
+            assert!(
+                report["problems"]
+                    .to_string()
+                    .contains("events were deleted"),
+                "{what}: {report}"
+            );
+        } else {
+            assert_eq!(report["first_bad_index"], *want_index, "{what}: {report}");
+        }
+    }
+}
+
+#[test]
+fn bad_input_gives_clear_errors_and_exit_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+
+    // init never overwrites.
+    let (code, _, stderr) = out(warden(ws, "ana").args(["init", "."]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("already holds a Warden workspace"),
+        "{stderr}"
+    );
+
+    // Invalid names are usage errors.
+    let (code, _, stderr) = out(warden(ws, "ana").args(["roles", "grant", "lee lee", "approver"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("invalid actor name"), "{stderr}");
+    let (code, _, stderr) = out(warden(ws, "ana").args(["roles", "grant", "lee", "wizard"]));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("unknown role") && stderr.contains("approver"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = out(warden(ws, "bad actor").args(["roles", "list"]));
+    assert_eq!(code, 2, "{stderr}");
+    let (code, _, _) = out(warden(ws, "ana").args(["keys", "generate", "../escape"]));
+    assert_eq!(code, 2);
+    let (code, _, stderr) = out(warden(ws, "ana").args(["keys", "generate", "k", "--type", "rsa"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unknown key type"), "{stderr}");
+    let (code, _, _) = out(warden(ws, "ana").args(["roles", "frobnicate"]));
+    assert_eq!(code, 2);
+
+    // The last admin cannot be revoked.
+    let (code, _, stderr) = out(warden(ws, "ana").args(["roles", "revoke", "ana", "admin"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("last admin"), "{stderr}");
+
+    // A private key given to `keys trust`, and a file that is not a key.
+    ok(warden(ws, "ana").args(["keys", "generate", "k1"]));
+    let (code, _, stderr) =
+        out(warden(ws, "ana").args(["keys", "trust", ".warden/keys/k1.pem", "--name", "x"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("private key"), "{stderr}");
+    std::fs::write(ws.join("junk.pem"), "not a key").unwrap();
+    let (code, _, stderr) =
+        out(warden(ws, "ana").args(["keys", "trust", "junk.pem", "--name", "x"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("junk.pem"), "{stderr}");
+
+    // A log key readable by others is refused, naming the file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = ws.join(".warden/keys/log.pem");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (code, _, stderr) = out(warden(ws, "ana").args(["roles", "grant", "lee", "approver"]));
+        assert_eq!(code, 1);
+        assert!(
+            stderr.contains("log.pem") && stderr.contains("chmod 600"),
+            "{stderr}"
+        );
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    // Outside any workspace.
+    let empty = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = out(warden(empty.path(), "ana").args(["audit", "log"]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("no Warden workspace") && stderr.contains("warden init"),
+        "{stderr}"
+    );
+
+    // A workspace of a newer schema version.
+    db(ws).pragma_update(None, "user_version", 99).unwrap();
+    let (code, _, stderr) = out(warden(ws, "ana").args(["audit", "log"]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("schema version 99") && stderr.contains("upgrade warden"),
+        "{stderr}"
+    );
+
+    // A corrupted database file, and another program's database.
+    std::fs::write(ws.join(".warden/warden.db"), vec![0x5au8; 4096]).unwrap();
+    let _ = std::fs::remove_file(ws.join(".warden/warden.db-wal"));
+    let _ = std::fs::remove_file(ws.join(".warden/warden.db-shm"));
+    let (code, _, stderr) = out(warden(ws, "ana").args(["audit", "log"]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("warden.db") && stderr.contains("corrupted"),
+        "{stderr}"
+    );
+    std::fs::remove_file(ws.join(".warden/warden.db")).unwrap();
+    rusqlite::Connection::open(ws.join(".warden/warden.db"))
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    let (code, _, stderr) = out(warden(ws, "ana").args(["audit", "log"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("not created by Warden"), "{stderr}");
+
+    // A typo in warden.toml.
+    let t2 = tempfile::tempdir().unwrap();
+    init(t2.path());
+    std::fs::write(
+        t2.path().join("warden.toml"),
+        "[policy]\nauthz_file = \"x.rego\"\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = out(warden(t2.path(), "ana").args(["audit", "log"]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("warden.toml") && stderr.contains("authz_file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn custom_policy_and_encrypted_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    let run = |actor: &str| {
+        let mut c = warden(ws, actor);
+        c.env("WARDEN_KEY_PASSPHRASE", "s3cret passphrase");
+        c
+    };
+    ok(run("ana").args(["init", "."]));
+    let pem = std::fs::read_to_string(ws.join(".warden/keys/log.pem")).unwrap();
+    assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    ok(run("ana").args(["roles", "grant", "lee", "auditor"]));
+    // Without the passphrase the log key cannot sign the next checkpoint.
+    let (code, _, stderr) = out(warden(ws, "ana").args(["roles", "grant", "kim", "auditor"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("WARDEN_KEY_PASSPHRASE"), "{stderr}");
+
+    // A user policy: auditors may also generate keys.
+    std::fs::write(
+        ws.join("authz.rego"),
+        "package warden.authz\n\nroles := {\"admin\", \"auditor\"}\n\ndefault allow := false\n\nallow if \"admin\" in input.roles\n\nallow if {\n\t\"auditor\" in input.roles\n\tinput.action in {\"keys.generate\", \"audit.verify\", \"audit.read\"}\n}\n",
+    )
+    .unwrap();
+    std::fs::write(ws.join("warden.toml"), "[policy]\nauthz = \"authz.rego\"\n").unwrap();
+    ok(run("lee").args(["keys", "generate", "lee-key"]));
+    let (code, _, _) = out(run("lee").args(["roles", "list"]));
+    assert_eq!(code, 3);
+    // A policy with a syntax error names the file and line.
+    std::fs::write(
+        ws.join("authz.rego"),
+        "package warden.authz\n\nallow if {\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = out(run("lee").args(["audit", "verify"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("authz.rego:"), "{stderr}");
+}
+
+#[test]
+fn demo_runs_and_keeps_a_verifiable_workspace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kept = tmp.path().join("demo");
+    let stdout = ok(warden(tmp.path(), "ana")
+        .args(["demo", "--keep"])
+        .arg(&kept));
+    assert!(
+        stdout.contains("denied") && stdout.contains("verified"),
+        "{stdout}"
+    );
+    ok(warden(&kept, "aud").args(["audit", "verify"]));
+    ok(warden(&kept, "aud").args(["audit", "check-proof", "audit-proof-0.json"]));
+    let (code, _, _) = out(warden(tmp.path(), "ana")
+        .args(["demo", "--keep"])
+        .arg(&kept));
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn help_has_examples_and_exit_codes() {
+    let top = ok(Command::cargo_bin("warden").unwrap().arg("--help"));
+    assert!(top.contains("Exit codes") && top.contains("verification failed"));
+    for cmd in [
+        vec!["init"],
+        vec!["demo"],
+        vec!["roles", "grant"],
+        vec!["roles", "revoke"],
+        vec!["roles", "list"],
+        vec!["keys", "generate"],
+        vec!["keys", "list"],
+        vec!["keys", "export-public"],
+        vec!["keys", "trust"],
+        vec!["keys", "revoke"],
+        vec!["audit", "log"],
+        vec!["audit", "verify"],
+        vec!["audit", "proof"],
+        vec!["audit", "check-proof"],
+    ] {
+        let help = ok(Command::cargo_bin("warden")
+            .unwrap()
+            .args(&cmd)
+            .arg("--help"));
+        assert!(help.contains("Example"), "{cmd:?} --help has no example");
+    }
+}
+
+#[test]
+fn actor_can_be_given_before_or_after_the_subcommand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["roles", "grant", "lee", "auditor"]));
+    // WARDEN_ACTOR=nobody has no role; an explicit --actor wins.
+    let (code, _, _) = out(warden(ws, "nobody").args(["roles", "list"]));
+    assert_eq!(code, 3);
+    ok(warden(ws, "nobody").args(["roles", "list", "--actor", "lee"]));
+    ok(warden(ws, "nobody").args(["--actor", "lee", "roles", "list"]));
+    // In `audit log`, --actor after the subcommand filters events.
+    let log =
+        ok(warden(ws, "nobody")
+            .args(["--actor", "lee", "audit", "log", "--actor", "ana", "--json"]));
+    let events: serde_json::Value = serde_json::from_str(&log).unwrap();
+    let events = events.as_array().unwrap();
+    assert!(!events.is_empty());
+    assert!(events.iter().all(|e| e["actor"] == "ana"));
+    let log =
+        ok(warden(ws, "lee").args(["audit", "log", "--since", "3", "--limit", "1", "--json"]));
+    let events: serde_json::Value = serde_json::from_str(&log).unwrap();
+    assert_eq!(events.as_array().unwrap().len(), 1);
+    assert_eq!(events[0]["seq"], 3);
+}
