@@ -568,3 +568,124 @@ pub fn check_proof(proof: &ProofFile, verifier: &NoteVerifier) -> Result<ProofCh
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use warden_core::ActorName;
+
+    use crate::{OpenOptions, Workspace};
+    use warden_store::MetadataStore;
+
+    /// A workspace whose log holds `batches` of appended events, with a
+    /// signed checkpoint after each batch.
+    fn workspace_with(batches: &[u8]) -> (tempfile::TempDir, Workspace) {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::init(
+            dir.path(),
+            ActorName::new("ana").unwrap(),
+            &OpenOptions::default(),
+        )
+        .unwrap();
+        for (b, n) in batches.iter().enumerate() {
+            let mut tx = ws.store().write().unwrap();
+            for i in 0..*n {
+                tx.append_event(
+                    ws.actor(),
+                    "test.append",
+                    &format!("batch:{b}"),
+                    &serde_json::json!({"i": i, "text": "caf\u{e9} \"quoted\""}),
+                )
+                .unwrap();
+            }
+            tx.commit().unwrap();
+            ws.checkpoint().unwrap();
+        }
+        (dir, ws)
+    }
+
+    fn sql(ws: &Workspace) -> rusqlite::Connection {
+        rusqlite::Connection::open(ws.root().join(".warden/warden.db")).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+
+        #[test]
+        fn random_append_sequences_verify(batches in prop::collection::vec(1u8..12, 1..6)) {
+            let (_d, ws) = workspace_with(&batches);
+            let r = ws.audit_verify(None).unwrap();
+            prop_assert!(r.ok, "{:?}", r.problems);
+            let total: u64 = 3 + batches.iter().map(|&b| b as u64).sum::<u64>();
+            prop_assert_eq!(r.events, total);
+            prop_assert_eq!(r.checkpoints_checked as usize, batches.len() + 2);
+            // Every event has a proof that checks.
+            for i in [0, total / 2, total - 1] {
+                let p = ws.audit_inclusion_proof(i).unwrap();
+                prop_assert!(ws.audit_check_proof(&super::ProofFile::Inclusion(p)).is_ok());
+            }
+            let c = ws.audit_consistency_proof(1, total).unwrap();
+            prop_assert!(ws.audit_check_proof(&super::ProofFile::Consistency(c)).is_ok());
+        }
+
+        #[test]
+        fn any_single_mutation_is_detected(
+            batches in prop::collection::vec(1u8..8, 1..4),
+            target in 0u8..8,
+            pick in any::<prop::sample::Index>(),
+            pos in any::<prop::sample::Index>(),
+        ) {
+            let (_d, ws) = workspace_with(&batches);
+            let c = sql(&ws);
+            let n: i64 = c.query_row("SELECT COUNT(*) FROM audit_events", [], |r| r.get(0)).unwrap();
+            let seq = pick.index(n as usize) as i64;
+            let flip_hex = |h: String| -> String {
+                let i = pos.index(h.len());
+                let ch = if &h[i..=i] == "0" { "1" } else { "0" };
+                format!("{}{}{}", &h[..i], ch, &h[i + 1..])
+            };
+            let get = |col: &str| -> String {
+                c.query_row(&format!("SELECT {col} FROM audit_events WHERE seq = ?1"), [seq], |r| r.get(0)).unwrap()
+            };
+            let set = |col: &str, v: &str| {
+                c.execute(&format!("UPDATE audit_events SET {col} = ?1 WHERE seq = ?2"), rusqlite::params![v, seq]).unwrap();
+            };
+            let expect_index = match target {
+                0 => { set("leaf_hash", &flip_hex(get("leaf_hash"))); Some(seq as u64) }
+                1 => { let e = get("event"); let i = pos.index(e.len() - 2) + 1; let b = e.as_bytes()[i];
+                       let r = if b == b'x' { "y" } else { "x" };
+                       // Keep UTF-8 valid: replace a whole char boundary region.
+                       if e.is_char_boundary(i) && e.is_char_boundary(i + 1) {
+                           set("event", &format!("{}{}{}", &e[..i], r, &e[i + 1..]));
+                       } else { set("event", &format!("{e} ")); }
+                       Some(seq as u64) }
+                2 => { set("actor", "mallory"); Some(seq as u64) }
+                3 => { set("payload", "{}"); Some(seq as u64) }
+                4 => { set("time", "2000-01-01T00:00:00.000000Z"); Some(seq as u64) }
+                5 => {
+                    let note: String = c.query_row("SELECT note FROM audit_checkpoints ORDER BY size DESC LIMIT 1", [], |r| r.get(0)).unwrap();
+                    let mut b = note.into_bytes(); let i = pos.index(b.len()); b[i] ^= 0x01;
+                    let note = String::from_utf8_lossy(&b).into_owned();
+                    c.execute("UPDATE audit_checkpoints SET note = ?1 WHERE size = (SELECT MAX(size) FROM audit_checkpoints)", [note]).unwrap();
+                    None
+                }
+                6 => {
+                    let root: String = c.query_row("SELECT root_hash FROM audit_checkpoints ORDER BY size LIMIT 1", [], |r| r.get(0)).unwrap();
+                    c.execute("UPDATE audit_checkpoints SET root_hash = ?1 WHERE size = (SELECT MIN(size) FROM audit_checkpoints)", [flip_hex(root)]).unwrap();
+                    None
+                }
+                _ => {
+                    let p = ws.root().join(".warden/log/checkpoint");
+                    let mut b = std::fs::read(&p).unwrap(); let i = pos.index(b.len()); b[i] ^= 0x01;
+                    std::fs::write(&p, b).unwrap();
+                    None
+                }
+            };
+            let r = ws.audit_verify(None).unwrap();
+            prop_assert!(!r.ok, "mutation {} not detected", target);
+            if let Some(i) = expect_index {
+                prop_assert_eq!(r.first_bad_index, Some(i), "{:?}", r.problems);
+            }
+        }
+    }
+}
