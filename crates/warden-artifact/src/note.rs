@@ -140,8 +140,11 @@ impl NoteVerifier {
         let blob = B64
             .decode(b64)
             .map_err(|_| NoteError::VerifierKey("key is not base64"))?;
-        let (Some(&ALG_ED25519), Ok(raw)) = (blob.first(), <[u8; 32]>::try_from(&blob[1..])) else {
+        let Some((&ALG_ED25519, rest)) = blob.split_first() else {
             return Err(NoteError::VerifierKey("not an Ed25519 key"));
+        };
+        let Ok(raw) = <[u8; 32]>::try_from(rest) else {
+            return Err(NoteError::VerifierKey("Ed25519 key is not 32 bytes"));
         };
         let key = ed25519_dalek::VerifyingKey::from_bytes(&raw)
             .map_err(|_| NoteError::VerifierKey("not a valid Ed25519 point"))?;
@@ -320,6 +323,13 @@ mod tests {
         );
         assert_eq!(other.open(&note), Err(NoteError::UnknownKey));
         assert_eq!(NoteVerifier::from_vkey(&v.vkey()).unwrap(), v);
+    }
+
+    #[test]
+    fn vkey_with_empty_key_is_an_error() {
+        // Found by the `note` fuzz target: an empty key blob used to panic.
+        assert!(NoteVerifier::from_vkey("a+b+").is_err());
+        assert!(NoteVerifier::from_vkey("a+00000000+AQ==").is_err());
     }
 
     #[test]
