@@ -1,0 +1,210 @@
+//! Column-level PII detection over a table.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::pii::{self, Entity, mask_keep_last4};
+use crate::table::{Column, ColumnData, ColumnType};
+
+/// A column's values must match an entity at least this often to be
+/// classified by values alone.
+const VALUE_RATIO: f64 = 0.5;
+/// With a matching column name, this hit ratio is enough.
+const NAMED_RATIO: f64 = 0.1;
+
+/// What detection found in one column.
+#[derive(Clone, Debug, Serialize)]
+pub struct PiiFinding {
+    pub column: String,
+    /// The entity the whole column holds, if any.
+    pub entity: Option<Entity>,
+    /// Fraction of non-missing values that matched `entity`.
+    pub hit_ratio: f64,
+    /// `name`, `values` or `name+values`.
+    pub evidence: String,
+    /// Entities embedded in free text, with the fraction of values holding each.
+    pub embedded: BTreeMap<Entity, f64>,
+    /// Up to three matching values, masked.
+    pub examples: Vec<String>,
+}
+
+impl PiiFinding {
+    pub fn is_empty(&self) -> bool {
+        self.entity.is_none() && self.embedded.is_empty()
+    }
+}
+
+/// Distinct values with their counts (categoricals) or every value (others).
+fn values(data: &ColumnData) -> Vec<(String, usize)> {
+    match data {
+        ColumnData::Categorical { codes, levels } => {
+            let mut counts = vec![0usize; levels.len()];
+            for c in codes.iter().flatten() {
+                counts[*c as usize] += 1;
+            }
+            levels
+                .iter()
+                .cloned()
+                .zip(counts)
+                .filter(|(_, n)| *n > 0)
+                .collect()
+        }
+        ColumnData::Text(v) => v.iter().flatten().map(|s| (s.clone(), 1)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Looks for PII in one column, by its name and its values.
+pub fn detect_column(col: &Column) -> PiiFinding {
+    let by_name = pii::entity_from_name(&col.name);
+    let ty = col.data.column_type();
+    let mut finding = PiiFinding {
+        column: col.name.clone(),
+        entity: None,
+        hit_ratio: 0.0,
+        evidence: String::new(),
+        embedded: BTreeMap::new(),
+        examples: Vec::new(),
+    };
+    // Dates of birth and postcodes are recognisable only with the column's name.
+    if matches!(by_name, Some(Entity::DateOfBirth))
+        && matches!(
+            ty,
+            ColumnType::Date | ColumnType::Text | ColumnType::Categorical
+        )
+    {
+        finding.entity = by_name;
+        finding.hit_ratio = 1.0;
+        finding.evidence = "name".into();
+        return finding;
+    }
+    if matches!(by_name, Some(Entity::Postcode)) {
+        finding.entity = by_name;
+        finding.hit_ratio = 1.0;
+        finding.evidence = "name".into();
+        return finding;
+    }
+    let vals = values(&col.data);
+    let total: usize = vals.iter().map(|(_, n)| n).sum();
+    if total == 0 {
+        if let Some(e) = by_name {
+            finding.entity = Some(e);
+            finding.evidence = "name".into();
+        }
+        return finding;
+    }
+    let mut hits: BTreeMap<Entity, usize> = BTreeMap::new();
+    let mut embedded: BTreeMap<Entity, usize> = BTreeMap::new();
+    let mut examples: BTreeMap<Entity, Vec<String>> = BTreeMap::new();
+    let free_text = ty == ColumnType::Text;
+    for (v, n) in &vals {
+        let whole = pii::value_entity(v).or_else(|| {
+            (by_name == Some(Entity::Name) && pii::looks_like_name(v)).then_some(Entity::Name)
+        });
+        if let Some(e) = whole {
+            *hits.entry(e).or_default() += n;
+            let ex = examples.entry(e).or_default();
+            if ex.len() < 3 {
+                ex.push(mask_keep_last4(v));
+            }
+        } else if free_text && v.len() > 12 {
+            let mut seen = Vec::new();
+            for s in pii::find_in_text(v) {
+                if !seen.contains(&s.entity) {
+                    seen.push(s.entity);
+                    *embedded.entry(s.entity).or_default() += n;
+                }
+            }
+        }
+    }
+    let best = hits
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(e, n)| (*e, *n as f64 / total as f64));
+    match (best, by_name) {
+        (Some((e, r)), _) if r >= VALUE_RATIO => {
+            finding.entity = Some(e);
+            finding.hit_ratio = r;
+            finding.evidence = if by_name == Some(e) {
+                "name+values"
+            } else {
+                "values"
+            }
+            .into();
+        }
+        (_, Some(named)) => {
+            let r = hits.get(&named).map_or(0.0, |n| *n as f64 / total as f64);
+            if r >= NAMED_RATIO || named == Entity::Name {
+                finding.entity = Some(named);
+                finding.hit_ratio = r;
+                finding.evidence = if r > 0.0 { "name+values" } else { "name" }.into();
+            }
+        }
+        _ => {}
+    }
+    if let Some(e) = finding.entity {
+        finding.examples = examples.remove(&e).unwrap_or_default();
+    }
+    // Whole-value hits in a free-text column that did not qualify the
+    // column also count as embedded PII.
+    for (e, n) in hits {
+        if Some(e) != finding.entity {
+            *embedded.entry(e).or_default() += n;
+        }
+    }
+    finding.embedded = embedded
+        .into_iter()
+        .map(|(e, n)| (e, n as f64 / total as f64))
+        .collect();
+    finding
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(name: &str, v: &[&str]) -> Column {
+        Column {
+            name: name.into(),
+            data: ColumnData::Text(v.iter().map(|s| Some(s.to_string())).collect()),
+        }
+    }
+
+    #[test]
+    fn columns_by_values_and_by_name() {
+        let f = detect_column(&text("contact", &["a@x.com", "b@y.org", "c@z.net", "n/a"]));
+        assert_eq!(f.entity, Some(Entity::Email));
+        assert!((f.hit_ratio - 0.75).abs() < 1e-9);
+        assert_eq!(f.examples[0], mask_keep_last4("a@x.com"));
+        let f = detect_column(&text(
+            "passenger",
+            &["Braund, Mr. Owen Harris", "Heikkinen, Miss. Laina"],
+        ));
+        assert_eq!(f.entity, None, "names need a name-like column");
+        let f = detect_column(&text(
+            "name",
+            &["Braund, Mr. Owen Harris", "Heikkinen, Miss. Laina"],
+        ));
+        assert_eq!(f.entity, Some(Entity::Name));
+        let f = detect_column(&text("ticket", &["A/5 21171", "PC 17599", "113803"]));
+        assert!(f.is_empty(), "{f:?}");
+    }
+
+    #[test]
+    fn free_text_with_embedded_pii() {
+        let f = detect_column(&text(
+            "notes",
+            &[
+                "customer asked to be called back at 415-555-0132 tomorrow",
+                "paid on time, no issues reported by the branch",
+                "wrote from jane.doe@example.com about the late fee",
+            ],
+        ));
+        assert_eq!(f.entity, None);
+        assert!(
+            f.embedded.contains_key(&Entity::Phone) && f.embedded.contains_key(&Entity::Email),
+            "{f:?}"
+        );
+    }
+}

@@ -1,0 +1,751 @@
+//! The poisoning and integrity screen.
+//!
+//! Facts only; whether the suspect fraction is acceptable is a policy
+//! decision (the gate). The screen reports:
+//!
+//! - exact and near-duplicate rows, and duplicates whose labels conflict;
+//! - label-noise suspects by confident learning: out-of-fold predicted
+//!   probabilities from a cross-validated softmax regression, per-class
+//!   thresholds (the mean self-confidence of each given class), the
+//!   confident joint calibrated to the class counts, the estimated noise
+//!   matrix, and the examples pruned by noise rate (the largest margins
+//!   `p[true] - p[given]` within each off-diagonal cell), as cleanlab's
+//!   `find_label_issues` does by default;
+//! - k-nearest-neighbour label disagreement on standardised features (on a
+//!   sample for large tables);
+//! - extreme outliers by robust z-score;
+//! - class balance and per-feature shift against the previous version.
+//!
+//! When labels are intrinsically noisy (out-of-fold AUC below
+//! [`ScreenOptions::min_separability`]), label-noise suspects are not
+//! reported: the model cannot tell noise from signal, and flagging natural
+//! noise as poison would bury real findings.
+//!
+//! The classifier here is a small, quick model written for this screen
+//! (warden-ml, which holds the real trainers, sits above this crate).
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher as _};
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::DataError;
+use crate::table::{ColumnData, ColumnType, Table};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ScreenOptions {
+    pub folds: usize,
+    pub seed: u64,
+    /// Below this out-of-fold AUC, labels are called intrinsically noisy.
+    pub min_separability: f64,
+    /// Robust z-score beyond which a value is an extreme outlier.
+    pub outlier_z: f64,
+    /// Neighbours for the kNN check, and the largest sample it runs on.
+    pub knn_k: usize,
+    pub knn_sample: usize,
+    /// Most suspect row numbers listed per finding.
+    pub max_listed: usize,
+}
+
+impl Default for ScreenOptions {
+    fn default() -> Self {
+        ScreenOptions {
+            folds: 5,
+            seed: 17,
+            min_separability: 0.75,
+            outlier_z: 6.0,
+            knn_k: 10,
+            knn_sample: 5000,
+            max_listed: 1000,
+        }
+    }
+}
+
+/// Row numbers are 1-based data rows, as in the source file.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RowList {
+    pub count: usize,
+    pub rows: Vec<usize>,
+}
+
+impl RowList {
+    fn from(mut rows: Vec<usize>, max: usize) -> Self {
+        rows.sort_unstable();
+        let count = rows.len();
+        rows.truncate(max);
+        RowList {
+            count,
+            rows: rows.into_iter().map(|r| r + 1).collect(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LabelNoise {
+    pub method: String,
+    pub classes: Vec<String>,
+    pub out_of_fold_auc: f64,
+    pub low_separability: bool,
+    pub thresholds: Vec<f64>,
+    /// Calibrated confident joint, rows = given label, columns = true label.
+    pub confident_joint: Vec<Vec<f64>>,
+    /// Estimated P(given label | true label), rows = given, columns = true.
+    pub noise_matrix: Vec<Vec<f64>>,
+    pub suspects: RowList,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FeatureShift {
+    pub feature: String,
+    /// Kolmogorov–Smirnov D for numeric features, total variation distance for categorical ones.
+    pub statistic: String,
+    pub value: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ScreenReport {
+    pub rows: usize,
+    pub exact_duplicates: RowList,
+    pub near_duplicates: RowList,
+    pub conflicting_labels: RowList,
+    pub label_noise: Option<LabelNoise>,
+    pub knn_disagreement: RowList,
+    pub knn_rows_checked: usize,
+    pub outliers: RowList,
+    pub class_balance: BTreeMap<String, f64>,
+    pub previous_class_balance: Option<BTreeMap<String, f64>>,
+    pub shifted_features: Vec<FeatureShift>,
+    /// Distinct rows in any of: conflicting labels, label-noise suspects.
+    pub suspect_rows: usize,
+    pub suspect_fraction: f64,
+    pub notes: Vec<String>,
+}
+
+/// Dense row-major feature matrix with standardised columns.
+pub(crate) struct Matrix {
+    pub d: usize,
+    pub x: Vec<f64>,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+/// Encodes `features` of `table`: numeric (imputed with the median,
+/// standardised), categorical and boolean one-hot (the 30 most frequent
+/// levels; the rest share one column). Text columns are not used.
+pub(crate) fn encode(table: &Table, features: &[String]) -> Matrix {
+    let n = table.rows;
+    let mut cols: Vec<Vec<f64>> = Vec::new();
+    for name in features {
+        let Some(c) = table.column(name) else {
+            continue;
+        };
+        match &c.data {
+            ColumnData::Categorical { codes, levels } => {
+                let mut counts = vec![0usize; levels.len()];
+                for c in codes.iter().flatten() {
+                    counts[*c as usize] += 1;
+                }
+                let mut order: Vec<usize> = (0..levels.len()).collect();
+                order.sort_by_key(|&i| (std::cmp::Reverse(counts[i]), i));
+                let top: Vec<usize> = order.into_iter().take(30).collect();
+                for &lvl in &top {
+                    cols.push(
+                        codes
+                            .iter()
+                            .map(|c| f64::from(u8::from(*c == Some(lvl as u32))))
+                            .collect(),
+                    );
+                }
+            }
+            ColumnData::Text(_) => {}
+            d => {
+                let mut present: Vec<f64> = (0..n).filter_map(|r| d.number(r)).collect();
+                let med = median(&mut present);
+                let v: Vec<f64> = (0..n).map(|r| d.number(r).unwrap_or(med)).collect();
+                cols.push(v);
+            }
+        }
+    }
+    // Standardise every column.
+    for col in &mut cols {
+        let mean = col.iter().sum::<f64>() / n.max(1) as f64;
+        let var = col.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n.max(1) as f64;
+        let sd = if var > 1e-12 { var.sqrt() } else { 1.0 };
+        for x in col.iter_mut() {
+            *x = (*x - mean) / sd;
+        }
+    }
+    let d = cols.len();
+    let mut x = vec![0.0; n * d];
+    for (j, col) in cols.iter().enumerate() {
+        for (i, v) in col.iter().enumerate() {
+            x[i * d + j] = *v;
+        }
+    }
+    Matrix { d, x }
+}
+
+/// Multinomial logistic regression by mini-batch Adam; deterministic for a seed.
+pub(crate) struct Softmax {
+    d: usize,
+    k: usize,
+    w: Vec<f64>, // (d + 1) * k, bias last
+}
+
+impl Softmax {
+    pub(crate) fn fit(m: &Matrix, y: &[usize], rows: &[usize], k: usize, seed: u64) -> Softmax {
+        let d = m.d;
+        let p = (d + 1) * k;
+        let mut w = vec![0.0; p];
+        let (mut mom, mut vel) = (vec![0.0; p], vec![0.0; p]);
+        let (lr, b1, b2, eps, l2): (f64, f64, f64, f64, f64) = (0.05, 0.9, 0.999, 1e-8, 1e-4);
+        let epochs = (200_000 / rows.len().max(1)).clamp(3, 40);
+        let batch = 128usize;
+        let mut order = rows.to_vec();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut t = 0i32;
+        let mut grad = vec![0.0; p];
+        let mut probs = vec![0.0; k];
+        for _ in 0..epochs {
+            for i in (1..order.len()).rev() {
+                let j = rng.random_range(0..=i);
+                order.swap(i, j);
+            }
+            for chunk in order.chunks(batch) {
+                grad.iter_mut().for_each(|g| *g = 0.0);
+                for &r in chunk {
+                    let xr = &m.x[r * d..(r + 1) * d];
+                    softmax_into(&w, xr, d, k, &mut probs);
+                    for c in 0..k {
+                        let e = probs[c] - f64::from(u8::from(y[r] == c));
+                        for (j, xv) in xr.iter().enumerate() {
+                            grad[j * k + c] += e * xv;
+                        }
+                        grad[d * k + c] += e;
+                    }
+                }
+                t += 1;
+                let scale = 1.0 / chunk.len() as f64;
+                let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+                for i in 0..p {
+                    let g = grad[i] * scale + if i < d * k { l2 * w[i] } else { 0.0 };
+                    mom[i] = b1 * mom[i] + (1.0 - b1) * g;
+                    vel[i] = b2 * vel[i] + (1.0 - b2) * g * g;
+                    w[i] -= lr * (mom[i] / c1) / ((vel[i] / c2).sqrt() + eps);
+                }
+            }
+        }
+        Softmax { d, k, w }
+    }
+
+    pub(crate) fn predict(&self, m: &Matrix, r: usize, out: &mut [f64]) {
+        softmax_into(
+            &self.w,
+            &m.x[r * self.d..(r + 1) * self.d],
+            self.d,
+            self.k,
+            out,
+        );
+    }
+}
+
+fn softmax_into(w: &[f64], x: &[f64], d: usize, k: usize, out: &mut [f64]) {
+    for c in 0..k {
+        let mut z = w[d * k + c];
+        for (j, xv) in x.iter().enumerate() {
+            z += w[j * k + c] * xv;
+        }
+        out[c] = z;
+    }
+    let mx = out.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut s = 0.0;
+    for o in out.iter_mut() {
+        *o = (*o - mx).exp();
+        s += *o;
+    }
+    for o in out.iter_mut() {
+        *o /= s;
+    }
+}
+
+/// Area under the ROC curve of `scores` for `positive` labels (ties averaged).
+pub fn roc_auc(scores: &[f64], positive: &[bool]) -> f64 {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let (mut rank_sum, mut i) = (0.0, 0);
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+            j += 1;
+        }
+        let avg = (i + j) as f64 / 2.0 + 1.0;
+        for &t in &idx[i..=j] {
+            if positive[t] {
+                rank_sum += avg;
+            }
+        }
+        i = j + 1;
+    }
+    let np = positive.iter().filter(|p| **p).count() as f64;
+    let nn = positive.len() as f64 - np;
+    if np == 0.0 || nn == 0.0 {
+        return f64::NAN;
+    }
+    (rank_sum - np * (np + 1.0) / 2.0) / (np * nn)
+}
+
+fn row_hash(table: &Table, cols: &[usize], r: usize, round: bool) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    for &c in cols {
+        let d = &table.columns[c].data;
+        match (round, d.column_type()) {
+            (true, ColumnType::Float) => d.number(r).map(|x| format!("{x:.2e}")).hash(&mut h),
+            (true, ColumnType::Text | ColumnType::Categorical) => {
+                d.text(r).map(|s| s.trim().to_lowercase()).hash(&mut h)
+            }
+            _ => d.text(r).hash(&mut h),
+        }
+    }
+    h.finish()
+}
+
+fn class_balance(labels: &[Option<usize>], classes: &[String]) -> BTreeMap<String, f64> {
+    let mut counts = vec![0usize; classes.len()];
+    for l in labels.iter().flatten() {
+        counts[*l] += 1;
+    }
+    let n: usize = counts.iter().sum();
+    classes
+        .iter()
+        .cloned()
+        .zip(counts.iter().map(|c| *c as f64 / n.max(1) as f64))
+        .collect()
+}
+
+fn ks_statistic(a: &mut [f64], b: &mut [f64]) -> f64 {
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let (mut i, mut j, mut d) = (0, 0, 0.0f64);
+    while i < a.len() && j < b.len() {
+        let x = a[i].min(b[j]);
+        while i < a.len() && a[i] <= x {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= x {
+            j += 1;
+        }
+        d = d.max((i as f64 / a.len() as f64 - j as f64 / b.len() as f64).abs());
+    }
+    d
+}
+
+/// Runs the screen over `table` with label column `target`.
+pub fn screen(
+    table: &Table,
+    target: &str,
+    features: &[String],
+    previous: Option<&Table>,
+    opts: &ScreenOptions,
+) -> Result<ScreenReport, DataError> {
+    let n = table.rows;
+    let tcol = table
+        .column(target)
+        .ok_or_else(|| DataError::Columns(format!("target column {target} is not in the table")))?;
+    let texts: Vec<Option<String>> = (0..n).map(|r| tcol.data.text(r)).collect();
+    let mut classes: Vec<String> = texts.iter().flatten().cloned().collect();
+    classes.sort();
+    classes.dedup();
+    if classes.len() < 2 {
+        return Err(DataError::Columns(format!(
+            "the target column {target} has {} distinct value(s); a label needs at least two",
+            classes.len()
+        )));
+    }
+    let index: HashMap<&str, usize> = classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i))
+        .collect();
+    let labels: Vec<Option<usize>> = texts
+        .iter()
+        .map(|t| t.as_deref().and_then(|t| index.get(t).copied()))
+        .collect();
+    let mut notes = Vec::new();
+    let feature_idx: Vec<usize> = features
+        .iter()
+        .filter_map(|f| table.column_index(f))
+        .collect();
+    let target_idx = table.column_index(target).unwrap_or(0);
+
+    // Duplicates.
+    let mut exact = Vec::new();
+    let mut near = Vec::new();
+    let mut conflicting = Vec::new();
+    let mut all_cols = feature_idx.clone();
+    all_cols.push(target_idx);
+    let mut seen_exact: HashMap<u64, usize> = HashMap::new();
+    let mut seen_near: HashMap<u64, usize> = HashMap::new();
+    let mut by_features: HashMap<u64, (usize, Option<usize>)> = HashMap::new();
+    for r in 0..n {
+        if seen_exact
+            .insert(row_hash(table, &all_cols, r, false), r)
+            .is_some()
+        {
+            exact.push(r);
+        } else if seen_near
+            .insert(row_hash(table, &all_cols, r, true), r)
+            .is_some()
+        {
+            near.push(r);
+        } else {
+            // seen_near was just inserted: nothing.
+        }
+        let fh = row_hash(table, &feature_idx, r, false);
+        match by_features.get(&fh) {
+            Some((first, l)) if *l != labels[r] => {
+                conflicting.push(r);
+                if !conflicting.contains(first) {
+                    conflicting.push(*first);
+                }
+            }
+            Some(_) => {}
+            None => {
+                by_features.insert(fh, (r, labels[r]));
+            }
+        }
+    }
+
+    // Outliers by robust z-score.
+    let mut outliers = Vec::new();
+    for &c in &feature_idx {
+        let d = &table.columns[c].data;
+        if !matches!(d.column_type(), ColumnType::Integer | ColumnType::Float) {
+            continue;
+        }
+        let mut xs: Vec<f64> = (0..n).filter_map(|r| d.number(r)).collect();
+        let med = median(&mut xs);
+        let mut dev: Vec<f64> = xs.iter().map(|x| (x - med).abs()).collect();
+        let mad = median(&mut dev) * 1.4826;
+        if mad <= 0.0 {
+            continue;
+        }
+        for r in 0..n {
+            if d.number(r)
+                .is_some_and(|x| ((x - med) / mad).abs() > opts.outlier_z)
+            {
+                outliers.push(r);
+            }
+        }
+    }
+    outliers.sort_unstable();
+    outliers.dedup();
+
+    // Label noise by confident learning.
+    let m = encode(table, features);
+    let labelled: Vec<usize> = (0..n).filter(|&r| labels[r].is_some()).collect();
+    let y: Vec<usize> = labels.iter().map(|l| l.unwrap_or(0)).collect();
+    let k = classes.len();
+    let mut label_noise = None;
+    let mut suspects: Vec<usize> = Vec::new();
+    if m.d == 0 {
+        notes.push("no usable numeric or categorical features: label-noise checks skipped".into());
+    } else if k > 50 {
+        notes.push(format!(
+            "the target has {k} classes: label-noise checks skipped"
+        ));
+    } else if labelled.len() < opts.folds * 10 {
+        notes.push("too few labelled rows for cross-validation: label-noise checks skipped".into());
+    } else {
+        let mut probs = vec![0.0; n * k];
+        let fold_of = |r: usize| {
+            let mut h = std::hash::DefaultHasher::new();
+            (opts.seed, r).hash(&mut h);
+            (h.finish() % opts.folds as u64) as usize
+        };
+        for f in 0..opts.folds {
+            let train: Vec<usize> = labelled
+                .iter()
+                .copied()
+                .filter(|&r| fold_of(r) != f)
+                .collect();
+            let model = Softmax::fit(&m, &y, &train, k, opts.seed.wrapping_add(f as u64));
+            for &r in labelled.iter().filter(|&&r| fold_of(r) == f) {
+                model.predict(&m, r, &mut probs[r * k..(r + 1) * k]);
+            }
+        }
+        // Out-of-fold AUC: binary directly, multiclass as the macro one-vs-rest mean.
+        let auc = if k == 2 {
+            let s: Vec<f64> = labelled.iter().map(|&r| probs[r * k + 1]).collect();
+            let p: Vec<bool> = labelled.iter().map(|&r| y[r] == 1).collect();
+            roc_auc(&s, &p)
+        } else {
+            let mut sum = 0.0;
+            let mut cnt: f64 = 0.0;
+            for c in 0..k {
+                let s: Vec<f64> = labelled.iter().map(|&r| probs[r * k + c]).collect();
+                let p: Vec<bool> = labelled.iter().map(|&r| y[r] == c).collect();
+                let a = roc_auc(&s, &p);
+                if a.is_finite() {
+                    sum += a;
+                    cnt += 1.0;
+                }
+            }
+            sum / cnt.max(1.0)
+        };
+        let low = !(auc >= opts.min_separability);
+        // Per-class thresholds: mean self-confidence of each given class.
+        let mut thr = vec![0.0; k];
+        let mut cnt = vec![0usize; k];
+        for &r in &labelled {
+            thr[y[r]] += probs[r * k + y[r]];
+            cnt[y[r]] += 1;
+        }
+        for c in 0..k {
+            thr[c] /= cnt[c].max(1) as f64;
+        }
+        // Confident joint: for each example, the most likely class among those above threshold.
+        let mut joint = vec![vec![0.0f64; k]; k];
+        let mut confident_true: Vec<Option<usize>> = vec![None; n];
+        for &r in &labelled {
+            let p = &probs[r * k..(r + 1) * k];
+            let best = (0..k)
+                .filter(|&c| p[c] >= thr[c])
+                .max_by(|&a, &b| p[a].total_cmp(&p[b]));
+            if let Some(j) = best {
+                joint[y[r]][j] += 1.0;
+                confident_true[r] = Some(j);
+            }
+        }
+        // Calibrate each row of the joint to the count of its given label.
+        for i in 0..k {
+            let s: f64 = joint[i].iter().sum();
+            if s > 0.0 {
+                for j in 0..k {
+                    joint[i][j] *= cnt[i] as f64 / s;
+                }
+            }
+        }
+        let total: f64 = joint.iter().flatten().sum();
+        let mut noise = vec![vec![0.0; k]; k];
+        for j in 0..k {
+            let col: f64 = (0..k).map(|i| joint[i][j]).sum();
+            for i in 0..k {
+                noise[i][j] = if col > 0.0 {
+                    joint[i][j] / col
+                } else {
+                    f64::from(u8::from(i == j))
+                };
+            }
+        }
+        let _ = total;
+        if !low {
+            // Prune by noise rate: in each off-diagonal cell (given i, true j),
+            // the round(joint[i][j]) examples with given label i and the
+            // largest margin p[j] - p[i].
+            for i in 0..k {
+                for j in 0..k {
+                    if i == j {
+                        continue;
+                    }
+                    let take = joint[i][j].round() as usize;
+                    if take == 0 {
+                        continue;
+                    }
+                    let mut cands: Vec<(f64, usize)> = labelled
+                        .iter()
+                        .filter(|&&r| y[r] == i)
+                        .map(|&r| (probs[r * k + j] - probs[r * k + i], r))
+                        .collect();
+                    cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                    suspects.extend(
+                        cands
+                            .into_iter()
+                            .take(take)
+                            .filter(|(m, _)| *m > 0.0)
+                            .map(|(_, r)| r),
+                    );
+                }
+            }
+            suspects.sort_unstable();
+            suspects.dedup();
+        } else {
+            notes.push(format!(
+                "labels look intrinsically noisy (out-of-fold AUC {auc:.3} < {}): label-noise suspects are not reported",
+                opts.min_separability
+            ));
+        }
+        label_noise = Some(LabelNoise {
+            method: format!(
+                "confident learning (prune by noise rate), {}-fold softmax regression",
+                opts.folds
+            ),
+            classes: classes.clone(),
+            out_of_fold_auc: auc,
+            low_separability: low,
+            thresholds: thr,
+            confident_joint: joint,
+            noise_matrix: noise,
+            suspects: RowList::from(suspects.clone(), opts.max_listed),
+        });
+    }
+
+    // kNN disagreement on a deterministic sample.
+    let mut knn = Vec::new();
+    let sample: Vec<usize> = if labelled.len() <= opts.knn_sample {
+        labelled.clone()
+    } else {
+        let step = labelled.len() as f64 / opts.knn_sample as f64;
+        (0..opts.knn_sample)
+            .map(|i| labelled[(i as f64 * step) as usize])
+            .collect()
+    };
+    if m.d > 0
+        && sample.len() > opts.knn_k * 2
+        && label_noise.as_ref().is_some_and(|l| !l.low_separability)
+    {
+        let d = m.d;
+        let mut dist: Vec<(f64, usize)> = Vec::with_capacity(sample.len());
+        for &a in &sample {
+            dist.clear();
+            let xa = &m.x[a * d..(a + 1) * d];
+            for &b in &sample {
+                if a != b {
+                    let xb = &m.x[b * d..(b + 1) * d];
+                    let s: f64 = xa.iter().zip(xb).map(|(p, q)| (p - q) * (p - q)).sum();
+                    dist.push((s, b));
+                }
+            }
+            let kk = opts.knn_k.min(dist.len());
+            dist.select_nth_unstable_by(kk - 1, |p, q| p.0.total_cmp(&q.0).then(p.1.cmp(&q.1)));
+            let disagree = dist[..kk].iter().filter(|(_, b)| y[*b] != y[a]).count();
+            if disagree as f64 >= 0.8 * kk as f64 {
+                knn.push(a);
+            }
+        }
+    }
+
+    // Class balance and shift against the previous version.
+    let balance = class_balance(&labels, &classes);
+    let mut previous_balance = None;
+    let mut shifted = Vec::new();
+    if let Some(prev) = previous {
+        if let Some(pt) = prev.column(target) {
+            let plabels: Vec<Option<usize>> = (0..prev.rows)
+                .map(|r| pt.data.text(r).and_then(|t| index.get(t.as_str()).copied()))
+                .collect();
+            previous_balance = Some(class_balance(&plabels, &classes));
+        }
+        for f in features {
+            let (Some(a), Some(b)) = (table.column(f), prev.column(f)) else {
+                continue;
+            };
+            if a.data.column_type().is_numeric() && b.data.column_type().is_numeric() {
+                let mut xa: Vec<f64> = (0..table.rows).filter_map(|r| a.data.number(r)).collect();
+                let mut xb: Vec<f64> = (0..prev.rows).filter_map(|r| b.data.number(r)).collect();
+                if !xa.is_empty() && !xb.is_empty() {
+                    let dks = ks_statistic(&mut xa, &mut xb);
+                    if dks > 0.1 {
+                        shifted.push(FeatureShift {
+                            feature: f.clone(),
+                            statistic: "ks".into(),
+                            value: dks,
+                        });
+                    }
+                }
+            } else {
+                let freq = |t: &Table, c: &crate::table::Column| {
+                    let mut m: BTreeMap<String, f64> = BTreeMap::new();
+                    let mut total = 0.0;
+                    for r in 0..t.rows {
+                        if let Some(v) = c.data.text(r) {
+                            *m.entry(v).or_default() += 1.0;
+                            total += 1.0;
+                        }
+                    }
+                    m.values_mut().for_each(|v| *v /= f64::max(total, 1.0));
+                    m
+                };
+                let (fa, fb) = (freq(table, a), freq(prev, b));
+                let keys: std::collections::BTreeSet<&String> =
+                    fa.keys().chain(fb.keys()).collect();
+                let tv = keys
+                    .iter()
+                    .map(|k| (fa.get(*k).unwrap_or(&0.0) - fb.get(*k).unwrap_or(&0.0)).abs())
+                    .sum::<f64>()
+                    / 2.0;
+                if tv > 0.1 {
+                    shifted.push(FeatureShift {
+                        feature: f.clone(),
+                        statistic: "total_variation".into(),
+                        value: tv,
+                    });
+                }
+            }
+        }
+    }
+
+    let mut suspect_set: Vec<usize> = suspects.iter().chain(&conflicting).copied().collect();
+    suspect_set.sort_unstable();
+    suspect_set.dedup();
+    let max = opts.max_listed;
+    Ok(ScreenReport {
+        rows: n,
+        exact_duplicates: RowList::from(exact, max),
+        near_duplicates: RowList::from(near, max),
+        conflicting_labels: RowList::from(conflicting, max),
+        label_noise,
+        knn_disagreement: RowList::from(knn, max),
+        knn_rows_checked: sample.len(),
+        outliers: RowList::from(outliers, max),
+        class_balance: balance,
+        previous_class_balance: previous_balance,
+        shifted_features: shifted,
+        suspect_rows: suspect_set.len(),
+        suspect_fraction: suspect_set.len() as f64 / n.max(1) as f64,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_of_perfect_random_and_tied_scores() {
+        assert_eq!(
+            roc_auc(&[0.1, 0.2, 0.8, 0.9], &[false, false, true, true]),
+            1.0
+        );
+        assert_eq!(
+            roc_auc(&[0.9, 0.8, 0.2, 0.1], &[false, false, true, true]),
+            0.0
+        );
+        assert_eq!(
+            roc_auc(&[0.5, 0.5, 0.5, 0.5], &[false, true, false, true]),
+            0.5
+        );
+        assert!(roc_auc(&[0.5], &[true]).is_nan());
+    }
+
+    #[test]
+    fn ks_of_identical_and_disjoint_samples() {
+        assert_eq!(
+            ks_statistic(&mut [1.0, 2.0, 3.0], &mut [1.0, 2.0, 3.0]),
+            0.0
+        );
+        assert_eq!(ks_statistic(&mut [1.0, 2.0], &mut [5.0, 6.0]), 1.0);
+    }
+}

@@ -1,0 +1,284 @@
+//! The typed columnar table every data stage works on.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A column's type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    Integer,
+    Float,
+    Boolean,
+    Categorical,
+    Text,
+    Date,
+}
+
+impl ColumnType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ColumnType::Integer => "integer",
+            ColumnType::Float => "float",
+            ColumnType::Boolean => "boolean",
+            ColumnType::Categorical => "categorical",
+            ColumnType::Text => "text",
+            ColumnType::Date => "date",
+        }
+    }
+
+    pub fn is_numeric(self) -> bool {
+        matches!(self, ColumnType::Integer | ColumnType::Float)
+    }
+}
+
+impl fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A column's values; `None` is a missing value. Floats are always finite.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ColumnData {
+    Integer(Vec<Option<i64>>),
+    Float(Vec<Option<f64>>),
+    Boolean(Vec<Option<bool>>),
+    /// Codes index into `levels`, which are sorted.
+    Categorical {
+        codes: Vec<Option<u32>>,
+        levels: Vec<String>,
+    },
+    Text(Vec<Option<String>>),
+    /// Days since 1970-01-01.
+    Date(Vec<Option<i32>>),
+}
+
+impl ColumnData {
+    pub fn column_type(&self) -> ColumnType {
+        match self {
+            ColumnData::Integer(_) => ColumnType::Integer,
+            ColumnData::Float(_) => ColumnType::Float,
+            ColumnData::Boolean(_) => ColumnType::Boolean,
+            ColumnData::Categorical { .. } => ColumnType::Categorical,
+            ColumnData::Text(_) => ColumnType::Text,
+            ColumnData::Date(_) => ColumnType::Date,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            ColumnData::Integer(v) => v.len(),
+            ColumnData::Float(v) => v.len(),
+            ColumnData::Boolean(v) => v.len(),
+            ColumnData::Categorical { codes, .. } => codes.len(),
+            ColumnData::Text(v) => v.len(),
+            ColumnData::Date(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn is_null(&self, row: usize) -> bool {
+        match self {
+            ColumnData::Integer(v) => v[row].is_none(),
+            ColumnData::Float(v) => v[row].is_none(),
+            ColumnData::Boolean(v) => v[row].is_none(),
+            ColumnData::Categorical { codes, .. } => codes[row].is_none(),
+            ColumnData::Text(v) => v[row].is_none(),
+            ColumnData::Date(v) => v[row].is_none(),
+        }
+    }
+
+    pub fn null_count(&self) -> usize {
+        (0..self.len()).filter(|&r| self.is_null(r)).count()
+    }
+
+    /// The value as a number, for numeric columns (integers, floats,
+    /// booleans as 0/1, dates as days).
+    pub fn number(&self, row: usize) -> Option<f64> {
+        match self {
+            ColumnData::Integer(v) => v[row].map(|x| x as f64),
+            ColumnData::Float(v) => v[row],
+            ColumnData::Boolean(v) => v[row].map(|b| if b { 1.0 } else { 0.0 }),
+            ColumnData::Date(v) => v[row].map(f64::from),
+            _ => None,
+        }
+    }
+
+    /// The value as text, in the canonical form written to CSV.
+    pub fn text(&self, row: usize) -> Option<String> {
+        match self {
+            ColumnData::Integer(v) => v[row].map(|x| x.to_string()),
+            ColumnData::Float(v) => v[row].map(format_float),
+            ColumnData::Boolean(v) => v[row].map(|b| b.to_string()),
+            ColumnData::Categorical { codes, levels } => {
+                codes[row].and_then(|c| levels.get(c as usize).cloned())
+            }
+            ColumnData::Text(v) => v[row].clone(),
+            ColumnData::Date(v) => v[row].map(format_date),
+        }
+    }
+
+    /// Keeps only the rows whose index is in `keep` (sorted, in range).
+    pub fn select(&self, keep: &[usize]) -> ColumnData {
+        fn pick<T: Clone>(v: &[T], keep: &[usize]) -> Vec<T> {
+            keep.iter().map(|&i| v[i].clone()).collect()
+        }
+        match self {
+            ColumnData::Integer(v) => ColumnData::Integer(pick(v, keep)),
+            ColumnData::Float(v) => ColumnData::Float(pick(v, keep)),
+            ColumnData::Boolean(v) => ColumnData::Boolean(pick(v, keep)),
+            ColumnData::Categorical { codes, levels } => ColumnData::Categorical {
+                codes: pick(codes, keep),
+                levels: levels.clone(),
+            },
+            ColumnData::Text(v) => ColumnData::Text(pick(v, keep)),
+            ColumnData::Date(v) => ColumnData::Date(pick(v, keep)),
+        }
+    }
+}
+
+/// Shortest text that parses back to the same float (Rust's `Display`),
+/// with integral values keeping a `.0` so the column stays a float column.
+pub fn format_float(x: f64) -> String {
+    let s = format!("{x}");
+    if s.contains(['.', 'e', 'E']) || !x.is_finite() {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+/// `YYYY-MM-DD` for days since 1970-01-01 (proleptic Gregorian).
+pub fn format_date(days: i32) -> String {
+    let (y, m, d) = civil_from_days(i64::from(days));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Days since 1970-01-01 for a valid `YYYY-MM-DD`; `None` otherwise.
+pub fn parse_date(s: &str) -> Option<i32> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = &s[r];
+        if t.bytes().all(|c| c.is_ascii_digit()) {
+            t.parse().ok()
+        } else {
+            None
+        }
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        return None;
+    }
+    i32::try_from(days_from_civil(y, m, d)).ok()
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if is_leap(y) => 29,
+        _ => 28,
+    }
+}
+
+// Howard Hinnant's civil-date algorithms.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// A named column.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub data: ColumnData,
+}
+
+/// Columns of equal length.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Table {
+    pub columns: Vec<Column>,
+    pub rows: usize,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.columns.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    /// Keeps only the rows whose index is in `keep` (sorted, in range).
+    pub fn select_rows(&self, keep: &[usize]) -> Table {
+        Table {
+            columns: self
+                .columns
+                .iter()
+                .map(|c| Column {
+                    name: c.name.clone(),
+                    data: c.data.select(keep),
+                })
+                .collect(),
+            rows: keep.len(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip() {
+        for s in ["1970-01-01", "2000-02-29", "1899-12-31", "2026-11-22"] {
+            assert_eq!(format_date(parse_date(s).unwrap()), s);
+        }
+        assert_eq!(parse_date("1970-01-02"), Some(1));
+        for bad in ["2001-02-29", "2026-13-01", "2026-1-01", "20x6-01-01", ""] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn floats_keep_a_decimal_point() {
+        assert_eq!(format_float(3.0), "3.0");
+        assert_eq!(format_float(0.1), "0.1");
+        assert_eq!(format_float(-2.5e-10), "-0.00000000025");
+    }
+}
