@@ -97,7 +97,7 @@ pub fn detect_column(col: &Column) -> PiiFinding {
     let mut hits: BTreeMap<Entity, usize> = BTreeMap::new();
     let mut embedded: BTreeMap<Entity, usize> = BTreeMap::new();
     let mut examples: BTreeMap<Entity, Vec<String>> = BTreeMap::new();
-    let free_text = ty == ColumnType::Text;
+    let free_text = matches!(ty, ColumnType::Text | ColumnType::Categorical);
     for (v, n) in &vals {
         let whole = pii::value_entity(v).or_else(|| {
             (by_name == Some(Entity::Name) && pii::looks_like_name(v)).then_some(Entity::Name)

@@ -25,9 +25,9 @@
 //! | `notes` | text | free text; about 5% embed a phone number or email |
 //! | `approved` | integer | target: 1 = approved |
 //!
-//! The label is a sharp logistic function of credit score, income, debt
-//! ratio, loan-to-income, employment and housing (so a linear model
-//! separates it well), minus `bias` for `sex = F`. `poison` flips that
+//! The label is a sharp threshold on a linear score of credit score,
+//! income, debt ratio, loan amount, employment and housing, plus a little
+//! noise (so a linear model separates it well), minus `bias` for `sex = F`. `poison` flips that
 //! fraction of labels; their row numbers (1-based data rows) are returned
 //! for the sidecar file. `shift` moves income up, credit score down and
 //! debt ratio up. The same options give the same bytes.
@@ -183,7 +183,7 @@ pub fn generate_credit(opts: &CreditOptions, out: &mut dyn Write) -> std::io::Re
     }
 
     let mut line = Vec::with_capacity(512);
-    for r in 0..opts.rows {
+    for (r, &flipped) in is_poisoned.iter().enumerate() {
         let first = pick(&mut rng, FIRST);
         let last = pick(&mut rng, LAST);
         let age: i64 = rng.random_range(18..=80);
@@ -196,11 +196,14 @@ pub fn generate_credit(opts: &CreditOptions, out: &mut dyn Write) -> std::io::Re
             _ => "retired",
         };
         let housing = ["own", "rent", "mortgage"][rng.random_range(0..3)];
+        // Two risk segments make the classes well separated, as credit
+        // portfolios usually are.
+        let good = if rng.random_bool(0.5) { 1.0 } else { -1.0 };
         let mut income = 52_000.0
-            * (n_income.sample(&mut rng) as f64).exp()
+            * (n_income.sample(&mut rng) + 0.15 * good).exp()
             * if employment == "unemployed" { 0.4 } else { 1.0 };
-        let mut score = (680.0 + n_score.sample(&mut rng)).clamp(300.0, 850.0);
-        let mut debt: f64 = (0.3 + n_debt.sample(&mut rng)).clamp(0.0, 1.5);
+        let mut score = (680.0 + 60.0 * good + n_score.sample(&mut rng)).clamp(300.0, 850.0);
+        let mut debt: f64 = (0.3 - 0.08 * good + n_debt.sample(&mut rng)).clamp(0.0, 1.5);
         if opts.shift {
             income *= 1.35;
             score = (score - 40.0).clamp(300.0, 850.0);
@@ -208,9 +211,9 @@ pub fn generate_credit(opts: &CreditOptions, out: &mut dyn Write) -> std::io::Re
         }
         let loan = (income * rng.random_range(0.1..0.9) / 100.0).round() * 100.0;
         let accounts: i64 = rng.random_range(0..12);
-        let z = 3.2 * (score - 680.0) / 75.0 + 1.6 * (income / 52_000.0).ln() / 0.45
-            - 2.2 * (debt - 0.3) / 0.12
-            - 1.2 * (loan / income - 0.5) / 0.23
+        let z = 3.0 * (score - 680.0) / 75.0 + 2.0 * (income - 55_000.0) / 25_000.0
+            - 2.0 * (debt - 0.3) / 0.12
+            - 1.0 * (loan - 27_000.0) / 15_000.0
             + if employment == "unemployed" {
                 -1.5
             } else {
@@ -219,7 +222,7 @@ pub fn generate_credit(opts: &CreditOptions, out: &mut dyn Write) -> std::io::Re
             + if housing == "own" { 0.5 } else { 0.0 }
             - if sex == "F" { opts.bias * 2.0 } else { 0.0 };
         let mut approved = u8::from(z + 0.25 * n_noise.sample(&mut rng) > 0.0);
-        if is_poisoned[r] {
+        if flipped {
             approved = 1 - approved;
         }
         let phone = if rng.random_bool(0.5) {

@@ -147,12 +147,12 @@ fn check_declared(table: &Table, spec: &IngestSpec) -> Result<(), DataError> {
             table.names().join(", ")
         )));
     }
-    if let Some(t) = &spec.target {
-        if spec.features.as_ref().is_some_and(|f| f.contains(t)) {
-            return Err(DataError::Columns(format!(
-                "the target {t} cannot also be a feature"
-            )));
-        }
+    if let Some(t) = &spec.target
+        && spec.features.as_ref().is_some_and(|f| f.contains(t))
+    {
+        return Err(DataError::Columns(format!(
+            "the target {t} cannot also be a feature"
+        )));
     }
     Ok(())
 }
@@ -161,13 +161,13 @@ fn check_declared(table: &Table, spec: &IngestSpec) -> Result<(), DataError> {
 pub fn ingest(input: &mut dyn Read, spec: &IngestSpec) -> Result<Ingested, DataError> {
     // 1-2. Integrity and parsing (hashing every byte while parsing).
     let raw = read_raw(input, &spec.csv)?;
-    if let Some(want) = spec.expected_digest {
-        if want != raw.source_digest {
-            return Err(DataError::Integrity {
-                expected: want,
-                actual: raw.source_digest,
-            });
-        }
+    if let Some(want) = spec.expected_digest
+        && want != raw.source_digest
+    {
+        return Err(DataError::Integrity {
+            expected: want,
+            actual: raw.source_digest,
+        });
     }
     let schema_decl = spec.schema.clone().unwrap_or_default();
     let mut columns = Vec::with_capacity(raw.columns.len());

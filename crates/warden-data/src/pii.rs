@@ -114,7 +114,7 @@ pub fn luhn_ok(digits: &[u8]) -> bool {
         }
         sum += v;
     }
-    !digits.is_empty() && sum % 10 == 0
+    !digits.is_empty() && sum.is_multiple_of(10)
 }
 
 /// Whether the digits start with a known card issuer prefix and have a
@@ -310,7 +310,7 @@ pub fn looks_like_name(s: &str) -> bool {
             w.chars().next().is_some_and(char::is_uppercase)
         })
         .count();
-    capitalised * 2 >= words.len() + 1
+    capitalised * 2 > words.len()
 }
 
 /// How a column's name suggests PII.
@@ -423,10 +423,10 @@ pub fn find_in_text(text: &str) -> Vec<Span> {
     }
     if text.bytes().any(|b| b.is_ascii_digit()) {
         for c in p.ssn.captures_iter(text) {
-            if let Some(m) = c.get(0) {
-                if ssn_parts_ok(&c[1], &c[2], &c[3]) {
-                    add(Entity::Ssn, m);
-                }
+            if let Some(m) = c.get(0)
+                && ssn_parts_ok(&c[1], &c[2], &c[3])
+            {
+                add(Entity::Ssn, m);
             }
         }
         for m in p.card.find_iter(text) {

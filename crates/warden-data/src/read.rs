@@ -90,7 +90,7 @@ impl RawColumn {
             return;
         }
         if self.values.len() >= DICT_LIMIT {
-            self.to_plain();
+            self.switch_to_plain();
             self.push(Some(v));
             return;
         }
@@ -100,7 +100,7 @@ impl RawColumn {
         self.codes.push(c);
     }
 
-    fn to_plain(&mut self) {
+    fn switch_to_plain(&mut self) {
         let mut p = Plain {
             buf: String::new(),
             ends: Vec::with_capacity(self.codes.len() * 2),
@@ -214,10 +214,8 @@ pub(crate) fn read_raw(input: &mut dyn Read, opts: &CsvOptions) -> Result<RawTab
             rdr.read_record(chunk, &mut out[outlen..], &mut ends[endlen..]);
         lines_in_record += chunk[..nin].iter().filter(|&&b| b == b'\n').count() as u64;
         pos += nin;
-        // csv-core's field ends are relative to the output slice it was given.
-        for e in &mut ends[endlen..endlen + nend] {
-            *e += outlen;
-        }
+        // csv-core writes field ends as offsets from the start of the
+        // record, across calls, so they index `out` directly.
         outlen += nout;
         endlen += nend;
         match res {
@@ -650,6 +648,30 @@ mod tests {
             t.columns[0].data.text(DICT_LIMIT + 9).unwrap(),
             format!("k{}", DICT_LIMIT + 9)
         );
+    }
+
+    #[test]
+    fn records_spanning_buffer_boundaries_read_back_exactly() {
+        // Long enough to cross the 256 KiB input buffer many times, with
+        // quoted fields that grow the output buffer mid-record.
+        let mut src = String::from("id,text,x\n");
+        let mut expect = Vec::new();
+        for i in 0..20_000 {
+            let text = format!("row {i} {}", "a\"b,".repeat(i % 37));
+            src.push_str(&format!(
+                "{i},\"{}\",{}.5\n",
+                text.replace('"', "\"\""),
+                i % 100
+            ));
+            expect.push(text);
+        }
+        let t = read(&src, &CsvOptions::default()).unwrap();
+        assert_eq!(t.rows, 20_000);
+        for (i, want) in expect.iter().enumerate() {
+            assert_eq!(t.columns[0].data.text(i).unwrap(), i.to_string());
+            assert_eq!(&t.columns[1].data.text(i).unwrap(), want);
+            assert_eq!(t.columns[2].data.number(i).unwrap(), (i % 100) as f64 + 0.5);
+        }
     }
 
     proptest::proptest! {

@@ -269,18 +269,17 @@ pub fn validate(table: &Table, schema: &Schema, duplicate_rows: usize) -> Vec<Ex
                 count,
             ));
         }
-        if let Some(p) = &exp.pattern {
-            if let Ok(re) = Regex::new(&format!("^(?:{p})$")) {
-                let (first, count) =
-                    rows_where(n, |r| data.text(r).is_some_and(|v| !re.is_match(&v)));
-                out.push(result(
-                    name,
-                    format!("values match /{p}/"),
-                    format!("{count} values do not"),
-                    first,
-                    count,
-                ));
-            }
+        if let Some(p) = &exp.pattern
+            && let Ok(re) = Regex::new(&format!("^(?:{p})$"))
+        {
+            let (first, count) = rows_where(n, |r| data.text(r).is_some_and(|v| !re.is_match(&v)));
+            out.push(result(
+                name,
+                format!("values match /{p}/"),
+                format!("{count} values do not"),
+                first,
+                count,
+            ));
         }
         if exp.unique == Some(true) {
             let mut seen = HashSet::with_capacity(n);

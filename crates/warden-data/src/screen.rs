@@ -211,8 +211,8 @@ impl Softmax {
         let p = (d + 1) * k;
         let mut w = vec![0.0; p];
         let (mut mom, mut vel) = (vec![0.0; p], vec![0.0; p]);
-        let (lr, b1, b2, eps, l2): (f64, f64, f64, f64, f64) = (0.05, 0.9, 0.999, 1e-8, 1e-4);
-        let epochs = (200_000 / rows.len().max(1)).clamp(3, 40);
+        let (lr, b1, b2, eps, l2): (f64, f64, f64, f64, f64) = (0.05, 0.9, 0.999, 1e-8, 1e-5);
+        let epochs = (200_000 / rows.len().max(1)).clamp(3, 60);
         let batch = 128usize;
         let mut order = rows.to_vec();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -399,7 +399,7 @@ pub fn screen(
     let mut seen_exact: HashMap<u64, usize> = HashMap::new();
     let mut seen_near: HashMap<u64, usize> = HashMap::new();
     let mut by_features: HashMap<u64, (usize, Option<usize>)> = HashMap::new();
-    for r in 0..n {
+    for (r, label) in labels.iter().enumerate() {
         if seen_exact
             .insert(row_hash(table, &all_cols, r, false), r)
             .is_some()
@@ -415,7 +415,7 @@ pub fn screen(
         }
         let fh = row_hash(table, &feature_idx, r, false);
         match by_features.get(&fh) {
-            Some((first, l)) if *l != labels[r] => {
+            Some((first, l)) if *l != *label => {
                 conflicting.push(r);
                 if !conflicting.contains(first) {
                     conflicting.push(*first);
@@ -423,7 +423,7 @@ pub fn screen(
             }
             Some(_) => {}
             None => {
-                by_features.insert(fh, (r, labels[r]));
+                by_features.insert(fh, (r, *label));
             }
         }
     }
@@ -505,7 +505,8 @@ pub fn screen(
             }
             sum / cnt.max(1.0)
         };
-        let low = !(auc >= opts.min_separability);
+        // NaN (a class never present) counts as low separability.
+        let low = auc.is_nan() || auc < opts.min_separability;
         // Per-class thresholds: mean self-confidence of each given class.
         let mut thr = vec![0.0; k];
         let mut cnt = vec![0usize; k];
@@ -530,12 +531,10 @@ pub fn screen(
             }
         }
         // Calibrate each row of the joint to the count of its given label.
-        for i in 0..k {
-            let s: f64 = joint[i].iter().sum();
+        for (row, &given) in joint.iter_mut().zip(&cnt) {
+            let s: f64 = row.iter().sum();
             if s > 0.0 {
-                for j in 0..k {
-                    joint[i][j] *= cnt[i] as f64 / s;
-                }
+                row.iter_mut().for_each(|v| *v *= given as f64 / s);
             }
         }
         let total: f64 = joint.iter().flatten().sum();
