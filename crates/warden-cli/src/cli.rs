@@ -79,6 +79,137 @@ pub enum Command {
     /// Read, verify and prove the tamper-evident audit log
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Ingest, profile and inspect datasets
+    #[command(subcommand)]
+    Data(Box<DataCmd>),
+    /// Generate example data
+    #[command(subcommand)]
+    Example(ExampleCmd),
+}
+
+/// How to read a CSV file.
+#[derive(Args, Clone)]
+pub struct CsvArgs {
+    /// Field delimiter (one character; `tab` for a tab)
+    #[arg(long, default_value = ",", value_name = "C")]
+    pub delimiter: String,
+    /// Trim leading and trailing spaces from every field
+    #[arg(long)]
+    pub trim: bool,
+    /// A value that means missing; repeat for several (default: empty, NA, N/A, NaN, nan, null, NULL, None, ?)
+    #[arg(long = "missing", value_name = "X")]
+    pub missing: Vec<String>,
+    /// Longest field accepted, in bytes
+    #[arg(long, default_value_t = 1 << 20, value_name = "N")]
+    pub max_field_bytes: usize,
+}
+
+#[derive(Subcommand)]
+pub enum DataCmd {
+    /// Ingest a CSV file (or `-` for stdin) as the next version NAME@V
+    #[command(
+        after_help = "Examples:\n  warden example credit --rows 5000 --seed 7 --out credit.csv --poison 0.03\n  warden data ingest credit.csv --name credit --target approved --id customer_id --sensitive sex --sensitive age_band\n  warden data ingest adult.csv --name adult --trim --target Y --sha256 9f86d0...\n  cat data.csv | warden data ingest - --name scores --schema scores.schema.toml --pii-policy pii.toml\n\nSteps, stopping at the first failure (nothing is recorded on failure): integrity (SHA-256,\n--sha256 or a pin in warden.toml), parsing, validation (--schema), PII detection, PII actions\n(--pii-policy), minimisation, poisoning screen. Needs the data-engineer or admin role."
+    )]
+    Ingest {
+        /// The CSV file, or `-` for standard input
+        file: PathBuf,
+        /// Dataset name
+        #[arg(long)]
+        name: String,
+        /// Expected SHA-256 of the file (64 hex characters)
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
+        /// Expectations and column types (TOML)
+        #[arg(long, value_name = "FILE")]
+        schema: Option<PathBuf>,
+        /// The label column
+        #[arg(long, value_name = "COL")]
+        target: Option<String>,
+        /// Declared feature columns, comma-separated (default: every non-PII column)
+        #[arg(long, value_name = "C1,C2,...", value_delimiter = ',')]
+        features: Option<Vec<String>>,
+        /// A sensitive attribute (kept for fairness checks); repeat for several
+        #[arg(long, value_name = "COL")]
+        sensitive: Vec<String>,
+        /// The record id column (pseudonymised by default)
+        #[arg(long, value_name = "COL")]
+        id: Option<String>,
+        /// PII actions per entity and column (TOML)
+        #[arg(long, value_name = "FILE")]
+        pii_policy: Option<PathBuf>,
+        /// Skip the poisoning screen
+        #[arg(long)]
+        no_screen: bool,
+        #[command(flatten)]
+        csv: CsvArgs,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Profile a CSV file: types, nulls, ranges, distinct values, top categories, PII guesses
+    #[command(
+        after_help = "Examples:\n  warden data profile credit.csv\n  warden data profile adult.csv --trim --emit-schema adult.schema.toml"
+    )]
+    Profile {
+        file: PathBuf,
+        /// Write a schema (TOML expectations) describing the file as it is
+        #[arg(long, value_name = "OUT")]
+        emit_schema: Option<PathBuf>,
+        #[command(flatten)]
+        csv: CsvArgs,
+    },
+    /// List dataset versions
+    #[command(after_help = "Examples:\n  warden data list\n  warden data list --json")]
+    List {
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Show a dataset version and its report
+    #[command(
+        after_help = "Examples:\n  warden data show credit@1\n  warden data show credit --markdown > credit-report.md   # latest version"
+    )]
+    Show {
+        /// NAME@V, or NAME for the latest version
+        dataset: String,
+        /// Print the full Markdown report
+        #[arg(long)]
+        markdown: bool,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Show where a dataset version came from
+    #[command(
+        after_help = "Examples:\n  warden data lineage credit@2\n  warden data lineage credit@2 --json"
+    )]
+    Lineage {
+        dataset: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ExampleCmd {
+    /// A deterministic synthetic credit-approval dataset with realistic PII
+    #[command(
+        after_help = "Examples:\n  warden example credit --rows 10000 --seed 42 --out credit.csv\n  warden example credit --rows 10000 --seed 42 --out poisoned.csv --poison 0.05   # also writes poisoned.csv.poison.json\n  warden example credit --rows 5000 --seed 9 --out shifted.csv --shift --bias 0.8\n\nColumns: customer_id, full_name, email, phone, ssn, card_number, street_address, date_of_birth,\nage, age_band, sex, income, loan_amount, credit_score, employment, housing, num_accounts,\ndebt_ratio, notes, approved (target, 1 = approved). Sensitive attributes: sex, age_band."
+    )]
+    Credit {
+        #[arg(long, default_value_t = 1000)]
+        rows: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Fraction of labels to flip; the flipped rows go to FILE.poison.json
+        #[arg(long, default_value_t = 0.0, value_name = "FRACTION")]
+        poison: f64,
+        /// Shift income up, credit score down and debt ratio up
+        #[arg(long)]
+        shift: bool,
+        /// How much being `sex = F` lowers the approval score (0 = none)
+        #[arg(long, default_value_t = 0.0, value_name = "STRENGTH")]
+        bias: f64,
+    },
 }
 
 #[derive(Subcommand)]

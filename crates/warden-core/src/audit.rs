@@ -42,6 +42,7 @@ pub mod actions {
     /// An action refused by the authorisation policy. It changes no state
     /// but is itself a security-relevant fact, so it is recorded.
     pub const AUTHZ_DENIED: &str = "authz.denied";
+    pub const DATA_INGEST: &str = "data.ingest";
 }
 
 #[cfg(test)]

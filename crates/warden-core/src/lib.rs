@@ -24,5 +24,5 @@ mod timestamp;
 pub use audit::{AuditEvent, actions};
 pub use canonical::{CanonicalError, canonical_json};
 pub use digest::{Digest, DigestError, Hasher};
-pub use name::{ActorName, KeyName, NameError, RoleName};
+pub use name::{ActorName, KeyName, NameError, ObjectName, RoleName, VersionRef};
 pub use timestamp::Timestamp;

@@ -117,6 +117,54 @@ name_type!(
     "1 to 64 characters: letters, digits and . _ -, starting with a letter or digit"
 );
 
+name_type!(
+    /// The name of a dataset or a model, as in `credit@3`.
+    ObjectName, "dataset or model", 64, |b| b.is_ascii_lowercase() || b.is_ascii_digit(),
+    |b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'),
+    "1 to 64 characters: lowercase letters, digits and . _ -, starting with a letter or digit"
+);
+
+/// `NAME@V`, or `NAME` for the latest version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionRef {
+    pub name: ObjectName,
+    pub version: Option<u64>,
+}
+
+impl FromStr for VersionRef {
+    type Err = NameError;
+    fn from_str(s: &str) -> Result<Self, NameError> {
+        let (name, version) = match s.split_once('@') {
+            None => (s, None),
+            Some((n, v)) => {
+                let v = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|v| *v >= 1)
+                    .ok_or_else(|| NameError {
+                        kind: "version",
+                        value: s.to_string(),
+                        rule: "NAME@V needs a version number V of 1 or more",
+                    })?;
+                (n, Some(v))
+            }
+        };
+        Ok(VersionRef {
+            name: ObjectName::new(name)?,
+            version,
+        })
+    }
+}
+
+impl fmt::Display for VersionRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.version {
+            Some(v) => write!(f, "{}@{v}", self.name),
+            None => write!(f, "{}", self.name),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +183,12 @@ mod tests {
         assert!(KeyName::new("pipeline").is_ok());
         assert!(KeyName::new("../etc/passwd").is_err());
         assert!(KeyName::new("a/b").is_err());
+        let r: VersionRef = "credit@3".parse().unwrap();
+        assert_eq!((r.name.as_str(), r.version), ("credit", Some(3)));
+        assert_eq!("credit".parse::<VersionRef>().unwrap().version, None);
+        assert!("credit@0".parse::<VersionRef>().is_err());
+        assert!("credit@x".parse::<VersionRef>().is_err());
+        assert!("Credit@1".parse::<VersionRef>().is_err());
         let e = RoleName::new("Admin").unwrap_err();
         assert!(e.to_string().contains("invalid role name \"Admin\""));
     }

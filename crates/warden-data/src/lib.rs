@@ -30,6 +30,7 @@ pub mod pii;
 pub mod policy;
 pub mod profile;
 pub mod read;
+pub mod report;
 pub mod schema;
 pub mod screen;
 pub mod table;

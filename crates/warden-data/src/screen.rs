@@ -54,7 +54,7 @@ impl Default for ScreenOptions {
         ScreenOptions {
             folds: 5,
             seed: 17,
-            min_separability: 0.75,
+            min_separability: 0.9,
             outlier_z: 6.0,
             knn_k: 10,
             knn_sample: 5000,
@@ -88,6 +88,10 @@ pub struct LabelNoise {
     pub classes: Vec<String>,
     pub out_of_fold_auc: f64,
     pub low_separability: bool,
+    /// Off-diagonal mass of the calibrated confident joint over all rows:
+    /// the estimated fraction of wrong labels (reported even when
+    /// separability is low, where it mixes natural noise and poison).
+    pub estimated_noise_rate: f64,
     pub thresholds: Vec<f64>,
     /// Calibrated confident joint, rows = given label, columns = true label.
     pub confident_joint: Vec<Vec<f64>>,
@@ -549,7 +553,16 @@ pub fn screen(
                 };
             }
         }
-        let _ = total;
+        let off_diagonal: f64 = (0..k)
+            .flat_map(|i| (0..k).map(move |j| (i, j)))
+            .filter(|(i, j)| i != j)
+            .map(|(i, j)| joint[i][j])
+            .sum();
+        let estimated_noise_rate = if total > 0.0 {
+            off_diagonal / total
+        } else {
+            0.0
+        };
         if !low {
             // Prune by noise rate: in each off-diagonal cell (given i, true j),
             // the round(joint[i][j]) examples with given label i and the
@@ -582,8 +595,9 @@ pub fn screen(
             suspects.dedup();
         } else {
             notes.push(format!(
-                "labels look intrinsically noisy (out-of-fold AUC {auc:.3} < {}): label-noise suspects are not reported",
-                opts.min_separability
+                "labels look intrinsically noisy (out-of-fold AUC {auc:.3} < {}): label-noise suspects are not reported; the estimated share of wrong labels is {:.1}%, natural noise and any poisoning together",
+                opts.min_separability,
+                estimated_noise_rate * 100.0
             ));
         }
         label_noise = Some(LabelNoise {
@@ -594,6 +608,7 @@ pub fn screen(
             classes: classes.clone(),
             out_of_fold_auc: auc,
             low_separability: low,
+            estimated_noise_rate,
             thresholds: thr,
             confident_joint: joint,
             noise_matrix: noise,

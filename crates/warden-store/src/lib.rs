@@ -31,12 +31,14 @@ mod sqlite;
 
 pub use blob::{BlobStore, FsBlobStore};
 pub use error::StoreError;
-pub use records::{EventFilter, KeyRecord, RoleGrant, StoredCheckpoint, StoredEvent};
+pub use records::{
+    DatasetRecord, EventFilter, KeyRecord, RoleGrant, StoredCheckpoint, StoredEvent,
+};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
 use std::ops::ControlFlow;
 
-use warden_core::{ActorName, AuditEvent, KeyName, RoleName};
+use warden_core::{ActorName, AuditEvent, KeyName, ObjectName, RoleName};
 
 /// A metadata store: hands out transactions.
 pub trait MetadataStore: Send + Sync {
@@ -95,6 +97,15 @@ pub trait Tx {
     fn checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>, StoreError>;
     fn latest_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, StoreError>;
     fn insert_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError>;
+
+    /// A dataset version; `None` for the latest.
+    fn dataset(
+        &mut self,
+        name: &ObjectName,
+        version: Option<u64>,
+    ) -> Result<Option<DatasetRecord>, StoreError>;
+    fn datasets(&mut self) -> Result<Vec<DatasetRecord>, StoreError>;
+    fn insert_dataset(&mut self, dataset: &DatasetRecord) -> Result<(), StoreError>;
 
     /// Makes every write of this transaction durable, atomically.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;

@@ -1,7 +1,7 @@
 //! Plain rows exchanged with the metadata store.
 
 use serde::Serialize;
-use warden_core::{ActorName, KeyName, RoleName, Timestamp};
+use warden_core::{ActorName, KeyName, ObjectName, RoleName, Timestamp};
 
 /// `actor` holds `role`, granted by `granted_by` at `time`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -65,4 +65,22 @@ pub struct StoredCheckpoint {
     /// The whole signed note text.
     pub note: String,
     pub time: Timestamp,
+}
+
+/// A recorded dataset version (`NAME@V`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DatasetRecord {
+    pub name: ObjectName,
+    pub version: u64,
+    /// Digest of the manifest (the DatasetVersion object).
+    pub digest: String,
+    pub source_digest: String,
+    pub output_digest: String,
+    pub rows: u64,
+    pub report_digest: String,
+    pub report_md_digest: String,
+    /// The manifest's canonical JSON.
+    pub manifest: String,
+    pub created_by: ActorName,
+    pub created_at: Timestamp,
 }

@@ -9,21 +9,27 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use warden_core::{ActorName, AuditEvent, Digest, KeyName, RoleName, Timestamp, canonical_json};
+use warden_core::{
+    ActorName, AuditEvent, Digest, KeyName, ObjectName, RoleName, Timestamp, canonical_json,
+};
 
 use crate::merkle::{self, Frontier, Hash};
 use crate::{
-    EventFilter, KeyRecord, MetadataStore, RoleGrant, StoreError, StoredCheckpoint, StoredEvent, Tx,
+    DatasetRecord, EventFilter, KeyRecord, MetadataStore, RoleGrant, StoreError, StoredCheckpoint,
+    StoredEvent, Tx,
 };
 
 /// `PRAGMA application_id` of every Warden database: "WRDN".
 const APPLICATION_ID: i64 = 0x5752_444E;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Migrations, applied in order; migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_foundation.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_foundation.sql"),
+    include_str!("migrations/0002_datasets.sql"),
+];
 
 /// The SQLite metadata store.
 pub struct SqliteStore {
@@ -242,6 +248,24 @@ fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
         payload: r.get(5)?,
         event: r.get(6)?,
         leaf_hash: r.get(7)?,
+    })
+}
+
+const DATASET_COLUMNS: &str = "name, version, digest, source_digest, output_digest, rows, report_digest, report_md_digest, manifest, created_by, created_at";
+
+fn dataset_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DatasetRecord> {
+    Ok(DatasetRecord {
+        name: parse_name(r.get(0)?, ObjectName::new)?,
+        version: r.get::<_, i64>(1)?.max(0) as u64,
+        digest: r.get(2)?,
+        source_digest: r.get(3)?,
+        output_digest: r.get(4)?,
+        rows: r.get::<_, i64>(5)?.max(0) as u64,
+        report_digest: r.get(6)?,
+        report_md_digest: r.get(7)?,
+        manifest: r.get(8)?,
+        created_by: parse_name(r.get(9)?, ActorName::new)?,
+        created_at: parse_time(r.get(10)?)?,
     })
 }
 
@@ -532,6 +556,57 @@ impl Tx for SqliteTx<'_> {
         self.conn.execute(
             "INSERT INTO audit_checkpoints (size, root_hash, note, time) VALUES (?1, ?2, ?3, ?4)",
             params![c.size as i64, c.root_hash, c.note, c.time.as_str()],
+        )?;
+        Ok(())
+    }
+
+    fn dataset(
+        &mut self,
+        name: &ObjectName,
+        version: Option<u64>,
+    ) -> Result<Option<DatasetRecord>, StoreError> {
+        let sql = match version {
+            Some(_) => {
+                format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE name = ?1 AND version = ?2")
+            }
+            None => format!(
+                "SELECT {DATASET_COLUMNS} FROM datasets WHERE name = ?1 AND ?2 IS NULL ORDER BY version DESC LIMIT 1"
+            ),
+        };
+        Ok(self
+            .conn
+            .query_row(
+                &sql,
+                params![name.as_str(), version.map(|v| v as i64)],
+                dataset_from_row,
+            )
+            .optional()?)
+    }
+
+    fn datasets(&mut self) -> Result<Vec<DatasetRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {DATASET_COLUMNS} FROM datasets ORDER BY name, version"
+        ))?;
+        let rows = stmt.query_map([], dataset_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn insert_dataset(&mut self, d: &DatasetRecord) -> Result<(), StoreError> {
+        self.conn.execute(
+            &format!("INSERT INTO datasets ({DATASET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+            params![
+                d.name.as_str(),
+                d.version as i64,
+                d.digest,
+                d.source_digest,
+                d.output_digest,
+                d.rows as i64,
+                d.report_digest,
+                d.report_md_digest,
+                d.manifest,
+                d.created_by.as_str(),
+                d.created_at.as_str()
+            ],
         )?;
         Ok(())
     }

@@ -18,6 +18,11 @@ pub const DEFAULT_CONFIG: &str = r#"# Warden workspace configuration.
 [keys]
 # The key `warden train` and other pipeline steps sign with.
 # pipeline = "pipeline"
+
+[data.pins]
+# Pin the SHA-256 of a dataset's source file: `warden data ingest` refuses
+# any other bytes under that name.
+# credit = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 "#;
 
 /// Parsed `warden.toml`. Unknown settings are errors, so a typo never
@@ -29,6 +34,16 @@ pub struct Config {
     pub policy: PolicyConfig,
     #[serde(default)]
     pub keys: KeysConfig,
+    #[serde(default)]
+    pub data: DataConfig,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Source SHA-256 (hex) pinned per dataset name.
+    #[serde(default)]
+    pub pins: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

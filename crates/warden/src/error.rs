@@ -67,6 +67,11 @@ pub enum Error {
     Policy(#[from] PolicyError),
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error("{0}")]
+    Data(String),
+    /// Expectations that failed; nothing was recorded.
+    #[error("{} expectation(s) failed; nothing was recorded", .0.iter().filter(|e| !e.passed).count())]
+    Validation(Vec<warden_data::schema::ExpectationResult>),
     #[error("audit log checkpoint: {0}")]
     Note(#[from] NoteError),
     #[error(transparent)]

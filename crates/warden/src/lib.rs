@@ -24,6 +24,7 @@
 
 mod audit;
 mod config;
+mod data;
 mod error;
 mod keys;
 mod roles;
@@ -34,6 +35,9 @@ pub use audit::{
     check_proof,
 };
 pub use config::Config;
+pub use data::{
+    DATASET_FORMAT, DatasetInfo, IngestOutcome, IngestRequest, Lineage, LineageNode, TABLE_FORMAT,
+};
 pub use error::{Error, ErrorKind};
 pub use keys::{KeyInfo, KeySummary};
 pub use roles::RolesReport;

@@ -200,7 +200,6 @@ impl Workspace {
         &self.store
     }
 
-    #[allow(dead_code)]
     pub(crate) fn blobs(&self) -> &FsBlobStore {
         &self.blobs
     }

@@ -1,6 +1,7 @@
 //! One function per command: open the workspace, call the engine, print.
 
 mod audit;
+mod data;
 mod demo;
 mod keys;
 mod roles;
@@ -27,12 +28,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Roles(c) => roles::run(&g, c),
         Command::Keys(c) => keys::run(&g, c),
         Command::Audit(c) => audit::run(&g, c),
+        Command::Data(c) => data::run(&g, *c),
+        Command::Example(c) => data::example(&g, c),
     }
 }
 
 /// An `--actor` given after the subcommand, which wins over the top-level one.
 fn acting_as(c: &Command) -> Option<&str> {
-    use crate::cli::{AuditCmd as A, KeysCmd as K, RolesCmd as R};
+    use crate::cli::{AuditCmd as A, DataCmd as D, KeysCmd as K, RolesCmd as R};
     let acting = match c {
         Command::Init { acting, .. } | Command::Demo { acting, .. } => acting,
         Command::Roles(R::Grant { acting, .. } | R::Revoke { acting, .. } | R::List { acting }) => {
@@ -49,6 +52,14 @@ fn acting_as(c: &Command) -> Option<&str> {
             A::Verify { acting, .. } | A::Proof { acting, .. } | A::CheckProof { acting, .. },
         ) => acting,
         Command::Audit(A::Log { .. }) => return None,
+        Command::Data(d) => match d.as_ref() {
+            D::Ingest { acting, .. }
+            | D::List { acting }
+            | D::Show { acting, .. }
+            | D::Lineage { acting, .. } => acting,
+            D::Profile { .. } => return None,
+        },
+        Command::Example(_) => return None,
     };
     acting.actor.as_deref()
 }

@@ -1,0 +1,428 @@
+//! `data ingest | list | show | lineage`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::json;
+use warden_core::{Digest, ObjectName, Timestamp, VersionRef, actions, canonical_json};
+use warden_data::policy::PiiPolicy;
+use warden_data::read::{CsvOptions, read_csv};
+use warden_data::schema::Schema;
+use warden_data::screen::ScreenOptions;
+use warden_data::{DataError, DataReport, IngestSpec, PseudonymKey};
+use warden_store::{BlobStore, DatasetRecord, MetadataStore};
+
+use crate::{Error, Workspace};
+
+/// Largest schema or policy file read.
+const MAX_SPEC_FILE: u64 = 1 << 20;
+/// The manifest format of a dataset version.
+pub const DATASET_FORMAT: &str = "warden.dataset/v1";
+/// The stored table's format (see `warden_data::write`).
+pub const TABLE_FORMAT: &str = "warden-canonical-csv/v1";
+
+/// What to ingest.
+pub struct IngestRequest<'a> {
+    pub name: ObjectName,
+    pub input: &'a mut dyn Read,
+    /// Where the bytes came from (a path or `-`), for the record.
+    pub source: String,
+    pub expected_sha256: Option<Digest>,
+    pub schema_file: Option<PathBuf>,
+    pub pii_policy_file: Option<PathBuf>,
+    pub target: Option<String>,
+    pub features: Option<Vec<String>>,
+    pub sensitive: Vec<String>,
+    pub id: Option<String>,
+    pub csv: CsvOptions,
+    pub screen: bool,
+}
+
+/// A recorded dataset version.
+#[derive(Debug, Serialize)]
+pub struct DatasetInfo {
+    pub name: String,
+    pub version: u64,
+    pub digest: String,
+    pub source_digest: String,
+    pub output_digest: String,
+    pub rows: u64,
+    pub report_digest: String,
+    pub report_md_digest: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub manifest: serde_json::Value,
+}
+
+impl From<&DatasetRecord> for DatasetInfo {
+    fn from(d: &DatasetRecord) -> Self {
+        DatasetInfo {
+            name: d.name.to_string(),
+            version: d.version,
+            digest: d.digest.clone(),
+            source_digest: d.source_digest.clone(),
+            output_digest: d.output_digest.clone(),
+            rows: d.rows,
+            report_digest: d.report_digest.clone(),
+            report_md_digest: d.report_md_digest.clone(),
+            created_by: d.created_by.to_string(),
+            created_at: d.created_at.to_string(),
+            manifest: serde_json::from_str(&d.manifest).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// The result of an ingest.
+#[derive(Debug, Serialize)]
+pub struct IngestOutcome {
+    pub dataset: DatasetInfo,
+    pub report: DataReport,
+    #[serde(skip)]
+    pub markdown: String,
+}
+
+/// One node of a lineage graph.
+#[derive(Debug, Serialize)]
+pub struct LineageNode {
+    pub kind: String,
+    pub label: String,
+    pub digest: String,
+}
+
+/// `NAME@V`'s lineage: source → transforms → output, and its predecessor.
+#[derive(Debug, Serialize)]
+pub struct Lineage {
+    pub dataset: String,
+    pub nodes: Vec<LineageNode>,
+    pub previous_version: Option<String>,
+}
+
+fn read_small(path: &Path) -> Result<String, Error> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.len() > MAX_SPEC_FILE {
+        return Err(Error::Invalid(format!(
+            "{}: larger than {MAX_SPEC_FILE} bytes",
+            path.display()
+        )));
+    }
+    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+}
+
+impl From<DataError> for Error {
+    fn from(e: DataError) -> Self {
+        match e {
+            DataError::Validation(results) => Error::Validation(results),
+            DataError::Integrity { .. } => Error::Verification(e.to_string()),
+            other => Error::Data(other.to_string()),
+        }
+    }
+}
+
+impl Workspace {
+    /// The workspace's pseudonymisation secret, created on first use.
+    fn pseudonym_key(&self) -> Result<(Vec<u8>, bool), Error> {
+        let path = self.state_dir().join("keys").join("pseudonym.key");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = std::fs::metadata(&path)
+                        .map_err(|e| Error::io(&path, e))?
+                        .permissions()
+                        .mode()
+                        & 0o777;
+                    if mode & 0o077 != 0 {
+                        return Err(Error::Invalid(format!(
+                            "{}: secret is accessible to other users (mode {mode:o}); run `chmod 600 {}`",
+                            path.display(),
+                            path.display()
+                        )));
+                    }
+                }
+                let key = hex::decode(text.trim())
+                    .ok()
+                    .filter(|k| k.len() == 32)
+                    .ok_or_else(|| {
+                        Error::Invalid(format!("{}: not a 32-byte hex secret", path.display()))
+                    })?;
+                Ok((key, false))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = vec![0u8; 32];
+                getrandom::fill(&mut key)
+                    .map_err(|e| Error::Invalid(format!("no randomness: {e}")))?;
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create_new(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    opts.mode(0o600);
+                }
+                use std::io::Write;
+                let mut f = opts.open(&path).map_err(|e| Error::io(&path, e))?;
+                f.write_all(hex::encode(&key).as_bytes())
+                    .map_err(|e| Error::io(&path, e))?;
+                f.sync_all().map_err(|e| Error::io(&path, e))?;
+                Ok((key, true))
+            }
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
+    /// Reads a stored table back (digest-checked).
+    pub fn dataset_table(&self, d: &DatasetRecord) -> Result<warden_data::Table, Error> {
+        let digest: Digest = d
+            .output_digest
+            .parse()
+            .map_err(|e| Error::Verification(format!("{e}")))?;
+        let bytes = self.blobs().get(&digest)?;
+        let (table, _) = read_csv(
+            &mut bytes.as_slice(),
+            &CsvOptions {
+                missing: vec![String::new()],
+                ..Default::default()
+            },
+        )?;
+        Ok(table)
+    }
+
+    /// Ingests a dataset: integrity, parsing, validation, PII detection and
+    /// actions, minimisation, poisoning screen; then records `NAME@V` with
+    /// its lineage and report, and an audit event, in one transaction.
+    pub fn data_ingest(&self, req: IngestRequest<'_>) -> Result<IngestOutcome, Error> {
+        self.authorize(actions::DATA_INGEST, &format!("dataset:{}", req.name))?;
+        let pinned = match (
+            req.expected_sha256,
+            self.config().data.pins.get(req.name.as_str()),
+        ) {
+            (Some(d), _) => Some(d),
+            (None, Some(hex)) => Some(Digest::from_hex(hex).map_err(|_| Error::Config {
+                path: self.root().join(crate::CONFIG_FILE),
+                message: format!("data.pins.{}: not a 64-character hex SHA-256", req.name),
+            })?),
+            (None, None) => None,
+        };
+        let (schema, schema_digest) = match &req.schema_file {
+            Some(p) => {
+                let text = read_small(p)?;
+                (
+                    Some(Schema::parse(&text, &p.display().to_string())?),
+                    Some(Digest::of(text.as_bytes())),
+                )
+            }
+            None => (None, None),
+        };
+        let (policy, policy_digest) = match &req.pii_policy_file {
+            Some(p) => {
+                let text = read_small(p)?;
+                (
+                    PiiPolicy::parse(&text, &p.display().to_string())?,
+                    Some(Digest::of(text.as_bytes())),
+                )
+            }
+            None => (PiiPolicy::default(), None),
+        };
+        let previous = self.store().read()?.dataset(&req.name, None)?;
+        let previous_table = match &previous {
+            Some(p) if req.screen => Some(self.dataset_table(p)?),
+            _ => None,
+        };
+        let (key, key_created) = self.pseudonym_key()?;
+        let spec = IngestSpec {
+            csv: req.csv.clone(),
+            expected_digest: pinned,
+            schema,
+            target: req.target.clone(),
+            features: req.features.clone(),
+            sensitive: req.sensitive.clone(),
+            id: req.id.clone(),
+            pii_policy: policy,
+            pseudonym_key: PseudonymKey(key),
+            screen: req.screen.then(ScreenOptions::default),
+            previous: previous_table,
+        };
+        let out = warden_data::ingest(req.input, &spec)?;
+        let version = previous.as_ref().map_or(1, |p| p.version + 1);
+        let title = format!("{}@{version}", req.name);
+
+        let mut table_bytes = Vec::new();
+        warden_data::write::write_canonical(&out.table, &mut table_bytes)
+            .map_err(|e| Error::Data(format!("writing the table: {e}")))?;
+        let (output_digest, _) = self.blobs().put(&mut table_bytes.as_slice())?;
+        drop(table_bytes);
+        let report_json = canonical_json(&out.report)?;
+        let (report_digest, _) = self.blobs().put(&mut report_json.as_slice())?;
+        let markdown = warden_data::report::to_markdown(&out.report, &title);
+        let (report_md_digest, _) = self.blobs().put(&mut markdown.as_bytes())?;
+        let transform = json!({
+            "csv": {"delimiter": char::from(req.csv.delimiter).to_string(), "trim": req.csv.trim, "missing": req.csv.missing, "max_field_bytes": req.csv.max_field_bytes},
+            "schema_digest": schema_digest,
+            "pii_policy_digest": policy_digest,
+            "pii_actions": out.report.pii.actions,
+            "dropped": out.report.dropped,
+            "screen": req.screen,
+            "warden_version": env!("CARGO_PKG_VERSION"),
+        });
+        let transform_digest = Digest::of(&canonical_json(&transform)?);
+        let now = Timestamp::now();
+        let screen = out.report.screen.as_ref();
+        let manifest = json!({
+            "format": DATASET_FORMAT,
+            "name": req.name,
+            "version": version,
+            "source": {"digest": out.report.source_digest, "bytes": out.report.source_bytes, "rows": out.report.source_rows, "name": req.source, "pinned": pinned.is_some()},
+            "transform": {"digest": transform_digest, "spec": transform},
+            "output": {"digest": output_digest, "format": TABLE_FORMAT, "rows": out.table.rows, "schema": out.report.output_columns},
+            "roles": {"target": out.report.target, "id": out.report.id, "sensitive": out.report.sensitive, "features": out.report.features},
+            "checks": {
+                "schema_valid": true,
+                "pii": {"detected": out.report.pii.detected, "unmasked": out.report.pii.unmasked},
+                "suspect_fraction": screen.map(|s| s.suspect_fraction),
+                "low_separability": screen.and_then(|s| s.label_noise.as_ref()).map(|l| l.low_separability),
+            },
+            "report": {"json": report_digest, "markdown": report_md_digest},
+            "lineage": {"parents": [{"kind": "source", "digest": out.report.source_digest}],
+                        "previous_version": previous.as_ref().map(|p| format!("{}@{}", p.name, p.version))},
+            "created_by": self.actor(),
+            "created_at": now,
+        });
+        let manifest_bytes = canonical_json(&manifest)?;
+        let (digest, _) = self.blobs().put(&mut manifest_bytes.as_slice())?;
+        let record = DatasetRecord {
+            name: req.name.clone(),
+            version,
+            digest: digest.to_string(),
+            source_digest: out.report.source_digest.to_string(),
+            output_digest: output_digest.to_string(),
+            rows: out.table.rows as u64,
+            report_digest: report_digest.to_string(),
+            report_md_digest: report_md_digest.to_string(),
+            manifest: String::from_utf8_lossy(&manifest_bytes).into_owned(),
+            created_by: self.actor().clone(),
+            created_at: now,
+        };
+        let mut tx = self.store().write()?;
+        if tx.dataset(&req.name, Some(version))?.is_some() {
+            return Err(Error::Conflict(format!(
+                "{title} was recorded concurrently; run the ingest again"
+            )));
+        }
+        tx.insert_dataset(&record)?;
+        tx.append_event(
+            self.actor(),
+            actions::DATA_INGEST,
+            &format!("dataset:{title}"),
+            &json!({
+                "dataset": title, "digest": record.digest, "source_digest": record.source_digest,
+                "output_digest": record.output_digest, "rows": record.rows,
+                "pii_detected": out.report.pii.detected, "pii_unmasked": out.report.pii.unmasked,
+                "dropped": out.report.dropped.iter().map(|d| &d.column).collect::<Vec<_>>(),
+                "suspect_fraction": screen.map(|s| s.suspect_fraction),
+                "pseudonym_secret_created": key_created,
+            }),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(IngestOutcome {
+            dataset: (&record).into(),
+            report: out.report,
+            markdown,
+        })
+    }
+
+    fn find_dataset(&self, r: &VersionRef) -> Result<DatasetRecord, Error> {
+        self.store()
+            .read()?
+            .dataset(&r.name, r.version)?
+            .ok_or_else(|| Error::NotFound(format!("dataset {r}")))
+    }
+
+    /// Every dataset version.
+    pub fn data_list(&self) -> Result<Vec<DatasetInfo>, Error> {
+        self.authorize("data.read", "datasets")?;
+        Ok(self
+            .store()
+            .read()?
+            .datasets()?
+            .iter()
+            .map(DatasetInfo::from)
+            .collect())
+    }
+
+    /// One dataset version, with its report (JSON) and Markdown report.
+    pub fn data_show(
+        &self,
+        r: &VersionRef,
+    ) -> Result<(DatasetInfo, serde_json::Value, String), Error> {
+        self.authorize("data.read", &format!("dataset:{r}"))?;
+        let d = self.find_dataset(r)?;
+        let parse = |s: &str| {
+            s.parse::<Digest>()
+                .map_err(|e| Error::Verification(e.to_string()))
+        };
+        let report = self.blobs().get(&parse(&d.report_digest)?)?;
+        let md = self.blobs().get(&parse(&d.report_md_digest)?)?;
+        let manifest_digest = parse(&d.digest)?;
+        if Digest::of(d.manifest.as_bytes()) != manifest_digest {
+            return Err(Error::Verification(format!(
+                "dataset {}@{}: the recorded manifest does not match its digest",
+                d.name, d.version
+            )));
+        }
+        Ok((
+            (&d).into(),
+            serde_json::from_slice(&report).map_err(|e| Error::Data(e.to_string()))?,
+            String::from_utf8_lossy(&md).into_owned(),
+        ))
+    }
+
+    /// The lineage of one dataset version.
+    pub fn data_lineage(&self, r: &VersionRef) -> Result<Lineage, Error> {
+        self.authorize("data.read", &format!("dataset:{r}"))?;
+        let d = self.find_dataset(r)?;
+        let m: serde_json::Value =
+            serde_json::from_str(&d.manifest).map_err(|e| Error::Data(e.to_string()))?;
+        let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+        let mut nodes = vec![LineageNode {
+            kind: "source".into(),
+            label: s(&m["source"]["name"]),
+            digest: d.source_digest.clone(),
+        }];
+        for (kind, key) in [
+            ("schema", "schema_digest"),
+            ("pii-policy", "pii_policy_digest"),
+        ] {
+            if let Some(dg) = m["transform"]["spec"][key].as_str() {
+                nodes.push(LineageNode {
+                    kind: kind.into(),
+                    label: kind.into(),
+                    digest: dg.to_string(),
+                });
+            }
+        }
+        nodes.push(LineageNode {
+            kind: "transform".into(),
+            label: "ingest".into(),
+            digest: s(&m["transform"]["digest"]),
+        });
+        nodes.push(LineageNode {
+            kind: "output".into(),
+            label: format!("{}@{}", d.name, d.version),
+            digest: d.output_digest.clone(),
+        });
+        nodes.push(LineageNode {
+            kind: "dataset-version".into(),
+            label: format!("{}@{}", d.name, d.version),
+            digest: d.digest.clone(),
+        });
+        Ok(Lineage {
+            dataset: format!("{}@{}", d.name, d.version),
+            nodes,
+            previous_version: m["lineage"]["previous_version"]
+                .as_str()
+                .map(str::to_string),
+        })
+    }
+}
