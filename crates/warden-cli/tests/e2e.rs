@@ -470,3 +470,261 @@ fn actor_can_be_given_before_or_after_the_subcommand() {
     assert_eq!(events.as_array().unwrap().len(), 1);
     assert_eq!(events[0]["seq"], 3);
 }
+
+fn count_events(ws: &Path, action: &str) -> usize {
+    let log = ok(warden(ws, "ana").args(["audit", "log", "--action", action, "--json"]));
+    serde_json::from_str::<serde_json::Value>(&log)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+fn datasets(ws: &Path) -> usize {
+    let list = ok(warden(ws, "ana").args(["data", "list", "--json"]));
+    serde_json::from_str::<serde_json::Value>(&list)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn data_ingest_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["roles", "grant", "dana", "data-engineer"]));
+    ok(warden(ws, "ana").args(["roles", "grant", "sam", "ml-engineer"]));
+    ok(warden(ws, "ana").args([
+        "example",
+        "credit",
+        "--rows",
+        "3000",
+        "--seed",
+        "5",
+        "--out",
+        "credit.csv",
+        "--poison",
+        "0.03",
+    ]));
+    let side: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.join("credit.csv.poison.json")).unwrap())
+            .unwrap();
+    assert_eq!(side["flipped_rows"].as_array().unwrap().len(), 90);
+    let args = [
+        "data",
+        "ingest",
+        "credit.csv",
+        "--name",
+        "credit",
+        "--target",
+        "approved",
+        "--id",
+        "customer_id",
+        "--sensitive",
+        "sex",
+        "--sensitive",
+        "age_band",
+    ];
+
+    // Only data engineers and admins ingest.
+    let (code, _, stderr) = out(warden(ws, "sam").args(args));
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("data.ingest") && stderr.contains("data-engineer"),
+        "{stderr}"
+    );
+
+    let res: serde_json::Value =
+        serde_json::from_str(&ok(warden(ws, "dana").args(args).arg("--json"))).unwrap();
+    assert_eq!(res["dataset"]["version"], 1);
+    let dropped: Vec<&str> = res["report"]["dropped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["column"].as_str().unwrap())
+        .collect();
+    for c in [
+        "full_name",
+        "email",
+        "phone",
+        "ssn",
+        "card_number",
+        "street_address",
+        "date_of_birth",
+    ] {
+        assert!(dropped.contains(&c), "{c} not dropped: {dropped:?}");
+    }
+    assert!(
+        res["report"]["screen"]["suspect_fraction"]
+            .as_f64()
+            .unwrap()
+            > 0.01
+    );
+    // The stored table holds no raw PII.
+    let show: serde_json::Value = serde_json::from_str(&ok(
+        warden(ws, "sam").args(["data", "show", "credit@1", "--json"])
+    ))
+    .unwrap();
+    assert_eq!(
+        show["dataset"]["manifest"]["checks"]["pii"]["unmasked"],
+        serde_json::json!([])
+    );
+    let md = ok(warden(ws, "sam").args(["data", "show", "credit", "--markdown"]));
+    assert!(
+        md.contains("# Data report: credit@1") && md.contains("Personal data"),
+        "{md}"
+    );
+    let blob_dir = ws.join(".warden/blobs/sha256");
+    let out_digest = show["dataset"]["output_digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let stored = std::fs::read_to_string(
+        blob_dir
+            .join(&out_digest[..2])
+            .join(&out_digest[2..4])
+            .join(&out_digest),
+    )
+    .unwrap();
+    assert!(
+        !stored.contains("@example.com") && !stored.contains("555-"),
+        "raw PII in the stored table"
+    );
+    assert!(
+        stored.starts_with("customer_id,age,age_band,sex,"),
+        "{}",
+        &stored[..80]
+    );
+
+    // A second version from stdin; lineage names the first.
+    let bytes = std::fs::read(ws.join("credit.csv")).unwrap();
+    let mut c = warden(ws, "dana");
+    c.args([
+        "data",
+        "ingest",
+        "-",
+        "--name",
+        "credit",
+        "--target",
+        "approved",
+        "--id",
+        "customer_id",
+        "--no-screen",
+    ])
+    .write_stdin(bytes);
+    ok(&mut c);
+    let lineage = ok(warden(ws, "sam").args(["data", "lineage", "credit@2"]));
+    assert!(
+        lineage.contains("previous version credit@1") && lineage.contains("source"),
+        "{lineage}"
+    );
+    assert_eq!(count_events(ws, "data.ingest"), 2);
+    ok(warden(ws, "ana").args(["audit", "verify"]));
+
+    // Failures record nothing: a wrong pin (exit 5), a failed expectation,
+    // bad files, a schema naming a missing column, a bad PII policy.
+    let before = (datasets(ws), count_events(ws, "data.ingest"));
+    let (code, _, stderr) = out(warden(ws, "dana").args([
+        "data",
+        "ingest",
+        "credit.csv",
+        "--name",
+        "credit",
+        "--sha256",
+        &"ab".repeat(32),
+    ]));
+    assert_eq!(code, 5, "{stderr}");
+    std::fs::write(
+        ws.join("s.toml"),
+        "[columns.age]\nmin = 30\n[columns.income]\nmax_null_fraction = 0.0\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = out(warden(ws, "dana").args([
+        "data",
+        "ingest",
+        "credit.csv",
+        "--name",
+        "credit",
+        "--schema",
+        "s.toml",
+    ]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("Validation failed")
+            && stderr.contains("values in [30, inf]")
+            && stderr.contains("age"),
+        "{stderr}"
+    );
+    let cases: &[(&str, &[u8], &str)] = &[
+        ("ragged.csv", b"a,b\n1,2\n3\n", "row 2 (line 3)"),
+        ("utf8.csv", b"a,b\n1,\xff\n", "invalid UTF-8"),
+        ("empty.csv", b"", "empty"),
+        ("header.csv", b"a,b\n", "no data rows"),
+        ("dups.csv", b"a,a\n1,2\n", "duplicate column name"),
+    ];
+    for (file, bytes, want) in cases {
+        std::fs::write(ws.join(file), bytes).unwrap();
+        let (code, _, stderr) =
+            out(warden(ws, "dana").args(["data", "ingest", file, "--name", "bad"]));
+        assert_eq!(code, 1, "{file}: {stderr}");
+        assert!(stderr.contains(want), "{file}: {stderr}");
+    }
+    std::fs::write(
+        ws.join("s2.toml"),
+        "[dataset]\ntarget = \"no_such_column\"\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = out(warden(ws, "dana").args([
+        "data",
+        "ingest",
+        "credit.csv",
+        "--name",
+        "credit",
+        "--schema",
+        "s2.toml",
+    ]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no_such_column"), "{stderr}");
+    std::fs::write(ws.join("p.toml"), "[entities]\nemail = \"shred\"\n").unwrap();
+    let (code, _, stderr) = out(warden(ws, "dana").args([
+        "data",
+        "ingest",
+        "credit.csv",
+        "--name",
+        "credit",
+        "--pii-policy",
+        "p.toml",
+    ]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("unknown action \"shred\""), "{stderr}");
+    assert_eq!((datasets(ws), count_events(ws, "data.ingest")), before);
+
+    // Profile needs no workspace and writes a schema that ingest accepts.
+    let empty = tempfile::tempdir().unwrap();
+    let prof = ok(warden(empty.path(), "x")
+        .args(["data", "profile"])
+        .arg(ws.join("credit.csv"))
+        .args(["--emit-schema", "credit.schema.toml"]));
+    assert!(
+        prof.contains("credit_score") && prof.contains("card"),
+        "{prof}"
+    );
+    std::fs::copy(
+        empty.path().join("credit.schema.toml"),
+        ws.join("credit.schema.toml"),
+    )
+    .unwrap();
+    ok(warden(ws, "dana").args([
+        "data",
+        "ingest",
+        "credit.csv",
+        "--name",
+        "credit",
+        "--schema",
+        "credit.schema.toml",
+        "--no-screen",
+    ]));
+}

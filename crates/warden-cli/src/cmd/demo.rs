@@ -111,7 +111,92 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
 
     step(
         json,
-        "4. An action the policy refuses: sam (ml-engineer) tries to make himself admin",
+        "4. Data: a generated credit dataset with PII and 3% flipped labels, ingested by dana",
+    );
+    let csv_path = dir.join("credit.csv");
+    let credit_opts = warden_data::example::CreditOptions {
+        rows: 5000,
+        seed: 7,
+        poison: 0.03,
+        shift: false,
+        bias: 0.3,
+    };
+    let mut bytes = Vec::new();
+    let flipped = warden_data::example::generate_credit(&credit_opts, &mut bytes)
+        .map_err(|e| Failure::new(exit::ERROR, format!("generating the example data: {e}")))?;
+    std::fs::write(&csv_path, &bytes)
+        .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", csv_path.display())))?;
+    let dana = Workspace::open(&dir, name("dana", ActorName::new)?, &opts)?;
+    let ingested = dana.data_ingest(warden::IngestRequest {
+        name: name("credit", warden_core::ObjectName::new)?,
+        input: &mut bytes.as_slice(),
+        source: csv_path.display().to_string(),
+        expected_sha256: None,
+        schema_file: None,
+        pii_policy_file: None,
+        target: Some("approved".into()),
+        features: None,
+        sensitive: vec!["sex".into(), "age_band".into()],
+        id: Some("customer_id".into()),
+        csv: Default::default(),
+        screen: true,
+    })?;
+    let r = &ingested.report;
+    let suspects: std::collections::HashSet<usize> = r
+        .screen
+        .as_ref()
+        .and_then(|s| s.label_noise.as_ref())
+        .map(|l| l.suspects.rows.iter().copied().collect())
+        .unwrap_or_default();
+    let caught = flipped.iter().filter(|f| suspects.contains(f)).count();
+    if !json {
+        println!(
+            "ingested    credit@{} from {} ({} rows)",
+            ingested.dataset.version,
+            csv_path.display(),
+            ingested.dataset.rows
+        );
+        for a in &r.pii.actions {
+            let what = match (a.entity, a.embedded.is_empty()) {
+                (Some(e), _) => e.as_str().to_string(),
+                (None, true) => "record id".to_string(),
+                (None, false) => format!(
+                    "text with {}",
+                    a.embedded
+                        .iter()
+                        .map(|e| e.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            println!(
+                "pii         {:<15} {:<28} -> {}",
+                a.column,
+                what,
+                a.action.as_str()
+            );
+        }
+        println!("kept        {}", r.kept.join(", "));
+        println!(
+            "screen      {} label-noise suspects; {} of the {} flipped labels caught ({:.0}% precision)",
+            suspects.len(),
+            caught,
+            flipped.len(),
+            100.0 * caught as f64 / suspects.len().max(1) as f64
+        );
+        println!("report      `warden data show credit@1 --markdown`");
+    }
+    summary.insert(
+        "dataset".into(),
+        format!("credit@{}", ingested.dataset.version).into(),
+    );
+    summary.insert("flipped_labels".into(), flipped.len().into());
+    summary.insert("flips_caught".into(), caught.into());
+    summary.insert("suspects".into(), suspects.len().into());
+
+    step(
+        json,
+        "5. An action the policy refuses: sam (ml-engineer) tries to make himself admin",
     );
     let sam = Workspace::open(&dir, name("sam", ActorName::new)?, &opts)?;
     match sam.roles_grant(
@@ -136,7 +221,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
 
     step(
         json,
-        "5. The audit log: every change above, and the refusal, as signed Merkle leaves",
+        "6. The audit log: every change above, and the refusal, as signed Merkle leaves",
     );
     let aud = Workspace::open(&dir, name("aud", ActorName::new)?, &opts)?;
     let events = aud.audit_log(&EventFilter::default())?;
