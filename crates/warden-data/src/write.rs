@@ -6,6 +6,7 @@
 //! trailing spaces; a missing value is an empty field; integers in decimal,
 //! floats as the shortest text that reads back to the same number (always
 //! with a `.` or exponent), booleans `true`/`false`, dates `YYYY-MM-DD`.
+//! A row that would be an empty line (one column, missing) is written `""`.
 //! The column types travel beside the bytes in the dataset's schema.
 
 use std::io::Write;
@@ -73,6 +74,11 @@ pub fn write_canonical(table: &Table, w: &mut dyn Write) -> std::io::Result<()> 
                 field(&mut line, &v);
             }
         }
+        if line.is_empty() {
+            // A one-column row with a missing value: an empty line would be
+            // skipped by CSV readers, so write an empty quoted field.
+            line.extend_from_slice(b"\"\"");
+        }
         line.push(b'\n');
         w.write_all(&line)?;
     }
@@ -98,5 +104,17 @@ mod tests {
         let mut again = Vec::new();
         write_canonical(&back, &mut again).unwrap();
         assert_eq!(out, again);
+    }
+
+    #[test]
+    fn a_missing_value_in_a_one_column_table_survives() {
+        // Found by the `csv` fuzz target: an empty line is not a record.
+        let (t, _) = read_csv(&mut &b"v\nNA\nx\n"[..], &CsvOptions::default()).unwrap();
+        let mut out = Vec::new();
+        write_canonical(&t, &mut out).unwrap();
+        assert_eq!(out, b"v\n\"\"\nx\n");
+        let (back, _) = read_csv(&mut out.as_slice(), &CsvOptions::default()).unwrap();
+        assert_eq!(back.rows, 2);
+        assert!(back.columns[0].data.is_null(0));
     }
 }
