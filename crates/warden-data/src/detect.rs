@@ -57,10 +57,24 @@ fn values(data: &ColumnData) -> Vec<(String, usize)> {
 
 /// Looks for PII in one column, by its name and its values.
 pub fn detect_column(col: &Column) -> PiiFinding {
-    let by_name = pii::entity_from_name(&col.name);
-    let ty = col.data.column_type();
+    let vals = values(&col.data);
+    detect_values(
+        &col.name,
+        col.data.column_type(),
+        vals.iter().map(|(v, n)| (v.as_str(), *n)),
+    )
+}
+
+/// Looks for PII in a column given as (value, count) pairs: its distinct
+/// values with their counts, every value, or a sample.
+pub fn detect_values<'a>(
+    name: &str,
+    ty: ColumnType,
+    vals: impl Iterator<Item = (&'a str, usize)> + Clone,
+) -> PiiFinding {
+    let by_name = pii::entity_from_name(name);
     let mut finding = PiiFinding {
-        column: col.name.clone(),
+        column: name.to_string(),
         entity: None,
         hit_ratio: 0.0,
         evidence: String::new(),
@@ -85,8 +99,7 @@ pub fn detect_column(col: &Column) -> PiiFinding {
         finding.evidence = "name".into();
         return finding;
     }
-    let vals = values(&col.data);
-    let total: usize = vals.iter().map(|(_, n)| n).sum();
+    let total: usize = vals.clone().map(|(_, n)| n).sum();
     if total == 0 {
         if let Some(e) = by_name {
             finding.entity = Some(e);
@@ -98,7 +111,7 @@ pub fn detect_column(col: &Column) -> PiiFinding {
     let mut embedded: BTreeMap<Entity, usize> = BTreeMap::new();
     let mut examples: BTreeMap<Entity, Vec<String>> = BTreeMap::new();
     let free_text = matches!(ty, ColumnType::Text | ColumnType::Categorical);
-    for (v, n) in &vals {
+    for (v, n) in vals {
         let whole = pii::value_entity(v).or_else(|| {
             (by_name == Some(Entity::Name) && pii::looks_like_name(v)).then_some(Entity::Name)
         });

@@ -4,7 +4,7 @@
 //! typing, validation, PII detection, PII actions, minimisation, poisoning
 //! screen. Nothing here writes anywhere; the engine stores the result.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher as _};
 use std::io::Read;
 
@@ -12,10 +12,10 @@ use serde::Serialize;
 use warden_core::Digest;
 
 use crate::DataError;
-use crate::detect::{PiiFinding, detect_column};
+use crate::detect::{PiiFinding, detect_values};
 use crate::pii::Entity;
 use crate::policy::{Action, PiiPolicy, apply};
-use crate::read::{CsvOptions, convert, infer, read_raw};
+use crate::read::{CsvOptions, RawColumn, convert, infer, read_raw};
 use crate::schema::{ExpectationResult, Schema, type_failure, validate};
 use crate::screen::{ScreenOptions, ScreenReport, screen};
 use crate::table::{Column, ColumnType, Table};
@@ -110,21 +110,30 @@ pub struct Ingested {
 
 /// Counts rows identical to an earlier row in every column.
 pub fn duplicate_rows(table: &Table) -> usize {
-    let mut seen: HashMap<u64, usize> = HashMap::with_capacity(table.rows);
-    let mut dups = 0;
-    for r in 0..table.rows {
-        let mut h = std::hash::DefaultHasher::new();
+    count_duplicates(table.rows, |r, h| {
         for c in &table.columns {
-            c.data.text(r).hash(&mut h);
+            c.data.text(r).hash(h);
         }
-        if seen.insert(h.finish(), r).is_some() {
+    })
+}
+
+/// Counts rows whose 64-bit hash was seen before (at millions of rows the
+/// chance of a false match is below one in a million).
+fn count_duplicates(rows: usize, hash_row: impl Fn(usize, &mut rustc_hash::FxHasher)) -> usize {
+    let mut seen: rustc_hash::FxHashSet<u64> = rustc_hash::FxHashSet::default();
+    seen.reserve(rows);
+    let mut dups = 0;
+    for r in 0..rows {
+        let mut h = rustc_hash::FxHasher::default();
+        hash_row(r, &mut h);
+        if !seen.insert(h.finish()) {
             dups += 1;
         }
     }
     dups
 }
 
-fn check_declared(table: &Table, spec: &IngestSpec) -> Result<(), DataError> {
+fn check_declared(present: &[&str], spec: &IngestSpec) -> Result<(), DataError> {
     let mut missing = Vec::new();
     let mut named: Vec<&String> = spec
         .target
@@ -136,7 +145,7 @@ fn check_declared(table: &Table, spec: &IngestSpec) -> Result<(), DataError> {
         named.extend(f);
     }
     for n in named {
-        if table.column(n).is_none() && !missing.contains(&n.as_str()) {
+        if !present.contains(&n.as_str()) && !missing.contains(&n.as_str()) {
             missing.push(n.as_str());
         }
     }
@@ -144,7 +153,7 @@ fn check_declared(table: &Table, spec: &IngestSpec) -> Result<(), DataError> {
         return Err(DataError::Columns(format!(
             "declared column(s) {} not in the file; it has: {}",
             missing.join(", "),
-            table.names().join(", ")
+            present.join(", ")
         )));
     }
     if let Some(t) = &spec.target
@@ -157,8 +166,85 @@ fn check_declared(table: &Table, spec: &IngestSpec) -> Result<(), DataError> {
     Ok(())
 }
 
+/// A surviving column to convert to its type and apply its action to.
+struct Job {
+    name: String,
+    raw: RawColumn,
+    ty: ColumnType,
+    action: Option<Action>,
+    entity: Option<Entity>,
+}
+
+/// Converts the surviving columns on every core, keeping their order.
+fn convert_all(jobs: Vec<Job>, key: &[u8]) -> Result<Vec<Column>, DataError> {
+    let run = |job: Job| -> Result<Column, DataError> {
+        let typed = convert(&job.raw, job.ty, 0).map_err(|_| {
+            DataError::Internal(format!("column {} did not convert to {}", job.name, job.ty))
+        })?;
+        drop(job.raw);
+        let data = match job.action {
+            None => typed,
+            Some(a) => apply(a, &typed, job.entity, key, &job.name)?
+                .ok_or_else(|| DataError::Internal("drop is handled before conversion".into()))?,
+        };
+        Ok(Column {
+            name: job.name,
+            data,
+        })
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let n = jobs.len();
+    let mut buckets: Vec<Vec<(usize, Job)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, job) in jobs.into_iter().enumerate() {
+        buckets[i % threads].push((i, job));
+    }
+    let mut done: Vec<(usize, Result<Column, DataError>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = buckets
+            .into_iter()
+            .map(|bucket| {
+                s.spawn(move || {
+                    bucket
+                        .into_iter()
+                        .map(|(i, j)| (i, run(j)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    vec![(
+                        usize::MAX,
+                        Err(DataError::Internal("a conversion thread failed".into())),
+                    )]
+                })
+            })
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    let columns = done
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect::<Result<Vec<_>, _>>()?;
+    if columns.len() != n {
+        return Err(DataError::Internal("a conversion thread failed".into()));
+    }
+    Ok(columns)
+}
+
+/// Most values of a plain (mostly unique) column inspected to classify it;
+/// columns that are kept are scanned in full for embedded PII.
+const DETECT_SAMPLE: usize = 20_000;
+
 /// Runs the whole pipeline over CSV bytes from `input`.
-pub fn ingest(input: &mut dyn Read, spec: &IngestSpec) -> Result<Ingested, DataError> {
+///
+/// Columns are classified on their raw text; only the columns that survive
+/// minimisation are converted to typed columns, so dropped PII never costs
+/// typed storage.
+pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingested, DataError> {
     // 1-2. Integrity and parsing (hashing every byte while parsing).
     let raw = read_raw(input, &spec.csv)?;
     if let Some(want) = spec.expected_digest
@@ -169,37 +255,37 @@ pub fn ingest(input: &mut dyn Read, spec: &IngestSpec) -> Result<Ingested, DataE
             actual: raw.source_digest,
         });
     }
-    let schema_decl = spec.schema.clone().unwrap_or_default();
-    let mut columns = Vec::with_capacity(raw.columns.len());
-    let mut type_results = Vec::new();
-    for col in &raw.columns {
-        let declared = schema_decl
-            .columns
-            .get(&col.name)
-            .and_then(|c| c.column_type);
-        let ty = declared.unwrap_or_else(|| infer(col));
-        let data = match convert(col, ty, crate::schema::FIRST_ROWS) {
-            Ok(d) => d,
-            Err((bad, count)) => {
-                type_results.push(type_failure(&col.name, ty, bad, count));
-                // Keep going to report every failure; the column is typed as text.
-                convert(col, ColumnType::Text, 0)
-                    .map_err(|_| DataError::Internal("text conversion".into()))?
-            }
-        };
-        columns.push(Column {
-            name: col.name.clone(),
-            data,
-        });
-    }
+    let rows = raw.rows;
     let source_bytes = raw.source_bytes;
     let source_digest = raw.source_digest;
-    drop(raw);
-    let table = Table {
-        rows: columns.first().map_or(0, |c| c.data.len()),
-        columns,
-    };
-    let source_columns = schema(&table);
+    let mut raw_columns: Vec<Option<RawColumn>> = raw.columns.into_iter().map(Some).collect();
+    let names: Vec<String> = raw_columns
+        .iter()
+        .flatten()
+        .map(|c| c.name.clone())
+        .collect();
+    let present: Vec<&str> = names.iter().map(String::as_str).collect();
+
+    let schema_decl = spec.schema.clone().unwrap_or_default();
+    let types: Vec<ColumnType> = raw_columns
+        .iter()
+        .flatten()
+        .map(|c| {
+            schema_decl
+                .columns
+                .get(&c.name)
+                .and_then(|e| e.column_type)
+                .unwrap_or_else(|| infer(c))
+        })
+        .collect();
+    let source_columns: Vec<ColumnSchema> = names
+        .iter()
+        .zip(&types)
+        .map(|(n, t)| ColumnSchema {
+            name: n.clone(),
+            column_type: *t,
+        })
+        .collect();
 
     // Roles: flags win over the schema's [dataset] section.
     let mut spec = spec.clone();
@@ -212,18 +298,54 @@ pub fn ingest(input: &mut dyn Read, spec: &IngestSpec) -> Result<Ingested, DataE
     if spec.features.is_none() && !d.features.is_empty() {
         spec.features = Some(d.features.clone());
     }
-    check_declared(&table, &spec)?;
+    check_declared(&present, &spec)?;
 
-    // 3. Validation.
-    let dups = duplicate_rows(&table);
-    let mut expectations = type_results;
-    expectations.extend(validate(&table, &schema_decl, dups));
+    // 3. Validation: declared types, the schema's expectations, duplicates.
+    let mut expectations = Vec::new();
+    let mut checked = Table {
+        rows,
+        columns: Vec::new(),
+    };
+    for (col, ty) in raw_columns.iter().flatten().zip(&types) {
+        let Some(declared) = schema_decl.columns.get(&col.name) else {
+            continue;
+        };
+        match convert(col, *ty, crate::schema::FIRST_ROWS) {
+            Ok(data) => checked.columns.push(Column {
+                name: col.name.clone(),
+                data,
+            }),
+            Err((bad, count)) => {
+                if declared.column_type.is_some() {
+                    expectations.push(type_failure(&col.name, *ty, bad, count));
+                }
+            }
+        }
+    }
+    let dups = {
+        let cols: Vec<&RawColumn> = raw_columns.iter().flatten().collect();
+        count_duplicates(rows, |r, h| {
+            for c in &cols {
+                c.get(r).hash(h);
+            }
+        })
+    };
+    expectations.extend(validate(&checked, &present, &schema_decl, dups));
+    drop(checked);
     if expectations.iter().any(|e| !e.passed) {
         return Err(DataError::Validation(expectations));
     }
 
-    // 4. PII detection.
-    let findings: Vec<PiiFinding> = table.columns.iter().map(detect_column).collect();
+    // 4. PII detection on the raw text.
+    let mut findings: Vec<PiiFinding> = raw_columns
+        .iter()
+        .flatten()
+        .zip(&types)
+        .map(|(c, ty)| {
+            let vals = c.value_counts(Some(DETECT_SAMPLE));
+            detect_values(&c.name, *ty, vals.iter().copied())
+        })
+        .collect();
 
     // 5-6. PII actions and minimisation.
     let declared_features: Option<BTreeSet<&str>> = spec
@@ -243,25 +365,39 @@ pub fn ingest(input: &mut dyn Read, spec: &IngestSpec) -> Result<Ingested, DataE
             "undeclared"
         }
     };
-    let mut out_columns = Vec::new();
+    let mut jobs = Vec::new();
     let mut actions = Vec::new();
     let mut dropped = Vec::new();
     let mut unmasked = Vec::new();
     let mut detected = BTreeSet::new();
     let mut features = Vec::new();
-    for (col, f) in table.columns.iter().zip(&findings) {
-        detected.extend(f.entity);
-        detected.extend(f.embedded.keys().copied());
-        let r = role(&col.name);
-        let embedded: Vec<Entity> = f.embedded.keys().copied().collect();
-        let is_pii = f.entity.is_some();
+    for (idx, ty) in types.iter().enumerate() {
+        let Some(col) = raw_columns[idx].take() else {
+            continue;
+        };
+        let name = col.name.clone();
+        let r = role(&name);
+        let is_pii = findings[idx].entity.is_some();
         // Undeclared columns without PII: features by default, unless
         // features were declared.
         let keep_role = match r {
             "undeclared" if declared_features.is_none() && !is_pii => "feature",
             other => other,
         };
-        let (action, by) = if let Some(a) = spec.pii_policy.columns.get(&col.name) {
+        // A kept string column is scanned in full for embedded PII, so a
+        // rare SSN in a comment field is not missed by the sample.
+        if keep_role != "undeclared"
+            && !is_pii
+            && matches!(ty, ColumnType::Text | ColumnType::Categorical)
+        {
+            let all = col.value_counts(None);
+            findings[idx].embedded = detect_values(&name, *ty, all.iter().copied()).embedded;
+        }
+        let f = &findings[idx];
+        detected.extend(f.entity);
+        detected.extend(f.embedded.keys().copied());
+        let embedded: Vec<Entity> = f.embedded.keys().copied().collect();
+        let (action, by) = if let Some(a) = spec.pii_policy.columns.get(&name) {
             (Some(*a), "policy")
         } else if r == "id" {
             (Some(Action::Pseudonymise), "default")
@@ -279,12 +415,12 @@ pub fn ingest(input: &mut dyn Read, spec: &IngestSpec) -> Result<Ingested, DataE
         };
         if keep_role == "undeclared" && action.is_none_or(|a| a != Action::Drop) {
             dropped.push(DroppedColumn {
-                column: col.name.clone(),
+                column: name.clone(),
                 reason: "not a declared feature, target, sensitive attribute or id".into(),
             });
             if let Some(a) = action {
                 actions.push(ActionTaken {
-                    column: col.name.clone(),
+                    column: name,
                     entity: f.entity,
                     embedded,
                     action: a,
@@ -293,22 +429,16 @@ pub fn ingest(input: &mut dyn Read, spec: &IngestSpec) -> Result<Ingested, DataE
             }
             continue;
         }
-        let data = match action {
-            None => Some(col.data.clone()),
-            Some(a) => {
-                actions.push(ActionTaken {
-                    column: col.name.clone(),
-                    entity: f.entity,
-                    embedded: embedded.clone(),
-                    action: a,
-                    by: by.into(),
-                });
-                apply(a, &col.data, f.entity, &spec.pseudonym_key.0, &col.name)?
-            }
-        };
-        let Some(data) = data else {
+        if action == Some(Action::Drop) {
+            actions.push(ActionTaken {
+                column: name.clone(),
+                entity: f.entity,
+                embedded,
+                action: Action::Drop,
+                by: by.into(),
+            });
             dropped.push(DroppedColumn {
-                column: col.name.clone(),
+                column: name,
                 reason: format!(
                     "PII ({}): dropped by {}",
                     f.entity.map(Entity::as_str).unwrap_or("embedded"),
@@ -320,28 +450,40 @@ pub fn ingest(input: &mut dyn Read, spec: &IngestSpec) -> Result<Ingested, DataE
                 ),
             });
             continue;
-        };
+        }
+        if let Some(a) = action {
+            actions.push(ActionTaken {
+                column: name.clone(),
+                entity: f.entity,
+                embedded: embedded.clone(),
+                action: a,
+                by: by.into(),
+            });
+        }
         if action.is_none_or(|a| a == Action::Keep) {
             if let Some(e) = f.entity {
-                unmasked.push(format!("{}:{}", col.name, e.as_str()));
+                unmasked.push(format!("{name}:{}", e.as_str()));
             }
             for e in &embedded {
-                unmasked.push(format!("{}:{}", col.name, e.as_str()));
+                unmasked.push(format!("{name}:{}", e.as_str()));
             }
         }
         if keep_role == "feature" {
-            features.push(col.name.clone());
+            features.push(name.clone());
         }
-        out_columns.push(Column {
-            name: col.name.clone(),
-            data,
+        jobs.push(Job {
+            name,
+            raw: col,
+            ty: *ty,
+            action,
+            entity: f.entity,
         });
     }
+    let out_columns = convert_all(jobs, &spec.pseudonym_key.0)?;
     let mut clean = Table {
-        rows: table.rows,
+        rows,
         columns: out_columns,
     };
-    drop(table);
 
     // 7. Poisoning and integrity screen.
     let screen_report = match (&spec.screen, &spec.target) {
@@ -366,7 +508,7 @@ pub fn ingest(input: &mut dyn Read, spec: &IngestSpec) -> Result<Ingested, DataE
     let report = DataReport {
         source_digest,
         source_bytes,
-        source_rows: clean.rows,
+        source_rows: rows,
         source_columns,
         expectations,
         duplicate_rows: dups,

@@ -123,12 +123,28 @@ impl PiiPolicy {
 /// Keyed pseudonym of a value: `p_` and 32 hex characters of
 /// HMAC-SHA256(key, value).
 pub fn pseudonym(key: &[u8], value: &str) -> String {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    mac.update(value.as_bytes());
-    let tag = mac.finalize().into_bytes();
-    format!("p_{}", hex::encode(&tag[..16]))
+    Pseudonymiser::new(key).token(value)
+}
+
+/// HMAC-SHA256 with the key schedule computed once, for whole columns.
+pub struct Pseudonymiser {
+    mac: hmac::Hmac<sha2::Sha256>,
+}
+
+impl Pseudonymiser {
+    pub fn new(key: &[u8]) -> Self {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        Pseudonymiser { mac }
+    }
+
+    pub fn token(&self, value: &str) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(value.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        format!("p_{}", hex::encode(&tag[..16]))
+    }
 }
 
 fn map_text(data: &ColumnData, f: impl Fn(&str) -> String) -> ColumnData {
@@ -157,7 +173,10 @@ pub fn apply(
             }
             None => map_text(data, |v| redact_text(v).0),
         }),
-        Action::Pseudonymise => Some(map_text(data, |v| pseudonym(key, v))),
+        Action::Pseudonymise => {
+            let p = Pseudonymiser::new(key);
+            Some(map_text(data, |v| p.token(v)))
+        }
         Action::Generalise => Some(match data {
             ColumnData::Integer(_) | ColumnData::Float(_) => {
                 let n = data.len();

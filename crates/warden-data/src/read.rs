@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::io::Read;
 
+use rustc_hash::FxHashMap;
+
 use crate::table::{Column, ColumnData, ColumnType, Table, parse_date};
 use crate::{DataError, Hasher};
 
@@ -46,7 +48,7 @@ impl Default for CsvOptions {
 pub(crate) struct RawColumn {
     pub(crate) name: String,
     /// Dictionary mode: distinct values and per-row codes (`u32::MAX` = missing).
-    dict: HashMap<Box<str>, u32>,
+    dict: FxHashMap<Box<str>, u32>,
     values: Vec<Box<str>>,
     codes: Vec<u32>,
     /// Plain mode (too many distinct values): every value in one buffer.
@@ -55,19 +57,23 @@ pub(crate) struct RawColumn {
 
 struct Plain {
     buf: String,
-    ends: Vec<usize>,
+    /// End offset of each value in `buf` (a column holds at most 4 GiB of text).
+    ends: Vec<u32>,
     missing: Vec<bool>,
 }
 
 const NULL: u32 = u32::MAX;
 /// Past this many distinct values a column switches to plain storage.
 const DICT_LIMIT: usize = 1 << 16;
+/// After this many rows, a column with more than half its values distinct
+/// switches to plain storage.
+const EARLY_CHECK: usize = 4096;
 
 impl RawColumn {
     fn new(name: String) -> Self {
         RawColumn {
             name,
-            dict: HashMap::new(),
+            dict: FxHashMap::default(),
             values: Vec::new(),
             codes: Vec::new(),
             plain: None,
@@ -77,7 +83,8 @@ impl RawColumn {
     fn push(&mut self, v: Option<&str>) {
         if let Some(p) = &mut self.plain {
             p.buf.push_str(v.unwrap_or(""));
-            p.ends.push(p.buf.len());
+            // `read_raw` checks the column size stays below 4 GiB.
+            p.ends.push(p.buf.len() as u32);
             p.missing.push(v.is_none());
             return;
         }
@@ -89,7 +96,10 @@ impl RawColumn {
             self.codes.push(c);
             return;
         }
-        if self.values.len() >= DICT_LIMIT {
+        // Mostly-unique columns (names, amounts, ids) gain nothing from a
+        // dictionary: switch to plain storage early.
+        let early = self.codes.len() == EARLY_CHECK && self.values.len() * 2 > EARLY_CHECK;
+        if self.values.len() >= DICT_LIMIT || early {
             self.switch_to_plain();
             self.push(Some(v));
             return;
@@ -113,12 +123,17 @@ impl RawColumn {
                 p.buf.push_str(&self.values[c as usize]);
                 p.missing.push(false);
             }
-            p.ends.push(p.buf.len());
+            p.ends.push(p.buf.len() as u32);
         }
         self.plain = Some(p);
-        self.dict = HashMap::new();
+        self.dict = FxHashMap::default();
         self.values = Vec::new();
         self.codes = Vec::new();
+    }
+
+    /// Bytes of text held in plain storage.
+    fn plain_bytes(&self) -> usize {
+        self.plain.as_ref().map_or(0, |p| p.buf.len())
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -135,13 +150,48 @@ impl RawColumn {
                 if p.missing[row] {
                     return None;
                 }
-                let start = if row == 0 { 0 } else { p.ends[row - 1] };
-                Some(&p.buf[start..p.ends[row]])
+                let start = if row == 0 {
+                    0
+                } else {
+                    p.ends[row - 1] as usize
+                };
+                Some(&p.buf[start..p.ends[row] as usize])
             }
             None => match self.codes[row] {
                 NULL => None,
                 c => Some(&self.values[c as usize]),
             },
+        }
+    }
+
+    /// Values to inspect for PII, as (value, count) pairs: every distinct
+    /// value with its count for dictionary columns; for plain columns every
+    /// value, or `limit` of them spread evenly over the column.
+    pub(crate) fn value_counts(&self, limit: Option<usize>) -> Vec<(&str, usize)> {
+        match &self.plain {
+            None => {
+                let mut counts = vec![0usize; self.values.len()];
+                for &c in &self.codes {
+                    if c != NULL {
+                        counts[c as usize] += 1;
+                    }
+                }
+                self.values
+                    .iter()
+                    .map(|v| &**v)
+                    .zip(counts)
+                    .filter(|(_, n)| *n > 0)
+                    .collect()
+            }
+            Some(_) => {
+                let n = self.len();
+                match limit {
+                    Some(k) if n > k => (0..k)
+                        .filter_map(|i| self.get(i * n / k).map(|v| (v, 1)))
+                        .collect(),
+                    _ => (0..n).filter_map(|r| self.get(r).map(|v| (v, 1))).collect(),
+                }
+            }
         }
     }
 
@@ -177,12 +227,72 @@ fn trim_ws(s: &str) -> &str {
 }
 
 /// Reads CSV from `input`, hashing every byte. The first record is the header.
-pub(crate) fn read_raw(input: &mut dyn Read, opts: &CsvOptions) -> Result<RawTable, DataError> {
+///
+/// A second thread reads and hashes the input while this one parses.
+pub(crate) fn read_raw(
+    input: &mut (dyn Read + Send),
+    opts: &CsvOptions,
+) -> Result<RawTable, DataError> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<u8>, String>>(8);
+        let producer = scope.spawn(move || {
+            let mut hasher = Hasher::new();
+            let mut total = 0u64;
+            loop {
+                let mut buf = vec![0u8; 1 << 20];
+                let n = match read_full(input, &mut buf) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                        break;
+                    }
+                };
+                buf.truncate(n);
+                hasher.update(&buf);
+                total += n as u64;
+                if tx.send(Ok(buf)).is_err() || n == 0 {
+                    break;
+                }
+            }
+            (hasher.finish(), total)
+        });
+        let parsed = parse_chunks(rx, opts);
+        let (source_digest, source_bytes) = producer
+            .join()
+            .map_err(|_| DataError::Internal("the input reader thread failed".into()))?;
+        let (columns, rows) = parsed?;
+        Ok(RawTable {
+            columns,
+            rows,
+            source_digest,
+            source_bytes,
+        })
+    })
+}
+
+/// Fills `buf` unless the input ends first; returns the bytes read.
+fn read_full(input: &mut (dyn Read + Send), buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match input.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Parses CSV from chunks of bytes; an empty chunk marks the end.
+fn parse_chunks(
+    rx: std::sync::mpsc::Receiver<Result<Vec<u8>, String>>,
+    opts: &CsvOptions,
+) -> Result<(Vec<RawColumn>, usize), DataError> {
     let mut rdr = csv_core::ReaderBuilder::new()
         .delimiter(opts.delimiter)
         .build();
-    let mut hasher = Hasher::new();
-    let mut inbuf = vec![0u8; 256 * 1024];
+    let mut inbuf: Vec<u8> = Vec::new();
     let (mut pos, mut len, mut eof) = (0usize, 0usize, false);
     let mut out = vec![0u8; 64 * 1024];
     let mut ends = vec![0usize; 64];
@@ -192,27 +302,32 @@ pub(crate) fn read_raw(input: &mut dyn Read, opts: &CsvOptions) -> Result<RawTab
     let mut record = 0usize; // 0 = header
     let mut line = 1u64; // line where the current record starts
     let mut lines_in_record = 0u64;
-    let mut total = 0u64;
     let max_out = opts.max_field_bytes.saturating_mul(4).max(1 << 20);
+    let max_marker = opts.missing.iter().map(String::len).max().unwrap_or(0);
+    // First bytes of the missing markers: most fields are ruled out by one lookup.
+    let mut marker_start = [false; 256];
+    for m in &opts.missing {
+        if let Some(b) = m.as_bytes().first() {
+            marker_start[usize::from(*b)] = true;
+        }
+    }
+    let mut spans: Vec<(usize, usize)> = Vec::new();
 
     loop {
         if pos == len && !eof {
-            len = loop {
-                match input.read(&mut inbuf) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(DataError::Io(format!("reading the input: {e}"))),
-                }
+            inbuf = match rx.recv() {
+                Ok(Ok(buf)) => buf,
+                Ok(Err(e)) => return Err(DataError::Io(format!("reading the input: {e}"))),
+                Err(_) => Vec::new(),
             };
             pos = 0;
-            hasher.update(&inbuf[..len]);
-            total += len as u64;
+            len = inbuf.len();
             eof = len == 0;
         }
         let chunk = &inbuf[pos..len];
         let (res, nin, nout, nend) =
             rdr.read_record(chunk, &mut out[outlen..], &mut ends[endlen..]);
-        lines_in_record += chunk[..nin].iter().filter(|&&b| b == b'\n').count() as u64;
+        lines_in_record += memchr::memchr_iter(b'\n', &chunk[..nin]).count() as u64;
         pos += nin;
         // csv-core writes field ends as offsets from the start of the
         // record, across calls, so they index `out` directly.
@@ -259,12 +374,41 @@ pub(crate) fn read_raw(input: &mut dyn Read, opts: &CsvOptions) -> Result<RawTab
                 ends.resize((ends.len() * 2).min(opts.max_columns), 0);
             }
             csv_core::ReadRecordResult::Record => {
+                // Field boundaries sit on ASCII delimiters, so validating
+                // the whole record once validates every field.
+                let text = match std::str::from_utf8(&out[..outlen]) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        let at = e.valid_up_to();
+                        let i = ends[..endlen].iter().position(|&end| end > at).unwrap_or(0);
+                        return Err(DataError::Parse {
+                            row: record,
+                            line,
+                            column: header
+                                .as_ref()
+                                .and_then(|h| h.get(i))
+                                .cloned()
+                                .unwrap_or_else(|| format!("#{}", i + 1)),
+                            message: format!(
+                                "invalid UTF-8 at byte {} of the field",
+                                at - if i == 0 { 0 } else { ends[i - 1] }
+                            ),
+                        });
+                    }
+                };
                 let mut start = 0;
-                let mut fields: Vec<&str> = Vec::with_capacity(endlen);
+                spans.clear();
                 for (i, &end) in ends[..endlen].iter().enumerate() {
-                    let raw = &out[start..end];
+                    let (mut a, mut b) = (start, end);
                     start = end;
-                    if raw.len() > opts.max_field_bytes {
+                    if opts.trim {
+                        let raw = &text[a..b];
+                        let t = trim_ws(raw);
+                        a += raw.len() - raw.trim_start_matches([' ', '\t']).len();
+                        b = a + t.len();
+                    }
+                    let s = &text[a..b];
+                    if s.len() > opts.max_field_bytes {
                         return Err(DataError::Parse {
                             row: record,
                             line,
@@ -279,23 +423,16 @@ pub(crate) fn read_raw(input: &mut dyn Read, opts: &CsvOptions) -> Result<RawTab
                             ),
                         });
                     }
-                    let s = std::str::from_utf8(raw).map_err(|e| DataError::Parse {
-                        row: record,
-                        line,
-                        column: header
-                            .as_ref()
-                            .and_then(|h| h.get(i))
-                            .cloned()
-                            .unwrap_or_else(|| format!("#{}", i + 1)),
-                        message: format!("invalid UTF-8 at byte {} of the field", e.valid_up_to()),
-                    })?;
-                    fields.push(if opts.trim { trim_ws(s) } else { s });
+                    spans.push((a, b));
                 }
+                let field = |i: usize| &text[spans[i].0..spans[i].1];
+                let nfields = spans.len();
                 match &header {
                     None => {
                         let mut seen = HashMap::new();
-                        for (i, f) in fields.iter().enumerate() {
-                            let name = trim_ws(f);
+                        let mut names = Vec::with_capacity(nfields);
+                        for i in 0..nfields {
+                            let name = trim_ws(field(i));
                             if name.is_empty() {
                                 return Err(DataError::Header(format!(
                                     "column {} has an empty name",
@@ -309,31 +446,42 @@ pub(crate) fn read_raw(input: &mut dyn Read, opts: &CsvOptions) -> Result<RawTab
                                     i + 1
                                 )));
                             }
+                            names.push(name.to_string());
                         }
-                        let names: Vec<String> =
-                            fields.iter().map(|f| trim_ws(f).to_string()).collect();
                         columns = names.iter().cloned().map(RawColumn::new).collect();
                         header = Some(names);
                     }
                     Some(h) => {
-                        if fields.len() != h.len() {
+                        if nfields != h.len() {
                             // A blank line reads as one empty field: skip it.
-                            if !(fields.len() == 1 && fields[0].is_empty()) {
+                            if !(nfields == 1 && field(0).is_empty()) {
                                 return Err(DataError::Parse {
                                     row: record,
                                     line,
                                     column: String::new(),
                                     message: format!(
-                                        "has {} fields but the header has {}",
-                                        fields.len(),
+                                        "has {nfields} fields but the header has {}",
                                         h.len()
                                     ),
                                 });
                             }
                             record -= 1;
                         } else {
-                            for (col, f) in columns.iter_mut().zip(&fields) {
-                                let missing = opts.missing.iter().any(|m| m == f);
+                            for (i, col) in columns.iter_mut().enumerate() {
+                                let f = field(i);
+                                if col.plain_bytes() + f.len() >= u32::MAX as usize {
+                                    return Err(DataError::Parse {
+                                        row: record,
+                                        line,
+                                        column: col.name.clone(),
+                                        message: "the column holds more than 4 GiB of text".into(),
+                                    });
+                                }
+                                let missing = f.len() <= max_marker
+                                    && f.as_bytes()
+                                        .first()
+                                        .is_none_or(|b| marker_start[usize::from(*b)])
+                                    && opts.missing.iter().any(|m| m == f);
                                 col.push(if missing { None } else { Some(f) });
                             }
                         }
@@ -357,12 +505,7 @@ pub(crate) fn read_raw(input: &mut dyn Read, opts: &CsvOptions) -> Result<RawTab
             "the file has a header but no data rows".into(),
         ));
     }
-    Ok(RawTable {
-        columns,
-        rows,
-        source_digest: hasher.finish(),
-        source_bytes: total,
-    })
+    Ok((columns, rows))
 }
 
 /// Strict integer syntax: optional `-`, digits, no leading zeros (so codes
@@ -512,7 +655,7 @@ pub(crate) fn convert(
 /// Reads a CSV and types every column by inference. For ingestion with a
 /// schema, see [`crate::ingest`].
 pub fn read_csv(
-    input: &mut dyn Read,
+    input: &mut (dyn Read + Send),
     opts: &CsvOptions,
 ) -> Result<(Table, warden_core::Digest), DataError> {
     let raw = read_raw(input, opts)?;

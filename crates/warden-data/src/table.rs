@@ -123,6 +123,41 @@ impl ColumnData {
         }
     }
 
+    /// Calls `f` with the value's canonical text without allocating for
+    /// string columns (`scratch` is reused for the others). `None` when
+    /// the value is missing.
+    pub fn with_text<R>(
+        &self,
+        row: usize,
+        scratch: &mut String,
+        f: impl FnOnce(&str) -> R,
+    ) -> Option<R> {
+        use std::fmt::Write;
+        scratch.clear();
+        match self {
+            ColumnData::Categorical { codes, levels } => {
+                return codes[row]
+                    .and_then(|c| levels.get(c as usize))
+                    .map(|l| f(l));
+            }
+            ColumnData::Text(v) => return v[row].as_deref().map(f),
+            ColumnData::Integer(v) => {
+                let x = v[row]?;
+                let _ = write!(scratch, "{x}");
+            }
+            ColumnData::Float(v) => {
+                let x = v[row]?;
+                let _ = write!(scratch, "{x}");
+                if !scratch.contains(['.', 'e', 'E']) {
+                    scratch.push_str(".0");
+                }
+            }
+            ColumnData::Boolean(v) => scratch.push_str(if v[row]? { "true" } else { "false" }),
+            ColumnData::Date(v) => scratch.push_str(&format_date(v[row]?)),
+        }
+        Some(f(scratch))
+    }
+
     /// Keeps only the rows whose index is in `keep` (sorted, in range).
     pub fn select(&self, keep: &[usize]) -> ColumnData {
         fn pick<T: Clone>(v: &[T], keep: &[usize]) -> Vec<T> {

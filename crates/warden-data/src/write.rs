@@ -64,15 +64,14 @@ pub fn write_canonical(table: &Table, w: &mut dyn Write) -> std::io::Result<()> 
     }
     line.push(b'\n');
     w.write_all(&line)?;
+    let mut scratch = String::new();
     for r in 0..table.rows {
         line.clear();
         for (i, c) in table.columns.iter().enumerate() {
             if i > 0 {
                 line.push(b',');
             }
-            if let Some(v) = c.data.text(r) {
-                field(&mut line, &v);
-            }
+            c.data.with_text(r, &mut scratch, |v| field(&mut line, v));
         }
         if line.is_empty() {
             // A one-column row with a missing value: an empty line would be

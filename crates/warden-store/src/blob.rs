@@ -13,7 +13,14 @@ use crate::StoreError;
 /// silently returned.
 pub trait BlobStore: Send + Sync {
     /// Streams `reader` into the store and returns its digest and length.
-    fn put(&self, reader: &mut dyn Read) -> Result<(Digest, u64), StoreError>;
+    fn put(&self, reader: &mut dyn Read) -> Result<(Digest, u64), StoreError> {
+        self.put_with(&mut |w| std::io::copy(reader, w).map(|_| ()))
+    }
+    /// Stores whatever `write` writes, without holding it in memory.
+    fn put_with(
+        &self,
+        write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<(Digest, u64), StoreError>;
     /// Whether a blob with this digest is present (its bytes are not checked).
     fn contains(&self, digest: &Digest) -> Result<bool, StoreError>;
     /// Reads a whole blob and checks its digest.
@@ -63,6 +70,25 @@ impl FsBlobStore {
     }
 }
 
+/// Hashes and counts bytes on their way to a file.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: Hasher,
+    len: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -70,25 +96,24 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 }
 
 impl BlobStore for FsBlobStore {
-    fn put(&self, reader: &mut dyn Read) -> Result<(Digest, u64), StoreError> {
+    fn put_with(
+        &self,
+        write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<(Digest, u64), StoreError> {
         let tmp_dir = self.root.join("tmp");
         let mut tmp =
             tempfile::NamedTempFile::new_in(&tmp_dir).map_err(|e| StoreError::io(&tmp_dir, e))?;
-        let mut hasher = Hasher::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut len = 0u64;
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(StoreError::io("<input>", e)),
+        let tmp_path = tmp.path().to_path_buf();
+        let (hasher, len) = {
+            let mut w = HashingWriter {
+                inner: io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut()),
+                hasher: Hasher::new(),
+                len: 0,
             };
-            hasher.update(&buf[..n]);
-            tmp.write_all(&buf[..n])
-                .map_err(|e| StoreError::io(tmp.path(), e))?;
-            len += n as u64;
-        }
+            write(&mut w).map_err(|e| StoreError::io(&tmp_path, e))?;
+            w.inner.flush().map_err(|e| StoreError::io(&tmp_path, e))?;
+            (w.hasher, w.len)
+        };
         let digest = hasher.finish();
         let dest = self.path_of(&digest);
         if dest.exists() {

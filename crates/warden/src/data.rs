@@ -25,7 +25,7 @@ pub const TABLE_FORMAT: &str = "warden-canonical-csv/v1";
 /// What to ingest.
 pub struct IngestRequest<'a> {
     pub name: ObjectName,
-    pub input: &'a mut dyn Read,
+    pub input: &'a mut (dyn Read + Send),
     /// Where the bytes came from (a path or `-`), for the record.
     pub source: String,
     pub expected_sha256: Option<Digest>,
@@ -247,11 +247,9 @@ impl Workspace {
         let version = previous.as_ref().map_or(1, |p| p.version + 1);
         let title = format!("{}@{version}", req.name);
 
-        let mut table_bytes = Vec::new();
-        warden_data::write::write_canonical(&out.table, &mut table_bytes)
-            .map_err(|e| Error::Data(format!("writing the table: {e}")))?;
-        let (output_digest, _) = self.blobs().put(&mut table_bytes.as_slice())?;
-        drop(table_bytes);
+        let (output_digest, _) = self
+            .blobs()
+            .put_with(&mut |w| warden_data::write::write_canonical(&out.table, w))?;
         let report_json = canonical_json(&out.report)?;
         let (report_digest, _) = self.blobs().put(&mut report_json.as_slice())?;
         let markdown = warden_data::report::to_markdown(&out.report, &title);

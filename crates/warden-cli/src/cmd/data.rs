@@ -38,9 +38,9 @@ fn version_ref(s: &str) -> Result<VersionRef, Failure> {
         .map_err(|e: warden_core::NameError| Failure::new(exit::USAGE, e.to_string()))
 }
 
-fn open_input(file: &Path) -> Result<Box<dyn std::io::Read>, Failure> {
+fn open_input(file: &Path) -> Result<Box<dyn std::io::Read + Send>, Failure> {
     if file == Path::new("-") {
-        return Ok(Box::new(std::io::stdin().lock()));
+        return Ok(Box::new(std::io::stdin()));
     }
     let f = std::fs::File::open(file)
         .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
