@@ -49,7 +49,7 @@ def main(src, dst):
     t1 = time.time()
     drop = []
     for col in df.columns:
-        if df[col].dtype != object:
+        if not (df[col].dtype == object or pd.api.types.is_string_dtype(df[col])):
             continue
         values = df[col].dropna().astype(str)
         hits = values.map(is_pii).sum()

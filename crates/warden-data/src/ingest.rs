@@ -246,7 +246,7 @@ const DETECT_SAMPLE: usize = 20_000;
 /// typed storage.
 pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingested, DataError> {
     // 1-2. Integrity and parsing (hashing every byte while parsing).
-    let raw = read_raw(input, &spec.csv)?;
+    let mut raw = read_raw(input, &spec.csv)?;
     if let Some(want) = spec.expected_digest
         && want != raw.source_digest
     {
@@ -258,6 +258,7 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
     let rows = raw.rows;
     let source_bytes = raw.source_bytes;
     let source_digest = raw.source_digest;
+    let row_hashes = std::mem::take(&mut raw.row_hashes);
     let mut raw_columns: Vec<Option<RawColumn>> = raw.columns.into_iter().map(Some).collect();
     let names: Vec<String> = raw_columns
         .iter()
@@ -323,12 +324,11 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
         }
     }
     let dups = {
-        let cols: Vec<&RawColumn> = raw_columns.iter().flatten().collect();
-        count_duplicates(rows, |r, h| {
-            for c in &cols {
-                c.get(r).hash(h);
-            }
-        })
+        let mut seen: rustc_hash::FxHashSet<u64> = rustc_hash::FxHashSet::default();
+        seen.reserve(rows);
+        let n = row_hashes.iter().filter(|h| !seen.insert(**h)).count();
+        drop(row_hashes);
+        n
     };
     expectations.extend(validate(&checked, &present, &schema_decl, dups));
     drop(checked);

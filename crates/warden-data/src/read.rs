@@ -218,6 +218,8 @@ impl RawColumn {
 pub(crate) struct RawTable {
     pub(crate) columns: Vec<RawColumn>,
     pub(crate) rows: usize,
+    /// A 64-bit hash of every data row's values, for duplicate counting.
+    pub(crate) row_hashes: Vec<u64>,
     pub(crate) source_digest: warden_core::Digest,
     pub(crate) source_bytes: u64,
 }
@@ -260,10 +262,11 @@ pub(crate) fn read_raw(
         let (source_digest, source_bytes) = producer
             .join()
             .map_err(|_| DataError::Internal("the input reader thread failed".into()))?;
-        let (columns, rows) = parsed?;
+        let (columns, rows, row_hashes) = parsed?;
         Ok(RawTable {
             columns,
             rows,
+            row_hashes,
             source_digest,
             source_bytes,
         })
@@ -288,7 +291,9 @@ fn read_full(input: &mut (dyn Read + Send), buf: &mut [u8]) -> std::io::Result<u
 fn parse_chunks(
     rx: std::sync::mpsc::Receiver<Result<Vec<u8>, String>>,
     opts: &CsvOptions,
-) -> Result<(Vec<RawColumn>, usize), DataError> {
+) -> Result<(Vec<RawColumn>, usize, Vec<u64>), DataError> {
+    use std::hash::Hasher as _;
+    let mut row_hashes: Vec<u64> = Vec::new();
     let mut rdr = csv_core::ReaderBuilder::new()
         .delimiter(opts.delimiter)
         .build();
@@ -467,6 +472,7 @@ fn parse_chunks(
                             }
                             record -= 1;
                         } else {
+                            let mut row_hash = rustc_hash::FxHasher::default();
                             for (i, col) in columns.iter_mut().enumerate() {
                                 let f = field(i);
                                 if col.plain_bytes() + f.len() >= u32::MAX as usize {
@@ -482,8 +488,15 @@ fn parse_chunks(
                                         .first()
                                         .is_none_or(|b| marker_start[usize::from(*b)])
                                     && opts.missing.iter().any(|m| m == f);
+                                if missing {
+                                    row_hash.write_u8(0xfe);
+                                } else {
+                                    row_hash.write(f.as_bytes());
+                                    row_hash.write_u8(0xff);
+                                }
                                 col.push(if missing { None } else { Some(f) });
                             }
+                            row_hashes.push(row_hash.finish());
                         }
                     }
                 }
@@ -505,7 +518,7 @@ fn parse_chunks(
             "the file has a header but no data rows".into(),
         ));
     }
-    Ok((columns, rows))
+    Ok((columns, rows, row_hashes))
 }
 
 /// Strict integer syntax: optional `-`, digits, no leading zeros (so codes

@@ -212,3 +212,15 @@ fn bad_input_is_refused_with_where() {
     .to_string();
     assert!(e.contains("distinct value"), "{e}");
 }
+
+#[test]
+fn duplicate_rows_are_counted_on_the_values_read() {
+    let out = ingest(
+        &mut &b"a,b\n1,2\n1,2\n1,NA\n1,\n3,4\n1,2\n"[..],
+        &IngestSpec::default(),
+    )
+    .unwrap();
+    // Rows 2 and 6 repeat row 1; "1,NA" and "1," are both a missing b.
+    assert_eq!(out.report.duplicate_rows, 3);
+    assert_eq!(warden_data::duplicate_rows(&out.table), 3);
+}

@@ -47,6 +47,26 @@ fn open_input(file: &Path) -> Result<Box<dyn std::io::Read + Send>, Failure> {
     Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f)))
 }
 
+/// A progress bar over the bytes of `file` (hidden when stderr is not a
+/// terminal, and for `-`, `--json` and small files).
+fn progress(file: &Path, json: bool) -> indicatif::ProgressBar {
+    let len = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    if json || file == Path::new("-") || len < (8 << 20) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message("reading");
+    bar
+}
+
 pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
     match cmd {
         DataCmd::Profile {
@@ -151,7 +171,8 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
                 })
                 .transpose()?;
             let ws = workspace(g)?;
-            let mut input = open_input(&file)?;
+            let bar = progress(&file, g.json);
+            let mut input = bar.wrap_read(open_input(&file)?);
             let result = ws.data_ingest(IngestRequest {
                 name,
                 input: &mut input,
@@ -166,6 +187,7 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
                 csv: csv_options(&csv)?,
                 screen: !no_screen,
             });
+            bar.finish_and_clear();
             let out = match result {
                 Ok(o) => o,
                 Err(warden::Error::Validation(results)) => {
