@@ -224,6 +224,26 @@ pub(crate) struct RawTable {
     pub(crate) source_bytes: u64,
 }
 
+/// The name of column `i` for an error message, or `#N` before the header is known.
+fn column_label(header: &Option<Vec<String>>, i: usize) -> String {
+    header
+        .as_ref()
+        .and_then(|h| h.get(i))
+        .cloned()
+        .unwrap_or_else(|| format!("#{}", i + 1))
+}
+
+fn field_too_long(row: usize, line: u64, column: String, max: usize) -> DataError {
+    DataError::Parse {
+        row,
+        line,
+        column,
+        message: format!(
+            "field is longer than {max} bytes (the limit; raise it with --max-field-bytes)"
+        ),
+    }
+}
+
 fn trim_ws(s: &str) -> &str {
     s.trim_matches(|c| c == ' ' || c == '\t')
 }
@@ -343,19 +363,12 @@ fn parse_chunks(
             csv_core::ReadRecordResult::OutputFull => {
                 let field_start = if endlen == 0 { 0 } else { ends[endlen - 1] };
                 if outlen - field_start >= opts.max_field_bytes {
-                    return Err(DataError::Parse {
-                        row: record,
+                    return Err(field_too_long(
+                        record,
                         line,
-                        column: header
-                            .as_ref()
-                            .and_then(|h| h.get(endlen))
-                            .cloned()
-                            .unwrap_or_else(|| format!("#{}", endlen + 1)),
-                        message: format!(
-                            "field is longer than {} bytes (the limit; raise it with --max-field-bytes)",
-                            opts.max_field_bytes
-                        ),
-                    });
+                        column_label(&header, endlen),
+                        opts.max_field_bytes,
+                    ));
                 }
                 if out.len() >= max_out {
                     return Err(DataError::Parse {
@@ -389,11 +402,7 @@ fn parse_chunks(
                         return Err(DataError::Parse {
                             row: record,
                             line,
-                            column: header
-                                .as_ref()
-                                .and_then(|h| h.get(i))
-                                .cloned()
-                                .unwrap_or_else(|| format!("#{}", i + 1)),
+                            column: column_label(&header, i),
                             message: format!(
                                 "invalid UTF-8 at byte {} of the field",
                                 at - if i == 0 { 0 } else { ends[i - 1] }
@@ -414,19 +423,12 @@ fn parse_chunks(
                     }
                     let s = &text[a..b];
                     if s.len() > opts.max_field_bytes {
-                        return Err(DataError::Parse {
-                            row: record,
+                        return Err(field_too_long(
+                            record,
                             line,
-                            column: header
-                                .as_ref()
-                                .and_then(|h| h.get(i))
-                                .cloned()
-                                .unwrap_or_else(|| format!("#{}", i + 1)),
-                            message: format!(
-                                "field is longer than {} bytes (the limit; raise it with --max-field-bytes)",
-                                opts.max_field_bytes
-                            ),
-                        });
+                            column_label(&header, i),
+                            opts.max_field_bytes,
+                        ));
                     }
                     spans.push((a, b));
                 }
