@@ -386,8 +386,16 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
         };
         // A kept string column is scanned in full for embedded PII, so a
         // rare SSN in a comment field is not missed by the sample.
+        // Values that are replaced whole (the id is pseudonymised unless the
+        // policy says otherwise; a column action other than keep rewrites
+        // every value) need no scan.
+        let replaced = match spec.pii_policy.columns.get(&name) {
+            Some(a) => *a != Action::Keep,
+            None => r == "id",
+        };
         if keep_role != "undeclared"
             && !is_pii
+            && !replaced
             && matches!(ty, ColumnType::Text | ColumnType::Categorical)
         {
             let all = col.value_counts(None);
