@@ -57,10 +57,15 @@ pub(crate) struct RawColumn {
 
 struct Plain {
     buf: String,
-    /// End offset of each value in `buf` (a column holds at most 4 GiB of text).
+    /// End offset of each value in `buf`, with [`MISSING_BIT`] set for a
+    /// missing value (so a column holds at most 2 GiB of text).
     ends: Vec<u32>,
-    missing: Vec<bool>,
 }
+
+/// Marks a missing value in plain storage.
+const MISSING_BIT: u32 = 1 << 31;
+/// Most text one column may hold.
+const MAX_COLUMN_TEXT: usize = (MISSING_BIT - 1) as usize;
 
 const NULL: u32 = u32::MAX;
 /// Past this many distinct values a column switches to plain storage.
@@ -83,9 +88,9 @@ impl RawColumn {
     fn push(&mut self, v: Option<&str>) {
         if let Some(p) = &mut self.plain {
             p.buf.push_str(v.unwrap_or(""));
-            // `read_raw` checks the column size stays below 4 GiB.
-            p.ends.push(p.buf.len() as u32);
-            p.missing.push(v.is_none());
+            // `parse_chunks` keeps the column below MAX_COLUMN_TEXT.
+            let end = p.buf.len() as u32;
+            p.ends.push(if v.is_none() { end | MISSING_BIT } else { end });
             return;
         }
         let Some(v) = v else {
@@ -114,16 +119,14 @@ impl RawColumn {
         let mut p = Plain {
             buf: String::new(),
             ends: Vec::with_capacity(self.codes.len() * 2),
-            missing: Vec::with_capacity(self.codes.len() * 2),
         };
         for &c in &self.codes {
             if c == NULL {
-                p.missing.push(true);
+                p.ends.push(p.buf.len() as u32 | MISSING_BIT);
             } else {
                 p.buf.push_str(&self.values[c as usize]);
-                p.missing.push(false);
+                p.ends.push(p.buf.len() as u32);
             }
-            p.ends.push(p.buf.len() as u32);
         }
         self.plain = Some(p);
         self.dict = FxHashMap::default();
@@ -147,15 +150,16 @@ impl RawColumn {
     pub(crate) fn get(&self, row: usize) -> Option<&str> {
         match &self.plain {
             Some(p) => {
-                if p.missing[row] {
+                let end = p.ends[row];
+                if end & MISSING_BIT != 0 {
                     return None;
                 }
                 let start = if row == 0 {
                     0
                 } else {
-                    p.ends[row - 1] as usize
+                    (p.ends[row - 1] & !MISSING_BIT) as usize
                 };
-                Some(&p.buf[start..p.ends[row] as usize])
+                Some(&p.buf[start..end as usize])
             }
             None => match self.codes[row] {
                 NULL => None,
@@ -477,12 +481,12 @@ fn parse_chunks(
                             let mut row_hash = rustc_hash::FxHasher::default();
                             for (i, col) in columns.iter_mut().enumerate() {
                                 let f = field(i);
-                                if col.plain_bytes() + f.len() >= u32::MAX as usize {
+                                if col.plain_bytes() + f.len() >= MAX_COLUMN_TEXT {
                                     return Err(DataError::Parse {
                                         row: record,
                                         line,
                                         column: col.name.clone(),
-                                        message: "the column holds more than 4 GiB of text".into(),
+                                        message: "the column holds more than 2 GiB of text".into(),
                                     });
                                 }
                                 let missing = f.len() <= max_marker
