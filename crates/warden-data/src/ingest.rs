@@ -15,7 +15,7 @@ use crate::DataError;
 use crate::detect::{PiiFinding, detect_values};
 use crate::pii::Entity;
 use crate::policy::{Action, PiiPolicy, apply};
-use crate::read::{CsvOptions, RawColumn, convert, infer, read_raw};
+use crate::read::{CsvOptions, RawColumn, convert, infer, read_raw_with};
 use crate::schema::{ExpectationResult, Schema, type_failure, validate};
 use crate::screen::{ScreenOptions, ScreenReport, screen};
 use crate::table::{Column, ColumnType, Table};
@@ -166,6 +166,71 @@ fn check_declared(present: &[&str], spec: &IngestSpec) -> Result<(), DataError> 
     Ok(())
 }
 
+/// What happens to one column: its role, the role it is kept under, and
+/// its PII action with who chose it.
+struct Decision {
+    role: &'static str,
+    keep_role: &'static str,
+    action: Option<Action>,
+    by: &'static str,
+}
+
+impl Decision {
+    fn dropped(&self) -> bool {
+        self.keep_role == "undeclared" || self.action == Some(Action::Drop)
+    }
+}
+
+/// Decides a column's fate from its finding. Used twice with the same
+/// logic: early, on the first rows (to stop keeping values of columns that
+/// will be dropped), and finally.
+fn decide(
+    spec: &IngestSpec,
+    declared: Option<&BTreeSet<&str>>,
+    name: &str,
+    f: &PiiFinding,
+) -> Decision {
+    let role = if spec.target.as_deref() == Some(name) {
+        "target"
+    } else if spec.id.as_deref() == Some(name) {
+        "id"
+    } else if spec.sensitive.iter().any(|s| s == name) {
+        "sensitive"
+    } else if declared.is_some_and(|d| d.contains(name)) {
+        "feature"
+    } else {
+        "undeclared"
+    };
+    // Undeclared columns without PII: features by default, unless features
+    // were declared.
+    let keep_role = match role {
+        "undeclared" if declared.is_none() && f.entity.is_none() => "feature",
+        other => other,
+    };
+    let (action, by) = if let Some(a) = spec.pii_policy.columns.get(name) {
+        (Some(*a), "policy")
+    } else if role == "id" {
+        (Some(Action::Pseudonymise), "default")
+    } else if let Some(e) = f.entity {
+        match spec.pii_policy.entities.get(&e) {
+            Some(a) => (Some(*a), "policy"),
+            None if keep_role == "undeclared" => (Some(Action::Drop), "default"),
+            None if !e.is_direct_identifier() => (Some(Action::Generalise), "default"),
+            None => (Some(Action::Keep), "default"),
+        }
+    } else if !f.embedded.is_empty() && keep_role != "undeclared" {
+        (Some(Action::Redact), "default")
+    } else {
+        (None, "")
+    };
+    Decision {
+        role,
+        keep_role,
+        action,
+        by,
+    }
+}
+
 /// A surviving column to convert to its type and apply its action to.
 struct Job {
     name: String,
@@ -245,8 +310,35 @@ const DETECT_SAMPLE: usize = 20_000;
 /// minimisation are converted to typed columns, so dropped PII never costs
 /// typed storage.
 pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingested, DataError> {
-    // 1-2. Integrity and parsing (hashing every byte while parsing).
-    let mut raw = read_raw(input, &spec.csv)?;
+    // Roles: flags win over the schema's [dataset] section.
+    let schema_decl = spec.schema.clone().unwrap_or_default();
+    let mut spec = spec.clone();
+    let d = &schema_decl.dataset;
+    spec.target = spec.target.or_else(|| d.target.clone());
+    spec.id = spec.id.or_else(|| d.id.clone());
+    if spec.sensitive.is_empty() {
+        spec.sensitive = d.sensitive.clone();
+    }
+    if spec.features.is_none() && !d.features.is_empty() {
+        spec.features = Some(d.features.clone());
+    }
+    let declared_features: Option<BTreeSet<&str>> = spec
+        .features
+        .as_ref()
+        .map(|f| f.iter().map(String::as_str).collect());
+
+    // 1-2. Integrity and parsing (hashing every byte while parsing). After
+    // the first rows, columns that will be dropped (PII not declared, and
+    // not named by the schema) stop being kept: they cost no memory.
+    let early = |c: &RawColumn| -> bool {
+        if schema_decl.columns.contains_key(&c.name) {
+            return false;
+        }
+        let vals = c.value_counts(Some(DETECT_SAMPLE));
+        let f = detect_values(&c.name, infer(c), vals.iter().copied());
+        decide(&spec, declared_features.as_ref(), &c.name, &f).dropped()
+    };
+    let mut raw = read_raw_with(input, &spec.csv, Some(&early))?;
     if let Some(want) = spec.expected_digest
         && want != raw.source_digest
     {
@@ -267,7 +359,6 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
         .collect();
     let present: Vec<&str> = names.iter().map(String::as_str).collect();
 
-    let schema_decl = spec.schema.clone().unwrap_or_default();
     let types: Vec<ColumnType> = raw_columns
         .iter()
         .flatten()
@@ -288,17 +379,6 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
         })
         .collect();
 
-    // Roles: flags win over the schema's [dataset] section.
-    let mut spec = spec.clone();
-    let d = &schema_decl.dataset;
-    spec.target = spec.target.or_else(|| d.target.clone());
-    spec.id = spec.id.or_else(|| d.id.clone());
-    if spec.sensitive.is_empty() {
-        spec.sensitive = d.sensitive.clone();
-    }
-    if spec.features.is_none() && !d.features.is_empty() {
-        spec.features = Some(d.features.clone());
-    }
     check_declared(&present, &spec)?;
 
     // 3. Validation: declared types, the schema's expectations, duplicates.
@@ -348,23 +428,6 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
         .collect();
 
     // 5-6. PII actions and minimisation.
-    let declared_features: Option<BTreeSet<&str>> = spec
-        .features
-        .as_ref()
-        .map(|f| f.iter().map(String::as_str).collect());
-    let role = |name: &str| -> &'static str {
-        if spec.target.as_deref() == Some(name) {
-            "target"
-        } else if spec.id.as_deref() == Some(name) {
-            "id"
-        } else if spec.sensitive.iter().any(|s| s == name) {
-            "sensitive"
-        } else if declared_features.as_ref().is_some_and(|f| f.contains(name)) {
-            "feature"
-        } else {
-            "undeclared"
-        }
-    };
     let mut jobs = Vec::new();
     let mut actions = Vec::new();
     let mut dropped = Vec::new();
@@ -376,25 +439,17 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
             continue;
         };
         let name = col.name.clone();
-        let r = role(&name);
-        let is_pii = findings[idx].entity.is_some();
-        // Undeclared columns without PII: features by default, unless
-        // features were declared.
-        let keep_role = match r {
-            "undeclared" if declared_features.is_none() && !is_pii => "feature",
-            other => other,
-        };
+        let first = decide(&spec, declared_features.as_ref(), &name, &findings[idx]);
         // A kept string column is scanned in full for embedded PII, so a
-        // rare SSN in a comment field is not missed by the sample.
-        // Values that are replaced whole (the id is pseudonymised unless the
-        // policy says otherwise; a column action other than keep rewrites
-        // every value) need no scan.
+        // rare SSN in a comment field is not missed by the sample. Values
+        // that are replaced whole (the id, unless the policy says
+        // otherwise; any column action other than keep) need no scan.
         let replaced = match spec.pii_policy.columns.get(&name) {
             Some(a) => *a != Action::Keep,
-            None => r == "id",
+            None => first.role == "id",
         };
-        if keep_role != "undeclared"
-            && !is_pii
+        if !first.dropped()
+            && findings[idx].entity.is_none()
             && !replaced
             && matches!(ty, ColumnType::Text | ColumnType::Categorical)
         {
@@ -402,25 +457,20 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
             findings[idx].embedded = detect_values(&name, *ty, all.iter().copied()).embedded;
         }
         let f = &findings[idx];
+        let Decision {
+            keep_role,
+            action,
+            by,
+            ..
+        } = decide(&spec, declared_features.as_ref(), &name, f);
+        if col.is_frozen() && !(keep_role == "undeclared" || action == Some(Action::Drop)) {
+            return Err(DataError::Internal(format!(
+                "column {name} was set aside early but is kept"
+            )));
+        }
         detected.extend(f.entity);
         detected.extend(f.embedded.keys().copied());
         let embedded: Vec<Entity> = f.embedded.keys().copied().collect();
-        let (action, by) = if let Some(a) = spec.pii_policy.columns.get(&name) {
-            (Some(*a), "policy")
-        } else if r == "id" {
-            (Some(Action::Pseudonymise), "default")
-        } else if let Some(e) = f.entity {
-            match spec.pii_policy.entities.get(&e) {
-                Some(a) => (Some(*a), "policy"),
-                None if keep_role == "undeclared" => (Some(Action::Drop), "default"),
-                None if !e.is_direct_identifier() => (Some(Action::Generalise), "default"),
-                None => (Some(Action::Keep), "default"),
-            }
-        } else if !embedded.is_empty() && keep_role != "undeclared" {
-            (Some(Action::Redact), "default")
-        } else {
-            (None, "")
-        };
         if keep_role == "undeclared" && action.is_none_or(|a| a != Action::Drop) {
             dropped.push(DroppedColumn {
                 column: name.clone(),

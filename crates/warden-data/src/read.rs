@@ -53,6 +53,8 @@ pub(crate) struct RawColumn {
     codes: Vec<u32>,
     /// Plain mode (too many distinct values): every value in one buffer.
     plain: Option<Plain>,
+    /// Rows seen after the column was frozen (values no longer kept).
+    frozen_rows: Option<usize>,
 }
 
 struct Plain {
@@ -82,15 +84,27 @@ impl RawColumn {
             values: Vec::new(),
             codes: Vec::new(),
             plain: None,
+            frozen_rows: None,
         }
     }
 
+    /// Stops keeping values: the column will be dropped, and only its first
+    /// rows (the detection sample) are kept for the report.
+    fn freeze(&mut self) {
+        self.frozen_rows = Some(0);
+    }
+
     fn push(&mut self, v: Option<&str>) {
+        if let Some(n) = &mut self.frozen_rows {
+            *n += 1;
+            return;
+        }
         if let Some(p) = &mut self.plain {
             p.buf.push_str(v.unwrap_or(""));
             // `parse_chunks` keeps the column below MAX_COLUMN_TEXT.
             let end = p.buf.len() as u32;
-            p.ends.push(if v.is_none() { end | MISSING_BIT } else { end });
+            p.ends
+                .push(if v.is_none() { end | MISSING_BIT } else { end });
             return;
         }
         let Some(v) = v else {
@@ -139,15 +153,28 @@ impl RawColumn {
         self.plain.as_ref().map_or(0, |p| p.buf.len())
     }
 
-    pub(crate) fn len(&self) -> usize {
+    /// Rows whose values are kept.
+    fn stored_len(&self) -> usize {
         match &self.plain {
             Some(p) => p.ends.len(),
             None => self.codes.len(),
         }
     }
 
-    /// The value at `row`.
+    /// Whether the column stopped keeping values (see [`RawColumn::freeze`]).
+    pub(crate) fn is_frozen(&self) -> bool {
+        self.frozen_rows.is_some()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.stored_len() + self.frozen_rows.unwrap_or(0)
+    }
+
+    /// The value at `row` (`None` past the kept rows of a frozen column).
     pub(crate) fn get(&self, row: usize) -> Option<&str> {
+        if row >= self.stored_len() {
+            return None;
+        }
         match &self.plain {
             Some(p) => {
                 let end = p.ends[row];
@@ -188,7 +215,7 @@ impl RawColumn {
                     .collect()
             }
             Some(_) => {
-                let n = self.len();
+                let n = self.stored_len();
                 match limit {
                     Some(k) if n > k => (0..k)
                         .filter_map(|i| self.get(i * n / k).map(|v| (v, 1)))
@@ -209,12 +236,14 @@ impl RawColumn {
     fn candidates(&self) -> Box<dyn Iterator<Item = &str> + '_> {
         match self.distinct() {
             Some(d) => Box::new(d.iter().map(|s| &**s)),
-            None => Box::new((0..self.len()).filter_map(|r| self.get(r))),
+            None => Box::new((0..self.stored_len()).filter_map(|r| self.get(r))),
         }
     }
 
     fn non_null(&self) -> usize {
-        (0..self.len()).filter(|&r| self.get(r).is_some()).count()
+        (0..self.stored_len())
+            .filter(|&r| self.get(r).is_some())
+            .count()
     }
 }
 
@@ -259,6 +288,23 @@ pub(crate) fn read_raw(
     input: &mut (dyn Read + Send),
     opts: &CsvOptions,
 ) -> Result<RawTable, DataError> {
+    read_raw_with(input, opts, None)
+}
+
+/// Decides, from a column's first rows, whether its values can stop being
+/// kept (because it will be dropped).
+pub(crate) type EarlyDrop<'a> = &'a (dyn Fn(&RawColumn) -> bool + Sync);
+
+/// Rows read before an [`EarlyDrop`] is asked.
+pub(crate) const EARLY_DECISION_ROWS: usize = 20_000;
+
+/// [`read_raw`], asking `early` after [`EARLY_DECISION_ROWS`] rows which
+/// columns to stop keeping.
+pub(crate) fn read_raw_with(
+    input: &mut (dyn Read + Send),
+    opts: &CsvOptions,
+    early: Option<EarlyDrop<'_>>,
+) -> Result<RawTable, DataError> {
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<u8>, String>>(8);
         let producer = scope.spawn(move || {
@@ -282,7 +328,7 @@ pub(crate) fn read_raw(
             }
             (hasher.finish(), total)
         });
-        let parsed = parse_chunks(rx, opts);
+        let parsed = parse_chunks(rx, opts, early);
         let (source_digest, source_bytes) = producer
             .join()
             .map_err(|_| DataError::Internal("the input reader thread failed".into()))?;
@@ -315,6 +361,7 @@ fn read_full(input: &mut (dyn Read + Send), buf: &mut [u8]) -> std::io::Result<u
 fn parse_chunks(
     rx: std::sync::mpsc::Receiver<Result<Vec<u8>, String>>,
     opts: &CsvOptions,
+    early: Option<EarlyDrop<'_>>,
 ) -> Result<(Vec<RawColumn>, usize, Vec<u64>), DataError> {
     use std::hash::Hasher as _;
     let mut row_hashes: Vec<u64> = Vec::new();
@@ -503,6 +550,15 @@ fn parse_chunks(
                                 col.push(if missing { None } else { Some(f) });
                             }
                             row_hashes.push(row_hash.finish());
+                            if row_hashes.len() == EARLY_DECISION_ROWS
+                                && let Some(decide) = early
+                            {
+                                for col in columns.iter_mut() {
+                                    if decide(col) {
+                                        col.freeze();
+                                    }
+                                }
+                            }
                         }
                     }
                 }

@@ -66,7 +66,9 @@ pub fn write_canonical(table: &Table, w: &mut dyn Write) -> std::io::Result<()> 
     header.push(b'\n');
     w.write_all(&header)?;
     const BLOCK: usize = 1 << 15;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
     let blocks: Vec<(usize, usize)> = (0..table.rows)
         .step_by(BLOCK)
         .map(|start| (start, (start + BLOCK).min(table.rows)))
@@ -77,7 +79,10 @@ pub fn write_canonical(table: &Table, w: &mut dyn Write) -> std::io::Result<()> 
                 .iter()
                 .map(|&(a, b)| s.spawn(move || format_rows(table, a, b)))
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
         });
         for (buf, &(a, b)) in formatted.iter().zip(group) {
             if buf.is_empty() && b > a {

@@ -224,3 +224,48 @@ fn duplicate_rows_are_counted_on_the_values_read() {
     assert_eq!(out.report.duplicate_rows, 3);
     assert_eq!(warden_data::duplicate_rows(&out.table), 3);
 }
+
+#[test]
+fn large_files_set_dropped_columns_aside_with_the_same_result() {
+    // Past 20,000 rows, columns that will be dropped stop being kept; the
+    // outcome must be what a full read decides.
+    let (csv, _) = credit(30_000, 0.0, 9);
+    let mut s = spec();
+    s.screen = None;
+    let out = ingest(&mut csv.as_slice(), &s).unwrap();
+    let r = &out.report;
+    for c in [
+        "full_name",
+        "email",
+        "phone",
+        "ssn",
+        "card_number",
+        "street_address",
+        "date_of_birth",
+    ] {
+        assert!(out.table.column(c).is_none(), "{c}");
+        let f = r.pii.findings.iter().find(|f| f.column == c).unwrap();
+        assert!(
+            f.entity.is_some() && (f.evidence == "name" || !f.examples.is_empty()),
+            "{f:?}"
+        );
+    }
+    assert_eq!(out.table.rows, 30_000);
+    assert_eq!(r.source_rows, 30_000);
+    assert_eq!(r.source_columns.len(), 20);
+    // The kept columns hold every row.
+    let income = out.table.column("income").unwrap();
+    assert!(income.data.number(29_999).is_some());
+    // A schema that names a PII column keeps it readable for validation.
+    let mut s2 = s.clone();
+    s2.schema = Some(
+        warden_data::schema::Schema::parse("[columns.email]\nunique = true\n", "s.toml").unwrap(),
+    );
+    let out2 = ingest(&mut csv.as_slice(), &s2).unwrap();
+    assert!(
+        out2.report
+            .expectations
+            .iter()
+            .any(|e| e.column == "email" && e.passed)
+    );
+}
