@@ -40,7 +40,7 @@ fn values(data: &ColumnData) -> Vec<(String, usize)> {
     match data {
         ColumnData::Categorical { codes, levels } => {
             let mut counts = vec![0usize; levels.len()];
-            for c in codes.iter().flatten() {
+            for c in codes.iter().filter(|c| **c != crate::table::MISSING_CODE) {
                 counts[*c as usize] += 1;
             }
             levels

@@ -203,6 +203,7 @@ pub fn apply(
                     .map(|v| {
                         v.as_ref()
                             .and_then(|v| levels.iter().position(|l| l == v).map(|i| i as u32))
+                            .unwrap_or(crate::table::MISSING_CODE)
                     })
                     .collect();
                 ColumnData::Categorical { codes, levels }

@@ -690,7 +690,9 @@ pub(crate) fn convert(
     }
     let data = match ty {
         ColumnType::Integer => ColumnData::Integer(typed!(parse_int)),
-        ColumnType::Float => ColumnData::Float(typed!(parse_float)),
+        ColumnType::Float => ColumnData::Float(
+            typed!(parse_float).into_iter().map(|x| x.unwrap_or(f64::NAN)).collect(),
+        ),
         ColumnType::Boolean => ColumnData::Boolean(typed!(parse_bool)),
         ColumnType::Date => ColumnData::Date(typed!(parse_date)),
         ColumnType::Text => {
@@ -715,7 +717,11 @@ pub(crate) fn convert(
                 .map(|(i, l)| (l.as_str(), i as u32))
                 .collect();
             let codes = (0..n)
-                .map(|r| col.get(r).and_then(|s| index.get(s).copied()))
+                .map(|r| {
+                    col.get(r)
+                        .and_then(|s| index.get(s).copied())
+                        .unwrap_or(crate::table::MISSING_CODE)
+                })
                 .collect();
             ColumnData::Categorical { codes, levels }
         }

@@ -159,7 +159,7 @@ pub(crate) fn encode(table: &Table, features: &[String]) -> Matrix {
         match &c.data {
             ColumnData::Categorical { codes, levels } => {
                 let mut counts = vec![0usize; levels.len()];
-                for c in codes.iter().flatten() {
+                for c in codes.iter().filter(|c| **c != crate::table::MISSING_CODE) {
                     counts[*c as usize] += 1;
                 }
                 let mut order: Vec<usize> = (0..levels.len()).collect();
@@ -169,7 +169,7 @@ pub(crate) fn encode(table: &Table, features: &[String]) -> Matrix {
                     cols.push(
                         codes
                             .iter()
-                            .map(|c| f64::from(u8::from(*c == Some(lvl as u32))))
+                            .map(|c| f64::from(u8::from(*c == lvl as u32)))
                             .collect(),
                     );
                 }

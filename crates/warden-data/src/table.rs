@@ -39,15 +39,20 @@ impl fmt::Display for ColumnType {
     }
 }
 
-/// A column's values; `None` is a missing value. Floats are always finite.
+/// The code of a missing categorical value.
+pub const MISSING_CODE: u32 = u32::MAX;
+
+/// A column's values; `None` is a missing value. Floats are finite, and NaN
+/// marks a missing float (so a float costs 8 bytes, not 16); a categorical
+/// code of [`MISSING_CODE`] marks a missing category.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ColumnData {
     Integer(Vec<Option<i64>>),
-    Float(Vec<Option<f64>>),
+    Float(Vec<f64>),
     Boolean(Vec<Option<bool>>),
     /// Codes index into `levels`, which are sorted.
     Categorical {
-        codes: Vec<Option<u32>>,
+        codes: Vec<u32>,
         levels: Vec<String>,
     },
     Text(Vec<Option<String>>),
@@ -85,9 +90,9 @@ impl ColumnData {
     pub fn is_null(&self, row: usize) -> bool {
         match self {
             ColumnData::Integer(v) => v[row].is_none(),
-            ColumnData::Float(v) => v[row].is_none(),
+            ColumnData::Float(v) => v[row].is_nan(),
             ColumnData::Boolean(v) => v[row].is_none(),
-            ColumnData::Categorical { codes, .. } => codes[row].is_none(),
+            ColumnData::Categorical { codes, .. } => codes[row] == MISSING_CODE,
             ColumnData::Text(v) => v[row].is_none(),
             ColumnData::Date(v) => v[row].is_none(),
         }
@@ -102,7 +107,7 @@ impl ColumnData {
     pub fn number(&self, row: usize) -> Option<f64> {
         match self {
             ColumnData::Integer(v) => v[row].map(|x| x as f64),
-            ColumnData::Float(v) => v[row],
+            ColumnData::Float(v) => Some(v[row]).filter(|x| !x.is_nan()),
             ColumnData::Boolean(v) => v[row].map(|b| if b { 1.0 } else { 0.0 }),
             ColumnData::Date(v) => v[row].map(f64::from),
             _ => None,
@@ -113,11 +118,9 @@ impl ColumnData {
     pub fn text(&self, row: usize) -> Option<String> {
         match self {
             ColumnData::Integer(v) => v[row].map(|x| x.to_string()),
-            ColumnData::Float(v) => v[row].map(format_float),
+            ColumnData::Float(v) => Some(v[row]).filter(|x| !x.is_nan()).map(format_float),
             ColumnData::Boolean(v) => v[row].map(|b| b.to_string()),
-            ColumnData::Categorical { codes, levels } => {
-                codes[row].and_then(|c| levels.get(c as usize).cloned())
-            }
+            ColumnData::Categorical { codes, levels } => levels.get(codes[row] as usize).cloned(),
             ColumnData::Text(v) => v[row].clone(),
             ColumnData::Date(v) => v[row].map(format_date),
         }
@@ -136,9 +139,7 @@ impl ColumnData {
         scratch.clear();
         match self {
             ColumnData::Categorical { codes, levels } => {
-                return codes[row]
-                    .and_then(|c| levels.get(c as usize))
-                    .map(|l| f(l));
+                return levels.get(codes[row] as usize).map(|l| f(l));
             }
             ColumnData::Text(v) => return v[row].as_deref().map(f),
             ColumnData::Integer(v) => {
@@ -146,7 +147,7 @@ impl ColumnData {
                 let _ = write!(scratch, "{x}");
             }
             ColumnData::Float(v) => {
-                let x = v[row]?;
+                let x = Some(v[row]).filter(|x| !x.is_nan())?;
                 let _ = write!(scratch, "{x}");
                 if !scratch.contains(['.', 'e', 'E']) {
                     scratch.push_str(".0");
