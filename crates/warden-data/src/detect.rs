@@ -50,7 +50,7 @@ fn values(data: &ColumnData) -> Vec<(String, usize)> {
                 .filter(|(_, n)| *n > 0)
                 .collect()
         }
-        ColumnData::Text(v) => v.iter().flatten().map(|s| (s.clone(), 1)).collect(),
+        ColumnData::Text(v) => v.iter().flatten().map(|s| (s.to_string(), 1)).collect(),
         _ => Vec::new(),
     }
 }
@@ -180,7 +180,9 @@ mod tests {
     fn text(name: &str, v: &[&str]) -> Column {
         Column {
             name: name.into(),
-            data: ColumnData::Text(v.iter().map(|s| Some(s.to_string())).collect()),
+            data: ColumnData::Text(crate::table::TextColumn::from_options(
+                v.iter().map(|s| Some(*s)),
+            )),
         }
     }
 

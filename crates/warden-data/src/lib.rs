@@ -40,7 +40,7 @@ pub use ingest::{
     ActionTaken, DataReport, DroppedColumn, IngestSpec, Ingested, PiiReport, PseudonymKey,
     duplicate_rows, ingest,
 };
-pub use table::{Column, ColumnData, ColumnType, Table};
+pub use table::{Column, ColumnData, ColumnType, Table, TextColumn};
 pub(crate) use warden_core::Hasher;
 
 use warden_core::Digest;

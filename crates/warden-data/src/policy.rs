@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::DataError;
 use crate::pii::{Entity, mask_keep_last4, redact_text};
-use crate::table::{ColumnData, format_date};
+use crate::table::{ColumnData, MISSING_CODE, format_date};
 
 /// What to do with a column holding PII.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,9 +147,39 @@ impl Pseudonymiser {
     }
 }
 
+/// Applies `f` to every value. A categorical column stays categorical:
+/// `f` runs once per level, and levels that become equal are merged.
 fn map_text(data: &ColumnData, f: impl Fn(&str) -> String) -> ColumnData {
+    if let ColumnData::Categorical { codes, levels } = data {
+        let mapped: Vec<String> = levels.iter().map(|l| f(l)).collect();
+        let mut new_levels = mapped.clone();
+        new_levels.sort();
+        new_levels.dedup();
+        let remap: Vec<u32> = mapped
+            .iter()
+            .map(|m| {
+                new_levels
+                    .binary_search(m)
+                    .map_or(MISSING_CODE, |i| i as u32)
+            })
+            .collect();
+        let codes = codes
+            .iter()
+            .map(|&c| remap.get(c as usize).copied().unwrap_or(MISSING_CODE))
+            .collect();
+        return ColumnData::Categorical {
+            codes,
+            levels: new_levels,
+        };
+    }
     let n = data.len();
-    ColumnData::Text((0..n).map(|r| data.text(r).map(|v| f(&v))).collect())
+    let mut out = crate::table::TextColumn::new();
+    let mut scratch = String::new();
+    for r in 0..n {
+        let v = data.with_text(r, &mut scratch, &f);
+        out.push(v.as_deref());
+    }
+    ColumnData::Text(out)
 }
 
 /// Applies `action` to a column. `entity` is the column's entity, if any
@@ -290,7 +320,7 @@ mod tests {
                 .unwrap(),
             ColumnData::Integer(vec![Some(1984)])
         );
-        let zips = ColumnData::Text(vec![Some("94110".into())]);
+        let zips = ColumnData::Text(crate::table::TextColumn::from_options([Some("94110")]));
         assert_eq!(
             apply(
                 Action::Generalise,

@@ -691,13 +691,16 @@ pub(crate) fn convert(
     let data = match ty {
         ColumnType::Integer => ColumnData::Integer(typed!(parse_int)),
         ColumnType::Float => ColumnData::Float(
-            typed!(parse_float).into_iter().map(|x| x.unwrap_or(f64::NAN)).collect(),
+            typed!(parse_float)
+                .into_iter()
+                .map(|x| x.unwrap_or(f64::NAN))
+                .collect(),
         ),
         ColumnType::Boolean => ColumnData::Boolean(typed!(parse_bool)),
         ColumnType::Date => ColumnData::Date(typed!(parse_date)),
-        ColumnType::Text => {
-            ColumnData::Text((0..n).map(|r| col.get(r).map(str::to_string)).collect())
-        }
+        ColumnType::Text => ColumnData::Text(crate::table::TextColumn::from_options(
+            (0..n).map(|r| col.get(r)),
+        )),
         ColumnType::Categorical => {
             let mut levels: Vec<String> = match col.distinct() {
                 Some(d) => d.iter().map(|s| s.to_string()).collect(),

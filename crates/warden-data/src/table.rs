@@ -55,7 +55,7 @@ pub enum ColumnData {
         codes: Vec<u32>,
         levels: Vec<String>,
     },
-    Text(Vec<Option<String>>),
+    Text(TextColumn),
     /// Days since 1970-01-01.
     Date(Vec<Option<i32>>),
 }
@@ -93,7 +93,7 @@ impl ColumnData {
             ColumnData::Float(v) => v[row].is_nan(),
             ColumnData::Boolean(v) => v[row].is_none(),
             ColumnData::Categorical { codes, .. } => codes[row] == MISSING_CODE,
-            ColumnData::Text(v) => v[row].is_none(),
+            ColumnData::Text(v) => v.get(row).is_none(),
             ColumnData::Date(v) => v[row].is_none(),
         }
     }
@@ -121,7 +121,7 @@ impl ColumnData {
             ColumnData::Float(v) => Some(v[row]).filter(|x| !x.is_nan()).map(format_float),
             ColumnData::Boolean(v) => v[row].map(|b| b.to_string()),
             ColumnData::Categorical { codes, levels } => levels.get(codes[row] as usize).cloned(),
-            ColumnData::Text(v) => v[row].clone(),
+            ColumnData::Text(v) => v.get(row).map(str::to_string),
             ColumnData::Date(v) => v[row].map(format_date),
         }
     }
@@ -141,7 +141,7 @@ impl ColumnData {
             ColumnData::Categorical { codes, levels } => {
                 return levels.get(codes[row] as usize).map(|l| f(l));
             }
-            ColumnData::Text(v) => return v[row].as_deref().map(f),
+            ColumnData::Text(v) => return v.get(row).map(f),
             ColumnData::Integer(v) => {
                 let x = v[row]?;
                 let _ = write!(scratch, "{x}");
@@ -172,7 +172,9 @@ impl ColumnData {
                 codes: pick(codes, keep),
                 levels: levels.clone(),
             },
-            ColumnData::Text(v) => ColumnData::Text(pick(v, keep)),
+            ColumnData::Text(v) => {
+                ColumnData::Text(TextColumn::from_options(keep.iter().map(|&i| v.get(i))))
+            }
             ColumnData::Date(v) => ColumnData::Date(pick(v, keep)),
         }
     }
@@ -251,6 +253,64 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Strings stored in one buffer with an end offset each (8 bytes a value
+/// beside the text, instead of a heap string per value).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TextColumn {
+    buf: String,
+    /// End of each value in `buf`; the top bit marks a missing value.
+    ends: Vec<u64>,
+}
+
+const TEXT_MISSING: u64 = 1 << 63;
+
+impl TextColumn {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Builds a column from optional values.
+    pub fn from_options<S: AsRef<str>>(values: impl IntoIterator<Item = Option<S>>) -> Self {
+        let mut t = TextColumn::new();
+        for v in values {
+            t.push(v.as_ref().map(AsRef::as_ref));
+        }
+        t
+    }
+
+    pub fn push(&mut self, v: Option<&str>) {
+        self.buf.push_str(v.unwrap_or(""));
+        let end = self.buf.len() as u64;
+        self.ends
+            .push(if v.is_some() { end } else { end | TEXT_MISSING });
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn get(&self, row: usize) -> Option<&str> {
+        let end = *self.ends.get(row)?;
+        if end & TEXT_MISSING != 0 {
+            return None;
+        }
+        let start = if row == 0 {
+            0
+        } else {
+            self.ends[row - 1] & !TEXT_MISSING
+        };
+        self.buf.get(start as usize..end as usize)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Option<&str>> + '_ {
+        (0..self.len()).map(|r| self.get(r))
+    }
 }
 
 /// A named column.
