@@ -148,7 +148,8 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// Encodes `features` of `table`: numeric (imputed with the median,
 /// standardised), categorical and boolean one-hot (the 30 most frequent
-/// levels; the rest share one column). Text columns are not used.
+/// levels; the rest share one column). Text columns, and categorical
+/// columns whose levels are sentences, are not used.
 pub(crate) fn encode(table: &Table, features: &[String]) -> Matrix {
     let n = table.rows;
     let mut cols: Vec<Vec<f64>> = Vec::new();
@@ -157,6 +158,9 @@ pub(crate) fn encode(table: &Table, features: &[String]) -> Matrix {
             continue;
         };
         match &c.data {
+            // Free text that repeats (notes, comments) reads as categorical;
+            // as one-hot features it only adds noise to the screen's model.
+            ColumnData::Categorical { levels, .. } if looks_like_prose(levels) => {}
             ColumnData::Categorical { codes, levels } => {
                 let mut counts = vec![0usize; levels.len()];
                 for c in codes.iter().filter(|c| **c != crate::table::MISSING_CODE) {
@@ -200,6 +204,12 @@ pub(crate) fn encode(table: &Table, features: &[String]) -> Matrix {
         }
     }
     Matrix { d, x }
+}
+
+/// Levels that average three or more words are sentences, not categories.
+fn looks_like_prose(levels: &[String]) -> bool {
+    let words: usize = levels.iter().map(|l| l.split_whitespace().count()).sum();
+    !levels.is_empty() && words >= 3 * levels.len()
 }
 
 /// Multinomial logistic regression by mini-batch Adam; deterministic for a seed.
@@ -752,6 +762,21 @@ mod tests {
             0.5
         );
         assert!(roc_auc(&[0.5], &[true]).is_nan());
+    }
+
+    #[test]
+    fn sentences_are_not_categories() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(looks_like_prose(&s(&[
+            "paid on time",
+            "asked about the fees"
+        ])));
+        assert!(!looks_like_prose(&s(&[
+            "self-employed",
+            "Married-civ-spouse",
+            "rent"
+        ])));
+        assert!(!looks_like_prose(&[]));
     }
 
     #[test]

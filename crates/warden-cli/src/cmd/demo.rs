@@ -115,7 +115,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
     );
     let csv_path = dir.join("credit.csv");
     let credit_opts = warden_data::example::CreditOptions {
-        rows: 5000,
+        rows: 10_000,
         seed: 7,
         poison: 0.03,
         shift: false,
