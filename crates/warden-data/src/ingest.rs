@@ -545,19 +545,14 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
 
     // 7. Poisoning and integrity screen.
     let screen_report = match (&spec.screen, &spec.target) {
-        (Some(opts), Some(target)) => {
-            // The screen's model uses every attribute it may, sensitive ones
-            // included: label noise is judged on all the evidence.
-            let mut screen_features = features.clone();
-            screen_features.extend(spec.sensitive.iter().cloned());
-            Some(screen(
-                &clean,
-                target,
-                &screen_features,
-                spec.previous.as_ref(),
-                opts,
-            )?)
-        }
+        (Some(opts), Some(target)) => Some(screen(
+            &clean,
+            target,
+            &features,
+            &spec.sensitive,
+            spec.previous.as_ref(),
+            opts,
+        )?),
         _ => None,
     };
     let output_columns = schema(&clean);

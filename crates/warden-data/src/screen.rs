@@ -366,11 +366,62 @@ fn ks_statistic(a: &mut [f64], b: &mut [f64]) -> f64 {
     d
 }
 
-/// Runs the screen over `table` with label column `target`.
+/// Out-of-fold class probabilities (`n * k`, row-major) of a `folds`-fold
+/// cross-validated softmax regression, and their AUC (binary, or the macro
+/// one-vs-rest mean).
+fn oof_probabilities(
+    m: &Matrix,
+    y: &[usize],
+    labelled: &[usize],
+    k: usize,
+    opts: &ScreenOptions,
+) -> (Vec<f64>, f64) {
+    let n = y.len();
+    let mut probs = vec![0.0; n * k];
+    let fold_of = |r: usize| {
+        let mut h = std::hash::DefaultHasher::new();
+        (opts.seed, r).hash(&mut h);
+        (h.finish() % opts.folds as u64) as usize
+    };
+    for f in 0..opts.folds {
+        let train: Vec<usize> = labelled
+            .iter()
+            .copied()
+            .filter(|&r| fold_of(r) != f)
+            .collect();
+        let model = Softmax::fit(m, y, &train, k, opts.seed.wrapping_add(f as u64));
+        for &r in labelled.iter().filter(|&&r| fold_of(r) == f) {
+            model.predict(m, r, &mut probs[r * k..(r + 1) * k]);
+        }
+    }
+    let auc = if k == 2 {
+        let s: Vec<f64> = labelled.iter().map(|&r| probs[r * k + 1]).collect();
+        let p: Vec<bool> = labelled.iter().map(|&r| y[r] == 1).collect();
+        roc_auc(&s, &p)
+    } else {
+        let (mut sum, mut cnt) = (0.0f64, 0.0f64);
+        for c in 0..k {
+            let s: Vec<f64> = labelled.iter().map(|&r| probs[r * k + c]).collect();
+            let p: Vec<bool> = labelled.iter().map(|&r| y[r] == c).collect();
+            let a = roc_auc(&s, &p);
+            if a.is_finite() {
+                sum += a;
+                cnt += 1.0;
+            }
+        }
+        sum / cnt.max(1.0)
+    };
+    (probs, auc)
+}
+
+/// Runs the screen over `table` with label column `target`. `extra`
+/// attributes (the sensitive ones) join the features in the duplicate and
+/// outlier checks, and in the label-noise model when they improve it.
 pub fn screen(
     table: &Table,
     target: &str,
     features: &[String],
+    extra: &[String],
     previous: Option<&Table>,
     opts: &ScreenOptions,
 ) -> Result<ScreenReport, DataError> {
@@ -400,6 +451,7 @@ pub fn screen(
     let mut notes = Vec::new();
     let feature_idx: Vec<usize> = features
         .iter()
+        .chain(extra)
         .filter_map(|f| table.column_index(f))
         .collect();
     let target_idx = table.column_index(target).unwrap_or(0);
@@ -483,42 +535,21 @@ pub fn screen(
     } else if labelled.len() < opts.folds * 10 {
         notes.push("too few labelled rows for cross-validation: label-noise checks skipped".into());
     } else {
-        let mut probs = vec![0.0; n * k];
-        let fold_of = |r: usize| {
-            let mut h = std::hash::DefaultHasher::new();
-            (opts.seed, r).hash(&mut h);
-            (h.finish() % opts.folds as u64) as usize
-        };
-        for f in 0..opts.folds {
-            let train: Vec<usize> = labelled
-                .iter()
-                .copied()
-                .filter(|&r| fold_of(r) != f)
-                .collect();
-            let model = Softmax::fit(&m, &y, &train, k, opts.seed.wrapping_add(f as u64));
-            for &r in labelled.iter().filter(|&&r| fold_of(r) == f) {
-                model.predict(&m, r, &mut probs[r * k..(r + 1) * k]);
-            }
-        }
-        // Out-of-fold AUC: binary directly, multiclass as the macro one-vs-rest mean.
-        let auc = if k == 2 {
-            let s: Vec<f64> = labelled.iter().map(|&r| probs[r * k + 1]).collect();
-            let p: Vec<bool> = labelled.iter().map(|&r| y[r] == 1).collect();
-            roc_auc(&s, &p)
-        } else {
-            let mut sum = 0.0;
-            let mut cnt: f64 = 0.0;
-            for c in 0..k {
-                let s: Vec<f64> = labelled.iter().map(|&r| probs[r * k + c]).collect();
-                let p: Vec<bool> = labelled.iter().map(|&r| y[r] == c).collect();
-                let a = roc_auc(&s, &p);
-                if a.is_finite() {
-                    sum += a;
-                    cnt += 1.0;
+        // Out-of-fold probabilities from the features, and from the features
+        // plus the extra (sensitive) attributes; the set the model predicts
+        // better from (higher out-of-fold AUC) is used.
+        let (mut probs, mut auc) = oof_probabilities(&m, &y, &labelled, k, opts);
+        let mut with_extra = false;
+        if !extra.is_empty() {
+            let all: Vec<String> = features.iter().chain(extra).cloned().collect();
+            let m2 = encode(table, &all);
+            if m2.d > m.d {
+                let (p2, a2) = oof_probabilities(&m2, &y, &labelled, k, opts);
+                if a2 > auc {
+                    (probs, auc, with_extra) = (p2, a2, true);
                 }
             }
-            sum / cnt.max(1.0)
-        };
+        }
         // NaN (a class never present) counts as low separability.
         let low = auc.is_nan() || auc < opts.min_separability;
         // Per-class thresholds: mean self-confidence of each given class.
@@ -612,8 +643,13 @@ pub fn screen(
         }
         label_noise = Some(LabelNoise {
             method: format!(
-                "confident learning (prune by noise rate), {}-fold softmax regression",
-                opts.folds
+                "confident learning (prune by noise rate), {}-fold softmax regression{}",
+                opts.folds,
+                if with_extra {
+                    ", sensitive attributes included"
+                } else {
+                    ""
+                }
             ),
             classes: classes.clone(),
             out_of_fold_auc: auc,
