@@ -295,6 +295,13 @@ fn bad_input_gives_clear_errors_and_exit_codes() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
+        for secret in ["log.pem", "pseudonym.key"] {
+            let mode = std::fs::metadata(ws.join(".warden/keys").join(secret))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{secret}");
+        }
         let key = ws.join(".warden/keys/log.pem");
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
         let (code, _, stderr) = out(warden(ws, "ana").args(["roles", "grant", "lee", "approver"]));

@@ -122,7 +122,10 @@ impl From<DataError> for Error {
 impl Workspace {
     /// The workspace's pseudonymisation secret, created on first use.
     fn pseudonym_key(&self) -> Result<(Vec<u8>, bool), Error> {
-        let path = self.state_dir().join("keys").join("pseudonym.key");
+        let path = self
+            .state_dir()
+            .join("keys")
+            .join(crate::workspace::PSEUDONYM_SECRET);
         match std::fs::read_to_string(&path) {
             Ok(text) => {
                 #[cfg(unix)]
@@ -150,21 +153,11 @@ impl Workspace {
                 Ok((key, false))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Workspaces created before the secret was made at init.
                 let mut key = vec![0u8; 32];
                 getrandom::fill(&mut key)
                     .map_err(|e| Error::Invalid(format!("no randomness: {e}")))?;
-                let mut opts = std::fs::OpenOptions::new();
-                opts.write(true).create_new(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    opts.mode(0o600);
-                }
-                use std::io::Write;
-                let mut f = opts.open(&path).map_err(|e| Error::io(&path, e))?;
-                f.write_all(hex::encode(&key).as_bytes())
-                    .map_err(|e| Error::io(&path, e))?;
-                f.sync_all().map_err(|e| Error::io(&path, e))?;
+                crate::workspace::write_new_secret(&path, hex::encode(&key).as_bytes())?;
                 Ok((key, true))
             }
             Err(e) => Err(Error::io(&path, e)),

@@ -24,6 +24,8 @@ pub const WORKSPACE_DIR: &str = ".warden";
 pub const CONFIG_FILE: &str = "warden.toml";
 /// The key that signs audit log checkpoints.
 pub(crate) const LOG_KEY: &str = "log";
+/// The secret that keys PII pseudonyms, in `.warden/keys/`.
+pub(crate) const PSEUDONYM_SECRET: &str = "pseudonym.key";
 const DB_FILE: &str = "warden.db";
 
 /// Options for opening or creating a workspace.
@@ -86,6 +88,13 @@ impl Workspace {
         };
         let vkey = NoteSigner::new(&origin, ed)?.verifier().vkey();
         write_new(&log_dir.join("vkey"), format!("{vkey}\n").as_bytes())?;
+        let mut secret = zeroize::Zeroizing::new([0u8; 32]);
+        getrandom::fill(secret.as_mut())
+            .map_err(|e| Error::Invalid(format!("no randomness: {e}")))?;
+        write_new_secret(
+            &keys_dir.join(PSEUDONYM_SECRET),
+            hex::encode(secret.as_ref()).as_bytes(),
+        )?;
 
         let now = Timestamp::now();
         let mut tx = ws.store.write()?;
@@ -97,7 +106,8 @@ impl Workspace {
             &ws.actor,
             actions::WORKSPACE_INIT,
             "workspace",
-            &json!({"workspace_id": hex::encode(id), "log_origin": origin, "log_vkey": vkey}),
+            &json!({"workspace_id": hex::encode(id), "log_origin": origin, "log_vkey": vkey,
+                    "pseudonym_secret": format!(".warden/keys/{PSEUDONYM_SECRET}")}),
         )?;
         let record = KeyRecord {
             name: KeyName::new(LOG_KEY)?,
@@ -328,12 +338,26 @@ fn create_private_dir(path: &Path) -> Result<(), Error> {
 
 /// Creates a file that must not exist yet.
 pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    create_file(path, bytes, None)
+}
+
+/// Creates a file that must not exist yet, readable by its owner only.
+pub(crate) fn write_new_secret(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    create_file(path, bytes, Some(0o600))
+}
+
+fn create_file(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), Error> {
     use std::io::Write;
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    if let Some(m) = mode {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(m);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut f = opts.open(path).map_err(|e| Error::io(path, e))?;
     f.write_all(bytes).map_err(|e| Error::io(path, e))?;
     f.sync_all().map_err(|e| Error::io(path, e))
 }
