@@ -146,48 +146,28 @@ impl ColumnData {
                 let x = v[row]?;
                 let _ = write!(scratch, "{x}");
             }
-            ColumnData::Float(v) => {
-                let x = Some(v[row]).filter(|x| !x.is_nan())?;
-                let _ = write!(scratch, "{x}");
-                if !scratch.contains(['.', 'e', 'E']) {
-                    scratch.push_str(".0");
-                }
-            }
+            ColumnData::Float(v) => push_float(scratch, Some(v[row]).filter(|x| !x.is_nan())?),
             ColumnData::Boolean(v) => scratch.push_str(if v[row]? { "true" } else { "false" }),
             ColumnData::Date(v) => scratch.push_str(&format_date(v[row]?)),
         }
         Some(f(scratch))
-    }
-
-    /// Keeps only the rows whose index is in `keep` (sorted, in range).
-    pub fn select(&self, keep: &[usize]) -> ColumnData {
-        fn pick<T: Clone>(v: &[T], keep: &[usize]) -> Vec<T> {
-            keep.iter().map(|&i| v[i].clone()).collect()
-        }
-        match self {
-            ColumnData::Integer(v) => ColumnData::Integer(pick(v, keep)),
-            ColumnData::Float(v) => ColumnData::Float(pick(v, keep)),
-            ColumnData::Boolean(v) => ColumnData::Boolean(pick(v, keep)),
-            ColumnData::Categorical { codes, levels } => ColumnData::Categorical {
-                codes: pick(codes, keep),
-                levels: levels.clone(),
-            },
-            ColumnData::Text(v) => {
-                ColumnData::Text(TextColumn::from_options(keep.iter().map(|&i| v.get(i))))
-            }
-            ColumnData::Date(v) => ColumnData::Date(pick(v, keep)),
-        }
     }
 }
 
 /// Shortest text that parses back to the same float (Rust's `Display`),
 /// with integral values keeping a `.0` so the column stays a float column.
 pub fn format_float(x: f64) -> String {
-    let s = format!("{x}");
-    if s.contains(['.', 'e', 'E']) || !x.is_finite() {
-        s
-    } else {
-        format!("{s}.0")
+    let mut s = String::new();
+    push_float(&mut s, x);
+    s
+}
+
+fn push_float(out: &mut String, x: f64) {
+    use std::fmt::Write;
+    let start = out.len();
+    let _ = write!(out, "{x}");
+    if x.is_finite() && !out[start..].contains(['.', 'e', 'E']) {
+        out.push_str(".0");
     }
 }
 
@@ -338,21 +318,6 @@ impl Table {
 
     pub fn names(&self) -> Vec<&str> {
         self.columns.iter().map(|c| c.name.as_str()).collect()
-    }
-
-    /// Keeps only the rows whose index is in `keep` (sorted, in range).
-    pub fn select_rows(&self, keep: &[usize]) -> Table {
-        Table {
-            columns: self
-                .columns
-                .iter()
-                .map(|c| Column {
-                    name: c.name.clone(),
-                    data: c.data.select(keep),
-                })
-                .collect(),
-            rows: keep.len(),
-        }
     }
 }
 
