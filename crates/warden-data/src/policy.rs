@@ -140,10 +140,17 @@ impl Pseudonymiser {
     }
 
     pub fn token(&self, value: &str) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut mac = self.mac.clone();
         mac.update(value.as_bytes());
         let tag = mac.finalize().into_bytes();
-        format!("p_{}", hex::encode(&tag[..16]))
+        let mut out = String::with_capacity(34);
+        out.push_str("p_");
+        for b in &tag[..16] {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        out
     }
 }
 
@@ -172,12 +179,37 @@ fn map_text(data: &ColumnData, f: impl Fn(&str) -> String) -> ColumnData {
             levels: new_levels,
         };
     }
+    // Free text repeats (notes, comments): results are remembered per
+    // value while that pays (a hit rate of at least 1 in 10).
+    const MEMO_MAX: usize = 1 << 16;
     let n = data.len();
     let mut out = crate::table::TextColumn::new();
     let mut scratch = String::new();
+    let mut memo: rustc_hash::FxHashMap<String, String> = rustc_hash::FxHashMap::default();
+    let (mut lookups, mut hits, mut memo_on) = (0usize, 0usize, true);
     for r in 0..n {
-        let v = data.with_text(r, &mut scratch, &f);
-        out.push(v.as_deref());
+        data.with_text(r, &mut scratch, |v| {
+            if !memo_on {
+                out.push(Some(&f(v)));
+                return;
+            }
+            lookups += 1;
+            if let Some(m) = memo.get(v) {
+                hits += 1;
+                out.push(Some(m));
+                return;
+            }
+            let m = f(v);
+            out.push(Some(&m));
+            if memo.len() < MEMO_MAX {
+                memo.insert(v.to_string(), m);
+            }
+            if lookups == 10_000 && hits < 1_000 {
+                memo_on = false;
+                memo = rustc_hash::FxHashMap::default();
+            }
+        })
+        .unwrap_or_else(|| out.push(None));
     }
     ColumnData::Text(out)
 }
