@@ -35,10 +35,15 @@ pub fn schema(table: &Table) -> Vec<ColumnSchema> {
 }
 
 pub(crate) fn field(out: &mut Vec<u8>, s: &str) {
-    let needs_quotes = s.is_empty()
-        || s.contains([',', '"', '\n', '\r'])
-        || s.starts_with([' ', '\t'])
-        || s.ends_with([' ', '\t']);
+    let b = s.as_bytes();
+    let needs_quotes = match (b.first(), b.last()) {
+        (Some(first), Some(last)) => {
+            matches!(first, b' ' | b'\t')
+                || matches!(last, b' ' | b'\t')
+                || b.iter().any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r'))
+        }
+        _ => true,
+    };
     if needs_quotes {
         out.push(b'"');
         for b in s.bytes() {
