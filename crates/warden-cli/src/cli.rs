@@ -85,6 +85,41 @@ pub enum Command {
     /// Generate example data
     #[command(subcommand)]
     Example(ExampleCmd),
+    /// Plan differential-privacy budgets for DP-SGD (RDP accountant, as Opacus)
+    #[command(subcommand)]
+    Privacy(PrivacyCmd),
+}
+
+#[derive(Subcommand)]
+pub enum PrivacyCmd {
+    /// The (epsilon, delta) spent by DP-SGD with this sampling, noise and number of steps
+    #[command(
+        after_help = "Examples:\n  warden privacy epsilon --sample-rate 0.01 --noise-multiplier 1.1 --steps 1000 --delta 1e-5\n  warden privacy epsilon --sample-rate 0.004 --noise-multiplier 0.8 --steps 10000 --delta 1e-5 --json\n\nThe sample rate is the expected batch size over the dataset size (Poisson sampling)."
+    )]
+    Epsilon {
+        #[arg(long, value_name = "Q")]
+        sample_rate: f64,
+        #[arg(long, value_name = "SIGMA")]
+        noise_multiplier: f64,
+        #[arg(long, value_name = "T")]
+        steps: u64,
+        #[arg(long, value_name = "D", default_value_t = 1e-5)]
+        delta: f64,
+    },
+    /// The smallest noise multiplier that keeps epsilon at or under a target
+    #[command(
+        after_help = "Examples:\n  warden privacy noise --target-epsilon 3 --sample-rate 0.01 --steps 1000 --delta 1e-5\n  warden privacy noise --target-epsilon 1 --sample-rate 0.001 --steps 10000 --json"
+    )]
+    Noise {
+        #[arg(long, value_name = "E")]
+        target_epsilon: f64,
+        #[arg(long, value_name = "Q")]
+        sample_rate: f64,
+        #[arg(long, value_name = "T")]
+        steps: u64,
+        #[arg(long, value_name = "D", default_value_t = 1e-5)]
+        delta: f64,
+    },
 }
 
 /// How to read a CSV file.

@@ -443,6 +443,14 @@ fn help_has_examples_and_exit_codes() {
         vec!["audit", "verify"],
         vec!["audit", "proof"],
         vec!["audit", "check-proof"],
+        vec!["data", "ingest"],
+        vec!["data", "profile"],
+        vec!["data", "list"],
+        vec!["data", "show"],
+        vec!["data", "lineage"],
+        vec!["example", "credit"],
+        vec!["privacy", "epsilon"],
+        vec!["privacy", "noise"],
     ] {
         let help = ok(Command::cargo_bin("warden")
             .unwrap()
@@ -734,4 +742,60 @@ fn data_ingest_end_to_end() {
         "credit.schema.toml",
         "--no-screen",
     ]));
+}
+
+#[test]
+fn privacy_budget_planning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = ok(warden(tmp.path(), "x").args([
+        "privacy",
+        "epsilon",
+        "--sample-rate",
+        "0.01",
+        "--noise-multiplier",
+        "1.1",
+        "--steps",
+        "1000",
+        "--delta",
+        "1e-5",
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // Opacus 1.5.2 gives 1.7117700912203435 at order 9.6 (see warden-ml's reference test).
+    assert!(
+        (v["epsilon"].as_f64().unwrap() - 1.7117700912203435).abs() < 1e-9,
+        "{v}"
+    );
+    assert_eq!(v["optimal_order"], 9.6);
+    assert!(v["accountant"].as_str().unwrap().contains("RDP"));
+    let out = ok(warden(tmp.path(), "x").args([
+        "privacy",
+        "noise",
+        "--target-epsilon",
+        "1.7117700912203435",
+        "--sample-rate",
+        "0.01",
+        "--steps",
+        "1000",
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        (v["noise_multiplier"].as_f64().unwrap() - 1.1).abs() < 1e-5,
+        "{v}"
+    );
+    for bad in [["--sample-rate", "0"], ["--sample-rate", "1.5"]] {
+        let (code, _, stderr) = out(warden(tmp.path(), "x")
+            .args([
+                "privacy",
+                "epsilon",
+                "--noise-multiplier",
+                "1",
+                "--steps",
+                "10",
+            ])
+            .args(bad));
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("sample rate"), "{stderr}");
+    }
 }

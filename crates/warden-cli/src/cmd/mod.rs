@@ -4,6 +4,7 @@ mod audit;
 mod data;
 mod demo;
 mod keys;
+mod privacy;
 mod roles;
 
 use std::path::Path;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Audit(c) => audit::run(&g, c),
         Command::Data(c) => data::run(&g, *c),
         Command::Example(c) => data::example(&g, c),
+        Command::Privacy(c) => privacy::run(&g, c),
     }
 }
 
@@ -59,7 +61,7 @@ fn acting_as(c: &Command) -> Option<&str> {
             | D::Lineage { acting, .. } => acting,
             D::Profile { .. } => return None,
         },
-        Command::Example(_) => return None,
+        Command::Example(_) | Command::Privacy(_) => return None,
     };
     acting.actor.as_deref()
 }
