@@ -747,7 +747,7 @@ fn data_ingest_end_to_end() {
 #[test]
 fn privacy_budget_planning() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = ok(warden(tmp.path(), "x").args([
+    let text = ok(warden(tmp.path(), "x").args([
         "privacy",
         "epsilon",
         "--sample-rate",
@@ -760,7 +760,7 @@ fn privacy_budget_planning() {
         "1e-5",
         "--json",
     ]));
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     // Opacus 1.5.2 gives 1.7117700912203435 at order 9.6 (see warden-ml's reference test).
     assert!(
         (v["epsilon"].as_f64().unwrap() - 1.7117700912203435).abs() < 1e-9,
@@ -768,7 +768,7 @@ fn privacy_budget_planning() {
     );
     assert_eq!(v["optimal_order"], 9.6);
     assert!(v["accountant"].as_str().unwrap().contains("RDP"));
-    let out = ok(warden(tmp.path(), "x").args([
+    let text = ok(warden(tmp.path(), "x").args([
         "privacy",
         "noise",
         "--target-epsilon",
@@ -779,7 +779,7 @@ fn privacy_budget_planning() {
         "1000",
         "--json",
     ]));
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert!(
         (v["noise_multiplier"].as_f64().unwrap() - 1.1).abs() < 1e-5,
         "{v}"
