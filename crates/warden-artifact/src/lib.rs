@@ -19,4 +19,5 @@
 #![forbid(unsafe_code)]
 
 pub mod keys;
+pub mod model_signing;
 pub mod note;

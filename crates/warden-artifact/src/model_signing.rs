@@ -1,0 +1,357 @@
+//! Verification of OpenSSF model-signing signatures (the `model_signing`
+//! "key" method): a Sigstore bundle v0.3 whose DSSE envelope carries an
+//! in-toto Statement v1 with predicate type
+//! `https://model_signing/signature/v1.0`, listing every file of a model
+//! directory with its SHA-256, signed with ECDSA P-256 (SHA-256) or P-384
+//! (SHA-384).
+//!
+//! The bundle JSON is hand-parsed with serde (the `sigstore` crate pulls
+//! hundreds of dependencies for online flows this format does not use).
+//! Warden applies its own ignore policy (`.git`, `.github`, `.gitattributes`,
+//! `.gitignore`, and the signature file itself); the ignore list inside the
+//! signature is never trusted.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+
+/// Largest signature bundle read.
+pub const MAX_BUNDLE_BYTES: usize = 16 << 20;
+const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+const PREDICATE_TYPE: &str = "https://model_signing/signature/v1.0";
+/// Paths never part of a signed model.
+const IGNORED: [&str; 4] = [".git", ".github", ".gitattributes", ".gitignore"];
+
+/// Why a model signature does not verify.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelSigningError {
+    #[error("signature bundle is malformed: {0}")]
+    Malformed(String),
+    #[error("the signature was made with another key (hint {hint}, this key's is {expected})")]
+    KeyMismatch { hint: String, expected: String },
+    #[error("the signature does not verify with this key")]
+    BadSignature,
+    #[error("the signed manifest's root digest does not match its file list")]
+    RootMismatch,
+    #[error("{0}: file differs from the signed manifest")]
+    FileMismatch(String),
+    #[error("{0}: file is signed but missing")]
+    MissingFile(String),
+    #[error("{0}: file is not covered by the signature")]
+    ExtraFile(String),
+    #[error("{0}: symbolic links are not allowed in a signed model")]
+    Symlink(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("unsupported key for model signing: {0}")]
+    UnsupportedKey(String),
+}
+
+/// A verifying key of the kinds `model_signing` uses.
+pub enum ModelKey {
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+}
+
+impl ModelKey {
+    /// Parses an SPKI PEM public key (P-256 or P-384).
+    pub fn from_pem(pem: &str) -> Result<Self, ModelSigningError> {
+        use p256::pkcs8::DecodePublicKey;
+        if let Ok(k) = p256::ecdsa::VerifyingKey::from_public_key_pem(pem) {
+            return Ok(ModelKey::P256(k));
+        }
+        p384::ecdsa::VerifyingKey::from_public_key_pem(pem)
+            .map(ModelKey::P384)
+            .map_err(|_| {
+                ModelSigningError::UnsupportedKey("not an ECDSA P-256 or P-384 public key".into())
+            })
+    }
+
+    /// The hint `model_signing` records: hex SHA-256 of the key's SPKI PEM text.
+    pub fn hint(&self) -> Result<String, ModelSigningError> {
+        use p256::pkcs8::{EncodePublicKey, LineEnding};
+        let pem = match self {
+            ModelKey::P256(k) => k.to_public_key_pem(LineEnding::LF),
+            ModelKey::P384(k) => k.to_public_key_pem(LineEnding::LF),
+        }
+        .map_err(|e| ModelSigningError::UnsupportedKey(e.to_string()))?;
+        Ok(hex::encode(Sha256::digest(pem.as_bytes())))
+    }
+
+    fn verify(&self, message: &[u8], der: &[u8]) -> Result<(), ModelSigningError> {
+        use p256::ecdsa::signature::Verifier;
+        let ok =
+            match self {
+                ModelKey::P256(k) => p256::ecdsa::Signature::from_der(der)
+                    .is_ok_and(|s| k.verify(message, &s).is_ok()),
+                ModelKey::P384(k) => p384::ecdsa::Signature::from_der(der)
+                    .is_ok_and(|s| k.verify(message, &s).is_ok()),
+            };
+        if ok {
+            Ok(())
+        } else {
+            Err(ModelSigningError::BadSignature)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Bundle {
+    media_type: String,
+    verification_material: Material,
+    dsse_envelope: Envelope,
+}
+
+#[derive(Deserialize)]
+struct Material {
+    #[serde(rename = "publicKey")]
+    public_key: Option<PublicKeyRef>,
+}
+
+#[derive(Deserialize)]
+struct PublicKeyRef {
+    hint: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    payload: String,
+    payload_type: String,
+    signatures: Vec<EnvelopeSignature>,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeSignature {
+    sig: String,
+}
+
+#[derive(Deserialize)]
+struct Statement {
+    #[serde(rename = "_type")]
+    kind: String,
+    subject: Vec<Subject>,
+    #[serde(rename = "predicateType")]
+    predicate_type: String,
+    predicate: Predicate,
+}
+
+#[derive(Deserialize)]
+struct Subject {
+    digest: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct Predicate {
+    serialization: Serialization,
+    resources: Vec<Resource>,
+}
+
+#[derive(Deserialize)]
+struct Serialization {
+    method: String,
+    hash_type: String,
+}
+
+#[derive(Deserialize)]
+struct Resource {
+    name: String,
+    algorithm: String,
+    digest: String,
+}
+
+/// The DSSE pre-authentication encoding.
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        payload.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+fn malformed(what: impl Into<String>) -> ModelSigningError {
+    ModelSigningError::Malformed(what.into())
+}
+
+/// What a verified signature covers.
+#[derive(Debug, Clone)]
+pub struct VerifiedModel {
+    /// The subject's root digest (hex).
+    pub root_digest: String,
+    /// Signed files (POSIX relative paths) and their SHA-256 (hex).
+    pub files: BTreeMap<String, String>,
+}
+
+/// Verifies `bundle` (the JSON bytes of a signature file) over the model
+/// directory `dir` with `key`. `signature_path` is skipped if it lies inside `dir`.
+pub fn verify(
+    dir: &Path,
+    bundle: &[u8],
+    key: &ModelKey,
+    signature_path: Option<&Path>,
+) -> Result<VerifiedModel, ModelSigningError> {
+    if bundle.len() > MAX_BUNDLE_BYTES {
+        return Err(malformed(format!("larger than {MAX_BUNDLE_BYTES} bytes")));
+    }
+    let b: Bundle = serde_json::from_slice(bundle).map_err(|e| malformed(e.to_string()))?;
+    if b.media_type != BUNDLE_MEDIA_TYPE {
+        return Err(malformed(format!(
+            "media type {:?}, expected {BUNDLE_MEDIA_TYPE}",
+            b.media_type
+        )));
+    }
+    if let Some(hint) = b.verification_material.public_key.and_then(|p| p.hint) {
+        let expected = key.hint()?;
+        if hint != expected {
+            return Err(ModelSigningError::KeyMismatch { hint, expected });
+        }
+    }
+    let env = &b.dsse_envelope;
+    if env.payload_type != PAYLOAD_TYPE {
+        return Err(malformed(format!("payload type {:?}", env.payload_type)));
+    }
+    let payload = B64
+        .decode(&env.payload)
+        .map_err(|_| malformed("payload is not base64"))?;
+    let [sig] = env.signatures.as_slice() else {
+        return Err(malformed("expected exactly one signature"));
+    };
+    let der = B64
+        .decode(&sig.sig)
+        .map_err(|_| malformed("signature is not base64"))?;
+    key.verify(&pae(&env.payload_type, &payload), &der)?;
+
+    // Only now, signed, is the statement trusted enough to read.
+    let st: Statement =
+        serde_json::from_slice(&payload).map_err(|e| malformed(format!("statement: {e}")))?;
+    if st.kind != STATEMENT_TYPE || st.predicate_type != PREDICATE_TYPE {
+        return Err(malformed(format!(
+            "statement type {} / predicate {}",
+            st.kind, st.predicate_type
+        )));
+    }
+    let ser = &st.predicate.serialization;
+    if ser.method != "files" || ser.hash_type != "sha256" {
+        return Err(malformed(format!(
+            "serialization {} / {} is not supported",
+            ser.method, ser.hash_type
+        )));
+    }
+    let [subject] = st.subject.as_slice() else {
+        return Err(malformed("expected exactly one subject"));
+    };
+    let root = subject
+        .digest
+        .get("sha256")
+        .ok_or_else(|| malformed("subject has no sha256 digest"))?;
+    let mut hasher = Sha256::new();
+    let mut signed = BTreeMap::new();
+    for r in &st.predicate.resources {
+        if r.algorithm != "sha256" {
+            return Err(malformed(format!("{}: algorithm {}", r.name, r.algorithm)));
+        }
+        let mut d = [0u8; 32];
+        hex::decode_to_slice(&r.digest, &mut d)
+            .map_err(|_| malformed(format!("{}: digest is not sha256 hex", r.name)))?;
+        hasher.update(d);
+        if signed
+            .insert(r.name.clone(), r.digest.to_lowercase())
+            .is_some()
+        {
+            return Err(malformed(format!("{}: listed twice", r.name)));
+        }
+    }
+    if hex::encode(hasher.finalize()) != root.to_lowercase() {
+        return Err(ModelSigningError::RootMismatch);
+    }
+
+    let actual = hash_dir(dir, signature_path)?;
+    for (name, digest) in &signed {
+        match actual.get(name) {
+            None => return Err(ModelSigningError::MissingFile(name.clone())),
+            Some(d) if d != digest => return Err(ModelSigningError::FileMismatch(name.clone())),
+            Some(_) => {}
+        }
+    }
+    if let Some(extra) = actual.keys().find(|k| !signed.contains_key(*k)) {
+        return Err(ModelSigningError::ExtraFile(extra.clone()));
+    }
+    Ok(VerifiedModel {
+        root_digest: root.to_lowercase(),
+        files: signed,
+    })
+}
+
+/// SHA-256 of every file under `dir` by POSIX relative path, applying
+/// Warden's ignore policy; symbolic links are refused.
+pub fn hash_dir(
+    dir: &Path,
+    skip: Option<&Path>,
+) -> Result<BTreeMap<String, String>, ModelSigningError> {
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| ModelSigningError::Io { path: p, source: e }
+    };
+    let skip = skip.and_then(|s| s.canonicalize().ok());
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).map_err(io(&d))? {
+            let entry = entry.map_err(io(&d))?;
+            let path = entry.path();
+            let name = entry.file_name();
+            if IGNORED.iter().any(|i| name == *i) {
+                continue;
+            }
+            let rel = path
+                .strip_prefix(dir)
+                .unwrap_or(&path)
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            let ft = entry.file_type().map_err(io(&path))?;
+            if ft.is_symlink() {
+                return Err(ModelSigningError::Symlink(rel));
+            }
+            if ft.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if skip
+                .as_ref()
+                .is_some_and(|s| path.canonicalize().ok().as_ref() == Some(s))
+            {
+                continue;
+            }
+            let mut f = std::fs::File::open(&path).map_err(io(&path))?;
+            let mut h = Sha256::new();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = f.read(&mut buf).map_err(io(&path))?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+            out.insert(rel, hex::encode(h.finalize()));
+        }
+    }
+    Ok(out)
+}
