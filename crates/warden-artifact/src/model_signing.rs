@@ -355,3 +355,60 @@ pub fn hash_dir(
     }
     Ok(out)
 }
+
+/// Paths in `model_signing`'s order: sorted by path components, so `a/b.txt`
+/// comes before `a.txt`.
+fn component_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.split('/').cmp(b.split('/'))
+}
+
+/// Signs the model directory `dir` with an ECDSA P-256 key, producing the
+/// JSON of a bundle that `model_signing verify key` accepts. `signature_path`
+/// is skipped if it lies inside `dir`.
+pub fn sign_p256(
+    dir: &Path,
+    key: &p256::ecdsa::SigningKey,
+    signature_path: Option<&Path>,
+) -> Result<Vec<u8>, ModelSigningError> {
+    use p256::ecdsa::signature::Signer;
+    let files = hash_dir(dir, signature_path)?;
+    let mut names: Vec<&String> = files.keys().collect();
+    names.sort_by(|a, b| component_order(a, b));
+    let mut root = Sha256::new();
+    let mut resources = Vec::with_capacity(names.len());
+    for name in names {
+        let digest = &files[name];
+        let mut raw = [0u8; 32];
+        hex::decode_to_slice(digest, &mut raw).map_err(|_| malformed("internal digest"))?;
+        root.update(raw);
+        resources.push(serde_json::json!({"name": name, "algorithm": "sha256", "digest": digest}));
+    }
+    let subject_name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "model".into());
+    let statement = serde_json::json!({
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": subject_name, "digest": {"sha256": hex::encode(root.finalize())}}],
+        "predicateType": PREDICATE_TYPE,
+        "predicate": {
+            "serialization": {"method": "files", "hash_type": "sha256", "allow_symlinks": false,
+                              "ignore_paths": IGNORED},
+            "resources": resources,
+        },
+    });
+    let payload = serde_json::to_vec(&statement).map_err(|e| malformed(e.to_string()))?;
+    let sig: p256::ecdsa::Signature = key.sign(&pae(PAYLOAD_TYPE, &payload));
+    let hint = ModelKey::P256(*key.verifying_key()).hint()?;
+    let bundle = serde_json::json!({
+        "mediaType": BUNDLE_MEDIA_TYPE,
+        "verificationMaterial": {"publicKey": {"hint": hint}, "tlogEntries": []},
+        "dsseEnvelope": {
+            "payload": B64.encode(&payload),
+            "payloadType": PAYLOAD_TYPE,
+            "signatures": [{"sig": B64.encode(sig.to_der().as_bytes()), "keyid": ""}],
+        },
+    });
+    serde_json::to_vec_pretty(&bundle).map_err(|e| malformed(e.to_string()))
+}

@@ -137,3 +137,22 @@ fn rejects_wrong_keys_and_forged_signatures() {
         Err(ModelSigningError::Malformed(_))
     ));
 }
+
+#[test]
+fn signs_what_our_verifier_and_the_fixture_key_accept() {
+    use p256::pkcs8::DecodePrivateKey;
+    let t = copy_model();
+    let m = t.path().join("model");
+    // The fixture's private key is SEC1 PEM; convert through the secret key.
+    let pem = std::fs::read_to_string(fixture().join("test_only_ec_p256_private.pem")).unwrap();
+    let sk = p256::SecretKey::from_sec1_pem(&pem)
+        .map(p256::ecdsa::SigningKey::from)
+        .or_else(|_| p256::ecdsa::SigningKey::from_pkcs8_pem(&pem))
+        .unwrap();
+    let bundle = warden_artifact::model_signing::sign_p256(&m, &sk, None).unwrap();
+    let v = verify(&m, &bundle, &key("ec_p256_public.pem"), None).unwrap();
+    // Same files, same order rule, same root as model_signing's own signature.
+    assert_eq!(v.root_digest, ROOT);
+    std::fs::write(m.join("a.txt"), b"changed").unwrap();
+    assert!(verify(&m, &bundle, &key("ec_p256_public.pem"), None).is_err());
+}
