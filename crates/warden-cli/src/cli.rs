@@ -85,6 +85,36 @@ pub enum Command {
     /// Generate example data
     #[command(subcommand)]
     Example(ExampleCmd),
+    /// Sign a model directory (OpenSSF model-signing format, ECDSA P-256)
+    #[command(
+        after_help = "Examples:\n  warden sign ./model --key pipeline                 # writes ./model.sig\n  warden sign ./model --key pipeline --signature model.sig\n\nThe signature is a Sigstore bundle that `model_signing verify key` accepts."
+    )]
+    Sign {
+        path: PathBuf,
+        /// A workspace key of type ecdsa-p256
+        #[arg(long)]
+        key: String,
+        /// Where to write the signature (default: PATH.sig)
+        #[arg(long, value_name = "FILE")]
+        signature: Option<PathBuf>,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Verify a model directory's OpenSSF model-signing signature; exit 5 if it does not verify
+    #[command(
+        after_help = "Examples:\n  warden verify ./model                              # against the workspace trust store\n  warden verify ./model --signature model.sig --key vendor.pub.pem   # no workspace needed\n\nEvery file must match; a changed, added or removed file is named. .git, .github,\n.gitattributes, .gitignore and the signature file itself are not part of the model."
+    )]
+    Verify {
+        path: PathBuf,
+        /// The signature (default: PATH.sig)
+        #[arg(long, value_name = "FILE")]
+        signature: Option<PathBuf>,
+        /// A public key PEM (P-256 or P-384) to verify with instead of the trust store
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
     /// Plan differential-privacy budgets for DP-SGD (RDP accountant, as Opacus)
     #[command(subcommand)]
     Privacy(PrivacyCmd),

@@ -451,6 +451,8 @@ fn help_has_examples_and_exit_codes() {
         vec!["example", "credit"],
         vec!["privacy", "epsilon"],
         vec!["privacy", "noise"],
+        vec!["sign"],
+        vec!["verify"],
     ] {
         let help = ok(Command::cargo_bin("warden")
             .unwrap()
@@ -798,4 +800,74 @@ fn privacy_budget_planning() {
         assert_eq!(code, 2, "{stderr}");
         assert!(stderr.contains("sample rate"), "{stderr}");
     }
+}
+
+#[test]
+fn sign_and_verify_model_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir(&ws).unwrap();
+    init(&ws);
+    ok(warden(&ws, "ana").args(["roles", "grant", "sam", "ml-engineer"]));
+    ok(warden(&ws, "ana").args(["keys", "generate", "pipeline"]));
+    ok(warden(&ws, "ana").args(["keys", "generate", "edkey", "--type", "ed25519"]));
+    let model = tmp.path().join("model");
+    std::fs::create_dir_all(model.join("sub")).unwrap();
+    std::fs::write(model.join("weights.bin"), vec![7u8; 5000]).unwrap();
+    std::fs::write(model.join("sub/config.json"), b"{}").unwrap();
+    let signed = ok(warden(&ws, "sam")
+        .args(["sign"])
+        .arg(&model)
+        .args(["--key", "pipeline", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&signed).unwrap();
+    assert_eq!(v["files"], 2);
+    assert!(tmp.path().join("model.sig").is_file());
+    assert_eq!(count_events(&ws, "model.sign"), 1);
+    ok(warden(&ws, "sam").args(["verify"]).arg(&model));
+    // Outside the workspace, with the exported public key.
+    let pem = ok(warden(&ws, "ana").args(["keys", "export-public", "pipeline"]));
+    std::fs::write(tmp.path().join("p.pem"), pem).unwrap();
+    ok(warden(tmp.path(), "x").args(["verify", "model", "--key", "p.pem"]));
+    // A changed, an added and a removed file are each named; exit 5.
+    std::fs::write(model.join("weights.bin"), vec![8u8; 5000]).unwrap();
+    let (code, _, stderr) =
+        out(warden(tmp.path(), "x").args(["verify", "model", "--key", "p.pem"]));
+    assert_eq!(code, 5);
+    assert!(stderr.contains("weights.bin"), "{stderr}");
+    std::fs::write(model.join("weights.bin"), vec![7u8; 5000]).unwrap();
+    std::fs::write(model.join("extra.txt"), b"x").unwrap();
+    let (code, _, stderr) =
+        out(warden(tmp.path(), "x").args(["verify", "model", "--key", "p.pem"]));
+    assert_eq!(code, 5);
+    assert!(
+        stderr.contains("extra.txt") && stderr.contains("not covered"),
+        "{stderr}"
+    );
+    std::fs::remove_file(model.join("extra.txt")).unwrap();
+    std::fs::remove_file(model.join("sub/config.json")).unwrap();
+    let (code, _, stderr) =
+        out(warden(tmp.path(), "x").args(["verify", "model", "--key", "p.pem"]));
+    assert_eq!(code, 5);
+    assert!(
+        stderr.contains("sub/config.json") && stderr.contains("missing"),
+        "{stderr}"
+    );
+    std::fs::write(model.join("sub/config.json"), b"{}").unwrap();
+    // A revoked key no longer vouches; an Ed25519 key cannot sign this format.
+    ok(warden(&ws, "ana").args(["keys", "revoke", "pipeline"]));
+    let (code, _, _) = out(warden(&ws, "sam").args(["verify"]).arg(&model));
+    assert_eq!(code, 5);
+    let (code, _, stderr) = out(warden(&ws, "ana")
+        .args(["sign"])
+        .arg(&model)
+        .args(["--key", "edkey"]));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("P-256"), "{stderr}");
+    // Only roles with model.sign may sign.
+    ok(warden(&ws, "ana").args(["roles", "grant", "lee", "approver"]));
+    let (code, _, _) = out(warden(&ws, "lee")
+        .args(["sign"])
+        .arg(&model)
+        .args(["--key", "pipeline"]));
+    assert_eq!(code, 3);
 }

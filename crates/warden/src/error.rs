@@ -133,7 +133,7 @@ impl Error {
             Error::Store(StoreError::Foreign { .. }) => {
                 Some("the workspace's .warden/warden.db was replaced by another program's database".into())
             }
-            Error::Store(StoreError::LogState(_)) | Error::Verification(_) => Some(
+            Error::Store(StoreError::LogState(_)) => Some(
                 "run `warden audit verify` to locate the damage; restore the database from a backup".into(),
             ),
             _ => None,

@@ -28,6 +28,7 @@ mod data;
 mod error;
 mod keys;
 mod roles;
+mod signing;
 mod workspace;
 
 pub use audit::{
@@ -41,6 +42,7 @@ pub use data::{
 pub use error::{Error, ErrorKind};
 pub use keys::{KeyInfo, KeySummary};
 pub use roles::RolesReport;
+pub use signing::{Verified, default_signature_path, verify_with_key_file};
 pub use warden_artifact::keys::{Algorithm, KeyError};
 pub use warden_artifact::note::NoteVerifier;
 pub use workspace::{CONFIG_FILE, OpenOptions, WORKSPACE_DIR, Workspace};

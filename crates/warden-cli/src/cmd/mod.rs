@@ -32,6 +32,47 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Data(c) => data::run(&g, *c),
         Command::Example(c) => data::example(&g, c),
         Command::Privacy(c) => privacy::run(&g, c),
+        Command::Sign {
+            path,
+            key,
+            signature,
+            ..
+        } => {
+            let ws = workspace(&g)?;
+            let sig = signature.unwrap_or_else(|| warden::default_signature_path(&path));
+            let v = ws.sign_model(&path, &parse(&key, warden_core::KeyName::new)?, &sig)?;
+            if g.json {
+                output::json(&v)?;
+            } else {
+                println!(
+                    "Signed {} ({} files, root sha256:{}) with key {}",
+                    v.path, v.files, v.root_digest, v.key
+                );
+                println!("  signature  {}", v.signature);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify {
+            path,
+            signature,
+            key,
+            ..
+        } => {
+            let sig = signature.unwrap_or_else(|| warden::default_signature_path(&path));
+            let v = match key {
+                Some(k) => warden::verify_with_key_file(&path, &sig, &k)?,
+                None => workspace(&g)?.verify_model(&path, &sig)?,
+            };
+            if g.json {
+                output::json(&v)?;
+            } else {
+                println!(
+                    "Verified {} ({} files, root sha256:{}) with key {}",
+                    v.path, v.files, v.root_digest, v.key
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -62,6 +103,7 @@ fn acting_as(c: &Command) -> Option<&str> {
             D::Profile { .. } => return None,
         },
         Command::Example(_) | Command::Privacy(_) => return None,
+        Command::Sign { acting, .. } | Command::Verify { acting, .. } => acting,
     };
     acting.actor.as_deref()
 }

@@ -1,0 +1,160 @@
+//! `sign` and `verify`: OpenSSF model-signing signatures over a directory.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::json;
+use warden_artifact::keys::SigningKey;
+use warden_artifact::model_signing::{self, ModelKey, ModelSigningError};
+use warden_core::{KeyName, Timestamp};
+use warden_store::MetadataStore;
+
+use crate::{Error, Workspace};
+
+/// The outcome of a signature check.
+#[derive(Debug, Serialize)]
+pub struct Verified {
+    pub path: String,
+    pub signature: String,
+    pub root_digest: String,
+    pub files: usize,
+    /// The workspace key that verified it, or the key file given.
+    pub key: String,
+}
+
+impl From<ModelSigningError> for Error {
+    fn from(e: ModelSigningError) -> Self {
+        match e {
+            ModelSigningError::Io { path, source } => Error::Io { path, source },
+            ModelSigningError::UnsupportedKey(m) => Error::Invalid(m),
+            other => Error::Verification(other.to_string()),
+        }
+    }
+}
+
+/// `PATH.sig` beside the model directory (outside it, so it is not signed itself).
+pub fn default_signature_path(model: &Path) -> PathBuf {
+    let mut s = model.as_os_str().to_owned();
+    s.push(".sig");
+    PathBuf::from(s)
+}
+
+fn read_bundle(path: &Path) -> Result<Vec<u8>, Error> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.len() > model_signing::MAX_BUNDLE_BYTES as u64 {
+        return Err(Error::Verification(format!(
+            "{}: too large for a signature",
+            path.display()
+        )));
+    }
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+/// Verifies with an explicit public key file (no workspace needed).
+pub fn verify_with_key_file(
+    model: &Path,
+    signature: &Path,
+    key_file: &Path,
+) -> Result<Verified, Error> {
+    let pem = std::fs::read_to_string(key_file).map_err(|e| Error::io(key_file, e))?;
+    let key = ModelKey::from_pem(&pem)?;
+    let v = model_signing::verify(model, &read_bundle(signature)?, &key, Some(signature))?;
+    Ok(Verified {
+        path: model.display().to_string(),
+        signature: signature.display().to_string(),
+        root_digest: v.root_digest,
+        files: v.files.len(),
+        key: key_file.display().to_string(),
+    })
+}
+
+impl Workspace {
+    /// Signs `model` with the workspace key `name` (ECDSA P-256).
+    pub fn sign_model(
+        &self,
+        model: &Path,
+        name: &KeyName,
+        signature: &Path,
+    ) -> Result<Verified, Error> {
+        self.authorize("model.sign", &format!("path:{}", model.display()))?;
+        let record = self
+            .store()
+            .read()?
+            .key(name)?
+            .filter(|k| k.origin == "own")
+            .ok_or_else(|| Error::NotFound(format!("signing key {name} in this workspace")))?;
+        if record.revoked_at.is_some() {
+            return Err(Error::Invalid(format!("key {name} is revoked")));
+        }
+        let SigningKey::EcdsaP256(key) =
+            SigningKey::read_file(&self.private_key_path(name), self.passphrase_bytes())?
+        else {
+            return Err(Error::Invalid(format!(
+                "key {name} is not ECDSA P-256, which the OpenSSF model-signing format needs"
+            )));
+        };
+        let bundle = model_signing::sign_p256(model, &key, Some(signature))?;
+        crate::workspace::write_atomic(signature, &bundle)?;
+        let v = model_signing::verify(
+            model,
+            &bundle,
+            &ModelKey::P256(*key.verifying_key()),
+            Some(signature),
+        )?;
+        let mut tx = self.store().write()?;
+        tx.append_event(
+            self.actor(),
+            "model.sign",
+            &format!("path:{}", model.display()),
+            &json!({"path": model.display().to_string(), "signature": signature.display().to_string(),
+                    "key": name, "key_id": record.key_id, "root_digest": v.root_digest,
+                    "files": v.files.len(), "time": Timestamp::now()}),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(Verified {
+            path: model.display().to_string(),
+            signature: signature.display().to_string(),
+            root_digest: v.root_digest,
+            files: v.files.len(),
+            key: name.to_string(),
+        })
+    }
+
+    /// Verifies `model` against the workspace trust store: the signature
+    /// must verify under a trusted (or own), unrevoked ECDSA key.
+    pub fn verify_model(&self, model: &Path, signature: &Path) -> Result<Verified, Error> {
+        self.authorize("model.read", &format!("path:{}", model.display()))?;
+        let bundle = read_bundle(signature)?;
+        let keys = self.store().read()?.keys()?;
+        for k in keys
+            .iter()
+            .filter(|k| k.revoked_at.is_none() && k.algorithm.starts_with("ecdsa"))
+        {
+            let Ok(key) = ModelKey::from_pem(&k.public_pem) else {
+                continue;
+            };
+            match model_signing::verify(model, &bundle, &key, Some(signature)) {
+                Ok(v) => {
+                    return Ok(Verified {
+                        path: model.display().to_string(),
+                        signature: signature.display().to_string(),
+                        root_digest: v.root_digest,
+                        files: v.files.len(),
+                        key: k.name.to_string(),
+                    });
+                }
+                // "Not this key": try the next one. Anything else comes
+                // after the signature verified, and is the verdict.
+                Err(ModelSigningError::KeyMismatch { .. } | ModelSigningError::BadSignature) => {
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Verification(format!(
+            "{}: not signed by any trusted, unrevoked key of this workspace",
+            signature.display()
+        )))
+    }
+}
