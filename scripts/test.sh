@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests beside the code, property tests, the RFC 6962
-# and signed-note vectors, and the end-to-end tests that drive the built
-# `warden` binary. Needs only a Rust toolchain.
+# Runs every test: unit tests beside the code, property tests, the RFC 6962,
+# signed-note and Opacus reference vectors, the end-to-end tests that drive
+# the built `warden` binary, and the interop check against the OpenSSF
+# `model_signing` CLI (installed from PyPI into a cached virtualenv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec cargo test --workspace --locked "$@"
+cargo test --workspace --locked "$@"
+./scripts/interop-model-signing.sh
