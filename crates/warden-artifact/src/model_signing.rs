@@ -299,7 +299,8 @@ pub fn verify(
 }
 
 /// SHA-256 of every file under `dir` by POSIX relative path, applying
-/// Warden's ignore policy; symbolic links are refused.
+/// Warden's ignore policy; symbolic links are refused. Files are hashed on
+/// every core (a file's digest is one SHA-256 stream, as the format needs).
 pub fn hash_dir(
     dir: &Path,
     skip: Option<&Path>,
@@ -309,7 +310,7 @@ pub fn hash_dir(
         move |e| ModelSigningError::Io { path: p, source: e }
     };
     let skip = skip.and_then(|s| s.canonicalize().ok());
-    let mut out = BTreeMap::new();
+    let mut files: Vec<(String, PathBuf, u64)> = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).map_err(io(&d))? {
@@ -340,18 +341,61 @@ pub fn hash_dir(
             {
                 continue;
             }
-            let mut f = std::fs::File::open(&path).map_err(io(&path))?;
-            let mut h = Sha256::new();
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = f.read(&mut buf).map_err(io(&path))?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
-            out.insert(rel, hex::encode(h.finalize()));
+            let len = entry.metadata().map_err(io(&path))?.len();
+            files.push((rel, path, len));
         }
+    }
+    // Largest first, handed out one at a time, keeps the cores evenly busy.
+    files.sort_by(|a, b| b.2.cmp(&a.2));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 16);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let hash_one = |path: &Path| -> Result<String, ModelSigningError> {
+        let mut f = std::fs::File::open(path).map_err(io(path))?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf).map_err(io(path))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        Ok(hex::encode(h.finalize()))
+    };
+    let results: Vec<Result<Vec<(usize, String)>, ModelSigningError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((_, path, _)) = files.get(i) else {
+                            break;
+                        };
+                        done.push((i, hash_one(path)?));
+                    }
+                    Ok(done)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(malformed("a hashing thread failed")))
+            })
+            .collect()
+    });
+    let mut out = BTreeMap::new();
+    for r in results {
+        for (i, digest) in r? {
+            out.insert(files[i].0.clone(), digest);
+        }
+    }
+    if out.len() != files.len() {
+        return Err(malformed("a hashing thread failed"));
     }
     Ok(out)
 }
