@@ -346,7 +346,7 @@ pub fn hash_dir(
         }
     }
     // Largest first, handed out one at a time, keeps the cores evenly busy.
-    files.sort_by(|a, b| b.2.cmp(&a.2));
+    files.sort_by_key(|f| std::cmp::Reverse(f.2));
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 16);
