@@ -413,7 +413,7 @@ pub fn sign_p256(
     dir: &Path,
     key: &p256::ecdsa::SigningKey,
     signature_path: Option<&Path>,
-) -> Result<Vec<u8>, ModelSigningError> {
+) -> Result<(Vec<u8>, VerifiedModel), ModelSigningError> {
     use p256::ecdsa::signature::Signer;
     let files = hash_dir(dir, signature_path)?;
     let mut names: Vec<&String> = files.keys().collect();
@@ -432,9 +432,10 @@ pub fn sign_p256(
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "model".into());
+    let root_digest = hex::encode(root.finalize());
     let statement = serde_json::json!({
         "_type": STATEMENT_TYPE,
-        "subject": [{"name": subject_name, "digest": {"sha256": hex::encode(root.finalize())}}],
+        "subject": [{"name": subject_name, "digest": {"sha256": root_digest}}],
         "predicateType": PREDICATE_TYPE,
         "predicate": {
             "serialization": {"method": "files", "hash_type": "sha256", "allow_symlinks": false,
@@ -454,5 +455,6 @@ pub fn sign_p256(
             "signatures": [{"sig": B64.encode(sig.to_der().as_bytes()), "keyid": ""}],
         },
     });
-    serde_json::to_vec_pretty(&bundle).map_err(|e| malformed(e.to_string()))
+    let bytes = serde_json::to_vec_pretty(&bundle).map_err(|e| malformed(e.to_string()))?;
+    Ok((bytes, VerifiedModel { root_digest, files }))
 }

@@ -149,7 +149,8 @@ fn signs_what_our_verifier_and_the_fixture_key_accept() {
         .map(p256::ecdsa::SigningKey::from)
         .or_else(|_| p256::ecdsa::SigningKey::from_pkcs8_pem(&pem))
         .unwrap();
-    let bundle = warden_artifact::model_signing::sign_p256(&m, &sk, None).unwrap();
+    let (bundle, signed) = warden_artifact::model_signing::sign_p256(&m, &sk, None).unwrap();
+    assert_eq!(signed.root_digest, ROOT);
     let v = verify(&m, &bundle, &key("ec_p256_public.pem"), None).unwrap();
     // Same files, same order rule, same root as model_signing's own signature.
     assert_eq!(v.root_digest, ROOT);

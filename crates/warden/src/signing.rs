@@ -93,14 +93,8 @@ impl Workspace {
                 "key {name} is not ECDSA P-256, which the OpenSSF model-signing format needs"
             )));
         };
-        let bundle = model_signing::sign_p256(model, &key, Some(signature))?;
+        let (bundle, v) = model_signing::sign_p256(model, &key, Some(signature))?;
         crate::workspace::write_atomic(signature, &bundle)?;
-        let v = model_signing::verify(
-            model,
-            &bundle,
-            &ModelKey::P256(*key.verifying_key()),
-            Some(signature),
-        )?;
         let mut tx = self.store().write()?;
         tx.append_event(
             self.actor(),
