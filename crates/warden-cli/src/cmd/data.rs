@@ -10,6 +10,15 @@ use crate::cli::{CsvArgs, DataCmd, ExampleCmd, Global};
 use crate::exit;
 use crate::output::{self, Failure};
 
+/// `email, phone` for a list of PII entities.
+pub fn entity_list<'a>(entities: impl IntoIterator<Item = &'a warden_data::pii::Entity>) -> String {
+    entities
+        .into_iter()
+        .map(|e| e.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn csv_options(a: &CsvArgs) -> Result<CsvOptions, Failure> {
     let delimiter = match a.delimiter.as_str() {
         "tab" | "\\t" => b'\t',
@@ -111,14 +120,7 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
                 for c in &profile.columns {
                     let pii = match (c.pii, c.pii_embedded.is_empty()) {
                         (Some(e), _) => e.as_str().to_string(),
-                        (None, false) => format!(
-                            "in text: {}",
-                            c.pii_embedded
-                                .iter()
-                                .map(|e| e.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
+                        (None, false) => format!("in text: {}", entity_list(&c.pii_embedded)),
                         _ => String::new(),
                     };
                     t.add_row(vec![
@@ -237,14 +239,7 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
                             Some(e) => {
                                 format!("{} ({:.0}% of values)", e.as_str(), f.hit_ratio * 100.0)
                             }
-                            None => format!(
-                                "in text: {}",
-                                f.embedded
-                                    .keys()
-                                    .map(|e| e.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
+                            None => format!("in text: {}", entity_list(f.embedded.keys())),
                         };
                         println!("  {:<16} {what}", f.column);
                     }

@@ -160,14 +160,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
             let what = match (a.entity, a.embedded.is_empty()) {
                 (Some(e), _) => e.as_str().to_string(),
                 (None, true) => "record id".to_string(),
-                (None, false) => format!(
-                    "text with {}",
-                    a.embedded
-                        .iter()
-                        .map(|e| e.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                (None, false) => format!("text with {}", super::data::entity_list(&a.embedded)),
             };
             println!(
                 "pii         {:<15} {:<28} -> {}",
