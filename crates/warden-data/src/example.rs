@@ -115,21 +115,6 @@ fn pick<'a>(rng: &mut ChaCha8Rng, v: &'a [&'a str]) -> &'a str {
     v[rng.random_range(0..v.len())]
 }
 
-fn luhn_digit(digits: &[u8]) -> u8 {
-    let mut sum = 0u32;
-    for (i, d) in digits.iter().rev().enumerate() {
-        let mut v = u32::from(*d);
-        if i % 2 == 0 {
-            v *= 2;
-            if v > 9 {
-                v -= 9;
-            }
-        }
-        sum += v;
-    }
-    ((10 - sum % 10) % 10) as u8
-}
-
 /// Writes the dataset as CSV and returns the 1-based rows whose label was flipped.
 pub fn generate_credit(opts: &CreditOptions, out: &mut dyn Write) -> std::io::Result<Vec<usize>> {
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
@@ -251,7 +236,7 @@ pub fn generate_credit(opts: &CreditOptions, out: &mut dyn Write) -> std::io::Re
         );
         let mut digits: Vec<u8> = vec![4];
         digits.extend((0..14).map(|_| rng.random_range(0..10u8)));
-        digits.push(luhn_digit(&digits));
+        digits.push(crate::pii::luhn_check_digit(&digits));
         let card: String = digits
             .chunks(4)
             .map(|c| c.iter().map(|d| char::from(b'0' + d)).collect::<String>())

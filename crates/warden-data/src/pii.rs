@@ -101,20 +101,33 @@ fn patterns() -> &'static Patterns {
     })
 }
 
+/// Luhn sum of `digits`, doubling every second digit from the right
+/// (starting with the rightmost when `check_digit_missing`).
+fn luhn_sum(digits: &[u8], check_digit_missing: bool) -> u32 {
+    let first_doubled = usize::from(!check_digit_missing);
+    digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            let v = u32::from(*d);
+            if i % 2 == first_doubled {
+                if v * 2 > 9 { v * 2 - 9 } else { v * 2 }
+            } else {
+                v
+            }
+        })
+        .sum()
+}
+
 /// The Luhn checksum used by payment cards.
 pub fn luhn_ok(digits: &[u8]) -> bool {
-    let mut sum = 0u32;
-    for (i, d) in digits.iter().rev().enumerate() {
-        let mut v = u32::from(*d);
-        if i % 2 == 1 {
-            v *= 2;
-            if v > 9 {
-                v -= 9;
-            }
-        }
-        sum += v;
-    }
-    !digits.is_empty() && sum.is_multiple_of(10)
+    !digits.is_empty() && luhn_sum(digits, false).is_multiple_of(10)
+}
+
+/// The Luhn check digit to append to `digits`.
+pub fn luhn_check_digit(digits: &[u8]) -> u8 {
+    ((10 - luhn_sum(digits, true) % 10) % 10) as u8
 }
 
 /// Whether the digits start with a known card issuer prefix and have a
@@ -530,6 +543,16 @@ mod tests {
         ] {
             assert!(!is_card(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn check_digits_make_valid_numbers() {
+        let payload = [4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1];
+        let d = luhn_check_digit(&payload);
+        assert_eq!(d, 1);
+        let mut full = payload.to_vec();
+        full.push(d);
+        assert!(luhn_ok(&full));
     }
 
     #[test]

@@ -80,6 +80,7 @@ pub struct DatasetRecord {
     pub report_digest: String,
     pub report_md_digest: String,
     /// The manifest's canonical JSON.
+    #[serde(skip)]
     pub manifest: String,
     pub created_by: ActorName,
     pub created_at: Timestamp,

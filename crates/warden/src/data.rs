@@ -39,35 +39,18 @@ pub struct IngestRequest<'a> {
     pub screen: bool,
 }
 
-/// A recorded dataset version.
+/// A recorded dataset version, with its manifest parsed.
 #[derive(Debug, Serialize)]
 pub struct DatasetInfo {
-    pub name: String,
-    pub version: u64,
-    pub digest: String,
-    pub source_digest: String,
-    pub output_digest: String,
-    pub rows: u64,
-    pub report_digest: String,
-    pub report_md_digest: String,
-    pub created_by: String,
-    pub created_at: String,
+    #[serde(flatten)]
+    pub record: DatasetRecord,
     pub manifest: serde_json::Value,
 }
 
 impl From<&DatasetRecord> for DatasetInfo {
     fn from(d: &DatasetRecord) -> Self {
         DatasetInfo {
-            name: d.name.to_string(),
-            version: d.version,
-            digest: d.digest.clone(),
-            source_digest: d.source_digest.clone(),
-            output_digest: d.output_digest.clone(),
-            rows: d.rows,
-            report_digest: d.report_digest.clone(),
-            report_md_digest: d.report_md_digest.clone(),
-            created_by: d.created_by.to_string(),
-            created_at: d.created_at.to_string(),
+            record: d.clone(),
             manifest: serde_json::from_str(&d.manifest).unwrap_or(serde_json::Value::Null),
         }
     }

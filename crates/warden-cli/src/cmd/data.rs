@@ -220,7 +220,7 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
             if g.json {
                 output::json(&out)?;
             } else {
-                let d = &out.dataset;
+                let d = &out.dataset.record;
                 let r = &out.report;
                 println!(
                     "Recorded {}@{} ({} rows, {} columns)",
@@ -305,13 +305,13 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
             } else {
                 let mut t =
                     output::table(&["dataset", "rows", "source", "created by", "created at"]);
-                for d in &list {
+                for d in list.iter().map(|i| &i.record) {
                     t.add_row(vec![
                         format!("{}@{}", d.name, d.version),
                         d.rows.to_string(),
                         d.source_digest.clone(),
-                        d.created_by.clone(),
-                        d.created_at.clone(),
+                        d.created_by.to_string(),
+                        d.created_at.to_string(),
                     ]);
                 }
                 println!("{t}");
@@ -328,6 +328,8 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
             } else if markdown {
                 print!("{md}");
             } else {
+                let m = &info.manifest;
+                let info = &info.record;
                 println!(
                     "{}@{}: {} rows, created by {} at {}",
                     info.name, info.version, info.rows, info.created_by, info.created_at
@@ -335,7 +337,6 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
                 println!("  dataset  {}", info.digest);
                 println!("  source   {}", info.source_digest);
                 println!("  output   {}", info.output_digest);
-                let m = &info.manifest;
                 println!(
                     "  target   {}",
                     m["roles"]["target"].as_str().unwrap_or("none")

@@ -152,9 +152,9 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
     if !json {
         println!(
             "ingested    credit@{} from {} ({} rows)",
-            ingested.dataset.version,
+            ingested.dataset.record.version,
             csv_path.display(),
-            ingested.dataset.rows
+            ingested.dataset.record.rows
         );
         for a in &r.pii.actions {
             let what = match (a.entity, a.embedded.is_empty()) {
@@ -181,7 +181,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
     }
     summary.insert(
         "dataset".into(),
-        format!("credit@{}", ingested.dataset.version).into(),
+        format!("credit@{}", ingested.dataset.record.version).into(),
     );
     summary.insert("flipped_labels".into(), flipped.len().into());
     summary.insert("flips_caught".into(), caught.into());
