@@ -21,3 +21,4 @@
 pub mod keys;
 pub mod model_signing;
 pub mod note;
+pub mod package;

@@ -206,6 +206,36 @@ pub fn verify(
     key: &ModelKey,
     signature_path: Option<&Path>,
 ) -> Result<VerifiedModel, ModelSigningError> {
+    let v = verify_bundle(bundle, key)?;
+    check_files(&v, &hash_dir(dir, signature_path)?)?;
+    Ok(v)
+}
+
+/// Checks that the files actually present (`actual`, relative path → SHA-256
+/// hex) are exactly the files a verified signature lists: the first file
+/// that differs, is missing or is extra is named.
+pub fn check_files(
+    signed: &VerifiedModel,
+    actual: &BTreeMap<String, String>,
+) -> Result<(), ModelSigningError> {
+    for (name, digest) in &signed.files {
+        match actual.get(name) {
+            None => return Err(ModelSigningError::MissingFile(name.clone())),
+            Some(d) if !d.eq_ignore_ascii_case(digest) => {
+                return Err(ModelSigningError::FileMismatch(name.clone()));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(extra) = actual.keys().find(|k| !signed.files.contains_key(*k)) {
+        return Err(ModelSigningError::ExtraFile(extra.clone()));
+    }
+    Ok(())
+}
+
+/// Verifies the signature of `bundle` with `key` and returns what it covers,
+/// without looking at any file: pair it with [`check_files`].
+pub fn verify_bundle(bundle: &[u8], key: &ModelKey) -> Result<VerifiedModel, ModelSigningError> {
     if bundle.len() > MAX_BUNDLE_BYTES {
         return Err(malformed(format!("larger than {MAX_BUNDLE_BYTES} bytes")));
     }
@@ -281,17 +311,6 @@ pub fn verify(
         return Err(ModelSigningError::RootMismatch);
     }
 
-    let actual = hash_dir(dir, signature_path)?;
-    for (name, digest) in &signed {
-        match actual.get(name) {
-            None => return Err(ModelSigningError::MissingFile(name.clone())),
-            Some(d) if d != digest => return Err(ModelSigningError::FileMismatch(name.clone())),
-            Some(_) => {}
-        }
-    }
-    if let Some(extra) = actual.keys().find(|k| !signed.contains_key(*k)) {
-        return Err(ModelSigningError::ExtraFile(extra.clone()));
-    }
     Ok(VerifiedModel {
         root_digest: root.to_lowercase(),
         files: signed,
@@ -414,8 +433,24 @@ pub fn sign_p256(
     key: &p256::ecdsa::SigningKey,
     signature_path: Option<&Path>,
 ) -> Result<(Vec<u8>, VerifiedModel), ModelSigningError> {
-    use p256::ecdsa::signature::Signer;
     let files = hash_dir(dir, signature_path)?;
+    let subject_name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "model".into());
+    sign_files_p256(files, &subject_name, key)
+}
+
+/// Signs already-hashed files (relative POSIX path → SHA-256 hex) as the
+/// model `subject_name`: the same bundle [`sign_p256`] makes for a directory
+/// holding those files.
+pub fn sign_files_p256(
+    files: BTreeMap<String, String>,
+    subject_name: &str,
+    key: &p256::ecdsa::SigningKey,
+) -> Result<(Vec<u8>, VerifiedModel), ModelSigningError> {
+    use p256::ecdsa::signature::Signer;
     let mut names: Vec<&String> = files.keys().collect();
     names.sort_by(|a, b| component_order(a, b));
     let mut root = Sha256::new();
@@ -427,11 +462,6 @@ pub fn sign_p256(
         root.update(raw);
         resources.push(serde_json::json!({"name": name, "algorithm": "sha256", "digest": digest}));
     }
-    let subject_name = dir
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "model".into());
     let root_digest = hex::encode(root.finalize());
     let statement = serde_json::json!({
         "_type": STATEMENT_TYPE,

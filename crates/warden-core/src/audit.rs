@@ -43,6 +43,8 @@ pub mod actions {
     /// but is itself a security-relevant fact, so it is recorded.
     pub const AUTHZ_DENIED: &str = "authz.denied";
     pub const DATA_INGEST: &str = "data.ingest";
+    pub const MODEL_TRAIN: &str = "model.train";
+    pub const MODEL_SIGN: &str = "model.sign";
 }
 
 #[cfg(test)]

@@ -1,5 +1,8 @@
-//! Machine learning for Warden. Today: the privacy accountant that DP-SGD
-//! training and budget planning use ([`privacy`]).
+//! Machine learning for Warden, in pure Rust: the preprocessing that ships
+//! inside a model package ([`preprocess`]), logistic regression and a small
+//! MLP ([`model`]), training by L-BFGS, Adam or DP-SGD ([`train`]) with the
+//! RDP accountant ([`privacy`]), the training data's reference profile
+//! ([`profile`]), and the [`Predictor`] trait every served model implements.
 //!
 //! ```
 //! use warden_ml::privacy::{epsilon, OPACUS_ORDERS};
@@ -8,4 +11,30 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod frame;
+pub mod lbfgs;
+pub mod model;
+pub mod predictor;
+pub mod preprocess;
 pub mod privacy;
+pub mod profile;
+pub mod train;
+
+pub use frame::{FeatureColumn, Frame, Labels, Matrix};
+pub use predictor::{NativePredictor, Prediction, Predictor};
+pub use train::{DpConfig, DpTarget, ModelKind, TrainConfig, Trained};
+
+/// Errors from training and prediction.
+#[derive(Debug, thiserror::Error)]
+pub enum MlError {
+    /// The data cannot be trained on or predicted from.
+    #[error("{0}")]
+    Input(String),
+    /// A setting is out of range.
+    #[error("{0}")]
+    Config(String),
+    #[error("privacy accountant: {0}")]
+    Privacy(#[from] privacy::PrivacyError),
+    #[error("{0}")]
+    Diverged(String),
+}

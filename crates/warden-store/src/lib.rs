@@ -32,7 +32,7 @@ mod sqlite;
 pub use blob::{BlobStore, FsBlobStore};
 pub use error::StoreError;
 pub use records::{
-    DatasetRecord, EventFilter, KeyRecord, RoleGrant, StoredCheckpoint, StoredEvent,
+    DatasetRecord, EventFilter, KeyRecord, ModelRecord, RoleGrant, StoredCheckpoint, StoredEvent,
 };
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
@@ -106,6 +106,15 @@ pub trait Tx {
     ) -> Result<Option<DatasetRecord>, StoreError>;
     fn datasets(&mut self) -> Result<Vec<DatasetRecord>, StoreError>;
     fn insert_dataset(&mut self, dataset: &DatasetRecord) -> Result<(), StoreError>;
+
+    /// A model version; `None` for the latest.
+    fn model(
+        &mut self,
+        name: &ObjectName,
+        version: Option<u64>,
+    ) -> Result<Option<ModelRecord>, StoreError>;
+    fn models(&mut self) -> Result<Vec<ModelRecord>, StoreError>;
+    fn insert_model(&mut self, model: &ModelRecord) -> Result<(), StoreError>;
 
     /// Makes every write of this transaction durable, atomically.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;

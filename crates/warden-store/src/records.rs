@@ -85,3 +85,25 @@ pub struct DatasetRecord {
     pub created_by: ActorName,
     pub created_at: Timestamp,
 }
+
+/// A recorded model version (`NAME@V`): a package whose files are blobs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ModelRecord {
+    pub name: ObjectName,
+    pub version: u64,
+    /// `sha256:` + the signature's root digest over the package files.
+    pub digest: String,
+    /// `logreg`, `mlp`, …
+    pub kind: String,
+    /// Canonical JSON: package-relative path → blob digest.
+    #[serde(skip)]
+    pub files: String,
+    pub signature_digest: String,
+    /// The key that signed the package.
+    pub signed_by: String,
+    /// The package manifest's bytes.
+    #[serde(skip)]
+    pub manifest: String,
+    pub created_by: ActorName,
+    pub created_at: Timestamp,
+}

@@ -15,7 +15,7 @@ use warden_core::{
 
 use crate::merkle::{self, Frontier, Hash};
 use crate::{
-    DatasetRecord, EventFilter, KeyRecord, MetadataStore, RoleGrant, StoreError, StoredCheckpoint,
+    DatasetRecord, EventFilter, KeyRecord, MetadataStore, ModelRecord, RoleGrant, StoreError, StoredCheckpoint,
     StoredEvent, Tx,
 };
 
@@ -23,12 +23,13 @@ use crate::{
 const APPLICATION_ID: i64 = 0x5752_444E;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Migrations, applied in order; migration `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_foundation.sql"),
     include_str!("migrations/0002_datasets.sql"),
+    include_str!("migrations/0003_models.sql"),
 ];
 
 /// The SQLite metadata store.
@@ -266,6 +267,23 @@ fn dataset_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DatasetRecord> {
         manifest: r.get(8)?,
         created_by: parse_name(r.get(9)?, ActorName::new)?,
         created_at: parse_time(r.get(10)?)?,
+    })
+}
+
+const MODEL_COLUMNS: &str = "name, version, digest, kind, files, signature_digest, signed_by, manifest, created_by, created_at";
+
+fn model_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelRecord> {
+    Ok(ModelRecord {
+        name: parse_name(r.get(0)?, ObjectName::new)?,
+        version: r.get::<_, i64>(1)?.max(0) as u64,
+        digest: r.get(2)?,
+        kind: r.get(3)?,
+        files: r.get(4)?,
+        signature_digest: r.get(5)?,
+        signed_by: r.get(6)?,
+        manifest: r.get(7)?,
+        created_by: parse_name(r.get(8)?, ActorName::new)?,
+        created_at: parse_time(r.get(9)?)?,
     })
 }
 
@@ -606,6 +624,56 @@ impl Tx for SqliteTx<'_> {
                 d.manifest,
                 d.created_by.as_str(),
                 d.created_at.as_str()
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn model(
+        &mut self,
+        name: &ObjectName,
+        version: Option<u64>,
+    ) -> Result<Option<ModelRecord>, StoreError> {
+        let sql = match version {
+            Some(_) => {
+                format!("SELECT {MODEL_COLUMNS} FROM models WHERE name = ?1 AND version = ?2")
+            }
+            None => format!(
+                "SELECT {MODEL_COLUMNS} FROM models WHERE name = ?1 AND ?2 IS NULL ORDER BY version DESC LIMIT 1"
+            ),
+        };
+        Ok(self
+            .conn
+            .query_row(
+                &sql,
+                params![name.as_str(), version.map(|v| v as i64)],
+                model_from_row,
+            )
+            .optional()?)
+    }
+
+    fn models(&mut self) -> Result<Vec<ModelRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {MODEL_COLUMNS} FROM models ORDER BY name, version"
+        ))?;
+        let rows = stmt.query_map([], model_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn insert_model(&mut self, m: &ModelRecord) -> Result<(), StoreError> {
+        self.conn.execute(
+            &format!("INSERT INTO models ({MODEL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+            params![
+                m.name.as_str(),
+                m.version as i64,
+                m.digest,
+                m.kind,
+                m.files,
+                m.signature_digest,
+                m.signed_by,
+                m.manifest,
+                m.created_by.as_str(),
+                m.created_at.as_str()
             ],
         )?;
         Ok(())

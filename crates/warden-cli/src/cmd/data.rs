@@ -19,7 +19,7 @@ pub fn entity_list<'a>(entities: impl IntoIterator<Item = &'a warden_data::pii::
         .join(", ")
 }
 
-fn csv_options(a: &CsvArgs) -> Result<CsvOptions, Failure> {
+pub fn csv_options(a: &CsvArgs) -> Result<CsvOptions, Failure> {
     let delimiter = match a.delimiter.as_str() {
         "tab" | "\\t" => b'\t',
         d if d.len() == 1 && d.is_ascii() => d.as_bytes()[0],
@@ -42,12 +42,12 @@ fn csv_options(a: &CsvArgs) -> Result<CsvOptions, Failure> {
     Ok(o)
 }
 
-fn version_ref(s: &str) -> Result<VersionRef, Failure> {
+pub fn version_ref(s: &str) -> Result<VersionRef, Failure> {
     s.parse()
         .map_err(|e: warden_core::NameError| Failure::new(exit::USAGE, e.to_string()))
 }
 
-fn open_input(file: &Path) -> Result<Box<dyn std::io::Read + Send>, Failure> {
+pub fn open_input(file: &Path) -> Result<Box<dyn std::io::Read + Send>, Failure> {
     if file == Path::new("-") {
         return Ok(Box::new(std::io::stdin()));
     }

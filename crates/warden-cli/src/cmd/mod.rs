@@ -4,6 +4,7 @@ mod audit;
 mod data;
 mod demo;
 mod keys;
+mod model;
 mod privacy;
 mod roles;
 
@@ -32,6 +33,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Data(c) => data::run(&g, *c),
         Command::Example(c) => data::example(&g, c),
         Command::Privacy(c) => privacy::run(&g, c),
+        Command::Train(a) => model::train(&g, *a),
+        Command::Model(c) => model::run(&g, c),
         Command::Sign {
             path,
             key,
@@ -104,6 +107,13 @@ fn acting_as(c: &Command) -> Option<&str> {
         },
         Command::Example(_) | Command::Privacy(_) => return None,
         Command::Sign { acting, .. } | Command::Verify { acting, .. } => acting,
+        Command::Train(a) => &a.acting,
+        Command::Model(
+            crate::cli::ModelCmd::List { acting }
+            | crate::cli::ModelCmd::Show { acting, .. }
+            | crate::cli::ModelCmd::Export { acting, .. }
+            | crate::cli::ModelCmd::Predict { acting, .. },
+        ) => acting,
     };
     acting.actor.as_deref()
 }

@@ -1,0 +1,290 @@
+//! The model package: a directory holding `manifest.json`,
+//! `weights.safetensors` and `reference-profile.json` — nothing else.
+//!
+//! The loader is strict: the manifest's format version must be one this
+//! build knows, unexpected or missing files are refused, every size is
+//! bounded before anything is read or allocated (the safetensors header
+//! length is checked against the file before the header is parsed), and
+//! every tensor must have exactly the dtype and shape the manifest
+//! declares, with no tensor missing or extra. Pickle is never read.
+//!
+//! This module checks the *container*; what the manifest's model section
+//! means is the ML crate's business.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+
+/// The package format this build reads and writes.
+pub const PACKAGE_FORMAT: &str = "warden.model/v1";
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const WEIGHTS_FILE: &str = "weights.safetensors";
+pub const PROFILE_FILE: &str = "reference-profile.json";
+
+/// The files of a package, in the order they are listed.
+pub const PACKAGE_FILES: [&str; 3] = [MANIFEST_FILE, PROFILE_FILE, WEIGHTS_FILE];
+
+/// Size limits, checked before reading.
+pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+pub const MAX_PROFILE_BYTES: u64 = 64 << 20;
+pub const MAX_WEIGHTS_BYTES: u64 = 4 << 30;
+/// Largest safetensors header accepted.
+pub const MAX_HEADER_BYTES: u64 = 16 << 20;
+
+/// A tensor as the manifest declares it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TensorSpec {
+    pub dtype: String,
+    pub shape: Vec<usize>,
+}
+
+/// Why a package was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("unexpected file {0:?} in the package (a package holds only {files})", files = PACKAGE_FILES.join(", "))]
+    Unexpected(String),
+    #[error("the package has no {0}")]
+    Missing(&'static str),
+    #[error("{file}: {size} bytes, more than the {limit} allowed")]
+    TooLarge { file: String, size: u64, limit: u64 },
+    #[error("{MANIFEST_FILE}: {0}")]
+    Manifest(String),
+    #[error("{WEIGHTS_FILE}: {0}")]
+    Weights(String),
+    #[error("{PROFILE_FILE}: {0}")]
+    Profile(String),
+}
+
+/// A parsed, checked package.
+#[derive(Clone, Debug)]
+pub struct Package {
+    pub manifest: serde_json::Value,
+    /// Tensors by name: shape and values.
+    pub tensors: BTreeMap<String, (Vec<usize>, Vec<f64>)>,
+    pub profile: serde_json::Value,
+}
+
+fn limit(name: &str) -> Option<u64> {
+    match name {
+        MANIFEST_FILE => Some(MAX_MANIFEST_BYTES),
+        PROFILE_FILE => Some(MAX_PROFILE_BYTES),
+        WEIGHTS_FILE => Some(MAX_WEIGHTS_BYTES),
+        _ => None,
+    }
+}
+
+/// Reads a package directory's files (bounded; symbolic links,
+/// subdirectories and unexpected names refused).
+pub fn read_dir(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, PackageError> {
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| PackageError::Io { path: p, source: e }
+    };
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let kind = entry.file_type().map_err(io(&path))?;
+        let Some(max) = limit(&name).filter(|_| kind.is_file()) else {
+            return Err(PackageError::Unexpected(name));
+        };
+        let size = entry.metadata().map_err(io(&path))?.len();
+        if size > max {
+            return Err(PackageError::TooLarge { file: name, size, limit: max });
+        }
+        files.insert(name, std::fs::read(&path).map_err(io(&path))?);
+    }
+    Ok(files)
+}
+
+/// Encodes tensors (name, shape, values) as safetensors F64.
+pub fn encode_weights(tensors: &[(String, Vec<usize>, Vec<f64>)]) -> Result<Vec<u8>, PackageError> {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((name, shape, _), b)| {
+            TensorView::new(Dtype::F64, shape.clone(), b)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| PackageError::Weights(format!("tensor {name}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    safetensors::tensor::serialize(views, None).map_err(|e| PackageError::Weights(e.to_string()))
+}
+
+/// Decodes safetensors bytes, requiring exactly the `expected` tensors
+/// (all F64).
+pub fn decode_weights(
+    bytes: &[u8],
+    expected: &BTreeMap<String, TensorSpec>,
+) -> Result<BTreeMap<String, (Vec<usize>, Vec<f64>)>, PackageError> {
+    let bad = |m: String| PackageError::Weights(m);
+    let Some(head) = bytes.get(..8) else {
+        return Err(bad(format!("{} bytes: too short for a safetensors header", bytes.len())));
+    };
+    let mut n = [0u8; 8];
+    n.copy_from_slice(head);
+    let n = u64::from_le_bytes(n);
+    if n > MAX_HEADER_BYTES {
+        return Err(bad(format!("header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit")));
+    }
+    if n > bytes.len() as u64 - 8 {
+        return Err(bad(format!(
+            "header length {n} runs past the end of the {}-byte file (truncated?)",
+            bytes.len()
+        )));
+    }
+    let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("{e:?}")))?;
+    let mut out = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let spec = expected
+            .get(&name)
+            .ok_or_else(|| bad(format!("tensor {name:?} is not declared in the manifest")))?;
+        if view.dtype() != Dtype::F64 || spec.dtype != "F64" {
+            return Err(bad(format!(
+                "tensor {name}: dtype {:?}, the manifest declares {}",
+                view.dtype(),
+                spec.dtype
+            )));
+        }
+        if view.shape() != spec.shape.as_slice() {
+            return Err(bad(format!(
+                "tensor {name}: shape {:?}, the manifest declares {:?}",
+                view.shape(),
+                spec.shape
+            )));
+        }
+        let values = view
+            .data()
+            .chunks_exact(8)
+            .map(|c| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(c);
+                f64::from_le_bytes(b)
+            })
+            .collect();
+        out.insert(name, (view.shape().to_vec(), values));
+    }
+    if let Some(missing) = expected.keys().find(|k| !out.contains_key(*k)) {
+        return Err(bad(format!("tensor {missing:?} declared in the manifest is missing")));
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    format: String,
+    tensors: BTreeMap<String, TensorSpec>,
+}
+
+/// Parses and checks a package from its files' bytes (which the caller has
+/// already checked against a verified signature).
+pub fn parse(files: &BTreeMap<String, Vec<u8>>) -> Result<Package, PackageError> {
+    if let Some(extra) = files.keys().find(|k| limit(k).is_none()) {
+        return Err(PackageError::Unexpected(extra.clone()));
+    }
+    let get = |name: &'static str| files.get(name).ok_or(PackageError::Missing(name));
+    let manifest_bytes = get(MANIFEST_FILE)?;
+    for (name, bytes) in files {
+        let max = limit(name).unwrap_or(0);
+        if bytes.len() as u64 > max {
+            return Err(PackageError::TooLarge { file: name.clone(), size: bytes.len() as u64, limit: max });
+        }
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(manifest_bytes).map_err(|e| PackageError::Manifest(e.to_string()))?;
+    let env: Envelope = serde_json::from_value(manifest.clone())
+        .map_err(|e| PackageError::Manifest(e.to_string()))?;
+    if env.format != PACKAGE_FORMAT {
+        return Err(PackageError::Manifest(format!(
+            "format {:?} is not one this build reads ({PACKAGE_FORMAT})",
+            env.format
+        )));
+    }
+    let tensors = decode_weights(get(WEIGHTS_FILE)?, &env.tensors)?;
+    let profile: serde_json::Value =
+        serde_json::from_slice(get(PROFILE_FILE)?).map_err(|e| PackageError::Profile(e.to_string()))?;
+    Ok(Package { manifest, tensors, profile })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(shape: &[usize]) -> TensorSpec {
+        TensorSpec { dtype: "F64".into(), shape: shape.to_vec() }
+    }
+
+    fn sample() -> (Vec<u8>, BTreeMap<String, TensorSpec>) {
+        let t = vec![
+            ("coef".to_string(), vec![1, 3], vec![0.5, -1.0, 2.0]),
+            ("intercept".to_string(), vec![1], vec![0.25]),
+        ];
+        let expected = [("coef".to_string(), spec(&[1, 3])), ("intercept".to_string(), spec(&[1]))].into();
+        (encode_weights(&t).unwrap(), expected)
+    }
+
+    #[test]
+    fn weights_round_trip_deterministically() {
+        let (bytes, expected) = sample();
+        assert_eq!(bytes, sample().0);
+        let back = decode_weights(&bytes, &expected).unwrap();
+        assert_eq!(back["coef"], (vec![1, 3], vec![0.5, -1.0, 2.0]));
+    }
+
+    #[test]
+    fn hostile_weights_are_refused_with_reasons() {
+        let (bytes, expected) = sample();
+        let msg = |b: &[u8], e: &BTreeMap<String, TensorSpec>| decode_weights(b, e).unwrap_err().to_string();
+        assert!(msg(&bytes[..5], &expected).contains("too short"));
+        assert!(msg(&bytes[..40], &expected).contains("truncated"));
+        let mut huge = bytes.clone();
+        huge[..8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(msg(&huge, &expected).contains("limit"));
+        let mut other = expected.clone();
+        other.insert("coef".into(), spec(&[3, 1]));
+        assert!(msg(&bytes, &other).contains("shape"));
+        let mut fewer = expected.clone();
+        fewer.remove("intercept");
+        assert!(msg(&bytes, &fewer).contains("not declared"));
+        let mut more = expected.clone();
+        more.insert("extra".into(), spec(&[1]));
+        assert!(msg(&bytes, &more).contains("missing"));
+        // Cut the data section: the offsets no longer fit.
+        assert!(decode_weights(&bytes[..bytes.len() - 8], &expected).is_err());
+    }
+
+    #[test]
+    fn packages_hold_exactly_the_known_files() {
+        let (bytes, expected) = sample();
+        let manifest = serde_json::json!({"format": PACKAGE_FORMAT, "tensors": expected});
+        let mut files = BTreeMap::from([
+            (MANIFEST_FILE.to_string(), serde_json::to_vec(&manifest).unwrap()),
+            (WEIGHTS_FILE.to_string(), bytes),
+            (PROFILE_FILE.to_string(), b"{}".to_vec()),
+        ]);
+        assert_eq!(parse(&files).unwrap().tensors.len(), 2);
+        files.insert("model.pkl".into(), vec![0x80, 4]);
+        assert!(matches!(parse(&files), Err(PackageError::Unexpected(n)) if n == "model.pkl"));
+        files.remove("model.pkl");
+        files.remove(PROFILE_FILE);
+        assert!(matches!(parse(&files), Err(PackageError::Missing(PROFILE_FILE))));
+        files.insert(PROFILE_FILE.into(), b"{}".to_vec());
+        let v2 = serde_json::json!({"format": "warden.model/v2", "tensors": expected});
+        files.insert(MANIFEST_FILE.into(), serde_json::to_vec(&v2).unwrap());
+        assert!(parse(&files).unwrap_err().to_string().contains("not one this build reads"));
+    }
+}

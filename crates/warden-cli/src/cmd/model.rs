@@ -1,0 +1,290 @@
+//! `train` and `model list | show | export | predict`.
+
+use std::process::ExitCode;
+
+use warden::TrainRequest;
+use warden_core::ObjectName;
+use warden_ml::train::{DpConfig, DpTarget, ModelKind, TrainConfig};
+use warden_ml::Predictor;
+
+use super::data::{csv_options, open_input, version_ref};
+use super::{parse, workspace};
+use crate::cli::{Global, ModelCmd, ModelKindArg, TrainArgs};
+use crate::exit;
+use crate::output::{self, Failure};
+
+fn usage(m: impl Into<String>) -> Failure {
+    Failure::new(exit::USAGE, m)
+}
+
+fn config(a: &TrainArgs) -> Result<TrainConfig, Failure> {
+    let model = match a.model {
+        ModelKindArg::Logreg => ModelKind::Logreg,
+        ModelKindArg::Mlp => ModelKind::Mlp,
+    };
+    let dp = match (a.dp_epsilon, a.dp_noise) {
+        (Some(e), None) => Some(DpTarget::Epsilon(e)),
+        (None, Some(s)) => Some(DpTarget::NoiseMultiplier(s)),
+        (None, None) => {
+            if a.dp_delta.is_some() {
+                return Err(usage("--dp-delta needs --dp-epsilon or --dp-noise"));
+            }
+            None
+        }
+        (Some(_), Some(_)) => return Err(usage("give --dp-epsilon or --dp-noise, not both")),
+    }
+    .map(|target| DpConfig { target, delta: a.dp_delta.unwrap_or(1e-5), max_grad_norm: a.max_grad_norm });
+    let mut c = TrainConfig::defaults(model, dp);
+    c.seed = a.seed;
+    c.holdout = a.holdout;
+    c.l2 = a.l2;
+    c.max_iter = a.max_iter;
+    if let Some(h) = &a.hidden {
+        if model != ModelKind::Mlp {
+            return Err(usage("--hidden is for --model mlp"));
+        }
+        c.hidden = h.clone();
+    }
+    if let Some(e) = a.epochs {
+        c.epochs = e;
+    }
+    if let Some(b) = a.batch_size {
+        c.batch_size = b;
+    }
+    if let Some(lr) = a.learning_rate {
+        c.learning_rate = lr;
+    }
+    Ok(c)
+}
+
+fn threads(a: Option<usize>) -> Result<usize, Failure> {
+    match a {
+        Some(0) => Err(usage("--threads must be at least 1")),
+        Some(n) => Ok(n.min(256)),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
+fn fmt_metric(m: &Option<warden_ml::train::Metrics>) -> String {
+    m.as_ref()
+        .map(|m| format!("accuracy {:.4}, log loss {:.4} ({} rows)", m.accuracy, m.log_loss, m.rows))
+        .unwrap_or_else(|| "none (--holdout 0)".into())
+}
+
+pub fn train(g: &Global, a: TrainArgs) -> Result<ExitCode, Failure> {
+    let ws = workspace(g)?;
+    let cfg = config(&a)?;
+    let req = TrainRequest {
+        dataset: version_ref(&a.dataset)?,
+        target: a.target.clone(),
+        features: a.features.clone(),
+        name: parse(&a.name, ObjectName::new)?,
+        threads: threads(a.threads)?,
+        config: cfg,
+    };
+    let iterative = req.config.model == ModelKind::Mlp || req.config.dp.is_some();
+    let bar = if g.json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let b = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed})") {
+            b.set_style(style.progress_chars("=> "));
+        }
+        b.set_message(if iterative { "training: epoch" } else { "training: L-BFGS iteration" });
+        b
+    };
+    let out = ws.train(&req, &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    });
+    bar.finish_and_clear();
+    let out = out?;
+    if g.json {
+        output::json(&out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "Trained {} ({}) on {} → target {} with classes {}",
+        out.model.reference(),
+        out.model.record.kind,
+        out.dataset,
+        out.target,
+        out.classes.join(", ")
+    );
+    println!("  digest     {}", out.model.record.digest);
+    println!("  signed by  {} (OpenSSF model signing)", out.model.record.signed_by);
+    println!("  features   {}", out.features.join(", "));
+    for (f, why) in &out.skipped_features {
+        println!("  skipped    {f} ({why})");
+    }
+    let o = &out.optimiser;
+    println!(
+        "  optimiser  {} — {} {}{}",
+        o.algorithm,
+        o.iterations,
+        if o.algorithm == "lbfgs" { "iterations" } else { "steps" },
+        match o.converged {
+            Some(true) => ", converged",
+            Some(false) => ", NOT converged (raise --max-iter)",
+            None => "",
+        }
+    );
+    println!("  train      {}", fmt_metric(&Some(out.train.clone())));
+    println!("  holdout    {}", fmt_metric(&out.holdout));
+    if let Some(dp) = &out.dp {
+        println!(
+            "  privacy    (ε = {:.4}, δ = {:e}) — noise multiplier {:.4}, clip {}, sample rate {:.6}, {} steps",
+            dp.epsilon, dp.delta, dp.noise_multiplier, dp.max_grad_norm, dp.sample_rate, dp.steps
+        );
+        println!("             {}", dp.accountant);
+    }
+    println!("  config     {}", out.config_digest);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
+    let ws = workspace(g)?;
+    match cmd {
+        ModelCmd::List { .. } => {
+            let models = ws.model_list()?;
+            if g.json {
+                output::json(&models)?;
+            } else if models.is_empty() {
+                println!("No models yet. Train one with `warden train --dataset NAME@V --name MODEL`.");
+            } else {
+                let mut t = output::table(&["model", "kind", "dataset", "holdout accuracy", "dp ε", "signed by", "created"]);
+                for m in &models {
+                    let tr = &m.manifest["training"];
+                    t.add_row(vec![
+                        m.reference(),
+                        m.record.kind.clone(),
+                        m.manifest["provenance"]["datasets"][0]["ref"].as_str().unwrap_or("").to_string(),
+                        tr["metrics"]["holdout"]["accuracy"].as_f64().map(|a| format!("{a:.4}")).unwrap_or_default(),
+                        tr["dp"]["epsilon"].as_f64().map(|e| format!("{e:.3}")).unwrap_or_else(|| "—".into()),
+                        m.record.signed_by.clone(),
+                        m.record.created_at.to_string(),
+                    ]);
+                }
+                println!("{t}");
+            }
+        }
+        ModelCmd::Show { model, .. } => {
+            let m = ws.model_show(&version_ref(&model)?)?;
+            if g.json {
+                output::json(&m)?;
+            } else {
+                let man = &m.manifest;
+                println!("{} ({})", m.reference(), m.record.kind);
+                println!("  digest       {}", m.record.digest);
+                println!("  signed by    {}", m.record.signed_by);
+                println!("  created      {} by {}", m.record.created_at, m.record.created_by);
+                for (f, d) in &m.files {
+                    println!("  file         {f}  {d}");
+                }
+                let ds = &man["provenance"]["datasets"][0];
+                println!("  dataset      {} ({})", ds["ref"].as_str().unwrap_or(""), ds["digest"].as_str().unwrap_or(""));
+                println!(
+                    "  target       {} ({})",
+                    man["labels"]["target"].as_str().unwrap_or(""),
+                    man["labels"]["classes"].as_array().map(|c| c.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+                );
+                let tr = &man["training"];
+                println!("  seed         {}", tr["seed"]);
+                println!("  config       {}", tr["config_digest"].as_str().unwrap_or(""));
+                if let Some(a) = tr["metrics"]["holdout"]["accuracy"].as_f64() {
+                    println!("  holdout      accuracy {a:.4}");
+                }
+                if tr["dp"].is_object() {
+                    println!(
+                        "  privacy      ε = {:.4}, δ = {} ({})",
+                        tr["dp"]["epsilon"].as_f64().unwrap_or(f64::NAN),
+                        tr["dp"]["delta"],
+                        tr["dp"]["accountant"].as_str().unwrap_or("")
+                    );
+                }
+                let feats = man["input"]["features"].as_array().cloned().unwrap_or_default();
+                let mut t = output::table(&["input", "type", "range / categories", "nullable"]);
+                for f in &feats {
+                    let range = match f["type"].as_str() {
+                        Some("numeric") => format!("{} … {}", f["min"], f["max"]),
+                        _ => f["categories"].as_array().map(|c| {
+                            let names: Vec<&str> = c.iter().filter_map(|v| v.as_str()).collect();
+                            if names.len() > 6 { format!("{} … ({} levels)", names[..6].join(", "), names.len()) } else { names.join(", ") }
+                        }).unwrap_or_default(),
+                    };
+                    t.add_row(vec![
+                        f["name"].as_str().unwrap_or("").to_string(),
+                        f["type"].as_str().unwrap_or("").to_string(),
+                        range,
+                        f["nullable"].to_string(),
+                    ]);
+                }
+                println!("{t}");
+            }
+        }
+        ModelCmd::Export { model, out, .. } => {
+            let e = ws.model_export(&version_ref(&model)?, &out)?;
+            if g.json {
+                output::json(&e)?;
+            } else {
+                println!("Exported {} to {} ({} files, verified before writing)", e.model, e.path, e.files);
+                println!("  signature  {}", e.signature);
+            }
+        }
+        ModelCmd::Predict { model, file, csv, .. } => {
+            let loaded = ws.load_model(&version_ref(&model)?)?;
+            let mut input = open_input(&file)?;
+            let (table, _) = warden_data::read::read_csv(&mut input, &csv_options(&csv)?)
+                .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
+            let p = &loaded.predictor;
+            let frame = warden::frame_for_model(&p.preprocessor, &table)
+                .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
+            let probs = p
+                .predict_frame(&frame, threads(None)?)
+                .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
+            let classes = p.classes();
+            let labels: Vec<&str> = (0..probs.rows)
+                .map(|i| {
+                    let r = probs.row(i);
+                    let best = (0..r.len()).fold(0, |b, c| if r[c] > r[b] { c } else { b });
+                    classes[best].as_str()
+                })
+                .collect();
+            let target = loaded.info.manifest["labels"]["target"].as_str().unwrap_or("");
+            let accuracy = table.column(target).map(|c| {
+                let hits = (0..table.rows).filter(|&r| c.data.text(r).as_deref() == Some(labels[r])).count();
+                hits as f64 / table.rows.max(1) as f64
+            });
+            if g.json {
+                let rows: Vec<_> = (0..probs.rows)
+                    .map(|i| serde_json::json!({"row": i + 1, "label": labels[i], "probabilities": probs.row(i)}))
+                    .collect();
+                output::json(&serde_json::json!({
+                    "model": loaded.info.reference(), "digest": loaded.info.record.digest,
+                    "verified_by": loaded.verified_by, "classes": classes,
+                    "accuracy": accuracy, "predictions": rows,
+                }))?;
+            } else {
+                let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+                use std::io::Write;
+                let head: Vec<String> = classes.iter().map(|c| format!("p_{c}")).collect();
+                let io = |e: std::io::Error| Failure::new(exit::ERROR, format!("stdout: {e}"));
+                writeln!(w, "row,label,{}", head.join(",")).map_err(io)?;
+                for i in 0..probs.rows {
+                    let ps: Vec<String> = probs.row(i).iter().map(|v| format!("{v:.6}")).collect();
+                    writeln!(w, "{},{},{}", i + 1, labels[i], ps.join(",")).map_err(io)?;
+                }
+                w.flush().map_err(io)?;
+                eprintln!(
+                    "{} rows predicted with {} ({}, verified with key {}){}",
+                    probs.rows,
+                    loaded.info.reference(),
+                    loaded.info.record.digest,
+                    loaded.verified_by,
+                    accuracy.map(|a| format!("; accuracy against column {target}: {a:.4}")).unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

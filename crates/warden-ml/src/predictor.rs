@@ -1,0 +1,93 @@
+//! The [`Predictor`] trait: what serving and evaluation call, whatever the
+//! model's origin. [`NativePredictor`] is a model trained here plus the
+//! preprocessing fitted with it.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::MlError;
+use crate::frame::{Frame, Matrix};
+use crate::model::{Model, Scratch};
+use crate::preprocess::Preprocessor;
+
+/// One prediction: the most probable class and every class's probability.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Prediction {
+    pub label: String,
+    pub probabilities: Vec<f64>,
+}
+
+/// A loaded, verified model that turns records into class probabilities.
+pub trait Predictor: Send + Sync {
+    /// Class labels, in probability order.
+    fn classes(&self) -> &[String];
+    /// The input features a record must carry.
+    fn inputs(&self) -> Vec<&str>;
+    /// Probabilities (rows × classes) for every row of `frame`.
+    fn predict_frame(&self, frame: &Frame, threads: usize) -> Result<Matrix, MlError>;
+    /// Predictions for JSON records (`null` = missing; unknown fields are errors).
+    fn predict_json(&self, records: &[Map<String, Value>]) -> Result<Vec<Prediction>, MlError>;
+}
+
+/// A natively trained model with its preprocessing.
+#[derive(Clone, Debug)]
+pub struct NativePredictor {
+    pub preprocessor: Preprocessor,
+    pub model: Model,
+    pub classes: Vec<String>,
+}
+
+impl NativePredictor {
+    pub fn new(preprocessor: Preprocessor, model: Model, classes: Vec<String>) -> Result<Self, MlError> {
+        if preprocessor.width() != model.arch.inputs() {
+            return Err(MlError::Input(format!(
+                "the preprocessing makes {} columns, the model takes {}",
+                preprocessor.width(),
+                model.arch.inputs()
+            )));
+        }
+        if classes.len() != model.classes() {
+            return Err(MlError::Input(format!(
+                "{} class labels for a model of {} classes",
+                classes.len(),
+                model.classes()
+            )));
+        }
+        Ok(NativePredictor { preprocessor, model, classes })
+    }
+}
+
+fn argmax(p: &[f64]) -> usize {
+    (0..p.len()).fold(0, |b, c| if p[c] > p[b] { c } else { b })
+}
+
+impl Predictor for NativePredictor {
+    fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    fn inputs(&self) -> Vec<&str> {
+        self.preprocessor.features.iter().map(|f| f.name.as_str()).collect()
+    }
+
+    fn predict_frame(&self, frame: &Frame, threads: usize) -> Result<Matrix, MlError> {
+        let rows: Vec<usize> = (0..frame.rows).collect();
+        let x = self.preprocessor.transform(frame, &rows, threads)?;
+        Ok(crate::train::predict_proba(&self.model, &x, threads))
+    }
+
+    fn predict_json(&self, records: &[Map<String, Value>]) -> Result<Vec<Prediction>, MlError> {
+        let mut enc = Vec::new();
+        let mut s = Scratch::default();
+        let mut out = Vec::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            self.preprocessor
+                .encode_json(r, &mut enc)
+                .map_err(|e| MlError::Input(format!("record {i}: {e}")))?;
+            let mut p = vec![0.0; self.classes.len()];
+            self.model.predict_row(&enc, &mut p, &mut s);
+            out.push(Prediction { label: self.classes[argmax(&p)].clone(), probabilities: p });
+        }
+        Ok(out)
+    }
+}

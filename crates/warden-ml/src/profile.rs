@@ -1,0 +1,237 @@
+//! The reference profile: what the training data looked like, kept in the
+//! package so drift and out-of-distribution checks can compare served
+//! traffic with it later. Numeric features get quantiles and a histogram
+//! whose bins are the training deciles (frozen here, so windows compared
+//! later use the same bins); categorical features get level frequencies;
+//! the standardised numeric features get their mean and covariance (for
+//! Mahalanobis distances); predictions get the class mix.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::frame::{FeatureColumn, Frame, MISSING, Matrix};
+use crate::preprocess::{Preprocessor, Transform};
+
+/// The profile format.
+pub const PROFILE_FORMAT: &str = "warden.reference-profile/v1";
+
+/// Quantile levels recorded for numeric features.
+pub const QUANTILES: [f64; 11] = [0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0];
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Histogram {
+    /// Bin edges (ascending, distinct); the last bin is closed.
+    pub edges: Vec<f64>,
+    pub counts: Vec<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FeatureProfile {
+    Numeric {
+        name: String,
+        count: u64,
+        missing: u64,
+        mean: f64,
+        std: f64,
+        min: f64,
+        max: f64,
+        /// `[level, value]` pairs at [`QUANTILES`].
+        quantiles: Vec<[f64; 2]>,
+        histogram: Histogram,
+    },
+    Categorical {
+        name: String,
+        count: u64,
+        missing: u64,
+        frequencies: BTreeMap<String, u64>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Covariance {
+    /// The numeric features, standardised and imputed as the model sees them.
+    pub features: Vec<String>,
+    pub mean: Vec<f64>,
+    /// Row-major, `features.len()` squared (population covariance).
+    pub matrix: Vec<Vec<f64>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceProfile {
+    pub format: String,
+    pub rows: u64,
+    pub features: Vec<FeatureProfile>,
+    pub covariance: Covariance,
+    /// Share of training rows predicted as each class.
+    pub predictions: BTreeMap<String, f64>,
+}
+
+/// Linear-interpolation quantile of sorted values (NumPy's default).
+pub fn quantile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let h = (sorted.len() - 1) as f64 * p;
+    let lo = h.floor() as usize;
+    let hi = (lo + 1).min(sorted.len() - 1);
+    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+/// Histogram of sorted values over `edges` (bins `[e_i, e_{i+1})`, the last closed).
+pub fn histogram(sorted: &[f64], edges: &[f64]) -> Vec<u64> {
+    let bins = edges.len().saturating_sub(1);
+    let mut counts = vec![0u64; bins];
+    if bins == 0 {
+        return counts;
+    }
+    for &v in sorted {
+        let b = edges.partition_point(|e| *e <= v).saturating_sub(1).min(bins - 1);
+        if v >= edges[0] && v <= edges[bins] {
+            counts[b] += 1;
+        }
+    }
+    counts
+}
+
+pub(crate) fn reference_profile(
+    frame: &Frame,
+    rows: &[usize],
+    pre: &Preprocessor,
+    x: &Matrix,
+    probs: &Matrix,
+    classes: &[String],
+) -> ReferenceProfile {
+    let mut features = Vec::new();
+    let mut num_cols = Vec::new();
+    let mut at = 0;
+    for f in &pre.features {
+        let col = frame.column(&f.name);
+        match (col, &f.transform) {
+            (Some(FeatureColumn::Numeric(v)), Transform::Standardise { .. }) => {
+                let mut vals: Vec<f64> = rows.iter().map(|&r| v[r]).filter(|x| !x.is_nan()).collect();
+                vals.sort_by(f64::total_cmp);
+                let missing = (rows.len() - vals.len()) as u64;
+                let n = vals.len().max(1) as f64;
+                let mean = vals.iter().sum::<f64>() / n;
+                let std = (vals.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt();
+                let mut edges: Vec<f64> = (0..=10).map(|i| quantile(&vals, i as f64 / 10.0)).collect();
+                edges.dedup();
+                if edges.len() == 1 {
+                    edges.push(edges[0]);
+                }
+                features.push(FeatureProfile::Numeric {
+                    name: f.name.clone(),
+                    count: vals.len() as u64,
+                    missing,
+                    mean,
+                    std,
+                    min: vals.first().copied().unwrap_or(0.0),
+                    max: vals.last().copied().unwrap_or(0.0),
+                    quantiles: QUANTILES.iter().map(|&p| [p, quantile(&vals, p)]).collect(),
+                    histogram: Histogram { counts: histogram(&vals, &edges), edges },
+                });
+                num_cols.push((f.name.clone(), at));
+            }
+            (Some(FeatureColumn::Categorical { codes, levels }), Transform::OneHot { .. }) => {
+                let mut counts = vec![0u64; levels.len()];
+                let mut missing = 0;
+                for &r in rows {
+                    match codes[r] {
+                        MISSING => missing += 1,
+                        c => {
+                            if let Some(n) = counts.get_mut(c as usize) {
+                                *n += 1;
+                            }
+                        }
+                    }
+                }
+                features.push(FeatureProfile::Categorical {
+                    name: f.name.clone(),
+                    count: rows.len() as u64 - missing,
+                    missing,
+                    frequencies: levels
+                        .iter()
+                        .zip(counts)
+                        .filter(|(_, c)| *c > 0)
+                        .map(|(l, c)| (l.clone(), c))
+                        .collect(),
+                });
+            }
+            _ => {}
+        }
+        at += f.transform.width();
+    }
+    // Covariance of the standardised numeric model columns.
+    let d = num_cols.len();
+    let n = x.rows.max(1) as f64;
+    let mut mean = vec![0.0; d];
+    for i in 0..x.rows {
+        let r = x.row(i);
+        for (j, (_, c)) in num_cols.iter().enumerate() {
+            mean[j] += r[*c];
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    let mut cov = vec![vec![0.0; d]; d];
+    for i in 0..x.rows {
+        let r = x.row(i);
+        for a in 0..d {
+            let da = r[num_cols[a].1] - mean[a];
+            for b in a..d {
+                cov[a][b] += da * (r[num_cols[b].1] - mean[b]);
+            }
+        }
+    }
+    for a in 0..d {
+        for b in a..d {
+            cov[a][b] /= n;
+            cov[b][a] = cov[a][b];
+        }
+    }
+    let mut mix = vec![0u64; classes.len()];
+    for i in 0..probs.rows {
+        let p = probs.row(i);
+        let best = (0..p.len()).fold(0, |b, c| if p[c] > p[b] { c } else { b });
+        mix[best] += 1;
+    }
+    ReferenceProfile {
+        format: PROFILE_FORMAT.into(),
+        rows: rows.len() as u64,
+        features,
+        covariance: Covariance {
+            features: num_cols.into_iter().map(|(n, _)| n).collect(),
+            mean,
+            matrix: cov,
+        },
+        predictions: classes
+            .iter()
+            .zip(mix)
+            .map(|(c, m)| (c.clone(), m as f64 / probs.rows.max(1) as f64))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_like_numpy() {
+        let v = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(quantile(&v, 0.5), 2.5);
+        assert_eq!(quantile(&v, 0.0), 1.0);
+        assert_eq!(quantile(&v, 1.0), 4.0);
+        assert!((quantile(&v, 0.1) - 1.3).abs() < 1e-12);
+    }
+
+    #[test]
+    fn histogram_counts_every_value_once() {
+        let v = [0.0, 1.0, 1.0, 2.0, 3.0];
+        assert_eq!(histogram(&v, &[0.0, 1.0, 2.0, 3.0]), [1, 2, 2]);
+    }
+}

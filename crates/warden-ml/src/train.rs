@@ -1,0 +1,542 @@
+//! Training: a seeded holdout split, preprocessing fitted on the training
+//! split, then one of
+//!
+//! - logistic regression by full-batch L-BFGS (the scikit-learn objective:
+//!   mean log loss + `l2 / (2 n)`·‖W‖², biases unpenalised, so `l2 = 1`
+//!   is scikit-learn's `C = 1`);
+//! - an MLP by minibatch Adam;
+//! - either model by DP-SGD: Poisson sampling at rate `q = batch / n`,
+//!   per-example gradients clipped to `max_grad_norm` (flat L2 over the
+//!   whole gradient), Gaussian noise of std `σ·C` added to the sum, divided
+//!   by the expected batch size `q·n`, then an Adam step; the RDP
+//!   accountant ([`crate::privacy`]) gives ε for the steps taken, or σ for a
+//!   target ε.
+//!
+//! Everything random comes from one ChaCha stream seeded by `seed`, and the
+//! only parallel work is combined in a fixed block order, so the result is
+//! bit-identical on any thread count.
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use crate::MlError;
+use crate::frame::{Frame, Labels, Matrix, par_blocks};
+use crate::lbfgs;
+use crate::model::{Architecture, Model, Scratch};
+use crate::preprocess::Preprocessor;
+use crate::privacy::{self, ACCOUNTANT, OPACUS_ORDERS};
+use crate::profile::{ReferenceProfile, reference_profile};
+
+/// Which model to train.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    Logreg,
+    Mlp,
+}
+
+/// How much noise DP-SGD adds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum DpTarget {
+    /// Search the smallest noise multiplier meeting this ε.
+    Epsilon(f64),
+    /// This noise multiplier; ε is what it gives.
+    NoiseMultiplier(f64),
+}
+
+/// DP-SGD settings.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DpConfig {
+    pub target: DpTarget,
+    pub delta: f64,
+    pub max_grad_norm: f64,
+}
+
+/// Everything that decides the trained model (its digest is recorded).
+/// The thread count is deliberately not part of it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub model: ModelKind,
+    /// Hidden layer sizes (MLP only).
+    pub hidden: Vec<usize>,
+    pub seed: u64,
+    /// Fraction of rows held out for the holdout metrics.
+    pub holdout: f64,
+    /// L2 strength on the summed loss (scikit-learn's `1 / C`).
+    pub l2: f64,
+    /// Passes over the data (Adam and DP-SGD).
+    pub epochs: usize,
+    /// Minibatch size (the expected batch size under DP-SGD).
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    /// L-BFGS iteration limit (logistic regression without DP).
+    pub max_iter: usize,
+    pub dp: Option<DpConfig>,
+}
+
+impl TrainConfig {
+    /// The defaults for a model kind, with or without DP.
+    pub fn defaults(model: ModelKind, dp: Option<DpConfig>) -> Self {
+        let dp_on = dp.is_some();
+        TrainConfig {
+            model,
+            hidden: if model == ModelKind::Mlp { vec![32] } else { Vec::new() },
+            seed: 0,
+            holdout: 0.2,
+            l2: 1.0,
+            epochs: match (model, dp_on) {
+                (_, true) => 10,
+                (ModelKind::Mlp, false) => 20,
+                (ModelKind::Logreg, false) => 0,
+            },
+            batch_size: if dp_on { 256 } else { 128 },
+            learning_rate: match (model, dp_on) {
+                (ModelKind::Logreg, _) => 0.05,
+                (ModelKind::Mlp, true) => 0.005,
+                (ModelKind::Mlp, false) => 0.001,
+            },
+            max_iter: 200,
+            dp,
+        }
+    }
+
+    fn validate(&self) -> Result<(), MlError> {
+        let bad = |m: String| Err(MlError::Config(m));
+        if !(0.0..=0.9).contains(&self.holdout) {
+            return bad(format!("holdout {} is outside 0–0.9", self.holdout));
+        }
+        if !(self.l2 >= 0.0 && self.l2.is_finite()) {
+            return bad(format!("l2 {} must be a finite number ≥ 0", self.l2));
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad(format!("learning rate {} must be positive", self.learning_rate));
+        }
+        if self.batch_size == 0 {
+            return bad("batch size must be at least 1".into());
+        }
+        let iterative = self.model == ModelKind::Mlp || self.dp.is_some();
+        if iterative && !(1..=100_000).contains(&self.epochs) {
+            return bad(format!("epochs {} must be 1–100000", self.epochs));
+        }
+        if !iterative && !(1..=100_000).contains(&self.max_iter) {
+            return bad(format!("max_iter {} must be 1–100000", self.max_iter));
+        }
+        if self.model == ModelKind::Logreg && !self.hidden.is_empty() {
+            return bad("hidden layers are for --model mlp".into());
+        }
+        if let Some(dp) = &self.dp {
+            if !(dp.max_grad_norm > 0.0 && dp.max_grad_norm.is_finite()) {
+                return bad(format!("max grad norm {} must be positive", dp.max_grad_norm));
+            }
+            if !(dp.delta > 0.0 && dp.delta < 1.0) {
+                return bad(format!("delta {} must be in (0, 1)", dp.delta));
+            }
+            match dp.target {
+                DpTarget::Epsilon(e) if !(e > 0.0 && e.is_finite()) => {
+                    return bad(format!("target epsilon {e} must be positive"));
+                }
+                DpTarget::NoiseMultiplier(s) if !(s > 0.0 && s.is_finite()) => {
+                    return bad(format!("noise multiplier {s} must be positive"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Accuracy and mean log loss on a set of rows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    pub rows: usize,
+    pub accuracy: f64,
+    pub log_loss: f64,
+}
+
+/// What the optimiser did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimiserReport {
+    /// `lbfgs`, `adam` or `dp-sgd` (with Adam updates).
+    pub algorithm: String,
+    /// L-BFGS iterations or gradient steps.
+    pub iterations: usize,
+    /// Whether L-BFGS met its tolerance (not reported for Adam / DP-SGD).
+    pub converged: Option<bool>,
+}
+
+/// The privacy guarantee of a DP-SGD run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DpReport {
+    pub accountant: String,
+    pub epsilon: f64,
+    pub delta: f64,
+    pub optimal_order: f64,
+    pub noise_multiplier: f64,
+    pub max_grad_norm: f64,
+    pub sample_rate: f64,
+    pub steps: u64,
+    pub expected_batch_size: f64,
+}
+
+/// A trained model and everything the package records about it.
+#[derive(Clone, Debug)]
+pub struct Trained {
+    pub preprocessor: Preprocessor,
+    pub model: Model,
+    pub classes: Vec<String>,
+    pub train: Metrics,
+    pub holdout: Option<Metrics>,
+    pub optimiser: OptimiserReport,
+    pub dp: Option<DpReport>,
+    pub profile: ReferenceProfile,
+}
+
+/// Progress: `(done, total)` epochs or iterations.
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
+
+/// A seeded split of `0..n` into (train, holdout) row indices, each sorted.
+pub fn split(n: usize, holdout: f64, rng: &mut ChaCha20Rng) -> (Vec<usize>, Vec<usize>) {
+    let mut idx: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = rng.random_range(0..=i);
+        idx.swap(i, j);
+    }
+    let h = ((n as f64) * holdout).round() as usize;
+    let (mut test, mut train) = (idx[..h].to_vec(), idx[h..].to_vec());
+    test.sort_unstable();
+    train.sort_unstable();
+    (train, test)
+}
+
+/// Class probabilities of every row of `x`.
+pub fn predict_proba(model: &Model, x: &Matrix, threads: usize) -> Matrix {
+    let k = model.classes();
+    let parts = par_blocks(x.rows, threads, |r| {
+        let mut s = Scratch::default();
+        let mut out = vec![0.0; r.len() * k];
+        for (j, i) in r.enumerate() {
+            model.predict_row(x.row(i), &mut out[j * k..(j + 1) * k], &mut s);
+        }
+        out
+    });
+    Matrix { rows: x.rows, cols: k, data: parts.concat() }
+}
+
+/// Accuracy and log loss (probabilities clipped to [1e-15, 1 - 1e-15] as
+/// scikit-learn does).
+pub fn metrics(probs: &Matrix, y: &[u32]) -> Metrics {
+    let (mut correct, mut loss) = (0usize, 0.0);
+    for (i, &yi) in y.iter().enumerate() {
+        let p = probs.row(i);
+        let mut best = 0;
+        for (c, v) in p.iter().enumerate() {
+            if *v > p[best] {
+                best = c;
+            }
+        }
+        correct += usize::from(best == yi as usize);
+        loss -= p[yi as usize].clamp(1e-15, 1.0 - 1e-15).ln();
+    }
+    let n = y.len().max(1) as f64;
+    Metrics { rows: y.len(), accuracy: correct as f64 / n, log_loss: loss / n }
+}
+
+/// Trains on `frame` and `labels` (same row count).
+pub fn train(
+    frame: &Frame,
+    labels: &Labels,
+    cfg: &TrainConfig,
+    threads: usize,
+    progress: Progress<'_>,
+) -> Result<Trained, MlError> {
+    cfg.validate()?;
+    if labels.y.len() != frame.rows {
+        return Err(MlError::Input(format!(
+            "{} labels for {} rows",
+            labels.y.len(),
+            frame.rows
+        )));
+    }
+    if frame.names.is_empty() {
+        return Err(MlError::Input("no feature columns to train on".into()));
+    }
+    let k = labels.classes.len();
+    if k < 2 {
+        return Err(MlError::Input(format!(
+            "the target has {} class{}: a classifier needs at least two",
+            k,
+            if k == 1 { "" } else { "es" }
+        )));
+    }
+    let mut rng = ChaCha20Rng::seed_from_u64(cfg.seed);
+    let (train_rows, holdout_rows) = split(frame.rows, cfg.holdout, &mut rng);
+    let y_train: Vec<u32> = train_rows.iter().map(|&r| labels.y[r]).collect();
+    let mut present = vec![false; k];
+    y_train.iter().for_each(|&c| present[c as usize] = true);
+    if present.iter().filter(|p| **p).count() < 2 {
+        return Err(MlError::Input(
+            "the training split holds a single class: the target is constant".into(),
+        ));
+    }
+    let pre = Preprocessor::fit(frame, &train_rows)?;
+    let x = pre.transform(frame, &train_rows, threads)?;
+    let arch = match cfg.model {
+        ModelKind::Logreg => Architecture::Logreg { inputs: x.cols, classes: k },
+        ModelKind::Mlp => Architecture::Mlp { inputs: x.cols, hidden: cfg.hidden.clone(), classes: k },
+    };
+    let mut model = match cfg.model {
+        ModelKind::Logreg => Model::zeros(arch)?,
+        ModelKind::Mlp => Model::init(arch, &mut rng)?,
+    };
+    let n = x.rows;
+    let (optimiser, dp) = match &cfg.dp {
+        None if cfg.model == ModelKind::Logreg => {
+            let out = fit_lbfgs(&mut model, &x, &y_train, cfg, threads, progress);
+            (out, None)
+        }
+        None => (fit_adam(&mut model, &x, &y_train, cfg, &mut rng, progress), None),
+        Some(dp) => {
+            let (o, r) = fit_dp(&mut model, &x, &y_train, cfg, dp, &mut rng, progress)?;
+            (o, Some(r))
+        }
+    };
+    if model.params.iter().any(|p| !p.is_finite()) {
+        return Err(MlError::Diverged(format!(
+            "training diverged after {} {}; lower the learning rate",
+            optimiser.iterations,
+            if optimiser.algorithm == "lbfgs" { "iterations" } else { "steps" }
+        )));
+    }
+    let _ = n;
+    let train_probs = predict_proba(&model, &x, threads);
+    let train_metrics = metrics(&train_probs, &y_train);
+    let holdout = if holdout_rows.is_empty() {
+        None
+    } else {
+        let xh = pre.transform(frame, &holdout_rows, threads)?;
+        let yh: Vec<u32> = holdout_rows.iter().map(|&r| labels.y[r]).collect();
+        Some(metrics(&predict_proba(&model, &xh, threads), &yh))
+    };
+    let profile = reference_profile(frame, &train_rows, &pre, &x, &train_probs, &labels.classes);
+    Ok(Trained {
+        preprocessor: pre,
+        model,
+        classes: labels.classes.clone(),
+        train: train_metrics,
+        holdout,
+        optimiser,
+        dp,
+        profile,
+    })
+}
+
+/// Full-batch L-BFGS on mean log loss + l2/(2n)·‖W‖².
+fn fit_lbfgs(
+    model: &mut Model,
+    x: &Matrix,
+    y: &[u32],
+    cfg: &TrainConfig,
+    threads: usize,
+    progress: Progress<'_>,
+) -> OptimiserReport {
+    let mask = model.penalty_mask();
+    let n = x.rows as f64;
+    let np = model.params.len();
+    let objective = |p: &[f64], g: &mut [f64]| -> f64 {
+        let m = model.with_params(p);
+        let parts = par_blocks(x.rows, threads, |r| {
+            let mut s = Scratch::default();
+            let mut grad = vec![0.0; np];
+            let mut loss = 0.0;
+            for i in r {
+                loss += m.example_grad(x.row(i), y[i] as usize, &mut grad, &mut s);
+            }
+            (loss, grad)
+        });
+        g.iter_mut().for_each(|v| *v = 0.0);
+        let mut loss = 0.0;
+        for (l, pg) in parts {
+            loss += l;
+            g.iter_mut().zip(&pg).for_each(|(a, b)| *a += b);
+        }
+        let mut pen = 0.0;
+        for ((gi, pi), on) in g.iter_mut().zip(p).zip(&mask) {
+            *gi /= n;
+            if *on {
+                *gi += cfg.l2 * pi / n;
+                pen += pi * pi;
+            }
+        }
+        loss / n + 0.5 * cfg.l2 * pen / n
+    };
+    let mut params = model.params.clone();
+    let total = cfg.max_iter;
+    let out = lbfgs::minimize(
+        &mut params,
+        objective,
+        lbfgs::Options { max_iter: cfg.max_iter, ..Default::default() },
+        |k| progress(k, total),
+    );
+    model.params = params;
+    progress(total, total);
+    OptimiserReport { algorithm: "lbfgs".into(), iterations: out.iterations, converged: Some(out.converged) }
+}
+
+/// Adam's moment estimates.
+struct Adam {
+    m: Vec<f64>,
+    v: Vec<f64>,
+    t: i32,
+    lr: f64,
+}
+
+impl Adam {
+    fn new(n: usize, lr: f64) -> Self {
+        Adam { m: vec![0.0; n], v: vec![0.0; n], t: 0, lr }
+    }
+
+    fn step(&mut self, params: &mut [f64], g: &[f64]) {
+        const B1: f64 = 0.9;
+        const B2: f64 = 0.999;
+        self.t += 1;
+        let c1 = 1.0 - B1.powi(self.t);
+        let c2 = 1.0 - B2.powi(self.t);
+        for i in 0..params.len() {
+            self.m[i] = B1 * self.m[i] + (1.0 - B1) * g[i];
+            self.v[i] = B2 * self.v[i] + (1.0 - B2) * g[i] * g[i];
+            params[i] -= self.lr * (self.m[i] / c1) / ((self.v[i] / c2).sqrt() + 1e-8);
+        }
+    }
+}
+
+fn fit_adam(
+    model: &mut Model,
+    x: &Matrix,
+    y: &[u32],
+    cfg: &TrainConfig,
+    rng: &mut ChaCha20Rng,
+    progress: Progress<'_>,
+) -> OptimiserReport {
+    let mask = model.penalty_mask();
+    let n = x.rows;
+    let mut adam = Adam::new(model.params.len(), cfg.learning_rate);
+    let mut grad = vec![0.0; model.params.len()];
+    let mut s = Scratch::default();
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut steps = 0;
+    for epoch in 0..cfg.epochs {
+        for i in (1..n).rev() {
+            let j = rng.random_range(0..=i);
+            order.swap(i, j);
+        }
+        for batch in order.chunks(cfg.batch_size) {
+            grad.iter_mut().for_each(|g| *g = 0.0);
+            for &i in batch {
+                model.example_grad(x.row(i), y[i] as usize, &mut grad, &mut s);
+            }
+            let b = batch.len() as f64;
+            for ((g, p), on) in grad.iter_mut().zip(&model.params).zip(&mask) {
+                *g /= b;
+                if *on {
+                    *g += cfg.l2 * p / n as f64;
+                }
+            }
+            adam.step(&mut model.params, &grad);
+            steps += 1;
+        }
+        progress(epoch + 1, cfg.epochs);
+    }
+    OptimiserReport { algorithm: "adam".into(), iterations: steps, converged: None }
+}
+
+fn fit_dp(
+    model: &mut Model,
+    x: &Matrix,
+    y: &[u32],
+    cfg: &TrainConfig,
+    dp: &DpConfig,
+    rng: &mut ChaCha20Rng,
+    progress: Progress<'_>,
+) -> Result<(OptimiserReport, DpReport), MlError> {
+    let n = x.rows;
+    let q = (cfg.batch_size as f64 / n as f64).min(1.0);
+    let steps_per_epoch = ((n as f64 / cfg.batch_size as f64).round() as usize).max(1);
+    let steps = (steps_per_epoch * cfg.epochs) as u64;
+    let (sigma, epsilon, order) = match dp.target {
+        DpTarget::NoiseMultiplier(s) => {
+            let (e, o) = privacy::epsilon(q, s, steps, dp.delta, &OPACUS_ORDERS)?;
+            (s, e, o)
+        }
+        DpTarget::Epsilon(e) => {
+            let plan = privacy::noise_for_epsilon(e, q, steps, dp.delta, &OPACUS_ORDERS)?;
+            (plan.noise_multiplier, plan.epsilon, plan.order)
+        }
+    };
+    let c = dp.max_grad_norm;
+    let mask = model.penalty_mask();
+    let np = model.params.len();
+    let mut adam = Adam::new(np, cfg.learning_rate);
+    let (mut sum, mut one, mut grad) = (vec![0.0; np], vec![0.0; np], vec![0.0; np]);
+    let mut s = Scratch::default();
+    let ln_keep = (1.0 - q).ln();
+    let expected = q * n as f64;
+    for step in 0..steps {
+        sum.iter_mut().for_each(|v| *v = 0.0);
+        // Poisson sampling: each row joins with probability q, drawn as
+        // geometric gaps between included rows.
+        let mut i: usize = 0;
+        loop {
+            if q < 1.0 {
+                let u: f64 = rng.random();
+                let gap = ((1.0 - u).ln() / ln_keep).floor();
+                if !(gap < (n - i) as f64) {
+                    break;
+                }
+                i += gap as usize;
+            }
+            if i >= n {
+                break;
+            }
+            one.iter_mut().for_each(|v| *v = 0.0);
+            model.example_grad(x.row(i), y[i] as usize, &mut one, &mut s);
+            let norm = one.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let factor = (c / (norm + 1e-6)).min(1.0);
+            sum.iter_mut().zip(&one).for_each(|(a, b)| *a += factor * b);
+            i += 1;
+        }
+        for ((g, total), (p, on)) in grad.iter_mut().zip(&sum).zip(model.params.iter().zip(&mask)) {
+            let noise: f64 = StandardNormal.sample(rng);
+            *g = (total + sigma * c * noise) / expected;
+            if *on {
+                *g += cfg.l2 * p / n as f64;
+            }
+        }
+        adam.step(&mut model.params, &grad);
+        let done = step as usize + 1;
+        if done % steps_per_epoch == 0 {
+            progress(done / steps_per_epoch, cfg.epochs);
+        }
+    }
+    Ok((
+        OptimiserReport { algorithm: "dp-sgd".into(), iterations: steps as usize, converged: None },
+        DpReport {
+            accountant: ACCOUNTANT.into(),
+            epsilon,
+            delta: dp.delta,
+            optimal_order: order,
+            noise_multiplier: sigma,
+            max_grad_norm: c,
+            sample_rate: q,
+            steps,
+            expected_batch_size: expected,
+        },
+    ))
+}

@@ -1,0 +1,550 @@
+//! `train`, `model list | show | export`, and loading a verified model.
+//!
+//! A trained model becomes a package (see `warden_artifact::package`) whose
+//! files are blobs, signed with the workspace's pipeline key in the OpenSSF
+//! model-signing format, and recorded as `NAME@V` with a `model.train`
+//! event in one transaction. Loading goes the other way and trusts nothing:
+//! blobs are digest-checked, the signature is verified against the trust
+//! store and must cover exactly those files, and only then is any byte of
+//! the package parsed, by the strict loader.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::Digest as _;
+use warden_artifact::keys::SigningKey;
+use warden_artifact::model_signing::{self, ModelKey, ModelSigningError};
+use warden_artifact::package::{self, MANIFEST_FILE, PACKAGE_FORMAT, PROFILE_FILE, TensorSpec, WEIGHTS_FILE};
+use warden_core::{Digest, ObjectName, Timestamp, VersionRef, actions, canonical_json};
+use warden_data::table::{ColumnData, MISSING_CODE, Table};
+use warden_ml::model::{Architecture, Model};
+use warden_ml::preprocess::Preprocessor;
+use warden_ml::train::{DpReport, Metrics, OptimiserReport};
+use warden_ml::{FeatureColumn, Frame, Labels, MlError, NativePredictor, TrainConfig};
+use warden_store::{BlobStore, MetadataStore, ModelRecord};
+
+use crate::{Error, Workspace};
+
+impl From<MlError> for Error {
+    fn from(e: MlError) -> Self {
+        match e {
+            MlError::Config(m) => Error::Usage(m),
+            other => Error::Invalid(other.to_string()),
+        }
+    }
+}
+
+impl From<package::PackageError> for Error {
+    fn from(e: package::PackageError) -> Self {
+        match e {
+            package::PackageError::Io { path, source } => Error::Io { path, source },
+            other => Error::Verification(other.to_string()),
+        }
+    }
+}
+
+/// What to train.
+#[derive(Clone, Debug)]
+pub struct TrainRequest {
+    pub dataset: VersionRef,
+    /// The target column; the dataset's declared target if `None`.
+    pub target: Option<String>,
+    /// Feature columns; the dataset's declared features (free text left
+    /// out) if `None`.
+    pub features: Option<Vec<String>>,
+    pub name: ObjectName,
+    pub config: TrainConfig,
+    /// Worker threads; the result does not depend on it.
+    pub threads: usize,
+}
+
+/// A recorded model version with its manifest parsed.
+#[derive(Debug, Serialize)]
+pub struct ModelInfo {
+    #[serde(flatten)]
+    pub record: ModelRecord,
+    pub files: BTreeMap<String, String>,
+    pub manifest: Value,
+}
+
+impl ModelInfo {
+    fn from_record(r: &ModelRecord) -> Self {
+        ModelInfo {
+            record: r.clone(),
+            files: serde_json::from_str(&r.files).unwrap_or_default(),
+            manifest: serde_json::from_str(&r.manifest).unwrap_or(Value::Null),
+        }
+    }
+
+    pub fn reference(&self) -> String {
+        format!("{}@{}", self.record.name, self.record.version)
+    }
+}
+
+/// The result of `train`.
+#[derive(Debug, Serialize)]
+pub struct TrainOutcome {
+    pub model: ModelInfo,
+    pub dataset: String,
+    pub target: String,
+    pub classes: Vec<String>,
+    pub features: Vec<String>,
+    /// Declared features left out, with the reason.
+    pub skipped_features: Vec<(String, String)>,
+    pub train: Metrics,
+    pub holdout: Option<Metrics>,
+    pub optimiser: OptimiserReport,
+    pub dp: Option<DpReport>,
+    pub config_digest: String,
+}
+
+/// A model loaded from the store after verification.
+pub struct LoadedModel {
+    pub info: ModelInfo,
+    pub predictor: NativePredictor,
+    /// The trusted key whose signature verified.
+    pub verified_by: String,
+}
+
+/// The result of `model export`.
+#[derive(Debug, Serialize)]
+pub struct Exported {
+    pub model: String,
+    pub path: String,
+    pub signature: String,
+    pub files: usize,
+}
+
+/// The frame a model's preprocessing expects, from any table holding its
+/// input features (numeric inputs from numeric columns, categorical inputs
+/// from each value's text).
+pub fn frame_for_model(pre: &Preprocessor, table: &Table) -> Result<Frame, Error> {
+    use warden_ml::preprocess::Transform;
+    let mut frame = Frame::default();
+    for f in &pre.features {
+        let col = table
+            .column(&f.name)
+            .ok_or_else(|| Error::Invalid(format!("the input has no column {:?}, a feature of the model", f.name)))?;
+        let fc = match &f.transform {
+            Transform::Standardise { .. } => {
+                if !matches!(col.data.column_type(), t if t.is_numeric() || t == warden_data::ColumnType::Boolean || t == warden_data::ColumnType::Date)
+                {
+                    let bad = (0..table.rows).find(|&r| !col.data.is_null(r)).map(|r| (r, col.data.text(r).unwrap_or_default()));
+                    return Err(Error::Invalid(match bad {
+                        Some((r, v)) => format!("column {}: expected numbers, data row {} holds {v:?}", f.name, r + 1),
+                        None => format!("column {}: expected numbers", f.name),
+                    }));
+                }
+                FeatureColumn::Numeric((0..table.rows).map(|r| col.data.number(r).unwrap_or(f64::NAN)).collect())
+            }
+            Transform::OneHot { .. } => {
+                let mut levels: Vec<String> = Vec::new();
+                let mut index: BTreeMap<String, u32> = BTreeMap::new();
+                let mut codes = Vec::with_capacity(table.rows);
+                for r in 0..table.rows {
+                    match col.data.text(r) {
+                        None => codes.push(warden_ml::frame::MISSING),
+                        Some(t) => {
+                            let next = index.len() as u32;
+                            let c = *index.entry(t.clone()).or_insert_with(|| {
+                                levels.push(t);
+                                next
+                            });
+                            codes.push(c);
+                        }
+                    }
+                }
+                FeatureColumn::Categorical { codes, levels }
+            }
+        };
+        frame.push(f.name.clone(), fc)?;
+    }
+    Ok(frame)
+}
+
+/// Builds the training frame and labels from a stored table.
+pub fn frame_from_table(table: &Table, features: &[String], target: &str) -> Result<(Frame, Labels), Error> {
+    let mut frame = Frame::default();
+    for name in features {
+        if name == target {
+            return Err(Error::Usage(format!("{name} is the target; it cannot also be a feature")));
+        }
+        let col = table
+            .column(name)
+            .ok_or_else(|| Error::Invalid(format!("the dataset has no column {name:?}")))?;
+        let fc = match &col.data {
+            ColumnData::Integer(v) => FeatureColumn::Numeric(v.iter().map(|x| x.map_or(f64::NAN, |x| x as f64)).collect()),
+            ColumnData::Float(v) => FeatureColumn::Numeric(v.clone()),
+            ColumnData::Boolean(v) => FeatureColumn::Numeric(
+                v.iter().map(|x| x.map_or(f64::NAN, |b| if b { 1.0 } else { 0.0 })).collect(),
+            ),
+            ColumnData::Date(v) => FeatureColumn::Numeric(v.iter().map(|x| x.map_or(f64::NAN, f64::from)).collect()),
+            ColumnData::Categorical { codes, levels } => FeatureColumn::Categorical {
+                codes: codes.iter().map(|&c| if c == MISSING_CODE { warden_ml::frame::MISSING } else { c }).collect(),
+                levels: levels.clone(),
+            },
+            ColumnData::Text(_) => {
+                return Err(Error::Invalid(format!(
+                    "feature {name} is free text, which the models cannot use; leave it out of --features"
+                )));
+            }
+        };
+        frame.push(name.clone(), fc)?;
+    }
+    let col = table
+        .column(target)
+        .ok_or_else(|| Error::Invalid(format!("the dataset has no target column {target:?}")))?;
+    let mut texts = Vec::with_capacity(table.rows);
+    let mut missing = Vec::new();
+    for r in 0..table.rows {
+        match col.data.text(r) {
+            Some(t) => texts.push(t),
+            None => {
+                missing.push(r + 1);
+                texts.push(String::new());
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::Invalid(format!(
+            "target {target}: {} row(s) have no value (first: data row {}); a label is needed for every row",
+            missing.len(),
+            missing[0]
+        )));
+    }
+    let mut classes: Vec<String> = texts.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    if col.data.column_type().is_numeric() {
+        classes.sort_by(|a, b| {
+            let (x, y) = (a.parse::<f64>().unwrap_or(f64::NAN), b.parse::<f64>().unwrap_or(f64::NAN));
+            x.total_cmp(&y)
+        });
+    }
+    if classes.len() < 2 {
+        return Err(Error::Invalid(format!(
+            "target {target} is constant ({}): there is nothing to learn",
+            classes.first().map_or("no rows", |c| c.as_str())
+        )));
+    }
+    if classes.len() > 1000 {
+        return Err(Error::Invalid(format!(
+            "target {target} has {} distinct values; a classifier target has at most 1000",
+            classes.len()
+        )));
+    }
+    let index: BTreeMap<&str, u32> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i as u32)).collect();
+    let y = texts.iter().map(|t| index[t.as_str()]).collect();
+    Ok((frame, Labels { classes, y }))
+}
+
+fn hex_of(d: &str) -> String {
+    d.strip_prefix("sha256:").unwrap_or(d).to_string()
+}
+
+impl Workspace {
+    fn find_model(&self, r: &VersionRef) -> Result<ModelRecord, Error> {
+        self.store()
+            .read()?
+            .model(&r.name, r.version)?
+            .ok_or_else(|| Error::NotFound(format!("model {r}")))
+    }
+
+    /// The pipeline signing key (ECDSA P-256, own, unrevoked).
+    fn pipeline_key(&self) -> Result<(warden_core::KeyName, String, p256::ecdsa::SigningKey), Error> {
+        let name = warden_core::KeyName::new(&self.config().keys.pipeline)?;
+        let hint = format!(
+            "create it with `warden keys generate {name} --type ecdsa-p256`, or name another key in [keys] pipeline in warden.toml"
+        );
+        let record = self
+            .store()
+            .read()?
+            .key(&name)?
+            .filter(|k| k.origin == "own")
+            .ok_or_else(|| Error::NotFound(format!("the pipeline signing key {name} ({hint})")))?;
+        if record.revoked_at.is_some() {
+            return Err(Error::Invalid(format!("the pipeline key {name} is revoked; {hint}")));
+        }
+        let SigningKey::EcdsaP256(key) = SigningKey::read_file(&self.private_key_path(&name), self.passphrase_bytes())? else {
+            return Err(Error::Invalid(format!(
+                "the pipeline key {name} is not ECDSA P-256, which OpenSSF model signing needs; {hint}"
+            )));
+        };
+        Ok((name, record.key_id, key))
+    }
+
+    /// Trains a model on a dataset version, packages and signs it, and
+    /// records `NAME@V`.
+    pub fn train(&self, req: &TrainRequest, progress: &mut dyn FnMut(usize, usize)) -> Result<TrainOutcome, Error> {
+        self.authorize(actions::MODEL_TRAIN, &format!("model:{}", req.name))?;
+        let (key_name, key_id, key) = self.pipeline_key()?;
+        let ds = self
+            .store()
+            .read()?
+            .dataset(&req.dataset.name, req.dataset.version)?
+            .ok_or_else(|| Error::NotFound(format!("dataset {}", req.dataset)))?;
+        let ds_manifest: Value = serde_json::from_str(&ds.manifest).map_err(|e| Error::Data(e.to_string()))?;
+        if Digest::of(ds.manifest.as_bytes()).to_string() != ds.digest {
+            return Err(Error::Verification(format!(
+                "dataset {}@{}: the recorded manifest does not match its digest",
+                ds.name, ds.version
+            )));
+        }
+        let table = self.dataset_table(&ds)?;
+        let target = match (&req.target, ds_manifest["roles"]["target"].as_str()) {
+            (Some(t), _) => t.clone(),
+            (None, Some(t)) => t.to_string(),
+            (None, None) => {
+                return Err(Error::Usage(format!(
+                    "dataset {}@{} declares no target; pass --target COLUMN",
+                    ds.name, ds.version
+                )));
+            }
+        };
+        let mut skipped = Vec::new();
+        let features: Vec<String> = match &req.features {
+            Some(f) => f.clone(),
+            None => {
+                let declared: Vec<String> = ds_manifest["roles"]["features"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default();
+                let mut out = Vec::new();
+                for f in declared.into_iter().filter(|f| *f != target) {
+                    match table.column(&f).map(|c| c.data.column_type()) {
+                        Some(warden_data::ColumnType::Text) => skipped.push((f, "free text".to_string())),
+                        Some(_) => out.push(f),
+                        None => skipped.push((f, "not in the stored table".to_string())),
+                    }
+                }
+                out
+            }
+        };
+        if features.is_empty() {
+            return Err(Error::Usage(format!(
+                "dataset {}@{} has no usable feature columns; pass --features C1,C2,…",
+                ds.name, ds.version
+            )));
+        }
+        let (frame, labels) = frame_from_table(&table, &features, &target)?;
+        let trained = warden_ml::train::train(&frame, &labels, &req.config, req.threads, progress)?;
+
+        let dataset_ref = format!("{}@{}", ds.name, ds.version);
+        let config_doc = json!({"train": req.config, "dataset": ds.digest, "target": target, "features": features});
+        let config_digest = Digest::of(&canonical_json(&config_doc)?);
+        let kind = match req.config.model {
+            warden_ml::ModelKind::Logreg => "logreg",
+            warden_ml::ModelKind::Mlp => "mlp",
+        };
+        let tensors = trained.model.to_tensors();
+        let tensor_specs: BTreeMap<String, TensorSpec> = tensors
+            .iter()
+            .map(|(n, s, _)| (n.clone(), TensorSpec { dtype: "F64".into(), shape: s.clone() }))
+            .collect();
+        let input: Vec<Value> = trained
+            .profile
+            .features
+            .iter()
+            .map(|p| match p {
+                warden_ml::profile::FeatureProfile::Numeric { name, min, max, missing, .. } => json!({
+                    "name": name, "type": "numeric",
+                    "source_type": table.column(name).map(|c| c.data.column_type().as_str()),
+                    "min": min, "max": max, "nullable": *missing > 0,
+                }),
+                warden_ml::profile::FeatureProfile::Categorical { name, frequencies, missing, .. } => json!({
+                    "name": name, "type": "categorical",
+                    "categories": frequencies.keys().collect::<Vec<_>>(), "nullable": *missing > 0,
+                }),
+            })
+            .collect();
+        let manifest = json!({
+            "format": PACKAGE_FORMAT,
+            "name": req.name,
+            "model": {"kind": kind, "architecture": trained.model.arch},
+            "tensors": tensor_specs,
+            "input": {"features": input},
+            "preprocessing": trained.preprocessor,
+            "labels": {"target": target, "classes": trained.classes},
+            "training": {
+                "config": req.config, "config_digest": config_digest, "seed": req.config.seed,
+                "optimiser": trained.optimiser, "dp": trained.dp,
+                "metrics": {"train": trained.train, "holdout": trained.holdout},
+            },
+            "provenance": {
+                "datasets": [{"ref": dataset_ref, "digest": ds.digest, "output_digest": ds.output_digest}],
+                "warden_version": env!("CARGO_PKG_VERSION"),
+            },
+        });
+        let files: BTreeMap<&str, Vec<u8>> = BTreeMap::from([
+            (MANIFEST_FILE, canonical_json(&manifest)?),
+            (PROFILE_FILE, canonical_json(&trained.profile)?),
+            (WEIGHTS_FILE, package::encode_weights(&tensors)?),
+        ]);
+        // What we wrote must load back: never register a package the strict
+        // loader would refuse.
+        let owned: BTreeMap<String, Vec<u8>> = files.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        predictor_from_package(&package::parse(&owned)?)?;
+        let digests: BTreeMap<String, String> = files
+            .iter()
+            .map(|(k, v)| (k.to_string(), hex::encode(sha2::Sha256::digest(v))))
+            .collect();
+        let (bundle, signed) = model_signing::sign_files_p256(digests, req.name.as_str(), &key)?;
+        let mut blob_map = BTreeMap::new();
+        for (name, bytes) in &files {
+            let (d, _) = self.blobs().put(&mut bytes.as_slice())?;
+            blob_map.insert(name.to_string(), d.to_string());
+        }
+        let (sig_digest, _) = self.blobs().put(&mut bundle.as_slice())?;
+        let digest = format!("sha256:{}", signed.root_digest);
+        let mut tx = self.store().write()?;
+        let version = tx.model(&req.name, None)?.map_or(1, |m| m.version + 1);
+        let record = ModelRecord {
+            name: req.name.clone(),
+            version,
+            digest: digest.clone(),
+            kind: kind.into(),
+            files: String::from_utf8_lossy(&canonical_json(&blob_map)?).into_owned(),
+            signature_digest: sig_digest.to_string(),
+            signed_by: key_name.to_string(),
+            manifest: String::from_utf8_lossy(&files[MANIFEST_FILE]).into_owned(),
+            created_by: self.actor().clone(),
+            created_at: Timestamp::now(),
+        };
+        tx.insert_model(&record)?;
+        let title = format!("{}@{version}", req.name);
+        tx.append_event(
+            self.actor(),
+            actions::MODEL_TRAIN,
+            &format!("model:{title}"),
+            &json!({
+                "model": title, "digest": digest, "kind": kind,
+                "datasets": [{"ref": dataset_ref, "digest": ds.digest}],
+                "config_digest": config_digest, "seed": req.config.seed,
+                "dp": trained.dp.as_ref().map(|d| json!({"epsilon": d.epsilon, "delta": d.delta, "accountant": d.accountant})),
+                "signature": {"key": key_name, "key_id": key_id, "digest": sig_digest},
+            }),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(TrainOutcome {
+            model: ModelInfo::from_record(&record),
+            dataset: dataset_ref,
+            target,
+            classes: trained.classes,
+            features,
+            skipped_features: skipped,
+            train: trained.train,
+            holdout: trained.holdout,
+            optimiser: trained.optimiser,
+            dp: trained.dp,
+            config_digest: config_digest.to_string(),
+        })
+    }
+
+    /// Every model version.
+    pub fn model_list(&self) -> Result<Vec<ModelInfo>, Error> {
+        self.authorize("model.read", "models")?;
+        Ok(self.store().read()?.models()?.iter().map(ModelInfo::from_record).collect())
+    }
+
+    /// One model version.
+    pub fn model_show(&self, r: &VersionRef) -> Result<ModelInfo, Error> {
+        self.authorize("model.read", &format!("model:{r}"))?;
+        Ok(ModelInfo::from_record(&self.find_model(r)?))
+    }
+
+    /// The package files of a record, digest-checked, and its verified
+    /// signature: the only way package bytes leave the store.
+    fn verified_files(&self, m: &ModelRecord) -> Result<(BTreeMap<String, Vec<u8>>, Vec<u8>, String), Error> {
+        let title = format!("{}@{}", m.name, m.version);
+        let map: BTreeMap<String, String> = serde_json::from_str(&m.files)
+            .map_err(|e| Error::Verification(format!("model {title}: file list: {e}")))?;
+        let parse = |s: &str| s.parse::<Digest>().map_err(|e| Error::Verification(format!("model {title}: {e}")));
+        let bundle = self.blobs().get(&parse(&m.signature_digest)?)?;
+        let keys = self.store().read()?.keys()?;
+        let mut verified = None;
+        for k in keys.iter().filter(|k| k.revoked_at.is_none() && k.algorithm.starts_with("ecdsa")) {
+            let Ok(key) = ModelKey::from_pem(&k.public_pem) else { continue };
+            match model_signing::verify_bundle(&bundle, &key) {
+                Ok(v) => {
+                    verified = Some((v, k.name.to_string()));
+                    break;
+                }
+                Err(ModelSigningError::KeyMismatch { .. } | ModelSigningError::BadSignature) => continue,
+                Err(e) => return Err(Error::Verification(format!("model {title}: {e}"))),
+            }
+        }
+        let (signed, key) = verified.ok_or_else(|| {
+            Error::Verification(format!("model {title}: not signed by any trusted, unrevoked key of this workspace"))
+        })?;
+        if format!("sha256:{}", signed.root_digest) != m.digest {
+            return Err(Error::Verification(format!(
+                "model {title}: the signature covers sha256:{}, the registry records {}",
+                signed.root_digest, m.digest
+            )));
+        }
+        let mut files = BTreeMap::new();
+        let mut actual = BTreeMap::new();
+        for (name, d) in &map {
+            let bytes = self.blobs().get(&parse(d)?)?;
+            actual.insert(name.clone(), hex_of(d));
+            files.insert(name.clone(), bytes);
+        }
+        model_signing::check_files(&signed, &actual).map_err(|e| Error::Verification(format!("model {title}: {e}")))?;
+        Ok((files, bundle, key))
+    }
+
+    /// Loads `MODEL@N` for prediction: verified first, then parsed strictly.
+    pub fn load_model(&self, r: &VersionRef) -> Result<LoadedModel, Error> {
+        self.authorize("model.read", &format!("model:{r}"))?;
+        let m = self.find_model(r)?;
+        let (files, _, key) = self.verified_files(&m)?;
+        let pkg = package::parse(&files)?;
+        Ok(LoadedModel { info: ModelInfo::from_record(&m), predictor: predictor_from_package(&pkg)?, verified_by: key })
+    }
+
+    /// Writes `MODEL@N`'s package to `dir` (which must not exist) and its
+    /// signature to `dir.sig`.
+    pub fn model_export(&self, r: &VersionRef, dir: &Path) -> Result<Exported, Error> {
+        self.authorize("model.read", &format!("model:{r}"))?;
+        let m = self.find_model(r)?;
+        let (files, bundle, _) = self.verified_files(&m)?;
+        let sig = crate::signing::default_signature_path(dir);
+        if dir.exists() || sig.exists() {
+            return Err(Error::Usage(format!(
+                "{} or {} already exists; export never overwrites",
+                dir.display(),
+                sig.display()
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        for (name, bytes) in &files {
+            crate::workspace::write_new(&dir.join(name), bytes)?;
+        }
+        crate::workspace::write_new(&sig, &bundle)?;
+        Ok(Exported {
+            model: format!("{}@{}", m.name, m.version),
+            path: dir.display().to_string(),
+            signature: sig.display().to_string(),
+            files: files.len(),
+        })
+    }
+}
+
+/// Builds the predictor a checked package describes.
+pub fn predictor_from_package(pkg: &package::Package) -> Result<NativePredictor, Error> {
+    let bad = |m: String| Error::Verification(format!("{MANIFEST_FILE}: {m}"));
+    let m = &pkg.manifest;
+    let arch: Architecture =
+        serde_json::from_value(m["model"]["architecture"].clone()).map_err(|e| bad(format!("model.architecture: {e}")))?;
+    let pre: Preprocessor =
+        serde_json::from_value(m["preprocessing"].clone()).map_err(|e| bad(format!("preprocessing: {e}")))?;
+    let classes: Vec<String> =
+        serde_json::from_value(m["labels"]["classes"].clone()).map_err(|e| bad(format!("labels.classes: {e}")))?;
+    let declared: BTreeMap<String, Vec<usize>> = arch.tensors().into_iter().collect();
+    if let Some(extra) = pkg.tensors.keys().find(|k| !declared.contains_key(*k)) {
+        return Err(bad(format!("tensor {extra} does not belong to a {:?} model", m["model"]["kind"])));
+    }
+    let model = Model::from_tensors(arch, |n| pkg.tensors.get(n).cloned()).map_err(|e| bad(e.to_string()))?;
+    NativePredictor::new(pre, model, classes).map_err(|e| bad(e.to_string()))
+}
