@@ -64,12 +64,14 @@ pub enum PackageError {
     Profile(String),
 }
 
+/// Tensors by name: shape and values.
+pub type Tensors = BTreeMap<String, (Vec<usize>, Vec<f64>)>;
+
 /// A parsed, checked package.
 #[derive(Clone, Debug)]
 pub struct Package {
     pub manifest: serde_json::Value,
-    /// Tensors by name: shape and values.
-    pub tensors: BTreeMap<String, (Vec<usize>, Vec<f64>)>,
+    pub tensors: Tensors,
     pub profile: serde_json::Value,
 }
 
@@ -100,7 +102,11 @@ pub fn read_dir(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, PackageError> {
         };
         let size = entry.metadata().map_err(io(&path))?.len();
         if size > max {
-            return Err(PackageError::TooLarge { file: name, size, limit: max });
+            return Err(PackageError::TooLarge {
+                file: name,
+                size,
+                limit: max,
+            });
         }
         files.insert(name, std::fs::read(&path).map_err(io(&path))?);
     }
@@ -130,16 +136,21 @@ pub fn encode_weights(tensors: &[(String, Vec<usize>, Vec<f64>)]) -> Result<Vec<
 pub fn decode_weights(
     bytes: &[u8],
     expected: &BTreeMap<String, TensorSpec>,
-) -> Result<BTreeMap<String, (Vec<usize>, Vec<f64>)>, PackageError> {
+) -> Result<Tensors, PackageError> {
     let bad = |m: String| PackageError::Weights(m);
     let Some(head) = bytes.get(..8) else {
-        return Err(bad(format!("{} bytes: too short for a safetensors header", bytes.len())));
+        return Err(bad(format!(
+            "{} bytes: too short for a safetensors header",
+            bytes.len()
+        )));
     };
     let mut n = [0u8; 8];
     n.copy_from_slice(head);
     let n = u64::from_le_bytes(n);
     if n > MAX_HEADER_BYTES {
-        return Err(bad(format!("header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit")));
+        return Err(bad(format!(
+            "header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit"
+        )));
     }
     if n > bytes.len() as u64 - 8 {
         return Err(bad(format!(
@@ -179,7 +190,9 @@ pub fn decode_weights(
         out.insert(name, (view.shape().to_vec(), values));
     }
     if let Some(missing) = expected.keys().find(|k| !out.contains_key(*k)) {
-        return Err(bad(format!("tensor {missing:?} declared in the manifest is missing")));
+        return Err(bad(format!(
+            "tensor {missing:?} declared in the manifest is missing"
+        )));
     }
     Ok(out)
 }
@@ -201,11 +214,15 @@ pub fn parse(files: &BTreeMap<String, Vec<u8>>) -> Result<Package, PackageError>
     for (name, bytes) in files {
         let max = limit(name).unwrap_or(0);
         if bytes.len() as u64 > max {
-            return Err(PackageError::TooLarge { file: name.clone(), size: bytes.len() as u64, limit: max });
+            return Err(PackageError::TooLarge {
+                file: name.clone(),
+                size: bytes.len() as u64,
+                limit: max,
+            });
         }
     }
-    let manifest: serde_json::Value =
-        serde_json::from_slice(manifest_bytes).map_err(|e| PackageError::Manifest(e.to_string()))?;
+    let manifest: serde_json::Value = serde_json::from_slice(manifest_bytes)
+        .map_err(|e| PackageError::Manifest(e.to_string()))?;
     let env: Envelope = serde_json::from_value(manifest.clone())
         .map_err(|e| PackageError::Manifest(e.to_string()))?;
     if env.format != PACKAGE_FORMAT {
@@ -215,9 +232,13 @@ pub fn parse(files: &BTreeMap<String, Vec<u8>>) -> Result<Package, PackageError>
         )));
     }
     let tensors = decode_weights(get(WEIGHTS_FILE)?, &env.tensors)?;
-    let profile: serde_json::Value =
-        serde_json::from_slice(get(PROFILE_FILE)?).map_err(|e| PackageError::Profile(e.to_string()))?;
-    Ok(Package { manifest, tensors, profile })
+    let profile: serde_json::Value = serde_json::from_slice(get(PROFILE_FILE)?)
+        .map_err(|e| PackageError::Profile(e.to_string()))?;
+    Ok(Package {
+        manifest,
+        tensors,
+        profile,
+    })
 }
 
 #[cfg(test)]
@@ -225,7 +246,10 @@ mod tests {
     use super::*;
 
     fn spec(shape: &[usize]) -> TensorSpec {
-        TensorSpec { dtype: "F64".into(), shape: shape.to_vec() }
+        TensorSpec {
+            dtype: "F64".into(),
+            shape: shape.to_vec(),
+        }
     }
 
     fn sample() -> (Vec<u8>, BTreeMap<String, TensorSpec>) {
@@ -233,7 +257,11 @@ mod tests {
             ("coef".to_string(), vec![1, 3], vec![0.5, -1.0, 2.0]),
             ("intercept".to_string(), vec![1], vec![0.25]),
         ];
-        let expected = [("coef".to_string(), spec(&[1, 3])), ("intercept".to_string(), spec(&[1]))].into();
+        let expected = [
+            ("coef".to_string(), spec(&[1, 3])),
+            ("intercept".to_string(), spec(&[1])),
+        ]
+        .into();
         (encode_weights(&t).unwrap(), expected)
     }
 
@@ -248,7 +276,9 @@ mod tests {
     #[test]
     fn hostile_weights_are_refused_with_reasons() {
         let (bytes, expected) = sample();
-        let msg = |b: &[u8], e: &BTreeMap<String, TensorSpec>| decode_weights(b, e).unwrap_err().to_string();
+        let msg = |b: &[u8], e: &BTreeMap<String, TensorSpec>| {
+            decode_weights(b, e).unwrap_err().to_string()
+        };
         assert!(msg(&bytes[..5], &expected).contains("too short"));
         assert!(msg(&bytes[..40], &expected).contains("truncated"));
         let mut huge = bytes.clone();
@@ -272,7 +302,10 @@ mod tests {
         let (bytes, expected) = sample();
         let manifest = serde_json::json!({"format": PACKAGE_FORMAT, "tensors": expected});
         let mut files = BTreeMap::from([
-            (MANIFEST_FILE.to_string(), serde_json::to_vec(&manifest).unwrap()),
+            (
+                MANIFEST_FILE.to_string(),
+                serde_json::to_vec(&manifest).unwrap(),
+            ),
             (WEIGHTS_FILE.to_string(), bytes),
             (PROFILE_FILE.to_string(), b"{}".to_vec()),
         ]);
@@ -281,10 +314,18 @@ mod tests {
         assert!(matches!(parse(&files), Err(PackageError::Unexpected(n)) if n == "model.pkl"));
         files.remove("model.pkl");
         files.remove(PROFILE_FILE);
-        assert!(matches!(parse(&files), Err(PackageError::Missing(PROFILE_FILE))));
+        assert!(matches!(
+            parse(&files),
+            Err(PackageError::Missing(PROFILE_FILE))
+        ));
         files.insert(PROFILE_FILE.into(), b"{}".to_vec());
         let v2 = serde_json::json!({"format": "warden.model/v2", "tensors": expected});
         files.insert(MANIFEST_FILE.into(), serde_json::to_vec(&v2).unwrap());
-        assert!(parse(&files).unwrap_err().to_string().contains("not one this build reads"));
+        assert!(
+            parse(&files)
+                .unwrap_err()
+                .to_string()
+                .contains("not one this build reads")
+        );
     }
 }

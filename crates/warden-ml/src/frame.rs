@@ -15,7 +15,10 @@ pub const MISSING: u32 = u32::MAX;
 pub enum FeatureColumn {
     Numeric(Vec<f64>),
     /// Codes index into `levels`; [`MISSING`] marks a missing value.
-    Categorical { codes: Vec<u32>, levels: Vec<String> },
+    Categorical {
+        codes: Vec<u32>,
+        levels: Vec<String>,
+    },
 }
 
 impl FeatureColumn {
@@ -41,7 +44,11 @@ pub struct Frame {
 
 impl Frame {
     /// Adds a column; every column must have `rows` values.
-    pub fn push(&mut self, name: impl Into<String>, column: FeatureColumn) -> Result<(), crate::MlError> {
+    pub fn push(
+        &mut self,
+        name: impl Into<String>,
+        column: FeatureColumn,
+    ) -> Result<(), crate::MlError> {
         let name = name.into();
         if self.names.is_empty() {
             self.rows = column.len();

@@ -20,7 +20,12 @@ impl Default for Options {
     fn default() -> Self {
         // The same tolerances as SciPy's L-BFGS-B defaults that
         // scikit-learn uses (pgtol 1e-4 is scikit-learn's `tol`).
-        Options { max_iter: 100, memory: 10, gtol: 1e-4, ftol: 2.220446049250313e-9 }
+        Options {
+            max_iter: 100,
+            memory: 10,
+            gtol: 1e-4,
+            ftol: 2.220446049250313e-9,
+        }
     }
 }
 
@@ -54,7 +59,11 @@ pub fn minimize(
     let mut alpha = vec![0.0; opts.memory];
     for k in 0..opts.max_iter {
         if g.iter().all(|v| v.abs() <= opts.gtol) {
-            return Outcome { iterations: k, converged: true, value: fx };
+            return Outcome {
+                iterations: k,
+                converged: true,
+                value: fx,
+            };
         }
         // Two-loop recursion: d = -H g.
         d.iter_mut().zip(&g).for_each(|(d, g)| *d = -g);
@@ -69,7 +78,9 @@ pub fn minimize(
         d.iter_mut().for_each(|v| *v *= gamma);
         for (i, (s, y, rho)) in hist.iter().enumerate() {
             let beta = rho * dot(y, &d);
-            d.iter_mut().zip(s).for_each(|(d, s)| *d += (alpha[i] - beta) * s);
+            d.iter_mut()
+                .zip(s)
+                .for_each(|(d, s)| *d += (alpha[i] - beta) * s);
         }
         let mut slope = dot(&g, &d);
         if slope >= 0.0 {
@@ -94,7 +105,11 @@ pub fn minimize(
         on_iter(k + 1);
         let Some(fnew) = accepted else {
             // No decrease along the direction: as close as we can get.
-            return Outcome { iterations: k + 1, converged: false, value: fx };
+            return Outcome {
+                iterations: k + 1,
+                converged: false,
+                value: fx,
+            };
         };
         let s: Vec<f64> = xn.iter().zip(x.iter()).map(|(a, b)| a - b).collect();
         let y: Vec<f64> = gn.iter().zip(&g).map(|(a, b)| a - b).collect();
@@ -110,10 +125,18 @@ pub fn minimize(
             hist.push_back((s, y, 1.0 / sy));
         }
         if decrease <= opts.ftol {
-            return Outcome { iterations: k + 1, converged: true, value: fx };
+            return Outcome {
+                iterations: k + 1,
+                converged: true,
+                value: fx,
+            };
         }
     }
-    Outcome { iterations: opts.max_iter, converged: g.iter().all(|v| v.abs() <= opts.gtol), value: fx }
+    Outcome {
+        iterations: opts.max_iter,
+        converged: g.iter().all(|v| v.abs() <= opts.gtol),
+        value: fx,
+    }
 }
 
 #[cfg(test)]
@@ -131,10 +154,18 @@ mod tests {
                 g[1] = 200.0 * (b - a * a);
                 (1.0 - a).powi(2) + 100.0 * (b - a * a).powi(2)
             },
-            Options { max_iter: 500, gtol: 1e-8, ftol: 0.0, ..Options::default() },
+            Options {
+                max_iter: 500,
+                gtol: 1e-8,
+                ftol: 0.0,
+                ..Options::default()
+            },
             |_| {},
         );
         assert!(out.converged, "{out:?}");
-        assert!((x[0] - 1.0).abs() < 1e-5 && (x[1] - 1.0).abs() < 1e-5, "{x:?}");
+        assert!(
+            (x[0] - 1.0).abs() < 1e-5 && (x[1] - 1.0).abs() < 1e-5,
+            "{x:?}"
+        );
     }
 }

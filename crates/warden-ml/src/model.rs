@@ -12,8 +12,15 @@ use crate::MlError;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Architecture {
-    Logreg { inputs: usize, classes: usize },
-    Mlp { inputs: usize, hidden: Vec<usize>, classes: usize },
+    Logreg {
+        inputs: usize,
+        classes: usize,
+    },
+    Mlp {
+        inputs: usize,
+        hidden: Vec<usize>,
+        classes: usize,
+    },
 }
 
 /// Largest parameter count a package may declare (guards allocation).
@@ -38,7 +45,11 @@ impl Architecture {
             Architecture::Logreg { inputs, classes } => {
                 vec![*inputs, if *classes == 2 { 1 } else { *classes }]
             }
-            Architecture::Mlp { inputs, hidden, classes } => {
+            Architecture::Mlp {
+                inputs,
+                hidden,
+                classes,
+            } => {
                 let mut s = vec![*inputs];
                 s.extend(hidden);
                 s.push(*classes);
@@ -55,7 +66,9 @@ impl Architecture {
         for l in 0..sizes.len() - 1 {
             let (w, b) = match self {
                 Architecture::Logreg { .. } => ("coef".to_string(), "intercept".to_string()),
-                Architecture::Mlp { .. } => (format!("layers.{l}.weight"), format!("layers.{l}.bias")),
+                Architecture::Mlp { .. } => {
+                    (format!("layers.{l}.weight"), format!("layers.{l}.bias"))
+                }
             };
             out.push((w, vec![sizes[l + 1], sizes[l]]));
             out.push((b, vec![sizes[l + 1]]));
@@ -66,12 +79,15 @@ impl Architecture {
     pub fn validate(&self) -> Result<(), MlError> {
         let sizes = self.sizes();
         if self.classes() < 2 {
-            return Err(MlError::Input("a classifier needs at least two classes".into()));
+            return Err(MlError::Input(
+                "a classifier needs at least two classes".into(),
+            ));
         }
         if sizes.contains(&0) {
             return Err(MlError::Input(format!("a layer has no units: {sizes:?}")));
         }
-        if matches!(self, Architecture::Mlp { hidden, .. } if hidden.is_empty() || hidden.len() > 2) {
+        if matches!(self, Architecture::Mlp { hidden, .. } if hidden.is_empty() || hidden.len() > 2)
+        {
             return Err(MlError::Input("an MLP has one or two hidden layers".into()));
         }
         let mut n: usize = 0;
@@ -104,7 +120,11 @@ pub struct Scratch {
 }
 
 fn softplus(z: f64) -> f64 {
-    if z > 0.0 { z + (-z).exp().ln_1p() } else { z.exp().ln_1p() }
+    if z > 0.0 {
+        z + (-z).exp().ln_1p()
+    } else {
+        z.exp().ln_1p()
+    }
 }
 
 fn sigmoid(z: f64) -> f64 {
@@ -136,7 +156,11 @@ impl Model {
         arch.validate()?;
         let sizes = arch.sizes();
         let n = sizes.windows(2).map(|w| (w[0] + 1) * w[1]).sum();
-        Ok(Model { arch, params: vec![0.0; n], sizes })
+        Ok(Model {
+            arch,
+            params: vec![0.0; n],
+            sizes,
+        })
     }
 
     /// Glorot-uniform weights and zero biases, from `rng`.
@@ -162,14 +186,17 @@ impl Model {
         let mut m = Model::zeros(arch)?;
         let mut at = 0;
         for (name, shape) in m.arch.tensors() {
-            let (s, v) = get(&name).ok_or_else(|| MlError::Input(format!("tensor {name} is missing")))?;
+            let (s, v) =
+                get(&name).ok_or_else(|| MlError::Input(format!("tensor {name} is missing")))?;
             if s != shape || v.len() != shape.iter().product::<usize>() {
                 return Err(MlError::Input(format!(
                     "tensor {name}: shape {s:?}, the architecture needs {shape:?}"
                 )));
             }
             if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                return Err(MlError::Input(format!("tensor {name}: element {i} is not finite")));
+                return Err(MlError::Input(format!(
+                    "tensor {name}: element {i} is not finite"
+                )));
             }
             m.params[at..at + v.len()].copy_from_slice(&v);
             at += v.len();
@@ -194,7 +221,11 @@ impl Model {
 
     /// The same architecture with other parameters.
     pub fn with_params(&self, params: &[f64]) -> Model {
-        Model { arch: self.arch.clone(), params: params.to_vec(), sizes: self.sizes.clone() }
+        Model {
+            arch: self.arch.clone(),
+            params: params.to_vec(),
+            sizes: self.sizes.clone(),
+        }
     }
 
     /// Whether parameter `i` is a weight (penalised), not a bias.
@@ -343,10 +374,24 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         let x = [0.3, -1.2, 0.7];
         for arch in [
-            Architecture::Logreg { inputs: 3, classes: 2 },
-            Architecture::Logreg { inputs: 3, classes: 4 },
-            Architecture::Mlp { inputs: 3, hidden: vec![5], classes: 2 },
-            Architecture::Mlp { inputs: 3, hidden: vec![4, 3], classes: 3 },
+            Architecture::Logreg {
+                inputs: 3,
+                classes: 2,
+            },
+            Architecture::Logreg {
+                inputs: 3,
+                classes: 4,
+            },
+            Architecture::Mlp {
+                inputs: 3,
+                hidden: vec![5],
+                classes: 2,
+            },
+            Architecture::Mlp {
+                inputs: 3,
+                hidden: vec![4, 3],
+                classes: 3,
+            },
         ] {
             let mut m = Model::init(arch.clone(), &mut rng).unwrap();
             for (i, p) in m.params.iter_mut().enumerate() {
@@ -366,19 +411,42 @@ mod tests {
     #[test]
     fn tensors_round_trip_and_shapes_are_checked() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
-        let arch = Architecture::Mlp { inputs: 3, hidden: vec![4], classes: 2 };
+        let arch = Architecture::Mlp {
+            inputs: 3,
+            hidden: vec![4],
+            classes: 2,
+        };
         let m = Model::init(arch.clone(), &mut rng).unwrap();
         let t = m.to_tensors();
         let back = Model::from_tensors(arch.clone(), |n| {
-            t.iter().find(|x| x.0 == n).map(|x| (x.1.clone(), x.2.clone()))
+            t.iter()
+                .find(|x| x.0 == n)
+                .map(|x| (x.1.clone(), x.2.clone()))
         })
         .unwrap();
         assert_eq!(back, m);
         let err = Model::from_tensors(arch, |n| {
-            t.iter().find(|x| x.0 == n).map(|x| (vec![x.2.len()], x.2.clone()))
+            t.iter()
+                .find(|x| x.0 == n)
+                .map(|x| (vec![x.2.len()], x.2.clone()))
         });
         assert!(err.is_err());
-        assert!(Architecture::Mlp { inputs: 3, hidden: vec![], classes: 2 }.validate().is_err());
-        assert!(Architecture::Logreg { inputs: usize::MAX, classes: 2 }.validate().is_err());
+        assert!(
+            Architecture::Mlp {
+                inputs: 3,
+                hidden: vec![],
+                classes: 2
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Architecture::Logreg {
+                inputs: usize::MAX,
+                classes: 2
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

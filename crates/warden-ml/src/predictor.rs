@@ -38,7 +38,11 @@ pub struct NativePredictor {
 }
 
 impl NativePredictor {
-    pub fn new(preprocessor: Preprocessor, model: Model, classes: Vec<String>) -> Result<Self, MlError> {
+    pub fn new(
+        preprocessor: Preprocessor,
+        model: Model,
+        classes: Vec<String>,
+    ) -> Result<Self, MlError> {
         if preprocessor.width() != model.arch.inputs() {
             return Err(MlError::Input(format!(
                 "the preprocessing makes {} columns, the model takes {}",
@@ -53,7 +57,11 @@ impl NativePredictor {
                 model.classes()
             )));
         }
-        Ok(NativePredictor { preprocessor, model, classes })
+        Ok(NativePredictor {
+            preprocessor,
+            model,
+            classes,
+        })
     }
 }
 
@@ -67,7 +75,11 @@ impl Predictor for NativePredictor {
     }
 
     fn inputs(&self) -> Vec<&str> {
-        self.preprocessor.features.iter().map(|f| f.name.as_str()).collect()
+        self.preprocessor
+            .features
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect()
     }
 
     fn predict_frame(&self, frame: &Frame, threads: usize) -> Result<Matrix, MlError> {
@@ -86,7 +98,10 @@ impl Predictor for NativePredictor {
                 .map_err(|e| MlError::Input(format!("record {i}: {e}")))?;
             let mut p = vec![0.0; self.classes.len()];
             self.model.predict_row(&enc, &mut p, &mut s);
-            out.push(Prediction { label: self.classes[argmax(&p)].clone(), probabilities: p });
+            out.push(Prediction {
+                label: self.classes[argmax(&p)].clone(),
+                probabilities: p,
+            });
         }
         Ok(out)
     }

@@ -135,7 +135,10 @@ impl Preprocessor {
                     // Most frequent; on a tie the smallest level (sorted first).
                     let impute = seen
                         .iter()
-                        .fold(("", 0usize), |best, &(l, c)| if c > best.1 { (l, c) } else { best })
+                        .fold(
+                            ("", 0usize),
+                            |best, &(l, c)| if c > best.1 { (l, c) } else { best },
+                        )
                         .0
                         .to_string();
                     let _ = missing;
@@ -175,7 +178,12 @@ impl Preprocessor {
     }
 
     /// The design matrix of `rows` of `frame` (columns matched by name).
-    pub fn transform(&self, frame: &Frame, rows: &[usize], threads: usize) -> Result<Matrix, MlError> {
+    pub fn transform(
+        &self,
+        frame: &Frame,
+        rows: &[usize],
+        threads: usize,
+    ) -> Result<Matrix, MlError> {
         // Per feature: its column and, for categoricals, frame code → level.
         let mut plan = Vec::with_capacity(self.features.len());
         for f in &self.features {
@@ -183,12 +191,15 @@ impl Preprocessor {
                 .column(&f.name)
                 .ok_or_else(|| MlError::Input(format!("feature {} is missing", f.name)))?;
             match (&f.transform, col) {
-                (Transform::Standardise { .. }, FeatureColumn::Numeric(_)) => plan.push((col, Vec::new())),
-                (Transform::OneHot { levels, impute }, FeatureColumn::Categorical { levels: fl, .. }) => {
+                (Transform::Standardise { .. }, FeatureColumn::Numeric(_)) => {
+                    plan.push((col, Vec::new()))
+                }
+                (
+                    Transform::OneHot { levels, impute },
+                    FeatureColumn::Categorical { levels: fl, .. },
+                ) => {
                     let unknown = levels.len() as u32;
-                    let imputed = levels
-                        .binary_search(impute)
-                        .map_or(unknown, |i| i as u32);
+                    let imputed = levels.binary_search(impute).map_or(unknown, |i| i as u32);
                     let mut map: Vec<u32> = fl
                         .iter()
                         .map(|l| levels.binary_search(l).map_or(unknown, |i| i as u32))
@@ -216,12 +227,22 @@ impl Preprocessor {
                 let mut at = 0;
                 for (f, (col, map)) in self.features.iter().zip(&plan) {
                     match (&f.transform, col) {
-                        (Transform::Standardise { impute, mean, scale }, FeatureColumn::Numeric(v)) => {
+                        (
+                            Transform::Standardise {
+                                impute,
+                                mean,
+                                scale,
+                            },
+                            FeatureColumn::Numeric(v),
+                        ) => {
                             let x = if v[r].is_nan() { *impute } else { v[r] };
                             row[at] = (x - mean) / scale;
                             at += 1;
                         }
-                        (Transform::OneHot { levels, .. }, FeatureColumn::Categorical { codes, .. }) => {
+                        (
+                            Transform::OneHot { levels, .. },
+                            FeatureColumn::Categorical { codes, .. },
+                        ) => {
                             let c = codes[r];
                             let idx = if c == MISSING {
                                 map[map.len() - 1]
@@ -263,7 +284,11 @@ impl Preprocessor {
             let v = get(&f.name)
                 .ok_or_else(|| MlError::Input(format!("feature {} is missing", f.name)))?;
             match &f.transform {
-                Transform::Standardise { impute, mean, scale } => {
+                Transform::Standardise {
+                    impute,
+                    mean,
+                    scale,
+                } => {
                     let x = match v {
                         Value1::Number(x) if x.is_finite() => x,
                         Value1::Number(x) => {
@@ -307,7 +332,11 @@ impl Preprocessor {
 
     /// Encodes a JSON object record (`{"age": 41, "job": "clerk"}`); `null`
     /// is a missing value; unknown fields are refused.
-    pub fn encode_json(&self, record: &serde_json::Map<String, Value>, out: &mut Vec<f64>) -> Result<(), MlError> {
+    pub fn encode_json(
+        &self,
+        record: &serde_json::Map<String, Value>,
+        out: &mut Vec<f64>,
+    ) -> Result<(), MlError> {
         if let Some(extra) = record
             .keys()
             .find(|k| !self.features.iter().any(|f| &f.name == *k))
@@ -335,7 +364,8 @@ mod tests {
 
     fn frame() -> Frame {
         let mut f = Frame::default();
-        f.push("x", FeatureColumn::Numeric(vec![1.0, f64::NAN, 3.0, 5.0])).unwrap();
+        f.push("x", FeatureColumn::Numeric(vec![1.0, f64::NAN, 3.0, 5.0]))
+            .unwrap();
         f.push(
             "c",
             FeatureColumn::Categorical {
@@ -350,13 +380,18 @@ mod tests {
     #[test]
     fn fit_matches_the_scikit_learn_definitions() {
         let p = Preprocessor::fit(&frame(), &[0, 1, 2, 3]).unwrap();
-        let Transform::Standardise { mean, scale, .. } = p.features[0].transform else { panic!() };
+        let Transform::Standardise { mean, scale, .. } = p.features[0].transform else {
+            panic!()
+        };
         assert_eq!(mean, 3.0);
         // imputed column 1,3,3,5: population sd sqrt(8/4)
         assert!((scale - 2f64.sqrt()).abs() < 1e-15);
         assert_eq!(
             p.features[1].transform,
-            Transform::OneHot { levels: vec!["a".into(), "b".into()], impute: "b".into() }
+            Transform::OneHot {
+                levels: vec!["a".into(), "b".into()],
+                impute: "b".into()
+            }
         );
         let m = p.transform(&frame(), &[0, 1, 2, 3], 2).unwrap();
         assert_eq!(m.cols, 4);
@@ -377,10 +412,25 @@ mod tests {
             serde_json::from_str(r#"{"x": null, "c": "q"}"#).unwrap();
         p.encode_json(&unseen, &mut out).unwrap();
         assert_eq!(out, [0.0, 0.0, 0.0, 1.0]);
-        for bad in [r#"{"x": "1", "c": "a"}"#, r#"{"x": 1}"#, r#"{"x": 1, "c": 2}"#, r#"{"x": 1, "c": "a", "y": 0}"#] {
+        for bad in [
+            r#"{"x": "1", "c": "a"}"#,
+            r#"{"x": 1}"#,
+            r#"{"x": 1, "c": 2}"#,
+            r#"{"x": 1, "c": "a", "y": 0}"#,
+        ] {
             let rec: serde_json::Map<String, Value> = serde_json::from_str(bad).unwrap();
             assert!(p.encode_json(&rec, &mut out).is_err(), "{bad}");
         }
-        assert!(p.encode(|n| Some(if n == "x" { Value1::Number(f64::NAN) } else { Value1::Missing }), &mut out).is_err());
+        assert!(
+            p.encode(
+                |n| Some(if n == "x" {
+                    Value1::Number(f64::NAN)
+                } else {
+                    Value1::Missing
+                }),
+                &mut out
+            )
+            .is_err()
+        );
     }
 }

@@ -90,7 +90,10 @@ pub fn histogram(sorted: &[f64], edges: &[f64]) -> Vec<u64> {
         return counts;
     }
     for &v in sorted {
-        let b = edges.partition_point(|e| *e <= v).saturating_sub(1).min(bins - 1);
+        let b = edges
+            .partition_point(|e| *e <= v)
+            .saturating_sub(1)
+            .min(bins - 1);
         if v >= edges[0] && v <= edges[bins] {
             counts[b] += 1;
         }
@@ -98,6 +101,8 @@ pub fn histogram(sorted: &[f64], edges: &[f64]) -> Vec<u64> {
     counts
 }
 
+// The covariance is a symmetric matrix filled by index.
+#[allow(clippy::needless_range_loop)]
 pub(crate) fn reference_profile(
     frame: &Frame,
     rows: &[usize],
@@ -113,13 +118,15 @@ pub(crate) fn reference_profile(
         let col = frame.column(&f.name);
         match (col, &f.transform) {
             (Some(FeatureColumn::Numeric(v)), Transform::Standardise { .. }) => {
-                let mut vals: Vec<f64> = rows.iter().map(|&r| v[r]).filter(|x| !x.is_nan()).collect();
+                let mut vals: Vec<f64> =
+                    rows.iter().map(|&r| v[r]).filter(|x| !x.is_nan()).collect();
                 vals.sort_by(f64::total_cmp);
                 let missing = (rows.len() - vals.len()) as u64;
                 let n = vals.len().max(1) as f64;
                 let mean = vals.iter().sum::<f64>() / n;
                 let std = (vals.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt();
-                let mut edges: Vec<f64> = (0..=10).map(|i| quantile(&vals, i as f64 / 10.0)).collect();
+                let mut edges: Vec<f64> =
+                    (0..=10).map(|i| quantile(&vals, i as f64 / 10.0)).collect();
                 edges.dedup();
                 if edges.len() == 1 {
                     edges.push(edges[0]);
@@ -133,7 +140,10 @@ pub(crate) fn reference_profile(
                     min: vals.first().copied().unwrap_or(0.0),
                     max: vals.last().copied().unwrap_or(0.0),
                     quantiles: QUANTILES.iter().map(|&p| [p, quantile(&vals, p)]).collect(),
-                    histogram: Histogram { counts: histogram(&vals, &edges), edges },
+                    histogram: Histogram {
+                        counts: histogram(&vals, &edges),
+                        edges,
+                    },
                 });
                 num_cols.push((f.name.clone(), at));
             }
@@ -189,8 +199,9 @@ pub(crate) fn reference_profile(
     }
     for a in 0..d {
         for b in a..d {
-            cov[a][b] /= n;
-            cov[b][a] = cov[a][b];
+            let v = cov[a][b] / n;
+            cov[a][b] = v;
+            cov[b][a] = v;
         }
     }
     let mut mix = vec![0u64; classes.len()];

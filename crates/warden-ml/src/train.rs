@@ -85,7 +85,11 @@ impl TrainConfig {
         let dp_on = dp.is_some();
         TrainConfig {
             model,
-            hidden: if model == ModelKind::Mlp { vec![32] } else { Vec::new() },
+            hidden: if model == ModelKind::Mlp {
+                vec![32]
+            } else {
+                Vec::new()
+            },
             seed: 0,
             holdout: 0.2,
             l2: 1.0,
@@ -114,7 +118,10 @@ impl TrainConfig {
             return bad(format!("l2 {} must be a finite number ≥ 0", self.l2));
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return bad(format!("learning rate {} must be positive", self.learning_rate));
+            return bad(format!(
+                "learning rate {} must be positive",
+                self.learning_rate
+            ));
         }
         if self.batch_size == 0 {
             return bad("batch size must be at least 1".into());
@@ -131,7 +138,10 @@ impl TrainConfig {
         }
         if let Some(dp) = &self.dp {
             if !(dp.max_grad_norm > 0.0 && dp.max_grad_norm.is_finite()) {
-                return bad(format!("max grad norm {} must be positive", dp.max_grad_norm));
+                return bad(format!(
+                    "max grad norm {} must be positive",
+                    dp.max_grad_norm
+                ));
             }
             if !(dp.delta > 0.0 && dp.delta < 1.0) {
                 return bad(format!("delta {} must be in (0, 1)", dp.delta));
@@ -227,7 +237,11 @@ pub fn predict_proba(model: &Model, x: &Matrix, threads: usize) -> Matrix {
         }
         out
     });
-    Matrix { rows: x.rows, cols: k, data: parts.concat() }
+    Matrix {
+        rows: x.rows,
+        cols: k,
+        data: parts.concat(),
+    }
 }
 
 /// Accuracy and log loss (probabilities clipped to [1e-15, 1 - 1e-15] as
@@ -246,7 +260,11 @@ pub fn metrics(probs: &Matrix, y: &[u32]) -> Metrics {
         loss -= p[yi as usize].clamp(1e-15, 1.0 - 1e-15).ln();
     }
     let n = y.len().max(1) as f64;
-    Metrics { rows: y.len(), accuracy: correct as f64 / n, log_loss: loss / n }
+    Metrics {
+        rows: y.len(),
+        accuracy: correct as f64 / n,
+        log_loss: loss / n,
+    }
 }
 
 /// Trains on `frame` and `labels` (same row count).
@@ -289,8 +307,15 @@ pub fn train(
     let pre = Preprocessor::fit(frame, &train_rows)?;
     let x = pre.transform(frame, &train_rows, threads)?;
     let arch = match cfg.model {
-        ModelKind::Logreg => Architecture::Logreg { inputs: x.cols, classes: k },
-        ModelKind::Mlp => Architecture::Mlp { inputs: x.cols, hidden: cfg.hidden.clone(), classes: k },
+        ModelKind::Logreg => Architecture::Logreg {
+            inputs: x.cols,
+            classes: k,
+        },
+        ModelKind::Mlp => Architecture::Mlp {
+            inputs: x.cols,
+            hidden: cfg.hidden.clone(),
+            classes: k,
+        },
     };
     let mut model = match cfg.model {
         ModelKind::Logreg => Model::zeros(arch)?,
@@ -302,7 +327,10 @@ pub fn train(
             let out = fit_lbfgs(&mut model, &x, &y_train, cfg, threads, progress);
             (out, None)
         }
-        None => (fit_adam(&mut model, &x, &y_train, cfg, &mut rng, progress), None),
+        None => (
+            fit_adam(&mut model, &x, &y_train, cfg, &mut rng, progress),
+            None,
+        ),
         Some(dp) => {
             let (o, r) = fit_dp(&mut model, &x, &y_train, cfg, dp, &mut rng, progress)?;
             (o, Some(r))
@@ -312,7 +340,11 @@ pub fn train(
         return Err(MlError::Diverged(format!(
             "training diverged after {} {}; lower the learning rate",
             optimiser.iterations,
-            if optimiser.algorithm == "lbfgs" { "iterations" } else { "steps" }
+            if optimiser.algorithm == "lbfgs" {
+                "iterations"
+            } else {
+                "steps"
+            }
         )));
     }
     let _ = n;
@@ -382,12 +414,19 @@ fn fit_lbfgs(
     let out = lbfgs::minimize(
         &mut params,
         objective,
-        lbfgs::Options { max_iter: cfg.max_iter, ..Default::default() },
+        lbfgs::Options {
+            max_iter: cfg.max_iter,
+            ..Default::default()
+        },
         |k| progress(k, total),
     );
     model.params = params;
     progress(total, total);
-    OptimiserReport { algorithm: "lbfgs".into(), iterations: out.iterations, converged: Some(out.converged) }
+    OptimiserReport {
+        algorithm: "lbfgs".into(),
+        iterations: out.iterations,
+        converged: Some(out.converged),
+    }
 }
 
 /// Adam's moment estimates.
@@ -400,7 +439,12 @@ struct Adam {
 
 impl Adam {
     fn new(n: usize, lr: f64) -> Self {
-        Adam { m: vec![0.0; n], v: vec![0.0; n], t: 0, lr }
+        Adam {
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            t: 0,
+            lr,
+        }
     }
 
     fn step(&mut self, params: &mut [f64], g: &[f64]) {
@@ -454,7 +498,11 @@ fn fit_adam(
         }
         progress(epoch + 1, cfg.epochs);
     }
-    OptimiserReport { algorithm: "adam".into(), iterations: steps, converged: None }
+    OptimiserReport {
+        algorithm: "adam".into(),
+        iterations: steps,
+        converged: None,
+    }
 }
 
 fn fit_dp(
@@ -497,7 +545,7 @@ fn fit_dp(
             if q < 1.0 {
                 let u: f64 = rng.random();
                 let gap = ((1.0 - u).ln() / ln_keep).floor();
-                if !(gap < (n - i) as f64) {
+                if gap.is_nan() || gap >= (n - i) as f64 {
                     break;
                 }
                 i += gap as usize;
@@ -512,7 +560,11 @@ fn fit_dp(
             sum.iter_mut().zip(&one).for_each(|(a, b)| *a += factor * b);
             i += 1;
         }
-        for ((g, total), (p, on)) in grad.iter_mut().zip(&sum).zip(model.params.iter().zip(&mask)) {
+        for ((g, total), (p, on)) in grad
+            .iter_mut()
+            .zip(&sum)
+            .zip(model.params.iter().zip(&mask))
+        {
             let noise: f64 = StandardNormal.sample(rng);
             *g = (total + sigma * c * noise) / expected;
             if *on {
@@ -521,12 +573,16 @@ fn fit_dp(
         }
         adam.step(&mut model.params, &grad);
         let done = step as usize + 1;
-        if done % steps_per_epoch == 0 {
+        if done.is_multiple_of(steps_per_epoch) {
             progress(done / steps_per_epoch, cfg.epochs);
         }
     }
     Ok((
-        OptimiserReport { algorithm: "dp-sgd".into(), iterations: steps as usize, converged: None },
+        OptimiserReport {
+            algorithm: "dp-sgd".into(),
+            iterations: steps as usize,
+            converged: None,
+        },
         DpReport {
             accountant: ACCOUNTANT.into(),
             epsilon,

@@ -15,8 +15,8 @@ use warden_core::{
 
 use crate::merkle::{self, Frontier, Hash};
 use crate::{
-    DatasetRecord, EventFilter, KeyRecord, MetadataStore, ModelRecord, RoleGrant, StoreError, StoredCheckpoint,
-    StoredEvent, Tx,
+    DatasetRecord, EventFilter, KeyRecord, MetadataStore, ModelRecord, RoleGrant, StoreError,
+    StoredCheckpoint, StoredEvent, Tx,
 };
 
 /// `PRAGMA application_id` of every Warden database: "WRDN".

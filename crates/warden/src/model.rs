@@ -16,7 +16,9 @@ use serde_json::{Value, json};
 use sha2::Digest as _;
 use warden_artifact::keys::SigningKey;
 use warden_artifact::model_signing::{self, ModelKey, ModelSigningError};
-use warden_artifact::package::{self, MANIFEST_FILE, PACKAGE_FORMAT, PROFILE_FILE, TensorSpec, WEIGHTS_FILE};
+use warden_artifact::package::{
+    self, MANIFEST_FILE, PACKAGE_FORMAT, PROFILE_FILE, TensorSpec, WEIGHTS_FILE,
+};
 use warden_core::{Digest, ObjectName, Timestamp, VersionRef, actions, canonical_json};
 use warden_data::table::{ColumnData, MISSING_CODE, Table};
 use warden_ml::model::{Architecture, Model};
@@ -108,6 +110,9 @@ pub struct LoadedModel {
     pub verified_by: String,
 }
 
+/// A package's files, its signature bundle, and the key that verified it.
+type VerifiedFiles = (BTreeMap<String, Vec<u8>>, Vec<u8>, String);
+
 /// The result of `model export`.
 #[derive(Debug, Serialize)]
 pub struct Exported {
@@ -124,20 +129,33 @@ pub fn frame_for_model(pre: &Preprocessor, table: &Table) -> Result<Frame, Error
     use warden_ml::preprocess::Transform;
     let mut frame = Frame::default();
     for f in &pre.features {
-        let col = table
-            .column(&f.name)
-            .ok_or_else(|| Error::Invalid(format!("the input has no column {:?}, a feature of the model", f.name)))?;
+        let col = table.column(&f.name).ok_or_else(|| {
+            Error::Invalid(format!(
+                "the input has no column {:?}, a feature of the model",
+                f.name
+            ))
+        })?;
         let fc = match &f.transform {
             Transform::Standardise { .. } => {
                 if !matches!(col.data.column_type(), t if t.is_numeric() || t == warden_data::ColumnType::Boolean || t == warden_data::ColumnType::Date)
                 {
-                    let bad = (0..table.rows).find(|&r| !col.data.is_null(r)).map(|r| (r, col.data.text(r).unwrap_or_default()));
+                    let bad = (0..table.rows)
+                        .find(|&r| !col.data.is_null(r))
+                        .map(|r| (r, col.data.text(r).unwrap_or_default()));
                     return Err(Error::Invalid(match bad {
-                        Some((r, v)) => format!("column {}: expected numbers, data row {} holds {v:?}", f.name, r + 1),
+                        Some((r, v)) => format!(
+                            "column {}: expected numbers, data row {} holds {v:?}",
+                            f.name,
+                            r + 1
+                        ),
                         None => format!("column {}: expected numbers", f.name),
                     }));
                 }
-                FeatureColumn::Numeric((0..table.rows).map(|r| col.data.number(r).unwrap_or(f64::NAN)).collect())
+                FeatureColumn::Numeric(
+                    (0..table.rows)
+                        .map(|r| col.data.number(r).unwrap_or(f64::NAN))
+                        .collect(),
+                )
             }
             Transform::OneHot { .. } => {
                 let mut levels: Vec<String> = Vec::new();
@@ -165,24 +183,45 @@ pub fn frame_for_model(pre: &Preprocessor, table: &Table) -> Result<Frame, Error
 }
 
 /// Builds the training frame and labels from a stored table.
-pub fn frame_from_table(table: &Table, features: &[String], target: &str) -> Result<(Frame, Labels), Error> {
+pub fn frame_from_table(
+    table: &Table,
+    features: &[String],
+    target: &str,
+) -> Result<(Frame, Labels), Error> {
     let mut frame = Frame::default();
     for name in features {
         if name == target {
-            return Err(Error::Usage(format!("{name} is the target; it cannot also be a feature")));
+            return Err(Error::Usage(format!(
+                "{name} is the target; it cannot also be a feature"
+            )));
         }
         let col = table
             .column(name)
             .ok_or_else(|| Error::Invalid(format!("the dataset has no column {name:?}")))?;
         let fc = match &col.data {
-            ColumnData::Integer(v) => FeatureColumn::Numeric(v.iter().map(|x| x.map_or(f64::NAN, |x| x as f64)).collect()),
+            ColumnData::Integer(v) => {
+                FeatureColumn::Numeric(v.iter().map(|x| x.map_or(f64::NAN, |x| x as f64)).collect())
+            }
             ColumnData::Float(v) => FeatureColumn::Numeric(v.clone()),
             ColumnData::Boolean(v) => FeatureColumn::Numeric(
-                v.iter().map(|x| x.map_or(f64::NAN, |b| if b { 1.0 } else { 0.0 })).collect(),
+                v.iter()
+                    .map(|x| x.map_or(f64::NAN, |b| if b { 1.0 } else { 0.0 }))
+                    .collect(),
             ),
-            ColumnData::Date(v) => FeatureColumn::Numeric(v.iter().map(|x| x.map_or(f64::NAN, f64::from)).collect()),
+            ColumnData::Date(v) => {
+                FeatureColumn::Numeric(v.iter().map(|x| x.map_or(f64::NAN, f64::from)).collect())
+            }
             ColumnData::Categorical { codes, levels } => FeatureColumn::Categorical {
-                codes: codes.iter().map(|&c| if c == MISSING_CODE { warden_ml::frame::MISSING } else { c }).collect(),
+                codes: codes
+                    .iter()
+                    .map(|&c| {
+                        if c == MISSING_CODE {
+                            warden_ml::frame::MISSING
+                        } else {
+                            c
+                        }
+                    })
+                    .collect(),
                 levels: levels.clone(),
             },
             ColumnData::Text(_) => {
@@ -214,10 +253,18 @@ pub fn frame_from_table(table: &Table, features: &[String], target: &str) -> Res
             missing[0]
         )));
     }
-    let mut classes: Vec<String> = texts.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let mut classes: Vec<String> = texts
+        .iter()
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     if col.data.column_type().is_numeric() {
         classes.sort_by(|a, b| {
-            let (x, y) = (a.parse::<f64>().unwrap_or(f64::NAN), b.parse::<f64>().unwrap_or(f64::NAN));
+            let (x, y) = (
+                a.parse::<f64>().unwrap_or(f64::NAN),
+                b.parse::<f64>().unwrap_or(f64::NAN),
+            );
             x.total_cmp(&y)
         });
     }
@@ -233,7 +280,11 @@ pub fn frame_from_table(table: &Table, features: &[String], target: &str) -> Res
             classes.len()
         )));
     }
-    let index: BTreeMap<&str, u32> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i as u32)).collect();
+    let index: BTreeMap<&str, u32> = classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i as u32))
+        .collect();
     let y = texts.iter().map(|t| index[t.as_str()]).collect();
     Ok((frame, Labels { classes, y }))
 }
@@ -251,7 +302,9 @@ impl Workspace {
     }
 
     /// The pipeline signing key (ECDSA P-256, own, unrevoked).
-    fn pipeline_key(&self) -> Result<(warden_core::KeyName, String, p256::ecdsa::SigningKey), Error> {
+    fn pipeline_key(
+        &self,
+    ) -> Result<(warden_core::KeyName, String, p256::ecdsa::SigningKey), Error> {
         let name = warden_core::KeyName::new(&self.config().keys.pipeline)?;
         let hint = format!(
             "create it with `warden keys generate {name} --type ecdsa-p256`, or name another key in [keys] pipeline in warden.toml"
@@ -263,9 +316,13 @@ impl Workspace {
             .filter(|k| k.origin == "own")
             .ok_or_else(|| Error::NotFound(format!("the pipeline signing key {name} ({hint})")))?;
         if record.revoked_at.is_some() {
-            return Err(Error::Invalid(format!("the pipeline key {name} is revoked; {hint}")));
+            return Err(Error::Invalid(format!(
+                "the pipeline key {name} is revoked; {hint}"
+            )));
         }
-        let SigningKey::EcdsaP256(key) = SigningKey::read_file(&self.private_key_path(&name), self.passphrase_bytes())? else {
+        let SigningKey::EcdsaP256(key) =
+            SigningKey::read_file(&self.private_key_path(&name), self.passphrase_bytes())?
+        else {
             return Err(Error::Invalid(format!(
                 "the pipeline key {name} is not ECDSA P-256, which OpenSSF model signing needs; {hint}"
             )));
@@ -275,7 +332,11 @@ impl Workspace {
 
     /// Trains a model on a dataset version, packages and signs it, and
     /// records `NAME@V`.
-    pub fn train(&self, req: &TrainRequest, progress: &mut dyn FnMut(usize, usize)) -> Result<TrainOutcome, Error> {
+    pub fn train(
+        &self,
+        req: &TrainRequest,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<TrainOutcome, Error> {
         self.authorize(actions::MODEL_TRAIN, &format!("model:{}", req.name))?;
         let (key_name, key_id, key) = self.pipeline_key()?;
         let ds = self
@@ -283,7 +344,8 @@ impl Workspace {
             .read()?
             .dataset(&req.dataset.name, req.dataset.version)?
             .ok_or_else(|| Error::NotFound(format!("dataset {}", req.dataset)))?;
-        let ds_manifest: Value = serde_json::from_str(&ds.manifest).map_err(|e| Error::Data(e.to_string()))?;
+        let ds_manifest: Value =
+            serde_json::from_str(&ds.manifest).map_err(|e| Error::Data(e.to_string()))?;
         if Digest::of(ds.manifest.as_bytes()).to_string() != ds.digest {
             return Err(Error::Verification(format!(
                 "dataset {}@{}: the recorded manifest does not match its digest",
@@ -307,12 +369,18 @@ impl Workspace {
             None => {
                 let declared: Vec<String> = ds_manifest["roles"]["features"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let mut out = Vec::new();
                 for f in declared.into_iter().filter(|f| *f != target) {
                     match table.column(&f).map(|c| c.data.column_type()) {
-                        Some(warden_data::ColumnType::Text) => skipped.push((f, "free text".to_string())),
+                        Some(warden_data::ColumnType::Text) => {
+                            skipped.push((f, "free text".to_string()))
+                        }
                         Some(_) => out.push(f),
                         None => skipped.push((f, "not in the stored table".to_string())),
                     }
@@ -339,19 +407,38 @@ impl Workspace {
         let tensors = trained.model.to_tensors();
         let tensor_specs: BTreeMap<String, TensorSpec> = tensors
             .iter()
-            .map(|(n, s, _)| (n.clone(), TensorSpec { dtype: "F64".into(), shape: s.clone() }))
+            .map(|(n, s, _)| {
+                (
+                    n.clone(),
+                    TensorSpec {
+                        dtype: "F64".into(),
+                        shape: s.clone(),
+                    },
+                )
+            })
             .collect();
         let input: Vec<Value> = trained
             .profile
             .features
             .iter()
             .map(|p| match p {
-                warden_ml::profile::FeatureProfile::Numeric { name, min, max, missing, .. } => json!({
+                warden_ml::profile::FeatureProfile::Numeric {
+                    name,
+                    min,
+                    max,
+                    missing,
+                    ..
+                } => json!({
                     "name": name, "type": "numeric",
                     "source_type": table.column(name).map(|c| c.data.column_type().as_str()),
                     "min": min, "max": max, "nullable": *missing > 0,
                 }),
-                warden_ml::profile::FeatureProfile::Categorical { name, frequencies, missing, .. } => json!({
+                warden_ml::profile::FeatureProfile::Categorical {
+                    name,
+                    frequencies,
+                    missing,
+                    ..
+                } => json!({
                     "name": name, "type": "categorical",
                     "categories": frequencies.keys().collect::<Vec<_>>(), "nullable": *missing > 0,
                 }),
@@ -382,7 +469,10 @@ impl Workspace {
         ]);
         // What we wrote must load back: never register a package the strict
         // loader would refuse.
-        let owned: BTreeMap<String, Vec<u8>> = files.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let owned: BTreeMap<String, Vec<u8>> = files
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         predictor_from_package(&package::parse(&owned)?)?;
         let digests: BTreeMap<String, String> = files
             .iter()
@@ -444,7 +534,13 @@ impl Workspace {
     /// Every model version.
     pub fn model_list(&self) -> Result<Vec<ModelInfo>, Error> {
         self.authorize("model.read", "models")?;
-        Ok(self.store().read()?.models()?.iter().map(ModelInfo::from_record).collect())
+        Ok(self
+            .store()
+            .read()?
+            .models()?
+            .iter()
+            .map(ModelInfo::from_record)
+            .collect())
     }
 
     /// One model version.
@@ -455,27 +551,39 @@ impl Workspace {
 
     /// The package files of a record, digest-checked, and its verified
     /// signature: the only way package bytes leave the store.
-    fn verified_files(&self, m: &ModelRecord) -> Result<(BTreeMap<String, Vec<u8>>, Vec<u8>, String), Error> {
+    fn verified_files(&self, m: &ModelRecord) -> Result<VerifiedFiles, Error> {
         let title = format!("{}@{}", m.name, m.version);
         let map: BTreeMap<String, String> = serde_json::from_str(&m.files)
             .map_err(|e| Error::Verification(format!("model {title}: file list: {e}")))?;
-        let parse = |s: &str| s.parse::<Digest>().map_err(|e| Error::Verification(format!("model {title}: {e}")));
+        let parse = |s: &str| {
+            s.parse::<Digest>()
+                .map_err(|e| Error::Verification(format!("model {title}: {e}")))
+        };
         let bundle = self.blobs().get(&parse(&m.signature_digest)?)?;
         let keys = self.store().read()?.keys()?;
         let mut verified = None;
-        for k in keys.iter().filter(|k| k.revoked_at.is_none() && k.algorithm.starts_with("ecdsa")) {
-            let Ok(key) = ModelKey::from_pem(&k.public_pem) else { continue };
+        for k in keys
+            .iter()
+            .filter(|k| k.revoked_at.is_none() && k.algorithm.starts_with("ecdsa"))
+        {
+            let Ok(key) = ModelKey::from_pem(&k.public_pem) else {
+                continue;
+            };
             match model_signing::verify_bundle(&bundle, &key) {
                 Ok(v) => {
                     verified = Some((v, k.name.to_string()));
                     break;
                 }
-                Err(ModelSigningError::KeyMismatch { .. } | ModelSigningError::BadSignature) => continue,
+                Err(ModelSigningError::KeyMismatch { .. } | ModelSigningError::BadSignature) => {
+                    continue;
+                }
                 Err(e) => return Err(Error::Verification(format!("model {title}: {e}"))),
             }
         }
         let (signed, key) = verified.ok_or_else(|| {
-            Error::Verification(format!("model {title}: not signed by any trusted, unrevoked key of this workspace"))
+            Error::Verification(format!(
+                "model {title}: not signed by any trusted, unrevoked key of this workspace"
+            ))
         })?;
         if format!("sha256:{}", signed.root_digest) != m.digest {
             return Err(Error::Verification(format!(
@@ -490,7 +598,8 @@ impl Workspace {
             actual.insert(name.clone(), hex_of(d));
             files.insert(name.clone(), bytes);
         }
-        model_signing::check_files(&signed, &actual).map_err(|e| Error::Verification(format!("model {title}: {e}")))?;
+        model_signing::check_files(&signed, &actual)
+            .map_err(|e| Error::Verification(format!("model {title}: {e}")))?;
         Ok((files, bundle, key))
     }
 
@@ -500,7 +609,11 @@ impl Workspace {
         let m = self.find_model(r)?;
         let (files, _, key) = self.verified_files(&m)?;
         let pkg = package::parse(&files)?;
-        Ok(LoadedModel { info: ModelInfo::from_record(&m), predictor: predictor_from_package(&pkg)?, verified_by: key })
+        Ok(LoadedModel {
+            info: ModelInfo::from_record(&m),
+            predictor: predictor_from_package(&pkg)?,
+            verified_by: key,
+        })
     }
 
     /// Writes `MODEL@N`'s package to `dir` (which must not exist) and its
@@ -535,16 +648,20 @@ impl Workspace {
 pub fn predictor_from_package(pkg: &package::Package) -> Result<NativePredictor, Error> {
     let bad = |m: String| Error::Verification(format!("{MANIFEST_FILE}: {m}"));
     let m = &pkg.manifest;
-    let arch: Architecture =
-        serde_json::from_value(m["model"]["architecture"].clone()).map_err(|e| bad(format!("model.architecture: {e}")))?;
-    let pre: Preprocessor =
-        serde_json::from_value(m["preprocessing"].clone()).map_err(|e| bad(format!("preprocessing: {e}")))?;
-    let classes: Vec<String> =
-        serde_json::from_value(m["labels"]["classes"].clone()).map_err(|e| bad(format!("labels.classes: {e}")))?;
+    let arch: Architecture = serde_json::from_value(m["model"]["architecture"].clone())
+        .map_err(|e| bad(format!("model.architecture: {e}")))?;
+    let pre: Preprocessor = serde_json::from_value(m["preprocessing"].clone())
+        .map_err(|e| bad(format!("preprocessing: {e}")))?;
+    let classes: Vec<String> = serde_json::from_value(m["labels"]["classes"].clone())
+        .map_err(|e| bad(format!("labels.classes: {e}")))?;
     let declared: BTreeMap<String, Vec<usize>> = arch.tensors().into_iter().collect();
     if let Some(extra) = pkg.tensors.keys().find(|k| !declared.contains_key(*k)) {
-        return Err(bad(format!("tensor {extra} does not belong to a {:?} model", m["model"]["kind"])));
+        return Err(bad(format!(
+            "tensor {extra} does not belong to a {:?} model",
+            m["model"]["kind"]
+        )));
     }
-    let model = Model::from_tensors(arch, |n| pkg.tensors.get(n).cloned()).map_err(|e| bad(e.to_string()))?;
+    let model = Model::from_tensors(arch, |n| pkg.tensors.get(n).cloned())
+        .map_err(|e| bad(e.to_string()))?;
     NativePredictor::new(pre, model, classes).map_err(|e| bad(e.to_string()))
 }

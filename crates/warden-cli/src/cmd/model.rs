@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use warden::TrainRequest;
 use warden_core::ObjectName;
-use warden_ml::train::{DpConfig, DpTarget, ModelKind, TrainConfig};
 use warden_ml::Predictor;
+use warden_ml::train::{DpConfig, DpTarget, ModelKind, TrainConfig};
 
 use super::data::{csv_options, open_input, version_ref};
 use super::{parse, workspace};
@@ -33,7 +33,11 @@ fn config(a: &TrainArgs) -> Result<TrainConfig, Failure> {
         }
         (Some(_), Some(_)) => return Err(usage("give --dp-epsilon or --dp-noise, not both")),
     }
-    .map(|target| DpConfig { target, delta: a.dp_delta.unwrap_or(1e-5), max_grad_norm: a.max_grad_norm });
+    .map(|target| DpConfig {
+        target,
+        delta: a.dp_delta.unwrap_or(1e-5),
+        max_grad_norm: a.max_grad_norm,
+    });
     let mut c = TrainConfig::defaults(model, dp);
     c.seed = a.seed;
     c.holdout = a.holdout;
@@ -67,7 +71,12 @@ fn threads(a: Option<usize>) -> Result<usize, Failure> {
 
 fn fmt_metric(m: &Option<warden_ml::train::Metrics>) -> String {
     m.as_ref()
-        .map(|m| format!("accuracy {:.4}, log loss {:.4} ({} rows)", m.accuracy, m.log_loss, m.rows))
+        .map(|m| {
+            format!(
+                "accuracy {:.4}, log loss {:.4} ({} rows)",
+                m.accuracy, m.log_loss, m.rows
+            )
+        })
         .unwrap_or_else(|| "none (--holdout 0)".into())
 }
 
@@ -86,11 +95,20 @@ pub fn train(g: &Global, a: TrainArgs) -> Result<ExitCode, Failure> {
     let bar = if g.json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         indicatif::ProgressBar::hidden()
     } else {
-        let b = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed})") {
+        let b = indicatif::ProgressBar::with_draw_target(
+            Some(0),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed})")
+        {
             b.set_style(style.progress_chars("=> "));
         }
-        b.set_message(if iterative { "training: epoch" } else { "training: L-BFGS iteration" });
+        b.set_message(if iterative {
+            "training: epoch"
+        } else {
+            "training: L-BFGS iteration"
+        });
         b
     };
     let out = ws.train(&req, &mut |done, total| {
@@ -112,7 +130,10 @@ pub fn train(g: &Global, a: TrainArgs) -> Result<ExitCode, Failure> {
         out.classes.join(", ")
     );
     println!("  digest     {}", out.model.record.digest);
-    println!("  signed by  {} (OpenSSF model signing)", out.model.record.signed_by);
+    println!(
+        "  signed by  {} (OpenSSF model signing)",
+        out.model.record.signed_by
+    );
     println!("  features   {}", out.features.join(", "));
     for (f, why) in &out.skipped_features {
         println!("  skipped    {f} ({why})");
@@ -122,7 +143,11 @@ pub fn train(g: &Global, a: TrainArgs) -> Result<ExitCode, Failure> {
         "  optimiser  {} — {} {}{}",
         o.algorithm,
         o.iterations,
-        if o.algorithm == "lbfgs" { "iterations" } else { "steps" },
+        if o.algorithm == "lbfgs" {
+            "iterations"
+        } else {
+            "steps"
+        },
         match o.converged {
             Some(true) => ", converged",
             Some(false) => ", NOT converged (raise --max-iter)",
@@ -150,17 +175,36 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
             if g.json {
                 output::json(&models)?;
             } else if models.is_empty() {
-                println!("No models yet. Train one with `warden train --dataset NAME@V --name MODEL`.");
+                println!(
+                    "No models yet. Train one with `warden train --dataset NAME@V --name MODEL`."
+                );
             } else {
-                let mut t = output::table(&["model", "kind", "dataset", "holdout accuracy", "dp ε", "signed by", "created"]);
+                let mut t = output::table(&[
+                    "model",
+                    "kind",
+                    "dataset",
+                    "holdout accuracy",
+                    "dp ε",
+                    "signed by",
+                    "created",
+                ]);
                 for m in &models {
                     let tr = &m.manifest["training"];
                     t.add_row(vec![
                         m.reference(),
                         m.record.kind.clone(),
-                        m.manifest["provenance"]["datasets"][0]["ref"].as_str().unwrap_or("").to_string(),
-                        tr["metrics"]["holdout"]["accuracy"].as_f64().map(|a| format!("{a:.4}")).unwrap_or_default(),
-                        tr["dp"]["epsilon"].as_f64().map(|e| format!("{e:.3}")).unwrap_or_else(|| "—".into()),
+                        m.manifest["provenance"]["datasets"][0]["ref"]
+                            .as_str()
+                            .unwrap_or("")
+                            .to_string(),
+                        tr["metrics"]["holdout"]["accuracy"]
+                            .as_f64()
+                            .map(|a| format!("{a:.4}"))
+                            .unwrap_or_default(),
+                        tr["dp"]["epsilon"]
+                            .as_f64()
+                            .map(|e| format!("{e:.3}"))
+                            .unwrap_or_else(|| "—".into()),
                         m.record.signed_by.clone(),
                         m.record.created_at.to_string(),
                     ]);
@@ -177,20 +221,37 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
                 println!("{} ({})", m.reference(), m.record.kind);
                 println!("  digest       {}", m.record.digest);
                 println!("  signed by    {}", m.record.signed_by);
-                println!("  created      {} by {}", m.record.created_at, m.record.created_by);
+                println!(
+                    "  created      {} by {}",
+                    m.record.created_at, m.record.created_by
+                );
                 for (f, d) in &m.files {
                     println!("  file         {f}  {d}");
                 }
                 let ds = &man["provenance"]["datasets"][0];
-                println!("  dataset      {} ({})", ds["ref"].as_str().unwrap_or(""), ds["digest"].as_str().unwrap_or(""));
+                println!(
+                    "  dataset      {} ({})",
+                    ds["ref"].as_str().unwrap_or(""),
+                    ds["digest"].as_str().unwrap_or("")
+                );
                 println!(
                     "  target       {} ({})",
                     man["labels"]["target"].as_str().unwrap_or(""),
-                    man["labels"]["classes"].as_array().map(|c| c.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+                    man["labels"]["classes"]
+                        .as_array()
+                        .map(|c| c
+                            .iter()
+                            .filter_map(|v| v.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "))
+                        .unwrap_or_default()
                 );
                 let tr = &man["training"];
                 println!("  seed         {}", tr["seed"]);
-                println!("  config       {}", tr["config_digest"].as_str().unwrap_or(""));
+                println!(
+                    "  config       {}",
+                    tr["config_digest"].as_str().unwrap_or("")
+                );
                 if let Some(a) = tr["metrics"]["holdout"]["accuracy"].as_f64() {
                     println!("  holdout      accuracy {a:.4}");
                 }
@@ -202,15 +263,26 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
                         tr["dp"]["accountant"].as_str().unwrap_or("")
                     );
                 }
-                let feats = man["input"]["features"].as_array().cloned().unwrap_or_default();
+                let feats = man["input"]["features"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
                 let mut t = output::table(&["input", "type", "range / categories", "nullable"]);
                 for f in &feats {
                     let range = match f["type"].as_str() {
                         Some("numeric") => format!("{} … {}", f["min"], f["max"]),
-                        _ => f["categories"].as_array().map(|c| {
-                            let names: Vec<&str> = c.iter().filter_map(|v| v.as_str()).collect();
-                            if names.len() > 6 { format!("{} … ({} levels)", names[..6].join(", "), names.len()) } else { names.join(", ") }
-                        }).unwrap_or_default(),
+                        _ => f["categories"]
+                            .as_array()
+                            .map(|c| {
+                                let names: Vec<&str> =
+                                    c.iter().filter_map(|v| v.as_str()).collect();
+                                if names.len() > 6 {
+                                    format!("{} … ({} levels)", names[..6].join(", "), names.len())
+                                } else {
+                                    names.join(", ")
+                                }
+                            })
+                            .unwrap_or_default(),
                     };
                     t.add_row(vec![
                         f["name"].as_str().unwrap_or("").to_string(),
@@ -227,11 +299,16 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
             if g.json {
                 output::json(&e)?;
             } else {
-                println!("Exported {} to {} ({} files, verified before writing)", e.model, e.path, e.files);
+                println!(
+                    "Exported {} to {} ({} files, verified before writing)",
+                    e.model, e.path, e.files
+                );
                 println!("  signature  {}", e.signature);
             }
         }
-        ModelCmd::Predict { model, file, csv, .. } => {
+        ModelCmd::Predict {
+            model, file, csv, ..
+        } => {
             let loaded = ws.load_model(&version_ref(&model)?)?;
             let mut input = open_input(&file)?;
             let (table, _) = warden_data::read::read_csv(&mut input, &csv_options(&csv)?)
@@ -250,9 +327,13 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
                     classes[best].as_str()
                 })
                 .collect();
-            let target = loaded.info.manifest["labels"]["target"].as_str().unwrap_or("");
+            let target = loaded.info.manifest["labels"]["target"]
+                .as_str()
+                .unwrap_or("");
             let accuracy = table.column(target).map(|c| {
-                let hits = (0..table.rows).filter(|&r| c.data.text(r).as_deref() == Some(labels[r])).count();
+                let hits = (0..table.rows)
+                    .filter(|&r| c.data.text(r).as_deref() == Some(labels[r]))
+                    .count();
                 hits as f64 / table.rows.max(1) as f64
             });
             if g.json {
@@ -270,9 +351,9 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
                 let head: Vec<String> = classes.iter().map(|c| format!("p_{c}")).collect();
                 let io = |e: std::io::Error| Failure::new(exit::ERROR, format!("stdout: {e}"));
                 writeln!(w, "row,label,{}", head.join(",")).map_err(io)?;
-                for i in 0..probs.rows {
+                for (i, label) in labels.iter().enumerate() {
                     let ps: Vec<String> = probs.row(i).iter().map(|v| format!("{v:.6}")).collect();
-                    writeln!(w, "{},{},{}", i + 1, labels[i], ps.join(",")).map_err(io)?;
+                    writeln!(w, "{},{label},{}", i + 1, ps.join(",")).map_err(io)?;
                 }
                 w.flush().map_err(io)?;
                 eprintln!(
@@ -281,7 +362,9 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
                     loaded.info.reference(),
                     loaded.info.record.digest,
                     loaded.verified_by,
-                    accuracy.map(|a| format!("; accuracy against column {target}: {a:.4}")).unwrap_or_default()
+                    accuracy
+                        .map(|a| format!("; accuracy against column {target}: {a:.4}"))
+                        .unwrap_or_default()
                 );
             }
         }
