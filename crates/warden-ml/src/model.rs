@@ -355,7 +355,7 @@ mod tests {
     fn numeric_grad(m: &Model, x: &[f64], y: usize) -> Vec<f64> {
         let mut s = Scratch::default();
         let mut out = vec![0.0; m.params.len()];
-        for i in 0..m.params.len() {
+        for (i, o) in out.iter_mut().enumerate() {
             let h = 1e-6;
             let mut a = m.clone();
             a.params[i] += h;
@@ -364,7 +364,7 @@ mod tests {
             let mut g = vec![0.0; m.params.len()];
             let fa = a.example_grad(x, y, &mut g, &mut s);
             let fb = b.example_grad(x, y, &mut g, &mut s);
-            out[i] = (fa - fb) / (2.0 * h);
+            *o = (fa - fb) / (2.0 * h);
         }
         out
     }
