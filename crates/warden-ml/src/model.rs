@@ -119,6 +119,25 @@ pub struct Scratch {
     deltas: Vec<Vec<f64>>,
 }
 
+/// Dot product with four accumulators (a fixed order, so results do not
+/// vary between runs, and the loop vectorises).
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f64; 4];
+    let chunks = n / 4;
+    for i in 0..chunks {
+        for l in 0..4 {
+            acc[l] += a[4 * i + l] * b[4 * i + l];
+        }
+    }
+    let mut tail = 0.0;
+    for i in 4 * chunks..n {
+        tail += a[i] * b[i];
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
 fn softplus(z: f64) -> f64 {
     if z > 0.0 {
         z + (-z).exp().ln_1p()
@@ -242,6 +261,15 @@ impl Model {
         self.arch.classes()
     }
 
+    /// The logit of a binary logistic regression (`None` for other models).
+    fn binary_logit(&self, x: &[f64]) -> Option<f64> {
+        if self.sizes.len() != 2 || self.sizes[1] != 1 {
+            return None;
+        }
+        let d = self.sizes[0];
+        Some(self.params[d] + dot(&self.params[..d], x))
+    }
+
     fn forward(&self, x: &[f64], s: &mut Scratch) {
         let layers = self.sizes.len() - 1;
         s.acts.resize(layers, Vec::new());
@@ -257,7 +285,7 @@ impl Model {
             out.clear();
             for o in 0..n_out {
                 let row = &w[o * n_in..(o + 1) * n_in];
-                let z = b[o] + row.iter().zip(input).map(|(a, b)| a * b).sum::<f64>();
+                let z = b[o] + dot(row, input);
                 out.push(if l + 1 < layers { z.max(0.0) } else { z });
             }
         }
@@ -265,6 +293,12 @@ impl Model {
 
     /// Class probabilities of one encoded row into `probs` (length = classes).
     pub fn predict_row(&self, x: &[f64], probs: &mut [f64], s: &mut Scratch) {
+        if let Some(z) = self.binary_logit(x) {
+            let p = sigmoid(z);
+            probs[0] = 1.0 - p;
+            probs[1] = p;
+            return;
+        }
         self.forward(x, s);
         let z = &s.acts[s.acts.len() - 1];
         if z.len() == 1 {
@@ -280,6 +314,17 @@ impl Model {
     /// Adds the gradient of one example's log loss to `grad` and returns the
     /// loss.
     pub fn example_grad(&self, x: &[f64], y: usize, grad: &mut [f64], s: &mut Scratch) -> f64 {
+        if let Some(z) = self.binary_logit(x) {
+            // Binary logistic regression, the hot path of L-BFGS: no layers.
+            let d = self.sizes[0];
+            let yb = if y == 1 { 1.0 } else { 0.0 };
+            let g = sigmoid(z) - yb;
+            for (gi, xi) in grad[..d].iter_mut().zip(x) {
+                *gi += g * xi;
+            }
+            grad[d] += g;
+            return softplus(z) - yb * z;
+        }
         self.forward(x, s);
         let layers = self.sizes.len() - 1;
         s.deltas.resize(layers, Vec::new());

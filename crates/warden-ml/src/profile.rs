@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::frame::{FeatureColumn, Frame, MISSING, Matrix};
+use crate::frame::{FeatureColumn, Frame, MISSING, Matrix, par_blocks, par_map};
 use crate::preprocess::{Preprocessor, Transform};
 
 /// The profile format.
@@ -101,6 +101,63 @@ pub fn histogram(sorted: &[f64], edges: &[f64]) -> Vec<u64> {
     counts
 }
 
+fn feature_profile(name: &str, col: &FeatureColumn, rows: &[usize]) -> FeatureProfile {
+    match col {
+        FeatureColumn::Numeric(v) => {
+            let mut vals: Vec<f64> = rows.iter().map(|&r| v[r]).filter(|x| !x.is_nan()).collect();
+            vals.sort_unstable_by(f64::total_cmp);
+            let missing = (rows.len() - vals.len()) as u64;
+            let n = vals.len().max(1) as f64;
+            let mean = vals.iter().sum::<f64>() / n;
+            let std = (vals.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt();
+            let mut edges: Vec<f64> = (0..=10).map(|i| quantile(&vals, i as f64 / 10.0)).collect();
+            edges.dedup();
+            if edges.len() == 1 {
+                edges.push(edges[0]);
+            }
+            FeatureProfile::Numeric {
+                name: name.to_string(),
+                count: vals.len() as u64,
+                missing,
+                mean,
+                std,
+                min: vals.first().copied().unwrap_or(0.0),
+                max: vals.last().copied().unwrap_or(0.0),
+                quantiles: QUANTILES.iter().map(|&p| [p, quantile(&vals, p)]).collect(),
+                histogram: Histogram {
+                    counts: histogram(&vals, &edges),
+                    edges,
+                },
+            }
+        }
+        FeatureColumn::Categorical { codes, levels } => {
+            let mut counts = vec![0u64; levels.len()];
+            let mut missing = 0;
+            for &r in rows {
+                match codes[r] {
+                    MISSING => missing += 1,
+                    c => {
+                        if let Some(n) = counts.get_mut(c as usize) {
+                            *n += 1;
+                        }
+                    }
+                }
+            }
+            FeatureProfile::Categorical {
+                name: name.to_string(),
+                count: rows.len() as u64 - missing,
+                missing,
+                frequencies: levels
+                    .iter()
+                    .zip(counts)
+                    .filter(|(_, c)| *c > 0)
+                    .map(|(l, c)| (l.clone(), c))
+                    .collect(),
+            }
+        }
+    }
+}
+
 // The covariance is a symmetric matrix filled by index.
 #[allow(clippy::needless_range_loop)]
 pub(crate) fn reference_profile(
@@ -110,96 +167,67 @@ pub(crate) fn reference_profile(
     x: &Matrix,
     probs: &Matrix,
     classes: &[String],
+    threads: usize,
 ) -> ReferenceProfile {
-    let mut features = Vec::new();
     let mut num_cols = Vec::new();
+    let mut jobs = Vec::new();
     let mut at = 0;
     for f in &pre.features {
-        let col = frame.column(&f.name);
-        match (col, &f.transform) {
-            (Some(FeatureColumn::Numeric(v)), Transform::Standardise { .. }) => {
-                let mut vals: Vec<f64> =
-                    rows.iter().map(|&r| v[r]).filter(|x| !x.is_nan()).collect();
-                vals.sort_by(f64::total_cmp);
-                let missing = (rows.len() - vals.len()) as u64;
-                let n = vals.len().max(1) as f64;
-                let mean = vals.iter().sum::<f64>() / n;
-                let std = (vals.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt();
-                let mut edges: Vec<f64> =
-                    (0..=10).map(|i| quantile(&vals, i as f64 / 10.0)).collect();
-                edges.dedup();
-                if edges.len() == 1 {
-                    edges.push(edges[0]);
-                }
-                features.push(FeatureProfile::Numeric {
-                    name: f.name.clone(),
-                    count: vals.len() as u64,
-                    missing,
-                    mean,
-                    std,
-                    min: vals.first().copied().unwrap_or(0.0),
-                    max: vals.last().copied().unwrap_or(0.0),
-                    quantiles: QUANTILES.iter().map(|&p| [p, quantile(&vals, p)]).collect(),
-                    histogram: Histogram {
-                        counts: histogram(&vals, &edges),
-                        edges,
-                    },
-                });
+        if let Some(col) = frame.column(&f.name) {
+            if let (FeatureColumn::Numeric(_), Transform::Standardise { .. }) = (col, &f.transform)
+            {
                 num_cols.push((f.name.clone(), at));
             }
-            (Some(FeatureColumn::Categorical { codes, levels }), Transform::OneHot { .. }) => {
-                let mut counts = vec![0u64; levels.len()];
-                let mut missing = 0;
-                for &r in rows {
-                    match codes[r] {
-                        MISSING => missing += 1,
-                        c => {
-                            if let Some(n) = counts.get_mut(c as usize) {
-                                *n += 1;
-                            }
-                        }
-                    }
-                }
-                features.push(FeatureProfile::Categorical {
-                    name: f.name.clone(),
-                    count: rows.len() as u64 - missing,
-                    missing,
-                    frequencies: levels
-                        .iter()
-                        .zip(counts)
-                        .filter(|(_, c)| *c > 0)
-                        .map(|(l, c)| (l.clone(), c))
-                        .collect(),
-                });
-            }
-            _ => {}
+            jobs.push((f.name.as_str(), col));
         }
         at += f.transform.width();
     }
-    // Covariance of the standardised numeric model columns.
+    let features = par_map(&jobs, threads, |(name, col)| {
+        feature_profile(name, col, rows)
+    });
+    // Covariance of the standardised numeric model columns, summed per
+    // block and combined in block order.
     let d = num_cols.len();
     let n = x.rows.max(1) as f64;
-    let mut mean = vec![0.0; d];
-    for i in 0..x.rows {
-        let r = x.row(i);
-        for (j, (_, c)) in num_cols.iter().enumerate() {
-            mean[j] += r[*c];
-        }
-    }
-    mean.iter_mut().for_each(|m| *m /= n);
-    let mut cov = vec![vec![0.0; d]; d];
-    for i in 0..x.rows {
-        let r = x.row(i);
-        for a in 0..d {
-            let da = r[num_cols[a].1] - mean[a];
-            for b in a..d {
-                cov[a][b] += da * (r[num_cols[b].1] - mean[b]);
+    let sums = par_blocks(x.rows, threads, |range| {
+        let mut s = vec![0.0; d];
+        for i in range {
+            let r = x.row(i);
+            for (j, (_, c)) in num_cols.iter().enumerate() {
+                s[j] += r[*c];
             }
         }
+        s
+    });
+    let mut mean = vec![0.0; d];
+    for s in sums {
+        mean.iter_mut().zip(s).for_each(|(m, v)| *m += v);
     }
+    mean.iter_mut().for_each(|m| *m /= n);
+    let parts = par_blocks(x.rows, threads, |range| {
+        let mut cov = vec![0.0; d * d];
+        let mut dev = vec![0.0; d];
+        for i in range {
+            let r = x.row(i);
+            for a in 0..d {
+                dev[a] = r[num_cols[a].1] - mean[a];
+            }
+            for a in 0..d {
+                for b in a..d {
+                    cov[a * d + b] += dev[a] * dev[b];
+                }
+            }
+        }
+        cov
+    });
+    let mut flat = vec![0.0; d * d];
+    for p in parts {
+        flat.iter_mut().zip(p).for_each(|(c, v)| *c += v);
+    }
+    let mut cov = vec![vec![0.0; d]; d];
     for a in 0..d {
         for b in a..d {
-            let v = cov[a][b] / n;
+            let v = flat[a * d + b] / n;
             cov[a][b] = v;
             cov[b][a] = v;
         }

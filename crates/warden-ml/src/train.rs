@@ -357,7 +357,15 @@ pub fn train(
         let yh: Vec<u32> = holdout_rows.iter().map(|&r| labels.y[r]).collect();
         Some(metrics(&predict_proba(&model, &xh, threads), &yh))
     };
-    let profile = reference_profile(frame, &train_rows, &pre, &x, &train_probs, &labels.classes);
+    let profile = reference_profile(
+        frame,
+        &train_rows,
+        &pre,
+        &x,
+        &train_probs,
+        &labels.classes,
+        threads,
+    );
     Ok(Trained {
         preprocessor: pre,
         model,

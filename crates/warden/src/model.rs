@@ -100,6 +100,17 @@ pub struct TrainOutcome {
     pub optimiser: OptimiserReport,
     pub dp: Option<DpReport>,
     pub config_digest: String,
+    /// Wall-clock seconds: reading the dataset, fitting (preprocessing,
+    /// optimisation, holdout metrics, profile), packaging and recording.
+    pub seconds: Timings,
+}
+
+/// Where the time of a training run went.
+#[derive(Debug, Serialize)]
+pub struct Timings {
+    pub load: f64,
+    pub fit: f64,
+    pub record: f64,
 }
 
 /// A model loaded from the store after verification.
@@ -338,6 +349,7 @@ impl Workspace {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<TrainOutcome, Error> {
         self.authorize(actions::MODEL_TRAIN, &format!("model:{}", req.name))?;
+        let t0 = std::time::Instant::now();
         let (key_name, key_id, key) = self.pipeline_key()?;
         let ds = self
             .store()
@@ -395,7 +407,18 @@ impl Workspace {
             )));
         }
         let (frame, labels) = frame_from_table(&table, &features, &target)?;
+        let source_types: BTreeMap<String, &'static str> = features
+            .iter()
+            .filter_map(|f| {
+                table
+                    .column(f)
+                    .map(|c| (f.clone(), c.data.column_type().as_str()))
+            })
+            .collect();
+        drop(table);
+        let t1 = std::time::Instant::now();
         let trained = warden_ml::train::train(&frame, &labels, &req.config, req.threads, progress)?;
+        let t2 = std::time::Instant::now();
 
         let dataset_ref = format!("{}@{}", ds.name, ds.version);
         let config_doc = json!({"train": req.config, "dataset": ds.digest, "target": target, "features": features});
@@ -430,7 +453,7 @@ impl Workspace {
                     ..
                 } => json!({
                     "name": name, "type": "numeric",
-                    "source_type": table.column(name).map(|c| c.data.column_type().as_str()),
+                    "source_type": source_types.get(name),
                     "min": min, "max": max, "nullable": *missing > 0,
                 }),
                 warden_ml::profile::FeatureProfile::Categorical {
@@ -528,6 +551,11 @@ impl Workspace {
             optimiser: trained.optimiser,
             dp: trained.dp,
             config_digest: config_digest.to_string(),
+            seconds: Timings {
+                load: (t1 - t0).as_secs_f64(),
+                fit: (t2 - t1).as_secs_f64(),
+                record: t2.elapsed().as_secs_f64(),
+            },
         })
     }
 
