@@ -418,6 +418,20 @@ fn demo_runs_and_keeps_a_verifiable_workspace() {
     );
     ok(warden(&kept, "aud").args(["audit", "verify"]));
     ok(warden(&kept, "aud").args(["audit", "check-proof", "audit-proof-0.json"]));
+    // The demo's models are registered and its exported package verifies;
+    // its tampered copy does not.
+    let models: serde_json::Value =
+        serde_json::from_str(&ok(warden(&kept, "aud").args(["model", "list", "--json"]))).unwrap();
+    assert_eq!(models.as_array().unwrap().len(), 2);
+    ok(warden(&kept, "aud").args(["verify", "credit-1"]));
+    let (code, _, stderr) = out(warden(&kept, "aud").args([
+        "verify",
+        "credit-1-tampered",
+        "--signature",
+        "credit-1.sig",
+    ]));
+    assert_eq!(code, 5, "{stderr}");
+    assert!(stderr.contains("weights.safetensors"), "{stderr}");
     let (code, _, _) = out(warden(tmp.path(), "ana")
         .args(["demo", "--keep"])
         .arg(&kept));
@@ -453,6 +467,11 @@ fn help_has_examples_and_exit_codes() {
         vec!["privacy", "noise"],
         vec!["sign"],
         vec!["verify"],
+        vec!["train"],
+        vec!["model", "list"],
+        vec!["model", "show"],
+        vec!["model", "export"],
+        vec!["model", "predict"],
     ] {
         let help = ok(Command::cargo_bin("warden")
             .unwrap()
@@ -870,4 +889,262 @@ fn sign_and_verify_model_directories() {
         .arg(&model)
         .args(["--key", "pipeline"]));
     assert_eq!(code, 3);
+}
+
+#[test]
+fn train_register_export_and_predict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["roles", "grant", "sam", "ml-engineer"]));
+    ok(warden(ws, "ana").args(["roles", "grant", "dana", "data-engineer"]));
+    ok(warden(ws, "ana").args([
+        "example",
+        "credit",
+        "--rows",
+        "3000",
+        "--seed",
+        "3",
+        "--out",
+        "credit.csv",
+        "--bias",
+        "0.3",
+    ]));
+    ok(warden(ws, "dana").args([
+        "data",
+        "ingest",
+        "credit.csv",
+        "--name",
+        "credit",
+        "--target",
+        "approved",
+        "--id",
+        "customer_id",
+        "--sensitive",
+        "sex",
+        "--sensitive",
+        "age_band",
+        "--no-screen",
+    ]));
+
+    // No pipeline key yet: a clear error with the command that fixes it.
+    let (code, _, stderr) =
+        out(warden(ws, "sam").args(["train", "--dataset", "credit@1", "--name", "credit"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("warden keys generate pipeline"), "{stderr}");
+    ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
+
+    // A data engineer may not train; the refusal is audited.
+    let (code, _, stderr) =
+        out(warden(ws, "dana").args(["train", "--dataset", "credit@1", "--name", "credit"]));
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("ml-engineer"), "{stderr}");
+
+    let plain: serde_json::Value = serde_json::from_str(&ok(warden(ws, "sam").args([
+        "train",
+        "--dataset",
+        "credit@1",
+        "--name",
+        "credit",
+        "--seed",
+        "4",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(plain["model"]["version"], 1);
+    assert_eq!(plain["optimiser"]["algorithm"], "lbfgs");
+    assert!(
+        plain["holdout"]["accuracy"].as_f64().unwrap() > 0.85,
+        "{plain}"
+    );
+    // Same flags, other thread count: the same package.
+    let again: serde_json::Value =
+        serde_json::from_str(&ok(warden(ws, "sam").env("WARDEN_THREADS", "1").args([
+            "train",
+            "--dataset",
+            "credit@1",
+            "--name",
+            "credit",
+            "--seed",
+            "4",
+            "--json",
+        ])))
+        .unwrap();
+    assert_eq!(again["model"]["version"], 2);
+    assert_eq!(again["model"]["digest"], plain["model"]["digest"]);
+
+    let dp: serde_json::Value = serde_json::from_str(&ok(warden(ws, "sam").args([
+        "train",
+        "--dataset",
+        "credit@1",
+        "--name",
+        "credit-dp",
+        "--model",
+        "mlp",
+        "--hidden",
+        "16",
+        "--dp-epsilon",
+        "2",
+        "--dp-delta",
+        "1e-5",
+        "--max-grad-norm",
+        "1.0",
+        "--epochs",
+        "2",
+        "--json",
+    ])))
+    .unwrap();
+    let eps = dp["dp"]["epsilon"].as_f64().unwrap();
+    assert!(eps <= 2.0 && eps > 1.99, "{dp}");
+    assert!(
+        dp["dp"]["accountant"]
+            .as_str()
+            .unwrap()
+            .contains("RDP accountant")
+    );
+    let text = ok(warden(ws, "sam").args([
+        "train",
+        "--dataset",
+        "credit",
+        "--name",
+        "credit-noise",
+        "--dp-noise",
+        "1.0",
+    ]));
+    assert!(
+        text.contains("RDP accountant") && text.contains("ε ="),
+        "{text}"
+    );
+
+    let list = ok(warden(ws, "sam").args(["model", "list"]));
+    assert!(
+        list.contains("credit@2") && list.contains("credit-dp@1"),
+        "{list}"
+    );
+    let show: serde_json::Value = serde_json::from_str(&ok(
+        warden(ws, "sam").args(["model", "show", "credit@1", "--json"])
+    ))
+    .unwrap();
+    assert_eq!(show["manifest"]["format"], "warden.model/v1");
+    assert_eq!(
+        show["manifest"]["provenance"]["datasets"][0]["ref"],
+        "credit@1"
+    );
+    assert_eq!(show["manifest"]["labels"]["target"], "approved");
+    ok(warden(ws, "sam").args(["model", "show", "credit-dp"]));
+
+    // Export → verify with the trust store and with the exported public key.
+    ok(warden(ws, "sam").args(["model", "export", "credit@1", "--out", "pkg"]));
+    ok(warden(ws, "sam").args(["verify", "pkg"]));
+    let pem = ok(warden(ws, "sam").args(["keys", "export-public", "pipeline"]));
+    std::fs::write(ws.join("pipeline.pub.pem"), pem).unwrap();
+    ok(warden(ws, "sam").args(["verify", "pkg", "--key", "pipeline.pub.pem"]));
+    let (code, _, _) = out(warden(ws, "sam").args(["model", "export", "credit@1", "--out", "pkg"]));
+    assert_eq!(code, 2, "export never overwrites");
+
+    // Predict: the stored model on the raw file, accuracy against the target.
+    let (code, stdout, stderr) =
+        out(warden(ws, "sam").args(["model", "predict", "credit@1", "credit.csv"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 3001);
+    assert!(stdout.starts_with("row,label,p_0,p_1\n"), "{stdout}");
+    assert!(
+        stderr.contains("verified with key pipeline") && stderr.contains("accuracy"),
+        "{stderr}"
+    );
+    std::fs::write(ws.join("few.csv"), "age,income\n41,50000\n").unwrap();
+    let (code, _, stderr) =
+        out(warden(ws, "sam").args(["model", "predict", "credit@1", "few.csv"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no column \"loan_amount\""), "{stderr}");
+
+    // Tampered exports are refused, naming the file: changed, added, removed.
+    let copy = |name: &str| {
+        let d = ws.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        for f in [
+            "manifest.json",
+            "reference-profile.json",
+            "weights.safetensors",
+        ] {
+            std::fs::copy(ws.join("pkg").join(f), d.join(f)).unwrap();
+        }
+        d
+    };
+    let changed = copy("changed");
+    let mut m = std::fs::read(changed.join("manifest.json")).unwrap();
+    m[10] ^= 1;
+    std::fs::write(changed.join("manifest.json"), m).unwrap();
+    let added = copy("added");
+    std::fs::write(added.join("model.pkl"), b"\x80\x04").unwrap();
+    let removed = copy("removed");
+    std::fs::remove_file(removed.join("reference-profile.json")).unwrap();
+    for (dir, file) in [
+        ("changed", "manifest.json"),
+        ("added", "model.pkl"),
+        ("removed", "reference-profile.json"),
+    ] {
+        let (code, _, stderr) =
+            out(warden(ws, "sam").args(["verify", dir, "--signature", "pkg.sig"]));
+        assert_eq!(code, 5, "{dir}: {stderr}");
+        assert!(stderr.contains(file), "{dir}: {stderr}");
+    }
+
+    // Bad training input: nothing registered, nothing logged but refusals.
+    let before = ok(warden(ws, "sam").args(["model", "list", "--json"]));
+    for (args, code, want) in [
+        (
+            vec!["--dataset", "credit@1", "--name", "x", "--target", "nope"],
+            1,
+            "no target column",
+        ),
+        (vec!["--dataset", "credit@7", "--name", "x"], 1, "not found"),
+        (
+            vec!["--dataset", "credit@1", "--name", "x", "--holdout", "2"],
+            2,
+            "holdout",
+        ),
+        (
+            vec!["--dataset", "credit@1", "--name", "x", "--dp-delta", "1e-5"],
+            2,
+            "--dp-delta needs",
+        ),
+        (
+            vec!["--dataset", "credit@1", "--name", "x", "--hidden", "4"],
+            2,
+            "--hidden is for",
+        ),
+        (
+            vec![
+                "--dataset",
+                "credit@1",
+                "--name",
+                "x",
+                "--features",
+                "notes,approved",
+            ],
+            2,
+            "is the target",
+        ),
+        (
+            vec!["--dataset", "credit@1", "--name", "x", "--dp-noise", "0"],
+            2,
+            "noise multiplier",
+        ),
+        (
+            vec!["--dataset", "credit@1", "--name", "bad name!"],
+            2,
+            "name",
+        ),
+    ] {
+        let (c, _, stderr) = out(warden(ws, "sam").arg("train").args(&args));
+        assert_eq!(c, code, "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+    assert_eq!(
+        ok(warden(ws, "sam").args(["model", "list", "--json"])),
+        before
+    );
+    assert_eq!(count_events(ws, "model.train"), 4);
+    ok(warden(ws, "ana").args(["audit", "verify"]));
 }

@@ -214,7 +214,126 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
 
     step(
         json,
-        "6. The audit log: every change above, and the refusal, as signed Merkle leaves",
+        "6. Training by sam: a logistic regression, and the same model under DP-SGD (ε = 3)",
+    );
+    let dataset: warden_core::VersionRef = format!("credit@{}", ingested.dataset.record.version)
+        .parse()
+        .map_err(|e: warden_core::NameError| Failure::new(exit::ERROR, e.to_string()))?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut trained = Vec::new();
+    for (model, dp) in [
+        ("credit", None),
+        (
+            "credit-dp",
+            Some(warden_ml::DpConfig {
+                target: warden_ml::DpTarget::Epsilon(3.0),
+                delta: 1e-5,
+                max_grad_norm: 1.0,
+            }),
+        ),
+    ] {
+        let req = warden::TrainRequest {
+            dataset: dataset.clone(),
+            target: None,
+            features: None,
+            name: name(model, warden_core::ObjectName::new)?,
+            config: warden_ml::TrainConfig {
+                seed: 7,
+                ..warden_ml::TrainConfig::defaults(warden_ml::ModelKind::Logreg, dp)
+            },
+            threads,
+        };
+        let out = sam.train(&req, &mut |_, _| {})?;
+        if !json {
+            println!(
+                "trained     {} ({}, {} {}) holdout accuracy {:.4}{}",
+                out.model.reference(),
+                out.model.record.kind,
+                out.optimiser.algorithm,
+                out.optimiser.iterations,
+                out.holdout.as_ref().map_or(f64::NAN, |m| m.accuracy),
+                out.dp
+                    .as_ref()
+                    .map(|d| format!(
+                        "; ε = {:.3}, δ = {:e}, σ = {:.3} ({} steps)",
+                        d.epsilon, d.delta, d.noise_multiplier, d.steps
+                    ))
+                    .unwrap_or_default()
+            );
+            println!(
+                "            {} signed by {} (OpenSSF model signing)",
+                out.model.record.digest, out.model.record.signed_by
+            );
+        }
+        summary.insert(
+            format!("{model}_holdout_accuracy"),
+            out.holdout.as_ref().map_or(f64::NAN, |m| m.accuracy).into(),
+        );
+        if let Some(d) = &out.dp {
+            summary.insert("dp_epsilon".into(), d.epsilon.into());
+        }
+        trained.push(out.model.reference());
+    }
+    if !json {
+        println!("            sex and age_band are sensitive attributes: not model features");
+    }
+
+    step(
+        json,
+        "7. The package leaves the store only verified; a tampered copy fails verification",
+    );
+    let export_dir = dir.join("credit-1");
+    let exported = sam.model_export(&name(&trained[0], |s| s.parse())?, &export_dir)?;
+    let verified = sam.verify_model(&export_dir, Path::new(&exported.signature))?;
+    if !json {
+        println!(
+            "exported    {} to {} ({} files) and {}",
+            exported.model, exported.path, exported.files, exported.signature
+        );
+        println!(
+            "verified    root sha256:{} with key {}",
+            verified.root_digest, verified.key
+        );
+    }
+    let tampered = dir.join("credit-1-tampered");
+    std::fs::create_dir_all(&tampered)
+        .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", tampered.display())))?;
+    for f in [
+        "manifest.json",
+        "reference-profile.json",
+        "weights.safetensors",
+    ] {
+        let mut b = std::fs::read(export_dir.join(f))
+            .map_err(|e| Failure::new(exit::ERROR, format!("{f}: {e}")))?;
+        if f == "weights.safetensors" {
+            // Nudge the last weight: a backdoor would be subtler, but as visible.
+            if let Some(last) = b.last_mut() {
+                *last ^= 0x01;
+            }
+        }
+        std::fs::write(tampered.join(f), b)
+            .map_err(|e| Failure::new(exit::ERROR, format!("{f}: {e}")))?;
+    }
+    match sam.verify_model(&tampered, Path::new(&exported.signature)) {
+        Err(e) => {
+            let f = Failure::from_engine(e);
+            if !json {
+                println!("refused     {} (exit code {})", f.message, f.code);
+            }
+            summary.insert("tampered_copy".into(), f.message.into());
+        }
+        Ok(_) => {
+            return Err(Failure::new(
+                exit::ERROR,
+                "a tampered copy of the package verified",
+            ));
+        }
+    }
+    summary.insert("models".into(), trained.clone().into());
+
+    step(
+        json,
+        "8. The audit log: every change above, and the refusal, as signed Merkle leaves",
     );
     let aud = Workspace::open(&dir, name("aud", ActorName::new)?, &opts)?;
     let events = aud.audit_log(&EventFilter::default())?;
@@ -267,6 +386,10 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
         println!("  cd {} && warden audit log --actor ana", dir.display());
         println!("  warden audit verify");
         println!("  warden audit check-proof audit-proof-0.json");
+        println!("  warden model list && warden model show credit@1");
+        println!(
+            "  warden verify credit-1 && warden verify credit-1-tampered --signature credit-1.sig"
+        );
     } else {
         println!(
             "\nDone. The workspace was temporary; run `warden demo --keep DIR` to explore it."
