@@ -2,7 +2,10 @@
 # Interop with the OpenSSF `model_signing` CLI (PyPI model-signing 1.1.1):
 #   1. `model_signing verify key` accepts a signature `warden sign` made;
 #   2. `warden verify` accepts a signature `model_signing sign key` made;
-#   3. both refuse a model with one byte changed.
+#   3. both refuse a model with one byte changed;
+#   4. `model_signing verify key` accepts a P-384 signature `warden sign` made,
+#      and the signature of a package `warden train` made and `warden model
+#      export` wrote.
 # Installs model-signing (and pyOpenSSL, which it imports without declaring)
 # into a virtualenv under $HOME/.cache/warden, reused across runs.
 set -euo pipefail
@@ -31,12 +34,26 @@ refuse() { if "$@" >/dev/null 2>&1; then echo "FAILED (accepted): $*"; failed=$(
   && "$W" keys export-public pipeline > ../pipeline.pub.pem)
 check "$VENV/bin/model_signing" verify key --public_key "$WORK/pipeline.pub.pem" --signature "$WORK/model.sig" "$WORK/model"
 
+(cd "$WORK/ws" && "$W" keys generate p384 --type ecdsa-p384 >/dev/null \
+  && "$W" sign ../model --key p384 --signature ../model.p384.sig >/dev/null \
+  && "$W" keys export-public p384 > ../p384.pub.pem)
+check "$VENV/bin/model_signing" verify key --public_key "$WORK/p384.pub.pem" --signature "$WORK/model.p384.sig" "$WORK/model"
+
+(cd "$WORK/ws" && "$W" example credit --rows 500 --seed 1 --out ../credit.csv >/dev/null \
+  && "$W" data ingest ../credit.csv --name credit --target approved --no-screen >/dev/null \
+  && "$W" train --dataset credit@1 --name credit >/dev/null \
+  && "$W" model export credit@1 --out ../package >/dev/null)
+check "$VENV/bin/model_signing" verify key --public_key "$WORK/pipeline.pub.pem" --signature "$WORK/package.sig" "$WORK/package"
+
 "$VENV/bin/model_signing" sign key --private_key "$FIX/test_only_ec_p256_private.pem" --signature "$WORK/ms.sig" "$WORK/model" >/dev/null
 check "$W" verify "$WORK/model" --signature "$WORK/ms.sig" --key "$FIX/ec_p256_public.pem"
 
 printf 'x' >> "$WORK/model/a.txt"
 refuse "$VENV/bin/model_signing" verify key --public_key "$WORK/pipeline.pub.pem" --signature "$WORK/model.sig" "$WORK/model"
 refuse "$W" verify "$WORK/model" --signature "$WORK/ms.sig" --key "$FIX/ec_p256_public.pem"
+refuse "$VENV/bin/model_signing" verify key --public_key "$WORK/p384.pub.pem" --signature "$WORK/model.p384.sig" "$WORK/model"
+printf 'x' >> "$WORK/package/manifest.json"
+refuse "$VENV/bin/model_signing" verify key --public_key "$WORK/pipeline.pub.pem" --signature "$WORK/package.sig" "$WORK/package"
 
 echo "model-signing interop: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -36,9 +36,11 @@ pub enum KeyError {
         "{path}: cannot decrypt the private key: wrong WARDEN_KEY_PASSPHRASE, or the file is damaged"
     )]
     Decrypt { path: PathBuf },
-    #[error("{what}: not a PKCS#8 ECDSA P-256 or Ed25519 private key in PEM form")]
+    #[error("{what}: not a PKCS#8 ECDSA P-256, ECDSA P-384 or Ed25519 private key in PEM form")]
     BadPrivateKey { what: String },
-    #[error("{what}: not a PEM public key (SubjectPublicKeyInfo) of type ECDSA P-256 or Ed25519")]
+    #[error(
+        "{what}: not a PEM public key (SubjectPublicKeyInfo) of type ECDSA P-256, ECDSA P-384 or Ed25519"
+    )]
     BadPublicKey { what: String },
     #[error("cannot encode the key: {0}")]
     Encode(String),
@@ -51,6 +53,8 @@ pub enum KeyError {
 pub enum Algorithm {
     #[serde(rename = "ecdsa-p256")]
     EcdsaP256,
+    #[serde(rename = "ecdsa-p384")]
+    EcdsaP384,
     #[serde(rename = "ed25519")]
     Ed25519,
 }
@@ -59,6 +63,7 @@ impl Algorithm {
     pub fn as_str(self) -> &'static str {
         match self {
             Algorithm::EcdsaP256 => "ecdsa-p256",
+            Algorithm::EcdsaP384 => "ecdsa-p384",
             Algorithm::Ed25519 => "ed25519",
         }
     }
@@ -75,6 +80,7 @@ impl FromStr for Algorithm {
     fn from_str(s: &str) -> Result<Self, KeyError> {
         match s {
             "ecdsa-p256" | "p256" | "ecdsa" => Ok(Algorithm::EcdsaP256),
+            "ecdsa-p384" | "p384" => Ok(Algorithm::EcdsaP384),
             "ed25519" => Ok(Algorithm::Ed25519),
             other => Err(KeyError::UnknownAlgorithm(other.to_string())),
         }
@@ -85,6 +91,7 @@ impl FromStr for Algorithm {
 /// underlying key types zeroise themselves).
 pub enum SigningKey {
     EcdsaP256(p256::ecdsa::SigningKey),
+    EcdsaP384(p384::ecdsa::SigningKey),
     Ed25519(ed25519_dalek::SigningKey),
 }
 
@@ -114,12 +121,20 @@ impl SigningKey {
                     return Ok(SigningKey::EcdsaP256(k));
                 }
             },
+            Algorithm::EcdsaP384 => loop {
+                let mut bytes = Zeroizing::new([0u8; 48]);
+                getrandom::fill(bytes.as_mut()).map_err(|e| KeyError::Random(e.to_string()))?;
+                if let Ok(k) = p384::ecdsa::SigningKey::from_slice(bytes.as_ref()) {
+                    return Ok(SigningKey::EcdsaP384(k));
+                }
+            },
         }
     }
 
     pub fn algorithm(&self) -> Algorithm {
         match self {
             SigningKey::EcdsaP256(_) => Algorithm::EcdsaP256,
+            SigningKey::EcdsaP384(_) => Algorithm::EcdsaP384,
             SigningKey::Ed25519(_) => Algorithm::Ed25519,
         }
     }
@@ -128,6 +143,7 @@ impl SigningKey {
     pub fn public_key(&self) -> PublicKey {
         match self {
             SigningKey::EcdsaP256(k) => PublicKey::EcdsaP256(*k.verifying_key()),
+            SigningKey::EcdsaP384(k) => PublicKey::EcdsaP384(*k.verifying_key()),
             SigningKey::Ed25519(k) => PublicKey::Ed25519(k.verifying_key()),
         }
     }
@@ -141,6 +157,10 @@ impl SigningKey {
                 let sig: p256::ecdsa::Signature = k.sign(message);
                 sig.to_der().as_bytes().to_vec()
             }
+            SigningKey::EcdsaP384(k) => {
+                let sig: p384::ecdsa::Signature = k.sign(message);
+                sig.to_der().as_bytes().to_vec()
+            }
             SigningKey::Ed25519(k) => k.sign(message).to_bytes().to_vec(),
         }
     }
@@ -150,7 +170,11 @@ impl SigningKey {
         let enc = |e: pkcs8::Error| KeyError::Encode(e.to_string());
         match (self, passphrase) {
             (SigningKey::EcdsaP256(k), None) => k.to_pkcs8_pem(LineEnding::LF).map_err(enc),
+            (SigningKey::EcdsaP384(k), None) => k.to_pkcs8_pem(LineEnding::LF).map_err(enc),
             (SigningKey::Ed25519(k), None) => k.to_pkcs8_pem(LineEnding::LF).map_err(enc),
+            (SigningKey::EcdsaP384(k), Some(p)) => {
+                k.to_pkcs8_encrypted_pem(p, LineEnding::LF).map_err(enc)
+            }
             (SigningKey::EcdsaP256(k), Some(p)) => {
                 k.to_pkcs8_encrypted_pem(p, LineEnding::LF).map_err(enc)
             }
@@ -181,12 +205,18 @@ impl SigningKey {
             if let Ok(k) = p256::ecdsa::SigningKey::from_pkcs8_encrypted_pem(pem, pass) {
                 return Ok(SigningKey::EcdsaP256(k));
             }
+            if let Ok(k) = p384::ecdsa::SigningKey::from_pkcs8_encrypted_pem(pem, pass) {
+                return Ok(SigningKey::EcdsaP384(k));
+            }
             return ed25519_dalek::SigningKey::from_pkcs8_encrypted_pem(pem, pass)
                 .map(SigningKey::Ed25519)
                 .map_err(|_| decrypt());
         }
         if let Ok(k) = p256::ecdsa::SigningKey::from_pkcs8_pem(pem) {
             return Ok(SigningKey::EcdsaP256(k));
+        }
+        if let Ok(k) = p384::ecdsa::SigningKey::from_pkcs8_pem(pem) {
+            return Ok(SigningKey::EcdsaP384(k));
         }
         ed25519_dalek::SigningKey::from_pkcs8_pem(pem)
             .map(SigningKey::Ed25519)
@@ -246,6 +276,7 @@ impl SigningKey {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PublicKey {
     EcdsaP256(p256::ecdsa::VerifyingKey),
+    EcdsaP384(p384::ecdsa::VerifyingKey),
     Ed25519(ed25519_dalek::VerifyingKey),
 }
 
@@ -253,6 +284,7 @@ impl PublicKey {
     pub fn algorithm(&self) -> Algorithm {
         match self {
             PublicKey::EcdsaP256(_) => Algorithm::EcdsaP256,
+            PublicKey::EcdsaP384(_) => Algorithm::EcdsaP384,
             PublicKey::Ed25519(_) => Algorithm::Ed25519,
         }
     }
@@ -261,6 +293,9 @@ impl PublicKey {
     pub fn from_pem(pem: &str, what: &str) -> Result<Self, KeyError> {
         if let Ok(k) = p256::ecdsa::VerifyingKey::from_public_key_pem(pem) {
             return Ok(PublicKey::EcdsaP256(k));
+        }
+        if let Ok(k) = p384::ecdsa::VerifyingKey::from_public_key_pem(pem) {
+            return Ok(PublicKey::EcdsaP384(k));
         }
         ed25519_dalek::VerifyingKey::from_public_key_pem(pem)
             .map(PublicKey::Ed25519)
@@ -274,6 +309,7 @@ impl PublicKey {
         let enc = |e: pkcs8::spki::Error| KeyError::Encode(e.to_string());
         Ok(match self {
             PublicKey::EcdsaP256(k) => k.to_public_key_der().map_err(enc)?.into_vec(),
+            PublicKey::EcdsaP384(k) => k.to_public_key_der().map_err(enc)?.into_vec(),
             PublicKey::Ed25519(k) => k.to_public_key_der().map_err(enc)?.into_vec(),
         })
     }
@@ -283,6 +319,7 @@ impl PublicKey {
         let enc = |e: pkcs8::spki::Error| KeyError::Encode(e.to_string());
         match self {
             PublicKey::EcdsaP256(k) => k.to_public_key_pem(LineEnding::LF).map_err(enc),
+            PublicKey::EcdsaP384(k) => k.to_public_key_pem(LineEnding::LF).map_err(enc),
             PublicKey::Ed25519(k) => k.to_public_key_pem(LineEnding::LF).map_err(enc),
         }
     }
@@ -304,6 +341,11 @@ impl PublicKey {
                     .map_err(|_| KeyError::BadSignature)?;
                 k.verify(message, &sig).map_err(|_| KeyError::BadSignature)
             }
+            PublicKey::EcdsaP384(k) => {
+                let sig = p384::ecdsa::Signature::from_der(signature)
+                    .map_err(|_| KeyError::BadSignature)?;
+                k.verify(message, &sig).map_err(|_| KeyError::BadSignature)
+            }
             PublicKey::Ed25519(k) => {
                 let sig = ed25519_dalek::Signature::from_slice(signature)
                     .map_err(|_| KeyError::BadSignature)?;
@@ -321,7 +363,11 @@ mod tests {
     #[test]
     fn pem_round_trip_plain_and_encrypted() {
         let dir = tempfile::tempdir().unwrap();
-        for alg in [Algorithm::EcdsaP256, Algorithm::Ed25519] {
+        for alg in [
+            Algorithm::EcdsaP256,
+            Algorithm::EcdsaP384,
+            Algorithm::Ed25519,
+        ] {
             let k = SigningKey::generate(alg).unwrap();
             let plain = dir.path().join(format!("{alg}.pem"));
             k.write_file(&plain, None).unwrap();

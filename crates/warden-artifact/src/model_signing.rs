@@ -20,6 +20,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
+use crate::keys::SigningKey;
+
 /// Largest signature bundle read.
 pub const MAX_BUNDLE_BYTES: usize = 16 << 20;
 const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
@@ -425,12 +427,12 @@ fn component_order(a: &str, b: &str) -> std::cmp::Ordering {
     a.split('/').cmp(b.split('/'))
 }
 
-/// Signs the model directory `dir` with an ECDSA P-256 key, producing the
-/// JSON of a bundle that `model_signing verify key` accepts. `signature_path`
-/// is skipped if it lies inside `dir`.
-pub fn sign_p256(
+/// Signs the model directory `dir` with an ECDSA P-256 or P-384 key,
+/// producing the JSON of a bundle that `model_signing verify key` accepts.
+/// `signature_path` is skipped if it lies inside `dir`.
+pub fn sign(
     dir: &Path,
-    key: &p256::ecdsa::SigningKey,
+    key: &SigningKey,
     signature_path: Option<&Path>,
 ) -> Result<(Vec<u8>, VerifiedModel), ModelSigningError> {
     let files = hash_dir(dir, signature_path)?;
@@ -439,18 +441,26 @@ pub fn sign_p256(
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "model".into());
-    sign_files_p256(files, &subject_name, key)
+    sign_files(files, &subject_name, key)
 }
 
 /// Signs already-hashed files (relative POSIX path → SHA-256 hex) as the
-/// model `subject_name`: the same bundle [`sign_p256`] makes for a directory
+/// model `subject_name`: the same bundle [`sign`] makes for a directory
 /// holding those files.
-pub fn sign_files_p256(
+pub fn sign_files(
     files: BTreeMap<String, String>,
     subject_name: &str,
-    key: &p256::ecdsa::SigningKey,
+    key: &SigningKey,
 ) -> Result<(Vec<u8>, VerifiedModel), ModelSigningError> {
-    use p256::ecdsa::signature::Signer;
+    let public = match key {
+        SigningKey::EcdsaP256(k) => ModelKey::P256(*k.verifying_key()),
+        SigningKey::EcdsaP384(k) => ModelKey::P384(*k.verifying_key()),
+        SigningKey::Ed25519(_) => {
+            return Err(ModelSigningError::UnsupportedKey(
+                "an Ed25519 key: OpenSSF model signing needs ECDSA P-256 or P-384".into(),
+            ));
+        }
+    };
     let mut names: Vec<&String> = files.keys().collect();
     names.sort_by(|a, b| component_order(a, b));
     let mut root = Sha256::new();
@@ -474,15 +484,17 @@ pub fn sign_files_p256(
         },
     });
     let payload = serde_json::to_vec(&statement).map_err(|e| malformed(e.to_string()))?;
-    let sig: p256::ecdsa::Signature = key.sign(&pae(PAYLOAD_TYPE, &payload));
-    let hint = ModelKey::P256(*key.verifying_key()).hint()?;
+    // ECDSA over SHA-256 (P-256) or SHA-384 (P-384), DER-encoded, as
+    // model_signing's key signer makes them.
+    let sig = key.sign(&pae(PAYLOAD_TYPE, &payload));
+    let hint = public.hint()?;
     let bundle = serde_json::json!({
         "mediaType": BUNDLE_MEDIA_TYPE,
         "verificationMaterial": {"publicKey": {"hint": hint}, "tlogEntries": []},
         "dsseEnvelope": {
             "payload": B64.encode(&payload),
             "payloadType": PAYLOAD_TYPE,
-            "signatures": [{"sig": B64.encode(sig.to_der().as_bytes()), "keyid": ""}],
+            "signatures": [{"sig": B64.encode(&sig), "keyid": ""}],
         },
     });
     let bytes = serde_json::to_vec_pretty(&bundle).map_err(|e| malformed(e.to_string()))?;

@@ -149,11 +149,32 @@ fn signs_what_our_verifier_and_the_fixture_key_accept() {
         .map(p256::ecdsa::SigningKey::from)
         .or_else(|_| p256::ecdsa::SigningKey::from_pkcs8_pem(&pem))
         .unwrap();
-    let (bundle, signed) = warden_artifact::model_signing::sign_p256(&m, &sk, None).unwrap();
+    let sk = warden_artifact::keys::SigningKey::EcdsaP256(sk);
+    let (bundle, signed) = warden_artifact::model_signing::sign(&m, &sk, None).unwrap();
     assert_eq!(signed.root_digest, ROOT);
     let v = verify(&m, &bundle, &key("ec_p256_public.pem"), None).unwrap();
     // Same files, same order rule, same root as model_signing's own signature.
     assert_eq!(v.root_digest, ROOT);
     std::fs::write(m.join("a.txt"), b"changed").unwrap();
     assert!(verify(&m, &bundle, &key("ec_p256_public.pem"), None).is_err());
+}
+
+#[test]
+fn signs_with_p384_and_refuses_ed25519() {
+    use warden_artifact::keys::{Algorithm, SigningKey};
+    use warden_artifact::model_signing::{ModelKey, sign};
+    let t = copy_model();
+    let m = t.path().join("model");
+    let sk = SigningKey::generate(Algorithm::EcdsaP384).unwrap();
+    let (bundle, signed) = sign(&m, &sk, None).unwrap();
+    assert_eq!(signed.root_digest, ROOT);
+    let public = ModelKey::from_pem(&sk.public_key().to_pem().unwrap()).unwrap();
+    assert_eq!(
+        verify(&m, &bundle, &public, None).unwrap().root_digest,
+        ROOT
+    );
+    // A P-256 key does not verify a P-384 signature.
+    assert!(verify(&m, &bundle, &key("ec_p256_public.pem"), None).is_err());
+    let ed = SigningKey::generate(Algorithm::Ed25519).unwrap();
+    assert!(sign(&m, &ed, None).is_err());
 }

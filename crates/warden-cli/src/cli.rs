@@ -85,13 +85,13 @@ pub enum Command {
     /// Generate example data
     #[command(subcommand)]
     Example(ExampleCmd),
-    /// Sign a model directory (OpenSSF model-signing format, ECDSA P-256)
+    /// Sign a model directory (OpenSSF model-signing format, ECDSA P-256 or P-384)
     #[command(
         after_help = "Examples:\n  warden sign ./model --key pipeline                 # writes ./model.sig\n  warden sign ./model --key pipeline --signature model.sig\n\nThe signature is a Sigstore bundle that `model_signing verify key` accepts."
     )]
     Sign {
         path: PathBuf,
-        /// A workspace key of type ecdsa-p256
+        /// A workspace key of type ecdsa-p256 or ecdsa-p384
         #[arg(long)]
         key: String,
         /// Where to write the signature (default: PATH.sig)
@@ -427,7 +427,7 @@ pub enum KeysCmd {
     )]
     Generate {
         name: String,
-        /// Key type: ecdsa-p256 (what OpenSSF model signing verifies) or ed25519
+        /// Key type: ecdsa-p256 or ecdsa-p384 (what OpenSSF model signing verifies), or ed25519
         #[arg(long = "type", default_value = "ecdsa-p256", value_name = "TYPE")]
         key_type: String,
         #[command(flatten)]

@@ -312,10 +312,8 @@ impl Workspace {
             .ok_or_else(|| Error::NotFound(format!("model {r}")))
     }
 
-    /// The pipeline signing key (ECDSA P-256, own, unrevoked).
-    fn pipeline_key(
-        &self,
-    ) -> Result<(warden_core::KeyName, String, p256::ecdsa::SigningKey), Error> {
+    /// The pipeline signing key (ECDSA P-256 or P-384, own, unrevoked).
+    fn pipeline_key(&self) -> Result<(warden_core::KeyName, String, SigningKey), Error> {
         let name = warden_core::KeyName::new(&self.config().keys.pipeline)?;
         let hint = format!(
             "create it with `warden keys generate {name} --type ecdsa-p256`, or name another key in [keys] pipeline in warden.toml"
@@ -331,13 +329,12 @@ impl Workspace {
                 "the pipeline key {name} is revoked; {hint}"
             )));
         }
-        let SigningKey::EcdsaP256(key) =
-            SigningKey::read_file(&self.private_key_path(&name), self.passphrase_bytes())?
-        else {
+        let key = SigningKey::read_file(&self.private_key_path(&name), self.passphrase_bytes())?;
+        if matches!(key, SigningKey::Ed25519(_)) {
             return Err(Error::Invalid(format!(
-                "the pipeline key {name} is not ECDSA P-256, which OpenSSF model signing needs; {hint}"
+                "the pipeline key {name} is Ed25519; OpenSSF model signing needs ECDSA P-256 or P-384; {hint}"
             )));
-        };
+        }
         Ok((name, record.key_id, key))
     }
 
@@ -501,7 +498,7 @@ impl Workspace {
             .iter()
             .map(|(k, v)| (k.to_string(), hex::encode(sha2::Sha256::digest(v))))
             .collect();
-        let (bundle, signed) = model_signing::sign_files_p256(digests, req.name.as_str(), &key)?;
+        let (bundle, signed) = model_signing::sign_files(digests, req.name.as_str(), &key)?;
         let mut blob_map = BTreeMap::new();
         for (name, bytes) in &files {
             let (d, _) = self.blobs().put(&mut bytes.as_slice())?;

@@ -76,7 +76,10 @@ impl Workspace {
         name: &KeyName,
         signature: &Path,
     ) -> Result<Verified, Error> {
-        self.authorize("model.sign", &format!("path:{}", model.display()))?;
+        self.authorize(
+            warden_core::actions::MODEL_SIGN,
+            &format!("path:{}", model.display()),
+        )?;
         let record = self
             .store()
             .read()?
@@ -86,19 +89,18 @@ impl Workspace {
         if record.revoked_at.is_some() {
             return Err(Error::Invalid(format!("key {name} is revoked")));
         }
-        let SigningKey::EcdsaP256(key) =
-            SigningKey::read_file(&self.private_key_path(name), self.passphrase_bytes())?
-        else {
+        let key = SigningKey::read_file(&self.private_key_path(name), self.passphrase_bytes())?;
+        if matches!(key, SigningKey::Ed25519(_)) {
             return Err(Error::Invalid(format!(
-                "key {name} is not ECDSA P-256, which the OpenSSF model-signing format needs"
+                "key {name} is Ed25519; the OpenSSF model-signing format needs ECDSA P-256 or P-384"
             )));
-        };
-        let (bundle, v) = model_signing::sign_p256(model, &key, Some(signature))?;
+        }
+        let (bundle, v) = model_signing::sign(model, &key, Some(signature))?;
         crate::workspace::write_atomic(signature, &bundle)?;
         let mut tx = self.store().write()?;
         tx.append_event(
             self.actor(),
-            "model.sign",
+            warden_core::actions::MODEL_SIGN,
             &format!("path:{}", model.display()),
             &json!({"path": model.display().to_string(), "signature": signature.display().to_string(),
                     "key": name, "key_id": record.key_id, "root_digest": v.root_digest,
