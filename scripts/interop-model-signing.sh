@@ -5,7 +5,8 @@
 #   3. both refuse a model with one byte changed;
 #   4. `model_signing verify key` accepts a P-384 signature `warden sign` made,
 #      and the signature of a package `warden train` made and `warden model
-#      export` wrote.
+#      export` wrote, and (through its library: its CLI re-hashes by files
+#      only) a signature by 7-byte shards ("shards" method).
 # Installs model-signing (and pyOpenSSL, which it imports without declaring)
 # into a virtualenv under $HOME/.cache/warden, reused across runs.
 set -euo pipefail
@@ -39,6 +40,15 @@ check "$VENV/bin/model_signing" verify key --public_key "$WORK/pipeline.pub.pem"
   && "$W" keys export-public p384 > ../p384.pub.pem)
 check "$VENV/bin/model_signing" verify key --public_key "$WORK/p384.pub.pem" --signature "$WORK/model.p384.sig" "$WORK/model"
 
+(cd "$WORK/ws" && "$W" sign ../model --key pipeline --shard-size 7 --signature ../model.shards.sig >/dev/null)
+# model_signing's CLI always re-hashes by files; its library verifies by
+# the serialization the signature names, shards included.
+ms_api_verify() {
+  "$VENV/bin/python" -c 'import sys, model_signing.verifying as v
+v.Config().use_elliptic_key_verifier(public_key=sys.argv[1]).verify(sys.argv[3], sys.argv[2])' "$@"
+}
+check ms_api_verify "$WORK/pipeline.pub.pem" "$WORK/model.shards.sig" "$WORK/model"
+
 (cd "$WORK/ws" && "$W" example credit --rows 500 --seed 1 --out ../credit.csv >/dev/null \
   && "$W" data ingest ../credit.csv --name credit --target approved --no-screen >/dev/null \
   && "$W" train --dataset credit@1 --name credit >/dev/null \
@@ -51,6 +61,8 @@ check "$W" verify "$WORK/model" --signature "$WORK/ms.sig" --key "$FIX/ec_p256_p
 printf 'x' >> "$WORK/model/a.txt"
 refuse "$VENV/bin/model_signing" verify key --public_key "$WORK/pipeline.pub.pem" --signature "$WORK/model.sig" "$WORK/model"
 refuse "$W" verify "$WORK/model" --signature "$WORK/ms.sig" --key "$FIX/ec_p256_public.pem"
+refuse ms_api_verify "$WORK/pipeline.pub.pem" "$WORK/model.shards.sig" "$WORK/model"
+refuse "$W" verify "$WORK/model" --signature "$WORK/model.shards.sig" --key "$WORK/pipeline.pub.pem"
 refuse "$VENV/bin/model_signing" verify key --public_key "$WORK/p384.pub.pem" --signature "$WORK/model.p384.sig" "$WORK/model"
 printf 'x' >> "$WORK/package/manifest.json"
 refuse "$VENV/bin/model_signing" verify key --public_key "$WORK/pipeline.pub.pem" --signature "$WORK/package.sig" "$WORK/package"

@@ -24,6 +24,8 @@ use crate::keys::SigningKey;
 
 /// Largest signature bundle read.
 pub const MAX_BUNDLE_BYTES: usize = 16 << 20;
+/// Largest shard size accepted in a signature (1 TiB).
+pub const MAX_SHARD_SIZE: u64 = 1 << 40;
 const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
@@ -165,6 +167,8 @@ struct Predicate {
 struct Serialization {
     method: String,
     hash_type: String,
+    #[serde(default)]
+    shard_size: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -196,8 +200,11 @@ fn malformed(what: impl Into<String>) -> ModelSigningError {
 pub struct VerifiedModel {
     /// The subject's root digest (hex).
     pub root_digest: String,
-    /// Signed files (POSIX relative paths) and their SHA-256 (hex).
+    /// Signed files (POSIX relative paths) and their SHA-256 (hex); with
+    /// shard serialization, shards named `path:start:end`.
     pub files: BTreeMap<String, String>,
+    /// `Some(size)` for the "shards" serialization method, `None` for "files".
+    pub shard_size: Option<u64>,
 }
 
 /// Verifies `bundle` (the JSON bytes of a signature file) over the model
@@ -208,8 +215,22 @@ pub fn verify(
     key: &ModelKey,
     signature_path: Option<&Path>,
 ) -> Result<VerifiedModel, ModelSigningError> {
+    verify_progress(dir, bundle, key, signature_path, None)
+}
+
+/// [`verify`], reporting hashing progress.
+pub fn verify_progress(
+    dir: &Path,
+    bundle: &[u8],
+    key: &ModelKey,
+    signature_path: Option<&Path>,
+    progress: Option<Progress<'_>>,
+) -> Result<VerifiedModel, ModelSigningError> {
     let v = verify_bundle(bundle, key)?;
-    check_files(&v, &hash_dir(dir, signature_path)?)?;
+    check_files(
+        &v,
+        &hash_dir_progress(dir, signature_path, v.shard_size, progress)?,
+    )?;
     Ok(v)
 }
 
@@ -279,10 +300,24 @@ pub fn verify_bundle(bundle: &[u8], key: &ModelKey) -> Result<VerifiedModel, Mod
         )));
     }
     let ser = &st.predicate.serialization;
-    if ser.method != "files" || ser.hash_type != "sha256" {
+    let shard_size = match (ser.method.as_str(), ser.shard_size) {
+        ("files", _) => None,
+        ("shards", Some(n)) if (1..=MAX_SHARD_SIZE).contains(&n) => Some(n),
+        ("shards", n) => {
+            return Err(malformed(format!(
+                "shard size {n:?} is not in 1..={MAX_SHARD_SIZE}"
+            )));
+        }
+        (m, _) => {
+            return Err(malformed(format!(
+                "serialization method {m} is not supported"
+            )));
+        }
+    };
+    if ser.hash_type != "sha256" {
         return Err(malformed(format!(
-            "serialization {} / {} is not supported",
-            ser.method, ser.hash_type
+            "hash type {} is not supported",
+            ser.hash_type
         )));
     }
     let [subject] = st.subject.as_slice() else {
@@ -295,7 +330,7 @@ pub fn verify_bundle(bundle: &[u8], key: &ModelKey) -> Result<VerifiedModel, Mod
     let mut hasher = Sha256::new();
     let mut signed = BTreeMap::new();
     for r in &st.predicate.resources {
-        if r.algorithm != "sha256" {
+        if r.algorithm != resource_algorithm(shard_size) {
             return Err(malformed(format!("{}: algorithm {}", r.name, r.algorithm)));
         }
         let mut d = [0u8; 32];
@@ -316,6 +351,7 @@ pub fn verify_bundle(bundle: &[u8], key: &ModelKey) -> Result<VerifiedModel, Mod
     Ok(VerifiedModel {
         root_digest: root.to_lowercase(),
         files: signed,
+        shard_size,
     })
 }
 
@@ -325,6 +361,22 @@ pub fn verify_bundle(bundle: &[u8], key: &ModelKey) -> Result<VerifiedModel, Mod
 pub fn hash_dir(
     dir: &Path,
     skip: Option<&Path>,
+) -> Result<BTreeMap<String, String>, ModelSigningError> {
+    hash_dir_progress(dir, skip, None, None)
+}
+
+/// Told `(bytes hashed so far, total bytes)` while a directory is hashed.
+pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
+
+/// [`hash_dir`], reporting progress; with `shard_size`, every file is cut
+/// into shards of that many bytes (the last one shorter), each hashed on
+/// its own and named `path:start:end`, as model_signing's "shards"
+/// serialization does — so one large file is hashed on every core.
+pub fn hash_dir_progress(
+    dir: &Path,
+    skip: Option<&Path>,
+    shard_size: Option<u64>,
+    progress: Option<Progress<'_>>,
 ) -> Result<BTreeMap<String, String>, ModelSigningError> {
     let io = |p: &Path| {
         let p = p.to_path_buf();
@@ -366,14 +418,42 @@ pub fn hash_dir(
             files.push((rel, path, len));
         }
     }
+    // Work items: whole files, or shards (name, path, start, end).
+    let mut items: Vec<(String, PathBuf, u64, u64)> = Vec::new();
+    for (rel, path, len) in files {
+        match shard_size {
+            None => items.push((rel, path, 0, len)),
+            // model_signing lists no shard for an empty file.
+            Some(_) if len == 0 => {}
+            Some(step) => {
+                let mut start: u64 = 0;
+                loop {
+                    let end = start.saturating_add(step).min(len);
+                    items.push((format!("{rel}:{start}:{end}"), path.clone(), start, end));
+                    if end >= len {
+                        break;
+                    }
+                    start = end;
+                }
+            }
+        }
+    }
+    let mut files = items;
     // Largest first, handed out one at a time, keeps the cores evenly busy.
-    files.sort_by_key(|f| std::cmp::Reverse(f.2));
+    files.sort_by_key(|f| std::cmp::Reverse(f.3 - f.2));
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 16);
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let hash_one = |path: &Path| -> Result<String, ModelSigningError> {
+    let total: u64 = files.iter().map(|f| f.3 - f.2).sum();
+    let hashed = std::sync::atomic::AtomicU64::new(0);
+    let hash_one = |path: &Path, start: u64, end: u64| -> Result<String, ModelSigningError> {
+        use std::io::Seek;
         let mut f = std::fs::File::open(path).map_err(io(path))?;
+        if start > 0 {
+            f.seek(std::io::SeekFrom::Start(start)).map_err(io(path))?;
+        }
+        let mut f = f.take(end - start);
         let mut h = Sha256::new();
         let mut buf = vec![0u8; 1 << 20];
         loop {
@@ -382,6 +462,10 @@ pub fn hash_dir(
                 break;
             }
             h.update(&buf[..n]);
+            if let Some(p) = progress {
+                let done = hashed.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                p(done + n as u64, total);
+            }
         }
         Ok(hex::encode(h.finalize()))
     };
@@ -392,10 +476,10 @@ pub fn hash_dir(
                     let mut done = Vec::new();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((_, path, _)) = files.get(i) else {
+                        let Some((_, path, start, end)) = files.get(i) else {
                             break;
                         };
-                        done.push((i, hash_one(path)?));
+                        done.push((i, hash_one(path, *start, *end)?));
                     }
                     Ok(done)
                 })
@@ -427,6 +511,34 @@ fn component_order(a: &str, b: &str) -> std::cmp::Ordering {
     a.split('/').cmp(b.split('/'))
 }
 
+/// The digest name of a resource: `sha256`, or for shards of N bytes
+/// `sha256-sharded-N` (model_signing's name).
+fn resource_algorithm(shard_size: Option<u64>) -> String {
+    match shard_size {
+        None => "sha256".into(),
+        Some(n) => format!("sha256-sharded-{n}"),
+    }
+}
+
+/// A shard name `path:start:end` split into its parts.
+fn shard_parts(name: &str) -> Option<(&str, u64, u64)> {
+    let mut it = name.rsplitn(3, ':');
+    let end = it.next()?.parse().ok()?;
+    let start = it.next()?.parse().ok()?;
+    Some((it.next()?, start, end))
+}
+
+/// Resource order: by path, component by component; shards of one file by
+/// offset (model_signing's order, so the root digest is the same).
+fn resource_order(a: &str, b: &str, shards: bool) -> std::cmp::Ordering {
+    match (shards, shard_parts(a), shard_parts(b)) {
+        (true, Some((pa, sa, ea)), Some((pb, sb, eb))) => {
+            component_order(pa, pb).then(sa.cmp(&sb)).then(ea.cmp(&eb))
+        }
+        _ => component_order(a, b),
+    }
+}
+
 /// Signs the model directory `dir` with an ECDSA P-256 or P-384 key,
 /// producing the JSON of a bundle that `model_signing verify key` accepts.
 /// `signature_path` is skipped if it lies inside `dir`.
@@ -435,13 +547,29 @@ pub fn sign(
     key: &SigningKey,
     signature_path: Option<&Path>,
 ) -> Result<(Vec<u8>, VerifiedModel), ModelSigningError> {
-    let files = hash_dir(dir, signature_path)?;
+    sign_progress(dir, key, signature_path, None, None)
+}
+
+/// [`sign`], reporting hashing progress.
+pub fn sign_progress(
+    dir: &Path,
+    key: &SigningKey,
+    signature_path: Option<&Path>,
+    shard_size: Option<u64>,
+    progress: Option<Progress<'_>>,
+) -> Result<(Vec<u8>, VerifiedModel), ModelSigningError> {
+    if shard_size.is_some_and(|n| !(1..=MAX_SHARD_SIZE).contains(&n)) {
+        return Err(malformed(format!(
+            "shard size must be in 1..={MAX_SHARD_SIZE}"
+        )));
+    }
+    let files = hash_dir_progress(dir, signature_path, shard_size, progress)?;
     let subject_name = dir
         .canonicalize()
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "model".into());
-    sign_files(files, &subject_name, key)
+    sign_files(files, &subject_name, key, shard_size)
 }
 
 /// Signs already-hashed files (relative POSIX path → SHA-256 hex) as the
@@ -451,6 +579,7 @@ pub fn sign_files(
     files: BTreeMap<String, String>,
     subject_name: &str,
     key: &SigningKey,
+    shard_size: Option<u64>,
 ) -> Result<(Vec<u8>, VerifiedModel), ModelSigningError> {
     let public = match key {
         SigningKey::EcdsaP256(k) => ModelKey::P256(*k.verifying_key()),
@@ -462,7 +591,7 @@ pub fn sign_files(
         }
     };
     let mut names: Vec<&String> = files.keys().collect();
-    names.sort_by(|a, b| component_order(a, b));
+    names.sort_by(|a, b| resource_order(a, b, shard_size.is_some()));
     let mut root = Sha256::new();
     let mut resources = Vec::with_capacity(names.len());
     for name in names {
@@ -470,16 +599,23 @@ pub fn sign_files(
         let mut raw = [0u8; 32];
         hex::decode_to_slice(digest, &mut raw).map_err(|_| malformed("internal digest"))?;
         root.update(raw);
-        resources.push(serde_json::json!({"name": name, "algorithm": "sha256", "digest": digest}));
+        resources.push(serde_json::json!({"name": name, "algorithm": resource_algorithm(shard_size), "digest": digest}));
     }
     let root_digest = hex::encode(root.finalize());
+    let serialization = match shard_size {
+        None => {
+            serde_json::json!({"method": "files", "hash_type": "sha256", "allow_symlinks": false,
+                                   "ignore_paths": IGNORED})
+        }
+        Some(n) => serde_json::json!({"method": "shards", "hash_type": "sha256", "shard_size": n,
+                                      "allow_symlinks": false, "ignore_paths": IGNORED}),
+    };
     let statement = serde_json::json!({
         "_type": STATEMENT_TYPE,
         "subject": [{"name": subject_name, "digest": {"sha256": root_digest}}],
         "predicateType": PREDICATE_TYPE,
         "predicate": {
-            "serialization": {"method": "files", "hash_type": "sha256", "allow_symlinks": false,
-                              "ignore_paths": IGNORED},
+            "serialization": serialization,
             "resources": resources,
         },
     });
@@ -498,5 +634,12 @@ pub fn sign_files(
         },
     });
     let bytes = serde_json::to_vec_pretty(&bundle).map_err(|e| malformed(e.to_string()))?;
-    Ok((bytes, VerifiedModel { root_digest, files }))
+    Ok((
+        bytes,
+        VerifiedModel {
+            root_digest,
+            files,
+            shard_size,
+        },
+    ))
 }

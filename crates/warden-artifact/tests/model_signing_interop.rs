@@ -178,3 +178,34 @@ fn signs_with_p384_and_refuses_ed25519() {
     let ed = SigningKey::generate(Algorithm::Ed25519).unwrap();
     assert!(sign(&m, &ed, None).is_err());
 }
+
+#[test]
+fn shard_signatures_cover_every_byte_range() {
+    use warden_artifact::keys::{Algorithm, SigningKey};
+    use warden_artifact::model_signing::{ModelKey, sign_progress};
+    let t = copy_model();
+    let m = t.path().join("model");
+    let sk = SigningKey::generate(Algorithm::EcdsaP256).unwrap();
+    let public = ModelKey::from_pem(&sk.public_key().to_pem().unwrap()).unwrap();
+    let (bundle, signed) = sign_progress(&m, &sk, None, Some(5), None).unwrap();
+    assert_eq!(signed.shard_size, Some(5));
+    assert!(
+        signed.files.keys().all(|k| k.matches(':').count() >= 2),
+        "{:?}",
+        signed.files.keys()
+    );
+    let v = verify(&m, &bundle, &public, None).unwrap();
+    assert_eq!(v.root_digest, signed.root_digest);
+    // A one-byte change lands in one shard, which is named.
+    let a = std::fs::read(m.join("a.txt")).unwrap();
+    let mut b = a.clone();
+    let last = b.len() - 1;
+    b[last] ^= 1;
+    std::fs::write(m.join("a.txt"), &b).unwrap();
+    let err = verify(&m, &bundle, &public, None).unwrap_err().to_string();
+    assert!(err.contains("a.txt:"), "{err}");
+    // Appending a byte adds a shard or changes the last one: refused too.
+    std::fs::write(m.join("a.txt"), [a.as_slice(), b"x"].concat()).unwrap();
+    assert!(verify(&m, &bundle, &public, None).is_err());
+    assert!(sign_progress(&m, &sk, None, Some(0), None).is_err());
+}

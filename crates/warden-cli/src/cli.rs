@@ -87,7 +87,7 @@ pub enum Command {
     Example(ExampleCmd),
     /// Sign a model directory (OpenSSF model-signing format, ECDSA P-256 or P-384)
     #[command(
-        after_help = "Examples:\n  warden sign ./model --key pipeline                 # writes ./model.sig\n  warden sign ./model --key pipeline --signature model.sig\n\nThe signature is a Sigstore bundle that `model_signing verify key` accepts."
+        after_help = "Examples:\n  warden sign ./model --key pipeline                 # writes ./model.sig\n  warden sign ./model --key pipeline --signature model.sig\n  warden sign ./llm --key pipeline --shard-size 1000000000   # 1 GB shards, hashed in parallel\n\nThe signature is a Sigstore bundle that `model_signing verify key` accepts."
     )]
     Sign {
         path: PathBuf,
@@ -97,6 +97,10 @@ pub enum Command {
         /// Where to write the signature (default: PATH.sig)
         #[arg(long, value_name = "FILE")]
         signature: Option<PathBuf>,
+        /// Sign shards of this many bytes instead of whole files (model_signing's
+        /// "shards" method), so one large file is hashed on every core
+        #[arg(long, value_name = "BYTES")]
+        shard_size: Option<u64>,
         #[command(flatten)]
         acting: ActingAs,
     },

@@ -78,3 +78,38 @@ pub fn table(header: &[&str]) -> comfy_table::Table {
     t.set_header(header.iter().map(|h| h.to_uppercase()));
     t
 }
+
+/// A progress bar over bytes hashed, drawn on a terminal for models of
+/// 64 MB and more (hidden with `--json`). Pass `&|done, total| …` from
+/// [`ByteBar::callback`] to the engine.
+pub struct ByteBar(indicatif::ProgressBar);
+
+impl ByteBar {
+    pub fn new(json: bool, message: &'static str) -> Self {
+        if json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            return ByteBar(indicatif::ProgressBar::hidden());
+        }
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(0),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(message);
+        ByteBar(bar)
+    }
+
+    pub fn update(&self, done: u64, total: u64) {
+        if total >= 64 << 20 {
+            self.0.set_length(total);
+            self.0.set_position(done);
+        }
+    }
+
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}

@@ -498,7 +498,7 @@ impl Workspace {
             .iter()
             .map(|(k, v)| (k.to_string(), hex::encode(sha2::Sha256::digest(v))))
             .collect();
-        let (bundle, signed) = model_signing::sign_files(digests, req.name.as_str(), &key)?;
+        let (bundle, signed) = model_signing::sign_files(digests, req.name.as_str(), &key, None)?;
         let mut blob_map = BTreeMap::new();
         for (name, bytes) in &files {
             let (d, _) = self.blobs().put(&mut bytes.as_slice())?;

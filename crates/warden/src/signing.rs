@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::json;
 use warden_artifact::keys::SigningKey;
-use warden_artifact::model_signing::{self, ModelKey, ModelSigningError};
+use warden_artifact::model_signing::{self, ModelKey, ModelSigningError, Progress};
 use warden_core::{KeyName, Timestamp};
 use warden_store::MetadataStore;
 
@@ -55,10 +55,17 @@ pub fn verify_with_key_file(
     model: &Path,
     signature: &Path,
     key_file: &Path,
+    progress: Option<Progress<'_>>,
 ) -> Result<Verified, Error> {
     let pem = std::fs::read_to_string(key_file).map_err(|e| Error::io(key_file, e))?;
     let key = ModelKey::from_pem(&pem)?;
-    let v = model_signing::verify(model, &read_bundle(signature)?, &key, Some(signature))?;
+    let v = model_signing::verify_progress(
+        model,
+        &read_bundle(signature)?,
+        &key,
+        Some(signature),
+        progress,
+    )?;
     Ok(Verified {
         path: model.display().to_string(),
         signature: signature.display().to_string(),
@@ -69,12 +76,15 @@ pub fn verify_with_key_file(
 }
 
 impl Workspace {
-    /// Signs `model` with the workspace key `name` (ECDSA P-256).
+    /// Signs `model` with the workspace key `name` (ECDSA P-256 or P-384),
+    /// by files or, with `shard_size`, by shards of that many bytes.
     pub fn sign_model(
         &self,
         model: &Path,
         name: &KeyName,
         signature: &Path,
+        shard_size: Option<u64>,
+        progress: Option<Progress<'_>>,
     ) -> Result<Verified, Error> {
         self.authorize(
             warden_core::actions::MODEL_SIGN,
@@ -95,7 +105,8 @@ impl Workspace {
                 "key {name} is Ed25519; the OpenSSF model-signing format needs ECDSA P-256 or P-384"
             )));
         }
-        let (bundle, v) = model_signing::sign(model, &key, Some(signature))?;
+        let (bundle, v) =
+            model_signing::sign_progress(model, &key, Some(signature), shard_size, progress)?;
         crate::workspace::write_atomic(signature, &bundle)?;
         let mut tx = self.store().write()?;
         tx.append_event(
@@ -119,10 +130,17 @@ impl Workspace {
 
     /// Verifies `model` against the workspace trust store: the signature
     /// must verify under a trusted (or own), unrevoked ECDSA key.
-    pub fn verify_model(&self, model: &Path, signature: &Path) -> Result<Verified, Error> {
+    pub fn verify_model(
+        &self,
+        model: &Path,
+        signature: &Path,
+        progress: Option<Progress<'_>>,
+    ) -> Result<Verified, Error> {
         self.authorize("model.read", &format!("path:{}", model.display()))?;
         let bundle = read_bundle(signature)?;
         let keys = self.store().read()?.keys()?;
+        // Find the key whose signature it is first (cheap), then hash the
+        // model once.
         for k in keys
             .iter()
             .filter(|k| k.revoked_at.is_none() && k.algorithm.starts_with("ecdsa"))
@@ -130,8 +148,15 @@ impl Workspace {
             let Ok(key) = ModelKey::from_pem(&k.public_pem) else {
                 continue;
             };
-            match model_signing::verify(model, &bundle, &key, Some(signature)) {
+            match model_signing::verify_bundle(&bundle, &key) {
                 Ok(v) => {
+                    let actual = model_signing::hash_dir_progress(
+                        model,
+                        Some(signature),
+                        v.shard_size,
+                        progress,
+                    )?;
+                    model_signing::check_files(&v, &actual)?;
                     return Ok(Verified {
                         path: model.display().to_string(),
                         signature: signature.display().to_string(),
@@ -140,8 +165,8 @@ impl Workspace {
                         key: k.name.to_string(),
                     });
                 }
-                // "Not this key": try the next one. Anything else comes
-                // after the signature verified, and is the verdict.
+                // "Not this key": try the next one. Anything else is about
+                // the bundle itself, and is the verdict.
                 Err(ModelSigningError::KeyMismatch { .. } | ModelSigningError::BadSignature) => {
                     continue;
                 }

@@ -284,7 +284,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
     );
     let export_dir = dir.join("credit-1");
     let exported = sam.model_export(&name(&trained[0], |s| s.parse())?, &export_dir)?;
-    let verified = sam.verify_model(&export_dir, Path::new(&exported.signature))?;
+    let verified = sam.verify_model(&export_dir, Path::new(&exported.signature), None)?;
     if !json {
         println!(
             "exported    {} to {} ({} files) and {}",
@@ -314,7 +314,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
         std::fs::write(tampered.join(f), b)
             .map_err(|e| Failure::new(exit::ERROR, format!("{f}: {e}")))?;
     }
-    match sam.verify_model(&tampered, Path::new(&exported.signature)) {
+    match sam.verify_model(&tampered, Path::new(&exported.signature), None) {
         Err(e) => {
             let f = Failure::from_engine(e);
             if !json {

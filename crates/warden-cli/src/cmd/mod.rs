@@ -39,11 +39,21 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             path,
             key,
             signature,
+            shard_size,
             ..
         } => {
             let ws = workspace(&g)?;
             let sig = signature.unwrap_or_else(|| warden::default_signature_path(&path));
-            let v = ws.sign_model(&path, &parse(&key, warden_core::KeyName::new)?, &sig)?;
+            let bar = output::ByteBar::new(g.json, "hashing");
+            let v = ws.sign_model(
+                &path,
+                &parse(&key, warden_core::KeyName::new)?,
+                &sig,
+                shard_size,
+                Some(&|d, t| bar.update(d, t)),
+            );
+            bar.finish();
+            let v = v?;
             if g.json {
                 output::json(&v)?;
             } else {
@@ -62,10 +72,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             ..
         } => {
             let sig = signature.unwrap_or_else(|| warden::default_signature_path(&path));
+            let bar = output::ByteBar::new(g.json, "hashing");
+            let progress = |d, t| bar.update(d, t);
             let v = match key {
-                Some(k) => warden::verify_with_key_file(&path, &sig, &k)?,
-                None => workspace(&g)?.verify_model(&path, &sig)?,
+                Some(k) => warden::verify_with_key_file(&path, &sig, &k, Some(&progress)),
+                None => workspace(&g)?.verify_model(&path, &sig, Some(&progress)),
             };
+            bar.finish();
+            let v = v?;
             if g.json {
                 output::json(&v)?;
             } else {

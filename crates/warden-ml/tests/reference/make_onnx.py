@@ -130,11 +130,12 @@ def py_label(v):
     return v.item() if isinstance(v, np.generic) else str(v)
 
 
-def run_rows(sess, X_rows, idx, est=None, classes=None):
+def run_rows(sess, X_rows, y_rows, idx, est=None):
     label, proba = sess.run(None, {"input": X_rows})
     block = {
         "row_index": [int(i) for i in idx],
         "inputs": [[float(v) for v in row] for row in X_rows],
+        "true_species": [str(v) for v in y_rows],
         "onnxruntime_label": [py_label(v) for v in label],
         "onnxruntime_probabilities": [[float(p) for p in row] for row in proba],
     }
@@ -178,8 +179,15 @@ def plain_linear_model(lr, name):
     return m
 
 
+def copy_model(model):
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    return out
+
+
 def write_external(model, out_dir, filename, location):
     """Save with all tensors external; location written verbatim into the model."""
+    model = copy_model(model)  # onnx.save_model moves raw_data out of the proto it is given
     with tempfile.TemporaryDirectory() as tmp:
         safe = os.path.basename(location)
         path = os.path.join(tmp, filename)
@@ -202,6 +210,7 @@ def write_external(model, out_dir, filename, location):
         else:
             shutil.copyfile(path, os.path.join(out_dir, filename))
             shutil.copyfile(os.path.join(tmp, safe), os.path.join(out_dir, safe))
+            os.chmod(os.path.join(out_dir, safe), 0o644)
         return [
             {kv.key: kv.value for kv in t.external_data} | {"tensor": t.name}
             for t in m.graph.initializer
@@ -210,6 +219,7 @@ def write_external(model, out_dir, filename, location):
 
 def onnx_refuses_escape(model):
     """Does onnx.save_model itself accept location="../escape.bin"? (temp dir only)"""
+    model = copy_model(model)
     with tempfile.TemporaryDirectory() as tmp:
         sub = os.path.join(tmp, "models")
         os.makedirs(sub)
@@ -285,8 +295,8 @@ def main():
             entry["n_iter"] = [int(v) for v in np.ravel(est.n_iter_)]
         if name == "binary":
             entry["target"] = "1 = species == 'Adelie', 0 = any other species"
-        entry["rows"] = run_rows(sess, X[first], first, est)
-        entry["rows_spread"] = run_rows(sess, X[spread], spread, est)
+        entry["rows"] = run_rows(sess, X[first], y[first], first, est)
+        entry["rows_spread"] = run_rows(sess, X[spread], y[spread], spread, est)
         ref["models"][name] = entry
 
     # External data models: standard-op copy of `linear`.
@@ -307,7 +317,7 @@ def main():
         "external_data": ok_refs,
     }
     for key, idx in (("rows", first), ("rows_spread", spread)):
-        block = run_rows(sess, X[idx], idx, fitted["linear"])
+        block = run_rows(sess, X[idx], y[idx], idx, fitted["linear"])
         del block["sklearn_label"]
         lin = np.array(ref["models"]["linear"][key]["onnxruntime_probabilities"])
         block["max_abs_diff_vs_linear_onnx"] = float(
