@@ -1,5 +1,7 @@
 //! The model package: a directory holding `manifest.json`,
-//! `weights.safetensors` and `reference-profile.json` — nothing else.
+//! `weights.safetensors` and `reference-profile.json` for a model trained
+//! here, or `manifest.json`, `model.onnx` and optionally
+//! `reference-profile.json` for an imported ONNX model — nothing else.
 //!
 //! The loader is strict: the manifest's format version must be one this
 //! build knows, unexpected or missing files are refused, every size is
@@ -22,14 +24,16 @@ pub const PACKAGE_FORMAT: &str = "warden.model/v1";
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const WEIGHTS_FILE: &str = "weights.safetensors";
 pub const PROFILE_FILE: &str = "reference-profile.json";
+pub const ONNX_FILE: &str = "model.onnx";
 
-/// The files of a package, in the order they are listed.
-pub const PACKAGE_FILES: [&str; 3] = [MANIFEST_FILE, PROFILE_FILE, WEIGHTS_FILE];
+/// Every file name a package may hold.
+pub const PACKAGE_FILES: [&str; 4] = [MANIFEST_FILE, PROFILE_FILE, WEIGHTS_FILE, ONNX_FILE];
 
 /// Size limits, checked before reading.
 pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 pub const MAX_PROFILE_BYTES: u64 = 64 << 20;
 pub const MAX_WEIGHTS_BYTES: u64 = 4 << 30;
+pub const MAX_ONNX_BYTES: u64 = 2 << 30;
 /// Largest safetensors header accepted.
 pub const MAX_HEADER_BYTES: u64 = 16 << 20;
 
@@ -71,8 +75,12 @@ pub type Tensors = BTreeMap<String, (Vec<usize>, Vec<f64>)>;
 #[derive(Clone, Debug)]
 pub struct Package {
     pub manifest: serde_json::Value,
+    /// The weights of a native model (empty for ONNX).
     pub tensors: Tensors,
-    pub profile: serde_json::Value,
+    /// The reference profile (always present for a native model).
+    pub profile: Option<serde_json::Value>,
+    /// The self-contained ONNX bytes of an imported model.
+    pub onnx: Option<Vec<u8>>,
 }
 
 fn limit(name: &str) -> Option<u64> {
@@ -80,6 +88,7 @@ fn limit(name: &str) -> Option<u64> {
         MANIFEST_FILE => Some(MAX_MANIFEST_BYTES),
         PROFILE_FILE => Some(MAX_PROFILE_BYTES),
         WEIGHTS_FILE => Some(MAX_WEIGHTS_BYTES),
+        ONNX_FILE => Some(MAX_ONNX_BYTES),
         _ => None,
     }
 }
@@ -200,7 +209,14 @@ pub fn decode_weights(
 #[derive(Deserialize)]
 struct Envelope {
     format: String,
+    #[serde(default)]
     tensors: BTreeMap<String, TensorSpec>,
+    model: ModelSection,
+}
+
+#[derive(Deserialize)]
+struct ModelSection {
+    kind: String,
 }
 
 /// Parses and checks a package from its files' bytes (which the caller has
@@ -231,13 +247,40 @@ pub fn parse(files: &BTreeMap<String, Vec<u8>>) -> Result<Package, PackageError>
             env.format
         )));
     }
+    let profile = match files.get(PROFILE_FILE) {
+        Some(b) => {
+            Some(serde_json::from_slice(b).map_err(|e| PackageError::Profile(e.to_string()))?)
+        }
+        None => None,
+    };
+    if env.model.kind == "onnx" {
+        if files.contains_key(WEIGHTS_FILE) {
+            return Err(PackageError::Unexpected(WEIGHTS_FILE.into()));
+        }
+        if !env.tensors.is_empty() {
+            return Err(PackageError::Manifest(
+                "an ONNX package declares no safetensors tensors".into(),
+            ));
+        }
+        return Ok(Package {
+            manifest,
+            tensors: Tensors::new(),
+            profile,
+            onnx: Some(get(ONNX_FILE)?.clone()),
+        });
+    }
+    if files.contains_key(ONNX_FILE) {
+        return Err(PackageError::Unexpected(ONNX_FILE.into()));
+    }
     let tensors = decode_weights(get(WEIGHTS_FILE)?, &env.tensors)?;
-    let profile: serde_json::Value = serde_json::from_slice(get(PROFILE_FILE)?)
-        .map_err(|e| PackageError::Profile(e.to_string()))?;
+    if profile.is_none() {
+        return Err(PackageError::Missing(PROFILE_FILE));
+    }
     Ok(Package {
         manifest,
         tensors,
         profile,
+        onnx: None,
     })
 }
 
@@ -300,7 +343,7 @@ mod tests {
     #[test]
     fn packages_hold_exactly_the_known_files() {
         let (bytes, expected) = sample();
-        let manifest = serde_json::json!({"format": PACKAGE_FORMAT, "tensors": expected});
+        let manifest = serde_json::json!({"format": PACKAGE_FORMAT, "tensors": expected, "model": {"kind": "logreg"}});
         let mut files = BTreeMap::from([
             (
                 MANIFEST_FILE.to_string(),
@@ -319,7 +362,7 @@ mod tests {
             Err(PackageError::Missing(PROFILE_FILE))
         ));
         files.insert(PROFILE_FILE.into(), b"{}".to_vec());
-        let v2 = serde_json::json!({"format": "warden.model/v2", "tensors": expected});
+        let v2 = serde_json::json!({"format": "warden.model/v2", "tensors": expected, "model": {"kind": "logreg"}});
         files.insert(MANIFEST_FILE.into(), serde_json::to_vec(&v2).unwrap());
         assert!(
             parse(&files)

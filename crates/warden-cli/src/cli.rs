@@ -222,6 +222,19 @@ pub enum ModelCmd {
         #[command(flatten)]
         acting: ActingAs,
     },
+    /// Import an ONNX model with its declared input schema; signed and registered as MODEL@N
+    #[command(
+        after_help = "Examples:\n  warden model import penguins.onnx --name penguins --schema penguins.schema.toml\n  warden model import rf.onnx --name churn-rf --schema churn.toml --json\n\nThe schema (TOML) declares the class labels in the probability output's order and the\nfeatures in the input tensor's column order:\n\n  classes = [\"Adelie\", \"Chinstrap\", \"Gentoo\"]\n  input = \"input\"                    # optional when the model has one input\n  probabilities = \"probabilities\"    # optional when an output has that name\n  [[features]]\n  name = \"bill_length_mm\"\n  min = 32.1                         # optional\n  max = 59.6\n\nThe model runs on tract (pure Rust); it is run once at import, so an operator tract cannot\nrun is refused now. Export scikit-learn models with skl2onnx and zipmap=False. External\ntensor data must lie inside the model's directory; it is inlined into the package.\nNeeds the ml-engineer or admin role."
+    )]
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_name = "FILE")]
+        schema: PathBuf,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
     /// Predict every row of a CSV file with a verified model
     #[command(
         after_help = "Examples:\n  warden model predict credit@1 applicants.csv\n  warden model predict credit@1 applicants.csv --json\n\nThe model is verified (digests, signature against the trust store) before it is loaded.\nThe CSV needs every input feature; other columns are ignored. If it holds the model's\ntarget column, the accuracy is reported too. Output: row, label, one probability per class."

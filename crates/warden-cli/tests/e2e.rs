@@ -422,7 +422,7 @@ fn demo_runs_and_keeps_a_verifiable_workspace() {
     // its tampered copy does not.
     let models: serde_json::Value =
         serde_json::from_str(&ok(warden(&kept, "aud").args(["model", "list", "--json"]))).unwrap();
-    assert_eq!(models.as_array().unwrap().len(), 2);
+    assert_eq!(models.as_array().unwrap().len(), 3);
     ok(warden(&kept, "aud").args(["verify", "credit-1"]));
     let (code, _, stderr) = out(warden(&kept, "aud").args([
         "verify",
@@ -472,6 +472,7 @@ fn help_has_examples_and_exit_codes() {
         vec!["model", "show"],
         vec!["model", "export"],
         vec!["model", "predict"],
+        vec!["model", "import"],
     ] {
         let help = ok(Command::cargo_bin("warden")
             .unwrap()
@@ -1147,4 +1148,109 @@ fn train_register_export_and_predict() {
     );
     assert_eq!(count_events(ws, "model.train"), 4);
     ok(warden(ws, "ana").args(["audit", "verify"]));
+}
+
+#[test]
+fn import_onnx_models_and_predict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["keys", "generate", "pipeline", "--type", "ecdsa-p384"]));
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../warden-ml/tests/data/onnx");
+    let features = "[[features]]\nname = \"bill_length_mm\"\nmin = 32.1\nmax = 59.6\n[[features]]\nname = \"bill_depth_mm\"\n[[features]]\nname = \"flipper_length_mm\"\n[[features]]\nname = \"body_mass_g\"\n";
+    std::fs::write(
+        ws.join("penguins.toml"),
+        format!(
+            "classes = [\"Adelie\", \"Chinstrap\", \"Gentoo\"]\ntarget = \"species\"\n{features}"
+        ),
+    )
+    .unwrap();
+    for (file, name) in [
+        ("linear.onnx", "penguins-lr"),
+        ("forest.onnx", "penguins-rf"),
+    ] {
+        let imported: serde_json::Value = serde_json::from_str(&ok(warden(ws, "ana")
+            .args(["model", "import"])
+            .arg(fixtures.join(file))
+            .args(["--name", name, "--schema", "penguins.toml", "--json"])))
+        .unwrap();
+        assert_eq!(imported["model"]["kind"], "onnx");
+        assert_eq!(imported["model"]["version"], 1);
+    }
+    // External weights inside the model's directory are inlined into the package.
+    let ext: serde_json::Value = serde_json::from_str(&ok(warden(ws, "ana")
+        .args(["model", "import"])
+        .arg(fixtures.join("external-ok.onnx"))
+        .args([
+            "--name",
+            "penguins-ext",
+            "--schema",
+            "penguins.toml",
+            "--json",
+        ])))
+    .unwrap();
+    assert_eq!(ext["onnx"]["inlined_external"], 2);
+
+    std::fs::write(
+        ws.join("birds.csv"),
+        "species,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g\nAdelie,39.1,18.7,181,3750\nGentoo,46.1,13.2,211,4500\nChinstrap,46.5,17.9,192,3500\n",
+    )
+    .unwrap();
+    for name in ["penguins-lr", "penguins-rf", "penguins-ext"] {
+        let p: serde_json::Value = serde_json::from_str(&ok(warden(ws, "ana").args([
+            "model",
+            "predict",
+            name,
+            "birds.csv",
+            "--json",
+        ])))
+        .unwrap();
+        let labels: Vec<&str> = p["predictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["label"].as_str().unwrap())
+            .collect();
+        assert_eq!(labels, ["Adelie", "Gentoo", "Chinstrap"], "{name}: {p}");
+        assert_eq!(p["accuracy"], 1.0);
+    }
+    ok(warden(ws, "ana").args(["model", "export", "penguins-rf@1", "--out", "rf"]));
+    ok(warden(ws, "ana").args(["verify", "rf"]));
+    assert!(ws.join("rf/model.onnx").exists() && !ws.join("rf/weights.safetensors").exists());
+
+    // Refused, each with its reason, and nothing registered.
+    std::fs::write(
+        ws.join("wrong-classes.toml"),
+        format!("classes = [\"Gentoo\", \"Adelie\", \"Chinstrap\"]\n{features}"),
+    )
+    .unwrap();
+    std::fs::write(ws.join("three.toml"), "classes = [\"Adelie\", \"Chinstrap\", \"Gentoo\"]\n[[features]]\nname = \"a\"\n[[features]]\nname = \"b\"\n[[features]]\nname = \"c\"\n").unwrap();
+    std::fs::write(
+        ws.join("typo.toml"),
+        format!("clases = [\"Adelie\"]\n{features}"),
+    )
+    .unwrap();
+    for (file, schema, want) in [
+        ("not-onnx.onnx", "penguins.toml", "not an ONNX model"),
+        (
+            "external.onnx",
+            "penguins.toml",
+            "escapes the model directory",
+        ),
+        ("linear.onnx", "wrong-classes.toml", "labels them"),
+        ("forest.onnx", "three.toml", "schema declares 3 features"),
+        ("linear.onnx", "typo.toml", "clases"),
+        ("missing.onnx", "penguins.toml", "missing.onnx"),
+    ] {
+        let (code, _, stderr) = out(warden(ws, "ana")
+            .args(["model", "import"])
+            .arg(fixtures.join(file))
+            .args(["--name", "bad", "--schema", schema]));
+        assert_ne!(code, 0, "{file} {schema}");
+        assert!(stderr.contains(want), "{file} {schema}: {stderr}");
+    }
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(warden(ws, "ana").args(["model", "list", "--json"]))).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 3);
+    assert_eq!(count_events(ws, "model.import"), 3);
 }

@@ -45,6 +45,7 @@ pub mod actions {
     pub const DATA_INGEST: &str = "data.ingest";
     pub const MODEL_TRAIN: &str = "model.train";
     pub const MODEL_SIGN: &str = "model.sign";
+    pub const MODEL_IMPORT: &str = "model.import";
 }
 
 #[cfg(test)]

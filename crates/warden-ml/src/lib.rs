@@ -2,7 +2,8 @@
 //! inside a model package ([`preprocess`]), logistic regression and a small
 //! MLP ([`model`]), training by L-BFGS, Adam or DP-SGD ([`train`]) with the
 //! RDP accountant ([`privacy`]), the training data's reference profile
-//! ([`profile`]), and the [`Predictor`] trait every served model implements.
+//! ([`profile`]), ONNX models run by tract ([`onnx`]), and the [`Predictor`]
+//! trait every served model implements.
 //!
 //! ```
 //! use warden_ml::privacy::{epsilon, OPACUS_ORDERS};
@@ -14,6 +15,7 @@
 pub mod frame;
 pub mod lbfgs;
 pub mod model;
+pub mod onnx;
 pub mod predictor;
 pub mod preprocess;
 pub mod privacy;
@@ -21,7 +23,7 @@ pub mod profile;
 pub mod train;
 
 pub use frame::{FeatureColumn, Frame, Labels, Matrix};
-pub use predictor::{NativePredictor, Prediction, Predictor};
+pub use predictor::{InputKind, NativePredictor, Prediction, Predictor};
 pub use train::{DpConfig, DpTarget, ModelKind, TrainConfig, Trained};
 
 /// Errors from training and prediction.

@@ -17,12 +17,20 @@ pub struct Prediction {
     pub probabilities: Vec<f64>,
 }
 
+/// What an input feature holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputKind {
+    Numeric,
+    Categorical,
+}
+
 /// A loaded, verified model that turns records into class probabilities.
 pub trait Predictor: Send + Sync {
     /// Class labels, in probability order.
     fn classes(&self) -> &[String];
-    /// The input features a record must carry.
-    fn inputs(&self) -> Vec<&str>;
+    /// The input features a record must carry, and what each holds.
+    fn inputs(&self) -> Vec<(&str, InputKind)>;
     /// Probabilities (rows × classes) for every row of `frame`.
     fn predict_frame(&self, frame: &Frame, threads: usize) -> Result<Matrix, MlError>;
     /// Predictions for JSON records (`null` = missing; unknown fields are errors).
@@ -74,11 +82,18 @@ impl Predictor for NativePredictor {
         &self.classes
     }
 
-    fn inputs(&self) -> Vec<&str> {
+    fn inputs(&self) -> Vec<(&str, InputKind)> {
+        use crate::preprocess::Transform;
         self.preprocessor
             .features
             .iter()
-            .map(|f| f.name.as_str())
+            .map(|f| {
+                let kind = match f.transform {
+                    Transform::Standardise { .. } => InputKind::Numeric,
+                    Transform::OneHot { .. } => InputKind::Categorical,
+                };
+                (f.name.as_str(), kind)
+            })
             .collect()
     }
 

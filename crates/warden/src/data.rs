@@ -81,7 +81,7 @@ pub struct Lineage {
     pub previous_version: Option<String>,
 }
 
-fn read_small(path: &Path) -> Result<String, Error> {
+pub(crate) fn read_small(path: &Path) -> Result<String, Error> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.len() > MAX_SPEC_FILE {
         return Err(Error::Invalid(format!(

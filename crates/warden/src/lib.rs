@@ -43,8 +43,8 @@ pub use data::{
 pub use error::{Error, ErrorKind};
 pub use keys::{KeyInfo, KeySummary};
 pub use model::{
-    Exported, LoadedModel, ModelInfo, TrainOutcome, TrainRequest, frame_for_model,
-    frame_from_table, predictor_from_package,
+    Exported, ImportFeature, ImportOutcome, ImportRequest, ImportSchema, LoadedModel, ModelInfo,
+    TrainOutcome, TrainRequest, frame_for_model, frame_from_table, predictor_from_package,
 };
 pub use roles::RolesReport;
 pub use signing::{Verified, default_signature_path, verify_with_key_file};

@@ -22,9 +22,12 @@ use warden_artifact::package::{
 use warden_core::{Digest, ObjectName, Timestamp, VersionRef, actions, canonical_json};
 use warden_data::table::{ColumnData, MISSING_CODE, Table};
 use warden_ml::model::{Architecture, Model};
+use warden_ml::onnx::{OnnxPredictor, OnnxSpec};
 use warden_ml::preprocess::Preprocessor;
 use warden_ml::train::{DpReport, Metrics, OptimiserReport};
-use warden_ml::{FeatureColumn, Frame, Labels, MlError, NativePredictor, TrainConfig};
+use warden_ml::{
+    FeatureColumn, Frame, InputKind, Labels, MlError, NativePredictor, Predictor, TrainConfig,
+};
 use warden_store::{BlobStore, MetadataStore, ModelRecord};
 
 use crate::{Error, Workspace};
@@ -113,10 +116,63 @@ pub struct Timings {
     pub record: f64,
 }
 
+/// What to import.
+#[derive(Clone, Debug)]
+pub struct ImportRequest {
+    pub file: std::path::PathBuf,
+    pub name: ObjectName,
+    /// The TOML input schema (see [`ImportSchema`]).
+    pub schema: std::path::PathBuf,
+}
+
+/// The declared interface of an imported ONNX model (`--schema FILE`):
+///
+/// ```toml
+/// classes = ["Adelie", "Chinstrap", "Gentoo"]  # the probability output's order
+/// target = "species"                            # optional: the label's name
+/// input = "input"                               # optional when the model has one input
+/// probabilities = "probabilities"               # optional when an output has that name
+///
+/// [[features]]                                  # in the input tensor's column order
+/// name = "bill_length_mm"
+/// min = 32.1                                    # optional, recorded for serving checks
+/// max = 59.6
+/// ```
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportSchema {
+    pub classes: Vec<String>,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub input: Option<String>,
+    #[serde(default)]
+    pub probabilities: Option<String>,
+    pub features: Vec<ImportFeature>,
+}
+
+#[derive(Clone, Debug, serde::Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportFeature {
+    pub name: String,
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+}
+
+/// The result of `model import`.
+#[derive(Debug, Serialize)]
+pub struct ImportOutcome {
+    pub model: ModelInfo,
+    pub onnx: warden_ml::onnx::OnnxInfo,
+    pub source_digest: String,
+}
+
 /// A model loaded from the store after verification.
 pub struct LoadedModel {
     pub info: ModelInfo,
-    pub predictor: NativePredictor,
+    pub predictor: Box<dyn Predictor>,
     /// The trusted key whose signature verified.
     pub verified_by: String,
 }
@@ -133,21 +189,19 @@ pub struct Exported {
     pub files: usize,
 }
 
-/// The frame a model's preprocessing expects, from any table holding its
-/// input features (numeric inputs from numeric columns, categorical inputs
-/// from each value's text).
-pub fn frame_for_model(pre: &Preprocessor, table: &Table) -> Result<Frame, Error> {
-    use warden_ml::preprocess::Transform;
+/// The frame a model expects (see [`Predictor::inputs`]), from any table
+/// holding its input features: numeric inputs from numeric columns,
+/// categorical inputs from each value's text.
+pub fn frame_for_model(model: &dyn Predictor, table: &Table) -> Result<Frame, Error> {
     let mut frame = Frame::default();
-    for f in &pre.features {
-        let col = table.column(&f.name).ok_or_else(|| {
+    for (name, kind) in model.inputs() {
+        let col = table.column(name).ok_or_else(|| {
             Error::Invalid(format!(
-                "the input has no column {:?}, a feature of the model",
-                f.name
+                "the input has no column {name:?}, a feature of the model"
             ))
         })?;
-        let fc = match &f.transform {
-            Transform::Standardise { .. } => {
+        let fc = match kind {
+            InputKind::Numeric => {
                 if !matches!(col.data.column_type(), t if t.is_numeric() || t == warden_data::ColumnType::Boolean || t == warden_data::ColumnType::Date)
                 {
                     let bad = (0..table.rows)
@@ -156,10 +210,10 @@ pub fn frame_for_model(pre: &Preprocessor, table: &Table) -> Result<Frame, Error
                     return Err(Error::Invalid(match bad {
                         Some((r, v)) => format!(
                             "column {}: expected numbers, data row {} holds {v:?}",
-                            f.name,
+                            name,
                             r + 1
                         ),
-                        None => format!("column {}: expected numbers", f.name),
+                        None => format!("column {}: expected numbers", name),
                     }));
                 }
                 FeatureColumn::Numeric(
@@ -168,7 +222,7 @@ pub fn frame_for_model(pre: &Preprocessor, table: &Table) -> Result<Frame, Error
                         .collect(),
                 )
             }
-            Transform::OneHot { .. } => {
+            InputKind::Categorical => {
                 let mut levels: Vec<String> = Vec::new();
                 let mut index: BTreeMap<String, u32> = BTreeMap::new();
                 let mut codes = Vec::with_capacity(table.rows);
@@ -188,7 +242,7 @@ pub fn frame_for_model(pre: &Preprocessor, table: &Table) -> Result<Frame, Error
                 FeatureColumn::Categorical { codes, levels }
             }
         };
-        frame.push(f.name.clone(), fc)?;
+        frame.push(name, fc)?;
     }
     Ok(frame)
 }
@@ -487,55 +541,19 @@ impl Workspace {
             (PROFILE_FILE, canonical_json(&trained.profile)?),
             (WEIGHTS_FILE, package::encode_weights(&tensors)?),
         ]);
-        // What we wrote must load back: never register a package the strict
-        // loader would refuse.
-        let owned: BTreeMap<String, Vec<u8>> = files
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
-        predictor_from_package(&package::parse(&owned)?)?;
-        let digests: BTreeMap<String, String> = files
-            .iter()
-            .map(|(k, v)| (k.to_string(), hex::encode(sha2::Sha256::digest(v))))
-            .collect();
-        let (bundle, signed) = model_signing::sign_files(digests, req.name.as_str(), &key, None)?;
-        let mut blob_map = BTreeMap::new();
-        for (name, bytes) in &files {
-            let (d, _) = self.blobs().put(&mut bytes.as_slice())?;
-            blob_map.insert(name.to_string(), d.to_string());
-        }
-        let (sig_digest, _) = self.blobs().put(&mut bundle.as_slice())?;
-        let digest = format!("sha256:{}", signed.root_digest);
-        let mut tx = self.store().write()?;
-        let version = tx.model(&req.name, None)?.map_or(1, |m| m.version + 1);
-        let record = ModelRecord {
-            name: req.name.clone(),
-            version,
-            digest: digest.clone(),
-            kind: kind.into(),
-            files: String::from_utf8_lossy(&canonical_json(&blob_map)?).into_owned(),
-            signature_digest: sig_digest.to_string(),
-            signed_by: key_name.to_string(),
-            manifest: String::from_utf8_lossy(&files[MANIFEST_FILE]).into_owned(),
-            created_by: self.actor().clone(),
-            created_at: Timestamp::now(),
-        };
-        tx.insert_model(&record)?;
-        let title = format!("{}@{version}", req.name);
-        tx.append_event(
-            self.actor(),
+        let record = self.register_package(
+            &req.name,
+            kind,
+            &files,
+            &(key_name, key_id, key),
             actions::MODEL_TRAIN,
-            &format!("model:{title}"),
-            &json!({
-                "model": title, "digest": digest, "kind": kind,
+            json!({
+                "kind": kind,
                 "datasets": [{"ref": dataset_ref, "digest": ds.digest}],
                 "config_digest": config_digest, "seed": req.config.seed,
                 "dp": trained.dp.as_ref().map(|d| json!({"epsilon": d.epsilon, "delta": d.delta, "accountant": d.accountant})),
-                "signature": {"key": key_name, "key_id": key_id, "digest": sig_digest},
             }),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
         Ok(TrainOutcome {
             model: ModelInfo::from_record(&record),
             dataset: dataset_ref,
@@ -553,6 +571,218 @@ impl Workspace {
                 fit: (t2 - t1).as_secs_f64(),
                 record: t2.elapsed().as_secs_f64(),
             },
+        })
+    }
+
+    /// Checks that `files` load back through the strict loader, signs them
+    /// with the pipeline key, stores them as blobs and records `NAME@V` with
+    /// its audit event (`action`, `payload` plus model, digest and signature)
+    /// in one transaction.
+    fn register_package(
+        &self,
+        name: &ObjectName,
+        kind: &str,
+        files: &BTreeMap<&str, Vec<u8>>,
+        key: &(warden_core::KeyName, String, SigningKey),
+        action: &str,
+        mut payload: Value,
+    ) -> Result<ModelRecord, Error> {
+        let (key_name, key_id, key) = key;
+        // What we wrote must load back: never register a package the strict
+        // loader would refuse.
+        let owned: BTreeMap<String, Vec<u8>> = files
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        predictor_from_package(&package::parse(&owned)?)?;
+        let digests: BTreeMap<String, String> = files
+            .iter()
+            .map(|(k, v)| (k.to_string(), hex::encode(sha2::Sha256::digest(v))))
+            .collect();
+        let (bundle, signed) = model_signing::sign_files(digests, name.as_str(), key, None)?;
+        let mut blob_map = BTreeMap::new();
+        for (file, bytes) in files {
+            let (d, _) = self.blobs().put(&mut bytes.as_slice())?;
+            blob_map.insert(file.to_string(), d.to_string());
+        }
+        let (sig_digest, _) = self.blobs().put(&mut bundle.as_slice())?;
+        let digest = format!("sha256:{}", signed.root_digest);
+        let manifest = files
+            .get(MANIFEST_FILE)
+            .ok_or_else(|| Error::Invalid("a package needs a manifest".into()))?;
+        let mut tx = self.store().write()?;
+        let version = tx.model(name, None)?.map_or(1, |m| m.version + 1);
+        let record = ModelRecord {
+            name: name.clone(),
+            version,
+            digest: digest.clone(),
+            kind: kind.into(),
+            files: String::from_utf8_lossy(&canonical_json(&blob_map)?).into_owned(),
+            signature_digest: sig_digest.to_string(),
+            signed_by: key_name.to_string(),
+            manifest: String::from_utf8_lossy(manifest).into_owned(),
+            created_by: self.actor().clone(),
+            created_at: Timestamp::now(),
+        };
+        tx.insert_model(&record)?;
+        let title = format!("{name}@{version}");
+        if let Some(p) = payload.as_object_mut() {
+            p.insert("model".into(), json!(title));
+            p.insert("digest".into(), json!(digest));
+            p.insert(
+                "signature".into(),
+                json!({"key": key_name, "key_id": key_id, "digest": sig_digest}),
+            );
+        }
+        tx.append_event(self.actor(), action, &format!("model:{title}"), &payload)?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(record)
+    }
+
+    /// Imports an ONNX model with its declared schema: checked by running
+    /// it once with tract, packaged, signed and recorded as `NAME@V`.
+    pub fn model_import(&self, req: &ImportRequest) -> Result<ImportOutcome, Error> {
+        self.authorize(actions::MODEL_IMPORT, &format!("model:{}", req.name))?;
+        let key = self.pipeline_key()?;
+        let schema_text = crate::data::read_small(&req.schema)?;
+        let schema: ImportSchema = toml::from_str(&schema_text).map_err(|e| {
+            Error::Invalid(format!(
+                "{}: {}",
+                req.schema.display(),
+                e.to_string().trim_end()
+            ))
+        })?;
+        if schema.features.is_empty() {
+            return Err(Error::Invalid(format!(
+                "{}: no [[features]] declared",
+                req.schema.display()
+            )));
+        }
+        if schema.classes.len() < 2 {
+            return Err(Error::Invalid(format!(
+                "{}: a classifier declares at least two classes",
+                req.schema.display()
+            )));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for f in &schema.features {
+            if !seen.insert(f.name.as_str()) {
+                return Err(Error::Invalid(format!(
+                    "{}: feature {} declared twice",
+                    req.schema.display(),
+                    f.name
+                )));
+            }
+            if let Some(v) = f.min.into_iter().chain(f.max).find(|v| !v.is_finite()) {
+                return Err(Error::Invalid(format!(
+                    "{}: feature {}: bound {v} is not a finite number",
+                    req.schema.display(),
+                    f.name
+                )));
+            }
+            if let (Some(lo), Some(hi)) = (f.min, f.max)
+                && lo > hi
+            {
+                return Err(Error::Invalid(format!(
+                    "{}: feature {}: min {lo} > max {hi}",
+                    req.schema.display(),
+                    f.name
+                )));
+            }
+        }
+        let meta = std::fs::metadata(&req.file).map_err(|e| Error::io(&req.file, e))?;
+        if meta.len() > warden_ml::onnx::MAX_ONNX_BYTES {
+            return Err(Error::Invalid(format!(
+                "{}: {} bytes, more than the {} an ONNX model may have",
+                req.file.display(),
+                meta.len(),
+                warden_ml::onnx::MAX_ONNX_BYTES
+            )));
+        }
+        let source = std::fs::read(&req.file).map_err(|e| Error::io(&req.file, e))?;
+        let at = |e: MlError| Error::Invalid(format!("{}: {e}", req.file.display()));
+        let (bytes, info) = warden_ml::onnx::prepare(&source, req.file.parent()).map_err(at)?;
+        let input = match (&schema.input, info.inputs.as_slice()) {
+            (Some(i), _) => i.clone(),
+            (None, [only]) => only.clone(),
+            (None, all) => {
+                return Err(Error::Invalid(format!(
+                    "{}: the model has inputs {all:?}; name the features' one with `input = ...` in the schema",
+                    req.file.display()
+                )));
+            }
+        };
+        let probabilities = match &schema.probabilities {
+            Some(p) => p.clone(),
+            None if info.outputs.iter().any(|o| o == "probabilities") => "probabilities".into(),
+            None => {
+                return Err(Error::Invalid(format!(
+                    "{}: outputs are {:?}; name the class-probability one with `probabilities = ...` in the schema",
+                    req.file.display(),
+                    info.outputs
+                )));
+            }
+        };
+        match &info.model_classes {
+            Some(names) if info.model_class_names && *names != schema.classes => {
+                return Err(Error::Invalid(format!(
+                    "{}: the schema declares classes {:?}, the model's classifier labels them {names:?} (same names, same order)",
+                    req.schema.display(),
+                    schema.classes
+                )));
+            }
+            Some(ids) if ids.len() != schema.classes.len() => {
+                return Err(Error::Invalid(format!(
+                    "{}: the schema declares {} classes, the model's classifier has {}",
+                    req.schema.display(),
+                    schema.classes.len(),
+                    ids.len()
+                )));
+            }
+            _ => {}
+        }
+        let spec = OnnxSpec {
+            input,
+            probabilities,
+            features: schema.features.iter().map(|f| f.name.clone()).collect(),
+            classes: schema.classes.clone(),
+        };
+        // Build and run it now: an operator tract cannot run is an import error.
+        OnnxPredictor::new(&bytes, spec.clone()).map_err(at)?;
+        let source_digest = Digest::of(&source);
+        let file_name = req
+            .file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let manifest = json!({
+            "format": PACKAGE_FORMAT,
+            "name": req.name,
+            "model": {"kind": "onnx", "onnx": spec, "ir_version": info.ir_version, "opsets": info.opsets,
+                      "producer": info.producer, "operators": info.operators},
+            "input": {"features": schema.features.iter().map(|f| json!({
+                "name": f.name, "type": "numeric", "min": f.min, "max": f.max, "nullable": false,
+            })).collect::<Vec<_>>()},
+            "labels": {"target": schema.target, "classes": schema.classes},
+            "provenance": {"source": {"file": file_name, "digest": source_digest}, "warden_version": env!("CARGO_PKG_VERSION")},
+        });
+        let files: BTreeMap<&str, Vec<u8>> = BTreeMap::from([
+            (MANIFEST_FILE, canonical_json(&manifest)?),
+            (package::ONNX_FILE, bytes),
+        ]);
+        let record = self.register_package(
+            &req.name,
+            "onnx",
+            &files,
+            &key,
+            actions::MODEL_IMPORT,
+            json!({"kind": "onnx", "source": {"file": file_name, "digest": source_digest}, "operators": info.operators}),
+        )?;
+        Ok(ImportOutcome {
+            model: ModelInfo::from_record(&record),
+            onnx: info,
+            source_digest: source_digest.to_string(),
         })
     }
 
@@ -670,9 +900,14 @@ impl Workspace {
 }
 
 /// Builds the predictor a checked package describes.
-pub fn predictor_from_package(pkg: &package::Package) -> Result<NativePredictor, Error> {
+pub fn predictor_from_package(pkg: &package::Package) -> Result<Box<dyn Predictor>, Error> {
     let bad = |m: String| Error::Verification(format!("{MANIFEST_FILE}: {m}"));
     let m = &pkg.manifest;
+    if let Some(bytes) = &pkg.onnx {
+        let spec: OnnxSpec = serde_json::from_value(m["model"]["onnx"].clone())
+            .map_err(|e| bad(format!("model.onnx: {e}")))?;
+        return Ok(Box::new(OnnxPredictor::new(bytes, spec)?));
+    }
     let arch: Architecture = serde_json::from_value(m["model"]["architecture"].clone())
         .map_err(|e| bad(format!("model.architecture: {e}")))?;
     let pre: Preprocessor = serde_json::from_value(m["preprocessing"].clone())
@@ -688,5 +923,7 @@ pub fn predictor_from_package(pkg: &package::Package) -> Result<NativePredictor,
     }
     let model = Model::from_tensors(arch, |n| pkg.tensors.get(n).cloned())
         .map_err(|e| bad(e.to_string()))?;
-    NativePredictor::new(pre, model, classes).map_err(|e| bad(e.to_string()))
+    Ok(Box::new(
+        NativePredictor::new(pre, model, classes).map_err(|e| bad(e.to_string()))?,
+    ))
 }

@@ -55,7 +55,7 @@ fn logistic_regression_matches_scikit_learn_on_adult() {
     let p =
         NativePredictor::new(t.preprocessor.clone(), t.model.clone(), t.classes.clone()).unwrap();
     let probs = p
-        .predict_frame(&frame_for_model(&p.preprocessor, &test).unwrap(), 2)
+        .predict_frame(&frame_for_model(&p, &test).unwrap(), 2)
         .unwrap();
     let y = test.column("Y").unwrap();
     let mut hits = 0;

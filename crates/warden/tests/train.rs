@@ -7,7 +7,7 @@ use warden::{Error, IngestRequest, OpenOptions, TrainRequest, Workspace};
 use warden_core::{ActorName, KeyName, ObjectName, RoleName, VersionRef};
 use warden_data::example::{CreditOptions, generate_credit};
 use warden_data::read::CsvOptions;
-use warden_ml::{DpConfig, DpTarget, ModelKind, Predictor, TrainConfig};
+use warden_ml::{DpConfig, DpTarget, ModelKind, TrainConfig};
 
 fn workspace(dir: &Path) -> Workspace {
     let ws = Workspace::init(dir, ActorName::new("ana").unwrap(), &OpenOptions::default()).unwrap();
@@ -149,7 +149,7 @@ fn a_trained_model_is_registered_signed_audited_and_loads_verified() {
         .unwrap();
     let rec: serde_json::Map<String, serde_json::Value> = rec
         .into_iter()
-        .filter(|(k, _)| loaded.predictor.inputs().contains(&k.as_str()))
+        .filter(|(k, _)| loaded.predictor.inputs().iter().any(|(n, _)| n == k))
         .collect();
     let p = loaded.predictor.predict_json(&[rec]).unwrap();
     assert!((p[0].probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-12);

@@ -280,7 +280,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
 
     step(
         json,
-        "7. The package leaves the store only verified; a tampered copy fails verification",
+        "7. The package leaves the store only verified; a tampered copy fails; an ONNX model is imported",
     );
     let export_dir = dir.join("credit-1");
     let exported = sam.model_export(&name(&trained[0], |s| s.parse())?, &export_dir)?;
@@ -329,6 +329,52 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
             ));
         }
     }
+    // A model trained elsewhere: scikit-learn's random forest exported by
+    // skl2onnx, imported with its declared schema and run by tract.
+    let onnx_path = dir.join("penguins-forest.onnx");
+    let schema_path = dir.join("penguins.schema.toml");
+    std::fs::write(
+        &onnx_path,
+        include_bytes!("../../../warden-ml/tests/data/onnx/forest.onnx"),
+    )
+    .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", onnx_path.display())))?;
+    std::fs::write(
+        &schema_path,
+        "classes = [\"Adelie\", \"Chinstrap\", \"Gentoo\"]\ntarget = \"species\"\n\n\
+         [[features]]\nname = \"bill_length_mm\"\n[[features]]\nname = \"bill_depth_mm\"\n\
+         [[features]]\nname = \"flipper_length_mm\"\n[[features]]\nname = \"body_mass_g\"\n",
+    )
+    .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", schema_path.display())))?;
+    let imported = sam.model_import(&warden::ImportRequest {
+        file: onnx_path,
+        name: name("penguins", warden_core::ObjectName::new)?,
+        schema: schema_path,
+    })?;
+    let bird: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+        r#"{"bill_length_mm": 46.1, "bill_depth_mm": 13.2, "flipper_length_mm": 211, "body_mass_g": 4500}"#,
+    )
+    .map_err(|e| Failure::new(exit::ERROR, e.to_string()))?;
+    let loaded = sam.load_model(&name("penguins@1", |s| s.parse())?)?;
+    let prediction = loaded
+        .predictor
+        .predict_json(&[bird])
+        .map_err(|e| Failure::new(exit::ERROR, e.to_string()))?;
+    if !json {
+        println!(
+            "imported    {} (ONNX random forest: {}), signed by {}",
+            imported.model.reference(),
+            imported.onnx.operators.join(", "),
+            imported.model.record.signed_by
+        );
+        if let Some(p) = prediction.first() {
+            println!(
+                "predicted   a 46.1 mm × 13.2 mm-billed, 4.5 kg penguin: {} ({:.2})",
+                p.label,
+                p.probabilities.iter().cloned().fold(0.0, f64::max)
+            );
+        }
+    }
+    trained.push(imported.model.reference());
     summary.insert("models".into(), trained.clone().into());
 
     step(

@@ -126,7 +126,8 @@ fn acting_as(c: &Command) -> Option<&str> {
             crate::cli::ModelCmd::List { acting }
             | crate::cli::ModelCmd::Show { acting, .. }
             | crate::cli::ModelCmd::Export { acting, .. }
-            | crate::cli::ModelCmd::Predict { acting, .. },
+            | crate::cli::ModelCmd::Predict { acting, .. }
+            | crate::cli::ModelCmd::Import { acting, .. },
         ) => acting,
     };
     acting.actor.as_deref()

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use warden::TrainRequest;
 use warden_core::ObjectName;
-use warden_ml::Predictor;
 use warden_ml::train::{DpConfig, DpTarget, ModelKind, TrainConfig};
 
 use super::data::{csv_options, open_input, version_ref};
@@ -294,6 +293,37 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
                 println!("{t}");
             }
         }
+        ModelCmd::Import {
+            file, name, schema, ..
+        } => {
+            let out = ws.model_import(&warden::ImportRequest {
+                file: file.clone(),
+                name: parse(&name, ObjectName::new)?,
+                schema,
+            })?;
+            if g.json {
+                output::json(&out)?;
+            } else {
+                println!(
+                    "Imported {} as {} (onnx, run by tract)",
+                    file.display(),
+                    out.model.reference()
+                );
+                println!("  digest     {}", out.model.record.digest);
+                println!(
+                    "  signed by  {} (OpenSSF model signing)",
+                    out.model.record.signed_by
+                );
+                println!("  source     {}", out.source_digest);
+                println!("  operators  {}", out.onnx.operators.join(", "));
+                if out.onnx.inlined_external > 0 {
+                    println!(
+                        "  inlined    {} external tensor(s) into the package",
+                        out.onnx.inlined_external
+                    );
+                }
+            }
+        }
         ModelCmd::Export { model, out, .. } => {
             let e = ws.model_export(&version_ref(&model)?, &out)?;
             if g.json {
@@ -314,7 +344,7 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
             let (table, _) = warden_data::read::read_csv(&mut input, &csv_options(&csv)?)
                 .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
             let p = &loaded.predictor;
-            let frame = warden::frame_for_model(&p.preprocessor, &table)
+            let frame = warden::frame_for_model(p.as_ref(), &table)
                 .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
             let probs = p
                 .predict_frame(&frame, threads(None)?)

@@ -1,0 +1,510 @@
+//! ONNX models brought from elsewhere, run by the pure-Rust `tract` engine.
+//!
+//! Import ([`prepare`]) reads the protobuf, inlines external tensor data
+//! that lies inside the model's own directory (refusing any location that
+//! escapes it), and gives back one self-contained `model.onnx`; then
+//! [`OnnxPredictor::new`] builds tract's optimised plan for one row of the
+//! declared features and runs it once, so an operator tract cannot run is
+//! an import-time error, not a serving-time surprise.
+//!
+//! An ONNX model takes one float tensor `[1, features]` and must have an
+//! output of class probabilities `[1, classes]` (scikit-learn models
+//! exported by skl2onnx with `zipmap=False`).
+
+use std::path::{Component, Path};
+use std::sync::Arc;
+
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tract_onnx::pb;
+use tract_onnx::prelude::*;
+
+use crate::MlError;
+use crate::frame::{FeatureColumn, Frame, Matrix};
+use crate::predictor::{InputKind, Prediction, Predictor};
+
+/// Largest ONNX model (or external data file) accepted.
+pub const MAX_ONNX_BYTES: u64 = 2 << 30;
+
+/// How Warden calls an ONNX model; recorded in the package manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnnxSpec {
+    /// The graph input fed with the features.
+    pub input: String,
+    /// The graph output holding class probabilities.
+    pub probabilities: String,
+    /// Feature names, in the input tensor's column order.
+    pub features: Vec<String>,
+    /// Class labels, in the probability output's order.
+    pub classes: Vec<String>,
+}
+
+/// What an ONNX file declares.
+#[derive(Clone, Debug, Serialize)]
+pub struct OnnxInfo {
+    pub ir_version: i64,
+    pub opsets: Vec<(String, i64)>,
+    pub producer: String,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    /// Distinct operator types, sorted.
+    pub operators: Vec<String>,
+    /// Tensors whose external data was inlined.
+    pub inlined_external: usize,
+    /// The class labels a classifier operator carries, if any.
+    pub model_classes: Option<Vec<String>>,
+    /// Whether those labels are names (strings), not integers.
+    pub model_class_names: bool,
+}
+
+/// ONNX-ML classifier operators that carry class labels.
+const CLASSIFIERS: [&str; 3] = [
+    "LinearClassifier",
+    "TreeEnsembleClassifier",
+    "SVMClassifier",
+];
+
+/// Rewrites string class labels of ONNX-ML classifiers as their indices
+/// (0, 1, …) and the label outputs as int64: tract runs classifiers with
+/// integer labels only, and Warden names classes from the declared schema
+/// (checked against these labels). Returns the labels found.
+fn integer_labels(graph: &mut pb::GraphProto) -> Result<(Option<Vec<String>>, bool), MlError> {
+    let mut found: Option<Vec<String>> = None;
+    let mut names = false;
+    let mut label_outputs = Vec::new();
+    for n in graph
+        .node
+        .iter_mut()
+        .filter(|n| CLASSIFIERS.contains(&n.op_type.as_str()))
+    {
+        // The integer-label attribute's name differs between operators.
+        let ints_name = if n.op_type == "TreeEnsembleClassifier" {
+            "classlabels_int64s"
+        } else {
+            "classlabels_ints"
+        };
+        let mut labels = None;
+        for a in n.attribute.iter_mut() {
+            if a.name == "classlabels_strings" && !a.strings.is_empty() {
+                let l: Vec<String> = a
+                    .strings
+                    .iter()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .collect();
+                a.name = ints_name.into();
+                a.ints = (0..l.len() as i64).collect();
+                a.strings.clear();
+                a.r#type = pb::attribute_proto::AttributeType::Ints as i32;
+                labels = Some(l);
+                names = true;
+                if let Some(first) = n.output.first() {
+                    label_outputs.push(first.clone());
+                }
+            } else if a.name == "classlabels_ints" || a.name == "classlabels_int64s" {
+                labels = Some(a.ints.iter().map(|i| i.to_string()).collect());
+            }
+        }
+        if let Some(l) = labels {
+            if found.as_ref().is_some_and(|f| *f != l) {
+                return Err(bad("the model's classifiers disagree on the class labels"));
+            }
+            found = Some(l);
+        }
+    }
+    for o in graph
+        .output
+        .iter_mut()
+        .filter(|o| label_outputs.contains(&o.name))
+    {
+        if let Some(pb::type_proto::Value::TensorType(t)) =
+            o.r#type.as_mut().and_then(|t| t.value.as_mut())
+        {
+            t.elem_type = pb::tensor_proto::DataType::Int64 as i32;
+        }
+    }
+    Ok((found, names))
+}
+
+fn bad(m: impl Into<String>) -> MlError {
+    MlError::Input(m.into())
+}
+
+/// Checks an external-data location: relative, no `..`, resolving (through
+/// any links) inside `dir`.
+fn external_path(dir: &Path, location: &str) -> Result<std::path::PathBuf, MlError> {
+    let p = Path::new(location);
+    if location.is_empty()
+        || p.components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(bad(format!(
+            "external data location {location:?} escapes the model directory (it must be a relative path inside it)"
+        )));
+    }
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| bad(format!("{}: {e}", dir.display())))?;
+    let full = dir
+        .join(p)
+        .canonicalize()
+        .map_err(|e| bad(format!("external data {location:?}: {e}")))?;
+    if !full.starts_with(&dir) {
+        return Err(bad(format!(
+            "external data location {location:?} resolves outside the model directory"
+        )));
+    }
+    Ok(full)
+}
+
+fn inline_external(t: &mut pb::TensorProto, dir: Option<&Path>) -> Result<bool, MlError> {
+    if t.data_location != Some(pb::tensor_proto::DataLocation::External as i32) {
+        return Ok(false);
+    }
+    let get = |k: &str| {
+        t.external_data
+            .iter()
+            .find(|e| e.key == k)
+            .map(|e| e.value.clone())
+    };
+    let location = get("location").ok_or_else(|| {
+        bad(format!(
+            "tensor {}: external data without a location",
+            t.name
+        ))
+    })?;
+    let Some(dir) = dir else {
+        return Err(bad(format!(
+            "tensor {}: external data {location:?} but no model directory",
+            t.name
+        )));
+    };
+    let path = external_path(dir, &location)?;
+    let num = |k: &str| -> Result<Option<u64>, MlError> {
+        get(k)
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| bad(format!("tensor {}: external {k} {v:?}", t.name)))
+            })
+            .transpose()
+    };
+    let offset = num("offset")?.unwrap_or(0);
+    let size = std::fs::metadata(&path)
+        .map_err(|e| bad(format!("{}: {e}", path.display())))?
+        .len();
+    let length = num("length")?.unwrap_or(size.saturating_sub(offset));
+    if length > MAX_ONNX_BYTES || offset.checked_add(length).is_none_or(|end| end > size) {
+        return Err(bad(format!(
+            "tensor {}: external data {location:?} range {offset}+{length} is outside the {size}-byte file",
+            t.name
+        )));
+    }
+    use std::io::{Read, Seek};
+    let mut f = std::fs::File::open(&path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    f.seek(std::io::SeekFrom::Start(offset))
+        .map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    let mut data = Vec::with_capacity(length as usize);
+    f.take(length)
+        .read_to_end(&mut data)
+        .map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    t.raw_data = data;
+    t.external_data.clear();
+    t.data_location = Some(pb::tensor_proto::DataLocation::Default as i32);
+    Ok(true)
+}
+
+/// Parses ONNX bytes, inlines external data found under `dir`, and returns
+/// the self-contained model bytes with what the model declares.
+pub fn prepare(bytes: &[u8], dir: Option<&Path>) -> Result<(Vec<u8>, OnnxInfo), MlError> {
+    let mut proto =
+        pb::ModelProto::decode(bytes).map_err(|e| bad(format!("not an ONNX model: {e}")))?;
+    let Some(graph) = proto.graph.as_mut() else {
+        return Err(bad("not an ONNX model: it has no graph"));
+    };
+    if graph.node.is_empty() {
+        return Err(bad("not an ONNX model: its graph has no nodes"));
+    }
+    let mut inlined = 0;
+    for t in graph.initializer.iter_mut() {
+        inlined += usize::from(inline_external(t, dir)?);
+    }
+    for n in graph.node.iter_mut() {
+        for a in n.attribute.iter_mut() {
+            if let Some(t) = a.t.as_mut() {
+                inlined += usize::from(inline_external(t, dir)?);
+            }
+        }
+    }
+    let (model_classes, model_class_names) = integer_labels(graph)?;
+    let mut operators: Vec<String> = graph.node.iter().map(|n| n.op_type.clone()).collect();
+    operators.sort();
+    operators.dedup();
+    let info = OnnxInfo {
+        ir_version: proto.ir_version,
+        opsets: proto
+            .opset_import
+            .iter()
+            .map(|o| (o.domain.clone(), o.version))
+            .collect(),
+        producer: format!("{} {}", proto.producer_name, proto.producer_version)
+            .trim()
+            .to_string(),
+        inputs: graph.input.iter().map(|i| i.name.clone()).collect(),
+        outputs: graph.output.iter().map(|o| o.name.clone()).collect(),
+        operators,
+        inlined_external: inlined,
+        model_classes,
+        model_class_names,
+    };
+    Ok((proto.encode_to_vec(), info))
+}
+
+/// Checks the declared feature count against what the model says about its
+/// input: a fixed input width, the coefficients of a linear classifier, the
+/// feature indices of a tree ensemble. (tract accepts some mismatches
+/// silently, which would give wrong answers.)
+fn check_width(proto: &pb::ModelProto, spec: &OnnxSpec) -> Result<(), MlError> {
+    let n = spec.features.len();
+    let Some(graph) = proto.graph.as_ref() else {
+        return Err(bad("not an ONNX model: it has no graph"));
+    };
+    let mismatch = |what: String| {
+        bad(format!(
+            "{what}, but the schema declares {n} feature{}",
+            if n == 1 { "" } else { "s" }
+        ))
+    };
+    if let Some(input) = graph.input.iter().find(|i| i.name == spec.input)
+        && let Some(pb::type_proto::Value::TensorType(t)) =
+            input.r#type.as_ref().and_then(|t| t.value.as_ref())
+        && let Some(shape) = &t.shape
+    {
+        let dims: Vec<Option<i64>> = shape
+            .dim
+            .iter()
+            .map(|d| match d.value {
+                Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)) => Some(v),
+                _ => None,
+            })
+            .collect();
+        match dims.as_slice() {
+            [_, Some(w)] if *w != n as i64 => {
+                return Err(mismatch(format!("input {:?} has {w} columns", spec.input)));
+            }
+            [_, _] => {}
+            other => {
+                return Err(bad(format!(
+                    "input {:?} has shape {other:?}; Warden feeds a matrix [rows, features]",
+                    spec.input
+                )));
+            }
+        }
+    }
+    for node in &graph.node {
+        let attr = |name: &str| node.attribute.iter().find(|a| a.name == name);
+        match node.op_type.as_str() {
+            "LinearClassifier" => {
+                let coefficients = attr("coefficients").map_or(0, |a| a.floats.len());
+                let intercepts = attr("intercepts").map_or(0, |a| a.floats.len()).max(1);
+                if coefficients != intercepts * n {
+                    return Err(mismatch(format!(
+                        "LinearClassifier {:?} has {coefficients} coefficients for {intercepts} outputs",
+                        node.name
+                    )));
+                }
+            }
+            "TreeEnsembleClassifier" | "TreeEnsembleRegressor" => {
+                if let Some(max) = attr("nodes_featureids").and_then(|a| a.ints.iter().max())
+                    && *max >= n as i64
+                {
+                    return Err(mismatch(format!(
+                        "{} {:?} reads feature index {max}",
+                        node.op_type, node.name
+                    )));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// An ONNX model ready to predict.
+pub struct OnnxPredictor {
+    plan: Arc<TypedRunnableModel>,
+    spec: OnnxSpec,
+}
+
+impl std::fmt::Debug for OnnxPredictor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnnxPredictor")
+            .field("spec", &self.spec)
+            .finish()
+    }
+}
+
+impl OnnxPredictor {
+    /// Builds the plan for self-contained ONNX bytes (see [`prepare`]) and
+    /// runs it once on a row of zeros to check it produces probabilities
+    /// for every class.
+    pub fn new(bytes: &[u8], spec: OnnxSpec) -> Result<Self, MlError> {
+        if spec.features.is_empty() || spec.classes.len() < 2 {
+            return Err(bad(
+                "an ONNX classifier needs at least one feature and two classes",
+            ));
+        }
+        let tract = |what: &str, e: TractError| bad(format!("{what}: {e:#}"));
+        let proto =
+            pb::ModelProto::decode(bytes).map_err(|e| bad(format!("not an ONNX model: {e}")))?;
+        check_width(&proto, &spec)?;
+        let mut model = tract_onnx::onnx()
+            .model_for_proto_model(&proto)
+            .map_err(|e| tract("tract cannot load this model", e))?;
+        let input = model
+            .input_outlets()
+            .map_err(|e| tract("inputs", e))?
+            .iter()
+            .position(|o| model.node(o.node).name == spec.input)
+            .ok_or_else(|| bad(format!("the model has no input named {:?}", spec.input)))?;
+        if model.input_outlets().map_err(|e| tract("inputs", e))?.len() != 1 {
+            return Err(bad(
+                "the model must have exactly one input (a float tensor of features)",
+            ));
+        }
+        model
+            .select_outputs_by_name([spec.probabilities.as_str()])
+            .map_err(|e| {
+                tract(
+                    &format!("the model has no output named {:?}", spec.probabilities),
+                    e,
+                )
+            })?;
+        let fact = InferenceFact::dt_shape(f32::datum_type(), tvec!(1usize, spec.features.len()));
+        let plan = model
+            .with_input_fact(input, fact)
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| tract("tract cannot run this model", e))?;
+        let p = OnnxPredictor { plan, spec };
+        let probe = p.run_row(&vec![0.0; p.spec.features.len()])?;
+        if probe.len() != p.spec.classes.len() {
+            return Err(bad(format!(
+                "output {:?} has {} values per row; the schema declares {} classes",
+                p.spec.probabilities,
+                probe.len(),
+                p.spec.classes.len()
+            )));
+        }
+        Ok(p)
+    }
+
+    pub fn spec(&self) -> &OnnxSpec {
+        &self.spec
+    }
+
+    fn run_row(&self, x: &[f32]) -> Result<Vec<f64>, MlError> {
+        let t = tract_ndarray::Array2::from_shape_vec((1, x.len()), x.to_vec())
+            .map_err(|e| bad(e.to_string()))?;
+        let out = self
+            .plan
+            .run(tvec!(Tensor::from(t).into()))
+            .map_err(|e| bad(format!("running the ONNX model: {e:#}")))?;
+        let probs = out
+            .first()
+            .ok_or_else(|| bad("the ONNX model returned no output"))?
+            .cast_to::<f32>()
+            .map_err(|e| bad(format!("output {:?}: {e:#}", self.spec.probabilities)))?;
+        let v = probs
+            .to_plain_array_view::<f32>()
+            .map_err(|e| bad(format!("output {:?}: {e:#}", self.spec.probabilities)))?;
+        Ok(v.iter().map(|&p| f64::from(p)).collect())
+    }
+}
+
+fn argmax(p: &[f64]) -> usize {
+    (0..p.len()).fold(0, |b, c| if p[c] > p[b] { c } else { b })
+}
+
+impl Predictor for OnnxPredictor {
+    fn classes(&self) -> &[String] {
+        &self.spec.classes
+    }
+
+    fn inputs(&self) -> Vec<(&str, InputKind)> {
+        self.spec
+            .features
+            .iter()
+            .map(|f| (f.as_str(), InputKind::Numeric))
+            .collect()
+    }
+
+    fn predict_frame(&self, frame: &Frame, _threads: usize) -> Result<Matrix, MlError> {
+        let cols: Vec<&Vec<f64>> = self
+            .spec
+            .features
+            .iter()
+            .map(|f| match frame.column(f) {
+                Some(FeatureColumn::Numeric(v)) => Ok(v),
+                Some(_) => Err(bad(format!("feature {f}: the ONNX model takes numbers"))),
+                None => Err(bad(format!("feature {f} is missing"))),
+            })
+            .collect::<Result<_, _>>()?;
+        let k = self.spec.classes.len();
+        let mut out = Matrix::zeros(frame.rows, k);
+        let mut row = vec![0f32; cols.len()];
+        for r in 0..frame.rows {
+            for (j, c) in cols.iter().enumerate() {
+                let v = c[r];
+                if !v.is_finite() {
+                    return Err(bad(format!(
+                        "data row {}: feature {} is missing or not a number; this ONNX model has no imputation",
+                        r + 1,
+                        self.spec.features[j]
+                    )));
+                }
+                row[j] = v as f32;
+            }
+            out.row_mut(r).copy_from_slice(&self.run_row(&row)?);
+        }
+        Ok(out)
+    }
+
+    fn predict_json(&self, records: &[Map<String, Value>]) -> Result<Vec<Prediction>, MlError> {
+        let mut out = Vec::with_capacity(records.len());
+        let mut row = vec![0f32; self.spec.features.len()];
+        for (i, r) in records.iter().enumerate() {
+            if let Some(extra) = r.keys().find(|k| !self.spec.features.contains(k)) {
+                return Err(bad(format!("record {i}: unknown feature {extra:?}")));
+            }
+            for (j, f) in self.spec.features.iter().enumerate() {
+                row[j] = match r.get(f) {
+                    Some(Value::Number(n)) => match n.as_f64() {
+                        Some(x) if x.is_finite() => x as f32,
+                        _ => {
+                            return Err(bad(format!(
+                                "record {i}: feature {f} is not a finite number"
+                            )));
+                        }
+                    },
+                    Some(Value::Null) | None => {
+                        return Err(bad(format!(
+                            "record {i}: feature {f} is missing; this ONNX model has no imputation"
+                        )));
+                    }
+                    Some(other) => {
+                        return Err(bad(format!(
+                            "record {i}: feature {f}: expected a number, got {other}"
+                        )));
+                    }
+                };
+            }
+            let p = self.run_row(&row)?;
+            out.push(Prediction {
+                label: self.spec.classes[argmax(&p)].clone(),
+                probabilities: p,
+            });
+        }
+        Ok(out)
+    }
+}
