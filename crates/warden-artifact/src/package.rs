@@ -340,6 +340,34 @@ mod tests {
         assert!(decode_weights(&bytes[..bytes.len() - 8], &expected).is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn weights_decoding_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let (_, expected) = sample();
+            let _ = decode_weights(&bytes, &expected);
+        }
+
+        #[test]
+        fn a_flipped_bit_in_the_header_is_always_refused(at in 0usize..4096, bit in 0u8..8) {
+            // Length prefix or JSON header: refused. Data section: decodes
+            // to other values (which the package signature catches).
+            let (bytes, expected) = sample();
+            let mut n = [0u8; 8];
+            n.copy_from_slice(&bytes[..8]);
+            let header_end = 8 + u64::from_le_bytes(n) as usize;
+            let at = at % bytes.len();
+            let mut b = bytes.clone();
+            b[at] ^= 1 << bit;
+            match decode_weights(&b, &expected) {
+                Ok(t) => {
+                    proptest::prop_assert!(at >= header_end, "header byte {at} changed, still decoded");
+                    proptest::prop_assert!(t != decode_weights(&bytes, &expected).unwrap());
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
     #[test]
     fn packages_hold_exactly_the_known_files() {
         let (bytes, expected) = sample();
