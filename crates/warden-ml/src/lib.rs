@@ -12,8 +12,10 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod fairness;
 pub mod frame;
 pub mod lbfgs;
+pub mod metrics;
 pub mod model;
 pub mod onnx;
 pub mod predictor;

@@ -1,0 +1,284 @@
+//! Group fairness of binary decisions, per sensitive attribute (or the
+//! intersection of two, groups named `a|b`).
+//!
+//! Multi-valued definitions are fairlearn's: demographic parity difference
+//! and ratio are max − min and min / max of the groups' selection rates;
+//! equalized odds difference is the larger of the TPR and FPR spreads
+//! (max − min) and its ratio the smaller of their min / max; equal
+//! opportunity difference is the TPR spread. Disparate impact (AIF360's
+//! name) is the selection-rate min / max, and the average odds difference
+//! the mean of the FPR and TPR spreads. With a declared privileged group
+//! the AIF360 forms are given too: unprivileged (every other value) minus,
+//! or over, privileged.
+//!
+//! Where a rate's denominator is empty — a group with no positive labels has
+//! no TPR, one with no negatives no FPR, a ratio whose largest rate is 0 —
+//! the figure is undefined with the reason, and spreads are taken over the
+//! groups that define the rate, naming the groups left out. fairlearn
+//! counts such a rate as 0 and AIF360 returns NaN or infinity; Warden does
+//! neither.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::metrics::Figure;
+
+/// One group's rates.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupRates {
+    pub group: String,
+    pub count: u64,
+    pub positives: u64,
+    pub predicted_positive: u64,
+    pub selection_rate: Figure,
+    pub tpr: Figure,
+    pub fpr: Figure,
+    pub accuracy: Figure,
+}
+
+/// AIF360-style comparison against a declared privileged group.
+#[derive(Clone, Debug, Serialize)]
+pub struct Privileged {
+    pub privileged: String,
+    pub statistical_parity_difference: Figure,
+    pub disparate_impact: Figure,
+    pub average_odds_difference: Figure,
+    pub equal_opportunity_difference: Figure,
+}
+
+/// The fairness section of one attribute.
+#[derive(Clone, Debug, Serialize)]
+pub struct AttributeFairness {
+    pub attribute: String,
+    pub groups: Vec<GroupRates>,
+    pub demographic_parity_difference: Figure,
+    pub demographic_parity_ratio: Figure,
+    pub equalized_odds_difference: Figure,
+    pub equalized_odds_ratio: Figure,
+    pub equal_opportunity_difference: Figure,
+    pub disparate_impact: Figure,
+    pub average_odds_difference: Figure,
+    /// Groups left out of a spread, and groups too small to read much into.
+    pub notes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privileged: Option<Privileged>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    n: f64,
+    pos: f64,
+    neg: f64,
+    tp: f64,
+    fp: f64,
+    pred: f64,
+    right: f64,
+}
+
+impl Counts {
+    fn add(&mut self, y: bool, p: bool) {
+        self.n += 1.0;
+        if y {
+            self.pos += 1.0
+        } else {
+            self.neg += 1.0
+        }
+        if p {
+            self.pred += 1.0
+        }
+        if y && p {
+            self.tp += 1.0
+        }
+        if !y && p {
+            self.fp += 1.0
+        }
+        if y == p {
+            self.right += 1.0
+        }
+    }
+    fn selection(&self) -> Figure {
+        Figure::ratio(self.pred, self.n, "no rows")
+    }
+    fn tpr(&self, name: &str) -> Figure {
+        Figure::ratio(self.tp, self.pos, format!("{name} has no positive labels"))
+    }
+    fn fpr(&self, name: &str) -> Figure {
+        Figure::ratio(self.fp, self.neg, format!("{name} has no negative labels"))
+    }
+}
+
+/// max − min and min / max of a rate over the groups defining it.
+fn spread(rates: &[(String, Figure)], what: &str, notes: &mut Vec<String>) -> (Figure, Figure) {
+    let defined: Vec<f64> = rates.iter().filter_map(|(_, f)| f.value()).collect();
+    for (g, f) in rates {
+        if let Figure::Undefined { undefined } = f {
+            notes.push(format!("{what}: group {g} left out ({undefined})"));
+        }
+    }
+    if defined.len() < 2 {
+        let why = format!("fewer than two groups define the {what}");
+        return (Figure::undefined(why.clone()), Figure::undefined(why));
+    }
+    let max = defined.iter().cloned().fold(f64::MIN, f64::max);
+    let min = defined.iter().cloned().fold(f64::MAX, f64::min);
+    (
+        Figure::Defined(max - min),
+        Figure::ratio(min, max, format!("every group's {what} is 0")),
+    )
+}
+
+fn combine(a: &Figure, b: &Figure, f: fn(f64, f64) -> f64) -> Figure {
+    match (a, b) {
+        (Figure::Defined(x), Figure::Defined(y)) => Figure::Defined(f(*x, *y)),
+        (Figure::Undefined { undefined }, _) | (_, Figure::Undefined { undefined }) => {
+            Figure::undefined(undefined.clone())
+        }
+    }
+}
+
+/// Fairness of `predicted` against `truth` (positive = true) across the
+/// groups named by `group` (one per row). `privileged` names the
+/// privileged group for the AIF360 forms.
+pub fn attribute_fairness(
+    attribute: &str,
+    truth: &[bool],
+    predicted: &[bool],
+    group: &[String],
+    privileged: Option<&str>,
+) -> AttributeFairness {
+    let mut by: BTreeMap<&str, Counts> = BTreeMap::new();
+    for i in 0..truth.len() {
+        by.entry(group[i].as_str())
+            .or_default()
+            .add(truth[i], predicted[i]);
+    }
+    let mut notes = Vec::new();
+    let groups: Vec<GroupRates> = by
+        .iter()
+        .map(|(g, c)| {
+            if c.n < 2.0 {
+                notes.push(format!(
+                    "group {g} has a single row: its rates are anecdotes"
+                ));
+            }
+            GroupRates {
+                group: g.to_string(),
+                count: c.n as u64,
+                positives: c.pos as u64,
+                predicted_positive: c.pred as u64,
+                selection_rate: c.selection(),
+                tpr: c.tpr(&format!("group {g}")),
+                fpr: c.fpr(&format!("group {g}")),
+                accuracy: Figure::ratio(c.right, c.n, "no rows"),
+            }
+        })
+        .collect();
+    let take = |f: fn(&GroupRates) -> Figure| -> Vec<(String, Figure)> {
+        groups.iter().map(|g| (g.group.clone(), f(g))).collect()
+    };
+    let (dp_diff, dp_ratio) = spread(
+        &take(|g| g.selection_rate.clone()),
+        "selection rate",
+        &mut notes,
+    );
+    let (tpr_diff, tpr_ratio) = spread(&take(|g| g.tpr.clone()), "true positive rate", &mut notes);
+    let (fpr_diff, fpr_ratio) = spread(&take(|g| g.fpr.clone()), "false positive rate", &mut notes);
+    let privileged = privileged.map(|p| {
+        let (mut priv_c, mut unpriv_c) = (Counts::default(), Counts::default());
+        for (g, c) in &by {
+            let side = if *g == p { &mut priv_c } else { &mut unpriv_c };
+            side.n += c.n;
+            side.pos += c.pos;
+            side.neg += c.neg;
+            side.tp += c.tp;
+            side.fp += c.fp;
+            side.pred += c.pred;
+            side.right += c.right;
+        }
+        let (sp, su) = (priv_c.selection(), unpriv_c.selection());
+        let (tp, tu) = (
+            priv_c.tpr("the privileged group"),
+            unpriv_c.tpr("the unprivileged groups"),
+        );
+        let (fp, fu) = (
+            priv_c.fpr("the privileged group"),
+            unpriv_c.fpr("the unprivileged groups"),
+        );
+        let empty = |side: &str| Figure::undefined(format!("the {side} side has no rows"));
+        let spd = if priv_c.n == 0.0 {
+            empty("privileged")
+        } else if unpriv_c.n == 0.0 {
+            empty("unprivileged")
+        } else {
+            combine(&su, &sp, |u, p| u - p)
+        };
+        let di = match (su.value(), sp.value()) {
+            (Some(u), Some(p)) => Figure::ratio(
+                u,
+                p,
+                format!("the privileged group {p:?} has no positive predictions"),
+            ),
+            _ => spd.clone(),
+        };
+        let eod = combine(&tu, &tp, |u, p| u - p);
+        let fpd = combine(&fu, &fp, |u, p| u - p);
+        Privileged {
+            privileged: p.to_string(),
+            statistical_parity_difference: spd,
+            disparate_impact: di,
+            average_odds_difference: combine(&fpd, &eod, |a, b| 0.5 * (a + b)),
+            equal_opportunity_difference: eod,
+        }
+    });
+    if let Some(p) = privileged.as_ref()
+        && !by.contains_key(p.privileged.as_str())
+    {
+        notes.push(format!(
+            "the privileged group {} does not occur",
+            p.privileged
+        ));
+    }
+    notes.sort();
+    notes.dedup();
+    AttributeFairness {
+        attribute: attribute.to_string(),
+        demographic_parity_difference: dp_diff,
+        demographic_parity_ratio: dp_ratio.clone(),
+        equalized_odds_difference: combine(&tpr_diff, &fpr_diff, f64::max),
+        equalized_odds_ratio: combine(&tpr_ratio, &fpr_ratio, f64::min),
+        equal_opportunity_difference: tpr_diff.clone(),
+        disparate_impact: dp_ratio,
+        average_odds_difference: combine(&tpr_diff, &fpr_diff, |a, b| 0.5 * (a + b)),
+        groups,
+        notes,
+        privileged,
+    }
+}
+
+/// AIF360's Theil index (generalised entropy, α = 1) over all rows:
+/// b = 1 + ŷ − y, T = mean((b/μ) ln(b/μ)), 0·ln 0 = 0.
+pub fn theil_index(truth: &[bool], predicted: &[bool]) -> Figure {
+    let n = truth.len() as f64;
+    if n == 0.0 {
+        return Figure::undefined("no rows");
+    }
+    let b: Vec<f64> = truth
+        .iter()
+        .zip(predicted)
+        .map(|(&y, &p)| 1.0 + f64::from(u8::from(p)) - f64::from(u8::from(y)))
+        .collect();
+    let mu = b.iter().sum::<f64>() / n;
+    if mu == 0.0 {
+        return Figure::undefined("every benefit is 0");
+    }
+    Figure::Defined(
+        b.iter()
+            .map(|&x| {
+                let r = x / mu;
+                if r > 0.0 { r * r.ln() } else { 0.0 }
+            })
+            .sum::<f64>()
+            / n,
+    )
+}

@@ -1,0 +1,417 @@
+//! Classification performance, as evidence: the figures a gate decides on,
+//! with the definitions scikit-learn uses, and seeded bootstrap confidence
+//! intervals. A figure whose denominator is empty is [`Figure::Undefined`]
+//! with the reason, never 0 or infinity.
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use serde::Serialize;
+
+use crate::frame::Matrix;
+
+/// A figure, or why there is none.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Figure {
+    Defined(f64),
+    Undefined { undefined: String },
+}
+
+impl Figure {
+    pub fn undefined(why: impl Into<String>) -> Self {
+        Figure::Undefined {
+            undefined: why.into(),
+        }
+    }
+
+    pub fn value(&self) -> Option<f64> {
+        match self {
+            Figure::Defined(v) => Some(*v),
+            Figure::Undefined { .. } => None,
+        }
+    }
+
+    /// `num / den`, undefined (with `why`) when `den` is 0.
+    pub fn ratio(num: f64, den: f64, why: impl Into<String>) -> Self {
+        if den == 0.0 {
+            Figure::undefined(why)
+        } else {
+            Figure::Defined(num / den)
+        }
+    }
+}
+
+/// Precision, recall and F1 of one class (one-vs-rest).
+#[derive(Clone, Debug, Serialize)]
+pub struct ClassFigures {
+    pub class: String,
+    pub support: u64,
+    pub precision: Figure,
+    pub recall: Figure,
+    pub f1: Figure,
+}
+
+/// A 95% interval from the bootstrap.
+#[derive(Clone, Debug, Serialize)]
+pub struct Interval {
+    pub low: f64,
+    pub high: f64,
+}
+
+/// Everything `performance` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct Performance {
+    pub rows: u64,
+    pub classes: Vec<String>,
+    pub accuracy: f64,
+    pub balanced_accuracy: Figure,
+    pub per_class: Vec<ClassFigures>,
+    pub macro_precision: Figure,
+    pub macro_recall: Figure,
+    pub macro_f1: Figure,
+    /// Binary: of the positive class's score; more classes: macro one-vs-rest.
+    pub roc_auc: Figure,
+    /// Average precision (scikit-learn's step definition); binary only.
+    pub pr_auc: Figure,
+    pub log_loss: Figure,
+    pub brier: Figure,
+    /// Expected calibration error over 10 equal-width confidence bins.
+    pub ece: Figure,
+    /// `confusion[true][predicted]`.
+    pub confusion: Vec<Vec<u64>>,
+    /// Seeded bootstrap (percentile) intervals of the headline figures.
+    pub ci95: std::collections::BTreeMap<String, Interval>,
+    pub bootstrap: BootstrapInfo,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BootstrapInfo {
+    pub resamples: usize,
+    pub seed: u64,
+}
+
+/// Labels and predictions as class indices, and optional probabilities.
+pub struct Outcomes<'a> {
+    pub classes: &'a [String],
+    pub truth: &'a [u32],
+    pub predicted: &'a [u32],
+    /// Rows × classes, each row summing to 1.
+    pub probabilities: Option<&'a Matrix>,
+}
+
+/// Weighted confusion matrix.
+fn confusion(o: &Outcomes<'_>, w: &[f64]) -> Vec<Vec<f64>> {
+    let k = o.classes.len();
+    let mut c = vec![vec![0.0; k]; k];
+    for i in 0..o.truth.len() {
+        c[o.truth[i] as usize][o.predicted[i] as usize] += w[i];
+    }
+    c
+}
+
+fn accuracy_of(c: &[Vec<f64>]) -> f64 {
+    let total: f64 = c.iter().flatten().sum();
+    let right: f64 = (0..c.len()).map(|i| c[i][i]).sum();
+    if total == 0.0 { 0.0 } else { right / total }
+}
+
+fn per_class(c: &[Vec<f64>], classes: &[String]) -> Vec<ClassFigures> {
+    let k = c.len();
+    (0..k)
+        .map(|j| {
+            let tp = c[j][j];
+            let support: f64 = c[j].iter().sum();
+            let predicted: f64 = (0..k).map(|i| c[i][j]).sum();
+            let precision = Figure::ratio(
+                tp,
+                predicted,
+                format!("class {} is never predicted", classes[j]),
+            );
+            let recall = Figure::ratio(tp, support, format!("class {} never occurs", classes[j]));
+            let f1 = match (precision.value(), recall.value()) {
+                (Some(p), Some(r)) if p + r > 0.0 => Figure::Defined(2.0 * p * r / (p + r)),
+                (Some(_), Some(_)) => Figure::Defined(0.0),
+                _ => Figure::undefined(format!(
+                    "precision or recall of class {} is undefined",
+                    classes[j]
+                )),
+            };
+            ClassFigures {
+                class: classes[j].clone(),
+                support: support as u64,
+                precision,
+                recall,
+                f1,
+            }
+        })
+        .collect()
+}
+
+fn macro_of(figs: &[Figure], what: &str) -> Figure {
+    let vals: Vec<f64> = figs.iter().filter_map(Figure::value).collect();
+    if vals.len() < figs.len() {
+        return Figure::undefined(format!(
+            "{what} is undefined for {} class(es)",
+            figs.len() - vals.len()
+        ));
+    }
+    Figure::Defined(vals.iter().sum::<f64>() / vals.len() as f64)
+}
+
+/// Weighted ROC AUC of `score` for `positive` rows (ties count half), over
+/// rows visited in `order` (indices sorted by ascending score).
+fn auc(order: &[usize], score: &[f64], positive: &[bool], w: &[f64]) -> Option<f64> {
+    let (mut neg_below, mut acc, mut pos_total, mut neg_total) = (0.0, 0.0, 0.0, 0.0);
+    let mut i = 0;
+    while i < order.len() {
+        let s = score[order[i]];
+        let (mut p, mut n) = (0.0, 0.0);
+        let mut j = i;
+        while j < order.len() && score[order[j]] == s {
+            let r = order[j];
+            if positive[r] {
+                p += w[r]
+            } else {
+                n += w[r]
+            }
+            j += 1;
+        }
+        acc += p * (neg_below + 0.5 * n);
+        neg_below += n;
+        pos_total += p;
+        neg_total += n;
+        i = j;
+    }
+    (pos_total > 0.0 && neg_total > 0.0).then(|| acc / (pos_total * neg_total))
+}
+
+/// Average precision: Σ (R_k − R_{k−1}) P_k over descending score thresholds.
+fn average_precision(order: &[usize], score: &[f64], positive: &[bool], w: &[f64]) -> Option<f64> {
+    let total_pos: f64 = order.iter().filter(|&&r| positive[r]).map(|&r| w[r]).sum();
+    if total_pos == 0.0 {
+        return None;
+    }
+    let (mut tp, mut fp, mut ap, mut last_recall) = (0.0, 0.0, 0.0, 0.0);
+    let mut i = order.len();
+    while i > 0 {
+        let s = score[order[i - 1]];
+        while i > 0 && score[order[i - 1]] == s {
+            let r = order[i - 1];
+            if positive[r] {
+                tp += w[r]
+            } else {
+                fp += w[r]
+            }
+            i -= 1;
+        }
+        if tp + fp > 0.0 {
+            let recall = tp / total_pos;
+            ap += (recall - last_recall) * (tp / (tp + fp));
+            last_recall = recall;
+        }
+    }
+    Some(ap)
+}
+
+struct Scored {
+    /// Per class: rows sorted by that class's probability, and the probabilities.
+    orders: Vec<(Vec<usize>, Vec<f64>)>,
+}
+
+fn scored(o: &Outcomes<'_>) -> Option<Scored> {
+    let p = o.probabilities?;
+    let k = o.classes.len();
+    let orders = (0..k)
+        .map(|c| {
+            let s: Vec<f64> = (0..p.rows).map(|i| p.row(i)[c]).collect();
+            let mut idx: Vec<usize> = (0..p.rows).collect();
+            idx.sort_by(|&a, &b| s[a].total_cmp(&s[b]));
+            (idx, s)
+        })
+        .collect();
+    Some(Scored { orders })
+}
+
+fn roc_auc_of(o: &Outcomes<'_>, sc: &Scored, w: &[f64]) -> Figure {
+    let k = o.classes.len();
+    let classes: Vec<usize> = if k == 2 { vec![1] } else { (0..k).collect() };
+    let mut sum = 0.0;
+    for &c in &classes {
+        let positive: Vec<bool> = o.truth.iter().map(|&t| t as usize == c).collect();
+        let (order, s) = &sc.orders[c];
+        match auc(order, s, &positive, w) {
+            Some(a) => sum += a,
+            None => {
+                return Figure::undefined(format!(
+                    "class {} is absent or is the only class present",
+                    o.classes[c]
+                ));
+            }
+        }
+    }
+    Figure::Defined(sum / classes.len() as f64)
+}
+
+/// Computes every figure, with `resamples` bootstrap resamples seeded by `seed`.
+pub fn performance(o: &Outcomes<'_>, resamples: usize, seed: u64) -> Performance {
+    let n = o.truth.len();
+    let k = o.classes.len();
+    let ones = vec![1.0; n];
+    let c = confusion(o, &ones);
+    let pc = per_class(&c, o.classes);
+    let recalls: Vec<Figure> = pc.iter().map(|f| f.recall.clone()).collect();
+    let present: Vec<f64> = pc.iter().filter_map(|f| f.recall.value()).collect();
+    let balanced = if present.is_empty() {
+        Figure::undefined("no rows")
+    } else {
+        // scikit-learn averages recall over the classes present in the truth.
+        Figure::Defined(present.iter().sum::<f64>() / present.len() as f64)
+    };
+    let _ = recalls;
+    let macro_precision = macro_of(
+        &pc.iter().map(|f| f.precision.clone()).collect::<Vec<_>>(),
+        "precision",
+    );
+    let macro_recall = macro_of(
+        &pc.iter().map(|f| f.recall.clone()).collect::<Vec<_>>(),
+        "recall",
+    );
+    let macro_f1 = macro_of(&pc.iter().map(|f| f.f1.clone()).collect::<Vec<_>>(), "F1");
+    let no_scores = || Figure::undefined("no probabilities or scores were given");
+    let sc = scored(o);
+    let (roc_auc, pr_auc, log_loss, brier, ece) = match (&sc, o.probabilities) {
+        (Some(sc), Some(p)) => {
+            let roc = roc_auc_of(o, sc, &ones);
+            let pr = if k == 2 {
+                let positive: Vec<bool> = o.truth.iter().map(|&t| t == 1).collect();
+                let (order, s) = &sc.orders[1];
+                average_precision(order, s, &positive, &ones).map_or_else(
+                    || Figure::undefined(format!("class {} never occurs", o.classes[1])),
+                    Figure::Defined,
+                )
+            } else {
+                Figure::undefined("PR AUC is reported for two classes")
+            };
+            let mut ll = 0.0;
+            let mut br = 0.0;
+            for i in 0..n {
+                let row = p.row(i);
+                let t = o.truth[i] as usize;
+                ll -= row[t].clamp(1e-15, 1.0 - 1e-15).ln();
+                br += if k == 2 {
+                    let y = if t == 1 { 1.0 } else { 0.0 };
+                    (row[1] - y).powi(2)
+                } else {
+                    (0..k)
+                        .map(|j| (row[j] - if j == t { 1.0 } else { 0.0 }).powi(2))
+                        .sum::<f64>()
+                };
+            }
+            let mut bins = [(0.0f64, 0.0f64, 0usize); 10];
+            for i in 0..n {
+                let row = p.row(i);
+                let (best, conf) = row
+                    .iter()
+                    .enumerate()
+                    .fold((0, f64::MIN), |b, (j, &v)| if v > b.1 { (j, v) } else { b });
+                let b = ((conf * 10.0).ceil() as usize).clamp(1, 10) - 1;
+                bins[b].0 += conf;
+                bins[b].1 += if best == o.truth[i] as usize {
+                    1.0
+                } else {
+                    0.0
+                };
+                bins[b].2 += 1;
+            }
+            let ece: f64 = bins
+                .iter()
+                .filter(|b| b.2 > 0)
+                .map(|b| (b.1 / b.2 as f64 - b.0 / b.2 as f64).abs() * b.2 as f64 / n.max(1) as f64)
+                .sum();
+            let nn = n.max(1) as f64;
+            (
+                roc,
+                pr,
+                Figure::Defined(ll / nn),
+                Figure::Defined(br / nn),
+                Figure::Defined(ece),
+            )
+        }
+        _ => (
+            no_scores(),
+            no_scores(),
+            no_scores(),
+            no_scores(),
+            no_scores(),
+        ),
+    };
+    // Bootstrap: multiplicity weights of n draws with replacement.
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut samples: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+    let mut w = vec![0.0; n];
+    for _ in 0..resamples {
+        if n == 0 {
+            break;
+        }
+        w.iter_mut().for_each(|x| *x = 0.0);
+        for _ in 0..n {
+            w[rng.random_range(0..n)] += 1.0;
+        }
+        let c = confusion(o, &w);
+        samples.entry("accuracy").or_default().push(accuracy_of(&c));
+        let pc = per_class(&c, o.classes);
+        let rec: Vec<f64> = pc.iter().filter_map(|f| f.recall.value()).collect();
+        if !rec.is_empty() {
+            samples
+                .entry("balanced_accuracy")
+                .or_default()
+                .push(rec.iter().sum::<f64>() / rec.len() as f64);
+        }
+        if let Some(v) =
+            macro_of(&pc.iter().map(|f| f.f1.clone()).collect::<Vec<_>>(), "F1").value()
+        {
+            samples.entry("macro_f1").or_default().push(v);
+        }
+        if let Some(sc) = &sc
+            && let Some(v) = roc_auc_of(o, sc, &w).value()
+        {
+            samples.entry("roc_auc").or_default().push(v);
+        }
+    }
+    let ci95 = samples
+        .into_iter()
+        .filter(|(_, v)| v.len() * 10 >= resamples.max(1) * 9)
+        .map(|(name, mut v)| {
+            v.sort_by(f64::total_cmp);
+            let q = |p: f64| crate::profile::quantile(&v, p);
+            (
+                name.to_string(),
+                Interval {
+                    low: q(0.025),
+                    high: q(0.975),
+                },
+            )
+        })
+        .collect();
+    Performance {
+        rows: n as u64,
+        classes: o.classes.to_vec(),
+        accuracy: accuracy_of(&c),
+        balanced_accuracy: balanced,
+        per_class: pc,
+        macro_precision,
+        macro_recall,
+        macro_f1,
+        roc_auc,
+        pr_auc,
+        log_loss,
+        brier,
+        ece,
+        confusion: c
+            .iter()
+            .map(|r| r.iter().map(|&v| v as u64).collect())
+            .collect(),
+        ci95,
+        bootstrap: BootstrapInfo { resamples, seed },
+    }
+}
