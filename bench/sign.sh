@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 GB="${1:-1}"
 WORK="${WARDEN_BENCH_DIR:-$(mktemp -d)}"
+mkdir -p "$WORK"
 VENV="$HOME/.cache/warden/venv-model-signing"
 if [ ! -x "$VENV/bin/model_signing" ]; then
   python3 -m venv "$VENV"

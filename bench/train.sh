@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 ROWS="${1:-1000000}"
 RUNS="${2:-3}"
 WORK="${WARDEN_BENCH_DIR:-$(mktemp -d)}"
+mkdir -p "$WORK"
 VENV="$HOME/.cache/warden/venv-sklearn"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"

@@ -207,6 +207,21 @@ pub struct Trained {
     pub optimiser: OptimiserReport,
     pub dp: Option<DpReport>,
     pub profile: ReferenceProfile,
+    /// Wall-clock seconds per phase (not part of any package).
+    pub seconds: PhaseSeconds,
+}
+
+/// Where a training run's time went.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PhaseSeconds {
+    /// Split, preprocessing fit and design matrix.
+    pub preprocess: f64,
+    /// L-BFGS, Adam or DP-SGD (including the noise search).
+    pub optimise: f64,
+    /// Train and holdout metrics.
+    pub metrics: f64,
+    /// The reference profile.
+    pub profile: f64,
 }
 
 /// Progress: `(done, total)` epochs or iterations.
@@ -294,6 +309,17 @@ pub fn train(
             if k == 1 { "" } else { "es" }
         )));
     }
+    let clock = std::time::Instant::now();
+    let mut seconds = PhaseSeconds::default();
+    let mut lap = {
+        let mut last = clock;
+        move || {
+            let now = std::time::Instant::now();
+            let d = (now - last).as_secs_f64();
+            last = now;
+            d
+        }
+    };
     let mut rng = ChaCha20Rng::seed_from_u64(cfg.seed);
     let (train_rows, holdout_rows) = split(frame.rows, cfg.holdout, &mut rng);
     let y_train: Vec<u32> = train_rows.iter().map(|&r| labels.y[r]).collect();
@@ -321,7 +347,7 @@ pub fn train(
         ModelKind::Logreg => Model::zeros(arch)?,
         ModelKind::Mlp => Model::init(arch, &mut rng)?,
     };
-    let n = x.rows;
+    seconds.preprocess = lap();
     let (optimiser, dp) = match &cfg.dp {
         None if cfg.model == ModelKind::Logreg => {
             let out = fit_lbfgs(&mut model, &x, &y_train, cfg, threads, progress);
@@ -347,7 +373,7 @@ pub fn train(
             }
         )));
     }
-    let _ = n;
+    seconds.optimise = lap();
     let train_probs = predict_proba(&model, &x, threads);
     let train_metrics = metrics(&train_probs, &y_train);
     let holdout = if holdout_rows.is_empty() {
@@ -357,6 +383,7 @@ pub fn train(
         let yh: Vec<u32> = holdout_rows.iter().map(|&r| labels.y[r]).collect();
         Some(metrics(&predict_proba(&model, &xh, threads), &yh))
     };
+    seconds.metrics = lap();
     let profile = reference_profile(
         frame,
         &train_rows,
@@ -375,6 +402,10 @@ pub fn train(
         optimiser,
         dp,
         profile,
+        seconds: PhaseSeconds {
+            profile: lap(),
+            ..seconds
+        },
     })
 }
 

@@ -114,6 +114,8 @@ pub struct Timings {
     pub load: f64,
     pub fit: f64,
     pub record: f64,
+    /// The fit's phases.
+    pub phases: warden_ml::train::PhaseSeconds,
 }
 
 /// What to import.
@@ -570,6 +572,7 @@ impl Workspace {
                 load: (t1 - t0).as_secs_f64(),
                 fit: (t2 - t1).as_secs_f64(),
                 record: t2.elapsed().as_secs_f64(),
+                phases: trained.seconds.clone(),
             },
         })
     }
