@@ -130,6 +130,54 @@ pub enum Command {
     /// List, inspect, export and run registered models
     #[command(subcommand)]
     Model(ModelCmd),
+    /// Measure a model on a dataset version (performance, fairness, privacy risk) and record it
+    #[command(
+        after_help = "Examples:\n  warden eval credit@1 --dataset credit@1\n  warden eval credit@2 --dataset credit@3 --sensitive sex --sensitive age_band --privileged sex=male --report ./eval\n  warden eval --predictions scored.csv --label y --prediction yhat --score p --sensitive sex --json\n\nPerformance: accuracy, balanced accuracy, precision/recall/F1 per class and macro, ROC AUC,\nPR AUC, log loss, Brier score, expected calibration error, confusion matrix, seeded bootstrap\n95% intervals (scikit-learn's definitions). Fairness, for each sensitive attribute and each\npair: per-group rates, demographic parity, equalized odds, equal opportunity, disparate\nimpact, average odds (fairlearn's and AIF360's definitions; with --privileged, AIF360's\nsigned forms). A figure whose denominator is empty is reported as undefined with the reason.\nPrivacy: membership inference (loss threshold, confidence) when the dataset is the model's own\ntraining dataset. The evaluation is recorded (model.evaluate) for the gates. Needs a role\nallowed model.evaluate (ml-engineer, admin); --predictions records nothing."
+    )]
+    Eval(Box<EvalArgs>),
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// The model version (MODEL@N, or MODEL for the latest); omit with --predictions
+    #[arg(
+        required_unless_present = "predictions",
+        conflicts_with = "predictions"
+    )]
+    pub model: Option<String>,
+    /// The dataset version to measure on
+    #[arg(long, value_name = "NAME@V", required_unless_present = "predictions")]
+    pub dataset: Option<String>,
+    /// A CSV of labels and predictions made elsewhere
+    #[arg(long, value_name = "FILE", requires_all = ["label", "prediction"])]
+    pub predictions: Option<PathBuf>,
+    /// With --predictions: the true label column
+    #[arg(long, value_name = "COL")]
+    pub label: Option<String>,
+    /// With --predictions: the predicted label column
+    #[arg(long, value_name = "COL")]
+    pub prediction: Option<String>,
+    /// With --predictions: the probability of the second class (sorted labels)
+    #[arg(long, value_name = "COL")]
+    pub score: Option<String>,
+    /// Sensitive attributes (default: those declared at ingest)
+    #[arg(long, value_name = "COL")]
+    pub sensitive: Vec<String>,
+    /// A privileged group, for AIF360's signed differences and ratios
+    #[arg(long, value_name = "COL=VALUE")]
+    pub privileged: Vec<String>,
+    /// Bootstrap resamples for the 95% intervals
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub bootstrap: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write report.json and report.md into DIR
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub csv: CsvArgs,
+    #[command(flatten)]
+    pub acting: ActingAs,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]

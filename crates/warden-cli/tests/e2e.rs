@@ -473,6 +473,7 @@ fn help_has_examples_and_exit_codes() {
         vec!["model", "export"],
         vec!["model", "predict"],
         vec!["model", "import"],
+        vec!["eval"],
     ] {
         let help = ok(Command::cargo_bin("warden")
             .unwrap()
@@ -1253,4 +1254,211 @@ fn import_onnx_models_and_predict() {
         serde_json::from_str(&ok(warden(ws, "ana").args(["model", "list", "--json"]))).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 3);
     assert_eq!(count_events(ws, "model.import"), 3);
+}
+
+#[test]
+fn evaluate_models_and_predictions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
+    ok(warden(ws, "ana").args(["roles", "grant", "dana", "data-engineer"]));
+    ok(warden(ws, "ana").args([
+        "example",
+        "credit",
+        "--rows",
+        "2000",
+        "--seed",
+        "9",
+        "--out",
+        "credit.csv",
+        "--bias",
+        "0.4",
+    ]));
+    ok(warden(ws, "ana").args([
+        "data",
+        "ingest",
+        "credit.csv",
+        "--name",
+        "credit",
+        "--target",
+        "approved",
+        "--id",
+        "customer_id",
+        "--sensitive",
+        "sex",
+        "--sensitive",
+        "age_band",
+        "--no-screen",
+    ]));
+    ok(warden(ws, "ana").args(["train", "--dataset", "credit@1", "--name", "credit"]));
+
+    let ev: serde_json::Value = serde_json::from_str(&ok(warden(ws, "ana").args([
+        "eval",
+        "credit@1",
+        "--dataset",
+        "credit@1",
+        "--privileged",
+        "sex=M",
+        "--report",
+        "ev",
+        "--json",
+    ])))
+    .unwrap();
+    let r = &ev["report"];
+    assert_eq!(r["rows"], 2000);
+    assert!(r["performance"]["accuracy"].as_f64().unwrap() > 0.85);
+    assert!(r["performance"]["roc_auc"].as_f64().unwrap() > 0.9);
+    let attrs: Vec<&str> = r["fairness"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["attribute"].as_str().unwrap())
+        .collect();
+    assert_eq!(attrs, ["sex", "age_band", "sex&age_band"]);
+    assert!(
+        r["fairness"][0]["privileged"]["disparate_impact"]
+            .as_f64()
+            .is_some()
+    );
+    assert!(
+        r["privacy"]["loss_threshold"]["auc"].as_f64().is_some(),
+        "{}",
+        r["privacy"]
+    );
+    assert!(ws.join("ev/report.md").exists() && ws.join("ev/report.json").exists());
+    let md = std::fs::read_to_string(ws.join("ev/report.md")).unwrap();
+    assert!(
+        md.contains("## Fairness") && md.contains("membership"),
+        "{md}"
+    );
+    assert_eq!(count_events(ws, "model.evaluate"), 1);
+
+    // Bad input: named, nothing recorded.
+    std::fs::write(
+        ws.join("other.csv"),
+        "age,income,approved\n30,1000,1\n40,2000,0\n",
+    )
+    .unwrap();
+    ok(warden(ws, "ana").args([
+        "data",
+        "ingest",
+        "other.csv",
+        "--name",
+        "other",
+        "--target",
+        "approved",
+        "--no-screen",
+    ]));
+    for (args, code, want) in [
+        (
+            vec!["eval", "credit@1", "--dataset", "other@1"],
+            1,
+            "missing column(s) loan_amount",
+        ),
+        (
+            vec![
+                "eval",
+                "credit@1",
+                "--dataset",
+                "credit@1",
+                "--sensitive",
+                "religion",
+            ],
+            1,
+            "\"religion\" is not a column",
+        ),
+        (
+            vec![
+                "eval",
+                "credit@1",
+                "--dataset",
+                "credit@1",
+                "--privileged",
+                "region=north",
+            ],
+            2,
+            "not one of the sensitive",
+        ),
+        (
+            vec![
+                "eval",
+                "credit@1",
+                "--dataset",
+                "credit@1",
+                "--privileged",
+                "sex",
+            ],
+            2,
+            "COL=VALUE",
+        ),
+        (
+            vec![
+                "eval",
+                "credit@1",
+                "--dataset",
+                "credit@1",
+                "--privileged",
+                "sex=male",
+            ],
+            2,
+            "values: F, M",
+        ),
+        (
+            vec!["eval", "credit@9", "--dataset", "credit@1"],
+            1,
+            "not found",
+        ),
+        (vec!["eval", "credit@1"], 2, "--dataset"),
+    ] {
+        let (c, _, stderr) = out(warden(ws, "ana").args(&args));
+        assert_eq!(c, code, "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+    let (c, _, _) = out(warden(ws, "dana").args(["eval", "credit@1", "--dataset", "credit@1"]));
+    assert_eq!(c, 3, "a data engineer may not evaluate");
+    assert_eq!(count_events(ws, "model.evaluate"), 1);
+
+    // Predictions made elsewhere: the fixed set the reference tests use.
+    let preds = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../warden-ml/tests/data/fairness/predictions.csv");
+    let p: serde_json::Value = serde_json::from_str(&ok(warden(ws, "ana")
+        .args(["eval", "--predictions"])
+        .arg(&preds)
+        .args([
+            "--label",
+            "label",
+            "--prediction",
+            "prediction",
+            "--score",
+            "score",
+            "--sensitive",
+            "sex",
+            "--sensitive",
+            "region",
+            "--json",
+        ])))
+    .unwrap();
+    assert_eq!(p["performance"]["accuracy"], 0.8325);
+    let sex = &p["fairness"][0];
+    assert!((sex["demographic_parity_ratio"].as_f64().unwrap() - 0.6480254073460371).abs() < 1e-12);
+    let east = p["fairness"][1]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group"] == "east")
+        .unwrap()
+        .clone();
+    assert!(
+        east["tpr"]["undefined"]
+            .as_str()
+            .unwrap()
+            .contains("no positive labels"),
+        "{east}"
+    );
+    assert_eq!(
+        count_events(ws, "model.evaluate"),
+        1,
+        "--predictions records nothing"
+    );
 }

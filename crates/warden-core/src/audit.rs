@@ -46,6 +46,7 @@ pub mod actions {
     pub const MODEL_TRAIN: &str = "model.train";
     pub const MODEL_SIGN: &str = "model.sign";
     pub const MODEL_IMPORT: &str = "model.import";
+    pub const MODEL_EVALUATE: &str = "model.evaluate";
 }
 
 #[cfg(test)]

@@ -415,3 +415,85 @@ pub fn performance(o: &Outcomes<'_>, resamples: usize, seed: u64) -> Performance
         bootstrap: BootstrapInfo { resamples, seed },
     }
 }
+
+/// One membership-inference attack's success.
+#[derive(Clone, Debug, Serialize)]
+pub struct AttackFigures {
+    pub attack: String,
+    pub members: u64,
+    pub non_members: u64,
+    /// ROC AUC of telling members from non-members (0.5 = chance).
+    pub auc: Figure,
+    /// max (TPR − FPR) over thresholds.
+    pub advantage: Figure,
+    pub tpr_at_1pct_fpr: Figure,
+    pub tpr_at_0_1pct_fpr: Figure,
+}
+
+/// Scores an attack whose `member` and `non_member` scores are higher for
+/// rows it believes were in the training set.
+pub fn membership_attack(attack: &str, member: &[f64], non_member: &[f64]) -> AttackFigures {
+    let (m, n) = (member.len(), non_member.len());
+    let why = || {
+        Figure::undefined("the attack needs both training (member) and held-out (non-member) rows")
+    };
+    if m == 0 || n == 0 {
+        return AttackFigures {
+            attack: attack.into(),
+            members: m as u64,
+            non_members: n as u64,
+            auc: why(),
+            advantage: why(),
+            tpr_at_1pct_fpr: why(),
+            tpr_at_0_1pct_fpr: why(),
+        };
+    }
+    let scores: Vec<f64> = member.iter().chain(non_member).cloned().collect();
+    let positive: Vec<bool> = (0..m + n).map(|i| i < m).collect();
+    let mut order: Vec<usize> = (0..m + n).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let ones = vec![1.0; m + n];
+    let auc_v = auc(&order, &scores, &positive, &ones);
+    // ROC points from the highest threshold down.
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let (mut adv, mut at1, mut at01) = (0.0f64, 0.0f64, 0.0f64);
+    let mut i = order.len();
+    while i > 0 {
+        let s = scores[order[i - 1]];
+        while i > 0 && scores[order[i - 1]] == s {
+            if positive[order[i - 1]] {
+                tp += 1.0
+            } else {
+                fp += 1.0
+            }
+            i -= 1;
+        }
+        let (tpr, fpr) = (tp / m as f64, fp / n as f64);
+        adv = adv.max(tpr - fpr);
+        if fpr <= 0.01 {
+            at1 = at1.max(tpr);
+        }
+        if fpr <= 0.001 {
+            at01 = at01.max(tpr);
+        }
+    }
+    let small = |limit: f64| {
+        if (n as f64) * limit < 1.0 {
+            Figure::undefined(format!(
+                "{n} non-members cannot resolve a {}% false-positive rate",
+                limit * 100.0
+            ))
+        } else {
+            Figure::Defined(if limit == 0.01 { at1 } else { at01 })
+        }
+    };
+    AttackFigures {
+        attack: attack.into(),
+        members: m as u64,
+        non_members: n as u64,
+        auc: auc_v.map_or_else(why, Figure::Defined),
+        advantage: Figure::Defined(adv),
+        tpr_at_1pct_fpr: small(0.01),
+        tpr_at_0_1pct_fpr: small(0.001),
+    }
+}

@@ -32,7 +32,8 @@ mod sqlite;
 pub use blob::{BlobStore, FsBlobStore};
 pub use error::StoreError;
 pub use records::{
-    DatasetRecord, EventFilter, KeyRecord, ModelRecord, RoleGrant, StoredCheckpoint, StoredEvent,
+    DatasetRecord, EvaluationRecord, EventFilter, KeyRecord, ModelRecord, RoleGrant,
+    StoredCheckpoint, StoredEvent,
 };
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
@@ -115,6 +116,15 @@ pub trait Tx {
     ) -> Result<Option<ModelRecord>, StoreError>;
     fn models(&mut self) -> Result<Vec<ModelRecord>, StoreError>;
     fn insert_model(&mut self, model: &ModelRecord) -> Result<(), StoreError>;
+
+    /// Evaluations of a model (of one version, or of all), oldest first.
+    fn evaluations(
+        &mut self,
+        model: &ObjectName,
+        version: Option<u64>,
+    ) -> Result<Vec<EvaluationRecord>, StoreError>;
+    /// Records an evaluation; returns its id (the record's `id` is ignored).
+    fn insert_evaluation(&mut self, evaluation: &EvaluationRecord) -> Result<u64, StoreError>;
 
     /// Makes every write of this transaction durable, atomically.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;

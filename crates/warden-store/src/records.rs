@@ -107,3 +107,21 @@ pub struct ModelRecord {
     pub created_by: ActorName,
     pub created_at: Timestamp,
 }
+
+/// A recorded evaluation of `model@model_version` on `dataset@dataset_version`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EvaluationRecord {
+    pub id: u64,
+    pub model: ObjectName,
+    pub model_version: u64,
+    pub model_digest: String,
+    pub dataset: ObjectName,
+    pub dataset_version: u64,
+    /// Digest of the report's canonical JSON (also a blob).
+    pub digest: String,
+    pub markdown_digest: String,
+    #[serde(skip)]
+    pub report: String,
+    pub created_by: ActorName,
+    pub created_at: Timestamp,
+}

@@ -15,21 +15,22 @@ use warden_core::{
 
 use crate::merkle::{self, Frontier, Hash};
 use crate::{
-    DatasetRecord, EventFilter, KeyRecord, MetadataStore, ModelRecord, RoleGrant, StoreError,
-    StoredCheckpoint, StoredEvent, Tx,
+    DatasetRecord, EvaluationRecord, EventFilter, KeyRecord, MetadataStore, ModelRecord, RoleGrant,
+    StoreError, StoredCheckpoint, StoredEvent, Tx,
 };
 
 /// `PRAGMA application_id` of every Warden database: "WRDN".
 const APPLICATION_ID: i64 = 0x5752_444E;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Migrations, applied in order; migration `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_foundation.sql"),
     include_str!("migrations/0002_datasets.sql"),
     include_str!("migrations/0003_models.sql"),
+    include_str!("migrations/0004_evaluations.sql"),
 ];
 
 /// The SQLite metadata store.
@@ -284,6 +285,24 @@ fn model_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelRecord> {
         manifest: r.get(7)?,
         created_by: parse_name(r.get(8)?, ActorName::new)?,
         created_at: parse_time(r.get(9)?)?,
+    })
+}
+
+const EVALUATION_COLUMNS: &str = "id, model, model_version, model_digest, dataset, dataset_version, digest, markdown_digest, report, created_by, created_at";
+
+fn evaluation_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EvaluationRecord> {
+    Ok(EvaluationRecord {
+        id: r.get::<_, i64>(0)?.max(0) as u64,
+        model: parse_name(r.get(1)?, ObjectName::new)?,
+        model_version: r.get::<_, i64>(2)?.max(0) as u64,
+        model_digest: r.get(3)?,
+        dataset: parse_name(r.get(4)?, ObjectName::new)?,
+        dataset_version: r.get::<_, i64>(5)?.max(0) as u64,
+        digest: r.get(6)?,
+        markdown_digest: r.get(7)?,
+        report: r.get(8)?,
+        created_by: parse_name(r.get(9)?, ActorName::new)?,
+        created_at: parse_time(r.get(10)?)?,
     })
 }
 
@@ -677,6 +696,46 @@ impl Tx for SqliteTx<'_> {
             ],
         )?;
         Ok(())
+    }
+
+    fn evaluations(
+        &mut self,
+        model: &ObjectName,
+        version: Option<u64>,
+    ) -> Result<Vec<EvaluationRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {EVALUATION_COLUMNS} FROM evaluations WHERE model = ?1 AND (?2 IS NULL OR model_version = ?2) ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(
+            params![model.as_str(), version.map(|v| v as i64)],
+            evaluation_from_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn insert_evaluation(&mut self, e: &EvaluationRecord) -> Result<u64, StoreError> {
+        let id: i64 = self.conn.query_row(
+            "SELECT COALESCE(MAX(id), 0) + 1 FROM evaluations",
+            [],
+            |r| r.get(0),
+        )?;
+        self.conn.execute(
+            &format!("INSERT INTO evaluations ({EVALUATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+            params![
+                id,
+                e.model.as_str(),
+                e.model_version as i64,
+                e.model_digest,
+                e.dataset.as_str(),
+                e.dataset_version as i64,
+                e.digest,
+                e.markdown_digest,
+                e.report,
+                e.created_by.as_str(),
+                e.created_at.as_str()
+            ],
+        )?;
+        Ok(id.max(0) as u64)
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), StoreError> {

@@ -26,6 +26,7 @@ mod audit;
 mod config;
 mod data;
 mod error;
+mod evaluate;
 mod keys;
 mod model;
 mod roles;
@@ -41,6 +42,10 @@ pub use data::{
     DATASET_FORMAT, DatasetInfo, IngestOutcome, IngestRequest, Lineage, LineageNode, TABLE_FORMAT,
 };
 pub use error::{Error, ErrorKind};
+pub use evaluate::{
+    EVALUATION_FORMAT, EvalOutcome, EvalReport, EvalRequest, PredictionsRequest, PrivacyRisk,
+    evaluate_predictions, report_markdown,
+};
 pub use keys::{KeyInfo, KeySummary};
 pub use model::{
     Exported, ImportFeature, ImportOutcome, ImportRequest, ImportSchema, LoadedModel, ModelInfo,
@@ -53,4 +58,4 @@ pub use warden_artifact::note::NoteVerifier;
 pub use workspace::{CONFIG_FILE, OpenOptions, WORKSPACE_DIR, Workspace};
 
 /// Re-exported so front ends need not depend on the lower crates directly.
-pub use warden_store::{EventFilter, RoleGrant};
+pub use warden_store::{EvaluationRecord, EventFilter, RoleGrant};

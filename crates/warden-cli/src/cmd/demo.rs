@@ -280,7 +280,55 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
 
     step(
         json,
-        "7. The package leaves the store only verified; a tampered copy fails; an ONNX model is imported",
+        "7. Evaluation as evidence: performance, fairness by sex and age band, membership inference",
+    );
+    let report_dir = dir.join("eval");
+    for model in &trained {
+        let out = sam.evaluate(&warden::EvalRequest {
+            model: name(model, |s| s.parse())?,
+            dataset: dataset.clone(),
+            sensitive: None,
+            privileged: Vec::new(),
+            bootstrap: 200,
+            seed: 7,
+            threads,
+        })?;
+        let r = &out.report;
+        let fig = |f: &warden_ml::metrics::Figure| {
+            f.value()
+                .map_or_else(|| "undefined".to_string(), |v| format!("{v:.3}"))
+        };
+        let dp = r
+            .fairness
+            .iter()
+            .find(|f| f.attribute == "sex")
+            .map(|f| fig(&f.demographic_parity_ratio))
+            .unwrap_or_default();
+        let mia = r
+            .privacy
+            .as_ref()
+            .map(|p| fig(&p.loss_threshold.auc))
+            .unwrap_or_default();
+        if !json {
+            println!(
+                "evaluated   {model}: accuracy {:.3}, ROC AUC {}, DP ratio (sex) {dp}, membership-inference AUC {mia}",
+                r.performance.accuracy,
+                fig(&r.performance.roc_auc),
+            );
+        }
+        let md_path = report_dir.join(format!("{}.md", model.replace('@', "-")));
+        std::fs::create_dir_all(&report_dir)
+            .and_then(|_| std::fs::write(&md_path, &out.markdown))
+            .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", md_path.display())))?;
+        summary.insert(format!("{model}_membership_inference_auc"), mia.into());
+    }
+    if !json {
+        println!("reports     {}", report_dir.display());
+    }
+
+    step(
+        json,
+        "8. The package leaves the store only verified; a tampered copy fails; an ONNX model is imported",
     );
     let export_dir = dir.join("credit-1");
     let exported = sam.model_export(&name(&trained[0], |s| s.parse())?, &export_dir)?;
@@ -379,7 +427,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
 
     step(
         json,
-        "8. The audit log: every change above, and the refusal, as signed Merkle leaves",
+        "9. The audit log: every change above, and the refusal, as signed Merkle leaves",
     );
     let aud = Workspace::open(&dir, name("aud", ActorName::new)?, &opts)?;
     let events = aud.audit_log(&EventFilter::default())?;

@@ -3,6 +3,7 @@
 mod audit;
 mod data;
 mod demo;
+mod eval;
 mod keys;
 mod model;
 mod privacy;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Privacy(c) => privacy::run(&g, c),
         Command::Train(a) => model::train(&g, *a),
         Command::Model(c) => model::run(&g, c),
+        Command::Eval(a) => eval::run(&g, *a),
         Command::Sign {
             path,
             key,
@@ -122,6 +124,7 @@ fn acting_as(c: &Command) -> Option<&str> {
         Command::Example(_) | Command::Privacy(_) => return None,
         Command::Sign { acting, .. } | Command::Verify { acting, .. } => acting,
         Command::Train(a) => &a.acting,
+        Command::Eval(a) => &a.acting,
         Command::Model(
             crate::cli::ModelCmd::List { acting }
             | crate::cli::ModelCmd::Show { acting, .. }

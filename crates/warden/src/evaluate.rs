@@ -1,0 +1,626 @@
+//! `eval`: a model version measured on a dataset version, recorded as
+//! evidence (an evaluation report blob, an `evaluations` row and a
+//! `model.evaluate` event in one transaction); and the same figures for
+//! predictions made elsewhere.
+
+use std::collections::BTreeMap;
+
+use rand::SeedableRng;
+use serde::Serialize;
+use serde_json::{Value, json};
+use warden_core::{Digest, Timestamp, VersionRef, actions, canonical_json};
+use warden_data::table::Table;
+use warden_ml::Matrix;
+use warden_ml::fairness::{AttributeFairness, attribute_fairness, theil_index};
+use warden_ml::metrics::{
+    AttackFigures, Figure, Outcomes, Performance, membership_attack, performance,
+};
+use warden_store::{BlobStore, EvaluationRecord, MetadataStore};
+
+use crate::{Error, Workspace, frame_for_model};
+
+/// The evaluation report format.
+pub const EVALUATION_FORMAT: &str = "warden.evaluation/v1";
+
+/// What to evaluate.
+#[derive(Clone, Debug)]
+pub struct EvalRequest {
+    pub model: VersionRef,
+    pub dataset: VersionRef,
+    /// Sensitive attributes; the dataset's declared ones if `None`.
+    pub sensitive: Option<Vec<String>>,
+    /// `(attribute, privileged value)` for the AIF360 forms.
+    pub privileged: Vec<(String, String)>,
+    pub bootstrap: usize,
+    pub seed: u64,
+    pub threads: usize,
+}
+
+/// Membership-inference risk.
+#[derive(Clone, Debug, Serialize)]
+pub struct PrivacyRisk {
+    /// How members were told from non-members.
+    pub split: String,
+    pub loss_threshold: AttackFigures,
+    pub confidence: AttackFigures,
+}
+
+/// The whole report.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalReport {
+    pub format: String,
+    pub model: Option<Value>,
+    pub dataset: Option<Value>,
+    pub rows: u64,
+    /// The class fairness counts as the favourable decision.
+    pub positive_class: Option<String>,
+    pub performance: Performance,
+    pub fairness: Vec<AttributeFairness>,
+    pub theil_index: Option<Figure>,
+    pub privacy: Option<PrivacyRisk>,
+    pub robustness: Option<Value>,
+    pub notes: Vec<String>,
+}
+
+/// The result of `eval` on a model.
+#[derive(Debug, Serialize)]
+pub struct EvalOutcome {
+    pub evaluation: EvaluationRecord,
+    pub report: EvalReport,
+    #[serde(skip)]
+    pub markdown: String,
+}
+
+/// Group labels of a column (text; `<missing>` for a missing value).
+fn group_labels(table: &Table, col: &str) -> Result<Vec<String>, Error> {
+    let c = table.column(col).ok_or_else(|| {
+        Error::Invalid(format!(
+            "sensitive attribute {col:?} is not a column of the data (it has: {})",
+            table.names().join(", ")
+        ))
+    })?;
+    Ok((0..table.rows)
+        .map(|r| c.data.text(r).unwrap_or_else(|| "<missing>".into()))
+        .collect())
+}
+
+/// Fairness of every attribute and of every pair of attributes.
+fn fairness_sections(
+    truth: &[bool],
+    predicted: &[bool],
+    columns: &[(String, Vec<String>)],
+    privileged: &[(String, String)],
+) -> Result<Vec<AttributeFairness>, Error> {
+    for (a, v) in privileged {
+        if let Some((_, groups)) = columns.iter().find(|(n, _)| n == a)
+            && !groups.contains(v)
+        {
+            let values: std::collections::BTreeSet<&str> =
+                groups.iter().map(String::as_str).collect();
+            let shown: Vec<&str> = values.iter().take(12).copied().collect();
+            return Err(Error::Usage(format!(
+                "--privileged {a}={v}: no row has {a} = {v:?} (values: {}{})",
+                shown.join(", "),
+                if values.len() > shown.len() {
+                    ", …"
+                } else {
+                    ""
+                }
+            )));
+        }
+    }
+    let mut out = Vec::new();
+    for (name, groups) in columns {
+        let p = privileged
+            .iter()
+            .find(|(a, _)| a == name)
+            .map(|(_, v)| v.as_str());
+        out.push(attribute_fairness(name, truth, predicted, groups, p));
+    }
+    for i in 0..columns.len() {
+        for j in i + 1..columns.len() {
+            let groups: Vec<String> = columns[i]
+                .1
+                .iter()
+                .zip(&columns[j].1)
+                .map(|(a, b)| format!("{a}|{b}"))
+                .collect();
+            out.push(attribute_fairness(
+                &format!("{}&{}", columns[i].0, columns[j].0),
+                truth,
+                predicted,
+                &groups,
+                None,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn check_privileged(privileged: &[(String, String)], sensitive: &[String]) -> Result<(), Error> {
+    for (a, _) in privileged {
+        if !sensitive.contains(a) {
+            return Err(Error::Usage(format!(
+                "--privileged {a}=…: {a} is not one of the sensitive attributes ({})",
+                sensitive.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn argmax(p: &[f64]) -> u32 {
+    (0..p.len()).fold(0, |b, c| if p[c] > p[b] { c } else { b }) as u32
+}
+
+fn fmt(f: &Figure) -> String {
+    match f {
+        Figure::Defined(v) => format!("{v:.4}"),
+        Figure::Undefined { undefined } => format!("undefined ({undefined})"),
+    }
+}
+
+/// The Markdown form of a report.
+pub fn report_markdown(r: &EvalReport, title: &str) -> String {
+    let p = &r.performance;
+    let mut s = format!("# Evaluation: {title}\n\n{} rows", r.rows);
+    if let Some(c) = &r.positive_class {
+        s += &format!("; favourable class `{c}`");
+    }
+    s += "\n\n## Performance\n\n| figure | value | 95% interval |\n| --- | --- | --- |\n";
+    let ci = |k: &str| {
+        p.ci95
+            .get(k)
+            .map(|i| format!("{:.4} – {:.4}", i.low, i.high))
+            .unwrap_or_default()
+    };
+    s += &format!("| accuracy | {:.4} | {} |\n", p.accuracy, ci("accuracy"));
+    for (k, f) in [
+        ("balanced accuracy", &p.balanced_accuracy),
+        ("macro F1", &p.macro_f1),
+        ("ROC AUC", &p.roc_auc),
+        ("PR AUC", &p.pr_auc),
+        ("log loss", &p.log_loss),
+        ("Brier score", &p.brier),
+        ("expected calibration error", &p.ece),
+    ] {
+        let key = match k {
+            "balanced accuracy" => "balanced_accuracy",
+            "macro F1" => "macro_f1",
+            "ROC AUC" => "roc_auc",
+            _ => "",
+        };
+        s += &format!("| {k} | {} | {} |\n", fmt(f), ci(key));
+    }
+    s += "\n| class | support | precision | recall | F1 |\n| --- | --- | --- | --- | --- |\n";
+    for c in &p.per_class {
+        s += &format!(
+            "| {} | {} | {} | {} | {} |\n",
+            c.class,
+            c.support,
+            fmt(&c.precision),
+            fmt(&c.recall),
+            fmt(&c.f1)
+        );
+    }
+    s += &format!(
+        "\nConfusion matrix (rows: truth, columns: predicted; classes {}): {:?}\n",
+        p.classes.join(", "),
+        p.confusion
+    );
+    if !r.fairness.is_empty() {
+        s += "\n## Fairness\n";
+        for f in &r.fairness {
+            s += &format!(
+                "\n### {}\n\n| group | rows | selection rate | TPR | FPR | accuracy |\n| --- | --- | --- | --- | --- | --- |\n",
+                f.attribute
+            );
+            for g in &f.groups {
+                s += &format!(
+                    "| {} | {} | {} | {} | {} | {} |\n",
+                    g.group,
+                    g.count,
+                    fmt(&g.selection_rate),
+                    fmt(&g.tpr),
+                    fmt(&g.fpr),
+                    fmt(&g.accuracy)
+                );
+            }
+            s += &format!(
+                "\n- demographic parity difference {}, ratio {}\n- equalized odds difference {}, ratio {}\n- equal opportunity difference {}\n- disparate impact {}, average odds difference {}\n",
+                fmt(&f.demographic_parity_difference),
+                fmt(&f.demographic_parity_ratio),
+                fmt(&f.equalized_odds_difference),
+                fmt(&f.equalized_odds_ratio),
+                fmt(&f.equal_opportunity_difference),
+                fmt(&f.disparate_impact),
+                fmt(&f.average_odds_difference)
+            );
+            if let Some(pv) = &f.privileged {
+                s += &format!(
+                    "- privileged `{}` (AIF360): statistical parity difference {}, disparate impact {}, average odds difference {}, equal opportunity difference {}\n",
+                    pv.privileged,
+                    fmt(&pv.statistical_parity_difference),
+                    fmt(&pv.disparate_impact),
+                    fmt(&pv.average_odds_difference),
+                    fmt(&pv.equal_opportunity_difference)
+                );
+            }
+            for n in &f.notes {
+                s += &format!("- note: {n}\n");
+            }
+        }
+        if let Some(t) = &r.theil_index {
+            s += &format!("\nTheil index (all rows): {}\n", fmt(t));
+        }
+    }
+    if let Some(pr) = &r.privacy {
+        s += &format!(
+            "\n## Privacy risk (membership inference)\n\nMembers and non-members: {}\n\n| attack | AUC | advantage | TPR at 1% FPR | TPR at 0.1% FPR |\n| --- | --- | --- | --- | --- |\n",
+            pr.split
+        );
+        for a in [&pr.loss_threshold, &pr.confidence] {
+            s += &format!(
+                "| {} | {} | {} | {} | {} |\n",
+                a.attack,
+                fmt(&a.auc),
+                fmt(&a.advantage),
+                fmt(&a.tpr_at_1pct_fpr),
+                fmt(&a.tpr_at_0_1pct_fpr)
+            );
+        }
+    }
+    if !r.notes.is_empty() {
+        s += "\n## Notes\n\n";
+        for n in &r.notes {
+            s += &format!("- {n}\n");
+        }
+    }
+    s
+}
+
+/// Predictions made elsewhere: labels, decisions, optional scores.
+pub struct PredictionsRequest<'a> {
+    pub table: &'a Table,
+    pub label: String,
+    pub prediction: String,
+    pub score: Option<String>,
+    pub sensitive: Vec<String>,
+    pub privileged: Vec<(String, String)>,
+    pub bootstrap: usize,
+    pub seed: u64,
+}
+
+/// Metrics and fairness of a CSV of labels and predictions (no model: the
+/// robustness and privacy sections are skipped with a note).
+pub fn evaluate_predictions(req: &PredictionsRequest<'_>) -> Result<EvalReport, Error> {
+    let t = req.table;
+    let col = |name: &str| {
+        t.column(name).ok_or_else(|| {
+            Error::Invalid(format!(
+                "the file has no column {name:?} (it has: {})",
+                t.names().join(", ")
+            ))
+        })
+    };
+    let (lc, pc) = (col(&req.label)?, col(&req.prediction)?);
+    let mut classes = std::collections::BTreeSet::new();
+    for r in 0..t.rows {
+        for (c, name) in [(lc, &req.label), (pc, &req.prediction)] {
+            match c.data.text(r) {
+                Some(v) => {
+                    classes.insert(v);
+                }
+                None => {
+                    return Err(Error::Invalid(format!(
+                        "column {name}: data row {} has no value",
+                        r + 1
+                    )));
+                }
+            }
+        }
+    }
+    let classes: Vec<String> = classes.into_iter().collect();
+    if classes.len() < 2 {
+        return Err(Error::Invalid(
+            "labels and predictions hold a single class: nothing to measure".into(),
+        ));
+    }
+    let idx = |v: String| classes.iter().position(|c| *c == v).unwrap_or(0) as u32;
+    let truth: Vec<u32> = (0..t.rows)
+        .map(|r| idx(lc.data.text(r).unwrap_or_default()))
+        .collect();
+    let predicted: Vec<u32> = (0..t.rows)
+        .map(|r| idx(pc.data.text(r).unwrap_or_default()))
+        .collect();
+    let mut notes = vec!["robustness and privacy sections need a model: skipped".to_string()];
+    let probs = match &req.score {
+        Some(s) if classes.len() == 2 => {
+            let sc = col(s)?;
+            let mut m = Matrix::zeros(t.rows, 2);
+            for r in 0..t.rows {
+                let v = sc
+                    .data
+                    .number(r)
+                    .filter(|v| (0.0..=1.0).contains(v))
+                    .ok_or_else(|| {
+                        Error::Invalid(format!(
+                            "column {s}: data row {} is not a probability in [0, 1] (got {:?})",
+                            r + 1,
+                            sc.data.text(r)
+                        ))
+                    })?;
+                m.row_mut(r).copy_from_slice(&[1.0 - v, v]);
+            }
+            Some(m)
+        }
+        Some(_) => {
+            notes.push("--score is read as the probability of the second class; with more than two classes it is ignored".into());
+            None
+        }
+        None => None,
+    };
+    let perf = performance(
+        &Outcomes {
+            classes: &classes,
+            truth: &truth,
+            predicted: &predicted,
+            probabilities: probs.as_ref(),
+        },
+        req.bootstrap,
+        req.seed,
+    );
+    check_privileged(&req.privileged, &req.sensitive)?;
+    let (fairness, theil, positive) = if classes.len() == 2 {
+        let tb: Vec<bool> = truth.iter().map(|&c| c == 1).collect();
+        let pb: Vec<bool> = predicted.iter().map(|&c| c == 1).collect();
+        let cols = req
+            .sensitive
+            .iter()
+            .map(|s| Ok((s.clone(), group_labels(t, s)?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        (
+            fairness_sections(&tb, &pb, &cols, &req.privileged)?,
+            Some(theil_index(&tb, &pb)),
+            Some(classes[1].clone()),
+        )
+    } else {
+        notes.push("fairness is measured for two classes".into());
+        (Vec::new(), None, None)
+    };
+    Ok(EvalReport {
+        format: EVALUATION_FORMAT.into(),
+        model: None,
+        dataset: None,
+        rows: t.rows as u64,
+        positive_class: positive,
+        performance: perf,
+        fairness,
+        theil_index: theil,
+        privacy: None,
+        robustness: None,
+        notes,
+    })
+}
+
+impl Workspace {
+    /// Evaluates `MODEL@N` on `NAME@V` and records the evaluation.
+    pub fn evaluate(&self, req: &EvalRequest) -> Result<EvalOutcome, Error> {
+        self.authorize(actions::MODEL_EVALUATE, &format!("model:{}", req.model))?;
+        let loaded = self.load_model(&req.model)?;
+        let m = &loaded.info.manifest;
+        let ds = self
+            .store()
+            .read()?
+            .dataset(&req.dataset.name, req.dataset.version)?
+            .ok_or_else(|| Error::NotFound(format!("dataset {}", req.dataset)))?;
+        if Digest::of(ds.manifest.as_bytes()).to_string() != ds.digest {
+            return Err(Error::Verification(format!(
+                "dataset {}@{}: the recorded manifest does not match its digest",
+                ds.name, ds.version
+            )));
+        }
+        let ds_manifest: Value =
+            serde_json::from_str(&ds.manifest).map_err(|e| Error::Data(e.to_string()))?;
+        let table = self.dataset_table(&ds)?;
+        let predictor = loaded.predictor.as_ref();
+        let missing: Vec<&str> = predictor
+            .inputs()
+            .into_iter()
+            .map(|(n, _)| n)
+            .filter(|n| table.column(n).is_none())
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::Invalid(format!(
+                "dataset {}@{} does not match the model's input: missing column(s) {}",
+                ds.name,
+                ds.version,
+                missing.join(", ")
+            )));
+        }
+        let classes = predictor.classes().to_vec();
+        let target = m["labels"]["target"].as_str().ok_or_else(|| {
+            Error::Invalid(format!(
+                "model {}: the package names no target column to evaluate against",
+                req.model
+            ))
+        })?;
+        let tcol = table.column(target).ok_or_else(|| {
+            Error::Invalid(format!(
+                "dataset {}@{} has no target column {target:?}",
+                ds.name, ds.version
+            ))
+        })?;
+        let mut truth = Vec::with_capacity(table.rows);
+        for r in 0..table.rows {
+            let v = tcol.data.text(r).ok_or_else(|| {
+                Error::Invalid(format!("target {target}: data row {} has no value", r + 1))
+            })?;
+            let c = classes.iter().position(|c| *c == v).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "target {target}: data row {} holds {v:?}, not one of the model's classes ({})",
+                    r + 1,
+                    classes.join(", ")
+                ))
+            })?;
+            truth.push(c as u32);
+        }
+        let frame = frame_for_model(predictor, &table)?;
+        let probs = predictor.predict_frame(&frame, req.threads)?;
+        let predicted: Vec<u32> = (0..probs.rows).map(|i| argmax(probs.row(i))).collect();
+        let perf = performance(
+            &Outcomes {
+                classes: &classes,
+                truth: &truth,
+                predicted: &predicted,
+                probabilities: Some(&probs),
+            },
+            req.bootstrap,
+            req.seed,
+        );
+        let sensitive: Vec<String> = match &req.sensitive {
+            Some(s) => s.clone(),
+            None => ds_manifest["roles"]["sensitive"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        check_privileged(&req.privileged, &sensitive)?;
+        let mut notes = Vec::new();
+        let (fairness, theil, positive) = if classes.len() == 2 {
+            let tb: Vec<bool> = truth.iter().map(|&c| c == 1).collect();
+            let pb: Vec<bool> = predicted.iter().map(|&c| c == 1).collect();
+            let cols = sensitive
+                .iter()
+                .map(|s| Ok((s.clone(), group_labels(&table, s)?)))
+                .collect::<Result<Vec<_>, Error>>()?;
+            if cols.is_empty() {
+                notes.push(
+                    "no sensitive attributes: pass --sensitive COL, or declare them at ingest"
+                        .into(),
+                );
+            }
+            (
+                fairness_sections(&tb, &pb, &cols, &req.privileged)?,
+                Some(theil_index(&tb, &pb)),
+                Some(classes[1].clone()),
+            )
+        } else {
+            notes.push("fairness is measured for two classes".into());
+            (Vec::new(), None, None)
+        };
+        // Membership inference: the training split is known exactly when the
+        // model was trained here on this dataset version (seed + holdout).
+        let ds_ref = format!("{}@{}", ds.name, ds.version);
+        let trained_on = &m["provenance"]["datasets"][0];
+        let privacy = if trained_on["ref"].as_str() == Some(ds_ref.as_str())
+            && trained_on["digest"].as_str() == Some(ds.digest.as_str())
+            && let (Some(seed), Some(holdout)) = (
+                m["training"]["seed"].as_u64(),
+                m["training"]["config"]["holdout"].as_f64(),
+            ) {
+            let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+            let (members, others) = warden_ml::train::split(table.rows, holdout, &mut rng);
+            let loss = |r: usize| -(probs.row(r)[truth[r] as usize].clamp(1e-15, 1.0)).ln();
+            let conf = |r: usize| probs.row(r).iter().cloned().fold(0.0, f64::max);
+            let pick = |rows: &[usize], f: &dyn Fn(usize) -> f64| {
+                rows.iter().map(|&r| f(r)).collect::<Vec<f64>>()
+            };
+            Some(PrivacyRisk {
+                split: format!(
+                    "the training split of {ds_ref} (seed {seed}, holdout {holdout}): {} members, {} held out",
+                    members.len(),
+                    others.len()
+                ),
+                loss_threshold: membership_attack(
+                    "loss threshold",
+                    &pick(&members, &|r| -loss(r)),
+                    &pick(&others, &|r| -loss(r)),
+                ),
+                confidence: membership_attack(
+                    "confidence",
+                    &pick(&members, &conf),
+                    &pick(&others, &conf),
+                ),
+            })
+        } else {
+            notes.push(format!(
+                "privacy risk needs the model's own training dataset ({}), to know which rows were members: skipped",
+                trained_on["ref"].as_str().unwrap_or("unknown")
+            ));
+            None
+        };
+        notes.push("adversarial robustness is not measured by this version".into());
+        let title = format!(
+            "{}@{} on {ds_ref}",
+            loaded.info.record.name, loaded.info.record.version
+        );
+        let report = EvalReport {
+            format: EVALUATION_FORMAT.into(),
+            model: Some(
+                json!({"ref": loaded.info.reference(), "digest": loaded.info.record.digest, "kind": loaded.info.record.kind}),
+            ),
+            dataset: Some(json!({"ref": ds_ref, "digest": ds.digest})),
+            rows: table.rows as u64,
+            positive_class: positive,
+            performance: perf,
+            fairness,
+            theil_index: theil,
+            privacy,
+            robustness: None,
+            notes,
+        };
+        let markdown = report_markdown(&report, &title);
+        let report_json = canonical_json(&report)?;
+        let (digest, _) = self.blobs().put(&mut report_json.as_slice())?;
+        let (md_digest, _) = self.blobs().put(&mut markdown.as_bytes())?;
+        let mut record = EvaluationRecord {
+            id: 0,
+            model: loaded.info.record.name.clone(),
+            model_version: loaded.info.record.version,
+            model_digest: loaded.info.record.digest.clone(),
+            dataset: ds.name.clone(),
+            dataset_version: ds.version,
+            digest: digest.to_string(),
+            markdown_digest: md_digest.to_string(),
+            report: String::from_utf8_lossy(&report_json).into_owned(),
+            created_by: self.actor().clone(),
+            created_at: Timestamp::now(),
+        };
+        let headline = |f: &Figure| f.value();
+        let mut tx = self.store().write()?;
+        record.id = tx.insert_evaluation(&record)?;
+        tx.append_event(
+            self.actor(),
+            actions::MODEL_EVALUATE,
+            &format!("model:{}", loaded.info.reference()),
+            &json!({
+                "evaluation": record.id, "model": loaded.info.reference(), "model_digest": record.model_digest,
+                "dataset": ds_ref, "report_digest": record.digest,
+                "accuracy": report.performance.accuracy, "roc_auc": headline(&report.performance.roc_auc),
+                "demographic_parity_ratio": report.fairness.iter().map(|f| (f.attribute.clone(), headline(&f.demographic_parity_ratio))).collect::<BTreeMap<_, _>>(),
+                "membership_inference_auc": report.privacy.as_ref().and_then(|p| headline(&p.loss_threshold.auc)),
+            }),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(EvalOutcome {
+            evaluation: record,
+            report,
+            markdown,
+        })
+    }
+
+    /// Recorded evaluations of a model (every version, or one).
+    pub fn evaluations(&self, model: &VersionRef) -> Result<Vec<EvaluationRecord>, Error> {
+        self.authorize("model.read", &format!("model:{model}"))?;
+        Ok(self
+            .store()
+            .read()?
+            .evaluations(&model.name, model.version)?)
+    }
+}
