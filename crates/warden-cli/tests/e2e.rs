@@ -1410,6 +1410,42 @@ fn evaluate_models_and_predictions() {
             "not found",
         ),
         (vec!["eval", "credit@1"], 2, "--dataset"),
+        (
+            vec![
+                "eval",
+                "credit@1",
+                "--dataset",
+                "credit@1",
+                "--attack",
+                "hsj",
+            ],
+            2,
+            "available: fgsm, pgd, pgd_l2",
+        ),
+        (
+            vec![
+                "eval",
+                "credit@1",
+                "--dataset",
+                "credit@1",
+                "--eps",
+                "0.1,-0.2",
+            ],
+            2,
+            "non-negative",
+        ),
+        (
+            vec![
+                "eval",
+                "credit@1",
+                "--dataset",
+                "credit@1",
+                "--immutable",
+                "shoe_size",
+            ],
+            2,
+            "not an input feature",
+        ),
     ] {
         let (c, _, stderr) = out(warden(ws, "ana").args(&args));
         assert_eq!(c, code, "{args:?}: {stderr}");

@@ -22,6 +22,7 @@ pub mod predictor;
 pub mod preprocess;
 pub mod privacy;
 pub mod profile;
+pub mod robust;
 pub mod train;
 
 pub use frame::{FeatureColumn, Frame, Labels, Matrix};

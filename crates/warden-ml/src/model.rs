@@ -311,6 +311,52 @@ impl Model {
         }
     }
 
+    /// The gradient of one example's log loss with respect to its input
+    /// (written to `out`), and the loss: what gradient attacks follow.
+    pub fn input_grad(&self, x: &[f64], y: usize, out: &mut [f64], s: &mut Scratch) -> f64 {
+        self.forward(x, s);
+        let layers = self.sizes.len() - 1;
+        let z = &s.acts[layers - 1];
+        let (loss, mut delta) = if z.len() == 1 {
+            let yb = if y == 1 { 1.0 } else { 0.0 };
+            (softplus(z[0]) - yb * z[0], vec![sigmoid(z[0]) - yb])
+        } else {
+            let mut d = z.clone();
+            let lse = softmax(&mut d);
+            let loss = lse - z[y];
+            d[y] -= 1.0;
+            (loss, d)
+        };
+        let mut offs = Vec::with_capacity(layers);
+        let mut at = 0;
+        for l in 0..layers {
+            offs.push(at);
+            at += (self.sizes[l] + 1) * self.sizes[l + 1];
+        }
+        for l in (0..layers).rev() {
+            let (n_in, n_out) = (self.sizes[l], self.sizes[l + 1]);
+            let w = &self.params[offs[l]..offs[l] + n_in * n_out];
+            let mut prev = vec![0.0; n_in];
+            for (o, dv) in delta.iter().enumerate().take(n_out) {
+                if *dv != 0.0 {
+                    for (p, wi) in prev.iter_mut().zip(&w[o * n_in..(o + 1) * n_in]) {
+                        *p += dv * wi;
+                    }
+                }
+            }
+            if l > 0 {
+                for (p, a) in prev.iter_mut().zip(&s.acts[l - 1]) {
+                    if *a <= 0.0 {
+                        *p = 0.0;
+                    }
+                }
+            }
+            delta = prev;
+        }
+        out.copy_from_slice(&delta[..out.len()]);
+        loss
+    }
+
     /// Adds the gradient of one example's log loss to `grad` and returns the
     /// loss.
     pub fn example_grad(&self, x: &[f64], y: usize, grad: &mut [f64], s: &mut Scratch) -> f64 {
@@ -448,6 +494,48 @@ mod tests {
                 let n = numeric_grad(&m, &x, y);
                 for (a, b) in g.iter().zip(&n) {
                     assert!((a - b).abs() < 1e-6, "{arch:?} y={y}: {a} vs {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn input_gradients_match_finite_differences() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let x = [0.3, -1.2, 0.7];
+        for arch in [
+            Architecture::Logreg {
+                inputs: 3,
+                classes: 2,
+            },
+            Architecture::Logreg {
+                inputs: 3,
+                classes: 3,
+            },
+            Architecture::Mlp {
+                inputs: 3,
+                hidden: vec![4, 3],
+                classes: 2,
+            },
+        ] {
+            let m = Model::init(arch.clone(), &mut rng).unwrap();
+            let mut s = Scratch::default();
+            for y in 0..arch.classes() {
+                let mut g = [0.0; 3];
+                m.input_grad(&x, y, &mut g, &mut s);
+                for i in 0..3 {
+                    let (mut a, mut b) = (x, x);
+                    a[i] += 1e-6;
+                    b[i] -= 1e-6;
+                    let mut sink = vec![0.0; m.params.len()];
+                    let fa = m.example_grad(&a, y, &mut sink, &mut s);
+                    let fb = m.example_grad(&b, y, &mut sink, &mut s);
+                    let num = (fa - fb) / 2e-6;
+                    assert!(
+                        (g[i] - num).abs() < 1e-6,
+                        "{arch:?} y={y} x{i}: {} vs {num}",
+                        g[i]
+                    );
                 }
             }
         }

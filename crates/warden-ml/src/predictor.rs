@@ -35,6 +35,10 @@ pub trait Predictor: Send + Sync {
     fn predict_frame(&self, frame: &Frame, threads: usize) -> Result<Matrix, MlError>;
     /// Predictions for JSON records (`null` = missing; unknown fields are errors).
     fn predict_json(&self, records: &[Map<String, Value>]) -> Result<Vec<Prediction>, MlError>;
+    /// The native model behind this predictor, for gradient-based analyses.
+    fn native(&self) -> Option<&NativePredictor> {
+        None
+    }
 }
 
 /// A natively trained model with its preprocessing.
@@ -78,6 +82,10 @@ fn argmax(p: &[f64]) -> usize {
 }
 
 impl Predictor for NativePredictor {
+    fn native(&self) -> Option<&NativePredictor> {
+        Some(self)
+    }
+
     fn classes(&self) -> &[String] {
         &self.classes
     }

@@ -15,6 +15,7 @@ use warden_ml::fairness::{AttributeFairness, attribute_fairness, theil_index};
 use warden_ml::metrics::{
     AttackFigures, Figure, Outcomes, Performance, membership_attack, performance,
 };
+use warden_ml::robust::{self, Attack};
 use warden_store::{BlobStore, EvaluationRecord, MetadataStore};
 
 use crate::{Error, Workspace, frame_for_model};
@@ -34,6 +35,37 @@ pub struct EvalRequest {
     pub bootstrap: usize,
     pub seed: u64,
     pub threads: usize,
+    /// Gradient attacks to run (native models only).
+    pub attacks: Vec<Attack>,
+    /// Radii in standardised units (one standard deviation = 1).
+    pub eps: Vec<f64>,
+    pub steps: usize,
+    /// Features the attacks must not change (besides the sensitive ones).
+    pub immutable: Vec<String>,
+}
+
+/// Robust accuracy at one radius.
+#[derive(Clone, Debug, Serialize)]
+pub struct AtRadius {
+    pub eps: f64,
+    pub robust_accuracy: f64,
+}
+
+/// Adversarial robustness.
+#[derive(Clone, Debug, Serialize)]
+pub struct Robustness {
+    pub space: String,
+    pub immutable: Vec<String>,
+    pub integers: Vec<String>,
+    pub steps: usize,
+    /// Robust accuracy per attack and radius (`fgsm`, `pgd_linf`, `pgd_l2`, and
+    /// `exact_linf` for a binary logistic regression).
+    pub attacks: BTreeMap<String, Vec<AtRadius>>,
+    /// Median minimal L∞ perturbation over correctly classified rows: exact for
+    /// a binary logistic regression, else an upper bound found by PGD (first
+    /// 1,000 rows).
+    pub median_min_linf: Figure,
+    pub median_min_linf_method: String,
 }
 
 /// Membership-inference risk.
@@ -58,7 +90,7 @@ pub struct EvalReport {
     pub fairness: Vec<AttributeFairness>,
     pub theil_index: Option<Figure>,
     pub privacy: Option<PrivacyRisk>,
-    pub robustness: Option<Value>,
+    pub robustness: Option<Robustness>,
     pub notes: Vec<String>,
 }
 
@@ -269,6 +301,28 @@ pub fn report_markdown(r: &EvalReport, title: &str) -> String {
                 fmt(&a.tpr_at_0_1pct_fpr)
             );
         }
+    }
+    if let Some(rb) = &r.robustness {
+        s += &format!(
+            "\n## Adversarial robustness\n\nIn {}. Immutable: {}. Steps: {}.\n\n| attack | eps | robust accuracy |\n| --- | --- | --- |\n",
+            rb.space,
+            if rb.immutable.is_empty() {
+                "none".to_string()
+            } else {
+                rb.immutable.join(", ")
+            },
+            rb.steps
+        );
+        for (a, results) in &rb.attacks {
+            for x in results {
+                s += &format!("| {a} | {} | {:.4} |\n", x.eps, x.robust_accuracy);
+            }
+        }
+        s += &format!(
+            "\nMedian minimal L∞ perturbation: {} ({})\n",
+            fmt(&rb.median_min_linf),
+            rb.median_min_linf_method
+        );
     }
     if !r.notes.is_empty() {
         s += "\n## Notes\n\n";
@@ -554,7 +608,132 @@ impl Workspace {
             ));
             None
         };
-        notes.push("adversarial robustness is not measured by this version".into());
+        let robustness = match predictor.native() {
+            Some(native) if !req.attacks.is_empty() => {
+                let mut frozen: Vec<String> = sensitive.clone();
+                frozen.extend(req.immutable.iter().cloned());
+                for f in &req.immutable {
+                    if !predictor.inputs().iter().any(|(n, _)| n == f) {
+                        return Err(Error::Usage(format!(
+                            "--immutable {f}: not an input feature of the model"
+                        )));
+                    }
+                }
+                let inputs = m["input"]["features"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let bounds = |name: &str| {
+                    inputs.iter().find(|f| f["name"] == name).and_then(|f| {
+                        Some((
+                            f["min"].as_f64()?,
+                            f["max"].as_f64()?,
+                            f["source_type"].as_str() == Some("integer"),
+                        ))
+                    })
+                };
+                let integers: Vec<String> = inputs
+                    .iter()
+                    .filter(|f| f["source_type"].as_str() == Some("integer"))
+                    .filter_map(|f| f["name"].as_str().map(str::to_string))
+                    .collect();
+                let limits = robust::limits(&native.preprocessor, &bounds, &frozen);
+                let rows: Vec<usize> = (0..frame.rows).collect();
+                let x = native.preprocessor.transform(&frame, &rows, req.threads)?;
+                let share =
+                    |v: &[bool]| v.iter().filter(|b| **b).count() as f64 / v.len().max(1) as f64;
+                let mut attacks = BTreeMap::new();
+                for &a in &req.attacks {
+                    let results = req
+                        .eps
+                        .iter()
+                        .map(|&e| AtRadius {
+                            eps: e,
+                            robust_accuracy: share(&robust::attack(
+                                &native.model,
+                                &x,
+                                &truth,
+                                &limits,
+                                a,
+                                e,
+                                req.steps,
+                                req.seed,
+                                req.threads,
+                            )),
+                        })
+                        .collect();
+                    attacks.insert(a.name().to_string(), results);
+                }
+                let median = |mut d: Vec<f64>| -> Figure {
+                    if d.is_empty() {
+                        return Figure::undefined("no correctly classified rows");
+                    }
+                    d.sort_by(f64::total_cmp);
+                    Figure::Defined(d[d.len() / 2])
+                };
+                let (median_min_linf, method) =
+                    match robust::linear_linf(&native.model, &x, &truth, &limits, &req.eps) {
+                        Some((exact, dist)) => {
+                            attacks.insert(
+                                "exact_linf".into(),
+                                req.eps
+                                    .iter()
+                                    .zip(&exact)
+                                    .map(|(&e, r)| AtRadius {
+                                        eps: e,
+                                        robust_accuracy: share(r),
+                                    })
+                                    .collect(),
+                            );
+                            (
+                                median(dist.into_iter().flatten().collect()),
+                                "exact (closed form, binary logistic regression)".to_string(),
+                            )
+                        }
+                        None => {
+                            let n = x.rows.min(1000);
+                            let head = Matrix {
+                                rows: n,
+                                cols: x.cols,
+                                data: x.data[..n * x.cols].to_vec(),
+                            };
+                            let max = req.eps.iter().cloned().fold(0.0, f64::max).max(0.1) * 4.0;
+                            let d = robust::min_perturbation(
+                                &native.model,
+                                &head,
+                                &truth[..n],
+                                &limits,
+                                Attack::PgdLinf,
+                                max,
+                                req.steps,
+                                req.seed,
+                                req.threads,
+                            );
+                            (
+                                median(d.into_iter().flatten().collect()),
+                                format!("upper bound by PGD L∞ bisection on the first {n} rows"),
+                            )
+                        }
+                    };
+                Some(Robustness {
+                    space: "standardised features (eps 1 = one training standard deviation); one-hot columns fixed; training ranges; integers by whole units".into(),
+                    immutable: frozen,
+                    integers,
+                    steps: req.steps,
+                    attacks,
+                    median_min_linf,
+                    median_min_linf_method: method,
+                })
+            }
+            Some(_) => None,
+            None => {
+                notes.push(format!(
+                    "adversarial robustness: fgsm and pgd need a differentiable native model (logreg, mlp); this {} model supports none of them in this version",
+                    loaded.info.record.kind
+                ));
+                None
+            }
+        };
         let title = format!(
             "{}@{} on {ds_ref}",
             loaded.info.record.name, loaded.info.record.version
@@ -571,7 +750,7 @@ impl Workspace {
             fairness,
             theil_index: theil,
             privacy,
-            robustness: None,
+            robustness,
             notes,
         };
         let markdown = report_markdown(&report, &title);

@@ -292,6 +292,10 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
             bootstrap: 200,
             seed: 7,
             threads,
+            attacks: vec![warden_ml::robust::Attack::PgdLinf],
+            eps: vec![0.05, 0.1, 0.3],
+            steps: 20,
+            immutable: Vec::new(),
         })?;
         let r = &out.report;
         let fig = |f: &warden_ml::metrics::Figure| {
@@ -309,9 +313,16 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
             .as_ref()
             .map(|p| fig(&p.loss_threshold.auc))
             .unwrap_or_default();
+        let pgd = r
+            .robustness
+            .as_ref()
+            .and_then(|rb| rb.attacks.get("pgd_linf"))
+            .and_then(|v| v.iter().find(|x| x.eps == 0.1))
+            .map(|x| format!("{:.3}", x.robust_accuracy))
+            .unwrap_or_default();
         if !json {
             println!(
-                "evaluated   {model}: accuracy {:.3}, ROC AUC {}, DP ratio (sex) {dp}, membership-inference AUC {mia}",
+                "evaluated   {model}: accuracy {:.3}, ROC AUC {}, DP ratio (sex) {dp}, PGD robust accuracy at eps 0.1 {pgd}, membership-inference AUC {mia}",
                 r.performance.accuracy,
                 fig(&r.performance.roc_auc),
             );

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use warden::{EvalReport, EvalRequest, PredictionsRequest};
 use warden_ml::metrics::Figure;
+use warden_ml::robust::Attack;
 
 use super::data::{csv_options, open_input, version_ref};
 use super::workspace;
@@ -108,6 +109,21 @@ fn print_report(r: &EvalReport) {
             );
         }
     }
+    if let Some(rb) = &r.robustness {
+        println!("Adversarial robustness (robust accuracy; eps in training standard deviations):");
+        for (a, results) in &rb.attacks {
+            let cells: Vec<String> = results
+                .iter()
+                .map(|x| format!("eps {}: {:.4}", x.eps, x.robust_accuracy))
+                .collect();
+            println!("  {a:<11} {}", cells.join(", "));
+        }
+        println!(
+            "  median minimal L∞ perturbation {} ({})",
+            fig(&rb.median_min_linf),
+            rb.median_min_linf_method
+        );
+    }
     for n in &r.notes {
         println!("  note: {n}");
     }
@@ -123,8 +139,41 @@ fn write_report(dir: &std::path::Path, report: &EvalReport, markdown: &str) -> R
     Ok(())
 }
 
+fn attacks(list: &[String]) -> Result<Vec<Attack>, Failure> {
+    let mut out = Vec::new();
+    for a in list {
+        match a.trim() {
+            "fgsm" => out.push(Attack::Fgsm),
+            "pgd" | "pgd_linf" => out.push(Attack::PgdLinf),
+            "pgd_l2" => out.push(Attack::PgdL2),
+            "none" => {}
+            "hsj" | "hopskipjump" | "boundary" => {
+                return Err(usage(format!(
+                    "--attack {a}: the decision-based attack is not built in this version; available: fgsm, pgd, pgd_l2"
+                )));
+            }
+            other => {
+                return Err(usage(format!(
+                    "--attack {other}: unknown; available: fgsm, pgd, pgd_l2, none"
+                )));
+            }
+        }
+    }
+    out.dedup();
+    Ok(out)
+}
+
 pub fn run(g: &Global, a: EvalArgs) -> Result<ExitCode, Failure> {
     let privileged = privileged(&a.privileged)?;
+    let attack_list = attacks(&a.attack)?;
+    if let Some(e) = a.eps.iter().find(|e| !(e.is_finite() && **e >= 0.0)) {
+        return Err(usage(format!(
+            "--eps {e}: radii must be finite and non-negative"
+        )));
+    }
+    if !(1..=10_000).contains(&a.steps) {
+        return Err(usage(format!("--steps {}: must be 1–10000", a.steps)));
+    }
     if let Some(file) = &a.predictions {
         let mut input = open_input(file)?;
         let (table, _) = warden_data::read::read_csv(&mut input, &csv_options(&a.csv)?)
@@ -169,6 +218,10 @@ pub fn run(g: &Global, a: EvalArgs) -> Result<ExitCode, Failure> {
         bootstrap: a.bootstrap,
         seed: a.seed,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        attacks: attack_list,
+        eps: a.eps.clone(),
+        steps: a.steps,
+        immutable: a.immutable.clone(),
     })?;
     if let Some(dir) = &a.report {
         write_report(dir, &out.report, &out.markdown)?;
