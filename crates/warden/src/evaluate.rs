@@ -101,6 +101,8 @@ pub struct EvalOutcome {
     pub report: EvalReport,
     #[serde(skip)]
     pub markdown: String,
+    /// Wall-clock seconds per phase (not part of the recorded report).
+    pub seconds: BTreeMap<&'static str, f64>,
 }
 
 /// Group labels of a column (text; `<missing>` for a missing value).
@@ -461,6 +463,13 @@ impl Workspace {
     /// Evaluates `MODEL@N` on `NAME@V` and records the evaluation.
     pub fn evaluate(&self, req: &EvalRequest) -> Result<EvalOutcome, Error> {
         self.authorize(actions::MODEL_EVALUATE, &format!("model:{}", req.model))?;
+        let mut seconds = BTreeMap::new();
+        let mut last = std::time::Instant::now();
+        let mut lap = |name: &'static str, seconds: &mut BTreeMap<&'static str, f64>| {
+            let now = std::time::Instant::now();
+            *seconds.entry(name).or_insert(0.0) += (now - last).as_secs_f64();
+            last = now;
+        };
         let loaded = self.load_model(&req.model)?;
         let m = &loaded.info.manifest;
         let ds = self
@@ -520,8 +529,10 @@ impl Workspace {
             truth.push(c as u32);
         }
         let frame = frame_for_model(predictor, &table)?;
+        lap("load", &mut seconds);
         let probs = predictor.predict_frame(&frame, req.threads)?;
         let predicted: Vec<u32> = (0..probs.rows).map(|i| argmax(probs.row(i))).collect();
+        lap("predict", &mut seconds);
         let perf = performance(
             &Outcomes {
                 classes: &classes,
@@ -532,6 +543,7 @@ impl Workspace {
             req.bootstrap,
             req.seed,
         );
+        lap("performance", &mut seconds);
         let sensitive: Vec<String> = match &req.sensitive {
             Some(s) => s.clone(),
             None => ds_manifest["roles"]["sensitive"]
@@ -567,6 +579,7 @@ impl Workspace {
             notes.push("fairness is measured for two classes".into());
             (Vec::new(), None, None)
         };
+        lap("fairness", &mut seconds);
         // Membership inference: the training split is known exactly when the
         // model was trained here on this dataset version (seed + holdout).
         let ds_ref = format!("{}@{}", ds.name, ds.version);
@@ -608,6 +621,7 @@ impl Workspace {
             ));
             None
         };
+        lap("privacy", &mut seconds);
         let robustness = match predictor.native() {
             Some(native) if !req.attacks.is_empty() => {
                 let mut frozen: Vec<String> = sensitive.clone();
@@ -734,6 +748,7 @@ impl Workspace {
                 None
             }
         };
+        lap("robustness", &mut seconds);
         let title = format!(
             "{}@{} on {ds_ref}",
             loaded.info.record.name, loaded.info.record.version
@@ -787,10 +802,12 @@ impl Workspace {
         )?;
         tx.commit()?;
         self.checkpoint()?;
+        lap("record", &mut seconds);
         Ok(EvalOutcome {
             evaluation: record,
             report,
             markdown,
+            seconds,
         })
     }
 
