@@ -82,6 +82,16 @@ pub struct Performance {
     /// Seeded bootstrap (percentile) intervals of the headline figures.
     pub ci95: std::collections::BTreeMap<String, Interval>,
     pub bootstrap: BootstrapInfo,
+    /// Points for charts: the ROC curve (binary; at most 201 points of
+    /// `[FPR, TPR]`) and the calibration bins (`[mean confidence, accuracy,
+    /// rows]` of the 10 ECE bins that hold rows).
+    pub curves: Curves,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Curves {
+    pub roc: Vec<[f64; 2]>,
+    pub calibration: Vec<[f64; 3]>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -278,6 +288,7 @@ pub fn performance(o: &Outcomes<'_>, resamples: usize, seed: u64) -> Performance
     );
     let macro_f1 = macro_of(&pc.iter().map(|f| f.f1.clone()).collect::<Vec<_>>(), "F1");
     let no_scores = || Figure::undefined("no probabilities or scores were given");
+    let mut curves = Curves::default();
     let sc = scored(o);
     let (roc_auc, pr_auc, log_loss, brier, ece) = match (&sc, o.probabilities) {
         (Some(sc), Some(p)) => {
@@ -328,6 +339,41 @@ pub fn performance(o: &Outcomes<'_>, resamples: usize, seed: u64) -> Performance
                 .filter(|b| b.2 > 0)
                 .map(|b| (b.1 / b.2 as f64 - b.0 / b.2 as f64).abs() * b.2 as f64 / n.max(1) as f64)
                 .sum();
+            curves.calibration = bins
+                .iter()
+                .filter(|b| b.2 > 0)
+                .map(|b| [b.0 / b.2 as f64, b.1 / b.2 as f64, b.2 as f64])
+                .collect();
+            if k == 2 {
+                let (order, sc1) = &sc.orders[1];
+                let pos: f64 = o.truth.iter().filter(|&&t| t == 1).count() as f64;
+                let neg = n as f64 - pos;
+                if pos > 0.0 && neg > 0.0 {
+                    let mut pts = vec![[0.0, 0.0]];
+                    let (mut tp, mut fp) = (0.0, 0.0);
+                    let mut i = order.len();
+                    while i > 0 {
+                        let s = sc1[order[i - 1]];
+                        while i > 0 && sc1[order[i - 1]] == s {
+                            if o.truth[order[i - 1]] == 1 {
+                                tp += 1.0
+                            } else {
+                                fp += 1.0
+                            }
+                            i -= 1;
+                        }
+                        pts.push([fp / neg, tp / pos]);
+                    }
+                    let step = pts.len().div_ceil(200).max(1);
+                    let last = pts.len() - 1;
+                    curves.roc = pts
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| j % step == 0 || *j == last)
+                        .map(|(_, p)| *p)
+                        .collect();
+                }
+            }
             let nn = n.max(1) as f64;
             (
                 roc,
@@ -413,6 +459,7 @@ pub fn performance(o: &Outcomes<'_>, resamples: usize, seed: u64) -> Performance
             .collect(),
         ci95,
         bootstrap: BootstrapInfo { resamples, seed },
+        curves,
     }
 }
 

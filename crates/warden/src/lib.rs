@@ -29,6 +29,7 @@ mod error;
 mod evaluate;
 mod keys;
 mod model;
+mod report_html;
 mod roles;
 mod signing;
 mod workspace;
@@ -51,6 +52,7 @@ pub use model::{
     Exported, ImportFeature, ImportOutcome, ImportRequest, ImportSchema, LoadedModel, ModelInfo,
     TrainOutcome, TrainRequest, frame_for_model, frame_from_table, predictor_from_package,
 };
+pub use report_html::report_html;
 pub use roles::RolesReport;
 pub use signing::{Verified, default_signature_path, verify_with_key_file};
 pub use warden_artifact::keys::{Algorithm, KeyError};

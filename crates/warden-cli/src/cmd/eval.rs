@@ -129,13 +129,19 @@ fn print_report(r: &EvalReport) {
     }
 }
 
-fn write_report(dir: &std::path::Path, report: &EvalReport, markdown: &str) -> Result<(), Failure> {
+fn write_report(
+    dir: &std::path::Path,
+    report: &EvalReport,
+    markdown: &str,
+    title: &str,
+) -> Result<(), Failure> {
     let io = |e: std::io::Error| Failure::new(exit::ERROR, format!("{}: {e}", dir.display()));
     std::fs::create_dir_all(dir).map_err(io)?;
     let json =
         serde_json::to_vec_pretty(report).map_err(|e| Failure::new(exit::ERROR, e.to_string()))?;
     std::fs::write(dir.join("report.json"), json).map_err(io)?;
     std::fs::write(dir.join("report.md"), markdown).map_err(io)?;
+    std::fs::write(dir.join("report.html"), warden::report_html(report, title)).map_err(io)?;
     Ok(())
 }
 
@@ -191,7 +197,7 @@ pub fn run(g: &Global, a: EvalArgs) -> Result<ExitCode, Failure> {
         .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
         let markdown = warden::report_markdown(&report, &file.display().to_string());
         if let Some(dir) = &a.report {
-            write_report(dir, &report, &markdown)?;
+            write_report(dir, &report, &markdown, &file.display().to_string())?;
         }
         if g.json {
             output::json(&report)?;
@@ -224,7 +230,17 @@ pub fn run(g: &Global, a: EvalArgs) -> Result<ExitCode, Failure> {
         immutable: a.immutable.clone(),
     })?;
     if let Some(dir) = &a.report {
-        write_report(dir, &out.report, &out.markdown)?;
+        let title = format!(
+            "{} on {}@{}",
+            out.report
+                .model
+                .as_ref()
+                .and_then(|m| m["ref"].as_str())
+                .unwrap_or(""),
+            out.evaluation.dataset,
+            out.evaluation.dataset_version
+        );
+        write_report(dir, &out.report, &out.markdown, &title)?;
     }
     if g.json {
         output::json(&out)?;
@@ -244,7 +260,8 @@ pub fn run(g: &Global, a: EvalArgs) -> Result<ExitCode, Failure> {
         print_report(&out.report);
         if let Some(dir) = &a.report {
             println!(
-                "Report: {} and {}",
+                "Report: {} ({} and {} beside it)",
+                dir.join("report.html").display(),
                 dir.join("report.md").display(),
                 dir.join("report.json").display()
             );

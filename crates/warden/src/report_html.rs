@@ -1,0 +1,328 @@
+//! The evaluation report as one self-contained HTML page: tables of the
+//! figures and SVG charts drawn with the `plotters` crate (ROC curve,
+//! calibration curve, per-group rates, robustness curve). Text is escaped;
+//! nothing is loaded from elsewhere.
+
+use plotters::prelude::*;
+
+use crate::evaluate::EvalReport;
+use warden_ml::metrics::Figure;
+
+const W: u32 = 520;
+const H: u32 = 360;
+const PALETTE: [RGBColor; 5] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+];
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn fig(f: &Figure) -> String {
+    match f {
+        Figure::Defined(v) => format!("{v:.4}"),
+        Figure::Undefined { undefined } => format!("undefined ({})", esc(undefined)),
+    }
+}
+
+/// A line chart over [0, x_max] × [0, 1]; `series` are (label, points).
+fn lines(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    x_max: f64,
+    series: &[(String, Vec<(f64, f64)>)],
+    diagonal: bool,
+) -> String {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        let draw = || -> Result<(), Box<dyn std::error::Error + '_>> {
+            root.fill(&WHITE)?;
+            let mut chart = ChartBuilder::on(&root)
+                .caption(title, ("sans-serif", 18))
+                .margin(12)
+                .x_label_area_size(36)
+                .y_label_area_size(48)
+                .build_cartesian_2d(0f64..x_max, 0f64..1f64)?;
+            chart
+                .configure_mesh()
+                .x_desc(x_label)
+                .y_desc(y_label)
+                .draw()?;
+            if diagonal {
+                chart.draw_series(LineSeries::new(
+                    vec![(0.0, 0.0), (x_max, 1.0)],
+                    BLACK.mix(0.3),
+                ))?;
+            }
+            for (i, (label, pts)) in series.iter().enumerate() {
+                let color = PALETTE[i % PALETTE.len()];
+                chart
+                    .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
+                    .label(label.as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                    });
+                chart.draw_series(
+                    pts.iter()
+                        .map(|&(x, y)| Circle::new((x, y), 2, color.filled())),
+                )?;
+            }
+            if series.len() > 1 {
+                chart
+                    .configure_series_labels()
+                    .background_style(WHITE.mix(0.8))
+                    .border_style(BLACK.mix(0.3))
+                    .draw()?;
+            }
+            root.present()?;
+            Ok(())
+        };
+        if draw().is_err() {
+            return String::new();
+        }
+    }
+    svg
+}
+
+/// Grouped bars: for each group, one bar per rate (selection, TPR, FPR).
+fn group_bars(title: &str, groups: &[(String, [Option<f64>; 3])]) -> String {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (W.max(80 * groups.len() as u32), H))
+            .into_drawing_area();
+        let draw = || -> Result<(), Box<dyn std::error::Error + '_>> {
+            root.fill(&WHITE)?;
+            let n = groups.len().max(1);
+            let mut chart = ChartBuilder::on(&root)
+                .caption(title, ("sans-serif", 18))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(48)
+                .build_cartesian_2d(0f64..n as f64, 0f64..1f64)?;
+            let names: Vec<String> = groups.iter().map(|g| g.0.clone()).collect();
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(n)
+                .x_label_formatter(&|x| names.get(x.floor() as usize).cloned().unwrap_or_default())
+                .y_desc("rate")
+                .draw()?;
+            for (k, label) in ["selection rate", "TPR", "FPR"].iter().enumerate() {
+                let color = PALETTE[k];
+                chart
+                    .draw_series(groups.iter().enumerate().filter_map(|(i, (_, r))| {
+                        r[k].map(|v| {
+                            let x0 = i as f64 + 0.15 + 0.23 * k as f64;
+                            Rectangle::new([(x0, 0.0), (x0 + 0.2, v)], color.filled())
+                        })
+                    }))?
+                    .label(*label)
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
+                    });
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK.mix(0.3))
+                .draw()?;
+            root.present()?;
+            Ok(())
+        };
+        if draw().is_err() {
+            return String::new();
+        }
+    }
+    svg
+}
+
+/// The report page.
+pub fn report_html(r: &EvalReport, title: &str) -> String {
+    let p = &r.performance;
+    let mut h = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>\
+         body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}\
+         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}\
+         th{{background:#f4f4f4}}.charts{{display:flex;flex-wrap:wrap;gap:12px}}.note{{color:#666}}</style></head><body>\
+         <h1>Evaluation: {t}</h1><p>{rows} rows{pos}</p>",
+        t = esc(title),
+        rows = r.rows,
+        pos = r
+            .positive_class
+            .as_ref()
+            .map(|c| format!("; favourable class <code>{}</code>", esc(c)))
+            .unwrap_or_default()
+    );
+    h += "<h2>Performance</h2><table><tr><th>figure</th><th>value</th><th>95% interval</th></tr>";
+    let ci = |k: &str| {
+        p.ci95
+            .get(k)
+            .map(|i| format!("{:.4} – {:.4}", i.low, i.high))
+            .unwrap_or_default()
+    };
+    h += &format!(
+        "<tr><td>accuracy</td><td>{:.4}</td><td>{}</td></tr>",
+        p.accuracy,
+        ci("accuracy")
+    );
+    for (name, key, f) in [
+        (
+            "balanced accuracy",
+            "balanced_accuracy",
+            &p.balanced_accuracy,
+        ),
+        ("macro F1", "macro_f1", &p.macro_f1),
+        ("ROC AUC", "roc_auc", &p.roc_auc),
+        ("PR AUC", "", &p.pr_auc),
+        ("log loss", "", &p.log_loss),
+        ("Brier score", "", &p.brier),
+        ("expected calibration error", "", &p.ece),
+    ] {
+        h += &format!(
+            "<tr><td>{name}</td><td>{}</td><td>{}</td></tr>",
+            fig(f),
+            ci(key)
+        );
+    }
+    h += "</table><div class=\"charts\">";
+    if !p.curves.roc.is_empty() {
+        h += &lines(
+            "ROC curve",
+            "false positive rate",
+            "true positive rate",
+            1.0,
+            &[(
+                "ROC".into(),
+                p.curves.roc.iter().map(|q| (q[0], q[1])).collect(),
+            )],
+            true,
+        );
+    }
+    if !p.curves.calibration.is_empty() {
+        h += &lines(
+            "Calibration",
+            "mean predicted confidence",
+            "accuracy",
+            1.0,
+            &[(
+                "bins".into(),
+                p.curves.calibration.iter().map(|q| (q[0], q[1])).collect(),
+            )],
+            true,
+        );
+    }
+    h += "</div>";
+    if !r.fairness.is_empty() {
+        h += "<h2>Fairness</h2>";
+        for f in &r.fairness {
+            h += &format!(
+                "<h3>{}</h3><table><tr><th>group</th><th>rows</th><th>selection rate</th><th>TPR</th><th>FPR</th><th>accuracy</th></tr>",
+                esc(&f.attribute)
+            );
+            for g in &f.groups {
+                h += &format!(
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&g.group),
+                    g.count,
+                    fig(&g.selection_rate),
+                    fig(&g.tpr),
+                    fig(&g.fpr),
+                    fig(&g.accuracy)
+                );
+            }
+            h += &format!(
+                "</table><p>demographic parity difference {}, ratio {}; equalized odds difference {}, ratio {}; equal opportunity difference {}; disparate impact {}; average odds difference {}</p>",
+                fig(&f.demographic_parity_difference),
+                fig(&f.demographic_parity_ratio),
+                fig(&f.equalized_odds_difference),
+                fig(&f.equalized_odds_ratio),
+                fig(&f.equal_opportunity_difference),
+                fig(&f.disparate_impact),
+                fig(&f.average_odds_difference)
+            );
+            for n in &f.notes {
+                h += &format!("<p class=\"note\">{}</p>", esc(n));
+            }
+            let bars: Vec<(String, [Option<f64>; 3])> = f
+                .groups
+                .iter()
+                .map(|g| {
+                    (
+                        g.group.clone(),
+                        [g.selection_rate.value(), g.tpr.value(), g.fpr.value()],
+                    )
+                })
+                .collect();
+            h += &group_bars(&format!("Rates by {}", f.attribute), &bars);
+        }
+    }
+    if let Some(rb) = &r.robustness {
+        h += &format!("<h2>Adversarial robustness</h2><p>{}</p>", esc(&rb.space));
+        let x_max = rb
+            .attacks
+            .values()
+            .flatten()
+            .map(|x| x.eps)
+            .fold(0.0, f64::max)
+            .max(0.01)
+            * 1.05;
+        let series: Vec<(String, Vec<(f64, f64)>)> = rb
+            .attacks
+            .iter()
+            .map(|(a, v)| {
+                (
+                    a.clone(),
+                    v.iter().map(|x| (x.eps, x.robust_accuracy)).collect(),
+                )
+            })
+            .collect();
+        h += &lines(
+            "Robust accuracy by radius",
+            "eps (training standard deviations)",
+            "robust accuracy",
+            x_max,
+            &series,
+            false,
+        );
+        h += &format!(
+            "<p>Median minimal L∞ perturbation: {} ({})</p>",
+            fig(&rb.median_min_linf),
+            esc(&rb.median_min_linf_method)
+        );
+    }
+    if let Some(pr) = &r.privacy {
+        h += &format!(
+            "<h2>Privacy risk</h2><p>{}</p><table><tr><th>attack</th><th>AUC</th><th>advantage</th><th>TPR at 1% FPR</th><th>TPR at 0.1% FPR</th></tr>",
+            esc(&pr.split)
+        );
+        for a in [&pr.loss_threshold, &pr.confidence] {
+            h += &format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&a.attack),
+                fig(&a.auc),
+                fig(&a.advantage),
+                fig(&a.tpr_at_1pct_fpr),
+                fig(&a.tpr_at_0_1pct_fpr)
+            );
+        }
+        h += "</table>";
+    }
+    if !r.notes.is_empty() {
+        h += "<h2>Notes</h2><ul>";
+        for n in &r.notes {
+            h += &format!("<li>{}</li>", esc(n));
+        }
+        h += "</ul>";
+    }
+    h += "</body></html>\n";
+    h
+}
