@@ -16,7 +16,7 @@ mkdir -p "$WORK"
 VENV="$HOME/.cache/warden/venv-eval"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet adversarial-robustness-toolbox scikit-learn fairlearn pandas numpy
+  "$VENV/bin/pip" install --quiet adversarial-robustness-toolbox packaging scikit-learn fairlearn pandas numpy
 fi
 cargo build --release --quiet
 W="$PWD/target/release/warden"
