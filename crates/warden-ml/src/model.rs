@@ -311,6 +311,16 @@ impl Model {
         }
     }
 
+    /// The class the last forward pass (of [`Model::input_grad`]) predicts.
+    pub fn predicted(&self, s: &Scratch) -> usize {
+        let Some(z) = s.acts.last() else { return 0 };
+        if z.len() == 1 {
+            usize::from(z[0] > 0.0)
+        } else {
+            (0..z.len()).fold(0, |b, c| if z[c] > z[b] { c } else { b })
+        }
+    }
+
     /// The gradient of one example's log loss with respect to its input
     /// (written to `out`), and the loss: what gradient attacks follow.
     pub fn input_grad(&self, x: &[f64], y: usize, out: &mut [f64], s: &mut Scratch) -> f64 {

@@ -163,12 +163,21 @@ pub fn attack(
                         }
                 };
             }
+            // One forward pass per step: the gradient's forward pass also
+            // says whether the current point already fools the model.
             let mut fooled = false;
-            for _ in 0..n {
+            for step in 0..=n {
                 for j in 0..d {
                     adv[j] = xi[j] + constrain(xi[j], delta[j], &limits[j]);
                 }
                 model.input_grad(&adv, yi, &mut g, &mut s);
+                if model.predicted(&s) != yi {
+                    fooled = true;
+                    break;
+                }
+                if step == n {
+                    break;
+                }
                 for (j, gj) in g.iter_mut().enumerate() {
                     if !limits[j].mutable {
                         *gj = 0.0;
@@ -197,11 +206,6 @@ pub fn attack(
                 }
                 for j in 0..d {
                     delta[j] = bound(xi[j], delta[j], &limits[j]);
-                    adv[j] = xi[j] + constrain(xi[j], delta[j], &limits[j]);
-                }
-                if predict(model, &adv, &mut s) != yi {
-                    fooled = true;
-                    break;
                 }
             }
             out.push(!fooled);

@@ -63,7 +63,7 @@ pub struct Robustness {
     pub attacks: BTreeMap<String, Vec<AtRadius>>,
     /// Median minimal L∞ perturbation over correctly classified rows: exact for
     /// a binary logistic regression, else an upper bound found by PGD (first
-    /// 1,000 rows).
+    /// 500 rows).
     pub median_min_linf: Figure,
     pub median_min_linf_method: String,
 }
@@ -705,7 +705,7 @@ impl Workspace {
                             )
                         }
                         None => {
-                            let n = x.rows.min(1000);
+                            let n = x.rows.min(500);
                             let head = Matrix {
                                 rows: n,
                                 cols: x.cols,
