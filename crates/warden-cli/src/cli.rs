@@ -132,7 +132,7 @@ pub enum Command {
     Model(ModelCmd),
     /// Measure a model on a dataset version (performance, fairness, privacy risk) and record it
     #[command(
-        after_help = "Examples:\n  warden eval credit@1 --dataset credit@1\n  warden eval credit@2 --dataset credit@3 --sensitive sex --sensitive age_band --privileged sex=male --report ./eval\n  warden eval --predictions scored.csv --label y --prediction yhat --score p --sensitive sex --json\n\nPerformance: accuracy, balanced accuracy, precision/recall/F1 per class and macro, ROC AUC,\nPR AUC, log loss, Brier score, expected calibration error, confusion matrix, seeded bootstrap\n95% intervals (scikit-learn's definitions). Fairness, for each sensitive attribute and each\npair: per-group rates, demographic parity, equalized odds, equal opportunity, disparate\nimpact, average odds (fairlearn's and AIF360's definitions; with --privileged, AIF360's\nsigned forms). A figure whose denominator is empty is reported as undefined with the reason.\nRobustness (logreg, mlp): FGSM and PGD in standardised feature space, sensitive and --immutable\nfeatures frozen, one-hot columns fixed, training ranges kept, integers by whole units; exact\nclosed-form robust accuracy and minimal distance for binary logistic regression.\nPrivacy: membership inference (loss threshold, confidence) when the dataset is the model's own\ntraining dataset. The evaluation is recorded (model.evaluate) for the gates. Needs a role\nallowed model.evaluate (ml-engineer, admin); --predictions records nothing."
+        after_help = "Examples:\n  warden eval credit@1 --dataset credit@1\n  warden eval credit@2 --dataset credit@3 --sensitive sex --sensitive age_band --privileged sex=male --report ./eval\n  warden eval --predictions scored.csv --label y --prediction yhat --score p --sensitive sex --json\n\nPerformance: accuracy, balanced accuracy, precision/recall/F1 per class and macro, ROC AUC,\nPR AUC, log loss, Brier score, expected calibration error, confusion matrix, seeded bootstrap\n95% intervals (scikit-learn's definitions). Fairness, for each sensitive attribute and each\npair: per-group rates, demographic parity, equalized odds, equal opportunity, disparate\nimpact, average odds (fairlearn's and AIF360's definitions; with --privileged, AIF360's\nsigned forms). A figure whose denominator is empty is reported as undefined with the reason.\nRobustness (logreg, mlp): FGSM and PGD in standardised feature space, sensitive and --immutable\nfeatures frozen, one-hot columns fixed, training ranges kept, integers by whole units; exact\nclosed-form robust accuracy and minimal distance for binary logistic regression; HopSkipJump\n(decision-based) for any model, ONNX included, on the first 100 rows.\nPrivacy: membership inference (loss threshold, confidence) when the dataset is the model's own\ntraining dataset. The evaluation is recorded (model.evaluate) for the gates. Needs a role\nallowed model.evaluate (ml-engineer, admin); --predictions records nothing."
     )]
     Eval(Box<EvalArgs>),
 }
@@ -166,11 +166,12 @@ pub struct EvalArgs {
     /// A privileged group, for AIF360's signed differences and ratios
     #[arg(long, value_name = "COL=VALUE")]
     pub privileged: Vec<String>,
-    /// Attacks: fgsm, pgd (L∞), pgd_l2; `none` to skip (native models only)
+    /// Attacks: auto (fgsm,pgd for native models, hsj for ONNX), fgsm, pgd (L∞), pgd_l2,
+    /// hsj (HopSkipJump, decision-based, any model), none
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "fgsm,pgd",
+        default_value = "auto",
         value_name = "A1,A2"
     )]
     pub attack: Vec<String>,

@@ -439,6 +439,14 @@ impl Predictor for OnnxPredictor {
             .collect()
     }
 
+    fn predict_numeric(&self, row: &[f64]) -> Result<Vec<f64>, MlError> {
+        if row.len() != self.spec.features.len() || row.iter().any(|v| !v.is_finite()) {
+            return Err(bad("a row of finite numbers, one per feature, is needed"));
+        }
+        let r: Vec<f32> = row.iter().map(|&v| v as f32).collect();
+        self.run_row(&r)
+    }
+
     fn predict_frame(&self, frame: &Frame, _threads: usize) -> Result<Matrix, MlError> {
         let cols: Vec<&Vec<f64>> = self
             .spec

@@ -35,6 +35,15 @@ pub trait Predictor: Send + Sync {
     fn predict_frame(&self, frame: &Frame, threads: usize) -> Result<Matrix, MlError>;
     /// Predictions for JSON records (`null` = missing; unknown fields are errors).
     fn predict_json(&self, records: &[Map<String, Value>]) -> Result<Vec<Prediction>, MlError>;
+    /// Probabilities for one row of numeric inputs, in [`Predictor::inputs`]
+    /// order (what decision-based attacks query thousands of times).
+    fn predict_numeric(&self, row: &[f64]) -> Result<Vec<f64>, MlError> {
+        let mut f = Frame::default();
+        for ((name, _), v) in self.inputs().into_iter().zip(row) {
+            f.push(name, crate::frame::FeatureColumn::Numeric(vec![*v]))?;
+        }
+        Ok(self.predict_frame(&f, 1)?.row(0).to_vec())
+    }
     /// The native model behind this predictor, for gradient-based analyses.
     fn native(&self) -> Option<&NativePredictor> {
         None

@@ -14,6 +14,7 @@
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use rand_distr::{Distribution, StandardNormal};
 use serde::Serialize;
 
 use crate::frame::{Matrix, par_blocks};
@@ -365,7 +366,6 @@ mod tests {
     use super::*;
     use crate::frame::{FeatureColumn, Frame, Labels};
     use crate::train::{ModelKind, TrainConfig, train};
-    use rand_distr::{Distribution, StandardNormal};
 
     fn data(n: usize) -> (Frame, Labels) {
         let mut rng = ChaCha20Rng::seed_from_u64(5);
@@ -472,6 +472,56 @@ mod tests {
     }
 
     #[test]
+    fn hopskipjump_finds_boundaries_no_closer_than_the_exact_optimum() {
+        let (f, l) = data(600);
+        let mut cfg = TrainConfig::defaults(ModelKind::Logreg, None);
+        cfg.holdout = 0.0;
+        let t = train(&f, &l, &cfg, 1, &mut |_, _| {}).unwrap();
+        let rows: Vec<usize> = (0..200).collect();
+        let x = t.preprocessor.transform(&f, &rows, 1).unwrap();
+        let y = &l.y[..200];
+        let lim = limits(&t.preprocessor, &bounds(&f), &["x2".to_string()]);
+        let (_, exact) = linear_linf(&t.model, &x, y, &lim, &[0.1]).unwrap();
+        let model = &t.model;
+        let decide = |v: &[f64]| predict(model, v, &mut Scratch::default());
+        let found = hopskipjump(&x, y, &lim, &decide, 10, 30, 4, 2);
+        let (mut reached, mut finite, mut ratios) = (0, 0, Vec::new());
+        for (e, h) in exact.iter().zip(&found) {
+            assert_eq!(
+                e.is_none(),
+                h.is_none(),
+                "both see the same misclassified rows"
+            );
+            if let (Some(e), Some(h)) = (e, h) {
+                assert!(
+                    h.linf >= e - 1e-9,
+                    "a decision-based attack cannot beat the exact optimum: {} < {e}",
+                    h.linf
+                );
+                if e.is_finite() {
+                    finite += 1;
+                    if h.linf.is_finite() {
+                        reached += 1;
+                        ratios.push(h.linf / e);
+                    }
+                }
+            }
+        }
+        assert!(
+            reached * 10 >= finite * 9,
+            "found an adversarial for {reached} of {finite} attackable rows"
+        );
+        ratios.sort_by(f64::total_cmp);
+        let median = ratios[ratios.len() / 2];
+        eprintln!(
+            "HopSkipJump: {reached} of {finite} attackable rows; median found/exact L∞ {median:.3}"
+        );
+        assert!(median < 1.6, "median found/exact L∞ ratio {median}");
+        // Deterministic on any thread count.
+        assert_eq!(found, hopskipjump(&x, y, &lim, &decide, 10, 30, 4, 1));
+    }
+
+    #[test]
     fn attacks_respect_the_constraints_on_an_mlp() {
         let (f, l) = data(800);
         let mut cfg = TrainConfig::defaults(ModelKind::Mlp, None);
@@ -501,4 +551,164 @@ mod tests {
             }
         }
     }
+}
+
+/// The decision-based attack's findings for one row.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Found {
+    /// L∞ and L2 size of the smallest adversarial perturbation found
+    /// (infinity when none was found inside the bounds).
+    pub linf: f64,
+    pub l2: f64,
+}
+
+/// HopSkipJump (Chen, Jordan and Wainwright 2020; the L2 variant,
+/// untargeted), a decision-based attack: it needs only the predicted class
+/// of `decide`, so it runs against any model, ONNX included. From a random
+/// adversarial point inside the bounds it walks the decision boundary
+/// toward each row: a binary search to the boundary, a Monte Carlo estimate
+/// of the boundary's normal from `queries`·√t decisions, a geometric step
+/// along it, and a binary search back; `iterations` times. Perturbations
+/// respect `limits` (frozen columns, bounds, integer units) at every query.
+/// Per row: `None` if the model is wrong on it already.
+#[allow(clippy::too_many_arguments)]
+pub fn hopskipjump(
+    x: &Matrix,
+    y: &[u32],
+    limits: &[ColumnLimit],
+    decide: &(dyn Fn(&[f64]) -> usize + Sync),
+    iterations: usize,
+    queries: usize,
+    seed: u64,
+    threads: usize,
+) -> Vec<Option<Found>> {
+    let d = x.cols;
+    let free: Vec<usize> = (0..d).filter(|&j| limits[j].mutable).collect();
+    // Rows are few and costly here: spread them one by one over the threads.
+    let rows: Vec<usize> = (0..x.rows).collect();
+    let parts = crate::frame::par_map(&rows, threads, |&i| {
+        [i].into_iter()
+            .map(|i| {
+                let xi = x.row(i);
+                let yi = y[i] as usize;
+                if decide(xi) != yi {
+                    return None;
+                }
+                let mut rng = ChaCha20Rng::seed_from_u64(
+                    seed ^ (i as u64).wrapping_mul(0xD1B5_4A32_D192_ED03),
+                );
+                // The point actually queried for a perturbation `delta`.
+                let apply = |delta: &[f64], out: &mut Vec<f64>| {
+                    out.clear();
+                    out.extend((0..d).map(|j| xi[j] + constrain(xi[j], delta[j], &limits[j])));
+                };
+                let mut buf = Vec::with_capacity(d);
+                let mut adversarial = |delta: &[f64]| -> bool {
+                    apply(delta, &mut buf);
+                    decide(&buf) != yi
+                };
+                let none = Some(Found {
+                    linf: f64::INFINITY,
+                    l2: f64::INFINITY,
+                });
+                if free.is_empty() {
+                    return none;
+                }
+                // 1. A random adversarial point inside the bounds.
+                let mut start = None;
+                for _ in 0..100 {
+                    let delta: Vec<f64> = (0..d)
+                        .map(|j| {
+                            let l = &limits[j];
+                            if !l.mutable {
+                                return 0.0;
+                            }
+                            let (lo, hi) = (
+                                l.lo.max(xi[j] - 4.0).min(xi[j]),
+                                l.hi.min(xi[j] + 4.0).max(xi[j]),
+                            );
+                            rng.random_range(0.0..=1.0) * (hi - lo) + lo - xi[j]
+                        })
+                        .collect();
+                    if adversarial(&delta) {
+                        start = Some(delta);
+                        break;
+                    }
+                }
+                let Some(mut adv) = start else { return none };
+                // Binary search on the segment from the row to `adv`.
+                let to_boundary =
+                    |adv: &[f64], adversarial: &mut dyn FnMut(&[f64]) -> bool| -> Vec<f64> {
+                        let (mut lo, mut hi) = (0.0, 1.0);
+                        for _ in 0..25 {
+                            let mid = 0.5 * (lo + hi);
+                            let p: Vec<f64> = adv.iter().map(|v| v * mid).collect();
+                            if adversarial(&p) { hi = mid } else { lo = mid }
+                        }
+                        adv.iter().map(|v| v * hi).collect()
+                    };
+                adv = to_boundary(&adv, &mut adversarial);
+                let l2 = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
+                for t in 1..=iterations {
+                    let dist = l2(&adv);
+                    if dist == 0.0 {
+                        break;
+                    }
+                    // 2. The boundary's normal at `adv`, by sampling.
+                    let radius = dist / d as f64;
+                    let b = ((queries as f64) * (t as f64).sqrt()) as usize;
+                    let mut samples: Vec<(Vec<f64>, f64)> = Vec::with_capacity(b);
+                    for _ in 0..b.max(2) {
+                        let mut u = vec![0.0; d];
+                        for &j in &free {
+                            u[j] = StandardNormal.sample(&mut rng);
+                        }
+                        let n = l2(&u).max(1e-12);
+                        u.iter_mut().for_each(|v| *v /= n);
+                        let probe: Vec<f64> =
+                            adv.iter().zip(&u).map(|(a, b)| a + radius * b).collect();
+                        let s = if adversarial(&probe) { 1.0 } else { -1.0 };
+                        samples.push((u, s));
+                    }
+                    let mean = samples.iter().map(|s| s.1).sum::<f64>() / samples.len() as f64;
+                    let mut grad = vec![0.0; d];
+                    for (u, s) in &samples {
+                        let w = if mean.abs() == 1.0 { *s } else { s - mean };
+                        grad.iter_mut().zip(u).for_each(|(g, v)| *g += w * v);
+                    }
+                    let gn = l2(&grad);
+                    if gn == 0.0 {
+                        break;
+                    }
+                    grad.iter_mut().for_each(|g| *g /= gn);
+                    // 3. A geometric step along it, then back to the boundary.
+                    let mut step = dist / (t as f64).sqrt();
+                    let mut moved = None;
+                    for _ in 0..12 {
+                        let cand: Vec<f64> =
+                            adv.iter().zip(&grad).map(|(a, g)| a + step * g).collect();
+                        if adversarial(&cand) {
+                            moved = Some(cand);
+                            break;
+                        }
+                        step /= 2.0;
+                    }
+                    let Some(cand) = moved else { break };
+                    let next = to_boundary(&cand, &mut adversarial);
+                    if l2(&next) < dist {
+                        adv = next;
+                    }
+                }
+                // The perturbation as queried (bounded, whole integer units).
+                let applied: Vec<f64> = (0..d)
+                    .map(|j| constrain(xi[j], adv[j], &limits[j]))
+                    .collect();
+                Some(Found {
+                    linf: applied.iter().fold(0.0, |m, v| m.max(v.abs())),
+                    l2: l2(&applied),
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    parts.concat()
 }

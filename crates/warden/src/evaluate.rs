@@ -20,6 +20,9 @@ use warden_store::{BlobStore, EvaluationRecord, MetadataStore};
 
 use crate::{Error, Workspace, frame_for_model};
 
+/// Rows the decision-based attack runs on (it costs thousands of queries a row).
+pub const HSJ_ROWS: usize = 100;
+
 /// The evaluation report format.
 pub const EVALUATION_FORMAT: &str = "warden.evaluation/v1";
 
@@ -37,6 +40,11 @@ pub struct EvalRequest {
     pub threads: usize,
     /// Gradient attacks to run (native models only).
     pub attacks: Vec<Attack>,
+    /// Also run the decision-based attack (HopSkipJump; any model).
+    pub decision_attack: bool,
+    /// Choose the attacks by model: FGSM and PGD for a native model,
+    /// HopSkipJump for an ONNX one (the two fields above are then ignored).
+    pub auto_attacks: bool,
     /// Radii in standardised units (one standard deviation = 1).
     pub eps: Vec<f64>,
     pub steps: usize,
@@ -622,8 +630,67 @@ impl Workspace {
             None
         };
         lap("privacy", &mut seconds);
+        let (gradient_attacks, decision_attack) = match (req.auto_attacks, predictor.native()) {
+            (true, Some(_)) => (vec![Attack::Fgsm, Attack::PgdLinf], false),
+            (true, None) => (Vec::new(), true),
+            (false, _) => (req.attacks.clone(), req.decision_attack),
+        };
+        let share = |v: &[bool]| v.iter().filter(|b| **b).count() as f64 / v.len().max(1) as f64;
+        let median = |mut d: Vec<f64>| -> Figure {
+            if d.is_empty() {
+                return Figure::undefined("no correctly classified rows");
+            }
+            d.sort_by(f64::total_cmp);
+            Figure::Defined(d[d.len() / 2])
+        };
+        // HopSkipJump on the first rows, in a given attack space.
+        let hsj = |x: &Matrix,
+                   limits: &[robust::ColumnLimit],
+                   decide: &(dyn Fn(&[f64]) -> usize + Sync)| {
+            let n = x.rows.min(HSJ_ROWS);
+            let head = Matrix {
+                rows: n,
+                cols: x.cols,
+                data: x.data[..n * x.cols].to_vec(),
+            };
+            let found = robust::hopskipjump(
+                &head,
+                &truth[..n],
+                limits,
+                decide,
+                10,
+                30,
+                req.seed,
+                req.threads,
+            );
+            let at: Vec<AtRadius> = req
+                .eps
+                .iter()
+                .map(|&e| AtRadius {
+                    eps: e,
+                    robust_accuracy: share(
+                        &found
+                            .iter()
+                            .map(|f| f.is_some_and(|f| f.linf > e))
+                            .collect::<Vec<_>>(),
+                    ),
+                })
+                .collect();
+            (
+                at,
+                found.iter().flatten().map(|f| f.linf).collect::<Vec<f64>>(),
+                n,
+            )
+        };
+        for f in &req.immutable {
+            if !predictor.inputs().iter().any(|(n, _)| n == f) {
+                return Err(Error::Usage(format!(
+                    "--immutable {f}: not an input feature of the model"
+                )));
+            }
+        }
         let robustness = match predictor.native() {
-            Some(native) if !req.attacks.is_empty() => {
+            Some(native) if !gradient_attacks.is_empty() || decision_attack => {
                 let mut frozen: Vec<String> = sensitive.clone();
                 frozen.extend(req.immutable.iter().cloned());
                 for f in &req.immutable {
@@ -654,10 +721,8 @@ impl Workspace {
                 let limits = robust::limits(&native.preprocessor, &bounds, &frozen);
                 let rows: Vec<usize> = (0..frame.rows).collect();
                 let x = native.preprocessor.transform(&frame, &rows, req.threads)?;
-                let share =
-                    |v: &[bool]| v.iter().filter(|b| **b).count() as f64 / v.len().max(1) as f64;
                 let mut attacks = BTreeMap::new();
-                for &a in &req.attacks {
+                for &a in &gradient_attacks {
                     let results = req
                         .eps
                         .iter()
@@ -678,13 +743,18 @@ impl Workspace {
                         .collect();
                     attacks.insert(a.name().to_string(), results);
                 }
-                let median = |mut d: Vec<f64>| -> Figure {
-                    if d.is_empty() {
-                        return Figure::undefined("no correctly classified rows");
-                    }
-                    d.sort_by(f64::total_cmp);
-                    Figure::Defined(d[d.len() / 2])
-                };
+                let mut hsj_median = None;
+                if decision_attack {
+                    let model = &native.model;
+                    let decide = |v: &[f64]| {
+                        let mut p = vec![0.0; model.classes()];
+                        model.predict_row(v, &mut p, &mut warden_ml::model::Scratch::default());
+                        argmax(&p) as usize
+                    };
+                    let (at, dist, n) = hsj(&x, &limits, &decide);
+                    attacks.insert("hsj".into(), at);
+                    hsj_median = Some((median(dist), format!("HopSkipJump on the first {n} rows")));
+                }
                 let (median_min_linf, method) =
                     match robust::linear_linf(&native.model, &x, &truth, &limits, &req.eps) {
                         Some((exact, dist)) => {
@@ -704,6 +774,8 @@ impl Workspace {
                                 "exact (closed form, binary logistic regression)".to_string(),
                             )
                         }
+                        None if gradient_attacks.is_empty() => hsj_median
+                            .unwrap_or_else(|| (Figure::undefined("no attack ran"), String::new())),
                         None => {
                             let n = x.rows.min(500);
                             let head = Matrix {
@@ -741,11 +813,92 @@ impl Workspace {
             }
             Some(_) => None,
             None => {
-                notes.push(format!(
-                    "adversarial robustness: fgsm and pgd need a differentiable native model (logreg, mlp); this {} model supports none of them in this version",
-                    loaded.info.record.kind
-                ));
-                None
+                if !gradient_attacks.is_empty() {
+                    let names: Vec<&str> = gradient_attacks.iter().map(|a| a.name()).collect();
+                    return Err(Error::Usage(format!(
+                        "--attack {}: needs a differentiable native model (logreg, mlp); for this {} model the attack that applies is hsj",
+                        names.join(","),
+                        loaded.info.record.kind
+                    )));
+                }
+                if decision_attack {
+                    // The attack space: the raw numeric inputs standardised by
+                    // the evaluated data's mean and standard deviation.
+                    let names: Vec<String> = predictor
+                        .inputs()
+                        .iter()
+                        .map(|(n, _)| n.to_string())
+                        .collect();
+                    let inputs = m["input"]["features"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    let mut stats = Vec::with_capacity(names.len());
+                    let mut limits = Vec::with_capacity(names.len());
+                    for name in &names {
+                        let Some(warden_ml::FeatureColumn::Numeric(v)) = frame.column(name) else {
+                            return Err(Error::Invalid(format!(
+                                "feature {name}: the ONNX model takes numbers"
+                            )));
+                        };
+                        let ok: Vec<f64> = v.iter().cloned().filter(|x| x.is_finite()).collect();
+                        let n = ok.len().max(1) as f64;
+                        let mean = ok.iter().sum::<f64>() / n;
+                        let sd =
+                            (ok.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt();
+                        let sd = if sd > 0.0 { sd } else { 1.0 };
+                        let decl = inputs.iter().find(|f| f["name"] == name.as_str());
+                        let lo = decl
+                            .and_then(|f| f["min"].as_f64())
+                            .unwrap_or_else(|| ok.iter().cloned().fold(f64::INFINITY, f64::min));
+                        let hi = decl.and_then(|f| f["max"].as_f64()).unwrap_or_else(|| {
+                            ok.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+                        });
+                        stats.push((mean, sd));
+                        limits.push(robust::ColumnLimit {
+                            mutable: !sensitive.contains(name) && !req.immutable.contains(name),
+                            lo: (lo - mean) / sd,
+                            hi: (hi - mean) / sd,
+                            unit: None,
+                        });
+                    }
+                    let mut x = Matrix::zeros(frame.rows, names.len());
+                    for (j, name) in names.iter().enumerate() {
+                        if let Some(warden_ml::FeatureColumn::Numeric(v)) = frame.column(name) {
+                            for (r, vr) in v.iter().enumerate().take(frame.rows) {
+                                x.row_mut(r)[j] = (vr - stats[j].0) / stats[j].1;
+                            }
+                        }
+                    }
+                    let decide = |v: &[f64]| -> usize {
+                        let raw: Vec<f64> = v
+                            .iter()
+                            .zip(&stats)
+                            .map(|(x, (mean, sd))| x * sd + mean)
+                            .collect();
+                        predictor
+                            .predict_numeric(&raw)
+                            .map_or(usize::MAX, |p| argmax(&p) as usize)
+                    };
+                    let (at, dist, n) = hsj(&x, &limits, &decide);
+                    let frozen: Vec<String> = names
+                        .iter()
+                        .zip(&limits)
+                        .filter(|(_, l)| !l.mutable)
+                        .map(|(n, _)| n.clone())
+                        .collect();
+                    Some(Robustness {
+                        space: "the numeric inputs standardised by the evaluated data (eps 1 = one standard deviation); declared or observed ranges".into(),
+                        immutable: frozen,
+                        integers: Vec::new(),
+                        steps: 10,
+                        attacks: BTreeMap::from([("hsj".to_string(), at)]),
+                        median_min_linf: median(dist),
+                        median_min_linf_method: format!("HopSkipJump on the first {n} rows"),
+                    })
+                } else {
+                    None
+                }
             }
         };
         lap("robustness", &mut seconds);

@@ -308,6 +308,8 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
             seed: 7,
             threads,
             attacks: vec![warden_ml::robust::Attack::PgdLinf],
+            decision_attack: false,
+            auto_attacks: false,
             eps: vec![0.1],
             steps: 20,
             immutable: Vec::new(),
@@ -342,9 +344,17 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
                 fig(&r.performance.roc_auc),
             );
         }
-        let md_path = report_dir.join(format!("{}.md", model.replace('@', "-")));
+        let stem = model.replace('@', "-");
+        let md_path = report_dir.join(format!("{stem}.md"));
+        let html_path = report_dir.join(format!("{stem}.html"));
         std::fs::create_dir_all(&report_dir)
             .and_then(|_| std::fs::write(&md_path, &out.markdown))
+            .and_then(|_| {
+                std::fs::write(
+                    &html_path,
+                    warden::report_html(&out.report, &format!("{model} on {dataset}")),
+                )
+            })
             .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", md_path.display())))?;
         summary.insert(
             format!("{model}_membership_inference_auc"),

@@ -110,7 +110,10 @@ fn print_report(r: &EvalReport) {
         }
     }
     if let Some(rb) = &r.robustness {
-        println!("Adversarial robustness (robust accuracy; eps in training standard deviations):");
+        println!(
+            "Adversarial robustness (robust accuracy by eps; in {}):",
+            rb.space
+        );
         for (a, results) in &rb.attacks {
             let cells: Vec<String> = results
                 .iter()
@@ -145,33 +148,36 @@ fn write_report(
     Ok(())
 }
 
-fn attacks(list: &[String]) -> Result<Vec<Attack>, Failure> {
-    let mut out = Vec::new();
+/// The attacks asked for: (gradient attacks, decision-based attack, auto).
+fn attacks(list: &[String]) -> Result<(Vec<Attack>, bool, bool), Failure> {
+    let (mut out, mut decision, mut auto) = (Vec::new(), false, false);
     for a in list {
         match a.trim() {
+            "auto" => auto = true,
             "fgsm" => out.push(Attack::Fgsm),
             "pgd" | "pgd_linf" => out.push(Attack::PgdLinf),
             "pgd_l2" => out.push(Attack::PgdL2),
+            "hsj" | "hopskipjump" => decision = true,
             "none" => {}
-            "hsj" | "hopskipjump" | "boundary" => {
-                return Err(usage(format!(
-                    "--attack {a}: the decision-based attack is not built in this version; available: fgsm, pgd, pgd_l2"
-                )));
-            }
             other => {
                 return Err(usage(format!(
-                    "--attack {other}: unknown; available: fgsm, pgd, pgd_l2, none"
+                    "--attack {other}: unknown; available: auto, fgsm, pgd, pgd_l2, hsj, none"
                 )));
             }
         }
     }
+    if auto && (decision || !out.is_empty()) {
+        return Err(usage(
+            "--attack auto chooses the attacks by model; name attacks or auto, not both",
+        ));
+    }
     out.dedup();
-    Ok(out)
+    Ok((out, decision, auto))
 }
 
 pub fn run(g: &Global, a: EvalArgs) -> Result<ExitCode, Failure> {
     let privileged = privileged(&a.privileged)?;
-    let attack_list = attacks(&a.attack)?;
+    let (attack_list, decision_attack, auto_attacks) = attacks(&a.attack)?;
     if let Some(e) = a.eps.iter().find(|e| !(e.is_finite() && **e >= 0.0)) {
         return Err(usage(format!(
             "--eps {e}: radii must be finite and non-negative"
@@ -225,6 +231,8 @@ pub fn run(g: &Global, a: EvalArgs) -> Result<ExitCode, Failure> {
         seed: a.seed,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         attacks: attack_list,
+        decision_attack,
+        auto_attacks,
         eps: a.eps.clone(),
         steps: a.steps,
         immutable: a.immutable.clone(),
