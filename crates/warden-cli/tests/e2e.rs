@@ -1417,10 +1417,22 @@ fn evaluate_models_and_predictions() {
                 "--dataset",
                 "credit@1",
                 "--attack",
-                "hsj",
+                "boundary",
             ],
             2,
-            "available: fgsm, pgd, pgd_l2",
+            "available: auto, fgsm, pgd, pgd_l2, hsj, none",
+        ),
+        (
+            vec![
+                "eval",
+                "credit@1",
+                "--dataset",
+                "credit@1",
+                "--attack",
+                "auto,hsj",
+            ],
+            2,
+            "not both",
         ),
         (
             vec![
