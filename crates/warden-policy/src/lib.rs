@@ -24,6 +24,10 @@ use warden_core::{ActorName, Digest, RoleName};
 /// The bundled authorisation policy.
 pub const BUNDLED_AUTHZ: &str = include_str!("../policies/authz.rego");
 
+/// The bundled promotion gates and their thresholds.
+pub const BUNDLED_GATE: &str = include_str!("../policies/gate.rego");
+pub const BUNDLED_GATE_DATA: &str = include_str!("../policies/gate-data.json");
+
 /// A policy that could not be loaded or evaluated.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
@@ -98,6 +102,64 @@ impl PolicySet {
             .collect::<Vec<_>>()
             .join(", ");
         Self::from_sources(&origin, &sources)
+    }
+
+    /// Adds a data document (JSON) the policy reads as `data.…`; it joins
+    /// the digest.
+    pub fn add_data(&mut self, name: &str, json: &str) -> Result<(), PolicyError> {
+        let value = regorus::Value::from_json_str(json)
+            .map_err(|e| PolicyError::Compile(format!("{name}: not JSON: {e}")))?;
+        self.engine
+            .add_data(value)
+            .map_err(|e| PolicyError::Compile(format!("{name}: {e}")))?;
+        let mut all = self.digest.to_string().into_bytes();
+        all.push(0);
+        all.extend_from_slice(name.as_bytes());
+        all.push(0);
+        all.extend_from_slice(json.as_bytes());
+        self.digest = Digest::of(&all);
+        Ok(())
+    }
+
+    /// Runs every `test_*` rule of the loaded modules (Rego's convention):
+    /// (rule, passed). A test passes when it evaluates to true.
+    pub fn run_tests(
+        &mut self,
+        sources: &[(String, String)],
+    ) -> Result<Vec<(String, bool)>, PolicyError> {
+        let mut out = Vec::new();
+        for (_, src) in sources {
+            let Some(package) = src.lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix("package ")
+                    .map(|p| p.trim().to_string())
+            }) else {
+                continue;
+            };
+            let mut names: Vec<String> = src
+                .lines()
+                .filter_map(|l| {
+                    let l = l.trim_start();
+                    let name: String = l
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    (name.starts_with("test_")
+                        && l[name.len()..]
+                            .trim_start()
+                            .starts_with(['i', '{', ':', '=']))
+                    .then_some(name)
+                })
+                .collect();
+            names.sort();
+            names.dedup();
+            for name in names {
+                let rule = format!("data.{package}.{name}");
+                let v = self.eval(&rule, &serde_json::json!({}))?;
+                out.push((rule, v == Some(serde_json::Value::Bool(true))));
+            }
+        }
+        Ok(out)
     }
 
     /// Digest over the names and sources of the loaded modules.
@@ -346,5 +408,102 @@ mod tests {
         );
         assert_ne!(a.digest(), Authorizer::bundled().unwrap().digest());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// A promotion gate: `data.warden.gate.deny` over the policy input document.
+pub struct Gate {
+    set: PolicySet,
+    sources: Vec<(String, String)>,
+}
+
+const DENY: &str = "data.warden.gate.deny";
+
+impl Gate {
+    /// The bundled gates with their bundled thresholds.
+    pub fn bundled() -> Result<Self, PolicyError> {
+        Self::from_sources(
+            "bundled:gate",
+            vec![("bundled:gate.rego".to_string(), BUNDLED_GATE.to_string())],
+            ("bundled:gate-data.json", BUNDLED_GATE_DATA),
+        )
+    }
+
+    /// User policy files (or the bundled gate when empty) and a data file
+    /// (or the bundled thresholds).
+    pub fn from_files(policies: &[PathBuf], data: Option<&Path>) -> Result<Self, PolicyError> {
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).map_err(|e| PolicyError::Read {
+                path: p.to_path_buf(),
+                source: e,
+            })
+        };
+        let mut sources = Vec::new();
+        for p in policies {
+            sources.push((p.display().to_string(), read(p)?));
+        }
+        if sources.is_empty() {
+            sources.push(("bundled:gate.rego".to_string(), BUNDLED_GATE.to_string()));
+        }
+        let origin = sources
+            .iter()
+            .map(|s| s.0.clone())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (data_name, data_text) = match data {
+            Some(p) => (p.display().to_string(), read(p)?),
+            None => (
+                "bundled:gate-data.json".to_string(),
+                BUNDLED_GATE_DATA.to_string(),
+            ),
+        };
+        Self::from_sources(&origin, sources, (&data_name, &data_text))
+    }
+
+    fn from_sources(
+        origin: &str,
+        sources: Vec<(String, String)>,
+        data: (&str, &str),
+    ) -> Result<Self, PolicyError> {
+        let mut set = PolicySet::from_sources(origin, &sources)?;
+        set.add_data(data.0, data.1)?;
+        Ok(Gate { set, sources })
+    }
+
+    /// Digest of the policy bundle (sources and data).
+    pub fn digest(&self) -> Digest {
+        self.set.digest()
+    }
+
+    pub fn origin(&self) -> &str {
+        self.set.origin()
+    }
+
+    /// Every reason to deny `input` (empty: allowed), sorted.
+    pub fn deny(&mut self, input: &serde_json::Value) -> Result<Vec<String>, PolicyError> {
+        let v = self.set.eval_defined(DENY, input)?;
+        let serde_json::Value::Array(items) = v else {
+            return Err(PolicyError::WrongType {
+                origin: self.set.origin().to_string(),
+                rule: DENY.into(),
+                expected: "a set of messages",
+                found: v.to_string(),
+            });
+        };
+        let mut out: Vec<String> = items
+            .into_iter()
+            .map(|m| match m {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Runs the loaded modules' `test_*` rules.
+    pub fn run_tests(&mut self) -> Result<Vec<(String, bool)>, PolicyError> {
+        let sources = self.sources.clone();
+        self.set.run_tests(&sources)
     }
 }

@@ -1,0 +1,145 @@
+# Warden's bundled promotion gates.
+#
+# `warden gate` and `warden promote` evaluate `data.warden.gate.deny` (a set
+# of messages; empty = allowed) over the policy input document described in
+# docs/policy-input.md (example: docs/policy-input.example.json). Thresholds
+# live in the data document `data.warden.gate_config` (gate-data.json), not
+# here and not in Rust. Environments are ordered by level: what dev asks,
+# staging asks too, and so on.
+#
+# To change a gate, copy this file and/or gate-data.json, edit them, and name
+# them in warden.toml:
+#   [gates]
+#   policy = "policies/gate.rego"
+#   data = "policies/gate-data.json"
+package warden.gate
+
+cfg := data.warden.gate_config
+
+level := cfg.levels[input.env]
+
+# An environment the configuration gives no level is refused outright.
+deny contains msg if {
+	not cfg.levels[input.env]
+	msg := sprintf("environment %v has no gate level in the gate configuration", [input.env])
+}
+
+# ---- dev ----------------------------------------------------------------
+
+valid_signature if {
+	some s in input.signatures
+	s.valid
+	s.trusted
+}
+
+deny contains "no valid signature by a trusted, unrevoked key: sign the package (warden train signs it with the pipeline key) and trust the signer's key" if {
+	level >= 1
+	not valid_signature
+}
+
+deny contains "the model is quarantined: it cannot be promoted until an admin releases it (warden release)" if {
+	input.quarantined
+}
+
+# ---- staging ------------------------------------------------------------
+
+deny contains msg if {
+	level >= 2
+	some d in input.datasets
+	count(d.pii.unmasked) > 0
+	msg := sprintf("dataset %v@%v leaves PII unmasked (%v): mask, pseudonymise or drop those columns at ingest (--pii-policy)", [d.name, d.version, concat(", ", d.pii.unmasked)])
+}
+
+deny contains msg if {
+	level >= 2
+	some d in input.datasets
+	d.suspect_fraction > cfg.max_suspect_fraction
+	msg := sprintf("dataset %v@%v has %v of its rows flagged as poisoning suspects (limit %v): review the suspects in its report and re-ingest clean data", [d.name, d.version, d.suspect_fraction, cfg.max_suspect_fraction])
+}
+
+has_evaluation if is_object(input.evaluation)
+
+deny contains "no evaluation of this model version is recorded: run warden eval MODEL@N --dataset NAME@V" if {
+	level >= 2
+	not has_evaluation
+}
+
+deny contains msg if {
+	level >= 2
+	drop := input.baseline.evaluation.metrics.accuracy - input.evaluation.metrics.accuracy
+	drop > cfg.max_accuracy_drop
+	msg := sprintf("accuracy %v is %v below the current %v model (version %v, %v); at most %v is allowed", [input.evaluation.metrics.accuracy, drop, input.env, input.baseline.version, input.baseline.evaluation.metrics.accuracy, cfg.max_accuracy_drop])
+}
+
+deny contains msg if {
+	level >= 2
+	some attr, f in input.evaluation.fairness
+	not contains(attr, "&")
+	is_number(f.demographic_parity_ratio)
+	f.demographic_parity_ratio < cfg.min_demographic_parity_ratio
+	msg := sprintf("demographic parity ratio on %v is %v (minimum %v): the selection rates of its groups differ too much", [attr, f.demographic_parity_ratio, cfg.min_demographic_parity_ratio])
+}
+
+deny contains msg if {
+	level >= 2
+	some attr, f in input.evaluation.fairness
+	not contains(attr, "&")
+	not is_number(f.demographic_parity_ratio)
+	msg := sprintf("demographic parity ratio on %v is undefined (%v): the gate cannot check it", [attr, object.get(f.demographic_parity_ratio, "undefined", "no value")])
+}
+
+deny contains "the evaluation measured no sensitive attribute: evaluate with --sensitive COL (or declare them at ingest)" if {
+	level >= 2
+	has_evaluation
+	count([a | some a, _ in input.evaluation.fairness; not contains(a, "&")]) == 0
+}
+
+# ---- production ---------------------------------------------------------
+
+robust_at_eps contains r.robust_accuracy if {
+	some r in input.evaluation.robustness[cfg.robust_attack]
+	r.eps == cfg.robust_eps
+}
+
+deny contains msg if {
+	level >= 3
+	count(robust_at_eps) == 0
+	msg := sprintf("no %v robust accuracy at eps %v is recorded: evaluate with --attack pgd --eps %v", [cfg.robust_attack, cfg.robust_eps, cfg.robust_eps])
+}
+
+deny contains msg if {
+	level >= 3
+	some a in robust_at_eps
+	a < cfg.min_robust_accuracy
+	msg := sprintf("%v robust accuracy at eps %v is %v (minimum %v): the model is too easy to evade", [cfg.robust_attack, cfg.robust_eps, a, cfg.min_robust_accuracy])
+}
+
+deny contains "no membership-inference result is recorded: evaluate on the model's own training dataset" if {
+	level >= 3
+	not is_number(input.evaluation.privacy.membership_inference_auc)
+}
+
+deny contains msg if {
+	level >= 3
+	auc := input.evaluation.privacy.membership_inference_auc
+	auc > cfg.max_membership_inference_auc
+	msg := sprintf("membership-inference AUC is %v (maximum %v): the model reveals who was in its training data; train with DP-SGD or regularise", [auc, cfg.max_membership_inference_auc])
+}
+
+deny contains msg if {
+	level >= 3
+	count(input.model_card.missing) > 0
+	msg := sprintf("the model card is incomplete (missing: %v): write it with warden model card", [concat(", ", input.model_card.missing)])
+}
+
+approvers contains a.approver if {
+	some a in input.approvals
+	a.valid
+	a.distinct_from_author
+}
+
+deny contains msg if {
+	level >= 3
+	count(approvers) < cfg.min_approvals
+	msg := sprintf("%v valid approval(s) from distinct approvers other than the author; %v needed: warden approve MODEL@N --env %v --key KEY", [count(approvers), cfg.min_approvals, input.env])
+}
