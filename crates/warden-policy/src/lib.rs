@@ -322,95 +322,6 @@ impl Authorizer {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn role(r: &str) -> RoleName {
-        RoleName::new(r).unwrap()
-    }
-
-    #[test]
-    fn bundled_roles_and_decisions() {
-        let mut a = Authorizer::bundled().unwrap();
-        assert_eq!(
-            a.roles().unwrap(),
-            [
-                "admin",
-                "approver",
-                "auditor",
-                "data-engineer",
-                "ml-engineer",
-                "operator"
-            ]
-        );
-        let ana = ActorName::new("ana").unwrap();
-        let yes = |a: &mut Authorizer, roles: &[RoleName], action| {
-            a.decide(&ana, roles, action).unwrap().allowed
-        };
-        assert!(yes(&mut a, &[role("admin")], "roles.grant"));
-        assert!(yes(&mut a, &[role("admin")], "anything.at.all"));
-        assert!(!yes(&mut a, &[], "audit.read"));
-        assert!(yes(&mut a, &[role("auditor")], "audit.verify"));
-        assert!(!yes(&mut a, &[role("auditor")], "keys.generate"));
-        assert!(yes(&mut a, &[role("data-engineer")], "data.ingest"));
-        assert!(!yes(&mut a, &[role("data-engineer")], "model.train"));
-        assert!(yes(&mut a, &[role("ml-engineer")], "model.train"));
-        assert!(yes(&mut a, &[role("approver")], "model.approve"));
-        assert!(!yes(&mut a, &[role("approver")], "model.promote"));
-        // "data.*" must not match "database.drop".
-        assert!(!yes(&mut a, &[role("data-engineer")], "database.drop"));
-        // A role the policy does not know grants nothing.
-        assert!(!yes(&mut a, &[role("superuser")], "roles.list"));
-
-        let d = a.decide(&ana, &[role("auditor")], "model.approve").unwrap();
-        assert_eq!(d.allowing_roles, ["admin", "approver"]);
-    }
-
-    #[test]
-    fn user_policy_errors_are_clear() {
-        let dir = std::env::temp_dir().join(format!("warden-policy-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let bad = dir.join("bad.rego");
-        std::fs::write(
-            &bad,
-            "package warden.authz\n\nallow if {\n  input.x ==\n}\n",
-        )
-        .unwrap();
-        let err = Authorizer::from_file(&bad).err().unwrap().to_string();
-        assert!(err.contains("bad.rego:"), "{err}");
-
-        let no_allow = dir.join("no_allow.rego");
-        std::fs::write(&no_allow, "package warden.authz\n\nroles := {\"admin\"}\n").unwrap();
-        let err = Authorizer::from_file(&no_allow).err().unwrap().to_string();
-        assert!(
-            err.contains("does not define `data.warden.authz.allow`"),
-            "{err}"
-        );
-
-        let custom = dir.join("custom.rego");
-        std::fs::write(
-            &custom,
-            "package warden.authz\n\nroles := {\"admin\", \"reader\"}\ndefault allow := false\nallow if \"admin\" in input.roles\nallow if { \"reader\" in input.roles; input.action == \"audit.read\" }\n",
-        )
-        .unwrap();
-        let mut a = Authorizer::from_file(&custom).unwrap();
-        let bob = ActorName::new("bob").unwrap();
-        assert!(
-            a.decide(&bob, &[role("reader")], "audit.read")
-                .unwrap()
-                .allowed
-        );
-        assert!(
-            !a.decide(&bob, &[role("reader")], "keys.list")
-                .unwrap()
-                .allowed
-        );
-        assert_ne!(a.digest(), Authorizer::bundled().unwrap().digest());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
-
 /// A promotion gate: `data.warden.gate.deny` over the policy input document.
 pub struct Gate {
     set: PolicySet,
@@ -505,5 +416,94 @@ impl Gate {
     pub fn run_tests(&mut self) -> Result<Vec<(String, bool)>, PolicyError> {
         let sources = self.sources.clone();
         self.set.run_tests(&sources)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(r: &str) -> RoleName {
+        RoleName::new(r).unwrap()
+    }
+
+    #[test]
+    fn bundled_roles_and_decisions() {
+        let mut a = Authorizer::bundled().unwrap();
+        assert_eq!(
+            a.roles().unwrap(),
+            [
+                "admin",
+                "approver",
+                "auditor",
+                "data-engineer",
+                "ml-engineer",
+                "operator"
+            ]
+        );
+        let ana = ActorName::new("ana").unwrap();
+        let yes = |a: &mut Authorizer, roles: &[RoleName], action| {
+            a.decide(&ana, roles, action).unwrap().allowed
+        };
+        assert!(yes(&mut a, &[role("admin")], "roles.grant"));
+        assert!(yes(&mut a, &[role("admin")], "anything.at.all"));
+        assert!(!yes(&mut a, &[], "audit.read"));
+        assert!(yes(&mut a, &[role("auditor")], "audit.verify"));
+        assert!(!yes(&mut a, &[role("auditor")], "keys.generate"));
+        assert!(yes(&mut a, &[role("data-engineer")], "data.ingest"));
+        assert!(!yes(&mut a, &[role("data-engineer")], "model.train"));
+        assert!(yes(&mut a, &[role("ml-engineer")], "model.train"));
+        assert!(yes(&mut a, &[role("approver")], "model.approve"));
+        assert!(!yes(&mut a, &[role("approver")], "model.promote"));
+        // "data.*" must not match "database.drop".
+        assert!(!yes(&mut a, &[role("data-engineer")], "database.drop"));
+        // A role the policy does not know grants nothing.
+        assert!(!yes(&mut a, &[role("superuser")], "roles.list"));
+
+        let d = a.decide(&ana, &[role("auditor")], "model.approve").unwrap();
+        assert_eq!(d.allowing_roles, ["admin", "approver"]);
+    }
+
+    #[test]
+    fn user_policy_errors_are_clear() {
+        let dir = std::env::temp_dir().join(format!("warden-policy-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("bad.rego");
+        std::fs::write(
+            &bad,
+            "package warden.authz\n\nallow if {\n  input.x ==\n}\n",
+        )
+        .unwrap();
+        let err = Authorizer::from_file(&bad).err().unwrap().to_string();
+        assert!(err.contains("bad.rego:"), "{err}");
+
+        let no_allow = dir.join("no_allow.rego");
+        std::fs::write(&no_allow, "package warden.authz\n\nroles := {\"admin\"}\n").unwrap();
+        let err = Authorizer::from_file(&no_allow).err().unwrap().to_string();
+        assert!(
+            err.contains("does not define `data.warden.authz.allow`"),
+            "{err}"
+        );
+
+        let custom = dir.join("custom.rego");
+        std::fs::write(
+            &custom,
+            "package warden.authz\n\nroles := {\"admin\", \"reader\"}\ndefault allow := false\nallow if \"admin\" in input.roles\nallow if { \"reader\" in input.roles; input.action == \"audit.read\" }\n",
+        )
+        .unwrap();
+        let mut a = Authorizer::from_file(&custom).unwrap();
+        let bob = ActorName::new("bob").unwrap();
+        assert!(
+            a.decide(&bob, &[role("reader")], "audit.read")
+                .unwrap()
+                .allowed
+        );
+        assert!(
+            !a.decide(&bob, &[role("reader")], "keys.list")
+                .unwrap()
+                .allowed
+        );
+        assert_ne!(a.digest(), Authorizer::bundled().unwrap().digest());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

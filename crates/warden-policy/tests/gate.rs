@@ -252,7 +252,7 @@ fn user_policies_and_data_replace_the_bundled_ones() {
 
     let policy = dir.path().join("gate.rego");
     std::fs::write(&policy, "package warden.gate\n\ndeny contains \"always\" if { true }\n\ntest_denies if { count(deny) == 1 }\ntest_wrong if { count(deny) == 2 }\n").unwrap();
-    let mut g = Gate::from_files(&[policy.clone()], None).unwrap();
+    let mut g = Gate::from_files(std::slice::from_ref(&policy), None).unwrap();
     assert_eq!(g.deny(&passing("dev")).unwrap(), ["always"]);
     let tests = g.run_tests().unwrap();
     assert_eq!(
@@ -268,7 +268,7 @@ fn user_policies_and_data_replace_the_bundled_ones() {
         "package warden.gate\n\ndeny contains \"x\" if {\n  input.a ==\n}\n",
     )
     .unwrap();
-    let err = Gate::from_files(&[policy.clone()], None)
+    let err = Gate::from_files(std::slice::from_ref(&policy), None)
         .err()
         .unwrap()
         .to_string();
