@@ -135,6 +135,46 @@ pub enum Command {
         after_help = "Examples:\n  warden eval credit@1 --dataset credit@1\n  warden eval credit@2 --dataset credit@3 --sensitive sex --sensitive age_band --privileged sex=male --report ./eval\n  warden eval --predictions scored.csv --label y --prediction yhat --score p --sensitive sex --json\n\nPerformance: accuracy, balanced accuracy, precision/recall/F1 per class and macro, ROC AUC,\nPR AUC, log loss, Brier score, expected calibration error, confusion matrix, seeded bootstrap\n95% intervals (scikit-learn's definitions). Fairness, for each sensitive attribute and each\npair: per-group rates, demographic parity, equalized odds, equal opportunity, disparate\nimpact, average odds (fairlearn's and AIF360's definitions; with --privileged, AIF360's\nsigned forms). A figure whose denominator is empty is reported as undefined with the reason.\nRobustness (logreg, mlp): FGSM and PGD in standardised feature space, sensitive and --immutable\nfeatures frozen, one-hot columns fixed, training ranges kept, integers by whole units; exact\nclosed-form robust accuracy and minimal distance for binary logistic regression; HopSkipJump\n(decision-based) for any model, ONNX included, on the first 100 rows.\nPrivacy: membership inference (loss threshold, confidence) when the dataset is the model's own\ntraining dataset. The evaluation is recorded (model.evaluate) for the gates. Needs a role\nallowed model.evaluate (ml-engineer, admin); --predictions records nothing."
     )]
     Eval(Box<EvalArgs>),
+    /// Ask an environment's gate about a model version (changes nothing); exit 4 if it denies
+    #[command(
+        after_help = "Examples:\n  warden gate credit@3 --env staging\n  warden gate credit@3 --env production --json\n  warden gate credit@3 --env dev --input-out input.json   # the policy input document\n\nThe gate is data.warden.gate.deny (bundled, or [gates] policy/data in warden.toml)\nevaluated over the policy input document built from the store; see docs/policy-input.md."
+    )]
+    Gate {
+        model: String,
+        #[arg(long)]
+        env: String,
+        /// Write the policy input document to FILE
+        #[arg(long, value_name = "FILE")]
+        input_out: Option<PathBuf>,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Move an environment's stage pointer to a model version, if its gate allows (exit 4 if not)
+    #[command(
+        after_help = "Examples:\n  warden promote credit@3 --to dev\n  warden promote credit@3 --to staging --json\n\nThe package is verified first (exit 5 if it does not). The gate decision is recorded either\nway (policy digest, input digest, outcome, reasons); only an allowed promotion moves the\npointer. Needs a role allowed model.promote (ml-engineer, operator, admin)."
+    )]
+    Promote {
+        model: String,
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Gate policy tools
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+}
+
+#[derive(Subcommand)]
+pub enum PolicyCmd {
+    /// Run the gate policy's own Rego tests (rules named test_*)
+    #[command(
+        after_help = "Examples:\n  warden policy test\n  warden policy test --json\n\nExit 1 if a test fails."
+    )]
+    Test {
+        #[command(flatten)]
+        acting: ActingAs,
+    },
 }
 
 #[derive(Args)]

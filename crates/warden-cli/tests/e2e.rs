@@ -474,6 +474,9 @@ fn help_has_examples_and_exit_codes() {
         vec!["model", "predict"],
         vec!["model", "import"],
         vec!["eval"],
+        vec!["gate"],
+        vec!["promote"],
+        vec!["policy", "test"],
     ] {
         let help = ok(Command::cargo_bin("warden")
             .unwrap()
@@ -1509,4 +1512,150 @@ fn evaluate_models_and_predictions() {
         1,
         "--predictions records nothing"
     );
+}
+
+#[test]
+fn gates_decide_promotions_and_record_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
+    ok(warden(ws, "ana").args(["roles", "grant", "sam", "ml-engineer"]));
+    ok(warden(ws, "ana").args(["roles", "grant", "dana", "data-engineer"]));
+    ok(warden(ws, "ana").args([
+        "example",
+        "credit",
+        "--rows",
+        "2000",
+        "--seed",
+        "4",
+        "--out",
+        "credit.csv",
+    ]));
+    ok(warden(ws, "dana").args([
+        "data",
+        "ingest",
+        "credit.csv",
+        "--name",
+        "credit",
+        "--target",
+        "approved",
+        "--id",
+        "customer_id",
+        "--sensitive",
+        "sex",
+        "--sensitive",
+        "age_band",
+    ]));
+    ok(warden(ws, "sam").args(["train", "--dataset", "credit@1", "--name", "credit"]));
+
+    // dev needs only the signature; staging needs an evaluation too.
+    ok(warden(ws, "sam").args(["promote", "credit@1", "--to", "dev"]));
+    let (code, stdout, _) = out(warden(ws, "sam").args(["promote", "credit@1", "--to", "staging"]));
+    assert_eq!(code, 4, "{stdout}");
+    assert!(
+        stdout.contains("no evaluation of this model version"),
+        "{stdout}"
+    );
+    ok(warden(ws, "sam").args(["eval", "credit@1", "--dataset", "credit@1"]));
+    let gate: serde_json::Value = serde_json::from_str(
+        &out(warden(ws, "sam").args(["gate", "credit@1", "--env", "staging", "--json"])).1,
+    )
+    .unwrap();
+    assert_eq!(gate["input"]["version"], 1);
+    assert_eq!(gate["input"]["signatures"][0]["valid"], true);
+    assert_eq!(gate["input"]["datasets"][0]["screened"], true);
+    assert!(gate["input"]["evaluation"]["metrics"]["accuracy"].is_number());
+    if gate["allowed"] == true {
+        ok(warden(ws, "sam").args(["promote", "credit@1", "--to", "staging"]));
+    }
+    // production asks for approvals and a model card, which this model lacks.
+    let (code, stdout, _) =
+        out(warden(ws, "sam").args(["promote", "credit@1", "--to", "production"]));
+    assert_eq!(code, 4, "{stdout}");
+    assert!(
+        stdout.contains("approval") && stdout.contains("model card"),
+        "{stdout}"
+    );
+    assert_eq!(count_events(ws, "gate.denied"), 2);
+    assert!(count_events(ws, "model.promote") >= 1);
+    let stages: Vec<(String, i64)> = {
+        let c = db(ws);
+        let mut st = c
+            .prepare("SELECT env, version FROM stage_pointers ORDER BY env")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    };
+    assert!(
+        stages.contains(&("dev".to_string(), 1)) && !stages.iter().any(|s| s.0 == "production"),
+        "{stages:?}"
+    );
+
+    // Misuse: unknown environment, a role that may not promote, a tampered package.
+    let (code, _, stderr) = out(warden(ws, "sam").args(["gate", "credit@1", "--env", "qa"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("dev, staging, production"));
+    let (code, _, _) = out(warden(ws, "dana").args(["promote", "credit@1", "--to", "dev"]));
+    assert_eq!(code, 3);
+    let files: std::collections::BTreeMap<String, String> = {
+        let c = db(ws);
+        let f: String = c
+            .query_row(
+                "SELECT files FROM models WHERE name = 'credit' AND version = 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        serde_json::from_str(&f).unwrap()
+    };
+    let hex = files["weights.safetensors"]
+        .trim_start_matches("sha256:")
+        .to_string();
+    let blob = ws
+        .join(".warden/blobs/sha256")
+        .join(&hex[..2])
+        .join(&hex[2..4])
+        .join(&hex);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] ^= 1;
+    std::fs::write(&blob, bytes).unwrap();
+    let before = count_events(ws, "gate.denied") + count_events(ws, "model.promote");
+    let (code, _, stderr) = out(warden(ws, "sam").args(["promote", "credit@1", "--to", "dev"]));
+    assert_eq!(code, 5, "{stderr}");
+    assert_eq!(
+        count_events(ws, "gate.denied") + count_events(ws, "model.promote"),
+        before,
+        "nothing recorded"
+    );
+
+    // A user gate: a syntax error names the file and line; a policy without deny is refused.
+    std::fs::write(
+        ws.join("gate.rego"),
+        "package warden.gate\n\ndeny contains \"x\" if {\n  input.a ==\n}\n",
+    )
+    .unwrap();
+    let cfg = std::fs::read_to_string(ws.join("warden.toml")).unwrap();
+    std::fs::write(
+        ws.join("warden.toml"),
+        cfg.replace("[gates]", "[gates]\npolicy = [\"gate.rego\"]"),
+    )
+    .unwrap();
+    let (code, _, stderr) = out(warden(ws, "sam").args(["gate", "credit@1", "--env", "dev"]));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("gate.rego:"), "{stderr}");
+    std::fs::write(
+        ws.join("gate.rego"),
+        "package warden.gate\n\nallow := true\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = out(warden(ws, "sam").args(["gate", "credit@1", "--env", "dev"]));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("does not define"), "{stderr}");
+    let (code, stdout, _) = out(warden(ws, "sam").args(["policy", "test"]));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("0 test(s)"), "{stdout}");
 }

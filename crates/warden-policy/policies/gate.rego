@@ -53,6 +53,13 @@ deny contains msg if {
 deny contains msg if {
 	level >= 2
 	some d in input.datasets
+	not d.screened
+	msg := sprintf("dataset %v@%v was ingested without the poisoning screen: re-ingest it without --no-screen", [d.name, d.version])
+}
+
+deny contains msg if {
+	level >= 2
+	some d in input.datasets
 	d.suspect_fraction > cfg.max_suspect_fraction
 	msg := sprintf("dataset %v@%v has %v of its rows flagged as poisoning suspects (limit %v): review the suspects in its report and re-ingest clean data", [d.name, d.version, d.suspect_fraction, cfg.max_suspect_fraction])
 }

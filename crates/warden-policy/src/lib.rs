@@ -27,6 +27,8 @@ pub const BUNDLED_AUTHZ: &str = include_str!("../policies/authz.rego");
 /// The bundled promotion gates and their thresholds.
 pub const BUNDLED_GATE: &str = include_str!("../policies/gate.rego");
 pub const BUNDLED_GATE_DATA: &str = include_str!("../policies/gate-data.json");
+/// Rego tests of the bundled gates (`warden policy test`).
+pub const BUNDLED_GATE_TESTS: &str = include_str!("../policies/gate_test.rego");
 
 /// A policy that could not be loaded or evaluated.
 #[derive(Debug, thiserror::Error)]
@@ -335,7 +337,13 @@ impl Gate {
     pub fn bundled() -> Result<Self, PolicyError> {
         Self::from_sources(
             "bundled:gate",
-            vec![("bundled:gate.rego".to_string(), BUNDLED_GATE.to_string())],
+            vec![
+                ("bundled:gate.rego".to_string(), BUNDLED_GATE.to_string()),
+                (
+                    "bundled:gate_test.rego".to_string(),
+                    BUNDLED_GATE_TESTS.to_string(),
+                ),
+            ],
             ("bundled:gate-data.json", BUNDLED_GATE_DATA),
         )
     }
@@ -355,6 +363,10 @@ impl Gate {
         }
         if sources.is_empty() {
             sources.push(("bundled:gate.rego".to_string(), BUNDLED_GATE.to_string()));
+            sources.push((
+                "bundled:gate_test.rego".to_string(),
+                BUNDLED_GATE_TESTS.to_string(),
+            ));
         }
         let origin = sources
             .iter()

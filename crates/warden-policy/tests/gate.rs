@@ -13,7 +13,7 @@ fn passing(env: &str) -> Value {
         "signatures": [{"key": "pipeline", "key_id": "sha256:aa", "valid": true, "trusted": true}],
         "scan": {"scanned": false, "max_severity": "none", "findings": []},
         "datasets": [{"name": "credit", "version": 1, "pinned": false, "schema_valid": true,
-                      "pii": {"detected": ["email"], "unmasked": []}, "suspect_fraction": 0.01}],
+                      "pii": {"detected": ["email"], "unmasked": []}, "screened": true, "suspect_fraction": 0.01}],
         "training": {"seed": 7, "dp": null},
         "evaluation": {
             "metrics": {"accuracy": 0.86, "roc_auc": 0.91},
@@ -233,6 +233,13 @@ fn each_rule_denies_with_an_actionable_message() {
     // Lower environments do not ask what higher ones ask.
     assert!(deny(&with("dev", &["evaluation"], Value::Null)).is_empty());
     assert!(deny(&with("staging", &["approvals"], json!([]))).is_empty());
+}
+
+#[test]
+fn the_bundled_rego_tests_pass() {
+    let tests = Gate::bundled().unwrap().run_tests().unwrap();
+    assert_eq!(tests.len(), 4, "{tests:?}");
+    assert!(tests.iter().all(|t| t.1), "{tests:?}");
 }
 
 #[test]

@@ -32,8 +32,8 @@ mod sqlite;
 pub use blob::{BlobStore, FsBlobStore};
 pub use error::StoreError;
 pub use records::{
-    DatasetRecord, EvaluationRecord, EventFilter, KeyRecord, ModelRecord, RoleGrant,
-    StoredCheckpoint, StoredEvent,
+    DatasetRecord, EvaluationRecord, EventFilter, GateDecisionRecord, KeyRecord, ModelRecord,
+    RoleGrant, StagePointer, StoredCheckpoint, StoredEvent,
 };
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
@@ -123,6 +123,12 @@ pub trait Tx {
         model: &ObjectName,
         version: Option<u64>,
     ) -> Result<Vec<EvaluationRecord>, StoreError>;
+    /// The stage pointers of a model.
+    fn stages(&mut self, model: &ObjectName) -> Result<Vec<StagePointer>, StoreError>;
+    /// Sets (or moves) a stage pointer.
+    fn set_stage(&mut self, pointer: &StagePointer) -> Result<(), StoreError>;
+    /// Records a gate decision; returns its id.
+    fn insert_gate_decision(&mut self, decision: &GateDecisionRecord) -> Result<u64, StoreError>;
     /// Records an evaluation; returns its id (the record's `id` is ignored).
     fn insert_evaluation(&mut self, evaluation: &EvaluationRecord) -> Result<u64, StoreError>;
 

@@ -125,3 +125,28 @@ pub struct EvaluationRecord {
     pub created_by: ActorName,
     pub created_at: Timestamp,
 }
+
+/// Which version of a model holds an environment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StagePointer {
+    pub model: ObjectName,
+    pub env: String,
+    pub version: u64,
+    pub updated_by: ActorName,
+    pub updated_at: Timestamp,
+}
+
+/// A recorded gate decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GateDecisionRecord {
+    pub model: ObjectName,
+    pub version: u64,
+    pub env: String,
+    pub allowed: bool,
+    pub policy_digest: String,
+    pub input_digest: String,
+    /// Canonical JSON array of the reasons.
+    pub reasons: String,
+    pub created_by: ActorName,
+    pub created_at: Timestamp,
+}

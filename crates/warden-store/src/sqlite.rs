@@ -15,15 +15,15 @@ use warden_core::{
 
 use crate::merkle::{self, Frontier, Hash};
 use crate::{
-    DatasetRecord, EvaluationRecord, EventFilter, KeyRecord, MetadataStore, ModelRecord, RoleGrant,
-    StoreError, StoredCheckpoint, StoredEvent, Tx,
+    DatasetRecord, EvaluationRecord, EventFilter, GateDecisionRecord, KeyRecord, MetadataStore,
+    ModelRecord, RoleGrant, StagePointer, StoreError, StoredCheckpoint, StoredEvent, Tx,
 };
 
 /// `PRAGMA application_id` of every Warden database: "WRDN".
 const APPLICATION_ID: i64 = 0x5752_444E;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Migrations, applied in order; migration `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_datasets.sql"),
     include_str!("migrations/0003_models.sql"),
     include_str!("migrations/0004_evaluations.sql"),
+    include_str!("migrations/0005_stages.sql"),
 ];
 
 /// The SQLite metadata store.
@@ -733,6 +734,56 @@ impl Tx for SqliteTx<'_> {
                 e.report,
                 e.created_by.as_str(),
                 e.created_at.as_str()
+            ],
+        )?;
+        Ok(id.max(0) as u64)
+    }
+
+    fn stages(&mut self, model: &ObjectName) -> Result<Vec<StagePointer>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT model, env, version, updated_by, updated_at FROM stage_pointers WHERE model = ?1 ORDER BY env",
+        )?;
+        let rows = stmt.query_map(params![model.as_str()], |r| {
+            Ok(StagePointer {
+                model: parse_name(r.get(0)?, ObjectName::new)?,
+                env: r.get(1)?,
+                version: r.get::<_, i64>(2)?.max(0) as u64,
+                updated_by: parse_name(r.get(3)?, ActorName::new)?,
+                updated_at: parse_time(r.get(4)?)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn set_stage(&mut self, p: &StagePointer) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO stage_pointers (model, env, version, updated_by, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (model, env) DO UPDATE SET version = excluded.version, updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+            params![p.model.as_str(), p.env, p.version as i64, p.updated_by.as_str(), p.updated_at.as_str()],
+        )?;
+        Ok(())
+    }
+
+    fn insert_gate_decision(&mut self, d: &GateDecisionRecord) -> Result<u64, StoreError> {
+        let id: i64 = self.conn.query_row(
+            "SELECT COALESCE(MAX(id), 0) + 1 FROM gate_decisions",
+            [],
+            |r| r.get(0),
+        )?;
+        self.conn.execute(
+            "INSERT INTO gate_decisions (id, model, version, env, allowed, policy_digest, input_digest, reasons, created_by, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                id,
+                d.model.as_str(),
+                d.version as i64,
+                d.env,
+                i64::from(d.allowed),
+                d.policy_digest,
+                d.input_digest,
+                d.reasons,
+                d.created_by.as_str(),
+                d.created_at.as_str()
             ],
         )?;
         Ok(id.max(0) as u64)

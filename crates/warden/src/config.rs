@@ -19,6 +19,15 @@ pub const DEFAULT_CONFIG: &str = r#"# Warden workspace configuration.
 # The key `warden train` and other pipeline steps sign with.
 # pipeline = "pipeline"
 
+[gates]
+# The environments a model is promoted through, in order, each gated by
+# data.warden.gate.deny (bundled: dev, staging, production).
+# environments = ["dev", "staging", "production"]
+# Replace the bundled gate policy and/or its thresholds (paths relative to
+# this file).
+# policy = ["policies/gate.rego"]
+# data = "policies/gate-data.json"
+
 [data.pins]
 # Pin the SHA-256 of a dataset's source file: `warden data ingest` refuses
 # any other bytes under that name.
@@ -36,6 +45,35 @@ pub struct Config {
     pub keys: KeysConfig,
     #[serde(default)]
     pub data: DataConfig,
+    #[serde(default)]
+    pub gates: GatesConfig,
+}
+
+/// `[gates]`: environments and their gate policy.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatesConfig {
+    #[serde(default = "default_environments")]
+    pub environments: Vec<String>,
+    /// User gate policy files (default: the bundled gate).
+    #[serde(default)]
+    pub policy: Vec<PathBuf>,
+    /// A user thresholds file (default: the bundled one).
+    pub data: Option<PathBuf>,
+}
+
+impl Default for GatesConfig {
+    fn default() -> Self {
+        GatesConfig {
+            environments: default_environments(),
+            policy: Vec::new(),
+            data: None,
+        }
+    }
+}
+
+fn default_environments() -> Vec<String> {
+    ["dev", "staging", "production"].map(String::from).to_vec()
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -84,6 +122,16 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         if let Some(p) = cfg.policy.authz.take() {
             cfg.policy.authz = Some(base.join(p));
+        }
+        cfg.gates.policy = cfg.gates.policy.iter().map(|p| base.join(p)).collect();
+        if let Some(p) = cfg.gates.data.take() {
+            cfg.gates.data = Some(base.join(p));
+        }
+        if cfg.gates.environments.is_empty() {
+            return Err(Error::Config {
+                path: path.to_path_buf(),
+                message: "gates.environments is empty".into(),
+            });
         }
         Ok(cfg)
     }

@@ -27,6 +27,7 @@ mod config;
 mod data;
 mod error;
 mod evaluate;
+mod gate;
 mod keys;
 mod model;
 mod report_html;
@@ -47,6 +48,7 @@ pub use evaluate::{
     EVALUATION_FORMAT, EvalOutcome, EvalReport, EvalRequest, PredictionsRequest, PrivacyRisk,
     evaluate_predictions, report_markdown,
 };
+pub use gate::{GateOutcome, POLICY_INPUT_VERSION, PromoteOutcome};
 pub use keys::{KeyInfo, KeySummary};
 pub use model::{
     Exported, ImportFeature, ImportOutcome, ImportRequest, ImportSchema, LoadedModel, ModelInfo,
@@ -60,4 +62,4 @@ pub use warden_artifact::note::NoteVerifier;
 pub use workspace::{CONFIG_FILE, OpenOptions, WORKSPACE_DIR, Workspace};
 
 /// Re-exported so front ends need not depend on the lower crates directly.
-pub use warden_store::{EvaluationRecord, EventFilter, RoleGrant};
+pub use warden_store::{EvaluationRecord, EventFilter, RoleGrant, StagePointer};

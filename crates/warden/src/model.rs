@@ -361,7 +361,7 @@ fn hex_of(d: &str) -> String {
 }
 
 impl Workspace {
-    fn find_model(&self, r: &VersionRef) -> Result<ModelRecord, Error> {
+    pub(crate) fn find_model(&self, r: &VersionRef) -> Result<ModelRecord, Error> {
         self.store()
             .read()?
             .model(&r.name, r.version)?
@@ -809,7 +809,7 @@ impl Workspace {
 
     /// The package files of a record, digest-checked, and its verified
     /// signature: the only way package bytes leave the store.
-    fn verified_files(&self, m: &ModelRecord) -> Result<VerifiedFiles, Error> {
+    pub(crate) fn verified_files(&self, m: &ModelRecord) -> Result<VerifiedFiles, Error> {
         let title = format!("{}@{}", m.name, m.version);
         let map: BTreeMap<String, String> = serde_json::from_str(&m.files)
             .map_err(|e| Error::Verification(format!("model {title}: file list: {e}")))?;

@@ -4,6 +4,7 @@ mod audit;
 mod data;
 mod demo;
 mod eval;
+mod gate;
 mod keys;
 mod model;
 mod privacy;
@@ -37,6 +38,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Train(a) => model::train(&g, *a),
         Command::Model(c) => model::run(&g, c),
         Command::Eval(a) => eval::run(&g, *a),
+        Command::Gate {
+            model,
+            env,
+            input_out,
+            ..
+        } => gate::gate(&g, &model, &env, input_out.as_deref()),
+        Command::Promote { model, to, .. } => gate::promote(&g, &model, &to),
+        Command::Policy(crate::cli::PolicyCmd::Test { .. }) => gate::policy_test(&g),
         Command::Sign {
             path,
             key,
@@ -125,6 +134,9 @@ fn acting_as(c: &Command) -> Option<&str> {
         Command::Sign { acting, .. } | Command::Verify { acting, .. } => acting,
         Command::Train(a) => &a.acting,
         Command::Eval(a) => &a.acting,
+        Command::Gate { acting, .. }
+        | Command::Promote { acting, .. }
+        | Command::Policy(crate::cli::PolicyCmd::Test { acting }) => acting,
         Command::Model(
             crate::cli::ModelCmd::List { acting }
             | crate::cli::ModelCmd::Show { acting, .. }

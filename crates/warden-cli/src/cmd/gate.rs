@@ -1,0 +1,105 @@
+//! `gate`, `promote`, `policy test`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use warden::GateOutcome;
+
+use super::data::version_ref;
+use super::workspace;
+use crate::cli::Global;
+use crate::exit;
+use crate::output::{self, Failure};
+
+fn print_gate(o: &GateOutcome) {
+    println!(
+        "{} {} for {} (policy {}, {}; input {})",
+        if o.allowed { "ALLOWED" } else { "DENIED" },
+        o.model,
+        o.env,
+        o.policy,
+        o.policy_digest,
+        o.input_digest
+    );
+    for r in &o.reasons {
+        println!("  - {r}");
+    }
+}
+
+pub fn gate(
+    g: &Global,
+    model: &str,
+    env: &str,
+    input_out: Option<&Path>,
+) -> Result<ExitCode, Failure> {
+    let ws = workspace(g)?;
+    let o = ws.gate(&version_ref(model)?, env)?;
+    if let Some(p) = input_out {
+        let text = serde_json::to_string_pretty(&o.input)
+            .map_err(|e| Failure::new(exit::ERROR, e.to_string()))?;
+        std::fs::write(p, text + "\n")
+            .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", p.display())))?;
+    }
+    if g.json {
+        output::json(&o)?;
+    } else {
+        print_gate(&o);
+    }
+    Ok(if o.allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::GATE_DENIED)
+    })
+}
+
+pub fn promote(g: &Global, model: &str, env: &str) -> Result<ExitCode, Failure> {
+    let ws = workspace(g)?;
+    let o = ws.promote(&version_ref(model)?, env)?;
+    if g.json {
+        output::json(&o)?;
+    } else {
+        print_gate(&o.gate);
+        if o.gate.allowed {
+            println!(
+                "Promoted {} to {}{} (decision {})",
+                o.gate.model,
+                o.gate.env,
+                o.previous
+                    .map(|v| format!(", replacing version {v}"))
+                    .unwrap_or_default(),
+                o.decision
+            );
+        } else {
+            println!(
+                "Not promoted; the decision is recorded (decision {}).",
+                o.decision
+            );
+        }
+    }
+    Ok(if o.gate.allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::GATE_DENIED)
+    })
+}
+
+pub fn policy_test(g: &Global) -> Result<ExitCode, Failure> {
+    let ws = workspace(g)?;
+    let (origin, tests) = ws.policy_test()?;
+    let failed = tests.iter().filter(|t| !t.1).count();
+    if g.json {
+        output::json(
+            &serde_json::json!({"policy": origin, "tests": tests.iter().map(|(n, ok)| serde_json::json!({"rule": n, "passed": ok})).collect::<Vec<_>>(), "failed": failed}),
+        )?;
+    } else {
+        println!("{} test(s) in {origin}", tests.len());
+        for (n, ok) in &tests {
+            println!("  {} {n}", if *ok { "PASS" } else { "FAIL" });
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::ERROR)
+    })
+}

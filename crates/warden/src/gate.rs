@@ -1,0 +1,289 @@
+//! `gate` and `promote`: the policy input document built from the store
+//! (the contract in `docs/policy-input.md`), evaluated by the Rego gate of
+//! an environment; a promotion moves the stage pointer only when the gate
+//! allows, and records the decision either way.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use warden_core::{Digest, Timestamp, VersionRef, canonical_json};
+use warden_policy::Gate;
+use warden_store::{GateDecisionRecord, MetadataStore, ModelRecord, StagePointer};
+
+use crate::{Error, Workspace};
+
+/// The version of the policy input document.
+pub const POLICY_INPUT_VERSION: u64 = 1;
+
+/// A gate's verdict on one model version for one environment.
+#[derive(Debug, Serialize)]
+pub struct GateOutcome {
+    pub model: String,
+    pub env: String,
+    pub allowed: bool,
+    pub reasons: Vec<String>,
+    pub policy: String,
+    pub policy_digest: String,
+    pub input_digest: String,
+    pub input: Value,
+}
+
+/// The result of `promote`.
+#[derive(Debug, Serialize)]
+pub struct PromoteOutcome {
+    #[serde(flatten)]
+    pub gate: GateOutcome,
+    pub decision: u64,
+    /// The version that held the environment before.
+    pub previous: Option<u64>,
+}
+
+/// Evaluation facts for the gate, from a stored report.
+fn evaluation_facts(report: &Value, id: u64) -> Value {
+    let mut fairness = serde_json::Map::new();
+    for f in report["fairness"].as_array().into_iter().flatten() {
+        if let Some(a) = f["attribute"].as_str() {
+            fairness.insert(
+                a.to_string(),
+                json!({
+                    "demographic_parity_difference": f["demographic_parity_difference"],
+                    "demographic_parity_ratio": f["demographic_parity_ratio"],
+                    "equalized_odds_difference": f["equalized_odds_difference"],
+                    "equalized_odds_ratio": f["equalized_odds_ratio"],
+                    "equal_opportunity_difference": f["equal_opportunity_difference"],
+                    "disparate_impact": f["disparate_impact"],
+                }),
+            );
+        }
+    }
+    let p = &report["performance"];
+    json!({
+        "id": id,
+        "dataset": report["dataset"]["ref"],
+        "metrics": {
+            "accuracy": p["accuracy"], "balanced_accuracy": p["balanced_accuracy"], "macro_f1": p["macro_f1"],
+            "roc_auc": p["roc_auc"], "pr_auc": p["pr_auc"], "log_loss": p["log_loss"], "brier": p["brier"], "ece": p["ece"],
+        },
+        "fairness": fairness,
+        "robustness": report["robustness"]["attacks"].as_object().cloned().unwrap_or_default(),
+        "privacy": {"membership_inference_auc": report["privacy"]["loss_threshold"]["auc"]},
+    })
+}
+
+impl Workspace {
+    fn check_env(&self, env: &str) -> Result<(), Error> {
+        if self.config().gates.environments.iter().any(|e| e == env) {
+            Ok(())
+        } else {
+            Err(Error::Usage(format!(
+                "unknown environment {env:?}; this workspace's environments are {}",
+                self.config().gates.environments.join(", ")
+            )))
+        }
+    }
+
+    fn gate_policy(&self) -> Result<Gate, Error> {
+        let g = &self.config().gates;
+        Ok(Gate::from_files(&g.policy, g.data.as_deref())?)
+    }
+
+    fn latest_evaluation(&self, m: &ModelRecord) -> Result<Option<Value>, Error> {
+        let evals = self.store().read()?.evaluations(&m.name, Some(m.version))?;
+        Ok(match evals.last() {
+            Some(e) => {
+                let report: Value =
+                    serde_json::from_str(&e.report).map_err(|err| Error::Data(err.to_string()))?;
+                if Digest::of(e.report.as_bytes()).to_string() != e.digest {
+                    return Err(Error::Verification(format!(
+                        "evaluation {}: the report does not match its digest",
+                        e.id
+                    )));
+                }
+                Some(evaluation_facts(&report, e.id))
+            }
+            None => None,
+        })
+    }
+
+    /// The policy input document for `m` and `env`.
+    pub(crate) fn policy_input(&self, m: &ModelRecord, env: &str) -> Result<Value, Error> {
+        let manifest: Value =
+            serde_json::from_str(&m.manifest).map_err(|e| Error::Data(e.to_string()))?;
+        let keys = self.store().read()?.keys()?;
+        let signatures = match self.verified_files(m) {
+            Ok((_, _, key)) => {
+                let key_id = keys
+                    .iter()
+                    .find(|k| k.name.as_str() == key)
+                    .map(|k| k.key_id.clone());
+                vec![json!({"key": key, "key_id": key_id, "valid": true, "trusted": true})]
+            }
+            Err(e) => vec![
+                json!({"key": m.signed_by, "valid": false, "trusted": false, "error": e.to_string()}),
+            ],
+        };
+        let mut datasets = Vec::new();
+        for d in manifest["provenance"]["datasets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let Some(r) = d["ref"].as_str().and_then(|r| r.parse::<VersionRef>().ok()) else {
+                continue;
+            };
+            let Some(rec) = self.store().read()?.dataset(&r.name, r.version)? else {
+                continue;
+            };
+            let dm: Value =
+                serde_json::from_str(&rec.manifest).map_err(|e| Error::Data(e.to_string()))?;
+            let checks = &dm["checks"];
+            datasets.push(json!({
+                "name": rec.name, "version": rec.version, "digest": rec.digest,
+                "pinned": dm["source"]["pinned"].as_bool().unwrap_or(false),
+                "schema_valid": checks["schema_valid"].as_bool().unwrap_or(false),
+                "pii": {"detected": checks["pii"]["detected"], "unmasked": checks["pii"]["unmasked"]},
+                "screened": checks["suspect_fraction"].is_number(),
+                "suspect_fraction": checks["suspect_fraction"],
+            }));
+        }
+        let dp = &manifest["training"]["dp"];
+        let training = if manifest["training"].is_object() {
+            json!({
+                "seed": manifest["training"]["seed"],
+                "dp": if dp.is_object() { json!({"epsilon": dp["epsilon"], "delta": dp["delta"], "accountant": dp["accountant"]}) } else { Value::Null },
+            })
+        } else {
+            Value::Null
+        };
+        let holder = self
+            .store()
+            .read()?
+            .stages(&m.name)?
+            .into_iter()
+            .find(|p| p.env == env);
+        let baseline = match holder {
+            Some(h) if h.version != m.version => {
+                let rec = self.store().read()?.model(&m.name, Some(h.version))?;
+                let evaluation = match rec {
+                    Some(r) => self.latest_evaluation(&r)?,
+                    None => None,
+                };
+                json!({"version": h.version, "evaluation": evaluation})
+            }
+            _ => Value::Null,
+        };
+        Ok(json!({
+            "version": POLICY_INPUT_VERSION,
+            "env": env,
+            "model": {"name": m.name, "version": m.version, "digest": m.digest, "author": m.created_by, "kind": m.kind},
+            "quarantined": false,
+            "signatures": signatures,
+            "scan": {"scanned": false, "max_severity": "none", "findings": []},
+            "datasets": datasets,
+            "training": training,
+            "evaluation": self.latest_evaluation(m)?,
+            "baseline": baseline,
+            "approvals": [],
+            "model_card": {"missing": ["the whole card (warden model card is not built in this version)"]},
+        }))
+    }
+
+    fn evaluate_gate(&self, m: &ModelRecord, env: &str) -> Result<GateOutcome, Error> {
+        let input = self.policy_input(m, env)?;
+        let mut gate = self.gate_policy()?;
+        let reasons = gate.deny(&input)?;
+        Ok(GateOutcome {
+            model: format!("{}@{}", m.name, m.version),
+            env: env.to_string(),
+            allowed: reasons.is_empty(),
+            reasons,
+            policy: gate.origin().to_string(),
+            policy_digest: gate.digest().to_string(),
+            input_digest: Digest::of(&canonical_json(&input)?).to_string(),
+            input,
+        })
+    }
+
+    /// What the gate of `env` says about `MODEL@N` (changes nothing).
+    pub fn gate(&self, r: &VersionRef, env: &str) -> Result<GateOutcome, Error> {
+        self.authorize("model.read", &format!("model:{r}"))?;
+        self.check_env(env)?;
+        let m = self.find_model(r)?;
+        self.evaluate_gate(&m, env)
+    }
+
+    /// Promotes `MODEL@N` to `env` if its gate allows; the decision is
+    /// recorded either way (with the pointer move, in one transaction).
+    pub fn promote(&self, r: &VersionRef, env: &str) -> Result<PromoteOutcome, Error> {
+        self.authorize("model.promote", &format!("model:{r}"))?;
+        self.check_env(env)?;
+        let m = self.find_model(r)?;
+        // A package that does not verify is refused as such (exit 5), before
+        // any policy is asked.
+        self.verified_files(&m)?;
+        let outcome = self.evaluate_gate(&m, env)?;
+        let now = Timestamp::now();
+        let mut tx = self.store().write()?;
+        let previous = tx
+            .stages(&m.name)?
+            .into_iter()
+            .find(|p| p.env == env)
+            .map(|p| p.version);
+        let decision = GateDecisionRecord {
+            model: m.name.clone(),
+            version: m.version,
+            env: env.to_string(),
+            allowed: outcome.allowed,
+            policy_digest: outcome.policy_digest.clone(),
+            input_digest: outcome.input_digest.clone(),
+            reasons: String::from_utf8_lossy(&canonical_json(&outcome.reasons)?).into_owned(),
+            created_by: self.actor().clone(),
+            created_at: now.clone(),
+        };
+        let id = tx.insert_gate_decision(&decision)?;
+        if outcome.allowed {
+            tx.set_stage(&StagePointer {
+                model: m.name.clone(),
+                env: env.to_string(),
+                version: m.version,
+                updated_by: self.actor().clone(),
+                updated_at: now,
+            })?;
+        }
+        tx.append_event(
+            self.actor(),
+            if outcome.allowed {
+                "model.promote"
+            } else {
+                "gate.denied"
+            },
+            &format!("model:{}@{}", m.name, m.version),
+            &json!({
+                "model": outcome.model, "digest": m.digest, "env": env, "decision": id,
+                "allowed": outcome.allowed, "reasons": outcome.reasons,
+                "policy_digest": outcome.policy_digest, "input_digest": outcome.input_digest,
+                "previous": previous,
+            }),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(PromoteOutcome {
+            gate: outcome,
+            decision: id,
+            previous,
+        })
+    }
+
+    /// The stage pointers of a model.
+    pub fn stages(&self, model: &warden_core::ObjectName) -> Result<Vec<StagePointer>, Error> {
+        self.authorize("model.read", &format!("model:{model}"))?;
+        Ok(self.store().read()?.stages(model)?)
+    }
+
+    /// Runs the gate policy's own Rego tests (`test_` rules).
+    pub fn policy_test(&self) -> Result<(String, Vec<(String, bool)>), Error> {
+        self.authorize("model.read", "policy")?;
+        let mut gate = self.gate_policy()?;
+        let tests = gate.run_tests()?;
+        Ok((gate.origin().to_string(), tests))
+    }
+}
