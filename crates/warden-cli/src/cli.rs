@@ -163,6 +163,55 @@ pub enum Command {
     /// Gate policy tools
     #[command(subcommand)]
     Policy(PolicyCmd),
+    /// Sign an approval of a model version for an environment (approvers; never the author)
+    #[command(
+        after_help = "Examples:\n  warden --actor lee approve credit@3 --env production --key lee-approvals\n  warden --actor kim approve credit@3 --env production --key kim --comment \"fairness reviewed\"\n\nThe approval is a DSSE envelope over an in-toto statement (subject: the model's digest;\npredicate: environment, approver, comment), signed with one of this workspace's own keys.\nThe gate re-verifies it against the trust store every time (a revoked key voids it)."
+    )]
+    Approve {
+        model: String,
+        #[arg(long)]
+        env: String,
+        /// A workspace key of the approver (any type)
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        comment: Option<String>,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Take a model version out of every environment and block its promotion
+    #[command(
+        after_help = "Example:\n  warden quarantine credit@4 --reason \"label poisoning found in credit@2\""
+    )]
+    Quarantine {
+        model: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Lift a quarantine (admin)
+    #[command(
+        after_help = "Example:\n  warden release credit@4 --reason \"false alarm: the flips were corrections\""
+    )]
+    Release {
+        model: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Move an environment back to the last version that passed its gate and is not quarantined
+    #[command(
+        after_help = "Examples:\n  warden rollback credit --env production\n  warden rollback credit --env staging --json\n\nExit 1 if there is no such version."
+    )]
+    Rollback {
+        model: String,
+        #[arg(long)]
+        env: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
 }
 
 #[derive(Subcommand)]

@@ -477,6 +477,10 @@ fn help_has_examples_and_exit_codes() {
         vec!["gate"],
         vec!["promote"],
         vec!["policy", "test"],
+        vec!["approve"],
+        vec!["quarantine"],
+        vec!["release"],
+        vec!["rollback"],
     ] {
         let help = ok(Command::cargo_bin("warden")
             .unwrap()
@@ -1658,4 +1662,208 @@ fn gates_decide_promotions_and_record_them() {
     let (code, stdout, _) = out(warden(ws, "sam").args(["policy", "test"]));
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("0 test(s)"), "{stdout}");
+}
+
+#[test]
+fn approvals_quarantine_and_rollback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
+    for (who, role) in [
+        ("sam", "ml-engineer"),
+        ("lee", "approver"),
+        ("kim", "approver"),
+        ("omar", "operator"),
+    ] {
+        ok(warden(ws, "ana").args(["roles", "grant", who, role]));
+    }
+    ok(warden(ws, "ana").args(["roles", "grant", "sam", "approver"]));
+    ok(warden(ws, "ana").args(["keys", "generate", "lee-key", "--type", "ed25519"]));
+    ok(warden(ws, "ana").args(["keys", "generate", "kim-key"]));
+    ok(warden(ws, "ana").args(["keys", "generate", "sam-key"]));
+    ok(warden(ws, "ana").args([
+        "example",
+        "credit",
+        "--rows",
+        "1500",
+        "--seed",
+        "6",
+        "--out",
+        "credit.csv",
+    ]));
+    ok(warden(ws, "ana").args([
+        "data",
+        "ingest",
+        "credit.csv",
+        "--name",
+        "credit",
+        "--target",
+        "approved",
+        "--sensitive",
+        "sex",
+        "--no-screen",
+    ]));
+    ok(warden(ws, "sam").args([
+        "train",
+        "--dataset",
+        "credit@1",
+        "--name",
+        "credit",
+        "--seed",
+        "1",
+    ]));
+    ok(warden(ws, "sam").args([
+        "train",
+        "--dataset",
+        "credit@1",
+        "--name",
+        "credit",
+        "--seed",
+        "2",
+    ]));
+
+    // Approvals: signed, counted by the gate, with separation of duties.
+    let (code, _, stderr) = out(warden(ws, "sam").args([
+        "approve",
+        "credit@2",
+        "--env",
+        "production",
+        "--key",
+        "sam-key",
+    ]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("author"), "{stderr}");
+    let (code, _, _) = out(warden(ws, "omar").args([
+        "approve",
+        "credit@2",
+        "--env",
+        "production",
+        "--key",
+        "kim-key",
+    ]));
+    assert_eq!(code, 3, "an operator may not approve");
+    let a: serde_json::Value = serde_json::from_str(&ok(warden(ws, "lee").args([
+        "approve",
+        "credit@2",
+        "--env",
+        "production",
+        "--key",
+        "lee-key",
+        "--comment",
+        "reviewed",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(a["envelope"]["payloadType"], "application/vnd.in-toto+json");
+    let (code, _, stderr) = out(warden(ws, "lee").args([
+        "approve",
+        "credit@2",
+        "--env",
+        "production",
+        "--key",
+        "lee-key",
+    ]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("already approved"), "{stderr}");
+    ok(warden(ws, "kim").args([
+        "approve",
+        "credit@2",
+        "--env",
+        "production",
+        "--key",
+        "kim-key",
+    ]));
+    let gate: serde_json::Value = serde_json::from_str(
+        &out(warden(ws, "sam").args(["gate", "credit@2", "--env", "production", "--json"])).1,
+    )
+    .unwrap();
+    let approvals = gate["input"]["approvals"].as_array().unwrap();
+    assert_eq!(approvals.len(), 2);
+    assert!(
+        approvals
+            .iter()
+            .all(|x| x["valid"] == true && x["distinct_from_author"] == true),
+        "{approvals:?}"
+    );
+    assert!(
+        !gate["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("approval")),
+        "{}",
+        gate["reasons"]
+    );
+    // A revoked key voids its approvals.
+    ok(warden(ws, "ana").args(["keys", "revoke", "kim-key"]));
+    let gate: serde_json::Value = serde_json::from_str(
+        &out(warden(ws, "sam").args(["gate", "credit@2", "--env", "production", "--json"])).1,
+    )
+    .unwrap();
+    let kim = gate["input"]["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["approver"] == "kim")
+        .unwrap()
+        .clone();
+    assert_eq!(kim["valid"], false);
+    assert!(kim["error"].as_str().unwrap().contains("revoked"), "{kim}");
+    assert!(
+        gate["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("1 valid approval"))
+    );
+
+    // Rollback: to the last version that passed and is not quarantined.
+    ok(warden(ws, "sam").args(["promote", "credit@1", "--to", "dev"]));
+    ok(warden(ws, "sam").args(["promote", "credit@2", "--to", "dev"]));
+    let (code, _, stderr) = out(warden(ws, "sam").args(["rollback", "credit", "--env", "dev"]));
+    assert_eq!(code, 3, "an ml-engineer may not roll back: {stderr}");
+    let r: serde_json::Value = serde_json::from_str(&ok(
+        warden(ws, "omar").args(["rollback", "credit", "--env", "dev", "--json"])
+    ))
+    .unwrap();
+    assert_eq!((r["from"].as_u64(), r["to"].as_u64()), (Some(2), Some(1)));
+    let (code, _, stderr) =
+        out(warden(ws, "omar").args(["rollback", "credit", "--env", "staging"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("nothing to roll back to"), "{stderr}");
+
+    // Quarantine: out of every environment, promotion blocked until an admin releases it.
+    let q: serde_json::Value = serde_json::from_str(&ok(warden(ws, "omar").args([
+        "quarantine",
+        "credit@1",
+        "--reason",
+        "poisoned source",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(q["removed_from"], serde_json::json!(["dev"]));
+    let (code, stdout, _) = out(warden(ws, "sam").args(["promote", "credit@1", "--to", "dev"]));
+    assert_eq!(code, 4);
+    assert!(stdout.contains("quarantined"), "{stdout}");
+    // dev is empty now; the last version that passed it and is not quarantined is credit@2.
+    let r: serde_json::Value = serde_json::from_str(&ok(
+        warden(ws, "omar").args(["rollback", "credit", "--env", "dev", "--json"])
+    ))
+    .unwrap();
+    assert_eq!((r["from"].as_u64(), r["to"].as_u64()), (None, Some(2)));
+    let (code, _, _) =
+        out(warden(ws, "omar").args(["release", "credit@1", "--reason", "false alarm"]));
+    assert_eq!(code, 3, "only an admin releases");
+    ok(warden(ws, "ana").args(["release", "credit@1", "--reason", "false alarm"]));
+    ok(warden(ws, "sam").args(["promote", "credit@1", "--to", "dev"]));
+    for action in [
+        "model.approve",
+        "model.quarantine",
+        "model.release",
+        "model.rollback",
+    ] {
+        assert!(count_events(ws, action) >= 1, "{action}");
+    }
+    ok(warden(ws, "ana").args(["audit", "verify"]));
 }

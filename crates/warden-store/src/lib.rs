@@ -32,8 +32,8 @@ mod sqlite;
 pub use blob::{BlobStore, FsBlobStore};
 pub use error::StoreError;
 pub use records::{
-    DatasetRecord, EvaluationRecord, EventFilter, GateDecisionRecord, KeyRecord, ModelRecord,
-    RoleGrant, StagePointer, StoredCheckpoint, StoredEvent,
+    ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter, GateDecisionRecord, KeyRecord,
+    ModelRecord, QuarantineRecord, RoleGrant, StagePointer, StoredCheckpoint, StoredEvent,
 };
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
@@ -127,6 +127,25 @@ pub trait Tx {
     fn stages(&mut self, model: &ObjectName) -> Result<Vec<StagePointer>, StoreError>;
     /// Sets (or moves) a stage pointer.
     fn set_stage(&mut self, pointer: &StagePointer) -> Result<(), StoreError>;
+    fn remove_stage(&mut self, model: &ObjectName, env: &str) -> Result<(), StoreError>;
+    /// Every gate decision about a model, oldest first.
+    fn gate_decisions(&mut self, model: &ObjectName)
+    -> Result<Vec<GateDecisionRecord>, StoreError>;
+    /// Approvals of one model version, oldest first.
+    fn approvals(
+        &mut self,
+        model: &ObjectName,
+        version: u64,
+    ) -> Result<Vec<ApprovalRecord>, StoreError>;
+    /// Records an approval; returns its id.
+    fn insert_approval(&mut self, approval: &ApprovalRecord) -> Result<u64, StoreError>;
+    /// The quarantine record of a model version (released or not).
+    fn quarantine(
+        &mut self,
+        model: &ObjectName,
+        version: u64,
+    ) -> Result<Option<QuarantineRecord>, StoreError>;
+    fn set_quarantine(&mut self, q: &QuarantineRecord) -> Result<(), StoreError>;
     /// Records a gate decision; returns its id.
     fn insert_gate_decision(&mut self, decision: &GateDecisionRecord) -> Result<u64, StoreError>;
     /// Records an evaluation; returns its id (the record's `id` is ignored).

@@ -150,3 +150,32 @@ pub struct GateDecisionRecord {
     pub created_by: ActorName,
     pub created_at: Timestamp,
 }
+
+/// A signed approval of a model version for an environment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ApprovalRecord {
+    pub id: u64,
+    pub model: ObjectName,
+    pub version: u64,
+    pub model_digest: String,
+    pub env: String,
+    pub approver: ActorName,
+    pub key_name: String,
+    /// The DSSE envelope (JSON).
+    #[serde(skip)]
+    pub envelope: String,
+    pub created_at: Timestamp,
+}
+
+/// A quarantine of a model version, and its release if any.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct QuarantineRecord {
+    pub model: ObjectName,
+    pub version: u64,
+    pub reason: String,
+    pub created_by: ActorName,
+    pub created_at: Timestamp,
+    pub released_by: Option<ActorName>,
+    pub released_at: Option<Timestamp>,
+    pub release_reason: Option<String>,
+}

@@ -15,15 +15,16 @@ use warden_core::{
 
 use crate::merkle::{self, Frontier, Hash};
 use crate::{
-    DatasetRecord, EvaluationRecord, EventFilter, GateDecisionRecord, KeyRecord, MetadataStore,
-    ModelRecord, RoleGrant, StagePointer, StoreError, StoredCheckpoint, StoredEvent, Tx,
+    ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter, GateDecisionRecord, KeyRecord,
+    MetadataStore, ModelRecord, QuarantineRecord, RoleGrant, StagePointer, StoreError,
+    StoredCheckpoint, StoredEvent, Tx,
 };
 
 /// `PRAGMA application_id` of every Warden database: "WRDN".
 const APPLICATION_ID: i64 = 0x5752_444E;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Migrations, applied in order; migration `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -32,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_models.sql"),
     include_str!("migrations/0004_evaluations.sql"),
     include_str!("migrations/0005_stages.sql"),
+    include_str!("migrations/0006_approvals.sql"),
 ];
 
 /// The SQLite metadata store.
@@ -787,6 +789,135 @@ impl Tx for SqliteTx<'_> {
             ],
         )?;
         Ok(id.max(0) as u64)
+    }
+
+    fn remove_stage(&mut self, model: &ObjectName, env: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM stage_pointers WHERE model = ?1 AND env = ?2",
+            params![model.as_str(), env],
+        )?;
+        Ok(())
+    }
+
+    fn gate_decisions(
+        &mut self,
+        model: &ObjectName,
+    ) -> Result<Vec<GateDecisionRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT model, version, env, allowed, policy_digest, input_digest, reasons, created_by, created_at \
+             FROM gate_decisions WHERE model = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![model.as_str()], |r| {
+            Ok(GateDecisionRecord {
+                model: parse_name(r.get(0)?, ObjectName::new)?,
+                version: r.get::<_, i64>(1)?.max(0) as u64,
+                env: r.get(2)?,
+                allowed: r.get::<_, i64>(3)? != 0,
+                policy_digest: r.get(4)?,
+                input_digest: r.get(5)?,
+                reasons: r.get(6)?,
+                created_by: parse_name(r.get(7)?, ActorName::new)?,
+                created_at: parse_time(r.get(8)?)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn approvals(
+        &mut self,
+        model: &ObjectName,
+        version: u64,
+    ) -> Result<Vec<ApprovalRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, model, version, model_digest, env, approver, key_name, envelope, created_at \
+             FROM approvals WHERE model = ?1 AND version = ?2 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![model.as_str(), version as i64], |r| {
+            Ok(ApprovalRecord {
+                id: r.get::<_, i64>(0)?.max(0) as u64,
+                model: parse_name(r.get(1)?, ObjectName::new)?,
+                version: r.get::<_, i64>(2)?.max(0) as u64,
+                model_digest: r.get(3)?,
+                env: r.get(4)?,
+                approver: parse_name(r.get(5)?, ActorName::new)?,
+                key_name: r.get(6)?,
+                envelope: r.get(7)?,
+                created_at: parse_time(r.get(8)?)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn insert_approval(&mut self, a: &ApprovalRecord) -> Result<u64, StoreError> {
+        let id: i64 =
+            self.conn
+                .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM approvals", [], |r| {
+                    r.get(0)
+                })?;
+        self.conn.execute(
+            "INSERT INTO approvals (id, model, version, model_digest, env, approver, key_name, envelope, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                id,
+                a.model.as_str(),
+                a.version as i64,
+                a.model_digest,
+                a.env,
+                a.approver.as_str(),
+                a.key_name,
+                a.envelope,
+                a.created_at.as_str()
+            ],
+        )?;
+        Ok(id.max(0) as u64)
+    }
+
+    fn quarantine(
+        &mut self,
+        model: &ObjectName,
+        version: u64,
+    ) -> Result<Option<QuarantineRecord>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT model, version, reason, created_by, created_at, released_by, released_at, release_reason \
+                 FROM quarantines WHERE model = ?1 AND version = ?2",
+                params![model.as_str(), version as i64],
+                |r| {
+                    Ok(QuarantineRecord {
+                        model: parse_name(r.get(0)?, ObjectName::new)?,
+                        version: r.get::<_, i64>(1)?.max(0) as u64,
+                        reason: r.get(2)?,
+                        created_by: parse_name(r.get(3)?, ActorName::new)?,
+                        created_at: parse_time(r.get(4)?)?,
+                        released_by: r.get::<_, Option<String>>(5)?.map(|s| parse_name(s, ActorName::new)).transpose()?,
+                        released_at: r.get::<_, Option<String>>(6)?.map(parse_time).transpose()?,
+                        release_reason: r.get(7)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn set_quarantine(&mut self, q: &QuarantineRecord) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO quarantines (model, version, reason, created_by, created_at, released_by, released_at, release_reason) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT (model, version) DO UPDATE SET reason = excluded.reason, created_by = excluded.created_by, \
+             created_at = excluded.created_at, released_by = excluded.released_by, released_at = excluded.released_at, \
+             release_reason = excluded.release_reason",
+            params![
+                q.model.as_str(),
+                q.version as i64,
+                q.reason,
+                q.created_by.as_str(),
+                q.created_at.as_str(),
+                q.released_by.as_ref().map(|a| a.as_str().to_string()),
+                q.released_at.as_ref().map(|t| t.as_str().to_string()),
+                q.release_reason
+            ],
+        )?;
+        Ok(())
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), StoreError> {

@@ -175,14 +175,14 @@ impl Workspace {
             "version": POLICY_INPUT_VERSION,
             "env": env,
             "model": {"name": m.name, "version": m.version, "digest": m.digest, "author": m.created_by, "kind": m.kind},
-            "quarantined": false,
+            "quarantined": self.is_quarantined(&m.name, m.version)?,
             "signatures": signatures,
             "scan": {"scanned": false, "max_severity": "none", "findings": []},
             "datasets": datasets,
             "training": training,
             "evaluation": self.latest_evaluation(m)?,
             "baseline": baseline,
-            "approvals": [],
+            "approvals": self.approval_facts(m, env)?,
             "model_card": {"missing": ["the whole card (warden model card is not built in this version)"]},
         }))
     }

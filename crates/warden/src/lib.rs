@@ -22,6 +22,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod approve;
 mod audit;
 mod config;
 mod data;
@@ -35,6 +36,7 @@ mod roles;
 mod signing;
 mod workspace;
 
+pub use approve::{APPROVAL_PAYLOAD_TYPE, APPROVAL_PREDICATE, Approved, RolledBack};
 pub use audit::{
     ConsistencyProof, EventOut, InclusionProof, ProofCheck, ProofFile, VerifyProblem, VerifyReport,
     check_proof,
@@ -62,4 +64,6 @@ pub use warden_artifact::note::NoteVerifier;
 pub use workspace::{CONFIG_FILE, OpenOptions, WORKSPACE_DIR, Workspace};
 
 /// Re-exported so front ends need not depend on the lower crates directly.
-pub use warden_store::{EvaluationRecord, EventFilter, RoleGrant, StagePointer};
+pub use warden_store::{
+    ApprovalRecord, EvaluationRecord, EventFilter, QuarantineRecord, RoleGrant, StagePointer,
+};

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use warden::GateOutcome;
 
 use super::data::version_ref;
-use super::workspace;
+use super::{parse, workspace};
 use crate::cli::Global;
 use crate::exit;
 use crate::output::{self, Failure};
@@ -102,4 +102,80 @@ pub fn policy_test(g: &Global) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::from(exit::ERROR)
     })
+}
+
+pub fn approve(
+    g: &Global,
+    model: &str,
+    env: &str,
+    key: &str,
+    comment: Option<&str>,
+) -> Result<ExitCode, Failure> {
+    let ws = workspace(g)?;
+    let a = ws.approve(
+        &version_ref(model)?,
+        env,
+        &parse(key, warden_core::KeyName::new)?,
+        comment,
+    )?;
+    if g.json {
+        output::json(&a)?;
+    } else {
+        println!(
+            "Approved {}@{} for {} as {} (approval {}, key {} {})",
+            a.approval.model,
+            a.approval.version,
+            a.approval.env,
+            a.approval.approver,
+            a.approval.id,
+            a.approval.key_name,
+            a.key_id
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn quarantine(g: &Global, model: &str, reason: &str) -> Result<ExitCode, Failure> {
+    let ws = workspace(g)?;
+    let (q, removed) = ws.quarantine(&version_ref(model)?, reason)?;
+    if g.json {
+        output::json(&serde_json::json!({"quarantine": q, "removed_from": removed}))?;
+    } else {
+        println!("Quarantined {}@{}: {}", q.model, q.version, q.reason);
+        if !removed.is_empty() {
+            println!("  removed from {}", removed.join(", "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn release(g: &Global, model: &str, reason: &str) -> Result<ExitCode, Failure> {
+    let ws = workspace(g)?;
+    let q = ws.release(&version_ref(model)?, reason)?;
+    if g.json {
+        output::json(&q)?;
+    } else {
+        println!(
+            "Released {}@{} from quarantine: {reason}",
+            q.model, q.version
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn rollback(g: &Global, model: &str, env: &str) -> Result<ExitCode, Failure> {
+    let ws = workspace(g)?;
+    let r = ws.rollback(&parse(model, warden_core::ObjectName::new)?, env)?;
+    if g.json {
+        output::json(&r)?;
+    } else {
+        println!(
+            "Rolled {} back in {}: version {}{}",
+            r.model,
+            r.env,
+            r.to,
+            r.from.map(|v| format!(" (was {v})")).unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -46,6 +46,16 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         } => gate::gate(&g, &model, &env, input_out.as_deref()),
         Command::Promote { model, to, .. } => gate::promote(&g, &model, &to),
         Command::Policy(crate::cli::PolicyCmd::Test { .. }) => gate::policy_test(&g),
+        Command::Approve {
+            model,
+            env,
+            key,
+            comment,
+            ..
+        } => gate::approve(&g, &model, &env, &key, comment.as_deref()),
+        Command::Quarantine { model, reason, .. } => gate::quarantine(&g, &model, &reason),
+        Command::Release { model, reason, .. } => gate::release(&g, &model, &reason),
+        Command::Rollback { model, env, .. } => gate::rollback(&g, &model, &env),
         Command::Sign {
             path,
             key,
@@ -136,7 +146,11 @@ fn acting_as(c: &Command) -> Option<&str> {
         Command::Eval(a) => &a.acting,
         Command::Gate { acting, .. }
         | Command::Promote { acting, .. }
-        | Command::Policy(crate::cli::PolicyCmd::Test { acting }) => acting,
+        | Command::Policy(crate::cli::PolicyCmd::Test { acting })
+        | Command::Approve { acting, .. }
+        | Command::Quarantine { acting, .. }
+        | Command::Release { acting, .. }
+        | Command::Rollback { acting, .. } => acting,
         Command::Model(
             crate::cli::ModelCmd::List { acting }
             | crate::cli::ModelCmd::Show { acting, .. }

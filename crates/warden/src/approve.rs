@@ -1,0 +1,339 @@
+//! `approve`, `quarantine`, `release`, `rollback`.
+//!
+//! An approval is a DSSE envelope over an in-toto statement whose subject is
+//! the model version's digest and whose predicate names the environment,
+//! the approver and the comment, signed with one of the workspace's own keys.
+//! The gate re-verifies every approval against the trust store each time.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Serialize;
+use serde_json::{Value, json};
+use warden_artifact::keys::{PublicKey, SigningKey};
+use warden_artifact::model_signing::pae;
+use warden_core::{KeyName, ObjectName, Timestamp, VersionRef, canonical_json};
+use warden_store::{ApprovalRecord, MetadataStore, ModelRecord, QuarantineRecord, StagePointer};
+
+use crate::{Error, Workspace};
+
+/// The DSSE payload type and the statement's predicate type.
+pub const APPROVAL_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+pub const APPROVAL_PREDICATE: &str = "https://warden.local/approval/v1";
+
+/// The result of `approve`.
+#[derive(Debug, Serialize)]
+pub struct Approved {
+    pub approval: ApprovalRecord,
+    pub key_id: String,
+    pub envelope: Value,
+}
+
+/// The result of `rollback`.
+#[derive(Debug, Serialize)]
+pub struct RolledBack {
+    pub model: String,
+    pub env: String,
+    pub from: Option<u64>,
+    pub to: u64,
+}
+
+impl Workspace {
+    /// Signs an approval of `MODEL@N` for `env` with the own key `key`.
+    pub fn approve(
+        &self,
+        r: &VersionRef,
+        env: &str,
+        key: &KeyName,
+        comment: Option<&str>,
+    ) -> Result<Approved, Error> {
+        self.authorize("model.approve", &format!("model:{r}"))?;
+        if !self.config().gates.environments.iter().any(|e| e == env) {
+            return Err(Error::Usage(format!(
+                "unknown environment {env:?}; this workspace's environments are {}",
+                self.config().gates.environments.join(", ")
+            )));
+        }
+        let m = self.find_model(r)?;
+        if m.created_by == *self.actor() {
+            return Err(Error::Invalid(format!(
+                "{} is the author of {}@{}: an approval must come from someone else",
+                self.actor(),
+                m.name,
+                m.version
+            )));
+        }
+        if self
+            .store()
+            .read()?
+            .approvals(&m.name, m.version)?
+            .iter()
+            .any(|a| a.env == env && a.approver == *self.actor())
+        {
+            return Err(Error::Conflict(format!(
+                "{} has already approved {}@{} for {env}",
+                self.actor(),
+                m.name,
+                m.version
+            )));
+        }
+        // Approving a package that no longer verifies would vouch for bytes
+        // nobody checked.
+        self.verified_files(&m)?;
+        let record = self
+            .store()
+            .read()?
+            .key(key)?
+            .filter(|k| k.origin == "own")
+            .ok_or_else(|| Error::NotFound(format!("signing key {key} in this workspace")))?;
+        if record.revoked_at.is_some() {
+            return Err(Error::Invalid(format!("key {key} is revoked")));
+        }
+        let sk = SigningKey::read_file(&self.private_key_path(key), self.passphrase_bytes())?;
+        let now = Timestamp::now();
+        let statement = json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": format!("{}@{}", m.name, m.version), "digest": {"sha256": m.digest.trim_start_matches("sha256:")}}],
+            "predicateType": APPROVAL_PREDICATE,
+            "predicate": {"environment": env, "approver": self.actor(), "comment": comment, "time": now},
+        });
+        let payload = canonical_json(&statement)?;
+        let sig = sk.sign(&pae(APPROVAL_PAYLOAD_TYPE, &payload));
+        let envelope = json!({
+            "payloadType": APPROVAL_PAYLOAD_TYPE,
+            "payload": B64.encode(&payload),
+            "signatures": [{"keyid": record.key_id, "sig": B64.encode(&sig)}],
+        });
+        let mut approval = ApprovalRecord {
+            id: 0,
+            model: m.name.clone(),
+            version: m.version,
+            model_digest: m.digest.clone(),
+            env: env.to_string(),
+            approver: self.actor().clone(),
+            key_name: key.to_string(),
+            envelope: String::from_utf8_lossy(&canonical_json(&envelope)?).into_owned(),
+            created_at: now,
+        };
+        let mut tx = self.store().write()?;
+        approval.id = tx.insert_approval(&approval)?;
+        tx.append_event(
+            self.actor(),
+            "model.approve",
+            &format!("model:{}@{}", m.name, m.version),
+            &json!({"approval": approval.id, "model": format!("{}@{}", m.name, m.version), "digest": m.digest,
+                    "env": env, "key": key, "key_id": record.key_id, "comment": comment}),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(Approved {
+            approval,
+            key_id: record.key_id,
+            envelope,
+        })
+    }
+
+    /// The approvals of `m` for `env`, each re-verified against the trust
+    /// store, as the gate sees them.
+    pub(crate) fn approval_facts(&self, m: &ModelRecord, env: &str) -> Result<Vec<Value>, Error> {
+        let keys = self.store().read()?.keys()?;
+        let mut out = Vec::new();
+        for a in self
+            .store()
+            .read()?
+            .approvals(&m.name, m.version)?
+            .into_iter()
+            .filter(|a| a.env == env)
+        {
+            let check = || -> Result<(), String> {
+                let env_json: Value =
+                    serde_json::from_str(&a.envelope).map_err(|e| e.to_string())?;
+                if env_json["payloadType"] != APPROVAL_PAYLOAD_TYPE {
+                    return Err("unexpected payload type".into());
+                }
+                let payload = B64
+                    .decode(env_json["payload"].as_str().unwrap_or_default())
+                    .map_err(|_| "payload is not base64".to_string())?;
+                let sig = &env_json["signatures"][0];
+                let key = keys
+                    .iter()
+                    .find(|k| Some(k.key_id.as_str()) == sig["keyid"].as_str())
+                    .ok_or("signed by a key not in the trust store")?;
+                if key.revoked_at.is_some() {
+                    return Err(format!("signed by the revoked key {}", key.name));
+                }
+                let public = PublicKey::from_pem(&key.public_pem, key.name.as_str())
+                    .map_err(|e| e.to_string())?;
+                let raw = B64
+                    .decode(sig["sig"].as_str().unwrap_or_default())
+                    .map_err(|_| "signature is not base64".to_string())?;
+                public
+                    .verify(&pae(APPROVAL_PAYLOAD_TYPE, &payload), &raw)
+                    .map_err(|_| "the signature does not verify".to_string())?;
+                let st: Value = serde_json::from_slice(&payload).map_err(|e| e.to_string())?;
+                if st["subject"][0]["digest"]["sha256"].as_str()
+                    != Some(m.digest.trim_start_matches("sha256:"))
+                {
+                    return Err("the approval is for other bytes than this model version".into());
+                }
+                if st["predicate"]["environment"] != env
+                    || st["predicate"]["approver"] != a.approver.as_str()
+                {
+                    return Err("the signed environment or approver differs from the record".into());
+                }
+                Ok(())
+            };
+            let verdict = check();
+            out.push(json!({
+                "approver": a.approver,
+                "key": a.key_name,
+                "valid": verdict.is_ok(),
+                "error": verdict.err(),
+                "distinct_from_author": a.approver != m.created_by,
+                "time": a.created_at,
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Whether a model version is under quarantine now.
+    pub(crate) fn is_quarantined(&self, name: &ObjectName, version: u64) -> Result<bool, Error> {
+        Ok(self
+            .store()
+            .read()?
+            .quarantine(name, version)?
+            .is_some_and(|q| q.released_at.is_none()))
+    }
+
+    /// Takes `MODEL@N` out of every environment and blocks its promotion.
+    pub fn quarantine(
+        &self,
+        r: &VersionRef,
+        reason: &str,
+    ) -> Result<(QuarantineRecord, Vec<String>), Error> {
+        self.authorize("model.quarantine", &format!("model:{r}"))?;
+        if reason.trim().is_empty() {
+            return Err(Error::Usage("--reason must say why".into()));
+        }
+        let m = self.find_model(r)?;
+        if self.is_quarantined(&m.name, m.version)? {
+            return Err(Error::Conflict(format!(
+                "{}@{} is already quarantined",
+                m.name, m.version
+            )));
+        }
+        let q = QuarantineRecord {
+            model: m.name.clone(),
+            version: m.version,
+            reason: reason.to_string(),
+            created_by: self.actor().clone(),
+            created_at: Timestamp::now(),
+            released_by: None,
+            released_at: None,
+            release_reason: None,
+        };
+        let mut tx = self.store().write()?;
+        let removed: Vec<String> = tx
+            .stages(&m.name)?
+            .into_iter()
+            .filter(|p| p.version == m.version)
+            .map(|p| p.env)
+            .collect();
+        for env in &removed {
+            tx.remove_stage(&m.name, env)?;
+        }
+        tx.set_quarantine(&q)?;
+        tx.append_event(
+            self.actor(),
+            "model.quarantine",
+            &format!("model:{}@{}", m.name, m.version),
+            &json!({"model": format!("{}@{}", m.name, m.version), "digest": m.digest, "reason": reason, "removed_from": removed}),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok((q, removed))
+    }
+
+    /// Lifts a quarantine (admin only under the bundled policy).
+    pub fn release(&self, r: &VersionRef, reason: &str) -> Result<QuarantineRecord, Error> {
+        self.authorize("model.release", &format!("model:{r}"))?;
+        if reason.trim().is_empty() {
+            return Err(Error::Usage("--reason must say why".into()));
+        }
+        let m = self.find_model(r)?;
+        let mut q = self
+            .store()
+            .read()?
+            .quarantine(&m.name, m.version)?
+            .filter(|q| q.released_at.is_none())
+            .ok_or_else(|| {
+                Error::Invalid(format!("{}@{} is not quarantined", m.name, m.version))
+            })?;
+        q.released_by = Some(self.actor().clone());
+        q.released_at = Some(Timestamp::now());
+        q.release_reason = Some(reason.to_string());
+        let mut tx = self.store().write()?;
+        tx.set_quarantine(&q)?;
+        tx.append_event(
+            self.actor(),
+            "model.release",
+            &format!("model:{}@{}", m.name, m.version),
+            &json!({"model": format!("{}@{}", m.name, m.version), "reason": reason}),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(q)
+    }
+
+    /// Moves `env` back to the last version of `model` that passed its gate
+    /// there and is not quarantined (other than the current holder).
+    pub fn rollback(&self, model: &ObjectName, env: &str) -> Result<RolledBack, Error> {
+        self.authorize("model.rollback", &format!("model:{model}"))?;
+        if !self.config().gates.environments.iter().any(|e| e == env) {
+            return Err(Error::Usage(format!("unknown environment {env:?}")));
+        }
+        let current = self
+            .store()
+            .read()?
+            .stages(model)?
+            .into_iter()
+            .find(|p| p.env == env)
+            .map(|p| p.version);
+        let decisions = self.store().read()?.gate_decisions(model)?;
+        let mut target = None;
+        for d in decisions.iter().rev().filter(|d| d.env == env && d.allowed) {
+            if Some(d.version) == current || target.is_some() {
+                continue;
+            }
+            if !self.is_quarantined(model, d.version)? {
+                target = Some(d.version);
+            }
+        }
+        let Some(to) = target else {
+            return Err(Error::NotFound(format!(
+                "an earlier version of {model} that passed the {env} gate and is not quarantined (nothing to roll back to)"
+            )));
+        };
+        let mut tx = self.store().write()?;
+        tx.set_stage(&StagePointer {
+            model: model.clone(),
+            env: env.to_string(),
+            version: to,
+            updated_by: self.actor().clone(),
+            updated_at: Timestamp::now(),
+        })?;
+        tx.append_event(
+            self.actor(),
+            "model.rollback",
+            &format!("model:{model}@{to}"),
+            &json!({"model": model, "env": env, "from": current, "to": to}),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(RolledBack {
+            model: model.to_string(),
+            env: env.to_string(),
+            from: current,
+            to,
+        })
+    }
+}
