@@ -396,6 +396,18 @@ pub enum ModelCmd {
         #[command(flatten)]
         acting: ActingAs,
     },
+    /// Write a model's Hugging Face model card, or attach the written one
+    #[command(
+        after_help = "Examples:\n  warden model card credit@3 > credit-3.card.md   # generated; edit the marked sections\n  warden model card credit@3 --attach credit-3.card.md\n\nThe card has YAML front matter (license, datasets, tags, metrics, model-index) and sections\nfilled from the package and its latest evaluation. Sections only a person can write (intended\nuse, out-of-scope use, limitations and risks, ethical considerations) carry a marker; the\nproduction gate counts an attached card's remaining markers and an unset license as missing."
+    )]
+    Card {
+        model: String,
+        /// Attach this written card to the model version
+        #[arg(long, value_name = "FILE")]
+        attach: Option<PathBuf>,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
     /// Predict every row of a CSV file with a verified model
     #[command(
         after_help = "Examples:\n  warden model predict credit@1 applicants.csv\n  warden model predict credit@1 applicants.csv --json\n\nThe model is verified (digests, signature against the trust store) before it is loaded.\nThe CSV needs every input feature; other columns are ignored. If it holds the model's\ntarget column, the accuracy is reported too. Output: row, label, one probability per class."

@@ -481,6 +481,7 @@ fn help_has_examples_and_exit_codes() {
         vec!["quarantine"],
         vec!["release"],
         vec!["rollback"],
+        vec!["model", "card"],
     ] {
         let help = ok(Command::cargo_bin("warden")
             .unwrap()
@@ -1597,6 +1598,37 @@ fn gates_decide_promotions_and_record_them() {
         stages.contains(&("dev".to_string(), 1)) && !stages.iter().any(|s| s.0 == "production"),
         "{stages:?}"
     );
+
+    // The model card: generated, written by a person, attached; the gate counts what is missing.
+    let card = ok(warden(ws, "sam").args(["model", "card", "credit@1"]));
+    assert!(
+        card.starts_with("---\nlicense: unknown\n") && card.contains("model-index:"),
+        "{card}"
+    );
+    std::fs::write(ws.join("card.md"), &card).unwrap();
+    let att: serde_json::Value = serde_json::from_str(&ok(
+        warden(ws, "sam").args(["model", "card", "credit@1", "--attach", "card.md", "--json"])
+    ))
+    .unwrap();
+    assert_eq!(att["missing"].as_array().unwrap().len(), 5, "{att}");
+    let written = card
+        .replace("license: unknown", "license: apache-2.0")
+        .replace(
+            "<!-- warden: write this section -->",
+            "Written by a person.",
+        );
+    std::fs::write(ws.join("card.md"), written).unwrap();
+    let att: serde_json::Value = serde_json::from_str(&ok(
+        warden(ws, "sam").args(["model", "card", "credit@1", "--attach", "card.md", "--json"])
+    ))
+    .unwrap();
+    assert_eq!(att["missing"], serde_json::json!([]));
+    let (_, stdout, _) = out(warden(ws, "sam").args(["gate", "credit@1", "--env", "production"]));
+    assert!(
+        !stdout.contains("model card") && stdout.contains("approval"),
+        "{stdout}"
+    );
+    assert_eq!(count_events(ws, "model.card"), 2);
 
     // Misuse: unknown environment, a role that may not promote, a tampered package.
     let (code, _, stderr) = out(warden(ws, "sam").args(["gate", "credit@1", "--env", "qa"]));

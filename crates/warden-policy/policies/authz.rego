@@ -33,7 +33,7 @@ read_actions := {
 role_actions := {
 	"admin": {"*"},
 	"data-engineer": {"data.*"},
-	"ml-engineer": {"model.train", "model.import", "model.sign", "model.evaluate", "model.promote", "scan.*"},
+	"ml-engineer": {"model.train", "model.import", "model.sign", "model.evaluate", "model.promote", "model.card", "scan.*"},
 	"approver": {"model.approve"},
 	"operator": {"model.promote", "model.rollback", "model.quarantine", "serve.*", "monitor.*", "apikey.*", "incident.open", "scan.*"},
 	"auditor": {"audit.*"},

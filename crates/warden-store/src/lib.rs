@@ -39,7 +39,7 @@ pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
 use std::ops::ControlFlow;
 
-use warden_core::{ActorName, AuditEvent, KeyName, ObjectName, RoleName};
+use warden_core::{ActorName, AuditEvent, KeyName, ObjectName, RoleName, Timestamp};
 
 /// A metadata store: hands out transactions.
 pub trait MetadataStore: Send + Sync {
@@ -146,6 +146,21 @@ pub trait Tx {
         version: u64,
     ) -> Result<Option<QuarantineRecord>, StoreError>;
     fn set_quarantine(&mut self, q: &QuarantineRecord) -> Result<(), StoreError>;
+    /// The attached model card of a version: (blob digest, missing sections JSON).
+    fn model_card(
+        &mut self,
+        model: &ObjectName,
+        version: u64,
+    ) -> Result<Option<(String, String)>, StoreError>;
+    fn set_model_card(
+        &mut self,
+        model: &ObjectName,
+        version: u64,
+        digest: &str,
+        missing: &str,
+        by: &ActorName,
+        at: &Timestamp,
+    ) -> Result<(), StoreError>;
     /// Records a gate decision; returns its id.
     fn insert_gate_decision(&mut self, decision: &GateDecisionRecord) -> Result<u64, StoreError>;
     /// Records an evaluation; returns its id (the record's `id` is ignored).

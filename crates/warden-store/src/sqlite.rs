@@ -24,7 +24,7 @@ use crate::{
 const APPLICATION_ID: i64 = 0x5752_444E;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Migrations, applied in order; migration `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_evaluations.sql"),
     include_str!("migrations/0005_stages.sql"),
     include_str!("migrations/0006_approvals.sql"),
+    include_str!("migrations/0007_cards.sql"),
 ];
 
 /// The SQLite metadata store.
@@ -916,6 +917,39 @@ impl Tx for SqliteTx<'_> {
                 q.released_at.as_ref().map(|t| t.as_str().to_string()),
                 q.release_reason
             ],
+        )?;
+        Ok(())
+    }
+
+    fn model_card(
+        &mut self,
+        model: &ObjectName,
+        version: u64,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT digest, missing FROM model_cards WHERE model = ?1 AND version = ?2",
+                params![model.as_str(), version as i64],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    fn set_model_card(
+        &mut self,
+        model: &ObjectName,
+        version: u64,
+        digest: &str,
+        missing: &str,
+        by: &ActorName,
+        at: &Timestamp,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO model_cards (model, version, digest, missing, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (model, version) DO UPDATE SET digest = excluded.digest, missing = excluded.missing, \
+             created_by = excluded.created_by, created_at = excluded.created_at",
+            params![model.as_str(), version as i64, digest, missing, by.as_str(), at.as_str()],
         )?;
         Ok(())
     }

@@ -183,7 +183,7 @@ impl Workspace {
             "evaluation": self.latest_evaluation(m)?,
             "baseline": baseline,
             "approvals": self.approval_facts(m, env)?,
-            "model_card": {"missing": ["the whole card (warden model card is not built in this version)"]},
+            "model_card": {"missing": self.card_missing(m)?},
         }))
     }
 

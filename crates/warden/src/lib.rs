@@ -24,6 +24,7 @@
 
 mod approve;
 mod audit;
+mod card;
 mod config;
 mod data;
 mod error;
@@ -41,6 +42,7 @@ pub use audit::{
     ConsistencyProof, EventOut, InclusionProof, ProofCheck, ProofFile, VerifyProblem, VerifyReport,
     check_proof,
 };
+pub use card::{CardAttached, HUMAN_SECTIONS, TO_WRITE, missing_sections};
 pub use config::Config;
 pub use data::{
     DATASET_FORMAT, DatasetInfo, IngestOutcome, IngestRequest, Lineage, LineageNode, TABLE_FORMAT,

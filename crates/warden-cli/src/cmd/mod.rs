@@ -156,7 +156,8 @@ fn acting_as(c: &Command) -> Option<&str> {
             | crate::cli::ModelCmd::Show { acting, .. }
             | crate::cli::ModelCmd::Export { acting, .. }
             | crate::cli::ModelCmd::Predict { acting, .. }
-            | crate::cli::ModelCmd::Import { acting, .. },
+            | crate::cli::ModelCmd::Import { acting, .. }
+            | crate::cli::ModelCmd::Card { acting, .. },
         ) => acting,
     };
     acting.actor.as_deref()

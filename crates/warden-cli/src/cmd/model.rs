@@ -324,6 +324,36 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
                 }
             }
         }
+        ModelCmd::Card { model, attach, .. } => {
+            let r = version_ref(&model)?;
+            match attach {
+                None => {
+                    let card = ws.model_card(&r)?;
+                    if g.json {
+                        output::json(
+                            &serde_json::json!({"model": model, "card": card, "missing": warden::missing_sections(&card)}),
+                        )?;
+                    } else {
+                        print!("{card}");
+                    }
+                }
+                Some(file) => {
+                    let a = ws.attach_card(&r, &file)?;
+                    if g.json {
+                        output::json(&a)?;
+                    } else if a.missing.is_empty() {
+                        println!("Attached a complete card to {} ({})", a.model, a.digest);
+                    } else {
+                        println!(
+                            "Attached a card to {} ({}); still to write: {}",
+                            a.model,
+                            a.digest,
+                            a.missing.join(", ")
+                        );
+                    }
+                }
+            }
+        }
         ModelCmd::Export { model, out, .. } => {
             let e = ws.model_export(&version_ref(&model)?, &out)?;
             if g.json {
