@@ -422,7 +422,12 @@ fn demo_runs_and_keeps_a_verifiable_workspace() {
     // its tampered copy does not.
     let models: serde_json::Value =
         serde_json::from_str(&ok(warden(&kept, "aud").args(["model", "list", "--json"]))).unwrap();
-    assert_eq!(models.as_array().unwrap().len(), 4);
+    assert_eq!(models.as_array().unwrap().len(), 5);
+    assert!(
+        stdout.contains("credit@1 → production: allowed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("credit@2 → staging: DENIED"), "{stdout}");
     ok(warden(&kept, "aud").args(["verify", "credit-1"]));
     let (code, _, stderr) = out(warden(&kept, "aud").args([
         "verify",

@@ -111,13 +111,13 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
 
     step(
         json,
-        "4. Data: a generated credit dataset with PII and 3% flipped labels, ingested by dana",
+        "4. Data: a generated credit dataset with PII and 1% flipped labels, ingested by dana",
     );
     let csv_path = dir.join("credit.csv");
     let credit_opts = warden_data::example::CreditOptions {
         rows: 10_000,
         seed: 7,
-        poison: 0.03,
+        poison: 0.01,
         shift: false,
         bias: 0.3,
     };
@@ -483,7 +483,185 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
 
     step(
         json,
-        "9. The audit log: every change above, and the refusal, as signed Merkle leaves",
+        "9. Gates: credit@1 through dev and staging; production asks for approvals and a model card",
+    );
+    let show = |label: &str, o: &warden::GateOutcome| {
+        if !json {
+            println!(
+                "{label:<11} {} → {}: {}",
+                o.model,
+                o.env,
+                if o.allowed { "allowed" } else { "DENIED" }
+            );
+            for r in &o.reasons {
+                println!("            - {r}");
+            }
+        }
+    };
+    let credit1: warden_core::VersionRef = name("credit@1", |s| s.parse())?;
+    for env in ["dev", "staging"] {
+        let p = sam.promote(&credit1, env)?;
+        show("promote", &p.gate);
+        if !p.gate.allowed {
+            return Err(Failure::new(
+                exit::ERROR,
+                format!("the demo model was refused {env}"),
+            ));
+        }
+    }
+    let denied = sam.promote(&credit1, "production")?;
+    show("promote", &denied.gate);
+    // sam writes the card's human sections; lee and kim approve with their own keys.
+    let card = sam
+        .model_card(&credit1)?
+        .replace("license: unknown", "license: apache-2.0")
+        .replace(
+            warden::TO_WRITE,
+            "Credit pre-screening for the demo; a person reviews every refusal.",
+        );
+    let card_path = dir.join("credit-1.card.md");
+    std::fs::write(&card_path, card)
+        .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", card_path.display())))?;
+    let attached = sam.attach_card(&credit1, &card_path)?;
+    if !json {
+        println!(
+            "card        {} attached ({} section(s) missing)",
+            card_path.display(),
+            attached.missing.len()
+        );
+    }
+    for (who, key) in [("lee", "lee-approvals"), ("kim", "kim-approvals")] {
+        let k = name(key, KeyName::new)?;
+        ana.keys_generate(&k, Algorithm::Ed25519)?;
+        let w = Workspace::open(&dir, name(who, ActorName::new)?, &opts)?;
+        let a = w.approve(&credit1, "production", &k, Some("reviewed the evaluation"))?;
+        if !json {
+            println!(
+                "approved    {} for production by {who} (DSSE, key {key})",
+                credit1
+            );
+        }
+        summary.insert(format!("approval_{who}"), a.approval.id.into());
+    }
+    let promoted = sam.promote(&credit1, "production")?;
+    show("promote", &promoted.gate);
+    summary.insert("production".into(), promoted.gate.allowed.into());
+
+    step(
+        json,
+        "10. A poisoned retrain: 10% flipped labels; the staging gate refuses it; quarantine and rollback",
+    );
+    let poisoned_opts = warden_data::example::CreditOptions {
+        poison: 0.10,
+        seed: 8,
+        ..credit_opts.clone()
+    };
+    let mut bytes = Vec::new();
+    warden_data::example::generate_credit(&poisoned_opts, &mut bytes)
+        .map_err(|e| Failure::new(exit::ERROR, format!("generating the example data: {e}")))?;
+    let v2 = dana.data_ingest(warden::IngestRequest {
+        name: name("credit", warden_core::ObjectName::new)?,
+        input: &mut bytes.as_slice(),
+        source: "credit-v2.csv".into(),
+        expected_sha256: None,
+        schema_file: None,
+        pii_policy_file: None,
+        target: Some("approved".into()),
+        features: None,
+        sensitive: vec!["sex".into(), "age_band".into()],
+        id: Some("customer_id".into()),
+        csv: Default::default(),
+        screen: true,
+    })?;
+    let suspects = v2
+        .report
+        .screen
+        .as_ref()
+        .map_or(0.0, |s| s.suspect_fraction);
+    let ds2: warden_core::VersionRef = format!("credit@{}", v2.dataset.record.version)
+        .parse()
+        .map_err(|e: warden_core::NameError| Failure::new(exit::ERROR, e.to_string()))?;
+    let retrained = sam.train(
+        &warden::TrainRequest {
+            dataset: ds2.clone(),
+            target: None,
+            features: None,
+            name: name("credit", warden_core::ObjectName::new)?,
+            config: warden_ml::TrainConfig {
+                seed: 7,
+                ..warden_ml::TrainConfig::defaults(warden_ml::ModelKind::Logreg, None)
+            },
+            threads,
+        },
+        &mut |_, _| {},
+    )?;
+    let credit2: warden_core::VersionRef = retrained
+        .model
+        .reference()
+        .parse()
+        .map_err(|e: warden_core::NameError| Failure::new(exit::ERROR, e.to_string()))?;
+    sam.evaluate(&warden::EvalRequest {
+        model: credit2.clone(),
+        dataset: ds2.clone(),
+        sensitive: None,
+        privileged: Vec::new(),
+        bootstrap: 50,
+        seed: 7,
+        threads,
+        attacks: vec![warden_ml::robust::Attack::PgdLinf],
+        decision_attack: false,
+        auto_attacks: false,
+        eps: vec![0.1],
+        steps: 20,
+        immutable: Vec::new(),
+    })?;
+    if !json {
+        let noise = v2
+            .report
+            .screen
+            .as_ref()
+            .and_then(|s| s.label_noise.as_ref());
+        match noise {
+            Some(n) if n.low_separability => println!(
+                "ingested    {ds2}: the screen finds the labels noisy (out-of-fold AUC {:.3}, about {:.1}% wrong labels); trained {credit2}",
+                n.out_of_fold_auc,
+                100.0 * n.estimated_noise_rate
+            ),
+            _ => println!(
+                "ingested    {ds2}: the screen flags {:.1}% of rows as poisoning suspects; trained {credit2}",
+                100.0 * suspects
+            ),
+        }
+    }
+    let p = sam.promote(&credit2, "dev")?;
+    show("promote", &p.gate);
+    let staging = sam.promote(&credit2, "staging")?;
+    show("promote", &staging.gate);
+    let omar = Workspace::open(&dir, name("omar", ActorName::new)?, &opts)?;
+    let (q, removed) = omar.quarantine(
+        &credit2,
+        "trained on credit@2, whose labels the screen flags as poisoned",
+    )?;
+    if !json {
+        println!(
+            "quarantined {}@{} (out of {})",
+            q.model,
+            q.version,
+            removed.join(", ")
+        );
+    }
+    let back = omar.rollback(&name("credit", warden_core::ObjectName::new)?, "dev")?;
+    if !json {
+        println!("rolled back dev to credit@{}", back.to);
+    }
+    summary.insert(
+        "poisoned_retrain_denied_staging".into(),
+        (!staging.gate.allowed).into(),
+    );
+
+    step(
+        json,
+        "11. The audit log: every change above, and the refusals, as signed Merkle leaves",
     );
     let aud = Workspace::open(&dir, name("aud", ActorName::new)?, &opts)?;
     let events = aud.audit_log(&EventFilter::default())?;
@@ -537,6 +715,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
         println!("  warden audit verify");
         println!("  warden audit check-proof audit-proof-0.json");
         println!("  warden model list && warden model show credit@1");
+        println!("  warden gate credit@2 --env staging && warden audit log --action gate");
         println!(
             "  warden verify credit-1 && warden verify credit-1-tampered --signature credit-1.sig"
         );
