@@ -201,6 +201,18 @@ pub enum Command {
         #[command(flatten)]
         acting: ActingAs,
     },
+    /// The lineage of a model: package files, signature, dataset versions, tables, transforms, sources
+    #[command(
+        after_help = "Examples:\n  warden lineage credit@3\n  warden lineage credit@3 --json\n  warden lineage credit@3 --dot | dot -Tsvg > lineage.svg"
+    )]
+    Lineage {
+        model: String,
+        /// Print Graphviz DOT
+        #[arg(long)]
+        dot: bool,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
     /// Move an environment back to the last version that passed its gate and is not quarantined
     #[command(
         after_help = "Examples:\n  warden rollback credit --env production\n  warden rollback credit --env staging --json\n\nExit 1 if there is no such version."

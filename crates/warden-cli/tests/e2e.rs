@@ -487,6 +487,7 @@ fn help_has_examples_and_exit_codes() {
         vec!["release"],
         vec!["rollback"],
         vec!["model", "card"],
+        vec!["lineage"],
     ] {
         let help = ok(Command::cargo_bin("warden")
             .unwrap()
@@ -1634,6 +1635,48 @@ fn gates_decide_promotions_and_record_them() {
         "{stdout}"
     );
     assert_eq!(count_events(ws, "model.card"), 2);
+
+    // Lineage: model → files, signature → dataset version → table → transform → source.
+    let l: serde_json::Value = serde_json::from_str(&ok(
+        warden(ws, "sam").args(["lineage", "credit@1", "--json"])
+    ))
+    .unwrap();
+    let kinds: Vec<&str> = l["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect();
+    for k in [
+        "model",
+        "file",
+        "signature",
+        "dataset-version",
+        "table",
+        "transform",
+        "source",
+    ] {
+        assert!(kinds.contains(&k), "{k}: {kinds:?}");
+    }
+    let source_digest = format!(
+        "sha256:{}",
+        hex::encode(sha2::Digest::finalize(
+            <sha2::Sha256 as sha2::Digest>::new_with_prefix(
+                std::fs::read(ws.join("credit.csv")).unwrap()
+            )
+        ))
+    );
+    assert!(
+        l["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "source" && n["digest"] == source_digest.as_str())
+    );
+    assert!(
+        ok(warden(ws, "sam").args(["lineage", "credit@1", "--dot"]))
+            .starts_with("digraph lineage {")
+    );
 
     // Misuse: unknown environment, a role that may not promote, a tampered package.
     let (code, _, stderr) = out(warden(ws, "sam").args(["gate", "credit@1", "--env", "qa"]));

@@ -31,6 +31,7 @@ mod error;
 mod evaluate;
 mod gate;
 mod keys;
+mod lineage;
 mod model;
 mod report_html;
 mod roles;
@@ -54,6 +55,7 @@ pub use evaluate::{
 };
 pub use gate::{GateOutcome, POLICY_INPUT_VERSION, PromoteOutcome};
 pub use keys::{KeyInfo, KeySummary};
+pub use lineage::{ModelLineage, Node as LineageGraphNode};
 pub use model::{
     Exported, ImportFeature, ImportOutcome, ImportRequest, ImportSchema, LoadedModel, ModelInfo,
     TrainOutcome, TrainRequest, frame_for_model, frame_from_table, predictor_from_package,

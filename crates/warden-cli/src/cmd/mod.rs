@@ -56,6 +56,18 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Quarantine { model, reason, .. } => gate::quarantine(&g, &model, &reason),
         Command::Release { model, reason, .. } => gate::release(&g, &model, &reason),
         Command::Rollback { model, env, .. } => gate::rollback(&g, &model, &env),
+        Command::Lineage { model, dot, .. } => {
+            let ws = workspace(&g)?;
+            let l = ws.model_lineage(&data::version_ref(&model)?)?;
+            if g.json {
+                output::json(&l)?;
+            } else if dot {
+                print!("{}", l.to_dot());
+            } else {
+                print!("{}", l.to_text());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sign {
             path,
             key,
@@ -150,7 +162,8 @@ fn acting_as(c: &Command) -> Option<&str> {
         | Command::Approve { acting, .. }
         | Command::Quarantine { acting, .. }
         | Command::Release { acting, .. }
-        | Command::Rollback { acting, .. } => acting,
+        | Command::Rollback { acting, .. }
+        | Command::Lineage { acting, .. } => acting,
         Command::Model(
             crate::cli::ModelCmd::List { acting }
             | crate::cli::ModelCmd::Show { acting, .. }

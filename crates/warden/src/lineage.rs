@@ -1,0 +1,196 @@
+//! `lineage MODEL@N`: model → package files → dataset versions → their
+//! sources and transforms, as nodes and edges (text, JSON, Graphviz DOT).
+
+use serde::Serialize;
+use serde_json::Value;
+use warden_core::VersionRef;
+use warden_store::MetadataStore;
+
+use crate::{Error, Workspace};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    pub id: String,
+    pub kind: String,
+    pub label: String,
+    pub digest: String,
+}
+
+/// A lineage graph; edges point from a thing to what it was made from.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelLineage {
+    pub model: String,
+    pub nodes: Vec<Node>,
+    pub edges: Vec<(String, String)>,
+}
+
+impl ModelLineage {
+    fn add(&mut self, id: &str, kind: &str, label: &str, digest: &str) {
+        if !self.nodes.iter().any(|n| n.id == id) {
+            self.nodes.push(Node {
+                id: id.into(),
+                kind: kind.into(),
+                label: label.into(),
+                digest: digest.into(),
+            });
+        }
+    }
+
+    fn edge(&mut self, from: &str, to: &str) {
+        self.edges.push((from.to_string(), to.to_string()));
+    }
+
+    /// Graphviz DOT (`dot -Tsvg` draws it).
+    pub fn to_dot(&self) -> String {
+        let q = |s: &str| Value::String(s.to_string()).to_string();
+        let mut s = String::from(
+            "digraph lineage {\n  rankdir=LR;\n  node [shape=box, fontname=\"sans-serif\"];\n",
+        );
+        for n in &self.nodes {
+            let short = n
+                .digest
+                .trim_start_matches("sha256:")
+                .chars()
+                .take(12)
+                .collect::<String>();
+            s += &format!(
+                "  {} [label={}];\n",
+                q(&n.id),
+                q(&format!("{}\n{}\n{short}", n.kind, n.label))
+            );
+        }
+        for (a, b) in &self.edges {
+            s += &format!("  {} -> {};\n", q(a), q(b));
+        }
+        s += "}\n";
+        s
+    }
+
+    /// An indented text tree from the model down.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let mut stack = vec![(self.model.clone(), 0usize)];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some((id, depth)) = stack.pop() {
+            if let Some(n) = self.nodes.iter().find(|n| n.id == id) {
+                out += &format!(
+                    "{}{} {} {}\n",
+                    "  ".repeat(depth),
+                    n.kind,
+                    n.label,
+                    n.digest
+                );
+            }
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            for (a, b) in self.edges.iter().rev() {
+                if *a == id {
+                    stack.push((b.clone(), depth + 1));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Workspace {
+    /// The lineage of `MODEL@N`.
+    pub fn model_lineage(&self, r: &VersionRef) -> Result<ModelLineage, Error> {
+        self.authorize("model.read", &format!("model:{r}"))?;
+        let m = self.find_model(r)?;
+        let label = format!("{}@{}", m.name, m.version);
+        let title = format!("model:{label}");
+        let mut g = ModelLineage {
+            model: title.clone(),
+            nodes: Vec::new(),
+            edges: Vec::new(),
+        };
+        g.add(&title, "model", &label, &m.digest);
+        let files: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&m.files).unwrap_or_default();
+        for (f, d) in &files {
+            let id = format!("{title}/{f}");
+            g.add(&id, "file", f, d);
+            g.edge(&title, &id);
+        }
+        g.add(
+            &format!("{title}/signature"),
+            "signature",
+            &format!("signed by {}", m.signed_by),
+            &m.signature_digest,
+        );
+        g.edge(&title, &format!("{title}/signature"));
+        let man: Value =
+            serde_json::from_str(&m.manifest).map_err(|e| Error::Data(e.to_string()))?;
+        if let Some(src) = man["provenance"]["source"]["file"].as_str() {
+            let id = format!("source:{src}");
+            g.add(
+                &id,
+                "source",
+                src,
+                man["provenance"]["source"]["digest"].as_str().unwrap_or(""),
+            );
+            g.edge(&title, &id);
+        }
+        for d in man["provenance"]["datasets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let Some(label) = d["ref"].as_str() else {
+                continue;
+            };
+            let Ok(vr) = label.parse::<VersionRef>() else {
+                continue;
+            };
+            let rf = &format!("dataset:{label}");
+            g.add(
+                rf,
+                "dataset-version",
+                label,
+                d["digest"].as_str().unwrap_or(""),
+            );
+            g.edge(&title, rf);
+            if let Some(rec) = self.store().read()?.dataset(&vr.name, vr.version)? {
+                let dm: Value =
+                    serde_json::from_str(&rec.manifest).map_err(|e| Error::Data(e.to_string()))?;
+                let table = format!("{rf}/table");
+                g.add(&table, "table", "canonical table", &rec.output_digest);
+                g.edge(rf, &table);
+                let transform = format!("{rf}/transform");
+                g.add(
+                    &transform,
+                    "transform",
+                    "ingest",
+                    dm["transform"]["digest"].as_str().unwrap_or(""),
+                );
+                g.edge(&table, &transform);
+                let source = format!("source:{}", rec.source_digest);
+                g.add(
+                    &source,
+                    "source",
+                    dm["source"]["name"].as_str().unwrap_or("source"),
+                    &rec.source_digest,
+                );
+                g.edge(&transform, &source);
+                for (kind, key) in [
+                    ("schema", "schema_digest"),
+                    ("pii-policy", "pii_policy_digest"),
+                ] {
+                    if let Some(dg) = dm["transform"]["spec"][key].as_str() {
+                        let id = format!("{rf}/{kind}");
+                        g.add(&id, kind, kind, dg);
+                        g.edge(&transform, &id);
+                    }
+                }
+                if let Some(prev) = dm["lineage"]["previous_version"].as_str() {
+                    let id = format!("dataset:{prev}");
+                    g.add(&id, "dataset-version", prev, "");
+                    g.edge(rf, &id);
+                }
+            }
+        }
+        Ok(g)
+    }
+}
