@@ -201,6 +201,9 @@ pub enum Command {
         #[command(flatten)]
         acting: ActingAs,
     },
+    /// Open, list, show and close incidents
+    #[command(subcommand)]
+    Incident(IncidentCmd),
     /// The lineage of a model: package files, signature, dataset versions, tables, transforms, sources
     #[command(
         after_help = "Examples:\n  warden lineage credit@3\n  warden lineage credit@3 --json\n  warden lineage credit@3 --dot | dot -Tsvg > lineage.svg"
@@ -221,6 +224,46 @@ pub enum Command {
         model: String,
         #[arg(long)]
         env: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum IncidentCmd {
+    /// Quarantine a model, freeze the pipeline, trace the lineage and write the runbook
+    #[command(
+        after_help = "Examples:\n  warden incident open --model credit@4 --kind poisoning --summary \"flipped labels in credit@2\"\n  warden incident open --model credit@4 --kind credential-leak --summary \"pipeline key on a public runner\" --json\n\nKinds: poisoning, data-leak, drift, credential-leak, other. While an incident is open,\ntraining and promotion refuse, naming it."
+    )]
+    Open {
+        #[arg(long, value_name = "MODEL@N")]
+        model: String,
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        summary: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    #[command(after_help = "Examples:\n  warden incident list\n  warden incident list --json")]
+    List {
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    #[command(after_help = "Example:\n  warden incident show 1   # the incident report (Markdown)")]
+    Show {
+        id: u64,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Close an incident (the model stays quarantined until an admin releases it)
+    #[command(
+        after_help = "Example:\n  warden incident close 1 --resolution \"re-ingested clean data as credit@3; retrained as credit@5\""
+    )]
+    Close {
+        id: u64,
+        #[arg(long)]
+        resolution: String,
         #[command(flatten)]
         acting: ActingAs,
     },

@@ -488,6 +488,10 @@ fn help_has_examples_and_exit_codes() {
         vec!["rollback"],
         vec!["model", "card"],
         vec!["lineage"],
+        vec!["incident", "open"],
+        vec!["incident", "list"],
+        vec!["incident", "show"],
+        vec!["incident", "close"],
     ] {
         let help = ok(Command::cargo_bin("warden")
             .unwrap()

@@ -35,7 +35,7 @@ role_actions := {
 	"data-engineer": {"data.*"},
 	"ml-engineer": {"model.train", "model.import", "model.sign", "model.evaluate", "model.promote", "model.card", "scan.*"},
 	"approver": {"model.approve"},
-	"operator": {"model.promote", "model.rollback", "model.quarantine", "serve.*", "monitor.*", "apikey.*", "incident.open", "scan.*"},
+	"operator": {"model.promote", "model.rollback", "model.quarantine", "serve.*", "monitor.*", "apikey.*", "incident.open", "incident.close", "scan.*"},
 	"auditor": {"audit.*"},
 }
 

@@ -32,8 +32,9 @@ mod sqlite;
 pub use blob::{BlobStore, FsBlobStore};
 pub use error::StoreError;
 pub use records::{
-    ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter, GateDecisionRecord, KeyRecord,
-    ModelRecord, QuarantineRecord, RoleGrant, StagePointer, StoredCheckpoint, StoredEvent,
+    ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter, GateDecisionRecord,
+    IncidentRecord, KeyRecord, ModelRecord, QuarantineRecord, RoleGrant, StagePointer,
+    StoredCheckpoint, StoredEvent,
 };
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
@@ -161,6 +162,11 @@ pub trait Tx {
         by: &ActorName,
         at: &Timestamp,
     ) -> Result<(), StoreError>;
+    /// Every incident, oldest first.
+    fn incidents(&mut self) -> Result<Vec<IncidentRecord>, StoreError>;
+    /// Inserts an incident (`id` 0: a new one, whose id is returned) or
+    /// records its closing.
+    fn save_incident(&mut self, incident: &IncidentRecord) -> Result<u64, StoreError>;
     /// Records a gate decision; returns its id.
     fn insert_gate_decision(&mut self, decision: &GateDecisionRecord) -> Result<u64, StoreError>;
     /// Records an evaluation; returns its id (the record's `id` is ignored).

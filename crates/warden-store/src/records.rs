@@ -179,3 +179,20 @@ pub struct QuarantineRecord {
     pub released_at: Option<Timestamp>,
     pub release_reason: Option<String>,
 }
+
+/// An incident on a model version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IncidentRecord {
+    pub id: u64,
+    pub model: ObjectName,
+    pub version: u64,
+    pub kind: String,
+    pub summary: String,
+    pub report_digest: String,
+    pub markdown_digest: String,
+    pub opened_by: ActorName,
+    pub opened_at: Timestamp,
+    pub closed_by: Option<ActorName>,
+    pub closed_at: Option<Timestamp>,
+    pub resolution: Option<String>,
+}

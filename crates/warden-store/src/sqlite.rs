@@ -15,16 +15,16 @@ use warden_core::{
 
 use crate::merkle::{self, Frontier, Hash};
 use crate::{
-    ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter, GateDecisionRecord, KeyRecord,
-    MetadataStore, ModelRecord, QuarantineRecord, RoleGrant, StagePointer, StoreError,
-    StoredCheckpoint, StoredEvent, Tx,
+    ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter, GateDecisionRecord,
+    IncidentRecord, KeyRecord, MetadataStore, ModelRecord, QuarantineRecord, RoleGrant,
+    StagePointer, StoreError, StoredCheckpoint, StoredEvent, Tx,
 };
 
 /// `PRAGMA application_id` of every Warden database: "WRDN".
 const APPLICATION_ID: i64 = 0x5752_444E;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// Migrations, applied in order; migration `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_stages.sql"),
     include_str!("migrations/0006_approvals.sql"),
     include_str!("migrations/0007_cards.sql"),
+    include_str!("migrations/0008_incidents.sql"),
 ];
 
 /// The SQLite metadata store.
@@ -952,6 +953,67 @@ impl Tx for SqliteTx<'_> {
             params![model.as_str(), version as i64, digest, missing, by.as_str(), at.as_str()],
         )?;
         Ok(())
+    }
+
+    fn incidents(&mut self) -> Result<Vec<IncidentRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, model, version, kind, summary, report_digest, markdown_digest, opened_by, opened_at, closed_by, closed_at, resolution \
+             FROM incidents ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(IncidentRecord {
+                id: r.get::<_, i64>(0)?.max(0) as u64,
+                model: parse_name(r.get(1)?, ObjectName::new)?,
+                version: r.get::<_, i64>(2)?.max(0) as u64,
+                kind: r.get(3)?,
+                summary: r.get(4)?,
+                report_digest: r.get(5)?,
+                markdown_digest: r.get(6)?,
+                opened_by: parse_name(r.get(7)?, ActorName::new)?,
+                opened_at: parse_time(r.get(8)?)?,
+                closed_by: r
+                    .get::<_, Option<String>>(9)?
+                    .map(|s| parse_name(s, ActorName::new))
+                    .transpose()?,
+                closed_at: r
+                    .get::<_, Option<String>>(10)?
+                    .map(parse_time)
+                    .transpose()?,
+                resolution: r.get(11)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn save_incident(&mut self, i: &IncidentRecord) -> Result<u64, StoreError> {
+        let id: i64 = if i.id == 0 {
+            self.conn
+                .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM incidents", [], |r| {
+                    r.get(0)
+                })?
+        } else {
+            i.id as i64
+        };
+        self.conn.execute(
+            "INSERT INTO incidents (id, model, version, kind, summary, report_digest, markdown_digest, opened_by, opened_at, closed_by, closed_at, resolution) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+             ON CONFLICT (id) DO UPDATE SET closed_by = excluded.closed_by, closed_at = excluded.closed_at, resolution = excluded.resolution",
+            params![
+                id,
+                i.model.as_str(),
+                i.version as i64,
+                i.kind,
+                i.summary,
+                i.report_digest,
+                i.markdown_digest,
+                i.opened_by.as_str(),
+                i.opened_at.as_str(),
+                i.closed_by.as_ref().map(|a| a.as_str().to_string()),
+                i.closed_at.as_ref().map(|t| t.as_str().to_string()),
+                i.resolution
+            ],
+        )?;
+        Ok(id.max(0) as u64)
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), StoreError> {

@@ -216,6 +216,7 @@ impl Workspace {
     pub fn promote(&self, r: &VersionRef, env: &str) -> Result<PromoteOutcome, Error> {
         self.authorize("model.promote", &format!("model:{r}"))?;
         self.check_env(env)?;
+        self.check_freeze("promotion")?;
         let m = self.find_model(r)?;
         // A package that does not verify is refused as such (exit 5), before
         // any policy is asked.

@@ -30,6 +30,7 @@ mod data;
 mod error;
 mod evaluate;
 mod gate;
+mod incident;
 mod keys;
 mod lineage;
 mod model;
@@ -54,6 +55,7 @@ pub use evaluate::{
     evaluate_predictions, report_markdown,
 };
 pub use gate::{GateOutcome, POLICY_INPUT_VERSION, PromoteOutcome};
+pub use incident::{INCIDENT_KINDS, IncidentOpened};
 pub use keys::{KeyInfo, KeySummary};
 pub use lineage::{ModelLineage, Node as LineageGraphNode};
 pub use model::{
@@ -69,5 +71,6 @@ pub use workspace::{CONFIG_FILE, OpenOptions, WORKSPACE_DIR, Workspace};
 
 /// Re-exported so front ends need not depend on the lower crates directly.
 pub use warden_store::{
-    ApprovalRecord, EvaluationRecord, EventFilter, QuarantineRecord, RoleGrant, StagePointer,
+    ApprovalRecord, EvaluationRecord, EventFilter, IncidentRecord, QuarantineRecord, RoleGrant,
+    StagePointer,
 };

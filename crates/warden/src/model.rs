@@ -402,6 +402,7 @@ impl Workspace {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<TrainOutcome, Error> {
         self.authorize(actions::MODEL_TRAIN, &format!("model:{}", req.name))?;
+        self.check_freeze("training")?;
         let t0 = std::time::Instant::now();
         let (key_name, key_id, key) = self.pipeline_key()?;
         let ds = self

@@ -549,7 +549,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
 
     step(
         json,
-        "10. A poisoned retrain: 10% flipped labels; the staging gate refuses it; quarantine and rollback",
+        "10. A poisoned retrain: 10% flipped labels; the staging gate refuses it; an incident, rollback",
     );
     let poisoned_opts = warden_data::example::CreditOptions {
         poison: 0.10,

@@ -179,3 +179,74 @@ pub fn rollback(g: &Global, model: &str, env: &str) -> Result<ExitCode, Failure>
     }
     Ok(ExitCode::SUCCESS)
 }
+
+pub fn incident(g: &Global, cmd: crate::cli::IncidentCmd) -> Result<ExitCode, Failure> {
+    use crate::cli::IncidentCmd as C;
+    let ws = workspace(g)?;
+    match cmd {
+        C::Open {
+            model,
+            kind,
+            summary,
+            ..
+        } => {
+            let o = ws.incident_open(&version_ref(&model)?, &kind, &summary)?;
+            if g.json {
+                output::json(&o)?;
+            } else {
+                println!(
+                    "Opened incident {} ({kind}) on {model}: quarantined; training and promotion frozen",
+                    o.incident.id
+                );
+                print!("{}", o.markdown);
+            }
+        }
+        C::List { .. } => {
+            let list = ws.incident_list()?;
+            if g.json {
+                output::json(&list)?;
+            } else if list.is_empty() {
+                println!("No incidents.");
+            } else {
+                let mut t = output::table(&["id", "kind", "model", "opened", "status"]);
+                for i in &list {
+                    t.add_row(vec![
+                        i.id.to_string(),
+                        i.kind.clone(),
+                        format!("{}@{}", i.model, i.version),
+                        format!("{} by {}", i.opened_at, i.opened_by),
+                        match &i.closed_at {
+                            Some(at) => format!("closed {at}"),
+                            None => "OPEN".into(),
+                        },
+                    ]);
+                }
+                println!("{t}");
+            }
+        }
+        C::Show { id, .. } => {
+            let (i, md) = ws.incident_show(id)?;
+            if g.json {
+                output::json(&serde_json::json!({"incident": i, "markdown": md}))?;
+            } else {
+                print!("{md}");
+                if let Some(r) = &i.resolution {
+                    println!(
+                        "\nClosed by {} at {}: {r}",
+                        i.closed_by.as_ref().map(|a| a.as_str()).unwrap_or(""),
+                        i.closed_at.as_ref().map(|t| t.as_str()).unwrap_or("")
+                    );
+                }
+            }
+        }
+        C::Close { id, resolution, .. } => {
+            let i = ws.incident_close(id, &resolution)?;
+            if g.json {
+                output::json(&i)?;
+            } else {
+                println!("Closed incident {}: {resolution}", i.id);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

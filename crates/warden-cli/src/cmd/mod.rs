@@ -56,6 +56,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Quarantine { model, reason, .. } => gate::quarantine(&g, &model, &reason),
         Command::Release { model, reason, .. } => gate::release(&g, &model, &reason),
         Command::Rollback { model, env, .. } => gate::rollback(&g, &model, &env),
+        Command::Incident(c) => gate::incident(&g, c),
         Command::Lineage { model, dot, .. } => {
             let ws = workspace(&g)?;
             let l = ws.model_lineage(&data::version_ref(&model)?)?;
@@ -164,6 +165,12 @@ fn acting_as(c: &Command) -> Option<&str> {
         | Command::Release { acting, .. }
         | Command::Rollback { acting, .. }
         | Command::Lineage { acting, .. } => acting,
+        Command::Incident(
+            crate::cli::IncidentCmd::Open { acting, .. }
+            | crate::cli::IncidentCmd::List { acting }
+            | crate::cli::IncidentCmd::Show { acting, .. }
+            | crate::cli::IncidentCmd::Close { acting, .. },
+        ) => acting,
         Command::Model(
             crate::cli::ModelCmd::List { acting }
             | crate::cli::ModelCmd::Show { acting, .. }
