@@ -463,6 +463,15 @@ pub enum ModelCmd {
         #[command(flatten)]
         acting: ActingAs,
     },
+    /// The security passport of a model version (Markdown, or --json)
+    #[command(
+        after_help = "Examples:\n  warden model passport credit@3 > credit-3.passport.md\n  warden model passport credit@3 --json\n\nDigests along the lineage, the signature checked now, evaluations, gate decisions,\napprovals, quarantines and incidents, and the controls in place mapped to the NIST AI RMF\nfunctions, the OWASP Machine Learning Security Top 10 and MITRE ATLAS techniques."
+    )]
+    Passport {
+        model: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
     /// Predict every row of a CSV file with a verified model
     #[command(
         after_help = "Examples:\n  warden model predict credit@1 applicants.csv\n  warden model predict credit@1 applicants.csv --json\n\nThe model is verified (digests, signature against the trust store) before it is loaded.\nThe CSV needs every input feature; other columns are ignored. If it holds the model's\ntarget column, the accuracy is reported too. Output: row, label, one probability per class."

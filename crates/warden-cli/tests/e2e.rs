@@ -492,6 +492,7 @@ fn help_has_examples_and_exit_codes() {
         vec!["incident", "list"],
         vec!["incident", "show"],
         vec!["incident", "close"],
+        vec!["model", "passport"],
     ] {
         let help = ok(Command::cargo_bin("warden")
             .unwrap()

@@ -34,6 +34,7 @@ mod incident;
 mod keys;
 mod lineage;
 mod model;
+mod passport;
 mod report_html;
 mod roles;
 mod signing;

@@ -177,7 +177,8 @@ fn acting_as(c: &Command) -> Option<&str> {
             | crate::cli::ModelCmd::Export { acting, .. }
             | crate::cli::ModelCmd::Predict { acting, .. }
             | crate::cli::ModelCmd::Import { acting, .. }
-            | crate::cli::ModelCmd::Card { acting, .. },
+            | crate::cli::ModelCmd::Card { acting, .. }
+            | crate::cli::ModelCmd::Passport { acting, .. },
         ) => acting,
     };
     acting.actor.as_deref()

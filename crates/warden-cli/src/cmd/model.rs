@@ -354,6 +354,14 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
                 }
             }
         }
+        ModelCmd::Passport { model, .. } => {
+            let (json, md) = ws.passport(&version_ref(&model)?)?;
+            if g.json {
+                output::json(&json)?;
+            } else {
+                print!("{md}");
+            }
+        }
         ModelCmd::Export { model, out, .. } => {
             let e = ws.model_export(&version_ref(&model)?, &out)?;
             if g.json {
