@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests beside the code, property tests, the RFC 6962,
-# signed-note and Opacus reference vectors, the end-to-end tests that drive
-# the built `warden` binary, and the interop check against the OpenSSF
-# `model_signing` CLI (installed from PyPI into a cached virtualenv).
+# signed-note, Opacus, scikit-learn, fairlearn/AIF360 and onnxruntime
+# reference figures, the end-to-end tests that drive the built `warden`
+# binary, the interop check against the OpenSSF `model_signing` CLI, and the
+# validation of Warden's CycloneDX ML-BOMs against the official 1.6 schema
+# (both tools installed from PyPI into cached virtualenvs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked "$@"
 ./scripts/interop-model-signing.sh
+
+# CycloneDX: the BOMs of the demo's models (native and ONNX) must validate.
+W="${CARGO_TARGET_DIR:-$PWD/target}/debug/warden"
+BOMS=$(mktemp -d)
+trap 'rm -rf "$BOMS"' EXIT
+WARDEN_ACTOR=ci "$W" demo --keep "$BOMS/demo" >/dev/null
+for m in credit@1 credit-mlp-dp@1 penguins@1; do
+  (cd "$BOMS/demo" && WARDEN_ACTOR=ana "$W" model bom "$m" > "$BOMS/$m.cdx.json")
+done
+./scripts/interop-cyclonedx.sh "$BOMS"/*.cdx.json

@@ -472,6 +472,15 @@ pub enum ModelCmd {
         #[command(flatten)]
         acting: ActingAs,
     },
+    /// A CycloneDX 1.6 ML-BOM (JSON) of a model version, its package files and datasets
+    #[command(
+        after_help = "Examples:\n  warden model bom credit@3 > credit-3.cdx.json\n\nThe model component carries a CycloneDX model card (approach, task, architecture, datasets,\ninputs and outputs, performance, fairness and robustness metrics, considerations). The test\nsuite validates it against the official CycloneDX 1.6 JSON schema."
+    )]
+    Bom {
+        model: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
     /// Predict every row of a CSV file with a verified model
     #[command(
         after_help = "Examples:\n  warden model predict credit@1 applicants.csv\n  warden model predict credit@1 applicants.csv --json\n\nThe model is verified (digests, signature against the trust store) before it is loaded.\nThe CSV needs every input feature; other columns are ignored. If it holds the model's\ntarget column, the accuracy is reported too. Output: row, label, one probability per class."

@@ -493,6 +493,7 @@ fn help_has_examples_and_exit_codes() {
         vec!["incident", "show"],
         vec!["incident", "close"],
         vec!["model", "passport"],
+        vec!["model", "bom"],
     ] {
         let help = ok(Command::cargo_bin("warden")
             .unwrap()

@@ -24,6 +24,7 @@
 
 mod approve;
 mod audit;
+mod bom;
 mod card;
 mod config;
 mod data;

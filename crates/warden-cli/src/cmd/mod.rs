@@ -178,7 +178,8 @@ fn acting_as(c: &Command) -> Option<&str> {
             | crate::cli::ModelCmd::Predict { acting, .. }
             | crate::cli::ModelCmd::Import { acting, .. }
             | crate::cli::ModelCmd::Card { acting, .. }
-            | crate::cli::ModelCmd::Passport { acting, .. },
+            | crate::cli::ModelCmd::Passport { acting, .. }
+            | crate::cli::ModelCmd::Bom { acting, .. },
         ) => acting,
     };
     acting.actor.as_deref()

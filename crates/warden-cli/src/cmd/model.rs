@@ -362,6 +362,9 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
                 print!("{md}");
             }
         }
+        ModelCmd::Bom { model, .. } => {
+            output::json(&ws.model_bom(&version_ref(&model)?)?)?;
+        }
         ModelCmd::Export { model, out, .. } => {
             let e = ws.model_export(&version_ref(&model)?, &out)?;
             if g.json {
