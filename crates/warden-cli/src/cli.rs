@@ -201,6 +201,16 @@ pub enum Command {
         #[command(flatten)]
         acting: ActingAs,
     },
+    /// A STRIDE-LM threat model of this workspace: a risk register from its facts
+    #[command(
+        after_help = "Examples:\n  warden threat-model\n  warden threat-model --format csv > risks.csv\n  warden threat-model --format json\n\nEach threat (spoofing, tampering, repudiation, information disclosure, denial of service,\nelevation of privilege, lateral movement) gets a likelihood and impact from 1 to 3 and either\nthe control that mitigates it, with the evidence found in the workspace, or \"open\"."
+    )]
+    ThreatModel {
+        #[arg(long, default_value = "md", value_parser = ["md", "csv", "json"])]
+        format: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
     /// Open, list, show and close incidents
     #[command(subcommand)]
     Incident(IncidentCmd),

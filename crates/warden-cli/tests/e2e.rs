@@ -494,6 +494,7 @@ fn help_has_examples_and_exit_codes() {
         vec!["incident", "close"],
         vec!["model", "passport"],
         vec!["model", "bom"],
+        vec!["threat-model"],
     ] {
         let help = ok(Command::cargo_bin("warden")
             .unwrap()
@@ -1682,6 +1683,38 @@ fn gates_decide_promotions_and_record_them() {
     assert!(
         ok(warden(ws, "sam").args(["lineage", "credit@1", "--dot"]))
             .starts_with("digraph lineage {")
+    );
+
+    // The threat model: every STRIDE-LM category, scored, with controls or "open".
+    let risks: serde_json::Value = serde_json::from_str(&ok(warden(ws, "sam").args([
+        "threat-model",
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    let cats: std::collections::BTreeSet<&str> = risks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["category"].as_str().unwrap())
+        .collect();
+    assert_eq!(cats.len(), 7, "{cats:?}");
+    let t2 = risks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "T2")
+        .unwrap();
+    assert_eq!(
+        (t2["status"].as_str(), t2["control"].as_str()),
+        (Some("open"), Some("open")),
+        "no source is pinned: {t2}"
+    );
+    assert!(risks.as_array().unwrap().iter().all(|r| r["score"].as_u64()
+        == Some(r["likelihood"].as_u64().unwrap() * r["impact"].as_u64().unwrap())));
+    assert!(
+        ok(warden(ws, "sam").args(["threat-model", "--format", "csv"]))
+            .starts_with("id,category,threat,")
     );
 
     // Misuse: unknown environment, a role that may not promote, a tampered package.

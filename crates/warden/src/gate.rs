@@ -288,3 +288,14 @@ impl Workspace {
         Ok((gate.origin().to_string(), tests))
     }
 }
+
+/// The gate thresholds in force (`data.warden.gate_config`).
+pub(crate) fn gate_config_value(ws: &Workspace) -> Result<Value, Error> {
+    let text = match &ws.config().gates.data {
+        Some(p) => std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
+        None => warden_policy::BUNDLED_GATE_DATA.to_string(),
+    };
+    let v: Value =
+        serde_json::from_str(&text).map_err(|e| Error::Invalid(format!("gate data: {e}")))?;
+    Ok(v["warden"]["gate_config"].clone())
+}

@@ -39,6 +39,7 @@ mod passport;
 mod report_html;
 mod roles;
 mod signing;
+mod threat;
 mod workspace;
 
 pub use approve::{APPROVAL_PAYLOAD_TYPE, APPROVAL_PREDICATE, Approved, RolledBack};
@@ -56,6 +57,7 @@ pub use evaluate::{
     EVALUATION_FORMAT, EvalOutcome, EvalReport, EvalRequest, PredictionsRequest, PrivacyRisk,
     evaluate_predictions, report_markdown,
 };
+pub(crate) use gate::gate_config_value;
 pub use gate::{GateOutcome, POLICY_INPUT_VERSION, PromoteOutcome};
 pub use incident::{INCIDENT_KINDS, IncidentOpened};
 pub use keys::{KeyInfo, KeySummary};
@@ -67,6 +69,7 @@ pub use model::{
 pub use report_html::report_html;
 pub use roles::RolesReport;
 pub use signing::{Verified, default_signature_path, verify_with_key_file};
+pub use threat::{Risk, risks_csv, risks_markdown};
 pub use warden_artifact::keys::{Algorithm, KeyError};
 pub use warden_artifact::note::NoteVerifier;
 pub use workspace::{CONFIG_FILE, OpenOptions, WORKSPACE_DIR, Workspace};

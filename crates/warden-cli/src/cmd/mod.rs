@@ -57,6 +57,17 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Release { model, reason, .. } => gate::release(&g, &model, &reason),
         Command::Rollback { model, env, .. } => gate::rollback(&g, &model, &env),
         Command::Incident(c) => gate::incident(&g, c),
+        Command::ThreatModel { format, .. } => {
+            let risks = workspace(&g)?.threat_model()?;
+            if g.json || format == "json" {
+                output::json(&risks)?;
+            } else if format == "csv" {
+                print!("{}", warden::risks_csv(&risks));
+            } else {
+                print!("{}", warden::risks_markdown(&risks));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Lineage { model, dot, .. } => {
             let ws = workspace(&g)?;
             let l = ws.model_lineage(&data::version_ref(&model)?)?;
@@ -164,7 +175,8 @@ fn acting_as(c: &Command) -> Option<&str> {
         | Command::Quarantine { acting, .. }
         | Command::Release { acting, .. }
         | Command::Rollback { acting, .. }
-        | Command::Lineage { acting, .. } => acting,
+        | Command::Lineage { acting, .. }
+        | Command::ThreatModel { acting, .. } => acting,
         Command::Incident(
             crate::cli::IncidentCmd::Open { acting, .. }
             | crate::cli::IncidentCmd::List { acting }
