@@ -260,6 +260,37 @@ pub fn prepare(bytes: &[u8], dir: Option<&Path>) -> Result<(Vec<u8>, OnnxInfo), 
     Ok((proto.encode_to_vec(), info))
 }
 
+/// Structural checks tract assumes: every graph output and node input is
+/// produced by a graph input, an initializer or a node.
+fn check_graph(proto: &pb::ModelProto) -> Result<(), MlError> {
+    let Some(graph) = proto.graph.as_ref() else {
+        return Err(bad("not an ONNX model: it has no graph"));
+    };
+    let mut defined: std::collections::HashSet<&str> =
+        graph.input.iter().map(|i| i.name.as_str()).collect();
+    defined.extend(graph.initializer.iter().map(|t| t.name.as_str()));
+    for n in &graph.node {
+        for i in &n.input {
+            if !i.is_empty() && !defined.contains(i.as_str()) {
+                return Err(bad(format!(
+                    "node {:?} reads {i:?}, which nothing before it produces (malformed or unsorted graph)",
+                    n.name
+                )));
+            }
+        }
+        defined.extend(n.output.iter().map(String::as_str));
+    }
+    for o in &graph.output {
+        if !defined.contains(o.name.as_str()) {
+            return Err(bad(format!(
+                "graph output {:?} is produced by no node",
+                o.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks the declared feature count against what the model says about its
 /// input: a fixed input width, the coefficients of a linear classifier, the
 /// feature indices of a tree ensemble. (tract accepts some mismatches
@@ -354,12 +385,24 @@ impl OnnxPredictor {
                 "an ONNX classifier needs at least one feature and two classes",
             ));
         }
-        let tract = |what: &str, e: TractError| bad(format!("{what}: {e:#}"));
         let proto =
             pb::ModelProto::decode(bytes).map_err(|e| bad(format!("not an ONNX model: {e}")))?;
+        check_graph(&proto)?;
         check_width(&proto, &spec)?;
+        // tract panics on some malformed graphs (found by fuzzing): a panic
+        // while building the plan is an error about this model, not a crash.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Self::build(&proto, spec)))
+            .unwrap_or_else(|_| {
+                Err(bad(
+                    "tract cannot load this model: it failed on the graph (malformed ONNX)",
+                ))
+            })
+    }
+
+    fn build(proto: &pb::ModelProto, spec: OnnxSpec) -> Result<Self, MlError> {
+        let tract = |what: &str, e: TractError| bad(format!("{what}: {e:#}"));
         let mut model = tract_onnx::onnx()
-            .model_for_proto_model(&proto)
+            .model_for_proto_model(proto)
             .map_err(|e| tract("tract cannot load this model", e))?;
         let input = model
             .input_outlets()
@@ -406,10 +449,11 @@ impl OnnxPredictor {
     fn run_row(&self, x: &[f32]) -> Result<Vec<f64>, MlError> {
         let t = tract_ndarray::Array2::from_shape_vec((1, x.len()), x.to_vec())
             .map_err(|e| bad(e.to_string()))?;
-        let out = self
-            .plan
-            .run(tvec!(Tensor::from(t).into()))
-            .map_err(|e| bad(format!("running the ONNX model: {e:#}")))?;
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.plan.run(tvec!(Tensor::from(t).into()))
+        }))
+        .map_err(|_| bad("running the ONNX model: tract failed on this input"))?
+        .map_err(|e| bad(format!("running the ONNX model: {e:#}")))?;
         let probs = out
             .first()
             .ok_or_else(|| bad("the ONNX model returned no output"))?

@@ -176,3 +176,19 @@ fn bad_models_and_bad_inputs_are_refused_with_reasons() {
             .contains("no imputation")
     );
 }
+
+#[test]
+fn graphs_tract_would_panic_on_are_refused() {
+    // Found by the `onnx` fuzz target: a graph output no node produces made
+    // tract panic while building the model.
+    let crash = std::fs::read(dir().join("fuzz-output-not-produced.bin")).unwrap();
+    let spec = OnnxSpec {
+        input: "input".into(),
+        probabilities: "probabilities".into(),
+        features: vec!["a".into(), "b".into(), "c".into(), "d".into()],
+        classes: vec!["x".into(), "y".into(), "z".into()],
+    };
+    let (bytes, _) = prepare(&crash, None).unwrap();
+    let err = OnnxPredictor::new(&bytes, spec).err().unwrap().to_string();
+    assert!(err.contains("produced by no node"), "{err}");
+}
