@@ -266,10 +266,18 @@ fn check_graph(proto: &pb::ModelProto) -> Result<(), MlError> {
     let Some(graph) = proto.graph.as_ref() else {
         return Err(bad("not an ONNX model: it has no graph"));
     };
-    let mut defined: std::collections::HashSet<&str> =
-        graph.input.iter().map(|i| i.name.as_str()).collect();
-    defined.extend(graph.initializer.iter().map(|t| t.name.as_str()));
+    // Empty names mean "absent" in ONNX: they define nothing.
+    let mut defined: std::collections::HashSet<&str> = graph
+        .input
+        .iter()
+        .map(|i| i.name.as_str())
+        .chain(graph.initializer.iter().map(|t| t.name.as_str()))
+        .filter(|n| !n.is_empty())
+        .collect();
     for n in &graph.node {
+        if n.op_type.is_empty() {
+            return Err(bad(format!("node {:?} has no operator type", n.name)));
+        }
         for i in &n.input {
             if !i.is_empty() && !defined.contains(i.as_str()) {
                 return Err(bad(format!(
@@ -278,10 +286,18 @@ fn check_graph(proto: &pb::ModelProto) -> Result<(), MlError> {
                 )));
             }
         }
-        defined.extend(n.output.iter().map(String::as_str));
+        defined.extend(
+            n.output
+                .iter()
+                .map(String::as_str)
+                .filter(|o| !o.is_empty()),
+        );
+    }
+    if graph.output.is_empty() {
+        return Err(bad("the graph has no outputs"));
     }
     for o in &graph.output {
-        if !defined.contains(o.name.as_str()) {
+        if o.name.is_empty() || !defined.contains(o.name.as_str()) {
             return Err(bad(format!(
                 "graph output {:?} is produced by no node",
                 o.name

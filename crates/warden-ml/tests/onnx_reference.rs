@@ -189,6 +189,24 @@ fn graphs_tract_would_panic_on_are_refused() {
         classes: vec!["x".into(), "y".into(), "z".into()],
     };
     let (bytes, _) = prepare(&crash, None).unwrap();
-    let err = OnnxPredictor::new(&bytes, spec).err().unwrap().to_string();
-    assert!(err.contains("produced by no node"), "{err}");
+    let err = OnnxPredictor::new(&bytes, spec.clone())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("produced by no node") || err.contains("no operator type"),
+        "{err}"
+    );
+    // And a node whose (empty) output name is the graph's output.
+    let crash = std::fs::read(dir().join("fuzz-empty-output-name.bin")).unwrap();
+    let err = match prepare(&crash, None) {
+        Ok((bytes, _)) => OnnxPredictor::new(&bytes, spec).err().unwrap().to_string(),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("no operator type")
+            || err.contains("produced by no node")
+            || err.contains("no nodes"),
+        "{err}"
+    );
 }
