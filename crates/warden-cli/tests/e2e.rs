@@ -1597,6 +1597,20 @@ fn gates_decide_promotions_and_record_them() {
     );
     assert_eq!(count_events(ws, "gate.denied"), 2);
     assert!(count_events(ws, "model.promote") >= 1);
+    let shown: serde_json::Value = serde_json::from_str(&ok(
+        warden(ws, "sam").args(["model", "show", "credit@1", "--json"])
+    ))
+    .unwrap();
+    assert!(
+        shown["environments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "dev"),
+        "{}",
+        shown["environments"]
+    );
+    assert!(ok(warden(ws, "sam").args(["model", "show", "credit@1"])).contains("holds        dev"));
     let stages: Vec<(String, i64)> = {
         let c = db(ws);
         let mut st = c

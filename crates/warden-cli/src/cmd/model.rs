@@ -213,13 +213,30 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
         }
         ModelCmd::Show { model, .. } => {
             let m = ws.model_show(&version_ref(&model)?)?;
+            let held: Vec<String> = ws
+                .stages(&m.record.name)?
+                .into_iter()
+                .filter(|p| p.version == m.record.version)
+                .map(|p| p.env)
+                .collect();
             if g.json {
-                output::json(&m)?;
+                let mut v = serde_json::to_value(&m)
+                    .map_err(|e| Failure::new(exit::ERROR, e.to_string()))?;
+                v["environments"] = serde_json::json!(held);
+                output::json(&v)?;
             } else {
                 let man = &m.manifest;
                 println!("{} ({})", m.reference(), m.record.kind);
                 println!("  digest       {}", m.record.digest);
                 println!("  signed by    {}", m.record.signed_by);
+                println!(
+                    "  holds        {}",
+                    if held.is_empty() {
+                        "no environment".to_string()
+                    } else {
+                        held.join(", ")
+                    }
+                );
                 println!(
                     "  created      {} by {}",
                     m.record.created_at, m.record.created_by
