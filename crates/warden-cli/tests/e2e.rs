@@ -1465,7 +1465,7 @@ fn evaluate_models_and_predictions() {
                 "0.1,-0.2",
             ],
             2,
-            "non-negative",
+            "between 0 and 1000",
         ),
         (
             vec![

@@ -178,9 +178,13 @@ fn attacks(list: &[String]) -> Result<(Vec<Attack>, bool, bool), Failure> {
 pub fn run(g: &Global, a: EvalArgs) -> Result<ExitCode, Failure> {
     let privileged = privileged(&a.privileged)?;
     let (attack_list, decision_attack, auto_attacks) = attacks(&a.attack)?;
-    if let Some(e) = a.eps.iter().find(|e| !(e.is_finite() && **e >= 0.0)) {
+    if let Some(e) = a
+        .eps
+        .iter()
+        .find(|e| !(e.is_finite() && **e >= 0.0 && **e <= 1000.0))
+    {
         return Err(usage(format!(
-            "--eps {e}: radii must be finite and non-negative"
+            "--eps {e}: radii must be between 0 and 1000 (standard deviations)"
         )));
     }
     if !(1..=10_000).contains(&a.steps) {
