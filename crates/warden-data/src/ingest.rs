@@ -261,19 +261,29 @@ fn convert_all(jobs: Vec<Job>, key: &[u8]) -> Result<Vec<Column>, DataError> {
         .map_or(1, |n| n.get())
         .clamp(1, 8);
     let n = jobs.len();
-    let mut buckets: Vec<Vec<(usize, Job)>> = (0..threads).map(|_| Vec::new()).collect();
-    for (i, job) in jobs.into_iter().enumerate() {
-        buckets[i % threads].push((i, job));
-    }
+    // Heaviest columns first, handed out one at a time: one long text
+    // column does not leave the other cores idle.
+    let mut queue: Vec<(usize, Job)> = jobs.into_iter().enumerate().collect();
+    queue.sort_by_key(|(i, j)| (std::cmp::Reverse(j.raw.plain_bytes()), *i));
+    let queue: Vec<std::sync::Mutex<Option<(usize, Job)>>> = queue
+        .into_iter()
+        .map(|q| std::sync::Mutex::new(Some(q)))
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let mut done: Vec<(usize, Result<Column, DataError>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = buckets
-            .into_iter()
-            .map(|bucket| {
-                s.spawn(move || {
-                    bucket
-                        .into_iter()
-                        .map(|(i, j)| (i, run(j)))
-                        .collect::<Vec<_>>()
+        let handles: Vec<_> = (0..threads.min(n.max(1)))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(slot) = queue.get(k) else { break };
+                        let taken = slot.lock().map(|mut g| g.take()).unwrap_or(None);
+                        if let Some((i, job)) = taken {
+                            out.push((i, run(job)));
+                        }
+                    }
+                    out
                 })
             })
             .collect();
@@ -454,7 +464,24 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
             && matches!(ty, ColumnType::Text | ColumnType::Categorical)
         {
             let all = col.value_counts(None);
-            findings[idx].embedded = detect_values(&name, *ty, all.iter().copied()).embedded;
+            // A plain column lists every value: count each distinct value
+            // once (in first-seen order, so examples and fractions are the
+            // same as scanning every row), which spares the detectors
+            // millions of repeats.
+            let mut seen: rustc_hash::FxHashMap<&str, usize> = rustc_hash::FxHashMap::default();
+            let mut order: Vec<&str> = Vec::new();
+            for (v, n) in all.iter() {
+                match seen.entry(v) {
+                    std::collections::hash_map::Entry::Occupied(mut e) => *e.get_mut() += *n,
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(*n);
+                        order.push(v);
+                    }
+                }
+            }
+            let distinct: Vec<(&str, usize)> = order.iter().map(|v| (*v, seen[v])).collect();
+            drop(all);
+            findings[idx].embedded = detect_values(&name, *ty, distinct.iter().copied()).embedded;
         }
         let f = &findings[idx];
         let Decision {

@@ -149,7 +149,7 @@ impl RawColumn {
     }
 
     /// Bytes of text held in plain storage.
-    fn plain_bytes(&self) -> usize {
+    pub(crate) fn plain_bytes(&self) -> usize {
         self.plain.as_ref().map_or(0, |p| p.buf.len())
     }
 
