@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 REPO="$PWD"
 ROWS="${1:-5000000}"
 WORK="${WARDEN_BENCH_DIR:-$(mktemp -d)}"
+mkdir -p "$WORK"
 cargo build --release --quiet
 W="$PWD/target/release/warden"
 export WARDEN_ACTOR=bench
