@@ -743,8 +743,18 @@ pub fn read_csv(
     opts: &CsvOptions,
 ) -> Result<(Table, warden_core::Digest), DataError> {
     let raw = read_raw(input, opts)?;
-    let mut columns = Vec::with_capacity(raw.columns.len());
-    for col in &raw.columns {
+    // Type and convert the columns on every core, heaviest first; the
+    // result does not depend on the order they finish in.
+    let n = raw.columns.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(raw.columns[i].plain_bytes()), i));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .clamp(1, 8)
+        .min(n.max(1));
+    let one = |i: usize| -> Result<Column, DataError> {
+        let col = &raw.columns[i];
         let ty = infer(col);
         let data = convert(col, ty, 0).map_err(|_| {
             DataError::Internal(format!(
@@ -752,10 +762,44 @@ pub fn read_csv(
                 col.name
             ))
         })?;
-        columns.push(Column {
+        Ok(Column {
             name: col.name.clone(),
             data,
-        });
+        })
+    };
+    let mut done: Vec<(usize, Result<Column, DataError>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&i) = order.get(k) else { break };
+                        out.push((i, one(i)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    vec![(
+                        usize::MAX,
+                        Err(DataError::Internal("a conversion thread failed".into())),
+                    )]
+                })
+            })
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    let columns = done
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect::<Result<Vec<_>, _>>()?;
+    if columns.len() != n {
+        return Err(DataError::Internal("a conversion thread failed".into()));
     }
     Ok((
         Table {
