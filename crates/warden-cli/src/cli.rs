@@ -211,6 +211,11 @@ pub enum Command {
         #[command(flatten)]
         acting: ActingAs,
     },
+    /// Scan model files and source trees for hostile pickles, archive tricks, malformed headers and secrets
+    #[command(
+        after_help = "Examples:\n  warden scan model.pt                          # any format, recognised by content\n  warden scan ./models ./src --format sarif --output scan.sarif\n  warden scan pytorch_model.bin --profile torch --fail-on high\n  warden scan . --secrets --git-history         # secrets only, with every commit\n  warden scan credit@3 --record                 # a registered model; the gate sees the result\n\nFormats: pickle (protocols 0-5, several back to back), PyTorch zip and legacy, joblib (plain,\nzlib, gzip), NumPy .npy/.npz, safetensors, GGUF, ONNX, Keras .keras/.h5, TensorFlow SavedModel.\nA file of a format the scanner does not know is reported as unscanned, never as clean.\nProfiles (what a pickle may import): strict (containers and value types), numpy, torch,\nsklearn, auto (torch + sklearn + numpy, the default).\nAllow-list file (TOML; default .warden-scan.toml if present):\n  paths = [\"tests/fixtures/**\"]\n  fingerprints = [\"3f1c...\"]   # from a finding's fingerprint\n\nExit codes: 0 no finding at or above --fail-on, 6 findings at or above it,\n1 a file could not be read or the scan failed (never reported as clean)."
+    )]
+    Scan(Box<ScanArgs>),
     /// Open, list, show and close incidents
     #[command(subcommand)]
     Incident(IncidentCmd),
@@ -808,4 +813,43 @@ mod tests {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
     }
+}
+
+#[derive(Args)]
+pub struct ScanArgs {
+    /// Files, directories (recursive; .git is skipped) or MODEL@N of this workspace
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Output format
+    #[arg(long, default_value = "text", value_parser = ["text", "json", "sarif"])]
+    pub format: String,
+    /// Write the report to FILE instead of standard output
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Exit 6 when a finding is at or above this severity
+    #[arg(long, default_value = "medium", value_parser = ["low", "medium", "high", "critical"])]
+    pub fail_on: String,
+    /// What a pickle may import
+    #[arg(long, default_value = "auto", value_parser = ["auto", "torch", "sklearn", "numpy", "strict"])]
+    pub profile: String,
+    /// Scan for secrets (only; with --models, both)
+    #[arg(long)]
+    pub secrets: bool,
+    /// Scan model files (only; with --secrets, both)
+    #[arg(long)]
+    pub models: bool,
+    /// Also scan every line added in the git history of the directories given
+    #[arg(long)]
+    pub git_history: bool,
+    /// Allow-list file (paths and fingerprints to suppress)
+    #[arg(long, value_name = "FILE")]
+    pub allowlist: Option<PathBuf>,
+    /// Store the report in the workspace (audited); the gate reads a model's latest scan
+    #[arg(long)]
+    pub record: bool,
+    /// Worker threads (default: one per core)
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    #[command(flatten)]
+    pub acting: ActingAs,
 }

@@ -33,7 +33,7 @@ pub use blob::{BlobStore, FsBlobStore};
 pub use error::StoreError;
 pub use records::{
     ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter, GateDecisionRecord,
-    IncidentRecord, KeyRecord, ModelRecord, QuarantineRecord, RoleGrant, StagePointer,
+    IncidentRecord, KeyRecord, ModelRecord, QuarantineRecord, RoleGrant, ScanRecord, StagePointer,
     StoredCheckpoint, StoredEvent,
 };
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
@@ -167,6 +167,10 @@ pub trait Tx {
     /// Inserts an incident (`id` 0: a new one, whose id is returned) or
     /// records its closing.
     fn save_incident(&mut self, incident: &IncidentRecord) -> Result<u64, StoreError>;
+    /// Recorded scans, oldest first; with a model, only that version's.
+    fn scans(&mut self, model: Option<(&ObjectName, u64)>) -> Result<Vec<ScanRecord>, StoreError>;
+    /// Records a scan; returns its id (the record's `id` is ignored).
+    fn insert_scan(&mut self, scan: &ScanRecord) -> Result<u64, StoreError>;
     /// Records a gate decision; returns its id.
     fn insert_gate_decision(&mut self, decision: &GateDecisionRecord) -> Result<u64, StoreError>;
     /// Records an evaluation; returns its id (the record's `id` is ignored).

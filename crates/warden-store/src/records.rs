@@ -196,3 +196,23 @@ pub struct IncidentRecord {
     pub closed_at: Option<Timestamp>,
     pub resolution: Option<String>,
 }
+
+/// A recorded scan of a model version's files or of paths.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ScanRecord {
+    pub id: u64,
+    pub model: Option<ObjectName>,
+    pub version: Option<u64>,
+    /// What was scanned: `MODEL@N` or the paths.
+    pub target: String,
+    pub profile: String,
+    /// "none", "low", "medium", "high" or "critical".
+    pub max_severity: String,
+    pub findings: u64,
+    pub files: u64,
+    /// Files unscanned or unreadable: the scan is incomplete when > 0.
+    pub incomplete: u64,
+    pub report_digest: String,
+    pub created_by: ActorName,
+    pub created_at: Timestamp,
+}

@@ -16,7 +16,7 @@ use warden_core::{
 use crate::merkle::{self, Frontier, Hash};
 use crate::{
     ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter, GateDecisionRecord,
-    IncidentRecord, KeyRecord, MetadataStore, ModelRecord, QuarantineRecord, RoleGrant,
+    IncidentRecord, KeyRecord, MetadataStore, ModelRecord, QuarantineRecord, RoleGrant, ScanRecord,
     StagePointer, StoreError, StoredCheckpoint, StoredEvent, Tx,
 };
 
@@ -24,7 +24,7 @@ use crate::{
 const APPLICATION_ID: i64 = 0x5752_444E;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Migrations, applied in order; migration `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_approvals.sql"),
     include_str!("migrations/0007_cards.sql"),
     include_str!("migrations/0008_incidents.sql"),
+    include_str!("migrations/0009_scans.sql"),
 ];
 
 /// The SQLite metadata store.
@@ -1011,6 +1012,63 @@ impl Tx for SqliteTx<'_> {
                 i.closed_by.as_ref().map(|a| a.as_str().to_string()),
                 i.closed_at.as_ref().map(|t| t.as_str().to_string()),
                 i.resolution
+            ],
+        )?;
+        Ok(id.max(0) as u64)
+    }
+
+    fn scans(&mut self, model: Option<(&ObjectName, u64)>) -> Result<Vec<ScanRecord>, StoreError> {
+        let sql = "SELECT id, model, version, target, profile, max_severity, findings, files, incomplete, report_digest, created_by, created_at \
+                   FROM scans WHERE (?1 IS NULL OR (model = ?1 AND version = ?2)) ORDER BY id";
+        let mut stmt = self.conn.prepare(sql)?;
+        let (m, v) = match model {
+            Some((m, v)) => (Some(m.as_str().to_string()), Some(v as i64)),
+            None => (None, None),
+        };
+        let rows = stmt.query_map(params![m, v], |r| {
+            Ok(ScanRecord {
+                id: r.get::<_, i64>(0)?.max(0) as u64,
+                model: r
+                    .get::<_, Option<String>>(1)?
+                    .map(|s| parse_name(s, ObjectName::new))
+                    .transpose()?,
+                version: r.get::<_, Option<i64>>(2)?.map(|v| v.max(0) as u64),
+                target: r.get(3)?,
+                profile: r.get(4)?,
+                max_severity: r.get(5)?,
+                findings: r.get::<_, i64>(6)?.max(0) as u64,
+                files: r.get::<_, i64>(7)?.max(0) as u64,
+                incomplete: r.get::<_, i64>(8)?.max(0) as u64,
+                report_digest: r.get(9)?,
+                created_by: parse_name(r.get(10)?, ActorName::new)?,
+                created_at: parse_time(r.get(11)?)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn insert_scan(&mut self, s: &ScanRecord) -> Result<u64, StoreError> {
+        let id: i64 =
+            self.conn
+                .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM scans", [], |r| {
+                    r.get(0)
+                })?;
+        self.conn.execute(
+            "INSERT INTO scans (id, model, version, target, profile, max_severity, findings, files, incomplete, report_digest, created_by, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                id,
+                s.model.as_ref().map(|m| m.as_str().to_string()),
+                s.version.map(|v| v as i64),
+                s.target,
+                s.profile,
+                s.max_severity,
+                s.findings as i64,
+                s.files as i64,
+                s.incomplete as i64,
+                s.report_digest,
+                s.created_by.as_str(),
+                s.created_at.as_str()
             ],
         )?;
         Ok(id.max(0) as u64)

@@ -177,7 +177,7 @@ impl Workspace {
             "model": {"name": m.name, "version": m.version, "digest": m.digest, "author": m.created_by, "kind": m.kind},
             "quarantined": self.is_quarantined(&m.name, m.version)?,
             "signatures": signatures,
-            "scan": {"scanned": false, "max_severity": "none", "findings": []},
+            "scan": self.scan_facts(m)?,
             "datasets": datasets,
             "training": training,
             "evaluation": self.latest_evaluation(m)?,

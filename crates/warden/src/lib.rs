@@ -38,6 +38,7 @@ mod model;
 mod passport;
 mod report_html;
 mod roles;
+mod scan;
 mod signing;
 mod threat;
 mod workspace;
@@ -77,5 +78,5 @@ pub use workspace::{CONFIG_FILE, OpenOptions, WORKSPACE_DIR, Workspace};
 /// Re-exported so front ends need not depend on the lower crates directly.
 pub use warden_store::{
     ApprovalRecord, EvaluationRecord, EventFilter, IncidentRecord, QuarantineRecord, RoleGrant,
-    StagePointer,
+    ScanRecord, StagePointer,
 };

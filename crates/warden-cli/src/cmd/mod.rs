@@ -9,6 +9,7 @@ mod keys;
 mod model;
 mod privacy;
 mod roles;
+mod scan;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -57,6 +58,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Release { model, reason, .. } => gate::release(&g, &model, &reason),
         Command::Rollback { model, env, .. } => gate::rollback(&g, &model, &env),
         Command::Incident(c) => gate::incident(&g, c),
+        Command::Scan(a) => scan::run(&g, *a),
         Command::ThreatModel { format, .. } => {
             let risks = workspace(&g)?.threat_model()?;
             if g.json || format == "json" {
@@ -165,6 +167,7 @@ fn acting_as(c: &Command) -> Option<&str> {
             D::Profile { .. } => return None,
         },
         Command::Example(_) | Command::Privacy(_) => return None,
+        Command::Scan(a) => &a.acting,
         Command::Sign { acting, .. } | Command::Verify { acting, .. } => acting,
         Command::Train(a) => &a.acting,
         Command::Eval(a) => &a.acting,

@@ -1,0 +1,153 @@
+//! Scans recorded in the workspace. `warden scan MODEL@N` scans the files
+//! of a registered package (verified against its signature first, so the
+//! bytes scanned are the bytes signed); `--record` stores the full report
+//! as a blob and the scan record with its audit event in one transaction.
+//! The gate's policy input carries the latest recorded scan of the model
+//! version being decided.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+use warden_core::{Timestamp, VersionRef, canonical_json};
+use warden_scan::{Options, Report};
+use warden_store::{BlobStore, MetadataStore, ModelRecord, ScanRecord};
+
+use crate::{Error, Workspace};
+
+/// Findings carried into the policy input (the full list is in the report blob).
+const POLICY_FINDINGS: usize = 50;
+
+impl Workspace {
+    /// Scans `MODEL@N`'s package files; paths in the report read `MODEL@N/FILE`.
+    pub fn scan_model(
+        &self,
+        r: &VersionRef,
+        opts: &Options,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<Report, Error> {
+        self.authorize("model.read", &format!("model:{r}"))?;
+        let m = self.find_model(r)?;
+        let (files, _, _) = self.verified_files(&m)?;
+        let dir = tempfile::tempdir()
+            .map_err(|e| Error::Invalid(format!("cannot create a scratch directory: {e}")))?;
+        for (name, bytes) in &files {
+            let p = dir.path().join(name);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))?;
+        }
+        let mut report = warden_scan::scan(&[PathBuf::from(dir.path())], opts, progress);
+        let prefix = dir.path().display().to_string();
+        let title = format!("{}@{}", m.name, m.version);
+        for f in &mut report.files {
+            if let Some(rest) = f.path.strip_prefix(&prefix) {
+                f.path = format!("{title}{rest}");
+            }
+        }
+        Ok(report)
+    }
+
+    /// Records a scan: the report as a blob, the record and its audit event
+    /// in one transaction. `model`: the version the scan covers, if any.
+    pub fn record_scan(
+        &self,
+        report: &Report,
+        model: Option<&VersionRef>,
+        target: &str,
+    ) -> Result<ScanRecord, Error> {
+        let subject = match model {
+            Some(r) => format!("model:{r}"),
+            None => format!("scan:{target}"),
+        };
+        self.authorize("scan.record", &subject)?;
+        let m: Option<ModelRecord> = match model {
+            Some(r) => Some(self.find_model(r)?),
+            None => None,
+        };
+        let value = serde_json::to_value(report)
+            .map_err(|e| Error::Invalid(format!("scan report: {e}")))?;
+        let bytes = canonical_json(&value)?;
+        let (digest, _) = self.blobs().put(&mut bytes.as_slice())?;
+        let max = report.max_severity.map(|s| s.as_str()).unwrap_or("none");
+        let mut rec = ScanRecord {
+            id: 0,
+            model: m.as_ref().map(|m| m.name.clone()),
+            version: m.as_ref().map(|m| m.version),
+            target: target.to_string(),
+            profile: report.profile.as_str().to_string(),
+            max_severity: max.to_string(),
+            findings: report.summary.findings as u64,
+            files: report.summary.files as u64,
+            incomplete: (report.summary.unscanned + report.summary.errors) as u64,
+            report_digest: digest.to_string(),
+            created_by: self.actor().clone(),
+            created_at: Timestamp::now(),
+        };
+        let mut tx = self.store().write()?;
+        rec.id = tx.insert_scan(&rec)?;
+        tx.append_event(
+            self.actor(),
+            "scan.record",
+            &subject,
+            &json!({
+                "scan": rec.id, "target": target, "profile": rec.profile, "max_severity": max,
+                "findings": rec.findings, "files": rec.files, "incomplete": rec.incomplete,
+                "report": rec.report_digest,
+                "model_digest": m.as_ref().map(|m| m.digest.clone()),
+            }),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(rec)
+    }
+
+    /// Recorded scans (of one model version, or all).
+    pub fn scans(&self, model: Option<&VersionRef>) -> Result<Vec<ScanRecord>, Error> {
+        self.authorize("model.read", "scan:*")?;
+        let m = match model {
+            Some(r) => Some(self.find_model(r)?),
+            None => None,
+        };
+        Ok(self
+            .store()
+            .read()?
+            .scans(m.as_ref().map(|m| (&m.name, m.version)))?)
+    }
+
+    /// The `scan` section of the policy input: the latest recorded scan of
+    /// this model version, or `scanned: false`.
+    pub(crate) fn scan_facts(&self, m: &ModelRecord) -> Result<Value, Error> {
+        let scans = self.store().read()?.scans(Some((&m.name, m.version)))?;
+        let Some(s) = scans.last() else {
+            return Ok(json!({"scanned": false, "max_severity": "none", "findings": []}));
+        };
+        let digest = s
+            .report_digest
+            .parse()
+            .map_err(|e| Error::Invalid(format!("scan {}: {e}", s.id)))?;
+        let report: Report = serde_json::from_slice(&self.blobs().get(&digest)?)
+            .map_err(|e| Error::Invalid(format!("scan {} report: {e}", s.id)))?;
+        let mut findings = Vec::new();
+        for f in &report.files {
+            for x in &f.findings {
+                if findings.len() < POLICY_FINDINGS {
+                    findings.push(json!({"file": f.path, "rule": x.rule, "severity": x.severity, "message": x.message, "member": x.member}));
+                }
+            }
+        }
+        let sm = &report.summary;
+        Ok(json!({
+            "scanned": true,
+            "scan_id": s.id,
+            "profile": s.profile,
+            "scanned_at": s.created_at,
+            "max_severity": s.max_severity,
+            "counts": {"critical": sm.critical, "high": sm.high, "medium": sm.medium, "low": sm.low},
+            "files": sm.files,
+            "incomplete": s.incomplete,
+            "findings": findings,
+            "report": s.report_digest,
+        }))
+    }
+}
