@@ -41,6 +41,39 @@ deny contains "the model is quarantined: it cannot be promoted until an admin re
 	input.quarantined
 }
 
+scan_blocking contains f if {
+	input.scan.scanned
+	some f in input.scan.findings
+	f.severity in cfg.scan_blocking_severities
+}
+
+deny contains msg if {
+	level >= 1
+	count(scan_blocking) > 0
+	some f in scan_blocking
+	msg := sprintf("the model files carry a %v scan finding (%v in %v: %v): rebuild the package from trusted code, or quarantine it", [f.severity, f.rule, f.file, f.message])
+}
+
+deny contains msg if {
+	level >= 1
+	input.scan.scanned
+	input.scan.max_severity in cfg.scan_blocking_severities
+	count(scan_blocking) == 0
+	msg := sprintf("the latest scan found findings of severity %v (see its report %v)", [input.scan.max_severity, input.scan.report])
+}
+
+deny contains msg if {
+	level >= 1
+	input.scan.scanned
+	input.scan.incomplete > 0
+	msg := sprintf("%v file(s) of the package could not be scanned: an incomplete scan is not a clean one", [input.scan.incomplete])
+}
+
+deny contains "no scan of this model version is recorded: run warden scan MODEL@N --record" if {
+	level >= cfg.scan_required_level
+	not input.scan.scanned
+}
+
 # ---- staging ------------------------------------------------------------
 
 deny contains msg if {

@@ -18,6 +18,7 @@ good := {
 		{"approver": "b", "valid": true, "distinct_from_author": true},
 	],
 	"model_card": {"missing": []},
+	"scan": {"scanned": true, "max_severity": "none", "findings": [], "incomplete": 0, "report": "sha256:00"},
 }
 
 test_a_complete_model_passes_production if {
@@ -36,4 +37,31 @@ test_unmasked_pii_fails_staging if {
 test_one_approval_fails_production if {
 	bad := object.union(good, {"approvals": [{"approver": "a", "valid": true, "distinct_from_author": true}]})
 	count(data.warden.gate.deny) == 1 with input as bad
+}
+
+test_a_critical_scan_finding_fails_dev if {
+	f := {"file": "credit@1/model.json", "rule": "pickle.code-execution", "severity": "critical", "message": "imports os.system"}
+	bad := object.union(good, {"env": "dev", "scan": {"scanned": true, "max_severity": "critical", "findings": [f], "incomplete": 0, "report": "sha256:00"}})
+	count(data.warden.gate.deny) == 1 with input as bad
+}
+
+test_a_medium_scan_finding_passes if {
+	f := {"file": "m/x", "rule": "npy.object-dtype", "severity": "medium", "message": "object array"}
+	ok := object.union(good, {"scan": {"scanned": true, "max_severity": "medium", "findings": [f], "incomplete": 0, "report": "sha256:00"}})
+	count(data.warden.gate.deny) == 0 with input as ok
+}
+
+test_an_incomplete_scan_fails if {
+	bad := object.union(good, {"env": "dev", "scan": {"scanned": true, "max_severity": "none", "findings": [], "incomplete": 2, "report": "sha256:00"}})
+	count(data.warden.gate.deny) == 1 with input as bad
+}
+
+test_production_needs_a_scan if {
+	bad := object.union(good, {"scan": {"scanned": false, "max_severity": "none", "findings": []}})
+	count(data.warden.gate.deny) == 1 with input as bad
+}
+
+test_dev_does_not_need_a_scan if {
+	ok := object.union(good, {"env": "dev", "scan": {"scanned": false, "max_severity": "none", "findings": []}})
+	count(data.warden.gate.deny) == 0 with input as ok
 }

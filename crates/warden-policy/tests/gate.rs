@@ -11,7 +11,7 @@ fn passing(env: &str) -> Value {
         "model": {"name": "credit", "version": 3, "digest": "sha256:00", "author": "sam", "kind": "logreg"},
         "quarantined": false,
         "signatures": [{"key": "pipeline", "key_id": "sha256:aa", "valid": true, "trusted": true}],
-        "scan": {"scanned": false, "max_severity": "none", "findings": []},
+        "scan": {"scanned": true, "max_severity": "low", "findings": [{"file": "credit@3/model.json", "rule": "file.unrecognised", "severity": "low", "message": "x"}], "incomplete": 0, "report": "sha256:11"},
         "datasets": [{"name": "credit", "version": 1, "pinned": false, "schema_valid": true,
                       "pii": {"detected": ["email"], "unmasked": []}, "screened": true, "suspect_fraction": 0.01}],
         "training": {"seed": 7, "dp": null},
@@ -222,6 +222,28 @@ fn each_rule_denies_with_an_actionable_message() {
             "1 valid approval",
         ),
     ];
+    let critical = json!({"scanned": true, "max_severity": "critical", "incomplete": 0, "report": "sha256:11",
+        "findings": [{"file": "m/data.pkl", "rule": "pickle.code-execution", "severity": "critical", "message": "imports os.system"}]});
+    let mut cases = cases;
+    cases.push((
+        "dev",
+        with("dev", &["scan"], critical),
+        "critical scan finding (pickle.code-execution in m/data.pkl",
+    ));
+    cases.push((
+        "dev",
+        with("dev", &["scan", "incomplete"], json!(1)),
+        "1 file(s) of the package could not be scanned",
+    ));
+    cases.push((
+        "production",
+        with(
+            "production",
+            &["scan"],
+            json!({"scanned": false, "max_severity": "none", "findings": []}),
+        ),
+        "no scan of this model version is recorded",
+    ));
     for (env, doc, want) in cases {
         let reasons = deny(&doc);
         assert_eq!(reasons.len(), 1, "{env} {want}: {reasons:?}");
@@ -233,12 +255,20 @@ fn each_rule_denies_with_an_actionable_message() {
     // Lower environments do not ask what higher ones ask.
     assert!(deny(&with("dev", &["evaluation"], Value::Null)).is_empty());
     assert!(deny(&with("staging", &["approvals"], json!([]))).is_empty());
+    assert!(
+        deny(&with(
+            "staging",
+            &["scan"],
+            json!({"scanned": false, "max_severity": "none", "findings": []})
+        ))
+        .is_empty()
+    );
 }
 
 #[test]
 fn the_bundled_rego_tests_pass() {
     let tests = Gate::bundled().unwrap().run_tests().unwrap();
-    assert_eq!(tests.len(), 4, "{tests:?}");
+    assert_eq!(tests.len(), 9, "{tests:?}");
     assert!(tests.iter().all(|t| t.1), "{tests:?}");
 }
 

