@@ -48,8 +48,12 @@ VENV="${WARDEN_SCAN_BENCH_VENV:-$HOME/.cache/warden/venv-scan-bench}"
 CORPUS_VENV="${WARDEN_SCAN_VENV:-$HOME/.cache/warden/venv-scan-corpus}"
 export WARDEN_SCAN_VENV="$CORPUS_VENV"
 PYTHON="${PYTHON:-python3}"
-# fickling 0.1.12 imports typing_extensions without declaring it.
+# The four tools, then their dependencies, pinned too (fickling 0.1.12
+# imports typing_extensions without declaring it).
 PINS="picklescan==1.0.5 modelscan==0.8.8 fickling==0.1.12 detect-secrets==1.5.0 typing_extensions==4.16.0"
+PINS="$PINS numpy==2.4.6 click==8.5.1 rich==14.3.4 markdown-it-py==4.3.0 mdurl==0.1.2 Pygments==2.21.0"
+PINS="$PINS tomlkit==0.13.3 PyYAML==6.0.4 requests==2.34.2 certifi==2026.10.19.post1"
+PINS="$PINS charset-normalizer==3.5.3 idna==3.20 urllib3==2.8.0"
 STAMP="$VENV/.warden-pins"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$PINS" ]; then
   rm -rf "$VENV"

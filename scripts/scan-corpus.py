@@ -125,8 +125,7 @@ class Asm:
     def string(self, s):
         if self.proto == 0 or self.str_op == "S":
             assert "'" not in s and "\\" not in s and "\n" not in s
-            if self.str_op == "S" or self.proto == 0:
-                self.op(b"S'" + s.encode("ascii") + b"'\n")  # STRING
+            self.op(b"S'" + s.encode("ascii") + b"'\n")  # STRING (loads as str)
             return
         b = s.encode("utf-8")
         if self.proto >= 4 and len(b) < 256:
@@ -602,8 +601,11 @@ def keras_layer(class_name, config, build_input=None):
 def dense(name, units, activation, n_in):
     dtype = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
              "registered_name": None}
-    init = lambda cls, cfg: {"module": "keras.initializers", "class_name": cls,  # noqa: E731
-                             "config": cfg, "registered_name": None}
+
+    def init(cls, cfg):
+        return {"module": "keras.initializers", "class_name": cls, "config": cfg,
+                "registered_name": None}
+
     return keras_layer("Dense", {
         "name": name, "trainable": True, "dtype": dtype, "units": units,
         "activation": activation, "use_bias": True,
@@ -754,7 +756,9 @@ def gen_benign(out):
            "Keras v3 zip: config.json (InputLayer, Dense x2), metadata.json, empty model.weights.h5")
 
     # Load everything back (these are our own benign files).
-    check = lambda rel: os.path.join(out, rel)  # noqa: E731
+    def check(rel):
+        return os.path.join(out, rel)
+
     for p in range(6):
         with open(check(f"{b}numpy/ndarray-p{p}.pkl"), "rb") as f:
             assert np.array_equal(pickle.load(f), arr)

@@ -4,7 +4,10 @@
 # reference figures, the end-to-end tests that drive the built `warden`
 # binary, the interop check against the OpenSSF `model_signing` CLI, and the
 # validation of Warden's CycloneDX ML-BOMs against the official 1.6 schema
-# (both tools installed from PyPI into cached virtualenvs).
+# (both tools installed from PyPI into cached virtualenvs), and the scanner
+# against a generated corpus of benign and hostile model files (NumPy,
+# scikit-learn, joblib, safetensors from PyPI; malicious ones built byte by
+# byte): every hostile file flagged, no benign one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked "$@"
@@ -19,3 +22,12 @@ for m in credit@1 credit-mlp-dp@1 penguins@1; do
   (cd "$BOMS/demo" && WARDEN_ACTOR=ana "$W" model bom "$m" > "$BOMS/$m.cdx.json")
 done
 ./scripts/interop-cyclonedx.sh "$BOMS"/*.cdx.json
+
+# Scanners: the generated corpus, every file checked against its manifest.
+./scripts/scan-corpus.sh "$BOMS/corpus" >/dev/null
+set +e
+"$W" scan "$BOMS/corpus" --format json > "$BOMS/corpus.json"
+rc=$?
+set -e
+if [ "$rc" -ne 6 ]; then echo "warden scan of the corpus exited $rc (want 6: findings)"; exit 1; fi
+python3 scripts/check-scan-corpus.py "$BOMS/corpus.json" "$BOMS/corpus"

@@ -428,6 +428,19 @@ fn demo_runs_and_keeps_a_verifiable_workspace() {
         "{stdout}"
     );
     assert!(stdout.contains("credit@2 → staging: DENIED"), "{stdout}");
+    // The demo recorded a scan of credit@1; production's gate read it.
+    assert_eq!(count_events(&kept, "scan.record"), 1);
+    let gate: serde_json::Value = serde_json::from_str(&ok(warden(&kept, "aud").args([
+        "gate",
+        "credit@1",
+        "--env",
+        "production",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(gate["input"]["scan"]["scanned"], true, "{gate}");
+    assert_eq!(gate["input"]["scan"]["max_severity"], "none", "{gate}");
+    assert_eq!(gate["input"]["scan"]["files"], 3, "{gate}");
     ok(warden(&kept, "aud").args(["verify", "credit-1"]));
     let (code, _, stderr) = out(warden(&kept, "aud").args([
         "verify",
@@ -495,6 +508,7 @@ fn help_has_examples_and_exit_codes() {
         vec!["model", "passport"],
         vec!["model", "bom"],
         vec!["threat-model"],
+        vec!["scan"],
     ] {
         let help = ok(Command::cargo_bin("warden")
             .unwrap()

@@ -156,6 +156,7 @@ fn detect_head(head: &[u8], len: u64) -> Kind {
         && head[0] & 0x0f == 8
         && head[0] >> 4 <= 7
         && (u16::from(head[0]) * 256 + u16::from(head[1])) % 31 == 0
+        && inflates(head)
     {
         return Kind::Zlib;
     }
@@ -186,6 +187,13 @@ fn detect_head(head: &[u8], len: u64) -> Kind {
     } else {
         Kind::Unknown
     }
+}
+
+/// Whether the bytes start a zlib stream that really inflates (a zlib
+/// header is only 16 bits: text such as `(S'` passes the header check).
+fn inflates(head: &[u8]) -> bool {
+    let mut out = [0u8; 16];
+    matches!(flate2::read::ZlibDecoder::new(head).read(&mut out), Ok(n) if n > 0)
 }
 
 fn is_text(head: &[u8]) -> bool {
@@ -376,6 +384,9 @@ fn scan_open_file(
             report_pickle(&facts, rep, &mut ctx);
         }
         Kind::MaybePickle => {
+            if !opts.models {
+                return text_or_unknown(file, path, len, &head, opts, rep, ctx.findings);
+            }
             let mut src = FileSrc::new(file.try_clone()?, len, 0)?;
             let mut tmp = Vec::new();
             let facts = Vm::new(opts.profile, None, 0, &mut tmp).run(&mut src, false)?;

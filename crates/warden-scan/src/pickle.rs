@@ -1014,17 +1014,30 @@ fn dtype_itemsize(v: &V) -> Option<DtypeSize> {
     if kind.starts_with('O') {
         return Some(DtypeSize::Object);
     }
-    // Structured or sized dtypes carry the item size in the state tuple.
+    // Structured or sized dtypes carry the item size in the state tuple
+    // (version, byte order, subarray, names, fields, elsize, alignment, flags).
     if let Some(V::Tuple(st)) = &o.state
         && st.len() >= 8
         && let V::Int(elsize) = st[5]
         && elsize > 0
     {
-        if !matches!(st[4], V::None) {
-            // Fields: may hold objects; refuse to guess.
-            return None;
+        match &st[4] {
+            V::None => return Some(DtypeSize::Bytes(elsize as u64)),
+            V::Dict(fields) => {
+                // Each field is (dtype, offset[, title]); any object field
+                // makes the whole array an object array for joblib.
+                for (_, f) in fields.iter() {
+                    let V::Tuple(t) = f else { return None };
+                    match t.first().and_then(dtype_itemsize) {
+                        Some(DtypeSize::Object) => return Some(DtypeSize::Object),
+                        Some(DtypeSize::Bytes(_)) => {}
+                        None => return None,
+                    }
+                }
+                return Some(DtypeSize::Bytes(elsize as u64));
+            }
+            _ => return None,
         }
-        return Some(DtypeSize::Bytes(elsize as u64));
     }
     let digits: String = kind
         .chars()
