@@ -225,3 +225,61 @@ fn a_recorded_scan_is_stored_and_audited() {
     assert_ne!(code, 0);
     assert!(err.contains("ghost"), "{err}");
 }
+
+#[test]
+fn git_history_finds_a_secret_removed_since() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .current_dir(d)
+            .args([
+                "-c",
+                "user.email=ci@example.invalid",
+                "-c",
+                "user.name=ci",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    git(&["init", "-q", "."]);
+    std::fs::write(
+        d.join("app.py"),
+        "import os\n\nSTRIPE = 'sk_live_4eC39HqLyjWDarjtT1zdp7dcAbCdEf'\n",
+    )
+    .unwrap();
+    git(&["add", "app.py"]);
+    git(&["commit", "-q", "-m", "first"]);
+    std::fs::write(
+        d.join("app.py"),
+        "import os\n\nSTRIPE = os.environ['STRIPE_KEY']\n",
+    )
+    .unwrap();
+    git(&["commit", "-q", "-am", "use the environment"]);
+
+    // The tree is clean now...
+    let r = json(warden(d).args(["scan", ".", "--secrets", "--json"]), 0);
+    assert_eq!(r["summary"]["findings"], 0, "{r}");
+    // ...but the history still holds the key, on line 3 of the first commit.
+    let r = json(
+        warden(d).args(["scan", ".", "--secrets", "--git-history", "--json"]),
+        6,
+    );
+    let h = file(&r, "(git history)");
+    let f = &h["findings"][0];
+    assert_eq!(f["rule"], "secret.stripe-key", "{h}");
+    assert_eq!(f["line"], 3, "{h}");
+    assert!(f["member"].as_str().unwrap().contains("app.py"), "{h}");
+    assert!(
+        !h.to_string()
+            .contains("sk_live_4eC39HqLyjWDarjtT1zdp7dcAbCdEf")
+    );
+}
