@@ -223,7 +223,12 @@ fn detect_protobuf(head: &[u8]) -> Option<Kind> {
     match (field, wire) {
         (2, 2) => {
             let (l, n) = varint(head.get(i..)?)?;
-            let body = head.get(i + n..(i + n + l as usize).min(head.len()))?;
+            let body = head.get(
+                i + n
+                    ..(i + n)
+                        .saturating_add(usize::try_from(l).unwrap_or(usize::MAX))
+                        .min(head.len()),
+            )?;
             if !body.is_empty() && body.iter().all(|&b| (0x20..0x7f).contains(&b)) {
                 Some(Kind::Onnx)
             } else if body.first().is_some_and(|&b| b == 0x0a || b == 0x12) {
@@ -301,15 +306,6 @@ pub(crate) fn scan_file(path: &Path, shown: String, opts: &Options, in_dir: bool
     rep.findings = findings;
     if let Err(e) = outcome {
         rep.status = Status::Error;
-        rep.error = Some(format!(
-            "{} at byte {}: {e}",
-            if e.kind() == io::ErrorKind::UnexpectedEof {
-                "truncated"
-            } else {
-                "unreadable"
-            },
-            "?"
-        ));
         rep.error = Some(format!("cannot scan: {e}"));
     }
     rep

@@ -64,6 +64,51 @@ pub(crate) enum V {
     Buffer,
 }
 
+/// Dropping a value must not recurse: a pickle can nest a million lists
+/// with a few bytes each, and a recursive drop of that would overflow the
+/// stack. Children of uniquely owned containers are moved to a work list.
+impl Drop for V {
+    fn drop(&mut self) {
+        let mut work: Vec<V> = Vec::new();
+        take_children(self, &mut work);
+        while let Some(mut v) = work.pop() {
+            take_children(&mut v, &mut work);
+        }
+    }
+}
+
+fn take_children(v: &mut V, work: &mut Vec<V>) {
+    match v {
+        V::List(rc) | V::Tuple(rc) | V::Set(rc) => {
+            if let Some(items) = Rc::get_mut(rc) {
+                work.append(items);
+            }
+        }
+        V::Dict(rc) => {
+            if let Some(pairs) = Rc::get_mut(rc) {
+                for (k, x) in pairs.drain(..) {
+                    work.push(k);
+                    work.push(x);
+                }
+            }
+        }
+        V::Obj(rc) => {
+            if let Some(o) = Rc::get_mut(rc) {
+                work.push(std::mem::replace(&mut o.args, V::None));
+                if let Some(st) = o.state.take() {
+                    work.push(st);
+                }
+            }
+        }
+        V::PersId(rc) => {
+            if let Some(inner) = Rc::get_mut(rc) {
+                work.push(std::mem::replace(inner, V::None));
+            }
+        }
+        _ => {}
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Global {
     pub module: String,
@@ -316,7 +361,7 @@ impl<'a> Vm<'a> {
 
     /// Calls `callable(args)` symbolically.
     fn call(&mut self, callable: V, args: V, offset: u64, op: &str) -> V {
-        match callable {
+        match &callable {
             V::Global(g) => {
                 if allow::is_ufunc_reconstructor(&g.module, &g.name) {
                     // _ufunc_reconstruct(module, name): allowed for numpy's own ufuncs only.
@@ -357,7 +402,7 @@ impl<'a> Vm<'a> {
                     }
                 }
                 V::Obj(Rc::new(Obj {
-                    class: g,
+                    class: g.clone(),
                     args,
                     state: None,
                 }))
@@ -936,9 +981,18 @@ impl<'a> Vm<'a> {
             }
             _ => return err("joblib array wrapper without a shape"),
         };
-        match dtype_itemsize(dtype) {
+        match dtype_itemsize(dtype, 0) {
             Some(DtypeSize::Object) => {
                 // An object array: joblib calls pickle.load on the stream.
+                if self.depth >= MAX_DEPTH {
+                    self.finding(
+                        "file.too-deep",
+                        Severity::Medium,
+                        "joblib object arrays nested deeper than the scanner follows: the rest was not scanned".into(),
+                        at,
+                    );
+                    return err("joblib object arrays nested too deep");
+                }
                 let mut vm = Vm::new(
                     self.profile,
                     self.member.clone(),
@@ -1001,7 +1055,10 @@ enum DtypeSize {
 }
 
 /// Item size of a pickled `numpy.dtype(...)` value.
-fn dtype_itemsize(v: &V) -> Option<DtypeSize> {
+fn dtype_itemsize(v: &V, depth: u32) -> Option<DtypeSize> {
+    if depth > 16 {
+        return None;
+    }
     let V::Obj(o) = v else { return None };
     if o.class.name != "dtype" {
         return None;
@@ -1028,7 +1085,7 @@ fn dtype_itemsize(v: &V) -> Option<DtypeSize> {
                 // makes the whole array an object array for joblib.
                 for (_, f) in fields.iter() {
                     let V::Tuple(t) = f else { return None };
-                    match t.first().and_then(dtype_itemsize) {
+                    match t.first().and_then(|d| dtype_itemsize(d, depth + 1)) {
                         Some(DtypeSize::Object) => return Some(DtypeSize::Object),
                         Some(DtypeSize::Bytes(_)) => {}
                         None => return None,
@@ -1500,6 +1557,21 @@ mod tests {
         ));
         let (f, _) = scan(b"c__builtin__\nset\n(]tR.", Profile::Strict);
         assert!(f.is_empty(), "{f:?}");
+    }
+
+    #[test]
+    fn a_million_nested_lists_do_not_overflow_the_stack() {
+        let n = 1_000_000;
+        let mut p = vec![0x80, 4];
+        p.extend(std::iter::repeat_n(b']', n));
+        p.extend(std::iter::repeat_n(b'a', n - 1));
+        p.push(b'.');
+        // On a small stack, as the scan workers have.
+        let h = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || scan(&p, Profile::Strict).1.pickles)
+            .unwrap();
+        assert_eq!(h.join().unwrap(), 1);
     }
 
     #[test]
