@@ -445,3 +445,15 @@ def main():
 
 main()
 PY
+
+# Planted secrets: recall and decoys (bench/scan_secrets_planted.py).
+if [ -x "$W" ] && [ "${WARDEN_BENCH_SKIP:-}" != "secrets" ]; then
+  echo
+  echo "== planted secrets (15 provider-shaped secrets, 6 decoy files)"
+  P="$WORK/planted"
+  rm -rf "$P" && mkdir -p "$P"
+  "$PYTHON" bench/scan_secrets_planted.py gen "$P"
+  "$W" scan "$P/src" --secrets --format json > "$P/warden.json" || true
+  (cd "$P/src" && "$VENV/bin/detect-secrets" scan --all-files . > "$P/ds.json") || true
+  "$PYTHON" bench/scan_secrets_planted.py score "$P" "$P/warden.json" "$P/ds.json"
+fi
