@@ -206,7 +206,19 @@ pub(crate) fn scan<R: Read + Seek>(r: &mut R, len: u64, ctx: &mut Ctx) -> io::Re
             );
             continue;
         }
-        let local_at = en.offset + delta;
+        let Some(local_at) = en.offset.checked_add(delta).filter(|&a| a < len) else {
+            ctx.push_member(
+                &en.name,
+                "zip.malformed",
+                Severity::High,
+                format!(
+                    "entry header offset {} lies past the end of the file; not scanned",
+                    en.offset
+                ),
+                None,
+            );
+            continue;
+        };
         let data_at = match check_local(r, en, local_at, len, ctx)? {
             Some(d) => d,
             None => continue,
@@ -560,7 +572,9 @@ fn read_whole<R: Read + Seek>(r: &mut R, en: &Entry, delta: u64) -> io::Result<O
     if en.usize > WHOLE_MAX || !(en.method == 0 || en.method == 8) {
         return Ok(None);
     }
-    let at = en.offset + delta;
+    let Some(at) = en.offset.checked_add(delta) else {
+        return Ok(None);
+    };
     r.seek(SeekFrom::Start(at + 26))?;
     let mut l = [0u8; 4];
     r.read_exact(&mut l)?;
@@ -576,4 +590,93 @@ fn read_whole<R: Read + Seek>(r: &mut R, en: &Entry, delta: u64) -> io::Result<O
         raw.take(WHOLE_MAX).read_to_end(&mut out)?;
     }
     Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Profile, scan_bytes};
+
+    /// The `scan_zip` fuzz target's wrapping: an end record over `data`.
+    fn wrap(data: &[u8]) -> Vec<u8> {
+        let mut bytes = b"PK\x03\x04".to_vec();
+        bytes.extend_from_slice(&data[10..]);
+        bytes.extend_from_slice(b"PK\x05\x06\0\0\0\0");
+        bytes.extend_from_slice(&data[0..2]);
+        bytes.extend_from_slice(&data[0..2]);
+        bytes.extend_from_slice(&data[2..10]);
+        bytes.extend_from_slice(&[0, 0]);
+        bytes
+    }
+
+    #[test]
+    fn a_zip64_offset_near_u64_max_is_malformed_not_a_panic() {
+        // Found by the scan_zip fuzz target: a zip64 extra field giving a
+        // local-header offset that overflowed when the prefix length was added.
+        let data: &[u8] = &[
+            114, 1, 127, 0, 0, 0, 0, 0, 0, 0, 16, 54, 5, 8, 0, 80, 75, 1, 2, 255, 255, 0, 1, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 62, 0, 254, 118, 255, 255, 255, 255, 255, 255, 0, 32, 0, 33, 0, 0,
+            0, 75, 5, 6, 0, 0, 0, 0, 0, 255, 255, 255, 255, 80, 75, 42, 0, 0, 0, 0, 0, 2, 255, 255,
+            0, 1, 0, 0, 0, 0, 0, 3, 38, 0, 255, 0, 80, 48, 0, 0, 43, 0, 0, 190, 128, 0, 0, 0, 0, 1,
+            0, 13, 0, 254, 255, 255, 255, 255, 255, 255, 255, 122, 0, 255, 255, 16, 250, 0, 0, 0,
+            0, 0, 0, 0, 1, 0, 0, 128, 3, 38, 53, 0, 50, 0, 0, 0, 0, 0, 0, 32, 0, 0, 164, 164,
+        ];
+        let r = scan_bytes(&wrap(data), Profile::Auto);
+        assert_eq!(r.files.len(), 1);
+    }
+
+    #[test]
+    fn a_stored_member_with_a_bad_crc_and_a_duplicate_name_are_found() {
+        let member = b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R.";
+        let mut z = Vec::new();
+        let mut cd = Vec::new();
+        for (i, crc) in [0xdead_beefu32, crc32fast::hash(member)]
+            .into_iter()
+            .enumerate()
+        {
+            let off = z.len() as u32;
+            let name = b"archive/data.pkl";
+            let mut h = vec![0x50, 0x4b, 3, 4, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+            h.extend_from_slice(&crc.to_le_bytes());
+            h.extend_from_slice(&(member.len() as u32).to_le_bytes());
+            h.extend_from_slice(&(member.len() as u32).to_le_bytes());
+            h.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            h.extend_from_slice(&0u16.to_le_bytes());
+            h.extend_from_slice(name);
+            z.extend_from_slice(&h);
+            z.extend_from_slice(member);
+            let mut c = vec![0x50, 0x4b, 1, 2, 20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+            c.extend_from_slice(&crc.to_le_bytes());
+            c.extend_from_slice(&(member.len() as u32).to_le_bytes());
+            c.extend_from_slice(&(member.len() as u32).to_le_bytes());
+            c.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            c.extend_from_slice(&[0; 12]);
+            c.extend_from_slice(&off.to_le_bytes());
+            c.extend_from_slice(name);
+            cd.extend_from_slice(&c);
+            let _ = i;
+        }
+        let cd_at = z.len() as u32;
+        z.extend_from_slice(&cd);
+        z.extend_from_slice(b"PK\x05\x06\0\0\0\0\x02\0\x02\0");
+        z.extend_from_slice(&(cd.len() as u32).to_le_bytes());
+        z.extend_from_slice(&cd_at.to_le_bytes());
+        z.extend_from_slice(&[0, 0]);
+        let r = scan_bytes(&z, Profile::Auto);
+        let rules: Vec<&str> = r.files[0]
+            .findings
+            .iter()
+            .map(|f| f.rule.as_str())
+            .collect();
+        assert!(rules.contains(&"zip.bad-crc"), "{rules:?}");
+        assert!(rules.contains(&"zip.duplicate-entry"), "{rules:?}");
+        assert_eq!(
+            rules
+                .iter()
+                .filter(|r| **r == "pickle.code-execution")
+                .count(),
+            2,
+            "both copies scanned: {rules:?}"
+        );
+        assert_eq!(r.files[0].format, "torch");
+    }
 }
