@@ -216,6 +216,9 @@ pub enum Command {
         after_help = "Examples:\n  warden scan model.pt                          # any format, recognised by content\n  warden scan ./models ./src --format sarif --output scan.sarif\n  warden scan pytorch_model.bin --profile torch --fail-on high\n  warden scan . --secrets --git-history         # secrets only, with every commit\n  warden scan credit@3 --record                 # a registered model; the gate sees the result\n\nFormats: pickle (protocols 0-5, several back to back), PyTorch zip and legacy, joblib (plain,\nzlib, gzip), NumPy .npy/.npz, safetensors, GGUF, ONNX, Keras .keras/.h5, TensorFlow SavedModel.\nA file of a format the scanner does not know is reported as unscanned, never as clean.\nProfiles (what a pickle may import): strict (containers and value types), numpy, torch,\nsklearn, auto (torch + sklearn + numpy, the default).\nAllow-list file (TOML; default .warden-scan.toml if present):\n  paths = [\"tests/fixtures/**\"]\n  fingerprints = [\"3f1c...\"]   # from a finding's fingerprint\n\nExit codes: 0 no finding at or above --fail-on, 6 findings at or above it,\n1 a file could not be read or the scan failed (never reported as clean)."
     )]
     Scan(Box<ScanArgs>),
+    /// Create, list and revoke API keys for the serving endpoints
+    #[command(subcommand)]
+    Apikey(ApikeyCmd),
     /// Open, list, show and close incidents
     #[command(subcommand)]
     Incident(IncidentCmd),
@@ -852,4 +855,44 @@ pub struct ScanArgs {
     pub threads: usize,
     #[command(flatten)]
     pub acting: ActingAs,
+}
+
+#[derive(Subcommand)]
+pub enum ApikeyCmd {
+    /// Create an API key with one role; the key is printed once and only its keyed hash is kept
+    #[command(
+        after_help = "Examples:\n  warden apikey create web-frontend --role predictor --expires 90d\n  warden apikey create --name nightly-batch --role predictor\n  warden apikey create ops-dashboard --role operator --expires 2027-01-01T00:00:00Z\n  warden apikey create batch-scorer --role predictor --rate-limit 500 --json\n\nThe key (wdn_<id>_<secret>) is shown once: store it in a secret manager. Clients send it as\n`Authorization: Bearer KEY` or `X-API-Key: KEY`."
+    )]
+    Create {
+        /// The key's name (or give it with --name)
+        #[arg(value_name = "NAME", required_unless_present = "name_flag")]
+        name: Option<String>,
+        /// The key's name, as an option
+        #[arg(long = "name", value_name = "NAME", conflicts_with = "name")]
+        name_flag: Option<String>,
+        /// The key's role (predictor: inference only; operator: also the control API)
+        #[arg(long)]
+        role: String,
+        /// When the key stops working: an RFC 3339 time or a duration (90d, 12h, 30m)
+        #[arg(long, value_name = "WHEN")]
+        expires: Option<String>,
+        /// Requests per second for this key (default: its role's limit)
+        #[arg(long, value_name = "RPS")]
+        rate_limit: Option<f64>,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// List API keys (names, roles, expiry, revocation; never the keys)
+    #[command(after_help = "Examples:\n  warden apikey list\n  warden apikey list --json")]
+    List {
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Revoke an API key by name; it stops working at the server's next refresh (a few seconds)
+    #[command(after_help = "Example:\n  warden apikey revoke web-frontend")]
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
 }

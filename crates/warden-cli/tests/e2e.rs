@@ -509,6 +509,9 @@ fn help_has_examples_and_exit_codes() {
         vec!["model", "bom"],
         vec!["threat-model"],
         vec!["scan"],
+        vec!["apikey", "create"],
+        vec!["apikey", "list"],
+        vec!["apikey", "revoke"],
     ] {
         let help = ok(Command::cargo_bin("warden")
             .unwrap()
@@ -2012,5 +2015,111 @@ fn approvals_quarantine_and_rollback() {
     ] {
         assert!(count_events(ws, action) >= 1, "{action}");
     }
+    ok(warden(ws, "ana").args(["audit", "verify"]));
+}
+
+#[test]
+fn api_keys_are_shown_once_stored_hashed_and_revocable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["roles", "grant", "sam", "ml-engineer"]));
+    let key = ok(warden(ws, "ana").args([
+        "apikey",
+        "create",
+        "web",
+        "--role",
+        "predictor",
+        "--expires",
+        "90d",
+    ]));
+    let key = key.trim();
+    assert!(key.starts_with("wdn_"), "{key}");
+    let created: serde_json::Value = serde_json::from_str(&ok(warden(ws, "ana").args([
+        "apikey",
+        "create",
+        "--name",
+        "ops",
+        "--role",
+        "operator",
+        "--rate-limit",
+        "5",
+        "--json",
+    ])))
+    .unwrap();
+    assert!(created["key"].as_str().unwrap().starts_with("wdn_"));
+    assert_eq!(created["rate_limit"], 5.0);
+    // Neither key is anywhere in the database; only keyed hashes are.
+    let conn = db(ws);
+    let stored: Vec<String> = conn
+        .prepare("SELECT key_hash FROM api_keys")
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(stored.len(), 2);
+    let raw = std::fs::read(ws.join(".warden/warden.db")).unwrap();
+    let secret = key.rsplit('_').next().unwrap();
+    assert!(!raw.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    assert!(stored.iter().all(|h| !h.contains(secret)));
+    // Listing never shows a key or a hash.
+    let list = ok(warden(ws, "ana").args(["apikey", "list", "--json"]));
+    assert!(
+        !list.contains(secret) && !list.contains("key_hash"),
+        "{list}"
+    );
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    // Names are unique, roles must exist, expiry must be in the future; nothing is written on refusal.
+    let (code, _, err) =
+        out(warden(ws, "ana").args(["apikey", "create", "web", "--role", "predictor"]));
+    assert_ne!(code, 0, "{err}");
+    let (code, _, err) = out(warden(ws, "ana").args(["apikey", "create", "x", "--role", "wizard"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("wizard"), "{err}");
+    let (code, _, err) = out(warden(ws, "ana").args([
+        "apikey",
+        "create",
+        "y",
+        "--role",
+        "predictor",
+        "--expires",
+        "2001-01-01T00:00:00Z",
+    ]));
+    assert_ne!(code, 0);
+    assert!(err.contains("past"), "{err}");
+    // Only those the policy allows manage keys.
+    let (code, _, _) =
+        out(warden(ws, "sam").args(["apikey", "create", "z", "--role", "predictor"]));
+    assert_eq!(code, 3);
+    let n: i64 = conn
+        .query_row("SELECT COUNT(*) FROM api_keys", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 2);
+    // Revocation is recorded and audited.
+    ok(warden(ws, "ana").args(["apikey", "revoke", "web"]));
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(warden(ws, "ana").args(["apikey", "list", "--json"]))).unwrap();
+    let web = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "web")
+        .unwrap();
+    assert!(!web["revoked_at"].is_null(), "{web}");
+    let (code, _, _) = out(warden(ws, "ana").args(["apikey", "revoke", "web"]));
+    assert_ne!(code, 0);
+    let log: serde_json::Value =
+        serde_json::from_str(&ok(warden(ws, "ana").args(["audit", "log", "--json"]))).unwrap();
+    let count = |a: &str| {
+        log.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == a)
+            .count()
+    };
+    assert_eq!(count("apikey.create"), 2, "{log}");
+    assert_eq!(count("apikey.revoke"), 1, "{log}");
     ok(warden(ws, "ana").args(["audit", "verify"]));
 }

@@ -33,6 +33,13 @@ impl Timestamp {
         ))
     }
 
+    /// This time plus `seconds` (saturating at the calendar's end).
+    pub fn plus_seconds(&self, seconds: i64) -> Option<Self> {
+        let t = OffsetDateTime::parse(&self.0, &Rfc3339).ok()?;
+        t.checked_add(time::Duration::seconds(seconds))
+            .map(Self::from_datetime)
+    }
+
     /// Parses any RFC 3339 time and normalises it.
     pub fn parse(s: &str) -> Option<Self> {
         OffsetDateTime::parse(s, &Rfc3339)

@@ -15,7 +15,7 @@
 package warden.authz
 
 # The roles this policy knows. `warden roles grant` accepts only these.
-roles := {"admin", "data-engineer", "ml-engineer", "approver", "operator", "auditor"}
+roles := {"admin", "data-engineer", "ml-engineer", "approver", "operator", "auditor", "predictor"}
 
 # Actions every role may perform: reading the registry, keys and the log.
 read_actions := {
@@ -37,6 +37,7 @@ role_actions := {
 	"approver": {"model.approve"},
 	"operator": {"model.promote", "model.rollback", "model.quarantine", "serve.*", "monitor.*", "apikey.*", "incident.open", "incident.close", "scan.*"},
 	"auditor": {"audit.*"},
+	"predictor": {"serve.predict"},
 }
 
 default allow := false

@@ -450,9 +450,23 @@ mod tests {
                 "auditor",
                 "data-engineer",
                 "ml-engineer",
-                "operator"
+                "operator",
+                "predictor"
             ]
         );
+        // An API key's role: inference, and nothing else.
+        let yes_p = |a: &mut Authorizer, action| {
+            a.decide(
+                &ActorName::new("key").unwrap(),
+                &[role("predictor")],
+                action,
+            )
+            .unwrap()
+            .allowed
+        };
+        assert!(yes_p(&mut a, "serve.predict"));
+        assert!(!yes_p(&mut a, "model.promote"));
+        assert!(!yes_p(&mut a, "apikey.create"));
         let ana = ActorName::new("ana").unwrap();
         let yes = |a: &mut Authorizer, roles: &[RoleName], action| {
             a.decide(&ana, roles, action).unwrap().allowed

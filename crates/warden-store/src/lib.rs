@@ -32,7 +32,7 @@ mod sqlite;
 pub use blob::{BlobStore, FsBlobStore};
 pub use error::StoreError;
 pub use records::{
-    ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter, GateDecisionRecord,
+    ApiKeyRecord, ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter, GateDecisionRecord,
     IncidentRecord, KeyRecord, ModelRecord, QuarantineRecord, RoleGrant, ScanRecord, StagePointer,
     StoredCheckpoint, StoredEvent,
 };
@@ -171,6 +171,10 @@ pub trait Tx {
     fn scans(&mut self, model: Option<(&ObjectName, u64)>) -> Result<Vec<ScanRecord>, StoreError>;
     /// Records a scan; returns its id (the record's `id` is ignored).
     fn insert_scan(&mut self, scan: &ScanRecord) -> Result<u64, StoreError>;
+    /// Every API key (revoked ones too), oldest first.
+    fn api_keys(&mut self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Inserts an API key, or records its revocation.
+    fn save_api_key(&mut self, key: &ApiKeyRecord) -> Result<(), StoreError>;
     /// Records a gate decision; returns its id.
     fn insert_gate_decision(&mut self, decision: &GateDecisionRecord) -> Result<u64, StoreError>;
     /// Records an evaluation; returns its id (the record's `id` is ignored).

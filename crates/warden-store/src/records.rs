@@ -216,3 +216,21 @@ pub struct ScanRecord {
     pub created_by: ActorName,
     pub created_at: Timestamp,
 }
+
+/// An API key of the serving endpoints: only a keyed hash of the key is kept.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ApiKeyRecord {
+    /// The key's public identifier (part of the key itself).
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    #[serde(skip)]
+    pub key_hash: String,
+    /// Requests per second for this key (None: the role's default).
+    pub rate_limit: Option<f64>,
+    pub created_by: ActorName,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub revoked_by: Option<ActorName>,
+    pub revoked_at: Option<Timestamp>,
+}

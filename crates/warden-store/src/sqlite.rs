@@ -15,7 +15,7 @@ use warden_core::{
 
 use crate::merkle::{self, Frontier, Hash};
 use crate::{
-    ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter, GateDecisionRecord,
+    ApiKeyRecord, ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter, GateDecisionRecord,
     IncidentRecord, KeyRecord, MetadataStore, ModelRecord, QuarantineRecord, RoleGrant, ScanRecord,
     StagePointer, StoreError, StoredCheckpoint, StoredEvent, Tx,
 };
@@ -24,7 +24,7 @@ use crate::{
 const APPLICATION_ID: i64 = 0x5752_444E;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// Migrations, applied in order; migration `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_cards.sql"),
     include_str!("migrations/0008_incidents.sql"),
     include_str!("migrations/0009_scans.sql"),
+    include_str!("migrations/0010_api_keys.sql"),
 ];
 
 /// The SQLite metadata store.
@@ -1072,6 +1073,52 @@ impl Tx for SqliteTx<'_> {
             ],
         )?;
         Ok(id.max(0) as u64)
+    }
+
+    fn api_keys(&mut self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, name, role, key_hash, rate_limit, created_by, created_at, expires_at, revoked_by, revoked_at \
+             FROM api_keys ORDER BY created_at, name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ApiKeyRecord {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                role: r.get(2)?,
+                key_hash: r.get(3)?,
+                rate_limit: r.get(4)?,
+                created_by: parse_name(r.get(5)?, ActorName::new)?,
+                created_at: parse_time(r.get(6)?)?,
+                expires_at: r.get::<_, Option<String>>(7)?.map(parse_time).transpose()?,
+                revoked_by: r
+                    .get::<_, Option<String>>(8)?
+                    .map(|s| parse_name(s, ActorName::new))
+                    .transpose()?,
+                revoked_at: r.get::<_, Option<String>>(9)?.map(parse_time).transpose()?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn save_api_key(&mut self, k: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO api_keys (id, name, role, key_hash, rate_limit, created_by, created_at, expires_at, revoked_by, revoked_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             ON CONFLICT (id) DO UPDATE SET revoked_by = excluded.revoked_by, revoked_at = excluded.revoked_at",
+            params![
+                k.id,
+                k.name,
+                k.role,
+                k.key_hash,
+                k.rate_limit,
+                k.created_by.as_str(),
+                k.created_at.as_str(),
+                k.expires_at.as_ref().map(|t| t.as_str().to_string()),
+                k.revoked_by.as_ref().map(|a| a.as_str().to_string()),
+                k.revoked_at.as_ref().map(|t| t.as_str().to_string())
+            ],
+        )?;
+        Ok(())
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), StoreError> {

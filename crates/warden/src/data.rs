@@ -109,6 +109,15 @@ impl Workspace {
             .state_dir()
             .join("keys")
             .join(crate::workspace::PSEUDONYM_SECRET);
+        read_or_create_secret(&path)
+    }
+}
+
+/// A 32-byte hex secret in a 0600 file, created on first use; refused when
+/// other users can read it. Returns the secret and whether it was created.
+pub(crate) fn read_or_create_secret(path: &std::path::Path) -> Result<(Vec<u8>, bool), Error> {
+    {
+        let path = path.to_path_buf();
         match std::fs::read_to_string(&path) {
             Ok(text) => {
                 #[cfg(unix)]
@@ -146,7 +155,9 @@ impl Workspace {
             Err(e) => Err(Error::io(&path, e)),
         }
     }
+}
 
+impl Workspace {
     /// Reads a stored table back (digest-checked).
     pub fn dataset_table(&self, d: &DatasetRecord) -> Result<warden_data::Table, Error> {
         let digest: Digest = d

@@ -22,6 +22,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod apikey;
 mod approve;
 mod audit;
 mod bom;
@@ -43,6 +44,7 @@ mod signing;
 mod threat;
 mod workspace;
 
+pub use apikey::{ApiKeyCreated, ApiKeyVerifier, KeyRejection, parse_expiry};
 pub use approve::{APPROVAL_PAYLOAD_TYPE, APPROVAL_PREDICATE, Approved, RolledBack};
 pub use audit::{
     ConsistencyProof, EventOut, InclusionProof, ProofCheck, ProofFile, VerifyProblem, VerifyReport,
@@ -77,6 +79,6 @@ pub use workspace::{CONFIG_FILE, OpenOptions, WORKSPACE_DIR, Workspace};
 
 /// Re-exported so front ends need not depend on the lower crates directly.
 pub use warden_store::{
-    ApprovalRecord, EvaluationRecord, EventFilter, IncidentRecord, QuarantineRecord, RoleGrant,
-    ScanRecord, StagePointer,
+    ApiKeyRecord, ApprovalRecord, EvaluationRecord, EventFilter, IncidentRecord, QuarantineRecord,
+    RoleGrant, ScanRecord, StagePointer,
 };

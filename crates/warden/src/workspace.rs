@@ -255,6 +255,10 @@ impl Workspace {
         })
     }
 
+    pub(crate) fn authz_lock(&self) -> std::sync::MutexGuard<'_, Authorizer> {
+        self.authz.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The roles the authorisation policy knows.
     pub fn known_roles(&self) -> Result<Vec<String>, Error> {
         let mut authz = self.authz.lock().unwrap_or_else(|p| p.into_inner());

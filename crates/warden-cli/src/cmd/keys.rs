@@ -86,3 +86,86 @@ pub fn run(g: &Global, cmd: KeysCmd) -> Result<ExitCode, Failure> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `warden apikey create|list|revoke`.
+pub fn apikey(g: &Global, cmd: crate::cli::ApikeyCmd) -> Result<ExitCode, Failure> {
+    use crate::cli::ApikeyCmd as C;
+    let ws = workspace(g)?;
+    match cmd {
+        C::Create {
+            name,
+            name_flag,
+            role,
+            expires,
+            rate_limit,
+            ..
+        } => {
+            let name = name.or(name_flag).unwrap_or_default();
+            let now = warden_core::Timestamp::now();
+            let expires = expires
+                .map(|e| warden::parse_expiry(&e, &now))
+                .transpose()?;
+            let created = ws.apikey_create(&name, &role, expires, rate_limit)?;
+            if g.json {
+                let mut v = serde_json::to_value(&created.record)
+                    .map_err(|e| Failure::new(exit::ERROR, e.to_string()))?;
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("key".into(), created.key.as_str().into());
+                }
+                output::json(&v)?;
+            } else {
+                println!("{}", created.key.as_str());
+                eprintln!(
+                    "API key {} (role {}{}) created. This is the only time the key is shown: store it now.",
+                    created.record.name,
+                    created.record.role,
+                    created
+                        .record
+                        .expires_at
+                        .as_ref()
+                        .map(|e| format!(", expires {e}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        C::List { .. } => {
+            let keys = ws.apikey_list()?;
+            if g.json {
+                output::json(&keys)?;
+            } else {
+                let mut t = output::table(&["name", "id", "role", "created", "expires", "status"]);
+                let now = warden_core::Timestamp::now();
+                for k in &keys {
+                    let status = if k.revoked_at.is_some() {
+                        "revoked"
+                    } else if k.expires_at.as_ref().is_some_and(|e| e <= &now) {
+                        "expired"
+                    } else {
+                        "active"
+                    };
+                    t.add_row(vec![
+                        k.name.clone(),
+                        k.id.clone(),
+                        k.role.clone(),
+                        k.created_at.to_string(),
+                        k.expires_at
+                            .as_ref()
+                            .map(|e| e.to_string())
+                            .unwrap_or_else(|| "never".into()),
+                        status.into(),
+                    ]);
+                }
+                println!("{t}");
+            }
+        }
+        C::Revoke { name, .. } => {
+            let k = ws.apikey_revoke(&name)?;
+            if g.json {
+                output::json(&k)?;
+            } else {
+                println!("revoked API key {} ({})", k.name, k.id);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

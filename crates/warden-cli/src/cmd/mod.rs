@@ -59,6 +59,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Rollback { model, env, .. } => gate::rollback(&g, &model, &env),
         Command::Incident(c) => gate::incident(&g, c),
         Command::Scan(a) => scan::run(&g, *a),
+        Command::Apikey(c) => keys::apikey(&g, c),
         Command::ThreatModel { format, .. } => {
             let risks = workspace(&g)?.threat_model()?;
             if g.json || format == "json" {
@@ -168,6 +169,11 @@ fn acting_as(c: &Command) -> Option<&str> {
         },
         Command::Example(_) | Command::Privacy(_) => return None,
         Command::Scan(a) => &a.acting,
+        Command::Apikey(
+            crate::cli::ApikeyCmd::Create { acting, .. }
+            | crate::cli::ApikeyCmd::List { acting }
+            | crate::cli::ApikeyCmd::Revoke { acting, .. },
+        ) => acting,
         Command::Sign { acting, .. } | Command::Verify { acting, .. } => acting,
         Command::Train(a) => &a.acting,
         Command::Eval(a) => &a.acting,

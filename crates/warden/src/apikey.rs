@@ -1,0 +1,298 @@
+//! API keys for the serving endpoints.
+//!
+//! A key is `wdn_<id>_<secret>`: `id` (12 hex digits) finds the record, and
+//! the whole key is checked against an HMAC-SHA256 under the workspace's
+//! API-key secret (`.warden/keys/apikey.key`, 0600), compared in constant
+//! time. Only that keyed hash is stored; the key itself is shown once, at
+//! creation. A key carries one role, which the authorisation policy turns
+//! into permissions like any actor's roles.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use hmac::{KeyInit, Mac};
+use serde_json::json;
+use warden_core::{ActorName, KeyName, Timestamp};
+use warden_store::{ApiKeyRecord, MetadataStore};
+use zeroize::Zeroizing;
+
+use crate::{Error, Workspace};
+
+const SECRET_FILE: &str = "apikey.key";
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// A key just created: the record, and the key itself (shown once).
+pub struct ApiKeyCreated {
+    pub record: ApiKeyRecord,
+    pub key: Zeroizing<String>,
+}
+
+/// Why a presented key is refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeyRejection {
+    Malformed,
+    Unknown,
+    Revoked,
+    Expired,
+}
+
+/// Everything needed to check keys without the store: the records and the
+/// secret (for the server, which checks a key on every request).
+pub struct ApiKeyVerifier {
+    secret: Zeroizing<Vec<u8>>,
+    keys: HashMap<String, ApiKeyRecord>,
+}
+
+impl ApiKeyVerifier {
+    /// The record of a valid key.
+    pub fn verify(&self, presented: &str, now: &Timestamp) -> Result<&ApiKeyRecord, KeyRejection> {
+        let id = parse_id(presented).ok_or(KeyRejection::Malformed)?;
+        let rec = self.keys.get(id).ok_or(KeyRejection::Unknown)?;
+        let expected = hex::decode(&rec.key_hash).map_err(|_| KeyRejection::Unknown)?;
+        let mut mac =
+            HmacSha256::new_from_slice(&self.secret).map_err(|_| KeyRejection::Unknown)?;
+        mac.update(presented.as_bytes());
+        mac.verify_slice(&expected)
+            .map_err(|_| KeyRejection::Unknown)?;
+        if rec.revoked_at.is_some() {
+            return Err(KeyRejection::Revoked);
+        }
+        if rec.expires_at.as_ref().is_some_and(|e| e <= now) {
+            return Err(KeyRejection::Expired);
+        }
+        Ok(rec)
+    }
+
+    /// How many keys (revoked ones included) the verifier knows.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+fn parse_id(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix("wdn_")?;
+    let (id, secret) = rest.split_once('_')?;
+    (id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()) && secret.len() == 43)
+        .then_some(id)
+}
+
+/// Parses `--expires`: an RFC 3339 time, or a duration from now (`90d`, `12h`, `30m`).
+pub fn parse_expiry(s: &str, now: &Timestamp) -> Result<Timestamp, Error> {
+    if let Some(t) = Timestamp::parse(s) {
+        return Ok(t);
+    }
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = num.parse().map_err(|_| {
+        Error::Usage(format!(
+            "--expires {s}: an RFC 3339 time or a duration like 90d, 12h, 30m"
+        ))
+    })?;
+    let secs = match unit {
+        "d" => n.checked_mul(86_400),
+        "h" => n.checked_mul(3_600),
+        "m" => n.checked_mul(60),
+        _ => None,
+    };
+    secs.filter(|s| *s > 0)
+        .and_then(|s| now.plus_seconds(s))
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "--expires {s}: an RFC 3339 time or a positive duration like 90d, 12h, 30m"
+            ))
+        })
+}
+
+impl Workspace {
+    fn apikey_secret(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let path = self.state_dir().join("keys").join(SECRET_FILE);
+        let (key, _) = crate::data::read_or_create_secret(&path)?;
+        Ok(Zeroizing::new(key))
+    }
+
+    /// Creates an API key with a role; the key is in the result, once.
+    pub fn apikey_create(
+        &self,
+        name: &str,
+        role: &str,
+        expires: Option<Timestamp>,
+        rate_limit: Option<f64>,
+    ) -> Result<ApiKeyCreated, Error> {
+        self.authorize("apikey.create", &format!("apikey:{name}"))?;
+        let name = KeyName::new(name).map_err(|e| Error::Usage(format!("API key name: {e}")))?;
+        if !self.known_roles()?.iter().any(|r| r == role) {
+            return Err(Error::Usage(format!(
+                "role {role:?} is not one the authorisation policy knows ({})",
+                self.known_roles()?.join(", ")
+            )));
+        }
+        if let Some(r) = rate_limit
+            && !(r.is_finite() && r > 0.0)
+        {
+            return Err(Error::Usage(format!(
+                "--rate-limit {r}: a positive number of requests per second"
+            )));
+        }
+        let now = Timestamp::now();
+        if let Some(e) = &expires
+            && e <= &now
+        {
+            return Err(Error::Usage(format!("--expires {e} is in the past")));
+        }
+        if self
+            .store()
+            .read()?
+            .api_keys()?
+            .iter()
+            .any(|k| k.name == name.as_str())
+        {
+            return Err(Error::Usage(format!(
+                "an API key named {name} exists (names are never reused; pick another)"
+            )));
+        }
+        let mut id = [0u8; 6];
+        let mut secret = Zeroizing::new([0u8; 32]);
+        getrandom::fill(&mut id).map_err(|e| Error::Invalid(format!("no randomness: {e}")))?;
+        getrandom::fill(secret.as_mut())
+            .map_err(|e| Error::Invalid(format!("no randomness: {e}")))?;
+        let id = hex::encode(id);
+        let key = Zeroizing::new(format!(
+            "wdn_{id}_{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret.as_ref())
+        ));
+        let mut mac = HmacSha256::new_from_slice(&self.apikey_secret()?)
+            .map_err(|e| Error::Invalid(format!("API-key secret: {e}")))?;
+        mac.update(key.as_bytes());
+        let record = ApiKeyRecord {
+            id: id.clone(),
+            name: name.to_string(),
+            role: role.to_string(),
+            key_hash: hex::encode(mac.finalize().into_bytes()),
+            rate_limit,
+            created_by: self.actor().clone(),
+            created_at: now,
+            expires_at: expires,
+            revoked_by: None,
+            revoked_at: None,
+        };
+        let mut tx = self.store().write()?;
+        tx.save_api_key(&record)?;
+        tx.append_event(
+            self.actor(),
+            "apikey.create",
+            &format!("apikey:{name}"),
+            &json!({"name": record.name, "id": id, "role": role, "expires_at": record.expires_at, "rate_limit": rate_limit}),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(ApiKeyCreated { record, key })
+    }
+
+    /// Every API key (never the key or its hash).
+    pub fn apikey_list(&self) -> Result<Vec<ApiKeyRecord>, Error> {
+        self.authorize("apikey.list", "apikey:*")?;
+        Ok(self.store().read()?.api_keys()?)
+    }
+
+    /// Revokes a key by name.
+    pub fn apikey_revoke(&self, name: &str) -> Result<ApiKeyRecord, Error> {
+        self.authorize("apikey.revoke", &format!("apikey:{name}"))?;
+        let mut rec = self
+            .store()
+            .read()?
+            .api_keys()?
+            .into_iter()
+            .find(|k| k.name == name)
+            .ok_or_else(|| Error::Usage(format!("no API key named {name}")))?;
+        if rec.revoked_at.is_some() {
+            return Err(Error::Usage(format!("API key {name} is already revoked")));
+        }
+        rec.revoked_by = Some(self.actor().clone());
+        rec.revoked_at = Some(Timestamp::now());
+        let mut tx = self.store().write()?;
+        tx.save_api_key(&rec)?;
+        tx.append_event(
+            self.actor(),
+            "apikey.revoke",
+            &format!("apikey:{name}"),
+            &json!({"name": name, "id": rec.id}),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(rec)
+    }
+
+    /// The keys and secret for checking keys on every request.
+    pub fn apikey_verifier(&self) -> Result<ApiKeyVerifier, Error> {
+        let keys = self
+            .store()
+            .read()?
+            .api_keys()?
+            .into_iter()
+            .map(|k| (k.id.clone(), k))
+            .collect();
+        Ok(ApiKeyVerifier {
+            secret: self.apikey_secret()?,
+            keys,
+        })
+    }
+
+    /// Whether `roles` may perform `action` under the authorisation policy
+    /// (for callers that are not workspace actors, such as API keys).
+    pub fn policy_allows(
+        &self,
+        actor: &str,
+        roles: &[String],
+        action: &str,
+    ) -> Result<bool, Error> {
+        let actor = ActorName::new(actor).map_err(|e| Error::Usage(format!("actor: {e}")))?;
+        let roles: Vec<warden_core::RoleName> = roles
+            .iter()
+            .filter_map(|r| warden_core::RoleName::new(r).ok())
+            .collect();
+        let mut authz = self.authz_lock();
+        Ok(authz.decide(&actor, &roles, action)?.allowed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ids_are_parsed_strictly() {
+        let k = format!("wdn_0123456789ab_{}", "A".repeat(43));
+        assert_eq!(parse_id(&k), Some("0123456789ab"));
+        assert_eq!(parse_id("wdn_0123456789ab_short"), None);
+        assert_eq!(
+            parse_id(&format!("xyz_0123456789ab_{}", "A".repeat(43))),
+            None
+        );
+        assert_eq!(
+            parse_id(&format!("wdn_0123456789zz_{}", "A".repeat(43))),
+            None
+        );
+    }
+
+    #[test]
+    fn expiry_durations() {
+        let now = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+        assert_eq!(
+            parse_expiry("2d", &now).unwrap().as_str(),
+            "2026-01-03T00:00:00.000000Z"
+        );
+        assert_eq!(
+            parse_expiry("90m", &now).unwrap().as_str(),
+            "2026-01-01T01:30:00.000000Z"
+        );
+        assert!(parse_expiry("-1d", &now).is_err());
+        assert!(parse_expiry("soon", &now).is_err());
+        assert_eq!(
+            parse_expiry("2027-01-01T00:00:00Z", &now).unwrap().as_str(),
+            "2027-01-01T00:00:00.000000Z"
+        );
+    }
+}
