@@ -40,6 +40,7 @@ mod passport;
 mod report_html;
 mod roles;
 mod scan;
+mod serving;
 mod signing;
 mod threat;
 mod workspace;
@@ -71,6 +72,10 @@ pub use model::{
 };
 pub use report_html::report_html;
 pub use roles::RolesReport;
+pub use serving::{
+    FeatureRule, FieldError, InputRule, InputSchema, MAX_LISTED_ERRORS, ServedModel, ServingTarget,
+    ValidationLimits,
+};
 pub use signing::{Verified, default_signature_path, verify_with_key_file};
 pub use threat::{Risk, risks_csv, risks_markdown};
 pub use warden_artifact::keys::{Algorithm, KeyError};

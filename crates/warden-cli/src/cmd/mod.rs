@@ -10,6 +10,7 @@ mod model;
 mod privacy;
 mod roles;
 mod scan;
+mod serve;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -60,6 +61,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Incident(c) => gate::incident(&g, c),
         Command::Scan(a) => scan::run(&g, *a),
         Command::Apikey(c) => keys::apikey(&g, c),
+        Command::Serve {
+            env, addr, config, ..
+        } => serve::run(&g, env, addr, config.as_deref()),
         Command::ThreatModel { format, .. } => {
             let risks = workspace(&g)?.threat_model()?;
             if g.json || format == "json" {
@@ -184,6 +188,7 @@ fn acting_as(c: &Command) -> Option<&str> {
         | Command::Quarantine { acting, .. }
         | Command::Release { acting, .. }
         | Command::Rollback { acting, .. }
+        | Command::Serve { acting, .. }
         | Command::Lineage { acting, .. }
         | Command::ThreatModel { acting, .. } => acting,
         Command::Incident(

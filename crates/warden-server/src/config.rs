@@ -1,0 +1,244 @@
+//! The server's settings: defaults a demanding deployment can live with,
+//! overridable from a TOML file (`warden serve --config FILE`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use warden::ValidationLimits;
+
+use crate::ServerError;
+
+/// A rate limit: sustained requests per second and the burst allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+/// Everything `warden serve` can be told.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServeConfig {
+    pub addr: SocketAddr,
+    /// The environment whose stage pointers say what is served.
+    pub env: String,
+    /// How often stage pointers, quarantines and API keys are re-read.
+    pub reload_interval: Duration,
+    /// Request bodies larger than this are refused with 413.
+    pub max_body_bytes: usize,
+    /// Requests in flight at once; beyond, 503 with `Retry-After`.
+    pub max_concurrency: usize,
+    /// A request taking longer is answered 503.
+    pub request_timeout: Duration,
+    pub validation: ValidationLimits,
+    /// Below this top-class probability the answer is an abstention.
+    pub min_confidence: Option<f64>,
+    /// Limits by role; a key's own limit overrides its role's.
+    pub rate_limits: BTreeMap<String, RateLimit>,
+    /// The limit for a role not listed in `rate_limits`.
+    pub default_rate_limit: RateLimit,
+    /// Whether `/metrics` is open without a key (for a scraper on a
+    /// private network); otherwise it needs the `serve.metrics` action.
+    pub public_metrics: bool,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        let mut rate_limits = BTreeMap::new();
+        rate_limits.insert(
+            "predictor".to_string(),
+            RateLimit {
+                per_second: 100.0,
+                burst: 200,
+            },
+        );
+        rate_limits.insert(
+            "operator".to_string(),
+            RateLimit {
+                per_second: 20.0,
+                burst: 40,
+            },
+        );
+        ServeConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            env: "production".into(),
+            reload_interval: Duration::from_secs(2),
+            max_body_bytes: 1 << 20,
+            max_concurrency: 256,
+            request_timeout: Duration::from_secs(10),
+            validation: ValidationLimits::default(),
+            min_confidence: None,
+            rate_limits,
+            default_rate_limit: RateLimit {
+                per_second: 10.0,
+                burst: 20,
+            },
+            public_metrics: false,
+        }
+    }
+}
+
+/// The file's shape: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    addr: Option<String>,
+    env: Option<String>,
+    reload_interval_seconds: Option<f64>,
+    max_body_bytes: Option<usize>,
+    max_concurrency: Option<usize>,
+    request_timeout_seconds: Option<f64>,
+    max_instances: Option<usize>,
+    range_tolerance: Option<f64>,
+    min_confidence: Option<f64>,
+    public_metrics: Option<bool>,
+    #[serde(default)]
+    rate_limits: BTreeMap<String, RateLimit>,
+    default_rate_limit: Option<RateLimit>,
+}
+
+fn bad(what: &str, why: String) -> ServerError {
+    ServerError::Config(format!("{what}: {why}"))
+}
+
+fn seconds(what: &str, s: f64) -> Result<Duration, ServerError> {
+    if s.is_finite() && s > 0.0 && s <= 86_400.0 {
+        Ok(Duration::from_secs_f64(s))
+    } else {
+        Err(bad(what, format!("{s} is not between 0 and 86400 seconds")))
+    }
+}
+
+fn check_limit(what: &str, r: &RateLimit) -> Result<(), ServerError> {
+    if !(r.per_second.is_finite() && r.per_second > 0.0) || r.burst == 0 {
+        return Err(bad(
+            what,
+            "per_second must be a positive number and burst at least 1".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl ServeConfig {
+    /// Parses a TOML config file's text over the defaults. `source` names
+    /// the file in errors.
+    pub fn from_toml(text: &str, source: &str) -> Result<Self, ServerError> {
+        let f: FileConfig =
+            toml::from_str(text).map_err(|e| ServerError::Config(format!("{source}: {e}")))?;
+        let mut c = ServeConfig::default();
+        if let Some(a) = f.addr {
+            c.addr = a
+                .parse()
+                .map_err(|e| bad("addr", format!("{a:?}: {e} (expected HOST:PORT)")))?;
+        }
+        if let Some(e) = f.env {
+            c.env = e;
+        }
+        if let Some(s) = f.reload_interval_seconds {
+            c.reload_interval = seconds("reload_interval_seconds", s)?;
+        }
+        if let Some(s) = f.request_timeout_seconds {
+            c.request_timeout = seconds("request_timeout_seconds", s)?;
+        }
+        if let Some(n) = f.max_body_bytes {
+            if n < 64 {
+                return Err(bad("max_body_bytes", format!("{n} is too small")));
+            }
+            c.max_body_bytes = n;
+        }
+        if let Some(n) = f.max_concurrency {
+            if n == 0 {
+                return Err(bad("max_concurrency", "must be at least 1".into()));
+            }
+            c.max_concurrency = n;
+        }
+        if let Some(n) = f.max_instances {
+            if n == 0 {
+                return Err(bad("max_instances", "must be at least 1".into()));
+            }
+            c.validation.max_instances = n;
+        }
+        if let Some(t) = f.range_tolerance {
+            if !(t.is_finite() && t >= 0.0) {
+                return Err(bad("range_tolerance", format!("{t} is not a fraction ≥ 0")));
+            }
+            c.validation.range_tolerance = t;
+        }
+        if let Some(m) = f.min_confidence {
+            if !(m.is_finite() && (0.0..=1.0).contains(&m)) {
+                return Err(bad("min_confidence", format!("{m} is not in [0, 1]")));
+            }
+            c.min_confidence = Some(m);
+        }
+        if let Some(p) = f.public_metrics {
+            c.public_metrics = p;
+        }
+        for (role, r) in f.rate_limits {
+            check_limit(&format!("rate_limits.{role}"), &r)?;
+            c.rate_limits.insert(role, r);
+        }
+        if let Some(r) = f.default_rate_limit {
+            check_limit("default_rate_limit", &r)?;
+            c.default_rate_limit = r;
+        }
+        Ok(c)
+    }
+
+    /// The limit for a key of `role`, or the key's own requests per second.
+    pub fn rate_limit_for(&self, role: &str, own: Option<f64>) -> RateLimit {
+        let base = self
+            .rate_limits
+            .get(role)
+            .copied()
+            .unwrap_or(self.default_rate_limit);
+        match own {
+            Some(rps) if rps.is_finite() && rps > 0.0 => RateLimit {
+                per_second: rps,
+                // A key's own limit allows a burst of one second's worth.
+                burst: rps.ceil().clamp(1.0, u32::MAX as f64) as u32,
+            },
+            _ => base,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_overrides_defaults() {
+        let c = ServeConfig::from_toml(
+            "addr = \"0.0.0.0:9000\"\nmax_body_bytes = 4096\nmin_confidence = 0.7\n[rate_limits.predictor]\nper_second = 5\nburst = 5\n",
+            "serve.toml",
+        )
+        .unwrap();
+        assert_eq!(c.addr.port(), 9000);
+        assert_eq!(c.max_body_bytes, 4096);
+        assert_eq!(c.min_confidence, Some(0.7));
+        assert_eq!(c.rate_limit_for("predictor", None).per_second, 5.0);
+        assert_eq!(c.rate_limit_for("predictor", Some(2.0)).burst, 2);
+        assert_eq!(c.rate_limit_for("auditor", None), c.default_rate_limit);
+    }
+
+    #[test]
+    fn bad_files_are_refused_naming_the_key() {
+        for (text, needle) in [
+            ("adress = \"x\"", "unknown field"),
+            ("addr = \"nowhere\"", "addr"),
+            ("min_confidence = 2.0", "min_confidence"),
+            ("reload_interval_seconds = -1", "reload_interval_seconds"),
+            (
+                "[rate_limits.predictor]\nper_second = 0\nburst = 1",
+                "rate_limits.predictor",
+            ),
+        ] {
+            let e = ServeConfig::from_toml(text, "serve.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
+    }
+}

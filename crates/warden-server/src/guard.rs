@@ -1,0 +1,309 @@
+//! The guardrails every request passes, in order: authentication (API
+//! key), authorisation (the Rego policy's answer for the key's role), the
+//! key's rate limit, the concurrency limit, the body size; then the
+//! handler under a timeout. Every response gets security headers, a
+//! metrics sample and one access-log line (no payloads, no keys).
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde_json::json;
+use warden::KeyRejection;
+use warden_core::Timestamp;
+
+use crate::Shared;
+use crate::config::RateLimit;
+use crate::metrics::{KeyLabels, ReasonLabels, RequestLabels, RouteLabels};
+
+/// Who is calling, once authenticated (put in the request's extensions).
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub key_name: String,
+    pub role: String,
+}
+
+/// One rate limiter per key, rebuilt if the key's limit changes.
+#[derive(Default)]
+pub struct Limiters(Mutex<HashMap<String, (RateLimit, Arc<DefaultDirectRateLimiter>)>>);
+
+impl Limiters {
+    fn get(&self, key_id: &str, limit: RateLimit) -> Arc<DefaultDirectRateLimiter> {
+        let mut map = match self.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some((l, r)) = map.get(key_id)
+            && *l == limit
+        {
+            return r.clone();
+        }
+        let period = Duration::from_secs_f64(1.0 / limit.per_second);
+        let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(burst);
+        let r = Arc::new(RateLimiter::direct(quota));
+        map.insert(key_id.to_string(), (limit, r.clone()));
+        r
+    }
+}
+
+/// The route a path belongs to (a bounded label set for metrics) and the
+/// action it needs, if any.
+pub fn classify(path: &str, public_metrics: bool) -> (&'static str, Option<&'static str>) {
+    match path {
+        "/v2/health/live" => ("health_live", None),
+        "/v2/health/ready" => ("health_ready", None),
+        "/metrics" if public_metrics => ("metrics", None),
+        "/metrics" => ("metrics", Some("serve.metrics")),
+        "/v2" => ("server_metadata", Some("serve.predict")),
+        p if p.starts_with("/v2/models/") && p.ends_with("/infer") => {
+            ("infer", Some("serve.predict"))
+        }
+        p if p.starts_with("/v2/models/") && p.ends_with("/ready") => {
+            ("model_ready", Some("serve.predict"))
+        }
+        p if p.starts_with("/v2/models/") => ("model_metadata", Some("serve.predict")),
+        p if p.starts_with("/v1/models/") => ("predict", Some("serve.predict")),
+        _ => ("other", Some("serve.predict")),
+    }
+}
+
+/// A JSON error response: `{"error": message}` (the Open Inference
+/// Protocol's error shape, used on every route).
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({"error": message.into()}))).into_response()
+}
+
+/// The API key a request presents: `Authorization: Bearer KEY` or
+/// `X-API-Key: KEY`.
+fn presented_key(h: &HeaderMap) -> Option<&str> {
+    if let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let v = v.trim();
+        if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") {
+            return Some(v[7..].trim());
+        }
+        return None;
+    }
+    h.get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+struct Rejection {
+    reason: &'static str,
+    response: Response,
+}
+
+fn reject(reason: &'static str, status: StatusCode, message: impl Into<String>) -> Rejection {
+    Rejection {
+        reason,
+        response: error(status, message),
+    }
+}
+
+/// Authentication, authorisation, rate limit, concurrency, declared size.
+fn admit(
+    s: &Shared,
+    req: &mut Request,
+    action: &'static str,
+) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Rejection> {
+    let snap = s.current.get();
+    let Some(presented) = presented_key(req.headers()) else {
+        let mut r = reject(
+            "unauthenticated",
+            StatusCode::UNAUTHORIZED,
+            "an API key is required: send `Authorization: Bearer KEY` or `X-API-Key: KEY`",
+        );
+        r.response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return Err(r);
+    };
+    let rec = snap
+        .keys
+        .verify(presented, &Timestamp::now())
+        .map_err(|e| {
+            let msg = match e {
+                KeyRejection::Revoked => "this API key has been revoked",
+                KeyRejection::Expired => "this API key has expired",
+                _ => "invalid API key",
+            };
+            let mut r = reject("unauthenticated", StatusCode::UNAUTHORIZED, msg);
+            r.response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            r
+        })?;
+    let client = Client {
+        key_name: rec.name.clone(),
+        role: rec.role.clone(),
+    };
+    if !snap.allowed.contains(&(rec.role.clone(), action)) {
+        let r = reject(
+            "forbidden",
+            StatusCode::FORBIDDEN,
+            format!("role {} may not {action}", rec.role),
+        );
+        req.extensions_mut().insert(client);
+        return Err(r);
+    }
+    let limit = s.cfg.rate_limit_for(&rec.role, rec.rate_limit);
+    let limiter = s.limiters.get(&rec.id, limit);
+    if let Err(not_until) = limiter.check() {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        s.metrics
+            .rate_limited
+            .get_or_create(&KeyLabels {
+                key: rec.name.clone(),
+            })
+            .inc();
+        let mut r = reject(
+            "rate_limited",
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "rate limit of {} requests per second exceeded; retry after {} s",
+                limit.per_second,
+                secs.max(1)
+            ),
+        );
+        r.response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        req.extensions_mut().insert(client);
+        return Err(r);
+    }
+    req.extensions_mut().insert(client);
+    let permit = s.inflight.clone().try_acquire_owned().map_err(|_| {
+        let mut r = reject(
+            "busy",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is at its concurrency limit; retry shortly",
+        );
+        r.response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        r
+    })?;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = declared
+        && n > s.cfg.max_body_bytes as u64
+    {
+        return Err(reject(
+            "too_large",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "request body of {n} bytes exceeds the limit of {} bytes",
+                s.cfg.max_body_bytes
+            ),
+        ));
+    }
+    Ok(Some(permit))
+}
+
+fn secure(h: &mut HeaderMap) {
+    for (k, v) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        (
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+        ("cross-origin-resource-policy", "same-origin"),
+    ] {
+        h.insert(k, HeaderValue::from_static(v));
+    }
+    if h.get(header::CONTENT_TYPE).is_none() {
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+}
+
+/// The middleware around every route.
+pub async fn guard(State(s): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let (route, action) = classify(req.uri().path(), s.cfg.public_metrics);
+    let method = req.method().to_string();
+    let path: String = req.uri().path().chars().take(200).collect();
+    let mut reason: Option<&'static str> = None;
+    let admitted = match action {
+        None => Ok(None),
+        Some(a) => admit(&s, &mut req, a),
+    };
+    let client = req.extensions().get::<Client>().cloned();
+    let mut resp = match admitted {
+        Err(r) => {
+            reason = Some(r.reason);
+            r.response
+        }
+        Ok(permit) => {
+            let r = tokio::time::timeout(s.cfg.request_timeout, next.run(req)).await;
+            drop(permit);
+            match r {
+                Ok(r) => r,
+                Err(_) => {
+                    reason = Some("timeout");
+                    error(StatusCode::SERVICE_UNAVAILABLE, "the request timed out")
+                }
+            }
+        }
+    };
+    let status = resp.status();
+    if reason.is_none() {
+        reason = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => Some("too_large"),
+            StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => Some("invalid"),
+            StatusCode::NOT_FOUND => Some("not_found"),
+            _ => None,
+        };
+    }
+    secure(resp.headers_mut());
+    let elapsed = start.elapsed();
+    s.metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            route,
+            status: status.as_u16(),
+        })
+        .inc();
+    s.metrics
+        .latency
+        .get_or_create(&RouteLabels { route })
+        .observe(elapsed.as_secs_f64());
+    if let Some(r) = reason {
+        s.metrics
+            .rejections
+            .get_or_create(&ReasonLabels { reason: r })
+            .inc();
+    }
+    (s.log)(json!({
+        "event": "access",
+        "time": Timestamp::now().to_string(),
+        "method": method,
+        "path": path,
+        "route": route,
+        "status": status.as_u16(),
+        "ms": (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+        "client": client.as_ref().map(|c| c.key_name.as_str()),
+        "role": client.as_ref().map(|c| c.role.as_str()),
+        "rejected": reason,
+    }));
+    resp
+}

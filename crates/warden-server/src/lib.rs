@@ -1,0 +1,227 @@
+//! The guarded inference server behind `warden serve`.
+//!
+//! This crate's one job is to put verified models on the network safely.
+//! It serves every model whose stage pointer for one environment is set,
+//! loaded only after the engine has verified its package and checked it is
+//! not quarantined, and re-reads the registry every few seconds so a
+//! promotion, rollback or quarantine takes effect without a restart (the
+//! new model swaps in atomically: see [`state`]). Every request passes the
+//! guardrails of [`guard`] before a handler of [`routes`] validates its
+//! input against the model's schema and predicts.
+//!
+//! The crate never prints: events (loads, skips, one access line per
+//! request) go to the [`EventSink`] the caller supplies.
+
+#![forbid(unsafe_code)]
+// Handlers return `Result<_, Response>`: the error is the response to send,
+// built once on a refusal path, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+pub mod config;
+pub mod guard;
+pub mod metrics;
+pub mod routes;
+pub mod state;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use serde_json::json;
+use tokio::sync::Semaphore;
+use warden::Workspace;
+
+pub use config::{RateLimit, ServeConfig};
+pub use state::EventSink;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("server configuration: {0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Engine(#[from] warden::Error),
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// State shared by every request.
+pub struct Shared {
+    pub cfg: ServeConfig,
+    pub current: state::Current,
+    pub limiters: guard::Limiters,
+    pub metrics: metrics::Metrics,
+    pub inflight: Arc<Semaphore>,
+    pub log: EventSink,
+}
+
+/// The routes and the guard around them.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v2/health/live", get(routes::live))
+        .route("/v2/health/ready", get(routes::ready))
+        .route("/v2", get(routes::server_metadata))
+        .route("/v2/models/{name}", get(routes::model_metadata))
+        .route(
+            "/v2/models/{name}/versions/{version}",
+            get(routes::model_version_metadata),
+        )
+        .route("/v2/models/{name}/ready", get(routes::model_ready))
+        .route("/v2/models/{name}/infer", post(routes::infer))
+        .route(
+            "/v2/models/{name}/versions/{version}/infer",
+            post(routes::infer_version),
+        )
+        .route("/v1/models/{target}", post(routes::predict_records))
+        .route("/metrics", get(routes::metrics))
+        .fallback(routes::not_found)
+        .layer(DefaultBodyLimit::max(shared.cfg.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            guard::guard,
+        ))
+        .with_state(shared)
+}
+
+/// What [`serve`] reports once it is listening.
+#[derive(Clone, Debug)]
+pub struct Started {
+    pub addr: SocketAddr,
+    pub models: Vec<(String, u64)>,
+    pub missing: Vec<(String, String)>,
+}
+
+/// Serves until SIGTERM or SIGINT, then finishes in-flight requests and
+/// returns. `started` is called once the socket is bound and the first
+/// registry snapshot is loaded.
+pub fn serve(
+    ws: Workspace,
+    cfg: ServeConfig,
+    log: EventSink,
+    started: impl FnOnce(&Started),
+) -> Result<(), ServerError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("warden-serve")
+        .build()?;
+    let listener = std::net::TcpListener::bind(cfg.addr).map_err(|source| ServerError::Bind {
+        addr: cfg.addr,
+        source,
+    })?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+
+    let metrics = metrics::Metrics::new();
+    let mut failed = HashMap::new();
+    let first = state::refresh(&ws, &cfg, None, &mut failed, &metrics, &log)?;
+    let info = Started {
+        addr,
+        models: first
+            .models
+            .values()
+            .map(|m| (m.model.name.clone(), m.model.version))
+            .collect(),
+        missing: first
+            .missing
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    };
+    let shared = Arc::new(Shared {
+        inflight: Arc::new(Semaphore::new(cfg.max_concurrency)),
+        current: state::Current::new(first),
+        limiters: guard::Limiters::default(),
+        metrics,
+        log: log.clone(),
+        cfg,
+    });
+
+    // The refresh loop owns the workspace (its store connection is not
+    // shared with request handlers, which only read snapshots).
+    let stop = Arc::new(AtomicBool::new(false));
+    let refresher = {
+        let shared = shared.clone();
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("warden-refresh".into())
+            .spawn(move || refresh_loop(ws, shared, stop, failed))?
+    };
+
+    started(&info);
+    log(json!({"event": "server.started", "addr": addr.to_string(), "env": shared.cfg.env}));
+    let app = router(shared.clone());
+    let result = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    });
+    stop.store(true, Ordering::SeqCst);
+    let _ = refresher.join();
+    log(json!({"event": "server.stopped"}));
+    result.map_err(ServerError::Io)
+}
+
+fn refresh_loop(
+    ws: Workspace,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    mut failed: HashMap<(String, u64), String>,
+) {
+    let tick = Duration::from_millis(100);
+    let mut waited = Duration::ZERO;
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(tick);
+        waited += tick;
+        if waited < shared.cfg.reload_interval {
+            continue;
+        }
+        waited = Duration::ZERO;
+        let prev = shared.current.get();
+        match state::refresh(
+            &ws,
+            &shared.cfg,
+            Some(&prev),
+            &mut failed,
+            &shared.metrics,
+            &shared.log,
+        ) {
+            Ok(next) => shared.current.set(next),
+            Err(e) => {
+                shared.metrics.reload_failures.inc();
+                (shared.log)(json!({"event": "refresh.failed", "error": e.to_string()}));
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

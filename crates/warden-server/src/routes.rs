@@ -1,0 +1,606 @@
+//! The inference routes: Open Inference Protocol v2 (health, metadata,
+//! infer) and the records endpoint `POST /v1/models/{name}:predict`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use warden::{FeatureRule, FieldError};
+use warden_ml::predictor::Prediction;
+
+use crate::Shared;
+use crate::guard::error;
+use crate::metrics::{ModelLabels, PredictionLabels};
+use crate::state::Loaded;
+
+pub async fn live() -> Response {
+    Json(json!({"live": true})).into_response()
+}
+
+/// Ready when every model the environment points at is loaded (and there
+/// is at least one); otherwise 503 naming what is missing and why.
+pub async fn ready(State(s): State<Arc<Shared>>) -> Response {
+    let snap = s.current.get();
+    let models: Vec<Value> = snap
+        .models
+        .values()
+        .map(|m| json!({"name": m.model.name, "version": m.model.version.to_string()}))
+        .collect();
+    let ready = snap.missing.is_empty() && !snap.models.is_empty();
+    let body = json!({
+        "ready": ready,
+        "env": s.cfg.env,
+        "models": models,
+        "missing": snap.missing,
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+pub async fn server_metadata() -> Response {
+    Json(json!({
+        "name": "warden",
+        "version": env!("CARGO_PKG_VERSION"),
+        "extensions": [],
+    }))
+    .into_response()
+}
+
+fn find(s: &Shared, name: &str) -> Result<Arc<Loaded>, Response> {
+    let snap = s.current.get();
+    if let Some(m) = snap.models.get(name) {
+        return Ok(m.clone());
+    }
+    if snap.missing.contains_key(name) {
+        return Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("model {name} is not ready (see /v2/health/ready)"),
+        ));
+    }
+    Err(error(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no model named {:?} is served in {}",
+            short(name),
+            s.cfg.env
+        ),
+    ))
+}
+
+fn check_version(m: &Loaded, version: Option<&str>) -> Result<(), Response> {
+    match version {
+        Some(v) if v != m.model.version.to_string() => Err(error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "model {} version {:?} is not served (version {} is)",
+                m.model.name,
+                short(v),
+                m.model.version
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// User text echoed in an error, bounded.
+fn short(s: &str) -> String {
+    let mut o: String = s.chars().take(64).collect();
+    if s.chars().count() > 64 {
+        o.push('…');
+    }
+    o
+}
+
+fn tensor_type(rule: &FeatureRule) -> &'static str {
+    match rule {
+        FeatureRule::Numeric { .. } => "FP64",
+        FeatureRule::Categorical { .. } => "BYTES",
+    }
+}
+
+fn metadata(m: &Loaded) -> Value {
+    let inputs: Vec<Value> = m
+        .model
+        .schema
+        .features
+        .iter()
+        .map(|f| json!({"name": f.name, "datatype": tensor_type(&f.rule), "shape": [-1]}))
+        .collect();
+    let classes = m.shown_classes.len();
+    json!({
+        "name": m.model.name,
+        "versions": [m.model.version.to_string()],
+        "platform": format!("warden-{}", m.model.platform),
+        "inputs": inputs,
+        "outputs": [
+            {"name": "label", "datatype": "BYTES", "shape": [-1]},
+            {"name": "probabilities", "datatype": "FP64", "shape": [-1, classes]},
+        ],
+        "parameters": {
+            "digest": m.model.digest,
+            "classes": m.shown_classes,
+        },
+    })
+}
+
+pub async fn model_metadata(State(s): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
+    match find(&s, &name) {
+        Ok(m) => Json(metadata(&m)).into_response(),
+        Err(r) => r,
+    }
+}
+
+pub async fn model_version_metadata(
+    State(s): State<Arc<Shared>>,
+    Path((name, version)): Path<(String, String)>,
+) -> Response {
+    match find(&s, &name).and_then(|m| check_version(&m, Some(&version)).map(|_| m)) {
+        Ok(m) => Json(metadata(&m)).into_response(),
+        Err(r) => r,
+    }
+}
+
+pub async fn model_ready(State(s): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
+    match find(&s, &name) {
+        Ok(m) => Json(json!({"name": m.model.name, "ready": true})).into_response(),
+        Err(r) if r.status() == StatusCode::SERVICE_UNAVAILABLE => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"name": name, "ready": false})),
+        )
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
+fn body_error(e: BytesRejection) -> Response {
+    let status = e.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        error(status, "request body exceeds the size limit")
+    } else {
+        error(status, "the request body could not be read")
+    }
+}
+
+/// Predicts and applies the output rules: abstention below the confidence
+/// floor, per-class counters.
+fn predict(
+    s: &Shared,
+    m: &Loaded,
+    records: &[Map<String, Value>],
+) -> Result<Vec<(Option<usize>, Prediction)>, Response> {
+    let preds = m.model.predictor.predict_json(records).map_err(|_| {
+        // The model's own error text can name internals; the validated
+        // request should never reach here.
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the model could not score this request",
+        )
+    })?;
+    let mut out = Vec::with_capacity(preds.len());
+    for p in preds {
+        let best = (0..p.probabilities.len())
+            .filter(|&i| p.probabilities[i].is_finite())
+            .fold(None, |b: Option<usize>, i| match b {
+                Some(j) if p.probabilities[j] >= p.probabilities[i] => Some(j),
+                _ => Some(i),
+            });
+        let confident = match (best, s.cfg.min_confidence) {
+            (Some(i), Some(floor)) => p.probabilities[i] >= floor,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        let version = m.model.version.to_string();
+        match best.filter(|_| confident) {
+            Some(i) => {
+                s.metrics
+                    .predictions
+                    .get_or_create(&PredictionLabels {
+                        model: m.model.name.clone(),
+                        version,
+                        class: m.shown_classes[i].clone(),
+                    })
+                    .inc();
+                out.push((Some(i), p));
+            }
+            None => {
+                s.metrics
+                    .abstentions
+                    .get_or_create(&ModelLabels {
+                        model: m.model.name.clone(),
+                        version,
+                    })
+                    .inc();
+                out.push((None, p));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PredictRequest {
+    instances: Vec<Map<String, Value>>,
+}
+
+fn invalid(status: StatusCode, errors: Vec<FieldError>) -> Response {
+    (
+        status,
+        Json(json!({
+            "error": format!("{} input error{}", errors.len(), if errors.len() == 1 { "" } else { "s" }),
+            "details": errors,
+        })),
+    )
+        .into_response()
+}
+
+/// `POST /v1/models/{name}:predict` with `{"instances": [{…}, …]}`.
+pub async fn predict_records(
+    State(s): State<Arc<Shared>>,
+    Path(target): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(name) = target.strip_suffix(":predict") else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown route: POST /v1/models/{name}:predict",
+        );
+    };
+    let m = match find(&s, name) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return body_error(e),
+    };
+    let req: PredictRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return invalid(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                vec![FieldError {
+                    instance: None,
+                    field: None,
+                    error: format!(
+                        "the body must be {{\"instances\": [{{…}}, …]}}: {}",
+                        json_error(&e)
+                    ),
+                }],
+            );
+        }
+    };
+    if let Err(errors) = m.model.schema.validate(&req.instances, &s.cfg.validation) {
+        return invalid(StatusCode::UNPROCESSABLE_ENTITY, errors);
+    }
+    let preds = match predict(&s, &m, &req.instances) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let predictions: Vec<Value> = preds
+        .iter()
+        .map(|(best, p)| {
+            let probs: Map<String, Value> = m
+                .shown_classes
+                .iter()
+                .zip(&p.probabilities)
+                .map(|(c, v)| (c.clone(), json!(v)))
+                .collect();
+            match best {
+                Some(i) => json!({"label": m.shown_classes[*i], "probabilities": probs}),
+                None => json!({"label": null, "abstained": true, "probabilities": probs}),
+            }
+        })
+        .collect();
+    Json(json!({
+        "model": m.model.name,
+        "version": m.model.version,
+        "predictions": predictions,
+    }))
+    .into_response()
+}
+
+/// A serde_json error without echoing the input.
+fn json_error(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Io => "unreadable body",
+        serde_json::error::Category::Syntax => "invalid JSON",
+        serde_json::error::Category::Data => "wrong structure",
+        serde_json::error::Category::Eof => "truncated JSON",
+    };
+    // serde_json's data errors name the field and expected type, not values.
+    let detail = e.to_string();
+    let detail: String = detail.chars().take(200).collect();
+    format!("{what} ({detail})")
+}
+
+/// One input tensor of an inference request.
+#[derive(Deserialize)]
+struct Tensor {
+    name: String,
+    shape: Vec<i64>,
+    datatype: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    parameters: Option<Value>,
+    data: Value,
+}
+
+#[derive(Deserialize)]
+struct InferRequest {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    parameters: Option<Value>,
+    inputs: Vec<Tensor>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    outputs: Option<Value>,
+}
+
+fn flatten(v: &Value, out: &mut Vec<Value>, depth: usize) -> Result<(), String> {
+    if depth > 8 {
+        return Err("data nests deeper than the shape allows".into());
+    }
+    match v {
+        Value::Array(items) => {
+            for i in items {
+                flatten(i, out, depth + 1)?;
+            }
+            Ok(())
+        }
+        other => {
+            out.push(other.clone());
+            Ok(())
+        }
+    }
+}
+
+const NUMERIC_TYPES: [&str; 12] = [
+    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16",
+    "FP32", "FP64",
+];
+
+/// One tensor element as a record value, checked against its datatype.
+fn element(datatype: &str, v: Value) -> Result<Value, String> {
+    match (datatype, &v) {
+        ("BYTES", Value::String(_)) => Ok(v),
+        ("BYTES", _) => Err("BYTES data must be strings".into()),
+        ("BOOL", Value::Bool(b)) => Ok(json!(if *b { 1.0 } else { 0.0 })),
+        ("BOOL", _) => Err("BOOL data must be true or false".into()),
+        (_, Value::Number(_)) => Ok(v),
+        (t, _) => Err(format!("{t} data must be numbers")),
+    }
+}
+
+/// Turns the request's tensors into records: either one tensor per input
+/// feature (shape `[N]` or `[N, 1]`), or a single `[N, F]` tensor holding
+/// every feature in the model's input order.
+fn records_from_tensors(
+    m: &Loaded,
+    inputs: Vec<Tensor>,
+    max_instances: usize,
+) -> Result<Vec<Map<String, Value>>, String> {
+    let features = &m.model.schema.features;
+    let mut columns: Vec<(String, Vec<Value>)> = Vec::new();
+    let mut rows: Option<usize> = None;
+    let single = inputs.len() == 1
+        && inputs[0].shape.len() == 2
+        && features.len() > 1
+        && !features.iter().any(|f| f.name == inputs[0].name);
+    for t in inputs {
+        if !NUMERIC_TYPES.contains(&t.datatype.as_str()) && t.datatype != "BYTES" {
+            return Err(format!(
+                "input {:?}: datatype {:?} is not an Open Inference Protocol type",
+                short(&t.name),
+                short(&t.datatype)
+            ));
+        }
+        if t.shape.is_empty() || t.shape.len() > 2 || t.shape.iter().any(|&d| d < 0) {
+            return Err(format!(
+                "input {:?}: shape {:?} must be [N], [N, 1] or [N, F] with non-negative sizes",
+                short(&t.name),
+                t.shape
+            ));
+        }
+        let n = t.shape[0] as u64;
+        let width = t.shape.get(1).copied().unwrap_or(1) as u64;
+        let expected = n.checked_mul(width).ok_or("shape too large")?;
+        if n > max_instances as u64 {
+            return Err(format!(
+                "input {:?}: {n} instances in one request; at most {max_instances} are accepted",
+                short(&t.name)
+            ));
+        }
+        let mut flat = Vec::new();
+        flatten(&t.data, &mut flat, 0).map_err(|e| format!("input {:?}: {e}", short(&t.name)))?;
+        if flat.len() as u64 != expected {
+            return Err(format!(
+                "input {:?}: shape {:?} holds {expected} elements but data has {}",
+                short(&t.name),
+                t.shape,
+                flat.len()
+            ));
+        }
+        let n = n as usize;
+        if *rows.get_or_insert(n) != n {
+            return Err(format!(
+                "input {:?} has {n} rows, another input has {}",
+                short(&t.name),
+                rows.unwrap_or(0)
+            ));
+        }
+        let values = flat
+            .into_iter()
+            .map(|v| element(&t.datatype, v))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("input {:?}: {e}", short(&t.name)))?;
+        if single {
+            if width as usize != features.len() {
+                return Err(format!(
+                    "input {:?}: shape {:?} has {width} columns; the model takes {} features ({})",
+                    short(&t.name),
+                    t.shape,
+                    features.len(),
+                    features
+                        .iter()
+                        .map(|f| f.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            for (j, f) in features.iter().enumerate() {
+                let col = (0..n)
+                    .map(|i| values[i * features.len() + j].clone())
+                    .collect();
+                columns.push((f.name.clone(), col));
+            }
+        } else {
+            if width != 1 {
+                return Err(format!(
+                    "input {:?}: one tensor per feature must have shape [N] or [N, 1]",
+                    short(&t.name)
+                ));
+            }
+            if columns.iter().any(|(c, _)| *c == t.name) {
+                return Err(format!("input {:?} is given twice", short(&t.name)));
+            }
+            columns.push((t.name, values));
+        }
+    }
+    let n = rows.unwrap_or(0);
+    let mut records = vec![Map::new(); n];
+    for (name, values) in columns {
+        for (r, v) in records.iter_mut().zip(values) {
+            r.insert(name.clone(), v);
+        }
+    }
+    Ok(records)
+}
+
+fn v2_error(errors: &[FieldError]) -> Response {
+    let text: Vec<String> = errors
+        .iter()
+        .map(|e| match (&e.instance, &e.field) {
+            (Some(i), Some(f)) => format!("instance {i}, {f}: {}", e.error),
+            (None, Some(f)) => format!("{f}: {}", e.error),
+            _ => e.error.clone(),
+        })
+        .collect();
+    error(StatusCode::BAD_REQUEST, text.join("; "))
+}
+
+async fn infer_inner(
+    s: Arc<Shared>,
+    name: String,
+    version: Option<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let m = match find(&s, &name).and_then(|m| check_version(&m, version.as_deref()).map(|_| m)) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return body_error(e),
+    };
+    let req: InferRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("not an inference request: {}", json_error(&e)),
+            );
+        }
+    };
+    if let Some(id) = &req.id
+        && (id.len() > 128 || id.chars().any(char::is_control))
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "id: at most 128 characters, no control characters",
+        );
+    }
+    let records = match records_from_tensors(&m, req.inputs, s.cfg.validation.max_instances) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    if let Err(errors) = m.model.schema.validate(&records, &s.cfg.validation) {
+        return v2_error(&errors);
+    }
+    let preds = match predict(&s, &m, &records) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let n = preds.len();
+    let c = m.shown_classes.len();
+    let labels: Vec<&str> = preds
+        .iter()
+        .map(|(b, _)| b.map(|i| m.shown_classes[i].as_str()).unwrap_or(""))
+        .collect();
+    let probs: Vec<f64> = preds
+        .iter()
+        .flat_map(|(_, p)| p.probabilities.iter().copied())
+        .collect();
+    let mut outputs = vec![
+        json!({"name": "label", "datatype": "BYTES", "shape": [n], "data": labels}),
+        json!({"name": "probabilities", "datatype": "FP64", "shape": [n, c], "data": probs}),
+    ];
+    if s.cfg.min_confidence.is_some() {
+        let abstained: Vec<bool> = preds.iter().map(|(b, _)| b.is_none()).collect();
+        outputs.push(
+            json!({"name": "abstained", "datatype": "BOOL", "shape": [n], "data": abstained}),
+        );
+    }
+    let mut out = json!({
+        "model_name": m.model.name,
+        "model_version": m.model.version.to_string(),
+        "outputs": outputs,
+    });
+    if let (Some(id), Some(o)) = (req.id, out.as_object_mut()) {
+        o.insert("id".into(), Value::String(id));
+    }
+    Json(out).into_response()
+}
+
+pub async fn infer(
+    State(s): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    infer_inner(s, name, None, body).await
+}
+
+pub async fn infer_version(
+    State(s): State<Arc<Shared>>,
+    Path((name, version)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    infer_inner(s, name, Some(version), body).await
+}
+
+pub async fn metrics(State(s): State<Arc<Shared>>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.encode(),
+    )
+        .into_response()
+}
+
+pub async fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "no such route")
+}

@@ -1,0 +1,189 @@
+//! What the server serves right now, and how it changes.
+//!
+//! A [`Snapshot`] is immutable: the models loaded, the stage targets that
+//! could not be, the API keys, and the policy's answers for each role.
+//! The refresh thread builds a new snapshot every few seconds from the
+//! store and swaps it in whole; a request holds the snapshot it started
+//! with, so a swap never shows it a half-loaded model.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use serde_json::json;
+use warden::{ApiKeyVerifier, ServedModel, ServingTarget, Workspace};
+
+use crate::config::ServeConfig;
+use crate::metrics::{Metrics, ModelLabels};
+
+/// The actions the server asks the policy about.
+pub const ACTIONS: [&str; 2] = ["serve.predict", "serve.metrics"];
+
+/// A served model and what is computed once per load.
+pub struct Loaded {
+    pub model: ServedModel,
+    /// Class labels as responses show them (PII redacted).
+    pub shown_classes: Vec<String>,
+}
+
+/// Everything a request needs, fixed for its lifetime.
+pub struct Snapshot {
+    pub models: BTreeMap<String, Arc<Loaded>>,
+    /// Models the environment points at that are not served, and why.
+    pub missing: BTreeMap<String, String>,
+    pub keys: ApiKeyVerifier,
+    /// (role, action) pairs the authorisation policy allows.
+    pub allowed: HashSet<(String, &'static str)>,
+}
+
+/// The current snapshot; swapped whole.
+pub struct Current(RwLock<Arc<Snapshot>>);
+
+impl Current {
+    pub fn new(s: Snapshot) -> Self {
+        Current(RwLock::new(Arc::new(s)))
+    }
+
+    pub fn get(&self) -> Arc<Snapshot> {
+        match self.0.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    pub fn set(&self, s: Snapshot) {
+        let s = Arc::new(s);
+        match self.0.write() {
+            Ok(mut g) => *g = s,
+            Err(p) => *p.into_inner() = s,
+        }
+    }
+}
+
+/// An event for the server's log (one JSON object per line).
+pub type EventSink = Arc<dyn Fn(serde_json::Value) + Send + Sync>;
+
+/// Builds the next snapshot. `failed` remembers load failures so each is
+/// logged and audited once, not on every refresh.
+pub fn refresh(
+    ws: &Workspace,
+    cfg: &ServeConfig,
+    prev: Option<&Snapshot>,
+    failed: &mut HashMap<(String, u64), String>,
+    metrics: &Metrics,
+    log: &EventSink,
+) -> Result<Snapshot, warden::Error> {
+    let targets = ws.serving_targets(&cfg.env)?;
+    let mut models = BTreeMap::new();
+    let mut missing = BTreeMap::new();
+    for t in &targets {
+        if let Some(reason) = &t.quarantine {
+            let why = format!("version {} is quarantined: {reason}", t.version);
+            skip(ws, cfg, t, why, failed, &mut missing, log);
+            continue;
+        }
+        if let Some(m) = prev.and_then(|p| p.models.get(&t.model))
+            && m.model.version == t.version
+        {
+            models.insert(t.model.clone(), m.clone());
+            continue;
+        }
+        match ws.load_for_serving(&t.model, t.version) {
+            Ok(model) => {
+                failed.remove(&(t.model.clone(), t.version));
+                let shown_classes = model
+                    .predictor
+                    .classes()
+                    .iter()
+                    .map(|c| warden_data::pii::redact_text(c).0)
+                    .collect();
+                log(json!({
+                    "event": "model.loaded",
+                    "model": t.model,
+                    "version": t.version,
+                    "digest": model.digest,
+                    "verified_by": model.verified_by,
+                }));
+                if let Err(e) = ws.record_serving(
+                    "serve.load",
+                    t,
+                    &cfg.env,
+                    json!({"digest": model.digest, "verified_by": model.verified_by}),
+                ) {
+                    log(json!({"event": "audit.failed", "model": t.model, "error": e.to_string()}));
+                }
+                models.insert(
+                    t.model.clone(),
+                    Arc::new(Loaded {
+                        model,
+                        shown_classes,
+                    }),
+                );
+            }
+            Err(e) => skip(ws, cfg, t, e.to_string(), failed, &mut missing, log),
+        }
+    }
+    // Gauges follow what is served.
+    if let Some(p) = prev {
+        for (name, m) in &p.models {
+            if models
+                .get(name)
+                .is_none_or(|n| n.model.version != m.model.version)
+            {
+                metrics.loaded.remove(&ModelLabels {
+                    model: name.clone(),
+                    version: m.model.version.to_string(),
+                });
+                log(json!({"event": "model.unloaded", "model": name, "version": m.model.version}));
+            }
+        }
+    }
+    for (name, m) in &models {
+        metrics
+            .loaded
+            .get_or_create(&ModelLabels {
+                model: name.clone(),
+                version: m.model.version.to_string(),
+            })
+            .set(1);
+    }
+    let keys = ws.apikey_verifier()?;
+    let mut allowed = HashSet::new();
+    for role in ws.known_roles()? {
+        for action in ACTIONS {
+            if ws.policy_allows("warden-server", std::slice::from_ref(&role), action)? {
+                allowed.insert((role.clone(), action));
+            }
+        }
+    }
+    Ok(Snapshot {
+        models,
+        missing,
+        keys,
+        allowed,
+    })
+}
+
+fn skip(
+    ws: &Workspace,
+    cfg: &ServeConfig,
+    t: &ServingTarget,
+    why: String,
+    failed: &mut HashMap<(String, u64), String>,
+    missing: &mut BTreeMap<String, String>,
+    log: &EventSink,
+) {
+    let key = (t.model.clone(), t.version);
+    if failed.get(&key) != Some(&why) {
+        log(json!({
+            "event": "model.skipped",
+            "model": t.model,
+            "version": t.version,
+            "reason": why,
+        }));
+        if let Err(e) = ws.record_serving("serve.skip", t, &cfg.env, json!({"reason": why})) {
+            log(json!({"event": "audit.failed", "model": t.model, "error": e.to_string()}));
+        }
+        failed.insert(key, why.clone());
+    }
+    missing.insert(t.model.clone(), format!("{}@{}: {why}", t.model, t.version));
+}

@@ -1,0 +1,529 @@
+//! What `warden serve` asks of the engine: which model version each
+//! environment serves, loading that version verified and unquarantined, and
+//! the input rules every request is checked against before prediction.
+//!
+//! The HTTP layer lives in `warden-server`; nothing here knows about HTTP.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use warden_artifact::package;
+use warden_core::{ObjectName, VersionRef};
+use warden_ml::predictor::{InputKind, Predictor};
+use warden_ml::preprocess::Transform;
+use warden_ml::profile::{FeatureProfile, ReferenceProfile};
+use warden_store::MetadataStore;
+
+use crate::error::Error;
+use crate::model::predictor_from_package;
+use crate::workspace::Workspace;
+
+/// Which version of a model an environment holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServingTarget {
+    pub model: String,
+    pub version: u64,
+    /// The reason, if that version is quarantined now.
+    pub quarantine: Option<String>,
+}
+
+/// A verified model ready to predict, with the rules its inputs must meet.
+pub struct ServedModel {
+    pub name: String,
+    pub version: u64,
+    /// The package digest (`sha256:…`).
+    pub digest: String,
+    /// The trusted key whose signature verified the package.
+    pub verified_by: String,
+    /// `native` or `onnx`.
+    pub platform: &'static str,
+    pub predictor: Box<dyn Predictor>,
+    pub schema: InputSchema,
+}
+
+impl Workspace {
+    /// Checks the actor may run a server for `env` (`serve.run`).
+    pub fn authorize_serving(&self, env: &str) -> Result<(), Error> {
+        self.authorize("serve.run", &format!("env:{env}"))
+    }
+
+    /// Every model whose stage pointer for `env` is set, by name.
+    pub fn serving_targets(&self, env: &str) -> Result<Vec<ServingTarget>, Error> {
+        self.authorize("model.read", &format!("env:{env}"))?;
+        let mut tx = self.store().read()?;
+        let names: BTreeSet<ObjectName> = tx.models()?.into_iter().map(|m| m.name).collect();
+        let mut out = Vec::new();
+        for name in names {
+            if let Some(p) = tx.stages(&name)?.into_iter().find(|p| p.env == env) {
+                let quarantine = tx
+                    .quarantine(&name, p.version)?
+                    .filter(|q| q.released_at.is_none())
+                    .map(|q| q.reason);
+                out.push(ServingTarget {
+                    model: name.to_string(),
+                    version: p.version,
+                    quarantine,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Loads `MODEL@N` for serving: refused if quarantined, verified
+    /// (blob digests, signature against the trust store, signed file list)
+    /// before a byte of it is parsed.
+    pub fn load_for_serving(&self, model: &str, version: u64) -> Result<ServedModel, Error> {
+        let r = VersionRef {
+            name: ObjectName::new(model)?,
+            version: Some(version),
+        };
+        self.authorize("model.read", &format!("model:{r}"))?;
+        let m = self.find_model(&r)?;
+        if let Some(q) = self.store().read()?.quarantine(&m.name, m.version)?
+            && q.released_at.is_none()
+        {
+            return Err(Error::Conflict(format!(
+                "model {r} is quarantined ({}); it is not served",
+                q.reason
+            )));
+        }
+        let (files, _, key) = self.verified_files(&m)?;
+        let pkg = package::parse(&files)?;
+        let predictor = predictor_from_package(&pkg)?;
+        let profile: Option<ReferenceProfile> = match &pkg.profile {
+            Some(v) => Some(
+                serde_json::from_value(v.clone())
+                    .map_err(|e| Error::Verification(format!("{}: {e}", package::PROFILE_FILE)))?,
+            ),
+            None => None,
+        };
+        let schema = InputSchema::new(predictor.as_ref(), profile.as_ref());
+        Ok(ServedModel {
+            name: m.name.to_string(),
+            version: m.version,
+            digest: m.digest.clone(),
+            verified_by: key,
+            platform: if pkg.onnx.is_some() { "onnx" } else { "native" },
+            predictor,
+            schema,
+        })
+    }
+
+    /// Records what the server did with a model version (`serve.load` or
+    /// `serve.skip`), with the serving process's actor.
+    pub fn record_serving(
+        &self,
+        action: &str,
+        target: &ServingTarget,
+        env: &str,
+        details: Value,
+    ) -> Result<(), Error> {
+        let subject = format!("model:{}@{}", target.model, target.version);
+        let mut tx = self.store().write()?;
+        tx.append_event(
+            self.actor(),
+            action,
+            &subject,
+            &json!({"env": env, "details": details}),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(())
+    }
+}
+
+/// What one input feature accepts.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum FeatureRule {
+    /// A finite JSON number, within the training range widened by the
+    /// tolerance when the range is known.
+    Numeric { min: Option<f64>, max: Option<f64> },
+    /// A string (or a number, read as its text) among the levels seen in
+    /// training, when they are known.
+    Categorical { levels: Option<BTreeSet<String>> },
+}
+
+/// One feature's rule, and whether `null` (a missing value) is accepted:
+/// only when the training data had gaps the model learnt to impute.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InputRule {
+    pub name: String,
+    pub rule: FeatureRule,
+    pub nullable: bool,
+}
+
+/// The inputs a served model accepts, in the model's feature order.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InputSchema {
+    pub features: Vec<InputRule>,
+}
+
+/// How strictly requests are checked.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ValidationLimits {
+    /// How far outside the training range a numeric value may lie, as a
+    /// fraction of that range (0.1 = 10 % beyond either end).
+    pub range_tolerance: f64,
+    /// The most instances one request may carry.
+    pub max_instances: usize,
+}
+
+impl Default for ValidationLimits {
+    fn default() -> Self {
+        ValidationLimits {
+            range_tolerance: 0.1,
+            max_instances: 1000,
+        }
+    }
+}
+
+/// One reason a request was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The instance (record or row) the error is in, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<usize>,
+    /// The field (feature or tensor) the error is in, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub error: String,
+}
+
+/// Validation stops listing errors after this many (a hostile request could
+/// otherwise make the error body larger than the request).
+pub const MAX_LISTED_ERRORS: usize = 100;
+
+impl InputSchema {
+    /// The rules for `predictor`'s inputs: levels from the fitted one-hot
+    /// encoding and the training profile, ranges and gaps from the profile.
+    pub fn new(predictor: &dyn Predictor, profile: Option<&ReferenceProfile>) -> Self {
+        let native = predictor.native();
+        let features = predictor
+            .inputs()
+            .into_iter()
+            .map(|(name, kind)| {
+                let seen = profile.and_then(|p| {
+                    p.features.iter().find(|f| match f {
+                        FeatureProfile::Numeric { name: n, .. }
+                        | FeatureProfile::Categorical { name: n, .. } => n == name,
+                    })
+                });
+                let nullable = match seen {
+                    Some(
+                        FeatureProfile::Numeric { missing, .. }
+                        | FeatureProfile::Categorical { missing, .. },
+                    ) => *missing > 0,
+                    None => false,
+                };
+                let rule = match kind {
+                    InputKind::Numeric => match seen {
+                        Some(FeatureProfile::Numeric { min, max, .. })
+                            if min.is_finite() && max.is_finite() =>
+                        {
+                            FeatureRule::Numeric {
+                                min: Some(*min),
+                                max: Some(*max),
+                            }
+                        }
+                        _ => FeatureRule::Numeric {
+                            min: None,
+                            max: None,
+                        },
+                    },
+                    InputKind::Categorical => {
+                        let mut levels = BTreeSet::new();
+                        let mut known = false;
+                        if let Some(FeatureProfile::Categorical { frequencies, .. }) = seen {
+                            levels.extend(frequencies.keys().cloned());
+                            known = true;
+                        }
+                        if let Some(n) = native
+                            && let Some(f) = n.preprocessor.features.iter().find(|f| f.name == name)
+                            && let Transform::OneHot { levels: l, .. } = &f.transform
+                        {
+                            levels.extend(l.iter().cloned());
+                            known = true;
+                        }
+                        FeatureRule::Categorical {
+                            levels: known.then_some(levels),
+                        }
+                    }
+                };
+                InputRule {
+                    name: name.to_string(),
+                    rule,
+                    nullable,
+                }
+            })
+            .collect();
+        InputSchema { features }
+    }
+
+    /// Checks every record, listing every error (up to
+    /// [`MAX_LISTED_ERRORS`]) rather than stopping at the first.
+    pub fn validate(
+        &self,
+        records: &[Map<String, Value>],
+        limits: &ValidationLimits,
+    ) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if records.is_empty() {
+            errors.push(FieldError {
+                instance: None,
+                field: None,
+                error: "no instances: send at least one".into(),
+            });
+        }
+        if records.len() > limits.max_instances {
+            errors.push(FieldError {
+                instance: None,
+                field: None,
+                error: format!(
+                    "{} instances in one request; at most {} are accepted",
+                    records.len(),
+                    limits.max_instances
+                ),
+            });
+            return Err(errors);
+        }
+        for (i, record) in records.iter().enumerate() {
+            for key in record.keys() {
+                if !self.features.iter().any(|f| &f.name == key) {
+                    errors.push(err(i, key, "unknown field".into()));
+                }
+            }
+            for f in &self.features {
+                match record.get(&f.name) {
+                    None => errors.push(err(i, &f.name, "missing field".into())),
+                    Some(v) => {
+                        if let Err(e) = f.check(v, limits) {
+                            errors.push(err(i, &f.name, e));
+                        }
+                    }
+                }
+            }
+            if errors.len() > MAX_LISTED_ERRORS {
+                break;
+            }
+        }
+        if errors.is_empty() {
+            return Ok(());
+        }
+        if errors.len() > MAX_LISTED_ERRORS {
+            errors.truncate(MAX_LISTED_ERRORS);
+            errors.push(FieldError {
+                instance: None,
+                field: None,
+                error: format!("more errors not listed (the first {MAX_LISTED_ERRORS} are)"),
+            });
+        }
+        Err(errors)
+    }
+}
+
+fn err(i: usize, field: &str, error: String) -> FieldError {
+    FieldError {
+        instance: Some(i),
+        field: Some(field.to_string()),
+        error,
+    }
+}
+
+/// A JSON value's type, for error messages.
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl InputRule {
+    fn check(&self, v: &Value, limits: &ValidationLimits) -> Result<(), String> {
+        if v.is_null() {
+            return if self.nullable {
+                Ok(())
+            } else {
+                Err("null, and the model was not trained with missing values here".into())
+            };
+        }
+        match &self.rule {
+            FeatureRule::Numeric { min, max } => {
+                let Value::Number(n) = v else {
+                    return Err(format!("expected a number, got {}", type_name(v)));
+                };
+                let x = n
+                    .as_f64()
+                    .filter(|x| x.is_finite())
+                    .ok_or_else(|| format!("{n} is not a finite number this model can take"))?;
+                if let (Some(lo), Some(hi)) = (min, max) {
+                    let span = hi - lo;
+                    let slack = if span > 0.0 {
+                        span * limits.range_tolerance
+                    } else {
+                        lo.abs().max(1.0) * limits.range_tolerance
+                    };
+                    if x < lo - slack || x > hi + slack {
+                        return Err(format!(
+                            "{x} is outside the range seen in training [{lo}, {hi}] (tolerance {}%)",
+                            limits.range_tolerance * 100.0
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            FeatureRule::Categorical { levels } => {
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    _ => return Err(format!("expected a string, got {}", type_name(v))),
+                };
+                if let Some(levels) = levels
+                    && !levels.contains(&text)
+                {
+                    // Short level lists help the caller; long ones (free
+                    // text) would disclose training data, so only the count.
+                    let known = if levels.len() <= 12 {
+                        let shown: Vec<&str> = levels.iter().map(String::as_str).collect();
+                        format!("known: {}", shown.join(", "))
+                    } else {
+                        format!("{} levels known", levels.len())
+                    };
+                    return Err(format!(
+                        "unknown category {:?} ({known})",
+                        truncate(&text, 64)
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// At most `n` characters of `s`, for echoing user input safely.
+fn truncate(s: &str, n: usize) -> String {
+    let mut out: String = s.chars().take(n).collect();
+    if s.chars().count() > n {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> InputSchema {
+        InputSchema {
+            features: vec![
+                InputRule {
+                    name: "age".into(),
+                    rule: FeatureRule::Numeric {
+                        min: Some(18.0),
+                        max: Some(68.0),
+                    },
+                    nullable: false,
+                },
+                InputRule {
+                    name: "income".into(),
+                    rule: FeatureRule::Numeric {
+                        min: None,
+                        max: None,
+                    },
+                    nullable: true,
+                },
+                InputRule {
+                    name: "region".into(),
+                    rule: FeatureRule::Categorical {
+                        levels: Some(["north".to_string(), "south".to_string()].into()),
+                    },
+                    nullable: false,
+                },
+            ],
+        }
+    }
+
+    fn rec(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_good_record_passes() {
+        let r = rec(json!({"age": 40, "income": null, "region": "north"}));
+        assert_eq!(
+            schema().validate(&[r], &ValidationLimits::default()),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn every_error_is_listed_with_instance_and_field() {
+        let rs = [
+            rec(json!({"age": "forty", "region": "east", "colour": 1})),
+            rec(json!({"age": 200, "income": 5, "region": null})),
+        ];
+        let errs = schema()
+            .validate(&rs, &ValidationLimits::default())
+            .unwrap_err();
+        let got: Vec<(Option<usize>, Option<&str>)> = errs
+            .iter()
+            .map(|e| (e.instance, e.field.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some(0), Some("colour")),
+                (Some(0), Some("age")),
+                (Some(0), Some("income")),
+                (Some(0), Some("region")),
+                (Some(1), Some("age")),
+                (Some(1), Some("region")),
+            ]
+        );
+        assert!(errs[1].error.contains("expected a number"));
+        assert!(errs[2].error.contains("missing field"));
+        assert!(errs[3].error.contains("unknown category \"east\""));
+        assert!(errs[4].error.contains("outside the range"));
+        assert!(errs[5].error.contains("null"));
+    }
+
+    #[test]
+    fn range_tolerance_widens_the_training_range() {
+        let s = schema();
+        let lim = ValidationLimits {
+            range_tolerance: 0.1,
+            max_instances: 10,
+        };
+        // Range 50, 10 % = 5 either side: 13..=73 accepted.
+        for (age, ok) in [(13.0, true), (12.9, false), (73.0, true), (73.1, false)] {
+            let r = rec(json!({"age": age, "income": 1, "region": "south"}));
+            assert_eq!(s.validate(&[r], &lim).is_ok(), ok, "{age}");
+        }
+    }
+
+    #[test]
+    fn too_many_or_no_instances_are_refused() {
+        let s = schema();
+        let lim = ValidationLimits {
+            range_tolerance: 0.1,
+            max_instances: 2,
+        };
+        let r = rec(json!({"age": 30, "income": 1, "region": "south"}));
+        assert!(s.validate(&[r.clone(), r.clone(), r], &lim).is_err());
+        assert!(s.validate(&[], &lim).is_err());
+    }
+
+    #[test]
+    fn the_error_list_is_bounded() {
+        let rs: Vec<_> = (0..500).map(|_| rec(json!({"x": 1}))).collect();
+        let errs = schema()
+            .validate(&rs, &ValidationLimits::default())
+            .unwrap_err();
+        assert_eq!(errs.len(), MAX_LISTED_ERRORS + 1);
+    }
+}
