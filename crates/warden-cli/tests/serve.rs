@@ -1,0 +1,633 @@
+//! End-to-end: `warden serve` on 127.0.0.1 against a workspace made by
+//! `warden demo --keep`, driven over real HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("warden")
+}
+
+/// The demo's workspace, made once per test process and copied per test.
+fn template() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        let kept = d.path().join("ws");
+        let o = Command::new(bin())
+            .args(["demo", "--keep"])
+            .arg(&kept)
+            .env_remove("WARDEN_WORKSPACE")
+            .env_remove("WARDEN_KEY_PASSPHRASE")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "demo failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        d
+    })
+    .path()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), &t).unwrap();
+        }
+    }
+}
+
+fn workspace() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    copy_dir(&template().join("ws"), d.path());
+    d
+}
+
+fn warden(ws: &Path, actor: &str, args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(bin())
+        .args(args)
+        .current_dir(ws)
+        .env("WARDEN_ACTOR", actor)
+        .env_remove("WARDEN_WORKSPACE")
+        .env_remove("WARDEN_KEY_PASSPHRASE")
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn ok(ws: &Path, actor: &str, args: &[&str]) -> String {
+    let (code, out, err) = warden(ws, actor, args);
+    assert_eq!(code, 0, "warden {args:?}\nstdout:\n{out}\nstderr:\n{err}");
+    out
+}
+
+fn apikey(ws: &Path, name: &str, role: &str, extra: &[&str]) -> String {
+    let mut args = vec!["apikey", "create", name, "--role", role];
+    args.extend_from_slice(extra);
+    ok(ws, "omar", &args).trim().to_string()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(ws: &Path, env: &str, extra_config: &str) -> Server {
+        let cfg = ws.join("serve.toml");
+        std::fs::write(
+            &cfg,
+            format!("addr = \"127.0.0.1:0\"\nreload_interval_seconds = 0.2\n{extra_config}"),
+        )
+        .unwrap();
+        let mut child = Command::new(bin())
+            .args(["serve", "--env", env, "--config"])
+            .arg(&cfg)
+            .current_dir(ws)
+            .env("WARDEN_ACTOR", "omar")
+            .env_remove("WARDEN_WORKSPACE")
+            .env_remove("WARDEN_KEY_PASSPHRASE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().unwrap();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    log.lock().unwrap().push(l);
+                }
+            });
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(l) => {
+                    if let Some(rest) = l.split("listening on http://").nth(1) {
+                        let addr = rest.split_whitespace().next().unwrap().to_string();
+                        return Server {
+                            child,
+                            base: format!("http://{addr}"),
+                            log,
+                        };
+                    }
+                    seen.push(l);
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("server did not start: {seen:?}");
+                }
+            }
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// SIGTERM, then the exit code (within `limit`).
+    fn stop(mut self, limit: Duration) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into()
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    let mut r = r.unwrap();
+    let headers = r
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    Reply {
+        status: r.status().as_u16(),
+        headers,
+        body: r.body_mut().read_to_string().unwrap_or_default(),
+    }
+}
+
+fn get(a: &ureq::Agent, url: &str, key: Option<&str>) -> Reply {
+    let mut req = a.get(url);
+    if let Some(k) = key {
+        req = req.header("Authorization", &format!("Bearer {k}"));
+    }
+    reply(req.call())
+}
+
+fn post(a: &ureq::Agent, url: &str, key: Option<&str>, body: &str) -> Reply {
+    let mut req = a.post(url).header("Content-Type", "application/json");
+    if let Some(k) = key {
+        req = req.header("X-API-Key", k);
+    }
+    reply(req.send(body))
+}
+
+/// A first-row applicant from the demo's data, in range for every feature.
+fn record() -> Value {
+    json!({
+        "age": 28, "income": 36345.41, "loan_amount": 32400, "credit_score": 821,
+        "employment": "employed", "housing": "rent", "num_accounts": 2,
+        "debt_ratio": 0.1876, "notes": "first application"
+    })
+}
+
+fn predict_body(n: usize) -> String {
+    json!({"instances": vec![record(); n]}).to_string()
+}
+
+#[test]
+fn every_guardrail_refuses_and_admits() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    let web = apikey(ws, "web", "predictor", &[]);
+    let slow = apikey(ws, "slow", "predictor", &["--rate-limit", "1"]);
+    let aud = apikey(ws, "aud", "auditor", &[]);
+    let ops = apikey(ws, "ops", "operator", &[]);
+    let srv = Server::start(
+        ws,
+        "production",
+        "max_body_bytes = 8192\nmax_instances = 20\n",
+    );
+    let a = agent();
+
+    // Health probes need no key; readiness names the model.
+    let r = get(&a, &srv.url("/v2/health/live"), None);
+    assert_eq!(r.status, 200);
+    let r = get(&a, &srv.url("/v2/health/ready"), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["models"][0],
+        json!({"name": "credit", "version": "1"})
+    );
+    for (k, v) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("cache-control", "no-store"),
+    ] {
+        assert_eq!(r.header(k), Some(v), "{k}");
+    }
+
+    let predict = srv.url("/v1/models/credit:predict");
+    // Authentication: none, garbage, a lookalike.
+    let r = post(&a, &predict, None, &predict_body(1));
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    assert!(r.json()["error"].as_str().unwrap().contains("API key"));
+    let r = post(&a, &predict, Some("not-a-key"), &predict_body(1));
+    assert_eq!(r.status, 401);
+    let forged = format!("{}x", &web[..web.len() - 1]);
+    let r = post(&a, &predict, Some(&forged), &predict_body(1));
+    assert_eq!(r.status, 401);
+    // Authorisation: an auditor key may not predict; an operator's may.
+    let r = post(&a, &predict, Some(&aud), &predict_body(1));
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = post(&a, &predict, Some(&ops), &predict_body(1));
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // A good request.
+    let r = post(&a, &predict, Some(&web), &predict_body(3));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["model"], "credit");
+    assert_eq!(v["version"], 1);
+    let preds = v["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 3);
+    for p in preds {
+        let label = p["label"].as_str().unwrap();
+        assert!(label == "0" || label == "1");
+        let probs = p["probabilities"].as_object().unwrap();
+        let sum: f64 = probs.values().map(|x| x.as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-9);
+        assert!(probs[label].as_f64().unwrap() >= 0.5);
+    }
+
+    // Validation: every error listed, with instance and field.
+    let mut bad = record();
+    bad["age"] = json!("forty");
+    bad["income"] = json!(1e12);
+    bad["housing"] = json!("castle");
+    bad["colour"] = json!("red");
+    bad.as_object_mut().unwrap().remove("notes");
+    let body = json!({"instances": [record(), bad]}).to_string();
+    let r = post(&a, &predict, Some(&web), &body);
+    assert_eq!(r.status, 422, "{}", r.body);
+    let details = r.json()["details"].as_array().unwrap().clone();
+    let fields: Vec<&str> = details
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["colour", "age", "income", "housing", "notes"]);
+    assert!(details.iter().all(|d| d["instance"] == 1));
+    // Non-finite numbers cannot get through: JSON has no NaN, and an
+    // overflowing literal is refused.
+    for body in [
+        predict_body(1).replace("\"age\":28", "\"age\":NaN"),
+        predict_body(1).replace("\"age\":28", "\"age\":1e999"),
+        "{\"instances\": 5}".to_string(),
+        "not json".to_string(),
+    ] {
+        let r = post(&a, &predict, Some(&web), &body);
+        assert_eq!(r.status, 422, "{body}: {}", r.body);
+    }
+    let r = post(&a, &predict, Some(&web), &predict_body(21));
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("at most 20"), "{}", r.body);
+    // Size: refused before the body is read.
+    let r = post(&a, &predict, Some(&web), &predict_body(200));
+    assert_eq!(r.status, 413, "{}", r.body);
+    // Unknown model.
+    let r = post(
+        &a,
+        &srv.url("/v1/models/nope:predict"),
+        Some(&web),
+        &predict_body(1),
+    );
+    assert_eq!(r.status, 404);
+    let r = get(&a, &srv.url("/v2/models/nope"), Some(&web));
+    assert_eq!(r.status, 404);
+
+    // Open Inference Protocol v2: metadata, one tensor per feature, errors.
+    let r = get(&a, &srv.url("/v2/models/credit"), Some(&web));
+    assert_eq!(r.status, 200);
+    let meta = r.json();
+    assert_eq!(meta["versions"], json!(["1"]));
+    let inputs = meta["inputs"].as_array().unwrap();
+    assert_eq!(inputs.len(), 9);
+    let rec = record();
+    let tensors: Vec<Value> = inputs
+        .iter()
+        .map(|i| {
+            let name = i["name"].as_str().unwrap();
+            json!({"name": name, "datatype": i["datatype"], "shape": [2], "data": [rec[name], rec[name]]})
+        })
+        .collect();
+    let infer = srv.url("/v2/models/credit/infer");
+    let r = post(
+        &a,
+        &infer,
+        Some(&web),
+        &json!({"id": "r-1", "inputs": tensors}).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["id"], "r-1");
+    assert_eq!(v["model_version"], "1");
+    assert_eq!(v["outputs"][0]["name"], "label");
+    assert_eq!(v["outputs"][0]["shape"], json!([2]));
+    assert_eq!(v["outputs"][1]["shape"], json!([2, 2]));
+    let mut wrong = tensors.clone();
+    wrong[0]["shape"] = json!([3]);
+    let r = post(
+        &a,
+        &infer,
+        Some(&web),
+        &json!({"inputs": wrong}).to_string(),
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("holds 3 elements")
+    );
+    let mut wrong = tensors.clone();
+    wrong[0]["data"] = json!(["a", "b"]);
+    let r = post(
+        &a,
+        &infer,
+        Some(&web),
+        &json!({"inputs": wrong}).to_string(),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = post(
+        &a,
+        &srv.url("/v2/models/credit/versions/7/infer"),
+        Some(&web),
+        &json!({"inputs": tensors}).to_string(),
+    );
+    assert_eq!(r.status, 404);
+
+    // Rate limit: one request per second, burst one.
+    let first = post(&a, &predict, Some(&slow), &predict_body(1));
+    assert_eq!(first.status, 200);
+    let r = post(&a, &predict, Some(&slow), &predict_body(1));
+    assert_eq!(r.status, 429, "{}", r.body);
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry));
+    // Other keys are not affected.
+    assert_eq!(post(&a, &predict, Some(&web), &predict_body(1)).status, 200);
+
+    // Metrics: an operator may read them, a predictor may not.
+    assert_eq!(get(&a, &srv.url("/metrics"), Some(&web)).status, 403);
+    let m = get(&a, &srv.url("/metrics"), Some(&ops));
+    assert_eq!(m.status, 200);
+    for needle in [
+        "warden_rejections_total{reason=\"rate_limited\"} 1",
+        "warden_rejections_total{reason=\"unauthenticated\"}",
+        "warden_rejections_total{reason=\"forbidden\"}",
+        "warden_rejections_total{reason=\"too_large\"} 1",
+        "warden_rate_limited_total{key=\"slow\"} 1",
+        "warden_model_loaded{model=\"credit\",version=\"1\"} 1",
+        "warden_predictions_total{model=\"credit\",version=\"1\",class=",
+        "warden_http_request_duration_seconds_bucket{",
+    ] {
+        assert!(m.body.contains(needle), "{needle} not in\n{}", m.body);
+    }
+
+    // Revocation takes effect at the next refresh.
+    ok(ws, "omar", &["apikey", "revoke", "web"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = post(&a, &predict, Some(&web), &predict_body(1));
+        if r.status == 401 {
+            assert!(r.body.contains("revoked"), "{}", r.body);
+            break;
+        }
+        assert!(Instant::now() < deadline, "revocation not picked up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The access log: a line per request, no keys, no payloads.
+    let log = srv.log.lock().unwrap().join("\n");
+    for secret in [&web, &slow, &aud, &ops] {
+        assert!(!log.contains(secret.as_str()));
+    }
+    assert!(!log.contains("36345.41") && !log.contains("castle"));
+    assert!(log.contains("\"event\":\"access\""));
+    assert!(log.contains("\"rejected\":\"rate_limited\""));
+    drop(log);
+
+    // SIGTERM stops it cleanly.
+    assert_eq!(srv.stop(Duration::from_secs(10)), Some(0));
+}
+
+#[test]
+fn errors_name_no_internal_paths() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    let web = apikey(ws, "web", "predictor", &[]);
+    let srv = Server::start(ws, "production", "");
+    let a = agent();
+    let dir = ws.display().to_string();
+    for (method, path, body) in [
+        ("POST", "/v1/models/credit:predict", "{\"instances\": [{}]}"),
+        ("POST", "/v1/models/credit:explode", "{}"),
+        (
+            "POST",
+            "/v2/models/credit/infer",
+            "{\"inputs\": [{\"name\": 1}]}",
+        ),
+        ("GET", "/v2/models/../../etc/passwd", ""),
+        ("GET", "/nowhere", ""),
+    ] {
+        let r = if method == "GET" {
+            get(&a, &srv.url(path), Some(&web))
+        } else {
+            post(&a, &srv.url(path), Some(&web), body)
+        };
+        assert!(r.status >= 400 && r.status < 500, "{path}: {}", r.status);
+        assert!(
+            !r.body.contains(&dir) && !r.body.contains(".warden") && !r.body.contains(".rs:"),
+            "{path}: {}",
+            r.body
+        );
+        assert!(r.json()["error"].is_string(), "{path}: {}", r.body);
+    }
+}
+
+#[test]
+fn a_tampered_package_is_never_served() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    let web = apikey(ws, "web", "predictor", &[]);
+    // Flip a byte of credit@1's weights in the blob store.
+    let conn = rusqlite::Connection::open(ws.join(".warden/warden.db")).unwrap();
+    let files: String = conn
+        .query_row(
+            "SELECT files FROM models WHERE name = 'credit' AND version = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(conn);
+    let files: Value = serde_json::from_str(&files).unwrap();
+    let digest = files["weights.safetensors"].as_str().unwrap();
+    let hex = digest.trim_start_matches("sha256:");
+    let blob = ws
+        .join(".warden/blobs/sha256")
+        .join(&hex[..2])
+        .join(&hex[2..4])
+        .join(hex);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&blob, bytes).unwrap();
+
+    let srv = Server::start(ws, "production", "");
+    let a = agent();
+    let r = get(&a, &srv.url("/v2/health/ready"), None);
+    assert_eq!(r.status, 503, "{}", r.body);
+    let missing = r.json()["missing"]["credit"].as_str().unwrap().to_string();
+    assert!(missing.contains("credit@1"), "{missing}");
+    let r = post(
+        &a,
+        &srv.url("/v1/models/credit:predict"),
+        Some(&web),
+        &predict_body(1),
+    );
+    assert_eq!(r.status, 503, "{}", r.body);
+    let r = get(&a, &srv.url("/v2/models/credit/ready"), Some(&web));
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json()["ready"], false);
+    drop(srv);
+    // The refusal is in the audit log, once.
+    let log = ok(
+        ws,
+        "omar",
+        &["audit", "log", "--action", "serve.skip", "--json"],
+    );
+    let events: Value = serde_json::from_str(&log).unwrap();
+    assert_eq!(events.as_array().unwrap().len(), 1, "{log}");
+    ok(ws, "omar", &["audit", "verify"]);
+}
+
+#[test]
+fn models_swap_under_load_without_a_failed_request() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    // dev holds credit@1; credit@2 (released from quarantine) will replace it.
+    ok(ws, "ana", &["release", "credit@2", "--reason", "swap test"]);
+    ok(ws, "sam", &["promote", "credit@1", "--to", "dev"]);
+    let key = apikey(ws, "load", "predictor", &["--rate-limit", "100000"]);
+    let srv = Server::start(ws, "dev", "");
+    let url = srv.url("/v1/models/credit:predict");
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen: Arc<Mutex<Vec<(u16, i64)>>> = Arc::new(Mutex::new(Vec::new()));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, key, stop, seen) = (url.clone(), key.clone(), stop.clone(), seen.clone());
+            std::thread::spawn(move || {
+                let a = agent();
+                while !stop.load(Ordering::SeqCst) {
+                    let r = post(&a, &url, Some(&key), &predict_body(2));
+                    let v = if r.status == 200 {
+                        r.json()["version"].as_i64().unwrap_or(-1)
+                    } else {
+                        -1
+                    };
+                    seen.lock().unwrap().push((r.status, v));
+                }
+            })
+        })
+        .collect();
+    let wait_for = |version: i64| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let n = seen.lock().unwrap().len();
+            std::thread::sleep(Duration::from_millis(200));
+            let s = seen.lock().unwrap();
+            if s[n..].iter().any(|&(_, v)| v == version) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "version {version} never served");
+        }
+    };
+    wait_for(1);
+    ok(ws, "sam", &["promote", "credit@2", "--to", "dev"]);
+    wait_for(2);
+    ok(ws, "omar", &["rollback", "credit", "--env", "dev"]);
+    wait_for(1);
+    stop.store(true, Ordering::SeqCst);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let s = seen.lock().unwrap();
+    let failed: Vec<_> = s.iter().filter(|(st, _)| *st != 200).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed: {:?}",
+        failed.len(),
+        s.len(),
+        &failed[..failed.len().min(5)]
+    );
+    assert!(s.len() > 50, "only {} requests", s.len());
+    assert!(s.iter().any(|&(_, v)| v == 2));
+    drop(s);
+    let log = srv.log.lock().unwrap().join("\n");
+    assert_eq!(
+        log.matches("\"event\":\"model.loaded\"").count(),
+        3,
+        "{log}"
+    );
+}
