@@ -16,7 +16,12 @@ fn bin() -> PathBuf {
 
 /// The demo's workspace, made once per test process and copied per test.
 fn template() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    demo().0.path()
+}
+
+/// The kept demo workspace and what `warden demo --keep` printed.
+fn demo() -> &'static (tempfile::TempDir, String) {
+    static DIR: OnceLock<(tempfile::TempDir, String)> = OnceLock::new();
     DIR.get_or_init(|| {
         let d = tempfile::tempdir().unwrap();
         let kept = d.path().join("ws");
@@ -32,9 +37,8 @@ fn template() -> &'static Path {
             "demo failed: {}",
             String::from_utf8_lossy(&o.stderr)
         );
-        d
+        (d, String::from_utf8_lossy(&o.stdout).into_owned())
     })
-    .path()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -293,6 +297,20 @@ fn every_guardrail_refuses_and_admits() {
     let r = post(&a, &predict, Some(&aud), &predict_body(1));
     assert_eq!(r.status, 403, "{}", r.body);
     let r = post(&a, &predict, Some(&ops), &predict_body(1));
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // The request `warden demo --keep` prints is accepted.
+    let printed = &demo().1;
+    assert!(
+        printed.contains("WARDEN_ACTOR=omar warden serve --env production"),
+        "{printed}"
+    );
+    let demo_request = printed
+        .split("-d '")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+        .unwrap();
+    let r = post(&a, &predict, Some(&web), demo_request);
     assert_eq!(r.status, 200, "{}", r.body);
 
     // A good request.

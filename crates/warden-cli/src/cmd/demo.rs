@@ -749,6 +749,14 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
         println!(
             "  warden verify credit-1 && warden verify credit-1-tampered --signature credit-1.sig"
         );
+        let d = dir.display();
+        println!(
+            "\nServe production's model (credit@1) behind the guardrails, then call it from another shell:"
+        );
+        println!("  cd {d} && WARDEN_ACTOR=omar warden serve --env production");
+        println!(
+            "  cd {d} && KEY=$(WARDEN_ACTOR=omar warden apikey create client-$RANDOM --role predictor --expires 1d) && curl -s -H \"Authorization: Bearer $KEY\" -d '{DEMO_REQUEST}' http://127.0.0.1:8080/v1/models/credit:predict"
+        );
     } else {
         println!(
             "\nDone. The workspace was temporary; run `warden demo --keep DIR` to explore it."
@@ -758,3 +766,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
     let _ = std::fs::remove_dir_all(&partner_dir);
     Ok(ExitCode::SUCCESS)
 }
+
+/// A request the kept demo workspace's production model accepts (every
+/// value within the generated data's ranges and levels).
+const DEMO_REQUEST: &str = r#"{"instances": [{"age": 41, "income": 52000, "loan_amount": 15000, "credit_score": 700, "employment": "employed", "housing": "rent", "num_accounts": 3, "debt_ratio": 0.3, "notes": "no remarks"}]}"#;
