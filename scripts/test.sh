@@ -40,3 +40,6 @@ rc=$?
 set -e
 if [ "$rc" -ne 6 ]; then echo "warden scan --format sarif exited $rc (want 6)"; exit 1; fi
 ./scripts/validate-sarif.sh "$BOMS/corpus.sarif"
+
+# Deployment: the Kubernetes manifests against the Kubernetes API schema.
+./scripts/lint-deploy.sh

@@ -42,6 +42,10 @@ pub struct ServeConfig {
     /// Whether `/metrics` is open without a key (for a scraper on a
     /// private network); otherwise it needs the `serve.metrics` action.
     pub public_metrics: bool,
+    /// Whether requests are checked against the model's input schema.
+    /// Always on in `warden serve` (the file cannot turn it off); only the
+    /// guardrail-cost benchmark clears it.
+    pub validate_inputs: bool,
 }
 
 impl Default for ServeConfig {
@@ -76,6 +80,7 @@ impl Default for ServeConfig {
                 burst: 20,
             },
             public_metrics: false,
+            validate_inputs: true,
         }
     }
 }

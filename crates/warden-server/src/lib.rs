@@ -67,6 +67,23 @@ pub struct Shared {
 
 /// The routes and the guard around them.
 pub fn router(shared: Arc<Shared>) -> Router {
+    routes(shared.clone())
+        .layer(DefaultBodyLimit::max(shared.cfg.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            guard::guard,
+        ))
+        .with_state(shared)
+}
+
+/// The same routes with no guard at all (no authentication, limits,
+/// headers, metrics or log). Never serve this: it exists so a benchmark can
+/// measure what the guardrails cost.
+pub fn unguarded_router(shared: Arc<Shared>) -> Router {
+    routes(shared.clone()).with_state(shared)
+}
+
+fn routes(_shared: Arc<Shared>) -> Router<Arc<Shared>> {
     Router::new()
         .route("/v2/health/live", get(routes::live))
         .route("/v2/health/ready", get(routes::ready))
@@ -85,12 +102,6 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/models/{target}", post(routes::predict_records))
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found)
-        .layer(DefaultBodyLimit::max(shared.cfg.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(
-            shared.clone(),
-            guard::guard,
-        ))
-        .with_state(shared)
 }
 
 /// What [`serve`] reports once it is listening.
@@ -120,31 +131,22 @@ pub fn serve(
     })?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-
-    let metrics = metrics::Metrics::new();
-    let mut failed = HashMap::new();
-    let first = state::refresh(&ws, &cfg, None, &mut failed, &metrics, &log)?;
+    let (shared, failed) = load(&ws, cfg, log.clone())?;
+    let snap = shared.current.get();
     let info = Started {
         addr,
-        models: first
+        models: snap
             .models
             .values()
             .map(|m| (m.model.name.clone(), m.model.version))
             .collect(),
-        missing: first
+        missing: snap
             .missing
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     };
-    let shared = Arc::new(Shared {
-        inflight: Arc::new(Semaphore::new(cfg.max_concurrency)),
-        current: state::Current::new(first),
-        limiters: guard::Limiters::default(),
-        metrics,
-        log: log.clone(),
-        cfg,
-    });
+    drop(snap);
 
     // The refresh loop owns the workspace (its store connection is not
     // shared with request handlers, which only read snapshots).
@@ -172,11 +174,34 @@ pub fn serve(
     result.map_err(ServerError::Io)
 }
 
+/// Load failures already logged, by (model, version).
+pub type Failed = HashMap<(String, u64), String>;
+
+/// The first snapshot and the state every request shares.
+pub fn load(
+    ws: &Workspace,
+    cfg: ServeConfig,
+    log: EventSink,
+) -> Result<(Arc<Shared>, Failed), ServerError> {
+    let metrics = metrics::Metrics::new();
+    let mut failed = HashMap::new();
+    let first = state::refresh(ws, &cfg, None, &mut failed, &metrics, &log)?;
+    let shared = Arc::new(Shared {
+        inflight: Arc::new(Semaphore::new(cfg.max_concurrency)),
+        current: state::Current::new(first),
+        limiters: guard::Limiters::default(),
+        metrics,
+        log,
+        cfg,
+    });
+    Ok((shared, failed))
+}
+
 fn refresh_loop(
     ws: Workspace,
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
-    mut failed: HashMap<(String, u64), String>,
+    mut failed: Failed,
 ) {
     let tick = Duration::from_millis(100);
     let mut waited = Duration::ZERO;

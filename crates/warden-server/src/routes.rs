@@ -280,7 +280,9 @@ pub async fn predict_records(
             );
         }
     };
-    if let Err(errors) = m.model.schema.validate(&req.instances, &s.cfg.validation) {
+    if s.cfg.validate_inputs
+        && let Err(errors) = m.model.schema.validate(&req.instances, &s.cfg.validation)
+    {
         return invalid(StatusCode::UNPROCESSABLE_ENTITY, errors);
     }
     let preds = match predict(&s, &m, &req.instances) {
@@ -536,7 +538,9 @@ async fn infer_inner(
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    if let Err(errors) = m.model.schema.validate(&records, &s.cfg.validation) {
+    if s.cfg.validate_inputs
+        && let Err(errors) = m.model.schema.validate(&records, &s.cfg.validation)
+    {
         return v2_error(&errors);
     }
     let preds = match predict(&s, &m, &records) {
