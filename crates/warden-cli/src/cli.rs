@@ -236,7 +236,7 @@ pub enum Command {
     },
     /// Serve the models an environment's stage pointers name, behind API keys, policy, rate limits and input validation
     #[command(
-        after_help = "Examples:\n  warden serve --env production\n  warden serve --env staging --addr 0.0.0.0:8080 --config serve.toml\n  KEY=$(warden apikey create web --role predictor --expires 30d)\n  curl -H \"Authorization: Bearer $KEY\" -d '{\"instances\": [{\"age\": 41}]}' \\\n       http://127.0.0.1:8080/v1/models/credit:predict\n\nRoutes: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/NAME[/versions/N], /v2/models/NAME/ready;\nPOST /v2/models/NAME[/versions/N]/infer (Open Inference Protocol v2), POST /v1/models/NAME:predict\n({\"instances\": [...]}); GET /metrics (Prometheus). Every route but the health probes needs an API key.\n\nOnly packages that verify against the trust store and are not quarantined are served; the stage\npointers, quarantines and API keys are re-read every few seconds and models swap atomically.\nConfig file (TOML, every key optional):\n  addr = \"127.0.0.1:8080\"          env = \"production\"         reload_interval_seconds = 2\n  max_body_bytes = 1048576         max_concurrency = 256        request_timeout_seconds = 10\n  max_instances = 1000             range_tolerance = 0.1        min_confidence = 0.6\n  public_metrics = false\n  [rate_limits.predictor]          per_second = 100             burst = 200\n\nOne JSON line per request and per model load goes to stdout (no payloads, no keys).\nSIGTERM or Ctrl-C stops accepting, finishes requests in flight, and exits 0.\nExit codes: 1 the server could not start (address in use, unreadable store, bad config), 3 not authorised."
+        after_help = "Examples:\n  warden serve --env production\n  warden serve --env staging --addr 0.0.0.0:8080 --config serve.toml\n  warden serve --env production --addr 0.0.0.0:8443 --tls-cert server.pem --tls-key server.key\n  KEY=$(warden apikey create web --role predictor --expires 30d)\n  curl -H \"Authorization: Bearer $KEY\" -d '{\"instances\": [{\"age\": 41}]}' \\\n       http://127.0.0.1:8080/v1/models/credit:predict\n\nRoutes: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/NAME[/versions/N], /v2/models/NAME/ready;\nPOST /v2/models/NAME[/versions/N]/infer (Open Inference Protocol v2), POST /v1/models/NAME:predict\n({\"instances\": [...]}); GET /metrics (Prometheus). Every route but the health probes needs an API key\n(Authorization: Bearer KEY or X-API-Key: KEY) or, with [jwt] configured, an OIDC bearer token.\n\nOnly packages that verify against the trust store and are not quarantined are served; the stage\npointers, quarantines and API keys are re-read every few seconds and models swap atomically.\nConfig file (TOML, every key optional):\n  addr = \"127.0.0.1:8080\"          env = \"production\"         reload_interval_seconds = 2\n  max_body_bytes = 1048576         max_concurrency = 256        request_timeout_seconds = 10\n  max_instances = 1000             range_tolerance = 0.1        min_confidence = 0.6\n  public_metrics = false\n  [rate_limits.predictor]          per_second = 100             burst = 200\n  [tls]   cert = \"server.pem\"   key = \"server.key\"   client_ca = \"clients-ca.pem\"\n  [jwt]   jwks_file = \"jwks.json\"   issuer = \"https://idp.example.com/\"   audience = \"warden\"\n          algorithms = [\"RS256\", \"ES256\"]   roles_claim = \"roles\"   leeway_seconds = 30\n\nOne JSON line per request and per model load goes to stdout (no payloads, no keys).\nSIGTERM or Ctrl-C stops accepting, finishes requests in flight, and exits 0.\nExit codes: 1 the server could not start (address in use, unreadable store, bad config), 3 not authorised."
     )]
     Serve {
         /// The environment whose models are served
@@ -248,6 +248,15 @@ pub enum Command {
         /// Server settings (TOML); flags override it
         #[arg(long, value_name = "FILE")]
         config: Option<std::path::PathBuf>,
+        /// Serve HTTPS with this PEM certificate chain (needs --tls-key)
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The PEM private key of --tls-cert
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
+        /// Require client certificates signed by this PEM CA (with --tls-cert)
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_client_ca: Option<std::path::PathBuf>,
         #[command(flatten)]
         acting: ActingAs,
     },

@@ -136,18 +136,15 @@ impl Server {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(l) => {
-                    if let Some(rest) = l.split("listening on http://").nth(1) {
-                        let addr = rest.split_whitespace().next().unwrap().to_string();
-                        return Server {
-                            child,
-                            base: format!("http://{addr}"),
-                            log,
-                        };
+                    if let Some(rest) = l.split("listening on ").nth(1) {
+                        let base = rest.split_whitespace().next().unwrap().to_string();
+                        return Server { child, base, log };
                     }
                     seen.push(l);
                 }
                 Err(_) => {
                     let _ = child.kill();
+                    let _ = child.wait();
                     panic!("server did not start: {seen:?}");
                 }
             }
@@ -648,4 +645,317 @@ fn models_swap_under_load_without_a_failed_request() {
         3,
         "{log}"
     );
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate.
+fn make_pki(dir: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend_from_slice(&ec);
+    ca.extend_from_slice(&[
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test CA",
+    ]);
+    openssl(dir, &ca);
+    for (name, ext) in [
+        (
+            "server",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth",
+        ),
+        ("client", "extendedKeyUsage=clientAuth"),
+    ] {
+        let mut req = vec!["req"];
+        req.extend_from_slice(&ec);
+        let key = format!("{name}.key");
+        let csr = format!("{name}.csr");
+        let subj = format!("/CN={name}");
+        req.extend_from_slice(&["-keyout", &key, "-out", &csr, "-subj", &subj]);
+        openssl(dir, &req);
+        let extfile = format!("{name}.ext");
+        std::fs::write(dir.join(&extfile), ext.replace("\\n", "\n")).unwrap();
+        let pem = format!("{name}.pem");
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "2",
+                "-extfile",
+                &extfile,
+            ],
+        );
+    }
+}
+
+/// curl's exit code and the HTTP status it printed.
+fn curl(args: &[&str]) -> (i32, String) {
+    let o = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "10",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn tls_with_and_without_client_certificates() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    let key = apikey(ws, "web", "predictor", &[]);
+    let pki = tempfile::tempdir().unwrap();
+    make_pki(pki.path());
+    let p = |f: &str| pki.path().join(f).display().to_string();
+
+    let srv = Server::start(
+        ws,
+        "production",
+        &format!(
+            "[tls]\ncert = {:?}\nkey = {:?}\n",
+            p("server.pem"),
+            p("server.key")
+        ),
+    );
+    assert!(srv.base.starts_with("https://127.0.0.1:"), "{}", srv.base);
+    let live = format!("{}/v2/health/live", srv.base);
+    assert_eq!(curl(&["--cacert", &p("ca.pem"), &live]), (0, "200".into()));
+    let predict = format!("{}/v1/models/credit:predict", srv.base);
+    let auth = format!("Authorization: Bearer {key}");
+    let body = predict_body(1);
+    assert_eq!(
+        curl(&["--cacert", &p("ca.pem"), "-H", &auth, "-d", &body, &predict]),
+        (0, "200".into())
+    );
+    // Plain HTTP to the TLS port gets no HTTP answer; an untrusting client refuses the cert.
+    let plain = live.replace("https://", "http://");
+    assert_ne!(curl(&[&plain]).1, "200");
+    assert_ne!(curl(&[&live]).0, 0);
+    drop(srv);
+
+    let srv = Server::start(
+        ws,
+        "production",
+        &format!(
+            "[tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n",
+            p("server.pem"),
+            p("server.key"),
+            p("ca.pem")
+        ),
+    );
+    let live = format!("{}/v2/health/live", srv.base);
+    // Without a client certificate the handshake fails.
+    let (code, status) = curl(&["--cacert", &p("ca.pem"), &live]);
+    assert!(code != 0 && status != "200", "{code} {status}");
+    let (code, status) = curl(&[
+        "--cacert",
+        &p("ca.pem"),
+        "--cert",
+        &p("client.pem"),
+        "--key",
+        &p("client.key"),
+        &live,
+    ]);
+    assert_eq!((code, status.as_str()), (0, "200"));
+    // A server certificate is not a client certificate here (wrong key usage).
+    let (code, _) = curl(&[
+        "--cacert",
+        &p("ca.pem"),
+        "--cert",
+        &p("server.pem"),
+        "--key",
+        &p("server.key"),
+        &live,
+    ]);
+    assert_ne!(code, 0);
+}
+
+mod jwt {
+    use base64::Engine as _;
+    use p256::ecdsa::signature::Signer;
+    use p256::ecdsa::{Signature, SigningKey};
+    use serde_json::{Value, json};
+
+    fn b64(b: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    }
+
+    pub fn key(seed: u8) -> SigningKey {
+        SigningKey::from_slice(&[seed; 32]).unwrap()
+    }
+
+    pub fn jwk(k: &SigningKey, kid: &str) -> Value {
+        let point = k.verifying_key().to_sec1_point(false);
+        let bytes = point.as_bytes();
+        json!({
+            "kty": "EC", "crv": "P-256", "kid": kid, "alg": "ES256", "use": "sig",
+            "x": b64(&bytes[1..33]), "y": b64(&bytes[33..65]),
+        })
+    }
+
+    pub fn token(k: &SigningKey, header: Value, claims: Value) -> String {
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let sig: Signature = k.sign(input.as_bytes());
+        format!("{input}.{}", b64(&sig.to_bytes()))
+    }
+
+    pub fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+}
+
+#[test]
+fn oidc_bearer_tokens_are_checked() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    let api_key = apikey(ws, "web", "predictor", &[]);
+    let idp = jwt::key(7);
+    let jwks = json!({"keys": [jwt::jwk(&idp, "k1")]});
+    std::fs::write(ws.join("jwks.json"), jwks.to_string()).unwrap();
+    let srv = Server::start(
+        ws,
+        "production",
+        "[jwt]\njwks_file = \"jwks.json\"\nissuer = \"https://idp.test/\"\naudience = \"warden\"\nalgorithms = [\"ES256\"]\nroles_claim = \"realm_access.roles\"\nleeway_seconds = 5\n",
+    );
+    let a = agent();
+    let url = srv.url("/v1/models/credit:predict");
+    let header = json!({"alg": "ES256", "typ": "JWT", "kid": "k1"});
+    let claims = |exp: u64, aud: &str, roles: Value| {
+        json!({"iss": "https://idp.test/", "aud": aud, "sub": "alice", "exp": exp,
+               "iat": jwt::now(), "realm_access": {"roles": roles}})
+    };
+    let call = |token: &str| {
+        reply(
+            a.post(&url)
+                .header("Authorization", &format!("Bearer {token}"))
+                .send(predict_body(1)),
+        )
+    };
+    let later = jwt::now() + 300;
+    let good = jwt::token(
+        &idp,
+        header.clone(),
+        claims(later, "warden", json!(["predictor"])),
+    );
+    let r = call(&good);
+    assert_eq!(r.status, 200, "{}", r.body);
+    // API keys keep working beside tokens.
+    assert_eq!(post(&a, &url, Some(&api_key), &predict_body(1)).status, 200);
+    for (token, why) in [
+        (
+            jwt::token(
+                &idp,
+                header.clone(),
+                claims(jwt::now() - 3600, "warden", json!(["predictor"])),
+            ),
+            "expired",
+        ),
+        (
+            jwt::token(
+                &jwt::key(9),
+                header.clone(),
+                claims(later, "warden", json!(["predictor"])),
+            ),
+            "signature",
+        ),
+        (
+            jwt::token(
+                &idp,
+                header.clone(),
+                claims(later, "someone-else", json!(["predictor"])),
+            ),
+            "audience",
+        ),
+        (
+            jwt::token(
+                &idp,
+                json!({"alg": "ES256", "kid": "k2"}),
+                claims(later, "warden", json!(["predictor"])),
+            ),
+            "unknown key",
+        ),
+        (
+            format!(
+                "{}.{}.",
+                base64::Engine::encode(
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                    br#"{"alg":"none"}"#
+                ),
+                base64::Engine::encode(
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                    claims(later, "warden", json!(["predictor"])).to_string()
+                )
+            ),
+            "token",
+        ),
+        ("garbage.token.here".to_string(), "token"),
+    ] {
+        let r = call(&token);
+        assert_eq!(r.status, 401, "{why}: {}", r.body);
+        assert!(r.body.contains(why), "{why}: {}", r.body);
+    }
+    // A valid token whose roles do not allow prediction.
+    let auditor = jwt::token(
+        &idp,
+        header.clone(),
+        claims(later, "warden", json!(["auditor"])),
+    );
+    let r = call(&auditor);
+    assert_eq!(r.status, 403, "{}", r.body);
+    let none = jwt::token(&idp, header, claims(later, "warden", json!([])));
+    assert_eq!(call(&none).status, 403);
+    let log = srv.log.lock().unwrap().join("\n");
+    assert!(log.contains("\"client\":\"jwt:alice\""), "{log}");
+    assert!(!log.contains(&good));
 }

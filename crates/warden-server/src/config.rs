@@ -3,12 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
 use warden::ValidationLimits;
 
 use crate::ServerError;
+use crate::jwt::{JwtFile, JwtSettings};
+use crate::tls::TlsSettings;
 
 /// A rate limit: sustained requests per second and the burst allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
@@ -46,6 +49,10 @@ pub struct ServeConfig {
     /// Always on in `warden serve` (the file cannot turn it off); only the
     /// guardrail-cost benchmark clears it.
     pub validate_inputs: bool,
+    /// TLS (and optionally client certificates); plain HTTP without it.
+    pub tls: Option<TlsSettings>,
+    /// Bearer JWTs accepted besides API keys.
+    pub jwt: Option<JwtSettings>,
 }
 
 impl Default for ServeConfig {
@@ -81,6 +88,8 @@ impl Default for ServeConfig {
             },
             public_metrics: false,
             validate_inputs: true,
+            tls: None,
+            jwt: None,
         }
     }
 }
@@ -102,6 +111,16 @@ struct FileConfig {
     #[serde(default)]
     rate_limits: BTreeMap<String, RateLimit>,
     default_rate_limit: Option<RateLimit>,
+    tls: Option<TlsFile>,
+    jwt: Option<JwtFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+    client_ca: Option<std::path::PathBuf>,
 }
 
 fn bad(what: &str, why: String) -> ServerError {
@@ -128,10 +147,12 @@ fn check_limit(what: &str, r: &RateLimit) -> Result<(), ServerError> {
 
 impl ServeConfig {
     /// Parses a TOML config file's text over the defaults. `source` names
-    /// the file in errors.
-    pub fn from_toml(text: &str, source: &str) -> Result<Self, ServerError> {
-        let f: FileConfig =
-            toml::from_str(text).map_err(|e| ServerError::Config(format!("{source}: {e}")))?;
+    /// the file in errors; relative paths in it are relative to its
+    /// directory.
+    pub fn from_toml(text: &str, source: &Path) -> Result<Self, ServerError> {
+        let base = source.parent().unwrap_or(Path::new("."));
+        let f: FileConfig = toml::from_str(text)
+            .map_err(|e| ServerError::Config(format!("{}: {e}", source.display())))?;
         let mut c = ServeConfig::default();
         if let Some(a) = f.addr {
             c.addr = a
@@ -188,6 +209,23 @@ impl ServeConfig {
             check_limit("default_rate_limit", &r)?;
             c.default_rate_limit = r;
         }
+        if let Some(t) = f.tls {
+            c.tls = Some(TlsSettings {
+                cert: base.join(t.cert),
+                key: base.join(t.key),
+                client_ca: t.client_ca.map(|p| base.join(p)),
+            });
+        }
+        if let Some(j) = f.jwt {
+            c.jwt = Some(JwtSettings {
+                jwks_file: base.join(j.jwks_file),
+                issuer: j.issuer,
+                audience: j.audience.into_vec(),
+                algorithms: j.algorithms,
+                roles_claim: j.roles_claim,
+                leeway_seconds: j.leeway_seconds,
+            });
+        }
         Ok(c)
     }
 
@@ -217,7 +255,7 @@ mod tests {
     fn a_file_overrides_defaults() {
         let c = ServeConfig::from_toml(
             "addr = \"0.0.0.0:9000\"\nmax_body_bytes = 4096\nmin_confidence = 0.7\n[rate_limits.predictor]\nper_second = 5\nburst = 5\n",
-            "serve.toml",
+            Path::new("serve.toml"),
         )
         .unwrap();
         assert_eq!(c.addr.port(), 9000);
@@ -240,7 +278,7 @@ mod tests {
                 "rate_limits.predictor",
             ),
         ] {
-            let e = ServeConfig::from_toml(text, "serve.toml")
+            let e = ServeConfig::from_toml(text, Path::new("serve.toml"))
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(needle), "{text}: {e}");

@@ -26,8 +26,9 @@ use crate::metrics::{KeyLabels, ReasonLabels, RequestLabels, RouteLabels};
 /// Who is calling, once authenticated (put in the request's extensions).
 #[derive(Clone, Debug)]
 pub struct Client {
-    pub key_name: String,
-    pub role: String,
+    /// The API key's name, or `jwt:` and the token's subject.
+    pub name: String,
+    pub roles: Vec<String>,
 }
 
 /// One rate limiter per key, rebuilt if the key's limit changes.
@@ -51,6 +52,11 @@ impl Limiters {
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(burst);
         let r = Arc::new(RateLimiter::direct(quota));
+        // Callers are keys and token subjects; if their number ever grows
+        // past this, start the buckets afresh rather than grow without end.
+        if map.len() >= 100_000 {
+            map.clear();
+        }
         map.insert(key_id.to_string(), (limit, r.clone()));
         r
     }
@@ -65,6 +71,7 @@ pub fn classify(path: &str, public_metrics: bool) -> (&'static str, Option<&'sta
         "/metrics" if public_metrics => ("metrics", None),
         "/metrics" => ("metrics", Some("serve.metrics")),
         "/v2" => ("server_metadata", Some("serve.predict")),
+        "/openapi.json" => ("openapi", Some("serve.predict")),
         p if p.starts_with("/v2/models/") && p.ends_with("/infer") => {
             ("infer", Some("serve.predict"))
         }
@@ -128,43 +135,81 @@ fn admit(
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return Err(r);
     };
-    let rec = snap
-        .keys
-        .verify(presented, &Timestamp::now())
-        .map_err(|e| {
-            let msg = match e {
-                KeyRejection::Revoked => "this API key has been revoked",
-                KeyRejection::Expired => "this API key has expired",
-                _ => "invalid API key",
-            };
-            let mut r = reject("unauthenticated", StatusCode::UNAUTHORIZED, msg);
-            r.response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            r
-        })?;
-    let client = Client {
-        key_name: rec.name.clone(),
-        role: rec.role.clone(),
+    let unauthenticated = |msg: &str| {
+        let mut r = reject("unauthenticated", StatusCode::UNAUTHORIZED, msg);
+        r.response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        r
     };
-    if !snap.allowed.contains(&(rec.role.clone(), action)) {
+    // API keys carry their prefix; anything else is a JWT when JWTs are on.
+    let (client, limiter_id, own_limit) = match &s.jwt {
+        Some(jwt) if !presented.starts_with(warden::API_KEY_PREFIX) => {
+            let id = jwt.verify(presented).map_err(unauthenticated)?;
+            let sub: String = id.subject.chars().take(128).collect();
+            (
+                Client {
+                    name: format!("jwt:{sub}"),
+                    roles: id.roles,
+                },
+                format!("jwt:{}", id.subject),
+                None,
+            )
+        }
+        _ => {
+            let rec = snap
+                .keys
+                .verify(presented, &Timestamp::now())
+                .map_err(|e| {
+                    unauthenticated(match e {
+                        KeyRejection::Revoked => "this API key has been revoked",
+                        KeyRejection::Expired => "this API key has expired",
+                        _ => "invalid API key",
+                    })
+                })?;
+            (
+                Client {
+                    name: rec.name.clone(),
+                    roles: vec![rec.role.clone()],
+                },
+                format!("key:{}", rec.id),
+                rec.rate_limit,
+            )
+        }
+    };
+    if !client
+        .roles
+        .iter()
+        .any(|r| snap.allowed.contains(&(r.clone(), action)))
+    {
+        let who = match client.roles.as_slice() {
+            [] => "a caller with no role".to_string(),
+            [one] => format!("role {one}"),
+            many => format!("roles {}", many.join(", ")),
+        };
         let r = reject(
             "forbidden",
             StatusCode::FORBIDDEN,
-            format!("role {} may not {action}", rec.role),
+            format!("{who} may not {action}"),
         );
         req.extensions_mut().insert(client);
         return Err(r);
     }
-    let limit = s.cfg.rate_limit_for(&rec.role, rec.rate_limit);
-    let limiter = s.limiters.get(&rec.id, limit);
+    // The most generous of the caller's roles' limits.
+    let limit = client
+        .roles
+        .iter()
+        .map(|r| s.cfg.rate_limit_for(r, own_limit))
+        .max_by(|a, b| a.per_second.total_cmp(&b.per_second))
+        .unwrap_or(s.cfg.default_rate_limit);
+    let limiter = s.limiters.get(&limiter_id, limit);
     if let Err(not_until) = limiter.check() {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         s.metrics
             .rate_limited
             .get_or_create(&KeyLabels {
-                key: rec.name.clone(),
+                key: client.name.clone(),
             })
             .inc();
         let mut r = reject(
@@ -301,8 +346,8 @@ pub async fn guard(State(s): State<Arc<Shared>>, mut req: Request, next: Next) -
         "route": route,
         "status": status.as_u16(),
         "ms": (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
-        "client": client.as_ref().map(|c| c.key_name.as_str()),
-        "role": client.as_ref().map(|c| c.role.as_str()),
+        "client": client.as_ref().map(|c| c.name.as_str()),
+        "roles": client.as_ref().map(|c| c.roles.clone()),
         "rejected": reason,
     }));
     resp

@@ -19,9 +19,12 @@
 
 pub mod config;
 pub mod guard;
+pub mod jwt;
 pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod state;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -63,6 +66,7 @@ pub struct Shared {
     pub metrics: metrics::Metrics,
     pub inflight: Arc<Semaphore>,
     pub log: EventSink,
+    pub jwt: Option<jwt::JwtVerifier>,
 }
 
 /// The routes and the guard around them.
@@ -101,13 +105,16 @@ fn routes(_shared: Arc<Shared>) -> Router<Arc<Shared>> {
         )
         .route("/v1/models/{target}", post(routes::predict_records))
         .route("/metrics", get(routes::metrics))
+        .route("/openapi.json", get(routes::openapi))
         .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
 }
 
 /// What [`serve`] reports once it is listening.
 #[derive(Clone, Debug)]
 pub struct Started {
     pub addr: SocketAddr,
+    pub tls: bool,
     pub models: Vec<(String, u64)>,
     pub missing: Vec<(String, String)>,
 }
@@ -125,6 +132,7 @@ pub fn serve(
         .enable_all()
         .thread_name("warden-serve")
         .build()?;
+    let tls = cfg.tls.as_ref().map(tls::server_config).transpose()?;
     let listener = std::net::TcpListener::bind(cfg.addr).map_err(|source| ServerError::Bind {
         addr: cfg.addr,
         source,
@@ -135,6 +143,7 @@ pub fn serve(
     let snap = shared.current.get();
     let info = Started {
         addr,
+        tls: tls.is_some(),
         models: snap
             .models
             .values()
@@ -164,9 +173,18 @@ pub fn serve(
     let app = router(shared.clone());
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+        match tls {
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown_signal())
+                    .await
+            }
+            Some(config) => {
+                axum::serve(tls::TlsListener::new(listener, config)?, app)
+                    .with_graceful_shutdown(shutdown_signal())
+                    .await
+            }
+        }
     });
     stop.store(true, Ordering::SeqCst);
     let _ = refresher.join();
@@ -185,8 +203,10 @@ pub fn load(
 ) -> Result<(Arc<Shared>, Failed), ServerError> {
     let metrics = metrics::Metrics::new();
     let mut failed = HashMap::new();
+    let jwt = cfg.jwt.clone().map(jwt::JwtVerifier::load).transpose()?;
     let first = state::refresh(ws, &cfg, None, &mut failed, &metrics, &log)?;
     let shared = Arc::new(Shared {
+        jwt,
         inflight: Arc::new(Semaphore::new(cfg.max_concurrency)),
         current: state::Current::new(first),
         limiters: guard::Limiters::default(),
@@ -197,12 +217,7 @@ pub fn load(
     Ok((shared, failed))
 }
 
-fn refresh_loop(
-    ws: Workspace,
-    shared: Arc<Shared>,
-    stop: Arc<AtomicBool>,
-    mut failed: Failed,
-) {
+fn refresh_loop(ws: Workspace, shared: Arc<Shared>, stop: Arc<AtomicBool>, mut failed: Failed) {
     let tick = Duration::from_millis(100);
     let mut waited = Duration::ZERO;
     while !stop.load(Ordering::SeqCst) {

@@ -608,3 +608,15 @@ pub async fn metrics(State(s): State<Arc<Shared>>) -> Response {
 pub async fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, "no such route")
 }
+
+pub async fn method_not_allowed() -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this route does not take that method",
+    )
+}
+
+pub async fn openapi(State(s): State<Arc<Shared>>) -> Response {
+    let snap = s.current.get();
+    Json(crate::openapi::document(&s, &snap)).into_response()
+}

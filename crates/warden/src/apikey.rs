@@ -19,6 +19,8 @@ use zeroize::Zeroizing;
 use crate::{Error, Workspace};
 
 const SECRET_FILE: &str = "apikey.key";
+/// Every API key starts with this.
+pub const API_KEY_PREFIX: &str = "wdn_";
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// A key just created: the record, and the key itself (shown once).

@@ -45,7 +45,7 @@ mod signing;
 mod threat;
 mod workspace;
 
-pub use apikey::{ApiKeyCreated, ApiKeyVerifier, KeyRejection, parse_expiry};
+pub use apikey::{API_KEY_PREFIX, ApiKeyCreated, ApiKeyVerifier, KeyRejection, parse_expiry};
 pub use approve::{APPROVAL_PAYLOAD_TYPE, APPROVAL_PREDICATE, Approved, RolledBack};
 pub use audit::{
     ConsistencyProof, EventOut, InclusionProof, ProofCheck, ProofFile, VerifyProblem, VerifyReport,

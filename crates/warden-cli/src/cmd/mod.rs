@@ -62,8 +62,24 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Scan(a) => scan::run(&g, *a),
         Command::Apikey(c) => keys::apikey(&g, c),
         Command::Serve {
-            env, addr, config, ..
-        } => serve::run(&g, env, addr, config.as_deref()),
+            env,
+            addr,
+            config,
+            tls_cert,
+            tls_key,
+            tls_client_ca,
+            ..
+        } => serve::run(
+            &g,
+            serve::Flags {
+                env,
+                addr,
+                config,
+                tls_cert,
+                tls_key,
+                tls_client_ca,
+            },
+        ),
         Command::ThreatModel { format, .. } => {
             let risks = workspace(&g)?.threat_model()?;
             if g.json || format == "json" {

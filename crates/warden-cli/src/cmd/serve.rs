@@ -1,10 +1,11 @@
 //! `warden serve`: the guarded inference server in the foreground.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
+use warden_server::tls::TlsSettings;
 use warden_server::{ServeConfig, ServerError};
 
 use crate::cli::Global;
@@ -19,25 +20,37 @@ fn server_failure(e: ServerError) -> Failure {
     }
 }
 
-pub fn run(
-    g: &Global,
-    env: Option<String>,
-    addr: Option<String>,
-    config: Option<&Path>,
-) -> Result<ExitCode, Failure> {
-    let mut cfg = match config {
+/// The command line's settings (over the config file's).
+pub struct Flags {
+    pub env: Option<String>,
+    pub addr: Option<String>,
+    pub config: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+pub fn run(g: &Global, f: Flags) -> Result<ExitCode, Failure> {
+    let mut cfg = match &f.config {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| {
                 Failure::new(exit::USAGE, format!("cannot read {}: {e}", p.display()))
             })?;
-            ServeConfig::from_toml(&text, &p.display().to_string()).map_err(server_failure)?
+            ServeConfig::from_toml(&text, p).map_err(server_failure)?
         }
         None => ServeConfig::default(),
     };
-    if let Some(e) = env {
+    if let (Some(cert), Some(key)) = (f.tls_cert, f.tls_key) {
+        cfg.tls = Some(TlsSettings {
+            cert,
+            key,
+            client_ca: f.tls_client_ca,
+        });
+    }
+    if let Some(e) = f.env {
         cfg.env = e;
     }
-    if let Some(a) = addr {
+    if let Some(a) = f.addr {
         cfg.addr = a.parse().map_err(|e| {
             Failure::new(
                 exit::USAGE,
@@ -62,7 +75,8 @@ pub fn run(
     });
     let env = cfg.env.clone();
     warden_server::serve(ws, cfg, log, |s| {
-        eprintln!("warden serve: listening on http://{} (env {env})", s.addr);
+        let scheme = if s.tls { "https" } else { "http" };
+        eprintln!("warden serve: listening on {scheme}://{} (env {env})", s.addr);
         for (m, v) in &s.models {
             eprintln!("  serving {m}@{v}");
         }

@@ -1,0 +1,229 @@
+//! OAuth2 / OIDC bearer tokens: JWTs checked against a JWKS (signature by
+//! a key of the set, algorithm on an allow-list of asymmetric algorithms,
+//! issuer, audience, expiry and not-before with a leeway), roles read from
+//! a configurable claim. Signature verification is `jsonwebtoken`'s.
+
+use std::path::{Path, PathBuf};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::ServerError;
+
+/// What the `[jwt]` table of the server config says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JwtSettings {
+    pub jwks_file: PathBuf,
+    pub issuer: String,
+    pub audience: Vec<String>,
+    pub algorithms: Vec<String>,
+    /// A claim name, or a dotted path into nested claims
+    /// (`realm_access.roles`).
+    pub roles_claim: String,
+    pub leeway_seconds: u64,
+}
+
+/// A JWKS file is at most this large.
+const MAX_JWKS_BYTES: u64 = 1 << 20;
+/// A token is at most this long.
+const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// Who a verified token names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JwtIdentity {
+    pub subject: String,
+    pub roles: Vec<String>,
+}
+
+/// Checks tokens against one key set and one set of expectations.
+pub struct JwtVerifier {
+    keys: Vec<(Option<String>, DecodingKey, Option<Algorithm>)>,
+    algorithms: Vec<Algorithm>,
+    settings: JwtSettings,
+}
+
+fn algorithm(name: &str) -> Result<Algorithm, ServerError> {
+    let alg: Algorithm = name
+        .parse()
+        .map_err(|_| ServerError::Config(format!("jwt.algorithms: unknown algorithm {name:?}")))?;
+    if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+        return Err(ServerError::Config(format!(
+            "jwt.algorithms: {name} is symmetric; only public-key algorithms (RS*, PS*, ES256, ES384, EdDSA) are accepted"
+        )));
+    }
+    Ok(alg)
+}
+
+impl JwtVerifier {
+    /// Reads the JWKS file and checks the settings.
+    pub fn load(settings: JwtSettings) -> Result<Self, ServerError> {
+        let path = settings.jwks_file.clone();
+        let path = path.as_path();
+        let meta = std::fs::metadata(path)
+            .map_err(|e| ServerError::Config(format!("jwt.jwks_file {}: {e}", path.display())))?;
+        if meta.len() > MAX_JWKS_BYTES {
+            return Err(ServerError::Config(format!(
+                "jwt.jwks_file {}: larger than {MAX_JWKS_BYTES} bytes",
+                path.display()
+            )));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ServerError::Config(format!("jwt.jwks_file {}: {e}", path.display())))?;
+        Self::from_jwks(&text, path, settings)
+    }
+
+    /// Builds a verifier from JWKS text (`source` names it in errors).
+    pub fn from_jwks(
+        text: &str,
+        source: &Path,
+        settings: JwtSettings,
+    ) -> Result<Self, ServerError> {
+        let set: JwkSet = serde_json::from_str(text).map_err(|e| {
+            ServerError::Config(format!("{}: not a JWK set: {e}", source.display()))
+        })?;
+        let algorithms = settings
+            .algorithms
+            .iter()
+            .map(|a| algorithm(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        if algorithms.is_empty() {
+            return Err(ServerError::Config("jwt.algorithms is empty".into()));
+        }
+        if settings.issuer.is_empty() || settings.audience.is_empty() {
+            return Err(ServerError::Config(
+                "jwt.issuer and jwt.audience are required".into(),
+            ));
+        }
+        let mut keys = Vec::new();
+        for (i, jwk) in set.keys.iter().enumerate() {
+            let key = DecodingKey::from_jwk(jwk)
+                .map_err(|e| ServerError::Config(format!("{}: key {i}: {e}", source.display())))?;
+            let alg = jwk
+                .common
+                .key_algorithm
+                .and_then(|a| a.to_string().parse::<Algorithm>().ok());
+            keys.push((jwk.common.key_id.clone(), key, alg));
+        }
+        if keys.is_empty() {
+            return Err(ServerError::Config(format!(
+                "{}: the key set has no keys",
+                source.display()
+            )));
+        }
+        Ok(JwtVerifier {
+            keys,
+            algorithms,
+            settings,
+        })
+    }
+
+    /// Verifies `token`; the error is a reason safe to show the caller.
+    pub fn verify(&self, token: &str) -> Result<JwtIdentity, &'static str> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err("token too long");
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| "malformed token")?;
+        if !self.algorithms.contains(&header.alg) {
+            return Err("token algorithm not accepted");
+        }
+        let candidates: Vec<&(Option<String>, DecodingKey, Option<Algorithm>)> = match &header.kid {
+            Some(kid) => self
+                .keys
+                .iter()
+                .filter(|(k, _, _)| k.as_deref() == Some(kid.as_str()))
+                .collect(),
+            None if self.keys.len() == 1 => self.keys.iter().collect(),
+            None => return Err("token names no key (kid) and the key set has several"),
+        };
+        let Some((_, key, declared)) = candidates.first() else {
+            return Err("token signed by an unknown key");
+        };
+        if declared.is_some_and(|a| a != header.alg) {
+            return Err("token algorithm does not match its key");
+        }
+        let mut v = Validation::new(header.alg);
+        v.algorithms = vec![header.alg];
+        v.leeway = self.settings.leeway_seconds;
+        v.validate_nbf = true;
+        v.set_issuer(&[self.settings.issuer.as_str()]);
+        v.set_audience(&self.settings.audience);
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<Value>(token, key, &v).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            match e.kind() {
+                K::ExpiredSignature => "token expired",
+                K::ImmatureSignature => "token not valid yet",
+                K::InvalidSignature => "token signature invalid",
+                K::InvalidIssuer => "token issuer not accepted",
+                K::InvalidAudience => "token audience not accepted",
+                K::MissingRequiredClaim(_) => "token lacks a required claim (exp, iss, aud, sub)",
+                _ => "invalid token",
+            }
+        })?;
+        let subject = data
+            .claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .ok_or("token subject is not a string")?
+            .to_string();
+        let mut claim = Some(&data.claims);
+        for part in self.settings.roles_claim.split('.') {
+            claim = claim.and_then(|c| c.get(part));
+        }
+        let roles = match claim {
+            Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(JwtIdentity { subject, roles })
+    }
+}
+
+/// The `[jwt]` table as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct JwtFile {
+    pub jwks_file: PathBuf,
+    pub issuer: String,
+    pub audience: OneOrMany,
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    #[serde(default = "default_leeway")]
+    pub leeway_seconds: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+fn default_algorithms() -> Vec<String> {
+    vec!["RS256".into(), "ES256".into()]
+}
+
+fn default_roles_claim() -> String {
+    "roles".into()
+}
+
+fn default_leeway() -> u64 {
+    30
+}
