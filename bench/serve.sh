@@ -18,6 +18,7 @@
 # Usage: bench/serve.sh [WORKDIR]   (default target/bench-serve)
 #   WARDEN_BENCH_SECONDS=10   seconds per wrk run
 #   WARDEN_BENCH_CONNS=64     connections for the peak runs
+#   WARDEN_BENCH_SKIP=fastapi skip the FastAPI server (its figures stay from the last run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$PWD"
@@ -119,6 +120,9 @@ read -r U_RPS U_P50 U_P99 U_ERR < <(run_wrk unguarded-peak "$URL" "$CONNS" 0)
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
 # 4. FastAPI.
+if [ "${WARDEN_BENCH_SKIP:-}" = fastapi ]; then
+  read -r F_RPS F_P50 F_P99 F_ERR < <(awk '/^Requests\/sec:/ {r=$2} $1=="50%" {a=$2} $1=="99%" {b=$2} $1=="non200" {e=$2} END {print r, a, b, e}' "$WORK/wrk-fastapi-peak.txt")
+else
 (cd "$REPO/bench" && BENCH_CSV="$WORK/ws/credit.csv" BENCH_KEY="$KEY" \
   "$VENV/bin/uvicorn" serve_fastapi:app --host 127.0.0.1 --port 18203 --workers 2 \
   --loop uvloop --http httptools --no-access-log --log-level warning) 2> "$WORK/fastapi.err" &
@@ -128,6 +132,7 @@ URL=http://127.0.0.1:18203/v1/models/credit:predict
 test "$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" -H 'Content-Type: application/json' -d "$BODY" "$URL")" = 200
 KEYVAR="$KEY" run_wrk warmup "$URL" "$CONNS" 0 > /dev/null
 read -r F_RPS F_P50 F_P99 F_ERR < <(KEYVAR="$KEY" run_wrk fastapi-peak "$URL" "$CONNS" 0)
+fi
 
 {
   echo "| server | connections | requests/s | p50 | p99 | non-200 |"

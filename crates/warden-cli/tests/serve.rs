@@ -155,6 +155,42 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// The log so far, once it contains `needle` (lines are written in
+    /// batches a few milliseconds apart).
+    fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log.lock().unwrap().join("\n");
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "{needle} never logged:\n{log}");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Sends raw bytes on a fresh connection and returns what comes back
+    /// before the server closes it or 5 s pass.
+    fn raw(&self, request: &str) -> String {
+        use std::io::{Read, Write};
+        let addr = self.base.trim_start_matches("http://");
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(request.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = c.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+            if out.windows(4).any(|w| w == b"\r\n\r\n") && out.ends_with(b"}") {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
     /// SIGTERM, then the exit code (within `limit`).
     fn stop(mut self, limit: Duration) -> Option<i32> {
         let _ = Command::new("kill")
@@ -358,9 +394,13 @@ fn every_guardrail_refuses_and_admits() {
     let r = post(&a, &predict, Some(&web), &predict_body(21));
     assert_eq!(r.status, 422);
     assert!(r.body.contains("at most 20"), "{}", r.body);
-    // Size: refused before the body is read.
-    let r = post(&a, &predict, Some(&web), &predict_body(200));
-    assert_eq!(r.status, 413, "{}", r.body);
+    // Size: refused on the declared length, before any of the body is
+    // read (the client has sent none of it).
+    let head = srv.raw(&format!(
+        "POST /v1/models/credit:predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {web}\r\nContent-Type: application/json\r\nContent-Length: 50000000\r\n\r\n"
+    ));
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    assert!(head.contains("exceeds the limit of 8192 bytes"), "{head}");
     // Unknown model.
     let r = post(
         &a,
@@ -474,14 +514,12 @@ fn every_guardrail_refuses_and_admits() {
     }
 
     // The access log: a line per request, no keys, no payloads.
-    let log = srv.log.lock().unwrap().join("\n");
+    let log = srv.wait_log("\"rejected\":\"rate_limited\"");
     for secret in [&web, &slow, &aud, &ops] {
         assert!(!log.contains(secret.as_str()));
     }
     assert!(!log.contains("36345.41") && !log.contains("castle"));
     assert!(log.contains("\"event\":\"access\""));
-    assert!(log.contains("\"rejected\":\"rate_limited\""));
-    drop(log);
 
     // SIGTERM stops it cleanly.
     assert_eq!(srv.stop(Duration::from_secs(10)), Some(0));
@@ -639,12 +677,17 @@ fn models_swap_under_load_without_a_failed_request() {
     assert!(s.len() > 50, "only {} requests", s.len());
     assert!(s.iter().any(|&(_, v)| v == 2));
     drop(s);
-    let log = srv.log.lock().unwrap().join("\n");
-    assert_eq!(
-        log.matches("\"event\":\"model.loaded\"").count(),
-        3,
-        "{log}"
-    );
+    // The log is written in batches: give the last lines a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = srv.log.lock().unwrap().join("\n");
+        let loads = log.matches("\"event\":\"model.loaded\"").count();
+        if loads == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{loads} loads logged:\n{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -955,7 +998,135 @@ fn oidc_bearer_tokens_are_checked() {
     assert_eq!(r.status, 403, "{}", r.body);
     let none = jwt::token(&idp, header, claims(later, "warden", json!([])));
     assert_eq!(call(&none).status, 403);
-    let log = srv.log.lock().unwrap().join("\n");
-    assert!(log.contains("\"client\":\"jwt:alice\""), "{log}");
+    let log = srv.wait_log("\"client\":\"jwt:alice\"");
     assert!(!log.contains(&good));
+}
+
+#[test]
+fn the_control_api_acts_as_the_caller_through_the_engine() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    ok(
+        ws,
+        "ana",
+        &["release", "credit@2", "--reason", "control test"],
+    );
+    let ops = apikey(ws, "ops", "operator", &[]);
+    let web = apikey(ws, "web", "predictor", &[]);
+    let aud = apikey(ws, "aud", "auditor", &[]);
+    let srv = Server::start(ws, "dev", "");
+    let a = agent();
+
+    // Reading the registry: any role may; no credential may not.
+    assert_eq!(get(&a, &srv.url("/api/v1/models"), None).status, 401);
+    let r = get(&a, &srv.url("/api/v1/models"), Some(&web));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json().as_array().unwrap().len() >= 5);
+    let r = get(&a, &srv.url("/api/v1/models/credit"), Some(&ops));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["versions"].as_array().unwrap().len(), 2);
+    assert!(
+        v["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["env"] == "production")
+    );
+    assert_eq!(
+        get(&a, &srv.url("/api/v1/models/nope"), Some(&ops)).status,
+        404
+    );
+    assert_eq!(
+        get(&a, &srv.url("/api/v1/models/credit/versions/1"), Some(&ops)).status,
+        200
+    );
+    assert_eq!(
+        get(&a, &srv.url("/api/v1/models/credit/versions/x"), Some(&ops)).status,
+        400
+    );
+
+    // Promotion: the policy refuses a predictor (audited under its name),
+    // allows an operator; the server then serves the new pointer.
+    let promote = srv.url("/api/v1/models/credit/versions/1/promote");
+    let r = post(&a, &promote, Some(&web), r#"{"env": "dev"}"#);
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = post(&a, &promote, Some(&ops), r#"{"env": "nowhere"}"#);
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = post(&a, &promote, Some(&ops), r#"{"environment": "dev"}"#);
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = post(&a, &promote, Some(&ops), r#"{"env": "dev"}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["allowed"], true);
+    let predict = srv.url("/v1/models/credit:predict");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while post(&a, &predict, Some(&web), &predict_body(1)).status != 200 {
+        assert!(Instant::now() < deadline, "promoted model never served");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Quarantine through the API takes it out of service.
+    let r = post(
+        &a,
+        &srv.url("/api/v1/models/credit/versions/1/quarantine"),
+        Some(&ops),
+        r#"{"reason": "suspected drift"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.json()["removed_from"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "dev")
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while post(&a, &predict, Some(&web), &predict_body(1)).status == 200 {
+        assert!(Instant::now() < deadline, "quarantined model still served");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Rollback needs a version that passed dev's gate and is not quarantined.
+    let r = post(
+        &a,
+        &srv.url("/api/v1/models/credit/rollback"),
+        Some(&ops),
+        r#"{"env": "dev"}"#,
+    );
+    assert!(
+        r.status == 200 || r.status == 409 || r.status == 404,
+        "{}",
+        r.body
+    );
+
+    // The audit log: who did what, as the CLI records it.
+    let r = get(
+        &a,
+        &srv.url("/api/v1/audit?action=model.promote&limit=5"),
+        Some(&aud),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let events = r.json();
+    let last = events.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["actor"], "apikey.ops");
+    let r = get(
+        &a,
+        &srv.url("/api/v1/audit?action=authz.denied"),
+        Some(&aud),
+    );
+    assert!(r.body.contains("apikey.web"), "{}", r.body);
+    let seq = last["seq"].as_u64().unwrap();
+    let r = get(
+        &a,
+        &srv.url(&format!("/api/v1/audit/proof/{seq}")),
+        Some(&aud),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    std::fs::write(ws.join("proof.json"), &r.body).unwrap();
+    ok(ws, "ana", &["audit", "check-proof", "proof.json"]);
+    assert_eq!(
+        get(&a, &srv.url("/api/v1/audit?limit=lots"), Some(&aud)).status,
+        400
+    );
+    drop(srv);
+    ok(ws, "ana", &["audit", "verify"]);
 }

@@ -24,7 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
     cfg.validate_inputs = false;
-    let (shared, _) = warden_server::load(&ws, cfg, Arc::new(|_| {}))?;
+    let (shared, _) =
+        warden_server::load(&ws, warden::OpenOptions::default(), cfg, Arc::new(|_| {}))?;
     let app = warden_server::unguarded_router(shared);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

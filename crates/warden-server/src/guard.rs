@@ -23,6 +23,21 @@ use crate::Shared;
 use crate::config::RateLimit;
 use crate::metrics::{KeyLabels, ReasonLabels, RequestLabels, RouteLabels};
 
+/// One access-log line: no payloads, no credentials.
+#[derive(serde::Serialize)]
+struct AccessLine<'a> {
+    event: &'static str,
+    time: Timestamp,
+    method: &'a str,
+    path: &'a str,
+    route: &'static str,
+    status: u16,
+    ms: f64,
+    client: Option<&'a str>,
+    roles: Option<&'a [String]>,
+    rejected: Option<&'static str>,
+}
+
 /// Who is calling, once authenticated (put in the request's extensions).
 #[derive(Clone, Debug)]
 pub struct Client {
@@ -62,25 +77,39 @@ impl Limiters {
     }
 }
 
-/// The route a path belongs to (a bounded label set for metrics) and the
-/// action it needs, if any.
-pub fn classify(path: &str, public_metrics: bool) -> (&'static str, Option<&'static str>) {
+/// What a route needs from a caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Nothing (the health probes).
+    Public,
+    /// A credential; the engine asks the policy per operation (the
+    /// control API).
+    Authenticated,
+    /// A credential whose roles the policy allows this action.
+    Action(&'static str),
+}
+
+/// The route a path belongs to (a bounded label set for metrics) and what
+/// it needs.
+pub fn classify(path: &str, public_metrics: bool) -> (&'static str, Access) {
+    use Access::*;
     match path {
-        "/v2/health/live" => ("health_live", None),
-        "/v2/health/ready" => ("health_ready", None),
-        "/metrics" if public_metrics => ("metrics", None),
-        "/metrics" => ("metrics", Some("serve.metrics")),
-        "/v2" => ("server_metadata", Some("serve.predict")),
-        "/openapi.json" => ("openapi", Some("serve.predict")),
+        "/v2/health/live" => ("health_live", Public),
+        "/v2/health/ready" => ("health_ready", Public),
+        "/metrics" if public_metrics => ("metrics", Public),
+        "/metrics" => ("metrics", Action("serve.metrics")),
+        "/v2" => ("server_metadata", Action("serve.predict")),
+        "/openapi.json" => ("openapi", Action("serve.predict")),
         p if p.starts_with("/v2/models/") && p.ends_with("/infer") => {
-            ("infer", Some("serve.predict"))
+            ("infer", Action("serve.predict"))
         }
         p if p.starts_with("/v2/models/") && p.ends_with("/ready") => {
-            ("model_ready", Some("serve.predict"))
+            ("model_ready", Action("serve.predict"))
         }
-        p if p.starts_with("/v2/models/") => ("model_metadata", Some("serve.predict")),
-        p if p.starts_with("/v1/models/") => ("predict", Some("serve.predict")),
-        _ => ("other", Some("serve.predict")),
+        p if p.starts_with("/v2/models/") => ("model_metadata", Action("serve.predict")),
+        p if p.starts_with("/v1/models/") => ("predict", Action("serve.predict")),
+        p if p.starts_with("/api/v1/") => ("control", Authenticated),
+        _ => ("other", Action("serve.predict")),
     }
 }
 
@@ -118,10 +147,13 @@ fn reject(reason: &'static str, status: StatusCode, message: impl Into<String>) 
 }
 
 /// Authentication, authorisation, rate limit, concurrency, declared size.
+/// The authenticated caller is left in `caller`, refused or not, for the log.
 fn admit(
     s: &Shared,
-    req: &mut Request,
-    action: &'static str,
+    req: &Request,
+    action: Option<&'static str>,
+    now: &Timestamp,
+    caller: &mut Option<Client>,
 ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Rejection> {
     let snap = s.current.get();
     let Some(presented) = presented_key(req.headers()) else {
@@ -152,35 +184,30 @@ fn admit(
                     name: format!("jwt:{sub}"),
                     roles: id.roles,
                 },
-                format!("jwt:{}", id.subject),
+                std::borrow::Cow::Owned(format!("jwt:{}", id.subject)),
                 None,
             )
         }
         _ => {
-            let rec = snap
-                .keys
-                .verify(presented, &Timestamp::now())
-                .map_err(|e| {
-                    unauthenticated(match e {
-                        KeyRejection::Revoked => "this API key has been revoked",
-                        KeyRejection::Expired => "this API key has expired",
-                        _ => "invalid API key",
-                    })
-                })?;
+            let rec = snap.keys.verify(presented, now).map_err(|e| {
+                unauthenticated(match e {
+                    KeyRejection::Revoked => "this API key has been revoked",
+                    KeyRejection::Expired => "this API key has expired",
+                    _ => "invalid API key",
+                })
+            })?;
             (
                 Client {
                     name: rec.name.clone(),
                     roles: vec![rec.role.clone()],
                 },
-                format!("key:{}", rec.id),
+                std::borrow::Cow::Borrowed(rec.id.as_str()),
                 rec.rate_limit,
             )
         }
     };
-    if !client
-        .roles
-        .iter()
-        .any(|r| snap.allowed.contains(&(r.clone(), action)))
+    if let Some(action) = action
+        && !client.roles.iter().any(|r| snap.allows(r, action))
     {
         let who = match client.roles.as_slice() {
             [] => "a caller with no role".to_string(),
@@ -192,7 +219,7 @@ fn admit(
             StatusCode::FORBIDDEN,
             format!("{who} may not {action}"),
         );
-        req.extensions_mut().insert(client);
+        *caller = Some(client);
         return Err(r);
     }
     // The most generous of the caller's roles' limits.
@@ -202,7 +229,7 @@ fn admit(
         .map(|r| s.cfg.rate_limit_for(r, own_limit))
         .max_by(|a, b| a.per_second.total_cmp(&b.per_second))
         .unwrap_or(s.cfg.default_rate_limit);
-    let limiter = s.limiters.get(&limiter_id, limit);
+    let limiter = s.limiters.get(limiter_id.as_ref(), limit);
     if let Err(not_until) = limiter.check() {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -224,10 +251,10 @@ fn admit(
         r.response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-        req.extensions_mut().insert(client);
+        *caller = Some(client);
         return Err(r);
     }
-    req.extensions_mut().insert(client);
+    *caller = Some(client);
     let permit = s.inflight.clone().try_acquire_owned().map_err(|_| {
         let mut r = reject(
             "busy",
@@ -259,7 +286,21 @@ fn admit(
     Ok(Some(permit))
 }
 
-fn secure(h: &mut HeaderMap) {
+/// At most `n` bytes of `s`, cut on a character boundary.
+fn bounded(s: &str, n: usize) -> &str {
+    if s.len() <= n {
+        return s;
+    }
+    let mut end = n;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The headers OWASP's REST guidance asks of an API response (HSTS is
+/// added when serving TLS).
+fn secure(h: &mut HeaderMap, tls: bool) {
     for (k, v) in [
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
@@ -267,11 +308,15 @@ fn secure(h: &mut HeaderMap) {
             "content-security-policy",
             "default-src 'none'; frame-ancestors 'none'",
         ),
-        ("referrer-policy", "no-referrer"),
         ("cache-control", "no-store"),
-        ("cross-origin-resource-policy", "same-origin"),
     ] {
         h.insert(k, HeaderValue::from_static(v));
+    }
+    if tls {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
     }
     if h.get(header::CONTENT_TYPE).is_none() {
         h.insert(
@@ -284,15 +329,23 @@ fn secure(h: &mut HeaderMap) {
 /// The middleware around every route.
 pub async fn guard(State(s): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let (route, action) = classify(req.uri().path(), s.cfg.public_metrics);
-    let method = req.method().to_string();
-    let path: String = req.uri().path().chars().take(200).collect();
+    let now = Timestamp::now();
+    let (route, access) = classify(req.uri().path(), s.cfg.public_metrics);
+    let method = req.method().clone();
+    let uri = req.uri().clone();
     let mut reason: Option<&'static str> = None;
-    let admitted = match action {
-        None => Ok(None),
-        Some(a) => admit(&s, &mut req, a),
+    let mut client = None;
+    let admitted = match access {
+        Access::Public => Ok(None),
+        Access::Authenticated => admit(&s, &req, None, &now, &mut client),
+        Access::Action(a) => admit(&s, &req, Some(a), &now, &mut client),
     };
-    let client = req.extensions().get::<Client>().cloned();
+    // Only the control API acts as the caller.
+    if access == Access::Authenticated
+        && let Some(c) = &client
+    {
+        req.extensions_mut().insert(c.clone());
+    }
     let mut resp = match admitted {
         Err(r) => {
             reason = Some(r.reason);
@@ -319,7 +372,7 @@ pub async fn guard(State(s): State<Arc<Shared>>, mut req: Request, next: Next) -
             _ => None,
         };
     }
-    secure(resp.headers_mut());
+    secure(resp.headers_mut(), s.cfg.tls.is_some());
     let elapsed = start.elapsed();
     s.metrics
         .requests
@@ -338,17 +391,20 @@ pub async fn guard(State(s): State<Arc<Shared>>, mut req: Request, next: Next) -
             .get_or_create(&ReasonLabels { reason: r })
             .inc();
     }
-    (s.log)(json!({
-        "event": "access",
-        "time": Timestamp::now().to_string(),
-        "method": method,
-        "path": path,
-        "route": route,
-        "status": status.as_u16(),
-        "ms": (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
-        "client": client.as_ref().map(|c| c.name.as_str()),
-        "roles": client.as_ref().map(|c| c.roles.clone()),
-        "rejected": reason,
-    }));
+    let line = AccessLine {
+        event: "access",
+        time: now,
+        method: method.as_str(),
+        path: bounded(uri.path(), 200),
+        route,
+        status: status.as_u16(),
+        ms: (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+        client: client.as_ref().map(|c| c.name.as_str()),
+        roles: client.as_ref().map(|c| c.roles.as_slice()),
+        rejected: reason,
+    };
+    if let Ok(text) = serde_json::to_string(&line) {
+        (s.log)(text);
+    }
     resp
 }

@@ -18,6 +18,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod config;
+pub mod control;
 pub mod guard;
 pub mod jwt;
 pub mod metrics;
@@ -67,6 +68,9 @@ pub struct Shared {
     pub inflight: Arc<Semaphore>,
     pub log: EventSink,
     pub jwt: Option<jwt::JwtVerifier>,
+    /// Where the workspace is, and how to open it as a control-API caller.
+    pub root: std::path::PathBuf,
+    pub open_options: warden::OpenOptions,
 }
 
 /// The routes and the guard around them.
@@ -106,6 +110,23 @@ fn routes(_shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/v1/models/{target}", post(routes::predict_records))
         .route("/metrics", get(routes::metrics))
         .route("/openapi.json", get(routes::openapi))
+        .route("/api/v1/models", get(control::list_models))
+        .route("/api/v1/models/{name}", get(control::show_model))
+        .route("/api/v1/models/{name}/rollback", post(control::rollback))
+        .route(
+            "/api/v1/models/{name}/versions/{version}",
+            get(control::show_version),
+        )
+        .route(
+            "/api/v1/models/{name}/versions/{version}/promote",
+            post(control::promote),
+        )
+        .route(
+            "/api/v1/models/{name}/versions/{version}/quarantine",
+            post(control::quarantine),
+        )
+        .route("/api/v1/audit", get(control::audit_log))
+        .route("/api/v1/audit/proof/{index}", get(control::audit_proof))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
 }
@@ -124,6 +145,7 @@ pub struct Started {
 /// registry snapshot is loaded.
 pub fn serve(
     ws: Workspace,
+    open_options: warden::OpenOptions,
     cfg: ServeConfig,
     log: EventSink,
     started: impl FnOnce(&Started),
@@ -139,7 +161,7 @@ pub fn serve(
     })?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    let (shared, failed) = load(&ws, cfg, log.clone())?;
+    let (shared, failed) = load(&ws, open_options, cfg, log.clone())?;
     let snap = shared.current.get();
     let info = Started {
         addr,
@@ -169,7 +191,10 @@ pub fn serve(
     };
 
     started(&info);
-    log(json!({"event": "server.started", "addr": addr.to_string(), "env": shared.cfg.env}));
+    crate::state::emit(
+        &log,
+        json!({"event": "server.started", "addr": addr.to_string(), "env": shared.cfg.env}),
+    );
     let app = router(shared.clone());
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -188,7 +213,7 @@ pub fn serve(
     });
     stop.store(true, Ordering::SeqCst);
     let _ = refresher.join();
-    log(json!({"event": "server.stopped"}));
+    crate::state::emit(&log, json!({"event": "server.stopped"}));
     result.map_err(ServerError::Io)
 }
 
@@ -198,6 +223,7 @@ pub type Failed = HashMap<(String, u64), String>;
 /// The first snapshot and the state every request shares.
 pub fn load(
     ws: &Workspace,
+    open_options: warden::OpenOptions,
     cfg: ServeConfig,
     log: EventSink,
 ) -> Result<(Arc<Shared>, Failed), ServerError> {
@@ -207,6 +233,8 @@ pub fn load(
     let first = state::refresh(ws, &cfg, None, &mut failed, &metrics, &log)?;
     let shared = Arc::new(Shared {
         jwt,
+        root: ws.root().to_path_buf(),
+        open_options,
         inflight: Arc::new(Semaphore::new(cfg.max_concurrency)),
         current: state::Current::new(first),
         limiters: guard::Limiters::default(),
@@ -239,7 +267,10 @@ fn refresh_loop(ws: Workspace, shared: Arc<Shared>, stop: Arc<AtomicBool>, mut f
             Ok(next) => shared.current.set(next),
             Err(e) => {
                 shared.metrics.reload_failures.inc();
-                (shared.log)(json!({"event": "refresh.failed", "error": e.to_string()}));
+                crate::state::emit(
+                    &shared.log,
+                    json!({"event": "refresh.failed", "error": e.to_string()}),
+                );
             }
         }
     }

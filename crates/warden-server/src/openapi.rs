@@ -339,10 +339,31 @@ pub fn document(s: &Shared, snap: &Snapshot) -> Value {
             }}),
         );
     }
+    // Bearer tokens are documented only when JWTs are accepted; API keys
+    // may also be sent as `Authorization: Bearer KEY`, which the apiKey
+    // scheme's description says.
+    let security = if s.jwt.is_some() {
+        json!([{"apiKey": []}, {"bearer": []}])
+    } else {
+        json!([{"apiKey": []}])
+    };
+    let mut schemes = Map::new();
+    schemes.insert(
+        "apiKey".into(),
+        json!({"type": "apiKey", "in": "header", "name": "X-API-Key",
+            "description": "A Warden API key (`warden apikey create`); also accepted as `Authorization: Bearer KEY`"}),
+    );
+    if s.jwt.is_some() {
+        schemes.insert(
+            "bearer".into(),
+            json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                "description": "An OIDC access token from the configured issuer"}),
+        );
+    }
     let metrics_security = if s.cfg.public_metrics {
         json!([])
     } else {
-        json!([{"apiKey": []}, {"bearer": []}])
+        security.clone()
     };
     paths.insert(
         "/metrics".into(),
@@ -369,15 +390,11 @@ pub fn document(s: &Shared, snap: &Snapshot) -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": format!("Models served from environment {}.", s.cfg.env),
         },
-        "security": [{"apiKey": []}, {"bearer": []}],
+        "security": security,
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {
-                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-                "bearer": {"type": "http", "scheme": "bearer",
-                    "description": "An API key, or an OIDC JWT when configured"},
-            },
+            "securitySchemes": schemes,
         },
     })
 }

@@ -31,8 +31,15 @@ pub struct Snapshot {
     /// Models the environment points at that are not served, and why.
     pub missing: BTreeMap<String, String>,
     pub keys: ApiKeyVerifier,
-    /// (role, action) pairs the authorisation policy allows.
-    pub allowed: HashSet<(String, &'static str)>,
+    /// The roles the authorisation policy allows each action.
+    pub allowed: HashMap<&'static str, HashSet<String>>,
+}
+
+impl Snapshot {
+    /// Whether the policy lets `role` perform `action`.
+    pub fn allows(&self, role: &str, action: &str) -> bool {
+        self.allowed.get(action).is_some_and(|r| r.contains(role))
+    }
 }
 
 /// The current snapshot; swapped whole.
@@ -59,8 +66,14 @@ impl Current {
     }
 }
 
-/// An event for the server's log (one JSON object per line).
-pub type EventSink = Arc<dyn Fn(serde_json::Value) + Send + Sync>;
+/// Where the server's log lines go: each call is one JSON object, without
+/// the newline. Called on the request path, so it must not block.
+pub type EventSink = Arc<dyn Fn(String) + Send + Sync>;
+
+/// Logs an event.
+pub fn emit(log: &EventSink, v: serde_json::Value) {
+    log(v.to_string())
+}
 
 /// Builds the next snapshot. `failed` remembers load failures so each is
 /// logged and audited once, not on every refresh.
@@ -96,20 +109,26 @@ pub fn refresh(
                     .iter()
                     .map(|c| warden_data::pii::redact_text(c).0)
                     .collect();
-                log(json!({
-                    "event": "model.loaded",
-                    "model": t.model,
-                    "version": t.version,
-                    "digest": model.digest,
-                    "verified_by": model.verified_by,
-                }));
+                emit(
+                    log,
+                    json!({
+                        "event": "model.loaded",
+                        "model": t.model,
+                        "version": t.version,
+                        "digest": model.digest,
+                        "verified_by": model.verified_by,
+                    }),
+                );
                 if let Err(e) = ws.record_serving(
                     "serve.load",
                     t,
                     &cfg.env,
                     json!({"digest": model.digest, "verified_by": model.verified_by}),
                 ) {
-                    log(json!({"event": "audit.failed", "model": t.model, "error": e.to_string()}));
+                    emit(
+                        log,
+                        json!({"event": "audit.failed", "model": t.model, "error": e.to_string()}),
+                    );
                 }
                 models.insert(
                     t.model.clone(),
@@ -133,7 +152,10 @@ pub fn refresh(
                     model: name.clone(),
                     version: m.model.version.to_string(),
                 });
-                log(json!({"event": "model.unloaded", "model": name, "version": m.model.version}));
+                emit(
+                    log,
+                    json!({"event": "model.unloaded", "model": name, "version": m.model.version}),
+                );
             }
         }
     }
@@ -147,11 +169,11 @@ pub fn refresh(
             .set(1);
     }
     let keys = ws.apikey_verifier()?;
-    let mut allowed = HashSet::new();
+    let mut allowed: HashMap<&'static str, HashSet<String>> = HashMap::new();
     for role in ws.known_roles()? {
         for action in ACTIONS {
             if ws.policy_allows("warden-server", std::slice::from_ref(&role), action)? {
-                allowed.insert((role.clone(), action));
+                allowed.entry(action).or_default().insert(role.clone());
             }
         }
     }
@@ -174,14 +196,20 @@ fn skip(
 ) {
     let key = (t.model.clone(), t.version);
     if failed.get(&key) != Some(&why) {
-        log(json!({
-            "event": "model.skipped",
-            "model": t.model,
-            "version": t.version,
-            "reason": why,
-        }));
+        emit(
+            log,
+            json!({
+                "event": "model.skipped",
+                "model": t.model,
+                "version": t.version,
+                "reason": why,
+            }),
+        );
         if let Err(e) = ws.record_serving("serve.skip", t, &cfg.env, json!({"reason": why})) {
-            log(json!({"event": "audit.failed", "model": t.model, "error": e.to_string()}));
+            emit(
+                log,
+                json!({"event": "audit.failed", "model": t.model, "error": e.to_string()}),
+            );
         }
         failed.insert(key, why.clone());
     }

@@ -41,20 +41,20 @@ pub enum KeyRejection {
 /// Everything needed to check keys without the store: the records and the
 /// secret (for the server, which checks a key on every request).
 pub struct ApiKeyVerifier {
-    secret: Zeroizing<Vec<u8>>,
-    keys: HashMap<String, ApiKeyRecord>,
+    /// The HMAC keyed with the workspace secret, ready to clone per check.
+    mac: HmacSha256,
+    /// Records by key id, with their stored hash decoded.
+    keys: HashMap<String, (ApiKeyRecord, Vec<u8>)>,
 }
 
 impl ApiKeyVerifier {
     /// The record of a valid key.
     pub fn verify(&self, presented: &str, now: &Timestamp) -> Result<&ApiKeyRecord, KeyRejection> {
         let id = parse_id(presented).ok_or(KeyRejection::Malformed)?;
-        let rec = self.keys.get(id).ok_or(KeyRejection::Unknown)?;
-        let expected = hex::decode(&rec.key_hash).map_err(|_| KeyRejection::Unknown)?;
-        let mut mac =
-            HmacSha256::new_from_slice(&self.secret).map_err(|_| KeyRejection::Unknown)?;
+        let (rec, expected) = self.keys.get(id).ok_or(KeyRejection::Unknown)?;
+        let mut mac = self.mac.clone();
         mac.update(presented.as_bytes());
-        mac.verify_slice(&expected)
+        mac.verify_slice(expected)
             .map_err(|_| KeyRejection::Unknown)?;
         if rec.revoked_at.is_some() {
             return Err(KeyRejection::Revoked);
@@ -234,12 +234,16 @@ impl Workspace {
             .read()?
             .api_keys()?
             .into_iter()
-            .map(|k| (k.id.clone(), k))
+            // A stored hash that does not decode matches no key.
+            .filter_map(|k| {
+                let hash = hex::decode(&k.key_hash).ok()?;
+                Some((k.id.clone(), (k, hash)))
+            })
             .collect();
-        Ok(ApiKeyVerifier {
-            secret: self.apikey_secret()?,
-            keys,
-        })
+        let secret = self.apikey_secret()?;
+        let mac = HmacSha256::new_from_slice(&secret)
+            .map_err(|e| Error::Invalid(format!("API-key secret: {e}")))?;
+        Ok(ApiKeyVerifier { mac, keys })
     }
 
     /// Whether `roles` may perform `action` under the authorisation policy

@@ -378,13 +378,17 @@ impl InputRule {
                 Ok(())
             }
             FeatureRule::Categorical { levels } => {
-                let text = match v {
-                    Value::String(s) => s.clone(),
-                    Value::Number(n) => n.to_string(),
+                let number;
+                let text: &str = match v {
+                    Value::String(s) => s,
+                    Value::Number(n) => {
+                        number = n.to_string();
+                        &number
+                    }
                     _ => return Err(format!("expected a string, got {}", type_name(v))),
                 };
                 if let Some(levels) = levels
-                    && !levels.contains(&text)
+                    && !levels.contains(text)
                 {
                     // Short level lists help the caller; long ones (free
                     // text) would disclose training data, so only the count.
@@ -396,7 +400,7 @@ impl InputRule {
                     };
                     return Err(format!(
                         "unknown category {:?} ({known})",
-                        truncate(&text, 64)
+                        truncate(text, 64)
                     ));
                 }
                 Ok(())

@@ -43,6 +43,9 @@ pub struct Workspace {
     blobs: FsBlobStore,
     authz: Mutex<Authorizer>,
     actor: ActorName,
+    /// Roles asserted by a credential (API key, token) instead of the
+    /// actor's grants in the store.
+    roles_override: Option<Vec<warden_core::RoleName>>,
     passphrase: Option<Zeroizing<String>>,
 }
 
@@ -74,6 +77,7 @@ impl Workspace {
             blobs,
             authz: Mutex::new(Authorizer::bundled()?),
             actor,
+            roles_override: None,
             passphrase: opts.passphrase.clone(),
         };
 
@@ -188,6 +192,7 @@ impl Workspace {
             blobs,
             authz: Mutex::new(authz),
             actor,
+            roles_override: None,
             passphrase: opts.passphrase.clone(),
         })
     }
@@ -231,7 +236,10 @@ impl Workspace {
     /// state, but an auditor needs to see refused attempts) and returned as
     /// [`Error::Denied`].
     pub(crate) fn authorize(&self, action: &str, subject: &str) -> Result<(), Error> {
-        let roles = self.store.read()?.roles_of(&self.actor)?;
+        let roles = match &self.roles_override {
+            Some(r) => r.clone(),
+            None => self.store.read()?.roles_of(&self.actor)?,
+        };
         let decision = {
             let mut authz = self.authz.lock().unwrap_or_else(|p| p.into_inner());
             authz.decide(&self.actor, &roles, action)?
@@ -253,6 +261,21 @@ impl Workspace {
             action: action.to_string(),
             allowing_roles: decision.allowing_roles,
         })
+    }
+
+    /// Acts with the roles a credential carries (an API key's role, a
+    /// token's roles claim) instead of the actor's role grants: for callers
+    /// the server authenticated, who are not workspace actors. Every
+    /// operation is still decided by the authorisation policy and audited
+    /// under the actor's name.
+    pub fn with_roles(mut self, roles: &[String]) -> Self {
+        self.roles_override = Some(
+            roles
+                .iter()
+                .filter_map(|r| warden_core::RoleName::new(r).ok())
+                .collect(),
+        );
+        self
     }
 
     pub(crate) fn authz_lock(&self) -> std::sync::MutexGuard<'_, Authorizer> {

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use warden_server::tls::TlsSettings;
@@ -60,23 +61,14 @@ pub fn run(g: &Global, f: Flags) -> Result<ExitCode, Failure> {
     }
     let ws = super::workspace(g)?;
     ws.authorize_serving(&cfg.env)?;
-    // One JSON object per line on stdout; a lock keeps lines whole.
-    let out = Arc::new(Mutex::new(std::io::stdout()));
-    let log: warden_server::EventSink = Arc::new(move |v| {
-        let mut line = v.to_string();
-        line.push('\n');
-        let guard = match out.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        let mut lock = guard.lock();
-        let _ = lock.write_all(line.as_bytes());
-        let _ = lock.flush();
-    });
+    let (writer, log) = LogWriter::start();
     let env = cfg.env.clone();
-    warden_server::serve(ws, cfg, log, |s| {
+    let result = warden_server::serve(ws, super::open_options(), cfg, log, |s| {
         let scheme = if s.tls { "https" } else { "http" };
-        eprintln!("warden serve: listening on {scheme}://{} (env {env})", s.addr);
+        eprintln!(
+            "warden serve: listening on {scheme}://{} (env {env})",
+            s.addr
+        );
         for (m, v) in &s.models {
             eprintln!("  serving {m}@{v}");
         }
@@ -88,8 +80,78 @@ pub fn run(g: &Global, f: Flags) -> Result<ExitCode, Failure> {
                 "  no model is promoted to {env} yet; the server picks one up once it is (warden promote MODEL@N --to {env})"
             );
         }
-    })
-    .map_err(server_failure)?;
+    });
+    writer.finish();
+    result.map_err(server_failure)?;
     eprintln!("warden serve: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The server's log: one JSON object per line on stdout, written by a
+/// thread of its own so a request never waits for the terminal or disk,
+/// nor wakes a thread: requests append to a shared buffer, which the
+/// writer drains every 25 ms. If the buffer holds more than 16 MiB
+/// (stdout blocked), new lines are dropped and counted, and the count is
+/// logged once writing resumes.
+struct LogWriter {
+    shared: Arc<LogBuffer>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct LogBuffer {
+    text: Mutex<String>,
+    dropped: AtomicU64,
+    stop: AtomicBool,
+}
+
+const MAX_BUFFERED: usize = 16 << 20;
+
+impl LogWriter {
+    fn start() -> (Self, warden_server::EventSink) {
+        let shared = Arc::new(LogBuffer::default());
+        let buf = shared.clone();
+        let thread = std::thread::spawn(move || {
+            let out = std::io::stdout();
+            let mut batch = String::new();
+            loop {
+                let stopping = buf.stop.load(Ordering::Acquire);
+                {
+                    let mut text = buf.text.lock().unwrap_or_else(|p| p.into_inner());
+                    std::mem::swap(&mut *text, &mut batch);
+                }
+                let lost = buf.dropped.swap(0, Ordering::Relaxed);
+                if lost > 0 {
+                    batch.push_str(&format!("{{\"event\":\"log.dropped\",\"lines\":{lost}}}\n"));
+                }
+                if !batch.is_empty() {
+                    let mut lock = out.lock();
+                    let _ = lock.write_all(batch.as_bytes());
+                    let _ = lock.flush();
+                    batch.clear();
+                }
+                if stopping {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+        });
+        let buf = shared.clone();
+        let sink: warden_server::EventSink = Arc::new(move |line: String| {
+            let mut text = buf.text.lock().unwrap_or_else(|p| p.into_inner());
+            if text.len() + line.len() < MAX_BUFFERED {
+                text.push_str(&line);
+                text.push('\n');
+            } else {
+                buf.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        (LogWriter { shared, thread }, sink)
+    }
+
+    /// Writes what is buffered and stops.
+    fn finish(self) {
+        self.shared.stop.store(true, Ordering::Release);
+        let _ = self.thread.join();
+    }
 }

@@ -1,0 +1,290 @@
+//! The control API under `/api/v1/`: the registry (models, versions, stage
+//! pointers), promotion, rollback, quarantine, the audit log and inclusion
+//! proofs, over HTTP.
+//!
+//! Each request opens the workspace as the caller (`apikey.NAME` or
+//! `jwt.SUBJECT`) with the roles its credential carries, and calls the same
+//! engine function as the CLI: the authorisation policy decides, denials
+//! and changes are audited under the caller's name, and the refresh thread
+//! picks up any pointer that moved.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use warden::{ErrorKind, EventFilter, Workspace};
+use warden_core::{ActorName, ObjectName, VersionRef};
+
+use crate::Shared;
+use crate::guard::{Client, error};
+
+/// The workspace actor a credential acts as.
+fn actor_of(c: &Client) -> Result<ActorName, Response> {
+    let raw = match c.name.strip_prefix("jwt:") {
+        Some(sub) => format!("jwt.{sub}"),
+        None => format!("apikey.{}", c.name),
+    };
+    let clean: String = raw
+        .chars()
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-' | '@' | '+') {
+                ch
+            } else {
+                '_'
+            }
+        })
+        .take(128)
+        .collect();
+    ActorName::new(&clean).map_err(|_| {
+        error(
+            StatusCode::FORBIDDEN,
+            "this credential cannot act on the registry",
+        )
+    })
+}
+
+/// An engine error as an HTTP answer. General errors (I/O, a damaged
+/// store) are not described to the caller.
+fn engine_error(s: &Shared, e: warden::Error) -> Response {
+    let status = match e.kind() {
+        ErrorKind::NotAuthorised => StatusCode::FORBIDDEN,
+        ErrorKind::Usage => StatusCode::BAD_REQUEST,
+        ErrorKind::GateDenied => StatusCode::CONFLICT,
+        ErrorKind::Verification => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => match e {
+            warden::Error::NotFound(_) => StatusCode::NOT_FOUND,
+            warden::Error::Conflict(_) | warden::Error::Invalid(_) => StatusCode::CONFLICT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        },
+    };
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        crate::state::emit(
+            &s.log,
+            json!({"event": "control.failed", "error": e.to_string()}),
+        );
+        return error(status, "the operation failed; see the server log");
+    }
+    error(status, e.to_string())
+}
+
+/// Runs `f` on a workspace opened as the caller, off the async threads.
+async fn as_caller<T, F>(s: Arc<Shared>, client: Option<Client>, f: F) -> Response
+where
+    T: serde::Serialize + Send + 'static,
+    F: FnOnce(&Workspace) -> Result<(StatusCode, T), warden::Error> + Send + 'static,
+{
+    let Some(client) = client else {
+        return error(StatusCode::UNAUTHORIZED, "an API key or token is required");
+    };
+    let actor = match actor_of(&client) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let shared = s.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let ws =
+            Workspace::open(&shared.root, actor, &shared.open_options)?.with_roles(&client.roles);
+        f(&ws)
+    })
+    .await;
+    match done {
+        Ok(Ok((status, v))) => (status, Json(v)).into_response(),
+        Ok(Err(e)) => engine_error(&s, e),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the operation failed"),
+    }
+}
+
+fn client(req_client: Option<axum::Extension<Client>>) -> Option<Client> {
+    req_client.map(|axum::Extension(c)| c)
+}
+
+fn model_name(name: &str) -> Result<ObjectName, warden::Error> {
+    Ok(ObjectName::new(name)?)
+}
+
+fn version(name: &str, v: &str) -> Result<VersionRef, warden::Error> {
+    let version: u64 = v
+        .parse()
+        .map_err(|_| warden::Error::Usage(format!("version {v:?} is not a number")))?;
+    Ok(VersionRef {
+        name: model_name(name)?,
+        version: Some(version),
+    })
+}
+
+fn body<T: DeserializeOwned>(b: Result<Bytes, BytesRejection>) -> Result<T, warden::Error> {
+    let b = b.map_err(|e| warden::Error::Usage(format!("request body: {e}")))?;
+    serde_json::from_slice(&b).map_err(|e| {
+        warden::Error::Usage(format!(
+            "request body: {}",
+            e.to_string().chars().take(200).collect::<String>()
+        ))
+    })
+}
+
+pub async fn list_models(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+) -> Response {
+    as_caller(s, client(c), |ws| Ok((StatusCode::OK, ws.model_list()?))).await
+}
+
+pub async fn show_model(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    Path(name): Path<String>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        let n = model_name(&name)?;
+        let versions: Vec<_> = ws
+            .model_list()?
+            .into_iter()
+            .filter(|m| m.record.name.as_str() == name)
+            .collect();
+        if versions.is_empty() {
+            return Err(warden::Error::NotFound(format!("model {name}")));
+        }
+        let stages = ws.stages(&n)?;
+        Ok((
+            StatusCode::OK,
+            json!({"name": name, "versions": versions, "stages": stages}),
+        ))
+    })
+    .await
+}
+
+pub async fn show_version(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    Path((name, v)): Path<(String, String)>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        Ok((StatusCode::OK, ws.model_show(&version(&name, &v)?)?))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnvBody {
+    env: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    reason: String,
+}
+
+pub async fn promote(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    Path((name, v)): Path<(String, String)>,
+    b: Result<Bytes, BytesRejection>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        let req: EnvBody = body(b)?;
+        let out = ws.promote(&version(&name, &v)?, &req.env)?;
+        let status = if out.gate.allowed {
+            StatusCode::OK
+        } else {
+            StatusCode::CONFLICT
+        };
+        Ok((status, out))
+    })
+    .await
+}
+
+pub async fn rollback(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    Path(name): Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        let req: EnvBody = body(b)?;
+        Ok((StatusCode::OK, ws.rollback(&model_name(&name)?, &req.env)?))
+    })
+    .await
+}
+
+pub async fn quarantine(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    Path((name, v)): Path<(String, String)>,
+    b: Result<Bytes, BytesRejection>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        let req: ReasonBody = body(b)?;
+        let (record, removed_from) = ws.quarantine(&version(&name, &v)?, &req.reason)?;
+        Ok((
+            StatusCode::OK,
+            json!({"quarantine": record, "removed_from": removed_from}),
+        ))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    since: Option<u64>,
+    actor: Option<String>,
+    action: Option<String>,
+    limit: Option<u64>,
+}
+
+/// At most this many events per request.
+const MAX_EVENTS: u64 = 1000;
+
+pub async fn audit_log(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "query: since, actor, action and limit are the parameters",
+            );
+        }
+    };
+    as_caller(s, client(c), move |ws| {
+        let filter = EventFilter {
+            since: q.since,
+            actor: q.actor,
+            action: q.action,
+            limit: Some(q.limit.unwrap_or(100).min(MAX_EVENTS)),
+        };
+        Ok((StatusCode::OK, ws.audit_log(&filter)?))
+    })
+    .await
+}
+
+pub async fn audit_proof(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    Path(index): Path<String>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        let index: u64 = index
+            .parse()
+            .map_err(|_| warden::Error::Usage(format!("index {index:?} is not a number")))?;
+        // The same file `warden audit proof --index N --json` writes, so
+        // `warden audit check-proof` reads it.
+        Ok((
+            StatusCode::OK,
+            warden::ProofFile::Inclusion(ws.audit_inclusion_proof(index)?),
+        ))
+    })
+    .await
+}
