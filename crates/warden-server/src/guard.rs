@@ -9,9 +9,8 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -326,8 +325,43 @@ fn secure(h: &mut HeaderMap, tls: bool) {
     }
 }
 
-/// The middleware around every route.
-pub async fn guard(State(s): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
+/// The guard as a service in front of the router.
+#[derive(Clone)]
+pub struct Guarded {
+    inner: axum::Router,
+    shared: Arc<Shared>,
+}
+
+impl Guarded {
+    pub fn new(inner: axum::Router, shared: Arc<Shared>) -> Self {
+        Guarded { inner, shared }
+    }
+}
+
+impl tower_service::Service<Request> for Guarded {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response, Self::Error>> + Send + 'static>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        // The router is always ready.
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let shared = self.shared.clone();
+        let inner = self.inner.clone();
+        Box::pin(async move { Ok(guard(shared, req, inner).await) })
+    }
+}
+
+/// Everything around one request.
+async fn guard(s: Arc<Shared>, mut req: Request, mut inner: axum::Router) -> Response {
     let start = Instant::now();
     let now = Timestamp::now();
     let (route, access) = classify(req.uri().path(), s.cfg.public_metrics);
@@ -352,10 +386,12 @@ pub async fn guard(State(s): State<Arc<Shared>>, mut req: Request, next: Next) -
             r.response
         }
         Ok(permit) => {
-            let r = tokio::time::timeout(s.cfg.request_timeout, next.run(req)).await;
+            let call = tower_service::Service::call(&mut inner, req);
+            let r = tokio::time::timeout(s.cfg.request_timeout, call).await;
             drop(permit);
             match r {
-                Ok(r) => r,
+                Ok(Ok(r)) => r,
+                Ok(Err(never)) => match never {},
                 Err(_) => {
                     reason = Some("timeout");
                     error(StatusCode::SERVICE_UNAVAILABLE, "the request timed out")

@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use axum::ServiceExt as _;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use serde_json::json;
@@ -73,15 +74,14 @@ pub struct Shared {
     pub open_options: warden::OpenOptions,
 }
 
-/// The routes and the guard around them.
-pub fn router(shared: Arc<Shared>) -> Router {
-    routes(shared.clone())
+/// The routes with the guard in front of them. The guard wraps the whole
+/// router (one service per request) rather than each route, so its cost
+/// is paid once and only on what it does.
+pub fn router(shared: Arc<Shared>) -> guard::Guarded {
+    let inner = routes(shared.clone())
         .layer(DefaultBodyLimit::max(shared.cfg.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(
-            shared.clone(),
-            guard::guard,
-        ))
-        .with_state(shared)
+        .with_state(shared.clone());
+    guard::Guarded::new(inner, shared)
 }
 
 /// The same routes with no guard at all (no authentication, limits,
@@ -200,14 +200,17 @@ pub fn serve(
         let listener = tokio::net::TcpListener::from_std(listener)?;
         match tls {
             None => {
-                axum::serve(listener, app)
+                axum::serve(listener, app.into_make_service())
                     .with_graceful_shutdown(shutdown_signal())
                     .await
             }
             Some(config) => {
-                axum::serve(tls::TlsListener::new(listener, config)?, app)
-                    .with_graceful_shutdown(shutdown_signal())
-                    .await
+                axum::serve(
+                    tls::TlsListener::new(listener, config)?,
+                    app.into_make_service(),
+                )
+                .with_graceful_shutdown(shutdown_signal())
+                .await
             }
         }
     });

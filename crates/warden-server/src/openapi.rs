@@ -235,7 +235,7 @@ pub fn document(s: &Shared, snap: &Snapshot) -> Value {
             "operationId": "ready", "security": open,
             "responses": {
                 "200": json_body(ready_schema.clone(), "Ready"),
-                "503": json_body(ready_schema, "Not ready; `missing` says why"),
+                "400": json_body(ready_schema, "Not ready; `missing` says why"),
             },
         }}),
     );
@@ -279,7 +279,7 @@ pub fn document(s: &Shared, snap: &Snapshot) -> Value {
             "parameters": [name_param(&models)],
             "responses": guarded(responses(&[
                 ("200", json_body(ready_model.clone(), "Ready")),
-                ("503", json_body(ready_model, "Pointed at but not loaded")),
+                ("400", json_body(ready_model, "Pointed at but not loaded")),
                 ("404", not_found.clone())]), false),
         }}),
     );
@@ -334,6 +334,7 @@ pub fn document(s: &Shared, snap: &Snapshot) -> Value {
                 "responses": guarded(responses(&[
                     ("200", json_body(json!({"$ref": "#/components/schemas/PredictResponse"}),
                         "Labels and probabilities")),
+                    ("404", json_body(error_ref(), "The model is not being served")),
                     ("422", json_body(error_ref(), "Invalid instances (every error listed)"))]),
                     true),
             }}),
@@ -360,6 +361,7 @@ pub fn document(s: &Shared, snap: &Snapshot) -> Value {
                 "description": "An OIDC access token from the configured issuer"}),
         );
     }
+    control_paths(&mut paths, &models);
     let metrics_security = if s.cfg.public_metrics {
         json!([])
     } else {
@@ -397,4 +399,96 @@ pub fn document(s: &Shared, snap: &Snapshot) -> Value {
             "securitySchemes": schemes,
         },
     })
+}
+
+/// The control API (`/api/v1/`): every operation is decided by the
+/// authorisation policy for the caller's roles (403 otherwise).
+fn control_paths(paths: &mut Map<String, Value>, models: &[String]) {
+    let list = json!({"type": "array", "items": {"type": "object"}});
+    let obj = json!({"type": "object"});
+    let name = json!({
+        "name": "name", "in": "path", "required": true,
+        "description": "A registered model's name (served or not)",
+        "schema": {"type": "string", "examples": models},
+    });
+    let version = json!({
+        "name": "version", "in": "path", "required": true,
+        "schema": {"type": "string"},
+    });
+    let answer = |ok: Value, extra: &[(&str, &str)]| {
+        let mut r = responses(&[("200", json_body(ok, "Done"))]);
+        for (code, what) in extra {
+            r.insert(code.to_string(), json_body(error_ref(), what));
+        }
+        r.entry("400".to_string())
+            .or_insert_with(|| json_body(error_ref(), "A malformed name, version or body"));
+        r.entry("500".to_string())
+            .or_insert_with(|| json_body(error_ref(), "The store could not be read or written"));
+        r
+    };
+    let body = |schema: Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
+    let env_body = json!({"type": "object", "required": ["env"], "additionalProperties": false,
+        "properties": {"env": {"type": "string"}}});
+    let reason_body = json!({"type": "object", "required": ["reason"],
+        "additionalProperties": false, "properties": {"reason": {"type": "string"}}});
+    paths.insert(
+        "/api/v1/models".into(),
+        json!({"get": {"summary": "Every registered model version", "operationId": "listModels",
+            "responses": guarded(answer(list.clone(), &[]), false)}}),
+    );
+    paths.insert(
+        "/api/v1/models/{name}".into(),
+        json!({"get": {"summary": "A model's versions and stage pointers", "operationId": "showModel",
+            "parameters": [name.clone()],
+            "responses": guarded(answer(obj.clone(), &[("404", "No such model")]), false)}}),
+    );
+    paths.insert(
+        "/api/v1/models/{name}/versions/{version}".into(),
+        json!({"get": {"summary": "One model version", "operationId": "showVersion",
+            "parameters": [name.clone(), version.clone()],
+            "responses": guarded(answer(obj.clone(), &[("404", "No such version")]), false)}}),
+    );
+    paths.insert(
+        "/api/v1/models/{name}/versions/{version}/promote".into(),
+        json!({"post": {"summary": "Gate and promote a version to an environment",
+            "operationId": "promote", "parameters": [name.clone(), version.clone()],
+            "requestBody": body(env_body.clone()),
+            "responses": guarded(answer(obj.clone(), &[
+                ("404", "No such version"),
+                ("409", "The gate denied it, or the pipeline is frozen"),
+                ("422", "The package failed verification")]), true)}}),
+    );
+    paths.insert(
+        "/api/v1/models/{name}/versions/{version}/quarantine".into(),
+        json!({"post": {"summary": "Quarantine a version (out of every environment)",
+            "operationId": "quarantine", "parameters": [name.clone(), version],
+            "requestBody": body(reason_body),
+            "responses": guarded(answer(obj.clone(), &[
+                ("404", "No such version"), ("409", "Already quarantined")]), true)}}),
+    );
+    paths.insert(
+        "/api/v1/models/{name}/rollback".into(),
+        json!({"post": {"summary": "Move an environment back to the last version that passed its gate",
+            "operationId": "rollback", "parameters": [name],
+            "requestBody": body(env_body),
+            "responses": guarded(answer(obj.clone(), &[
+                ("404", "No such model or no version to roll back to"),
+                ("409", "No version to roll back to")]), true)}}),
+    );
+    let q = |n: &str, t: &str| json!({"name": n, "in": "query", "required": false, "schema": {"type": t}});
+    paths.insert(
+        "/api/v1/audit".into(),
+        json!({"get": {"summary": "Audit events (at most 1000 per request)", "operationId": "auditLog",
+            "parameters": [q("since", "integer"), q("actor", "string"), q("action", "string"),
+                q("limit", "integer")],
+            "responses": guarded(answer(list, &[]), false)}}),
+    );
+    paths.insert(
+        "/api/v1/audit/proof/{index}".into(),
+        json!({"get": {"summary": "An inclusion proof of one event in the signed log",
+            "operationId": "auditProof",
+            "parameters": [{"name": "index", "in": "path", "required": true,
+                "schema": {"type": "integer", "minimum": 0}}],
+            "responses": guarded(answer(obj, &[("404", "No such event")]), false)}}),
+    );
 }

@@ -39,10 +39,12 @@ pub async fn ready(State(s): State<Arc<Shared>>) -> Response {
         "models": models,
         "missing": snap.missing,
     });
+    // The Open Inference Protocol answers "not ready" with a 4xx status
+    // (as Triton does, 400); probes treat any status ≥ 400 as not ready.
     let status = if ready {
         StatusCode::OK
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
+        StatusCode::BAD_REQUEST
     };
     (status, Json(body)).into_response()
 }
@@ -63,8 +65,10 @@ fn find(s: &Shared, name: &str) -> Result<Arc<Loaded>, Response> {
     }
     if snap.missing.contains_key(name) {
         return Err(error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("model {name} is not ready (see /v2/health/ready)"),
+            StatusCode::NOT_FOUND,
+            format!(
+                "model {name} is not being served: the version its stage points at was not loaded (see /v2/health/ready)"
+            ),
         ));
     }
     Err(error(
@@ -153,11 +157,14 @@ pub async fn model_version_metadata(
 pub async fn model_ready(State(s): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
     match find(&s, &name) {
         Ok(m) => Json(json!({"name": m.model.name, "ready": true})).into_response(),
-        Err(r) if r.status() == StatusCode::SERVICE_UNAVAILABLE => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"name": name, "ready": false})),
-        )
-            .into_response(),
+        Err(r) if s.current.get().missing.contains_key(&name) => {
+            drop(r);
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"name": name, "ready": false})),
+            )
+                .into_response()
+        }
         Err(r) => r,
     }
 }
