@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::Request;
@@ -45,16 +45,22 @@ pub struct Client {
     pub roles: Vec<String>,
 }
 
-/// One rate limiter per key, rebuilt if the key's limit changes.
+/// One rate limiter per key, rebuilt if the key's limit changes. Lookups
+/// take a read lock; only a caller's first request writes.
 #[derive(Default)]
-pub struct Limiters(Mutex<HashMap<String, (RateLimit, Arc<DefaultDirectRateLimiter>)>>);
+pub struct Limiters(RwLock<HashMap<String, (RateLimit, Arc<DefaultDirectRateLimiter>)>>);
 
 impl Limiters {
     fn get(&self, key_id: &str, limit: RateLimit) -> Arc<DefaultDirectRateLimiter> {
-        let mut map = match self.0.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        {
+            let map = self.0.read().unwrap_or_else(|p| p.into_inner());
+            if let Some((l, r)) = map.get(key_id)
+                && *l == limit
+            {
+                return r.clone();
+            }
+        }
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
         if let Some((l, r)) = map.get(key_id)
             && *l == limit
         {
@@ -147,13 +153,13 @@ fn reject(reason: &'static str, status: StatusCode, message: impl Into<String>) 
 
 /// Authentication, authorisation, rate limit, concurrency, declared size.
 /// The authenticated caller is left in `caller`, refused or not, for the log.
-fn admit(
-    s: &Shared,
+fn admit<'a>(
+    s: &'a Shared,
     req: &Request,
     action: Option<&'static str>,
     now: &Timestamp,
     caller: &mut Option<Client>,
-) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Rejection> {
+) -> Result<Option<tokio::sync::SemaphorePermit<'a>>, Rejection> {
     let snap = s.current.get();
     let Some(presented) = presented_key(req.headers()) else {
         let mut r = reject(
@@ -254,7 +260,7 @@ fn admit(
         return Err(r);
     }
     *caller = Some(client);
-    let permit = s.inflight.clone().try_acquire_owned().map_err(|_| {
+    let permit = s.inflight.try_acquire().map_err(|_| {
         let mut r = reject(
             "busy",
             StatusCode::SERVICE_UNAVAILABLE,

@@ -258,7 +258,7 @@ fn refresh_loop(ws: Workspace, shared: Arc<Shared>, stop: Arc<AtomicBool>, mut f
             continue;
         }
         waited = Duration::ZERO;
-        let prev = shared.current.get();
+        let prev = shared.current.get_full();
         match state::refresh(
             &ws,
             &shared.cfg,

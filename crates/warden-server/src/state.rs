@@ -7,7 +7,7 @@
 //! with, so a swap never shows it a half-loaded model.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use serde_json::json;
 use warden::{ApiKeyVerifier, ServedModel, ServingTarget, Workspace};
@@ -42,27 +42,28 @@ impl Snapshot {
     }
 }
 
-/// The current snapshot; swapped whole.
-pub struct Current(RwLock<Arc<Snapshot>>);
+/// The current snapshot; swapped whole. Readers take it without a lock
+/// or a shared reference count (`arc-swap`), so the two cores serving
+/// requests do not contend on it.
+pub struct Current(arc_swap::ArcSwap<Snapshot>);
 
 impl Current {
     pub fn new(s: Snapshot) -> Self {
-        Current(RwLock::new(Arc::new(s)))
+        Current(arc_swap::ArcSwap::from_pointee(s))
     }
 
-    pub fn get(&self) -> Arc<Snapshot> {
-        match self.0.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+    /// The snapshot, for the length of one request step.
+    pub fn get(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.0.load()
+    }
+
+    /// The snapshot, to keep.
+    pub fn get_full(&self) -> Arc<Snapshot> {
+        self.0.load_full()
     }
 
     pub fn set(&self, s: Snapshot) {
-        let s = Arc::new(s);
-        match self.0.write() {
-            Ok(mut g) => *g = s,
-            Err(p) => *p.into_inner() = s,
-        }
+        self.0.store(Arc::new(s));
     }
 }
 
