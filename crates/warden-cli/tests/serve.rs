@@ -363,6 +363,29 @@ fn every_guardrail_refuses_and_admits() {
         assert!(probs[label].as_f64().unwrap() >= 0.5);
     }
 
+    // Text is normalised first: full-width and zero-width spellings meet
+    // the training levels; over-long text is refused.
+    let mut odd = record();
+    odd["housing"] = json!("ｒｅｎｔ");
+    odd["notes"] = json!("first\u{200B} application\u{202E}");
+    let r = post(
+        &a,
+        &predict,
+        Some(&web),
+        &json!({"instances": [odd]}).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut long = record();
+    long["notes"] = json!("x".repeat(5000));
+    let r = post(
+        &a,
+        &predict,
+        Some(&web),
+        &json!({"instances": [long]}).to_string(),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("longer than 1024"), "{}", r.body);
+
     // Validation: every error listed, with instance and field.
     let mut bad = record();
     bad["age"] = json!("forty");

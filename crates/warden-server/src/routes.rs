@@ -271,7 +271,7 @@ pub async fn predict_records(
         Ok(b) => b,
         Err(e) => return body_error(e),
     };
-    let req: PredictRequest = match serde_json::from_slice(&body) {
+    let mut req: PredictRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
             return invalid(
@@ -287,6 +287,7 @@ pub async fn predict_records(
             );
         }
     };
+    m.model.schema.normalize(&mut req.instances);
     if s.cfg.validate_inputs
         && let Err(errors) = m.model.schema.validate(&req.instances, &s.cfg.validation)
     {
@@ -541,10 +542,11 @@ async fn infer_inner(
             "id: at most 128 characters, no control characters",
         );
     }
-    let records = match records_from_tensors(&m, req.inputs, s.cfg.validation.max_instances) {
+    let mut records = match records_from_tensors(&m, req.inputs, s.cfg.validation.max_instances) {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
+    m.model.schema.normalize(&mut records);
     if s.cfg.validate_inputs
         && let Err(errors) = m.model.schema.validate(&records, &s.cfg.validation)
     {

@@ -73,8 +73,8 @@ pub use model::{
 pub use report_html::report_html;
 pub use roles::RolesReport;
 pub use serving::{
-    FeatureRule, FieldError, InputRule, InputSchema, MAX_LISTED_ERRORS, ServedModel, ServingTarget,
-    ValidationLimits,
+    FeatureRule, FieldError, InputRule, InputSchema, MAX_LISTED_ERRORS, MAX_TEXT_CHARS,
+    ServedModel, ServingTarget, ValidationLimits, normalize_text,
 };
 pub use signing::{Verified, default_signature_path, verify_with_key_file};
 pub use threat::{Risk, risks_csv, risks_markdown};

@@ -191,6 +191,39 @@ pub struct FieldError {
     pub error: String,
 }
 
+/// The longest text value accepted, in characters (after normalisation).
+pub const MAX_TEXT_CHARS: usize = 1024;
+
+/// Whether `c` is invisible formatting: zero-width characters, bidi
+/// controls, the soft hyphen, tag characters and their kin (Unicode's
+/// format category, listed here because the standard library has no
+/// general-category lookup and a table crate would weigh more than this).
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}'
+        | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF0}'..='\u{FFFB}'
+        | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// A text input as the model should see it: Unicode NFKC (so full-width
+/// and compatibility spellings meet the levels seen in training), with
+/// control and invisible characters removed (so nothing hidden rides
+/// along), and surrounding whitespace trimmed.
+pub fn normalize_text(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let kept: String = s
+        .nfkc()
+        .filter(|c| !c.is_control() && !is_invisible(*c))
+        .collect();
+    kept.trim().to_string()
+}
+
 /// Validation stops listing errors after this many (a hostile request could
 /// otherwise make the error body larger than the request).
 pub const MAX_LISTED_ERRORS: usize = 100;
@@ -259,6 +292,23 @@ impl InputSchema {
             })
             .collect();
         InputSchema { features }
+    }
+
+    /// Normalises every categorical (text) value of `records` in place
+    /// (see [`normalize_text`]); run before [`InputSchema::validate`].
+    pub fn normalize(&self, records: &mut [Map<String, Value>]) {
+        for r in records.iter_mut() {
+            for f in &self.features {
+                if let FeatureRule::Categorical { .. } = f.rule
+                    && let Some(Value::String(text)) = r.get_mut(&f.name)
+                    // ASCII without controls is already in normal form.
+                    && !(text.bytes().all(|b| (0x20..0x7f).contains(&b))
+                        && text.trim() == text.as_str())
+                {
+                    *text = normalize_text(text);
+                }
+            }
+        }
     }
 
     /// Checks every record, listing every error (up to
@@ -387,6 +437,9 @@ impl InputRule {
                     }
                     _ => return Err(format!("expected a string, got {}", type_name(v))),
                 };
+                if text.chars().count() > MAX_TEXT_CHARS {
+                    return Err(format!("text longer than {MAX_TEXT_CHARS} characters"));
+                }
                 if let Some(levels) = levels
                     && !levels.contains(text)
                 {
@@ -520,6 +573,25 @@ mod tests {
         let r = rec(json!({"age": 30, "income": 1, "region": "south"}));
         assert!(s.validate(&[r.clone(), r.clone(), r], &lim).is_err());
         assert!(s.validate(&[], &lim).is_err());
+    }
+
+    #[test]
+    fn text_is_normalised_before_it_is_checked() {
+        assert_eq!(normalize_text("ｎｏｒｔｈ"), "north");
+        assert_eq!(normalize_text("nor\u{200B}th"), "north");
+        assert_eq!(normalize_text("\u{202E}north\u{0007} "), "north");
+        assert_eq!(normalize_text("ﬁle"), "file");
+        let s = schema();
+        let mut rs = [rec(
+            json!({"age": 30, "income": 1, "region": "ｓｏｕｔｈ\u{FEFF}"}),
+        )];
+        s.normalize(&mut rs);
+        assert_eq!(rs[0]["region"], "south");
+        assert_eq!(s.validate(&rs, &ValidationLimits::default()), Ok(()));
+        let long = "x".repeat(MAX_TEXT_CHARS + 1);
+        let rs = [rec(json!({"age": 30, "income": 1, "region": long}))];
+        let errs = s.validate(&rs, &ValidationLimits::default()).unwrap_err();
+        assert!(errs[0].error.contains("longer than"), "{errs:?}");
     }
 
     #[test]
