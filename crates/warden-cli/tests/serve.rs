@@ -1155,3 +1155,85 @@ fn the_control_api_acts_as_the_caller_through_the_engine() {
     drop(srv);
     ok(ws, "ana", &["audit", "verify"]);
 }
+
+/// Serves `body` at any path over plain HTTP on 127.0.0.1 (an IdP's JWKS
+/// endpoint), until the test process ends.
+fn jwks_endpoint(body: Arc<Mutex<String>>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let text = body.lock().unwrap().clone();
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    format!("http://{addr}/jwks")
+}
+
+#[test]
+fn a_jwks_url_is_fetched_and_refreshed_for_key_rotation() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    let (old, new) = (jwt::key(11), jwt::key(12));
+    let body = Arc::new(Mutex::new(
+        json!({"keys": [jwt::jwk(&old, "old")]}).to_string(),
+    ));
+    let url = jwks_endpoint(body.clone());
+    let srv = Server::start(
+        ws,
+        "production",
+        &format!(
+            "[jwt]\njwks_url = {url:?}\njwks_refresh_seconds = 1\nissuer = \"https://idp.test/\"\naudience = \"warden\"\nalgorithms = [\"ES256\"]\n"
+        ),
+    );
+    let a = agent();
+    let predict = srv.url("/v1/models/credit:predict");
+    let token = |k: &p256::ecdsa::SigningKey, kid: &str| {
+        jwt::token(
+            k,
+            json!({"alg": "ES256", "kid": kid}),
+            json!({"iss": "https://idp.test/", "aud": "warden", "sub": "bob",
+                   "exp": jwt::now() + 300, "roles": ["predictor"]}),
+        )
+    };
+    let call = |t: &str| {
+        reply(
+            a.post(&predict)
+                .header("Authorization", &format!("Bearer {t}"))
+                .send(predict_body(1)),
+        )
+        .status
+    };
+    assert_eq!(call(&token(&old, "old")), 200);
+    assert_eq!(call(&token(&new, "new")), 401);
+    // The IdP rotates its key; the server follows within the refresh interval.
+    *body.lock().unwrap() = json!({"keys": [jwt::jwk(&new, "new")]}).to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while call(&token(&new, "new")) != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the rotated key was never fetched"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(call(&token(&old, "old")), 401);
+    // An unreachable or broken JWKS keeps the keys the server has.
+    *body.lock().unwrap() = "not json".to_string();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(call(&token(&new, "new")), 200);
+    srv.wait_log("jwks.refresh_failed");
+}

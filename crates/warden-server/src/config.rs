@@ -10,7 +10,7 @@ use serde::Deserialize;
 use warden::ValidationLimits;
 
 use crate::ServerError;
-use crate::jwt::{JwtFile, JwtSettings};
+use crate::jwt::{JwksSource, JwtFile, JwtSettings};
 use crate::tls::TlsSettings;
 
 /// A rate limit: sustained requests per second and the burst allowed.
@@ -217,8 +217,22 @@ impl ServeConfig {
             });
         }
         if let Some(j) = f.jwt {
+            let jwks = match (j.jwks_file, j.jwks_url) {
+                (Some(f), None) => JwksSource::File(base.join(f)),
+                (None, Some(u)) => JwksSource::url(&u)?,
+                _ => {
+                    return Err(bad(
+                        "jwt",
+                        "give exactly one of jwks_file and jwks_url".into(),
+                    ));
+                }
+            };
+            if j.jwks_refresh_seconds == 0 {
+                return Err(bad("jwt.jwks_refresh_seconds", "must be at least 1".into()));
+            }
             c.jwt = Some(JwtSettings {
-                jwks_file: base.join(j.jwks_file),
+                jwks,
+                jwks_refresh_seconds: j.jwks_refresh_seconds,
                 issuer: j.issuer,
                 audience: j.audience.into_vec(),
                 algorithms: j.algorithms,

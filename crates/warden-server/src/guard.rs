@@ -182,7 +182,7 @@ fn admit<'a>(
     // API keys carry their prefix; anything else is a JWT when JWTs are on.
     let (client, limiter_id, own_limit) = match &s.jwt {
         Some(jwt) if !presented.starts_with(warden::API_KEY_PREFIX) => {
-            let id = jwt.verify(presented).map_err(unauthenticated)?;
+            let id = jwt.load().verify(presented).map_err(unauthenticated)?;
             let sub: String = id.subject.chars().take(128).collect();
             (
                 Client {

@@ -15,7 +15,10 @@ use crate::ServerError;
 /// What the `[jwt]` table of the server config says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JwtSettings {
-    pub jwks_file: PathBuf,
+    /// Where the key set comes from.
+    pub jwks: JwksSource,
+    /// How often a URL's key set is fetched again (key rotation).
+    pub jwks_refresh_seconds: u64,
     pub issuer: String,
     pub audience: Vec<String>,
     pub algorithms: Vec<String>,
@@ -23,6 +26,75 @@ pub struct JwtSettings {
     /// (`realm_access.roles`).
     pub roles_claim: String,
     pub leeway_seconds: u64,
+}
+
+/// A key set read from a file once, or fetched from a URL and refreshed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JwksSource {
+    File(PathBuf),
+    Url(String),
+}
+
+impl JwksSource {
+    /// Checks a URL is one the server will fetch from: HTTPS, or plain
+    /// HTTP to the loopback address only.
+    pub fn url(u: &str) -> Result<Self, ServerError> {
+        let lower = u.to_ascii_lowercase();
+        let loopback = [
+            "http://127.0.0.1:",
+            "http://127.0.0.1/",
+            "http://localhost:",
+            "http://localhost/",
+            "http://[::1]:",
+        ];
+        if lower.starts_with("https://") || loopback.iter().any(|p| lower.starts_with(p)) {
+            Ok(JwksSource::Url(u.to_string()))
+        } else {
+            Err(ServerError::Config(format!(
+                "jwt.jwks_url {u:?}: must be https:// (plain http only to the loopback address)"
+            )))
+        }
+    }
+
+    /// The key set's text (bounded), and what to call it in errors.
+    pub fn read(&self) -> Result<(String, String), ServerError> {
+        match self {
+            JwksSource::File(path) => {
+                let meta = std::fs::metadata(path).map_err(|e| {
+                    ServerError::Config(format!("jwt.jwks_file {}: {e}", path.display()))
+                })?;
+                if meta.len() > MAX_JWKS_BYTES {
+                    return Err(ServerError::Config(format!(
+                        "jwt.jwks_file {}: larger than {MAX_JWKS_BYTES} bytes",
+                        path.display()
+                    )));
+                }
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ServerError::Config(format!("jwt.jwks_file {}: {e}", path.display()))
+                })?;
+                Ok((text, path.display().to_string()))
+            }
+            JwksSource::Url(url) => {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .timeout_global(Some(std::time::Duration::from_secs(10)))
+                    .max_redirects(0)
+                    .build()
+                    .into();
+                let mut resp = agent
+                    .get(url)
+                    .header("Accept", "application/json")
+                    .call()
+                    .map_err(|e| ServerError::Config(format!("jwt.jwks_url {url}: {e}")))?;
+                let text = resp
+                    .body_mut()
+                    .with_config()
+                    .limit(MAX_JWKS_BYTES)
+                    .read_to_string()
+                    .map_err(|e| ServerError::Config(format!("jwt.jwks_url {url}: {e}")))?;
+                Ok((text, url.clone()))
+            }
+        }
+    }
 }
 
 /// A JWKS file is at most this large.
@@ -57,21 +129,15 @@ fn algorithm(name: &str) -> Result<Algorithm, ServerError> {
 }
 
 impl JwtVerifier {
-    /// Reads the JWKS file and checks the settings.
+    /// Reads (or fetches) the key set and checks the settings.
     pub fn load(settings: JwtSettings) -> Result<Self, ServerError> {
-        let path = settings.jwks_file.clone();
-        let path = path.as_path();
-        let meta = std::fs::metadata(path)
-            .map_err(|e| ServerError::Config(format!("jwt.jwks_file {}: {e}", path.display())))?;
-        if meta.len() > MAX_JWKS_BYTES {
-            return Err(ServerError::Config(format!(
-                "jwt.jwks_file {}: larger than {MAX_JWKS_BYTES} bytes",
-                path.display()
-            )));
-        }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ServerError::Config(format!("jwt.jwks_file {}: {e}", path.display())))?;
-        Self::from_jwks(&text, path, settings)
+        let (text, source) = settings.jwks.read()?;
+        Self::from_jwks(&text, Path::new(&source), settings)
+    }
+
+    /// The settings this verifier was built with.
+    pub fn settings(&self) -> &JwtSettings {
+        &self.settings
     }
 
     /// Builds a verifier from JWKS text (`source` names it in errors).
@@ -189,7 +255,10 @@ impl JwtVerifier {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct JwtFile {
-    pub jwks_file: PathBuf,
+    pub jwks_file: Option<PathBuf>,
+    pub jwks_url: Option<String>,
+    #[serde(default = "default_refresh")]
+    pub jwks_refresh_seconds: u64,
     pub issuer: String,
     pub audience: OneOrMany,
     #[serde(default = "default_algorithms")]
@@ -226,4 +295,8 @@ fn default_roles_claim() -> String {
 
 fn default_leeway() -> u64 {
     30
+}
+
+fn default_refresh() -> u64 {
+    300
 }

@@ -68,7 +68,8 @@ pub struct Shared {
     pub metrics: metrics::Metrics,
     pub inflight: Arc<Semaphore>,
     pub log: EventSink,
-    pub jwt: Option<jwt::JwtVerifier>,
+    /// Swapped whole when a JWKS URL is fetched again.
+    pub jwt: Option<arc_swap::ArcSwap<jwt::JwtVerifier>>,
     /// Where the workspace is, and how to open it as a control-API caller.
     pub root: std::path::PathBuf,
     pub open_options: warden::OpenOptions,
@@ -232,7 +233,12 @@ pub fn load(
 ) -> Result<(Arc<Shared>, Failed), ServerError> {
     let metrics = metrics::Metrics::new();
     let mut failed = HashMap::new();
-    let jwt = cfg.jwt.clone().map(jwt::JwtVerifier::load).transpose()?;
+    let jwt = cfg
+        .jwt
+        .clone()
+        .map(jwt::JwtVerifier::load)
+        .transpose()?
+        .map(arc_swap::ArcSwap::from_pointee);
     let first = state::refresh(ws, &cfg, None, &mut failed, &metrics, &log)?;
     let shared = Arc::new(Shared {
         jwt,
@@ -251,9 +257,25 @@ pub fn load(
 fn refresh_loop(ws: Workspace, shared: Arc<Shared>, stop: Arc<AtomicBool>, mut failed: Failed) {
     let tick = Duration::from_millis(100);
     let mut waited = Duration::ZERO;
+    let mut jwks_waited = Duration::ZERO;
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(tick);
         waited += tick;
+        jwks_waited += tick;
+        if let (Some(current), Some(settings)) = (&shared.jwt, &shared.cfg.jwt)
+            && matches!(settings.jwks, jwt::JwksSource::Url(_))
+            && jwks_waited >= Duration::from_secs(settings.jwks_refresh_seconds)
+        {
+            jwks_waited = Duration::ZERO;
+            // A failed fetch keeps the keys the server has.
+            match jwt::JwtVerifier::load(settings.clone()) {
+                Ok(v) => current.store(Arc::new(v)),
+                Err(e) => crate::state::emit(
+                    &shared.log,
+                    json!({"event": "jwks.refresh_failed", "error": e.to_string()}),
+                ),
+            }
+        }
         if waited < shared.cfg.reload_interval {
             continue;
         }
