@@ -20,7 +20,7 @@ use warden_core::Timestamp;
 
 use crate::Shared;
 use crate::config::RateLimit;
-use crate::metrics::{KeyLabels, ReasonLabels, RequestLabels, RouteLabels};
+use crate::metrics::{KeyLabels, ReasonLabels};
 
 /// One access-log line: no payloads, no credentials.
 #[derive(serde::Serialize)]
@@ -50,16 +50,23 @@ pub struct Client {
 #[derive(Default)]
 pub struct Limiters(RwLock<HashMap<String, (RateLimit, Arc<DefaultDirectRateLimiter>)>>);
 
+type Verdict = Result<(), governor::NotUntil<<DefaultClock as Clock>::Instant>>;
+
 impl Limiters {
-    fn get(&self, key_id: &str, limit: RateLimit) -> Arc<DefaultDirectRateLimiter> {
+    /// Takes one token from the caller's bucket.
+    fn check(&self, key_id: &str, limit: RateLimit) -> Verdict {
         {
             let map = self.0.read().unwrap_or_else(|p| p.into_inner());
             if let Some((l, r)) = map.get(key_id)
                 && *l == limit
             {
-                return r.clone();
+                return r.check();
             }
         }
+        self.get(key_id, limit).check()
+    }
+
+    fn get(&self, key_id: &str, limit: RateLimit) -> Arc<DefaultDirectRateLimiter> {
         let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
         if let Some((l, r)) = map.get(key_id)
             && *l == limit
@@ -234,8 +241,7 @@ fn admit<'a>(
         .map(|r| s.cfg.rate_limit_for(r, own_limit))
         .max_by(|a, b| a.per_second.total_cmp(&b.per_second))
         .unwrap_or(s.cfg.default_rate_limit);
-    let limiter = s.limiters.get(limiter_id.as_ref(), limit);
-    if let Err(not_until) = limiter.check() {
+    if let Err(not_until) = s.limiters.check(limiter_id.as_ref(), limit) {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         s.metrics
@@ -417,16 +423,7 @@ async fn guard(s: Arc<Shared>, mut req: Request, mut inner: axum::Router) -> Res
     secure(resp.headers_mut(), s.cfg.tls.is_some());
     let elapsed = start.elapsed();
     s.metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            route,
-            status: status.as_u16(),
-        })
-        .inc();
-    s.metrics
-        .latency
-        .get_or_create(&RouteLabels { route })
-        .observe(elapsed.as_secs_f64());
+        .observe_request(route, status.as_u16(), elapsed.as_secs_f64());
     if let Some(r) = reason {
         s.metrics
             .rejections

@@ -16,7 +16,6 @@ use warden_ml::predictor::Prediction;
 
 use crate::Shared;
 use crate::guard::error;
-use crate::metrics::{ModelLabels, PredictionLabels};
 use crate::state::Loaded;
 
 pub async fn live() -> Response {
@@ -206,27 +205,15 @@ fn predict(
             (Some(_), None) => true,
             (None, _) => false,
         };
-        let version = m.model.version.to_string();
         match best.filter(|_| confident) {
             Some(i) => {
-                s.metrics
-                    .predictions
-                    .get_or_create(&PredictionLabels {
-                        model: m.model.name.clone(),
-                        version,
-                        class: m.shown_classes[i].clone(),
-                    })
-                    .inc();
+                if let Some(c) = m.class_counters.get(i) {
+                    c.inc();
+                }
                 out.push((Some(i), p));
             }
             None => {
-                s.metrics
-                    .abstentions
-                    .get_or_create(&ModelLabels {
-                        model: m.model.name.clone(),
-                        version,
-                    })
-                    .inc();
+                m.abstention_counter.inc();
                 out.push((None, p));
             }
         }

@@ -13,7 +13,7 @@ use serde_json::json;
 use warden::{ApiKeyVerifier, ServedModel, ServingTarget, Workspace};
 
 use crate::config::ServeConfig;
-use crate::metrics::{Metrics, ModelLabels};
+use crate::metrics::{Metrics, ModelLabels, PredictionLabels};
 
 /// The actions the server asks the policy about.
 pub const ACTIONS: [&str; 2] = ["serve.predict", "serve.metrics"];
@@ -23,6 +23,10 @@ pub struct Loaded {
     pub model: ServedModel,
     /// Class labels as responses show them (PII redacted).
     pub shown_classes: Vec<String>,
+    /// `warden_predictions_total` for each class, and the abstention
+    /// counter, resolved once so a prediction only increments.
+    pub class_counters: Vec<prometheus_client::metrics::counter::Counter>,
+    pub abstention_counter: prometheus_client::metrics::counter::Counter,
 }
 
 /// Everything a request needs, fixed for its lifetime.
@@ -104,7 +108,7 @@ pub fn refresh(
         match ws.load_for_serving(&t.model, t.version) {
             Ok(model) => {
                 failed.remove(&(t.model.clone(), t.version));
-                let shown_classes = model
+                let shown_classes: Vec<String> = model
                     .predictor
                     .classes()
                     .iter()
@@ -131,11 +135,34 @@ pub fn refresh(
                         json!({"event": "audit.failed", "model": t.model, "error": e.to_string()}),
                     );
                 }
+                let version = t.version.to_string();
+                let class_counters = shown_classes
+                    .iter()
+                    .map(|c: &String| {
+                        metrics
+                            .predictions
+                            .get_or_create(&PredictionLabels {
+                                model: t.model.clone(),
+                                version: version.clone(),
+                                class: c.clone(),
+                            })
+                            .clone()
+                    })
+                    .collect();
+                let abstention_counter = metrics
+                    .abstentions
+                    .get_or_create(&ModelLabels {
+                        model: t.model.clone(),
+                        version,
+                    })
+                    .clone();
                 models.insert(
                     t.model.clone(),
                     Arc::new(Loaded {
                         model,
                         shown_classes,
+                        class_counters,
+                        abstention_counter,
                     }),
                 );
             }
