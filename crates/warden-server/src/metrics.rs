@@ -1,11 +1,14 @@
 //! Prometheus metrics: requests, latency, rejections by reason, rate-limit
 //! hits per key, predictions per model and class, loaded models.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -42,11 +45,77 @@ pub struct ModelLabels {
     pub version: String,
 }
 
-fn latency_histogram() -> Histogram {
-    // 100 µs to ~6.5 s.
-    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-        0.0001, 2.0, 17,
-    ))
+/// A classic histogram whose observations are three atomic additions:
+/// prometheus-client's `Histogram` takes a mutex per observation, which
+/// the two cores serving requests would contend on for every request.
+/// Buckets: 100 µs doubling to ~6.5 s, then +Inf.
+#[derive(Clone, Debug)]
+pub struct LatencyHistogram(Arc<LatencyInner>);
+
+#[derive(Debug)]
+struct LatencyInner {
+    bounds: Vec<f64>,
+    /// Non-cumulative counts per bucket, the last for +Inf.
+    counts: Vec<AtomicU64>,
+    count: AtomicU64,
+    /// The sum's f64 bits.
+    sum: AtomicU64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        let bounds: Vec<f64> =
+            prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 17).collect();
+        let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
+        LatencyHistogram(Arc::new(LatencyInner {
+            bounds,
+            counts,
+            count: AtomicU64::new(0),
+            sum: AtomicU64::new(0f64.to_bits()),
+        }))
+    }
+}
+
+impl LatencyHistogram {
+    pub fn observe(&self, v: f64) {
+        let i = &self.0;
+        let bucket = i
+            .bounds
+            .iter()
+            .position(|b| v <= *b)
+            .unwrap_or(i.bounds.len());
+        i.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        i.count.fetch_add(1, Ordering::Relaxed);
+        let _ = i
+            .sum
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                Some((f64::from_bits(bits) + v).to_bits())
+            });
+    }
+}
+
+impl TypedMetric for LatencyHistogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for LatencyHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let i = &self.0;
+        let buckets: Vec<(f64, u64)> = i
+            .bounds
+            .iter()
+            .copied()
+            .chain(std::iter::once(f64::INFINITY))
+            .zip(i.counts.iter().map(|c| c.load(Ordering::Relaxed)))
+            .collect();
+        let count = buckets.iter().map(|(_, c)| c).sum();
+        let sum = f64::from_bits(i.sum.load(Ordering::Relaxed));
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
 }
 
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -57,7 +126,7 @@ pub struct Metrics {
     id: u64,
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
-    pub latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    pub latency: Family<RouteLabels, LatencyHistogram>,
     pub rejections: Family<ReasonLabels, Counter>,
     pub rate_limited: Family<KeyLabels, Counter>,
     pub predictions: Family<PredictionLabels, Counter>,
@@ -76,9 +145,7 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("warden");
         let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-            latency_histogram,
-        );
+        let latency = Family::<RouteLabels, LatencyHistogram>::default();
         let rejections = Family::<ReasonLabels, Counter>::default();
         let rate_limited = Family::<KeyLabels, Counter>::default();
         let predictions = Family::<PredictionLabels, Counter>::default();
@@ -143,7 +210,7 @@ impl Metrics {
     /// once per worker thread and kept, so the request path does not take
     /// the families' locks or hash their labels every time.
     pub fn observe_request(&self, route: &'static str, status: u16, seconds: f64) {
-        type Handles = (Counter, Histogram);
+        type Handles = (Counter, LatencyHistogram);
         thread_local! {
             static CACHE: std::cell::RefCell<std::collections::HashMap<(u64, usize, u16), Handles>> =
                 std::cell::RefCell::new(std::collections::HashMap::new());
@@ -171,5 +238,35 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_are_cumulative_in_the_exposition() {
+        let m = Metrics::new();
+        for v in [0.00005, 0.0003, 10.0] {
+            m.observe_request("predict", 200, v);
+        }
+        let text = m.encode();
+        for line in [
+            "warden_http_request_duration_seconds_bucket{le=\"0.0001\",route=\"predict\"} 1",
+            "warden_http_request_duration_seconds_bucket{le=\"0.0004\",route=\"predict\"} 2",
+            "warden_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"predict\"} 3",
+            "warden_http_request_duration_seconds_count{route=\"predict\"} 3",
+            "warden_http_requests_total{route=\"predict\",status=\"200\"} 3",
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
+        let sum: f64 = text
+            .lines()
+            .find(|l| l.starts_with("warden_http_request_duration_seconds_sum"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        assert!((sum - 10.00035).abs() < 1e-9, "{sum}");
     }
 }

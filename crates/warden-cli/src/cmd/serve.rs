@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use warden_server::tls::TlsSettings;
 use warden_server::{ServeConfig, ServerError};
@@ -88,41 +88,37 @@ pub fn run(g: &Global, f: Flags) -> Result<ExitCode, Failure> {
 }
 
 /// The server's log: one JSON object per line on stdout, written by a
-/// thread of its own so a request never waits for the terminal or disk,
-/// nor wakes a thread: requests append to a shared buffer, which the
-/// writer drains every 25 ms. If the buffer holds more than 16 MiB
+/// thread of its own so a request never waits for the terminal or disk.
+/// Requests put lines on a bounded lock-free queue (std's array channel)
+/// that the writer drains every 25 ms; because the writer polls rather
+/// than waits, a request never has to wake it. If 65,536 lines are waiting
 /// (stdout blocked), new lines are dropped and counted, and the count is
 /// logged once writing resumes.
 struct LogWriter {
-    shared: Arc<LogBuffer>,
+    stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<()>,
 }
 
-#[derive(Default)]
-struct LogBuffer {
-    text: Mutex<String>,
-    dropped: AtomicU64,
-    stop: AtomicBool,
-}
-
-const MAX_BUFFERED: usize = 16 << 20;
+const MAX_QUEUED: usize = 65_536;
 
 impl LogWriter {
     fn start() -> (Self, warden_server::EventSink) {
-        let shared = Arc::new(LogBuffer::default());
-        let buf = shared.clone();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<String>(MAX_QUEUED);
+        let stop = Arc::new(AtomicBool::new(false));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let (stopping, lost) = (stop.clone(), dropped.clone());
         let thread = std::thread::spawn(move || {
             let out = std::io::stdout();
             let mut batch = String::new();
             loop {
-                let stopping = buf.stop.load(Ordering::Acquire);
-                {
-                    let mut text = buf.text.lock().unwrap_or_else(|p| p.into_inner());
-                    std::mem::swap(&mut *text, &mut batch);
+                let last = stopping.load(Ordering::Acquire);
+                while let Ok(line) = rx.try_recv() {
+                    batch.push_str(&line);
+                    batch.push('\n');
                 }
-                let lost = buf.dropped.swap(0, Ordering::Relaxed);
-                if lost > 0 {
-                    batch.push_str(&format!("{{\"event\":\"log.dropped\",\"lines\":{lost}}}\n"));
+                let n = lost.swap(0, Ordering::Relaxed);
+                if n > 0 {
+                    batch.push_str(&format!("{{\"event\":\"log.dropped\",\"lines\":{n}}}\n"));
                 }
                 if !batch.is_empty() {
                     let mut lock = out.lock();
@@ -130,28 +126,23 @@ impl LogWriter {
                     let _ = lock.flush();
                     batch.clear();
                 }
-                if stopping {
+                if last {
                     return;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(25));
             }
         });
-        let buf = shared.clone();
         let sink: warden_server::EventSink = Arc::new(move |line: String| {
-            let mut text = buf.text.lock().unwrap_or_else(|p| p.into_inner());
-            if text.len() + line.len() < MAX_BUFFERED {
-                text.push_str(&line);
-                text.push('\n');
-            } else {
-                buf.dropped.fetch_add(1, Ordering::Relaxed);
+            if tx.try_send(line).is_err() {
+                dropped.fetch_add(1, Ordering::Relaxed);
             }
         });
-        (LogWriter { shared, thread }, sink)
+        (LogWriter { stop, thread }, sink)
     }
 
-    /// Writes what is buffered and stops.
+    /// Writes what is queued and stops.
     fn finish(self) {
-        self.shared.stop.store(true, Ordering::Release);
+        self.stop.store(true, Ordering::Release);
         let _ = self.thread.join();
     }
 }
