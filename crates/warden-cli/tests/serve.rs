@@ -1237,3 +1237,73 @@ fn a_jwks_url_is_fetched_and_refreshed_for_key_rotation() {
     assert_eq!(call(&token(&new, "new")), 200);
     srv.wait_log("jwks.refresh_failed");
 }
+
+#[test]
+fn oip_binary_tensor_data_is_accepted() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    let key = apikey(ws, "web", "predictor", &[]);
+    let srv = Server::start(ws, "production", "");
+    let a = agent();
+    let meta = get(&a, &srv.url("/v2/models/credit"), Some(&key)).json();
+    let rec = record();
+    // Every input as binary data after the JSON header, as Triton's and
+    // KServe's clients send by default.
+    let mut inputs = Vec::new();
+    let mut raw = Vec::new();
+    for i in meta["inputs"].as_array().unwrap() {
+        let name = i["name"].as_str().unwrap();
+        let start = raw.len();
+        if i["datatype"] == "BYTES" {
+            for _ in 0..2 {
+                let s = rec[name].as_str().unwrap();
+                raw.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                raw.extend_from_slice(s.as_bytes());
+            }
+        } else {
+            for _ in 0..2 {
+                raw.extend_from_slice(&(rec[name].as_f64().unwrap() as f32).to_le_bytes());
+            }
+        }
+        let datatype = if i["datatype"] == "BYTES" {
+            "BYTES"
+        } else {
+            "FP32"
+        };
+        inputs.push(json!({"name": name, "shape": [2], "datatype": datatype,
+            "parameters": {"binary_data_size": raw.len() - start}}));
+    }
+    let head = json!({"id": "bin-1", "inputs": inputs}).to_string();
+    let mut body = head.clone().into_bytes();
+    body.extend_from_slice(&raw);
+    let send = |body: &[u8], header_len: usize| {
+        reply(
+            a.post(&srv.url("/v2/models/credit/infer"))
+                .header("X-API-Key", &key)
+                .header("Content-Type", "application/octet-stream")
+                .header("Inference-Header-Content-Length", &header_len.to_string())
+                .send(body),
+        )
+    };
+    let r = send(&body, head.len());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["id"], "bin-1");
+    assert_eq!(v["outputs"][0]["shape"], json!([2]));
+    // Truncated data, a wrong header length, and a NaN are refused with 400.
+    let r = send(&body[..body.len() - 3], head.len());
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = send(&body, head.len() + 5);
+    assert_eq!(r.status, 400, "{}", r.body);
+    let mut nan = body.clone();
+    let first_fp = inputs.iter().position(|i| i["datatype"] == "FP32").unwrap();
+    let offset: u64 = inputs[..first_fp]
+        .iter()
+        .map(|i| i["parameters"]["binary_data_size"].as_u64().unwrap())
+        .sum();
+    let at = head.len() + offset as usize;
+    nan[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let r = send(&nan, head.len());
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("not a finite number"), "{}", r.body);
+}

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -328,9 +328,145 @@ struct Tensor {
     shape: Vec<i64>,
     datatype: String,
     #[serde(default)]
-    #[allow(dead_code)]
     parameters: Option<Value>,
+    /// Absent when the tensor's bytes follow the JSON (binary extension).
+    #[serde(default)]
     data: Value,
+}
+
+/// The header of the binary tensor data extension (Triton, KServe): the
+/// first N bytes of the body are the JSON request, the rest the tensors
+/// whose `parameters.binary_data_size` says how many bytes they take.
+const BINARY_HEADER: &str = "inference-header-content-length";
+
+/// Decodes one tensor's raw little-endian bytes into JSON values.
+fn decode_binary(datatype: &str, raw: &[u8]) -> Result<Vec<Value>, String> {
+    fn chunks<const N: usize>(raw: &[u8]) -> Result<impl Iterator<Item = [u8; N]> + '_, String> {
+        if !raw.len().is_multiple_of(N) {
+            return Err(format!(
+                "{} bytes is not a whole number of {N}-byte elements",
+                raw.len()
+            ));
+        }
+        Ok(raw.chunks_exact(N).map(|c| {
+            let mut a = [0u8; N];
+            a.copy_from_slice(c);
+            a
+        }))
+    }
+    // NaN and infinities are refused here: JSON cannot carry them, and
+    // a null would read as a missing value.
+    let finite = |xs: Vec<f64>| -> Result<Vec<Value>, String> {
+        xs.into_iter()
+            .map(|x| {
+                serde_json::Number::from_f64(x)
+                    .map(Value::Number)
+                    .ok_or_else(|| format!("{x} is not a finite number"))
+            })
+            .collect()
+    };
+    Ok(match datatype {
+        "BOOL" => raw.iter().map(|b| Value::Bool(*b != 0)).collect(),
+        "UINT8" => raw.iter().map(|b| json!(*b)).collect(),
+        "INT8" => raw.iter().map(|b| json!(*b as i8)).collect(),
+        "UINT16" => chunks::<2>(raw)?
+            .map(|c| json!(u16::from_le_bytes(c)))
+            .collect(),
+        "INT16" => chunks::<2>(raw)?
+            .map(|c| json!(i16::from_le_bytes(c)))
+            .collect(),
+        "UINT32" => chunks::<4>(raw)?
+            .map(|c| json!(u32::from_le_bytes(c)))
+            .collect(),
+        "INT32" => chunks::<4>(raw)?
+            .map(|c| json!(i32::from_le_bytes(c)))
+            .collect(),
+        "UINT64" => chunks::<8>(raw)?
+            .map(|c| json!(u64::from_le_bytes(c)))
+            .collect(),
+        "INT64" => chunks::<8>(raw)?
+            .map(|c| json!(i64::from_le_bytes(c)))
+            .collect(),
+        "FP32" => finite(
+            chunks::<4>(raw)?
+                .map(|c| f32::from_le_bytes(c) as f64)
+                .collect(),
+        )?,
+        "FP64" => finite(chunks::<8>(raw)?.map(f64::from_le_bytes).collect())?,
+        "BYTES" => {
+            // Each element: a 4-byte little-endian length, then the bytes.
+            let mut out = Vec::new();
+            let mut rest = raw;
+            while !rest.is_empty() {
+                let (len, tail) = rest
+                    .split_first_chunk::<4>()
+                    .ok_or("a BYTES element's length is cut short")?;
+                let len = u32::from_le_bytes(*len) as usize;
+                if len > tail.len() {
+                    return Err("a BYTES element runs past the data".into());
+                }
+                let (item, tail) = tail.split_at(len);
+                let text = std::str::from_utf8(item)
+                    .map_err(|_| "a BYTES element is not UTF-8 text".to_string())?;
+                out.push(Value::String(text.to_string()));
+                rest = tail;
+            }
+            out
+        }
+        other => return Err(format!("binary data of datatype {other} is not accepted")),
+    })
+}
+
+/// Splits a binary-extension body and fills each tensor's data.
+fn apply_binary(header_len: &str, body: &Bytes) -> Result<InferRequest, String> {
+    let n: usize = header_len
+        .trim()
+        .parse()
+        .map_err(|_| format!("{BINARY_HEADER} is not a byte count"))?;
+    if n > body.len() {
+        return Err(format!(
+            "{BINARY_HEADER} {n} is larger than the body ({} bytes)",
+            body.len()
+        ));
+    }
+    let mut req: InferRequest = serde_json::from_slice(&body[..n])
+        .map_err(|e| format!("not an inference request: {}", json_error(&e)))?;
+    let mut rest = &body[n..];
+    for t in &mut req.inputs {
+        let size = t
+            .parameters
+            .as_ref()
+            .and_then(|p| p.get("binary_data_size"))
+            .map(|v| v.as_u64().ok_or("binary_data_size must be a byte count"))
+            .transpose()?;
+        let Some(size) = size else { continue };
+        let size = usize::try_from(size).map_err(|_| "binary_data_size too large".to_string())?;
+        if size > rest.len() {
+            return Err(format!(
+                "input {:?}: binary_data_size {size} runs past the body",
+                short(&t.name)
+            ));
+        }
+        if !t.data.is_null() {
+            return Err(format!(
+                "input {:?}: both data and binary_data_size",
+                short(&t.name)
+            ));
+        }
+        let (raw, tail) = rest.split_at(size);
+        t.data = Value::Array(
+            decode_binary(&t.datatype, raw)
+                .map_err(|e| format!("input {:?}: {e}", short(&t.name)))?,
+        );
+        rest = tail;
+    }
+    if !rest.is_empty() {
+        return Err(format!(
+            "{} bytes of binary data belong to no input",
+            rest.len()
+        ));
+    }
+    Ok(req)
 }
 
 #[derive(Deserialize)]
@@ -502,6 +638,7 @@ async fn infer_inner(
     s: Arc<Shared>,
     name: String,
     version: Option<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let m = match find(&s, &name).and_then(|m| check_version(&m, version.as_deref()).map(|_| m)) {
@@ -512,15 +649,30 @@ async fn infer_inner(
         Ok(b) => b,
         Err(e) => return body_error(e),
     };
-    let req: InferRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("not an inference request: {}", json_error(&e)),
-            );
-        }
+    let binary = headers
+        .get(BINARY_HEADER)
+        .map(|v| v.to_str().unwrap_or("not text").to_string());
+    let req: InferRequest = match binary {
+        Some(h) => match apply_binary(&h, &body) {
+            Ok(r) => r,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        },
+        None => match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("not an inference request: {}", json_error(&e)),
+                );
+            }
+        },
     };
+    if let Some(t) = req.inputs.iter().find(|t| t.data.is_null()) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("input {:?} has no data", short(&t.name)),
+        );
+    }
     if let Some(id) = &req.id
         && (id.len() > 128 || id.chars().any(char::is_control))
     {
@@ -577,17 +729,19 @@ async fn infer_inner(
 pub async fn infer(
     State(s): State<Arc<Shared>>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    infer_inner(s, name, None, body).await
+    infer_inner(s, name, None, headers, body).await
 }
 
 pub async fn infer_version(
     State(s): State<Arc<Shared>>,
     Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    infer_inner(s, name, Some(version), body).await
+    infer_inner(s, name, Some(version), headers, body).await
 }
 
 pub async fn metrics(State(s): State<Arc<Shared>>) -> Response {
@@ -615,4 +769,56 @@ pub async fn method_not_allowed() -> Response {
 pub async fn openapi(State(s): State<Arc<Shared>>) -> Response {
     let snap = s.current.get();
     Json(crate::openapi::document(&s, &snap)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_tensors_decode_by_datatype() {
+        let fp32: Vec<u8> = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        assert_eq!(
+            decode_binary("FP32", &fp32).unwrap(),
+            vec![json!(1.5), json!(-2.0)]
+        );
+        let i64s: Vec<u8> = [7i64, -1].iter().flat_map(|x| x.to_le_bytes()).collect();
+        assert_eq!(
+            decode_binary("INT64", &i64s).unwrap(),
+            vec![json!(7), json!(-1)]
+        );
+        let mut bytes = Vec::new();
+        for w in ["rent", "own"] {
+            bytes.extend_from_slice(&(w.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(w.as_bytes());
+        }
+        assert_eq!(
+            decode_binary("BYTES", &bytes).unwrap(),
+            vec![json!("rent"), json!("own")]
+        );
+        assert!(decode_binary("FP32", &fp32[..5]).is_err());
+        assert!(decode_binary("BYTES", &[9, 0, 0, 0, b'x']).is_err());
+        assert!(decode_binary("BYTES", &[1, 0]).is_err());
+        assert!(decode_binary("FP16", &[0, 0]).is_err());
+        let nan = decode_binary("FP64", &f64::NAN.to_le_bytes()).unwrap_err();
+        assert!(nan.contains("not a finite number"), "{nan}");
+        assert!(decode_binary("FP32", &f32::INFINITY.to_le_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_binary_body_is_split_by_its_header_length() {
+        let head = br#"{"inputs":[{"name":"a","shape":[2],"datatype":"FP64","parameters":{"binary_data_size":16}}]}"#;
+        let mut body = head.to_vec();
+        for x in [1.0f64, 2.0] {
+            body.extend_from_slice(&x.to_le_bytes());
+        }
+        let req = apply_binary(&head.len().to_string(), &Bytes::from(body.clone())).unwrap();
+        assert_eq!(req.inputs[0].data, json!([1.0, 2.0]));
+        assert!(apply_binary("9999", &Bytes::from(body.clone())).is_err());
+        body.push(0);
+        assert!(apply_binary(&head.len().to_string(), &Bytes::from(body)).is_err());
+    }
 }
