@@ -312,14 +312,17 @@ fn bounded(s: &str, n: usize) -> &str {
 /// The headers OWASP's REST guidance asks of an API response (HSTS is
 /// added when serving TLS).
 fn secure(h: &mut HeaderMap, tls: bool) {
+    // Header names as constants: inserting by string would parse and
+    // validate each name on every response.
+    h.reserve(6);
     for (k, v) in [
-        ("x-content-type-options", "nosniff"),
-        ("x-frame-options", "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
         (
-            "content-security-policy",
+            header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; frame-ancestors 'none'",
         ),
-        ("cache-control", "no-store"),
+        (header::CACHE_CONTROL, "no-store"),
     ] {
         h.insert(k, HeaderValue::from_static(v));
     }
@@ -398,6 +401,9 @@ async fn guard(s: Arc<Shared>, mut req: Request, mut inner: axum::Router) -> Res
             r.response
         }
         Ok(permit) => {
+            // The body limit the extractors enforce (413 past it), set on
+            // the request here rather than as a layer on every route.
+            axum::extract::DefaultBodyLimit::max(s.cfg.max_body_bytes).apply(&mut req);
             let call = tower_service::Service::call(&mut inner, req);
             let r = tokio::time::timeout(s.cfg.request_timeout, call).await;
             drop(permit);
@@ -442,7 +448,10 @@ async fn guard(s: Arc<Shared>, mut req: Request, mut inner: axum::Router) -> Res
         roles: client.as_ref().map(|c| c.roles.as_slice()),
         rejected: reason,
     };
-    if let Ok(text) = serde_json::to_string(&line) {
+    let mut text = Vec::with_capacity(256);
+    if serde_json::to_writer(&mut text, &line).is_ok()
+        && let Ok(text) = String::from_utf8(text)
+    {
         (s.log)(text);
     }
     resp

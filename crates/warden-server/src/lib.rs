@@ -35,7 +35,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::ServiceExt as _;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -79,9 +78,7 @@ pub struct Shared {
 /// router (one service per request) rather than each route, so its cost
 /// is paid once and only on what it does.
 pub fn router(shared: Arc<Shared>) -> guard::Guarded {
-    let inner = routes(shared.clone())
-        .layer(DefaultBodyLimit::max(shared.cfg.max_body_bytes))
-        .with_state(shared.clone());
+    let inner = routes(shared.clone()).with_state(shared.clone());
     guard::Guarded::new(inner, shared)
 }
 
