@@ -1307,3 +1307,44 @@ fn oip_binary_tensor_data_is_accepted() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("not a finite number"), "{}", r.body);
 }
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish() {
+    use std::io::{Read, Write};
+    let tmp = workspace();
+    let ws = tmp.path();
+    let key = apikey(ws, "web", "predictor", &[]);
+    let srv = Server::start(ws, "production", "");
+    let body = predict_body(1);
+    let addr = srv.base.trim_start_matches("http://").to_string();
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // Headers and half the body, then the signal, then the rest.
+    write!(
+        c,
+        "POST /v1/models/credit:predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
+    c.write_all(first).unwrap();
+    c.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = srv.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    c.write_all(rest).unwrap();
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"predictions\""), "{answer}");
+    // New connections are refused once it has stopped, and it exits 0.
+    assert_eq!(srv.stop(Duration::from_secs(10)), Some(0));
+    assert!(std::net::TcpStream::connect(&addr).is_err());
+}
