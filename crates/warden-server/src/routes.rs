@@ -339,6 +339,33 @@ struct Tensor {
 /// whose `parameters.binary_data_size` says how many bytes they take.
 const BINARY_HEADER: &str = "inference-header-content-length";
 
+/// An inference request body as the infer routes read it: JSON, or the
+/// binary extension when its header is present; every input must end up
+/// with data.
+fn parse_request(binary_header: Option<&str>, body: &Bytes) -> Result<InferRequest, String> {
+    let req: InferRequest = match binary_header {
+        Some(h) => apply_binary(h, body)?,
+        None => serde_json::from_slice(body)
+            .map_err(|e| format!("not an inference request: {}", json_error(&e)))?,
+    };
+    if let Some(t) = req.inputs.iter().find(|t| t.data.is_null()) {
+        return Err(format!("input {:?} has no data", short(&t.name)));
+    }
+    Ok(req)
+}
+
+/// Reads an untrusted inference body exactly as the infer routes do, up to
+/// the point where a model is needed (tensor data flattened): the entry
+/// point of the `serve_infer` fuzz target. Returns the number of inputs.
+pub fn parse_infer_body(binary_header: Option<&str>, body: &[u8]) -> Result<usize, String> {
+    let req = parse_request(binary_header, &Bytes::copy_from_slice(body))?;
+    for t in &req.inputs {
+        let mut flat = Vec::new();
+        flatten(&t.data, &mut flat, 0)?;
+    }
+    Ok(req.inputs.len())
+}
+
 /// Decodes one tensor's raw little-endian bytes into JSON values.
 fn decode_binary(datatype: &str, raw: &[u8]) -> Result<Vec<Value>, String> {
     fn chunks<const N: usize>(raw: &[u8]) -> Result<impl Iterator<Item = [u8; N]> + '_, String> {
@@ -652,27 +679,10 @@ async fn infer_inner(
     let binary = headers
         .get(BINARY_HEADER)
         .map(|v| v.to_str().unwrap_or("not text").to_string());
-    let req: InferRequest = match binary {
-        Some(h) => match apply_binary(&h, &body) {
-            Ok(r) => r,
-            Err(e) => return error(StatusCode::BAD_REQUEST, e),
-        },
-        None => match serde_json::from_slice(&body) {
-            Ok(r) => r,
-            Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("not an inference request: {}", json_error(&e)),
-                );
-            }
-        },
+    let req = match parse_request(binary.as_deref(), &body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    if let Some(t) = req.inputs.iter().find(|t| t.data.is_null()) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("input {:?} has no data", short(&t.name)),
-        );
-    }
     if let Some(id) = &req.id
         && (id.len() > 128 || id.chars().any(char::is_control))
     {
@@ -806,6 +816,25 @@ mod tests {
         let nan = decode_binary("FP64", &f64::NAN.to_le_bytes()).unwrap_err();
         assert!(nan.contains("not a finite number"), "{nan}");
         assert!(decode_binary("FP32", &f32::INFINITY.to_le_bytes()).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_body_is_an_answer_not_a_panic(
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..512),
+            header in proptest::option::of(0usize..600),
+        ) {
+            let h = header.map(|n| n.to_string());
+            let _ = parse_infer_body(h.as_deref(), &body);
+        }
+
+        #[test]
+        fn binary_tensors_of_any_size_decode_or_refuse(
+            datatype in proptest::sample::select(vec!["BOOL", "INT8", "UINT16", "INT32", "INT64", "FP32", "FP64", "BYTES", "FP16"]),
+            raw in proptest::collection::vec(proptest::num::u8::ANY, 0..256),
+        ) {
+            let _ = decode_binary(datatype, &raw);
+        }
     }
 
     #[test]

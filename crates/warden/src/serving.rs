@@ -217,10 +217,10 @@ fn is_invisible(c: char) -> bool {
 /// along), and surrounding whitespace trimmed.
 pub fn normalize_text(s: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
-    let kept: String = s
-        .nfkc()
-        .filter(|c| !c.is_control() && !is_invisible(*c))
-        .collect();
+    // Hidden characters go first, so they cannot keep apart characters
+    // that NFKC would compose; then once more in case NFKC made any.
+    let visible = |c: &char| !c.is_control() && !is_invisible(*c);
+    let kept: String = s.chars().filter(visible).nfkc().filter(visible).collect();
     kept.trim().to_string()
 }
 
@@ -592,6 +592,15 @@ mod tests {
         let rs = [rec(json!({"age": 30, "income": 1, "region": long}))];
         let errs = s.validate(&rs, &ValidationLimits::default()).unwrap_err();
         assert!(errs[0].error.contains("longer than"), "{errs:?}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn normalising_text_is_idempotent(s in "\\PC{0,40}|[\u{0}-\u{3000}]{0,20}") {
+            let once = normalize_text(&s);
+            proptest::prop_assert_eq!(normalize_text(&once), once.clone());
+            proptest::prop_assert!(!once.chars().any(|c| c.is_control() || is_invisible(c)));
+        }
     }
 
     #[test]
