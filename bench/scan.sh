@@ -54,15 +54,8 @@ PINS="picklescan==1.0.5 modelscan==0.8.8 fickling==0.1.12 detect-secrets==1.5.0 
 PINS="$PINS numpy==2.4.6 click==8.5.1 rich==14.3.4 markdown-it-py==4.3.0 mdurl==0.1.2 Pygments==2.21.0"
 PINS="$PINS tomlkit==0.13.3 PyYAML==6.0.4 requests==2.34.2 certifi==2026.10.19.post1"
 PINS="$PINS charset-normalizer==3.5.3 idna==3.20 urllib3==2.8.0"
-STAMP="$VENV/.warden-pins"
-if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$PINS" ]; then
-  rm -rf "$VENV"
-  mkdir -p "$(dirname "$VENV")"
-  "$PYTHON" -m venv "$VENV"
-  # shellcheck disable=SC2086
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-input $PINS
-  echo "$PINS" > "$STAMP"
-fi
+# shellcheck disable=SC2086
+PYTHON="$PYTHON" "$REPO/scripts/pinned-venv.sh" "$VENV" $PINS
 
 echo "== corpus"
 scripts/scan-corpus.sh "$WORK/corpus"

@@ -36,14 +36,7 @@ cargo build --release -p warden-server --example unguarded >&2
 WARDEN="${WARDEN:-$REPO/target/release/warden}"
 UNGUARDED="$REPO/target/release/examples/unguarded"
 
-STAMP="$VENV/.warden-pins"
-if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$PINS" ]; then
-  rm -rf "$VENV"
-  mkdir -p "$(dirname "$VENV")"
-  "$PYTHON" -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check $PINS >&2
-  echo "$PINS" > "$STAMP"
-fi
+"$REPO/scripts/pinned-venv.sh" "$VENV" $PINS
 
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }

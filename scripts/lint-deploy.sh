@@ -7,14 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${WARDEN_DEPLOY_VENV:-$HOME/.cache/warden/venv-deploy}"
 PINS="yamllint==1.38.0 kubernetes-validate==1.37.0"
-STAMP="$VENV/.warden-pins"
-if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$PINS" ]; then
-  rm -rf "$VENV"
-  mkdir -p "$(dirname "$VENV")"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check $PINS
-  echo "$PINS" > "$STAMP"
-fi
+"$(dirname "$0")/pinned-venv.sh" "$VENV" $PINS
 "$VENV/bin/yamllint" -d '{extends: default, rules: {line-length: {max: 100}, document-start: disable}}' deploy/
 "$VENV/bin/kubernetes-validate" --strict --kubernetes-version 1.33 deploy/kubernetes/*.yaml
 echo "deploy/: manifests valid"

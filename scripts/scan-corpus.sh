@@ -17,13 +17,6 @@ PYTHON="${PYTHON:-python3}"
 # Python 3.11; scipy, threadpoolctl, cloudpickle and narwhals are
 # scikit-learn's dependencies, pinned so that the pickles do not drift.
 PINS="numpy==2.4.6 scikit-learn==1.9.1 joblib==1.6.0 safetensors==0.8.0 scipy==1.17.1 threadpoolctl==3.8.0 cloudpickle==3.1.3 narwhals==2.29.0"
-STAMP="$VENV/.warden-pins"
-if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$PINS" ]; then
-  rm -rf "$VENV"
-  mkdir -p "$(dirname "$VENV")"
-  "$PYTHON" -m venv "$VENV"
-  # shellcheck disable=SC2086
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-input $PINS
-  echo "$PINS" > "$STAMP"
-fi
+# shellcheck disable=SC2086
+PYTHON="$PYTHON" "$HERE/pinned-venv.sh" "$VENV" $PINS
 PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 "$VENV/bin/python" "$HERE/scan-corpus.py" "$1"

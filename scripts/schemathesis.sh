@@ -15,14 +15,7 @@ REPO="$PWD"
 W="${WARDEN:-${CARGO_TARGET_DIR:-$REPO/target}/debug/warden}"
 VENV="${WARDEN_SCHEMATHESIS_VENV:-$HOME/.cache/warden/venv-schemathesis}"
 PINS="schemathesis==4.32.5"
-STAMP="$VENV/.warden-pins"
-if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$PINS" ]; then
-  rm -rf "$VENV"
-  mkdir -p "$(dirname "$VENV")"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check $PINS
-  echo "$PINS" > "$STAMP"
-fi
+"$REPO/scripts/pinned-venv.sh" "$VENV" $PINS
 
 TMP="$(mktemp -d)"
 SERVER=""

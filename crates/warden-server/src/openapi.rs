@@ -71,17 +71,11 @@ fn record_schema(m: &crate::state::Loaded, tolerance: f64) -> Value {
     let mut required = Vec::new();
     for f in &m.model.schema.features {
         let mut s = match &f.rule {
-            FeatureRule::Numeric { min, max } => {
+            FeatureRule::Numeric { .. } => {
                 let mut s = json!({"type": "number"});
-                if let (Some(lo), Some(hi)) = (min, max) {
-                    let span = hi - lo;
-                    let slack = if span > 0.0 {
-                        span * tolerance
-                    } else {
-                        lo.abs().max(1.0) * tolerance
-                    };
-                    s["minimum"] = json!(lo - slack);
-                    s["maximum"] = json!(hi + slack);
+                if let Some((from, to)) = f.rule.accepted_range(tolerance) {
+                    s["minimum"] = json!(from);
+                    s["maximum"] = json!(to);
                 }
                 s
             }

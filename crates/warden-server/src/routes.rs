@@ -97,11 +97,7 @@ fn check_version(m: &Loaded, version: Option<&str>) -> Result<(), Response> {
 
 /// User text echoed in an error, bounded.
 fn short(s: &str) -> String {
-    let mut o: String = s.chars().take(64).collect();
-    if s.chars().count() > 64 {
-        o.push('…');
-    }
-    o
+    warden::truncate_text(s, 64)
 }
 
 fn tensor_type(rule: &FeatureRule) -> &'static str {

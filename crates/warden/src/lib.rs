@@ -74,7 +74,7 @@ pub use report_html::report_html;
 pub use roles::RolesReport;
 pub use serving::{
     FeatureRule, FieldError, InputRule, InputSchema, MAX_LISTED_ERRORS, MAX_TEXT_CHARS,
-    ServedModel, ServingTarget, ValidationLimits, normalize_text,
+    ServedModel, ServingTarget, ValidationLimits, normalize_text, truncate as truncate_text,
 };
 pub use signing::{Verified, default_signature_path, verify_with_key_file};
 pub use threat::{Risk, risks_csv, risks_markdown};

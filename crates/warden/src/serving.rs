@@ -145,6 +145,29 @@ pub enum FeatureRule {
     Categorical { levels: Option<BTreeSet<String>> },
 }
 
+impl FeatureRule {
+    /// The numeric values accepted: the training range widened on each
+    /// side by `tolerance` × its width (× the value's magnitude, at least
+    /// 1, when every training value was the same). `None` when the range
+    /// is unknown or the feature is categorical.
+    pub fn accepted_range(&self, tolerance: f64) -> Option<(f64, f64)> {
+        let FeatureRule::Numeric {
+            min: Some(lo),
+            max: Some(hi),
+        } = self
+        else {
+            return None;
+        };
+        let span = hi - lo;
+        let slack = if span > 0.0 {
+            span * tolerance
+        } else {
+            lo.abs().max(1.0) * tolerance
+        };
+        Some((lo - slack, hi + slack))
+    }
+}
+
 /// One feature's rule, and whether `null` (a missing value) is accepted:
 /// only when the training data had gaps the model learnt to impute.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -411,19 +434,14 @@ impl InputRule {
                     .as_f64()
                     .filter(|x| x.is_finite())
                     .ok_or_else(|| format!("{n} is not a finite number this model can take"))?;
-                if let (Some(lo), Some(hi)) = (min, max) {
-                    let span = hi - lo;
-                    let slack = if span > 0.0 {
-                        span * limits.range_tolerance
-                    } else {
-                        lo.abs().max(1.0) * limits.range_tolerance
-                    };
-                    if x < lo - slack || x > hi + slack {
-                        return Err(format!(
-                            "{x} is outside the range seen in training [{lo}, {hi}] (tolerance {}%)",
-                            limits.range_tolerance * 100.0
-                        ));
-                    }
+                if let (Some(lo), Some(hi)) = (min, max)
+                    && let Some((from, to)) = self.rule.accepted_range(limits.range_tolerance)
+                    && (x < from || x > to)
+                {
+                    return Err(format!(
+                        "{x} is outside the range seen in training [{lo}, {hi}] (tolerance {}%)",
+                        limits.range_tolerance * 100.0
+                    ));
                 }
                 Ok(())
             }
@@ -462,8 +480,9 @@ impl InputRule {
     }
 }
 
-/// At most `n` characters of `s`, for echoing user input safely.
-fn truncate(s: &str, n: usize) -> String {
+/// At most `n` characters of `s` (and `…` if cut), for echoing user
+/// input in an error safely.
+pub fn truncate(s: &str, n: usize) -> String {
     let mut out: String = s.chars().take(n).collect();
     if s.chars().count() > n {
         out.push('…');
