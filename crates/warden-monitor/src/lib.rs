@@ -1,0 +1,16 @@
+//! Watching a served model: whether what it sees still looks like what it
+//! was trained on, and whether someone is probing it.
+//!
+//! - [`stats`]: the two-sample statistics (Kolmogorov–Smirnov with exact
+//!   and asymptotic p-values, Wasserstein, Jensen–Shannon, chi-square,
+//!   z-test, PSI) and multiple-testing corrections.
+//! - [`drift`]: per-feature drift against a reference sample or a
+//!   package's reference profile, verdicts on effect sizes, dataset and
+//!   prediction drift.
+//!
+//! Everything here computes facts; what to do about them is decided by
+//! Rego policy in the engine.
+#![forbid(unsafe_code)]
+
+pub mod drift;
+pub mod stats;
