@@ -222,6 +222,9 @@ pub enum Command {
     /// Open, list, show and close incidents
     #[command(subcommand)]
     Incident(IncidentCmd),
+    /// Drift of current data against a model's or dataset's reference; pause automated responses
+    #[command(subcommand)]
+    Monitor(MonitorCmd),
     /// The lineage of a model: package files, signature, dataset versions, tables, transforms, sources
     #[command(
         after_help = "Examples:\n  warden lineage credit@3\n  warden lineage credit@3 --json\n  warden lineage credit@3 --dot | dot -Tsvg > lineage.svg"
@@ -918,6 +921,53 @@ pub enum ApikeyCmd {
     #[command(after_help = "Example:\n  warden apikey revoke web-frontend")]
     Revoke {
         name: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum MonitorCmd {
+    /// Per-feature drift of a CSV against a reference; exit 7 with --fail-on-drift when the dataset drifted
+    #[command(
+        after_help = "Examples:\n  warden monitor drift --reference credit@1 --current today.csv            # a model's reference profile\n  warden monitor drift --reference dataset:credit@2 --current today.csv --report drift/\n  warden monitor drift --reference train.csv --current today.csv --compat evidently --json\n  warden monitor drift --reference model:credit@1 --current today.csv --correction bonferroni --fail-on-drift\n\nThe reference is MODEL@N (its reference profile; predictions on the current rows are tested too),\nNAME@V (a dataset), model:NAME@N or dataset:NAME@V when a name is both, or a CSV file (no\nworkspace needed). Numeric features: normalised Wasserstein (effect size), Kolmogorov-Smirnov\n(p-value, adjusted for the number of features), PSI over the reference's frozen decile bins.\nCategorical: Jensen-Shannon distance, chi-square, PSI. A feature drifts when its effect size\nreaches --threshold and its adjusted p-value is below --alpha, or its PSI reaches --psi-act.\n--compat evidently runs Evidently's DataDriftPreset tests and verdicts instead.\nExit codes: 0 compared, 7 dataset or prediction drift with --fail-on-drift, 1 unreadable input,\n2 usage, 3 not authorised, 5 the model package does not verify."
+    )]
+    Drift {
+        /// MODEL@N, NAME@V, model:NAME@N, dataset:NAME@V, or a CSV file
+        #[arg(long, value_name = "REF")]
+        reference: String,
+        /// The current data (CSV)
+        #[arg(long, value_name = "FILE")]
+        current: PathBuf,
+        /// Reproduce another tool's test choices and verdicts (evidently)
+        #[arg(long, value_name = "TOOL")]
+        compat: Option<String>,
+        /// Write report.html, report.json and report.md into DIR
+        #[arg(long, value_name = "DIR")]
+        report: Option<PathBuf>,
+        /// Effect size (normalised Wasserstein, Jensen-Shannon) at which a feature can drift
+        #[arg(long, default_value_t = 0.1, value_name = "X")]
+        threshold: f64,
+        /// Significance level for adjusted p-values
+        #[arg(long, default_value_t = 0.05, value_name = "P")]
+        alpha: f64,
+        /// Multiple-testing correction: bh (Benjamini-Hochberg), bonferroni, none
+        #[arg(long, default_value = "bh", value_name = "METHOD")]
+        correction: String,
+        /// PSI at which a feature is watched
+        #[arg(long, default_value_t = 0.1, value_name = "X")]
+        psi_watch: f64,
+        /// PSI at which a feature drifts
+        #[arg(long, default_value_t = 0.25, value_name = "X")]
+        psi_act: f64,
+        /// Share of drifted features at which the dataset drifts
+        #[arg(long, default_value_t = 0.5, value_name = "SHARE")]
+        drift_share: f64,
+        /// Exit 7 when the dataset or the predictions drifted
+        #[arg(long)]
+        fail_on_drift: bool,
+        #[command(flatten)]
+        csv: CsvArgs,
         #[command(flatten)]
         acting: ActingAs,
     },

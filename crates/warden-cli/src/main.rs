@@ -32,6 +32,7 @@ pub mod exit {
     pub const GATE_DENIED: u8 = 4;
     pub const VERIFICATION: u8 = 5;
     pub const FINDINGS: u8 = 6;
+    pub const DRIFT: u8 = 7;
 }
 
 impl From<warden::Error> for Failure {

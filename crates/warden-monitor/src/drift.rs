@@ -10,8 +10,9 @@
 //!   stability index over the decile bins frozen from the reference (the
 //!   outer bins open-ended, so values beyond the training range count);
 //! - categorical: Jensen–Shannon distance (the effect size), the
-//!   two-sample chi-square over the levels (rare levels merged), and PSI
-//!   over the levels.
+//!   two-sample chi-square over the levels, and PSI over the levels; all
+//!   three with the levels too rare to estimate (expected count below 5)
+//!   pooled into one.
 //!
 //! A feature **drifts** when its effect size reaches the threshold and its
 //! p-value, adjusted for the number of features tested, is below `alpha`,
@@ -336,10 +337,14 @@ pub struct Pair<'a> {
     pub current: &'a CurColumn,
 }
 
+/// The predicted class mix to test: the reference's shares per class and
+/// the rows they were measured on, and the current counts per class.
+pub type PredictionMix<'a> = (&'a BTreeMap<String, f64>, u64, &'a BTreeMap<String, u64>);
+
 /// Native drift of every feature pair, plus predictions when given.
 pub fn native(
     pairs: &[Pair<'_>],
-    prediction: Option<(&BTreeMap<String, f64>, u64, &BTreeMap<String, u64>)>,
+    prediction: Option<PredictionMix<'_>>,
     th: &Thresholds,
     threads: usize,
 ) -> DriftReport {
@@ -550,6 +555,9 @@ fn categorical_tests(
         .map(|l| c.get(*l).copied().unwrap_or(0) as f64)
         .collect();
     let (stat, p, _) = stats::chi2_two_sample(&a, &b);
+    // Levels too rare to estimate are pooled for the distances too, so a
+    // column of many rare values is not "different" just by sampling.
+    let (a, b) = stats::merge_rare(&a, &b);
     vec![
         value("jensen_shannon", stats::jensen_shannon(&a, &b), th.effect),
         TestValue {

@@ -7,10 +7,13 @@
 //! - [`drift`]: per-feature drift against a reference sample or a
 //!   package's reference profile, verdicts on effect sizes, dataset and
 //!   prediction drift.
+//! - [`evidently`]: the tests and verdicts of Evidently's DataDriftPreset,
+//!   for users comparing figures.
 //!
 //! Everything here computes facts; what to do about them is decided by
 //! Rego policy in the engine.
 #![forbid(unsafe_code)]
 
 pub mod drift;
+pub mod evidently;
 pub mod stats;

@@ -237,44 +237,59 @@ pub fn chi2_goodness_of_fit(observed: &[f64], expected: &[f64]) -> (f64, f64) {
     (stat, chi2_sf(stat, df))
 }
 
-/// Chi-square test of homogeneity of two count vectors over the same
-/// levels (a 2 × k contingency table, no continuity correction); levels
-/// whose expected count is below 5 in either row are merged into one
-/// before testing. `(statistic, p-value, levels tested)`.
-pub fn chi2_two_sample(a: &[f64], b: &[f64]) -> (f64, f64, usize) {
+/// Expected count below which a level is merged with the other rare ones.
+pub const RARE_EXPECTED: f64 = 5.0;
+
+/// Two count vectors over the same levels with every level whose expected
+/// count (under homogeneity) is below [`RARE_EXPECTED`] in the smaller
+/// sample merged into one trailing level; empty levels are dropped.
+pub fn merge_rare(a: &[f64], b: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let (na, nb) = (a.iter().sum::<f64>(), b.iter().sum::<f64>());
     let n = na + nb;
-    if na <= 0.0 || nb <= 0.0 {
-        return (0.0, 1.0, 0);
-    }
-    let mut cells: Vec<(f64, f64)> = Vec::new();
+    let (mut ka, mut kb) = (Vec::new(), Vec::new());
     let mut rare = (0.0, 0.0);
     for (&x, &y) in a.iter().zip(b) {
         let col = x + y;
         if col <= 0.0 {
             continue;
         }
-        if col * na.min(nb) / n < 5.0 {
+        if n > 0.0 && col * na.min(nb) / n < RARE_EXPECTED {
             rare.0 += x;
             rare.1 += y;
         } else {
-            cells.push((x, y));
+            ka.push(x);
+            kb.push(y);
         }
     }
     if rare.0 + rare.1 > 0.0 {
-        cells.push(rare);
+        ka.push(rare.0);
+        kb.push(rare.1);
     }
-    if cells.len() < 2 {
-        return (0.0, 1.0, cells.len());
+    (ka, kb)
+}
+
+/// Chi-square test of homogeneity of two count vectors over the same
+/// levels (a 2 × k contingency table, no continuity correction), rare
+/// levels merged first ([`merge_rare`]). `(statistic, p-value, levels
+/// tested)`.
+pub fn chi2_two_sample(a: &[f64], b: &[f64]) -> (f64, f64, usize) {
+    let (na, nb) = (a.iter().sum::<f64>(), b.iter().sum::<f64>());
+    let n = na + nb;
+    if na <= 0.0 || nb <= 0.0 {
+        return (0.0, 1.0, 0);
+    }
+    let (ma, mb) = merge_rare(a, b);
+    if ma.len() < 2 {
+        return (0.0, 1.0, ma.len());
     }
     let mut stat = 0.0;
-    for &(x, y) in &cells {
+    for (&x, &y) in ma.iter().zip(&mb) {
         let col = x + y;
         let (ea, eb) = (col * na / n, col * nb / n);
         stat += (x - ea) * (x - ea) / ea + (y - eb) * (y - eb) / eb;
     }
-    let df = (cells.len() - 1) as f64;
-    (stat, chi2_sf(stat, df), cells.len())
+    let df = (ma.len() - 1) as f64;
+    (stat, chi2_sf(stat, df), ma.len())
 }
 
 /// Two-sided p-value of the two-proportion z-test (pooled variance).

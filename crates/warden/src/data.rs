@@ -317,7 +317,7 @@ impl Workspace {
         })
     }
 
-    fn find_dataset(&self, r: &VersionRef) -> Result<DatasetRecord, Error> {
+    pub(crate) fn find_dataset(&self, r: &VersionRef) -> Result<DatasetRecord, Error> {
         self.store()
             .read()?
             .dataset(&r.name, r.version)?

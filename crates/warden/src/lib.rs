@@ -36,6 +36,8 @@ mod incident;
 mod keys;
 mod lineage;
 mod model;
+mod monitor;
+mod monitor_html;
 mod passport;
 mod report_html;
 mod roles;
@@ -70,6 +72,11 @@ pub use model::{
     Exported, ImportFeature, ImportOutcome, ImportRequest, ImportSchema, LoadedModel, ModelInfo,
     TrainOutcome, TrainRequest, frame_for_model, frame_from_table, predictor_from_package,
 };
+pub use monitor::{
+    DriftOutcome, DriftReference, DriftRequest, Histogram as DriftHistogram, Skipped,
+    drift_profile, drift_tables, drift_with,
+};
+pub use monitor_html::drift_html;
 pub use report_html::report_html;
 pub use roles::RolesReport;
 pub use serving::{

@@ -18,7 +18,7 @@ const PALETTE: [RGBColor; 5] = [
     RGBColor(148, 103, 189),
 ];
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -7,6 +7,7 @@ mod eval;
 mod gate;
 mod keys;
 mod model;
+mod monitor;
 mod privacy;
 mod roles;
 mod scan;
@@ -59,6 +60,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Release { model, reason, .. } => gate::release(&g, &model, &reason),
         Command::Rollback { model, env, .. } => gate::rollback(&g, &model, &env),
         Command::Incident(c) => gate::incident(&g, c),
+        Command::Monitor(c) => monitor::run(&g, c),
         Command::Scan(a) => scan::run(&g, *a),
         Command::Apikey(c) => keys::apikey(&g, c),
         Command::Serve {
@@ -207,6 +209,7 @@ fn acting_as(c: &Command) -> Option<&str> {
         | Command::Serve { acting, .. }
         | Command::Lineage { acting, .. }
         | Command::ThreatModel { acting, .. } => acting,
+        Command::Monitor(crate::cli::MonitorCmd::Drift { acting, .. }) => acting,
         Command::Incident(
             crate::cli::IncidentCmd::Open { acting, .. }
             | crate::cli::IncidentCmd::List { acting }

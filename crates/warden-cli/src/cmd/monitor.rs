@@ -1,0 +1,211 @@
+//! `monitor`: offline drift against a reference.
+
+use std::process::ExitCode;
+
+use warden::{DriftOutcome, DriftReference, DriftRequest};
+use warden_monitor::drift::{FeatureDrift, Thresholds};
+use warden_monitor::stats::Correction;
+
+use super::data::csv_options;
+use super::workspace;
+use crate::cli::{Global, MonitorCmd};
+use crate::exit;
+use crate::output::{self, Failure};
+
+fn usage(m: impl Into<String>) -> Failure {
+    Failure::new(exit::USAGE, m)
+}
+
+pub fn run(g: &Global, c: MonitorCmd) -> Result<ExitCode, Failure> {
+    match c {
+        MonitorCmd::Drift {
+            reference,
+            current,
+            compat,
+            report,
+            threshold,
+            alpha,
+            correction,
+            psi_watch,
+            psi_act,
+            drift_share,
+            fail_on_drift,
+            csv,
+            acting: _,
+        } => {
+            let evidently = match compat.as_deref() {
+                None => false,
+                Some("evidently") => true,
+                Some(other) => {
+                    return Err(usage(format!(
+                        "--compat {other}: the only compatibility mode is `evidently`"
+                    )));
+                }
+            };
+            let correction = match correction.as_str() {
+                "bh" | "benjamini-hochberg" | "fdr" => Correction::BenjaminiHochberg,
+                "bonferroni" => Correction::Bonferroni,
+                "none" => Correction::None,
+                other => {
+                    return Err(usage(format!(
+                        "--correction {other}: expected bh, bonferroni or none"
+                    )));
+                }
+            };
+            let thresholds = Thresholds {
+                effect: threshold,
+                psi_watch,
+                psi_act,
+                alpha,
+                correction,
+                drift_share,
+            };
+            thresholds.check().map_err(usage)?;
+            if evidently && g_has_custom(&thresholds) {
+                return Err(usage(
+                    "--compat evidently uses Evidently's own thresholds; drop --threshold, --alpha, --correction, --psi-* and --drift-share",
+                ));
+            }
+            let reference = DriftReference::parse(&reference)?;
+            let req = DriftRequest {
+                reference,
+                current: &current,
+                evidently,
+                thresholds,
+                csv: csv_options(&csv)?,
+            };
+            let out = if req.reference.needs_workspace() {
+                workspace(g)?.monitor_drift(&req)?
+            } else {
+                warden::drift_with(None, &req)?
+            };
+            if let Some(dir) = &report {
+                write_report(dir, &out)?;
+            }
+            if g.json {
+                output::json(&out)?;
+            } else {
+                print(&out);
+                if let Some(dir) = &report {
+                    println!("Report: {}", dir.join("report.html").display());
+                }
+            }
+            let drifted = out.report.dataset_drift || out.report.prediction_drift;
+            Ok(ExitCode::from(if fail_on_drift && drifted {
+                exit::DRIFT
+            } else {
+                exit::OK
+            }))
+        }
+    }
+}
+
+fn g_has_custom(t: &Thresholds) -> bool {
+    *t != Thresholds::default()
+}
+
+fn fmt(v: f64) -> String {
+    if v.is_nan() {
+        "-".into()
+    } else if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e6) {
+        format!("{v:.2e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+fn tests(f: &FeatureDrift) -> String {
+    f.tests
+        .iter()
+        .map(|t| match (t.p_value, t.p_adjusted) {
+            (Some(p), Some(a)) => {
+                format!("{} {} (p {}, adj {})", t.test, fmt(t.value), fmt(p), fmt(a))
+            }
+            _ => format!("{} {}", t.test, fmt(t.value)),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn print(o: &DriftOutcome) {
+    let r = &o.report;
+    println!(
+        "Reference {} ({} rows), current {} ({} rows), mode {:?}",
+        o.reference, o.reference_rows, o.current, o.current_rows, r.mode
+    );
+    let mut t = output::table(&["feature", "kind", "rows", "missing", "tests", "verdict"]);
+    for f in r.features.iter().chain(r.prediction.iter()) {
+        t.add_row(vec![
+            f.feature.clone(),
+            format!("{:?}", f.kind).to_lowercase(),
+            f.current_rows.to_string(),
+            f.current_missing.to_string(),
+            tests(f),
+            f.verdict.as_str().to_string(),
+        ]);
+    }
+    println!("{t}");
+    for s in &o.skipped {
+        println!("  not compared: {} ({})", s.column, s.reason);
+    }
+    println!(
+        "{}: {} of {} features drifted (share {:.2}, threshold {:.2}){}",
+        if r.dataset_drift {
+            "DATASET DRIFT"
+        } else {
+            "No dataset drift"
+        },
+        r.drifted_features,
+        r.features.len(),
+        r.share,
+        r.thresholds.drift_share,
+        match &r.prediction {
+            Some(p) => format!("; predictions {}", p.verdict.as_str()),
+            None => String::new(),
+        }
+    );
+}
+
+fn markdown(o: &DriftOutcome) -> String {
+    let r = &o.report;
+    let mut m = format!(
+        "# Drift report\n\nReference: {} ({} rows). Current: {} ({} rows). Mode: {:?}.\n\n**{}**: {} of {} features drifted (share {:.2}, dataset drift at {:.2}).\n\n| feature | kind | rows | missing | tests | verdict |\n| --- | --- | --- | --- | --- | --- |\n",
+        o.reference,
+        o.reference_rows,
+        o.current,
+        o.current_rows,
+        r.mode,
+        if r.dataset_drift {
+            "Dataset drift"
+        } else {
+            "No dataset drift"
+        },
+        r.drifted_features,
+        r.features.len(),
+        r.share,
+        r.thresholds.drift_share
+    );
+    for f in r.features.iter().chain(r.prediction.iter()) {
+        m += &format!(
+            "| {} | {:?} | {} | {} | {} | {} |\n",
+            f.feature.replace('|', "\\|"),
+            f.kind,
+            f.current_rows,
+            f.current_missing,
+            tests(f),
+            f.verdict.as_str()
+        );
+    }
+    m
+}
+
+fn write_report(dir: &std::path::Path, o: &DriftOutcome) -> Result<(), Failure> {
+    let io = |e: std::io::Error| Failure::new(exit::ERROR, format!("{}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let json =
+        serde_json::to_vec_pretty(o).map_err(|e| Failure::new(exit::ERROR, e.to_string()))?;
+    std::fs::write(dir.join("report.json"), json).map_err(io)?;
+    std::fs::write(dir.join("report.md"), markdown(o)).map_err(io)?;
+    std::fs::write(dir.join("report.html"), warden::drift_html(o)).map_err(io)?;
+    Ok(())
+}

@@ -1,0 +1,617 @@
+//! Drift of a current table against a reference: a registered model's
+//! reference profile (`MODEL@N`), a registered dataset (`NAME@V`) or a
+//! CSV file. The statistics are `warden_monitor`'s; this module resolves
+//! the reference, lines the columns up and, for a model, predicts on the
+//! current rows to test the class mix too.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use warden_core::VersionRef;
+use warden_data::read::{CsvOptions, read_csv};
+use warden_data::{ColumnData, Table};
+use warden_ml::profile::ReferenceProfile;
+use warden_monitor::drift::{
+    self, CurColumn, DriftReport, NumericRef, Pair, RefColumn, Thresholds,
+};
+use warden_monitor::evidently;
+use warden_store::MetadataStore;
+
+use crate::error::Error;
+use crate::workspace::Workspace;
+
+/// What current data is compared with.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DriftReference {
+    /// A registered model's reference profile (`model:NAME@N`).
+    Model(VersionRef),
+    /// A registered dataset version (`dataset:NAME@V`).
+    Dataset(VersionRef),
+    /// A CSV file.
+    File(PathBuf),
+    /// `NAME@V` naming a model or a dataset, resolved in the workspace.
+    Registered(VersionRef),
+}
+
+impl DriftReference {
+    /// `model:NAME@N`, `dataset:NAME@V`, `NAME@V`, or a path (anything
+    /// that exists on disk, contains a path separator, or ends in `.csv`).
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        let version = |r: &str| -> Result<VersionRef, Error> { Ok(r.parse()?) };
+        if let Some(r) = s.strip_prefix("model:") {
+            return Ok(DriftReference::Model(version(r)?));
+        }
+        if let Some(r) = s.strip_prefix("dataset:") {
+            return Ok(DriftReference::Dataset(version(r)?));
+        }
+        let p = Path::new(s);
+        if p.exists() || s.contains('/') || s.to_ascii_lowercase().ends_with(".csv") {
+            return Ok(DriftReference::File(p.to_path_buf()));
+        }
+        Ok(DriftReference::Registered(version(s)?))
+    }
+
+    /// Whether resolving it needs a workspace.
+    pub fn needs_workspace(&self) -> bool {
+        !matches!(self, DriftReference::File(_))
+    }
+}
+
+/// How to compare.
+#[derive(Clone, Debug)]
+pub struct DriftRequest<'a> {
+    pub reference: DriftReference,
+    pub current: &'a Path,
+    pub evidently: bool,
+    pub thresholds: Thresholds,
+    pub csv: CsvOptions,
+}
+
+/// A column left out of the comparison, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Skipped {
+    pub column: String,
+    pub reason: String,
+}
+
+/// The result of `monitor drift`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DriftOutcome {
+    pub reference: String,
+    pub current: String,
+    pub reference_rows: u64,
+    pub current_rows: u64,
+    #[serde(flatten)]
+    pub report: DriftReport,
+    pub skipped: Vec<Skipped>,
+    /// Per numeric feature, a histogram of both sides for the report:
+    /// `(edges, reference shares, current shares)`.
+    #[serde(skip)]
+    pub histograms: BTreeMap<String, Histogram>,
+}
+
+/// Shares of both sides over common bins (numeric) or levels (categorical).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Histogram {
+    Numeric {
+        edges: Vec<f64>,
+        reference: Vec<f64>,
+        current: Vec<f64>,
+    },
+    Levels {
+        levels: Vec<String>,
+        reference: Vec<f64>,
+        current: Vec<f64>,
+    },
+}
+
+/// A comparison: the report, the columns left out, and the histograms.
+pub type Compared = (DriftReport, Vec<Skipped>, BTreeMap<String, Histogram>);
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn read_table(path: &Path, opts: &CsvOptions) -> Result<Table, Error> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+    let (t, _) =
+        read_csv(&mut r, opts).map_err(|e| Error::Data(format!("{}: {e}", path.display())))?;
+    Ok(t)
+}
+
+/// A column's values as the drift tests take them.
+enum Values {
+    Numeric(Vec<f64>),
+    Categorical(Vec<Option<String>>),
+    Skip(&'static str),
+}
+
+fn values(data: &ColumnData) -> Values {
+    match data {
+        ColumnData::Integer(v) => {
+            Values::Numeric(v.iter().map(|x| x.map_or(f64::NAN, |i| i as f64)).collect())
+        }
+        ColumnData::Float(v) => Values::Numeric(v.clone()),
+        ColumnData::Date(v) => {
+            Values::Numeric(v.iter().map(|x| x.map_or(f64::NAN, f64::from)).collect())
+        }
+        ColumnData::Boolean(v) => Values::Categorical(
+            v.iter()
+                .map(|x| x.map(|b| if b { "true" } else { "false" }.to_string()))
+                .collect(),
+        ),
+        ColumnData::Categorical { .. } => {
+            Values::Categorical((0..data.len()).map(|r| data.text(r)).collect())
+        }
+        ColumnData::Text(_) => {
+            Values::Skip("free text (too many distinct values to compare as levels)")
+        }
+    }
+}
+
+fn cur_column(v: &Values) -> Option<CurColumn> {
+    match v {
+        Values::Numeric(x) => Some(CurColumn::numeric(x)),
+        Values::Categorical(x) => Some(CurColumn::categorical(x.iter().map(|s| s.as_deref()))),
+        Values::Skip(_) => None,
+    }
+}
+
+fn ref_column(v: &Values) -> Option<RefColumn> {
+    match v {
+        Values::Numeric(x) => Some(RefColumn::Numeric(NumericRef::from_values(x))),
+        Values::Categorical(x) => {
+            let mut counts = BTreeMap::new();
+            let mut missing = 0;
+            for s in x {
+                match s {
+                    Some(s) => *counts.entry(s.clone()).or_insert(0u64) += 1,
+                    None => missing += 1,
+                }
+            }
+            Some(RefColumn::Categorical { counts, missing })
+        }
+        Values::Skip(_) => None,
+    }
+}
+
+fn compat_values(v: &Values) -> Option<(evidently::Values, u64)> {
+    match v {
+        Values::Numeric(x) => {
+            let kept: Vec<f64> = x.iter().copied().filter(|f| f.is_finite()).collect();
+            let missing = (x.len() - kept.len()) as u64;
+            Some((evidently::Values::Numeric(kept), missing))
+        }
+        Values::Categorical(x) => {
+            let kept: Vec<String> = x.iter().flatten().cloned().collect();
+            let missing = (x.len() - kept.len()) as u64;
+            Some((evidently::Values::Categorical(kept), missing))
+        }
+        Values::Skip(_) => None,
+    }
+}
+
+/// Compares two tables column by column (both samples).
+pub fn drift_tables(
+    reference: &Table,
+    current: &Table,
+    evidently_mode: bool,
+    th: &Thresholds,
+) -> Result<Compared, Error> {
+    th.check().map_err(Error::Usage)?;
+    let mut skipped = Vec::new();
+    let mut pairs: Vec<(String, Values, Values)> = Vec::new();
+    for c in &reference.columns {
+        let Some(cur) = current.column(&c.name) else {
+            skipped.push(Skipped {
+                column: c.name.clone(),
+                reason: "not in the current data".into(),
+            });
+            continue;
+        };
+        let (rv, cv) = (values(&c.data), values(&cur.data));
+        if let Values::Skip(why) = rv {
+            skipped.push(Skipped {
+                column: c.name.clone(),
+                reason: why.into(),
+            });
+            continue;
+        }
+        pairs.push((c.name.clone(), rv, cv));
+    }
+    for c in &current.columns {
+        if reference.column(&c.name).is_none() {
+            skipped.push(Skipped {
+                column: c.name.clone(),
+                reason: "not in the reference".into(),
+            });
+        }
+    }
+    if pairs.is_empty() {
+        return Err(Error::Invalid(
+            "the reference and the current data have no column in common to compare".into(),
+        ));
+    }
+    let report = if evidently_mode {
+        let mut cols = Vec::new();
+        for (name, rv, cv) in &pairs {
+            let (Some((r, _)), Some((c, missing))) = (compat_values(rv), compat_values(cv)) else {
+                skipped.push(Skipped {
+                    column: name.clone(),
+                    reason: "free text in the current data".into(),
+                });
+                continue;
+            };
+            cols.push(evidently::Column {
+                name: name.clone(),
+                reference: r,
+                current: c,
+                reference_rows: reference.rows,
+                current_missing: missing,
+            });
+        }
+        evidently::compare(&cols, threads())
+    } else {
+        let mut built = Vec::new();
+        for (name, rv, cv) in &pairs {
+            match (ref_column(rv), cur_column(cv)) {
+                (Some(r), Some(c)) => built.push((name.as_str(), r, c)),
+                _ => skipped.push(Skipped {
+                    column: name.clone(),
+                    reason: "free text in the current data".into(),
+                }),
+            }
+        }
+        let p: Vec<Pair<'_>> = built
+            .iter()
+            .map(|(n, r, c)| Pair {
+                name: n,
+                reference: r,
+                current: c,
+            })
+            .collect();
+        drift::native(&p, None, th, threads())
+    };
+    let mut hist = BTreeMap::new();
+    for (name, rv, cv) in &pairs {
+        if let Some(h) = histogram_of(rv, cv) {
+            hist.insert(name.clone(), h);
+        }
+    }
+    Ok((report, skipped, hist))
+}
+
+/// Shares over 30 equal bins spanning both samples, or over levels.
+fn histogram_of(r: &Values, c: &Values) -> Option<Histogram> {
+    match (r, c) {
+        (Values::Numeric(a), Values::Numeric(b)) => {
+            let finite = |v: &Vec<f64>| {
+                v.iter()
+                    .copied()
+                    .filter(|x| x.is_finite())
+                    .collect::<Vec<_>>()
+            };
+            let (a, b) = (finite(a), finite(b));
+            let (lo, hi) = a
+                .iter()
+                .chain(&b)
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
+                    (l.min(x), h.max(x))
+                });
+            if !lo.is_finite() {
+                return None;
+            }
+            let hi = if hi > lo { hi } else { lo + 1.0 };
+            let edges: Vec<f64> = (0..=30).map(|i| lo + (hi - lo) * i as f64 / 30.0).collect();
+            Some(Histogram::Numeric {
+                reference: shares_in(&a, &edges),
+                current: shares_in(&b, &edges),
+                edges,
+            })
+        }
+        (Values::Categorical(a), Values::Categorical(b)) => Some(levels_of(a, b)),
+        _ => None,
+    }
+}
+
+fn shares_in(v: &[f64], edges: &[f64]) -> Vec<f64> {
+    let bins = edges.len() - 1;
+    let mut c = vec![0.0; bins];
+    for &x in v {
+        let k = edges
+            .partition_point(|e| *e <= x)
+            .saturating_sub(1)
+            .min(bins - 1);
+        c[k] += 1.0;
+    }
+    let n = v.len().max(1) as f64;
+    c.iter().map(|x| x / n).collect()
+}
+
+fn levels_of(a: &[Option<String>], b: &[Option<String>]) -> Histogram {
+    let count = |v: &[Option<String>]| {
+        let mut m: BTreeMap<String, f64> = BTreeMap::new();
+        for s in v.iter().flatten() {
+            *m.entry(s.clone()).or_insert(0.0) += 1.0;
+        }
+        m
+    };
+    let (ca, cb) = (count(a), count(b));
+    let (na, nb) = (
+        ca.values().sum::<f64>().max(1.0),
+        cb.values().sum::<f64>().max(1.0),
+    );
+    // The 20 most frequent levels over both sides; the rest together.
+    let mut all: Vec<(String, f64)> = ca
+        .keys()
+        .chain(cb.keys())
+        .map(|k| {
+            (
+                k.clone(),
+                ca.get(k).copied().unwrap_or(0.0) / na + cb.get(k).copied().unwrap_or(0.0) / nb,
+            )
+        })
+        .collect();
+    all.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+    all.dedup_by(|x, y| x.0 == y.0);
+    let shown: Vec<String> = all.iter().take(20).map(|(k, _)| k.clone()).collect();
+    let mut reference: Vec<f64> = shown
+        .iter()
+        .map(|k| ca.get(k).copied().unwrap_or(0.0) / na)
+        .collect();
+    let mut current: Vec<f64> = shown
+        .iter()
+        .map(|k| cb.get(k).copied().unwrap_or(0.0) / nb)
+        .collect();
+    let mut levels = shown.clone();
+    if all.len() > shown.len() {
+        levels.push("(other)".into());
+        reference.push(1.0 - reference.iter().sum::<f64>());
+        current.push(1.0 - current.iter().sum::<f64>());
+    }
+    Histogram::Levels {
+        levels,
+        reference,
+        current,
+    }
+}
+
+/// Compares a current table with a model's reference profile, testing the
+/// predicted class mix when `predicted` class counts are given.
+pub fn drift_profile(
+    profile: &ReferenceProfile,
+    current: &Table,
+    predicted: Option<&BTreeMap<String, u64>>,
+    th: &Thresholds,
+) -> Result<Compared, Error> {
+    th.check().map_err(Error::Usage)?;
+    let mut missing = Vec::new();
+    let mut built = Vec::new();
+    let mut hist = BTreeMap::new();
+    for fp in &profile.features {
+        let (name, r) = RefColumn::from_profile(fp);
+        let Some(col) = current.column(&name) else {
+            missing.push(name);
+            continue;
+        };
+        let v = values(&col.data);
+        let c = match (&r, &v) {
+            // A categorical feature read as numbers (levels "1", "2") is
+            // compared as text.
+            (RefColumn::Categorical { .. }, Values::Numeric(x)) => CurColumn::categorical(
+                x.iter()
+                    .map(|f| f.is_finite().then(|| warden_data::table::format_float(*f)))
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(|s| s.as_deref()),
+            ),
+            _ => match cur_column(&v) {
+                Some(c) => c,
+                None => CurColumn::categorical(
+                    (0..col.data.len())
+                        .map(|i| col.data.text(i))
+                        .collect::<Vec<_>>()
+                        .iter()
+                        .map(|s| s.as_deref()),
+                ),
+            },
+        };
+        if let (RefColumn::Numeric(nr), CurColumn::Numeric { sorted, .. }) = (&r, &c) {
+            hist.insert(name.clone(), profile_histogram(nr, sorted));
+        }
+        if let (RefColumn::Categorical { counts, .. }, CurColumn::Categorical { counts: cc, .. }) =
+            (&r, &c)
+        {
+            let expand = |m: &BTreeMap<String, u64>| -> Vec<Option<String>> {
+                m.iter()
+                    .flat_map(|(k, n)| {
+                        std::iter::repeat_n(Some(k.clone()), (*n).min(1_000_000) as usize)
+                    })
+                    .collect()
+            };
+            hist.insert(name.clone(), levels_of(&expand(counts), &expand(cc)));
+        }
+        built.push((name, r, c));
+    }
+    if !missing.is_empty() {
+        return Err(Error::Invalid(format!(
+            "the current data lacks the model's input feature(s): {}",
+            missing.join(", ")
+        )));
+    }
+    let p: Vec<Pair<'_>> = built
+        .iter()
+        .map(|(n, r, c)| Pair {
+            name: n,
+            reference: r,
+            current: c,
+        })
+        .collect();
+    let report = drift::native(
+        &p,
+        predicted.map(|c| (&profile.predictions, profile.rows, c)),
+        th,
+        threads(),
+    );
+    Ok((report, Vec::new(), hist))
+}
+
+/// Reference shares over the frozen bins, with the current sample's.
+fn profile_histogram(r: &NumericRef, cur: &[f64]) -> Histogram {
+    let total = r.bin_counts.iter().sum::<f64>().max(1.0);
+    let cur_counts = warden_monitor::stats::bin_counts_open(cur, &r.edges);
+    let n = cur.len().max(1) as f64;
+    // Widen the outer bins to hold the current values beyond the range.
+    let mut edges = r.edges.clone();
+    if let (Some(first), Some(&lo)) = (edges.first_mut(), cur.first()) {
+        *first = first.min(lo);
+    }
+    if let (Some(last), Some(&hi)) = (edges.last_mut(), cur.last()) {
+        *last = last.max(hi);
+    }
+    Histogram::Numeric {
+        edges,
+        reference: r.bin_counts.iter().map(|c| c / total).collect(),
+        current: cur_counts.iter().map(|c| c / n).collect(),
+    }
+}
+
+impl Workspace {
+    /// `monitor drift`: compares the current CSV with a reference.
+    pub fn monitor_drift(&self, req: &DriftRequest<'_>) -> Result<DriftOutcome, Error> {
+        drift_with(Some(self), req)
+    }
+}
+
+/// `monitor drift` with or without a workspace (a CSV reference needs none).
+pub fn drift_with(ws: Option<&Workspace>, req: &DriftRequest<'_>) -> Result<DriftOutcome, Error> {
+    let current = read_table(req.current, &req.csv)?;
+    let need = || {
+        ws.ok_or_else(|| {
+            Error::Usage(
+                "a registered reference needs a workspace (run inside one, or give a CSV file)"
+                    .into(),
+            )
+        })
+    };
+    enum Resolved {
+        Model(VersionRef),
+        Dataset(VersionRef),
+        File(PathBuf),
+    }
+    let reference = match &req.reference {
+        DriftReference::Model(r) => Resolved::Model(r.clone()),
+        DriftReference::Dataset(r) => Resolved::Dataset(r.clone()),
+        DriftReference::File(p) => Resolved::File(p.clone()),
+        DriftReference::Registered(r) => {
+            let w = need()?;
+            let is_model = w.store().read()?.model(&r.name, r.version)?.is_some();
+            let is_dataset = w.store().read()?.dataset(&r.name, r.version)?.is_some();
+            match (is_model, is_dataset) {
+                (true, true) => {
+                    return Err(Error::Usage(format!(
+                        "{r} names both a model and a dataset; write model:{r} or dataset:{r}"
+                    )));
+                }
+                (true, false) => Resolved::Model(r.clone()),
+                (false, true) => Resolved::Dataset(r.clone()),
+                (false, false) => {
+                    return Err(Error::NotFound(format!("no model or dataset {r}")));
+                }
+            }
+        }
+    };
+    let (label, ref_rows, (report, skipped, histograms)) = match &reference {
+        Resolved::File(p) => {
+            let t = read_table(p, &req.csv)?;
+            let out = drift_tables(&t, &current, req.evidently, &req.thresholds)?;
+            (p.display().to_string(), t.rows as u64, out)
+        }
+        Resolved::Dataset(r) => {
+            let w = need()?;
+            w.authorize("data.read", &format!("dataset:{r}"))?;
+            let d = w.find_dataset(r)?;
+            let t = w.dataset_table(&d)?;
+            let out = drift_tables(&t, &current, req.evidently, &req.thresholds)?;
+            (
+                format!("dataset {}@{}", d.name, d.version),
+                t.rows as u64,
+                out,
+            )
+        }
+        Resolved::Model(r) => {
+            if req.evidently {
+                return Err(Error::Usage(format!(
+                    "--compat evidently needs the reference data (a dataset or a CSV file); model {r} keeps only its profile (quantiles and frozen bins)"
+                )));
+            }
+            let w = need()?;
+            let (info, profile, loaded) = w.model_profile(r)?;
+            let frame = crate::model::frame_for_model(loaded.as_ref(), &current)?;
+            let probs = loaded.predict_frame(&frame, threads()).map_err(|e| {
+                Error::Data(format!("predicting on {}: {e}", req.current.display()))
+            })?;
+            let classes = loaded.classes();
+            let mut counts: BTreeMap<String, u64> =
+                classes.iter().map(|c| (c.clone(), 0)).collect();
+            for i in 0..probs.rows {
+                let row = probs.row(i);
+                if let Some((k, _)) = row
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.is_finite())
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    && let Some(n) = counts.get_mut(&classes[k])
+                {
+                    *n += 1;
+                }
+            }
+            let out = drift_profile(&profile, &current, Some(&counts), &req.thresholds)?;
+            (format!("model {info}"), profile.rows, out)
+        }
+    };
+    Ok(DriftOutcome {
+        reference: label,
+        current: req.current.display().to_string(),
+        reference_rows: ref_rows,
+        current_rows: current.rows as u64,
+        report,
+        skipped,
+        histograms,
+    })
+}
+
+impl Workspace {
+    /// A model's reference profile and its verified predictor.
+    pub(crate) fn model_profile(
+        &self,
+        r: &VersionRef,
+    ) -> Result<
+        (
+            String,
+            ReferenceProfile,
+            Box<dyn warden_ml::predictor::Predictor>,
+        ),
+        Error,
+    > {
+        self.authorize("model.read", &format!("model:{r}"))?;
+        let m = self.find_model(r)?;
+        let (files, _, _) = self.verified_files(&m)?;
+        let pkg = warden_artifact::package::parse(&files)?;
+        let predictor = crate::model::predictor_from_package(&pkg)?;
+        let profile: ReferenceProfile = match &pkg.profile {
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+                Error::Verification(format!("{}: {e}", warden_artifact::package::PROFILE_FILE))
+            })?,
+            None => {
+                return Err(Error::Invalid(format!(
+                    "model {}@{} has no reference profile to compare with",
+                    m.name, m.version
+                )));
+            }
+        };
+        Ok((format!("{}@{}", m.name, m.version), profile, predictor))
+    }
+}
