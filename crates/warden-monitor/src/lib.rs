@@ -9,6 +9,8 @@
 //!   prediction drift.
 //! - [`evidently`]: the tests and verdicts of Evidently's DataDriftPreset,
 //!   for users comparing figures.
+//! - [`online`]: live windows of served traffic, the out-of-distribution
+//!   score (Mahalanobis) and per-key abuse signals.
 //!
 //! Everything here computes facts; what to do about them is decided by
 //! Rego policy in the engine.
@@ -16,4 +18,5 @@
 
 pub mod drift;
 pub mod evidently;
+pub mod online;
 pub mod stats;

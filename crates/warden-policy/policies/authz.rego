@@ -15,7 +15,7 @@
 package warden.authz
 
 # The roles this policy knows. `warden roles grant` accepts only these.
-roles := {"admin", "data-engineer", "ml-engineer", "approver", "operator", "auditor", "predictor"}
+roles := {"admin", "data-engineer", "ml-engineer", "approver", "operator", "auditor", "predictor", "monitor"}
 
 # Actions every role may perform: reading the registry, keys and the log.
 read_actions := {
@@ -38,6 +38,9 @@ role_actions := {
 	"operator": {"model.promote", "model.rollback", "model.quarantine", "serve.*", "monitor.*", "apikey.*", "incident.open", "incident.close", "scan.*"},
 	"auditor": {"audit.*"},
 	"predictor": {"serve.predict"},
+	# The server's monitor (actor warden-monitor): records windows and
+	# carries out what the monitoring policy decides.
+	"monitor": {"monitor.record", "model.rollback", "model.quarantine", "apikey.hold"},
 }
 
 default allow := false

@@ -29,6 +29,10 @@ pub const BUNDLED_GATE: &str = include_str!("../policies/gate.rego");
 pub const BUNDLED_GATE_DATA: &str = include_str!("../policies/gate-data.json");
 /// Rego tests of the bundled gates (`warden policy test`).
 pub const BUNDLED_GATE_TESTS: &str = include_str!("../policies/gate_test.rego");
+/// The bundled monitoring response policy (`data.warden.monitor`).
+pub const BUNDLED_MONITOR: &str = include_str!("../policies/monitor.rego");
+/// Its Rego tests.
+pub const BUNDLED_MONITOR_TESTS: &str = include_str!("../policies/monitor_test.rego");
 
 /// A policy that could not be loaded or evaluated.
 #[derive(Debug, thiserror::Error)]
@@ -431,9 +435,131 @@ impl Gate {
     }
 }
 
+/// One response the monitoring policy asks for.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct MonitorDecision {
+    /// `alert`, `throttle`, `block`, `rollback` or `quarantine`.
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub reason: String,
+}
+
+/// The actions a monitoring decision may name.
+pub const MONITOR_ACTIONS: [&str; 5] = ["alert", "throttle", "block", "rollback", "quarantine"];
+
+/// The monitoring response policy: `data.warden.monitor.decisions` over a
+/// window result or an abuse signal.
+pub struct MonitorPolicy {
+    set: PolicySet,
+    sources: Vec<(String, String)>,
+}
+
+const DECISIONS: &str = "data.warden.monitor.decisions";
+
+impl MonitorPolicy {
+    /// The bundled policy (and its tests).
+    pub fn bundled() -> Result<Self, PolicyError> {
+        let sources = vec![
+            (
+                "bundled:monitor.rego".to_string(),
+                BUNDLED_MONITOR.to_string(),
+            ),
+            (
+                "bundled:monitor_test.rego".to_string(),
+                BUNDLED_MONITOR_TESTS.to_string(),
+            ),
+        ];
+        Ok(MonitorPolicy {
+            set: PolicySet::from_sources("bundled:monitor", &sources)?,
+            sources,
+        })
+    }
+
+    /// A policy file in place of the bundled one.
+    pub fn from_file(path: &Path) -> Result<Self, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Read {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let sources = vec![(path.display().to_string(), text)];
+        Ok(MonitorPolicy {
+            set: PolicySet::from_sources(&path.display().to_string(), &sources)?,
+            sources,
+        })
+    }
+
+    pub fn digest(&self) -> Digest {
+        self.set.digest()
+    }
+
+    pub fn origin(&self) -> &str {
+        self.set.origin()
+    }
+
+    /// The decisions for `input`, sorted; an undefined rule is no decision.
+    /// A decision naming an unknown action, or a throttle or block without
+    /// a key, is an error: the policy is wrong, and guessing is worse.
+    pub fn decide(
+        &mut self,
+        input: &serde_json::Value,
+    ) -> Result<Vec<MonitorDecision>, PolicyError> {
+        let v = self.set.eval(DECISIONS, input)?;
+        let wrong = |found: String| PolicyError::WrongType {
+            origin: self.set.origin().to_string(),
+            rule: DECISIONS.into(),
+            expected: "a set of {action, reason[, key]} objects",
+            found,
+        };
+        let items = match v {
+            None | Some(serde_json::Value::Null) => return Ok(Vec::new()),
+            Some(serde_json::Value::Array(items)) => items,
+            Some(other) => return Err(wrong(other.to_string())),
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let d: MonitorDecision =
+                serde_json::from_value(item.clone()).map_err(|_| wrong(item.to_string()))?;
+            let needs_key = d.action == "throttle" || d.action == "block";
+            if !MONITOR_ACTIONS.contains(&d.action.as_str()) || (needs_key && d.key.is_none()) {
+                return Err(wrong(item.to_string()));
+            }
+            out.push(d);
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Runs the loaded modules' `test_*` rules.
+    pub fn run_tests(&mut self) -> Result<Vec<(String, bool)>, PolicyError> {
+        let sources = self.sources.clone();
+        self.set.run_tests(&sources)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bundled_monitor_policy_passes_its_tests_and_decides() {
+        let mut p = MonitorPolicy::bundled().unwrap();
+        let results = p.run_tests().unwrap();
+        assert!(results.len() >= 7, "{results:?}");
+        for (name, ok) in &results {
+            assert!(ok, "{name} failed");
+        }
+        let input = serde_json::json!({
+            "kind": "signal", "model": "m", "version": 1, "env": "production",
+            "signal": {"key": "k", "name": "extraction", "value": 0.9, "threshold": 0.5, "consecutive": 3},
+        });
+        let d = p.decide(&input).unwrap();
+        assert_eq!(
+            d.iter().map(|x| x.action.as_str()).collect::<Vec<_>>(),
+            vec!["alert", "block"]
+        );
+        assert_eq!(d[1].key.as_deref(), Some("k"));
+    }
 
     fn role(r: &str) -> RoleName {
         RoleName::new(r).unwrap()
@@ -450,6 +576,7 @@ mod tests {
                 "auditor",
                 "data-engineer",
                 "ml-engineer",
+                "monitor",
                 "operator",
                 "predictor"
             ]

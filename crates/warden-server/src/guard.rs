@@ -202,6 +202,13 @@ fn admit<'a>(
         }
         _ => {
             let rec = snap.keys.verify(presented, now).map_err(|e| {
+                if e == KeyRejection::Blocked {
+                    return reject(
+                        "blocked",
+                        StatusCode::FORBIDDEN,
+                        "this API key is blocked; an operator can lift the block (`warden apikey unblock NAME`)",
+                    );
+                }
                 unauthenticated(match e {
                     KeyRejection::Revoked => "this API key has been revoked",
                     KeyRejection::Expired => "this API key has expired",

@@ -33,8 +33,8 @@ pub use blob::{BlobStore, FsBlobStore};
 pub use error::StoreError;
 pub use records::{
     ApiKeyRecord, ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter, GateDecisionRecord,
-    IncidentRecord, KeyRecord, ModelRecord, QuarantineRecord, RoleGrant, ScanRecord, StagePointer,
-    StoredCheckpoint, StoredEvent,
+    IncidentRecord, KeyHoldRecord, KeyRecord, ModelRecord, MonitorPauseRecord, MonitorWindowRecord,
+    QuarantineRecord, RoleGrant, ScanRecord, StagePointer, StoredCheckpoint, StoredEvent,
 };
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
@@ -175,6 +175,29 @@ pub trait Tx {
     fn api_keys(&mut self) -> Result<Vec<ApiKeyRecord>, StoreError>;
     /// Inserts an API key, or records its revocation.
     fn save_api_key(&mut self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    /// Every block and throttle on API keys.
+    fn key_holds(&mut self) -> Result<Vec<KeyHoldRecord>, StoreError>;
+    /// Places (or replaces) a hold on a key.
+    fn save_key_hold(&mut self, hold: &KeyHoldRecord) -> Result<(), StoreError>;
+    /// Lifts a key's hold; whether there was one.
+    fn delete_key_hold(&mut self, key_id: &str) -> Result<bool, StoreError>;
+    /// Records a monitoring window; returns its id (the record's is ignored).
+    fn insert_monitor_window(&mut self, w: &MonitorWindowRecord) -> Result<u64, StoreError>;
+    /// A model's latest monitoring windows, newest first.
+    fn monitor_windows(
+        &mut self,
+        model: &ObjectName,
+        limit: u64,
+    ) -> Result<Vec<MonitorWindowRecord>, StoreError>;
+    /// The pause on a model's automated responses, if any.
+    fn monitor_pause(
+        &mut self,
+        model: &ObjectName,
+    ) -> Result<Option<MonitorPauseRecord>, StoreError>;
+    /// Pauses a model's automated responses.
+    fn save_monitor_pause(&mut self, pause: &MonitorPauseRecord) -> Result<(), StoreError>;
+    /// Resumes them; whether they were paused.
+    fn delete_monitor_pause(&mut self, model: &ObjectName) -> Result<bool, StoreError>;
     /// Records a gate decision; returns its id.
     fn insert_gate_decision(&mut self, decision: &GateDecisionRecord) -> Result<u64, StoreError>;
     /// Records an evaluation; returns its id (the record's `id` is ignored).

@@ -234,3 +234,42 @@ pub struct ApiKeyRecord {
     pub revoked_by: Option<ActorName>,
     pub revoked_at: Option<Timestamp>,
 }
+
+/// One closed monitoring window of a served model.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MonitorWindowRecord {
+    pub id: u64,
+    pub model: ObjectName,
+    pub version: u64,
+    pub env: String,
+    pub rows: u64,
+    pub dataset_drift: bool,
+    pub prediction_drift: bool,
+    pub drifted_features: u64,
+    /// The window's full result (JSON).
+    pub report: String,
+    pub opened_at: Timestamp,
+    pub closed_at: Timestamp,
+}
+
+/// An operator's pause of a model's automated responses.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MonitorPauseRecord {
+    pub model: ObjectName,
+    pub reason: String,
+    pub paused_by: ActorName,
+    pub paused_at: Timestamp,
+}
+
+/// A block or throttle on an API key.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KeyHoldRecord {
+    pub key_id: String,
+    /// `block` or `throttle`.
+    pub kind: String,
+    /// Requests per second while throttled.
+    pub rate_limit: Option<f64>,
+    pub reason: String,
+    pub held_by: ActorName,
+    pub held_at: Timestamp,
+}

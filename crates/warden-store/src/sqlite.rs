@@ -16,15 +16,16 @@ use warden_core::{
 use crate::merkle::{self, Frontier, Hash};
 use crate::{
     ApiKeyRecord, ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter, GateDecisionRecord,
-    IncidentRecord, KeyRecord, MetadataStore, ModelRecord, QuarantineRecord, RoleGrant, ScanRecord,
-    StagePointer, StoreError, StoredCheckpoint, StoredEvent, Tx,
+    IncidentRecord, KeyHoldRecord, KeyRecord, MetadataStore, ModelRecord, MonitorPauseRecord,
+    MonitorWindowRecord, QuarantineRecord, RoleGrant, ScanRecord, StagePointer, StoreError,
+    StoredCheckpoint, StoredEvent, Tx,
 };
 
 /// `PRAGMA application_id` of every Warden database: "WRDN".
 const APPLICATION_ID: i64 = 0x5752_444E;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// Migrations, applied in order; migration `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -38,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_incidents.sql"),
     include_str!("migrations/0009_scans.sql"),
     include_str!("migrations/0010_api_keys.sql"),
+    include_str!("migrations/0011_monitor.sql"),
 ];
 
 /// The SQLite metadata store.
@@ -1119,6 +1121,145 @@ impl Tx for SqliteTx<'_> {
             ],
         )?;
         Ok(())
+    }
+
+    fn key_holds(&mut self) -> Result<Vec<KeyHoldRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT key_id, kind, rate_limit, reason, held_by, held_at FROM api_key_holds ORDER BY held_at, key_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(KeyHoldRecord {
+                key_id: r.get(0)?,
+                kind: r.get(1)?,
+                rate_limit: r.get(2)?,
+                reason: r.get(3)?,
+                held_by: parse_name(r.get(4)?, ActorName::new)?,
+                held_at: parse_time(r.get(5)?)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn save_key_hold(&mut self, h: &KeyHoldRecord) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO api_key_holds (key_id, kind, rate_limit, reason, held_by, held_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (key_id) DO UPDATE SET kind = excluded.kind, rate_limit = excluded.rate_limit, \
+             reason = excluded.reason, held_by = excluded.held_by, held_at = excluded.held_at",
+            params![
+                h.key_id,
+                h.kind,
+                h.rate_limit,
+                h.reason,
+                h.held_by.as_str(),
+                h.held_at.as_str()
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_key_hold(&mut self, key_id: &str) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "DELETE FROM api_key_holds WHERE key_id = ?1",
+            params![key_id],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn insert_monitor_window(&mut self, w: &MonitorWindowRecord) -> Result<u64, StoreError> {
+        let id: i64 = self.conn.query_row(
+            "SELECT COALESCE(MAX(id), 0) + 1 FROM monitor_windows",
+            [],
+            |r| r.get(0),
+        )?;
+        self.conn.execute(
+            "INSERT INTO monitor_windows (id, model, version, env, rows_seen, dataset_drift, prediction_drift, drifted_features, report, opened_at, closed_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                id,
+                w.model.as_str(),
+                w.version as i64,
+                w.env,
+                w.rows as i64,
+                w.dataset_drift as i64,
+                w.prediction_drift as i64,
+                w.drifted_features as i64,
+                w.report,
+                w.opened_at.as_str(),
+                w.closed_at.as_str()
+            ],
+        )?;
+        Ok(id.max(0) as u64)
+    }
+
+    fn monitor_windows(
+        &mut self,
+        model: &ObjectName,
+        limit: u64,
+    ) -> Result<Vec<MonitorWindowRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, model, version, env, rows_seen, dataset_drift, prediction_drift, drifted_features, report, opened_at, closed_at \
+             FROM monitor_windows WHERE model = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(
+            params![model.as_str(), limit.min(i64::MAX as u64) as i64],
+            |r| {
+                Ok(MonitorWindowRecord {
+                    id: r.get::<_, i64>(0)?.max(0) as u64,
+                    model: parse_name(r.get(1)?, ObjectName::new)?,
+                    version: r.get::<_, i64>(2)?.max(0) as u64,
+                    env: r.get(3)?,
+                    rows: r.get::<_, i64>(4)?.max(0) as u64,
+                    dataset_drift: r.get::<_, i64>(5)? != 0,
+                    prediction_drift: r.get::<_, i64>(6)? != 0,
+                    drifted_features: r.get::<_, i64>(7)?.max(0) as u64,
+                    report: r.get(8)?,
+                    opened_at: parse_time(r.get(9)?)?,
+                    closed_at: parse_time(r.get(10)?)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn monitor_pause(
+        &mut self,
+        model: &ObjectName,
+    ) -> Result<Option<MonitorPauseRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT model, reason, paused_by, paused_at FROM monitor_pauses WHERE model = ?1",
+        )?;
+        let mut rows = stmt.query_map(params![model.as_str()], |r| {
+            Ok(MonitorPauseRecord {
+                model: parse_name(r.get(0)?, ObjectName::new)?,
+                reason: r.get(1)?,
+                paused_by: parse_name(r.get(2)?, ActorName::new)?,
+                paused_at: parse_time(r.get(3)?)?,
+            })
+        })?;
+        Ok(rows.next().transpose()?)
+    }
+
+    fn save_monitor_pause(&mut self, p: &MonitorPauseRecord) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO monitor_pauses (model, reason, paused_by, paused_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (model) DO UPDATE SET reason = excluded.reason, paused_by = excluded.paused_by, paused_at = excluded.paused_at",
+            params![
+                p.model.as_str(),
+                p.reason,
+                p.paused_by.as_str(),
+                p.paused_at.as_str()
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_monitor_pause(&mut self, model: &ObjectName) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "DELETE FROM monitor_pauses WHERE model = ?1",
+            params![model.as_str()],
+        )?;
+        Ok(n > 0)
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), StoreError> {

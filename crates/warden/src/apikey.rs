@@ -36,6 +36,8 @@ pub enum KeyRejection {
     Unknown,
     Revoked,
     Expired,
+    /// Blocked (by an operator or the monitor) until someone lifts it.
+    Blocked,
 }
 
 /// Everything needed to check keys without the store: the records and the
@@ -45,6 +47,8 @@ pub struct ApiKeyVerifier {
     mac: HmacSha256,
     /// Records by key id, with their stored hash decoded.
     keys: HashMap<String, (ApiKeyRecord, Vec<u8>)>,
+    /// Ids of blocked keys.
+    blocked: std::collections::HashSet<String>,
 }
 
 impl ApiKeyVerifier {
@@ -61,6 +65,9 @@ impl ApiKeyVerifier {
         }
         if rec.expires_at.as_ref().is_some_and(|e| e <= now) {
             return Err(KeyRejection::Expired);
+        }
+        if self.blocked.contains(id) {
+            return Err(KeyRejection::Blocked);
         }
         Ok(rec)
     }
@@ -228,22 +235,40 @@ impl Workspace {
     }
 
     /// The keys and secret for checking keys on every request.
+    /// A throttled key carries its throttle as its rate limit.
     pub fn apikey_verifier(&self) -> Result<ApiKeyVerifier, Error> {
-        let keys = self
-            .store()
-            .read()?
+        let mut read = self.store().read()?;
+        let holds = read.key_holds()?;
+        let mut blocked = std::collections::HashSet::new();
+        let mut throttled = HashMap::new();
+        for h in holds {
+            match (h.kind.as_str(), h.rate_limit) {
+                ("throttle", Some(r)) => {
+                    throttled.insert(h.key_id, r);
+                }
+                // Anything else that holds a key keeps it out.
+                _ => {
+                    blocked.insert(h.key_id);
+                }
+            }
+        }
+        let keys = read
             .api_keys()?
             .into_iter()
             // A stored hash that does not decode matches no key.
-            .filter_map(|k| {
+            .filter_map(|mut k| {
                 let hash = hex::decode(&k.key_hash).ok()?;
+                if let Some(r) = throttled.get(&k.id) {
+                    k.rate_limit = Some(k.rate_limit.map_or(*r, |own| own.min(*r)));
+                }
                 Some((k.id.clone(), (k, hash)))
             })
             .collect();
+        drop(read);
         let secret = self.apikey_secret()?;
         let mac = HmacSha256::new_from_slice(&secret)
             .map_err(|e| Error::Invalid(format!("API-key secret: {e}")))?;
-        Ok(ApiKeyVerifier { mac, keys })
+        Ok(ApiKeyVerifier { mac, keys, blocked })
     }
 
     /// Whether `roles` may perform `action` under the authorisation policy

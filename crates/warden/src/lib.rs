@@ -45,6 +45,7 @@ mod scan;
 mod serving;
 mod signing;
 mod threat;
+mod watch;
 mod workspace;
 
 pub use apikey::{API_KEY_PREFIX, ApiKeyCreated, ApiKeyVerifier, KeyRejection, parse_expiry};
@@ -87,6 +88,7 @@ pub use signing::{Verified, default_signature_path, verify_with_key_file};
 pub use threat::{Risk, risks_csv, risks_markdown};
 pub use warden_artifact::keys::{Algorithm, KeyError};
 pub use warden_artifact::note::NoteVerifier;
+pub use watch::{KeyHold, MONITOR_ACTOR, MONITOR_ROLE, MonitorStatus, WindowInput, WindowOut};
 pub use workspace::{CONFIG_FILE, OpenOptions, WORKSPACE_DIR, Workspace};
 
 /// Re-exported so front ends need not depend on the lower crates directly.

@@ -1,0 +1,300 @@
+//! The state monitoring changes: closed windows of served traffic, the
+//! operator's pause switch, and blocks and throttles on API keys. Each
+//! change is written with its audit event in one transaction; the server's
+//! monitor calls these as the actor [`MONITOR_ACTOR`], people call them
+//! through the CLI and every one of its actions can be undone by a person
+//! (`monitor resume`, `apikey unblock`, `promote`, `release`).
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use warden_core::{ObjectName, Timestamp};
+use warden_store::{KeyHoldRecord, MetadataStore, MonitorPauseRecord, MonitorWindowRecord};
+
+use crate::error::Error;
+use crate::workspace::Workspace;
+
+/// The actor the server's monitor acts as.
+pub const MONITOR_ACTOR: &str = "warden-monitor";
+/// The role it acts with.
+pub const MONITOR_ROLE: &str = "monitor";
+
+/// A closed window, as the server hands it over.
+#[derive(Clone, Debug)]
+pub struct WindowInput {
+    pub model: String,
+    pub version: u64,
+    pub env: String,
+    pub rows: u64,
+    pub dataset_drift: bool,
+    pub prediction_drift: bool,
+    pub drifted_features: u64,
+    pub report: Value,
+    pub opened_at: Timestamp,
+    pub closed_at: Timestamp,
+}
+
+/// A key's hold, with the key's name.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyHold {
+    pub name: String,
+    #[serde(flatten)]
+    pub hold: KeyHoldRecord,
+}
+
+/// What `monitor status` shows for a model.
+#[derive(Clone, Debug, Serialize)]
+pub struct MonitorStatus {
+    pub model: String,
+    pub paused: Option<MonitorPauseRecord>,
+    pub windows: Vec<WindowOut>,
+}
+
+/// A stored window with its report parsed.
+#[derive(Clone, Debug, Serialize)]
+pub struct WindowOut {
+    pub id: u64,
+    pub model: String,
+    pub version: u64,
+    pub env: String,
+    pub rows: u64,
+    pub dataset_drift: bool,
+    pub prediction_drift: bool,
+    pub drifted_features: u64,
+    pub opened_at: String,
+    pub closed_at: String,
+    pub report: Value,
+}
+
+impl From<MonitorWindowRecord> for WindowOut {
+    fn from(w: MonitorWindowRecord) -> Self {
+        WindowOut {
+            id: w.id,
+            model: w.model.to_string(),
+            version: w.version,
+            env: w.env,
+            rows: w.rows,
+            dataset_drift: w.dataset_drift,
+            prediction_drift: w.prediction_drift,
+            drifted_features: w.drifted_features,
+            opened_at: w.opened_at.as_str().to_string(),
+            closed_at: w.closed_at.as_str().to_string(),
+            report: serde_json::from_str(&w.report).unwrap_or(Value::Null),
+        }
+    }
+}
+
+impl Workspace {
+    /// Records a closed monitoring window (`monitor.window`).
+    pub fn monitor_record_window(&self, w: &WindowInput) -> Result<u64, Error> {
+        let model = ObjectName::new(&w.model)?;
+        let subject = format!("model:{}@{}", w.model, w.version);
+        self.authorize("monitor.record", &subject)?;
+        let report = serde_json::to_string(&w.report)
+            .map_err(|e| Error::Invalid(format!("window report: {e}")))?;
+        let mut tx = self.store().write()?;
+        let id = tx.insert_monitor_window(&MonitorWindowRecord {
+            id: 0,
+            model,
+            version: w.version,
+            env: w.env.clone(),
+            rows: w.rows,
+            dataset_drift: w.dataset_drift,
+            prediction_drift: w.prediction_drift,
+            drifted_features: w.drifted_features,
+            report,
+            opened_at: w.opened_at.clone(),
+            closed_at: w.closed_at.clone(),
+        })?;
+        tx.append_event(
+            self.actor(),
+            "monitor.window",
+            &subject,
+            &json!({
+                "window": id,
+                "env": w.env,
+                "rows": w.rows,
+                "dataset_drift": w.dataset_drift,
+                "prediction_drift": w.prediction_drift,
+                "drifted_features": w.drifted_features,
+            }),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(id)
+    }
+
+    /// A model's latest windows, newest first.
+    pub fn monitor_windows(&self, model: &str, limit: u64) -> Result<Vec<WindowOut>, Error> {
+        let name = ObjectName::new(model)?;
+        self.authorize("model.read", &format!("model:{model}"))?;
+        Ok(self
+            .store()
+            .read()?
+            .monitor_windows(&name, limit)?
+            .into_iter()
+            .map(WindowOut::from)
+            .collect())
+    }
+
+    /// The pause on a model's automated responses, if any.
+    pub fn monitor_paused(&self, model: &str) -> Result<Option<MonitorPauseRecord>, Error> {
+        let name = ObjectName::new(model)?;
+        Ok(self.store().read()?.monitor_pause(&name)?)
+    }
+
+    /// `monitor status`: the pause and the latest windows.
+    pub fn monitor_status(&self, model: &str, limit: u64) -> Result<MonitorStatus, Error> {
+        let windows = self.monitor_windows(model, limit)?;
+        Ok(MonitorStatus {
+            model: model.to_string(),
+            paused: self.monitor_paused(model)?,
+            windows,
+        })
+    }
+
+    /// Pauses a model's automated responses (alerts still go out).
+    pub fn monitor_pause(&self, model: &str, reason: &str) -> Result<MonitorPauseRecord, Error> {
+        let name = ObjectName::new(model)?;
+        self.authorize("monitor.pause", &format!("model:{model}"))?;
+        if reason.trim().is_empty() {
+            return Err(Error::Usage("--reason must say why".into()));
+        }
+        let rec = MonitorPauseRecord {
+            model: name,
+            reason: reason.to_string(),
+            paused_by: self.actor().clone(),
+            paused_at: Timestamp::now(),
+        };
+        let mut tx = self.store().write()?;
+        tx.save_monitor_pause(&rec)?;
+        tx.append_event(
+            self.actor(),
+            "monitor.pause",
+            &format!("model:{model}"),
+            &json!({"reason": reason}),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(rec)
+    }
+
+    /// Lets the monitor act on a model again.
+    pub fn monitor_resume(&self, model: &str) -> Result<(), Error> {
+        let name = ObjectName::new(model)?;
+        self.authorize("monitor.resume", &format!("model:{model}"))?;
+        let mut tx = self.store().write()?;
+        if !tx.delete_monitor_pause(&name)? {
+            return Err(Error::Usage(format!(
+                "automated responses for {model} are not paused"
+            )));
+        }
+        tx.append_event(
+            self.actor(),
+            "monitor.resume",
+            &format!("model:{model}"),
+            &json!({}),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(())
+    }
+
+    /// Blocks an API key (`kind` `block`) or throttles it to `rate`
+    /// requests per second (`throttle`), by name.
+    pub fn apikey_hold(
+        &self,
+        name: &str,
+        kind: &str,
+        rate: Option<f64>,
+        reason: &str,
+    ) -> Result<KeyHold, Error> {
+        self.authorize("apikey.hold", &format!("apikey:{name}"))?;
+        match (kind, rate) {
+            ("block", None) => {}
+            ("throttle", Some(r)) if r.is_finite() && r > 0.0 => {}
+            ("throttle", _) => {
+                return Err(Error::Usage(
+                    "a throttle needs a positive rate (requests per second)".into(),
+                ));
+            }
+            _ => return Err(Error::Usage(format!("unknown hold {kind:?}"))),
+        }
+        if reason.trim().is_empty() {
+            return Err(Error::Usage("--reason must say why".into()));
+        }
+        let key = self
+            .store()
+            .read()?
+            .api_keys()?
+            .into_iter()
+            .find(|k| k.name == name)
+            .ok_or_else(|| Error::NotFound(format!("API key {name}")))?;
+        let hold = KeyHoldRecord {
+            key_id: key.id.clone(),
+            kind: kind.to_string(),
+            rate_limit: rate,
+            reason: reason.to_string(),
+            held_by: self.actor().clone(),
+            held_at: Timestamp::now(),
+        };
+        let mut tx = self.store().write()?;
+        tx.save_key_hold(&hold)?;
+        tx.append_event(
+            self.actor(),
+            &format!("apikey.{kind}"),
+            &format!("apikey:{name}"),
+            &json!({"id": key.id, "rate_limit": rate, "reason": reason}),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(KeyHold {
+            name: name.to_string(),
+            hold,
+        })
+    }
+
+    /// Lifts a block or throttle.
+    pub fn apikey_unblock(&self, name: &str) -> Result<(), Error> {
+        self.authorize("apikey.unblock", &format!("apikey:{name}"))?;
+        let key = self
+            .store()
+            .read()?
+            .api_keys()?
+            .into_iter()
+            .find(|k| k.name == name)
+            .ok_or_else(|| Error::NotFound(format!("API key {name}")))?;
+        let mut tx = self.store().write()?;
+        if !tx.delete_key_hold(&key.id)? {
+            return Err(Error::Usage(format!(
+                "API key {name} is neither blocked nor throttled"
+            )));
+        }
+        tx.append_event(
+            self.actor(),
+            "apikey.unblock",
+            &format!("apikey:{name}"),
+            &json!({"id": key.id}),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(())
+    }
+
+    /// Every hold, with its key's name.
+    pub fn apikey_holds(&self) -> Result<Vec<KeyHold>, Error> {
+        self.authorize("apikey.list", "apikey:*")?;
+        let mut read = self.store().read()?;
+        let keys = read.api_keys()?;
+        Ok(read
+            .key_holds()?
+            .into_iter()
+            .map(|h| KeyHold {
+                name: keys
+                    .iter()
+                    .find(|k| k.id == h.key_id)
+                    .map_or_else(|| h.key_id.clone(), |k| k.name.clone()),
+                hold: h,
+            })
+            .collect())
+    }
+}
