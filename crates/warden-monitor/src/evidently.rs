@@ -5,23 +5,24 @@
 //! The choice depends on the column type, the reference's row count and
 //! the number of distinct non-missing values over reference and current:
 //!
-//! | reference rows | column | distinct values | test (drift when) |
+//! | reference values | column | distinct values | test (drift when) |
 //! | --- | --- | --- | --- |
-//! | ≤ 1000 | numeric | > 5 | KS p-value (p < 0.05) |
+//! | ≤ 1000 | numeric | > 5 | KS p-value (p ≤ 0.05) |
 //! | ≤ 1000 | numeric or categorical | 3 – 5 (any for categorical) | chi-square goodness of fit p-value (p < 0.05) |
 //! | ≤ 1000 | numeric or categorical | ≤ 2 | two-proportion z-test p-value (p < 0.05) |
 //! | > 1000 | numeric | > 5 | Wasserstein / max(std_ref, 0.001) (≥ 0.1) |
 //! | > 1000 | numeric ≤ 5, or categorical | | Jensen–Shannon distance (≥ 0.1) |
 //!
-//! Missing values are dropped before testing (the row count that picks
-//! the test still includes them). The chi-square expects the reference's
-//! counts scaled to the current size, over the levels seen on either side.
-//! Jensen–Shannon compares shares per value (Evidently bins only numeric
-//! columns with more than 20 distinct reference values, which its default
-//! choice sends to Wasserstein instead); empty levels on either side are
-//! filled with 0.0001, or with a millionth of the smallest non-empty share
-//! when that is ≤ 0.0001. The dataset drifts when at least half the
-//! columns drift.
+//! Missing values (and infinities) are dropped before anything else: the
+//! "reference values" that pick the test are the column's non-missing
+//! ones. The chi-square is a goodness-of-fit test of the current counts
+//! against the reference's scaled to the current size, over the levels
+//! seen on either side. Jensen–Shannon (natural logarithm) compares shares
+//! per value, with no smoothing of empty levels (Evidently bins only
+//! numeric columns with more than 20 distinct reference values, which its
+//! default choice sends to Wasserstein instead). The dataset drifts when
+//! at least half the columns drift. The fixtures under
+//! `tests/fixtures/evidently/` hold Evidently's own figures for each branch.
 
 use std::collections::BTreeMap;
 
@@ -52,7 +53,8 @@ pub struct Column {
     pub name: String,
     pub reference: Values,
     pub current: Values,
-    /// Rows of the reference table, missing values included.
+    /// Rows of the reference table, missing values included (reported
+    /// only: the test choice counts the column's non-missing values).
     pub reference_rows: usize,
     pub current_missing: u64,
 }
@@ -85,10 +87,10 @@ fn num_key(x: f64) -> u64 {
 
 fn column(c: &Column) -> FeatureDrift {
     let (test, value, p) = match (&c.reference, &c.current) {
-        (Values::Numeric(r), Values::Numeric(cur)) => numeric(r, cur, c.reference_rows),
+        (Values::Numeric(r), Values::Numeric(cur)) => numeric(r, cur, r.len()),
         (Values::Categorical(r), Values::Categorical(cur)) => {
             let distinct = distinct(r.iter().chain(cur));
-            if c.reference_rows <= SMALL_REFERENCE_ROWS {
+            if r.len() <= SMALL_REFERENCE_ROWS {
                 if distinct > 2 {
                     let p = chi_square(r.iter(), cur.iter());
                     ("chisquare", p, true)
@@ -103,7 +105,7 @@ fn column(c: &Column) -> FeatureDrift {
         // holding both would.
         (r, cur) => {
             let (r, cur) = (as_text(r), as_text(cur));
-            if c.reference_rows <= SMALL_REFERENCE_ROWS {
+            if r.len() <= SMALL_REFERENCE_ROWS {
                 ("chisquare", chi_square(r.iter(), cur.iter()), true)
             } else {
                 ("jensenshannon", js_by_value(r.iter(), cur.iter()), false)
@@ -111,7 +113,16 @@ fn column(c: &Column) -> FeatureDrift {
         }
     };
     let (threshold, drift) = if p {
-        (P_THRESHOLD, value < P_THRESHOLD)
+        // Evidently's K-S counts a p-value equal to the threshold as drift;
+        // its chi-square and z-test do not.
+        (
+            P_THRESHOLD,
+            if test == "ks" {
+                value <= P_THRESHOLD
+            } else {
+                value < P_THRESHOLD
+            },
+        )
     } else {
         (DISTANCE_THRESHOLD, value >= DISTANCE_THRESHOLD)
     };
@@ -249,56 +260,18 @@ fn z_test<K: Ord + Clone>(r: impl Iterator<Item = K>, c: impl Iterator<Item = K>
     stats::proportions_z_test(xr, nr, xc, nc)
 }
 
-/// Evidently's zero fill: 0.0001, or a millionth of the smallest
-/// non-zero share when that share is ≤ 0.0001.
-fn fill_zeroes(shares: &mut [f64]) {
-    let min = shares
-        .iter()
-        .copied()
-        .filter(|s| *s != 0.0)
-        .fold(f64::INFINITY, f64::min);
-    if !min.is_finite() {
-        return;
-    }
-    let fill = if min <= 0.0001 { min / 1e6 } else { 0.0001 };
-    for s in shares.iter_mut() {
-        if *s == 0.0 {
-            *s = fill;
-        }
-    }
-}
-
-fn js_shares(mut a: Vec<f64>, mut b: Vec<f64>, na: f64, nb: f64) -> f64 {
-    for x in a.iter_mut() {
-        *x /= na;
-    }
-    for x in b.iter_mut() {
-        *x /= nb;
-    }
-    fill_zeroes(&mut a);
-    fill_zeroes(&mut b);
+fn js_shares(a: Vec<f64>, b: Vec<f64>) -> f64 {
     stats::jensen_shannon(&a, &b)
 }
 
 fn js_by_value<K: Ord + Clone>(r: impl Iterator<Item = K>, c: impl Iterator<Item = K>) -> f64 {
     let (a, b) = aligned(r, c);
-    let (na, nb) = (a.iter().sum::<f64>(), b.iter().sum::<f64>());
-    js_shares(a, b, na, nb)
+    js_shares(a, b)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn zero_fill_rules() {
-        let mut a = vec![0.5, 0.5, 0.0];
-        fill_zeroes(&mut a);
-        assert_eq!(a[2], 0.0001);
-        let mut b = vec![0.99995, 0.00005, 0.0];
-        fill_zeroes(&mut b);
-        assert!((b[2] - 0.00005 / 1e6).abs() < 1e-20);
-    }
 
     #[test]
     fn test_choice_follows_reference_size_and_distinct_values() {

@@ -53,6 +53,200 @@ pub struct ServeConfig {
     pub tls: Option<TlsSettings>,
     /// Bearer JWTs accepted besides API keys.
     pub jwt: Option<JwtSettings>,
+    /// Drift, OOD and abuse monitoring of served traffic.
+    pub monitor: MonitorSettings,
+}
+
+/// `[monitor]`: how served traffic is watched and answered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MonitorSettings {
+    /// Whether validated requests are handed to the monitor at all.
+    pub enabled: bool,
+    pub window: warden_monitor::online::WindowConfig,
+    pub thresholds: warden_monitor::drift::Thresholds,
+    pub abuse: warden_monitor::online::AbuseConfig,
+    /// How often per-key abuse windows close.
+    pub abuse_window: Duration,
+    /// Chi-square level of the out-of-distribution threshold.
+    pub ood_level: f64,
+    /// Observations waiting for the monitor; beyond, new ones are dropped
+    /// (counted in `warden_monitor_dropped_total`) rather than slowing requests.
+    pub queue: usize,
+    /// A Rego file replacing the bundled `data.warden.monitor` policy.
+    pub policy: Option<std::path::PathBuf>,
+    /// Alerts are POSTed here as JSON.
+    pub webhook_url: Option<String>,
+    /// Delivery attempts per alert (with exponential backoff from 0.5 s).
+    pub webhook_attempts: u32,
+    /// Requests per second a throttled key is held to.
+    pub throttle_rate: f64,
+}
+
+impl Default for MonitorSettings {
+    fn default() -> Self {
+        MonitorSettings {
+            enabled: true,
+            window: Default::default(),
+            thresholds: Default::default(),
+            abuse: Default::default(),
+            abuse_window: Duration::from_secs(30),
+            ood_level: 0.999,
+            queue: 8192,
+            policy: None,
+            webhook_url: None,
+            webhook_attempts: 5,
+            throttle_rate: 1.0,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MonitorFile {
+    enabled: Option<bool>,
+    window_rows: Option<usize>,
+    window_seconds: Option<f64>,
+    min_window_rows: Option<usize>,
+    abuse_window_seconds: Option<f64>,
+    effect_threshold: Option<f64>,
+    psi_watch: Option<f64>,
+    psi_act: Option<f64>,
+    alpha: Option<f64>,
+    correction: Option<String>,
+    drift_share: Option<f64>,
+    ood_level: Option<f64>,
+    queue: Option<usize>,
+    policy: Option<std::path::PathBuf>,
+    webhook_url: Option<String>,
+    webhook_attempts: Option<u32>,
+    throttle_rate: Option<f64>,
+    min_requests: Option<usize>,
+    rate_factor: Option<f64>,
+    near_duplicate_share: Option<f64>,
+    boundary_share: Option<f64>,
+    boundary_confidence: Option<f64>,
+    sweep_share: Option<f64>,
+}
+
+fn monitor_settings(f: MonitorFile, base: &Path) -> Result<MonitorSettings, ServerError> {
+    let mut m = MonitorSettings::default();
+    let share = |what: &str, v: f64| -> Result<f64, ServerError> {
+        if v.is_finite() && v > 0.0 && v <= 1.0 {
+            Ok(v)
+        } else {
+            Err(bad(what, format!("{v} is not in (0, 1]")))
+        }
+    };
+    if let Some(e) = f.enabled {
+        m.enabled = e;
+    }
+    if let Some(n) = f.window_rows {
+        if n < 10 {
+            return Err(bad("monitor.window_rows", format!("{n} is below 10")));
+        }
+        m.window.max_rows = n;
+    }
+    if let Some(s) = f.window_seconds {
+        m.window.max_seconds = seconds("monitor.window_seconds", s)?.as_secs_f64();
+    }
+    if let Some(n) = f.min_window_rows {
+        if n == 0 {
+            return Err(bad("monitor.min_window_rows", "must be at least 1".into()));
+        }
+        m.window.min_rows = n;
+    }
+    if let Some(s) = f.abuse_window_seconds {
+        m.abuse_window = seconds("monitor.abuse_window_seconds", s)?;
+    }
+    if let Some(v) = f.effect_threshold {
+        m.thresholds.effect = v;
+    }
+    if let Some(v) = f.psi_watch {
+        m.thresholds.psi_watch = v;
+    }
+    if let Some(v) = f.psi_act {
+        m.thresholds.psi_act = v;
+    }
+    if let Some(v) = f.alpha {
+        m.thresholds.alpha = v;
+    }
+    if let Some(v) = f.drift_share {
+        m.thresholds.drift_share = v;
+    }
+    if let Some(c) = f.correction {
+        use warden_monitor::stats::Correction;
+        m.thresholds.correction = match c.as_str() {
+            "bh" | "benjamini-hochberg" => Correction::BenjaminiHochberg,
+            "bonferroni" => Correction::Bonferroni,
+            "none" => Correction::None,
+            other => {
+                return Err(bad(
+                    "monitor.correction",
+                    format!("{other:?}: expected bh, bonferroni or none"),
+                ));
+            }
+        };
+    }
+    m.thresholds.check().map_err(|e| bad("monitor", e))?;
+    if let Some(v) = f.ood_level {
+        if !(v.is_finite() && v > 0.5 && v < 1.0) {
+            return Err(bad("monitor.ood_level", format!("{v} is not in (0.5, 1)")));
+        }
+        m.ood_level = v;
+    }
+    if let Some(n) = f.queue {
+        if n == 0 {
+            return Err(bad("monitor.queue", "must be at least 1".into()));
+        }
+        m.queue = n;
+    }
+    m.policy = f.policy.map(|p| base.join(p));
+    if let Some(u) = f.webhook_url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return Err(bad(
+                "monitor.webhook_url",
+                format!("{u:?} is not an http(s) URL"),
+            ));
+        }
+        m.webhook_url = Some(u);
+    }
+    if let Some(n) = f.webhook_attempts {
+        if n == 0 || n > 20 {
+            return Err(bad(
+                "monitor.webhook_attempts",
+                format!("{n} is not in 1..=20"),
+            ));
+        }
+        m.webhook_attempts = n;
+    }
+    if let Some(r) = f.throttle_rate {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(bad("monitor.throttle_rate", format!("{r} is not positive")));
+        }
+        m.throttle_rate = r;
+    }
+    if let Some(n) = f.min_requests {
+        m.abuse.min_requests = n.max(1);
+    }
+    if let Some(v) = f.rate_factor {
+        if !(v.is_finite() && v > 1.0) {
+            return Err(bad("monitor.rate_factor", format!("{v} is not above 1")));
+        }
+        m.abuse.rate_factor = v;
+    }
+    if let Some(v) = f.near_duplicate_share {
+        m.abuse.near_duplicate_share = share("monitor.near_duplicate_share", v)?;
+    }
+    if let Some(v) = f.boundary_share {
+        m.abuse.boundary_share = share("monitor.boundary_share", v)?;
+    }
+    if let Some(v) = f.boundary_confidence {
+        m.abuse.boundary_confidence = share("monitor.boundary_confidence", v)?;
+    }
+    if let Some(v) = f.sweep_share {
+        m.abuse.sweep_share = share("monitor.sweep_share", v)?;
+    }
+    Ok(m)
 }
 
 impl Default for ServeConfig {
@@ -90,6 +284,7 @@ impl Default for ServeConfig {
             validate_inputs: true,
             tls: None,
             jwt: None,
+            monitor: MonitorSettings::default(),
         }
     }
 }
@@ -113,6 +308,7 @@ struct FileConfig {
     default_rate_limit: Option<RateLimit>,
     tls: Option<TlsFile>,
     jwt: Option<JwtFile>,
+    monitor: Option<MonitorFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -239,6 +435,9 @@ impl ServeConfig {
                 roles_claim: j.roles_claim,
                 leeway_seconds: j.leeway_seconds,
             });
+        }
+        if let Some(m) = f.monitor {
+            c.monitor = monitor_settings(m, base)?;
         }
         Ok(c)
     }

@@ -40,6 +40,8 @@ pub struct ServedModel {
     pub platform: &'static str,
     pub predictor: Box<dyn Predictor>,
     pub schema: InputSchema,
+    /// The training data's profile (what the monitor compares traffic with).
+    pub profile: Option<ReferenceProfile>,
 }
 
 impl Workspace {
@@ -107,6 +109,7 @@ impl Workspace {
             platform: if pkg.onnx.is_some() { "onnx" } else { "native" },
             predictor,
             schema,
+            profile,
         })
     }
 
