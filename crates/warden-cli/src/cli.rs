@@ -924,6 +924,38 @@ pub enum ApikeyCmd {
         #[command(flatten)]
         acting: ActingAs,
     },
+    /// Block an API key (403 until unblocked); the monitor does this to keys that probe a model
+    #[command(
+        after_help = "Examples:\n  warden apikey block scraper --reason \"extraction probing, incident 12\"\n  warden apikey unblock scraper\n\nThe server refuses the key within a few seconds. Needs apikey.hold (operator, admin)."
+    )]
+    Block {
+        name: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Hold an API key to RATE requests per second until unblocked
+    #[command(
+        after_help = "Example:\n  warden apikey throttle batch-scorer --rate 2 --reason \"flooding the endpoint\""
+    )]
+    Throttle {
+        name: String,
+        /// Requests per second
+        #[arg(long)]
+        rate: f64,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Lift a block or throttle (set by a person or by the monitor)
+    #[command(after_help = "Example:\n  warden apikey unblock scraper")]
+    Unblock {
+        name: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -968,6 +1000,36 @@ pub enum MonitorCmd {
         fail_on_drift: bool,
         #[command(flatten)]
         csv: CsvArgs,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Pause the server monitor's automated responses for MODEL (alerts still go out)
+    #[command(
+        after_help = "Examples:\n  warden monitor pause credit --reason \"planned marketing campaign shifts traffic\"\n  warden monitor resume credit\n\nA kill switch: while paused, the monitor records windows and sends alerts but does not roll\nback, quarantine, block or throttle. Takes effect at the next decision. Needs monitor.pause\n(operator, admin)."
+    )]
+    Pause {
+        model: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Let the monitor act on MODEL again
+    #[command(after_help = "Example:\n  warden monitor resume credit")]
+    Resume {
+        model: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// The pause switch and the latest monitoring windows of MODEL
+    #[command(
+        after_help = "Examples:\n  warden monitor status credit\n  warden monitor status credit --limit 50 --json"
+    )]
+    Status {
+        model: String,
+        /// Windows to show (newest first)
+        #[arg(long, default_value_t = 10)]
+        limit: u64,
         #[command(flatten)]
         acting: ActingAs,
     },

@@ -307,3 +307,32 @@ pub async fn audit_proof(
     })
     .await
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftQuery {
+    limit: Option<u64>,
+}
+
+/// `GET /api/v1/models/{name}/drift`: the latest monitoring windows
+/// (newest first, `?limit=N`, at most 100) and whether automated
+/// responses are paused.
+pub async fn drift(
+    State(s): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    c: Option<axum::Extension<Client>>,
+    q: Result<Query<DriftQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "query: limit is the only parameter",
+        );
+    };
+    as_caller(s, client(c), move |ws| {
+        model_name(&name)?;
+        let status = ws.monitor_status(&name, q.limit.unwrap_or(10).clamp(1, 100))?;
+        Ok((StatusCode::OK, status))
+    })
+    .await
+}

@@ -22,6 +22,7 @@ pub mod control;
 pub mod guard;
 pub mod jwt;
 pub mod metrics;
+pub mod monitor;
 pub mod openapi;
 pub mod routes;
 pub mod state;
@@ -72,6 +73,8 @@ pub struct Shared {
     /// Where the workspace is, and how to open it as a control-API caller.
     pub root: std::path::PathBuf,
     pub open_options: warden::OpenOptions,
+    /// The monitor's queue, once its thread runs.
+    pub monitor: std::sync::OnceLock<monitor::MonitorHandle>,
 }
 
 /// The routes with the guard in front of them. The guard wraps the whole
@@ -111,6 +114,7 @@ fn routes(_shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/api/v1/models", get(control::list_models))
         .route("/api/v1/models/{name}", get(control::show_model))
         .route("/api/v1/models/{name}/rollback", post(control::rollback))
+        .route("/api/v1/models/{name}/drift", get(control::drift))
         .route(
             "/api/v1/models/{name}/versions/{version}",
             get(control::show_version),
@@ -188,6 +192,22 @@ pub fn serve(
             .spawn(move || refresh_loop(ws, shared, stop, failed))?
     };
 
+    let monitor_thread = if shared.cfg.monitor.enabled {
+        let (handle, thread) = monitor::start(
+            &shared.root,
+            &shared.open_options,
+            &shared.cfg.env,
+            &shared.cfg.monitor,
+            shared.clone(),
+            log.clone(),
+            stop.clone(),
+        )?;
+        let _ = shared.monitor.set(handle);
+        Some(thread)
+    } else {
+        None
+    };
+
     started(&info);
     crate::state::emit(
         &log,
@@ -214,6 +234,9 @@ pub fn serve(
     });
     stop.store(true, Ordering::SeqCst);
     let _ = refresher.join();
+    if let Some(t) = monitor_thread {
+        let _ = t.join();
+    }
     crate::state::emit(&log, json!({"event": "server.stopped"}));
     result.map_err(ServerError::Io)
 }
@@ -247,6 +270,7 @@ pub fn load(
         metrics,
         log,
         cfg,
+        monitor: std::sync::OnceLock::new(),
     });
     Ok((shared, failed))
 }

@@ -40,6 +40,30 @@ pub struct PredictionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FeatureLabels {
+    pub model: String,
+    pub feature: String,
+    pub test: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SignalLabels {
+    pub key: String,
+    pub signal: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    pub action: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NameLabels {
+    pub model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ModelLabels {
     pub model: String,
     pub version: String,
@@ -133,6 +157,19 @@ pub struct Metrics {
     pub abstentions: Family<ModelLabels, Counter>,
     pub loaded: Family<ModelLabels, Gauge>,
     pub reload_failures: Counter,
+    /// Monitoring: windows closed, and the latest window's figures.
+    pub monitor_windows: Family<NameLabels, Counter>,
+    pub drift_share: Family<NameLabels, Gauge<f64, AtomicU64>>,
+    pub dataset_drift: Family<NameLabels, Gauge>,
+    pub prediction_drift: Family<NameLabels, Gauge>,
+    pub feature_drift: Family<FeatureLabels, Gauge<f64, AtomicU64>>,
+    pub ood_share: Family<NameLabels, Gauge<f64, AtomicU64>>,
+    pub ood_requests: Family<NameLabels, Counter>,
+    pub abuse: Family<SignalLabels, Gauge<f64, AtomicU64>>,
+    pub abuse_events: Family<SignalLabels, Counter>,
+    pub monitor_actions: Family<ActionLabels, Counter>,
+    pub monitor_dropped: Counter,
+    pub webhook_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -192,7 +229,91 @@ impl Metrics {
             "Registry refreshes that failed (the previous state was kept)",
             reload_failures.clone(),
         );
+        let monitor_windows = Family::<NameLabels, Counter>::default();
+        let drift_share = Family::<NameLabels, Gauge<f64, AtomicU64>>::default();
+        let dataset_drift = Family::<NameLabels, Gauge>::default();
+        let prediction_drift = Family::<NameLabels, Gauge>::default();
+        let feature_drift = Family::<FeatureLabels, Gauge<f64, AtomicU64>>::default();
+        let ood_share = Family::<NameLabels, Gauge<f64, AtomicU64>>::default();
+        let ood_requests = Family::<NameLabels, Counter>::default();
+        let abuse = Family::<SignalLabels, Gauge<f64, AtomicU64>>::default();
+        let abuse_events = Family::<SignalLabels, Counter>::default();
+        let monitor_actions = Family::<ActionLabels, Counter>::default();
+        let monitor_dropped = Counter::default();
+        let webhook_failures = Counter::default();
+        registry.register(
+            "monitor_windows",
+            "Monitoring windows closed, by model",
+            monitor_windows.clone(),
+        );
+        registry.register(
+            "drift_share",
+            "Share of features drifted in the latest window",
+            drift_share.clone(),
+        );
+        registry.register(
+            "dataset_drift",
+            "1 if the latest window drifted as a whole",
+            dataset_drift.clone(),
+        );
+        registry.register(
+            "prediction_drift",
+            "1 if the latest window's class mix drifted",
+            prediction_drift.clone(),
+        );
+        registry.register(
+            "feature_drift",
+            "The latest window's drift statistic per feature and test (wasserstein_norm, jensen_shannon, psi, ks, chi_square)",
+            feature_drift.clone(),
+        );
+        registry.register(
+            "ood_share",
+            "Share of the latest window's requests out of distribution",
+            ood_share.clone(),
+        );
+        registry.register(
+            "ood_requests",
+            "Requests scored out of distribution (Mahalanobis)",
+            ood_requests.clone(),
+        );
+        registry.register(
+            "abuse_signal",
+            "Per key, the latest abuse window's value of each signal (rate ratio, near-duplicate, boundary and sweep shares)",
+            abuse.clone(),
+        );
+        registry.register(
+            "abuse_events",
+            "Abuse signals past their threshold, by key and signal",
+            abuse_events.clone(),
+        );
+        registry.register(
+            "monitor_actions",
+            "Automated responses, by action and outcome",
+            monitor_actions.clone(),
+        );
+        registry.register(
+            "monitor_dropped",
+            "Observations dropped because the monitor's queue was full (requests never wait for it)",
+            monitor_dropped.clone(),
+        );
+        registry.register(
+            "webhook_failures",
+            "Alerts the webhook did not accept after every retry",
+            webhook_failures.clone(),
+        );
         Metrics {
+            monitor_windows,
+            drift_share,
+            dataset_drift,
+            prediction_drift,
+            feature_drift,
+            ood_share,
+            ood_requests,
+            abuse,
+            abuse_events,
+            monitor_actions,
+            monitor_dropped,
+            webhook_failures,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             registry,
             requests,

@@ -471,6 +471,14 @@ fn control_paths(paths: &mut Map<String, Value>, models: &[String]) {
     );
     let q = |n: &str, t: &str| json!({"name": n, "in": "query", "required": false, "schema": {"type": t}});
     paths.insert(
+        "/api/v1/models/{name}/drift".into(),
+        json!({"get": {"summary": "The latest monitoring windows (drift, OOD share) and the pause switch",
+            "operationId": "drift",
+            "parameters": [name.clone(), {"name": "limit", "in": "query", "required": false,
+                "schema": {"type": "integer", "minimum": 0}}],
+            "responses": guarded(answer(obj.clone(), &[]), false)}}),
+    );
+    paths.insert(
         "/api/v1/audit".into(),
         json!({"get": {"summary": "Audit events (at most 1000 per request)", "operationId": "auditLog",
             "parameters": [q("since", "integer"), q("actor", "string"), q("action", "string"),

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -15,7 +16,7 @@ use warden::{FeatureRule, FieldError};
 use warden_ml::predictor::Prediction;
 
 use crate::Shared;
-use crate::guard::error;
+use crate::guard::{Client, error};
 use crate::state::Loaded;
 
 pub async fn live() -> Response {
@@ -217,6 +218,41 @@ fn predict(
     Ok(out)
 }
 
+/// Hands validated records and their predictions to the monitor, if one
+/// runs; never waits for it.
+fn hand_over(
+    s: &Shared,
+    m: &Arc<Loaded>,
+    client: Option<Extension<Client>>,
+    records: Vec<Map<String, Value>>,
+    preds: &[(Option<usize>, Prediction)],
+) {
+    let Some(monitor) = s.monitor.get() else {
+        return;
+    };
+    let predicted = preds
+        .iter()
+        .map(|(best, p)| {
+            let top = p
+                .probabilities
+                .iter()
+                .copied()
+                .filter(|x| x.is_finite())
+                .fold(0.0f64, f64::max);
+            (*best, top)
+        })
+        .collect();
+    monitor.offer(
+        crate::monitor::Observation {
+            model: m.clone(),
+            client: client.map_or_else(|| "anonymous".to_string(), |Extension(c)| c.name),
+            records,
+            predicted,
+        },
+        &s.metrics,
+    );
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PredictRequest {
@@ -238,6 +274,7 @@ fn invalid(status: StatusCode, errors: Vec<FieldError>) -> Response {
 pub async fn predict_records(
     State(s): State<Arc<Shared>>,
     Path(target): Path<String>,
+    client: Option<Extension<Client>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Some(name) = target.strip_suffix(":predict") else {
@@ -295,12 +332,13 @@ pub async fn predict_records(
             }
         })
         .collect();
-    Json(json!({
+    let out = json!({
         "model": m.model.name,
         "version": m.model.version,
         "predictions": predictions,
-    }))
-    .into_response()
+    });
+    hand_over(&s, &m, client, req.instances, &preds);
+    Json(out).into_response()
 }
 
 /// A serde_json error without echoing the input.
@@ -661,6 +699,7 @@ async fn infer_inner(
     s: Arc<Shared>,
     name: String,
     version: Option<String>,
+    client: Option<Extension<Client>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -729,25 +768,28 @@ async fn infer_inner(
     if let (Some(id), Some(o)) = (req.id, out.as_object_mut()) {
         o.insert("id".into(), Value::String(id));
     }
+    hand_over(&s, &m, client, records, &preds);
     Json(out).into_response()
 }
 
 pub async fn infer(
     State(s): State<Arc<Shared>>,
     Path(name): Path<String>,
+    client: Option<Extension<Client>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    infer_inner(s, name, None, headers, body).await
+    infer_inner(s, name, None, client, headers, body).await
 }
 
 pub async fn infer_version(
     State(s): State<Arc<Shared>>,
     Path((name, version)): Path<(String, String)>,
+    client: Option<Extension<Client>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    infer_inner(s, name, Some(version), headers, body).await
+    infer_inner(s, name, Some(version), client, headers, body).await
 }
 
 pub async fn metrics(State(s): State<Arc<Shared>>) -> Response {

@@ -123,6 +123,28 @@ impl Workspace {
         Ok(id)
     }
 
+    /// Records an abuse signal past its threshold (`monitor.signal`; an
+    /// event only, nothing else changes).
+    pub fn monitor_record_signal(
+        &self,
+        model: &str,
+        env: &str,
+        signal: &Value,
+    ) -> Result<(), Error> {
+        let subject = format!("model:{model}");
+        self.authorize("monitor.record", &subject)?;
+        let mut tx = self.store().write()?;
+        tx.append_event(
+            self.actor(),
+            "monitor.signal",
+            &subject,
+            &json!({"env": env, "signal": signal}),
+        )?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(())
+    }
+
     /// A model's latest windows, newest first.
     pub fn monitor_windows(&self, model: &str, limit: u64) -> Result<Vec<WindowOut>, Error> {
         let name = ObjectName::new(model)?;

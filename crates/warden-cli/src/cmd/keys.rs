@@ -158,6 +158,34 @@ pub fn apikey(g: &Global, cmd: crate::cli::ApikeyCmd) -> Result<ExitCode, Failur
                 println!("{t}");
             }
         }
+        C::Block { name, reason, .. } => {
+            let h = ws.apikey_hold(&name, "block", None, &reason)?;
+            if g.json {
+                output::json(&h)?;
+            } else {
+                println!("blocked API key {name}; `warden apikey unblock {name}` lifts it");
+            }
+        }
+        C::Throttle {
+            name, rate, reason, ..
+        } => {
+            let h = ws.apikey_hold(&name, "throttle", Some(rate), &reason)?;
+            if g.json {
+                output::json(&h)?;
+            } else {
+                println!(
+                    "throttled API key {name} to {rate} requests/s; `warden apikey unblock {name}` lifts it"
+                );
+            }
+        }
+        C::Unblock { name, .. } => {
+            ws.apikey_unblock(&name)?;
+            if g.json {
+                output::json(&serde_json::json!({"unblocked": name}))?;
+            } else {
+                println!("lifted the hold on API key {name}");
+            }
+        }
         C::Revoke { name, .. } => {
             let k = ws.apikey_revoke(&name)?;
             if g.json {

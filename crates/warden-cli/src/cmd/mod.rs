@@ -194,7 +194,10 @@ fn acting_as(c: &Command) -> Option<&str> {
         Command::Apikey(
             crate::cli::ApikeyCmd::Create { acting, .. }
             | crate::cli::ApikeyCmd::List { acting }
-            | crate::cli::ApikeyCmd::Revoke { acting, .. },
+            | crate::cli::ApikeyCmd::Revoke { acting, .. }
+            | crate::cli::ApikeyCmd::Block { acting, .. }
+            | crate::cli::ApikeyCmd::Throttle { acting, .. }
+            | crate::cli::ApikeyCmd::Unblock { acting, .. },
         ) => acting,
         Command::Sign { acting, .. } | Command::Verify { acting, .. } => acting,
         Command::Train(a) => &a.acting,
@@ -209,7 +212,12 @@ fn acting_as(c: &Command) -> Option<&str> {
         | Command::Serve { acting, .. }
         | Command::Lineage { acting, .. }
         | Command::ThreatModel { acting, .. } => acting,
-        Command::Monitor(crate::cli::MonitorCmd::Drift { acting, .. }) => acting,
+        Command::Monitor(
+            crate::cli::MonitorCmd::Drift { acting, .. }
+            | crate::cli::MonitorCmd::Pause { acting, .. }
+            | crate::cli::MonitorCmd::Resume { acting, .. }
+            | crate::cli::MonitorCmd::Status { acting, .. },
+        ) => acting,
         Command::Incident(
             crate::cli::IncidentCmd::Open { acting, .. }
             | crate::cli::IncidentCmd::List { acting }

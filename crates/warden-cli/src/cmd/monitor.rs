@@ -97,6 +97,64 @@ pub fn run(g: &Global, c: MonitorCmd) -> Result<ExitCode, Failure> {
                 exit::OK
             }))
         }
+        MonitorCmd::Pause { model, reason, .. } => {
+            let p = workspace(g)?.monitor_pause(&model, &reason)?;
+            if g.json {
+                output::json(&p)?;
+            } else {
+                println!(
+                    "paused automated responses for {model} (alerts still go out); `warden monitor resume {model}` undoes it"
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        MonitorCmd::Resume { model, .. } => {
+            workspace(g)?.monitor_resume(&model)?;
+            if g.json {
+                output::json(&serde_json::json!({"resumed": model}))?;
+            } else {
+                println!("the monitor may act on {model} again");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        MonitorCmd::Status { model, limit, .. } => {
+            let st = workspace(g)?.monitor_status(&model, limit)?;
+            if g.json {
+                output::json(&st)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            match &st.paused {
+                Some(p) => println!(
+                    "{model}: automated responses PAUSED by {} at {} ({})",
+                    p.paused_by, p.paused_at, p.reason
+                ),
+                None => println!("{model}: automated responses active"),
+            }
+            let mut t = output::table(&[
+                "window",
+                "version",
+                "env",
+                "closed",
+                "rows",
+                "drifted",
+                "dataset",
+                "predictions",
+            ]);
+            for w in &st.windows {
+                t.add_row(vec![
+                    w.id.to_string(),
+                    w.version.to_string(),
+                    w.env.clone(),
+                    w.closed_at.clone(),
+                    w.rows.to_string(),
+                    w.drifted_features.to_string(),
+                    if w.dataset_drift { "DRIFT" } else { "ok" }.into(),
+                    if w.prediction_drift { "DRIFT" } else { "ok" }.into(),
+                ]);
+            }
+            println!("{t}");
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
