@@ -1348,3 +1348,294 @@ fn sigterm_lets_a_request_in_flight_finish() {
     assert_eq!(srv.stop(Duration::from_secs(10)), Some(0));
     assert!(std::net::TcpStream::connect(&addr).is_err());
 }
+
+/// Applicants unlike the training data: richer, riskier (income ×1.9,
+/// credit score −170, debt ratio +0.35), jittered so no two are alike.
+fn shifted_body(n: usize, seed: &mut u64) -> String {
+    let mut next = || {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (*seed >> 33) as f64 / (1u64 << 31) as f64
+    };
+    let rows: Vec<Value> = (0..n)
+        .map(|_| {
+            json!({
+                "age": 25 + (next() * 30.0) as i64,
+                "income": 60000.0 + next() * 40000.0,
+                "loan_amount": 20000 + (next() * 20000.0) as i64,
+                "credit_score": 420 + (next() * 60.0) as i64,
+                "employment": "employed", "housing": "rent",
+                "num_accounts": 1 + (next() * 4.0) as i64,
+                "debt_ratio": 0.55 + next() * 0.3,
+                "notes": "first application"
+            })
+        })
+        .collect();
+    json!({"instances": rows}).to_string()
+}
+
+/// A local webhook receiver: answers 500 to the first `fail` requests,
+/// then 204; keeps every body.
+fn webhook(fail: usize) -> (String, Arc<Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/alerts", l.local_addr().unwrap());
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let seen = bodies.clone();
+    std::thread::spawn(move || {
+        for (n, s) in l.incoming().enumerate() {
+            let Ok(mut s) = s else { continue };
+            s.set_read_timeout(Some(Duration::from_secs(2))).ok();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(k) = s.read(&mut chunk) {
+                if k == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..k]);
+                let text = String::from_utf8_lossy(&buf);
+                if let Some(i) = text.find("\r\n\r\n") {
+                    let len = text[..i]
+                        .lines()
+                        .find_map(|h| {
+                            let (k, v) = h.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= i + 4 + len {
+                        seen.lock().unwrap().push(text[i + 4..].to_string());
+                        break;
+                    }
+                }
+            }
+            let status = if n < fail {
+                "500 Internal Server Error"
+            } else {
+                "204 No Content"
+            };
+            let _ = s.write_all(
+                format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+    });
+    (url, bodies)
+}
+
+/// dev holds credit@2 with credit@1 before it, so a rollback has a target.
+fn two_versions_in_dev(ws: &Path) {
+    ok(
+        ws,
+        "ana",
+        &["release", "credit@2", "--reason", "monitor test"],
+    );
+    ok(ws, "sam", &["promote", "credit@1", "--to", "dev"]);
+    ok(ws, "sam", &["promote", "credit@2", "--to", "dev"]);
+}
+
+const SMALL_WINDOWS: &str = "range_tolerance = 2.0\n[monitor]\nwindow_rows = 100\nmin_window_rows = 20\nwindow_seconds = 1\nabuse_window_seconds = 1\n";
+
+fn served_version(srv: &Server, key: &str) -> i64 {
+    let a = agent();
+    post(
+        &a,
+        &srv.url("/v1/models/credit:predict"),
+        Some(key),
+        &predict_body(1),
+    )
+    .json()["version"]
+        .as_i64()
+        .unwrap_or(-1)
+}
+
+#[test]
+fn persistent_drift_rolls_back_and_alerts_through_a_retried_webhook() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    two_versions_in_dev(ws);
+    let key = apikey(ws, "web", "predictor", &["--rate-limit", "1000"]);
+    let (hook, bodies) = webhook(1);
+    let srv = Server::start(
+        ws,
+        "dev",
+        &format!("{SMALL_WINDOWS}webhook_url = \"{hook}\"\n"),
+    );
+    assert_eq!(served_version(&srv, &key), 2);
+    let a = agent();
+    let mut seed = 7u64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Shifted traffic until the monitor rolls dev back to credit@1.
+    loop {
+        let r = post(
+            &a,
+            &srv.url("/v1/models/credit:predict"),
+            Some(&key),
+            &shifted_body(50, &mut seed),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        if r.json()["version"] == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never rolled back:\n{}",
+            srv.log.lock().unwrap().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = srv.wait_log("\"action\":\"rollback\"");
+    assert!(log.contains("\"event\":\"monitor.window\""), "{log}");
+    // The rollback is audited with the monitor as the actor.
+    let events = ok(ws, "omar", &["audit", "log", "--json"]);
+    let rollback = events
+        .lines()
+        .chain(std::iter::once(events.as_str()))
+        .find(|l| l.contains("model.rollback") && l.contains("warden-monitor"));
+    assert!(
+        rollback.is_some(),
+        "no model.rollback by warden-monitor in the audit log"
+    );
+    assert!(events.contains("monitor.window"));
+    // The drift endpoint lists the windows.
+    let op = apikey(ws, "ops", "operator", &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let d = get(
+        &a,
+        &srv.url("/api/v1/models/credit/drift?limit=5"),
+        Some(&op),
+    );
+    assert_eq!(d.status, 200, "{}", d.body);
+    let windows = d.json()["windows"].as_array().unwrap().clone();
+    assert!(!windows.is_empty());
+    assert!(windows.iter().any(|w| w["dataset_drift"] == true));
+    // The webhook got the alert after one refused delivery.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bodies.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "webhook not retried");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let first: Value = serde_json::from_str(&bodies.lock().unwrap()[0]).unwrap();
+    let second: Value = serde_json::from_str(&bodies.lock().unwrap()[1]).unwrap();
+    assert_eq!(first, second, "the retry resends the same alert");
+    assert_eq!(first["action"], "alert");
+    assert_eq!(first["model"], "credit");
+    srv.wait_log("webhook.delivered");
+    // Metrics carry the drift figures.
+    let m = get(&a, &srv.url("/metrics"), Some(&op));
+    assert!(m.body.contains("warden_dataset_drift"), "{}", m.body);
+    assert!(m.body.contains("warden_feature_drift"));
+}
+
+#[test]
+fn paused_monitor_alerts_but_does_not_roll_back() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    two_versions_in_dev(ws);
+    ok(
+        ws,
+        "omar",
+        &["monitor", "pause", "credit", "--reason", "campaign week"],
+    );
+    let key = apikey(ws, "web", "predictor", &["--rate-limit", "1000"]);
+    let srv = Server::start(ws, "dev", SMALL_WINDOWS);
+    let a = agent();
+    let mut seed = 11u64;
+    for _ in 0..12 {
+        let r = post(
+            &a,
+            &srv.url("/v1/models/credit:predict"),
+            Some(&key),
+            &shifted_body(50, &mut seed),
+        );
+        assert_eq!(r.json()["version"], 2, "rolled back while paused");
+    }
+    let log = srv.wait_log("automated responses are paused");
+    assert!(log.contains("\"action\":\"alert\""), "{log}");
+    assert_eq!(served_version(&srv, &key), 2);
+    let status = ok(ws, "omar", &["monitor", "status", "credit", "--json"]);
+    let st: Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(st["paused"]["reason"], "campaign week");
+    // Resuming lets the next persistent drift act.
+    ok(ws, "omar", &["monitor", "resume", "credit"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while served_version(&srv, &key) != 1 {
+        post(
+            &a,
+            &srv.url("/v1/models/credit:predict"),
+            Some(&key),
+            &shifted_body(50, &mut seed),
+        );
+        assert!(Instant::now() < deadline, "no rollback after resume");
+    }
+}
+
+#[test]
+fn an_extraction_probe_is_blocked_and_an_ordinary_client_is_not() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    let probe = apikey(ws, "scraper", "predictor", &["--rate-limit", "1000"]);
+    let web = apikey(ws, "web", "predictor", &["--rate-limit", "1000"]);
+    let srv = Server::start(ws, "production", SMALL_WINDOWS);
+    let a = agent();
+    let url = srv.url("/v1/models/credit:predict");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut i = 0u64;
+    let mut seed = 3u64;
+    loop {
+        i += 1;
+        // One feature swept in small steps, every other feature fixed.
+        let mut r = record();
+        r["income"] = json!(30000.0 + i as f64 * 7.0);
+        let p = post(
+            &a,
+            &url,
+            Some(&probe),
+            &json!({"instances": [r]}).to_string(),
+        );
+        // Ordinary traffic: applicants that differ in many features.
+        let w = post(
+            &a,
+            &url,
+            Some(&web),
+            &shifted_body(1, &mut seed).replace("0.55", "0.15"),
+        );
+        assert_eq!(w.status, 200, "the ordinary client was refused: {}", w.body);
+        if p.status == 403 {
+            assert!(p.body.contains("blocked"), "{}", p.body);
+            break;
+        }
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(
+            Instant::now() < deadline,
+            "probe never blocked:\n{}",
+            srv.log
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| !l.contains("\"access\""))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let log = srv.wait_log("\"action\":\"block\"");
+    assert!(log.contains("\"name\":\"extraction\""), "{log}");
+    assert!(
+        !log.contains("\"key\":\"web\",\"name\":\"extraction\""),
+        "{log}"
+    );
+    // A person can undo it.
+    ok(ws, "omar", &["apikey", "unblock", "scraper"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let p = post(&a, &url, Some(&probe), &predict_body(1));
+        if p.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "unblock never took effect");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -396,8 +396,9 @@ async fn guard(s: Arc<Shared>, mut req: Request, mut inner: axum::Router) -> Res
         Access::Authenticated => admit(&s, &req, None, &now, &mut client),
         Access::Action(a) => admit(&s, &req, Some(a), &now, &mut client),
     };
-    // Only the control API acts as the caller.
-    if access == Access::Authenticated
+    // The control API acts as the caller; the monitor attributes traffic
+    // to it. Nothing else needs it, so it is not copied otherwise.
+    if (access == Access::Authenticated || s.monitor.get().is_some())
         && let Some(c) = &client
     {
         req.extensions_mut().insert(c.clone());
