@@ -109,6 +109,7 @@ struct MonitorFile {
     min_window_rows: Option<usize>,
     abuse_window_seconds: Option<f64>,
     effect_threshold: Option<f64>,
+    prediction_effect_threshold: Option<f64>,
     psi_watch: Option<f64>,
     psi_act: Option<f64>,
     alpha: Option<f64>,
@@ -160,6 +161,9 @@ fn monitor_settings(f: MonitorFile, base: &Path) -> Result<MonitorSettings, Serv
     }
     if let Some(v) = f.effect_threshold {
         m.thresholds.effect = v;
+    }
+    if let Some(v) = f.prediction_effect_threshold {
+        m.thresholds.prediction_effect = v;
     }
     if let Some(v) = f.psi_watch {
         m.thresholds.psi_watch = v;

@@ -152,6 +152,19 @@ pub fn serve(
     log: EventSink,
     started: impl FnOnce(&Started),
 ) -> Result<(), ServerError> {
+    serve_until(ws, open_options, cfg, log, started, shutdown_signal())
+}
+
+/// As [`serve`], stopping when `shutdown` completes instead of on a signal
+/// (for a caller that runs the server itself, such as the demo).
+pub fn serve_until(
+    ws: Workspace,
+    open_options: warden::OpenOptions,
+    cfg: ServeConfig,
+    log: EventSink,
+    started: impl FnOnce(&Started),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("warden-serve")
@@ -219,7 +232,7 @@ pub fn serve(
         match tls {
             None => {
                 axum::serve(listener, app.into_make_service())
-                    .with_graceful_shutdown(shutdown_signal())
+                    .with_graceful_shutdown(shutdown)
                     .await
             }
             Some(config) => {
@@ -227,7 +240,7 @@ pub fn serve(
                     tls::TlsListener::new(listener, config)?,
                     app.into_make_service(),
                 )
-                .with_graceful_shutdown(shutdown_signal())
+                .with_graceful_shutdown(shutdown)
                 .await
             }
         }

@@ -62,6 +62,10 @@ struct Monitor {
     models: HashMap<String, Watched>,
     /// Keys the monitor has already blocked or throttled in this run.
     held: HashSet<String>,
+    /// Model versions already rolled back or quarantined: until the server
+    /// loads what replaced them, windows of the old version keep closing,
+    /// and acting again would undo the first action.
+    moved: HashSet<(String, u64)>,
 }
 
 struct Watched {
@@ -117,6 +121,7 @@ pub fn start(
         webhook,
         models: HashMap::new(),
         held: HashSet::new(),
+        moved: HashSet::new(),
     };
     let handle = std::thread::Builder::new()
         .name("warden-monitor".into())
@@ -433,11 +438,20 @@ impl Monitor {
         if paused {
             return "skipped: automated responses are paused for this model".into();
         }
+        let moves = d.action == "rollback" || d.action == "quarantine";
+        if moves && self.moved.contains(&(name.to_string(), version)) {
+            return "skipped: this version was already moved out; waiting for the server to load its replacement".into();
+        }
         let result = match d.action.as_str() {
             "rollback" => ObjectName::new(name)
                 .map_err(warden::Error::from)
                 .and_then(|n| self.ws.rollback(&n, &self.env))
-                .map(|r| format!("done: {r:?}")),
+                .map(|r| match r.from {
+                    Some(from) => {
+                        format!("done: {} {}@{from} -> {}@{}", r.env, r.model, r.model, r.to)
+                    }
+                    None => format!("done: {} -> {}@{}", r.env, r.model, r.to),
+                }),
             "quarantine" => ObjectName::new(name)
                 .map_err(warden::Error::from)
                 .and_then(|n| {
@@ -479,7 +493,16 @@ impl Monitor {
             other => return format!("skipped: unknown action {other}"),
         };
         match result {
-            Ok(s) => s,
+            Ok(s) => {
+                if moves {
+                    self.moved.insert((name.to_string(), version));
+                    if let Some(w) = self.models.get_mut(name) {
+                        w.consecutive_both = 0;
+                        w.consecutive_dataset = 0;
+                    }
+                }
+                s
+            }
             Err(e) => format!("failed: {e}"),
         }
     }

@@ -691,7 +691,76 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
 
     step(
         json,
-        "11. The audit log: every change above, and the refusals, as signed Merkle leaves",
+        "11. Monitoring: credit serves dev; shifted applicants arrive; the monitor rolls dev back",
+    );
+    // A fresh model on the clean data takes dev over from credit@1, so a
+    // rollback has somewhere to go.
+    let fresh = sam.train(
+        &warden::TrainRequest {
+            dataset: dataset.clone(),
+            target: None,
+            features: None,
+            name: name("credit", warden_core::ObjectName::new)?,
+            config: warden_ml::TrainConfig {
+                seed: 11,
+                ..warden_ml::TrainConfig::defaults(warden_ml::ModelKind::Logreg, None)
+            },
+            threads,
+        },
+        &mut |_, _| {},
+    )?;
+    let fresh_ref: warden_core::VersionRef = fresh
+        .model
+        .reference()
+        .parse()
+        .map_err(|e: warden_core::NameError| Failure::new(exit::ERROR, e.to_string()))?;
+    sam.evaluate(&warden::EvalRequest {
+        model: fresh_ref.clone(),
+        dataset: dataset.clone(),
+        sensitive: None,
+        privileged: Vec::new(),
+        bootstrap: 50,
+        seed: 7,
+        threads,
+        attacks: vec![warden_ml::robust::Attack::PgdLinf],
+        decision_attack: false,
+        auto_attacks: false,
+        eps: vec![0.1],
+        steps: 20,
+        immutable: Vec::new(),
+    })?;
+    let p = sam.promote(&fresh_ref, "dev")?;
+    show("promote", &p.gate);
+    let watched = super::demo_monitor::run(&dir, &opts, "dev", &fresh_ref)?;
+    if !json {
+        for m in &watched.timeline {
+            println!("  +{:>5.2}s  {}", m.at, m.what);
+        }
+        match watched.rolled_back_to {
+            Some(v) => println!(
+                "rolled back dev from {fresh_ref} to credit@{v} by policy after {} windows ({} applicants refused by input validation: unseen note text, values far beyond the training range)",
+                watched.windows, watched.refused
+            ),
+            None => println!("the monitor did not roll back within the demo's traffic"),
+        }
+    }
+    summary.insert("monitor_windows".into(), watched.windows.into());
+    summary.insert(
+        "monitor_rolled_back_to".into(),
+        watched
+            .rolled_back_to
+            .map_or(serde_json::Value::Null, Into::into),
+    );
+    if watched.rolled_back_to.is_none() {
+        return Err(Failure::new(
+            exit::ERROR,
+            "the demo's monitor did not roll back the drifted model",
+        ));
+    }
+
+    step(
+        json,
+        "12. The audit log: every change above, and the refusals, as signed Merkle leaves",
     );
     let aud = Workspace::open(&dir, name("aud", ActorName::new)?, &opts)?;
     let events = aud.audit_log(&EventFilter::default())?;

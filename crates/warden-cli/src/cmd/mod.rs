@@ -3,6 +3,7 @@
 mod audit;
 mod data;
 mod demo;
+mod demo_monitor;
 mod eval;
 mod gate;
 mod keys;

@@ -24,6 +24,7 @@ pub fn run(g: &Global, c: MonitorCmd) -> Result<ExitCode, Failure> {
             compat,
             report,
             threshold,
+            prediction_threshold,
             alpha,
             correction,
             psi_watch,
@@ -54,6 +55,7 @@ pub fn run(g: &Global, c: MonitorCmd) -> Result<ExitCode, Failure> {
             };
             let thresholds = Thresholds {
                 effect: threshold,
+                prediction_effect: prediction_threshold,
                 psi_watch,
                 psi_act,
                 alpha,
