@@ -7,6 +7,8 @@
 #      key: requests/s, p50, p99;
 #   2. warden at half its peak rate (wrk paced by a per-request delay):
 #      p50, p99;
+#   2b. every guardrail on, the monitor off ([monitor] enabled = false): what
+#      online monitoring costs;
 #   3. the same route with the guardrails off (no key, policy, rate limit,
 #      size/concurrency limit, validation, headers, metrics, access log);
 #   4. FastAPI 0.165 + uvicorn (2 workers, uvloop, httptools) + pydantic +
@@ -113,6 +115,16 @@ for _ in 1 2 3 4; do
 done
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
+# 2b. Every guardrail on, the monitor off: what online monitoring costs.
+printf 'addr = "127.0.0.1:18204"\n[monitor]\nenabled = false\n' > "$WORK/serve-nomon.toml"
+"$WARDEN" serve --env production --config "$WORK/serve-nomon.toml" > "$WORK/serve-nomon.log" 2> "$WORK/serve-nomon.err" &
+PIDS+=($!)
+wait_up http://127.0.0.1:18204/v2/health/live
+URL=http://127.0.0.1:18204/v1/models/credit:predict
+KEYVAR="$KEY" run_wrk warmup "$URL" "$CONNS" 0 > /dev/null
+read -r N_RPS N_P50 N_P99 N_ERR < <(KEYVAR="$KEY" run_wrk warden-nomonitor-peak "$URL" "$CONNS" 0)
+kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+
 # 3. The same routes, guardrails off.
 "$UNGUARDED" "$WORK/ws" production 127.0.0.1:18202 2> "$WORK/unguarded.err" &
 PIDS+=($!)
@@ -142,8 +154,10 @@ fi
   echo "| --- | --- | --- | --- | --- | --- |"
   echo "| warden serve, peak | $CONNS | $W_RPS | $W_P50 | $W_P99 | $W_ERR |"
   echo "| warden serve at half its peak (${DELAY} ms pacing) | $HALF_CONNS | $H_RPS | $H_P50 | $H_P99 | $H_ERR |"
+  echo "| warden serve, monitor off | $CONNS | $N_RPS | $N_P50 | $N_P99 | $N_ERR |"
   echo "| same routes, guardrails off | $CONNS | $U_RPS | $U_P50 | $U_P99 | $U_ERR |"
   echo "| FastAPI + uvicorn (2 workers) | $CONNS | $F_RPS | $F_P50 | $F_P99 | $F_ERR |"
-  awk -v w="$W_RPS" -v f="$F_RPS" -v u="$U_RPS" 'BEGIN {
-    printf "\nwarden / FastAPI: %.1fx requests/s; guardrails cost %.1f%% of the unguarded throughput\n", w / f, (1 - w / u) * 100 }'
+  awk -v w="$W_RPS" -v f="$F_RPS" -v u="$U_RPS" -v n="$N_RPS" 'BEGIN {
+    printf "\nwarden / FastAPI: %.1fx requests/s; guardrails cost %.1f%% of the unguarded throughput", w / f, (1 - w / u) * 100
+    printf " (%.1f%% with the monitor off); online monitoring costs %.1f%% of the throughput\n", (1 - n / u) * 100, (1 - w / n) * 100 }'
 } | tee "$WORK/results.md"

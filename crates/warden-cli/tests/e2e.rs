@@ -422,7 +422,27 @@ fn demo_runs_and_keeps_a_verifiable_workspace() {
     // its tampered copy does not.
     let models: serde_json::Value =
         serde_json::from_str(&ok(warden(&kept, "aud").args(["model", "list", "--json"]))).unwrap();
-    assert_eq!(models.as_array().unwrap().len(), 5);
+    assert_eq!(models.as_array().unwrap().len(), 6);
+    // The monitoring step: shifted traffic, drift, an automated rollback.
+    assert!(
+        stdout.contains("rollback (dataset and prediction drift for 3 windows in a row): done: dev credit@3 -> credit@1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("rolled back dev from credit@3 to credit@1"),
+        "{stdout}"
+    );
+    let status: serde_json::Value = serde_json::from_str(&ok(
+        warden(&kept, "aud").args(["monitor", "status", "credit", "--json"])
+    ))
+    .unwrap();
+    assert!(
+        status["windows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["dataset_drift"] == true)
+    );
     assert!(
         stdout.contains("credit@1 → production: allowed"),
         "{stdout}"

@@ -184,9 +184,12 @@ impl ModelWatch {
                     self.numeric[i].push(v.and_then(Value::as_f64).unwrap_or(f64::NAN));
                 }
                 RefColumn::Categorical { .. } => match v {
-                    Some(Value::String(s)) => {
-                        *self.categorical[i].entry(s.clone()).or_insert(0) += 1
-                    }
+                    Some(Value::String(s)) => match self.categorical[i].get_mut(s) {
+                        Some(n) => *n += 1,
+                        None => {
+                            self.categorical[i].insert(s.clone(), 1);
+                        }
+                    },
                     Some(Value::Null) | None => self.cat_missing[i] += 1,
                     Some(other) => *self.categorical[i].entry(other.to_string()).or_insert(0) += 1,
                 },
@@ -316,9 +319,31 @@ pub struct KeyValues {
     pub sweep: f64,
 }
 
+/// A value as a 64-bit key, so earlier requests are kept and compared as
+/// a few integers rather than JSON values (numbers by their bits, text by
+/// an FxHash; a collision can only make two requests look nearer).
+fn value_key(v: Option<&Value>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    match v {
+        None | Some(Value::Null) => 0,
+        Some(Value::Number(n)) => n.as_f64().map_or(1, |f| f.to_bits() | 1 << 63),
+        Some(Value::Bool(b)) => 2 + *b as u64,
+        Some(Value::String(s)) => {
+            let mut h = rustc_hash::FxHasher::default();
+            s.hash(&mut h);
+            h.finish() & !(1 << 63)
+        }
+        Some(other) => {
+            let mut h = rustc_hash::FxHasher::default();
+            other.to_string().hash(&mut h);
+            h.finish() & !(1 << 63)
+        }
+    }
+}
+
 #[derive(Default)]
 struct KeyWatch {
-    recent: VecDeque<Vec<Value>>,
+    recent: VecDeque<Vec<u64>>,
     requests: usize,
     near: usize,
     boundary: usize,
@@ -362,23 +387,30 @@ impl AbuseWatch {
         let cfg = &self.cfg;
         let k = self.keys.entry(key.to_string()).or_default();
         for (i, r) in records.iter().enumerate() {
-            let row: Vec<Value> = features
-                .iter()
-                .map(|f| r.get(*f).cloned().unwrap_or(Value::Null))
-                .collect();
+            let row: Vec<u64> = features.iter().map(|f| value_key(r.get(*f))).collect();
             let mut near = false;
             let mut single: Option<usize> = None;
             for prev in &k.recent {
-                let diff: Vec<usize> = (0..row.len()).filter(|&j| row[j] != prev[j]).collect();
+                let mut changed = 0;
+                let mut first = 0;
+                for j in 0..row.len() {
+                    if row[j] != prev[j] {
+                        if changed == 0 {
+                            first = j;
+                        }
+                        changed += 1;
+                        if changed > cfg.near_duplicate_features {
+                            break;
+                        }
+                    }
+                }
                 // Near: a few features changed and at least two held still
                 // (with fewer features every pair would look near).
-                if !diff.is_empty()
-                    && diff.len() <= cfg.near_duplicate_features
-                    && row.len() - diff.len() >= 2
+                if changed > 0 && changed <= cfg.near_duplicate_features && row.len() - changed >= 2
                 {
                     near = true;
-                    if diff.len() == 1 {
-                        single = Some(diff[0]);
+                    if changed == 1 {
+                        single = Some(first);
                         break;
                     }
                 }

@@ -515,4 +515,71 @@ mod tests {
         assert!(close(bh[0], 0.03, 1e-12), "{bh:?}");
         assert!(close(bh[2], 0.04, 1e-12) && close(bh[1], 0.04, 1e-12));
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn sample() -> impl Strategy<Value = Vec<f64>> {
+            proptest::collection::vec(-1e6f64..1e6, 1..200).prop_map(|mut v| {
+                v.sort_unstable_by(f64::total_cmp);
+                v
+            })
+        }
+
+        fn counts() -> impl Strategy<Value = (Vec<f64>, Vec<f64>)> {
+            (1usize..12).prop_flat_map(|k| {
+                (
+                    proptest::collection::vec(0u32..500, k),
+                    proptest::collection::vec(0u32..500, k),
+                )
+                    .prop_map(|(a, b)| {
+                        (
+                            a.into_iter().map(f64::from).collect(),
+                            b.into_iter().map(f64::from).collect(),
+                        )
+                    })
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn ks_is_a_probability_and_symmetric(a in sample(), b in sample()) {
+                let (d, p) = ks_test(&a, &b);
+                prop_assert!((0.0..=1.0).contains(&d) && (0.0..=1.0).contains(&p));
+                let (d2, p2) = ks_test(&b, &a);
+                prop_assert_eq!(d, d2);
+                prop_assert!((p - p2).abs() < 1e-9);
+            }
+
+            #[test]
+            fn wasserstein_is_a_symmetric_non_negative_distance(a in sample(), b in sample(), s in -100.0f64..100.0) {
+                let w = wasserstein(&a, &b);
+                prop_assert!(w >= 0.0 && w.is_finite());
+                prop_assert!((w - wasserstein(&b, &a)).abs() <= 1e-6 * (1.0 + w));
+                // Shifting a sample moves it by exactly the shift.
+                let shifted: Vec<f64> = a.iter().map(|x| x + s).collect();
+                prop_assert!((wasserstein(&a, &shifted) - s.abs()).abs() <= 1e-6 * (1.0 + s.abs() + a.last().unwrap().abs()));
+            }
+
+            #[test]
+            fn distances_and_tests_stay_in_range((a, b) in counts()) {
+                let js = jensen_shannon(&a, &b);
+                prop_assert!((0.0..=std::f64::consts::LN_2.sqrt() + 1e-12).contains(&js));
+                let psi = psi(&a, &b);
+                prop_assert!(psi >= 0.0 && psi.is_finite());
+                let (stat, p, _) = chi2_two_sample(&a, &b);
+                prop_assert!(stat >= 0.0 && (0.0..=1.0).contains(&p));
+            }
+
+            #[test]
+            fn adjusted_p_values_never_shrink(p in proptest::collection::vec(0.0f64..=1.0, 1..30)) {
+                for c in [Correction::BenjaminiHochberg, Correction::Bonferroni] {
+                    for (x, y) in p.iter().zip(c.adjust(&p)) {
+                        prop_assert!(y >= *x - 1e-15 && y <= 1.0);
+                    }
+                }
+            }
+        }
+    }
 }

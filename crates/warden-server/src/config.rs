@@ -69,6 +69,10 @@ pub struct MonitorSettings {
     pub abuse_window: Duration,
     /// Chi-square level of the out-of-distribution threshold.
     pub ood_level: f64,
+    /// Requests per second handed to the monitor at most; beyond, requests
+    /// are sampled out (counted in `warden_monitor_sampled_out_total`), so
+    /// the monitor's share of the machine stays bounded at any load.
+    pub max_requests_per_second: f64,
     /// Observations waiting for the monitor; beyond, new ones are dropped
     /// (counted in `warden_monitor_dropped_total`) rather than slowing requests.
     pub queue: usize,
@@ -91,6 +95,7 @@ impl Default for MonitorSettings {
             abuse: Default::default(),
             abuse_window: Duration::from_secs(30),
             ood_level: 0.999,
+            max_requests_per_second: 2000.0,
             queue: 8192,
             policy: None,
             webhook_url: None,
@@ -116,6 +121,7 @@ struct MonitorFile {
     correction: Option<String>,
     drift_share: Option<f64>,
     ood_level: Option<f64>,
+    max_requests_per_second: Option<f64>,
     queue: Option<usize>,
     policy: Option<std::path::PathBuf>,
     webhook_url: Option<String>,
@@ -197,6 +203,15 @@ fn monitor_settings(f: MonitorFile, base: &Path) -> Result<MonitorSettings, Serv
             return Err(bad("monitor.ood_level", format!("{v} is not in (0.5, 1)")));
         }
         m.ood_level = v;
+    }
+    if let Some(r) = f.max_requests_per_second {
+        if !(r.is_finite() && r >= 10.0) {
+            return Err(bad(
+                "monitor.max_requests_per_second",
+                format!("{r} is below 10"),
+            ));
+        }
+        m.max_requests_per_second = r;
     }
     if let Some(n) = f.queue {
         if n == 0 {

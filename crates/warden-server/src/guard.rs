@@ -398,8 +398,13 @@ async fn guard(s: Arc<Shared>, mut req: Request, mut inner: axum::Router) -> Res
     };
     // The control API acts as the caller; the monitor attributes traffic
     // to it. Nothing else needs it, so it is not copied otherwise.
-    if (access == Access::Authenticated || s.monitor.get().is_some())
-        && let Some(c) = &client
+    // A predict route's request is observed only within the monitor's
+    // budget; the route hands it over only if the client is attached.
+    if let Some(c) = &client
+        && admitted.is_ok()
+        && (access == Access::Authenticated
+            || (route == "predict" || route == "infer")
+                && s.monitor.get().is_some_and(|m| m.admit(&s.metrics)))
     {
         req.extensions_mut().insert(c.clone());
     }

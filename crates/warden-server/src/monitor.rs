@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
@@ -36,9 +36,22 @@ pub struct Observation {
 #[derive(Clone)]
 pub struct MonitorHandle {
     tx: SyncSender<Observation>,
+    /// Requests the monitor still takes in this tenth of a second; the
+    /// monitor thread refills it ten times a second.
+    tokens: Arc<AtomicI64>,
 }
 
 impl MonitorHandle {
+    /// Whether this request is to be observed (within the rate budget).
+    pub fn admit(&self, metrics: &Metrics) -> bool {
+        if self.tokens.fetch_sub(1, Ordering::Relaxed) > 0 {
+            true
+        } else {
+            metrics.monitor_sampled_out.inc();
+            false
+        }
+    }
+
     /// Hands an observation over, or drops it when the queue is full.
     pub fn offer(&self, obs: Observation, metrics: &Metrics) {
         match self.tx.try_send(obs) {
@@ -52,6 +65,9 @@ impl MonitorHandle {
 
 /// Everything the monitor thread owns.
 struct Monitor {
+    tokens: Arc<AtomicI64>,
+    per_tick: i64,
+    refilled: Instant,
     ws: Workspace,
     env: String,
     cfg: MonitorSettings,
@@ -111,7 +127,12 @@ pub fn start(
         tx
     });
     let (tx, rx) = std::sync::mpsc::sync_channel(cfg.queue);
+    let per_tick = (cfg.max_requests_per_second / 10.0).ceil().max(1.0) as i64;
+    let tokens = Arc::new(AtomicI64::new(per_tick));
     let mut m = Monitor {
+        tokens: tokens.clone(),
+        per_tick,
+        refilled: Instant::now(),
         ws,
         env: env.to_string(),
         cfg: cfg.clone(),
@@ -126,13 +147,17 @@ pub fn start(
     let handle = std::thread::Builder::new()
         .name("warden-monitor".into())
         .spawn(move || m.run(rx, stop))?;
-    Ok((MonitorHandle { tx }, handle))
+    Ok((MonitorHandle { tx, tokens }, handle))
 }
 
 impl Monitor {
     fn run(&mut self, rx: Receiver<Observation>, stop: Arc<AtomicBool>) {
-        let tick = Duration::from_millis(200);
+        let tick = Duration::from_millis(100);
         loop {
+            if self.refilled.elapsed() >= tick {
+                self.tokens.store(self.per_tick, Ordering::Relaxed);
+                self.refilled = Instant::now();
+            }
             match rx.recv_timeout(tick) {
                 Ok(obs) => self.observe(obs),
                 Err(RecvTimeoutError::Timeout) => {}
