@@ -657,6 +657,26 @@ pub(crate) fn infer(col: &RawColumn) -> ColumnType {
     }
 }
 
+/// [`infer`] then [`convert`], parsing a column of decimals once instead of
+/// twice: once booleans and integers are ruled out, the float conversion is
+/// itself the float check (a column that does not convert falls through to
+/// the remaining types exactly as `infer` decides them).
+pub(crate) fn infer_and_convert(col: &RawColumn) -> Result<ColumnData, (Vec<usize>, usize)> {
+    let first_is_float = col
+        .candidates()
+        .next()
+        .is_some_and(|v| parse_float(v).is_some());
+    let all = |f: fn(&str) -> bool| col.candidates().all(f);
+    if first_is_float
+        && !all(|v| parse_bool(v).is_some())
+        && !all(|v| parse_int(v).is_some())
+        && let Ok(data) = convert(col, ColumnType::Float, 0)
+    {
+        return Ok(data);
+    }
+    convert(col, infer(col), 0)
+}
+
 /// Converts a raw column to `ty`. On failure returns the (0-based) rows
 /// whose values do not fit, at most `limit` of them, and how many in all.
 pub(crate) fn convert(
@@ -755,8 +775,7 @@ pub fn read_csv(
         .min(n.max(1));
     let one = |i: usize| -> Result<Column, DataError> {
         let col = &raw.columns[i];
-        let ty = infer(col);
-        let data = convert(col, ty, 0).map_err(|_| {
+        let data = infer_and_convert(col).map_err(|_| {
             DataError::Internal(format!(
                 "column {} did not convert to its inferred type",
                 col.name

@@ -125,7 +125,7 @@ impl NumericRef {
     /// From values (NaN = missing).
     pub fn from_values(values: &[f64]) -> Self {
         let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-        sorted.sort_unstable_by(f64::total_cmp);
+        stats::sort_floats(&mut sorted);
         let missing = (values.len() - sorted.len()) as u64;
         Self::from_sorted(sorted, missing)
     }
@@ -227,7 +227,7 @@ impl CurColumn {
     /// From values (NaN = missing).
     pub fn numeric(values: &[f64]) -> Self {
         let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-        sorted.sort_unstable_by(f64::total_cmp);
+        stats::sort_floats(&mut sorted);
         CurColumn::Numeric {
             missing: (values.len() - sorted.len()) as u64,
             sorted,
@@ -602,7 +602,7 @@ fn categorical_tests(
 }
 
 /// Maps `f` over `items` on up to `threads` threads, keeping the order.
-pub(crate) fn par_map<T: Sync, R: Send>(
+pub fn par_map<T: Sync, R: Send>(
     items: &[T],
     threads: usize,
     f: impl Fn(&T) -> R + Sync,

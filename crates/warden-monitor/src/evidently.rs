@@ -162,11 +162,20 @@ fn as_text(v: &Values) -> Vec<String> {
     }
 }
 
-fn distinct<K: Ord>(it: impl Iterator<Item = K>) -> usize {
-    let mut v: Vec<K> = it.collect();
-    v.sort();
-    v.dedup();
-    v.len()
+/// Distinct values, counted up to `FEW_VALUES + 1`: the test choice only
+/// asks whether there are at most 2 or at most 5, and a column of a
+/// million distinct numbers should not be sorted to learn it has many.
+fn distinct<K: PartialEq>(it: impl Iterator<Item = K>) -> usize {
+    let mut seen: Vec<K> = Vec::with_capacity(FEW_VALUES + 1);
+    for k in it {
+        if !seen.contains(&k) {
+            seen.push(k);
+            if seen.len() > FEW_VALUES {
+                break;
+            }
+        }
+    }
+    seen.len()
 }
 
 /// `(test, value, value is a p-value)` for a numeric column.
@@ -183,8 +192,8 @@ fn numeric(r: &[f64], cur: &[f64], reference_rows: usize) -> (&'static str, f64,
             }
         } else {
             let (mut a, mut b) = (r.to_vec(), cur.to_vec());
-            a.sort_unstable_by(f64::total_cmp);
-            b.sort_unstable_by(f64::total_cmp);
+            stats::sort_floats(&mut a);
+            stats::sort_floats(&mut b);
             ("ks", stats::ks_test(&a, &b).1, true)
         }
     } else if distinct_all <= FEW_VALUES {
@@ -192,8 +201,8 @@ fn numeric(r: &[f64], cur: &[f64], reference_rows: usize) -> (&'static str, f64,
         ("jensenshannon", js_by_value(rk.iter(), ck.iter()), false)
     } else {
         let (mut a, mut b) = (r.to_vec(), cur.to_vec());
-        a.sort_unstable_by(f64::total_cmp);
-        b.sort_unstable_by(f64::total_cmp);
+        stats::sort_floats(&mut a);
+        stats::sort_floats(&mut b);
         let n = a.len().max(1) as f64;
         let mean = a.iter().sum::<f64>() / n;
         let std = (a.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt();

@@ -66,6 +66,9 @@ pub struct DriftRequest<'a> {
     pub evidently: bool,
     pub thresholds: Thresholds,
     pub csv: CsvOptions,
+    /// Compute the distributions a report draws (for drifted and watched
+    /// features); off, [`DriftOutcome::histograms`] is empty.
+    pub charts: bool,
 }
 
 /// A column left out of the comparison, and why.
@@ -122,18 +125,18 @@ fn read_table(path: &Path, opts: &CsvOptions) -> Result<Table, Error> {
 }
 
 /// A column's values as the drift tests take them.
-enum Values {
-    Numeric(Vec<f64>),
+enum Values<'a> {
+    Numeric(std::borrow::Cow<'a, [f64]>),
     Categorical(Vec<Option<String>>),
     Skip(&'static str),
 }
 
-fn values(data: &ColumnData) -> Values {
+fn values(data: &ColumnData) -> Values<'_> {
     match data {
         ColumnData::Integer(v) => {
             Values::Numeric(v.iter().map(|x| x.map_or(f64::NAN, |i| i as f64)).collect())
         }
-        ColumnData::Float(v) => Values::Numeric(v.clone()),
+        ColumnData::Float(v) => Values::Numeric(std::borrow::Cow::Borrowed(v)),
         ColumnData::Date(v) => {
             Values::Numeric(v.iter().map(|x| x.map_or(f64::NAN, f64::from)).collect())
         }
@@ -199,6 +202,7 @@ pub fn drift_tables(
     current: &Table,
     evidently_mode: bool,
     th: &Thresholds,
+    charts: bool,
 ) -> Result<Compared, Error> {
     th.check().map_err(Error::Usage)?;
     let mut skipped = Vec::new();
@@ -234,10 +238,14 @@ pub fn drift_tables(
             "the reference and the current data have no column in common to compare".into(),
         ));
     }
+    // Columns are prepared (filtered, sorted) on every core.
     let report = if evidently_mode {
+        let prepared = drift::par_map(&pairs, threads(), |(_, rv, cv)| {
+            (compat_values(rv), compat_values(cv))
+        });
         let mut cols = Vec::new();
-        for (name, rv, cv) in &pairs {
-            let (Some((r, _)), Some((c, missing))) = (compat_values(rv), compat_values(cv)) else {
+        for ((name, _, _), prepared) in pairs.iter().zip(prepared) {
+            let (Some((r, _)), Some((c, missing))) = prepared else {
                 skipped.push(Skipped {
                     column: name.clone(),
                     reason: "free text in the current data".into(),
@@ -254,9 +262,12 @@ pub fn drift_tables(
         }
         evidently::compare(&cols, threads())
     } else {
+        let prepared = drift::par_map(&pairs, threads(), |(_, rv, cv)| {
+            (ref_column(rv), cur_column(cv))
+        });
         let mut built = Vec::new();
-        for (name, rv, cv) in &pairs {
-            match (ref_column(rv), cur_column(cv)) {
+        for ((name, _, _), prepared) in pairs.iter().zip(prepared) {
+            match prepared {
                 (Some(r), Some(c)) => built.push((name.as_str(), r, c)),
                 _ => skipped.push(Skipped {
                     column: name.clone(),
@@ -274,9 +285,18 @@ pub fn drift_tables(
             .collect();
         drift::native(&p, None, th, threads())
     };
+    // Charts are drawn for the features that drifted or are watched.
+    let shown: Vec<&str> = report
+        .features
+        .iter()
+        .filter(|f| charts && f.verdict != drift::Verdict::Stable)
+        .map(|f| f.feature.as_str())
+        .collect();
     let mut hist = BTreeMap::new();
     for (name, rv, cv) in &pairs {
-        if let Some(h) = histogram_of(rv, cv) {
+        if shown.contains(&name.as_str())
+            && let Some(h) = histogram_of(rv, cv)
+        {
             hist.insert(name.clone(), h);
         }
     }
@@ -287,13 +307,13 @@ pub fn drift_tables(
 fn histogram_of(r: &Values, c: &Values) -> Option<Histogram> {
     match (r, c) {
         (Values::Numeric(a), Values::Numeric(b)) => {
-            let finite = |v: &Vec<f64>| {
+            let finite = |v: &[f64]| {
                 v.iter()
                     .copied()
                     .filter(|x| x.is_finite())
                     .collect::<Vec<_>>()
             };
-            let (a, b) = (finite(a), finite(b));
+            let (a, b) = (finite(a.as_ref()), finite(b.as_ref()));
             let (lo, hi) = a
                 .iter()
                 .chain(&b)
@@ -385,6 +405,7 @@ pub fn drift_profile(
     current: &Table,
     predicted: Option<&BTreeMap<String, u64>>,
     th: &Thresholds,
+    charts: bool,
 ) -> Result<Compared, Error> {
     th.check().map_err(Error::Usage)?;
     let mut missing = Vec::new();
@@ -418,11 +439,15 @@ pub fn drift_profile(
                 ),
             },
         };
-        if let (RefColumn::Numeric(nr), CurColumn::Numeric { sorted, .. }) = (&r, &c) {
+        if let (true, RefColumn::Numeric(nr), CurColumn::Numeric { sorted, .. }) = (charts, &r, &c)
+        {
             hist.insert(name.clone(), profile_histogram(nr, sorted));
         }
-        if let (RefColumn::Categorical { counts, .. }, CurColumn::Categorical { counts: cc, .. }) =
-            (&r, &c)
+        if let (
+            true,
+            RefColumn::Categorical { counts, .. },
+            CurColumn::Categorical { counts: cc, .. },
+        ) = (charts, &r, &c)
         {
             let expand = |m: &BTreeMap<String, u64>| -> Vec<Option<String>> {
                 m.iter()
@@ -487,7 +512,6 @@ impl Workspace {
 
 /// `monitor drift` with or without a workspace (a CSV reference needs none).
 pub fn drift_with(ws: Option<&Workspace>, req: &DriftRequest<'_>) -> Result<DriftOutcome, Error> {
-    let current = read_table(req.current, &req.csv)?;
     let need = || {
         ws.ok_or_else(|| {
             Error::Usage(
@@ -523,23 +547,38 @@ pub fn drift_with(ws: Option<&Workspace>, req: &DriftRequest<'_>) -> Result<Drif
             }
         }
     };
+    // The current file is read on its own thread while the reference is
+    // read (or its profile loaded) on this one.
+    let (current, reference_table) = std::thread::scope(|scope| {
+        let cur = scope.spawn(|| read_table(req.current, &req.csv));
+        let reference_table = match &reference {
+            Resolved::File(p) => {
+                read_table(p, &req.csv).map(|t| Some((p.display().to_string(), t)))
+            }
+            Resolved::Dataset(r) => need().and_then(|w| {
+                w.authorize("data.read", &format!("dataset:{r}"))?;
+                let d = w.find_dataset(r)?;
+                Ok(Some((
+                    format!("dataset {}@{}", d.name, d.version),
+                    w.dataset_table(&d)?,
+                )))
+            }),
+            Resolved::Model(_) => Ok(None),
+        };
+        let current = cur
+            .join()
+            .unwrap_or_else(|_| Err(Error::Invalid("reading the current data failed".into())));
+        (current, reference_table)
+    });
+    let current = current?;
+    let reference_table = reference_table?;
     let (label, ref_rows, (report, skipped, histograms)) = match &reference {
-        Resolved::File(p) => {
-            let t = read_table(p, &req.csv)?;
-            let out = drift_tables(&t, &current, req.evidently, &req.thresholds)?;
-            (p.display().to_string(), t.rows as u64, out)
-        }
-        Resolved::Dataset(r) => {
-            let w = need()?;
-            w.authorize("data.read", &format!("dataset:{r}"))?;
-            let d = w.find_dataset(r)?;
-            let t = w.dataset_table(&d)?;
-            let out = drift_tables(&t, &current, req.evidently, &req.thresholds)?;
-            (
-                format!("dataset {}@{}", d.name, d.version),
-                t.rows as u64,
-                out,
-            )
+        Resolved::File(_) | Resolved::Dataset(_) => {
+            let Some((label, t)) = reference_table else {
+                return Err(Error::Invalid("the reference could not be read".into()));
+            };
+            let out = drift_tables(&t, &current, req.evidently, &req.thresholds, req.charts)?;
+            (label, t.rows as u64, out)
         }
         Resolved::Model(r) => {
             if req.evidently {
@@ -568,7 +607,13 @@ pub fn drift_with(ws: Option<&Workspace>, req: &DriftRequest<'_>) -> Result<Drif
                     *n += 1;
                 }
             }
-            let out = drift_profile(&profile, &current, Some(&counts), &req.thresholds)?;
+            let out = drift_profile(
+                &profile,
+                &current,
+                Some(&counts),
+                &req.thresholds,
+                req.charts,
+            )?;
             (format!("model {info}"), profile.rows, out)
         }
     };

@@ -38,7 +38,7 @@ fn every_default_case_matches_evidently() {
         let r = table(&dir.join(case["reference_csv"].as_str().unwrap()));
         let c = table(&dir.join(case["current_csv"].as_str().unwrap()));
         let (report, skipped, _) =
-            warden::drift_tables(&r, &c, true, &Thresholds::default()).unwrap();
+            warden::drift_tables(&r, &c, true, &Thresholds::default(), false).unwrap();
         assert!(skipped.is_empty(), "{name}: {skipped:?}");
         for col in case["columns"].as_array().unwrap() {
             let cname = col["name"].as_str().unwrap();

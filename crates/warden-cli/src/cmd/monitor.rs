@@ -75,6 +75,7 @@ pub fn run(g: &Global, c: MonitorCmd) -> Result<ExitCode, Failure> {
                 evidently,
                 thresholds,
                 csv: csv_options(&csv)?,
+                charts: report.is_some(),
             };
             let out = if req.reference.needs_workspace() {
                 workspace(g)?.monitor_drift(&req)?
