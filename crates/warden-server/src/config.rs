@@ -70,7 +70,7 @@ pub struct MonitorSettings {
     /// Chi-square level of the out-of-distribution threshold.
     pub ood_level: f64,
     /// Requests per second handed to the monitor at most; beyond, requests
-    /// are sampled out (counted in `warden_monitor_sampled_out_total`), so
+    /// are sampled out (`warden_monitor_observed_total` counts the rest), so
     /// the monitor's share of the machine stays bounded at any load.
     pub max_requests_per_second: f64,
     /// Observations waiting for the monitor; beyond, new ones are dropped
@@ -95,7 +95,7 @@ impl Default for MonitorSettings {
             abuse: Default::default(),
             abuse_window: Duration::from_secs(30),
             ood_level: 0.999,
-            max_requests_per_second: 2000.0,
+            max_requests_per_second: 1000.0,
             queue: 8192,
             policy: None,
             webhook_url: None,

@@ -404,7 +404,7 @@ async fn guard(s: Arc<Shared>, mut req: Request, mut inner: axum::Router) -> Res
         && admitted.is_ok()
         && (access == Access::Authenticated
             || (route == "predict" || route == "infer")
-                && s.monitor.get().is_some_and(|m| m.admit(&s.metrics)))
+                && s.monitor.get().is_some_and(|m| m.admit()))
     {
         req.extensions_mut().insert(c.clone());
     }

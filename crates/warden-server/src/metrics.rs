@@ -169,7 +169,7 @@ pub struct Metrics {
     pub abuse_events: Family<SignalLabels, Counter>,
     pub monitor_actions: Family<ActionLabels, Counter>,
     pub monitor_dropped: Counter,
-    pub monitor_sampled_out: Counter,
+    pub monitor_observed: Counter,
     pub webhook_failures: Counter,
 }
 
@@ -241,7 +241,7 @@ impl Metrics {
         let abuse_events = Family::<SignalLabels, Counter>::default();
         let monitor_actions = Family::<ActionLabels, Counter>::default();
         let monitor_dropped = Counter::default();
-        let monitor_sampled_out = Counter::default();
+        let monitor_observed = Counter::default();
         let webhook_failures = Counter::default();
         registry.register(
             "monitor_windows",
@@ -315,7 +315,7 @@ impl Metrics {
             abuse_events,
             monitor_actions,
             monitor_dropped,
-            monitor_sampled_out,
+            monitor_observed,
             webhook_failures,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             registry,

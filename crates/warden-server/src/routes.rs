@@ -227,7 +227,9 @@ fn hand_over(
     records: Vec<Map<String, Value>>,
     preds: &[(Option<usize>, Prediction)],
 ) {
-    let Some(monitor) = s.monitor.get() else {
+    // The guard attaches the client only to requests within the
+    // monitor's budget: no client, not observed.
+    let (Some(monitor), Some(Extension(client))) = (s.monitor.get(), client) else {
         return;
     };
     let predicted = preds
@@ -245,7 +247,7 @@ fn hand_over(
     monitor.offer(
         crate::monitor::Observation {
             model: m.clone(),
-            client: client.map_or_else(|| "anonymous".to_string(), |Extension(c)| c.name),
+            client: client.name,
             records,
             predicted,
         },

@@ -96,6 +96,8 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
             .unwrap_or("workspace")
     ));
     let partner = Workspace::init(&partner_dir, name("pat", ActorName::new)?, &opts)?;
+    // The partner's workspace is scaffolding: removed however the demo ends.
+    let _partner_cleanup = RemoveOnDrop(partner_dir.clone());
     let partner_key =
         partner.keys_generate(&name("release", KeyName::new)?, Algorithm::EcdsaP256)?;
     let pem_path = dir.join("partner-release.pub.pem");
@@ -831,9 +833,16 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
             "\nDone. The workspace was temporary; run `warden demo --keep DIR` to explore it."
         );
     }
-    // A partner workspace made for the demo is not part of what is kept.
-    let _ = std::fs::remove_dir_all(&partner_dir);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Removes a directory when dropped (on success and on every error path).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A request the kept demo workspace's production model accepts (every

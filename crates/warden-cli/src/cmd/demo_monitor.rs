@@ -101,6 +101,9 @@ pub fn run(
         abuse_window: Duration::from_secs(2),
         ..MonitorSettings::default()
     };
+    // Observe every request (the default budget samples beyond 1,000/s,
+    // which this loop can exceed).
+    cfg.monitor.max_requests_per_second = 1e9;
     cfg.monitor.window.max_rows = 200;
     cfg.monitor.window.min_rows = 20;
     cfg.monitor.window.max_seconds = 2.0;
