@@ -1310,6 +1310,24 @@ fn oip_binary_tensor_data_is_accepted() {
     assert!(r.body.contains("not a finite number"), "{}", r.body);
 }
 
+/// A connection that has sent a predict request's headers and the first
+/// half of `body`, and waits.
+fn half_sent(srv: &Server, key: &str, body: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let addr = srv.base.trim_start_matches("http://");
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        c,
+        "POST /v1/models/credit:predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    c.write_all(&body.as_bytes()[..body.len() / 2]).unwrap();
+    c.flush().unwrap();
+    c
+}
+
 #[test]
 fn sigterm_lets_a_request_in_flight_finish() {
     use std::io::{Read, Write};
@@ -1319,18 +1337,9 @@ fn sigterm_lets_a_request_in_flight_finish() {
     let srv = Server::start(ws, "production", "");
     let body = predict_body(1);
     let addr = srv.base.trim_start_matches("http://").to_string();
-    let mut c = std::net::TcpStream::connect(&addr).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     // Headers and half the body, then the signal, then the rest.
-    write!(
-        c,
-        "POST /v1/models/credit:predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
-    c.write_all(first).unwrap();
-    c.flush().unwrap();
+    let mut c = half_sent(&srv, &key, &body);
+    let rest = &body.as_bytes()[body.len() / 2..];
     std::thread::sleep(Duration::from_millis(300));
     let pid = srv.child.id().to_string();
     assert!(
@@ -1349,6 +1358,34 @@ fn sigterm_lets_a_request_in_flight_finish() {
     // New connections are refused once it has stopped, and it exits 0.
     assert_eq!(srv.stop(Duration::from_secs(10)), Some(0));
     assert!(std::net::TcpStream::connect(&addr).is_err());
+}
+
+#[test]
+fn a_request_past_the_timeout_gets_503_and_others_are_unaffected() {
+    use std::io::Read;
+    let tmp = workspace();
+    let ws = tmp.path();
+    let key = apikey(ws, "web", "predictor", &[]);
+    let srv = Server::start(ws, "production", "request_timeout_seconds = 1\n");
+    let body = predict_body(1);
+    // Headers and half the body, then nothing: the handler waits on the
+    // rest until the deadline.
+    let mut c = half_sent(&srv, &key, &body);
+    let started = Instant::now();
+    // Meanwhile an ordinary request is answered at once.
+    let a = agent();
+    let r = post(&a, &srv.url("/v1/models/credit:predict"), Some(&key), &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    let waited = started.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("timed out"), "{answer}");
+    assert!(
+        waited >= Duration::from_millis(800) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    srv.wait_log("\"rejected\":\"timeout\"");
 }
 
 /// Applicants unlike the training data: richer, riskier (income ×1.9,

@@ -19,8 +19,10 @@ fn table(seed: u64, rows: usize, shift: f64) -> (Vec<Vec<f64>>, Vec<Vec<String>>
     let normal = Normal::new(50.0, 10.0).unwrap();
     let lognormal = LogNormal::new(10.0, 0.5).unwrap();
     let exp = Exp::new(0.2).unwrap();
-    let mut num = vec![Vec::with_capacity(rows); NUMERIC];
-    let mut cat = vec![Vec::with_capacity(rows); CATEGORICAL.len()];
+    let mut num: Vec<Vec<f64>> = (0..NUMERIC).map(|_| Vec::with_capacity(rows)).collect();
+    let mut cat: Vec<Vec<String>> = (0..CATEGORICAL.len())
+        .map(|_| Vec::with_capacity(rows))
+        .collect();
     for _ in 0..rows {
         let v = [
             normal.sample(&mut rng) + shift * 10.0,

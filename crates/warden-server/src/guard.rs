@@ -382,6 +382,22 @@ impl tower_service::Service<Request> for Guarded {
     }
 }
 
+/// Awaits `fut` until `deadline`. Nearly every request completes on its
+/// first poll (the body is in hand and the handlers compute without
+/// waiting), so the timer — a timer-wheel entry registered and removed per
+/// request — is armed only for a request that did not.
+async fn lazy_timeout<F: std::future::Future>(
+    deadline: Instant,
+    fut: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    let mut fut = std::pin::pin!(fut);
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
+    if let std::task::Poll::Ready(v) = first {
+        return Ok(v);
+    }
+    tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), fut).await
+}
+
 /// Everything around one request.
 async fn guard(s: Arc<Shared>, mut req: Request, mut inner: axum::Router) -> Response {
     let start = Instant::now();
@@ -418,7 +434,7 @@ async fn guard(s: Arc<Shared>, mut req: Request, mut inner: axum::Router) -> Res
             // the request here rather than as a layer on every route.
             axum::extract::DefaultBodyLimit::max(s.cfg.max_body_bytes).apply(&mut req);
             let call = tower_service::Service::call(&mut inner, req);
-            let r = tokio::time::timeout(s.cfg.request_timeout, call).await;
+            let r = lazy_timeout(start + s.cfg.request_timeout, call).await;
             drop(permit);
             match r {
                 Ok(Ok(r)) => r,
