@@ -14,9 +14,30 @@ use time::format_description::well_known::Rfc3339;
 pub struct Timestamp(String);
 
 impl Timestamp {
-    /// The current time.
+    /// The current time. The date and time up to the second are formatted
+    /// once per second per thread and reused (the server stamps every
+    /// request); the text is the same as formatting from scratch.
     pub fn now() -> Self {
-        Self::from_datetime(OffsetDateTime::now_utc())
+        use std::cell::RefCell;
+        use std::fmt::Write as _;
+        thread_local! {
+            static PREFIX: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+        }
+        let t = OffsetDateTime::now_utc();
+        let secs = t.unix_timestamp();
+        PREFIX.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.0 != secs {
+                let full = Self::from_datetime(t);
+                // Everything before the microseconds: `YYYY-MM-DDTHH:MM:SS.`
+                p.1 = full.0[..full.0.len() - 7].to_string();
+                p.0 = secs;
+            }
+            let mut out = String::with_capacity(p.1.len() + 7);
+            out.push_str(&p.1);
+            let _ = write!(out, "{:06}Z", t.microsecond());
+            Timestamp(out)
+        })
     }
 
     fn from_datetime(t: OffsetDateTime) -> Self {
@@ -74,6 +95,17 @@ impl fmt::Debug for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn now_from_the_cached_prefix_has_the_canonical_form() {
+        for _ in 0..3 {
+            let a = Timestamp::now();
+            let parsed = OffsetDateTime::parse(a.as_str(), &Rfc3339).unwrap();
+            assert_eq!(Timestamp::from_datetime(parsed), a);
+            assert_eq!(a.as_str().len(), "2026-11-22T03:04:05.123456Z".len());
+            std::thread::sleep(std::time::Duration::from_millis(600));
+        }
+    }
 
     #[test]
     fn normalises_to_utc_microseconds() {
