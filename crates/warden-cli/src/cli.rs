@@ -216,7 +216,7 @@ pub enum Command {
         after_help = "Examples:\n  warden scan model.pt                          # any format, recognised by content\n  warden scan ./models ./src --format sarif --output scan.sarif\n  warden scan pytorch_model.bin --profile torch --fail-on high\n  warden scan . --secrets --git-history         # secrets only, with every commit\n  warden scan credit@3 --record                 # a registered model; the gate sees the result\n\nFormats: pickle (protocols 0-5, several back to back), PyTorch zip and legacy, joblib (plain,\nzlib, gzip), NumPy .npy/.npz, safetensors, GGUF, ONNX, Keras .keras/.h5, TensorFlow SavedModel.\nA file of a format the scanner does not know is reported as unscanned, never as clean.\nProfiles (what a pickle may import): strict (containers and value types), numpy, torch,\nsklearn, auto (torch + sklearn + numpy, the default).\nAllow-list file (TOML; default .warden-scan.toml if present):\n  paths = [\"tests/fixtures/**\"]\n  fingerprints = [\"3f1c...\"]   # from a finding's fingerprint\n\nExit codes: 0 no finding at or above --fail-on, 6 findings at or above it,\n1 a file could not be read or the scan failed (never reported as clean)."
     )]
     Scan(Box<ScanArgs>),
-    /// Create, list and revoke API keys for the serving endpoints
+    /// Create, list, revoke, block and throttle API keys for the serving endpoints
     #[command(subcommand)]
     Apikey(ApikeyCmd),
     /// Open, list, show and close incidents

@@ -1666,6 +1666,18 @@ fn an_extraction_probe_is_blocked_and_an_ordinary_client_is_not() {
         !log.contains("\"key\":\"web\",\"name\":\"extraction\""),
         "{log}"
     );
+    // The block is on record, by the monitor, and listed with the key.
+    let listed: Value =
+        serde_json::from_str(&ok(ws, "omar", &["apikey", "list", "--json"])).unwrap();
+    let scraper = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "scraper")
+        .unwrap();
+    assert_eq!(scraper["hold"]["kind"], "block", "{scraper}");
+    assert_eq!(scraper["hold"]["held_by"], "warden-monitor", "{scraper}");
+    assert!(ok(ws, "omar", &["apikey", "list"]).contains("blocked by warden-monitor"));
     // A person can undo it.
     ok(ws, "omar", &["apikey", "unblock", "scraper"]);
     let deadline = Instant::now() + Duration::from_secs(10);

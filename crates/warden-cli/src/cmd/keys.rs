@@ -130,16 +130,44 @@ pub fn apikey(g: &Global, cmd: crate::cli::ApikeyCmd) -> Result<ExitCode, Failur
         }
         C::List { .. } => {
             let keys = ws.apikey_list()?;
+            let holds = ws.apikey_holds()?;
             if g.json {
-                output::json(&keys)?;
+                // Each key with its block or throttle, if any.
+                let listed: Vec<serde_json::Value> = keys
+                    .iter()
+                    .map(|k| {
+                        let mut v = serde_json::to_value(k).unwrap_or_default();
+                        if let (Some(o), Some(h)) = (
+                            v.as_object_mut(),
+                            holds.iter().find(|h| h.hold.key_id == k.id),
+                        ) {
+                            o.insert(
+                                "hold".into(),
+                                serde_json::to_value(&h.hold).unwrap_or_default(),
+                            );
+                        }
+                        v
+                    })
+                    .collect();
+                output::json(&listed)?;
             } else {
                 let mut t = output::table(&["name", "id", "role", "created", "expires", "status"]);
                 let now = warden_core::Timestamp::now();
                 for k in &keys {
+                    let hold = holds.iter().find(|h| h.hold.key_id == k.id);
+                    let held;
                     let status = if k.revoked_at.is_some() {
                         "revoked"
                     } else if k.expires_at.as_ref().is_some_and(|e| e <= &now) {
                         "expired"
+                    } else if let Some(h) = hold {
+                        held = match h.hold.rate_limit {
+                            Some(r) if h.hold.kind == "throttle" => {
+                                format!("throttled to {r}/s by {}", h.hold.held_by)
+                            }
+                            _ => format!("blocked by {}", h.hold.held_by),
+                        };
+                        held.as_str()
                     } else {
                         "active"
                     };
