@@ -372,6 +372,16 @@ pub enum Correction {
 }
 
 impl Correction {
+    /// `bh` (or `benjamini-hochberg`, `fdr`), `bonferroni`, `none`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "bh" | "benjamini-hochberg" | "fdr" => Some(Correction::BenjaminiHochberg),
+            "bonferroni" => Some(Correction::Bonferroni),
+            "none" => Some(Correction::None),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Correction::BenjaminiHochberg => "benjamini_hochberg",

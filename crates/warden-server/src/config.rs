@@ -184,18 +184,13 @@ fn monitor_settings(f: MonitorFile, base: &Path) -> Result<MonitorSettings, Serv
         m.thresholds.drift_share = v;
     }
     if let Some(c) = f.correction {
-        use warden_monitor::stats::Correction;
-        m.thresholds.correction = match c.as_str() {
-            "bh" | "benjamini-hochberg" => Correction::BenjaminiHochberg,
-            "bonferroni" => Correction::Bonferroni,
-            "none" => Correction::None,
-            other => {
-                return Err(bad(
+        m.thresholds.correction =
+            warden_monitor::stats::Correction::parse(&c).ok_or_else(|| {
+                bad(
                     "monitor.correction",
-                    format!("{other:?}: expected bh, bonferroni or none"),
-                ));
-            }
-        };
+                    format!("{c:?}: expected bh, bonferroni or none"),
+                )
+            })?;
     }
     m.thresholds.check().map_err(|e| bad("monitor", e))?;
     if let Some(v) = f.ood_level {

@@ -206,16 +206,20 @@ impl Workspace {
         Ok(self.store().read()?.api_keys()?)
     }
 
-    /// Revokes a key by name.
-    pub fn apikey_revoke(&self, name: &str) -> Result<ApiKeyRecord, Error> {
-        self.authorize("apikey.revoke", &format!("apikey:{name}"))?;
-        let mut rec = self
-            .store()
+    /// The record of the API key called `name`.
+    pub(crate) fn api_key_named(&self, name: &str) -> Result<ApiKeyRecord, Error> {
+        self.store()
             .read()?
             .api_keys()?
             .into_iter()
             .find(|k| k.name == name)
-            .ok_or_else(|| Error::Usage(format!("no API key named {name}")))?;
+            .ok_or_else(|| Error::Usage(format!("no API key named {name}")))
+    }
+
+    /// Revokes a key by name.
+    pub fn apikey_revoke(&self, name: &str) -> Result<ApiKeyRecord, Error> {
+        self.authorize("apikey.revoke", &format!("apikey:{name}"))?;
+        let mut rec = self.api_key_named(name)?;
         if rec.revoked_at.is_some() {
             return Err(Error::Usage(format!("API key {name} is already revoked")));
         }

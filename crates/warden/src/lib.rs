@@ -77,7 +77,7 @@ pub use monitor::{
     DriftOutcome, DriftReference, DriftRequest, Histogram as DriftHistogram, Skipped,
     drift_profile, drift_tables, drift_with,
 };
-pub use monitor_html::drift_html;
+pub use monitor_html::{drift_html, drift_markdown, drift_tests_text};
 pub use report_html::report_html;
 pub use roles::RolesReport;
 pub use serving::{

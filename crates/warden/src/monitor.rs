@@ -358,12 +358,16 @@ fn levels_of(a: &[Option<String>], b: &[Option<String>]) -> Histogram {
         }
         m
     };
-    let (ca, cb) = (count(a), count(b));
+    levels_of_counts(&count(a), &count(b))
+}
+
+/// Shares per level from each side's counts: the 20 most frequent levels
+/// over both sides, the rest together.
+fn levels_of_counts(ca: &BTreeMap<String, f64>, cb: &BTreeMap<String, f64>) -> Histogram {
     let (na, nb) = (
         ca.values().sum::<f64>().max(1.0),
         cb.values().sum::<f64>().max(1.0),
     );
-    // The 20 most frequent levels over both sides; the rest together.
     let mut all: Vec<(String, f64)> = ca
         .keys()
         .chain(cb.keys())
@@ -449,14 +453,10 @@ pub fn drift_profile(
             CurColumn::Categorical { counts: cc, .. },
         ) = (charts, &r, &c)
         {
-            let expand = |m: &BTreeMap<String, u64>| -> Vec<Option<String>> {
-                m.iter()
-                    .flat_map(|(k, n)| {
-                        std::iter::repeat_n(Some(k.clone()), (*n).min(1_000_000) as usize)
-                    })
-                    .collect()
+            let float = |m: &BTreeMap<String, u64>| -> BTreeMap<String, f64> {
+                m.iter().map(|(k, n)| (k.clone(), *n as f64)).collect()
             };
-            hist.insert(name.clone(), levels_of(&expand(counts), &expand(cc)));
+            hist.insert(name.clone(), levels_of_counts(&float(counts), &float(cc)));
         }
         built.push((name, r, c));
     }
@@ -531,8 +531,10 @@ pub fn drift_with(ws: Option<&Workspace>, req: &DriftRequest<'_>) -> Result<Drif
         DriftReference::File(p) => Resolved::File(p.clone()),
         DriftReference::Registered(r) => {
             let w = need()?;
-            let is_model = w.store().read()?.model(&r.name, r.version)?.is_some();
-            let is_dataset = w.store().read()?.dataset(&r.name, r.version)?.is_some();
+            let mut read = w.store().read()?;
+            let is_model = read.model(&r.name, r.version)?.is_some();
+            let is_dataset = read.dataset(&r.name, r.version)?.is_some();
+            drop(read);
             match (is_model, is_dataset) {
                 (true, true) => {
                     return Err(Error::Usage(format!(

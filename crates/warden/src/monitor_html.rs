@@ -214,3 +214,51 @@ pub fn drift_html(o: &DriftOutcome) -> String {
     h += "</body></html>\n";
     h
 }
+
+/// One feature's statistics on one line (`test value (p …, adj …)`; …).
+pub fn drift_tests_text(f: &FeatureDrift) -> String {
+    f.tests
+        .iter()
+        .map(|t| match (t.p_value, t.p_adjusted) {
+            (Some(p), Some(a)) => {
+                format!("{} {} (p {}, adj {})", t.test, num(t.value), num(p), num(a))
+            }
+            _ => format!("{} {}", t.test, num(t.value)),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The drift report as Markdown: the verdict and the per-feature table.
+pub fn drift_markdown(o: &DriftOutcome) -> String {
+    let r = &o.report;
+    let mut m = format!(
+        "# Drift report\n\nReference: {} ({} rows). Current: {} ({} rows). Mode: {:?}.\n\n**{}**: {} of {} features drifted (share {:.2}, dataset drift at {:.2}).\n\n| feature | kind | rows | missing | tests | verdict |\n| --- | --- | --- | --- | --- | --- |\n",
+        o.reference,
+        o.reference_rows,
+        o.current,
+        o.current_rows,
+        r.mode,
+        if r.dataset_drift {
+            "Dataset drift"
+        } else {
+            "No dataset drift"
+        },
+        r.drifted_features,
+        r.features.len(),
+        r.share,
+        r.thresholds.drift_share
+    );
+    for f in r.features.iter().chain(r.prediction.iter()) {
+        m += &format!(
+            "| {} | {:?} | {} | {} | {} | {} |\n",
+            f.feature.replace('|', "\\|"),
+            f.kind,
+            f.current_rows,
+            f.current_missing,
+            drift_tests_text(f),
+            f.verdict.as_str()
+        );
+    }
+    m
+}

@@ -244,13 +244,7 @@ impl Workspace {
         if reason.trim().is_empty() {
             return Err(Error::Usage("--reason must say why".into()));
         }
-        let key = self
-            .store()
-            .read()?
-            .api_keys()?
-            .into_iter()
-            .find(|k| k.name == name)
-            .ok_or_else(|| Error::NotFound(format!("API key {name}")))?;
+        let key = self.api_key_named(name)?;
         let hold = KeyHoldRecord {
             key_id: key.id.clone(),
             kind: kind.to_string(),
@@ -278,13 +272,7 @@ impl Workspace {
     /// Lifts a block or throttle.
     pub fn apikey_unblock(&self, name: &str) -> Result<(), Error> {
         self.authorize("apikey.unblock", &format!("apikey:{name}"))?;
-        let key = self
-            .store()
-            .read()?
-            .api_keys()?
-            .into_iter()
-            .find(|k| k.name == name)
-            .ok_or_else(|| Error::NotFound(format!("API key {name}")))?;
+        let key = self.api_key_named(name)?;
         let mut tx = self.store().write()?;
         if !tx.delete_key_hold(&key.id)? {
             return Err(Error::Usage(format!(

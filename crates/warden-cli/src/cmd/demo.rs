@@ -613,40 +613,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
     let ds2: warden_core::VersionRef = format!("credit@{}", v2.dataset.record.version)
         .parse()
         .map_err(|e: warden_core::NameError| Failure::new(exit::ERROR, e.to_string()))?;
-    let retrained = sam.train(
-        &warden::TrainRequest {
-            dataset: ds2.clone(),
-            target: None,
-            features: None,
-            name: name("credit", warden_core::ObjectName::new)?,
-            config: warden_ml::TrainConfig {
-                seed: 7,
-                ..warden_ml::TrainConfig::defaults(warden_ml::ModelKind::Logreg, None)
-            },
-            threads,
-        },
-        &mut |_, _| {},
-    )?;
-    let credit2: warden_core::VersionRef = retrained
-        .model
-        .reference()
-        .parse()
-        .map_err(|e: warden_core::NameError| Failure::new(exit::ERROR, e.to_string()))?;
-    sam.evaluate(&warden::EvalRequest {
-        model: credit2.clone(),
-        dataset: ds2.clone(),
-        sensitive: None,
-        privileged: Vec::new(),
-        bootstrap: 50,
-        seed: 7,
-        threads,
-        attacks: vec![warden_ml::robust::Attack::PgdLinf],
-        decision_attack: false,
-        auto_attacks: false,
-        eps: vec![0.1],
-        steps: 20,
-        immutable: Vec::new(),
-    })?;
+    let credit2 = retrain_and_evaluate(&sam, &ds2, 7, threads)?;
     if !json {
         let noise = v2
             .report
@@ -697,40 +664,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
     );
     // A fresh model on the clean data takes dev over from credit@1, so a
     // rollback has somewhere to go.
-    let fresh = sam.train(
-        &warden::TrainRequest {
-            dataset: dataset.clone(),
-            target: None,
-            features: None,
-            name: name("credit", warden_core::ObjectName::new)?,
-            config: warden_ml::TrainConfig {
-                seed: 11,
-                ..warden_ml::TrainConfig::defaults(warden_ml::ModelKind::Logreg, None)
-            },
-            threads,
-        },
-        &mut |_, _| {},
-    )?;
-    let fresh_ref: warden_core::VersionRef = fresh
-        .model
-        .reference()
-        .parse()
-        .map_err(|e: warden_core::NameError| Failure::new(exit::ERROR, e.to_string()))?;
-    sam.evaluate(&warden::EvalRequest {
-        model: fresh_ref.clone(),
-        dataset: dataset.clone(),
-        sensitive: None,
-        privileged: Vec::new(),
-        bootstrap: 50,
-        seed: 7,
-        threads,
-        attacks: vec![warden_ml::robust::Attack::PgdLinf],
-        decision_attack: false,
-        auto_attacks: false,
-        eps: vec![0.1],
-        steps: 20,
-        immutable: Vec::new(),
-    })?;
+    let fresh_ref = retrain_and_evaluate(&sam, &dataset, 11, threads)?;
     let p = sam.promote(&fresh_ref, "dev")?;
     show("promote", &p.gate);
     let watched = super::demo_monitor::run(&dir, &opts, "dev", &fresh_ref)?;
@@ -834,6 +768,51 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Trains the next `credit` logistic regression on `dataset` with `seed`
+/// and evaluates it there (what a gate reads), returning `credit@N`.
+fn retrain_and_evaluate(
+    sam: &Workspace,
+    dataset: &warden_core::VersionRef,
+    seed: u64,
+    threads: usize,
+) -> Result<warden_core::VersionRef, Failure> {
+    let trained = sam.train(
+        &warden::TrainRequest {
+            dataset: dataset.clone(),
+            target: None,
+            features: None,
+            name: name("credit", warden_core::ObjectName::new)?,
+            config: warden_ml::TrainConfig {
+                seed,
+                ..warden_ml::TrainConfig::defaults(warden_ml::ModelKind::Logreg, None)
+            },
+            threads,
+        },
+        &mut |_, _| {},
+    )?;
+    let model: warden_core::VersionRef = trained
+        .model
+        .reference()
+        .parse()
+        .map_err(|e: warden_core::NameError| Failure::new(exit::ERROR, e.to_string()))?;
+    sam.evaluate(&warden::EvalRequest {
+        model: model.clone(),
+        dataset: dataset.clone(),
+        sensitive: None,
+        privileged: Vec::new(),
+        bootstrap: 50,
+        seed: 7,
+        threads,
+        attacks: vec![warden_ml::robust::Attack::PgdLinf],
+        decision_attack: false,
+        auto_attacks: false,
+        eps: vec![0.1],
+        steps: 20,
+        immutable: Vec::new(),
+    })?;
+    Ok(model)
 }
 
 /// Removes a directory when dropped (on success and on every error path).

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use warden::{DriftOutcome, DriftReference, DriftRequest};
-use warden_monitor::drift::{FeatureDrift, Thresholds};
+use warden_monitor::drift::Thresholds;
 use warden_monitor::stats::Correction;
 
 use super::data::csv_options;
@@ -43,16 +43,11 @@ pub fn run(g: &Global, c: MonitorCmd) -> Result<ExitCode, Failure> {
                     )));
                 }
             };
-            let correction = match correction.as_str() {
-                "bh" | "benjamini-hochberg" | "fdr" => Correction::BenjaminiHochberg,
-                "bonferroni" => Correction::Bonferroni,
-                "none" => Correction::None,
-                other => {
-                    return Err(usage(format!(
-                        "--correction {other}: expected bh, bonferroni or none"
-                    )));
-                }
-            };
+            let correction = Correction::parse(&correction).ok_or_else(|| {
+                usage(format!(
+                    "--correction {correction}: expected bh, bonferroni or none"
+                ))
+            })?;
             let thresholds = Thresholds {
                 effect: threshold,
                 prediction_effect: prediction_threshold,
@@ -63,7 +58,7 @@ pub fn run(g: &Global, c: MonitorCmd) -> Result<ExitCode, Failure> {
                 drift_share,
             };
             thresholds.check().map_err(usage)?;
-            if evidently && g_has_custom(&thresholds) {
+            if evidently && custom_thresholds(&thresholds) {
                 return Err(usage(
                     "--compat evidently uses Evidently's own thresholds; drop --threshold, --alpha, --correction, --psi-* and --drift-share",
                 ));
@@ -161,31 +156,8 @@ pub fn run(g: &Global, c: MonitorCmd) -> Result<ExitCode, Failure> {
     }
 }
 
-fn g_has_custom(t: &Thresholds) -> bool {
+fn custom_thresholds(t: &Thresholds) -> bool {
     *t != Thresholds::default()
-}
-
-fn fmt(v: f64) -> String {
-    if v.is_nan() {
-        "-".into()
-    } else if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e6) {
-        format!("{v:.2e}")
-    } else {
-        format!("{v:.4}")
-    }
-}
-
-fn tests(f: &FeatureDrift) -> String {
-    f.tests
-        .iter()
-        .map(|t| match (t.p_value, t.p_adjusted) {
-            (Some(p), Some(a)) => {
-                format!("{} {} (p {}, adj {})", t.test, fmt(t.value), fmt(p), fmt(a))
-            }
-            _ => format!("{} {}", t.test, fmt(t.value)),
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 fn print(o: &DriftOutcome) {
@@ -201,7 +173,7 @@ fn print(o: &DriftOutcome) {
             format!("{:?}", f.kind).to_lowercase(),
             f.current_rows.to_string(),
             f.current_missing.to_string(),
-            tests(f),
+            warden::drift_tests_text(f),
             f.verdict.as_str().to_string(),
         ]);
     }
@@ -227,46 +199,13 @@ fn print(o: &DriftOutcome) {
     );
 }
 
-fn markdown(o: &DriftOutcome) -> String {
-    let r = &o.report;
-    let mut m = format!(
-        "# Drift report\n\nReference: {} ({} rows). Current: {} ({} rows). Mode: {:?}.\n\n**{}**: {} of {} features drifted (share {:.2}, dataset drift at {:.2}).\n\n| feature | kind | rows | missing | tests | verdict |\n| --- | --- | --- | --- | --- | --- |\n",
-        o.reference,
-        o.reference_rows,
-        o.current,
-        o.current_rows,
-        r.mode,
-        if r.dataset_drift {
-            "Dataset drift"
-        } else {
-            "No dataset drift"
-        },
-        r.drifted_features,
-        r.features.len(),
-        r.share,
-        r.thresholds.drift_share
-    );
-    for f in r.features.iter().chain(r.prediction.iter()) {
-        m += &format!(
-            "| {} | {:?} | {} | {} | {} | {} |\n",
-            f.feature.replace('|', "\\|"),
-            f.kind,
-            f.current_rows,
-            f.current_missing,
-            tests(f),
-            f.verdict.as_str()
-        );
-    }
-    m
-}
-
 fn write_report(dir: &std::path::Path, o: &DriftOutcome) -> Result<(), Failure> {
     let io = |e: std::io::Error| Failure::new(exit::ERROR, format!("{}: {e}", dir.display()));
     std::fs::create_dir_all(dir).map_err(io)?;
     let json =
         serde_json::to_vec_pretty(o).map_err(|e| Failure::new(exit::ERROR, e.to_string()))?;
     std::fs::write(dir.join("report.json"), json).map_err(io)?;
-    std::fs::write(dir.join("report.md"), markdown(o)).map_err(io)?;
+    std::fs::write(dir.join("report.md"), warden::drift_markdown(o)).map_err(io)?;
     std::fs::write(dir.join("report.html"), warden::drift_html(o)).map_err(io)?;
     Ok(())
 }
