@@ -19,6 +19,7 @@
 # here (cargo build --release). wrk comes from Debian (apt-get install wrk).
 # Usage: bench/serve.sh [WORKDIR]   (default target/bench-serve)
 #   WARDEN_BENCH_SECONDS=10   seconds per wrk run
+#   WARDEN_BENCH_ROUNDS=5     rounds of the three peak runs (medians reported)
 #   WARDEN_BENCH_CONNS=64     connections for the peak runs
 #   WARDEN_BENCH_SKIP=fastapi skip the FastAPI server (its figures stay from the last run)
 set -euo pipefail
@@ -26,6 +27,7 @@ cd "$(dirname "$0")/.."
 REPO="$PWD"
 WORK="$(mkdir -p "${1:-$REPO/target/bench-serve}" && cd "${1:-$REPO/target/bench-serve}" && pwd)"
 SECS="${WARDEN_BENCH_SECONDS:-10}"
+ROUNDS="${WARDEN_BENCH_ROUNDS:-5}"
 CONNS="${WARDEN_BENCH_CONNS:-64}"
 VENV="${WARDEN_SERVE_BENCH_VENV:-$HOME/.cache/warden/venv-serve-bench}"
 PYTHON="${PYTHON:-python3}"
@@ -88,51 +90,69 @@ run_wrk() { # NAME URL CONNS DELAY_MS -> prints "rps p50 p99 non200"
   echo "$rps $p50 $p99 $non200"
 }
 
-# 1-2. warden serve, every guardrail on.
-cat > "$WORK/serve.toml" <<EOF
-addr = "127.0.0.1:18201"
-EOF
+# 1-3. The three servers run side by side (an idle server costs nothing)
+# and are measured in rounds, one after another within each round, so a
+# slow minute on this machine hits all three alike. Each figure below is
+# the median over the rounds (min-max beside it); the guardrails' cost is
+# the median of the per-round ratios.
+printf 'addr = "127.0.0.1:18201"\n' > "$WORK/serve.toml"
 "$WARDEN" serve --env production --config "$WORK/serve.toml" > "$WORK/serve-access.log" 2> "$WORK/serve.err" &
 PIDS+=($!)
+printf 'addr = "127.0.0.1:18204"\n[monitor]\nenabled = false\n' > "$WORK/serve-nomon.toml"
+"$WARDEN" serve --env production --config "$WORK/serve-nomon.toml" > "$WORK/serve-nomon.log" 2> "$WORK/serve-nomon.err" &
+PIDS+=($!)
+"$UNGUARDED" "$WORK/ws" production 127.0.0.1:18202 2> "$WORK/unguarded.err" &
+PIDS+=($!)
 wait_up http://127.0.0.1:18201/v2/health/live
-URL=http://127.0.0.1:18201/v1/models/credit:predict
-test "$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" -d "$BODY" "$URL")" = 200
-KEYVAR="$KEY" run_wrk warmup "$URL" "$CONNS" 0 > /dev/null
-read -r W_RPS W_P50 W_P99 W_ERR < <(KEYVAR="$KEY" run_wrk warden-peak "$URL" "$CONNS" 0)
-# Half the peak rate: C connections each waiting DELAY ms between requests
-# (wrk paces by delay, not by rate). Each connection's rate is below 1/DELAY
-# by its latency, so C is corrected from the measured rate until the run
-# lands within 5% of half the peak (at most four tries; the last is kept).
+wait_up http://127.0.0.1:18204/v2/health/live
+wait_up http://127.0.0.1:18202/v2/health/live
+GUARDED=http://127.0.0.1:18201/v1/models/credit:predict
+NOMON=http://127.0.0.1:18204/v1/models/credit:predict
+BARE=http://127.0.0.1:18202/v1/models/credit:predict
+test "$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" -d "$BODY" "$GUARDED")" = 200
+KEYVAR="$KEY" run_wrk warmup "$GUARDED" "$CONNS" 0 > /dev/null
+KEYVAR="$KEY" run_wrk warmup "$NOMON" "$CONNS" 0 > /dev/null
+run_wrk warmup "$BARE" "$CONNS" 0 > /dev/null
+: > "$WORK/rounds.txt"
+for r in $(seq 1 "$ROUNDS"); do
+  read -r a a50 a99 aerr < <(KEYVAR="$KEY" run_wrk "warden-peak-$r" "$GUARDED" "$CONNS" 0)
+  read -r b b50 b99 berr < <(KEYVAR="$KEY" run_wrk "warden-nomonitor-peak-$r" "$NOMON" "$CONNS" 0)
+  read -r c c50 c99 cerr < <(run_wrk "unguarded-peak-$r" "$BARE" "$CONNS" 0)
+  echo "$r $a $a50 $a99 $aerr $b $b50 $b99 $berr $c $c50 $c99 $cerr" | tee -a "$WORK/rounds.txt" >&2
+done
+# median COLUMN: the median over the rounds of one column of rounds.txt
+median() { awk -v c="$1" '{print $c}' "$WORK/rounds.txt" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+spread() { awk -v c="$1" 'NR==1 {lo=$c; hi=$c} {if ($c<lo) lo=$c; if ($c>hi) hi=$c} END {printf "%s-%s", lo, hi}' "$WORK/rounds.txt"; }
+# The per-round cost 1 - A/B of columns A and B, median over the rounds.
+cost() { awk -v a="$1" -v b="$2" '{print (1 - $a / $b) * 100}' "$WORK/rounds.txt" | sort -g | awk '{v[NR]=$1} END {printf "%.1f", (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+W_RPS="$(median 2)"; N_RPS="$(median 6)"; U_RPS="$(median 10)"
+W_ERR="$(awk '{s+=$5} END {print s}' "$WORK/rounds.txt")"
+N_ERR="$(awk '{s+=$9} END {print s}' "$WORK/rounds.txt")"
+U_ERR="$(awk '{s+=$13} END {print s}' "$WORK/rounds.txt")"
+# Latencies of the median round of each server.
+lat() { # RPS_COLUMN P50_COLUMN
+  awk -v c="$1" -v m="$(median "$1")" -v l="$2" 'BEGIN {best=-1} {d=$c-m; if (d<0) d=-d; if (best<0 || d<best) {best=d; a=$l; b=$(l+1)}} END {print a, b}' "$WORK/rounds.txt"; }
+read -r W_P50 W_P99 < <(lat 2 3)
+read -r N_P50 N_P99 < <(lat 6 7)
+read -r U_P50 U_P99 < <(lat 10 11)
+kill "${PIDS[-2]}" "${PIDS[-1]}"; wait "${PIDS[-2]}" "${PIDS[-1]}" 2>/dev/null || true
+
+# Warden at half its (median) peak rate: C connections each waiting DELAY
+# ms between requests (wrk paces by delay, not by rate). Each connection's
+# rate is below 1/DELAY by its latency, so C is corrected from the measured
+# rate until the run lands within 5% of half the peak (at most four tries;
+# the last is kept).
 DELAY=2
 HALF_CONNS="$(awk -v r="$W_RPS" -v d="$DELAY" 'BEGIN { c = int(r / 2 * d / 1000 + 0.5); if (c < 1) c = 1; print c }')"
 for _ in 1 2 3 4; do
-  read -r H_RPS H_P50 H_P99 H_ERR < <(KEYVAR="$KEY" run_wrk warden-half "$URL" "$HALF_CONNS" "$DELAY")
+  read -r H_RPS H_P50 H_P99 H_ERR < <(KEYVAR="$KEY" run_wrk warden-half "$GUARDED" "$HALF_CONNS" "$DELAY")
   NEXT="$(awk -v r="$H_RPS" -v p="$W_RPS" -v c="$HALF_CONNS" 'BEGIN {
     t = p / 2; if (r > 0.95 * t && r < 1.05 * t) { print "ok"; exit }
     n = int(c * t / r + 0.5); if (n < 1) n = 1; if (n > 1000) n = 1000; print n }')"
   [ "$NEXT" = ok ] && break
   HALF_CONNS="$NEXT"
 done
-kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
-
-# 2b. Every guardrail on, the monitor off: what online monitoring costs.
-printf 'addr = "127.0.0.1:18204"\n[monitor]\nenabled = false\n' > "$WORK/serve-nomon.toml"
-"$WARDEN" serve --env production --config "$WORK/serve-nomon.toml" > "$WORK/serve-nomon.log" 2> "$WORK/serve-nomon.err" &
-PIDS+=($!)
-wait_up http://127.0.0.1:18204/v2/health/live
-URL=http://127.0.0.1:18204/v1/models/credit:predict
-KEYVAR="$KEY" run_wrk warmup "$URL" "$CONNS" 0 > /dev/null
-read -r N_RPS N_P50 N_P99 N_ERR < <(KEYVAR="$KEY" run_wrk warden-nomonitor-peak "$URL" "$CONNS" 0)
-kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
-
-# 3. The same routes, guardrails off.
-"$UNGUARDED" "$WORK/ws" production 127.0.0.1:18202 2> "$WORK/unguarded.err" &
-PIDS+=($!)
-wait_up http://127.0.0.1:18202/v2/health/live
-URL=http://127.0.0.1:18202/v1/models/credit:predict
-run_wrk warmup "$URL" "$CONNS" 0 > /dev/null
-read -r U_RPS U_P50 U_P99 U_ERR < <(run_wrk unguarded-peak "$URL" "$CONNS" 0)
-kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+kill "${PIDS[-3]}"; wait "${PIDS[-3]}" 2>/dev/null || true
 
 # 4. FastAPI.
 if [ "${WARDEN_BENCH_SKIP:-}" = fastapi ]; then
@@ -150,14 +170,16 @@ read -r F_RPS F_P50 F_P99 F_ERR < <(KEYVAR="$KEY" run_wrk fastapi-peak "$URL" "$
 fi
 
 {
-  echo "| server | connections | requests/s | p50 | p99 | non-200 |"
-  echo "| --- | --- | --- | --- | --- | --- |"
-  echo "| warden serve, peak | $CONNS | $W_RPS | $W_P50 | $W_P99 | $W_ERR |"
-  echo "| warden serve at half its peak (${DELAY} ms pacing) | $HALF_CONNS | $H_RPS | $H_P50 | $H_P99 | $H_ERR |"
-  echo "| warden serve, monitor off | $CONNS | $N_RPS | $N_P50 | $N_P99 | $N_ERR |"
-  echo "| same routes, guardrails off | $CONNS | $U_RPS | $U_P50 | $U_P99 | $U_ERR |"
-  echo "| FastAPI + uvicorn (2 workers) | $CONNS | $F_RPS | $F_P50 | $F_P99 | $F_ERR |"
-  awk -v w="$W_RPS" -v f="$F_RPS" -v u="$U_RPS" -v n="$N_RPS" 'BEGIN {
-    printf "\nwarden / FastAPI: %.1fx requests/s; guardrails cost %.1f%% of the unguarded throughput", w / f, (1 - w / u) * 100
-    printf " (%.1f%% with the monitor off); online monitoring costs %.1f%% of the throughput\n", (1 - n / u) * 100, (1 - w / n) * 100 }'
+  echo "Peak figures: median of $ROUNDS rounds of ${SECS} s (min-max); latencies from the median round."
+  echo
+  echo "| server | connections | requests/s | min-max | p50 | p99 | non-200 |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
+  echo "| warden serve, peak | $CONNS | $W_RPS | $(spread 2) | $W_P50 | $W_P99 | $W_ERR |"
+  echo "| warden serve at half its peak (${DELAY} ms pacing) | $HALF_CONNS | $H_RPS | | $H_P50 | $H_P99 | $H_ERR |"
+  echo "| warden serve, monitor off | $CONNS | $N_RPS | $(spread 6) | $N_P50 | $N_P99 | $N_ERR |"
+  echo "| same routes, guardrails off | $CONNS | $U_RPS | $(spread 10) | $U_P50 | $U_P99 | $U_ERR |"
+  echo "| FastAPI + uvicorn (2 workers) | $CONNS | $F_RPS | | $F_P50 | $F_P99 | $F_ERR |"
+  echo
+  awk -v w="$W_RPS" -v f="$F_RPS" 'BEGIN { printf "warden / FastAPI: %.1fx requests/s\n", w / f }'
+  echo "guardrails cost $(cost 2 10)% of the unguarded throughput ($(cost 6 10)% with the monitor off); online monitoring costs $(cost 2 6)% (medians of the per-round ratios)"
 } | tee "$WORK/results.md"

@@ -38,11 +38,22 @@ struct AccessLine<'a> {
 }
 
 /// Who is calling, once authenticated (put in the request's extensions).
+/// Shared, not owned: an API key's client is built once per snapshot and
+/// each request takes a reference to it rather than copying three strings.
 #[derive(Clone, Debug)]
 pub struct Client {
     /// The API key's name, or `jwt:` and the token's subject.
-    pub name: String,
-    pub roles: Vec<String>,
+    pub name: Arc<str>,
+    pub roles: Arc<[String]>,
+}
+
+impl Client {
+    pub fn new(name: impl Into<Arc<str>>, roles: Vec<String>) -> Self {
+        Client {
+            name: name.into(),
+            roles: roles.into(),
+        }
+    }
 }
 
 /// One rate limiter per key, rebuilt if the key's limit changes. Lookups
@@ -192,10 +203,7 @@ fn admit<'a>(
             let id = jwt.load().verify(presented).map_err(unauthenticated)?;
             let sub: String = id.subject.chars().take(128).collect();
             (
-                Client {
-                    name: format!("jwt:{sub}"),
-                    roles: id.roles,
-                },
+                Client::new(format!("jwt:{sub}"), id.roles),
                 std::borrow::Cow::Owned(format!("jwt:{}", id.subject)),
                 None,
             )
@@ -215,11 +223,13 @@ fn admit<'a>(
                     _ => "invalid API key",
                 })
             })?;
+            let client = snap
+                .clients
+                .get(rec.id.as_str())
+                .cloned()
+                .unwrap_or_else(|| Client::new(rec.name.as_str(), vec![rec.role.clone()]));
             (
-                Client {
-                    name: rec.name.clone(),
-                    roles: vec![rec.role.clone()],
-                },
+                client,
                 std::borrow::Cow::Borrowed(rec.id.as_str()),
                 rec.rate_limit,
             )
@@ -228,7 +238,7 @@ fn admit<'a>(
     if let Some(action) = action
         && !client.roles.iter().any(|r| snap.allows(r, action))
     {
-        let who = match client.roles.as_slice() {
+        let who = match &*client.roles {
             [] => "a caller with no role".to_string(),
             [one] => format!("role {one}"),
             many => format!("roles {}", many.join(", ")),
@@ -254,7 +264,7 @@ fn admit<'a>(
         s.metrics
             .rate_limited
             .get_or_create(&KeyLabels {
-                key: client.name.clone(),
+                key: client.name.to_string(),
             })
             .inc();
         let mut r = reject(
@@ -320,8 +330,9 @@ fn bounded(s: &str, n: usize) -> &str {
 /// added when serving TLS).
 fn secure(h: &mut HeaderMap, tls: bool) {
     // Header names as constants: inserting by string would parse and
-    // validate each name on every response.
-    h.reserve(6);
+    // validate each name on every response. No `reserve`: a handler's map
+    // (content type alone) has room for these six, and reserving more
+    // would reallocate and rehash it on every response.
     for (k, v) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -473,8 +484,8 @@ async fn guard(s: Arc<Shared>, mut req: Request, mut inner: axum::Router) -> Res
         route,
         status: status.as_u16(),
         ms: (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
-        client: client.as_ref().map(|c| c.name.as_str()),
-        roles: client.as_ref().map(|c| c.roles.as_slice()),
+        client: client.as_ref().map(|c| &*c.name),
+        roles: client.as_ref().map(|c| &*c.roles),
         rejected: reason,
     };
     let mut text = Vec::with_capacity(256);

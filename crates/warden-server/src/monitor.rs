@@ -26,7 +26,7 @@ use crate::state::{EventSink, Loaded, emit};
 pub struct Observation {
     pub model: Arc<Loaded>,
     /// The caller (API key name or `jwt:` subject).
-    pub client: String,
+    pub client: Arc<str>,
     pub records: Vec<Map<String, Value>>,
     /// Per record: the predicted class (None: abstained) and the top probability.
     pub predicted: Vec<(Option<usize>, f64)>,

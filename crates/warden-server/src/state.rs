@@ -13,6 +13,7 @@ use serde_json::json;
 use warden::{ApiKeyVerifier, ServedModel, ServingTarget, Workspace};
 
 use crate::config::ServeConfig;
+use crate::guard::Client;
 use crate::metrics::{Metrics, ModelLabels, PredictionLabels};
 
 /// The actions the server asks the policy about.
@@ -35,6 +36,8 @@ pub struct Snapshot {
     /// Models the environment points at that are not served, and why.
     pub missing: BTreeMap<String, String>,
     pub keys: ApiKeyVerifier,
+    /// Each API key's caller, by key id, built once per snapshot.
+    pub clients: HashMap<String, Client>,
     /// The roles the authorisation policy allows each action.
     pub allowed: HashMap<&'static str, HashSet<String>>,
 }
@@ -197,6 +200,15 @@ pub fn refresh(
             .set(1);
     }
     let keys = ws.apikey_verifier()?;
+    let clients = keys
+        .records()
+        .map(|r| {
+            (
+                r.id.clone(),
+                Client::new(r.name.as_str(), vec![r.role.clone()]),
+            )
+        })
+        .collect();
     let mut allowed: HashMap<&'static str, HashSet<String>> = HashMap::new();
     for role in ws.known_roles()? {
         for action in ACTIONS {
@@ -209,6 +221,7 @@ pub fn refresh(
         models,
         missing,
         keys,
+        clients,
         allowed,
     })
 }

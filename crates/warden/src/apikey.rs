@@ -72,6 +72,11 @@ impl ApiKeyVerifier {
         Ok(rec)
     }
 
+    /// Every key's record (revoked ones included).
+    pub fn records(&self) -> impl Iterator<Item = &ApiKeyRecord> {
+        self.keys.values().map(|(r, _)| r)
+    }
+
     /// How many keys (revoked ones included) the verifier knows.
     pub fn len(&self) -> usize {
         self.keys.len()
