@@ -1388,6 +1388,43 @@ fn a_request_past_the_timeout_gets_503_and_others_are_unaffected() {
     srv.wait_log("\"rejected\":\"timeout\"");
 }
 
+#[test]
+fn past_the_concurrency_limit_a_request_gets_503_and_the_place_comes_back() {
+    use std::io::Read;
+    let tmp = workspace();
+    let ws = tmp.path();
+    let key = apikey(ws, "web", "predictor", &[]);
+    let srv = Server::start(
+        ws,
+        "production",
+        "max_concurrency = 1\nrequest_timeout_seconds = 2\n",
+    );
+    let body = predict_body(1);
+    let url = srv.url("/v1/models/credit:predict");
+    // One request holds the only place, waiting on the rest of its body.
+    let mut c = half_sent(&srv, &key, &body);
+    let a = agent();
+    // The stalled request reaches the guard after its headers; until then
+    // a second request may still get the place, so ask until it is taken.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let busy = loop {
+        let r = post(&a, &url, Some(&key), &body);
+        if r.status == 503 || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(busy.status, 503, "{}", busy.body);
+    assert!(busy.body.contains("concurrency limit"), "{}", busy.body);
+    srv.wait_log("\"rejected\":\"busy\"");
+    // The stalled request times out and gives its place back.
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    let r = post(&a, &url, Some(&key), &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
 /// Applicants unlike the training data: richer, riskier (income ×1.9,
 /// credit score −170, debt ratio +0.35), jittered so no two are alike.
 fn shifted_body(n: usize, seed: &mut u64) -> String {

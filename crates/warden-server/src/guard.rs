@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -22,19 +23,59 @@ use crate::Shared;
 use crate::config::RateLimit;
 use crate::metrics::{KeyLabels, ReasonLabels};
 
-/// One access-log line: no payloads, no credentials.
-#[derive(serde::Serialize)]
-struct AccessLine<'a> {
-    event: &'static str,
-    time: Timestamp,
-    method: &'a str,
-    path: &'a str,
-    route: &'static str,
-    status: u16,
-    ms: f64,
-    client: Option<&'a str>,
-    roles: Option<&'a [String]>,
-    rejected: Option<&'static str>,
+/// One access-log line (no payloads, no credentials), written as the
+/// request goes: what was asked before admission, who asked during it
+/// (while the snapshot that holds the caller is borrowed, so the caller is
+/// never copied for the log), the outcome at the end. Values go through
+/// serde_json; only the punctuation between them is written here.
+struct AccessLine {
+    buf: Vec<u8>,
+    caller: bool,
+}
+
+impl AccessLine {
+    fn start(now: &Timestamp, method: &str, path: &str, route: &'static str) -> Self {
+        let mut buf = Vec::with_capacity(256);
+        buf.extend_from_slice(br#"{"event":"access","time":"#);
+        let mut line = AccessLine { buf, caller: false };
+        line.value(now);
+        line.field("method", method);
+        line.field("path", path);
+        line.field("route", route);
+        line
+    }
+
+    fn value<T: serde::Serialize + ?Sized>(&mut self, v: &T) {
+        // Writing to a Vec fails only on a value that cannot be
+        // serialised; none of these can.
+        let _ = serde_json::to_writer(&mut self.buf, v);
+    }
+
+    fn field<T: serde::Serialize + ?Sized>(&mut self, name: &str, v: &T) {
+        self.buf.push(b',');
+        self.value(name);
+        self.buf.push(b':');
+        self.value(v);
+    }
+
+    /// The authenticated caller, refused or not.
+    fn caller(&mut self, name: &str, roles: &[String]) {
+        self.field("client", name);
+        self.field("roles", roles);
+        self.caller = true;
+    }
+
+    fn finish(mut self, status: u16, ms: f64, rejected: Option<&str>) -> Option<String> {
+        if !self.caller {
+            self.buf
+                .extend_from_slice(br#","client":null,"roles":null"#);
+        }
+        self.field("status", &status);
+        self.field("ms", &ms);
+        self.field("rejected", &rejected);
+        self.buf.push(b'}');
+        String::from_utf8(self.buf).ok()
+    }
 }
 
 /// Who is calling, once authenticated (put in the request's extensions).
@@ -53,6 +94,73 @@ impl Client {
             name: name.into(),
             roles: roles.into(),
         }
+    }
+}
+
+/// An API key's caller as the snapshot holds it: who, at what rate, and
+/// the key's bucket, resolved once per snapshot so a request neither
+/// copies the caller nor looks its bucket up under a lock.
+pub struct KeyCaller {
+    pub client: Client,
+    pub limit: RateLimit,
+    pub limiter: Arc<DefaultDirectRateLimiter>,
+}
+
+impl KeyCaller {
+    pub fn new(cfg: &crate::ServeConfig, limiters: &Limiters, rec: &warden::ApiKeyRecord) -> Self {
+        let client = Client::new(rec.name.as_str(), vec![rec.role.clone()]);
+        let limit = limit_for(cfg, &client.roles, rec.rate_limit);
+        let limiter = limiters.get(&rec.id, limit);
+        KeyCaller {
+            client,
+            limit,
+            limiter,
+        }
+    }
+}
+
+/// The most generous of the caller's roles' limits (a key's own limit
+/// replaces its role's).
+fn limit_for(cfg: &crate::ServeConfig, roles: &[String], own: Option<f64>) -> RateLimit {
+    roles
+        .iter()
+        .map(|r| cfg.rate_limit_for(r, own))
+        .max_by(|a, b| a.per_second.total_cmp(&b.per_second))
+        .unwrap_or(cfg.default_rate_limit)
+}
+
+/// The concurrency limit: requests in flight, one atomic counter. The
+/// guard never waits for a place (over the limit is 503 at once), so it
+/// needs no queue of waiters — tokio's semaphore takes a lock on every
+/// release to look for one.
+pub struct InFlight {
+    n: AtomicUsize,
+    max: usize,
+}
+
+/// A place taken in [`InFlight`], given back on drop.
+pub struct Permit<'a>(&'a AtomicUsize);
+
+impl InFlight {
+    pub fn new(max: usize) -> Self {
+        InFlight {
+            n: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    fn try_acquire(&self) -> Option<Permit<'_>> {
+        if self.n.fetch_add(1, Ordering::AcqRel) >= self.max {
+            self.n.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Permit(&self.n))
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -77,7 +185,9 @@ impl Limiters {
         self.get(key_id, limit).check()
     }
 
-    fn get(&self, key_id: &str, limit: RateLimit) -> Arc<DefaultDirectRateLimiter> {
+    /// The bucket for `key_id` at `limit`: the one it has if the limit is
+    /// unchanged, else a new, full one.
+    pub fn get(&self, key_id: &str, limit: RateLimit) -> Arc<DefaultDirectRateLimiter> {
         let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
         if let Some((l, r)) = map.get(key_id)
             && *l == limit
@@ -170,14 +280,18 @@ fn reject(reason: &'static str, status: StatusCode, message: impl Into<String>) 
 }
 
 /// Authentication, authorisation, rate limit, concurrency, declared size.
-/// The authenticated caller is left in `caller`, refused or not, for the log.
+/// The authenticated caller goes into the access line, refused or not; a
+/// copy of it is returned only when `attach` says the route needs it (the
+/// control API acts as the caller, the monitor attributes traffic), asked
+/// once the request is admitted.
 fn admit<'a>(
     s: &'a Shared,
     req: &Request,
     action: Option<&'static str>,
     now: &Timestamp,
-    caller: &mut Option<Client>,
-) -> Result<Option<tokio::sync::SemaphorePermit<'a>>, Rejection> {
+    line: &mut AccessLine,
+    attach: impl FnOnce() -> bool,
+) -> Result<(Permit<'a>, Option<Client>), Rejection> {
     let snap = s.current.get();
     let Some(presented) = presented_key(req.headers()) else {
         let mut r = reject(
@@ -198,15 +312,17 @@ fn admit<'a>(
         r
     };
     // API keys carry their prefix; anything else is a JWT when JWTs are on.
-    let (client, limiter_id, own_limit) = match &s.jwt {
+    // A caller built for this request (a token's subject), if not the
+    // snapshot's.
+    let owned;
+    let (client, limit, verdict) = match &s.jwt {
         Some(jwt) if !presented.starts_with(warden::API_KEY_PREFIX) => {
             let id = jwt.load().verify(presented).map_err(unauthenticated)?;
             let sub: String = id.subject.chars().take(128).collect();
-            (
-                Client::new(format!("jwt:{sub}"), id.roles),
-                std::borrow::Cow::Owned(format!("jwt:{}", id.subject)),
-                None,
-            )
+            owned = Client::new(format!("jwt:{sub}"), id.roles);
+            let limit = limit_for(&s.cfg, &owned.roles, None);
+            let verdict = s.limiters.check(&format!("jwt:{}", id.subject), limit);
+            (&owned, limit, verdict)
         }
         _ => {
             let rec = snap.keys.verify(presented, now).map_err(|e| {
@@ -223,18 +339,20 @@ fn admit<'a>(
                     _ => "invalid API key",
                 })
             })?;
-            let client = snap
-                .clients
-                .get(rec.id.as_str())
-                .cloned()
-                .unwrap_or_else(|| Client::new(rec.name.as_str(), vec![rec.role.clone()]));
-            (
-                client,
-                std::borrow::Cow::Borrowed(rec.id.as_str()),
-                rec.rate_limit,
-            )
+            match snap.callers.get(rec.id.as_str()) {
+                Some(c) => (&c.client, c.limit, c.limiter.check()),
+                // A key the snapshot verified but holds no caller for
+                // cannot happen (both come from one read); served anyway.
+                None => {
+                    owned = Client::new(rec.name.as_str(), vec![rec.role.clone()]);
+                    let limit = limit_for(&s.cfg, &owned.roles, rec.rate_limit);
+                    let verdict = s.limiters.check(&rec.id, limit);
+                    (&owned, limit, verdict)
+                }
+            }
         }
     };
+    line.caller(&client.name, &client.roles);
     if let Some(action) = action
         && !client.roles.iter().any(|r| snap.allows(r, action))
     {
@@ -243,22 +361,13 @@ fn admit<'a>(
             [one] => format!("role {one}"),
             many => format!("roles {}", many.join(", ")),
         };
-        let r = reject(
+        return Err(reject(
             "forbidden",
             StatusCode::FORBIDDEN,
             format!("{who} may not {action}"),
-        );
-        *caller = Some(client);
-        return Err(r);
+        ));
     }
-    // The most generous of the caller's roles' limits.
-    let limit = client
-        .roles
-        .iter()
-        .map(|r| s.cfg.rate_limit_for(r, own_limit))
-        .max_by(|a, b| a.per_second.total_cmp(&b.per_second))
-        .unwrap_or(s.cfg.default_rate_limit);
-    if let Err(not_until) = s.limiters.check(limiter_id.as_ref(), limit) {
+    if let Err(not_until) = verdict {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         s.metrics
@@ -279,11 +388,9 @@ fn admit<'a>(
         r.response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-        *caller = Some(client);
         return Err(r);
     }
-    *caller = Some(client);
-    let permit = s.inflight.try_acquire().map_err(|_| {
+    let permit = s.inflight.try_acquire().ok_or_else(|| {
         let mut r = reject(
             "busy",
             StatusCode::SERVICE_UNAVAILABLE,
@@ -311,7 +418,7 @@ fn admit<'a>(
             ),
         ));
     }
-    Ok(Some(permit))
+    Ok((permit, attach().then(|| client.clone())))
 }
 
 /// At most `n` bytes of `s`, cut on a character boundary.
@@ -414,33 +521,39 @@ async fn guard(s: Arc<Shared>, mut req: Request, mut inner: axum::Router) -> Res
     let start = Instant::now();
     let now = Timestamp::now();
     let (route, access) = classify(req.uri().path(), s.cfg.public_metrics);
-    let method = req.method().clone();
-    let uri = req.uri().clone();
+    let mut line = AccessLine::start(
+        &now,
+        req.method().as_str(),
+        bounded(req.uri().path(), 200),
+        route,
+    );
     let mut reason: Option<&'static str> = None;
-    let mut client = None;
+    // The control API acts as the caller; the monitor attributes traffic
+    // to it. A predict route's request is observed only within the
+    // monitor's budget; the route hands it over only if the client is
+    // attached. Nothing else needs the caller in the request.
+    let observed = || {
+        access == Access::Authenticated
+            || (route == "predict" || route == "infer")
+                && s.monitor.get().is_some_and(|m| m.admit())
+    };
     let admitted = match access {
         Access::Public => Ok(None),
-        Access::Authenticated => admit(&s, &req, None, &now, &mut client),
-        Access::Action(a) => admit(&s, &req, Some(a), &now, &mut client),
+        Access::Authenticated => admit(&s, &req, None, &now, &mut line, observed).map(Some),
+        Access::Action(a) => admit(&s, &req, Some(a), &now, &mut line, observed).map(Some),
     };
-    // The control API acts as the caller; the monitor attributes traffic
-    // to it. Nothing else needs it, so it is not copied otherwise.
-    // A predict route's request is observed only within the monitor's
-    // budget; the route hands it over only if the client is attached.
-    if let Some(c) = &client
-        && admitted.is_ok()
-        && (access == Access::Authenticated
-            || (route == "predict" || route == "infer")
-                && s.monitor.get().is_some_and(|m| m.admit()))
-    {
-        req.extensions_mut().insert(c.clone());
-    }
     let mut resp = match admitted {
         Err(r) => {
             reason = Some(r.reason);
             r.response
         }
-        Ok(permit) => {
+        Ok(admitted) => {
+            let permit = admitted.map(|(permit, client)| {
+                if let Some(c) = client {
+                    req.extensions_mut().insert(c);
+                }
+                permit
+            });
             // The body limit the extractors enforce (413 past it), set on
             // the request here rather than as a layer on every route.
             axum::extract::DefaultBodyLimit::max(s.cfg.max_body_bytes).apply(&mut req);
@@ -476,23 +589,89 @@ async fn guard(s: Arc<Shared>, mut req: Request, mut inner: axum::Router) -> Res
             .get_or_create(&ReasonLabels { reason: r })
             .inc();
     }
-    let line = AccessLine {
-        event: "access",
-        time: now,
-        method: method.as_str(),
-        path: bounded(uri.path(), 200),
-        route,
-        status: status.as_u16(),
-        ms: (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
-        client: client.as_ref().map(|c| &*c.name),
-        roles: client.as_ref().map(|c| &*c.roles),
-        rejected: reason,
-    };
-    let mut text = Vec::with_capacity(256);
-    if serde_json::to_writer(&mut text, &line).is_ok()
-        && let Ok(text) = String::from_utf8(text)
-    {
+    let ms = (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
+    if let Some(text) = line.finish(status.as_u16(), ms, reason) {
         (s.log)(text);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: Option<String>) -> serde_json::Value {
+        let text = line.expect("utf-8 line");
+        serde_json::from_str(&text).expect("one JSON object")
+    }
+
+    #[test]
+    fn an_access_line_is_one_json_object_with_every_field() {
+        let now = Timestamp::parse("2026-11-27T10:00:00.000001Z").expect("time");
+        let mut line = AccessLine::start(&now, "POST", "/v1/models/a\"b\\c\n:predict", "predict");
+        line.caller("web \"front\"", &["predictor".to_string()]);
+        let v = parse(line.finish(200, 0.125, None));
+        assert_eq!(v["event"], "access");
+        assert_eq!(v["time"], "2026-11-27T10:00:00.000001Z");
+        assert_eq!(v["method"], "POST");
+        assert_eq!(v["path"], "/v1/models/a\"b\\c\n:predict");
+        assert_eq!(v["route"], "predict");
+        assert_eq!(v["client"], "web \"front\"");
+        assert_eq!(v["roles"], serde_json::json!(["predictor"]));
+        assert_eq!(v["status"], 200);
+        assert_eq!(v["ms"], 0.125);
+        assert!(v["rejected"].is_null());
+        assert_eq!(v.as_object().map(|o| o.len()), Some(10));
+    }
+
+    #[test]
+    fn an_unauthenticated_access_line_names_no_caller() {
+        let now = Timestamp::now();
+        let line = AccessLine::start(&now, "GET", "/metrics", "metrics");
+        let v = parse(line.finish(401, 0.01, Some("unauthenticated")));
+        assert!(v["client"].is_null());
+        assert!(v["roles"].is_null());
+        assert_eq!(v["rejected"], "unauthenticated");
+    }
+
+    #[test]
+    fn in_flight_places_are_limited_and_given_back() {
+        let f = InFlight::new(2);
+        let a = f.try_acquire();
+        let b = f.try_acquire();
+        assert!(a.is_some() && b.is_some());
+        assert!(f.try_acquire().is_none());
+        assert!(f.try_acquire().is_none(), "a refusal takes no place");
+        drop(a);
+        let c = f.try_acquire();
+        assert!(c.is_some());
+        assert!(f.try_acquire().is_none());
+        drop((b, c));
+        assert_eq!(f.n.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn a_bucket_is_kept_while_its_limit_is_unchanged() {
+        let l = Limiters::default();
+        let slow = RateLimit {
+            per_second: 1.0,
+            burst: 1,
+        };
+        let a = l.get("k1", slow);
+        assert!(a.check().is_ok());
+        assert!(a.check().is_err(), "a burst of one");
+        // The same limit: the same, spent bucket.
+        assert!(Arc::ptr_eq(&a, &l.get("k1", slow)));
+        assert!(l.check("k1", slow).is_err());
+        // A changed limit: a new, full bucket.
+        let fast = RateLimit {
+            per_second: 100.0,
+            burst: 5,
+        };
+        let b = l.get("k1", fast);
+        assert!(!Arc::ptr_eq(&a, &b));
+        assert!(b.check().is_ok());
+        // Another key has its own.
+        assert!(l.check("k2", slow).is_ok());
+    }
 }

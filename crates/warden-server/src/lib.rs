@@ -38,7 +38,6 @@ use axum::Router;
 use axum::ServiceExt as _;
 use axum::routing::{get, post};
 use serde_json::json;
-use tokio::sync::Semaphore;
 use warden::Workspace;
 
 pub use config::{RateLimit, ServeConfig};
@@ -66,7 +65,7 @@ pub struct Shared {
     pub current: state::Current,
     pub limiters: guard::Limiters,
     pub metrics: metrics::Metrics,
-    pub inflight: Arc<Semaphore>,
+    pub inflight: guard::InFlight,
     pub log: EventSink,
     /// Swapped whole when a JWKS URL is fetched again.
     pub jwt: Option<arc_swap::ArcSwap<jwt::JwtVerifier>>,
@@ -272,14 +271,15 @@ pub fn load(
         .map(jwt::JwtVerifier::load)
         .transpose()?
         .map(arc_swap::ArcSwap::from_pointee);
-    let first = state::refresh(ws, &cfg, None, &mut failed, &metrics, &log)?;
+    let limiters = guard::Limiters::default();
+    let first = state::refresh(ws, &cfg, None, &mut failed, &metrics, &limiters, &log)?;
     let shared = Arc::new(Shared {
         jwt,
         root: ws.root().to_path_buf(),
         open_options,
-        inflight: Arc::new(Semaphore::new(cfg.max_concurrency)),
+        inflight: guard::InFlight::new(cfg.max_concurrency),
         current: state::Current::new(first),
-        limiters: guard::Limiters::default(),
+        limiters,
         metrics,
         log,
         cfg,
@@ -321,6 +321,7 @@ fn refresh_loop(ws: Workspace, shared: Arc<Shared>, stop: Arc<AtomicBool>, mut f
             Some(&prev),
             &mut failed,
             &shared.metrics,
+            &shared.limiters,
             &shared.log,
         ) {
             Ok(next) => shared.current.set(next),

@@ -13,7 +13,7 @@ use serde_json::json;
 use warden::{ApiKeyVerifier, ServedModel, ServingTarget, Workspace};
 
 use crate::config::ServeConfig;
-use crate::guard::Client;
+use crate::guard::{KeyCaller, Limiters};
 use crate::metrics::{Metrics, ModelLabels, PredictionLabels};
 
 /// The actions the server asks the policy about.
@@ -36,8 +36,8 @@ pub struct Snapshot {
     /// Models the environment points at that are not served, and why.
     pub missing: BTreeMap<String, String>,
     pub keys: ApiKeyVerifier,
-    /// Each API key's caller, by key id, built once per snapshot.
-    pub clients: HashMap<String, Client>,
+    /// Each API key's caller, limit and bucket, by key id.
+    pub callers: HashMap<String, KeyCaller>,
     /// The roles the authorisation policy allows each action.
     pub allowed: HashMap<&'static str, HashSet<String>>,
 }
@@ -91,6 +91,7 @@ pub fn refresh(
     prev: Option<&Snapshot>,
     failed: &mut HashMap<(String, u64), String>,
     metrics: &Metrics,
+    limiters: &Limiters,
     log: &EventSink,
 ) -> Result<Snapshot, warden::Error> {
     let targets = ws.serving_targets(&cfg.env)?;
@@ -200,14 +201,9 @@ pub fn refresh(
             .set(1);
     }
     let keys = ws.apikey_verifier()?;
-    let clients = keys
+    let callers = keys
         .records()
-        .map(|r| {
-            (
-                r.id.clone(),
-                Client::new(r.name.as_str(), vec![r.role.clone()]),
-            )
-        })
+        .map(|r| (r.id.clone(), KeyCaller::new(cfg, limiters, r)))
         .collect();
     let mut allowed: HashMap<&'static str, HashSet<String>> = HashMap::new();
     for role in ws.known_roles()? {
@@ -221,7 +217,7 @@ pub fn refresh(
         models,
         missing,
         keys,
-        clients,
+        callers,
         allowed,
     })
 }
