@@ -262,7 +262,9 @@ fn presented_key(h: &HeaderMap) -> Option<&str> {
         }
         return None;
     }
-    h.get("x-api-key")
+    // A header name built once: looking one up by `&str` parses it again.
+    const X_API_KEY: header::HeaderName = header::HeaderName::from_static("x-api-key");
+    h.get(X_API_KEY)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
 }

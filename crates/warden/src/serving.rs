@@ -365,20 +365,29 @@ impl InputSchema {
             return Err(errors);
         }
         for (i, record) in records.iter().enumerate() {
-            for key in record.keys() {
-                if !self.features.iter().any(|f| &f.name == key) {
-                    errors.push(err(i, key, "unknown field".into()));
-                }
-            }
+            let first = errors.len();
+            let mut present = 0;
             for f in &self.features {
                 match record.get(&f.name) {
                     None => errors.push(err(i, &f.name, "missing field".into())),
                     Some(v) => {
+                        present += 1;
                         if let Err(e) = f.check(v, limits) {
                             errors.push(err(i, &f.name, e));
                         }
                     }
                 }
+            }
+            // A record's keys are distinct, so it has a key that is not a
+            // feature only if it has more keys than features found; only
+            // then is each key looked for. Unknown fields are listed first.
+            if record.len() > present {
+                let unknown: Vec<FieldError> = record
+                    .keys()
+                    .filter(|key| !self.features.iter().any(|f| &f.name == *key))
+                    .map(|key| err(i, key, "unknown field".into()))
+                    .collect();
+                errors.splice(first..first, unknown);
             }
             if errors.len() > MAX_LISTED_ERRORS {
                 break;
