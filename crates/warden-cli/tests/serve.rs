@@ -1397,7 +1397,7 @@ fn past_the_concurrency_limit_a_request_gets_503_and_the_place_comes_back() {
     let srv = Server::start(
         ws,
         "production",
-        "max_concurrency = 1\nrequest_timeout_seconds = 2\n",
+        "max_concurrency = 1\nrequest_timeout_seconds = 6\n",
     );
     let body = predict_body(1);
     let url = srv.url("/v1/models/credit:predict");
@@ -1405,8 +1405,9 @@ fn past_the_concurrency_limit_a_request_gets_503_and_the_place_comes_back() {
     let mut c = half_sent(&srv, &key, &body);
     let a = agent();
     // The stalled request reaches the guard after its headers; until then
-    // a second request may still get the place, so ask until it is taken.
-    let deadline = Instant::now() + Duration::from_secs(2);
+    // a second request may still get the place, so ask until it is taken
+    // (well within the stalled request's timeout, on a loaded machine too).
+    let deadline = Instant::now() + Duration::from_secs(4);
     let busy = loop {
         let r = post(&a, &url, Some(&key), &body);
         if r.status == 503 || Instant::now() > deadline {

@@ -138,9 +138,6 @@ pub struct InFlight {
     max: usize,
 }
 
-/// A place taken in [`InFlight`], given back on drop.
-pub struct Permit<'a>(&'a AtomicUsize);
-
 impl InFlight {
     pub fn new(max: usize) -> Self {
         InFlight {
@@ -149,18 +146,17 @@ impl InFlight {
         }
     }
 
-    fn try_acquire(&self) -> Option<Permit<'_>> {
+    /// Takes a place; false at the limit (and nothing taken).
+    fn take(&self) -> bool {
         if self.n.fetch_add(1, Ordering::AcqRel) >= self.max {
             self.n.fetch_sub(1, Ordering::AcqRel);
-            return None;
+            return false;
         }
-        Some(Permit(&self.n))
+        true
     }
-}
 
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+    fn give_back(&self) {
+        self.n.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -281,19 +277,20 @@ fn reject(reason: &'static str, status: StatusCode, message: impl Into<String>) 
     }
 }
 
-/// Authentication, authorisation, rate limit, concurrency, declared size.
-/// The authenticated caller goes into the access line, refused or not; a
-/// copy of it is returned only when `attach` says the route needs it (the
-/// control API acts as the caller, the monitor attributes traffic), asked
-/// once the request is admitted.
-fn admit<'a>(
-    s: &'a Shared,
+/// Authentication, authorisation, rate limit, declared size, concurrency.
+/// Admitted, the request holds a place in [`InFlight`] that the caller
+/// must give back. The authenticated caller goes into the access line,
+/// refused or not; a copy of it is returned only when `attach` says the
+/// route needs it (the control API acts as the caller, the monitor
+/// attributes traffic), asked once the request is admitted.
+fn admit(
+    s: &Shared,
     req: &Request,
     action: Option<&'static str>,
     now: &Timestamp,
     line: &mut AccessLine,
     attach: impl FnOnce() -> bool,
-) -> Result<(Permit<'a>, Option<Client>), Rejection> {
+) -> Result<Option<Client>, Rejection> {
     let snap = s.current.get();
     let Some(presented) = presented_key(req.headers()) else {
         let mut r = reject(
@@ -392,17 +389,6 @@ fn admit<'a>(
             .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         return Err(r);
     }
-    let permit = s.inflight.try_acquire().ok_or_else(|| {
-        let mut r = reject(
-            "busy",
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the server is at its concurrency limit; retry shortly",
-        );
-        r.response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        r
-    })?;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -420,7 +406,18 @@ fn admit<'a>(
             ),
         ));
     }
-    Ok((permit, attach().then(|| client.clone())))
+    if !s.inflight.take() {
+        let mut r = reject(
+            "busy",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is at its concurrency limit; retry shortly",
+        );
+        r.response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return Err(r);
+    }
+    Ok(attach().then(|| client.clone()))
 }
 
 /// At most `n` bytes of `s`, cut on a character boundary.
@@ -495,10 +492,91 @@ impl tower_service::Service<Request> for Guarded {
         std::task::Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
-        let shared = self.shared.clone();
-        let inner = self.inner.clone();
-        Box::pin(async move { Ok(guard(shared, req, inner).await) })
+    /// Admission runs here, before any future exists: it never waits, a
+    /// refused request is answered without one, and an admitted request
+    /// is routed through the router this service holds rather than a copy.
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let start = Instant::now();
+        let now = Timestamp::now();
+        let s = &*self.shared;
+        let (route, access) = classify(req.uri().path(), s.cfg.public_metrics);
+        let mut line = AccessLine::start(
+            &now,
+            req.method().as_str(),
+            bounded(req.uri().path(), 200),
+            route,
+        );
+        // The control API acts as the caller; the monitor attributes
+        // traffic to it. A predict route's request is observed only within
+        // the monitor's budget; the route hands it over only if the client
+        // is attached. Nothing else needs the caller in the request.
+        let observed = || {
+            access == Access::Authenticated
+                || (route == "predict" || route == "infer")
+                    && s.monitor.get().is_some_and(|m| m.admit())
+        };
+        let admitted = match access {
+            Access::Public => Ok(None),
+            Access::Authenticated => admit(s, &req, None, &now, &mut line, observed).map(Some),
+            Access::Action(a) => admit(s, &req, Some(a), &now, &mut line, observed).map(Some),
+        };
+        let holds_place = match admitted {
+            Err(r) => {
+                let resp = done(s, start, route, line, Some(r.reason), r.response);
+                return Box::pin(std::future::ready(Ok(resp)));
+            }
+            Ok(None) => false,
+            Ok(Some(client)) => {
+                if let Some(c) = client {
+                    req.extensions_mut().insert(c);
+                }
+                true
+            }
+        };
+        // The body limit the extractors enforce (413 past it), set on the
+        // request here rather than as a layer on every route.
+        axum::extract::DefaultBodyLimit::max(s.cfg.max_body_bytes).apply(&mut req);
+        let deadline = start + s.cfg.request_timeout;
+        let mut place = Place {
+            shared: self.shared.clone(),
+            held: holds_place,
+        };
+        let call = tower_service::Service::call(&mut self.inner, req);
+        Box::pin(async move {
+            let r = lazy_timeout(deadline, call).await;
+            place.give_back();
+            let (reason, resp) = match r {
+                Ok(Ok(r)) => (None, r),
+                Ok(Err(never)) => match never {},
+                Err(_) => (
+                    Some("timeout"),
+                    error(StatusCode::SERVICE_UNAVAILABLE, "the request timed out"),
+                ),
+            };
+            Ok(done(&place.shared, start, route, line, reason, resp))
+        })
+    }
+}
+
+/// An admitted request's place in flight, held by its future and given
+/// back when the handler is done — or when the future is dropped (a client
+/// that hangs up mid-request).
+struct Place {
+    shared: Arc<Shared>,
+    held: bool,
+}
+
+impl Place {
+    fn give_back(&mut self) {
+        if std::mem::take(&mut self.held) {
+            self.shared.inflight.give_back();
+        }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.give_back();
     }
 }
 
@@ -518,60 +596,17 @@ async fn lazy_timeout<F: std::future::Future>(
     tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), fut).await
 }
 
-/// Everything around one request.
-async fn guard(s: Arc<Shared>, mut req: Request, mut inner: axum::Router) -> Response {
-    let start = Instant::now();
-    let now = Timestamp::now();
-    let (route, access) = classify(req.uri().path(), s.cfg.public_metrics);
-    let mut line = AccessLine::start(
-        &now,
-        req.method().as_str(),
-        bounded(req.uri().path(), 200),
-        route,
-    );
-    let mut reason: Option<&'static str> = None;
-    // The control API acts as the caller; the monitor attributes traffic
-    // to it. A predict route's request is observed only within the
-    // monitor's budget; the route hands it over only if the client is
-    // attached. Nothing else needs the caller in the request.
-    let observed = || {
-        access == Access::Authenticated
-            || (route == "predict" || route == "infer")
-                && s.monitor.get().is_some_and(|m| m.admit())
-    };
-    let admitted = match access {
-        Access::Public => Ok(None),
-        Access::Authenticated => admit(&s, &req, None, &now, &mut line, observed).map(Some),
-        Access::Action(a) => admit(&s, &req, Some(a), &now, &mut line, observed).map(Some),
-    };
-    let mut resp = match admitted {
-        Err(r) => {
-            reason = Some(r.reason);
-            r.response
-        }
-        Ok(admitted) => {
-            let permit = admitted.map(|(permit, client)| {
-                if let Some(c) = client {
-                    req.extensions_mut().insert(c);
-                }
-                permit
-            });
-            // The body limit the extractors enforce (413 past it), set on
-            // the request here rather than as a layer on every route.
-            axum::extract::DefaultBodyLimit::max(s.cfg.max_body_bytes).apply(&mut req);
-            let call = tower_service::Service::call(&mut inner, req);
-            let r = lazy_timeout(start + s.cfg.request_timeout, call).await;
-            drop(permit);
-            match r {
-                Ok(Ok(r)) => r,
-                Ok(Err(never)) => match never {},
-                Err(_) => {
-                    reason = Some("timeout");
-                    error(StatusCode::SERVICE_UNAVAILABLE, "the request timed out")
-                }
-            }
-        }
-    };
+/// What every response gets: the reason it counts as refused (from its
+/// status, if the guard did not refuse it), security headers, metrics and
+/// the access line.
+fn done(
+    s: &Shared,
+    start: Instant,
+    route: &'static str,
+    line: AccessLine,
+    mut reason: Option<&'static str>,
+    mut resp: Response,
+) -> Response {
     let status = resp.status();
     if reason.is_none() {
         reason = match status {
@@ -639,16 +674,14 @@ mod tests {
     #[test]
     fn in_flight_places_are_limited_and_given_back() {
         let f = InFlight::new(2);
-        let a = f.try_acquire();
-        let b = f.try_acquire();
-        assert!(a.is_some() && b.is_some());
-        assert!(f.try_acquire().is_none());
-        assert!(f.try_acquire().is_none(), "a refusal takes no place");
-        drop(a);
-        let c = f.try_acquire();
-        assert!(c.is_some());
-        assert!(f.try_acquire().is_none());
-        drop((b, c));
+        assert!(f.take() && f.take());
+        assert!(!f.take());
+        assert!(!f.take(), "a refusal takes no place");
+        f.give_back();
+        assert!(f.take());
+        assert!(!f.take());
+        f.give_back();
+        f.give_back();
         assert_eq!(f.n.load(Ordering::Acquire), 0);
     }
 

@@ -69,33 +69,105 @@ pub struct ModelLabels {
     pub version: String,
 }
 
-/// A classic histogram whose observations are three atomic additions:
-/// prometheus-client's `Histogram` takes a mutex per observation, which
-/// the two cores serving requests would contend on for every request.
-/// Buckets: 100 µs doubling to ~6.5 s, then +Inf.
+/// Shards of a per-request metric. Each thread that serves requests writes
+/// its own shard (chosen once per thread), so the two cores counting
+/// requests never write the same cache line — with one shared atomic each
+/// increment would pull the line from the other core. Reading a metric
+/// (a scrape) sums the shards.
+const SHARDS: usize = 8;
+
+/// This thread's shard.
+fn shard() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    thread_local! {
+        static MINE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    MINE.with(|m| *m)
+}
+
+/// One atomic on a cache line (and its neighbour, which some CPUs fetch
+/// in pairs) of its own.
+#[repr(align(128))]
+#[derive(Debug, Default)]
+struct Padded(AtomicU64);
+
+/// A counter written per shard; a Prometheus counter when read.
+#[derive(Clone, Debug)]
+pub struct ShardedCounter(Arc<[Padded; SHARDS]>);
+
+impl Default for ShardedCounter {
+    fn default() -> Self {
+        ShardedCounter(Arc::new(std::array::from_fn(|_| Padded::default())))
+    }
+}
+
+impl ShardedCounter {
+    pub fn inc(&self) {
+        self.0[shard()].0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.iter().map(|p| p.0.load(Ordering::Relaxed)).sum()
+    }
+}
+
+impl TypedMetric for ShardedCounter {
+    const TYPE: MetricType = MetricType::Counter;
+}
+
+impl EncodeMetric for ShardedCounter {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_counter::<NoLabelSet, _, u64>(&self.get(), None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+/// Latency buckets: 100 µs doubling to ~6.5 s, then +Inf.
+const LATENCY_BOUNDS: usize = 17;
+
+/// A classic histogram, sharded like [`ShardedCounter`]: an observation is
+/// three atomic additions on the thread's own shard. (prometheus-client's
+/// `Histogram` takes a mutex per observation, which the serving cores would
+/// contend on for every request.)
 #[derive(Clone, Debug)]
 pub struct LatencyHistogram(Arc<LatencyInner>);
 
 #[derive(Debug)]
 struct LatencyInner {
-    bounds: Vec<f64>,
+    bounds: [f64; LATENCY_BOUNDS],
+    shards: [LatencyShard; SHARDS],
+}
+
+#[repr(align(128))]
+#[derive(Debug)]
+struct LatencyShard {
     /// Non-cumulative counts per bucket, the last for +Inf.
-    counts: Vec<AtomicU64>,
-    count: AtomicU64,
+    counts: [AtomicU64; LATENCY_BOUNDS + 1],
     /// The sum's f64 bits.
     sum: AtomicU64,
 }
 
 impl Default for LatencyHistogram {
     fn default() -> Self {
-        let bounds: Vec<f64> =
-            prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 17).collect();
-        let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
+        let mut bounds = [0.0; LATENCY_BOUNDS];
+        for (b, v) in
+            bounds
+                .iter_mut()
+                .zip(prometheus_client::metrics::histogram::exponential_buckets(
+                    0.0001, 2.0, 17,
+                ))
+        {
+            *b = v;
+        }
         LatencyHistogram(Arc::new(LatencyInner {
             bounds,
-            counts,
-            count: AtomicU64::new(0),
-            sum: AtomicU64::new(0f64.to_bits()),
+            shards: std::array::from_fn(|_| LatencyShard {
+                counts: std::array::from_fn(|_| AtomicU64::new(0)),
+                sum: AtomicU64::new(0f64.to_bits()),
+            }),
         }))
     }
 }
@@ -107,10 +179,10 @@ impl LatencyHistogram {
             .bounds
             .iter()
             .position(|b| v <= *b)
-            .unwrap_or(i.bounds.len());
-        i.counts[bucket].fetch_add(1, Ordering::Relaxed);
-        i.count.fetch_add(1, Ordering::Relaxed);
-        let _ = i
+            .unwrap_or(LATENCY_BOUNDS);
+        let shard = &i.shards[shard()];
+        shard.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        let _ = shard
             .sum
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
                 Some((f64::from_bits(bits) + v).to_bits())
@@ -130,10 +202,22 @@ impl EncodeMetric for LatencyHistogram {
             .iter()
             .copied()
             .chain(std::iter::once(f64::INFINITY))
-            .zip(i.counts.iter().map(|c| c.load(Ordering::Relaxed)))
+            .enumerate()
+            .map(|(k, bound)| {
+                let n = i
+                    .shards
+                    .iter()
+                    .map(|s| s.counts[k].load(Ordering::Relaxed))
+                    .sum();
+                (bound, n)
+            })
             .collect();
         let count = buckets.iter().map(|(_, c)| c).sum();
-        let sum = f64::from_bits(i.sum.load(Ordering::Relaxed));
+        let sum = i
+            .shards
+            .iter()
+            .map(|s| f64::from_bits(s.sum.load(Ordering::Relaxed)))
+            .sum();
         encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
     }
 
@@ -149,7 +233,7 @@ pub struct Metrics {
     /// Tells this instance's entries apart in the per-thread cache.
     id: u64,
     registry: Registry,
-    pub requests: Family<RequestLabels, Counter>,
+    pub requests: Family<RequestLabels, ShardedCounter>,
     pub latency: Family<RouteLabels, LatencyHistogram>,
     pub rejections: Family<ReasonLabels, Counter>,
     pub rate_limited: Family<KeyLabels, Counter>,
@@ -182,7 +266,7 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("warden");
-        let requests = Family::<RequestLabels, Counter>::default();
+        let requests = Family::<RequestLabels, ShardedCounter>::default();
         let latency = Family::<RouteLabels, LatencyHistogram>::default();
         let rejections = Family::<ReasonLabels, Counter>::default();
         let rate_limited = Family::<KeyLabels, Counter>::default();
@@ -334,7 +418,7 @@ impl Metrics {
     /// once per worker thread and kept, so the request path does not take
     /// the families' locks or hash their labels every time.
     pub fn observe_request(&self, route: &'static str, status: u16, seconds: f64) {
-        type Handles = (Counter, LatencyHistogram);
+        type Handles = (ShardedCounter, LatencyHistogram);
         thread_local! {
             static CACHE: std::cell::RefCell<std::collections::HashMap<(u64, usize, u16), Handles>> =
                 std::cell::RefCell::new(std::collections::HashMap::new());
@@ -392,5 +476,39 @@ mod tests {
             .and_then(|v| v.parse().ok())
             .unwrap();
         assert!((sum - 10.00035).abs() < 1e-9, "{sum}");
+    }
+
+    #[test]
+    fn shards_written_by_many_threads_add_up() {
+        let m = Arc::new(Metrics::new());
+        let threads: Vec<_> = (0..12)
+            .map(|_| {
+                let m = m.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        m.observe_request("infer", 200, 0.00025);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let text = m.encode();
+        for line in [
+            "warden_http_requests_total{route=\"infer\",status=\"200\"} 12000",
+            "warden_http_request_duration_seconds_count{route=\"infer\"} 12000",
+            "warden_http_request_duration_seconds_bucket{le=\"0.0002\",route=\"infer\"} 0",
+            "warden_http_request_duration_seconds_bucket{le=\"0.0004\",route=\"infer\"} 12000",
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
+        let sum: f64 = text
+            .lines()
+            .find(|l| l.starts_with("warden_http_request_duration_seconds_sum"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        assert!((sum - 3.0).abs() < 1e-9, "{sum}");
     }
 }
