@@ -14,6 +14,9 @@
 #   4. FastAPI 0.165 + uvicorn (2 workers, uvloop, httptools) + pydantic +
 #      scikit-learn with API-key auth, slowapi's rate limiter, a body limit
 #      and pydantic validation of the same rules.
+# Runs 1, 2b and 3 are repeated in rounds (WARDEN_BENCH_ROUNDS) with the three
+# servers up side by side; medians, min-max and the median per-round cost are
+# reported, because one 10 s run per server moves by +-5% here.
 # Everything runs on this machine, load generator included, on 127.0.0.1.
 # warden is $WARDEN or target/release/warden; the unguarded server is built
 # here (cargo build --release). wrk comes from Debian (apt-get install wrk).
