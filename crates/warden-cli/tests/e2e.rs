@@ -2080,7 +2080,14 @@ fn api_keys_are_shown_once_stored_hashed_and_revocable() {
         .collect();
     assert_eq!(stored.len(), 2);
     let raw = std::fs::read(ws.join(".warden/warden.db")).unwrap();
-    let secret = key.rsplit('_').next().unwrap();
+    // `wdn_<12 hex>_<secret>`; the secret is base64url, so it may itself
+    // hold `_`: split after the id, not at the last underscore.
+    let secret = key
+        .strip_prefix("wdn_")
+        .and_then(|rest| rest.split_once('_'))
+        .map(|(_, secret)| secret)
+        .unwrap();
+    assert_eq!(secret.len(), 43, "{key}");
     assert!(!raw.windows(secret.len()).any(|w| w == secret.as_bytes()));
     assert!(stored.iter().all(|h| !h.contains(secret)));
     // Listing never shows a key or a hash.
