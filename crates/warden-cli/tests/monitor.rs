@@ -3,24 +3,14 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use serde_json::Value;
 
-fn warden(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("warden").unwrap();
-    c.current_dir(dir)
-        .env("WARDEN_ACTOR", "ana")
-        .env_remove("WARDEN_WORKSPACE");
-    c
-}
+mod common;
+use common::{run, warden};
 
-fn run(c: &mut Command) -> (i32, String, String) {
-    let o = c.output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+/// `warden monitor drift ARGS` in `dir`.
+fn drift(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    run(warden(dir).args(["monitor", "drift"]).args(args))
 }
 
 fn example(dir: &Path, out: &str, rows: &str, seed: &str, shift: bool) {
@@ -51,16 +41,17 @@ fn a_known_shift_is_found_and_the_same_distribution_is_not() {
     example(dir, "ref.csv", "6000", "1", false);
     example(dir, "same.csv", "3000", "2", false);
     example(dir, "shifted.csv", "3000", "3", true);
-    let (code, out, err) = run(warden(dir).args([
-        "monitor",
-        "drift",
-        "--reference",
-        "ref.csv",
-        "--current",
-        "same.csv",
-        "--json",
-        "--fail-on-drift",
-    ]));
+    let (code, out, err) = drift(
+        dir,
+        &[
+            "--reference",
+            "ref.csv",
+            "--current",
+            "same.csv",
+            "--json",
+            "--fail-on-drift",
+        ],
+    );
     assert_eq!(code, 0, "{out}{err}");
     let r: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["dataset_drift"], false);
@@ -81,18 +72,19 @@ fn a_known_shift_is_found_and_the_same_distribution_is_not() {
             .any(|s| s["column"] == "email")
     );
 
-    let (code, out, err) = run(warden(dir).args([
-        "monitor",
-        "drift",
-        "--reference",
-        "ref.csv",
-        "--current",
-        "shifted.csv",
-        "--json",
-        "--fail-on-drift",
-        "--report",
-        "report",
-    ]));
+    let (code, out, err) = drift(
+        dir,
+        &[
+            "--reference",
+            "ref.csv",
+            "--current",
+            "shifted.csv",
+            "--json",
+            "--fail-on-drift",
+            "--report",
+            "report",
+        ],
+    );
     let r: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
     for f in ["income", "credit_score", "debt_ratio"] {
         assert_eq!(
@@ -125,31 +117,33 @@ fn a_known_shift_is_found_and_the_same_distribution_is_not() {
     );
 
     // A lower share threshold makes it dataset drift: exit 7.
-    let (code, _, _) = run(warden(dir).args([
-        "monitor",
-        "drift",
-        "--reference",
-        "ref.csv",
-        "--current",
-        "shifted.csv",
-        "--drift-share",
-        "0.2",
-        "--fail-on-drift",
-    ]));
+    let (code, _, _) = drift(
+        dir,
+        &[
+            "--reference",
+            "ref.csv",
+            "--current",
+            "shifted.csv",
+            "--drift-share",
+            "0.2",
+            "--fail-on-drift",
+        ],
+    );
     assert_eq!(code, 7);
 
     // The Evidently-compatible mode on the same files.
-    let (code, out, _) = run(warden(dir).args([
-        "monitor",
-        "drift",
-        "--reference",
-        "ref.csv",
-        "--current",
-        "shifted.csv",
-        "--compat",
-        "evidently",
-        "--json",
-    ]));
+    let (code, out, _) = drift(
+        dir,
+        &[
+            "--reference",
+            "ref.csv",
+            "--current",
+            "shifted.csv",
+            "--compat",
+            "evidently",
+            "--json",
+        ],
+    );
     assert_eq!(code, 0);
     let r: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["mode"], "evidently");
@@ -203,59 +197,40 @@ fn bad_input_is_named_and_exits_non_zero() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
     example(dir, "ref.csv", "500", "1", false);
-    let (code, _, err) = run(warden(dir).args([
-        "monitor",
-        "drift",
-        "--reference",
-        "ref.csv",
-        "--current",
-        "nope.csv",
-    ]));
+    let (code, _, err) = drift(dir, &["--reference", "ref.csv", "--current", "nope.csv"]);
     assert_eq!(code, 1);
     assert!(err.contains("nope.csv"), "{err}");
-    let (code, _, err) = run(warden(dir).args([
-        "monitor",
-        "drift",
-        "--reference",
-        "ref.csv",
-        "--current",
-        "ref.csv",
-        "--compat",
-        "alibi",
-    ]));
+    let (code, _, err) = drift(
+        dir,
+        &[
+            "--reference",
+            "ref.csv",
+            "--current",
+            "ref.csv",
+            "--compat",
+            "alibi",
+        ],
+    );
     assert_eq!(code, 2);
     assert!(err.contains("evidently"), "{err}");
-    let (code, _, err) = run(warden(dir).args([
-        "monitor",
-        "drift",
-        "--reference",
-        "ref.csv",
-        "--current",
-        "ref.csv",
-        "--alpha",
-        "1.5",
-    ]));
+    let (code, _, err) = drift(
+        dir,
+        &[
+            "--reference",
+            "ref.csv",
+            "--current",
+            "ref.csv",
+            "--alpha",
+            "1.5",
+        ],
+    );
     assert_eq!(code, 2, "{err}");
     std::fs::write(dir.join("other.csv"), "x,y\n1,2\n3,4\n").unwrap();
-    let (code, _, err) = run(warden(dir).args([
-        "monitor",
-        "drift",
-        "--reference",
-        "ref.csv",
-        "--current",
-        "other.csv",
-    ]));
+    let (code, _, err) = drift(dir, &["--reference", "ref.csv", "--current", "other.csv"]);
     assert_ne!(code, 0);
     assert!(err.contains("no column in common"), "{err}");
     // A registered reference needs a workspace.
-    let (code, _, err) = run(warden(dir).args([
-        "monitor",
-        "drift",
-        "--reference",
-        "credit@1",
-        "--current",
-        "ref.csv",
-    ]));
+    let (code, _, err) = drift(dir, &["--reference", "credit@1", "--current", "ref.csv"]);
     assert_ne!(code, 0);
     assert!(err.to_lowercase().contains("workspace"), "{err}");
 }

@@ -6,22 +6,8 @@ use std::path::Path;
 use assert_cmd::Command;
 use serde_json::Value;
 
-fn warden(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("warden").unwrap();
-    c.current_dir(dir)
-        .env("WARDEN_ACTOR", "ana")
-        .env_remove("WARDEN_WORKSPACE");
-    c
-}
-
-fn run(c: &mut Command) -> (i32, String, String) {
-    let o = c.output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+mod common;
+use common::{run, warden};
 
 fn json(c: &mut Command, want: i32) -> Value {
     let (code, out, err) = run(c);

@@ -311,8 +311,7 @@ fn admit(
         r
     };
     // API keys carry their prefix; anything else is a JWT when JWTs are on.
-    // A caller built for this request (a token's subject), if not the
-    // snapshot's.
+    // A token's caller is built for the request; a key's is the snapshot's.
     let owned;
     let (client, limit, verdict) = match &s.jwt {
         Some(jwt) if !presented.starts_with(warden::API_KEY_PREFIX) => {
@@ -338,17 +337,13 @@ fn admit(
                     _ => "invalid API key",
                 })
             })?;
-            match snap.callers.get(rec.id.as_str()) {
-                Some(c) => (&c.client, c.limit, c.limiter.check()),
-                // A key the snapshot verified but holds no caller for
-                // cannot happen (both come from one read); served anyway.
-                None => {
-                    owned = Client::new(rec.name.as_str(), vec![rec.role.clone()]);
-                    let limit = limit_for(&s.cfg, &owned.roles, rec.rate_limit);
-                    let verdict = s.limiters.check(&rec.id, limit);
-                    (&owned, limit, verdict)
-                }
-            }
+            // The verifier and the callers come from one read of the
+            // store, so a verified key has a caller; if not, fail closed.
+            let c = snap
+                .callers
+                .get(rec.id.as_str())
+                .ok_or_else(|| unauthenticated("invalid API key"))?;
+            (&c.client, c.limit, c.limiter.check())
         }
     };
     line.caller(&client.name, &client.roles);

@@ -453,6 +453,15 @@ impl Metrics {
 mod tests {
     use super::*;
 
+    /// The latency histogram's `_sum` in an exposition.
+    fn latency_sum(text: &str) -> f64 {
+        text.lines()
+            .find(|l| l.starts_with("warden_http_request_duration_seconds_sum"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    }
+
     #[test]
     fn latency_buckets_are_cumulative_in_the_exposition() {
         let m = Metrics::new();
@@ -469,12 +478,7 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} not in\n{text}");
         }
-        let sum: f64 = text
-            .lines()
-            .find(|l| l.starts_with("warden_http_request_duration_seconds_sum"))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap();
+        let sum = latency_sum(&text);
         assert!((sum - 10.00035).abs() < 1e-9, "{sum}");
     }
 
@@ -503,12 +507,7 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} not in\n{text}");
         }
-        let sum: f64 = text
-            .lines()
-            .find(|l| l.starts_with("warden_http_request_duration_seconds_sum"))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap();
+        let sum = latency_sum(&text);
         assert!((sum - 3.0).abs() < 1e-9, "{sum}");
     }
 }

@@ -301,21 +301,12 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
     let report_dir = dir.join("eval");
     let mut mia_auc: Vec<(String, Option<f64>)> = Vec::new();
     for model in &trained {
-        let out = sam.evaluate(&warden::EvalRequest {
-            model: name(model, |s| s.parse())?,
-            dataset: dataset.clone(),
-            sensitive: None,
-            privileged: Vec::new(),
-            bootstrap: 200,
-            seed: 7,
+        let out = sam.evaluate(&eval_request(
+            name(model, |s| s.parse())?,
+            &dataset,
+            200,
             threads,
-            attacks: vec![warden_ml::robust::Attack::PgdLinf],
-            decision_attack: false,
-            auto_attacks: false,
-            eps: vec![0.1],
-            steps: 20,
-            immutable: Vec::new(),
-        })?;
+        ))?;
         let r = &out.report;
         let fig = |f: &warden_ml::metrics::Figure| {
             f.value()
@@ -797,12 +788,24 @@ fn retrain_and_evaluate(
         .reference()
         .parse()
         .map_err(|e: warden_core::NameError| Failure::new(exit::ERROR, e.to_string()))?;
-    sam.evaluate(&warden::EvalRequest {
-        model: model.clone(),
+    sam.evaluate(&eval_request(model.clone(), dataset, 50, threads))?;
+    Ok(model)
+}
+
+/// The demo's evaluation of a credit model: metrics with `bootstrap`
+/// resamples and a PGD attack at ε 0.1.
+fn eval_request(
+    model: warden_core::VersionRef,
+    dataset: &warden_core::VersionRef,
+    bootstrap: usize,
+    threads: usize,
+) -> warden::EvalRequest {
+    warden::EvalRequest {
+        model,
         dataset: dataset.clone(),
         sensitive: None,
         privileged: Vec::new(),
-        bootstrap: 50,
+        bootstrap,
         seed: 7,
         threads,
         attacks: vec![warden_ml::robust::Attack::PgdLinf],
@@ -811,8 +814,7 @@ fn retrain_and_evaluate(
         eps: vec![0.1],
         steps: 20,
         immutable: Vec::new(),
-    })?;
-    Ok(model)
+    }
 }
 
 /// Removes a directory when dropped (on success and on every error path).
