@@ -23,7 +23,7 @@
 # Usage: bench/serve.sh [WORKDIR]   (default target/bench-serve)
 #   WARDEN_BENCH_SECONDS=10   seconds per wrk run
 #   WARDEN_BENCH_ROUNDS=5     rounds of the three peak runs (medians reported)
-#   WARDEN_BENCH_CONNS=64     connections for the peak runs
+#   WARDEN_BENCH_CONNS="64 128 256"  connection counts a peak is sought over
 #   WARDEN_BENCH_SKIP=fastapi skip the FastAPI server (its figures stay from the last run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,7 @@ REPO="$PWD"
 WORK="$(mkdir -p "${1:-$REPO/target/bench-serve}" && cd "${1:-$REPO/target/bench-serve}" && pwd)"
 SECS="${WARDEN_BENCH_SECONDS:-10}"
 ROUNDS="${WARDEN_BENCH_ROUNDS:-5}"
-CONNS="${WARDEN_BENCH_CONNS:-64}"
+CONNS="${WARDEN_BENCH_CONNS:-64 128 256}"
 VENV="${WARDEN_SERVE_BENCH_VENV:-$HOME/.cache/warden/venv-serve-bench}"
 PYTHON="${PYTHON:-python3}"
 PINS="fastapi==0.165.0 uvicorn==0.54.0 uvloop==0.23.0 httptools==0.9.0 pydantic==2.14.4"
@@ -64,14 +64,14 @@ local key = os.getenv("KEY")
 if key and key ~= "" then wrk.headers["X-API-Key"] = key end
 local d = tonumber(os.getenv("DELAY_MS") or "0")
 if d > 0 then function delay() return d end end
-local errors = 0
-function response(status, headers, body)
-  if status ~= 200 then errors = errors + 1 end
-end
 function done(summary, latency, requests)
   io.write(string.format("non200 %d\n", summary.errors.status))
 end
 LUA
+# No `response` function: wrk counts statuses over 399 itself, and a
+# `response` function makes wrk build a Lua table of every response's
+# headers, a load-generator cost that grows with the server's header count
+# and would be charged to the guarded server's security headers.
 
 wait_up() { # URL
   for _ in $(seq 1 150); do
@@ -95,9 +95,11 @@ run_wrk() { # NAME URL CONNS DELAY_MS -> prints "rps p50 p99 non200"
 
 # 1-3. The three servers run side by side (an idle server costs nothing)
 # and are measured in rounds, one after another within each round, so a
-# slow minute on this machine hits all three alike. Each figure below is
-# the median over the rounds (min-max beside it); the guardrails' cost is
-# the median of the per-round ratios.
+# slow minute on this machine hits all three alike. A server's peak in a
+# round is its best requests/s over the connection counts in
+# WARDEN_BENCH_CONNS (each count is run for every server in turn). Each
+# figure below is the median over the rounds (min-max beside it); the
+# guardrails' cost is the median of the per-round ratios of the peaks.
 printf 'addr = "127.0.0.1:18201"\n' > "$WORK/serve.toml"
 "$WARDEN" serve --env production --config "$WORK/serve.toml" > "$WORK/serve-access.log" 2> "$WORK/serve.err" &
 PIDS+=($!)
@@ -113,16 +115,39 @@ GUARDED=http://127.0.0.1:18201/v1/models/credit:predict
 NOMON=http://127.0.0.1:18204/v1/models/credit:predict
 BARE=http://127.0.0.1:18202/v1/models/credit:predict
 test "$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" -d "$BODY" "$GUARDED")" = 200
-KEYVAR="$KEY" run_wrk warmup "$GUARDED" "$CONNS" 0 > /dev/null
-KEYVAR="$KEY" run_wrk warmup "$NOMON" "$CONNS" 0 > /dev/null
-run_wrk warmup "$BARE" "$CONNS" 0 > /dev/null
-: > "$WORK/rounds.txt"
+FIRST_CONNS="${CONNS%% *}"
+KEYVAR="$KEY" run_wrk warmup "$GUARDED" "$FIRST_CONNS" 0 > /dev/null
+KEYVAR="$KEY" run_wrk warmup "$NOMON" "$FIRST_CONNS" 0 > /dev/null
+run_wrk warmup "$BARE" "$FIRST_CONNS" 0 > /dev/null
+# sweep.txt: one line per round and connection count, every server's run.
+# rounds.txt: one line per round, each server's peak of that round (its
+# best requests/s and that run's latencies; non-200 summed over the round),
+# then the connection counts the peaks came at.
+: > "$WORK/sweep.txt"
 for r in $(seq 1 "$ROUNDS"); do
-  read -r a a50 a99 aerr < <(KEYVAR="$KEY" run_wrk "warden-peak-$r" "$GUARDED" "$CONNS" 0)
-  read -r b b50 b99 berr < <(KEYVAR="$KEY" run_wrk "warden-nomonitor-peak-$r" "$NOMON" "$CONNS" 0)
-  read -r c c50 c99 cerr < <(run_wrk "unguarded-peak-$r" "$BARE" "$CONNS" 0)
-  echo "$r $a $a50 $a99 $aerr $b $b50 $b99 $berr $c $c50 $c99 $cerr" | tee -a "$WORK/rounds.txt" >&2
+  for n in $CONNS; do
+    read -r a a50 a99 aerr < <(KEYVAR="$KEY" run_wrk "warden-peak-$r-c$n" "$GUARDED" "$n" 0)
+    read -r b b50 b99 berr < <(KEYVAR="$KEY" run_wrk "warden-nomonitor-peak-$r-c$n" "$NOMON" "$n" 0)
+    read -r c c50 c99 cerr < <(run_wrk "unguarded-peak-$r-c$n" "$BARE" "$n" 0)
+    echo "$r $n $a $a50 $a99 $aerr $b $b50 $b99 $berr $c $c50 $c99 $cerr" | tee -a "$WORK/sweep.txt" >&2
+  done
 done
+awk '{
+  r = $1
+  for (s = 0; s < 3; s++) {
+    i = 3 + 4 * s
+    if (!((r, s) in best) || $i > best[r, s]) { best[r, s] = $i; l50[r, s] = $(i + 1); l99[r, s] = $(i + 2); at[r, s] = $2 }
+    err[r, s] += $(i + 3)
+  }
+  if (!(r in seen)) { seen[r] = 1; order[++nr] = r }
+}
+END {
+  for (k = 1; k <= nr; k++) {
+    r = order[k]; line = r
+    for (s = 0; s < 3; s++) line = line " " best[r, s] " " l50[r, s] " " l99[r, s] " " err[r, s]
+    print line, at[r, 0], at[r, 1], at[r, 2]
+  }
+}' "$WORK/sweep.txt" > "$WORK/rounds.txt"
 # median COLUMN: the median over the rounds of one column of rounds.txt
 median() { awk -v c="$1" '{print $c}' "$WORK/rounds.txt" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 spread() { awk -v c="$1" 'NR==1 {lo=$c; hi=$c} {if ($c<lo) lo=$c; if ($c>hi) hi=$c} END {printf "%s-%s", lo, hi}' "$WORK/rounds.txt"; }
@@ -132,12 +157,19 @@ W_RPS="$(median 2)"; N_RPS="$(median 6)"; U_RPS="$(median 10)"
 W_ERR="$(awk '{s+=$5} END {print s}' "$WORK/rounds.txt")"
 N_ERR="$(awk '{s+=$9} END {print s}' "$WORK/rounds.txt")"
 U_ERR="$(awk '{s+=$13} END {print s}' "$WORK/rounds.txt")"
-# Latencies of the median round of each server.
-lat() { # RPS_COLUMN P50_COLUMN
-  awk -v c="$1" -v m="$(median "$1")" -v l="$2" 'BEGIN {best=-1} {d=$c-m; if (d<0) d=-d; if (best<0 || d<best) {best=d; a=$l; b=$(l+1)}} END {print a, b}' "$WORK/rounds.txt"; }
-read -r W_P50 W_P99 < <(lat 2 3)
-read -r N_P50 N_P99 < <(lat 6 7)
-read -r U_P50 U_P99 < <(lat 10 11)
+# Latencies and connection count of the median round of each server.
+lat() { # RPS_COLUMN P50_COLUMN CONNS_COLUMN
+  awk -v c="$1" -v m="$(median "$1")" -v l="$2" -v n="$3" 'BEGIN {best=-1} {d=$c-m; if (d<0) d=-d; if (best<0 || d<best) {best=d; a=$l; b=$(l+1); k=$n}} END {print a, b, k}' "$WORK/rounds.txt"; }
+read -r W_P50 W_P99 W_C < <(lat 2 3 14)
+read -r N_P50 N_P99 N_C < <(lat 6 7 15)
+read -r U_P50 U_P99 U_C < <(lat 10 11 16)
+# The sweep: each server's median requests/s at each connection count.
+sweep_row() { # CONNS -> "a b c" medians over the rounds
+  for col in 3 7 11; do
+    awk -v n="$1" -v c="$col" '$2 == n {print $c}' "$WORK/sweep.txt" | sort -g | awk '{v[NR]=$1} END {printf "%s ", (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'
+  done
+  echo
+}
 kill "${PIDS[-2]}" "${PIDS[-1]}"; wait "${PIDS[-2]}" "${PIDS[-1]}" 2>/dev/null || true
 
 # Warden at half its (median) peak rate: C connections each waiting DELAY
@@ -168,20 +200,29 @@ PIDS+=($!)
 for _ in $(seq 1 600); do curl -s -o /dev/null http://127.0.0.1:18203/health && break; sleep 0.1; done
 URL=http://127.0.0.1:18203/v1/models/credit:predict
 test "$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" -H 'Content-Type: application/json' -d "$BODY" "$URL")" = 200
-KEYVAR="$KEY" run_wrk warmup "$URL" "$CONNS" 0 > /dev/null
-read -r F_RPS F_P50 F_P99 F_ERR < <(KEYVAR="$KEY" run_wrk fastapi-peak "$URL" "$CONNS" 0)
+KEYVAR="$KEY" run_wrk warmup "$URL" "$FIRST_CONNS" 0 > /dev/null
+read -r F_RPS F_P50 F_P99 F_ERR < <(KEYVAR="$KEY" run_wrk fastapi-peak "$URL" "$FIRST_CONNS" 0)
 fi
 
 {
-  echo "Peak figures: median of $ROUNDS rounds of ${SECS} s (min-max); latencies from the median round."
+  echo "Peak figures: a server's best over $CONNS connections in each of $ROUNDS rounds of ${SECS} s, median over the rounds (min-max); latencies and connections from the median round; non-200 summed over every run."
   echo
   echo "| server | connections | requests/s | min-max | p50 | p99 | non-200 |"
   echo "| --- | --- | --- | --- | --- | --- | --- |"
-  echo "| warden serve, peak | $CONNS | $W_RPS | $(spread 2) | $W_P50 | $W_P99 | $W_ERR |"
+  echo "| warden serve, peak | $W_C | $W_RPS | $(spread 2) | $W_P50 | $W_P99 | $W_ERR |"
   echo "| warden serve at half its peak (${DELAY} ms pacing) | $HALF_CONNS | $H_RPS | | $H_P50 | $H_P99 | $H_ERR |"
-  echo "| warden serve, monitor off | $CONNS | $N_RPS | $(spread 6) | $N_P50 | $N_P99 | $N_ERR |"
-  echo "| same routes, guardrails off | $CONNS | $U_RPS | $(spread 10) | $U_P50 | $U_P99 | $U_ERR |"
-  echo "| FastAPI + uvicorn (2 workers) | $CONNS | $F_RPS | | $F_P50 | $F_P99 | $F_ERR |"
+  echo "| warden serve, monitor off | $N_C | $N_RPS | $(spread 6) | $N_P50 | $N_P99 | $N_ERR |"
+  echo "| same routes, guardrails off | $U_C | $U_RPS | $(spread 10) | $U_P50 | $U_P99 | $U_ERR |"
+  echo "| FastAPI + uvicorn (2 workers) | $FIRST_CONNS | $F_RPS | | $F_P50 | $F_P99 | $F_ERR |"
+  echo
+  echo "Median requests/s at each connection count:"
+  echo
+  echo "| connections | every guardrail | monitor off | guardrails off | cost |"
+  echo "| --- | --- | --- | --- | --- |"
+  for n in $CONNS; do
+    read -r sa sb sc < <(sweep_row "$n")
+    awk -v n="$n" -v a="$sa" -v b="$sb" -v c="$sc" 'BEGIN { printf "| %s | %s | %s | %s | %.1f%% |\n", n, a, b, c, (1 - a / c) * 100 }'
+  done
   echo
   awk -v w="$W_RPS" -v f="$F_RPS" 'BEGIN { printf "warden / FastAPI: %.1fx requests/s\n", w / f }'
   echo "guardrails cost $(cost 2 10)% of the unguarded throughput ($(cost 6 10)% with the monitor off); online monitoring costs $(cost 2 6)% (medians of the per-round ratios)"
