@@ -26,8 +26,11 @@ use crate::metrics::{KeyLabels, ReasonLabels};
 /// One access-log line (no payloads, no credentials), written as the
 /// request goes: what was asked before admission, who asked during it
 /// (while the snapshot that holds the caller is borrowed, so the caller is
-/// never copied for the log), the outcome at the end. Values go through
-/// serde_json; only the punctuation between them is written here.
+/// never copied for the log), the outcome at the end. What the request
+/// brings (method, path, caller) goes through serde_json's escaping; field
+/// names, the route and the refusal reason are this module's own
+/// constants, and a timestamp's text is RFC 3339 digits and punctuation,
+/// so those are written as they are.
 struct AccessLine {
     buf: Vec<u8>,
     caller: bool,
@@ -36,12 +39,16 @@ struct AccessLine {
 impl AccessLine {
     fn start(now: &Timestamp, method: &str, path: &str, route: &'static str) -> Self {
         let mut buf = Vec::with_capacity(256);
-        buf.extend_from_slice(br#"{"event":"access","time":"#);
+        buf.extend_from_slice(br#"{"event":"access","time":""#);
+        buf.extend_from_slice(now.as_str().as_bytes());
+        buf.extend_from_slice(br#"","method":"#);
         let mut line = AccessLine { buf, caller: false };
-        line.value(now);
-        line.field("method", method);
-        line.field("path", path);
-        line.field("route", route);
+        line.value(method);
+        line.buf.extend_from_slice(br#","path":"#);
+        line.value(path);
+        line.buf.extend_from_slice(br#","route":""#);
+        line.buf.extend_from_slice(route.as_bytes());
+        line.buf.push(b'"');
         line
     }
 
@@ -51,29 +58,32 @@ impl AccessLine {
         let _ = serde_json::to_writer(&mut self.buf, v);
     }
 
-    fn field<T: serde::Serialize + ?Sized>(&mut self, name: &str, v: &T) {
-        self.buf.push(b',');
-        self.value(name);
-        self.buf.push(b':');
-        self.value(v);
-    }
-
     /// The authenticated caller, refused or not.
     fn caller(&mut self, name: &str, roles: &[String]) {
-        self.field("client", name);
-        self.field("roles", roles);
+        self.buf.extend_from_slice(br#","client":"#);
+        self.value(name);
+        self.buf.extend_from_slice(br#","roles":"#);
+        self.value(roles);
         self.caller = true;
     }
 
-    fn finish(mut self, status: u16, ms: f64, rejected: Option<&str>) -> Option<String> {
+    fn finish(mut self, status: u16, ms: f64, rejected: Option<&'static str>) -> Option<String> {
         if !self.caller {
             self.buf
                 .extend_from_slice(br#","client":null,"roles":null"#);
         }
-        self.field("status", &status);
-        self.field("ms", &ms);
-        self.field("rejected", &rejected);
-        self.buf.push(b'}');
+        self.buf.extend_from_slice(br#","status":"#);
+        self.value(&status);
+        self.buf.extend_from_slice(br#","ms":"#);
+        self.value(&ms);
+        match rejected {
+            Some(r) => {
+                self.buf.extend_from_slice(br#","rejected":""#);
+                self.buf.extend_from_slice(r.as_bytes());
+                self.buf.extend_from_slice(br#""}"#);
+            }
+            None => self.buf.extend_from_slice(br#","rejected":null}"#),
+        }
         String::from_utf8(self.buf).ok()
     }
 }
@@ -475,9 +485,7 @@ impl Guarded {
 impl tower_service::Service<Request> for Guarded {
     type Response = Response;
     type Error = std::convert::Infallible;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Response, Self::Error>> + Send + 'static>,
-    >;
+    type Future = GuardFuture;
 
     fn poll_ready(
         &mut self,
@@ -518,7 +526,7 @@ impl tower_service::Service<Request> for Guarded {
         let holds_place = match admitted {
             Err(r) => {
                 let resp = done(s, start, route, line, Some(r.reason), r.response);
-                return Box::pin(std::future::ready(Ok(resp)));
+                return GuardFuture::Answered(Some(resp));
             }
             Ok(None) => false,
             Ok(Some(client)) => {
@@ -532,24 +540,101 @@ impl tower_service::Service<Request> for Guarded {
         // request here rather than as a layer on every route.
         axum::extract::DefaultBodyLimit::max(s.cfg.max_body_bytes).apply(&mut req);
         let deadline = start + s.cfg.request_timeout;
-        let mut place = Place {
+        let place = Place {
             shared: self.shared.clone(),
             held: holds_place,
         };
         let call = tower_service::Service::call(&mut self.inner, req);
-        Box::pin(async move {
-            let r = lazy_timeout(deadline, call).await;
-            place.give_back();
-            let (reason, resp) = match r {
-                Ok(Ok(r)) => (None, r),
-                Ok(Err(never)) => match never {},
-                Err(_) => (
-                    Some("timeout"),
-                    error(StatusCode::SERVICE_UNAVAILABLE, "the request timed out"),
-                ),
-            };
-            Ok(done(&place.shared, start, route, line, reason, resp))
+        GuardFuture::Running(Running {
+            call,
+            timer: None,
+            deadline,
+            start,
+            route,
+            line: Some(line),
+            place,
         })
+    }
+}
+
+/// A request's future: answered at once (refused), or the router's
+/// future under the request timeout, then [`done`]. A named type rather
+/// than a boxed `async` block, so the connection keeps it in a slot of its
+/// own and a request allocates no future.
+// Boxing the large variant would bring back the allocation per request
+// this type exists to avoid; the refused variant's spare bytes cost nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum GuardFuture {
+    Answered(Option<Response>),
+    Running(Running),
+}
+
+/// An admitted request in the router.
+pub struct Running {
+    call: axum::routing::future::RouteFuture<std::convert::Infallible>,
+    /// Armed only for a request that did not complete on its first poll
+    /// (nearly every request does: the body is in hand and the handlers
+    /// compute without waiting), so most requests never touch the timer
+    /// wheel.
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    deadline: Instant,
+    start: Instant,
+    route: &'static str,
+    /// Taken when the response is built.
+    line: Option<AccessLine>,
+    place: Place,
+}
+
+impl std::future::Future for GuardFuture {
+    type Output = Result<Response, std::convert::Infallible>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let run = match self.get_mut() {
+            GuardFuture::Answered(r) => {
+                // Polled again after its answer (a caller's mistake): an
+                // error rather than a panic.
+                return Poll::Ready(Ok(r.take().unwrap_or_else(|| {
+                    error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+                })));
+            }
+            GuardFuture::Running(run) => run,
+        };
+        let (reason, resp) = match std::pin::Pin::new(&mut run.call).poll(cx) {
+            Poll::Ready(Ok(r)) => (None, r),
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => {
+                let deadline = tokio::time::Instant::from_std(run.deadline);
+                let timer = run
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) => (
+                        Some("timeout"),
+                        error(StatusCode::SERVICE_UNAVAILABLE, "the request timed out"),
+                    ),
+                }
+            }
+        };
+        run.place.give_back();
+        let Some(line) = run.line.take() else {
+            return Poll::Ready(Ok(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error",
+            )));
+        };
+        Poll::Ready(Ok(done(
+            &run.place.shared,
+            run.start,
+            run.route,
+            line,
+            reason,
+            resp,
+        )))
     }
 }
 
@@ -573,22 +658,6 @@ impl Drop for Place {
     fn drop(&mut self) {
         self.give_back();
     }
-}
-
-/// Awaits `fut` until `deadline`. Nearly every request completes on its
-/// first poll (the body is in hand and the handlers compute without
-/// waiting), so the timer — a timer-wheel entry registered and removed per
-/// request — is armed only for a request that did not.
-async fn lazy_timeout<F: std::future::Future>(
-    deadline: Instant,
-    fut: F,
-) -> Result<F::Output, tokio::time::error::Elapsed> {
-    let mut fut = std::pin::pin!(fut);
-    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
-    if let std::task::Poll::Ready(v) = first {
-        return Ok(v);
-    }
-    tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), fut).await
 }
 
 /// What every response gets: the reason it counts as refused (from its
@@ -654,6 +723,42 @@ mod tests {
         assert_eq!(v["ms"], 0.125);
         assert!(v["rejected"].is_null());
         assert_eq!(v.as_object().map(|o| o.len()), Some(10));
+    }
+
+    #[test]
+    fn route_names_need_no_json_escaping() {
+        // The access line writes route names as they are.
+        for path in [
+            "/v2/health/live",
+            "/v2/health/ready",
+            "/metrics",
+            "/v2",
+            "/openapi.json",
+            "/v2/models/a/infer",
+            "/v2/models/a/ready",
+            "/v2/models/a",
+            "/v1/models/a:predict",
+            "/api/v1/models",
+            "/elsewhere",
+        ] {
+            for public in [false, true] {
+                let (route, _) = classify(path, public);
+                assert!(
+                    !route.is_empty() && route.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                    "{route}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_access_line_names_the_reason() {
+        let now = Timestamp::now();
+        let line = AccessLine::start(&now, "POST", "/v1/models/a:predict", "predict");
+        let v = parse(line.finish(429, 0.02, Some("rate_limited")));
+        assert_eq!(v["rejected"], "rate_limited");
+        assert_eq!(v["status"], 429);
+        assert_eq!(v["time"], now.as_str());
     }
 
     #[test]
