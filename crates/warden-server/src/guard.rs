@@ -171,7 +171,7 @@ impl InFlight {
 }
 
 /// One rate limiter per key, rebuilt if the key's limit changes. Lookups
-/// take a read lock; only a caller's first request writes.
+/// take a read lock; only a new caller or a changed limit writes.
 #[derive(Default)]
 pub struct Limiters(RwLock<HashMap<String, (RateLimit, Arc<DefaultDirectRateLimiter>)>>);
 
@@ -180,20 +180,20 @@ type Verdict = Result<(), governor::NotUntil<<DefaultClock as Clock>::Instant>>;
 impl Limiters {
     /// Takes one token from the caller's bucket.
     fn check(&self, key_id: &str, limit: RateLimit) -> Verdict {
-        {
-            let map = self.0.read().unwrap_or_else(|p| p.into_inner());
-            if let Some((l, r)) = map.get(key_id)
-                && *l == limit
-            {
-                return r.check();
-            }
-        }
         self.get(key_id, limit).check()
     }
 
     /// The bucket for `key_id` at `limit`: the one it has if the limit is
     /// unchanged, else a new, full one.
     pub fn get(&self, key_id: &str, limit: RateLimit) -> Arc<DefaultDirectRateLimiter> {
+        {
+            let map = self.0.read().unwrap_or_else(|p| p.into_inner());
+            if let Some((l, r)) = map.get(key_id)
+                && *l == limit
+            {
+                return r.clone();
+            }
+        }
         let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
         if let Some((l, r)) = map.get(key_id)
             && *l == limit
@@ -287,6 +287,14 @@ fn reject(reason: &'static str, status: StatusCode, message: impl Into<String>) 
     }
 }
 
+impl Rejection {
+    /// The refusal with a header telling the client what to do next.
+    fn with(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.response.headers_mut().insert(name, value);
+        self
+    }
+}
+
 /// Authentication, authorisation, rate limit, declared size, concurrency.
 /// Admitted, the request holds a place in [`InFlight`] that the caller
 /// must give back. The authenticated caller goes into the access line,
@@ -302,23 +310,14 @@ fn admit(
     attach: impl FnOnce() -> bool,
 ) -> Result<Option<Client>, Rejection> {
     let snap = s.current.get();
-    let Some(presented) = presented_key(req.headers()) else {
-        let mut r = reject(
-            "unauthenticated",
-            StatusCode::UNAUTHORIZED,
-            "an API key is required: send `Authorization: Bearer KEY` or `X-API-Key: KEY`",
-        );
-        r.response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return Err(r);
-    };
     let unauthenticated = |msg: &str| {
-        let mut r = reject("unauthenticated", StatusCode::UNAUTHORIZED, msg);
-        r.response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        r
+        reject("unauthenticated", StatusCode::UNAUTHORIZED, msg)
+            .with(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+    };
+    let Some(presented) = presented_key(req.headers()) else {
+        return Err(unauthenticated(
+            "an API key is required: send `Authorization: Bearer KEY` or `X-API-Key: KEY`",
+        ));
     };
     // API keys carry their prefix; anything else is a JWT when JWTs are on.
     // A token's caller is built for the request; a key's is the snapshot's.
@@ -380,7 +379,7 @@ fn admit(
                 key: client.name.to_string(),
             })
             .inc();
-        let mut r = reject(
+        return Err(reject(
             "rate_limited",
             StatusCode::TOO_MANY_REQUESTS,
             format!(
@@ -388,11 +387,8 @@ fn admit(
                 limit.per_second,
                 secs.max(1)
             ),
-        );
-        r.response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-        return Err(r);
+        )
+        .with(header::RETRY_AFTER, HeaderValue::from(secs.max(1))));
     }
     let declared = req
         .headers()
@@ -412,15 +408,12 @@ fn admit(
         ));
     }
     if !s.inflight.take() {
-        let mut r = reject(
+        return Err(reject(
             "busy",
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is at its concurrency limit; retry shortly",
-        );
-        r.response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return Err(r);
+        )
+        .with(header::RETRY_AFTER, HeaderValue::from_static("1")));
     }
     Ok(attach().then(|| client.clone()))
 }

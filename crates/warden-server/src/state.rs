@@ -201,8 +201,10 @@ pub fn refresh(
             .set(1);
     }
     let keys = ws.apikey_verifier()?;
+    // A revoked key fails verification before its caller is looked up.
     let callers = keys
         .records()
+        .filter(|r| r.revoked_at.is_none())
         .map(|r| (r.id.clone(), KeyCaller::new(cfg, limiters, r)))
         .collect();
     let mut allowed: HashMap<&'static str, HashSet<String>> = HashMap::new();
