@@ -731,15 +731,40 @@ pub enum RolesCmd {
 
 #[derive(Subcommand)]
 pub enum KeysCmd {
-    /// Generate a signing key; the private key goes to .warden/keys/NAME.pem (mode 0600)
+    /// Generate a workspace signing key (pipeline or release); the private key goes to .warden/keys/NAME.pem (mode 0600)
     #[command(
-        after_help = "Examples:\n  warden keys generate pipeline\n  warden keys generate lee-approvals --type ed25519\n  WARDEN_KEY_PASSPHRASE=... warden keys generate release   # encrypted PKCS#8"
+        after_help = "Examples:\n  warden keys generate pipeline\n  warden keys generate release --purpose release\n  WARDEN_KEY_PASSPHRASE=... warden keys generate release   # encrypted PKCS#8\n\nApproval keys are personal: the approver runs `warden keys enrol NAME`."
     )]
     Generate {
+        /// Name of the key (letters, digits, '-', '_', '.')
         name: String,
         /// Key type: ecdsa-p256 or ecdsa-p384 (what OpenSSF model signing verifies), or ed25519
         #[arg(long = "type", default_value = "ecdsa-p256", value_name = "TYPE")]
         key_type: String,
+        /// What the key signs: pipeline (trained and signed models) or release
+        #[arg(long, default_value = "pipeline", value_name = "PURPOSE")]
+        purpose: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Enrol your own approval key: the private key stays in your own directory, never in the workspace
+    #[command(
+        after_help = "Examples:\n  warden --actor lee keys enrol lee-approvals\n  WARDEN_KEY_PASSPHRASE=... warden --actor lee keys enrol lee-approvals   # encrypted\n\nThe private key is written to $WARDEN_CONFIG_DIR (else ~/.config/warden)/keys/WORKSPACE-ID/NAME.pem,\nmode 0600. Approvals signed with it count once an admin other than you runs\n`warden keys acknowledge NAME`."
+    )]
+    Enrol {
+        /// Name of the key
+        name: String,
+        /// Key type: ed25519, ecdsa-p256 or ecdsa-p384
+        #[arg(long = "type", default_value = "ed25519", value_name = "TYPE")]
+        key_type: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Acknowledge that an enrolled approval key belongs to its owner (an admin other than the owner)
+    #[command(after_help = "Example:\n  warden --actor ana keys acknowledge lee-approvals")]
+    Acknowledge {
+        /// Name of the enrolled key
+        name: String,
         #[command(flatten)]
         acting: ActingAs,
     },
@@ -796,12 +821,18 @@ pub enum AuditCmd {
     },
     /// Recompute every leaf and the tree, check every checkpoint; exit 5 on any failure
     #[command(
-        after_help = "Examples:\n  warden audit verify\n  warden audit verify --vkey \"$(cat trusted-log.vkey)\"   # pin the log key"
+        after_help = "Examples:\n  warden audit verify\n  warden audit verify --vkey \"$(cat trusted-log.vkey)\"   # pin the log key\n  warden audit verify --pin /mnt/elsewhere/checkpoint    # a checkpoint kept outside the workspace\n\nThe newest checkpoint of a sound log is remembered in your own directory\n($WARDEN_CONFIG_DIR, else ~/.config/warden), and every later run checks the\nlog against it: deleting the newest events and restoring an older signed\ncheckpoint is reported. Registry rows (stage pointers, quarantines, role\ngrants, keys, approvals, API keys) are compared with the state the log's\nevents imply."
     )]
     Verify {
         /// Verifier key to check checkpoints against (default: the workspace's .warden/log/vkey)
         #[arg(long, value_name = "VKEY")]
         vkey: Option<String>,
+        /// A signed checkpoint note kept elsewhere; the log must be consistent with it (repeatable)
+        #[arg(long, value_name = "FILE")]
+        pin: Vec<std::path::PathBuf>,
+        /// Neither check against nor update the checkpoint remembered in your own directory
+        #[arg(long)]
+        no_remember: bool,
         #[command(flatten)]
         acting: ActingAs,
     },

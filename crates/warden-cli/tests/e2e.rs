@@ -8,9 +8,19 @@ fn warden(ws: &Path, actor: &str) -> Command {
     let mut c = Command::cargo_bin("warden").unwrap();
     c.current_dir(ws)
         .env("WARDEN_ACTOR", actor)
+        .env("WARDEN_CONFIG_DIR", user_dir(actor))
         .env_remove("WARDEN_WORKSPACE")
         .env_remove("WARDEN_KEY_PASSPHRASE");
     c
+}
+
+/// Each actor's own directory (personal keys, remembered checkpoints), as
+/// if each person used their own account; one per test process.
+fn user_dir(actor: &str) -> std::path::PathBuf {
+    static BASE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| tempfile::tempdir().unwrap())
+        .path()
+        .join(actor)
 }
 
 fn out(c: &mut Command) -> (i32, String, String) {
@@ -1849,9 +1859,12 @@ fn approvals_quarantine_and_rollback() {
         ok(warden(ws, "ana").args(["roles", "grant", who, role]));
     }
     ok(warden(ws, "ana").args(["roles", "grant", "sam", "approver"]));
-    ok(warden(ws, "ana").args(["keys", "generate", "lee-key", "--type", "ed25519"]));
-    ok(warden(ws, "ana").args(["keys", "generate", "kim-key"]));
-    ok(warden(ws, "ana").args(["keys", "generate", "sam-key"]));
+    // Approval keys belong to people: each approver enrols their own and
+    // an admin acknowledges it.
+    for (who, key) in [("lee", "lee-key"), ("kim", "kim-key"), ("sam", "sam-key")] {
+        ok(warden(ws, who).args(["keys", "enrol", key]));
+        ok(warden(ws, "ana").args(["keys", "acknowledge", key]));
+    }
     ok(warden(ws, "ana").args([
         "example",
         "credit",

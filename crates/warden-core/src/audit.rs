@@ -39,9 +39,15 @@ pub mod actions {
     pub const KEYS_GENERATE: &str = "keys.generate";
     pub const KEYS_TRUST: &str = "keys.trust";
     pub const KEYS_REVOKE: &str = "keys.revoke";
+    /// A principal enrolled a personal approval key.
+    pub const KEYS_ENROL: &str = "keys.enrol";
+    /// An admin acknowledged an enrolled approval key.
+    pub const KEYS_ACKNOWLEDGE: &str = "keys.acknowledge";
     /// An action refused by the authorisation policy. It changes no state
     /// but is itself a security-relevant fact, so it is recorded.
     pub const AUTHZ_DENIED: &str = "authz.denied";
+    /// A registry row used in a decision disagreed with the log.
+    pub const INTEGRITY_DISAGREEMENT: &str = "integrity.disagreement";
     pub const DATA_INGEST: &str = "data.ingest";
     pub const MODEL_TRAIN: &str = "model.train";
     pub const MODEL_SIGN: &str = "model.sign";

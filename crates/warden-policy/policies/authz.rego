@@ -34,7 +34,7 @@ role_actions := {
 	"admin": {"*"},
 	"data-engineer": {"data.*"},
 	"ml-engineer": {"model.train", "model.import", "model.sign", "model.evaluate", "model.promote", "model.card", "scan.*"},
-	"approver": {"model.approve"},
+	"approver": {"model.approve", "keys.enrol"},
 	"operator": {"model.promote", "model.rollback", "model.quarantine", "serve.*", "monitor.*", "apikey.*", "incident.open", "incident.close", "scan.*"},
 	"auditor": {"audit.*"},
 	"predictor": {"serve.predict"},

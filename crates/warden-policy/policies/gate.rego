@@ -172,14 +172,29 @@ deny contains msg if {
 	msg := sprintf("the model card is incomplete (missing: %v): write it with warden model card", [concat(", ", input.model_card.missing)])
 }
 
-approvers contains a.approver if {
+# An approval counts when its signature is valid (an acknowledged approval
+# key of the approver's own), and the approver is neither the author nor the
+# one promoting. Two approvals need two approvers and two keys.
+counted_approvals contains a if {
 	some a in input.approvals
 	a.valid
 	a.distinct_from_author
+	object.get(a, "distinct_from_promoter", true)
 }
+
+approvers contains a.approver if {
+	some a in counted_approvals
+}
+
+approval_keys contains k if {
+	some a in counted_approvals
+	k := object.get(a, "key_id", a.approver)
+}
+
+approval_count := min({count(approvers), count(approval_keys)})
 
 deny contains msg if {
 	level >= 3
-	count(approvers) < cfg.min_approvals
-	msg := sprintf("%v valid approval(s) from distinct approvers other than the author; %v needed: warden approve MODEL@N --env %v --key KEY", [count(approvers), cfg.min_approvals, input.env])
+	approval_count < cfg.min_approvals
+	msg := sprintf("%v valid approval(s) from distinct approvers with distinct keys, other than the author and the promoter; %v needed: warden approve MODEL@N --env %v --key KEY", [approval_count, cfg.min_approvals, input.env])
 }

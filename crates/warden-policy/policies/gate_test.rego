@@ -39,6 +39,30 @@ test_one_approval_fails_production if {
 	count(data.warden.gate.deny) == 1 with input as bad
 }
 
+test_two_approvers_sharing_one_key_fail_production if {
+	bad := object.union(good, {"approvals": [
+		{"approver": "a", "key_id": "k1", "valid": true, "distinct_from_author": true, "distinct_from_promoter": true},
+		{"approver": "b", "key_id": "k1", "valid": true, "distinct_from_author": true, "distinct_from_promoter": true},
+	]})
+	count(data.warden.gate.deny) == 1 with input as bad
+}
+
+test_the_promoters_own_approval_does_not_count if {
+	bad := object.union(good, {"approvals": [
+		{"approver": "a", "key_id": "k1", "valid": true, "distinct_from_author": true, "distinct_from_promoter": false},
+		{"approver": "b", "key_id": "k2", "valid": true, "distinct_from_author": true, "distinct_from_promoter": true},
+	]})
+	count(data.warden.gate.deny) == 1 with input as bad
+}
+
+test_two_approvers_with_their_own_keys_pass if {
+	ok := object.union(good, {"approvals": [
+		{"approver": "a", "key_id": "k1", "valid": true, "distinct_from_author": true, "distinct_from_promoter": true},
+		{"approver": "b", "key_id": "k2", "valid": true, "distinct_from_author": true, "distinct_from_promoter": true},
+	]})
+	count(data.warden.gate.deny) == 0 with input as ok
+}
+
 test_a_critical_scan_finding_fails_dev if {
 	f := {"file": "credit@1/model.json", "rule": "pickle.code-execution", "severity": "critical", "message": "imports os.system"}
 	bad := object.union(good, {"env": "dev", "scan": {"scanned": true, "max_severity": "critical", "findings": [f], "incomplete": 0, "report": "sha256:00"}})

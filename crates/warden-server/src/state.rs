@@ -201,6 +201,14 @@ pub fn refresh(
             .set(1);
     }
     let keys = ws.apikey_verifier()?;
+    // Key rows that disagree with the audit log match no request; say so
+    // once per refresh in which they are seen.
+    for refused in keys.refused() {
+        emit(
+            log,
+            json!({"event": "apikey.refused", "reason": "disagrees with the audit log", "detail": refused}),
+        );
+    }
     // A revoked key fails verification before its caller is looked up.
     let callers = keys
         .records()

@@ -69,6 +69,14 @@ pub trait Tx {
     fn key(&mut self, name: &KeyName) -> Result<Option<KeyRecord>, StoreError>;
     fn keys(&mut self) -> Result<Vec<KeyRecord>, StoreError>;
     fn insert_key(&mut self, key: &KeyRecord) -> Result<(), StoreError>;
+    /// Records an admin's acknowledgement of an enrolled key; `false` if
+    /// it was already acknowledged or is revoked.
+    fn acknowledge_key(
+        &mut self,
+        name: &KeyName,
+        by: &ActorName,
+        at: &warden_core::Timestamp,
+    ) -> Result<bool, StoreError>;
     /// Marks a key revoked; `false` if it was already revoked.
     fn revoke_key(
         &mut self,
@@ -89,6 +97,9 @@ pub trait Tx {
     ) -> Result<AuditEvent, StoreError>;
     /// Events matching `filter`, in log order.
     fn events(&mut self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Every event whose action is one of `actions`, in log order, as
+    /// stored (unchecked).
+    fn events_with_actions(&mut self, actions: &[&str]) -> Result<Vec<StoredEvent>, StoreError>;
     /// Visits every stored event row in `seq` order, as stored (unchecked).
     fn scan_events(
         &mut self,

@@ -28,6 +28,14 @@ pub struct KeyRecord {
     pub added_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
     pub revoked_by: Option<ActorName>,
+    /// The principal whose key this is (`None`: recorded before keys had
+    /// owners; such a key is never an approval key).
+    pub owner: Option<ActorName>,
+    /// What the key may sign: `approval`, `pipeline`, `log`, `release`.
+    pub purpose: Option<String>,
+    /// The admin who acknowledged an enrolled key.
+    pub acknowledged_by: Option<ActorName>,
+    pub acknowledged_at: Option<Timestamp>,
 }
 
 /// An audit event row exactly as stored, before any checking. `verify`

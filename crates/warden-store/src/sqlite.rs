@@ -25,7 +25,7 @@ use crate::{
 const APPLICATION_ID: i64 = 0x5752_444E;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 /// Migrations, applied in order; migration `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_scans.sql"),
     include_str!("migrations/0010_api_keys.sql"),
     include_str!("migrations/0011_monitor.sql"),
+    include_str!("migrations/0012_key_owners.sql"),
 ];
 
 /// The SQLite metadata store.
@@ -242,11 +243,24 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
             .get::<_, Option<String>>(8)?
             .map(|s| parse_name(s, ActorName::new))
             .transpose()?,
+        owner: r
+            .get::<_, Option<String>>(9)?
+            .map(|s| parse_name(s, ActorName::new))
+            .transpose()?,
+        purpose: r.get(10)?,
+        acknowledged_by: r
+            .get::<_, Option<String>>(11)?
+            .map(|s| parse_name(s, ActorName::new))
+            .transpose()?,
+        acknowledged_at: r
+            .get::<_, Option<String>>(12)?
+            .map(parse_time)
+            .transpose()?,
     })
 }
 
-const KEY_COLUMNS: &str =
-    "name, origin, algorithm, key_id, public_pem, added_by, added_at, revoked_at, revoked_by";
+const KEY_COLUMNS: &str = "name, origin, algorithm, key_id, public_pem, added_by, added_at, revoked_at, revoked_by, \
+     owner, purpose, acknowledged_by, acknowledged_at";
 const EVENT_COLUMNS: &str = "seq, time, actor, action, subject, payload, event, leaf_hash";
 
 fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
@@ -417,7 +431,7 @@ impl Tx for SqliteTx<'_> {
     fn insert_key(&mut self, k: &KeyRecord) -> Result<(), StoreError> {
         self.conn.execute(
             &format!(
-                "INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                "INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
             ),
             params![
                 k.name.as_str(),
@@ -429,9 +443,27 @@ impl Tx for SqliteTx<'_> {
                 k.added_at.as_str(),
                 k.revoked_at.as_ref().map(Timestamp::as_str),
                 k.revoked_by.as_ref().map(ActorName::as_str),
+                k.owner.as_ref().map(ActorName::as_str),
+                k.purpose,
+                k.acknowledged_by.as_ref().map(ActorName::as_str),
+                k.acknowledged_at.as_ref().map(Timestamp::as_str),
             ],
         )?;
         Ok(())
+    }
+
+    fn acknowledge_key(
+        &mut self,
+        name: &KeyName,
+        by: &ActorName,
+        at: &Timestamp,
+    ) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE keys SET acknowledged_by = ?2, acknowledged_at = ?3 \
+             WHERE name = ?1 AND acknowledged_at IS NULL AND revoked_at IS NULL",
+            params![name.as_str(), by.as_str(), at.as_str()],
+        )?;
+        Ok(n == 1)
     }
 
     fn revoke_key(
@@ -532,6 +564,20 @@ impl Tx for SqliteTx<'_> {
         let limit = f.limit.map(|l| l.min(i64::MAX as u64) as i64).unwrap_or(-1);
         let since = f.since.unwrap_or(0).min(i64::MAX as u64) as i64;
         let rows = stmt.query_map(params![since, f.actor, f.action, limit], event_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn events_with_actions(&mut self, actions: &[&str]) -> Result<Vec<StoredEvent>, StoreError> {
+        if actions.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One placeholder per action: the `audit_events_action` index
+        // answers each, and the rows come back merged in log order.
+        let marks = vec!["?"; actions.len()].join(", ");
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE action IN ({marks}) ORDER BY seq"
+        ))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(actions.iter()), event_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -49,6 +49,8 @@ pub struct ApiKeyVerifier {
     keys: HashMap<String, (ApiKeyRecord, Vec<u8>)>,
     /// Ids of blocked keys.
     blocked: std::collections::HashSet<String>,
+    /// Rows refused because they disagree with the log.
+    refused: Vec<String>,
 }
 
 impl ApiKeyVerifier {
@@ -70,6 +72,12 @@ impl ApiKeyVerifier {
             return Err(KeyRejection::Blocked);
         }
         Ok(rec)
+    }
+
+    /// API key rows (and holds) that disagree with the audit log: refused
+    /// keys match nothing, a hold the log placed blocks its key.
+    pub fn refused(&self) -> &[String] {
+        &self.refused
     }
 
     /// Every key's record (revoked ones included).
@@ -198,10 +206,10 @@ impl Workspace {
             self.actor(),
             "apikey.create",
             &format!("apikey:{name}"),
-            &json!({"name": record.name, "id": id, "role": role, "expires_at": record.expires_at, "rate_limit": rate_limit}),
+            &json!({"name": record.name, "id": id, "role": role, "expires_at": record.expires_at, "rate_limit": rate_limit,
+                    "key_hash_digest": crate::ledger::key_hash_digest(&record.key_hash)}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(ApiKeyCreated { record, key })
     }
 
@@ -238,8 +246,7 @@ impl Workspace {
             &format!("apikey:{name}"),
             &json!({"name": name, "id": rec.id}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(rec)
     }
 
@@ -247,7 +254,36 @@ impl Workspace {
     /// A throttled key carries its throttle as its rate limit.
     pub fn apikey_verifier(&self) -> Result<ApiKeyVerifier, Error> {
         let mut read = self.store().read()?;
-        let holds = read.key_holds()?;
+        // Keys and holds must be what the log made them: a key row that
+        // disagrees (inserted, un-revoked, re-roled by SQL) matches nothing,
+        // and a hold the log placed stands even if its row was deleted.
+        let st = crate::ledger::LogState::replay_only(
+            read.as_mut(),
+            &[
+                "apikey.create",
+                "apikey.revoke",
+                "apikey.block",
+                "apikey.throttle",
+                "apikey.unblock",
+            ],
+        )?;
+        let mut refused = Vec::new();
+        let mut holds = read.key_holds()?;
+        for (id, (kind, _)) in &st.holds {
+            if !holds.iter().any(|h| &h.key_id == id) {
+                refused.push(format!(
+                    "hold on API key {id}: the row is missing; the log holds it ({kind})"
+                ));
+                holds.push(warden_store::KeyHoldRecord {
+                    key_id: id.clone(),
+                    kind: "block".into(),
+                    rate_limit: None,
+                    reason: "held by the log".into(),
+                    held_by: self.actor().clone(),
+                    held_at: Timestamp::now(),
+                });
+            }
+        }
         let mut blocked = std::collections::HashSet::new();
         let mut throttled = HashMap::new();
         for h in holds {
@@ -264,6 +300,13 @@ impl Workspace {
         let keys = read
             .api_keys()?
             .into_iter()
+            .filter(|k| match crate::ledger::api_key_disagreement(&st, k) {
+                Some(d) => {
+                    refused.push(format!("{}: {}", d.row, d.detail));
+                    false
+                }
+                None => true,
+            })
             // A stored hash that does not decode matches no key.
             .filter_map(|mut k| {
                 let hash = hex::decode(&k.key_hash).ok()?;
@@ -277,7 +320,12 @@ impl Workspace {
         let secret = self.apikey_secret()?;
         let mac = HmacSha256::new_from_slice(&secret)
             .map_err(|e| Error::Invalid(format!("API-key secret: {e}")))?;
-        Ok(ApiKeyVerifier { mac, keys, blocked })
+        Ok(ApiKeyVerifier {
+            mac,
+            keys,
+            blocked,
+            refused,
+        })
     }
 
     /// Whether `roles` may perform `action` under the authorisation policy

@@ -88,7 +88,13 @@ impl Workspace {
         if record.revoked_at.is_some() {
             return Err(Error::Invalid(format!("key {key} is revoked")));
         }
-        let sk = SigningKey::read_file(&self.private_key_path(key), self.passphrase_bytes())?;
+        // Only the approver's own, acknowledged approval key signs for them.
+        if let Some(why) = approval_key_problem(&record, self.actor().as_str()) {
+            return Err(Error::Invalid(format!(
+                "key {key} cannot sign this approval: {why}"
+            )));
+        }
+        let sk = SigningKey::read_file(&self.personal_key_path(key)?, self.passphrase_bytes())?;
         let now = Timestamp::now();
         let statement = json!({
             "_type": "https://in-toto.io/Statement/v1",
@@ -123,8 +129,7 @@ impl Workspace {
             &json!({"approval": approval.id, "model": format!("{}@{}", m.name, m.version), "digest": m.digest,
                     "env": env, "key": key, "key_id": record.key_id, "comment": comment}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(Approved {
             approval,
             key_id: record.key_id,
@@ -135,6 +140,7 @@ impl Workspace {
     /// The approvals of `m` for `env`, each re-verified against the trust
     /// store, as the gate sees them.
     pub(crate) fn approval_facts(&self, m: &ModelRecord, env: &str) -> Result<Vec<Value>, Error> {
+        let promoter = self.actor().as_str();
         let keys = self.store().read()?.keys()?;
         let mut out = Vec::new();
         for a in self
@@ -161,6 +167,9 @@ impl Workspace {
                 if key.revoked_at.is_some() {
                     return Err(format!("signed by the revoked key {}", key.name));
                 }
+                if let Some(why) = approval_key_problem(key, a.approver.as_str()) {
+                    return Err(format!("signed with key {}: {why}", key.name));
+                }
                 let public = PublicKey::from_pem(&key.public_pem, key.name.as_str())
                     .map_err(|e| e.to_string())?;
                 let raw = B64
@@ -183,12 +192,23 @@ impl Workspace {
                 Ok(())
             };
             let verdict = check();
+            let signing_key = serde_json::from_str::<Value>(&a.envelope)
+                .ok()
+                .and_then(|v| v["signatures"][0]["keyid"].as_str().map(str::to_string));
+            let owner = signing_key.as_ref().and_then(|id| {
+                keys.iter()
+                    .find(|k| &k.key_id == id)
+                    .and_then(|k| k.owner.as_ref().map(|o| o.to_string()))
+            });
             out.push(json!({
                 "approver": a.approver,
                 "key": a.key_name,
+                "key_id": signing_key,
+                "key_owner": owner,
                 "valid": verdict.is_ok(),
                 "error": verdict.err(),
                 "distinct_from_author": a.approver != m.created_by,
+                "distinct_from_promoter": a.approver.as_str() != promoter,
                 "time": a.created_at,
             }));
         }
@@ -248,8 +268,7 @@ impl Workspace {
             &format!("model:{}@{}", m.name, m.version),
             &json!({"model": format!("{}@{}", m.name, m.version), "digest": m.digest, "reason": reason, "removed_from": removed}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok((q, removed))
     }
 
@@ -279,8 +298,7 @@ impl Workspace {
             &format!("model:{}@{}", m.name, m.version),
             &json!({"model": format!("{}@{}", m.name, m.version), "reason": reason}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(q)
     }
 
@@ -291,6 +309,7 @@ impl Workspace {
         if !self.config().gates.environments.iter().any(|e| e == env) {
             return Err(Error::Usage(format!("unknown environment {env:?}")));
         }
+        let st = self.check_decision_rows(model, None, env)?;
         let current = self
             .store()
             .read()?
@@ -304,7 +323,13 @@ impl Workspace {
             if Some(d.version) == current || target.is_some() {
                 continue;
             }
-            if !self.is_quarantined(model, d.version)? {
+            let quarantined = self.is_quarantined(model, d.version)?;
+            if let Some(dis) =
+                crate::ledger::quarantine_disagreement(&st, model.as_str(), d.version, quarantined)
+            {
+                return Err(self.refuse_disagreement(dis));
+            }
+            if !quarantined {
                 target = Some(d.version);
             }
         }
@@ -327,8 +352,7 @@ impl Workspace {
             &format!("model:{model}@{to}"),
             &json!({"model": model, "env": env, "from": current, "to": to}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(RolledBack {
             model: model.to_string(),
             env: env.to_string(),
@@ -336,4 +360,27 @@ impl Workspace {
             to,
         })
     }
+}
+
+/// Why `key` cannot sign an approval by `approver`, if it cannot: it must
+/// be an approval key, owned by the approver, acknowledged by an admin.
+fn approval_key_problem(key: &warden_store::KeyRecord, approver: &str) -> Option<String> {
+    if key.purpose.as_deref() != Some(crate::KeyPurpose::Approval.as_str()) {
+        return Some(format!(
+            "it is a {} key, not an approval key (an approver enrols one with `warden keys enrol NAME`)",
+            key.purpose.as_deref().unwrap_or("legacy")
+        ));
+    }
+    match &key.owner {
+        Some(o) if o.as_str() == approver => {}
+        Some(o) => return Some(format!("it belongs to {o}, not to {approver}")),
+        None => return Some("it has no owner".into()),
+    }
+    if key.acknowledged_at.is_none() {
+        return Some(format!(
+            "no admin has acknowledged it yet (`warden keys acknowledge {}`)",
+            key.name
+        ));
+    }
+    None
 }

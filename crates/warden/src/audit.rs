@@ -51,6 +51,27 @@ pub struct VerifyReport {
     pub more_problems: u64,
     /// The verifier key the checkpoints were checked against.
     pub log_vkey: String,
+    /// Events past the newest signed checkpoint (none in a sound log:
+    /// every change is committed with its checkpoint).
+    pub unsigned_events: u64,
+    /// The checkpoint remembered outside the workspace that the log was
+    /// checked against (its file), if there was one.
+    pub remembered: Option<String>,
+    /// Registry rows that disagree with the log's events.
+    pub state_disagreements: u64,
+}
+
+/// How `audit verify` runs.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyOptions {
+    /// Verifier key to check checkpoints against instead of the workspace's.
+    pub vkey: Option<String>,
+    /// Checkpoints held elsewhere (label, signed note): the log must be
+    /// consistent with each.
+    pub pins: Vec<(String, String)>,
+    /// Do not read or update the checkpoint remembered in the user's
+    /// directory.
+    pub no_remember: bool,
 }
 
 /// A proof of inclusion of one event in a signed checkpoint.
@@ -229,6 +250,22 @@ impl Workspace {
     /// log recomputed from its leaves), and the published checkpoint file.
     /// `pinned_vkey` overrides the workspace's recorded verifier key.
     pub fn audit_verify(&self, pinned_vkey: Option<&str>) -> Result<VerifyReport, Error> {
+        self.audit_verify_with(&VerifyOptions {
+            vkey: pinned_vkey.map(str::to_string),
+            ..Default::default()
+        })
+    }
+
+    /// [`Workspace::audit_verify`] with pinned checkpoints and control over
+    /// the checkpoint remembered in the user's directory. Besides the
+    /// tree and every signed checkpoint, it checks the log against the
+    /// remembered checkpoint and each pin (so deleting the newest events
+    /// and putting back an older signed note is caught), reports events no
+    /// signed checkpoint covers, and compares every registry row the log
+    /// governs with the state its events imply. A sound log's newest
+    /// checkpoint is then remembered.
+    pub fn audit_verify_with(&self, opts: &VerifyOptions) -> Result<VerifyReport, Error> {
+        let pinned_vkey = opts.vkey.as_deref();
         self.authorize("audit.verify", "audit")?;
         let mut problems = Problems {
             list: Vec::new(),
@@ -293,6 +330,65 @@ impl Workspace {
                     );
                 }
                 expected.insert(cp.size, (cp.root, label));
+            }
+        }
+        let user_dir = if opts.no_remember {
+            None
+        } else {
+            self.user_dir()
+        };
+        let mut remembered_file = None;
+        if let Some(dir) = &user_dir {
+            match crate::userdir::load(dir, &origin) {
+                Ok(Some((path, r))) => {
+                    let label = format!("checkpoint remembered in {}", path.display());
+                    remembered_file = Some(path.display().to_string());
+                    if r.vkey != vkey {
+                        problems.add(
+                            None,
+                            format!(
+                                "{label}: it was signed by the log key {:?}, but the log is now checked against {:?} (the log key was replaced)",
+                                r.vkey, vkey
+                            ),
+                        );
+                    }
+                    match NoteVerifier::from_vkey(&r.vkey)
+                        .map_err(Error::from)
+                        .and_then(|v| Ok(v.open(&r.note)?.to_string()))
+                        .and_then(|t| Ok(Checkpoint::parse(&t)?))
+                    {
+                        Ok(cp) if cp.origin == origin => {
+                            if expected
+                                .get(&cp.size)
+                                .is_some_and(|(root, _)| *root != cp.root)
+                            {
+                                problems.add(
+                                    None,
+                                    format!("{label}: its root at size {} differs from the log's signed checkpoint of that size (history was rewritten)", cp.size),
+                                );
+                            }
+                            expected.entry(cp.size).or_insert((cp.root, label));
+                        }
+                        Ok(_) => problems.add(None, format!("{label}: it is for another log")),
+                        Err(e) => problems.add(None, format!("{label}: {e}")),
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => problems.add(None, e.to_string()),
+            }
+        }
+        for (label, note) in &opts.pins {
+            if let Some(cp) = check_note(note, label.clone(), &mut problems) {
+                if expected
+                    .get(&cp.size)
+                    .is_some_and(|(root, _)| *root != cp.root)
+                {
+                    problems.add(
+                        None,
+                        format!("{label}: its root at size {} differs from the log's signed checkpoint of that size (history was rewritten)", cp.size),
+                    );
+                }
+                expected.entry(cp.size).or_insert((cp.root, label.clone()));
             }
         }
         let published_path = self.latest_checkpoint_path();
@@ -382,8 +478,57 @@ impl Workspace {
                 );
             }
         }
+        // Every event must be under a signed checkpoint.
+        let signed_size = expected.keys().next_back().copied().unwrap_or(0);
+        let unsigned_events = scanned.saturating_sub(signed_size);
+        if unsigned_events > 0 && !broken {
+            problems.add(
+                Some(signed_size),
+                format!(
+                    "events {signed_size} to {} are not covered by any signed checkpoint",
+                    scanned - 1
+                ),
+            );
+        }
+        // Registry rows against the state the events imply.
+        let mut state_disagreements = 0u64;
+        match crate::ledger::LogState::replay(tx.as_mut()) {
+            Ok(st) => {
+                for d in crate::ledger::disagreements(tx.as_mut(), &st)? {
+                    state_disagreements += 1;
+                    problems.add(
+                        None,
+                        format!("{} disagrees with the audit log: {}", d.row, d.detail),
+                    );
+                }
+            }
+            Err(e) => problems.add(None, format!("replaying the log's state: {e}")),
+        }
+        drop(tx);
+        let ok = problems.list.is_empty();
+        if ok
+            && let Some(dir) = &user_dir
+            && let Some((size, (_, _))) = expected.iter().next_back()
+        {
+            // Remember the newest checkpoint this sound log holds.
+            let note = self.store().read()?.latest_checkpoint()?;
+            if let Some(c) = note.filter(|c| c.size == *size) {
+                let _ = crate::userdir::remember(
+                    dir,
+                    &crate::userdir::Remembered {
+                        origin: origin.clone(),
+                        vkey: vkey.clone(),
+                        size: c.size,
+                        note: c.note,
+                    },
+                );
+            }
+        }
         Ok(VerifyReport {
-            ok: problems.list.is_empty(),
+            unsigned_events,
+            remembered: remembered_file,
+            state_disagreements,
+            ok,
             events: scanned,
             root_hash: hex::encode(frontier.root()),
             checkpoints_checked,
@@ -598,8 +743,7 @@ mod tests {
                 )
                 .unwrap();
             }
-            tx.commit().unwrap();
-            ws.checkpoint().unwrap();
+            ws.commit(tx).unwrap();
         }
         (dir, ws)
     }

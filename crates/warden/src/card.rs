@@ -280,8 +280,7 @@ impl Workspace {
             &format!("model:{}@{}", m.name, m.version),
             &json!({"model": format!("{}@{}", m.name, m.version), "card": digest, "missing": missing}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(CardAttached {
             model: format!("{}@{}", m.name, m.version),
             digest: digest.to_string(),

@@ -308,8 +308,7 @@ impl Workspace {
                 "pseudonym_secret_created": key_created,
             }),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(IngestOutcome {
             dataset: (&record).into(),
             report: out.report,

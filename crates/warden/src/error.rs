@@ -43,6 +43,14 @@ pub enum Error {
     },
     #[error("{0}")]
     Verification(String),
+    /// The log key could not be read, so the change could not be sealed
+    /// into the log and was rolled back.
+    #[error("cannot sign the audit log, so nothing was changed: {0}")]
+    LogKey(String),
+    /// A registry row used in a decision disagrees with the signed audit
+    /// events that should have produced it.
+    #[error("{row} disagrees with the audit log: {detail}")]
+    StateDisagrees { row: String, detail: String },
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
@@ -98,7 +106,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Denied { .. } => ErrorKind::NotAuthorised,
-            Error::Verification(_) => ErrorKind::Verification,
+            Error::Verification(_) | Error::StateDisagrees { .. } => ErrorKind::Verification,
             Error::Store(StoreError::BlobCorrupt { .. }) => ErrorKind::Verification,
             Error::Key(KeyError::BadSignature) => ErrorKind::Verification,
             Error::Note(NoteError::BadSignature(_) | NoteError::UnknownKey) => {
@@ -126,6 +134,14 @@ impl Error {
             } => allowing_roles.first().map(|r| {
                 format!("an admin can run `warden roles grant {actor} {r}`")
             }),
+            Error::LogKey(_) => Some(
+                "set WARDEN_KEY_PASSPHRASE to the log key's passphrase (the key is .warden/keys/log.pem)"
+                    .into(),
+            ),
+            Error::StateDisagrees { .. } => Some(
+                "someone changed the registry outside Warden; run `warden audit verify` to list every disagreement and open an incident"
+                    .into(),
+            ),
             Error::Store(StoreError::Corrupt { .. }) => Some(
                 "restore .warden/warden.db from a backup; Warden will not write to a damaged database"
                     .into(),

@@ -953,8 +953,7 @@ impl Workspace {
                 "membership_inference_auc": report.privacy.as_ref().and_then(|p| headline(&p.loss_threshold.auc)),
             }),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         lap("record", &mut seconds);
         Ok(EvalOutcome {
             evaluation: record,

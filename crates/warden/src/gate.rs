@@ -188,6 +188,9 @@ impl Workspace {
     }
 
     fn evaluate_gate(&self, m: &ModelRecord, env: &str) -> Result<GateOutcome, Error> {
+        // The facts below are read from registry rows; each must be what
+        // the log made it.
+        self.check_decision_rows(&m.name, Some(m.version), env)?;
         let input = self.policy_input(m, env)?;
         let mut gate = self.gate_policy()?;
         let reasons = gate.deny(&input)?;
@@ -265,8 +268,7 @@ impl Workspace {
                 "previous": previous,
             }),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(PromoteOutcome {
             gate: outcome,
             decision: id,

@@ -231,8 +231,7 @@ impl Workspace {
             &format!("incident:{}", incident.id),
             &json!({"incident": incident.id, "model": title, "kind": kind, "summary": summary, "report": report_digest}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(IncidentOpened {
             incident,
             report,
@@ -293,8 +292,7 @@ impl Workspace {
             &format!("incident:{id}"),
             &json!({"incident": id, "resolution": resolution}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(i)
     }
 }

@@ -25,6 +25,58 @@ pub struct KeySummary {
     pub added_at: String,
     pub revoked: bool,
     pub revoked_at: Option<String>,
+    /// The principal whose key this is.
+    pub owner: Option<String>,
+    /// What the key signs (`approval`, `pipeline`, `log`, `release`).
+    pub purpose: Option<String>,
+    /// The admin who acknowledged an enrolled approval key.
+    pub acknowledged_by: Option<String>,
+}
+
+/// What a key is for. A key signs only what its purpose says: an approval
+/// counts only with an `approval` key of the approver's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyPurpose {
+    /// A person's approvals of model versions; enrolled by its owner,
+    /// acknowledged by an admin, kept in the owner's own directory.
+    Approval,
+    /// Models trained or signed by the workspace's pipeline.
+    Pipeline,
+    /// The audit log's checkpoints.
+    Log,
+    /// Releases from elsewhere (a partner's or vendor's signing key).
+    Release,
+}
+
+impl KeyPurpose {
+    /// Every purpose, in the order help texts list them.
+    pub const ALL: [KeyPurpose; 4] = [
+        KeyPurpose::Approval,
+        KeyPurpose::Pipeline,
+        KeyPurpose::Log,
+        KeyPurpose::Release,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyPurpose::Approval => "approval",
+            KeyPurpose::Pipeline => "pipeline",
+            KeyPurpose::Log => "log",
+            KeyPurpose::Release => "release",
+        }
+    }
+
+    /// Parses a purpose name.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "unknown key purpose {s:?}; purposes are approval, pipeline, log, release"
+                ))
+            })
+    }
 }
 
 /// A key with its public half, as returned by generate and trust.
@@ -48,6 +100,9 @@ impl From<&KeyRecord> for KeySummary {
             added_at: k.added_at.to_string(),
             revoked: k.revoked_at.is_some(),
             revoked_at: k.revoked_at.as_ref().map(ToString::to_string),
+            owner: k.owner.as_ref().map(ToString::to_string),
+            purpose: k.purpose.clone(),
+            acknowledged_by: k.acknowledged_by.as_ref().map(ToString::to_string),
         }
     }
 }
@@ -57,6 +112,30 @@ impl Workspace {
     /// `.warden/keys/NAME.pem` (mode 0600, encrypted when a passphrase is
     /// set); the public half is recorded and trusted by this workspace.
     pub fn keys_generate(&self, name: &KeyName, algorithm: Algorithm) -> Result<KeyInfo, Error> {
+        self.keys_generate_for(name, algorithm, KeyPurpose::Pipeline)
+    }
+
+    /// [`Workspace::keys_generate`] for a purpose other than the pipeline's
+    /// (`release`). Approval keys are personal: see [`Workspace::keys_enrol`].
+    pub fn keys_generate_for(
+        &self,
+        name: &KeyName,
+        algorithm: Algorithm,
+        purpose: KeyPurpose,
+    ) -> Result<KeyInfo, Error> {
+        match purpose {
+            KeyPurpose::Approval => {
+                return Err(Error::Usage(
+                    "approval keys belong to their approver: the approver runs `warden keys enrol NAME` and an admin acknowledges it".into(),
+                ));
+            }
+            KeyPurpose::Log => {
+                return Err(Error::Usage(
+                    "the workspace has one log key, made by `warden init`".into(),
+                ));
+            }
+            KeyPurpose::Pipeline | KeyPurpose::Release => {}
+        }
         self.authorize("keys.generate", &format!("key:{name}"))?;
         if self.store().read()?.key(name)?.is_some() {
             return Err(Error::Conflict(format!(
@@ -82,6 +161,10 @@ impl Workspace {
             added_at: Timestamp::now(),
             revoked_at: None,
             revoked_by: None,
+            owner: Some(self.actor().clone()),
+            purpose: Some(purpose.as_str().into()),
+            acknowledged_by: None,
+            acknowledged_at: None,
         };
         key.write_file(&path, self.passphrase_bytes())?;
         let mut tx = self.store().write()?;
@@ -91,19 +174,126 @@ impl Workspace {
             actions::KEYS_GENERATE,
             &format!("key:{name}"),
             &json!({"name": name, "algorithm": record.algorithm, "key_id": record.key_id,
+                    "owner": record.owner, "purpose": record.purpose,
                     "encrypted": self.passphrase_bytes().is_some()}),
         )?;
-        if let Err(e) = tx.commit() {
+        if let Err(e) = self.commit(tx) {
             // Do not leave a private key behind that no record explains.
             let _ = std::fs::remove_file(&path);
-            return Err(e.into());
+            return Err(e);
         }
-        self.checkpoint()?;
         Ok(KeyInfo {
             summary: (&record).into(),
             public_pem: record.public_pem.clone(),
             private_key_path: Some(path.display().to_string()),
         })
+    }
+
+    /// Enrols a personal approval key for the acting principal: the
+    /// private half is written to the principal's own directory (see
+    /// [`crate::user_dir`]; mode 0600, encrypted with
+    /// `WARDEN_KEY_PASSPHRASE` when set), never into the shared workspace;
+    /// the public half is recorded with its owner. It signs approvals that
+    /// count only after an admin other than its owner acknowledges it
+    /// ([`Workspace::keys_acknowledge`]).
+    pub fn keys_enrol(&self, name: &KeyName, algorithm: Algorithm) -> Result<KeyInfo, Error> {
+        self.authorize("keys.enrol", &format!("key:{name}"))?;
+        if self.store().read()?.key(name)?.is_some() {
+            return Err(Error::Conflict(format!(
+                "a key named {name} already exists"
+            )));
+        }
+        let path = self.personal_key_path(name)?;
+        if path.exists() {
+            return Err(Error::Conflict(format!(
+                "{} already exists; remove it or choose another name",
+                path.display()
+            )));
+        }
+        if let Some(parent) = path.parent() {
+            let mut b = std::fs::DirBuilder::new();
+            b.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                b.mode(0o700);
+            }
+            b.create(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        let key = SigningKey::generate(algorithm)?;
+        let public = key.public_key();
+        let record = KeyRecord {
+            name: name.clone(),
+            origin: "own".into(),
+            algorithm: algorithm.as_str().into(),
+            key_id: public.key_id()?,
+            public_pem: public.to_pem()?,
+            added_by: self.actor().clone(),
+            added_at: Timestamp::now(),
+            revoked_at: None,
+            revoked_by: None,
+            owner: Some(self.actor().clone()),
+            purpose: Some(KeyPurpose::Approval.as_str().into()),
+            acknowledged_by: None,
+            acknowledged_at: None,
+        };
+        key.write_file(&path, self.passphrase_bytes())?;
+        let mut tx = self.store().write()?;
+        tx.insert_key(&record)?;
+        tx.append_event(
+            self.actor(),
+            actions::KEYS_ENROL,
+            &format!("key:{name}"),
+            &json!({"name": name, "algorithm": record.algorithm, "key_id": record.key_id,
+                    "owner": record.owner, "purpose": record.purpose,
+                    "encrypted": self.passphrase_bytes().is_some()}),
+        )?;
+        if let Err(e) = self.commit(tx) {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        Ok(KeyInfo {
+            summary: (&record).into(),
+            public_pem: record.public_pem.clone(),
+            private_key_path: Some(path.display().to_string()),
+        })
+    }
+
+    /// An admin's acknowledgement that an enrolled approval key belongs to
+    /// its owner. The owner cannot acknowledge their own key.
+    pub fn keys_acknowledge(&self, name: &KeyName) -> Result<KeySummary, Error> {
+        self.authorize("keys.acknowledge", &format!("key:{name}"))?;
+        let now = Timestamp::now();
+        let mut tx = self.store().write()?;
+        let mut record = tx
+            .key(name)?
+            .ok_or_else(|| Error::NotFound(format!("key {name}")))?;
+        if record.purpose.as_deref() != Some(KeyPurpose::Approval.as_str()) {
+            return Err(Error::Usage(format!(
+                "key {name} is not an enrolled approval key; only those are acknowledged"
+            )));
+        }
+        if record.owner.as_ref() == Some(self.actor()) {
+            return Err(Error::Invalid(format!(
+                "{} owns key {name}: another admin must acknowledge it",
+                self.actor()
+            )));
+        }
+        if !tx.acknowledge_key(name, self.actor(), &now)? {
+            return Err(Error::Conflict(format!(
+                "key {name} is already acknowledged or is revoked"
+            )));
+        }
+        tx.append_event(
+            self.actor(),
+            actions::KEYS_ACKNOWLEDGE,
+            &format!("key:{name}"),
+            &json!({"name": name, "key_id": record.key_id, "owner": record.owner}),
+        )?;
+        self.commit(tx)?;
+        record.acknowledged_by = Some(self.actor().clone());
+        record.acknowledged_at = Some(now);
+        Ok((&record).into())
     }
 
     /// Every key the workspace holds or trusts.
@@ -175,6 +365,10 @@ impl Workspace {
             added_at: Timestamp::now(),
             revoked_at: None,
             revoked_by: None,
+            owner: None,
+            purpose: Some(KeyPurpose::Release.as_str().into()),
+            acknowledged_by: None,
+            acknowledged_at: None,
         };
         tx.insert_key(&record)?;
         tx.append_event(
@@ -182,10 +376,9 @@ impl Workspace {
             actions::KEYS_TRUST,
             &format!("key:{name}"),
             &json!({"name": name, "algorithm": record.algorithm, "key_id": record.key_id,
-                    "source": file.display().to_string()}),
+                    "purpose": record.purpose, "source": file.display().to_string()}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(KeyInfo {
             summary: (&record).into(),
             public_pem: record.public_pem.clone(),
@@ -216,8 +409,7 @@ impl Workspace {
             &format!("key:{name}"),
             &json!({"name": name, "key_id": record.key_id}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         let mut summary = KeySummary::from(&record);
         summary.revoked = true;
         summary.revoked_at = Some(now.to_string());

@@ -34,6 +34,7 @@ mod evaluate;
 mod gate;
 mod incident;
 mod keys;
+mod ledger;
 mod lineage;
 mod model;
 mod monitor;
@@ -45,14 +46,15 @@ mod scan;
 mod serving;
 mod signing;
 mod threat;
+mod userdir;
 mod watch;
 mod workspace;
 
 pub use apikey::{API_KEY_PREFIX, ApiKeyCreated, ApiKeyVerifier, KeyRejection, parse_expiry};
 pub use approve::{APPROVAL_PAYLOAD_TYPE, APPROVAL_PREDICATE, Approved, RolledBack};
 pub use audit::{
-    ConsistencyProof, EventOut, InclusionProof, ProofCheck, ProofFile, VerifyProblem, VerifyReport,
-    check_proof,
+    ConsistencyProof, EventOut, InclusionProof, ProofCheck, ProofFile, VerifyOptions,
+    VerifyProblem, VerifyReport, check_proof,
 };
 pub use card::{CardAttached, HUMAN_SECTIONS, TO_WRITE, missing_sections};
 pub use config::Config;
@@ -67,7 +69,7 @@ pub use evaluate::{
 pub(crate) use gate::gate_config_value;
 pub use gate::{GateOutcome, POLICY_INPUT_VERSION, PromoteOutcome};
 pub use incident::{INCIDENT_KINDS, IncidentOpened};
-pub use keys::{KeyInfo, KeySummary};
+pub use keys::{KeyInfo, KeyPurpose, KeySummary};
 pub use lineage::{ModelLineage, Node as LineageGraphNode};
 pub use model::{
     Exported, ImportFeature, ImportOutcome, ImportRequest, ImportSchema, LoadedModel, ModelInfo,
@@ -86,6 +88,7 @@ pub use serving::{
 };
 pub use signing::{Verified, default_signature_path, verify_with_key_file};
 pub use threat::{Risk, risks_csv, risks_markdown};
+pub use userdir::user_dir;
 pub use warden_artifact::keys::{Algorithm, KeyError};
 pub use warden_artifact::note::NoteVerifier;
 pub use watch::{KeyHold, MONITOR_ACTOR, MONITOR_ROLE, MonitorStatus, WindowInput, WindowOut};

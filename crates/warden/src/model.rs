@@ -639,8 +639,7 @@ impl Workspace {
             );
         }
         tx.append_event(self.actor(), action, &format!("model:{title}"), &payload)?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(record)
     }
 

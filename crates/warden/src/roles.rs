@@ -50,8 +50,7 @@ impl Workspace {
             &format!("actor:{actor}"),
             &json!({"actor": actor, "role": role}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(grant)
     }
 
@@ -77,8 +76,7 @@ impl Workspace {
             &format!("actor:{actor}"),
             &json!({"actor": actor, "role": role}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(())
     }
 

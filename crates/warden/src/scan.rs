@@ -97,8 +97,7 @@ impl Workspace {
                 "model_digest": m.as_ref().map(|m| m.digest.clone()),
             }),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(rec)
     }
 

@@ -54,20 +54,53 @@ impl Workspace {
     pub fn serving_targets(&self, env: &str) -> Result<Vec<ServingTarget>, Error> {
         self.authorize("model.read", &format!("env:{env}"))?;
         let mut tx = self.store().read()?;
+        // What is served must be what the log put in this environment: a
+        // pointer or a quarantine changed by SQL stops the refresh (the
+        // server keeps what it verified before, or does not start).
+        let st = crate::ledger::LogState::replay(tx.as_mut())?;
         let names: BTreeSet<ObjectName> = tx.models()?.into_iter().map(|m| m.name).collect();
         let mut out = Vec::new();
+        let mut found = None;
+        for ((m, e), _) in st.pointers.iter().filter(|((_, e), _)| e == env) {
+            if !names.iter().any(|n| n.as_str() == m) {
+                found = crate::ledger::pointer_disagreement(&st, m, e, None);
+            }
+        }
         for name in names {
-            if let Some(p) = tx.stages(&name)?.into_iter().find(|p| p.env == env) {
+            let p = tx.stages(&name)?.into_iter().find(|p| p.env == env);
+            if found.is_none() {
+                found = crate::ledger::pointer_disagreement(
+                    &st,
+                    name.as_str(),
+                    env,
+                    p.as_ref().map(|p| p.version),
+                );
+            }
+            if let Some(p) = p {
                 let quarantine = tx
                     .quarantine(&name, p.version)?
                     .filter(|q| q.released_at.is_none())
                     .map(|q| q.reason);
+                if found.is_none() {
+                    found = crate::ledger::quarantine_disagreement(
+                        &st,
+                        name.as_str(),
+                        p.version,
+                        quarantine.is_some(),
+                    );
+                }
                 out.push(ServingTarget {
                     model: name.to_string(),
                     version: p.version,
                     quarantine,
                 });
             }
+        }
+        drop(tx);
+        if let Some(d) = found {
+            // Not recorded as an event here: a server refreshes every few
+            // seconds and would repeat it; the server logs the refusal.
+            return Err(d.into());
         }
         Ok(out)
     }
@@ -130,8 +163,7 @@ impl Workspace {
             &subject,
             &json!({"env": env, "details": details}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(())
     }
 }

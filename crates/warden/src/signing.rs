@@ -117,8 +117,7 @@ impl Workspace {
                     "key": name, "key_id": record.key_id, "root_digest": v.root_digest,
                     "files": v.files.len(), "time": Timestamp::now()}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(Verified {
             path: model.display().to_string(),
             signature: signature.display().to_string(),

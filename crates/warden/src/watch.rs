@@ -118,8 +118,7 @@ impl Workspace {
                 "drifted_features": w.drifted_features,
             }),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(id)
     }
 
@@ -140,8 +139,7 @@ impl Workspace {
             &subject,
             &json!({"env": env, "signal": signal}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(())
     }
 
@@ -195,8 +193,7 @@ impl Workspace {
             &format!("model:{model}"),
             &json!({"reason": reason}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(rec)
     }
 
@@ -216,8 +213,7 @@ impl Workspace {
             &format!("model:{model}"),
             &json!({}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(())
     }
 
@@ -261,8 +257,7 @@ impl Workspace {
             &format!("apikey:{name}"),
             &json!({"id": key.id, "rate_limit": rate, "reason": reason}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(KeyHold {
             name: name.to_string(),
             hold,
@@ -285,8 +280,7 @@ impl Workspace {
             &format!("apikey:{name}"),
             &json!({"id": key.id}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        self.commit(tx)?;
         Ok(())
     }
 

@@ -11,12 +11,14 @@ use warden_artifact::note::{Checkpoint, NoteSigner, NoteVerifier};
 use warden_core::{ActorName, KeyName, RoleName, Timestamp, actions};
 use warden_policy::Authorizer;
 use warden_store::{
-    FsBlobStore, KeyRecord, MetadataStore, RoleGrant, SqliteStore, StoredCheckpoint,
+    FsBlobStore, KeyRecord, MetadataStore, RoleGrant, SqliteStore, StoredCheckpoint, Tx,
 };
 use zeroize::Zeroizing;
 
 use crate::Error;
 use crate::config::{Config, DEFAULT_CONFIG};
+use crate::keys::KeyPurpose;
+use crate::ledger::{self, LogState};
 
 /// The directory holding a workspace's state, beside `warden.toml`.
 pub const WORKSPACE_DIR: &str = ".warden";
@@ -33,6 +35,9 @@ const DB_FILE: &str = "warden.db";
 pub struct OpenOptions {
     /// Passphrase for encrypted private keys (`WARDEN_KEY_PASSPHRASE`).
     pub passphrase: Option<Zeroizing<String>>,
+    /// The user's own directory (personal approval keys, remembered
+    /// checkpoints); default [`crate::user_dir`].
+    pub user_dir: Option<PathBuf>,
 }
 
 /// An opened workspace, acting as one actor.
@@ -47,6 +52,7 @@ pub struct Workspace {
     /// actor's grants in the store.
     roles_override: Option<Vec<warden_core::RoleName>>,
     passphrase: Option<Zeroizing<String>>,
+    user_dir: Option<PathBuf>,
 }
 
 impl Workspace {
@@ -79,6 +85,7 @@ impl Workspace {
             actor,
             roles_override: None,
             passphrase: opts.passphrase.clone(),
+            user_dir: opts.user_dir.clone(),
         };
 
         let mut id = [0u8; 16];
@@ -123,13 +130,17 @@ impl Workspace {
             added_at: now.clone(),
             revoked_at: None,
             revoked_by: None,
+            owner: Some(ws.actor.clone()),
+            purpose: Some(KeyPurpose::Log.as_str().into()),
+            acknowledged_by: None,
+            acknowledged_at: None,
         };
         tx.insert_key(&record)?;
         tx.append_event(
             &ws.actor,
             actions::KEYS_GENERATE,
             &format!("key:{LOG_KEY}"),
-            &json!({"name": LOG_KEY, "algorithm": record.algorithm, "key_id": record.key_id, "purpose": "audit log checkpoints"}),
+            &json!({"name": LOG_KEY, "algorithm": record.algorithm, "key_id": record.key_id, "purpose": "log", "owner": ws.actor}),
         )?;
         let grant = RoleGrant {
             actor: ws.actor.clone(),
@@ -144,8 +155,7 @@ impl Workspace {
             &format!("actor:{}", ws.actor),
             &json!({"actor": ws.actor, "role": "admin", "reason": "workspace creator"}),
         )?;
-        tx.commit()?;
-        ws.checkpoint()?;
+        ws.commit(tx)?;
         Ok(ws)
     }
 
@@ -194,6 +204,7 @@ impl Workspace {
             actor,
             roles_override: None,
             passphrase: opts.passphrase.clone(),
+            user_dir: opts.user_dir.clone(),
         })
     }
 
@@ -227,6 +238,27 @@ impl Workspace {
         self.state_dir().join("keys").join(format!("{name}.pem"))
     }
 
+    /// The acting user's own directory, outside the workspace.
+    pub(crate) fn user_dir(&self) -> Option<PathBuf> {
+        self.user_dir.clone().or_else(crate::userdir::user_dir)
+    }
+
+    /// Where the acting user keeps their private key `name` for this
+    /// workspace: in their own directory, never in the shared workspace.
+    pub(crate) fn personal_key_path(&self, name: &KeyName) -> Result<PathBuf, Error> {
+        let dir = self.user_dir().ok_or_else(|| {
+            Error::Usage(
+                "no user directory for personal keys: set WARDEN_CONFIG_DIR or HOME".into(),
+            )
+        })?;
+        let id = self
+            .store
+            .read()?
+            .meta("workspace_id")?
+            .ok_or_else(|| Error::Verification("the workspace has no id".into()))?;
+        Ok(dir.join("keys").join(id).join(format!("{name}.pem")))
+    }
+
     pub(crate) fn passphrase_bytes(&self) -> Option<&[u8]> {
         self.passphrase.as_ref().map(|p| p.as_bytes())
     }
@@ -238,7 +270,32 @@ impl Workspace {
     pub(crate) fn authorize(&self, action: &str, subject: &str) -> Result<(), Error> {
         let roles = match &self.roles_override {
             Some(r) => r.clone(),
-            None => self.store.read()?.roles_of(&self.actor)?,
+            None => {
+                let mut tx = self.store.read()?;
+                let roles = tx.roles_of(&self.actor)?;
+                // The grants a decision reads must be the ones the log made.
+                let replayed = LogState::replay_only(
+                    tx.as_mut(),
+                    &[actions::ROLES_GRANT, actions::ROLES_REVOKE],
+                );
+                drop(tx);
+                let names: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+                match replayed {
+                    Ok(st) => {
+                        if let Some(d) =
+                            ledger::grants_disagreement(&st, self.actor.as_str(), &names)
+                        {
+                            return Err(self.refuse_disagreement(d));
+                        }
+                    }
+                    // A damaged event row stops every decision, except
+                    // reading and verifying the log: that is how the damage
+                    // is found.
+                    Err(e) if !action.starts_with("audit.") => return Err(e),
+                    Err(_) => {}
+                }
+                roles
+            }
         };
         let decision = {
             let mut authz = self.authz.lock().unwrap_or_else(|p| p.into_inner());
@@ -254,13 +311,36 @@ impl Workspace {
             subject,
             &json!({"action": action, "roles": roles, "allowing_roles": decision.allowing_roles}),
         )?;
-        tx.commit()?;
-        self.checkpoint()?;
+        // A refusal changes no state: when the log cannot be signed (no
+        // passphrase for the log key) the refusal itself is still what the
+        // caller must see, and the unsigned event is rolled back with it.
+        let _ = self.commit(tx);
         Err(Error::Denied {
             actor: self.actor.to_string(),
             action: action.to_string(),
             allowing_roles: decision.allowing_roles,
         })
+    }
+
+    /// Records that a registry row used in a decision disagrees with the
+    /// log (an `integrity.disagreement` event, so the refusal is seen by
+    /// whoever reads the log) and returns the refusal. The event changes no
+    /// registry state; if the log cannot be signed, the refusal still
+    /// stands.
+    pub(crate) fn refuse_disagreement(&self, d: ledger::Disagreement) -> Error {
+        if let Ok(mut tx) = self.store.write()
+            && tx
+                .append_event(
+                    &self.actor,
+                    actions::INTEGRITY_DISAGREEMENT,
+                    &d.row,
+                    &json!({"row": d.row, "detail": d.detail}),
+                )
+                .is_ok()
+        {
+            let _ = self.commit(tx);
+        }
+        d.into()
     }
 
     /// Acts with the roles a credential carries (an API key's role, a
@@ -310,14 +390,40 @@ impl Workspace {
         self.state_dir().join("log").join("checkpoint")
     }
 
-    /// Signs a checkpoint of the log if it grew since the last one, stores
-    /// it, and publishes it to `.warden/log/checkpoint`.
-    pub(crate) fn checkpoint(&self) -> Result<(), Error> {
-        let mut tx = self.store.write()?;
+    /// Commits `tx` with a signed checkpoint of the log inside it: the
+    /// checkpoint covering the transaction's events is signed and stored
+    /// before the commit, so a change whose checkpoint cannot be signed
+    /// (a missing passphrase, a damaged log key) is rolled back whole and
+    /// never sits in the log unsigned. The note is published to
+    /// `.warden/log/checkpoint` after the commit, so the file never shows a
+    /// tree the database does not hold.
+    pub(crate) fn commit(&self, mut tx: Box<dyn Tx + '_>) -> Result<(), Error> {
+        let signed = self.sign_checkpoint(tx.as_mut())?;
+        tx.commit()?;
+        if let Some(r) = signed {
+            write_atomic(&self.latest_checkpoint_path(), r.note.as_bytes())?;
+            // The user keeps the newest checkpoint they signed, outside the
+            // workspace, so a later truncation is caught by their next
+            // `audit verify`. Best effort: the change is committed and
+            // published; a user directory that cannot be written only
+            // weakens that later check.
+            if let Some(dir) = self.user_dir() {
+                let _ = crate::userdir::remember(&dir, &r);
+            }
+        }
+        Ok(())
+    }
+
+    /// Signs and stores, in `tx`, a checkpoint of the log if it grew since
+    /// the last one; returns the signed note.
+    fn sign_checkpoint(
+        &self,
+        tx: &mut (dyn Tx + '_),
+    ) -> Result<Option<crate::userdir::Remembered>, Error> {
         let frontier = tx.log_frontier()?;
         let latest = tx.latest_checkpoint()?;
         if latest.as_ref().is_some_and(|c| c.size >= frontier.size()) {
-            return Ok(());
+            return Ok(None);
         }
         let origin = tx
             .meta("log_origin")?
@@ -325,7 +431,8 @@ impl Workspace {
         let key = SigningKey::read_file(
             &self.private_key_path(&KeyName::new(LOG_KEY)?),
             self.passphrase_bytes(),
-        )?;
+        )
+        .map_err(|e| Error::LogKey(e.to_string()))?;
         let SigningKey::Ed25519(ed) = &key else {
             return Err(Error::Verification(
                 "the log key is not an Ed25519 key".into(),
@@ -337,19 +444,22 @@ impl Workspace {
             root: frontier.root(),
             extensions: vec![],
         };
-        let note = NoteSigner::new(&origin, ed)?.sign(&body.to_text())?;
+        let signer = NoteSigner::new(&origin, ed)?;
+        let note = signer.sign(&body.to_text())?;
         tx.insert_checkpoint(&StoredCheckpoint {
             size: body.size,
             root_hash: hex::encode(body.root),
             note: note.clone(),
             time: Timestamp::now(),
         })?;
-        tx.commit()?;
-        // Published after the commit: the file never shows a tree the
-        // database does not hold.
-        write_atomic(&self.latest_checkpoint_path(), note.as_bytes())?;
-        Ok(())
+        Ok(Some(crate::userdir::Remembered {
+            origin,
+            vkey: signer.verifier().vkey(),
+            size: body.size,
+            note,
+        }))
     }
+
 }
 
 fn create_private_dir(path: &Path) -> Result<(), Error> {

@@ -42,9 +42,23 @@ pub fn run(g: &Global, cmd: AuditCmd) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        AuditCmd::Verify { vkey, .. } => {
+        AuditCmd::Verify {
+            vkey,
+            pin,
+            no_remember,
+            ..
+        } => {
             let ws = workspace(g)?;
-            let report = ws.audit_verify(vkey.as_deref())?;
+            let mut pins = Vec::new();
+            for p in &pin {
+                let note = read_pin(p)?;
+                pins.push((format!("pinned checkpoint {}", p.display()), note));
+            }
+            let report = ws.audit_verify_with(&warden::VerifyOptions {
+                vkey: vkey.clone(),
+                pins,
+                no_remember,
+            })?;
             if g.json {
                 output::json(&report)?;
             } else if report.ok {
@@ -52,6 +66,10 @@ pub fn run(g: &Global, cmd: AuditCmd) -> Result<ExitCode, Failure> {
                     "Audit log OK: {} events, root {}, {} signed checkpoints checked",
                     report.events, report.root_hash, report.checkpoints_checked
                 );
+                if let Some(f) = &report.remembered {
+                    println!("  consistent with the checkpoint remembered in {f}");
+                }
+                println!("  registry state agrees with the log's events");
             } else {
                 eprintln!("Audit log verification FAILED");
                 if let Some(i) = report.first_bad_index {
@@ -157,4 +175,26 @@ pub fn run(g: &Global, cmd: AuditCmd) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Reads a checkpoint note held elsewhere (`--pin FILE`), size-bounded.
+fn read_pin(path: &std::path::Path) -> Result<String, Failure> {
+    use std::io::Read;
+    const MAX_NOTE: u64 = 64 * 1024;
+    let f = std::fs::File::open(path)
+        .map_err(|e| Failure::new(exit::USAGE, format!("--pin {}: {e}", path.display())))?;
+    let mut text = String::new();
+    f.take(MAX_NOTE + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| Failure::new(exit::USAGE, format!("--pin {}: {e}", path.display())))?;
+    if text.len() as u64 > MAX_NOTE {
+        return Err(Failure::new(
+            exit::USAGE,
+            format!(
+                "--pin {}: larger than a checkpoint note can be",
+                path.display()
+            ),
+        ));
+    }
+    Ok(text)
 }

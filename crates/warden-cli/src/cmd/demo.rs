@@ -48,7 +48,17 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
         }
     };
     let json = g.json;
-    let opts = OpenOptions::default();
+    // The simulated people's own directories (personal approval keys,
+    // remembered checkpoints): in a real team each is on its own machine;
+    // here they sit beside the workspace, never inside `.warden/`.
+    let people = match &_guard {
+        Some(t) => t.path().join("people"),
+        None => dir.join("people"),
+    };
+    let opts = OpenOptions {
+        user_dir: Some(people.join("team")),
+        ..OpenOptions::default()
+    };
     let mut summary = serde_json::Map::new();
 
     step(
@@ -555,12 +565,19 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
     );
     for (who, key) in [("lee", "lee-approvals"), ("kim", "kim-approvals")] {
         let k = name(key, KeyName::new)?;
-        ana.keys_generate(&k, Algorithm::Ed25519)?;
-        let w = Workspace::open(&dir, name(who, ActorName::new)?, &opts)?;
+        let own = OpenOptions {
+            user_dir: Some(people.join(who)),
+            ..opts.clone()
+        };
+        let w = Workspace::open(&dir, name(who, ActorName::new)?, &own)?;
+        // Keys belong to people: the approver enrols their own key (kept
+        // in their own directory) and an admin acknowledges it.
+        w.keys_enrol(&k, Algorithm::Ed25519)?;
+        ana.keys_acknowledge(&k)?;
         let a = w.approve(&credit1, "production", &k, Some("reviewed the evaluation"))?;
         if !json {
             println!(
-                "approved    {} for production by {who} (DSSE, key {key})",
+                "approved    {} for production by {who} (DSSE, own key {key}, acknowledged by ana)",
                 credit1
             );
         }

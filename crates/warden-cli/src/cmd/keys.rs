@@ -11,11 +11,54 @@ use crate::output::{self, Failure};
 pub fn run(g: &Global, cmd: KeysCmd) -> Result<ExitCode, Failure> {
     let ws = workspace(g)?;
     match cmd {
-        KeysCmd::Generate { name, key_type, .. } => {
+        KeysCmd::Enrol { name, key_type, .. } => {
             let algorithm: Algorithm = key_type
                 .parse()
                 .map_err(|e: warden::KeyError| Failure::new(exit::USAGE, e.to_string()))?;
-            let info = ws.keys_generate(&parse(&name, KeyName::new)?, algorithm)?;
+            let info = ws.keys_enrol(&parse(&name, KeyName::new)?, algorithm)?;
+            if g.json {
+                output::json(&info)?;
+            } else {
+                println!(
+                    "Enrolled {} approval key {} for {}",
+                    info.summary.algorithm,
+                    info.summary.name,
+                    ws.actor()
+                );
+                println!("  key id       {}", info.summary.key_id);
+                if let Some(p) = &info.private_key_path {
+                    println!("  private key  {p} (mode 0600, yours only)");
+                }
+                println!(
+                    "An admin other than you acknowledges it: `warden keys acknowledge {}`.",
+                    info.summary.name
+                );
+            }
+        }
+        KeysCmd::Acknowledge { name, .. } => {
+            let summary = ws.keys_acknowledge(&parse(&name, KeyName::new)?)?;
+            if g.json {
+                output::json(&summary)?;
+            } else {
+                println!(
+                    "Acknowledged key {} of {} ({})",
+                    summary.name,
+                    summary.owner.as_deref().unwrap_or("?"),
+                    summary.key_id
+                );
+            }
+        }
+        KeysCmd::Generate {
+            name,
+            key_type,
+            purpose,
+            ..
+        } => {
+            let algorithm: Algorithm = key_type
+                .parse()
+                .map_err(|e: warden::KeyError| Failure::new(exit::USAGE, e.to_string()))?;
+            let purpose = warden::KeyPurpose::parse(&purpose)?;
+            let info = ws.keys_generate_for(&parse(&name, KeyName::new)?, algorithm, purpose)?;
             if g.json {
                 output::json(&info)?;
             } else {
@@ -38,18 +81,26 @@ pub fn run(g: &Global, cmd: KeysCmd) -> Result<ExitCode, Failure> {
             if g.json {
                 output::json(&keys)?;
             } else {
-                let mut t =
-                    output::table(&["name", "origin", "type", "key id", "added by", "status"]);
+                let mut t = output::table(&[
+                    "name", "purpose", "owner", "origin", "type", "key id", "status",
+                ]);
                 for k in &keys {
                     t.add_row(vec![
                         k.name.clone(),
+                        k.purpose.clone().unwrap_or_else(|| "-".into()),
+                        k.owner.clone().unwrap_or_else(|| "-".into()),
                         k.origin.clone(),
                         k.algorithm.clone(),
                         k.key_id.clone(),
-                        k.added_by.clone(),
-                        match &k.revoked_at {
-                            Some(at) => format!("revoked {at}"),
-                            None => "active".into(),
+                        match (&k.revoked_at, &k.purpose, &k.acknowledged_by) {
+                            (Some(at), _, _) => format!("revoked {at}"),
+                            (None, Some(p), None) if p == "approval" => {
+                                "awaiting acknowledgement".into()
+                            }
+                            (None, Some(p), Some(by)) if p == "approval" => {
+                                format!("active (acknowledged by {by})")
+                            }
+                            _ => "active".into(),
                         },
                     ]);
                 }

@@ -174,6 +174,8 @@ fn acting_as(c: &Command) -> Option<&str> {
         }
         Command::Keys(
             K::Generate { acting, .. }
+            | K::Enrol { acting, .. }
+            | K::Acknowledge { acting, .. }
             | K::List { acting }
             | K::ExportPublic { acting, .. }
             | K::Trust { acting, .. }
@@ -266,6 +268,7 @@ pub fn open_options() -> OpenOptions {
             .ok()
             .filter(|p| !p.is_empty())
             .map(Zeroizing::new),
+        user_dir: None,
     }
 }
 

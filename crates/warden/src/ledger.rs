@@ -1,0 +1,781 @@
+//! State as a function of the log.
+//!
+//! The registry rows that decisions read — stage pointers, quarantines,
+//! role grants, trusted keys, approvals, API keys and their holds — are a
+//! cache of what the audit log says happened. This module replays the
+//! state-changing events into the state they imply ([`LogState`]) and
+//! compares it with the rows, so that a row written by SQL instead of by
+//! Warden (a released quarantine, a moved pointer, an inserted grant) is
+//! refused where it is used and reported by `warden audit verify`.
+//!
+//! Each replayed event row is also checked against itself (its canonical
+//! event text hashes to its leaf hash, its columns and payload agree with
+//! that text). Whether the event rows are the signed log is what
+//! `audit verify` proves by recomputing the Merkle tree; a decision checks
+//! only the agreement of rows and events, which needs no pass over the
+//! whole log.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+use warden_core::{Digest, actions};
+use warden_store::{MetadataStore, StoredEvent, Tx, merkle};
+
+use crate::Error;
+
+/// Actions whose events change a registry row that decisions read.
+pub(crate) const STATE_ACTIONS: &[&str] = &[
+    actions::ROLES_GRANT,
+    actions::ROLES_REVOKE,
+    actions::KEYS_GENERATE,
+    actions::KEYS_TRUST,
+    actions::KEYS_REVOKE,
+    actions::KEYS_ENROL,
+    actions::KEYS_ACKNOWLEDGE,
+    "model.promote",
+    "model.rollback",
+    "model.quarantine",
+    "model.release",
+    "model.approve",
+    "apikey.create",
+    "apikey.revoke",
+    "apikey.block",
+    "apikey.throttle",
+    "apikey.unblock",
+];
+
+/// What a trusted or own key looks like according to the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LoggedKey {
+    pub key_id: String,
+    pub owner: Option<String>,
+    /// One of the known purposes (an older event's free text counts as none).
+    pub purpose: Option<String>,
+    pub acknowledged: bool,
+    pub revoked: bool,
+    pub seq: i64,
+}
+
+/// An approval according to the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LoggedApproval {
+    pub model: String,
+    pub version: u64,
+    pub env: String,
+    pub approver: String,
+    pub key: String,
+    pub key_id: String,
+    pub seq: i64,
+}
+
+/// An API key according to the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LoggedApiKey {
+    pub name: String,
+    pub role: String,
+    pub expires_at: Option<String>,
+    pub key_hash_digest: Option<String>,
+    pub revoked: bool,
+    pub seq: i64,
+}
+
+/// The registry state the log implies, with the seq of the event that last
+/// set each entry (to name it in a disagreement).
+#[derive(Debug, Default)]
+pub(crate) struct LogState {
+    /// (model, env) → (version, seq).
+    pub pointers: BTreeMap<(String, String), (u64, i64)>,
+    /// (model, version) → seq of the quarantine, for active quarantines.
+    pub quarantined: BTreeMap<(String, u64), i64>,
+    /// (actor, role) → seq of the grant.
+    pub grants: BTreeMap<(String, String), i64>,
+    pub keys: BTreeMap<String, LoggedKey>,
+    pub approvals: BTreeMap<u64, LoggedApproval>,
+    /// By key id.
+    pub api_keys: BTreeMap<String, LoggedApiKey>,
+    /// API key id → (kind, seq).
+    pub holds: BTreeMap<String, (String, i64)>,
+}
+
+#[derive(Deserialize)]
+struct GrantPayload {
+    actor: String,
+    role: String,
+}
+
+#[derive(Deserialize)]
+struct KeyPayload {
+    name: String,
+    key_id: String,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    purpose: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PromotePayload {
+    model: String,
+    env: String,
+}
+
+#[derive(Deserialize)]
+struct RollbackPayload {
+    model: String,
+    env: String,
+    to: u64,
+}
+
+#[derive(Deserialize)]
+struct QuarantinePayload {
+    model: String,
+    #[serde(default)]
+    removed_from: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ReleasePayload {
+    model: String,
+}
+
+#[derive(Deserialize)]
+struct ApprovePayload {
+    approval: u64,
+    model: String,
+    env: String,
+    key: String,
+    key_id: String,
+}
+
+#[derive(Deserialize)]
+struct ApiKeyCreatePayload {
+    name: String,
+    id: String,
+    role: String,
+    expires_at: Option<String>,
+    #[serde(default)]
+    key_hash_digest: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ApiKeyIdPayload {
+    id: String,
+}
+
+/// Splits `name@version` as events write model versions.
+fn split_version(s: &str, seq: i64) -> Result<(String, u64), Error> {
+    let bad = || Error::Verification(format!("event {seq}: {s:?} is not NAME@VERSION"));
+    let (name, v) = s.rsplit_once('@').ok_or_else(bad)?;
+    Ok((name.to_string(), v.parse().map_err(|_| bad())?))
+}
+
+fn payload<'a, T: Deserialize<'a>>(e: &'a StoredEvent) -> Result<T, Error> {
+    serde_json::from_str(&e.payload).map_err(|err| {
+        Error::Verification(format!(
+            "event {} ({}): its payload is not what that action records: {err}",
+            e.seq, e.action
+        ))
+    })
+}
+
+/// Checks that an event row agrees with its own canonical text: the leaf
+/// hash, the columns and the payload digest. A row edited in one place
+/// but not the others is caught here without reading the rest of the log.
+pub(crate) fn check_event_row(e: &StoredEvent) -> Result<(), Error> {
+    #[derive(Deserialize)]
+    struct View {
+        seq: i64,
+        actor: String,
+        action: String,
+        subject: String,
+        payload_digest: String,
+    }
+    let bad = |what: &str| {
+        Error::Verification(format!(
+            "audit event {} ({}): {what}; run `warden audit verify`",
+            e.seq, e.action
+        ))
+    };
+    if hex::encode(merkle::leaf_hash(e.event.as_bytes())) != e.leaf_hash {
+        return Err(bad("its leaf hash does not match the event"));
+    }
+    let v: View =
+        serde_json::from_str(&e.event).map_err(|_| bad("its stored event does not parse"))?;
+    if v.seq != e.seq || v.actor != e.actor || v.action != e.action || v.subject != e.subject {
+        return Err(bad("its columns differ from the signed event"));
+    }
+    if Digest::of(e.payload.as_bytes()).to_string() != v.payload_digest {
+        return Err(bad("its payload does not match its digest"));
+    }
+    Ok(())
+}
+
+impl LogState {
+    /// Replays the state-changing events of the store.
+    pub(crate) fn replay(tx: &mut (dyn Tx + '_)) -> Result<Self, Error> {
+        Self::replay_only(tx, STATE_ACTIONS)
+    }
+
+    /// Replays only the events of `actions` (a decision that reads role
+    /// grants needs only the grant events).
+    pub(crate) fn replay_only(tx: &mut (dyn Tx + '_), actions: &[&str]) -> Result<Self, Error> {
+        let events = tx.events_with_actions(actions)?;
+        let mut st = LogState::default();
+        for e in &events {
+            check_event_row(e)?;
+            st.apply(e)?;
+        }
+        Ok(st)
+    }
+
+    fn apply(&mut self, e: &StoredEvent) -> Result<(), Error> {
+        let seq = e.seq;
+        match e.action.as_str() {
+            actions::ROLES_GRANT => {
+                let p: GrantPayload = payload(e)?;
+                self.grants.insert((p.actor, p.role), seq);
+            }
+            actions::ROLES_REVOKE => {
+                let p: GrantPayload = payload(e)?;
+                self.grants.remove(&(p.actor, p.role));
+            }
+            actions::KEYS_GENERATE | actions::KEYS_TRUST | actions::KEYS_ENROL => {
+                let p: KeyPayload = payload(e)?;
+                let purpose = p
+                    .purpose
+                    .filter(|x| crate::keys::KeyPurpose::parse(x).is_ok());
+                self.keys.insert(
+                    p.name,
+                    LoggedKey {
+                        key_id: p.key_id,
+                        owner: p.owner,
+                        purpose,
+                        acknowledged: false,
+                        revoked: false,
+                        seq,
+                    },
+                );
+            }
+            actions::KEYS_ACKNOWLEDGE => {
+                let p: KeyPayload = payload(e)?;
+                if let Some(k) = self.keys.get_mut(&p.name) {
+                    k.acknowledged = true;
+                    k.seq = seq;
+                }
+            }
+            actions::KEYS_REVOKE => {
+                let p: KeyPayload = payload(e)?;
+                if let Some(k) = self.keys.get_mut(&p.name) {
+                    k.revoked = true;
+                    k.seq = seq;
+                }
+            }
+            "model.promote" => {
+                let p: PromotePayload = payload(e)?;
+                let (name, v) = split_version(&p.model, seq)?;
+                self.pointers.insert((name, p.env), (v, seq));
+            }
+            "model.rollback" => {
+                let p: RollbackPayload = payload(e)?;
+                self.pointers.insert((p.model, p.env), (p.to, seq));
+            }
+            "model.quarantine" => {
+                let p: QuarantinePayload = payload(e)?;
+                let (name, v) = split_version(&p.model, seq)?;
+                for env in p.removed_from {
+                    self.pointers.remove(&(name.clone(), env));
+                }
+                self.quarantined.insert((name, v), seq);
+            }
+            "model.release" => {
+                let p: ReleasePayload = payload(e)?;
+                let (name, v) = split_version(&p.model, seq)?;
+                self.quarantined.remove(&(name, v));
+            }
+            "model.approve" => {
+                let p: ApprovePayload = payload(e)?;
+                let (model, version) = split_version(&p.model, seq)?;
+                self.approvals.insert(
+                    p.approval,
+                    LoggedApproval {
+                        model,
+                        version,
+                        env: p.env,
+                        approver: e.actor.clone(),
+                        key: p.key,
+                        key_id: p.key_id,
+                        seq,
+                    },
+                );
+            }
+            "apikey.create" => {
+                let p: ApiKeyCreatePayload = payload(e)?;
+                self.api_keys.insert(
+                    p.id,
+                    LoggedApiKey {
+                        name: p.name,
+                        role: p.role,
+                        expires_at: p.expires_at,
+                        key_hash_digest: p.key_hash_digest,
+                        revoked: false,
+                        seq,
+                    },
+                );
+            }
+            "apikey.revoke" => {
+                let p: ApiKeyIdPayload = payload(e)?;
+                if let Some(k) = self.api_keys.get_mut(&p.id) {
+                    k.revoked = true;
+                    k.seq = seq;
+                }
+            }
+            "apikey.block" | "apikey.throttle" => {
+                let p: ApiKeyIdPayload = payload(e)?;
+                let kind = e.action.trim_start_matches("apikey.").to_string();
+                self.holds.insert(p.id, (kind, seq));
+            }
+            "apikey.unblock" => {
+                let p: ApiKeyIdPayload = payload(e)?;
+                self.holds.remove(&p.id);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// One disagreement between a row and the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Disagreement {
+    /// The row, as a person would name it (`stage pointer credit/production`).
+    pub row: String,
+    /// What the log says instead, naming the event.
+    pub detail: String,
+}
+
+impl From<Disagreement> for Error {
+    fn from(d: Disagreement) -> Self {
+        Error::StateDisagrees {
+            row: d.row,
+            detail: d.detail,
+        }
+    }
+}
+
+fn event_ref(seq: Option<i64>) -> String {
+    match seq {
+        Some(s) => format!("event {s}"),
+        None => "no event".to_string(),
+    }
+}
+
+/// Compares every row the log governs with the state the log implies;
+/// returns every disagreement found.
+pub(crate) fn disagreements(
+    tx: &mut (dyn Tx + '_),
+    st: &LogState,
+) -> Result<Vec<Disagreement>, Error> {
+    let mut out = Vec::new();
+    // Stage pointers, model by model.
+    let mut seen_pointers = BTreeSet::new();
+    let mut models: BTreeSet<String> = st.pointers.keys().map(|(m, _)| m.clone()).collect();
+    for m in tx.models()? {
+        models.insert(m.name.to_string());
+    }
+    for name in &models {
+        let Ok(obj) = warden_core::ObjectName::new(name) else {
+            continue;
+        };
+        for p in tx.stages(&obj)? {
+            seen_pointers.insert((name.clone(), p.env.clone()));
+            out.extend(pointer_disagreement(st, name, &p.env, Some(p.version)));
+        }
+    }
+    for ((m, env), (v, seq)) in &st.pointers {
+        if !seen_pointers.contains(&(m.clone(), env.clone())) {
+            out.push(Disagreement {
+                row: format!("stage pointer {m}/{env}"),
+                detail: format!("the row is missing; event {seq} set it to version {v}"),
+            });
+        }
+    }
+    // Quarantines.
+    let mut active_rows = BTreeSet::new();
+    for m in tx.models()? {
+        if let Some(q) = tx.quarantine(&m.name, m.version)?
+            && q.released_at.is_none()
+        {
+            active_rows.insert((m.name.to_string(), m.version));
+        }
+    }
+    for (key, seq) in &st.quarantined {
+        if !active_rows.contains(key) {
+            out.push(Disagreement {
+                row: format!("quarantine of {}@{}", key.0, key.1),
+                detail: format!("released or removed without an event; event {seq} quarantined it"),
+            });
+        }
+    }
+    for key in &active_rows {
+        if !st.quarantined.contains_key(key) {
+            out.push(Disagreement {
+                row: format!("quarantine of {}@{}", key.0, key.1),
+                detail: "no event leaves this version quarantined".into(),
+            });
+        }
+    }
+    // Role grants.
+    let rows: BTreeSet<(String, String)> = tx
+        .role_grants()?
+        .into_iter()
+        .map(|g| (g.actor.to_string(), g.role.to_string()))
+        .collect();
+    for g in &rows {
+        if !st.grants.contains_key(g) {
+            out.push(Disagreement {
+                row: format!("role grant {} {}", g.0, g.1),
+                detail: "no roles.grant event made it".into(),
+            });
+        }
+    }
+    for (g, seq) in &st.grants {
+        if !rows.contains(g) {
+            out.push(Disagreement {
+                row: format!("role grant {} {}", g.0, g.1),
+                detail: format!("the row is missing; event {seq} granted it"),
+            });
+        }
+    }
+    // Keys.
+    let key_rows = tx.keys()?;
+    for k in &key_rows {
+        out.extend(key_disagreement(st, k));
+    }
+    for (name, k) in &st.keys {
+        if !key_rows.iter().any(|r| r.name.as_str() == name) {
+            out.push(Disagreement {
+                row: format!("key {name}"),
+                detail: format!("the row is missing; {} recorded it", event_ref(Some(k.seq))),
+            });
+        }
+    }
+    // Approvals.
+    let mut approval_rows = BTreeSet::new();
+    for m in tx.models()? {
+        for a in tx.approvals(&m.name, m.version)? {
+            approval_rows.insert(a.id);
+            out.extend(approval_disagreement(st, &a));
+        }
+    }
+    for (id, a) in &st.approvals {
+        if !approval_rows.contains(id) {
+            out.push(Disagreement {
+                row: format!("approval {id} of {}@{}", a.model, a.version),
+                detail: format!("the row is missing; event {} recorded it", a.seq),
+            });
+        }
+    }
+    // API keys and their holds.
+    let api_rows = tx.api_keys()?;
+    for k in &api_rows {
+        out.extend(api_key_disagreement(st, k));
+    }
+    for (id, k) in &st.api_keys {
+        if !api_rows.iter().any(|r| &r.id == id) {
+            out.push(Disagreement {
+                row: format!("API key {}", k.name),
+                detail: format!("the row is missing; event {} created it", k.seq),
+            });
+        }
+    }
+    let hold_rows = tx.key_holds()?;
+    for h in &hold_rows {
+        match st.holds.get(&h.key_id) {
+            Some((kind, _)) if *kind == h.kind => {}
+            Some((kind, seq)) => out.push(Disagreement {
+                row: format!("hold on API key {}", h.key_id),
+                detail: format!("the row says {}; event {seq} placed a {kind}", h.kind),
+            }),
+            None => out.push(Disagreement {
+                row: format!("hold on API key {}", h.key_id),
+                detail: "no event placed it".into(),
+            }),
+        }
+    }
+    for (id, (kind, seq)) in &st.holds {
+        if !hold_rows.iter().any(|h| &h.key_id == id) {
+            out.push(Disagreement {
+                row: format!("hold on API key {id}"),
+                detail: format!("the row is missing; event {seq} placed a {kind}"),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a pointer row (`None`: no row) agrees with the log.
+pub(crate) fn pointer_disagreement(
+    st: &LogState,
+    model: &str,
+    env: &str,
+    row: Option<u64>,
+) -> Option<Disagreement> {
+    let logged = st.pointers.get(&(model.to_string(), env.to_string()));
+    match (row, logged) {
+        (Some(v), Some((lv, _))) if v == *lv => None,
+        (None, None) => None,
+        (Some(v), Some((lv, seq))) => Some(Disagreement {
+            row: format!("stage pointer {model}/{env}"),
+            detail: format!("the row names version {v}; event {seq} set version {lv}"),
+        }),
+        (Some(v), None) => Some(Disagreement {
+            row: format!("stage pointer {model}/{env}"),
+            detail: format!("the row names version {v}; no event put any version there"),
+        }),
+        (None, Some((lv, seq))) => Some(Disagreement {
+            row: format!("stage pointer {model}/{env}"),
+            detail: format!("the row is missing; event {seq} set version {lv}"),
+        }),
+    }
+}
+
+/// Whether a model version's quarantine row (`true`: active) agrees.
+pub(crate) fn quarantine_disagreement(
+    st: &LogState,
+    model: &str,
+    version: u64,
+    active: bool,
+) -> Option<Disagreement> {
+    let logged = st.quarantined.get(&(model.to_string(), version));
+    match (active, logged) {
+        (true, Some(_)) | (false, None) => None,
+        (false, Some(seq)) => Some(Disagreement {
+            row: format!("quarantine of {model}@{version}"),
+            detail: format!("released or removed without an event; event {seq} quarantined it"),
+        }),
+        (true, None) => Some(Disagreement {
+            row: format!("quarantine of {model}@{version}"),
+            detail: "no event leaves this version quarantined".into(),
+        }),
+    }
+}
+
+/// Whether an actor's granted roles (rows) agree with the log.
+pub(crate) fn grants_disagreement(
+    st: &LogState,
+    actor: &str,
+    rows: &[String],
+) -> Option<Disagreement> {
+    let logged: BTreeSet<&str> = st
+        .grants
+        .keys()
+        .filter(|(a, _)| a == actor)
+        .map(|(_, r)| r.as_str())
+        .collect();
+    let held: BTreeSet<&str> = rows.iter().map(String::as_str).collect();
+    if logged == held {
+        return None;
+    }
+    let extra: Vec<&str> = held.difference(&logged).copied().collect();
+    let missing: Vec<&str> = logged.difference(&held).copied().collect();
+    let mut detail = Vec::new();
+    if !extra.is_empty() {
+        detail.push(format!("no event granted {}", extra.join(", ")));
+    }
+    if !missing.is_empty() {
+        detail.push(format!(
+            "events granted {} but the rows lack it",
+            missing.join(", ")
+        ));
+    }
+    Some(Disagreement {
+        row: format!("role grants of {actor}"),
+        detail: detail.join("; "),
+    })
+}
+
+/// Whether a key row agrees with the log: its key id, owner, purpose,
+/// acknowledgement and revocation.
+pub(crate) fn key_disagreement(
+    st: &LogState,
+    row: &warden_store::KeyRecord,
+) -> Option<Disagreement> {
+    let name = row.name.as_str();
+    let key_id = row.key_id.as_str();
+    let revoked = row.revoked_at.is_some();
+    if let Some(k) = st.keys.get(name) {
+        let mut differs = Vec::new();
+        if k.owner.as_deref() != row.owner.as_ref().map(|o| o.as_str()) {
+            differs.push("owner");
+        }
+        if k.purpose != row.purpose {
+            differs.push("purpose");
+        }
+        if k.acknowledged != row.acknowledged_at.is_some() {
+            differs.push("acknowledgement");
+        }
+        if !differs.is_empty() {
+            return Some(Disagreement {
+                row: format!("key {name}"),
+                detail: format!("its {} differ from event {}", differs.join(", "), k.seq),
+            });
+        }
+    }
+    match st.keys.get(name) {
+        None => Some(Disagreement {
+            row: format!("key {name}"),
+            detail: "no keys.generate or keys.trust event recorded it".into(),
+        }),
+        Some(k) if k.key_id != key_id => Some(Disagreement {
+            row: format!("key {name}"),
+            detail: format!(
+                "the row holds key id {key_id}; event {} recorded {}",
+                k.seq, k.key_id
+            ),
+        }),
+        Some(k) if k.revoked != revoked => Some(Disagreement {
+            row: format!("key {name}"),
+            detail: if k.revoked {
+                format!("the row is not revoked; event {} revoked it", k.seq)
+            } else {
+                "the row is revoked but no event revoked it".into()
+            },
+        }),
+        Some(_) => None,
+    }
+}
+
+/// Whether an approval row agrees with its `model.approve` event.
+pub(crate) fn approval_disagreement(
+    st: &LogState,
+    a: &warden_store::ApprovalRecord,
+) -> Option<Disagreement> {
+    let row = format!("approval {} of {}@{}", a.id, a.model, a.version);
+    let Some(l) = st.approvals.get(&a.id) else {
+        return Some(Disagreement {
+            row,
+            detail: "no model.approve event recorded it".into(),
+        });
+    };
+    let envelope_key = serde_json::from_str::<serde_json::Value>(&a.envelope)
+        .ok()
+        .and_then(|v| {
+            v.get("signatures")?
+                .get(0)?
+                .get("keyid")?
+                .as_str()
+                .map(str::to_string)
+        });
+    let mut differs = Vec::new();
+    if l.model != a.model.as_str() || l.version != a.version {
+        differs.push("model");
+    }
+    if l.env != a.env {
+        differs.push("environment");
+    }
+    if l.approver != a.approver.as_str() {
+        differs.push("approver");
+    }
+    if l.key != a.key_name || envelope_key.as_deref() != Some(l.key_id.as_str()) {
+        differs.push("key");
+    }
+    if differs.is_empty() {
+        None
+    } else {
+        Some(Disagreement {
+            row,
+            detail: format!("its {} differ from event {}", differs.join(", "), l.seq),
+        })
+    }
+}
+
+/// Whether an API key row agrees with the log.
+pub(crate) fn api_key_disagreement(
+    st: &LogState,
+    k: &warden_store::ApiKeyRecord,
+) -> Option<Disagreement> {
+    let row = format!("API key {}", k.name);
+    let Some(l) = st.api_keys.get(&k.id) else {
+        return Some(Disagreement {
+            row,
+            detail: "no apikey.create event created it".into(),
+        });
+    };
+    let mut differs = Vec::new();
+    if l.name != k.name {
+        differs.push("name");
+    }
+    if l.role != k.role {
+        differs.push("role");
+    }
+    if l.expires_at.as_deref() != k.expires_at.as_ref().map(|t| t.as_str()) {
+        differs.push("expiry");
+    }
+    if l.revoked != k.revoked_at.is_some() {
+        differs.push("revocation");
+    }
+    if let Some(d) = &l.key_hash_digest
+        && *d != key_hash_digest(&k.key_hash)
+    {
+        differs.push("secret hash");
+    }
+    if differs.is_empty() {
+        None
+    } else {
+        Some(Disagreement {
+            row,
+            detail: format!("its {} differ from event {}", differs.join(", "), l.seq),
+        })
+    }
+}
+
+/// What `apikey.create` records of a key's keyed hash: a digest of it, so
+/// the log binds the row's secret hash without publishing it.
+pub(crate) fn key_hash_digest(key_hash: &str) -> String {
+    Digest::of(key_hash.as_bytes()).to_string()
+}
+
+impl crate::Workspace {
+    /// Checks the rows a gate or a promotion of `name` (version `version`,
+    /// when one is concerned) in `env` reads against the log: the pointer,
+    /// the version's quarantine and approvals, and every key a signature
+    /// or approval may be checked with. The first disagreement is recorded
+    /// and returned as [`Error::StateDisagrees`].
+    pub(crate) fn check_decision_rows(
+        &self,
+        name: &warden_core::ObjectName,
+        version: Option<u64>,
+        env: &str,
+    ) -> Result<LogState, Error> {
+        let mut tx = self.store().read()?;
+        let st = LogState::replay(tx.as_mut())?;
+        let pointer = tx
+            .stages(name)?
+            .into_iter()
+            .find(|p| p.env == env)
+            .map(|p| p.version);
+        let mut found = pointer_disagreement(&st, name.as_str(), env, pointer);
+        if found.is_none()
+            && let Some(v) = version
+        {
+            let active = tx
+                .quarantine(name, v)?
+                .is_some_and(|q| q.released_at.is_none());
+            found = quarantine_disagreement(&st, name.as_str(), v, active);
+            if found.is_none() {
+                found = tx
+                    .approvals(name, v)?
+                    .iter()
+                    .find_map(|a| approval_disagreement(&st, a));
+            }
+        }
+        if found.is_none() {
+            found = tx.keys()?.iter().find_map(|k| key_disagreement(&st, k));
+        }
+        drop(tx);
+        match found {
+            Some(d) => Err(self.refuse_disagreement(d)),
+            None => Ok(st),
+        }
+    }
+}
