@@ -65,6 +65,10 @@ fn warden(ws: &Path, actor: &str, args: &[&str]) -> (i32, String, String) {
         .args(args)
         .current_dir(ws)
         .env("WARDEN_ACTOR", actor)
+        // Each test's copy of the template is a fork of one log: each gets
+        // its own user directory, so no copy's remembered checkpoint is
+        // checked against another copy.
+        .env("WARDEN_CONFIG_DIR", ws.join(".user"))
         .env_remove("WARDEN_WORKSPACE")
         .env_remove("WARDEN_KEY_PASSPHRASE")
         .output()
@@ -107,6 +111,7 @@ impl Server {
             .arg(&cfg)
             .current_dir(ws)
             .env("WARDEN_ACTOR", "omar")
+            .env("WARDEN_CONFIG_DIR", ws.join(".user"))
             .env_remove("WARDEN_WORKSPACE")
             .env_remove("WARDEN_KEY_PASSPHRASE")
             .stdout(Stdio::piped())

@@ -459,7 +459,6 @@ impl Workspace {
             note,
         }))
     }
-
 }
 
 fn create_private_dir(path: &Path) -> Result<(), Error> {

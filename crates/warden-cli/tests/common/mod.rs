@@ -10,6 +10,7 @@ pub fn warden(dir: &Path) -> Command {
     let mut c = Command::cargo_bin("warden").unwrap();
     c.current_dir(dir)
         .env("WARDEN_ACTOR", "ana")
+        .env("WARDEN_CONFIG_DIR", dir.join(".warden-user"))
         .env_remove("WARDEN_WORKSPACE");
     c
 }
