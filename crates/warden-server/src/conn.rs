@@ -28,7 +28,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -40,7 +40,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_rustls::TlsAcceptor;
@@ -54,6 +54,12 @@ use crate::metrics::{PhaseLabels, ReasonLabels};
 /// (else 431), and a body is read this much at a time. It bounds what a
 /// slow client can make the server hold: the cap times this.
 pub const MAX_BUFFER: usize = 64 * 1024;
+
+/// Connections waiting to be accepted, at most (the kernel may hold it
+/// lower: `net.core.somaxconn`). std's listener asks for 128, which a
+/// burst of connections overflows; a client whose connection attempt is
+/// dropped then waits a second or more before trying again.
+pub const BACKLOG: u32 = 1024;
 
 /// How long the accept loop waits after an error that is not the client's
 /// (out of descriptors, out of memory) before accepting again.
@@ -252,6 +258,20 @@ impl Timeouts {
             idle: cfg.idle_timeout.max(cfg.request_timeout),
         }
     }
+}
+
+/// A socket listening on `addr` with a backlog of [`BACKLOG`]. Call within
+/// a Tokio runtime.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    // As std's listener does: a restarted server can bind again at once.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// Accepts on `listener` until `shutdown` completes, then lets every

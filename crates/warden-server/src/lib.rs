@@ -169,11 +169,13 @@ pub fn serve_until(
         .thread_name("warden-serve")
         .build()?;
     let tls = cfg.tls.as_ref().map(tls::server_config).transpose()?;
-    let listener = std::net::TcpListener::bind(cfg.addr).map_err(|source| ServerError::Bind {
-        addr: cfg.addr,
-        source,
-    })?;
-    listener.set_nonblocking(true)?;
+    let listener = {
+        let _runtime = runtime.enter();
+        conn::bind(cfg.addr).map_err(|source| ServerError::Bind {
+            addr: cfg.addr,
+            source,
+        })?
+    };
     let addr = listener.local_addr()?;
     // The connection cap stays below the open-file limit, so the refresh
     // thread can open what it needs when every place is taken.
@@ -248,7 +250,6 @@ pub fn serve_until(
     let app = router(shared.clone());
     let serving = shared.clone();
     let result = runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener)?;
         let tls = tls.map(tokio_rustls::TlsAcceptor::from);
         conn::run(listener, tls, app, serving, conns, shutdown).await
     });
