@@ -50,10 +50,11 @@ use crate::config::ServeConfig;
 use crate::guard::{GuardFuture, Guarded};
 use crate::metrics::{PhaseLabels, ReasonLabels};
 
-/// The most a connection buffers: a request's line and headers must fit
-/// (else 431), and a body is read this much at a time. It bounds what a
-/// slow client can make the server hold: the cap times this.
-pub const MAX_BUFFER: usize = 64 * 1024;
+/// A request's line and headers, at most (431 beyond). It is also the
+/// read buffer's limit, which hyper checks before each read, so a
+/// connection's buffer stays under twice this: what slow clients can make
+/// the server hold is bounded by the cap times that.
+pub const MAX_HEAD: usize = 64 * 1024;
 
 /// Connections waiting to be accepted, at most (the kernel may hold it
 /// lower: `net.core.somaxconn`). std's listener asks for 128, which a
@@ -289,7 +290,8 @@ pub async fn run(
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(timeouts.header_read)
-        .max_buf_size(MAX_BUFFER);
+        .max_header_size(MAX_HEAD)
+        .max_buf_size(MAX_HEAD);
     let refused_total = shared
         .metrics
         .connections_refused
