@@ -2,6 +2,7 @@
 //! `warden demo --keep`, driven over real HTTP.
 
 use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -100,13 +101,33 @@ struct Server {
 
 impl Server {
     fn start(ws: &Path, env: &str, extra_config: &str) -> Server {
+        Server::launch(ws, env, extra_config, None)
+    }
+
+    /// As `start`, with the server's open-file limit (soft and hard) set
+    /// to `nofile`.
+    fn start_limited(ws: &Path, env: &str, extra_config: &str, nofile: u32) -> Server {
+        Server::launch(ws, env, extra_config, Some(nofile))
+    }
+
+    fn launch(ws: &Path, env: &str, extra_config: &str, nofile: Option<u32>) -> Server {
         let cfg = ws.join("serve.toml");
         std::fs::write(
             &cfg,
             format!("addr = \"127.0.0.1:0\"\nreload_interval_seconds = 0.2\n{extra_config}"),
         )
         .unwrap();
-        let mut child = Command::new(bin())
+        let mut command = match nofile {
+            None => Command::new(bin()),
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(bin());
+                c
+            }
+        };
+        let mut child = command
             .args(["serve", "--env", env, "--config"])
             .arg(&cfg)
             .current_dir(ws)
@@ -831,7 +852,7 @@ fn tls_with_and_without_client_certificates() {
         ws,
         "production",
         &format!(
-            "[tls]\ncert = {:?}\nkey = {:?}\n",
+            "tls_handshake_timeout_seconds = 1\n[tls]\ncert = {:?}\nkey = {:?}\n",
             p("server.pem"),
             p("server.key")
         ),
@@ -850,6 +871,23 @@ fn tls_with_and_without_client_certificates() {
     let plain = live.replace("https://", "http://");
     assert_ne!(curl(&[&plain]).1, "200");
     assert_ne!(curl(&[&live]).0, 0);
+    // A client that starts a handshake and stalls is dropped at the
+    // handshake timeout.
+    let mut c = std::net::TcpStream::connect(srv.base.trim_start_matches("https://")).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let since = Instant::now();
+    std::io::Write::write_all(&mut c, &[0x16, 0x03, 0x01]).unwrap();
+    let closed = std::io::Read::read(&mut c, &mut [0u8; 64]);
+    let waited = since.elapsed();
+    assert!(
+        matches!(closed, Ok(0))
+            || matches!(&closed, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "{closed:?} after {waited:?}"
+    );
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
     drop(srv);
 
     let srv = Server::start(
@@ -1732,4 +1770,450 @@ fn an_extraction_probe_is_blocked_and_an_ordinary_client_is_not() {
         assert!(Instant::now() < deadline, "unblock never took effect");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A request on a connection of its own (`Connection: close`) from
+/// 127.0.0.1: the status and body, or why there was none within `wait`.
+fn request_once(
+    addr: SocketAddr,
+    head: &str,
+    body: &str,
+    wait: Duration,
+) -> Result<(u16, String), String> {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect_timeout(&addr, wait).map_err(|e| e.to_string())?;
+    c.set_read_timeout(Some(wait)).map_err(|e| e.to_string())?;
+    write!(
+        c,
+        "{head}\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    c.read_to_end(&mut out).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|r| r.get(..3))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no HTTP response: {text:?}"))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    Ok((status, body))
+}
+
+/// A counter's value in a Prometheus exposition (0 if absent).
+fn counter(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// A connection from `src` (any address of 127.0.0.0/8) to `dst`, made
+/// within a quarter of a second, non-blocking.
+fn connect_from(
+    rt: &tokio::runtime::Runtime,
+    src: Ipv4Addr,
+    dst: SocketAddr,
+) -> std::io::Result<std::net::TcpStream> {
+    rt.block_on(async {
+        let s = tokio::net::TcpSocket::new_v4()?;
+        s.bind(SocketAddr::from((src, 0)))?;
+        let c = tokio::time::timeout(Duration::from_millis(250), s.connect(dst))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        c.into_std()
+    })
+}
+
+/// What a slow-client load saw. A connection's life is known between the
+/// last time it was seen open and the time it was seen closed.
+#[derive(Debug, Default)]
+struct SlowStats {
+    connects: usize,
+    connect_failures: usize,
+    /// Seen closed within half a second of connecting: refused at accept.
+    refused: usize,
+    /// Seen open past half a second, then closed by the server.
+    cut: usize,
+    /// The lives of the cut connections whose close was seen within
+    /// 150 ms of their last sighting open (the rest are known less
+    /// precisely, when a round of the loop ran late).
+    cut_after: Vec<Duration>,
+    /// The longest any connection was seen open.
+    longest_open: Duration,
+    /// The longest a loop took to go round its connections.
+    slowest_round: Duration,
+}
+
+impl SlowStats {
+    fn add(&mut self, s: SlowStats) {
+        self.connects += s.connects;
+        self.connect_failures += s.connect_failures;
+        self.refused += s.refused;
+        self.cut += s.cut;
+        self.cut_after.extend(s.cut_after);
+        self.longest_open = self.longest_open.max(s.longest_open);
+        self.slowest_round = self.slowest_round.max(s.slowest_round);
+    }
+
+    fn cut_range(&self) -> (Duration, Duration) {
+        (
+            self.cut_after.iter().min().copied().unwrap_or_default(),
+            self.cut_after.iter().max().copied().unwrap_or_default(),
+        )
+    }
+}
+
+/// `per_source` connections from each source address (a thread each),
+/// each sending the start of a request's headers and then one more byte
+/// every half second, never finishing them. A connection the server
+/// closes is opened again (a tenth of a second after it was cut, a second
+/// after it was refused), until `stop`.
+struct SlowLoad {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<SlowStats>>,
+}
+
+impl SlowLoad {
+    fn start(dst: SocketAddr, sources: &[Ipv4Addr], per_source: usize) -> SlowLoad {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = sources
+            .iter()
+            .map(|&src| {
+                let stop = stop.clone();
+                std::thread::spawn(move || slow_clients(dst, src, per_source, &stop))
+            })
+            .collect();
+        SlowLoad { stop, threads }
+    }
+
+    /// Stops the load, closes its connections and says what it saw.
+    fn stop(self) -> SlowStats {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut all = SlowStats::default();
+        for t in self.threads {
+            all.add(t.join().unwrap());
+        }
+        all
+    }
+}
+
+/// One source address's share of a [`SlowLoad`].
+fn slow_clients(dst: SocketAddr, src: Ipv4Addr, n: usize, stop: &AtomicBool) -> SlowStats {
+    use std::io::{Read, Write};
+    struct Open {
+        stream: std::net::TcpStream,
+        since: Instant,
+        seen_open: Instant,
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let head = b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+    let refused_within = Duration::from_millis(500);
+    let mut slots: Vec<(Option<Open>, Instant)> = (0..n).map(|_| (None, Instant::now())).collect();
+    let mut st = SlowStats::default();
+    let mut buf = [0u8; 1024];
+    while !stop.load(Ordering::SeqCst) {
+        let round = Instant::now();
+        for (conn, next) in &mut slots {
+            let now = Instant::now();
+            let Some(c) = conn else {
+                if now >= *next {
+                    st.connects += 1;
+                    match connect_from(&rt, src, dst) {
+                        Ok(mut stream) => {
+                            let _ = stream.write_all(head);
+                            let now = Instant::now();
+                            *conn = Some(Open {
+                                stream,
+                                since: now,
+                                seen_open: now,
+                            });
+                            *next = now + Duration::from_millis(500);
+                        }
+                        Err(_) => {
+                            st.connect_failures += 1;
+                            *next = now + Duration::from_secs(1);
+                        }
+                    }
+                }
+                continue;
+            };
+            let closed = match c.stream.read(&mut buf) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+            };
+            if !closed {
+                c.seen_open = now;
+                st.longest_open = st.longest_open.max(now - c.since);
+                if now >= *next {
+                    // A failed write shows as a close at the next read.
+                    let _ = c.stream.write_all(b"a");
+                    *next = now + Duration::from_millis(500);
+                }
+                continue;
+            }
+            let (at_least, at_most) = (c.seen_open - c.since, now - c.since);
+            if at_most < refused_within {
+                st.refused += 1;
+                *next = now + Duration::from_secs(1);
+            } else {
+                if at_least >= refused_within {
+                    st.cut += 1;
+                    if at_most - at_least <= Duration::from_millis(150) {
+                        st.cut_after.push(at_most);
+                    }
+                }
+                *next = now + Duration::from_millis(100);
+            }
+            *conn = None;
+        }
+        st.slowest_round = st.slowest_round.max(round.elapsed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    st
+}
+
+/// The report's starvation, scaled down: a server with 512 descriptors
+/// under 600 and then 480 slow connections (more than it can hold) from
+/// other loopback addresses. Without connection caps and a header-read
+/// timeout the descriptors run out: health checks hang and the refresh
+/// thread cannot open the API-key secret, so a revocation never takes
+/// effect.
+#[test]
+fn slow_clients_cannot_starve_the_server_of_connections_or_its_refresh() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    let web = apikey(ws, "web", "predictor", &[]);
+    let app = apikey(ws, "app", "predictor", &[]);
+    let ops = apikey(ws, "ops", "operator", &[]);
+    let header_timeout = Duration::from_secs(2);
+    let srv = Server::start_limited(
+        ws,
+        "production",
+        "max_connections_per_address = 32\nheader_read_timeout_seconds = 2\n",
+        512,
+    );
+    let addr: SocketAddr = srv.base.trim_start_matches("http://").parse().unwrap();
+    // The cap in force is the open-file limit less its reserve (a quarter).
+    let log = srv.wait_log("\"event\":\"server.started\"");
+    assert!(log.contains("\"max_connections\":384"), "{log}");
+    let predict = |key: &str| {
+        request_once(
+            addr,
+            &format!(
+                "POST /v1/models/credit:predict HTTP/1.1\r\nX-API-Key: {key}\r\nContent-Type: application/json"
+            ),
+            &predict_body(1),
+            Duration::from_secs(5),
+        )
+    };
+    let health = || {
+        request_once(
+            addr,
+            "GET /v2/health/live HTTP/1.1",
+            "",
+            Duration::from_secs(3),
+        )
+    };
+    assert_eq!(predict(&web).unwrap().0, 200);
+
+    // Eight addresses, 75 connections each: each address is held to 32,
+    // so a client at another address (this one, 127.0.0.1) still gets in.
+    let sources: Vec<Ipv4Addr> = (2..=9).map(|i| Ipv4Addr::new(127, 0, 0, i)).collect();
+    let load = SlowLoad::start(addr, &sources, 75);
+    let began = Instant::now();
+    let (mut probes, mut worst) = (0, Duration::ZERO);
+    let mut revoked: Option<Instant> = None;
+    let mut refused_after: Option<Duration> = None;
+    while began.elapsed() < Duration::from_secs(7) {
+        let t = Instant::now();
+        let r = health();
+        let took = t.elapsed();
+        assert!(
+            matches!(&r, Ok((200, _))),
+            "health {:?} into the load: {r:?}",
+            began.elapsed()
+        );
+        probes += 1;
+        worst = worst.max(took);
+        if revoked.is_none() && began.elapsed() > Duration::from_secs(1) {
+            ok(ws, "omar", &["apikey", "revoke", "web"]);
+            revoked = Some(Instant::now());
+        }
+        if let Some(at) = revoked
+            && refused_after.is_none()
+        {
+            let (status, body) = predict(&web).unwrap();
+            if status == 401 {
+                assert!(body.contains("revoked"), "{body}");
+                refused_after = Some(at.elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let a = load.stop();
+    let (first, last) = a.cut_range();
+    eprintln!(
+        "per-address load: {probes} health probes, slowest {worst:?}; revocation refused after {refused_after:?}; \
+         {} connects ({} failed), {} refused, {} cut ({} timed within 150 ms: {first:?} to {last:?}); \
+         longest seen open {:?}; slowest round {:?}",
+        a.connects,
+        a.connect_failures,
+        a.refused,
+        a.cut,
+        a.cut_after.len(),
+        a.longest_open,
+        a.slowest_round
+    );
+    assert!(
+        worst < Duration::from_secs(2),
+        "slowest health probe {worst:?}"
+    );
+    let refused_after = refused_after.expect("the revoked key was still accepted");
+    assert!(refused_after < Duration::from_secs(3), "{refused_after:?}");
+    // The per-address cap refused connections at once; every admitted
+    // slow connection was cut at the header-read timeout, not before it
+    // and not much after it, however it trickled; none outlived it.
+    assert!(a.refused > 100, "{a:?}");
+    assert!(a.cut > 100 && a.cut_after.len() > 20, "{a:?}");
+    assert!(
+        first >= header_timeout - Duration::from_millis(100),
+        "{a:?}"
+    );
+    assert!(last <= header_timeout + Duration::from_secs(1), "{a:?}");
+    assert!(
+        a.longest_open <= header_timeout + Duration::from_secs(1),
+        "{a:?}"
+    );
+
+    // Twenty addresses, 24 connections each: under the per-address cap,
+    // over the total one (384). While every place is taken, the refresh
+    // thread must still open what it needs: a key revoked now is refused
+    // as soon as a connection gets in again.
+    let sources: Vec<Ipv4Addr> = (10..=29).map(|i| Ipv4Addr::new(127, 0, 0, i)).collect();
+    let load = SlowLoad::start(addr, &sources, 24);
+    std::thread::sleep(Duration::from_secs(1));
+    ok(ws, "omar", &["apikey", "revoke", "app"]);
+    std::thread::sleep(Duration::from_secs(3));
+    let b = load.stop();
+    eprintln!(
+        "total-cap load: {} connects ({} failed), {} refused, {} cut; longest seen open {:?}; slowest round {:?}",
+        b.connects, b.connect_failures, b.refused, b.cut, b.longest_open, b.slowest_round
+    );
+    assert!(b.refused > 0 && b.cut > 0, "{b:?}");
+    assert!(
+        b.longest_open <= header_timeout + Duration::from_secs(1),
+        "{b:?}"
+    );
+    let back = Instant::now();
+    let (status, body) = loop {
+        match predict(&app) {
+            Ok(r) => break r,
+            Err(e) => assert!(back.elapsed() < Duration::from_secs(2), "{e}"),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("revoked"), "{body}");
+    let t = Instant::now();
+    assert!(matches!(health(), Ok((200, _))));
+    eprintln!("health after the load: {:?}", t.elapsed());
+
+    let (status, m) = request_once(
+        addr,
+        &format!("GET /metrics HTTP/1.1\r\nAuthorization: Bearer {ops}"),
+        "",
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{m}");
+    let series = [
+        "warden_connections_refused_total{reason=\"address\"}",
+        "warden_connections_refused_total{reason=\"total\"}",
+        "warden_connections_timed_out_total{phase=\"header_read\"}",
+    ];
+    for s in series {
+        assert!(counter(&m, s) > 0.0, "{s} not counted in\n{m}");
+    }
+    eprintln!(
+        "server counted: refused {} (address) and {} (total), {} header-read timeouts",
+        counter(&m, series[0]),
+        counter(&m, series[1]),
+        counter(&m, series[2])
+    );
+    assert!(m.contains("warden_connection_limit 384"), "{m}");
+    assert_eq!(counter(&m, "warden_reload_failures_total"), 0.0, "{m}");
+    let log = srv.wait_log("\"event\":\"access\"");
+    assert!(!log.contains("refresh.failed"), "{log}");
+    assert_eq!(srv.stop(Duration::from_secs(10)), Some(0));
+}
+
+/// A connection on which nothing moves is closed at the idle timeout
+/// (here shorter than the header-read timeout); one that keeps sending is
+/// not (the header-read timeout is what bounds it).
+#[test]
+fn a_silent_connection_is_closed_at_the_idle_timeout() {
+    use std::io::{Read, Write};
+    let tmp = workspace();
+    let ws = tmp.path();
+    let ops = apikey(ws, "ops", "operator", &[]);
+    let srv = Server::start(
+        ws,
+        "production",
+        "request_timeout_seconds = 1\nidle_timeout_seconds = 1.5\nheader_read_timeout_seconds = 30\n",
+    );
+    let addr: SocketAddr = srv.base.trim_start_matches("http://").parse().unwrap();
+    let mut silent = std::net::TcpStream::connect(addr).unwrap();
+    let mut talking = std::net::TcpStream::connect(addr).unwrap();
+    let since = Instant::now();
+    talking
+        .write_all(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    silent.set_nonblocking(true).unwrap();
+    talking.set_nonblocking(true).unwrap();
+    // Is the connection still open?
+    let open = |c: &mut std::net::TcpStream| match c.read(&mut [0u8; 64]) {
+        Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+        Ok(n) => n > 0,
+    };
+    let mut silent_closed = None;
+    // For three seconds (twice the idle timeout) the talking connection
+    // sends a byte every 300 ms and stays open.
+    while since.elapsed() < Duration::from_secs(3) {
+        talking.write_all(b"a").unwrap();
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(100));
+            if silent_closed.is_none() && !open(&mut silent) {
+                silent_closed = Some(since.elapsed());
+            }
+            assert!(open(&mut talking), "closed after {:?}", since.elapsed());
+        }
+    }
+    let waited = silent_closed.expect("the silent connection is still open");
+    assert!(
+        waited >= Duration::from_millis(1400) && waited < Duration::from_millis(2500),
+        "{waited:?}"
+    );
+    let (status, m) = request_once(
+        addr,
+        &format!("GET /metrics HTTP/1.1\r\nAuthorization: Bearer {ops}"),
+        "",
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(
+        counter(&m, "warden_connections_timed_out_total{phase=\"idle\"}"),
+        1.0,
+        "{m}"
+    );
 }

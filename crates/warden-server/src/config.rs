@@ -35,6 +35,20 @@ pub struct ServeConfig {
     pub max_concurrency: usize,
     /// A request taking longer is answered 503.
     pub request_timeout: Duration,
+    /// Connections open at once, at most; the server also keeps this below
+    /// its open-file limit (see [`crate::conn::connection_cap`]).
+    pub max_connections: usize,
+    /// Connections open at once from one client address (an IPv4 address,
+    /// or an IPv6 /64), at most.
+    pub max_connections_per_address: usize,
+    /// How long a connection waiting for a request (just opened, or between
+    /// keep-alive requests) has to send the whole request line and headers.
+    pub header_read_timeout: Duration,
+    /// A connection on which no byte is read or written for this long is
+    /// closed, whatever it is doing (never less than `request_timeout`).
+    pub idle_timeout: Duration,
+    /// A TLS handshake taking longer is dropped.
+    pub tls_handshake_timeout: Duration,
     pub validation: ValidationLimits,
     /// Below this top-class probability the answer is an abstention.
     pub min_confidence: Option<f64>,
@@ -287,6 +301,11 @@ impl Default for ServeConfig {
             max_body_bytes: 1 << 20,
             max_concurrency: 256,
             request_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            max_connections_per_address: 256,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            tls_handshake_timeout: Duration::from_secs(10),
             validation: ValidationLimits::default(),
             min_confidence: None,
             rate_limits,
@@ -313,6 +332,11 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     max_concurrency: Option<usize>,
     request_timeout_seconds: Option<f64>,
+    max_connections: Option<usize>,
+    max_connections_per_address: Option<usize>,
+    header_read_timeout_seconds: Option<f64>,
+    idle_timeout_seconds: Option<f64>,
+    tls_handshake_timeout_seconds: Option<f64>,
     max_instances: Option<usize>,
     range_tolerance: Option<f64>,
     min_confidence: Option<f64>,
@@ -377,6 +401,41 @@ impl ServeConfig {
         }
         if let Some(s) = f.request_timeout_seconds {
             c.request_timeout = seconds("request_timeout_seconds", s)?;
+        }
+        if let Some(n) = f.max_connections {
+            if n == 0 {
+                return Err(bad("max_connections", "must be at least 1".into()));
+            }
+            c.max_connections = n;
+        }
+        if let Some(n) = f.max_connections_per_address {
+            if n == 0 {
+                return Err(bad(
+                    "max_connections_per_address",
+                    "must be at least 1".into(),
+                ));
+            }
+            c.max_connections_per_address = n;
+        }
+        if let Some(s) = f.header_read_timeout_seconds {
+            c.header_read_timeout = seconds("header_read_timeout_seconds", s)?;
+        }
+        if let Some(s) = f.idle_timeout_seconds {
+            c.idle_timeout = seconds("idle_timeout_seconds", s)?;
+            if c.idle_timeout < c.request_timeout {
+                return Err(bad(
+                    "idle_timeout_seconds",
+                    format!(
+                        "{s} is below request_timeout_seconds ({}): a request still within its time would be cut off",
+                        c.request_timeout.as_secs_f64()
+                    ),
+                ));
+            }
+        } else {
+            c.idle_timeout = c.idle_timeout.max(c.request_timeout);
+        }
+        if let Some(s) = f.tls_handshake_timeout_seconds {
+            c.tls_handshake_timeout = seconds("tls_handshake_timeout_seconds", s)?;
         }
         if let Some(n) = f.max_body_bytes {
             if n < 64 {
@@ -491,6 +550,50 @@ mod tests {
         assert_eq!(c.rate_limit_for("predictor", None).per_second, 5.0);
         assert_eq!(c.rate_limit_for("predictor", Some(2.0)).burst, 2);
         assert_eq!(c.rate_limit_for("auditor", None), c.default_rate_limit);
+    }
+
+    #[test]
+    fn connection_bounds_are_read_and_checked() {
+        let d = ServeConfig::default();
+        assert_eq!(
+            (d.max_connections, d.max_connections_per_address),
+            (4096, 256)
+        );
+        assert_eq!(d.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(d.idle_timeout, Duration::from_secs(60));
+        let c = ServeConfig::from_toml(
+            "max_connections = 500\nmax_connections_per_address = 8\nheader_read_timeout_seconds = 2.5\nidle_timeout_seconds = 30\ntls_handshake_timeout_seconds = 3\n",
+            Path::new("serve.toml"),
+        )
+        .unwrap();
+        assert_eq!((c.max_connections, c.max_connections_per_address), (500, 8));
+        assert_eq!(c.header_read_timeout, Duration::from_millis(2500));
+        assert_eq!(c.idle_timeout, Duration::from_secs(30));
+        assert_eq!(c.tls_handshake_timeout, Duration::from_secs(3));
+        // Unset, the idle bound follows a longer request timeout.
+        let c = ServeConfig::from_toml("request_timeout_seconds = 90", Path::new("serve.toml"))
+            .unwrap();
+        assert_eq!(c.idle_timeout, Duration::from_secs(90));
+        for (text, needle) in [
+            ("max_connections = 0", "max_connections"),
+            (
+                "max_connections_per_address = 0",
+                "max_connections_per_address",
+            ),
+            (
+                "header_read_timeout_seconds = 0",
+                "header_read_timeout_seconds",
+            ),
+            (
+                "request_timeout_seconds = 20\nidle_timeout_seconds = 5",
+                "idle_timeout_seconds: 5 is below request_timeout_seconds",
+            ),
+        ] {
+            let e = ServeConfig::from_toml(text, Path::new("serve.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
     }
 
     #[test]

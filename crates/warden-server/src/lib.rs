@@ -18,6 +18,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod config;
+pub mod conn;
 pub mod control;
 pub mod guard;
 pub mod jwt;
@@ -35,7 +36,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::ServiceExt as _;
 use axum::routing::{get, post};
 use serde_json::json;
 use warden::Workspace;
@@ -169,13 +169,28 @@ pub fn serve_until(
         .thread_name("warden-serve")
         .build()?;
     let tls = cfg.tls.as_ref().map(tls::server_config).transpose()?;
-    let listener = std::net::TcpListener::bind(cfg.addr).map_err(|source| ServerError::Bind {
-        addr: cfg.addr,
-        source,
-    })?;
-    listener.set_nonblocking(true)?;
+    let listener = {
+        let _runtime = runtime.enter();
+        conn::bind(cfg.addr).map_err(|source| ServerError::Bind {
+            addr: cfg.addr,
+            source,
+        })?
+    };
     let addr = listener.local_addr()?;
+    // The connection cap stays below the open-file limit, so the refresh
+    // thread can open what it needs when every place is taken.
+    let open_files = conn::open_file_limit();
+    let max_connections = conn::connection_cap(cfg.max_connections, open_files);
     let (shared, failed) = load(&ws, open_options, cfg, log.clone())?;
+    shared
+        .metrics
+        .connection_limit
+        .set(i64::try_from(max_connections).unwrap_or(i64::MAX));
+    let conns = conn::Connections::new(
+        max_connections,
+        shared.cfg.max_connections_per_address,
+        shared.metrics.connections_open.clone(),
+    );
     let snap = shared.current.get();
     let info = Started {
         addr,
@@ -223,26 +238,20 @@ pub fn serve_until(
     started(&info);
     crate::state::emit(
         &log,
-        json!({"event": "server.started", "addr": addr.to_string(), "env": shared.cfg.env}),
+        json!({
+            "event": "server.started",
+            "addr": addr.to_string(),
+            "env": shared.cfg.env,
+            "max_connections": max_connections,
+            "max_connections_per_address": shared.cfg.max_connections_per_address,
+            "open_file_limit": open_files,
+        }),
     );
     let app = router(shared.clone());
+    let serving = shared.clone();
     let result = runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        match tls {
-            None => {
-                axum::serve(listener, app.into_make_service())
-                    .with_graceful_shutdown(shutdown)
-                    .await
-            }
-            Some(config) => {
-                axum::serve(
-                    tls::TlsListener::new(listener, config)?,
-                    app.into_make_service(),
-                )
-                .with_graceful_shutdown(shutdown)
-                .await
-            }
-        }
+        let tls = tls.map(tokio_rustls::TlsAcceptor::from);
+        conn::run(listener, tls, app, serving, conns, shutdown).await
     });
     stop.store(true, Ordering::SeqCst);
     let _ = refresher.join();

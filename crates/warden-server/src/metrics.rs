@@ -28,6 +28,11 @@ pub struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    pub phase: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KeyLabels {
     pub key: String,
 }
@@ -241,6 +246,12 @@ pub struct Metrics {
     pub abstentions: Family<ModelLabels, Counter>,
     pub loaded: Family<ModelLabels, Gauge>,
     pub reload_failures: Counter,
+    /// Connections: open now, the cap in force, refused at accept (by the
+    /// cap that refused them) and closed for taking too long (by phase).
+    pub connections_open: Gauge,
+    pub connection_limit: Gauge,
+    pub connections_refused: Family<ReasonLabels, Counter>,
+    pub connections_timed_out: Family<PhaseLabels, Counter>,
     /// Monitoring: windows closed, and the latest window's figures.
     pub monitor_windows: Family<NameLabels, Counter>,
     pub drift_share: Family<NameLabels, Gauge<f64, AtomicU64>>,
@@ -313,6 +324,30 @@ impl Metrics {
             "reload_failures",
             "Registry refreshes that failed (the previous state was kept)",
             reload_failures.clone(),
+        );
+        let connections_open = Gauge::default();
+        let connection_limit = Gauge::default();
+        let connections_refused = Family::<ReasonLabels, Counter>::default();
+        let connections_timed_out = Family::<PhaseLabels, Counter>::default();
+        registry.register(
+            "connections_open",
+            "Client connections open now",
+            connections_open.clone(),
+        );
+        registry.register(
+            "connection_limit",
+            "Client connections allowed at once (the configured cap or the open-file limit's share, whichever is lower)",
+            connection_limit.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections closed as soon as accepted, by the cap they were over (total, address)",
+            connections_refused.clone(),
+        );
+        registry.register(
+            "connections_timed_out",
+            "Connections closed for taking too long, by phase (tls_handshake, header_read, idle)",
+            connections_timed_out.clone(),
         );
         let monitor_windows = Family::<NameLabels, Counter>::default();
         let drift_share = Family::<NameLabels, Gauge<f64, AtomicU64>>::default();
@@ -411,6 +446,10 @@ impl Metrics {
             abstentions,
             loaded,
             reload_failures,
+            connections_open,
+            connection_limit,
+            connections_refused,
+            connections_timed_out,
         }
     }
 

@@ -1,22 +1,16 @@
 //! TLS for `warden serve` (rustls with the ring provider), optionally
 //! requiring client certificates signed by a given CA.
 //!
-//! Handshakes run on their own tasks, bounded in number and time, and only
-//! finished connections reach the HTTP server, so a client that opens a
-//! connection and stalls cannot hold up everyone else's accept.
+//! Each handshake runs on its connection's own task, under the connection
+//! caps and `tls_handshake_timeout` (see [`crate::conn`]), so a client that
+//! opens a connection and stalls cannot hold up anyone else's accept.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
-use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::server::TlsStream;
 
 use crate::ServerError;
 
@@ -28,11 +22,6 @@ pub struct TlsSettings {
     pub key: PathBuf,
     pub client_ca: Option<PathBuf>,
 }
-
-/// At most this many handshakes in progress at once.
-const MAX_HANDSHAKES: usize = 1024;
-/// A handshake taking longer is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn bad(path: &Path, why: impl std::fmt::Display) -> ServerError {
     ServerError::Config(format!("{}: {why}", path.display()))
@@ -81,65 +70,4 @@ pub fn server_config(s: &TlsSettings) -> Result<Arc<rustls::ServerConfig>, Serve
     })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
-}
-
-/// A listener that yields finished TLS connections.
-pub struct TlsListener {
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    /// Starts accepting on `tcp` (inside a Tokio runtime).
-    pub fn new(tcp: TcpListener, config: Arc<rustls::ServerConfig>) -> std::io::Result<Self> {
-        let local = tcp.local_addr()?;
-        let (tx, rx) = mpsc::channel(64);
-        let acceptor = TlsAcceptor::from(config);
-        let permits = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-        tokio::spawn(async move {
-            loop {
-                let (stream, peer) = match tcp.accept().await {
-                    Ok(c) => c,
-                    Err(_) => {
-                        // Out of descriptors and the like: back off briefly.
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    return;
-                };
-                let (acceptor, conn_tx) = (acceptor.clone(), tx.clone());
-                tokio::spawn(async move {
-                    let done =
-                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
-                    drop(permit);
-                    if let Ok(Ok(tls)) = done {
-                        let _ = conn_tx.send((tls, peer)).await;
-                    }
-                });
-                if tx.is_closed() {
-                    return;
-                }
-            }
-        });
-        Ok(TlsListener { rx, local })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(c) => c,
-            // The accept loop ended: nothing more will arrive.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
 }
