@@ -21,8 +21,11 @@ package warden.authz
 # The roles this policy knows. `warden roles grant` accepts only these.
 roles := {"admin", "data-engineer", "ml-engineer", "approver", "operator", "auditor", "predictor", "monitor"}
 
-# The roles that may read the registry, the keys and the log: every role.
-readers := roles
+# The roles of people (and of keys acting for people). Each may read the
+# registry, the keys and the log. The two service roles are not here: a
+# `predictor` key calls its models' inference endpoints and nothing else,
+# and `monitor` (the server's own monitor) records and acts without reading.
+readers := roles - {"predictor", "monitor"}
 
 # What a reader may read.
 read_actions := {

@@ -24,16 +24,22 @@ test_people_read if {
 
 test_predictor_only_predicts if {
 	authz.allow with input as req(["predictor"], "serve.predict")
+	every action in authz.read_actions {
+		not authz.allow with input as req(["predictor"], action)
+	}
 	not authz.allow with input as req(["predictor"], "serve.metrics")
 	not authz.allow with input as req(["predictor"], "model.promote")
 	not authz.allow with input as hand_out(["predictor"], "apikey.create", "predictor")
 }
 
-test_monitor_acts if {
+test_monitor_acts_without_reading if {
 	authz.allow with input as req(["monitor"], "monitor.record")
 	authz.allow with input as req(["monitor"], "model.rollback")
 	authz.allow with input as req(["monitor"], "model.quarantine")
 	authz.allow with input as req(["monitor"], "apikey.hold")
+	every action in authz.read_actions {
+		not authz.allow with input as req(["monitor"], action)
+	}
 	not authz.allow with input as req(["monitor"], "model.promote")
 	not authz.allow with input as hand_out(["monitor"], "apikey.create", "monitor")
 }
@@ -69,6 +75,13 @@ test_grant_needs_the_grant_permission_too if {
 	# Holding a role is not permission to grant it.
 	not authz.allow with input as hand_out(["auditor"], "roles.grant", "auditor")
 	not authz.allow with input as hand_out(["ml-engineer"], "roles.grant", "predictor")
+}
+
+test_reads_are_handed_out_only_by_readers if {
+	# A reader role gives reads: only an actor who reads may hand it out.
+	not authz.reads_within_held("auditor") with input as {"roles": ["predictor", "monitor"]}
+	authz.reads_within_held("auditor") with input as {"roles": ["operator"]}
+	authz.reads_within_held("predictor") with input as {"roles": []}
 }
 
 test_wildcards_do_not_overreach if {

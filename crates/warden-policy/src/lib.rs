@@ -637,6 +637,16 @@ mod tests {
         assert!(yes_p(&mut a, "serve.predict"));
         assert!(!yes_p(&mut a, "model.promote"));
         assert!(!yes_p(&mut a, "apikey.create"));
+        // Not even the registry or the log.
+        for read in [
+            "model.read",
+            "audit.read",
+            "data.read",
+            "keys.list",
+            "roles.list",
+        ] {
+            assert!(!yes_p(&mut a, read), "{read}");
+        }
         let ana = ActorName::new("ana").unwrap();
         let yes = |a: &mut Authorizer, roles: &[RoleName], action| {
             a.decide(&ana, roles, action).unwrap().allowed
@@ -658,6 +668,14 @@ mod tests {
 
         let d = a.decide(&ana, &[role("auditor")], "model.approve").unwrap();
         assert_eq!(d.allowing_roles, ["admin", "approver"]);
+
+        // The server's monitor acts, and reads nothing.
+        let mon = |a: &mut Authorizer, action| yes(a, &[role("monitor")], action);
+        assert!(mon(&mut a, "monitor.record"));
+        assert!(mon(&mut a, "model.rollback"));
+        assert!(mon(&mut a, "apikey.hold"));
+        assert!(!mon(&mut a, "model.read"));
+        assert!(!mon(&mut a, "audit.read"));
     }
 
     #[test]
