@@ -1,10 +1,14 @@
 //! End-to-end: the workspace's own users as attackers. Each test plays an
 //! insider against the built `warden` binary: an operator minting a key or
-//! granting a role stronger than its own.
+//! granting a role stronger than its own, another local user reading the
+//! database or the blobs.
 
 mod common;
 
-use std::path::Path;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::{run, warden};
 
@@ -184,4 +188,141 @@ fn a_grant_never_exceeds_the_granters_roles() {
         .collect();
     assert_eq!(asked, ["admin", "admin", "auditor", "approver"]);
     ok(ws, "ana", &["audit", "verify"]);
+}
+
+fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("warden")
+}
+
+/// `warden ARGS` as `ana` in `ws` under umask 022, the usual default, which
+/// would leave new files 0644 and directories 0755 unless Warden asks for less.
+fn umask_022(ws: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg("umask 022 && exec \"$0\" \"$@\"")
+        .arg(bin())
+        .args(args)
+        .current_dir(ws)
+        .env("WARDEN_ACTOR", "ana")
+        .env_remove("WARDEN_WORKSPACE")
+        .env_remove("WARDEN_KEY_PASSPHRASE");
+    c
+}
+
+fn run_022(ws: &Path, args: &[&str]) {
+    let o = umask_022(ws, args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "warden {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[cfg(unix)]
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[cfg(unix)]
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            walk(&p, out);
+        }
+        out.push(p);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn other_local_users_cannot_read_the_database_or_the_blobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    run_022(ws, &["init", "."]);
+    let state = ws.join(".warden");
+    assert_eq!(mode(&state.join("warden.db")), 0o600);
+    // Blobs: a dataset ingested by the admin.
+    run_022(
+        ws,
+        &[
+            "example",
+            "credit",
+            "--rows",
+            "400",
+            "--seed",
+            "3",
+            "--out",
+            "credit.csv",
+        ],
+    );
+    run_022(
+        ws,
+        &[
+            "data",
+            "ingest",
+            "credit.csv",
+            "--name",
+            "credit",
+            "--target",
+            "approved",
+            "--id",
+            "customer_id",
+        ],
+    );
+    let blobs = state.join("blobs");
+    let mut all = vec![blobs.clone()];
+    walk(&blobs, &mut all);
+    let files: Vec<&PathBuf> = all.iter().filter(|p| p.is_file()).collect();
+    assert!(!files.is_empty(), "no blob was written");
+    // blobs, sha256, tmp and the two fan-out levels.
+    assert!(all.iter().filter(|p| p.is_dir()).count() >= 5, "{all:?}");
+    for p in &all {
+        let want = if p.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(p), want, "{}", p.display());
+    }
+
+    // While a process has the database open, SQLite keeps a -wal and a -shm
+    // file beside it: a running server shows them.
+    let cfg = ws.join("serve.toml");
+    std::fs::write(&cfg, "addr = \"127.0.0.1:0\"\n").unwrap();
+    let mut server = umask_022(ws, &["serve", "--env", "dev", "--config", "serve.toml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = server.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    let listening = loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(l) if l.contains("listening on") => break true,
+            Ok(l) => seen.push(l),
+            Err(_) => break false,
+        }
+    };
+    let modes: Vec<(String, Option<u32>)> = ["warden.db", "warden.db-wal", "warden.db-shm"]
+        .iter()
+        .map(|n| {
+            let p = state.join(n);
+            (n.to_string(), p.exists().then(|| mode(&p)))
+        })
+        .collect();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(listening, "the server did not start: {seen:?}");
+    for (name, m) in modes {
+        assert_eq!(m, Some(0o600), "{name}");
+    }
 }

@@ -33,7 +33,9 @@ pub trait BlobStore: Send + Sync {
 /// Blobs as files under `ROOT/sha256/ab/cd/<64 hex>`.
 ///
 /// A put writes to `ROOT/tmp/`, fsyncs, renames into place and fsyncs the
-/// directory, so a crash leaves either the whole blob or nothing.
+/// directory, so a crash leaves either the whole blob or nothing. The
+/// directories it creates are its owner's only (0700 on Unix), and so are
+/// the files (0600, as temp files are created).
 pub struct FsBlobStore {
     root: PathBuf,
 }
@@ -43,7 +45,7 @@ impl FsBlobStore {
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
         for dir in [root.join("sha256"), root.join("tmp")] {
-            fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+            create_private_dirs(&dir)?;
         }
         Ok(FsBlobStore { root })
     }
@@ -89,6 +91,18 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// Creates `dir` and any missing parents, its owner's only (0700 on Unix).
+fn create_private_dirs(dir: &Path) -> Result<(), StoreError> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir).map_err(|e| StoreError::io(dir, e))
+}
+
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -124,7 +138,7 @@ impl BlobStore for FsBlobStore {
             .sync_all()
             .map_err(|e| StoreError::io(tmp.path(), e))?;
         let parent = dest.parent().unwrap_or(&self.root).to_path_buf();
-        fs::create_dir_all(&parent).map_err(|e| StoreError::io(&parent, e))?;
+        create_private_dirs(&parent)?;
         tmp.persist(&dest)
             .map_err(|e| StoreError::io(&dest, e.error))?;
         sync_dir(&parent)?;
@@ -204,5 +218,27 @@ mod tests {
             store.get(&missing),
             Err(StoreError::BlobMissing { .. })
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn directories_and_blobs_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("blobs");
+        let store = FsBlobStore::open(&root).unwrap();
+        let (d, _) = store.put(&mut &b"private"[..]).unwrap();
+        let blob = store.path_of(&d);
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for p in [
+            root.clone(),
+            root.join("sha256"),
+            root.join("tmp"),
+            blob.parent().unwrap().parent().unwrap().to_path_buf(),
+            blob.parent().unwrap().to_path_buf(),
+        ] {
+            assert_eq!(mode(&p), 0o700, "{}", p.display());
+        }
+        assert_eq!(mode(&blob), 0o600);
     }
 }
