@@ -1,14 +1,14 @@
 //! End-to-end: the workspace's own users as attackers. Each test plays an
 //! insider against the built `warden` binary: an operator minting a key or
 //! granting a role stronger than its own, another local user reading the
-//! database or the blobs.
+//! database or the blobs, a writer killed in the middle of a blob.
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::{run, warden};
 
@@ -325,4 +325,47 @@ fn other_local_users_cannot_read_the_database_or_the_blobs() {
     for (name, m) in modes {
         assert_eq!(m, Some(0o600), "{name}");
     }
+}
+
+/// Plants a file in the blob store's temp directory, last written `age` ago.
+fn plant(ws: &Path, name: &str, age: Duration) -> (PathBuf, std::fs::File) {
+    let p = ws.join(".warden/blobs/tmp").join(name);
+    let mut f = std::fs::File::create(&p).unwrap();
+    f.write_all(b"the first megabyte of a model").unwrap();
+    f.set_modified(SystemTime::now() - age).unwrap();
+    (p, f)
+}
+
+#[test]
+fn a_killed_writers_temp_file_is_swept_but_a_live_writers_is_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    ok(ws, "ana", &["init", "."]);
+    let hour = Duration::from_secs(3600);
+    // Left by a `warden` killed with -9 mid-put two hours ago: its lock
+    // went with it.
+    let (killed, f) = plant(ws, ".tmpKiLLeD", 2 * hour);
+    drop(f);
+    // A put in another process that started a moment ago.
+    let (fresh, f) = plant(ws, ".tmpFrE5h", Duration::ZERO);
+    drop(f);
+    // A put in another process (this test) that has been writing for two
+    // hours, slowly, and holds its lock as a writer does.
+    let (slow, slow_file) = plant(ws, ".tmpS1oW", 2 * hour);
+    slow_file.try_lock().unwrap();
+
+    // Any command opens the workspace, and so the blob store.
+    ok(ws, "ana", &["roles", "list"]);
+    assert!(
+        !killed.exists(),
+        "the killed writer's temp file is still there"
+    );
+    assert!(fresh.exists(), "a fresh temp file was swept");
+    assert!(slow.exists(), "a locked temp file was swept");
+
+    // Once the slow writer is gone, the next open sweeps its file too.
+    drop(slow_file);
+    ok(ws, "ana", &["roles", "list"]);
+    assert!(!slow.exists());
+    assert!(fresh.exists());
 }
