@@ -703,7 +703,7 @@ pub enum ExampleCmd {
 pub enum RolesCmd {
     /// Grant ROLE to ACTOR (needs roles.grant, by default admin)
     #[command(
-        after_help = "Examples:\n  warden roles grant lee approver\n  warden roles grant ci-bot@example.com ml-engineer"
+        after_help = "Examples:\n  warden roles grant lee approver\n  warden roles grant ci-bot@example.com ml-engineer\n\nNo one grants a role beyond their own; under the bundled policy only an admin grants."
     )]
     Grant {
         #[arg(value_name = "ACTOR")]
@@ -921,7 +921,7 @@ pub struct ScanArgs {
 pub enum ApikeyCmd {
     /// Create an API key with one role; the key is printed once and only its keyed hash is kept
     #[command(
-        after_help = "Examples:\n  warden apikey create web-frontend --role predictor --expires 90d\n  warden apikey create --name nightly-batch --role predictor\n  warden apikey create ops-dashboard --role operator --expires 2027-01-01T00:00:00Z\n  warden apikey create batch-scorer --role predictor --rate-limit 500 --json\n\nThe key (wdn_<id>_<secret>) is shown once: store it in a secret manager. Clients send it as\n`Authorization: Bearer KEY` or `X-API-Key: KEY`."
+        after_help = "Examples:\n  warden apikey create web-frontend --role predictor --expires 90d\n  warden apikey create --name nightly-batch --role predictor\n  warden apikey create ops-dashboard --role operator --expires 2027-01-01T00:00:00Z\n  warden apikey create batch-scorer --role predictor --rate-limit 500 --json\n\nThe key (wdn_<id>_<secret>) is shown once: store it in a secret manager. Clients send it as\n`Authorization: Bearer KEY` or `X-API-Key: KEY`.\n\nA key's role must be within your own (bundled policy: an admin gives any role; an operator gives\noperator, predictor or monitor)."
     )]
     Create {
         /// The key's name (or give it with --name)

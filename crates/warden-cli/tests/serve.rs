@@ -87,10 +87,13 @@ fn ok(ws: &Path, actor: &str, args: &[&str]) -> String {
     out
 }
 
+/// A key issued by the operator `omar`, or by the admin `ana` for a role
+/// beyond the operator's own (no one issues a key stronger than their roles).
 fn apikey(ws: &Path, name: &str, role: &str, extra: &[&str]) -> String {
     let mut args = vec!["apikey", "create", name, "--role", role];
     args.extend_from_slice(extra);
-    ok(ws, "omar", &args).trim().to_string()
+    let issuer = if role == "auditor" { "ana" } else { "omar" };
+    ok(ws, issuer, &args).trim().to_string()
 }
 
 struct Server {
@@ -1087,9 +1090,12 @@ fn the_control_api_acts_as_the_caller_through_the_engine() {
     let srv = Server::start(ws, "dev", "");
     let a = agent();
 
-    // Reading the registry: any role may; no credential may not.
+    // Reading the registry: the roles of people may; a predictor key and
+    // no credential may not.
     assert_eq!(get(&a, &srv.url("/api/v1/models"), None).status, 401);
     let r = get(&a, &srv.url("/api/v1/models"), Some(&web));
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = get(&a, &srv.url("/api/v1/models"), Some(&aud));
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.json().as_array().unwrap().len() >= 5);
     let r = get(&a, &srv.url("/api/v1/models/credit"), Some(&ops));
@@ -1198,6 +1204,83 @@ fn the_control_api_acts_as_the_caller_through_the_engine() {
         400
     );
     drop(srv);
+    ok(ws, "ana", &["audit", "verify"]);
+}
+
+#[test]
+fn a_predictor_key_reaches_its_models_inference_and_nothing_else() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    let web = apikey(ws, "web", "predictor", &[]);
+    let srv = Server::start(ws, "production", "");
+    let a = agent();
+
+    // Inference: yes.
+    let r = post(
+        &a,
+        &srv.url("/v1/models/credit:predict"),
+        Some(&web),
+        &predict_body(1),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = get(&a, &srv.url("/v2/models/credit"), Some(&web));
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // The attacker holds a leaked or client-side predictor key and reads
+    // the registry, the audit log (every actor's name and action) and the
+    // monitor's windows, or acts on the control API: each is refused.
+    let reads = [
+        "/api/v1/models",
+        "/api/v1/models/credit",
+        "/api/v1/models/credit/versions/1",
+        "/api/v1/models/credit/drift",
+        "/api/v1/audit",
+        "/api/v1/audit?action=apikey.create",
+        "/api/v1/audit/proof/0",
+        "/metrics",
+    ];
+    for path in reads {
+        let r = get(&a, &srv.url(path), Some(&web));
+        assert_eq!(r.status, 403, "GET {path}: {}", r.body);
+        assert!(!r.body.contains("\"seq\""), "GET {path} leaked events");
+    }
+    for (path, body) in [
+        (
+            "/api/v1/models/credit/versions/1/promote",
+            r#"{"env": "dev"}"#,
+        ),
+        ("/api/v1/models/credit/rollback", r#"{"env": "production"}"#),
+        (
+            "/api/v1/models/credit/versions/1/quarantine",
+            r#"{"reason": "x"}"#,
+        ),
+    ] {
+        let r = post(&a, &srv.url(path), Some(&web), body);
+        assert_eq!(r.status, 403, "POST {path}: {}", r.body);
+    }
+    // Still serving, to the same key.
+    let r = post(
+        &a,
+        &srv.url("/v1/models/credit:predict"),
+        Some(&web),
+        &predict_body(1),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    drop(srv);
+    // The refusals are on the record under the key's name.
+    let denied = ok(
+        ws,
+        "ana",
+        &["audit", "log", "--action", "authz.denied", "--json"],
+    );
+    let denied: Value = serde_json::from_str(&denied).unwrap();
+    let by_key = denied
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "apikey.web")
+        .count();
+    assert!(by_key >= 7, "{denied}");
     ok(ws, "ana", &["audit", "verify"]);
 }
 

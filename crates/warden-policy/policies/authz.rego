@@ -2,10 +2,14 @@
 #
 # Every command and API call asks `data.warden.authz.allow` with
 #   input.actor   the actor's name
-#   input.roles   the roles granted to the actor in this workspace
+#   input.roles   the roles granted to the actor in this workspace (or the
+#                 roles its API key or token carries)
 #   input.action  the action, e.g. "roles.grant" (see `warden --help` per command)
-# and, to explain a denial, evaluates `allow` once per role listed in
-# `data.warden.authz.roles`.
+# and, for the actions that hand a role to someone (`roles.grant`,
+# `apikey.create`),
+#   input.requested_role  the role being granted or given to the key.
+# To explain a denial it evaluates `allow` once per role listed in
+# `data.warden.authz.roles`, with the same facts.
 #
 # To change who may do what, copy this file, edit it, and set
 #   [policy]
@@ -17,7 +21,13 @@ package warden.authz
 # The roles this policy knows. `warden roles grant` accepts only these.
 roles := {"admin", "data-engineer", "ml-engineer", "approver", "operator", "auditor", "predictor", "monitor"}
 
-# Actions every role may perform: reading the registry, keys and the log.
+# The roles of people (and of keys acting for people). Each may read the
+# registry, the keys and the log. The two service roles are not here: a
+# `predictor` key calls its models' inference endpoints and nothing else,
+# and `monitor` (the server's own monitor) records and acts without reading.
+readers := roles - {"predictor", "monitor"}
+
+# What a reader may read.
 read_actions := {
 	"roles.list",
 	"keys.list",
@@ -43,18 +53,69 @@ role_actions := {
 	"monitor": {"monitor.record", "model.rollback", "model.quarantine", "apikey.hold"},
 }
 
+# Actions that hand `input.requested_role` to someone: a grant to an actor,
+# or an API key that carries the role.
+delegating_actions := {"roles.grant", "apikey.create"}
+
 default allow := false
 
 allow if {
+	permitted
+	not delegating_actions[input.action]
+}
+
+# No one hands out more than they hold: the requested role must be one of
+# the actor's own, or every permission it gives must already be the
+# actor's. An admin holds everything; an operator may issue `predictor`
+# keys (serve.predict is within serve.*) but not `admin` or `auditor` ones.
+# A delegating action without a requested role is refused.
+allow if {
+	permitted
+	delegating_actions[input.action]
+	within_held(input.requested_role)
+}
+
+# The actor's roles allow the action itself.
+permitted if {
 	some role in input.roles
-	roles[role]
+	readers[role]
 	read_actions[input.action]
 }
 
-allow if {
+permitted if {
 	some role in input.roles
 	some pattern in role_actions[role]
 	action_matches(pattern, input.action)
+}
+
+within_held(requested) if {
+	roles[requested]
+	requested in input.roles
+}
+
+within_held(requested) if {
+	roles[requested]
+	patterns := role_actions[requested]
+	every pattern in patterns {
+		held_covers(pattern)
+	}
+	reads_within_held(requested)
+}
+
+# Some role the actor holds allows everything `pattern` matches.
+held_covers(pattern) if {
+	some role in input.roles
+	roles[role]
+	some own in role_actions[role]
+	pattern_covers(own, pattern)
+}
+
+reads_within_held(requested) if not readers[requested]
+
+reads_within_held(requested) if {
+	readers[requested]
+	some role in input.roles
+	readers[role]
 }
 
 action_matches("*", _) := true
@@ -64,4 +125,15 @@ action_matches(pattern, action) if pattern == action
 action_matches(pattern, action) if {
 	endswith(pattern, ".*")
 	startswith(action, trim_suffix(pattern, "*"))
+}
+
+# Whether pattern `own` matches every action pattern `other` matches.
+pattern_covers("*", _) := true
+
+pattern_covers(own, other) if own == other
+
+pattern_covers(own, other) if {
+	endswith(own, ".*")
+	other != "*"
+	startswith(other, trim_suffix(own, "*"))
 }

@@ -10,7 +10,7 @@
 //! use warden_core::{ActorName, RoleName};
 //! let mut authz = warden_policy::Authorizer::bundled().unwrap();
 //! let ana = ActorName::new("ana").unwrap();
-//! let d = authz.decide(&ana, &[RoleName::new("auditor").unwrap()], "roles.grant").unwrap();
+//! let d = authz.decide(&ana, &[RoleName::new("auditor").unwrap()], "keys.generate").unwrap();
 //! assert!(!d.allowed);
 //! assert_eq!(d.allowing_roles, vec!["admin".to_string()]);
 //! ```
@@ -23,6 +23,8 @@ use warden_core::{ActorName, Digest, RoleName};
 
 /// The bundled authorisation policy.
 pub const BUNDLED_AUTHZ: &str = include_str!("../policies/authz.rego");
+/// Its Rego tests.
+pub const BUNDLED_AUTHZ_TESTS: &str = include_str!("../policies/authz_test.rego");
 
 /// The bundled promotion gates and their thresholds.
 pub const BUNDLED_GATE: &str = include_str!("../policies/gate.rego");
@@ -293,9 +295,22 @@ impl Authorizer {
         Ok(roles)
     }
 
-    fn allow(&mut self, actor: &str, roles: &[&str], action: &str) -> Result<bool, PolicyError> {
-        let input = json!({"actor": actor, "roles": roles, "action": action});
-        let v = self.policy.eval_defined(ALLOW, &input)?;
+    fn allow(
+        &mut self,
+        actor: &str,
+        roles: &[&str],
+        action: &str,
+        facts: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<bool, PolicyError> {
+        // The facts first, so that they cannot replace who acts, with
+        // which roles, or what is asked.
+        let mut input = facts.clone();
+        input.insert("actor".into(), json!(actor));
+        input.insert("roles".into(), json!(roles));
+        input.insert("action".into(), json!(action));
+        let v = self
+            .policy
+            .eval_defined(ALLOW, &serde_json::Value::Object(input))?;
         v.as_bool().ok_or_else(|| PolicyError::WrongType {
             origin: self.policy.origin().to_string(),
             rule: ALLOW.to_string(),
@@ -311,12 +326,27 @@ impl Authorizer {
         roles: &[RoleName],
         action: &str,
     ) -> Result<AuthzDecision, PolicyError> {
+        self.decide_with(actor, roles, action, &serde_json::Map::new())
+    }
+
+    /// Like [`Authorizer::decide`], with more facts about the request in
+    /// the policy's input beside `actor`, `roles` and `action` (which the
+    /// facts cannot replace): e.g. `requested_role` for `roles.grant` and
+    /// `apikey.create`. The roles that would allow it are found with the
+    /// same facts.
+    pub fn decide_with(
+        &mut self,
+        actor: &ActorName,
+        roles: &[RoleName],
+        action: &str,
+        facts: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<AuthzDecision, PolicyError> {
         let held: Vec<&str> = roles.iter().map(RoleName::as_str).collect();
-        let allowed = self.allow(actor.as_str(), &held, action)?;
+        let allowed = self.allow(actor.as_str(), &held, action, facts)?;
         let mut allowing_roles = Vec::new();
         if !allowed {
             for role in self.roles()? {
-                if self.allow(actor.as_str(), &[role.as_str()], action)? {
+                if self.allow(actor.as_str(), &[role.as_str()], action, facts)? {
                     allowing_roles.push(role);
                 }
             }
@@ -325,6 +355,19 @@ impl Authorizer {
             allowed,
             allowing_roles,
         })
+    }
+
+    /// Runs the bundled policy's Rego tests (`authz_test.rego`):
+    /// (rule, passed).
+    pub fn bundled_tests() -> Result<Vec<(String, bool)>, PolicyError> {
+        let sources = [
+            ("authz.rego".to_string(), BUNDLED_AUTHZ.to_string()),
+            (
+                "authz_test.rego".to_string(),
+                BUNDLED_AUTHZ_TESTS.to_string(),
+            ),
+        ];
+        PolicySet::from_sources("bundled:authz", &sources)?.run_tests(&sources)
     }
 }
 
@@ -594,11 +637,21 @@ mod tests {
         assert!(yes_p(&mut a, "serve.predict"));
         assert!(!yes_p(&mut a, "model.promote"));
         assert!(!yes_p(&mut a, "apikey.create"));
+        // Not even the registry or the log.
+        for read in [
+            "model.read",
+            "audit.read",
+            "data.read",
+            "keys.list",
+            "roles.list",
+        ] {
+            assert!(!yes_p(&mut a, read), "{read}");
+        }
         let ana = ActorName::new("ana").unwrap();
         let yes = |a: &mut Authorizer, roles: &[RoleName], action| {
             a.decide(&ana, roles, action).unwrap().allowed
         };
-        assert!(yes(&mut a, &[role("admin")], "roles.grant"));
+        assert!(yes(&mut a, &[role("admin")], "keys.generate"));
         assert!(yes(&mut a, &[role("admin")], "anything.at.all"));
         assert!(!yes(&mut a, &[], "audit.read"));
         assert!(yes(&mut a, &[role("auditor")], "audit.verify"));
@@ -615,6 +668,62 @@ mod tests {
 
         let d = a.decide(&ana, &[role("auditor")], "model.approve").unwrap();
         assert_eq!(d.allowing_roles, ["admin", "approver"]);
+
+        // The server's monitor acts, and reads nothing.
+        let mon = |a: &mut Authorizer, action| yes(a, &[role("monitor")], action);
+        assert!(mon(&mut a, "monitor.record"));
+        assert!(mon(&mut a, "model.rollback"));
+        assert!(mon(&mut a, "apikey.hold"));
+        assert!(!mon(&mut a, "model.read"));
+        assert!(!mon(&mut a, "audit.read"));
+    }
+
+    #[test]
+    fn bundled_policy_passes_its_tests() {
+        let results = Authorizer::bundled_tests().unwrap();
+        assert!(results.len() >= 10, "{results:?}");
+        for (name, ok) in &results {
+            assert!(ok, "{name} failed");
+        }
+    }
+
+    #[test]
+    fn no_one_hands_out_a_role_beyond_their_own() {
+        let mut a = Authorizer::bundled().unwrap();
+        let omar = ActorName::new("omar").unwrap();
+        let ask = |a: &mut Authorizer, held: &str, action: &str, requested: &str| {
+            let mut facts = serde_json::Map::new();
+            facts.insert("requested_role".into(), json!(requested));
+            a.decide_with(&omar, &[role(held)], action, &facts).unwrap()
+        };
+        // The attack: an operator mints an admin key.
+        let d = ask(&mut a, "operator", "apikey.create", "admin");
+        assert!(!d.allowed);
+        assert_eq!(d.allowing_roles, ["admin"]);
+        assert!(!ask(&mut a, "operator", "apikey.create", "auditor").allowed);
+        // Within its own role, it may.
+        assert!(ask(&mut a, "operator", "apikey.create", "operator").allowed);
+        assert!(ask(&mut a, "operator", "apikey.create", "predictor").allowed);
+        for r in a.roles().unwrap() {
+            assert!(ask(&mut a, "admin", "roles.grant", &r).allowed, "{r}");
+            assert!(ask(&mut a, "admin", "apikey.create", &r).allowed, "{r}");
+        }
+        // Without the fact, a delegating action is refused.
+        assert!(
+            !a.decide(&omar, &[role("admin")], "apikey.create")
+                .unwrap()
+                .allowed
+        );
+        // Facts cannot replace the actor's roles or the action.
+        let mut facts = serde_json::Map::new();
+        facts.insert("roles".into(), json!(["admin"]));
+        facts.insert("action".into(), json!("serve.predict"));
+        facts.insert("requested_role".into(), json!("admin"));
+        assert!(
+            !a.decide_with(&omar, &[role("operator")], "apikey.create", &facts)
+                .unwrap()
+                .allowed
+        );
     }
 
     #[test]

@@ -51,12 +51,13 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Creates a new database at `path`; an existing file is an error.
+    ///
+    /// The file is created first, readable and writable by its owner only
+    /// (0600 on Unix), and SQLite then opens it: SQLite would create it 0644,
+    /// and it gives the `-wal` and `-shm` files it adds later the database
+    /// file's mode, so they are 0600 too.
     pub fn create(path: &Path) -> Result<Self, StoreError> {
-        if path.exists() {
-            return Err(StoreError::Exists {
-                path: path.to_path_buf(),
-            });
-        }
+        create_private_file(path)?;
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -149,6 +150,28 @@ impl SqliteStore {
             done: false,
             path: &self.path,
         }))
+    }
+}
+
+/// Creates an empty file that must not exist yet, 0600 on Unix (an empty
+/// file is an empty SQLite database).
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StoreError::Exists {
+            path: path.to_path_buf(),
+        }),
+        Err(e) => Err(StoreError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }),
     }
 }
 
@@ -1402,5 +1425,23 @@ mod tests {
             SqliteStore::open(&junk),
             Err(StoreError::Corrupt { .. })
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_and_its_wal_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, s) = store();
+        let mut tx = s.write().unwrap();
+        tx.set_meta("k", "v").unwrap();
+        tx.commit().unwrap();
+        // While the store is open, SQLite keeps the -wal and -shm files.
+        for name in ["warden.db", "warden.db-wal", "warden.db-shm"] {
+            let mode = std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}: {mode:o}");
+        }
     }
 }

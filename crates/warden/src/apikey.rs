@@ -143,14 +143,20 @@ impl Workspace {
         expires: Option<Timestamp>,
         rate_limit: Option<f64>,
     ) -> Result<ApiKeyCreated, Error> {
-        self.authorize("apikey.create", &format!("apikey:{name}"))?;
-        let name = KeyName::new(name).map_err(|e| Error::Usage(format!("API key name: {e}")))?;
         if !self.known_roles()?.iter().any(|r| r == role) {
             return Err(Error::Usage(format!(
                 "role {role:?} is not one the authorisation policy knows ({})",
                 self.known_roles()?.join(", ")
             )));
         }
+        // The policy sees the key's role: no one issues a key stronger
+        // than their own roles.
+        self.authorize_with(
+            "apikey.create",
+            &format!("apikey:{name}"),
+            &crate::roles::requested_role(role),
+        )?;
+        let name = KeyName::new(name).map_err(|e| Error::Usage(format!("API key name: {e}")))?;
         if let Some(r) = rate_limit
             && !(r.is_finite() && r > 0.0)
         {

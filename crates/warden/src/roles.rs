@@ -14,6 +14,14 @@ pub struct RolesReport {
     pub known_roles: Vec<String>,
 }
 
+/// The fact the policy needs to decide an action that hands out `role`
+/// (`roles.grant`, `apikey.create`): `input.requested_role`.
+pub(crate) fn requested_role(role: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut facts = serde_json::Map::new();
+    facts.insert("requested_role".into(), json!(role));
+    facts
+}
+
 impl Workspace {
     fn check_known_role(&self, role: &RoleName) -> Result<(), Error> {
         let known = self.known_roles()?;
@@ -31,7 +39,12 @@ impl Workspace {
     /// (nothing changes, so nothing is recorded).
     pub fn roles_grant(&self, actor: &ActorName, role: &RoleName) -> Result<RoleGrant, Error> {
         self.check_known_role(role)?;
-        self.authorize("roles.grant", &format!("actor:{actor}"))?;
+        // The policy sees the role: no one grants a role beyond their own.
+        self.authorize_with(
+            "roles.grant",
+            &format!("actor:{actor}"),
+            &requested_role(role.as_str()),
+        )?;
         let grant = RoleGrant {
             actor: actor.clone(),
             role: role.clone(),

@@ -268,6 +268,17 @@ impl Workspace {
     /// state, but an auditor needs to see refused attempts) and returned as
     /// [`Error::Denied`].
     pub(crate) fn authorize(&self, action: &str, subject: &str) -> Result<(), Error> {
+        self.authorize_with(action, subject, &serde_json::Map::new())
+    }
+
+    /// [`Workspace::authorize`] with more facts in the policy's input (e.g.
+    /// `requested_role` when handing out a role); a denial records them.
+    pub(crate) fn authorize_with(
+        &self,
+        action: &str,
+        subject: &str,
+        facts: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), Error> {
         let roles = match &self.roles_override {
             Some(r) => r.clone(),
             None => {
@@ -299,7 +310,7 @@ impl Workspace {
         };
         let decision = {
             let mut authz = self.authz.lock().unwrap_or_else(|p| p.into_inner());
-            authz.decide(&self.actor, &roles, action)?
+            authz.decide_with(&self.actor, &roles, action, facts)?
         };
         if decision.allowed {
             return Ok(());
@@ -309,7 +320,7 @@ impl Workspace {
             &self.actor,
             actions::AUTHZ_DENIED,
             subject,
-            &json!({"action": action, "roles": roles, "allowing_roles": decision.allowing_roles}),
+            &denial_detail(action, &roles, &decision.allowing_roles, facts),
         )?;
         // A refusal changes no state: when the log cannot be signed (no
         // passphrase for the log key) the refusal itself is still what the
@@ -459,6 +470,21 @@ impl Workspace {
             note,
         }))
     }
+}
+
+/// What an `authz.denied` event records: the action, the actor's roles, the
+/// roles that would allow it, and any further facts the policy was given.
+fn denial_detail(
+    action: &str,
+    roles: &[RoleName],
+    allowing_roles: &[String],
+    facts: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
+    let mut detail = json!({"action": action, "roles": roles, "allowing_roles": allowing_roles});
+    if !facts.is_empty() {
+        detail["facts"] = serde_json::Value::Object(facts.clone());
+    }
+    detail
 }
 
 fn create_private_dir(path: &Path) -> Result<(), Error> {
