@@ -33,6 +33,8 @@ pub enum PrivacyError {
     Target(f64),
     #[error("no noise multiplier up to {0} reaches epsilon {1}")]
     Unreachable(f64, f64),
+    #[error("numerical failure in the PLD accountant: {0}")]
+    Numeric(String),
     #[error(
         "the RDP accountant cannot certify epsilon {target} at delta {delta:e} with any noise: \
          with Opacus's orders its epsilon never falls below {floor:.6} (the PLD accountant can)"

@@ -29,9 +29,10 @@
 //! from its exact hockey-stick formula (Balle and Wang 2018).
 
 use std::f64::consts::SQRT_2;
-use std::sync::Arc;
+use std::sync::{LazyLock, Mutex};
 
-use rustfft::{Fft, FftPlanner, num_complex::Complex};
+use realfft::RealFftPlanner;
+use realfft::num_complex::Complex;
 
 use super::rdp::{log_erfc, log_mix};
 use super::{PrivacyError, check, check_target};
@@ -41,15 +42,17 @@ pub const ACCOUNTANT: &str = "PLD accountant (Poisson-subsampled Gaussian, add o
      connect-the-dots discretisation, FFT composition; as Google's dp_accounting)";
 
 /// Most points of a composed distribution (FFTs of 2¹⁶).
-const MAX_POINTS: usize = 1 << 15;
+const MAX_POINTS: usize = 1 << 14;
 /// Most points of the one-step distribution.
-const MAX_BASE_POINTS: usize = 1 << 16;
+const MAX_BASE_POINTS: usize = 1 << 15;
 /// Share of δ that truncating tails may add to δ(ε).
 const TAIL_SHARE: f64 = 1e-3;
 /// The variance that all discretisations together may add to the composed
 /// loss, as a share of its true variance (connect-the-dots adds at most
 /// h²/4 per point regridded, and moves the mean up by at most h²/8).
 const VARIANCE_SHARE: f64 = 1e-3;
+/// How much looser the first, coarse bound of each direction is.
+const COARSE_FACTOR: f64 = 50.0;
 
 /// ε after `steps` steps at sample rate `q` and noise multiplier `sigma`.
 pub fn epsilon(q: f64, sigma: f64, steps: u64, delta: f64) -> Result<f64, PrivacyError> {
@@ -57,8 +60,7 @@ pub fn epsilon(q: f64, sigma: f64, steps: u64, delta: f64) -> Result<f64, Privac
     if q == 1.0 {
         return Ok(gaussian_epsilon((steps as f64).sqrt() / sigma, delta));
     }
-    let mut fft = Convolver::new();
-    epsilon_with(&mut fft, q, sigma, steps, delta, VARIANCE_SHARE)
+    epsilon_with(q, sigma, steps, delta, VARIANCE_SHARE)
 }
 
 /// The smallest noise multiplier (to within 1e-5 relative) whose ε is at
@@ -77,23 +79,54 @@ pub fn noise_for_epsilon(
 }
 
 /// ε over both directions, with `var_share` the share of the composed
-/// loss's variance that discretisation may add.
+/// loss's variance that discretisation may add. Both directions are first
+/// bounded coarsely (a cheap upper bound); the one with the larger bound
+/// is computed finely, and the other only if its coarse bound exceeds that.
 fn epsilon_with(
-    fft: &mut Convolver,
     q: f64,
     sigma: f64,
     steps: u64,
     delta: f64,
     var_share: f64,
 ) -> Result<f64, PrivacyError> {
-    let mut worst = 0.0f64;
-    for dir in [Direction::Remove, Direction::Add] {
+    // ε of one direction, and whether a finer budget could tighten it.
+    let one = |dir: Direction, share: f64| -> Result<(f64, bool), PrivacyError> {
         let var = loss_variance(q, sigma, dir);
-        let budget = Budget::new(steps, delta, var_share * var);
-        let pld = compose(fft, q, sigma, dir, steps, &budget);
-        worst = worst.max(pld.epsilon(delta));
+        let budget = Budget::new(steps, delta, share * var);
+        let mut fft = Convolver::new();
+        let eps = compose(&mut fft, q, sigma, dir, steps, &budget)?.epsilon(delta);
+        Ok((eps, budget.budget_bound.get()))
+    };
+    // The two directions are independent: one thread each.
+    let coarse_share = (COARSE_FACTOR * var_share).min(1.0);
+    let (remove, add) = std::thread::scope(|scope| {
+        let add = scope.spawn(|| one(Direction::Add, coarse_share));
+        let remove = one(Direction::Remove, coarse_share);
+        let add = add
+            .join()
+            .map_err(|_| PrivacyError::Numeric("a worker thread panicked".into()));
+        (remove, add)
+    });
+    let (remove, add) = (remove?, add??);
+    // Where the point caps, not the budget, chose every grid step, the fine
+    // pass would repeat the coarse one.
+    let refine = |dir: Direction, coarse: (f64, bool)| -> Result<f64, PrivacyError> {
+        if coarse.1 {
+            Ok(one(dir, var_share)?.0.min(coarse.0))
+        } else {
+            Ok(coarse.0)
+        }
+    };
+    let (first, other, first_coarse, other_coarse) = if remove.0 >= add.0 {
+        (Direction::Remove, Direction::Add, remove, add)
+    } else {
+        (Direction::Add, Direction::Remove, add, remove)
+    };
+    let fine = refine(first, first_coarse)?;
+    if other_coarse.0 <= fine {
+        return Ok(fine);
     }
-    Ok(worst)
+    Ok(fine.max(refine(other, other_coarse)?))
 }
 
 /// The variance of one step's privacy loss under P, by the trapezoidal
@@ -189,6 +222,9 @@ enum Direction {
 
 /// How much slack each operation may use.
 struct Budget {
+    /// Set when some grid step was chosen by the variance budget rather
+    /// than by the point caps (a finer budget would change the result).
+    budget_bound: std::cell::Cell<bool>,
     steps: u64,
     /// Tail mass each operation may move, before dividing by its copies.
     tail_per_op: f64,
@@ -204,6 +240,7 @@ impl Budget {
         // The base, then at most two shrinks per level.
         let ops = 2.0 * levels + 1.0;
         Budget {
+            budget_bound: std::cell::Cell::new(false),
             steps,
             tail_per_op: TAIL_SHARE * delta / ops,
             var_per_op: var_share_of_step / ops,
@@ -317,7 +354,10 @@ impl Pld {
             let x = i as f64 * self.h;
             let k = ((x / h2).floor() as usize).min(n2 - 2);
             let frac = x - k as f64 * h2;
-            let up = (p * -(-frac).exp_m1() / denom).clamp(0.0, p);
+            // Round-off can leave tiny negative masses: split the share,
+            // not the mass, within [0, 1].
+            let share = (-(-frac).exp_m1() / denom).clamp(0.0, 1.0);
+            let up = p * share;
             mass[k] += p - up;
             mass[k + 1] += up;
         }
@@ -329,18 +369,52 @@ impl Pld {
         }
     }
 
-    /// Truncates the tails and coarsens the grid where the budget for
-    /// `copies` copies allows it, or where the point cap requires it.
+    /// [`Pld::regrid`] to m·h: every old point sits at one of m offsets
+    /// from a new one, so the m splits are computed once.
+    fn coarsen(&self, m: usize) -> Pld {
+        let n = self.mass.len();
+        let n2 = (n - 1).div_ceil(m) + 1;
+        let h2 = m as f64 * self.h;
+        let denom = -(-h2).exp_m1();
+        let shares: Vec<f64> = (0..m)
+            .map(|r| (-(-(r as f64 * self.h)).exp_m1() / denom).clamp(0.0, 1.0))
+            .collect();
+        let mut mass = vec![0.0; n2];
+        for (i, &p) in self.mass.iter().enumerate() {
+            let (k, r) = (i / m, i % m);
+            if r == 0 {
+                mass[k] += p;
+            } else {
+                let up = p * shares[r];
+                mass[k] += p - up;
+                mass[k + 1] += up;
+            }
+        }
+        Pld {
+            origin: self.origin,
+            h: h2,
+            mass,
+            inf: self.inf,
+        }
+    }
+
+    /// Truncates the tails and coarsens the grid (to a whole multiple of
+    /// its step) where the budget for `copies` copies allows it, or where
+    /// the point cap requires it.
     fn shrink(mut self, budget: &Budget, copies: u64) -> Pld {
         self.truncate(budget.tail_for(copies));
-        let span = self.top() - self.origin;
-        let wanted = budget.step_for(copies).max(span / (MAX_POINTS - 1) as f64);
-        if wanted > 1.5 * self.h || self.mass.len() > MAX_POINTS {
-            let h2 = wanted.max(self.h);
-            self.regrid(h2)
-        } else {
-            self
+        let n = self.mass.len();
+        let by_budget = budget.step_for(copies) / self.h;
+        let by_cap = (n.saturating_sub(1)).div_ceil(MAX_POINTS - 1);
+        if by_budget > by_cap as f64 {
+            budget.budget_bound.set(true);
         }
+        let m = if by_budget > 1.5 {
+            (by_budget.round() as usize).max(by_cap)
+        } else {
+            by_cap
+        };
+        if m >= 2 { self.coarsen(m) } else { self }
     }
 }
 
@@ -416,12 +490,15 @@ impl Tail {
 /// pessimistically.
 fn base(q: f64, sigma: f64, dir: Direction, h: f64, tail: f64) -> Pld {
     let s2 = sigma * sigma;
-    let z = tail_z(tail);
+    // x-range holding all but `tail` of P's mass: under the remove
+    // direction's mixture the N(1, σ²) part carries weight q only, so its
+    // bound may sit lower.
+    let z = tail_z(tail / 2.0);
     let (lo, hi) = match dir {
-        Direction::Remove => (
-            loss_remove(q, s2, -sigma * z),
-            loss_remove(q, s2, 1.0 + sigma * z),
-        ),
+        Direction::Remove => {
+            let top = (sigma * z).max(1.0 + sigma * tail_z(tail / (2.0 * q)));
+            (loss_remove(q, s2, -sigma * z), loss_remove(q, s2, top))
+        }
         Direction::Add => (
             -loss_remove(q, s2, sigma * z),
             -loss_remove(q, s2, -sigma * z),
@@ -485,7 +562,9 @@ fn base(q: f64, sigma: f64, dir: Direction, h: f64, tail: f64) -> Pld {
     }
 }
 
-/// The `steps`-fold composition of the one-step PLD of `dir`.
+/// The `steps`-fold composition of the one-step PLD of `dir`, by binary
+/// powers: level j holds the composition of 2^j steps, which enters the
+/// result when bit j of `steps` is set and is squared for level j + 1.
 fn compose(
     fft: &mut Convolver,
     q: f64,
@@ -493,100 +572,172 @@ fn compose(
     dir: Direction,
     steps: u64,
     budget: &Budget,
-) -> Pld {
+) -> Result<Pld, PrivacyError> {
     let h0 = budget.step_for(steps);
     let mut d = base(q, sigma, dir, h0, budget.tail_for(steps));
+    if d.h <= h0 {
+        budget.budget_bound.set(true);
+    }
     let mut acc: Option<Pld> = None;
     let mut rem = steps;
     let mut level = 0u32;
     loop {
-        if rem & 1 == 1 {
-            acc = Some(match acc {
+        let take = rem & 1 == 1;
+        rem >>= 1;
+        let more = rem != 0;
+        let mut squared = None;
+        if take {
+            acc = Some(match acc.take() {
                 None => d.clone(),
+                Some(a) if a.h <= d.h => {
+                    // One transform of d serves the product and the square.
+                    let a = if a.h < d.h { a.regrid(d.h) } else { a };
+                    let (sq, prod) = fft.level(&d, more, Some(&a))?;
+                    squared = sq;
+                    prod.unwrap_or(a).shrink(budget, 1)
+                }
                 Some(a) => {
-                    let h = a.h.max(d.h);
-                    let a = if a.h < h { a.regrid(h) } else { a };
-                    let dd = if d.h < h { d.regrid(h) } else { d.clone() };
-                    fft.product(&a, &dd).shrink(budget, 1)
+                    // The result is on a coarser grid than d: bring a copy
+                    // of d to it.
+                    let dd = d.regrid(a.h);
+                    let (_, prod) = fft.level(&dd, false, Some(&a))?;
+                    prod.unwrap_or(a).shrink(budget, 1)
                 }
             });
         }
-        rem >>= 1;
-        if rem == 0 {
+        if !more {
             break;
         }
         level += 1;
+        let sq = match squared {
+            Some(sq) => sq,
+            None => fft.level(&d, true, None)?.0.unwrap_or(d),
+        };
         // d now stands for 2^level steps, used steps >> level times.
-        d = fft.product(&d, &d).shrink(budget, budget.steps >> level);
+        d = sq.shrink(budget, budget.steps >> level);
     }
-    acc.unwrap_or(d)
+    Ok(acc.unwrap_or(d))
 }
 
-/// Linear convolution by FFT, with cached plans.
+/// FFT plans, shared by every computation in the process (planning costs
+/// more than a transform of the sizes used here).
+static PLANNER: LazyLock<Mutex<RealFftPlanner<f64>>> =
+    LazyLock::new(|| Mutex::new(RealFftPlanner::new()));
+
+fn planner() -> Result<std::sync::MutexGuard<'static, RealFftPlanner<f64>>, PrivacyError> {
+    PLANNER
+        .lock()
+        .map_err(|_| PrivacyError::Numeric("the FFT plan cache was poisoned".into()))
+}
+
+/// Linear convolution by real-input FFTs (`realfft`), with buffers kept
+/// from one call to the next (fresh pages for every transform cost more
+/// than the transform).
 struct Convolver {
-    planner: FftPlanner<f64>,
-    buf: Vec<Complex<f64>>,
+    real: Vec<f64>,
+    dspec: Vec<Complex<f64>>,
+    spec: Vec<Complex<f64>>,
+    work: Vec<Complex<f64>>,
 }
 
 impl Convolver {
     fn new() -> Self {
         Convolver {
-            planner: FftPlanner::new(),
-            buf: Vec::new(),
+            real: Vec::new(),
+            dspec: Vec::new(),
+            spec: Vec::new(),
+            work: Vec::new(),
         }
     }
 
-    fn plans(&mut self, n: usize) -> (Arc<dyn Fft<f64>>, Arc<dyn Fft<f64>>) {
-        (
-            self.planner.plan_fft_forward(n),
-            self.planner.plan_fft_inverse(n),
-        )
+    /// The spectrum of `x` zero-padded to `n` points, into `out`.
+    fn spectrum(
+        real: &mut Vec<f64>,
+        x: &[f64],
+        n: usize,
+        out: &mut Vec<Complex<f64>>,
+    ) -> Result<(), PrivacyError> {
+        let plan = planner()?.plan_fft_forward(n);
+        real.clear();
+        real.extend_from_slice(x);
+        real.resize(n, 0.0);
+        out.clear();
+        out.resize(n / 2 + 1, Complex::new(0.0, 0.0));
+        plan.process(real, out)
+            .map_err(|e| PrivacyError::Numeric(e.to_string()))
     }
 
-    /// The PLD of the composition of `a` and `b` (same grid step).
-    fn product(&mut self, a: &Pld, b: &Pld) -> Pld {
-        let len = a.mass.len() + b.mass.len() - 1;
-        let n = len.next_power_of_two();
-        let (forward, inverse) = self.plans(n);
-        self.buf.clear();
-        self.buf.resize(n, Complex::new(0.0, 0.0));
-        let same = std::ptr::eq(a, b);
-        for (i, &p) in a.mass.iter().enumerate() {
-            self.buf[i].re = p;
+    /// The first `len` points of the inverse transform of `spec`, scaled.
+    /// FFT round-off leaves tiny values of either sign where the true
+    /// masses are 0; they are kept as they are, since cutting the negative
+    /// ones to 0 would add a bias that every later squaring doubles.
+    fn inverse(
+        real: &mut Vec<f64>,
+        spec: &mut [Complex<f64>],
+        n: usize,
+        len: usize,
+    ) -> Result<Vec<f64>, PrivacyError> {
+        let plan = planner()?.plan_fft_inverse(n);
+        // The product of two real sequences' spectra is real at 0 and n/2;
+        // clear the round-off there, which the inverse would refuse.
+        if let Some(first) = spec.first_mut() {
+            first.im = 0.0;
         }
-        if !same {
-            // Two real sequences in one complex transform.
-            for (i, &p) in b.mass.iter().enumerate() {
-                self.buf[i].im = p;
-            }
+        if let Some(last) = spec.last_mut() {
+            last.im = 0.0;
         }
-        forward.process(&mut self.buf);
-        if same {
-            for z in self.buf.iter_mut() {
-                *z = *z * *z;
-            }
-        } else {
-            // A_k·B_k = (Z_k² − conj(Z_{n−k})²)/(4i).
-            let z = self.buf.clone();
-            for k in 0..n {
-                let zk = z[k];
-                let zc = z[(n - k) % n].conj();
-                let v = (zk * zk - zc * zc) * Complex::new(0.0, -0.25);
-                self.buf[k] = v;
-            }
-        }
-        inverse.process(&mut self.buf);
+        real.clear();
+        real.resize(n, 0.0);
+        plan.process(spec, real)
+            .map_err(|e| PrivacyError::Numeric(e.to_string()))?;
         let scale = 1.0 / n as f64;
-        let mass: Vec<f64> = self.buf[..len]
-            .iter()
-            .map(|z| (z.re * scale).max(0.0))
-            .collect();
-        Pld {
-            origin: a.origin + b.origin,
-            h: a.h,
-            mass,
-            inf: 1.0 - (1.0 - a.inf) * (1.0 - b.inf),
-        }
+        Ok(real[..len].iter().map(|v| v * scale).collect())
+    }
+
+    /// The compositions `d∘d` (when `square`) and `a∘d` (when `a` is given,
+    /// on d's grid step), sharing d's transform.
+    fn level(
+        &mut self,
+        d: &Pld,
+        square: bool,
+        a: Option<&Pld>,
+    ) -> Result<(Option<Pld>, Option<Pld>), PrivacyError> {
+        let nd = d.mass.len();
+        let sq_len = 2 * nd - 1;
+        let prod_len = a.map_or(0, |a| a.mass.len() + nd - 1);
+        let n = (if square { sq_len } else { 0 })
+            .max(prod_len)
+            .next_power_of_two()
+            .max(2);
+        Self::spectrum(&mut self.real, &d.mass, n, &mut self.dspec)?;
+        let prod = match a {
+            Some(a) => {
+                Self::spectrum(&mut self.real, &a.mass, n, &mut self.spec)?;
+                for (x, y) in self.spec.iter_mut().zip(&self.dspec) {
+                    *x *= y;
+                }
+                Some(Pld {
+                    origin: a.origin + d.origin,
+                    h: d.h,
+                    mass: Self::inverse(&mut self.real, &mut self.spec, n, prod_len)?,
+                    inf: 1.0 - (1.0 - a.inf) * (1.0 - d.inf),
+                })
+            }
+            None => None,
+        };
+        let sq = if square {
+            self.work.clear();
+            self.work.extend(self.dspec.iter().map(|x| x * x));
+            Some(Pld {
+                origin: 2.0 * d.origin,
+                h: d.h,
+                mass: Self::inverse(&mut self.real, &mut self.work, n, sq_len)?,
+                inf: 1.0 - (1.0 - d.inf) * (1.0 - d.inf),
+            })
+        } else {
+            None
+        };
+        Ok((sq, prod))
     }
 }
 
@@ -626,8 +777,7 @@ mod tests {
         // Gaussian ε.
         for (sigma, steps) in [(1.0, 1u64), (2.0, 100), (5.0, 1000)] {
             let exact = gaussian_epsilon((steps as f64).sqrt() / sigma, 1e-5);
-            let mut fft = Convolver::new();
-            let numeric = epsilon_with(&mut fft, 1.0, sigma, steps, 1e-5, VARIANCE_SHARE).unwrap();
+            let numeric = epsilon_with(1.0, sigma, steps, 1e-5, VARIANCE_SHARE).unwrap();
             assert!(
                 numeric >= exact * (1.0 - 1e-9),
                 "{sigma} {steps}: {numeric} < {exact}"
@@ -652,5 +802,50 @@ mod tests {
         let (sigma, eps) = noise_for_epsilon(1.0, 0.01, 1000, 1e-5).unwrap();
         assert!(eps <= 1.0);
         assert!(epsilon(0.01, sigma * (1.0 - 1e-3), 1000, 1e-5).unwrap() > 1.0);
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    #[test]
+    #[ignore]
+    fn where_the_time_goes() {
+        for (q, sigma, steps) in [
+            (1e-6, 0.5, 999_999u64),
+            (1e-6, 0.5, 1_000_000u64),
+            (1e-4, 0.5, 999_999),
+            (0.5, 0.5, 999_999),
+        ] {
+            let t0 = std::time::Instant::now();
+            for dir in [Direction::Remove, Direction::Add] {
+                let var = loss_variance(q, sigma, dir);
+                let budget = Budget::new(steps, 1e-5, VARIANCE_SHARE * var);
+                let t1 = std::time::Instant::now();
+                let b = base(
+                    q,
+                    sigma,
+                    dir,
+                    budget.step_for(steps),
+                    budget.tail_for(steps),
+                );
+                let tb = t1.elapsed();
+                let t2 = std::time::Instant::now();
+                let mut fft = Convolver::new();
+                let p = compose(&mut fft, q, sigma, dir, steps, &budget).unwrap();
+                eprintln!(
+                    "{q} {sigma} {steps} {dir:?}: base {} pts {:?}, compose {:?} -> {} pts, eps {}, total mass - 1 = {:e}, inf {:e}",
+                    b.mass.len(),
+                    tb,
+                    t2.elapsed(),
+                    p.mass.len(),
+                    p.epsilon(1e-5),
+                    p.mass.iter().sum::<f64>() + p.inf - 1.0,
+                    p.inf
+                );
+            }
+            eprintln!("total {:?}", t0.elapsed());
+        }
     }
 }
