@@ -326,6 +326,22 @@ pub enum PolicyCmd {
         #[command(flatten)]
         acting: ActingAs,
     },
+    /// Register the policy warden.toml names now for an environment's gate, or for `authz`
+    #[command(
+        after_help = "Examples:\n  warden policy register staging            # the gate files [gates] names, for staging\n  warden policy register authz              # the [policy] authz file\n  warden --actor ana policy register production   # proposes;\n  warden --actor bob policy register production   # a second admin registers\n\nA gate decides only under the bundle registered for its environment, and the\nauthorisation policy only if registered (the bundled policies are registered\nuntil something else is). A mismatch is refused with exit 5 naming both digests."
+    )]
+    Register {
+        /// An environment (dev, staging, production, ...) or `authz`
+        scope: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Show the registered and on-disk policy digests of every scope
+    #[command(after_help = "Examples:\n  warden policy status\n  warden policy status --json")]
+    Status {
+        #[command(flatten)]
+        acting: ActingAs,
+    },
 }
 
 #[derive(Args)]

@@ -401,6 +401,11 @@ fn custom_policy_and_encrypted_keys() {
     )
     .unwrap();
     std::fs::write(ws.join("warden.toml"), "[policy]\nauthz = \"authz.rego\"\n").unwrap();
+    // Not registered yet: it decides nothing (exit 5, both digests named).
+    let (code, _, stderr) = out(run("lee").args(["keys", "generate", "lee-key"]));
+    assert_eq!(code, 5, "{stderr}");
+    assert!(stderr.contains("not the registered one"), "{stderr}");
+    ok(run("ana").args(["policy", "register", "authz"]));
     ok(run("lee").args(["keys", "generate", "lee-key"]));
     let (code, _, _) = out(run("lee").args(["roles", "list"]));
     assert_eq!(code, 3);
@@ -1836,6 +1841,12 @@ fn gates_decide_promotions_and_record_them() {
         "package warden.gate\n\nallow := true\n",
     )
     .unwrap();
+    // Unregistered, it decides nothing; registered, it is refused for
+    // lacking `deny`.
+    let (code, _, stderr) = out(warden(ws, "sam").args(["gate", "credit@1", "--env", "dev"]));
+    assert_eq!(code, 5, "{stderr}");
+    assert!(stderr.contains("dev policy on disk"), "{stderr}");
+    ok(warden(ws, "ana").args(["policy", "register", "dev"]));
     let (code, _, stderr) = out(warden(ws, "sam").args(["gate", "credit@1", "--env", "dev"]));
     assert_ne!(code, 0);
     assert!(stderr.contains("does not define"), "{stderr}");

@@ -505,3 +505,65 @@ fn a_change_whose_checkpoint_cannot_be_signed_is_rolled_back() {
         .args(["roles", "grant", "lee", "approver"]));
     ok(warden(ws, "ana").args(["audit", "verify"]));
 }
+
+#[test]
+fn edited_gate_data_decides_nothing_until_two_admins_register_it() {
+    let tmp = team();
+    let ws = tmp.path();
+    ok(warden(ws, "ana").args(["roles", "grant", "bob", "admin"]));
+    // The insider copies the thresholds with no approvals and no scan, and
+    // points warden.toml at them.
+    let data = include_str!("../../warden-policy/policies/gate-data.json")
+        .replace("\"min_approvals\": 2", "\"min_approvals\": 0")
+        .replace("\"scan_required_level\": 3", "\"scan_required_level\": 9");
+    std::fs::write(ws.join("weak.json"), data).unwrap();
+    let toml = std::fs::read_to_string(ws.join("warden.toml")).unwrap();
+    std::fs::write(
+        ws.join("warden.toml"),
+        toml.replace(
+            "# data = \"policies/gate-data.json\"",
+            "data = \"weak.json\"",
+        ),
+    )
+    .unwrap();
+    let (code, _, stderr) =
+        out(warden(ws, "sam").args(["promote", "credit@1", "--to", "production"]));
+    assert_eq!(code, 5, "{stderr}");
+    assert!(
+        stderr.contains("production policy on disk") && stderr.contains("bundled policy"),
+        "{stderr}"
+    );
+    let (code, stdout, _) = out(warden(ws, "sam").args(["policy", "status"]));
+    assert_eq!(code, 5, "{stdout}");
+    assert!(stdout.contains("NOT REGISTERED"), "{stdout}");
+    // One admin alone only proposes it for production.
+    let r = ok(warden(ws, "ana").args(["policy", "register", "production"]));
+    assert!(r.contains("Proposed"), "{r}");
+    let (code, _, _) = out(warden(ws, "ana").args(["policy", "register", "production"]));
+    assert_ne!(code, 0, "the proposer cannot confirm their own proposal");
+    let (code, _, _) = out(warden(ws, "sam").args(["promote", "credit@1", "--to", "production"]));
+    assert_eq!(code, 5);
+    // A second admin registers it: now the edited thresholds are in force,
+    // and the change is on record with both names.
+    let r = ok(warden(ws, "bob").args(["policy", "register", "production"]));
+    assert!(
+        r.contains("Registered") && r.contains("proposed by ana"),
+        "{r}"
+    );
+    let (code, _, stderr) =
+        out(warden(ws, "sam").args(["gate", "credit@1", "--env", "production"]));
+    assert_ne!(code, 5, "{stderr}");
+    let log = ok(warden(ws, "ana").args(["audit", "log", "--action", "policy", "--json"]));
+    let log: serde_json::Value = serde_json::from_str(&log).unwrap();
+    let actors: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(actors, ["ana", "bob"]);
+    // Staging and dev still run the bundled gate only if nothing else is on
+    // disk: the same edited data is refused there until registered.
+    let (code, _, _) = out(warden(ws, "sam").args(["gate", "credit@1", "--env", "staging"]));
+    assert_eq!(code, 5);
+}

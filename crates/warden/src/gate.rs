@@ -70,7 +70,7 @@ fn evaluation_facts(report: &Value, id: u64) -> Value {
 }
 
 impl Workspace {
-    fn check_env(&self, env: &str) -> Result<(), Error> {
+    pub(crate) fn check_env(&self, env: &str) -> Result<(), Error> {
         if self.config().gates.environments.iter().any(|e| e == env) {
             Ok(())
         } else {
@@ -81,7 +81,7 @@ impl Workspace {
         }
     }
 
-    fn gate_policy(&self) -> Result<Gate, Error> {
+    pub(crate) fn gate_policy(&self) -> Result<Gate, Error> {
         let g = &self.config().gates;
         Ok(Gate::from_files(&g.policy, g.data.as_deref())?)
     }
@@ -191,8 +191,10 @@ impl Workspace {
         // The facts below are read from registry rows; each must be what
         // the log made it.
         self.check_decision_rows(&m.name, Some(m.version), env)?;
-        let input = self.policy_input(m, env)?;
         let mut gate = self.gate_policy()?;
+        // Only the gate bundle registered for this environment decides.
+        self.check_pinned(env, &gate.digest().to_string())?;
+        let input = self.policy_input(m, env)?;
         let reasons = gate.deny(&input)?;
         Ok(GateOutcome {
             model: format!("{}@{}", m.name, m.version),

@@ -40,6 +40,7 @@ mod model;
 mod monitor;
 mod monitor_html;
 mod passport;
+mod pinning;
 mod report_html;
 mod roles;
 mod scan;
@@ -80,6 +81,7 @@ pub use monitor::{
     drift_profile, drift_tables, drift_with,
 };
 pub use monitor_html::{drift_html, drift_markdown, drift_tests_text};
+pub use pinning::{AUTHZ_SCOPE, Pin, PinStatus, Registered};
 pub use report_html::report_html;
 pub use roles::RolesReport;
 pub use serving::{

@@ -308,9 +308,22 @@ impl Workspace {
                 roles
             }
         };
-        let decision = {
+        // Only the registered authorisation policy decides; while the one
+        // on disk is not registered, the bundled policy decides whether it
+        // may be registered (and shown), and everything else is refused.
+        let decision = if self.authz_in_force()? {
             let mut authz = self.authz.lock().unwrap_or_else(|p| p.into_inner());
             authz.decide_with(&self.actor, &roles, action, facts)?
+        } else if action == "policy.register" || action == "policy.status" {
+            Authorizer::bundled()?.decide_with(&self.actor, &roles, action, facts)?
+        } else {
+            let digest = self.authz_lock().digest().to_string();
+            return Err(self
+                .check_pinned(crate::pinning::AUTHZ_SCOPE, &digest)
+                .err()
+                .unwrap_or_else(|| {
+                    Error::Verification("the authorisation policy is not registered".into())
+                }));
         };
         if decision.allowed {
             return Ok(());
@@ -367,6 +380,27 @@ impl Workspace {
                 .collect(),
         );
         self
+    }
+
+    /// Whether the loaded authorisation policy is the registered one (the
+    /// bundled policy is, until another is registered).
+    pub(crate) fn authz_in_force(&self) -> Result<bool, Error> {
+        let custom = self.config.policy.authz.is_some();
+        if !custom && !self.authz_registered_elsewhere()? {
+            return Ok(true);
+        }
+        let digest = self.authz_lock().digest().to_string();
+        Ok(self
+            .check_pinned(crate::pinning::AUTHZ_SCOPE, &digest)
+            .is_ok())
+    }
+
+    /// Where the loaded authorisation policy came from.
+    pub(crate) fn authz_origin(&self) -> String {
+        match &self.config.policy.authz {
+            Some(p) => p.display().to_string(),
+            None => "bundled:authz.rego".into(),
+        }
     }
 
     pub(crate) fn authz_lock(&self) -> std::sync::MutexGuard<'_, Authorizer> {
