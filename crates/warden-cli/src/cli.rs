@@ -835,6 +835,32 @@ pub enum AuditCmd {
         #[arg(long, value_name = "N")]
         limit: Option<u64>,
     },
+    /// Cosign the log's newest checkpoint as an independent witness (C2SP tlog-cosignature/v1)
+    #[command(
+        after_help = "Examples:\n  warden audit witness-key --name witness.example/w1 --out ~/w1.pem   # once, outside the workspace\n  warden audit witness --key ~/w1.pem --name witness.example/w1\n  warden audit verify --witness \"witness.example/w1+1a2b3c4d+BA...\"\n\nThe witness verifies the whole log first, including consistency with the newest\ncheckpoint its own account saw before, and refuses (exit 5) to cosign a log that\ndoes not verify. The cosigned note goes to .warden/log/cosignatures/NAME.note.\nA production gate can require cosignatures: list the witnesses' verifier keys in\nthe gate data's `witnesses` with `min_witnesses` and `max_witness_age_seconds`."
+    )]
+    Witness {
+        /// The witness's Ed25519 private key (PEM)
+        #[arg(long, value_name = "FILE")]
+        key: std::path::PathBuf,
+        /// The witness's name, a schema-less URL (e.g. witness.example/w1)
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Create a witness key (Ed25519, mode 0600) and print its verifier key
+    #[command(
+        after_help = "Example:\n  warden audit witness-key --name witness.example/w1 --out ~/w1.pem"
+    )]
+    WitnessKey {
+        /// The witness's name, a schema-less URL
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// Where to write the private key (must not exist)
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+    },
     /// Recompute every leaf and the tree, check every checkpoint; exit 5 on any failure
     #[command(
         after_help = "Examples:\n  warden audit verify\n  warden audit verify --vkey \"$(cat trusted-log.vkey)\"   # pin the log key\n  warden audit verify --pin /mnt/elsewhere/checkpoint    # a checkpoint kept outside the workspace\n\nThe newest checkpoint of a sound log is remembered in your own directory\n($WARDEN_CONFIG_DIR, else ~/.config/warden), and every later run checks the\nlog against it: deleting the newest events and restoring an older signed\ncheckpoint is reported. Registry rows (stage pointers, quarantines, role\ngrants, keys, approvals, API keys) are compared with the state the log's\nevents imply."
@@ -849,6 +875,9 @@ pub enum AuditCmd {
         /// Neither check against nor update the checkpoint remembered in your own directory
         #[arg(long)]
         no_remember: bool,
+        /// A witness's verifier key: it must have cosigned a checkpoint the log is consistent with (repeatable)
+        #[arg(long, value_name = "VKEY")]
+        witness: Vec<String>,
         #[command(flatten)]
         acting: ActingAs,
     },

@@ -567,3 +567,98 @@ fn edited_gate_data_decides_nothing_until_two_admins_register_it() {
     let (code, _, _) = out(warden(ws, "sam").args(["gate", "credit@1", "--env", "staging"]));
     assert_eq!(code, 5);
 }
+
+#[test]
+fn a_witness_cosigns_only_a_sound_log_and_its_cosignature_catches_truncation() {
+    let tmp = team();
+    let ws = tmp.path();
+    ok(warden(ws, "ana").args(["roles", "grant", "wit", "auditor"]));
+    let key = user_dir("wit").join("w1.pem");
+    std::fs::create_dir_all(user_dir("wit")).unwrap();
+    let out_text = ok(warden(ws, "wit")
+        .args([
+            "audit",
+            "witness-key",
+            "--name",
+            "witness.test/w1",
+            "--json",
+            "--out",
+        ])
+        .arg(&key));
+    let vkey = serde_json::from_str::<serde_json::Value>(&out_text).unwrap()["vkey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let size = count_events(ws);
+    ok(warden(ws, "wit")
+        .args(["audit", "witness", "--name", "witness.test/w1", "--key"])
+        .arg(&key));
+    let note =
+        std::fs::read_to_string(ws.join(".warden/log/cosignatures/witness.test_w1.note")).unwrap();
+    assert!(note.contains("\u{2014} witness.test/w1 "), "{note}");
+    ok(warden(ws, "ana").args(["audit", "verify", "--witness", &vkey]));
+    // The gate sees the cosignature (consistent, fresh) when the pinned
+    // gate data names the witness; without it, none is counted.
+    let gate: serde_json::Value = serde_json::from_str(
+        &out(warden(ws, "sam").args(["gate", "credit@1", "--env", "production", "--json"])).1,
+    )
+    .unwrap();
+    assert_eq!(gate["input"]["log"]["cosignatures"], serde_json::json!([]));
+    // An unknown witness key: verify names the missing cosignature.
+    let other = user_dir("wit").join("w2.pem");
+    let o = ok(warden(ws, "wit")
+        .args([
+            "audit",
+            "witness-key",
+            "--name",
+            "witness.test/w2",
+            "--json",
+            "--out",
+        ])
+        .arg(&other));
+    let vkey2 = serde_json::from_str::<serde_json::Value>(&o).unwrap()["vkey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, _, stderr) = out(warden(ws, "ana").args(["audit", "verify", "--witness", &vkey2]));
+    assert_eq!(code, 5, "{stderr}");
+    assert!(stderr.contains("witness.test/w2"), "{stderr}");
+
+    // Truncation after the witness cosigned: caught through the witness's
+    // cosignature by anyone, remembered checkpoint or not.
+    ok(warden(ws, "omar").args(["quarantine", "credit@1", "--reason", "test"]));
+    ok(warden(ws, "wit")
+        .args(["audit", "witness", "--name", "witness.test/w1", "--key"])
+        .arg(&key));
+    let c = db(ws);
+    c.execute("DELETE FROM audit_events WHERE seq >= ?1", [size])
+        .unwrap();
+    c.execute("DELETE FROM audit_checkpoints WHERE size > ?1", [size])
+        .unwrap();
+    c.execute(
+        "UPDATE quarantines SET released_at = created_at, released_by = 'ana', release_reason = 'x'",
+        [],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO stage_pointers (model, env, version, updated_by, updated_at) \
+         VALUES ('credit', 'dev', 1, 'sam', '2026-01-01T00:00:00Z')",
+        [],
+    )
+    .unwrap();
+    c.execute("DELETE FROM role_grants WHERE actor = 'wit'", [])
+        .unwrap();
+    recompute_log_state(&c);
+    drop(c);
+    let old = ok(warden(ws, "ana").args(["audit", "proof", "--index", "0", "--json"]));
+    let old: serde_json::Value = serde_json::from_str(&old).unwrap();
+    std::fs::write(
+        ws.join(".warden/log/checkpoint"),
+        old["checkpoint"].as_str().unwrap(),
+    )
+    .unwrap();
+    let (code, _, stderr) =
+        out(warden(ws, "ana").args(["audit", "verify", "--no-remember", "--witness", &vkey]));
+    assert_eq!(code, 5, "{stderr}");
+    assert!(stderr.contains("cosigned by witness.test/w1"), "{stderr}");
+}

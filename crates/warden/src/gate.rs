@@ -184,7 +184,24 @@ impl Workspace {
             "baseline": baseline,
             "approvals": self.approval_facts(m, env)?,
             "model_card": {"missing": self.card_missing(m)?},
+            "log": self.log_facts()?,
         }))
+    }
+
+    /// The log's size and the cosignatures by the witnesses the (pinned)
+    /// gate data names.
+    fn log_facts(&self) -> Result<Value, Error> {
+        let cfg = gate_config_value(self)?;
+        let vkeys: Vec<String> = match cfg.get("witnesses") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+                Error::Invalid(format!(
+                    "gate data: witnesses must be a list of verifier keys: {e}"
+                ))
+            })?,
+        };
+        let size = self.store().read()?.log_frontier()?.size();
+        Ok(json!({"size": size, "cosignatures": self.cosignature_facts(&vkeys)?}))
     }
 
     fn evaluate_gate(&self, m: &ModelRecord, env: &str) -> Result<GateOutcome, Error> {

@@ -49,6 +49,7 @@ mod signing;
 mod threat;
 mod userdir;
 mod watch;
+mod witness;
 mod workspace;
 
 pub use apikey::{API_KEY_PREFIX, ApiKeyCreated, ApiKeyVerifier, KeyRejection, parse_expiry};
@@ -94,6 +95,7 @@ pub use userdir::user_dir;
 pub use warden_artifact::keys::{Algorithm, KeyError};
 pub use warden_artifact::note::NoteVerifier;
 pub use watch::{KeyHold, MONITOR_ACTOR, MONITOR_ROLE, MonitorStatus, WindowInput, WindowOut};
+pub use witness::{CosignatureFact, Witnessed, witness_key_generate};
 pub use workspace::{CONFIG_FILE, OpenOptions, WORKSPACE_DIR, Workspace};
 
 /// Re-exported so front ends need not depend on the lower crates directly.

@@ -186,9 +186,12 @@ fn acting_as(c: &Command) -> Option<&str> {
             | K::Revoke { acting, .. },
         ) => acting,
         Command::Audit(
-            A::Verify { acting, .. } | A::Proof { acting, .. } | A::CheckProof { acting, .. },
+            A::Verify { acting, .. }
+            | A::Proof { acting, .. }
+            | A::CheckProof { acting, .. }
+            | A::Witness { acting, .. },
         ) => acting,
-        Command::Audit(A::Log { .. }) => return None,
+        Command::Audit(A::Log { .. } | A::WitnessKey { .. }) => return None,
         Command::Data(d) => match d.as_ref() {
             D::Ingest { acting, .. }
             | D::List { acting }
