@@ -662,3 +662,52 @@ fn a_witness_cosigns_only_a_sound_log_and_its_cosignature_catches_truncation() {
     assert_eq!(code, 5, "{stderr}");
     assert!(stderr.contains("cosigned by witness.test/w1"), "{stderr}");
 }
+
+#[test]
+fn a_rewritten_event_row_blocks_production_at_the_decision() {
+    let tmp = team();
+    let ws = tmp.path();
+    // The insider rewrites the promote event's payload (and everything that
+    // hashes it: digest, event text, leaf hash, the stored frontier), so
+    // the row and event agree; only the signed tree tells.
+    let c = db(ws);
+    let (seq, payload, event): (i64, String, String) = c
+        .query_row(
+            "SELECT seq, payload, event FROM audit_events WHERE action = 'model.promote' ORDER BY seq LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    let forged = payload.replace("\"env\":\"dev\"", "\"env\":\"production\"");
+    assert_ne!(forged, payload);
+    use sha2::Digest as _;
+    let old_digest = format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(payload.as_bytes()))
+    );
+    let new_digest = format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(forged.as_bytes()))
+    );
+    let forged_event = event.replace(&old_digest, &new_digest);
+    let mut leaf = sha2::Sha256::new();
+    leaf.update([0u8]);
+    leaf.update(forged_event.as_bytes());
+    c.execute(
+        "UPDATE audit_events SET payload = ?1, event = ?2, leaf_hash = ?3 WHERE seq = ?4",
+        rusqlite::params![forged, forged_event, hex::encode(leaf.finalize()), seq],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO stage_pointers (model, env, version, updated_by, updated_at) \
+         VALUES ('credit', 'production', 1, 'sam', '2026-01-01T00:00:00Z')",
+        [],
+    )
+    .unwrap();
+    recompute_log_state(&c);
+    drop(c);
+    let (code, stdout, stderr) =
+        out(warden(ws, "sam").args(["gate", "credit@1", "--env", "production", "--json"]));
+    assert_eq!(code, 4, "{stdout}{stderr}");
+    assert!(stdout.contains("the audit log does not verify"), "{stdout}");
+}

@@ -215,3 +215,11 @@ deny contains msg if {
 	count(fresh_witnesses) < needed
 	msg := sprintf("%v witness cosignature(s) newer than %vs; %v needed: a witness runs warden audit witness --key KEY --name NAME", [count(fresh_witnesses), object.get(cfg, "max_witness_age_seconds", 86400), needed])
 }
+
+# The audit log, re-verified for this decision (tree, checkpoints, remembered
+# checkpoint, registry rows against events), must be sound for production.
+deny contains msg if {
+	level >= 3
+	input.log.verified == false
+	msg := sprintf("the audit log does not verify (%v): run warden audit verify", [concat("; ", input.log.problems)])
+}

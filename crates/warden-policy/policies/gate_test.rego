@@ -100,3 +100,10 @@ test_production_needs_fresh_consistent_witnesses_when_configured if {
 	count(data.warden.gate.deny) == 1 with input as forked with data.warden.gate_config as cfg
 	count(data.warden.gate.deny) == 1 with input as good with data.warden.gate_config as cfg
 }
+
+test_production_needs_a_log_that_verifies if {
+	bad := object.union(good, {"log": {"size": 3, "verified": false, "problems": ["event 1: leaf hash does not match the event"], "cosignatures": []}})
+	count(data.warden.gate.deny) == 1 with input as bad
+	ok := object.union(good, {"log": {"size": 3, "verified": true, "problems": [], "cosignatures": []}})
+	count(data.warden.gate.deny) == 0 with input as ok
+}

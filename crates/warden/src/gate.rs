@@ -200,8 +200,20 @@ impl Workspace {
                 ))
             })?,
         };
-        let size = self.store().read()?.log_frontier()?.size();
-        Ok(json!({"size": size, "cosignatures": self.cosignature_facts(&vkeys)?}))
+        // The whole log, re-verified for the decision: an insider who
+        // rewrote event rows (and their leaf hashes) is caught here, not
+        // only by a later `audit verify`.
+        let report = self.audit_verify_with(&crate::VerifyOptions::default())?;
+        let problems: Vec<&str> = report
+            .problems
+            .iter()
+            .take(3)
+            .map(|p| p.message.as_str())
+            .collect();
+        Ok(
+            json!({"size": report.events, "verified": report.ok, "problems": problems,
+                  "cosignatures": self.cosignature_facts(&vkeys)?}),
+        )
     }
 
     fn evaluate_gate(&self, m: &ModelRecord, env: &str) -> Result<GateOutcome, Error> {
