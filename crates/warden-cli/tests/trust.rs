@@ -368,6 +368,22 @@ fn registry_rows_changed_by_sql_are_refused_where_they_are_used() {
     // The refusal is itself on record.
     let log = ok(warden(ws, "ana").args(["audit", "log", "--action", "integrity", "--json"]));
     assert!(log.contains("quarantine of credit@1"), "{log}");
+    // An integrity incident is open on the version concerned: promotion is
+    // frozen until a person closes it.
+    let incidents = ok(warden(ws, "ana").args(["incident", "list", "--json"]));
+    let incidents: serde_json::Value = serde_json::from_str(&incidents).unwrap();
+    let open: Vec<&serde_json::Value> = incidents
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "integrity")
+        .collect();
+    assert_eq!(open.len(), 1, "{incidents}");
+    let id = open[0]["id"].as_u64().unwrap().to_string();
+    let (code, _, stderr) = out(warden(ws, "sam").args(["promote", "credit@1", "--to", "dev"]));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("frozen by incident"), "{stderr}");
+    ok(warden(ws, "omar").args(["incident", "close", &id, "--resolution", "row restored"]));
     // audit verify lists the disagreement.
     let (code, _, stderr) = out(warden(ws, "ana").args(["audit", "verify"]));
     assert_eq!(code, 5);

@@ -11,7 +11,7 @@ use warden_artifact::note::{Checkpoint, NoteSigner, NoteVerifier};
 use warden_core::{ActorName, KeyName, RoleName, Timestamp, actions};
 use warden_policy::Authorizer;
 use warden_store::{
-    FsBlobStore, KeyRecord, MetadataStore, RoleGrant, SqliteStore, StoredCheckpoint, Tx,
+    BlobStore, FsBlobStore, KeyRecord, MetadataStore, RoleGrant, SqliteStore, StoredCheckpoint, Tx,
 };
 use zeroize::Zeroizing;
 
@@ -352,18 +352,80 @@ impl Workspace {
     /// registry state; if the log cannot be signed, the refusal still
     /// stands.
     pub(crate) fn refuse_disagreement(&self, d: ledger::Disagreement) -> Error {
-        if let Ok(mut tx) = self.store.write()
-            && tx
-                .append_event(
+        self.refuse_disagreement_on(d, None)
+    }
+
+    /// [`Workspace::refuse_disagreement`] for a row about the model version
+    /// `model`: an `integrity` incident is opened on it in the same
+    /// transaction, which freezes training and promotion until a person
+    /// closes it (`warden incident close`). The version is not quarantined:
+    /// the forged row, not the model, is what is known to be wrong.
+    pub(crate) fn refuse_disagreement_on(
+        &self,
+        d: ledger::Disagreement,
+        model: Option<(&warden_core::ObjectName, u64)>,
+    ) -> Error {
+        let recorded = (|| -> Result<(), Error> {
+            let mut tx = self.store.write()?;
+            tx.append_event(
+                &self.actor,
+                actions::INTEGRITY_DISAGREEMENT,
+                &d.row,
+                &json!({"row": d.row, "detail": d.detail}),
+            )?;
+            if let Some((name, version)) = model
+                && !tx
+                    .incidents()?
+                    .iter()
+                    .any(|i| i.closed_at.is_none() && i.kind == "integrity")
+            {
+                let now = Timestamp::now();
+                let summary = format!("{} disagrees with the audit log: {}", d.row, d.detail);
+                let report = json!({
+                    "format": "warden.incident/v1",
+                    "model": {"ref": format!("{name}@{version}")},
+                    "kind": "integrity", "summary": summary,
+                    "opened_by": self.actor, "opened_at": now,
+                    "raised_by": "the check of registry rows against the audit log",
+                    "runbook": crate::incident::INTEGRITY_RUNBOOK,
+                });
+                let mut md = format!(
+                    "# Incident: integrity on {name}@{version}\n\n{summary}\n\nRaised at {now} when {} ran a command that read the row. Training and promotion are frozen until the incident is closed.\n\n## Runbook\n\n",
+                    self.actor
+                );
+                for (i, step) in crate::incident::INTEGRITY_RUNBOOK.iter().enumerate() {
+                    md += &format!("{}. {step}\n", i + 1);
+                }
+                let report_bytes = warden_core::canonical_json(&report)?;
+                let (report_digest, _) = self.blobs.put(&mut report_bytes.as_slice())?;
+                let (md_digest, _) = self.blobs.put(&mut md.as_bytes())?;
+                let incident = warden_store::IncidentRecord {
+                    id: 0,
+                    model: name.clone(),
+                    version,
+                    kind: "integrity".into(),
+                    summary: summary.clone(),
+                    report_digest: report_digest.to_string(),
+                    markdown_digest: md_digest.to_string(),
+                    opened_by: self.actor.clone(),
+                    opened_at: now,
+                    closed_by: None,
+                    closed_at: None,
+                    resolution: None,
+                };
+                let id = tx.save_incident(&incident)?;
+                tx.append_event(
                     &self.actor,
-                    actions::INTEGRITY_DISAGREEMENT,
-                    &d.row,
-                    &json!({"row": d.row, "detail": d.detail}),
-                )
-                .is_ok()
-        {
-            let _ = self.commit(tx);
-        }
+                    "incident.open",
+                    &format!("incident:{id}"),
+                    &json!({"incident": id, "model": format!("{name}@{version}"), "kind": "integrity",
+                            "summary": summary, "report": report_digest}),
+                )?;
+            }
+            self.commit(tx)
+        })();
+        // The refusal stands whether or not it could be recorded.
+        let _ = recorded;
         d.into()
     }
 
