@@ -2174,3 +2174,35 @@ fn api_keys_are_shown_once_stored_hashed_and_revocable() {
     assert_eq!(count("apikey.revoke"), 1, "{log}");
     ok(warden(ws, "ana").args(["audit", "verify"]));
 }
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_gets_a_quiet_exit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    ok(warden(ws, "ana").args(["init", "."]));
+    for i in 0..3 {
+        ok(warden(ws, "ana").args(["roles", "grant", &format!("u{i}"), "auditor"]));
+    }
+    for args in [
+        vec!["audit", "log", "--json"],
+        vec!["audit", "log"],
+        vec!["roles", "list"],
+        vec!["--help"],
+    ] {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("warden"));
+        cmd.args(&args)
+            .current_dir(ws)
+            .env("WARDEN_ACTOR", "ana")
+            .env("WARDEN_CONFIG_DIR", user_dir("ana"))
+            .env_remove("WARDEN_WORKSPACE")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        // The reader goes away before the command writes anything.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
