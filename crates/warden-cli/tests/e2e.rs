@@ -2206,3 +2206,23 @@ fn a_reader_that_closes_the_pipe_early_gets_a_quiet_exit() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn init_keeps_private_state_out_of_git_and_leaves_an_existing_gitignore() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("fresh");
+    std::fs::create_dir(&ws).unwrap();
+    ok(warden(&ws, "ana").args(["init", "."]));
+    let ignore = std::fs::read_to_string(ws.join(".gitignore")).unwrap();
+    for line in [".warden/keys/", ".warden/warden.db", ".warden/blobs/"] {
+        assert!(ignore.lines().any(|l| l == line), "{ignore}");
+    }
+    let other = tmp.path().join("repo");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join(".gitignore"), "target/\n").unwrap();
+    ok(warden(&other, "ana").args(["init", "."]));
+    assert_eq!(
+        std::fs::read_to_string(other.join(".gitignore")).unwrap(),
+        "target/\n"
+    );
+}

@@ -29,6 +29,16 @@ pub(crate) const LOG_KEY: &str = "log";
 /// The secret that keys PII pseudonyms, in `.warden/keys/`.
 pub(crate) const PSEUDONYM_SECRET: &str = "pseudonym.key";
 const DB_FILE: &str = "warden.db";
+/// What `init` writes to a new `.gitignore`.
+const GITIGNORE: &str = "\
+# Warden workspace state that must not be committed: private keys, the
+# metadata database and the blob store. warden.toml, .warden/log/vkey and
+# .warden/log/checkpoint are meant to be shared.
+.warden/keys/
+.warden/warden.db
+.warden/warden.db-*
+.warden/blobs/
+";
 
 /// Options for opening or creating a workspace.
 #[derive(Default, Clone)]
@@ -73,6 +83,13 @@ impl Workspace {
         let log_dir = state.join("log");
         fs::create_dir(&log_dir).map_err(|e| Error::io(&log_dir, e))?;
         write_new(&config_path, DEFAULT_CONFIG.as_bytes())?;
+        // A workspace is often a git repository too: its private state
+        // (keys, the database, the blobs) stays out of commits unless someone
+        // decides otherwise. An existing .gitignore is left as it is.
+        let gitignore = dir.join(".gitignore");
+        if !gitignore.exists() {
+            write_new(&gitignore, GITIGNORE.as_bytes())?;
+        }
 
         let store = SqliteStore::create(&state.join(DB_FILE))?;
         let blobs = FsBlobStore::open(state.join("blobs"))?;
