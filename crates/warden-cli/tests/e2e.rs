@@ -433,6 +433,7 @@ fn demo_runs_and_keeps_a_verifiable_workspace() {
     );
     ok(warden(&kept, "aud").args(["audit", "verify"]));
     ok(warden(&kept, "aud").args(["audit", "check-proof", "audit-proof-0.json"]));
+    run_printed_commands(&stdout);
     // The demo's models are registered and its exported package verifies;
     // its tampered copy does not.
     let models: serde_json::Value =
@@ -2225,4 +2226,53 @@ fn init_keeps_private_state_out_of_git_and_leaves_an_existing_gitignore() {
         std::fs::read_to_string(other.join(".gitignore")).unwrap(),
         "target/\n"
     );
+}
+
+/// Runs the demo's "Try:" lines exactly as printed, in one shell (so `cd`
+/// and `export` carry over), with `warden` on the PATH: each must exit 0,
+/// or the code its `# exit N` comment announces.
+fn run_printed_commands(stdout: &str) {
+    let block: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.ends_with("Try:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    assert!(block.len() >= 5, "{stdout}");
+    let mut script = String::from("set +e\n");
+    for (i, line) in block.iter().enumerate() {
+        script.push_str(&format!("{line}\necho \"@@ {i} $?\"\n"));
+    }
+    let bin = assert_cmd::cargo::cargo_bin("warden");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("PATH", path)
+        .env("WARDEN_CONFIG_DIR", user_dir("newcomer"))
+        .env_remove("WARDEN_ACTOR")
+        .env_remove("WARDEN_WORKSPACE")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    for (i, line) in block.iter().enumerate() {
+        let expected: i32 = line
+            .split("# exit ")
+            .nth(1)
+            .and_then(|r| r.split(':').next())
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0);
+        let got: i32 = out
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("@@ {i} ")))
+            .and_then(|c| c.trim().parse().ok())
+            .unwrap_or(-1);
+        assert_eq!(got, expected, "{line}\nstdout:\n{out}\nstderr:\n{err}");
+    }
 }
