@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests beside the code, property tests, the RFC 6962,
+# Runs every test: unit tests beside the code, property tests, the scanner's
+# pickle VM against CPython's pure-Python unpickler (a differential run on
+# generated opcode streams), the RFC 6962,
 # signed-note, Opacus, scikit-learn, fairlearn/AIF360 and onnxruntime
 # reference figures, the end-to-end tests that drive the built `warden`
 # binary, the interop check against the OpenSSF `model_signing` CLI, and the
@@ -14,6 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked "$@"
+# The pickle VM against CPython's own unpickler on generated opcode streams.
+./scripts/pickle-differential.sh --count 20000 --seconds 120
 ./scripts/interop-model-signing.sh
 
 # CycloneDX: the BOMs of the demo's models (native and ONNX) must validate.

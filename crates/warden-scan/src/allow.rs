@@ -1319,24 +1319,22 @@ pub(crate) fn verdict(module: &str, name: &str) -> Verdict {
     })
 }
 
-/// Python 2 module names that the unpickler maps to Python 3 ones
-/// (`fix_imports`), so the verdict sees the module that would load.
-pub(crate) fn py3_module(module: &str) -> &str {
-    match module {
-        "__builtin__" | "exceptions" => "builtins",
-        "copy_reg" => "copyreg",
-        "cPickle" => "pickle",
-        "commands" => "subprocess",
-        "cStringIO" | "StringIO" => "io",
-        "urllib2" => "urllib.request",
-        "httplib" => "http.client",
-        "SocketServer" => "socketserver",
-        "thread" => "_thread",
-        "Queue" => "queue",
-        "_winreg" => "winreg",
-        "UserDict" | "UserList" | "UserString" => "collections",
-        other => other,
+/// The names `find_class` imports for a protocol 0–2 stream: Python 2
+/// names mapped as `fix_imports` does (NAME_MAPPING, then IMPORT_MAPPING).
+pub(crate) fn py3_name(module: &str, name: &str) -> (String, String) {
+    if let Some((_, (m, n))) = crate::compat::NAME_MAPPING
+        .iter()
+        .find(|((m, n), _)| *m == module && *n == name)
+    {
+        return (m.to_string(), n.to_string());
     }
+    if let Some((_, m)) = crate::compat::IMPORT_MAPPING
+        .iter()
+        .find(|(m, _)| *m == module)
+    {
+        return (m.to_string(), name.to_string());
+    }
+    (module.to_string(), name.to_string())
 }
 
 #[cfg(test)]

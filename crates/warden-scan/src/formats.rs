@@ -595,7 +595,7 @@ fn report_pickle(f: &pickle::PickleFacts, rep: &mut FileReport, ctx: &mut Ctx) {
     if let Some((m, at)) = &f.malformed {
         ctx.push(
             "pickle.malformed",
-            Severity::Medium,
+            Severity::High,
             format!("the pickle stops with an error ({m}): loaders run every opcode before it, and the rest is unknown"),
             Some(*at),
         );
@@ -672,7 +672,7 @@ pub(crate) fn scan_nested_into(bytes: &[u8], ctx: &mut Ctx, quiet: bool) -> Stri
             {
                 ctx.push(
                     "pickle.malformed",
-                    Severity::Medium,
+                    Severity::High,
                     format!("the pickle stops with an error ({m})"),
                     Some(*at),
                 );
@@ -732,7 +732,7 @@ pub(crate) fn scan_member_stream(src: &mut dyn Src, name: &str, ctx: &mut Ctx) -
         if let Some((m, at)) = &facts.malformed {
             ctx.push(
                 "pickle.malformed",
-                Severity::Medium,
+                Severity::High,
                 format!("the pickle stops with an error ({m}): loaders run every opcode before it"),
                 Some(*at),
             );
@@ -750,7 +750,7 @@ pub(crate) fn scan_member_stream(src: &mut dyn Src, name: &str, ctx: &mut Ctx) -
         if let Some((m, at)) = &facts.malformed {
             ctx.push(
                 "pickle.malformed",
-                Severity::Medium,
+                Severity::High,
                 format!("the pickle stops with an error ({m})"),
                 Some(*at),
             );
@@ -758,7 +758,7 @@ pub(crate) fn scan_member_stream(src: &mut dyn Src, name: &str, ctx: &mut Ctx) -
     } else if named_pickle {
         ctx.push(
             "pickle.malformed",
-            Severity::Medium,
+            Severity::High,
             "named as a pickle but does not start like one: not scanned".into(),
             None,
         );
@@ -816,7 +816,7 @@ fn npy(src: &mut dyn Src, ctx: &mut Ctx) -> io::Result<()> {
         if let Some((m, at)) = &facts.malformed {
             ctx.push(
                 "pickle.malformed",
-                Severity::Medium,
+                Severity::High,
                 format!("the object array's pickle stops with an error ({m})"),
                 Some(*at),
             );

@@ -24,9 +24,11 @@
 #![forbid(unsafe_code)]
 
 mod allow;
+mod compat;
 pub mod formats;
 mod input;
 pub mod pickle;
+mod pyops;
 pub mod sarif;
 pub mod secrets;
 mod zip;
