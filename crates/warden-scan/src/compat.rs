@@ -6,11 +6,9 @@
 pub(crate) type Name = (&'static str, &'static str);
 
 /// (module, name) -> (module, name), looked up first.
+#[rustfmt::skip]
 pub(crate) const NAME_MAPPING: &[(Name, Name)] = &[
-    (
-        ("UserDict", "IterableUserDict"),
-        ("collections", "UserDict"),
-    ),
+    (("UserDict", "IterableUserDict"), ("collections", "UserDict")),
     (("UserDict", "UserDict"), ("collections", "UserDict")),
     (("UserList", "UserList"), ("collections", "UserList")),
     (("UserString", "UserString"), ("collections", "UserString")),
@@ -21,181 +19,76 @@ pub(crate) const NAME_MAPPING: &[(Name, Name)] = &[
     (("__builtin__", "unichr"), ("builtins", "chr")),
     (("__builtin__", "unicode"), ("builtins", "str")),
     (("__builtin__", "xrange"), ("builtins", "range")),
-    (
-        ("_multiprocessing", "Connection"),
-        ("multiprocessing.connection", "Connection"),
-    ),
+    (("_multiprocessing", "Connection"), ("multiprocessing.connection", "Connection")),
     (("_socket", "fromfd"), ("socket", "fromfd")),
-    (
-        ("exceptions", "ArithmeticError"),
-        ("builtins", "ArithmeticError"),
-    ),
-    (
-        ("exceptions", "AssertionError"),
-        ("builtins", "AssertionError"),
-    ),
-    (
-        ("exceptions", "AttributeError"),
-        ("builtins", "AttributeError"),
-    ),
-    (
-        ("exceptions", "BaseException"),
-        ("builtins", "BaseException"),
-    ),
+    (("exceptions", "ArithmeticError"), ("builtins", "ArithmeticError")),
+    (("exceptions", "AssertionError"), ("builtins", "AssertionError")),
+    (("exceptions", "AttributeError"), ("builtins", "AttributeError")),
+    (("exceptions", "BaseException"), ("builtins", "BaseException")),
     (("exceptions", "BufferError"), ("builtins", "BufferError")),
     (("exceptions", "BytesWarning"), ("builtins", "BytesWarning")),
-    (
-        ("exceptions", "DeprecationWarning"),
-        ("builtins", "DeprecationWarning"),
-    ),
+    (("exceptions", "DeprecationWarning"), ("builtins", "DeprecationWarning")),
     (("exceptions", "EOFError"), ("builtins", "EOFError")),
-    (
-        ("exceptions", "EnvironmentError"),
-        ("builtins", "EnvironmentError"),
-    ),
+    (("exceptions", "EnvironmentError"), ("builtins", "EnvironmentError")),
     (("exceptions", "Exception"), ("builtins", "Exception")),
-    (
-        ("exceptions", "FloatingPointError"),
-        ("builtins", "FloatingPointError"),
-    ),
-    (
-        ("exceptions", "FutureWarning"),
-        ("builtins", "FutureWarning"),
-    ),
-    (
-        ("exceptions", "GeneratorExit"),
-        ("builtins", "GeneratorExit"),
-    ),
+    (("exceptions", "FloatingPointError"), ("builtins", "FloatingPointError")),
+    (("exceptions", "FutureWarning"), ("builtins", "FutureWarning")),
+    (("exceptions", "GeneratorExit"), ("builtins", "GeneratorExit")),
     (("exceptions", "IOError"), ("builtins", "IOError")),
     (("exceptions", "ImportError"), ("builtins", "ImportError")),
-    (
-        ("exceptions", "ImportWarning"),
-        ("builtins", "ImportWarning"),
-    ),
-    (
-        ("exceptions", "IndentationError"),
-        ("builtins", "IndentationError"),
-    ),
+    (("exceptions", "ImportWarning"), ("builtins", "ImportWarning")),
+    (("exceptions", "IndentationError"), ("builtins", "IndentationError")),
     (("exceptions", "IndexError"), ("builtins", "IndexError")),
     (("exceptions", "KeyError"), ("builtins", "KeyError")),
-    (
-        ("exceptions", "KeyboardInterrupt"),
-        ("builtins", "KeyboardInterrupt"),
-    ),
+    (("exceptions", "KeyboardInterrupt"), ("builtins", "KeyboardInterrupt")),
     (("exceptions", "LookupError"), ("builtins", "LookupError")),
     (("exceptions", "MemoryError"), ("builtins", "MemoryError")),
     (("exceptions", "NameError"), ("builtins", "NameError")),
-    (
-        ("exceptions", "NotImplementedError"),
-        ("builtins", "NotImplementedError"),
-    ),
+    (("exceptions", "NotImplementedError"), ("builtins", "NotImplementedError")),
     (("exceptions", "OSError"), ("builtins", "OSError")),
-    (
-        ("exceptions", "OverflowError"),
-        ("builtins", "OverflowError"),
-    ),
-    (
-        ("exceptions", "PendingDeprecationWarning"),
-        ("builtins", "PendingDeprecationWarning"),
-    ),
-    (
-        ("exceptions", "ReferenceError"),
-        ("builtins", "ReferenceError"),
-    ),
+    (("exceptions", "OverflowError"), ("builtins", "OverflowError")),
+    (("exceptions", "PendingDeprecationWarning"), ("builtins", "PendingDeprecationWarning")),
+    (("exceptions", "ReferenceError"), ("builtins", "ReferenceError")),
     (("exceptions", "RuntimeError"), ("builtins", "RuntimeError")),
-    (
-        ("exceptions", "RuntimeWarning"),
-        ("builtins", "RuntimeWarning"),
-    ),
+    (("exceptions", "RuntimeWarning"), ("builtins", "RuntimeWarning")),
     (("exceptions", "StandardError"), ("builtins", "Exception")),
-    (
-        ("exceptions", "StopIteration"),
-        ("builtins", "StopIteration"),
-    ),
+    (("exceptions", "StopIteration"), ("builtins", "StopIteration")),
     (("exceptions", "SyntaxError"), ("builtins", "SyntaxError")),
-    (
-        ("exceptions", "SyntaxWarning"),
-        ("builtins", "SyntaxWarning"),
-    ),
+    (("exceptions", "SyntaxWarning"), ("builtins", "SyntaxWarning")),
     (("exceptions", "SystemError"), ("builtins", "SystemError")),
     (("exceptions", "SystemExit"), ("builtins", "SystemExit")),
     (("exceptions", "TabError"), ("builtins", "TabError")),
     (("exceptions", "TypeError"), ("builtins", "TypeError")),
-    (
-        ("exceptions", "UnboundLocalError"),
-        ("builtins", "UnboundLocalError"),
-    ),
-    (
-        ("exceptions", "UnicodeDecodeError"),
-        ("builtins", "UnicodeDecodeError"),
-    ),
-    (
-        ("exceptions", "UnicodeEncodeError"),
-        ("builtins", "UnicodeEncodeError"),
-    ),
+    (("exceptions", "UnboundLocalError"), ("builtins", "UnboundLocalError")),
+    (("exceptions", "UnicodeDecodeError"), ("builtins", "UnicodeDecodeError")),
+    (("exceptions", "UnicodeEncodeError"), ("builtins", "UnicodeEncodeError")),
     (("exceptions", "UnicodeError"), ("builtins", "UnicodeError")),
-    (
-        ("exceptions", "UnicodeTranslateError"),
-        ("builtins", "UnicodeTranslateError"),
-    ),
-    (
-        ("exceptions", "UnicodeWarning"),
-        ("builtins", "UnicodeWarning"),
-    ),
+    (("exceptions", "UnicodeTranslateError"), ("builtins", "UnicodeTranslateError")),
+    (("exceptions", "UnicodeWarning"), ("builtins", "UnicodeWarning")),
     (("exceptions", "UserWarning"), ("builtins", "UserWarning")),
     (("exceptions", "ValueError"), ("builtins", "ValueError")),
     (("exceptions", "Warning"), ("builtins", "Warning")),
-    (
-        ("exceptions", "ZeroDivisionError"),
-        ("builtins", "ZeroDivisionError"),
-    ),
+    (("exceptions", "ZeroDivisionError"), ("builtins", "ZeroDivisionError")),
     (("itertools", "ifilter"), ("builtins", "filter")),
     (("itertools", "ifilterfalse"), ("itertools", "filterfalse")),
     (("itertools", "imap"), ("builtins", "map")),
     (("itertools", "izip"), ("builtins", "zip")),
     (("itertools", "izip_longest"), ("itertools", "zip_longest")),
-    (
-        ("multiprocessing", "AuthenticationError"),
-        ("multiprocessing.context", "AuthenticationError"),
-    ),
-    (
-        ("multiprocessing", "BufferTooShort"),
-        ("multiprocessing.context", "BufferTooShort"),
-    ),
-    (
-        ("multiprocessing", "ProcessError"),
-        ("multiprocessing.context", "ProcessError"),
-    ),
-    (
-        ("multiprocessing", "TimeoutError"),
-        ("multiprocessing.context", "TimeoutError"),
-    ),
-    (
-        ("multiprocessing.forking", "Popen"),
-        ("multiprocessing.popen_fork", "Popen"),
-    ),
-    (
-        ("multiprocessing.process", "Process"),
-        ("multiprocessing.context", "Process"),
-    ),
+    (("multiprocessing", "AuthenticationError"), ("multiprocessing.context", "AuthenticationError")),
+    (("multiprocessing", "BufferTooShort"), ("multiprocessing.context", "BufferTooShort")),
+    (("multiprocessing", "ProcessError"), ("multiprocessing.context", "ProcessError")),
+    (("multiprocessing", "TimeoutError"), ("multiprocessing.context", "TimeoutError")),
+    (("multiprocessing.forking", "Popen"), ("multiprocessing.popen_fork", "Popen")),
+    (("multiprocessing.process", "Process"), ("multiprocessing.context", "Process")),
     (("socket", "_socketobject"), ("socket", "SocketType")),
-    (
-        ("urllib", "ContentTooShortError"),
-        ("urllib.error", "ContentTooShortError"),
-    ),
+    (("urllib", "ContentTooShortError"), ("urllib.error", "ContentTooShortError")),
     (("urllib", "getproxies"), ("urllib.request", "getproxies")),
-    (
-        ("urllib", "pathname2url"),
-        ("urllib.request", "pathname2url"),
-    ),
+    (("urllib", "pathname2url"), ("urllib.request", "pathname2url")),
     (("urllib", "quote"), ("urllib.parse", "quote")),
     (("urllib", "quote_plus"), ("urllib.parse", "quote_plus")),
     (("urllib", "unquote"), ("urllib.parse", "unquote")),
     (("urllib", "unquote_plus"), ("urllib.parse", "unquote_plus")),
-    (
-        ("urllib", "url2pathname"),
-        ("urllib.request", "url2pathname"),
-    ),
+    (("urllib", "url2pathname"), ("urllib.request", "url2pathname")),
     (("urllib", "urlcleanup"), ("urllib.request", "urlcleanup")),
     (("urllib", "urlencode"), ("urllib.parse", "urlencode")),
     (("urllib", "urlopen"), ("urllib.request", "urlopen")),
@@ -206,6 +99,7 @@ pub(crate) const NAME_MAPPING: &[(Name, Name)] = &[
 ];
 
 /// module -> module, when no NAME_MAPPING entry matched.
+#[rustfmt::skip]
 pub(crate) const IMPORT_MAPPING: &[(&str, &str)] = &[
     ("BaseHTTPServer", "http.server"),
     ("CGIHTTPServer", "http.server"),
