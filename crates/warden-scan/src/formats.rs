@@ -801,8 +801,33 @@ fn npy(src: &mut dyn Src, ctx: &mut Ctx) -> io::Result<()> {
         return Ok(());
     }
     let header = read_vec(src, hlen)?;
-    let h = String::from_utf8_lossy(&header);
-    let object = regex_object_descr(&h);
+    // Versions 1 and 2 are latin-1, version 3 UTF-8; NumPy reads the
+    // header with ast.literal_eval.
+    let text: Vec<u8> = if major < 3 {
+        header.iter().map(|&c| c as char).collect::<String>().into_bytes()
+    } else {
+        header
+    };
+    let object = match crate::pylit::parse(&text) {
+        Ok(crate::pylit::Lit::Dict(d)) => d
+            .iter()
+            .find(|(k, _)| *k == crate::pylit::Lit::Str("descr".into()))
+            .and_then(|(_, descr)| crate::pylit::descr_has_object(descr, 0)),
+        _ => None,
+    };
+    let object = match object {
+        Some(o) => o,
+        None => {
+            ctx.push(
+                "npy.malformed",
+                Severity::Medium,
+                "the header is not a dict with a descr NumPy can build a dtype from".into(),
+                Some(8),
+            );
+            // Whatever follows is scanned if it is a pickle.
+            looks_binary_pickle(&peek(src, 3)?)
+        }
+    };
     if object {
         ctx.push(
             "npy.object-dtype",
@@ -823,20 +848,6 @@ fn npy(src: &mut dyn Src, ctx: &mut Ctx) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Whether an .npy header's descr holds an object type ('O').
-fn regex_object_descr(h: &str) -> bool {
-    let Some(i) = h.find("'descr'") else {
-        return h.contains("|O") || h.contains("'O'");
-    };
-    let rest = &h[i + 7..];
-    let end = rest
-        .find("'fortran_order'")
-        .or_else(|| rest.find("'shape'"))
-        .unwrap_or(rest.len());
-    let d = &rest[..end];
-    d.contains("|O") || d.contains("'O") || d.contains("<O") || d.contains(">O") || d.contains("=O")
 }
 
 // ---------------------------------------------------------------------------

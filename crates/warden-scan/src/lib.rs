@@ -28,6 +28,7 @@ mod compat;
 pub mod formats;
 mod input;
 pub mod pickle;
+mod pylit;
 mod pyops;
 pub mod sarif;
 pub mod secrets;
