@@ -12,7 +12,7 @@ use std::path::Path;
 
 use crate::allow::Profile;
 use crate::input::{FileSrc, Src, StreamSrc, peek, read_vec};
-use crate::pickle::{self, MAX_DEPTH, Vm, looks_binary_pickle, may_start_pickle};
+use crate::pickle::{self, MAX_DEPTH, Vm, looks_binary_pickle, may_start_pickle, nested_candidate};
 use crate::{FileReport, Finding, Import, Options, Severity, Status, secrets};
 
 /// Where findings go, and where in the file the scanner is.
@@ -121,6 +121,10 @@ enum Kind {
     SavedModel,
     Zlib,
     Gzip,
+    Bzip2,
+    Xz,
+    /// LZMA "alone" (.lzma): joblib's `compress='lzma'`.
+    Lzma,
     OtherCompressed(&'static str),
     MaybePickle,
     Text,
@@ -146,7 +150,7 @@ fn detect_head(head: &[u8], len: u64) -> Kind {
     if looks_binary_pickle(head) {
         return Kind::Pickle;
     }
-    if head.len() >= 10 && head[8] == b'{' && matches!(head[9], b'"' | b'}' | b' ' | b'\n') {
+    if safetensors_prefix(head, len) {
         return Kind::Safetensors;
     }
     if head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b {
@@ -160,11 +164,18 @@ fn detect_head(head: &[u8], len: u64) -> Kind {
     {
         return Kind::Zlib;
     }
-    if head.starts_with(b"BZh") {
-        return Kind::OtherCompressed("bzip2");
+    if head.len() >= 10
+        && head.starts_with(b"BZh")
+        && (b'1'..=b'9').contains(&head[3])
+        && (head[4..10] == *b"1AY&SY" || head[4..10] == [0x17, 0x72, 0x45, 0x38, 0x50, 0x90])
+    {
+        return Kind::Bzip2;
     }
     if head.starts_with(b"\xfd7zXZ\x00") {
-        return Kind::OtherCompressed("xz");
+        return Kind::Xz;
+    }
+    if looks_lzma_alone(head) {
+        return Kind::Lzma;
     }
     if head.starts_with(b"\x04\x22\x4d\x18") {
         return Kind::OtherCompressed("lz4");
@@ -189,6 +200,103 @@ fn detect_head(head: &[u8], len: u64) -> Kind {
     }
 }
 
+/// The 13-byte header of an LZMA "alone" stream: a properties byte
+/// (lc, lp, pb), a dictionary size of 2^n or 2^n + 2^(n-1), and an
+/// uncompressed size that is unknown (all ones) or below 2^48; then the
+/// first byte of the range coder, which is always 0.
+fn looks_lzma_alone(h: &[u8]) -> bool {
+    if h.len() < 14 || h[0] > 224 || h[13] != 0 {
+        return false;
+    }
+    let dict = u32::from_le_bytes([h[1], h[2], h[3], h[4]]);
+    let size = u64::from_le_bytes([h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12]]);
+    let dict_ok = dict >= 4096
+        && (dict.is_power_of_two() || (dict.is_multiple_of(3) && (dict / 3).is_power_of_two()));
+    dict_ok && (size == u64::MAX || size < 1 << 48)
+}
+
+/// A decompressor that runs on its own thread and hands its output over
+/// in chunks (lzma-rs writes into a `Write`): memory stays bounded, and
+/// the thread stops when the reader is dropped.
+struct Piped {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+    at: usize,
+}
+
+struct PipeWriter {
+    tx: std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+}
+
+impl io::Write for PipeWriter {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= 64 * 1024 {
+            self.flush()?;
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::take(&mut self.buf);
+        self.tx
+            .send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "reader gone"))
+    }
+}
+
+impl Read for Piped {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.at >= self.buf.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.buf = chunk;
+                    self.at = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.at);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+fn lzma_reader(input: File, xz: bool) -> Piped {
+    let (tx, rx) = std::sync::mpsc::sync_channel(4);
+    std::thread::spawn(move || {
+        let mut w = PipeWriter {
+            tx: tx.clone(),
+            buf: Vec::new(),
+        };
+        let mut r = io::BufReader::new(input);
+        let res = if xz {
+            lzma_rs::xz_decompress(&mut r, &mut w)
+        } else {
+            lzma_rs::lzma_decompress(&mut r, &mut w)
+        };
+        let flushed = io::Write::flush(&mut w);
+        if let Err(e) = res {
+            let _ = tx.send(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                e.to_string(),
+            )));
+        } else if let Err(e) = flushed {
+            let _ = tx.send(Err(e));
+        }
+    });
+    Piped {
+        rx,
+        buf: Vec::new(),
+        at: 0,
+    }
+}
+
 /// Whether the bytes start a zlib stream that really inflates (a zlib
 /// header is only 16 bits: text such as `(S'` passes the header check).
 fn inflates(head: &[u8]) -> bool {
@@ -196,14 +304,89 @@ fn inflates(head: &[u8]) -> bool {
     matches!(flate2::read::ZlibDecoder::new(head).read(&mut out), Ok(n) if n > 0)
 }
 
+/// Text unless confidently binary: a NUL byte (outside UTF-16 with a
+/// byte-order mark) or mostly control characters. Text in a legacy
+/// encoding (latin-1, cp1252) is text.
 fn is_text(head: &[u8]) -> bool {
+    if head.starts_with(b"\xff\xfe") || head.starts_with(b"\xfe\xff") {
+        return true;
+    }
     if head.contains(&0) {
         return false;
     }
-    match std::str::from_utf8(head) {
-        Ok(_) => true,
-        Err(e) => e.error_len().is_none() && e.valid_up_to() + 4 > head.len(),
+    let control = head
+        .iter()
+        .filter(|&&c| (c < 0x20 && !matches!(c, b'\n' | b'\r' | b'\t' | 0x0c | 0x1b)) || c == 0x7f)
+        .count();
+    control * 10 <= head.len()
+}
+
+/// A file's text for the secret scanner: UTF-8 (lossy), or UTF-16 after a
+/// byte-order mark.
+fn decode_text(bytes: &[u8]) -> String {
+    let utf16 = |be: bool| {
+        let units: Vec<u16> = bytes[2..]
+            .chunks_exact(2)
+            .map(|c| {
+                if be {
+                    u16::from_be_bytes([c[0], c[1]])
+                } else {
+                    u16::from_le_bytes([c[0], c[1]])
+                }
+            })
+            .collect();
+        String::from_utf16_lossy(&units)
+    };
+    if bytes.starts_with(b"\xff\xfe") {
+        utf16(false)
+    } else if bytes.starts_with(b"\xfe\xff") {
+        utf16(true)
+    } else {
+        String::from_utf8_lossy(bytes).into_owned()
     }
+}
+
+/// The start of a safetensors file: an 8-byte header length that fits the
+/// file and the cap, and a header that begins as a JSON object. The whole
+/// header must parse before the file is called safetensors
+/// ([`safetensors_header_ok`]).
+fn safetensors_prefix(head: &[u8], len: u64) -> bool {
+    if head.len() < 10 || head[8] != b'{' {
+        return false;
+    }
+    let n = u64::from_le_bytes([
+        head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7],
+    ]);
+    if !(2..=SAFETENSORS_HEADER_MAX).contains(&n) || n.saturating_add(8) > len {
+        return false;
+    }
+    match head.get(8..8 + n as usize) {
+        Some(h) => matches!(
+            serde_json::from_slice::<serde_json::Value>(h),
+            Ok(serde_json::Value::Object(_))
+        ),
+        None => true,
+    }
+}
+
+/// Whether the whole safetensors header (its length from the first 8
+/// bytes) is a JSON object.
+fn safetensors_header_ok<R: Read + Seek>(r: &mut R) -> io::Result<bool> {
+    r.seek(SeekFrom::Start(0))?;
+    let mut n8 = [0u8; 8];
+    r.read_exact(&mut n8)?;
+    let n = u64::from_le_bytes(n8);
+    if n > SAFETENSORS_HEADER_MAX {
+        return Ok(false);
+    }
+    let mut header = Vec::with_capacity(n as usize);
+    (&mut *r).take(n).read_to_end(&mut header)?;
+    r.seek(SeekFrom::Start(0))?;
+    Ok(header.len() as u64 == n
+        && matches!(
+            serde_json::from_slice::<serde_json::Value>(&header),
+            Ok(serde_json::Value::Object(_))
+        ))
 }
 
 /// ONNX ModelProto and SavedModel both start with field 1 (a version);
@@ -343,6 +526,13 @@ fn scan_open_file(
 ) -> io::Result<()> {
     let head = read_head(file, 4096)?;
     let mut kind = detect_head(&head, len);
+    if kind == Kind::Safetensors && !safetensors_header_ok(file)? {
+        kind = if is_text(&head) {
+            Kind::Text
+        } else {
+            Kind::Unknown
+        };
+    }
     // A zip after leading junk (a polyglot) is found by its end record.
     if !matches!(kind, Kind::Zip | Kind::Empty) && len >= 22 && opts.models {
         let mut probe = &mut *file;
@@ -367,6 +557,11 @@ fn scan_open_file(
         Kind::Text | Kind::Unknown | Kind::Empty | Kind::MaybePickle
     );
     if model_kind && !opts.models {
+        if opts.secrets && is_text(&head) {
+            // Not confidently binary: its secrets are scanned whatever it
+            // looks like.
+            return text_or_unknown(file, path, len, &head, opts, rep, ctx.findings);
+        }
         rep.format = format!("{kind:?}").to_ascii_lowercase();
         rep.status = Status::Skipped;
         return Ok(());
@@ -426,12 +621,21 @@ fn scan_open_file(
             let mut src = FileSrc::new(file.try_clone()?, len, 0)?;
             savedmodel(&mut src, len, &mut ctx)?;
         }
-        Kind::Zlib | Kind::Gzip => {
-            let name = if kind == Kind::Zlib { "zlib" } else { "gzip" };
-            let reader: Box<dyn Read> = if kind == Kind::Zlib {
-                Box::new(flate2::read::ZlibDecoder::new(file.try_clone()?))
-            } else {
-                Box::new(flate2::read::MultiGzDecoder::new(file.try_clone()?))
+        Kind::Zlib | Kind::Gzip | Kind::Bzip2 | Kind::Xz | Kind::Lzma => {
+            let name = match kind {
+                Kind::Zlib => "zlib",
+                Kind::Gzip => "gzip",
+                Kind::Bzip2 => "bzip2",
+                Kind::Xz => "xz",
+                _ => "lzma",
+            };
+            let f = file.try_clone()?;
+            let reader: Box<dyn Read> = match kind {
+                Kind::Zlib => Box::new(flate2::read::ZlibDecoder::new(f)),
+                Kind::Gzip => Box::new(flate2::read::MultiGzDecoder::new(f)),
+                Kind::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(f)),
+                Kind::Xz => Box::new(lzma_reader(f, true)),
+                _ => Box::new(lzma_reader(f, false)),
             };
             let mut src = StreamSrc::new(reader);
             let inner = peek(&mut src, 16)?;
@@ -473,7 +677,7 @@ fn scan_open_file(
             ctx.push(
                 "file.unrecognised",
                 Severity::Medium,
-                format!("{name}-compressed content is not decompressed by the scanner: not scanned (recompress with zlib or gzip, or extract it)"),
+                format!("{name}-compressed content is not decompressed by the scanner: not scanned (recompress with zlib, gzip, bzip2, xz or lzma, or extract it)"),
                 None,
             );
         }
@@ -559,7 +763,7 @@ fn text_or_unknown(
     }
     let mut bytes = Vec::with_capacity(len as usize);
     file.read_to_end(&mut bytes)?;
-    let text = String::from_utf8_lossy(&bytes);
+    let text = decode_text(&bytes);
     if text.trim_start().starts_with('{')
         && (ext == "ipynb" || text.contains("\"nbformat\""))
         && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
@@ -641,7 +845,7 @@ pub(crate) fn scan_nested_into(bytes: &[u8], ctx: &mut Ctx, quiet: bool) -> Stri
     if ctx.depth > MAX_DEPTH {
         ctx.push(
             "file.too-deep",
-            Severity::Medium,
+            Severity::High,
             "content nested deeper than the scanner follows: not scanned".into(),
             None,
         );
@@ -650,6 +854,10 @@ pub(crate) fn scan_nested_into(bytes: &[u8], ctx: &mut Ctx, quiet: bool) -> Stri
     let len = bytes.len() as u64;
     let head = &bytes[..bytes.len().min(4096)];
     let mut kind = detect_head(head, len);
+    if kind == Kind::Safetensors && !safetensors_header_ok(&mut Cursor::new(bytes)).unwrap_or(false)
+    {
+        kind = Kind::Unknown;
+    }
     if kind != Kind::Zip
         && !matches!(
             kind,
@@ -739,7 +947,14 @@ pub(crate) fn scan_member_stream(src: &mut dyn Src, name: &str, ctx: &mut Ctx) -
         }
     } else if head.starts_with(b"\x93NUMPY") {
         npy(src, ctx)?;
-    } else if head.starts_with(b"PK\x03\x04") && ctx.depth < MAX_DEPTH {
+    } else if head.starts_with(b"PK\x03\x04") && ctx.depth >= MAX_DEPTH {
+        ctx.push(
+            "file.too-deep",
+            Severity::High,
+            "an archive nested deeper than the scanner follows: not scanned".into(),
+            None,
+        );
+    } else if head.starts_with(b"PK\x03\x04") {
         let mut bytes = Vec::new();
         src.take(256 * 1024 * 1024).read_to_end(&mut bytes)?;
         let len = bytes.len() as u64;
@@ -804,7 +1019,11 @@ fn npy(src: &mut dyn Src, ctx: &mut Ctx) -> io::Result<()> {
     // Versions 1 and 2 are latin-1, version 3 UTF-8; NumPy reads the
     // header with ast.literal_eval.
     let text: Vec<u8> = if major < 3 {
-        header.iter().map(|&c| c as char).collect::<String>().into_bytes()
+        header
+            .iter()
+            .map(|&c| c as char)
+            .collect::<String>()
+            .into_bytes()
     } else {
         header
     };
@@ -1007,7 +1226,11 @@ fn safetensors<R: Read + Seek>(r: &mut R, len: u64, ctx: &mut Ctx) -> io::Result
     }
     ranges.sort();
     let mut at = 0u64;
+    let mut gaps: Vec<(u64, u64)> = Vec::new();
     for (b, e, name) in &ranges {
+        if *b > at && *b <= data_len {
+            gaps.push((at, *b));
+        }
         if *b < at {
             ctx.push(rule, Severity::High, format!("tensor {name:?} overlaps the tensor before it (starts at {b}, previous ends at {at})"), Some(8));
         } else if *b > at {
@@ -1023,7 +1246,7 @@ fn safetensors<R: Read + Seek>(r: &mut R, len: u64, ctx: &mut Ctx) -> io::Result
         }
         at = at.max(*e);
     }
-    if at < data_len && !ranges.is_empty() {
+    if at < data_len {
         ctx.push(
             rule,
             Severity::Medium,
@@ -1033,9 +1256,42 @@ fn safetensors<R: Read + Seek>(r: &mut R, len: u64, ctx: &mut Ctx) -> io::Result
             ),
             Some(8 + n + at),
         );
+        gaps.push((at, data_len));
+    }
+    // What hides in the bytes no tensor claims (a pickle appended after
+    // the tensors, an archive in a gap) is scanned.
+    for (b, e) in gaps {
+        let start = 8 + n + b;
+        r.seek(SeekFrom::Start(start))?;
+        let mut head = [0u8; 16];
+        let got = read_up_to(r, &mut head)?;
+        let head = &head[..got];
+        if !(nested_candidate(head) || may_start_pickle(head)) {
+            continue;
+        }
+        let take = (e - b).min(NESTED_MAX);
+        r.seek(SeekFrom::Start(start))?;
+        let mut bytes = Vec::with_capacity(usize::try_from(take).unwrap_or(0).min(1 << 20));
+        (&mut *r).take(take).read_to_end(&mut bytes)?;
+        let mut sub = ctx.sub(format!("bytes at offset {start}"));
+        scan_nested_into(&bytes, &mut sub, !nested_candidate(head));
     }
     Ok(())
 }
+
+fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Trailing or gap bytes of a container are read and scanned up to this size.
+const NESTED_MAX: u64 = 64 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------
 // GGUF
@@ -1857,10 +2113,38 @@ mod tests {
             f.iter().any(|x| x.message.contains("data section")),
             "{f:?}"
         );
+        // A header length past the file, or a header that does not parse
+        // whole, is not safetensors.
         let mut big = (u64::MAX / 2).to_le_bytes().to_vec();
         big.extend_from_slice(b"{\"a\":1}");
-        let (_, f) = scan(&big);
-        assert!(f.iter().any(|x| x.rule == "safetensors.malformed"), "{f:?}");
+        assert_ne!(scan(&big).0, "safetensors");
+        let mut cut = st(
+            r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#,
+            8,
+        );
+        cut[20] = b'\n';
+        assert_ne!(scan(&cut).0, "safetensors");
+        // Python whose bytes 8-9 happen to be '{"'.
+        let py = b"x = 1;  {\"k\": 2}\nprint(x)\n";
+        assert!(!safetensors_prefix(py, py.len() as u64));
+        // A pickle appended after valid tensors is scanned.
+        let mut tail = ok.clone();
+        tail.extend_from_slice(b"\x80\x04cos\nsystem\n\x8c\x02id\x85R.");
+        let (_, f) = scan(&tail);
+        assert!(
+            f.iter()
+                .any(|x| x.severity == Severity::Critical && x.message.contains("os.system")),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn binary_or_text() {
+        assert!(is_text(b"caf\xe9 latin-1 text\n"));
+        assert!(is_text(b"\xff\xfek\x00e\x00y\x00"));
+        assert!(!is_text(b"\x00\x01\x02abc"));
+        assert!(!is_text(&[1u8, 2, 3, 4, 5, 6, 7, 8, 9, 11]));
+        assert_eq!(decode_text(b"\xff\xfek\x00e\x00y\x00"), "key");
     }
 
     fn gguf_bytes(tensors: u64, kvs: u64, body: &[u8]) -> Vec<u8> {

@@ -126,7 +126,9 @@ impl P<'_> {
 
     fn word_or_string(&mut self) -> R<Lit> {
         let start = self.i;
-        while self.i < self.s.len() && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_') {
+        while self.i < self.s.len()
+            && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_')
+        {
             self.i += 1;
         }
         let word = &self.s[start..self.i];
@@ -175,7 +177,10 @@ impl P<'_> {
             b"True" => Ok(Lit::Bool(true)),
             b"False" => Ok(Lit::Bool(false)),
             b"None" => Ok(Lit::None),
-            _ => Err(format!("name {:?} is not a literal", String::from_utf8_lossy(word))),
+            _ => Err(format!(
+                "name {:?} is not a literal",
+                String::from_utf8_lossy(word)
+            )),
         }
     }
 
@@ -359,7 +364,9 @@ fn type_string_has_object(s: &str) -> Option<bool> {
         let mut any = false;
         for part in t.split(',') {
             let p = part.trim();
-            let p = p.trim_start_matches(|c: char| c.is_ascii_digit() || c == '(' || c == ')' || c == ',');
+            let p = p.trim_start_matches(|c: char| {
+                c.is_ascii_digit() || c == '(' || c == ')' || c == ','
+            });
             any |= type_string_has_object(p)?;
         }
         return Some(any);
@@ -381,23 +388,58 @@ mod tests {
 
     #[test]
     fn headers_as_numpy_writes_and_reads_them() {
-        assert_eq!(obj("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }"), Some(false));
-        assert_eq!(obj("{'descr': '|O', 'fortran_order': False, 'shape': (3,), }"), Some(true));
-        assert_eq!(obj("{\"descr\": \"object\", 'fortran_order': False, 'shape': (3,)}"), Some(true));
-        assert_eq!(obj("{'descr': 'ob' 'ject', 'fortran_order': False, 'shape': ()}"), Some(true));
-        assert_eq!(obj("{'descr': u'\\x4f', 'fortran_order': False, 'shape': ()}"), Some(true));
-        assert_eq!(obj("{'descr': 'O8', 'fortran_order': False, 'shape': ()}"), Some(true));
         assert_eq!(
-            obj("{'descr': [('a', '<f8'), ('b', '|O', (2,))], 'fortran_order': False, 'shape': (2,)}"),
+            obj("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }"),
+            Some(false)
+        );
+        assert_eq!(
+            obj("{'descr': '|O', 'fortran_order': False, 'shape': (3,), }"),
             Some(true)
         );
         assert_eq!(
-            obj("{'descr': [(('t', 'a'), '<i4'), ('', '|V4')], 'fortran_order': False, 'shape': (2,)} # c\n"),
+            obj("{\"descr\": \"object\", 'fortran_order': False, 'shape': (3,)}"),
+            Some(true)
+        );
+        assert_eq!(
+            obj("{'descr': 'ob' 'ject', 'fortran_order': False, 'shape': ()}"),
+            Some(true)
+        );
+        assert_eq!(
+            obj("{'descr': u'\\x4f', 'fortran_order': False, 'shape': ()}"),
+            Some(true)
+        );
+        assert_eq!(
+            obj("{'descr': 'O8', 'fortran_order': False, 'shape': ()}"),
+            Some(true)
+        );
+        assert_eq!(
+            obj(
+                "{'descr': [('a', '<f8'), ('b', '|O', (2,))], 'fortran_order': False, 'shape': (2,)}"
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            obj(
+                "{'descr': [(('t', 'a'), '<i4'), ('', '|V4')], 'fortran_order': False, 'shape': (2,)} # c\n"
+            ),
             Some(false)
         );
-        assert_eq!(obj("{'descr': ('|O', (2,)), 'fortran_order': False, 'shape': (1L,)}"), Some(true));
-        assert_eq!(obj("{'descr': 'i4,O', 'fortran_order': False, 'shape': (1,)}"), Some(true));
+        assert_eq!(
+            obj("{'descr': ('|O', (2,)), 'fortran_order': False, 'shape': (1L,)}"),
+            Some(true)
+        );
+        assert_eq!(
+            obj("{'descr': 'i4,O', 'fortran_order': False, 'shape': (1,)}"),
+            Some(true)
+        );
         assert!(parse(b"{'descr': __import__('os')}").is_err());
-        assert_eq!(parse(b"(-1, +2.5e3, 0x10)").ok(), Some(Lit::Tuple(vec![Lit::Int(-1), Lit::Float(2500.0), Lit::Int(16)])));
+        assert_eq!(
+            parse(b"(-1, +2.5e3, 0x10)").ok(),
+            Some(Lit::Tuple(vec![
+                Lit::Int(-1),
+                Lit::Float(2500.0),
+                Lit::Int(16)
+            ]))
+        );
     }
 }
