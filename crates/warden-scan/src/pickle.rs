@@ -545,7 +545,9 @@ impl<'a> Vm<'a> {
             self.facts.joblib = true;
         }
         self.note_global(&module, &name, allowed);
-        let finding = if allowed || allow::is_ufunc_reconstructor(&module, &name) {
+        let deferred = allow::is_ufunc_reconstructor(&module, &name)
+            || (allow::is_partial(&module, &name) && self.profile_allows_numpy());
+        let finding = if allowed || deferred {
             None
         } else {
             let v = allow::verdict(&module, &name);
@@ -608,6 +610,12 @@ impl<'a> Vm<'a> {
                             offset,
                         );
                     }
+                } else if allow::is_partial(&g.module, &g.name) && g.finding.is_none() {
+                    let first = match &args {
+                        V::Tuple(t) => t.first(),
+                        _ => None,
+                    };
+                    self.check_partial_target(first, &args, offset);
                 } else if let Some(i) = g.finding {
                     let text = format!(" — called as {}.{}{}", g.module, g.name, render(&args));
                     if let Some(f) = self.findings.get_mut(i)
@@ -666,6 +674,24 @@ impl<'a> Vm<'a> {
                 })))
             }
         })
+    }
+
+    /// A `functools.partial` may wrap only a callable that is allowed.
+    fn check_partial_target(&mut self, first: Option<&V>, whole: &V, offset: u64) {
+        if let Some(V::Global(f)) = first
+            && f.allowed
+        {
+            return;
+        }
+        self.finding(
+            "pickle.indirect-call",
+            Severity::Critical,
+            format!(
+                "functools.partial{} wraps a callable that is not on the allow list",
+                render(whole)
+            ),
+            offset,
+        );
     }
 
     fn profile_allows_numpy(&self) -> bool {
@@ -1203,6 +1229,24 @@ impl<'a> Vm<'a> {
                 if self.trace.is_some() {
                     let (t, s) = (trace_value(m.top()?), trace_value(&state));
                     self.event(|| serde_json::json!({"op": "build", "target": t, "state": s}));
+                }
+                let partial_state = match m.top()? {
+                    V::Obj(o) => o.try_borrow().is_ok_and(|o| {
+                        o.callee.is_none()
+                            && o.class.finding.is_none()
+                            && allow::is_partial(&o.class.module, &o.class.name)
+                    }),
+                    _ => false,
+                };
+                if partial_state {
+                    // partial.__setstate__((func, args, kwds, dict)) sets the callable.
+                    let first = match &state {
+                        V::Tuple(t) => t.first(),
+                        _ => None,
+                    };
+                    if !matches!(state, V::None) {
+                        self.check_partial_target(first, &state, at);
+                    }
                 }
                 let target = m.top()?;
                 match target {
@@ -2236,5 +2280,20 @@ mod tests {
         assert!(facts.malformed.is_none());
         let (_, facts) = scan(b"\x80\x02\x84\x00\x00\x00\x00.", Profile::Auto);
         assert!(facts.malformed.is_some(), "EXT code 0 is an error");
+    }
+
+    #[test]
+    fn partial_only_around_allowed_callables() {
+        // REDUCE partial(check_array) then BUILD (func, args, kwds, dict).
+        let ok = b"\x80\x02cfunctools\npartial\ncsklearn.utils.validation\ncheck_array\n\x85R(csklearn.utils.validation\ncheck_array\n)}Ntb.";
+        let (f, _) = scan(ok, Profile::Auto);
+        assert!(f.is_empty(), "{f:?}");
+        let bad = b"\x80\x02cfunctools\npartial\ncos\nsystem\n\x85R.";
+        let (f, _) = scan(bad, Profile::Auto);
+        assert!(f.iter().any(|x| x.rule == "pickle.indirect-call"), "{f:?}");
+        // The state swaps the callable for another one.
+        let swap = b"\x80\x02cfunctools\npartial\ncsklearn.utils.validation\ncheck_array\n\x85R(cbuiltins\neval\n)}Ntb.";
+        let (f, _) = scan(swap, Profile::Auto);
+        assert!(f.iter().any(|x| x.rule == "pickle.indirect-call"), "{f:?}");
     }
 }
