@@ -2359,4 +2359,120 @@ mod tests {
             "{f:?}"
         );
     }
+
+    const EVIL: &[u8] =
+        b"\x80\x04\x95\x14\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x8c\x06system\x93\x8c\x02id\x85R.";
+
+    fn stored_zip(name: &str, data: &[u8]) -> Vec<u8> {
+        let crc = crc32fast::hash(data);
+        let n = data.len() as u32;
+        let mut z = b"PK\x03\x04".to_vec();
+        for v in [20u16, 0, 0, 0, 0] {
+            z.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [crc, n, n] {
+            z.extend_from_slice(&v.to_le_bytes());
+        }
+        z.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        z.extend_from_slice(&0u16.to_le_bytes());
+        z.extend_from_slice(name.as_bytes());
+        z.extend_from_slice(data);
+        let cd = z.len() as u32;
+        z.extend_from_slice(b"PK\x01\x02");
+        for v in [20u16, 20, 0, 0, 0, 0] {
+            z.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [crc, n, n] {
+            z.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [name.len() as u16, 0, 0, 0, 0] {
+            z.extend_from_slice(&v.to_le_bytes());
+        }
+        z.extend_from_slice(&0u32.to_le_bytes());
+        z.extend_from_slice(&0u32.to_le_bytes());
+        z.extend_from_slice(name.as_bytes());
+        let cd_len = z.len() as u32 - cd;
+        z.extend_from_slice(b"PK\x05\x06");
+        for v in [0u16, 0, 1, 1] {
+            z.extend_from_slice(&v.to_le_bytes());
+        }
+        z.extend_from_slice(&cd_len.to_le_bytes());
+        z.extend_from_slice(&cd.to_le_bytes());
+        z.extend_from_slice(&0u16.to_le_bytes());
+        z
+    }
+
+    #[test]
+    fn archives_nested_past_the_limit_are_too_deep() {
+        let mut data = EVIL.to_vec();
+        let mut name = "data.pkl".to_string();
+        for depth in 1..=12 {
+            data = stored_zip(&name, &data);
+            name = format!("level{depth}.zip");
+            let (_, f) = scan(&data);
+            let found = f.iter().any(|x| x.message.contains("os.system"));
+            let deep = f.iter().any(|x| x.rule == "file.too-deep");
+            assert!(found || deep, "depth {depth}: {f:?}");
+            if depth > 6 {
+                assert!(deep, "depth {depth}: {f:?}");
+            }
+        }
+    }
+
+    fn scan_path(bytes: &[u8], name: &str) -> FileReport {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        scan_file(&p, name.into(), &Options::default(), false)
+    }
+
+    #[test]
+    fn compressed_joblib_by_content() {
+        use std::io::Write;
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+        bz.write_all(EVIL).unwrap();
+        let bz = bz.finish().unwrap();
+        let mut xz = Vec::new();
+        lzma_rs::xz_compress(&mut &EVIL[..], &mut xz).unwrap();
+        let mut lz = Vec::new();
+        lzma_rs::lzma_compress(&mut &EVIL[..], &mut lz).unwrap();
+        for (bytes, fmt) in [(bz, "pickle+bzip2"), (xz, "pickle+xz"), (lz, "pickle+lzma")] {
+            // Named anything: found by content.
+            let r = scan_path(&bytes, "weights.dat");
+            assert_eq!(r.format, fmt);
+            assert!(
+                r.findings
+                    .iter()
+                    .any(|x| x.severity == Severity::Critical && x.message.contains("os.system")),
+                "{fmt}: {:?}",
+                r.findings
+            );
+        }
+    }
+
+    #[test]
+    fn text_that_looks_like_a_header_is_scanned_for_secrets() {
+        // Bytes 8-9 are '{"'; a token further on.
+        let src = b"config = {\"token\": \"ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789\"}\n";
+        let opts = Options {
+            models: false,
+            ..Options::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("settings.py");
+        std::fs::write(&p, src).unwrap();
+        let r = scan_file(&p, "settings.py".into(), &opts, false);
+        assert_eq!(r.format, "text");
+        assert!(
+            r.findings.iter().any(|x| x.rule.starts_with("secret.")),
+            "{:?}",
+            r.findings
+        );
+        let r = scan_file(&p, "settings.py".into(), &Options::default(), false);
+        assert!(
+            !r.findings.iter().any(|x| x.rule.starts_with("safetensors")),
+            "{:?}",
+            r.findings
+        );
+    }
 }
