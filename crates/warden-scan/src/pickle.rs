@@ -1162,8 +1162,10 @@ impl<'a> Vm<'a> {
                 let module = read_line(src)?;
                 let name = read_line(src)?;
                 let (mo, na) = (ascii_operand(&module)?, ascii_operand(&name)?);
-                if first {
-                    return bad_operand("INST without a MARK");
+                if first && !(pyops::dotted_identifier(&mo) && pyops::dotted_identifier(&na)) {
+                    return bad_operand(format!(
+                        "import operands {mo:?} {na:?} are not identifiers"
+                    ));
                 }
                 // pickle.py imports before it looks for the MARK.
                 let g = self.resolve(&mo, &na, at, "INST");
@@ -1881,6 +1883,7 @@ fn trace_at(v: &V, depth: u32) -> serde_json::Value {
             Ok(o) => {
                 let callee = match &o.callee {
                     Some(c) => trace_at(c, d),
+                    None if d > 24 => json!("…"),
                     None => json!({"global": format!("{}.{}", o.class.module, o.class.name)}),
                 };
                 json!({"call": o.op, "callee": callee, "args": trace_at(&o.args, d),
