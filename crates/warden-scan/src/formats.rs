@@ -916,6 +916,12 @@ pub(crate) fn scan_nested_into(bytes: &[u8], ctx: &mut Ctx, quiet: bool) -> Stri
             gguf(&mut src, len, ctx)?;
             Ok("gguf".into())
         }
+        Kind::Gzip | Kind::Zlib | Kind::Bzip2 | Kind::Xz | Kind::Lzma => {
+            let inner = decompress_bounded(&kind, bytes, ctx)?;
+            let mut sub = ctx.sub(format!("{} stream", compressed_name(&kind)));
+            let f = scan_nested_into(&inner, &mut sub, quiet);
+            Ok(format!("{f}+{}", compressed_name(&kind)))
+        }
         _ => Ok("data".into()),
     })();
     match r {
@@ -939,6 +945,17 @@ pub(crate) fn scan_member_stream(src: &mut dyn Src, name: &str, ctx: &mut Ctx) -
     let head = peek(src, 16)?;
     if head.is_empty() {
         // A member shorter than the buffer may need a second fill.
+        return Ok(());
+    }
+    let kind = detect_head(&head, u64::MAX);
+    // A compressed member (a joblib file stored in an archive); not zlib,
+    // whose two-byte header raw tensor bytes match too often.
+    if matches!(kind, Kind::Gzip | Kind::Bzip2 | Kind::Xz | Kind::Lzma) {
+        let mut bytes = Vec::new();
+        src.take(NESTED_MAX).read_to_end(&mut bytes)?;
+        let inner = decompress_bounded(&kind, &bytes, ctx)?;
+        let mut sub = ctx.sub(format!("{} stream", compressed_name(&kind)));
+        scan_nested_into(&inner, &mut sub, false);
         return Ok(());
     }
     let named_pickle = {
@@ -1288,6 +1305,74 @@ fn safetensors<R: Read + Seek>(r: &mut R, len: u64, ctx: &mut Ctx) -> io::Result
         scan_nested_into(&bytes, &mut sub, !nested_candidate(head));
     }
     Ok(())
+}
+
+fn compressed_name(k: &Kind) -> &'static str {
+    match k {
+        Kind::Zlib => "zlib",
+        Kind::Gzip => "gzip",
+        Kind::Bzip2 => "bzip2",
+        Kind::Xz => "xz",
+        _ => "lzma",
+    }
+}
+
+/// Compressed bytes inside another file, decompressed in memory up to
+/// `NESTED_MAX` (past that, a finding, and the first part is scanned).
+fn decompress_bounded(kind: &Kind, bytes: &[u8], ctx: &mut Ctx) -> io::Result<Vec<u8>> {
+    struct Capped(Vec<u8>, bool);
+    impl io::Write for Capped {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            let room = (NESTED_MAX as usize).saturating_sub(self.0.len());
+            if room < b.len() {
+                self.0.extend_from_slice(&b[..room]);
+                self.1 = true;
+                return Err(io::Error::other("decompressed data past the cap"));
+            }
+            self.0.extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Capped(Vec::new(), false);
+    let res: io::Result<()> = match kind {
+        Kind::Xz => lzma_rs::xz_decompress(&mut io::BufReader::new(bytes), &mut out)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+        Kind::Lzma => lzma_rs::lzma_decompress(&mut io::BufReader::new(bytes), &mut out)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+        _ => {
+            let mut r: Box<dyn Read> = match kind {
+                Kind::Zlib => Box::new(flate2::read::ZlibDecoder::new(bytes)),
+                Kind::Gzip => Box::new(flate2::read::MultiGzDecoder::new(bytes)),
+                _ => Box::new(bzip2::read::MultiBzDecoder::new(bytes)),
+            };
+            io::copy(&mut r, &mut out).map(|_| ())
+        }
+    };
+    if out.1 {
+        ctx.push(
+            "file.too-deep",
+            Severity::High,
+            format!(
+                "{}-compressed data expands past {NESTED_MAX} bytes: only the first part was scanned",
+                compressed_name(kind)
+            ),
+            None,
+        );
+    } else if let Err(e) = res {
+        ctx.push(
+            "file.malformed",
+            Severity::Medium,
+            format!(
+                "{}-compressed data cannot be decompressed: {e}",
+                compressed_name(kind)
+            ),
+            None,
+        );
+    }
+    Ok(out.0)
 }
 
 fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
@@ -2473,6 +2558,18 @@ mod tests {
             !r.findings.iter().any(|x| x.rule.starts_with("safetensors")),
             "{:?}",
             r.findings
+        );
+    }
+
+    #[test]
+    fn compressed_members_and_payloads_are_scanned() {
+        let mut xz = Vec::new();
+        lzma_rs::xz_compress(&mut &EVIL[..], &mut xz).unwrap();
+        let (_, f) = scan(&stored_zip("model.joblib", &xz));
+        assert!(
+            f.iter()
+                .any(|x| x.severity == Severity::Critical && x.message.contains("os.system")),
+            "{f:?}"
         );
     }
 }
