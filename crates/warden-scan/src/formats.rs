@@ -2572,4 +2572,36 @@ mod tests {
             "{f:?}"
         );
     }
+
+    #[test]
+    fn npy_object_dtype_however_spelled() {
+        for descr in [
+            "'|O'",
+            "'object'",
+            "\"O\"",
+            "'<O8'",
+            "[('a', '<f8'), ('b', 'O')]",
+            "('|O', (2,))",
+            "'ob' 'ject'",
+        ] {
+            let mut header =
+                format!("{{'descr': {descr}, 'fortran_order': False, 'shape': (1,), }}")
+                    .into_bytes();
+            while (10 + header.len() + 1) % 64 != 0 {
+                header.push(b' ');
+            }
+            header.push(b'\n');
+            let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+            npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
+            npy.extend_from_slice(&header);
+            npy.extend_from_slice(EVIL);
+            let (fmt, f) = scan(&npy);
+            assert_eq!(fmt, "npy");
+            assert!(
+                f.iter()
+                    .any(|x| x.severity == Severity::Critical && x.message.contains("os.system")),
+                "{descr}: {f:?}"
+            );
+        }
+    }
 }
