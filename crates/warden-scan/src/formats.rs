@@ -686,6 +686,18 @@ fn scan_open_file(
             return text_or_unknown(file, path, len, &head, opts, rep, ctx.findings);
         }
     }
+    // A model file that is not confidently binary (a protocol 0 pickle, a
+    // header-only file) is text too: its secrets are scanned as well.
+    if (model_kind || kind == Kind::MaybePickle)
+        && opts.secrets
+        && is_text(&head)
+        && len <= TEXT_MAX
+    {
+        file.seek(SeekFrom::Start(0))?;
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.read_to_end(&mut bytes)?;
+        secrets::scan_text(&decode_text(&bytes), None, ctx.findings);
+    }
     Ok(())
 }
 
@@ -2603,5 +2615,17 @@ mod tests {
                 "{descr}: {f:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_text_pickle_is_also_scanned_for_secrets() {
+        let p = b"(dp0\nS'token'\np1\nS'ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789'\np2\ns.";
+        let r = scan_path(p, "config.pkl");
+        assert_eq!(r.format, "pickle");
+        assert!(
+            r.findings.iter().any(|x| x.rule.starts_with("secret.")),
+            "{:?}",
+            r.findings
+        );
     }
 }
