@@ -123,7 +123,7 @@ pub enum Command {
         #[command(flatten)]
         acting: ActingAs,
     },
-    /// Plan differential-privacy budgets for DP-SGD (RDP accountant, as Opacus)
+    /// Plan differential-privacy budgets for DP-SGD (PLD accountant; RDP, as Opacus, for comparison)
     #[command(subcommand)]
     Privacy(PrivacyCmd),
     /// Train a model on a dataset version; the package is signed and registered as MODEL@N
@@ -597,11 +597,28 @@ pub enum ModelCmd {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum AccountantArg {
+    /// Privacy-loss distributions (tight; the default)
+    Pld,
+    /// Rényi DP with Opacus's orders (looser; what Opacus reports by default)
+    Rdp,
+}
+
+impl From<AccountantArg> for warden_ml::privacy::Accountant {
+    fn from(a: AccountantArg) -> Self {
+        match a {
+            AccountantArg::Pld => warden_ml::privacy::Accountant::Pld,
+            AccountantArg::Rdp => warden_ml::privacy::Accountant::Rdp,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub enum PrivacyCmd {
     /// The (epsilon, delta) spent by DP-SGD with this sampling, noise and number of steps
     #[command(
-        after_help = "Examples:\n  warden privacy epsilon --sample-rate 0.01 --noise-multiplier 1.1 --steps 1000 --delta 1e-5\n  warden privacy epsilon --sample-rate 0.004 --noise-multiplier 0.8 --steps 10000 --delta 1e-5 --json\n\nThe sample rate is the expected batch size over the dataset size (Poisson sampling)."
+        after_help = "Examples:\n  warden privacy epsilon --sample-rate 0.01 --noise-multiplier 1.1 --steps 1000 --delta 1e-5\n  warden privacy epsilon --sample-rate 0.004 --noise-multiplier 0.8 --steps 10000 --delta 1e-5 --json\n\nThe sample rate is the expected batch size over the dataset size (Poisson sampling).\nBoth accountants are shown; --accountant picks the one whose epsilon is used (PLD by default).\nBoth are upper bounds; PLD's is tighter (RDP's is what Opacus reports by default)."
     )]
     Epsilon {
         /// Poisson sampling rate q of each step (batch size / dataset size)
@@ -616,10 +633,13 @@ pub enum PrivacyCmd {
         /// Target delta
         #[arg(long, value_name = "D", default_value_t = 1e-5)]
         delta: f64,
+        /// The accountant whose epsilon is used
+        #[arg(long, value_enum, default_value = "pld")]
+        accountant: AccountantArg,
     },
     /// The smallest noise multiplier that keeps epsilon at or under a target
     #[command(
-        after_help = "Examples:\n  warden privacy noise --target-epsilon 3 --sample-rate 0.01 --steps 1000 --delta 1e-5\n  warden privacy noise --target-epsilon 1 --sample-rate 0.001 --steps 10000 --json"
+        after_help = "Examples:\n  warden privacy noise --target-epsilon 3 --sample-rate 0.01 --steps 1000 --delta 1e-5\n  warden privacy noise --target-epsilon 1 --sample-rate 0.001 --steps 10000 --json\n\nCalibrated with the PLD accountant unless --accountant rdp; the other accountant's epsilon at\nthe noise found is shown for comparison."
     )]
     Noise {
         /// The epsilon to reach
@@ -634,6 +654,9 @@ pub enum PrivacyCmd {
         /// Target delta
         #[arg(long, value_name = "D", default_value_t = 1e-5)]
         delta: f64,
+        /// The accountant that calibrates the noise
+        #[arg(long, value_enum, default_value = "pld")]
+        accountant: AccountantArg,
     },
 }
 

@@ -858,13 +858,75 @@ fn privacy_budget_planning() {
         "--json",
     ]));
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    // Opacus 1.5.2 gives 1.7117700912203435 at order 9.6 (see warden-ml's reference test).
+    // Opacus 1.5.2 gives 1.7117700912203435 at order 9.6 (see warden-ml's
+    // reference test); dp_accounting's PLD accountant 1.515362.
     assert!(
-        (v["epsilon"].as_f64().unwrap() - 1.7117700912203435).abs() < 1e-9,
+        (v["rdp"]["epsilon"].as_f64().unwrap() - 1.7117700912203435).abs() < 1e-9,
         "{v}"
     );
-    assert_eq!(v["optimal_order"], 9.6);
-    assert!(v["accountant"].as_str().unwrap().contains("RDP"));
+    assert_eq!(v["rdp"]["optimal_order"], 9.6);
+    assert_eq!(v["accountant"], "pld");
+    assert!(
+        v["accountant_description"]
+            .as_str()
+            .unwrap()
+            .contains("PLD")
+    );
+    let pld = v["pld"]["epsilon"].as_f64().unwrap();
+    assert!(pld >= 1.515362 && pld <= 1.515362 * 1.001, "{v}");
+    assert_eq!(v["epsilon"], v["pld"]["epsilon"]);
+    // Both are shown in text, with the one used marked.
+    let text = ok(warden(tmp.path(), "x").args([
+        "privacy",
+        "epsilon",
+        "--sample-rate",
+        "0.01",
+        "--noise-multiplier",
+        "1.1",
+        "--steps",
+        "1000",
+    ]));
+    assert!(
+        text.contains("(PLD, used)") && text.contains("by RDP (for comparison)"),
+        "{text}"
+    );
+    // RDP as the accountant used, on request.
+    let text = ok(warden(tmp.path(), "x").args([
+        "privacy",
+        "epsilon",
+        "--sample-rate",
+        "0.01",
+        "--noise-multiplier",
+        "1.1",
+        "--steps",
+        "1000",
+        "--accountant",
+        "rdp",
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["accountant"], "rdp");
+    assert!((v["epsilon"].as_f64().unwrap() - 1.7117700912203435).abs() < 1e-9);
+    // Calibrating with RDP to RDP's own ε gives back σ = 1.1.
+    let text = ok(warden(tmp.path(), "x").args([
+        "privacy",
+        "noise",
+        "--target-epsilon",
+        "1.7117700912203435",
+        "--sample-rate",
+        "0.01",
+        "--steps",
+        "1000",
+        "--accountant",
+        "rdp",
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        (v["noise_multiplier"].as_f64().unwrap() - 1.1).abs() < 1e-5,
+        "{v}"
+    );
+    // The default (PLD) needs less noise for the same target.
     let text = ok(warden(tmp.path(), "x").args([
         "privacy",
         "noise",
@@ -877,10 +939,31 @@ fn privacy_budget_planning() {
         "--json",
     ]));
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["accountant"], "pld");
+    let sigma = v["noise_multiplier"].as_f64().unwrap();
     assert!(
-        (v["noise_multiplier"].as_f64().unwrap() - 1.1).abs() < 1e-5,
+        sigma < 1.1 && v["epsilon"].as_f64().unwrap() <= 1.7117700912203435,
         "{v}"
     );
+    assert!(
+        v["rdp"]["epsilon"].as_f64().unwrap() > 1.7117700912203435,
+        "{v}"
+    );
+    // Below RDP's floor: RDP fails at once with the reason, PLD still plans.
+    let (code, _, stderr) = out(warden(tmp.path(), "x").args([
+        "privacy",
+        "noise",
+        "--target-epsilon",
+        "0.05",
+        "--sample-rate",
+        "0.01",
+        "--steps",
+        "1000",
+        "--accountant",
+        "rdp",
+    ]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("never falls below"), "{stderr}");
     for bad in [["--sample-rate", "0"], ["--sample-rate", "1.5"]] {
         let (code, _, stderr) = out(warden(tmp.path(), "x")
             .args([

@@ -5,18 +5,24 @@
 //! and ratio are max − min and min / max of the groups' selection rates;
 //! equalized odds difference is the larger of the TPR and FPR spreads
 //! (max − min) and its ratio the smaller of their min / max; equal
-//! opportunity difference is the TPR spread. Disparate impact (AIF360's
-//! name) is the selection-rate min / max, and the average odds difference
-//! the mean of the FPR and TPR spreads. With a declared privileged group
-//! the AIF360 forms are given too: unprivileged (every other value) minus,
-//! or over, privileged.
+//! opportunity difference and ratio are the TPR spread and min / max.
+//! Disparate impact (AIF360's name) is the selection-rate min / max, and
+//! the average odds difference the mean of the FPR and TPR spreads. With a
+//! declared privileged group the AIF360 forms are given too: unprivileged
+//! (every other value) minus, or over, privileged, the average absolute
+//! odds difference, and the between-group Theil index and coefficient of
+//! variation over those two sides.
 //!
 //! Where a rate's denominator is empty — a group with no positive labels has
 //! no TPR, one with no negatives no FPR, a ratio whose largest rate is 0 —
 //! the figure is undefined with the reason, and spreads are taken over the
 //! groups that define the rate, naming the groups left out. fairlearn
 //! counts such a rate as 0 and AIF360 returns NaN or infinity; Warden does
-//! neither.
+//! neither. When fewer than two groups define the FPR (or the TPR), that
+//! spread is undefined and the equalized odds figures are those of the other
+//! rate alone, with a note saying so: the disparity that can be measured
+//! stays visible. fairlearn instead takes the max over both spreads with the
+//! missing rate counted as 0, which can be larger.
 
 use std::collections::BTreeMap;
 
@@ -44,7 +50,16 @@ pub struct Privileged {
     pub statistical_parity_difference: Figure,
     pub disparate_impact: Figure,
     pub average_odds_difference: Figure,
+    /// ½(|FPR_u − FPR_p| + |TPR_u − TPR_p|).
+    pub average_abs_odds_difference: Figure,
     pub equal_opportunity_difference: Figure,
+    /// AIF360's between-group generalised entropy index with α = 1: the
+    /// Theil index of the benefits b = 1 + ŷ − y with each row's benefit
+    /// replaced by the mean of its side (privileged or unprivileged).
+    pub between_group_theil_index: Figure,
+    /// AIF360's between-group coefficient of variation, √(2·GE(2)) of the
+    /// same side-mean benefits.
+    pub between_group_coefficient_of_variation: Figure,
 }
 
 /// The fairness section of one attribute.
@@ -57,6 +72,7 @@ pub struct AttributeFairness {
     pub equalized_odds_difference: Figure,
     pub equalized_odds_ratio: Figure,
     pub equal_opportunity_difference: Figure,
+    pub equal_opportunity_ratio: Figure,
     pub disparate_impact: Figure,
     pub average_odds_difference: Figure,
     /// Groups left out of a spread, and groups too small to read much into.
@@ -101,10 +117,10 @@ impl Counts {
         Figure::ratio(self.pred, self.n, "no rows")
     }
     fn tpr(&self, name: &str) -> Figure {
-        Figure::ratio(self.tp, self.pos, format!("{name} has no positive labels"))
+        Figure::ratio(self.tp, self.pos, format!("no positive labels in {name}"))
     }
     fn fpr(&self, name: &str) -> Figure {
-        Figure::ratio(self.fp, self.neg, format!("{name} has no negative labels"))
+        Figure::ratio(self.fp, self.neg, format!("no negative labels in {name}"))
     }
 }
 
@@ -126,6 +142,35 @@ fn spread(rates: &[(String, Figure)], what: &str, notes: &mut Vec<String>) -> (F
         Figure::Defined(max - min),
         Figure::ratio(min, max, format!("every group's {what} is 0")),
     )
+}
+
+/// `f` of both figures where both are defined; the defined one where only
+/// one is (noting which was left out); undefined where neither is.
+fn combine_defined(
+    a: (&Figure, &str),
+    b: (&Figure, &str),
+    what: &str,
+    f: fn(f64, f64) -> f64,
+    notes: &mut Vec<String>,
+) -> Figure {
+    match (a.0, b.0) {
+        (Figure::Defined(_), Figure::Defined(_))
+        | (Figure::Undefined { .. }, Figure::Undefined { .. }) => combine(a.0, b.0, f),
+        (Figure::Defined(x), Figure::Undefined { .. }) => {
+            notes.push(format!(
+                "{what}: from the {} alone (the {} is undefined)",
+                a.1, b.1
+            ));
+            Figure::Defined(*x)
+        }
+        (Figure::Undefined { .. }, Figure::Defined(y)) => {
+            notes.push(format!(
+                "{what}: from the {} alone (the {} is undefined)",
+                b.1, a.1
+            ));
+            Figure::Defined(*y)
+        }
+    }
 }
 
 fn combine(a: &Figure, b: &Figure, f: fn(f64, f64) -> f64) -> Figure {
@@ -213,21 +258,31 @@ pub fn attribute_fairness(
         } else {
             combine(&su, &sp, |u, p| u - p)
         };
+        let name = p;
         let di = match (su.value(), sp.value()) {
-            (Some(u), Some(p)) => Figure::ratio(
+            (Some(u), Some(rate)) => Figure::ratio(
                 u,
-                p,
-                format!("the privileged group {p:?} has no positive predictions"),
+                rate,
+                format!("the privileged group {name:?} has no positive predictions"),
             ),
             _ => spd.clone(),
         };
         let eod = combine(&tu, &tp, |u, p| u - p);
         let fpd = combine(&fu, &fp, |u, p| u - p);
+        // Between-group indices: every row's benefit is its side's mean.
+        let side_benefit: Vec<(f64, f64)> = [priv_c, unpriv_c]
+            .iter()
+            .filter(|c| c.n > 0.0)
+            .map(|c| (c.n, (c.n + c.pred - c.pos) / c.n))
+            .collect();
         Privileged {
+            between_group_theil_index: entropy_of(&side_benefit, 1.0),
+            between_group_coefficient_of_variation: cv_of(entropy_of(&side_benefit, 2.0)),
             privileged: p.to_string(),
             statistical_parity_difference: spd,
             disparate_impact: di,
             average_odds_difference: combine(&fpd, &eod, |a, b| 0.5 * (a + b)),
+            average_abs_odds_difference: combine(&fpd, &eod, |a, b| 0.5 * (a.abs() + b.abs())),
             equal_opportunity_difference: eod,
         }
     });
@@ -239,15 +294,30 @@ pub fn attribute_fairness(
             p.privileged
         ));
     }
+    let eo_diff = combine_defined(
+        (&tpr_diff, "true positive rate spread"),
+        (&fpr_diff, "false positive rate spread"),
+        "equalized odds",
+        f64::max,
+        &mut notes,
+    );
+    let eo_ratio = combine_defined(
+        (&tpr_ratio, "true positive rate ratio"),
+        (&fpr_ratio, "false positive rate ratio"),
+        "equalized odds ratio",
+        f64::min,
+        &mut notes,
+    );
     notes.sort();
     notes.dedup();
     AttributeFairness {
         attribute: attribute.to_string(),
         demographic_parity_difference: dp_diff,
         demographic_parity_ratio: dp_ratio.clone(),
-        equalized_odds_difference: combine(&tpr_diff, &fpr_diff, f64::max),
-        equalized_odds_ratio: combine(&tpr_ratio, &fpr_ratio, f64::min),
+        equalized_odds_difference: eo_diff,
+        equalized_odds_ratio: eo_ratio,
         equal_opportunity_difference: tpr_diff.clone(),
+        equal_opportunity_ratio: tpr_ratio.clone(),
         disparate_impact: dp_ratio,
         average_odds_difference: combine(&tpr_diff, &fpr_diff, |a, b| 0.5 * (a + b)),
         groups,
@@ -256,29 +326,59 @@ pub fn attribute_fairness(
     }
 }
 
-/// AIF360's Theil index (generalised entropy, α = 1) over all rows:
-/// b = 1 + ŷ − y, T = mean((b/μ) ln(b/μ)), 0·ln 0 = 0.
-pub fn theil_index(truth: &[bool], predicted: &[bool]) -> Figure {
-    let n = truth.len() as f64;
+/// AIF360's generalised entropy index of benefits given as (rows, value)
+/// pairs: GE(α) = mean((b/μ)^α − 1)/(α(α − 1)), with the limits
+/// GE(1) = mean((b/μ) ln(b/μ)) (0·ln 0 = 0) and GE(0) = −mean(ln(b/μ)).
+fn entropy_of(benefits: &[(f64, f64)], alpha: f64) -> Figure {
+    let n: f64 = benefits.iter().map(|&(w, _)| w).sum();
     if n == 0.0 {
         return Figure::undefined("no rows");
     }
-    let b: Vec<f64> = truth
-        .iter()
-        .zip(predicted)
-        .map(|(&y, &p)| 1.0 + f64::from(u8::from(p)) - f64::from(u8::from(y)))
-        .collect();
-    let mu = b.iter().sum::<f64>() / n;
+    let mu = benefits.iter().map(|&(w, b)| w * b).sum::<f64>() / n;
     if mu == 0.0 {
         return Figure::undefined("every benefit is 0");
     }
-    Figure::Defined(
-        b.iter()
-            .map(|&x| {
-                let r = x / mu;
-                if r > 0.0 { r * r.ln() } else { 0.0 }
-            })
-            .sum::<f64>()
-            / n,
-    )
+    let term = |b: f64| {
+        let r = b / mu;
+        if alpha == 1.0 {
+            if r > 0.0 { r * r.ln() } else { 0.0 }
+        } else if alpha == 0.0 {
+            -r.ln()
+        } else {
+            (r.powf(alpha) - 1.0) / (alpha * (alpha - 1.0))
+        }
+    };
+    Figure::Defined(benefits.iter().map(|&(w, b)| w * term(b)).sum::<f64>() / n)
+}
+
+/// Per-row benefits b = 1 + ŷ − y, counted by value (0, 1 or 2).
+fn benefits(truth: &[bool], predicted: &[bool]) -> [(f64, f64); 3] {
+    let mut counts = [0.0f64; 3];
+    for (&y, &p) in truth.iter().zip(predicted) {
+        counts[(1 + u8::from(p) - u8::from(y)) as usize] += 1.0;
+    }
+    [(counts[0], 0.0), (counts[1], 1.0), (counts[2], 2.0)]
+}
+
+/// AIF360's Theil index (generalised entropy, α = 1) over all rows:
+/// b = 1 + ŷ − y, T = mean((b/μ) ln(b/μ)), 0·ln 0 = 0.
+pub fn theil_index(truth: &[bool], predicted: &[bool]) -> Figure {
+    entropy_of(&benefits(truth, predicted), 1.0)
+}
+
+/// AIF360's generalised entropy index over all rows (α = 2 is its default).
+pub fn generalized_entropy_index(truth: &[bool], predicted: &[bool], alpha: f64) -> Figure {
+    entropy_of(&benefits(truth, predicted), alpha)
+}
+
+/// AIF360's coefficient of variation over all rows: √(2·GE(2)).
+pub fn coefficient_of_variation(truth: &[bool], predicted: &[bool]) -> Figure {
+    cv_of(generalized_entropy_index(truth, predicted, 2.0))
+}
+
+fn cv_of(ge2: Figure) -> Figure {
+    match ge2 {
+        Figure::Defined(v) => Figure::Defined((2.0 * v).sqrt()),
+        other => other,
+    }
 }

@@ -1,14 +1,16 @@
 //! Machine learning for Warden, in pure Rust: the preprocessing that ships
 //! inside a model package ([`preprocess`]), logistic regression and a small
 //! MLP ([`model`]), training by L-BFGS, Adam or DP-SGD ([`train`]) with the
-//! RDP accountant ([`privacy`]), the training data's reference profile
+//! PLD and RDP accountants ([`privacy`]), the training data's reference profile
 //! ([`profile`]), ONNX models run by tract ([`onnx`]), and the [`Predictor`]
 //! trait every served model implements.
 //!
 //! ```
-//! use warden_ml::privacy::{epsilon, OPACUS_ORDERS};
-//! let (eps, order) = epsilon(0.01, 1.1, 1000, 1e-5, &OPACUS_ORDERS).unwrap();
-//! assert!((eps - 1.7117700912).abs() < 1e-6 && order == 9.6);
+//! use warden_ml::privacy::{epsilon, Accountant};
+//! let rdp = epsilon(Accountant::Rdp, 0.01, 1.1, 1000, 1e-5).unwrap();
+//! assert!((rdp.epsilon - 1.7117700912).abs() < 1e-6 && rdp.order == Some(9.6));
+//! let pld = epsilon(Accountant::Pld, 0.01, 1.1, 1000, 1e-5).unwrap();
+//! assert!(pld.epsilon < rdp.epsilon);
 //! ```
 #![forbid(unsafe_code)]
 

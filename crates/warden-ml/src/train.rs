@@ -26,7 +26,7 @@ use crate::frame::{Frame, Labels, Matrix, par_blocks};
 use crate::lbfgs;
 use crate::model::{Architecture, Model, Scratch};
 use crate::preprocess::Preprocessor;
-use crate::privacy::{self, ACCOUNTANT, OPACUS_ORDERS};
+use crate::privacy::{self, Accountant};
 use crate::profile::{ReferenceProfile, reference_profile};
 
 /// Which model to train.
@@ -185,10 +185,16 @@ pub struct OptimiserReport {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DpReport {
+    /// The accountant that gave `epsilon` (and σ, for a target ε).
     pub accountant: String,
     pub epsilon: f64,
     pub delta: f64,
+    /// The RDP order that gave `epsilon_rdp` (or `epsilon`, in reports
+    /// written before the PLD accountant, where RDP was the only one).
     pub optimal_order: f64,
+    /// The RDP accountant's ε for the same run, for comparison.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon_rdp: Option<f64>,
     pub noise_multiplier: f64,
     pub max_grad_norm: f64,
     pub sample_rate: f64,
@@ -557,16 +563,19 @@ fn fit_dp(
     let q = (cfg.batch_size as f64 / n as f64).min(1.0);
     let steps_per_epoch = ((n as f64 / cfg.batch_size as f64).round() as usize).max(1);
     let steps = (steps_per_epoch * cfg.epochs) as u64;
-    let (sigma, epsilon, order) = match dp.target {
+    // σ and ε come from the PLD accountant; the RDP figure is recorded
+    // beside it for comparison with Opacus reports.
+    let (sigma, epsilon) = match dp.target {
         DpTarget::NoiseMultiplier(s) => {
-            let (e, o) = privacy::epsilon(q, s, steps, dp.delta, &OPACUS_ORDERS)?;
-            (s, e, o)
+            let spent = privacy::epsilon(Accountant::Pld, q, s, steps, dp.delta)?;
+            (s, spent.epsilon)
         }
         DpTarget::Epsilon(e) => {
-            let plan = privacy::noise_for_epsilon(e, q, steps, dp.delta, &OPACUS_ORDERS)?;
-            (plan.noise_multiplier, plan.epsilon, plan.order)
+            let plan = privacy::noise_for_epsilon(Accountant::Pld, e, q, steps, dp.delta)?;
+            (plan.noise_multiplier, plan.epsilon)
         }
     };
+    let rdp = privacy::epsilon(Accountant::Rdp, q, sigma, steps, dp.delta)?;
     let c = dp.max_grad_norm;
     let mask = model.penalty_mask();
     let np = model.params.len();
@@ -623,10 +632,11 @@ fn fit_dp(
             converged: None,
         },
         DpReport {
-            accountant: ACCOUNTANT.into(),
+            accountant: Accountant::Pld.description().into(),
             epsilon,
             delta: dp.delta,
-            optimal_order: order,
+            optimal_order: rdp.order.unwrap_or(f64::NAN),
+            epsilon_rdp: Some(rdp.epsilon),
             noise_multiplier: sigma,
             max_grad_norm: c,
             sample_rate: q,

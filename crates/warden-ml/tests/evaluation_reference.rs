@@ -13,7 +13,9 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 use warden_ml::Matrix;
-use warden_ml::fairness::{attribute_fairness, theil_index};
+use warden_ml::fairness::{
+    attribute_fairness, coefficient_of_variation, generalized_entropy_index, theil_index,
+};
 use warden_ml::metrics::{Figure, Outcomes, performance};
 
 struct Rows {
@@ -184,6 +186,11 @@ fn fairness_matches_fairlearn_and_aif360() {
             &want["equal_opportunity_difference"],
             &format!("{name} eop diff"),
         );
+        close(
+            &f.equal_opportunity_ratio,
+            &want["equal_opportunity_ratio"],
+            &format!("{name} eop ratio"),
+        );
         for g in &f.groups {
             let w = &want["by_group"][&g.group];
             assert_eq!(
@@ -246,9 +253,35 @@ fn fairness_matches_fairlearn_and_aif360() {
             &format!("{name} EOD"),
         );
         close(
+            &p.average_abs_odds_difference,
+            &want["average_abs_odds_difference"],
+            &format!("{name} AAOD"),
+        );
+        close(
             &theil_index(&r.label, &r.prediction),
             &want["theil_index"],
             "theil",
+        );
+        close(
+            &generalized_entropy_index(&r.label, &r.prediction, 2.0),
+            &want["generalized_entropy_index"],
+            "GE(2)",
+        );
+        close(
+            &coefficient_of_variation(&r.label, &r.prediction),
+            &want["coefficient_of_variation"],
+            "coefficient of variation",
+        );
+        // Between the privileged and the unprivileged side.
+        close(
+            &p.between_group_theil_index,
+            &want["between_group_theil_index"],
+            &format!("{name} between-group Theil"),
+        );
+        close(
+            &p.between_group_coefficient_of_variation,
+            &want["between_group_coefficient_of_variation"],
+            &format!("{name} between-group CV"),
         );
     }
 }
@@ -311,10 +344,66 @@ fn empty_denominators_are_undefined_with_reasons_not_zero_or_infinity() {
     );
     match &w.privileged.unwrap().disparate_impact {
         Figure::Undefined { undefined } => {
-            assert!(undefined.contains("no positive predictions"), "{undefined}")
+            // The message names the group, not its selection rate.
+            assert!(
+                undefined.contains("the privileged group \"west\" has no positive predictions"),
+                "{undefined}"
+            )
         }
         other => panic!("DI {other:?}"),
     }
+    // With east (no positives) as the privileged side, the unprivileged
+    // side's rates are named in plain grammar.
+    let e = attribute_fairness(
+        "region",
+        &r.label,
+        &r.prediction,
+        &r.cols["region"],
+        Some("east"),
+    );
+    match &e.privileged.unwrap().equal_opportunity_difference {
+        Figure::Undefined { undefined } => {
+            assert_eq!(undefined, "no positive labels in the privileged group")
+        }
+        other => panic!("EOD {other:?}"),
+    }
+    // Only one group defines the FPR: the equalized odds figures are the
+    // TPR spread and ratio alone, with a note (fairlearn would count the
+    // missing FPR as 0).
+    let two: Vec<usize> = (0..r.label.len())
+        .filter(|&i| ["east", "north"].contains(&r.cols["region"][i].as_str()))
+        .collect();
+    let all_negative: Vec<bool> = two
+        .iter()
+        .map(|&i| r.cols["region"][i] == "north")
+        .collect();
+    let pred: Vec<bool> = two.iter().map(|&i| r.prediction[i]).collect();
+    let grp: Vec<String> = two.iter().map(|&i| r.cols["region"][i].clone()).collect();
+    // north: every label positive (no FPR); east: every label negative (no TPR).
+    let one = attribute_fairness("region", &all_negative, &pred, &grp, None);
+    assert!(one.equalized_odds_difference.value().is_none());
+    let mixed: Vec<bool> = two
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| r.cols["region"][i] == "north" && k % 2 == 0)
+        .collect();
+    let m = attribute_fairness("region", &mixed, &pred, &grp, None);
+    // east has no positives, so fewer than two groups define the TPR; both
+    // define the FPR.
+    assert!(m.equal_opportunity_difference.value().is_none());
+    let fprs: Vec<f64> = m.groups.iter().filter_map(|g| g.fpr.value()).collect();
+    assert_eq!(fprs.len(), 2);
+    assert_eq!(
+        m.equalized_odds_difference.value(),
+        Some((fprs[0] - fprs[1]).abs())
+    );
+    assert!(
+        m.notes
+            .iter()
+            .any(|n| n.starts_with("equalized odds: from the false positive rate spread alone")),
+        "{:?}",
+        m.notes
+    );
     // A single-row group is reported, not a crash.
     let groups: Vec<String> = (0..r.label.len())
         .map(|i| {

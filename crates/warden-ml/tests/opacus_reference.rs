@@ -9,7 +9,8 @@
 //! fractional orders (it adds every term of the series, where Opacus
 //! subtracts the negative ones), so Opacus is the reference.
 
-use warden_ml::privacy::{OPACUS_ORDERS, epsilon};
+use warden_ml::privacy::OPACUS_ORDERS;
+use warden_ml::privacy::rdp::epsilon;
 
 /// (sample rate, noise multiplier, steps, ε, optimal order)
 const OPACUS: &[(f64, f64, u64, f64, f64)] = &[

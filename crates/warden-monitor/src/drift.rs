@@ -520,7 +520,7 @@ fn numeric_tests(r: &NumericRef, cur: &[f64], th: &Thresholds) -> Vec<TestValue>
             (
                 stats::wasserstein_quantiles(&r.quantiles, cur),
                 d,
-                stats::ks_asymptotic_p(d, r.count as f64, cur.len() as f64),
+                stats::ks_large_p(d, r.count as f64, cur.len() as f64),
             )
         }
     };

@@ -5,8 +5,9 @@
 //! Distributions come from `statrs` (chi-square) and `libm` (the normal
 //! tail). The Kolmogorov–Smirnov p-value is computed here: `statrs`'s
 //! two-sample routine does not terminate when the statistic is 0, and
-//! the exact small-sample distribution (a lattice-path count) is not in
-//! any crate we use.
+//! neither the exact small-sample distribution (a lattice-path count) nor
+//! the exact one-sample distribution SciPy uses for large samples
+//! ([`crate::kstwo`]) is in any crate we use.
 
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
@@ -38,17 +39,18 @@ pub fn ks_h(a: &[f64], b: &[f64]) -> u128 {
     h
 }
 
-/// Largest sample-size product for which the exact p-value is computed
-/// (a walk over `n1·n2` lattice points); larger samples use the
-/// asymptotic distribution.
+/// Largest sample size for which the exact two-sample p-value is computed
+/// (a walk over `n1·n2` lattice points); larger samples use the exact
+/// distribution of the one-sample statistic at the effective size, as
+/// SciPy's `ks_2samp` does in its default mode.
 pub const KS_EXACT_MAX_N: usize = 10_000;
 
-/// KS two-sample statistic `D` and two-sided p-value for sorted samples.
-/// Exact (the probability that a random lattice path leaves the band
-/// `|i/n1 − j/n2| < D`) when both samples have at most
-/// [`KS_EXACT_MAX_N`] values, as SciPy's `ks_2samp` does in its default
-/// mode; otherwise the Kolmogorov limit with Stephens' small-sample
-/// correction.
+/// KS two-sample statistic `D` and two-sided p-value for sorted samples,
+/// as SciPy's `ks_2samp` (method `auto`) computes them: exact (the
+/// probability that a random lattice path leaves the band
+/// `|i/n1 − j/n2| < D`) when both samples have at most [`KS_EXACT_MAX_N`]
+/// values; otherwise `kstwo.sf(D, round(n1·n2/(n1 + n2)))`, the exact
+/// distribution of the one-sample statistic ([`crate::kstwo::kstwo_sf`]).
 pub fn ks_test(a: &[f64], b: &[f64]) -> (f64, f64) {
     if a.is_empty() || b.is_empty() {
         return (0.0, 1.0);
@@ -59,9 +61,21 @@ pub fn ks_test(a: &[f64], b: &[f64]) -> (f64, f64) {
     let p = if n1.max(n2) <= KS_EXACT_MAX_N {
         ks_exact_p(n1, n2, h)
     } else {
-        ks_asymptotic_p(d, n1 as f64, n2 as f64)
+        ks_large_p(d, n1 as f64, n2 as f64)
     };
     (d, p)
+}
+
+/// Two-sided KS p-value for large samples: `kstwo.sf(D, n)` with
+/// `n = round(n1·n2/(n1 + n2))` (ties to even, as NumPy rounds).
+pub fn ks_large_p(d: f64, n1: f64, n2: f64) -> f64 {
+    let (m, n) = if n1 >= n2 { (n1, n2) } else { (n2, n1) };
+    let en = m * n / (m + n);
+    if en <= 0.0 || d <= 0.0 {
+        return 1.0;
+    }
+    let n = en.round_ties_even().max(1.0) as u64;
+    crate::kstwo::kstwo_sf(n, d)
 }
 
 /// `P(D >= h / (n1·n2))` under the null, by walking the lattice.
@@ -91,17 +105,6 @@ pub fn ks_exact_p(n1: usize, n2: usize, h: u128) -> f64 {
         }
     }
     (1.0 - u[n2]).clamp(0.0, 1.0)
-}
-
-/// Asymptotic two-sided KS p-value: `Q(λ)` with
-/// `λ = (√ne + 0.12 + 0.11/√ne)·D`, `ne = n1·n2/(n1+n2)`.
-pub fn ks_asymptotic_p(d: f64, n1: f64, n2: f64) -> f64 {
-    let ne = n1 * n2 / (n1 + n2);
-    if ne <= 0.0 || d <= 0.0 {
-        return 1.0;
-    }
-    let s = ne.sqrt();
-    kolmogorov_q((s + 0.12 + 0.11 / s) * d)
 }
 
 /// Survival function of the Kolmogorov distribution,
@@ -443,13 +446,13 @@ mod tests {
     }
 
     #[test]
-    fn ks_asymptotic_is_close_to_exact_for_moderate_samples() {
+    fn ks_large_sample_p_is_close_to_exact_for_moderate_samples() {
         let a: Vec<f64> = (0..400).map(|i| i as f64).collect();
         let b: Vec<f64> = (0..300).map(|i| i as f64 * 1.1 + 7.0).collect();
         let h = ks_h(&a, &b);
         let d = h as f64 / (400.0 * 300.0);
         let exact = ks_exact_p(400, 300, h);
-        let asym = ks_asymptotic_p(d, 400.0, 300.0);
+        let asym = ks_large_p(d, 400.0, 300.0);
         assert!(close(exact, asym, 0.01), "{exact} vs {asym}");
     }
 

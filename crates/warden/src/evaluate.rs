@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 use warden_core::{Digest, Timestamp, VersionRef, actions, canonical_json};
 use warden_data::table::Table;
 use warden_ml::Matrix;
-use warden_ml::fairness::{AttributeFairness, attribute_fairness, theil_index};
+use warden_ml::fairness::{
+    AttributeFairness, attribute_fairness, coefficient_of_variation, generalized_entropy_index,
+    theil_index,
+};
 use warden_ml::metrics::{
     AttackFigures, Figure, Outcomes, Performance, membership_attack, performance,
 };
@@ -85,6 +88,15 @@ pub struct PrivacyRisk {
     pub confidence: AttackFigures,
 }
 
+/// Theil index, GE(2) and coefficient of variation over all rows.
+fn inequality(truth: &[bool], predicted: &[bool]) -> (Figure, Figure, Figure) {
+    (
+        theil_index(truth, predicted),
+        generalized_entropy_index(truth, predicted, 2.0),
+        coefficient_of_variation(truth, predicted),
+    )
+}
+
 /// The whole report.
 #[derive(Clone, Debug, Serialize)]
 pub struct EvalReport {
@@ -97,6 +109,10 @@ pub struct EvalReport {
     pub performance: Performance,
     pub fairness: Vec<AttributeFairness>,
     pub theil_index: Option<Figure>,
+    /// AIF360's generalised entropy index with α = 2 over all rows.
+    pub generalized_entropy_index: Option<Figure>,
+    /// AIF360's coefficient of variation over all rows, 2·√GE(2).
+    pub coefficient_of_variation: Option<Figure>,
     pub privacy: Option<PrivacyRisk>,
     pub robustness: Option<Robustness>,
     pub notes: Vec<String>,
@@ -269,23 +285,27 @@ pub fn report_markdown(r: &EvalReport, title: &str) -> String {
                 );
             }
             s += &format!(
-                "\n- demographic parity difference {}, ratio {}\n- equalized odds difference {}, ratio {}\n- equal opportunity difference {}\n- disparate impact {}, average odds difference {}\n",
+                "\n- demographic parity difference {}, ratio {}\n- equalized odds difference {}, ratio {}\n- equal opportunity difference {}, ratio {}\n- disparate impact {}, average odds difference {}\n",
                 fmt(&f.demographic_parity_difference),
                 fmt(&f.demographic_parity_ratio),
                 fmt(&f.equalized_odds_difference),
                 fmt(&f.equalized_odds_ratio),
                 fmt(&f.equal_opportunity_difference),
+                fmt(&f.equal_opportunity_ratio),
                 fmt(&f.disparate_impact),
                 fmt(&f.average_odds_difference)
             );
             if let Some(pv) = &f.privileged {
                 s += &format!(
-                    "- privileged `{}` (AIF360): statistical parity difference {}, disparate impact {}, average odds difference {}, equal opportunity difference {}\n",
+                    "- privileged `{}` (AIF360): statistical parity difference {}, disparate impact {}, average odds difference {}, average absolute odds difference {}, equal opportunity difference {}, between-group Theil index {}, between-group coefficient of variation {}\n",
                     pv.privileged,
                     fmt(&pv.statistical_parity_difference),
                     fmt(&pv.disparate_impact),
                     fmt(&pv.average_odds_difference),
-                    fmt(&pv.equal_opportunity_difference)
+                    fmt(&pv.average_abs_odds_difference),
+                    fmt(&pv.equal_opportunity_difference),
+                    fmt(&pv.between_group_theil_index),
+                    fmt(&pv.between_group_coefficient_of_variation)
                 );
             }
             for n in &f.notes {
@@ -294,6 +314,13 @@ pub fn report_markdown(r: &EvalReport, title: &str) -> String {
         }
         if let Some(t) = &r.theil_index {
             s += &format!("\nTheil index (all rows): {}\n", fmt(t));
+        }
+        if let (Some(ge), Some(cv)) = (&r.generalized_entropy_index, &r.coefficient_of_variation) {
+            s += &format!(
+                "Generalised entropy index, α = 2 (all rows): {}; coefficient of variation: {}\n",
+                fmt(ge),
+                fmt(cv)
+            );
         }
     }
     if let Some(pr) = &r.privacy {
@@ -445,7 +472,7 @@ pub fn evaluate_predictions(req: &PredictionsRequest<'_>) -> Result<EvalReport, 
             .collect::<Result<Vec<_>, Error>>()?;
         (
             fairness_sections(&tb, &pb, &cols, &req.privileged)?,
-            Some(theil_index(&tb, &pb)),
+            Some(inequality(&tb, &pb)),
             Some(classes[1].clone()),
         )
     } else {
@@ -460,7 +487,9 @@ pub fn evaluate_predictions(req: &PredictionsRequest<'_>) -> Result<EvalReport, 
         positive_class: positive,
         performance: perf,
         fairness,
-        theil_index: theil,
+        theil_index: theil.as_ref().map(|t| t.0.clone()),
+        generalized_entropy_index: theil.as_ref().map(|t| t.1.clone()),
+        coefficient_of_variation: theil.map(|t| t.2),
         privacy: None,
         robustness: None,
         notes,
@@ -580,7 +609,7 @@ impl Workspace {
             }
             (
                 fairness_sections(&tb, &pb, &cols, &req.privileged)?,
-                Some(theil_index(&tb, &pb)),
+                Some(inequality(&tb, &pb)),
                 Some(classes[1].clone()),
             )
         } else {
@@ -916,7 +945,9 @@ impl Workspace {
             positive_class: positive,
             performance: perf,
             fairness,
-            theil_index: theil,
+            theil_index: theil.as_ref().map(|t| t.0.clone()),
+            generalized_entropy_index: theil.as_ref().map(|t| t.1.clone()),
+            coefficient_of_variation: theil.map(|t| t.2),
             privacy,
             robustness,
             notes,

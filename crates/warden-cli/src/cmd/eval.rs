@@ -84,12 +84,13 @@ fn print_report(r: &EvalReport) {
         for f in &r.fairness {
             if let Some(pv) = &f.privileged {
                 println!(
-                    "  {} vs privileged {}: disparate impact {}, statistical parity difference {}, average odds difference {}",
+                    "  {} vs privileged {}: disparate impact {}, statistical parity difference {}, average odds difference {}, average absolute odds difference {}",
                     f.attribute,
                     pv.privileged,
                     fig(&pv.disparate_impact),
                     fig(&pv.statistical_parity_difference),
-                    fig(&pv.average_odds_difference)
+                    fig(&pv.average_odds_difference),
+                    fig(&pv.average_abs_odds_difference)
                 );
             }
             for n in &f.notes {

@@ -371,6 +371,13 @@ def aif_one(ds_true, ds_pred, attr, privileged, unprivileged):
             "average_odds_difference": num(m.average_odds_difference()),
             "equal_opportunity_difference": num(m.equal_opportunity_difference()),
             "theil_index": num(m.theil_index()),
+            "average_abs_odds_difference": num(m.average_abs_odds_difference()),
+            "generalized_entropy_index": num(m.generalized_entropy_index(alpha=2)),
+            "coefficient_of_variation": num(m.coefficient_of_variation()),
+            "between_group_theil_index": num(m.between_group_theil_index()),
+            "between_group_coefficient_of_variation": num(
+                m.between_group_coefficient_of_variation()
+            ),
         }
 
 
@@ -389,6 +396,17 @@ def aif360_section(df):
                 "groups, so identical for every group choice): b_i = 1 + yhat_i - y_i, "
                 "mu = mean(b), T = mean((b_i/mu) * ln(b_i/mu)) with 0*ln 0 = 0"
             ),
+            "average_abs_odds_difference": "0.5 * (|FPR_unpriv - FPR_priv| + |TPR_unpriv - TPR_priv|)",
+            "generalized_entropy_index": (
+                "alpha=2 over ALL rows: mean((b_i/mu)**2 - 1) / 2, b_i = 1 + yhat_i - y_i"
+            ),
+            "coefficient_of_variation": "sqrt(2 * generalized_entropy_index(alpha=2)), all rows",
+            "between_group_theil_index": (
+                "alpha=1 index of b with each row's b replaced by the mean b of its side "
+                "(the privileged groups, or the unprivileged groups); rows on neither side "
+                "keep b = 0"
+            ),
+            "between_group_coefficient_of_variation": "sqrt(2 * between-group index, alpha=2)",
             "group_membership": "a row is in a side if it matches ANY dict in that side's list",
         },
         "sex": aif_one(ds_true, ds_pred, "sex", ["male"], ["female"]),
