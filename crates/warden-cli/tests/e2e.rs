@@ -873,7 +873,7 @@ fn privacy_budget_planning() {
             .contains("PLD")
     );
     let pld = v["pld"]["epsilon"].as_f64().unwrap();
-    assert!(pld >= 1.515362 && pld <= 1.515362 * 1.001, "{v}");
+    assert!((1.515362..=1.515362 * 1.001).contains(&pld), "{v}");
     assert_eq!(v["epsilon"], v["pld"]["epsilon"]);
     // Both are shown in text, with the one used marked.
     let text = ok(warden(tmp.path(), "x").args([
