@@ -1159,7 +1159,8 @@ fn train_register_export_and_predict() {
         dp["dp"]["accountant"]
             .as_str()
             .unwrap()
-            .contains("RDP accountant")
+            .contains("PLD accountant"),
+        "{dp}"
     );
     let text = ok(warden(ws, "sam").args([
         "train",
@@ -1171,7 +1172,7 @@ fn train_register_export_and_predict() {
         "1.0",
     ]));
     assert!(
-        text.contains("RDP accountant") && text.contains("ε ="),
+        text.contains("PLD accountant") && text.contains("ε ="),
         "{text}"
     );
 
