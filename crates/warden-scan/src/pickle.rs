@@ -181,6 +181,8 @@ pub(crate) struct Vm<'a> {
     /// The protocol of the pickle being run (PROTO sets it; 0 until then).
     proto: u8,
     pub(crate) trace: Option<Trace>,
+    /// Values the logging-factory walks may still visit.
+    walk_budget: u32,
 }
 
 /// Why a pickle stopped before STOP.
@@ -350,13 +352,22 @@ impl Machine {
     }
 }
 
-/// Whether Python would refuse the value as a dict key or set member.
+/// Whether Python would refuse the value as a dict key or set member (a
+/// bounded walk: tuples can share their items many times over).
 fn unhashable(v: &V, depth: u32) -> bool {
-    match v {
-        V::List(_) | V::Dict(_) | V::Set(_) | V::ByteArray(_) => true,
-        V::Tuple(t) if depth < 64 => t.iter().any(|x| unhashable(x, depth + 1)),
-        _ => false,
+    fn walk(v: &V, depth: u32, budget: &mut u32) -> bool {
+        if *budget == 0 {
+            return false;
+        }
+        *budget -= 1;
+        match v {
+            V::List(_) | V::Dict(_) | V::Set(_) | V::ByteArray(_) => true,
+            V::Tuple(t) if depth < 64 => t.iter().any(|x| walk(x, depth + 1, budget)),
+            _ => false,
+        }
     }
+    let mut budget = 10_000u32;
+    walk(v, depth, &mut budget)
 }
 
 /// Values Python cannot call (a TypeError in REDUCE, NEWOBJ, OBJ).
@@ -423,6 +434,7 @@ impl<'a> Vm<'a> {
             base: 0,
             proto: 0,
             trace: None,
+            walk_budget: 1_000_000,
         }
     }
 
@@ -617,15 +629,15 @@ impl<'a> Vm<'a> {
                     };
                     self.check_partial_target(first, &args, offset);
                 } else if let Some(i) = g.finding {
-                    let text = format!(" — called as {}.{}{}", g.module, g.name, render(&args));
                     if let Some(f) = self.findings.get_mut(i)
                         && !f.message.contains(" — called as ")
                     {
+                        let text = format!(" — called as {}.{}{}", g.module, g.name, render(&args));
                         f.message.push_str(&text);
                     }
                     if g.module == "logging.config" {
                         let mut names = Vec::new();
-                        factories(&args, &mut names, 0);
+                        factories_in(&args, &mut names, 0, &mut self.walk_budget);
                         for n in names {
                             self.finding(
                                 "pickle.factory",
@@ -1559,11 +1571,18 @@ enum DtypeSize {
     Bytes(u64),
 }
 
-/// Item size of a pickled `numpy.dtype(...)` value.
+/// Item size of a pickled `numpy.dtype(...)` value (a bounded walk: the
+/// fields of a structured dtype can share values).
 fn dtype_itemsize(v: &V, depth: u32) -> Option<DtypeSize> {
-    if depth > 16 {
+    let mut budget = 10_000u32;
+    dtype_itemsize_in(v, depth, &mut budget)
+}
+
+fn dtype_itemsize_in(v: &V, depth: u32, budget: &mut u32) -> Option<DtypeSize> {
+    if depth > 16 || *budget == 0 {
         return None;
     }
+    *budget -= 1;
     let V::Obj(o) = v else { return None };
     let o = o.try_borrow().ok()?;
     if o.class.name != "dtype" {
@@ -1592,7 +1611,10 @@ fn dtype_itemsize(v: &V, depth: u32) -> Option<DtypeSize> {
                 let fields = fields.try_borrow().ok()?;
                 for (_, f) in fields.iter() {
                     let V::Tuple(t) = f else { return None };
-                    match t.first().and_then(|d| dtype_itemsize(d, depth + 1)) {
+                    match t
+                        .first()
+                        .and_then(|d| dtype_itemsize_in(d, depth + 1, budget))
+                    {
                         Some(DtypeSize::Object) => return Some(DtypeSize::Object),
                         Some(DtypeSize::Bytes(_)) => {}
                         None => return None,
@@ -1624,10 +1646,13 @@ pub(crate) fn nested_candidate(b: &[u8]) -> bool {
 }
 
 /// Names of factories in a logging configuration: the values of '()' keys.
-fn factories(v: &V, out: &mut Vec<String>, depth: u32) {
-    if depth > 32 {
+/// Values can share and even contain themselves (the memo), so the walks
+/// of one scan visit a bounded number of values in all.
+fn factories_in(v: &V, out: &mut Vec<String>, depth: u32, budget: &mut u32) {
+    if depth > 32 || *budget == 0 {
         return;
     }
+    *budget -= 1;
     match v {
         V::Dict(d) => {
             let Ok(d) = d.try_borrow() else { return };
@@ -1639,18 +1664,21 @@ fn factories(v: &V, out: &mut Vec<String>, depth: u32) {
                         other => kind(other).to_string(),
                     });
                 }
-                factories(val, out, depth + 1);
+                factories_in(val, out, depth + 1, budget);
             }
         }
-        V::Tuple(t) | V::FrozenSet(t) => t.iter().for_each(|x| factories(x, out, depth + 1)),
+        V::Tuple(t) | V::FrozenSet(t) => t
+            .iter()
+            .for_each(|x| factories_in(x, out, depth + 1, budget)),
         V::List(t) | V::Set(t) => {
             if let Ok(t) = t.try_borrow() {
-                t.iter().for_each(|x| factories(x, out, depth + 1));
+                t.iter()
+                    .for_each(|x| factories_in(x, out, depth + 1, budget));
             }
         }
         V::Obj(o) => {
             if let Ok(o) = o.try_borrow() {
-                factories(&o.args, out, depth + 1);
+                factories_in(&o.args, out, depth + 1, budget);
             }
         }
         _ => {}
@@ -1695,6 +1723,10 @@ fn render(v: &V) -> String {
 fn render_seq(items: &[V], open: char, close: char, s: &mut String, depth: u32) {
     s.push(open);
     for (i, x) in items.iter().enumerate() {
+        if s.len() > 200 {
+            s.push('…');
+            break;
+        }
         if i > 0 {
             s.push_str(", ");
         }
@@ -1755,6 +1787,10 @@ fn render_into(v: &V, s: &mut String, depth: u32) {
             };
             s.push('{');
             for (i, (k, x)) in d.iter().enumerate() {
+                if s.len() > 200 {
+                    s.push('…');
+                    break;
+                }
                 if i > 0 {
                     s.push_str(", ");
                 }
@@ -2298,5 +2334,34 @@ mod tests {
         let swap = b"\x80\x02cfunctools\npartial\ncsklearn.utils.validation\ncheck_array\n\x85R(cbuiltins\neval\n)}Ntb.";
         let (f, _) = scan(swap, Profile::Auto);
         assert!(f.iter().any(|x| x.rule == "pickle.indirect-call"), "{f:?}");
+    }
+
+    #[test]
+    fn self_containing_values_do_not_hang_the_walks() {
+        // L = []; L += [L, L] (twenty times over through the memo), then
+        // handed to logging.config.dictConfig.
+        let mut p = b"\x80\x02clogging.config\ndictConfig\n]q\x00".to_vec();
+        for _ in 0..20 {
+            p.extend_from_slice(b"(h\x00h\x00e");
+        }
+        p.extend_from_slice(b"\x85R.");
+        let (f, facts) = scan(&p, Profile::Auto);
+        assert!(facts.malformed.is_none());
+        assert!(
+            f.iter().any(|x| x.message.contains("logging.config")),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn shared_tuples_as_keys_do_not_hang() {
+        // t = (t, t) sixty times over, then used as a dict key.
+        let mut p = b"\x80\x02}K\x01".to_vec();
+        for _ in 0..60 {
+            p.extend_from_slice(b"2\x86");
+        }
+        p.extend_from_slice(b"Ns.");
+        let (_, facts) = scan(&p, Profile::Strict);
+        assert!(facts.malformed.is_none());
     }
 }
