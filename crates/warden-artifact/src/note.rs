@@ -9,6 +9,11 @@
 //!
 //! Parsing is bounded (note size, line count, signature count) before
 //! anything is allocated in proportion to the input.
+//!
+//! Witnesses add C2SP tlog-cosignature/v1 lines (signature type 0x04): the
+//! key id is `SHA-256(name || "\n" || 0x04 || public key)[:4]`, the blob is
+//! the key id, a big-endian u64 POSIX timestamp and an Ed25519 signature
+//! over `cosignature/v1\ntime <t>\n` followed by the checkpoint text.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -226,6 +231,175 @@ fn split_note(note: &str) -> Result<(&str, &str), NoteError> {
     Ok((text, sigs))
 }
 
+/// The signature type of a C2SP tlog-cosignature/v1 (Ed25519, timestamped).
+const ALG_COSIGNATURE_V1: u8 = 0x04;
+
+fn cosignature_key_id(name: &str, public: &[u8; 32]) -> [u8; 4] {
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update(b"\n");
+    h.update([ALG_COSIGNATURE_V1]);
+    h.update(public);
+    let d = h.finalize();
+    [d[0], d[1], d[2], d[3]]
+}
+
+/// The message a cosignature/v1 signs: a header line, a timestamp line,
+/// then the whole checkpoint text (c2sp.org/tlog-cosignature, Ed25519).
+fn cosigned_message(time: u64, text: &str) -> String {
+    format!("cosignature/v1\ntime {time}\n{text}")
+}
+
+/// A witness's key: adds C2SP tlog-cosignature/v1 lines to checkpoints it
+/// has checked for consistency.
+pub struct CosignatureSigner<'k> {
+    name: String,
+    key: &'k ed25519_dalek::SigningKey,
+}
+
+impl<'k> CosignatureSigner<'k> {
+    pub fn new(name: &str, key: &'k ed25519_dalek::SigningKey) -> Result<Self, NoteError> {
+        if !valid_key_name(name) {
+            return Err(NoteError::VerifierKey(
+                "name must not be empty or contain spaces or '+'",
+            ));
+        }
+        Ok(CosignatureSigner {
+            name: name.to_string(),
+            key,
+        })
+    }
+
+    /// The matching verifier.
+    pub fn verifier(&self) -> CosignatureVerifier {
+        CosignatureVerifier::new(&self.name, self.key.verifying_key())
+    }
+
+    /// Appends a cosignature at `time` (POSIX seconds, at most 2^63 - 1)
+    /// to the signed note `note`, after any signature lines it has.
+    pub fn cosign(&self, note: &str, time: u64) -> Result<String, NoteError> {
+        if time > i64::MAX as u64 {
+            return Err(NoteError::Malformed("timestamp out of range"));
+        }
+        let (text, sigs) = split_note(note)?;
+        use ed25519_dalek::Signer;
+        let sig = self.key.sign(cosigned_message(time, text).as_bytes());
+        let id = cosignature_key_id(&self.name, self.key.verifying_key().as_bytes());
+        let mut blob = Vec::with_capacity(4 + 8 + 64);
+        blob.extend_from_slice(&id);
+        blob.extend_from_slice(&time.to_be_bytes());
+        blob.extend_from_slice(&sig.to_bytes());
+        Ok(format!(
+            "{text}\n{sigs}\u{2014} {} {}\n",
+            self.name,
+            B64.encode(blob)
+        ))
+    }
+}
+
+/// Verifies the cosignatures of one named witness key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CosignatureVerifier {
+    name: String,
+    id: [u8; 4],
+    key: ed25519_dalek::VerifyingKey,
+}
+
+impl CosignatureVerifier {
+    pub fn new(name: &str, key: ed25519_dalek::VerifyingKey) -> Self {
+        CosignatureVerifier {
+            name: name.to_string(),
+            id: cosignature_key_id(name, key.as_bytes()),
+            key,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The verifier key `<name>+<key id hex>+<base64(0x04 || key)>`.
+    pub fn vkey(&self) -> String {
+        let mut blob = vec![ALG_COSIGNATURE_V1];
+        blob.extend_from_slice(self.key.as_bytes());
+        format!(
+            "{}+{}+{}",
+            self.name,
+            hex::encode(self.id),
+            B64.encode(blob)
+        )
+    }
+
+    /// Parses a cosigner's verifier key (signature type 0x04).
+    pub fn from_vkey(vkey: &str) -> Result<Self, NoteError> {
+        let mut parts = vkey.splitn(3, '+');
+        let (Some(name), Some(id_hex), Some(b64)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(NoteError::VerifierKey("expected name+keyid+key"));
+        };
+        if !valid_key_name(name) {
+            return Err(NoteError::VerifierKey("bad name"));
+        }
+        let blob = B64
+            .decode(b64)
+            .map_err(|_| NoteError::VerifierKey("key is not base64"))?;
+        let Some((&ALG_COSIGNATURE_V1, rest)) = blob.split_first() else {
+            return Err(NoteError::VerifierKey(
+                "not a cosignature/v1 (type 0x04) Ed25519 key",
+            ));
+        };
+        let Ok(raw) = <[u8; 32]>::try_from(rest) else {
+            return Err(NoteError::VerifierKey("Ed25519 key is not 32 bytes"));
+        };
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&raw)
+            .map_err(|_| NoteError::VerifierKey("not a valid Ed25519 point"))?;
+        let v = CosignatureVerifier::new(name, key);
+        if hex::encode(v.id) != id_hex {
+            return Err(NoteError::VerifierKey("key id does not match the key"));
+        }
+        Ok(v)
+    }
+
+    /// The timestamp of this witness's valid cosignature on `note`, and
+    /// the note's text; [`NoteError::UnknownKey`] if it has none, an error
+    /// if its line does not verify.
+    pub fn verify<'n>(&self, note: &'n str) -> Result<(u64, &'n str), NoteError> {
+        let (text, sigs) = split_note(note)?;
+        for line in sigs.lines() {
+            let Some(rest) = line.strip_prefix("\u{2014} ") else {
+                return Err(NoteError::Malformed(
+                    "signature line does not start with an em dash",
+                ));
+            };
+            let Some((name, b64)) = rest.split_once(' ') else {
+                return Err(NoteError::Malformed("signature line has no signature"));
+            };
+            if name != self.name {
+                continue;
+            }
+            let blob = B64
+                .decode(b64)
+                .map_err(|_| NoteError::Malformed("signature is not base64"))?;
+            if blob.len() != 4 + 8 + 64 || blob[..4] != self.id {
+                continue;
+            }
+            let mut t = [0u8; 8];
+            t.copy_from_slice(&blob[4..12]);
+            let time = u64::from_be_bytes(t);
+            if time > i64::MAX as u64 {
+                return Err(NoteError::BadSignature(name.to_string()));
+            }
+            let sig = ed25519_dalek::Signature::from_slice(&blob[12..])
+                .map_err(|_| NoteError::BadSignature(name.to_string()))?;
+            self.key
+                .verify_strict(cosigned_message(time, text).as_bytes(), &sig)
+                .map_err(|_| NoteError::BadSignature(name.to_string()))?;
+            return Ok((time, text));
+        }
+        Err(NoteError::UnknownKey)
+    }
+}
+
 /// The body of a C2SP tlog checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -296,6 +470,51 @@ impl Checkpoint {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_cosignature_verifies_and_binds_time_text_and_key() {
+        let log = key();
+        let witness = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+        let body = "example.com/log\n5\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
+        let note = NoteSigner::new("example.com/log", &log)
+            .unwrap()
+            .sign(body)
+            .unwrap();
+        let w = CosignatureSigner::new("witness.example/w1", &witness).unwrap();
+        let cosigned = w.cosign(&note, 1_679_315_147).unwrap();
+        let v = w.verifier();
+        assert_eq!(v.verify(&cosigned).unwrap(), (1_679_315_147, body));
+        // The log's own signature still verifies on the cosigned note.
+        let lv = NoteSigner::new("example.com/log", &log).unwrap().verifier();
+        assert_eq!(lv.open(&cosigned).unwrap(), body);
+        // The vkey round-trips, and is not a note (0x01) key.
+        assert_eq!(CosignatureVerifier::from_vkey(&v.vkey()).unwrap(), v);
+        assert!(NoteVerifier::from_vkey(&v.vkey()).is_err());
+        // A plain note signature by the witness key is not a cosignature.
+        assert_eq!(v.verify(&note), Err(NoteError::UnknownKey));
+        // Changing the checkpoint or the time breaks it.
+        let other = cosigned.replacen("\n5\n", "\n6\n", 1);
+        assert!(matches!(v.verify(&other), Err(NoteError::BadSignature(_))));
+        let line = cosigned.lines().last().unwrap().to_string();
+        let b64 = line.rsplit(' ').next().unwrap();
+        let mut blob = B64.decode(b64).unwrap();
+        blob[11] ^= 1;
+        let forged = cosigned.replace(b64, &B64.encode(blob));
+        assert!(matches!(v.verify(&forged), Err(NoteError::BadSignature(_))));
+    }
+
+    #[test]
+    fn the_cosigned_message_is_the_specified_one() {
+        // c2sp.org/tlog-cosignature: header line, time line, then the
+        // checkpoint text including its final newline.
+        assert_eq!(
+            cosigned_message(
+                1679315147,
+                "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+            ),
+            "cosignature/v1\ntime 1679315147\nexample.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+        );
+    }
 
     fn key() -> ed25519_dalek::SigningKey {
         ed25519_dalek::SigningKey::from_bytes(&[7u8; 32])

@@ -11,8 +11,10 @@ Exit codes (the same for every command):
   2  usage error (bad arguments, invalid names)
   3  not authorised by the workspace's authorisation policy
   4  denied by a policy gate
-  5  verification failed (signature, digest, audit log)
-  6  scan findings at or above the threshold";
+  5  verification failed (signature, digest, audit log, a registry row that disagrees
+     with the audit log, a policy that is not the registered one)
+  6  scan findings at or above the threshold
+  7  drift found (monitor drift --fail-on-drift)";
 
 /// Warden: verify, gate and record machine-learning models from dataset to traffic.
 #[derive(Parser)]
@@ -90,6 +92,7 @@ pub enum Command {
         after_help = "Examples:\n  warden sign ./model --key pipeline                 # writes ./model.sig\n  warden sign ./model --key pipeline --signature model.sig\n  warden sign ./llm --key pipeline --shard-size 1000000000   # 1 GB shards, hashed in parallel\n\nThe signature is a Sigstore bundle that `model_signing verify key` accepts."
     )]
     Sign {
+        /// The model directory or file to sign
         path: PathBuf,
         /// A workspace key of type ecdsa-p256 or ecdsa-p384
         #[arg(long)]
@@ -109,6 +112,7 @@ pub enum Command {
         after_help = "Examples:\n  warden verify ./model                              # against the workspace trust store\n  warden verify ./model --signature model.sig --key vendor.pub.pem   # no workspace needed\n\nEvery file must match; a changed, added or removed file is named. .git, .github,\n.gitattributes, .gitignore and the signature file itself are not part of the model."
     )]
     Verify {
+        /// The model directory or file to verify
         path: PathBuf,
         /// The signature (default: PATH.sig)
         #[arg(long, value_name = "FILE")]
@@ -140,7 +144,9 @@ pub enum Command {
         after_help = "Examples:\n  warden gate credit@3 --env staging\n  warden gate credit@3 --env production --json\n  warden gate credit@3 --env dev --input-out input.json   # the policy input document\n\nThe gate is data.warden.gate.deny (bundled, or [gates] policy/data in warden.toml)\nevaluated over the policy input document built from the store; see docs/policy-input.md."
     )]
     Gate {
+        /// The model version (MODEL@N)
         model: String,
+        /// The environment whose gate is asked
         #[arg(long)]
         env: String,
         /// Write the policy input document to FILE
@@ -154,7 +160,9 @@ pub enum Command {
         after_help = "Examples:\n  warden promote credit@3 --to dev\n  warden promote credit@3 --to staging --json\n\nThe package is verified first (exit 5 if it does not). The gate decision is recorded either\nway (policy digest, input digest, outcome, reasons); only an allowed promotion moves the\npointer. Needs a role allowed model.promote (ml-engineer, operator, admin)."
     )]
     Promote {
+        /// The model version (MODEL@N)
         model: String,
+        /// The environment to promote to (dev, staging, production, ...)
         #[arg(long)]
         to: String,
         #[command(flatten)]
@@ -168,12 +176,15 @@ pub enum Command {
         after_help = "Examples:\n  warden --actor lee approve credit@3 --env production --key lee-approvals\n  warden --actor kim approve credit@3 --env production --key kim --comment \"fairness reviewed\"\n\nThe approval is a DSSE envelope over an in-toto statement (subject: the model's digest;\npredicate: environment, approver, comment), signed with one of this workspace's own keys.\nThe gate re-verifies it against the trust store every time (a revoked key voids it)."
     )]
     Approve {
+        /// The model version to approve (MODEL@N)
         model: String,
+        /// The environment the approval is for
         #[arg(long)]
         env: String,
-        /// A workspace key of the approver (any type)
+        /// Your own approval key (enrolled with `warden keys enrol`, acknowledged by an admin)
         #[arg(long)]
         key: String,
+        /// Why you approve (recorded in the signed statement)
         #[arg(long)]
         comment: Option<String>,
         #[command(flatten)]
@@ -184,7 +195,9 @@ pub enum Command {
         after_help = "Example:\n  warden quarantine credit@4 --reason \"label poisoning found in credit@2\""
     )]
     Quarantine {
+        /// The model version (MODEL@N)
         model: String,
+        /// Why (recorded in the audit log)
         #[arg(long)]
         reason: String,
         #[command(flatten)]
@@ -195,7 +208,9 @@ pub enum Command {
         after_help = "Example:\n  warden release credit@4 --reason \"false alarm: the flips were corrections\""
     )]
     Release {
+        /// The quarantined model version (MODEL@N)
         model: String,
+        /// Why it is safe again (recorded in the audit log)
         #[arg(long)]
         reason: String,
         #[command(flatten)]
@@ -206,6 +221,7 @@ pub enum Command {
         after_help = "Examples:\n  warden threat-model\n  warden threat-model --format csv > risks.csv\n  warden threat-model --format json\n\nEach threat (spoofing, tampering, repudiation, information disclosure, denial of service,\nelevation of privilege, lateral movement) gets a likelihood and impact from 1 to 3 and either\nthe control that mitigates it, with the evidence found in the workspace, or \"open\"."
     )]
     ThreatModel {
+        /// Output format
         #[arg(long, default_value = "md", value_parser = ["md", "csv", "json"])]
         format: String,
         #[command(flatten)]
@@ -230,6 +246,7 @@ pub enum Command {
         after_help = "Examples:\n  warden lineage credit@3\n  warden lineage credit@3 --json\n  warden lineage credit@3 --dot | dot -Tsvg > lineage.svg"
     )]
     Lineage {
+        /// The model version (MODEL@N, or MODEL for the latest)
         model: String,
         /// Print Graphviz DOT
         #[arg(long)]
@@ -268,7 +285,9 @@ pub enum Command {
         after_help = "Examples:\n  warden rollback credit --env production\n  warden rollback credit --env staging --json\n\nExit 1 if there is no such version."
     )]
     Rollback {
+        /// The model name
         model: String,
+        /// The environment to roll back
         #[arg(long)]
         env: String,
         #[command(flatten)]
@@ -283,10 +302,13 @@ pub enum IncidentCmd {
         after_help = "Examples:\n  warden incident open --model credit@4 --kind poisoning --summary \"flipped labels in credit@2\"\n  warden incident open --model credit@4 --kind credential-leak --summary \"pipeline key on a public runner\" --json\n\nKinds: poisoning, data-leak, drift, credential-leak, other. While an incident is open,\ntraining and promotion refuse, naming it."
     )]
     Open {
+        /// The model version concerned (MODEL@N)
         #[arg(long, value_name = "MODEL@N")]
         model: String,
+        /// What happened: poisoning, data-leak, drift, credential-leak, integrity, other
         #[arg(long)]
         kind: String,
+        /// One line on what happened
         #[arg(long)]
         summary: String,
         #[command(flatten)]
@@ -299,6 +321,7 @@ pub enum IncidentCmd {
     },
     #[command(after_help = "Example:\n  warden incident show 1   # the incident report (Markdown)")]
     Show {
+        /// The incident number
         id: u64,
         #[command(flatten)]
         acting: ActingAs,
@@ -308,7 +331,9 @@ pub enum IncidentCmd {
         after_help = "Example:\n  warden incident close 1 --resolution \"re-ingested clean data as credit@3; retrained as credit@5\""
     )]
     Close {
+        /// The incident number
         id: u64,
+        /// What was found and done
         #[arg(long)]
         resolution: String,
         #[command(flatten)]
@@ -323,6 +348,22 @@ pub enum PolicyCmd {
         after_help = "Examples:\n  warden policy test\n  warden policy test --json\n\nExit 1 if a test fails."
     )]
     Test {
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Register the policy warden.toml names now for an environment's gate, or for `authz`
+    #[command(
+        after_help = "Examples:\n  warden policy register staging            # the gate files [gates] names, for staging\n  warden policy register authz              # the [policy] authz file\n  warden --actor ana policy register production   # proposes;\n  warden --actor bob policy register production   # a second admin registers\n\nA gate decides only under the bundle registered for its environment, and the\nauthorisation policy only if registered (the bundled policies are registered\nuntil something else is). A mismatch is refused with exit 5 naming both digests."
+    )]
+    Register {
+        /// An environment (dev, staging, production, ...) or `authz`
+        scope: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Show the registered and on-disk policy digests of every scope
+    #[command(after_help = "Examples:\n  warden policy status\n  warden policy status --json")]
+    Status {
         #[command(flatten)]
         acting: ActingAs,
     },
@@ -384,6 +425,7 @@ pub struct EvalArgs {
     /// Bootstrap resamples for the 95% intervals
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub bootstrap: usize,
+    /// Random seed of the bootstrap and the attacks
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Write report.json and report.md into DIR
@@ -409,6 +451,7 @@ pub struct TrainArgs {
     /// The target column (default: the dataset's declared target)
     #[arg(long, value_name = "COL")]
     pub target: Option<String>,
+    /// The model family to train
     #[arg(long, value_enum, default_value = "logreg")]
     pub model: ModelKindArg,
     /// The model's registry name
@@ -417,6 +460,7 @@ pub struct TrainArgs {
     /// Feature columns (default: the dataset's declared features)
     #[arg(long, value_name = "C1,C2,...", value_delimiter = ',')]
     pub features: Option<Vec<String>>,
+    /// Random seed (the same seed gives byte-identical weights)
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Fraction of rows held out to measure the model
@@ -470,6 +514,7 @@ pub enum ModelCmd {
         after_help = "Examples:\n  warden model show credit@1\n  warden model show credit --json   # latest version, whole manifest"
     )]
     Show {
+        /// The model version (MODEL@N, or MODEL for the latest)
         model: String,
         #[command(flatten)]
         acting: ActingAs,
@@ -479,7 +524,9 @@ pub enum ModelCmd {
         after_help = "Examples:\n  warden model export credit@1 --out ./credit-1\n  warden verify ./credit-1                      # checks ./credit-1.sig\n  model_signing verify key ./credit-1 --signature ./credit-1.sig --public_key pipeline.pub.pem"
     )]
     Export {
+        /// The model version (MODEL@N, or MODEL for the latest)
         model: String,
+        /// The directory to write the package to (must not exist)
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
         #[command(flatten)]
@@ -490,9 +537,12 @@ pub enum ModelCmd {
         after_help = "Examples:\n  warden model import penguins.onnx --name penguins --schema penguins.schema.toml\n  warden model import rf.onnx --name churn-rf --schema churn.toml --json\n\nThe schema (TOML) declares the class labels in the probability output's order and the\nfeatures in the input tensor's column order:\n\n  classes = [\"Adelie\", \"Chinstrap\", \"Gentoo\"]\n  input = \"input\"                    # optional when the model has one input\n  probabilities = \"probabilities\"    # optional when an output has that name\n  [[features]]\n  name = \"bill_length_mm\"\n  min = 32.1                         # optional\n  max = 59.6\n\nThe model runs on tract (pure Rust); it is run once at import, so an operator tract cannot\nrun is refused now. Export scikit-learn models with skl2onnx and zipmap=False. External\ntensor data must lie inside the model's directory; it is inlined into the package.\nNeeds the ml-engineer or admin role."
     )]
     Import {
+        /// The ONNX model file
         file: PathBuf,
+        /// The model name to register it under
         #[arg(long)]
         name: String,
+        /// The input schema (TOML): features, ranges, categories, classes
         #[arg(long, value_name = "FILE")]
         schema: PathBuf,
         #[command(flatten)]
@@ -503,6 +553,7 @@ pub enum ModelCmd {
         after_help = "Examples:\n  warden model card credit@3 > credit-3.card.md   # generated; edit the marked sections\n  warden model card credit@3 --attach credit-3.card.md\n\nThe card has YAML front matter (license, datasets, tags, metrics, model-index) and sections\nfilled from the package and its latest evaluation. Sections only a person can write (intended\nuse, out-of-scope use, limitations and risks, ethical considerations) carry a marker; the\nproduction gate counts an attached card's remaining markers and an unset license as missing."
     )]
     Card {
+        /// The model version (MODEL@N, or MODEL for the latest)
         model: String,
         /// Attach this written card to the model version
         #[arg(long, value_name = "FILE")]
@@ -515,6 +566,7 @@ pub enum ModelCmd {
         after_help = "Examples:\n  warden model passport credit@3 > credit-3.passport.md\n  warden model passport credit@3 --json\n\nDigests along the lineage, the signature checked now, evaluations, gate decisions,\napprovals, quarantines and incidents, and the controls in place mapped to the NIST AI RMF\nfunctions, the OWASP Machine Learning Security Top 10 and MITRE ATLAS techniques."
     )]
     Passport {
+        /// The model version (MODEL@N, or MODEL for the latest)
         model: String,
         #[command(flatten)]
         acting: ActingAs,
@@ -524,6 +576,7 @@ pub enum ModelCmd {
         after_help = "Examples:\n  warden model bom credit@3 > credit-3.cdx.json\n\nThe model component carries a CycloneDX model card (approach, task, architecture, datasets,\ninputs and outputs, performance, fairness and robustness metrics, considerations). The test\nsuite validates it against the official CycloneDX 1.6 JSON schema."
     )]
     Bom {
+        /// The model version (MODEL@N, or MODEL for the latest)
         model: String,
         #[command(flatten)]
         acting: ActingAs,
@@ -533,7 +586,9 @@ pub enum ModelCmd {
         after_help = "Examples:\n  warden model predict credit@1 applicants.csv\n  warden model predict credit@1 applicants.csv --json\n\nThe model is verified (digests, signature against the trust store) before it is loaded.\nThe CSV needs every input feature; other columns are ignored. If it holds the model's\ntarget column, the accuracy is reported too. Output: row, label, one probability per class."
     )]
     Predict {
+        /// The model version (MODEL@N, or MODEL for the latest)
         model: String,
+        /// A CSV of the model's input columns
         file: PathBuf,
         #[command(flatten)]
         csv: CsvArgs,
@@ -566,12 +621,16 @@ pub enum PrivacyCmd {
         after_help = "Examples:\n  warden privacy epsilon --sample-rate 0.01 --noise-multiplier 1.1 --steps 1000 --delta 1e-5\n  warden privacy epsilon --sample-rate 0.004 --noise-multiplier 0.8 --steps 10000 --delta 1e-5 --json\n\nThe sample rate is the expected batch size over the dataset size (Poisson sampling).\nBoth accountants are shown; --accountant picks the one whose epsilon is used (PLD by default).\nBoth are upper bounds; PLD's is tighter (RDP's is what Opacus reports by default)."
     )]
     Epsilon {
+        /// Poisson sampling rate q of each step (batch size / dataset size)
         #[arg(long, value_name = "Q")]
         sample_rate: f64,
+        /// Noise multiplier sigma (noise std / clipping norm)
         #[arg(long, value_name = "SIGMA")]
         noise_multiplier: f64,
+        /// Number of training steps T
         #[arg(long, value_name = "T")]
         steps: u64,
+        /// Target delta
         #[arg(long, value_name = "D", default_value_t = 1e-5)]
         delta: f64,
         /// The accountant whose epsilon is used
@@ -583,12 +642,16 @@ pub enum PrivacyCmd {
         after_help = "Examples:\n  warden privacy noise --target-epsilon 3 --sample-rate 0.01 --steps 1000 --delta 1e-5\n  warden privacy noise --target-epsilon 1 --sample-rate 0.001 --steps 10000 --json\n\nCalibrated with the PLD accountant unless --accountant rdp; the other accountant's epsilon at\nthe noise found is shown for comparison."
     )]
     Noise {
+        /// The epsilon to reach
         #[arg(long, value_name = "E")]
         target_epsilon: f64,
+        /// Poisson sampling rate q of each step
         #[arg(long, value_name = "Q")]
         sample_rate: f64,
+        /// Number of training steps T
         #[arg(long, value_name = "T")]
         steps: u64,
+        /// Target delta
         #[arg(long, value_name = "D", default_value_t = 1e-5)]
         delta: f64,
         /// The accountant that calibrates the noise
@@ -660,6 +723,7 @@ pub enum DataCmd {
         after_help = "Examples:\n  warden data profile credit.csv\n  warden data profile adult.csv --trim --emit-schema adult.schema.toml"
     )]
     Profile {
+        /// The CSV file to profile (`-` for standard input)
         file: PathBuf,
         /// Write a schema (TOML expectations) describing the file as it is
         #[arg(long, value_name = "OUT")]
@@ -691,6 +755,7 @@ pub enum DataCmd {
         after_help = "Examples:\n  warden data lineage credit@2\n  warden data lineage credit@2 --json"
     )]
     Lineage {
+        /// The dataset version (NAME@V, or NAME for the latest)
         dataset: String,
         #[command(flatten)]
         acting: ActingAs,
@@ -704,10 +769,13 @@ pub enum ExampleCmd {
         after_help = "Examples:\n  warden example credit --rows 10000 --seed 42 --out credit.csv\n  warden example credit --rows 10000 --seed 42 --out poisoned.csv --poison 0.05   # also writes poisoned.csv.poison.json\n  warden example credit --rows 5000 --seed 9 --out shifted.csv --shift --bias 0.8\n\nColumns: customer_id, full_name, email, phone, ssn, card_number, street_address, date_of_birth,\nage, age_band, sex, income, loan_amount, credit_score, employment, housing, num_accounts,\ndebt_ratio, notes, approved (target, 1 = approved). Sensitive attributes: sex, age_band."
     )]
     Credit {
+        /// How many rows to generate
         #[arg(long, default_value_t = 1000)]
         rows: usize,
+        /// Random seed (the same seed gives the same file)
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Where to write the CSV
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
         /// Fraction of labels to flip; the flipped rows go to FILE.poison.json
@@ -729,8 +797,10 @@ pub enum RolesCmd {
         after_help = "Examples:\n  warden roles grant lee approver\n  warden roles grant ci-bot@example.com ml-engineer\n\nNo one grants a role beyond their own; under the bundled policy only an admin grants."
     )]
     Grant {
+        /// The actor who gets the role
         #[arg(value_name = "ACTOR")]
         member: String,
+        /// The role (see `warden roles list`)
         role: String,
         #[command(flatten)]
         acting: ActingAs,
@@ -738,8 +808,10 @@ pub enum RolesCmd {
     /// Revoke ROLE from ACTOR (the last admin cannot be revoked)
     #[command(after_help = "Example:\n  warden roles revoke lee approver")]
     Revoke {
+        /// The actor who loses the role
         #[arg(value_name = "ACTOR")]
         member: String,
+        /// The role taken away
         role: String,
         #[command(flatten)]
         acting: ActingAs,
@@ -800,6 +872,7 @@ pub enum KeysCmd {
     /// Print a key's public half as PEM
     #[command(after_help = "Example:\n  warden keys export-public pipeline > pipeline.pub.pem")]
     ExportPublic {
+        /// Name of the key
         name: String,
         #[command(flatten)]
         acting: ActingAs,
@@ -807,7 +880,9 @@ pub enum KeysCmd {
     /// Add a public key (PEM) to the workspace trust store
     #[command(after_help = "Example:\n  warden keys trust partner.pub.pem --name partner")]
     Trust {
+        /// A public key file (SPKI PEM)
         file: PathBuf,
+        /// The name the key is trusted under
         #[arg(long)]
         name: String,
         #[command(flatten)]
@@ -816,6 +891,7 @@ pub enum KeysCmd {
     /// Revoke a key: kept on record, no longer trusted or used
     #[command(after_help = "Example:\n  warden keys revoke partner")]
     Revoke {
+        /// Name of the key
         name: String,
         #[command(flatten)]
         acting: ActingAs,
@@ -842,6 +918,32 @@ pub enum AuditCmd {
         #[arg(long, value_name = "N")]
         limit: Option<u64>,
     },
+    /// Cosign the log's newest checkpoint as an independent witness (C2SP tlog-cosignature/v1)
+    #[command(
+        after_help = "Examples:\n  warden audit witness-key --name witness.example/w1 --out ~/w1.pem   # once, outside the workspace\n  warden audit witness --key ~/w1.pem --name witness.example/w1\n  warden audit verify --witness \"witness.example/w1+1a2b3c4d+BA...\"\n\nThe witness verifies the whole log first, including consistency with the newest\ncheckpoint its own account saw before, and refuses (exit 5) to cosign a log that\ndoes not verify. The cosigned note goes to .warden/log/cosignatures/NAME.note.\nA production gate can require cosignatures: list the witnesses' verifier keys in\nthe gate data's `witnesses` with `min_witnesses` and `max_witness_age_seconds`."
+    )]
+    Witness {
+        /// The witness's Ed25519 private key (PEM)
+        #[arg(long, value_name = "FILE")]
+        key: std::path::PathBuf,
+        /// The witness's name, a schema-less URL (e.g. witness.example/w1)
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Create a witness key (Ed25519, mode 0600) and print its verifier key
+    #[command(
+        after_help = "Example:\n  warden audit witness-key --name witness.example/w1 --out ~/w1.pem"
+    )]
+    WitnessKey {
+        /// The witness's name, a schema-less URL
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// Where to write the private key (must not exist)
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+    },
     /// Recompute every leaf and the tree, check every checkpoint; exit 5 on any failure
     #[command(
         after_help = "Examples:\n  warden audit verify\n  warden audit verify --vkey \"$(cat trusted-log.vkey)\"   # pin the log key\n  warden audit verify --pin /mnt/elsewhere/checkpoint    # a checkpoint kept outside the workspace\n\nThe newest checkpoint of a sound log is remembered in your own directory\n($WARDEN_CONFIG_DIR, else ~/.config/warden), and every later run checks the\nlog against it: deleting the newest events and restoring an older signed\ncheckpoint is reported. Registry rows (stage pointers, quarantines, role\ngrants, keys, approvals, API keys) are compared with the state the log's\nevents imply."
@@ -856,6 +958,9 @@ pub enum AuditCmd {
         /// Neither check against nor update the checkpoint remembered in your own directory
         #[arg(long)]
         no_remember: bool,
+        /// A witness's verifier key: it must have cosigned a checkpoint the log is consistent with (repeatable)
+        #[arg(long, value_name = "VKEY")]
+        witness: Vec<String>,
         #[command(flatten)]
         acting: ActingAs,
     },
@@ -883,6 +988,7 @@ pub enum AuditCmd {
         after_help = "Examples:\n  warden audit check-proof proof.json\n  warden audit check-proof proof.json --vkey \"$(cat log.vkey)\"   # outside a workspace"
     )]
     CheckProof {
+        /// A proof file written by `audit proof --json`
         file: PathBuf,
         /// The log's verifier key (default: the current workspace's)
         #[arg(long, value_name = "VKEY")]
@@ -974,6 +1080,7 @@ pub enum ApikeyCmd {
     /// Revoke an API key by name; it stops working at the server's next refresh (a few seconds)
     #[command(after_help = "Example:\n  warden apikey revoke web-frontend")]
     Revoke {
+        /// Name of the API key
         name: String,
         #[command(flatten)]
         acting: ActingAs,
@@ -983,7 +1090,9 @@ pub enum ApikeyCmd {
         after_help = "Examples:\n  warden apikey block scraper --reason \"extraction probing, incident 12\"\n  warden apikey unblock scraper\n\nThe server refuses the key within a few seconds. Needs apikey.hold (operator, admin)."
     )]
     Block {
+        /// Name of the API key
         name: String,
+        /// Why (recorded in the audit log)
         #[arg(long)]
         reason: String,
         #[command(flatten)]
@@ -994,10 +1103,12 @@ pub enum ApikeyCmd {
         after_help = "Example:\n  warden apikey throttle batch-scorer --rate 2 --reason \"flooding the endpoint\""
     )]
     Throttle {
+        /// Name of the API key
         name: String,
         /// Requests per second
         #[arg(long)]
         rate: f64,
+        /// Why (recorded in the audit log)
         #[arg(long)]
         reason: String,
         #[command(flatten)]
@@ -1006,6 +1117,7 @@ pub enum ApikeyCmd {
     /// Lift a block or throttle (set by a person or by the monitor)
     #[command(after_help = "Example:\n  warden apikey unblock scraper")]
     Unblock {
+        /// Name of the API key
         name: String,
         #[command(flatten)]
         acting: ActingAs,
@@ -1065,7 +1177,9 @@ pub enum MonitorCmd {
         after_help = "Examples:\n  warden monitor pause credit --reason \"planned marketing campaign shifts traffic\"\n  warden monitor resume credit\n\nA kill switch: while paused, the monitor records windows and sends alerts but does not roll\nback, quarantine, block or throttle. Takes effect at the next decision. Needs monitor.pause\n(operator, admin)."
     )]
     Pause {
+        /// The model whose automated responses pause
         model: String,
+        /// Why (recorded in the audit log)
         #[arg(long)]
         reason: String,
         #[command(flatten)]
@@ -1074,6 +1188,7 @@ pub enum MonitorCmd {
     /// Let the monitor act on MODEL again
     #[command(after_help = "Example:\n  warden monitor resume credit")]
     Resume {
+        /// The model whose automated responses resume
         model: String,
         #[command(flatten)]
         acting: ActingAs,
@@ -1083,6 +1198,7 @@ pub enum MonitorCmd {
         after_help = "Examples:\n  warden monitor status credit\n  warden monitor status credit --limit 50 --json"
     )]
     Status {
+        /// The model
         model: String,
         /// Windows to show (newest first)
         #[arg(long, default_value_t = 10)]
@@ -1090,4 +1206,39 @@ pub enum MonitorCmd {
         #[command(flatten)]
         acting: ActingAs,
     },
+}
+
+#[cfg(test)]
+mod help_tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand and every argument says what it is: a `--help`
+    /// with a blank line where a description belongs is a wall for a
+    /// newcomer.
+    #[test]
+    fn every_command_and_argument_is_described() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                if a.is_hide_set() || a.get_id() == "help" || a.get_id() == "version" {
+                    continue;
+                }
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", a.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                let p = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(p.clone());
+                }
+                walk(sub, &p, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "warden", &mut missing);
+        assert!(missing.is_empty(), "no description: {missing:#?}");
+    }
 }

@@ -16,11 +16,33 @@ use crate::cli::Cli;
 use crate::output::Failure;
 
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     match cmd::run(cli) {
         Ok(code) => code,
         Err(failure) => failure.report(),
     }
+}
+
+/// A reader that stops early (`warden audit log | head`) closes the pipe;
+/// printing then fails with EPIPE, which `println!` turns into a panic.
+/// That is not an error of the command: everything it changed is already
+/// committed, and the reader has what it wanted. Exit 0 without a message,
+/// as other command-line tools do, instead of a panic and exit 101.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 /// Exit codes, the same for every command (documented in the README).

@@ -160,6 +160,9 @@ fn a_grant_never_exceeds_the_granters_roles() {
         toml.replace(default, "authz = \"authz.rego\""),
     )
     .unwrap();
+    // The admin registers the replaced policy (until then it decides nothing).
+    let (code, _, err) = as_actor(ws, "ana", &["policy", "register", "authz"]);
+    assert_eq!(code, 0, "{err}");
 
     for (who, role) in [
         ("omar", "admin"),

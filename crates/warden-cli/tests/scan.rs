@@ -164,11 +164,21 @@ fn sarif_names_every_rule_and_location() {
         let idx = r["ruleIndex"].as_u64().unwrap() as usize;
         assert_eq!(rules[idx], r["ruleId"].as_str().unwrap());
         assert!(["error", "warning", "note"].contains(&r["level"].as_str().unwrap()));
-        let uri = r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
-            .as_str()
-            .unwrap();
+        let loc = &r["locations"][0]["physicalLocation"]["artifactLocation"];
+        let uri = loc["uri"].as_str().unwrap();
         assert!(!uri.starts_with('/') && !uri.starts_with("./"), "{uri}");
+        assert_eq!(loc["uriBaseId"], "%SRCROOT%");
     }
+    // %SRCROOT% is the directory the scan ran in; the driver points at its docs.
+    let base = run0["originalUriBaseIds"]["%SRCROOT%"]["uri"]
+        .as_str()
+        .unwrap();
+    assert!(
+        base.starts_with("file:///") && base.ends_with('/'),
+        "{base}"
+    );
+    let info = run0["tool"]["driver"]["informationUri"].as_str().unwrap();
+    assert!(info.ends_with("/docs/scan.md"), "{info}");
     // The unscanned file is a notification, so the log does not read as clean.
     let notes = run0["invocations"][0]["toolExecutionNotifications"]
         .as_array()

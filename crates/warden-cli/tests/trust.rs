@@ -368,6 +368,22 @@ fn registry_rows_changed_by_sql_are_refused_where_they_are_used() {
     // The refusal is itself on record.
     let log = ok(warden(ws, "ana").args(["audit", "log", "--action", "integrity", "--json"]));
     assert!(log.contains("quarantine of credit@1"), "{log}");
+    // An integrity incident is open on the version concerned: promotion is
+    // frozen until a person closes it.
+    let incidents = ok(warden(ws, "ana").args(["incident", "list", "--json"]));
+    let incidents: serde_json::Value = serde_json::from_str(&incidents).unwrap();
+    let open: Vec<&serde_json::Value> = incidents
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "integrity")
+        .collect();
+    assert_eq!(open.len(), 1, "{incidents}");
+    let id = open[0]["id"].as_u64().unwrap().to_string();
+    let (code, _, stderr) = out(warden(ws, "sam").args(["promote", "credit@1", "--to", "dev"]));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("frozen by incident"), "{stderr}");
+    ok(warden(ws, "omar").args(["incident", "close", &id, "--resolution", "row restored"]));
     // audit verify lists the disagreement.
     let (code, _, stderr) = out(warden(ws, "ana").args(["audit", "verify"]));
     assert_eq!(code, 5);
@@ -504,4 +520,210 @@ fn a_change_whose_checkpoint_cannot_be_signed_is_rolled_back() {
         .env("WARDEN_KEY_PASSPHRASE", "correct horse")
         .args(["roles", "grant", "lee", "approver"]));
     ok(warden(ws, "ana").args(["audit", "verify"]));
+}
+
+#[test]
+fn edited_gate_data_decides_nothing_until_two_admins_register_it() {
+    let tmp = team();
+    let ws = tmp.path();
+    ok(warden(ws, "ana").args(["roles", "grant", "bob", "admin"]));
+    // The insider copies the thresholds with no approvals and no scan, and
+    // points warden.toml at them.
+    let data = include_str!("../../warden-policy/policies/gate-data.json")
+        .replace("\"min_approvals\": 2", "\"min_approvals\": 0")
+        .replace("\"scan_required_level\": 3", "\"scan_required_level\": 9");
+    std::fs::write(ws.join("weak.json"), data).unwrap();
+    let toml = std::fs::read_to_string(ws.join("warden.toml")).unwrap();
+    std::fs::write(
+        ws.join("warden.toml"),
+        toml.replace(
+            "# data = \"policies/gate-data.json\"",
+            "data = \"weak.json\"",
+        ),
+    )
+    .unwrap();
+    let (code, _, stderr) =
+        out(warden(ws, "sam").args(["promote", "credit@1", "--to", "production"]));
+    assert_eq!(code, 5, "{stderr}");
+    assert!(
+        stderr.contains("production policy on disk") && stderr.contains("bundled policy"),
+        "{stderr}"
+    );
+    let (code, stdout, _) = out(warden(ws, "sam").args(["policy", "status"]));
+    assert_eq!(code, 5, "{stdout}");
+    assert!(stdout.contains("NOT REGISTERED"), "{stdout}");
+    // One admin alone only proposes it for production.
+    let r = ok(warden(ws, "ana").args(["policy", "register", "production"]));
+    assert!(r.contains("Proposed"), "{r}");
+    let (code, _, _) = out(warden(ws, "ana").args(["policy", "register", "production"]));
+    assert_ne!(code, 0, "the proposer cannot confirm their own proposal");
+    let (code, _, _) = out(warden(ws, "sam").args(["promote", "credit@1", "--to", "production"]));
+    assert_eq!(code, 5);
+    // A second admin registers it: now the edited thresholds are in force,
+    // and the change is on record with both names.
+    let r = ok(warden(ws, "bob").args(["policy", "register", "production"]));
+    assert!(
+        r.contains("Registered") && r.contains("proposed by ana"),
+        "{r}"
+    );
+    let (code, _, stderr) =
+        out(warden(ws, "sam").args(["gate", "credit@1", "--env", "production"]));
+    assert_ne!(code, 5, "{stderr}");
+    let log = ok(warden(ws, "ana").args(["audit", "log", "--action", "policy", "--json"]));
+    let log: serde_json::Value = serde_json::from_str(&log).unwrap();
+    let actors: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(actors, ["ana", "bob"]);
+    // Staging and dev still run the bundled gate only if nothing else is on
+    // disk: the same edited data is refused there until registered.
+    let (code, _, _) = out(warden(ws, "sam").args(["gate", "credit@1", "--env", "staging"]));
+    assert_eq!(code, 5);
+}
+
+#[test]
+fn a_witness_cosigns_only_a_sound_log_and_its_cosignature_catches_truncation() {
+    let tmp = team();
+    let ws = tmp.path();
+    ok(warden(ws, "ana").args(["roles", "grant", "wit", "auditor"]));
+    let key = user_dir("wit").join("w1.pem");
+    std::fs::create_dir_all(user_dir("wit")).unwrap();
+    let out_text = ok(warden(ws, "wit")
+        .args([
+            "audit",
+            "witness-key",
+            "--name",
+            "witness.test/w1",
+            "--json",
+            "--out",
+        ])
+        .arg(&key));
+    let vkey = serde_json::from_str::<serde_json::Value>(&out_text).unwrap()["vkey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let size = count_events(ws);
+    ok(warden(ws, "wit")
+        .args(["audit", "witness", "--name", "witness.test/w1", "--key"])
+        .arg(&key));
+    let note =
+        std::fs::read_to_string(ws.join(".warden/log/cosignatures/witness.test_w1.note")).unwrap();
+    assert!(note.contains("\u{2014} witness.test/w1 "), "{note}");
+    ok(warden(ws, "ana").args(["audit", "verify", "--witness", &vkey]));
+    // The gate sees the cosignature (consistent, fresh) when the pinned
+    // gate data names the witness; without it, none is counted.
+    let gate: serde_json::Value = serde_json::from_str(
+        &out(warden(ws, "sam").args(["gate", "credit@1", "--env", "production", "--json"])).1,
+    )
+    .unwrap();
+    assert_eq!(gate["input"]["log"]["cosignatures"], serde_json::json!([]));
+    // An unknown witness key: verify names the missing cosignature.
+    let other = user_dir("wit").join("w2.pem");
+    let o = ok(warden(ws, "wit")
+        .args([
+            "audit",
+            "witness-key",
+            "--name",
+            "witness.test/w2",
+            "--json",
+            "--out",
+        ])
+        .arg(&other));
+    let vkey2 = serde_json::from_str::<serde_json::Value>(&o).unwrap()["vkey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, _, stderr) = out(warden(ws, "ana").args(["audit", "verify", "--witness", &vkey2]));
+    assert_eq!(code, 5, "{stderr}");
+    assert!(stderr.contains("witness.test/w2"), "{stderr}");
+
+    // Truncation after the witness cosigned: caught through the witness's
+    // cosignature by anyone, remembered checkpoint or not.
+    ok(warden(ws, "omar").args(["quarantine", "credit@1", "--reason", "test"]));
+    ok(warden(ws, "wit")
+        .args(["audit", "witness", "--name", "witness.test/w1", "--key"])
+        .arg(&key));
+    let c = db(ws);
+    c.execute("DELETE FROM audit_events WHERE seq >= ?1", [size])
+        .unwrap();
+    c.execute("DELETE FROM audit_checkpoints WHERE size > ?1", [size])
+        .unwrap();
+    c.execute(
+        "UPDATE quarantines SET released_at = created_at, released_by = 'ana', release_reason = 'x'",
+        [],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO stage_pointers (model, env, version, updated_by, updated_at) \
+         VALUES ('credit', 'dev', 1, 'sam', '2026-01-01T00:00:00Z')",
+        [],
+    )
+    .unwrap();
+    c.execute("DELETE FROM role_grants WHERE actor = 'wit'", [])
+        .unwrap();
+    recompute_log_state(&c);
+    drop(c);
+    let old = ok(warden(ws, "ana").args(["audit", "proof", "--index", "0", "--json"]));
+    let old: serde_json::Value = serde_json::from_str(&old).unwrap();
+    std::fs::write(
+        ws.join(".warden/log/checkpoint"),
+        old["checkpoint"].as_str().unwrap(),
+    )
+    .unwrap();
+    let (code, _, stderr) =
+        out(warden(ws, "ana").args(["audit", "verify", "--no-remember", "--witness", &vkey]));
+    assert_eq!(code, 5, "{stderr}");
+    assert!(stderr.contains("cosigned by witness.test/w1"), "{stderr}");
+}
+
+#[test]
+fn a_rewritten_event_row_blocks_production_at_the_decision() {
+    let tmp = team();
+    let ws = tmp.path();
+    // The insider rewrites the promote event's payload (and everything that
+    // hashes it: digest, event text, leaf hash, the stored frontier), so
+    // the row and event agree; only the signed tree tells.
+    let c = db(ws);
+    let (seq, payload, event): (i64, String, String) = c
+        .query_row(
+            "SELECT seq, payload, event FROM audit_events WHERE action = 'model.promote' ORDER BY seq LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    let forged = payload.replace("\"env\":\"dev\"", "\"env\":\"production\"");
+    assert_ne!(forged, payload);
+    use sha2::Digest as _;
+    let old_digest = format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(payload.as_bytes()))
+    );
+    let new_digest = format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(forged.as_bytes()))
+    );
+    let forged_event = event.replace(&old_digest, &new_digest);
+    let mut leaf = sha2::Sha256::new();
+    leaf.update([0u8]);
+    leaf.update(forged_event.as_bytes());
+    c.execute(
+        "UPDATE audit_events SET payload = ?1, event = ?2, leaf_hash = ?3 WHERE seq = ?4",
+        rusqlite::params![forged, forged_event, hex::encode(leaf.finalize()), seq],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO stage_pointers (model, env, version, updated_by, updated_at) \
+         VALUES ('credit', 'production', 1, 'sam', '2026-01-01T00:00:00Z')",
+        [],
+    )
+    .unwrap();
+    recompute_log_state(&c);
+    drop(c);
+    let (code, stdout, stderr) =
+        out(warden(ws, "sam").args(["gate", "credit@1", "--env", "production", "--json"]));
+    assert_eq!(code, 4, "{stdout}{stderr}");
+    assert!(stdout.contains("the audit log does not verify"), "{stdout}");
 }

@@ -48,6 +48,10 @@ pub mod actions {
     pub const AUTHZ_DENIED: &str = "authz.denied";
     /// A registry row used in a decision disagreed with the log.
     pub const INTEGRITY_DISAGREEMENT: &str = "integrity.disagreement";
+    /// A first admin proposed a policy digest for `production`.
+    pub const POLICY_PROPOSE: &str = "policy.propose";
+    /// A policy digest became the one registered for a scope.
+    pub const POLICY_REGISTER: &str = "policy.register";
     pub const DATA_INGEST: &str = "data.ingest";
     pub const MODEL_TRAIN: &str = "model.train";
     pub const MODEL_SIGN: &str = "model.sign";

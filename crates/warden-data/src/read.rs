@@ -461,6 +461,20 @@ fn parse_chunks(
                         });
                     }
                 };
+                // A NUL byte ends the string in many tools that will read
+                // the stored table; refuse it rather than store it.
+                if let Some(at) = memchr::memchr(0, &out[..outlen]) {
+                    let i = ends[..endlen].iter().position(|&end| end > at).unwrap_or(0);
+                    return Err(DataError::Parse {
+                        row: record,
+                        line,
+                        column: column_label(&header, i),
+                        message: format!(
+                            "a NUL byte at byte {} of the field; remove it from the source",
+                            at - if i == 0 { 0 } else { ends[i - 1] }
+                        ),
+                    });
+                }
                 let mut start = 0;
                 spans.clear();
                 for (i, &end) in ends[..endlen].iter().enumerate() {
@@ -596,6 +610,10 @@ fn parse_int(s: &str) -> Option<i64> {
     s.parse().ok()
 }
 
+/// A decimal that a float keeps exactly: the stored `f64` must stand for
+/// the same number the text wrote, so nothing is silently rounded
+/// (`4088002734199108369` would be stored as `4088002734199108600`), and
+/// codes with leading zeros (`007`, `00.5`) stay text like integer codes.
 fn parse_float(s: &str) -> Option<f64> {
     if !s
         .bytes()
@@ -604,7 +622,52 @@ fn parse_float(s: &str) -> Option<f64> {
     {
         return None;
     }
-    s.parse::<f64>().ok().filter(|x| x.is_finite())
+    let unsigned = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let int_part = unsigned.split(['.', 'e', 'E']).next().unwrap_or_default();
+    if int_part.len() > 1 && int_part.starts_with('0') {
+        return None;
+    }
+    let x = s.parse::<f64>().ok().filter(|x| x.is_finite())?;
+    keeps_decimal(s, x).then_some(x)
+}
+
+/// The significant digits of a decimal text (no leading or trailing zeros)
+/// and the power of ten of its first digit; `None` for zero.
+fn decimal_digits(s: &str) -> Option<(Vec<u8>, i64)> {
+    let s = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (mantissa, exp) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], s[i + 1..].parse::<i64>().ok()?),
+        None => (s, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
+    let first = all.iter().position(|&b| b != b'0')?;
+    let last = all.iter().rposition(|&b| b != b'0')?;
+    // The first significant digit's power of ten.
+    let power = int.len() as i64 - 1 - first as i64 + exp;
+    Some((all[first..=last].to_vec(), power))
+}
+
+/// Whether `x` is exactly the number `text` wrote, compared as decimals:
+/// any decimal of at most 15 significant digits is kept by an `f64`; longer
+/// ones are compared with the shortest decimal that reads back as `x`.
+fn keeps_decimal(text: &str, x: f64) -> bool {
+    // Fast path, no allocation: at most 15 digits in the mantissa.
+    let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
+    if mantissa.bytes().filter(u8::is_ascii_digit).count() <= 15 {
+        return true;
+    }
+    let Some((digits, power)) = decimal_digits(text) else {
+        return x == 0.0;
+    };
+    if digits.len() <= 15 {
+        return true;
+    }
+    if digits.len() > 17 {
+        return false;
+    }
+    let shortest = format!("{:e}", x.abs());
+    decimal_digits(&shortest).is_some_and(|(d, p)| d == digits && p == power)
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
@@ -961,6 +1024,93 @@ mod tests {
             assert_eq!(t.columns[0].data.text(i).unwrap(), i.to_string());
             assert_eq!(&t.columns[1].data.text(i).unwrap(), want);
             assert_eq!(t.columns[2].data.number(i).unwrap(), (i % 100) as f64 + 0.5);
+        }
+    }
+
+    #[test]
+    fn values_are_typed_only_when_kept_exactly() {
+        let ty = |vals: &[&str]| {
+            let mut c = RawColumn::new("x".into());
+            for v in vals {
+                c.push(Some(v));
+            }
+            infer(&c)
+        };
+        assert_eq!(ty(&["007", "012", "3"]), ColumnType::Text);
+        assert_eq!(ty(&["007", "012", "007", "012"]), ColumnType::Categorical);
+        assert_eq!(ty(&["00.5", "1.5"]), ColumnType::Text);
+        assert_eq!(ty(&["4088002734199108369", "1"]), ColumnType::Integer);
+        assert_eq!(ty(&["4088002734199108369", "1.5"]), ColumnType::Text);
+        assert_eq!(ty(&["9223372036854775807", "1"]), ColumnType::Integer);
+        assert_eq!(ty(&["9223372036854775808", "1.5"]), ColumnType::Text);
+        assert_eq!(ty(&["0.1", "2.5e3", "-0.25"]), ColumnType::Float);
+        assert_eq!(ty(&["0.30000000000000004", "1"]), ColumnType::Float);
+        assert_eq!(ty(&["0.300000000000000041", "1"]), ColumnType::Text);
+    }
+
+    #[test]
+    fn a_nul_byte_is_refused_naming_row_and_column() {
+        let csv = b"a,b\n1,x\n2,y\x00z\n";
+        let e = read_csv(&mut csv.as_slice(), &CsvOptions::default()).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("NUL") && msg.contains("column b") && msg.contains("row 2"),
+            "{msg}"
+        );
+    }
+
+    /// The value of a decimal text as an exact rational digit string and
+    /// power (independent of `decimal_digits`): through `{:e}` of a wide
+    /// integer-scaled form is not available, so compare via the shortest
+    /// round-trip representation.
+    fn same_number(text: &str, x: f64) -> bool {
+        let t: f64 = text.parse().unwrap();
+        // x is what the text parses to...
+        if t.to_bits() != x.to_bits() {
+            return false;
+        }
+        // ...and printing x and reading it back as a decimal gives the
+        // text's number: compare normalised digit strings.
+        let norm = |s: &str| -> (String, i64) {
+            let s = s.trim_start_matches(['-', '+']);
+            let (m, e) = match s.find(['e', 'E']) {
+                Some(i) => (&s[..i], s[i + 1..].parse::<i64>().unwrap()),
+                None => (s, 0),
+            };
+            let (i, f) = m.split_once('.').unwrap_or((m, ""));
+            let all = format!("{i}{f}");
+            let lead = all.len() - all.trim_start_matches('0').len();
+            let digits = all
+                .trim_start_matches('0')
+                .trim_end_matches('0')
+                .to_string();
+            (digits, i.len() as i64 - 1 - lead as i64 + e)
+        };
+        let (d1, p1) = norm(text);
+        let (d2, p2) = norm(&format!("{:e}", x.abs()));
+        (d1.is_empty() && d2.is_empty()) || (d1 == d2 && p1 == p2)
+    }
+
+    proptest::proptest! {
+        /// Every value a float column keeps is the number its text wrote.
+        #[test]
+        fn a_float_column_keeps_every_value_exactly(
+            vals in proptest::collection::vec("-?(0|[1-9][0-9]{0,19})(\\.[0-9]{1,19})?(e-?[1-9][0-9]?)?", 1..20)
+        ) {
+            let mut c = RawColumn::new("x".into());
+            for v in &vals {
+                c.push(Some(v));
+            }
+            if let Ok(ColumnData::Float(xs)) = infer_and_convert(&c) {
+                for (v, x) in vals.iter().zip(xs) {
+                    proptest::prop_assert!(same_number(v, x), "{} stored as {}", v, x);
+                }
+            }
+            if let Ok(ColumnData::Integer(xs)) = infer_and_convert(&c) {
+                for (v, x) in vals.iter().zip(xs) {
+                    proptest::prop_assert_eq!(Some(v.parse::<i64>().unwrap()), x);
+                }
+            }
         }
     }
 

@@ -87,12 +87,12 @@ fn clip(p: f64) -> f64 {
 fn log_nfactorial_div_n_pow_n(n: f64) -> f64 {
     const C: [f64; 8] = [
         -2.955_065_359_477_124_2e-2,
-        6.410_256_410_256_410_3e-3,
+        1.0 / 156.0,
         -1.917_526_917_526_917_5e-3,
-        8.417_508_417_508_417_5e-4,
+        1.0 / 1188.0,
         -5.952_380_952_380_952e-4,
         7.936_507_936_507_936e-4,
-        -2.777_777_777_777_777_8e-3,
+        -1.0 / 360.0,
         8.333_333_333_333_333e-2,
     ];
     let rn = 1.0 / n;
@@ -386,7 +386,7 @@ fn ln_binom_step(n: u64, j: u64) -> f64 {
 /// P(D_n^+ > x), the one-sided Smirnov tail (SciPy's `smirnov(n, x)`), by
 /// the Birnbaum–Tingey sum.
 pub fn smirnov_sf(n: u64, x: f64) -> f64 {
-    if !(x >= 0.0 && x <= 1.0) || n == 0 {
+    if !(0.0..=1.0).contains(&x) || n == 0 {
         return f64::NAN;
     }
     if n == 1 {

@@ -37,6 +37,7 @@ read_actions := {
 	"audit.proof",
 	"data.read",
 	"model.read",
+	"policy.status",
 }
 
 # What each role may do beyond reading. "x.*" matches every action under x.

@@ -198,3 +198,28 @@ deny contains msg if {
 	approval_count < cfg.min_approvals
 	msg := sprintf("%v valid approval(s) from distinct approvers with distinct keys, other than the author and the promoter; %v needed: warden approve MODEL@N --env %v --key KEY", [approval_count, cfg.min_approvals, input.env])
 }
+
+# Witnesses: with min_witnesses > 0, production needs that many distinct
+# witnesses (named in `witnesses`, which Rust checked each cosignature
+# against) to have cosigned a checkpoint consistent with the log within
+# max_witness_age_seconds.
+fresh_witnesses contains c.witness if {
+	some c in input.log.cosignatures
+	c.consistent
+	c.age_seconds <= object.get(cfg, "max_witness_age_seconds", 86400)
+}
+
+deny contains msg if {
+	level >= 3
+	needed := object.get(cfg, "min_witnesses", 0)
+	count(fresh_witnesses) < needed
+	msg := sprintf("%v witness cosignature(s) newer than %vs; %v needed: a witness runs warden audit witness --key KEY --name NAME", [count(fresh_witnesses), object.get(cfg, "max_witness_age_seconds", 86400), needed])
+}
+
+# The audit log, re-verified for this decision (tree, checkpoints, remembered
+# checkpoint, registry rows against events), must be sound for production.
+deny contains msg if {
+	level >= 3
+	input.log.verified == false
+	msg := sprintf("the audit log does not verify (%v): run warden audit verify", [concat("; ", input.log.problems)])
+}

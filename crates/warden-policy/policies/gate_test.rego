@@ -89,3 +89,21 @@ test_dev_does_not_need_a_scan if {
 	ok := object.union(good, {"env": "dev", "scan": {"scanned": false, "max_severity": "none", "findings": []}})
 	count(data.warden.gate.deny) == 0 with input as ok
 }
+
+test_production_needs_fresh_consistent_witnesses_when_configured if {
+	cfg := object.union(data.warden.gate_config, {"min_witnesses": 1, "max_witness_age_seconds": 60})
+	fresh := object.union(good, {"log": {"size": 10, "cosignatures": [{"witness": "w1", "size": 10, "age_seconds": 5, "consistent": true}]}})
+	stale := object.union(good, {"log": {"size": 10, "cosignatures": [{"witness": "w1", "size": 10, "age_seconds": 600, "consistent": true}]}})
+	forked := object.union(good, {"log": {"size": 10, "cosignatures": [{"witness": "w1", "size": 10, "age_seconds": 5, "consistent": false}]}})
+	count(data.warden.gate.deny) == 0 with input as fresh with data.warden.gate_config as cfg
+	count(data.warden.gate.deny) == 1 with input as stale with data.warden.gate_config as cfg
+	count(data.warden.gate.deny) == 1 with input as forked with data.warden.gate_config as cfg
+	count(data.warden.gate.deny) == 1 with input as good with data.warden.gate_config as cfg
+}
+
+test_production_needs_a_log_that_verifies if {
+	bad := object.union(good, {"log": {"size": 3, "verified": false, "problems": ["event 1: leaf hash does not match the event"], "cosignatures": []}})
+	count(data.warden.gate.deny) == 1 with input as bad
+	ok := object.union(good, {"log": {"size": 3, "verified": true, "problems": [], "cosignatures": []}})
+	count(data.warden.gate.deny) == 0 with input as ok
+}

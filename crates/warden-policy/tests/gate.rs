@@ -268,7 +268,7 @@ fn each_rule_denies_with_an_actionable_message() {
 #[test]
 fn the_bundled_rego_tests_pass() {
     let tests = Gate::bundled().unwrap().run_tests().unwrap();
-    assert_eq!(tests.len(), 12, "{tests:?}");
+    assert_eq!(tests.len(), 14, "{tests:?}");
     assert!(tests.iter().all(|t| t.1), "{tests:?}");
 }
 

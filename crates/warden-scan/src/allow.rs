@@ -6,6 +6,9 @@
 //! anything pass; it says how bad a name is known to be (code execution,
 //! an importer, a network call) so the report can rank it.
 
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
 use crate::Severity;
 
 /// Which kinds of benign pickles a scan accepts.
@@ -121,8 +124,6 @@ const NUMPY: &[(&str, &str)] = &[
     ("numpy.random._sfc64", "SFC64"),
     ("numpy.random.bit_generator", "SeedSequence"),
     ("joblib.numpy_pickle", "NumpyArrayWrapper"),
-    ("joblib.numpy_pickle_compat", "NDArrayWrapper"),
-    ("joblib.numpy_pickle_compat", "ZNDArrayWrapper"),
 ];
 
 const TORCH: &[(&str, &str)] = &[
@@ -225,10 +226,41 @@ const TORCH_VALUES: &[&str] = &[
     "per_channel_affine_float_qparams",
 ];
 
-const SKLEARN_FUNCTIONS: &[(&str, &str)] = &[
-    ("sklearn.neighbors._kd_tree", "newObj"),
-    ("sklearn.neighbors._ball_tree", "newObj"),
-];
+/// Exact names generated from the real packages by
+/// scripts/gen-scan-allowlist.sh: `PROFILE MODULE NAME` a line.
+const GENERATED: &str = include_str!("allow-generated.txt");
+
+/// A set of exact (module, name) pairs.
+type Names = HashSet<(&'static str, &'static str)>;
+
+/// The generated names, by profile.
+struct Generated {
+    numpy: Names,
+    sklearn: Names,
+}
+
+fn generated() -> &'static Generated {
+    static SETS: OnceLock<Generated> = OnceLock::new();
+    SETS.get_or_init(|| {
+        let mut g = Generated {
+            numpy: HashSet::new(),
+            sklearn: HashSet::new(),
+        };
+        for line in GENERATED.lines() {
+            let mut it = line.split(' ');
+            match (it.next(), it.next(), it.next()) {
+                (Some("numpy"), Some(m), Some(n)) => {
+                    g.numpy.insert((m, n));
+                }
+                (Some("sklearn"), Some(m), Some(n)) => {
+                    g.sklearn.insert((m, n));
+                }
+                _ => {}
+            }
+        }
+        g
+    })
+}
 
 /// Whether `module.name` is allowed under `profile`.
 pub(crate) fn allowed(profile: Profile, module: &str, name: &str) -> bool {
@@ -236,14 +268,8 @@ pub(crate) fn allowed(profile: Profile, module: &str, name: &str) -> bool {
     if hit(STANDARD) {
         return true;
     }
-    if profile.numpy() {
-        if hit(NUMPY) {
-            return true;
-        }
-        // NumPy 2's per-dtype classes: numpy.dtypes.Float64DType and kin.
-        if module == "numpy.dtypes" && is_class_name(name) && name.ends_with("DType") {
-            return true;
-        }
+    if profile.numpy() && (hit(NUMPY) || generated().numpy.contains(&(module, name))) {
+        return true;
     }
     if profile.torch() {
         if hit(TORCH) {
@@ -257,28 +283,7 @@ pub(crate) fn allowed(profile: Profile, module: &str, name: &str) -> bool {
             return true;
         }
     }
-    if profile.sklearn() {
-        if hit(SKLEARN_FUNCTIONS) {
-            return true;
-        }
-        // Estimators, transformers, trees, losses: classes (by the naming
-        // convention every scikit-learn class follows), never functions,
-        // and never from the test helpers (which write files).
-        if module.starts_with("sklearn.")
-            && is_class_name(name)
-            && !module.contains("._testing")
-            && !module.contains(".tests")
-        {
-            return true;
-        }
-        if (module == "scipy.sparse" || module.starts_with("scipy.sparse."))
-            && !name.contains('.')
-            && (name.ends_with("_matrix") || name.ends_with("_array"))
-        {
-            return true;
-        }
-    }
-    false
+    profile.sklearn() && generated().sklearn.contains(&(module, name))
 }
 
 /// NumPy's ufunc reconstructor imports `module` and reads `name` from it: a
@@ -295,6 +300,12 @@ pub(crate) fn is_ufunc_reconstructor(module: &str, name: &str) -> bool {
             | "numpy.core._internal"
             | "numpy._core._internal"
     ) && name == "_ufunc_reconstruct"
+}
+
+/// `functools.partial`: allowed only around a callable that is allowed
+/// itself (checked where it is called and where its state is set).
+pub(crate) fn is_partial(module: &str, name: &str) -> bool {
+    matches!(module, "functools" | "_functools") && name == "partial"
 }
 
 /// A plain class name: an identifier starting with an upper-case letter.
@@ -1319,24 +1330,22 @@ pub(crate) fn verdict(module: &str, name: &str) -> Verdict {
     })
 }
 
-/// Python 2 module names that the unpickler maps to Python 3 ones
-/// (`fix_imports`), so the verdict sees the module that would load.
-pub(crate) fn py3_module(module: &str) -> &str {
-    match module {
-        "__builtin__" | "exceptions" => "builtins",
-        "copy_reg" => "copyreg",
-        "cPickle" => "pickle",
-        "commands" => "subprocess",
-        "cStringIO" | "StringIO" => "io",
-        "urllib2" => "urllib.request",
-        "httplib" => "http.client",
-        "SocketServer" => "socketserver",
-        "thread" => "_thread",
-        "Queue" => "queue",
-        "_winreg" => "winreg",
-        "UserDict" | "UserList" | "UserString" => "collections",
-        other => other,
+/// The names `find_class` imports for a protocol 0–2 stream: Python 2
+/// names mapped as `fix_imports` does (NAME_MAPPING, then IMPORT_MAPPING).
+pub(crate) fn py3_name(module: &str, name: &str) -> (String, String) {
+    if let Some((_, (m, n))) = crate::compat::NAME_MAPPING
+        .iter()
+        .find(|((m, n), _)| *m == module && *n == name)
+    {
+        return (m.to_string(), n.to_string());
     }
+    if let Some((_, m)) = crate::compat::IMPORT_MAPPING
+        .iter()
+        .find(|(m, _)| *m == module)
+    {
+        return (m.to_string(), name.to_string());
+    }
+    (module.to_string(), name.to_string())
 }
 
 #[cfg(test)]
@@ -1385,6 +1394,35 @@ mod tests {
             "TempMemmap"
         ));
         assert!(!allowed(Profile::Strict, "numpy", "ndarray"));
+        // Exact names from the real packages, not naming patterns.
+        for (m, n) in [
+            ("numpy", "float64"),
+            ("numpy", "log1p"),
+            ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
+            ("sklearn.metrics._dist_metrics", "newObj"),
+            ("sklearn.metrics._dist_metrics", "EuclideanDistance64"),
+            (
+                "sklearn.ensemble._hist_gradient_boosting.binning",
+                "_BinMapper",
+            ),
+            ("pandas.core.frame", "DataFrame"),
+            ("pandas._libs.internals", "_unpickle_block"),
+            ("scipy.sparse._csr", "csr_matrix"),
+        ] {
+            assert!(allowed(Profile::Auto, m, n), "{m}.{n}");
+        }
+        for (m, n) in [
+            ("joblib.numpy_pickle_compat", "NDArrayWrapper"),
+            ("joblib.numpy_pickle_compat", "ZNDArrayWrapper"),
+            ("sklearn.datasets._base", "Path"),
+            ("sklearn.utils", "Bunch2"),
+            ("sklearn.externals._packaging.version", "Version"),
+            ("numpy", "memmap"),
+            ("pandas", "HDFStore"),
+            ("pandas", "ExcelWriter"),
+        ] {
+            assert!(!allowed(Profile::Auto, m, n), "{m}.{n}");
+        }
         assert!(allowed(
             Profile::Numpy,
             "numpy._core.multiarray",

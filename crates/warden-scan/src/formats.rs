@@ -12,7 +12,7 @@ use std::path::Path;
 
 use crate::allow::Profile;
 use crate::input::{FileSrc, Src, StreamSrc, peek, read_vec};
-use crate::pickle::{self, MAX_DEPTH, Vm, looks_binary_pickle, may_start_pickle};
+use crate::pickle::{self, MAX_DEPTH, Vm, looks_binary_pickle, may_start_pickle, nested_candidate};
 use crate::{FileReport, Finding, Import, Options, Severity, Status, secrets};
 
 /// Where findings go, and where in the file the scanner is.
@@ -121,6 +121,10 @@ enum Kind {
     SavedModel,
     Zlib,
     Gzip,
+    Bzip2,
+    Xz,
+    /// LZMA "alone" (.lzma): joblib's `compress='lzma'`.
+    Lzma,
     OtherCompressed(&'static str),
     MaybePickle,
     Text,
@@ -146,7 +150,12 @@ fn detect_head(head: &[u8], len: u64) -> Kind {
     if looks_binary_pickle(head) {
         return Kind::Pickle;
     }
-    if head.len() >= 10 && head[8] == b'{' && matches!(head[9], b'"' | b'}' | b' ' | b'\n') {
+    if safetensors_prefix(head, len) {
+        return Kind::Safetensors;
+    }
+    // Binary with a JSON object where the header goes: a safetensors file
+    // whose header is broken (reported as such). Text never is.
+    if head.len() >= 10 && head[8] == b'{' && head[9] == b'"' && !is_text(head) {
         return Kind::Safetensors;
     }
     if head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b {
@@ -160,11 +169,18 @@ fn detect_head(head: &[u8], len: u64) -> Kind {
     {
         return Kind::Zlib;
     }
-    if head.starts_with(b"BZh") {
-        return Kind::OtherCompressed("bzip2");
+    if head.len() >= 10
+        && head.starts_with(b"BZh")
+        && (b'1'..=b'9').contains(&head[3])
+        && (head[4..10] == *b"1AY&SY" || head[4..10] == [0x17, 0x72, 0x45, 0x38, 0x50, 0x90])
+    {
+        return Kind::Bzip2;
     }
     if head.starts_with(b"\xfd7zXZ\x00") {
-        return Kind::OtherCompressed("xz");
+        return Kind::Xz;
+    }
+    if looks_lzma_alone(head) {
+        return Kind::Lzma;
     }
     if head.starts_with(b"\x04\x22\x4d\x18") {
         return Kind::OtherCompressed("lz4");
@@ -189,6 +205,103 @@ fn detect_head(head: &[u8], len: u64) -> Kind {
     }
 }
 
+/// The 13-byte header of an LZMA "alone" stream: a properties byte
+/// (lc, lp, pb), a dictionary size of 2^n or 2^n + 2^(n-1), and an
+/// uncompressed size that is unknown (all ones) or below 2^48; then the
+/// first byte of the range coder, which is always 0.
+fn looks_lzma_alone(h: &[u8]) -> bool {
+    if h.len() < 14 || h[0] > 224 || h[13] != 0 {
+        return false;
+    }
+    let dict = u32::from_le_bytes([h[1], h[2], h[3], h[4]]);
+    let size = u64::from_le_bytes([h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12]]);
+    let dict_ok = dict >= 4096
+        && (dict.is_power_of_two() || (dict.is_multiple_of(3) && (dict / 3).is_power_of_two()));
+    dict_ok && (size == u64::MAX || size < 1 << 48)
+}
+
+/// A decompressor that runs on its own thread and hands its output over
+/// in chunks (lzma-rs writes into a `Write`): memory stays bounded, and
+/// the thread stops when the reader is dropped.
+struct Piped {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+    at: usize,
+}
+
+struct PipeWriter {
+    tx: std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+}
+
+impl io::Write for PipeWriter {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= 64 * 1024 {
+            self.flush()?;
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::take(&mut self.buf);
+        self.tx
+            .send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "reader gone"))
+    }
+}
+
+impl Read for Piped {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.at >= self.buf.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.buf = chunk;
+                    self.at = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.at);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+fn lzma_reader(input: File, xz: bool) -> Piped {
+    let (tx, rx) = std::sync::mpsc::sync_channel(4);
+    std::thread::spawn(move || {
+        let mut w = PipeWriter {
+            tx: tx.clone(),
+            buf: Vec::new(),
+        };
+        let mut r = io::BufReader::new(input);
+        let res = if xz {
+            lzma_rs::xz_decompress(&mut r, &mut w)
+        } else {
+            lzma_rs::lzma_decompress(&mut r, &mut w)
+        };
+        let flushed = io::Write::flush(&mut w);
+        if let Err(e) = res {
+            let _ = tx.send(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                e.to_string(),
+            )));
+        } else if let Err(e) = flushed {
+            let _ = tx.send(Err(e));
+        }
+    });
+    Piped {
+        rx,
+        buf: Vec::new(),
+        at: 0,
+    }
+}
+
 /// Whether the bytes start a zlib stream that really inflates (a zlib
 /// header is only 16 bits: text such as `(S'` passes the header check).
 fn inflates(head: &[u8]) -> bool {
@@ -196,14 +309,89 @@ fn inflates(head: &[u8]) -> bool {
     matches!(flate2::read::ZlibDecoder::new(head).read(&mut out), Ok(n) if n > 0)
 }
 
+/// Text unless confidently binary: a NUL byte (outside UTF-16 with a
+/// byte-order mark) or mostly control characters. Text in a legacy
+/// encoding (latin-1, cp1252) is text.
 fn is_text(head: &[u8]) -> bool {
+    if head.starts_with(b"\xff\xfe") || head.starts_with(b"\xfe\xff") {
+        return true;
+    }
     if head.contains(&0) {
         return false;
     }
-    match std::str::from_utf8(head) {
-        Ok(_) => true,
-        Err(e) => e.error_len().is_none() && e.valid_up_to() + 4 > head.len(),
+    let control = head
+        .iter()
+        .filter(|&&c| (c < 0x20 && !matches!(c, b'\n' | b'\r' | b'\t' | 0x0c | 0x1b)) || c == 0x7f)
+        .count();
+    control * 10 <= head.len()
+}
+
+/// A file's text for the secret scanner: UTF-8 (lossy), or UTF-16 after a
+/// byte-order mark.
+fn decode_text(bytes: &[u8]) -> String {
+    let utf16 = |be: bool| {
+        let units: Vec<u16> = bytes[2..]
+            .chunks_exact(2)
+            .map(|c| {
+                if be {
+                    u16::from_be_bytes([c[0], c[1]])
+                } else {
+                    u16::from_le_bytes([c[0], c[1]])
+                }
+            })
+            .collect();
+        String::from_utf16_lossy(&units)
+    };
+    if bytes.starts_with(b"\xff\xfe") {
+        utf16(false)
+    } else if bytes.starts_with(b"\xfe\xff") {
+        utf16(true)
+    } else {
+        String::from_utf8_lossy(bytes).into_owned()
     }
+}
+
+/// The start of a safetensors file: an 8-byte header length that fits the
+/// file and the cap, and a header that begins as a JSON object. The whole
+/// header must parse before the file is called safetensors
+/// ([`safetensors_header_ok`]).
+fn safetensors_prefix(head: &[u8], len: u64) -> bool {
+    if head.len() < 10 || head[8] != b'{' {
+        return false;
+    }
+    let n = u64::from_le_bytes([
+        head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7],
+    ]);
+    if !(2..=SAFETENSORS_HEADER_MAX).contains(&n) || n.saturating_add(8) > len {
+        return false;
+    }
+    match head.get(8..8 + n as usize) {
+        Some(h) => matches!(
+            serde_json::from_slice::<serde_json::Value>(h),
+            Ok(serde_json::Value::Object(_))
+        ),
+        None => true,
+    }
+}
+
+/// Whether the whole safetensors header (its length from the first 8
+/// bytes) is a JSON object.
+fn safetensors_header_ok<R: Read + Seek>(r: &mut R) -> io::Result<bool> {
+    r.seek(SeekFrom::Start(0))?;
+    let mut n8 = [0u8; 8];
+    r.read_exact(&mut n8)?;
+    let n = u64::from_le_bytes(n8);
+    if n > SAFETENSORS_HEADER_MAX {
+        return Ok(false);
+    }
+    let mut header = Vec::with_capacity(n as usize);
+    (&mut *r).take(n).read_to_end(&mut header)?;
+    r.seek(SeekFrom::Start(0))?;
+    Ok(header.len() as u64 == n
+        && matches!(
+            serde_json::from_slice::<serde_json::Value>(&header),
+            Ok(serde_json::Value::Object(_))
+        ))
 }
 
 /// ONNX ModelProto and SavedModel both start with field 1 (a version);
@@ -343,6 +531,9 @@ fn scan_open_file(
 ) -> io::Result<()> {
     let head = read_head(file, 4096)?;
     let mut kind = detect_head(&head, len);
+    if kind == Kind::Safetensors && is_text(&head) && !safetensors_header_ok(file)? {
+        kind = Kind::Text;
+    }
     // A zip after leading junk (a polyglot) is found by its end record.
     if !matches!(kind, Kind::Zip | Kind::Empty) && len >= 22 && opts.models {
         let mut probe = &mut *file;
@@ -367,6 +558,11 @@ fn scan_open_file(
         Kind::Text | Kind::Unknown | Kind::Empty | Kind::MaybePickle
     );
     if model_kind && !opts.models {
+        if opts.secrets && is_text(&head) {
+            // Not confidently binary: its secrets are scanned whatever it
+            // looks like.
+            return text_or_unknown(file, path, len, &head, opts, rep, ctx.findings);
+        }
         rep.format = format!("{kind:?}").to_ascii_lowercase();
         rep.status = Status::Skipped;
         return Ok(());
@@ -426,12 +622,21 @@ fn scan_open_file(
             let mut src = FileSrc::new(file.try_clone()?, len, 0)?;
             savedmodel(&mut src, len, &mut ctx)?;
         }
-        Kind::Zlib | Kind::Gzip => {
-            let name = if kind == Kind::Zlib { "zlib" } else { "gzip" };
-            let reader: Box<dyn Read> = if kind == Kind::Zlib {
-                Box::new(flate2::read::ZlibDecoder::new(file.try_clone()?))
-            } else {
-                Box::new(flate2::read::MultiGzDecoder::new(file.try_clone()?))
+        Kind::Zlib | Kind::Gzip | Kind::Bzip2 | Kind::Xz | Kind::Lzma => {
+            let name = match kind {
+                Kind::Zlib => "zlib",
+                Kind::Gzip => "gzip",
+                Kind::Bzip2 => "bzip2",
+                Kind::Xz => "xz",
+                _ => "lzma",
+            };
+            let f = file.try_clone()?;
+            let reader: Box<dyn Read> = match kind {
+                Kind::Zlib => Box::new(flate2::read::ZlibDecoder::new(f)),
+                Kind::Gzip => Box::new(flate2::read::MultiGzDecoder::new(f)),
+                Kind::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(f)),
+                Kind::Xz => Box::new(lzma_reader(f, true)),
+                _ => Box::new(lzma_reader(f, false)),
             };
             let mut src = StreamSrc::new(reader);
             let inner = peek(&mut src, 16)?;
@@ -473,13 +678,25 @@ fn scan_open_file(
             ctx.push(
                 "file.unrecognised",
                 Severity::Medium,
-                format!("{name}-compressed content is not decompressed by the scanner: not scanned (recompress with zlib or gzip, or extract it)"),
+                format!("{name}-compressed content is not decompressed by the scanner: not scanned (recompress with zlib, gzip, bzip2, xz or lzma, or extract it)"),
                 None,
             );
         }
         Kind::Text | Kind::Unknown => {
             return text_or_unknown(file, path, len, &head, opts, rep, ctx.findings);
         }
+    }
+    // A model file that is not confidently binary (a protocol 0 pickle, a
+    // header-only file) is text too: its secrets are scanned as well.
+    if (model_kind || kind == Kind::MaybePickle)
+        && opts.secrets
+        && is_text(&head)
+        && len <= TEXT_MAX
+    {
+        file.seek(SeekFrom::Start(0))?;
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.read_to_end(&mut bytes)?;
+        secrets::scan_text(&decode_text(&bytes), None, ctx.findings);
     }
     Ok(())
 }
@@ -497,6 +714,14 @@ fn text_or_unknown(
 ) -> io::Result<()> {
     let ext = extension(path);
     if !is_text(head) {
+        if let Some(model) = onnx_external_owner(path) {
+            // Raw tensor bytes an ONNX model beside it reads: no code, no
+            // format of their own (the model's checks cover the reference).
+            rep.format = "onnx-external-data".into();
+            rep.error = None;
+            let _ = model;
+            return Ok(());
+        }
         rep.format = "unknown".into();
         rep.status = Status::Unscanned;
         if opts.models {
@@ -559,7 +784,7 @@ fn text_or_unknown(
     }
     let mut bytes = Vec::with_capacity(len as usize);
     file.read_to_end(&mut bytes)?;
-    let text = String::from_utf8_lossy(&bytes);
+    let text = decode_text(&bytes);
     if text.trim_start().starts_with('{')
         && (ext == "ipynb" || text.contains("\"nbformat\""))
         && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
@@ -595,7 +820,7 @@ fn report_pickle(f: &pickle::PickleFacts, rep: &mut FileReport, ctx: &mut Ctx) {
     if let Some((m, at)) = &f.malformed {
         ctx.push(
             "pickle.malformed",
-            Severity::Medium,
+            Severity::High,
             format!("the pickle stops with an error ({m}): loaders run every opcode before it, and the rest is unknown"),
             Some(*at),
         );
@@ -641,7 +866,7 @@ pub(crate) fn scan_nested_into(bytes: &[u8], ctx: &mut Ctx, quiet: bool) -> Stri
     if ctx.depth > MAX_DEPTH {
         ctx.push(
             "file.too-deep",
-            Severity::Medium,
+            Severity::High,
             "content nested deeper than the scanner follows: not scanned".into(),
             None,
         );
@@ -650,6 +875,12 @@ pub(crate) fn scan_nested_into(bytes: &[u8], ctx: &mut Ctx, quiet: bool) -> Stri
     let len = bytes.len() as u64;
     let head = &bytes[..bytes.len().min(4096)];
     let mut kind = detect_head(head, len);
+    if kind == Kind::Safetensors
+        && is_text(head)
+        && !safetensors_header_ok(&mut Cursor::new(bytes)).unwrap_or(false)
+    {
+        kind = Kind::Unknown;
+    }
     if kind != Kind::Zip
         && !matches!(
             kind,
@@ -672,7 +903,7 @@ pub(crate) fn scan_nested_into(bytes: &[u8], ctx: &mut Ctx, quiet: bool) -> Stri
             {
                 ctx.push(
                     "pickle.malformed",
-                    Severity::Medium,
+                    Severity::High,
                     format!("the pickle stops with an error ({m})"),
                     Some(*at),
                 );
@@ -696,6 +927,12 @@ pub(crate) fn scan_nested_into(bytes: &[u8], ctx: &mut Ctx, quiet: bool) -> Stri
             let mut src = StreamSrc::new(bytes);
             gguf(&mut src, len, ctx)?;
             Ok("gguf".into())
+        }
+        Kind::Gzip | Kind::Zlib | Kind::Bzip2 | Kind::Xz | Kind::Lzma => {
+            let inner = decompress_bounded(&kind, bytes, ctx)?;
+            let mut sub = ctx.sub(format!("{} stream", compressed_name(&kind)));
+            let f = scan_nested_into(&inner, &mut sub, quiet);
+            Ok(format!("{f}+{}", compressed_name(&kind)))
         }
         _ => Ok("data".into()),
     })();
@@ -722,6 +959,17 @@ pub(crate) fn scan_member_stream(src: &mut dyn Src, name: &str, ctx: &mut Ctx) -
         // A member shorter than the buffer may need a second fill.
         return Ok(());
     }
+    let kind = detect_head(&head, u64::MAX);
+    // A compressed member (a joblib file stored in an archive); not zlib,
+    // whose two-byte header raw tensor bytes match too often.
+    if matches!(kind, Kind::Gzip | Kind::Bzip2 | Kind::Xz | Kind::Lzma) {
+        let mut bytes = Vec::new();
+        src.take(NESTED_MAX).read_to_end(&mut bytes)?;
+        let inner = decompress_bounded(&kind, &bytes, ctx)?;
+        let mut sub = ctx.sub(format!("{} stream", compressed_name(&kind)));
+        scan_nested_into(&inner, &mut sub, false);
+        return Ok(());
+    }
     let named_pickle = {
         let n = name.to_ascii_lowercase();
         n.ends_with(".pkl") || n.ends_with(".pickle") || n.ends_with("data.pkl")
@@ -732,14 +980,21 @@ pub(crate) fn scan_member_stream(src: &mut dyn Src, name: &str, ctx: &mut Ctx) -
         if let Some((m, at)) = &facts.malformed {
             ctx.push(
                 "pickle.malformed",
-                Severity::Medium,
+                Severity::High,
                 format!("the pickle stops with an error ({m}): loaders run every opcode before it"),
                 Some(*at),
             );
         }
     } else if head.starts_with(b"\x93NUMPY") {
         npy(src, ctx)?;
-    } else if head.starts_with(b"PK\x03\x04") && ctx.depth < MAX_DEPTH {
+    } else if head.starts_with(b"PK\x03\x04") && ctx.depth >= MAX_DEPTH {
+        ctx.push(
+            "file.too-deep",
+            Severity::High,
+            "an archive nested deeper than the scanner follows: not scanned".into(),
+            None,
+        );
+    } else if head.starts_with(b"PK\x03\x04") {
         let mut bytes = Vec::new();
         src.take(256 * 1024 * 1024).read_to_end(&mut bytes)?;
         let len = bytes.len() as u64;
@@ -750,7 +1005,7 @@ pub(crate) fn scan_member_stream(src: &mut dyn Src, name: &str, ctx: &mut Ctx) -
         if let Some((m, at)) = &facts.malformed {
             ctx.push(
                 "pickle.malformed",
-                Severity::Medium,
+                Severity::High,
                 format!("the pickle stops with an error ({m})"),
                 Some(*at),
             );
@@ -758,7 +1013,7 @@ pub(crate) fn scan_member_stream(src: &mut dyn Src, name: &str, ctx: &mut Ctx) -
     } else if named_pickle {
         ctx.push(
             "pickle.malformed",
-            Severity::Medium,
+            Severity::High,
             "named as a pickle but does not start like one: not scanned".into(),
             None,
         );
@@ -801,8 +1056,37 @@ fn npy(src: &mut dyn Src, ctx: &mut Ctx) -> io::Result<()> {
         return Ok(());
     }
     let header = read_vec(src, hlen)?;
-    let h = String::from_utf8_lossy(&header);
-    let object = regex_object_descr(&h);
+    // Versions 1 and 2 are latin-1, version 3 UTF-8; NumPy reads the
+    // header with ast.literal_eval.
+    let text: Vec<u8> = if major < 3 {
+        header
+            .iter()
+            .map(|&c| c as char)
+            .collect::<String>()
+            .into_bytes()
+    } else {
+        header
+    };
+    let object = match crate::pylit::parse(&text) {
+        Ok(crate::pylit::Lit::Dict(d)) => d
+            .iter()
+            .find(|(k, _)| *k == crate::pylit::Lit::Str("descr".into()))
+            .and_then(|(_, descr)| crate::pylit::descr_has_object(descr, 0)),
+        _ => None,
+    };
+    let object = match object {
+        Some(o) => o,
+        None => {
+            ctx.push(
+                "npy.malformed",
+                Severity::Medium,
+                "the header is not a dict with a descr NumPy can build a dtype from".into(),
+                Some(8),
+            );
+            // Whatever follows is scanned if it is a pickle.
+            looks_binary_pickle(&peek(src, 3)?)
+        }
+    };
     if object {
         ctx.push(
             "npy.object-dtype",
@@ -816,27 +1100,13 @@ fn npy(src: &mut dyn Src, ctx: &mut Ctx) -> io::Result<()> {
         if let Some((m, at)) = &facts.malformed {
             ctx.push(
                 "pickle.malformed",
-                Severity::Medium,
+                Severity::High,
                 format!("the object array's pickle stops with an error ({m})"),
                 Some(*at),
             );
         }
     }
     Ok(())
-}
-
-/// Whether an .npy header's descr holds an object type ('O').
-fn regex_object_descr(h: &str) -> bool {
-    let Some(i) = h.find("'descr'") else {
-        return h.contains("|O") || h.contains("'O'");
-    };
-    let rest = &h[i + 7..];
-    let end = rest
-        .find("'fortran_order'")
-        .or_else(|| rest.find("'shape'"))
-        .unwrap_or(rest.len());
-    let d = &rest[..end];
-    d.contains("|O") || d.contains("'O") || d.contains("<O") || d.contains(">O") || d.contains("=O")
 }
 
 // ---------------------------------------------------------------------------
@@ -996,7 +1266,11 @@ fn safetensors<R: Read + Seek>(r: &mut R, len: u64, ctx: &mut Ctx) -> io::Result
     }
     ranges.sort();
     let mut at = 0u64;
+    let mut gaps: Vec<(u64, u64)> = Vec::new();
     for (b, e, name) in &ranges {
+        if *b > at && *b <= data_len {
+            gaps.push((at, *b));
+        }
         if *b < at {
             ctx.push(rule, Severity::High, format!("tensor {name:?} overlaps the tensor before it (starts at {b}, previous ends at {at})"), Some(8));
         } else if *b > at {
@@ -1012,7 +1286,7 @@ fn safetensors<R: Read + Seek>(r: &mut R, len: u64, ctx: &mut Ctx) -> io::Result
         }
         at = at.max(*e);
     }
-    if at < data_len && !ranges.is_empty() {
+    if at < data_len {
         ctx.push(
             rule,
             Severity::Medium,
@@ -1022,9 +1296,110 @@ fn safetensors<R: Read + Seek>(r: &mut R, len: u64, ctx: &mut Ctx) -> io::Result
             ),
             Some(8 + n + at),
         );
+        gaps.push((at, data_len));
+    }
+    // What hides in the bytes no tensor claims (a pickle appended after
+    // the tensors, an archive in a gap) is scanned.
+    for (b, e) in gaps {
+        let start = 8 + n + b;
+        r.seek(SeekFrom::Start(start))?;
+        let mut head = [0u8; 16];
+        let got = read_up_to(r, &mut head)?;
+        let head = &head[..got];
+        if !(nested_candidate(head) || may_start_pickle(head)) {
+            continue;
+        }
+        let take = (e - b).min(NESTED_MAX);
+        r.seek(SeekFrom::Start(start))?;
+        let mut bytes = Vec::with_capacity(usize::try_from(take).unwrap_or(0).min(1 << 20));
+        (&mut *r).take(take).read_to_end(&mut bytes)?;
+        let mut sub = ctx.sub(format!("bytes at offset {start}"));
+        scan_nested_into(&bytes, &mut sub, !nested_candidate(head));
     }
     Ok(())
 }
+
+fn compressed_name(k: &Kind) -> &'static str {
+    match k {
+        Kind::Zlib => "zlib",
+        Kind::Gzip => "gzip",
+        Kind::Bzip2 => "bzip2",
+        Kind::Xz => "xz",
+        _ => "lzma",
+    }
+}
+
+/// Compressed bytes inside another file, decompressed in memory up to
+/// `NESTED_MAX` (past that, a finding, and the first part is scanned).
+fn decompress_bounded(kind: &Kind, bytes: &[u8], ctx: &mut Ctx) -> io::Result<Vec<u8>> {
+    struct Capped(Vec<u8>, bool);
+    impl io::Write for Capped {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            let room = (NESTED_MAX as usize).saturating_sub(self.0.len());
+            if room < b.len() {
+                self.0.extend_from_slice(&b[..room]);
+                self.1 = true;
+                return Err(io::Error::other("decompressed data past the cap"));
+            }
+            self.0.extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Capped(Vec::new(), false);
+    let res: io::Result<()> = match kind {
+        Kind::Xz => lzma_rs::xz_decompress(&mut io::BufReader::new(bytes), &mut out)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+        Kind::Lzma => lzma_rs::lzma_decompress(&mut io::BufReader::new(bytes), &mut out)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+        _ => {
+            let mut r: Box<dyn Read> = match kind {
+                Kind::Zlib => Box::new(flate2::read::ZlibDecoder::new(bytes)),
+                Kind::Gzip => Box::new(flate2::read::MultiGzDecoder::new(bytes)),
+                _ => Box::new(bzip2::read::MultiBzDecoder::new(bytes)),
+            };
+            io::copy(&mut r, &mut out).map(|_| ())
+        }
+    };
+    if out.1 {
+        ctx.push(
+            "file.too-deep",
+            Severity::High,
+            format!(
+                "{}-compressed data expands past {NESTED_MAX} bytes: only the first part was scanned",
+                compressed_name(kind)
+            ),
+            None,
+        );
+    } else if let Err(e) = res {
+        ctx.push(
+            "file.malformed",
+            Severity::Medium,
+            format!(
+                "{}-compressed data cannot be decompressed: {e}",
+                compressed_name(kind)
+            ),
+            None,
+        );
+    }
+    Ok(out.0)
+}
+
+fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Trailing or gap bytes of a container are read and scanned up to this size.
+const NESTED_MAX: u64 = 64 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------
 // GGUF
@@ -1661,6 +2036,60 @@ const STANDARD_DOMAINS: &[&str] = &[
     "ai.onnx.preview.training",
 ];
 
+/// The ONNX model in the same directory that names this file as external
+/// data, if any (at most 64 `.onnx` files of up to 256 MiB are read).
+fn onnx_external_owner(path: &Path) -> Option<std::path::PathBuf> {
+    let dir = path.parent()?;
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let name = path.file_name()?.to_str()?;
+    let entries = std::fs::read_dir(dir).ok()?;
+    let mut seen = 0;
+    for e in entries.flatten() {
+        let p = e.path();
+        if extension(&p) != "onnx" || !e.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        seen += 1;
+        if seen > 64 {
+            break;
+        }
+        let Ok(f) = File::open(&p) else { continue };
+        let Ok(len) = f.metadata().map(|m| m.len()) else {
+            continue;
+        };
+        if len > 256 * 1024 * 1024 {
+            continue;
+        }
+        let Ok(mut src) = FileSrc::new(f, len, 0) else {
+            continue;
+        };
+        let mut facts = PbFacts::default();
+        if pb_walk(
+            &mut src,
+            len,
+            Msg::OnnxModel,
+            0,
+            &mut facts,
+            &mut Vec::new(),
+        )
+        .is_err()
+        {
+            continue;
+        }
+        if facts.external.iter().any(|(_, loc)| {
+            location_escapes(loc).is_none()
+                && Path::new(loc.trim_start_matches("./")) == Path::new(name)
+        }) {
+            return Some(p);
+        }
+    }
+    None
+}
+
 fn onnx(src: &mut dyn Src, len: u64, dir: Option<&Path>, ctx: &mut Ctx) -> io::Result<()> {
     let mut facts = PbFacts::default();
     if let Err(e) = pb_walk(src, len, Msg::OnnxModel, 0, &mut facts, &mut Vec::new()) {
@@ -1846,10 +2275,37 @@ mod tests {
             f.iter().any(|x| x.message.contains("data section")),
             "{f:?}"
         );
-        let mut big = (u64::MAX / 2).to_le_bytes().to_vec();
+        // Text is never safetensors unless its whole header parses; binary
+        // with a broken header is a malformed safetensors file.
+        let mut big = (1u64 << 40).to_le_bytes().to_vec();
         big.extend_from_slice(b"{\"a\":1}");
-        let (_, f) = scan(&big);
+        let (fmt, f) = scan(&big);
+        assert_eq!(fmt, "safetensors");
         assert!(f.iter().any(|x| x.rule == "safetensors.malformed"), "{f:?}");
+        let mut text = b"# header".to_vec();
+        text.extend_from_slice(b"{\"a\": 1}\n");
+        assert_ne!(scan(&text).0, "safetensors");
+        // Python whose bytes 8-9 happen to be '{"'.
+        let py = b"x = 1;  {\"k\": 2}\nprint(x)\n";
+        assert!(!safetensors_prefix(py, py.len() as u64));
+        // A pickle appended after valid tensors is scanned.
+        let mut tail = ok.clone();
+        tail.extend_from_slice(b"\x80\x04cos\nsystem\n\x8c\x02id\x85R.");
+        let (_, f) = scan(&tail);
+        assert!(
+            f.iter()
+                .any(|x| x.severity == Severity::Critical && x.message.contains("os.system")),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn binary_or_text() {
+        assert!(is_text(b"caf\xe9 latin-1 text\n"));
+        assert!(is_text(b"\xff\xfek\x00e\x00y\x00"));
+        assert!(!is_text(b"\x00\x01\x02abc"));
+        assert!(!is_text(&[1u8, 2, 3, 4, 5, 6, 7, 8, 9, 11]));
+        assert_eq!(decode_text(b"\xff\xfek\x00e\x00y\x00"), "key");
     }
 
     fn gguf_bytes(tensors: u64, kvs: u64, body: &[u8]) -> Vec<u8> {
@@ -1998,6 +2454,178 @@ mod tests {
         assert!(
             f.iter().any(|x| x.rule == "onnx.external-data-escape"),
             "{f:?}"
+        );
+    }
+
+    const EVIL: &[u8] =
+        b"\x80\x04\x95\x14\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x8c\x06system\x93\x8c\x02id\x85R.";
+
+    fn stored_zip(name: &str, data: &[u8]) -> Vec<u8> {
+        let crc = crc32fast::hash(data);
+        let n = data.len() as u32;
+        let mut z = b"PK\x03\x04".to_vec();
+        for v in [20u16, 0, 0, 0, 0] {
+            z.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [crc, n, n] {
+            z.extend_from_slice(&v.to_le_bytes());
+        }
+        z.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        z.extend_from_slice(&0u16.to_le_bytes());
+        z.extend_from_slice(name.as_bytes());
+        z.extend_from_slice(data);
+        let cd = z.len() as u32;
+        z.extend_from_slice(b"PK\x01\x02");
+        for v in [20u16, 20, 0, 0, 0, 0] {
+            z.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [crc, n, n] {
+            z.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [name.len() as u16, 0, 0, 0, 0] {
+            z.extend_from_slice(&v.to_le_bytes());
+        }
+        z.extend_from_slice(&0u32.to_le_bytes());
+        z.extend_from_slice(&0u32.to_le_bytes());
+        z.extend_from_slice(name.as_bytes());
+        let cd_len = z.len() as u32 - cd;
+        z.extend_from_slice(b"PK\x05\x06");
+        for v in [0u16, 0, 1, 1] {
+            z.extend_from_slice(&v.to_le_bytes());
+        }
+        z.extend_from_slice(&cd_len.to_le_bytes());
+        z.extend_from_slice(&cd.to_le_bytes());
+        z.extend_from_slice(&0u16.to_le_bytes());
+        z
+    }
+
+    #[test]
+    fn archives_nested_past_the_limit_are_too_deep() {
+        let mut data = EVIL.to_vec();
+        let mut name = "data.pkl".to_string();
+        for depth in 1..=12 {
+            data = stored_zip(&name, &data);
+            name = format!("level{depth}.zip");
+            let (_, f) = scan(&data);
+            let found = f.iter().any(|x| x.message.contains("os.system"));
+            let deep = f.iter().any(|x| x.rule == "file.too-deep");
+            assert!(found || deep, "depth {depth}: {f:?}");
+            if depth > 6 {
+                assert!(deep, "depth {depth}: {f:?}");
+            }
+        }
+    }
+
+    fn scan_path(bytes: &[u8], name: &str) -> FileReport {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        scan_file(&p, name.into(), &Options::default(), false)
+    }
+
+    #[test]
+    fn compressed_joblib_by_content() {
+        use std::io::Write;
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+        bz.write_all(EVIL).unwrap();
+        let bz = bz.finish().unwrap();
+        let mut xz = Vec::new();
+        lzma_rs::xz_compress(&mut &EVIL[..], &mut xz).unwrap();
+        let mut lz = Vec::new();
+        lzma_rs::lzma_compress(&mut &EVIL[..], &mut lz).unwrap();
+        for (bytes, fmt) in [(bz, "pickle+bzip2"), (xz, "pickle+xz"), (lz, "pickle+lzma")] {
+            // Named anything: found by content.
+            let r = scan_path(&bytes, "weights.dat");
+            assert_eq!(r.format, fmt);
+            assert!(
+                r.findings
+                    .iter()
+                    .any(|x| x.severity == Severity::Critical && x.message.contains("os.system")),
+                "{fmt}: {:?}",
+                r.findings
+            );
+        }
+    }
+
+    #[test]
+    fn text_that_looks_like_a_header_is_scanned_for_secrets() {
+        // Bytes 8-9 are '{"'; a token further on.
+        let src = b"config = {\"token\": \"ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789\"}\n";
+        let opts = Options {
+            models: false,
+            ..Options::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("settings.py");
+        std::fs::write(&p, src).unwrap();
+        let r = scan_file(&p, "settings.py".into(), &opts, false);
+        assert_eq!(r.format, "text");
+        assert!(
+            r.findings.iter().any(|x| x.rule.starts_with("secret.")),
+            "{:?}",
+            r.findings
+        );
+        let r = scan_file(&p, "settings.py".into(), &Options::default(), false);
+        assert!(
+            !r.findings.iter().any(|x| x.rule.starts_with("safetensors")),
+            "{:?}",
+            r.findings
+        );
+    }
+
+    #[test]
+    fn compressed_members_and_payloads_are_scanned() {
+        let mut xz = Vec::new();
+        lzma_rs::xz_compress(&mut &EVIL[..], &mut xz).unwrap();
+        let (_, f) = scan(&stored_zip("model.joblib", &xz));
+        assert!(
+            f.iter()
+                .any(|x| x.severity == Severity::Critical && x.message.contains("os.system")),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn npy_object_dtype_however_spelled() {
+        for descr in [
+            "'|O'",
+            "'object'",
+            "\"O\"",
+            "'<O8'",
+            "[('a', '<f8'), ('b', 'O')]",
+            "('|O', (2,))",
+            "'ob' 'ject'",
+        ] {
+            let mut header =
+                format!("{{'descr': {descr}, 'fortran_order': False, 'shape': (1,), }}")
+                    .into_bytes();
+            while (10 + header.len() + 1) % 64 != 0 {
+                header.push(b' ');
+            }
+            header.push(b'\n');
+            let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+            npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
+            npy.extend_from_slice(&header);
+            npy.extend_from_slice(EVIL);
+            let (fmt, f) = scan(&npy);
+            assert_eq!(fmt, "npy");
+            assert!(
+                f.iter()
+                    .any(|x| x.severity == Severity::Critical && x.message.contains("os.system")),
+                "{descr}: {f:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_text_pickle_is_also_scanned_for_secrets() {
+        let p = b"(dp0\nS'token'\np1\nS'ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789'\np2\ns.";
+        let r = scan_path(p, "config.pkl");
+        assert_eq!(r.format, "pickle");
+        assert!(
+            r.findings.iter().any(|x| x.rule.starts_with("secret.")),
+            "{:?}",
+            r.findings
         );
     }
 }

@@ -24,9 +24,12 @@
 #![forbid(unsafe_code)]
 
 mod allow;
+mod compat;
 pub mod formats;
 mod input;
 pub mod pickle;
+mod pylit;
+mod pyops;
 pub mod sarif;
 pub mod secrets;
 mod zip;

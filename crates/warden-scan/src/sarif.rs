@@ -3,6 +3,8 @@
 //! result per finding with its location, and the files that could not be
 //! scanned as tool notifications (so an incomplete scan never looks clean).
 
+use std::path::Path;
+
 use serde_json::{Value, json};
 
 use crate::{Report, Severity, Status};
@@ -86,10 +88,15 @@ fn score(s: Severity) -> &'static str {
     }
 }
 
-/// A relative URI for a path (forward slashes, spaces and `%` escaped).
-fn uri(path: &str) -> String {
-    let p = path.replace('\\', "/");
-    let p = p.strip_prefix("./").unwrap_or(&p);
+/// Where the tool's documentation is: the scanner's page in the
+/// repository the workspace names.
+pub const INFORMATION_URI: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/scan.md");
+
+/// The base the artifact URIs are relative to.
+pub const SRCROOT: &str = "%SRCROOT%";
+
+/// Percent-escapes a path for a URI (forward slashes; unreserved kept).
+fn escape(p: &str) -> String {
     let mut out = String::with_capacity(p.len());
     for b in p.bytes() {
         match b {
@@ -102,8 +109,54 @@ fn uri(path: &str) -> String {
     out
 }
 
-/// The report as a SARIF 2.1.0 log.
+/// An artifact location: relative to %SRCROOT% when the path is under the
+/// root (or relative already), else an absolute `file://` URI.
+fn artifact(path: &str, root: Option<&Path>) -> Value {
+    let p = path.replace('\\', "/");
+    let abs = Path::new(&p).is_absolute();
+    let rel = match (abs, root) {
+        (true, Some(r)) => Path::new(&p)
+            .strip_prefix(r)
+            .ok()
+            .map(|x| x.to_string_lossy().replace('\\', "/")),
+        (true, None) => None,
+        (false, _) => Some(p.clone()),
+    };
+    match rel {
+        Some(r) => {
+            let mut r = r.as_str();
+            while let Some(x) = r.strip_prefix("./") {
+                r = x;
+            }
+            json!({"uri": escape(r), "uriBaseId": SRCROOT})
+        }
+        None => json!({"uri": format!("file://{}", escape(&p))}),
+    }
+}
+
+/// The report as a SARIF 2.1.0 log, artifact URIs relative to %SRCROOT%
+/// (given as `root`, the directory the scanned paths are relative to).
+pub fn to_sarif_at(report: &Report, version: &str, root: Option<&Path>) -> Value {
+    let mut v = to_sarif_inner(report, version, root);
+    if let Some(r) = root
+        && let Some(run) = v["runs"].get_mut(0)
+    {
+        let mut base = format!("file://{}", escape(&r.to_string_lossy().replace('\\', "/")));
+        if !base.ends_with('/') {
+            base.push('/');
+        }
+        run["originalUriBaseIds"] = json!({ SRCROOT: {"uri": base} });
+    }
+    v
+}
+
+/// The report as a SARIF 2.1.0 log (artifact URIs relative to %SRCROOT%,
+/// left unresolved).
 pub fn to_sarif(report: &Report, version: &str) -> Value {
+    to_sarif_at(report, version, None)
+}
+
+fn to_sarif_inner(report: &Report, version: &str, root: Option<&Path>) -> Value {
     let mut rule_ids: Vec<(String, Severity)> = Vec::new();
     for f in &report.files {
         for x in &f.findings {
@@ -148,7 +201,7 @@ pub fn to_sarif(report: &Report, version: &str) -> Value {
                 "ruleIndex": idx,
                 "level": level(x.severity),
                 "message": {"text": text},
-                "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri(&f.path)}, "region": region}}],
+                "locations": [{"physicalLocation": {"artifactLocation": artifact(&f.path, root), "region": region}}],
                 "partialFingerprints": {"wardenFinding/v1": x.fingerprint.clone().unwrap_or_default()},
                 "properties": {"severity": x.severity.as_str(), "format": f.format},
             }));
@@ -157,7 +210,7 @@ pub fn to_sarif(report: &Report, version: &str) -> Value {
             notes.push(json!({
                 "level": if f.status == Status::Error { "error" } else { "warning" },
                 "message": {"text": format!("{}: {}", f.path, f.error.clone().unwrap_or_else(|| format!("{} format not scanned", f.format)))},
-                "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri(&f.path)}}}],
+                "locations": [{"physicalLocation": {"artifactLocation": artifact(&f.path, root)}}],
             }));
         }
     }
@@ -168,7 +221,7 @@ pub fn to_sarif(report: &Report, version: &str) -> Value {
             "tool": {"driver": {
                 "name": "warden-scan",
                 "version": version,
-                "informationUri": "https://example.invalid/warden",
+                "informationUri": INFORMATION_URI,
                 "rules": rules,
             }},
             "invocations": [{

@@ -101,6 +101,9 @@ fn db_password(v: &str) -> bool {
         && v.len() >= 3
 }
 
+/// The rules. Word boundaries are ASCII (`(?-u:\b)`): tokens are ASCII,
+/// and a Unicode boundary makes the regex engine fall back from its DFA
+/// to a much slower NFA on any text with non-ASCII characters.
 fn rules() -> &'static [Rule] {
     static RULES: OnceLock<Vec<Rule>> = OnceLock::new();
     RULES.get_or_init(|| {
@@ -113,7 +116,7 @@ fn rules() -> &'static [Rule] {
             check,
         };
         vec![
-            r("secret.aws-access-key-id", "AWS access key id", r"\b((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})\b", 1, Severity::High, not_placeholder),
+            r("secret.aws-access-key-id", "AWS access key id", r"(?-u:\b)((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})(?-u:\b)", 1, Severity::High, not_placeholder),
             r(
                 "secret.aws-secret-access-key",
                 "AWS secret access key",
@@ -122,10 +125,10 @@ fn rules() -> &'static [Rule] {
                 Severity::Critical,
                 not_placeholder,
             ),
-            r("secret.github-token", "GitHub token", r"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36})\b", 1, Severity::High, always),
-            r("secret.github-token", "GitHub fine-grained token", r"\b(github_pat_[A-Za-z0-9_]{82})\b", 1, Severity::High, always),
-            r("secret.gitlab-token", "GitLab token", r"\b(gl(?:pat|dt|rt|ptt|cbt|oas)-[A-Za-z0-9_\-]{20,})\b", 1, Severity::High, always),
-            r("secret.slack-token", "Slack token", r"\b(xox[baprse]-[0-9]{6,}-[A-Za-z0-9-]{6,})\b", 1, Severity::High, always),
+            r("secret.github-token", "GitHub token", r"(?-u:\b)((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36})(?-u:\b)", 1, Severity::High, always),
+            r("secret.github-token", "GitHub fine-grained token", r"(?-u:\b)(github_pat_[A-Za-z0-9_]{82})(?-u:\b)", 1, Severity::High, always),
+            r("secret.gitlab-token", "GitLab token", r"(?-u:\b)(gl(?:pat|dt|rt|ptt|cbt|oas)-[A-Za-z0-9_\-]{20,})(?-u:\b)", 1, Severity::High, always),
+            r("secret.slack-token", "Slack token", r"(?-u:\b)(xox[baprse]-[0-9]{6,}-[A-Za-z0-9-]{6,})(?-u:\b)", 1, Severity::High, always),
             r(
                 "secret.slack-webhook",
                 "Slack webhook",
@@ -134,20 +137,20 @@ fn rules() -> &'static [Rule] {
                 Severity::High,
                 always,
             ),
-            r("secret.stripe-key", "Stripe live key", r"\b((?:sk|rk)_live_[A-Za-z0-9]{20,})\b", 1, Severity::Critical, always),
-            r("secret.stripe-key", "Stripe test key", r"\b((?:sk|rk)_test_[A-Za-z0-9]{20,})\b", 1, Severity::Low, always),
+            r("secret.stripe-key", "Stripe live key", r"(?-u:\b)((?:sk|rk)_live_[A-Za-z0-9]{20,})(?-u:\b)", 1, Severity::Critical, always),
+            r("secret.stripe-key", "Stripe test key", r"(?-u:\b)((?:sk|rk)_test_[A-Za-z0-9]{20,})(?-u:\b)", 1, Severity::Low, always),
             r(
                 "secret.openai-key",
                 "OpenAI API key",
-                r"\b(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}T3BlbkFJ[A-Za-z0-9_\-]{16,})",
+                r"(?-u:\b)(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}T3BlbkFJ[A-Za-z0-9_\-]{16,})",
                 1,
                 Severity::High,
                 always,
             ),
-            r("secret.openai-key", "OpenAI API key (legacy)", r"\b(sk-[A-Za-z0-9]{48})\b", 1, Severity::High, always),
-            r("secret.anthropic-key", "Anthropic API key", r"\b(sk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_\-]{80,})", 1, Severity::High, always),
-            r("secret.huggingface-token", "Hugging Face token", r"\b((?:hf|api_org)_[A-Za-z]{34})\b", 1, Severity::High, not_placeholder),
-            r("secret.google-api-key", "Google API key", r"\b(AIza[0-9A-Za-z_\-]{35})(?:[^0-9A-Za-z_\-]|$)", 1, Severity::High, always),
+            r("secret.openai-key", "OpenAI API key (legacy)", r"(?-u:\b)(sk-[A-Za-z0-9]{48})(?-u:\b)", 1, Severity::High, always),
+            r("secret.anthropic-key", "Anthropic API key", r"(?-u:\b)(sk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_\-]{80,})", 1, Severity::High, always),
+            r("secret.huggingface-token", "Hugging Face token", r"(?-u:\b)((?:hf|api_org)_[A-Za-z]{34})(?-u:\b)", 1, Severity::High, not_placeholder),
+            r("secret.google-api-key", "Google API key", r"(?-u:\b)(AIza[0-9A-Za-z_\-]{35})(?:[^0-9A-Za-z_\-]|$)", 1, Severity::High, always),
             r(
                 "secret.private-key",
                 "private key",
@@ -156,11 +159,11 @@ fn rules() -> &'static [Rule] {
                 Severity::Critical,
                 always,
             ),
-            r("secret.jwt", "JSON Web Token", r"\b(eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{16,})", 1, Severity::Medium, always),
+            r("secret.jwt", "JSON Web Token", r"(?-u:\b)(eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{16,})", 1, Severity::Medium, always),
             r(
                 "secret.database-url",
                 "database URL with a password",
-                r#"\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|oracle)(?:\+[a-z0-9]+)?://[^\s:/@'"]+:([^\s@/'"]+)@[^\s'"/]+"#,
+                r#"(?-u:\b)(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|oracle)(?:\+[a-z0-9]+)?://[^\s:/@'"]+:([^\s@/'"]+)@[^\s'"/]+"#,
                 1,
                 Severity::High,
                 db_password,
@@ -168,7 +171,7 @@ fn rules() -> &'static [Rule] {
             r(
                 "secret.generic",
                 "high-entropy value assigned to a secret-like name",
-                r#"(?i)\b[a-z0-9_.\-]*(?:secret|token|passwd|password|pwd|api_?key|apikey|access_?key|private_?key|client_?secret|auth_?key)[a-z0-9_.\-]*["']?\s*(?::|=|:=|=>)\s*["']([^"'\s]{16,200})["']"#,
+                r#"(?i)(?-u:\b)[a-z0-9_.\-]*(?:secret|token|passwd|password|pwd|api_?key|apikey|access_?key|private_?key|client_?secret|auth_?key)[a-z0-9_.\-]*["']?\s*(?::|=|:=|=>)\s*["']([^"'\s]{16,200})["']"#,
                 1,
                 Severity::Medium,
                 generic_value,

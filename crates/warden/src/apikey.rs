@@ -342,6 +342,10 @@ impl Workspace {
         roles: &[String],
         action: &str,
     ) -> Result<bool, Error> {
+        if !self.authz_in_force()? {
+            let digest = self.authz_lock().digest().to_string();
+            self.check_pinned(crate::pinning::AUTHZ_SCOPE, &digest)?;
+        }
         let actor = ActorName::new(actor).map_err(|e| Error::Usage(format!("actor: {e}")))?;
         let roles: Vec<warden_core::RoleName> = roles
             .iter()

@@ -327,7 +327,7 @@ impl Workspace {
             if let Some(dis) =
                 crate::ledger::quarantine_disagreement(&st, model.as_str(), d.version, quarantined)
             {
-                return Err(self.refuse_disagreement(dis));
+                return Err(self.refuse_disagreement_on(dis, Some((model, d.version))));
             }
             if !quarantined {
                 target = Some(d.version);

@@ -72,6 +72,9 @@ pub struct VerifyOptions {
     /// Do not read or update the checkpoint remembered in the user's
     /// directory.
     pub no_remember: bool,
+    /// Witness verifier keys (cosignature/v1): each must have cosigned a
+    /// checkpoint the log is consistent with.
+    pub witnesses: Vec<String>,
 }
 
 /// A proof of inclusion of one event in a signed checkpoint.
@@ -389,6 +392,42 @@ impl Workspace {
                     );
                 }
                 expected.entry(cp.size).or_insert((cp.root, label.clone()));
+            }
+        }
+        for wkey in &opts.witnesses {
+            let v = match warden_artifact::note::CosignatureVerifier::from_vkey(wkey) {
+                Ok(v) => v,
+                Err(e) => {
+                    problems.add(None, format!("witness key {wkey:?}: {e}"));
+                    continue;
+                }
+            };
+            let cosigned = self.cosigned_by(&v, &verifier)?;
+            if cosigned.is_empty() {
+                problems.add(
+                    None,
+                    format!(
+                        "no checkpoint cosigned by the witness {} is published in .warden/log/cosignatures",
+                        v.name()
+                    ),
+                );
+            }
+            for (_, cp, _) in cosigned {
+                let label = format!("checkpoint cosigned by {}", v.name());
+                if cp.origin != origin {
+                    problems.add(None, format!("{label}: it is for another log"));
+                    continue;
+                }
+                if expected
+                    .get(&cp.size)
+                    .is_some_and(|(root, _)| *root != cp.root)
+                {
+                    problems.add(
+                        None,
+                        format!("{label}: its root at size {} differs from the log's signed checkpoint of that size (history was rewritten)", cp.size),
+                    );
+                }
+                expected.entry(cp.size).or_insert((cp.root, label));
             }
         }
         let published_path = self.latest_checkpoint_path();

@@ -47,6 +47,15 @@ pub enum Error {
     /// into the log and was rolled back.
     #[error("cannot sign the audit log, so nothing was changed: {0}")]
     LogKey(String),
+    /// A policy whose digest is not the one registered for its scope.
+    #[error(
+        "the {scope} policy on disk ({on_disk}) is not the registered one ({registered}); it decides nothing"
+    )]
+    PolicyNotRegistered {
+        scope: String,
+        registered: String,
+        on_disk: String,
+    },
     /// A registry row used in a decision disagrees with the signed audit
     /// events that should have produced it.
     #[error("{row} disagrees with the audit log: {detail}")]
@@ -106,7 +115,9 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Denied { .. } => ErrorKind::NotAuthorised,
-            Error::Verification(_) | Error::StateDisagrees { .. } => ErrorKind::Verification,
+            Error::Verification(_)
+            | Error::StateDisagrees { .. }
+            | Error::PolicyNotRegistered { .. } => ErrorKind::Verification,
             Error::Store(StoreError::BlobCorrupt { .. }) => ErrorKind::Verification,
             Error::Key(KeyError::BadSignature) => ErrorKind::Verification,
             Error::Note(NoteError::BadSignature(_) | NoteError::UnknownKey) => {
@@ -138,6 +149,10 @@ impl Error {
                 "set WARDEN_KEY_PASSPHRASE to the log key's passphrase (the key is .warden/keys/log.pem)"
                     .into(),
             ),
+            Error::PolicyNotRegistered { scope, .. } => Some(format!(
+                "if the change is intended, an admin runs `warden policy register {scope}`{}; `warden policy status` compares every scope",
+                if scope == "production" { " and a second admin confirms it the same way" } else { "" }
+            )),
             Error::StateDisagrees { .. } => Some(
                 "someone changed the registry outside Warden; run `warden audit verify` to list every disagreement and open an incident"
                     .into(),

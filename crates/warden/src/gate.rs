@@ -70,7 +70,7 @@ fn evaluation_facts(report: &Value, id: u64) -> Value {
 }
 
 impl Workspace {
-    fn check_env(&self, env: &str) -> Result<(), Error> {
+    pub(crate) fn check_env(&self, env: &str) -> Result<(), Error> {
         if self.config().gates.environments.iter().any(|e| e == env) {
             Ok(())
         } else {
@@ -81,7 +81,7 @@ impl Workspace {
         }
     }
 
-    fn gate_policy(&self) -> Result<Gate, Error> {
+    pub(crate) fn gate_policy(&self) -> Result<Gate, Error> {
         let g = &self.config().gates;
         Ok(Gate::from_files(&g.policy, g.data.as_deref())?)
     }
@@ -184,15 +184,46 @@ impl Workspace {
             "baseline": baseline,
             "approvals": self.approval_facts(m, env)?,
             "model_card": {"missing": self.card_missing(m)?},
+            "log": self.log_facts()?,
         }))
+    }
+
+    /// The log's size and the cosignatures by the witnesses the (pinned)
+    /// gate data names.
+    fn log_facts(&self) -> Result<Value, Error> {
+        let cfg = gate_config_value(self)?;
+        let vkeys: Vec<String> = match cfg.get("witnesses") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+                Error::Invalid(format!(
+                    "gate data: witnesses must be a list of verifier keys: {e}"
+                ))
+            })?,
+        };
+        // The whole log, re-verified for the decision: an insider who
+        // rewrote event rows (and their leaf hashes) is caught here, not
+        // only by a later `audit verify`.
+        let report = self.audit_verify_with(&crate::VerifyOptions::default())?;
+        let problems: Vec<&str> = report
+            .problems
+            .iter()
+            .take(3)
+            .map(|p| p.message.as_str())
+            .collect();
+        Ok(
+            json!({"size": report.events, "verified": report.ok, "problems": problems,
+                  "cosignatures": self.cosignature_facts(&vkeys)?}),
+        )
     }
 
     fn evaluate_gate(&self, m: &ModelRecord, env: &str) -> Result<GateOutcome, Error> {
         // The facts below are read from registry rows; each must be what
         // the log made it.
         self.check_decision_rows(&m.name, Some(m.version), env)?;
-        let input = self.policy_input(m, env)?;
         let mut gate = self.gate_policy()?;
+        // Only the gate bundle registered for this environment decides.
+        self.check_pinned(env, &gate.digest().to_string())?;
+        let input = self.policy_input(m, env)?;
         let reasons = gate.deny(&input)?;
         Ok(GateOutcome {
             model: format!("{}@{}", m.name, m.version),

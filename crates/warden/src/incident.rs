@@ -12,12 +12,21 @@ use warden_store::{BlobStore, IncidentRecord, MetadataStore, QuarantineRecord};
 use crate::{Error, Workspace};
 
 /// The incident kinds.
-pub const INCIDENT_KINDS: [&str; 5] = [
+pub const INCIDENT_KINDS: [&str; 6] = [
     "poisoning",
     "data-leak",
     "drift",
     "credential-leak",
+    "integrity",
     "other",
+];
+
+/// What to do when a registry row disagreed with the audit log.
+pub(crate) const INTEGRITY_RUNBOOK: [&str; 4] = [
+    "Run `warden audit verify` to list every row that disagrees with the log and every damaged event.",
+    "Find who could write .warden/warden.db since the last sound verification (file access logs, backups, service accounts); rotate the keys they could read.",
+    "Restore the database from a backup that verifies, or have each change redone through Warden so that it is audited.",
+    "Close the incident with what was found (`warden incident close ID --resolution TEXT`).",
 ];
 
 fn runbook(kind: &str) -> Vec<&'static str> {
@@ -47,6 +56,7 @@ fn runbook(kind: &str) -> Vec<&'static str> {
             "Check the audit log for actions by the leaked identity since the leak (warden audit log --actor NAME).",
             "Verify the audit log itself (warden audit verify) and publish a fresh checkpoint.",
         ],
+        "integrity" => INTEGRITY_RUNBOOK.to_vec(),
         _ => vec![
             "Keep the model quarantined while the cause is investigated.",
             "Trace the lineage and the audit log; record findings in the resolution.",

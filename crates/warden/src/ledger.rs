@@ -774,7 +774,10 @@ impl crate::Workspace {
         }
         drop(tx);
         match found {
-            Some(d) => Err(self.refuse_disagreement(d)),
+            Some(d) => {
+                let concerned = version.or(pointer).map(|v| (name, v));
+                Err(self.refuse_disagreement_on(d, concerned))
+            }
             None => Ok(st),
         }
     }

@@ -40,6 +40,7 @@ mod model;
 mod monitor;
 mod monitor_html;
 mod passport;
+mod pinning;
 mod report_html;
 mod roles;
 mod scan;
@@ -48,6 +49,7 @@ mod signing;
 mod threat;
 mod userdir;
 mod watch;
+mod witness;
 mod workspace;
 
 pub use apikey::{API_KEY_PREFIX, ApiKeyCreated, ApiKeyVerifier, KeyRejection, parse_expiry};
@@ -80,6 +82,7 @@ pub use monitor::{
     drift_profile, drift_tables, drift_with,
 };
 pub use monitor_html::{drift_html, drift_markdown, drift_tests_text};
+pub use pinning::{AUTHZ_SCOPE, Pin, PinStatus, Registered};
 pub use report_html::report_html;
 pub use roles::RolesReport;
 pub use serving::{
@@ -92,6 +95,7 @@ pub use userdir::user_dir;
 pub use warden_artifact::keys::{Algorithm, KeyError};
 pub use warden_artifact::note::NoteVerifier;
 pub use watch::{KeyHold, MONITOR_ACTOR, MONITOR_ROLE, MonitorStatus, WindowInput, WindowOut};
+pub use witness::{CosignatureFact, Witnessed, witness_key_generate};
 pub use workspace::{CONFIG_FILE, OpenOptions, WORKSPACE_DIR, Workspace};
 
 /// Re-exported so front ends need not depend on the lower crates directly.

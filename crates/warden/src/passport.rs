@@ -253,8 +253,24 @@ impl Workspace {
             ),
             control(
                 "Model-file and secret scans",
-                "missing",
-                "the scanners are not built in this version".into(),
+                match (
+                    input["scan"]["scanned"] == true,
+                    input["scan"]["max_severity"].as_str().unwrap_or("none"),
+                ) {
+                    (false, _) => "missing",
+                    (true, "none" | "low" | "medium") => "in place",
+                    (true, _) => "failing",
+                },
+                if input["scan"]["scanned"] == true {
+                    format!(
+                        "scan {} recorded {}: highest severity {}",
+                        input["scan"]["scan_id"],
+                        input["scan"]["scanned_at"].as_str().unwrap_or("?"),
+                        input["scan"]["max_severity"].as_str().unwrap_or("?")
+                    )
+                } else {
+                    "no scan recorded for this version: `warden scan MODEL@N --record`".into()
+                },
                 &["Measure"],
                 &["ML06 AI Supply Chain Attacks"],
                 &[

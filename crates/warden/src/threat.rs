@@ -261,8 +261,8 @@ impl Workspace {
                 "parsers",
                 2,
                 "partial",
-                "every parser bounds sizes before allocating and is fuzzed; serving limits are not built yet",
-                "bounded parsers; no serving".into(),
+                "every parser bounds sizes before allocating and is fuzzed; warden serve limits body size, rows per request, concurrency, per-key rate, connections (total and per address) and header-read, idle and TLS handshake time",
+                "bounded parsers; serving limits and connection caps (docs/serve.md)".into(),
             ),
             risk(
                 "E1",
@@ -307,8 +307,8 @@ impl Workspace {
                 "model import",
                 3,
                 "partial",
-                "only safetensors and ONNX are loaded; pickle is never deserialised; the scanners are not built yet",
-                "no pickle loader exists".into(),
+                "only safetensors and ONNX are loaded; pickle is never deserialised; warden scan interprets pickles symbolically (every container) and the gate reads the recorded scan",
+                "no pickle loader exists; scans recorded per model version".into(),
             ),
         ];
         r.sort_by(|a, b| b.score.cmp(&a.score).then(a.id.cmp(&b.id)));

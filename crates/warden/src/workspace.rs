@@ -11,7 +11,7 @@ use warden_artifact::note::{Checkpoint, NoteSigner, NoteVerifier};
 use warden_core::{ActorName, KeyName, RoleName, Timestamp, actions};
 use warden_policy::Authorizer;
 use warden_store::{
-    FsBlobStore, KeyRecord, MetadataStore, RoleGrant, SqliteStore, StoredCheckpoint, Tx,
+    BlobStore, FsBlobStore, KeyRecord, MetadataStore, RoleGrant, SqliteStore, StoredCheckpoint, Tx,
 };
 use zeroize::Zeroizing;
 
@@ -29,6 +29,16 @@ pub(crate) const LOG_KEY: &str = "log";
 /// The secret that keys PII pseudonyms, in `.warden/keys/`.
 pub(crate) const PSEUDONYM_SECRET: &str = "pseudonym.key";
 const DB_FILE: &str = "warden.db";
+/// What `init` writes to a new `.gitignore`.
+const GITIGNORE: &str = "\
+# Warden workspace state that must not be committed: private keys, the
+# metadata database and the blob store. warden.toml, .warden/log/vkey and
+# .warden/log/checkpoint are meant to be shared.
+.warden/keys/
+.warden/warden.db
+.warden/warden.db-*
+.warden/blobs/
+";
 
 /// Options for opening or creating a workspace.
 #[derive(Default, Clone)]
@@ -73,6 +83,13 @@ impl Workspace {
         let log_dir = state.join("log");
         fs::create_dir(&log_dir).map_err(|e| Error::io(&log_dir, e))?;
         write_new(&config_path, DEFAULT_CONFIG.as_bytes())?;
+        // A workspace is often a git repository too: its private state
+        // (keys, the database, the blobs) stays out of commits unless someone
+        // decides otherwise. An existing .gitignore is left as it is.
+        let gitignore = dir.join(".gitignore");
+        if !gitignore.exists() {
+            write_new(&gitignore, GITIGNORE.as_bytes())?;
+        }
 
         let store = SqliteStore::create(&state.join(DB_FILE))?;
         let blobs = FsBlobStore::open(state.join("blobs"))?;
@@ -308,9 +325,22 @@ impl Workspace {
                 roles
             }
         };
-        let decision = {
+        // Only the registered authorisation policy decides; while the one
+        // on disk is not registered, the bundled policy decides whether it
+        // may be registered (and shown), and everything else is refused.
+        let decision = if self.authz_in_force()? {
             let mut authz = self.authz.lock().unwrap_or_else(|p| p.into_inner());
             authz.decide_with(&self.actor, &roles, action, facts)?
+        } else if action == "policy.register" || action == "policy.status" {
+            Authorizer::bundled()?.decide_with(&self.actor, &roles, action, facts)?
+        } else {
+            let digest = self.authz_lock().digest().to_string();
+            return Err(self
+                .check_pinned(crate::pinning::AUTHZ_SCOPE, &digest)
+                .err()
+                .unwrap_or_else(|| {
+                    Error::Verification("the authorisation policy is not registered".into())
+                }));
         };
         if decision.allowed {
             return Ok(());
@@ -339,18 +369,80 @@ impl Workspace {
     /// registry state; if the log cannot be signed, the refusal still
     /// stands.
     pub(crate) fn refuse_disagreement(&self, d: ledger::Disagreement) -> Error {
-        if let Ok(mut tx) = self.store.write()
-            && tx
-                .append_event(
+        self.refuse_disagreement_on(d, None)
+    }
+
+    /// [`Workspace::refuse_disagreement`] for a row about the model version
+    /// `model`: an `integrity` incident is opened on it in the same
+    /// transaction, which freezes training and promotion until a person
+    /// closes it (`warden incident close`). The version is not quarantined:
+    /// the forged row, not the model, is what is known to be wrong.
+    pub(crate) fn refuse_disagreement_on(
+        &self,
+        d: ledger::Disagreement,
+        model: Option<(&warden_core::ObjectName, u64)>,
+    ) -> Error {
+        let recorded = (|| -> Result<(), Error> {
+            let mut tx = self.store.write()?;
+            tx.append_event(
+                &self.actor,
+                actions::INTEGRITY_DISAGREEMENT,
+                &d.row,
+                &json!({"row": d.row, "detail": d.detail}),
+            )?;
+            if let Some((name, version)) = model
+                && !tx
+                    .incidents()?
+                    .iter()
+                    .any(|i| i.closed_at.is_none() && i.kind == "integrity")
+            {
+                let now = Timestamp::now();
+                let summary = format!("{} disagrees with the audit log: {}", d.row, d.detail);
+                let report = json!({
+                    "format": "warden.incident/v1",
+                    "model": {"ref": format!("{name}@{version}")},
+                    "kind": "integrity", "summary": summary,
+                    "opened_by": self.actor, "opened_at": now,
+                    "raised_by": "the check of registry rows against the audit log",
+                    "runbook": crate::incident::INTEGRITY_RUNBOOK,
+                });
+                let mut md = format!(
+                    "# Incident: integrity on {name}@{version}\n\n{summary}\n\nRaised at {now} when {} ran a command that read the row. Training and promotion are frozen until the incident is closed.\n\n## Runbook\n\n",
+                    self.actor
+                );
+                for (i, step) in crate::incident::INTEGRITY_RUNBOOK.iter().enumerate() {
+                    md += &format!("{}. {step}\n", i + 1);
+                }
+                let report_bytes = warden_core::canonical_json(&report)?;
+                let (report_digest, _) = self.blobs.put(&mut report_bytes.as_slice())?;
+                let (md_digest, _) = self.blobs.put(&mut md.as_bytes())?;
+                let incident = warden_store::IncidentRecord {
+                    id: 0,
+                    model: name.clone(),
+                    version,
+                    kind: "integrity".into(),
+                    summary: summary.clone(),
+                    report_digest: report_digest.to_string(),
+                    markdown_digest: md_digest.to_string(),
+                    opened_by: self.actor.clone(),
+                    opened_at: now,
+                    closed_by: None,
+                    closed_at: None,
+                    resolution: None,
+                };
+                let id = tx.save_incident(&incident)?;
+                tx.append_event(
                     &self.actor,
-                    actions::INTEGRITY_DISAGREEMENT,
-                    &d.row,
-                    &json!({"row": d.row, "detail": d.detail}),
-                )
-                .is_ok()
-        {
-            let _ = self.commit(tx);
-        }
+                    "incident.open",
+                    &format!("incident:{id}"),
+                    &json!({"incident": id, "model": format!("{name}@{version}"), "kind": "integrity",
+                            "summary": summary, "report": report_digest}),
+                )?;
+            }
+            self.commit(tx)
+        })();
+        // The refusal stands whether or not it could be recorded.
+        let _ = recorded;
         d.into()
     }
 
@@ -367,6 +459,27 @@ impl Workspace {
                 .collect(),
         );
         self
+    }
+
+    /// Whether the loaded authorisation policy is the registered one (the
+    /// bundled policy is, until another is registered).
+    pub(crate) fn authz_in_force(&self) -> Result<bool, Error> {
+        let custom = self.config.policy.authz.is_some();
+        if !custom && !self.authz_registered_elsewhere()? {
+            return Ok(true);
+        }
+        let digest = self.authz_lock().digest().to_string();
+        Ok(self
+            .check_pinned(crate::pinning::AUTHZ_SCOPE, &digest)
+            .is_ok())
+    }
+
+    /// Where the loaded authorisation policy came from.
+    pub(crate) fn authz_origin(&self) -> String {
+        match &self.config.policy.authz {
+            Some(p) => p.display().to_string(),
+            None => "bundled:authz.rego".into(),
+        }
     }
 
     pub(crate) fn authz_lock(&self) -> std::sync::MutexGuard<'_, Authorizer> {

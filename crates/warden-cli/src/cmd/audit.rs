@@ -42,10 +42,44 @@ pub fn run(g: &Global, cmd: AuditCmd) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        AuditCmd::WitnessKey { name, out } => {
+            let passphrase = super::open_options().passphrase;
+            let vkey = warden::witness_key_generate(
+                &out,
+                &name,
+                passphrase.as_ref().map(|p| p.as_bytes()),
+            )?;
+            if g.json {
+                output::json(&serde_json::json!({"witness": name, "vkey": vkey, "key": out}))?;
+            } else {
+                println!(
+                    "Witness key for {name} written to {} (mode 0600)",
+                    out.display()
+                );
+                println!("  verifier key  {vkey}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCmd::Witness { key, name, .. } => {
+            let ws = workspace(g)?;
+            let w = ws.audit_witness(&key, &name)?;
+            if g.json {
+                output::json(&w)?;
+            } else {
+                println!(
+                    "Cosigned the checkpoint at size {} as {}",
+                    w.size, w.witness
+                );
+                println!("  published     {}", w.published);
+                println!("  verifier key  {}", w.vkey);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         AuditCmd::Verify {
             vkey,
             pin,
             no_remember,
+            witness,
             ..
         } => {
             let ws = workspace(g)?;
@@ -58,6 +92,7 @@ pub fn run(g: &Global, cmd: AuditCmd) -> Result<ExitCode, Failure> {
                 vkey: vkey.clone(),
                 pins,
                 no_remember,
+                witnesses: witness,
             })?;
             if g.json {
                 output::json(&report)?;

@@ -754,21 +754,26 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
         output::json(&summary)?;
     } else if keep.is_some() {
         println!("\nThe workspace is kept in {}. Try:", dir.display());
-        println!("  cd {} && warden audit log --actor ana", dir.display());
+        println!("  cd {} && export WARDEN_ACTOR=ana", dir.display());
+        println!("  warden audit log --actor lee            # what lee did (ana reads the log)");
         println!("  warden audit verify");
         println!("  warden audit check-proof audit-proof-0.json");
         println!("  warden model list && warden model show credit@1");
-        println!("  warden gate credit@2 --env staging && warden audit log --action gate");
         println!(
-            "  warden verify credit-1 && warden verify credit-1-tampered --signature credit-1.sig"
+            "  warden gate credit@2 --env staging     # exit 4: the poisoned retrain is refused"
+        );
+        println!("  warden audit log --action gate");
+        println!("  warden verify credit-1");
+        println!(
+            "  warden verify credit-1-tampered --signature credit-1.sig   # exit 5: a changed file"
         );
         let d = dir.display();
         println!(
-            "\nServe production's model (credit@1) behind the guardrails, then call it from another shell:"
+            "\nServe production's model (credit@1) behind the guardrails, then call it from another shell\n(a new key reaches the running server at its next refresh, within 2 s):"
         );
         println!("  cd {d} && WARDEN_ACTOR=omar warden serve --env production");
         println!(
-            "  cd {d} && KEY=$(WARDEN_ACTOR=omar warden apikey create client-$RANDOM --role predictor --expires 1d) && curl -s -H \"Authorization: Bearer $KEY\" -d '{DEMO_REQUEST}' http://127.0.0.1:8080/v1/models/credit:predict"
+            "  cd {d} && KEY=$(WARDEN_ACTOR=omar warden apikey create client-$RANDOM --role predictor --expires 1d) && sleep 3 && curl -s -H \"Authorization: Bearer $KEY\" -d '{DEMO_REQUEST}' http://127.0.0.1:8080/v1/models/credit:predict"
         );
     } else {
         println!(

@@ -104,6 +104,62 @@ pub fn policy_test(g: &Global) -> Result<ExitCode, Failure> {
     })
 }
 
+pub fn policy_register(g: &Global, scope: &str) -> Result<ExitCode, Failure> {
+    let ws = workspace(g)?;
+    let r = ws.policy_register(scope)?;
+    if g.json {
+        output::json(&r)?;
+    } else if r.status == "proposed" {
+        println!("Proposed {} for {}", r.digest, r.scope);
+        println!(
+            "  a second admin registers it with `warden policy register {}`",
+            r.scope
+        );
+    } else {
+        println!("Registered {} for {}", r.digest, r.scope);
+        if let Some(by) = &r.proposed_by {
+            println!("  proposed by {by}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn policy_status(g: &Global) -> Result<ExitCode, Failure> {
+    let ws = workspace(g)?;
+    let st = ws.policy_status()?;
+    if g.json {
+        output::json(&st)?;
+    } else {
+        let mut t = output::table(&["scope", "registered", "on disk", "status"]);
+        for s in &st {
+            t.add_row(vec![
+                s.scope.clone(),
+                if s.default {
+                    format!("{} (bundled)", short(&s.registered))
+                } else {
+                    short(&s.registered)
+                },
+                format!("{} ({})", short(&s.on_disk), s.on_disk_origin),
+                match (&s.proposed, s.matches) {
+                    (Some(p), _) => format!("proposal {} by {} waiting", short(&p.digest), p.by),
+                    (None, true) => "in force".into(),
+                    (None, false) => "NOT REGISTERED: decides nothing".into(),
+                },
+            ]);
+        }
+        println!("{t}");
+    }
+    Ok(if st.iter().all(|s| s.matches) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::VERIFICATION)
+    })
+}
+
+fn short(d: &str) -> String {
+    d.chars().take(19).collect()
+}
+
 pub fn approve(
     g: &Global,
     model: &str,

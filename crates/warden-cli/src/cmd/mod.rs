@@ -50,6 +50,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         } => gate::gate(&g, &model, &env, input_out.as_deref()),
         Command::Promote { model, to, .. } => gate::promote(&g, &model, &to),
         Command::Policy(crate::cli::PolicyCmd::Test { .. }) => gate::policy_test(&g),
+        Command::Policy(crate::cli::PolicyCmd::Register { scope, .. }) => {
+            gate::policy_register(&g, &scope)
+        }
+        Command::Policy(crate::cli::PolicyCmd::Status { .. }) => gate::policy_status(&g),
         Command::Approve {
             model,
             env,
@@ -182,9 +186,12 @@ fn acting_as(c: &Command) -> Option<&str> {
             | K::Revoke { acting, .. },
         ) => acting,
         Command::Audit(
-            A::Verify { acting, .. } | A::Proof { acting, .. } | A::CheckProof { acting, .. },
+            A::Verify { acting, .. }
+            | A::Proof { acting, .. }
+            | A::CheckProof { acting, .. }
+            | A::Witness { acting, .. },
         ) => acting,
-        Command::Audit(A::Log { .. }) => return None,
+        Command::Audit(A::Log { .. } | A::WitnessKey { .. }) => return None,
         Command::Data(d) => match d.as_ref() {
             D::Ingest { acting, .. }
             | D::List { acting }
@@ -208,6 +215,8 @@ fn acting_as(c: &Command) -> Option<&str> {
         Command::Gate { acting, .. }
         | Command::Promote { acting, .. }
         | Command::Policy(crate::cli::PolicyCmd::Test { acting })
+        | Command::Policy(crate::cli::PolicyCmd::Register { acting, .. })
+        | Command::Policy(crate::cli::PolicyCmd::Status { acting })
         | Command::Approve { acting, .. }
         | Command::Quarantine { acting, .. }
         | Command::Release { acting, .. }

@@ -139,9 +139,11 @@ pub fn run(g: &Global, a: ScanArgs) -> Result<ExitCode, Failure> {
         }
         serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
     } else if a.format == "sarif" {
-        serde_json::to_string_pretty(&warden_scan::sarif::to_sarif(
+        let root = std::env::current_dir().ok();
+        serde_json::to_string_pretty(&warden_scan::sarif::to_sarif_at(
             &report,
             env!("CARGO_PKG_VERSION"),
+            root.as_deref(),
         ))
         .unwrap_or_default()
             + "\n"
