@@ -134,25 +134,7 @@ impl NoteVerifier {
 
     /// Parses a verifier key string.
     pub fn from_vkey(vkey: &str) -> Result<Self, NoteError> {
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(b64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(NoteError::VerifierKey("expected name+keyid+key"));
-        };
-        if !valid_key_name(name) {
-            return Err(NoteError::VerifierKey("bad name"));
-        }
-        let blob = B64
-            .decode(b64)
-            .map_err(|_| NoteError::VerifierKey("key is not base64"))?;
-        let Some((&ALG_ED25519, rest)) = blob.split_first() else {
-            return Err(NoteError::VerifierKey("not an Ed25519 key"));
-        };
-        let Ok(raw) = <[u8; 32]>::try_from(rest) else {
-            return Err(NoteError::VerifierKey("Ed25519 key is not 32 bytes"));
-        };
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&raw)
-            .map_err(|_| NoteError::VerifierKey("not a valid Ed25519 point"))?;
+        let (name, id_hex, key) = parse_vkey(vkey, ALG_ED25519, "not an Ed25519 key")?;
         let v = NoteVerifier::new(name, key);
         if hex::encode(v.id) != id_hex {
             return Err(NoteError::VerifierKey("key id does not match the key"));
@@ -195,6 +177,37 @@ impl NoteVerifier {
             Err(NoteError::UnknownKey)
         }
     }
+}
+
+/// Splits a verifier key `<name>+<key id hex>+<base64(alg || key)>` of
+/// signature type `alg` into its name, key id text and Ed25519 key.
+fn parse_vkey<'v>(
+    vkey: &'v str,
+    alg: u8,
+    wrong_type: &'static str,
+) -> Result<(&'v str, &'v str, ed25519_dalek::VerifyingKey), NoteError> {
+    let mut parts = vkey.splitn(3, '+');
+    let (Some(name), Some(id_hex), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(NoteError::VerifierKey("expected name+keyid+key"));
+    };
+    if !valid_key_name(name) {
+        return Err(NoteError::VerifierKey("bad name"));
+    }
+    let blob = B64
+        .decode(b64)
+        .map_err(|_| NoteError::VerifierKey("key is not base64"))?;
+    let Some((&found, rest)) = blob.split_first() else {
+        return Err(NoteError::VerifierKey(wrong_type));
+    };
+    if found != alg {
+        return Err(NoteError::VerifierKey(wrong_type));
+    }
+    let Ok(raw) = <[u8; 32]>::try_from(rest) else {
+        return Err(NoteError::VerifierKey("Ed25519 key is not 32 bytes"));
+    };
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&raw)
+        .map_err(|_| NoteError::VerifierKey("not a valid Ed25519 point"))?;
+    Ok((name, id_hex, key))
 }
 
 fn check_text(text: &str) -> Result<(), NoteError> {
@@ -332,27 +345,11 @@ impl CosignatureVerifier {
 
     /// Parses a cosigner's verifier key (signature type 0x04).
     pub fn from_vkey(vkey: &str) -> Result<Self, NoteError> {
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(b64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(NoteError::VerifierKey("expected name+keyid+key"));
-        };
-        if !valid_key_name(name) {
-            return Err(NoteError::VerifierKey("bad name"));
-        }
-        let blob = B64
-            .decode(b64)
-            .map_err(|_| NoteError::VerifierKey("key is not base64"))?;
-        let Some((&ALG_COSIGNATURE_V1, rest)) = blob.split_first() else {
-            return Err(NoteError::VerifierKey(
-                "not a cosignature/v1 (type 0x04) Ed25519 key",
-            ));
-        };
-        let Ok(raw) = <[u8; 32]>::try_from(rest) else {
-            return Err(NoteError::VerifierKey("Ed25519 key is not 32 bytes"));
-        };
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&raw)
-            .map_err(|_| NoteError::VerifierKey("not a valid Ed25519 point"))?;
+        let (name, id_hex, key) = parse_vkey(
+            vkey,
+            ALG_COSIGNATURE_V1,
+            "not a cosignature/v1 (type 0x04) Ed25519 key",
+        )?;
         let v = CosignatureVerifier::new(name, key);
         if hex::encode(v.id) != id_hex {
             return Err(NoteError::VerifierKey("key id does not match the key"));
