@@ -269,6 +269,27 @@ fn two_honest_approvers_pass_and_the_promoter_is_not_one_of_them() {
     assert!(std::fs::read_dir(user_dir("lee").join("keys")).is_ok());
 }
 
+/// The insider's truncation: deletes the events from `size` on (the
+/// quarantine of credit@1 among them) with their checkpoints, and puts the
+/// rows back as they were before it, so rows and remaining events agree.
+fn truncate_after_quarantine(c: &rusqlite::Connection, size: i64) {
+    c.execute("DELETE FROM audit_events WHERE seq >= ?1", [size])
+        .unwrap();
+    c.execute("DELETE FROM audit_checkpoints WHERE size > ?1", [size])
+        .unwrap();
+    c.execute(
+        "UPDATE quarantines SET released_at = created_at, released_by = 'ana', release_reason = 'x'",
+        [],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO stage_pointers (model, env, version, updated_by, updated_at) \
+         VALUES ('credit', 'dev', 1, 'sam', '2026-01-01T00:00:00Z')",
+        [],
+    )
+    .unwrap();
+}
+
 /// Recomputes `audit_log_state` from the stored leaf hashes, as an attacker
 /// who deleted events would.
 fn recompute_log_state(c: &rusqlite::Connection) {
@@ -303,21 +324,7 @@ fn truncation_with_a_reused_signed_checkpoint_is_caught_by_a_remembered_one() {
     // The attacker removes the newest events and their checkpoints,
     // recomputes the log state and restores the older signed note.
     let c = db(ws);
-    c.execute("DELETE FROM audit_events WHERE seq >= ?1", [size])
-        .unwrap();
-    c.execute("DELETE FROM audit_checkpoints WHERE size > ?1", [size])
-        .unwrap();
-    c.execute(
-        "UPDATE quarantines SET released_at = created_at, released_by = 'ana', release_reason = 'x'",
-        [],
-    )
-    .unwrap();
-    c.execute(
-        "INSERT INTO stage_pointers (model, env, version, updated_by, updated_at) \
-         VALUES ('credit', 'dev', 1, 'sam', '2026-01-01T00:00:00Z')",
-        [],
-    )
-    .unwrap();
+    truncate_after_quarantine(&c, size);
     recompute_log_state(&c);
     drop(c);
     std::fs::write(ws.join(".warden/log/checkpoint"), &old_note).unwrap();
@@ -647,21 +654,7 @@ fn a_witness_cosigns_only_a_sound_log_and_its_cosignature_catches_truncation() {
         .args(["audit", "witness", "--name", "witness.test/w1", "--key"])
         .arg(&key));
     let c = db(ws);
-    c.execute("DELETE FROM audit_events WHERE seq >= ?1", [size])
-        .unwrap();
-    c.execute("DELETE FROM audit_checkpoints WHERE size > ?1", [size])
-        .unwrap();
-    c.execute(
-        "UPDATE quarantines SET released_at = created_at, released_by = 'ana', release_reason = 'x'",
-        [],
-    )
-    .unwrap();
-    c.execute(
-        "INSERT INTO stage_pointers (model, env, version, updated_by, updated_at) \
-         VALUES ('credit', 'dev', 1, 'sam', '2026-01-01T00:00:00Z')",
-        [],
-    )
-    .unwrap();
+    truncate_after_quarantine(&c, size);
     c.execute("DELETE FROM role_grants WHERE actor = 'wit'", [])
         .unwrap();
     recompute_log_state(&c);
