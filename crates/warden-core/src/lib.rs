@@ -15,12 +15,14 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod action;
 mod audit;
 mod canonical;
 mod digest;
 mod name;
 mod timestamp;
 
+pub use action::{Action, UnknownAction};
 pub use audit::{AuditEvent, actions};
 pub use canonical::{CanonicalError, canonical_json};
 pub use digest::{Digest, DigestError, Hasher};

@@ -21,6 +21,24 @@ package warden.authz
 # The roles this policy knows. `warden roles grant` accepts only these.
 roles := {"admin", "data-engineer", "ml-engineer", "approver", "operator", "auditor", "predictor", "monitor"}
 
+# Every action this policy decides: the engine's `Action` enum, name for
+# name (a test in warden-policy checks both directions). A replacement
+# policy need not define it.
+actions := {
+	"apikey.create", "apikey.hold", "apikey.list", "apikey.revoke", "apikey.unblock",
+	"audit.proof", "audit.read", "audit.verify",
+	"data.ingest", "data.read",
+	"incident.close", "incident.open",
+	"keys.acknowledge", "keys.enrol", "keys.export", "keys.generate", "keys.list", "keys.revoke", "keys.trust",
+	"model.approve", "model.card", "model.evaluate", "model.import", "model.promote", "model.quarantine",
+	"model.read", "model.release", "model.rollback", "model.sign", "model.train",
+	"monitor.pause", "monitor.record", "monitor.resume",
+	"policy.register", "policy.status",
+	"roles.grant", "roles.list", "roles.revoke",
+	"scan.record",
+	"serve.metrics", "serve.predict", "serve.run",
+}
+
 # The roles of people (and of keys acting for people). Each may read the
 # registry, the keys and the log. The two service roles are not here: a
 # `predictor` key calls its models' inference endpoints and nothing else,

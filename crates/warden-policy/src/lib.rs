@@ -7,10 +7,10 @@
 //! responses use the same [`PolicySet`] machinery.
 //!
 //! ```
-//! use warden_core::{ActorName, RoleName};
+//! use warden_core::{Action, ActorName, RoleName};
 //! let mut authz = warden_policy::Authorizer::bundled().unwrap();
 //! let ana = ActorName::new("ana").unwrap();
-//! let d = authz.decide(&ana, &[RoleName::new("auditor").unwrap()], "keys.generate").unwrap();
+//! let d = authz.decide(&ana, &[RoleName::new("auditor").unwrap()], Action::KeysGenerate).unwrap();
 //! assert!(!d.allowed);
 //! assert_eq!(d.allowing_roles, vec!["admin".to_string()]);
 //! ```
@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
-use warden_core::{ActorName, Digest, RoleName};
+use warden_core::{Action, ActorName, Digest, RoleName};
 
 /// The bundled authorisation policy.
 pub const BUNDLED_AUTHZ: &str = include_str!("../policies/authz.rego");
@@ -247,6 +247,28 @@ pub struct Authorizer {
 
 const ALLOW: &str = "data.warden.authz.allow";
 const ROLES: &str = "data.warden.authz.roles";
+const ACTIONS: &str = "data.warden.authz.actions";
+const READ_ACTIONS: &str = "data.warden.authz.read_actions";
+const ROLE_ACTIONS: &str = "data.warden.authz.role_actions";
+
+/// The action names a policy uses (see [`Authorizer::vocabulary`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyVocabulary {
+    /// `data.warden.authz.actions`: every action the policy decides.
+    pub actions: Vec<String>,
+    /// Every name or pattern in `read_actions` and `role_actions`.
+    pub patterns: Vec<String>,
+}
+
+/// Every string in a JSON value: a set's members, a map's values' members.
+fn strings_of(v: &serde_json::Value) -> Vec<String> {
+    match v {
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(a) => a.iter().flat_map(strings_of).collect(),
+        serde_json::Value::Object(o) => o.values().flat_map(strings_of).collect(),
+        _ => Vec::new(),
+    }
+}
 
 impl Authorizer {
     /// The bundled default policy.
@@ -324,7 +346,7 @@ impl Authorizer {
         &mut self,
         actor: &ActorName,
         roles: &[RoleName],
-        action: &str,
+        action: Action,
     ) -> Result<AuthzDecision, PolicyError> {
         self.decide_with(actor, roles, action, &serde_json::Map::new())
     }
@@ -335,6 +357,19 @@ impl Authorizer {
     /// `apikey.create`. The roles that would allow it are found with the
     /// same facts.
     pub fn decide_with(
+        &mut self,
+        actor: &ActorName,
+        roles: &[RoleName],
+        action: Action,
+        facts: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<AuthzDecision, PolicyError> {
+        self.decide_named(actor, roles, action.as_str(), facts)
+    }
+
+    /// The decision for an action by name: the policy's own vocabulary,
+    /// which may be wider than [`Action`] (tests probe names no engine
+    /// action has).
+    fn decide_named(
         &mut self,
         actor: &ActorName,
         roles: &[RoleName],
@@ -355,6 +390,27 @@ impl Authorizer {
             allowed,
             allowing_roles,
         })
+    }
+
+    /// The actions the policy lists as `data.warden.authz.actions`, and the
+    /// action names and patterns (`x.*`, `*`) its `read_actions` and
+    /// `role_actions` use; `None` for a policy that defines no `actions`.
+    pub fn vocabulary(&mut self) -> Result<Option<PolicyVocabulary>, PolicyError> {
+        let Some(actions) = self.policy.eval(ACTIONS, &json!({}))? else {
+            return Ok(None);
+        };
+        let mut patterns = Vec::new();
+        for rule in [READ_ACTIONS, ROLE_ACTIONS] {
+            if let Some(v) = self.policy.eval(rule, &json!({}))? {
+                patterns.extend(strings_of(&v));
+            }
+        }
+        patterns.sort();
+        patterns.dedup();
+        Ok(Some(PolicyVocabulary {
+            actions: strings_of(&actions),
+            patterns,
+        }))
     }
 
     /// Runs the bundled policy's Rego tests (`authz_test.rego`):
@@ -626,10 +682,11 @@ mod tests {
         );
         // An API key's role: inference, and nothing else.
         let yes_p = |a: &mut Authorizer, action| {
-            a.decide(
+            a.decide_named(
                 &ActorName::new("key").unwrap(),
                 &[role("predictor")],
                 action,
+                &serde_json::Map::new(),
             )
             .unwrap()
             .allowed
@@ -649,7 +706,9 @@ mod tests {
         }
         let ana = ActorName::new("ana").unwrap();
         let yes = |a: &mut Authorizer, roles: &[RoleName], action| {
-            a.decide(&ana, roles, action).unwrap().allowed
+            a.decide_named(&ana, roles, action, &serde_json::Map::new())
+                .unwrap()
+                .allowed
         };
         assert!(yes(&mut a, &[role("admin")], "keys.generate"));
         assert!(yes(&mut a, &[role("admin")], "anything.at.all"));
@@ -666,7 +725,9 @@ mod tests {
         // A role the policy does not know grants nothing.
         assert!(!yes(&mut a, &[role("superuser")], "roles.list"));
 
-        let d = a.decide(&ana, &[role("auditor")], "model.approve").unwrap();
+        let d = a
+            .decide(&ana, &[role("auditor")], Action::ModelApprove)
+            .unwrap();
         assert_eq!(d.allowing_roles, ["admin", "approver"]);
 
         // The server's monitor acts, and reads nothing.
@@ -676,6 +737,52 @@ mod tests {
         assert!(mon(&mut a, "apikey.hold"));
         assert!(!mon(&mut a, "model.read"));
         assert!(!mon(&mut a, "audit.read"));
+    }
+
+    /// The bundled policy's `actions` and the engine's [`Action`] enum are
+    /// the same set, and every name or pattern the policy grants matches
+    /// at least one action (a typo such as `modle.read` would match none).
+    #[test]
+    fn bundled_policy_and_action_enum_agree_both_ways() {
+        let mut a = Authorizer::bundled().unwrap();
+        let v = a
+            .vocabulary()
+            .unwrap()
+            .expect("the bundled policy lists its actions");
+        let policy: std::collections::BTreeSet<&str> =
+            v.actions.iter().map(String::as_str).collect();
+        let engine: std::collections::BTreeSet<&str> =
+            Action::ALL.iter().map(|a| a.as_str()).collect();
+        let only_policy: Vec<_> = policy.difference(&engine).collect();
+        let only_engine: Vec<_> = engine.difference(&policy).collect();
+        assert!(
+            only_policy.is_empty(),
+            "in the policy, not in Action: {only_policy:?}"
+        );
+        assert!(
+            only_engine.is_empty(),
+            "in Action, not in the policy: {only_engine:?}"
+        );
+        assert!(v.patterns.len() > 10, "{:?}", v.patterns);
+        for p in &v.patterns {
+            assert!(
+                Action::ALL.iter().any(|a| a.matched_by(p)),
+                "the policy grants {p:?}, which matches no action"
+            );
+        }
+        // Every action is decided by some role other than admin's "*" or
+        // is deliberately admin-only; either way admin may do it.
+        let ana = ActorName::new("ana").unwrap();
+        for act in Action::ALL {
+            let mut facts = serde_json::Map::new();
+            facts.insert("requested_role".into(), json!("predictor"));
+            assert!(
+                a.decide_with(&ana, &[role("admin")], *act, &facts)
+                    .unwrap()
+                    .allowed,
+                "{act}"
+            );
+        }
     }
 
     #[test]
@@ -694,7 +801,8 @@ mod tests {
         let ask = |a: &mut Authorizer, held: &str, action: &str, requested: &str| {
             let mut facts = serde_json::Map::new();
             facts.insert("requested_role".into(), json!(requested));
-            a.decide_with(&omar, &[role(held)], action, &facts).unwrap()
+            a.decide_named(&omar, &[role(held)], action, &facts)
+                .unwrap()
         };
         // The attack: an operator mints an admin key.
         let d = ask(&mut a, "operator", "apikey.create", "admin");
@@ -710,7 +818,7 @@ mod tests {
         }
         // Without the fact, a delegating action is refused.
         assert!(
-            !a.decide(&omar, &[role("admin")], "apikey.create")
+            !a.decide(&omar, &[role("admin")], Action::ApikeyCreate)
                 .unwrap()
                 .allowed
         );
@@ -720,7 +828,7 @@ mod tests {
         facts.insert("action".into(), json!("serve.predict"));
         facts.insert("requested_role".into(), json!("admin"));
         assert!(
-            !a.decide_with(&omar, &[role("operator")], "apikey.create", &facts)
+            !a.decide_with(&omar, &[role("operator")], Action::ApikeyCreate, &facts)
                 .unwrap()
                 .allowed
         );
@@ -756,12 +864,12 @@ mod tests {
         let mut a = Authorizer::from_file(&custom).unwrap();
         let bob = ActorName::new("bob").unwrap();
         assert!(
-            a.decide(&bob, &[role("reader")], "audit.read")
+            a.decide(&bob, &[role("reader")], Action::AuditRead)
                 .unwrap()
                 .allowed
         );
         assert!(
-            !a.decide(&bob, &[role("reader")], "keys.list")
+            !a.decide(&bob, &[role("reader")], Action::KeysList)
                 .unwrap()
                 .allowed
         );

@@ -17,7 +17,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::json;
 use warden::KeyRejection;
-use warden_core::Timestamp;
+use warden_core::{Action, Timestamp};
 
 use crate::Shared;
 use crate::config::RateLimit;
@@ -225,7 +225,7 @@ pub enum Access {
     /// control API).
     Authenticated,
     /// A credential whose roles the policy allows this action.
-    Action(&'static str),
+    Needs(Action),
 }
 
 /// The route a path belongs to (a bounded label set for metrics) and what
@@ -236,19 +236,19 @@ pub fn classify(path: &str, public_metrics: bool) -> (&'static str, Access) {
         "/v2/health/live" => ("health_live", Public),
         "/v2/health/ready" => ("health_ready", Public),
         "/metrics" if public_metrics => ("metrics", Public),
-        "/metrics" => ("metrics", Action("serve.metrics")),
-        "/v2" => ("server_metadata", Action("serve.predict")),
-        "/openapi.json" => ("openapi", Action("serve.predict")),
+        "/metrics" => ("metrics", Needs(Action::ServeMetrics)),
+        "/v2" => ("server_metadata", Needs(Action::ServePredict)),
+        "/openapi.json" => ("openapi", Needs(Action::ServePredict)),
         p if p.starts_with("/v2/models/") && p.ends_with("/infer") => {
-            ("infer", Action("serve.predict"))
+            ("infer", Needs(Action::ServePredict))
         }
         p if p.starts_with("/v2/models/") && p.ends_with("/ready") => {
-            ("model_ready", Action("serve.predict"))
+            ("model_ready", Needs(Action::ServePredict))
         }
-        p if p.starts_with("/v2/models/") => ("model_metadata", Action("serve.predict")),
-        p if p.starts_with("/v1/models/") => ("predict", Action("serve.predict")),
+        p if p.starts_with("/v2/models/") => ("model_metadata", Needs(Action::ServePredict)),
+        p if p.starts_with("/v1/models/") => ("predict", Needs(Action::ServePredict)),
         p if p.starts_with("/api/v1/") => ("control", Authenticated),
-        _ => ("other", Action("serve.predict")),
+        _ => ("other", Needs(Action::ServePredict)),
     }
 }
 
@@ -304,7 +304,7 @@ impl Rejection {
 fn admit(
     s: &Shared,
     req: &Request,
-    action: Option<&'static str>,
+    action: Option<Action>,
     now: &Timestamp,
     line: &mut AccessLine,
     attach: impl FnOnce() -> bool,
@@ -514,7 +514,7 @@ impl tower_service::Service<Request> for Guarded {
         let admitted = match access {
             Access::Public => Ok(None),
             Access::Authenticated => admit(s, &req, None, &now, &mut line, observed).map(Some),
-            Access::Action(a) => admit(s, &req, Some(a), &now, &mut line, observed).map(Some),
+            Access::Needs(a) => admit(s, &req, Some(a), &now, &mut line, observed).map(Some),
         };
         let holds_place = match admitted {
             Err(r) => {

@@ -11,13 +11,14 @@ use std::sync::Arc;
 
 use serde_json::json;
 use warden::{ApiKeyVerifier, ServedModel, ServingTarget, Workspace};
+use warden_core::Action;
 
 use crate::config::ServeConfig;
 use crate::guard::{KeyCaller, Limiters};
 use crate::metrics::{Metrics, ModelLabels, PredictionLabels};
 
 /// The actions the server asks the policy about.
-pub const ACTIONS: [&str; 2] = ["serve.predict", "serve.metrics"];
+pub const ACTIONS: [Action; 2] = [Action::ServePredict, Action::ServeMetrics];
 
 /// A served model and what is computed once per load.
 pub struct Loaded {
@@ -39,13 +40,13 @@ pub struct Snapshot {
     /// Each API key's caller, limit and bucket, by key id.
     pub callers: HashMap<String, KeyCaller>,
     /// The roles the authorisation policy allows each action.
-    pub allowed: HashMap<&'static str, HashSet<String>>,
+    pub allowed: HashMap<Action, HashSet<String>>,
 }
 
 impl Snapshot {
     /// Whether the policy lets `role` perform `action`.
-    pub fn allows(&self, role: &str, action: &str) -> bool {
-        self.allowed.get(action).is_some_and(|r| r.contains(role))
+    pub fn allows(&self, role: &str, action: Action) -> bool {
+        self.allowed.get(&action).is_some_and(|r| r.contains(role))
     }
 }
 
@@ -215,7 +216,7 @@ pub fn refresh(
         .filter(|r| r.revoked_at.is_none())
         .map(|r| (r.id.clone(), KeyCaller::new(cfg, limiters, r)))
         .collect();
-    let mut allowed: HashMap<&'static str, HashSet<String>> = HashMap::new();
+    let mut allowed: HashMap<Action, HashSet<String>> = HashMap::new();
     for role in ws.known_roles()? {
         for action in ACTIONS {
             if ws.policy_allows("warden-server", std::slice::from_ref(&role), action)? {

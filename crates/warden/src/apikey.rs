@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use base64::Engine as _;
 use hmac::{KeyInit, Mac};
 use serde_json::json;
-use warden_core::{ActorName, KeyName, Timestamp};
+use warden_core::{Action, ActorName, KeyName, Timestamp};
 use warden_store::{ApiKeyRecord, MetadataStore};
 use zeroize::Zeroizing;
 
@@ -152,7 +152,7 @@ impl Workspace {
         // The policy sees the key's role: no one issues a key stronger
         // than their own roles.
         self.authorize_with(
-            "apikey.create",
+            Action::ApikeyCreate,
             &format!("apikey:{name}"),
             &crate::roles::requested_role(role),
         )?;
@@ -221,7 +221,7 @@ impl Workspace {
 
     /// Every API key (never the key or its hash).
     pub fn apikey_list(&self) -> Result<Vec<ApiKeyRecord>, Error> {
-        self.authorize("apikey.list", "apikey:*")?;
+        self.authorize(Action::ApikeyList, "apikey:*")?;
         Ok(self.store().read()?.api_keys()?)
     }
 
@@ -237,7 +237,7 @@ impl Workspace {
 
     /// Revokes a key by name.
     pub fn apikey_revoke(&self, name: &str) -> Result<ApiKeyRecord, Error> {
-        self.authorize("apikey.revoke", &format!("apikey:{name}"))?;
+        self.authorize(Action::ApikeyRevoke, &format!("apikey:{name}"))?;
         let mut rec = self.api_key_named(name)?;
         if rec.revoked_at.is_some() {
             return Err(Error::Usage(format!("API key {name} is already revoked")));
@@ -340,7 +340,7 @@ impl Workspace {
         &self,
         actor: &str,
         roles: &[String],
-        action: &str,
+        action: Action,
     ) -> Result<bool, Error> {
         if !self.authz_in_force()? {
             let digest = self.authz_lock().digest().to_string();

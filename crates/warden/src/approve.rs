@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use warden_artifact::keys::{PublicKey, SigningKey};
 use warden_artifact::model_signing::pae;
-use warden_core::{KeyName, ObjectName, Timestamp, VersionRef, canonical_json};
+use warden_core::{Action, KeyName, ObjectName, Timestamp, VersionRef, canonical_json};
 use warden_store::{ApprovalRecord, MetadataStore, ModelRecord, QuarantineRecord, StagePointer};
 
 use crate::{Error, Workspace};
@@ -46,7 +46,7 @@ impl Workspace {
         key: &KeyName,
         comment: Option<&str>,
     ) -> Result<Approved, Error> {
-        self.authorize("model.approve", &format!("model:{r}"))?;
+        self.authorize(Action::ModelApprove, &format!("model:{r}"))?;
         if !self.config().gates.environments.iter().any(|e| e == env) {
             return Err(Error::Usage(format!(
                 "unknown environment {env:?}; this workspace's environments are {}",
@@ -230,7 +230,7 @@ impl Workspace {
         r: &VersionRef,
         reason: &str,
     ) -> Result<(QuarantineRecord, Vec<String>), Error> {
-        self.authorize("model.quarantine", &format!("model:{r}"))?;
+        self.authorize(Action::ModelQuarantine, &format!("model:{r}"))?;
         if reason.trim().is_empty() {
             return Err(Error::Usage("--reason must say why".into()));
         }
@@ -274,7 +274,7 @@ impl Workspace {
 
     /// Lifts a quarantine (admin only under the bundled policy).
     pub fn release(&self, r: &VersionRef, reason: &str) -> Result<QuarantineRecord, Error> {
-        self.authorize("model.release", &format!("model:{r}"))?;
+        self.authorize(Action::ModelRelease, &format!("model:{r}"))?;
         if reason.trim().is_empty() {
             return Err(Error::Usage("--reason must say why".into()));
         }
@@ -305,7 +305,7 @@ impl Workspace {
     /// Moves `env` back to the last version of `model` that passed its gate
     /// there and is not quarantined (other than the current holder).
     pub fn rollback(&self, model: &ObjectName, env: &str) -> Result<RolledBack, Error> {
-        self.authorize("model.rollback", &format!("model:{model}"))?;
+        self.authorize(Action::ModelRollback, &format!("model:{model}"))?;
         if !self.config().gates.environments.iter().any(|e| e == env) {
             return Err(Error::Usage(format!("unknown environment {env:?}")));
         }

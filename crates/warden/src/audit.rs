@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 use warden_artifact::note::{Checkpoint, NoteVerifier};
-use warden_core::Digest;
+use warden_core::{Action, Digest};
 use warden_store::merkle::{self, Frontier, Hash};
 use warden_store::{EventFilter, MetadataStore, StoredEvent};
 
@@ -231,7 +231,7 @@ fn check_row(row: &StoredEvent, index: u64, problems: &mut Problems) -> Hash {
 impl Workspace {
     /// Events matching `filter`.
     pub fn audit_log(&self, filter: &EventFilter) -> Result<Vec<EventOut>, Error> {
-        self.authorize("audit.read", "audit")?;
+        self.authorize(Action::AuditRead, "audit")?;
         let rows = self.store().read()?.events(filter)?;
         Ok(rows
             .into_iter()
@@ -269,7 +269,7 @@ impl Workspace {
     /// checkpoint is then remembered.
     pub fn audit_verify_with(&self, opts: &VerifyOptions) -> Result<VerifyReport, Error> {
         let pinned_vkey = opts.vkey.as_deref();
-        self.authorize("audit.verify", "audit")?;
+        self.authorize(Action::AuditVerify, "audit")?;
         let mut problems = Problems {
             list: Vec::new(),
             more: 0,
@@ -580,7 +580,7 @@ impl Workspace {
 
     /// An inclusion proof of event `index` against the latest checkpoint.
     pub fn audit_inclusion_proof(&self, index: u64) -> Result<InclusionProof, Error> {
-        self.authorize("audit.proof", "audit")?;
+        self.authorize(Action::AuditProof, "audit")?;
         let mut tx = self.store().read()?;
         let cp = tx
             .latest_checkpoint()?
@@ -619,7 +619,7 @@ impl Workspace {
 
     /// A consistency proof between tree sizes `old` and `new`.
     pub fn audit_consistency_proof(&self, old: u64, new: u64) -> Result<ConsistencyProof, Error> {
-        self.authorize("audit.proof", "audit")?;
+        self.authorize(Action::AuditProof, "audit")?;
         let mut tx = self.store().read()?;
         let size = tx.log_frontier()?.size();
         if old == 0 || old > new || new > size {
@@ -651,7 +651,7 @@ impl Workspace {
 
     /// Checks a proof file against this workspace's log key.
     pub fn audit_check_proof(&self, proof: &ProofFile) -> Result<ProofCheck, Error> {
-        self.authorize("audit.proof", "audit")?;
+        self.authorize(Action::AuditProof, "audit")?;
         check_proof(proof, &self.log_verifier()?)
     }
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use sha2::Digest as _;
-use warden_core::{Timestamp, VersionRef};
+use warden_core::{Action, Timestamp, VersionRef};
 
 use crate::{Error, Workspace};
 
@@ -38,7 +38,7 @@ fn s(v: &Value) -> Option<String> {
 impl Workspace {
     /// The CycloneDX 1.6 ML-BOM of `MODEL@N`.
     pub fn model_bom(&self, r: &VersionRef) -> Result<Value, Error> {
-        self.authorize("model.read", &format!("model:{r}"))?;
+        self.authorize(Action::ModelRead, &format!("model:{r}"))?;
         let m = self.find_model(r)?;
         let title = format!("{}@{}", m.name, m.version);
         let model_ref = format!("model:{title}");

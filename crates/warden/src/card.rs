@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use warden_core::{Timestamp, VersionRef, canonical_json};
+use warden_core::{Action, Timestamp, VersionRef, canonical_json};
 use warden_store::{BlobStore, MetadataStore, ModelRecord};
 
 use crate::{Error, Workspace};
@@ -87,7 +87,7 @@ pub fn missing_sections(text: &str) -> Vec<String> {
 impl Workspace {
     /// The generated card of `MODEL@N`.
     pub fn model_card(&self, r: &VersionRef) -> Result<String, Error> {
-        self.authorize("model.read", &format!("model:{r}"))?;
+        self.authorize(Action::ModelRead, &format!("model:{r}"))?;
         let m = self.find_model(r)?;
         self.generate_card(&m)
     }
@@ -252,7 +252,7 @@ impl Workspace {
         r: &VersionRef,
         file: &std::path::Path,
     ) -> Result<CardAttached, Error> {
-        self.authorize("model.card", &format!("model:{r}"))?;
+        self.authorize(Action::ModelCard, &format!("model:{r}"))?;
         let m = self.find_model(r)?;
         let meta = std::fs::metadata(file).map_err(|e| Error::io(file, e))?;
         if meta.len() > MAX_CARD {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::json;
-use warden_core::{Digest, ObjectName, Timestamp, VersionRef, actions, canonical_json};
+use warden_core::{Action, Digest, ObjectName, Timestamp, VersionRef, actions, canonical_json};
 use warden_data::policy::PiiPolicy;
 use warden_data::read::{CsvOptions, read_csv};
 use warden_data::schema::Schema;
@@ -179,7 +179,7 @@ impl Workspace {
     /// actions, minimisation, poisoning screen; then records `NAME@V` with
     /// its lineage and report, and an audit event, in one transaction.
     pub fn data_ingest(&self, req: IngestRequest<'_>) -> Result<IngestOutcome, Error> {
-        self.authorize(actions::DATA_INGEST, &format!("dataset:{}", req.name))?;
+        self.authorize(Action::DataIngest, &format!("dataset:{}", req.name))?;
         let pinned = match (
             req.expected_sha256,
             self.config().data.pins.get(req.name.as_str()),
@@ -325,7 +325,7 @@ impl Workspace {
 
     /// Every dataset version.
     pub fn data_list(&self) -> Result<Vec<DatasetInfo>, Error> {
-        self.authorize("data.read", "datasets")?;
+        self.authorize(Action::DataRead, "datasets")?;
         Ok(self
             .store()
             .read()?
@@ -340,7 +340,7 @@ impl Workspace {
         &self,
         r: &VersionRef,
     ) -> Result<(DatasetInfo, serde_json::Value, String), Error> {
-        self.authorize("data.read", &format!("dataset:{r}"))?;
+        self.authorize(Action::DataRead, &format!("dataset:{r}"))?;
         let d = self.find_dataset(r)?;
         let parse = |s: &str| {
             s.parse::<Digest>()
@@ -364,7 +364,7 @@ impl Workspace {
 
     /// The lineage of one dataset version.
     pub fn data_lineage(&self, r: &VersionRef) -> Result<Lineage, Error> {
-        self.authorize("data.read", &format!("dataset:{r}"))?;
+        self.authorize(Action::DataRead, &format!("dataset:{r}"))?;
         let d = self.find_dataset(r)?;
         let m: serde_json::Value =
             serde_json::from_str(&d.manifest).map_err(|e| Error::Data(e.to_string()))?;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use rand::SeedableRng;
 use serde::Serialize;
 use serde_json::{Value, json};
-use warden_core::{Digest, Timestamp, VersionRef, actions, canonical_json};
+use warden_core::{Action, Digest, Timestamp, VersionRef, actions, canonical_json};
 use warden_data::table::Table;
 use warden_ml::Matrix;
 use warden_ml::fairness::{
@@ -499,7 +499,7 @@ pub fn evaluate_predictions(req: &PredictionsRequest<'_>) -> Result<EvalReport, 
 impl Workspace {
     /// Evaluates `MODEL@N` on `NAME@V` and records the evaluation.
     pub fn evaluate(&self, req: &EvalRequest) -> Result<EvalOutcome, Error> {
-        self.authorize(actions::MODEL_EVALUATE, &format!("model:{}", req.model))?;
+        self.authorize(Action::ModelEvaluate, &format!("model:{}", req.model))?;
         let mut seconds = BTreeMap::new();
         let mut last = std::time::Instant::now();
         let mut lap = |name: &'static str, seconds: &mut BTreeMap<&'static str, f64>| {
@@ -996,7 +996,7 @@ impl Workspace {
 
     /// Recorded evaluations of a model (every version, or one).
     pub fn evaluations(&self, model: &VersionRef) -> Result<Vec<EvaluationRecord>, Error> {
-        self.authorize("model.read", &format!("model:{model}"))?;
+        self.authorize(Action::ModelRead, &format!("model:{model}"))?;
         Ok(self
             .store()
             .read()?

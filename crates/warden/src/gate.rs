@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use warden_core::{Digest, Timestamp, VersionRef, canonical_json};
+use warden_core::{Action, Digest, Timestamp, VersionRef, canonical_json};
 use warden_policy::Gate;
 use warden_store::{GateDecisionRecord, MetadataStore, ModelRecord, StagePointer};
 
@@ -239,7 +239,7 @@ impl Workspace {
 
     /// What the gate of `env` says about `MODEL@N` (changes nothing).
     pub fn gate(&self, r: &VersionRef, env: &str) -> Result<GateOutcome, Error> {
-        self.authorize("model.read", &format!("model:{r}"))?;
+        self.authorize(Action::ModelRead, &format!("model:{r}"))?;
         self.check_env(env)?;
         let m = self.find_model(r)?;
         self.evaluate_gate(&m, env)
@@ -248,7 +248,7 @@ impl Workspace {
     /// Promotes `MODEL@N` to `env` if its gate allows; the decision is
     /// recorded either way (with the pointer move, in one transaction).
     pub fn promote(&self, r: &VersionRef, env: &str) -> Result<PromoteOutcome, Error> {
-        self.authorize("model.promote", &format!("model:{r}"))?;
+        self.authorize(Action::ModelPromote, &format!("model:{r}"))?;
         self.check_env(env)?;
         self.check_freeze("promotion")?;
         let m = self.find_model(r)?;
@@ -309,13 +309,13 @@ impl Workspace {
 
     /// The stage pointers of a model.
     pub fn stages(&self, model: &warden_core::ObjectName) -> Result<Vec<StagePointer>, Error> {
-        self.authorize("model.read", &format!("model:{model}"))?;
+        self.authorize(Action::ModelRead, &format!("model:{model}"))?;
         Ok(self.store().read()?.stages(model)?)
     }
 
     /// Runs the gate policy's own Rego tests (`test_` rules).
     pub fn policy_test(&self) -> Result<(String, Vec<(String, bool)>), Error> {
-        self.authorize("model.read", "policy")?;
+        self.authorize(Action::ModelRead, "policy")?;
         let mut gate = self.gate_policy()?;
         let tests = gate.run_tests()?;
         Ok((gate.origin().to_string(), tests))

@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use warden_core::{Timestamp, VersionRef, canonical_json};
+use warden_core::{Action, Timestamp, VersionRef, canonical_json};
 use warden_store::{BlobStore, IncidentRecord, MetadataStore, QuarantineRecord};
 
 use crate::{Error, Workspace};
@@ -102,7 +102,7 @@ impl Workspace {
         kind: &str,
         summary: &str,
     ) -> Result<IncidentOpened, Error> {
-        self.authorize("incident.open", &format!("model:{r}"))?;
+        self.authorize(Action::IncidentOpen, &format!("model:{r}"))?;
         if !INCIDENT_KINDS.contains(&kind) {
             return Err(Error::Usage(format!(
                 "--kind {kind}: one of {}",
@@ -251,13 +251,13 @@ impl Workspace {
 
     /// Every incident.
     pub fn incident_list(&self) -> Result<Vec<IncidentRecord>, Error> {
-        self.authorize("audit.read", "incidents")?;
+        self.authorize(Action::AuditRead, "incidents")?;
         Ok(self.store().read()?.incidents()?)
     }
 
     /// One incident and its Markdown report.
     pub fn incident_show(&self, id: u64) -> Result<(IncidentRecord, String), Error> {
-        self.authorize("audit.read", &format!("incident:{id}"))?;
+        self.authorize(Action::AuditRead, &format!("incident:{id}"))?;
         let i = self
             .store()
             .read()?
@@ -275,7 +275,7 @@ impl Workspace {
 
     /// Closes an incident (the model stays quarantined until released).
     pub fn incident_close(&self, id: u64, resolution: &str) -> Result<IncidentRecord, Error> {
-        self.authorize("incident.close", &format!("incident:{id}"))?;
+        self.authorize(Action::IncidentClose, &format!("incident:{id}"))?;
         if resolution.trim().is_empty() {
             return Err(Error::Usage(
                 "--resolution must say how it was resolved".into(),

@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::json;
 use warden_artifact::keys::{Algorithm, PublicKey, SigningKey};
-use warden_core::{KeyName, Timestamp, actions};
+use warden_core::{Action, KeyName, Timestamp, actions};
 use warden_store::{KeyRecord, MetadataStore};
 
 use crate::workspace::LOG_KEY;
@@ -136,7 +136,7 @@ impl Workspace {
             }
             KeyPurpose::Pipeline | KeyPurpose::Release => {}
         }
-        self.authorize("keys.generate", &format!("key:{name}"))?;
+        self.authorize(Action::KeysGenerate, &format!("key:{name}"))?;
         if self.store().read()?.key(name)?.is_some() {
             return Err(Error::Conflict(format!(
                 "a key named {name} already exists"
@@ -197,7 +197,7 @@ impl Workspace {
     /// count only after an admin other than its owner acknowledges it
     /// ([`Workspace::keys_acknowledge`]).
     pub fn keys_enrol(&self, name: &KeyName, algorithm: Algorithm) -> Result<KeyInfo, Error> {
-        self.authorize("keys.enrol", &format!("key:{name}"))?;
+        self.authorize(Action::KeysEnrol, &format!("key:{name}"))?;
         if self.store().read()?.key(name)?.is_some() {
             return Err(Error::Conflict(format!(
                 "a key named {name} already exists"
@@ -262,7 +262,7 @@ impl Workspace {
     /// An admin's acknowledgement that an enrolled approval key belongs to
     /// its owner. The owner cannot acknowledge their own key.
     pub fn keys_acknowledge(&self, name: &KeyName) -> Result<KeySummary, Error> {
-        self.authorize("keys.acknowledge", &format!("key:{name}"))?;
+        self.authorize(Action::KeysAcknowledge, &format!("key:{name}"))?;
         let now = Timestamp::now();
         let mut tx = self.store().write()?;
         let mut record = tx
@@ -298,7 +298,7 @@ impl Workspace {
 
     /// Every key the workspace holds or trusts.
     pub fn keys_list(&self) -> Result<Vec<KeySummary>, Error> {
-        self.authorize("keys.list", "keys")?;
+        self.authorize(Action::KeysList, "keys")?;
         Ok(self
             .store()
             .read()?
@@ -310,7 +310,7 @@ impl Workspace {
 
     /// The SPKI PEM public key of a key.
     pub fn keys_export_public(&self, name: &KeyName) -> Result<KeyInfo, Error> {
-        self.authorize("keys.export", &format!("key:{name}"))?;
+        self.authorize(Action::KeysExport, &format!("key:{name}"))?;
         let record = self
             .store()
             .read()?
@@ -341,7 +341,7 @@ impl Workspace {
             )));
         }
         let public = PublicKey::from_pem(&pem, &file.display().to_string())?;
-        self.authorize("keys.trust", &format!("key:{name}"))?;
+        self.authorize(Action::KeysTrust, &format!("key:{name}"))?;
         let key_id = public.key_id()?;
         let mut tx = self.store().write()?;
         if tx.key(name)?.is_some() {
@@ -394,7 +394,7 @@ impl Workspace {
                 "the log key signs the audit log's checkpoints and cannot be revoked".into(),
             ));
         }
-        self.authorize("keys.revoke", &format!("key:{name}"))?;
+        self.authorize(Action::KeysRevoke, &format!("key:{name}"))?;
         let now = Timestamp::now();
         let mut tx = self.store().write()?;
         let record = tx

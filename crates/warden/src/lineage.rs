@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use warden_core::VersionRef;
+use warden_core::{Action, VersionRef};
 use warden_store::MetadataStore;
 
 use crate::{Error, Workspace};
@@ -97,7 +97,7 @@ impl ModelLineage {
 impl Workspace {
     /// The lineage of `MODEL@N`.
     pub fn model_lineage(&self, r: &VersionRef) -> Result<ModelLineage, Error> {
-        self.authorize("model.read", &format!("model:{r}"))?;
+        self.authorize(Action::ModelRead, &format!("model:{r}"))?;
         let m = self.find_model(r)?;
         let label = format!("{}@{}", m.name, m.version);
         let title = format!("model:{label}");

@@ -19,7 +19,7 @@ use warden_artifact::model_signing::{self, ModelKey, ModelSigningError};
 use warden_artifact::package::{
     self, MANIFEST_FILE, PACKAGE_FORMAT, PROFILE_FILE, TensorSpec, WEIGHTS_FILE,
 };
-use warden_core::{Digest, ObjectName, Timestamp, VersionRef, actions, canonical_json};
+use warden_core::{Action, Digest, ObjectName, Timestamp, VersionRef, actions, canonical_json};
 use warden_data::table::{ColumnData, MISSING_CODE, Table};
 use warden_ml::model::{Architecture, Model};
 use warden_ml::onnx::{OnnxPredictor, OnnxSpec};
@@ -401,7 +401,7 @@ impl Workspace {
         req: &TrainRequest,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<TrainOutcome, Error> {
-        self.authorize(actions::MODEL_TRAIN, &format!("model:{}", req.name))?;
+        self.authorize(Action::ModelTrain, &format!("model:{}", req.name))?;
         self.check_freeze("training")?;
         let t0 = std::time::Instant::now();
         let (key_name, key_id, key) = self.pipeline_key()?;
@@ -646,7 +646,7 @@ impl Workspace {
     /// Imports an ONNX model with its declared schema: checked by running
     /// it once with tract, packaged, signed and recorded as `NAME@V`.
     pub fn model_import(&self, req: &ImportRequest) -> Result<ImportOutcome, Error> {
-        self.authorize(actions::MODEL_IMPORT, &format!("model:{}", req.name))?;
+        self.authorize(Action::ModelImport, &format!("model:{}", req.name))?;
         let key = self.pipeline_key()?;
         let schema_text = crate::data::read_small(&req.schema)?;
         let schema: ImportSchema = toml::from_str(&schema_text).map_err(|e| {
@@ -791,7 +791,7 @@ impl Workspace {
 
     /// Every model version.
     pub fn model_list(&self) -> Result<Vec<ModelInfo>, Error> {
-        self.authorize("model.read", "models")?;
+        self.authorize(Action::ModelRead, "models")?;
         Ok(self
             .store()
             .read()?
@@ -803,7 +803,7 @@ impl Workspace {
 
     /// One model version.
     pub fn model_show(&self, r: &VersionRef) -> Result<ModelInfo, Error> {
-        self.authorize("model.read", &format!("model:{r}"))?;
+        self.authorize(Action::ModelRead, &format!("model:{r}"))?;
         Ok(ModelInfo::from_record(&self.find_model(r)?))
     }
 
@@ -863,7 +863,7 @@ impl Workspace {
 
     /// Loads `MODEL@N` for prediction: verified first, then parsed strictly.
     pub fn load_model(&self, r: &VersionRef) -> Result<LoadedModel, Error> {
-        self.authorize("model.read", &format!("model:{r}"))?;
+        self.authorize(Action::ModelRead, &format!("model:{r}"))?;
         let m = self.find_model(r)?;
         let (files, _, key) = self.verified_files(&m)?;
         let pkg = package::parse(&files)?;
@@ -877,7 +877,7 @@ impl Workspace {
     /// Writes `MODEL@N`'s package to `dir` (which must not exist) and its
     /// signature to `dir.sig`.
     pub fn model_export(&self, r: &VersionRef, dir: &Path) -> Result<Exported, Error> {
-        self.authorize("model.read", &format!("model:{r}"))?;
+        self.authorize(Action::ModelRead, &format!("model:{r}"))?;
         let m = self.find_model(r)?;
         let (files, bundle, _) = self.verified_files(&m)?;
         let sig = crate::signing::default_signature_path(dir);

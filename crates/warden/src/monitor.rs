@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use warden_core::VersionRef;
+use warden_core::{Action, VersionRef};
 use warden_data::read::{CsvOptions, read_csv};
 use warden_data::{ColumnData, Table};
 use warden_ml::profile::ReferenceProfile;
@@ -558,7 +558,7 @@ pub fn drift_with(ws: Option<&Workspace>, req: &DriftRequest<'_>) -> Result<Drif
                 read_table(p, &req.csv).map(|t| Some((p.display().to_string(), t)))
             }
             Resolved::Dataset(r) => need().and_then(|w| {
-                w.authorize("data.read", &format!("dataset:{r}"))?;
+                w.authorize(Action::DataRead, &format!("dataset:{r}"))?;
                 let d = w.find_dataset(r)?;
                 Ok(Some((
                     format!("dataset {}@{}", d.name, d.version),
@@ -643,7 +643,7 @@ impl Workspace {
         ),
         Error,
     > {
-        self.authorize("model.read", &format!("model:{r}"))?;
+        self.authorize(Action::ModelRead, &format!("model:{r}"))?;
         let m = self.find_model(r)?;
         let (files, _, _) = self.verified_files(&m)?;
         let pkg = warden_artifact::package::parse(&files)?;

@@ -5,7 +5,7 @@
 //! Learning Security Top 10 (2023) and MITRE ATLAS techniques.
 
 use serde_json::{Value, json};
-use warden_core::VersionRef;
+use warden_core::{Action, VersionRef};
 use warden_store::MetadataStore;
 
 use crate::{Error, Workspace};
@@ -26,7 +26,7 @@ fn control(
 impl Workspace {
     /// The passport of `MODEL@N`: (JSON, Markdown).
     pub fn passport(&self, r: &VersionRef) -> Result<(Value, String), Error> {
-        self.authorize("model.read", &format!("model:{r}"))?;
+        self.authorize(Action::ModelRead, &format!("model:{r}"))?;
         let m = self.find_model(r)?;
         let title = format!("{}@{}", m.name, m.version);
         let input = self.policy_input(&m, "production")?;

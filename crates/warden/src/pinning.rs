@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use warden_core::actions;
+use warden_core::{Action, actions};
 use warden_store::MetadataStore;
 
 use crate::ledger::check_event_row;
@@ -155,7 +155,7 @@ impl Workspace {
     /// environment, or `authz`). For `production` the first admin's call
     /// proposes and a second admin's call with the same digest registers.
     pub fn policy_register(&self, scope: &str) -> Result<Registered, Error> {
-        self.authorize("policy.register", &format!("policy:{scope}"))?;
+        self.authorize(Action::PolicyRegister, &format!("policy:{scope}"))?;
         let (digest, origin) = self.on_disk(scope)?;
         let pins = self.pins()?;
         let (current, _) = self.registered_digest(&pins, scope)?;
@@ -201,7 +201,7 @@ impl Workspace {
     /// Registered against on-disk digests, for `authz` and every
     /// environment.
     pub fn policy_status(&self) -> Result<Vec<PinStatus>, Error> {
-        self.authorize("policy.status", "policy")?;
+        self.authorize(Action::PolicyStatus, "policy")?;
         let pins = self.pins()?;
         let mut scopes = vec![AUTHZ_SCOPE.to_string()];
         scopes.extend(self.config().gates.environments.iter().cloned());

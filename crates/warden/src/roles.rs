@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use serde_json::json;
-use warden_core::{ActorName, RoleName, Timestamp, actions};
+use warden_core::{Action, ActorName, RoleName, Timestamp, actions};
 use warden_store::{MetadataStore, RoleGrant};
 
 use crate::{Error, Workspace};
@@ -41,7 +41,7 @@ impl Workspace {
         self.check_known_role(role)?;
         // The policy sees the role: no one grants a role beyond their own.
         self.authorize_with(
-            "roles.grant",
+            Action::RolesGrant,
             &format!("actor:{actor}"),
             &requested_role(role.as_str()),
         )?;
@@ -70,7 +70,7 @@ impl Workspace {
     /// Revokes `role` from `actor`. The last `admin` cannot be revoked: the
     /// workspace would have nobody able to grant roles again.
     pub fn roles_revoke(&self, actor: &ActorName, role: &RoleName) -> Result<(), Error> {
-        self.authorize("roles.revoke", &format!("actor:{actor}"))?;
+        self.authorize(Action::RolesRevoke, &format!("actor:{actor}"))?;
         let mut tx = self.store().write()?;
         if role.as_str() == "admin"
             && tx.count_role(role)? == 1
@@ -95,7 +95,7 @@ impl Workspace {
 
     /// All grants.
     pub fn roles_list(&self) -> Result<RolesReport, Error> {
-        self.authorize("roles.list", "roles")?;
+        self.authorize(Action::RolesList, "roles")?;
         let grants = self.store().read()?.role_grants()?;
         Ok(RolesReport {
             grants,

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use warden_core::{Timestamp, VersionRef, canonical_json};
+use warden_core::{Action, Timestamp, VersionRef, canonical_json};
 use warden_scan::{Options, Report};
 use warden_store::{BlobStore, MetadataStore, ModelRecord, ScanRecord};
 
@@ -25,7 +25,7 @@ impl Workspace {
         opts: &Options,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<Report, Error> {
-        self.authorize("model.read", &format!("model:{r}"))?;
+        self.authorize(Action::ModelRead, &format!("model:{r}"))?;
         let m = self.find_model(r)?;
         let (files, _, _) = self.verified_files(&m)?;
         let dir = tempfile::tempdir()
@@ -60,7 +60,7 @@ impl Workspace {
             Some(r) => format!("model:{r}"),
             None => format!("scan:{target}"),
         };
-        self.authorize("scan.record", &subject)?;
+        self.authorize(Action::ScanRecord, &subject)?;
         let m: Option<ModelRecord> = match model {
             Some(r) => Some(self.find_model(r)?),
             None => None,
@@ -103,7 +103,7 @@ impl Workspace {
 
     /// Recorded scans (of one model version, or all).
     pub fn scans(&self, model: Option<&VersionRef>) -> Result<Vec<ScanRecord>, Error> {
-        self.authorize("model.read", "scan:*")?;
+        self.authorize(Action::ModelRead, "scan:*")?;
         let m = match model {
             Some(r) => Some(self.find_model(r)?),
             None => None,

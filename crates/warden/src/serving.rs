@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use warden_artifact::package;
-use warden_core::{ObjectName, VersionRef};
+use warden_core::{Action, ObjectName, VersionRef};
 use warden_ml::predictor::{InputKind, Predictor};
 use warden_ml::preprocess::Transform;
 use warden_ml::profile::{FeatureProfile, ReferenceProfile};
@@ -47,12 +47,12 @@ pub struct ServedModel {
 impl Workspace {
     /// Checks the actor may run a server for `env` (`serve.run`).
     pub fn authorize_serving(&self, env: &str) -> Result<(), Error> {
-        self.authorize("serve.run", &format!("env:{env}"))
+        self.authorize(Action::ServeRun, &format!("env:{env}"))
     }
 
     /// Every model whose stage pointer for `env` is set, by name.
     pub fn serving_targets(&self, env: &str) -> Result<Vec<ServingTarget>, Error> {
-        self.authorize("model.read", &format!("env:{env}"))?;
+        self.authorize(Action::ModelRead, &format!("env:{env}"))?;
         let mut tx = self.store().read()?;
         // What is served must be what the log put in this environment: a
         // pointer or a quarantine changed by SQL stops the refresh (the
@@ -113,7 +113,7 @@ impl Workspace {
             name: ObjectName::new(model)?,
             version: Some(version),
         };
-        self.authorize("model.read", &format!("model:{r}"))?;
+        self.authorize(Action::ModelRead, &format!("model:{r}"))?;
         let m = self.find_model(&r)?;
         if let Some(q) = self.store().read()?.quarantine(&m.name, m.version)?
             && q.released_at.is_none()

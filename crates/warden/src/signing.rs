@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::json;
 use warden_artifact::keys::SigningKey;
 use warden_artifact::model_signing::{self, ModelKey, ModelSigningError, Progress};
-use warden_core::{KeyName, Timestamp};
+use warden_core::{Action, KeyName, Timestamp};
 use warden_store::MetadataStore;
 
 use crate::{Error, Workspace};
@@ -86,10 +86,7 @@ impl Workspace {
         shard_size: Option<u64>,
         progress: Option<Progress<'_>>,
     ) -> Result<Verified, Error> {
-        self.authorize(
-            warden_core::actions::MODEL_SIGN,
-            &format!("path:{}", model.display()),
-        )?;
+        self.authorize(Action::ModelSign, &format!("path:{}", model.display()))?;
         let record = self
             .store()
             .read()?
@@ -135,7 +132,7 @@ impl Workspace {
         signature: &Path,
         progress: Option<Progress<'_>>,
     ) -> Result<Verified, Error> {
-        self.authorize("model.read", &format!("path:{}", model.display()))?;
+        self.authorize(Action::ModelRead, &format!("path:{}", model.display()))?;
         let bundle = read_bundle(signature)?;
         let keys = self.store().read()?.keys()?;
         // Find the key whose signature it is first (cheap), then hash the

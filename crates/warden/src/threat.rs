@@ -8,6 +8,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
+use warden_core::Action;
 use warden_store::MetadataStore;
 
 use crate::{Error, Workspace};
@@ -68,7 +69,7 @@ fn risk(
 impl Workspace {
     /// The risk register of this workspace, highest score first.
     pub fn threat_model(&self) -> Result<Vec<Risk>, Error> {
-        self.authorize("audit.read", "threat-model")?;
+        self.authorize(Action::AuditRead, "threat-model")?;
         let store = self.store();
         let datasets = store.read()?.datasets()?;
         let models = store.read()?.models()?;

@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use warden_core::{ObjectName, Timestamp};
+use warden_core::{Action, ObjectName, Timestamp};
 use warden_store::{KeyHoldRecord, MetadataStore, MonitorPauseRecord, MonitorWindowRecord};
 
 use crate::error::Error;
@@ -88,7 +88,7 @@ impl Workspace {
     pub fn monitor_record_window(&self, w: &WindowInput) -> Result<u64, Error> {
         let model = ObjectName::new(&w.model)?;
         let subject = format!("model:{}@{}", w.model, w.version);
-        self.authorize("monitor.record", &subject)?;
+        self.authorize(Action::MonitorRecord, &subject)?;
         let report = serde_json::to_string(&w.report)
             .map_err(|e| Error::Invalid(format!("window report: {e}")))?;
         let mut tx = self.store().write()?;
@@ -131,7 +131,7 @@ impl Workspace {
         signal: &Value,
     ) -> Result<(), Error> {
         let subject = format!("model:{model}");
-        self.authorize("monitor.record", &subject)?;
+        self.authorize(Action::MonitorRecord, &subject)?;
         let mut tx = self.store().write()?;
         tx.append_event(
             self.actor(),
@@ -146,7 +146,7 @@ impl Workspace {
     /// A model's latest windows, newest first.
     pub fn monitor_windows(&self, model: &str, limit: u64) -> Result<Vec<WindowOut>, Error> {
         let name = ObjectName::new(model)?;
-        self.authorize("model.read", &format!("model:{model}"))?;
+        self.authorize(Action::ModelRead, &format!("model:{model}"))?;
         Ok(self
             .store()
             .read()?
@@ -175,7 +175,7 @@ impl Workspace {
     /// Pauses a model's automated responses (alerts still go out).
     pub fn monitor_pause(&self, model: &str, reason: &str) -> Result<MonitorPauseRecord, Error> {
         let name = ObjectName::new(model)?;
-        self.authorize("monitor.pause", &format!("model:{model}"))?;
+        self.authorize(Action::MonitorPause, &format!("model:{model}"))?;
         if reason.trim().is_empty() {
             return Err(Error::Usage("--reason must say why".into()));
         }
@@ -200,7 +200,7 @@ impl Workspace {
     /// Lets the monitor act on a model again.
     pub fn monitor_resume(&self, model: &str) -> Result<(), Error> {
         let name = ObjectName::new(model)?;
-        self.authorize("monitor.resume", &format!("model:{model}"))?;
+        self.authorize(Action::MonitorResume, &format!("model:{model}"))?;
         let mut tx = self.store().write()?;
         if !tx.delete_monitor_pause(&name)? {
             return Err(Error::Usage(format!(
@@ -226,7 +226,7 @@ impl Workspace {
         rate: Option<f64>,
         reason: &str,
     ) -> Result<KeyHold, Error> {
-        self.authorize("apikey.hold", &format!("apikey:{name}"))?;
+        self.authorize(Action::ApikeyHold, &format!("apikey:{name}"))?;
         match (kind, rate) {
             ("block", None) => {}
             ("throttle", Some(r)) if r.is_finite() && r > 0.0 => {}
@@ -266,7 +266,7 @@ impl Workspace {
 
     /// Lifts a block or throttle.
     pub fn apikey_unblock(&self, name: &str) -> Result<(), Error> {
-        self.authorize("apikey.unblock", &format!("apikey:{name}"))?;
+        self.authorize(Action::ApikeyUnblock, &format!("apikey:{name}"))?;
         let key = self.api_key_named(name)?;
         let mut tx = self.store().write()?;
         if !tx.delete_key_hold(&key.id)? {
@@ -286,7 +286,7 @@ impl Workspace {
 
     /// Every hold, with its key's name.
     pub fn apikey_holds(&self) -> Result<Vec<KeyHold>, Error> {
-        self.authorize("apikey.list", "apikey:*")?;
+        self.authorize(Action::ApikeyList, "apikey:*")?;
         let mut read = self.store().read()?;
         let keys = read.api_keys()?;
         Ok(read

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use serde_json::json;
 use warden_artifact::keys::{Algorithm, SigningKey};
 use warden_artifact::note::{Checkpoint, NoteSigner, NoteVerifier};
-use warden_core::{ActorName, KeyName, RoleName, Timestamp, actions};
+use warden_core::{Action, ActorName, KeyName, RoleName, Timestamp, actions};
 use warden_policy::Authorizer;
 use warden_store::{
     BlobStore, FsBlobStore, KeyRecord, MetadataStore, RoleGrant, SqliteStore, StoredCheckpoint, Tx,
@@ -284,7 +284,7 @@ impl Workspace {
     /// on `subject`. A denial is recorded in the audit log (it changes no
     /// state, but an auditor needs to see refused attempts) and returned as
     /// [`Error::Denied`].
-    pub(crate) fn authorize(&self, action: &str, subject: &str) -> Result<(), Error> {
+    pub(crate) fn authorize(&self, action: Action, subject: &str) -> Result<(), Error> {
         self.authorize_with(action, subject, &serde_json::Map::new())
     }
 
@@ -292,7 +292,7 @@ impl Workspace {
     /// `requested_role` when handing out a role); a denial records them.
     pub(crate) fn authorize_with(
         &self,
-        action: &str,
+        action: Action,
         subject: &str,
         facts: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<(), Error> {
@@ -319,7 +319,7 @@ impl Workspace {
                     // A damaged event row stops every decision, except
                     // reading and verifying the log: that is how the damage
                     // is found.
-                    Err(e) if !action.starts_with("audit.") => return Err(e),
+                    Err(e) if !action.as_str().starts_with("audit.") => return Err(e),
                     Err(_) => {}
                 }
                 roles
@@ -331,7 +331,7 @@ impl Workspace {
         let decision = if self.authz_in_force()? {
             let mut authz = self.authz.lock().unwrap_or_else(|p| p.into_inner());
             authz.decide_with(&self.actor, &roles, action, facts)?
-        } else if action == "policy.register" || action == "policy.status" {
+        } else if matches!(action, Action::PolicyRegister | Action::PolicyStatus) {
             Authorizer::bundled()?.decide_with(&self.actor, &roles, action, facts)?
         } else {
             let digest = self.authz_lock().digest().to_string();
@@ -350,7 +350,7 @@ impl Workspace {
             &self.actor,
             actions::AUTHZ_DENIED,
             subject,
-            &denial_detail(action, &roles, &decision.allowing_roles, facts),
+            &denial_detail(action.as_str(), &roles, &decision.allowing_roles, facts),
         )?;
         // A refusal changes no state: when the log cannot be signed (no
         // passphrase for the log key) the refusal itself is still what the
