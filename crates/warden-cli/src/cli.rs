@@ -605,11 +605,11 @@ pub enum AccountantArg {
     Rdp,
 }
 
-impl From<AccountantArg> for warden_ml::privacy::Accountant {
+impl From<AccountantArg> for warden::privacy::Accountant {
     fn from(a: AccountantArg) -> Self {
         match a {
-            AccountantArg::Pld => warden_ml::privacy::Accountant::Pld,
-            AccountantArg::Rdp => warden_ml::privacy::Accountant::Rdp,
+            AccountantArg::Pld => warden::privacy::Accountant::Pld,
+            AccountantArg::Rdp => warden::privacy::Accountant::Rdp,
         }
     }
 }

@@ -6,6 +6,7 @@
 
 mod cli;
 mod cmd;
+mod demo;
 mod output;
 
 use std::process::ExitCode;

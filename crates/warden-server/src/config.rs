@@ -76,9 +76,9 @@ pub struct ServeConfig {
 pub struct MonitorSettings {
     /// Whether validated requests are handed to the monitor at all.
     pub enabled: bool,
-    pub window: warden_monitor::online::WindowConfig,
-    pub thresholds: warden_monitor::drift::Thresholds,
-    pub abuse: warden_monitor::online::AbuseConfig,
+    pub window: warden::drift::WindowConfig,
+    pub thresholds: warden::drift::Thresholds,
+    pub abuse: warden::drift::AbuseConfig,
     /// How often per-key abuse windows close.
     pub abuse_window: Duration,
     /// Chi-square level of the out-of-distribution threshold.
@@ -198,13 +198,12 @@ fn monitor_settings(f: MonitorFile, base: &Path) -> Result<MonitorSettings, Serv
         m.thresholds.drift_share = v;
     }
     if let Some(c) = f.correction {
-        m.thresholds.correction =
-            warden_monitor::stats::Correction::parse(&c).ok_or_else(|| {
-                bad(
-                    "monitor.correction",
-                    format!("{c:?}: expected bh, bonferroni or none"),
-                )
-            })?;
+        m.thresholds.correction = warden::drift::Correction::parse(&c).ok_or_else(|| {
+            bad(
+                "monitor.correction",
+                format!("{c:?}: expected bh, bonferroni or none"),
+            )
+        })?;
     }
     m.thresholds.check().map_err(|e| bad("monitor", e))?;
     if let Some(v) = f.ood_level {

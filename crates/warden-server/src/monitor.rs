@@ -6,17 +6,16 @@
 //! the `data.warden.monitor` policy, whose decisions are carried out as
 //! the actor `warden-monitor` unless an operator paused the model.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
-use warden::Workspace;
-use warden_core::{ActorName, ObjectName, Timestamp, VersionRef};
-use warden_monitor::online::{AbuseWatch, ModelWatch, Signal, WindowResult};
-use warden_policy::{MonitorDecision, MonitorPolicy};
+use warden::drift::{AbuseWatch, ModelWatch, Signal, WindowResult};
+use warden::{OutcomeKind, Responder, Response, Workspace};
+use warden_core::{ActorName, Timestamp};
 
 use crate::config::MonitorSettings;
 use crate::metrics::{ActionLabels, FeatureLabels, Metrics, NameLabels, SignalLabels};
@@ -68,17 +67,11 @@ struct Monitor {
     ws: Workspace,
     env: String,
     cfg: MonitorSettings,
-    policy: MonitorPolicy,
+    responder: Responder,
     shared: Arc<crate::Shared>,
     log: EventSink,
     webhook: Option<SyncSender<Value>>,
     models: HashMap<String, Watched>,
-    /// Keys the monitor has already blocked or throttled in this run.
-    held: HashSet<String>,
-    /// Model versions already rolled back or quarantined: until the server
-    /// loads what replaced them, windows of the old version keep closing,
-    /// and acting again would undo the first action.
-    moved: HashSet<(String, u64)>,
 }
 
 struct Watched {
@@ -107,11 +100,8 @@ pub fn start(
         .map_err(|e| crate::ServerError::Config(e.to_string()))?;
     let ws = Workspace::open(ws_root, actor, open_options)?
         .with_roles(&[warden::MONITOR_ROLE.to_string()]);
-    let policy = match &cfg.policy {
-        Some(p) => MonitorPolicy::from_file(p),
-        None => MonitorPolicy::bundled(),
-    }
-    .map_err(|e| crate::ServerError::Config(format!("monitor policy: {e}")))?;
+    let responder = Responder::new(cfg.policy.as_deref(), cfg.throttle_rate)
+        .map_err(|e| crate::ServerError::Config(format!("monitor policy: {e}")))?;
     let webhook = cfg.webhook_url.clone().map(|url| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Value>(1024);
         let attempts = cfg.webhook_attempts;
@@ -133,13 +123,11 @@ pub fn start(
         ws,
         env: env.to_string(),
         cfg: cfg.clone(),
-        policy,
+        responder,
         shared,
         log,
         webhook,
         models: HashMap::new(),
-        held: HashSet::new(),
-        moved: HashSet::new(),
     };
     let handle = std::thread::Builder::new()
         .name("warden-monitor".into())
@@ -404,8 +392,11 @@ impl Monitor {
     }
 
     fn decide_and_act(&mut self, name: &str, version: u64, input: &Value) {
-        let decisions = match self.policy.decide(input) {
-            Ok(d) => d,
+        let responded = match self
+            .responder
+            .respond(&self.ws, &self.env, name, version, input)
+        {
+            Ok(r) => r,
             Err(e) => {
                 emit(
                     &self.log,
@@ -414,22 +405,20 @@ impl Monitor {
                 return;
             }
         };
-        if decisions.is_empty() {
-            return;
-        }
-        let paused = match self.ws.monitor_paused(name) {
-            Ok(p) => p.is_some(),
-            // Unsure whether paused: act only by alerting.
-            Err(_) => true,
-        };
-        for d in decisions {
-            let outcome = self.act(name, version, &d, paused);
+        for d in responded {
+            if d.kind == OutcomeKind::Done
+                && Response::moves_named(&d.action)
+                && let Some(w) = self.models.get_mut(name)
+            {
+                w.consecutive_both = 0;
+                w.consecutive_dataset = 0;
+            }
             self.shared
                 .metrics
                 .monitor_actions
                 .get_or_create(&ActionLabels {
                     action: d.action.clone(),
-                    outcome: outcome_kind(&outcome).into(),
+                    outcome: d.kind.as_str().into(),
                 })
                 .inc();
             let event = json!({
@@ -441,103 +430,16 @@ impl Monitor {
                 "action": d.action,
                 "key": d.key,
                 "reason": d.reason,
-                "outcome": outcome,
+                "outcome": d.outcome,
             });
             emit(&self.log, event.clone());
-            if d.action == "alert"
+            if d.is_alert()
                 && let Some(tx) = &self.webhook
                 && tx.try_send(event).is_err()
             {
                 self.shared.metrics.webhook_failures.inc();
             }
         }
-    }
-
-    /// Carries out one decision; the outcome as text.
-    fn act(&mut self, name: &str, version: u64, d: &MonitorDecision, paused: bool) -> String {
-        if d.action == "alert" {
-            return "sent".into();
-        }
-        if paused {
-            return "skipped: automated responses are paused for this model".into();
-        }
-        let moves = d.action == "rollback" || d.action == "quarantine";
-        if moves && self.moved.contains(&(name.to_string(), version)) {
-            return "skipped: this version was already moved out; waiting for the server to load its replacement".into();
-        }
-        let result = match d.action.as_str() {
-            "rollback" => ObjectName::new(name)
-                .map_err(warden::Error::from)
-                .and_then(|n| self.ws.rollback(&n, &self.env))
-                .map(|r| match r.from {
-                    Some(from) => {
-                        format!("done: {} {}@{from} -> {}@{}", r.env, r.model, r.model, r.to)
-                    }
-                    None => format!("done: {} -> {}@{}", r.env, r.model, r.to),
-                }),
-            "quarantine" => ObjectName::new(name)
-                .map_err(warden::Error::from)
-                .and_then(|n| {
-                    self.ws.quarantine(
-                        &VersionRef {
-                            name: n,
-                            version: Some(version),
-                        },
-                        &format!("warden-monitor: {}", d.reason),
-                    )
-                })
-                .map(|_| "done".to_string()),
-            "block" | "throttle" => {
-                let Some(key) = &d.key else {
-                    return "skipped: no key named".into();
-                };
-                if key.starts_with("jwt:") {
-                    return "skipped: token callers are blocked at the identity provider".into();
-                }
-                let tag = format!("{}:{key}", d.action);
-                if self.held.contains(&tag) {
-                    return "skipped: already in place".into();
-                }
-                let rate = (d.action == "throttle").then_some(self.cfg.throttle_rate);
-                let r = self
-                    .ws
-                    .apikey_hold(
-                        key,
-                        &d.action,
-                        rate,
-                        &format!("warden-monitor: {}", d.reason),
-                    )
-                    .map(|_| "done".to_string());
-                if r.is_ok() {
-                    self.held.insert(tag);
-                }
-                r
-            }
-            other => return format!("skipped: unknown action {other}"),
-        };
-        match result {
-            Ok(s) => {
-                if moves {
-                    self.moved.insert((name.to_string(), version));
-                    if let Some(w) = self.models.get_mut(name) {
-                        w.consecutive_both = 0;
-                        w.consecutive_dataset = 0;
-                    }
-                }
-                s
-            }
-            Err(e) => format!("failed: {e}"),
-        }
-    }
-}
-
-fn outcome_kind(o: &str) -> &'static str {
-    if o.starts_with("failed") {
-        "failed"
-    } else if o.starts_with("skipped") {
-        "skipped"
-    } else {
-        "done"
     }
 }
 

@@ -12,8 +12,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use warden::train::Prediction;
 use warden::{FeatureRule, FieldError};
-use warden_ml::predictor::Prediction;
 
 use crate::Shared;
 use crate::guard::{Client, error};

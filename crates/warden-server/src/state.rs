@@ -117,7 +117,7 @@ pub fn refresh(
                     .predictor
                     .classes()
                     .iter()
-                    .map(|c| warden_data::pii::redact_text(c).0)
+                    .map(|c| warden::table::redact_text(c).0)
                     .collect();
                 emit(
                     log,

@@ -55,6 +55,78 @@ pub struct EvalRequest {
     pub immutable: Vec<String>,
 }
 
+/// Which attacks an evaluation runs, from their names on the command line
+/// or in a request: `auto`, `fgsm`, `pgd` (`pgd_linf`), `pgd_l2`, `hsj`
+/// (`hopskipjump`), `none`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AttackPlan {
+    /// Gradient attacks (native models only).
+    pub gradient: Vec<Attack>,
+    /// The decision-based attack (any model).
+    pub decision: bool,
+    /// Choose by model.
+    pub auto: bool,
+}
+
+impl AttackPlan {
+    /// Parses attack names; an unknown name, or `auto` beside named
+    /// attacks, is a usage error.
+    pub fn parse(names: &[String]) -> Result<Self, Error> {
+        let mut plan = AttackPlan::default();
+        for a in names {
+            match a.trim() {
+                "auto" => plan.auto = true,
+                "fgsm" => plan.gradient.push(Attack::Fgsm),
+                "pgd" | "pgd_linf" => plan.gradient.push(Attack::PgdLinf),
+                "pgd_l2" => plan.gradient.push(Attack::PgdL2),
+                "hsj" | "hopskipjump" => plan.decision = true,
+                "none" => {}
+                other => {
+                    return Err(Error::Usage(format!(
+                        "--attack {other}: unknown; available: auto, fgsm, pgd, pgd_l2, hsj, none"
+                    )));
+                }
+            }
+        }
+        if plan.auto && (plan.decision || !plan.gradient.is_empty()) {
+            return Err(Error::Usage(
+                "--attack auto chooses the attacks by model; name attacks or auto, not both".into(),
+            ));
+        }
+        plan.gradient.dedup();
+        Ok(plan)
+    }
+}
+
+/// Parses `COL=VALUE` privileged groups for the AIF360 forms.
+pub fn parse_privileged(list: &[String]) -> Result<Vec<(String, String)>, Error> {
+    list.iter()
+        .map(|p| {
+            p.split_once('=')
+                .filter(|(a, v)| !a.is_empty() && !v.is_empty())
+                .map(|(a, v)| (a.to_string(), v.to_string()))
+                .ok_or_else(|| Error::Usage(format!("--privileged {p:?}: expected COL=VALUE")))
+        })
+        .collect()
+}
+
+/// Checks attack radii (0 to 1000 standard deviations, finite) and the
+/// number of attack steps (1 to 10,000).
+pub fn check_attack_settings(eps: &[f64], steps: usize) -> Result<(), Error> {
+    if let Some(e) = eps
+        .iter()
+        .find(|e| !(e.is_finite() && **e >= 0.0 && **e <= 1000.0))
+    {
+        return Err(Error::Usage(format!(
+            "--eps {e}: radii must be between 0 and 1000 (standard deviations)"
+        )));
+    }
+    if !(1..=10_000).contains(&steps) {
+        return Err(Error::Usage(format!("--steps {steps}: must be 1–10000")));
+    }
+    Ok(())
+}
+
 /// Robust accuracy at one radius.
 #[derive(Clone, Debug, Serialize)]
 pub struct AtRadius {
@@ -500,6 +572,7 @@ impl Workspace {
     /// Evaluates `MODEL@N` on `NAME@V` and records the evaluation.
     pub fn evaluate(&self, req: &EvalRequest) -> Result<EvalOutcome, Error> {
         self.authorize(Action::ModelEvaluate, &format!("model:{}", req.model))?;
+        check_attack_settings(&req.eps, req.steps)?;
         let mut seconds = BTreeMap::new();
         let mut last = std::time::Instant::now();
         let mut lap = |name: &'static str, seconds: &mut BTreeMap<&'static str, f64>| {

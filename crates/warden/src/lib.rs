@@ -41,7 +41,9 @@ mod monitor;
 mod monitor_html;
 mod passport;
 mod pinning;
+mod predict;
 mod report_html;
+mod respond;
 mod roles;
 mod scan;
 mod serving;
@@ -65,8 +67,8 @@ pub use data::{
 };
 pub use error::{Error, ErrorKind};
 pub use evaluate::{
-    EVALUATION_FORMAT, EvalOutcome, EvalReport, EvalRequest, PredictionsRequest, PrivacyRisk,
-    evaluate_predictions, report_markdown,
+    AttackPlan, EVALUATION_FORMAT, EvalOutcome, EvalReport, EvalRequest, PredictionsRequest,
+    PrivacyRisk, check_attack_settings, evaluate_predictions, parse_privileged, report_markdown,
 };
 pub(crate) use gate::gate_config_value;
 pub use gate::{GateOutcome, POLICY_INPUT_VERSION, PromoteOutcome};
@@ -83,7 +85,9 @@ pub use monitor::{
 };
 pub use monitor_html::{drift_html, drift_markdown, drift_tests_text};
 pub use pinning::{AUTHZ_SCOPE, Pin, PinStatus, Registered};
+pub use predict::{PredictedRow, Predictions, threads};
 pub use report_html::report_html;
+pub use respond::{OutcomeKind, Responded, Responder, Response};
 pub use roles::RolesReport;
 pub use serving::{
     FeatureRule, FieldError, InputRule, InputSchema, MAX_LISTED_ERRORS, MAX_TEXT_CHARS,
@@ -97,6 +101,53 @@ pub use warden_artifact::note::NoteVerifier;
 pub use watch::{KeyHold, MONITOR_ACTOR, MONITOR_ROLE, MonitorStatus, WindowInput, WindowOut};
 pub use witness::{CosignatureFact, Witnessed, witness_key_generate};
 pub use workspace::{CONFIG_FILE, OpenOptions, WORKSPACE_DIR, Workspace};
+
+/// Tables as the engine reads them: CSV options, the parsed table, its
+/// profile and schema, detected PII entities, and the example data the
+/// demo and tests generate.
+pub mod table {
+    pub use warden_data::example::{CreditOptions, generate_credit};
+    pub use warden_data::pii::{Entity, redact_text};
+    pub use warden_data::profile::profile;
+    pub use warden_data::read::{CsvOptions, read_csv};
+    pub use warden_data::schema::schema_of;
+    pub use warden_data::table::Table;
+}
+
+/// Training settings and what training measured.
+pub mod train {
+    pub use warden_ml::predictor::Prediction;
+    pub use warden_ml::train::{DpConfig, DpTarget, Metrics, ModelKind, TrainConfig};
+}
+
+/// Differential-privacy accounting (`warden privacy`).
+pub mod privacy {
+    pub use warden_ml::privacy::{Accountant, PrivacyError, Spent, epsilon, noise_for_epsilon};
+}
+
+/// The figures an evaluation reports and the attacks it can run.
+pub mod figures {
+    pub use warden_ml::metrics::Figure;
+    pub use warden_ml::robust::Attack;
+}
+
+/// Drift thresholds, multiple-testing corrections and the online windows
+/// the server's monitor keeps.
+pub mod drift {
+    pub use warden_monitor::drift::Thresholds;
+    pub use warden_monitor::online::{
+        AbuseConfig, AbuseWatch, ModelWatch, Signal, WindowConfig, WindowResult,
+    };
+    pub use warden_monitor::stats::Correction;
+}
+
+/// The model-file and source-tree scanner (`warden scan`).
+pub mod scanner {
+    pub use warden_scan::sarif::to_sarif_at;
+    pub use warden_scan::{
+        Allowlist, Options, Profile, Report, Severity, Status, scan, scan_bytes,
+    };
+}
 
 /// Re-exported so front ends need not depend on the lower crates directly.
 pub use warden_store::{

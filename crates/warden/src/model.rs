@@ -86,6 +86,11 @@ impl ModelInfo {
     pub fn reference(&self) -> String {
         format!("{}@{}", self.record.name, self.record.version)
     }
+
+    /// The label column the model was trained or imported to predict.
+    pub fn target(&self) -> Option<&str> {
+        self.manifest["labels"]["target"].as_str()
+    }
 }
 
 /// The result of `train`.

@@ -2,8 +2,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use warden::IngestRequest;
+use warden::table::CsvOptions;
 use warden_core::{Digest, ObjectName, VersionRef};
-use warden_data::read::CsvOptions;
 
 use super::{parse, workspace};
 use crate::cli::{CsvArgs, DataCmd, ExampleCmd, Global};
@@ -11,7 +11,7 @@ use crate::exit;
 use crate::output::{self, Failure};
 
 /// `email, phone` for a list of PII entities.
-pub fn entity_list<'a>(entities: impl IntoIterator<Item = &'a warden_data::pii::Entity>) -> String {
+pub fn entity_list<'a>(entities: impl IntoIterator<Item = &'a warden::table::Entity>) -> String {
     entities
         .into_iter()
         .map(|e| e.as_str())
@@ -84,11 +84,11 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
             csv,
         } => {
             let mut input = open_input(&file)?;
-            let (table, digest) = warden_data::read::read_csv(&mut input, &csv_options(&csv)?)
+            let (table, digest) = warden::table::read_csv(&mut input, &csv_options(&csv)?)
                 .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
-            let profile = warden_data::profile::profile(&table);
+            let profile = warden::table::profile(&table);
             if let Some(out) = &emit_schema {
-                let text = warden_data::schema::schema_of(&table)
+                let text = warden::table::schema_of(&table)
                     .to_toml()
                     .map_err(|e| Failure::new(exit::ERROR, e.to_string()))?;
                 std::fs::write(out, format!("# Schema of {} ({digest}), written by `warden data profile`.\n# Tighten the expectations before using it with `warden data ingest --schema`.\n\n{text}", file.display()))
@@ -403,7 +403,7 @@ pub fn example(g: &Global, cmd: ExampleCmd) -> Result<ExitCode, Failure> {
             "--rows must be at least 1 and --bias a finite number",
         ));
     }
-    let opts = warden_data::example::CreditOptions {
+    let opts = warden::table::CreditOptions {
         rows,
         seed,
         poison,
@@ -413,7 +413,7 @@ pub fn example(g: &Global, cmd: ExampleCmd) -> Result<ExitCode, Failure> {
     let file = std::fs::File::create(&out)
         .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", out.display())))?;
     let mut w = std::io::BufWriter::new(file);
-    let flipped = warden_data::example::generate_credit(&opts, &mut w)
+    let flipped = warden::table::generate_credit(&opts, &mut w)
         .and_then(|f| std::io::Write::flush(&mut w).map(|_| f))
         .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", out.display())))?;
     let sidecar = format!("{}.poison.json", out.display());

@@ -2,9 +2,8 @@
 
 use std::process::ExitCode;
 
-use warden::{EvalReport, EvalRequest, PredictionsRequest};
-use warden_ml::metrics::Figure;
-use warden_ml::robust::Attack;
+use warden::figures::Figure;
+use warden::{AttackPlan, EvalReport, EvalRequest, PredictionsRequest};
 
 use super::data::{csv_options, open_input, version_ref};
 use super::workspace;
@@ -14,17 +13,6 @@ use crate::output::{self, Failure};
 
 fn usage(m: impl Into<String>) -> Failure {
     Failure::new(exit::USAGE, m)
-}
-
-fn privileged(list: &[String]) -> Result<Vec<(String, String)>, Failure> {
-    list.iter()
-        .map(|p| {
-            p.split_once('=')
-                .filter(|(a, v)| !a.is_empty() && !v.is_empty())
-                .map(|(a, v)| (a.to_string(), v.to_string()))
-                .ok_or_else(|| usage(format!("--privileged {p:?}: expected COL=VALUE")))
-        })
-        .collect()
 }
 
 fn fig(f: &Figure) -> String {
@@ -149,51 +137,13 @@ fn write_report(
     Ok(())
 }
 
-/// The attacks asked for: (gradient attacks, decision-based attack, auto).
-fn attacks(list: &[String]) -> Result<(Vec<Attack>, bool, bool), Failure> {
-    let (mut out, mut decision, mut auto) = (Vec::new(), false, false);
-    for a in list {
-        match a.trim() {
-            "auto" => auto = true,
-            "fgsm" => out.push(Attack::Fgsm),
-            "pgd" | "pgd_linf" => out.push(Attack::PgdLinf),
-            "pgd_l2" => out.push(Attack::PgdL2),
-            "hsj" | "hopskipjump" => decision = true,
-            "none" => {}
-            other => {
-                return Err(usage(format!(
-                    "--attack {other}: unknown; available: auto, fgsm, pgd, pgd_l2, hsj, none"
-                )));
-            }
-        }
-    }
-    if auto && (decision || !out.is_empty()) {
-        return Err(usage(
-            "--attack auto chooses the attacks by model; name attacks or auto, not both",
-        ));
-    }
-    out.dedup();
-    Ok((out, decision, auto))
-}
-
 pub fn run(g: &Global, a: EvalArgs) -> Result<ExitCode, Failure> {
-    let privileged = privileged(&a.privileged)?;
-    let (attack_list, decision_attack, auto_attacks) = attacks(&a.attack)?;
-    if let Some(e) = a
-        .eps
-        .iter()
-        .find(|e| !(e.is_finite() && **e >= 0.0 && **e <= 1000.0))
-    {
-        return Err(usage(format!(
-            "--eps {e}: radii must be between 0 and 1000 (standard deviations)"
-        )));
-    }
-    if !(1..=10_000).contains(&a.steps) {
-        return Err(usage(format!("--steps {}: must be 1–10000", a.steps)));
-    }
+    let privileged = warden::parse_privileged(&a.privileged)?;
+    let plan = AttackPlan::parse(&a.attack)?;
+    warden::check_attack_settings(&a.eps, a.steps)?;
     if let Some(file) = &a.predictions {
         let mut input = open_input(file)?;
-        let (table, _) = warden_data::read::read_csv(&mut input, &csv_options(&a.csv)?)
+        let (table, _) = warden::table::read_csv(&mut input, &csv_options(&a.csv)?)
             .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
         let report = warden::evaluate_predictions(&PredictionsRequest {
             table: &table,
@@ -235,9 +185,9 @@ pub fn run(g: &Global, a: EvalArgs) -> Result<ExitCode, Failure> {
         bootstrap: a.bootstrap,
         seed: a.seed,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        attacks: attack_list,
-        decision_attack,
-        auto_attacks,
+        attacks: plan.gradient,
+        decision_attack: plan.decision,
+        auto_attacks: plan.auto,
         eps: a.eps.clone(),
         steps: a.steps,
         immutable: a.immutable.clone(),

@@ -2,8 +2,6 @@
 
 mod audit;
 mod data;
-mod demo;
-mod demo_monitor;
 mod eval;
 mod gate;
 mod keys;
@@ -13,6 +11,8 @@ mod privacy;
 mod roles;
 mod scan;
 mod serve;
+
+pub(crate) use data::entity_list;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -32,7 +32,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
     match cli.command {
         Command::Init { dir, .. } => init(&g, &dir),
-        Command::Demo { keep, .. } => demo::run(&g, keep.as_deref()),
+        Command::Demo { keep, .. } => crate::demo::run(&g, keep.as_deref()),
         Command::Roles(c) => roles::run(&g, c),
         Command::Keys(c) => keys::run(&g, c),
         Command::Audit(c) => audit::run(&g, c),

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use warden::TrainRequest;
+use warden::train::{DpConfig, DpTarget, ModelKind, TrainConfig};
 use warden_core::ObjectName;
-use warden_ml::train::{DpConfig, DpTarget, ModelKind, TrainConfig};
 
 use super::data::{csv_options, open_input, version_ref};
 use super::{parse, workspace};
@@ -61,14 +61,10 @@ fn config(a: &TrainArgs) -> Result<TrainConfig, Failure> {
 }
 
 fn threads(a: Option<usize>) -> Result<usize, Failure> {
-    match a {
-        Some(0) => Err(usage("--threads must be at least 1")),
-        Some(n) => Ok(n.min(256)),
-        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
-    }
+    Ok(warden::threads(a)?)
 }
 
-fn fmt_metric(m: &Option<warden_ml::train::Metrics>) -> String {
+fn fmt_metric(m: &Option<warden::train::Metrics>) -> String {
     m.as_ref()
         .map(|m| {
             format!(
@@ -397,62 +393,41 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
         ModelCmd::Predict {
             model, file, csv, ..
         } => {
-            let loaded = ws.load_model(&version_ref(&model)?)?;
             let mut input = open_input(&file)?;
-            let (table, _) = warden_data::read::read_csv(&mut input, &csv_options(&csv)?)
-                .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
-            let p = &loaded.predictor;
-            let frame = warden::frame_for_model(p.as_ref(), &table)
-                .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
-            let probs = p
-                .predict_frame(&frame, threads(None)?)
-                .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
-            let classes = p.classes();
-            let labels: Vec<&str> = (0..probs.rows)
-                .map(|i| {
-                    let r = probs.row(i);
-                    let best = (0..r.len()).fold(0, |b, c| if r[c] > r[b] { c } else { b });
-                    classes[best].as_str()
-                })
-                .collect();
-            let target = loaded.info.manifest["labels"]["target"]
-                .as_str()
-                .unwrap_or("");
-            let accuracy = table.column(target).map(|c| {
-                let hits = (0..table.rows)
-                    .filter(|&r| c.data.text(r).as_deref() == Some(labels[r]))
-                    .count();
-                hits as f64 / table.rows.max(1) as f64
-            });
+            let out = ws.predict_csv(
+                &version_ref(&model)?,
+                &mut input,
+                &csv_options(&csv)?,
+                &file.display().to_string(),
+                threads(None)?,
+            )?;
+            for w in &out.warnings {
+                eprintln!("warning: {w}");
+            }
             if g.json {
-                let rows: Vec<_> = (0..probs.rows)
-                    .map(|i| serde_json::json!({"row": i + 1, "label": labels[i], "probabilities": probs.row(i)}))
-                    .collect();
-                output::json(&serde_json::json!({
-                    "model": loaded.info.reference(), "digest": loaded.info.record.digest,
-                    "verified_by": loaded.verified_by, "classes": classes,
-                    "accuracy": accuracy, "predictions": rows,
-                }))?;
+                output::json(&out)?;
             } else {
                 let mut w = std::io::BufWriter::new(std::io::stdout().lock());
                 use std::io::Write;
-                let head: Vec<String> = classes.iter().map(|c| format!("p_{c}")).collect();
+                let head: Vec<String> = out.classes.iter().map(|c| format!("p_{c}")).collect();
                 let io = |e: std::io::Error| Failure::new(exit::ERROR, format!("stdout: {e}"));
                 writeln!(w, "row,label,{}", head.join(",")).map_err(io)?;
-                for (i, label) in labels.iter().enumerate() {
-                    let ps: Vec<String> = probs.row(i).iter().map(|v| format!("{v:.6}")).collect();
-                    writeln!(w, "{},{label},{}", i + 1, ps.join(",")).map_err(io)?;
+                for p in &out.predictions {
+                    let ps: Vec<String> =
+                        p.probabilities.iter().map(|v| format!("{v:.6}")).collect();
+                    writeln!(w, "{},{},{}", p.row, p.label, ps.join(",")).map_err(io)?;
                 }
                 w.flush().map_err(io)?;
                 eprintln!(
                     "{} rows predicted with {} ({}, verified with key {}){}",
-                    probs.rows,
-                    loaded.info.reference(),
-                    loaded.info.record.digest,
-                    loaded.verified_by,
-                    accuracy
-                        .map(|a| format!("; accuracy against column {target}: {a:.4}"))
-                        .unwrap_or_default()
+                    out.predictions.len(),
+                    out.model,
+                    out.digest,
+                    out.verified_by,
+                    match (&out.accuracy, &out.target) {
+                        (Some(a), Some(t)) => format!("; accuracy against column {t}: {a:.4}"),
+                        _ => String::new(),
+                    }
                 );
             }
         }

@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
+use warden::drift::Correction;
+use warden::drift::Thresholds;
 use warden::{DriftOutcome, DriftReference, DriftRequest};
-use warden_monitor::drift::Thresholds;
-use warden_monitor::stats::Correction;
 
 use super::data::csv_options;
 use super::workspace;

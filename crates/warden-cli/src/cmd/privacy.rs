@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use warden_ml::privacy::{Accountant, PrivacyError, Spent, epsilon, noise_for_epsilon};
+use warden::privacy::{Accountant, PrivacyError, Spent, epsilon, noise_for_epsilon};
 
 use crate::cli::{Global, PrivacyCmd};
 use crate::exit;

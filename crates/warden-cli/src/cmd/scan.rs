@@ -4,8 +4,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use warden::scanner::{Allowlist, Options, Profile, Report, Severity, Status};
 use warden_core::VersionRef;
-use warden_scan::{Allowlist, Options, Profile, Report, Severity, Status};
 
 use crate::cli::{Global, ScanArgs};
 use crate::cmd::workspace;
@@ -99,7 +99,7 @@ pub fn run(g: &Global, a: ScanArgs) -> Result<ExitCode, Failure> {
     };
     let mut parts: Vec<(Option<VersionRef>, Report)> = Vec::new();
     if !paths.is_empty() {
-        parts.push((None, warden_scan::scan(&paths, &opts, &progress)));
+        parts.push((None, warden::scanner::scan(&paths, &opts, &progress)));
     }
     if let Some(ws) = &ws {
         for r in &refs {
@@ -140,7 +140,7 @@ pub fn run(g: &Global, a: ScanArgs) -> Result<ExitCode, Failure> {
         serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
     } else if a.format == "sarif" {
         let root = std::env::current_dir().ok();
-        serde_json::to_string_pretty(&warden_scan::sarif::to_sarif_at(
+        serde_json::to_string_pretty(&warden::scanner::to_sarif_at(
             &report,
             env!("CARGO_PKG_VERSION"),
             root.as_deref(),

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
+use warden::table::{CsvOptions, read_csv};
 use warden::{OpenOptions, Workspace};
 use warden_core::{ActorName, VersionRef};
-use warden_data::read::{CsvOptions, read_csv};
 use warden_server::config::{MonitorSettings, ServeConfig};
 
 use crate::exit;
@@ -43,14 +43,14 @@ fn applicants(
     shift: bool,
     inputs: &[String],
 ) -> Result<Vec<Map<String, Value>>, Failure> {
-    let opts = warden_data::example::CreditOptions {
+    let opts = warden::table::CreditOptions {
         rows,
         seed,
         shift,
         ..Default::default()
     };
     let mut bytes = Vec::new();
-    warden_data::example::generate_credit(&opts, &mut bytes).map_err(fail)?;
+    warden::table::generate_credit(&opts, &mut bytes).map_err(fail)?;
     let (t, _) = read_csv(&mut bytes.as_slice(), &CsvOptions::default()).map_err(fail)?;
     let mut out = Vec::with_capacity(t.rows);
     for r in 0..t.rows {

