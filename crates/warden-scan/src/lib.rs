@@ -32,7 +32,6 @@ mod pylit;
 mod pyops;
 pub mod sarif;
 pub mod secrets;
-mod zip;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

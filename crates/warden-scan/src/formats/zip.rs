@@ -9,12 +9,16 @@
 //! either hides those differences or refuses the file. Members are
 //! streamed (deflate through `flate2`), never held whole, and expansion
 //! is bounded.
+//!
+//! The layout read is that of PKWARE's APPNOTE.TXT (§4.3: local file
+//! headers, central directory, end of central directory record, and the
+//! zip64 end record and locator).
 
 use std::collections::HashSet;
 use std::io::{self, Read, Seek, SeekFrom};
 
+use super::dispatch::{self, Ctx};
 use crate::Severity;
-use crate::formats::{self, Ctx};
 use crate::input::StreamSrc;
 
 const EOCD: &[u8; 4] = b"PK\x05\x06";
@@ -33,6 +37,9 @@ const WHOLE_MAX: u64 = 256 * 1024 * 1024;
 pub(crate) struct ZipFacts {
     pub kind: &'static str,
     pub members: usize,
+    /// The model configuration (`config.json`) of a Keras v3 archive, for
+    /// the Keras scanner.
+    pub keras_config: Option<Vec<u8>>,
 }
 
 struct Entry {
@@ -151,7 +158,7 @@ pub(crate) fn scan<R: Read + Seek>(r: &mut R, len: u64, ctx: &mut Ctx) -> io::Re
             let mut head = vec![0u8; delta as usize];
             r.read_exact(&mut head)?;
             let mut sub = ctx.sub("leading data before the archive".into());
-            formats::scan_nested_into(&head, &mut sub, true);
+            dispatch::scan_nested_into(&head, &mut sub, true);
         }
     }
     r.seek(SeekFrom::Start(cd_at))?;
@@ -286,7 +293,7 @@ pub(crate) fn scan<R: Read + Seek>(r: &mut R, len: u64, ctx: &mut Ctx) -> io::Re
             .find(|e| e.name == "config.json" && e.flags & 1 == 0)
         && let Some(bytes) = read_whole(r, en, delta)?
     {
-        crate::formats::keras_config(&bytes, &mut ctx.sub("config.json".into()));
+        facts.keras_config = Some(bytes);
     }
     Ok(facts)
 }
@@ -506,7 +513,7 @@ fn scan_member<R: Read + Seek>(r: &mut R, en: &Entry, bomb: bool, ctx: &mut Ctx)
     };
     let mut src = StreamSrc::new(meter);
     let mut sub = ctx.sub(en.name.clone());
-    let outcome = formats::scan_member_stream(&mut src, &en.name, &mut sub);
+    let outcome = dispatch::scan_member_stream(&mut src, &en.name, &mut sub);
     // Read what the scanner did not, for the checksum.
     let drained = io::copy(&mut src, &mut io::sink());
     let meter = src.into_inner();
