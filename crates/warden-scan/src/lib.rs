@@ -27,6 +27,7 @@ mod allow;
 mod compat;
 pub mod formats;
 mod input;
+mod path_escape;
 pub mod pickle;
 mod pylit;
 mod pyops;

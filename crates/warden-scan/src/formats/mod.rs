@@ -12,8 +12,9 @@
 //! A format module never calls another one: content nested inside it (an
 //! archive member, bytes in a gap, a Keras configuration in an archive)
 //! goes back through `dispatch`. Shared machinery: `compress`
-//! (decompression, bounded) and `protobuf` (the wire-format walk that ONNX
-//! and SavedModel share).
+//! (decompression, bounded), `protobuf` (the wire-format walk that ONNX
+//! and SavedModel share), and the crate's path-escape check, which zip
+//! member names and ONNX external-data locations both go through.
 
 mod compress;
 mod detect;

@@ -12,6 +12,7 @@ use super::dispatch::{Ctx, extension};
 use super::protobuf::{self, Msg, PbFacts};
 use crate::Severity;
 use crate::input::{FileSrc, Src};
+use crate::path_escape;
 
 const STANDARD_DOMAINS: &[&str] = &[
     "",
@@ -66,7 +67,7 @@ pub(super) fn external_owner(path: &Path) -> Option<PathBuf> {
             continue;
         }
         if facts.external.iter().any(|(_, loc)| {
-            location_escapes(loc).is_none()
+            path_escape::check(loc).is_ok()
                 && Path::new(loc.trim_start_matches("./")) == Path::new(name)
         }) {
             return Some(p);
@@ -100,11 +101,14 @@ pub(super) fn scan(
         return Err(e);
     }
     for (tensor, loc) in &facts.external {
-        if let Some(why) = location_escapes(loc) {
+        if let Err(why) = path_escape::check(loc) {
             ctx.push(
                 "onnx.external-data-escape",
                 Severity::High,
-                format!("tensor {tensor:?} reads external data from {loc:?}, which {why}"),
+                format!(
+                    "tensor {tensor:?} reads external data from {loc:?}, which {}",
+                    why.reason("the model directory")
+                ),
                 None,
             );
             continue;
@@ -141,24 +145,6 @@ pub(super) fn scan(
     Ok(())
 }
 
-fn location_escapes(loc: &str) -> Option<&'static str> {
-    let n = loc.replace('\\', "/");
-    if n.starts_with('/') {
-        return Some("is an absolute path");
-    }
-    let b = n.as_bytes();
-    if b.len() >= 2 && b[1] == b':' && b[0].is_ascii_alphabetic() {
-        return Some("names a drive");
-    }
-    if n.split('/').any(|p| p == "..") {
-        return Some("climbs out of the model directory");
-    }
-    if n.contains("://") {
-        return Some("is a URL");
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,7 +179,9 @@ mod tests {
         let mut src = StreamSrc::new(&model[..]);
         scan(&mut src, model.len() as u64, None, &mut ctx).unwrap();
         assert!(
-            f.iter().any(|x| x.rule == "onnx.external-data-escape"),
+            f.iter().any(|x| x.rule == "onnx.external-data-escape"
+                && x.message
+                    .ends_with("which climbs out of the model directory")),
             "{f:?}"
         );
     }
