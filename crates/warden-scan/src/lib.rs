@@ -27,12 +27,12 @@ mod allow;
 mod compat;
 pub mod formats;
 mod input;
+mod path_escape;
 pub mod pickle;
 mod pylit;
 mod pyops;
 pub mod sarif;
 pub mod secrets;
-mod zip;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

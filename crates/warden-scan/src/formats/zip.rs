@@ -9,13 +9,18 @@
 //! either hides those differences or refuses the file. Members are
 //! streamed (deflate through `flate2`), never held whole, and expansion
 //! is bounded.
+//!
+//! The layout read is that of PKWARE's APPNOTE.TXT (§4.3: local file
+//! headers, central directory, end of central directory record, and the
+//! zip64 end record and locator).
 
 use std::collections::HashSet;
 use std::io::{self, Read, Seek, SeekFrom};
 
+use super::dispatch::{self, Ctx};
 use crate::Severity;
-use crate::formats::{self, Ctx};
 use crate::input::StreamSrc;
+use crate::path_escape;
 
 const EOCD: &[u8; 4] = b"PK\x05\x06";
 const CDH: u32 = 0x0201_4b50;
@@ -33,6 +38,9 @@ const WHOLE_MAX: u64 = 256 * 1024 * 1024;
 pub(crate) struct ZipFacts {
     pub kind: &'static str,
     pub members: usize,
+    /// The model configuration (`config.json`) of a Keras v3 archive, for
+    /// the Keras scanner.
+    pub keras_config: Option<Vec<u8>>,
 }
 
 struct Entry {
@@ -151,7 +159,7 @@ pub(crate) fn scan<R: Read + Seek>(r: &mut R, len: u64, ctx: &mut Ctx) -> io::Re
             let mut head = vec![0u8; delta as usize];
             r.read_exact(&mut head)?;
             let mut sub = ctx.sub("leading data before the archive".into());
-            formats::scan_nested_into(&head, &mut sub, true);
+            dispatch::scan_nested_into(&head, &mut sub, true);
         }
     }
     r.seek(SeekFrom::Start(cd_at))?;
@@ -187,12 +195,16 @@ pub(crate) fn scan<R: Read + Seek>(r: &mut R, len: u64, ctx: &mut Ctx) -> io::Re
                 None,
             );
         }
-        if let Some(why) = escapes(&en.name) {
+        if let Err(why) = path_escape::check(&en.name) {
             ctx.push_member(
                 &en.name,
                 "zip.path-escape",
                 Severity::High,
-                format!("entry name {:?} {why}", en.name),
+                format!(
+                    "entry name {:?} {}",
+                    en.name,
+                    why.reason("the extraction directory")
+                ),
                 None,
             );
         }
@@ -286,7 +298,7 @@ pub(crate) fn scan<R: Read + Seek>(r: &mut R, len: u64, ctx: &mut Ctx) -> io::Re
             .find(|e| e.name == "config.json" && e.flags & 1 == 0)
         && let Some(bytes) = read_whole(r, en, delta)?
     {
-        crate::formats::keras_config(&bytes, &mut ctx.sub("config.json".into()));
+        facts.keras_config = Some(bytes);
     }
     Ok(facts)
 }
@@ -307,24 +319,6 @@ fn classify(entries: &[Entry]) -> &'static str {
     } else {
         "zip"
     }
-}
-
-fn escapes(name: &str) -> Option<&'static str> {
-    let n = name.replace('\\', "/");
-    if n.starts_with('/') {
-        return Some("is an absolute path");
-    }
-    let b = n.as_bytes();
-    if b.len() >= 2 && b[1] == b':' && b[0].is_ascii_alphabetic() {
-        return Some("names a drive");
-    }
-    if n.split('/').any(|p| p == "..") {
-        return Some("climbs out of the extraction directory");
-    }
-    if name.contains('\0') {
-        return Some("contains a NUL byte");
-    }
-    None
 }
 
 fn parse_cd(cd: &[u8], ctx: &mut Ctx) -> io::Result<Vec<Entry>> {
@@ -506,7 +500,7 @@ fn scan_member<R: Read + Seek>(r: &mut R, en: &Entry, bomb: bool, ctx: &mut Ctx)
     };
     let mut src = StreamSrc::new(meter);
     let mut sub = ctx.sub(en.name.clone());
-    let outcome = formats::scan_member_stream(&mut src, &en.name, &mut sub);
+    let outcome = dispatch::scan_member_stream(&mut src, &en.name, &mut sub);
     // Read what the scanner did not, for the checksum.
     let drained = io::copy(&mut src, &mut io::sink());
     let meter = src.into_inner();
@@ -594,7 +588,31 @@ fn read_whole<R: Read + Seek>(r: &mut R, en: &Entry, delta: u64) -> io::Result<O
 
 #[cfg(test)]
 mod tests {
+    use super::super::testutil::{scan, stored_zip};
     use crate::{Profile, scan_bytes};
+
+    #[test]
+    fn member_names_that_escape_are_found() {
+        for (name, why) in [
+            (
+                "../../etc/cron.d/x",
+                "climbs out of the extraction directory",
+            ),
+            ("/etc/passwd", "is an absolute path"),
+            ("C:\\x.dll", "names a drive"),
+            ("a\0b", "contains a NUL byte"),
+            ("https://example.com/x", "is a URL"),
+        ] {
+            let (_, f) = scan(&stored_zip(name, b"x"));
+            assert!(
+                f.iter()
+                    .any(|x| x.rule == "zip.path-escape" && x.message.ends_with(why)),
+                "{name:?}: {f:?}"
+            );
+        }
+        let (_, f) = scan(&stored_zip("weights/w.bin", b"x"));
+        assert!(!f.iter().any(|x| x.rule == "zip.path-escape"), "{f:?}");
+    }
 
     /// The `scan_zip` fuzz target's wrapping: an end record over `data`.
     fn wrap(data: &[u8]) -> Vec<u8> {
