@@ -93,12 +93,12 @@ impl Workspace {
     }
 
     fn generate_card(&self, m: &ModelRecord) -> Result<String, Error> {
-        let man: Value =
-            serde_json::from_str(&m.manifest).map_err(|e| Error::Data(e.to_string()))?;
+        let man = crate::stored::model_manifest(m)?;
         let evals = self.store().read()?.evaluations(&m.name, Some(m.version))?;
         let report: Option<Value> = evals
             .last()
-            .and_then(|e| serde_json::from_str(&e.report).ok());
+            .map(crate::stored::evaluation_report)
+            .transpose()?;
         let title = format!("{}@{}", m.name, m.version);
         let datasets: Vec<String> = man["provenance"]["datasets"]
             .as_array()

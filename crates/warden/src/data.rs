@@ -47,12 +47,12 @@ pub struct DatasetInfo {
     pub manifest: serde_json::Value,
 }
 
-impl From<&DatasetRecord> for DatasetInfo {
-    fn from(d: &DatasetRecord) -> Self {
-        DatasetInfo {
+impl DatasetInfo {
+    fn from_record(d: &DatasetRecord) -> Result<Self, Error> {
+        Ok(DatasetInfo {
             record: d.clone(),
-            manifest: serde_json::from_str(&d.manifest).unwrap_or(serde_json::Value::Null),
-        }
+            manifest: crate::stored::dataset_manifest(d)?,
+        })
     }
 }
 
@@ -310,7 +310,7 @@ impl Workspace {
         )?;
         self.commit(tx)?;
         Ok(IngestOutcome {
-            dataset: (&record).into(),
+            dataset: DatasetInfo::from_record(&record)?,
             report: out.report,
             markdown,
         })
@@ -326,13 +326,12 @@ impl Workspace {
     /// Every dataset version.
     pub fn data_list(&self) -> Result<Vec<DatasetInfo>, Error> {
         self.authorize(Action::DataRead, "datasets")?;
-        Ok(self
-            .store()
+        self.store()
             .read()?
             .datasets()?
             .iter()
-            .map(DatasetInfo::from)
-            .collect())
+            .map(DatasetInfo::from_record)
+            .collect()
     }
 
     /// One dataset version, with its report (JSON) and Markdown report.
@@ -356,7 +355,7 @@ impl Workspace {
             )));
         }
         Ok((
-            (&d).into(),
+            DatasetInfo::from_record(&d)?,
             serde_json::from_slice(&report).map_err(|e| Error::Data(e.to_string()))?,
             String::from_utf8_lossy(&md).into_owned(),
         ))
@@ -366,8 +365,7 @@ impl Workspace {
     pub fn data_lineage(&self, r: &VersionRef) -> Result<Lineage, Error> {
         self.authorize(Action::DataRead, &format!("dataset:{r}"))?;
         let d = self.find_dataset(r)?;
-        let m: serde_json::Value =
-            serde_json::from_str(&d.manifest).map_err(|e| Error::Data(e.to_string()))?;
+        let m: serde_json::Value = crate::stored::dataset_manifest(&d)?;
         let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
         let mut nodes = vec![LineageNode {
             kind: "source".into(),

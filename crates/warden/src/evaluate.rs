@@ -593,8 +593,7 @@ impl Workspace {
                 ds.name, ds.version
             )));
         }
-        let ds_manifest: Value =
-            serde_json::from_str(&ds.manifest).map_err(|e| Error::Data(e.to_string()))?;
+        let ds_manifest: Value = crate::stored::dataset_manifest(&ds)?;
         let table = self.dataset_table(&ds)?;
         let predictor = loaded.predictor.as_ref();
         let missing: Vec<&str> = predictor

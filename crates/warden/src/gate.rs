@@ -90,8 +90,7 @@ impl Workspace {
         let evals = self.store().read()?.evaluations(&m.name, Some(m.version))?;
         Ok(match evals.last() {
             Some(e) => {
-                let report: Value =
-                    serde_json::from_str(&e.report).map_err(|err| Error::Data(err.to_string()))?;
+                let report = crate::stored::evaluation_report(e)?;
                 if Digest::of(e.report.as_bytes()).to_string() != e.digest {
                     return Err(Error::Verification(format!(
                         "evaluation {}: the report does not match its digest",
@@ -106,8 +105,7 @@ impl Workspace {
 
     /// The policy input document for `m` and `env`.
     pub(crate) fn policy_input(&self, m: &ModelRecord, env: &str) -> Result<Value, Error> {
-        let manifest: Value =
-            serde_json::from_str(&m.manifest).map_err(|e| Error::Data(e.to_string()))?;
+        let manifest: Value = crate::stored::model_manifest(m)?;
         let keys = self.store().read()?.keys()?;
         let signatures = match self.verified_files(m) {
             Ok((_, _, key)) => {
@@ -133,8 +131,7 @@ impl Workspace {
             let Some(rec) = self.store().read()?.dataset(&r.name, r.version)? else {
                 continue;
             };
-            let dm: Value =
-                serde_json::from_str(&rec.manifest).map_err(|e| Error::Data(e.to_string()))?;
+            let dm: Value = crate::stored::dataset_manifest(&rec)?;
             let checks = &dm["checks"];
             datasets.push(json!({
                 "name": rec.name, "version": rec.version, "digest": rec.digest,

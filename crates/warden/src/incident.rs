@@ -132,7 +132,7 @@ impl Workspace {
             if other.name == m.name && other.version == m.version {
                 continue;
             }
-            let om: Value = serde_json::from_str(&other.manifest).unwrap_or(Value::Null);
+            let om = crate::stored::model_manifest(&other)?;
             let uses: Vec<String> = om["provenance"]["datasets"]
                 .as_array()
                 .into_iter()

@@ -48,6 +48,7 @@ mod roles;
 mod scan;
 mod serving;
 mod signing;
+mod stored;
 mod threat;
 mod userdir;
 mod watch;

@@ -107,8 +107,7 @@ impl Workspace {
             edges: Vec::new(),
         };
         g.add(&title, "model", &label, &m.digest);
-        let files: std::collections::BTreeMap<String, String> =
-            serde_json::from_str(&m.files).unwrap_or_default();
+        let files = crate::stored::model_files(&m)?;
         for (f, d) in &files {
             let id = format!("{title}/{f}");
             g.add(&id, "file", f, d);
@@ -121,8 +120,7 @@ impl Workspace {
             &m.signature_digest,
         );
         g.edge(&title, &format!("{title}/signature"));
-        let man: Value =
-            serde_json::from_str(&m.manifest).map_err(|e| Error::Data(e.to_string()))?;
+        let man: Value = crate::stored::model_manifest(&m)?;
         if let Some(src) = man["provenance"]["source"]["file"].as_str() {
             let id = format!("source:{src}");
             g.add(
@@ -153,8 +151,7 @@ impl Workspace {
             );
             g.edge(&title, rf);
             if let Some(rec) = self.store().read()?.dataset(&vr.name, vr.version)? {
-                let dm: Value =
-                    serde_json::from_str(&rec.manifest).map_err(|e| Error::Data(e.to_string()))?;
+                let dm: Value = crate::stored::dataset_manifest(&rec)?;
                 let table = format!("{rf}/table");
                 g.add(&table, "table", "canonical table", &rec.output_digest);
                 g.edge(rf, &table);

@@ -75,12 +75,12 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
-    fn from_record(r: &ModelRecord) -> Self {
-        ModelInfo {
+    fn from_record(r: &ModelRecord) -> Result<Self, Error> {
+        Ok(ModelInfo {
             record: r.clone(),
-            files: serde_json::from_str(&r.files).unwrap_or_default(),
-            manifest: serde_json::from_str(&r.manifest).unwrap_or(Value::Null),
-        }
+            files: crate::stored::model_files(r)?,
+            manifest: crate::stored::model_manifest(r)?,
+        })
     }
 
     pub fn reference(&self) -> String {
@@ -415,8 +415,7 @@ impl Workspace {
             .read()?
             .dataset(&req.dataset.name, req.dataset.version)?
             .ok_or_else(|| Error::NotFound(format!("dataset {}", req.dataset)))?;
-        let ds_manifest: Value =
-            serde_json::from_str(&ds.manifest).map_err(|e| Error::Data(e.to_string()))?;
+        let ds_manifest: Value = crate::stored::dataset_manifest(&ds)?;
         if Digest::of(ds.manifest.as_bytes()).to_string() != ds.digest {
             return Err(Error::Verification(format!(
                 "dataset {}@{}: the recorded manifest does not match its digest",
@@ -563,7 +562,7 @@ impl Workspace {
             }),
         )?;
         Ok(TrainOutcome {
-            model: ModelInfo::from_record(&record),
+            model: ModelInfo::from_record(&record)?,
             dataset: dataset_ref,
             target,
             classes: trained.classes,
@@ -788,7 +787,7 @@ impl Workspace {
             json!({"kind": "onnx", "source": {"file": file_name, "digest": source_digest}, "operators": info.operators}),
         )?;
         Ok(ImportOutcome {
-            model: ModelInfo::from_record(&record),
+            model: ModelInfo::from_record(&record)?,
             onnx: info,
             source_digest: source_digest.to_string(),
         })
@@ -797,27 +796,25 @@ impl Workspace {
     /// Every model version.
     pub fn model_list(&self) -> Result<Vec<ModelInfo>, Error> {
         self.authorize(Action::ModelRead, "models")?;
-        Ok(self
-            .store()
+        self.store()
             .read()?
             .models()?
             .iter()
             .map(ModelInfo::from_record)
-            .collect())
+            .collect()
     }
 
     /// One model version.
     pub fn model_show(&self, r: &VersionRef) -> Result<ModelInfo, Error> {
         self.authorize(Action::ModelRead, &format!("model:{r}"))?;
-        Ok(ModelInfo::from_record(&self.find_model(r)?))
+        ModelInfo::from_record(&self.find_model(r)?)
     }
 
     /// The package files of a record, digest-checked, and its verified
     /// signature: the only way package bytes leave the store.
     pub(crate) fn verified_files(&self, m: &ModelRecord) -> Result<VerifiedFiles, Error> {
         let title = format!("{}@{}", m.name, m.version);
-        let map: BTreeMap<String, String> = serde_json::from_str(&m.files)
-            .map_err(|e| Error::Verification(format!("model {title}: file list: {e}")))?;
+        let map = crate::stored::model_files(m)?;
         let parse = |s: &str| {
             s.parse::<Digest>()
                 .map_err(|e| Error::Verification(format!("model {title}: {e}")))
@@ -873,7 +870,7 @@ impl Workspace {
         let (files, _, key) = self.verified_files(&m)?;
         let pkg = package::parse(&files)?;
         Ok(LoadedModel {
-            info: ModelInfo::from_record(&m),
+            info: ModelInfo::from_record(&m)?,
             predictor: predictor_from_package(&pkg)?,
             verified_by: key,
         })

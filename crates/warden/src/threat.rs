@@ -76,8 +76,8 @@ impl Workspace {
         let keys = store.read()?.keys()?;
         let manifests: Vec<Value> = datasets
             .iter()
-            .filter_map(|d| serde_json::from_str(&d.manifest).ok())
-            .collect();
+            .map(crate::stored::dataset_manifest)
+            .collect::<Result<_, _>>()?;
         let with_pii = manifests
             .iter()
             .filter(|m| {
@@ -106,13 +106,12 @@ impl Workspace {
             .iter()
             .filter(|m| self.verified_files(m).is_ok())
             .count();
-        let dp_models = models
-            .iter()
-            .filter(|m| {
-                serde_json::from_str::<Value>(&m.manifest)
-                    .is_ok_and(|v| v["training"]["dp"].is_object())
-            })
-            .count();
+        let mut dp_models = 0;
+        for m in &models {
+            if crate::stored::model_manifest(m)?["training"]["dp"].is_object() {
+                dp_models += 1;
+            }
+        }
         let own_keys: Vec<_> = keys
             .iter()
             .filter(|k| k.origin == "own" && k.revoked_at.is_none())
