@@ -2483,7 +2483,7 @@ fn stored_documents_that_do_not_parse_are_corrupt_not_defaults() {
                 "{table}.{column} = {bad:?}: {cmd:?}\n{stdout}\n{stderr}"
             );
             assert!(
-                stderr.contains(&format!("{object}")) && stderr.contains("is corrupt"),
+                stderr.contains(object) && stderr.contains("is corrupt"),
                 "{table}.{column} = {bad:?}: {cmd:?}\n{stderr}"
             );
         }
