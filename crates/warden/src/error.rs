@@ -101,6 +101,8 @@ pub enum Error {
     Note(#[from] NoteError),
     #[error(transparent)]
     Canonical(#[from] warden_core::CanonicalError),
+    #[error("writing a document as JSON: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 fn roles_phrase(roles: &[String]) -> String {

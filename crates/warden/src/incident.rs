@@ -133,11 +133,10 @@ impl Workspace {
                 continue;
             }
             let om = crate::stored::model_manifest(&other)?;
-            let uses: Vec<String> = om["provenance"]["datasets"]
-                .as_array()
+            let uses: Vec<String> = om
+                .dataset_refs()
                 .into_iter()
-                .flatten()
-                .filter_map(|d| d["ref"].as_str().map(str::to_string))
+                .map(str::to_string)
                 .filter(|d| datasets.contains(d))
                 .collect();
             if !uses.is_empty() {

@@ -29,6 +29,7 @@ mod bom;
 mod card;
 mod config;
 mod data;
+pub mod documents;
 mod error;
 mod evaluate;
 mod gate;

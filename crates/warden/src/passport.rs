@@ -31,7 +31,7 @@ impl Workspace {
         let title = format!("{}@{}", m.name, m.version);
         let input = self.policy_input(&m, "production")?;
         let sig = &input["signatures"][0];
-        let man: Value = crate::stored::model_manifest(&m)?;
+        let man = crate::stored::model_manifest(&m)?;
         let files = crate::stored::model_files(&m)?;
         let decisions: Vec<Value> = self
             .store()
@@ -312,7 +312,7 @@ impl Workspace {
             "format": "warden.passport/v1",
             "model": {"ref": title, "digest": m.digest, "kind": m.kind, "author": m.created_by, "created_at": m.created_at,
                       "files": files, "signature": sig, "held_environments": stages},
-            "lineage": {"datasets": datasets, "provenance": man["provenance"]},
+            "lineage": {"datasets": datasets, "provenance": man.provenance},
             "training": input["training"],
             "evaluation": ev,
             "scans": input["scan"],

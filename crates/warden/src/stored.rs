@@ -11,6 +11,7 @@ use warden_store::{
     DatasetRecord, EvaluationRecord, GateDecisionRecord, ModelRecord, MonitorWindowRecord,
 };
 
+use crate::documents::{DatasetManifest, ModelManifest};
 use crate::error::{Error, parse_stored};
 
 fn model_title(m: &ModelRecord) -> String {
@@ -18,11 +19,8 @@ fn model_title(m: &ModelRecord) -> String {
 }
 
 /// A model version's manifest.
-pub(crate) fn model_manifest(m: &ModelRecord) -> Result<Value, Error> {
-    object(
-        parse_stored(&m.manifest, model_title(m), "manifest")?,
-        || model_title(m),
-    )
+pub(crate) fn model_manifest(m: &ModelRecord) -> Result<ModelManifest, Error> {
+    parse_stored(&m.manifest, model_title(m), "manifest")
 }
 
 /// A model version's package files: file name to digest.
@@ -31,9 +29,12 @@ pub(crate) fn model_files(m: &ModelRecord) -> Result<BTreeMap<String, String>, E
 }
 
 /// A dataset version's manifest.
-pub(crate) fn dataset_manifest(d: &DatasetRecord) -> Result<Value, Error> {
-    let title = || format!("dataset {}@{}", d.name, d.version);
-    object(parse_stored(&d.manifest, title(), "manifest")?, title)
+pub(crate) fn dataset_manifest(d: &DatasetRecord) -> Result<DatasetManifest, Error> {
+    parse_stored(
+        &d.manifest,
+        format!("dataset {}@{}", d.name, d.version),
+        "manifest",
+    )
 }
 
 /// A recorded evaluation's report.
