@@ -1,4 +1,6 @@
 //! End-to-end: the built `warden` binary on a real workspace.
+// A test panics on a broken expectation; that is its way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 
