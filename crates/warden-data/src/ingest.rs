@@ -12,7 +12,7 @@ use serde::Serialize;
 use warden_core::Digest;
 
 use crate::DataError;
-use crate::detect::{PiiFinding, detect_values};
+use crate::detect::{PiiFinding, detect_raw, embedded_everywhere};
 use crate::pii::Entity;
 use crate::policy::{Action, PiiPolicy, apply};
 use crate::read::{CsvOptions, RawColumn, convert, infer, read_raw_with};
@@ -267,10 +267,6 @@ fn convert_all(jobs: Vec<Job>, key: &[u8]) -> Result<Vec<Column>, DataError> {
     )
 }
 
-/// Most values of a plain (mostly unique) column inspected to classify it;
-/// columns that are kept are scanned in full for embedded PII.
-const DETECT_SAMPLE: usize = 20_000;
-
 /// Runs the whole pipeline over CSV bytes from `input`.
 ///
 /// Columns are classified on their raw text; only the columns that survive
@@ -301,8 +297,7 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
         if schema_decl.columns.contains_key(&c.name) {
             return false;
         }
-        let vals = c.value_counts(Some(DETECT_SAMPLE));
-        let f = detect_values(&c.name, infer(c), vals.iter().copied());
+        let f = detect_raw(c, infer(c));
         decide(&spec, declared_features.as_ref(), &c.name, &f).dropped()
     };
     let mut raw = read_raw_with(input, &spec.csv, Some(&early))?;
@@ -388,10 +383,7 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
         .iter()
         .flatten()
         .zip(&types)
-        .map(|(c, ty)| {
-            let vals = c.value_counts(Some(DETECT_SAMPLE));
-            detect_values(&c.name, *ty, vals.iter().copied())
-        })
+        .map(|(c, ty)| detect_raw(c, *ty))
         .collect();
 
     // 5-6. PII actions and minimisation.
@@ -420,25 +412,7 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
             && !replaced
             && matches!(ty, ColumnType::Text | ColumnType::Categorical)
         {
-            let all = col.value_counts(None);
-            // A plain column lists every value: count each distinct value
-            // once (in first-seen order, so examples and fractions are the
-            // same as scanning every row), which spares the detectors
-            // millions of repeats.
-            let mut seen: rustc_hash::FxHashMap<&str, usize> = rustc_hash::FxHashMap::default();
-            let mut order: Vec<&str> = Vec::new();
-            for (v, n) in all.iter() {
-                match seen.entry(v) {
-                    std::collections::hash_map::Entry::Occupied(mut e) => *e.get_mut() += *n,
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        e.insert(*n);
-                        order.push(v);
-                    }
-                }
-            }
-            let distinct: Vec<(&str, usize)> = order.iter().map(|v| (*v, seen[v])).collect();
-            drop(all);
-            findings[idx].embedded = detect_values(&name, *ty, distinct.iter().copied()).embedded;
+            findings[idx].embedded = embedded_everywhere(&col, *ty);
         }
         let f = &findings[idx];
         let Decision {

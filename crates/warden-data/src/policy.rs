@@ -25,7 +25,7 @@ use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 
 use crate::DataError;
-use crate::pii::{Entity, mask_keep_last4, redact_text};
+use crate::pii::{Entity, excluded_by_name, mask_keep_last4, redact_text_excluding};
 use crate::table::{ColumnData, MISSING_CODE, format_date};
 
 /// What to do with a column holding PII.
@@ -233,7 +233,10 @@ pub fn apply(
                 let marker = format!("[{}]", e.as_str().to_ascii_uppercase());
                 map_text(data, |_| marker.clone())
             }
-            None => map_text(data, |v| redact_text(v).0),
+            None => {
+                let excluded = excluded_by_name(column);
+                map_text(data, |v| redact_text_excluding(v, excluded).0)
+            }
         }),
         Action::Pseudonymise => {
             let p = Pseudonymiser::new(key);
