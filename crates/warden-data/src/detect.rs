@@ -94,6 +94,17 @@ pub(crate) fn embedded_everywhere(col: &RawColumn, ty: ColumnType) -> BTreeMap<E
     detect_values(&col.name, ty, distinct.iter().copied()).embedded
 }
 
+/// What `profile` and `ingest` both report for a column: classified on a
+/// sample, and when it holds text and no entity, scanned in full for
+/// embedded PII.
+pub(crate) fn detect_raw_full(col: &RawColumn, ty: ColumnType) -> PiiFinding {
+    let mut f = detect_raw(col, ty);
+    if f.entity.is_none() && matches!(ty, ColumnType::Text | ColumnType::Categorical) {
+        f.embedded = embedded_everywhere(col, ty);
+    }
+    f
+}
+
 /// Looks for PII in one column, by its name and its values.
 pub fn detect_column(col: &Column) -> PiiFinding {
     let vals = values(&col.data);

@@ -1,9 +1,18 @@
 //! `warden data profile`: what a file holds, column by column.
+//!
+//! [`profile_csv`] judges PII on the raw text of each column with the same
+//! detection as `ingest` (a sample to classify, every value of a text
+//! column for embedded PII), so the two agree on every file.
+
+use std::io::Read;
 
 use serde::Serialize;
+use warden_core::Digest;
 
-use crate::detect::detect_column;
+use crate::DataError;
+use crate::detect::{PiiFinding, detect_column, detect_raw_full};
 use crate::pii::Entity;
+use crate::read::{CsvOptions, infer, read_raw, type_columns};
 use crate::table::{ColumnData, ColumnType, Table};
 
 #[derive(Clone, Debug, Serialize)]
@@ -28,12 +37,40 @@ pub struct Profile {
     pub columns: Vec<ColumnProfile>,
 }
 
+/// Reads a CSV, types it by inference and profiles it, judging PII on the
+/// raw text as `ingest` does. Returns the profile, the typed table and the
+/// digest of the bytes read.
+pub fn profile_csv(
+    input: &mut (dyn Read + Send),
+    opts: &CsvOptions,
+) -> Result<(Profile, Table, Digest), DataError> {
+    let raw = read_raw(input, opts)?;
+    let findings: Vec<PiiFinding> = raw
+        .columns
+        .iter()
+        .map(|c| detect_raw_full(c, infer(c)))
+        .collect();
+    let table = Table {
+        columns: type_columns(&raw)?,
+        rows: raw.rows,
+    };
+    let p = profile_with(&table, Some(&findings));
+    Ok((p, table, raw.source_digest))
+}
+
+/// Profiles a typed table, judging PII on the text of its values (numbers
+/// included). For a file, [`profile_csv`] judges the raw text instead.
 pub fn profile(table: &Table) -> Profile {
+    profile_with(table, None)
+}
+
+fn profile_with(table: &Table, findings: Option<&[PiiFinding]>) -> Profile {
     let n = table.rows;
     let columns = table
         .columns
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(i, c)| {
             let d = &c.data;
             let nulls = d.null_count();
             let mut distinct: Vec<String> = (0..n).filter_map(|r| d.text(r)).collect();
@@ -51,7 +88,10 @@ pub fn profile(table: &Table) -> Profile {
             distinct.dedup();
             let nums: Vec<f64> = (0..n).filter_map(|r| d.number(r)).collect();
             let numeric = d.column_type().is_numeric() && !nums.is_empty();
-            let f = detect_column(c);
+            let f = match findings.and_then(|f| f.get(i)) {
+                Some(f) => f.clone(),
+                None => detect_column(c),
+            };
             ColumnProfile {
                 name: c.name.clone(),
                 column_type: d.column_type(),

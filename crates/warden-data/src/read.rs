@@ -826,9 +826,19 @@ pub fn read_csv(
     opts: &CsvOptions,
 ) -> Result<(Table, warden_core::Digest), DataError> {
     let raw = read_raw(input, opts)?;
-    // Type and convert the columns on every core, heaviest first; the
-    // result does not depend on the order they finish in.
-    let columns = crate::pool::try_map_heaviest_first(
+    Ok((
+        Table {
+            columns: type_columns(&raw)?,
+            rows: raw.rows,
+        },
+        raw.source_digest,
+    ))
+}
+
+/// Types and converts every column by inference, on every core, heaviest
+/// first; the result does not depend on the order they finish in.
+pub(crate) fn type_columns(raw: &RawTable) -> Result<Vec<Column>, DataError> {
+    crate::pool::try_map_heaviest_first(
         raw.columns.iter().collect(),
         crate::pool::workers(),
         |col| col.plain_bytes(),
@@ -844,14 +854,7 @@ pub fn read_csv(
                 data,
             })
         },
-    )?;
-    Ok((
-        Table {
-            columns,
-            rows: raw.rows,
-        },
-        raw.source_digest,
-    ))
+    )
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 use warden_data::pii::{Entity, find_in_text};
 use warden_data::policy::Action;
+use warden_data::profile::{profile, profile_csv};
 use warden_data::read::{CsvOptions, read_csv};
 use warden_data::{IngestSpec, PseudonymKey, Table, ingest};
 
@@ -290,4 +291,41 @@ fn recall_precision_and_lookalikes_on_the_labelled_table() {
         _ => 0.95,
     });
     assert!(lookalike_failures.is_empty(), "{lookalike_failures:?}");
+}
+
+#[test]
+fn profile_and_ingest_judge_the_same_raw_text() {
+    let opts = CsvOptions {
+        missing: vec![String::new()],
+        ..Default::default()
+    };
+    let (profiled, _, _) = profile_csv(&mut &TABLE[..], &opts).unwrap();
+    let spec = IngestSpec {
+        csv: opts.clone(),
+        pseudonym_key: PseudonymKey(b"fixture".to_vec()),
+        ..Default::default()
+    };
+    let out = ingest(&mut &TABLE[..], &spec).unwrap();
+    for c in &profiled.columns {
+        let f = out.report.pii.findings.iter().find(|f| f.column == c.name);
+        assert_eq!(c.pii, f.and_then(|f| f.entity), "{}", c.name);
+        let embedded: Vec<Entity> = f
+            .map(|f| f.embedded.keys().copied().collect())
+            .unwrap_or_default();
+        assert_eq!(c.pii_embedded, embedded, "{}", c.name);
+    }
+    // Card numbers typed as integers are still card numbers.
+    let csv = b"ref,amount\n4111111111111111,1\n5500005555555559,2\n378282246310005,3\n";
+    let (p, t, _) = profile_csv(&mut &csv[..], &opts).unwrap();
+    assert_eq!(
+        t.columns[0].data.column_type(),
+        warden_data::ColumnType::Integer
+    );
+    assert_eq!(p.columns[0].pii, Some(Entity::Card));
+    assert_eq!(profile(&t).columns[0].pii, Some(Entity::Card));
+    let out = ingest(&mut &csv[..], &spec).unwrap();
+    assert!(
+        out.table.column("ref").is_none(),
+        "dropped as a card column"
+    );
 }

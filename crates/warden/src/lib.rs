@@ -110,7 +110,7 @@ pub use workspace::{CONFIG_FILE, OpenOptions, WORKSPACE_DIR, Workspace};
 pub mod table {
     pub use warden_data::example::{CreditOptions, generate_credit};
     pub use warden_data::pii::{Entity, redact_text};
-    pub use warden_data::profile::profile;
+    pub use warden_data::profile::{profile, profile_csv};
     pub use warden_data::read::{CsvOptions, read_csv};
     pub use warden_data::schema::schema_of;
     pub use warden_data::table::Table;

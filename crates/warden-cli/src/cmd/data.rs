@@ -84,9 +84,9 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
             csv,
         } => {
             let mut input = open_input(&file)?;
-            let (table, digest) = warden::table::read_csv(&mut input, &csv_options(&csv)?)
-                .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
-            let profile = warden::table::profile(&table);
+            let (profile, table, digest) =
+                warden::table::profile_csv(&mut input, &csv_options(&csv)?)
+                    .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
             if let Some(out) = &emit_schema {
                 let text = warden::table::schema_of(&table)
                     .to_toml()
