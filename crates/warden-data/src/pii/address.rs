@@ -36,6 +36,8 @@ struct Patterns {
     romance: Regex,
     /// `PO Box 1234`, `Postfach 12 34`, `Postbus 43851`, `PSC 1234, Box 5678`.
     po_box: Regex,
+    /// Any of the five above, to rule most texts out in one pass.
+    any: Regex,
     /// The town and postcode parts after a street line or box.
     tail: Regex,
     /// A street word in any of the languages (for [`looks_like_address`]).
@@ -54,22 +56,29 @@ fn patterns() -> &'static Patterns {
         let de_suffix = "straße|strasse|str\\.|weg|gasse|platz|allee|damm|ufer|chaussee|steig|pfad|graben|ring|markt|straat|laan|plein|gracht|singel|kade|dijk|steeg|dreef|pad|wal|baan|plantsoen|hof|boulevard|park|erf|veld";
         let de_words = "Straße|Strasse|Str\\.|Weg|Gasse|Platz|Allee|Damm|Ufer|Chaussee|Ring|Markt";
         let romance_types = "Calle|Cl\\.|C/|C\\.|Avenida|Cañada|Carretera|Ctra\\.|Acceso|Pasadizo|Pje\\.|Sector|Polígono|Vial|Avda\\.?|Av\\.|Plaza|Pza\\.|Paseo|Camino|Carrera|Ronda|Cuesta|Callejón|Callejon|Pasaje|Travesía|Travesia|Glorieta|Rambla|Urbanización|Vía|Via|Viale|V\\.le|Piazza|P\\.za|Piazzale|Corso|Largo|Vicolo|Contrada|Borgo|Strada|Rotonda|Incrocio|Canale|Stretto|Vico|Rua|Praça|Travessa|Alameda|Estrada";
-        Patterns {
-            english: re(&format!(
+        let english: String = format!(
                 r"\b[0-9]{{1,6}}[A-Za-z]?,?\s+(?:[A-Z][A-Za-z'’\-]*\.?\s+){{1,4}}(?:{EN_TYPES})\b\.?{UNIT}"
-            )),
-            french: re(&format!(
+            );
+        let french: String = format!(
                 r"\b[0-9]{{1,5}}(?:\s?(?:bis|ter|[A-Za-z]))?,?\s+(?i:{fr_types})\s+[^\n,;.()0-9]{{2,60}}|\b(?i:{fr_types})\s+[^\n,;.()0-9]{{2,60}}[,\n]\s*[0-9]{{5}}\s+{TOWN}"
-            )),
-            germanic: re(&format!(
+            );
+        let germanic: String = format!(
                 r"(?:\b[A-ZÄÖÜ][a-zäöüß]+\s+(?:{de_words})|\b[A-ZÀ-ÖØ-Þ][A-Za-zÀ-ÖØ-öø-ÿ\-]*?(?i:{de_suffix}))\s+[0-9]{{1,5}}\s?[a-zA-Z]?(?:\s?[-/]\s?[0-9]{{1,5}}[a-zA-Z]?)?\b{UNIT}"
-            )),
-            romance: re(&format!(
+            );
+        let romance: String = format!(
                 r"\b(?:{romance_types})\s+(?:[A-Za-zÀ-ÖØ-öø-ÿ'’.\-]+\s+){{0,5}}?[A-Za-zÀ-ÖØ-öø-ÿ'’.\-]+,?\s+(?:n[º°o]\.?\s*)?[0-9]{{1,5}}\b(?:\s?[a-zA-Z]\b)?{UNIT}"
-            )),
-            po_box: re(
-                r"\b(?:(?i:p\.?\s?o\.?\s?box|post\s+office\s+box|postfach|postbus|apartado(?:\s+de\s+correos)?|casella\s+postale|boîte\s+postale|private\s+bag|locked\s+bag|caixa\s+postal)|B\.P\.|BP|(?:PSC|Unit)\s+[0-9]{3,5},?\s+Box)\s*[0-9]{1,6}(?:\s[0-9]{2,4})?\b|\b(?:USNS|USS|USNV|USCGC)\s+[A-Z][a-z]+",
-            ),
+            );
+        let po_box: String = r"\b(?:(?i:p\.?\s?o\.?\s?box|post\s+office\s+box|postfach|postbus|apartado(?:\s+de\s+correos)?|casella\s+postale|boîte\s+postale|private\s+bag|locked\s+bag|caixa\s+postal)|B\.P\.|BP|(?:PSC|Unit)\s+[0-9]{3,5},?\s+Box)\s*[0-9]{1,6}(?:\s[0-9]{2,4})?\b|\b(?:USNS|USS|USNV|USCGC)\s+[A-Z][a-z]+".to_string();
+        let any = [&english, &french, &germanic, &romance, &po_box]
+            .map(|s| format!("(?:{s})"))
+            .join("|");
+        Patterns {
+            english: re(&english),
+            french: re(&french),
+            germanic: re(&germanic),
+            romance: re(&romance),
+            po_box: re(&po_box),
+            any: re(&any),
             tail: re(&format!(
                 r"^(?:\s*[,\n]\s*(?:{POSTCODE}(?:,?\s+{TOWN})?|{TOWN}(?:,?\s+{POSTCODE})?|(?:APO|FPO|DPO)\s+A[AEP]\s+[0-9]{{5}})){{1,3}}"
             )),
@@ -89,6 +98,9 @@ pub(crate) fn find_addresses(text: &str) -> Vec<(usize, usize)> {
         return Vec::new();
     }
     let p = patterns();
+    if !p.any.is_match(text) {
+        return Vec::new();
+    }
     let mut out = Vec::new();
     for re in [&p.english, &p.french, &p.germanic, &p.romance, &p.po_box] {
         for m in re.find_iter(text) {
