@@ -1402,6 +1402,50 @@ mod tests {
         assert_eq!(evs[0].payload, "[]");
     }
 
+    /// A query helper as the engine writes them: it takes any transaction.
+    fn setting(tx: &mut dyn ReadTx) -> Option<String> {
+        tx.meta("k").unwrap()
+    }
+
+    #[test]
+    fn a_read_sees_committed_state_only() {
+        let (dir, a) = store();
+        // A second connection to the same file, as another process has.
+        let b = SqliteStore::open(&dir.path().join("warden.db")).unwrap();
+        let mut w = a.write().unwrap();
+        w.set_meta("k", "committed").unwrap();
+        w.commit().unwrap();
+
+        let mut w = a.write().unwrap();
+        w.set_meta("k", "pending").unwrap();
+        // The writer sees its own write; a reader sees only committed state.
+        assert_eq!(setting(w.as_mut()).as_deref(), Some("pending"));
+        let mut r = b.read().unwrap();
+        assert_eq!(setting(r.as_mut()).as_deref(), Some("committed"));
+        w.commit().unwrap();
+        // The open read keeps its snapshot; the next one sees the commit.
+        assert_eq!(setting(r.as_mut()).as_deref(), Some("committed"));
+        drop(r);
+        assert_eq!(
+            setting(b.read().unwrap().as_mut()).as_deref(),
+            Some("pending")
+        );
+
+        // A write dropped without commit leaves nothing behind.
+        {
+            let mut w = a.write().unwrap();
+            w.set_meta("k", "dropped").unwrap();
+        }
+        assert_eq!(
+            setting(a.read().unwrap().as_mut()).as_deref(),
+            Some("pending")
+        );
+        assert_eq!(
+            setting(b.read().unwrap().as_mut()).as_deref(),
+            Some("pending")
+        );
+    }
+
     #[test]
     fn reopen_checks_application_id_and_version() {
         let dir = tempfile::tempdir().unwrap();
