@@ -1,4 +1,6 @@
 //! End-to-end: the built `warden` binary on a real workspace.
+// A test panics on a broken expectation; that is its way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 
@@ -2358,5 +2360,140 @@ fn run_printed_commands(stdout: &str) {
             .and_then(|c| c.trim().parse().ok())
             .unwrap_or(-1);
         assert_eq!(got, expected, "{line}\nstdout:\n{out}\nstderr:\n{err}");
+    }
+}
+
+/// Every document kept as text in a registry row is parsed at the store
+/// boundary: one that no longer parses (or parses to the wrong shape) is a
+/// loud `Corrupt` error naming the row, exit code 5, never a silent default.
+#[test]
+fn stored_documents_that_do_not_parse_are_corrupt_not_defaults() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
+    ok(warden(ws, "ana").args([
+        "example",
+        "credit",
+        "--rows",
+        "600",
+        "--seed",
+        "3",
+        "--out",
+        "credit.csv",
+    ]));
+    ok(warden(ws, "ana").args([
+        "data",
+        "ingest",
+        "credit.csv",
+        "--name",
+        "credit",
+        "--target",
+        "approved",
+        "--id",
+        "customer_id",
+        "--sensitive",
+        "sex",
+        "--sensitive",
+        "age_band",
+        "--no-screen",
+    ]));
+    ok(warden(ws, "ana").args(["train", "--dataset", "credit@1", "--name", "credit"]));
+    ok(warden(ws, "ana").args([
+        "eval",
+        "credit@1",
+        "--dataset",
+        "credit@1",
+        "--attack",
+        "none",
+    ]));
+    ok(warden(ws, "ana").args(["promote", "credit@1", "--to", "dev"]));
+    // A closed monitoring window, as the server's monitor records it.
+    db(ws)
+        .execute(
+            "INSERT INTO monitor_windows VALUES (1, 'credit', 1, 'dev', 10, 0, 0, 0, '{}', \
+             '2026-01-01T00:00:00.000000Z', '2026-01-01T00:01:00.000000Z')",
+            [],
+        )
+        .unwrap();
+    ok(warden(ws, "ana").args(["monitor", "status", "credit"]));
+
+    // (table, column, row filter, the command that reads it, the object named)
+    let cases: [(&str, &str, &str, &[&str], &str); 6] = [
+        (
+            "datasets",
+            "manifest",
+            "name = 'credit'",
+            &["data", "list"],
+            "dataset credit@1",
+        ),
+        (
+            "models",
+            "manifest",
+            "name = 'credit'",
+            &["model", "show", "credit@1"],
+            "model credit@1",
+        ),
+        (
+            "models",
+            "files",
+            "name = 'credit'",
+            &["model", "list"],
+            "model credit@1",
+        ),
+        (
+            "evaluations",
+            "report",
+            "model = 'credit'",
+            &["model", "card", "credit@1"],
+            "evaluation 1 of credit@1",
+        ),
+        (
+            "gate_decisions",
+            "reasons",
+            "model = 'credit'",
+            &["model", "passport", "credit@1"],
+            "gate decision on credit@1",
+        ),
+        (
+            "monitor_windows",
+            "report",
+            "id = 1",
+            &["monitor", "status", "credit"],
+            "monitoring window 1 of credit",
+        ),
+    ];
+    for (table, column, filter, cmd, object) in cases {
+        let c = db(ws);
+        let original: String = c
+            .query_row(
+                &format!("SELECT {column} FROM {table} WHERE {filter}"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let wrong_shape = if column == "reasons" { "{}" } else { "null" };
+        for bad in ["{\"truncated\": ", wrong_shape] {
+            c.execute(
+                &format!("UPDATE {table} SET {column} = ?1 WHERE {filter}"),
+                [bad],
+            )
+            .unwrap();
+            let (code, stdout, stderr) = out(warden(ws, "ana").args(cmd));
+            assert_eq!(
+                code, 5,
+                "{table}.{column} = {bad:?}: {cmd:?}\n{stdout}\n{stderr}"
+            );
+            assert!(
+                stderr.contains(object) && stderr.contains("is corrupt"),
+                "{table}.{column} = {bad:?}: {cmd:?}\n{stderr}"
+            );
+        }
+        c.execute(
+            &format!("UPDATE {table} SET {column} = ?1 WHERE {filter}"),
+            [&original],
+        )
+        .unwrap();
+        ok(warden(ws, "ana").args(cmd));
     }
 }

@@ -1,5 +1,7 @@
 //! End-to-end: `warden serve` on 127.0.0.1 against a workspace made by
 //! `warden demo --keep`, driven over real HTTP.
+// A test panics on a broken expectation; that is its way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};

@@ -2,6 +2,8 @@
 //! insider with write access"). Each test plays one attack with the real
 //! `warden` binary and direct edits of the workspace's files and database,
 //! and checks that it fails to succeed.
+// A test panics on a broken expectation; that is its way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 

@@ -257,57 +257,14 @@ fn convert_all(jobs: Vec<Job>, key: &[u8]) -> Result<Vec<Column>, DataError> {
             data,
         })
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8);
-    let n = jobs.len();
     // Heaviest columns first, handed out one at a time: one long text
     // column does not leave the other cores idle.
-    let mut queue: Vec<(usize, Job)> = jobs.into_iter().enumerate().collect();
-    queue.sort_by_key(|(i, j)| (std::cmp::Reverse(j.raw.plain_bytes()), *i));
-    let queue: Vec<std::sync::Mutex<Option<(usize, Job)>>> = queue
-        .into_iter()
-        .map(|q| std::sync::Mutex::new(Some(q)))
-        .collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut done: Vec<(usize, Result<Column, DataError>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads.min(n.max(1)))
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(slot) = queue.get(k) else { break };
-                        let taken = slot.lock().map(|mut g| g.take()).unwrap_or(None);
-                        if let Some((i, job)) = taken {
-                            out.push((i, run(job)));
-                        }
-                    }
-                    out
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    vec![(
-                        usize::MAX,
-                        Err(DataError::Internal("a conversion thread failed".into())),
-                    )]
-                })
-            })
-            .collect()
-    });
-    done.sort_by_key(|(i, _)| *i);
-    let columns = done
-        .into_iter()
-        .map(|(_, c)| c)
-        .collect::<Result<Vec<_>, _>>()?;
-    if columns.len() != n {
-        return Err(DataError::Internal("a conversion thread failed".into()));
-    }
-    Ok(columns)
+    crate::pool::try_map_heaviest_first(
+        jobs,
+        crate::pool::workers(),
+        |job| job.raw.plain_bytes(),
+        run,
+    )
 }
 
 /// Most values of a plain (mostly unique) column inspected to classify it;

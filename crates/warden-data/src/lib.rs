@@ -28,6 +28,7 @@ pub mod example;
 mod ingest;
 pub mod pii;
 pub mod policy;
+mod pool;
 pub mod profile;
 pub mod read;
 pub mod report;

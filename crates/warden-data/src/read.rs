@@ -828,61 +828,23 @@ pub fn read_csv(
     let raw = read_raw(input, opts)?;
     // Type and convert the columns on every core, heaviest first; the
     // result does not depend on the order they finish in.
-    let n = raw.columns.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| (std::cmp::Reverse(raw.columns[i].plain_bytes()), i));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .clamp(1, 8)
-        .min(n.max(1));
-    let one = |i: usize| -> Result<Column, DataError> {
-        let col = &raw.columns[i];
-        let data = infer_and_convert(col).map_err(|_| {
-            DataError::Internal(format!(
-                "column {} did not convert to its inferred type",
-                col.name
-            ))
-        })?;
-        Ok(Column {
-            name: col.name.clone(),
-            data,
-        })
-    };
-    let mut done: Vec<(usize, Result<Column, DataError>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(&i) = order.get(k) else { break };
-                        out.push((i, one(i)));
-                    }
-                    out
-                })
+    let columns = crate::pool::try_map_heaviest_first(
+        raw.columns.iter().collect(),
+        crate::pool::workers(),
+        |col| col.plain_bytes(),
+        |col| -> Result<Column, DataError> {
+            let data = infer_and_convert(col).map_err(|_| {
+                DataError::Internal(format!(
+                    "column {} did not convert to its inferred type",
+                    col.name
+                ))
+            })?;
+            Ok(Column {
+                name: col.name.clone(),
+                data,
             })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    vec![(
-                        usize::MAX,
-                        Err(DataError::Internal("a conversion thread failed".into())),
-                    )]
-                })
-            })
-            .collect()
-    });
-    done.sort_by_key(|(i, _)| *i);
-    let columns = done
-        .into_iter()
-        .map(|(_, c)| c)
-        .collect::<Result<Vec<_>, _>>()?;
-    if columns.len() != n {
-        return Err(DataError::Internal("a conversion thread failed".into()));
-    }
+        },
+    )?;
     Ok((
         Table {
             columns,

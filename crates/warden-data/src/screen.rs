@@ -5,7 +5,9 @@
 //!
 //! - exact and near-duplicate rows, and duplicates whose labels conflict;
 //! - label-noise suspects by confident learning: out-of-fold predicted
-//!   probabilities from a cross-validated softmax regression, per-class
+//!   probabilities from a cross-validated softmax (multinomial logistic)
+//!   regression, warden-ml's, fitted by seeded minibatch Adam
+//!   ([`warden_ml::train::fit_adam`]); per-class
 //!   thresholds (the mean self-confidence of each given class), the
 //!   confident joint calibrated to the class counts, the estimated noise
 //!   matrix, and the examples pruned by noise rate (the largest margins
@@ -20,16 +22,17 @@
 //! [`ScreenOptions::min_separability`]), label-noise suspects are not
 //! reported: the model cannot tell noise from signal, and flagging natural
 //! noise as poison would bury real findings.
-//!
-//! The classifier here is a small, quick model written for this screen
-//! (warden-ml, which holds the real trainers, sits above this crate).
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher as _};
 
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
+use warden_ml::Matrix;
+use warden_ml::metrics::roc_auc;
+use warden_ml::model::{Architecture, Model, Scratch};
+use warden_ml::train::{AdamOptions, fit_adam};
 
 use crate::DataError;
 use crate::table::{ColumnData, ColumnType, Table};
@@ -127,12 +130,6 @@ pub struct ScreenReport {
     pub notes: Vec<String>,
 }
 
-/// Dense row-major feature matrix with standardised columns.
-pub(crate) struct Matrix {
-    pub d: usize,
-    pub x: Vec<f64>,
-}
-
 fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {
         return 0.0;
@@ -148,8 +145,9 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// Encodes `features` of `table`: numeric (imputed with the median,
 /// standardised), categorical and boolean one-hot (the 30 most frequent
-/// levels; the rest share one column). Text columns, and categorical
-/// columns whose levels are sentences, are not used.
+/// levels; the rest share one column), as a row-major matrix. Text
+/// columns, and categorical columns whose levels are sentences, are not
+/// used.
 pub(crate) fn encode(table: &Table, features: &[String]) -> Matrix {
     let n = table.rows;
     let mut cols: Vec<Vec<f64>> = Vec::new();
@@ -196,129 +194,19 @@ pub(crate) fn encode(table: &Table, features: &[String]) -> Matrix {
             *x = (*x - mean) / sd;
         }
     }
-    let d = cols.len();
-    let mut x = vec![0.0; n * d];
+    let mut x = Matrix::zeros(n, cols.len());
     for (j, col) in cols.iter().enumerate() {
         for (i, v) in col.iter().enumerate() {
-            x[i * d + j] = *v;
+            x.row_mut(i)[j] = *v;
         }
     }
-    Matrix { d, x }
+    x
 }
 
 /// Levels that average three or more words are sentences, not categories.
 fn looks_like_prose(levels: &[String]) -> bool {
     let words: usize = levels.iter().map(|l| l.split_whitespace().count()).sum();
     !levels.is_empty() && words >= 3 * levels.len()
-}
-
-/// Multinomial logistic regression by mini-batch Adam; deterministic for a seed.
-pub(crate) struct Softmax {
-    d: usize,
-    k: usize,
-    w: Vec<f64>, // (d + 1) * k, bias last
-}
-
-impl Softmax {
-    pub(crate) fn fit(m: &Matrix, y: &[usize], rows: &[usize], k: usize, seed: u64) -> Softmax {
-        let d = m.d;
-        let p = (d + 1) * k;
-        let mut w = vec![0.0; p];
-        let (mut mom, mut vel) = (vec![0.0; p], vec![0.0; p]);
-        let (lr, b1, b2, eps, l2): (f64, f64, f64, f64, f64) = (0.05, 0.9, 0.999, 1e-8, 1e-5);
-        let epochs = (200_000 / rows.len().max(1)).clamp(3, 60);
-        let batch = 128usize;
-        let mut order = rows.to_vec();
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut t = 0i32;
-        let mut grad = vec![0.0; p];
-        let mut probs = vec![0.0; k];
-        for _ in 0..epochs {
-            for i in (1..order.len()).rev() {
-                let j = rng.random_range(0..=i);
-                order.swap(i, j);
-            }
-            for chunk in order.chunks(batch) {
-                grad.iter_mut().for_each(|g| *g = 0.0);
-                for &r in chunk {
-                    let xr = &m.x[r * d..(r + 1) * d];
-                    softmax_into(&w, xr, d, k, &mut probs);
-                    for c in 0..k {
-                        let e = probs[c] - f64::from(u8::from(y[r] == c));
-                        for (j, xv) in xr.iter().enumerate() {
-                            grad[j * k + c] += e * xv;
-                        }
-                        grad[d * k + c] += e;
-                    }
-                }
-                t += 1;
-                let scale = 1.0 / chunk.len() as f64;
-                let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
-                for i in 0..p {
-                    let g = grad[i] * scale + if i < d * k { l2 * w[i] } else { 0.0 };
-                    mom[i] = b1 * mom[i] + (1.0 - b1) * g;
-                    vel[i] = b2 * vel[i] + (1.0 - b2) * g * g;
-                    w[i] -= lr * (mom[i] / c1) / ((vel[i] / c2).sqrt() + eps);
-                }
-            }
-        }
-        Softmax { d, k, w }
-    }
-
-    pub(crate) fn predict(&self, m: &Matrix, r: usize, out: &mut [f64]) {
-        softmax_into(
-            &self.w,
-            &m.x[r * self.d..(r + 1) * self.d],
-            self.d,
-            self.k,
-            out,
-        );
-    }
-}
-
-fn softmax_into(w: &[f64], x: &[f64], d: usize, k: usize, out: &mut [f64]) {
-    for c in 0..k {
-        let mut z = w[d * k + c];
-        for (j, xv) in x.iter().enumerate() {
-            z += w[j * k + c] * xv;
-        }
-        out[c] = z;
-    }
-    let mx = out.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mut s = 0.0;
-    for o in out.iter_mut() {
-        *o = (*o - mx).exp();
-        s += *o;
-    }
-    for o in out.iter_mut() {
-        *o /= s;
-    }
-}
-
-/// Area under the ROC curve of `scores` for `positive` labels (ties averaged).
-pub fn roc_auc(scores: &[f64], positive: &[bool]) -> f64 {
-    let mut idx: Vec<usize> = (0..scores.len()).collect();
-    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-    let (mut rank_sum, mut i) = (0.0, 0);
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
-            j += 1;
-        }
-        let avg = (i + j) as f64 / 2.0 + 1.0;
-        for &t in &idx[i..=j] {
-            if positive[t] {
-                rank_sum += avg;
-            }
-        }
-        i = j + 1;
-    }
-    let np = positive.iter().filter(|p| **p).count() as f64;
-    let nn = positive.len() as f64 - np;
-    if np == 0.0 || nn == 0.0 {
-        return f64::NAN;
-    }
-    (rank_sum - np * (np + 1.0) / 2.0) / (np * nn)
 }
 
 fn row_hash(table: &Table, cols: &[usize], r: usize, round: bool) -> u64 {
@@ -366,6 +254,48 @@ fn ks_statistic(a: &mut [f64], b: &mut [f64]) -> f64 {
     d
 }
 
+/// L2 strength per training row: a fixed, light penalty on the mean loss
+/// whatever the number of rows.
+const L2_PER_ROW: f64 = 1e-5;
+
+/// Adam's learning rate on each softmax output.
+const LEARNING_RATE: f64 = 0.05;
+
+/// Softmax regression on the rows `rows` of `m`: minibatch Adam (batches of
+/// 128) for 3 to 60 epochs, fewer the more rows there are; deterministic
+/// for a seed.
+///
+/// With two classes the model has one logit, the difference of the two
+/// softmax outputs. Adam moves the two outputs by equal and opposite steps,
+/// so the same fit takes twice the step and half the penalty on the one
+/// logit.
+fn fit_softmax(
+    m: &Matrix,
+    y: &[u32],
+    rows: &[usize],
+    k: usize,
+    seed: u64,
+) -> Result<Model, warden_ml::MlError> {
+    let mut model = Model::zeros(Architecture::Logreg {
+        inputs: m.cols,
+        classes: k,
+    })?;
+    let (learning_rate, l2) = if k == 2 {
+        (2.0 * LEARNING_RATE, L2_PER_ROW / 2.0)
+    } else {
+        (LEARNING_RATE, L2_PER_ROW)
+    };
+    let opts = AdamOptions {
+        epochs: (200_000 / rows.len().max(1)).clamp(3, 60),
+        batch_size: 128,
+        learning_rate,
+        l2: l2 * rows.len() as f64,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    fit_adam(&mut model, m, y, rows, &opts, &mut rng, &mut |_, _| {})?;
+    Ok(model)
+}
+
 /// Out-of-fold class probabilities (`n * k`, row-major) of a `folds`-fold
 /// cross-validated softmax regression, and their AUC (binary, or the macro
 /// one-vs-rest mean).
@@ -375,43 +305,45 @@ fn oof_probabilities(
     labelled: &[usize],
     k: usize,
     opts: &ScreenOptions,
-) -> (Vec<f64>, f64) {
+) -> Result<(Vec<f64>, f64), DataError> {
     let n = y.len();
+    let y32: Vec<u32> = y.iter().map(|&c| c as u32).collect();
     let mut probs = vec![0.0; n * k];
     let fold_of = |r: usize| {
         let mut h = std::hash::DefaultHasher::new();
         (opts.seed, r).hash(&mut h);
         (h.finish() % opts.folds as u64) as usize
     };
+    let mut scratch = Scratch::default();
     for f in 0..opts.folds {
         let train: Vec<usize> = labelled
             .iter()
             .copied()
             .filter(|&r| fold_of(r) != f)
             .collect();
-        let model = Softmax::fit(m, y, &train, k, opts.seed.wrapping_add(f as u64));
+        let model = fit_softmax(m, &y32, &train, k, opts.seed.wrapping_add(f as u64))
+            .map_err(|e| DataError::Internal(format!("the label-noise model: {e}")))?;
         for &r in labelled.iter().filter(|&&r| fold_of(r) == f) {
-            model.predict(m, r, &mut probs[r * k..(r + 1) * k]);
+            model.predict_row(m.row(r), &mut probs[r * k..(r + 1) * k], &mut scratch);
         }
     }
     let auc = if k == 2 {
         let s: Vec<f64> = labelled.iter().map(|&r| probs[r * k + 1]).collect();
         let p: Vec<bool> = labelled.iter().map(|&r| y[r] == 1).collect();
-        roc_auc(&s, &p)
+        roc_auc(&s, &p).unwrap_or(f64::NAN)
     } else {
         let (mut sum, mut cnt) = (0.0f64, 0.0f64);
         for c in 0..k {
             let s: Vec<f64> = labelled.iter().map(|&r| probs[r * k + c]).collect();
             let p: Vec<bool> = labelled.iter().map(|&r| y[r] == c).collect();
-            let a = roc_auc(&s, &p);
-            if a.is_finite() {
+            if let Some(a) = roc_auc(&s, &p) {
                 sum += a;
                 cnt += 1.0;
             }
         }
         sum / cnt.max(1.0)
     };
-    (probs, auc)
+    Ok((probs, auc))
 }
 
 /// Runs the screen over `table` with label column `target`. `extra`
@@ -526,7 +458,7 @@ pub fn screen(
     let k = classes.len();
     let mut label_noise = None;
     let mut suspects: Vec<usize> = Vec::new();
-    if m.d == 0 {
+    if m.cols == 0 {
         notes.push("no usable numeric or categorical features: label-noise checks skipped".into());
     } else if k > 50 {
         notes.push(format!(
@@ -538,13 +470,13 @@ pub fn screen(
         // Out-of-fold probabilities from the features, and from the features
         // plus the extra (sensitive) attributes; the set the model predicts
         // better from (higher out-of-fold AUC) is used.
-        let (mut probs, mut auc) = oof_probabilities(&m, &y, &labelled, k, opts);
+        let (mut probs, mut auc) = oof_probabilities(&m, &y, &labelled, k, opts)?;
         let mut with_extra = false;
         if !extra.is_empty() {
             let all: Vec<String> = features.iter().chain(extra).cloned().collect();
             let m2 = encode(table, &all);
-            if m2.d > m.d {
-                let (p2, a2) = oof_probabilities(&m2, &y, &labelled, k, opts);
+            if m2.cols > m.cols {
+                let (p2, a2) = oof_probabilities(&m2, &y, &labelled, k, opts)?;
                 if a2 > auc {
                     (probs, auc, with_extra) = (p2, a2, true);
                 }
@@ -672,18 +604,17 @@ pub fn screen(
             .map(|i| labelled[(i as f64 * step) as usize])
             .collect()
     };
-    if m.d > 0
+    if m.cols > 0
         && sample.len() > opts.knn_k * 2
         && label_noise.as_ref().is_some_and(|l| !l.low_separability)
     {
-        let d = m.d;
         let mut dist: Vec<(f64, usize)> = Vec::with_capacity(sample.len());
         for &a in &sample {
             dist.clear();
-            let xa = &m.x[a * d..(a + 1) * d];
+            let xa = m.row(a);
             for &b in &sample {
                 if a != b {
-                    let xb = &m.x[b * d..(b + 1) * d];
+                    let xb = m.row(b);
                     let s: f64 = xa.iter().zip(xb).map(|(p, q)| (p - q) * (p - q)).sum();
                     dist.push((s, b));
                 }
@@ -782,23 +713,6 @@ pub fn screen(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn auc_of_perfect_random_and_tied_scores() {
-        assert_eq!(
-            roc_auc(&[0.1, 0.2, 0.8, 0.9], &[false, false, true, true]),
-            1.0
-        );
-        assert_eq!(
-            roc_auc(&[0.9, 0.8, 0.2, 0.1], &[false, false, true, true]),
-            0.0
-        );
-        assert_eq!(
-            roc_auc(&[0.5, 0.5, 0.5, 0.5], &[false, true, false, true]),
-            0.5
-        );
-        assert!(roc_auc(&[0.5], &[true]).is_nan());
-    }
 
     #[test]
     fn sentences_are_not_categories() {

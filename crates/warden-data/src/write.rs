@@ -71,28 +71,18 @@ pub fn write_canonical(table: &Table, w: &mut dyn Write) -> std::io::Result<()> 
     header.push(b'\n');
     w.write_all(&header)?;
     const BLOCK: usize = 1 << 15;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8);
+    let workers = crate::pool::workers();
     let blocks: Vec<(usize, usize)> = (0..table.rows)
         .step_by(BLOCK)
         .map(|start| (start, (start + BLOCK).min(table.rows)))
         .collect();
-    for group in blocks.chunks(threads) {
-        let formatted: Vec<Vec<u8>> = std::thread::scope(|s| {
-            let handles: Vec<_> = group
-                .iter()
-                .map(|&(a, b)| s.spawn(move || format_rows(table, a, b)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
-        for (buf, &(a, b)) in formatted.iter().zip(group) {
-            if buf.is_empty() && b > a {
-                return Err(std::io::Error::other("a formatting thread failed"));
-            }
+    // One block per worker at a time, so at most `workers` formatted blocks
+    // are held before they are written.
+    for group in blocks.chunks(workers) {
+        let formatted = crate::pool::try_map(group.to_vec(), workers, |(a, b)| {
+            Ok::<_, std::io::Error>(format_rows(table, a, b))
+        })?;
+        for buf in &formatted {
             w.write_all(buf)?;
         }
     }

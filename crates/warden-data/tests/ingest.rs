@@ -1,4 +1,6 @@
 //! The ingest pipeline on generated credit data.
+// A test panics on a broken expectation; that is its way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use warden_data::example::{CreditOptions, generate_credit};
 use warden_data::pii::Entity;

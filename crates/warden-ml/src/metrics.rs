@@ -195,6 +195,17 @@ fn auc(order: &[usize], score: &[f64], positive: &[bool], w: &[f64]) -> Option<f
     (pos_total > 0.0 && neg_total > 0.0).then(|| acc / (pos_total * neg_total))
 }
 
+/// ROC AUC of `score` for the `positive` rows (ties count half), or `None`
+/// when the two slices differ in length or either class is absent.
+pub fn roc_auc(score: &[f64], positive: &[bool]) -> Option<f64> {
+    if score.len() != positive.len() {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..score.len()).collect();
+    order.sort_by(|&a, &b| score[a].total_cmp(&score[b]));
+    auc(&order, score, positive, &vec![1.0; score.len()])
+}
+
 /// Average precision: Σ (R_k − R_{k−1}) P_k over descending score thresholds.
 fn average_precision(order: &[usize], score: &[f64], positive: &[bool], w: &[f64]) -> Option<f64> {
     let total_pos: f64 = order.iter().filter(|&&r| positive[r]).map(|&r| w[r]).sum();
@@ -542,5 +553,25 @@ pub fn membership_attack(attack: &str, member: &[f64], non_member: &[f64]) -> At
         advantage: Figure::Defined(adv),
         tpr_at_1pct_fpr: small(0.01),
         tpr_at_0_1pct_fpr: small(0.001),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_of_perfect_reversed_and_tied_scores() {
+        let pos = [false, false, true, true];
+        assert_eq!(roc_auc(&[0.1, 0.2, 0.8, 0.9], &pos), Some(1.0));
+        assert_eq!(roc_auc(&[0.9, 0.8, 0.2, 0.1], &pos), Some(0.0));
+        assert_eq!(
+            roc_auc(&[0.5, 0.5, 0.5, 0.5], &[false, true, false, true]),
+            Some(0.5)
+        );
+        // One tie across the classes: three of four pairs right, one half.
+        assert_eq!(roc_auc(&[0.1, 0.5, 0.5, 0.9], &pos), Some(0.875));
+        assert_eq!(roc_auc(&[0.5], &[true]), None);
+        assert_eq!(roc_auc(&[0.5, 0.6], &[true]), None);
     }
 }

@@ -7,6 +7,8 @@
 //! (LinearClassifier + Normalizer), a random forest (TreeEnsembleClassifier),
 //! a binary logistic regression, and a logistic regression from standard
 //! operators whose weights are external data.
+// A test panics on a broken expectation; that is its way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 

@@ -42,8 +42,7 @@ impl Workspace {
         let m = self.find_model(r)?;
         let title = format!("{}@{}", m.name, m.version);
         let model_ref = format!("model:{title}");
-        let man: Value =
-            serde_json::from_str(&m.manifest).map_err(|e| Error::Data(e.to_string()))?;
+        let man = crate::stored::model_manifest(&m)?;
         let input = self.policy_input(&m, "production")?;
         let ev = &input["evaluation"];
         let mut components = Vec::new();
@@ -73,12 +72,11 @@ impl Workspace {
             dataset_refs.push(json!({"ref": bref}));
             depends.push(bref);
         }
-        let files: serde_json::Map<String, Value> =
-            serde_json::from_str(&m.files).unwrap_or_default();
+        let files = crate::stored::model_files(&m)?;
         for (f, d) in &files {
             let bref = format!("file:{title}/{f}");
             components.push(json!({"type": "file", "bom-ref": bref, "name": f,
-                "hashes": [{"alg": "SHA-256", "content": hex_of(d.as_str().unwrap_or(""))}]}));
+                "hashes": [{"alg": "SHA-256", "content": hex_of(d)}]}));
             depends.push(bref);
         }
         let mut metrics = Vec::new();
@@ -129,18 +127,8 @@ impl Workspace {
         } else {
             limitations.push("trained without differential privacy".into());
         }
-        let features: Vec<String> = man["input"]["features"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|f| f["name"].as_str().map(str::to_string))
-            .collect();
-        let classes: Vec<String> = man["labels"]["classes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c.as_str().map(str::to_string))
-            .collect();
+        let features = man.feature_names();
+        let classes = &man.labels.classes;
         let family = match m.kind.as_str() {
             "logreg" => "logistic regression",
             "mlp" => "multilayer perceptron",
@@ -151,7 +139,7 @@ impl Workspace {
                 "approach": {"type": "supervised"},
                 "task": "classification",
                 "architectureFamily": family,
-                "modelArchitecture": man["model"]["architecture"].to_string(),
+                "modelArchitecture": man.model.architecture.as_ref().unwrap_or(&Value::Null).to_string(),
                 "inputs": [{"format": format!("tabular record: {}", features.join(", "))}],
                 "outputs": [{"format": format!("class probabilities: {}", classes.join(", "))}],
             },

@@ -93,21 +93,14 @@ impl Workspace {
     }
 
     fn generate_card(&self, m: &ModelRecord) -> Result<String, Error> {
-        let man: Value =
-            serde_json::from_str(&m.manifest).map_err(|e| Error::Data(e.to_string()))?;
+        let man = crate::stored::model_manifest(m)?;
         let evals = self.store().read()?.evaluations(&m.name, Some(m.version))?;
         let report: Option<Value> = evals
             .last()
-            .and_then(|e| serde_json::from_str(&e.report).ok());
+            .map(crate::stored::evaluation_report)
+            .transpose()?;
         let title = format!("{}@{}", m.name, m.version);
-        let datasets: Vec<String> = man["provenance"]["datasets"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|d| d["ref"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let datasets = man.dataset_refs();
         let mut y = String::from("---\nlicense: unknown\n");
         y += "library_name: warden\n";
         y += &format!("tags:\n  - tabular-classification\n  - {}\n", m.kind);
@@ -162,15 +155,8 @@ impl Workspace {
             m.signed_by,
             m.created_by,
             m.created_at,
-            man["labels"]["target"].as_str().unwrap_or("?"),
-            man["labels"]["classes"]
-                .as_array()
-                .map(|c| c
-                    .iter()
-                    .filter_map(|v| v.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "))
-                .unwrap_or_default()
+            man.labels.target.as_deref().unwrap_or("?"),
+            man.labels.classes.join(", ")
         );
         for h in ["Intended use", "Out-of-scope use"] {
             s += &format!("## {h}\n\n{TO_WRITE}\n\n");
@@ -182,11 +168,7 @@ impl Workspace {
             for d in &datasets {
                 s += &format!("- `{d}` (see `warden data show {d}`)\n");
             }
-            let feats: Vec<&str> = man["input"]["features"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|f| f["name"].as_str()).collect())
-                .unwrap_or_default();
-            s += &format!("- features: {}\n\n", feats.join(", "));
+            s += &format!("- features: {}\n\n", man.feature_names().join(", "));
         }
         s += "## Evaluation\n\n";
         match &report {
@@ -215,8 +197,7 @@ impl Workspace {
             None => s += "No evaluation is recorded yet (`warden eval`).\n\n",
         }
         s += "## Privacy\n\n";
-        let dp = &man["training"]["dp"];
-        s += &if dp.is_object() {
+        s += &if let Some(dp) = man.dp() {
             format!(
                 "Trained with DP-SGD: ε = {}, δ = {} ({}).\n\n",
                 dp["epsilon"],

@@ -1,5 +1,9 @@
 //! `data ingest | list | show | lineage`.
 
+use crate::documents::{
+    DatasetChecks, DatasetLineage, DatasetManifest, DatasetOutput, DatasetRoles, DatasetSource,
+    DatasetTransform, LineageParent, PiiCheck, ReportDigests, SCHEMA_VERSION, TransformSpec,
+};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -44,15 +48,15 @@ pub struct IngestRequest<'a> {
 pub struct DatasetInfo {
     #[serde(flatten)]
     pub record: DatasetRecord,
-    pub manifest: serde_json::Value,
+    pub manifest: DatasetManifest,
 }
 
-impl From<&DatasetRecord> for DatasetInfo {
-    fn from(d: &DatasetRecord) -> Self {
-        DatasetInfo {
+impl DatasetInfo {
+    fn from_record(d: &DatasetRecord) -> Result<Self, Error> {
+        Ok(DatasetInfo {
             record: d.clone(),
-            manifest: serde_json::from_str(&d.manifest).unwrap_or(serde_json::Value::Null),
-        }
+            manifest: crate::stored::dataset_manifest(d)?,
+        })
     }
 }
 
@@ -241,38 +245,84 @@ impl Workspace {
         let (report_digest, _) = self.blobs().put(&mut report_json.as_slice())?;
         let markdown = warden_data::report::to_markdown(&out.report, &title);
         let (report_md_digest, _) = self.blobs().put(&mut markdown.as_bytes())?;
-        let transform = json!({
-            "csv": {"delimiter": char::from(req.csv.delimiter).to_string(), "trim": req.csv.trim, "missing": req.csv.missing, "max_field_bytes": req.csv.max_field_bytes},
-            "schema_digest": schema_digest,
-            "pii_policy_digest": policy_digest,
-            "pii_actions": out.report.pii.actions,
-            "dropped": out.report.dropped,
-            "screen": req.screen,
-            "warden_version": env!("CARGO_PKG_VERSION"),
-        });
+        let transform = TransformSpec {
+            csv: json!({"delimiter": char::from(req.csv.delimiter).to_string(), "trim": req.csv.trim, "missing": req.csv.missing, "max_field_bytes": req.csv.max_field_bytes}),
+            schema_digest: schema_digest.map(|d| d.to_string()),
+            pii_policy_digest: policy_digest.map(|d| d.to_string()),
+            pii_actions: serde_json::to_value(&out.report.pii.actions)?,
+            dropped: serde_json::to_value(&out.report.dropped)?,
+            screen: req.screen,
+            warden_version: env!("CARGO_PKG_VERSION").to_string(),
+        };
         let transform_digest = Digest::of(&canonical_json(&transform)?);
         let now = Timestamp::now();
         let screen = out.report.screen.as_ref();
-        let manifest = json!({
-            "format": DATASET_FORMAT,
-            "name": req.name,
-            "version": version,
-            "source": {"digest": out.report.source_digest, "bytes": out.report.source_bytes, "rows": out.report.source_rows, "name": req.source, "pinned": pinned.is_some()},
-            "transform": {"digest": transform_digest, "spec": transform},
-            "output": {"digest": output_digest, "format": TABLE_FORMAT, "rows": out.table.rows, "schema": out.report.output_columns},
-            "roles": {"target": out.report.target, "id": out.report.id, "sensitive": out.report.sensitive, "features": out.report.features},
-            "checks": {
-                "schema_valid": true,
-                "pii": {"detected": out.report.pii.detected, "unmasked": out.report.pii.unmasked},
-                "suspect_fraction": screen.map(|s| s.suspect_fraction),
-                "low_separability": screen.and_then(|s| s.label_noise.as_ref()).map(|l| l.low_separability),
+        let manifest = DatasetManifest {
+            schema_version: SCHEMA_VERSION,
+            format: DATASET_FORMAT.to_string(),
+            name: req.name.to_string(),
+            version,
+            source: DatasetSource {
+                digest: out.report.source_digest.to_string(),
+                bytes: out.report.source_bytes,
+                rows: out.report.source_rows as u64,
+                name: req.source.to_string(),
+                pinned: pinned.is_some(),
             },
-            "report": {"json": report_digest, "markdown": report_md_digest},
-            "lineage": {"parents": [{"kind": "source", "digest": out.report.source_digest}],
-                        "previous_version": previous.as_ref().map(|p| format!("{}@{}", p.name, p.version))},
-            "created_by": self.actor(),
-            "created_at": now,
-        });
+            transform: DatasetTransform {
+                digest: transform_digest.to_string(),
+                spec: transform,
+            },
+            output: DatasetOutput {
+                digest: output_digest.to_string(),
+                format: TABLE_FORMAT.to_string(),
+                rows: out.table.rows as u64,
+                schema: out
+                    .report
+                    .output_columns
+                    .iter()
+                    .map(serde_json::to_value)
+                    .collect::<Result<_, _>>()?,
+            },
+            roles: DatasetRoles {
+                target: out.report.target.clone(),
+                id: out.report.id.clone(),
+                sensitive: out.report.sensitive.clone(),
+                features: out.report.features.clone(),
+            },
+            checks: DatasetChecks {
+                schema_valid: true,
+                pii: PiiCheck {
+                    detected: out
+                        .report
+                        .pii
+                        .detected
+                        .iter()
+                        .map(|e| e.as_str().to_string())
+                        .collect(),
+                    unmasked: out.report.pii.unmasked.clone(),
+                },
+                suspect_fraction: screen.map(|s| s.suspect_fraction),
+                low_separability: screen
+                    .and_then(|s| s.label_noise.as_ref())
+                    .map(|l| l.low_separability),
+            },
+            report: ReportDigests {
+                json: report_digest.to_string(),
+                markdown: report_md_digest.to_string(),
+            },
+            lineage: DatasetLineage {
+                parents: vec![LineageParent {
+                    kind: "source".into(),
+                    digest: out.report.source_digest.to_string(),
+                }],
+                previous_version: previous
+                    .as_ref()
+                    .map(|p| format!("{}@{}", p.name, p.version)),
+            },
+            created_by: self.actor().to_string(),
+            created_at: now.as_str().to_string(),
+        };
         let manifest_bytes = canonical_json(&manifest)?;
         let (digest, _) = self.blobs().put(&mut manifest_bytes.as_slice())?;
         let record = DatasetRecord {
@@ -310,7 +360,7 @@ impl Workspace {
         )?;
         self.commit(tx)?;
         Ok(IngestOutcome {
-            dataset: (&record).into(),
+            dataset: DatasetInfo::from_record(&record)?,
             report: out.report,
             markdown,
         })
@@ -326,13 +376,12 @@ impl Workspace {
     /// Every dataset version.
     pub fn data_list(&self) -> Result<Vec<DatasetInfo>, Error> {
         self.authorize(Action::DataRead, "datasets")?;
-        Ok(self
-            .store()
+        self.store()
             .read()?
             .datasets()?
             .iter()
-            .map(DatasetInfo::from)
-            .collect())
+            .map(DatasetInfo::from_record)
+            .collect()
     }
 
     /// One dataset version, with its report (JSON) and Markdown report.
@@ -356,7 +405,7 @@ impl Workspace {
             )));
         }
         Ok((
-            (&d).into(),
+            DatasetInfo::from_record(&d)?,
             serde_json::from_slice(&report).map_err(|e| Error::Data(e.to_string()))?,
             String::from_utf8_lossy(&md).into_owned(),
         ))
@@ -366,30 +415,29 @@ impl Workspace {
     pub fn data_lineage(&self, r: &VersionRef) -> Result<Lineage, Error> {
         self.authorize(Action::DataRead, &format!("dataset:{r}"))?;
         let d = self.find_dataset(r)?;
-        let m: serde_json::Value =
-            serde_json::from_str(&d.manifest).map_err(|e| Error::Data(e.to_string()))?;
-        let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+        let m = crate::stored::dataset_manifest(&d)?;
         let mut nodes = vec![LineageNode {
             kind: "source".into(),
-            label: s(&m["source"]["name"]),
+            label: m.source.name.clone(),
             digest: d.source_digest.clone(),
         }];
-        for (kind, key) in [
-            ("schema", "schema_digest"),
-            ("pii-policy", "pii_policy_digest"),
+        let spec = &m.transform.spec;
+        for (kind, digest) in [
+            ("schema", &spec.schema_digest),
+            ("pii-policy", &spec.pii_policy_digest),
         ] {
-            if let Some(dg) = m["transform"]["spec"][key].as_str() {
+            if let Some(dg) = digest {
                 nodes.push(LineageNode {
                     kind: kind.into(),
                     label: kind.into(),
-                    digest: dg.to_string(),
+                    digest: dg.clone(),
                 });
             }
         }
         nodes.push(LineageNode {
             kind: "transform".into(),
             label: "ingest".into(),
-            digest: s(&m["transform"]["digest"]),
+            digest: m.transform.digest.clone(),
         });
         nodes.push(LineageNode {
             kind: "output".into(),
@@ -404,9 +452,7 @@ impl Workspace {
         Ok(Lineage {
             dataset: format!("{}@{}", d.name, d.version),
             nodes,
-            previous_version: m["lineage"]["previous_version"]
-                .as_str()
-                .map(str::to_string),
+            previous_version: m.lineage.previous_version.clone(),
         })
     }
 }

@@ -60,6 +60,14 @@ pub enum Error {
     /// events that should have produced it.
     #[error("{row} disagrees with the audit log: {detail}")]
     StateDisagrees { row: String, detail: String },
+    /// A stored document (a manifest, a report, a decision's reasons) that
+    /// no longer parses: the registry was damaged or edited outside Warden.
+    #[error("{object} is corrupt: its stored {document} does not parse ({detail})")]
+    Corrupt {
+        object: String,
+        document: &'static str,
+        detail: String,
+    },
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
@@ -93,6 +101,8 @@ pub enum Error {
     Note(#[from] NoteError),
     #[error(transparent)]
     Canonical(#[from] warden_core::CanonicalError),
+    #[error("writing a document as JSON: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 fn roles_phrase(roles: &[String]) -> String {
@@ -101,6 +111,20 @@ fn roles_phrase(roles: &[String]) -> String {
         [one] => format!("the role {one}"),
         many => format!("the roles {}", many.join(", ")),
     }
+}
+
+/// Parses a stored document, or fails loudly naming the object it belongs
+/// to: a document that does not parse is never replaced by a default.
+pub(crate) fn parse_stored<T: serde::de::DeserializeOwned>(
+    text: &str,
+    object: impl std::fmt::Display,
+    document: &'static str,
+) -> Result<T, Error> {
+    serde_json::from_str(text).map_err(|e| Error::Corrupt {
+        object: object.to_string(),
+        document,
+        detail: e.to_string(),
+    })
 }
 
 impl Error {
@@ -117,7 +141,8 @@ impl Error {
             Error::Denied { .. } => ErrorKind::NotAuthorised,
             Error::Verification(_)
             | Error::StateDisagrees { .. }
-            | Error::PolicyNotRegistered { .. } => ErrorKind::Verification,
+            | Error::PolicyNotRegistered { .. }
+            | Error::Corrupt { .. } => ErrorKind::Verification,
             Error::Store(StoreError::BlobCorrupt { .. }) => ErrorKind::Verification,
             Error::Key(KeyError::BadSignature) => ErrorKind::Verification,
             Error::Note(NoteError::BadSignature(_) | NoteError::UnknownKey) => {
@@ -155,6 +180,10 @@ impl Error {
             )),
             Error::StateDisagrees { .. } => Some(
                 "someone changed the registry outside Warden; run `warden audit verify` to list every disagreement and open an incident"
+                    .into(),
+            ),
+            Error::Corrupt { .. } => Some(
+                "run `warden audit verify` to see whether the log still holds it; restore .warden/warden.db from a backup"
                     .into(),
             ),
             Error::Store(StoreError::Corrupt { .. }) => Some(

@@ -593,8 +593,7 @@ impl Workspace {
                 ds.name, ds.version
             )));
         }
-        let ds_manifest: Value =
-            serde_json::from_str(&ds.manifest).map_err(|e| Error::Data(e.to_string()))?;
+        let ds_manifest = crate::stored::dataset_manifest(&ds)?;
         let table = self.dataset_table(&ds)?;
         let predictor = loaded.predictor.as_ref();
         let missing: Vec<&str> = predictor
@@ -612,7 +611,7 @@ impl Workspace {
             )));
         }
         let classes = predictor.classes().to_vec();
-        let target = m["labels"]["target"].as_str().ok_or_else(|| {
+        let target = m.labels.target.as_deref().ok_or_else(|| {
             Error::Invalid(format!(
                 "model {}: the package names no target column to evaluate against",
                 req.model
@@ -656,14 +655,7 @@ impl Workspace {
         lap("performance", &mut seconds);
         let sensitive: Vec<String> = match &req.sensitive {
             Some(s) => s.clone(),
-            None => ds_manifest["roles"]["sensitive"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            None => ds_manifest.roles.sensitive.clone(),
         };
         check_privileged(&req.privileged, &sensitive)?;
         let mut notes = Vec::new();
@@ -693,13 +685,14 @@ impl Workspace {
         // Membership inference: the training split is known exactly when the
         // model was trained here on this dataset version (seed + holdout).
         let ds_ref = format!("{}@{}", ds.name, ds.version);
-        let trained_on = &m["provenance"]["datasets"][0];
-        let privacy = if trained_on["ref"].as_str() == Some(ds_ref.as_str())
-            && trained_on["digest"].as_str() == Some(ds.digest.as_str())
-            && let (Some(seed), Some(holdout)) = (
-                m["training"]["seed"].as_u64(),
-                m["training"]["config"]["holdout"].as_f64(),
-            ) {
+        let trained_on = m.provenance.datasets.first();
+        let privacy = if let Some(t) = trained_on
+            && t.reference == ds_ref
+            && t.digest == ds.digest
+            && let Some(training) = &m.training
+            && let Some(holdout) = training.config["holdout"].as_f64()
+        {
+            let seed = training.seed;
             let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
             let (members, others) = warden_ml::train::split(table.rows, holdout, &mut rng);
             let loss = |r: usize| -(probs.row(r)[truth[r] as usize].clamp(1e-15, 1.0)).ln();
@@ -727,7 +720,7 @@ impl Workspace {
         } else {
             notes.push(format!(
                 "privacy risk needs the model's own training dataset ({}), to know which rows were members: skipped",
-                trained_on["ref"].as_str().unwrap_or("unknown")
+                trained_on.map_or("unknown", |t| t.reference.as_str())
             ));
             None
         };
@@ -802,23 +795,16 @@ impl Workspace {
                         )));
                     }
                 }
-                let inputs = m["input"]["features"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
+                let inputs = &m.input.features;
                 let bounds = |name: &str| {
-                    inputs.iter().find(|f| f["name"] == name).and_then(|f| {
-                        Some((
-                            f["min"].as_f64()?,
-                            f["max"].as_f64()?,
-                            f["source_type"].as_str() == Some("integer"),
-                        ))
+                    inputs.iter().find(|f| f.name == name).and_then(|f| {
+                        Some((f.min?, f.max?, f.source_type.as_deref() == Some("integer")))
                     })
                 };
                 let integers: Vec<String> = inputs
                     .iter()
-                    .filter(|f| f["source_type"].as_str() == Some("integer"))
-                    .filter_map(|f| f["name"].as_str().map(str::to_string))
+                    .filter(|f| f.source_type.as_deref() == Some("integer"))
+                    .map(|f| f.name.clone())
                     .collect();
                 let limits = robust::limits(&native.preprocessor, &bounds, &frozen);
                 let rows: Vec<usize> = (0..frame.rows).collect();
@@ -931,10 +917,7 @@ impl Workspace {
                         .iter()
                         .map(|(n, _)| n.to_string())
                         .collect();
-                    let inputs = m["input"]["features"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default();
+                    let inputs = &m.input.features;
                     let mut stats = Vec::with_capacity(names.len());
                     let mut limits = Vec::with_capacity(names.len());
                     for name in &names {
@@ -949,11 +932,11 @@ impl Workspace {
                         let sd =
                             (ok.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt();
                         let sd = if sd > 0.0 { sd } else { 1.0 };
-                        let decl = inputs.iter().find(|f| f["name"] == name.as_str());
+                        let decl = inputs.iter().find(|f| f.name == *name);
                         let lo = decl
-                            .and_then(|f| f["min"].as_f64())
+                            .and_then(|f| f.min)
                             .unwrap_or_else(|| ok.iter().cloned().fold(f64::INFINITY, f64::min));
-                        let hi = decl.and_then(|f| f["max"].as_f64()).unwrap_or_else(|| {
+                        let hi = decl.and_then(|f| f.max).unwrap_or_else(|| {
                             ok.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
                         });
                         stats.push((mean, sd));

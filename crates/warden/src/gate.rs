@@ -90,8 +90,7 @@ impl Workspace {
         let evals = self.store().read()?.evaluations(&m.name, Some(m.version))?;
         Ok(match evals.last() {
             Some(e) => {
-                let report: Value =
-                    serde_json::from_str(&e.report).map_err(|err| Error::Data(err.to_string()))?;
+                let report = crate::stored::evaluation_report(e)?;
                 if Digest::of(e.report.as_bytes()).to_string() != e.digest {
                     return Err(Error::Verification(format!(
                         "evaluation {}: the report does not match its digest",
@@ -106,8 +105,7 @@ impl Workspace {
 
     /// The policy input document for `m` and `env`.
     pub(crate) fn policy_input(&self, m: &ModelRecord, env: &str) -> Result<Value, Error> {
-        let manifest: Value =
-            serde_json::from_str(&m.manifest).map_err(|e| Error::Data(e.to_string()))?;
+        let manifest = crate::stored::model_manifest(m)?;
         let keys = self.store().read()?.keys()?;
         let signatures = match self.verified_files(m) {
             Ok((_, _, key)) => {
@@ -122,37 +120,33 @@ impl Workspace {
             ],
         };
         let mut datasets = Vec::new();
-        for d in manifest["provenance"]["datasets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            let Some(r) = d["ref"].as_str().and_then(|r| r.parse::<VersionRef>().ok()) else {
+        for d in manifest.dataset_refs() {
+            let Some(r) = d.parse::<VersionRef>().ok() else {
                 continue;
             };
             let Some(rec) = self.store().read()?.dataset(&r.name, r.version)? else {
                 continue;
             };
-            let dm: Value =
-                serde_json::from_str(&rec.manifest).map_err(|e| Error::Data(e.to_string()))?;
-            let checks = &dm["checks"];
+            let dm = crate::stored::dataset_manifest(&rec)?;
+            let checks = &dm.checks;
             datasets.push(json!({
                 "name": rec.name, "version": rec.version, "digest": rec.digest,
-                "pinned": dm["source"]["pinned"].as_bool().unwrap_or(false),
-                "schema_valid": checks["schema_valid"].as_bool().unwrap_or(false),
-                "pii": {"detected": checks["pii"]["detected"], "unmasked": checks["pii"]["unmasked"]},
-                "screened": checks["suspect_fraction"].is_number(),
-                "suspect_fraction": checks["suspect_fraction"],
+                "pinned": dm.source.pinned,
+                "schema_valid": checks.schema_valid,
+                "pii": {"detected": checks.pii.detected, "unmasked": checks.pii.unmasked},
+                "screened": checks.suspect_fraction.is_some(),
+                "suspect_fraction": checks.suspect_fraction,
             }));
         }
-        let dp = &manifest["training"]["dp"];
-        let training = if manifest["training"].is_object() {
-            json!({
-                "seed": manifest["training"]["seed"],
-                "dp": if dp.is_object() { json!({"epsilon": dp["epsilon"], "delta": dp["delta"], "accountant": dp["accountant"]}) } else { Value::Null },
-            })
-        } else {
-            Value::Null
+        let training = match &manifest.training {
+            Some(t) => json!({
+                "seed": t.seed,
+                "dp": match manifest.dp() {
+                    Some(dp) => json!({"epsilon": dp["epsilon"], "delta": dp["delta"], "accountant": dp["accountant"]}),
+                    None => Value::Null,
+                },
+            }),
+            None => Value::Null,
         };
         let holder = self
             .store()

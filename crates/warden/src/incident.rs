@@ -132,12 +132,11 @@ impl Workspace {
             if other.name == m.name && other.version == m.version {
                 continue;
             }
-            let om: Value = serde_json::from_str(&other.manifest).unwrap_or(Value::Null);
-            let uses: Vec<String> = om["provenance"]["datasets"]
-                .as_array()
+            let om = crate::stored::model_manifest(&other)?;
+            let uses: Vec<String> = om
+                .dataset_refs()
                 .into_iter()
-                .flatten()
-                .filter_map(|d| d["ref"].as_str().map(str::to_string))
+                .map(str::to_string)
                 .filter(|d| datasets.contains(d))
                 .collect();
             if !uses.is_empty() {

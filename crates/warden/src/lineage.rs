@@ -107,8 +107,7 @@ impl Workspace {
             edges: Vec::new(),
         };
         g.add(&title, "model", &label, &m.digest);
-        let files: std::collections::BTreeMap<String, String> =
-            serde_json::from_str(&m.files).unwrap_or_default();
+        let files = crate::stored::model_files(&m)?;
         for (f, d) in &files {
             let id = format!("{title}/{f}");
             g.add(&id, "file", f, d);
@@ -121,70 +120,43 @@ impl Workspace {
             &m.signature_digest,
         );
         g.edge(&title, &format!("{title}/signature"));
-        let man: Value =
-            serde_json::from_str(&m.manifest).map_err(|e| Error::Data(e.to_string()))?;
-        if let Some(src) = man["provenance"]["source"]["file"].as_str() {
-            let id = format!("source:{src}");
-            g.add(
-                &id,
-                "source",
-                src,
-                man["provenance"]["source"]["digest"].as_str().unwrap_or(""),
-            );
+        let man = crate::stored::model_manifest(&m)?;
+        if let Some(src) = &man.provenance.source {
+            let id = format!("source:{}", src.file);
+            g.add(&id, "source", &src.file, &src.digest);
             g.edge(&title, &id);
         }
-        for d in man["provenance"]["datasets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            let Some(label) = d["ref"].as_str() else {
-                continue;
-            };
+        for d in &man.provenance.datasets {
+            let label = d.reference.as_str();
             let Ok(vr) = label.parse::<VersionRef>() else {
                 continue;
             };
             let rf = &format!("dataset:{label}");
-            g.add(
-                rf,
-                "dataset-version",
-                label,
-                d["digest"].as_str().unwrap_or(""),
-            );
+            g.add(rf, "dataset-version", label, &d.digest);
             g.edge(&title, rf);
             if let Some(rec) = self.store().read()?.dataset(&vr.name, vr.version)? {
-                let dm: Value =
-                    serde_json::from_str(&rec.manifest).map_err(|e| Error::Data(e.to_string()))?;
+                let dm = crate::stored::dataset_manifest(&rec)?;
                 let table = format!("{rf}/table");
                 g.add(&table, "table", "canonical table", &rec.output_digest);
                 g.edge(rf, &table);
                 let transform = format!("{rf}/transform");
-                g.add(
-                    &transform,
-                    "transform",
-                    "ingest",
-                    dm["transform"]["digest"].as_str().unwrap_or(""),
-                );
+                g.add(&transform, "transform", "ingest", &dm.transform.digest);
                 g.edge(&table, &transform);
                 let source = format!("source:{}", rec.source_digest);
-                g.add(
-                    &source,
-                    "source",
-                    dm["source"]["name"].as_str().unwrap_or("source"),
-                    &rec.source_digest,
-                );
+                g.add(&source, "source", &dm.source.name, &rec.source_digest);
                 g.edge(&transform, &source);
-                for (kind, key) in [
-                    ("schema", "schema_digest"),
-                    ("pii-policy", "pii_policy_digest"),
+                let spec = &dm.transform.spec;
+                for (kind, digest) in [
+                    ("schema", &spec.schema_digest),
+                    ("pii-policy", &spec.pii_policy_digest),
                 ] {
-                    if let Some(dg) = dm["transform"]["spec"][key].as_str() {
+                    if let Some(dg) = digest {
                         let id = format!("{rf}/{kind}");
                         g.add(&id, kind, kind, dg);
                         g.edge(&transform, &id);
                     }
                 }
-                if let Some(prev) = dm["lineage"]["previous_version"].as_str() {
+                if let Some(prev) = &dm.lineage.previous_version {
                     let id = format!("dataset:{prev}");
                     g.add(&id, "dataset-version", prev, "");
                     g.edge(rf, &id);

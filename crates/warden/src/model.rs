@@ -8,6 +8,10 @@
 //! store and must cover exactly those files, and only then is any byte of
 //! the package parsed, by the strict loader.
 
+use crate::documents::{
+    DatasetUse, FeatureSpec, ModelInput, ModelLabels, ModelManifest, ModelProvenance, ModelSection,
+    SCHEMA_VERSION, SourceFile, Training,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -71,16 +75,16 @@ pub struct ModelInfo {
     #[serde(flatten)]
     pub record: ModelRecord,
     pub files: BTreeMap<String, String>,
-    pub manifest: Value,
+    pub manifest: ModelManifest,
 }
 
 impl ModelInfo {
-    fn from_record(r: &ModelRecord) -> Self {
-        ModelInfo {
+    fn from_record(r: &ModelRecord) -> Result<Self, Error> {
+        Ok(ModelInfo {
             record: r.clone(),
-            files: serde_json::from_str(&r.files).unwrap_or_default(),
-            manifest: serde_json::from_str(&r.manifest).unwrap_or(Value::Null),
-        }
+            files: crate::stored::model_files(r)?,
+            manifest: crate::stored::model_manifest(r)?,
+        })
     }
 
     pub fn reference(&self) -> String {
@@ -89,7 +93,7 @@ impl ModelInfo {
 
     /// The label column the model was trained or imported to predict.
     pub fn target(&self) -> Option<&str> {
-        self.manifest["labels"]["target"].as_str()
+        self.manifest.labels.target.as_deref()
     }
 }
 
@@ -415,8 +419,7 @@ impl Workspace {
             .read()?
             .dataset(&req.dataset.name, req.dataset.version)?
             .ok_or_else(|| Error::NotFound(format!("dataset {}", req.dataset)))?;
-        let ds_manifest: Value =
-            serde_json::from_str(&ds.manifest).map_err(|e| Error::Data(e.to_string()))?;
+        let ds_manifest = crate::stored::dataset_manifest(&ds)?;
         if Digest::of(ds.manifest.as_bytes()).to_string() != ds.digest {
             return Err(Error::Verification(format!(
                 "dataset {}@{}: the recorded manifest does not match its digest",
@@ -424,7 +427,7 @@ impl Workspace {
             )));
         }
         let table = self.dataset_table(&ds)?;
-        let target = match (&req.target, ds_manifest["roles"]["target"].as_str()) {
+        let target = match (&req.target, ds_manifest.roles.target.as_deref()) {
             (Some(t), _) => t.clone(),
             (None, Some(t)) => t.to_string(),
             (None, None) => {
@@ -438,14 +441,7 @@ impl Workspace {
         let features: Vec<String> = match &req.features {
             Some(f) => f.clone(),
             None => {
-                let declared: Vec<String> = ds_manifest["roles"]["features"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let declared = ds_manifest.roles.features.clone();
                 let mut out = Vec::new();
                 for f in declared.into_iter().filter(|f| *f != target) {
                     match table.column(&f).map(|c| c.data.column_type()) {
@@ -499,7 +495,7 @@ impl Workspace {
                 )
             })
             .collect();
-        let input: Vec<Value> = trained
+        let input: Vec<FeatureSpec> = trained
             .profile
             .features
             .iter()
@@ -510,40 +506,69 @@ impl Workspace {
                     max,
                     missing,
                     ..
-                } => json!({
-                    "name": name, "type": "numeric",
-                    "source_type": source_types.get(name),
-                    "min": min, "max": max, "nullable": *missing > 0,
-                }),
+                } => FeatureSpec {
+                    name: name.clone(),
+                    kind: "numeric".into(),
+                    source_type: source_types.get(name).map(|t| t.to_string()),
+                    min: Some(*min),
+                    max: Some(*max),
+                    categories: None,
+                    nullable: *missing > 0,
+                },
                 warden_ml::profile::FeatureProfile::Categorical {
                     name,
                     frequencies,
                     missing,
                     ..
-                } => json!({
-                    "name": name, "type": "categorical",
-                    "categories": frequencies.keys().collect::<Vec<_>>(), "nullable": *missing > 0,
-                }),
+                } => FeatureSpec {
+                    name: name.clone(),
+                    kind: "categorical".into(),
+                    source_type: None,
+                    min: None,
+                    max: None,
+                    categories: Some(frequencies.keys().cloned().collect()),
+                    nullable: *missing > 0,
+                },
             })
             .collect();
-        let manifest = json!({
-            "format": PACKAGE_FORMAT,
-            "name": req.name,
-            "model": {"kind": kind, "architecture": trained.model.arch},
-            "tensors": tensor_specs,
-            "input": {"features": input},
-            "preprocessing": trained.preprocessor,
-            "labels": {"target": target, "classes": trained.classes},
-            "training": {
-                "config": req.config, "config_digest": config_digest, "seed": req.config.seed,
-                "optimiser": trained.optimiser, "dp": trained.dp,
-                "metrics": {"train": trained.train, "holdout": trained.holdout},
+        let manifest = ModelManifest {
+            schema_version: SCHEMA_VERSION,
+            format: PACKAGE_FORMAT.to_string(),
+            name: req.name.to_string(),
+            model: ModelSection {
+                kind: kind.to_string(),
+                architecture: Some(serde_json::to_value(&trained.model.arch)?),
+                onnx: None,
+                ir_version: None,
+                opsets: None,
+                producer: None,
+                operators: None,
             },
-            "provenance": {
-                "datasets": [{"ref": dataset_ref, "digest": ds.digest, "output_digest": ds.output_digest}],
-                "warden_version": env!("CARGO_PKG_VERSION"),
+            tensors: Some(serde_json::to_value(&tensor_specs)?),
+            input: ModelInput { features: input },
+            preprocessing: Some(serde_json::to_value(&trained.preprocessor)?),
+            labels: ModelLabels {
+                target: Some(target.clone()),
+                classes: trained.classes.clone(),
             },
-        });
+            training: Some(Training {
+                config: serde_json::to_value(&req.config)?,
+                config_digest: config_digest.to_string(),
+                seed: req.config.seed,
+                optimiser: serde_json::to_value(&trained.optimiser)?,
+                dp: trained.dp.as_ref().map(serde_json::to_value).transpose()?,
+                metrics: json!({"train": trained.train, "holdout": trained.holdout}),
+            }),
+            provenance: ModelProvenance {
+                datasets: vec![DatasetUse {
+                    reference: dataset_ref.clone(),
+                    digest: ds.digest.clone(),
+                    output_digest: Some(ds.output_digest.clone()),
+                }],
+                source: None,
+                warden_version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+        };
         let files: BTreeMap<&str, Vec<u8>> = BTreeMap::from([
             (MANIFEST_FILE, canonical_json(&manifest)?),
             (PROFILE_FILE, canonical_json(&trained.profile)?),
@@ -563,7 +588,7 @@ impl Workspace {
             }),
         )?;
         Ok(TrainOutcome {
-            model: ModelInfo::from_record(&record),
+            model: ModelInfo::from_record(&record)?,
             dataset: dataset_ref,
             target,
             classes: trained.classes,
@@ -764,17 +789,50 @@ impl Workspace {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let manifest = json!({
-            "format": PACKAGE_FORMAT,
-            "name": req.name,
-            "model": {"kind": "onnx", "onnx": spec, "ir_version": info.ir_version, "opsets": info.opsets,
-                      "producer": info.producer, "operators": info.operators},
-            "input": {"features": schema.features.iter().map(|f| json!({
-                "name": f.name, "type": "numeric", "min": f.min, "max": f.max, "nullable": false,
-            })).collect::<Vec<_>>()},
-            "labels": {"target": schema.target, "classes": schema.classes},
-            "provenance": {"source": {"file": file_name, "digest": source_digest}, "warden_version": env!("CARGO_PKG_VERSION")},
-        });
+        let manifest = ModelManifest {
+            schema_version: SCHEMA_VERSION,
+            format: PACKAGE_FORMAT.to_string(),
+            name: req.name.to_string(),
+            model: ModelSection {
+                kind: "onnx".into(),
+                architecture: None,
+                onnx: Some(serde_json::to_value(&spec)?),
+                ir_version: Some(info.ir_version),
+                opsets: Some(info.opsets.clone()),
+                producer: Some(info.producer.clone()),
+                operators: Some(info.operators.clone()),
+            },
+            tensors: None,
+            input: ModelInput {
+                features: schema
+                    .features
+                    .iter()
+                    .map(|f| FeatureSpec {
+                        name: f.name.clone(),
+                        kind: "numeric".into(),
+                        source_type: None,
+                        min: f.min,
+                        max: f.max,
+                        categories: None,
+                        nullable: false,
+                    })
+                    .collect(),
+            },
+            preprocessing: None,
+            labels: ModelLabels {
+                target: schema.target.clone(),
+                classes: schema.classes.clone(),
+            },
+            training: None,
+            provenance: ModelProvenance {
+                datasets: Vec::new(),
+                source: Some(SourceFile {
+                    file: file_name.clone(),
+                    digest: source_digest.to_string(),
+                }),
+                warden_version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+        };
         let files: BTreeMap<&str, Vec<u8>> = BTreeMap::from([
             (MANIFEST_FILE, canonical_json(&manifest)?),
             (package::ONNX_FILE, bytes),
@@ -788,7 +846,7 @@ impl Workspace {
             json!({"kind": "onnx", "source": {"file": file_name, "digest": source_digest}, "operators": info.operators}),
         )?;
         Ok(ImportOutcome {
-            model: ModelInfo::from_record(&record),
+            model: ModelInfo::from_record(&record)?,
             onnx: info,
             source_digest: source_digest.to_string(),
         })
@@ -797,27 +855,25 @@ impl Workspace {
     /// Every model version.
     pub fn model_list(&self) -> Result<Vec<ModelInfo>, Error> {
         self.authorize(Action::ModelRead, "models")?;
-        Ok(self
-            .store()
+        self.store()
             .read()?
             .models()?
             .iter()
             .map(ModelInfo::from_record)
-            .collect())
+            .collect()
     }
 
     /// One model version.
     pub fn model_show(&self, r: &VersionRef) -> Result<ModelInfo, Error> {
         self.authorize(Action::ModelRead, &format!("model:{r}"))?;
-        Ok(ModelInfo::from_record(&self.find_model(r)?))
+        ModelInfo::from_record(&self.find_model(r)?)
     }
 
     /// The package files of a record, digest-checked, and its verified
     /// signature: the only way package bytes leave the store.
     pub(crate) fn verified_files(&self, m: &ModelRecord) -> Result<VerifiedFiles, Error> {
         let title = format!("{}@{}", m.name, m.version);
-        let map: BTreeMap<String, String> = serde_json::from_str(&m.files)
-            .map_err(|e| Error::Verification(format!("model {title}: file list: {e}")))?;
+        let map = crate::stored::model_files(m)?;
         let parse = |s: &str| {
             s.parse::<Digest>()
                 .map_err(|e| Error::Verification(format!("model {title}: {e}")))
@@ -873,7 +929,7 @@ impl Workspace {
         let (files, _, key) = self.verified_files(&m)?;
         let pkg = package::parse(&files)?;
         Ok(LoadedModel {
-            info: ModelInfo::from_record(&m),
+            info: ModelInfo::from_record(&m)?,
             predictor: predictor_from_package(&pkg)?,
             verified_by: key,
         })
@@ -910,23 +966,26 @@ impl Workspace {
 /// Builds the predictor a checked package describes.
 pub fn predictor_from_package(pkg: &package::Package) -> Result<Box<dyn Predictor>, Error> {
     let bad = |m: String| Error::Verification(format!("{MANIFEST_FILE}: {m}"));
-    let m = &pkg.manifest;
+    let m: ModelManifest =
+        serde_json::from_value(pkg.manifest.clone()).map_err(|e| bad(e.to_string()))?;
+    let part =
+        |v: &Option<Value>, what: &str| v.clone().ok_or_else(|| bad(format!("{what} is missing")));
     if let Some(bytes) = &pkg.onnx {
-        let spec: OnnxSpec = serde_json::from_value(m["model"]["onnx"].clone())
+        let spec: OnnxSpec = serde_json::from_value(part(&m.model.onnx, "model.onnx")?)
             .map_err(|e| bad(format!("model.onnx: {e}")))?;
         return Ok(Box::new(OnnxPredictor::new(bytes, spec)?));
     }
-    let arch: Architecture = serde_json::from_value(m["model"]["architecture"].clone())
-        .map_err(|e| bad(format!("model.architecture: {e}")))?;
-    let pre: Preprocessor = serde_json::from_value(m["preprocessing"].clone())
+    let arch: Architecture =
+        serde_json::from_value(part(&m.model.architecture, "model.architecture")?)
+            .map_err(|e| bad(format!("model.architecture: {e}")))?;
+    let pre: Preprocessor = serde_json::from_value(part(&m.preprocessing, "preprocessing")?)
         .map_err(|e| bad(format!("preprocessing: {e}")))?;
-    let classes: Vec<String> = serde_json::from_value(m["labels"]["classes"].clone())
-        .map_err(|e| bad(format!("labels.classes: {e}")))?;
+    let classes = m.labels.classes.clone();
     let declared: BTreeMap<String, Vec<usize>> = arch.tensors().into_iter().collect();
     if let Some(extra) = pkg.tensors.keys().find(|k| !declared.contains_key(*k)) {
         return Err(bad(format!(
             "tensor {extra} does not belong to a {:?} model",
-            m["model"]["kind"]
+            m.model.kind
         )));
     }
     let model = Model::from_tensors(arch, |n| pkg.tensors.get(n).cloned())

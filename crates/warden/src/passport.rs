@@ -31,18 +31,17 @@ impl Workspace {
         let title = format!("{}@{}", m.name, m.version);
         let input = self.policy_input(&m, "production")?;
         let sig = &input["signatures"][0];
-        let man: Value =
-            serde_json::from_str(&m.manifest).map_err(|e| Error::Data(e.to_string()))?;
-        let files: Value = serde_json::from_str(&m.files).unwrap_or(Value::Null);
+        let man = crate::stored::model_manifest(&m)?;
+        let files = crate::stored::model_files(&m)?;
         let decisions: Vec<Value> = self
             .store()
             .read()?
             .gate_decisions(&m.name)?
             .into_iter()
             .filter(|d| d.version == m.version)
-            .map(|d| json!({"env": d.env, "allowed": d.allowed, "reasons": serde_json::from_str::<Value>(&d.reasons).unwrap_or(Value::Null),
-                            "policy_digest": d.policy_digest, "input_digest": d.input_digest, "by": d.created_by, "at": d.created_at}))
-            .collect();
+            .map(|d| Ok(json!({"env": d.env, "allowed": d.allowed, "reasons": crate::stored::decision_reasons(&d)?,
+                            "policy_digest": d.policy_digest, "input_digest": d.input_digest, "by": d.created_by, "at": d.created_at})))
+            .collect::<Result<_, Error>>()?;
         let mut approvals = Vec::new();
         for env in &self.config().gates.environments {
             for a in self.approval_facts(&m, env)? {
@@ -190,10 +189,7 @@ impl Workspace {
                 format!(
                     "{} package: {}",
                     m.kind,
-                    files
-                        .as_object()
-                        .map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "))
-                        .unwrap_or_default()
+                    files.keys().cloned().collect::<Vec<_>>().join(", ")
                 ),
                 &["Manage"],
                 &["ML06 AI Supply Chain Attacks"],
@@ -316,7 +312,7 @@ impl Workspace {
             "format": "warden.passport/v1",
             "model": {"ref": title, "digest": m.digest, "kind": m.kind, "author": m.created_by, "created_at": m.created_at,
                       "files": files, "signature": sig, "held_environments": stages},
-            "lineage": {"datasets": datasets, "provenance": man["provenance"]},
+            "lineage": {"datasets": datasets, "provenance": man.provenance},
             "training": input["training"],
             "evaluation": ev,
             "scans": input["scan"],
@@ -359,10 +355,8 @@ impl Workspace {
                 d["suspect_fraction"]
             );
         }
-        if let Some(f) = files.as_object() {
-            for (k, v) in f {
-                md += &format!("- file `{k}` {}\n", v.as_str().unwrap_or(""));
-            }
+        for (k, v) in &files {
+            md += &format!("- file `{k}` {v}\n");
         }
         md += &format!(
             "\n## Evidence\n\n- accuracy {}, ROC AUC {}\n- {}\n- membership-inference AUC {}\n- DP: {}\n",

@@ -6,8 +6,9 @@
 //! risk register: likelihood and impact (1–3), their product, and the
 //! control that mitigates it with its evidence, or "open".
 
+use crate::documents::DatasetManifest;
 use serde::Serialize;
-use serde_json::Value;
+
 use warden_core::Action;
 use warden_store::MetadataStore;
 
@@ -74,45 +75,30 @@ impl Workspace {
         let datasets = store.read()?.datasets()?;
         let models = store.read()?.models()?;
         let keys = store.read()?.keys()?;
-        let manifests: Vec<Value> = datasets
+        let manifests: Vec<DatasetManifest> = datasets
             .iter()
-            .filter_map(|d| serde_json::from_str(&d.manifest).ok())
-            .collect();
+            .map(crate::stored::dataset_manifest)
+            .collect::<Result<_, _>>()?;
         let with_pii = manifests
             .iter()
-            .filter(|m| {
-                m["checks"]["pii"]["detected"]
-                    .as_array()
-                    .is_some_and(|a| !a.is_empty())
-            })
+            .filter(|m| !m.checks.pii.detected.is_empty())
             .count();
-        let unmasked: usize = manifests
-            .iter()
-            .map(|m| {
-                m["checks"]["pii"]["unmasked"]
-                    .as_array()
-                    .map_or(0, |a| a.len())
-            })
-            .sum();
-        let pinned = manifests
-            .iter()
-            .filter(|m| m["source"]["pinned"] == true)
-            .count();
+        let unmasked: usize = manifests.iter().map(|m| m.checks.pii.unmasked.len()).sum();
+        let pinned = manifests.iter().filter(|m| m.source.pinned).count();
         let screened = manifests
             .iter()
-            .filter(|m| m["checks"]["suspect_fraction"].is_number())
+            .filter(|m| m.checks.suspect_fraction.is_some())
             .count();
         let verifying = models
             .iter()
             .filter(|m| self.verified_files(m).is_ok())
             .count();
-        let dp_models = models
-            .iter()
-            .filter(|m| {
-                serde_json::from_str::<Value>(&m.manifest)
-                    .is_ok_and(|v| v["training"]["dp"].is_object())
-            })
-            .count();
+        let mut dp_models = 0;
+        for m in &models {
+            if crate::stored::model_manifest(m)?.dp().is_some() {
+                dp_models += 1;
+            }
+        }
         let own_keys: Vec<_> = keys
             .iter()
             .filter(|k| k.origin == "own" && k.revoked_at.is_none())

@@ -65,9 +65,10 @@ pub struct WindowOut {
     pub report: Value,
 }
 
-impl From<MonitorWindowRecord> for WindowOut {
-    fn from(w: MonitorWindowRecord) -> Self {
-        WindowOut {
+impl WindowOut {
+    fn from_record(w: MonitorWindowRecord) -> Result<Self, Error> {
+        let report = crate::stored::window_report(&w)?;
+        Ok(WindowOut {
             id: w.id,
             model: w.model.to_string(),
             version: w.version,
@@ -78,8 +79,8 @@ impl From<MonitorWindowRecord> for WindowOut {
             drifted_features: w.drifted_features,
             opened_at: w.opened_at.as_str().to_string(),
             closed_at: w.closed_at.as_str().to_string(),
-            report: serde_json::from_str(&w.report).unwrap_or(Value::Null),
-        }
+            report,
+        })
     }
 }
 
@@ -147,13 +148,12 @@ impl Workspace {
     pub fn monitor_windows(&self, model: &str, limit: u64) -> Result<Vec<WindowOut>, Error> {
         let name = ObjectName::new(model)?;
         self.authorize(Action::ModelRead, &format!("model:{model}"))?;
-        Ok(self
-            .store()
+        self.store()
             .read()?
             .monitor_windows(&name, limit)?
             .into_iter()
-            .map(WindowOut::from)
-            .collect())
+            .map(WindowOut::from_record)
+            .collect()
     }
 
     /// The pause on a model's automated responses, if any.

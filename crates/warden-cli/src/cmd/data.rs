@@ -337,26 +337,15 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
                 println!("  dataset  {}", info.digest);
                 println!("  source   {}", info.source_digest);
                 println!("  output   {}", info.output_digest);
-                println!(
-                    "  target   {}",
-                    m["roles"]["target"].as_str().unwrap_or("none")
-                );
-                println!(
-                    "  features {}",
-                    m["roles"]["features"]
-                        .as_array()
-                        .map(|a| a
-                            .iter()
-                            .filter_map(|v| v.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "))
-                        .unwrap_or_default()
-                );
+                println!("  target   {}", m.roles.target.as_deref().unwrap_or("none"));
+                println!("  features {}", m.roles.features.join(", "));
+                let list = |v: &[String]| format!("[{}]", v.join(", "));
                 println!(
                     "  PII      detected {}, unmasked {}",
-                    m["checks"]["pii"]["detected"], m["checks"]["pii"]["unmasked"]
+                    list(&m.checks.pii.detected),
+                    list(&m.checks.pii.unmasked)
                 );
-                if let Some(f) = m["checks"]["suspect_fraction"].as_f64() {
+                if let Some(f) = m.checks.suspect_fraction {
                     println!("  suspects {:.2}% of rows", f * 100.0);
                 }
                 println!("(use --markdown for the full report, --json for everything)");

@@ -184,20 +184,20 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
                     "created",
                 ]);
                 for m in &models {
-                    let tr = &m.manifest["training"];
+                    let man = &m.manifest;
                     t.add_row(vec![
                         m.reference(),
                         m.record.kind.clone(),
-                        m.manifest["provenance"]["datasets"][0]["ref"]
-                            .as_str()
+                        man.dataset_refs()
+                            .first()
+                            .copied()
                             .unwrap_or("")
                             .to_string(),
-                        tr["metrics"]["holdout"]["accuracy"]
-                            .as_f64()
+                        man.holdout_accuracy()
                             .map(|a| format!("{a:.4}"))
                             .unwrap_or_default(),
-                        tr["dp"]["epsilon"]
-                            .as_f64()
+                        man.dp()
+                            .and_then(|dp| dp["epsilon"].as_f64())
                             .map(|e| format!("{e:.3}"))
                             .unwrap_or_else(|| "—".into()),
                         m.record.signed_by.clone(),
@@ -240,67 +240,50 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
                 for (f, d) in &m.files {
                     println!("  file         {f}  {d}");
                 }
-                let ds = &man["provenance"]["datasets"][0];
-                println!(
-                    "  dataset      {} ({})",
-                    ds["ref"].as_str().unwrap_or(""),
-                    ds["digest"].as_str().unwrap_or("")
-                );
+                match man.provenance.datasets.first() {
+                    Some(ds) => println!("  dataset      {} ({})", ds.reference, ds.digest),
+                    None => {
+                        if let Some(src) = &man.provenance.source {
+                            println!("  imported     {} ({})", src.file, src.digest);
+                        }
+                    }
+                }
                 println!(
                     "  target       {} ({})",
-                    man["labels"]["target"].as_str().unwrap_or(""),
-                    man["labels"]["classes"]
-                        .as_array()
-                        .map(|c| c
-                            .iter()
-                            .filter_map(|v| v.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "))
-                        .unwrap_or_default()
+                    man.labels.target.as_deref().unwrap_or(""),
+                    man.labels.classes.join(", ")
                 );
-                let tr = &man["training"];
-                println!("  seed         {}", tr["seed"]);
-                println!(
-                    "  config       {}",
-                    tr["config_digest"].as_str().unwrap_or("")
-                );
-                if let Some(a) = tr["metrics"]["holdout"]["accuracy"].as_f64() {
+                if let Some(tr) = &man.training {
+                    println!("  seed         {}", tr.seed);
+                    println!("  config       {}", tr.config_digest);
+                }
+                if let Some(a) = man.holdout_accuracy() {
                     println!("  holdout      accuracy {a:.4}");
                 }
-                if tr["dp"].is_object() {
+                if let Some(dp) = man.dp() {
                     println!(
                         "  privacy      ε = {:.4}, δ = {} ({})",
-                        tr["dp"]["epsilon"].as_f64().unwrap_or(f64::NAN),
-                        tr["dp"]["delta"],
-                        tr["dp"]["accountant"].as_str().unwrap_or("")
+                        dp["epsilon"].as_f64().unwrap_or(f64::NAN),
+                        dp["delta"],
+                        dp["accountant"].as_str().unwrap_or("")
                     );
                 }
-                let feats = man["input"]["features"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
                 let mut t = output::table(&["input", "type", "range / categories", "nullable"]);
-                for f in &feats {
-                    let range = match f["type"].as_str() {
-                        Some("numeric") => format!("{} … {}", f["min"], f["max"]),
-                        _ => f["categories"]
-                            .as_array()
-                            .map(|c| {
-                                let names: Vec<&str> =
-                                    c.iter().filter_map(|v| v.as_str()).collect();
-                                if names.len() > 6 {
-                                    format!("{} … ({} levels)", names[..6].join(", "), names.len())
-                                } else {
-                                    names.join(", ")
-                                }
-                            })
-                            .unwrap_or_default(),
+                let num = |v: Option<f64>| v.map_or_else(|| "null".to_string(), |x| x.to_string());
+                for f in &man.input.features {
+                    let range = match (f.kind.as_str(), &f.categories) {
+                        ("numeric", _) => format!("{} … {}", num(f.min), num(f.max)),
+                        (_, Some(names)) if names.len() > 6 => {
+                            format!("{} … ({} levels)", names[..6].join(", "), names.len())
+                        }
+                        (_, Some(names)) => names.join(", "),
+                        (_, None) => String::new(),
                     };
                     t.add_row(vec![
-                        f["name"].as_str().unwrap_or("").to_string(),
-                        f["type"].as_str().unwrap_or("").to_string(),
+                        f.name.clone(),
+                        f.kind.clone(),
                         range,
-                        f["nullable"].to_string(),
+                        f.nullable.to_string(),
                     ]);
                 }
                 println!("{t}");
