@@ -2497,3 +2497,103 @@ fn stored_documents_that_do_not_parse_are_corrupt_not_defaults() {
         ok(warden(ws, "ana").args(cmd));
     }
 }
+
+/// Heavy label flipping makes the labels hard to separate, so the screen
+/// lists no suspects; its estimate of wrong labels still reaches the gate,
+/// which denies staging until the owner sets a limit for a naturally noisy
+/// dataset. A version relabelled against the previous one is caught by id.
+#[test]
+fn heavy_label_poisoning_is_denied_at_staging() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
+    let ingest = |csv: &str, name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "data",
+            "ingest",
+            csv,
+            "--name",
+            name,
+            "--target",
+            "approved",
+            "--id",
+            "customer_id",
+            "--sensitive",
+            "sex",
+            "--sensitive",
+            "age_band",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str::<serde_json::Value>(&ok(warden(ws, "ana").args(&args))).unwrap()
+    };
+    ok(warden(ws, "ana").args([
+        "example", "credit", "--rows", "3000", "--seed", "5", "--out", "p.csv", "--poison", "0.2",
+    ]));
+    let r = ingest("p.csv", "credit", &[]);
+    let noise = &r["dataset"]["manifest"]["checks"]["label_noise"];
+    let est = noise["estimate"].as_f64().unwrap();
+    assert!((0.15..0.25).contains(&est), "{noise}");
+    assert!(noise["interval"][0].as_f64().unwrap() < est);
+    assert_eq!(
+        r["report"]["screen"]["suspect_rows"], 0,
+        "{}",
+        r["report"]["screen"]
+    );
+    ok(warden(ws, "ana").args(["train", "--dataset", "credit@1", "--name", "credit"]));
+    ok(warden(ws, "ana").args([
+        "eval",
+        "credit@1",
+        "--dataset",
+        "credit@1",
+        "--attack",
+        "none",
+    ]));
+    let (code, stdout, _) = out(warden(ws, "ana").args(["gate", "credit@1", "--env", "staging"]));
+    assert_eq!(code, 4, "{stdout}");
+    assert!(stdout.contains("of its labels are wrong"), "{stdout}");
+    assert!(stdout.contains("--max-label-noise"), "{stdout}");
+
+    // The owner of a naturally noisy dataset sets its limit; out of range is refused.
+    let (code, _, stderr) = out(warden(ws, "ana").args([
+        "data",
+        "ingest",
+        "p.csv",
+        "--name",
+        "credit",
+        "--target",
+        "approved",
+        "--max-label-noise",
+        "1.5",
+    ]));
+    assert_eq!(code, 2, "{stderr}");
+    ingest("p.csv", "credit", &["--max-label-noise", "0.3"]);
+    ok(warden(ws, "ana").args(["train", "--dataset", "credit@2", "--name", "credit"]));
+    ok(warden(ws, "ana").args([
+        "eval",
+        "credit@2",
+        "--dataset",
+        "credit@2",
+        "--attack",
+        "none",
+    ]));
+    let (_, stdout, _) = out(warden(ws, "ana").args(["gate", "credit@2", "--env", "staging"]));
+    assert!(!stdout.contains("of its labels are wrong"), "{stdout}");
+
+    // A clean version, then one with 3% of its labels flipped: the flips
+    // are found by id against the version before.
+    ok(warden(ws, "ana").args([
+        "example", "credit", "--rows", "3000", "--seed", "6", "--out", "c.csv",
+    ]));
+    ok(warden(ws, "ana").args([
+        "example", "credit", "--rows", "3000", "--seed", "6", "--out", "f.csv", "--poison", "0.03",
+    ]));
+    ingest("c.csv", "loans", &[]);
+    let r = ingest("f.csv", "loans", &[]);
+    let flipped = r["report"]["screen"]["relabelled"]["count"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(flipped, 90, "{}", r["report"]["screen"]["relabelled"]);
+    assert_eq!(r["dataset"]["manifest"]["checks"]["relabelled"], 90);
+}

@@ -2,7 +2,8 @@
 
 use crate::documents::{
     DatasetChecks, DatasetLineage, DatasetManifest, DatasetOutput, DatasetRoles, DatasetSource,
-    DatasetTransform, LineageParent, PiiCheck, ReportDigests, SCHEMA_VERSION, TransformSpec,
+    DatasetTransform, LabelNoiseCheck, LineageParent, PiiCheck, ReportDigests, SCHEMA_VERSION,
+    TransformSpec,
 };
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,9 @@ pub struct IngestRequest<'a> {
     pub id: Option<String>,
     pub csv: CsvOptions,
     pub screen: bool,
+    /// The largest share of wrong labels the dataset's owner accepts for
+    /// it (the gate's `max_label_noise` when `None`); 0 to 1.
+    pub max_label_noise: Option<f64>,
 }
 
 /// A recorded dataset version, with its manifest parsed.
@@ -184,6 +188,18 @@ impl Workspace {
     /// its lineage and report, and an audit event, in one transaction.
     pub fn data_ingest(&self, req: IngestRequest<'_>) -> Result<IngestOutcome, Error> {
         self.authorize(Action::DataIngest, &format!("dataset:{}", req.name))?;
+        if let Some(m) = req.max_label_noise {
+            if !(0.0..=1.0).contains(&m) {
+                return Err(Error::Usage(format!(
+                    "--max-label-noise {m}: a share of rows between 0 and 1"
+                )));
+            }
+            if !req.screen {
+                return Err(Error::Usage(
+                    "--max-label-noise needs the poisoning screen; drop --no-screen".into(),
+                ));
+            }
+        }
         let pinned = match (
             req.expected_sha256,
             self.config().data.pins.get(req.name.as_str()),
@@ -306,6 +322,15 @@ impl Workspace {
                 low_separability: screen
                     .and_then(|s| s.label_noise.as_ref())
                     .map(|l| l.low_separability),
+                label_noise: screen
+                    .and_then(|s| s.label_noise.as_ref())
+                    .map(|l| LabelNoiseCheck {
+                        estimate: l.estimated_noise_rate,
+                        interval: l.noise_interval,
+                        out_of_fold_auc: l.out_of_fold_auc,
+                        limit: req.max_label_noise,
+                    }),
+                relabelled: screen.map(|s| s.relabelled.count as u64),
             },
             report: ReportDigests {
                 json: report_digest.to_string(),

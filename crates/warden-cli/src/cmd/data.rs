@@ -158,6 +158,7 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
             id,
             pii_policy,
             no_screen,
+            max_label_noise,
             csv,
             ..
         } => {
@@ -188,6 +189,7 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
                 id,
                 csv: csv_options(&csv)?,
                 screen: !no_screen,
+                max_label_noise,
             });
             bar.finish_and_clear();
             let out = match result {
