@@ -2597,3 +2597,23 @@ fn heavy_label_poisoning_is_denied_at_staging() {
     assert_eq!(flipped, 90, "{}", r["report"]["screen"]["relabelled"]);
     assert_eq!(r["dataset"]["manifest"]["checks"]["relabelled"], 90);
 }
+
+/// A directory where a CSV file is expected is named in the error, for
+/// every command that reads one.
+#[test]
+fn a_directory_given_as_input_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    std::fs::create_dir(ws.join("dd")).unwrap();
+    for args in [
+        vec!["data", "ingest", "dd", "--name", "x"],
+        vec!["data", "profile", "dd"],
+        vec!["monitor", "drift", "--reference", "dd", "--current", "dd"],
+    ] {
+        let (code, _, stderr) = out(warden(ws, "ana").args(&args));
+        assert_ne!(code, 0, "{args:?}");
+        assert!(stderr.contains("dd"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("os error"), "{args:?}: {stderr}");
+    }
+}
