@@ -2617,3 +2617,34 @@ fn a_directory_given_as_input_is_named() {
         assert!(!stderr.contains("os error"), "{args:?}: {stderr}");
     }
 }
+
+/// Under `--json` an error is one JSON object on stderr, with the kind of
+/// failure, the message, the hint and the exit code.
+#[test]
+fn errors_under_json_are_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    let (code, stdout, stderr) = out(warden(ws, "eve").args(["keys", "generate", "k", "--json"]));
+    assert_eq!(code, 3, "{stdout}{stderr}");
+    let e: serde_json::Value = serde_json::from_str(stderr.trim()).unwrap();
+    assert_eq!(e["error"]["kind"], "not_authorised");
+    assert_eq!(e["error"]["exit_code"], 3);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("eve may not")
+    );
+    assert!(
+        e["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("roles grant eve")
+    );
+    let (code, _, stderr) = out(warden(ws, "ana").args(["model", "show", "nope@1", "--json"]));
+    assert_eq!(code, 1);
+    let e: serde_json::Value = serde_json::from_str(stderr.trim()).unwrap();
+    assert_eq!(e["error"]["kind"], "error");
+    assert!(e["error"]["hint"].is_null());
+}
