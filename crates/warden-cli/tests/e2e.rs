@@ -2648,3 +2648,63 @@ fn errors_under_json_are_json() {
     assert_eq!(e["error"]["kind"], "error");
     assert!(e["error"]["hint"].is_null());
 }
+
+/// A protected characteristic used as a feature, or redacted free text kept
+/// as one, is pointed out at ingest with the flag that excludes it.
+#[test]
+fn ingest_warns_about_protected_and_redacted_features() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["example", "credit", "--rows", "400", "--out", "c.csv"]));
+    let (code, stdout, stderr) = out(warden(ws, "ana").args([
+        "data",
+        "ingest",
+        "c.csv",
+        "--name",
+        "c",
+        "--target",
+        "approved",
+        "--no-screen",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let w: Vec<&str> = r["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x.as_str())
+        .collect();
+    assert!(
+        w.iter()
+            .any(|m| m.contains("\"sex\"") && m.contains("--sensitive sex")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|m| m.contains("\"notes\"") && m.contains("--features")),
+        "{w:?}"
+    );
+    assert!(stderr.contains("warning: column \"sex\""), "{stderr}");
+    // Declared sensitive, it is no longer a feature, and no warning is given for it.
+    let (_, stdout, _) = out(warden(ws, "ana").args([
+        "data",
+        "ingest",
+        "c.csv",
+        "--name",
+        "c",
+        "--target",
+        "approved",
+        "--no-screen",
+        "--json",
+        "--sensitive",
+        "sex",
+    ]));
+    let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        !r["warnings"].to_string().contains("\\\"sex\\\""),
+        "{}",
+        r["warnings"]
+    );
+}

@@ -69,6 +69,10 @@ impl DatasetInfo {
 pub struct IngestOutcome {
     pub dataset: DatasetInfo,
     pub report: DataReport,
+    /// What the data engineer should look at before training on it (a
+    /// protected attribute used as a feature, a redacted text column kept
+    /// as one); nothing here stops the ingest.
+    pub warnings: Vec<String>,
     #[serde(skip)]
     pub markdown: String,
 }
@@ -384,9 +388,11 @@ impl Workspace {
             }),
         )?;
         self.commit(tx)?;
+        let warnings = feature_warnings(&out.report);
         Ok(IngestOutcome {
             dataset: DatasetInfo::from_record(&record)?,
             report: out.report,
+            warnings,
             markdown,
         })
     }
@@ -479,5 +485,98 @@ impl Workspace {
             nodes,
             previous_version: m.lineage.previous_version.clone(),
         })
+    }
+}
+
+/// Column names that usually hold a characteristic protected from
+/// discrimination (the US ECOA and Fair Housing Act, the UK Equality Act
+/// 2010, the EU Charter art. 21): matched on the whole name or one of its
+/// `_`/`-`/space separated words, case-insensitively.
+const PROTECTED_NAMES: &[&str] = &[
+    "race",
+    "ethnicity",
+    "ethnic",
+    "colour",
+    "color",
+    "sex",
+    "gender",
+    "age",
+    "religion",
+    "religious",
+    "nationality",
+    "national_origin",
+    "native_country",
+    "native-country",
+    "country_of_birth",
+    "marital_status",
+    "marital-status",
+    "disability",
+    "pregnancy",
+    "sexual_orientation",
+    "orientation",
+];
+
+fn protected(name: &str) -> bool {
+    let lower = name.trim().to_ascii_lowercase();
+    PROTECTED_NAMES.contains(&lower.as_str())
+        || lower
+            .split(['_', '-', ' ', '.'])
+            .any(|w| PROTECTED_NAMES.contains(&w))
+}
+
+/// Warnings for features that fair lending and data minimisation would
+/// question: a column named like a protected characteristic that is a
+/// feature rather than declared sensitive, and a text column whose PII was
+/// redacted kept as a feature (every new text then differs from training).
+fn feature_warnings(r: &DataReport) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in &r.features {
+        if protected(f) && !r.sensitive.contains(f) {
+            out.push(format!(
+                "column {f:?} looks like a protected characteristic and is a model feature: declare it with --sensitive {f} to keep it for fairness checks and out of the features, or list the features with --features"
+            ));
+        }
+    }
+    for a in &r.pii.actions {
+        let redacted_text =
+            a.entity.is_none() && matches!(a.action, warden_data::policy::Action::Redact);
+        if redacted_text && r.features.contains(&a.column) {
+            out.push(format!(
+                "column {:?} is free text with PII redacted and is a model feature: new text will rarely match a training value; leave it out with --features",
+                a.column
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod feature_warning_tests {
+    use super::protected;
+
+    #[test]
+    fn protected_names_match_whole_words_only() {
+        for yes in [
+            "race",
+            "Sex",
+            "age",
+            "age_band",
+            "native-country",
+            "Marital-Status",
+            "applicant gender",
+        ] {
+            assert!(protected(yes), "{yes}");
+        }
+        for no in [
+            "average",
+            "stage",
+            "usage",
+            "sexton",
+            "racecar",
+            "income",
+            "page_views",
+        ] {
+            assert!(!protected(no), "{no}");
+        }
     }
 }

@@ -230,6 +230,9 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
                 }
                 Err(e) => return Err(e.into()),
             };
+            for w in &out.warnings {
+                eprintln!("warning: {w}");
+            }
             if g.json {
                 output::json(&out)?;
             } else {
