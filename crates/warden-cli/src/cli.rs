@@ -678,6 +678,8 @@ pub struct CsvArgs {
 }
 
 #[derive(Subcommand)]
+// Parsed once per run: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum DataCmd {
     /// Ingest a CSV file (or `-` for stdin) as the next version NAME@V
     #[command(
@@ -713,6 +715,11 @@ pub enum DataCmd {
         /// Skip the poisoning screen
         #[arg(long)]
         no_screen: bool,
+        /// The largest share of wrong labels this dataset may have (0–1; the
+        /// gate's max_label_noise when not given): set it when labels are
+        /// noisy by nature, after reading the screen's estimate
+        #[arg(long, value_name = "SHARE")]
+        max_label_noise: Option<f64>,
         #[command(flatten)]
         csv: CsvArgs,
         #[command(flatten)]

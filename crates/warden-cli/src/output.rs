@@ -54,12 +54,38 @@ impl Failure {
         self
     }
 
-    pub fn report(self) -> ExitCode {
-        eprintln!("error: {}", self.message);
-        if let Some(h) = self.hint {
-            eprintln!("  hint: {h}");
+    /// Prints the failure on stderr (under `--json` as one JSON object:
+    /// `{"error": {"kind", "message", "hint", "exit_code"}}`) and returns
+    /// its exit code.
+    pub fn report(self, json: bool) -> ExitCode {
+        if json {
+            let doc = serde_json::json!({"error": {
+                "kind": kind_of(self.code),
+                "message": self.message,
+                "hint": self.hint,
+                "exit_code": self.code,
+            }});
+            eprintln!("{doc}");
+        } else {
+            eprintln!("error: {}", self.message);
+            if let Some(h) = self.hint {
+                eprintln!("  hint: {h}");
+            }
         }
         ExitCode::from(self.code)
+    }
+}
+
+/// The name of an exit code's class, as JSON errors give it.
+fn kind_of(code: u8) -> &'static str {
+    match code {
+        exit::USAGE => "usage",
+        exit::NOT_AUTHORISED => "not_authorised",
+        exit::GATE_DENIED => "gate_denied",
+        exit::VERIFICATION => "verification",
+        exit::FINDINGS => "findings",
+        exit::DRIFT => "drift",
+        _ => "error",
     }
 }
 

@@ -97,6 +97,25 @@ deny contains msg if {
 	msg := sprintf("dataset %v@%v has %v of its rows flagged as poisoning suspects (limit %v): review the suspects in its report and re-ingest clean data", [d.name, d.version, d.suspect_fraction, cfg.max_suspect_fraction])
 }
 
+# The screen's estimate of wrong labels (natural noise and poisoning
+# together) must be within the dataset's own limit, set by its owner at
+# ingest, or the gate's default. Heavy label flipping makes the labels hard
+# to separate, so the screen lists no suspects; this estimate still sees it.
+label_noise_limit(d) := d.label_noise.limit if is_number(d.label_noise.limit)
+
+label_noise_limit(d) := cfg.max_label_noise if not is_number(d.label_noise.limit)
+
+deny contains msg if {
+	level >= 2
+	some d in input.datasets
+	is_object(d.label_noise)
+	limit := label_noise_limit(d)
+	d.label_noise.estimate > limit
+	msg := sprintf("dataset %v@%v: the screen estimates %v%% of its labels are wrong (95%% interval %v–%v%%), above the limit %v%%; if the labels are noisy by nature its owner re-ingests it with --max-label-noise SHARE, otherwise look for flipped labels (the report lists the estimate per class)", [d.name, d.version, pct(d.label_noise.estimate), pct(d.label_noise.interval[0]), pct(d.label_noise.interval[1]), pct(limit)])
+}
+
+pct(x) := round(x * 1000) / 10
+
 has_evaluation if is_object(input.evaluation)
 
 deny contains "no evaluation of this model version is recorded: run warden eval MODEL@N --dataset NAME@V" if {

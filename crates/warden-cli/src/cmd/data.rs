@@ -53,6 +53,17 @@ pub fn open_input(file: &Path) -> Result<Box<dyn std::io::Read + Send>, Failure>
     }
     let f = std::fs::File::open(file)
         .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
+    // A directory opens like a file on Unix and fails only when read, with
+    // an error that names no path.
+    if f.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(Failure::new(
+            exit::USAGE,
+            format!(
+                "{}: is a directory; give a CSV file (or - for stdin)",
+                file.display()
+            ),
+        ));
+    }
     Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f)))
 }
 
@@ -158,6 +169,7 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
             id,
             pii_policy,
             no_screen,
+            max_label_noise,
             csv,
             ..
         } => {
@@ -188,6 +200,7 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
                 id,
                 csv: csv_options(&csv)?,
                 screen: !no_screen,
+                max_label_noise,
             });
             bar.finish_and_clear();
             let out = match result {
@@ -217,6 +230,9 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
                 }
                 Err(e) => return Err(e.into()),
             };
+            for w in &out.warnings {
+                eprintln!("warning: {w}");
+            }
             if g.json {
                 output::json(&out)?;
             } else {

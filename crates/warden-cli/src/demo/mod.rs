@@ -154,6 +154,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
         id: Some("customer_id".into()),
         csv: Default::default(),
         screen: true,
+        max_label_noise: None,
     })?;
     let r = &ingested.report;
     let suspects: std::collections::HashSet<usize> = r
@@ -614,6 +615,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
         id: Some("customer_id".into()),
         csv: Default::default(),
         screen: true,
+        max_label_noise: None,
     })?;
     let suspects = v2
         .report
