@@ -2708,3 +2708,81 @@ fn ingest_warns_about_protected_and_redacted_features() {
         r["warnings"]
     );
 }
+
+/// The HTML evaluation report says which figures fail the gate: every
+/// figure that is below (or above) the bundled limit, computed here from
+/// report.json, has a FAIL row; passing figures have pass rows.
+#[test]
+fn evaluation_reports_mark_each_figure_that_fails_the_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
+    ok(warden(ws, "ana").args([
+        "example", "credit", "--rows", "2000", "--seed", "2", "--out", "c.csv", "--bias", "0.9",
+    ]));
+    ok(warden(ws, "ana").args([
+        "data",
+        "ingest",
+        "c.csv",
+        "--name",
+        "c",
+        "--target",
+        "approved",
+        "--id",
+        "customer_id",
+        "--sensitive",
+        "age_band",
+        "--no-screen",
+    ]));
+    // sex is a feature of this model, and the data is biased by sex.
+    ok(warden(ws, "ana").args(["train", "--dataset", "c@1", "--name", "c"]));
+    ok(warden(ws, "ana").args([
+        "eval",
+        "c@1",
+        "--dataset",
+        "c@1",
+        "--report",
+        "ev",
+        "--sensitive",
+        "sex",
+        "--sensitive",
+        "age_band",
+    ]));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.join("ev/report.json")).unwrap()).unwrap();
+    let html = std::fs::read_to_string(ws.join("ev/report.html")).unwrap();
+    let row = |figure: &str, verdict: &str| {
+        html.split("<tr")
+            .any(|r| r.contains(&format!("data-gate=\"{verdict}\"")) && r.contains(figure))
+    };
+    let mut fails = 0;
+    for f in report["fairness"].as_array().unwrap() {
+        let attr = f["attribute"].as_str().unwrap();
+        let figure = format!("demographic parity ratio ({})", attr.replace('&', "&amp;"));
+        match f["demographic_parity_ratio"].as_f64() {
+            Some(v) if v >= 0.8 => assert!(row(&figure, "pass"), "{figure} {v}"),
+            v => {
+                fails += 1;
+                assert!(row(&figure, "fail"), "{figure} {v:?} not marked:\n{html}");
+            }
+        }
+    }
+    let pgd = report["robustness"]["attacks"]["pgd_linf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| (x["eps"].as_f64().unwrap() - 0.1).abs() < 1e-9)
+        .unwrap()["robust_accuracy"]
+        .as_f64()
+        .unwrap();
+    let verdict = if pgd >= 0.5 { "pass" } else { "fail" };
+    assert!(row("robust accuracy (pgd_linf, eps 0.1)", verdict), "{pgd}");
+    assert!(
+        fails >= 1,
+        "the biased data should fail demographic parity: {}",
+        report["fairness"]
+    );
+    assert!(html.contains("FAIL the production gate"), "{html}");
+    assert!(html.contains("Confusion matrix"));
+}

@@ -350,6 +350,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
                 fig(&r.performance.roc_auc),
             );
         }
+        let limits = sam.gate_limits()?;
         let stem = model.replace('@', "-");
         let md_path = report_dir.join(format!("{stem}.md"));
         let html_path = report_dir.join(format!("{stem}.html"));
@@ -358,7 +359,11 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
             .and_then(|_| {
                 std::fs::write(
                     &html_path,
-                    warden::report_html(&out.report, &format!("{model} on {dataset}")),
+                    warden::report_html(
+                        &out.report,
+                        &format!("{model} on {dataset}"),
+                        Some(&limits),
+                    ),
                 )
             })
             .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", md_path.display())))?;
