@@ -59,7 +59,8 @@ pub use data::{
 pub use error::{Error, ErrorKind};
 pub use evaluate::{
     AttackPlan, EVALUATION_FORMAT, EvalOutcome, EvalReport, EvalRequest, PredictionsRequest,
-    PrivacyRisk, check_attack_settings, evaluate_predictions, parse_privileged, report_markdown,
+    PrivacyRisk, StageProgress, check_attack_settings, evaluate_predictions, parse_privileged,
+    report_markdown,
 };
 pub(crate) use gate::gate_config_value;
 pub use gate::{GateOutcome, POLICY_INPUT_VERSION, PromoteOutcome};

@@ -845,6 +845,7 @@ fn eval_request(
         eps: vec![0.1],
         steps: 20,
         immutable: Vec::new(),
+        progress: None,
     }
 }
 
