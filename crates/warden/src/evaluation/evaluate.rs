@@ -29,9 +29,12 @@ pub const HSJ_ROWS: usize = 100;
 /// The evaluation report format.
 pub const EVALUATION_FORMAT: &str = "warden.evaluation/v1";
 
-/// Told when each stage of an evaluation ends: its name and seconds.
+/// A stage's name and how many seconds it took.
+pub type StageCallback = dyn Fn(&str, f64) + Send + Sync;
+
+/// Told when each stage of an evaluation ends.
 #[derive(Clone)]
-pub struct StageProgress(pub std::sync::Arc<dyn Fn(&str, f64) + Send + Sync>);
+pub struct StageProgress(pub std::sync::Arc<StageCallback>);
 
 impl std::fmt::Debug for StageProgress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
