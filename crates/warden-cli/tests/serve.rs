@@ -1444,7 +1444,7 @@ fn half_sent(srv: &Server, key: &str, body: &str) -> std::net::TcpStream {
     use std::io::Write;
     let addr = srv.base.trim_start_matches("http://");
     let mut c = std::net::TcpStream::connect(addr).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(
         c,
         "POST /v1/models/credit:predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
