@@ -38,6 +38,25 @@ pub struct Global {
     /// Print machine-readable JSON instead of text
     #[arg(long, global = true)]
     pub json: bool,
+    /// Progress of long work on stderr: a bar on a terminal and a line every
+    /// 10 seconds otherwise (auto), always lines (plain), or nothing (none)
+    #[arg(
+        long,
+        global = true,
+        env = "WARDEN_PROGRESS",
+        value_enum,
+        default_value = "auto"
+    )]
+    pub progress: ProgressArg,
+}
+
+/// How long work shows its progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressArg {
+    Auto,
+    Bar,
+    Plain,
+    None,
 }
 
 /// `--actor` given after a subcommand.
@@ -678,6 +697,8 @@ pub struct CsvArgs {
 }
 
 #[derive(Subcommand)]
+// Parsed once per run: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum DataCmd {
     /// Ingest a CSV file (or `-` for stdin) as the next version NAME@V
     #[command(
@@ -713,6 +734,11 @@ pub enum DataCmd {
         /// Skip the poisoning screen
         #[arg(long)]
         no_screen: bool,
+        /// The largest share of wrong labels this dataset may have (0–1; the
+        /// gate's max_label_noise when not given): set it when labels are
+        /// noisy by nature, after reading the screen's estimate
+        #[arg(long, value_name = "SHARE")]
+        max_label_noise: Option<f64>,
         #[command(flatten)]
         csv: CsvArgs,
         #[command(flatten)]

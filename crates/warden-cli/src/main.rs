@@ -19,9 +19,10 @@ use crate::output::Failure;
 fn main() -> ExitCode {
     quiet_on_closed_pipe();
     let cli = Cli::parse();
+    let json = cli.global.json;
     match cmd::run(cli) {
         Ok(code) => code,
-        Err(failure) => failure.report(),
+        Err(failure) => failure.report(json),
     }
 }
 

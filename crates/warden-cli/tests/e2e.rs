@@ -2497,3 +2497,345 @@ fn stored_documents_that_do_not_parse_are_corrupt_not_defaults() {
         ok(warden(ws, "ana").args(cmd));
     }
 }
+
+/// Heavy label flipping makes the labels hard to separate, so the screen
+/// lists no suspects; its estimate of wrong labels still reaches the gate,
+/// which denies staging until the owner sets a limit for a naturally noisy
+/// dataset. A version relabelled against the previous one is caught by id.
+#[test]
+fn heavy_label_poisoning_is_denied_at_staging() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
+    let ingest = |csv: &str, name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "data",
+            "ingest",
+            csv,
+            "--name",
+            name,
+            "--target",
+            "approved",
+            "--id",
+            "customer_id",
+            "--sensitive",
+            "sex",
+            "--sensitive",
+            "age_band",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str::<serde_json::Value>(&ok(warden(ws, "ana").args(&args))).unwrap()
+    };
+    ok(warden(ws, "ana").args([
+        "example", "credit", "--rows", "3000", "--seed", "5", "--out", "p.csv", "--poison", "0.2",
+    ]));
+    let r = ingest("p.csv", "credit", &[]);
+    let noise = &r["dataset"]["manifest"]["checks"]["label_noise"];
+    let est = noise["estimate"].as_f64().unwrap();
+    assert!((0.15..0.25).contains(&est), "{noise}");
+    assert!(noise["interval"][0].as_f64().unwrap() < est);
+    assert_eq!(
+        r["report"]["screen"]["suspect_rows"], 0,
+        "{}",
+        r["report"]["screen"]
+    );
+    ok(warden(ws, "ana").args(["train", "--dataset", "credit@1", "--name", "credit"]));
+    ok(warden(ws, "ana").args([
+        "eval",
+        "credit@1",
+        "--dataset",
+        "credit@1",
+        "--attack",
+        "none",
+    ]));
+    let (code, stdout, _) = out(warden(ws, "ana").args(["gate", "credit@1", "--env", "staging"]));
+    assert_eq!(code, 4, "{stdout}");
+    assert!(stdout.contains("of its labels are wrong"), "{stdout}");
+    assert!(stdout.contains("--max-label-noise"), "{stdout}");
+
+    // The owner of a naturally noisy dataset sets its limit; out of range is refused.
+    let (code, _, stderr) = out(warden(ws, "ana").args([
+        "data",
+        "ingest",
+        "p.csv",
+        "--name",
+        "credit",
+        "--target",
+        "approved",
+        "--max-label-noise",
+        "1.5",
+    ]));
+    assert_eq!(code, 2, "{stderr}");
+    ingest("p.csv", "credit", &["--max-label-noise", "0.3"]);
+    ok(warden(ws, "ana").args(["train", "--dataset", "credit@2", "--name", "credit"]));
+    ok(warden(ws, "ana").args([
+        "eval",
+        "credit@2",
+        "--dataset",
+        "credit@2",
+        "--attack",
+        "none",
+    ]));
+    let (_, stdout, _) = out(warden(ws, "ana").args(["gate", "credit@2", "--env", "staging"]));
+    assert!(!stdout.contains("of its labels are wrong"), "{stdout}");
+
+    // A clean version, then one with 3% of its labels flipped: the flips
+    // are found by id against the version before.
+    ok(warden(ws, "ana").args([
+        "example", "credit", "--rows", "3000", "--seed", "6", "--out", "c.csv",
+    ]));
+    ok(warden(ws, "ana").args([
+        "example", "credit", "--rows", "3000", "--seed", "6", "--out", "f.csv", "--poison", "0.03",
+    ]));
+    ingest("c.csv", "loans", &[]);
+    let r = ingest("f.csv", "loans", &[]);
+    let flipped = r["report"]["screen"]["relabelled"]["count"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(flipped, 90, "{}", r["report"]["screen"]["relabelled"]);
+    assert_eq!(r["dataset"]["manifest"]["checks"]["relabelled"], 90);
+}
+
+/// A directory where a CSV file is expected is named in the error, for
+/// every command that reads one.
+#[test]
+fn a_directory_given_as_input_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    std::fs::create_dir(ws.join("dd")).unwrap();
+    for args in [
+        vec!["data", "ingest", "dd", "--name", "x"],
+        vec!["data", "profile", "dd"],
+        vec!["monitor", "drift", "--reference", "dd", "--current", "dd"],
+    ] {
+        let (code, _, stderr) = out(warden(ws, "ana").args(&args));
+        assert_ne!(code, 0, "{args:?}");
+        assert!(stderr.contains("dd"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("os error"), "{args:?}: {stderr}");
+    }
+}
+
+/// Under `--json` an error is one JSON object on stderr, with the kind of
+/// failure, the message, the hint and the exit code.
+#[test]
+fn errors_under_json_are_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    let (code, stdout, stderr) = out(warden(ws, "eve").args(["keys", "generate", "k", "--json"]));
+    assert_eq!(code, 3, "{stdout}{stderr}");
+    let e: serde_json::Value = serde_json::from_str(stderr.trim()).unwrap();
+    assert_eq!(e["error"]["kind"], "not_authorised");
+    assert_eq!(e["error"]["exit_code"], 3);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("eve may not")
+    );
+    assert!(
+        e["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("roles grant eve")
+    );
+    let (code, _, stderr) = out(warden(ws, "ana").args(["model", "show", "nope@1", "--json"]));
+    assert_eq!(code, 1);
+    let e: serde_json::Value = serde_json::from_str(stderr.trim()).unwrap();
+    assert_eq!(e["error"]["kind"], "error");
+    assert!(e["error"]["hint"].is_null());
+}
+
+/// A protected characteristic used as a feature, or redacted free text kept
+/// as one, is pointed out at ingest with the flag that excludes it.
+#[test]
+fn ingest_warns_about_protected_and_redacted_features() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["example", "credit", "--rows", "400", "--out", "c.csv"]));
+    let (code, stdout, stderr) = out(warden(ws, "ana").args([
+        "data",
+        "ingest",
+        "c.csv",
+        "--name",
+        "c",
+        "--target",
+        "approved",
+        "--no-screen",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let w: Vec<&str> = r["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x.as_str())
+        .collect();
+    assert!(
+        w.iter()
+            .any(|m| m.contains("\"sex\"") && m.contains("--sensitive sex")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|m| m.contains("\"notes\"") && m.contains("--features")),
+        "{w:?}"
+    );
+    assert!(stderr.contains("warning: column \"sex\""), "{stderr}");
+    // Declared sensitive, it is no longer a feature, and no warning is given for it.
+    let (_, stdout, _) = out(warden(ws, "ana").args([
+        "data",
+        "ingest",
+        "c.csv",
+        "--name",
+        "c",
+        "--target",
+        "approved",
+        "--no-screen",
+        "--json",
+        "--sensitive",
+        "sex",
+    ]));
+    let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        !r["warnings"].to_string().contains("\\\"sex\\\""),
+        "{}",
+        r["warnings"]
+    );
+}
+
+/// The HTML evaluation report says which figures fail the gate: every
+/// figure that is below (or above) the bundled limit, computed here from
+/// report.json, has a FAIL row; passing figures have pass rows.
+#[test]
+fn evaluation_reports_mark_each_figure_that_fails_the_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
+    ok(warden(ws, "ana").args([
+        "example", "credit", "--rows", "2000", "--seed", "2", "--out", "c.csv", "--bias", "0.9",
+    ]));
+    ok(warden(ws, "ana").args([
+        "data",
+        "ingest",
+        "c.csv",
+        "--name",
+        "c",
+        "--target",
+        "approved",
+        "--id",
+        "customer_id",
+        "--sensitive",
+        "age_band",
+        "--no-screen",
+    ]));
+    // sex is a feature of this model, and the data is biased by sex.
+    ok(warden(ws, "ana").args(["train", "--dataset", "c@1", "--name", "c"]));
+    ok(warden(ws, "ana").args([
+        "eval",
+        "c@1",
+        "--dataset",
+        "c@1",
+        "--report",
+        "ev",
+        "--sensitive",
+        "sex",
+        "--sensitive",
+        "age_band",
+    ]));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.join("ev/report.json")).unwrap()).unwrap();
+    let html = std::fs::read_to_string(ws.join("ev/report.html")).unwrap();
+    let row = |figure: &str, verdict: &str| {
+        html.split("<tr")
+            .any(|r| r.contains(&format!("data-gate=\"{verdict}\"")) && r.contains(figure))
+    };
+    let mut fails = 0;
+    for f in report["fairness"].as_array().unwrap() {
+        let attr = f["attribute"].as_str().unwrap();
+        let figure = format!("demographic parity ratio ({})", attr.replace('&', "&amp;"));
+        match f["demographic_parity_ratio"].as_f64() {
+            Some(v) if v >= 0.8 => assert!(row(&figure, "pass"), "{figure} {v}"),
+            v => {
+                fails += 1;
+                assert!(row(&figure, "fail"), "{figure} {v:?} not marked:\n{html}");
+            }
+        }
+    }
+    let pgd = report["robustness"]["attacks"]["pgd_linf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| (x["eps"].as_f64().unwrap() - 0.1).abs() < 1e-9)
+        .unwrap()["robust_accuracy"]
+        .as_f64()
+        .unwrap();
+    let verdict = if pgd >= 0.5 { "pass" } else { "fail" };
+    assert!(row("robust accuracy (pgd_linf, eps 0.1)", verdict), "{pgd}");
+    assert!(
+        fails >= 1,
+        "the biased data should fail demographic parity: {}",
+        report["fairness"]
+    );
+    assert!(html.contains("FAIL the production gate"), "{html}");
+    assert!(html.contains("Confusion matrix"));
+}
+
+/// Long work says how far it is on stderr: eval names each stage as it
+/// ends (plain lines when stderr is not a terminal); `--progress none`
+/// silences it; stdout stays the result.
+#[test]
+fn eval_reports_its_stages_unless_told_not_to() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
+    ok(warden(ws, "ana").args(["example", "credit", "--rows", "400", "--out", "c.csv"]));
+    ok(warden(ws, "ana").args([
+        "data",
+        "ingest",
+        "c.csv",
+        "--name",
+        "c",
+        "--target",
+        "approved",
+        "--no-screen",
+        "--sensitive",
+        "sex",
+    ]));
+    ok(warden(ws, "ana").args(["train", "--dataset", "c@1", "--name", "c"]));
+    let (code, stdout, stderr) = out(warden(ws, "ana").args([
+        "eval",
+        "c@1",
+        "--dataset",
+        "c@1",
+        "--attack",
+        "none",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str::<serde_json::Value>(&stdout).unwrap();
+    for stage in ["load", "predict", "performance", "fairness", "record"] {
+        assert!(
+            stderr.contains(&format!("eval: {stage} done in")),
+            "{stderr}"
+        );
+    }
+    let (_, _, stderr) = out(warden(ws, "ana").args([
+        "eval",
+        "c@1",
+        "--dataset",
+        "c@1",
+        "--attack",
+        "none",
+        "--progress",
+        "none",
+    ]));
+    assert!(!stderr.contains("eval:"), "{stderr}");
+}

@@ -509,6 +509,7 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
             &features,
             &spec.sensitive,
             spec.previous.as_ref(),
+            spec.id.as_deref(),
             opts,
         )?),
         _ => None,

@@ -164,7 +164,19 @@ pub fn to_markdown(r: &DataReport, title: &str) -> String {
                     l.out_of_fold_auc,
                     rows(&l.suspects)
                 );
+                let _ = writeln!(
+                    s,
+                    "- estimated share of wrong labels: {:.1}% (95% interval {:.1}–{:.1}%), natural noise and any poisoning together; the staging gate compares it with the dataset's `--max-label-noise` or its `max_label_noise`",
+                    l.estimated_noise_rate * 100.0,
+                    l.noise_interval[0] * 100.0,
+                    l.noise_interval[1] * 100.0
+                );
             }
+            let _ = writeln!(
+                s,
+                "- labels changed since the previous version (same id): {}",
+                rows(&sc.relabelled)
+            );
             let _ = writeln!(
                 s,
                 "- kNN label disagreement ({} rows checked): {}",

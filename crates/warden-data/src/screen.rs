@@ -95,6 +95,10 @@ pub struct LabelNoise {
     /// the estimated fraction of wrong labels (reported even when
     /// separability is low, where it mixes natural noise and poison).
     pub estimated_noise_rate: f64,
+    /// Wilson 95% interval of that fraction over the labelled rows. It
+    /// treats the estimate as a count of wrong labels among them, so it
+    /// covers sampling error, not the error of the screen's own model.
+    pub noise_interval: [f64; 2],
     pub thresholds: Vec<f64>,
     /// Calibrated confident joint, rows = given label, columns = true label.
     pub confident_joint: Vec<Vec<f64>>,
@@ -118,16 +122,72 @@ pub struct ScreenReport {
     pub near_duplicates: RowList,
     pub conflicting_labels: RowList,
     pub label_noise: Option<LabelNoise>,
+    /// Rows whose id is in the previous version with another label: label
+    /// changes against an earlier version, suspects whatever the model
+    /// thinks (empty without an id column or a previous version).
+    pub relabelled: RowList,
     pub knn_disagreement: RowList,
     pub knn_rows_checked: usize,
     pub outliers: RowList,
     pub class_balance: BTreeMap<String, f64>,
     pub previous_class_balance: Option<BTreeMap<String, f64>>,
     pub shifted_features: Vec<FeatureShift>,
-    /// Distinct rows in any of: conflicting labels, label-noise suspects.
+    /// Distinct rows in any of: conflicting labels, label-noise suspects,
+    /// rows relabelled since the previous version.
     pub suspect_rows: usize,
     pub suspect_fraction: f64,
     pub notes: Vec<String>,
+}
+
+/// The Wilson score interval (95%) of a proportion `p` observed over `n`
+/// trials (Wilson 1927); `[0, 0]` for no trials.
+fn wilson_95(p: f64, n: usize) -> [f64; 2] {
+    if n == 0 || !p.is_finite() {
+        return [0.0, 0.0];
+    }
+    let z = 1.959_963_984_540_054_f64;
+    let n = n as f64;
+    let p = p.clamp(0.0, 1.0);
+    let denom = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
+    [(centre - half).max(0.0), (centre + half).min(1.0)]
+}
+
+/// Rows of `table` whose `id` appears in `previous` with a different
+/// `target` value. Ids that repeat within a version are ambiguous and
+/// skipped.
+fn relabelled_rows(table: &Table, previous: &Table, id: &str, target: &str) -> Vec<usize> {
+    let (Some(pid), Some(ptarget), Some(cid), Some(ctarget)) = (
+        previous.column(id),
+        previous.column(target),
+        table.column(id),
+        table.column(target),
+    ) else {
+        return Vec::new();
+    };
+    let mut before: HashMap<String, Option<String>> = HashMap::with_capacity(previous.rows);
+    let mut repeated: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for r in 0..previous.rows {
+        let Some(k) = pid.data.text(r) else { continue };
+        if before.insert(k.clone(), ptarget.data.text(r)).is_some() {
+            repeated.insert(k);
+        }
+    }
+    (0..table.rows)
+        .filter(|&r| {
+            let Some(k) = cid.data.text(r) else {
+                return false;
+            };
+            if repeated.contains(&k) {
+                return false;
+            }
+            match (before.get(&k), ctarget.data.text(r)) {
+                (Some(Some(old)), Some(new)) => *old != new,
+                _ => false,
+            }
+        })
+        .collect()
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -355,6 +415,7 @@ pub fn screen(
     features: &[String],
     extra: &[String],
     previous: Option<&Table>,
+    id: Option<&str>,
     opts: &ScreenOptions,
 ) -> Result<ScreenReport, DataError> {
     let n = table.rows;
@@ -587,6 +648,7 @@ pub fn screen(
             out_of_fold_auc: auc,
             low_separability: low,
             estimated_noise_rate,
+            noise_interval: wilson_95(estimated_noise_rate, labelled.len()),
             thresholds: thr,
             confident_joint: joint,
             noise_matrix: noise,
@@ -688,7 +750,22 @@ pub fn screen(
         }
     }
 
-    let mut suspect_set: Vec<usize> = suspects.iter().chain(&conflicting).copied().collect();
+    let relabelled = match (previous, id) {
+        (Some(prev), Some(id)) => relabelled_rows(table, prev, id, target),
+        _ => Vec::new(),
+    };
+    if !relabelled.is_empty() {
+        notes.push(format!(
+            "{} row(s) carry another label than the same id in the previous version",
+            relabelled.len()
+        ));
+    }
+    let mut suspect_set: Vec<usize> = suspects
+        .iter()
+        .chain(&conflicting)
+        .chain(&relabelled)
+        .copied()
+        .collect();
     suspect_set.sort_unstable();
     suspect_set.dedup();
     let max = opts.max_listed;
@@ -698,6 +775,7 @@ pub fn screen(
         near_duplicates: RowList::from(near, max),
         conflicting_labels: RowList::from(conflicting, max),
         label_noise,
+        relabelled: RowList::from(relabelled, max),
         knn_disagreement: RowList::from(knn, max),
         knn_rows_checked: sample.len(),
         outliers: RowList::from(outliers, max),
@@ -713,6 +791,38 @@ pub fn screen(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn table(csv: &str) -> Table {
+        let mut input = csv.as_bytes();
+        crate::read::read_csv(&mut input, &crate::read::CsvOptions::default())
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn wilson_interval_matches_the_formula_at_known_points() {
+        // p = 0.1 over 100 trials: SciPy's
+        // binomtest(10, 100).proportion_ci(method="wilson") gives
+        // (0.05522913706067508, 0.17436566150491345).
+        let [lo, hi] = wilson_95(0.1, 100);
+        assert!((lo - 0.055_229_137_060_675_08).abs() < 1e-12, "{lo}");
+        assert!((hi - 0.174_365_661_504_913_45).abs() < 1e-12, "{hi}");
+        assert_eq!(wilson_95(0.0, 0), [0.0, 0.0]);
+        // None wrong in 50: SciPy gives (0, 0.07134759913335872).
+        let [lo, hi] = wilson_95(0.0, 50);
+        assert!(lo.abs() < 1e-15, "{lo}");
+        assert!((hi - 0.071_347_599_133_358_72).abs() < 1e-12, "{hi}");
+    }
+
+    #[test]
+    fn labels_changed_since_the_previous_version_are_found_by_id() {
+        let before = table("id,y,x\na,1,5\nb,0,6\nc,1,7\nd,0,8\nd,1,9\n");
+        let now = table("id,y,x\nb,1,6\na,1,5\nc,0,7\ne,1,1\nd,1,8\n");
+        // b and c changed label; e is new; d repeats in the previous
+        // version, so it cannot be judged.
+        assert_eq!(relabelled_rows(&now, &before, "id", "y"), vec![0, 2]);
+        assert!(relabelled_rows(&now, &before, "nope", "y").is_empty());
+    }
 
     #[test]
     fn sentences_are_not_categories() {

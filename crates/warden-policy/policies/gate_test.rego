@@ -34,6 +34,34 @@ test_unmasked_pii_fails_staging if {
 	count(data.warden.gate.deny) == 1 with input as bad
 }
 
+noisy(estimate, limit) := [{
+	"name": "d", "version": 1, "pii": {"unmasked": []}, "screened": true, "suspect_fraction": 0,
+	"label_noise": {"estimate": estimate, "interval": [estimate - 0.01, estimate + 0.01], "out_of_fold_auc": 0.8, "limit": limit},
+}]
+
+test_heavy_label_noise_fails_staging_even_with_no_suspects if {
+	bad := object.union(good, {"env": "staging", "datasets": noisy(0.2, null)})
+	msgs := data.warden.gate.deny with input as bad
+	count(msgs) == 1
+	some m in msgs
+	contains(m, "20% of its labels")
+}
+
+test_an_owner_limit_above_the_estimate_passes if {
+	ok := object.union(good, {"env": "staging", "datasets": noisy(0.11, 0.15)})
+	count(data.warden.gate.deny) == 0 with input as ok
+}
+
+test_an_owner_limit_below_the_estimate_fails if {
+	bad := object.union(good, {"env": "staging", "datasets": noisy(0.05, 0.02)})
+	count(data.warden.gate.deny) == 1 with input as bad
+}
+
+test_label_noise_does_not_block_dev if {
+	ok := object.union(good, {"env": "dev", "datasets": noisy(0.3, null)})
+	count(data.warden.gate.deny) == 0 with input as ok
+}
+
 test_one_approval_fails_production if {
 	bad := object.union(good, {"approvals": [{"approver": "a", "valid": true, "distinct_from_author": true}]})
 	count(data.warden.gate.deny) == 1 with input as bad

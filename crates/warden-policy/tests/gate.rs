@@ -15,7 +15,7 @@ fn passing(env: &str) -> Value {
         "signatures": [{"key": "pipeline", "key_id": "sha256:aa", "valid": true, "trusted": true}],
         "scan": {"scanned": true, "max_severity": "low", "findings": [{"file": "credit@3/model.json", "rule": "file.unrecognised", "severity": "low", "message": "x"}], "incomplete": 0, "report": "sha256:11"},
         "datasets": [{"name": "credit", "version": 1, "pinned": false, "schema_valid": true,
-                      "pii": {"detected": ["email"], "unmasked": []}, "screened": true, "suspect_fraction": 0.01}],
+                      "pii": {"detected": ["email"], "unmasked": []}, "screened": true, "suspect_fraction": 0.01, "label_noise": {"estimate": 0.01, "interval": [0.005, 0.02], "out_of_fold_auc": 0.97, "limit": null}}],
         "training": {"seed": 7, "dp": null},
         "evaluation": {
             "metrics": {"accuracy": 0.86, "roc_auc": 0.91},
@@ -106,6 +106,15 @@ fn each_rule_denies_with_an_actionable_message() {
                 json!(0.03),
             ),
             "poisoning suspects",
+        ),
+        (
+            "staging",
+            with(
+                "staging",
+                &["datasets", "0", "label_noise"],
+                json!({"estimate": 0.2, "interval": [0.19, 0.21], "out_of_fold_auc": 0.78, "limit": null}),
+            ),
+            "of its labels are wrong",
         ),
         (
             "staging",
@@ -270,7 +279,7 @@ fn each_rule_denies_with_an_actionable_message() {
 #[test]
 fn the_bundled_rego_tests_pass() {
     let tests = Gate::bundled().unwrap().run_tests().unwrap();
-    assert_eq!(tests.len(), 14, "{tests:?}");
+    assert_eq!(tests.len(), 18, "{tests:?}");
     assert!(tests.iter().all(|t| t.1), "{tests:?}");
 }
 

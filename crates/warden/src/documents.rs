@@ -117,6 +117,27 @@ pub struct DatasetChecks {
     /// Whether the screen found the labels too hard to separate to judge.
     #[serde(default)]
     pub low_separability: Option<bool>,
+    /// The estimated share of wrong labels (`None`: not screened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_noise: Option<LabelNoiseCheck>,
+    /// Rows whose label changed since the previous version (same id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relabelled: Option<u64>,
+}
+
+/// The poisoning screen's estimate of wrong labels, natural noise and
+/// poisoning together.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LabelNoiseCheck {
+    /// Estimated share of wrong labels (confident learning).
+    pub estimate: f64,
+    /// Wilson 95% interval of the estimate over the labelled rows.
+    pub interval: [f64; 2],
+    /// How well the screen's model separates the classes out of fold.
+    pub out_of_fold_auc: f64,
+    /// The largest share the dataset's owner accepts for this dataset
+    /// (`warden data ingest --max-label-noise`); the gate's default if none.
+    pub limit: Option<f64>,
 }
 
 /// Personal data found, and what of it remains unmasked.

@@ -40,6 +40,7 @@ fn ingest(ws: &Workspace, name: &str, csv: &[u8], target: Option<&str>) {
         id: None,
         csv: CsvOptions::default(),
         screen: false,
+        max_label_noise: None,
     })
     .unwrap();
 }

@@ -126,6 +126,7 @@ fn write_report(
     report: &EvalReport,
     markdown: &str,
     title: &str,
+    limits: Option<&warden::GateLimits>,
 ) -> Result<(), Failure> {
     let io = |e: std::io::Error| Failure::new(exit::ERROR, format!("{}: {e}", dir.display()));
     std::fs::create_dir_all(dir).map_err(io)?;
@@ -133,7 +134,11 @@ fn write_report(
         serde_json::to_vec_pretty(report).map_err(|e| Failure::new(exit::ERROR, e.to_string()))?;
     std::fs::write(dir.join("report.json"), json).map_err(io)?;
     std::fs::write(dir.join("report.md"), markdown).map_err(io)?;
-    std::fs::write(dir.join("report.html"), warden::report_html(report, title)).map_err(io)?;
+    std::fs::write(
+        dir.join("report.html"),
+        warden::report_html(report, title, limits),
+    )
+    .map_err(io)?;
     Ok(())
 }
 
@@ -158,7 +163,7 @@ pub fn run(g: &Global, a: EvalArgs) -> Result<ExitCode, Failure> {
         .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
         let markdown = warden::report_markdown(&report, &file.display().to_string());
         if let Some(dir) = &a.report {
-            write_report(dir, &report, &markdown, &file.display().to_string())?;
+            write_report(dir, &report, &markdown, &file.display().to_string(), None)?;
         }
         if g.json {
             output::json(&report)?;
@@ -177,7 +182,13 @@ pub fn run(g: &Global, a: EvalArgs) -> Result<ExitCode, Failure> {
         ));
     };
     let ws = workspace(g)?;
+    let progress = (output::Progress::of(g.progress) != output::Progress::None).then(|| {
+        warden::StageProgress(std::sync::Arc::new(|stage: &str, secs: f64| {
+            eprintln!("eval: {stage} done in {secs:.1} s");
+        }))
+    });
     let out = ws.evaluate(&EvalRequest {
+        progress,
         model: version_ref(model)?,
         dataset: version_ref(dataset)?,
         sensitive: (!a.sensitive.is_empty()).then(|| a.sensitive.clone()),
@@ -203,7 +214,13 @@ pub fn run(g: &Global, a: EvalArgs) -> Result<ExitCode, Failure> {
             out.evaluation.dataset,
             out.evaluation.dataset_version
         );
-        write_report(dir, &out.report, &out.markdown, &title)?;
+        write_report(
+            dir,
+            &out.report,
+            &out.markdown,
+            &title,
+            Some(&ws.gate_limits()?),
+        )?;
     }
     if g.json {
         output::json(&out)?;

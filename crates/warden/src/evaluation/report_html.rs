@@ -6,6 +6,7 @@
 use plotters::prelude::*;
 
 use crate::evaluate::EvalReport;
+use crate::{Error, Workspace};
 use warden_ml::metrics::Figure;
 
 const W: u32 = 520;
@@ -148,13 +149,119 @@ fn group_bars(title: &str, groups: &[(String, [Option<f64>; 3])]) -> String {
 }
 
 /// The report page.
-pub fn report_html(r: &EvalReport, title: &str) -> String {
+/// The gate's limits an evaluation report marks figures against: the
+/// bundled or configured `gate_config` (`warden.toml` `[gates] data`).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct GateLimits {
+    /// Which environment's gate these are (the strictest configured).
+    pub env: String,
+    pub min_demographic_parity_ratio: Option<f64>,
+    pub robust_attack: Option<String>,
+    pub robust_eps: Option<f64>,
+    pub min_robust_accuracy: Option<f64>,
+    pub max_membership_inference_auc: Option<f64>,
+}
+
+impl GateLimits {
+    /// The limits in a gate data document's `gate_config`.
+    pub fn from_gate_config(env: &str, cfg: &serde_json::Value) -> Self {
+        GateLimits {
+            env: env.to_string(),
+            min_demographic_parity_ratio: cfg["min_demographic_parity_ratio"].as_f64(),
+            robust_attack: cfg["robust_attack"].as_str().map(str::to_string),
+            robust_eps: cfg["robust_eps"].as_f64(),
+            min_robust_accuracy: cfg["min_robust_accuracy"].as_f64(),
+            max_membership_inference_auc: cfg["max_membership_inference_auc"].as_f64(),
+        }
+    }
+}
+
+impl Workspace {
+    /// The limits of the workspace's gate for its strictest environment,
+    /// for marking evaluation reports.
+    pub fn gate_limits(&self) -> Result<GateLimits, Error> {
+        let env = self
+            .config()
+            .gates
+            .environments
+            .last()
+            .cloned()
+            .unwrap_or_else(|| "production".into());
+        Ok(GateLimits::from_gate_config(
+            &env,
+            &crate::gate_config_value(self)?,
+        ))
+    }
+}
+
+/// One figure checked against a gate limit.
+struct Check {
+    figure: String,
+    value: Option<f64>,
+    limit: String,
+    pass: bool,
+}
+
+fn checks(r: &EvalReport, g: &GateLimits) -> Vec<Check> {
+    let mut out = Vec::new();
+    if let Some(min) = g.min_demographic_parity_ratio {
+        for f in &r.fairness {
+            let v = f.demographic_parity_ratio.value();
+            out.push(Check {
+                figure: format!("demographic parity ratio ({})", f.attribute),
+                value: v,
+                limit: format!("≥ {min}"),
+                pass: v.is_some_and(|v| v >= min),
+            });
+        }
+    }
+    if let (Some(rb), Some(attack), Some(eps), Some(min)) = (
+        &r.robustness,
+        &g.robust_attack,
+        g.robust_eps,
+        g.min_robust_accuracy,
+    ) && let Some(points) = rb.attacks.get(attack)
+    {
+        let v = points
+            .iter()
+            .find(|x| (x.eps - eps).abs() < 1e-9)
+            .map(|x| x.robust_accuracy);
+        out.push(Check {
+            figure: format!("robust accuracy ({attack}, eps {eps})"),
+            value: v,
+            limit: format!("≥ {min}"),
+            pass: v.is_some_and(|v| v >= min),
+        });
+    }
+    if let (Some(pr), Some(max)) = (&r.privacy, g.max_membership_inference_auc) {
+        let v = [pr.loss_threshold.auc.value(), pr.confidence.auc.value()]
+            .into_iter()
+            .flatten()
+            .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+        out.push(Check {
+            figure: "membership-inference AUC (worst attack)".into(),
+            value: v,
+            limit: format!("≤ {max}"),
+            pass: v.is_some_and(|v| v <= max),
+        });
+    }
+    out
+}
+
+/// The HTML report of an evaluation. With `limits`, a table at the top
+/// marks each figure a gate checks as pass or FAIL (in words, not colour
+/// alone), and failing figures are marked where they appear.
+pub fn report_html(r: &EvalReport, title: &str, limits: Option<&GateLimits>) -> String {
     let p = &r.performance;
+    let checked = limits.map(|g| checks(r, g)).unwrap_or_default();
+    let failed = |figure: &str| checked.iter().any(|c| !c.pass && c.figure == figure);
     let mut h = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>\
          body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}\
          table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}\
-         th{{background:#f4f4f4}}.charts{{display:flex;flex-wrap:wrap;gap:12px}}.note{{color:#666}}</style></head><body>\
+         th{{background:#f4f4f4}}.charts{{display:flex;flex-wrap:wrap;gap:12px}}.note{{color:#666}}\
+         .fail{{background:#fde2e1;color:#8a1c13;font-weight:bold}}.pass{{background:#e3f4e1;color:#1d5c1a}}\
+         svg{{max-width:100%;height:auto}}</style></head><body>\
          <h1>Evaluation: {t}</h1><p>{rows} rows{pos}</p>",
         t = esc(title),
         rows = r.rows,
@@ -164,6 +271,39 @@ pub fn report_html(r: &EvalReport, title: &str) -> String {
             .map(|c| format!("; favourable class <code>{}</code>", esc(c)))
             .unwrap_or_default()
     );
+    if let Some(g) = limits {
+        let fails = checked.iter().filter(|c| !c.pass).count();
+        h += &format!(
+            "<h2>Gate checks ({env})</h2><p>{verdict}</p><table><tr><th>figure</th><th>value</th><th>limit</th><th>verdict</th></tr>",
+            env = esc(&g.env),
+            verdict = if checked.is_empty() {
+                "No figure of this report is checked by the gate.".to_string()
+            } else if fails == 0 {
+                format!("All {} checked figures pass.", checked.len())
+            } else {
+                format!(
+                    "{fails} of {} checked figures FAIL the {} gate.",
+                    checked.len(),
+                    esc(&g.env)
+                )
+            }
+        );
+        for c in &checked {
+            let (class, word) = if c.pass {
+                ("pass", "pass")
+            } else {
+                ("fail", "FAIL")
+            };
+            h += &format!(
+                "<tr class=\"{class}\" data-gate=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{word}</td></tr>",
+                esc(&c.figure),
+                c.value
+                    .map_or("undefined".to_string(), |v| format!("{v:.4}")),
+                esc(&c.limit)
+            );
+        }
+        h += "</table>";
+    }
     h += "<h2>Performance</h2><table><tr><th>figure</th><th>value</th><th>95% interval</th></tr>";
     let ci = |k: &str| {
         p.ci95
@@ -195,7 +335,23 @@ pub fn report_html(r: &EvalReport, title: &str) -> String {
             ci(key)
         );
     }
-    h += "</table><div class=\"charts\">";
+    h += "</table>";
+    if !p.confusion.is_empty() && p.confusion.len() == p.classes.len() {
+        h += "<h3>Confusion matrix</h3><table><tr><th>true \\ predicted</th>";
+        for c in &p.classes {
+            h += &format!("<th>{}</th>", esc(c));
+        }
+        h += "</tr>";
+        for (c, row) in p.classes.iter().zip(&p.confusion) {
+            h += &format!("<tr><th>{}</th>", esc(c));
+            for n in row {
+                h += &format!("<td>{n}</td>");
+            }
+            h += "</tr>";
+        }
+        h += "</table>";
+    }
+    h += "<div class=\"charts\">";
     if !p.curves.roc.is_empty() {
         h += &lines(
             "ROC curve",
@@ -241,10 +397,18 @@ pub fn report_html(r: &EvalReport, title: &str) -> String {
                     fig(&g.accuracy)
                 );
             }
+            let dp_ratio = if failed(&format!("demographic parity ratio ({})", f.attribute)) {
+                format!(
+                    "<strong class=\"fail\" data-gate=\"fail\">{} (FAIL: below the gate's limit)</strong>",
+                    fig(&f.demographic_parity_ratio)
+                )
+            } else {
+                fig(&f.demographic_parity_ratio)
+            };
             h += &format!(
                 "</table><p>demographic parity difference {}, ratio {}; equalized odds difference {}, ratio {}; equal opportunity difference {}; disparate impact {}; average odds difference {}</p>",
                 fig(&f.demographic_parity_difference),
-                fig(&f.demographic_parity_ratio),
+                dp_ratio,
                 fig(&f.equalized_odds_difference),
                 fig(&f.equalized_odds_ratio),
                 fig(&f.equal_opportunity_difference),

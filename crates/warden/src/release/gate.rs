@@ -136,6 +136,11 @@ impl Workspace {
                 "pii": {"detected": checks.pii.detected, "unmasked": checks.pii.unmasked},
                 "screened": checks.suspect_fraction.is_some(),
                 "suspect_fraction": checks.suspect_fraction,
+                "label_noise": checks.label_noise.as_ref().map(|l| json!({
+                    "estimate": l.estimate, "interval": l.interval,
+                    "out_of_fold_auc": l.out_of_fold_auc, "limit": l.limit,
+                })),
+                "relabelled": checks.relabelled,
             }));
         }
         let training = match &manifest.training {

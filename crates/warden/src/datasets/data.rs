@@ -2,7 +2,8 @@
 
 use crate::documents::{
     DatasetChecks, DatasetLineage, DatasetManifest, DatasetOutput, DatasetRoles, DatasetSource,
-    DatasetTransform, LineageParent, PiiCheck, ReportDigests, SCHEMA_VERSION, TransformSpec,
+    DatasetTransform, LabelNoiseCheck, LineageParent, PiiCheck, ReportDigests, SCHEMA_VERSION,
+    TransformSpec,
 };
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,9 @@ pub struct IngestRequest<'a> {
     pub id: Option<String>,
     pub csv: CsvOptions,
     pub screen: bool,
+    /// The largest share of wrong labels the dataset's owner accepts for
+    /// it (the gate's `max_label_noise` when `None`); 0 to 1.
+    pub max_label_noise: Option<f64>,
 }
 
 /// A recorded dataset version, with its manifest parsed.
@@ -65,6 +69,10 @@ impl DatasetInfo {
 pub struct IngestOutcome {
     pub dataset: DatasetInfo,
     pub report: DataReport,
+    /// What the data engineer should look at before training on it (a
+    /// protected attribute used as a feature, a redacted text column kept
+    /// as one); nothing here stops the ingest.
+    pub warnings: Vec<String>,
     #[serde(skip)]
     pub markdown: String,
 }
@@ -184,6 +192,18 @@ impl Workspace {
     /// its lineage and report, and an audit event, in one transaction.
     pub fn data_ingest(&self, req: IngestRequest<'_>) -> Result<IngestOutcome, Error> {
         self.authorize(Action::DataIngest, &format!("dataset:{}", req.name))?;
+        if let Some(m) = req.max_label_noise {
+            if !(0.0..=1.0).contains(&m) {
+                return Err(Error::Usage(format!(
+                    "--max-label-noise {m}: a share of rows between 0 and 1"
+                )));
+            }
+            if !req.screen {
+                return Err(Error::Usage(
+                    "--max-label-noise needs the poisoning screen; drop --no-screen".into(),
+                ));
+            }
+        }
         let pinned = match (
             req.expected_sha256,
             self.config().data.pins.get(req.name.as_str()),
@@ -306,6 +326,15 @@ impl Workspace {
                 low_separability: screen
                     .and_then(|s| s.label_noise.as_ref())
                     .map(|l| l.low_separability),
+                label_noise: screen
+                    .and_then(|s| s.label_noise.as_ref())
+                    .map(|l| LabelNoiseCheck {
+                        estimate: l.estimated_noise_rate,
+                        interval: l.noise_interval,
+                        out_of_fold_auc: l.out_of_fold_auc,
+                        limit: req.max_label_noise,
+                    }),
+                relabelled: screen.map(|s| s.relabelled.count as u64),
             },
             report: ReportDigests {
                 json: report_digest.to_string(),
@@ -359,9 +388,11 @@ impl Workspace {
             }),
         )?;
         self.commit(tx)?;
+        let warnings = feature_warnings(&out.report);
         Ok(IngestOutcome {
             dataset: DatasetInfo::from_record(&record)?,
             report: out.report,
+            warnings,
             markdown,
         })
     }
@@ -454,5 +485,98 @@ impl Workspace {
             nodes,
             previous_version: m.lineage.previous_version.clone(),
         })
+    }
+}
+
+/// Column names that usually hold a characteristic protected from
+/// discrimination (the US ECOA and Fair Housing Act, the UK Equality Act
+/// 2010, the EU Charter art. 21): matched on the whole name or one of its
+/// `_`/`-`/space separated words, case-insensitively.
+const PROTECTED_NAMES: &[&str] = &[
+    "race",
+    "ethnicity",
+    "ethnic",
+    "colour",
+    "color",
+    "sex",
+    "gender",
+    "age",
+    "religion",
+    "religious",
+    "nationality",
+    "national_origin",
+    "native_country",
+    "native-country",
+    "country_of_birth",
+    "marital_status",
+    "marital-status",
+    "disability",
+    "pregnancy",
+    "sexual_orientation",
+    "orientation",
+];
+
+fn protected(name: &str) -> bool {
+    let lower = name.trim().to_ascii_lowercase();
+    PROTECTED_NAMES.contains(&lower.as_str())
+        || lower
+            .split(['_', '-', ' ', '.'])
+            .any(|w| PROTECTED_NAMES.contains(&w))
+}
+
+/// Warnings for features that fair lending and data minimisation would
+/// question: a column named like a protected characteristic that is a
+/// feature rather than declared sensitive, and a text column whose PII was
+/// redacted kept as a feature (every new text then differs from training).
+fn feature_warnings(r: &DataReport) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in &r.features {
+        if protected(f) && !r.sensitive.contains(f) {
+            out.push(format!(
+                "column {f:?} looks like a protected characteristic and is a model feature: declare it with --sensitive {f} to keep it for fairness checks and out of the features, or list the features with --features"
+            ));
+        }
+    }
+    for a in &r.pii.actions {
+        let redacted_text =
+            a.entity.is_none() && matches!(a.action, warden_data::policy::Action::Redact);
+        if redacted_text && r.features.contains(&a.column) {
+            out.push(format!(
+                "column {:?} is free text with PII redacted and is a model feature: new text will rarely match a training value; leave it out with --features",
+                a.column
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod feature_warning_tests {
+    use super::protected;
+
+    #[test]
+    fn protected_names_match_whole_words_only() {
+        for yes in [
+            "race",
+            "Sex",
+            "age",
+            "age_band",
+            "native-country",
+            "Marital-Status",
+            "applicant gender",
+        ] {
+            assert!(protected(yes), "{yes}");
+        }
+        for no in [
+            "average",
+            "stage",
+            "usage",
+            "sexton",
+            "racecar",
+            "income",
+            "page_views",
+        ] {
+            assert!(!protected(no), "{no}");
+        }
     }
 }
