@@ -4,7 +4,13 @@
 //! number only if it passes Luhn and has an issuer prefix, an SSN only if it
 //! is in a range that can be issued, an IBAN only if its mod-97 check holds.
 //! The same detectors scan free text for embedded PII and redact it (the
-//! serving path uses them to filter responses).
+//! serving path uses them to filter responses). A match counts only at a
+//! token boundary (not glued to letters, digits or `-_/.#`), so the
+//! SSN-shaped start of an order id is not an SSN.
+//!
+//! Cards, phones, addresses and person names have their own modules
+//! (`card`, `phone`, `address`, `names`); a column's name can also
+//! rule an entity out (a column of versions holds no IP addresses).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::OnceLock;
