@@ -8,12 +8,14 @@
 //! 12 digits (most of Europe), ten digits (North America, Italian mobiles)
 //! or Spain's nine digits in its own grouping.
 //!
-//! Why not the `phonenumber` crate (a port of libphonenumber's metadata):
-//! it decides whether a number is *assigned*, which needs the country; a
-//! table holds numbers without one, and fictional or reserved ranges
-//! (Ofcom's drama numbers, 555) must still count as phone-shaped PII. What
-//! is left, length per country, is the table below; the crate would cost
-//! its metadata and regex cache on every build.
+//! Why not the `phonenumber` crate (a port of libphonenumber's metadata,
+//! 0.3.10): its `is_valid` decides whether a number is *assigned*, and says
+//! no to the reserved fictional ranges a table still holds as PII (Ofcom's
+//! `(01632) 960123`, `0115 4960086`, `07700 900123`), while its parser accepts `10.2.3.4` and `343-90-7301` as numbers, so it
+//! decides neither way on its own. What is left, length per country, is
+//! the table below; the crate would add 42 crates to the build (18 s for a
+//! fresh debug build of it alone, 36 s release, on this project's 2-core
+//! machine).
 
 use std::sync::OnceLock;
 
