@@ -2786,3 +2786,19 @@ fn evaluation_reports_mark_each_figure_that_fails_the_gate() {
     assert!(html.contains("FAIL the production gate"), "{html}");
     assert!(html.contains("Confusion matrix"));
 }
+
+#[test]
+fn paths_printed_from_a_discovered_workspace_have_no_dot_component() {
+    // Run inside the workspace: it is found from ".", and the key's path is
+    // printed from its root.
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    let stdout = ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
+    let want = format!(
+        "private key  {}",
+        ws.join(".warden/keys/pipeline.pem").display()
+    );
+    assert!(stdout.contains(&want), "{stdout}");
+    assert!(!stdout.contains("/./"), "{stdout}");
+}
