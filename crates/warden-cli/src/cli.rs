@@ -785,7 +785,7 @@ pub enum ExampleCmd {
         /// Where to write the CSV
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
-        /// Fraction of labels to flip; the flipped rows go to FILE.poison.json
+        /// Fraction of labels to flip; the flipped rows go to FILE.poison.json (written only when above 0)
         #[arg(long, default_value_t = 0.0, value_name = "FRACTION")]
         poison: f64,
         /// Shift income up, credit score down and debt ratio up

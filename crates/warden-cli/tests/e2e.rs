@@ -2802,3 +2802,58 @@ fn paths_printed_from_a_discovered_workspace_have_no_dot_component() {
     assert!(stdout.contains(&want), "{stdout}");
     assert!(!stdout.contains("/./"), "{stdout}");
 }
+
+#[test]
+fn example_data_lists_flipped_rows_only_when_labels_are_flipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let stdout = ok(warden(dir, "ana").args([
+        "example",
+        "credit",
+        "--rows",
+        "40",
+        "--seed",
+        "1",
+        "--out",
+        "plain.csv",
+    ]));
+    assert_eq!(stdout, "Wrote 40 rows to plain.csv\n");
+    assert!(dir.join("plain.csv").is_file());
+    assert!(!dir.join("plain.csv.poison.json").exists());
+    let stdout = ok(warden(dir, "ana").args([
+        "--json",
+        "example",
+        "credit",
+        "--rows",
+        "40",
+        "--seed",
+        "1",
+        "--out",
+        "plain2.csv",
+    ]));
+    let j: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(j["sidecar"], serde_json::Value::Null, "{j}");
+    assert_eq!(j["flipped"], 0);
+
+    let stdout = ok(warden(dir, "ana").args([
+        "example",
+        "credit",
+        "--rows",
+        "40",
+        "--seed",
+        "1",
+        "--out",
+        "flipped.csv",
+        "--poison",
+        "0.1",
+    ]));
+    assert_eq!(
+        stdout,
+        "Wrote 40 rows to flipped.csv (4 labels flipped, listed in flipped.csv.poison.json)\n"
+    );
+    let side: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("flipped.csv.poison.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(side["flipped_rows"].as_array().unwrap().len(), 4);
+}
