@@ -2788,22 +2788,6 @@ fn evaluation_reports_mark_each_figure_that_fails_the_gate() {
 }
 
 #[test]
-fn paths_printed_from_a_discovered_workspace_have_no_dot_component() {
-    // Run inside the workspace: it is found from ".", and the key's path is
-    // printed from its root.
-    let tmp = tempfile::tempdir().unwrap();
-    let ws = tmp.path();
-    init(ws);
-    let stdout = ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
-    let want = format!(
-        "private key  {}",
-        ws.join(".warden/keys/pipeline.pem").display()
-    );
-    assert!(stdout.contains(&want), "{stdout}");
-    assert!(!stdout.contains("/./"), "{stdout}");
-}
-
-#[test]
 fn example_data_lists_flipped_rows_only_when_labels_are_flipped() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -2856,4 +2840,43 @@ fn example_data_lists_flipped_rows_only_when_labels_are_flipped() {
     )
     .unwrap();
     assert_eq!(side["flipped_rows"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn paths_printed_from_a_discovered_workspace_have_no_dot_component() {
+    // Run inside the workspace: it is found from ".", and the key's path is
+    // printed from its root.
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    let stdout = ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
+    let want = format!(
+        "private key  {}",
+        ws.join(".warden/keys/pipeline.pem").display()
+    );
+    assert!(stdout.contains(&want), "{stdout}");
+    assert!(!stdout.contains("/./"), "{stdout}");
+}
+
+#[test]
+fn sign_and_verify_count_files_in_words() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir(&ws).unwrap();
+    init(&ws);
+    ok(warden(&ws, "ana").args(["keys", "generate", "pipeline"]));
+    for (dir, files, want) in [("one", 1, "(1 file, root"), ("two", 2, "(2 files, root")] {
+        let model = tmp.path().join(dir);
+        std::fs::create_dir(&model).unwrap();
+        for i in 0..files {
+            std::fs::write(model.join(format!("w{i}.bin")), [i as u8; 16]).unwrap();
+        }
+        let signed = ok(warden(&ws, "ana")
+            .arg("sign")
+            .arg(&model)
+            .args(["--key", "pipeline"]));
+        assert!(signed.contains(want), "{signed}");
+        let verified = ok(warden(&ws, "ana").arg("verify").arg(&model));
+        assert!(verified.contains(want), "{verified}");
+    }
 }
