@@ -38,6 +38,25 @@ pub struct Global {
     /// Print machine-readable JSON instead of text
     #[arg(long, global = true)]
     pub json: bool,
+    /// Progress of long work on stderr: a bar on a terminal and a line every
+    /// 10 seconds otherwise (auto), always lines (plain), or nothing (none)
+    #[arg(
+        long,
+        global = true,
+        env = "WARDEN_PROGRESS",
+        value_enum,
+        default_value = "auto"
+    )]
+    pub progress: ProgressArg,
+}
+
+/// How long work shows its progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressArg {
+    Auto,
+    Bar,
+    Plain,
+    None,
 }
 
 /// `--actor` given after a subcommand.

@@ -89,6 +89,78 @@ fn kind_of(code: u8) -> &'static str {
     }
 }
 
+/// How progress is shown, once `auto` is resolved against stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    Bar,
+    Plain,
+    None,
+}
+
+impl Progress {
+    pub fn of(arg: crate::cli::ProgressArg) -> Self {
+        use crate::cli::ProgressArg;
+        match arg {
+            ProgressArg::Bar => Progress::Bar,
+            ProgressArg::Plain => Progress::Plain,
+            ProgressArg::None => Progress::None,
+            ProgressArg::Auto if std::io::IsTerminal::is_terminal(&std::io::stderr()) => {
+                Progress::Bar
+            }
+            ProgressArg::Auto => Progress::Plain,
+        }
+    }
+}
+
+/// A reader that prints one line of progress on stderr every 10 seconds:
+/// what long work shows when stderr is not a terminal (a log, a CI job).
+pub struct PlainProgress<R> {
+    inner: R,
+    label: String,
+    total: u64,
+    done: u64,
+    started: std::time::Instant,
+    last: std::time::Instant,
+}
+
+impl<R> PlainProgress<R> {
+    pub fn new(inner: R, label: String, total: u64) -> Self {
+        let now = std::time::Instant::now();
+        PlainProgress {
+            inner,
+            label,
+            total,
+            done: 0,
+            started: now,
+            last: now,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for PlainProgress<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if self.last.elapsed() >= std::time::Duration::from_secs(10) {
+            self.last = std::time::Instant::now();
+            let mb = |b: u64| b as f64 / 1e6;
+            let pct = if self.total > 0 {
+                format!("{:.0}%, ", 100.0 * self.done as f64 / self.total as f64)
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "{}: {pct}{:.0} of {:.0} MB read after {:.0} s",
+                self.label,
+                mb(self.done),
+                mb(self.total),
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+        Ok(n)
+    }
+}
+
 /// Prints `value` as pretty JSON on stdout.
 pub fn json<T: Serialize>(value: &T) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value)

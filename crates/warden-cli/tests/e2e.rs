@@ -2880,3 +2880,56 @@ fn sign_and_verify_count_files_in_words() {
         assert!(verified.contains(want), "{verified}");
     }
 }
+
+/// Long work says how far it is on stderr: eval names each stage as it
+/// ends (plain lines when stderr is not a terminal); `--progress none`
+/// silences it; stdout stays the result.
+#[test]
+fn eval_reports_its_stages_unless_told_not_to() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
+    ok(warden(ws, "ana").args(["example", "credit", "--rows", "400", "--out", "c.csv"]));
+    ok(warden(ws, "ana").args([
+        "data",
+        "ingest",
+        "c.csv",
+        "--name",
+        "c",
+        "--target",
+        "approved",
+        "--no-screen",
+        "--sensitive",
+        "sex",
+    ]));
+    ok(warden(ws, "ana").args(["train", "--dataset", "c@1", "--name", "c"]));
+    let (code, stdout, stderr) = out(warden(ws, "ana").args([
+        "eval",
+        "c@1",
+        "--dataset",
+        "c@1",
+        "--attack",
+        "none",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str::<serde_json::Value>(&stdout).unwrap();
+    for stage in ["load", "predict", "performance", "fairness", "record"] {
+        assert!(
+            stderr.contains(&format!("eval: {stage} done in")),
+            "{stderr}"
+        );
+    }
+    let (_, _, stderr) = out(warden(ws, "ana").args([
+        "eval",
+        "c@1",
+        "--dataset",
+        "c@1",
+        "--attack",
+        "none",
+        "--progress",
+        "none",
+    ]));
+    assert!(!stderr.contains("eval:"), "{stderr}");
+}

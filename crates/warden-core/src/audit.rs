@@ -14,12 +14,15 @@ use crate::{ActorName, CanonicalError, Digest, Timestamp, canonical_json};
 pub struct AuditEvent {
     /// Position in the log, from 0; equal to the leaf index.
     pub seq: u64,
+    /// When it was appended.
     pub time: Timestamp,
+    /// Who did it.
     pub actor: ActorName,
     /// What happened, e.g. `roles.grant` (see [`actions`]).
     pub action: String,
     /// What it happened to, e.g. `actor:lee` or `key:pipeline`.
     pub subject: String,
+    /// Digest of the event's payload (its details, kept beside the log).
     pub payload_digest: Digest,
 }
 
@@ -33,11 +36,17 @@ impl AuditEvent {
 /// The action names recorded in the audit log. Policies and auditors match
 /// on these strings, so they are part of Warden's stable interface.
 pub mod actions {
+    /// A workspace was created (its first event).
     pub const WORKSPACE_INIT: &str = "workspace.init";
+    /// A role was granted to an actor.
     pub const ROLES_GRANT: &str = "roles.grant";
+    /// A role was revoked from an actor.
     pub const ROLES_REVOKE: &str = "roles.revoke";
+    /// A workspace signing key was generated.
     pub const KEYS_GENERATE: &str = "keys.generate";
+    /// An external public key was trusted.
     pub const KEYS_TRUST: &str = "keys.trust";
+    /// A key was revoked.
     pub const KEYS_REVOKE: &str = "keys.revoke";
     /// A principal enrolled a personal approval key.
     pub const KEYS_ENROL: &str = "keys.enrol";
@@ -52,10 +61,15 @@ pub mod actions {
     pub const POLICY_PROPOSE: &str = "policy.propose";
     /// A policy digest became the one registered for a scope.
     pub const POLICY_REGISTER: &str = "policy.register";
+    /// A dataset version was recorded.
     pub const DATA_INGEST: &str = "data.ingest";
+    /// A model version was trained and registered.
     pub const MODEL_TRAIN: &str = "model.train";
+    /// A model directory was signed.
     pub const MODEL_SIGN: &str = "model.sign";
+    /// A model trained elsewhere was imported and registered.
     pub const MODEL_IMPORT: &str = "model.import";
+    /// An evaluation of a model version was recorded.
     pub const MODEL_EVALUATE: &str = "model.evaluate";
 }
 

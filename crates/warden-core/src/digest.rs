@@ -13,8 +13,10 @@ pub struct Digest([u8; 32]);
 /// A string that is not a well-formed `sha256:<hex>` digest.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DigestError {
+    /// The text names another algorithm (or none).
     #[error("digest {0:?} does not start with \"sha256:\"")]
     Algorithm(String),
+    /// The hex part is not 64 lowercase hex characters.
     #[error("digest {0:?} is not 64 lowercase hex characters after \"sha256:\"")]
     Hex(String),
 }
@@ -93,12 +95,15 @@ impl<'de> Deserialize<'de> for Digest {
 pub struct Hasher(Sha256);
 
 impl Hasher {
+    /// A hasher that has seen nothing.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Feeds the next bytes.
     pub fn update(&mut self, bytes: &[u8]) {
         self.0.update(bytes);
     }
+    /// The digest of everything fed.
     pub fn finish(self) -> Digest {
         Digest(self.0.finalize().into())
     }

@@ -11,8 +11,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid {kind} name {value:?}: {rule}")]
 pub struct NameError {
+    /// Which kind of name (`actor`, `role`, …).
     pub kind: &'static str,
+    /// The text that was refused.
     pub value: String,
+    /// What a valid name looks like.
     pub rule: &'static str,
 }
 
@@ -52,6 +55,7 @@ macro_rules! name_type {
                 check($kind, value, $max, $first, $rest, $rule)?;
                 Ok(Self(value.to_string()))
             }
+            /// The name as text.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -127,7 +131,9 @@ name_type!(
 /// `NAME@V`, or `NAME` for the latest version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VersionRef {
+    /// The dataset's or model's name.
     pub name: ObjectName,
+    /// The version; `None` for the latest.
     pub version: Option<u64>,
 }
 

@@ -68,6 +68,7 @@ impl Timestamp {
             .map(Self::from_datetime)
     }
 
+    /// The fixed-width RFC 3339 text that is hashed and stored.
     pub fn as_str(&self) -> &str {
         &self.0
     }

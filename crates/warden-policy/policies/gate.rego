@@ -94,7 +94,7 @@ deny contains msg if {
 	level >= 2
 	some d in input.datasets
 	d.suspect_fraction > cfg.max_suspect_fraction
-	msg := sprintf("dataset %v@%v has %v of its rows flagged as poisoning suspects (limit %v): review the suspects in its report and re-ingest clean data", [d.name, d.version, d.suspect_fraction, cfg.max_suspect_fraction])
+	msg := sprintf("dataset %v@%v has %v of its rows flagged as poisoning suspects (limit %v): review the suspects in its report and re-ingest clean data", [d.name, d.version, num(d.suspect_fraction), cfg.max_suspect_fraction])
 }
 
 # The screen's estimate of wrong labels (natural noise and poisoning
@@ -116,6 +116,9 @@ deny contains msg if {
 
 pct(x) := round(x * 1000) / 10
 
+# A figure as a person reads it: four decimals, not 0.09410000000000007.
+num(x) := round(x * 10000) / 10000
+
 has_evaluation if is_object(input.evaluation)
 
 deny contains "no evaluation of this model version is recorded: run warden eval MODEL@N --dataset NAME@V" if {
@@ -127,8 +130,7 @@ deny contains msg if {
 	level >= 2
 	drop := input.baseline.evaluation.metrics.accuracy - input.evaluation.metrics.accuracy
 	drop > cfg.max_accuracy_drop
-	# Shown to four places: 0.86 - 0.875 is -0.015000000000000013 in binary floating point.
-	msg := sprintf("accuracy %v is %v below the current %v model (version %v, %v); at most %v is allowed", [input.evaluation.metrics.accuracy, round(drop * 10000) / 10000, input.env, input.baseline.version, input.baseline.evaluation.metrics.accuracy, cfg.max_accuracy_drop])
+	msg := sprintf("accuracy %v is %v below the current %v model (version %v, %v); at most %v is allowed", [num(input.evaluation.metrics.accuracy), num(drop), input.env, input.baseline.version, num(input.baseline.evaluation.metrics.accuracy), cfg.max_accuracy_drop])
 }
 
 deny contains msg if {
@@ -137,7 +139,7 @@ deny contains msg if {
 	not contains(attr, "&")
 	is_number(f.demographic_parity_ratio)
 	f.demographic_parity_ratio < cfg.min_demographic_parity_ratio
-	msg := sprintf("demographic parity ratio on %v is %v (minimum %v): the selection rates of its groups differ too much", [attr, f.demographic_parity_ratio, cfg.min_demographic_parity_ratio])
+	msg := sprintf("demographic parity ratio on %v is %v (minimum %v): the selection rates of its groups differ too much", [attr, num(f.demographic_parity_ratio), cfg.min_demographic_parity_ratio])
 }
 
 deny contains msg if {
@@ -171,7 +173,7 @@ deny contains msg if {
 	level >= 3
 	some a in robust_at_eps
 	a < cfg.min_robust_accuracy
-	msg := sprintf("%v robust accuracy at eps %v is %v (minimum %v): the model is too easy to evade", [cfg.robust_attack, cfg.robust_eps, a, cfg.min_robust_accuracy])
+	msg := sprintf("%v robust accuracy at eps %v is %v (minimum %v): the model is too easy to evade", [cfg.robust_attack, cfg.robust_eps, num(a), cfg.min_robust_accuracy])
 }
 
 deny contains "no membership-inference result is recorded: evaluate on the model's own training dataset" if {
@@ -183,7 +185,7 @@ deny contains msg if {
 	level >= 3
 	auc := input.evaluation.privacy.membership_inference_auc
 	auc > cfg.max_membership_inference_auc
-	msg := sprintf("membership-inference AUC is %v (maximum %v): the model reveals who was in its training data; train with DP-SGD or regularise", [auc, cfg.max_membership_inference_auc])
+	msg := sprintf("membership-inference AUC is %v (maximum %v): the model reveals who was in its training data; train with DP-SGD or regularise", [num(auc), cfg.max_membership_inference_auc])
 }
 
 deny contains msg if {

@@ -51,11 +51,11 @@ decisions contains {"action": "rollback", "reason": sprintf("dataset and predict
 	input.history.consecutive_both_drift >= rollback_after
 }
 
-decisions contains {"action": "alert", "reason": sprintf("%s signal from key %s (value %v, threshold %v)", [input.signal.name, input.signal.key, input.signal.value, input.signal.threshold])} if {
+decisions contains {"action": "alert", "reason": sprintf("%s signal from key %s (value %v, threshold %v)", [input.signal.name, input.signal.key, round(input.signal.value * 1000) / 1000, input.signal.threshold])} if {
 	input.kind == "signal"
 }
 
-decisions contains {"action": "throttle", "key": input.signal.key, "reason": sprintf("request rate %v times the key's norm", [input.signal.value])} if {
+decisions contains {"action": "throttle", "key": input.signal.key, "reason": sprintf("request rate %v times the key's norm", [round(input.signal.value * 10) / 10])} if {
 	input.kind == "signal"
 	input.signal.name == "rate"
 }

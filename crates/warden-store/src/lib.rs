@@ -3,11 +3,12 @@
 //! Three stores, each behind a trait so that embedded and at-scale backends
 //! share one code path:
 //!
-//! - the **metadata store** ([`MetadataStore`], [`Tx`]): roles, keys, the
-//!   audit log and, later, datasets and models. [`SqliteStore`] is the
-//!   embedded default (WAL mode, embedded migrations, a schema version).
-//!   Every state change and its audit event are written through one [`Tx`],
-//!   so they commit or roll back together.
+//! - the **metadata store** ([`MetadataStore`], [`ReadTx`], [`WriteTx`]):
+//!   roles, keys, datasets, models and everything recorded about them, and
+//!   the audit log. [`SqliteStore`] is the embedded default (WAL mode,
+//!   embedded migrations, a schema version). Queries go through a
+//!   [`ReadTx`]; every state change and its audit event are written through
+//!   one [`WriteTx`], so they commit or roll back together.
 //! - the **blob store** ([`BlobStore`]): bytes addressed by their SHA-256.
 //!   [`FsBlobStore`] writes atomically (temp file, fsync, rename) and
 //!   re-checks the digest on every read.
@@ -45,56 +46,144 @@ use warden_core::{ActorName, AuditEvent, KeyName, ObjectName, RoleName, Timestam
 /// A metadata store: hands out transactions.
 pub trait MetadataStore: Send + Sync {
     /// A read-write transaction. Writers are serialised; the transaction
-    /// rolls back unless [`Tx::commit`] is called.
-    fn write(&self) -> Result<Box<dyn Tx + '_>, StoreError>;
-    /// A read-only snapshot.
-    fn read(&self) -> Result<Box<dyn Tx + '_>, StoreError>;
+    /// rolls back unless [`WriteTx::commit`] is called.
+    fn write(&self) -> Result<Box<dyn WriteTx + '_>, StoreError>;
+    /// A read-only transaction: one consistent snapshot of committed state.
+    /// It has no commit; dropping it ends it.
+    fn read(&self) -> Result<Box<dyn ReadTx + '_>, StoreError>;
 }
 
-/// One transaction over the metadata store.
-pub trait Tx {
+/// The queries of a transaction over the metadata store. Nothing here
+/// changes state.
+///
+/// Every method takes `&mut self` so that a backend whose client needs
+/// exclusive access to run a query can implement it. A [`WriteTx`] is a
+/// `ReadTx` too: `&mut dyn WriteTx` coerces to `&mut dyn ReadTx`, and its
+/// queries see its own uncommitted writes.
+pub trait ReadTx {
+    // Workspace settings.
+
     /// A workspace-level setting recorded at init (workspace id, log origin).
     fn meta(&mut self, key: &str) -> Result<Option<String>, StoreError>;
-    fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
 
+    // Roles.
+
+    /// The roles `actor` holds, by name.
     fn roles_of(&mut self, actor: &ActorName) -> Result<Vec<RoleName>, StoreError>;
+    /// Every role grant, by actor, then role.
     fn role_grants(&mut self) -> Result<Vec<RoleGrant>, StoreError>;
-    /// Records a grant; `false` if the actor already held the role.
-    fn grant_role(&mut self, grant: &RoleGrant) -> Result<bool, StoreError>;
-    /// Removes a grant; `false` if the actor did not hold the role.
-    fn revoke_role(&mut self, actor: &ActorName, role: &RoleName) -> Result<bool, StoreError>;
     /// How many actors hold `role`.
     fn count_role(&mut self, role: &RoleName) -> Result<u64, StoreError>;
 
+    // Keys.
+
+    /// A key by name (revoked or not).
     fn key(&mut self, name: &KeyName) -> Result<Option<KeyRecord>, StoreError>;
+    /// Every key (revoked ones too), by name.
     fn keys(&mut self) -> Result<Vec<KeyRecord>, StoreError>;
-    fn insert_key(&mut self, key: &KeyRecord) -> Result<(), StoreError>;
-    /// Records an admin's acknowledgement of an enrolled key; `false` if
-    /// it was already acknowledged or is revoked.
-    fn acknowledge_key(
+
+    // Datasets.
+
+    /// A dataset version; `None` for the latest.
+    fn dataset(
         &mut self,
-        name: &KeyName,
-        by: &ActorName,
-        at: &warden_core::Timestamp,
-    ) -> Result<bool, StoreError>;
-    /// Marks a key revoked; `false` if it was already revoked.
-    fn revoke_key(
+        name: &ObjectName,
+        version: Option<u64>,
+    ) -> Result<Option<DatasetRecord>, StoreError>;
+    /// Every version of every dataset, by name, then version.
+    fn datasets(&mut self) -> Result<Vec<DatasetRecord>, StoreError>;
+
+    // Models and their cards.
+
+    /// A model version; `None` for the latest.
+    fn model(
         &mut self,
-        name: &KeyName,
-        by: &ActorName,
-        at: &warden_core::Timestamp,
-    ) -> Result<bool, StoreError>;
+        name: &ObjectName,
+        version: Option<u64>,
+    ) -> Result<Option<ModelRecord>, StoreError>;
+    /// Every version of every model, by name, then version.
+    fn models(&mut self) -> Result<Vec<ModelRecord>, StoreError>;
+    /// The attached model card of a version: (blob digest, missing sections JSON).
+    fn model_card(
+        &mut self,
+        model: &ObjectName,
+        version: u64,
+    ) -> Result<Option<(String, String)>, StoreError>;
+
+    // Evaluations.
+
+    /// Evaluations of a model (of one version, or of all), oldest first.
+    fn evaluations(
+        &mut self,
+        model: &ObjectName,
+        version: Option<u64>,
+    ) -> Result<Vec<EvaluationRecord>, StoreError>;
+
+    // Scans.
+
+    /// Recorded scans, oldest first; with a model, only that version's.
+    fn scans(&mut self, model: Option<(&ObjectName, u64)>) -> Result<Vec<ScanRecord>, StoreError>;
+
+    // Approvals.
+
+    /// Approvals of one model version, oldest first.
+    fn approvals(
+        &mut self,
+        model: &ObjectName,
+        version: u64,
+    ) -> Result<Vec<ApprovalRecord>, StoreError>;
+
+    // Stage pointers and gate decisions.
+
+    /// The stage pointers of a model, by environment.
+    fn stages(&mut self, model: &ObjectName) -> Result<Vec<StagePointer>, StoreError>;
+    /// Every gate decision about a model, oldest first.
+    fn gate_decisions(&mut self, model: &ObjectName)
+    -> Result<Vec<GateDecisionRecord>, StoreError>;
+
+    // Quarantine.
+
+    /// The quarantine record of a model version (released or not).
+    fn quarantine(
+        &mut self,
+        model: &ObjectName,
+        version: u64,
+    ) -> Result<Option<QuarantineRecord>, StoreError>;
+
+    // Incidents.
+
+    /// Every incident, oldest first.
+    fn incidents(&mut self) -> Result<Vec<IncidentRecord>, StoreError>;
+
+    // API keys and their holds.
+
+    /// Every API key (revoked ones too), oldest first.
+    fn api_keys(&mut self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Every block and throttle on API keys.
+    fn key_holds(&mut self) -> Result<Vec<KeyHoldRecord>, StoreError>;
+
+    // Monitor.
+
+    /// A model's latest monitoring windows, newest first.
+    fn monitor_windows(
+        &mut self,
+        model: &ObjectName,
+        limit: u64,
+    ) -> Result<Vec<MonitorWindowRecord>, StoreError>;
+    /// The pause on a model's automated responses, if any.
+    fn monitor_pause(
+        &mut self,
+        model: &ObjectName,
+    ) -> Result<Option<MonitorPauseRecord>, StoreError>;
+
+    // Policy pins have no rows of their own: registrations live only in
+    // the log (`policy.propose`, `policy.register`) and are read with
+    // `events_with_actions`.
+
+    // Log: audit events and signed checkpoints.
 
     /// The log's current frontier (size and right-edge subtree roots).
     fn log_frontier(&mut self) -> Result<merkle::Frontier, StoreError>;
-    /// Appends one audit event in this transaction and returns it.
-    fn append_event(
-        &mut self,
-        actor: &ActorName,
-        action: &str,
-        subject: &str,
-        payload: &serde_json::Value,
-    ) -> Result<AuditEvent, StoreError>;
     /// Events matching `filter`, in log order.
     fn events(&mut self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError>;
     /// Every event whose action is one of `actions`, in log order, as
@@ -107,63 +196,58 @@ pub trait Tx {
     ) -> Result<(), StoreError>;
     /// The stored leaf hashes of the first `size` events, in order.
     fn leaf_hashes(&mut self, size: u64) -> Result<Vec<merkle::Hash>, StoreError>;
+    /// Every stored checkpoint, smallest tree first.
     fn checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>, StoreError>;
+    /// The checkpoint of the largest tree, if any.
     fn latest_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, StoreError>;
-    fn insert_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError>;
+}
 
-    /// A dataset version; `None` for the latest.
-    fn dataset(
+/// A read-write transaction: the queries of [`ReadTx`] plus every state
+/// change. Nothing is durable until [`WriteTx::commit`]; dropping the
+/// transaction without it rolls every write back, audit events included.
+pub trait WriteTx: ReadTx {
+    // Workspace settings.
+
+    /// Sets (or replaces) a workspace-level setting.
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+
+    // Roles.
+
+    /// Records a grant; `false` if the actor already held the role.
+    fn grant_role(&mut self, grant: &RoleGrant) -> Result<bool, StoreError>;
+    /// Removes a grant; `false` if the actor did not hold the role.
+    fn revoke_role(&mut self, actor: &ActorName, role: &RoleName) -> Result<bool, StoreError>;
+
+    // Keys.
+
+    /// Records a new key; a name already recorded is an error.
+    fn insert_key(&mut self, key: &KeyRecord) -> Result<(), StoreError>;
+    /// Records an admin's acknowledgement of an enrolled key; `false` if
+    /// it was already acknowledged or is revoked.
+    fn acknowledge_key(
         &mut self,
-        name: &ObjectName,
-        version: Option<u64>,
-    ) -> Result<Option<DatasetRecord>, StoreError>;
-    fn datasets(&mut self) -> Result<Vec<DatasetRecord>, StoreError>;
+        name: &KeyName,
+        by: &ActorName,
+        at: &Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Marks a key revoked; `false` if it was already revoked.
+    fn revoke_key(
+        &mut self,
+        name: &KeyName,
+        by: &ActorName,
+        at: &Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    // Datasets.
+
+    /// Records a new dataset version; a version already recorded is an error.
     fn insert_dataset(&mut self, dataset: &DatasetRecord) -> Result<(), StoreError>;
 
-    /// A model version; `None` for the latest.
-    fn model(
-        &mut self,
-        name: &ObjectName,
-        version: Option<u64>,
-    ) -> Result<Option<ModelRecord>, StoreError>;
-    fn models(&mut self) -> Result<Vec<ModelRecord>, StoreError>;
-    fn insert_model(&mut self, model: &ModelRecord) -> Result<(), StoreError>;
+    // Models and their cards.
 
-    /// Evaluations of a model (of one version, or of all), oldest first.
-    fn evaluations(
-        &mut self,
-        model: &ObjectName,
-        version: Option<u64>,
-    ) -> Result<Vec<EvaluationRecord>, StoreError>;
-    /// The stage pointers of a model.
-    fn stages(&mut self, model: &ObjectName) -> Result<Vec<StagePointer>, StoreError>;
-    /// Sets (or moves) a stage pointer.
-    fn set_stage(&mut self, pointer: &StagePointer) -> Result<(), StoreError>;
-    fn remove_stage(&mut self, model: &ObjectName, env: &str) -> Result<(), StoreError>;
-    /// Every gate decision about a model, oldest first.
-    fn gate_decisions(&mut self, model: &ObjectName)
-    -> Result<Vec<GateDecisionRecord>, StoreError>;
-    /// Approvals of one model version, oldest first.
-    fn approvals(
-        &mut self,
-        model: &ObjectName,
-        version: u64,
-    ) -> Result<Vec<ApprovalRecord>, StoreError>;
-    /// Records an approval; returns its id.
-    fn insert_approval(&mut self, approval: &ApprovalRecord) -> Result<u64, StoreError>;
-    /// The quarantine record of a model version (released or not).
-    fn quarantine(
-        &mut self,
-        model: &ObjectName,
-        version: u64,
-    ) -> Result<Option<QuarantineRecord>, StoreError>;
-    fn set_quarantine(&mut self, q: &QuarantineRecord) -> Result<(), StoreError>;
-    /// The attached model card of a version: (blob digest, missing sections JSON).
-    fn model_card(
-        &mut self,
-        model: &ObjectName,
-        version: u64,
-    ) -> Result<Option<(String, String)>, StoreError>;
+    /// Records a new model version; a version already recorded is an error.
+    fn insert_model(&mut self, model: &ModelRecord) -> Result<(), StoreError>;
+    /// Attaches (or replaces) the model card of a version.
     fn set_model_card(
         &mut self,
         model: &ObjectName,
@@ -173,46 +257,77 @@ pub trait Tx {
         by: &ActorName,
         at: &Timestamp,
     ) -> Result<(), StoreError>;
-    /// Every incident, oldest first.
-    fn incidents(&mut self) -> Result<Vec<IncidentRecord>, StoreError>;
+
+    // Evaluations.
+
+    /// Records an evaluation; returns its id (the record's `id` is ignored).
+    fn insert_evaluation(&mut self, evaluation: &EvaluationRecord) -> Result<u64, StoreError>;
+
+    // Scans.
+
+    /// Records a scan; returns its id (the record's `id` is ignored).
+    fn insert_scan(&mut self, scan: &ScanRecord) -> Result<u64, StoreError>;
+
+    // Approvals.
+
+    /// Records an approval; returns its id.
+    fn insert_approval(&mut self, approval: &ApprovalRecord) -> Result<u64, StoreError>;
+
+    // Stage pointers and gate decisions.
+
+    /// Sets (or moves) a stage pointer.
+    fn set_stage(&mut self, pointer: &StagePointer) -> Result<(), StoreError>;
+    /// Removes a model's pointer for `env`; no error if there is none.
+    fn remove_stage(&mut self, model: &ObjectName, env: &str) -> Result<(), StoreError>;
+    /// Records a gate decision; returns its id.
+    fn insert_gate_decision(&mut self, decision: &GateDecisionRecord) -> Result<u64, StoreError>;
+
+    // Quarantine.
+
+    /// Records (or replaces) the quarantine record of a model version,
+    /// its release included.
+    fn set_quarantine(&mut self, q: &QuarantineRecord) -> Result<(), StoreError>;
+
+    // Incidents.
+
     /// Inserts an incident (`id` 0: a new one, whose id is returned) or
     /// records its closing.
     fn save_incident(&mut self, incident: &IncidentRecord) -> Result<u64, StoreError>;
-    /// Recorded scans, oldest first; with a model, only that version's.
-    fn scans(&mut self, model: Option<(&ObjectName, u64)>) -> Result<Vec<ScanRecord>, StoreError>;
-    /// Records a scan; returns its id (the record's `id` is ignored).
-    fn insert_scan(&mut self, scan: &ScanRecord) -> Result<u64, StoreError>;
-    /// Every API key (revoked ones too), oldest first.
-    fn api_keys(&mut self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+
+    // API keys and their holds.
+
     /// Inserts an API key, or records its revocation.
     fn save_api_key(&mut self, key: &ApiKeyRecord) -> Result<(), StoreError>;
-    /// Every block and throttle on API keys.
-    fn key_holds(&mut self) -> Result<Vec<KeyHoldRecord>, StoreError>;
     /// Places (or replaces) a hold on a key.
     fn save_key_hold(&mut self, hold: &KeyHoldRecord) -> Result<(), StoreError>;
     /// Lifts a key's hold; whether there was one.
     fn delete_key_hold(&mut self, key_id: &str) -> Result<bool, StoreError>;
+
+    // Monitor.
+
     /// Records a monitoring window; returns its id (the record's is ignored).
     fn insert_monitor_window(&mut self, w: &MonitorWindowRecord) -> Result<u64, StoreError>;
-    /// A model's latest monitoring windows, newest first.
-    fn monitor_windows(
-        &mut self,
-        model: &ObjectName,
-        limit: u64,
-    ) -> Result<Vec<MonitorWindowRecord>, StoreError>;
-    /// The pause on a model's automated responses, if any.
-    fn monitor_pause(
-        &mut self,
-        model: &ObjectName,
-    ) -> Result<Option<MonitorPauseRecord>, StoreError>;
     /// Pauses a model's automated responses.
     fn save_monitor_pause(&mut self, pause: &MonitorPauseRecord) -> Result<(), StoreError>;
     /// Resumes them; whether they were paused.
     fn delete_monitor_pause(&mut self, model: &ObjectName) -> Result<bool, StoreError>;
-    /// Records a gate decision; returns its id.
-    fn insert_gate_decision(&mut self, decision: &GateDecisionRecord) -> Result<u64, StoreError>;
-    /// Records an evaluation; returns its id (the record's `id` is ignored).
-    fn insert_evaluation(&mut self, evaluation: &EvaluationRecord) -> Result<u64, StoreError>;
+
+    // Policy pins: nothing to write but their events (`append_event`).
+
+    // Log: audit events and signed checkpoints.
+
+    /// Appends one audit event in this transaction and returns it.
+    fn append_event(
+        &mut self,
+        actor: &ActorName,
+        action: &str,
+        subject: &str,
+        payload: &serde_json::Value,
+    ) -> Result<AuditEvent, StoreError>;
+    /// Stores a signed checkpoint; one for the same tree size is an error.
+    fn insert_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError>;
+
+    // The end of the transaction.
 
     /// Makes every write of this transaction durable, atomically.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;

@@ -1,7 +1,7 @@
 //! Audit log throughput and verification time.
 //!
 //! Appends go through the same store transaction the engine uses for every
-//! state change (`Tx::append_event`: canonical JSON, leaf hash, row insert,
+//! state change (`WriteTx::append_event`: canonical JSON, leaf hash, row insert,
 //! frontier update), on the SQLite store in WAL mode with
 //! `synchronous=NORMAL`. Verification is the full `warden audit verify`
 //! path: every row re-hashed, every column checked against its event, the

@@ -22,39 +22,28 @@
 //! ```
 #![forbid(unsafe_code)]
 
-mod apikey;
-mod approve;
-mod audit;
-mod bom;
-mod card;
+// The engine by stage; each folder's `mod.rs` says what it holds. The
+// modules are named at the crate root as well, so one stage's code reaches
+// another's as `crate::model`, `crate::audit`, and so on.
 mod config;
-mod data;
+mod datasets;
 pub mod documents;
 mod error;
-mod evaluate;
-mod gate;
-mod incident;
-mod keys;
-mod ledger;
-mod lineage;
-mod model;
-mod monitor;
-mod monitor_html;
-mod passport;
-mod pinning;
-mod predict;
-mod report_html;
-mod respond;
-mod roles;
-mod scan;
-mod serving;
-mod signing;
+mod evaluation;
+mod models;
+mod operate;
+mod release;
 mod stored;
 mod threat;
-mod userdir;
-mod watch;
-mod witness;
+mod trust;
 mod workspace;
+
+use datasets::data;
+use evaluation::{evaluate, report_html};
+use models::{card, lineage, model, predict, signing};
+use operate::{apikey, monitor, monitor_html, respond, serving, watch};
+use release::{approve, gate, incident};
+use trust::{audit, keys, ledger, pinning, roles, userdir, witness};
 
 pub use apikey::{API_KEY_PREFIX, ApiKeyCreated, ApiKeyVerifier, KeyRejection, parse_expiry};
 pub use approve::{APPROVAL_PAYLOAD_TYPE, APPROVAL_PREDICATE, Approved, RolledBack};
@@ -70,7 +59,8 @@ pub use data::{
 pub use error::{Error, ErrorKind};
 pub use evaluate::{
     AttackPlan, EVALUATION_FORMAT, EvalOutcome, EvalReport, EvalRequest, PredictionsRequest,
-    PrivacyRisk, check_attack_settings, evaluate_predictions, parse_privileged, report_markdown,
+    PrivacyRisk, StageProgress, check_attack_settings, evaluate_predictions, parse_privileged,
+    report_markdown,
 };
 pub(crate) use gate::gate_config_value;
 pub use gate::{GateOutcome, POLICY_INPUT_VERSION, PromoteOutcome};

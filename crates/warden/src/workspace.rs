@@ -11,7 +11,8 @@ use warden_artifact::note::{Checkpoint, NoteSigner, NoteVerifier};
 use warden_core::{Action, ActorName, KeyName, RoleName, Timestamp, actions};
 use warden_policy::Authorizer;
 use warden_store::{
-    BlobStore, FsBlobStore, KeyRecord, MetadataStore, RoleGrant, SqliteStore, StoredCheckpoint, Tx,
+    BlobStore, FsBlobStore, KeyRecord, MetadataStore, RoleGrant, SqliteStore, StoredCheckpoint,
+    WriteTx,
 };
 use zeroize::Zeroizing;
 
@@ -524,7 +525,7 @@ impl Workspace {
     /// never sits in the log unsigned. The note is published to
     /// `.warden/log/checkpoint` after the commit, so the file never shows a
     /// tree the database does not hold.
-    pub(crate) fn commit(&self, mut tx: Box<dyn Tx + '_>) -> Result<(), Error> {
+    pub(crate) fn commit(&self, mut tx: Box<dyn WriteTx + '_>) -> Result<(), Error> {
         let signed = self.sign_checkpoint(tx.as_mut())?;
         tx.commit()?;
         if let Some(r) = signed {
@@ -545,7 +546,7 @@ impl Workspace {
     /// the last one; returns the signed note.
     fn sign_checkpoint(
         &self,
-        tx: &mut (dyn Tx + '_),
+        tx: &mut (dyn WriteTx + '_),
     ) -> Result<Option<crate::userdir::Remembered>, Error> {
         let frontier = tx.log_frontier()?;
         let latest = tx.latest_checkpoint()?;

@@ -67,11 +67,11 @@ pub fn open_input(file: &Path) -> Result<Box<dyn std::io::Read + Send>, Failure>
     Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f)))
 }
 
-/// A progress bar over the bytes of `file` (hidden when stderr is not a
-/// terminal, and for `-`, `--json` and small files).
-fn progress(file: &Path, json: bool) -> indicatif::ProgressBar {
+/// A progress bar over the bytes of `file` (hidden unless progress is a
+/// bar, and for `-`, `--json` and small files).
+fn progress(file: &Path, json: bool, mode: output::Progress) -> indicatif::ProgressBar {
     let len = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-    if json || file == Path::new("-") || len < (8 << 20) {
+    if json || mode != output::Progress::Bar || file == Path::new("-") || len < (8 << 20) {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::with_draw_target(
@@ -185,8 +185,19 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
                 })
                 .transpose()?;
             let ws = workspace(g)?;
-            let bar = progress(&file, g.json);
-            let mut input = bar.wrap_read(open_input(&file)?);
+            let mode = output::Progress::of(g.progress);
+            let bar = progress(&file, g.json, mode);
+            let total = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            let reader = bar.wrap_read(open_input(&file)?);
+            let mut input: Box<dyn std::io::Read + Send> = if mode == output::Progress::Plain {
+                Box::new(output::PlainProgress::new(
+                    reader,
+                    format!("ingest {}", file.display()),
+                    total,
+                ))
+            } else {
+                Box::new(reader)
+            };
             let result = ws.data_ingest(IngestRequest {
                 name,
                 input: &mut input,

@@ -182,7 +182,13 @@ pub fn run(g: &Global, a: EvalArgs) -> Result<ExitCode, Failure> {
         ));
     };
     let ws = workspace(g)?;
+    let progress = (output::Progress::of(g.progress) != output::Progress::None).then(|| {
+        warden::StageProgress(std::sync::Arc::new(|stage: &str, secs: f64| {
+            eprintln!("eval: {stage} done in {secs:.1} s");
+        }))
+    });
     let out = ws.evaluate(&EvalRequest {
+        progress,
         model: version_ref(model)?,
         dataset: version_ref(dataset)?,
         sensitive: (!a.sensitive.is_empty()).then(|| a.sensitive.clone()),

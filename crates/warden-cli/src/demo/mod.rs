@@ -390,7 +390,15 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
         );
     }
     if !json {
-        println!("reports     {}", report_dir.display());
+        println!(
+            "reports     {}{}",
+            report_dir.display(),
+            if keep.is_some() {
+                ""
+            } else {
+                " (deleted with the workspace at exit; `--keep DIR` keeps them)"
+            }
+        );
     }
 
     step(
@@ -682,6 +690,11 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
     // A fresh model on the clean data takes dev over from credit@1, so a
     // rollback has somewhere to go.
     let fresh_ref = retrain_and_evaluate(&sam, &dataset, 11, threads)?;
+    if !json {
+        println!(
+            "trained     {fresh_ref}: the clean {dataset} again with another seed, to take dev over from credit@1 (so a rollback has somewhere to go)"
+        );
+    }
     let p = sam.promote(&fresh_ref, "dev")?;
     show("promote", &p.gate);
     let watched = monitor::run(&dir, &opts, "dev", &fresh_ref)?;
@@ -718,8 +731,16 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
     let aud = Workspace::open(&dir, name("aud", ActorName::new)?, &opts)?;
     let events = aud.audit_log(&EventFilter::default())?;
     if !json {
-        let mut t = output::table(&["seq", "actor", "action", "subject"]);
+        // Counts by action, and only the last few events: the whole log is
+        // `warden audit log` in a kept workspace.
+        let mut by_action: std::collections::BTreeMap<&str, usize> = Default::default();
         for e in &events {
+            *by_action.entry(e.action.as_str()).or_default() += 1;
+        }
+        let counts: Vec<String> = by_action.iter().map(|(a, n)| format!("{a} {n}")).collect();
+        println!("events      {} in all: {}", events.len(), counts.join(", "));
+        let mut t = output::table(&["seq", "actor", "action", "subject"]);
+        for e in events.iter().rev().take(5).rev() {
             t.add_row(vec![
                 e.seq.to_string(),
                 e.actor.clone(),
@@ -727,7 +748,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
                 e.subject.clone(),
             ]);
         }
-        println!("{t}");
+        println!("the last five:\n{t}");
     }
     let report = aud.audit_verify(None)?;
     if !report.ok {
@@ -845,6 +866,7 @@ fn eval_request(
         eps: vec![0.1],
         steps: 20,
         immutable: Vec::new(),
+        progress: None,
     }
 }
 

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 use warden_core::{Digest, actions};
-use warden_store::{MetadataStore, StoredEvent, Tx, merkle};
+use warden_store::{MetadataStore, ReadTx, StoredEvent, merkle};
 
 use crate::Error;
 
@@ -212,13 +212,13 @@ pub(crate) fn check_event_row(e: &StoredEvent) -> Result<(), Error> {
 
 impl LogState {
     /// Replays the state-changing events of the store.
-    pub(crate) fn replay(tx: &mut (dyn Tx + '_)) -> Result<Self, Error> {
+    pub(crate) fn replay(tx: &mut (dyn ReadTx + '_)) -> Result<Self, Error> {
         Self::replay_only(tx, STATE_ACTIONS)
     }
 
     /// Replays only the events of `actions` (a decision that reads role
     /// grants needs only the grant events).
-    pub(crate) fn replay_only(tx: &mut (dyn Tx + '_), actions: &[&str]) -> Result<Self, Error> {
+    pub(crate) fn replay_only(tx: &mut (dyn ReadTx + '_), actions: &[&str]) -> Result<Self, Error> {
         let events = tx.events_with_actions(actions)?;
         let mut st = LogState::default();
         for e in &events {
@@ -372,7 +372,7 @@ fn event_ref(seq: Option<i64>) -> String {
 /// Compares every row the log governs with the state the log implies;
 /// returns every disagreement found.
 pub(crate) fn disagreements(
-    tx: &mut (dyn Tx + '_),
+    tx: &mut (dyn ReadTx + '_),
     st: &LogState,
 ) -> Result<Vec<Disagreement>, Error> {
     let mut out = Vec::new();

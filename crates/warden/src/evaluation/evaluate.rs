@@ -29,9 +29,25 @@ pub const HSJ_ROWS: usize = 100;
 /// The evaluation report format.
 pub const EVALUATION_FORMAT: &str = "warden.evaluation/v1";
 
+/// A stage's name and how many seconds it took.
+pub type StageCallback = dyn Fn(&str, f64) + Send + Sync;
+
+/// Told when each stage of an evaluation ends.
+#[derive(Clone)]
+pub struct StageProgress(pub std::sync::Arc<StageCallback>);
+
+impl std::fmt::Debug for StageProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StageProgress")
+    }
+}
+
 /// What to evaluate.
 #[derive(Clone, Debug)]
 pub struct EvalRequest {
+    /// Called as each stage ends (load, predict, performance, fairness,
+    /// privacy, robustness, record), for progress output.
+    pub progress: Option<StageProgress>,
     pub model: VersionRef,
     pub dataset: VersionRef,
     /// Sensitive attributes; the dataset's declared ones if `None`.
@@ -577,8 +593,12 @@ impl Workspace {
         let mut last = std::time::Instant::now();
         let mut lap = |name: &'static str, seconds: &mut BTreeMap<&'static str, f64>| {
             let now = std::time::Instant::now();
-            *seconds.entry(name).or_insert(0.0) += (now - last).as_secs_f64();
+            let took = (now - last).as_secs_f64();
+            *seconds.entry(name).or_insert(0.0) += took;
             last = now;
+            if let Some(p) = &req.progress {
+                (p.0)(name, took);
+            }
         };
         let loaded = self.load_model(&req.model)?;
         let m = &loaded.info.manifest;
