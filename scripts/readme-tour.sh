@@ -17,6 +17,9 @@
 # left running; the repository must look the same afterwards. The whole run is
 # bounded by WARDEN_TOUR_SECONDS (default 110).
 #
+# Needs what the tour itself uses (curl, sed, sha256sum) and coreutils'
+# timeout and util-linux's setsid.
+#
 #   scripts/readme-tour.sh          # quiet; the tour's output is shown on failure
 #   scripts/readme-tour.sh -v       # the tour's output as it runs
 #   KEEP_TOUR=1 scripts/readme-tour.sh   # keep the directory it ran in
