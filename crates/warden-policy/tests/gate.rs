@@ -277,6 +277,23 @@ fn each_rule_denies_with_an_actionable_message() {
 }
 
 #[test]
+fn an_accuracy_drop_is_shown_to_four_places() {
+    // 0.875 - 0.86 is 0.015000000000000013 in binary floating point.
+    let doc = with(
+        "staging",
+        &["baseline", "evaluation", "metrics", "accuracy"],
+        json!(0.875),
+    );
+    assert_eq!(
+        deny(&doc),
+        vec![
+            "accuracy 0.86 is 0.015 below the current staging model (version 2, 0.875); at most 0.01 is allowed"
+                .to_string()
+        ]
+    );
+}
+
+#[test]
 fn the_bundled_rego_tests_pass() {
     let tests = Gate::bundled().unwrap().run_tests().unwrap();
     assert_eq!(tests.len(), 18, "{tests:?}");

@@ -70,6 +70,10 @@ pub enum Error {
     },
     #[error("{0} not found")]
     NotFound(String),
+    /// `NAME@V` where a model and a dataset both have that name and
+    /// version, and either could be meant.
+    #[error("{reference} names both a model and a dataset")]
+    AmbiguousReference { reference: String },
     #[error("{0}")]
     Conflict(String),
     /// Input content that is wrong (a file, a document).
@@ -148,7 +152,7 @@ impl Error {
             Error::Note(NoteError::BadSignature(_) | NoteError::UnknownKey) => {
                 ErrorKind::Verification
             }
-            Error::Name(_) | Error::Usage(_) => ErrorKind::Usage,
+            Error::Name(_) | Error::Usage(_) | Error::AmbiguousReference { .. } => ErrorKind::Usage,
             _ => ErrorKind::General,
         }
     }
@@ -170,6 +174,9 @@ impl Error {
             } => allowing_roles.first().map(|r| {
                 format!("an admin can run `warden roles grant {actor} {r}`")
             }),
+            Error::AmbiguousReference { reference } => Some(format!(
+                "write model:{reference} for the model's reference profile, or dataset:{reference} for the dataset's rows"
+            )),
             Error::LogKey(_) => Some(
                 "set WARDEN_KEY_PASSPHRASE to the log key's passphrase (the key is .warden/keys/log.pem)"
                     .into(),

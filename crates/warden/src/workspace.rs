@@ -187,6 +187,9 @@ impl Workspace {
                 .map_err(|e| Error::io(start, e))?
                 .join(start)
         };
+        // Without this, discovery from "." would print every path under the
+        // root as `/work/ws/./.warden/...`.
+        let start: PathBuf = start.components().collect();
         let mut dir = Some(start.as_path());
         while let Some(d) = dir {
             if d.join(CONFIG_FILE).is_file() && d.join(WORKSPACE_DIR).is_dir() {
@@ -649,4 +652,37 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         .map_err(|e| Error::io(tmp.path(), e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_names_the_root_without_dot_components() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("ws");
+        Workspace::init(
+            &root,
+            ActorName::new("ana").unwrap(),
+            &OpenOptions::default(),
+        )
+        .unwrap();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        for start in [root.join("."), root.join("sub/."), root.join("sub/./")] {
+            let ws = Workspace::discover(
+                &start,
+                ActorName::new("ana").unwrap(),
+                &OpenOptions::default(),
+            )
+            .unwrap();
+            // Paths compare by components, which hide a `.`: compare the text.
+            assert_eq!(
+                ws.root().as_os_str(),
+                root.as_os_str(),
+                "from {}",
+                start.display()
+            );
+        }
+    }
 }

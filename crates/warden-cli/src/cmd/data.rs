@@ -432,23 +432,32 @@ pub fn example(g: &Global, cmd: ExampleCmd) -> Result<ExitCode, Failure> {
     let flipped = warden::table::generate_credit(&opts, &mut w)
         .and_then(|f| std::io::Write::flush(&mut w).map(|_| f))
         .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", out.display())))?;
-    let sidecar = format!("{}.poison.json", out.display());
-    let side = serde_json::json!({"file": out.display().to_string(), "rows": rows, "seed": seed, "poison": poison, "flipped_rows": flipped, "row_numbering": "1-based data rows (the header is not counted)"});
-    std::fs::write(
-        &sidecar,
-        serde_json::to_string_pretty(&side).unwrap_or_default(),
-    )
-    .map_err(|e| Failure::new(exit::ERROR, format!("{sidecar}: {e}")))?;
+    // The flipped rows are listed only when labels were asked to be flipped.
+    let sidecar = if poison > 0.0 {
+        let sidecar = format!("{}.poison.json", out.display());
+        let side = serde_json::json!({"file": out.display().to_string(), "rows": rows, "seed": seed, "poison": poison, "flipped_rows": flipped, "row_numbering": "1-based data rows (the header is not counted)"});
+        std::fs::write(
+            &sidecar,
+            serde_json::to_string_pretty(&side).unwrap_or_default(),
+        )
+        .map_err(|e| Failure::new(exit::ERROR, format!("{sidecar}: {e}")))?;
+        Some(sidecar)
+    } else {
+        None
+    };
     if g.json {
         output::json(
             &serde_json::json!({"out": out.display().to_string(), "rows": rows, "flipped": flipped.len(), "sidecar": sidecar}),
         )?;
     } else {
-        println!(
-            "Wrote {rows} rows to {} ({} labels flipped, listed in {sidecar})",
-            out.display(),
-            flipped.len()
-        );
+        match &sidecar {
+            Some(s) => println!(
+                "Wrote {rows} rows to {} ({} labels flipped, listed in {s})",
+                out.display(),
+                flipped.len()
+            ),
+            None => println!("Wrote {rows} rows to {}", out.display()),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -133,8 +133,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 output::json(&v)?;
             } else {
                 println!(
-                    "Signed {} ({} files, root sha256:{}) with key {}",
-                    v.path, v.files, v.root_digest, v.key
+                    "Signed {} ({}, root sha256:{}) with key {}",
+                    v.path,
+                    files(v.files),
+                    v.root_digest,
+                    v.key
                 );
                 println!("  signature  {}", v.signature);
             }
@@ -159,8 +162,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 output::json(&v)?;
             } else {
                 println!(
-                    "Verified {} ({} files, root sha256:{}) with key {}",
-                    v.path, v.files, v.root_digest, v.key
+                    "Verified {} ({}, root sha256:{}) with key {}",
+                    v.path,
+                    files(v.files),
+                    v.root_digest,
+                    v.key
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -278,6 +284,14 @@ pub fn open_options() -> OpenOptions {
             .filter(|p| !p.is_empty())
             .map(Zeroizing::new),
         user_dir: None,
+    }
+}
+
+/// "1 file", "3 files".
+fn files(n: usize) -> String {
+    match n {
+        1 => "1 file".to_string(),
+        n => format!("{n} files"),
     }
 }
 

@@ -543,9 +543,9 @@ pub fn drift_with(ws: Option<&Workspace>, req: &DriftRequest<'_>) -> Result<Drif
             drop(read);
             match (is_model, is_dataset) {
                 (true, true) => {
-                    return Err(Error::Usage(format!(
-                        "{r} names both a model and a dataset; write model:{r} or dataset:{r}"
-                    )));
+                    return Err(Error::AmbiguousReference {
+                        reference: r.to_string(),
+                    });
                 }
                 (true, false) => Resolved::Model(r.clone()),
                 (false, true) => Resolved::Dataset(r.clone()),
