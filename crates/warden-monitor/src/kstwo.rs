@@ -495,3 +495,21 @@ mod tests {
         assert!((smirnov_sf(1, 0.3) - 0.7).abs() < 1e-15);
     }
 }
+
+#[cfg(test)]
+mod timing {
+    /// The Smirnov sum runs over up to n(1 − x) terms where
+    /// 2.2 <= n·x² < 370: the slowest branch.
+    #[test]
+    #[ignore]
+    fn the_slowest_branch() {
+        for n in [500_000u64, 1_000_000] {
+            for s in [2.3, 10.0, 100.0, 369.0] {
+                let x = (s / n as f64).sqrt();
+                let start = std::time::Instant::now();
+                let p = super::kstwo_sf(n, x);
+                eprintln!("n={n} n·x²={s}: p={p:e} in {:?}", start.elapsed());
+            }
+        }
+    }
+}
