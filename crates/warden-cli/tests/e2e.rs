@@ -2785,6 +2785,20 @@ fn evaluation_reports_mark_each_figure_that_fails_the_gate() {
     );
     assert!(html.contains("FAIL the production gate"), "{html}");
     assert!(html.contains("Confusion matrix"));
+    // Every fairness figure of report.json is in the page: the equal
+    // opportunity ratio beside its difference, and the all-rows indices.
+    let eo = html
+        .split("equal opportunity difference ")
+        .skip(1)
+        .filter(|s| s.split(';').next().unwrap_or("").contains(", ratio "))
+        .count();
+    assert!(eo >= report["fairness"].as_array().unwrap().len(), "{html}");
+    assert_eq!(
+        html.contains("Theil index"),
+        !report["theil_index"].is_null(),
+        "{}",
+        report["theil_index"]
+    );
 }
 
 #[test]

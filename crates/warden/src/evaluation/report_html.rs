@@ -406,15 +406,29 @@ pub fn report_html(r: &EvalReport, title: &str, limits: Option<&GateLimits>) -> 
                 fig(&f.demographic_parity_ratio)
             };
             h += &format!(
-                "</table><p>demographic parity difference {}, ratio {}; equalized odds difference {}, ratio {}; equal opportunity difference {}; disparate impact {}; average odds difference {}</p>",
+                "</table><p>demographic parity difference {}, ratio {}; equalized odds difference {}, ratio {}; equal opportunity difference {}, ratio {}; disparate impact {}; average odds difference {}</p>",
                 fig(&f.demographic_parity_difference),
                 dp_ratio,
                 fig(&f.equalized_odds_difference),
                 fig(&f.equalized_odds_ratio),
                 fig(&f.equal_opportunity_difference),
+                fig(&f.equal_opportunity_ratio),
                 fig(&f.disparate_impact),
                 fig(&f.average_odds_difference)
             );
+            if let Some(pv) = &f.privileged {
+                h += &format!(
+                    "<p>privileged {} (AIF360): statistical parity difference {}, disparate impact {}, average odds difference {}, average absolute odds difference {}, equal opportunity difference {}, between-group Theil index {}, between-group coefficient of variation {}</p>",
+                    esc(&pv.privileged),
+                    fig(&pv.statistical_parity_difference),
+                    fig(&pv.disparate_impact),
+                    fig(&pv.average_odds_difference),
+                    fig(&pv.average_abs_odds_difference),
+                    fig(&pv.equal_opportunity_difference),
+                    fig(&pv.between_group_theil_index),
+                    fig(&pv.between_group_coefficient_of_variation)
+                );
+            }
             for n in &f.notes {
                 h += &format!("<p class=\"note\">{}</p>", esc(n));
             }
@@ -429,6 +443,18 @@ pub fn report_html(r: &EvalReport, title: &str, limits: Option<&GateLimits>) -> 
                 })
                 .collect();
             h += &group_bars(&format!("Rates by {}", f.attribute), &bars);
+        }
+        if let (Some(t), Some(ge), Some(cv)) = (
+            &r.theil_index,
+            &r.generalized_entropy_index,
+            &r.coefficient_of_variation,
+        ) {
+            h += &format!(
+                "<p>All rows (AIF360): Theil index {}, generalised entropy index (α = 2) {}, coefficient of variation {}</p>",
+                fig(t),
+                fig(ge),
+                fig(cv)
+            );
         }
     }
     if let Some(rb) = &r.robustness {
