@@ -22,13 +22,43 @@ pub struct ColumnProfile {
     pub column_type: ColumnType,
     pub null_fraction: f64,
     pub distinct: usize,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
+    /// The smallest and largest value, exact for integer columns.
+    pub min: Option<Extreme>,
+    pub max: Option<Extreme>,
     pub mean: Option<f64>,
     /// Most frequent values with their counts (categorical and boolean columns).
     pub top: Vec<(String, usize)>,
     pub pii: Option<Entity>,
     pub pii_embedded: Vec<Entity>,
+}
+
+/// A column's smallest or largest value: an integer column's extremes are
+/// kept as integers, so a 19-digit identifier is reported digit for digit
+/// rather than rounded through `f64`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Extreme {
+    Integer(i64),
+    Float(f64),
+}
+
+impl std::fmt::Display for Extreme {
+    /// Integers in full; floats with at most four decimals, trailing
+    /// zeros dropped.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Extreme::Integer(i) => write!(f, "{i}"),
+            Extreme::Float(x) => {
+                let s = format!("{x:.4}");
+                let s = if s.contains('.') {
+                    s.trim_end_matches('0').trim_end_matches('.')
+                } else {
+                    &s
+                };
+                f.write_str(s)
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -97,8 +127,8 @@ fn profile_with(table: &Table, findings: Option<&[PiiFinding]>) -> Profile {
                 column_type: d.column_type(),
                 null_fraction: nulls as f64 / n.max(1) as f64,
                 distinct: distinct.len(),
-                min: numeric.then(|| nums.iter().copied().fold(f64::INFINITY, f64::min)),
-                max: numeric.then(|| nums.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+                min: extreme(d, &nums, std::cmp::Ordering::Less),
+                max: extreme(d, &nums, std::cmp::Ordering::Greater),
                 mean: numeric.then(|| nums.iter().sum::<f64>() / nums.len() as f64),
                 top,
                 pii: f.entity,
@@ -107,4 +137,74 @@ fn profile_with(table: &Table, findings: Option<&[PiiFinding]>) -> Profile {
         })
         .collect();
     Profile { rows: n, columns }
+}
+
+/// The value that is `towards` every other one: integers compared as
+/// integers, everything else as floats. `None` for non-numeric columns.
+fn extreme(d: &ColumnData, nums: &[f64], towards: std::cmp::Ordering) -> Option<Extreme> {
+    if !d.column_type().is_numeric() || nums.is_empty() {
+        return None;
+    }
+    if let ColumnData::Integer(v) = d {
+        let it = v.iter().flatten().copied();
+        let pick = if towards == std::cmp::Ordering::Less {
+            it.min()
+        } else {
+            it.max()
+        };
+        return pick.map(Extreme::Integer);
+    }
+    let pick = nums
+        .iter()
+        .copied()
+        .filter(|x| !x.is_nan())
+        .reduce(|a, b| if b.total_cmp(&a) == towards { b } else { a });
+    pick.map(Extreme::Float)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profiled(csv: &str) -> Profile {
+        profile_csv(&mut csv.as_bytes(), &CsvOptions::default())
+            .map(|(p, _, _)| p)
+            .unwrap()
+    }
+
+    /// Integer extremes are exact at every magnitude `i64` holds; the
+    /// generated values differ only in digits an `f64` cannot carry.
+    #[test]
+    fn integer_extremes_keep_every_digit() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..200 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let base = (state >> 1) as i64 - (1 << 62);
+            let vals = [base, base.saturating_add(1), base.saturating_add(3)];
+            let csv = format!("x\n{}\n{}\n{}\n", vals[0], vals[2], vals[1]);
+            let p = profiled(&csv);
+            let c = &p.columns[0];
+            assert_eq!(c.column_type, ColumnType::Integer, "{csv}");
+            assert_eq!(c.min, Some(Extreme::Integer(vals[0])), "{csv}");
+            assert_eq!(c.max, Some(Extreme::Integer(vals[2])), "{csv}");
+        }
+        let p = profiled("x\n4088002734199108369\n4088002734199108371\n");
+        let json = serde_json::to_string(&p.columns[0]).unwrap();
+        assert!(json.contains("\"min\":4088002734199108369"), "{json}");
+        assert!(json.contains("\"max\":4088002734199108371"), "{json}");
+        assert_eq!(p.columns[0].max.unwrap().to_string(), "4088002734199108371");
+    }
+
+    #[test]
+    fn float_extremes_and_their_display() {
+        let p = profiled("x,s\n1.5,a\n-2.25,b\n,c\n");
+        assert_eq!(p.columns[0].min, Some(Extreme::Float(-2.25)));
+        assert_eq!(p.columns[0].max, Some(Extreme::Float(1.5)));
+        assert_eq!(Extreme::Float(1.5).to_string(), "1.5");
+        assert_eq!(Extreme::Float(1e20).to_string(), "100000000000000000000");
+        assert_eq!(Extreme::Float(0.000_01).to_string(), "0");
+        assert_eq!(p.columns[1].min, None);
+    }
 }

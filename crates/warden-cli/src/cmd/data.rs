@@ -139,8 +139,8 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
                         c.column_type.to_string(),
                         format!("{:.1}%", c.null_fraction * 100.0),
                         c.distinct.to_string(),
-                        num(c.min),
-                        num(c.max),
+                        c.min.map(|x| x.to_string()).unwrap_or_default(),
+                        c.max.map(|x| x.to_string()).unwrap_or_default(),
                         num(c.mean),
                         c.top
                             .iter()
