@@ -1385,6 +1385,22 @@ fn import_onnx_models_and_predict() {
         format!("classes = [\"Gentoo\", \"Adelie\", \"Chinstrap\"]\n{features}"),
     )
     .unwrap();
+    // binary.onnx labels its outputs 0, 1 (integers): the classes must be
+    // those integers in that order, or names for them.
+    for (schema, classes) in [
+        ("binary-flipped.toml", "\"1\", \"0\""),
+        ("binary-ok.toml", "\"0\", \"1\""),
+    ] {
+        std::fs::write(
+            ws.join(schema),
+            format!("classes = [{classes}]\n{features}"),
+        )
+        .unwrap();
+    }
+    ok(warden(ws, "ana")
+        .args(["model", "import"])
+        .arg(fixtures.join("binary.onnx"))
+        .args(["--name", "binary", "--schema", "binary-ok.toml"]));
     std::fs::write(ws.join("three.toml"), "classes = [\"Adelie\", \"Chinstrap\", \"Gentoo\"]\n[[features]]\nname = \"a\"\n[[features]]\nname = \"b\"\n[[features]]\nname = \"c\"\n").unwrap();
     std::fs::write(
         ws.join("typo.toml"),
@@ -1399,6 +1415,11 @@ fn import_onnx_models_and_predict() {
             "escapes the model directory",
         ),
         ("linear.onnx", "wrong-classes.toml", "labels them"),
+        (
+            "binary.onnx",
+            "binary-flipped.toml",
+            "labels its outputs [\"0\", \"1\"] in this order",
+        ),
         ("forest.onnx", "three.toml", "schema declares 3 features"),
         ("linear.onnx", "typo.toml", "clases"),
         ("missing.onnx", "penguins.toml", "missing.onnx"),
@@ -1412,8 +1433,8 @@ fn import_onnx_models_and_predict() {
     }
     let list: serde_json::Value =
         serde_json::from_str(&ok(warden(ws, "ana").args(["model", "list", "--json"]))).unwrap();
-    assert_eq!(list.as_array().unwrap().len(), 3);
-    assert_eq!(count_events(ws, "model.import"), 3);
+    assert_eq!(list.as_array().unwrap().len(), 4);
+    assert_eq!(count_events(ws, "model.import"), 4);
 }
 
 #[test]

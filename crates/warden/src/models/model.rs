@@ -773,6 +773,21 @@ impl Workspace {
                     ids.len()
                 )));
             }
+            // Integer labels: classes written as integers must be the same
+            // integers in the same order, or every prediction would carry
+            // another class's label. Classes written as names are names for
+            // the labels, in the model's order.
+            Some(ids)
+                if !info.model_class_names
+                    && integer_classes(&schema.classes)
+                        .is_some_and(|declared| Some(declared) != integer_classes(ids)) =>
+            {
+                return Err(Error::Invalid(format!(
+                    "{}: the schema declares classes {:?}, the model's classifier labels its outputs {ids:?} in this order; list the classes in the model's order",
+                    req.schema.display(),
+                    schema.classes
+                )));
+            }
             _ => {}
         }
         let spec = OnnxSpec {
@@ -993,4 +1008,13 @@ pub fn predictor_from_package(pkg: &package::Package) -> Result<Box<dyn Predicto
     Ok(Box::new(
         NativePredictor::new(pre, model, classes).map_err(|e| bad(e.to_string()))?,
     ))
+}
+
+/// Class labels that are all integers, as integers (`"01"` and `"1"` are
+/// the same label); `None` if any is not an integer.
+fn integer_classes(labels: &[String]) -> Option<Vec<i64>> {
+    labels
+        .iter()
+        .map(|l| l.trim().parse::<i64>().ok())
+        .collect()
 }
