@@ -615,19 +615,55 @@ fn parse_int(s: &str) -> Option<i64> {
 /// (`4088002734199108369` would be stored as `4088002734199108600`), and
 /// codes with leading zeros (`007`, `00.5`) stay text like integer codes.
 fn parse_float(s: &str) -> Option<f64> {
-    if !s
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
-        || !s.bytes().any(|b| b.is_ascii_digit())
-    {
+    // One pass over the bytes checks the syntax (sign, digits, one point,
+    // exponent), the leading-zero rule and counts the mantissa's digits.
+    let b = s.as_bytes();
+    let digit_run = |mut i: usize| {
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        i
+    };
+    let int_start = usize::from(matches!(b.first(), Some(b'-' | b'+')));
+    let mut i = digit_run(int_start);
+    if i - int_start > 1 && b[int_start] == b'0' {
         return None;
     }
-    let unsigned = s.strip_prefix(['-', '+']).unwrap_or(s);
-    let int_part = unsigned.split(['.', 'e', 'E']).next().unwrap_or_default();
-    if int_part.len() > 1 && int_part.starts_with('0') {
+    let mut digits = i - int_start;
+    let mut nonzero = b[int_start..i].iter().any(|&c| c != b'0');
+    if b.get(i) == Some(&b'.') {
+        let frac_start = i + 1;
+        i = digit_run(frac_start);
+        digits += i - frac_start;
+        nonzero |= b[frac_start..i].iter().any(|&c| c != b'0');
+    }
+    if digits == 0 {
+        return None;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'-' | b'+')) {
+            i += 1;
+        }
+        let exp_start = i;
+        i = digit_run(exp_start);
+        if i == exp_start {
+            return None;
+        }
+    }
+    if i != b.len() {
         return None;
     }
     let x = s.parse::<f64>().ok().filter(|x| x.is_finite())?;
+    // A nonzero text read as zero underflowed: not kept.
+    if x == 0.0 {
+        return (!nonzero).then_some(x);
+    }
+    // Any decimal of at most 15 significant digits is kept by a normal
+    // f64; subnormals and longer texts are compared digit by digit.
+    if digits <= 15 && x.abs() >= f64::MIN_POSITIVE {
+        return Some(x);
+    }
     keeps_decimal(s, x).then_some(x)
 }
 
@@ -648,21 +684,12 @@ fn decimal_digits(s: &str) -> Option<(Vec<u8>, i64)> {
     Some((all[first..=last].to_vec(), power))
 }
 
-/// Whether `x` is exactly the number `text` wrote, compared as decimals:
-/// any decimal of at most 15 significant digits is kept by an `f64`; longer
-/// ones are compared with the shortest decimal that reads back as `x`.
+/// Whether `x` (nonzero) is exactly the number `text` wrote, compared as
+/// decimals with the shortest decimal that reads back as `x`.
 fn keeps_decimal(text: &str, x: f64) -> bool {
-    // Fast path, no allocation: at most 15 digits in the mantissa.
-    let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
-    if mantissa.bytes().filter(u8::is_ascii_digit).count() <= 15 {
-        return true;
-    }
     let Some((digits, power)) = decimal_digits(text) else {
-        return x == 0.0;
+        return false;
     };
-    if digits.len() <= 15 {
-        return true;
-    }
     if digits.len() > 17 {
         return false;
     }
@@ -1011,6 +1038,21 @@ mod tests {
         assert_eq!(ty(&["0.1", "2.5e3", "-0.25"]), ColumnType::Float);
         assert_eq!(ty(&["0.30000000000000004", "1"]), ColumnType::Float);
         assert_eq!(ty(&["0.300000000000000041", "1"]), ColumnType::Text);
+        // Underflow to zero and subnormals that lose digits are not kept.
+        assert_eq!(ty(&["1e-400", "1.5"]), ColumnType::Text);
+        assert_eq!(ty(&["0e-400", "0.000", "1.5"]), ColumnType::Float);
+        assert_eq!(ty(&["5e-324", "1.5"]), ColumnType::Float);
+        assert_eq!(ty(&["1.234567e-320", "1.5"]), ColumnType::Text);
+        // Syntax: what a float reader writes, nothing else.
+        for ok in ["1.", ".5", "+2.5", "-0.5e-3", "1E+05", "0e5"] {
+            assert_eq!(parse_float(ok), ok.parse().ok(), "{ok}");
+        }
+        for bad in [
+            "", "+", ".", "e5", "1e", "1e+", "1.5.3", "--1", "1-2", "inf", "NaN", "1e400", "00e5",
+            "0x1p3", "1_0", " 1", "1 ",
+        ] {
+            assert_eq!(parse_float(bad), None, "{bad}");
+        }
     }
 
     #[test]
