@@ -230,6 +230,10 @@ const TORCH_VALUES: &[&str] = &[
 /// scripts/gen-scan-allowlist.sh: `PROFILE MODULE NAME` a line.
 const GENERATED: &str = include_str!("allow-generated.txt");
 
+/// Exact torch layer classes generated from PyTorch's own sources by
+/// scripts/gen-torch-allowlist.sh: `torch MODULE NAME` a line.
+const GENERATED_TORCH: &str = include_str!("allow-torch.txt");
+
 /// A set of exact (module, name) pairs.
 type Names = HashSet<(&'static str, &'static str)>;
 
@@ -237,6 +241,7 @@ type Names = HashSet<(&'static str, &'static str)>;
 struct Generated {
     numpy: Names,
     sklearn: Names,
+    torch: Names,
 }
 
 fn generated() -> &'static Generated {
@@ -245,8 +250,9 @@ fn generated() -> &'static Generated {
         let mut g = Generated {
             numpy: HashSet::new(),
             sklearn: HashSet::new(),
+            torch: HashSet::new(),
         };
-        for line in GENERATED.lines() {
+        for line in GENERATED.lines().chain(GENERATED_TORCH.lines()) {
             let mut it = line.split(' ');
             match (it.next(), it.next(), it.next()) {
                 (Some("numpy"), Some(m), Some(n)) => {
@@ -254,6 +260,9 @@ fn generated() -> &'static Generated {
                 }
                 (Some("sklearn"), Some(m), Some(n)) => {
                     g.sklearn.insert((m, n));
+                }
+                (Some("torch"), Some(m), Some(n)) => {
+                    g.torch.insert((m, n));
                 }
                 _ => {}
             }
@@ -278,8 +287,10 @@ pub(crate) fn allowed(profile: Profile, module: &str, name: &str) -> bool {
         if module == "torch" && TORCH_VALUES.contains(&name) {
             return true;
         }
-        // Whole modules saved with torch.save(model): the layer classes.
-        if module.starts_with("torch.nn.modules.") && is_class_name(name) {
+        // Whole modules saved with torch.save(model): the layer classes
+        // torch defines, by exact name (a capitalised name imported into a
+        // layer module, such as `OrderedDict`, is not one of them).
+        if generated().torch.contains(&(module, name)) {
             return true;
         }
     }
@@ -306,13 +317,6 @@ pub(crate) fn is_ufunc_reconstructor(module: &str, name: &str) -> bool {
 /// itself (checked where it is called and where its state is set).
 pub(crate) fn is_partial(module: &str, name: &str) -> bool {
     matches!(module, "functools" | "_functools") && name == "partial"
-}
-
-/// A plain class name: an identifier starting with an upper-case letter.
-fn is_class_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_uppercase())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// How bad a name that is not allowed is known to be, and why.
@@ -1364,6 +1368,39 @@ mod tests {
             assert!(allowed(p, "collections", "OrderedDict"));
             assert!(!allowed(p, "os", "system"));
         }
+    }
+
+    /// Torch layers are exact generated names: the layers torch defines
+    /// (including ones only built inside others, such as attention's
+    /// output projection), never any capitalised name under
+    /// `torch.nn.modules`.
+    #[test]
+    fn torch_layers_are_exact_names() {
+        for (m, n) in [
+            ("torch.nn.modules.linear", "Linear"),
+            ("torch.nn.modules.linear", "NonDynamicallyQuantizableLinear"),
+            ("torch.nn.modules.activation", "MultiheadAttention"),
+            ("torch.nn.modules.container", "Sequential"),
+            ("torch.nn.modules.normalization", "RMSNorm"),
+            ("torch.nn.modules.module", "Module"),
+        ] {
+            assert!(allowed(Profile::Torch, m, n), "{m}.{n}");
+            assert!(!allowed(Profile::Sklearn, m, n), "{m}.{n}");
+        }
+        for (m, n) in [
+            ("torch.nn.modules.module", "OrderedDict"),
+            ("torch.nn.modules.module", "Callable"),
+            ("torch.nn.modules.linear", "Evil"),
+            ("torch.nn.modules.linear", "Linear.__init__"),
+            ("torch.nn.modules.evil", "Linear"),
+        ] {
+            assert!(!allowed(Profile::Torch, m, n), "{m}.{n}");
+        }
+        assert!(
+            generated().torch.len() >= 150,
+            "{}",
+            generated().torch.len()
+        );
     }
 
     #[test]
