@@ -88,9 +88,12 @@ fn score(s: Severity) -> &'static str {
     }
 }
 
-/// Where the tool's documentation is: the scanner's page in the
-/// repository the workspace names.
-pub const INFORMATION_URI: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/scan.md");
+/// Where the tool's documentation is published, when the build names it
+/// (`WARDEN_INFORMATION_URI` at compile time, e.g. the scanner's page on the
+/// distributor's site). A build that names none writes no `informationUri`:
+/// the property is optional in SARIF 2.1.0, and a made-up address would send
+/// code-scanning users to a page that does not exist.
+pub const INFORMATION_URI: Option<&str> = option_env!("WARDEN_INFORMATION_URI");
 
 /// The base the artifact URIs are relative to.
 pub const SRCROOT: &str = "%SRCROOT%";
@@ -214,16 +217,19 @@ fn to_sarif_inner(report: &Report, version: &str, root: Option<&Path>) -> Value 
             }));
         }
     }
+    let mut driver = json!({
+        "name": "warden-scan",
+        "version": version,
+        "rules": rules,
+    });
+    if let Some(uri) = INFORMATION_URI.filter(|u| u.starts_with("https://")) {
+        driver["informationUri"] = json!(uri);
+    }
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{
-            "tool": {"driver": {
-                "name": "warden-scan",
-                "version": version,
-                "informationUri": INFORMATION_URI,
-                "rules": rules,
-            }},
+            "tool": {"driver": driver},
             "invocations": [{
                 "executionSuccessful": !report.has_errors(),
                 "toolExecutionNotifications": notes,
