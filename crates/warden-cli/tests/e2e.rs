@@ -2633,8 +2633,8 @@ fn a_directory_given_as_input_is_named() {
         vec!["monitor", "drift", "--reference", "dd", "--current", "dd"],
     ] {
         let (code, _, stderr) = out(warden(ws, "ana").args(&args));
-        assert_ne!(code, 0, "{args:?}");
-        assert!(stderr.contains("dd"), "{args:?}: {stderr}");
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains("dd: is a directory"), "{args:?}: {stderr}");
         assert!(!stderr.contains("os error"), "{args:?}: {stderr}");
     }
 }

@@ -55,6 +55,7 @@ pub use card::{CardAttached, HUMAN_SECTIONS, TO_WRITE, missing_sections};
 pub use config::Config;
 pub use data::{
     DATASET_FORMAT, DatasetInfo, IngestOutcome, IngestRequest, Lineage, LineageNode, TABLE_FORMAT,
+    open_csv,
 };
 pub use error::{Error, ErrorKind};
 pub use evaluate::{

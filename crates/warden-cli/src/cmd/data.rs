@@ -48,23 +48,7 @@ pub fn version_ref(s: &str) -> Result<VersionRef, Failure> {
 }
 
 pub fn open_input(file: &Path) -> Result<Box<dyn std::io::Read + Send>, Failure> {
-    if file == Path::new("-") {
-        return Ok(Box::new(std::io::stdin()));
-    }
-    let f = std::fs::File::open(file)
-        .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
-    // A directory opens like a file on Unix and fails only when read, with
-    // an error that names no path.
-    if f.metadata().is_ok_and(|m| m.is_dir()) {
-        return Err(Failure::new(
-            exit::USAGE,
-            format!(
-                "{}: is a directory; give a CSV file (or - for stdin)",
-                file.display()
-            ),
-        ));
-    }
-    Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f)))
+    Ok(warden::open_csv(file)?)
 }
 
 /// A progress bar over the bytes of `file` (hidden unless progress is a

@@ -93,6 +93,23 @@ pub struct Lineage {
     pub previous_version: Option<String>,
 }
 
+/// Opens a CSV input for reading: `-` is standard input; a directory is
+/// refused by name here (it opens like a file on Unix and would fail only
+/// when read, with an error that names no path).
+pub fn open_csv(path: &Path) -> Result<Box<dyn Read + Send>, Error> {
+    if path == Path::new("-") {
+        return Ok(Box::new(std::io::stdin()));
+    }
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    if f.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(Error::Usage(format!(
+            "{}: is a directory; give a CSV file (or - for standard input)",
+            path.display()
+        )));
+    }
+    Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f)))
+}
+
 pub(crate) fn read_small(path: &Path) -> Result<String, Error> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.len() > MAX_SPEC_FILE {

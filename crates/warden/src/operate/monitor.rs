@@ -117,14 +117,7 @@ fn threads() -> usize {
 }
 
 fn read_table(path: &Path, opts: &CsvOptions) -> Result<Table, Error> {
-    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    if f.metadata().is_ok_and(|m| m.is_dir()) {
-        return Err(Error::Usage(format!(
-            "{}: is a directory; give a CSV file",
-            path.display()
-        )));
-    }
-    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+    let mut r = crate::data::open_csv(path)?;
     let (t, _) =
         read_csv(&mut r, opts).map_err(|e| Error::Data(format!("{}: {e}", path.display())))?;
     Ok(t)
