@@ -137,56 +137,7 @@ impl Workspace {
             KeyPurpose::Pipeline | KeyPurpose::Release => {}
         }
         self.authorize(Action::KeysGenerate, &format!("key:{name}"))?;
-        if self.store().read()?.key(name)?.is_some() {
-            return Err(Error::Conflict(format!(
-                "a key named {name} already exists"
-            )));
-        }
-        let path = self.private_key_path(name);
-        if path.exists() {
-            return Err(Error::Conflict(format!(
-                "{} already exists; remove it or choose another name",
-                path.display()
-            )));
-        }
-        let key = SigningKey::generate(algorithm)?;
-        let public = key.public_key();
-        let record = KeyRecord {
-            name: name.clone(),
-            origin: "own".into(),
-            algorithm: algorithm.as_str().into(),
-            key_id: public.key_id()?,
-            public_pem: public.to_pem()?,
-            added_by: self.actor().clone(),
-            added_at: Timestamp::now(),
-            revoked_at: None,
-            revoked_by: None,
-            owner: Some(self.actor().clone()),
-            purpose: Some(purpose.as_str().into()),
-            acknowledged_by: None,
-            acknowledged_at: None,
-        };
-        key.write_file(&path, self.passphrase_bytes())?;
-        let mut tx = self.store().write()?;
-        tx.insert_key(&record)?;
-        tx.append_event(
-            self.actor(),
-            actions::KEYS_GENERATE,
-            &format!("key:{name}"),
-            &json!({"name": name, "algorithm": record.algorithm, "key_id": record.key_id,
-                    "owner": record.owner, "purpose": record.purpose,
-                    "encrypted": self.passphrase_bytes().is_some()}),
-        )?;
-        if let Err(e) = self.commit(tx) {
-            // Do not leave a private key behind that no record explains.
-            let _ = std::fs::remove_file(&path);
-            return Err(e);
-        }
-        Ok(KeyInfo {
-            summary: (&record).into(),
-            public_pem: record.public_pem.clone(),
-            private_key_path: Some(path.display().to_string()),
-        })
+        self.create_own_key(name, algorithm, purpose, self.private_key_path(name))
     }
 
     /// Enrols a personal approval key for the acting principal: the
@@ -198,19 +149,37 @@ impl Workspace {
     /// ([`Workspace::keys_acknowledge`]).
     pub fn keys_enrol(&self, name: &KeyName, algorithm: Algorithm) -> Result<KeyInfo, Error> {
         self.authorize(Action::KeysEnrol, &format!("key:{name}"))?;
+        let path = self.personal_key_path(name)?;
+        self.create_own_key(name, algorithm, KeyPurpose::Approval, path)
+    }
+
+    /// Makes a key pair owned by the acting principal: checks the name is
+    /// free in the store and on disk, writes the private half to `path`
+    /// (creating a personal directory 0700), and records the public half
+    /// with its audit event in one transaction. The private file is removed
+    /// again if the transaction fails, so no key is left that no record
+    /// explains. The caller has authorised the action.
+    fn create_own_key(
+        &self,
+        name: &KeyName,
+        algorithm: Algorithm,
+        purpose: KeyPurpose,
+        path: std::path::PathBuf,
+    ) -> Result<KeyInfo, Error> {
         if self.store().read()?.key(name)?.is_some() {
             return Err(Error::Conflict(format!(
                 "a key named {name} already exists"
             )));
         }
-        let path = self.personal_key_path(name)?;
         if path.exists() {
             return Err(Error::Conflict(format!(
                 "{} already exists; remove it or choose another name",
                 path.display()
             )));
         }
-        if let Some(parent) = path.parent() {
+        if purpose == KeyPurpose::Approval
+            && let Some(parent) = path.parent()
+        {
             let mut b = std::fs::DirBuilder::new();
             b.recursive(true);
             #[cfg(unix)]
@@ -233,16 +202,21 @@ impl Workspace {
             revoked_at: None,
             revoked_by: None,
             owner: Some(self.actor().clone()),
-            purpose: Some(KeyPurpose::Approval.as_str().into()),
+            purpose: Some(purpose.as_str().into()),
             acknowledged_by: None,
             acknowledged_at: None,
         };
         key.write_file(&path, self.passphrase_bytes())?;
+        let action = if purpose == KeyPurpose::Approval {
+            actions::KEYS_ENROL
+        } else {
+            actions::KEYS_GENERATE
+        };
         let mut tx = self.store().write()?;
         tx.insert_key(&record)?;
         tx.append_event(
             self.actor(),
-            actions::KEYS_ENROL,
+            action,
             &format!("key:{name}"),
             &json!({"name": name, "algorithm": record.algorithm, "key_id": record.key_id,
                     "owner": record.owner, "purpose": record.purpose,
