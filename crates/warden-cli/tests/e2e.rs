@@ -2599,8 +2599,14 @@ fn heavy_label_poisoning_is_denied_at_staging() {
         "--attack",
         "none",
     ]));
-    let (_, stdout, _) = out(warden(ws, "ana").args(["gate", "credit@2", "--env", "staging"]));
-    assert!(!stdout.contains("of its labels are wrong"), "{stdout}");
+    // The owner who ingests cannot accept heavy noise alone: their limit
+    // counts only up to the ceiling the gate's admins registered (15%).
+    let (code, stdout, _) = out(warden(ws, "ana").args(["gate", "credit@2", "--env", "staging"]));
+    assert_eq!(code, 4, "{stdout}");
+    assert!(
+        stdout.contains("the owner's limit 30% is above the ceiling 15%"),
+        "{stdout}"
+    );
 
     // A clean version, then one with 3% of its labels flipped: the flips
     // are found by id against the version before.

@@ -101,9 +101,29 @@ deny contains msg if {
 # together) must be within the dataset's own limit, set by its owner at
 # ingest, or the gate's default. Heavy label flipping makes the labels hard
 # to separate, so the screen lists no suspects; this estimate still sees it.
-label_noise_limit(d) := d.label_noise.limit if is_number(d.label_noise.limit)
+# The owner is the person who ingests, so their limit counts only up to the
+# ceiling the gate's admins registered: alone, they cannot accept heavy noise.
+label_noise_ceiling := cfg.max_label_noise_ceiling if is_number(cfg.max_label_noise_ceiling)
+
+label_noise_ceiling := 1 if not is_number(cfg.max_label_noise_ceiling)
+
+label_noise_limit(d) := min([d.label_noise.limit, label_noise_ceiling]) if is_number(d.label_noise.limit)
 
 label_noise_limit(d) := cfg.max_label_noise if not is_number(d.label_noise.limit)
+
+label_noise_capped(d) := sprintf(" (the owner's limit %v%% is above the ceiling %v%% registered in the gate data)", [pct(d.label_noise.limit), pct(label_noise_ceiling)]) if {
+	is_number(d.label_noise.limit)
+	d.label_noise.limit > label_noise_ceiling
+}
+
+label_noise_capped(d) := "" if {
+	not is_number(d.label_noise.limit)
+}
+
+label_noise_capped(d) := "" if {
+	is_number(d.label_noise.limit)
+	d.label_noise.limit <= label_noise_ceiling
+}
 
 deny contains msg if {
 	level >= 2
@@ -111,7 +131,7 @@ deny contains msg if {
 	is_object(d.label_noise)
 	limit := label_noise_limit(d)
 	d.label_noise.estimate > limit
-	msg := sprintf("dataset %v@%v: the screen estimates %v%% of its labels are wrong (95%% interval %v–%v%%), above the limit %v%%; if the labels are noisy by nature its owner re-ingests it with --max-label-noise SHARE, otherwise look for flipped labels (the report lists the estimate per class)", [d.name, d.version, pct(d.label_noise.estimate), pct(d.label_noise.interval[0]), pct(d.label_noise.interval[1]), pct(limit)])
+	msg := sprintf("dataset %v@%v: the screen estimates %v%% of its labels are wrong (95%% interval %v–%v%%), above the limit %v%%%v; if the labels are noisy by nature its owner re-ingests it with --max-label-noise SHARE (up to the registered ceiling), otherwise look for flipped labels (the report lists the estimate per class)", [d.name, d.version, pct(d.label_noise.estimate), pct(d.label_noise.interval[0]), pct(d.label_noise.interval[1]), pct(limit), label_noise_capped(d)])
 }
 
 pct(x) := round(x * 1000) / 10

@@ -57,6 +57,15 @@ test_an_owner_limit_below_the_estimate_fails if {
 	count(data.warden.gate.deny) == 1 with input as bad
 }
 
+test_an_owner_limit_above_the_ceiling_counts_only_up_to_it if {
+	bad := object.union(good, {"env": "staging", "datasets": noisy(0.2, 0.3)})
+	msgs := data.warden.gate.deny with input as bad
+	count(msgs) == 1
+	some m in msgs
+	contains(m, "above the limit 15%")
+	contains(m, "the owner's limit 30% is above the ceiling 15%")
+}
+
 test_label_noise_does_not_block_dev if {
 	ok := object.union(good, {"env": "dev", "datasets": noisy(0.3, null)})
 	count(data.warden.gate.deny) == 0 with input as ok
