@@ -702,7 +702,7 @@ pub struct CsvArgs {
 pub enum DataCmd {
     /// Ingest a CSV file (or `-` for stdin) as the next version NAME@V
     #[command(
-        after_help = "Examples:\n  warden example credit --rows 5000 --seed 7 --out credit.csv --poison 0.03\n  warden data ingest credit.csv --name credit --target approved --id customer_id --sensitive sex --sensitive age_band\n  warden data ingest adult.csv --name adult --trim --target Y --sha256 9f86d0...\n  cat data.csv | warden data ingest - --name scores --schema scores.schema.toml --pii-policy pii.toml\n\nSteps, stopping at the first failure (nothing is recorded on failure): integrity (SHA-256,\n--sha256 or a pin in warden.toml), parsing, validation (--schema), PII detection, PII actions\n(--pii-policy), minimisation, poisoning screen. Needs the data-engineer or admin role."
+        after_help = "Examples:\n  warden example credit --rows 5000 --seed 7 --out credit.csv --poison 0.03\n  warden data ingest credit.csv --name credit --target approved --id customer_id --sensitive sex --sensitive age_band\n  warden data ingest credit.csv --name credit --target approved --id customer_id --drop-suspects\n  warden data ingest adult.csv --name adult --trim --target Y --sha256 9f86d0...\n  cat data.csv | warden data ingest - --name scores --schema scores.schema.toml --pii-policy pii.toml\n\nSteps, stopping at the first failure (nothing is recorded on failure): integrity (SHA-256,\n--sha256 or a pin in warden.toml), parsing, validation (--schema), PII detection, PII actions\n(--pii-policy), minimisation, poisoning screen. Needs the data-engineer or admin role."
     )]
     Ingest {
         /// The CSV file, or `-` for standard input
@@ -739,6 +739,10 @@ pub enum DataCmd {
         /// noisy by nature, after reading the screen's estimate
         #[arg(long, value_name = "SHARE")]
         max_label_noise: Option<f64>,
+        /// Leave the rows the poisoning screen suspects out of the stored
+        /// table (they stay listed in the report; the count is in the manifest)
+        #[arg(long)]
+        drop_suspects: bool,
         #[command(flatten)]
         csv: CsvArgs,
         #[command(flatten)]

@@ -2625,6 +2625,112 @@ fn heavy_label_poisoning_is_denied_at_staging() {
     assert_eq!(r["dataset"]["manifest"]["checks"]["relabelled"], 90);
 }
 
+/// `--drop-suspects` leaves the screen's suspect rows out of the stored
+/// table, records how many in the manifest and the log, and the staging
+/// gate's suspect check then passes; the suspects stay in the report.
+#[test]
+fn suspect_rows_can_be_dropped_at_ingest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args([
+        "example", "credit", "--rows", "3000", "--seed", "7", "--out", "p.csv", "--poison", "0.05",
+    ]));
+    let ingest = |extra: &[&str]| {
+        let mut args = vec![
+            "data",
+            "ingest",
+            "p.csv",
+            "--name",
+            "credit",
+            "--target",
+            "approved",
+            "--id",
+            "customer_id",
+            "--sensitive",
+            "sex",
+            "--sensitive",
+            "age_band",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str::<serde_json::Value>(&ok(warden(ws, "ana").args(&args))).unwrap()
+    };
+    let kept = ingest(&[]);
+    let suspects = kept["report"]["screen"]["suspect_rows"].as_u64().unwrap();
+    assert!(suspects > 30, "{}", kept["report"]["screen"]);
+    assert!(
+        kept["dataset"]["manifest"]["checks"]["suspect_fraction"]
+            .as_f64()
+            .unwrap()
+            > 0.02
+    );
+    assert!(
+        kept["dataset"]["manifest"]["checks"]
+            .get("dropped_suspects")
+            .is_none()
+    );
+
+    let dropped = ingest(&["--drop-suspects"]);
+    let m = &dropped["dataset"]["manifest"];
+    assert_eq!(m["checks"]["dropped_suspects"], suspects, "{m}");
+    assert_eq!(m["checks"]["suspect_fraction"], 0.0, "{m}");
+    assert_eq!(dropped["report"]["dropped_suspects"]["count"], suspects);
+    assert_eq!(dropped["report"]["output_rows"], 3000 - suspects);
+    assert_eq!(
+        dropped["dataset"]["rows"],
+        3000 - suspects,
+        "{}",
+        dropped["dataset"]
+    );
+    // The suspects are still in the report, as the screen saw them.
+    assert_eq!(dropped["report"]["screen"]["suspect_rows"], suspects);
+    let log: serde_json::Value =
+        serde_json::from_str(&ok(warden(ws, "ana").args(["audit", "log", "--json"]))).unwrap();
+    let last_ingest = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|e| e["action"] == "data.ingest")
+        .unwrap();
+    assert_eq!(
+        last_ingest["payload"]["dropped_suspects"], suspects,
+        "{last_ingest}"
+    );
+
+    // The dropped version trains and passes the staging gate's suspect check.
+    ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
+    ok(warden(ws, "ana").args(["train", "--dataset", "credit@2", "--name", "credit"]));
+    ok(warden(ws, "ana").args([
+        "eval",
+        "credit@1",
+        "--dataset",
+        "credit@2",
+        "--attack",
+        "none",
+    ]));
+    let (_, stdout, _) = out(warden(ws, "ana").args(["gate", "credit@1", "--env", "staging"]));
+    assert!(!stdout.contains("poisoning suspects"), "{stdout}");
+
+    // Without the screen there is nothing to drop.
+    let (code, _, stderr) = out(warden(ws, "ana").args([
+        "data",
+        "ingest",
+        "p.csv",
+        "--name",
+        "other",
+        "--target",
+        "approved",
+        "--no-screen",
+        "--drop-suspects",
+    ]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--drop-suspects needs the poisoning screen"),
+        "{stderr}"
+    );
+}
+
 /// A directory where a CSV file is expected is named in the error, for
 /// every command that reads one.
 #[test]

@@ -41,6 +41,8 @@ pub struct IngestSpec {
     pub screen: Option<ScreenOptions>,
     /// The previous version of this dataset, for shift checks.
     pub previous: Option<Table>,
+    /// Leave the screen's suspect rows out of the stored table.
+    pub drop_suspects: bool,
 }
 
 /// The workspace secret that keys pseudonyms; never printed.
@@ -97,6 +99,9 @@ pub struct DataReport {
     pub sensitive: Vec<String>,
     pub features: Vec<String>,
     pub screen: Option<ScreenReport>,
+    /// Suspect rows left out of the stored table (`--drop-suspects`), by
+    /// source row number; `None` when they were kept.
+    pub dropped_suspects: Option<crate::screen::RowList>,
     pub output_rows: usize,
     pub output_columns: Vec<ColumnSchema>,
 }
@@ -514,6 +519,26 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
         )?),
         _ => None,
     };
+    if spec.drop_suspects && spec.screen.is_none() {
+        return Err(DataError::Columns(
+            "dropping the suspect rows needs the poisoning screen (a target, and no --no-screen)"
+                .into(),
+        ));
+    }
+    let dropped_suspects = match &screen_report {
+        Some(s) if spec.drop_suspects => {
+            if s.all_suspects.len() == clean.rows {
+                return Err(DataError::Columns(format!(
+                    "the screen suspects every one of the {} rows; nothing would be left to store",
+                    clean.rows
+                )));
+            }
+            clean = clean.without_rows(&s.all_suspects);
+            let max = spec.screen.as_ref().map_or(100, |o| o.max_listed);
+            Some(crate::screen::RowList::from(s.all_suspects.clone(), max))
+        }
+        _ => None,
+    };
     let output_columns = schema(&clean);
     let kept = clean.names().iter().map(|s| s.to_string()).collect();
     clean.rows = clean.columns.first().map_or(clean.rows, |c| c.data.len());
@@ -537,6 +562,7 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
         sensitive: spec.sensitive.clone(),
         features,
         screen: screen_report,
+        dropped_suspects,
         output_rows: clean.rows,
         output_columns,
     };

@@ -149,6 +149,14 @@ pub fn to_markdown(r: &DataReport, title: &str) -> String {
                 sc.suspect_fraction * 100.0,
                 sc.rows
             );
+            if let Some(d) = &r.dropped_suspects {
+                let _ = writeln!(
+                    s,
+                    "- dropped from the stored table (--drop-suspects): {}; {} rows stored",
+                    rows(d),
+                    r.output_rows
+                );
+            }
             let _ = writeln!(s, "- exact duplicates: {}", rows(&sc.exact_duplicates));
             let _ = writeln!(s, "- near duplicates: {}", rows(&sc.near_duplicates));
             let _ = writeln!(

@@ -74,7 +74,7 @@ pub struct RowList {
 }
 
 impl RowList {
-    fn from(mut rows: Vec<usize>, max: usize) -> Self {
+    pub(crate) fn from(mut rows: Vec<usize>, max: usize) -> Self {
         rows.sort_unstable();
         let count = rows.len();
         rows.truncate(max);
@@ -137,6 +137,10 @@ pub struct ScreenReport {
     pub suspect_rows: usize,
     pub suspect_fraction: f64,
     pub notes: Vec<String>,
+    /// Every suspect row (0-based), sorted: what `--drop-suspects` leaves
+    /// out. Not in the report (the lists above show the first of each).
+    #[serde(skip)]
+    pub all_suspects: Vec<usize>,
 }
 
 /// The Wilson score interval (95%) of a proportion `p` observed over `n`
@@ -785,6 +789,7 @@ pub fn screen(
         suspect_rows: suspect_set.len(),
         suspect_fraction: suspect_set.len() as f64 / n.max(1) as f64,
         notes,
+        all_suspects: suspect_set,
     })
 }
 

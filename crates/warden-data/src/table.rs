@@ -293,6 +293,42 @@ impl TextColumn {
     }
 }
 
+impl ColumnData {
+    /// The column without the rows in `drop` (sorted, distinct row
+    /// numbers); the other rows keep their order. A categorical column
+    /// keeps its levels.
+    pub fn without_rows(&self, drop: &[usize]) -> ColumnData {
+        fn keep<T: Clone>(v: &[T], drop: &[usize]) -> Vec<T> {
+            let mut next = drop.iter().peekable();
+            let mut out = Vec::with_capacity(v.len().saturating_sub(drop.len()));
+            for (i, x) in v.iter().enumerate() {
+                if next.peek() == Some(&&i) {
+                    next.next();
+                } else {
+                    out.push(x.clone());
+                }
+            }
+            out
+        }
+        match self {
+            ColumnData::Integer(v) => ColumnData::Integer(keep(v, drop)),
+            ColumnData::Float(v) => ColumnData::Float(keep(v, drop)),
+            ColumnData::Boolean(v) => ColumnData::Boolean(keep(v, drop)),
+            ColumnData::Date(v) => ColumnData::Date(keep(v, drop)),
+            ColumnData::Categorical { codes, levels } => ColumnData::Categorical {
+                codes: keep(codes, drop),
+                levels: levels.clone(),
+            },
+            ColumnData::Text(t) => {
+                let rows: Vec<usize> = (0..t.len()).collect();
+                ColumnData::Text(TextColumn::from_options(
+                    keep(&rows, drop).into_iter().map(|r| t.get(r)),
+                ))
+            }
+        }
+    }
+}
+
 /// A named column.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Column {
@@ -308,6 +344,22 @@ pub struct Table {
 }
 
 impl Table {
+    /// The table without the rows in `drop` (sorted, distinct row numbers).
+    pub fn without_rows(&self, drop: &[usize]) -> Table {
+        let drop: Vec<usize> = drop.iter().copied().filter(|&r| r < self.rows).collect();
+        Table {
+            rows: self.rows - drop.len(),
+            columns: self
+                .columns
+                .iter()
+                .map(|c| Column {
+                    name: c.name.clone(),
+                    data: c.data.without_rows(&drop),
+                })
+                .collect(),
+        }
+    }
+
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
     }
@@ -323,6 +375,47 @@ impl Table {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn dropping_rows_keeps_the_others_in_order() {
+        let t = Table {
+            rows: 4,
+            columns: vec![
+                Column {
+                    name: "i".into(),
+                    data: ColumnData::Integer(vec![Some(1), None, Some(3), Some(4)]),
+                },
+                Column {
+                    name: "t".into(),
+                    data: ColumnData::Text(TextColumn::from_options([
+                        Some("a"),
+                        Some("b"),
+                        None,
+                        Some("d"),
+                    ])),
+                },
+                Column {
+                    name: "c".into(),
+                    data: ColumnData::Categorical {
+                        codes: vec![0, 1, MISSING_CODE, 0],
+                        levels: vec!["x".into(), "y".into()],
+                    },
+                },
+            ],
+        };
+        let d = t.without_rows(&[1, 3, 9]);
+        assert_eq!(d.rows, 2);
+        assert_eq!(
+            d.columns[0].data,
+            ColumnData::Integer(vec![Some(1), Some(3)])
+        );
+        assert_eq!(d.columns[1].data.text(0).as_deref(), Some("a"));
+        assert_eq!(d.columns[1].data.text(1), None);
+        assert_eq!(d.columns[2].data.text(0).as_deref(), Some("x"));
+        assert!(d.columns[2].data.is_null(1));
+        assert_eq!(t.without_rows(&[]), t);
+    }
+
     use super::*;
 
     #[test]

@@ -94,7 +94,7 @@ deny contains msg if {
 	level >= 2
 	some d in input.datasets
 	d.suspect_fraction > cfg.max_suspect_fraction
-	msg := sprintf("dataset %v@%v has %v of its rows flagged as poisoning suspects (limit %v): review the suspects in its report and re-ingest clean data", [d.name, d.version, num(d.suspect_fraction), cfg.max_suspect_fraction])
+	msg := sprintf("dataset %v@%v has %v of its rows flagged as poisoning suspects (limit %v): review the suspects in its report and re-ingest clean data, or re-ingest with --drop-suspects to leave them out", [d.name, d.version, num(d.suspect_fraction), cfg.max_suspect_fraction])
 }
 
 # The screen's estimate of wrong labels (natural noise and poisoning

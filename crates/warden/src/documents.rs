@@ -112,8 +112,13 @@ pub struct DatasetRoles {
 pub struct DatasetChecks {
     pub schema_valid: bool,
     pub pii: PiiCheck,
-    /// Share of rows the poisoning screen suspects (`None`: not screened).
+    /// Share of the stored rows the poisoning screen suspects (`None`: not
+    /// screened; 0 when the suspects were dropped).
     pub suspect_fraction: Option<f64>,
+    /// Suspect rows left out of the stored table (`data ingest
+    /// --drop-suspects`); absent when they were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped_suspects: Option<u64>,
     /// Whether the screen found the labels too hard to separate to judge.
     #[serde(default)]
     pub low_separability: Option<bool>,

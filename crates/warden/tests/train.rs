@@ -8,7 +8,6 @@ use std::path::Path;
 use warden::{Error, IngestRequest, OpenOptions, TrainRequest, Workspace};
 use warden_core::{ActorName, KeyName, ObjectName, RoleName, VersionRef};
 use warden_data::example::{CreditOptions, generate_credit};
-use warden_data::read::CsvOptions;
 use warden_ml::{DpConfig, DpTarget, ModelKind, TrainConfig};
 
 fn workspace(dir: &Path) -> Workspace {
@@ -24,23 +23,18 @@ fn workspace(dir: &Path) -> Workspace {
 fn ingest(ws: &Workspace, name: &str, csv: &[u8], target: Option<&str>) {
     let mut input = csv;
     ws.data_ingest(IngestRequest {
-        name: ObjectName::new(name).unwrap(),
-        input: &mut input,
-        source: format!("{name}.csv"),
-        expected_sha256: None,
-        schema_file: None,
-        pii_policy_file: None,
         target: target.map(str::to_string),
-        features: None,
         sensitive: if name == "flat" {
             vec![]
         } else {
             vec!["sex".into(), "age_band".into()]
         },
-        id: None,
-        csv: CsvOptions::default(),
         screen: false,
-        max_label_noise: None,
+        ..IngestRequest::new(
+            ObjectName::new(name).unwrap(),
+            &mut input,
+            format!("{name}.csv"),
+        )
     })
     .unwrap();
 }

@@ -154,6 +154,7 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
             pii_policy,
             no_screen,
             max_label_noise,
+            drop_suspects,
             csv,
             ..
         } => {
@@ -196,6 +197,7 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
                 csv: csv_options(&csv)?,
                 screen: !no_screen,
                 max_label_noise,
+                drop_suspects,
             });
             bar.finish_and_clear();
             let out = match result {
@@ -298,6 +300,12 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
                         println!(
                             "  shift since the previous version: {} {} = {:.3}",
                             f.feature, f.statistic, f.value
+                        );
+                    }
+                    if let Some(dropped) = &r.dropped_suspects {
+                        println!(
+                            "  dropped {} suspect rows (--drop-suspects): {} rows stored",
+                            dropped.count, r.output_rows
                         );
                     }
                 }

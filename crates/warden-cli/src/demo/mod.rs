@@ -141,21 +141,11 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
     std::fs::write(&csv_path, &bytes)
         .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", csv_path.display())))?;
     let dana = Workspace::open(&dir, name("dana", ActorName::new)?, &opts)?;
-    let ingested = dana.data_ingest(warden::IngestRequest {
-        name: name("credit", warden_core::ObjectName::new)?,
-        input: &mut bytes.as_slice(),
-        source: csv_path.display().to_string(),
-        expected_sha256: None,
-        schema_file: None,
-        pii_policy_file: None,
-        target: Some("approved".into()),
-        features: None,
-        sensitive: vec!["sex".into(), "age_band".into()],
-        id: Some("customer_id".into()),
-        csv: Default::default(),
-        screen: true,
-        max_label_noise: None,
-    })?;
+    let ingested = dana.data_ingest(credit_request(
+        name("credit", warden_core::ObjectName::new)?,
+        &mut bytes.as_slice(),
+        csv_path.display().to_string(),
+    ))?;
     let r = &ingested.report;
     let suspects: std::collections::HashSet<usize> = r
         .screen
@@ -615,21 +605,11 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
     let mut bytes = Vec::new();
     warden::table::generate_credit(&poisoned_opts, &mut bytes)
         .map_err(|e| Failure::new(exit::ERROR, format!("generating the example data: {e}")))?;
-    let v2 = dana.data_ingest(warden::IngestRequest {
-        name: name("credit", warden_core::ObjectName::new)?,
-        input: &mut bytes.as_slice(),
-        source: "credit-v2.csv".into(),
-        expected_sha256: None,
-        schema_file: None,
-        pii_policy_file: None,
-        target: Some("approved".into()),
-        features: None,
-        sensitive: vec!["sex".into(), "age_band".into()],
-        id: Some("customer_id".into()),
-        csv: Default::default(),
-        screen: true,
-        max_label_noise: None,
-    })?;
+    let v2 = dana.data_ingest(credit_request(
+        name("credit", warden_core::ObjectName::new)?,
+        &mut bytes.as_slice(),
+        "credit-v2.csv".into(),
+    ))?;
     let suspects = v2
         .report
         .screen
@@ -882,3 +862,18 @@ impl Drop for RemoveOnDrop {
 /// A request the kept demo workspace's production model accepts (every
 /// value within the generated data's ranges and levels).
 const DEMO_REQUEST: &str = r#"{"instances": [{"age": 41, "income": 52000, "loan_amount": 15000, "credit_score": 700, "employment": "employed", "housing": "rent", "num_accounts": 3, "debt_ratio": 0.3, "notes": "no remarks"}]}"#;
+
+/// How the demo ingests the example credit data: approval is the target,
+/// customers are identified by id, sex and age band are sensitive.
+fn credit_request<'a>(
+    name: warden_core::ObjectName,
+    input: &'a mut (dyn std::io::Read + Send),
+    source: String,
+) -> warden::IngestRequest<'a> {
+    warden::IngestRequest {
+        target: Some("approved".into()),
+        sensitive: vec!["sex".into(), "age_band".into()],
+        id: Some("customer_id".into()),
+        ..warden::IngestRequest::new(name, input, source)
+    }
+}

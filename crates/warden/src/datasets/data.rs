@@ -45,6 +45,34 @@ pub struct IngestRequest<'a> {
     /// The largest share of wrong labels the dataset's owner accepts for
     /// it (the gate's `max_label_noise` when `None`); 0 to 1.
     pub max_label_noise: Option<f64>,
+    /// Leave the screen's suspect rows out of the stored table (they stay
+    /// listed in the report, with the count in the manifest).
+    pub drop_suspects: bool,
+}
+
+impl<'a> IngestRequest<'a> {
+    /// A request with the defaults of `warden data ingest`: no schema, PII
+    /// policy, target or declared columns; default CSV options; screened;
+    /// the gate's label-noise limit; suspects kept. Set what differs with
+    /// struct update syntax.
+    pub fn new(name: ObjectName, input: &'a mut (dyn Read + Send), source: String) -> Self {
+        IngestRequest {
+            name,
+            input,
+            source,
+            expected_sha256: None,
+            schema_file: None,
+            pii_policy_file: None,
+            target: None,
+            features: None,
+            sensitive: Vec::new(),
+            id: None,
+            csv: CsvOptions::default(),
+            screen: true,
+            max_label_noise: None,
+            drop_suspects: false,
+        }
+    }
 }
 
 /// A recorded dataset version, with its manifest parsed.
@@ -209,6 +237,16 @@ impl Workspace {
     /// its lineage and report, and an audit event, in one transaction.
     pub fn data_ingest(&self, req: IngestRequest<'_>) -> Result<IngestOutcome, Error> {
         self.authorize(Action::DataIngest, &format!("dataset:{}", req.name))?;
+        if req.drop_suspects && !req.screen {
+            return Err(Error::Usage(
+                "--drop-suspects needs the poisoning screen; drop --no-screen".into(),
+            ));
+        }
+        if req.drop_suspects && req.target.is_none() {
+            return Err(Error::Usage(
+                "--drop-suspects needs --target: the screen judges labels".into(),
+            ));
+        }
         if let Some(m) = req.max_label_noise {
             if !(0.0..=1.0).contains(&m) {
                 return Err(Error::Usage(format!(
@@ -270,6 +308,7 @@ impl Workspace {
             pseudonym_key: PseudonymKey(key),
             screen: req.screen.then(ScreenOptions::default),
             previous: previous_table,
+            drop_suspects: req.drop_suspects,
         };
         let out = warden_data::ingest(req.input, &spec)?;
         let version = previous.as_ref().map_or(1, |p| p.version + 1);
@@ -339,7 +378,15 @@ impl Workspace {
                         .collect(),
                     unmasked: out.report.pii.unmasked.clone(),
                 },
-                suspect_fraction: screen.map(|s| s.suspect_fraction),
+                // Dropped suspects are not in the stored table.
+                suspect_fraction: screen.map(|s| {
+                    if out.report.dropped_suspects.is_some() {
+                        0.0
+                    } else {
+                        s.suspect_fraction
+                    }
+                }),
+                dropped_suspects: out.report.dropped_suspects.as_ref().map(|d| d.count as u64),
                 low_separability: screen
                     .and_then(|s| s.label_noise.as_ref())
                     .map(|l| l.low_separability),
@@ -401,6 +448,7 @@ impl Workspace {
                 "pii_detected": out.report.pii.detected, "pii_unmasked": out.report.pii.unmasked,
                 "dropped": out.report.dropped.iter().map(|d| &d.column).collect::<Vec<_>>(),
                 "suspect_fraction": screen.map(|s| s.suspect_fraction),
+                "dropped_suspects": out.report.dropped_suspects.as_ref().map(|d| d.count),
                 "pseudonym_secret_created": key_created,
             }),
         )?;
