@@ -2133,7 +2133,13 @@ fn approvals_quarantine_and_rollback() {
     let (code, _, stderr) =
         out(warden(ws, "omar").args(["rollback", "credit", "--env", "staging"]));
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("nothing to roll back to"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "nothing to roll back to: no earlier version of credit passed the staging gate"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not found"), "{stderr}");
 
     // Quarantine: out of every environment, promotion blocked until an admin releases it.
     let q: serde_json::Value = serde_json::from_str(&ok(warden(ws, "omar").args([

@@ -334,8 +334,8 @@ impl Workspace {
             }
         }
         let Some(to) = target else {
-            return Err(Error::NotFound(format!(
-                "an earlier version of {model} that passed the {env} gate and is not quarantined (nothing to roll back to)"
+            return Err(Error::Conflict(format!(
+                "nothing to roll back to: no earlier version of {model} passed the {env} gate and is not quarantined"
             )));
         };
         let mut tx = self.store().write()?;
