@@ -264,7 +264,10 @@ pub fn generate_credit(opts: &CreditOptions, out: &mut dyn Write) -> std::io::Re
             _ => "60+",
         };
         let values = [
-            format!("C{:07}", r + 1),
+            // A seed is a population: the same seed, the same customers
+            // (so a later batch with flipped labels shares their ids);
+            // another seed, other customers.
+            format!("C{}-{:07}", opts.seed, r + 1),
             format!("{first} {last}"),
             format!(
                 "{}.{}{}@example.com",
@@ -331,6 +334,18 @@ mod tests {
         )
         .unwrap();
         assert_ne!(a, c);
+        // Ids are per seed: other customers under another seed.
+        let ids = |bytes: &[u8]| -> Vec<String> {
+            String::from_utf8(bytes.to_vec())
+                .unwrap()
+                .lines()
+                .skip(1)
+                .map(|l| l.split(',').next().unwrap().to_string())
+                .collect()
+        };
+        let (ia, ic) = (ids(&a), ids(&c));
+        assert_eq!(ia[0], "C7-0000001");
+        assert!(ia.iter().all(|i| !ic.contains(i)));
         // Cards pass Luhn.
         let text = String::from_utf8(a).unwrap();
         let line = text.lines().nth(1).unwrap();

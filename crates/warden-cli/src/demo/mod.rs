@@ -597,9 +597,9 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
         json,
         "10. A poisoned retrain: 10% flipped labels; the staging gate refuses it; an incident, rollback",
     );
+    // The same customers (same seed) with 10% of their labels flipped.
     let poisoned_opts = warden::table::CreditOptions {
         poison: 0.10,
-        seed: 8,
         ..credit_opts.clone()
     };
     let mut bytes = Vec::new();
@@ -620,6 +620,12 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
         .map_err(|e: warden_core::NameError| Failure::new(exit::ERROR, e.to_string()))?;
     let credit2 = retrain_and_evaluate(&sam, &ds2, 7, threads)?;
     if !json {
+        let relabelled = v2.report.screen.as_ref().map_or(0, |s| s.relabelled.count);
+        if relabelled > 0 {
+            println!(
+                "relabelled  {relabelled} customers carry another label than in credit@1 (same ids)"
+            );
+        }
         let noise = v2
             .report
             .screen
