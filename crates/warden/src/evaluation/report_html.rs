@@ -4,6 +4,7 @@
 //! nothing is loaded from elsewhere.
 
 use plotters::prelude::*;
+use plotters::style::text_anchor;
 
 use crate::evaluate::EvalReport;
 use crate::{Error, Workspace};
@@ -32,6 +33,38 @@ fn fig(f: &Figure) -> String {
         Figure::Undefined { undefined } => format!("undefined ({})", esc(undefined)),
     }
 }
+
+/// A chart's key, as HTML under the chart rather than drawn inside it, so
+/// it never covers bars or lines and wraps on narrow screens.
+pub(crate) fn legend(items: &[(&str, RGBColor)]) -> String {
+    let mut h = String::from("<div class=\"legend\">");
+    for (label, RGBColor(r, g, b)) in items {
+        h += &format!(
+            "<span class=\"key\"><i style=\"background:rgb({r},{g},{b})\"></i>{}</span>",
+            esc(label)
+        );
+    }
+    h + "</div>"
+}
+
+/// One chart with its key, kept together when charts wrap.
+pub(crate) fn figure(svg: String, key: &[(&str, RGBColor)]) -> String {
+    if svg.is_empty() {
+        return svg;
+    }
+    format!("<figure class=\"chart\">{svg}{}</figure>", legend(key))
+}
+
+/// Style shared by the report pages: readable on a phone (the viewport
+/// follows the device, wide tables scroll inside themselves, charts
+/// shrink to the screen) and chart keys.
+pub(crate) const PAGE_STYLE: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 12px;color:#222}\
+table{border-collapse:collapse;margin:1em 0;display:block;overflow-x:auto;max-width:100%}\
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f4f4f4}\
+.charts{display:flex;flex-wrap:wrap;gap:12px}.note{color:#666}\
+figure.chart{margin:0;max-width:100%}svg{max-width:100%;height:auto}\
+.legend{font-size:13px;margin:2px 0 8px 48px}.key{margin-right:14px;white-space:nowrap}\
+.key i{display:inline-block;width:12px;height:12px;margin-right:5px;vertical-align:-1px}";
 
 /// A line chart over [0, x_max] × [0, 1]; `series` are (label, points).
 fn lines(
@@ -66,23 +99,12 @@ fn lines(
             }
             for (i, (label, pts)) in series.iter().enumerate() {
                 let color = PALETTE[i % PALETTE.len()];
-                chart
-                    .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
-                    .label(label.as_str())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-                    });
+                let _ = label;
+                chart.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?;
                 chart.draw_series(
                     pts.iter()
                         .map(|&(x, y)| Circle::new((x, y), 2, color.filled())),
                 )?;
-            }
-            if series.len() > 1 {
-                chart
-                    .configure_series_labels()
-                    .background_style(WHITE.mix(0.8))
-                    .border_style(BLACK.mix(0.3))
-                    .draw()?;
             }
             root.present()?;
             Ok(())
@@ -91,14 +113,27 @@ fn lines(
             return String::new();
         }
     }
-    svg
+    let key: Vec<(&str, RGBColor)> = series
+        .iter()
+        .enumerate()
+        .map(|(i, (label, _))| (label.as_str(), PALETTE[i % PALETTE.len()]))
+        .collect();
+    figure(svg, &key)
 }
 
 /// Grouped bars: for each group, one bar per rate (selection, TPR, FPR).
 fn group_bars(title: &str, groups: &[(String, [Option<f64>; 3])]) -> String {
+    // Each group gets room for its name (about 7 px a character at 12 px),
+    // so long names (intersections) do not run into each other.
+    let longest = groups
+        .iter()
+        .map(|(g, _)| g.chars().count())
+        .max()
+        .unwrap_or(0) as u32;
+    let slot = 80u32.max(7 * longest.min(40) + 16);
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (W.max(80 * groups.len() as u32), H))
+        let root = SVGBackend::with_string(&mut svg, (W.max(slot * groups.len() as u32 + 72), H))
             .into_drawing_area();
         let draw = || -> Result<(), Box<dyn std::error::Error + '_>> {
             root.fill(&WHITE)?;
@@ -116,28 +151,24 @@ fn group_bars(title: &str, groups: &[(String, [Option<f64>; 3])]) -> String {
                 .y_desc("rate")
                 .draw()?;
             // Group names under their bars (a float axis would label round numbers).
+            let centred = ("sans-serif", 12)
+                .into_text_style(&root)
+                .pos(text_anchor::Pos::new(
+                    text_anchor::HPos::Center,
+                    text_anchor::VPos::Center,
+                ));
             chart.draw_series(groups.iter().enumerate().map(|(i, (name, _))| {
-                Text::new(name.clone(), (i as f64 + 0.15, -0.05), ("sans-serif", 12))
+                Text::new(name.clone(), (i as f64 + 0.5, -0.045), centred.clone())
             }))?;
-            for (k, label) in ["selection rate", "TPR", "FPR"].iter().enumerate() {
+            for k in 0..RATES.len() {
                 let color = PALETTE[k];
-                chart
-                    .draw_series(groups.iter().enumerate().filter_map(|(i, (_, r))| {
-                        r[k].map(|v| {
-                            let x0 = i as f64 + 0.15 + 0.23 * k as f64;
-                            Rectangle::new([(x0, 0.0), (x0 + 0.2, v)], color.filled())
-                        })
-                    }))?
-                    .label(*label)
-                    .legend(move |(x, y)| {
-                        Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
-                    });
+                chart.draw_series(groups.iter().enumerate().filter_map(|(i, (_, r))| {
+                    r[k].map(|v| {
+                        let x0 = i as f64 + 0.15 + 0.23 * k as f64;
+                        Rectangle::new([(x0, 0.0), (x0 + 0.2, v)], color.filled())
+                    })
+                }))?;
             }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK.mix(0.3))
-                .draw()?;
             root.present()?;
             Ok(())
         };
@@ -145,8 +176,16 @@ fn group_bars(title: &str, groups: &[(String, [Option<f64>; 3])]) -> String {
             return String::new();
         }
     }
-    svg
+    let key: Vec<(&str, RGBColor)> = RATES
+        .iter()
+        .enumerate()
+        .map(|(k, label)| (*label, PALETTE[k]))
+        .collect();
+    figure(svg, &key)
 }
+
+/// The rates [`group_bars`] draws per group, in order.
+const RATES: [&str; 3] = ["selection rate", "TPR", "FPR"];
 
 /// The report page.
 /// The gate's limits an evaluation report marks figures against: the
@@ -256,13 +295,12 @@ pub fn report_html(r: &EvalReport, title: &str, limits: Option<&GateLimits>) -> 
     let checked = limits.map(|g| checks(r, g)).unwrap_or_default();
     let failed = |figure: &str| checked.iter().any(|c| !c.pass && c.figure == figure);
     let mut h = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>\
-         body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}\
-         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}\
-         th{{background:#f4f4f4}}.charts{{display:flex;flex-wrap:wrap;gap:12px}}.note{{color:#666}}\
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{t}</title><style>{style}\
          .fail{{background:#fde2e1;color:#8a1c13;font-weight:bold}}.pass{{background:#e3f4e1;color:#1d5c1a}}\
-         svg{{max-width:100%;height:auto}}</style></head><body>\
+         </style></head><body>\
          <h1>Evaluation: {t}</h1><p>{rows} rows{pos}</p>",
+        style = PAGE_STYLE,
         t = esc(title),
         rows = r.rows,
         pos = r
@@ -517,4 +555,61 @@ pub fn report_html(r: &EvalReport, title: &str, limits: Option<&GateLimits>) -> 
     }
     h += "</body></html>\n";
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every chart's key is HTML under the chart, also for one series (an
+    /// imported model's single black-box attack must still be named).
+    #[test]
+    fn keys_are_under_the_charts() {
+        let one = lines(
+            "Robust accuracy by radius",
+            "eps",
+            "robust accuracy",
+            0.5,
+            &[("boundary".into(), vec![(0.0, 0.9), (0.5, 0.4)])],
+            false,
+        );
+        assert!(one.starts_with("<figure class=\"chart\"><svg"), "{one}");
+        let key = &one[one.find("</svg>").unwrap()..];
+        assert!(key.contains(">boundary</span>"), "{key}");
+        let svg = &one[..one.find("</svg>").unwrap()];
+        assert!(
+            !svg.contains("boundary"),
+            "the key is not drawn over the lines"
+        );
+    }
+
+    /// Group names get room in proportion to their length, so long
+    /// intersection names do not overlap.
+    #[test]
+    fn long_group_names_widen_the_chart() {
+        let width = |html: &str| -> u32 {
+            let w = html.split("width=\"").nth(1).unwrap();
+            w[..w.find('"').unwrap()].parse().unwrap()
+        };
+        let short = group_bars(
+            "r",
+            &[("a".into(), [Some(0.5); 3]), ("b".into(), [Some(0.4); 3])],
+        );
+        let groups: Vec<(String, [Option<f64>; 3])> = (0..8)
+            .map(|i| (format!("45-59 & Female & group {i}"), [Some(0.3); 3]))
+            .collect();
+        let long = group_bars("r", &groups);
+        // 8 names of 26 characters: at least 7 px a character each.
+        assert!(width(&long) >= 8 * 7 * 26, "{}", width(&long));
+        assert_eq!(width(&short), W);
+        for label in RATES {
+            assert!(long.contains(&format!(">{label}</span>")));
+        }
+    }
+
+    #[test]
+    fn pages_follow_the_device_width() {
+        assert!(PAGE_STYLE.contains("overflow-x:auto"));
+        assert!(PAGE_STYLE.contains("svg{max-width:100%"));
+    }
 }

@@ -6,7 +6,7 @@
 use plotters::prelude::*;
 
 use crate::monitor::{DriftOutcome, Histogram};
-use crate::report_html::esc;
+use crate::report_html::{PAGE_STYLE, esc, figure};
 use warden_monitor::drift::{FeatureDrift, Verdict};
 
 const W: u32 = 560;
@@ -24,13 +24,51 @@ fn num(v: f64) -> String {
     }
 }
 
-/// Overlaid shares: bars per bin (numeric, on the value axis) or per level.
+/// An axis tick: at most four significant digits, exponent form for very
+/// small or large values, so labels fit their label area.
+fn tick(v: &f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if !(1e-2..1e5).contains(&a) {
+        format!("{v:.1e}")
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// Numeric bins as densities: the share of rows in a bin over its width,
+/// so bins of unequal width (frozen deciles, an open top bin stretched to
+/// the largest value) are drawn as a histogram, not as walls.
+fn densities(shares: &[f64], edges: &[f64]) -> Vec<f64> {
+    shares
+        .iter()
+        .zip(edges.windows(2))
+        .map(|(s, e)| {
+            let w = e[1] - e[0];
+            if w > 0.0 && w.is_finite() { s / w } else { 0.0 }
+        })
+        .collect()
+}
+
+/// Overlaid distributions: densities per bin (numeric, on the value axis)
+/// or shares per level, with the key under the chart.
 fn chart(title: &str, h: &Histogram) -> String {
     let mut svg = String::new();
     {
         let (n, width) = match h {
             Histogram::Numeric { reference, .. } => (reference.len(), W),
-            Histogram::Levels { levels, .. } => (levels.len(), W.max(36 * levels.len() as u32)),
+            Histogram::Levels { levels, .. } => {
+                // Room for each level's (shortened) name under its bars.
+                let longest = levels
+                    .iter()
+                    .map(|l| l.chars().count().min(LEVEL_CHARS))
+                    .max()
+                    .unwrap_or(0) as u32;
+                let slot = 36u32.max(7 * longest + 10);
+                (levels.len(), W.max(slot * levels.len() as u32 + 80))
+            }
         };
         let root = SVGBackend::with_string(&mut svg, (width, H)).into_drawing_area();
         let draw = || -> Result<(), Box<dyn std::error::Error + '_>> {
@@ -48,33 +86,36 @@ fn chart(title: &str, h: &Histogram) -> String {
                 Histogram::Numeric { edges, .. } => {
                     let (lo, hi) = (edges[0], edges[edges.len() - 1]);
                     let hi = if hi > lo { hi } else { lo + 1.0 };
+                    let (rd, cd) = (densities(r, edges), densities(c, edges));
+                    let top = rd
+                        .iter()
+                        .chain(&cd)
+                        .fold(0.0f64, |a, &b| a.max(b))
+                        .max(1e-12)
+                        * 1.1;
                     let mut ch = ChartBuilder::on(&root)
                         .caption(title, ("sans-serif", 16))
                         .margin(10)
-                        .x_label_area_size(32)
-                        .y_label_area_size(52)
+                        .margin_right(28)
+                        .x_label_area_size(44)
+                        .y_label_area_size(64)
                         .build_cartesian_2d(lo..hi, 0f64..top)?;
-                    ch.configure_mesh().y_desc("share of rows").draw()?;
-                    for (k, (vals, color, label)) in [(r, REF, "reference"), (c, CUR, "current")]
-                        .into_iter()
-                        .enumerate()
-                    {
-                        let _ = k;
+                    ch.configure_mesh()
+                        .x_labels(6)
+                        .y_labels(6)
+                        .x_label_formatter(&tick)
+                        .y_label_formatter(&tick)
+                        .x_desc("value")
+                        .y_desc("share of rows per unit")
+                        .draw()?;
+                    for (vals, color) in [(&rd, REF), (&cd, CUR)] {
                         ch.draw_series(vals.iter().enumerate().map(|(i, v)| {
                             Rectangle::new(
                                 [(edges[i], 0.0), (edges[i + 1], *v)],
                                 color.mix(0.45).filled(),
                             )
-                        }))?
-                        .label(label)
-                        .legend(move |(x, y)| {
-                            Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.mix(0.6).filled())
-                        });
+                        }))?;
                     }
-                    ch.configure_series_labels()
-                        .background_style(WHITE.mix(0.8))
-                        .border_style(BLACK.mix(0.3))
-                        .draw()?;
                 }
                 Histogram::Levels { levels, .. } => {
                     let mut ch = ChartBuilder::on(&root)
@@ -86,29 +127,28 @@ fn chart(title: &str, h: &Histogram) -> String {
                     ch.configure_mesh()
                         .disable_x_mesh()
                         .x_label_formatter(&|_| String::new())
+                        .y_label_formatter(&tick)
                         .y_desc("share of rows")
                         .draw()?;
+                    let centred = ("sans-serif", 11).into_text_style(&root).pos(
+                        plotters::style::text_anchor::Pos::new(
+                            plotters::style::text_anchor::HPos::Center,
+                            plotters::style::text_anchor::VPos::Center,
+                        ),
+                    );
                     ch.draw_series(levels.iter().enumerate().map(|(i, name)| {
-                        let short: String = name.chars().take(10).collect();
-                        Text::new(short, (i as f64 + 0.1, -top * 0.05), ("sans-serif", 11))
+                        let mut short: String = name.chars().take(LEVEL_CHARS).collect();
+                        if name.chars().count() > LEVEL_CHARS {
+                            short.push('…');
+                        }
+                        Text::new(short, (i as f64 + 0.5, -top * 0.045), centred.clone())
                     }))?;
-                    for (k, (vals, color, label)) in [(r, REF, "reference"), (c, CUR, "current")]
-                        .into_iter()
-                        .enumerate()
-                    {
+                    for (k, (vals, color)) in [(r, REF), (c, CUR)].into_iter().enumerate() {
                         ch.draw_series(vals.iter().enumerate().map(|(i, v)| {
                             let x0 = i as f64 + 0.1 + 0.4 * k as f64;
                             Rectangle::new([(x0, 0.0), (x0 + 0.38, *v)], color.filled())
-                        }))?
-                        .label(label)
-                        .legend(move |(x, y)| {
-                            Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
-                        });
+                        }))?;
                     }
-                    ch.configure_series_labels()
-                        .background_style(WHITE.mix(0.8))
-                        .border_style(BLACK.mix(0.3))
-                        .draw()?;
                 }
             }
             root.present()?;
@@ -118,8 +158,11 @@ fn chart(title: &str, h: &Histogram) -> String {
             return String::new();
         }
     }
-    svg
+    figure(svg, &[("reference", REF), ("current", CUR)])
 }
+
+/// Longest level name drawn under its bars (longer ones end in `…`).
+const LEVEL_CHARS: usize = 14;
 
 fn row(f: &FeatureDrift) -> String {
     let tests = f
@@ -159,13 +202,12 @@ fn row(f: &FeatureDrift) -> String {
 pub fn drift_html(o: &DriftOutcome) -> String {
     let r = &o.report;
     let mut h = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Drift report</title><style>\
-         body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}\
-         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}}\
-         th{{background:#f4f4f4}}.drift{{background:#f8d7da;font-weight:bold}}.watch{{background:#fff3cd}}\
-         .charts{{display:flex;flex-wrap:wrap;gap:12px}}.note{{color:#666}}</style></head><body>\
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Drift report</title><style>{}\
+         .drift{{background:#f8d7da;font-weight:bold}}.watch{{background:#fff3cd}}</style></head><body>\
          <h1>Drift report</h1><p>Reference: {} ({} rows). Current: {} ({} rows). Mode: {:?}.</p>\
          <p><strong>{}</strong>: {} of {} features drifted (share {:.2}, dataset drift at {:.2}).{}</p>",
+        PAGE_STYLE,
         esc(&o.reference),
         o.reference_rows,
         esc(&o.current),
@@ -203,7 +245,7 @@ pub fn drift_html(o: &DriftOutcome) -> String {
         .filter(|f| f.verdict != Verdict::Stable)
         .collect();
     if !shown.is_empty() {
-        h += "<h2>Drifted and watched features</h2><p class=\"note\">Shares of rows per bin (numeric) or level (categorical); reference in blue, current in orange.</p><div class=\"charts\">";
+        h += "<h2>Drifted and watched features</h2><p class=\"note\">Numeric features: the share of rows per unit of value in each bin (bins of unequal width are drawn as a histogram). Categorical features: the share of rows per level.</p><div class=\"charts\">";
         for f in shown {
             if let Some(hist) = o.histograms.get(&f.feature) {
                 h += &chart(&format!("{} ({})", f.feature, f.verdict.as_str()), hist);
@@ -261,4 +303,44 @@ pub fn drift_markdown(o: &DriftOutcome) -> String {
         );
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unequal_bins_are_drawn_as_densities() {
+        // Deciles with a wide open top bin: same share, ten times the width.
+        let d = densities(&[0.1, 0.1, 0.0], &[0.0, 1.0, 11.0, 11.0]);
+        assert_eq!(d, [0.1, 0.01, 0.0]);
+    }
+
+    #[test]
+    fn ticks_fit_their_label_area() {
+        assert_eq!(tick(&0.0), "0");
+        assert_eq!(tick(&0.25), "0.25");
+        assert_eq!(tick(&1234.5678), "1234.568");
+        assert_eq!(tick(&0.000_012_3), "1.2e-5");
+        assert_eq!(tick(&2_500_000.0), "2.5e6");
+        assert!(
+            [0.5, 12.25, 99_999.0, 3e-4, 7e9]
+                .iter()
+                .all(|v| tick(v).len() <= 9)
+        );
+    }
+
+    #[test]
+    fn level_charts_name_levels_and_keep_the_key_out_of_the_plot() {
+        let h = Histogram::Levels {
+            levels: vec!["a rather long level name".into(), "b".into()],
+            reference: vec![0.5, 0.5],
+            current: vec![0.9, 0.1],
+        };
+        let html = chart("x", &h);
+        assert!(html.starts_with("<figure class=\"chart\"><svg"), "{html}");
+        assert!(html.contains("a rather long …"), "{html}");
+        let key = &html[html.find("</svg>").unwrap()..];
+        assert!(key.contains(">reference</span>") && key.contains(">current</span>"));
+    }
 }
