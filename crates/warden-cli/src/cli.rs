@@ -553,7 +553,7 @@ pub enum ModelCmd {
     },
     /// Import an ONNX model with its declared input schema; signed and registered as MODEL@N
     #[command(
-        after_help = "Examples:\n  warden model import penguins.onnx --name penguins --schema penguins.schema.toml\n  warden model import rf.onnx --name churn-rf --schema churn.toml --json\n\nThe schema (TOML) declares the class labels in the probability output's order and the\nfeatures in the input tensor's column order:\n\n  classes = [\"Adelie\", \"Chinstrap\", \"Gentoo\"]\n  input = \"input\"                    # optional when the model has one input\n  probabilities = \"probabilities\"    # optional when an output has that name\n  [[features]]\n  name = \"bill_length_mm\"\n  min = 32.1                         # optional\n  max = 59.6\n\nThe model runs on tract (pure Rust); it is run once at import, so an operator tract cannot\nrun is refused now. Export scikit-learn models with skl2onnx and zipmap=False. External\ntensor data must lie inside the model's directory; it is inlined into the package.\nNeeds the ml-engineer or admin role."
+        after_help = "Examples:\n  warden model import penguins.onnx --name penguins --schema penguins.schema.toml\n  warden model import rf.onnx --name churn-rf --schema churn.toml --json\n  warden model import rf.onnx --name churn-rf --schema churn.toml --check rf.check.csv\n\nThe schema (TOML) declares the class labels in the probability output's order and the\nfeatures in the input tensor's column order:\n\n  classes = [\"Adelie\", \"Chinstrap\", \"Gentoo\"]\n  input = \"input\"                    # optional when the model has one input\n  probabilities = \"probabilities\"    # optional when an output has that name\n  [[features]]\n  name = \"bill_length_mm\"\n  min = 32.1                         # optional\n  max = 59.6\n\nThe model runs on tract (pure Rust); it is run once at import, so an operator tract cannot\nrun is refused now. Export scikit-learn models with skl2onnx and zipmap=False. External\ntensor data must lie inside the model's directory; it is inlined into the package.\n--check FILE compares the import with the framework's own probabilities for a batch of rows\n(CSV: the feature columns, then `probability:CLASS` per class; docs/bring-your-own-model.md\nhas the script that writes it) and refuses on any difference above --check-tolerance (1e-5).\nNeeds the ml-engineer or admin role."
     )]
     Import {
         /// The ONNX model file
@@ -564,6 +564,14 @@ pub enum ModelCmd {
         /// The input schema (TOML): features, ranges, categories, classes
         #[arg(long, value_name = "FILE")]
         schema: PathBuf,
+        /// A reference batch (CSV: the feature columns and one
+        /// `probability:CLASS` column per class, the framework's own output)
+        /// that the imported model must reproduce, or nothing is registered
+        #[arg(long, value_name = "FILE")]
+        check: Option<PathBuf>,
+        /// Largest absolute difference accepted per probability in --check
+        #[arg(long, value_name = "X", requires = "check")]
+        check_tolerance: Option<f64>,
         #[command(flatten)]
         acting: ActingAs,
     },

@@ -1437,6 +1437,123 @@ fn import_onnx_models_and_predict() {
     assert_eq!(count_events(ws, "model.import"), 4);
 }
 
+/// `model import --check` compares the import with the framework's own
+/// probabilities (scikit-learn's, from the reference fixtures) and refuses
+/// a batch the model does not reproduce, naming the row and class, with
+/// nothing registered.
+#[test]
+fn an_import_check_batch_must_be_reproduced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../warden-ml/tests/data/onnx");
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("reference.json")).unwrap())
+            .unwrap();
+    let features: Vec<&str> = reference["feature_names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    let mut schema = String::from("classes = [\"Adelie\", \"Chinstrap\", \"Gentoo\"]\n");
+    for f in &features {
+        schema += &format!("[[features]]\nname = \"{f}\"\n");
+    }
+    std::fs::write(ws.join("penguins.toml"), schema).unwrap();
+    // The framework's own probabilities: scikit-learn's predict_proba.
+    let write_check = |path: &str, nudge: f64| {
+        let rows = &reference["models"]["forest"]["rows_spread"];
+        let mut csv = features.join(",");
+        for c in ["Adelie", "Chinstrap", "Gentoo"] {
+            csv += &format!(",probability:{c}");
+        }
+        csv.push('\n');
+        let inputs = rows["inputs"].as_array().unwrap();
+        let probs = rows["sklearn_probabilities"].as_array().unwrap();
+        for (i, (x, p)) in inputs.iter().zip(probs).enumerate() {
+            let mut line: Vec<String> = x
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_string())
+                .collect();
+            for (k, v) in p.as_array().unwrap().iter().enumerate() {
+                let v = v.as_f64().unwrap() + if i == 7 && k == 1 { nudge } else { 0.0 };
+                line.push(format!("{v:?}"));
+            }
+            csv += &line.join(",");
+            csv.push('\n');
+        }
+        std::fs::write(ws.join(path), csv).unwrap();
+    };
+    write_check("good.csv", 0.0);
+    write_check("bad.csv", 0.01);
+    let imported: serde_json::Value = serde_json::from_str(&ok(warden(ws, "ana")
+        .args(["model", "import"])
+        .arg(fixtures.join("forest.onnx"))
+        .args([
+            "--name",
+            "rf",
+            "--schema",
+            "penguins.toml",
+            "--check",
+            "good.csv",
+            "--json",
+        ])))
+    .unwrap();
+    assert_eq!(imported["check"]["rows"], 20, "{imported}");
+    assert!(imported["check"]["max_abs_diff"].as_f64().unwrap() < 1e-5);
+    assert_eq!(
+        imported["model"]["manifest"]["provenance"]["import_check"]["rows"], 20,
+        "{}",
+        imported["model"]["manifest"]["provenance"]
+    );
+    let (code, _, stderr) = out(warden(ws, "ana")
+        .args(["model", "import"])
+        .arg(fixtures.join("forest.onnx"))
+        .args([
+            "--name",
+            "rf2",
+            "--schema",
+            "penguins.toml",
+            "--check",
+            "bad.csv",
+        ]));
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("bad.csv: row 8")
+            && stderr.contains("\"Chinstrap\"")
+            && stderr.contains("nothing was registered"),
+        "{stderr}"
+    );
+    // A batch without a class's column is refused the same way.
+    let text = std::fs::read_to_string(ws.join("good.csv")).unwrap();
+    std::fs::write(
+        ws.join("short.csv"),
+        text.replace("probability:Gentoo", "p_gentoo"),
+    )
+    .unwrap();
+    let (code, _, stderr) = out(warden(ws, "ana")
+        .args(["model", "import"])
+        .arg(fixtures.join("forest.onnx"))
+        .args([
+            "--name",
+            "rf3",
+            "--schema",
+            "penguins.toml",
+            "--check",
+            "short.csv",
+        ]));
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("no column \"probability:Gentoo\""),
+        "{stderr}"
+    );
+    assert_eq!(count_events(ws, "model.import"), 1);
+}
+
 #[test]
 fn evaluate_models_and_predictions() {
     let tmp = tempfile::tempdir().unwrap();

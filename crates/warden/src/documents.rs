@@ -318,6 +318,9 @@ pub struct ModelProvenance {
     /// The file it was imported from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceFile>,
+    /// The reference batch an imported model reproduced at import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_check: Option<crate::model::ImportCheck>,
     pub warden_version: String,
 }
 

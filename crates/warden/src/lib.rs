@@ -69,8 +69,9 @@ pub use incident::{INCIDENT_KINDS, IncidentOpened};
 pub use keys::{KeyInfo, KeyPurpose, KeySummary};
 pub use lineage::{ModelLineage, Node as LineageGraphNode};
 pub use model::{
-    Exported, ImportFeature, ImportOutcome, ImportRequest, ImportSchema, LoadedModel, ModelInfo,
-    TrainOutcome, TrainRequest, frame_for_model, frame_from_table, predictor_from_package,
+    DEFAULT_CHECK_TOLERANCE, Exported, ImportCheck, ImportFeature, ImportOutcome, ImportRequest,
+    ImportSchema, LoadedModel, ModelInfo, TrainOutcome, TrainRequest, check_column,
+    frame_for_model, frame_from_table, predictor_from_package,
 };
 pub use monitor::{
     DriftOutcome, DriftReference, DriftRequest, Histogram as DriftHistogram, Skipped,

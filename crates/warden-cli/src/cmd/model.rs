@@ -290,12 +290,19 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
             }
         }
         ModelCmd::Import {
-            file, name, schema, ..
+            file,
+            name,
+            schema,
+            check,
+            check_tolerance,
+            ..
         } => {
             let out = ws.model_import(&warden::ImportRequest {
                 file: file.clone(),
                 name: parse(&name, ObjectName::new)?,
                 schema,
+                check,
+                check_tolerance,
             })?;
             if g.json {
                 output::json(&out)?;
@@ -317,6 +324,15 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
                         "  inlined    {} external tensor(s) into the package",
                         out.onnx.inlined_external
                     );
+                }
+                match &out.check {
+                    Some(c) => println!(
+                        "  checked    {} rows of {} reproduced (largest difference {:.1e}, tolerance {:.0e})",
+                        c.rows, c.file, c.max_abs_diff, c.tolerance
+                    ),
+                    None => println!(
+                        "  unchecked  no --check batch: nothing compared the import with the framework's own predictions"
+                    ),
                 }
             }
         }

@@ -134,6 +134,36 @@ pub struct ImportRequest {
     pub name: ObjectName,
     /// The TOML input schema (see [`ImportSchema`]).
     pub schema: std::path::PathBuf,
+    /// A reference batch (see [`ImportCheck`]): the framework's own
+    /// probabilities for some rows, which the imported model must
+    /// reproduce within `check_tolerance` or nothing is registered.
+    pub check: Option<std::path::PathBuf>,
+    /// Largest absolute difference accepted per probability (default
+    /// [`DEFAULT_CHECK_TOLERANCE`]).
+    pub check_tolerance: Option<f64>,
+}
+
+/// The default largest difference between a check batch's probabilities
+/// and the imported model's: ONNX runtimes compute in float32, whose
+/// rounding over a few hundred trees or a softmax stays well below this.
+pub const DEFAULT_CHECK_TOLERANCE: f64 = 1e-5;
+
+/// How an import's reference batch compared (recorded in the manifest and
+/// the `model.import` event).
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct ImportCheck {
+    /// The check file's name and SHA-256.
+    pub file: String,
+    pub digest: String,
+    pub rows: u64,
+    /// The largest absolute difference seen, and the limit.
+    pub max_abs_diff: f64,
+    pub tolerance: f64,
+}
+
+/// Column holding the framework's probability of `class` in a check batch.
+pub fn check_column(class: &str) -> String {
+    format!("probability:{class}")
 }
 
 /// The declared interface of an imported ONNX model (`--schema FILE`):
@@ -178,6 +208,8 @@ pub struct ImportOutcome {
     pub model: ModelInfo,
     pub onnx: warden_ml::onnx::OnnxInfo,
     pub source_digest: String,
+    /// The reference batch reproduced, when one was given.
+    pub check: Option<ImportCheck>,
 }
 
 /// A model loaded from the store after verification.
@@ -566,6 +598,7 @@ impl Workspace {
                     output_digest: Some(ds.output_digest.clone()),
                 }],
                 source: None,
+                import_check: None,
                 warden_version: env!("CARGO_PKG_VERSION").to_string(),
             },
         };
@@ -797,7 +830,15 @@ impl Workspace {
             classes: schema.classes.clone(),
         };
         // Build and run it now: an operator tract cannot run is an import error.
-        OnnxPredictor::new(&bytes, spec.clone()).map_err(at)?;
+        let predictor = OnnxPredictor::new(&bytes, spec.clone()).map_err(at)?;
+        let check = match &req.check {
+            Some(path) => Some(check_batch(
+                &predictor,
+                path,
+                req.check_tolerance.unwrap_or(DEFAULT_CHECK_TOLERANCE),
+            )?),
+            None => None,
+        };
         let source_digest = Digest::of(&source);
         let file_name = req
             .file
@@ -845,6 +886,7 @@ impl Workspace {
                     file: file_name.clone(),
                     digest: source_digest.to_string(),
                 }),
+                import_check: check.clone(),
                 warden_version: env!("CARGO_PKG_VERSION").to_string(),
             },
         };
@@ -858,12 +900,13 @@ impl Workspace {
             &files,
             &key,
             actions::MODEL_IMPORT,
-            json!({"kind": "onnx", "source": {"file": file_name, "digest": source_digest}, "operators": info.operators}),
+            json!({"kind": "onnx", "source": {"file": file_name, "digest": source_digest}, "operators": info.operators, "check": check}),
         )?;
         Ok(ImportOutcome {
             model: ModelInfo::from_record(&record)?,
             onnx: info,
             source_digest: source_digest.to_string(),
+            check,
         })
     }
 
@@ -1008,6 +1051,88 @@ pub fn predictor_from_package(pkg: &package::Package) -> Result<Box<dyn Predicto
     Ok(Box::new(
         NativePredictor::new(pre, model, classes).map_err(|e| bad(e.to_string()))?,
     ))
+}
+
+/// Runs a reference batch through an imported model: a CSV with the
+/// model's feature columns and one `probability:CLASS` column per class,
+/// the framework's own output for those rows. Any probability further than
+/// `tolerance` from the framework's refuses the import, naming the row and
+/// the class; every row must be complete.
+fn check_batch(
+    predictor: &dyn Predictor,
+    path: &std::path::Path,
+    tolerance: f64,
+) -> Result<ImportCheck, Error> {
+    if !(tolerance.is_finite() && tolerance >= 0.0) {
+        return Err(Error::Usage(format!(
+            "--check-tolerance {tolerance}: a non-negative number"
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (table, _) = warden_data::read::read_csv(
+        &mut bytes.as_slice(),
+        &warden_data::read::CsvOptions::default(),
+    )
+    .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    let shown = path.display();
+    let classes = predictor.classes().to_vec();
+    let expected: Vec<&warden_data::Column> = classes
+        .iter()
+        .map(|c| {
+            table.column(&check_column(c)).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{shown}: no column {:?}; a check batch has one probability column per class of the model ({})",
+                    check_column(c),
+                    classes.join(", ")
+                ))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let frame =
+        frame_for_model(predictor, &table).map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
+    let probs = predictor
+        .predict_frame(
+            &frame,
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        )
+        .map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
+    let mut worst = 0.0f64;
+    for r in 0..table.rows {
+        for (k, col) in expected.iter().enumerate() {
+            let want = col
+                .data
+                .number(r)
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "{shown}: row {}: {} is not a number",
+                        r + 1,
+                        col.name
+                    ))
+                })?;
+            let got = probs.row(r)[k];
+            let diff = (got - want).abs();
+            if diff.is_nan() || diff > tolerance {
+                return Err(Error::Invalid(format!(
+                    "{shown}: row {}: the imported model gives {got} for class {:?}, the framework gave {want} (difference {diff:.3e}, tolerance {tolerance:e}); nothing was registered",
+                    r + 1,
+                    classes[k]
+                )));
+            }
+            worst = worst.max(diff);
+        }
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(ImportCheck {
+        file: name,
+        digest: Digest::of(&bytes).to_string(),
+        rows: table.rows as u64,
+        max_abs_diff: worst,
+        tolerance,
+    })
 }
 
 /// Class labels that are all integers, as integers (`"01"` and `"1"` are

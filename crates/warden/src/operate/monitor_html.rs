@@ -66,7 +66,12 @@ fn top_levels(levels: &[String], r: &[f64], c: &[f64]) -> Histogram {
             current: c.to_vec(),
         };
     }
-    let share = |i: usize| r.get(i).copied().unwrap_or(0.0).max(c.get(i).copied().unwrap_or(0.0));
+    let share = |i: usize| {
+        r.get(i)
+            .copied()
+            .unwrap_or(0.0)
+            .max(c.get(i).copied().unwrap_or(0.0))
+    };
     let mut order: Vec<usize> = (0..levels.len()).collect();
     order.sort_by(|&a, &b| share(b).total_cmp(&share(a)).then(a.cmp(&b)));
     let mut keep: Vec<usize> = order[..MAX_LEVELS - 1].to_vec();
