@@ -430,3 +430,156 @@ fn gte_ensembles_are_served_by_the_compiled_ensemble() {
         }
     }
 }
+
+/// A random-forest-like ensemble: `trees` trees of BRANCH_LEQ nodes down to
+/// `depth`, every leaf voting for every class (weights summing to 1/trees).
+fn forest(seed: u64, trees: i64, depth: u32, features: usize, classes: usize) -> pb::NodeProto {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut t_ids, mut n_ids, mut f_ids, mut values, mut modes) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut yes, mut no) = (vec![], vec![]);
+    let (mut c_t, mut c_n, mut c_ids, mut c_w) = (vec![], vec![], vec![], vec![]);
+    for t in 0..trees {
+        let mut next = 0i64;
+        let mut stack = vec![(0u32, None::<(usize, bool)>)];
+        while let Some((d, parent)) = stack.pop() {
+            let id = next;
+            next += 1;
+            let at = t_ids.len();
+            if let Some((p, is_yes)) = parent {
+                if is_yes {
+                    yes[p] = id;
+                } else {
+                    no[p] = id;
+                }
+            }
+            t_ids.push(t);
+            n_ids.push(id);
+            yes.push(0);
+            no.push(0);
+            if d < depth && (d < 3 || rng.random_bool(0.9)) {
+                f_ids.push(rng.random_range(0..features as i64));
+                values.push(rng.random_range(-3.0f32..3.0));
+                modes.push("BRANCH_LEQ".to_string());
+                stack.push((d + 1, Some((at, false))));
+                stack.push((d + 1, Some((at, true))));
+            } else {
+                f_ids.push(0);
+                values.push(0.0);
+                modes.push("LEAF".to_string());
+                let w: Vec<f32> = (0..classes)
+                    .map(|_| rng.random_range(0.0f32..1.0))
+                    .collect();
+                let s: f32 = w.iter().sum();
+                for (c, w) in w.iter().enumerate() {
+                    c_t.push(t);
+                    c_n.push(id);
+                    c_ids.push(c as i64);
+                    c_w.push(w / s / trees as f32);
+                }
+            }
+        }
+    }
+    pb::NodeProto {
+        name: "forest".into(),
+        op_type: "TreeEnsembleClassifier".into(),
+        domain: "ai.onnx.ml".into(),
+        input: vec!["input".into()],
+        output: vec!["label".into(), "probabilities".into()],
+        attribute: vec![
+            ints("nodes_treeids", t_ids),
+            ints("nodes_nodeids", n_ids),
+            ints("nodes_featureids", f_ids),
+            floats("nodes_values", values),
+            strings("nodes_modes", modes),
+            ints("nodes_truenodeids", yes),
+            ints("nodes_falsenodeids", no),
+            ints("class_treeids", c_t),
+            ints("class_nodeids", c_n),
+            ints("class_ids", c_ids),
+            floats("class_weights", c_w),
+            ints("classlabels_int64s", (0..classes as i64).collect()),
+            string("post_transform", "NONE"),
+        ],
+        ..Default::default()
+    }
+}
+
+/// Timing: a 100-tree, depth-10 forest on 500 and 50 000 rows, tract row by
+/// row against the compiled ensemble on 1 and 2 threads. Run with
+/// `cargo test -p warden-ml --release --test trees_differential -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn timing_forest_100_trees_depth_10() {
+    let (features, classes) = (10, 3);
+    let node = forest(7, 100, 10, features, classes);
+    let bytes = model(node.clone(), features, classes);
+    let spec = OnnxSpec {
+        input: "input".into(),
+        probabilities: "probabilities".into(),
+        features: (0..features).map(|j| format!("f{j}")).collect(),
+        classes: (0..classes).map(|c| c.to_string()).collect(),
+    };
+    let t0 = std::time::Instant::now();
+    let p = OnnxPredictor::new(&bytes, spec.clone()).unwrap();
+    eprintln!(
+        "OnnxPredictor::new (tract plan, compile, probe check): {:.3} s",
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(p.engine(), "compiled-trees");
+    let compiled = TreeEnsemble::from_node(&node, features).unwrap();
+    let plan = tract_plan(&bytes, features);
+    for n in [500usize, 50_000] {
+        let mut rng = ChaCha8Rng::seed_from_u64(n as u64);
+        let x: Vec<f32> = (0..n * features)
+            .map(|_| rng.random_range(-3.0f32..3.0))
+            .collect();
+        let t0 = std::time::Instant::now();
+        let mut theirs = Vec::with_capacity(n * classes);
+        if n <= 500 {
+            for row in x.chunks_exact(features) {
+                theirs.extend(tract_row(&plan, row));
+            }
+        }
+        let tract_s = t0.elapsed().as_secs_f64();
+        let mut best = [f64::MAX; 2];
+        let mut ours = vec![];
+        for _ in 0..5 {
+            for (i, threads) in [1usize, 2].into_iter().enumerate() {
+                let t0 = std::time::Instant::now();
+                ours = compiled.predict(&x, threads).unwrap();
+                best[i] = best[i].min(t0.elapsed().as_secs_f64());
+            }
+        }
+        let mut frame = Frame::default();
+        for j in 0..features {
+            let col = (0..n).map(|i| f64::from(x[i * features + j])).collect();
+            frame
+                .push(format!("f{j}"), FeatureColumn::Numeric(col))
+                .unwrap();
+        }
+        let t0 = std::time::Instant::now();
+        let probs = p.predict_frame(&frame, 2).unwrap();
+        let frame_s = t0.elapsed().as_secs_f64();
+        assert_eq!(probs.data, ours);
+        if !theirs.is_empty() {
+            let worst = ours
+                .iter()
+                .zip(&theirs)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(worst <= 1e-5, "{worst}");
+            eprintln!(
+                "{n} rows: tract row by row {tract_s:.4} s; compiled 1 thread {:.5} s, 2 threads {:.5} s (x{:.0} over tract); predict_frame 2 threads {frame_s:.5} s; worst |diff| {worst:.1e}",
+                best[0],
+                best[1],
+                tract_s / best[0]
+            );
+        } else {
+            eprintln!(
+                "{n} rows: compiled 1 thread {:.4} s, 2 threads {:.4} s; predict_frame 2 threads {frame_s:.4} s",
+                best[0], best[1]
+            );
+        }
+    }
+}
