@@ -393,20 +393,32 @@ fn check_width(proto: &pb::ModelProto, spec: &OnnxSpec) -> Result<(), MlError> {
 const PROBE_TOLERANCE: f64 = 1e-5;
 
 /// The `TreeEnsembleClassifier` node producing `spec.probabilities`
-/// directly from the graph input (or from a `Cast` of it to float).
+/// (directly or through `Identity` nodes, as skl2onnx writes gradient
+/// boosting) from the graph input (or from a `Cast` of it to float).
 fn tree_node<'a>(graph: &'a pb::GraphProto, spec: &OnnxSpec) -> Option<&'a pb::NodeProto> {
-    let node = graph.node.iter().find(|n| {
-        n.op_type == "TreeEnsembleClassifier"
-            && n.output.get(1).is_some_and(|o| *o == spec.probabilities)
-    })?;
+    let producer = |name: &str| {
+        graph
+            .node
+            .iter()
+            .find(|n| n.output.iter().any(|o| o == name))
+    };
+    let mut name = spec.probabilities.as_str();
+    let mut node = producer(name)?;
+    for _ in 0..graph.node.len() {
+        if node.op_type != "Identity" {
+            break;
+        }
+        name = node.input.first()?;
+        node = producer(name)?;
+    }
+    if node.op_type != "TreeEnsembleClassifier" || node.output.get(1).is_none_or(|o| o != name) {
+        return None;
+    }
     let x = node.input.first()?;
     if *x == spec.input {
         return Some(node);
     }
-    let cast = graph
-        .node
-        .iter()
-        .find(|n| n.output.iter().any(|o| o == x))?;
+    let cast = producer(x)?;
     let to_float = cast
         .attribute
         .iter()
