@@ -583,3 +583,59 @@ fn timing_forest_100_trees_depth_10() {
         }
     }
 }
+
+/// A two-class ensemble voting for class 0 only with non-negative weights
+/// and LOGISTIC: onnxruntime writes `[1 - s, s]` from the raw score, tract
+/// `[1 - logistic(s), logistic(s)]`. The probe rows catch the disagreement
+/// and the model is refused rather than served with an unclear meaning.
+#[test]
+fn a_disagreement_with_tract_refuses_the_model() {
+    let node = pb::NodeProto {
+        name: "stump".into(),
+        op_type: "TreeEnsembleClassifier".into(),
+        domain: "ai.onnx.ml".into(),
+        input: vec!["input".into()],
+        output: vec!["label".into(), "probabilities".into()],
+        attribute: vec![
+            ints("nodes_treeids", vec![0, 0, 0]),
+            ints("nodes_nodeids", vec![0, 1, 2]),
+            ints("nodes_featureids", vec![0, 0, 0]),
+            floats("nodes_values", vec![0.5, 0.0, 0.0]),
+            strings(
+                "nodes_modes",
+                vec!["BRANCH_LEQ".into(), "LEAF".into(), "LEAF".into()],
+            ),
+            ints("nodes_truenodeids", vec![1, 0, 0]),
+            ints("nodes_falsenodeids", vec![2, 0, 0]),
+            ints("class_treeids", vec![0, 0]),
+            ints("class_nodeids", vec![1, 2]),
+            ints("class_ids", vec![0, 0]),
+            floats("class_weights", vec![0.25, 0.75]),
+            ints("classlabels_int64s", vec![0, 1]),
+            string("post_transform", "LOGISTIC"),
+        ],
+        ..Default::default()
+    };
+    let compiled = TreeEnsemble::from_node(&node, 1).unwrap();
+    assert_eq!(compiled.predict(&[0.0], 1).unwrap(), [0.75, 0.25]);
+    let spec = OnnxSpec {
+        input: "input".into(),
+        probabilities: "probabilities".into(),
+        features: vec!["x".into()],
+        classes: vec!["0".into(), "1".into()],
+    };
+    let e = OnnxPredictor::new(&model(node.clone(), 1, 2), spec.clone())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("disagree on probe row"), "{e}");
+    // With mixed signs the two agree, and the model is served.
+    let mut mixed = node;
+    for a in &mut mixed.attribute {
+        if a.name == "class_weights" {
+            a.floats = vec![0.25, -0.75];
+        }
+    }
+    let p = OnnxPredictor::new(&model(mixed, 1, 2), spec).unwrap();
+    assert_eq!(p.engine(), "compiled-trees");
+}
