@@ -47,6 +47,9 @@ const LEAF: u32 = 1 << 31;
 /// Rows evaluated together, tree by tree.
 const BLOCK_ROWS: usize = 128;
 
+/// Rows walking a tree side by side.
+const LANES: usize = 8;
+
 /// Below this many rows the work is not worth a thread.
 const PARALLEL_ROWS: usize = 512;
 
@@ -62,16 +65,34 @@ pub enum Mode {
 }
 
 impl Mode {
-    #[inline(always)]
-    fn test(self, x: f64, t: f64) -> bool {
+    /// The comparison as one of `<=`, `<`, `==` ([`LEQ`], [`LT`], [`EQ`]),
+    /// and whether the branches swap: `x >= t` is `!(x < t)` for numbers
+    /// (a NaN goes by the missing-value flag, swapped with the branches).
+    fn canonical(self) -> (u8, bool) {
         match self {
-            Mode::Leq => x <= t,
-            Mode::Lt => x < t,
-            Mode::Gte => x >= t,
-            Mode::Gt => x > t,
-            Mode::Eq => x == t,
-            Mode::Neq => x != t,
+            Mode::Leq => (LEQ, false),
+            Mode::Lt => (LT, false),
+            Mode::Eq => (EQ, false),
+            Mode::Gt => (LEQ, true),
+            Mode::Gte => (LT, true),
+            Mode::Neq => (EQ, true),
         }
+    }
+}
+
+/// Canonical comparisons; [`MIXED`] marks an ensemble using several.
+const LEQ: u8 = 0;
+const LT: u8 = 1;
+const EQ: u8 = 2;
+const MIXED: u8 = 3;
+
+/// `x <cmp> t` for a canonical comparison; false when `x` is NaN.
+#[inline(always)]
+fn compare(cmp: u8, x: f64, t: f64) -> bool {
+    match cmp {
+        LEQ => x <= t,
+        LT => x < t,
+        _ => x == t,
     }
 }
 
@@ -85,16 +106,17 @@ pub enum PostTransform {
     Probit,
 }
 
-/// One branch: `x[feature] <mode> threshold` leads to `yes`, else `no`.
-/// A child with the [`LEAF`] bit set is a leaf index.
+/// One branch: `x[feature] <cmp> threshold` (a canonical comparison), or
+/// a NaN with `missing` set, leads to `kids[1]`, else to `kids[0]`: the
+/// child is picked by indexing, not by a jump. A child with the [`LEAF`]
+/// bit set is a leaf index.
 #[derive(Clone, Copy, Debug)]
 struct Branch {
     threshold: f64,
     feature: u32,
-    yes: u32,
-    no: u32,
-    mode: Mode,
-    missing_true: bool,
+    kids: [u32; 2],
+    cmp: u8,
+    missing: bool,
 }
 
 /// Two-class details that decide onnxruntime's two-column output.
@@ -110,6 +132,8 @@ struct Binary {
 #[derive(Clone, Debug)]
 pub struct TreeEnsemble {
     branches: Vec<Branch>,
+    /// The comparison every branch uses, or [`MIXED`].
+    uniform: u8,
     /// Each tree's root: a branch index, or a leaf index with [`LEAF`] set.
     roots: Vec<u32>,
     /// Leaf `l`'s votes are `votes[leaf_start[l]..leaf_start[l + 1]]`.
@@ -325,6 +349,9 @@ impl TreeEnsemble {
         if node.op_type != "TreeEnsembleClassifier" {
             return Err(bad(format!("node {:?} is a {}", node.name, node.op_type)));
         }
+        if features == 0 {
+            return Err(bad("the input has no features"));
+        }
         let a = Attrs(node);
 
         let ints_labels = a.ints("classlabels_int64s");
@@ -514,13 +541,13 @@ impl TreeEnsemble {
                 seen += 1;
                 if let Some((yes, no)) = children[i] {
                     reference[i] = branches.len() as u32;
+                    let (cmp, swap) = modes[i].unwrap_or(Mode::Leq).canonical();
                     branches.push(Branch {
                         threshold: values[i],
                         feature: feature_ids[i] as u32,
-                        yes: 0,
-                        no: 0,
-                        mode: modes[i].unwrap_or(Mode::Leq),
-                        missing_true: missing.get(i).is_some_and(|&m| m == 1),
+                        kids: [0, 0],
+                        cmp,
+                        missing: missing.get(i).is_some_and(|&m| m == 1) != swap,
                     });
                     stack.push(yes);
                     stack.push(no);
@@ -541,11 +568,20 @@ impl TreeEnsemble {
         }
         for (i, c) in children.iter().enumerate() {
             if let Some((yes, no)) = *c {
+                let swap = modes[i].unwrap_or(Mode::Leq).canonical().1;
                 let b = &mut branches[(reference[i]) as usize];
-                b.yes = reference[yes];
-                b.no = reference[no];
+                b.kids = if swap {
+                    [reference[yes], reference[no]]
+                } else {
+                    [reference[no], reference[yes]]
+                };
             }
         }
+        let uniform = match branches.first() {
+            Some(f) if branches.iter().all(|b| b.cmp == f.cmp) => f.cmp,
+            Some(_) => MIXED,
+            None => LEQ,
+        };
 
         // Votes.
         let c_trees = a.ints("class_treeids");
@@ -662,6 +698,7 @@ impl TreeEnsemble {
 
         Ok(TreeEnsemble {
             branches,
+            uniform,
             roots,
             leaf_start,
             vote_class,
@@ -734,44 +771,62 @@ impl TreeEnsemble {
         let threads = if n < PARALLEL_ROWS { 1 } else { threads };
         let parts = crate::frame::par_map(&blocks, threads, |r| {
             let x = &rows[r.start * self.features..r.end * self.features];
-            if self.double {
-                self.block::<f64>(x)
-            } else {
-                self.block::<f32>(x)
+            match (self.double, self.uniform) {
+                (false, LEQ) => self.block::<f32, LEQ>(x),
+                (false, LT) => self.block::<f32, LT>(x),
+                (false, EQ) => self.block::<f32, EQ>(x),
+                (false, _) => self.block::<f32, MIXED>(x),
+                (true, LEQ) => self.block::<f64, LEQ>(x),
+                (true, _) => self.block::<f64, MIXED>(x),
             }
         });
         Ok(parts.concat())
     }
 
-    #[inline(always)]
-    fn leaf(&self, mut at: u32, row: &[f32]) -> usize {
-        while at & LEAF == 0 {
-            let b = &self.branches[at as usize];
-            let x = row[b.feature as usize];
-            let go = if x.is_nan() {
-                b.missing_true
-            } else {
-                b.mode.test(f64::from(x), b.threshold)
-            };
-            at = if go { b.yes } else { b.no };
-        }
-        (at & !LEAF) as usize
-    }
-
-    fn block<A: Acc>(&self, rows: &[f32]) -> Vec<f64> {
+    fn block<A: Acc, const M: u8>(&self, rows: &[f32]) -> Vec<f64> {
         let k = self.classes;
         let n = rows.len() / self.features;
         let mut scores = vec![A::default(); n * k];
         let mut has = vec![false; n * k];
+        let f = self.features;
         for &root in &self.roots {
-            for (r, row) in rows.chunks_exact(self.features).enumerate() {
-                let l = self.leaf(root, row);
-                let (s, e) = (self.leaf_start[l] as usize, self.leaf_start[l + 1] as usize);
-                for v in s..e {
-                    let c = r * k + self.vote_class[v] as usize;
-                    scores[c] += A::of(self.vote_weight[v]);
-                    has[c] = true;
+            // LANES rows walk the tree together: their steps are independent,
+            // so the processor overlaps their memory reads.
+            let mut r0 = 0;
+            while r0 < n {
+                let lanes = LANES.min(n - r0);
+                let mut at = [root; LANES];
+                loop {
+                    let mut moving = false;
+                    for (l, a) in at.iter_mut().enumerate().take(lanes) {
+                        if *a & LEAF == 0 {
+                            let b = &self.branches[*a as usize];
+                            let x = rows[(r0 + l) * f + b.feature as usize];
+                            let cmp = if M == MIXED { b.cmp } else { M };
+                            let go =
+                                compare(cmp, f64::from(x), b.threshold) | (x.is_nan() & b.missing);
+                            *a = b.kids[usize::from(go)];
+                            moving = true;
+                        }
+                    }
+                    if !moving {
+                        break;
+                    }
                 }
+                for (l, a) in at.iter().enumerate().take(lanes) {
+                    let leaf = (a & !LEAF) as usize;
+                    let r = r0 + l;
+                    let (s, e) = (
+                        self.leaf_start[leaf] as usize,
+                        self.leaf_start[leaf + 1] as usize,
+                    );
+                    for v in s..e {
+                        let c = r * k + self.vote_class[v] as usize;
+                        scores[c] += A::of(self.vote_weight[v]);
+                        has[c] = true;
+                    }
+                }
+                r0 += lanes;
             }
         }
         let mut out = Vec::with_capacity(n * k);
