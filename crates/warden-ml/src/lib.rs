@@ -2,8 +2,9 @@
 //! inside a model package ([`preprocess`]), logistic regression and a small
 //! MLP ([`model`]), training by L-BFGS, Adam or DP-SGD ([`train`]) with the
 //! PLD and RDP accountants ([`privacy`]), the training data's reference profile
-//! ([`profile`]), ONNX models run by tract ([`onnx`]), and the [`Predictor`]
-//! trait every served model implements.
+//! ([`profile`]), ONNX models run by tract ([`onnx`]) or, for tree ensembles,
+//! compiled ([`trees`]), and the [`Predictor`] trait every served model
+//! implements.
 //!
 //! ```
 //! use warden_ml::privacy::{epsilon, Accountant};
@@ -26,6 +27,7 @@ pub mod privacy;
 pub mod profile;
 pub mod robust;
 pub mod train;
+pub mod trees;
 
 pub use frame::{FeatureColumn, Frame, Labels, Matrix};
 pub use predictor::{InputKind, NativePredictor, Prediction, Predictor};

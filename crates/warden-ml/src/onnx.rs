@@ -1,4 +1,5 @@
-//! ONNX models brought from elsewhere, run by the pure-Rust `tract` engine.
+//! ONNX models brought from elsewhere, run by the pure-Rust `tract` engine,
+//! or, for tree ensembles, by Warden's own compiled evaluator ([`crate::trees`]).
 //!
 //! Import ([`prepare`]) reads the protobuf, inlines external tensor data
 //! that lies inside the model's own directory (refusing any location that
@@ -10,6 +11,15 @@
 //! An ONNX model takes one float tensor `[1, features]` and must have an
 //! output of class probabilities `[1, classes]` (scikit-learn models
 //! exported by skl2onnx with `zipmap=False`).
+//!
+//! When that output comes straight from a `TreeEnsembleClassifier` reading
+//! the graph input (possibly through a `Cast` to float), the ensemble is
+//! compiled ([`TreeEnsemble`]) and predictions go through it, in batches and
+//! on several threads: tract walks tree ensembles one row at a time, some
+//! hundred times slower than scikit-learn, and refuses some valid ones. Both
+//! are built when tract can load the model, and they must agree on probe
+//! rows (zeros, and rows at and beside the split thresholds) before the
+//! model is accepted, so a semantic slip in either cannot pass silently.
 
 use std::path::{Component, Path};
 use std::sync::Arc;
@@ -23,6 +33,7 @@ use tract_onnx::prelude::*;
 use crate::MlError;
 use crate::frame::{FeatureColumn, Frame, Matrix};
 use crate::predictor::{InputKind, Prediction, Predictor};
+use crate::trees::TreeEnsemble;
 
 /// Largest ONNX model (or external data file) accepted.
 pub const MAX_ONNX_BYTES: u64 = 2 << 30;
@@ -377,9 +388,73 @@ fn check_width(proto: &pb::ModelProto, spec: &OnnxSpec) -> Result<(), MlError> {
     Ok(())
 }
 
+/// Largest difference allowed between the compiled ensemble and tract on
+/// the probe rows.
+const PROBE_TOLERANCE: f64 = 1e-5;
+
+/// The `TreeEnsembleClassifier` node producing `spec.probabilities`
+/// (directly or through `Identity` nodes, as skl2onnx writes gradient
+/// boosting) from the graph input (or from a `Cast` of it to float).
+fn tree_node<'a>(graph: &'a pb::GraphProto, spec: &OnnxSpec) -> Option<&'a pb::NodeProto> {
+    let producer = |name: &str| {
+        graph
+            .node
+            .iter()
+            .find(|n| n.output.iter().any(|o| o == name))
+    };
+    let mut name = spec.probabilities.as_str();
+    let mut node = producer(name)?;
+    for _ in 0..graph.node.len() {
+        if node.op_type != "Identity" {
+            break;
+        }
+        name = node.input.first()?;
+        node = producer(name)?;
+    }
+    if node.op_type != "TreeEnsembleClassifier" || node.output.get(1).is_none_or(|o| o != name) {
+        return None;
+    }
+    let x = node.input.first()?;
+    if *x == spec.input {
+        return Some(node);
+    }
+    let cast = producer(x)?;
+    let to_float = cast
+        .attribute
+        .iter()
+        .any(|a| a.name == "to" && a.i == pb::tensor_proto::DataType::Float as i64);
+    (cast.op_type == "Cast" && to_float && cast.input.first() == Some(&spec.input)).then_some(node)
+}
+
+/// Rows to compare the compiled ensemble with tract on: zeros, then each
+/// feature at its split thresholds, one f32 step above and below them.
+fn probe_rows(t: &TreeEnsemble) -> Vec<f32> {
+    let thresholds = t.thresholds();
+    let f = t.features();
+    let mut rows = vec![0f32; f];
+    for r in 0..24usize {
+        for (j, th) in thresholds.iter().enumerate() {
+            let x = if th.is_empty() {
+                0.0
+            } else {
+                th[(r * 7 + j * 3) % th.len()] as f32
+            };
+            rows.push(match r % 3 {
+                0 => x,
+                1 => x.next_up(),
+                _ => x.next_down(),
+            });
+        }
+    }
+    rows
+}
+
 /// An ONNX model ready to predict.
 pub struct OnnxPredictor {
-    plan: Arc<TypedRunnableModel>,
+    /// tract's plan, when tract can load the model.
+    plan: Option<Arc<TypedRunnableModel>>,
+    /// The compiled tree ensemble, when the probabilities come from one.
+    trees: Option<TreeEnsemble>,
     spec: OnnxSpec,
 }
 
@@ -405,17 +480,106 @@ impl OnnxPredictor {
             pb::ModelProto::decode(bytes).map_err(|e| bad(format!("not an ONNX model: {e}")))?;
         check_graph(&proto)?;
         check_width(&proto, &spec)?;
+        let graph = proto
+            .graph
+            .as_ref()
+            .ok_or_else(|| bad("not an ONNX model: it has no graph"))?;
+        let node = tree_node(graph, &spec);
+        let trees = node
+            .map(|n| TreeEnsemble::from_node(n, spec.features.len()))
+            .transpose()?;
         // tract panics on some malformed graphs (found by fuzzing): a panic
         // while building the plan is an error about this model, not a crash.
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Self::build(&proto, spec)))
-            .unwrap_or_else(|_| {
-                Err(bad(
-                    "tract cannot load this model: it failed on the graph (malformed ONNX)",
-                ))
-            })
+        let tract =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Self::build(&proto, &spec)))
+                .unwrap_or_else(|_| {
+                    Err(bad(
+                        "tract cannot load this model: it failed on the graph (malformed ONNX)",
+                    ))
+                });
+        let Some(trees) = trees else {
+            return tract.map(|plan| OnnxPredictor {
+                plan: Some(plan),
+                trees: None,
+                spec,
+            });
+        };
+        let inputs: Vec<&str> = graph
+            .input
+            .iter()
+            .map(|i| i.name.as_str())
+            .filter(|n| !graph.initializer.iter().any(|t| t.name == *n))
+            .collect();
+        if inputs != [spec.input.as_str()] {
+            return Err(bad(
+                "the model must have exactly one input (a float tensor of features)",
+            ));
+        }
+        if trees.classes() != spec.classes.len() {
+            return Err(bad(format!(
+                "output {:?} has {} values per row; the schema declares {} classes",
+                spec.probabilities,
+                trees.classes(),
+                spec.classes.len()
+            )));
+        }
+        // tract reads BRANCH_GTE nodes as leaves (its comparison table stops
+        // at BRANCH_LEQ), so its answers cannot check such an ensemble.
+        let tract_reads_modes = node.is_some_and(|n| {
+            !n.attribute
+                .iter()
+                .any(|a| a.name == "nodes_modes" && a.strings.iter().any(|m| m == b"BRANCH_GTE"))
+        });
+        let plan = match tract {
+            Ok(plan) if tract_reads_modes => {
+                let probes = probe_rows(&trees);
+                let ours = trees.predict(&probes, 1)?;
+                let k = trees.classes();
+                for (r, row) in probes.chunks_exact(spec.features.len()).enumerate() {
+                    // tract failing on a probe row says nothing about the
+                    // compiled ensemble: it then stands alone.
+                    let Ok(theirs) = run_plan(&plan, &spec, row) else {
+                        return Ok(OnnxPredictor {
+                            plan: None,
+                            trees: Some(trees),
+                            spec,
+                        });
+                    };
+                    let mine = &ours[r * k..(r + 1) * k];
+                    if let Some(c) = (0..k).find(|&c| {
+                        let (a, b) = (mine[c], theirs[c]);
+                        !((a - b).abs() <= PROBE_TOLERANCE || a == b)
+                    }) {
+                        return Err(bad(format!(
+                            "the compiled tree ensemble and tract disagree on probe row {row:?}: class {} gets {} and {}; refusing a model whose meaning is unclear",
+                            spec.classes[c], mine[c], theirs[c]
+                        )));
+                    }
+                }
+                Some(plan)
+            }
+            Ok(plan) => Some(plan),
+            // tract cannot run every valid ensemble (a two-class model's
+            // single base value, for one); the compiled one stands alone.
+            Err(_) => None,
+        };
+        Ok(OnnxPredictor {
+            plan,
+            trees: Some(trees),
+            spec,
+        })
     }
 
-    fn build(proto: &pb::ModelProto, spec: OnnxSpec) -> Result<Self, MlError> {
+    /// Which engine predicts: `"compiled-trees"` or `"tract"`.
+    pub fn engine(&self) -> &'static str {
+        if self.trees.is_some() {
+            "compiled-trees"
+        } else {
+            "tract"
+        }
+    }
+
+    fn build(proto: &pb::ModelProto, spec: &OnnxSpec) -> Result<Arc<TypedRunnableModel>, MlError> {
         let tract = |what: &str, e: TractError| bad(format!("{what}: {e:#}"));
         let mut model = tract_onnx::onnx()
             .model_for_proto_model(proto)
@@ -445,41 +609,60 @@ impl OnnxPredictor {
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
             .map_err(|e| tract("tract cannot run this model", e))?;
-        let p = OnnxPredictor { plan, spec };
-        let probe = p.run_row(&vec![0.0; p.spec.features.len()])?;
-        if probe.len() != p.spec.classes.len() {
+        let probe = run_plan(&plan, spec, &vec![0.0; spec.features.len()])?;
+        if probe.len() != spec.classes.len() {
             return Err(bad(format!(
                 "output {:?} has {} values per row; the schema declares {} classes",
-                p.spec.probabilities,
+                spec.probabilities,
                 probe.len(),
-                p.spec.classes.len()
+                spec.classes.len()
             )));
         }
-        Ok(p)
+        Ok(plan)
     }
 
     pub fn spec(&self) -> &OnnxSpec {
         &self.spec
     }
 
-    fn run_row(&self, x: &[f32]) -> Result<Vec<f64>, MlError> {
-        let t = tract_ndarray::Array2::from_shape_vec((1, x.len()), x.to_vec())
-            .map_err(|e| bad(e.to_string()))?;
-        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.plan.run(tvec!(Tensor::from(t).into()))
-        }))
-        .map_err(|_| bad("running the ONNX model: tract failed on this input"))?
-        .map_err(|e| bad(format!("running the ONNX model: {e:#}")))?;
-        let probs = out
-            .first()
-            .ok_or_else(|| bad("the ONNX model returned no output"))?
-            .cast_to::<f32>()
-            .map_err(|e| bad(format!("output {:?}: {e:#}", self.spec.probabilities)))?;
-        let v = probs
-            .to_plain_array_view::<f32>()
-            .map_err(|e| bad(format!("output {:?}: {e:#}", self.spec.probabilities)))?;
-        Ok(v.iter().map(|&p| f64::from(p)).collect())
+    /// Probabilities for rows of f32 features (row-major).
+    fn run_rows(&self, x: &[f32], threads: usize) -> Result<Vec<f64>, MlError> {
+        if let Some(t) = &self.trees {
+            return t.predict(x, threads);
+        }
+        let Some(plan) = &self.plan else {
+            return Err(bad("the ONNX model has no engine"));
+        };
+        let mut out =
+            Vec::with_capacity(x.len() / self.spec.features.len() * self.spec.classes.len());
+        for row in x.chunks_exact(self.spec.features.len()) {
+            out.extend(run_plan(plan, &self.spec, row)?);
+        }
+        Ok(out)
     }
+}
+
+fn run_plan(
+    plan: &Arc<TypedRunnableModel>,
+    spec: &OnnxSpec,
+    x: &[f32],
+) -> Result<Vec<f64>, MlError> {
+    let t = tract_ndarray::Array2::from_shape_vec((1, x.len()), x.to_vec())
+        .map_err(|e| bad(e.to_string()))?;
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        plan.run(tvec!(Tensor::from(t).into()))
+    }))
+    .map_err(|_| bad("running the ONNX model: tract failed on this input"))?
+    .map_err(|e| bad(format!("running the ONNX model: {e:#}")))?;
+    let probs = out
+        .first()
+        .ok_or_else(|| bad("the ONNX model returned no output"))?
+        .cast_to::<f32>()
+        .map_err(|e| bad(format!("output {:?}: {e:#}", spec.probabilities)))?;
+    let v = probs
+        .to_plain_array_view::<f32>()
+        .map_err(|e| bad(format!("output {:?}: {e:#}", spec.probabilities)))?;
+    Ok(v.iter().map(|&p| f64::from(p)).collect())
 }
 
 fn argmax(p: &[f64]) -> usize {
@@ -504,10 +687,10 @@ impl Predictor for OnnxPredictor {
             return Err(bad("a row of finite numbers, one per feature, is needed"));
         }
         let r: Vec<f32> = row.iter().map(|&v| v as f32).collect();
-        self.run_row(&r)
+        self.run_rows(&r, 1)
     }
 
-    fn predict_frame(&self, frame: &Frame, _threads: usize) -> Result<Matrix, MlError> {
+    fn predict_frame(&self, frame: &Frame, threads: usize) -> Result<Matrix, MlError> {
         let cols: Vec<&Vec<f64>> = self
             .spec
             .features
@@ -519,8 +702,7 @@ impl Predictor for OnnxPredictor {
             })
             .collect::<Result<_, _>>()?;
         let k = self.spec.classes.len();
-        let mut out = Matrix::zeros(frame.rows, k);
-        let mut row = vec![0f32; cols.len()];
+        let mut x = Vec::with_capacity(frame.rows * cols.len());
         for r in 0..frame.rows {
             for (j, c) in cols.iter().enumerate() {
                 let v = c[r];
@@ -531,17 +713,29 @@ impl Predictor for OnnxPredictor {
                         self.spec.features[j]
                     )));
                 }
-                row[j] = v as f32;
+                x.push(v as f32);
             }
-            out.row_mut(r).copy_from_slice(&self.run_row(&row)?);
         }
-        Ok(out)
+        let data = self.run_rows(&x, threads)?;
+        if data.len() != frame.rows * k {
+            return Err(bad(format!(
+                "the ONNX model gave {} values for {} rows of {k} classes",
+                data.len(),
+                frame.rows
+            )));
+        }
+        Ok(Matrix {
+            rows: frame.rows,
+            cols: k,
+            data,
+        })
     }
 
     fn predict_json(&self, records: &[Map<String, Value>]) -> Result<Vec<Prediction>, MlError> {
-        let mut out = Vec::with_capacity(records.len());
-        let mut row = vec![0f32; self.spec.features.len()];
+        let f = self.spec.features.len();
+        let mut x = vec![0f32; records.len() * f];
         for (i, r) in records.iter().enumerate() {
+            let row = &mut x[i * f..(i + 1) * f];
             if let Some(extra) = r.keys().find(|k| !self.spec.features.contains(k)) {
                 return Err(bad(format!("record {i}: unknown feature {extra:?}")));
             }
@@ -567,12 +761,15 @@ impl Predictor for OnnxPredictor {
                     }
                 };
             }
-            let p = self.run_row(&row)?;
-            out.push(Prediction {
-                label: self.spec.classes[argmax(&p)].clone(),
-                probabilities: p,
-            });
         }
-        Ok(out)
+        let k = self.spec.classes.len();
+        let probs = self.run_rows(&x, 1)?;
+        Ok(probs
+            .chunks_exact(k)
+            .map(|p| Prediction {
+                label: self.spec.classes[argmax(p)].clone(),
+                probabilities: p.to_vec(),
+            })
+            .collect())
     }
 }

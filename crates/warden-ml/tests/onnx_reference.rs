@@ -1,12 +1,15 @@
-//! ONNX models exported by skl2onnx, run by tract through Warden, against
-//! the probabilities onnxruntime gave for the same rows.
+//! ONNX models exported by skl2onnx, run through Warden (tract, or the
+//! compiled tree ensemble for the forest), against the probabilities
+//! onnxruntime gave for the same rows.
 //!
 //! The models and `reference.json` are made by `reference/make_onnx.py`
 //! (scikit-learn 1.9.1, skl2onnx 1.20.0, onnx 1.23.2, onnxruntime 1.32.0) on
 //! the Palmer penguins data: a multinomial logistic regression
 //! (LinearClassifier + Normalizer), a random forest (TreeEnsembleClassifier),
-//! a binary logistic regression, and a logistic regression from standard
-//! operators whose weights are external data.
+//! a binary logistic regression, a binary gradient boosting model
+//! (TreeEnsembleClassifier with one base value and LOGISTIC, which tract
+//! cannot load), and a logistic regression from standard operators whose
+//! weights are external data.
 // A test panics on a broken expectation; that is its way of failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -57,9 +60,17 @@ fn load(model: &str) -> (OnnxPredictor, Value) {
 }
 
 #[test]
-fn tract_agrees_with_onnxruntime_on_every_reference_row() {
-    for model in ["linear", "forest", "binary", "external_ok"] {
+fn warden_agrees_with_onnxruntime_on_every_reference_row() {
+    for model in ["linear", "forest", "binary", "gboost", "external_ok"] {
         let (p, m) = load(model);
+        // The tree ensembles go through the compiled evaluator, the rest
+        // through tract.
+        let engine = if model == "forest" || model == "gboost" {
+            "compiled-trees"
+        } else {
+            "tract"
+        };
+        assert_eq!(p.engine(), engine, "{model}");
         let mut worst: f64 = 0.0;
         for set in ["rows", "rows_spread"] {
             let rows = &m[set];
@@ -93,7 +104,7 @@ fn tract_agrees_with_onnxruntime_on_every_reference_row() {
                 assert_eq!(pr.probabilities, probs.row(i), "{model} row {i}");
             }
         }
-        eprintln!("{model}: worst |tract - onnxruntime| = {worst:.2e}");
+        eprintln!("{model}: worst |warden - onnxruntime| = {worst:.2e}");
         assert!(worst < 1e-5, "{model}: {worst}");
     }
 }
@@ -211,4 +222,20 @@ fn graphs_tract_would_panic_on_are_refused() {
             || err.contains("no nodes"),
         "{err}"
     );
+}
+
+#[test]
+fn the_boosted_model_needs_the_compiled_ensemble() {
+    // tract refuses the single base value of a two-class gradient boosting
+    // model; the compiled ensemble alone serves it.
+    use prost::Message;
+    use tract_onnx::prelude::*;
+    let bytes = std::fs::read(dir().join("gboost.onnx")).unwrap();
+    let proto = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
+    let tract = tract_onnx::onnx()
+        .model_for_proto_model(&proto)
+        .and_then(|m| m.into_optimized());
+    assert!(tract.is_err());
+    let (p, _) = load("gboost");
+    assert_eq!(p.engine(), "compiled-trees");
 }

@@ -22,6 +22,10 @@ Files written (argv[1] is the output directory, argv[2] is penguins.csv):
                   3 string classes. Op: ai.onnx.ml TreeEnsembleClassifier.
   binary.onnx     LogisticRegression on the same features, target 1 = Adelie and
                   0 = other (int64 labels). Op: ai.onnx.ml LinearClassifier.
+  gboost.onnx     GradientBoostingClassifier(n_estimators=20, max_depth=2,
+                  random_state=0) on the same binary target. Op: ai.onnx.ml
+                  TreeEnsembleClassifier with one column of class weights, one
+                  base value (the initial log-odds) and post_transform LOGISTIC.
   external-ok.onnx + external-ok.bin
                   linear.onnx keeps its weights in node attributes, not tensors, so it
                   has nothing to move out to external data. This model is the same
@@ -61,7 +65,7 @@ import skl2onnx
 from onnx import TensorProto, helper, numpy_helper
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 FEATURES = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
@@ -249,6 +253,11 @@ def main():
         ("linear", LogisticRegression(max_iter=1000), y),
         ("forest", RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0), y),
         ("binary", LogisticRegression(max_iter=1000), y_bin),
+        (
+            "gboost",
+            GradientBoostingClassifier(n_estimators=20, max_depth=2, random_state=0),
+            y_bin,
+        ),
     ]
 
     ref = {
@@ -293,7 +302,7 @@ def main():
         }
         if hasattr(est, "n_iter_"):
             entry["n_iter"] = [int(v) for v in np.ravel(est.n_iter_)]
-        if name == "binary":
+        if name in ("binary", "gboost"):
             entry["target"] = "1 = species == 'Adelie', 0 = any other species"
         entry["rows"] = run_rows(sess, X[first], y[first], first, est)
         entry["rows_spread"] = run_rows(sess, X[spread], y[spread], spread, est)
