@@ -553,7 +553,7 @@ pub enum ModelCmd {
     },
     /// Import an ONNX model with its declared input schema; signed and registered as MODEL@N
     #[command(
-        after_help = "Examples:\n  warden model import penguins.onnx --name penguins --schema penguins.schema.toml\n  warden model import rf.onnx --name churn-rf --schema churn.toml --json\n  warden model import rf.onnx --name churn-rf --schema churn.toml --check rf.check.csv\n\nThe schema (TOML) declares the class labels in the probability output's order and the\nfeatures in the input tensor's column order:\n\n  classes = [\"Adelie\", \"Chinstrap\", \"Gentoo\"]\n  input = \"input\"                    # optional when the model has one input\n  probabilities = \"probabilities\"    # optional when an output has that name\n  [[features]]\n  name = \"bill_length_mm\"\n  min = 32.1                         # optional\n  max = 59.6\n\nThe model runs on tract (pure Rust); it is run once at import, so an operator tract cannot\nrun is refused now. Export scikit-learn models with skl2onnx and zipmap=False. External\ntensor data must lie inside the model's directory; it is inlined into the package.\n--check FILE compares the import with the framework's own probabilities for a batch of rows\n(CSV: the feature columns, then `probability:CLASS` per class; docs/bring-your-own-model.md\nhas the script that writes it) and refuses on any difference above --check-tolerance (1e-5).\nNeeds the ml-engineer or admin role."
+        after_help = "Examples:\n  warden model import penguins.onnx --name penguins --schema penguins.schema.toml\n  warden model import rf.onnx --name churn-rf --schema churn.toml --json\n  warden model import rf.onnx --name churn-rf --schema churn.toml --check rf.check.csv --dataset churn@3\n\nThe schema (TOML) declares the class labels in the probability output's order and the\nfeatures in the input tensor's column order:\n\n  classes = [\"Adelie\", \"Chinstrap\", \"Gentoo\"]\n  input = \"input\"                    # optional when the model has one input\n  probabilities = \"probabilities\"    # optional when an output has that name\n  [[features]]\n  name = \"bill_length_mm\"\n  min = 32.1                         # optional\n  max = 59.6\n\nThe model runs on tract (pure Rust); it is run once at import, so an operator tract cannot\nrun is refused now. Export scikit-learn models with skl2onnx and zipmap=False. External\ntensor data must lie inside the model's directory; it is inlined into the package.\n--check FILE compares the import with the framework's own probabilities for a batch of rows\n(CSV: the feature columns, then `probability:CLASS` per class; docs/bring-your-own-model.md\nhas the script that writes it) and refuses on any difference above --check-tolerance (1e-5).\nNeeds the ml-engineer or admin role."
     )]
     Import {
         /// The ONNX model file
@@ -572,6 +572,11 @@ pub enum ModelCmd {
         /// Largest absolute difference accepted per probability in --check
         #[arg(long, value_name = "X", requires = "check")]
         check_tolerance: Option<f64>,
+        /// The dataset version the model was trained on (NAME@V): measures
+        /// the reference profile drift monitoring compares with and the
+        /// training ranges of undeclared features, and records the lineage
+        #[arg(long, value_name = "NAME@V")]
+        dataset: Option<String>,
         #[command(flatten)]
         acting: ActingAs,
     },

@@ -1552,6 +1552,82 @@ fn an_import_check_batch_must_be_reproduced() {
         "{stderr}"
     );
     assert_eq!(count_events(ws, "model.import"), 1);
+
+    // With the training data named, the import is profiled on it: drift
+    // monitoring has a reference, undeclared features get their training
+    // ranges, and the lineage links the model to the dataset.
+    let mut csv = format!("species,{}\n", features.join(","));
+    for part in ["rows", "rows_spread"] {
+        let rows = &reference["models"]["forest"][part];
+        for (x, y) in rows["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(rows["true_species"].as_array().unwrap())
+        {
+            let vals: Vec<String> = x
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_string())
+                .collect();
+            csv += &format!("{},{}\n", y.as_str().unwrap(), vals.join(","));
+        }
+    }
+    std::fs::write(ws.join("penguins.csv"), &csv).unwrap();
+    ok(warden(ws, "ana").args([
+        "data",
+        "ingest",
+        "penguins.csv",
+        "--name",
+        "penguins",
+        "--target",
+        "species",
+    ]));
+    let (code, _, stderr) = out(warden(ws, "ana").args([
+        "monitor",
+        "drift",
+        "--reference",
+        "model:rf@1",
+        "--current",
+        "penguins.csv",
+    ]));
+    assert_ne!(code, 0, "rf@1 has no profile");
+    assert!(stderr.contains("no reference profile"), "{stderr}");
+    let profiled: serde_json::Value = serde_json::from_str(&ok(warden(ws, "ana")
+        .args(["model", "import"])
+        .arg(fixtures.join("forest.onnx"))
+        .args([
+            "--name",
+            "rf",
+            "--schema",
+            "penguins.toml",
+            "--dataset",
+            "penguins@1",
+            "--json",
+        ])))
+    .unwrap();
+    let m = &profiled["model"]["manifest"];
+    assert_eq!(m["provenance"]["datasets"][0]["ref"], "penguins@1", "{m}");
+    let bill = &m["input"]["features"][0];
+    assert_eq!(bill["name"], "bill_length_mm");
+    assert!(
+        bill["min"].as_f64().unwrap() < bill["max"].as_f64().unwrap(),
+        "{bill}"
+    );
+    let drift: serde_json::Value = serde_json::from_str(&ok(warden(ws, "ana").args([
+        "monitor",
+        "drift",
+        "--reference",
+        "model:rf@2",
+        "--current",
+        "penguins.csv",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(drift["drifted_features"], 0, "{drift}");
+    assert_eq!(drift["prediction"]["verdict"], "stable", "{drift}");
+    assert_eq!(drift["reference_rows"], 40, "{drift}");
 }
 
 #[test]

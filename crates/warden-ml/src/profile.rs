@@ -255,6 +255,92 @@ pub(crate) fn reference_profile(
     }
 }
 
+/// The reference profile of a model imported from elsewhere, measured on
+/// the dataset it was trained on (or a held-out version): every feature's
+/// profile over all rows, the covariance of the numeric features
+/// standardised by their own mean and deviation (the imported model's own
+/// scaling is not known), and the class mix the model predicts (`probs`,
+/// rows × classes).
+// The covariance is a symmetric matrix filled by index.
+#[allow(clippy::needless_range_loop)]
+pub fn imported_profile(
+    frame: &Frame,
+    probs: &Matrix,
+    classes: &[String],
+    threads: usize,
+) -> ReferenceProfile {
+    let rows: Vec<usize> = (0..frame.rows).collect();
+    let jobs: Vec<(&str, &FeatureColumn)> = frame
+        .names
+        .iter()
+        .map(String::as_str)
+        .zip(frame.columns.iter())
+        .collect();
+    let features = par_map(&jobs, threads, |(name, col)| {
+        feature_profile(name, col, &rows)
+    });
+    // Standardised numeric columns (missing values at the mean, i.e. 0).
+    let numeric: Vec<(String, Vec<f64>)> = features
+        .iter()
+        .zip(&jobs)
+        .filter_map(|(p, (name, col))| match (p, col) {
+            (FeatureProfile::Numeric { mean, std, .. }, FeatureColumn::Numeric(v)) => {
+                let s = if *std > 0.0 { *std } else { 1.0 };
+                Some((
+                    name.to_string(),
+                    v.iter()
+                        .map(|x| if x.is_nan() { 0.0 } else { (x - mean) / s })
+                        .collect(),
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    let d = numeric.len();
+    let n = frame.rows.max(1) as f64;
+    let mean: Vec<f64> = numeric
+        .iter()
+        .map(|(_, v)| v.iter().sum::<f64>() / n)
+        .collect();
+    let mut cov = vec![vec![0.0; d]; d];
+    for a in 0..d {
+        for b in a..d {
+            let c = numeric[a]
+                .1
+                .iter()
+                .zip(&numeric[b].1)
+                .map(|(x, y)| (x - mean[a]) * (y - mean[b]))
+                .sum::<f64>()
+                / n;
+            cov[a][b] = c;
+            cov[b][a] = c;
+        }
+    }
+    let mut mix = vec![0u64; classes.len()];
+    for i in 0..probs.rows {
+        let p = probs.row(i);
+        let best = (0..p.len()).fold(0, |b, c| if p[c] > p[b] { c } else { b });
+        if let Some(m) = mix.get_mut(best) {
+            *m += 1;
+        }
+    }
+    ReferenceProfile {
+        format: PROFILE_FORMAT.into(),
+        rows: frame.rows as u64,
+        features,
+        covariance: Covariance {
+            features: numeric.into_iter().map(|(n, _)| n).collect(),
+            mean,
+            matrix: cov,
+        },
+        predictions: classes
+            .iter()
+            .zip(mix)
+            .map(|(c, m)| (c.clone(), m as f64 / probs.rows.max(1) as f64))
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -295,14 +295,20 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
             schema,
             check,
             check_tolerance,
+            dataset,
             ..
         } => {
+            let dataset = match dataset {
+                Some(d) => Some(parse(&d, |s: &str| s.parse::<warden_core::VersionRef>())?),
+                None => None,
+            };
             let out = ws.model_import(&warden::ImportRequest {
                 file: file.clone(),
                 name: parse(&name, ObjectName::new)?,
                 schema,
                 check,
                 check_tolerance,
+                dataset,
             })?;
             if g.json {
                 output::json(&out)?;
@@ -324,6 +330,16 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
                         "  inlined    {} external tensor(s) into the package",
                         out.onnx.inlined_external
                     );
+                }
+                match out.model.manifest.provenance.datasets.first() {
+                    Some(d) => println!(
+                        "  profiled   on {} (reference profile for drift, training ranges)",
+                        d.reference
+                    ),
+                    None => println!(
+                        "  no profile no --dataset: `monitor drift --reference model:{}` has nothing to compare with",
+                        out.model.reference()
+                    ),
                 }
                 match &out.check {
                     Some(c) => println!(

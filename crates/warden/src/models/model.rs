@@ -141,6 +141,11 @@ pub struct ImportRequest {
     /// Largest absolute difference accepted per probability (default
     /// [`DEFAULT_CHECK_TOLERANCE`]).
     pub check_tolerance: Option<f64>,
+    /// The dataset version the model was trained on (or a held-out one):
+    /// its reference profile (what `monitor drift --reference model:…`
+    /// compares with) and the training ranges of undeclared features are
+    /// measured on it, and it is recorded in the model's lineage.
+    pub dataset: Option<VersionRef>,
 }
 
 /// The default largest difference between a check batch's probabilities
@@ -839,6 +844,48 @@ impl Workspace {
             )?),
             None => None,
         };
+        // Evidence from the training data: the reference profile and the
+        // ranges of the features the schema leaves open.
+        let evidence = match &req.dataset {
+            Some(r) => {
+                self.authorize(Action::DataRead, &format!("dataset:{r}"))?;
+                let d = self.find_dataset(r)?;
+                let table = self.dataset_table(&d)?;
+                let frame = frame_for_model(&predictor, &table).map_err(|e| {
+                    Error::Invalid(format!("dataset {}@{}: {e}", d.name, d.version))
+                })?;
+                let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let probs = predictor.predict_frame(&frame, threads).map_err(|e| {
+                    Error::Invalid(format!("dataset {}@{}: {e}", d.name, d.version))
+                })?;
+                let profile = warden_ml::profile::imported_profile(
+                    &frame,
+                    &probs,
+                    predictor.classes(),
+                    threads,
+                );
+                Some((d, profile))
+            }
+            None => None,
+        };
+        let range = |name: &str| -> (Option<f64>, Option<f64>) {
+            let Some((_, p)) = &evidence else {
+                return (None, None);
+            };
+            p.features
+                .iter()
+                .find_map(|f| match f {
+                    warden_ml::profile::FeatureProfile::Numeric {
+                        name: n,
+                        min,
+                        max,
+                        count,
+                        ..
+                    } if n == name && *count > 0 => Some((Some(*min), Some(*max))),
+                    _ => None,
+                })
+                .unwrap_or((None, None))
+        };
         let source_digest = Digest::of(&source);
         let file_name = req
             .file
@@ -863,14 +910,17 @@ impl Workspace {
                 features: schema
                     .features
                     .iter()
-                    .map(|f| FeatureSpec {
-                        name: f.name.clone(),
-                        kind: "numeric".into(),
-                        source_type: None,
-                        min: f.min,
-                        max: f.max,
-                        categories: None,
-                        nullable: false,
+                    .map(|f| {
+                        let (lo, hi) = range(&f.name);
+                        FeatureSpec {
+                            name: f.name.clone(),
+                            kind: "numeric".into(),
+                            source_type: None,
+                            min: f.min.or(lo),
+                            max: f.max.or(hi),
+                            categories: None,
+                            nullable: false,
+                        }
                     })
                     .collect(),
             },
@@ -881,7 +931,14 @@ impl Workspace {
             },
             training: None,
             provenance: ModelProvenance {
-                datasets: Vec::new(),
+                datasets: evidence
+                    .iter()
+                    .map(|(d, _)| DatasetUse {
+                        reference: format!("{}@{}", d.name, d.version),
+                        digest: d.digest.clone(),
+                        output_digest: Some(d.output_digest.clone()),
+                    })
+                    .collect(),
                 source: Some(SourceFile {
                     file: file_name.clone(),
                     digest: source_digest.to_string(),
@@ -890,17 +947,21 @@ impl Workspace {
                 warden_version: env!("CARGO_PKG_VERSION").to_string(),
             },
         };
-        let files: BTreeMap<&str, Vec<u8>> = BTreeMap::from([
+        let mut files: BTreeMap<&str, Vec<u8>> = BTreeMap::from([
             (MANIFEST_FILE, canonical_json(&manifest)?),
             (package::ONNX_FILE, bytes),
         ]);
+        if let Some((_, profile)) = &evidence {
+            files.insert(package::PROFILE_FILE, canonical_json(profile)?);
+        }
         let record = self.register_package(
             &req.name,
             "onnx",
             &files,
             &key,
             actions::MODEL_IMPORT,
-            json!({"kind": "onnx", "source": {"file": file_name, "digest": source_digest}, "operators": info.operators, "check": check}),
+            json!({"kind": "onnx", "source": {"file": file_name, "digest": source_digest}, "operators": info.operators, "check": check,
+                    "dataset": evidence.as_ref().map(|(d, _)| format!("{}@{}", d.name, d.version))}),
         )?;
         Ok(ImportOutcome {
             model: ModelInfo::from_record(&record)?,
