@@ -1628,6 +1628,18 @@ fn an_import_check_batch_must_be_reproduced() {
     assert_eq!(drift["drifted_features"], 0, "{drift}");
     assert_eq!(drift["prediction"]["verdict"], "stable", "{drift}");
     assert_eq!(drift["reference_rows"], 40, "{drift}");
+
+    // The production gate asks an imported model for the evidence it can
+    // give: the decision-based attack (no gradients), and membership
+    // inference against a held-out version.
+    ok(warden(ws, "ana").args(["eval", "rf@2", "--dataset", "penguins@1"]));
+    let (code, stdout, _) = out(warden(ws, "ana").args(["gate", "rf@2", "--env", "production"]));
+    assert_eq!(code, 4, "{stdout}");
+    assert!(!stdout.contains("pgd"), "{stdout}");
+    assert!(
+        stdout.contains("evaluate it on a held-out version"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -178,26 +178,46 @@ deny contains "the evaluation measured no sensitive attribute: evaluate with --s
 
 # ---- production ---------------------------------------------------------
 
+# A model imported from elsewhere has no gradients here: its robustness is
+# measured by the decision-based attack the gate data names (HopSkipJump
+# by default), at the same radius and minimum.
+imported if input.model.kind == "onnx"
+
+robust_attack := cfg.robust_attack if not imported
+
+robust_attack := object.get(cfg, "robust_attack_black_box", "hsj") if imported
+
+robust_attack_flag := "pgd" if robust_attack == "pgd_linf"
+
+robust_attack_flag := robust_attack if robust_attack != "pgd_linf"
+
 robust_at_eps contains r.robust_accuracy if {
-	some r in input.evaluation.robustness[cfg.robust_attack]
+	some r in input.evaluation.robustness[robust_attack]
 	r.eps == cfg.robust_eps
 }
 
 deny contains msg if {
 	level >= 3
 	count(robust_at_eps) == 0
-	msg := sprintf("no %v robust accuracy at eps %v is recorded: evaluate with --attack pgd --eps %v", [cfg.robust_attack, cfg.robust_eps, cfg.robust_eps])
+	msg := sprintf("no %v robust accuracy at eps %v is recorded: evaluate with --attack %v --eps %v", [robust_attack, cfg.robust_eps, robust_attack_flag, cfg.robust_eps])
 }
 
 deny contains msg if {
 	level >= 3
 	some a in robust_at_eps
 	a < cfg.min_robust_accuracy
-	msg := sprintf("%v robust accuracy at eps %v is %v (minimum %v): the model is too easy to evade", [cfg.robust_attack, cfg.robust_eps, num(a), cfg.min_robust_accuracy])
+	msg := sprintf("%v robust accuracy at eps %v is %v (minimum %v): the model is too easy to evade", [robust_attack, cfg.robust_eps, num(a), cfg.min_robust_accuracy])
+}
+
+deny contains "no membership-inference result is recorded: import the model with --dataset NAME@V (the version it was trained on), then evaluate it on a held-out version" if {
+	level >= 3
+	imported
+	not is_number(input.evaluation.privacy.membership_inference_auc)
 }
 
 deny contains "no membership-inference result is recorded: evaluate on the model's own training dataset" if {
 	level >= 3
+	not imported
 	not is_number(input.evaluation.privacy.membership_inference_auc)
 }
 

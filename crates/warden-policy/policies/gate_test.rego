@@ -25,6 +25,27 @@ test_a_complete_model_passes_production if {
 	count(data.warden.gate.deny) == 0 with input as good
 }
 
+test_an_imported_model_passes_production_on_the_black_box_attack if {
+	imported := object.union(object.remove(good, ["evaluation"]), {
+		"model": {"kind": "onnx"},
+		"evaluation": object.union(object.remove(good.evaluation, ["robustness"]), {"robustness": {"hsj": [{"eps": 0.1, "robust_accuracy": 0.7}]}}),
+	})
+	count(data.warden.gate.deny) == 0 with input as imported
+}
+
+test_an_imported_model_is_told_which_evidence_it_lacks if {
+	imported := object.union(object.remove(good, ["evaluation"]), {
+		"model": {"kind": "onnx"},
+		"evaluation": {"metrics": {"accuracy": 0.9}, "fairness": {"sex": {"demographic_parity_ratio": 0.95}}, "robustness": {}, "privacy": {}},
+	})
+	msgs := data.warden.gate.deny with input as imported
+	count(msgs) == 2
+	some r in msgs
+	contains(r, "--attack hsj --eps 0.1")
+	some p in msgs
+	contains(p, "import the model with --dataset NAME@V")
+}
+
 test_an_unsigned_model_fails_dev if {
 	count(data.warden.gate.deny) == 1 with input as object.union(good, {"env": "dev", "signatures": []})
 }

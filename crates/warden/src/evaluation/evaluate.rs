@@ -176,6 +176,30 @@ pub struct PrivacyRisk {
     pub confidence: AttackFigures,
 }
 
+/// The class index of every row's label; a missing label or one that is
+/// not a class of the model is an error naming the row.
+fn class_indices(
+    tcol: &warden_data::Column,
+    target: &str,
+    classes: &[String],
+) -> Result<Vec<u32>, Error> {
+    let mut truth = Vec::with_capacity(tcol.data.len());
+    for r in 0..tcol.data.len() {
+        let v = tcol.data.text(r).ok_or_else(|| {
+            Error::Invalid(format!("target {target}: data row {} has no value", r + 1))
+        })?;
+        let c = classes.iter().position(|c| *c == v).ok_or_else(|| {
+            Error::Invalid(format!(
+                "target {target}: data row {} holds {v:?}, not one of the model's classes ({})",
+                r + 1,
+                classes.join(", ")
+            ))
+        })?;
+        truth.push(c as u32);
+    }
+    Ok(truth)
+}
+
 /// Theil index, GE(2) and coefficient of variation over all rows.
 fn inequality(truth: &[bool], predicted: &[bool]) -> (Figure, Figure, Figure) {
     (
@@ -643,20 +667,7 @@ impl Workspace {
                 ds.name, ds.version
             ))
         })?;
-        let mut truth = Vec::with_capacity(table.rows);
-        for r in 0..table.rows {
-            let v = tcol.data.text(r).ok_or_else(|| {
-                Error::Invalid(format!("target {target}: data row {} has no value", r + 1))
-            })?;
-            let c = classes.iter().position(|c| *c == v).ok_or_else(|| {
-                Error::Invalid(format!(
-                    "target {target}: data row {} holds {v:?}, not one of the model's classes ({})",
-                    r + 1,
-                    classes.join(", ")
-                ))
-            })?;
-            truth.push(c as u32);
-        }
+        let truth = class_indices(tcol, target, &classes)?;
         let frame = frame_for_model(predictor, &table)?;
         lap("load", &mut seconds);
         let probs = predictor.predict_frame(&frame, req.threads)?;
@@ -737,11 +748,62 @@ impl Workspace {
                     &pick(&others, &conf),
                 ),
             })
+        } else if let Some(t) = trained_on
+            && m.training.is_none()
+            && t.digest != ds.digest
+        {
+            // An imported model: every row of the training version it was
+            // imported with is a member; the evaluated version's rows are
+            // not (they must be other data, which the digest shows).
+            let train_ref: VersionRef =
+                t.reference
+                    .parse()
+                    .map_err(|e: warden_core::NameError| Error::Corrupt {
+                        object: format!("model {}", req.model),
+                        document: "model manifest",
+                        detail: format!("provenance dataset {:?}: {e}", t.reference),
+                    })?;
+            let tds = self.find_dataset(&train_ref)?;
+            let ttable = self.dataset_table(&tds)?;
+            let tcol = ttable.column(target).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "training dataset {}: no target column {target:?}",
+                    t.reference
+                ))
+            })?;
+            let ttruth = class_indices(tcol, target, &classes)?;
+            let tframe = frame_for_model(predictor, &ttable)?;
+            let tprobs = predictor.predict_frame(&tframe, req.threads)?;
+            let loss = |p: &[f64], y: u32| -(p[y as usize].clamp(1e-15, 1.0)).ln();
+            let conf = |p: &[f64]| p.iter().cloned().fold(0.0, f64::max);
+            let members_loss: Vec<f64> = (0..tprobs.rows)
+                .map(|r| -loss(tprobs.row(r), ttruth[r]))
+                .collect();
+            let others_loss: Vec<f64> = (0..probs.rows)
+                .map(|r| -loss(probs.row(r), truth[r]))
+                .collect();
+            let members_conf: Vec<f64> = (0..tprobs.rows).map(|r| conf(tprobs.row(r))).collect();
+            let others_conf: Vec<f64> = (0..probs.rows).map(|r| conf(probs.row(r))).collect();
+            Some(PrivacyRisk {
+                split: format!(
+                    "members: the {} rows of {} (the imported model's training data); non-members: the {} rows of {ds_ref}",
+                    tprobs.rows, t.reference, probs.rows
+                ),
+                loss_threshold: membership_attack("loss threshold", &members_loss, &others_loss),
+                confidence: membership_attack("confidence", &members_conf, &others_conf),
+            })
         } else {
-            notes.push(format!(
-                "privacy risk needs the model's own training dataset ({}), to know which rows were members: skipped",
-                trained_on.map_or("unknown", |t| t.reference.as_str())
-            ));
+            notes.push(match trained_on {
+                Some(t) if m.training.is_none() => format!(
+                    "privacy risk compares the training data ({}) with other rows: evaluate on a held-out dataset version to measure it",
+                    t.reference
+                ),
+                Some(t) => format!(
+                    "privacy risk needs the model's own training dataset ({}), to know which rows were members: skipped",
+                    t.reference
+                ),
+                None => "privacy risk needs the training data: import the model with --dataset NAME@V (the version it was trained on), then evaluate on a held-out version".to_string(),
+            });
             None
         };
         lap("privacy", &mut seconds);

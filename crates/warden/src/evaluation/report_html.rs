@@ -196,6 +196,9 @@ pub struct GateLimits {
     pub env: String,
     pub min_demographic_parity_ratio: Option<f64>,
     pub robust_attack: Option<String>,
+    /// The attack that stands in for `robust_attack` on imported models
+    /// (no gradients): decision-based.
+    pub robust_attack_black_box: Option<String>,
     pub robust_eps: Option<f64>,
     pub min_robust_accuracy: Option<f64>,
     pub max_membership_inference_auc: Option<f64>,
@@ -208,6 +211,12 @@ impl GateLimits {
             env: env.to_string(),
             min_demographic_parity_ratio: cfg["min_demographic_parity_ratio"].as_f64(),
             robust_attack: cfg["robust_attack"].as_str().map(str::to_string),
+            robust_attack_black_box: Some(
+                cfg["robust_attack_black_box"]
+                    .as_str()
+                    .unwrap_or("hsj")
+                    .to_string(),
+            ),
             robust_eps: cfg["robust_eps"].as_f64(),
             min_robust_accuracy: cfg["min_robust_accuracy"].as_f64(),
             max_membership_inference_auc: cfg["max_membership_inference_auc"].as_f64(),
@@ -254,12 +263,17 @@ fn checks(r: &EvalReport, g: &GateLimits) -> Vec<Check> {
             });
         }
     }
-    if let (Some(rb), Some(attack), Some(eps), Some(min)) = (
-        &r.robustness,
-        &g.robust_attack,
-        g.robust_eps,
-        g.min_robust_accuracy,
-    ) && let Some(points) = rb.attacks.get(attack)
+    // The white-box attack when the report has it, else the black-box one
+    // the gate applies to imported models.
+    let attack = r.robustness.as_ref().and_then(|rb| {
+        [&g.robust_attack, &g.robust_attack_black_box]
+            .into_iter()
+            .flatten()
+            .find(|a| rb.attacks.contains_key(a.as_str()))
+    });
+    if let (Some(rb), Some(attack), Some(eps), Some(min)) =
+        (&r.robustness, attack, g.robust_eps, g.min_robust_accuracy)
+        && let Some(points) = rb.attacks.get(attack)
     {
         let v = points
             .iter()

@@ -926,7 +926,12 @@ impl Workspace {
             },
             preprocessing: None,
             labels: ModelLabels {
-                target: schema.target.clone(),
+                // The schema's, else the training dataset's label column.
+                target: match (&schema.target, &evidence) {
+                    (Some(t), _) => Some(t.clone()),
+                    (None, Some((d, _))) => crate::stored::dataset_manifest(d)?.roles.target,
+                    (None, None) => None,
+                },
                 classes: schema.classes.clone(),
             },
             training: None,
