@@ -138,6 +138,76 @@ fn integer_labels(graph: &mut pb::GraphProto) -> Result<(Option<Vec<String>>, bo
     Ok((found, names))
 }
 
+/// Rewrites every ai.onnx.ml `Scaler` node (`Y = (X - offset) * scale`,
+/// what skl2onnx exports for `StandardScaler`) as the standard `Sub` and
+/// `Mul` with the offset and scale as constants: tract does not run
+/// `Scaler`, and the two are the same arithmetic in float32. Returns how
+/// many were rewritten.
+fn rewrite_scalers(graph: &mut pb::GraphProto) -> Result<usize, MlError> {
+    use pb::tensor_proto::DataType;
+    let mut nodes = Vec::with_capacity(graph.node.len());
+    let mut rewritten = 0;
+    for (i, n) in std::mem::take(&mut graph.node).into_iter().enumerate() {
+        if n.op_type != "Scaler" || n.domain != "ai.onnx.ml" {
+            nodes.push(n);
+            continue;
+        }
+        let floats = |name: &str, default: f32| -> Result<Vec<f32>, MlError> {
+            let v = n
+                .attribute
+                .iter()
+                .find(|a| a.name == name)
+                .map(|a| a.floats.clone())
+                .unwrap_or_default();
+            let v = if v.is_empty() { vec![default] } else { v };
+            if v.iter().any(|x| !x.is_finite()) {
+                return Err(bad(format!(
+                    "Scaler node {:?}: {name} holds a value that is not a finite number",
+                    n.name
+                )));
+            }
+            Ok(v)
+        };
+        let (offset, scale) = (floats("offset", 0.0)?, floats("scale", 1.0)?);
+        let (Some(input), Some(output)) = (n.input.first(), n.output.first()) else {
+            return Err(bad(format!(
+                "Scaler node {:?} needs one input and one output",
+                n.name
+            )));
+        };
+        let stem = format!("warden_scaler_{i}");
+        for (name, values) in [
+            (format!("{stem}_offset"), &offset),
+            (format!("{stem}_scale"), &scale),
+        ] {
+            graph.initializer.push(pb::TensorProto {
+                name,
+                dims: vec![values.len() as i64],
+                data_type: DataType::Float as i32,
+                float_data: values.clone(),
+                ..Default::default()
+            });
+        }
+        nodes.push(pb::NodeProto {
+            name: format!("{stem}_sub"),
+            op_type: "Sub".into(),
+            input: vec![input.clone(), format!("{stem}_offset")],
+            output: vec![format!("{stem}_centred")],
+            ..Default::default()
+        });
+        nodes.push(pb::NodeProto {
+            name: format!("{stem}_mul"),
+            op_type: "Mul".into(),
+            input: vec![format!("{stem}_centred"), format!("{stem}_scale")],
+            output: vec![output.clone()],
+            ..Default::default()
+        });
+        rewritten += 1;
+    }
+    graph.node = nodes;
+    Ok(rewritten)
+}
+
 fn bad(m: impl Into<String>) -> MlError {
     MlError::Input(m.into())
 }
@@ -251,6 +321,20 @@ pub fn prepare(bytes: &[u8], dir: Option<&Path>) -> Result<(Vec<u8>, OnnxInfo), 
     let mut operators: Vec<String> = graph.node.iter().map(|n| n.op_type.clone()).collect();
     operators.sort();
     operators.dedup();
+    if rewrite_scalers(graph)? > 0
+        && !proto
+            .opset_import
+            .iter()
+            .any(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+    {
+        proto.opset_import.push(pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        });
+    }
+    let Some(graph) = proto.graph.as_ref() else {
+        return Err(bad("not an ONNX model: it has no graph"));
+    };
     let info = OnnxInfo {
         ir_version: proto.ir_version,
         opsets: proto
@@ -771,5 +855,91 @@ impl Predictor for OnnxPredictor {
                 probabilities: p.to_vec(),
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vi(name: &str, dims: &[i64]) -> pb::ValueInfoProto {
+        use pb::tensor_shape_proto::{Dimension, dimension::Value};
+        pb::ValueInfoProto {
+            name: name.into(),
+            r#type: Some(pb::TypeProto {
+                value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                    elem_type: pb::tensor_proto::DataType::Float as i32,
+                    shape: Some(pb::TensorShapeProto {
+                        dim: dims
+                            .iter()
+                            .map(|&d| Dimension {
+                                value: Some(Value::DimValue(d)),
+                                ..Default::default()
+                            })
+                            .collect(),
+                    }),
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// A `Scaler` (as skl2onnx writes StandardScaler) is run as Sub and Mul:
+    /// `(x - offset) * scale`, per feature and broadcast from one value.
+    #[test]
+    fn scalers_run_as_sub_and_mul() {
+        let floats = |name: &str, v: &[f32]| pb::AttributeProto {
+            name: name.into(),
+            r#type: pb::attribute_proto::AttributeType::Floats as i32,
+            floats: v.to_vec(),
+            ..Default::default()
+        };
+        let model = |offset: &[f32], scale: &[f32]| {
+            pb::ModelProto {
+                ir_version: 8,
+                opset_import: vec![pb::OperatorSetIdProto {
+                    domain: "ai.onnx.ml".into(),
+                    version: 1,
+                }],
+                graph: Some(pb::GraphProto {
+                    name: "s".into(),
+                    node: vec![pb::NodeProto {
+                        name: "scaler".into(),
+                        op_type: "Scaler".into(),
+                        domain: "ai.onnx.ml".into(),
+                        input: vec!["input".into()],
+                        output: vec!["probabilities".into()],
+                        attribute: vec![floats("offset", offset), floats("scale", scale)],
+                        ..Default::default()
+                    }],
+                    input: vec![vi("input", &[1, 2])],
+                    output: vec![vi("probabilities", &[1, 2])],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+            .encode_to_vec()
+        };
+        let spec = OnnxSpec {
+            input: "input".into(),
+            probabilities: "probabilities".into(),
+            features: vec!["a".into(), "b".into()],
+            classes: vec!["x".into(), "y".into()],
+        };
+        let (bytes, info) = prepare(&model(&[1.0, 2.0], &[0.5, 2.0]), None).unwrap();
+        assert_eq!(info.operators, ["Scaler"]);
+        let p = OnnxPredictor::new(&bytes, spec.clone()).unwrap();
+        assert_eq!(p.predict_numeric(&[3.0, 4.0]).unwrap(), [1.0, 4.0]);
+        let (bytes, _) = prepare(&model(&[1.0], &[3.0]), None).unwrap();
+        let p = OnnxPredictor::new(&bytes, spec).unwrap();
+        assert_eq!(p.predict_numeric(&[3.0, 4.0]).unwrap(), [6.0, 9.0]);
+        let e = prepare(&model(&[f32::NAN], &[1.0]), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("offset holds a value that is not a finite number"),
+            "{e}"
+        );
     }
 }
