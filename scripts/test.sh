@@ -17,7 +17,9 @@
 # Schemathesis, driven by its own OpenAPI document; the README's tour,
 # run line by line as written; and the HTML reports laid out by headless
 # Chromium (Debian's) at 1280 and 375 px: nothing sticks out, every chart
-# has its key.
+# has its key; and scikit-learn models brought from elsewhere (a scaled
+# logistic regression and a random forest on Adult, via skl2onnx) imported,
+# checked against scikit-learn's own predictions and evaluated.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked "$@"
@@ -26,6 +28,10 @@ cargo test --workspace --locked "$@"
 ./scripts/interop-model-signing.sh
 # The README's "A short tour", every line as written, in a fresh directory.
 ./scripts/readme-tour.sh
+
+# Bring your own model: scikit-learn pipelines on Adult, exported to ONNX,
+# imported with a check batch and the training data, every label equal.
+WARDEN="${CARGO_TARGET_DIR:-$PWD/target}/debug/warden" ./scripts/byom-sklearn.sh
 
 # The evaluation and drift reports fit a desktop and a phone screen.
 WARDEN="${CARGO_TARGET_DIR:-$PWD/target}/debug/warden" ./scripts/report-layout.sh

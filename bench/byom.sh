@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Bring-your-own-model benchmark: scripts/byom-sklearn.sh on a release build.
+# A scaled logistic regression pipeline and a 100-tree depth-10 random forest
+# trained on UCI Adult by scikit-learn and exported with skl2onnx; for each,
+# the import check, and the CPU seconds of predicting 100,000 rows:
+# `warden model predict` (CSV in, JSON out, verification included) against
+# scikit-learn's predict and onnxruntime's run on the same rows in memory.
+# Usage: bench/byom.sh [WORKDIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet -p warden-cli
+WARDEN="${CARGO_TARGET_DIR:-$PWD/target}/release/warden" exec scripts/byom-sklearn.sh "$@"

@@ -1,0 +1,106 @@
+"""Bring your own scikit-learn model, Adult edition: train, export, check.
+
+Trains two models on UCI Adult's six numeric columns (age, fnlwgt,
+education-num, capital-gain, capital-loss, hours-per-week; label Y):
+  lr.onnx  Pipeline(StandardScaler, LogisticRegression(max_iter=1000))
+  rf.onnx  RandomForestClassifier(n_estimators=100, max_depth=10, random_state=0)
+exported with skl2onnx (one float input, zipmap=False), and writes into OUT:
+  train.csv, test.csv       the data Warden ingests (the six columns and Y)
+  lr.toml, rf.toml          the import schemas (classes in the model's order)
+  lr.check.csv, rf.check.csv  500 test rows with scikit-learn's probabilities
+                             (scripts/byom/warden_check.py)
+  batch.csv                 100,000 test rows (the test set repeated) to predict
+  sklearn.json              scikit-learn's and onnxruntime's predictions of
+                             batch.csv: labels, and CPU seconds (best of 3)
+
+Usage: python sklearn_adult.py ADULT_DIR OUT
+(run by scripts/byom-sklearn.sh in a pinned virtualenv).
+"""
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+from skl2onnx import to_onnx
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from warden_check import write_check  # noqa: E402
+
+FEATURES = ["age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week"]
+
+
+def load(path):
+    d = pd.read_csv(path, skipinitialspace=True)
+    d["Y"] = d["Y"].str.rstrip(".")
+    return d[FEATURES].astype("float64"), d["Y"]
+
+
+def cpu(f):
+    best = float("inf")
+    out = None
+    for _ in range(3):
+        t = time.process_time()
+        out = f()
+        best = min(best, time.process_time() - t)
+    return out, best
+
+
+def main():
+    adult, out = sys.argv[1], sys.argv[2]
+    os.makedirs(out, exist_ok=True)
+    xtr, ytr = load(os.path.join(adult, "adult.data.csv"))
+    xte, yte = load(os.path.join(adult, "adult.test.csv"))
+    pd.concat([xtr, ytr], axis=1).to_csv(os.path.join(out, "train.csv"), index=False)
+    pd.concat([xte, yte], axis=1).to_csv(os.path.join(out, "test.csv"), index=False)
+    reps = -(-100_000 // len(xte))
+    batch = pd.concat([xte] * reps, ignore_index=True).iloc[:100_000]
+    batch.to_csv(os.path.join(out, "batch.csv"), index=False)
+    models = {
+        "lr": make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+        "rf": RandomForestClassifier(n_estimators=100, max_depth=10, random_state=0, n_jobs=1),
+    }
+    result = {"rows": len(batch), "models": {}}
+    xb = batch.to_numpy(dtype=np.float32)
+    for name, m in models.items():
+        m.fit(xtr, ytr)
+        onx = to_onnx(m, xtr.to_numpy(dtype=np.float32)[:1], options={id(m): {"zipmap": False}}
+                      if name == "rf" else {id(m.steps[-1][1]): {"zipmap": False}},
+                      target_opset={"": 17, "ai.onnx.ml": 3})
+        path = os.path.join(out, f"{name}.onnx")
+        with open(path, "wb") as f:
+            f.write(onx.SerializeToString())
+        classes = [str(c) for c in m.classes_]
+        with open(os.path.join(out, f"{name}.toml"), "w") as f:
+            f.write("classes = [" + ", ".join(json.dumps(c) for c in classes) + "]\n")
+            f.write('target = "Y"\n')
+            f.write('probabilities = "probabilities"\n')
+            for c in FEATURES:
+                f.write(f'[[features]]\nname = "{c}"\n')
+        # The check batch holds the float32 rows the ONNX model receives.
+        check = xte.iloc[:500].astype(np.float32).astype(np.float64)
+        write_check(m, check, os.path.join(out, f"{name}.check.csv"))
+        labels, secs = cpu(lambda: m.predict(batch))
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        opts = sess.get_inputs()[0].name
+        (ort_out, ort_secs) = cpu(lambda: sess.run(None, {opts: xb}))
+        result["models"][name] = {
+            "classes": classes,
+            "sklearn_cpu_s": secs,
+            "onnxruntime_cpu_s": ort_secs,
+            "sklearn_labels": [str(v) for v in labels],
+            "test_accuracy": float((m.predict(xte) == yte).mean()),
+        }
+    with open(os.path.join(out, "sklearn.json"), "w") as f:
+        json.dump(result, f)
+
+
+if __name__ == "__main__":
+    main()
