@@ -1,7 +1,10 @@
 //! The model package: a directory holding `manifest.json`,
 //! `weights.safetensors` and `reference-profile.json` for a model trained
 //! here, or `manifest.json`, `model.onnx` and optionally
-//! `reference-profile.json` for an imported ONNX model — nothing else.
+//! `reference-profile.json` for an imported ONNX model, or
+//! `manifest.json`, `model.trees` (an XGBoost JSON/UBJSON or LightGBM text
+//! model, as imported) and optionally `reference-profile.json` for an
+//! imported gradient-boosted tree model — nothing else.
 //!
 //! The loader is strict: the manifest's format version must be one this
 //! build knows, unexpected or missing files are refused, every size is
@@ -25,15 +28,27 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub const WEIGHTS_FILE: &str = "weights.safetensors";
 pub const PROFILE_FILE: &str = "reference-profile.json";
 pub const ONNX_FILE: &str = "model.onnx";
+/// An imported gradient-boosted tree model in its own safe format.
+pub const TREES_FILE: &str = "model.trees";
+
+/// Model kinds whose package holds [`TREES_FILE`].
+pub const TREE_KINDS: [&str; 3] = ["xgboost-json", "xgboost-ubjson", "lightgbm-text"];
 
 /// Every file name a package may hold.
-pub const PACKAGE_FILES: [&str; 4] = [MANIFEST_FILE, PROFILE_FILE, WEIGHTS_FILE, ONNX_FILE];
+pub const PACKAGE_FILES: [&str; 5] = [
+    MANIFEST_FILE,
+    PROFILE_FILE,
+    WEIGHTS_FILE,
+    ONNX_FILE,
+    TREES_FILE,
+];
 
 /// Size limits, checked before reading.
 pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 pub const MAX_PROFILE_BYTES: u64 = 64 << 20;
 pub const MAX_WEIGHTS_BYTES: u64 = 4 << 30;
 pub const MAX_ONNX_BYTES: u64 = 2 << 30;
+pub const MAX_TREES_BYTES: u64 = 1 << 30;
 /// Largest safetensors header accepted.
 pub const MAX_HEADER_BYTES: u64 = 16 << 20;
 
@@ -81,6 +96,8 @@ pub struct Package {
     pub profile: Option<serde_json::Value>,
     /// The self-contained ONNX bytes of an imported model.
     pub onnx: Option<Vec<u8>>,
+    /// An imported tree model's file ([`TREES_FILE`]).
+    pub trees: Option<Vec<u8>>,
 }
 
 fn limit(name: &str) -> Option<u64> {
@@ -89,6 +106,7 @@ fn limit(name: &str) -> Option<u64> {
         PROFILE_FILE => Some(MAX_PROFILE_BYTES),
         WEIGHTS_FILE => Some(MAX_WEIGHTS_BYTES),
         ONNX_FILE => Some(MAX_ONNX_BYTES),
+        TREES_FILE => Some(MAX_TREES_BYTES),
         _ => None,
     }
 }
@@ -253,6 +271,28 @@ pub fn parse(files: &BTreeMap<String, Vec<u8>>) -> Result<Package, PackageError>
         }
         None => None,
     };
+    if TREE_KINDS.contains(&env.model.kind.as_str()) {
+        for other in [WEIGHTS_FILE, ONNX_FILE] {
+            if files.contains_key(other) {
+                return Err(PackageError::Unexpected(other.into()));
+            }
+        }
+        if !env.tensors.is_empty() {
+            return Err(PackageError::Manifest(
+                "a tree model package declares no safetensors tensors".into(),
+            ));
+        }
+        return Ok(Package {
+            manifest,
+            tensors: Tensors::new(),
+            profile,
+            onnx: None,
+            trees: Some(get(TREES_FILE)?.clone()),
+        });
+    }
+    if files.contains_key(TREES_FILE) {
+        return Err(PackageError::Unexpected(TREES_FILE.into()));
+    }
     if env.model.kind == "onnx" {
         if files.contains_key(WEIGHTS_FILE) {
             return Err(PackageError::Unexpected(WEIGHTS_FILE.into()));
@@ -267,6 +307,7 @@ pub fn parse(files: &BTreeMap<String, Vec<u8>>) -> Result<Package, PackageError>
             tensors: Tensors::new(),
             profile,
             onnx: Some(get(ONNX_FILE)?.clone()),
+            trees: None,
         });
     }
     if files.contains_key(ONNX_FILE) {
@@ -281,6 +322,7 @@ pub fn parse(files: &BTreeMap<String, Vec<u8>>) -> Result<Package, PackageError>
         tensors,
         profile,
         onnx: None,
+        trees: None,
     })
 }
 
@@ -306,6 +348,41 @@ mod tests {
         ]
         .into();
         (encode_weights(&t).unwrap(), expected)
+    }
+
+    /// A tree model package holds its model file and nothing of another
+    /// kind's; no other package may carry a tree model file.
+    #[test]
+    fn tree_packages_hold_only_their_model_file() {
+        let manifest = |kind: &str| {
+            serde_json::to_vec(&serde_json::json!({
+                "format": PACKAGE_FORMAT, "model": {"kind": kind}
+            }))
+            .unwrap()
+        };
+        let files = |kind: &str, extra: &[(&str, &[u8])]| -> BTreeMap<String, Vec<u8>> {
+            let mut f = BTreeMap::from([(MANIFEST_FILE.to_string(), manifest(kind))]);
+            for (n, b) in extra {
+                f.insert(n.to_string(), b.to_vec());
+            }
+            f
+        };
+        let p = parse(&files("xgboost-json", &[(TREES_FILE, b"{}")])).unwrap();
+        assert_eq!(p.trees.as_deref(), Some(&b"{}"[..]));
+        assert!(p.onnx.is_none() && p.tensors.is_empty());
+        let e = parse(&files("lightgbm-text", &[])).unwrap_err().to_string();
+        assert!(e.contains(TREES_FILE), "{e}");
+        let e = parse(&files(
+            "xgboost-ubjson",
+            &[(TREES_FILE, b"{}"), (ONNX_FILE, b"x")],
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(ONNX_FILE), "{e}");
+        let e = parse(&files("onnx", &[(ONNX_FILE, b"x"), (TREES_FILE, b"{}")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(TREES_FILE), "{e}");
     }
 
     #[test]
