@@ -2,8 +2,9 @@
 //! inside a model package ([`preprocess`]), logistic regression and a small
 //! MLP ([`model`]), training by L-BFGS, Adam or DP-SGD ([`train`]) with the
 //! PLD and RDP accountants ([`privacy`]), the training data's reference profile
-//! ([`profile`]), ONNX models run by tract ([`onnx`]), and the [`Predictor`]
-//! trait every served model implements.
+//! ([`profile`]), ONNX models run by tract ([`onnx`]), XGBoost and LightGBM
+//! tree ensembles ([`boosted`]), and the [`Predictor`] trait every served
+//! model implements.
 //!
 //! ```
 //! use warden_ml::privacy::{epsilon, Accountant};
@@ -14,6 +15,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod boosted;
 pub mod fairness;
 pub mod frame;
 pub mod lbfgs;
@@ -44,4 +46,7 @@ pub enum MlError {
     Privacy(#[from] privacy::PrivacyError),
     #[error("{0}")]
     Diverged(String),
+    /// A model file (XGBoost, LightGBM) is malformed or not supported.
+    #[error("{0}")]
+    Format(#[from] boosted::FormatError),
 }
