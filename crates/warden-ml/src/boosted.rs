@@ -24,8 +24,11 @@
 //! * LightGBM compares in `f64`: left when `x <= threshold`, with the node's
 //!   missing-value rule (None: NaN counts as 0.0; Zero: NaN and values within
 //!   ±1e-35 go the default direction; NaN: NaN goes the default direction).
-//!   Margins sum leaf values in `f64`; the sigmoid takes the objective's
-//!   `sigmoid:` scale.
+//!   Inputs within ±1e-35 become 0.0 first, as LightGBM's dense-row reader
+//!   drops them. Margins sum leaf values in `f64`; the sigmoid takes the
+//!   objective's `sigmoid:` scale.
+//! * Infinite inputs are compared like any other value (XGBoost itself may
+//!   refuse them in its data loader; the trees give them a direction).
 //!
 //! Why a reader of our own: the formats are small and documented, the
 //! semantics (comparison precision, missing-value rules, accumulation order)
@@ -571,9 +574,19 @@ impl BoostedModel {
                 s.margin.extend(s.acc32.iter().map(|&a| f64::from(a)));
             }
             BoostedKind::Lightgbm => {
+                // LightGBM reads a dense row as sparse pairs, dropping values
+                // within ±kZeroThreshold: they reach the trees as exactly 0.0.
+                s.x.clear();
+                s.x.extend(x.iter().map(|&v| {
+                    if (-ZERO_THRESHOLD..=ZERO_THRESHOLD).contains(&v) {
+                        0.0
+                    } else {
+                        v
+                    }
+                }));
                 s.margin.extend_from_slice(&self.base_margin);
                 for t in &self.trees {
-                    let leaf = self.leaf::<true>(t, x);
+                    let leaf = self.leaf::<true>(t, &s.x);
                     if let Some(a) = s.margin.get_mut(t.class as usize) {
                         *a += leaf;
                     }
@@ -791,7 +804,15 @@ impl Predictor for BoostedPredictor {
         let w = cols.len();
         let mut x = vec![0.0; frame.rows * w];
         for (j, c) in cols.iter().enumerate() {
-            for (r, v) in c.iter().take(frame.rows).enumerate() {
+            if c.len() != frame.rows {
+                return Err(MlError::Input(format!(
+                    "feature {}: {} values for {} rows",
+                    self.features[j],
+                    c.len(),
+                    frame.rows
+                )));
+            }
+            for (r, v) in c.iter().enumerate() {
                 x[r * w + j] = *v;
             }
         }
@@ -929,6 +950,26 @@ mod tests {
         assert_eq!(leaves(1e-30), [1.0, 1.0, 1.0]);
         assert_eq!(leaves(0.5), [1.0, 1.0, 1.0]);
         assert_eq!(leaves(0.6), [2.0, 2.0, 2.0]);
+    }
+
+    #[test]
+    fn lightgbm_inputs_near_zero_are_zero() {
+        let mut b = builder();
+        let mut s = split(0, -1e-36, Child::Leaf(0), Child::Leaf(1));
+        s.missing = Missing::NanAsZero;
+        b.push_tree(0, 0, &[s], &[1.0, 2.0], Child::Split(0))
+            .unwrap();
+        let m = b.finish(ModelParts {
+            kind: BoostedKind::Lightgbm,
+            objective: "binary".into(),
+            feature_names: vec![],
+            num_classes: 2,
+            link: Link::Sigmoid { scale: 1.0 },
+            base_margin: vec![0.0],
+        });
+        // -1e-36 <= -1e-36 would go left; read as 0.0 it goes right.
+        assert_eq!(m.margins(&[-1e-36, 0.0], 1).unwrap(), [2.0]);
+        assert_eq!(m.margins(&[-1e-34, 0.0], 1).unwrap(), [1.0]);
     }
 
     #[test]
