@@ -432,6 +432,8 @@ impl Builder {
             num_classes: parts.num_classes,
             link: parts.link,
             base_margin: parts.base_margin,
+            iteration_ends: parts.iteration_ends,
+            best_iteration: parts.best_iteration,
             trees: self.trees,
             nodes: self.nodes,
             leaves: self.leaves,
@@ -448,6 +450,9 @@ pub(crate) struct ModelParts {
     pub link: Link,
     /// One value per margin.
     pub base_margin: Vec<f64>,
+    /// The number of trees at the end of each boosting iteration.
+    pub iteration_ends: Vec<usize>,
+    pub best_iteration: Option<usize>,
 }
 
 /// A checked tree ensemble, ready to evaluate.
@@ -461,12 +466,68 @@ pub struct BoostedModel {
     num_classes: usize,
     link: Link,
     base_margin: Vec<f64>,
+    iteration_ends: Vec<usize>,
+    best_iteration: Option<usize>,
     trees: Vec<Tree>,
     nodes: Vec<Node>,
     leaves: Vec<f64>,
 }
 
 impl BoostedModel {
+    /// Boosting iterations (rounds); each adds one tree per margin (XGBoost:
+    /// times `num_parallel_tree`).
+    pub fn iterations(&self) -> usize {
+        self.iteration_ends.len()
+    }
+
+    /// XGBoost's `best_iteration` attribute, set by early stopping. The
+    /// scikit-learn wrapper's `predict_proba` then uses only iterations
+    /// `0..=best` (see [`Self::first_iterations`]); `Booster.predict` uses
+    /// all of them, as [`Self::predict_proba`] does. LightGBM saves only the
+    /// best iterations in the first place, so its models have none.
+    pub fn best_iteration(&self) -> Option<usize> {
+        self.best_iteration
+    }
+
+    /// The model made of the first `n` iterations (1 to [`Self::iterations`]).
+    pub fn first_iterations(&self, n: usize) -> Result<BoostedModel, MlError> {
+        let end = n
+            .checked_sub(1)
+            .and_then(|i| self.iteration_ends.get(i))
+            .copied()
+            .ok_or_else(|| {
+                MlError::Input(format!(
+                    "{n} iterations of a model of {} (1 to {0})",
+                    self.iterations()
+                ))
+            })?;
+        let trees: Vec<Tree> = self.trees.iter().take(end).copied().collect();
+        // Trees were added in order, so theirs are the leading nodes and leaves.
+        let splits = trees.iter().map(Tree::splits).sum();
+        let leaves = trees.iter().map(Tree::leaves).sum();
+        Ok(BoostedModel {
+            iteration_ends: self.iteration_ends.iter().take(n).copied().collect(),
+            best_iteration: self.best_iteration.filter(|&b| b < n),
+            trees,
+            nodes: self.nodes.iter().take(splits).copied().collect(),
+            leaves: self.leaves.iter().take(leaves).copied().collect(),
+            ..self.clone_header()
+        })
+    }
+
+    fn clone_header(&self) -> BoostedModel {
+        BoostedModel {
+            feature_names: self.feature_names.clone(),
+            objective: self.objective.clone(),
+            base_margin: self.base_margin.clone(),
+            iteration_ends: Vec::new(),
+            trees: Vec::new(),
+            nodes: Vec::new(),
+            leaves: Vec::new(),
+            ..*self
+        }
+    }
+
     pub fn kind(&self) -> BoostedKind {
         self.kind
     }
@@ -935,6 +996,8 @@ mod tests {
             num_classes: 2,
             link: Link::Sigmoid { scale: 1.0 },
             base_margin: vec![0.0],
+            iteration_ends: vec![1],
+            best_iteration: None,
         });
         let leaves = |v: f64| -> Vec<f64> {
             m.trees
@@ -966,6 +1029,8 @@ mod tests {
             num_classes: 2,
             link: Link::Sigmoid { scale: 1.0 },
             base_margin: vec![0.0],
+            iteration_ends: vec![1],
+            best_iteration: None,
         });
         // -1e-36 <= -1e-36 would go left; read as 0.0 it goes right.
         assert_eq!(m.margins(&[-1e-36, 0.0], 1).unwrap(), [2.0]);

@@ -191,6 +191,39 @@ fn models_describe_themselves() {
 }
 
 #[test]
+fn iterations_and_early_stopping() {
+    let (full, r) = load("xgb-binary");
+    assert_eq!((full.iterations(), full.best_iteration()), (30, None));
+    let rows = r["rows"].as_array().unwrap();
+    let x: Vec<f64> = rows.iter().flat_map(|r| floats(&r["inputs"])).collect();
+    let all = full.first_iterations(30).unwrap();
+    assert_eq!(all.margins(&x, 1).unwrap(), full.margins(&x, 1).unwrap());
+    assert!(full.first_iterations(0).is_err());
+    assert!(full.first_iterations(31).is_err());
+    let ten = full.first_iterations(10).unwrap();
+    assert_eq!((ten.trees().len(), ten.iterations()), (10, 10));
+    assert_ne!(ten.margins(&x, 1).unwrap(), full.margins(&x, 1).unwrap());
+
+    let mut d = xgb_doc("xgb-binary.json");
+    d["learner"]["attributes"] = json!({"best_iteration": "9", "best_score": "0.3"});
+    let m = parse_xgboost_json(&serde_json::to_vec(&d).unwrap()).unwrap();
+    assert_eq!(m.best_iteration(), Some(9));
+    d["learner"]["attributes"] = json!({"best_iteration": "30"});
+    assert!(xgb_error(&d).field.ends_with("best_iteration"));
+
+    let (multi, _) = load("lgbm-multi");
+    assert_eq!(multi.iterations(), 15);
+    let five = multi.first_iterations(5).unwrap();
+    assert_eq!(five.trees().len(), 15);
+    assert!(
+        five.trees()
+            .iter()
+            .enumerate()
+            .all(|(i, t)| t.class() == i % 3)
+    );
+}
+
+#[test]
 fn predictor_checks_the_schema_and_records() {
     let (m, r) = load("lgbm-binary");
     let names = strings(&r["feature_names"]);

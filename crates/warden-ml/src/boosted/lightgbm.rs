@@ -186,6 +186,10 @@ pub fn parse_lightgbm_text(bytes: &[u8]) -> Result<BoostedModel, MlError> {
             ),
         ));
     }
+    let mut parts = parts;
+    parts.iteration_ends = (1..=builder.trees() / per_iteration)
+        .map(|i| i * per_iteration)
+        .collect();
     Ok(builder.finish(parts))
 }
 
@@ -301,6 +305,8 @@ fn read_header(h: &Section) -> Result<(Builder, ModelParts, usize), MlError> {
             num_classes,
             link,
             base_margin: vec![0.0; margins],
+            iteration_ends: Vec::new(),
+            best_iteration: None,
         },
         per_iteration,
     ))

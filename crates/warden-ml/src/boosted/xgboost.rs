@@ -30,6 +30,8 @@ struct HeaderLearner {
     learner_model_param: LearnerModelParam,
     objective: Objective,
     gradient_booster: BoosterName,
+    #[serde(default)]
+    attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -78,6 +80,8 @@ struct GbTree {
 #[derive(Deserialize)]
 struct GbTreeParam {
     num_trees: String,
+    #[serde(default)]
+    num_parallel_tree: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -389,6 +393,19 @@ fn check_header(format: BoostedFormat, h: &Header) -> Result<Plan, MlError> {
             }
         }
     }
+    let best_iteration = match l.attributes.get("best_iteration") {
+        None => None,
+        Some(v) => Some(
+            v.as_str()
+                .and_then(|s| s.trim().parse().ok())
+                .ok_or_else(|| {
+                    bad(
+                        "learner.attributes.best_iteration",
+                        format!("{v} is not an iteration number"),
+                    )
+                })?,
+        ),
+    };
     Ok(Plan {
         parts: ModelParts {
             kind: BoostedKind::Xgboost,
@@ -401,6 +418,8 @@ fn check_header(format: BoostedFormat, h: &Header) -> Result<Plan, MlError> {
                 Link::Softmax
             },
             base_margin,
+            iteration_ends: Vec::new(),
+            best_iteration,
         },
         num_features,
     })
@@ -590,7 +609,45 @@ fn build(format: BoostedFormat, plan: Plan, model: GbTree) -> Result<super::Boos
             .ok_or_else(|| err("tree_param.num_nodes", "no nodes".into()))?;
         b.push_tree(t, class, &splits, &leaves, root)?;
     }
-    Ok(b.finish(plan.parts))
+    let mut parts = plan.parts;
+    parts.iteration_ends = match &model.iteration_indptr {
+        Some(ptr) => ptr
+            .iter()
+            .skip(1)
+            .filter_map(|&e| usize::try_from(e).ok())
+            .collect(),
+        None => {
+            // Before XGBoost 2: one tree per margin and parallel tree.
+            let field = "learner.gradient_booster.model.gbtree_model_param.num_parallel_tree";
+            let parallel: usize = match &model.gbtree_model_param.num_parallel_tree {
+                Some(s) => s
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad(field, format!("{s:?} is not a count")))?,
+                None => 1,
+            };
+            let per = parallel.saturating_mul(margins);
+            if per == 0 || !num_trees.is_multiple_of(per) {
+                return Err(bad(
+                    field,
+                    format!("{num_trees} trees are not whole iterations of {per}"),
+                ));
+            }
+            (1..=num_trees / per).map(|i| i * per).collect()
+        }
+    };
+    if let Some(best) = parts.best_iteration
+        && best >= parts.iteration_ends.len()
+    {
+        return Err(bad(
+            "learner.attributes.best_iteration",
+            format!(
+                "{best}, but the model has {} iterations",
+                parts.iteration_ends.len()
+            ),
+        ));
+    }
+    Ok(b.finish(parts))
 }
 
 #[cfg(test)]
