@@ -3,7 +3,8 @@
 //! MLP ([`model`]), training by L-BFGS, Adam or DP-SGD ([`train`]) with the
 //! PLD and RDP accountants ([`privacy`]), the training data's reference profile
 //! ([`profile`]), ONNX models run by tract ([`onnx`]) or, for tree ensembles,
-//! compiled ([`trees`]), and the [`Predictor`] trait every served model
+//! compiled ([`trees`]), XGBoost and LightGBM tree ensembles read from their
+//! own formats ([`boosted`]), and the [`Predictor`] trait every served model
 //! implements.
 //!
 //! ```
@@ -15,6 +16,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod boosted;
 pub mod fairness;
 pub mod frame;
 pub mod lbfgs;
@@ -46,4 +48,7 @@ pub enum MlError {
     Privacy(#[from] privacy::PrivacyError),
     #[error("{0}")]
     Diverged(String),
+    /// A model file (XGBoost, LightGBM) is malformed or not supported.
+    #[error("{0}")]
+    Format(#[from] boosted::FormatError),
 }
