@@ -1642,6 +1642,188 @@ fn an_import_check_batch_must_be_reproduced() {
     );
 }
 
+/// XGBoost (JSON, UBJSON) and LightGBM (text) models import with no pickle
+/// and no conversion, reproduce the frameworks' own probabilities on their
+/// reference rows (missing values and split thresholds included), are
+/// signed, exported and served from the package; bad files and schemas
+/// are refused with nothing registered.
+#[test]
+fn xgboost_and_lightgbm_models_import_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../warden-ml/tests/data/trees");
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    let models = reference["models"].as_object().unwrap();
+    for (name, m) in models {
+        let rows_of = m["rows_from"].as_str().unwrap_or(name);
+        let r = &models[rows_of];
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect()
+        };
+        let (features, classes) = (strings(&r["feature_names"]), strings(&r["classes"]));
+        let mut schema = format!(
+            "classes = [{}]\n",
+            classes
+                .iter()
+                .map(|c| format!("{c:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for f in &features {
+            schema += &format!("[[features]]\nname = {f:?}\n");
+        }
+        std::fs::write(ws.join(format!("{name}.toml")), schema).unwrap();
+        let mut check = features.join(",");
+        for c in &classes {
+            check += &format!(",probability:{c}");
+        }
+        check.push('\n');
+        for row in r["rows"].as_array().unwrap() {
+            let mut cells: Vec<String> = row["inputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().map(|x| format!("{x:?}")).unwrap_or_default())
+                .collect();
+            cells.extend(
+                row["predict_proba"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| format!("{:?}", p.as_f64().unwrap())),
+            );
+            check += &cells.join(",");
+            check.push('\n');
+        }
+        std::fs::write(ws.join(format!("{name}.check.csv")), check).unwrap();
+        let imported: serde_json::Value = serde_json::from_str(&ok(warden(ws, "ana")
+            .args(["model", "import"])
+            .arg(dir.join(m["file"].as_str().unwrap()))
+            .args(["--name", name, "--schema", &format!("{name}.toml")])
+            .args([
+                "--check",
+                &format!("{name}.check.csv"),
+                "--check-tolerance",
+                "1e-6",
+                "--json",
+            ])))
+        .unwrap();
+        assert_eq!(imported["engine"], "boosted-trees", "{name}");
+        assert_eq!(
+            imported["check"]["rows"],
+            r["rows"].as_array().unwrap().len(),
+            "{name}"
+        );
+        assert!(
+            imported["check"]["max_abs_diff"].as_f64().unwrap() <= 1e-6,
+            "{name}: {imported}"
+        );
+        let kind = imported["model"]["manifest"]["model"]["kind"]
+            .as_str()
+            .unwrap();
+        assert!(
+            kind.starts_with(if name.starts_with("xgb") {
+                "xgboost"
+            } else {
+                "lightgbm"
+            }),
+            "{kind}"
+        );
+    }
+    // Exported packages verify and hold the model file itself.
+    ok(warden(ws, "ana").args(["model", "export", "lgbm-binary@1", "--out", "lg"]));
+    ok(warden(ws, "ana").args(["verify", "lg"]));
+    assert!(ws.join("lg/model.trees").exists());
+    // Predictions from the stored package: a missing value is allowed.
+    std::fs::write(
+        ws.join("people.csv"),
+        "age,fnlwgt,education-num,capital-gain,capital-loss,hours-per-week\n39,77516,13,2174,0,40\n,160187,5,0,0,\n",
+    )
+    .unwrap();
+    let p: serde_json::Value = serde_json::from_str(&ok(warden(ws, "ana").args([
+        "model",
+        "predict",
+        "xgb-binary",
+        "people.csv",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(p["predictions"].as_array().unwrap().len(), 2, "{p}");
+
+    // Refused, with nothing registered: a truncated tree array, classes
+    // the model does not have, an integer class order that is not the
+    // model's, and a check batch the model does not reproduce.
+    let text = std::fs::read_to_string(dir.join("lgbm-binary.txt")).unwrap();
+    let cut = text.find("end of trees").unwrap();
+    std::fs::write(ws.join("cut.txt"), &text[..cut]).unwrap();
+    std::fs::write(
+        ws.join("three.toml"),
+        std::fs::read_to_string(ws.join("lgbm-binary.toml"))
+            .unwrap()
+            .replacen("classes = [", "classes = [\"extra\", ", 1),
+    )
+    .unwrap();
+    let binary_features = std::fs::read_to_string(ws.join("lgbm-binary.toml")).unwrap();
+    let flipped = format!(
+        "classes = [\"1\", \"0\"]\n{}",
+        binary_features.split_once('\n').unwrap().1
+    );
+    std::fs::write(ws.join("flipped.toml"), flipped).unwrap();
+    let bad_check = std::fs::read_to_string(ws.join("xgb-multi.check.csv")).unwrap();
+    let mut lines: Vec<String> = bad_check.lines().map(str::to_string).collect();
+    let mut cells: Vec<String> = lines[3].split(',').map(str::to_string).collect();
+    let last = cells.len() - 1;
+    cells[last] = format!("{:?}", cells[last].parse::<f64>().unwrap() + 0.001);
+    lines[3] = cells.join(",");
+    std::fs::write(ws.join("bad.check.csv"), lines.join("\n") + "\n").unwrap();
+    for (file, schema, extra, want) in [
+        ("lgbm-binary.txt", "cut.toml", None, "end of trees"),
+        (
+            "lgbm-binary.txt",
+            "three.toml",
+            None,
+            "the schema declares 3 classes, the model has 2",
+        ),
+        ("lgbm-binary.txt", "flipped.toml", None, "class indices"),
+        (
+            "xgb-multi.json",
+            "xgb-multi.toml",
+            Some("bad.check.csv"),
+            "row 3",
+        ),
+    ] {
+        let source = if schema == "cut.toml" {
+            ws.join("cut.txt")
+        } else {
+            dir.join(file)
+        };
+        let schema = if schema == "cut.toml" {
+            "lgbm-binary.toml"
+        } else {
+            schema
+        };
+        let mut cmd = warden(ws, "ana");
+        cmd.args(["model", "import"])
+            .arg(source)
+            .args(["--name", "bad", "--schema", schema]);
+        if let Some(c) = extra {
+            cmd.args(["--check", c]);
+        }
+        let (code, _, stderr) = out(&mut cmd);
+        assert_ne!(code, 0, "{file} {schema}");
+        assert!(stderr.contains(want), "{file} {schema}: {stderr}");
+    }
+    assert_eq!(count_events(ws, "model.import"), models.len());
+}
+
 #[test]
 fn evaluate_models_and_predictions() {
     let tmp = tempfile::tempdir().unwrap();

@@ -314,9 +314,11 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
                 output::json(&out)?;
             } else {
                 println!(
-                    "Imported {} as {} (onnx, run by tract)",
+                    "Imported {} as {} ({}, run by {})",
                     file.display(),
-                    out.model.reference()
+                    out.model.reference(),
+                    out.model.manifest.model.kind,
+                    out.engine
                 );
                 println!("  digest     {}", out.model.record.digest);
                 println!(
@@ -324,12 +326,16 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
                     out.model.record.signed_by
                 );
                 println!("  source     {}", out.source_digest);
-                println!("  operators  {}", out.onnx.operators.join(", "));
-                if out.onnx.inlined_external > 0 {
-                    println!(
-                        "  inlined    {} external tensor(s) into the package",
-                        out.onnx.inlined_external
-                    );
+                if let Some(onnx) = &out.onnx {
+                    println!("  operators  {}", onnx.operators.join(", "));
+                    if onnx.inlined_external > 0 {
+                        println!(
+                            "  inlined    {} external tensor(s) into the package",
+                            onnx.inlined_external
+                        );
+                    }
+                } else if let Some(p) = &out.model.manifest.model.producer {
+                    println!("  model      {p}");
                 }
                 match out.model.manifest.provenance.datasets.first() {
                     Some(d) => println!(

@@ -477,9 +477,14 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
         .map_err(|e| Failure::new(exit::ERROR, e.to_string()))?;
     if !json {
         println!(
-            "imported    {} (ONNX random forest: {}), signed by {}",
+            "imported    {} (ONNX random forest: {}, run by {}), signed by {}",
             imported.model.reference(),
-            imported.onnx.operators.join(", "),
+            imported
+                .onnx
+                .as_ref()
+                .map(|o| o.operators.join(", "))
+                .unwrap_or_default(),
+            imported.engine,
             imported.model.record.signed_by
         );
         if let Some(p) = prediction.first() {

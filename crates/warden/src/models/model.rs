@@ -211,7 +211,11 @@ pub struct ImportFeature {
 #[derive(Debug, Serialize)]
 pub struct ImportOutcome {
     pub model: ModelInfo,
-    pub onnx: warden_ml::onnx::OnnxInfo,
+    /// What runs the model: `tract`, `compiled-trees` (an ONNX tree
+    /// ensemble) or `boosted-trees` (XGBoost, LightGBM).
+    pub engine: &'static str,
+    /// What the ONNX file declares (ONNX imports).
+    pub onnx: Option<warden_ml::onnx::OnnxInfo>,
     pub source_digest: String,
     /// The reference batch reproduced, when one was given.
     pub check: Option<ImportCheck>,
@@ -765,80 +769,21 @@ impl Workspace {
         let meta = std::fs::metadata(&req.file).map_err(|e| Error::io(&req.file, e))?;
         if meta.len() > warden_ml::onnx::MAX_ONNX_BYTES {
             return Err(Error::Invalid(format!(
-                "{}: {} bytes, more than the {} an ONNX model may have",
+                "{}: {} bytes, more than the {} an imported model may have",
                 req.file.display(),
                 meta.len(),
                 warden_ml::onnx::MAX_ONNX_BYTES
             )));
         }
         let source = std::fs::read(&req.file).map_err(|e| Error::io(&req.file, e))?;
-        let at = |e: MlError| Error::Invalid(format!("{}: {e}", req.file.display()));
-        let (bytes, info) = warden_ml::onnx::prepare(&source, req.file.parent()).map_err(at)?;
-        let input = match (&schema.input, info.inputs.as_slice()) {
-            (Some(i), _) => i.clone(),
-            (None, [only]) => only.clone(),
-            (None, all) => {
-                return Err(Error::Invalid(format!(
-                    "{}: the model has inputs {all:?}; name the features' one with `input = ...` in the schema",
-                    req.file.display()
-                )));
-            }
+        let imported = match warden_ml::boosted::BoostedFormat::sniff(&source) {
+            Some(format) => import_boosted(&source, format, &schema, req)?,
+            None => import_onnx(&source, &schema, req)?,
         };
-        let probabilities = match &schema.probabilities {
-            Some(p) => p.clone(),
-            None if info.outputs.iter().any(|o| o == "probabilities") => "probabilities".into(),
-            None => {
-                return Err(Error::Invalid(format!(
-                    "{}: outputs are {:?}; name the class-probability one with `probabilities = ...` in the schema",
-                    req.file.display(),
-                    info.outputs
-                )));
-            }
-        };
-        match &info.model_classes {
-            Some(names) if info.model_class_names && *names != schema.classes => {
-                return Err(Error::Invalid(format!(
-                    "{}: the schema declares classes {:?}, the model's classifier labels them {names:?} (same names, same order)",
-                    req.schema.display(),
-                    schema.classes
-                )));
-            }
-            Some(ids) if ids.len() != schema.classes.len() => {
-                return Err(Error::Invalid(format!(
-                    "{}: the schema declares {} classes, the model's classifier has {}",
-                    req.schema.display(),
-                    schema.classes.len(),
-                    ids.len()
-                )));
-            }
-            // Integer labels: classes written as integers must be the same
-            // integers in the same order, or every prediction would carry
-            // another class's label. Classes written as names are names for
-            // the labels, in the model's order.
-            Some(ids)
-                if !info.model_class_names
-                    && integer_classes(&schema.classes)
-                        .is_some_and(|declared| Some(declared) != integer_classes(ids)) =>
-            {
-                return Err(Error::Invalid(format!(
-                    "{}: the schema declares classes {:?}, the model's classifier labels its outputs {ids:?} in this order; list the classes in the model's order",
-                    req.schema.display(),
-                    schema.classes
-                )));
-            }
-            _ => {}
-        }
-        let spec = OnnxSpec {
-            input,
-            probabilities,
-            features: schema.features.iter().map(|f| f.name.clone()).collect(),
-            classes: schema.classes.clone(),
-        };
-        // Build and run it now: an operator tract cannot run is an import error.
-        let predictor = OnnxPredictor::new(&bytes, spec.clone()).map_err(at)?;
+        let predictor = imported.predictor.as_ref();
         let check = match &req.check {
             Some(path) => Some(check_batch(
-                &predictor,
+                predictor,
                 path,
                 req.check_tolerance.unwrap_or(DEFAULT_CHECK_TOLERANCE),
             )?),
@@ -851,7 +796,7 @@ impl Workspace {
                 self.authorize(Action::DataRead, &format!("dataset:{r}"))?;
                 let d = self.find_dataset(r)?;
                 let table = self.dataset_table(&d)?;
-                let frame = frame_for_model(&predictor, &table).map_err(|e| {
+                let frame = frame_for_model(predictor, &table).map_err(|e| {
                     Error::Invalid(format!("dataset {}@{}: {e}", d.name, d.version))
                 })?;
                 let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -896,15 +841,7 @@ impl Workspace {
             schema_version: SCHEMA_VERSION,
             format: PACKAGE_FORMAT.to_string(),
             name: req.name.to_string(),
-            model: ModelSection {
-                kind: "onnx".into(),
-                architecture: None,
-                onnx: Some(serde_json::to_value(&spec)?),
-                ir_version: Some(info.ir_version),
-                opsets: Some(info.opsets.clone()),
-                producer: Some(info.producer.clone()),
-                operators: Some(info.operators.clone()),
-            },
+            model: imported.section.clone(),
             tensors: None,
             input: ModelInput {
                 features: schema
@@ -954,23 +891,27 @@ impl Workspace {
         };
         let mut files: BTreeMap<&str, Vec<u8>> = BTreeMap::from([
             (MANIFEST_FILE, canonical_json(&manifest)?),
-            (package::ONNX_FILE, bytes),
+            (imported.file, imported.bytes),
         ]);
         if let Some((_, profile)) = &evidence {
             files.insert(package::PROFILE_FILE, canonical_json(profile)?);
         }
+        let kind = imported.section.kind.clone();
         let record = self.register_package(
             &req.name,
-            "onnx",
+            &kind,
             &files,
             &key,
             actions::MODEL_IMPORT,
-            json!({"kind": "onnx", "source": {"file": file_name, "digest": source_digest}, "operators": info.operators, "check": check,
+            json!({"kind": kind, "source": {"file": file_name, "digest": source_digest},
+                    "operators": imported.section.operators, "producer": imported.section.producer,
+                    "check": check,
                     "dataset": evidence.as_ref().map(|(d, _)| format!("{}@{}", d.name, d.version))}),
         )?;
         Ok(ImportOutcome {
             model: ModelInfo::from_record(&record)?,
-            onnx: info,
+            engine: imported.engine,
+            onnx: imported.onnx,
             source_digest: source_digest.to_string(),
             check,
         })
@@ -1094,6 +1035,26 @@ pub fn predictor_from_package(pkg: &package::Package) -> Result<Box<dyn Predicto
         serde_json::from_value(pkg.manifest.clone()).map_err(|e| bad(e.to_string()))?;
     let part =
         |v: &Option<Value>, what: &str| v.clone().ok_or_else(|| bad(format!("{what} is missing")));
+    if let Some(bytes) = &pkg.trees {
+        let format = match m.model.kind.as_str() {
+            "xgboost-json" => warden_ml::boosted::BoostedFormat::XgboostJson,
+            "xgboost-ubjson" => warden_ml::boosted::BoostedFormat::XgboostUbjson,
+            "lightgbm-text" => warden_ml::boosted::BoostedFormat::LightgbmText,
+            other => return Err(bad(format!("model kind {other:?} has no tree model"))),
+        };
+        let mut model = warden_ml::boosted::parse_boosted(bytes, format)?;
+        if let Some(best) = model.best_iteration()
+            && best + 1 < model.iterations()
+        {
+            model = model.first_iterations(best + 1)?;
+        }
+        let features = m.input.features.iter().map(|f| f.name.clone()).collect();
+        return Ok(Box::new(warden_ml::boosted::BoostedPredictor::new(
+            model,
+            features,
+            m.labels.classes.clone(),
+        )?));
+    }
     if let Some(bytes) = &pkg.onnx {
         let spec: OnnxSpec = serde_json::from_value(part(&m.model.onnx, "model.onnx")?)
             .map_err(|e| bad(format!("model.onnx: {e}")))?;
@@ -1117,6 +1078,179 @@ pub fn predictor_from_package(pkg: &package::Package) -> Result<Box<dyn Predicto
     Ok(Box::new(
         NativePredictor::new(pre, model, classes).map_err(|e| bad(e.to_string()))?,
     ))
+}
+
+/// A model file read and checked, ready to register.
+struct Imported {
+    section: ModelSection,
+    predictor: Box<dyn Predictor>,
+    /// The package file holding the model, and its bytes.
+    file: &'static str,
+    bytes: Vec<u8>,
+    /// What runs it: `tract`, `compiled-trees` or `boosted-trees`.
+    engine: &'static str,
+    onnx: Option<warden_ml::onnx::OnnxInfo>,
+}
+
+/// An ONNX model: external data inlined, class labels checked against the
+/// schema, built and run once.
+fn import_onnx(
+    source: &[u8],
+    schema: &ImportSchema,
+    req: &ImportRequest,
+) -> Result<Imported, Error> {
+    let at = |e: MlError| Error::Invalid(format!("{}: {e}", req.file.display()));
+    let (bytes, info) = warden_ml::onnx::prepare(source, req.file.parent()).map_err(at)?;
+    let input = match (&schema.input, info.inputs.as_slice()) {
+        (Some(i), _) => i.clone(),
+        (None, [only]) => only.clone(),
+        (None, all) => {
+            return Err(Error::Invalid(format!(
+                "{}: the model has inputs {all:?}; name the features' one with `input = ...` in the schema",
+                req.file.display()
+            )));
+        }
+    };
+    let probabilities = match &schema.probabilities {
+        Some(p) => p.clone(),
+        None if info.outputs.iter().any(|o| o == "probabilities") => "probabilities".into(),
+        None => {
+            return Err(Error::Invalid(format!(
+                "{}: outputs are {:?}; name the class-probability one with `probabilities = ...` in the schema",
+                req.file.display(),
+                info.outputs
+            )));
+        }
+    };
+    match &info.model_classes {
+        Some(names) if info.model_class_names && *names != schema.classes => {
+            return Err(Error::Invalid(format!(
+                "{}: the schema declares classes {:?}, the model's classifier labels them {names:?} (same names, same order)",
+                req.schema.display(),
+                schema.classes
+            )));
+        }
+        Some(ids) if ids.len() != schema.classes.len() => {
+            return Err(Error::Invalid(format!(
+                "{}: the schema declares {} classes, the model's classifier has {}",
+                req.schema.display(),
+                schema.classes.len(),
+                ids.len()
+            )));
+        }
+        // Integer labels: classes written as integers must be the same
+        // integers in the same order, or every prediction would carry
+        // another class's label. Classes written as names are names for
+        // the labels, in the model's order.
+        Some(ids)
+            if !info.model_class_names
+                && integer_classes(&schema.classes)
+                    .is_some_and(|declared| Some(declared) != integer_classes(ids)) =>
+        {
+            return Err(Error::Invalid(format!(
+                "{}: the schema declares classes {:?}, the model's classifier labels its outputs {ids:?} in this order; list the classes in the model's order",
+                req.schema.display(),
+                schema.classes
+            )));
+        }
+        _ => {}
+    }
+    let spec = OnnxSpec {
+        input,
+        probabilities,
+        features: schema.features.iter().map(|f| f.name.clone()).collect(),
+        classes: schema.classes.clone(),
+    };
+    // Build and run it now: an operator tract cannot run is an import error.
+    let predictor = OnnxPredictor::new(&bytes, spec.clone()).map_err(at)?;
+    let engine = predictor.engine();
+    Ok(Imported {
+        section: ModelSection {
+            kind: "onnx".into(),
+            architecture: None,
+            onnx: Some(serde_json::to_value(&spec)?),
+            ir_version: Some(info.ir_version),
+            opsets: Some(info.opsets.clone()),
+            producer: Some(info.producer.clone()),
+            operators: Some(info.operators.clone()),
+        },
+        predictor: Box::new(predictor),
+        file: package::ONNX_FILE,
+        bytes,
+        engine,
+        onnx: Some(info),
+    })
+}
+
+/// An XGBoost (JSON, UBJSON) or LightGBM (text) model, read by Warden's
+/// strict parsers: its outputs are the classes in index order, so the
+/// schema's classes must be as many, and integers among them must be those
+/// indices; the file's feature names, when it has them, must be the
+/// schema's in order. A model saved with early stopping predicts with the
+/// iterations up to its best one, as the framework's `predict_proba` does.
+fn import_boosted(
+    source: &[u8],
+    format: warden_ml::boosted::BoostedFormat,
+    schema: &ImportSchema,
+    req: &ImportRequest,
+) -> Result<Imported, Error> {
+    let at = |e: MlError| Error::Invalid(format!("{}: {e}", req.file.display()));
+    let mut model = warden_ml::boosted::parse_boosted(source, format).map_err(at)?;
+    if let Some(best) = model.best_iteration()
+        && best + 1 < model.iterations()
+    {
+        model = model.first_iterations(best + 1).map_err(at)?;
+    }
+    if model.num_classes() != schema.classes.len() {
+        return Err(Error::Invalid(format!(
+            "{}: the schema declares {} classes, the model has {}",
+            req.schema.display(),
+            schema.classes.len(),
+            model.num_classes()
+        )));
+    }
+    let indices: Vec<String> = (0..model.num_classes()).map(|i| i.to_string()).collect();
+    if integer_classes(&schema.classes).is_some_and(|d| Some(d) != integer_classes(&indices)) {
+        return Err(Error::Invalid(format!(
+            "{}: the schema declares classes {:?}, the model's outputs are the class indices {indices:?} in this order; list the classes in that order",
+            req.schema.display(),
+            schema.classes
+        )));
+    }
+    let producer = format!(
+        "{} ({}, {} trees, {} iterations)",
+        model.kind().as_str(),
+        model.objective(),
+        model.trees().len(),
+        model.iterations()
+    );
+    let predictor = warden_ml::boosted::BoostedPredictor::new(
+        model,
+        schema.features.iter().map(|f| f.name.clone()).collect(),
+        schema.classes.clone(),
+    )
+    .map_err(at)?;
+    let kind = match format {
+        warden_ml::boosted::BoostedFormat::XgboostJson => "xgboost-json",
+        warden_ml::boosted::BoostedFormat::XgboostUbjson => "xgboost-ubjson",
+        warden_ml::boosted::BoostedFormat::LightgbmText => "lightgbm-text",
+    };
+    Ok(Imported {
+        section: ModelSection {
+            kind: kind.into(),
+            architecture: None,
+            onnx: None,
+            ir_version: None,
+            opsets: None,
+            producer: Some(producer),
+            operators: None,
+        },
+        predictor: Box::new(predictor),
+        file: package::TREES_FILE,
+        bytes: source.to_vec(),
+        engine: "boosted-trees",
+        onnx: None,
+    })
 }
 
 /// Runs a reference batch through an imported model: a CSV with the
