@@ -307,11 +307,15 @@ pub(crate) fn read_raw_with(
 ) -> Result<RawTable, DataError> {
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<u8>, String>>(8);
+        // Parsed chunks come back to be filled again, so the input is read
+        // through a few buffers instead of a fresh megabyte per chunk.
+        let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let producer = scope.spawn(move || {
             let mut hasher = Hasher::new();
             let mut total = 0u64;
             loop {
-                let mut buf = vec![0u8; 1 << 20];
+                let mut buf = free_rx.try_recv().unwrap_or_default();
+                buf.resize(1 << 20, 0);
                 let n = match read_full(input, &mut buf) {
                     Ok(n) => n,
                     Err(e) => {
@@ -328,7 +332,7 @@ pub(crate) fn read_raw_with(
             }
             (hasher.finish(), total)
         });
-        let parsed = parse_chunks(rx, opts, early);
+        let parsed = parse_chunks(rx, free_tx, opts, early);
         let (source_digest, source_bytes) = producer
             .join()
             .map_err(|_| DataError::Internal("the input reader thread failed".into()))?;
@@ -360,6 +364,7 @@ fn read_full(input: &mut (dyn Read + Send), buf: &mut [u8]) -> std::io::Result<u
 /// Parses CSV from chunks of bytes; an empty chunk marks the end.
 fn parse_chunks(
     rx: std::sync::mpsc::Receiver<Result<Vec<u8>, String>>,
+    free: std::sync::mpsc::Sender<Vec<u8>>,
     opts: &CsvOptions,
     early: Option<EarlyDrop<'_>>,
 ) -> Result<(Vec<RawColumn>, usize, Vec<u64>), DataError> {
@@ -391,11 +396,13 @@ fn parse_chunks(
 
     loop {
         if pos == len && !eof {
-            inbuf = match rx.recv() {
+            let next = match rx.recv() {
                 Ok(Ok(buf)) => buf,
                 Ok(Err(e)) => return Err(DataError::Io(format!("reading the input: {e}"))),
                 Err(_) => Vec::new(),
             };
+            // The reader may have stopped; then the buffer is just dropped.
+            let _ = free.send(std::mem::replace(&mut inbuf, next));
             pos = 0;
             len = inbuf.len();
             eof = len == 0;
@@ -630,16 +637,35 @@ fn parse_float(s: &str) -> Option<f64> {
         return None;
     }
     let mut digits = i - int_start;
-    let mut nonzero = b[int_start..i].iter().any(|&c| c != b'0');
+    // The digits as an integer (meaningful while there are at most 19).
+    let mut mantissa = b[int_start..i].iter().fold(0u64, |m, &c| {
+        m.wrapping_mul(10).wrapping_add(u64::from(c - b'0'))
+    });
+    let mut frac_digits = 0;
     if b.get(i) == Some(&b'.') {
         let frac_start = i + 1;
         i = digit_run(frac_start);
         digits += i - frac_start;
-        nonzero |= b[frac_start..i].iter().any(|&c| c != b'0');
+        frac_digits = i - frac_start;
+        mantissa = b[frac_start..i].iter().fold(mantissa, |m, &c| {
+            m.wrapping_mul(10).wrapping_add(u64::from(c - b'0'))
+        });
     }
     if digits == 0 {
         return None;
     }
+    // The common case, a plain decimal of at most 15 digits: the integer
+    // and the power of ten are exact doubles, so one division is the
+    // correctly rounded value (Clinger's fast path), and 15 digits always
+    // round-trip. Everything else goes through the full parser below.
+    if i == b.len() && digits <= 15 && frac_digits < POW10.len() {
+        let x = mantissa as f64 / POW10[frac_digits];
+        return Some(if b.first() == Some(&b'-') { -x } else { x });
+    }
+    let nonzero = b
+        .iter()
+        .take_while(|c| !matches!(c, b'e' | b'E'))
+        .any(|c| matches!(c, b'1'..=b'9'));
     if matches!(b.get(i), Some(b'e' | b'E')) {
         i += 1;
         if matches!(b.get(i), Some(b'-' | b'+')) {
@@ -666,6 +692,12 @@ fn parse_float(s: &str) -> Option<f64> {
     }
     keeps_decimal(s, x).then_some(x)
 }
+
+/// Powers of ten exactly representable as doubles (10^0 to 10^22).
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
 
 /// The significant digits of a decimal text (no leading or trailing zeros)
 /// and the power of ten of its first digit; `None` for zero.
@@ -1096,6 +1128,41 @@ mod tests {
         let (d1, p1) = norm(text);
         let (d2, p2) = norm(&format!("{:e}", x.abs()));
         (d1.is_empty() && d2.is_empty()) || (d1 == d2 && p1 == p2)
+    }
+
+    proptest::proptest! {
+        /// The fast path and the full parser agree bit for bit on plain
+        /// decimals, and both on everything the syntax admits.
+        #[test]
+        fn plain_decimals_parse_as_the_standard_library_does(
+            mantissa in 0u64..1_000_000_000_000_000,
+            frac in 0usize..25,
+            negative in proptest::prelude::any::<bool>(),
+            exponent in proptest::option::of(-30i32..30),
+        ) {
+            let digits = mantissa.to_string();
+            let text = if frac == 0 || frac >= digits.len() {
+                format!("0.{}{digits}", "0".repeat(frac.saturating_sub(digits.len())))
+            } else {
+                format!("{}.{}", &digits[..digits.len() - frac], &digits[digits.len() - frac..])
+            };
+            let text = if frac == 0 { digits.clone() } else { text };
+            let mut text = if negative { format!("-{text}") } else { text };
+            if let Some(e) = exponent {
+                text.push_str(&format!("e{e}"));
+            }
+            let want: f64 = text.parse().unwrap();
+            if let Some(got) = parse_float(&text) {
+                proptest::prop_assert_eq!(got.to_bits(), want.to_bits(), "{}", text);
+            } else {
+                // Refused only for a leading zero before more digits, or
+                // an exponent that loses the value.
+                proptest::prop_assert!(
+                    text.trim_start_matches('-').starts_with("00") || exponent.is_some(),
+                    "{} refused", text
+                );
+            }
+        }
     }
 
     proptest::proptest! {
