@@ -539,8 +539,14 @@ pub struct OnnxPredictor {
     plan: Option<Arc<TypedRunnableModel>>,
     /// The compiled tree ensemble, when the probabilities come from one.
     trees: Option<TreeEnsemble>,
+    /// tract's plan for [`BATCH`] rows at once, when the graph treats rows
+    /// independently (checked against the one-row plan at load).
+    batch: Option<Arc<TypedRunnableModel>>,
     spec: OnnxSpec,
 }
+
+/// Rows per run of the batch plan.
+const BATCH: usize = 256;
 
 impl std::fmt::Debug for OnnxPredictor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -582,9 +588,15 @@ impl OnnxPredictor {
                     ))
                 });
         let Some(trees) = trees else {
-            return tract.map(|plan| OnnxPredictor {
+            let plan = tract?;
+            let batch = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                Self::batch_plan(&proto, &spec, &plan)
+            }))
+            .unwrap_or(None);
+            return Ok(OnnxPredictor {
                 plan: Some(plan),
                 trees: None,
+                batch,
                 spec,
             });
         };
@@ -626,6 +638,7 @@ impl OnnxPredictor {
                         return Ok(OnnxPredictor {
                             plan: None,
                             trees: Some(trees),
+                            batch: None,
                             spec,
                         });
                     };
@@ -650,20 +663,73 @@ impl OnnxPredictor {
         Ok(OnnxPredictor {
             plan,
             trees: Some(trees),
+            batch: None,
             spec,
         })
     }
 
-    /// Which engine predicts: `"compiled-trees"` or `"tract"`.
+    /// Which engine predicts: `"compiled-trees"`, `"tract-batched"` (tract
+    /// on [`BATCH`] rows a run) or `"tract"` (one row a run).
     pub fn engine(&self) -> &'static str {
         if self.trees.is_some() {
             "compiled-trees"
+        } else if self.batch.is_some() {
+            "tract-batched"
         } else {
             "tract"
         }
     }
 
     fn build(proto: &pb::ModelProto, spec: &OnnxSpec) -> Result<Arc<TypedRunnableModel>, MlError> {
+        let plan = Self::plan_for(proto, spec, 1)?;
+        let probe = run_plan(&plan, spec, &vec![0.0; spec.features.len()])?;
+        if probe.len() != spec.classes.len() {
+            return Err(bad(format!(
+                "output {:?} has {} values per row; the schema declares {} classes",
+                spec.probabilities,
+                probe.len(),
+                spec.classes.len()
+            )));
+        }
+        Ok(plan)
+    }
+
+    /// A plan for [`BATCH`] rows, kept only if it gives every row of a
+    /// varied probe batch what the one-row plan gives it: a graph that
+    /// mixes rows, or fixes its batch size, keeps the one-row plan alone.
+    fn batch_plan(
+        proto: &pb::ModelProto,
+        spec: &OnnxSpec,
+        single: &Arc<TypedRunnableModel>,
+    ) -> Option<Arc<TypedRunnableModel>> {
+        let plan = Self::plan_for(proto, spec, BATCH).ok()?;
+        let f = spec.features.len();
+        let probe: Vec<f32> = (0..BATCH * f)
+            .map(|i| ((i / f * 7 + i % f * 3) % 17) as f32 * 0.25 - 2.0)
+            .collect();
+        let together = run_plan(&plan, spec, &probe).ok()?;
+        if together.len() != BATCH * spec.classes.len() {
+            return None;
+        }
+        let k = spec.classes.len();
+        for (r, row) in probe.chunks_exact(f).enumerate() {
+            let alone = run_plan(single, spec, row).ok()?;
+            let same = alone
+                .iter()
+                .zip(&together[r * k..(r + 1) * k])
+                .all(|(a, b)| (a - b).abs() <= 1e-6);
+            if !same {
+                return None;
+            }
+        }
+        Some(plan)
+    }
+
+    fn plan_for(
+        proto: &pb::ModelProto,
+        spec: &OnnxSpec,
+        rows: usize,
+    ) -> Result<Arc<TypedRunnableModel>, MlError> {
         let tract = |what: &str, e: TractError| bad(format!("{what}: {e:#}"));
         let mut model = tract_onnx::onnx()
             .model_for_proto_model(proto)
@@ -687,22 +753,12 @@ impl OnnxPredictor {
                     e,
                 )
             })?;
-        let fact = InferenceFact::dt_shape(f32::datum_type(), tvec!(1usize, spec.features.len()));
-        let plan = model
+        let fact = InferenceFact::dt_shape(f32::datum_type(), tvec!(rows, spec.features.len()));
+        model
             .with_input_fact(input, fact)
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
-            .map_err(|e| tract("tract cannot run this model", e))?;
-        let probe = run_plan(&plan, spec, &vec![0.0; spec.features.len()])?;
-        if probe.len() != spec.classes.len() {
-            return Err(bad(format!(
-                "output {:?} has {} values per row; the schema declares {} classes",
-                spec.probabilities,
-                probe.len(),
-                spec.classes.len()
-            )));
-        }
-        Ok(plan)
+            .map_err(|e| tract("tract cannot run this model", e))
     }
 
     pub fn spec(&self) -> &OnnxSpec {
@@ -717,9 +773,18 @@ impl OnnxPredictor {
         let Some(plan) = &self.plan else {
             return Err(bad("the ONNX model has no engine"));
         };
-        let mut out =
-            Vec::with_capacity(x.len() / self.spec.features.len() * self.spec.classes.len());
-        for row in x.chunks_exact(self.spec.features.len()) {
+        let (f, k) = (self.spec.features.len(), self.spec.classes.len());
+        let rows = x.len() / f;
+        let mut out = Vec::with_capacity(rows * k);
+        let mut done = 0;
+        if let Some(batch) = &self.batch {
+            // Full batches through the batch plan, the rest row by row.
+            for chunk in x.chunks_exact(BATCH * f) {
+                out.extend(run_plan(batch, &self.spec, chunk)?);
+                done += BATCH;
+            }
+        }
+        for row in x[done * f..].chunks_exact(f) {
             out.extend(run_plan(plan, &self.spec, row)?);
         }
         Ok(out)
@@ -731,7 +796,8 @@ fn run_plan(
     spec: &OnnxSpec,
     x: &[f32],
 ) -> Result<Vec<f64>, MlError> {
-    let t = tract_ndarray::Array2::from_shape_vec((1, x.len()), x.to_vec())
+    let f = spec.features.len().max(1);
+    let t = tract_ndarray::Array2::from_shape_vec((x.len() / f, f), x.to_vec())
         .map_err(|e| bad(e.to_string()))?;
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         plan.run(tvec!(Tensor::from(t).into()))
@@ -883,6 +949,76 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    /// A graph whose rows depend on each other (here: each row minus the
+    /// batch mean) is never run in batches: the one-row plan answers.
+    #[test]
+    fn graphs_that_mix_rows_are_not_batched() {
+        let model = |mixing: bool| {
+            let node = if mixing {
+                vec![
+                    pb::NodeProto {
+                        name: "mean".into(),
+                        op_type: "ReduceMean".into(),
+                        input: vec!["input".into()],
+                        output: vec!["m".into()],
+                        attribute: vec![pb::AttributeProto {
+                            name: "axes".into(),
+                            r#type: pb::attribute_proto::AttributeType::Ints as i32,
+                            ints: vec![0],
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    },
+                    pb::NodeProto {
+                        name: "sub".into(),
+                        op_type: "Sub".into(),
+                        input: vec!["input".into(), "m".into()],
+                        output: vec!["probabilities".into()],
+                        ..Default::default()
+                    },
+                ]
+            } else {
+                vec![pb::NodeProto {
+                    name: "id".into(),
+                    op_type: "Identity".into(),
+                    input: vec!["input".into()],
+                    output: vec!["probabilities".into()],
+                    ..Default::default()
+                }]
+            };
+            pb::ModelProto {
+                ir_version: 8,
+                opset_import: vec![pb::OperatorSetIdProto {
+                    domain: String::new(),
+                    version: 13,
+                }],
+                graph: Some(pb::GraphProto {
+                    name: "g".into(),
+                    node,
+                    input: vec![vi("input", &[1, 2])],
+                    output: vec![vi("probabilities", &[1, 2])],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+            .encode_to_vec()
+        };
+        let spec = OnnxSpec {
+            input: "input".into(),
+            probabilities: "probabilities".into(),
+            features: vec!["a".into(), "b".into()],
+            classes: vec!["x".into(), "y".into()],
+        };
+        let mixing = OnnxPredictor::new(&model(true), spec.clone()).unwrap();
+        assert_eq!(mixing.engine(), "tract");
+        let independent = OnnxPredictor::new(&model(false), spec).unwrap();
+        assert_eq!(independent.engine(), "tract-batched");
+        // Alone, a row minus its own mean is zero: batching would differ.
+        let rows: Vec<f32> = (0..600).map(|i| i as f32).collect();
+        let out = mixing.run_rows(&rows, 1).unwrap();
+        assert!(out.iter().all(|v| *v == 0.0));
     }
 
     /// A `Scaler` (as skl2onnx writes StandardScaler) is run as Sub and Mul:

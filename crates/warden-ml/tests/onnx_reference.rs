@@ -64,13 +64,61 @@ fn warden_agrees_with_onnxruntime_on_every_reference_row() {
     for model in ["linear", "forest", "binary", "gboost", "external_ok"] {
         let (p, m) = load(model);
         // The tree ensembles go through the compiled evaluator, the rest
-        // through tract.
+        // through tract, in batches (the graphs treat rows independently).
         let engine = if model == "forest" || model == "gboost" {
             "compiled-trees"
         } else {
-            "tract"
+            "tract-batched"
         };
         assert_eq!(p.engine(), engine, "{model}");
+        // Enough rows for full batches and a remainder: each row's answer
+        // is the one it gets alone, and onnxruntime's.
+        let features = strings(&r_features(&m));
+        let mut all: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
+        for set in ["rows", "rows_spread"] {
+            let rows = &m[set];
+            for (x, w) in rows["inputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(rows["onnxruntime_probabilities"].as_array().unwrap())
+            {
+                let x = x
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap())
+                    .collect();
+                let w = w
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap())
+                    .collect();
+                all.push((x, w));
+            }
+        }
+        let many: Vec<&(Vec<f64>, Vec<f64>)> = all.iter().cycle().take(600).collect();
+        let mut frame = Frame::default();
+        for (j, f) in features.iter().enumerate() {
+            frame
+                .push(
+                    f.clone(),
+                    FeatureColumn::Numeric(many.iter().map(|(x, _)| x[j]).collect()),
+                )
+                .unwrap();
+        }
+        let probs = p.predict_frame(&frame, 2).unwrap();
+        for (i, (x, w)) in many.iter().enumerate() {
+            let alone = p.predict_numeric(x).unwrap();
+            for k in 0..w.len() {
+                assert!(
+                    (probs.row(i)[k] - alone[k]).abs() <= 1e-6,
+                    "{model} row {i}"
+                );
+                assert!((probs.row(i)[k] - w[k]).abs() < 1e-5, "{model} row {i}");
+            }
+        }
         let mut worst: f64 = 0.0;
         for set in ["rows", "rows_spread"] {
             let rows = &m[set];
