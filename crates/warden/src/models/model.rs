@@ -166,6 +166,9 @@ pub struct ImportCheck {
     pub tolerance: f64,
 }
 
+/// Largest check batch read (`--check`).
+pub const MAX_CHECK_BYTES: u64 = 256 << 20;
+
 /// Column holding the framework's probability of `class` in a check batch.
 pub fn check_column(class: &str) -> String {
     format!("probability:{class}")
@@ -1266,6 +1269,15 @@ fn check_batch(
     if !(tolerance.is_finite() && tolerance >= 0.0) {
         return Err(Error::Usage(format!(
             "--check-tolerance {tolerance}: a non-negative number"
+        )));
+    }
+    let size = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    if size > MAX_CHECK_BYTES {
+        return Err(Error::Invalid(format!(
+            "{}: {size} bytes, more than the {MAX_CHECK_BYTES} a check batch may have (a few thousand rows are enough)",
+            path.display()
         )));
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
