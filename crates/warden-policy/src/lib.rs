@@ -15,6 +15,7 @@
 //! assert_eq!(d.allowing_roles, vec!["admin".to_string()]);
 //! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,7 @@ pub const BUNDLED_AUTHZ_TESTS: &str = include_str!("../policies/authz_test.rego"
 
 /// The bundled promotion gates and their thresholds.
 pub const BUNDLED_GATE: &str = include_str!("../policies/gate.rego");
+/// The bundled gates' thresholds (`data.warden.gate_config`).
 pub const BUNDLED_GATE_DATA: &str = include_str!("../policies/gate-data.json");
 /// Rego tests of the bundled gates (`warden policy test`).
 pub const BUNDLED_GATE_TESTS: &str = include_str!("../policies/gate_test.rego");
@@ -39,26 +41,46 @@ pub const BUNDLED_MONITOR_TESTS: &str = include_str!("../policies/monitor_test.r
 /// A policy that could not be loaded or evaluated.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
+    /// A policy file could not be read.
     #[error("{path}: cannot read policy: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
     /// regorus reports syntax errors with `file:line:col` and the offending line.
     #[error("policy does not compile:\n{0}")]
     Compile(String),
+    /// The policy has no rule by the name asked for.
     #[error("policy {origin} does not define `{rule}`")]
-    Undefined { origin: String, rule: String },
+    Undefined {
+        /// Where the policy came from (a path, or `bundled:…`).
+        origin: String,
+        /// The rule's path, such as `data.warden.authz.allow`.
+        rule: String,
+    },
+    /// A rule's value is not of the type the caller needs.
     #[error("policy {origin}: `{rule}` must be {expected}, found {found}")]
     WrongType {
+        /// Where the policy came from.
         origin: String,
+        /// The rule's path.
         rule: String,
+        /// The type needed.
         expected: &'static str,
+        /// What the rule gave.
         found: String,
     },
+    /// The engine failed while evaluating a rule.
     #[error("evaluating `{rule}` failed: {message}")]
-    Eval { rule: String, message: String },
+    Eval {
+        /// The rule's path.
+        rule: String,
+        /// The engine's message.
+        message: String,
+    },
 }
 
 /// One or more Rego modules loaded into an engine, with a digest over their
@@ -234,6 +256,7 @@ impl PolicySet {
 /// The outcome of an authorisation question.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthzDecision {
+    /// Whether the action is allowed.
     pub allowed: bool,
     /// The policy's roles that would allow this action (to explain a denial).
     pub allowing_roles: Vec<String>,
@@ -501,6 +524,7 @@ impl Gate {
         self.set.digest()
     }
 
+    /// Where the policy came from (a path, or `bundled:…`).
     pub fn origin(&self) -> &str {
         self.set.origin()
     }
@@ -539,8 +563,10 @@ impl Gate {
 pub struct MonitorDecision {
     /// `alert`, `throttle`, `block`, `rollback` or `quarantine`.
     pub action: String,
+    /// The API key the response is about (`throttle`, `block`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// Why, in words, for the log and the alert.
     pub reason: String,
 }
 
@@ -588,10 +614,12 @@ impl MonitorPolicy {
         })
     }
 
+    /// Digest of the policy's sources.
     pub fn digest(&self) -> Digest {
         self.set.digest()
     }
 
+    /// Where the policy came from (a path, or `bundled:…`).
     pub fn origin(&self) -> &str {
         self.set.origin()
     }
