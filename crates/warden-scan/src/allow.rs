@@ -28,6 +28,7 @@ pub enum Profile {
 }
 
 impl Profile {
+    /// `strict`, `numpy`, `torch`, `sklearn` or `auto`.
     pub fn parse(s: &str) -> Option<Profile> {
         Some(match s {
             "strict" => Profile::Strict,
@@ -38,6 +39,7 @@ impl Profile {
             _ => return None,
         })
     }
+    /// The name [`Profile::parse`] reads.
     pub fn as_str(self) -> &'static str {
         match self {
             Profile::Strict => "strict",

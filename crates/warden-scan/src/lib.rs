@@ -22,6 +22,7 @@
 //! assert_eq!(report.max_severity(), Some(Severity::Critical));
 //! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod allow;
 mod compat;
@@ -46,13 +47,19 @@ pub use allow::Profile;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Worth knowing; not a risk by itself.
     Low,
+    /// Unknown or unusual (a name no profile allows); review it.
     Medium,
+    /// Dangerous without running code by itself: file or network access, a file
+    /// that does not parse as what it starts like (see `docs/scan.md`).
     High,
+    /// Runs code when loaded, or loads and reaches names of its choosing.
     Critical,
 }
 
 impl Severity {
+    /// `low`, `medium`, `high` or `critical`.
     pub fn parse(s: &str) -> Option<Severity> {
         Some(match s {
             "low" => Severity::Low,
@@ -62,6 +69,7 @@ impl Severity {
             _ => return None,
         })
     }
+    /// The name [`Severity::parse`] reads.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Low => "low",
@@ -77,7 +85,9 @@ impl Severity {
 pub struct Finding {
     /// Technique, e.g. `pickle.code-execution`, `zip.path-escape`, `secret.github-token`.
     pub rule: String,
+    /// How serious it is.
     pub severity: Severity,
+    /// What was found, in words.
     pub message: String,
     /// Where inside the file: an archive member, a nested payload, a notebook cell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,17 +120,24 @@ pub enum Status {
 /// The result for one file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FileReport {
+    /// The file, as given or found under a directory given.
     pub path: String,
+    /// The format recognised from its content.
     pub format: String,
+    /// Whether it was scanned.
     pub status: Status,
+    /// Its size in bytes.
     pub size: u64,
+    /// Its SHA-256, when [`Options::digests`] asked for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// Why it could not be read or scanned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Imports a pickle makes (module.name, allowed), for explaining verdicts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub imports: Vec<Import>,
+    /// What was found in it.
     pub findings: Vec<Finding>,
     /// Findings an allow-list entry suppressed.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -131,34 +148,52 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+/// A name a pickle imports.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Import {
+    /// `module.name`.
     pub name: String,
+    /// Whether the scan's profile allows it.
     pub allowed: bool,
 }
 
 /// Counts over a whole scan.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Summary {
+    /// Files looked at.
     pub files: usize,
+    /// Files read to the end by a scanner of their format.
     pub scanned: usize,
+    /// Files of a format no scanner understands.
     pub unscanned: usize,
+    /// Files not asked for.
     pub skipped: usize,
+    /// Files that could not be read.
     pub errors: usize,
+    /// Findings, all severities.
     pub findings: usize,
+    /// Critical findings.
     pub critical: usize,
+    /// High findings.
     pub high: usize,
+    /// Medium findings.
     pub medium: usize,
+    /// Low findings.
     pub low: usize,
+    /// Findings an allow-list entry suppressed.
     pub suppressed: usize,
 }
 
 /// A whole scan.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
+    /// The report format's version.
     pub version: u32,
+    /// The allow-list profile the pickles were judged by.
     pub profile: Profile,
+    /// Every file, in path order.
     pub files: Vec<FileReport>,
+    /// Counts over the files.
     pub summary: Summary,
     /// Highest severity found, or "none".
     #[serde(with = "max_sev")]
@@ -215,6 +250,7 @@ impl Report {
         }
     }
 
+    /// The highest severity found (`None`: no finding).
     pub fn max_severity(&self) -> Option<Severity> {
         self.max_severity
     }
@@ -234,8 +270,10 @@ impl Report {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Allowlist {
+    /// Path globs whose files' findings are suppressed.
     #[serde(default)]
     pub paths: Vec<String>,
+    /// Finding fingerprints that are suppressed.
     #[serde(default)]
     pub fingerprints: Vec<String>,
     #[serde(skip)]
@@ -263,8 +301,10 @@ impl Allowlist {
     }
 }
 
+/// Why a scan could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
+    /// The allow-list file does not parse, or a pattern in it is invalid.
     #[error("allow-list: {0}")]
     Allowlist(String),
 }
@@ -272,6 +312,7 @@ pub enum ScanError {
 /// What to scan for and how.
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// The allow-list profile pickles are judged by.
     pub profile: Profile,
     /// Model-file scanners.
     pub models: bool,
@@ -279,6 +320,7 @@ pub struct Options {
     pub secrets: bool,
     /// Also scan every commit of the git repositories given as directories.
     pub git_history: bool,
+    /// Paths and fingerprints whose findings are suppressed.
     pub allowlist: Allowlist,
     /// Compute each file's SHA-256 (for recording scans against packages).
     pub digests: bool,
