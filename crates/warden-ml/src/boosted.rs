@@ -87,6 +87,27 @@ pub enum BoostedFormat {
 }
 
 impl BoostedFormat {
+    /// The model kind a package records for this format
+    /// (`warden_artifact::package::TREE_KINDS`).
+    pub fn kind(self) -> &'static str {
+        match self {
+            BoostedFormat::XgboostJson => "xgboost-json",
+            BoostedFormat::XgboostUbjson => "xgboost-ubjson",
+            BoostedFormat::LightgbmText => "lightgbm-text",
+        }
+    }
+
+    /// The format of a recorded model kind ([`Self::kind`]).
+    pub fn from_kind(kind: &str) -> Option<BoostedFormat> {
+        [
+            BoostedFormat::XgboostJson,
+            BoostedFormat::XgboostUbjson,
+            BoostedFormat::LightgbmText,
+        ]
+        .into_iter()
+        .find(|f| f.kind() == kind)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             BoostedFormat::XgboostJson => "XGBoost JSON",
@@ -487,6 +508,15 @@ impl BoostedModel {
     /// best iterations in the first place, so its models have none.
     pub fn best_iteration(&self) -> Option<usize> {
         self.best_iteration
+    }
+
+    /// The model as the framework's scikit-learn wrapper predicts with it:
+    /// cut after its best iteration when early stopping set one.
+    pub fn as_predicted(self) -> Result<BoostedModel, MlError> {
+        match self.best_iteration {
+            Some(best) if best + 1 < self.iterations() => self.first_iterations(best + 1),
+            _ => Ok(self),
+        }
     }
 
     /// The model made of the first `n` iterations (1 to [`Self::iterations`]).

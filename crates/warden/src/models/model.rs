@@ -1039,18 +1039,9 @@ pub fn predictor_from_package(pkg: &package::Package) -> Result<Box<dyn Predicto
     let part =
         |v: &Option<Value>, what: &str| v.clone().ok_or_else(|| bad(format!("{what} is missing")));
     if let Some(bytes) = &pkg.trees {
-        let format = match m.model.kind.as_str() {
-            "xgboost-json" => warden_ml::boosted::BoostedFormat::XgboostJson,
-            "xgboost-ubjson" => warden_ml::boosted::BoostedFormat::XgboostUbjson,
-            "lightgbm-text" => warden_ml::boosted::BoostedFormat::LightgbmText,
-            other => return Err(bad(format!("model kind {other:?} has no tree model"))),
-        };
-        let mut model = warden_ml::boosted::parse_boosted(bytes, format)?;
-        if let Some(best) = model.best_iteration()
-            && best + 1 < model.iterations()
-        {
-            model = model.first_iterations(best + 1)?;
-        }
+        let format = warden_ml::boosted::BoostedFormat::from_kind(&m.model.kind)
+            .ok_or_else(|| bad(format!("model kind {:?} has no tree model", m.model.kind)))?;
+        let model = warden_ml::boosted::parse_boosted(bytes, format)?.as_predicted()?;
         let features = m.input.features.iter().map(|f| f.name.clone()).collect();
         return Ok(Box::new(warden_ml::boosted::BoostedPredictor::new(
             model,
@@ -1198,12 +1189,9 @@ fn import_boosted(
     req: &ImportRequest,
 ) -> Result<Imported, Error> {
     let at = |e: MlError| Error::Invalid(format!("{}: {e}", req.file.display()));
-    let mut model = warden_ml::boosted::parse_boosted(source, format).map_err(at)?;
-    if let Some(best) = model.best_iteration()
-        && best + 1 < model.iterations()
-    {
-        model = model.first_iterations(best + 1).map_err(at)?;
-    }
+    let model = warden_ml::boosted::parse_boosted(source, format)
+        .and_then(|m| m.as_predicted())
+        .map_err(at)?;
     if model.num_classes() != schema.classes.len() {
         return Err(Error::Invalid(format!(
             "{}: the schema declares {} classes, the model has {}",
@@ -1233,14 +1221,9 @@ fn import_boosted(
         schema.classes.clone(),
     )
     .map_err(at)?;
-    let kind = match format {
-        warden_ml::boosted::BoostedFormat::XgboostJson => "xgboost-json",
-        warden_ml::boosted::BoostedFormat::XgboostUbjson => "xgboost-ubjson",
-        warden_ml::boosted::BoostedFormat::LightgbmText => "lightgbm-text",
-    };
     Ok(Imported {
         section: ModelSection {
-            kind: kind.into(),
+            kind: format.kind().into(),
             architecture: None,
             onnx: None,
             ir_version: None,
@@ -1354,4 +1337,26 @@ fn integer_classes(labels: &[String]) -> Option<Vec<i64>> {
         .iter()
         .map(|l| l.trim().parse::<i64>().ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    /// The package format's tree-model kinds and the formats the parsers
+    /// read name each other both ways.
+    #[test]
+    fn tree_kinds_and_formats_agree() {
+        use warden_ml::boosted::BoostedFormat;
+        for kind in warden_artifact::package::TREE_KINDS {
+            let f = BoostedFormat::from_kind(kind);
+            assert_eq!(f.map(BoostedFormat::kind), Some(kind), "{kind}");
+        }
+        for f in [
+            BoostedFormat::XgboostJson,
+            BoostedFormat::XgboostUbjson,
+            BoostedFormat::LightgbmText,
+        ] {
+            assert!(warden_artifact::package::TREE_KINDS.contains(&f.kind()));
+        }
+        assert_eq!(BoostedFormat::from_kind("onnx"), None);
+    }
 }
