@@ -176,6 +176,36 @@ pub struct PrivacyRisk {
     pub confidence: AttackFigures,
 }
 
+/// Every row's probabilities with its true class.
+fn labelled_rows<'a>(p: &'a Matrix, truth: &[u32]) -> Vec<(&'a [f64], u32)> {
+    (0..p.rows).map(|r| (p.row(r), truth[r])).collect()
+}
+
+/// Membership inference from each row's probabilities and true class:
+/// the loss-threshold attack (members have lower loss) and the confidence
+/// attack (members get more confident answers).
+fn membership_risk(
+    split: String,
+    members: &[(&[f64], u32)],
+    others: &[(&[f64], u32)],
+) -> PrivacyRisk {
+    let neg_loss = |set: &[(&[f64], u32)]| -> Vec<f64> {
+        set.iter()
+            .map(|(p, y)| p[*y as usize].clamp(1e-15, 1.0).ln())
+            .collect()
+    };
+    let conf = |set: &[(&[f64], u32)]| -> Vec<f64> {
+        set.iter()
+            .map(|(p, _)| p.iter().copied().fold(0.0, f64::max))
+            .collect()
+    };
+    PrivacyRisk {
+        split,
+        loss_threshold: membership_attack("loss threshold", &neg_loss(members), &neg_loss(others)),
+        confidence: membership_attack("confidence", &conf(members), &conf(others)),
+    }
+}
+
 /// The class index of every row's label; a missing label or one that is
 /// not a class of the model is an error naming the row.
 fn class_indices(
@@ -726,28 +756,18 @@ impl Workspace {
             let seed = training.seed;
             let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
             let (members, others) = warden_ml::train::split(table.rows, holdout, &mut rng);
-            let loss = |r: usize| -(probs.row(r)[truth[r] as usize].clamp(1e-15, 1.0)).ln();
-            let conf = |r: usize| probs.row(r).iter().cloned().fold(0.0, f64::max);
-            let pick = |rows: &[usize], f: &dyn Fn(usize) -> f64| {
-                rows.iter().map(|&r| f(r)).collect::<Vec<f64>>()
+            let rows = |set: &[usize]| -> Vec<(&[f64], u32)> {
+                set.iter().map(|&r| (probs.row(r), truth[r])).collect()
             };
-            Some(PrivacyRisk {
-                split: format!(
+            Some(membership_risk(
+                format!(
                     "the training split of {ds_ref} (seed {seed}, holdout {holdout}): {} members, {} held out",
                     members.len(),
                     others.len()
                 ),
-                loss_threshold: membership_attack(
-                    "loss threshold",
-                    &pick(&members, &|r| -loss(r)),
-                    &pick(&others, &|r| -loss(r)),
-                ),
-                confidence: membership_attack(
-                    "confidence",
-                    &pick(&members, &conf),
-                    &pick(&others, &conf),
-                ),
-            })
+                &rows(&members),
+                &rows(&others),
+            ))
         } else if let Some(t) = trained_on
             && m.training.is_none()
             && t.digest != ds.digest
@@ -774,24 +794,14 @@ impl Workspace {
             let ttruth = class_indices(tcol, target, &classes)?;
             let tframe = frame_for_model(predictor, &ttable)?;
             let tprobs = predictor.predict_frame(&tframe, req.threads)?;
-            let loss = |p: &[f64], y: u32| -(p[y as usize].clamp(1e-15, 1.0)).ln();
-            let conf = |p: &[f64]| p.iter().cloned().fold(0.0, f64::max);
-            let members_loss: Vec<f64> = (0..tprobs.rows)
-                .map(|r| -loss(tprobs.row(r), ttruth[r]))
-                .collect();
-            let others_loss: Vec<f64> = (0..probs.rows)
-                .map(|r| -loss(probs.row(r), truth[r]))
-                .collect();
-            let members_conf: Vec<f64> = (0..tprobs.rows).map(|r| conf(tprobs.row(r))).collect();
-            let others_conf: Vec<f64> = (0..probs.rows).map(|r| conf(probs.row(r))).collect();
-            Some(PrivacyRisk {
-                split: format!(
+            Some(membership_risk(
+                format!(
                     "members: the {} rows of {} (the imported model's training data); non-members: the {} rows of {ds_ref}",
                     tprobs.rows, t.reference, probs.rows
                 ),
-                loss_threshold: membership_attack("loss threshold", &members_loss, &others_loss),
-                confidence: membership_attack("confidence", &members_conf, &others_conf),
-            })
+                &labelled_rows(&tprobs, &ttruth),
+                &labelled_rows(&probs, &truth),
+            ))
         } else {
             notes.push(match trained_on {
                 Some(t) if m.training.is_none() => format!(
