@@ -181,7 +181,7 @@ deny contains "the evaluation measured no sensitive attribute: evaluate with --s
 # A model imported from elsewhere has no gradients here: its robustness is
 # measured by the decision-based attack the gate data names (HopSkipJump
 # by default), at the same radius and minimum.
-imported if input.model.kind in {"onnx", "xgboost-json", "xgboost-ubjson", "lightgbm-text"}
+imported if input.model.imported
 
 robust_attack := cfg.robust_attack if not imported
 

@@ -27,7 +27,7 @@ test_a_complete_model_passes_production if {
 
 test_an_imported_model_passes_production_on_the_black_box_attack if {
 	imported := object.union(object.remove(good, ["evaluation"]), {
-		"model": {"kind": "onnx"},
+		"model": {"kind": "onnx", "imported": true},
 		"evaluation": object.union(object.remove(good.evaluation, ["robustness"]), {"robustness": {"hsj": [{"eps": 0.1, "robust_accuracy": 0.7}]}}),
 	})
 	count(data.warden.gate.deny) == 0 with input as imported
@@ -35,7 +35,7 @@ test_an_imported_model_passes_production_on_the_black_box_attack if {
 
 test_an_imported_model_is_told_which_evidence_it_lacks if {
 	imported := object.union(object.remove(good, ["evaluation"]), {
-		"model": {"kind": "onnx"},
+		"model": {"kind": "onnx", "imported": true},
 		"evaluation": {"metrics": {"accuracy": 0.9}, "fairness": {"sex": {"demographic_parity_ratio": 0.95}}, "robustness": {}, "privacy": {}},
 	})
 	msgs := data.warden.gate.deny with input as imported

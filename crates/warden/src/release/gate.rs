@@ -173,7 +173,9 @@ impl Workspace {
         Ok(json!({
             "version": POLICY_INPUT_VERSION,
             "env": env,
-            "model": {"name": m.name, "version": m.version, "digest": m.digest, "author": m.created_by, "kind": m.kind},
+            // Imported: not trained here (no gradients, no known split).
+            "model": {"name": m.name, "version": m.version, "digest": m.digest, "author": m.created_by, "kind": m.kind,
+                      "imported": manifest.training.is_none()},
             "quarantined": self.is_quarantined(&m.name, m.version)?,
             "signatures": signatures,
             "scan": self.scan_facts(m)?,
