@@ -299,6 +299,9 @@ pub enum Command {
         #[command(flatten)]
         acting: ActingAs,
     },
+    /// Warden Hub: the shared control plane, where callers are proven by OIDC tokens
+    #[command(subcommand)]
+    Hub(HubCmd),
     /// Move an environment back to the last version that passed its gate and is not quarantined
     #[command(
         after_help = "Examples:\n  warden rollback credit --env production\n  warden rollback credit --env staging --json\n\nExit 1 if there is no such version."
@@ -309,6 +312,30 @@ pub enum Command {
         /// The environment to roll back
         #[arg(long)]
         env: String,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum HubCmd {
+    /// Serve this workspace's registry as the hub: an HTTPS JSON API for people, teams and CI
+    #[command(
+        after_help = "Examples:\n  warden hub serve --config hub.toml\n  warden hub serve --config hub.toml --addr 0.0.0.0:8443 --tls-cert hub.pem --tls-key hub.key\n\nEvery caller presents an OIDC bearer token from an [[issuer]] of hub.toml; the hub verifies it\n(signature by a key of the issuer's JWKS, asymmetric algorithm, issuer, audience, expiry,\nnot-before) and acts as the principal ISSUER.CLAIM, e.g. corp.alice@example.com, with the groups\nits rules give (group.NAME). There is no --actor on the hub: roles are the workspace's audited\ngrants to the principal and its groups (warden roles grant group.ci-main ml-engineer).\n\nhub.toml (besides the listener, [tls], limits and timeouts of `warden serve --config`):\n  [[issuer]]\n  name = \"corp\"                        # principals are corp.<principal_claim>\n  issuer = \"https://idp.example.com/\"\n  audience = \"warden-hub\"\n  jwks_url = \"https://idp.example.com/jwks\"   # or jwks_file = \"jwks.json\"\n  algorithms = [\"RS256\", \"ES256\"]\n  principal_claim = \"email\"             # default sub\n  groups_claim = \"groups\"               # each value is group.corp.<value>\n  [[issuer]]\n  name = \"github\"\n  issuer = \"https://token.actions.githubusercontent.com\"\n  audience = \"warden-hub\"\n  jwks_url = \"https://token.actions.githubusercontent.com/.well-known/jwks\"\n  [[issuer.group]]\n  name = \"ci-main\"\n  claims = { repository = \"org/app\", ref = \"refs/heads/main\", ref_protected = \"true\" }\n\nRoutes: GET /checkpoint (the log's signed checkpoint, open to all); GET /api/v1/whoami; under\n/api/v1/teams/default/: models, versions, promote, rollback, quarantine, approvals (signed on the\napprover's machine), keys (enrol a public key, acknowledge), roles (list, grant, revoke), audit log,\ninclusion and consistency proofs.\nExit codes: 1 the hub could not start, 2 bad config, 3 not authorised to run it."
+    )]
+    Serve {
+        /// Hub settings (TOML): at least one [[issuer]]
+        #[arg(long, value_name = "FILE")]
+        config: std::path::PathBuf,
+        /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free port)
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<String>,
+        /// Serve HTTPS with this PEM certificate chain (needs --tls-key)
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The PEM private key of --tls-cert
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
         #[command(flatten)]
         acting: ActingAs,
     },

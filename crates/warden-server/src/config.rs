@@ -67,6 +67,9 @@ pub struct ServeConfig {
     pub tls: Option<TlsSettings>,
     /// Bearer JWTs accepted besides API keys.
     pub jwt: Option<JwtSettings>,
+    /// Set when this is the hub (`warden hub serve`): no models are
+    /// served, callers are principals proven by these issuers' tokens.
+    pub hub: Option<crate::hub::HubSettings>,
     /// Drift, OOD and abuse monitoring of served traffic.
     pub monitor: MonitorSettings,
 }
@@ -316,6 +319,7 @@ impl Default for ServeConfig {
             validate_inputs: true,
             tls: None,
             jwt: None,
+            hub: None,
             monitor: MonitorSettings::default(),
         }
     }

@@ -27,6 +27,15 @@ use crate::guard::{Client, error};
 
 /// The workspace actor a credential acts as.
 fn actor_of(c: &Client) -> Result<ActorName, Response> {
+    if c.principal {
+        // The hub built the name from a verified token (see `hub`).
+        return ActorName::new(&c.name).map_err(|_| {
+            error(
+                StatusCode::FORBIDDEN,
+                "this credential cannot act on the registry",
+            )
+        });
+    }
     let raw = match c.name.strip_prefix("jwt:") {
         Some(sub) => format!("jwt.{sub}"),
         None => format!("apikey.{}", c.name),
@@ -75,7 +84,7 @@ fn engine_error(s: &Shared, e: warden::Error) -> Response {
 }
 
 /// Runs `f` on a workspace opened as the caller, off the async threads.
-async fn as_caller<T, F>(s: Arc<Shared>, client: Option<Client>, f: F) -> Response
+pub(crate) async fn as_caller<T, F>(s: Arc<Shared>, client: Option<Client>, f: F) -> Response
 where
     T: serde::Serialize + Send + 'static,
     F: FnOnce(&Workspace) -> Result<(StatusCode, T), warden::Error> + Send + 'static,
@@ -89,8 +98,20 @@ where
     };
     let shared = s.clone();
     let done = tokio::task::spawn_blocking(move || {
-        let ws =
-            Workspace::open(&shared.root, actor, &shared.open_options)?.with_roles(&client.roles);
+        let ws = Workspace::open(&shared.root, actor, &shared.open_options)?;
+        // A hub principal holds the roles the workspace grants it and its
+        // groups; an API key or a serve-mode token carries its own.
+        let ws = if client.principal {
+            ws.with_groups(
+                client
+                    .groups
+                    .iter()
+                    .filter_map(|g| ActorName::new(g).ok())
+                    .collect(),
+            )
+        } else {
+            ws.with_roles(&client.roles)
+        };
         f(&ws)
     })
     .await;
@@ -101,7 +122,7 @@ where
     }
 }
 
-fn client(req_client: Option<axum::Extension<Client>>) -> Option<Client> {
+pub(crate) fn client(req_client: Option<axum::Extension<Client>>) -> Option<Client> {
     req_client.map(|axum::Extension(c)| c)
 }
 
@@ -109,7 +130,7 @@ fn model_name(name: &str) -> Result<ObjectName, warden::Error> {
     Ok(ObjectName::new(name)?)
 }
 
-fn version(name: &str, v: &str) -> Result<VersionRef, warden::Error> {
+pub(crate) fn version(name: &str, v: &str) -> Result<VersionRef, warden::Error> {
     let version: u64 = v
         .parse()
         .map_err(|_| warden::Error::Usage(format!("version {v:?} is not a number")))?;
@@ -123,7 +144,9 @@ fn version(name: &str, v: &str) -> Result<VersionRef, warden::Error> {
     })
 }
 
-fn body<T: DeserializeOwned>(b: Result<Bytes, BytesRejection>) -> Result<T, warden::Error> {
+pub(crate) fn body<T: DeserializeOwned>(
+    b: Result<Bytes, BytesRejection>,
+) -> Result<T, warden::Error> {
     let b = b.map_err(|e| warden::Error::Usage(format!("request body: {e}")))?;
     serde_json::from_slice(&b).map_err(|e| {
         warden::Error::Usage(format!(

@@ -93,9 +93,15 @@ impl AccessLine {
 /// each request takes a reference to it rather than copying three strings.
 #[derive(Clone, Debug)]
 pub struct Client {
-    /// The API key's name, or `jwt:` and the token's subject.
+    /// The API key's name, `jwt:` and the token's subject, or (on the hub)
+    /// the principal's actor name.
     pub name: Arc<str>,
     pub roles: Arc<[String]>,
+    /// On the hub: the principal's groups (`group.NAME`).
+    pub groups: Arc<[String]>,
+    /// Whether `name` is a hub principal, whose roles are the workspace's
+    /// grants to it and its groups rather than `roles`.
+    pub principal: bool,
 }
 
 impl Client {
@@ -103,6 +109,18 @@ impl Client {
         Client {
             name: name.into(),
             roles: roles.into(),
+            groups: Arc::new([]),
+            principal: false,
+        }
+    }
+
+    /// A hub principal proven by a token.
+    pub fn principal(id: &crate::hub::HubIdentity) -> Self {
+        Client {
+            name: id.principal.as_str().into(),
+            roles: Arc::new([]),
+            groups: id.groups.iter().map(|g| g.to_string()).collect(),
+            principal: true,
         }
     }
 }
@@ -252,6 +270,19 @@ pub fn classify(path: &str, public_metrics: bool) -> (&'static str, Access) {
     }
 }
 
+/// The hub's routes: health and the checkpoint are open, everything else
+/// needs a verified identity (the engine asks the policy per operation).
+pub fn classify_hub(path: &str) -> (&'static str, Access) {
+    use Access::*;
+    match path {
+        "/v2/health/live" => ("health_live", Public),
+        "/v2/health/ready" => ("health_ready", Public),
+        "/checkpoint" => ("checkpoint", Public),
+        p if p.starts_with("/api/v1/") => ("control", Authenticated),
+        _ => ("other", Authenticated),
+    }
+}
+
 /// A JSON error response: `{"error": message}` (the Open Inference
 /// Protocol's error shape, used on every route).
 pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -322,8 +353,20 @@ fn admit(
     // API keys carry their prefix; anything else is a JWT when JWTs are on.
     // A token's caller is built for the request; a key's is the snapshot's.
     let owned;
-    let (client, limit, verdict) = match &s.jwt {
-        Some(jwt) if !presented.starts_with(warden::API_KEY_PREFIX) => {
+    let (client, limit, verdict) = match (&s.hub, &s.jwt) {
+        (Some(hub), _) => {
+            if presented.starts_with(warden::API_KEY_PREFIX) {
+                return Err(unauthenticated(
+                    "inference API keys do not open the hub; present an identity token",
+                ));
+            }
+            let id = hub.identify(presented).map_err(unauthenticated)?;
+            owned = Client::principal(&id);
+            let limit = s.cfg.default_rate_limit;
+            let verdict = s.limiters.check(&format!("hub:{}", id.principal), limit);
+            (&owned, limit, verdict)
+        }
+        (None, Some(jwt)) if !presented.starts_with(warden::API_KEY_PREFIX) => {
             let id = jwt.load().verify(presented).map_err(unauthenticated)?;
             let sub: String = id.subject.chars().take(128).collect();
             owned = Client::new(format!("jwt:{sub}"), id.roles);
@@ -355,7 +398,11 @@ fn admit(
             (&c.client, c.limit, c.limiter.check())
         }
     };
-    line.caller(&client.name, &client.roles);
+    if client.principal {
+        line.caller(&client.name, &client.groups);
+    } else {
+        line.caller(&client.name, &client.roles);
+    }
     if let Some(action) = action
         && !client.roles.iter().any(|r| snap.allows(r, action))
     {
@@ -495,7 +542,11 @@ impl tower_service::Service<Request> for Guarded {
         let start = Instant::now();
         let now = Timestamp::now();
         let s = &*self.shared;
-        let (route, access) = classify(req.uri().path(), s.cfg.public_metrics);
+        let (route, access) = if s.hub.is_some() {
+            classify_hub(req.uri().path())
+        } else {
+            classify(req.uri().path(), s.cfg.public_metrics)
+        };
         let mut line = AccessLine::start(
             &now,
             req.method().as_str(),

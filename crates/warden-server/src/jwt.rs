@@ -187,6 +187,32 @@ impl JwtVerifier {
 
     /// Verifies `token`; the error is a reason safe to show the caller.
     pub fn verify(&self, token: &str) -> Result<JwtIdentity, &'static str> {
+        let claims = self.verify_claims(token)?;
+        let subject = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .ok_or("token subject is not a string")?
+            .to_string();
+        let mut claim = Some(&claims);
+        for part in self.settings.roles_claim.split('.') {
+            claim = claim.and_then(|c| c.get(part));
+        }
+        let roles = match claim {
+            Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(JwtIdentity { subject, roles })
+    }
+
+    /// Verifies `token` (signature by a key of the set under an allowed
+    /// algorithm, issuer, audience, expiry, not-before) and returns its
+    /// claims; the error is a reason safe to show the caller.
+    pub fn verify_claims(&self, token: &str) -> Result<Value, &'static str> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err("token too long");
         }
@@ -228,27 +254,25 @@ impl JwtVerifier {
                 _ => "invalid token",
             }
         })?;
-        let subject = data
-            .claims
-            .get("sub")
-            .and_then(Value::as_str)
-            .ok_or("token subject is not a string")?
-            .to_string();
-        let mut claim = Some(&data.claims);
-        for part in self.settings.roles_claim.split('.') {
-            claim = claim.and_then(|c| c.get(part));
-        }
-        let roles = match claim {
-            Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect(),
-            _ => Vec::new(),
-        };
-        Ok(JwtIdentity { subject, roles })
+        Ok(data.claims)
     }
+}
+
+/// The `iss` claim of a token, read without verifying anything: only to
+/// choose which issuer's verifier checks it (that verifier checks `iss`
+/// again, under the signature).
+pub fn unverified_issuer(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    if token.len() > MAX_TOKEN_BYTES {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (_, payload) = (parts.next()?, parts.next()?);
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("iss")?.as_str().map(str::to_string)
 }
 
 /// The `[jwt]` table as written.

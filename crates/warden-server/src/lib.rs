@@ -21,6 +21,7 @@ pub mod config;
 pub mod conn;
 pub mod control;
 pub mod guard;
+pub mod hub;
 pub mod jwt;
 pub mod metrics;
 pub mod monitor;
@@ -69,6 +70,8 @@ pub struct Shared {
     pub log: EventSink,
     /// Swapped whole when a JWKS URL is fetched again.
     pub jwt: Option<arc_swap::ArcSwap<jwt::JwtVerifier>>,
+    /// The hub's trusted issuers (set only on the hub).
+    pub hub: Option<hub::Issuers>,
     /// Where the workspace is, and how to open it as a control-API caller.
     pub root: std::path::PathBuf,
     pub open_options: warden::OpenOptions,
@@ -80,7 +83,11 @@ pub struct Shared {
 /// router (one service per request) rather than each route, so its cost
 /// is paid once and only on what it does.
 pub fn router(shared: Arc<Shared>) -> guard::Guarded {
-    let inner = routes(shared.clone()).with_state(shared.clone());
+    let inner = if shared.hub.is_some() {
+        hub::routes().with_state(shared.clone())
+    } else {
+        routes(shared.clone()).with_state(shared.clone())
+    };
     guard::Guarded::new(inner, shared)
 }
 
@@ -280,10 +287,12 @@ pub fn load(
         .map(jwt::JwtVerifier::load)
         .transpose()?
         .map(arc_swap::ArcSwap::from_pointee);
+    let hub = cfg.hub.as_ref().map(hub::Issuers::load).transpose()?;
     let limiters = guard::Limiters::default();
     let first = state::refresh(ws, &cfg, None, &mut failed, &metrics, &limiters, &log)?;
     let shared = Arc::new(Shared {
         jwt,
+        hub,
         root: ws.root().to_path_buf(),
         open_options,
         inflight: guard::InFlight::new(cfg.max_concurrency),
@@ -301,10 +310,26 @@ fn refresh_loop(ws: Workspace, shared: Arc<Shared>, stop: Arc<AtomicBool>, mut f
     let tick = Duration::from_millis(100);
     let mut waited = Duration::ZERO;
     let mut jwks_waited = Duration::ZERO;
+    let mut hub_seconds = 0u64;
+    let mut hub_waited = Duration::ZERO;
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(tick);
         waited += tick;
         jwks_waited += tick;
+        hub_waited += tick;
+        if let Some(issuers) = &shared.hub
+            && hub_waited >= Duration::from_secs(1)
+        {
+            hub_waited = Duration::ZERO;
+            hub_seconds += 1;
+            // A failed fetch keeps the keys the hub has.
+            for (issuer, e) in issuers.refresh(hub_seconds) {
+                crate::state::emit(
+                    &shared.log,
+                    json!({"event": "jwks.refresh_failed", "issuer": issuer, "error": e}),
+                );
+            }
+        }
         if let (Some(current), Some(settings)) = (&shared.jwt, &shared.cfg.jwt)
             && matches!(settings.jwks, jwt::JwksSource::Url(_))
             && jwks_waited >= Duration::from_secs(settings.jwks_refresh_seconds)

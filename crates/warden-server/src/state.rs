@@ -95,7 +95,12 @@ pub fn refresh(
     limiters: &Limiters,
     log: &EventSink,
 ) -> Result<Snapshot, warden::Error> {
-    let targets = ws.serving_targets(&cfg.env)?;
+    // The hub serves no models.
+    let targets = if cfg.hub.is_some() {
+        Vec::new()
+    } else {
+        ws.serving_targets(&cfg.env)?
+    };
     let mut models = BTreeMap::new();
     let mut missing = BTreeMap::new();
     for t in &targets {

@@ -46,7 +46,10 @@ use release::{approve, gate, incident};
 use trust::{audit, keys, ledger, pinning, roles, userdir, witness};
 
 pub use apikey::{API_KEY_PREFIX, ApiKeyCreated, ApiKeyVerifier, KeyRejection, parse_expiry};
-pub use approve::{APPROVAL_PAYLOAD_TYPE, APPROVAL_PREDICATE, Approved, RolledBack};
+pub use approve::{
+    APPROVAL_PAYLOAD_TYPE, APPROVAL_PREDICATE, Approved, RolledBack, approval_statement,
+    sign_approval,
+};
 pub use audit::{
     ConsistencyProof, EventOut, InclusionProof, ProofCheck, ProofFile, VerifyOptions,
     VerifyProblem, VerifyReport, check_proof,

@@ -62,6 +62,9 @@ pub struct Workspace {
     /// Roles asserted by a credential (API key, token) instead of the
     /// actor's grants in the store.
     roles_override: Option<Vec<warden_core::RoleName>>,
+    /// Groups an authenticated principal belongs to (hub identities): the
+    /// roles granted to each group count as the principal's own.
+    groups: Vec<ActorName>,
     passphrase: Option<Zeroizing<String>>,
     user_dir: Option<PathBuf>,
 }
@@ -102,6 +105,7 @@ impl Workspace {
             authz: Mutex::new(Authorizer::bundled()?),
             actor,
             roles_override: None,
+            groups: Vec::new(),
             passphrase: opts.passphrase.clone(),
             user_dir: opts.user_dir.clone(),
         };
@@ -224,6 +228,7 @@ impl Workspace {
             authz: Mutex::new(authz),
             actor,
             roles_override: None,
+            groups: Vec::new(),
             passphrase: opts.passphrase.clone(),
             user_dir: opts.user_dir.clone(),
         })
@@ -302,32 +307,7 @@ impl Workspace {
     ) -> Result<(), Error> {
         let roles = match &self.roles_override {
             Some(r) => r.clone(),
-            None => {
-                let mut tx = self.store.read()?;
-                let roles = tx.roles_of(&self.actor)?;
-                // The grants a decision reads must be the ones the log made.
-                let replayed = LogState::replay_only(
-                    tx.as_mut(),
-                    &[actions::ROLES_GRANT, actions::ROLES_REVOKE],
-                );
-                drop(tx);
-                let names: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
-                match replayed {
-                    Ok(st) => {
-                        if let Some(d) =
-                            ledger::grants_disagreement(&st, self.actor.as_str(), &names)
-                        {
-                            return Err(self.refuse_disagreement(d));
-                        }
-                    }
-                    // A damaged event row stops every decision, except
-                    // reading and verifying the log: that is how the damage
-                    // is found.
-                    Err(e) if !action.as_str().starts_with("audit.") => return Err(e),
-                    Err(_) => {}
-                }
-                roles
-            }
+            None => self.granted_roles(action)?,
         };
         // Only the registered authorisation policy decides; while the one
         // on disk is not registered, the bundled policy decides whether it
@@ -463,6 +443,66 @@ impl Workspace {
                 .collect(),
         );
         self
+    }
+
+    /// Acts as an authenticated principal who belongs to `groups` (group
+    /// principals, named `group.NAME`): the roles granted to each group in
+    /// the store count as the principal's own, so who may do what is still
+    /// changed only by audited grants. For the hub, whose identities come
+    /// from verified tokens.
+    pub fn with_groups(mut self, groups: Vec<ActorName>) -> Self {
+        self.groups = groups;
+        self
+    }
+
+    /// The roles the acting principal holds now: its credential's, or the
+    /// grants to it and its groups.
+    pub fn effective_roles(&self) -> Result<Vec<warden_core::RoleName>, Error> {
+        match &self.roles_override {
+            Some(r) => Ok(r.clone()),
+            None => self.granted_roles(Action::RolesList),
+        }
+    }
+
+    /// The groups the acting principal belongs to.
+    pub fn groups(&self) -> &[ActorName] {
+        &self.groups
+    }
+
+    /// The roles granted in the store to the actor and to each of its
+    /// groups, each set checked against the grants the log's events made.
+    pub(crate) fn granted_roles(
+        &self,
+        action: Action,
+    ) -> Result<Vec<warden_core::RoleName>, Error> {
+        let mut tx = self.store.read()?;
+        let mut per_holder = Vec::with_capacity(1 + self.groups.len());
+        for holder in std::iter::once(&self.actor).chain(self.groups.iter()) {
+            per_holder.push((holder, tx.roles_of(holder)?));
+        }
+        // The grants a decision reads must be the ones the log made.
+        let replayed =
+            LogState::replay_only(tx.as_mut(), &[actions::ROLES_GRANT, actions::ROLES_REVOKE]);
+        drop(tx);
+        match replayed {
+            Ok(st) => {
+                for (holder, roles) in &per_holder {
+                    let names: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+                    if let Some(d) = ledger::grants_disagreement(&st, holder.as_str(), &names) {
+                        return Err(self.refuse_disagreement(d));
+                    }
+                }
+            }
+            // A damaged event row stops every decision, except reading and
+            // verifying the log: that is how the damage is found.
+            Err(e) if !action.as_str().starts_with("audit.") => return Err(e),
+            Err(_) => {}
+        }
+        let mut roles: Vec<warden_core::RoleName> =
+            per_holder.into_iter().flat_map(|(_, r)| r).collect();
+        roles.sort();
+        roles.dedup();
+        Ok(roles)
     }
 
     /// Whether the loaded authorisation policy is the registered one (the

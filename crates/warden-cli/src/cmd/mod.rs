@@ -68,6 +68,21 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Monitor(c) => monitor::run(&g, c),
         Command::Scan(a) => scan::run(&g, *a),
         Command::Apikey(c) => keys::apikey(&g, c),
+        Command::Hub(crate::cli::HubCmd::Serve {
+            config,
+            addr,
+            tls_cert,
+            tls_key,
+            ..
+        }) => serve::hub(
+            &g,
+            serve::HubFlags {
+                config,
+                addr,
+                tls_cert,
+                tls_key,
+            },
+        ),
         Command::Serve {
             env,
             addr,
@@ -228,6 +243,7 @@ fn acting_as(c: &Command) -> Option<&str> {
         | Command::Release { acting, .. }
         | Command::Rollback { acting, .. }
         | Command::Serve { acting, .. }
+        | Command::Hub(crate::cli::HubCmd::Serve { acting, .. })
         | Command::Lineage { acting, .. }
         | Command::ThreatModel { acting, .. } => acting,
         Command::Monitor(

@@ -87,6 +87,63 @@ pub fn run(g: &Global, f: Flags) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `warden hub serve`'s settings.
+pub struct HubFlags {
+    pub config: PathBuf,
+    pub addr: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+pub fn hub(g: &Global, f: HubFlags) -> Result<ExitCode, Failure> {
+    let text = std::fs::read_to_string(&f.config).map_err(|e| {
+        Failure::new(
+            exit::USAGE,
+            format!("cannot read {}: {e}", f.config.display()),
+        )
+    })?;
+    let mut cfg = warden_server::hub::config_from_toml(&text, &f.config).map_err(server_failure)?;
+    if let (Some(cert), Some(key)) = (f.tls_cert, f.tls_key) {
+        cfg.tls = Some(TlsSettings {
+            cert,
+            key,
+            client_ca: None,
+        });
+    }
+    if let Some(a) = f.addr {
+        cfg.addr = a.parse().map_err(|e| {
+            Failure::new(
+                exit::USAGE,
+                format!("--addr {a:?}: {e} (expected HOST:PORT)"),
+            )
+        })?;
+    }
+    let ws = super::workspace(g)?;
+    ws.authorize_hub()?;
+    let issuers: Vec<String> = cfg
+        .hub
+        .as_ref()
+        .map(|h| {
+            h.issuers
+                .iter()
+                .map(|i| format!("{} ({})", i.name, i.jwt.issuer))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (writer, log) = LogWriter::start();
+    let result = warden_server::serve(ws, super::open_options(), cfg, log, |s| {
+        let scheme = if s.tls { "https" } else { "http" };
+        eprintln!("warden hub: listening on {scheme}://{}", s.addr);
+        for i in &issuers {
+            eprintln!("  trusting tokens of {i}");
+        }
+    });
+    writer.finish();
+    result.map_err(server_failure)?;
+    eprintln!("warden hub: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The server's log: one JSON object per line on stdout, written by a
 /// thread of its own so a request never waits for the terminal or disk.
 /// Requests put lines on a bounded lock-free queue (std's array channel)

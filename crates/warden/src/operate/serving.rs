@@ -50,6 +50,12 @@ impl Workspace {
         self.authorize(Action::ServeRun, &format!("env:{env}"))
     }
 
+    /// Whether the actor may run the hub over this workspace (the same
+    /// `serve.run` action as serving, on the subject `hub`).
+    pub fn authorize_hub(&self) -> Result<(), Error> {
+        self.authorize(Action::ServeRun, "hub")
+    }
+
     /// Every model whose stage pointer for `env` is set, by name.
     pub fn serving_targets(&self, env: &str) -> Result<Vec<ServingTarget>, Error> {
         self.authorize(Action::ModelRead, &format!("env:{env}"))?;

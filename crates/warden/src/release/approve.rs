@@ -11,8 +11,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use warden_artifact::keys::{PublicKey, SigningKey};
 use warden_artifact::model_signing::pae;
-use warden_core::{Action, KeyName, ObjectName, Timestamp, VersionRef, canonical_json};
-use warden_store::{ApprovalRecord, MetadataStore, ModelRecord, QuarantineRecord, StagePointer};
+use warden_core::{Action, ActorName, KeyName, ObjectName, Timestamp, VersionRef, canonical_json};
+use warden_store::{
+    ApprovalRecord, KeyRecord, MetadataStore, ModelRecord, QuarantineRecord, StagePointer,
+};
 
 use crate::{Error, Workspace};
 
@@ -37,15 +39,124 @@ pub struct RolledBack {
     pub to: u64,
 }
 
+/// The in-toto statement an approval signs: the model version's digest as
+/// subject, and the environment, approver, comment and time as predicate.
+pub fn approval_statement(
+    model: &str,
+    version: u64,
+    digest: &str,
+    env: &str,
+    approver: &ActorName,
+    comment: Option<&str>,
+    time: &Timestamp,
+) -> Value {
+    json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": format!("{model}@{version}"), "digest": {"sha256": digest.trim_start_matches("sha256:")}}],
+        "predicateType": APPROVAL_PREDICATE,
+        "predicate": {"environment": env, "approver": approver, "comment": comment, "time": time},
+    })
+}
+
+/// Signs `statement` as a DSSE envelope with `key` (whose key id is
+/// `key_id`). The approver's machine does this; the registry only verifies.
+pub fn sign_approval(key: &SigningKey, key_id: &str, statement: &Value) -> Result<Value, Error> {
+    let payload = canonical_json(statement)?;
+    let sig = key.sign(&pae(APPROVAL_PAYLOAD_TYPE, &payload));
+    Ok(json!({
+        "payloadType": APPROVAL_PAYLOAD_TYPE,
+        "payload": B64.encode(&payload),
+        "signatures": [{"keyid": key_id, "sig": B64.encode(&sig)}],
+    }))
+}
+
+/// What a verified approval envelope says.
+struct SignedApproval<'k> {
+    key: &'k KeyRecord,
+    comment: Option<String>,
+}
+
+/// Verifies an approval envelope of `m` for `env` by `approver` against
+/// the trust store `keys`: one signature by a known, unrevoked approval key
+/// that `approver` owns and an admin acknowledged, over a statement naming
+/// these very bytes, this environment and this approver. The error is a
+/// reason to show.
+fn verify_approval<'k>(
+    envelope: &Value,
+    keys: &'k [KeyRecord],
+    m: &ModelRecord,
+    env: &str,
+    approver: &str,
+) -> Result<SignedApproval<'k>, String> {
+    if envelope.get("payloadType").and_then(Value::as_str) != Some(APPROVAL_PAYLOAD_TYPE) {
+        return Err("unexpected payload type".into());
+    }
+    let payload = B64
+        .decode(
+            envelope
+                .get("payload")
+                .and_then(Value::as_str)
+                .ok_or("the envelope has no payload")?,
+        )
+        .map_err(|_| "payload is not base64".to_string())?;
+    let sigs = envelope
+        .get("signatures")
+        .and_then(Value::as_array)
+        .ok_or("the envelope has no signatures")?;
+    let [sig] = sigs.as_slice() else {
+        return Err(format!(
+            "an approval carries exactly one signature, not {}",
+            sigs.len()
+        ));
+    };
+    let key_id = sig.get("keyid").and_then(Value::as_str);
+    let key = keys
+        .iter()
+        .find(|k| Some(k.key_id.as_str()) == key_id)
+        .ok_or("signed by a key not in the trust store")?;
+    if key.revoked_at.is_some() {
+        return Err(format!("signed by the revoked key {}", key.name));
+    }
+    if let Some(why) = approval_key_problem(key, approver) {
+        return Err(format!("signed with key {}: {why}", key.name));
+    }
+    let public =
+        PublicKey::from_pem(&key.public_pem, key.name.as_str()).map_err(|e| e.to_string())?;
+    let raw = B64
+        .decode(sig.get("sig").and_then(Value::as_str).unwrap_or_default())
+        .map_err(|_| "signature is not base64".to_string())?;
+    public
+        .verify(&pae(APPROVAL_PAYLOAD_TYPE, &payload), &raw)
+        .map_err(|_| "the signature does not verify".to_string())?;
+    let st: Value = serde_json::from_slice(&payload).map_err(|e| e.to_string())?;
+    if st.get("_type").and_then(Value::as_str) != Some("https://in-toto.io/Statement/v1")
+        || st.get("predicateType").and_then(Value::as_str) != Some(APPROVAL_PREDICATE)
+    {
+        return Err("the payload is not a Warden approval statement".into());
+    }
+    let subject = &st["subject"];
+    if subject.as_array().map(Vec::len) != Some(1)
+        || subject[0]["digest"]["sha256"].as_str() != Some(m.digest.trim_start_matches("sha256:"))
+        || subject[0]["name"].as_str() != Some(format!("{}@{}", m.name, m.version).as_str())
+    {
+        return Err("the approval is for other bytes than this model version".into());
+    }
+    if st["predicate"]["environment"] != env || st["predicate"]["approver"] != approver {
+        return Err("the signed environment or approver differs from the record".into());
+    }
+    let comment = match &st["predicate"]["comment"] {
+        Value::Null => None,
+        Value::String(c) => Some(c.clone()),
+        _ => return Err("the signed comment is not text".into()),
+    };
+    Ok(SignedApproval { key, comment })
+}
+
 impl Workspace {
-    /// Signs an approval of `MODEL@N` for `env` with the own key `key`.
-    pub fn approve(
-        &self,
-        r: &VersionRef,
-        env: &str,
-        key: &KeyName,
-        comment: Option<&str>,
-    ) -> Result<Approved, Error> {
+    /// What every approval must satisfy before any signature is looked at:
+    /// the actor may approve, the environment exists, the actor is not the
+    /// author and has not approved already, and the package still verifies.
+    fn approval_target(&self, r: &VersionRef, env: &str) -> Result<ModelRecord, Error> {
         self.authorize(Action::ModelApprove, &format!("model:{r}"))?;
         if !self.config().gates.environments.iter().any(|e| e == env) {
             return Err(Error::Usage(format!(
@@ -79,6 +190,18 @@ impl Workspace {
         // Approving a package that no longer verifies would vouch for bytes
         // nobody checked.
         self.verified_files(&m)?;
+        Ok(m)
+    }
+
+    /// Signs an approval of `MODEL@N` for `env` with the own key `key`.
+    pub fn approve(
+        &self,
+        r: &VersionRef,
+        env: &str,
+        key: &KeyName,
+        comment: Option<&str>,
+    ) -> Result<Approved, Error> {
+        let m = self.approval_target(r, env)?;
         let record = self
             .store()
             .read()?
@@ -95,20 +218,47 @@ impl Workspace {
             )));
         }
         let sk = SigningKey::read_file(&self.personal_key_path(key)?, self.passphrase_bytes())?;
-        let now = Timestamp::now();
-        let statement = json!({
-            "_type": "https://in-toto.io/Statement/v1",
-            "subject": [{"name": format!("{}@{}", m.name, m.version), "digest": {"sha256": m.digest.trim_start_matches("sha256:")}}],
-            "predicateType": APPROVAL_PREDICATE,
-            "predicate": {"environment": env, "approver": self.actor(), "comment": comment, "time": now},
-        });
-        let payload = canonical_json(&statement)?;
-        let sig = sk.sign(&pae(APPROVAL_PAYLOAD_TYPE, &payload));
-        let envelope = json!({
-            "payloadType": APPROVAL_PAYLOAD_TYPE,
-            "payload": B64.encode(&payload),
-            "signatures": [{"keyid": record.key_id, "sig": B64.encode(&sig)}],
-        });
+        let statement = approval_statement(
+            m.name.as_str(),
+            m.version,
+            &m.digest,
+            env,
+            self.actor(),
+            comment,
+            &Timestamp::now(),
+        );
+        let envelope = sign_approval(&sk, &record.key_id, &statement)?;
+        self.record_approval(&m, env, &record, envelope, comment)
+    }
+
+    /// Records an approval of `MODEL@N` for `env` that the acting principal
+    /// signed on their own machine (the hub's path: the private key never
+    /// reaches the registry). The envelope must verify against an approval
+    /// key this same principal enrolled and an admin acknowledged.
+    pub fn approve_signed(
+        &self,
+        r: &VersionRef,
+        env: &str,
+        envelope: &Value,
+    ) -> Result<Approved, Error> {
+        let m = self.approval_target(r, env)?;
+        let keys = self.store().read()?.keys()?;
+        let signed = verify_approval(envelope, &keys, &m, env, self.actor().as_str())
+            .map_err(|why| Error::Verification(format!("approval envelope: {why}")))?;
+        let comment = signed.comment.clone();
+        let key = signed.key.clone();
+        self.record_approval(&m, env, &key, envelope.clone(), comment.as_deref())
+    }
+
+    /// Stores a verified approval and its audit event in one transaction.
+    fn record_approval(
+        &self,
+        m: &ModelRecord,
+        env: &str,
+        key: &KeyRecord,
+        envelope: Value,
+        comment: Option<&str>,
+    ) -> Result<Approved, Error> {
         let mut approval = ApprovalRecord {
             id: 0,
             model: m.name.clone(),
@@ -116,9 +266,9 @@ impl Workspace {
             model_digest: m.digest.clone(),
             env: env.to_string(),
             approver: self.actor().clone(),
-            key_name: key.to_string(),
+            key_name: key.name.to_string(),
             envelope: String::from_utf8_lossy(&canonical_json(&envelope)?).into_owned(),
-            created_at: now,
+            created_at: Timestamp::now(),
         };
         let mut tx = self.store().write()?;
         approval.id = tx.insert_approval(&approval)?;
@@ -127,12 +277,12 @@ impl Workspace {
             "model.approve",
             &format!("model:{}@{}", m.name, m.version),
             &json!({"approval": approval.id, "model": format!("{}@{}", m.name, m.version), "digest": m.digest,
-                    "env": env, "key": key, "key_id": record.key_id, "comment": comment}),
+                    "env": env, "key": key.name, "key_id": key.key_id, "comment": comment}),
         )?;
         self.commit(tx)?;
         Ok(Approved {
             approval,
-            key_id: record.key_id,
+            key_id: key.key_id.clone(),
             envelope,
         })
     }
@@ -150,49 +300,13 @@ impl Workspace {
             .into_iter()
             .filter(|a| a.env == env)
         {
-            let check = || -> Result<(), String> {
-                let env_json: Value =
-                    serde_json::from_str(&a.envelope).map_err(|e| e.to_string())?;
-                if env_json["payloadType"] != APPROVAL_PAYLOAD_TYPE {
-                    return Err("unexpected payload type".into());
-                }
-                let payload = B64
-                    .decode(env_json["payload"].as_str().unwrap_or_default())
-                    .map_err(|_| "payload is not base64".to_string())?;
-                let sig = &env_json["signatures"][0];
-                let key = keys
-                    .iter()
-                    .find(|k| Some(k.key_id.as_str()) == sig["keyid"].as_str())
-                    .ok_or("signed by a key not in the trust store")?;
-                if key.revoked_at.is_some() {
-                    return Err(format!("signed by the revoked key {}", key.name));
-                }
-                if let Some(why) = approval_key_problem(key, a.approver.as_str()) {
-                    return Err(format!("signed with key {}: {why}", key.name));
-                }
-                let public = PublicKey::from_pem(&key.public_pem, key.name.as_str())
-                    .map_err(|e| e.to_string())?;
-                let raw = B64
-                    .decode(sig["sig"].as_str().unwrap_or_default())
-                    .map_err(|_| "signature is not base64".to_string())?;
-                public
-                    .verify(&pae(APPROVAL_PAYLOAD_TYPE, &payload), &raw)
-                    .map_err(|_| "the signature does not verify".to_string())?;
-                let st: Value = serde_json::from_slice(&payload).map_err(|e| e.to_string())?;
-                if st["subject"][0]["digest"]["sha256"].as_str()
-                    != Some(m.digest.trim_start_matches("sha256:"))
-                {
-                    return Err("the approval is for other bytes than this model version".into());
-                }
-                if st["predicate"]["environment"] != env
-                    || st["predicate"]["approver"] != a.approver.as_str()
-                {
-                    return Err("the signed environment or approver differs from the record".into());
-                }
-                Ok(())
-            };
-            let verdict = check();
-            let signing_key = serde_json::from_str::<Value>(&a.envelope)
+            let envelope: Result<Value, String> =
+                serde_json::from_str(&a.envelope).map_err(|e| e.to_string());
+            let verdict = envelope
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|e| verify_approval(e, &keys, m, env, a.approver.as_str()).map(|_| ()));
+            let signing_key = envelope
                 .ok()
                 .and_then(|v| v["signatures"][0]["keyid"].as_str().map(str::to_string));
             let owner = signing_key.as_ref().and_then(|id| {

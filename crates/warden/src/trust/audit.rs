@@ -617,6 +617,22 @@ impl Workspace {
         })
     }
 
+    /// The newest signed checkpoint of the log (a C2SP tlog-checkpoint
+    /// note) and the verifier key that checks it. Public by design: a
+    /// checkpoint commits to the log without revealing an event, and every
+    /// client compares the ones it sees to catch a rewritten history.
+    pub fn audit_checkpoint(&self) -> Result<(String, String), Error> {
+        let mut tx = self.store().read()?;
+        let note = tx
+            .latest_checkpoint()?
+            .map(|c| c.note)
+            .ok_or_else(|| Error::NotFound("a signed checkpoint (the log is empty)".into()))?;
+        let vkey = tx
+            .meta("log_vkey")?
+            .ok_or_else(|| Error::Verification("the workspace has no log verifier key".into()))?;
+        Ok((note, vkey))
+    }
+
     /// A consistency proof between tree sizes `old` and `new`.
     pub fn audit_consistency_proof(&self, old: u64, new: u64) -> Result<ConsistencyProof, Error> {
         self.authorize(Action::AuditProof, "audit")?;

@@ -190,12 +190,63 @@ impl Workspace {
             b.create(parent).map_err(|e| Error::io(parent, e))?;
         }
         let key = SigningKey::generate(algorithm)?;
-        let public = key.public_key();
+        key.write_file(&path, self.passphrase_bytes())?;
+        match self.record_own_key(name, &key.public_key(), purpose, true) {
+            Ok(mut info) => {
+                info.private_key_path = Some(path.display().to_string());
+                Ok(info)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Enrols the public half of an approval key whose private half the
+    /// acting principal keeps on their own machine (the hub's path: the
+    /// registry never holds it). The key is owned by the acting principal
+    /// and counts once an admin other than its owner acknowledges it.
+    pub fn keys_enrol_public(&self, name: &KeyName, public_pem: &str) -> Result<KeyInfo, Error> {
+        self.authorize(Action::KeysEnrol, &format!("key:{name}"))?;
+        if public_pem.len() > 16 * 1024 {
+            return Err(Error::Usage("the public key is larger than 16 KiB".into()));
+        }
+        let public = PublicKey::from_pem(public_pem, name.as_str())?;
+        if self.store().read()?.key(name)?.is_some() {
+            return Err(Error::Conflict(format!(
+                "a key named {name} already exists"
+            )));
+        }
+        self.record_own_key(name, &public, KeyPurpose::Approval, false)
+    }
+
+    /// Records the public half of a key owned by the acting principal,
+    /// with its audit event, in one transaction.
+    fn record_own_key(
+        &self,
+        name: &KeyName,
+        public: &PublicKey,
+        purpose: KeyPurpose,
+        encrypted_here: bool,
+    ) -> Result<KeyInfo, Error> {
+        let key_id = public.key_id()?;
+        if self
+            .store()
+            .read()?
+            .keys()?
+            .iter()
+            .any(|k| k.key_id == key_id)
+        {
+            return Err(Error::Conflict(format!(
+                "this public key is already enrolled (key id {key_id})"
+            )));
+        }
         let record = KeyRecord {
             name: name.clone(),
             origin: "own".into(),
-            algorithm: algorithm.as_str().into(),
-            key_id: public.key_id()?,
+            algorithm: public.algorithm().as_str().into(),
+            key_id,
             public_pem: public.to_pem()?,
             added_by: self.actor().clone(),
             added_at: Timestamp::now(),
@@ -206,7 +257,6 @@ impl Workspace {
             acknowledged_by: None,
             acknowledged_at: None,
         };
-        key.write_file(&path, self.passphrase_bytes())?;
         let action = if purpose == KeyPurpose::Approval {
             actions::KEYS_ENROL
         } else {
@@ -220,16 +270,13 @@ impl Workspace {
             &format!("key:{name}"),
             &json!({"name": name, "algorithm": record.algorithm, "key_id": record.key_id,
                     "owner": record.owner, "purpose": record.purpose,
-                    "encrypted": self.passphrase_bytes().is_some()}),
+                    "encrypted": encrypted_here && self.passphrase_bytes().is_some()}),
         )?;
-        if let Err(e) = self.commit(tx) {
-            let _ = std::fs::remove_file(&path);
-            return Err(e);
-        }
+        self.commit(tx)?;
         Ok(KeyInfo {
             summary: (&record).into(),
             public_pem: record.public_pem.clone(),
-            private_key_path: Some(path.display().to_string()),
+            private_key_path: None,
         })
     }
 

@@ -1,0 +1,765 @@
+//! End-to-end: `warden hub serve` on 127.0.0.1 with two test OIDC issuers
+//! (a company identity provider and a CI provider, keys generated here),
+//! over a workspace made by `warden demo --keep`, driven over real HTTP.
+//! The attackers played: an outsider with forged, expired, replayed or
+//! misdirected tokens; an insider approving their own model or signing
+//! with someone else's key; a pipeline outside its protected branch.
+// A test panics on a broken expectation; that is its way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
+use serde_json::{Value, json};
+
+const CORP: &str = "https://idp.test/";
+const CI: &str = "https://ci.test/";
+const AUDIENCE: &str = "warden-hub";
+
+fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("warden")
+}
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// The demo's workspace, made once per test process and copied per test.
+fn template() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        let o = Command::new(bin())
+            .args(["demo", "--keep"])
+            .arg(d.path().join("ws"))
+            .env_remove("WARDEN_WORKSPACE")
+            .env_remove("WARDEN_KEY_PASSPHRASE")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "demo failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        d
+    })
+    .path()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), &t).unwrap();
+        }
+    }
+}
+
+fn workspace() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    copy_dir(&template().join("ws"), d.path());
+    d
+}
+
+/// `warden` run locally on the hub's machine as `actor`: exit code, stdout.
+fn run(ws: &Path, actor: &str, args: &[&str]) -> (i32, String) {
+    let o = Command::new(bin())
+        .args(args)
+        .current_dir(ws)
+        .env("WARDEN_ACTOR", actor)
+        .env("WARDEN_CONFIG_DIR", ws.join(".user"))
+        .env_remove("WARDEN_WORKSPACE")
+        .env_remove("WARDEN_KEY_PASSPHRASE")
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
+/// As [`run`], expecting success.
+fn ok(ws: &Path, actor: &str, args: &[&str]) -> String {
+    let o = Command::new(bin())
+        .args(args)
+        .current_dir(ws)
+        .env("WARDEN_ACTOR", actor)
+        .env("WARDEN_CONFIG_DIR", ws.join(".user"))
+        .env_remove("WARDEN_WORKSPACE")
+        .env_remove("WARDEN_KEY_PASSPHRASE")
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    );
+    assert!(o.status.success(), "warden {args:?}\n{out}\n{err}");
+    out
+}
+
+/// A test identity provider: one P-256 key, tokens minted on demand.
+struct Issuer {
+    iss: &'static str,
+    key: SigningKey,
+    kid: &'static str,
+}
+
+impl Issuer {
+    fn new(iss: &'static str, seed: u8, kid: &'static str) -> Self {
+        Issuer {
+            iss,
+            key: SigningKey::from_slice(&[seed; 32]).unwrap(),
+            kid,
+        }
+    }
+
+    fn jwks(&self) -> Value {
+        let point = self.key.verifying_key().to_sec1_point(false);
+        let b = point.as_bytes();
+        json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": self.kid, "alg": "ES256", "use": "sig",
+                         "x": b64(&b[1..33]), "y": b64(&b[33..65])}]})
+    }
+
+    fn sign(&self, header: &Value, claims: &Value) -> String {
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let sig: Signature = self.key.sign(input.as_bytes());
+        format!("{input}.{}", b64(&sig.to_bytes()))
+    }
+
+    /// A valid token for `claims` (iss, aud, exp, iat added).
+    fn token(&self, claims: Value) -> String {
+        let mut c = json!({"iss": self.iss, "aud": AUDIENCE, "exp": now() + 600, "iat": now()});
+        for (k, v) in claims.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        self.sign(&json!({"alg": "ES256", "typ": "JWT", "kid": self.kid}), &c)
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+struct Hub {
+    child: Child,
+    base: String,
+}
+
+impl Hub {
+    fn start(ws: &Path, corp: &Issuer, ci: &Issuer) -> Hub {
+        std::fs::write(ws.join("corp-jwks.json"), corp.jwks().to_string()).unwrap();
+        std::fs::write(ws.join("ci-jwks.json"), ci.jwks().to_string()).unwrap();
+        let cfg = ws.join("hub.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "addr = \"127.0.0.1:0\"\n\
+                 default_rate_limit = {{ per_second = 5000.0, burst = 5000 }}\n\
+                 max_concurrency = 512\n\
+                 [[issuer]]\nname = \"corp\"\nissuer = \"{CORP}\"\naudience = \"{AUDIENCE}\"\n\
+                 jwks_file = \"corp-jwks.json\"\nalgorithms = [\"ES256\"]\nprincipal_claim = \"email\"\n\
+                 groups_claim = \"groups\"\nleeway_seconds = 5\n\
+                 [[issuer]]\nname = \"ci\"\nissuer = \"{CI}\"\naudience = \"{AUDIENCE}\"\n\
+                 jwks_file = \"ci-jwks.json\"\nalgorithms = [\"ES256\"]\nleeway_seconds = 5\n\
+                 [[issuer.group]]\nname = \"ci-main\"\n\
+                 claims = {{ repository = \"org/app\", ref = \"refs/heads/main\", ref_protected = \"true\" }}\n"
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(bin())
+            .args(["hub", "serve", "--config"])
+            .arg(&cfg)
+            .current_dir(ws)
+            .env("WARDEN_ACTOR", "omar")
+            .env("WARDEN_CONFIG_DIR", ws.join(".user"))
+            .env_remove("WARDEN_WORKSPACE")
+            .env_remove("WARDEN_KEY_PASSPHRASE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        loop {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(l) => {
+                    if let Some(rest) = l.split("listening on ").nth(1) {
+                        let base = rest.split_whitespace().next().unwrap().to_string();
+                        return Hub { child, base };
+                    }
+                    seen.push(l);
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("hub did not start: {seen:?}");
+                }
+            }
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("/api/v1/whoami") || path.starts_with("/checkpoint") {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}/api/v1/teams/default{path}", self.base)
+        }
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+struct Reply {
+    status: u16,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    let mut r = r.unwrap();
+    Reply {
+        status: r.status().as_u16(),
+        body: r.body_mut().read_to_string().unwrap_or_default(),
+    }
+}
+
+fn get(a: &ureq::Agent, url: &str, token: Option<&str>) -> Reply {
+    let mut req = a.get(url);
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    reply(req.call())
+}
+
+fn post(a: &ureq::Agent, url: &str, token: &str, body: &Value) -> Reply {
+    reply(
+        a.post(url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", "application/json")
+            .send(body.to_string()),
+    )
+}
+
+/// The demo's production model and its digest, as the hub reports it.
+fn newest_credit(a: &ureq::Agent, hub: &Hub, token: &str) -> (u64, String, String) {
+    let r = get(a, &hub.url("/models/credit"), Some(token));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    let newest = v["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|m| m["version"].as_u64())
+        .unwrap()
+        .clone();
+    (
+        newest["version"].as_u64().unwrap(),
+        newest["digest"].as_str().unwrap().to_string(),
+        newest["created_by"].as_str().unwrap().to_string(),
+    )
+}
+
+/// An approver's own key and the DSSE approval it signs, built here as
+/// the approver's machine would (the hub never sees the private key).
+struct ApprovalKey {
+    key: SigningKey,
+}
+
+impl ApprovalKey {
+    fn public_pem(&self) -> String {
+        use p256::pkcs8::EncodePublicKey;
+        self.key
+            .verifying_key()
+            .to_public_key_pem(p256::pkcs8::LineEnding::LF)
+            .unwrap()
+    }
+
+    fn envelope(&self, key_id: &str, model: &str, v: u64, digest: &str, approver: &str) -> Value {
+        let statement = json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": format!("{model}@{v}"), "digest": {"sha256": digest.trim_start_matches("sha256:")}}],
+            "predicateType": "https://warden.local/approval/v1",
+            "predicate": {"environment": "production", "approver": approver, "comment": "reviewed", "time": "2026-12-06T00:00:00.000000Z"},
+        });
+        let payload = statement.to_string();
+        let ty = "application/vnd.in-toto+json";
+        // DSSE's pre-authentication encoding.
+        let pae = format!("DSSEv1 {} {ty} {} {payload}", ty.len(), payload.len());
+        let sig: Signature = self.key.sign(pae.as_bytes());
+        let std = base64::engine::general_purpose::STANDARD;
+        json!({"payloadType": ty, "payload": std.encode(payload.as_bytes()),
+               "signatures": [{"keyid": key_id, "sig": std.encode(sig.to_der().as_bytes())}]})
+    }
+}
+
+#[test]
+fn identity_is_proven_and_roles_are_the_workspaces_grants() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    for (who, role) in [
+        ("corp.alice@example.com", "approver"),
+        ("corp.carol@example.com", "approver"),
+        ("corp.bob@example.com", "admin"),
+        ("corp.audrey@example.com", "auditor"),
+        ("group.ci-main", "operator"),
+    ] {
+        ok(ws, "ana", &["roles", "grant", who, role]);
+    }
+    let corp = Issuer::new(CORP, 7, "corp-1");
+    let ci = Issuer::new(CI, 9, "ci-1");
+    let hub = Hub::start(ws, &corp, &ci);
+    let a = agent();
+    let alice = corp.token(json!({"sub": "u-1", "email": "alice@example.com"}));
+    let whoami = hub.url("/api/v1/whoami");
+
+    let r = get(&a, &whoami, Some(&alice));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let me = r.json();
+    assert_eq!(me["principal"], "corp.alice@example.com");
+    assert_eq!(me["roles"], json!(["approver"]));
+    assert_eq!(me["team"], "default");
+
+    // Tokens that prove nothing.
+    let claims = json!({"iss": CORP, "aud": AUDIENCE, "sub": "u-1", "email": "alice@example.com",
+                        "exp": now() + 600});
+    let with = |k: &str, v: Value| {
+        let mut c = claims.clone();
+        c[k] = v;
+        c
+    };
+    let header = json!({"alg": "ES256", "kid": "corp-1"});
+    let public_jwk = corp.jwks()["keys"][0].to_string();
+    let hs256_with_public_key = {
+        use hmac::{KeyInit, Mac};
+        let h = b64(json!({"alg": "HS256", "kid": "corp-1"})
+            .to_string()
+            .as_bytes());
+        let c = b64(claims.to_string().as_bytes());
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(public_jwk.as_bytes()).unwrap();
+        mac.update(format!("{h}.{c}").as_bytes());
+        format!("{h}.{c}.{}", b64(&mac.finalize().into_bytes()))
+    };
+    for (token, why) in [
+        (
+            corp.sign(&header, &with("exp", json!(now() - 3600))),
+            "expired",
+        ),
+        (
+            corp.sign(&header, &with("nbf", json!(now() + 3600))),
+            "not valid yet",
+        ),
+        (
+            corp.sign(&header, &with("aud", json!("another-service"))),
+            "audience",
+        ),
+        // Signed by the CI provider's key but claiming the company issuer.
+        (
+            ci.sign(&json!({"alg": "ES256", "kid": "corp-1"}), &claims),
+            "signature",
+        ),
+        // A well-formed token from an issuer the hub does not trust.
+        (
+            Issuer::new("https://evil.test/", 3, "corp-1")
+                .token(json!({"email": "alice@example.com", "sub": "x"})),
+            "issuer not accepted",
+        ),
+        (
+            corp.sign(&json!({"alg": "ES256", "kid": "rotated-away"}), &claims),
+            "unknown key",
+        ),
+        (
+            format!(
+                "{}.{}.",
+                b64(br#"{"alg":"none"}"#),
+                b64(claims.to_string().as_bytes())
+            ),
+            "token",
+        ),
+        (hs256_with_public_key, "algorithm not accepted"),
+        (
+            corp.sign(
+                &header,
+                &json!({"iss": CORP, "aud": AUDIENCE, "exp": now() + 600, "sub": "u-1"}),
+            ),
+            "principal claim",
+        ),
+        ("not-a-token".to_string(), "token"),
+    ] {
+        let r = get(&a, &whoami, Some(&token));
+        assert_eq!(r.status, 401, "{why}: {}", r.body);
+        assert!(r.body.contains(why), "{why}: {}", r.body);
+    }
+    assert_eq!(get(&a, &whoami, None).status, 401);
+    // An inference API key does not open the hub.
+    let key = ok(
+        ws,
+        "omar",
+        &["apikey", "create", "web", "--role", "predictor"],
+    );
+    let r = get(&a, &whoami, Some(key.trim()));
+    assert_eq!(r.status, 401, "{}", r.body);
+
+    // Reads and writes by role, both ways.
+    let audrey = corp.token(json!({"sub": "u-4", "email": "audrey@example.com"}));
+    let bob = corp.token(json!({"sub": "u-3", "email": "bob@example.com"}));
+    let stranger = corp.token(json!({"sub": "u-9", "email": "eve@example.com"}));
+    assert_eq!(
+        get(&a, &hub.url("/audit?limit=5"), Some(&audrey)).status,
+        200
+    );
+    assert_eq!(get(&a, &hub.url("/models"), Some(&stranger)).status, 403);
+    let (v, _, _) = newest_credit(&a, &hub, &bob);
+    let r = post(
+        &a,
+        &hub.url(&format!("/models/credit/versions/{v}/quarantine")),
+        &audrey,
+        &json!({"reason": "x"}),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = post(
+        &a,
+        &hub.url("/roles/grant"),
+        &alice,
+        &json!({"principal": "corp.alice@example.com", "role": "admin"}),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // CI: the group comes from the claims of a protected main branch only.
+    let ci_claims = |r#ref: &str, protected: bool| {
+        json!({"sub": format!("repo:org/app:ref:{ref}"), "repository": "org/app", "ref": r#ref,
+               "ref_protected": protected})
+    };
+    let main = ci.token(ci_claims("refs/heads/main", true));
+    let r = get(&a, &whoami, Some(&main));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["groups"], json!(["group.ci-main"]));
+    assert_eq!(r.json()["roles"], json!(["operator"]));
+    assert_eq!(get(&a, &hub.url("/models"), Some(&main)).status, 200);
+    let feature = ci.token(ci_claims("refs/heads/feature", false));
+    assert_eq!(get(&a, &whoami, Some(&feature)).json()["roles"], json!([]));
+    assert_eq!(get(&a, &hub.url("/models"), Some(&feature)).status, 403);
+    // A claim spelled to look like another principal is escaped, not trusted.
+    let spoof = ci.token(json!({"sub": "x", "email": "alice@example.com"}));
+    assert_eq!(get(&a, &whoami, Some(&spoof)).json()["principal"], "ci.x");
+
+    // Role changes are audited calls, under the caller's proven name.
+    let r = post(
+        &a,
+        &hub.url("/roles/grant"),
+        &bob,
+        &json!({"principal": "corp.dan@example.com", "role": "auditor"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let log = get(
+        &a,
+        &hub.url("/audit?action=roles.grant&limit=1000"),
+        Some(&audrey),
+    )
+    .json();
+    let grant = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["subject"]
+                .as_str()
+                .is_some_and(|s| s.contains("corp.dan@example.com"))
+        })
+        .unwrap_or_else(|| panic!("no grant event: {log}"));
+    assert_eq!(grant["actor"], "corp.bob@example.com");
+    // The refused attempts are in the log too, under the proven names.
+    let denied = get(
+        &a,
+        &hub.url("/audit?action=authz.denied&limit=1000"),
+        Some(&audrey),
+    )
+    .body;
+    assert!(denied.contains("corp.eve@example.com"), "{denied}");
+    assert!(denied.contains("corp.alice@example.com"), "{denied}");
+    // Unknown teams are not found, not silently the default.
+    let r = get(
+        &a,
+        &format!("{}/api/v1/teams/other/models", hub.base),
+        Some(&bob),
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(r.body.contains("one team, default"), "{}", r.body);
+}
+
+#[test]
+fn approvals_are_signed_on_the_approvers_machine_and_never_by_the_author() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    for (who, role) in [
+        ("corp.alice@example.com", "approver"),
+        ("corp.carol@example.com", "approver"),
+        ("corp.mia@example.com", "ml-engineer"),
+        ("corp.mia@example.com", "approver"),
+        ("corp.bob@example.com", "admin"),
+    ] {
+        ok(ws, "ana", &["roles", "grant", who, role]);
+    }
+    // Mia trains a model on the hub's machine: she is its author.
+    ok(
+        ws,
+        "corp.mia@example.com",
+        &["train", "--dataset", "credit", "--name", "credit"],
+    );
+    let corp = Issuer::new(CORP, 7, "corp-1");
+    let ci = Issuer::new(CI, 9, "ci-1");
+    let hub = Hub::start(ws, &corp, &ci);
+    let a = agent();
+    let tok = |who: &str| corp.token(json!({"sub": who, "email": format!("{who}@example.com")}));
+    let (alice, carol, mia, bob) = (tok("alice"), tok("carol"), tok("mia"), tok("bob"));
+    let (v, digest, author) = newest_credit(&a, &hub, &bob);
+    assert_eq!(author, "corp.mia@example.com");
+
+    // Each approver enrols a public key; an admin acknowledges it.
+    let mut ids = std::collections::HashMap::new();
+    for (name, token, seed) in [
+        ("alice", &alice, 21u8),
+        ("mia", &mia, 22),
+        ("carol", &carol, 23),
+    ] {
+        let k = ApprovalKey {
+            key: SigningKey::from_slice(&[seed; 32]).unwrap(),
+        };
+        let r = post(
+            &a,
+            &hub.url("/keys"),
+            token,
+            &json!({"name": format!("{name}-approval"), "public_pem": k.public_pem()}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let info = r.json();
+        assert_eq!(info["owner"], format!("corp.{name}@example.com"));
+        // Its owner cannot acknowledge it.
+        let own = post(
+            &a,
+            &hub.url(&format!("/keys/{name}-approval/acknowledge")),
+            token,
+            &json!({}),
+        );
+        assert_ne!(own.status, 200, "{}", own.body);
+        let r = post(
+            &a,
+            &hub.url(&format!("/keys/{name}-approval/acknowledge")),
+            &bob,
+            &json!({}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        ids.insert(name, (k, info["key_id"].as_str().unwrap().to_string()));
+    }
+    let url = hub.url(&format!("/models/credit/versions/{v}/approvals"));
+    let sign = |name: &str, approver: &str| {
+        let (k, id) = &ids[name];
+        k.envelope(id, "credit", v, &digest, approver)
+    };
+
+    // The author cannot approve her own model, whatever she signs.
+    let r = post(
+        &a,
+        &url,
+        &mia,
+        &json!({"env": "production", "envelope": sign("mia", "corp.mia@example.com")}),
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("author"), "{}", r.body);
+    // Carol cannot pass off Alice's signature as hers, nor replay Alice's approval.
+    let r = post(
+        &a,
+        &url,
+        &carol,
+        &json!({"env": "production", "envelope": sign("alice", "corp.carol@example.com")}),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body.contains("belongs to corp.alice@example.com"),
+        "{}",
+        r.body
+    );
+    let r = post(
+        &a,
+        &url,
+        &carol,
+        &json!({"env": "production", "envelope": sign("alice", "corp.alice@example.com")}),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    // Bytes that are not this version's.
+    let (k, id) = &ids["alice"];
+    let other = k.envelope(id, "credit", v, "sha256:00", "corp.alice@example.com");
+    let r = post(
+        &a,
+        &url,
+        &alice,
+        &json!({"env": "production", "envelope": other}),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    // A tampered payload.
+    let mut tampered = sign("alice", "corp.alice@example.com");
+    let std = base64::engine::general_purpose::STANDARD;
+    let payload =
+        String::from_utf8(std.decode(tampered["payload"].as_str().unwrap()).unwrap()).unwrap();
+    tampered["payload"] = json!(std.encode(payload.replace("reviewed", "rubber-stamped")));
+    let r = post(
+        &a,
+        &url,
+        &alice,
+        &json!({"env": "production", "envelope": tampered}),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("does not verify"), "{}", r.body);
+
+    // Alice's own approval counts, and the gate sees it as valid.
+    let r = post(
+        &a,
+        &url,
+        &alice,
+        &json!({"env": "production", "envelope": sign("alice", "corp.alice@example.com")}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["approval"]["approver"], "corp.alice@example.com");
+    // (The gate may still deny for other reasons: this version has no
+    // evaluation yet. The approval is what is checked.)
+    let (code, gate) = run(
+        ws,
+        "ana",
+        &[
+            "gate",
+            &format!("credit@{v}"),
+            "--env",
+            "production",
+            "--json",
+        ],
+    );
+    assert!(code == 0 || code == 4, "{gate}");
+    let gate: Value = serde_json::from_str(&gate).unwrap_or_else(|e| panic!("{e}: {gate}"));
+    let approvals = gate["input"]["approvals"].as_array().unwrap();
+    assert_eq!(approvals.len(), 1, "{gate}");
+    assert_eq!(approvals[0]["approver"], "corp.alice@example.com");
+    assert_eq!(approvals[0]["key_owner"], "corp.alice@example.com");
+    assert_eq!(approvals[0]["valid"], true, "{gate}");
+    // Production wants two: the gate counts this one.
+    assert!(gate.to_string().contains("1 valid approval(s)"), "{gate}");
+}
+
+#[test]
+fn concurrent_clients_lose_no_event_and_the_log_verifies() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    ok(
+        ws,
+        "ana",
+        &["roles", "grant", "corp.bob@example.com", "admin"],
+    );
+    let corp = Issuer::new(CORP, 7, "corp-1");
+    let ci = Issuer::new(CI, 9, "ci-1");
+    let hub = Hub::start(ws, &corp, &ci);
+    let bob = corp.token(json!({"sub": "bob", "email": "bob@example.com"}));
+    let before = reply(agent().get(&hub.url("/checkpoint")).call());
+    assert_eq!(before.status, 200);
+    let old_size: u64 = before.body.lines().nth(1).unwrap().parse().unwrap();
+    const CLIENTS: usize = 20;
+    const OPS: usize = 30;
+    let threads: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (bob, grant, read) = (bob.clone(), hub.url("/roles/grant"), hub.url("/models"));
+            std::thread::spawn(move || {
+                let a = agent();
+                for i in 0..OPS {
+                    if i % 3 == 2 {
+                        assert_eq!(get(&a, &read, Some(&bob)).status, 200);
+                        continue;
+                    }
+                    let who = format!("corp.user-{c}-{i}@example.com");
+                    let r = post(
+                        &a,
+                        &grant,
+                        &bob,
+                        &json!({"principal": who, "role": "auditor"}),
+                    );
+                    assert_eq!(r.status, 200, "{}", r.body);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let writes = CLIENTS * (0..OPS).filter(|i| i % 3 != 2).count();
+    let a = agent();
+    let log = get(
+        &a,
+        &hub.url("/audit?action=roles.grant&limit=1000"),
+        Some(&bob),
+    )
+    .json();
+    let granted = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["subject"]
+                .as_str()
+                .is_some_and(|s| s.contains("corp.user-"))
+        })
+        .count();
+    assert_eq!(granted, writes);
+    // The checkpoint grew by exactly those events, and the new tree
+    // extends the old one (a consistency proof the client checks locally).
+    let after = reply(a.get(&hub.url("/checkpoint")).call());
+    let new_size: u64 = after.body.lines().nth(1).unwrap().parse().unwrap();
+    assert_eq!(new_size, old_size + writes as u64);
+    let proof = get(
+        &a,
+        &hub.url(&format!("/audit/consistency?old={old_size}&new={new_size}")),
+        Some(&bob),
+    );
+    assert_eq!(proof.status, 200, "{}", proof.body);
+    let file = ws.join("consistency.json");
+    std::fs::write(&file, &proof.body).unwrap();
+    ok(ws, "ana", &["audit", "check-proof", file.to_str().unwrap()]);
+    ok(ws, "ana", &["audit", "verify"]);
+}

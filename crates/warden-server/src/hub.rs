@@ -1,0 +1,772 @@
+//! Warden Hub (`warden hub serve`): the workspace's control plane over
+//! HTTP for people, teams and CI, where identity is proven, never declared.
+//!
+//! The hub is this crate's server with a different front door:
+//!
+//! - **Identity.** A caller presents an OIDC bearer token. The token's
+//!   unverified `iss` only picks which configured issuer checks it; that
+//!   issuer's verifier then checks signature (a key of its JWKS, an
+//!   asymmetric algorithm on its allow-list), issuer, audience, expiry and
+//!   not-before. The caller is then the principal `ISSUER.CLAIM` (the
+//!   issuer's configured name, then the principal claim escaped by
+//!   [`escape_claim`], which is injective) and belongs to the groups the
+//!   issuer's rules give it (`group.NAME`). There is no `--actor` and no
+//!   actor field anywhere in the API: the principal in every audit event,
+//!   gate input and approval is the authenticated one.
+//! - **Roles.** Who may do what is the workspace's audited role grants,
+//!   to principals and to groups (`warden roles grant group.ci-main
+//!   ml-engineer`, or `POST …/roles/grant` on the hub): a token carries no
+//!   roles of its own, so changing what a person or a pipeline may do is
+//!   always an audited call, never an edit at the identity provider alone.
+//! - **Teams.** Every resource is under `/api/v1/teams/{team}/`; this hub
+//!   has one team, `default`, so a team scope can be added later without
+//!   breaking a client.
+//! - **Guardrails.** The same guard as the inference server: per-principal
+//!   rate limits, body and connection caps, header-read and idle timeouts,
+//!   security headers, errors without paths or stack traces.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use warden_core::{ActorName, KeyName, RoleName};
+
+use crate::config::ServeConfig;
+use crate::control::{self, as_caller, body, client};
+use crate::guard::{Client, error};
+use crate::jwt::{JwksSource, JwtSettings, JwtVerifier};
+use crate::{ServerError, Shared};
+
+/// The one team of this hub; every resource path is under
+/// `/api/v1/teams/default/`.
+pub const DEFAULT_TEAM: &str = "default";
+
+/// How the hub knows its callers: the issuers it trusts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HubSettings {
+    pub issuers: Vec<IssuerSettings>,
+}
+
+/// One trusted OIDC issuer (a company identity provider, GitHub Actions,
+/// GitLab CI) and how its tokens' claims become a principal and groups.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IssuerSettings {
+    /// Names the issuer's principals: `NAME.CLAIM`.
+    pub name: String,
+    pub jwt: JwtSettings,
+    /// The claim naming the principal (`sub` unless configured; `email`
+    /// for people is common).
+    pub principal_claim: String,
+    /// A claim listing the caller's groups at the identity provider; each
+    /// becomes the group `group.NAME.VALUE`.
+    pub groups_claim: Option<String>,
+    /// Groups given by claim values (the CI path: a workflow on a
+    /// protected branch of one repository).
+    pub rules: Vec<GroupRule>,
+}
+
+/// `group = "ci-main"` when every listed claim has the listed value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupRule {
+    pub group: String,
+    pub claims: BTreeMap<String, String>,
+}
+
+/// Who a verified token names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HubIdentity {
+    pub principal: ActorName,
+    pub groups: Vec<ActorName>,
+    pub issuer: String,
+}
+
+/// At most this many groups per caller.
+const MAX_GROUPS: usize = 64;
+
+/// Escapes a claim value into the characters of an actor name: ASCII
+/// letters, digits and `. _ - @` stay, every other byte becomes `+` and
+/// two lowercase hex digits (so `+` itself is `+2b`). Injective: two
+/// different claim values never give the same principal, so no subject
+/// can be shaped to impersonate another.
+pub fn escape_claim(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@') {
+            out.push(char::from(b));
+        } else {
+            out.push('+');
+            out.push_str(&format!("{b:02x}"));
+        }
+    }
+    out
+}
+
+/// The text of a claim for matching: strings as they are, booleans and
+/// numbers as JSON writes them (`ref_protected = "true"`).
+fn claim_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn claim_at<'a>(claims: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut c = Some(claims);
+    for part in path.split('.') {
+        c = c.and_then(|c| c.get(part));
+    }
+    c
+}
+
+impl IssuerSettings {
+    /// The principal and groups a verified token's claims give.
+    pub fn identity(&self, claims: &Value) -> Result<HubIdentity, &'static str> {
+        let raw = claim_at(claims, &self.principal_claim)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or("token lacks the principal claim")?;
+        let principal = ActorName::new(&format!("{}.{}", self.name, escape_claim(raw)))
+            .map_err(|_| "token's principal name is too long")?;
+        let mut groups = Vec::new();
+        if let Some(gc) = &self.groups_claim {
+            let values: Vec<&str> = match claim_at(claims, gc) {
+                Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+                Some(Value::String(s)) => vec![s.as_str()],
+                _ => Vec::new(),
+            };
+            for v in values {
+                if let Ok(g) = ActorName::new(&format!("group.{}.{}", self.name, escape_claim(v))) {
+                    groups.push(g);
+                }
+            }
+        }
+        for rule in &self.rules {
+            let holds = rule.claims.iter().all(|(k, want)| {
+                claim_at(claims, k).and_then(claim_text).as_deref() == Some(want.as_str())
+            });
+            if holds && let Ok(g) = ActorName::new(&format!("group.{}", rule.group)) {
+                groups.push(g);
+            }
+        }
+        groups.sort();
+        groups.dedup();
+        if groups.len() > MAX_GROUPS {
+            return Err("token names too many groups");
+        }
+        Ok(HubIdentity {
+            principal,
+            groups,
+            issuer: self.name.clone(),
+        })
+    }
+}
+
+/// The trusted issuers with their current key sets.
+pub struct Issuers {
+    list: Vec<(IssuerSettings, arc_swap::ArcSwap<JwtVerifier>)>,
+}
+
+impl Issuers {
+    /// Reads (or fetches) every issuer's key set.
+    pub fn load(settings: &HubSettings) -> Result<Self, ServerError> {
+        let mut list = Vec::new();
+        for i in &settings.issuers {
+            let v = JwtVerifier::load(i.jwt.clone())
+                .map_err(|e| ServerError::Config(format!("issuer {}: {e}", i.name)))?;
+            list.push((i.clone(), arc_swap::ArcSwap::from_pointee(v)));
+        }
+        Ok(Issuers { list })
+    }
+
+    /// Verifies a bearer token; the error is a reason safe to show.
+    pub fn identify(&self, token: &str) -> Result<HubIdentity, &'static str> {
+        let iss = crate::jwt::unverified_issuer(token).ok_or("malformed token")?;
+        let (settings, verifier) = self
+            .list
+            .iter()
+            .find(|(s, _)| s.jwt.issuer == iss)
+            .ok_or("token issuer not accepted")?;
+        let claims = verifier.load().verify_claims(token)?;
+        settings.identity(&claims)
+    }
+
+    /// Fetches again the key sets served from URLs whose refresh interval
+    /// has passed (key rotation); a failed fetch keeps the keys in hand.
+    /// Returns the errors, by issuer.
+    pub fn refresh(&self, elapsed_seconds: u64) -> Vec<(String, String)> {
+        let mut failed = Vec::new();
+        for (s, current) in &self.list {
+            if !matches!(s.jwt.jwks, JwksSource::Url(_))
+                || !elapsed_seconds.is_multiple_of(s.jwt.jwks_refresh_seconds.max(1))
+            {
+                continue;
+            }
+            match JwtVerifier::load(s.jwt.clone()) {
+                Ok(v) => current.store(Arc::new(v)),
+                Err(e) => failed.push((s.name.clone(), e.to_string())),
+            }
+        }
+        failed
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Configuration
+
+/// The keys of a serve config that make no sense on the hub.
+const NOT_ON_THE_HUB: [&str; 7] = [
+    "env",
+    "jwt",
+    "monitor",
+    "max_instances",
+    "range_tolerance",
+    "min_confidence",
+    "reload_interval_seconds",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssuerFile {
+    name: String,
+    issuer: String,
+    audience: crate::jwt::OneOrMany,
+    jwks_file: Option<std::path::PathBuf>,
+    jwks_url: Option<String>,
+    #[serde(default = "default_refresh")]
+    jwks_refresh_seconds: u64,
+    #[serde(default = "default_algorithms")]
+    algorithms: Vec<String>,
+    #[serde(default = "default_principal_claim")]
+    principal_claim: String,
+    groups_claim: Option<String>,
+    #[serde(default = "default_leeway")]
+    leeway_seconds: u64,
+    #[serde(default)]
+    group: Vec<GroupRuleFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupRuleFile {
+    name: String,
+    claims: BTreeMap<String, String>,
+}
+
+fn default_refresh() -> u64 {
+    300
+}
+fn default_algorithms() -> Vec<String> {
+    vec!["RS256".into(), "ES256".into()]
+}
+fn default_principal_claim() -> String {
+    "sub".into()
+}
+fn default_leeway() -> u64 {
+    30
+}
+
+fn bad(what: &str, why: impl Into<String>) -> ServerError {
+    ServerError::Config(format!("{what}: {}", why.into()))
+}
+
+fn issuer_name_ok(n: &str) -> bool {
+    let b = n.as_bytes();
+    !b.is_empty()
+        && b.len() <= 32
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+/// Parses `hub.toml`: the serve config's listener, TLS, limits and
+/// timeouts, plus one `[[issuer]]` table per trusted identity provider.
+/// Relative paths are relative to the file's directory.
+pub fn config_from_toml(text: &str, source: &Path) -> Result<ServeConfig, ServerError> {
+    let base = source.parent().unwrap_or(Path::new("."));
+    let mut table: toml::Table = toml::from_str(text)
+        .map_err(|e| ServerError::Config(format!("{}: {e}", source.display())))?;
+    for key in NOT_ON_THE_HUB {
+        if table.contains_key(key) {
+            return Err(bad(
+                &format!("{}: {key}", source.display()),
+                "is a `warden serve` setting; the hub serves no models",
+            ));
+        }
+    }
+    let issuers = table.remove("issuer");
+    let default_limit = !table.contains_key("default_rate_limit");
+    let rest = toml::to_string(&table)
+        .map_err(|e| ServerError::Config(format!("{}: {e}", source.display())))?;
+    let mut cfg = ServeConfig::from_toml(&rest, source)?;
+    if default_limit {
+        // A person or pipeline scripting against the hub, not a browser.
+        cfg.default_rate_limit = crate::RateLimit {
+            per_second: 200.0,
+            burst: 400,
+        };
+    }
+    cfg.env = String::new();
+    cfg.monitor.enabled = false;
+    let files: Vec<IssuerFile> = match issuers {
+        None => Vec::new(),
+        Some(v) => v
+            .try_into()
+            .map_err(|e| bad(&format!("{}: issuer", source.display()), e.to_string()))?,
+    };
+    if files.is_empty() {
+        return Err(bad(
+            &source.display().to_string(),
+            "the hub needs at least one [[issuer]]: it accepts no caller it cannot verify",
+        ));
+    }
+    let mut out = Vec::new();
+    for f in files {
+        let what = format!("issuer {:?}", f.name);
+        if !issuer_name_ok(&f.name) || f.name == "group" {
+            return Err(bad(
+                &what,
+                "name: 1 to 32 lowercase letters, digits and -, starting with a letter, not \"group\"",
+            ));
+        }
+        if out.iter().any(|i: &IssuerSettings| i.name == f.name) {
+            return Err(bad(&what, "two issuers have this name"));
+        }
+        if out
+            .iter()
+            .any(|i: &IssuerSettings| i.jwt.issuer == f.issuer)
+        {
+            return Err(bad(
+                &what,
+                format!("issuer {} is configured twice", f.issuer),
+            ));
+        }
+        let jwks = match (f.jwks_file, f.jwks_url) {
+            (Some(p), None) => JwksSource::File(base.join(p)),
+            (None, Some(u)) => JwksSource::url(&u)?,
+            _ => return Err(bad(&what, "give exactly one of jwks_file and jwks_url")),
+        };
+        if f.jwks_refresh_seconds == 0 {
+            return Err(bad(&what, "jwks_refresh_seconds must be at least 1"));
+        }
+        let mut rules = Vec::new();
+        for g in f.group {
+            if ActorName::new(&format!("group.{}", g.name)).is_err() || g.name.contains("..") {
+                return Err(bad(
+                    &what,
+                    format!("group {:?}: letters, digits and . _ -", g.name),
+                ));
+            }
+            if g.claims.is_empty() {
+                return Err(bad(
+                    &what,
+                    format!(
+                        "group {:?} names no claims: every token would match",
+                        g.name
+                    ),
+                ));
+            }
+            rules.push(GroupRule {
+                group: g.name,
+                claims: g.claims,
+            });
+        }
+        out.push(IssuerSettings {
+            name: f.name,
+            jwt: JwtSettings {
+                jwks,
+                jwks_refresh_seconds: f.jwks_refresh_seconds,
+                issuer: f.issuer,
+                audience: f.audience.into_vec(),
+                algorithms: f.algorithms,
+                roles_claim: String::new(),
+                leeway_seconds: f.leeway_seconds,
+            },
+            principal_claim: f.principal_claim,
+            groups_claim: f.groups_claim,
+            rules,
+        });
+    }
+    // Checks every issuer's algorithms and key set now, not on a request.
+    Issuers::load(&HubSettings {
+        issuers: out.clone(),
+    })?;
+    cfg.hub = Some(HubSettings { issuers: out });
+    Ok(cfg)
+}
+
+// ---------------------------------------------------------------------------
+// Routes
+
+/// The hub's routes: health, the public checkpoint, who-am-I, and the
+/// registry under `/api/v1/teams/default/`.
+pub fn routes() -> Router<Arc<Shared>> {
+    let team = Router::new()
+        .route("/models", get(control::list_models))
+        .route("/models/{name}", get(control::show_model))
+        .route("/models/{name}/rollback", post(control::rollback))
+        .route(
+            "/models/{name}/versions/{version}",
+            get(control::show_version),
+        )
+        .route(
+            "/models/{name}/versions/{version}/promote",
+            post(control::promote),
+        )
+        .route(
+            "/models/{name}/versions/{version}/quarantine",
+            post(control::quarantine),
+        )
+        .route("/models/{name}/versions/{version}/approvals", post(approve))
+        .route("/keys", get(keys_list).post(keys_enrol))
+        .route("/keys/{name}/acknowledge", post(keys_acknowledge))
+        .route("/roles", get(roles_list))
+        .route("/roles/grant", post(roles_grant))
+        .route("/roles/revoke", post(roles_revoke))
+        .route("/audit", get(control::audit_log))
+        .route("/audit/proof/{index}", get(control::audit_proof))
+        .route("/audit/consistency", get(audit_consistency))
+        .fallback(crate::routes::not_found);
+    Router::new()
+        .route("/v2/health/live", get(crate::routes::live))
+        .route("/v2/health/ready", get(crate::routes::live))
+        .route("/checkpoint", get(checkpoint))
+        .route("/api/v1/whoami", get(whoami))
+        .nest(&format!("/api/v1/teams/{DEFAULT_TEAM}"), team)
+        .route("/api/v1/teams/{team}", get(no_team))
+        .route("/api/v1/teams/{team}/{*rest}", get(no_team).post(no_team))
+        .fallback(crate::routes::not_found)
+        .method_not_allowed_fallback(crate::routes::method_not_allowed)
+}
+
+async fn no_team(UrlPath(p): UrlPath<BTreeMap<String, String>>) -> Response {
+    let team = p.get("team").map(String::as_str).unwrap_or_default();
+    error(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no team named {:?}: this hub has one team, {DEFAULT_TEAM}",
+            team.chars().take(64).collect::<String>()
+        ),
+    )
+}
+
+/// `GET /checkpoint`: the log's newest signed checkpoint, as a C2SP
+/// tlog-checkpoint note (text), with the verifier key in a header. Open
+/// to everyone: a client that remembers the last one it saw detects a
+/// rewritten or forked history by asking for a consistency proof.
+async fn checkpoint(State(s): State<Arc<Shared>>) -> Response {
+    let root = s.root.clone();
+    let opts = s.open_options.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let ws = warden::Workspace::open(&root, ActorName::new("warden-hub")?, &opts)?;
+        ws.audit_checkpoint()
+    })
+    .await;
+    match done {
+        Ok(Ok((note, vkey))) => {
+            let mut r = (StatusCode::OK, note).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&vkey) {
+                r.headers_mut().insert("x-warden-log-vkey", v);
+            }
+            r
+        }
+        Ok(Err(warden::Error::NotFound(m))) => error(StatusCode::NOT_FOUND, format!("no {m}")),
+        _ => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the checkpoint could not be read",
+        ),
+    }
+}
+
+/// `GET /api/v1/whoami`: the authenticated principal, its groups and the
+/// roles the workspace grants them.
+async fn whoami(State(s): State<Arc<Shared>>, c: Option<axum::Extension<Client>>) -> Response {
+    let c = client(c);
+    let groups: Vec<String> = c.as_ref().map(|c| c.groups.to_vec()).unwrap_or_default();
+    let principal = c.as_ref().map(|c| c.name.to_string());
+    as_caller(s, c, move |ws| {
+        let roles = ws.effective_roles()?;
+        Ok((
+            StatusCode::OK,
+            json!({"principal": principal, "groups": groups, "roles": roles, "team": DEFAULT_TEAM}),
+        ))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproveBody {
+    env: String,
+    envelope: Value,
+}
+
+/// `POST …/models/{name}/versions/{version}/approvals`: an approval the
+/// caller signed on their own machine (`{"env", "envelope"}`); it must
+/// verify against an approval key the same principal enrolled.
+async fn approve(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    UrlPath((name, v)): UrlPath<(String, String)>,
+    b: Result<Bytes, BytesRejection>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        let req: ApproveBody = body(b)?;
+        let r = control::version(&name, &v)?;
+        Ok((
+            StatusCode::CREATED,
+            ws.approve_signed(&r, &req.env, &req.envelope)?,
+        ))
+    })
+    .await
+}
+
+async fn keys_list(State(s): State<Arc<Shared>>, c: Option<axum::Extension<Client>>) -> Response {
+    as_caller(s, client(c), |ws| Ok((StatusCode::OK, ws.keys_list()?))).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrolBody {
+    name: String,
+    public_pem: String,
+}
+
+/// `POST …/keys`: enrols the public half of the caller's approval key.
+async fn keys_enrol(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    b: Result<Bytes, BytesRejection>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        let req: EnrolBody = body(b)?;
+        let name = KeyName::new(&req.name)?;
+        Ok((
+            StatusCode::CREATED,
+            ws.keys_enrol_public(&name, &req.public_pem)?,
+        ))
+    })
+    .await
+}
+
+async fn keys_acknowledge(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    UrlPath(name): UrlPath<String>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        let name = KeyName::new(&name)?;
+        Ok((StatusCode::OK, ws.keys_acknowledge(&name)?))
+    })
+    .await
+}
+
+async fn roles_list(State(s): State<Arc<Shared>>, c: Option<axum::Extension<Client>>) -> Response {
+    as_caller(s, client(c), |ws| Ok((StatusCode::OK, ws.roles_list()?))).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantBody {
+    principal: String,
+    role: String,
+}
+
+/// `POST …/roles/grant` `{"principal", "role"}`: a principal is a person
+/// (`corp.alice@example.com`) or a group (`group.ci-main`).
+async fn roles_grant(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    b: Result<Bytes, BytesRejection>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        let req: GrantBody = body(b)?;
+        let who = ActorName::new(&req.principal)?;
+        let role = RoleName::new(&req.role)?;
+        Ok((StatusCode::OK, ws.roles_grant(&who, &role)?))
+    })
+    .await
+}
+
+async fn roles_revoke(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    b: Result<Bytes, BytesRejection>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        let req: GrantBody = body(b)?;
+        let who = ActorName::new(&req.principal)?;
+        let role = RoleName::new(&req.role)?;
+        ws.roles_revoke(&who, &role)?;
+        Ok((
+            StatusCode::OK,
+            json!({"principal": who, "role": role, "revoked": true}),
+        ))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsistencyQuery {
+    old: u64,
+    new: u64,
+}
+
+/// `GET …/audit/consistency?old=M&new=N`: a consistency proof between
+/// two tree sizes, with both signed checkpoints.
+async fn audit_consistency(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "query: old and new (tree sizes) are required",
+        );
+    };
+    as_caller(s, client(c), move |ws| {
+        let old = q.old.min(i64::MAX as u64);
+        let new = q.new.min(i64::MAX as u64);
+        Ok((
+            StatusCode::OK,
+            warden::ProofFile::Consistency(ws.audit_consistency_proof(old, new)?),
+        ))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn issuer(rules: Vec<GroupRule>, groups_claim: Option<&str>) -> IssuerSettings {
+        IssuerSettings {
+            name: "github".into(),
+            jwt: JwtSettings {
+                jwks: JwksSource::File("x".into()),
+                jwks_refresh_seconds: 300,
+                issuer: "https://token.actions.githubusercontent.com".into(),
+                audience: vec!["warden".into()],
+                algorithms: vec!["RS256".into()],
+                roles_claim: String::new(),
+                leeway_seconds: 30,
+            },
+            principal_claim: "sub".into(),
+            groups_claim: groups_claim.map(str::to_string),
+            rules,
+        }
+    }
+
+    #[test]
+    fn a_ci_token_maps_to_its_principal_and_rule_groups() {
+        let rules = vec![GroupRule {
+            group: "ci-main".into(),
+            claims: [
+                ("repository".to_string(), "org/app".to_string()),
+                ("ref".to_string(), "refs/heads/main".to_string()),
+                ("ref_protected".to_string(), "true".to_string()),
+            ]
+            .into(),
+        }];
+        let i = issuer(rules, None);
+        let main = json!({"sub": "repo:org/app:ref:refs/heads/main", "repository": "org/app",
+                          "ref": "refs/heads/main", "ref_protected": true});
+        let id = i.identity(&main).unwrap();
+        assert_eq!(
+            id.principal.as_str(),
+            "github.repo+3aorg+2fapp+3aref+3arefs+2fheads+2fmain"
+        );
+        assert_eq!(id.groups, vec![ActorName::new("group.ci-main").unwrap()]);
+        // A branch that is not protected, or another repository, is not in the group.
+        let mut other = main.clone();
+        other["ref_protected"] = json!(false);
+        assert!(i.identity(&other).unwrap().groups.is_empty());
+        other = main.clone();
+        other["repository"] = json!("org/app-fork");
+        assert!(i.identity(&other).unwrap().groups.is_empty());
+        // No principal claim, no identity.
+        assert!(i.identity(&json!({"repository": "org/app"})).is_err());
+        assert!(i.identity(&json!({"sub": ""})).is_err());
+        assert!(i.identity(&json!({"sub": "x".repeat(200)})).is_err());
+    }
+
+    #[test]
+    fn idp_groups_are_namespaced_by_issuer() {
+        let i = issuer(Vec::new(), Some("groups"));
+        let id = i
+            .identity(&json!({"sub": "alice", "groups": ["ml team", "admins"]}))
+            .unwrap();
+        let g: Vec<&str> = id.groups.iter().map(ActorName::as_str).collect();
+        assert_eq!(g, vec!["group.github.admins", "group.github.ml+20team"]);
+    }
+
+    proptest! {
+        /// Different claim values never give the same principal, and every
+        /// escaped value is made of actor-name characters.
+        #[test]
+        fn escaping_is_injective(a in ".{0,40}", b in ".{0,40}") {
+            let (ea, eb) = (escape_claim(&a), escape_claim(&b));
+            prop_assert_eq!(a == b, ea == eb);
+            prop_assert!(ea.bytes().all(|c| c.is_ascii_alphanumeric() || b"._-@+".contains(&c)));
+        }
+    }
+
+    #[test]
+    fn the_config_refuses_what_it_cannot_honour() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("hub.toml");
+        let jwks = dir.path().join("jwks.json");
+        std::fs::write(
+            &jwks,
+            r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k","alg":"ES256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRjmIh9O-XB1kgPuv2gBdhmIqSD3hHAxQZjNqMs"}]}"#,
+        )
+        .unwrap();
+        let issuer = "[[issuer]]\nname = \"corp\"\nissuer = \"https://idp.test/\"\naudience = \"hub\"\njwks_file = \"jwks.json\"\nalgorithms = [\"ES256\"]\n";
+        let cfg = config_from_toml(issuer, &src).unwrap();
+        let hub = cfg.hub.unwrap();
+        assert_eq!(hub.issuers[0].name, "corp");
+        assert_eq!(cfg.env, "");
+        assert!(!cfg.monitor.enabled);
+        for (text, says) in [
+            ("addr = \"127.0.0.1:1\"\n", "at least one [[issuer]]"),
+            (
+                &format!("env = \"production\"\n{issuer}"),
+                "hub serves no models",
+            ),
+            (
+                &format!("[jwt]\nissuer = \"x\"\n{issuer}"),
+                "hub serves no models",
+            ),
+            (&issuer.replace("\"corp\"", "\"group\""), "not \"group\""),
+            (
+                &format!("{issuer}{}", issuer.replace("corp", "corp2")),
+                "configured twice",
+            ),
+            (&issuer.replace("ES256", "HS256"), "symmetric"),
+            (
+                &format!("{issuer}[[issuer.group]]\nname = \"all\"\nclaims = {{}}\n"),
+                "every token would match",
+            ),
+        ] {
+            let e = config_from_toml(text, &src).unwrap_err().to_string();
+            assert!(e.contains(says), "{text}: {e}");
+        }
+    }
+}
