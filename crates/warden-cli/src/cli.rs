@@ -302,6 +302,23 @@ pub enum Command {
     /// Warden Hub: the shared control plane, where callers are proven by OIDC tokens
     #[command(subcommand)]
     Hub(HubCmd),
+    /// Log in to a Warden Hub: check the token proves someone, remember the hub's log key and checkpoint
+    #[command(
+        after_help = "Examples:\n  warden login https://hub.example.com --token-file ~/.config/idp-token\n  WARDEN_HUB_TOKEN=$(gh-oidc-token) warden login https://hub.example.com\n  warden login https://hub.example.com --token-file t --vkey 'hub.example.com/log+1a2b3c4d+AbC…'\n\nThe token (an OIDC ID token from an issuer the hub trusts) is kept in the user's Warden directory\n(hub.json, mode 0600). The hub's log key is taken from the hub at first login unless --vkey pins\nit; from then on every `warden hub` call checks the hub's signed checkpoint extends the newest this\nmachine has seen (a consistency proof), so a rewritten or forked history is refused (exit 5).\n--actor and WARDEN_ACTOR are refused: the hub acts as the principal the token proves.\nExit codes: 2 bad URL or no token, 3 the hub does not accept the token, 5 the log does not verify."
+    )]
+    Login {
+        /// The hub's base URL (https://, or http:// on the loopback address)
+        url: String,
+        /// Read the bearer token from this file
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<std::path::PathBuf>,
+        /// The bearer token itself (prefer --token-file: a flag shows in the process list)
+        #[arg(long, env = "WARDEN_HUB_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Pin the hub's log verifier key instead of taking the one the hub names
+        #[arg(long, value_name = "VKEY")]
+        vkey: Option<String>,
+    },
     /// Move an environment back to the last version that passed its gate and is not quarantined
     #[command(
         after_help = "Examples:\n  warden rollback credit --env production\n  warden rollback credit --env staging --json\n\nExit 1 if there is no such version."
@@ -338,6 +355,55 @@ pub enum HubCmd {
         tls_key: Option<std::path::PathBuf>,
         #[command(flatten)]
         acting: ActingAs,
+    },
+    /// Who the hub says you are: principal, groups and roles (after `warden login`)
+    #[command(after_help = "Example:\n  warden hub whoami --json")]
+    Whoami,
+    /// The hub's model versions, or one model's versions and stage pointers
+    #[command(after_help = "Examples:\n  warden hub models\n  warden hub models credit --json")]
+    Models {
+        /// One model's name
+        name: Option<String>,
+    },
+    /// Ask the hub to move an environment's pointer to MODEL@N, if its gate allows (exit 4 if not)
+    #[command(after_help = "Example:\n  warden hub promote credit@3 --env staging")]
+    Promote {
+        /// MODEL@N
+        model: String,
+        #[arg(long)]
+        env: String,
+    },
+    /// Make an approval key on this machine and enrol its public half on the hub
+    #[command(
+        after_help = "Example:\n  warden hub keys-enrol lee-approvals\n\nThe private half is written to the user's Warden directory (hub-keys/NAME.pem, 0600, encrypted\nwith WARDEN_KEY_PASSPHRASE when set) and never sent. It counts once an admin other than you\nacknowledges it (warden hub keys-acknowledge NAME)."
+    )]
+    KeysEnrol {
+        /// Name of the key
+        name: String,
+        /// Key type: ed25519, ecdsa-p256 or ecdsa-p384
+        #[arg(long = "type", default_value = "ed25519", value_name = "TYPE")]
+        key_type: String,
+    },
+    /// Acknowledge that an enrolled approval key belongs to its owner (admins other than the owner)
+    #[command(after_help = "Example:\n  warden hub keys-acknowledge lee-approvals")]
+    KeysAcknowledge {
+        /// Name of the enrolled key
+        name: String,
+    },
+    /// Sign an approval of MODEL@N on this machine and record it on the hub (never the author)
+    #[command(
+        after_help = "Example:\n  warden hub approve credit@3 --env production --key lee-approvals --comment \"reviewed eval 12\"\n\nThe statement names the digest the hub reports for MODEL@N; the hub checks the signature against\nthe key you enrolled and refuses an approval by the model's author. Exit 5 if it does not verify."
+    )]
+    Approve {
+        /// MODEL@N
+        model: String,
+        #[arg(long)]
+        env: String,
+        /// Your enrolled approval key
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        comment: Option<String>,
     },
 }
 

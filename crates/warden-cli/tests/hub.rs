@@ -223,7 +223,10 @@ impl Hub {
     }
 
     fn url(&self, path: &str) -> String {
-        if path.starts_with("/api/v1/whoami") || path.starts_with("/checkpoint") {
+        if ["/api/v1/whoami", "/checkpoint", "/log/"]
+            .iter()
+            .any(|p| path.starts_with(p))
+        {
             format!("{}{path}", self.base)
         } else {
             format!("{}/api/v1/teams/default{path}", self.base)
@@ -752,14 +755,182 @@ fn concurrent_clients_lose_no_event_and_the_log_verifies() {
     let after = reply(a.get(&hub.url("/checkpoint")).call());
     let new_size: u64 = after.body.lines().nth(1).unwrap().parse().unwrap();
     assert_eq!(new_size, old_size + writes as u64);
+    // Open to anyone, like the checkpoint.
     let proof = get(
         &a,
-        &hub.url(&format!("/audit/consistency?old={old_size}&new={new_size}")),
-        Some(&bob),
+        &hub.url(&format!("/log/consistency?old={old_size}&new={new_size}")),
+        None,
     );
     assert_eq!(proof.status, 200, "{}", proof.body);
     let file = ws.join("consistency.json");
     std::fs::write(&file, &proof.body).unwrap();
     ok(ws, "ana", &["audit", "check-proof", file.to_str().unwrap()]);
     ok(ws, "ana", &["audit", "verify"]);
+}
+
+/// `warden` as a hub client whose user directory is `home` (no actor).
+fn client(home: &Path, args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(bin())
+        .args(args)
+        .current_dir(home)
+        .env("WARDEN_CONFIG_DIR", home)
+        .env_remove("WARDEN_ACTOR")
+        .env_remove("WARDEN_WORKSPACE")
+        .env_remove("WARDEN_HUB_TOKEN")
+        .env_remove("WARDEN_KEY_PASSPHRASE")
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn client_ok(home: &Path, args: &[&str]) -> String {
+    let (code, out, err) = client(home, args);
+    assert_eq!(code, 0, "warden {args:?}\n{out}\n{err}");
+    out
+}
+
+/// A person's machine: a user directory holding their token.
+fn person(root: &Path, corp: &Issuer, who: &str) -> PathBuf {
+    let home = root.join(who);
+    std::fs::create_dir_all(&home).unwrap();
+    let t = corp.token(json!({"sub": who, "email": format!("{who}@example.com")}));
+    std::fs::write(home.join("token"), t).unwrap();
+    home
+}
+
+#[test]
+fn the_cli_is_a_hub_client_that_signs_locally_and_catches_a_forked_history() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    for (who, role) in [
+        ("corp.alice@example.com", "approver"),
+        ("corp.mia@example.com", "ml-engineer"),
+        ("corp.mia@example.com", "approver"),
+        ("corp.bob@example.com", "admin"),
+    ] {
+        ok(ws, "ana", &["roles", "grant", who, role]);
+    }
+    ok(
+        ws,
+        "corp.mia@example.com",
+        &["train", "--dataset", "credit", "--name", "credit"],
+    );
+    // Another copy of the same log that went its own way: the fork.
+    let forked = workspace();
+    for i in 0..80 {
+        ok(
+            forked.path(),
+            "ana",
+            &["roles", "grant", &format!("fork-{i}"), "auditor"],
+        );
+    }
+    let corp = Issuer::new(CORP, 7, "corp-1");
+    let ci = Issuer::new(CI, 9, "ci-1");
+    let hub = Hub::start(ws, &corp, &ci);
+    let other = Hub::start(forked.path(), &corp, &ci);
+    let homes = tempfile::tempdir().unwrap();
+    let (alice, bob, mia) = (
+        person(homes.path(), &corp, "alice"),
+        person(homes.path(), &corp, "bob"),
+        person(homes.path(), &corp, "mia"),
+    );
+    for home in [&alice, &bob, &mia] {
+        client_ok(home, &["login", &hub.base, "--token-file", "token"]);
+    }
+    // A declared actor is refused: the hub acts as the proven principal.
+    let o = Command::new(bin())
+        .args(["hub", "whoami"])
+        .env("WARDEN_CONFIG_DIR", &alice)
+        .env("WARDEN_ACTOR", "corp.bob@example.com")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // A token the hub does not accept is not kept.
+    std::fs::write(homes.path().join("bad"), "not-a-token").unwrap();
+    let (code, _, err) = client(homes.path(), &["login", &hub.base, "--token-file", "bad"]);
+    assert_eq!(code, 3, "{err}");
+    let me: Value = serde_json::from_str(&client_ok(&alice, &["hub", "whoami", "--json"])).unwrap();
+    assert_eq!(me["principal"], "corp.alice@example.com");
+
+    // Keys made here; only the public half reaches the hub.
+    client_ok(
+        &alice,
+        &[
+            "hub",
+            "keys-enrol",
+            "alice-approval",
+            "--type",
+            "ecdsa-p256",
+        ],
+    );
+    assert!(alice.join("hub-keys/alice-approval.pem").is_file());
+    // Key names are the hub's: a clash enrols nothing and leaves no key behind.
+    let (code, _, err) = client(&mia, &["hub", "keys-enrol", "alice-approval"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("already exists"), "{err}");
+    assert!(!mia.join("hub-keys/alice-approval.pem").exists());
+    let (v, _, _) = newest_credit(
+        &agent(),
+        &hub,
+        &corp.token(json!({"sub": "b", "email": "bob@example.com"})),
+    );
+    let model = format!("credit@{v}");
+    client_ok(&bob, &["hub", "keys-acknowledge", "alice-approval"]);
+    let (code, _, err) = client(&alice, &["hub", "keys-acknowledge", "alice-approval"]);
+    assert_eq!(code, 3, "an owner acknowledged their own key: {err}");
+    let out = client_ok(
+        &alice,
+        &[
+            "hub",
+            "approve",
+            &model,
+            "--env",
+            "production",
+            "--key",
+            "alice-approval",
+        ],
+    );
+    assert!(out.contains("as corp.alice@example.com"), "{out}");
+    // The author cannot approve her own model.
+    client_ok(&mia, &["hub", "keys-enrol", "mia-approval"]);
+    client_ok(&bob, &["hub", "keys-acknowledge", "mia-approval"]);
+    let (code, _, err) = client(
+        &mia,
+        &[
+            "hub",
+            "approve",
+            &model,
+            "--env",
+            "production",
+            "--key",
+            "mia-approval",
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("author"), "{err}");
+    let listed: Value =
+        serde_json::from_str(&client_ok(&bob, &["hub", "models", "credit", "--json"])).unwrap();
+    assert!(
+        listed["versions"].as_array().unwrap().len() >= 2,
+        "{listed}"
+    );
+
+    // The same log origin, served by a hub whose history forked: Alice's
+    // machine remembers a checkpoint the fork does not extend.
+    let (code, _, err) = client(&alice, &["login", &other.base, "--token-file", "token"]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("rewritten or forked"), "{err}");
+    // Someone who never saw the original accepts the fork's first checkpoint
+    // (trust on first use), which is why the first login may pin --vkey.
+    let fresh = person(homes.path(), &corp, "fresh");
+    client_ok(&fresh, &["login", &other.base, "--token-file", "token"]);
 }

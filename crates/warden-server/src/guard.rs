@@ -278,6 +278,7 @@ pub fn classify_hub(path: &str) -> (&'static str, Access) {
         "/v2/health/live" => ("health_live", Public),
         "/v2/health/ready" => ("health_ready", Public),
         "/checkpoint" => ("checkpoint", Public),
+        "/log/consistency" => ("log_consistency", Public),
         p if p.starts_with("/api/v1/") => ("control", Authenticated),
         _ => ("other", Authenticated),
     }

@@ -43,6 +43,8 @@ use evaluation::{evaluate, report_html};
 use models::{card, lineage, model, predict, signing};
 use operate::{apikey, monitor, monitor_html, respond, serving, watch};
 use release::{approve, gate, incident};
+/// What a hub client checks and keeps on its own machine.
+pub use trust::hubclient;
 use trust::{audit, keys, ledger, pinning, roles, userdir, witness};
 
 pub use apikey::{API_KEY_PREFIX, ApiKeyCreated, ApiKeyVerifier, KeyRejection, parse_expiry};

@@ -4,6 +4,7 @@ mod audit;
 mod data;
 mod eval;
 mod gate;
+mod hubclient;
 mod keys;
 mod model;
 mod monitor;
@@ -18,7 +19,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use warden::{OpenOptions, Workspace};
-use warden_core::ActorName;
+use warden_core::{ActorName, KeyName, VersionRef};
 use zeroize::Zeroizing;
 
 use crate::cli::{Cli, Command, Global};
@@ -68,6 +69,38 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Monitor(c) => monitor::run(&g, c),
         Command::Scan(a) => scan::run(&g, *a),
         Command::Apikey(c) => keys::apikey(&g, c),
+        Command::Login {
+            url,
+            token_file,
+            token,
+            vkey,
+        } => hubclient::login(&g, &url, token, token_file.as_deref(), vkey.as_deref()),
+        Command::Hub(crate::cli::HubCmd::Whoami) => hubclient::whoami(&g),
+        Command::Hub(crate::cli::HubCmd::Models { name }) => hubclient::models(&g, name.as_deref()),
+        Command::Hub(crate::cli::HubCmd::Promote { model, env }) => {
+            hubclient::promote(&g, &parse(&model, str::parse::<VersionRef>)?, &env)
+        }
+        Command::Hub(crate::cli::HubCmd::KeysEnrol { name, key_type }) => {
+            let algorithm: warden::Algorithm = key_type
+                .parse()
+                .map_err(|e: warden::KeyError| Failure::new(exit::USAGE, e.to_string()))?;
+            hubclient::keys_enrol(&g, &parse(&name, KeyName::new)?, algorithm)
+        }
+        Command::Hub(crate::cli::HubCmd::KeysAcknowledge { name }) => {
+            hubclient::keys_acknowledge(&g, &parse(&name, KeyName::new)?)
+        }
+        Command::Hub(crate::cli::HubCmd::Approve {
+            model,
+            env,
+            key,
+            comment,
+        }) => hubclient::approve(
+            &g,
+            &parse(&model, str::parse::<VersionRef>)?,
+            &env,
+            &parse(&key, KeyName::new)?,
+            comment.as_deref(),
+        ),
         Command::Hub(crate::cli::HubCmd::Serve {
             config,
             addr,
@@ -221,6 +254,16 @@ fn acting_as(c: &Command) -> Option<&str> {
             D::Profile { .. } => return None,
         },
         Command::Example(_) | Command::Privacy(_) => return None,
+        // The hub's clients act as the principal their token proves.
+        Command::Login { .. }
+        | Command::Hub(
+            crate::cli::HubCmd::Whoami
+            | crate::cli::HubCmd::Models { .. }
+            | crate::cli::HubCmd::Promote { .. }
+            | crate::cli::HubCmd::KeysEnrol { .. }
+            | crate::cli::HubCmd::KeysAcknowledge { .. }
+            | crate::cli::HubCmd::Approve { .. },
+        ) => return None,
         Command::Scan(a) => &a.acting,
         Command::Apikey(
             crate::cli::ApikeyCmd::Create { acting, .. }

@@ -636,6 +636,14 @@ impl Workspace {
     /// A consistency proof between tree sizes `old` and `new`.
     pub fn audit_consistency_proof(&self, old: u64, new: u64) -> Result<ConsistencyProof, Error> {
         self.authorize(Action::AuditProof, "audit")?;
+        self.log_consistency(old, new)
+    }
+
+    /// A consistency proof between tree sizes `old` and `new`, for anyone:
+    /// like a checkpoint it holds only hashes and signed roots, never an
+    /// event, and every client of a hub needs it to check that the history
+    /// it saw was extended rather than rewritten.
+    pub fn log_consistency(&self, old: u64, new: u64) -> Result<ConsistencyProof, Error> {
         let mut tx = self.store().read()?;
         let size = tx.log_frontier()?.size();
         if old == 0 || old > new || new > size {

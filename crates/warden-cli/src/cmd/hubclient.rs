@@ -1,0 +1,535 @@
+//! The CLI as a hub client: `warden login URL`, then `warden hub whoami |
+//! models | promote | keys-enrol | approve`.
+//!
+//! Credentials live in the user's Warden directory (`hub.json`, 0600).
+//! Every call is followed by a look at the hub's signed checkpoint: the
+//! first one is remembered (with the log key the login saw), and each later
+//! one must extend the newest this machine has seen, by a consistency proof
+//! checked here ([`warden::hubclient::check_extends`]). A hub that rewrote
+//! or forked its history is refused by the next call of any client.
+//! Approval keys are made and kept on this machine; the hub receives only
+//! the public half and signed approvals.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use warden::hubclient;
+use warden_core::{KeyName, Timestamp, VersionRef};
+
+use crate::cli::Global;
+use crate::exit;
+use crate::output::{self, Failure};
+
+/// The hub's one team: every resource path is under it.
+const TEAM: &str = "/api/v1/teams/default";
+const CREDENTIALS: &str = "hub.json";
+
+/// What `warden login` keeps.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    url: String,
+    token: String,
+    /// The log verifier key the hub's checkpoints must be signed by.
+    vkey: String,
+}
+
+fn user_dir() -> Result<PathBuf, Failure> {
+    warden::user_dir().ok_or_else(|| {
+        Failure::new(
+            exit::USAGE,
+            "no user directory: set WARDEN_CONFIG_DIR or HOME",
+        )
+    })
+}
+
+/// The hub acts as the principal the token proves, never a declared one.
+fn refuse_actor(g: &Global) -> Result<(), Failure> {
+    if g.actor.is_some() {
+        return Err(Failure::new(
+            exit::USAGE,
+            "--actor and WARDEN_ACTOR are refused against the hub: it acts as the principal your token proves",
+        )
+        .with_hint("unset WARDEN_ACTOR (or drop --actor) for `warden login` and `warden hub` commands"));
+    }
+    Ok(())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    let fail = |e: std::io::Error| {
+        Failure::new(exit::ERROR, format!("cannot write {}: {e}", path.display()))
+    };
+    if let Some(parent) = path.parent() {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            b.mode(0o700);
+        }
+        b.create(parent).map_err(fail)?;
+    }
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o.open(path).map_err(fail)?;
+    f.write_all(bytes).map_err(fail)
+}
+
+struct Session {
+    url: String,
+    token: String,
+    vkey: String,
+    dir: PathBuf,
+    agent: ureq::Agent,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(60)))
+        .max_redirects(0)
+        .build()
+        .into()
+}
+
+/// An HTTP status as the CLI's exit code.
+fn code_of(status: u16) -> u8 {
+    match status {
+        401 | 403 => exit::NOT_AUTHORISED,
+        400 | 404 | 405 | 413 => exit::USAGE,
+        422 => exit::VERIFICATION,
+        _ => exit::ERROR,
+    }
+}
+
+impl Session {
+    fn load(g: &Global) -> Result<Self, Failure> {
+        refuse_actor(g)?;
+        let dir = user_dir()?;
+        let path = dir.join(CREDENTIALS);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Failure::new(
+                exit::USAGE,
+                format!("not logged in to a hub ({}: {e})", path.display()),
+            )
+            .with_hint("warden login https://hub.example.com --token-file TOKEN")
+        })?;
+        let c: Credentials = serde_json::from_str(&text).map_err(|e| {
+            Failure::new(exit::ERROR, format!("{} is damaged: {e}", path.display()))
+        })?;
+        Ok(Session {
+            url: c.url,
+            token: c.token,
+            vkey: c.vkey,
+            dir,
+            agent: agent(),
+        })
+    }
+
+    /// One call; a refusal is a failure with the hub's message and the
+    /// matching exit code. Then the checkpoint is followed.
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), Failure> {
+        let url = format!("{}{path}", self.url);
+        let auth = format!("Bearer {}", self.token);
+        let sent = match (method, body) {
+            ("GET", _) => self.agent.get(&url).header("Authorization", &auth).call(),
+            (_, b) => self
+                .agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .header("Content-Type", "application/json")
+                .send(b.map(Value::to_string).unwrap_or_else(|| "{}".into())),
+        };
+        let mut r = sent.map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
+        let status = r.status().as_u16();
+        let text = r
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
+        let v: Value = serde_json::from_str(&text).map_err(|_| {
+            Failure::new(
+                exit::ERROR,
+                format!("{url}: answered {status} with something that is not JSON"),
+            )
+        })?;
+        self.follow()?;
+        if (200..300).contains(&status) || status == 409 && v.get("gate").is_some() {
+            return Ok((status, v));
+        }
+        let message = v
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("the hub refused the call")
+            .to_string();
+        Err(Failure::new(code_of(status), format!("hub: {message}")))
+    }
+
+    /// Fetches the hub's checkpoint and checks it extends the newest this
+    /// machine remembers for the log, then remembers it.
+    fn follow(&self) -> Result<(), Failure> {
+        let cp = fetch_checkpoint(&self.agent, &self.url, Some(&self.vkey))?;
+        follow_checkpoint(&self.dir, &cp, |old, new| {
+            let (_, v) = self.raw_get(&format!("/log/consistency?old={old}&new={new}"))?;
+            match serde_json::from_value::<warden::ProofFile>(v) {
+                Ok(warden::ProofFile::Consistency(p)) => Ok(p),
+                Ok(_) => Err(Failure::new(
+                    exit::VERIFICATION,
+                    "the hub answered a consistency request with another kind of proof",
+                )),
+                Err(e) => Err(Failure::new(
+                    exit::VERIFICATION,
+                    format!("consistency proof: {e}"),
+                )),
+            }
+        })
+    }
+
+    /// A GET without following the checkpoint (used while following it).
+    fn raw_get(&self, path: &str) -> Result<(u16, Value), Failure> {
+        let url = format!("{}{path}", self.url);
+        let mut r = self
+            .agent
+            .get(&url)
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .call()
+            .map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
+        let status = r.status().as_u16();
+        let text = r
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
+        let v: Value = serde_json::from_str(&text).map_err(|_| {
+            Failure::new(
+                exit::ERROR,
+                format!("{url}: answered {status} with something that is not JSON"),
+            )
+        })?;
+        if !(200..300).contains(&status) {
+            let m = v.get("error").and_then(Value::as_str).unwrap_or("refused");
+            return Err(Failure::new(code_of(status), format!("hub: {m}")));
+        }
+        Ok((status, v))
+    }
+}
+
+/// `GET /checkpoint`, opened under `vkey` (or the key the hub names, at
+/// login, when none is pinned yet).
+fn fetch_checkpoint(
+    agent: &ureq::Agent,
+    base: &str,
+    vkey: Option<&str>,
+) -> Result<hubclient::OpenedCheckpoint, Failure> {
+    let url = format!("{base}/checkpoint");
+    let mut r = agent
+        .get(&url)
+        .call()
+        .map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
+    if r.status().as_u16() != 200 {
+        return Err(Failure::new(
+            exit::ERROR,
+            format!("{url}: answered {}", r.status().as_u16()),
+        ));
+    }
+    let named = r
+        .headers()
+        .get("x-warden-log-vkey")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let note = r
+        .body_mut()
+        .with_config()
+        .limit(64 << 10)
+        .read_to_string()
+        .map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
+    let vkey = match (vkey, named) {
+        (Some(k), _) => k.to_string(),
+        (None, Some(k)) => k,
+        (None, None) => {
+            return Err(Failure::new(
+                exit::VERIFICATION,
+                format!("{url}: the hub names no log key; pass --vkey"),
+            ));
+        }
+    };
+    Ok(hubclient::open_checkpoint(&note, &vkey)?)
+}
+
+/// Checks `cp` against the remembered checkpoint of its log (fetching a
+/// consistency proof with `proof` when the log grew), then remembers it.
+fn follow_checkpoint(
+    dir: &Path,
+    cp: &hubclient::OpenedCheckpoint,
+    proof: impl FnOnce(u64, u64) -> Result<warden::ConsistencyProof, Failure>,
+) -> Result<(), Failure> {
+    if let Some(old) = hubclient::remembered_checkpoint(dir, &cp.origin)? {
+        let p = if cp.size > old.size {
+            Some(proof(old.size, cp.size)?)
+        } else {
+            None
+        };
+        hubclient::check_extends(&old, cp, p.as_ref())?;
+    }
+    hubclient::remember_checkpoint(dir, cp)?;
+    Ok(())
+}
+
+/// `warden login URL`.
+pub fn login(
+    g: &Global,
+    url: &str,
+    token: Option<String>,
+    token_file: Option<&Path>,
+    vkey: Option<&str>,
+) -> Result<ExitCode, Failure> {
+    refuse_actor(g)?;
+    let url = url.trim_end_matches('/').to_string();
+    let lower = url.to_ascii_lowercase();
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"];
+    if !lower.starts_with("https://") && !loopback.iter().any(|p| lower.starts_with(p)) {
+        return Err(Failure::new(
+            exit::USAGE,
+            format!(
+                "{url}: a hub is reached over https:// (plain http only on the loopback address)"
+            ),
+        ));
+    }
+    let token = match (token, token_file) {
+        (_, Some(p)) => std::fs::read_to_string(p)
+            .map_err(|e| Failure::new(exit::USAGE, format!("cannot read {}: {e}", p.display())))?
+            .trim()
+            .to_string(),
+        (Some(t), None) => t.trim().to_string(),
+        (None, None) => {
+            return Err(Failure::new(exit::USAGE, "no token given")
+                .with_hint("pass --token-file FILE or set WARDEN_HUB_TOKEN"));
+        }
+    };
+    if token.is_empty() {
+        return Err(Failure::new(exit::USAGE, "the token is empty"));
+    }
+    let dir = user_dir()?;
+    let a = agent();
+    let cp = fetch_checkpoint(&a, &url, vkey)?;
+    let s = Session {
+        url: url.clone(),
+        token,
+        vkey: cp.vkey.clone(),
+        dir: dir.clone(),
+        agent: a,
+    };
+    // The token must prove someone before it is kept.
+    let (_, me) = s.raw_get("/api/v1/whoami")?;
+    s.follow()?;
+    let c = Credentials {
+        url,
+        token: s.token.clone(),
+        vkey: s.vkey.clone(),
+    };
+    let text = serde_json::to_vec_pretty(&c)
+        .map_err(|e| Failure::new(exit::ERROR, format!("credentials: {e}")))?;
+    write_private(&dir.join(CREDENTIALS), &text)?;
+    if g.json {
+        output::json(
+            &json!({"hub": c.url, "whoami": me, "log_vkey": c.vkey, "log_size": cp.size}),
+        )?;
+    } else {
+        println!(
+            "Logged in to {} as {}",
+            c.url,
+            me["principal"].as_str().unwrap_or("?")
+        );
+        println!(
+            "  log key  {} (every later call checks the hub's checkpoints against it)",
+            c.vkey
+        );
+        println!("  log      {} events at login", cp.size);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print(g: &Global, v: &Value, text: impl FnOnce(&Value)) -> Result<ExitCode, Failure> {
+    if g.json {
+        output::json(v)?;
+    } else {
+        text(v);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn whoami(g: &Global) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    let (_, v) = s.call("GET", "/api/v1/whoami", None)?;
+    print(g, &v, |v| {
+        println!("{}", v["principal"].as_str().unwrap_or("?"));
+        let list = |k: &str| {
+            v[k].as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+        };
+        println!("  groups  {}", list("groups"));
+        println!("  roles   {}", list("roles"));
+    })
+}
+
+pub fn models(g: &Global, name: Option<&str>) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    let path = match name {
+        Some(n) => format!("{TEAM}/models/{n}"),
+        None => format!("{TEAM}/models"),
+    };
+    let (_, v) = s.call("GET", &path, None)?;
+    print(g, &v, |v| {
+        let rows = v.get("versions").unwrap_or(v);
+        for m in rows.as_array().into_iter().flatten() {
+            println!(
+                "{}@{}  {}  by {}",
+                m["name"].as_str().unwrap_or("?"),
+                m["version"],
+                m["digest"].as_str().unwrap_or("?"),
+                m["created_by"].as_str().unwrap_or("?")
+            );
+        }
+    })
+}
+
+pub fn promote(g: &Global, r: &VersionRef, env: &str) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    let v = r
+        .version
+        .ok_or_else(|| Failure::new(exit::USAGE, "name the version: MODEL@N"))?;
+    let (status, out) = s.call(
+        "POST",
+        &format!("{TEAM}/models/{}/versions/{v}/promote", r.name),
+        Some(&json!({"env": env})),
+    )?;
+    if status == 409 {
+        if g.json {
+            output::json(&out)?;
+        }
+        return Err(Failure::new(
+            exit::GATE_DENIED,
+            out["error"]
+                .as_str()
+                .unwrap_or("the gate denied it")
+                .to_string(),
+        ));
+    }
+    print(g, &out, |_| println!("Promoted {}@{v} to {env}", r.name))
+}
+
+/// `warden hub keys-enrol NAME`: a key pair made here, its public half
+/// enrolled on the hub under the caller's proven name.
+pub fn keys_enrol(
+    g: &Global,
+    name: &KeyName,
+    algorithm: warden::Algorithm,
+) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    let path = hubclient::approval_key_path(&s.dir, name);
+    let passphrase = super::open_options().passphrase;
+    let (pem, key_id) =
+        hubclient::new_approval_key(&path, algorithm, passphrase.as_ref().map(|p| p.as_bytes()))?;
+    let sent = s.call(
+        "POST",
+        &format!("{TEAM}/keys"),
+        Some(&json!({"name": name, "public_pem": pem})),
+    );
+    let (_, v) = match sent {
+        Ok(x) => x,
+        Err(e) => {
+            // Nothing was enrolled: no key is left that no record explains.
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+    };
+    let out = json!({"key": v, "private_key_path": path.display().to_string(), "key_id": key_id});
+    print(g, &out, |_| {
+        println!("Enrolled approval key {name} ({key_id})");
+        println!("  private half  {} (stays on this machine)", path.display());
+        println!("  it counts once an admin acknowledges it: warden hub keys-acknowledge {name}");
+    })
+}
+
+pub fn keys_acknowledge(g: &Global, name: &KeyName) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    let (_, v) = s.call("POST", &format!("{TEAM}/keys/{name}/acknowledge"), None)?;
+    print(g, &v, |_| println!("Acknowledged key {name}"))
+}
+
+/// `warden hub approve MODEL@N --env E --key NAME`: the statement is
+/// built from the digest the hub reports, signed here, and sent.
+pub fn approve(
+    g: &Global,
+    r: &VersionRef,
+    env: &str,
+    key: &KeyName,
+    comment: Option<&str>,
+) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    let v = r
+        .version
+        .ok_or_else(|| Failure::new(exit::USAGE, "name the version: MODEL@N"))?;
+    let (_, me) = s.call("GET", "/api/v1/whoami", None)?;
+    let principal = me["principal"]
+        .as_str()
+        .and_then(|p| warden_core::ActorName::new(p).ok())
+        .ok_or_else(|| Failure::new(exit::ERROR, "the hub named no principal"))?;
+    let (_, m) = s.call(
+        "GET",
+        &format!("{TEAM}/models/{}/versions/{v}", r.name),
+        None,
+    )?;
+    let digest = m["model"]["digest"]
+        .as_str()
+        .or_else(|| m["digest"].as_str())
+        .ok_or_else(|| Failure::new(exit::ERROR, "the hub reported no digest for this version"))?
+        .to_string();
+    let statement = warden::approval_statement(
+        r.name.as_str(),
+        v,
+        &digest,
+        env,
+        &principal,
+        comment,
+        &Timestamp::now(),
+    );
+    let passphrase = super::open_options().passphrase;
+    let (envelope, key_id) = hubclient::sign_approval_with(
+        &hubclient::approval_key_path(&s.dir, key),
+        passphrase.as_ref().map(|p| p.as_bytes()),
+        &statement,
+    )?;
+    let (_, out) = s.call(
+        "POST",
+        &format!("{TEAM}/models/{}/versions/{v}/approvals", r.name),
+        Some(&json!({"env": env, "envelope": envelope})),
+    )?;
+    print(g, &out, |_| {
+        println!(
+            "Approved {}@{v} for {env} as {principal} (key {key}, {key_id})",
+            r.name
+        )
+    })
+}
