@@ -390,6 +390,26 @@ pub enum HubCmd {
         /// Name of the enrolled key
         name: String,
     },
+    /// Create a personal access token on the hub (shown once): it acts as you, within the roles given
+    #[command(
+        after_help = "Examples:\n  warden hub token-create laptop --role approver --expires 30d\n  warden hub token-create nightly --role ml-engineer --role operator --expires 2027-03-01T00:00:00Z --json\n\nA token carries only roles you hold, and counts each only while you still hold it; it expires\n(at most 366 days), can be revoked (warden hub token-revoke NAME), and records when it was last\nused. Only a login with your identity provider's token can create one, never another access token.\nUse it with `warden login URL --token-file FILE` or as `Authorization: Bearer wdp_...`."
+    )]
+    TokenCreate {
+        /// A name for the token (yours; names are never reused)
+        name: String,
+        /// A role the token may use (repeat for several)
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// An RFC 3339 time, or a duration from now (90d, 12h, 30m)
+        #[arg(long)]
+        expires: String,
+    },
+    /// Your personal access tokens on the hub (never the tokens themselves)
+    #[command(after_help = "Example:\n  warden hub tokens --json")]
+    Tokens,
+    /// Revoke one of your personal access tokens (the hub refuses it within its refresh interval)
+    #[command(after_help = "Example:\n  warden hub token-revoke laptop")]
+    TokenRevoke { name: String },
     /// Sign an approval of MODEL@N on this machine and record it on the hub (never the author)
     #[command(
         after_help = "Example:\n  warden hub approve credit@3 --env production --key lee-approvals --comment \"reviewed eval 12\"\n\nThe statement names the digest the hub reports for MODEL@N; the hub checks the signature against\nthe key you enrolled and refuses an approval by the model's author. Exit 5 if it does not verify."

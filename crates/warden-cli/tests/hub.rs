@@ -171,6 +171,7 @@ impl Hub {
             &cfg,
             format!(
                 "addr = \"127.0.0.1:0\"\n\
+                 reload_interval_seconds = 0.3\n\
                  default_rate_limit = {{ per_second = 5000.0, burst = 5000 }}\n\
                  max_concurrency = 512\n\
                  [[issuer]]\nname = \"corp\"\nissuer = \"{CORP}\"\naudience = \"{AUDIENCE}\"\n\
@@ -933,4 +934,137 @@ fn the_cli_is_a_hub_client_that_signs_locally_and_catches_a_forked_history() {
     // (trust on first use), which is why the first login may pin --vkey.
     let fresh = person(homes.path(), &corp, "fresh");
     client_ok(&fresh, &["login", &other.base, "--token-file", "token"]);
+}
+
+#[test]
+fn personal_access_tokens_act_within_their_scope_and_die_when_revoked() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    for (who, role) in [
+        ("corp.alice@example.com", "approver"),
+        ("corp.alice@example.com", "auditor"),
+        ("corp.bob@example.com", "admin"),
+    ] {
+        ok(ws, "ana", &["roles", "grant", who, role]);
+    }
+    let corp = Issuer::new(CORP, 7, "corp-1");
+    let ci = Issuer::new(CI, 9, "ci-1");
+    let hub = Hub::start(ws, &corp, &ci);
+    let a = agent();
+    let alice = corp.token(json!({"sub": "alice", "email": "alice@example.com"}));
+    let make = |name: &str, roles: Value| {
+        post(
+            &a,
+            &hub.url("/tokens"),
+            &alice,
+            &json!({"name": name, "roles": roles, "expires": "1d"}),
+        )
+    };
+    let r = make("laptop", json!(["auditor"]));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let pat = r.json()["token"].as_str().unwrap().to_string();
+    assert!(pat.starts_with("wdp_"), "{pat}");
+    // The token is never stored or listed.
+    let listed = get(&a, &hub.url("/tokens"), Some(&alice)).body;
+    assert!(
+        !listed.contains(&pat) && listed.contains("laptop"),
+        "{listed}"
+    );
+    // Roles it was not scoped to, or its owner does not hold, are refused.
+    assert_eq!(make("wide", json!(["admin"])).status, 400);
+    assert_eq!(make("laptop", json!(["auditor"])).status, 409);
+
+    // The token acts as alice within its scope, from the hub's next
+    // refresh of its tokens on.
+    let whoami = hub.url("/api/v1/whoami");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&a, &whoami, Some(&pat)).status != 200 {
+        assert!(Instant::now() < deadline, "the new token never worked");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let me = get(&a, &whoami, Some(&pat)).json();
+    assert_eq!(me["principal"], "corp.alice@example.com");
+    assert_eq!(me["roles"], json!(["auditor"]));
+    assert_eq!(get(&a, &hub.url("/audit?limit=1"), Some(&pat)).status, 200);
+    let r = post(
+        &a,
+        &hub.url("/keys"),
+        &pat,
+        &json!({"name": "k", "public_pem": "x"}),
+    );
+    assert_eq!(
+        r.status, 403,
+        "keys.enrol is approver's, outside the scope: {}",
+        r.body
+    );
+    // A token cannot mint tokens.
+    let r = post(
+        &a,
+        &hub.url("/tokens"),
+        &pat,
+        &json!({"name": "more", "roles": ["auditor"], "expires": "300d"}),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // Its use is recorded (coarsely, by the refresh thread).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let t = get(&a, &hub.url("/tokens"), Some(&alice)).json();
+        if !t[0]["last_used_at"].is_null() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "last use never recorded: {t}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // A grant revoked from the owner is gone from every token at once.
+    ok(
+        ws,
+        "ana",
+        &["roles", "revoke", "corp.alice@example.com", "auditor"],
+    );
+    assert_eq!(get(&a, &hub.url("/audit?limit=1"), Some(&pat)).status, 403);
+    ok(
+        ws,
+        "ana",
+        &["roles", "grant", "corp.alice@example.com", "auditor"],
+    );
+
+    // An insider widening a token's row by SQL makes it match nothing.
+    let r = make("desk", json!(["auditor"]));
+    let desk = r.json()["token"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&a, &whoami, Some(&desk)).status != 200 {
+        assert!(Instant::now() < deadline, "the new token never worked");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let db = rusqlite::Connection::open(ws.join(".warden/warden.db")).unwrap();
+    db.execute(
+        "UPDATE access_tokens SET roles = 'admin auditor' WHERE name = 'desk'",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&a, &whoami, Some(&desk)).status != 401 {
+        assert!(Instant::now() < deadline, "a widened token still works");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Revoked: refused within the refresh interval.
+    let r = post(&a, &hub.url("/tokens/laptop/revoke"), &alice, &json!({}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = get(&a, &whoami, Some(&pat));
+        if r.status == 401 {
+            assert!(r.body.contains("revoked"), "{}", r.body);
+            break;
+        }
+        assert!(Instant::now() < deadline, "a revoked token still works");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A made-up token of the right shape is nothing.
+    let fake = format!("wdp_0123456789ab_{}", "A".repeat(43));
+    assert_eq!(get(&a, &whoami, Some(&fake)).status, 401);
 }

@@ -127,8 +127,14 @@ actions! {
     ServeMetrics => "serve.metrics",
     /// Call a served model.
     ServePredict => "serve.predict",
-    /// Run the inference server for an environment.
+    /// Run the inference server for an environment, or the hub.
     ServeRun => "serve.run",
+    /// Create a personal access token for oneself (the hub).
+    TokenCreate => "token.create",
+    /// List one's own personal access tokens.
+    TokenList => "token.list",
+    /// Revoke one of one's own personal access tokens.
+    TokenRevoke => "token.revoke",
 }
 
 impl Action {

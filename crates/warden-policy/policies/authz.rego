@@ -37,6 +37,7 @@ actions := {
 	"roles.grant", "roles.list", "roles.revoke",
 	"scan.record",
 	"serve.metrics", "serve.predict", "serve.run",
+	"token.create", "token.list", "token.revoke",
 }
 
 # The roles of people (and of keys acting for people). Each may read the
@@ -56,6 +57,11 @@ read_actions := {
 	"data.read",
 	"model.read",
 	"policy.status",
+	# A person's own personal access tokens (the engine lets each one act
+	# only on their own, and a token never carries a role its owner lacks).
+	"token.create",
+	"token.list",
+	"token.revoke",
 }
 
 # What each role may do beyond reading. "x.*" matches every action under x.

@@ -102,13 +102,21 @@ where
         // A hub principal holds the roles the workspace grants it and its
         // groups; an API key or a serve-mode token carries its own.
         let ws = if client.principal {
-            ws.with_groups(
+            let ws = ws.with_groups(
                 client
                     .groups
                     .iter()
                     .filter_map(|g| ActorName::new(g).ok())
                     .collect(),
-            )
+            );
+            match &client.role_cap {
+                Some(cap) => ws.with_role_cap(
+                    cap.iter()
+                        .filter_map(|r| warden_core::RoleName::new(r).ok())
+                        .collect(),
+                ),
+                None => ws,
+            }
         } else {
             ws.with_roles(&client.roles)
         };

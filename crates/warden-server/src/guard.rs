@@ -102,6 +102,9 @@ pub struct Client {
     /// Whether `name` is a hub principal, whose roles are the workspace's
     /// grants to it and its groups rather than `roles`.
     pub principal: bool,
+    /// A personal access token's scope: the principal's roles count only
+    /// within it. `None` for an identity token.
+    pub role_cap: Option<Arc<[String]>>,
 }
 
 impl Client {
@@ -111,6 +114,7 @@ impl Client {
             roles: roles.into(),
             groups: Arc::new([]),
             principal: false,
+            role_cap: None,
         }
     }
 
@@ -121,6 +125,20 @@ impl Client {
             roles: Arc::new([]),
             groups: id.groups.iter().map(|g| g.to_string()).collect(),
             principal: true,
+            role_cap: None,
+        }
+    }
+
+    /// A hub principal acting through a personal access token: no groups
+    /// (a token is the person's, not their identity provider's session),
+    /// and roles within the token's scope.
+    pub fn token(rec: &warden::AccessTokenRecord) -> Self {
+        Client {
+            name: rec.owner.as_str().into(),
+            roles: Arc::new([]),
+            groups: Arc::new([]),
+            principal: true,
+            role_cap: Some(rec.roles.iter().map(|r| r.to_string()).collect()),
         }
     }
 }
@@ -361,10 +379,26 @@ fn admit(
                     "inference API keys do not open the hub; present an identity token",
                 ));
             }
-            let id = hub.identify(presented).map_err(unauthenticated)?;
-            owned = Client::principal(&id);
+            if presented.starts_with(warden::TOKEN_PREFIX) {
+                let verifier = snap
+                    .tokens
+                    .as_ref()
+                    .ok_or_else(|| unauthenticated("invalid access token"))?;
+                let rec = verifier.verify(presented, now).map_err(|e| {
+                    unauthenticated(match e {
+                        KeyRejection::Revoked => "this access token has been revoked",
+                        KeyRejection::Expired => "this access token has expired",
+                        _ => "invalid access token",
+                    })
+                })?;
+                s.note_token_use(&rec.id);
+                owned = Client::token(rec);
+            } else {
+                let id = hub.identify(presented).map_err(unauthenticated)?;
+                owned = Client::principal(&id);
+            }
             let limit = s.cfg.default_rate_limit;
-            let verdict = s.limiters.check(&format!("hub:{}", id.principal), limit);
+            let verdict = s.limiters.check(&format!("hub:{}", owned.name), limit);
             (&owned, limit, verdict)
         }
         (None, Some(jwt)) if !presented.starts_with(warden::API_KEY_PREFIX) => {

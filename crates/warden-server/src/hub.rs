@@ -225,14 +225,13 @@ impl Issuers {
 // Configuration
 
 /// The keys of a serve config that make no sense on the hub.
-const NOT_ON_THE_HUB: [&str; 7] = [
+const NOT_ON_THE_HUB: [&str; 6] = [
     "env",
     "jwt",
     "monitor",
     "max_instances",
     "range_tolerance",
     "min_confidence",
-    "reload_interval_seconds",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -431,6 +430,8 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/models/{name}/versions/{version}/approvals", post(approve))
         .route("/keys", get(keys_list).post(keys_enrol))
         .route("/keys/{name}/acknowledge", post(keys_acknowledge))
+        .route("/tokens", get(tokens_list).post(tokens_create))
+        .route("/tokens/{name}/revoke", post(tokens_revoke))
         .route("/roles", get(roles_list))
         .route("/roles/grant", post(roles_grant))
         .route("/roles/revoke", post(roles_revoke))
@@ -578,6 +579,64 @@ async fn keys_acknowledge(
 
 async fn roles_list(State(s): State<Arc<Shared>>, c: Option<axum::Extension<Client>>) -> Response {
     as_caller(s, client(c), |ws| Ok((StatusCode::OK, ws.roles_list()?))).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    name: String,
+    roles: Vec<String>,
+    /// An RFC 3339 time, or a duration from now (`30d`, `12h`).
+    expires: String,
+}
+
+/// `POST …/tokens` `{"name", "roles", "expires"}`: a personal access token
+/// for the caller, shown once in the answer (`token`). Only an identity
+/// token may make one: a personal access token cannot mint another, so a
+/// leaked one cannot be extended past its own expiry.
+async fn tokens_create(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    b: Result<Bytes, BytesRejection>,
+) -> Response {
+    let c = client(c);
+    if c.as_ref().is_some_and(|c| c.role_cap.is_some()) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "a personal access token cannot create tokens; sign in with your identity provider's token",
+        );
+    }
+    as_caller(s, c, move |ws| {
+        let req: TokenBody = body(b)?;
+        let roles = req
+            .roles
+            .iter()
+            .map(|r| RoleName::new(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let expires = warden::parse_expiry(&req.expires, &warden_core::Timestamp::now())?;
+        let made = ws.token_create(&req.name, &roles, expires)?;
+        Ok((
+            StatusCode::CREATED,
+            json!({"token": made.token.as_str(), "record": made.record,
+                   "note": "the token is shown once; keep it secret"}),
+        ))
+    })
+    .await
+}
+
+async fn tokens_list(State(s): State<Arc<Shared>>, c: Option<axum::Extension<Client>>) -> Response {
+    as_caller(s, client(c), |ws| Ok((StatusCode::OK, ws.token_list()?))).await
+}
+
+async fn tokens_revoke(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    UrlPath(name): UrlPath<String>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        Ok((StatusCode::OK, ws.token_revoke(&name)?))
+    })
+    .await
 }
 
 #[derive(Deserialize)]

@@ -72,11 +72,25 @@ pub struct Shared {
     pub jwt: Option<arc_swap::ArcSwap<jwt::JwtVerifier>>,
     /// The hub's trusted issuers (set only on the hub).
     pub hub: Option<hub::Issuers>,
+    /// Ids of personal access tokens used since the refresh thread last
+    /// recorded their use.
+    pub token_uses: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Where the workspace is, and how to open it as a control-API caller.
     pub root: std::path::PathBuf,
     pub open_options: warden::OpenOptions,
     /// The monitor's queue, once its thread runs.
     pub monitor: std::sync::OnceLock<monitor::MonitorHandle>,
+}
+
+impl Shared {
+    /// Notes that a personal access token opened a call; the refresh
+    /// thread records it (at most once per refresh, off the request path).
+    pub fn note_token_use(&self, id: &str) {
+        let mut uses = self.token_uses.lock().unwrap_or_else(|p| p.into_inner());
+        if !uses.contains(id) {
+            uses.insert(id.to_string());
+        }
+    }
 }
 
 /// The routes with the guard in front of them. The guard wraps the whole
@@ -293,6 +307,7 @@ pub fn load(
     let shared = Arc::new(Shared {
         jwt,
         hub,
+        token_uses: Default::default(),
         root: ws.root().to_path_buf(),
         open_options,
         inflight: guard::InFlight::new(cfg.max_concurrency),
@@ -348,6 +363,18 @@ fn refresh_loop(ws: Workspace, shared: Arc<Shared>, stop: Arc<AtomicBool>, mut f
             continue;
         }
         waited = Duration::ZERO;
+        let used: Vec<String> = {
+            let mut uses = shared.token_uses.lock().unwrap_or_else(|p| p.into_inner());
+            uses.drain().collect()
+        };
+        for id in used {
+            if let Err(e) = ws.token_touch(&id) {
+                crate::state::emit(
+                    &shared.log,
+                    json!({"event": "token.touch_failed", "error": e.to_string()}),
+                );
+            }
+        }
         let prev = shared.current.get_full();
         match state::refresh(
             &ws,

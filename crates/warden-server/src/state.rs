@@ -41,6 +41,8 @@ pub struct Snapshot {
     pub callers: HashMap<String, KeyCaller>,
     /// The roles the authorisation policy allows each action.
     pub allowed: HashMap<Action, HashSet<String>>,
+    /// On the hub: the personal access tokens.
+    pub tokens: Option<warden::TokenVerifier>,
 }
 
 impl Snapshot {
@@ -229,12 +231,25 @@ pub fn refresh(
             }
         }
     }
+    let tokens = if cfg.hub.is_some() {
+        let t = ws.token_verifier()?;
+        for refused in t.refused() {
+            emit(
+                log,
+                json!({"event": "token.refused", "reason": "disagrees with the audit log", "detail": refused}),
+            );
+        }
+        Some(t)
+    } else {
+        None
+    };
     Ok(Snapshot {
         models,
         missing,
         keys,
         callers,
         allowed,
+        tokens,
     })
 }
 

@@ -33,9 +33,10 @@ mod sqlite;
 pub use blob::{BlobStore, FsBlobStore};
 pub use error::StoreError;
 pub use records::{
-    ApiKeyRecord, ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter, GateDecisionRecord,
-    IncidentRecord, KeyHoldRecord, KeyRecord, ModelRecord, MonitorPauseRecord, MonitorWindowRecord,
-    QuarantineRecord, RoleGrant, ScanRecord, StagePointer, StoredCheckpoint, StoredEvent,
+    AccessTokenRecord, ApiKeyRecord, ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter,
+    GateDecisionRecord, IncidentRecord, KeyHoldRecord, KeyRecord, ModelRecord, MonitorPauseRecord,
+    MonitorWindowRecord, QuarantineRecord, RoleGrant, ScanRecord, StagePointer, StoredCheckpoint,
+    StoredEvent,
 };
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
@@ -161,6 +162,11 @@ pub trait ReadTx {
     fn api_keys(&mut self) -> Result<Vec<ApiKeyRecord>, StoreError>;
     /// Every block and throttle on API keys.
     fn key_holds(&mut self) -> Result<Vec<KeyHoldRecord>, StoreError>;
+
+    // Personal access tokens.
+
+    /// Every personal access token (revoked ones too), oldest first.
+    fn access_tokens(&mut self) -> Result<Vec<AccessTokenRecord>, StoreError>;
 
     // Monitor.
 
@@ -302,6 +308,13 @@ pub trait WriteTx: ReadTx {
     fn save_key_hold(&mut self, hold: &KeyHoldRecord) -> Result<(), StoreError>;
     /// Lifts a key's hold; whether there was one.
     fn delete_key_hold(&mut self, key_id: &str) -> Result<bool, StoreError>;
+
+    // Personal access tokens.
+
+    /// Inserts a personal access token, or records its revocation.
+    fn save_access_token(&mut self, token: &AccessTokenRecord) -> Result<(), StoreError>;
+    /// Records that a token opened a call at `at` (telemetry, not audited).
+    fn touch_access_token(&mut self, id: &str, at: &Timestamp) -> Result<(), StoreError>;
 
     // Monitor.
 

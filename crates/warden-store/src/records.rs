@@ -243,6 +243,27 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<Timestamp>,
 }
 
+/// A personal access token of the hub: it acts as its owner, with at most
+/// its roles. Only a keyed hash of the token is kept.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AccessTokenRecord {
+    /// The token's public identifier (part of the token itself).
+    pub id: String,
+    pub name: String,
+    pub owner: ActorName,
+    /// The roles the token is scoped to.
+    pub roles: Vec<RoleName>,
+    #[serde(skip)]
+    pub token_hash: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub revoked_by: Option<ActorName>,
+    pub revoked_at: Option<Timestamp>,
+    /// When it last opened a call (recorded at most once a minute; not
+    /// state any decision reads).
+    pub last_used_at: Option<Timestamp>,
+}
+
 /// One closed monitoring window of a served model.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MonitorWindowRecord {

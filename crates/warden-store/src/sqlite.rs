@@ -15,17 +15,17 @@ use warden_core::{
 
 use crate::merkle::{self, Frontier, Hash};
 use crate::{
-    ApiKeyRecord, ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter, GateDecisionRecord,
-    IncidentRecord, KeyHoldRecord, KeyRecord, MetadataStore, ModelRecord, MonitorPauseRecord,
-    MonitorWindowRecord, QuarantineRecord, ReadTx, RoleGrant, ScanRecord, StagePointer, StoreError,
-    StoredCheckpoint, StoredEvent, WriteTx,
+    AccessTokenRecord, ApiKeyRecord, ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter,
+    GateDecisionRecord, IncidentRecord, KeyHoldRecord, KeyRecord, MetadataStore, ModelRecord,
+    MonitorPauseRecord, MonitorWindowRecord, QuarantineRecord, ReadTx, RoleGrant, ScanRecord,
+    StagePointer, StoreError, StoredCheckpoint, StoredEvent, WriteTx,
 };
 
 /// `PRAGMA application_id` of every Warden database: "WRDN".
 const APPLICATION_ID: i64 = 0x5752_444E;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 /// Migrations, applied in order; migration `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_api_keys.sql"),
     include_str!("migrations/0011_monitor.sql"),
     include_str!("migrations/0012_key_owners.sql"),
+    include_str!("migrations/0013_access_tokens.sql"),
 ];
 
 /// The SQLite metadata store.
@@ -699,6 +700,35 @@ impl ReadTx for SqliteTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn access_tokens(&mut self) -> Result<Vec<AccessTokenRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, name, owner, roles, token_hash, created_at, expires_at, revoked_by, revoked_at, last_used_at \
+             FROM access_tokens ORDER BY created_at, id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let roles: String = r.get(3)?;
+            Ok(AccessTokenRecord {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                owner: parse_name(r.get(2)?, ActorName::new)?,
+                roles: roles
+                    .split_whitespace()
+                    .map(|x| parse_name(x.to_string(), RoleName::new))
+                    .collect::<Result<_, _>>()?,
+                token_hash: r.get(4)?,
+                created_at: parse_time(r.get(5)?)?,
+                expires_at: parse_time(r.get(6)?)?,
+                revoked_by: r
+                    .get::<_, Option<String>>(7)?
+                    .map(|s| parse_name(s, ActorName::new))
+                    .transpose()?,
+                revoked_at: r.get::<_, Option<String>>(8)?.map(parse_time).transpose()?,
+                last_used_at: r.get::<_, Option<String>>(9)?.map(parse_time).transpose()?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn key_holds(&mut self) -> Result<Vec<KeyHoldRecord>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT key_id, kind, rate_limit, reason, held_by, held_at FROM api_key_holds ORDER BY held_at, key_id",
@@ -1213,6 +1243,36 @@ impl WriteTx for SqliteTx<'_> {
                 k.revoked_by.as_ref().map(|a| a.as_str().to_string()),
                 k.revoked_at.as_ref().map(|t| t.as_str().to_string())
             ],
+        )?;
+        Ok(())
+    }
+
+    fn save_access_token(&mut self, t: &AccessTokenRecord) -> Result<(), StoreError> {
+        let roles: Vec<&str> = t.roles.iter().map(RoleName::as_str).collect();
+        self.conn.execute(
+            "INSERT INTO access_tokens (id, name, owner, roles, token_hash, created_at, expires_at, revoked_by, revoked_at, last_used_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             ON CONFLICT (id) DO UPDATE SET revoked_by = excluded.revoked_by, revoked_at = excluded.revoked_at",
+            params![
+                t.id,
+                t.name,
+                t.owner.as_str(),
+                roles.join(" "),
+                t.token_hash,
+                t.created_at.as_str(),
+                t.expires_at.as_str(),
+                t.revoked_by.as_ref().map(|a| a.as_str().to_string()),
+                t.revoked_at.as_ref().map(|x| x.as_str().to_string()),
+                t.last_used_at.as_ref().map(|x| x.as_str().to_string())
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn touch_access_token(&mut self, id: &str, at: &Timestamp) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE access_tokens SET last_used_at = ?2 WHERE id = ?1",
+            params![id, at.as_str()],
         )?;
         Ok(())
     }

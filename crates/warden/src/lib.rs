@@ -45,7 +45,7 @@ use operate::{apikey, monitor, monitor_html, respond, serving, watch};
 use release::{approve, gate, incident};
 /// What a hub client checks and keeps on its own machine.
 pub use trust::hubclient;
-use trust::{audit, keys, ledger, pinning, roles, userdir, witness};
+use trust::{audit, keys, ledger, pinning, roles, tokens, userdir, witness};
 
 pub use apikey::{API_KEY_PREFIX, ApiKeyCreated, ApiKeyVerifier, KeyRejection, parse_expiry};
 pub use approve::{
@@ -94,6 +94,7 @@ pub use serving::{
 };
 pub use signing::{Verified, default_signature_path, verify_with_key_file};
 pub use threat::{Risk, risks_csv, risks_markdown};
+pub use tokens::{TOKEN_PREFIX, TokenCreated, TokenVerifier};
 pub use userdir::user_dir;
 pub use warden_artifact::keys::{Algorithm, KeyError};
 pub use warden_artifact::note::NoteVerifier;
@@ -150,6 +151,6 @@ pub mod scanner {
 
 /// Re-exported so front ends need not depend on the lower crates directly.
 pub use warden_store::{
-    ApiKeyRecord, ApprovalRecord, EvaluationRecord, EventFilter, IncidentRecord, QuarantineRecord,
-    RoleGrant, ScanRecord, StagePointer,
+    AccessTokenRecord, ApiKeyRecord, ApprovalRecord, EvaluationRecord, EventFilter, IncidentRecord,
+    QuarantineRecord, RoleGrant, ScanRecord, StagePointer,
 };

@@ -65,6 +65,9 @@ pub struct Workspace {
     /// Groups an authenticated principal belongs to (hub identities): the
     /// roles granted to each group count as the principal's own.
     groups: Vec<ActorName>,
+    /// The most a credential lets the principal use (a personal access
+    /// token's scope): its roles are intersected with this.
+    role_cap: Option<Vec<warden_core::RoleName>>,
     passphrase: Option<Zeroizing<String>>,
     user_dir: Option<PathBuf>,
 }
@@ -106,6 +109,7 @@ impl Workspace {
             actor,
             roles_override: None,
             groups: Vec::new(),
+            role_cap: None,
             passphrase: opts.passphrase.clone(),
             user_dir: opts.user_dir.clone(),
         };
@@ -229,6 +233,7 @@ impl Workspace {
             actor,
             roles_override: None,
             groups: Vec::new(),
+            role_cap: None,
             passphrase: opts.passphrase.clone(),
             user_dir: opts.user_dir.clone(),
         })
@@ -464,6 +469,14 @@ impl Workspace {
         }
     }
 
+    /// Caps the principal's roles at `cap` (a personal access token's
+    /// scope): a role counts only if it is both granted and in the cap, so
+    /// a token never outlives a revoked grant.
+    pub fn with_role_cap(mut self, cap: Vec<warden_core::RoleName>) -> Self {
+        self.role_cap = Some(cap);
+        self
+    }
+
     /// The groups the acting principal belongs to.
     pub fn groups(&self) -> &[ActorName] {
         &self.groups
@@ -500,6 +513,9 @@ impl Workspace {
         }
         let mut roles: Vec<warden_core::RoleName> =
             per_holder.into_iter().flat_map(|(_, r)| r).collect();
+        if let Some(cap) = &self.role_cap {
+            roles.retain(|r| cap.contains(r));
+        }
         roles.sort();
         roles.dedup();
         Ok(roles)

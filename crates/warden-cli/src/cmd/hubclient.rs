@@ -533,3 +533,64 @@ pub fn approve(
         )
     })
 }
+
+pub fn token_create(
+    g: &Global,
+    name: &str,
+    roles: &[String],
+    expires: &str,
+) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    let (_, v) = s.call(
+        "POST",
+        &format!("{TEAM}/tokens"),
+        Some(&json!({"name": name, "roles": roles, "expires": expires})),
+    )?;
+    if g.json {
+        output::json(&v)?;
+    } else {
+        // The token alone on stdout, so it can be captured; the rest on stderr.
+        println!("{}", v["token"].as_str().unwrap_or_default());
+        eprintln!(
+            "Created access token {name} (roles {}, expires {}); it is shown once",
+            roles.join(", "),
+            v["record"]["expires_at"].as_str().unwrap_or("?")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn tokens(g: &Global) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    let (_, v) = s.call("GET", &format!("{TEAM}/tokens"), None)?;
+    print(g, &v, |v| {
+        for t in v.as_array().into_iter().flatten() {
+            let state = if t["revoked_at"].is_null() {
+                "active"
+            } else {
+                "revoked"
+            };
+            println!(
+                "{}  {}  roles {}  expires {}  last used {}",
+                t["name"].as_str().unwrap_or("?"),
+                state,
+                t["roles"]
+                    .as_array()
+                    .map(|a| a
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(","))
+                    .unwrap_or_default(),
+                t["expires_at"].as_str().unwrap_or("?"),
+                t["last_used_at"].as_str().unwrap_or("never")
+            );
+        }
+    })
+}
+
+pub fn token_revoke(g: &Global, name: &str) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    let (_, v) = s.call("POST", &format!("{TEAM}/tokens/{name}/revoke"), None)?;
+    print(g, &v, |_| println!("Revoked access token {name}"))
+}

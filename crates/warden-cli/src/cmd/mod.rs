@@ -76,6 +76,15 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             vkey,
         } => hubclient::login(&g, &url, token, token_file.as_deref(), vkey.as_deref()),
         Command::Hub(crate::cli::HubCmd::Whoami) => hubclient::whoami(&g),
+        Command::Hub(crate::cli::HubCmd::TokenCreate {
+            name,
+            roles,
+            expires,
+        }) => hubclient::token_create(&g, &name, &roles, &expires),
+        Command::Hub(crate::cli::HubCmd::Tokens) => hubclient::tokens(&g),
+        Command::Hub(crate::cli::HubCmd::TokenRevoke { name }) => {
+            hubclient::token_revoke(&g, &name)
+        }
         Command::Hub(crate::cli::HubCmd::Models { name }) => hubclient::models(&g, name.as_deref()),
         Command::Hub(crate::cli::HubCmd::Promote { model, env }) => {
             hubclient::promote(&g, &parse(&model, str::parse::<VersionRef>)?, &env)
@@ -262,7 +271,10 @@ fn acting_as(c: &Command) -> Option<&str> {
             | crate::cli::HubCmd::Promote { .. }
             | crate::cli::HubCmd::KeysEnrol { .. }
             | crate::cli::HubCmd::KeysAcknowledge { .. }
-            | crate::cli::HubCmd::Approve { .. },
+            | crate::cli::HubCmd::Approve { .. }
+            | crate::cli::HubCmd::TokenCreate { .. }
+            | crate::cli::HubCmd::Tokens
+            | crate::cli::HubCmd::TokenRevoke { .. },
         ) => return None,
         Command::Scan(a) => &a.acting,
         Command::Apikey(

@@ -129,7 +129,7 @@ pub fn parse_expiry(s: &str, now: &Timestamp) -> Result<Timestamp, Error> {
 }
 
 impl Workspace {
-    fn apikey_secret(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
+    pub(crate) fn apikey_secret(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
         let path = self.state_dir().join("keys").join(SECRET_FILE);
         let (key, _) = crate::data::read_or_create_secret(&path)?;
         Ok(Zeroizing::new(key))

@@ -8,5 +8,6 @@ pub(crate) mod keys;
 pub(crate) mod ledger;
 pub(crate) mod pinning;
 pub(crate) mod roles;
+pub(crate) mod tokens;
 pub(crate) mod userdir;
 pub(crate) mod witness;
