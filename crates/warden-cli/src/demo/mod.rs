@@ -1,5 +1,6 @@
 //! `warden demo`: every stage built so far, in a throwaway workspace.
 
+mod hub;
 mod monitor;
 
 use std::path::{Path, PathBuf};
@@ -720,7 +721,26 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
 
     step(
         json,
-        "12. The audit log: every change above, and the refusals, as signed Merkle leaves",
+        "12. The hub: people and CI prove who they are; an impersonation and a self-approval are refused",
+    );
+    let hubbed = hub::run(
+        &dir,
+        &opts,
+        &people,
+        &dataset,
+        &name("credit", warden_core::ObjectName::new)?,
+        threads,
+    )?;
+    if !json {
+        for l in &hubbed.lines {
+            println!("{l}");
+        }
+    }
+    summary.insert("hub".into(), hubbed.lines.clone().into());
+
+    step(
+        json,
+        "13. The audit log: every change above, and the refusals, as signed Merkle leaves",
     );
     let aud = Workspace::open(&dir, name("aud", ActorName::new)?, &opts)?;
     let events = aud.audit_log(&EventFilter::default())?;

@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
 use serde_json::Value;
 use warden_artifact::keys::{Algorithm, PublicKey, SigningKey};
 use warden_artifact::note::{Checkpoint, NoteVerifier};
@@ -164,6 +165,69 @@ pub fn sign_approval_with(
 /// The key id of a PEM public key, as the hub records it.
 pub fn public_key_id(pem: &str) -> Result<String, Error> {
     Ok(PublicKey::from_pem(pem, "public key")?.key_id()?)
+}
+
+/// A TEST-ONLY OpenID Connect issuer, for `warden demo` and trials of the
+/// hub on one machine: a P-256 key made from fresh random bytes when it is
+/// created (never stored), its JWKS, and ES256 ID tokens for whatever
+/// claims it is asked. It vouches for nobody; a real hub trusts a real
+/// identity provider's issuer.
+pub struct TestIssuer {
+    issuer: String,
+    key: p256::ecdsa::SigningKey,
+}
+
+impl TestIssuer {
+    /// A new issuer named by the URL `issuer`, with a fresh key.
+    pub fn new(issuer: &str) -> Result<Self, Error> {
+        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+        loop {
+            getrandom::fill(seed.as_mut())
+                .map_err(|e| Error::Invalid(format!("no randomness: {e}")))?;
+            // A scalar out of range is vanishingly rare; draw again.
+            if let Ok(key) = p256::ecdsa::SigningKey::from_slice(seed.as_ref()) {
+                return Ok(TestIssuer {
+                    issuer: issuer.to_string(),
+                    key,
+                });
+            }
+        }
+    }
+
+    /// The issuer's key set (one ES256 key, `kid` "test-1").
+    pub fn jwks(&self) -> Value {
+        let point = self.key.verifying_key().to_sec1_point(false);
+        let b = point.as_bytes();
+        let b64 = |x: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(x);
+        serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "test-1", "alg": "ES256",
+                                     "use": "sig", "x": b64(&b[1..33]), "y": b64(&b[33..65])}]})
+    }
+
+    /// An ES256 token with `claims` plus `iss`, `aud`, `iat` and `exp`
+    /// (`lifetime_seconds` from now).
+    pub fn token(&self, audience: &str, claims: &Value, lifetime_seconds: u64) -> String {
+        use p256::ecdsa::signature::Signer;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let mut c = serde_json::json!({"iss": self.issuer, "aud": audience, "iat": now,
+                                       "exp": now + lifetime_seconds});
+        if let (Some(all), Some(extra)) = (c.as_object_mut(), claims.as_object()) {
+            for (k, v) in extra {
+                all.insert(k.clone(), v.clone());
+            }
+        }
+        let b64 = |x: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(x);
+        let header = serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": "test-1"});
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(c.to_string().as_bytes())
+        );
+        let sig: p256::ecdsa::Signature = self.key.sign(input.as_bytes());
+        format!("{input}.{}", b64(&sig.to_bytes()))
+    }
 }
 
 #[cfg(test)]

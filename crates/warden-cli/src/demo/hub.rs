@@ -1,0 +1,347 @@
+//! The demo's hub step: the workspace served by `warden hub serve` on
+//! 127.0.0.1, trusting a TEST-ONLY identity provider made here (its key is
+//! generated when the step starts and thrown away after). A person and a
+//! CI pipeline prove who they are with its tokens; an impersonation and a
+//! self-approval are refused; an approver signs on her own machine.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use warden::hubclient::{self, TestIssuer};
+use warden::{OpenOptions, Workspace};
+use warden_core::{ActorName, RoleName, VersionRef};
+
+use crate::exit;
+use crate::output::Failure;
+
+fn fail(m: impl std::fmt::Display) -> Failure {
+    Failure::new(exit::ERROR, format!("hub demo: {m}"))
+}
+
+const ISSUER: &str = "https://idp.demo.invalid/";
+const CI_ISSUER: &str = "https://ci.demo.invalid/";
+const AUDIENCE: &str = "warden-hub";
+
+/// What the step saw, line by line.
+pub struct Outcome {
+    pub lines: Vec<String>,
+}
+
+struct Client {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Client {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), Failure> {
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {token}");
+        let sent = match method {
+            "GET" => self.agent.get(&url).header("authorization", &auth).call(),
+            _ => self
+                .agent
+                .post(&url)
+                .header("authorization", &auth)
+                .header("content-type", "application/json")
+                .send(body.unwrap_or(json!({})).to_string()),
+        };
+        let mut r = sent.map_err(fail)?;
+        let status = r.status().as_u16();
+        let v = r
+            .body_mut()
+            .read_to_string()
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null);
+        Ok((status, v))
+    }
+
+    /// A call that must answer `want`.
+    fn expect(
+        &self,
+        want: u16,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Failure> {
+        let (status, v) = self.call(method, path, token, body)?;
+        if status != want {
+            return Err(fail(format!(
+                "{method} {path}: expected {want}, got {status}: {v}"
+            )));
+        }
+        Ok(v)
+    }
+}
+
+/// Runs the step; `dataset` is what the author trains on, `model` the name.
+pub fn run(
+    dir: &Path,
+    opts: &OpenOptions,
+    people: &Path,
+    dataset: &VersionRef,
+    model: &warden_core::ObjectName,
+    threads: usize,
+) -> Result<Outcome, Failure> {
+    let mut lines = Vec::new();
+    let corp = TestIssuer::new(ISSUER)?;
+    let ci = TestIssuer::new(CI_ISSUER)?;
+    let issuer_dir = people.join("test-issuer");
+    std::fs::create_dir_all(&issuer_dir).map_err(fail)?;
+    std::fs::write(issuer_dir.join("corp-jwks.json"), corp.jwks().to_string()).map_err(fail)?;
+    std::fs::write(issuer_dir.join("ci-jwks.json"), ci.jwks().to_string()).map_err(fail)?;
+    let hub_toml = issuer_dir.join("hub.toml");
+    let text = format!(
+        "addr = \"127.0.0.1:0\"\nreload_interval_seconds = 0.5\n\
+         [[issuer]]\nname = \"corp\"\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\njwks_file = \"corp-jwks.json\"\n\
+         algorithms = [\"ES256\"]\nprincipal_claim = \"email\"\n\
+         [[issuer]]\nname = \"ci\"\nissuer = \"{CI_ISSUER}\"\naudience = \"{AUDIENCE}\"\njwks_file = \"ci-jwks.json\"\n\
+         algorithms = [\"ES256\"]\n[[issuer.group]]\nname = \"ci-main\"\n\
+         claims = {{ repository = \"acme/credit\", ref = \"refs/heads/main\", ref_protected = \"true\" }}\n"
+    );
+    std::fs::write(&hub_toml, &text).map_err(fail)?;
+    let cfg = warden_server::hub::config_from_toml(&text, &hub_toml).map_err(fail)?;
+
+    // The admin grants roles to principals and to the CI group, locally.
+    let ana = Workspace::open(dir, ActorName::new("ana").map_err(fail)?, opts)?;
+    for (who, role) in [
+        ("corp.lee@example.com", "approver"),
+        ("corp.mia@example.com", "ml-engineer"),
+        ("corp.mia@example.com", "approver"),
+        ("corp.ana@example.com", "admin"),
+        ("group.ci-main", "operator"),
+    ] {
+        ana.roles_grant(
+            &ActorName::new(who).map_err(fail)?,
+            &RoleName::new(role).map_err(fail)?,
+        )?;
+    }
+    // Mia, an ML engineer, trains a model on the hub's machine: she is its author.
+    let mia_ws = Workspace::open(
+        dir,
+        ActorName::new("corp.mia@example.com").map_err(fail)?,
+        opts,
+    )?;
+    let trained = mia_ws.train(
+        &warden::TrainRequest {
+            dataset: dataset.clone(),
+            target: None,
+            features: None,
+            name: model.clone(),
+            config: warden::train::TrainConfig::defaults(warden::train::ModelKind::Logreg, None),
+            threads,
+        },
+        &mut |_, _| {},
+    )?;
+    let mias: VersionRef = trained
+        .model
+        .reference()
+        .parse()
+        .map_err(|e: warden_core::NameError| fail(e))?;
+    let version = mias
+        .version
+        .ok_or_else(|| fail("the trained model has no version"))?;
+
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server_ws = Workspace::open(dir, ActorName::new("omar").map_err(fail)?, opts)?;
+    server_ws.authorize_hub()?;
+    let server_opts = opts.clone();
+    let sink: warden_server::EventSink = std::sync::Arc::new(|_line: String| {});
+    let server = std::thread::spawn(move || {
+        warden_server::serve_until(
+            server_ws,
+            server_opts,
+            cfg,
+            sink,
+            |s| {
+                let _ = addr_tx.send(s.addr);
+            },
+            async move {
+                let _ = stop_rx.await;
+            },
+        )
+    });
+    let addr = match addr_rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(a) => a,
+        Err(_) => {
+            return Err(match server.join() {
+                Ok(Err(e)) => fail(e),
+                _ => fail("the hub did not start"),
+            });
+        }
+    };
+    let result = (|| -> Result<(), Failure> {
+        let c = Client {
+            agent: ureq::Agent::config_builder()
+                .timeout_global(Some(Duration::from_secs(20)))
+                .http_status_as_error(false)
+                .build()
+                .into(),
+            base: format!("http://{addr}"),
+        };
+        lines.push(format!(
+            "hub         http://{addr} (a TEST-ONLY identity provider's keys, made for this run)"
+        ));
+        let team = "/api/v1/teams/default";
+        let person = |who: &str| {
+            corp.token(
+                AUDIENCE,
+                &json!({"sub": who, "email": format!("{who}@example.com")}),
+                600,
+            )
+        };
+        let (lee, mia, ana_t) = (person("lee"), person("mia"), person("ana"));
+
+        // A pipeline on the protected main branch, and one on a fork.
+        let main = ci.token(
+            AUDIENCE,
+            &json!({"sub": "repo:acme/credit:ref:refs/heads/main", "repository": "acme/credit",
+                    "ref": "refs/heads/main", "ref_protected": true}),
+            600,
+        );
+        let me = c.expect(200, "GET", "/api/v1/whoami", &main, None)?;
+        lines.push(format!(
+            "ci          {} in {} → roles {}",
+            me["principal"].as_str().unwrap_or("?"),
+            me["groups"],
+            me["roles"]
+        ));
+        let fork = ci.token(
+            AUDIENCE,
+            &json!({"sub": "repo:mallory/credit:ref:refs/heads/main", "repository": "mallory/credit",
+                    "ref": "refs/heads/main", "ref_protected": true}),
+            600,
+        );
+        let (status, _) = c.call("GET", &format!("{team}/models"), &fork, None)?;
+        if status != 403 {
+            return Err(fail(format!(
+                "a fork's pipeline read the registry ({status})"
+            )));
+        }
+        lines.push(
+            "ci          a fork's pipeline holds no role: reading the registry is refused (403)"
+                .into(),
+        );
+
+        // Impersonation: a token naming lee, signed by a key the hub does not trust.
+        let mallory = TestIssuer::new(ISSUER)?;
+        let forged = mallory.token(
+            AUDIENCE,
+            &json!({"sub": "lee", "email": "lee@example.com"}),
+            600,
+        );
+        let (status, v) = c.call("GET", "/api/v1/whoami", &forged, None)?;
+        if status != 401 {
+            return Err(fail(format!("a forged token was accepted ({status})")));
+        }
+        lines.push(format!(
+            "forged      a token claiming lee@example.com, signed by another key: {} ({status})",
+            v["error"].as_str().unwrap_or("refused")
+        ));
+
+        // Approval keys are made on each person's machine; the hub gets the public half.
+        for (who, token) in [("mia", &mia), ("lee", &lee)] {
+            let home = people.join(format!("{who}-laptop"));
+            let key_name = warden_core::KeyName::new(&format!("{who}-approval")).map_err(fail)?;
+            let (pem, _) = hubclient::new_approval_key(
+                &hubclient::approval_key_path(&home, &key_name),
+                warden::Algorithm::Ed25519,
+                None,
+            )?;
+            c.expect(
+                201,
+                "POST",
+                &format!("{team}/keys"),
+                token,
+                Some(json!({"name": key_name, "public_pem": pem})),
+            )?;
+            c.expect(
+                200,
+                "POST",
+                &format!("{team}/keys/{key_name}/acknowledge"),
+                &ana_t,
+                None,
+            )?;
+        }
+        let m = c.expect(
+            200,
+            "GET",
+            &format!("{team}/models/{}/versions/{version}", mias.name),
+            &lee,
+            None,
+        )?;
+        let digest = m["digest"]
+            .as_str()
+            .ok_or_else(|| fail("no digest"))?
+            .to_string();
+        let approve = |who: &str, token: &str| -> Result<(u16, Value), Failure> {
+            let home = people.join(format!("{who}-laptop"));
+            let key_name = warden_core::KeyName::new(&format!("{who}-approval")).map_err(fail)?;
+            let principal = ActorName::new(&format!("corp.{who}@example.com")).map_err(fail)?;
+            let statement = warden::approval_statement(
+                mias.name.as_str(),
+                version,
+                &digest,
+                "production",
+                &principal,
+                Some("demo review"),
+                &warden_core::Timestamp::now(),
+            );
+            let (envelope, _) = hubclient::sign_approval_with(
+                &hubclient::approval_key_path(&home, &key_name),
+                None,
+                &statement,
+            )?;
+            c.call(
+                "POST",
+                &format!("{team}/models/{}/versions/{version}/approvals", mias.name),
+                token,
+                Some(json!({"env": "production", "envelope": envelope})),
+            )
+        };
+        let (status, v) = approve("mia", &mia)?;
+        if status == 201 {
+            return Err(fail("the author approved her own model"));
+        }
+        lines.push(format!(
+            "self        corp.mia@example.com approving {mias}, which she trained: {} ({status})",
+            v["error"].as_str().unwrap_or("refused")
+        ));
+        let (status, v) = approve("lee", &lee)?;
+        if status != 201 {
+            return Err(fail(format!("lee's approval was refused ({status}): {v}")));
+        }
+        lines.push(format!(
+            "approved    {mias} for production by corp.lee@example.com, signed on lee's machine (key {})",
+            v["key_id"].as_str().unwrap_or("?")
+        ));
+        let cp = hubclient::open_checkpoint(
+            &c.agent
+                .get(&format!("{}/checkpoint", c.base))
+                .call()
+                .map_err(fail)?
+                .body_mut()
+                .read_to_string()
+                .map_err(fail)?,
+            &ana.audit_checkpoint()?.1,
+        )?;
+        lines.push(format!(
+            "checkpoint  the hub's log: {} events, root {} (every `warden hub` client checks it extends what it saw)",
+            cp.size, cp.root
+        ));
+        Ok(())
+    })();
+    let _ = stop_tx.send(());
+    let _ = server.join();
+    result?;
+    Ok(Outcome { lines })
+}
