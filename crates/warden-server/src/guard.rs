@@ -289,14 +289,18 @@ pub fn classify(path: &str, public_metrics: bool) -> (&'static str, Access) {
 }
 
 /// The hub's routes: health and the checkpoint are open, everything else
-/// needs a verified identity (the engine asks the policy per operation).
+/// needs a verified identity (the engine asks the policy per operation;
+/// consistency proofs need no role).
 pub fn classify_hub(path: &str) -> (&'static str, Access) {
     use Access::*;
     match path {
         "/v2/health/live" => ("health_live", Public),
         "/v2/health/ready" => ("health_ready", Public),
         "/checkpoint" => ("checkpoint", Public),
-        "/log/consistency" => ("log_consistency", Public),
+        // Any verified caller, whatever their roles (no role is needed to
+        // check the log), but rate-limited and counted like every call: a
+        // proof costs a pass over the leaves.
+        "/log/consistency" => ("log_consistency", Authenticated),
         p if p.starts_with("/api/v1/") => ("control", Authenticated),
         _ => ("other", Authenticated),
     }

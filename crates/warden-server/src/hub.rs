@@ -407,8 +407,8 @@ pub fn config_from_toml(text: &str, source: &Path) -> Result<ServeConfig, Server
 // ---------------------------------------------------------------------------
 // Routes
 
-/// The hub's routes: health, the public checkpoint and consistency proofs,
-/// who-am-I, and the
+/// The hub's routes: health, the public checkpoint, consistency proofs for
+/// any caller, who-am-I, and the
 /// registry under `/api/v1/teams/default/`.
 pub fn routes() -> Router<Arc<Shared>> {
     let team = Router::new()
@@ -688,8 +688,9 @@ struct ConsistencyQuery {
 }
 
 /// `GET /log/consistency?old=M&new=N`: a consistency proof between two
-/// tree sizes, with both signed checkpoints. Open to everyone, as the
-/// checkpoint is: it holds hashes, never an event.
+/// tree sizes, with both signed checkpoints. Any authenticated caller may
+/// ask, whatever their roles: it holds hashes, never an event, and every
+/// client needs it to check the log (the guard still rate-limits it).
 async fn log_consistency(
     State(s): State<Arc<Shared>>,
     q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
