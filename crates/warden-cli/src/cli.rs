@@ -370,6 +370,7 @@ pub enum HubCmd {
     Promote {
         /// MODEL@N
         model: String,
+        /// The environment whose pointer moves
         #[arg(long)]
         env: String,
     },
@@ -409,7 +410,10 @@ pub enum HubCmd {
     Tokens,
     /// Revoke one of your personal access tokens (the hub refuses it within its refresh interval)
     #[command(after_help = "Example:\n  warden hub token-revoke laptop")]
-    TokenRevoke { name: String },
+    TokenRevoke {
+        /// The token's name
+        name: String,
+    },
     /// Sign an approval of MODEL@N on this machine and record it on the hub (never the author)
     #[command(
         after_help = "Example:\n  warden hub approve credit@3 --env production --key lee-approvals --comment \"reviewed eval 12\"\n\nThe statement names the digest the hub reports for MODEL@N; the hub checks the signature against\nthe key you enrolled and refuses an approval by the model's author. Exit 5 if it does not verify."
@@ -417,11 +421,13 @@ pub enum HubCmd {
     Approve {
         /// MODEL@N
         model: String,
+        /// The environment the approval is for
         #[arg(long)]
         env: String,
         /// Your enrolled approval key
         #[arg(long)]
         key: String,
+        /// A comment, signed with the approval
         #[arg(long)]
         comment: Option<String>,
     },

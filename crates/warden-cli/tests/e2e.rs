@@ -440,7 +440,17 @@ fn demo_runs_and_keeps_a_verifiable_workspace() {
     // its tampered copy does not.
     let models: serde_json::Value =
         serde_json::from_str(&ok(warden(&kept, "aud").args(["model", "list", "--json"]))).unwrap();
-    assert_eq!(models.as_array().unwrap().len(), 6);
+    // Six from the stages before the hub, and the one the hub step's author trains.
+    assert_eq!(models.as_array().unwrap().len(), 7);
+    // The hub step: a forged token, a fork's pipeline and a self-approval refused.
+    for seen in [
+        "signed by another key: token signature invalid (401)",
+        "a fork's pipeline holds no role",
+        "which she trained: corp.mia@example.com is the author",
+        "signed on lee's machine",
+    ] {
+        assert!(stdout.contains(seen), "{seen}: {stdout}");
+    }
     // The monitoring step: shifted traffic, drift, an automated rollback.
     assert!(
         stdout.contains("rollback (dataset and prediction drift for 3 windows in a row): done: dev credit@3 -> credit@1"),

@@ -880,13 +880,7 @@ fn the_cli_is_a_hub_client_that_signs_locally_and_catches_a_forked_history() {
     // Keys made here; only the public half reaches the hub.
     client_ok(
         &alice,
-        &[
-            "hub",
-            "keys-enrol",
-            "alice-key",
-            "--type",
-            "ecdsa-p256",
-        ],
+        &["hub", "keys-enrol", "alice-key", "--type", "ecdsa-p256"],
     );
     assert!(alice.join("hub-keys/alice-key.pem").is_file());
     // Key names are the hub's: a clash enrols nothing and leaves no key behind.
