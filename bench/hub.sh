@@ -129,13 +129,17 @@ if [ "${WARDEN_BENCH_SKIP:-}" != mlflow ]; then
   wait_up http://127.0.0.1:18302/health
   ML=http://127.0.0.1:18302/api/2.0/mlflow
   curl -s -X POST "$ML/registered-models/create" -H 'Content-Type: application/json' -d '{"name":"credit"}' > /dev/null
-  curl -s -X POST "$ML/model-versions/create" -H 'Content-Type: application/json' \
-    -d "{\"name\":\"credit\",\"source\":\"$WORK/mlflow/artifacts/credit\"}" > /dev/null
+  # A local source must sit in a run's artifact directory and name the run.
+  RUN="$(curl -s -X POST "$ML/runs/create" -H 'Content-Type: application/json' -d '{"experiment_id":"0"}')"
+  RUN_ID="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["run"]["info"]["run_id"])' <<<"$RUN")"
+  SRC="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["run"]["info"]["artifact_uri"])' <<<"$RUN")/model"
+  VERSION_BODY="{\"name\":\"credit\",\"source\":\"$SRC\",\"run_id\":\"$RUN_ID\"}"
+  curl -s -X POST "$ML/model-versions/create" -H 'Content-Type: application/json' -d "$VERSION_BODY" > /dev/null
   test "$(curl -s -o /dev/null -w '%{http_code}' "$ML/model-versions/get?name=credit&version=1")" = 200
   run_wrk warmup "$ML/model-versions/get?name=credit&version=1" GET "" "" "$CONNS" 0 > /dev/null
   read -r MR M50 M99 ME < <(run_wrk mlflow-read "$ML/model-versions/get?name=credit&version=1" GET "" "" "$CONNS" 0)
   read -r MA A50 A99 AE < <(run_wrk mlflow-alias "$ML/registered-models/alias" POST '{"name":"credit","alias":"dev","version":"1"}' "" "$CONNS" 0)
-  read -r MV V50 V99 VE < <(run_wrk mlflow-register "$ML/model-versions/create" POST "{\"name\":\"credit\",\"source\":\"$WORK/mlflow/artifacts/credit\"}" "" "$CONNS" 0)
+  read -r MV V50 V99 VE < <(run_wrk mlflow-register "$ML/model-versions/create" POST "$VERSION_BODY" "" "$CONNS" 0)
 fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "-" }'; }

@@ -451,6 +451,15 @@ fn identity_is_proven_and_roles_are_the_workspaces_grants() {
         assert!(r.body.contains(why), "{why}: {}", r.body);
     }
     assert_eq!(get(&a, &whoami, None).status, 401);
+    // Alice's token is verified and remembered now; one character changed
+    // in its signature is a new token, checked in full and refused.
+    let mut forged: Vec<char> = alice.chars().collect();
+    let at = forged.len() - 10;
+    forged[at] = if forged[at] == 'A' { 'B' } else { 'A' };
+    let forged: String = forged.into_iter().collect();
+    let r = get(&a, &whoami, Some(&forged));
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(get(&a, &whoami, Some(&alice)).status, 200);
     // An inference API key does not open the hub.
     let key = ok(
         ws,

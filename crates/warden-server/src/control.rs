@@ -59,6 +59,48 @@ fn actor_of(c: &Client) -> Result<ActorName, Response> {
     })
 }
 
+/// Opened workspaces kept between control-API requests. Opening one reads
+/// `warden.toml`, compiles the authorisation policy and opens the
+/// database, which would otherwise be paid on every call; a kept one is
+/// handed to the next caller with every trace of the last one's identity
+/// cleared ([`Workspace::acting_as`]). The configuration and policy are
+/// therefore those read when each was opened (at most `max` are kept).
+pub struct WorkspacePool {
+    idle: std::sync::Mutex<Vec<Workspace>>,
+    max: usize,
+}
+
+impl WorkspacePool {
+    pub fn new(max: usize) -> Self {
+        WorkspacePool {
+            idle: std::sync::Mutex::new(Vec::new()),
+            max,
+        }
+    }
+
+    /// A workspace acting as `actor`: a kept one, or a newly opened one.
+    pub fn take(
+        &self,
+        root: &std::path::Path,
+        opts: &warden::OpenOptions,
+        actor: ActorName,
+    ) -> Result<Workspace, warden::Error> {
+        let kept = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match kept {
+            Some(ws) => Ok(ws.acting_as(actor)),
+            None => Workspace::open(root, actor, opts),
+        }
+    }
+
+    /// Keeps `ws` for a later request (or drops it if enough are kept).
+    pub fn give(&self, ws: Workspace) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < self.max {
+            idle.push(ws);
+        }
+    }
+}
+
 /// An engine error as an HTTP answer. General errors (I/O, a damaged
 /// store) are not described to the caller.
 fn engine_error(s: &Shared, e: warden::Error) -> Response {
@@ -98,7 +140,9 @@ where
     };
     let shared = s.clone();
     let done = tokio::task::spawn_blocking(move || {
-        let ws = Workspace::open(&shared.root, actor, &shared.open_options)?;
+        let ws = shared
+            .pool
+            .take(&shared.root, &shared.open_options, actor)?;
         // A hub principal holds the roles the workspace grants it and its
         // groups; an API key or a serve-mode token carries its own.
         let ws = if client.principal {
@@ -120,7 +164,9 @@ where
         } else {
             ws.with_roles(&client.roles)
         };
-        f(&ws)
+        let out = f(&ws);
+        shared.pool.give(ws);
+        out
     })
     .await;
     match done {

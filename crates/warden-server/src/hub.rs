@@ -175,6 +175,22 @@ impl IssuerSettings {
 /// The trusted issuers with their current key sets.
 pub struct Issuers {
     list: Vec<(IssuerSettings, arc_swap::ArcSwap<JwtVerifier>)>,
+    /// Tokens already verified, by SHA-256 of the token: the identity and
+    /// the token's `exp`. A signature check (ES256, RS256) costs more than
+    /// the rest of a read; a client sends the same token on every call.
+    /// Cleared whenever a key set is fetched again, so a key removed from
+    /// the set stops its tokens at once; bounded by [`MAX_CACHED_TOKENS`].
+    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], (HubIdentity, u64)>>,
+}
+
+/// Verified tokens kept at most; past it the cache starts again.
+const MAX_CACHED_TOKENS: usize = 4096;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(u64::MAX)
 }
 
 impl Issuers {
@@ -186,11 +202,36 @@ impl Issuers {
                 .map_err(|e| ServerError::Config(format!("issuer {}: {e}", i.name)))?;
             list.push((i.clone(), arc_swap::ArcSwap::from_pointee(v)));
         }
-        Ok(Issuers { list })
+        Ok(Issuers {
+            list,
+            verified: Default::default(),
+        })
     }
 
     /// Verifies a bearer token; the error is a reason safe to show.
     pub fn identify(&self, token: &str) -> Result<HubIdentity, &'static str> {
+        use sha2::Digest as _;
+        let key: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let now = unix_now();
+        {
+            let cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((id, exp)) = cache.get(&key)
+                && now < *exp
+            {
+                return Ok(id.clone());
+            }
+        }
+        let (id, exp) = self.verify(token)?;
+        let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_CACHED_TOKENS {
+            cache.clear();
+        }
+        cache.insert(key, (id.clone(), exp));
+        Ok(id)
+    }
+
+    /// The full check of a token: its identity and its `exp`.
+    fn verify(&self, token: &str) -> Result<(HubIdentity, u64), &'static str> {
         let iss = crate::jwt::unverified_issuer(token).ok_or("malformed token")?;
         let (settings, verifier) = self
             .list
@@ -198,7 +239,12 @@ impl Issuers {
             .find(|(s, _)| s.jwt.issuer == iss)
             .ok_or("token issuer not accepted")?;
         let claims = verifier.load().verify_claims(token)?;
-        settings.identity(&claims)
+        // `verify_claims` required a numeric `exp` and checked it.
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_u64)
+            .ok_or("token lacks a required claim (exp, iss, aud, sub)")?;
+        Ok((settings.identity(&claims)?, exp))
     }
 
     /// Fetches again the key sets served from URLs whose refresh interval
@@ -213,7 +259,14 @@ impl Issuers {
                 continue;
             }
             match JwtVerifier::load(s.jwt.clone()) {
-                Ok(v) => current.store(Arc::new(v)),
+                Ok(v) => {
+                    current.store(Arc::new(v));
+                    // A key dropped from the set must stop its tokens now.
+                    self.verified
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clear();
+                }
                 Err(e) => failed.push((s.name.clone(), e.to_string())),
             }
         }
@@ -467,11 +520,13 @@ async fn no_team(UrlPath(p): UrlPath<BTreeMap<String, String>>) -> Response {
 /// to everyone: a client that remembers the last one it saw detects a
 /// rewritten or forked history by asking for a consistency proof.
 async fn checkpoint(State(s): State<Arc<Shared>>) -> Response {
-    let root = s.root.clone();
-    let opts = s.open_options.clone();
     let done = tokio::task::spawn_blocking(move || {
-        let ws = warden::Workspace::open(&root, ActorName::new("warden-hub")?, &opts)?;
-        ws.audit_checkpoint()
+        let ws = s
+            .pool
+            .take(&s.root, &s.open_options, ActorName::new("warden-hub")?)?;
+        let out = ws.audit_checkpoint();
+        s.pool.give(ws);
+        out
     })
     .await;
     match done {
@@ -701,11 +756,13 @@ async fn log_consistency(
             "query: old and new (tree sizes) are required",
         );
     };
-    let root = s.root.clone();
-    let opts = s.open_options.clone();
     let done = tokio::task::spawn_blocking(move || {
-        let ws = warden::Workspace::open(&root, ActorName::new("warden-hub")?, &opts)?;
-        ws.log_consistency(q.old.min(i64::MAX as u64), q.new.min(i64::MAX as u64))
+        let ws = s
+            .pool
+            .take(&s.root, &s.open_options, ActorName::new("warden-hub")?)?;
+        let out = ws.log_consistency(q.old.min(i64::MAX as u64), q.new.min(i64::MAX as u64));
+        s.pool.give(ws);
+        out
     })
     .await;
     match done {

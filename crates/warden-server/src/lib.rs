@@ -72,6 +72,8 @@ pub struct Shared {
     pub jwt: Option<arc_swap::ArcSwap<jwt::JwtVerifier>>,
     /// The hub's trusted issuers (set only on the hub).
     pub hub: Option<hub::Issuers>,
+    /// Opened workspaces kept for control-API requests.
+    pub pool: control::WorkspacePool,
     /// Ids of personal access tokens used since the refresh thread last
     /// recorded their use.
     pub token_uses: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -308,6 +310,7 @@ pub fn load(
         jwt,
         hub,
         token_uses: Default::default(),
+        pool: control::WorkspacePool::new(32),
         root: ws.root().to_path_buf(),
         open_options,
         inflight: guard::InFlight::new(cfg.max_concurrency),

@@ -195,6 +195,12 @@ pub trait ReadTx {
     /// Every event whose action is one of `actions`, in log order, as
     /// stored (unchecked).
     fn events_with_actions(&mut self, actions: &[&str]) -> Result<Vec<StoredEvent>, StoreError>;
+    /// As [`ReadTx::events_with_actions`], only the events after `seq`.
+    fn events_with_actions_after(
+        &mut self,
+        actions: &[&str],
+        seq: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
     /// Visits every stored event row in `seq` order, as stored (unchecked).
     fn scan_events(
         &mut self,

@@ -852,6 +852,27 @@ impl ReadTx for SqliteTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn events_with_actions_after(
+        &mut self,
+        actions: &[&str],
+        seq: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        if actions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = vec!["?"; actions.len()].join(", ");
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE action IN ({marks}) AND seq > ? ORDER BY seq"
+        ))?;
+        let mut args: Vec<rusqlite::types::Value> = actions
+            .iter()
+            .map(|a| rusqlite::types::Value::Text((*a).to_string()))
+            .collect();
+        args.push(rusqlite::types::Value::Integer(seq));
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), event_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn scan_events(
         &mut self,
         visit: &mut dyn FnMut(StoredEvent) -> ControlFlow<()>,

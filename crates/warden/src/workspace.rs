@@ -68,6 +68,11 @@ pub struct Workspace {
     /// The most a credential lets the principal use (a personal access
     /// token's scope): its roles are intersected with this.
     role_cap: Option<Vec<warden_core::RoleName>>,
+    /// The role grants the log's events imply, as of the event seq beside
+    /// them: each decision replays only the grant events after it, so a
+    /// long-lived workspace (a server's) decides in time independent of
+    /// the log's length. Every event applied was checked when it was read.
+    grants: Mutex<Option<(i64, LogState)>>,
     passphrase: Option<Zeroizing<String>>,
     user_dir: Option<PathBuf>,
 }
@@ -110,6 +115,7 @@ impl Workspace {
             roles_override: None,
             groups: Vec::new(),
             role_cap: None,
+            grants: Mutex::new(None),
             passphrase: opts.passphrase.clone(),
             user_dir: opts.user_dir.clone(),
         };
@@ -234,6 +240,7 @@ impl Workspace {
             roles_override: None,
             groups: Vec::new(),
             role_cap: None,
+            grants: Mutex::new(None),
             passphrase: opts.passphrase.clone(),
             user_dir: opts.user_dir.clone(),
         })
@@ -450,6 +457,17 @@ impl Workspace {
         self
     }
 
+    /// The same opened workspace acting as `actor`, with no credential's
+    /// roles, groups or cap carried over from whoever acted before (for a
+    /// server that keeps opened workspaces between requests).
+    pub fn acting_as(mut self, actor: ActorName) -> Self {
+        self.actor = actor;
+        self.roles_override = None;
+        self.groups = Vec::new();
+        self.role_cap = None;
+        self
+    }
+
     /// Acts as an authenticated principal who belongs to `groups` (group
     /// principals, named `group.NAME`): the roles granted to each group in
     /// the store count as the principal's own, so who may do what is still
@@ -493,17 +511,31 @@ impl Workspace {
         for holder in std::iter::once(&self.actor).chain(self.groups.iter()) {
             per_holder.push((holder, tx.roles_of(holder)?));
         }
-        // The grants a decision reads must be the ones the log made.
-        let replayed =
-            LogState::replay_only(tx.as_mut(), &[actions::ROLES_GRANT, actions::ROLES_REVOKE]);
+        // The grants a decision reads must be the ones the log made: the
+        // state replayed so far, brought up to date with the newer events.
+        let grant_actions = [actions::ROLES_GRANT, actions::ROLES_REVOKE];
+        let mut cache = self.grants.lock().unwrap_or_else(|p| p.into_inner());
+        let replayed = match cache.take() {
+            Some((after, mut st)) => st
+                .replay_more(tx.as_mut(), &grant_actions, after)
+                .map(|last| (last, st)),
+            None => LogState::default().replay_more_from_start(tx.as_mut(), &grant_actions),
+        };
         drop(tx);
         match replayed {
-            Ok(st) => {
+            Ok((last, st)) => {
+                let mut disagreement = None;
                 for (holder, roles) in &per_holder {
                     let names: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
                     if let Some(d) = ledger::grants_disagreement(&st, holder.as_str(), &names) {
-                        return Err(self.refuse_disagreement(d));
+                        disagreement = Some(d);
+                        break;
                     }
+                }
+                *cache = Some((last, st));
+                drop(cache);
+                if let Some(d) = disagreement {
+                    return Err(self.refuse_disagreement(d));
                 }
             }
             // A damaged event row stops every decision, except reading and

@@ -228,6 +228,35 @@ impl LogState {
         Ok(st)
     }
 
+    /// [`LogState::replay_more`] from the first event: the state, and the
+    /// seq of the last event applied (-1 when there is none).
+    pub(crate) fn replay_more_from_start(
+        mut self,
+        tx: &mut (dyn ReadTx + '_),
+        actions: &[&str],
+    ) -> Result<(i64, Self), Error> {
+        let last = self.replay_more(tx, actions, -1)?;
+        Ok((last, self))
+    }
+
+    /// Applies the events of `actions` after `after` (each row checked as
+    /// in [`LogState::replay_only`]) to a state replayed up to `after`;
+    /// returns the seq of the last event now applied.
+    pub(crate) fn replay_more(
+        &mut self,
+        tx: &mut (dyn ReadTx + '_),
+        actions: &[&str],
+        after: i64,
+    ) -> Result<i64, Error> {
+        let mut last = after;
+        for e in tx.events_with_actions_after(actions, after)? {
+            check_event_row(&e)?;
+            self.apply(&e)?;
+            last = e.seq;
+        }
+        Ok(last)
+    }
+
     fn apply(&mut self, e: &StoredEvent) -> Result<(), Error> {
         let seq = e.seq;
         match e.action.as_str() {
