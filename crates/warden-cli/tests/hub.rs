@@ -1086,3 +1086,137 @@ fn personal_access_tokens_act_within_their_scope_and_die_when_revoked() {
     let fake = format!("wdp_0123456789ab_{}", "A".repeat(43));
     assert_eq!(get(&a, &whoami, Some(&fake)).status, 401);
 }
+
+/// Every role of the bundled policy against every hub endpoint, both ways:
+/// a role the policy allows the endpoint's action is never answered 403,
+/// and every other role always is. Writes aim at things that do not exist
+/// (version 999, key `nokey`), so an allowed call fails after the decision
+/// (404, 400, 409) and changes nothing; a denied one is 403.
+#[test]
+fn authorisation_matrix_every_role_by_every_endpoint() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    const ROLES: [&str; 8] = [
+        "admin",
+        "data-engineer",
+        "ml-engineer",
+        "approver",
+        "operator",
+        "auditor",
+        "predictor",
+        "monitor",
+    ];
+    for r in ROLES {
+        grant(ws, &format!("corp.{r}@example.com"), r);
+    }
+    let corp = Issuer::new(CORP, 7, "corp-1");
+    let ci = Issuer::new(CI, 9, "ci-1");
+    let hub = Hub::start(ws, &corp, &ci);
+    let a = agent();
+    let people = [
+        "admin",
+        "data-engineer",
+        "ml-engineer",
+        "approver",
+        "operator",
+        "auditor",
+    ];
+    // (method, path, body, roles the bundled policy allows)
+    let matrix: Vec<(&str, &str, Value, Vec<&str>)> = vec![
+        ("GET", "/models", json!(null), people.to_vec()),
+        ("GET", "/models/credit", json!(null), people.to_vec()),
+        (
+            "GET",
+            "/models/credit/versions/1",
+            json!(null),
+            people.to_vec(),
+        ),
+        ("GET", "/audit?limit=1", json!(null), people.to_vec()),
+        ("GET", "/audit/proof/0", json!(null), people.to_vec()),
+        ("GET", "/keys", json!(null), people.to_vec()),
+        ("GET", "/roles", json!(null), people.to_vec()),
+        ("GET", "/tokens", json!(null), people.to_vec()),
+        (
+            "POST",
+            "/tokens",
+            json!({"name": "m", "roles": ["nobody-holds-this"], "expires": "1d"}),
+            people.to_vec(),
+        ),
+        (
+            "POST",
+            "/models/credit/versions/999/promote",
+            json!({"env": "dev"}),
+            vec!["admin", "ml-engineer", "operator"],
+        ),
+        (
+            "POST",
+            "/models/credit/versions/999/quarantine",
+            json!({"reason": "matrix"}),
+            vec!["admin", "operator", "monitor"],
+        ),
+        (
+            "POST",
+            "/models/credit/rollback",
+            json!({"env": "no-such-env"}),
+            vec!["admin", "operator", "monitor"],
+        ),
+        (
+            "POST",
+            "/models/credit/versions/999/approvals",
+            json!({"env": "production", "envelope": {}}),
+            vec!["admin", "approver"],
+        ),
+        (
+            "POST",
+            "/keys",
+            json!({"name": "matrix", "public_pem": "not a key"}),
+            vec!["admin", "approver"],
+        ),
+        ("POST", "/keys/nokey/acknowledge", json!({}), vec!["admin"]),
+        (
+            "POST",
+            "/roles/revoke",
+            json!({"principal": "corp.nobody@example.com", "role": "auditor"}),
+            vec!["admin"],
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for role in ROLES {
+        let token = corp.token(json!({"sub": role, "email": format!("{role}@example.com")}));
+        // Whoever is proven may ask who they are.
+        let me = get(&a, &hub.url("/api/v1/whoami"), Some(&token));
+        assert_eq!(me.status, 200, "{role}: {}", me.body);
+        assert_eq!(me.json()["roles"], json!([role]));
+        for (method, path, body, allowed) in &matrix {
+            let url = hub.url(path);
+            let r = if *method == "GET" {
+                get(&a, &url, Some(&token))
+            } else {
+                post(&a, &url, &token, body)
+            };
+            let should = allowed.contains(&role);
+            if should == (r.status == 403) {
+                wrong.push(format!("{role} {method} {path}: {} {}", r.status, r.body));
+            }
+            assert_ne!(r.status, 401, "{role} {method} {path}: {}", r.body);
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    // Granting hands out only what the policy lets: admin alone here.
+    for role in ROLES {
+        let token = corp.token(json!({"sub": role, "email": format!("{role}@example.com")}));
+        let r = post(
+            &a,
+            &hub.url("/roles/grant"),
+            &token,
+            &json!({"principal": format!("corp.new-{role}@example.com"), "role": "auditor"}),
+        );
+        assert_eq!(
+            r.status == 200,
+            role == "admin",
+            "{role}: {} {}",
+            r.status,
+            r.body
+        );
+    }
+}
