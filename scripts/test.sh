@@ -74,3 +74,5 @@ if [ "$rc" -ne 6 ]; then echo "warden scan --format sarif exited $rc (want 6)"; 
 # The inference server against its own /openapi.json (Schemathesis from PyPI):
 # no 5xx, every response as documented.
 WARDEN="$W" WARDEN_ST_MAX_TIME="${WARDEN_ST_MAX_TIME:-90}" ./scripts/schemathesis.sh "$BOMS/demo"
+# The hub against its own /openapi.json, as an admin proven by a test issuer's token.
+WARDEN="$W" WARDEN_ST_MAX_TIME="${WARDEN_ST_MAX_TIME:-90}" ./scripts/schemathesis-hub.sh "$BOMS/demo"

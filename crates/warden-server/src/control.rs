@@ -252,15 +252,17 @@ pub async fn show_version(
     .await
 }
 
-#[derive(Deserialize)]
+/// `{"env"}`: the environment a promotion or rollback concerns.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct EnvBody {
+pub(crate) struct EnvBody {
     env: String,
 }
 
-#[derive(Deserialize)]
+/// `{"reason"}`: why a version is quarantined.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ReasonBody {
+pub(crate) struct ReasonBody {
     reason: String,
 }
 

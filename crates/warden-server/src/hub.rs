@@ -495,6 +495,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/v2/health/live", get(crate::routes::live))
         .route("/v2/health/ready", get(crate::routes::live))
         .route("/checkpoint", get(checkpoint))
+        .route("/openapi.json", get(openapi))
         .route("/log/consistency", get(log_consistency))
         .route("/api/v1/whoami", get(whoami))
         .nest(&format!("/api/v1/teams/{DEFAULT_TEAM}"), team)
@@ -565,7 +566,7 @@ async fn whoami(State(s): State<Arc<Shared>>, c: Option<axum::Extension<Client>>
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ApproveBody {
     env: String,
@@ -596,7 +597,7 @@ async fn keys_list(State(s): State<Arc<Shared>>, c: Option<axum::Extension<Clien
     as_caller(s, client(c), |ws| Ok((StatusCode::OK, ws.keys_list()?))).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct EnrolBody {
     name: String,
@@ -636,7 +637,7 @@ async fn roles_list(State(s): State<Arc<Shared>>, c: Option<axum::Extension<Clie
     as_caller(s, client(c), |ws| Ok((StatusCode::OK, ws.roles_list()?))).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct TokenBody {
     name: String,
@@ -694,7 +695,7 @@ async fn tokens_revoke(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GrantBody {
     principal: String,
@@ -777,6 +778,307 @@ async fn log_consistency(
             "the proof could not be made",
         ),
     }
+}
+
+// ---------------------------------------------------------------------------
+// The API's description
+
+fn schema_of<T: schemars::JsonSchema>() -> Value {
+    serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null)
+}
+
+/// `GET /openapi.json`: the hub's API as OpenAPI 3.1. Request bodies are
+/// the handlers' own types (`schemars`), so the document cannot drift from
+/// what the hub parses; responses are JSON objects or arrays, and errors
+/// `{"error": "..."}`.
+async fn openapi() -> Response {
+    (StatusCode::OK, axum::Json(openapi_document())).into_response()
+}
+
+/// The document itself.
+pub fn openapi_document() -> Value {
+    let error = json!({"$ref": "#/components/schemas/Error"});
+    let err = |what: &str| json!({"description": what, "content": {"application/json": {"schema": error}}});
+    let ok = |code: &str, shape: &str, what: &str| {
+        let mut r = serde_json::Map::new();
+        r.insert(
+            code.into(),
+            json!({"description": what, "content": {"application/json": {"schema": {"type": shape}}}}),
+        );
+        for (c, w) in [
+            ("400", "The request is malformed or names something invalid"),
+            ("401", "No identity token, or one that does not verify"),
+            ("403", "The caller's roles may not do this"),
+            ("404", "No such model, version, key, token or team"),
+            (
+                "409",
+                "It conflicts with the registry's state (or a gate denied it)",
+            ),
+            ("413", "The body is larger than the limit"),
+            ("422", "A signature or package does not verify"),
+            (
+                "429",
+                "The caller's rate limit is exhausted (see Retry-After)",
+            ),
+            ("500", "The operation failed; the hub's log says why"),
+            ("503", "At the concurrency limit or timed out"),
+        ] {
+            r.insert(c.into(), err(w));
+        }
+        Value::Object(r)
+    };
+    let body = |schema: Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
+    let name =
+        json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}});
+    let version = json!({"name": "version", "in": "path", "required": true,
+                         "schema": {"type": "string", "pattern": "^[0-9]+$"}});
+    let int = |n: &str, required: bool| {
+        json!({"name": n, "in": "query", "required": required,
+                                               "schema": {"type": "integer", "minimum": 0}})
+    };
+    let text = |n: &str| json!({"name": n, "in": "query", "required": false, "schema": {"type": "string"}});
+    let bearer = json!([{"bearer": []}]);
+    let op = |summary: &str, params: Vec<Value>, request: Option<Value>, responses: Value| {
+        let mut o = json!({"summary": summary, "parameters": params, "responses": responses,
+                           "security": bearer});
+        if let Some(b) = request {
+            o["requestBody"] = b;
+        }
+        o
+    };
+    let t = format!("/api/v1/teams/{DEFAULT_TEAM}");
+    let mut paths = serde_json::Map::new();
+    let mut put = |path: String, method: &str, o: Value| {
+        let entry = paths.entry(path).or_insert_with(|| json!({}));
+        entry[method] = o;
+    };
+    put(
+        "/checkpoint".into(),
+        "get",
+        json!({
+            "summary": "The audit log's newest signed checkpoint (C2SP tlog-checkpoint); open to everyone",
+            "security": [],
+            "responses": {
+                "200": {"description": "The signed note", "content": {"text/plain": {"schema": {"type": "string"}}},
+                        "headers": {"x-warden-log-vkey": {"schema": {"type": "string"}, "description": "The log's verifier key"}}},
+                "404": err("The log is empty"),
+                "500": err("The checkpoint could not be read"),
+            }
+        }),
+    );
+    put(
+        "/log/consistency".into(),
+        "get",
+        op(
+            "A consistency proof between two tree sizes (any verified caller)",
+            vec![int("old", true), int("new", true)],
+            None,
+            ok("200", "object", "The proof"),
+        ),
+    );
+    put(
+        "/api/v1/whoami".into(),
+        "get",
+        op(
+            "The caller's principal, groups and roles",
+            vec![],
+            None,
+            ok("200", "object", "Who"),
+        ),
+    );
+    put(
+        format!("{t}/models"),
+        "get",
+        op(
+            "Every model version",
+            vec![],
+            None,
+            ok("200", "array", "Versions"),
+        ),
+    );
+    put(
+        format!("{t}/models/{{name}}"),
+        "get",
+        op(
+            "A model's versions and stage pointers",
+            vec![name.clone()],
+            None,
+            ok("200", "object", "The model"),
+        ),
+    );
+    put(
+        format!("{t}/models/{{name}}/rollback"),
+        "post",
+        op(
+            "Move an environment back to its last good version",
+            vec![name.clone()],
+            Some(body(schema_of::<control::EnvBody>())),
+            ok("200", "object", "Rolled back"),
+        ),
+    );
+    put(
+        format!("{t}/models/{{name}}/versions/{{version}}"),
+        "get",
+        op(
+            "One model version",
+            vec![name.clone(), version.clone()],
+            None,
+            ok("200", "object", "The version"),
+        ),
+    );
+    put(
+        format!("{t}/models/{{name}}/versions/{{version}}/promote"),
+        "post",
+        op(
+            "Promote a version to an environment if its gate allows (409 with the reasons if not)",
+            vec![name.clone(), version.clone()],
+            Some(body(schema_of::<control::EnvBody>())),
+            ok("200", "object", "Promoted"),
+        ),
+    );
+    put(
+        format!("{t}/models/{{name}}/versions/{{version}}/quarantine"),
+        "post",
+        op(
+            "Quarantine a version",
+            vec![name.clone(), version.clone()],
+            Some(body(schema_of::<control::ReasonBody>())),
+            ok("200", "object", "Quarantined"),
+        ),
+    );
+    put(
+        format!("{t}/models/{{name}}/versions/{{version}}/approvals"),
+        "post",
+        op(
+            "Record an approval the caller signed on their own machine",
+            vec![name.clone(), version.clone()],
+            Some(body(schema_of::<ApproveBody>())),
+            ok("201", "object", "Recorded"),
+        ),
+    );
+    put(
+        format!("{t}/keys"),
+        "get",
+        op(
+            "The trust store's keys",
+            vec![],
+            None,
+            ok("200", "array", "Keys"),
+        ),
+    );
+    put(
+        format!("{t}/keys"),
+        "post",
+        op(
+            "Enrol the public half of the caller's approval key",
+            vec![],
+            Some(body(schema_of::<EnrolBody>())),
+            ok("201", "object", "Enrolled"),
+        ),
+    );
+    put(
+        format!("{t}/keys/{{name}}/acknowledge"),
+        "post",
+        op(
+            "Acknowledge another principal's approval key (admins)",
+            vec![name.clone()],
+            None,
+            ok("200", "object", "Acknowledged"),
+        ),
+    );
+    put(
+        format!("{t}/roles"),
+        "get",
+        op("Role grants", vec![], None, ok("200", "object", "Grants")),
+    );
+    put(
+        format!("{t}/roles/grant"),
+        "post",
+        op(
+            "Grant a role to a principal or group",
+            vec![],
+            Some(body(schema_of::<GrantBody>())),
+            ok("200", "object", "Granted"),
+        ),
+    );
+    put(
+        format!("{t}/roles/revoke"),
+        "post",
+        op(
+            "Revoke a role",
+            vec![],
+            Some(body(schema_of::<GrantBody>())),
+            ok("200", "object", "Revoked"),
+        ),
+    );
+    put(
+        format!("{t}/tokens"),
+        "get",
+        op(
+            "The caller's access tokens",
+            vec![],
+            None,
+            ok("200", "array", "Tokens"),
+        ),
+    );
+    put(
+        format!("{t}/tokens"),
+        "post",
+        op(
+            "Create a personal access token (shown once; identity tokens only)",
+            vec![],
+            Some(body(schema_of::<TokenBody>())),
+            ok("201", "object", "Created"),
+        ),
+    );
+    put(
+        format!("{t}/tokens/{{name}}/revoke"),
+        "post",
+        op(
+            "Revoke one of the caller's tokens",
+            vec![name.clone()],
+            None,
+            ok("200", "object", "Revoked"),
+        ),
+    );
+    put(
+        format!("{t}/audit"),
+        "get",
+        op(
+            "Audit events",
+            vec![
+                int("since", false),
+                text("actor"),
+                text("action"),
+                int("limit", false),
+            ],
+            None,
+            ok("200", "array", "Events"),
+        ),
+    );
+    put(
+        format!("{t}/audit/proof/{{index}}"),
+        "get",
+        op(
+            "An inclusion proof of one event",
+            vec![
+                json!({"name": "index", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9]+$"}}),
+            ],
+            None,
+            ok("200", "object", "The proof"),
+        ),
+    );
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Warden Hub", "version": env!("CARGO_PKG_VERSION")},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                "description": "An OIDC ID token from an issuer of hub.toml, or a personal access token (wdp_...)"}},
+            "schemas": {"Error": {"type": "object", "required": ["error"],
+                                  "properties": {"error": {"type": "string"}}}},
+        },
+    })
 }
 
 #[cfg(test)]

@@ -107,7 +107,10 @@ pub fn parse_expiry(s: &str, now: &Timestamp) -> Result<Timestamp, Error> {
     if let Some(t) = Timestamp::parse(s) {
         return Ok(t);
     }
-    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    // The unit is the last character, whatever its width: splitting at a
+    // byte offset would cut a multi-byte character in two.
+    let unit_len = s.chars().last().map_or(0, char::len_utf8);
+    let (num, unit) = s.split_at(s.len() - unit_len);
     let n: i64 = num.parse().map_err(|_| {
         Error::Usage(format!(
             "--expires {s}: an RFC 3339 time or a duration like 90d, 12h, 30m"
@@ -375,6 +378,16 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever text `--expires` or a request carries, parsing it
+        /// answers (a time or an error) and never panics.
+        #[test]
+        fn expiry_parsing_never_panics(s in "\\PC{0,16}") {
+            let now = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+            let _ = parse_expiry(&s, &now);
+        }
+    }
+
     #[test]
     fn expiry_durations() {
         let now = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
@@ -388,6 +401,10 @@ mod tests {
         );
         assert!(parse_expiry("-1d", &now).is_err());
         assert!(parse_expiry("soon", &now).is_err());
+        // Text that ends in a multi-byte character is refused, not a panic.
+        for odd in ["9\u{26432}É\u{7f}á®", "3é", "é", "", "d"] {
+            assert!(parse_expiry(odd, &now).is_err(), "{odd:?}");
+        }
         assert_eq!(
             parse_expiry("2027-01-01T00:00:00Z", &now).unwrap().as_str(),
             "2027-01-01T00:00:00.000000Z"

@@ -212,7 +212,8 @@ impl Workspace {
         if public_pem.len() > 16 * 1024 {
             return Err(Error::Usage("the public key is larger than 16 KiB".into()));
         }
-        let public = PublicKey::from_pem(public_pem, name.as_str())?;
+        let public = PublicKey::from_pem(public_pem, name.as_str())
+            .map_err(|e| Error::Usage(format!("public_pem: {e}")))?;
         if self.store().read()?.key(name)?.is_some() {
             return Err(Error::Conflict(format!(
                 "a key named {name} already exists"
