@@ -405,6 +405,41 @@ pub enum HubCmd {
         #[arg(long)]
         expires: String,
     },
+    /// Role grants on the hub, or grant/revoke one (an audited call under your proven name)
+    #[command(
+        after_help = "Examples:\n  warden hub roles\n  warden hub roles --grant group.ci-main --role operator\n  warden hub roles --revoke corp.lee@example.com --role approver --json\n\nA principal is ISSUER.CLAIM (see `warden hub whoami`) or a group, group.NAME. Exit 3 if your\nroles may not."
+    )]
+    Roles {
+        /// Grant --role to this principal or group
+        #[arg(
+            long,
+            value_name = "PRINCIPAL",
+            conflicts_with = "revoke",
+            requires = "role"
+        )]
+        grant: Option<String>,
+        /// Revoke --role from this principal or group
+        #[arg(long, value_name = "PRINCIPAL", requires = "role")]
+        revoke: Option<String>,
+        /// The role to grant or revoke
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// The hub's audit log, newest last (readers)
+    #[command(
+        after_help = "Examples:\n  warden hub audit --limit 20\n  warden hub audit --action model.approve --json\n\nEvery call is followed by the check that the hub's log extends what this machine saw."
+    )]
+    Audit {
+        /// Only events of this action (e.g. model.promote)
+        #[arg(long)]
+        action: Option<String>,
+        /// Only events by this principal
+        #[arg(long, value_name = "PRINCIPAL")]
+        by: Option<String>,
+        /// At most this many events (up to 1000)
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
     /// Your personal access tokens on the hub (never the tokens themselves)
     #[command(after_help = "Example:\n  warden hub tokens --json")]
     Tokens,

@@ -936,6 +936,56 @@ fn the_cli_is_a_hub_client_that_signs_locally_and_catches_a_forked_history() {
     );
     assert_ne!(code, 0);
     assert!(err.contains("author"), "{err}");
+    // Roles and the audit log from the client, as the proven principal.
+    let out = client_ok(
+        &bob,
+        &[
+            "hub",
+            "roles",
+            "--grant",
+            "group.reviewers",
+            "--role",
+            "approver",
+        ],
+    );
+    assert!(out.contains("Granted approver to group.reviewers"), "{out}");
+    let (code, _, err) = client(
+        &alice,
+        &[
+            "hub",
+            "roles",
+            "--grant",
+            "corp.alice@example.com",
+            "--role",
+            "admin",
+        ],
+    );
+    assert_eq!(code, 3, "{err}");
+    let roles = client_ok(&bob, &["hub", "roles"]);
+    assert!(roles.contains("group.reviewers  approver"), "{roles}");
+    let events: Value = serde_json::from_str(&client_ok(
+        &bob,
+        &[
+            "hub",
+            "audit",
+            "--action",
+            "roles.grant",
+            "--by",
+            "corp.bob@example.com",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["subject"].as_str() == Some("actor:group.reviewers")),
+        "{events}"
+    );
+    let (code, _, _) = client(&bob, &["hub", "audit", "--action", "x&limit=1"]);
+    assert_eq!(code, 2);
     let listed: Value =
         serde_json::from_str(&client_ok(&bob, &["hub", "models", "credit", "--json"])).unwrap();
     assert!(

@@ -594,3 +594,96 @@ pub fn token_revoke(g: &Global, name: &str) -> Result<ExitCode, Failure> {
     let (_, v) = s.call("POST", &format!("{TEAM}/tokens/{name}/revoke"), None)?;
     print(g, &v, |_| println!("Revoked access token {name}"))
 }
+
+/// `warden hub roles [--grant|--revoke PRINCIPAL --role ROLE]`.
+pub fn roles(
+    g: &Global,
+    grant: Option<&str>,
+    revoke: Option<&str>,
+    role: Option<&str>,
+) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    let change = match (grant, revoke, role) {
+        (Some(p), None, Some(r)) => Some(("grant", p, r)),
+        (None, Some(p), Some(r)) => Some(("revoke", p, r)),
+        (None, None, None) => None,
+        _ => {
+            return Err(Failure::new(
+                exit::USAGE,
+                "give --grant or --revoke PRINCIPAL with --role ROLE, or nothing to list",
+            ));
+        }
+    };
+    match change {
+        Some((what, principal, role)) => {
+            let (_, v) = s.call(
+                "POST",
+                &format!("{TEAM}/roles/{what}"),
+                Some(&json!({"principal": principal, "role": role})),
+            )?;
+            print(g, &v, |_| {
+                let verb = if what == "grant" {
+                    "Granted"
+                } else {
+                    "Revoked"
+                };
+                println!(
+                    "{verb} {role} {} {principal}",
+                    if what == "grant" { "to" } else { "from" }
+                );
+            })
+        }
+        None => {
+            let (_, v) = s.call("GET", &format!("{TEAM}/roles"), None)?;
+            print(g, &v, |v| {
+                for grant in v["grants"].as_array().into_iter().flatten() {
+                    println!(
+                        "{}  {}",
+                        grant["actor"].as_str().unwrap_or("?"),
+                        grant["role"].as_str().unwrap_or("?")
+                    );
+                }
+            })
+        }
+    }
+}
+
+/// `warden hub audit`.
+pub fn audit(
+    g: &Global,
+    action: Option<&str>,
+    by: Option<&str>,
+    limit: u64,
+) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    let mut query = format!("limit={}", limit.min(1000));
+    // Names and actions are plain ASCII words; anything else is refused
+    // rather than sent unescaped in a URL.
+    for (k, v) in [("action", action), ("actor", by)] {
+        if let Some(v) = v {
+            if !v
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-@+".contains(&b))
+            {
+                return Err(Failure::new(
+                    exit::USAGE,
+                    format!("--{k} {v:?}: not a name"),
+                ));
+            }
+            query.push_str(&format!("&{k}={}", v.replace('+', "%2B")));
+        }
+    }
+    let (_, v) = s.call("GET", &format!("{TEAM}/audit?{query}"), None)?;
+    print(g, &v, |v| {
+        for e in v.as_array().into_iter().flatten() {
+            println!(
+                "{:>6}  {}  {}  {}  {}",
+                e["seq"],
+                e["time"].as_str().unwrap_or("?"),
+                e["actor"].as_str().unwrap_or("?"),
+                e["action"].as_str().unwrap_or("?"),
+                e["subject"].as_str().unwrap_or("?")
+            );
+        }
+    })
+}

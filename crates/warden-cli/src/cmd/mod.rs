@@ -82,6 +82,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             expires,
         }) => hubclient::token_create(&g, &name, &roles, &expires),
         Command::Hub(crate::cli::HubCmd::Tokens) => hubclient::tokens(&g),
+        Command::Hub(crate::cli::HubCmd::Roles {
+            grant,
+            revoke,
+            role,
+        }) => hubclient::roles(&g, grant.as_deref(), revoke.as_deref(), role.as_deref()),
+        Command::Hub(crate::cli::HubCmd::Audit { action, by, limit }) => {
+            hubclient::audit(&g, action.as_deref(), by.as_deref(), limit)
+        }
         Command::Hub(crate::cli::HubCmd::TokenRevoke { name }) => {
             hubclient::token_revoke(&g, &name)
         }
@@ -274,7 +282,9 @@ fn acting_as(c: &Command) -> Option<&str> {
             | crate::cli::HubCmd::Approve { .. }
             | crate::cli::HubCmd::TokenCreate { .. }
             | crate::cli::HubCmd::Tokens
-            | crate::cli::HubCmd::TokenRevoke { .. },
+            | crate::cli::HubCmd::TokenRevoke { .. }
+            | crate::cli::HubCmd::Roles { .. }
+            | crate::cli::HubCmd::Audit { .. },
         ) => return None,
         Command::Scan(a) => &a.acting,
         Command::Apikey(
