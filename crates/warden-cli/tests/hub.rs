@@ -165,6 +165,15 @@ impl Issuer {
     }
 }
 
+/// Waits (up to 10 s) until `done` holds, failing with `what` if it never does.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -1045,11 +1054,9 @@ fn personal_access_tokens_act_within_their_scope_and_die_when_revoked() {
     // The token acts as alice within its scope, from the hub's next
     // refresh of its tokens on.
     let whoami = hub.url("/api/v1/whoami");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while get(&a, &whoami, Some(&pat)).status != 200 {
-        assert!(Instant::now() < deadline, "the new token never worked");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually("the new token never worked", || {
+        get(&a, &whoami, Some(&pat)).status == 200
+    });
     let me = get(&a, &whoami, Some(&pat)).json();
     assert_eq!(me["principal"], "corp.alice@example.com");
     assert_eq!(me["roles"], json!(["auditor"]));
@@ -1075,15 +1082,9 @@ fn personal_access_tokens_act_within_their_scope_and_die_when_revoked() {
     assert_eq!(r.status, 403, "{}", r.body);
 
     // Its use is recorded (coarsely, by the refresh thread).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let t = get(&a, &hub.url("/tokens"), Some(&alice)).json();
-        if !t[0]["last_used_at"].is_null() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "last use never recorded: {t}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    eventually("last use never recorded", || {
+        !get(&a, &hub.url("/tokens"), Some(&alice)).json()[0]["last_used_at"].is_null()
+    });
 
     // A grant revoked from the owner is gone from every token at once.
     ok(
@@ -1101,11 +1102,9 @@ fn personal_access_tokens_act_within_their_scope_and_die_when_revoked() {
     // An insider widening a token's row by SQL makes it match nothing.
     let r = make("desk", json!(["auditor"]));
     let desk = r.json()["token"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while get(&a, &whoami, Some(&desk)).status != 200 {
-        assert!(Instant::now() < deadline, "the new token never worked");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually("the new token never worked", || {
+        get(&a, &whoami, Some(&desk)).status == 200
+    });
     let db = rusqlite::Connection::open(ws.join(".warden/warden.db")).unwrap();
     db.execute(
         "UPDATE access_tokens SET roles = 'admin auditor' WHERE name = 'desk'",
@@ -1113,25 +1112,18 @@ fn personal_access_tokens_act_within_their_scope_and_die_when_revoked() {
     )
     .unwrap();
     drop(db);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while get(&a, &whoami, Some(&desk)).status != 401 {
-        assert!(Instant::now() < deadline, "a widened token still works");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    eventually("a widened token still works", || {
+        get(&a, &whoami, Some(&desk)).status == 401
+    });
 
     // Revoked: refused within the refresh interval.
     let r = post(&a, &hub.url("/tokens/laptop/revoke"), &alice, &json!({}));
     assert_eq!(r.status, 200, "{}", r.body);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = get(&a, &whoami, Some(&pat));
-        if r.status == 401 {
-            assert!(r.body.contains("revoked"), "{}", r.body);
-            break;
-        }
-        assert!(Instant::now() < deadline, "a revoked token still works");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    eventually("a revoked token still works", || {
+        get(&a, &whoami, Some(&pat)).status == 401
+    });
+    let r = get(&a, &whoami, Some(&pat));
+    assert!(r.body.contains("revoked"), "{}", r.body);
     // A made-up token of the right shape is nothing.
     let fake = format!("wdp_0123456789ab_{}", "A".repeat(43));
     assert_eq!(get(&a, &whoami, Some(&fake)).status, 401);

@@ -92,6 +92,20 @@ impl WorkspacePool {
         }
     }
 
+    /// Runs `f` on a workspace acting as `actor`, then keeps the workspace.
+    pub fn with<T>(
+        &self,
+        root: &std::path::Path,
+        opts: &warden::OpenOptions,
+        actor: ActorName,
+        f: impl FnOnce(&Workspace) -> Result<T, warden::Error>,
+    ) -> Result<T, warden::Error> {
+        let ws = self.take(root, opts, actor)?;
+        let out = f(&ws);
+        self.give(ws);
+        out
+    }
+
     /// Keeps `ws` for a later request (or drops it if enough are kept).
     pub fn give(&self, ws: Workspace) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());

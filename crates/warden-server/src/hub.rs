@@ -516,18 +516,21 @@ async fn no_team(UrlPath(p): UrlPath<BTreeMap<String, String>>) -> Response {
     )
 }
 
+/// The hub's own name for the reads that need no caller (the checkpoint
+/// and consistency proofs are for everyone).
+fn hub_actor() -> Result<ActorName, warden::Error> {
+    Ok(ActorName::new("warden-hub")?)
+}
+
 /// `GET /checkpoint`: the log's newest signed checkpoint, as a C2SP
 /// tlog-checkpoint note (text), with the verifier key in a header. Open
 /// to everyone: a client that remembers the last one it saw detects a
 /// rewritten or forked history by asking for a consistency proof.
 async fn checkpoint(State(s): State<Arc<Shared>>) -> Response {
     let done = tokio::task::spawn_blocking(move || {
-        let ws = s
-            .pool
-            .take(&s.root, &s.open_options, ActorName::new("warden-hub")?)?;
-        let out = ws.audit_checkpoint();
-        s.pool.give(ws);
-        out
+        s.pool.with(&s.root, &s.open_options, hub_actor()?, |ws| {
+            ws.audit_checkpoint()
+        })
     })
     .await;
     match done {
@@ -757,13 +760,11 @@ async fn log_consistency(
             "query: old and new (tree sizes) are required",
         );
     };
+    let (old, new) = (q.old.min(i64::MAX as u64), q.new.min(i64::MAX as u64));
     let done = tokio::task::spawn_blocking(move || {
-        let ws = s
-            .pool
-            .take(&s.root, &s.open_options, ActorName::new("warden-hub")?)?;
-        let out = ws.log_consistency(q.old.min(i64::MAX as u64), q.new.min(i64::MAX as u64));
-        s.pool.give(ws);
-        out
+        s.pool.with(&s.root, &s.open_options, hub_actor()?, |ws| {
+            ws.log_consistency(old, new)
+        })
     })
     .await;
     match done {

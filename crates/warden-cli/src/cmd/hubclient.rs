@@ -142,16 +142,38 @@ impl Session {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(u16, Value), Failure> {
+        let (status, v) = self.send(method, path, body)?;
+        self.follow()?;
+        // A gate's denial comes back with its reasons, for the caller to show.
+        if status == 409 && v.get("gate").is_some() {
+            return Ok((status, v));
+        }
+        refused(status, v)
+    }
+
+    /// A GET without following the checkpoint (used while following it).
+    fn raw_get(&self, path: &str) -> Result<(u16, Value), Failure> {
+        let (status, v) = self.send("GET", path, None)?;
+        refused(status, v)
+    }
+
+    /// Sends one request with the token; the status and the JSON answer.
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), Failure> {
         let url = format!("{}{path}", self.url);
         let auth = format!("Bearer {}", self.token);
-        let sent = match (method, body) {
-            ("GET", _) => self.agent.get(&url).header("Authorization", &auth).call(),
-            (_, b) => self
+        let sent = match method {
+            "GET" => self.agent.get(&url).header("Authorization", &auth).call(),
+            _ => self
                 .agent
                 .post(&url)
                 .header("Authorization", &auth)
                 .header("Content-Type", "application/json")
-                .send(b.map(Value::to_string).unwrap_or_else(|| "{}".into())),
+                .send(body.map(Value::to_string).unwrap_or_else(|| "{}".into())),
         };
         let mut r = sent.map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
         let status = r.status().as_u16();
@@ -167,16 +189,7 @@ impl Session {
                 format!("{url}: answered {status} with something that is not JSON"),
             )
         })?;
-        self.follow()?;
-        if (200..300).contains(&status) || status == 409 && v.get("gate").is_some() {
-            return Ok((status, v));
-        }
-        let message = v
-            .get("error")
-            .and_then(Value::as_str)
-            .unwrap_or("the hub refused the call")
-            .to_string();
-        Err(Failure::new(code_of(status), format!("hub: {message}")))
+        Ok((status, v))
     }
 
     /// Fetches the hub's checkpoint and checks it extends the newest this
@@ -198,35 +211,19 @@ impl Session {
             }
         })
     }
+}
 
-    /// A GET without following the checkpoint (used while following it).
-    fn raw_get(&self, path: &str) -> Result<(u16, Value), Failure> {
-        let url = format!("{}{path}", self.url);
-        let mut r = self
-            .agent
-            .get(&url)
-            .header("Authorization", &format!("Bearer {}", self.token))
-            .call()
-            .map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
-        let status = r.status().as_u16();
-        let text = r
-            .body_mut()
-            .with_config()
-            .limit(64 << 20)
-            .read_to_string()
-            .map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
-        let v: Value = serde_json::from_str(&text).map_err(|_| {
-            Failure::new(
-                exit::ERROR,
-                format!("{url}: answered {status} with something that is not JSON"),
-            )
-        })?;
-        if !(200..300).contains(&status) {
-            let m = v.get("error").and_then(Value::as_str).unwrap_or("refused");
-            return Err(Failure::new(code_of(status), format!("hub: {m}")));
-        }
-        Ok((status, v))
+/// A 2xx answer as it is; anything else as a failure with the hub's
+/// message and the matching exit code.
+fn refused(status: u16, v: Value) -> Result<(u16, Value), Failure> {
+    if (200..300).contains(&status) {
+        return Ok((status, v));
     }
+    let message = v
+        .get("error")
+        .and_then(Value::as_str)
+        .unwrap_or("the hub refused the call");
+    Err(Failure::new(code_of(status), format!("hub: {message}")))
 }
 
 /// `GET /checkpoint`, opened under `vkey` (or the key the hub names, at

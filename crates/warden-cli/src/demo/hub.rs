@@ -150,35 +150,11 @@ pub fn run(
         .version
         .ok_or_else(|| fail("the trained model has no version"))?;
 
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server_ws = Workspace::open(dir, ActorName::new("omar").map_err(fail)?, opts)?;
     server_ws.authorize_hub()?;
-    let server_opts = opts.clone();
     let sink: warden_server::EventSink = std::sync::Arc::new(|_line: String| {});
-    let server = std::thread::spawn(move || {
-        warden_server::serve_until(
-            server_ws,
-            server_opts,
-            cfg,
-            sink,
-            |s| {
-                let _ = addr_tx.send(s.addr);
-            },
-            async move {
-                let _ = stop_rx.await;
-            },
-        )
-    });
-    let addr = match addr_rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(a) => a,
-        Err(_) => {
-            return Err(match server.join() {
-                Ok(Err(e)) => fail(e),
-                _ => fail("the hub did not start"),
-            });
-        }
-    };
+    let server = super::InProcess::start(server_ws, opts, cfg, sink).map_err(fail)?;
+    let addr = server.addr;
     let result = (|| -> Result<(), Failure> {
         let c = Client {
             agent: ureq::Agent::config_builder()
@@ -340,8 +316,8 @@ pub fn run(
         ));
         Ok(())
     })();
-    let _ = stop_tx.send(());
-    let _ = server.join();
+    let stopped = server.stop();
     result?;
+    stopped.map_err(fail)?;
     Ok(Outcome { lines })
 }

@@ -884,6 +884,59 @@ fn eval_request(
     }
 }
 
+/// A server (`warden serve` or the hub) run on a thread of this process
+/// for a demo step, acting as `ws`'s actor.
+struct InProcess {
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<Result<(), warden_server::ServerError>>,
+}
+
+impl InProcess {
+    /// Starts the server and waits (up to 30 s) until it listens.
+    fn start(
+        ws: Workspace,
+        opts: &OpenOptions,
+        cfg: warden_server::ServeConfig,
+        sink: warden_server::EventSink,
+    ) -> Result<Self, String> {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let opts = opts.clone();
+        let thread = std::thread::spawn(move || {
+            warden_server::serve_until(
+                ws,
+                opts,
+                cfg,
+                sink,
+                |s| {
+                    let _ = addr_tx.send(s.addr);
+                },
+                async move {
+                    let _ = stop_rx.await;
+                },
+            )
+        });
+        match addr_rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(addr) => Ok(InProcess { addr, stop, thread }),
+            Err(_) => Err(match thread.join() {
+                Ok(Err(e)) => e.to_string(),
+                _ => "the server did not start".into(),
+            }),
+        }
+    }
+
+    /// Stops the server and waits for it; its error, if it failed.
+    fn stop(self) -> Result<(), String> {
+        let _ = self.stop.send(());
+        match self.thread.join() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the server thread failed".into()),
+        }
+    }
+}
+
 /// Removes a directory when dropped (on success and on every error path).
 struct RemoveOnDrop(PathBuf);
 

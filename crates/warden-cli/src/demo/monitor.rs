@@ -135,33 +135,9 @@ pub fn run(
             }
         })
     };
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server_ws = Workspace::open(dir, ActorName::new("omar").map_err(fail)?, opts)?;
-    let server_opts = opts.clone();
-    let server = std::thread::spawn(move || {
-        warden_server::serve_until(
-            server_ws,
-            server_opts,
-            cfg,
-            sink,
-            |s| {
-                let _ = addr_tx.send(s.addr);
-            },
-            async move {
-                let _ = stop_rx.await;
-            },
-        )
-    });
-    let addr = match addr_rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(a) => a,
-        Err(_) => {
-            return Err(match server.join() {
-                Ok(Err(e)) => fail(e),
-                _ => fail("the server did not start"),
-            });
-        }
-    };
+    let server = super::InProcess::start(server_ws, opts, cfg, sink).map_err(fail)?;
+    let addr = server.addr;
     let url = format!("http://{addr}/v1/models/{}:predict", model.name);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(10)))
@@ -221,12 +197,7 @@ pub fn run(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = stop_tx.send(());
-    match server.join() {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(fail(e)),
-        Err(_) => return Err(fail("the server thread failed")),
-    }
+    server.stop().map_err(fail)?;
 
     let events = events.lock().map(|e| e.clone()).unwrap_or_default();
     let mut timeline = Vec::new();

@@ -21,7 +21,7 @@ use crate::{Error, Workspace};
 const SECRET_FILE: &str = "apikey.key";
 /// Every API key starts with this.
 pub const API_KEY_PREFIX: &str = "wdn_";
-type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+pub(crate) type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// A key just created: the record, and the key itself (shown once).
 pub struct ApiKeyCreated {
@@ -56,7 +56,7 @@ pub struct ApiKeyVerifier {
 impl ApiKeyVerifier {
     /// The record of a valid key.
     pub fn verify(&self, presented: &str, now: &Timestamp) -> Result<&ApiKeyRecord, KeyRejection> {
-        let id = parse_id(presented).ok_or(KeyRejection::Malformed)?;
+        let id = parse_id(presented, API_KEY_PREFIX).ok_or(KeyRejection::Malformed)?;
         let (rec, expected) = self.keys.get(id).ok_or(KeyRejection::Unknown)?;
         let mut mac = self.mac.clone();
         mac.update(presented.as_bytes());
@@ -95,8 +95,10 @@ impl ApiKeyVerifier {
     }
 }
 
-fn parse_id(key: &str) -> Option<&str> {
-    let rest = key.strip_prefix("wdn_")?;
+/// The id of a credential `PREFIX<id>_<secret>` (12 hex digits, then 43
+/// base64url characters), or `None` if it is not shaped so.
+pub(crate) fn parse_id<'k>(key: &'k str, prefix: &str) -> Option<&'k str> {
+    let rest = key.strip_prefix(prefix)?;
     let (id, secret) = rest.split_once('_')?;
     (id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()) && secret.len() == 43)
         .then_some(id)
@@ -132,7 +134,37 @@ pub fn parse_expiry(s: &str, now: &Timestamp) -> Result<Timestamp, Error> {
 }
 
 impl Workspace {
-    pub(crate) fn apikey_secret(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
+    /// A new credential `PREFIX<id>_<secret>` (48 random bits of id, 256 of
+    /// secret): its id, the credential itself (shown once), and the hex
+    /// HMAC-SHA256 of it under the workspace's API-key secret, which is all
+    /// that is stored. API keys and personal access tokens are made here.
+    pub(crate) fn mint_credential(
+        &self,
+        prefix: &str,
+    ) -> Result<(String, Zeroizing<String>, String), Error> {
+        let mut id = [0u8; 6];
+        let mut secret = Zeroizing::new([0u8; 32]);
+        getrandom::fill(&mut id).map_err(|e| Error::Invalid(format!("no randomness: {e}")))?;
+        getrandom::fill(secret.as_mut())
+            .map_err(|e| Error::Invalid(format!("no randomness: {e}")))?;
+        let id = hex::encode(id);
+        let credential = Zeroizing::new(format!(
+            "{prefix}{id}_{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret.as_ref())
+        ));
+        let mut mac = self.credential_mac()?;
+        mac.update(credential.as_bytes());
+        Ok((id, credential, hex::encode(mac.finalize().into_bytes())))
+    }
+
+    /// The HMAC keyed with the workspace's API-key secret, ready to check
+    /// or make a credential's stored hash.
+    pub(crate) fn credential_mac(&self) -> Result<HmacSha256, Error> {
+        HmacSha256::new_from_slice(&self.apikey_secret()?)
+            .map_err(|e| Error::Invalid(format!("API-key secret: {e}")))
+    }
+
+    fn apikey_secret(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
         let path = self.state_dir().join("keys").join(SECRET_FILE);
         let (key, _) = crate::data::read_or_create_secret(&path)?;
         Ok(Zeroizing::new(key))
@@ -184,24 +216,12 @@ impl Workspace {
                 "an API key named {name} exists (names are never reused; pick another)"
             )));
         }
-        let mut id = [0u8; 6];
-        let mut secret = Zeroizing::new([0u8; 32]);
-        getrandom::fill(&mut id).map_err(|e| Error::Invalid(format!("no randomness: {e}")))?;
-        getrandom::fill(secret.as_mut())
-            .map_err(|e| Error::Invalid(format!("no randomness: {e}")))?;
-        let id = hex::encode(id);
-        let key = Zeroizing::new(format!(
-            "wdn_{id}_{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret.as_ref())
-        ));
-        let mut mac = HmacSha256::new_from_slice(&self.apikey_secret()?)
-            .map_err(|e| Error::Invalid(format!("API-key secret: {e}")))?;
-        mac.update(key.as_bytes());
+        let (id, key, key_hash) = self.mint_credential(API_KEY_PREFIX)?;
         let record = ApiKeyRecord {
             id: id.clone(),
             name: name.to_string(),
             role: role.to_string(),
-            key_hash: hex::encode(mac.finalize().into_bytes()),
+            key_hash,
             rate_limit,
             created_by: self.actor().clone(),
             created_at: now,
@@ -326,9 +346,7 @@ impl Workspace {
             })
             .collect();
         drop(read);
-        let secret = self.apikey_secret()?;
-        let mac = HmacSha256::new_from_slice(&secret)
-            .map_err(|e| Error::Invalid(format!("API-key secret: {e}")))?;
+        let mac = self.credential_mac()?;
         Ok(ApiKeyVerifier {
             mac,
             keys,
@@ -366,16 +384,18 @@ mod tests {
     #[test]
     fn key_ids_are_parsed_strictly() {
         let k = format!("wdn_0123456789ab_{}", "A".repeat(43));
-        assert_eq!(parse_id(&k), Some("0123456789ab"));
-        assert_eq!(parse_id("wdn_0123456789ab_short"), None);
+        assert_eq!(parse_id(&k, "wdn_"), Some("0123456789ab"));
+        assert_eq!(parse_id("wdn_0123456789ab_short", "wdn_"), None);
         assert_eq!(
-            parse_id(&format!("xyz_0123456789ab_{}", "A".repeat(43))),
+            parse_id(&format!("xyz_0123456789ab_{}", "A".repeat(43)), "wdn_"),
             None
         );
         assert_eq!(
-            parse_id(&format!("wdn_0123456789zz_{}", "A".repeat(43))),
+            parse_id(&format!("wdn_0123456789zz_{}", "A".repeat(43)), "wdn_"),
             None
         );
+        // A personal access token is not an API key, and the other way round.
+        assert_eq!(parse_id(&k, "wdp_"), None);
     }
 
     proptest::proptest! {

@@ -12,8 +12,7 @@
 
 use std::collections::HashMap;
 
-use base64::Engine as _;
-use hmac::{KeyInit, Mac};
+use hmac::Mac;
 use serde_json::json;
 use warden_core::{Action, KeyName, RoleName, Timestamp};
 use warden_store::{AccessTokenRecord, MetadataStore};
@@ -27,7 +26,7 @@ pub const TOKEN_PREFIX: &str = "wdp_";
 const MAX_LIFETIME_SECONDS: i64 = 366 * 86_400;
 const CREATE: &str = "token.create";
 const REVOKE: &str = "token.revoke";
-type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+use crate::apikey::HmacSha256;
 
 /// A token just created: the record, and the token itself (shown once).
 pub struct TokenCreated {
@@ -43,13 +42,6 @@ pub struct TokenVerifier {
     refused: Vec<String>,
 }
 
-fn parse_id(token: &str) -> Option<&str> {
-    let rest = token.strip_prefix(TOKEN_PREFIX)?;
-    let (id, secret) = rest.split_once('_')?;
-    (id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()) && secret.len() == 43)
-        .then_some(id)
-}
-
 impl TokenVerifier {
     /// The record of a valid token.
     pub fn verify(
@@ -57,7 +49,7 @@ impl TokenVerifier {
         presented: &str,
         now: &Timestamp,
     ) -> Result<&AccessTokenRecord, KeyRejection> {
-        let id = parse_id(presented).ok_or(KeyRejection::Malformed)?;
+        let id = crate::apikey::parse_id(presented, TOKEN_PREFIX).ok_or(KeyRejection::Malformed)?;
         let (rec, expected) = self.tokens.get(id).ok_or(KeyRejection::Unknown)?;
         let mut mac = self.mac.clone();
         mac.update(presented.as_bytes());
@@ -135,19 +127,7 @@ impl Workspace {
                 "you have a token named {name} (names are never reused; pick another)"
             )));
         }
-        let mut id = [0u8; 6];
-        let mut secret = Zeroizing::new([0u8; 32]);
-        getrandom::fill(&mut id).map_err(|e| Error::Invalid(format!("no randomness: {e}")))?;
-        getrandom::fill(secret.as_mut())
-            .map_err(|e| Error::Invalid(format!("no randomness: {e}")))?;
-        let id = hex::encode(id);
-        let token = Zeroizing::new(format!(
-            "{TOKEN_PREFIX}{id}_{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret.as_ref())
-        ));
-        let mut mac = HmacSha256::new_from_slice(&self.apikey_secret()?)
-            .map_err(|e| Error::Invalid(format!("API-key secret: {e}")))?;
-        mac.update(token.as_bytes());
+        let (id, token, token_hash) = self.mint_credential(TOKEN_PREFIX)?;
         let mut roles = roles.to_vec();
         roles.sort();
         roles.dedup();
@@ -156,7 +136,7 @@ impl Workspace {
             name: name.to_string(),
             owner: owner.clone(),
             roles,
-            token_hash: hex::encode(mac.finalize().into_bytes()),
+            token_hash,
             created_at: now,
             expires_at: expires,
             revoked_by: None,
@@ -299,8 +279,7 @@ impl Workspace {
             tokens.insert(t.id.clone(), (t, hash));
         }
         drop(read);
-        let mac = HmacSha256::new_from_slice(&self.apikey_secret()?)
-            .map_err(|e| Error::Invalid(format!("API-key secret: {e}")))?;
+        let mac = self.credential_mac()?;
         Ok(TokenVerifier {
             mac,
             tokens,
@@ -312,12 +291,13 @@ impl Workspace {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apikey::parse_id;
 
     #[test]
     fn token_ids_are_parsed_strictly() {
         let t = format!("wdp_0123456789ab_{}", "A".repeat(43));
-        assert_eq!(parse_id(&t), Some("0123456789ab"));
-        assert_eq!(parse_id(&t.replacen("wdp_", "wdn_", 1)), None);
-        assert_eq!(parse_id("wdp_0123456789ab_short"), None);
+        assert_eq!(parse_id(&t, TOKEN_PREFIX), Some("0123456789ab"));
+        assert_eq!(parse_id(&t.replacen("wdp_", "wdn_", 1), TOKEN_PREFIX), None);
+        assert_eq!(parse_id("wdp_0123456789ab_short", TOKEN_PREFIX), None);
     }
 }
