@@ -1262,3 +1262,43 @@ fn authorisation_matrix_every_role_by_every_endpoint() {
         );
     }
 }
+
+/// An insider with write access to the database grants a principal and a
+/// group admin by SQL, while the hub runs and keeps replayed grants between
+/// requests: no event made those rows, so the hub refuses to decide on them.
+#[test]
+fn grants_written_by_sql_are_refused_by_a_running_hub() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    grant(ws, "corp.bob@example.com", "admin");
+    let corp = Issuer::new(CORP, 7, "corp-1");
+    let ci = Issuer::new(CI, 9, "ci-1");
+    let hub = Hub::start(ws, &corp, &ci);
+    let a = agent();
+    let eve = corp.token(json!({"sub": "eve", "email": "eve@example.com"}));
+    let bob = corp.token(json!({"sub": "bob", "email": "bob@example.com"}));
+    // The hub has decided (and replayed the grants) before the edit.
+    assert_eq!(get(&a, &hub.url("/models"), Some(&eve)).status, 403);
+    assert_eq!(get(&a, &hub.url("/models"), Some(&bob)).status, 200);
+    let db = rusqlite::Connection::open(ws.join(".warden/warden.db")).unwrap();
+    db.execute(
+        "INSERT INTO role_grants (actor, role, granted_by, time) VALUES ('corp.eve@example.com', 'admin', 'ana', '2026-01-01T00:00:00.000000Z')",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let r = get(&a, &hub.url("/models"), Some(&eve));
+    assert_ne!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("disagrees with the audit log"),
+        "{}",
+        r.body
+    );
+    let r = post(
+        &a,
+        &hub.url("/roles/grant"),
+        &eve,
+        &json!({"principal": "corp.eve@example.com", "role": "auditor"}),
+    );
+    assert_ne!(r.status, 200, "{}", r.body);
+}
