@@ -30,17 +30,20 @@ pub const PROFILE_FILE: &str = "reference-profile.json";
 pub const ONNX_FILE: &str = "model.onnx";
 /// An imported gradient-boosted tree model in its own safe format.
 pub const TREES_FILE: &str = "model.trees";
+/// The signed SLSA provenance (a DSSE envelope) of a model a pipeline built.
+pub const PROVENANCE_FILE: &str = "provenance.dsse.json";
 
 /// Model kinds whose package holds [`TREES_FILE`].
 pub const TREE_KINDS: [&str; 3] = ["xgboost-json", "xgboost-ubjson", "lightgbm-text"];
 
 /// Every file name a package may hold.
-pub const PACKAGE_FILES: [&str; 5] = [
+pub const PACKAGE_FILES: [&str; 6] = [
     MANIFEST_FILE,
     PROFILE_FILE,
     WEIGHTS_FILE,
     ONNX_FILE,
     TREES_FILE,
+    PROVENANCE_FILE,
 ];
 
 /// Size limits, checked before reading.
@@ -49,6 +52,7 @@ pub const MAX_PROFILE_BYTES: u64 = 64 << 20;
 pub const MAX_WEIGHTS_BYTES: u64 = 4 << 30;
 pub const MAX_ONNX_BYTES: u64 = 2 << 30;
 pub const MAX_TREES_BYTES: u64 = 1 << 30;
+pub const MAX_PROVENANCE_BYTES: u64 = 4 << 20;
 /// Largest safetensors header accepted.
 pub const MAX_HEADER_BYTES: u64 = 16 << 20;
 
@@ -107,6 +111,7 @@ fn limit(name: &str) -> Option<u64> {
         WEIGHTS_FILE => Some(MAX_WEIGHTS_BYTES),
         ONNX_FILE => Some(MAX_ONNX_BYTES),
         TREES_FILE => Some(MAX_TREES_BYTES),
+        PROVENANCE_FILE => Some(MAX_PROVENANCE_BYTES),
         _ => None,
     }
 }

@@ -139,6 +139,10 @@ pub enum Command {
         /// A public key PEM (P-256 or P-384) to verify with instead of the trust store
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
+        /// Also check the package's SLSA provenance (provenance.dsse.json): signed by the same
+        /// key, about the file the package was made from
+        #[arg(long)]
+        provenance: bool,
         #[command(flatten)]
         acting: ActingAs,
     },
@@ -257,6 +261,12 @@ pub enum Command {
     /// Open, list, show and close incidents
     #[command(subcommand)]
     Incident(IncidentCmd),
+    /// Run a pipeline file: ingest, train (yours, sandboxed), evaluate, scan, evidence, gate, promote
+    #[command(subcommand)]
+    Pipeline(PipelineCmd),
+    /// Bind reports of other tools (SARIF: Bandit, Semgrep, Trivy; pip-audit JSON) to a model version
+    #[command(subcommand)]
+    Evidence(EvidenceCmd),
     /// Drift of current data against a model's or dataset's reference; pause automated responses
     #[command(subcommand)]
     Monitor(MonitorCmd),
@@ -465,6 +475,125 @@ pub enum HubCmd {
         /// A comment, signed with the approval
         #[arg(long)]
         comment: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PipelineCmd {
+    /// Check a pipeline file and print its stages in the order they run (runs nothing)
+    #[command(
+        after_help = "Examples:\n  warden pipeline plan\n  warden pipeline plan examples/titanic/pipeline.toml --json"
+    )]
+    Plan {
+        /// The pipeline file
+        #[arg(default_value = "pipeline.toml")]
+        file: PathBuf,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Run a pipeline file's stages in order; stops at the first failure or denied gate
+    #[command(after_help = PIPELINE_RUN_HELP)]
+    Run {
+        /// The pipeline file
+        #[arg(default_value = "pipeline.toml")]
+        file: PathBuf,
+        /// Run every stage, even those an earlier run's result could be reused for
+        #[arg(long)]
+        force: bool,
+        /// Run commands without a sandbox when bubblewrap cannot make one (recorded in the provenance)
+        #[arg(long)]
+        allow_unsandboxed: bool,
+        /// Worker threads for training and evaluation (default: every core)
+        #[arg(long, value_name = "N", env = "WARDEN_THREADS")]
+        threads: Option<usize>,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Recorded runs, oldest first
+    #[command(
+        after_help = "Examples:\n  warden pipeline list\n  warden pipeline list --name titanic --json"
+    )]
+    List {
+        /// Only the runs of this pipeline
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// One recorded run: every stage, its status, result and time
+    #[command(after_help = "Examples:\n  warden pipeline show 3\n  warden pipeline show 3 --json")]
+    Show {
+        /// The run number
+        id: u64,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+}
+
+const PIPELINE_RUN_HELP: &str = "Examples:
+  warden pipeline run                                # ./pipeline.toml
+  warden pipeline run examples/titanic/pipeline.toml --json
+  warden pipeline run pipeline.toml --force          # nothing reused
+
+A pipeline file (TOML):
+  name = \"titanic\"
+  [sandbox]                        # for commands (train, evidence)
+  read_only = [\".venv\"]           # a virtualenv brings its interpreter
+  env = [\"PYTHONHASHSEED\"]        # passed through; everything else is dropped
+  timeout_seconds = 600            # also cpu_seconds, memory_mb
+  [[stage]]
+  name = \"data\"
+  ingest = { file = \"titanic.csv\", dataset = \"titanic\", target = \"survived\" }
+  [[stage]]
+  name = \"train\"
+  train = { dataset = \"data\", model = \"titanic\", command = [\"python3\", \"train.py\"] }
+  [[stage]]
+  name = \"gate\"
+  gate = { model = \"train\", env = \"staging\" }
+
+Kinds: ingest, train (builtin = \"logreg\" | \"mlp\", or command), evaluate, scan, evidence
+(report, or command writing it), gate, promote. An input names a stage of the file, or a
+recorded version (NAME@V, or sha256:DIGEST for a dataset version). A training command runs
+in bubblewrap: no network, the code directory and the dataset (WARDEN_DATASET, a CSV file)
+read-only, one writable directory (WARDEN_OUTPUT, `outputs`, default out/), an empty home,
+a scrubbed environment, CPU, memory and time limits. It must write model.onnx (or an
+XGBoost/LightGBM file named by model_file) and schema.toml there; a pickle is refused; the
+outputs are scanned, then imported with signed SLSA provenance. A stage whose inputs are
+unchanged reuses an earlier run's result; gates and promotions are asked every time.
+
+Exit codes: 0 every stage passed, 4 a gate denied, 1 a stage failed (the run is recorded
+either way: warden pipeline show N).";
+
+#[derive(Subcommand)]
+pub enum EvidenceCmd {
+    /// Bind a report to a model version; the gate reads its findings
+    #[command(
+        after_help = "Examples:\n  bandit -r src -f sarif -o bandit.sarif; warden evidence add titanic@2 --tool bandit --kind sast --report bandit.sarif\n  pip-audit -r requirements.txt -f json -o audit.json; warden evidence add titanic@2 --tool pip-audit --kind sca --report audit.json\n  trivy image --format sarif -o trivy.sarif trainer:1; warden evidence add titanic@2 --tool trivy --kind container --report trivy.sarif\n\nSARIF 2.1.0 and pip-audit JSON are read. Each finding is scored on the CVSS scale: its\nsecurity-severity property (or its rule's), else its level (error 7, warning 4, note 1);\na pip-audit vulnerability counts as 7. The bundled gate denies from staging up on a finding\nscoring 7 or more, or on evidence older than 30 days (gate-data.json: evidence_*).\nNeeds the ml-engineer, operator or admin role."
+    )]
+    Add {
+        /// The model version (MODEL@N)
+        model: String,
+        /// A short name for the tool (bandit, pip-audit, trivy)
+        #[arg(long)]
+        tool: String,
+        /// sast, sca, container, dockerfile or other
+        #[arg(long)]
+        kind: String,
+        /// The report file (SARIF 2.1.0 or pip-audit JSON)
+        #[arg(long, value_name = "FILE")]
+        report: PathBuf,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
+    /// Evidence recorded for a model version, or all
+    #[command(
+        after_help = "Examples:\n  warden evidence list titanic@2\n  warden evidence list --json"
+    )]
+    List {
+        /// The model version (MODEL@N); every version if left out
+        model: Option<String>,
+        #[command(flatten)]
+        acting: ActingAs,
     },
 }
 

@@ -65,6 +65,8 @@ actions! {
     DataIngest => "data.ingest",
     /// Read datasets and their manifests.
     DataRead => "data.read",
+    /// Bind another tool's report (SARIF, pip-audit) to a model version.
+    EvidenceAdd => "evidence.add",
     /// Close an incident.
     IncidentClose => "incident.close",
     /// Open an incident.
@@ -111,6 +113,8 @@ actions! {
     MonitorRecord => "monitor.record",
     /// Resume a model's monitor.
     MonitorResume => "monitor.resume",
+    /// Run a pipeline file (each stage also asks for its own action).
+    PipelineRun => "pipeline.run",
     /// Propose or register a policy digest.
     PolicyRegister => "policy.register",
     /// Show which policies are registered and in force.

@@ -71,6 +71,10 @@ pub mod actions {
     pub const MODEL_IMPORT: &str = "model.import";
     /// An evaluation of a model version was recorded.
     pub const MODEL_EVALUATE: &str = "model.evaluate";
+    /// Another tool's report (SARIF) was bound to a model version.
+    pub const EVIDENCE_ADD: &str = "evidence.add";
+    /// A pipeline file was run (its stages' own events come before it).
+    pub const PIPELINE_RUN: &str = "pipeline.run";
 }
 
 #[cfg(test)]

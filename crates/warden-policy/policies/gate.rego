@@ -74,6 +74,70 @@ deny contains "no scan of this model version is recorded: run warden scan MODEL@
 	not input.scan.scanned
 }
 
+# ---- evidence from other tools ------------------------------------------
+# Reports of SAST, dependency (SCA), Dockerfile and container scanners bound
+# to the version with `warden evidence add` (or a pipeline's evidence
+# stage); input.evidence holds the latest report of each tool, its findings
+# scored on the CVSS scale (see docs/policy-input.md). Thresholds default
+# here so that an older gate-data file keeps working.
+
+evidence_level := object.get(cfg, "evidence_level", 2)
+
+evidence_max_score := object.get(cfg, "evidence_max_score", 7)
+
+evidence_max_age_days := object.get(cfg, "evidence_max_age_days", 30)
+
+evidence_required_kinds := object.get(cfg, "evidence_required_kinds", [])
+
+evidence_required_level := object.get(cfg, "evidence_required_level", 3)
+
+evidence_kinds contains e.kind if {
+	some e in object.get(input, "evidence", [])
+}
+
+at_location(f) := sprintf(" at %v", [f.location]) if is_string(f.location)
+
+at_location(f) := "" if not is_string(f.location)
+
+deny contains msg if {
+	level >= evidence_level
+	some e in object.get(input, "evidence", [])
+	some f in e.top
+	f.score >= evidence_max_score
+	msg := sprintf("%v (%v evidence %v) reports a %v finding, %v (score %v)%v: %v", [e.tool, e.kind, e.id, f.severity, f.rule, num(f.score), at_location(f), f.message])
+}
+
+deny contains msg if {
+	level >= evidence_level
+	some e in object.get(input, "evidence", [])
+	e.age_seconds > evidence_max_age_days * 86400
+	msg := sprintf("the %v evidence (%v) is %v days old (maximum %v): run %v again and record it with warden evidence add", [e.tool, e.kind, floor(e.age_seconds / 86400), evidence_max_age_days, e.tool])
+}
+
+deny contains msg if {
+	level >= evidence_required_level
+	some kind in evidence_required_kinds
+	not evidence_kinds[kind]
+	msg := sprintf("no %v evidence is recorded for this version: record a report with warden evidence add MODEL@N --kind %v --tool NAME --report FILE", [kind, kind])
+}
+
+# A model imported from elsewhere carries no record of how it was made
+# unless a pipeline built it: with require_provenance, it must carry SLSA
+# provenance that verifies with the key that signed the package.
+deny contains "no verified SLSA provenance: build the model with warden pipeline run (a train stage with a command), or drop require_provenance" if {
+	level >= 2
+	object.get(cfg, "require_provenance", false)
+	input.model.imported
+	not input.provenance.verified
+}
+
+deny contains msg if {
+	level >= 1
+	input.provenance.present
+	not input.provenance.verified
+	msg := sprintf("the package's SLSA provenance does not verify: %v", [input.provenance.error])
+}
+
 # ---- staging ------------------------------------------------------------
 
 deny contains msg if {

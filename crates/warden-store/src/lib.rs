@@ -34,9 +34,9 @@ pub use blob::{BlobStore, FsBlobStore};
 pub use error::StoreError;
 pub use records::{
     AccessTokenRecord, ApiKeyRecord, ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter,
-    GateDecisionRecord, IncidentRecord, KeyHoldRecord, KeyRecord, ModelRecord, MonitorPauseRecord,
-    MonitorWindowRecord, QuarantineRecord, RoleGrant, ScanRecord, StagePointer, StoredCheckpoint,
-    StoredEvent,
+    EvidenceRecord, GateDecisionRecord, IncidentRecord, KeyHoldRecord, KeyRecord, ModelRecord,
+    MonitorPauseRecord, MonitorWindowRecord, PipelineRunRecord, QuarantineRecord, RoleGrant,
+    ScanRecord, StagePointer, StoredCheckpoint, StoredEvent,
 };
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
@@ -167,6 +167,21 @@ pub trait ReadTx {
 
     /// Every personal access token (revoked ones too), oldest first.
     fn access_tokens(&mut self) -> Result<Vec<AccessTokenRecord>, StoreError>;
+
+    // Pipelines and evidence.
+
+    /// Runs of the named pipeline (or of every pipeline), oldest first.
+    fn pipeline_runs(
+        &mut self,
+        pipeline: Option<&str>,
+    ) -> Result<Vec<PipelineRunRecord>, StoreError>;
+    /// One pipeline run.
+    fn pipeline_run(&mut self, id: u64) -> Result<Option<PipelineRunRecord>, StoreError>;
+    /// Evidence bound to a model version (or all evidence), oldest first.
+    fn evidence(
+        &mut self,
+        model: Option<(&ObjectName, u64)>,
+    ) -> Result<Vec<EvidenceRecord>, StoreError>;
 
     // Monitor.
 
@@ -321,6 +336,13 @@ pub trait WriteTx: ReadTx {
     fn save_access_token(&mut self, token: &AccessTokenRecord) -> Result<(), StoreError>;
     /// Records that a token opened a call at `at` (telemetry, not audited).
     fn touch_access_token(&mut self, id: &str, at: &Timestamp) -> Result<(), StoreError>;
+
+    // Pipelines and evidence.
+
+    /// Records a pipeline run; returns its id (the record's is ignored).
+    fn insert_pipeline_run(&mut self, run: &PipelineRunRecord) -> Result<u64, StoreError>;
+    /// Records evidence; returns its id (the record's is ignored).
+    fn insert_evidence(&mut self, evidence: &EvidenceRecord) -> Result<u64, StoreError>;
 
     // Monitor.
 

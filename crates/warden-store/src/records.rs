@@ -264,6 +264,41 @@ pub struct AccessTokenRecord {
     pub last_used_at: Option<Timestamp>,
 }
 
+/// One recorded run of a pipeline file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PipelineRunRecord {
+    pub id: u64,
+    /// The pipeline's declared name.
+    pub pipeline: String,
+    /// "succeeded", "denied" (a gate said no) or "failed".
+    pub status: String,
+    /// The run (stages, results, durations) as canonical JSON.
+    pub document: String,
+    /// SHA-256 of `document`.
+    pub digest: String,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
+    pub created_by: ActorName,
+}
+
+/// A report of another tool (SAST, SCA, a container scanner) bound to a
+/// model version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EvidenceRecord {
+    pub id: u64,
+    pub model: ObjectName,
+    pub version: u64,
+    pub tool: String,
+    /// "sast", "sca", "container", "dockerfile" or "other".
+    pub kind: String,
+    /// The report as given, as a blob.
+    pub report_digest: String,
+    /// The findings the gate reads, as canonical JSON.
+    pub summary: String,
+    pub created_by: ActorName,
+    pub created_at: Timestamp,
+}
+
 /// One closed monitoring window of a served model.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MonitorWindowRecord {

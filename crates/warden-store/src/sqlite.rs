@@ -16,16 +16,17 @@ use warden_core::{
 use crate::merkle::{self, Frontier, Hash};
 use crate::{
     AccessTokenRecord, ApiKeyRecord, ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter,
-    GateDecisionRecord, IncidentRecord, KeyHoldRecord, KeyRecord, MetadataStore, ModelRecord,
-    MonitorPauseRecord, MonitorWindowRecord, QuarantineRecord, ReadTx, RoleGrant, ScanRecord,
-    StagePointer, StoreError, StoredCheckpoint, StoredEvent, WriteTx,
+    EvidenceRecord, GateDecisionRecord, IncidentRecord, KeyHoldRecord, KeyRecord, MetadataStore,
+    ModelRecord, MonitorPauseRecord, MonitorWindowRecord, PipelineRunRecord, QuarantineRecord,
+    ReadTx, RoleGrant, ScanRecord, StagePointer, StoreError, StoredCheckpoint, StoredEvent,
+    WriteTx,
 };
 
 /// `PRAGMA application_id` of every Warden database: "WRDN".
 const APPLICATION_ID: i64 = 0x5752_444E;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 
 /// Migrations, applied in order; migration `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -42,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0011_monitor.sql"),
     include_str!("migrations/0012_key_owners.sql"),
     include_str!("migrations/0013_access_tokens.sql"),
+    include_str!("migrations/0014_pipelines.sql"),
 ];
 
 /// The SQLite metadata store.
@@ -935,6 +937,59 @@ impl ReadTx for SqliteTx<'_> {
             )
             .optional()?)
     }
+
+    fn pipeline_runs(
+        &mut self,
+        pipeline: Option<&str>,
+    ) -> Result<Vec<PipelineRunRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, pipeline, status, document, digest, started_at, finished_at, created_by \
+             FROM pipeline_runs WHERE (?1 IS NULL OR pipeline = ?1) ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![pipeline], pipeline_run_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn pipeline_run(&mut self, id: u64) -> Result<Option<PipelineRunRecord>, StoreError> {
+        let id = i64::try_from(id).unwrap_or(i64::MAX);
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, pipeline, status, document, digest, started_at, finished_at, created_by \
+                 FROM pipeline_runs WHERE id = ?1",
+                params![id],
+                pipeline_run_row,
+            )
+            .optional()?)
+    }
+
+    fn evidence(
+        &mut self,
+        model: Option<(&ObjectName, u64)>,
+    ) -> Result<Vec<EvidenceRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, model, version, tool, kind, report_digest, summary, created_by, created_at \
+             FROM evidence WHERE (?1 IS NULL OR (model = ?1 AND version = ?2)) ORDER BY id",
+        )?;
+        let (m, v) = match model {
+            Some((m, v)) => (Some(m.as_str().to_string()), Some(v as i64)),
+            None => (None, None),
+        };
+        let rows = stmt.query_map(params![m, v], |r| {
+            Ok(EvidenceRecord {
+                id: r.get::<_, i64>(0)?.max(0) as u64,
+                model: parse_name(r.get(1)?, ObjectName::new)?,
+                version: r.get::<_, i64>(2)?.max(0) as u64,
+                tool: r.get(3)?,
+                kind: r.get(4)?,
+                report_digest: r.get(5)?,
+                summary: r.get(6)?,
+                created_by: parse_name(r.get(7)?, ActorName::new)?,
+                created_at: parse_time(r.get(8)?)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 }
 
 impl WriteTx for SqliteTx<'_> {
@@ -1431,6 +1486,67 @@ impl WriteTx for SqliteTx<'_> {
         self.done = true;
         Ok(())
     }
+
+    fn insert_pipeline_run(&mut self, run: &PipelineRunRecord) -> Result<u64, StoreError> {
+        let id: i64 = self.conn.query_row(
+            "SELECT COALESCE(MAX(id), 0) + 1 FROM pipeline_runs",
+            [],
+            |r| r.get(0),
+        )?;
+        self.conn.execute(
+            "INSERT INTO pipeline_runs (id, pipeline, status, document, digest, started_at, finished_at, created_by) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                id,
+                run.pipeline,
+                run.status,
+                run.document,
+                run.digest,
+                run.started_at.as_str(),
+                run.finished_at.as_str(),
+                run.created_by.as_str()
+            ],
+        )?;
+        Ok(id.max(0) as u64)
+    }
+
+    fn insert_evidence(&mut self, e: &EvidenceRecord) -> Result<u64, StoreError> {
+        let id: i64 =
+            self.conn
+                .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM evidence", [], |r| {
+                    r.get(0)
+                })?;
+        self.conn.execute(
+            "INSERT INTO evidence (id, model, version, tool, kind, report_digest, summary, created_by, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                id,
+                e.model.as_str(),
+                e.version as i64,
+                e.tool,
+                e.kind,
+                e.report_digest,
+                e.summary,
+                e.created_by.as_str(),
+                e.created_at.as_str()
+            ],
+        )?;
+        Ok(id.max(0) as u64)
+    }
+}
+
+/// A `pipeline_runs` row.
+fn pipeline_run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PipelineRunRecord> {
+    Ok(PipelineRunRecord {
+        id: r.get::<_, i64>(0)?.max(0) as u64,
+        pipeline: r.get(1)?,
+        status: r.get(2)?,
+        document: r.get(3)?,
+        digest: r.get(4)?,
+        started_at: parse_time(r.get(5)?)?,
+        finished_at: parse_time(r.get(6)?)?,
+        created_by: parse_name(r.get(7)?, ActorName::new)?,
+    })
 }
 
 #[cfg(test)]

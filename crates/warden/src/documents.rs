@@ -321,7 +321,26 @@ pub struct ModelProvenance {
     /// The reference batch an imported model reproduced at import.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import_check: Option<crate::model::ImportCheck>,
+    /// The signed SLSA provenance of a model built by a pipeline's
+    /// training command (the DSSE envelope is a file of the package).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildProvenance>,
     pub warden_version: String,
+}
+
+/// Where a package's SLSA provenance is, and what it says in brief.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BuildProvenance {
+    /// The package file holding the DSSE envelope.
+    pub file: String,
+    /// `https://slsa.dev/provenance/v1`.
+    pub predicate_type: String,
+    /// SHA-256 of the in-toto statement (the envelope's payload).
+    pub statement_digest: String,
+    /// The sandbox the command ran in (`bubblewrap 0.8.0`), or `none`.
+    pub sandbox: String,
+    /// Whether the code directory had uncommitted changes (unknown outside git).
+    pub dirty: Option<bool>,
 }
 
 /// A dataset version a model was trained on.

@@ -32,6 +32,7 @@ mod error;
 mod evaluation;
 mod models;
 mod operate;
+pub mod pipeline;
 mod release;
 mod stored;
 mod threat;
@@ -42,7 +43,7 @@ use datasets::data;
 use evaluation::{evaluate, report_html};
 use models::{card, lineage, model, predict, signing};
 use operate::{apikey, monitor, monitor_html, respond, serving, watch};
-use release::{approve, gate, incident};
+use release::{approve, evidence, gate, incident};
 /// What a hub client checks and keeps on its own machine.
 pub use trust::hubclient;
 use trust::{audit, keys, ledger, pinning, roles, tokens, userdir, witness};
@@ -67,6 +68,10 @@ pub use evaluate::{
     AttackPlan, EVALUATION_FORMAT, EvalOutcome, EvalReport, EvalRequest, PredictionsRequest,
     PrivacyRisk, StageProgress, check_attack_settings, evaluate_predictions, parse_privileged,
     report_markdown,
+};
+pub use evidence::{
+    EvidenceFinding, EvidenceInfo, EvidenceKind, EvidenceRequest, EvidenceSummary,
+    MAX_EVIDENCE_BYTES, severity_of, summarise_report,
 };
 pub(crate) use gate::gate_config_value;
 pub use gate::{GateOutcome, POLICY_INPUT_VERSION, PromoteOutcome};

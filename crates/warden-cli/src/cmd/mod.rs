@@ -8,6 +8,7 @@ mod hubclient;
 mod keys;
 mod model;
 mod monitor;
+mod pipeline;
 mod privacy;
 mod roles;
 mod scan;
@@ -66,6 +67,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Release { model, reason, .. } => gate::release(&g, &model, &reason),
         Command::Rollback { model, env, .. } => gate::rollback(&g, &model, &env),
         Command::Incident(c) => gate::incident(&g, c),
+        Command::Pipeline(c) => pipeline::run(&g, c),
+        Command::Evidence(c) => pipeline::evidence(&g, c),
         Command::Monitor(c) => monitor::run(&g, c),
         Command::Scan(a) => scan::run(&g, *a),
         Command::Apikey(c) => keys::apikey(&g, c),
@@ -212,19 +215,44 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             path,
             signature,
             key,
+            provenance,
             ..
         } => {
             let sig = signature.unwrap_or_else(|| warden::default_signature_path(&path));
             let bar = output::ByteBar::new(g.json, "hashing");
             let progress = |d, t| bar.update(d, t);
-            let v = match key {
-                Some(k) => warden::verify_with_key_file(&path, &sig, &k, Some(&progress)),
-                None => workspace(&g)?.verify_model(&path, &sig, Some(&progress)),
+            let ws = match key {
+                Some(_) => None,
+                None => Some(workspace(&g)?),
+            };
+            let v = match (&key, &ws) {
+                (Some(k), _) => warden::verify_with_key_file(&path, &sig, k, Some(&progress)),
+                (None, Some(ws)) => ws.verify_model(&path, &sig, Some(&progress)),
+                (None, None) => Err(warden::Error::Usage("no workspace".into())),
             };
             bar.finish();
             let v = v?;
+            let slsa = if provenance {
+                Some(match (&key, &ws) {
+                    (Some(k), _) => {
+                        let pem = std::fs::read_to_string(k).map_err(|e| {
+                            Failure::new(exit::ERROR, format!("{}: {e}", k.display()))
+                        })?;
+                        Workspace::verify_provenance_dir(&path, &pem)?
+                    }
+                    (None, Some(ws)) => ws.verify_provenance_with_key(&path, &v.key)?,
+                    (None, None) => return Err(Failure::new(exit::USAGE, "no workspace")),
+                })
+            } else {
+                None
+            };
             if g.json {
-                output::json(&v)?;
+                let mut out = serde_json::to_value(&v)
+                    .map_err(|e| Failure::new(exit::ERROR, e.to_string()))?;
+                if let Some(st) = &slsa {
+                    out["provenance"] = st.clone();
+                }
+                output::json(&out)?;
             } else {
                 println!(
                     "Verified {} ({}, root sha256:{}) with key {}",
@@ -233,6 +261,29 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     v.root_digest,
                     v.key
                 );
+                if let Some(st) = &slsa {
+                    let p = &st["predicate"];
+                    let deps = p["buildDefinition"]["resolvedDependencies"]
+                        .as_array()
+                        .map(|d| {
+                            d.iter()
+                                .filter_map(|x| x["name"].as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        })
+                        .unwrap_or_default();
+                    println!(
+                        "  provenance SLSA v1, signed by the same key: {} ran {} in {} ({})",
+                        p["buildDefinition"]["externalParameters"]["pipeline"]
+                            .as_str()
+                            .unwrap_or(""),
+                        p["buildDefinition"]["externalParameters"]["command"],
+                        p["buildDefinition"]["internalParameters"]["sandbox"]
+                            .as_str()
+                            .unwrap_or(""),
+                        deps
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -316,6 +367,16 @@ fn acting_as(c: &Command) -> Option<&str> {
             | crate::cli::MonitorCmd::Pause { acting, .. }
             | crate::cli::MonitorCmd::Resume { acting, .. }
             | crate::cli::MonitorCmd::Status { acting, .. },
+        ) => acting,
+        Command::Pipeline(
+            crate::cli::PipelineCmd::Plan { acting, .. }
+            | crate::cli::PipelineCmd::Run { acting, .. }
+            | crate::cli::PipelineCmd::List { acting, .. }
+            | crate::cli::PipelineCmd::Show { acting, .. },
+        ) => acting,
+        Command::Evidence(
+            crate::cli::EvidenceCmd::Add { acting, .. }
+            | crate::cli::EvidenceCmd::List { acting, .. },
         ) => acting,
         Command::Incident(
             crate::cli::IncidentCmd::Open { acting, .. }

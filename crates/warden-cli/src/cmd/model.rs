@@ -309,6 +309,7 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
                 check,
                 check_tolerance,
                 dataset,
+                provenance: None,
             })?;
             if g.json {
                 output::json(&out)?;

@@ -466,6 +466,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
         check: None,
         check_tolerance: None,
         dataset: None,
+        provenance: None,
     })?;
     let bird: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
         r#"{"bill_length_mm": 46.1, "bill_depth_mm": 13.2, "flipper_length_mm": 211, "body_mass_g": 4500}"#,

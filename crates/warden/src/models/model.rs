@@ -146,6 +146,11 @@ pub struct ImportRequest {
     /// compares with) and the training ranges of undeclared features are
     /// measured on it, and it is recorded in the model's lineage.
     pub dataset: Option<VersionRef>,
+    /// How the file was built (a pipeline's training stage): an in-toto
+    /// statement without subject, whose predicate is SLSA provenance v1.
+    /// The import names the model file as its subject, signs it with the
+    /// pipeline key as a DSSE envelope and packages it.
+    pub provenance: Option<crate::pipeline::BuildStatement>,
 }
 
 /// The default largest difference between a check batch's probabilities
@@ -611,6 +616,7 @@ impl Workspace {
                 }],
                 source: None,
                 import_check: None,
+                build: None,
                 warden_version: env!("CARGO_PKG_VERSION").to_string(),
             },
         };
@@ -840,6 +846,35 @@ impl Workspace {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        // The build's provenance names the file the command wrote.
+        let build = match &req.provenance {
+            Some(b) => {
+                let st = crate::pipeline::provenance::statement(b, &file_name, &source_digest);
+                let (envelope, statement_digest) =
+                    crate::pipeline::provenance::sign(&st, &key.2, &key.1)?;
+                let params = &b.predicate.build_definition.internal_parameters;
+                let dirty = b
+                    .predicate
+                    .build_definition
+                    .resolved_dependencies
+                    .iter()
+                    .find(|d| d.name.as_deref() == Some("code"))
+                    .and_then(|d| d.annotations.as_ref())
+                    .and_then(|a| a.get("dirty"))
+                    .and_then(Value::as_bool);
+                Some((
+                    envelope,
+                    crate::documents::BuildProvenance {
+                        file: package::PROVENANCE_FILE.to_string(),
+                        predicate_type: crate::pipeline::provenance::SLSA_PREDICATE.to_string(),
+                        statement_digest: statement_digest.to_string(),
+                        sandbox: params.sandbox.clone(),
+                        dirty,
+                    },
+                ))
+            }
+            None => None,
+        };
         let manifest = ModelManifest {
             schema_version: SCHEMA_VERSION,
             format: PACKAGE_FORMAT.to_string(),
@@ -889,6 +924,7 @@ impl Workspace {
                     digest: source_digest.to_string(),
                 }),
                 import_check: check.clone(),
+                build: build.as_ref().map(|(_, b)| b.clone()),
                 warden_version: env!("CARGO_PKG_VERSION").to_string(),
             },
         };
@@ -898,6 +934,9 @@ impl Workspace {
         ]);
         if let Some((_, profile)) = &evidence {
             files.insert(package::PROFILE_FILE, canonical_json(profile)?);
+        }
+        if let Some((envelope, _)) = build {
+            files.insert(package::PROVENANCE_FILE, envelope);
         }
         let kind = imported.section.kind.clone();
         let record = self.register_package(
@@ -909,6 +948,7 @@ impl Workspace {
             json!({"kind": kind, "source": {"file": file_name, "digest": source_digest},
                     "operators": imported.section.operators, "producer": imported.section.producer,
                     "check": check,
+                    "provenance": req.provenance.is_some(),
                     "dataset": evidence.as_ref().map(|(d, _)| format!("{}@{}", d.name, d.version))}),
         )?;
         Ok(ImportOutcome {

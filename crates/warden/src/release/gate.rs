@@ -179,6 +179,8 @@ impl Workspace {
             "quarantined": self.is_quarantined(&m.name, m.version)?,
             "signatures": signatures,
             "scan": self.scan_facts(m)?,
+            "evidence": self.evidence_facts(m)?,
+            "provenance": self.provenance_facts(m)?,
             "datasets": datasets,
             "training": training,
             "evaluation": self.latest_evaluation(m)?,

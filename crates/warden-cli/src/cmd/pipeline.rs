@@ -1,0 +1,311 @@
+//! `warden pipeline` and `warden evidence`.
+
+use std::process::ExitCode;
+
+use warden::pipeline::{self, RunOptions, StageEvent, StageKind, StageStatus};
+
+use super::data::version_ref;
+use super::workspace;
+use crate::cli::{EvidenceCmd, Global, PipelineCmd};
+use crate::exit;
+use crate::output::{self, Failure};
+
+pub fn run(g: &Global, cmd: PipelineCmd) -> Result<ExitCode, Failure> {
+    match cmd {
+        PipelineCmd::Plan { file, .. } => {
+            let plan = pipeline::load(&file)?;
+            if g.json {
+                let stages: Vec<serde_json::Value> = plan
+                    .stages
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "name": s.name, "kind": s.kind.name(), "needs": s.needs,
+                            "inputs": pipeline::spec::inputs_of(&s.kind).iter()
+                                .map(|(f, _, v)| serde_json::json!({"field": f, "value": v}))
+                                .collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                output::json(&serde_json::json!({
+                    "pipeline": plan.name.as_str(), "file": plan.file, "digest": plan.digest.to_string(),
+                    "sandbox": plan.sandbox, "stages": stages,
+                }))?;
+            } else {
+                println!(
+                    "Pipeline {} ({}, {}): {} stages in this order",
+                    plan.name,
+                    plan.file.display(),
+                    plan.digest,
+                    plan.stages.len()
+                );
+                let mut t = output::table(&["#", "stage", "kind", "inputs", "after"]);
+                for (i, s) in plan.stages.iter().enumerate() {
+                    let inputs: Vec<String> = pipeline::spec::inputs_of(&s.kind)
+                        .iter()
+                        .map(|(f, _, v)| format!("{f}={v}"))
+                        .collect();
+                    t.add_row(vec![
+                        (i + 1).to_string(),
+                        s.name.clone(),
+                        describe(&s.kind),
+                        inputs.join(" "),
+                        s.needs.join(", "),
+                    ]);
+                }
+                println!("{t}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PipelineCmd::Run {
+            file,
+            force,
+            allow_unsandboxed,
+            threads,
+            ..
+        } => {
+            let plan = pipeline::load(&file)?;
+            let ws = workspace(g)?;
+            let quiet = output::Progress::of(g.progress) == output::Progress::None;
+            let mut progress = |e: StageEvent<'_>| {
+                if quiet {
+                    return;
+                }
+                match e {
+                    StageEvent::Started {
+                        index,
+                        total,
+                        stage,
+                    } => eprintln!(
+                        "[{}/{total}] {} ({}) ...",
+                        index + 1,
+                        stage.name,
+                        describe(&stage.kind)
+                    ),
+                    StageEvent::Finished {
+                        index,
+                        total,
+                        record,
+                    } => eprintln!(
+                        "[{}/{total}] {} {} in {:.1} s",
+                        index + 1,
+                        record.name,
+                        status_word(record.status),
+                        record.seconds
+                    ),
+                }
+            };
+            let report = ws.pipeline_run(
+                &plan,
+                &RunOptions {
+                    force,
+                    allow_unsandboxed,
+                    threads: threads.unwrap_or(0),
+                },
+                &mut progress,
+            )?;
+            if g.json {
+                output::json(&report)?;
+            } else {
+                print_run(&report);
+            }
+            Ok(match report.run.status.as_str() {
+                "succeeded" => ExitCode::SUCCESS,
+                "denied" => ExitCode::from(exit::GATE_DENIED),
+                _ => ExitCode::from(exit::ERROR),
+            })
+        }
+        PipelineCmd::List { name, .. } => {
+            let ws = workspace(g)?;
+            let runs = ws.pipeline_list(name.as_deref())?;
+            if g.json {
+                output::json(&runs)?;
+            } else if runs.is_empty() {
+                println!("No pipeline runs.");
+            } else {
+                let mut t =
+                    output::table(&["run", "pipeline", "status", "started", "by", "stages"]);
+                for r in &runs {
+                    let ok = r
+                        .run
+                        .stages
+                        .iter()
+                        .filter(|s| matches!(s.status, StageStatus::Ok | StageStatus::Reused))
+                        .count();
+                    t.add_row(vec![
+                        r.id.to_string(),
+                        r.run.pipeline.clone(),
+                        r.run.status.clone(),
+                        r.run.started_at.clone(),
+                        r.created_by.clone(),
+                        format!("{ok}/{} passed", r.run.stages.len()),
+                    ]);
+                }
+                println!("{t}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PipelineCmd::Show { id, .. } => {
+            let ws = workspace(g)?;
+            let r = ws.pipeline_show(id)?;
+            if g.json {
+                output::json(&r)?;
+            } else {
+                print_run(&r);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn describe(k: &StageKind) -> String {
+    match k {
+        StageKind::Train(t) => match (&t.builtin, &t.command) {
+            (Some(b), _) => format!("train, builtin {b}"),
+            (None, Some(c)) => format!("train, command {}", c.join(" ")),
+            _ => "train".into(),
+        },
+        StageKind::Gate(g) => format!("gate {}", g.env),
+        StageKind::Promote(g) => format!("promote to {}", g.env),
+        StageKind::Evidence(e) => format!("evidence {} ({})", e.tool, e.kind),
+        other => other.name().to_string(),
+    }
+}
+
+fn status_word(s: StageStatus) -> &'static str {
+    match s {
+        StageStatus::Ok => "ok",
+        StageStatus::Reused => "reused",
+        StageStatus::Denied => "DENIED",
+        StageStatus::Failed => "FAILED",
+        StageStatus::Skipped => "skipped",
+    }
+}
+
+fn print_run(r: &pipeline::RunReport) {
+    println!(
+        "Pipeline run {} of {}: {} ({} to {}, by {})",
+        r.id, r.run.pipeline, r.run.status, r.run.started_at, r.run.finished_at, r.created_by
+    );
+    let mut t = output::table(&["stage", "kind", "status", "seconds", "result"]);
+    for s in &r.run.stages {
+        let result = match (&s.error, s.result.as_object()) {
+            (Some(e), _) => e.clone(),
+            (None, Some(o)) => o
+                .iter()
+                .filter(|(k, _)| {
+                    !matches!(k.as_str(), "stdout" | "stderr" | "code" | "seconds")
+                        && !k.ends_with("digest")
+                })
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(s) => format!("{k}={s}"),
+                    other => format!("{k}={other}"),
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            (None, None) => String::new(),
+        };
+        t.add_row(vec![
+            s.name.clone(),
+            s.kind.clone(),
+            status_word(s.status).to_string(),
+            format!("{:.1}", s.seconds),
+            result,
+        ]);
+    }
+    println!("{t}");
+    for s in &r.run.stages {
+        if s.status == StageStatus::Denied {
+            println!("Gate {} denied:", s.name);
+            for reason in &s.reasons {
+                println!("  - {reason}");
+            }
+        }
+    }
+}
+
+pub fn evidence(g: &Global, cmd: EvidenceCmd) -> Result<ExitCode, Failure> {
+    let ws = workspace(g)?;
+    match cmd {
+        EvidenceCmd::Add {
+            model,
+            tool,
+            kind,
+            report,
+            ..
+        } => {
+            let kind: warden::EvidenceKind = kind
+                .parse()
+                .map_err(|e: String| Failure::new(exit::USAGE, e))?;
+            let info = ws.evidence_add(&warden::EvidenceRequest {
+                model: version_ref(&model)?,
+                tool,
+                kind,
+                file: report,
+            })?;
+            if g.json {
+                output::json(&info)?;
+            } else {
+                let s = &info.summary;
+                println!(
+                    "Recorded evidence {} for {}@{}: {} {} report, {} finding(s), highest score {}",
+                    info.record.id,
+                    info.record.model,
+                    info.record.version,
+                    info.record.tool,
+                    s.format,
+                    s.findings,
+                    s.max_score
+                );
+                for f in s.top.iter().take(10) {
+                    println!(
+                        "  {:<8} {:>4.1} {} {}{}",
+                        f.severity,
+                        f.score,
+                        f.rule,
+                        f.location
+                            .as_deref()
+                            .map(|l| format!("{l}: "))
+                            .unwrap_or_default(),
+                        f.message
+                    );
+                }
+            }
+        }
+        EvidenceCmd::List { model, .. } => {
+            let m = match &model {
+                Some(m) => Some(version_ref(m)?),
+                None => None,
+            };
+            let list = ws.evidence_list(m.as_ref())?;
+            if g.json {
+                output::json(&list)?;
+            } else if list.is_empty() {
+                println!("No evidence recorded.");
+            } else {
+                let mut t = output::table(&[
+                    "id",
+                    "model",
+                    "tool",
+                    "kind",
+                    "findings",
+                    "max score",
+                    "recorded",
+                ]);
+                for e in &list {
+                    t.add_row(vec![
+                        e.record.id.to_string(),
+                        format!("{}@{}", e.record.model, e.record.version),
+                        e.record.tool.clone(),
+                        e.record.kind.clone(),
+                        e.summary.findings.to_string(),
+                        format!("{}", e.summary.max_score),
+                        format!("{} by {}", e.record.created_at, e.record.created_by),
+                    ]);
+                }
+                println!("{t}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,1352 @@
+//! Pipelines as code: a TOML file of stages (ingest, train, evaluate, scan,
+//! evidence, gate, promote) run in dependency order, each through the same
+//! engine function as its CLI command, and recorded as one audited run.
+//!
+//! - A run stops at the first failed stage or denied gate; the stages after
+//!   it are recorded as skipped, and the run's record says which and why.
+//! - A stage whose inputs are unchanged (same stage text, same input
+//!   digests, same file and code digests) reuses what an earlier successful
+//!   run of the same pipeline recorded, unless forced. Gates and promotions
+//!   are always asked again.
+//! - External training runs the user's command in a sandbox
+//!   ([`sandbox`]) and imports only what it wrote to its output directory,
+//!   after a scan, with signed SLSA provenance ([`provenance`]).
+
+pub mod provenance;
+pub mod sandbox;
+pub mod spec;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use warden_core::{Action, Digest, ObjectName, Timestamp, VersionRef, actions, canonical_json};
+use warden_store::{BlobStore, DatasetRecord, MetadataStore, ModelRecord, PipelineRunRecord};
+
+pub use provenance::BuildStatement;
+pub use spec::{Plan, PlannedStage, StageKind, load};
+
+use crate::{Error, Workspace};
+
+/// Directory names left out of a code directory's digest: version control,
+/// virtualenvs, caches.
+const CODE_SKIP: [&str; 8] = [
+    ".git",
+    ".venv",
+    "venv",
+    "__pycache__",
+    "node_modules",
+    ".warden",
+    ".mypy_cache",
+    ".pytest_cache",
+];
+
+/// Most files hashed in a code directory.
+const MAX_CODE_FILES: usize = 100_000;
+
+/// File names a training command may not hand over: pickles and the
+/// formats built on them are never loaded, so never imported.
+const REFUSED_EXTENSIONS: [&str; 12] = [
+    "pkl", "pickle", "joblib", "dill", "pt", "pth", "bin", "sav", "npy", "npz", "h5", "keras",
+];
+
+/// How to run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Run every stage even when an earlier run's result could be reused.
+    pub force: bool,
+    /// Run commands without a sandbox when none is available (recorded).
+    pub allow_unsandboxed: bool,
+    /// Worker threads for training and evaluation (0: every core).
+    pub threads: usize,
+}
+
+/// How a stage ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageStatus {
+    Ok,
+    Reused,
+    Denied,
+    Failed,
+    Skipped,
+}
+
+/// One stage of a run, as recorded.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct StageRecord {
+    pub name: String,
+    pub kind: String,
+    pub status: StageStatus,
+    /// The content address its result is reused by (none for gates).
+    #[serde(default)]
+    pub key: Option<String>,
+    pub seconds: f64,
+    /// What it produced (`{"dataset": "NAME@V"}`, `{"model": "NAME@V"}`, ...).
+    #[serde(default)]
+    pub result: Value,
+    #[serde(default)]
+    pub error: Option<String>,
+    /// A denied gate's reasons.
+    #[serde(default)]
+    pub reasons: Vec<String>,
+}
+
+/// A whole run, as recorded.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct RunDocument {
+    pub pipeline: String,
+    pub file: String,
+    pub file_digest: String,
+    /// "succeeded", "denied" or "failed".
+    pub status: String,
+    pub forced: bool,
+    pub started_at: String,
+    pub finished_at: String,
+    pub stages: Vec<StageRecord>,
+}
+
+/// A recorded run.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub id: u64,
+    pub digest: String,
+    pub created_by: String,
+    #[serde(flatten)]
+    pub run: RunDocument,
+}
+
+/// Told as each stage starts and ends.
+pub enum StageEvent<'a> {
+    Started {
+        index: usize,
+        total: usize,
+        stage: &'a PlannedStage,
+    },
+    Finished {
+        index: usize,
+        total: usize,
+        record: &'a StageRecord,
+    },
+}
+
+/// What an earlier stage produced, for the stages after it.
+#[derive(Clone)]
+enum Produced {
+    Dataset(DatasetRecord),
+    Model(ModelRecord),
+    Nothing,
+}
+
+/// A failed stage: its message (a gate's denial is not an error).
+struct StageFailure(String);
+
+impl From<Error> for StageFailure {
+    fn from(e: Error) -> Self {
+        StageFailure(e.to_string())
+    }
+}
+
+impl From<warden_store::StoreError> for StageFailure {
+    fn from(e: warden_store::StoreError) -> Self {
+        StageFailure(Error::from(e).to_string())
+    }
+}
+
+struct StageDone {
+    status: StageStatus,
+    result: Value,
+    reasons: Vec<String>,
+    produced: Produced,
+}
+
+impl Workspace {
+    /// Runs a checked pipeline and records the run (whatever its outcome)
+    /// with its `pipeline.run` event. Each stage asks for its own action.
+    pub fn pipeline_run(
+        &self,
+        plan: &Plan,
+        opts: &RunOptions,
+        progress: &mut dyn FnMut(StageEvent<'_>),
+    ) -> Result<RunReport, Error> {
+        self.authorize(Action::PipelineRun, &format!("pipeline:{}", plan.name))?;
+        let started = Timestamp::now();
+        let earlier = if opts.force {
+            Vec::new()
+        } else {
+            self.store()
+                .read()?
+                .pipeline_runs(Some(plan.name.as_str()))?
+        };
+        let earlier: Vec<RunDocument> = earlier
+            .iter()
+            .rev()
+            .filter_map(|r| serde_json::from_str(&r.document).ok())
+            .collect();
+        let mut produced: BTreeMap<String, Produced> = BTreeMap::new();
+        let mut records: Vec<StageRecord> = Vec::new();
+        let mut stopped = false;
+        let total = plan.stages.len();
+        for (index, stage) in plan.stages.iter().enumerate() {
+            if stopped {
+                records.push(StageRecord {
+                    name: stage.name.clone(),
+                    kind: stage.kind.name().to_string(),
+                    status: StageStatus::Skipped,
+                    key: None,
+                    seconds: 0.0,
+                    result: Value::Null,
+                    error: None,
+                    reasons: Vec::new(),
+                });
+                continue;
+            }
+            progress(StageEvent::Started {
+                index,
+                total,
+                stage,
+            });
+            let t0 = Instant::now();
+            let outcome = self.run_stage(plan, stage, opts, &produced, &earlier);
+            let seconds = t0.elapsed().as_secs_f64();
+            let record = match outcome {
+                Ok((key, done)) => {
+                    produced.insert(stage.name.clone(), done.produced);
+                    if done.status == StageStatus::Denied {
+                        stopped = true;
+                    }
+                    StageRecord {
+                        name: stage.name.clone(),
+                        kind: stage.kind.name().to_string(),
+                        status: done.status,
+                        key,
+                        seconds,
+                        result: done.result,
+                        error: None,
+                        reasons: done.reasons,
+                    }
+                }
+                Err(StageFailure(message)) => {
+                    stopped = true;
+                    StageRecord {
+                        name: stage.name.clone(),
+                        kind: stage.kind.name().to_string(),
+                        status: StageStatus::Failed,
+                        key: None,
+                        seconds,
+                        result: Value::Null,
+                        error: Some(message),
+                        reasons: Vec::new(),
+                    }
+                }
+            };
+            progress(StageEvent::Finished {
+                index,
+                total,
+                record: &record,
+            });
+            records.push(record);
+        }
+        let status = if records.iter().any(|r| r.status == StageStatus::Failed) {
+            "failed"
+        } else if records.iter().any(|r| r.status == StageStatus::Denied) {
+            "denied"
+        } else {
+            "succeeded"
+        };
+        let finished = Timestamp::now();
+        let doc = RunDocument {
+            pipeline: plan.name.to_string(),
+            file: plan.file.display().to_string(),
+            file_digest: plan.digest.to_string(),
+            status: status.to_string(),
+            forced: opts.force,
+            started_at: started.as_str().to_string(),
+            finished_at: finished.as_str().to_string(),
+            stages: records,
+        };
+        let text = String::from_utf8(canonical_json(&doc)?)
+            .map_err(|e| Error::Invalid(format!("run document: {e}")))?;
+        let digest = Digest::of(text.as_bytes());
+        let mut rec = PipelineRunRecord {
+            id: 0,
+            pipeline: plan.name.to_string(),
+            status: status.to_string(),
+            document: text,
+            digest: digest.to_string(),
+            started_at: started,
+            finished_at: finished,
+            created_by: self.actor().clone(),
+        };
+        let mut tx = self.store().write()?;
+        rec.id = tx.insert_pipeline_run(&rec)?;
+        let stages: Vec<Value> = doc
+            .stages
+            .iter()
+            .map(|s| json!({"name": s.name, "kind": s.kind, "status": s.status, "key": s.key, "result": s.result}))
+            .collect();
+        tx.append_event(
+            self.actor(),
+            actions::PIPELINE_RUN,
+            &format!("pipeline:{}", plan.name),
+            &json!({"run": rec.id, "status": status, "document": rec.digest,
+                    "file_digest": doc.file_digest, "forced": opts.force, "stages": stages}),
+        )?;
+        self.commit(tx)?;
+        Ok(RunReport {
+            id: rec.id,
+            digest: rec.digest,
+            created_by: rec.created_by.to_string(),
+            run: doc,
+        })
+    }
+
+    /// Recorded runs (of one pipeline, or all), oldest first.
+    pub fn pipeline_list(&self, pipeline: Option<&str>) -> Result<Vec<RunReport>, Error> {
+        self.authorize(Action::ModelRead, "pipelines")?;
+        let runs = self.store().read()?.pipeline_runs(pipeline)?;
+        runs.iter().map(run_report).collect()
+    }
+
+    /// One recorded run.
+    pub fn pipeline_show(&self, id: u64) -> Result<RunReport, Error> {
+        self.authorize(Action::ModelRead, &format!("pipeline-run:{id}"))?;
+        let r = self
+            .store()
+            .read()?
+            .pipeline_run(id)?
+            .ok_or_else(|| Error::NotFound(format!("pipeline run {id}")))?;
+        run_report(&r)
+    }
+
+    fn run_stage(
+        &self,
+        plan: &Plan,
+        stage: &PlannedStage,
+        opts: &RunOptions,
+        produced: &BTreeMap<String, Produced>,
+        earlier: &[RunDocument],
+    ) -> Result<(Option<String>, StageDone), StageFailure> {
+        let threads = if opts.threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            opts.threads
+        };
+        match &stage.kind {
+            StageKind::Ingest(s) => {
+                let path = plan.dir.join(&s.file);
+                let file_digest = file_sha256(&path)?;
+                if let Some(want) = &s.sha256 {
+                    let want = spec::parse_sha256(want).map_err(StageFailure)?;
+                    if want != file_digest {
+                        return Err(StageFailure(format!(
+                            "{}: its SHA-256 is {file_digest}, not the {want} the pipeline names",
+                            path.display()
+                        )));
+                    }
+                }
+                let key = stage_key(stage, &json!({"file": file_digest.to_string()}))?;
+                if let Some(done) = self.reused(&key, earlier, produced_dataset)? {
+                    return Ok((Some(key), done));
+                }
+                let mut f = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+                let name = ObjectName::new(&s.dataset).map_err(Error::from)?;
+                let mut req = crate::IngestRequest::new(name, &mut f, path.display().to_string());
+                req.expected_sha256 = Some(file_digest);
+                req.target = s.target.clone();
+                req.features = s.features.clone();
+                req.sensitive = s.sensitive.clone();
+                let out = self.data_ingest(req)?;
+                let d = out.dataset.record;
+                Ok((
+                    Some(key),
+                    StageDone {
+                        status: StageStatus::Ok,
+                        result: json!({"dataset": format!("{}@{}", d.name, d.version), "digest": d.digest}),
+                        reasons: out.warnings,
+                        produced: Produced::Dataset(d),
+                    },
+                ))
+            }
+            StageKind::Train(t) => {
+                let ds = self.input_dataset(&t.dataset, produced)?;
+                let model = ObjectName::new(&t.model).map_err(Error::from)?;
+                match (&t.builtin, &t.command) {
+                    (Some(kind), _) => {
+                        let key = stage_key(stage, &json!({"dataset": ds.digest}))?;
+                        if let Some(done) = self.reused(&key, earlier, produced_model)? {
+                            return Ok((Some(key), done));
+                        }
+                        let kind = if kind == "mlp" {
+                            crate::train::ModelKind::Mlp
+                        } else {
+                            crate::train::ModelKind::Logreg
+                        };
+                        let mut config = crate::train::TrainConfig::defaults(kind, None);
+                        config.seed = t.seed.unwrap_or(0);
+                        let out = self.train(
+                            &crate::TrainRequest {
+                                dataset: VersionRef {
+                                    name: ds.name.clone(),
+                                    version: Some(ds.version),
+                                },
+                                target: None,
+                                features: None,
+                                name: model,
+                                config,
+                                threads,
+                            },
+                            &mut |_, _| {},
+                        )?;
+                        let m = out.model.record;
+                        Ok((
+                            Some(key),
+                            StageDone {
+                                status: StageStatus::Ok,
+                                result: json!({"model": format!("{}@{}", m.name, m.version), "digest": m.digest}),
+                                reasons: Vec::new(),
+                                produced: Produced::Model(m),
+                            },
+                        ))
+                    }
+                    (None, Some(command)) => {
+                        self.external_train(plan, stage, t, command, &ds, model, opts, earlier)
+                    }
+                    (None, None) => Err(StageFailure("no trainer given".into())),
+                }
+            }
+            StageKind::Evaluate(e) => {
+                let m = self.input_model(&e.model, produced)?;
+                let ds = self.input_dataset(&e.dataset, produced)?;
+                let key = stage_key(stage, &json!({"model": m.digest, "dataset": ds.digest}))?;
+                let model_ref = VersionRef {
+                    name: m.name.clone(),
+                    version: Some(m.version),
+                };
+                let check = |r: &Value| -> Result<bool, Error> {
+                    let id = r["evaluation"].as_u64().unwrap_or(0);
+                    Ok(self
+                        .store()
+                        .read()?
+                        .evaluations(&m.name, Some(m.version))?
+                        .iter()
+                        .any(|x| x.id == id))
+                };
+                if let Some(done) = self.reused_checked(&key, earlier, &check)? {
+                    return Ok((Some(key), done));
+                }
+                let out = self.evaluate(&crate::EvalRequest {
+                    progress: None,
+                    model: model_ref,
+                    dataset: VersionRef {
+                        name: ds.name.clone(),
+                        version: Some(ds.version),
+                    },
+                    sensitive: e.sensitive.clone(),
+                    privileged: Vec::new(),
+                    bootstrap: 200,
+                    seed: e.seed.unwrap_or(0),
+                    threads,
+                    attacks: Vec::new(),
+                    decision_attack: false,
+                    auto_attacks: true,
+                    eps: vec![0.05, 0.1, 0.3],
+                    steps: 20,
+                    immutable: Vec::new(),
+                })?;
+                Ok((
+                    Some(key),
+                    StageDone {
+                        status: StageStatus::Ok,
+                        result: json!({"evaluation": out.evaluation.id,
+                                       "accuracy": out.report.performance.accuracy}),
+                        reasons: Vec::new(),
+                        produced: Produced::Nothing,
+                    },
+                ))
+            }
+            StageKind::Scan(s) => {
+                let m = self.input_model(&s.model, produced)?;
+                let key = stage_key(stage, &json!({"model": m.digest}))?;
+                let check = |r: &Value| -> Result<bool, Error> {
+                    let id = r["scan"].as_u64().unwrap_or(0);
+                    Ok(self
+                        .store()
+                        .read()?
+                        .scans(Some((&m.name, m.version)))?
+                        .iter()
+                        .any(|x| x.id == id))
+                };
+                if let Some(done) = self.reused_checked(&key, earlier, &check)? {
+                    return Ok((Some(key), done));
+                }
+                let r = VersionRef {
+                    name: m.name.clone(),
+                    version: Some(m.version),
+                };
+                let report =
+                    self.scan_model(&r, &crate::scanner::Options::default(), &|_, _| {})?;
+                let rec = self.record_scan(&report, Some(&r), &r.to_string())?;
+                Ok((
+                    Some(key),
+                    StageDone {
+                        status: StageStatus::Ok,
+                        result: json!({"scan": rec.id, "max_severity": rec.max_severity, "findings": rec.findings}),
+                        reasons: Vec::new(),
+                        produced: Produced::Nothing,
+                    },
+                ))
+            }
+            StageKind::Evidence(e) => {
+                let m = self.input_model(&e.model, produced)?;
+                let kind: crate::EvidenceKind = e.kind.parse().map_err(StageFailure)?;
+                let r = VersionRef {
+                    name: m.name.clone(),
+                    version: Some(m.version),
+                };
+                let (report_path, _keep) = match &e.command {
+                    None => (plan.dir.join(&e.report), None),
+                    Some(command) => {
+                        let code = resolve_dir(&plan.dir, e.code.as_deref())?;
+                        let out = tempfile::tempdir().map_err(|x| {
+                            StageFailure(format!("cannot create a scratch directory: {x}"))
+                        })?;
+                        let output_at = code.join(".warden-evidence");
+                        ensure_mount_point(&output_at)?;
+                        let read_only = read_only_paths(plan)?;
+                        let inside = if sandbox::bubblewrap().is_some() {
+                            output_at.clone()
+                        } else {
+                            out.path().to_path_buf()
+                        };
+                        let env = sandbox_env(&plan.sandbox, &read_only, &inside, None, &[])?;
+                        let run = sandbox::run(&sandbox::SandboxRequest {
+                            argv: command,
+                            workdir: &code,
+                            output_at: &output_at,
+                            output_dir: out.path(),
+                            read_only: &read_only,
+                            env: &env,
+                            limits: limits(&plan.sandbox),
+                            allow_unsandboxed: opts.allow_unsandboxed,
+                        })?;
+                        let path = out.path().join(&e.report);
+                        // Scanners exit non-zero when they find something;
+                        // the report decides. A run that wrote none failed.
+                        if run.timed_out || !path.is_file() {
+                            return Err(StageFailure(format!(
+                                "{} wrote no report {}: {}",
+                                command[0],
+                                e.report,
+                                run.failure()
+                            )));
+                        }
+                        (path, Some(out))
+                    }
+                };
+                let info = self.evidence_add(&crate::EvidenceRequest {
+                    model: r,
+                    tool: e.tool.clone(),
+                    kind,
+                    file: report_path,
+                })?;
+                Ok((
+                    None,
+                    StageDone {
+                        status: StageStatus::Ok,
+                        result: json!({"evidence": info.record.id, "findings": info.summary.findings,
+                                       "max_score": info.summary.max_score}),
+                        reasons: Vec::new(),
+                        produced: Produced::Nothing,
+                    },
+                ))
+            }
+            StageKind::Gate(g) => {
+                let m = self.input_model(&g.model, produced)?;
+                let r = VersionRef {
+                    name: m.name.clone(),
+                    version: Some(m.version),
+                };
+                let out = self.gate(&r, &g.env)?;
+                Ok((
+                    None,
+                    StageDone {
+                        status: if out.allowed {
+                            StageStatus::Ok
+                        } else {
+                            StageStatus::Denied
+                        },
+                        result: json!({"model": out.model, "env": out.env, "allowed": out.allowed,
+                                       "policy_digest": out.policy_digest, "input_digest": out.input_digest}),
+                        reasons: out.reasons,
+                        produced: Produced::Nothing,
+                    },
+                ))
+            }
+            StageKind::Promote(g) => {
+                let m = self.input_model(&g.model, produced)?;
+                let r = VersionRef {
+                    name: m.name.clone(),
+                    version: Some(m.version),
+                };
+                let out = self.promote(&r, &g.env)?;
+                Ok((
+                    None,
+                    StageDone {
+                        status: if out.gate.allowed {
+                            StageStatus::Ok
+                        } else {
+                            StageStatus::Denied
+                        },
+                        result: json!({"model": out.gate.model, "env": out.gate.env,
+                                       "allowed": out.gate.allowed, "decision": out.decision,
+                                       "previous": out.previous}),
+                        reasons: out.gate.reasons,
+                        produced: Produced::Nothing,
+                    },
+                ))
+            }
+        }
+    }
+
+    /// The sandboxed training command, its outputs checked and imported
+    /// with signed provenance.
+    #[allow(clippy::too_many_arguments)]
+    fn external_train(
+        &self,
+        plan: &Plan,
+        stage: &PlannedStage,
+        t: &spec::TrainStage,
+        command: &[String],
+        ds: &DatasetRecord,
+        model: ObjectName,
+        opts: &RunOptions,
+        earlier: &[RunDocument],
+    ) -> Result<(Option<String>, StageDone), StageFailure> {
+        let code = resolve_dir(&plan.dir, t.code.as_deref())?;
+        let outputs_rel = t.outputs.clone().unwrap_or_else(|| "out".to_string());
+        let output_at = code.join(&outputs_rel);
+        let lock = match &t.lockfile {
+            Some(l) => {
+                let p = code.join(l);
+                Some((l.clone(), file_sha256(&p)?))
+            }
+            None => None,
+        };
+        let (code_digest, code_files) = code_digest(&code, &output_at)?;
+        let git = git_state(&code);
+        let key = stage_key(
+            stage,
+            &json!({"dataset": ds.digest, "code": code_digest.to_string(),
+                    "lock": lock.as_ref().map(|(_, d)| d.to_string()),
+                    "sandbox": plan.sandbox, "unsandboxed_allowed": opts.allow_unsandboxed}),
+        )?;
+        if let Some(done) = self.reused(&key, earlier, produced_model)? {
+            return Ok((Some(key), done));
+        }
+        // The dataset version, materialised read-only.
+        let data_dir = tempfile::tempdir()
+            .map_err(|e| StageFailure(format!("cannot create a scratch directory: {e}")))?;
+        let data_file = data_dir
+            .path()
+            .join(format!("{}-{}.csv", ds.name, ds.version));
+        let digest: Digest = ds
+            .output_digest
+            .parse()
+            .map_err(|e| StageFailure(format!("dataset {}@{}: {e}", ds.name, ds.version)))?;
+        let bytes = self.blobs().get(&digest)?;
+        std::fs::write(&data_file, &bytes).map_err(|e| Error::io(&data_file, e))?;
+        let out = tempfile::tempdir()
+            .map_err(|e| StageFailure(format!("cannot create a scratch directory: {e}")))?;
+        ensure_mount_point(&output_at)?;
+        let sandboxed_output = if sandbox::bubblewrap().is_some() {
+            output_at.clone()
+        } else {
+            out.path().to_path_buf()
+        };
+        let mut read_only = read_only_paths(plan)?;
+        let env = sandbox_env(
+            &plan.sandbox,
+            &read_only,
+            &sandboxed_output,
+            Some(&data_file),
+            &[("WARDEN_SEED", t.seed.unwrap_or(0).to_string())],
+        )?;
+        read_only.push(data_dir.path().to_path_buf());
+        let started = Timestamp::now();
+        let run = sandbox::run(&sandbox::SandboxRequest {
+            argv: command,
+            workdir: &code,
+            output_at: &output_at,
+            output_dir: out.path(),
+            read_only: &read_only,
+            env: &env,
+            limits: limits(&plan.sandbox),
+            allow_unsandboxed: opts.allow_unsandboxed,
+        })?;
+        let finished = Timestamp::now();
+        let (stdout_digest, _) = self.blobs().put(&mut run.stdout.as_slice())?;
+        let (stderr_digest, _) = self.blobs().put(&mut run.stderr.as_slice())?;
+        if !run.succeeded() {
+            return Err(StageFailure(format!(
+                "the training command {}; nothing was imported (its stderr is blob {stderr_digest})",
+                run.failure()
+            )));
+        }
+        let model_file = t.model_file.clone().unwrap_or_else(|| "model.onnx".into());
+        let schema_file = t.schema.clone().unwrap_or_else(|| "schema.toml".into());
+        check_outputs(out.path(), &outputs_rel)?;
+        let model_path = out.path().join(&model_file);
+        let schema_path = out.path().join(&schema_file);
+        for (what, p, name) in [
+            ("model file", &model_path, &model_file),
+            ("schema", &schema_path, &schema_file),
+        ] {
+            if !p.is_file() {
+                return Err(StageFailure(format!(
+                    "the training command wrote no {what} {outputs_rel}/{name}"
+                )));
+            }
+        }
+        let check_path = match &t.check {
+            Some(c) => {
+                let p = out.path().join(c);
+                if !p.is_file() {
+                    return Err(StageFailure(format!(
+                        "the training command wrote no check batch {outputs_rel}/{c}"
+                    )));
+                }
+                Some(p)
+            }
+            None => None,
+        };
+        let mut deps = vec![provenance::ResourceDescriptor {
+            name: Some("code".into()),
+            uri: Some(format!("file://{}", code.display())),
+            digest: {
+                let mut d = BTreeMap::from([("sha256".to_string(), code_digest.hex())]);
+                if let Some((commit, _)) = &git {
+                    d.insert("gitCommit".into(), commit.clone());
+                }
+                d
+            },
+            annotations: Some(BTreeMap::from([
+                ("files".to_string(), json!(code_files)),
+                (
+                    "dirty".to_string(),
+                    git.as_ref().map_or(Value::Null, |(_, dirty)| json!(dirty)),
+                ),
+            ])),
+        }];
+        if let Some((name, d)) = &lock {
+            deps.push(provenance::ResourceDescriptor {
+                name: Some(format!("lockfile:{name}")),
+                uri: None,
+                digest: BTreeMap::from([("sha256".to_string(), d.hex())]),
+                annotations: None,
+            });
+        }
+        deps.push(provenance::ResourceDescriptor {
+            name: Some(format!("dataset:{}@{}", ds.name, ds.version)),
+            uri: None,
+            digest: BTreeMap::from([(
+                "sha256".to_string(),
+                ds.digest.trim_start_matches("sha256:").to_string(),
+            )]),
+            annotations: Some(BTreeMap::from([(
+                "table".to_string(),
+                json!(ds.output_digest),
+            )])),
+        });
+        let lim = run.limits;
+        let build = BuildStatement {
+            predicate: provenance::SlsaProvenance {
+                build_definition: provenance::BuildDefinition {
+                    build_type: provenance::BUILD_TYPE.into(),
+                    external_parameters: provenance::ExternalParameters {
+                        pipeline: plan.name.to_string(),
+                        pipeline_file: plan.digest.to_string(),
+                        stage: stage.name.clone(),
+                        command: command.to_vec(),
+                        env: plan.sandbox.env.clone(),
+                    },
+                    internal_parameters: provenance::InternalParameters {
+                        sandbox: run.sandbox.clone(),
+                        network_isolated: run.network_isolated,
+                        cpu_seconds: lim.cpu_seconds,
+                        memory_mb: lim.memory_mb,
+                        timeout_seconds: lim.timeout_seconds,
+                        rlimits_applied: run.rlimits_applied,
+                    },
+                    resolved_dependencies: deps,
+                },
+                run_details: provenance::RunDetails {
+                    builder: provenance::Builder {
+                        id: provenance::BUILDER_ID.into(),
+                        version: BTreeMap::from([(
+                            "warden".to_string(),
+                            env!("CARGO_PKG_VERSION").to_string(),
+                        )]),
+                    },
+                    metadata: provenance::BuildMetadata {
+                        invocation_id: format!("{}:{}:{}", plan.name, stage.name, started.as_str()),
+                        started_on: started.as_str().to_string(),
+                        finished_on: finished.as_str().to_string(),
+                    },
+                    byproducts: vec![
+                        provenance::ResourceDescriptor {
+                            name: Some("stdout".into()),
+                            uri: None,
+                            digest: BTreeMap::from([("sha256".to_string(), stdout_digest.hex())]),
+                            annotations: None,
+                        },
+                        provenance::ResourceDescriptor {
+                            name: Some("stderr".into()),
+                            uri: None,
+                            digest: BTreeMap::from([("sha256".to_string(), stderr_digest.hex())]),
+                            annotations: None,
+                        },
+                    ],
+                },
+            },
+        };
+        let imported = self.model_import(&crate::ImportRequest {
+            file: model_path,
+            name: model,
+            schema: schema_path,
+            check: check_path,
+            check_tolerance: None,
+            dataset: Some(VersionRef {
+                name: ds.name.clone(),
+                version: Some(ds.version),
+            }),
+            provenance: Some(build),
+        })?;
+        let m = imported.model.record;
+        Ok((
+            Some(key),
+            StageDone {
+                status: StageStatus::Ok,
+                result: json!({"model": format!("{}@{}", m.name, m.version), "digest": m.digest,
+                               "sandbox": run.sandbox, "seconds": run.seconds,
+                               "code": code_digest.to_string(), "dirty": git.map(|g| g.1),
+                               "stdout": stdout_digest.to_string(), "stderr": stderr_digest.to_string()}),
+                reasons: Vec::new(),
+                produced: Produced::Model(m),
+            },
+        ))
+    }
+
+    fn input_dataset(
+        &self,
+        input: &str,
+        produced: &BTreeMap<String, Produced>,
+    ) -> Result<DatasetRecord, StageFailure> {
+        if let Some(p) = produced.get(input) {
+            return match p {
+                Produced::Dataset(d) => Ok(d.clone()),
+                _ => Err(StageFailure(format!("stage {input} produced no dataset"))),
+            };
+        }
+        if input.starts_with("sha256:") {
+            let all = self
+                .store()
+                .read()
+                .map_err(Error::from)?
+                .datasets()
+                .map_err(Error::from)?;
+            return all.into_iter().find(|d| d.digest == input).ok_or_else(|| {
+                StageFailure(format!(
+                    "no recorded dataset version has the digest {input}"
+                ))
+            });
+        }
+        let r: VersionRef = input
+            .parse()
+            .map_err(|e: warden_core::NameError| StageFailure(e.to_string()))?;
+        self.authorize(Action::DataRead, &format!("dataset:{r}"))?;
+        Ok(self.find_dataset(&r)?)
+    }
+
+    fn input_model(
+        &self,
+        input: &str,
+        produced: &BTreeMap<String, Produced>,
+    ) -> Result<ModelRecord, StageFailure> {
+        if let Some(p) = produced.get(input) {
+            return match p {
+                Produced::Model(m) => Ok(m.clone()),
+                _ => Err(StageFailure(format!("stage {input} produced no model"))),
+            };
+        }
+        let r: VersionRef = input
+            .parse()
+            .map_err(|e: warden_core::NameError| StageFailure(e.to_string()))?;
+        Ok(self.find_model(&r)?)
+    }
+
+    /// An earlier successful stage with this key whose result still names a
+    /// recorded object with the recorded digest.
+    fn reused(
+        &self,
+        key: &str,
+        earlier: &[RunDocument],
+        load: fn(&Workspace, &Value) -> Result<Option<Produced>, Error>,
+    ) -> Result<Option<StageDone>, StageFailure> {
+        for run in earlier {
+            for s in &run.stages {
+                if s.key.as_deref() == Some(key)
+                    && matches!(s.status, StageStatus::Ok | StageStatus::Reused)
+                    && let Some(p) = load(self, &s.result)?
+                {
+                    return Ok(Some(StageDone {
+                        status: StageStatus::Reused,
+                        result: s.result.clone(),
+                        reasons: Vec::new(),
+                        produced: p,
+                    }));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn reused_checked(
+        &self,
+        key: &str,
+        earlier: &[RunDocument],
+        check: &dyn Fn(&Value) -> Result<bool, Error>,
+    ) -> Result<Option<StageDone>, StageFailure> {
+        for run in earlier {
+            for s in &run.stages {
+                if s.key.as_deref() == Some(key)
+                    && matches!(s.status, StageStatus::Ok | StageStatus::Reused)
+                    && check(&s.result)?
+                {
+                    return Ok(Some(StageDone {
+                        status: StageStatus::Reused,
+                        result: s.result.clone(),
+                        reasons: Vec::new(),
+                        produced: Produced::Nothing,
+                    }));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn produced_dataset(ws: &Workspace, result: &Value) -> Result<Option<Produced>, Error> {
+    let (Some(r), Some(digest)) = (result["dataset"].as_str(), result["digest"].as_str()) else {
+        return Ok(None);
+    };
+    let Ok(r) = r.parse::<VersionRef>() else {
+        return Ok(None);
+    };
+    let d = ws.store().read()?.dataset(&r.name, r.version)?;
+    Ok(d.filter(|d| d.digest == digest).map(Produced::Dataset))
+}
+
+fn produced_model(ws: &Workspace, result: &Value) -> Result<Option<Produced>, Error> {
+    let (Some(r), Some(digest)) = (result["model"].as_str(), result["digest"].as_str()) else {
+        return Ok(None);
+    };
+    let Ok(r) = r.parse::<VersionRef>() else {
+        return Ok(None);
+    };
+    let m = ws.store().read()?.model(&r.name, r.version)?;
+    Ok(m.filter(|m| m.digest == digest).map(Produced::Model))
+}
+
+fn run_report(r: &PipelineRunRecord) -> Result<RunReport, Error> {
+    if Digest::of(r.document.as_bytes()).to_string() != r.digest {
+        return Err(Error::Verification(format!(
+            "pipeline run {}: the recorded document does not match its digest",
+            r.id
+        )));
+    }
+    let run: RunDocument = serde_json::from_str(&r.document)
+        .map_err(|e| Error::Invalid(format!("pipeline run {}: {e}", r.id)))?;
+    Ok(RunReport {
+        id: r.id,
+        digest: r.digest.clone(),
+        created_by: r.created_by.to_string(),
+        run,
+    })
+}
+
+/// The content address of a stage: its kind and text, the digests of what
+/// it reads, and the Warden version.
+fn stage_key(stage: &PlannedStage, inputs: &Value) -> Result<String, Error> {
+    let text = match &stage.kind {
+        StageKind::Ingest(x) => serde_json::to_value(x)?,
+        StageKind::Train(x) => serde_json::to_value(x)?,
+        StageKind::Evaluate(x) => serde_json::to_value(x)?,
+        StageKind::Scan(x) => serde_json::to_value(x)?,
+        StageKind::Evidence(x) => serde_json::to_value(x)?,
+        StageKind::Gate(x) | StageKind::Promote(x) => serde_json::to_value(x)?,
+    };
+    let doc = json!({"kind": stage.kind.name(), "stage": text, "inputs": inputs,
+                     "warden": env!("CARGO_PKG_VERSION")});
+    Ok(Digest::of(&canonical_json(&doc)?).to_string())
+}
+
+fn file_sha256(path: &Path) -> Result<Digest, StageFailure> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = warden_core::Hasher::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finish())
+}
+
+/// A directory named relative to the pipeline file (default: its own).
+fn resolve_dir(base: &Path, rel: Option<&str>) -> Result<PathBuf, StageFailure> {
+    let p = match rel {
+        Some(r) => base.join(r),
+        None => base.to_path_buf(),
+    };
+    let c = p.canonicalize().map_err(|e| Error::io(&p, e))?;
+    if !c.is_dir() {
+        return Err(StageFailure(format!("{} is not a directory", p.display())));
+    }
+    Ok(c)
+}
+
+/// The mount point of the output directory inside the read-only code
+/// directory: made empty on the host if missing (a file there is refused).
+fn ensure_mount_point(p: &Path) -> Result<(), StageFailure> {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(StageFailure(format!(
+            "{} is not a directory; the output directory must be one",
+            p.display()
+        ))),
+        Err(_) => std::fs::create_dir_all(p).map_err(|e| StageFailure(Error::io(p, e).to_string())),
+    }
+}
+
+fn limits(s: &spec::SandboxSettings) -> sandbox::Limits {
+    sandbox::Limits {
+        cpu_seconds: s.cpu_seconds.unwrap_or(sandbox::DEFAULT_CPU_SECONDS),
+        memory_mb: s.memory_mb.unwrap_or(sandbox::DEFAULT_MEMORY_MB),
+        timeout_seconds: s
+            .timeout_seconds
+            .unwrap_or(sandbox::DEFAULT_TIMEOUT_SECONDS),
+    }
+}
+
+/// The read-only paths the file names, resolved; a virtualenv brings the
+/// interpreter prefix it was made from.
+fn read_only_paths(plan: &Plan) -> Result<Vec<PathBuf>, StageFailure> {
+    let mut out = Vec::new();
+    for r in &plan.sandbox.read_only {
+        let p = if let Some(rest) = r.strip_prefix("~/") {
+            let home = std::env::var_os("HOME")
+                .ok_or_else(|| StageFailure(format!("sandbox read_only {r:?}: HOME is not set")))?;
+            PathBuf::from(home).join(rest)
+        } else {
+            plan.dir.join(r)
+        };
+        let c = p
+            .canonicalize()
+            .map_err(|e| StageFailure(format!("sandbox read_only {r:?}: {}: {e}", p.display())))?;
+        if let Some(base) = sandbox::venv_base(&c) {
+            out.push(base);
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// The command's whole environment: a fixed `PATH` (a read-only
+/// virtualenv's `bin` first), a fresh home, the passed-through names, and
+/// `WARDEN_OUTPUT` / `WARDEN_DATASET`.
+fn sandbox_env(
+    s: &spec::SandboxSettings,
+    read_only: &[PathBuf],
+    output: &Path,
+    dataset: Option<&Path>,
+    extra: &[(&str, String)],
+) -> Result<Vec<(String, String)>, StageFailure> {
+    let mut path = String::new();
+    for r in read_only {
+        if r.join("pyvenv.cfg").is_file() {
+            path.push_str(&r.join("bin").display().to_string());
+            path.push(':');
+        }
+    }
+    path.push_str("/usr/local/bin:/usr/bin:/bin");
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), path),
+        ("HOME".into(), "/tmp/home".into()),
+        ("LANG".into(), "C.UTF-8".into()),
+        ("TMPDIR".into(), "/tmp".into()),
+        ("WARDEN_OUTPUT".into(), output.display().to_string()),
+    ];
+    if let Some(d) = dataset {
+        env.push(("WARDEN_DATASET".into(), d.display().to_string()));
+    }
+    for (k, v) in extra {
+        env.push((k.to_string(), v.clone()));
+    }
+    for name in &s.env {
+        if name.is_empty() || name.contains('=') || env.iter().any(|(k, _)| k == name) {
+            return Err(StageFailure(format!(
+                "sandbox env {name:?}: give the name of a variable to pass through (PATH, HOME, LANG, TMPDIR and WARDEN_* are set by Warden)"
+            )));
+        }
+        if let Some(v) = std::env::var_os(name) {
+            env.push((name.clone(), v.to_string_lossy().into_owned()));
+        }
+    }
+    Ok(env)
+}
+
+/// What a training command handed over: regular files only, no pickles
+/// or formats built on them (by name and by content), nothing the scanner
+/// flags at medium or above.
+fn check_outputs(dir: &Path, shown: &str) -> Result<(), StageFailure> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))?;
+        for e in entries {
+            let e = e.map_err(|x| Error::io(&d, x))?;
+            let p = e.path();
+            let ft = e.file_type().map_err(|x| Error::io(&p, x))?;
+            let rel = p.strip_prefix(dir).unwrap_or(&p).display().to_string();
+            if ft.is_symlink() {
+                return Err(StageFailure(format!(
+                    "{shown}/{rel} is a symbolic link: outputs are regular files"
+                )));
+            }
+            if ft.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let ext = p
+                .extension()
+                .map(|x| x.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            if REFUSED_EXTENSIONS.contains(&ext.as_str()) {
+                return Err(StageFailure(format!(
+                    "{shown}/{rel}: a .{ext} file is a pickle or built on one, which Warden never loads; export the model to ONNX (skl2onnx, torch.onnx) or XGBoost/LightGBM's own formats"
+                )));
+            }
+        }
+    }
+    let report = crate::scanner::scan(
+        &[dir.to_path_buf()],
+        &crate::scanner::Options::default(),
+        &|_, _| {},
+    );
+    let prefix = dir.display().to_string();
+    for f in &report.files {
+        let rel = f
+            .path
+            .strip_prefix(&prefix)
+            .unwrap_or(&f.path)
+            .trim_start_matches('/');
+        let fmt = f.format.as_str();
+        if [
+            "pickle",
+            "joblib",
+            "dill",
+            "torch",
+            "npy",
+            "npz",
+            "keras",
+            "hdf5",
+            "savedmodel",
+        ]
+        .iter()
+        .any(|k| fmt.contains(k))
+        {
+            return Err(StageFailure(format!(
+                "{shown}/{rel} is a {fmt} file, which Warden never loads; export the model to ONNX or XGBoost/LightGBM's own formats"
+            )));
+        }
+        if let Some(x) = f.findings.iter().find(|x| {
+            matches!(
+                x.severity,
+                crate::scanner::Severity::Medium
+                    | crate::scanner::Severity::High
+                    | crate::scanner::Severity::Critical
+            )
+        }) {
+            return Err(StageFailure(format!(
+                "{shown}/{rel}: the scanner found {} ({:?}): {}; nothing was imported",
+                x.rule, x.severity, x.message
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// SHA-256 over the code directory's files (path and content digest, in
+/// path order), leaving out version control, virtualenvs, caches and the
+/// output directory; and how many files that was.
+fn code_digest(dir: &Path, outputs: &Path) -> Result<(Digest, usize), StageFailure> {
+    let mut files: Vec<(String, String)> = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))?;
+        for e in entries {
+            let e = e.map_err(|x| Error::io(&d, x))?;
+            let p = e.path();
+            if p == outputs || CODE_SKIP.iter().any(|s| e.file_name() == *s) {
+                continue;
+            }
+            let ft = e.file_type().map_err(|x| Error::io(&p, x))?;
+            let rel = p
+                .strip_prefix(dir)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .into_owned();
+            if ft.is_dir() {
+                stack.push(p);
+            } else if ft.is_symlink() {
+                let target = std::fs::read_link(&p).map_err(|x| Error::io(&p, x))?;
+                files.push((rel, format!("symlink:{}", target.display())));
+            } else {
+                files.push((rel, file_sha256(&p)?.to_string()));
+            }
+            if files.len() > MAX_CODE_FILES {
+                return Err(StageFailure(format!(
+                    "{} holds more than {MAX_CODE_FILES} files; point `code` at the training code",
+                    dir.display()
+                )));
+            }
+        }
+    }
+    files.sort();
+    let mut text = String::new();
+    for (path, digest) in &files {
+        text.push_str(digest);
+        text.push_str("  ");
+        text.push_str(path);
+        text.push('\n');
+    }
+    Ok((Digest::of(text.as_bytes()), files.len()))
+}
+
+/// The git commit of the code directory and whether its files differ from
+/// it; `None` outside a git work tree or without git.
+fn git_state(dir: &Path) -> Option<(String, bool)> {
+    let git = sandbox::find_program("git")?;
+    let out = std::process::Command::new(&git)
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let commit = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let status = std::process::Command::new(&git)
+        .arg("-C")
+        .arg(dir)
+        .args(["status", "--porcelain", "--", "."])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    Some((commit, !status.stdout.is_empty()))
+}
+
+impl Workspace {
+    /// The `provenance` section of the policy input: whether the package
+    /// carries SLSA provenance, and whether it verifies with the key that
+    /// signed the package and names the file the package was made from.
+    pub(crate) fn provenance_facts(&self, m: &ModelRecord) -> Result<Value, Error> {
+        let manifest = crate::stored::model_manifest(m)?;
+        let Some(build) = &manifest.provenance.build else {
+            return Ok(json!({"present": false, "verified": false}));
+        };
+        let check = || -> Result<provenance::Statement, String> {
+            let (files, _, key_name) = self.verified_files(m).map_err(|e| e.to_string())?;
+            let envelope = files
+                .get(&build.file)
+                .ok_or_else(|| format!("the package has no {}", build.file))?;
+            let source = manifest
+                .provenance
+                .source
+                .as_ref()
+                .ok_or("the manifest names no source file")?;
+            let digest: Digest = source.digest.parse().map_err(|e| format!("{e}"))?;
+            let keys = self
+                .store()
+                .read()
+                .map_err(|e| e.to_string())?
+                .keys()
+                .map_err(|e| e.to_string())?;
+            let rec = keys
+                .iter()
+                .find(|k| k.name.as_str() == key_name)
+                .ok_or_else(|| format!("no key {key_name}"))?;
+            let key = warden_artifact::keys::PublicKey::from_pem(&rec.public_pem, &key_name)
+                .map_err(|e| e.to_string())?;
+            provenance::verify(envelope, &key, &source.file, &digest)
+        };
+        Ok(match check() {
+            Ok(st) => {
+                let p = &st.predicate.build_definition.internal_parameters;
+                json!({"present": true, "verified": true, "sandbox": p.sandbox,
+                       "network_isolated": p.network_isolated, "dirty": build.dirty,
+                       "build_type": st.predicate.build_definition.build_type,
+                       "statement_digest": build.statement_digest})
+            }
+            Err(e) => json!({"present": true, "verified": false, "error": e}),
+        })
+    }
+
+    /// Checks the SLSA provenance in an exported package directory with the
+    /// workspace key `key_name` (the one its signature verified with).
+    pub fn verify_provenance_with_key(&self, dir: &Path, key_name: &str) -> Result<Value, Error> {
+        self.authorize(Action::ModelRead, &format!("path:{}", dir.display()))?;
+        let keys = self.store().read()?.keys()?;
+        let rec = keys
+            .iter()
+            .find(|k| k.name.as_str() == key_name)
+            .ok_or_else(|| Error::NotFound(format!("key {key_name}")))?;
+        Workspace::verify_provenance_dir(dir, &rec.public_pem)
+    }
+
+    /// Checks the SLSA provenance in an exported package directory against
+    /// the public key `key_pem` (the one its signature verified with).
+    pub fn verify_provenance_dir(dir: &Path, key_pem: &str) -> Result<Value, Error> {
+        let manifest_path = dir.join(warden_artifact::package::MANIFEST_FILE);
+        let text = crate::data::read_small(&manifest_path)?;
+        let manifest: crate::documents::ModelManifest = serde_json::from_str(&text)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", manifest_path.display())))?;
+        let build = manifest.provenance.build.as_ref().ok_or_else(|| {
+            Error::Verification(format!(
+                "{}: the package carries no SLSA provenance (only models built by a pipeline's training command do)",
+                dir.display()
+            ))
+        })?;
+        let source =
+            manifest.provenance.source.as_ref().ok_or_else(|| {
+                Error::Verification("the manifest names no source file".to_string())
+            })?;
+        let path = dir.join(&build.file);
+        let envelope = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let key = warden_artifact::keys::PublicKey::from_pem(key_pem, "the verifying key")?;
+        let digest: Digest = source
+            .digest
+            .parse()
+            .map_err(|e| Error::Verification(format!("source digest: {e}")))?;
+        let st = provenance::verify(&envelope, &key, &source.file, &digest)
+            .map_err(|e| Error::Verification(format!("{}: {e}", path.display())))?;
+        Ok(serde_json::to_value(&st)?)
+    }
+}
