@@ -22,6 +22,8 @@
 # checked against scikit-learn's own predictions and evaluated.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The pipeline tests run training commands in bubblewrap (Debian's).
+./scripts/ensure-bubblewrap.sh
 cargo test --workspace --locked "$@"
 # The pickle VM against CPython's own unpickler on generated opcode streams.
 ./scripts/pickle-differential.sh --count 20000 --seconds 120
