@@ -4,6 +4,8 @@
 //! The sandbox tests need bubblewrap (`scripts/ensure-bubblewrap.sh`, which
 //! `scripts/test.sh` runs first); without it they fail saying so.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::Read;
