@@ -273,6 +273,24 @@ fn a_trainer_cannot_write_outside_its_output_directory() {
 }
 
 #[test]
+fn a_trainer_cannot_read_the_workspace_keys() {
+    need_bubblewrap();
+    // The file makes the whole directory holding the workspace readable;
+    // the workspace's .warden (keys, database) still shows empty.
+    let p = project();
+    assert!(p.ws.join(".warden/keys").is_dir());
+    let f = pipeline(
+        &p,
+        "set -e\ntest -r ../ws/warden.toml\ntest -z \"$(ls -A ../ws/.warden)\"\n\
+         cp model.onnx schema.toml \"$WARDEN_OUTPUT/\"\n",
+        "timeout_seconds = 60\nread_only = [\"..\"]",
+        "",
+    );
+    let (code, v, err) = run_json(&p.ws, &["pipeline", "run", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{v}\n{err}");
+}
+
+#[test]
 fn a_trainer_cannot_reach_the_network() {
     need_bubblewrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -528,6 +528,7 @@ impl Workspace {
                             output_at: &output_at,
                             output_dir: out.path(),
                             read_only: &read_only,
+                            masked: &self.sandbox_masks(),
                             env: &env,
                             limits: limits(&plan.sandbox),
                             allow_unsandboxed: opts.allow_unsandboxed,
@@ -682,6 +683,7 @@ impl Workspace {
             output_at: &output_at,
             output_dir: out.path(),
             read_only: &read_only,
+            masked: &self.sandbox_masks(),
             env: &env,
             limits: limits(&plan.sandbox),
             allow_unsandboxed: opts.allow_unsandboxed,
@@ -837,6 +839,19 @@ impl Workspace {
                 produced: Produced::Model(m),
             },
         ))
+    }
+
+    /// What a sandboxed command must never read, wherever it is mounted:
+    /// this workspace's keys and database, and the user's Warden directory.
+    fn sandbox_masks(&self) -> Vec<PathBuf> {
+        let mut v = Vec::new();
+        if let Ok(ws) = self.root().join(crate::WORKSPACE_DIR).canonicalize() {
+            v.push(ws);
+        }
+        if let Some(u) = crate::user_dir().and_then(|u| u.canonicalize().ok()) {
+            v.push(u);
+        }
+        v
     }
 
     fn input_dataset(

@@ -44,6 +44,10 @@ pub struct SandboxRequest<'a> {
     pub output_dir: &'a Path,
     /// Further read-only paths (inputs, toolchains).
     pub read_only: &'a [PathBuf],
+    /// Directories hidden under an empty tmpfs even where a read-only path
+    /// includes them: the workspace's `.warden` (keys, database) and the
+    /// user's Warden directory (approval keys, hub tokens).
+    pub masked: &'a [PathBuf],
     /// The whole environment the command gets.
     pub env: &'a [(String, String)],
     pub limits: Limits,
@@ -216,6 +220,11 @@ pub fn run(req: &SandboxRequest<'_>) -> Result<SandboxRun, Error> {
                 c.arg("--ro-bind").arg(p).arg(p);
             }
             c.arg("--bind").arg(req.output_dir).arg(req.output_at);
+            for m in req.masked {
+                if m.is_dir() {
+                    c.arg("--tmpfs").arg(m);
+                }
+            }
             c.arg("--chdir").arg(req.workdir);
             c.arg("--");
             c.args(&inner);
