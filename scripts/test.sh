@@ -19,7 +19,8 @@
 # Chromium (Debian's) at 1280 and 375 px: nothing sticks out, every chart
 # has its key; and scikit-learn models brought from elsewhere (a scaled
 # logistic regression and a random forest on Adult, via skl2onnx) imported,
-# checked against scikit-learn's own predictions and evaluated.
+# checked against scikit-learn's own predictions and evaluated; and
+# examples/titanic run as a pipeline (its trainer in a bubblewrap sandbox).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The pipeline tests run training commands in bubblewrap (Debian's).
@@ -34,6 +35,10 @@ cargo test --workspace --locked "$@"
 # Bring your own model: scikit-learn pipelines on Adult, exported to ONNX,
 # imported with a check batch and the training data, every label equal.
 WARDEN="${CARGO_TARGET_DIR:-$PWD/target}/debug/warden" ./scripts/byom-sklearn.sh
+
+# Pipelines: examples/titanic as its README runs it (scikit-learn trained
+# by its own script in the sandbox, imported with provenance, gated).
+WARDEN="${CARGO_TARGET_DIR:-$PWD/target}/debug/warden" ./scripts/titanic-example.sh
 
 # The evaluation and drift reports fit a desktop and a phone screen.
 WARDEN="${CARGO_TARGET_DIR:-$PWD/target}/debug/warden" ./scripts/report-layout.sh
