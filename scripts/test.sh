@@ -39,6 +39,8 @@ WARDEN="${CARGO_TARGET_DIR:-$PWD/target}/debug/warden" ./scripts/byom-sklearn.sh
 # Pipelines: examples/titanic as its README runs it (scikit-learn trained
 # by its own script in the sandbox, imported with provenance, gated).
 WARDEN="${CARGO_TARGET_DIR:-$PWD/target}/debug/warden" ./scripts/titanic-example.sh
+# The CI workflows `warden ci init` writes parse as YAML (PyYAML).
+WARDEN="${CARGO_TARGET_DIR:-$PWD/target}/debug/warden" ./scripts/check-ci-templates.sh
 
 # The evaluation and drift reports fit a desktop and a phone screen.
 WARDEN="${CARGO_TARGET_DIR:-$PWD/target}/debug/warden" ./scripts/report-layout.sh

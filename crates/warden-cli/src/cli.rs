@@ -267,6 +267,9 @@ pub enum Command {
     /// Bind reports of other tools (SARIF: Bandit, Semgrep, Trivy; pip-audit JSON) to a model version
     #[command(subcommand)]
     Evidence(EvidenceCmd),
+    /// Write a CI workflow that runs a pipeline file (GitHub Actions or GitLab CI)
+    #[command(subcommand)]
+    Ci(CiCmd),
     /// Drift of current data against a model's or dataset's reference; pause automated responses
     #[command(subcommand)]
     Monitor(MonitorCmd),
@@ -563,6 +566,30 @@ unchanged reuses an earlier run's result; gates and promotions are asked every t
 
 Exit codes: 0 every stage passed, 4 a gate denied, 1 a stage failed (the run is recorded
 either way: warden pipeline show N).";
+
+#[derive(Subcommand)]
+pub enum CiCmd {
+    /// Write .github/workflows/warden.yml or .gitlab-ci.yml into the repository
+    #[command(
+        after_help = "Examples:\n  warden ci init github --install \"cargo install --locked --git https://git.example.com/warden warden-cli\"\n  warden ci init gitlab --pipeline examples/titanic/pipeline.toml --install \"curl -sSfL https://example.com/warden -o /usr/local/bin/warden && chmod +x /usr/local/bin/warden\"\n\nThe workflow installs bubblewrap and Warden (--install: your line), makes the trainer's\nvirtualenv from requirements.txt beside the pipeline file, scans the repository to SARIF\n(GitHub: uploaded to code scanning), runs the pipeline in a fresh workspace (a denied gate\nfails the job), and, when WARDEN_HUB is set, logs in to the hub with the CI's OIDC token.\nAn existing file is kept unless --force."
+    )]
+    Init {
+        /// github or gitlab
+        ci: String,
+        /// The pipeline file, relative to the repository root
+        #[arg(long, default_value = "pipeline.toml")]
+        pipeline: String,
+        /// One shell line that installs the warden binary on the runner
+        #[arg(long, value_name = "CMD")]
+        install: String,
+        /// The repository root to write into
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        dir: PathBuf,
+        /// Replace an existing workflow file
+        #[arg(long)]
+        force: bool,
+    },
+}
 
 #[derive(Subcommand)]
 pub enum EvidenceCmd {

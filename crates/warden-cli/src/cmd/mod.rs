@@ -69,6 +69,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Incident(c) => gate::incident(&g, c),
         Command::Pipeline(c) => pipeline::run(&g, c),
         Command::Evidence(c) => pipeline::evidence(&g, c),
+        Command::Ci(c) => pipeline::ci(&g, c),
         Command::Monitor(c) => monitor::run(&g, c),
         Command::Scan(a) => scan::run(&g, *a),
         Command::Apikey(c) => keys::apikey(&g, c),
@@ -321,7 +322,7 @@ fn acting_as(c: &Command) -> Option<&str> {
             | D::Lineage { acting, .. } => acting,
             D::Profile { .. } => return None,
         },
-        Command::Example(_) | Command::Privacy(_) => return None,
+        Command::Example(_) | Command::Privacy(_) | Command::Ci(_) => return None,
         // The hub's clients act as the principal their token proves.
         Command::Login { .. }
         | Command::Hub(

@@ -6,7 +6,7 @@ use warden::pipeline::{self, RunOptions, StageEvent, StageKind, StageStatus};
 
 use super::data::version_ref;
 use super::workspace;
-use crate::cli::{EvidenceCmd, Global, PipelineCmd};
+use crate::cli::{CiCmd, EvidenceCmd, Global, PipelineCmd};
 use crate::exit;
 use crate::output::{self, Failure};
 
@@ -306,6 +306,37 @@ pub fn evidence(g: &Global, cmd: EvidenceCmd) -> Result<ExitCode, Failure> {
                 println!("{t}");
             }
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn ci(g: &Global, cmd: CiCmd) -> Result<ExitCode, Failure> {
+    let CiCmd::Init {
+        ci,
+        pipeline,
+        install,
+        dir,
+        force,
+    } = cmd;
+    let kind: pipeline::ci::CiKind = ci.parse()?;
+    let t = pipeline::ci::ci_template(kind, &pipeline, &install)?;
+    let path = dir.join(t.path);
+    if path.exists() && !force {
+        return Err(Failure::new(
+            exit::ERROR,
+            format!("{} exists; kept (--force replaces it)", path.display()),
+        ));
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", parent.display())))?;
+    }
+    std::fs::write(&path, &t.text)
+        .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", path.display())))?;
+    if g.json {
+        output::json(&serde_json::json!({"path": path, "ci": ci, "pipeline": pipeline}))?;
+    } else {
+        println!("Wrote {} (runs {pipeline} on every push)", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,6 +12,7 @@
 //!   ([`sandbox`]) and imports only what it wrote to its output directory,
 //!   after a scan, with signed SLSA provenance ([`provenance`]).
 
+pub mod ci;
 pub mod provenance;
 pub mod sandbox;
 pub mod spec;
