@@ -276,21 +276,20 @@ pub fn load(file: &Path) -> Result<Plan, Error> {
         ));
     }
     let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| invalid(file, "not UTF-8 text"))?;
+    let dir = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    parse(&bytes, file, &dir)
+}
+
+/// Parses and checks a pipeline file's bytes (`file` names it in errors,
+/// `dir` is where its relative paths point).
+pub fn parse(bytes: &[u8], file: &Path, dir: &Path) -> Result<Plan, Error> {
+    let text = std::str::from_utf8(bytes).map_err(|_| invalid(file, "not UTF-8 text"))?;
     let parsed: PipelineFile =
         toml::from_str(text).map_err(|e| invalid(file, e.to_string().trim_end()))?;
-    let dir = file
-        .parent()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                p
-            }
-        })
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
-    plan(parsed, file, &dir, Digest::of(&bytes))
+    plan(parsed, file, dir, Digest::of(bytes))
 }
 
 /// Checks a parsed file and orders its stages.
