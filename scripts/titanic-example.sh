@@ -5,7 +5,8 @@
 # trained by train.py inside the sandbox, imported with its check batch and
 # signed SLSA provenance, scanned, evaluated, Bandit's SAST report recorded,
 # promoted to dev; staging's gate denies it for its fairness across `sex`
-# (exit 4), naming the reason; a second run reuses every stage.
+# (exit 4), naming the reason; a second run reuses every stage; the passport
+# and the CycloneDX ML-BOM (validated) cite the provenance and the evidence.
 # Usage: scripts/titanic-example.sh [WORKDIR]   ($WARDEN, else the debug build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,13 @@ if [ "$rc" -ne 4 ] || [ "$rc2" -ne 4 ]; then
 fi
 "$W" model export titanic@1 --out ../exported >/dev/null
 "$W" verify ../exported --provenance >/dev/null
+# The passport and the ML-BOM cite the provenance and the evidence; the BOM
+# still validates against CycloneDX 1.6.
+"$W" model passport titanic@1 | grep -q "Build provenance (SLSA v1, signed) | in place"
+"$W" model passport titanic@1 | grep -q "bandit (sast)"
+"$W" model bom titanic@1 > ../titanic.cdx.json
+grep -q '"warden:provenance:slsa"' ../titanic.cdx.json
+(cd "$REPO" && scripts/interop-cyclonedx.sh "$WORK/titanic.cdx.json" >/dev/null)
 python3 - ../run1.json ../run2.json <<'PY'
 import json, sys
 one, two = (json.load(open(p)) for p in sys.argv[1:3])

@@ -157,11 +157,34 @@ impl Workspace {
         if !fairness.is_empty() {
             card["considerations"]["fairnessAssessments"] = json!(fairness);
         }
-        let model = json!({
+        // How it was built and what other tools found, as Warden properties.
+        let mut properties = Vec::new();
+        let p = &input["provenance"];
+        if p["present"] == true {
+            properties.push(json!({"name": "warden:provenance:slsa",
+                "value": format!("SLSA provenance v1, {}; built in {}",
+                    if p["verified"] == true { "verified with the package's key" } else { "NOT verified" },
+                    p["sandbox"].as_str().unwrap_or("?"))}));
+            if let Some(d) = p["statement_digest"].as_str() {
+                properties.push(json!({"name": "warden:provenance:statement", "value": d}));
+            }
+        }
+        for e in input["evidence"].as_array().into_iter().flatten() {
+            properties.push(
+                json!({"name": format!("warden:evidence:{}", e["tool"].as_str().unwrap_or("tool")),
+                "value": format!("{} report {}: {} finding(s), highest score {}",
+                    e["kind"].as_str().unwrap_or("?"), e["report"].as_str().unwrap_or("?"),
+                    e["findings"], e["max_score"])}),
+            );
+        }
+        let mut model = json!({
             "type": "machine-learning-model", "bom-ref": model_ref, "name": m.name, "version": m.version.to_string(),
             "hashes": [{"alg": "SHA-256", "content": hex_of(&m.digest)}],
             "modelCard": card,
         });
+        if !properties.is_empty() {
+            model["properties"] = Value::Array(properties);
+        }
         let mut all = vec![model];
         all.extend(components);
         Ok(json!({

@@ -275,6 +275,74 @@ impl Workspace {
                 ],
             ),
             control(
+                "Build provenance (SLSA v1, signed)",
+                match (
+                    input["provenance"]["present"] == true,
+                    input["provenance"]["verified"] == true,
+                ) {
+                    (true, true) => "in place",
+                    (true, false) => "failing",
+                    (false, _) if input["model"]["imported"] == true => "missing",
+                    (false, _) => "in place",
+                },
+                match (
+                    input["provenance"]["present"] == true,
+                    input["provenance"]["verified"] == true,
+                ) {
+                    (true, true) => format!(
+                        "built by a pipeline's training command in {}; statement {} verifies with the package's key",
+                        input["provenance"]["sandbox"].as_str().unwrap_or("?"),
+                        input["provenance"]["statement_digest"].as_str().unwrap_or("?")
+                    ),
+                    (true, false) => format!(
+                        "the provenance does not verify: {}",
+                        input["provenance"]["error"].as_str().unwrap_or("?")
+                    ),
+                    (false, _) if input["model"]["imported"] == true => {
+                        "imported without a record of how it was built: build it with `warden pipeline run`".into()
+                    }
+                    (false, _) => "trained by Warden: the manifest records dataset, configuration and seed".into(),
+                },
+                &["Govern", "Map"],
+                &["ML06 AI Supply Chain Attacks"],
+                &["AML.T0010 ML Supply Chain Compromise"],
+            ),
+            control(
+                "Code, dependency and container evidence (SAST, SCA)",
+                {
+                    let list = input["evidence"].as_array().cloned().unwrap_or_default();
+                    if list.is_empty() {
+                        "missing"
+                    } else if list.iter().any(|e| e["max_score"].as_f64().unwrap_or(0.0) >= 7.0) {
+                        "failing"
+                    } else {
+                        "in place"
+                    }
+                },
+                {
+                    let list = input["evidence"].as_array().cloned().unwrap_or_default();
+                    if list.is_empty() {
+                        "no evidence recorded: `warden evidence add MODEL@N --tool NAME --kind sast --report FILE`".into()
+                    } else {
+                        list.iter()
+                            .map(|e| {
+                                format!(
+                                    "{} ({}): {} finding(s), highest score {}",
+                                    e["tool"].as_str().unwrap_or("?"),
+                                    e["kind"].as_str().unwrap_or("?"),
+                                    e["findings"],
+                                    e["max_score"]
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    }
+                },
+                &["Measure"],
+                &["ML06 AI Supply Chain Attacks"],
+                &["AML.T0010 ML Supply Chain Compromise"],
+            ),
+            control(
                 "Policy gates with separation of duties",
                 ok(!decisions.is_empty()),
                 format!(
@@ -316,6 +384,8 @@ impl Workspace {
             "training": input["training"],
             "evaluation": ev,
             "scans": input["scan"],
+            "build_provenance": input["provenance"],
+            "evidence": input["evidence"],
             "gate_decisions": decisions,
             "approvals": approvals,
             "quarantine": quarantine,
