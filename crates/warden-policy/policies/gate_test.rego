@@ -165,3 +165,54 @@ test_production_needs_a_log_that_verifies if {
 	ok := object.union(good, {"log": {"size": 3, "verified": true, "problems": [], "cosignatures": []}})
 	count(data.warden.gate.deny) == 0 with input as ok
 }
+
+# ---- evidence from other tools and build provenance ----------------------
+
+sast(score, age) := [{
+	"id": 1, "tool": "bandit", "kind": "sast", "age_seconds": age, "findings": 1, "max_score": score,
+	"top": [{"rule": "B602", "severity": "high", "score": score, "message": "shell=True", "location": "train.py:7"}],
+}]
+
+test_a_high_scoring_finding_denies_from_staging if {
+	msgs := data.warden.gate.deny with input as object.union(good, {"env": "staging", "evidence": sast(8.1, 60)})
+	count(msgs) == 1
+	some m in msgs
+	contains(m, "bandit")
+	contains(m, "B602")
+	contains(m, "train.py:7")
+	count(data.warden.gate.deny) == 0 with input as object.union(good, {"env": "dev", "evidence": sast(8.1, 60)})
+	count(data.warden.gate.deny) == 0 with input as object.union(good, {"env": "staging", "evidence": sast(6.9, 60)})
+}
+
+test_stale_evidence_denies if {
+	msgs := data.warden.gate.deny with input as object.union(good, {"env": "staging", "evidence": sast(1, 31 * 86400)})
+	count(msgs) == 1
+	some m in msgs
+	contains(m, "31 days old")
+}
+
+test_required_evidence_kinds_are_asked_for_at_production if {
+	cfg := object.union(data.warden.gate_config, {"evidence_required_kinds": ["sast", "sca"]})
+	msgs := data.warden.gate.deny with input as object.union(good, {"evidence": sast(1, 60)}) with data.warden.gate_config as cfg
+	count(msgs) == 1
+	some m in msgs
+	contains(m, "no sca evidence")
+}
+
+test_provenance_that_does_not_verify_denies_everywhere if {
+	bad := object.union(good, {"env": "dev", "provenance": {"present": true, "verified": false, "error": "no signature verifies"}})
+	msgs := data.warden.gate.deny with input as bad
+	count(msgs) == 1
+	some m in msgs
+	contains(m, "no signature verifies")
+}
+
+test_required_provenance_is_asked_of_imported_models if {
+	cfg := object.union(data.warden.gate_config, {"require_provenance": true})
+	imported := object.union(good, {"env": "staging", "model": {"kind": "onnx", "imported": true}, "provenance": {"present": false, "verified": false}})
+	msgs := data.warden.gate.deny with input as imported with data.warden.gate_config as cfg
+	count(msgs) == 1
+	built := object.union(imported, {"provenance": {"present": true, "verified": true}})
+	count(data.warden.gate.deny) == 0 with input as built with data.warden.gate_config as cfg
+	count(data.warden.gate.deny) == 0 with input as imported
+}
