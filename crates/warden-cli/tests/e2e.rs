@@ -440,8 +440,22 @@ fn demo_runs_and_keeps_a_verifiable_workspace() {
     // its tampered copy does not.
     let models: serde_json::Value =
         serde_json::from_str(&ok(warden(&kept, "aud").args(["model", "list", "--json"]))).unwrap();
-    // Six from the stages before the hub, and the one the hub step's author trains.
-    assert_eq!(models.as_array().unwrap().len(), 7);
+    // Six from the stages before the hub, the one the hub step's author
+    // trains, and the pipeline step's (trained once, reused the second time).
+    assert_eq!(models.as_array().unwrap().len(), 8);
+    // The pipeline step: the SAST finding reaches the staging gate; the
+    // second run reuses what did not change.
+    for seen in [
+        "bandit (sast evidence 1) reports a high finding, B602 (score 7.5) at train.py:12",
+        "again: reused train, scan, sast (nothing retrained)",
+    ] {
+        assert!(stdout.contains(seen), "{seen}: {stdout}");
+    }
+    let runs: serde_json::Value = serde_json::from_str(&ok(
+        warden(&kept, "aud").args(["pipeline", "list", "--json"])
+    ))
+    .unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 2);
     // The hub step: a forged token, a fork's pipeline and a self-approval refused.
     for seen in [
         "signed by another key: token signature invalid (401)",
@@ -476,8 +490,9 @@ fn demo_runs_and_keeps_a_verifiable_workspace() {
         "{stdout}"
     );
     assert!(stdout.contains("credit@2 → staging: DENIED"), "{stdout}");
-    // The demo recorded a scan of credit@1; production's gate read it.
-    assert_eq!(count_events(&kept, "scan.record"), 1);
+    // The demo recorded a scan of credit@1 (production's gate read it) and
+    // the pipeline step one of credit-weekly@1 (reused on the second run).
+    assert_eq!(count_events(&kept, "scan.record"), 2);
     let gate: serde_json::Value = serde_json::from_str(&ok(warden(&kept, "aud").args([
         "gate",
         "credit@1",

@@ -2,6 +2,7 @@
 
 mod hub;
 mod monitor;
+mod pipeline;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -741,7 +742,23 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
 
     step(
         json,
-        "13. The audit log: every change above, and the refusals, as signed Merkle leaves",
+        "13. A pipeline file: stages in order, a SAST report as evidence, the gate reads it; unchanged stages reused",
+    );
+    let project = match &_guard {
+        Some(t) => t.path().join("project"),
+        None => dir.join("project"),
+    };
+    let piped = pipeline::run(&dir, &project, &opts, &dataset, threads)?;
+    if !json {
+        for l in &piped {
+            println!("{l}");
+        }
+    }
+    summary.insert("pipeline".into(), piped.into());
+
+    step(
+        json,
+        "14. The audit log: every change above, and the refusals, as signed Merkle leaves",
     );
     let aud = Workspace::open(&dir, name("aud", ActorName::new)?, &opts)?;
     let events = aud.audit_log(&EventFilter::default())?;

@@ -507,6 +507,30 @@ impl Workspace {
                     name: m.name.clone(),
                     version: Some(m.version),
                 };
+                // A report file that has not changed, for the same model,
+                // is the evidence already recorded; a command runs anew
+                // (a scanner's findings change as its database does).
+                let mut key = None;
+                if e.command.is_none() {
+                    let digest = file_sha256(&plan.dir.join(&e.report))?;
+                    let k = stage_key(
+                        stage,
+                        &json!({"model": m.digest, "report": digest.to_string()}),
+                    )?;
+                    let check = |r: &Value| -> Result<bool, Error> {
+                        let id = r["evidence"].as_u64().unwrap_or(0);
+                        Ok(self
+                            .store()
+                            .read()?
+                            .evidence(Some((&m.name, m.version)))?
+                            .iter()
+                            .any(|x| x.id == id))
+                    };
+                    if let Some(done) = self.reused_checked(&k, earlier, &check)? {
+                        return Ok((Some(k), done));
+                    }
+                    key = Some(k);
+                }
                 let (report_path, _keep) = match &e.command {
                     None => (plan.dir.join(&e.report), None),
                     Some(command) => {
@@ -555,7 +579,7 @@ impl Workspace {
                     file: report_path,
                 })?;
                 Ok((
-                    None,
+                    key,
                     StageDone {
                         status: StageStatus::Ok,
                         result: json!({"evidence": info.record.id, "findings": info.summary.findings,
