@@ -595,7 +595,7 @@ pub enum CiCmd {
 pub enum EvidenceCmd {
     /// Bind a report to a model version; the gate reads its findings
     #[command(
-        after_help = "Examples:\n  bandit -r src -f sarif -o bandit.sarif; warden evidence add titanic@2 --tool bandit --kind sast --report bandit.sarif\n  pip-audit -r requirements.txt -f json -o audit.json; warden evidence add titanic@2 --tool pip-audit --kind sca --report audit.json\n  trivy image --format sarif -o trivy.sarif trainer:1; warden evidence add titanic@2 --tool trivy --kind container --report trivy.sarif\n\nSARIF 2.1.0 and pip-audit JSON are read. Each finding is scored on the CVSS scale: its\nsecurity-severity property (or its rule's), else its level (error 7, warning 4, note 1);\na pip-audit vulnerability counts as 7. The bundled gate denies from staging up on a finding\nscoring 7 or more, or on evidence older than 30 days (gate-data.json: evidence_*).\nNeeds the ml-engineer, operator or admin role."
+        after_help = "Examples:\n  bandit -r src -f sarif -o bandit.sarif; warden evidence add titanic@2 --tool bandit --kind sast --report bandit.sarif\n  pip-audit -r requirements.txt -f json -o audit.json; warden evidence add titanic@2 --tool pip-audit --kind sca --report audit.json\n  trivy image --format sarif -o trivy.sarif trainer:1; warden evidence add titanic@2 --tool trivy --kind container --report trivy.sarif\n  warden evidence add titanic@2 --sarif semgrep.sarif --tool semgrep\n\nSARIF 2.1.0 and pip-audit JSON are read (--sarif is another name for --report). Each finding is scored on the CVSS scale: its\nsecurity-severity property (or its rule's), else its level (error 7, warning 4, note 1);\na pip-audit vulnerability counts as 7. The bundled gate denies from staging up on a finding\nscoring 7 or more, or on evidence older than 30 days (gate-data.json: evidence_*).\nNeeds the ml-engineer, operator or admin role."
     )]
     Add {
         /// The model version (MODEL@N)
@@ -603,11 +603,12 @@ pub enum EvidenceCmd {
         /// A short name for the tool (bandit, pip-audit, trivy)
         #[arg(long)]
         tool: String,
-        /// sast, sca, container, dockerfile or other
+        /// sast, sca, container, dockerfile or other (default: by tool: bandit and semgrep sast,
+        /// pip-audit and osv-scanner sca, trivy and grype container, hadolint dockerfile)
         #[arg(long)]
-        kind: String,
+        kind: Option<String>,
         /// The report file (SARIF 2.1.0 or pip-audit JSON)
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", alias = "sarif")]
         report: PathBuf,
         #[command(flatten)]
         acting: ActingAs,

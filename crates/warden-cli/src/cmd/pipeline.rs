@@ -167,7 +167,13 @@ fn describe(k: &StageKind) -> String {
         },
         StageKind::Gate(g) => format!("gate {}", g.env),
         StageKind::Promote(g) => format!("promote to {}", g.env),
-        StageKind::Evidence(e) => format!("evidence {} ({})", e.tool, e.kind),
+        StageKind::Evidence(e) => format!(
+            "evidence {} ({})",
+            e.tool,
+            e.kind
+                .clone()
+                .unwrap_or_else(|| warden::EvidenceKind::of_tool(&e.tool).as_str().to_string())
+        ),
         other => other.name().to_string(),
     }
 }
@@ -234,9 +240,12 @@ pub fn evidence(g: &Global, cmd: EvidenceCmd) -> Result<ExitCode, Failure> {
             report,
             ..
         } => {
-            let kind: warden::EvidenceKind = kind
-                .parse()
-                .map_err(|e: String| Failure::new(exit::USAGE, e))?;
+            let kind: warden::EvidenceKind = match kind {
+                Some(k) => k
+                    .parse()
+                    .map_err(|e: String| Failure::new(exit::USAGE, e))?,
+                None => warden::EvidenceKind::of_tool(&tool),
+            };
             let info = ws.evidence_add(&warden::EvidenceRequest {
                 model: version_ref(&model)?,
                 tool,

@@ -502,7 +502,10 @@ impl Workspace {
             }
             StageKind::Evidence(e) => {
                 let m = self.input_model(&e.model, produced)?;
-                let kind: crate::EvidenceKind = e.kind.parse().map_err(StageFailure)?;
+                let kind: crate::EvidenceKind = match &e.kind {
+                    Some(k) => k.parse().map_err(StageFailure)?,
+                    None => crate::EvidenceKind::of_tool(&e.tool),
+                };
                 let r = VersionRef {
                     name: m.name.clone(),
                     version: Some(m.version),
@@ -557,6 +560,7 @@ impl Workspace {
                             env: &env,
                             limits: limits(&plan.sandbox),
                             allow_unsandboxed: opts.allow_unsandboxed,
+                            network: e.network,
                         })?;
                         let path = out.path().join(&e.report);
                         // Scanners exit non-zero when they find something;
@@ -712,6 +716,7 @@ impl Workspace {
             env: &env,
             limits: limits(&plan.sandbox),
             allow_unsandboxed: opts.allow_unsandboxed,
+            network: false,
         })?;
         let finished = Timestamp::now();
         let (stdout_digest, _) = self.blobs().put(&mut run.stdout.as_slice())?;

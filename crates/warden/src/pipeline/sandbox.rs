@@ -53,6 +53,9 @@ pub struct SandboxRequest<'a> {
     pub limits: Limits,
     /// Run without a sandbox when none is available (recorded).
     pub allow_unsandboxed: bool,
+    /// Keep the host's network (evidence tools that fetch a vulnerability
+    /// database); never for training.
+    pub network: bool,
 }
 
 /// How a command ran.
@@ -191,6 +194,9 @@ pub fn run(req: &SandboxRequest<'_>) -> Result<SandboxRun, Error> {
         Some((bwrap, version)) => {
             let mut c = Command::new(bwrap);
             c.args(["--die-with-parent", "--new-session", "--unshare-all"]);
+            if req.network {
+                c.arg("--share-net");
+            }
             c.arg("--clearenv");
             for (k, v) in req.env {
                 c.arg("--setenv").arg(k).arg(v);
@@ -228,7 +234,7 @@ pub fn run(req: &SandboxRequest<'_>) -> Result<SandboxRun, Error> {
             c.arg("--chdir").arg(req.workdir);
             c.arg("--");
             c.args(&inner);
-            (c, version, true)
+            (c, version, !req.network)
         }
         None if req.allow_unsandboxed => {
             let mut c = Command::new(&inner[0]);

@@ -180,7 +180,9 @@ pub struct ScanStage {
 pub struct EvidenceStage {
     pub model: String,
     pub tool: String,
-    pub kind: String,
+    /// `sast`, `sca`, `container`, `dockerfile` or `other` (default: by tool).
+    #[serde(default)]
+    pub kind: Option<String>,
     /// The report file (relative to the pipeline file, or to the command's
     /// output directory when `command` is given).
     pub report: String,
@@ -189,6 +191,10 @@ pub struct EvidenceStage {
     /// The directory the command reads (default: the pipeline file's).
     #[serde(default)]
     pub code: Option<String>,
+    /// Let the command reach the network (a dependency auditor that
+    /// fetches its vulnerability database); recorded with the evidence.
+    #[serde(default)]
+    pub network: bool,
 }
 
 /// `gate = { model, env }` or `promote = { model, env }`.
@@ -568,9 +574,10 @@ fn check_stage(file: &Path, name: &str, k: &StageKind) -> Result<(), Error> {
         }
         StageKind::Evaluate(_) | StageKind::Scan(_) => {}
         StageKind::Evidence(e) => {
-            e.kind
-                .parse::<crate::EvidenceKind>()
-                .map_err(|m| bad(format!("kind: {m}")))?;
+            if let Some(k) = &e.kind {
+                k.parse::<crate::EvidenceKind>()
+                    .map_err(|m| bad(format!("kind: {m}")))?;
+            }
             relative_inside(&e.report).map_err(|m| bad(format!("report: {m}")))?;
             if let Some(c) = &e.command
                 && (c.is_empty() || c[0].is_empty())
@@ -579,6 +586,9 @@ fn check_stage(file: &Path, name: &str, k: &StageKind) -> Result<(), Error> {
             }
             if let Some(code) = &e.code {
                 relative_inside(code).map_err(|m| bad(format!("code: {m}")))?;
+            }
+            if e.network && e.command.is_none() {
+                return Err(bad("network is for a command".into()));
             }
         }
         StageKind::Gate(g) | StageKind::Promote(g) => {

@@ -62,6 +62,21 @@ impl EvidenceKind {
     }
 }
 
+impl EvidenceKind {
+    /// The kind a well-known tool's report is: Bandit and Semgrep are SAST,
+    /// pip-audit, OSV-Scanner and Safety SCA, Trivy and Grype container
+    /// scanners, Hadolint a Dockerfile linter; anything else `other`.
+    pub fn of_tool(tool: &str) -> Self {
+        match tool.to_ascii_lowercase().as_str() {
+            "bandit" | "semgrep" | "codeql" | "ruff" => EvidenceKind::Sast,
+            "pip-audit" | "osv-scanner" | "safety" | "dependency-check" => EvidenceKind::Sca,
+            "trivy" | "grype" => EvidenceKind::Container,
+            "hadolint" => EvidenceKind::Dockerfile,
+            _ => EvidenceKind::Other,
+        }
+    }
+}
+
 impl std::str::FromStr for EvidenceKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
