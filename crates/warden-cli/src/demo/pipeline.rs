@@ -54,7 +54,7 @@ pub fn run(
              [[stage]]\nname = \"train\"\ntrain = {{ dataset = \"{dataset}\", model = \"credit-weekly\", builtin = \"logreg\" }}\n\n\
              [[stage]]\nname = \"scan\"\nscan = {{ model = \"train\" }}\n\n\
              [[stage]]\nname = \"sast\"\nevidence = {{ model = \"train\", tool = \"bandit\", kind = \"sast\", report = \"bandit.sarif\" }}\n\n\
-             [[stage]]\nname = \"dev\"\npromote = {{ model = \"train\", env = \"dev\" }}\nafter = [\"scan\"]\n\n\
+             [[stage]]\nname = \"dev\"\ngate = {{ model = \"train\", env = \"dev\" }}\nafter = [\"scan\"]\n\n\
              [[stage]]\nname = \"staging\"\ngate = {{ model = \"train\", env = \"staging\" }}\nafter = [\"sast\", \"dev\"]\n"
         )
         .as_bytes(),
