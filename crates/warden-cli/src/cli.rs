@@ -453,6 +453,29 @@ pub enum HubCmd {
         #[arg(long, default_value_t = 100)]
         limit: u64,
     },
+    /// Bind another tool's report (SARIF 2.1.0, pip-audit JSON) to a model version on the hub
+    #[command(
+        after_help = "Examples:\n  warden hub evidence-add titanic@2 --tool bandit --report bandit.sarif\n  warden hub evidence-add titanic@2 --tool pip-audit --report audit.json --json\n\nThe kind (sast, sca, container, dockerfile, other) defaults by tool, as in `warden evidence\nadd`. A CI job logged in with its OIDC token records what its scanners found; the gate\nreads it."
+    )]
+    EvidenceAdd {
+        /// MODEL@N
+        model: String,
+        /// A short name for the tool (bandit, pip-audit, trivy)
+        #[arg(long)]
+        tool: String,
+        /// sast, sca, container, dockerfile or other (default: by tool)
+        #[arg(long)]
+        kind: Option<String>,
+        /// The report file
+        #[arg(long, value_name = "FILE", alias = "sarif")]
+        report: PathBuf,
+    },
+    /// The hub's recorded pipeline runs, or one run
+    #[command(after_help = "Examples:\n  warden hub pipelines\n  warden hub pipelines 3 --json")]
+    Pipelines {
+        /// One run's number
+        id: Option<u64>,
+    },
     /// Your personal access tokens on the hub (never the tokens themselves)
     #[command(after_help = "Example:\n  warden hub tokens --json")]
     Tokens,

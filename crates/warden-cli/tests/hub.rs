@@ -1216,6 +1216,20 @@ fn authorisation_matrix_every_role_by_every_endpoint() {
         ),
         ("POST", "/keys/nokey/acknowledge", json!({}), vec!["admin"]),
         (
+            "GET",
+            "/models/credit/versions/1/evidence",
+            json!(null),
+            people.to_vec(),
+        ),
+        (
+            "POST",
+            "/models/credit/versions/1/evidence",
+            json!({"tool": "bandit", "report": {}}),
+            vec!["admin", "ml-engineer", "operator"],
+        ),
+        ("GET", "/pipelines", json!(null), people.to_vec()),
+        ("GET", "/pipelines/1", json!(null), people.to_vec()),
+        (
             "POST",
             "/roles/revoke",
             json!({"principal": "corp.nobody@example.com", "role": "auditor"}),
@@ -1261,6 +1275,137 @@ fn authorisation_matrix_every_role_by_every_endpoint() {
             r.body
         );
     }
+}
+
+/// A CI job on the protected main branch, proven by its OIDC token, records
+/// its SAST report on the hub; the gate reads it. A feature branch cannot,
+/// and a malformed report records nothing.
+#[test]
+fn ci_records_evidence_the_gate_reads() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    grant(ws, "group.ci-main", "operator");
+    let corp = Issuer::new(CORP, 7, "corp-1");
+    let ci = Issuer::new(CI, 9, "ci-1");
+    let hub = Hub::start(ws, &corp, &ci);
+    let a = agent();
+    let claims = |r#ref: &str, protected: bool| {
+        json!({"sub": format!("repo:org/app:ref:{ref}"), "repository": "org/app", "ref": r#ref,
+               "ref_protected": protected})
+    };
+    let main = ci.token(claims("refs/heads/main", true));
+    let (v, _, _) = newest_credit(&a, &hub, &main);
+    let sarif = json!({"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "Bandit",
+        "rules": [{"id": "B602", "properties": {"security-severity": "8.8"}}]}},
+        "results": [{"ruleId": "B602", "level": "error", "message": {"text": "shell=True"},
+                     "locations": [{"physicalLocation": {"artifactLocation": {"uri": "train.py"}, "region": {"startLine": 3}}}]}]}]});
+    let url = hub.url(&format!("/models/credit/versions/{v}/evidence"));
+    let feature = ci.token(claims("refs/heads/feature", false));
+    assert_eq!(
+        post(
+            &a,
+            &url,
+            &feature,
+            &json!({"tool": "bandit", "report": sarif})
+        )
+        .status,
+        403
+    );
+    let bad = post(
+        &a,
+        &url,
+        &main,
+        &json!({"tool": "bandit", "report": {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}},
+                 "results": [{"level": "fatal", "message": {"text": ""}}]}]}}),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("runs[0].results[0]"), "{}", bad.body);
+    let r = post(&a, &url, &main, &json!({"tool": "bandit", "report": sarif}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["kind"], "sast");
+    assert!(
+        r.json()["created_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("ci.repo"),
+        "{}",
+        r.body
+    );
+    let list = get(&a, &url, Some(&main));
+    assert_eq!(
+        list.json().as_array().map(|l| l.len()),
+        Some(1),
+        "{}",
+        list.body
+    );
+    // The gate on the hub's machine sees the CI's finding.
+    let out = run(
+        ws,
+        "omar",
+        &["--json", "gate", &format!("credit@{v}"), "--env", "staging"],
+    )
+    .1;
+    assert!(out.contains("B602") && out.contains("train.py:3"), "{out}");
+    // Recorded under the CI's proven name (the workspace's demo recorded
+    // its own evidence before).
+    let events = get(&a, &hub.url("/audit?action=evidence.add"), Some(&main));
+    let by_ci = events
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["actor"]
+                .as_str()
+                .is_some_and(|x| x.starts_with("ci.repo"))
+        })
+        .count();
+    assert_eq!(by_ci, 1, "{}", events.body);
+    assert_eq!(get(&a, &hub.url("/pipelines"), Some(&main)).status, 200);
+
+    // The same through the CLI on the CI runner: log in with the OIDC
+    // token, record a pip-audit report (its kind inferred), list runs.
+    let runner = tempfile::tempdir().unwrap();
+    let home = runner.path();
+    std::fs::write(home.join("token"), &main).unwrap();
+    client_ok(home, &["login", &hub.base, "--token-file", "token"]);
+    std::fs::write(
+        home.join("audit.json"),
+        r#"{"dependencies": [{"name": "requests", "version": "2.19.0", "vulns": [{"id": "PYSEC-2018-28", "fix_versions": ["2.20.0"]}]}]}"#,
+    )
+    .unwrap();
+    let out = client_ok(
+        home,
+        &[
+            "--json",
+            "hub",
+            "evidence-add",
+            &format!("credit@{v}"),
+            "--tool",
+            "pip-audit",
+            "--report",
+            "audit.json",
+        ],
+    );
+    let rec: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rec["kind"], "sca");
+    assert_eq!(rec["summary"]["findings"], 1);
+    std::fs::write(home.join("bad.json"), "not json").unwrap();
+    let (code, _, err) = client(
+        home,
+        &[
+            "hub",
+            "evidence-add",
+            &format!("credit@{v}"),
+            "--tool",
+            "x",
+            "--report",
+            "bad.json",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not JSON"), "{err}");
+    client_ok(home, &["hub", "pipelines"]);
 }
 
 /// An insider with write access to the database grants a principal and a

@@ -140,8 +140,29 @@ fn a_pipeline_trains_in_the_sandbox_records_provenance_and_reuses_unchanged_stag
          [[stage]]\nname = \"gate\"\ngate = { model = \"train\", env = \"dev\" }\n",
     );
     let file = f.to_str().unwrap();
+    // The code is a git work tree: the provenance names its commit and tree.
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(&p.proj)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "trainer"]);
+    let commit = git(&["rev-parse", "HEAD"]);
+    let tree = git(&["rev-parse", "HEAD^{tree}"]);
     let (code, first, err) = run_json(&p.ws, &["pipeline", "run", file]);
     assert_eq!(code, 0, "{first}\n{err}");
+    assert_eq!(stage(&first, "train")["result"]["dirty"], false);
     assert_eq!(first["status"], "succeeded");
     let train = stage(&first, "train");
     assert_eq!(train["status"], "ok");
@@ -176,6 +197,10 @@ fn a_pipeline_trains_in_the_sandbox_records_provenance_and_reuses_unchanged_stag
         .map(|d| d["name"].as_str().unwrap())
         .collect();
     assert_eq!(deps, ["code", "lockfile:schema.toml", "dataset:penguins@1"]);
+    let code_dep = &def["resolvedDependencies"][0];
+    assert_eq!(code_dep["digest"]["gitCommit"], commit.as_str());
+    assert_eq!(code_dep["digest"]["gitTree"], tree.as_str());
+    assert_eq!(code_dep["annotations"]["dirty"], false);
     // A changed statement no longer verifies (exit 5).
     let env_path = out.join("provenance.dsse.json");
     let mut env: Value = serde_json::from_slice(&std::fs::read(&env_path).unwrap()).unwrap();
@@ -208,6 +233,7 @@ fn a_pipeline_trains_in_the_sandbox_records_provenance_and_reuses_unchanged_stag
     assert_eq!(stage(&third, "data")["status"], "reused");
     assert_eq!(stage(&third, "train")["status"], "ok");
     assert_eq!(stage(&third, "train")["result"]["model"], "penguins-rf@2");
+    assert_eq!(stage(&third, "train")["result"]["dirty"], true);
     // --force runs everything.
     let (_, forced, _) = run_json(&p.ws, &["pipeline", "run", file, "--force"]);
     assert_eq!(stage(&forced, "data")["status"], "ok");

@@ -481,6 +481,12 @@ pub fn routes() -> Router<Arc<Shared>> {
             post(control::quarantine),
         )
         .route("/models/{name}/versions/{version}/approvals", post(approve))
+        .route(
+            "/models/{name}/versions/{version}/evidence",
+            get(evidence_list).post(evidence_add),
+        )
+        .route("/pipelines", get(pipelines_list))
+        .route("/pipelines/{id}", get(pipeline_show))
         .route("/keys", get(keys_list).post(keys_enrol))
         .route("/keys/{name}/acknowledge", post(keys_acknowledge))
         .route("/tokens", get(tokens_list).post(tokens_create))
@@ -592,6 +598,78 @@ async fn approve(
             StatusCode::CREATED,
             ws.approve_signed(&r, &req.env, &req.envelope)?,
         ))
+    })
+    .await
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct EvidenceBody {
+    /// A short name for the tool (`bandit`, `pip-audit`, `trivy`).
+    tool: String,
+    /// `sast`, `sca`, `container`, `dockerfile` or `other` (default: by tool).
+    #[serde(default)]
+    kind: Option<String>,
+    /// The report itself: a SARIF 2.1.0 log or pip-audit JSON.
+    report: serde_json::Value,
+}
+
+/// `POST …/versions/{version}/evidence`: binds another tool's report to the
+/// version (a CI job's SAST or dependency audit, say), as `evidence add` does.
+async fn evidence_add(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    UrlPath((name, v)): UrlPath<(String, String)>,
+    b: Result<Bytes, BytesRejection>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        let req: EvidenceBody = body(b)?;
+        let r = control::version(&name, &v)?;
+        let kind = match &req.kind {
+            Some(k) => k.parse().map_err(warden::Error::Usage)?,
+            None => warden::EvidenceKind::of_tool(&req.tool),
+        };
+        let bytes = serde_json::to_vec(&req.report).map_err(warden::Error::from)?;
+        Ok((
+            StatusCode::CREATED,
+            ws.evidence_add_report(&r, &req.tool, kind, &bytes, warden::ReportSource::Request)?,
+        ))
+    })
+    .await
+}
+
+async fn evidence_list(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    UrlPath((name, v)): UrlPath<(String, String)>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        let r = control::version(&name, &v)?;
+        Ok((StatusCode::OK, ws.evidence_list(Some(&r))?))
+    })
+    .await
+}
+
+async fn pipelines_list(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+) -> Response {
+    as_caller(s, client(c), |ws| {
+        Ok((StatusCode::OK, ws.pipeline_list(None)?))
+    })
+    .await
+}
+
+async fn pipeline_show(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        let id: u64 = id
+            .parse()
+            .map_err(|_| warden::Error::Usage(format!("pipeline run {id:?}: not a number")))?;
+        Ok((StatusCode::OK, ws.pipeline_show(id)?))
     })
     .await
 }
@@ -955,6 +1033,47 @@ pub fn openapi_document() -> Value {
             vec![name.clone(), version.clone()],
             Some(body(schema_of::<ApproveBody>())),
             ok("201", "object", "Recorded"),
+        ),
+    );
+    put(
+        format!("{t}/models/{{name}}/versions/{{version}}/evidence"),
+        "post",
+        op(
+            "Bind another tool's report (SARIF 2.1.0, pip-audit JSON) to a version; the gate reads its findings",
+            vec![name.clone(), version.clone()],
+            Some(body(schema_of::<EvidenceBody>())),
+            ok("201", "object", "Recorded"),
+        ),
+    );
+    put(
+        format!("{t}/models/{{name}}/versions/{{version}}/evidence"),
+        "get",
+        op(
+            "Evidence recorded for a version",
+            vec![name.clone(), version.clone()],
+            None,
+            ok("200", "array", "Evidence"),
+        ),
+    );
+    put(
+        format!("{t}/pipelines"),
+        "get",
+        op(
+            "Recorded pipeline runs",
+            vec![],
+            None,
+            ok("200", "array", "Runs"),
+        ),
+    );
+    put(
+        format!("{t}/pipelines/{{id}}"),
+        "get",
+        op(
+            "One pipeline run",
+            vec![json!({"name": "id", "in": "path", "required": true,
+                        "schema": {"type": "string", "pattern": "^[0-9]+$"}})],
+            None,
+            ok("200", "object", "The run"),
         ),
     );
     put(

@@ -71,7 +71,7 @@ pub use evaluate::{
 };
 pub use evidence::{
     EvidenceFinding, EvidenceInfo, EvidenceKind, EvidenceRequest, EvidenceSummary,
-    MAX_EVIDENCE_BYTES, severity_of, summarise_report,
+    MAX_EVIDENCE_BYTES, ReportSource, severity_of, summarise_report,
 };
 pub(crate) use gate::gate_config_value;
 pub use gate::{GateOutcome, POLICY_INPUT_VERSION, PromoteOutcome};

@@ -436,6 +436,79 @@ pub fn promote(g: &Global, r: &VersionRef, env: &str) -> Result<ExitCode, Failur
     print(g, &out, |_| println!("Promoted {}@{v} to {env}", r.name))
 }
 
+/// `warden hub evidence-add MODEL@N`: a report read here (size-checked and
+/// parsed as JSON before it is sent), recorded by the hub.
+pub fn evidence_add(
+    g: &Global,
+    r: &VersionRef,
+    tool: &str,
+    kind: Option<&str>,
+    report: &Path,
+) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    let v = r
+        .version
+        .ok_or_else(|| Failure::new(exit::USAGE, "name the version: MODEL@N"))?;
+    let meta = std::fs::metadata(report)
+        .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", report.display())))?;
+    if meta.len() > warden::MAX_EVIDENCE_BYTES {
+        return Err(Failure::new(
+            exit::ERROR,
+            format!(
+                "{}: {} bytes, more than the {} a report may have",
+                report.display(),
+                meta.len(),
+                warden::MAX_EVIDENCE_BYTES
+            ),
+        ));
+    }
+    let bytes = std::fs::read(report)
+        .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", report.display())))?;
+    let parsed: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Failure::new(exit::ERROR, format!("{}: not JSON: {e}", report.display())))?;
+    let mut body = json!({"tool": tool, "report": parsed});
+    if let Some(k) = kind {
+        body["kind"] = json!(k);
+    }
+    let (_, out) = s.call(
+        "POST",
+        &format!("{TEAM}/models/{}/versions/{v}/evidence", r.name),
+        Some(&body),
+    )?;
+    print(g, &out, |o| {
+        println!(
+            "Recorded evidence {} for {}@{v}: {} finding(s), highest score {}",
+            o["id"], r.name, o["summary"]["findings"], o["summary"]["max_score"]
+        )
+    })
+}
+
+/// `warden hub pipelines [ID]`.
+pub fn pipelines(g: &Global, id: Option<u64>) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    let path = match id {
+        Some(i) => format!("{TEAM}/pipelines/{i}"),
+        None => format!("{TEAM}/pipelines"),
+    };
+    let (_, v) = s.call("GET", &path, None)?;
+    print(g, &v, |v| {
+        let runs = match v.as_array() {
+            Some(a) => a.clone(),
+            None => vec![v.clone()],
+        };
+        for r in runs {
+            println!(
+                "run {}  {}  {}  {} by {}",
+                r["id"],
+                r["pipeline"].as_str().unwrap_or("?"),
+                r["status"].as_str().unwrap_or("?"),
+                r["started_at"].as_str().unwrap_or("?"),
+                r["created_by"].as_str().unwrap_or("?")
+            );
+        }
+    })
+}
+
 /// `warden hub keys-enrol NAME`: a key pair made here, its public half
 /// enrolled on the hub under the caller's proven name.
 pub fn keys_enrol(

@@ -98,6 +98,19 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             hubclient::token_revoke(&g, &name)
         }
         Command::Hub(crate::cli::HubCmd::Models { name }) => hubclient::models(&g, name.as_deref()),
+        Command::Hub(crate::cli::HubCmd::EvidenceAdd {
+            model,
+            tool,
+            kind,
+            report,
+        }) => hubclient::evidence_add(
+            &g,
+            &parse(&model, str::parse::<VersionRef>)?,
+            &tool,
+            kind.as_deref(),
+            &report,
+        ),
+        Command::Hub(crate::cli::HubCmd::Pipelines { id }) => hubclient::pipelines(&g, id),
         Command::Hub(crate::cli::HubCmd::Promote { model, env }) => {
             hubclient::promote(&g, &parse(&model, str::parse::<VersionRef>)?, &env)
         }
@@ -334,6 +347,8 @@ fn acting_as(c: &Command) -> Option<&str> {
             | crate::cli::HubCmd::Approve { .. }
             | crate::cli::HubCmd::TokenCreate { .. }
             | crate::cli::HubCmd::Tokens
+            | crate::cli::HubCmd::EvidenceAdd { .. }
+            | crate::cli::HubCmd::Pipelines { .. }
             | crate::cli::HubCmd::TokenRevoke { .. }
             | crate::cli::HubCmd::Roles { .. }
             | crate::cli::HubCmd::Audit { .. },

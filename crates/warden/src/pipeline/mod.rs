@@ -759,8 +759,9 @@ impl Workspace {
             uri: Some(format!("file://{}", code.display())),
             digest: {
                 let mut d = BTreeMap::from([("sha256".to_string(), code_digest.hex())]);
-                if let Some((commit, _)) = &git {
-                    d.insert("gitCommit".into(), commit.clone());
+                if let Some(g) = &git {
+                    d.insert("gitCommit".into(), g.commit.clone());
+                    d.insert("gitTree".into(), g.tree.clone());
                 }
                 d
             },
@@ -768,7 +769,7 @@ impl Workspace {
                 ("files".to_string(), json!(code_files)),
                 (
                     "dirty".to_string(),
-                    git.as_ref().map_or(Value::Null, |(_, dirty)| json!(dirty)),
+                    git.as_ref().map_or(Value::Null, |g| json!(g.dirty)),
                 ),
             ])),
         }];
@@ -863,7 +864,7 @@ impl Workspace {
                 status: StageStatus::Ok,
                 result: json!({"model": format!("{}@{}", m.name, m.version), "digest": m.digest,
                                "sandbox": run.sandbox, "seconds": run.seconds,
-                               "code": code_digest.to_string(), "dirty": git.map(|g| g.1),
+                               "code": code_digest.to_string(), "dirty": git.map(|g| g.dirty),
                                "stdout": stdout_digest.to_string(), "stderr": stderr_digest.to_string()}),
                 reasons: Vec::new(),
                 produced: Produced::Model(m),
@@ -1283,29 +1284,37 @@ fn code_digest(dir: &Path, outputs: &Path) -> Result<(Digest, usize), StageFailu
     Ok((Digest::of(text.as_bytes()), files.len()))
 }
 
-/// The git commit of the code directory and whether its files differ from
-/// it; `None` outside a git work tree or without git.
-fn git_state(dir: &Path) -> Option<(String, bool)> {
+/// The code directory's git state: HEAD's commit and tree, and whether its
+/// files differ from them; `None` outside a git work tree or without git.
+struct GitState {
+    commit: String,
+    tree: String,
+    dirty: bool,
+}
+
+fn git_state(dir: &Path) -> Option<GitState> {
     let git = sandbox::find_program("git")?;
-    let out = std::process::Command::new(&git)
-        .arg("-C")
-        .arg(dir)
-        .args(["rev-parse", "HEAD"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let commit = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let status = std::process::Command::new(&git)
-        .arg("-C")
-        .arg(dir)
-        .args(["status", "--porcelain", "--", "."])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    Some((commit, !status.stdout.is_empty()))
+    let ask = |args: &[&str]| -> Option<String> {
+        let out = std::process::Command::new(&git)
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let commit = ask(&["rev-parse", "HEAD"])?;
+    let tree = ask(&["rev-parse", "HEAD^{tree}"])?;
+    let status = ask(&["status", "--porcelain", "--", "."])?;
+    Some(GitState {
+        commit,
+        tree,
+        dirty: !status.is_empty(),
+    })
 }
 
 impl Workspace {

@@ -135,6 +135,23 @@ pub struct EvidenceRequest {
     pub file: PathBuf,
 }
 
+/// Where a report's bytes came from: a malformed file is a bad input file
+/// (`Invalid`), a malformed request body the caller's mistake (`Usage`).
+#[derive(Clone, Copy, Debug)]
+pub enum ReportSource<'a> {
+    File(&'a std::path::Path),
+    Request,
+}
+
+impl ReportSource<'_> {
+    fn refuse(self, what: String) -> Error {
+        match self {
+            ReportSource::File(p) => Error::Invalid(format!("{}: {what}", p.display())),
+            ReportSource::Request => Error::Usage(format!("the report: {what}")),
+        }
+    }
+}
+
 /// A recorded report.
 #[derive(Clone, Debug, Serialize)]
 pub struct EvidenceInfo {
@@ -490,8 +507,6 @@ impl Workspace {
     /// transaction. A malformed report records nothing.
     pub fn evidence_add(&self, req: &EvidenceRequest) -> Result<EvidenceInfo, Error> {
         self.authorize(Action::EvidenceAdd, &format!("model:{}", req.model))?;
-        check_tool(&req.tool)?;
-        let m = self.find_model(&req.model)?;
         let meta = std::fs::metadata(&req.file).map_err(|e| Error::io(&req.file, e))?;
         if meta.len() > MAX_EVIDENCE_BYTES {
             return Err(Error::Invalid(format!(
@@ -501,17 +516,44 @@ impl Workspace {
             )));
         }
         let bytes = std::fs::read(&req.file).map_err(|e| Error::io(&req.file, e))?;
-        let summary = summarise_report(&bytes)
-            .map_err(|e| Error::Invalid(format!("{}: {e}", req.file.display())))?;
-        let (digest, _) = self.blobs().put(&mut bytes.as_slice())?;
+        self.evidence_add_report(
+            &req.model,
+            &req.tool,
+            req.kind,
+            &bytes,
+            ReportSource::File(&req.file),
+        )
+    }
+
+    /// [`Workspace::evidence_add`] of a report's bytes; `source` says where
+    /// they came from, for errors.
+    pub fn evidence_add_report(
+        &self,
+        model: &VersionRef,
+        tool: &str,
+        kind: EvidenceKind,
+        bytes: &[u8],
+        source: ReportSource<'_>,
+    ) -> Result<EvidenceInfo, Error> {
+        self.authorize(Action::EvidenceAdd, &format!("model:{model}"))?;
+        check_tool(tool)?;
+        let m = self.find_model(model)?;
+        if bytes.len() as u64 > MAX_EVIDENCE_BYTES {
+            return Err(source.refuse(format!(
+                "{} bytes, more than the {MAX_EVIDENCE_BYTES} a report may have",
+                bytes.len()
+            )));
+        }
+        let summary = summarise_report(bytes).map_err(|e| source.refuse(e))?;
+        let (digest, _) = self.blobs().put(&mut &bytes[..])?;
         let summary_json = String::from_utf8(canonical_json(&summary)?)
             .map_err(|e| Error::Invalid(format!("evidence summary: {e}")))?;
         let mut rec = EvidenceRecord {
             id: 0,
             model: m.name.clone(),
             version: m.version,
-            tool: req.tool.clone(),
-            kind: req.kind.as_str().to_string(),
+            tool: tool.to_string(),
+            kind: kind.as_str().to_string(),
             report_digest: digest.to_string(),
             summary: summary_json,
             created_by: self.actor().clone(),
