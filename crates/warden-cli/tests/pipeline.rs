@@ -317,6 +317,85 @@ fn a_trainer_cannot_read_the_workspace_keys() {
 }
 
 #[test]
+fn a_trainer_cannot_read_the_callers_credentials() {
+    need_bubblewrap();
+    // A pipeline file (say, from a pull request) names the caller's home
+    // as read-only: the credentials other tools keep there stay hidden.
+    let p = project();
+    let home = p.proj.parent().unwrap().join("home");
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    std::fs::write(
+        home.join(".aws/credentials"),
+        "aws_secret_access_key = hunter2\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.join(".netrc"),
+        "machine example.com password hunter2\n",
+    )
+    .unwrap();
+    std::fs::write(home.join("notes.txt"), "not a secret\n").unwrap();
+    let h = home.display();
+    let f = pipeline(
+        &p,
+        &format!(
+            "set -e\ntest -r {h}/notes.txt\nif grep -rq hunter2 {h}; then exit 9; fi\n\
+             cp model.onnx schema.toml \"$WARDEN_OUTPUT/\"\n"
+        ),
+        &format!("timeout_seconds = 60\nread_only = [\"{h}\"]"),
+        "",
+    );
+    let mut c = warden(&p.ws);
+    c.env("HOME", &home)
+        .args(["--json", "pipeline", "run", f.to_str().unwrap()]);
+    let (code, out, err) = run(&mut c);
+    assert_eq!(code, 0, "{out}\n{err}");
+}
+
+#[test]
+fn without_a_sandbox_a_run_refuses_unless_allowed_and_says_so() {
+    // A PATH with the tools the trainer uses but no bwrap.
+    let p = project();
+    let bin = p.proj.parent().unwrap().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["sh", "cp", "prlimit", "test", "head"] {
+        for dir in ["/usr/bin", "/bin"] {
+            let src = Path::new(dir).join(tool);
+            if src.exists() && !bin.join(tool).exists() {
+                std::os::unix::fs::symlink(&src, bin.join(tool)).unwrap();
+            }
+        }
+    }
+    let f = pipeline(&p, GOOD_TRAINER, "timeout_seconds = 60", "");
+    let file = f.to_str().unwrap();
+    let mut c = warden(&p.ws);
+    c.env("PATH", &bin)
+        .args(["--json", "pipeline", "run", file]);
+    let (code, out, _) = run(&mut c);
+    assert_eq!(code, 1, "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        stage(&v, "train")["error"]
+            .as_str()
+            .unwrap()
+            .contains("no sandbox is available"),
+        "{v}"
+    );
+    assert_eq!(models(&p.ws), 0);
+    let mut c = warden(&p.ws);
+    c.env("PATH", &bin)
+        .args(["--json", "pipeline", "run", file, "--allow-unsandboxed"]);
+    let (code, out, err) = run(&mut c);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(stage(&v, "train")["result"]["sandbox"], "none");
+    // The gate sees an unsandboxed build for what it is.
+    let (_, g, _) = run_json(&p.ws, &["gate", "penguins-rf@1", "--env", "dev"]);
+    assert_eq!(g["input"]["provenance"]["sandbox"], "none");
+    assert_eq!(g["input"]["provenance"]["network_isolated"], false);
+}
+
+#[test]
 fn a_trainer_cannot_reach_the_network() {
     need_bubblewrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

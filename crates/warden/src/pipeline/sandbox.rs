@@ -111,6 +111,36 @@ impl SandboxRun {
     }
 }
 
+/// Where the caller's credentials for other systems usually live (SSH,
+/// cloud CLIs, registries, package indexes, git): hidden in the sandbox
+/// (an empty directory, or an empty file) wherever a read-only path would
+/// show them, so a pipeline file, or a symbolic link it brings, cannot
+/// hand them to a training command.
+pub fn credential_paths() -> Vec<PathBuf> {
+    let Some(home) = std::env::var_os("HOME").map(PathBuf::from) else {
+        return Vec::new();
+    };
+    [
+        ".ssh",
+        ".aws",
+        ".azure",
+        ".gnupg",
+        ".kube",
+        ".docker",
+        ".config/gcloud",
+        ".config/gh",
+        ".netrc",
+        ".git-credentials",
+        ".pypirc",
+        ".npmrc",
+        ".cargo/credentials",
+        ".cargo/credentials.toml",
+    ]
+    .iter()
+    .filter_map(|p| home.join(p).canonicalize().ok())
+    .collect()
+}
+
 /// A program on `PATH`, or at a path.
 pub fn find_program(name: &str) -> Option<PathBuf> {
     if name.contains('/') {
@@ -226,9 +256,15 @@ pub fn run(req: &SandboxRequest<'_>) -> Result<SandboxRun, Error> {
                 c.arg("--ro-bind").arg(p).arg(p);
             }
             c.arg("--bind").arg(req.output_dir).arg(req.output_at);
-            for m in req.masked {
-                if m.is_dir() {
-                    c.arg("--tmpfs").arg(m);
+            for m in req.masked.iter().chain(&credential_paths()) {
+                match std::fs::metadata(m) {
+                    Ok(meta) if meta.is_dir() => {
+                        c.arg("--tmpfs").arg(m);
+                    }
+                    Ok(_) => {
+                        c.arg("--ro-bind").arg("/dev/null").arg(m);
+                    }
+                    Err(_) => {}
                 }
             }
             c.arg("--chdir").arg(req.workdir);
