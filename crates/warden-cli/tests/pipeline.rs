@@ -396,6 +396,118 @@ fn without_a_sandbox_a_run_refuses_unless_allowed_and_says_so() {
 }
 
 #[test]
+fn a_pipeline_file_cannot_reach_past_its_sandbox() {
+    need_bubblewrap();
+    // Credentials are never passed through, whatever the file asks.
+    let p = project();
+    for name in [
+        "WARDEN_KEY_PASSPHRASE",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "GITHUB_TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "API_KEY",
+    ] {
+        let f = pipeline(&p, GOOD_TRAINER, &format!("env = [\"{name}\"]"), "");
+        let (code, _, err) = run(warden(&p.ws).args(["pipeline", "plan", f.to_str().unwrap()]));
+        assert_eq!(code, 1, "{name}: {err}");
+        assert!(err.contains("never passed to a command"), "{name}: {err}");
+    }
+    // A read-only path that would bring the host's /tmp, /proc or /run back.
+    for path in ["/", "/run", "/proc/self"] {
+        let f = pipeline(&p, GOOD_TRAINER, &format!("read_only = [\"{path}\"]"), "");
+        let (code, v, _) = run_json(&p.ws, &["pipeline", "run", f.to_str().unwrap()]);
+        assert_eq!(code, 1, "{path}: {v}");
+        let e = stage(&v, "train")["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(e.contains("which the sandbox keeps its own"), "{path}: {e}");
+    }
+    // A symbolic link in the checkout does not make Warden read a file
+    // outside it (here the caller's password file).
+    let datasets = |ws: &Path| {
+        run_json(ws, &["data", "list"])
+            .1
+            .as_array()
+            .map_or(0, |a| a.len())
+    };
+    let before = (datasets(&p.ws), models(&p.ws));
+    std::fs::remove_file(p.proj.join("penguins.csv")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", p.proj.join("penguins.csv")).unwrap();
+    let f = pipeline(&p, GOOD_TRAINER, "", "");
+    let (code, v, _) = run_json(&p.ws, &["pipeline", "run", f.to_str().unwrap()]);
+    assert_eq!(code, 1, "{v}");
+    assert!(
+        stage(&v, "data")["error"]
+            .as_str()
+            .unwrap()
+            .contains("outside the directory"),
+        "{v}"
+    );
+    assert_eq!((datasets(&p.ws), models(&p.ws)), before);
+}
+
+#[test]
+fn a_pipe_in_the_outputs_is_refused_before_anything_opens_it() {
+    need_bubblewrap();
+    trainer_refused(
+        "set -e\ncp model.onnx schema.toml \"$WARDEN_OUTPUT/\"\nmkfifo \"$WARDEN_OUTPUT/w.data\"\n",
+        "timeout_seconds = 60",
+        "not a regular file",
+    );
+}
+
+#[test]
+fn a_code_directory_cannot_make_the_hosts_git_run_a_program() {
+    need_bubblewrap();
+    // The checkout is laid out as a bare repository whose config names an
+    // fsmonitor command and a work tree: plain `git status` on it runs the
+    // command on the host. Warden asks git about the code with implicit
+    // bare repositories refused, fsmonitor and hooks off.
+    let p = project();
+    let marker = p.proj.parent().unwrap().join("PWNED");
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&p.proj)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    git(&["init", "-q", "--bare", "."]);
+    let cfg = p.proj.join("config");
+    let cfg = cfg.to_str().unwrap();
+    git(&["config", "-f", cfg, "core.bare", "false"]);
+    git(&[
+        "config",
+        "-f",
+        cfg,
+        "core.worktree",
+        p.proj.to_str().unwrap(),
+    ]);
+    git(&[
+        "config",
+        "-f",
+        cfg,
+        "core.fsmonitor",
+        &format!("touch {}; false", marker.display()),
+    ]);
+    let f = pipeline(&p, GOOD_TRAINER, "timeout_seconds = 60", "");
+    let (code, v, err) = run_json(&p.ws, &["pipeline", "run", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{v}\n{err}");
+    assert!(
+        !marker.exists(),
+        "git ran the checkout's fsmonitor command on the host"
+    );
+    // Not a repository Warden will read: no git facts in the record.
+    assert_eq!(stage(&v, "train")["result"]["dirty"], Value::Null);
+}
+
+#[test]
 fn a_trainer_cannot_reach_the_network() {
     need_bubblewrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

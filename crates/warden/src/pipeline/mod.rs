@@ -337,7 +337,7 @@ impl Workspace {
         };
         match &stage.kind {
             StageKind::Ingest(s) => {
-                let path = plan.dir.join(&s.file);
+                let path = resolve_file_inside(&plan.dir, &s.file)?;
                 let file_digest = file_sha256(&path)?;
                 if let Some(want) = &s.sha256 {
                     let want = spec::parse_sha256(want).map_err(StageFailure)?;
@@ -515,7 +515,7 @@ impl Workspace {
                 // (a scanner's findings change as its database does).
                 let mut key = None;
                 if e.command.is_none() {
-                    let digest = file_sha256(&plan.dir.join(&e.report))?;
+                    let digest = file_sha256(&resolve_file_inside(&plan.dir, &e.report)?)?;
                     let k = stage_key(
                         stage,
                         &json!({"model": m.digest, "report": digest.to_string()}),
@@ -535,9 +535,9 @@ impl Workspace {
                     key = Some(k);
                 }
                 let (report_path, _keep) = match &e.command {
-                    None => (plan.dir.join(&e.report), None),
+                    None => (resolve_file_inside(&plan.dir, &e.report)?, None),
                     Some(command) => {
-                        let code = resolve_dir(&plan.dir, e.code.as_deref())?;
+                        let code = resolve_inside(&plan.dir, e.code.as_deref().unwrap_or("."))?;
                         let out = tempfile::tempdir().map_err(|x| {
                             StageFailure(format!("cannot create a scratch directory: {x}"))
                         })?;
@@ -549,7 +549,9 @@ impl Workspace {
                         } else {
                             out.path().to_path_buf()
                         };
-                        let env = sandbox_env(&plan.sandbox, &read_only, &inside, None, &[])?;
+                        // With the network, no variable of the caller's goes along.
+                        let env =
+                            sandbox_env(&plan.sandbox, !e.network, &read_only, &inside, None, &[])?;
                         let run = sandbox::run(&sandbox::SandboxRequest {
                             argv: command,
                             workdir: &code,
@@ -564,8 +566,11 @@ impl Workspace {
                         })?;
                         let path = out.path().join(&e.report);
                         // Scanners exit non-zero when they find something;
-                        // the report decides. A run that wrote none failed.
-                        if run.timed_out || !path.is_file() {
+                        // the report decides. A run that wrote none (or a
+                        // link in its place) failed.
+                        let regular =
+                            std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
+                        if run.timed_out || !regular {
                             return Err(StageFailure(format!(
                                 "{} wrote no report {}: {}",
                                 command[0],
@@ -655,25 +660,48 @@ impl Workspace {
         opts: &RunOptions,
         earlier: &[RunDocument],
     ) -> Result<(Option<String>, StageDone), StageFailure> {
-        let code = resolve_dir(&plan.dir, t.code.as_deref())?;
+        // Everything the import will ask is asked before the command runs
+        // and sees the data.
+        self.authorize(Action::ModelImport, &format!("model:{model}"))?;
+        self.authorize(
+            Action::DataRead,
+            &format!("dataset:{}@{}", ds.name, ds.version),
+        )?;
+        self.check_freeze("training")?;
+        let code = resolve_inside(&plan.dir, t.code.as_deref().unwrap_or("."))?;
         let outputs_rel = t.outputs.clone().unwrap_or_else(|| "out".to_string());
         let output_at = code.join(&outputs_rel);
         let lock = match &t.lockfile {
             Some(l) => {
-                let p = code.join(l);
+                let p = resolve_file_inside(&code, l)?;
                 Some((l.clone(), file_sha256(&p)?))
             }
             None => None,
         };
         let (code_digest, code_files) = code_digest(&code, &output_at)?;
         let git = git_state(&code);
+        // The values passed through change what the command does, so
+        // they are part of the key (as a digest, never recorded).
+        let mut values = warden_core::Hasher::new();
+        for name in &plan.sandbox.env {
+            values.update(name.as_bytes());
+            values.update(b"=");
+            if let Some(v) = std::env::var_os(name) {
+                values.update(v.to_string_lossy().as_bytes());
+            }
+            values.update(b"\n");
+        }
         let key = stage_key(
             stage,
             &json!({"dataset": ds.digest, "code": code_digest.to_string(),
                     "lock": lock.as_ref().map(|(_, d)| d.to_string()),
+                    "env": values.finish().to_string(),
                     "sandbox": plan.sandbox, "unsandboxed_allowed": opts.allow_unsandboxed}),
         )?;
-        if let Some(done) = self.reused(&key, earlier, produced_model)? {
+        // What read-only paths hold (a virtualenv) is not hashed: without a
+        // lock file standing for it, an earlier result is not reused.
+        let reusable = lock.is_some() || plan.sandbox.read_only.is_empty();
+        if reusable && let Some(done) = self.reused(&key, earlier, produced_model)? {
             return Ok((Some(key), done));
         }
         // The dataset version, materialised read-only.
@@ -699,6 +727,7 @@ impl Workspace {
         let mut read_only = read_only_paths(plan)?;
         let env = sandbox_env(
             &plan.sandbox,
+            true,
             &read_only,
             &sandboxed_output,
             Some(&data_file),
@@ -859,7 +888,7 @@ impl Workspace {
         })?;
         let m = imported.model.record;
         Ok((
-            Some(key),
+            reusable.then_some(key),
             StageDone {
                 status: StageStatus::Ok,
                 result: json!({"model": format!("{}@{}", m.name, m.version), "digest": m.digest,
@@ -879,8 +908,12 @@ impl Workspace {
         if let Ok(ws) = self.root().join(crate::WORKSPACE_DIR).canonicalize() {
             v.push(ws);
         }
-        if let Some(u) = crate::user_dir().and_then(|u| u.canonicalize().ok()) {
-            v.push(u);
+        for u in [self.user_dir(), crate::user_dir()].into_iter().flatten() {
+            if let Ok(u) = u.canonicalize()
+                && !v.contains(&u)
+            {
+                v.push(u);
+            }
         }
         v
     }
@@ -1054,15 +1087,45 @@ fn file_sha256(path: &Path) -> Result<Digest, StageFailure> {
     Ok(h.finish())
 }
 
-/// A directory named relative to the pipeline file (default: its own).
-fn resolve_dir(base: &Path, rel: Option<&str>) -> Result<PathBuf, StageFailure> {
-    let p = match rel {
-        Some(r) => base.join(r),
-        None => base.to_path_buf(),
-    };
+/// A directory named relative to `base`, resolved (links followed), that
+/// is still inside `base`.
+fn resolve_inside(base: &Path, rel: &str) -> Result<PathBuf, StageFailure> {
+    let b = base.canonicalize().map_err(|e| Error::io(base, e))?;
+    let p = base.join(rel);
     let c = p.canonicalize().map_err(|e| Error::io(&p, e))?;
+    if !c.starts_with(&b) {
+        return Err(StageFailure(format!(
+            "{} resolves to {}, outside the pipeline's directory {}",
+            p.display(),
+            c.display(),
+            b.display()
+        )));
+    }
     if !c.is_dir() {
         return Err(StageFailure(format!("{} is not a directory", p.display())));
+    }
+    Ok(c)
+}
+
+/// A regular file named relative to `base`, resolved, still inside `base`:
+/// a symbolic link in a checkout cannot make Warden read the caller's files.
+fn resolve_file_inside(base: &Path, rel: &str) -> Result<PathBuf, StageFailure> {
+    let b = base.canonicalize().map_err(|e| Error::io(base, e))?;
+    let p = base.join(rel);
+    let c = p.canonicalize().map_err(|e| Error::io(&p, e))?;
+    if !c.starts_with(&b) {
+        return Err(StageFailure(format!(
+            "{} resolves to {}, outside the directory {}",
+            p.display(),
+            c.display(),
+            b.display()
+        )));
+    }
+    if !c.is_file() {
+        return Err(StageFailure(format!(
+            "{} is not a regular file",
+            p.display()
+        )));
     }
     Ok(c)
 }
@@ -1105,7 +1168,12 @@ fn read_only_paths(plan: &Plan) -> Result<Vec<PathBuf>, StageFailure> {
         let c = p
             .canonicalize()
             .map_err(|e| StageFailure(format!("sandbox read_only {r:?}: {}: {e}", p.display())))?;
+        sandbox::check_read_only(&c)
+            .map_err(|e| StageFailure(format!("sandbox read_only {r:?}: {e}")))?;
         if let Some(base) = sandbox::venv_base(&c) {
+            sandbox::check_read_only(&base).map_err(|e| {
+                StageFailure(format!("sandbox read_only {r:?}: its interpreter: {e}"))
+            })?;
             out.push(base);
         }
         out.push(c);
@@ -1113,11 +1181,50 @@ fn read_only_paths(plan: &Plan) -> Result<Vec<PathBuf>, StageFailure> {
     Ok(out)
 }
 
+/// A variable a pipeline file may pass through: a plain name that is not
+/// Warden's own (`WARDEN_*`) and does not look like a credential (CI
+/// identity-token requests, `*TOKEN*`, `*SECRET*`, `*PASSWORD*`,
+/// `*PASSPHRASE*`, `*CREDENTIAL*`, `*_KEY`): a training command never
+/// gets the caller's secrets.
+pub fn check_env_name(name: &str) -> Result<(), String> {
+    let plain = !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if !plain {
+        return Err(format!(
+            "sandbox env {name:?}: give the name of a variable to pass through (letters, digits, _)"
+        ));
+    }
+    let up = name.to_ascii_uppercase();
+    let secret = up.starts_with("WARDEN_")
+        || up.starts_with("ACTIONS_")
+        || [
+            "TOKEN",
+            "SECRET",
+            "PASSWORD",
+            "PASSPHRASE",
+            "CREDENTIAL",
+            "PRIVATE",
+        ]
+        .iter()
+        .any(|w| up.contains(w))
+        || up.ends_with("_KEY")
+        || up == "KEY";
+    if secret {
+        return Err(format!(
+            "sandbox env {name:?}: Warden's own variables and credentials are never passed to a command"
+        ));
+    }
+    Ok(())
+}
+
 /// The command's whole environment: a fixed `PATH` (a read-only
 /// virtualenv's `bin` first), a fresh home, the passed-through names, and
 /// `WARDEN_OUTPUT` / `WARDEN_DATASET`.
 fn sandbox_env(
     s: &spec::SandboxSettings,
+    passthrough: bool,
     read_only: &[PathBuf],
     output: &Path,
     dataset: Option<&Path>,
@@ -1145,10 +1252,14 @@ fn sandbox_env(
         env.push((k.to_string(), v.clone()));
     }
     for name in &s.env {
-        if name.is_empty() || name.contains('=') || env.iter().any(|(k, _)| k == name) {
+        check_env_name(name).map_err(StageFailure)?;
+        if env.iter().any(|(k, _)| k == name) {
             return Err(StageFailure(format!(
-                "sandbox env {name:?}: give the name of a variable to pass through (PATH, HOME, LANG, TMPDIR and WARDEN_* are set by Warden)"
+                "sandbox env {name:?}: PATH, HOME, LANG, TMPDIR and WARDEN_* are set by Warden"
             )));
+        }
+        if !passthrough {
+            continue;
         }
         if let Some(v) = std::env::var_os(name) {
             env.push((name.clone(), v.to_string_lossy().into_owned()));
@@ -1177,6 +1288,11 @@ fn check_outputs(dir: &Path, shown: &str) -> Result<(), StageFailure> {
             if ft.is_dir() {
                 stack.push(p);
                 continue;
+            }
+            if !ft.is_file() {
+                return Err(StageFailure(format!(
+                    "{shown}/{rel} is not a regular file (a pipe, socket or device): outputs are regular files"
+                )));
             }
             let ext = p
                 .extension()
@@ -1294,11 +1410,33 @@ struct GitState {
 
 fn git_state(dir: &Path) -> Option<GitState> {
     let git = sandbox::find_program("git")?;
+    // The code directory is the pipeline author's: git runs on it outside
+    // the sandbox, so nothing it holds may make git run a program (an
+    // embedded bare repository's config, fsmonitor, hooks), and only the
+    // environment git needs is passed.
     let ask = |args: &[&str]| -> Option<String> {
         let out = std::process::Command::new(&git)
+            .args([
+                "-c",
+                "safe.bareRepository=explicit",
+                "-c",
+                "core.fsmonitor=false",
+                "-c",
+                "core.hooksPath=/dev/null",
+                "-c",
+                "core.untrackedCache=false",
+                "-c",
+                "protocol.allow=never",
+            ])
             .arg("-C")
             .arg(dir)
             .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_OPTIONAL_LOCKS", "0")
             .stdin(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .output()

@@ -141,6 +141,26 @@ pub fn credential_paths() -> Vec<PathBuf> {
     .collect()
 }
 
+/// Directories the sandbox makes its own (`/proc`, `/dev`, `/tmp`) or that
+/// hold the host's sockets and kernel state (`/sys`, `/run`, `/var/run`): a
+/// read-only path may not be one of them, inside one, or above one (a bind
+/// of `/` would bring the host's `/tmp` and its sockets back).
+pub fn check_read_only(path: &Path) -> Result<(), String> {
+    const SYSTEM: [&str; 6] = ["/proc", "/dev", "/sys", "/run", "/var/run", "/tmp"];
+    for s in SYSTEM {
+        let s = Path::new(s);
+        let inside_system = path.starts_with(s) && s != Path::new("/tmp");
+        if s.starts_with(path) || inside_system {
+            return Err(format!(
+                "{} covers or lies in {}, which the sandbox keeps its own",
+                path.display(),
+                s.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A program on `PATH`, or at a path.
 pub fn find_program(name: &str) -> Option<PathBuf> {
     if name.contains('/') {
@@ -202,6 +222,7 @@ pub fn venv_base(dir: &Path) -> Option<PathBuf> {
 
 /// Runs the command; an error means it could not be started at all.
 pub fn run(req: &SandboxRequest<'_>) -> Result<SandboxRun, Error> {
+    check_read_only(req.workdir).map_err(|e| Error::Invalid(format!("the code directory: {e}")))?;
     let logs = tempfile::tempdir()
         .map_err(|e| Error::Invalid(format!("cannot create a scratch directory: {e}")))?;
     let out_path = logs.path().join("stdout");
@@ -247,7 +268,7 @@ pub fn run(req: &SandboxRequest<'_>) -> Result<SandboxRun, Error> {
                     _ => {}
                 }
             }
-            c.args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]);
+            c.args(["--tmpfs", "/tmp"]);
             if let Some(home) = req.env.iter().find(|(k, _)| k == "HOME") {
                 c.arg("--dir").arg(&home.1);
             }
@@ -256,6 +277,8 @@ pub fn run(req: &SandboxRequest<'_>) -> Result<SandboxRun, Error> {
                 c.arg("--ro-bind").arg(p).arg(p);
             }
             c.arg("--bind").arg(req.output_dir).arg(req.output_at);
+            // The sandbox's own /proc and /dev, over anything bound before.
+            c.args(["--proc", "/proc", "--dev", "/dev"]);
             for m in req.masked.iter().chain(&credential_paths()) {
                 match std::fs::metadata(m) {
                     Ok(meta) if meta.is_dir() => {

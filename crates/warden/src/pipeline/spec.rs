@@ -305,6 +305,9 @@ pub fn plan(parsed: PipelineFile, file: &Path, dir: &Path, digest: Digest) -> Re
     if parsed.stages.is_empty() {
         return Err(invalid(file, "no [[stage]] declared"));
     }
+    for name in &parsed.sandbox.env {
+        crate::pipeline::check_env_name(name).map_err(|e| invalid(file, e))?;
+    }
     let mut kinds = Vec::new();
     let mut names = BTreeSet::new();
     for (i, s) in parsed.stages.iter().enumerate() {
