@@ -131,6 +131,13 @@ deny contains "no verified SLSA provenance: build the model with warden pipeline
 	not input.provenance.verified
 }
 
+deny contains "the SLSA provenance says the model was built without a sandbox or with the network (--allow-unsandboxed): rebuild it where bubblewrap works, or drop require_provenance" if {
+	level >= 2
+	object.get(cfg, "require_provenance", false)
+	input.provenance.verified
+	not input.provenance.network_isolated
+}
+
 deny contains msg if {
 	level >= 1
 	input.provenance.present

@@ -212,7 +212,9 @@ test_required_provenance_is_asked_of_imported_models if {
 	imported := object.union(good, {"env": "staging", "model": {"kind": "onnx", "imported": true}, "provenance": {"present": false, "verified": false}})
 	msgs := data.warden.gate.deny with input as imported with data.warden.gate_config as cfg
 	count(msgs) == 1
-	built := object.union(imported, {"provenance": {"present": true, "verified": true}})
+	built := object.union(imported, {"provenance": {"present": true, "verified": true, "network_isolated": true}})
 	count(data.warden.gate.deny) == 0 with input as built with data.warden.gate_config as cfg
+	unsandboxed := object.union(imported, {"provenance": {"present": true, "verified": true, "network_isolated": false, "sandbox": "none"}})
+	count(data.warden.gate.deny) == 1 with input as unsandboxed with data.warden.gate_config as cfg
 	count(data.warden.gate.deny) == 0 with input as imported
 }

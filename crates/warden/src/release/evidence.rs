@@ -123,6 +123,11 @@ pub struct EvidenceSummary {
     pub max_score: f64,
     /// The highest-scoring findings, at most 50.
     pub top: Vec<EvidenceFinding>,
+    /// SARIF results not counted as findings: passes and other non-failures
+    /// (`kind`), suppressed ones, and ones no longer present (`baselineState:
+    /// absent`).
+    #[serde(default)]
+    pub not_counted: u64,
 }
 
 /// What to record.
@@ -193,7 +198,7 @@ pub fn summarise_report(bytes: &[u8]) -> Result<EvidenceSummary, String> {
             .total_cmp(&a.score)
             .then_with(|| a.rule.cmp(&b.rule))
     });
-    let (format, tool, version) = findings.0;
+    let (format, tool, version, not_counted) = findings.0;
     let mut counts: BTreeMap<String, u64> = ["critical", "high", "medium", "low", "none"]
         .iter()
         .map(|s| (s.to_string(), 0))
@@ -209,10 +214,11 @@ pub fn summarise_report(bytes: &[u8]) -> Result<EvidenceSummary, String> {
         counts,
         max_score: findings.1.first().map_or(0.0, |f| f.score),
         top: findings.1.into_iter().take(SUMMARY_FINDINGS).collect(),
+        not_counted,
     })
 }
 
-type Parsed = ((String, String, Option<String>), Vec<EvidenceFinding>);
+type Parsed = ((String, String, Option<String>, u64), Vec<EvidenceFinding>);
 
 // ---- SARIF 2.1.0 -----------------------------------------------------------
 // The subset of the OASIS SARIF 2.1.0 schema the gate reads; unknown
@@ -227,13 +233,27 @@ struct Sarif {
 #[derive(Deserialize)]
 struct SarifRun {
     tool: SarifTool,
+    /// Absent means the tool did not run to completion (SARIF §3.14.23);
+    /// an empty list means it ran and found nothing.
     #[serde(default)]
     results: Option<Vec<SarifResult>>,
+    #[serde(default)]
+    invocations: Vec<SarifInvocation>,
+}
+
+#[derive(Deserialize)]
+struct SarifInvocation {
+    #[serde(default, rename = "executionSuccessful")]
+    execution_successful: Option<bool>,
 }
 
 #[derive(Deserialize)]
 struct SarifTool {
     driver: SarifDriver,
+    /// Tool components beside the driver (CodeQL keeps its query packs'
+    /// rules here).
+    #[serde(default)]
+    extensions: Vec<SarifDriver>,
 }
 
 #[derive(Deserialize)]
@@ -266,8 +286,19 @@ struct SarifConfiguration {
 struct SarifResult {
     #[serde(default, rename = "ruleId")]
     rule_id: Option<String>,
+    /// -1 is SARIF's "not given".
     #[serde(default, rename = "ruleIndex")]
-    rule_index: Option<usize>,
+    rule_index: Option<i64>,
+    #[serde(default)]
+    rule: Option<SarifRuleReference>,
+    /// `fail` (the default), or a non-failure: `pass`, `open`,
+    /// `informational`, `notApplicable`, `review`.
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    suppressions: Vec<serde_json::Value>,
+    #[serde(default, rename = "baselineState")]
+    baseline_state: Option<String>,
     #[serde(default)]
     level: Option<String>,
     message: SarifMessage,
@@ -275,6 +306,22 @@ struct SarifResult {
     locations: Vec<SarifLocation>,
     #[serde(default)]
     properties: Option<BTreeMap<String, Value>>,
+}
+
+#[derive(Deserialize)]
+struct SarifRuleReference {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    index: Option<i64>,
+    #[serde(default, rename = "toolComponent")]
+    tool_component: Option<SarifComponentReference>,
+}
+
+#[derive(Deserialize)]
+struct SarifComponentReference {
+    #[serde(default)]
+    index: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -365,23 +412,78 @@ fn parse_sarif(value: Value) -> Result<Parsed, String> {
         .clone()
         .or_else(|| first.tool.driver.version.clone());
     let mut out = Vec::new();
+    let mut not_counted = 0u64;
     for (ri, run) in sarif.runs.iter().enumerate() {
-        let rules = &run.tool.driver.rules;
-        for (i, r) in run.results.iter().flatten().enumerate() {
+        if run
+            .invocations
+            .iter()
+            .any(|i| i.execution_successful == Some(false))
+        {
+            return Err(format!(
+                "runs[{ri}]: the tool reports that it did not run successfully (invocations[].executionSuccessful is false)"
+            ));
+        }
+        let Some(results) = &run.results else {
+            return Err(format!(
+                "runs[{ri}] has no results: the tool did not run to completion (a clean run has \"results\": [])"
+            ));
+        };
+        for (i, r) in results.iter().enumerate() {
             let where_ = format!("runs[{ri}].results[{i}]");
-            let rule = match (r.rule_index, &r.rule_id) {
-                (Some(ix), _) => Some(rules.get(ix).ok_or_else(|| {
-                    format!(
-                        "{where_}: ruleIndex {ix} but the driver has {} rules",
-                        rules.len()
-                    )
-                })?),
+            let counted = r.kind.as_deref().unwrap_or("fail") == "fail"
+                && r.suppressions.is_empty()
+                && r.baseline_state.as_deref() != Some("absent");
+            if !counted {
+                not_counted += 1;
+                continue;
+            }
+            // The rule: by index into the driver or the extension the
+            // reference names, else by id.
+            let index = r
+                .rule_index
+                .or_else(|| r.rule.as_ref().and_then(|x| x.index))
+                .filter(|&ix| ix != -1);
+            let component = r
+                .rule
+                .as_ref()
+                .and_then(|x| x.tool_component.as_ref())
+                .and_then(|c| c.index)
+                .filter(|&c| c != -1);
+            let rules: &[SarifRule] = match component {
+                None => &run.tool.driver.rules,
+                Some(c) => {
+                    let ext = usize::try_from(c)
+                        .ok()
+                        .and_then(|c| run.tool.extensions.get(c))
+                        .ok_or_else(|| {
+                            format!(
+                                "{where_}: rule.toolComponent.index {c} but the tool has {} extensions",
+                                run.tool.extensions.len()
+                            )
+                        })?;
+                    &ext.rules
+                }
+            };
+            let id = r
+                .rule_id
+                .clone()
+                .or_else(|| r.rule.as_ref().and_then(|x| x.id.clone()));
+            let rule = match (index, &id) {
+                (Some(ix), _) => Some(
+                    usize::try_from(ix)
+                        .ok()
+                        .and_then(|ix| rules.get(ix))
+                        .ok_or_else(|| {
+                            format!(
+                                "{where_}: ruleIndex {ix} but the tool component has {} rules",
+                                rules.len()
+                            )
+                        })?,
+                ),
                 (None, Some(id)) => rules.iter().find(|x| &x.id == id),
                 (None, None) => None,
             };
-            let rule_id = r
-                .rule_id
-                .clone()
+            let rule_id = id
                 .or_else(|| rule.map(|x| x.id.clone()))
                 .unwrap_or_else(|| "(no rule)".to_string());
             let level = r
@@ -397,7 +499,7 @@ fn parse_sarif(value: Value) -> Result<Parsed, String> {
                 Some(s) => s,
                 None => security_severity(
                     rule.and_then(|x| x.properties.as_ref()),
-                    &format!("runs[{ri}].tool.driver.rules[{rule_id}]"),
+                    &format!("runs[{ri}] rule {rule_id}"),
                 )?
                 .unwrap_or(by_level),
             };
@@ -421,7 +523,7 @@ fn parse_sarif(value: Value) -> Result<Parsed, String> {
             });
         }
     }
-    Ok((("sarif".to_string(), tool, version), out))
+    Ok((("sarif".to_string(), tool, version, not_counted), out))
 }
 
 // ---- pip-audit JSON ----------------------------------------------------------
@@ -476,7 +578,7 @@ fn parse_pip_audit(value: Value) -> Result<Parsed, String> {
         }
     }
     Ok((
-        ("pip-audit".to_string(), "pip-audit".to_string(), None),
+        ("pip-audit".to_string(), "pip-audit".to_string(), None, 0),
         out,
     ))
 }
@@ -719,6 +821,33 @@ mod tests {
         );
         let no_runs = br#"{"version": "2.1.0", "runs": []}"#;
         assert!(summarise_report(no_runs).unwrap_err().contains("no runs"));
+    }
+
+    #[test]
+    fn non_failures_are_not_findings_and_rules_resolve_through_extensions() {
+        // CodeQL's layout: rules in an extension, named by toolComponent.
+        let bytes = serde_json::to_vec(&json!({
+            "version": "2.1.0",
+            "runs": [{"tool": {"driver": {"name": "CodeQL"},
+                               "extensions": [{"name": "codeql/python-queries", "rules": [
+                                   {"id": "py/command-line-injection", "properties": {"security-severity": "9.8"}}]}]},
+                      "results": [
+                        {"ruleId": "py/command-line-injection", "ruleIndex": 0,
+                         "rule": {"id": "py/command-line-injection", "index": 0, "toolComponent": {"index": 0}},
+                         "message": {"text": "injection"}},
+                        {"ruleId": "x", "ruleIndex": -1, "kind": "pass", "message": {"text": "ok"}},
+                        {"ruleId": "y", "ruleIndex": -1, "level": "error", "message": {"text": "waived"},
+                         "suppressions": [{"kind": "inSource"}]},
+                        {"ruleId": "z", "level": "error", "baselineState": "absent", "message": {"text": "fixed"}},
+                        {"ruleId": "w", "ruleIndex": -1, "level": "note", "message": {"text": "counted"}}]}]
+        }))
+        .unwrap();
+        let s = summarise_report(&bytes).unwrap();
+        assert_eq!(s.findings, 2);
+        assert_eq!(s.not_counted, 3);
+        assert_eq!(s.top[0].rule, "py/command-line-injection");
+        assert_eq!(s.top[0].score, 9.8);
+        assert_eq!(s.top[1].score, 1.0);
     }
 
     #[test]
