@@ -393,6 +393,28 @@ fn without_a_sandbox_a_run_refuses_unless_allowed_and_says_so() {
     let (_, g, _) = run_json(&p.ws, &["gate", "penguins-rf@1", "--env", "dev"]);
     assert_eq!(g["input"]["provenance"]["sandbox"], "none");
     assert_eq!(g["input"]["provenance"]["network_isolated"], false);
+    // The threat model counts it: hostile training code is an open risk here.
+    let (_, risks, _) = run_json(&p.ws, &["threat-model", "--format", "json"]);
+    let l3 = risks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "L3")
+        .unwrap()
+        .clone();
+    assert_eq!(l3["status"], "open", "{l3}");
+    assert_eq!(l3["evidence"], "0 of 1 training commands sandboxed");
+    let t5 = risks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "T5")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        t5["evidence"],
+        "0 of 1 imported models carry verified provenance of a sandboxed build"
+    );
 }
 
 #[test]

@@ -111,6 +111,44 @@ impl Workspace {
             })
             .count();
         let audit_ok = self.audit_verify(None).map(|r| r.ok).unwrap_or(false);
+        // Imported models, and those carrying verified SLSA provenance of a
+        // sandboxed, network-less build; training commands run, and sandboxed.
+        let mut imported = 0;
+        let mut built = 0;
+        for m in &models {
+            if crate::stored::model_manifest(m)?.training.is_none() {
+                imported += 1;
+                let p = self.provenance_facts(m)?;
+                if p["verified"] == true && p["network_isolated"] == true {
+                    built += 1;
+                }
+            }
+        }
+        let runs = store.read()?.pipeline_runs(None)?;
+        let (mut commands, mut sandboxed) = (0, 0);
+        for r in &runs {
+            let Ok(doc) = serde_json::from_str::<crate::pipeline::RunDocument>(&r.document) else {
+                continue;
+            };
+            for st in doc.stages.iter().filter(|st| st.kind == "train") {
+                if let Some(sb) = st.result["sandbox"].as_str() {
+                    commands += 1;
+                    if sb != "none" {
+                        sandboxed += 1;
+                    }
+                }
+            }
+        }
+        let with_evidence = {
+            let ev = store.read()?.evidence(None)?;
+            models
+                .iter()
+                .filter(|m| {
+                    ev.iter()
+                        .any(|e| e.model == m.name && e.version == m.version)
+                })
+                .count()
+        };
         let gate = crate::gate_config_value(self)?;
         let min_approvals = gate["min_approvals"].as_u64().unwrap_or(0);
         let n = |x: usize, total: usize| format!("{x} of {total}");
@@ -296,6 +334,43 @@ impl Workspace {
                 "partial",
                 "only safetensors and ONNX are loaded; pickle is never deserialised; warden scan interprets pickles symbolically (every container) and the gate reads the recorded scan",
                 "no pickle loader exists; scans recorded per model version".into(),
+            ),
+            risk(
+                "L3",
+                "Lateral movement",
+                "hostile training code (a compromised dependency) reaches the network, the host or the workspace's keys",
+                "pipeline",
+                3,
+                status(sandboxed, commands),
+                "training commands run in bubblewrap: no network, read-only code and data, one output directory, keys and credentials hidden, limits (warden pipeline run)",
+                format!("{} of {} training commands sandboxed", sandboxed, commands),
+            ),
+            risk(
+                "T5",
+                "Tampering",
+                "a model imported with no record of how, from what and where it was built",
+                "model import",
+                2,
+                status(built, imported),
+                "SLSA provenance signed into the package by pipeline runs; require_provenance in the gate data",
+                format!(
+                    "{} of {} imported models carry verified provenance of a sandboxed build",
+                    built, imported
+                ),
+            ),
+            risk(
+                "E3",
+                "Elevation of privilege",
+                "insecure training code or a vulnerable dependency ships inside a model's pipeline",
+                "pipeline",
+                2,
+                status(with_evidence, models.len()),
+                "SAST and dependency reports bound as evidence (warden evidence add); the gate denies high-scoring findings and stale evidence",
+                format!(
+                    "{} of {} model versions have evidence",
+                    with_evidence,
+                    models.len()
+                ),
             ),
         ];
         r.sort_by(|a, b| b.score.cmp(&a.score).then(a.id.cmp(&b.id)));
