@@ -188,6 +188,11 @@ struct Hub {
 
 impl Hub {
     fn start(ws: &Path, corp: &Issuer, ci: &Issuer) -> Hub {
+        Hub::start_with(ws, corp, ci, "")
+    }
+
+    /// As [`Hub::start`], with more TOML for the corp issuer's table.
+    fn start_with(ws: &Path, corp: &Issuer, ci: &Issuer, corp_extra: &str) -> Hub {
         std::fs::write(ws.join("corp-jwks.json"), corp.jwks().to_string()).unwrap();
         std::fs::write(ws.join("ci-jwks.json"), ci.jwks().to_string()).unwrap();
         let cfg = ws.join("hub.toml");
@@ -200,7 +205,7 @@ impl Hub {
                  max_concurrency = 512\n\
                  [[issuer]]\nname = \"corp\"\nissuer = \"{CORP}\"\naudience = \"{AUDIENCE}\"\n\
                  jwks_file = \"corp-jwks.json\"\nalgorithms = [\"ES256\"]\nprincipal_claim = \"email\"\n\
-                 groups_claim = \"groups\"\nleeway_seconds = 5\n\
+                 groups_claim = \"groups\"\nleeway_seconds = 5\n{corp_extra}\
                  [[issuer]]\nname = \"ci\"\nissuer = \"{CI}\"\naudience = \"{AUDIENCE}\"\n\
                  jwks_file = \"ci-jwks.json\"\nalgorithms = [\"ES256\"]\nleeway_seconds = 5\n\
                  [[issuer.group]]\nname = \"ci-main\"\n\
@@ -248,7 +253,7 @@ impl Hub {
     }
 
     fn url(&self, path: &str) -> String {
-        if ["/api/v1/whoami", "/checkpoint", "/log/"]
+        if ["/api/v1/whoami", "/checkpoint", "/log/", "/login/"]
             .iter()
             .any(|p| path.starts_with(p))
         {
@@ -1446,4 +1451,143 @@ fn grants_written_by_sql_are_refused_by_a_running_hub() {
         &json!({"principal": "corp.eve@example.com", "role": "auditor"}),
     );
     assert_ne!(r.status, 200, "{}", r.body);
+}
+
+/// A stand-in identity provider's device flow (RFC 8628) on 127.0.0.1:
+/// `/device` hands out a code, `/token` answers `authorization_pending`
+/// once, then the token for device code `approve`, `access_denied` for
+/// `deny` and `expired_token` for `late`.
+struct DeviceIdp {
+    base: String,
+}
+
+impl DeviceIdp {
+    fn start(token: String, device_code: &'static str) -> DeviceIdp {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let verify = format!("{base}/activate");
+        std::thread::spawn(move || {
+            let mut polls = 0;
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Headers, then Content-Length bytes of form body.
+                let (head, body) = loop {
+                    let n = stream.read(&mut chunk).unwrap_or(0);
+                    if n == 0 {
+                        break (String::new(), String::new());
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some((h, b)) = text.split_once("\r\n\r\n") {
+                        let len: usize = h
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if b.len() >= len {
+                            break (h.to_string(), b.to_string());
+                        }
+                    }
+                };
+                let (status, answer) = if head.starts_with("POST /device") {
+                    assert!(body.contains("client_id=warden-cli"), "{body}");
+                    (
+                        200,
+                        json!({"device_code": device_code, "user_code": "WDRN-7Q4K",
+                                 "verification_uri": verify, "expires_in": 30, "interval": 1}),
+                    )
+                } else if head.starts_with("POST /token") {
+                    assert!(
+                        body.contains(
+                            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code"
+                        ),
+                        "{body}"
+                    );
+                    polls += 1;
+                    if polls == 1 {
+                        (400, json!({"error": "authorization_pending"}))
+                    } else if body.contains("device_code=approve") {
+                        (
+                            200,
+                            json!({"id_token": token, "access_token": "opaque", "token_type": "Bearer"}),
+                        )
+                    } else if body.contains("device_code=deny") {
+                        (400, json!({"error": "access_denied"}))
+                    } else {
+                        (400, json!({"error": "expired_token"}))
+                    }
+                } else {
+                    (404, json!({"error": "not_found"}))
+                };
+                let text = answer.to_string();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            }
+        });
+        DeviceIdp { base }
+    }
+}
+
+/// `warden login --device`: the hub publishes its issuer's device-flow
+/// client; the CLI shows a code, polls the identity provider until the
+/// person approves, and the token it gets proves them to the hub. A denied
+/// or expired code logs no one in.
+#[test]
+fn device_login_gets_a_token_from_the_identity_provider() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    grant(ws, "corp.lee@example.com", "approver");
+    let corp = Issuer::new(CORP, 7, "corp-1");
+    let ci = Issuer::new(CI, 9, "ci-1");
+    let token = corp.token(json!({"sub": "lee", "email": "lee@example.com"}));
+    for (code, want) in [("approve", 0), ("deny", 3), ("late", 3)] {
+        let idp = DeviceIdp::start(token.clone(), code);
+        let login = format!(
+            "[issuer.login]\nclient_id = \"warden-cli\"\n\
+             device_authorization_endpoint = \"{0}/device\"\ntoken_endpoint = \"{0}/token\"\n",
+            idp.base
+        );
+        let hub = Hub::start_with(ws, &corp, &ci, &login);
+        let published = get(&agent(), &hub.url("/login/issuers"), None);
+        assert_eq!(published.status, 200, "{}", published.body);
+        assert_eq!(published.json()[0]["name"], "corp");
+        assert_eq!(published.json()[0]["token"], "id_token");
+        let home = tempfile::tempdir().unwrap();
+        let (status, out, err) = client(home.path(), &["login", &hub.base, "--device"]);
+        assert_eq!(status, want, "{code}: {out}\n{err}");
+        assert!(err.contains("enter the code WDRN-7Q4K"), "{err}");
+        if want == 0 {
+            assert!(
+                out.contains("Logged in to") && out.contains("corp.lee@example.com"),
+                "{out}"
+            );
+            let me = client_ok(home.path(), &["--json", "hub", "whoami"]);
+            assert!(me.contains("approver"), "{me}");
+        } else {
+            assert!(
+                err.contains(if code == "deny" {
+                    "refused at the identity provider"
+                } else {
+                    "expired"
+                }),
+                "{err}"
+            );
+            assert!(!home.path().join("hub.json").exists());
+        }
+    }
+    // A hub whose issuers offer no device flow says so.
+    let hub = Hub::start(ws, &corp, &ci);
+    let home = tempfile::tempdir().unwrap();
+    let (status, _, err) = client(home.path(), &["login", &hub.base, "--device"]);
+    assert_eq!(status, 2, "{err}");
+    assert!(err.contains("offers no device login"), "{err}");
 }

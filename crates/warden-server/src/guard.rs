@@ -297,6 +297,7 @@ pub fn classify_hub(path: &str) -> (&'static str, Access) {
         "/v2/health/live" => ("health_live", Public),
         "/v2/health/ready" => ("health_ready", Public),
         "/checkpoint" => ("checkpoint", Public),
+        "/login/issuers" => ("login_issuers", Public),
         "/openapi.json" => ("openapi", Public),
         // Any verified caller, whatever their roles (no role is needed to
         // check the log), but rate-limited and counted like every call: a

@@ -72,6 +72,22 @@ pub struct IssuerSettings {
     /// Groups given by claim values (the CI path: a workflow on a
     /// protected branch of one repository).
     pub rules: Vec<GroupRule>,
+    /// How a person gets a token from this issuer on a terminal: the OAuth
+    /// 2.0 device authorization grant (RFC 8628), published to clients at
+    /// `GET /login/issuers`.
+    pub login: Option<LoginSettings>,
+}
+
+/// The public client a terminal logs in with (RFC 8628). Nothing here is
+/// secret: a device-flow client has no client secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginSettings {
+    pub client_id: String,
+    pub device_authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub scope: String,
+    /// Which token of the answer the hub verifies: `id_token` or `access_token`.
+    pub token: String,
 }
 
 /// `group = "ci-main"` when every listed claim has the listed value.
@@ -306,6 +322,38 @@ struct IssuerFile {
     leeway_seconds: u64,
     #[serde(default)]
     group: Vec<GroupRuleFile>,
+    #[serde(default)]
+    login: Option<LoginFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginFile {
+    client_id: String,
+    device_authorization_endpoint: String,
+    token_endpoint: String,
+    #[serde(default = "default_scope")]
+    scope: String,
+    #[serde(default = "default_login_token")]
+    token: String,
+}
+
+fn default_scope() -> String {
+    "openid email".into()
+}
+fn default_login_token() -> String {
+    "id_token".into()
+}
+
+/// An endpoint a client will send codes to: https, or http on the loopback
+/// address (tests, a local identity provider).
+fn endpoint_ok(u: &str) -> bool {
+    let l = u.to_ascii_lowercase();
+    (l.starts_with("https://")
+        || ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|p| l.starts_with(p)))
+        && !u.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 #[derive(Debug, Deserialize)]
@@ -433,6 +481,43 @@ pub fn config_from_toml(text: &str, source: &Path) -> Result<ServeConfig, Server
                 claims: g.claims,
             });
         }
+        let login = match f.login {
+            None => None,
+            Some(l) => {
+                for (field, u) in [
+                    (
+                        "device_authorization_endpoint",
+                        &l.device_authorization_endpoint,
+                    ),
+                    ("token_endpoint", &l.token_endpoint),
+                ] {
+                    if !endpoint_ok(u) {
+                        return Err(bad(
+                            &what,
+                            format!(
+                                "login.{field} {u:?}: https://, or http:// on the loopback address"
+                            ),
+                        ));
+                    }
+                }
+                if l.client_id.is_empty() || l.client_id.chars().any(|c| c.is_control()) {
+                    return Err(bad(&what, "login.client_id is empty"));
+                }
+                if l.token != "id_token" && l.token != "access_token" {
+                    return Err(bad(
+                        &what,
+                        format!("login.token {:?}: id_token or access_token", l.token),
+                    ));
+                }
+                Some(LoginSettings {
+                    client_id: l.client_id,
+                    device_authorization_endpoint: l.device_authorization_endpoint,
+                    token_endpoint: l.token_endpoint,
+                    scope: l.scope,
+                    token: l.token,
+                })
+            }
+        };
         out.push(IssuerSettings {
             name: f.name,
             jwt: JwtSettings {
@@ -447,6 +532,7 @@ pub fn config_from_toml(text: &str, source: &Path) -> Result<ServeConfig, Server
             principal_claim: f.principal_claim,
             groups_claim: f.groups_claim,
             rules,
+            login,
         });
     }
     // Checks every issuer's algorithms and key set now, not on a request.
@@ -501,6 +587,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/v2/health/live", get(crate::routes::live))
         .route("/v2/health/ready", get(crate::routes::live))
         .route("/checkpoint", get(checkpoint))
+        .route("/login/issuers", get(login_issuers))
         .route("/openapi.json", get(openapi))
         .route("/log/consistency", get(log_consistency))
         .route("/api/v1/whoami", get(whoami))
@@ -870,6 +957,25 @@ fn schema_of<T: schemars::JsonSchema>() -> Value {
 /// the handlers' own types (`schemars`), so the document cannot drift from
 /// what the hub parses; responses are JSON objects or arrays, and errors
 /// `{"error": "..."}`.
+/// `GET /login/issuers`: how a terminal logs in (RFC 8628 device flow),
+/// per issuer that offers it. Public: it holds no secret.
+async fn login_issuers(State(s): State<Arc<Shared>>) -> Response {
+    let list: Vec<Value> = s
+        .cfg
+        .hub
+        .iter()
+        .flat_map(|h| h.issuers.iter())
+        .filter_map(|i| {
+            i.login.as_ref().map(|l| {
+                json!({"name": i.name, "issuer": i.jwt.issuer, "client_id": l.client_id,
+                       "device_authorization_endpoint": l.device_authorization_endpoint,
+                       "token_endpoint": l.token_endpoint, "scope": l.scope, "token": l.token})
+            })
+        })
+        .collect();
+    (StatusCode::OK, axum::Json(list)).into_response()
+}
+
 async fn openapi() -> Response {
     (StatusCode::OK, axum::Json(openapi_document())).into_response()
 }
@@ -942,6 +1048,19 @@ pub fn openapi_document() -> Value {
                         "headers": {"x-warden-log-vkey": {"schema": {"type": "string"}, "description": "The log's verifier key"}}},
                 "404": err("The log is empty"),
                 "500": err("The checkpoint could not be read"),
+            }
+        }),
+    );
+    put(
+        "/login/issuers".into(),
+        "get",
+        json!({
+            "summary": "How a terminal logs in: each issuer's device-flow client (RFC 8628); open to everyone",
+            "security": [],
+            "responses": {
+                "200": {"description": "The issuers that offer it", "content": {"application/json": {"schema": {"type": "array"}}}},
+                "429": err("Too many requests"),
+                "503": err("At the concurrency limit or timed out"),
             }
         }),
     );
@@ -1221,6 +1340,7 @@ mod tests {
             principal_claim: "sub".into(),
             groups_claim: groups_claim.map(str::to_string),
             rules,
+            login: None,
         }
     }
 
@@ -1292,6 +1412,18 @@ mod tests {
         let cfg = config_from_toml(issuer, &src).unwrap();
         let hub = cfg.hub.unwrap();
         assert_eq!(hub.issuers[0].name, "corp");
+        assert_eq!(hub.issuers[0].login, None);
+        let login = format!(
+            "{issuer}[issuer.login]\nclient_id = \"warden-cli\"\ndevice_authorization_endpoint = \"https://idp.test/device\"\ntoken_endpoint = \"https://idp.test/token\"\n"
+        );
+        let l = config_from_toml(&login, &src).unwrap().hub.unwrap().issuers[0]
+            .login
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (l.scope.as_str(), l.token.as_str()),
+            ("openid email", "id_token")
+        );
         assert_eq!(cfg.env, "");
         assert!(!cfg.monitor.enabled);
         for (text, says) in [
@@ -1313,6 +1445,22 @@ mod tests {
             (
                 &format!("{issuer}[[issuer.group]]\nname = \"all\"\nclaims = {{}}\n"),
                 "every token would match",
+            ),
+            (
+                &format!(
+                    "{issuer}[issuer.login]\nclient_id = \"c\"\ndevice_authorization_endpoint = \"http://idp.test/device\"\ntoken_endpoint = \"https://idp.test/token\"\n"
+                ),
+                "login.device_authorization_endpoint",
+            ),
+            (
+                &format!(
+                    "{issuer}[issuer.login]\nclient_id = \"c\"\ndevice_authorization_endpoint = \"https://idp.test/device\"\ntoken_endpoint = \"https://idp.test/token\"\ntoken = \"refresh_token\"\n"
+                ),
+                "id_token or access_token",
+            ),
+            (
+                &format!("{issuer}[issuer.login]\nclient_id = \"c\"\nclient_secret = \"s\"\n"),
+                "unknown field `client_secret`",
             ),
         ] {
             let e = config_from_toml(text, &src).unwrap_err().to_string();

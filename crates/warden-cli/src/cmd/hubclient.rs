@@ -288,11 +288,21 @@ fn follow_checkpoint(
 }
 
 /// `warden login URL`.
+/// How `warden login` gets its token.
+pub enum LoginWith<'a> {
+    /// Given: a file, the flag or `WARDEN_HUB_TOKEN`.
+    Token {
+        token: Option<String>,
+        token_file: Option<&'a Path>,
+    },
+    /// The identity provider's device flow, as the hub publishes it.
+    Device { issuer: Option<&'a str> },
+}
+
 pub fn login(
     g: &Global,
     url: &str,
-    token: Option<String>,
-    token_file: Option<&Path>,
+    how: LoginWith<'_>,
     vkey: Option<&str>,
 ) -> Result<ExitCode, Failure> {
     refuse_actor(g)?;
@@ -307,16 +317,27 @@ pub fn login(
             ),
         ));
     }
-    let token = match (token, token_file) {
-        (_, Some(p)) => std::fs::read_to_string(p)
+    let token = match how {
+        LoginWith::Token {
+            token_file: Some(p),
+            ..
+        } => std::fs::read_to_string(p)
             .map_err(|e| Failure::new(exit::USAGE, format!("cannot read {}: {e}", p.display())))?
             .trim()
             .to_string(),
-        (Some(t), None) => t.trim().to_string(),
-        (None, None) => {
-            return Err(Failure::new(exit::USAGE, "no token given")
-                .with_hint("pass --token-file FILE or set WARDEN_HUB_TOKEN"));
+        LoginWith::Token {
+            token: Some(t),
+            token_file: None,
+        } => t.trim().to_string(),
+        LoginWith::Token {
+            token: None,
+            token_file: None,
+        } => {
+            return Err(Failure::new(exit::USAGE, "no token given").with_hint(
+                "pass --token-file FILE, set WARDEN_HUB_TOKEN, or log in with --device",
+            ));
         }
+        LoginWith::Device { issuer } => device_login(&agent(), &url, issuer)?,
     };
     if token.is_empty() {
         return Err(Failure::new(exit::USAGE, "the token is empty"));
@@ -434,6 +455,229 @@ pub fn promote(g: &Global, r: &VersionRef, env: &str) -> Result<ExitCode, Failur
         ));
     }
     print(g, &out, |_| println!("Promoted {}@{v} to {env}", r.name))
+}
+
+/// What the hub publishes about an issuer's device flow.
+#[derive(Deserialize)]
+struct DeviceIssuer {
+    name: String,
+    client_id: String,
+    device_authorization_endpoint: String,
+    token_endpoint: String,
+    scope: String,
+    token: String,
+}
+
+/// RFC 8628 §3.2: the device authorization response.
+#[derive(Deserialize)]
+struct DeviceAuthorization {
+    device_code: String,
+    user_code: String,
+    verification_uri: String,
+    #[serde(default)]
+    verification_uri_complete: Option<String>,
+    expires_in: u64,
+    #[serde(default)]
+    interval: Option<u64>,
+}
+
+/// An endpoint codes may go to: https, or http on the loopback address.
+fn endpoint_ok(u: &str) -> bool {
+    let l = u.to_ascii_lowercase();
+    l.starts_with("https://")
+        || ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|p| l.starts_with(p))
+}
+
+/// POSTs a form, returning the status and the JSON answer.
+fn post_form(a: &ureq::Agent, url: &str, form: &[(&str, &str)]) -> Result<(u16, Value), Failure> {
+    let mut r = a
+        .post(url)
+        .header("Accept", "application/json")
+        .send_form(form.iter().copied())
+        .map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
+    let status = r.status().as_u16();
+    let text = r
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()
+        .map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
+    let v: Value = serde_json::from_str(&text).map_err(|_| {
+        Failure::new(
+            exit::ERROR,
+            format!("{url}: answered {status} with something that is not JSON"),
+        )
+    })?;
+    Ok((status, v))
+}
+
+/// The OAuth 2.0 device authorization grant (RFC 8628): asks the identity
+/// provider the hub names for a code, shows it, and polls until the person
+/// approved it in a browser (or it expired or was denied).
+fn device_login(a: &ureq::Agent, hub: &str, issuer: Option<&str>) -> Result<String, Failure> {
+    let url = format!("{hub}/login/issuers");
+    let mut r = a
+        .get(&url)
+        .call()
+        .map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
+    let text = r
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()
+        .map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
+    let list: Vec<DeviceIssuer> = serde_json::from_str(&text)
+        .map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
+    let names = || {
+        list.iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let chosen = match issuer {
+        Some(n) => list.iter().find(|i| i.name == n).ok_or_else(|| {
+            Failure::new(
+                exit::USAGE,
+                format!(
+                    "the hub offers no device login for issuer {n:?} (it offers: {})",
+                    names()
+                ),
+            )
+        })?,
+        None => match list.as_slice() {
+            [one] => one,
+            [] => {
+                return Err(
+                    Failure::new(exit::USAGE, "the hub offers no device login").with_hint(
+                        "log in with --token-file FILE (a token from your identity provider)",
+                    ),
+                );
+            }
+            _ => {
+                return Err(Failure::new(
+                    exit::USAGE,
+                    format!(
+                        "the hub offers device login for several issuers: {}",
+                        names()
+                    ),
+                )
+                .with_hint("choose one with --issuer NAME"));
+            }
+        },
+    };
+    for u in [
+        &chosen.device_authorization_endpoint,
+        &chosen.token_endpoint,
+    ] {
+        if !endpoint_ok(u) {
+            return Err(Failure::new(
+                exit::ERROR,
+                format!("{u}: an identity provider is reached over https://"),
+            ));
+        }
+    }
+    let (status, v) = post_form(
+        a,
+        &chosen.device_authorization_endpoint,
+        &[("client_id", &chosen.client_id), ("scope", &chosen.scope)],
+    )?;
+    if status != 200 {
+        return Err(Failure::new(
+            exit::ERROR,
+            format!(
+                "{}: answered {status}: {}",
+                chosen.device_authorization_endpoint,
+                v.get("error_description")
+                    .or_else(|| v.get("error"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("no reason given")
+            ),
+        ));
+    }
+    let auth: DeviceAuthorization = serde_json::from_value(v).map_err(|e| {
+        Failure::new(
+            exit::ERROR,
+            format!(
+                "{}: not a device authorization: {e}",
+                chosen.device_authorization_endpoint
+            ),
+        )
+    })?;
+    eprintln!(
+        "To log in to the hub as yourself, open {} and enter the code {}",
+        auth.verification_uri, auth.user_code
+    );
+    if let Some(c) = &auth.verification_uri_complete {
+        eprintln!("  (or open {c})");
+    }
+    eprintln!("  the code expires in {} s; waiting...", auth.expires_in);
+    // RFC 8628 §3.5: poll no faster than the interval (default 5 s); slow
+    // down by 5 s when told to; stop at expiry.
+    let mut interval = auth.interval.unwrap_or(5);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(auth.expires_in);
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(interval));
+        if std::time::Instant::now() > deadline {
+            return Err(Failure::new(
+                exit::NOT_AUTHORISED,
+                "the code expired before it was entered",
+            )
+            .with_hint("run warden login --device again"));
+        }
+        let (status, v) = post_form(
+            a,
+            &chosen.token_endpoint,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", &auth.device_code),
+                ("client_id", &chosen.client_id),
+            ],
+        )?;
+        if status == 200 {
+            return v
+                .get(chosen.token.as_str())
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    Failure::new(
+                        exit::ERROR,
+                        format!(
+                            "{}: the answer has no {}",
+                            chosen.token_endpoint, chosen.token
+                        ),
+                    )
+                });
+        }
+        match v.get("error").and_then(Value::as_str) {
+            Some("authorization_pending") => {}
+            Some("slow_down") => interval += 5,
+            Some("access_denied") => {
+                return Err(Failure::new(
+                    exit::NOT_AUTHORISED,
+                    "the login was refused at the identity provider",
+                ));
+            }
+            Some("expired_token") => {
+                return Err(Failure::new(
+                    exit::NOT_AUTHORISED,
+                    "the code expired before it was entered",
+                )
+                .with_hint("run warden login --device again"));
+            }
+            other => {
+                return Err(Failure::new(
+                    exit::ERROR,
+                    format!(
+                        "{}: answered {status} ({})",
+                        chosen.token_endpoint,
+                        other.unwrap_or("no error code")
+                    ),
+                ));
+            }
+        }
+    }
 }
 
 /// `warden hub evidence-add MODEL@N`: a report read here (size-checked and

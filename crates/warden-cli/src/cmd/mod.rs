@@ -78,7 +78,21 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             token_file,
             token,
             vkey,
-        } => hubclient::login(&g, &url, token, token_file.as_deref(), vkey.as_deref()),
+            device,
+            issuer,
+        } => {
+            let how = if device {
+                hubclient::LoginWith::Device {
+                    issuer: issuer.as_deref(),
+                }
+            } else {
+                hubclient::LoginWith::Token {
+                    token,
+                    token_file: token_file.as_deref(),
+                }
+            };
+            hubclient::login(&g, &url, how, vkey.as_deref())
+        }
         Command::Hub(crate::cli::HubCmd::Whoami) => hubclient::whoami(&g),
         Command::Hub(crate::cli::HubCmd::TokenCreate {
             name,
