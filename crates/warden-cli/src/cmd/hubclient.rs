@@ -612,11 +612,17 @@ fn device_login(a: &ureq::Agent, hub: &str, issuer: Option<&str>) -> Result<Stri
     if let Some(c) = &auth.verification_uri_complete {
         eprintln!("  (or open {c})");
     }
-    eprintln!("  the code expires in {} s; waiting...", auth.expires_in);
+    eprintln!(
+        "  the code expires in {} s; waiting...",
+        auth.expires_in.min(3600)
+    );
     // RFC 8628 §3.5: poll no faster than the interval (default 5 s); slow
     // down by 5 s when told to; stop at expiry.
-    let mut interval = auth.interval.unwrap_or(5);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(auth.expires_in);
+    // The provider's figures are bounded here: at least 1 s between polls,
+    // at most 60 s, and no code lives longer than an hour.
+    let mut interval = auth.interval.unwrap_or(5).clamp(1, 60);
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_secs(auth.expires_in.min(3600));
     loop {
         std::thread::sleep(std::time::Duration::from_secs(interval));
         if std::time::Instant::now() > deadline {
@@ -652,7 +658,7 @@ fn device_login(a: &ureq::Agent, hub: &str, issuer: Option<&str>) -> Result<Stri
         }
         match v.get("error").and_then(Value::as_str) {
             Some("authorization_pending") => {}
-            Some("slow_down") => interval += 5,
+            Some("slow_down") => interval = (interval + 5).min(60),
             Some("access_denied") => {
                 return Err(Failure::new(
                     exit::NOT_AUTHORISED,
