@@ -135,6 +135,9 @@ pub fn credential_paths() -> Vec<PathBuf> {
         ".npmrc",
         ".cargo/credentials",
         ".cargo/credentials.toml",
+        ".cache/huggingface/token",
+        ".huggingface/token",
+        ".config/hub",
     ]
     .iter()
     .filter_map(|p| home.join(p).canonicalize().ok())
