@@ -554,10 +554,15 @@ pub enum PipelineCmd {
         acting: ActingAs,
     },
     /// One recorded run: every stage, its status, result and time
-    #[command(after_help = "Examples:\n  warden pipeline show 3\n  warden pipeline show 3 --json")]
+    #[command(
+        after_help = "Examples:\n  warden pipeline show 3\n  warden pipeline show 3 --json\n  warden pipeline show last --markdown >> \"$GITHUB_STEP_SUMMARY\"   # in a CI job"
+    )]
     Show {
-        /// The run number
-        id: u64,
+        /// The run number, or `last`
+        id: String,
+        /// Print the run as Markdown (a CI job's summary, a pull-request comment)
+        #[arg(long)]
+        markdown: bool,
         #[command(flatten)]
         acting: ActingAs,
     },

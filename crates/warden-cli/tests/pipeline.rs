@@ -248,6 +248,16 @@ fn a_pipeline_trains_in_the_sandbox_records_provenance_and_reuses_unchanged_stag
     assert_eq!(log.as_array().map(|a| a.len()), Some(4), "{log}");
     let (code, _, _) = run(warden(&p.ws).args(["pipeline", "show", "99"]));
     assert_ne!(code, 0);
+    // The newest run as Markdown, for a CI job's summary.
+    let (code, md, err) = run(warden(&p.ws).args(["pipeline", "show", "last", "--markdown"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        md.starts_with("### Warden pipeline `penguins`: run 4 passed"),
+        "{md}"
+    );
+    assert!(md.contains("| train | train | ok |"), "{md}");
+    let (code, _, err) = run(warden(&p.ws).args(["pipeline", "show", "first"]));
+    assert_eq!(code, 2, "{err}");
 }
 
 /// Runs the pipeline with `script` as the trainer and expects the train

@@ -145,11 +145,22 @@ pub fn run(g: &Global, cmd: PipelineCmd) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        PipelineCmd::Show { id, .. } => {
+        PipelineCmd::Show { id, markdown, .. } => {
             let ws = workspace(g)?;
-            let r = ws.pipeline_show(id)?;
+            let r = if id == "last" {
+                ws.pipeline_list(None)?
+                    .pop()
+                    .ok_or_else(|| Failure::new(exit::ERROR, "no pipeline run is recorded"))?
+            } else {
+                let n: u64 = id.parse().map_err(|_| {
+                    Failure::new(exit::USAGE, format!("{id:?}: give a run number, or `last`"))
+                })?;
+                ws.pipeline_show(n)?
+            };
             if g.json {
                 output::json(&r)?;
+            } else if markdown {
+                print!("{}", run_markdown(&r));
             } else {
                 print_run(&r);
             }
@@ -228,6 +239,70 @@ fn print_run(r: &pipeline::RunReport) {
             }
         }
     }
+}
+
+/// A run as Markdown: a heading with the outcome, a table of stages, and a
+/// denied gate's reasons (Markdown special characters in values escaped).
+fn run_markdown(r: &pipeline::RunReport) -> String {
+    let esc = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace('|', "\\|")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('\n', " ")
+    };
+    let mark = match r.run.status.as_str() {
+        "succeeded" => "passed",
+        "denied" => "denied by a gate",
+        _ => "failed",
+    };
+    let mut out = format!(
+        "### Warden pipeline `{}`: run {} {mark}\n\n{} to {}, by {}; file digest `{}`\n\n",
+        esc(&r.run.pipeline),
+        r.id,
+        r.run.started_at,
+        r.run.finished_at,
+        esc(&r.created_by),
+        r.run.file_digest
+    );
+    out.push_str(
+        "| stage | kind | status | seconds | result |\n| --- | --- | --- | ---: | --- |\n",
+    );
+    for s in &r.run.stages {
+        let result = match (&s.error, s.result.as_object()) {
+            (Some(e), _) => e.clone(),
+            (None, Some(o)) => o
+                .iter()
+                .filter(|(k, _)| {
+                    !matches!(k.as_str(), "stdout" | "stderr" | "code" | "seconds")
+                        && !k.ends_with("digest")
+                })
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(s) => format!("{k}={s}"),
+                    other => format!("{k}={other}"),
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            (None, None) => String::new(),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {:.1} | {} |\n",
+            esc(&s.name),
+            esc(&s.kind),
+            status_word(s.status),
+            s.seconds,
+            esc(&result)
+        ));
+    }
+    for s in &r.run.stages {
+        if s.status == StageStatus::Denied {
+            out.push_str(&format!("\n**{}** denied:\n\n", esc(&s.name)));
+            for reason in &s.reasons {
+                out.push_str(&format!("- {}\n", esc(reason)));
+            }
+        }
+    }
+    out
 }
 
 pub fn evidence(g: &Global, cmd: EvidenceCmd) -> Result<ExitCode, Failure> {
