@@ -345,17 +345,6 @@ fn default_login_token() -> String {
     "id_token".into()
 }
 
-/// An endpoint a client will send codes to: https, or http on the loopback
-/// address (tests, a local identity provider).
-fn endpoint_ok(u: &str) -> bool {
-    let l = u.to_ascii_lowercase();
-    (l.starts_with("https://")
-        || ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-            .iter()
-            .any(|p| l.starts_with(p)))
-        && !u.chars().any(|c| c.is_whitespace() || c.is_control())
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GroupRuleFile {
@@ -491,7 +480,7 @@ pub fn config_from_toml(text: &str, source: &Path) -> Result<ServeConfig, Server
                     ),
                     ("token_endpoint", &l.token_endpoint),
                 ] {
-                    if !endpoint_ok(u) {
+                    if !warden::hubclient::endpoint_ok(u) {
                         return Err(bad(
                             &what,
                             format!(

@@ -118,7 +118,7 @@ impl Workspace {
         for m in &models {
             if crate::stored::model_manifest(m)?.training.is_none() {
                 imported += 1;
-                let p = self.provenance_facts(m)?;
+                let p = self.provenance_facts(m, self.verified_files(m).as_ref())?;
                 if p["verified"] == true && p["network_isolated"] == true {
                     built += 1;
                 }

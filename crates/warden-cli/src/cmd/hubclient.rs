@@ -176,20 +176,7 @@ impl Session {
                 .send(body.map(Value::to_string).unwrap_or_else(|| "{}".into())),
         };
         let mut r = sent.map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
-        let status = r.status().as_u16();
-        let text = r
-            .body_mut()
-            .with_config()
-            .limit(64 << 20)
-            .read_to_string()
-            .map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
-        let v: Value = serde_json::from_str(&text).map_err(|_| {
-            Failure::new(
-                exit::ERROR,
-                format!("{url}: answered {status} with something that is not JSON"),
-            )
-        })?;
-        Ok((status, v))
+        json_answer(&url, &mut r, 64 << 20)
     }
 
     /// Fetches the hub's checkpoint and checks it extends the newest this
@@ -307,9 +294,7 @@ pub fn login(
 ) -> Result<ExitCode, Failure> {
     refuse_actor(g)?;
     let url = url.trim_end_matches('/').to_string();
-    let lower = url.to_ascii_lowercase();
-    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"];
-    if !lower.starts_with("https://") && !loopback.iter().any(|p| lower.starts_with(p)) {
+    if !hubclient::endpoint_ok(&url) {
         return Err(Failure::new(
             exit::USAGE,
             format!(
@@ -481,15 +466,6 @@ struct DeviceAuthorization {
     interval: Option<u64>,
 }
 
-/// An endpoint codes may go to: https, or http on the loopback address.
-fn endpoint_ok(u: &str) -> bool {
-    let l = u.to_ascii_lowercase();
-    l.starts_with("https://")
-        || ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-            .iter()
-            .any(|p| l.starts_with(p))
-}
-
 /// POSTs a form, returning the status and the JSON answer.
 fn post_form(a: &ureq::Agent, url: &str, form: &[(&str, &str)]) -> Result<(u16, Value), Failure> {
     let mut r = a
@@ -497,11 +473,20 @@ fn post_form(a: &ureq::Agent, url: &str, form: &[(&str, &str)]) -> Result<(u16, 
         .header("Accept", "application/json")
         .send_form(form.iter().copied())
         .map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
+    json_answer(url, &mut r, 1 << 20)
+}
+
+/// An answer's status and JSON body (at most `limit` bytes).
+fn json_answer(
+    url: &str,
+    r: &mut ureq::http::Response<ureq::Body>,
+    limit: u64,
+) -> Result<(u16, Value), Failure> {
     let status = r.status().as_u16();
     let text = r
         .body_mut()
         .with_config()
-        .limit(1 << 20)
+        .limit(limit)
         .read_to_string()
         .map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
     let v: Value = serde_json::from_str(&text).map_err(|_| {
@@ -522,13 +507,8 @@ fn device_login(a: &ureq::Agent, hub: &str, issuer: Option<&str>) -> Result<Stri
         .get(&url)
         .call()
         .map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
-    let text = r
-        .body_mut()
-        .with_config()
-        .limit(1 << 20)
-        .read_to_string()
-        .map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
-    let list: Vec<DeviceIssuer> = serde_json::from_str(&text)
+    let (_, answer) = json_answer(&url, &mut r, 1 << 20)?;
+    let list: Vec<DeviceIssuer> = serde_json::from_value(answer)
         .map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
     let names = || {
         list.iter()
@@ -571,7 +551,7 @@ fn device_login(a: &ureq::Agent, hub: &str, issuer: Option<&str>) -> Result<Stri
         &chosen.device_authorization_endpoint,
         &chosen.token_endpoint,
     ] {
-        if !endpoint_ok(u) {
+        if !hubclient::endpoint_ok(u) {
             return Err(Failure::new(
                 exit::ERROR,
                 format!("{u}: an identity provider is reached over https://"),

@@ -199,6 +199,27 @@ fn status_word(s: StageStatus) -> &'static str {
     }
 }
 
+/// A stage's result as a person reads it: its error, or its fields less
+/// digests, log blobs and timings.
+fn result_text(s: &pipeline::StageRecord) -> String {
+    match (&s.error, s.result.as_object()) {
+        (Some(e), _) => e.clone(),
+        (None, Some(o)) => o
+            .iter()
+            .filter(|(k, _)| {
+                !matches!(k.as_str(), "stdout" | "stderr" | "code" | "seconds")
+                    && !k.ends_with("digest")
+            })
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        (None, None) => String::new(),
+    }
+}
+
 fn print_run(r: &pipeline::RunReport) {
     println!(
         "Pipeline run {} of {}: {} ({} to {}, by {})",
@@ -206,22 +227,7 @@ fn print_run(r: &pipeline::RunReport) {
     );
     let mut t = output::table(&["stage", "kind", "status", "seconds", "result"]);
     for s in &r.run.stages {
-        let result = match (&s.error, s.result.as_object()) {
-            (Some(e), _) => e.clone(),
-            (None, Some(o)) => o
-                .iter()
-                .filter(|(k, _)| {
-                    !matches!(k.as_str(), "stdout" | "stderr" | "code" | "seconds")
-                        && !k.ends_with("digest")
-                })
-                .map(|(k, v)| match v {
-                    serde_json::Value::String(s) => format!("{k}={s}"),
-                    other => format!("{k}={other}"),
-                })
-                .collect::<Vec<_>>()
-                .join(" "),
-            (None, None) => String::new(),
-        };
+        let result = result_text(s);
         t.add_row(vec![
             s.name.clone(),
             s.kind.clone(),
@@ -269,22 +275,7 @@ fn run_markdown(r: &pipeline::RunReport) -> String {
         "| stage | kind | status | seconds | result |\n| --- | --- | --- | ---: | --- |\n",
     );
     for s in &r.run.stages {
-        let result = match (&s.error, s.result.as_object()) {
-            (Some(e), _) => e.clone(),
-            (None, Some(o)) => o
-                .iter()
-                .filter(|(k, _)| {
-                    !matches!(k.as_str(), "stdout" | "stderr" | "code" | "seconds")
-                        && !k.ends_with("digest")
-                })
-                .map(|(k, v)| match v {
-                    serde_json::Value::String(s) => format!("{k}={s}"),
-                    other => format!("{k}={other}"),
-                })
-                .collect::<Vec<_>>()
-                .join(" "),
-            (None, None) => String::new(),
-        };
+        let result = result_text(s);
         out.push_str(&format!(
             "| {} | {} | {} | {:.1} | {} |\n",
             esc(&s.name),

@@ -238,7 +238,7 @@ pub struct LoadedModel {
 }
 
 /// A package's files, its signature bundle, and the key that verified it.
-type VerifiedFiles = (BTreeMap<String, Vec<u8>>, Vec<u8>, String);
+pub(crate) type VerifiedFiles = (BTreeMap<String, Vec<u8>>, Vec<u8>, String);
 
 /// The result of `model export`.
 #[derive(Debug, Serialize)]

@@ -337,7 +337,7 @@ impl Workspace {
         };
         match &stage.kind {
             StageKind::Ingest(s) => {
-                let path = resolve_file_inside(&plan.dir, &s.file)?;
+                let path = resolve_inside(&plan.dir, &s.file, Want::File)?;
                 let file_digest = file_sha256(&path)?;
                 if let Some(want) = &s.sha256 {
                     let want = spec::parse_sha256(want).map_err(StageFailure)?;
@@ -349,7 +349,7 @@ impl Workspace {
                     }
                 }
                 let key = stage_key(stage, &json!({"file": file_digest.to_string()}))?;
-                if let Some(done) = self.reused(&key, earlier, produced_dataset)? {
+                if let Some(done) = self.reused(&key, earlier, &|r| produced_dataset(self, r))? {
                     return Ok((Some(key), done));
                 }
                 let mut f = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
@@ -377,7 +377,9 @@ impl Workspace {
                 match (&t.builtin, &t.command) {
                     (Some(kind), _) => {
                         let key = stage_key(stage, &json!({"dataset": ds.digest}))?;
-                        if let Some(done) = self.reused(&key, earlier, produced_model)? {
+                        if let Some(done) =
+                            self.reused(&key, earlier, &|r| produced_model(self, r))?
+                        {
                             return Ok((Some(key), done));
                         }
                         let kind = if kind == "mlp" {
@@ -389,10 +391,7 @@ impl Workspace {
                         config.seed = t.seed.unwrap_or(0);
                         let out = self.train(
                             &crate::TrainRequest {
-                                dataset: VersionRef {
-                                    name: ds.name.clone(),
-                                    version: Some(ds.version),
-                                },
+                                dataset: at(&ds.name, ds.version),
                                 target: None,
                                 features: None,
                                 name: model,
@@ -422,29 +421,24 @@ impl Workspace {
                 let m = self.input_model(&e.model, produced)?;
                 let ds = self.input_dataset(&e.dataset, produced)?;
                 let key = stage_key(stage, &json!({"model": m.digest, "dataset": ds.digest}))?;
-                let model_ref = VersionRef {
-                    name: m.name.clone(),
-                    version: Some(m.version),
-                };
-                let check = |r: &Value| -> Result<bool, Error> {
+                let model_ref = at(&m.name, m.version);
+                let check = |r: &Value| -> Result<Option<Produced>, Error> {
                     let id = r["evaluation"].as_u64().unwrap_or(0);
                     Ok(self
                         .store()
                         .read()?
                         .evaluations(&m.name, Some(m.version))?
                         .iter()
-                        .any(|x| x.id == id))
+                        .any(|x| x.id == id)
+                        .then_some(Produced::Nothing))
                 };
-                if let Some(done) = self.reused_checked(&key, earlier, &check)? {
+                if let Some(done) = self.reused(&key, earlier, &check)? {
                     return Ok((Some(key), done));
                 }
                 let out = self.evaluate(&crate::EvalRequest {
                     progress: None,
                     model: model_ref,
-                    dataset: VersionRef {
-                        name: ds.name.clone(),
-                        version: Some(ds.version),
-                    },
+                    dataset: at(&ds.name, ds.version),
                     sensitive: e.sensitive.clone(),
                     privileged: Vec::new(),
                     bootstrap: 200,
@@ -471,22 +465,20 @@ impl Workspace {
             StageKind::Scan(s) => {
                 let m = self.input_model(&s.model, produced)?;
                 let key = stage_key(stage, &json!({"model": m.digest}))?;
-                let check = |r: &Value| -> Result<bool, Error> {
+                let check = |r: &Value| -> Result<Option<Produced>, Error> {
                     let id = r["scan"].as_u64().unwrap_or(0);
                     Ok(self
                         .store()
                         .read()?
                         .scans(Some((&m.name, m.version)))?
                         .iter()
-                        .any(|x| x.id == id))
+                        .any(|x| x.id == id)
+                        .then_some(Produced::Nothing))
                 };
-                if let Some(done) = self.reused_checked(&key, earlier, &check)? {
+                if let Some(done) = self.reused(&key, earlier, &check)? {
                     return Ok((Some(key), done));
                 }
-                let r = VersionRef {
-                    name: m.name.clone(),
-                    version: Some(m.version),
-                };
+                let r = at(&m.name, m.version);
                 let report =
                     self.scan_model(&r, &crate::scanner::Options::default(), &|_, _| {})?;
                 let rec = self.record_scan(&report, Some(&r), &r.to_string())?;
@@ -506,38 +498,37 @@ impl Workspace {
                     Some(k) => k.parse().map_err(StageFailure)?,
                     None => crate::EvidenceKind::of_tool(&e.tool),
                 };
-                let r = VersionRef {
-                    name: m.name.clone(),
-                    version: Some(m.version),
-                };
+                let r = at(&m.name, m.version);
                 // A report file that has not changed, for the same model,
                 // is the evidence already recorded; a command runs anew
                 // (a scanner's findings change as its database does).
                 let mut key = None;
                 if e.command.is_none() {
-                    let digest = file_sha256(&resolve_file_inside(&plan.dir, &e.report)?)?;
+                    let digest = file_sha256(&resolve_inside(&plan.dir, &e.report, Want::File)?)?;
                     let k = stage_key(
                         stage,
                         &json!({"model": m.digest, "report": digest.to_string()}),
                     )?;
-                    let check = |r: &Value| -> Result<bool, Error> {
+                    let check = |r: &Value| -> Result<Option<Produced>, Error> {
                         let id = r["evidence"].as_u64().unwrap_or(0);
                         Ok(self
                             .store()
                             .read()?
                             .evidence(Some((&m.name, m.version)))?
                             .iter()
-                            .any(|x| x.id == id))
+                            .any(|x| x.id == id)
+                            .then_some(Produced::Nothing))
                     };
-                    if let Some(done) = self.reused_checked(&k, earlier, &check)? {
+                    if let Some(done) = self.reused(&k, earlier, &check)? {
                         return Ok((Some(k), done));
                     }
                     key = Some(k);
                 }
                 let (report_path, _keep) = match &e.command {
-                    None => (resolve_file_inside(&plan.dir, &e.report)?, None),
+                    None => (resolve_inside(&plan.dir, &e.report, Want::File)?, None),
                     Some(command) => {
-                        let code = resolve_inside(&plan.dir, e.code.as_deref().unwrap_or("."))?;
+                        let code =
+                            resolve_inside(&plan.dir, e.code.as_deref().unwrap_or("."), Want::Dir)?;
                         let out = tempfile::tempdir().map_err(|x| {
                             StageFailure(format!("cannot create a scratch directory: {x}"))
                         })?;
@@ -598,13 +589,29 @@ impl Workspace {
                     },
                 ))
             }
-            StageKind::Gate(g) => {
+            StageKind::Gate(g) | StageKind::Promote(g) => {
                 let m = self.input_model(&g.model, produced)?;
-                let r = VersionRef {
-                    name: m.name.clone(),
-                    version: Some(m.version),
+                let r = at(&m.name, m.version);
+                // A promotion is a gate decision that also moves the pointer.
+                let (out, moved) = match &stage.kind {
+                    StageKind::Promote(_) => {
+                        let p = self.promote(&r, &g.env)?;
+                        (p.gate, Some((p.decision, p.previous)))
+                    }
+                    _ => (self.gate(&r, &g.env)?, None),
                 };
-                let out = self.gate(&r, &g.env)?;
+                let mut result =
+                    json!({"model": out.model, "env": out.env, "allowed": out.allowed});
+                match moved {
+                    Some((decision, previous)) => {
+                        result["decision"] = json!(decision);
+                        result["previous"] = json!(previous);
+                    }
+                    None => {
+                        result["policy_digest"] = json!(out.policy_digest);
+                        result["input_digest"] = json!(out.input_digest);
+                    }
+                }
                 Ok((
                     None,
                     StageDone {
@@ -613,32 +620,8 @@ impl Workspace {
                         } else {
                             StageStatus::Denied
                         },
-                        result: json!({"model": out.model, "env": out.env, "allowed": out.allowed,
-                                       "policy_digest": out.policy_digest, "input_digest": out.input_digest}),
+                        result,
                         reasons: out.reasons,
-                        produced: Produced::Nothing,
-                    },
-                ))
-            }
-            StageKind::Promote(g) => {
-                let m = self.input_model(&g.model, produced)?;
-                let r = VersionRef {
-                    name: m.name.clone(),
-                    version: Some(m.version),
-                };
-                let out = self.promote(&r, &g.env)?;
-                Ok((
-                    None,
-                    StageDone {
-                        status: if out.gate.allowed {
-                            StageStatus::Ok
-                        } else {
-                            StageStatus::Denied
-                        },
-                        result: json!({"model": out.gate.model, "env": out.gate.env,
-                                       "allowed": out.gate.allowed, "decision": out.decision,
-                                       "previous": out.previous}),
-                        reasons: out.gate.reasons,
                         produced: Produced::Nothing,
                     },
                 ))
@@ -668,12 +651,12 @@ impl Workspace {
             &format!("dataset:{}@{}", ds.name, ds.version),
         )?;
         self.check_freeze("training")?;
-        let code = resolve_inside(&plan.dir, t.code.as_deref().unwrap_or("."))?;
+        let code = resolve_inside(&plan.dir, t.code.as_deref().unwrap_or("."), Want::Dir)?;
         let outputs_rel = t.outputs.clone().unwrap_or_else(|| "out".to_string());
         let output_at = code.join(&outputs_rel);
         let lock = match &t.lockfile {
             Some(l) => {
-                let p = resolve_file_inside(&code, l)?;
+                let p = resolve_inside(&code, l, Want::File)?;
                 Some((l.clone(), file_sha256(&p)?))
             }
             None => None,
@@ -701,7 +684,7 @@ impl Workspace {
         // What read-only paths hold (a virtualenv) is not hashed: without a
         // lock file standing for it, an earlier result is not reused.
         let reusable = lock.is_some() || plan.sandbox.read_only.is_empty();
-        if reusable && let Some(done) = self.reused(&key, earlier, produced_model)? {
+        if reusable && let Some(done) = self.reused(&key, earlier, &|r| produced_model(self, r))? {
             return Ok((Some(key), done));
         }
         // The dataset version, materialised read-only.
@@ -880,10 +863,7 @@ impl Workspace {
             schema: schema_path,
             check: check_path,
             check_tolerance: None,
-            dataset: Some(VersionRef {
-                name: ds.name.clone(),
-                version: Some(ds.version),
-            }),
+            dataset: Some(at(&ds.name, ds.version)),
             provenance: Some(build),
         })?;
         let m = imported.model.record;
@@ -966,19 +946,19 @@ impl Workspace {
         Ok(self.find_model(&r)?)
     }
 
-    /// An earlier successful stage with this key whose result still names a
-    /// recorded object with the recorded digest.
+    /// An earlier successful stage with this key whose recorded result
+    /// `load` still finds in the registry (with the recorded digest).
     fn reused(
         &self,
         key: &str,
         earlier: &[RunDocument],
-        load: fn(&Workspace, &Value) -> Result<Option<Produced>, Error>,
+        load: &dyn Fn(&Value) -> Result<Option<Produced>, Error>,
     ) -> Result<Option<StageDone>, StageFailure> {
         for run in earlier {
             for s in &run.stages {
                 if s.key.as_deref() == Some(key)
                     && matches!(s.status, StageStatus::Ok | StageStatus::Reused)
-                    && let Some(p) = load(self, &s.result)?
+                    && let Some(p) = load(&s.result)?
                 {
                     return Ok(Some(StageDone {
                         status: StageStatus::Reused,
@@ -991,29 +971,13 @@ impl Workspace {
         }
         Ok(None)
     }
+}
 
-    fn reused_checked(
-        &self,
-        key: &str,
-        earlier: &[RunDocument],
-        check: &dyn Fn(&Value) -> Result<bool, Error>,
-    ) -> Result<Option<StageDone>, StageFailure> {
-        for run in earlier {
-            for s in &run.stages {
-                if s.key.as_deref() == Some(key)
-                    && matches!(s.status, StageStatus::Ok | StageStatus::Reused)
-                    && check(&s.result)?
-                {
-                    return Ok(Some(StageDone {
-                        status: StageStatus::Reused,
-                        result: s.result.clone(),
-                        reasons: Vec::new(),
-                        produced: Produced::Nothing,
-                    }));
-                }
-            }
-        }
-        Ok(None)
+/// `NAME@V` of a recorded version.
+fn at(name: &ObjectName, version: u64) -> VersionRef {
+    VersionRef {
+        name: name.clone(),
+        version: Some(version),
     }
 }
 
@@ -1087,29 +1051,17 @@ fn file_sha256(path: &Path) -> Result<Digest, StageFailure> {
     Ok(h.finish())
 }
 
-/// A directory named relative to `base`, resolved (links followed), that
-/// is still inside `base`.
-fn resolve_inside(base: &Path, rel: &str) -> Result<PathBuf, StageFailure> {
-    let b = base.canonicalize().map_err(|e| Error::io(base, e))?;
-    let p = base.join(rel);
-    let c = p.canonicalize().map_err(|e| Error::io(&p, e))?;
-    if !c.starts_with(&b) {
-        return Err(StageFailure(format!(
-            "{} resolves to {}, outside the pipeline's directory {}",
-            p.display(),
-            c.display(),
-            b.display()
-        )));
-    }
-    if !c.is_dir() {
-        return Err(StageFailure(format!("{} is not a directory", p.display())));
-    }
-    Ok(c)
+/// What [`resolve_inside`] must find.
+#[derive(Clone, Copy)]
+enum Want {
+    Dir,
+    File,
 }
 
-/// A regular file named relative to `base`, resolved, still inside `base`:
-/// a symbolic link in a checkout cannot make Warden read the caller's files.
-fn resolve_file_inside(base: &Path, rel: &str) -> Result<PathBuf, StageFailure> {
+/// `rel` under `base`, resolved (links followed), that is still inside
+/// `base` and is a directory or regular file as asked: a symbolic link in a
+/// checkout cannot make Warden read the caller's files.
+fn resolve_inside(base: &Path, rel: &str, want: Want) -> Result<PathBuf, StageFailure> {
     let b = base.canonicalize().map_err(|e| Error::io(base, e))?;
     let p = base.join(rel);
     let c = p.canonicalize().map_err(|e| Error::io(&p, e))?;
@@ -1121,11 +1073,12 @@ fn resolve_file_inside(base: &Path, rel: &str) -> Result<PathBuf, StageFailure> 
             b.display()
         )));
     }
-    if !c.is_file() {
-        return Err(StageFailure(format!(
-            "{} is not a regular file",
-            p.display()
-        )));
+    let (ok, what) = match want {
+        Want::Dir => (c.is_dir(), "a directory"),
+        Want::File => (c.is_file(), "a regular file"),
+    };
+    if !ok {
+        return Err(StageFailure(format!("{} is not {what}", p.display())));
     }
     Ok(c)
 }
@@ -1459,13 +1412,18 @@ impl Workspace {
     /// The `provenance` section of the policy input: whether the package
     /// carries SLSA provenance, and whether it verifies with the key that
     /// signed the package and names the file the package was made from.
-    pub(crate) fn provenance_facts(&self, m: &ModelRecord) -> Result<Value, Error> {
+    /// `verified` is the package's verification, done once by the caller.
+    pub(crate) fn provenance_facts(
+        &self,
+        m: &ModelRecord,
+        verified: Result<&crate::models::model::VerifiedFiles, &Error>,
+    ) -> Result<Value, Error> {
         let manifest = crate::stored::model_manifest(m)?;
         let Some(build) = &manifest.provenance.build else {
             return Ok(json!({"present": false, "verified": false}));
         };
         let check = || -> Result<provenance::Statement, String> {
-            let (files, _, key_name) = self.verified_files(m).map_err(|e| e.to_string())?;
+            let (files, _, key_name) = verified.map_err(|e| e.to_string())?;
             let envelope = files
                 .get(&build.file)
                 .ok_or_else(|| format!("the package has no {}", build.file))?;
@@ -1485,7 +1443,7 @@ impl Workspace {
                 .iter()
                 .find(|k| k.name.as_str() == key_name)
                 .ok_or_else(|| format!("no key {key_name}"))?;
-            let key = warden_artifact::keys::PublicKey::from_pem(&rec.public_pem, &key_name)
+            let key = warden_artifact::keys::PublicKey::from_pem(&rec.public_pem, key_name)
                 .map_err(|e| e.to_string())?;
             provenance::verify(envelope, &key, &source.file, &digest)
         };

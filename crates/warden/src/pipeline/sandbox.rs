@@ -179,8 +179,13 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
 
 /// The bubblewrap on this machine, if it can make a sandbox here: its path
 /// and version. (Inside some containers user namespaces are off and it
-/// cannot.)
+/// cannot.) Probed once per process: every stage of a run asks.
 pub fn bubblewrap() -> Option<(PathBuf, String)> {
+    static PROBED: std::sync::OnceLock<Option<(PathBuf, String)>> = std::sync::OnceLock::new();
+    PROBED.get_or_init(probe_bubblewrap).clone()
+}
+
+fn probe_bubblewrap() -> Option<(PathBuf, String)> {
     let bwrap = find_program("bwrap")?;
     let version = Command::new(&bwrap)
         .arg("--version")

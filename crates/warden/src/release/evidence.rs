@@ -618,7 +618,7 @@ impl Workspace {
             )));
         }
         let bytes = std::fs::read(&req.file).map_err(|e| Error::io(&req.file, e))?;
-        self.evidence_add_report(
+        self.record_report(
             &req.model,
             &req.tool,
             req.kind,
@@ -638,6 +638,18 @@ impl Workspace {
         source: ReportSource<'_>,
     ) -> Result<EvidenceInfo, Error> {
         self.authorize(Action::EvidenceAdd, &format!("model:{model}"))?;
+        self.record_report(model, tool, kind, bytes, source)
+    }
+
+    /// The work of both: the caller has been authorised.
+    fn record_report(
+        &self,
+        model: &VersionRef,
+        tool: &str,
+        kind: EvidenceKind,
+        bytes: &[u8],
+        source: ReportSource<'_>,
+    ) -> Result<EvidenceInfo, Error> {
         check_tool(tool)?;
         let m = self.find_model(model)?;
         if bytes.len() as u64 > MAX_EVIDENCE_BYTES {

@@ -107,7 +107,9 @@ impl Workspace {
     pub(crate) fn policy_input(&self, m: &ModelRecord, env: &str) -> Result<Value, Error> {
         let manifest = crate::stored::model_manifest(m)?;
         let keys = self.store().read()?.keys()?;
-        let signatures = match self.verified_files(m) {
+        // Verified once: the signature and the provenance both read it.
+        let verified = self.verified_files(m);
+        let signatures = match &verified {
             Ok((_, _, key)) => {
                 let key_id = keys
                     .iter()
@@ -180,7 +182,7 @@ impl Workspace {
             "signatures": signatures,
             "scan": self.scan_facts(m)?,
             "evidence": self.evidence_facts(m)?,
-            "provenance": self.provenance_facts(m)?,
+            "provenance": self.provenance_facts(m, verified.as_ref())?,
             "datasets": datasets,
             "training": training,
             "evaluation": self.latest_evaluation(m)?,

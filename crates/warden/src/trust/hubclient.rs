@@ -115,6 +115,35 @@ pub fn remember_checkpoint(dir: &Path, cp: &OpenedCheckpoint) -> Result<(), Erro
 }
 
 /// Where this machine keeps its approval key `name` for the hub at `dir`.
+/// Whether tokens and codes may be sent to `url`: https, or plain http to
+/// the loopback address only (`127.0.0.1`, `localhost`, `[::1]`, with an
+/// optional port; `http://127.0.0.1.example.com` is not the loopback).
+pub fn endpoint_ok(url: &str) -> bool {
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    let lower = url.to_ascii_lowercase();
+    if let Some(rest) = lower.strip_prefix("https://") {
+        return !rest.is_empty();
+    }
+    let Some(rest) = lower.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix("[::1]") {
+        Some(port) => return port.is_empty() || is_port(port),
+        None => authority,
+    };
+    let (name, port) = host.split_once(':').unwrap_or((host, ""));
+    matches!(name, "127.0.0.1" | "localhost") && (port.is_empty() || is_port(&format!(":{port}")))
+}
+
+/// `:N` with N a port number.
+fn is_port(s: &str) -> bool {
+    s.strip_prefix(':')
+        .is_some_and(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
 pub fn approval_key_path(dir: &Path, name: &warden_core::KeyName) -> PathBuf {
     dir.join("hub-keys").join(format!("{name}.pem"))
 }
@@ -236,6 +265,30 @@ mod tests {
     use super::*;
     use crate::{OpenOptions, Workspace};
     use warden_core::{ActorName, RoleName};
+
+    #[test]
+    fn only_https_or_the_loopback_address_receives_tokens() {
+        for ok in [
+            "https://hub.example.com",
+            "http://127.0.0.1:8080/x",
+            "http://localhost",
+            "http://[::1]:9/",
+        ] {
+            assert!(endpoint_ok(ok), "{ok}");
+        }
+        for bad in [
+            "http://hub.example.com",
+            "http://127.0.0.1.example.com",
+            "http://localhost.example.com/",
+            "http://127.0.0.1:80@evil.example/",
+            "http://[::1].evil/",
+            "ftp://127.0.0.1",
+            "https://",
+            "https://hub.example.com/ x",
+        ] {
+            assert!(!endpoint_ok(bad), "{bad}");
+        }
+    }
 
     fn grow(ws: &Workspace, n: usize, tag: &str) -> OpenedCheckpoint {
         for i in 0..n {
