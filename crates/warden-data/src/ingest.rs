@@ -326,17 +326,18 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
         .collect();
     let present: Vec<&str> = names.iter().map(String::as_str).collect();
 
-    let types: Vec<ColumnType> = raw_columns
-        .iter()
-        .flatten()
-        .map(|c| {
-            schema_decl
-                .columns
-                .get(&c.name)
-                .and_then(|e| e.column_type)
-                .unwrap_or_else(|| infer(c))
-        })
-        .collect();
+    // Per-column work below runs on every core; results keep column order.
+    let kept: Vec<&RawColumn> = raw_columns.iter().flatten().collect();
+    let types: Vec<ColumnType> =
+        crate::pool::try_map(kept.clone(), crate::pool::workers(), |c| {
+            Ok::<_, DataError>(
+                schema_decl
+                    .columns
+                    .get(&c.name)
+                    .and_then(|e| e.column_type)
+                    .unwrap_or_else(|| infer(c)),
+            )
+        })?;
     let source_columns: Vec<ColumnSchema> = names
         .iter()
         .zip(&types)
@@ -384,12 +385,39 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
     }
 
     // 4. PII detection on the raw text.
-    let mut findings: Vec<PiiFinding> = raw_columns
-        .iter()
-        .flatten()
-        .zip(&types)
-        .map(|(c, ty)| detect_raw(c, *ty))
+    let mut findings: Vec<PiiFinding> = crate::pool::try_map(
+        kept.iter().zip(&types).collect(),
+        crate::pool::workers(),
+        |(c, ty)| Ok::<_, DataError>(detect_raw(c, *ty)),
+    )?;
+    // A kept string column is scanned in full for embedded PII, so a rare
+    // SSN in a comment field is not missed by the sample. Values that are
+    // replaced whole (the id, unless the policy says otherwise; any column
+    // action other than keep) need no scan.
+    let scans: Vec<usize> = (0..kept.len())
+        .filter(|&idx| {
+            let name = &kept[idx].name;
+            let first = decide(&spec, declared_features.as_ref(), name, &findings[idx]);
+            let replaced = match spec.pii_policy.columns.get(name) {
+                Some(a) => *a != Action::Keep,
+                None => first.role == "id",
+            };
+            !first.dropped()
+                && findings[idx].entity.is_none()
+                && !replaced
+                && matches!(types[idx], ColumnType::Text | ColumnType::Categorical)
+        })
         .collect();
+    let embedded = crate::pool::try_map_heaviest_first(
+        scans.clone(),
+        crate::pool::workers(),
+        |&idx| kept[idx].plain_bytes() + kept[idx].len(),
+        |idx| Ok::<_, DataError>(embedded_everywhere(kept[idx], types[idx])),
+    )?;
+    for (idx, e) in scans.into_iter().zip(embedded) {
+        findings[idx].embedded = e;
+    }
+    drop(kept);
 
     // 5-6. PII actions and minimisation.
     let mut jobs = Vec::new();
@@ -403,22 +431,6 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
             continue;
         };
         let name = col.name.clone();
-        let first = decide(&spec, declared_features.as_ref(), &name, &findings[idx]);
-        // A kept string column is scanned in full for embedded PII, so a
-        // rare SSN in a comment field is not missed by the sample. Values
-        // that are replaced whole (the id, unless the policy says
-        // otherwise; any column action other than keep) need no scan.
-        let replaced = match spec.pii_policy.columns.get(&name) {
-            Some(a) => *a != Action::Keep,
-            None => first.role == "id",
-        };
-        if !first.dropped()
-            && findings[idx].entity.is_none()
-            && !replaced
-            && matches!(ty, ColumnType::Text | ColumnType::Categorical)
-        {
-            findings[idx].embedded = embedded_everywhere(&col, *ty);
-        }
         let f = &findings[idx];
         let Decision {
             keep_role,

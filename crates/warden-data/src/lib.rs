@@ -31,6 +31,7 @@ pub mod policy;
 mod pool;
 pub mod profile;
 pub mod read;
+mod records;
 pub mod report;
 pub mod schema;
 pub mod screen;

@@ -77,7 +77,7 @@ const DICT_LIMIT: usize = 1 << 16;
 const EARLY_CHECK: usize = 4096;
 
 impl RawColumn {
-    fn new(name: String) -> Self {
+    pub(crate) fn new(name: String) -> Self {
         RawColumn {
             name,
             dict: FxHashMap::default(),
@@ -90,11 +90,11 @@ impl RawColumn {
 
     /// Stops keeping values: the column will be dropped, and only its first
     /// rows (the detection sample) are kept for the report.
-    fn freeze(&mut self) {
+    pub(crate) fn freeze(&mut self) {
         self.frozen_rows = Some(0);
     }
 
-    fn push(&mut self, v: Option<&str>) {
+    pub(crate) fn push(&mut self, v: Option<&str>) {
         if let Some(n) = &mut self.frozen_rows {
             *n += 1;
             return;
@@ -108,17 +108,14 @@ impl RawColumn {
             return;
         }
         let Some(v) = v else {
-            self.codes.push(NULL);
+            self.push_code(NULL);
             return;
         };
         if let Some(&c) = self.dict.get(v) {
-            self.codes.push(c);
+            self.push_code(c);
             return;
         }
-        // Mostly-unique columns (names, amounts, ids) gain nothing from a
-        // dictionary: switch to plain storage early.
-        let early = self.codes.len() == EARLY_CHECK && self.values.len() * 2 > EARLY_CHECK;
-        if self.values.len() >= DICT_LIMIT || early {
+        if self.values.len() >= DICT_LIMIT {
             self.switch_to_plain();
             self.push(Some(v));
             return;
@@ -126,10 +123,105 @@ impl RawColumn {
         let c = self.values.len() as u32;
         self.values.push(v.into());
         self.dict.insert(v.into(), c);
-        self.codes.push(c);
+        self.push_code(c);
     }
 
-    fn switch_to_plain(&mut self) {
+    /// Adds a row by its dictionary code (or [`NULL`]).
+    fn push_code(&mut self, c: u32) {
+        self.codes.push(c);
+        // Mostly-unique columns (names, amounts, ids) gain nothing from a
+        // dictionary: once the first rows hold more distinct values than
+        // repeats, switch to plain storage. Like the dictionary limit, this
+        // depends only on the values, not on how the input was split.
+        if self.codes.len() == EARLY_CHECK && self.values.len() * 2 > EARLY_CHECK {
+            self.switch_to_plain();
+        }
+    }
+
+    /// Appends rows `rows` of `src`, a column of the same name parsed from
+    /// a later piece of the input, as if each value were pushed in turn.
+    pub(crate) fn append_rows(
+        &mut self,
+        src: &RawColumn,
+        rows: std::ops::Range<usize>,
+    ) -> Result<(), AppendError> {
+        if let Some(n) = &mut self.frozen_rows {
+            *n += rows.len();
+            return Ok(());
+        }
+        if src.is_frozen() {
+            return Err(AppendError::NotKept);
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if let (Some(p), Some(sp)) = (&mut self.plain, &src.plain) {
+            // Plain into plain: the text at once, the ends moved.
+            let start = |r: usize| {
+                if r == 0 {
+                    0
+                } else {
+                    (sp.ends[r - 1] & !MISSING_BIT) as usize
+                }
+            };
+            let (a, b) = (start(rows.start), start(rows.end));
+            if p.buf.len() + (b - a) >= MAX_COLUMN_TEXT {
+                let over = rows
+                    .clone()
+                    .find(|&r| p.buf.len() + start(r + 1) - a >= MAX_COLUMN_TEXT)
+                    .unwrap_or(rows.start);
+                return Err(AppendError::TooMuchText(over));
+            }
+            let base = p.buf.len();
+            p.buf.push_str(&sp.buf[a..b]);
+            p.ends.extend(sp.ends[rows].iter().map(|&e| {
+                // Below MAX_COLUMN_TEXT, checked above.
+                let end = ((e & !MISSING_BIT) as usize - a + base) as u32;
+                end | (e & MISSING_BIT)
+            }));
+            return Ok(());
+        }
+        // Value by value; a dictionary code of `src` already looked up
+        // here is remembered while this column keeps its dictionary.
+        let mut seen = vec![
+            NULL;
+            if src.plain.is_none() {
+                src.values.len()
+            } else {
+                0
+            }
+        ];
+        for r in rows {
+            let code = if src.plain.is_none() {
+                src.codes[r]
+            } else {
+                NULL
+            };
+            if self.plain.is_none() && code != NULL && seen[code as usize] != NULL {
+                self.push_code(seen[code as usize]);
+                continue;
+            }
+            let v = src.get(r);
+            if self.plain_bytes() + v.map_or(0, str::len) >= MAX_COLUMN_TEXT {
+                return Err(AppendError::TooMuchText(r));
+            }
+            self.push(v);
+            if self.plain.is_none()
+                && code != NULL
+                && let Some(&c) = self.codes.last()
+            {
+                seen[code as usize] = c;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the column keeps its values without a dictionary.
+    pub(crate) fn is_plain(&self) -> bool {
+        self.plain.is_some()
+    }
+
+    pub(crate) fn switch_to_plain(&mut self) {
         let mut p = Plain {
             buf: String::new(),
             ends: Vec::with_capacity(self.codes.len() * 2),
@@ -247,6 +339,16 @@ impl RawColumn {
     }
 }
 
+/// Why rows could not be appended to a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AppendError {
+    /// The column would hold more than 2 GiB of text from this row (of
+    /// the source) on.
+    TooMuchText(usize),
+    /// The source kept only a count, but this column keeps values.
+    NotKept,
+}
+
 /// What was read: the raw columns and the digest of the bytes.
 pub(crate) struct RawTable {
     pub(crate) columns: Vec<RawColumn>,
@@ -257,27 +359,8 @@ pub(crate) struct RawTable {
     pub(crate) source_bytes: u64,
 }
 
-/// The name of column `i` for an error message, or `#N` before the header is known.
-fn column_label(header: &Option<Vec<String>>, i: usize) -> String {
-    header
-        .as_ref()
-        .and_then(|h| h.get(i))
-        .cloned()
-        .unwrap_or_else(|| format!("#{}", i + 1))
-}
-
-fn field_too_long(row: usize, line: u64, column: String, max: usize) -> DataError {
-    DataError::Parse {
-        row,
-        line,
-        column,
-        message: format!(
-            "field is longer than {max} bytes (the limit; raise it with --max-field-bytes)"
-        ),
-    }
-}
-
-fn trim_ws(s: &str) -> &str {
+/// The field without leading and trailing spaces and tabs.
+pub(crate) fn trim_ws(s: &str) -> &str {
     s.trim_matches(|c| c == ' ' || c == '\t')
 }
 
@@ -306,7 +389,7 @@ pub(crate) fn read_raw_with(
     early: Option<EarlyDrop<'_>>,
 ) -> Result<RawTable, DataError> {
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<u8>, String>>(8);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<u8>, String>>(16);
         // Parsed chunks come back to be filled again, so the input is read
         // through a few buffers instead of a fresh megabyte per chunk.
         let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
@@ -332,7 +415,13 @@ pub(crate) fn read_raw_with(
             }
             (hasher.finish(), total)
         });
-        let parsed = parse_chunks(rx, free_tx, opts, early);
+        let parsed = crate::records::parse_chunks(
+            rx,
+            free_tx,
+            opts,
+            early,
+            crate::records::Split::for_cores(),
+        );
         let (source_digest, source_bytes) = producer
             .join()
             .map_err(|_| DataError::Internal("the input reader thread failed".into()))?;
@@ -359,249 +448,6 @@ fn read_full(input: &mut (dyn Read + Send), buf: &mut [u8]) -> std::io::Result<u
         }
     }
     Ok(n)
-}
-
-/// Parses CSV from chunks of bytes; an empty chunk marks the end.
-fn parse_chunks(
-    rx: std::sync::mpsc::Receiver<Result<Vec<u8>, String>>,
-    free: std::sync::mpsc::Sender<Vec<u8>>,
-    opts: &CsvOptions,
-    early: Option<EarlyDrop<'_>>,
-) -> Result<(Vec<RawColumn>, usize, Vec<u64>), DataError> {
-    use std::hash::Hasher as _;
-    let mut row_hashes: Vec<u64> = Vec::new();
-    let mut rdr = csv_core::ReaderBuilder::new()
-        .delimiter(opts.delimiter)
-        .build();
-    let mut inbuf: Vec<u8> = Vec::new();
-    let (mut pos, mut len, mut eof) = (0usize, 0usize, false);
-    let mut out = vec![0u8; 64 * 1024];
-    let mut ends = vec![0usize; 64];
-    let (mut outlen, mut endlen) = (0usize, 0usize);
-    let mut header: Option<Vec<String>> = None;
-    let mut columns: Vec<RawColumn> = Vec::new();
-    let mut record = 0usize; // 0 = header
-    let mut line = 1u64; // line where the current record starts
-    let mut lines_in_record = 0u64;
-    let max_out = opts.max_field_bytes.saturating_mul(4).max(1 << 20);
-    let max_marker = opts.missing.iter().map(String::len).max().unwrap_or(0);
-    // First bytes of the missing markers: most fields are ruled out by one lookup.
-    let mut marker_start = [false; 256];
-    for m in &opts.missing {
-        if let Some(b) = m.as_bytes().first() {
-            marker_start[usize::from(*b)] = true;
-        }
-    }
-    let mut spans: Vec<(usize, usize)> = Vec::new();
-
-    loop {
-        if pos == len && !eof {
-            let next = match rx.recv() {
-                Ok(Ok(buf)) => buf,
-                Ok(Err(e)) => return Err(DataError::Io(format!("reading the input: {e}"))),
-                Err(_) => Vec::new(),
-            };
-            // The reader may have stopped; then the buffer is just dropped.
-            let _ = free.send(std::mem::replace(&mut inbuf, next));
-            pos = 0;
-            len = inbuf.len();
-            eof = len == 0;
-        }
-        let chunk = &inbuf[pos..len];
-        let (res, nin, nout, nend) =
-            rdr.read_record(chunk, &mut out[outlen..], &mut ends[endlen..]);
-        lines_in_record += memchr::memchr_iter(b'\n', &chunk[..nin]).count() as u64;
-        pos += nin;
-        // csv-core writes field ends as offsets from the start of the
-        // record, across calls, so they index `out` directly.
-        outlen += nout;
-        endlen += nend;
-        match res {
-            csv_core::ReadRecordResult::InputEmpty => continue,
-            csv_core::ReadRecordResult::OutputFull => {
-                let field_start = if endlen == 0 { 0 } else { ends[endlen - 1] };
-                if outlen - field_start >= opts.max_field_bytes {
-                    return Err(field_too_long(
-                        record,
-                        line,
-                        column_label(&header, endlen),
-                        opts.max_field_bytes,
-                    ));
-                }
-                if out.len() >= max_out {
-                    return Err(DataError::Parse {
-                        row: record,
-                        line,
-                        column: String::new(),
-                        message: format!("record is longer than {max_out} bytes"),
-                    });
-                }
-                out.resize((out.len() * 2).min(max_out), 0);
-            }
-            csv_core::ReadRecordResult::OutputEndsFull => {
-                if ends.len() >= opts.max_columns {
-                    return Err(DataError::Parse {
-                        row: record,
-                        line,
-                        column: String::new(),
-                        message: format!("more than {} fields in one record", opts.max_columns),
-                    });
-                }
-                ends.resize((ends.len() * 2).min(opts.max_columns), 0);
-            }
-            csv_core::ReadRecordResult::Record => {
-                // Field boundaries sit on ASCII delimiters, so validating
-                // the whole record once validates every field.
-                let text = match std::str::from_utf8(&out[..outlen]) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        let at = e.valid_up_to();
-                        let i = ends[..endlen].iter().position(|&end| end > at).unwrap_or(0);
-                        return Err(DataError::Parse {
-                            row: record,
-                            line,
-                            column: column_label(&header, i),
-                            message: format!(
-                                "invalid UTF-8 at byte {} of the field",
-                                at - if i == 0 { 0 } else { ends[i - 1] }
-                            ),
-                        });
-                    }
-                };
-                // A NUL byte ends the string in many tools that will read
-                // the stored table; refuse it rather than store it.
-                if let Some(at) = memchr::memchr(0, &out[..outlen]) {
-                    let i = ends[..endlen].iter().position(|&end| end > at).unwrap_or(0);
-                    return Err(DataError::Parse {
-                        row: record,
-                        line,
-                        column: column_label(&header, i),
-                        message: format!(
-                            "a NUL byte at byte {} of the field; remove it from the source",
-                            at - if i == 0 { 0 } else { ends[i - 1] }
-                        ),
-                    });
-                }
-                let mut start = 0;
-                spans.clear();
-                for (i, &end) in ends[..endlen].iter().enumerate() {
-                    let (mut a, mut b) = (start, end);
-                    start = end;
-                    if opts.trim {
-                        let raw = &text[a..b];
-                        let t = trim_ws(raw);
-                        a += raw.len() - raw.trim_start_matches([' ', '\t']).len();
-                        b = a + t.len();
-                    }
-                    let s = &text[a..b];
-                    if s.len() > opts.max_field_bytes {
-                        return Err(field_too_long(
-                            record,
-                            line,
-                            column_label(&header, i),
-                            opts.max_field_bytes,
-                        ));
-                    }
-                    spans.push((a, b));
-                }
-                let field = |i: usize| &text[spans[i].0..spans[i].1];
-                let nfields = spans.len();
-                match &header {
-                    None => {
-                        let mut seen = HashMap::new();
-                        let mut names = Vec::with_capacity(nfields);
-                        for i in 0..nfields {
-                            let name = trim_ws(field(i));
-                            if name.is_empty() {
-                                return Err(DataError::Header(format!(
-                                    "column {} has an empty name",
-                                    i + 1
-                                )));
-                            }
-                            if let Some(j) = seen.insert(name.to_string(), i) {
-                                return Err(DataError::Header(format!(
-                                    "duplicate column name {name:?} (columns {} and {})",
-                                    j + 1,
-                                    i + 1
-                                )));
-                            }
-                            names.push(name.to_string());
-                        }
-                        columns = names.iter().cloned().map(RawColumn::new).collect();
-                        header = Some(names);
-                    }
-                    Some(h) => {
-                        if nfields != h.len() {
-                            // A blank line reads as one empty field: skip it.
-                            if !(nfields == 1 && field(0).is_empty()) {
-                                return Err(DataError::Parse {
-                                    row: record,
-                                    line,
-                                    column: String::new(),
-                                    message: format!(
-                                        "has {nfields} fields but the header has {}",
-                                        h.len()
-                                    ),
-                                });
-                            }
-                            record -= 1;
-                        } else {
-                            let mut row_hash = rustc_hash::FxHasher::default();
-                            for (i, col) in columns.iter_mut().enumerate() {
-                                let f = field(i);
-                                if col.plain_bytes() + f.len() >= MAX_COLUMN_TEXT {
-                                    return Err(DataError::Parse {
-                                        row: record,
-                                        line,
-                                        column: col.name.clone(),
-                                        message: "the column holds more than 2 GiB of text".into(),
-                                    });
-                                }
-                                let missing = f.len() <= max_marker
-                                    && f.as_bytes()
-                                        .first()
-                                        .is_none_or(|b| marker_start[usize::from(*b)])
-                                    && opts.missing.iter().any(|m| m == f);
-                                if missing {
-                                    row_hash.write_u8(0xfe);
-                                } else {
-                                    row_hash.write(f.as_bytes());
-                                    row_hash.write_u8(0xff);
-                                }
-                                col.push(if missing { None } else { Some(f) });
-                            }
-                            row_hashes.push(row_hash.finish());
-                            if row_hashes.len() == EARLY_DECISION_ROWS
-                                && let Some(decide) = early
-                            {
-                                for col in columns.iter_mut() {
-                                    if decide(col) {
-                                        col.freeze();
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                record += 1;
-                line += lines_in_record.max(1);
-                lines_in_record = 0;
-                outlen = 0;
-                endlen = 0;
-            }
-            csv_core::ReadRecordResult::End => break,
-        }
-    }
-    if header.is_none() {
-        return Err(DataError::Header("the file is empty: no header row".into()));
-    }
-    let rows = record.saturating_sub(1);
-    if rows == 0 {
-        return Err(DataError::Header(
-            "the file has a header but no data rows".into(),
-        ));
-    }
-    Ok((columns, rows, row_hashes))
 }
 
 /// Strict integer syntax: optional `-`, digits, no leading zeros (so codes

@@ -76,17 +76,33 @@ pub fn write_canonical(table: &Table, w: &mut dyn Write) -> std::io::Result<()> 
         .step_by(BLOCK)
         .map(|start| (start, (start + BLOCK).min(table.rows)))
         .collect();
-    // One block per worker at a time, so at most `workers` formatted blocks
-    // are held before they are written.
-    for group in blocks.chunks(workers) {
-        let formatted = crate::pool::try_map(group.to_vec(), workers, |(a, b)| {
-            Ok::<_, std::io::Error>(format_rows(table, a, b))
-        })?;
-        for buf in &formatted {
-            w.write_all(buf)?;
-        }
-    }
-    Ok(())
+    // One block per worker at a time, formatted while the group before is
+    // written (and hashed, by the writer), so at most two groups of
+    // `workers` formatted blocks are held at once.
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
+        let formatter = scope.spawn(move || -> std::io::Result<()> {
+            for group in blocks.chunks(workers) {
+                let formatted = crate::pool::try_map(group.to_vec(), workers, |(a, b)| {
+                    Ok::<_, std::io::Error>(format_rows(table, a, b))
+                })?;
+                if tx.send(formatted).is_err() {
+                    // The writer failed; its error is the one returned.
+                    break;
+                }
+            }
+            Ok(())
+        });
+        let written = rx
+            .iter()
+            .try_for_each(|group| group.iter().try_for_each(|buf| w.write_all(buf)));
+        // Dropping the receiver stops the formatter if the writer failed.
+        drop(rx);
+        let formatted = formatter
+            .join()
+            .map_err(|_| std::io::Error::other("the formatting thread failed"))?;
+        written.and(formatted)
+    })
 }
 
 fn format_rows(table: &Table, start: usize, end: usize) -> Vec<u8> {
