@@ -328,16 +328,15 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
 
     // Per-column work below runs on every core; results keep column order.
     let kept: Vec<&RawColumn> = raw_columns.iter().flatten().collect();
-    let types: Vec<ColumnType> =
-        crate::pool::try_map(kept.clone(), crate::pool::workers(), |c| {
-            Ok::<_, DataError>(
-                schema_decl
-                    .columns
-                    .get(&c.name)
-                    .and_then(|e| e.column_type)
-                    .unwrap_or_else(|| infer(c)),
-            )
-        })?;
+    let types: Vec<ColumnType> = crate::pool::try_map(kept.clone(), crate::pool::workers(), |c| {
+        Ok::<_, DataError>(
+            schema_decl
+                .columns
+                .get(&c.name)
+                .and_then(|e| e.column_type)
+                .unwrap_or_else(|| infer(c)),
+        )
+    })?;
     let source_columns: Vec<ColumnSchema> = names
         .iter()
         .zip(&types)
