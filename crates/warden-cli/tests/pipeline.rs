@@ -771,4 +771,41 @@ fn evidence_from_other_tools_reaches_the_gate() {
     assert_eq!(code, 2, "{err}");
     let (_, list, _) = run_json(&p.ws, &["evidence", "list", "native@1"]);
     assert_eq!(list.as_array().map(|a| a.len()), Some(1));
+
+    // An insider with the database deletes the report to take its finding
+    // out: the gate refuses to decide on rows the log did not record, and
+    // `audit verify` names the row.
+    let (code, _, err) = run(warden(&p.ws).args(["scan", "native@1", "--record"]));
+    assert_eq!(code, 0, "{err}");
+    let db = || rusqlite::Connection::open(p.ws.join(".warden/warden.db")).unwrap();
+    db().execute_batch("CREATE TABLE saved AS SELECT * FROM evidence; DELETE FROM evidence;")
+        .unwrap();
+    let (code, _, err) = run(warden(&p.ws).args(["gate", "native@1", "--env", "staging"]));
+    assert_eq!(code, 5, "{err}");
+    assert!(
+        err.contains("evidence 1 (bandit) of native@1 disagrees with the audit log")
+            && err.contains("the row is gone"),
+        "{err}"
+    );
+    let (code, _, err) = run(warden(&p.ws).args(["audit", "verify"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("evidence 1 (bandit) of native@1"), "{err}");
+    // Put back as it was, the gate decides again (and denies on the finding).
+    db().execute_batch("INSERT INTO evidence SELECT * FROM saved; DROP TABLE saved;")
+        .unwrap();
+    let (code, _, err) = run(warden(&p.ws).args(["gate", "native@1", "--env", "staging"]));
+    assert_eq!(code, 4, "{err}");
+    // An edited scan row (its report swapped) is refused the same way.
+    db().execute(
+        "UPDATE scans SET report_digest = 'sha256:0000000000000000000000000000000000000000000000000000000000000000'",
+        [],
+    )
+    .unwrap();
+    let (code, _, err) = run(warden(&p.ws).args(["gate", "native@1", "--env", "staging"]));
+    assert_eq!(code, 5, "{err}");
+    assert!(
+        err.contains("scan 1 of native@1 disagrees with the audit log")
+            && err.contains("its report differ"),
+        "{err}"
+    );
 }

@@ -1536,14 +1536,24 @@ fn past_the_concurrency_limit_a_request_gets_503_and_the_place_comes_back() {
     // The stalled request reaches the guard after its headers; until then
     // a second request may still get the place, so ask until it is taken
     // (well within the stalled request's 15 s timeout, on a loaded machine
-    // too: under heavy load the headers alone have taken seconds).
+    // too: under heavy load the headers alone have taken seconds). If one
+    // of these requests held the place when the stalled one reached the
+    // guard, the stalled one was turned away: send it again.
     let deadline = Instant::now() + Duration::from_secs(10);
     let busy = loop {
         let r = post(&a, &url, Some(&key), &body);
         if r.status == 503 || Instant::now() > deadline {
             break r;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        c.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        if matches!(c.peek(&mut [0u8; 1]), Ok(n) if n > 0) {
+            let mut turned_away = String::new();
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let _ = c.read_to_string(&mut turned_away);
+            assert!(turned_away.contains("concurrency limit"), "{turned_away}");
+            c = half_sent(&srv, &key, &body);
+        }
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     };
     assert_eq!(busy.status, 503, "{}", busy.body);
     assert!(busy.body.contains("concurrency limit"), "{}", busy.body);

@@ -711,7 +711,19 @@ impl Workspace {
     /// The `evidence` section of the policy input: the latest report of
     /// each tool bound to this version, with its age.
     pub(crate) fn evidence_facts(&self, m: &ModelRecord) -> Result<Value, Error> {
-        let records = self.store().read()?.evidence(Some((&m.name, m.version)))?;
+        // The rows the gate reads must be the ones the log recorded: a
+        // deleted or edited report (a finding taken out) is refused.
+        let records = {
+            let mut tx = self.store().read()?;
+            let records = tx.evidence(Some((&m.name, m.version)))?;
+            let events = tx.events_with_actions(&[actions::EVIDENCE_ADD])?;
+            let version = format!("{}@{}", m.name, m.version);
+            if let Some(d) = crate::ledger::evidence_disagreement(&events, &version, &records)? {
+                drop(tx);
+                return Err(self.refuse_disagreement_on(d, Some((&m.name, m.version))));
+            }
+            records
+        };
         let mut latest: BTreeMap<String, EvidenceRecord> = BTreeMap::new();
         for r in records {
             latest.insert(r.tool.clone(), r);

@@ -94,6 +94,7 @@ impl Workspace {
                 "scan": rec.id, "target": target, "profile": rec.profile, "max_severity": max,
                 "findings": rec.findings, "files": rec.files, "incomplete": rec.incomplete,
                 "report": rec.report_digest,
+                "model": m.as_ref().map(|m| format!("{}@{}", m.name, m.version)),
                 "model_digest": m.as_ref().map(|m| m.digest.clone()),
             }),
         )?;
@@ -117,7 +118,19 @@ impl Workspace {
     /// The `scan` section of the policy input: the latest recorded scan of
     /// this model version, or `scanned: false`.
     pub(crate) fn scan_facts(&self, m: &ModelRecord) -> Result<Value, Error> {
-        let scans = self.store().read()?.scans(Some((&m.name, m.version)))?;
+        // The rows the gate reads must be the ones the log recorded: a
+        // deleted or edited scan row is refused, not gated on.
+        let scans = {
+            let mut tx = self.store().read()?;
+            let scans = tx.scans(Some((&m.name, m.version)))?;
+            let events = tx.events_with_actions(&["scan.record"])?;
+            let version = format!("{}@{}", m.name, m.version);
+            if let Some(d) = crate::ledger::scan_disagreement(&events, &version, &scans)? {
+                drop(tx);
+                return Err(self.refuse_disagreement_on(d, Some((&m.name, m.version))));
+            }
+            scans
+        };
         let Some(s) = scans.last() else {
             return Ok(json!({"scanned": false, "max_severity": "none", "findings": []}));
         };

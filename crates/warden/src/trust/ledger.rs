@@ -539,6 +539,7 @@ pub(crate) fn disagreements(
             });
         }
     }
+    out.extend(evidence_and_scan_disagreements(tx)?);
     Ok(out)
 }
 
@@ -810,4 +811,180 @@ impl crate::Workspace {
             None => Ok(st),
         }
     }
+}
+
+/// What an `evidence.add` event records of its row.
+#[derive(Deserialize)]
+struct EvidencePayload {
+    evidence: u64,
+    tool: String,
+    kind: String,
+    report: String,
+    summary_digest: String,
+}
+
+/// What a `scan.record` event records of its row.
+#[derive(Deserialize)]
+struct ScanPayload {
+    scan: u64,
+    profile: String,
+    max_severity: String,
+    findings: u64,
+    files: u64,
+    incomplete: u64,
+    report: String,
+    /// `NAME@V`, in events recorded since scans name their version.
+    #[serde(default)]
+    model: Option<String>,
+}
+
+/// Whether the evidence rows of one model version (`NAME@V`) agree with
+/// the `evidence.add` events (each row checked against its own leaf hash):
+/// every row was recorded by an event with its tool, kind, report, summary
+/// and recorder, and every event for the version still has its row, so a
+/// deleted or edited row (a finding taken out) is caught.
+pub(crate) fn evidence_disagreement(
+    events: &[StoredEvent],
+    version: &str,
+    rows: &[warden_store::EvidenceRecord],
+) -> Result<Option<Disagreement>, Error> {
+    let subject = format!("model:{version}");
+    let mut logged = std::collections::BTreeMap::new();
+    for e in events.iter().filter(|e| e.subject == subject) {
+        check_event_row(e)?;
+        let p: EvidencePayload = payload(e)?;
+        logged.insert(p.evidence, (p, e));
+    }
+    for r in rows {
+        let row = format!("evidence {} ({}) of {version}", r.id, r.tool);
+        let Some((p, e)) = logged.remove(&r.id) else {
+            return Ok(Some(Disagreement {
+                row,
+                detail: "no evidence.add event recorded it".into(),
+            }));
+        };
+        let mut differs = Vec::new();
+        if p.tool != r.tool || p.kind != r.kind {
+            differs.push("tool or kind");
+        }
+        if p.report != r.report_digest {
+            differs.push("report");
+        }
+        if p.summary_digest != Digest::of(r.summary.as_bytes()).to_string() {
+            differs.push("findings");
+        }
+        if e.actor != r.created_by.as_str() {
+            differs.push("recorder");
+        }
+        if !differs.is_empty() {
+            return Ok(Some(Disagreement {
+                row,
+                detail: format!("its {} differ from event {}", differs.join(", "), e.seq),
+            }));
+        }
+    }
+    Ok(logged.into_values().next().map(|(p, e)| Disagreement {
+        row: format!("evidence {} ({}) of {version}", p.evidence, p.tool),
+        detail: format!("event {} recorded it but the row is gone", e.seq),
+    }))
+}
+
+/// Whether the scan rows of one model version (`NAME@V`) agree with the
+/// `scan.record` events, as [`evidence_disagreement`] checks evidence. An
+/// event belongs to the version when it names it (its payload's `model`,
+/// or its subject) or when it recorded one of the version's rows.
+pub(crate) fn scan_disagreement(
+    events: &[StoredEvent],
+    version: &str,
+    rows: &[warden_store::ScanRecord],
+) -> Result<Option<Disagreement>, Error> {
+    let subject = format!("model:{version}");
+    let ids: BTreeSet<u64> = rows.iter().map(|r| r.id).collect();
+    let mut logged = std::collections::BTreeMap::new();
+    for e in events {
+        let p: ScanPayload = payload(e)?;
+        if p.model.as_deref() == Some(version) || e.subject == subject || ids.contains(&p.scan) {
+            check_event_row(e)?;
+            logged.insert(p.scan, (p, e));
+        }
+    }
+    for r in rows {
+        let row = format!("scan {} of {version}", r.id);
+        let Some((p, e)) = logged.remove(&r.id) else {
+            return Ok(Some(Disagreement {
+                row,
+                detail: "no scan.record event recorded it".into(),
+            }));
+        };
+        let mut differs = Vec::new();
+        if p.report != r.report_digest {
+            differs.push("report");
+        }
+        if p.max_severity != r.max_severity
+            || p.findings != r.findings
+            || p.files != r.files
+            || p.incomplete != r.incomplete
+            || p.profile != r.profile
+        {
+            differs.push("findings");
+        }
+        if e.actor != r.created_by.as_str() {
+            differs.push("recorder");
+        }
+        if !differs.is_empty() {
+            return Ok(Some(Disagreement {
+                row,
+                detail: format!("its {} differ from event {}", differs.join(", "), e.seq),
+            }));
+        }
+    }
+    Ok(logged.into_values().next().map(|(p, e)| Disagreement {
+        row: format!("scan {} of {version}", p.scan),
+        detail: format!("event {} recorded it but the row is gone", e.seq),
+    }))
+}
+
+/// Every disagreement of the evidence and scan rows with their events, for
+/// every model version that has either.
+pub(crate) fn evidence_and_scan_disagreements(
+    tx: &mut (dyn ReadTx + '_),
+) -> Result<Vec<Disagreement>, Error> {
+    let mut out = Vec::new();
+    let evidence_events = tx.events_with_actions(&[actions::EVIDENCE_ADD])?;
+    let mut evidence: BTreeMap<String, Vec<warden_store::EvidenceRecord>> = BTreeMap::new();
+    for e in &evidence_events {
+        if let Some(v) = e.subject.strip_prefix("model:")
+            && split_version(v, e.seq).is_ok()
+        {
+            evidence.entry(v.to_string()).or_default();
+        }
+    }
+    for r in tx.evidence(None)? {
+        evidence
+            .entry(format!("{}@{}", r.model, r.version))
+            .or_default()
+            .push(r);
+    }
+    for (version, rows) in &evidence {
+        out.extend(evidence_disagreement(&evidence_events, version, rows)?);
+    }
+    let scan_events = tx.events_with_actions(&["scan.record"])?;
+    let mut scans: BTreeMap<String, Vec<warden_store::ScanRecord>> = BTreeMap::new();
+    for e in &scan_events {
+        let named = payload::<ScanPayload>(e)?.model;
+        if let Some(v) = named.or_else(|| e.subject.strip_prefix("model:").map(str::to_string))
+            && split_version(&v, e.seq).is_ok()
+        {
+            scans.entry(v).or_default();
+        }
+    }
+    for r in tx.scans(None)? {
+        if let (Some(m), Some(v)) = (&r.model, r.version) {
+            scans.entry(format!("{m}@{v}")).or_default().push(r);
+        }
+    }
+    for (version, rows) in &scans {
+        out.extend(scan_disagreement(&scan_events, version, rows)?);
+    }
+    Ok(out)
 }
