@@ -75,11 +75,14 @@ pub fn profile_csv(
     opts: &CsvOptions,
 ) -> Result<(Profile, Table, Digest), DataError> {
     let raw = read_raw(input, opts)?;
-    let findings: Vec<PiiFinding> = raw
-        .columns
-        .iter()
-        .map(|c| detect_raw_full(c, infer(c)))
-        .collect();
+    // Column by column on every core, the largest first: the full scan of
+    // a long text column for embedded PII is most of the work.
+    let findings: Vec<PiiFinding> = crate::pool::try_map_heaviest_first(
+        raw.columns.iter().collect(),
+        crate::pool::workers(),
+        |c| c.plain_bytes() + c.len(),
+        |c| Ok::<_, DataError>(detect_raw_full(c, infer(c))),
+    )?;
     let table = Table {
         columns: type_columns(&raw)?,
         rows: raw.rows,
@@ -96,47 +99,110 @@ pub fn profile(table: &Table) -> Profile {
 
 fn profile_with(table: &Table, findings: Option<&[PiiFinding]>) -> Profile {
     let n = table.rows;
-    let columns = table
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let d = &c.data;
-            let nulls = d.null_count();
-            let mut distinct: Vec<String> = (0..n).filter_map(|r| d.text(r)).collect();
-            let mut top = Vec::new();
-            if matches!(d, ColumnData::Categorical { .. } | ColumnData::Boolean(_)) {
-                let mut counts = std::collections::BTreeMap::<String, usize>::new();
-                for v in &distinct {
-                    *counts.entry(v.clone()).or_default() += 1;
-                }
-                top = counts.into_iter().collect();
-                top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-                top.truncate(5);
-            }
-            distinct.sort();
-            distinct.dedup();
-            let nums: Vec<f64> = (0..n).filter_map(|r| d.number(r)).collect();
-            let numeric = d.column_type().is_numeric() && !nums.is_empty();
-            let f = match findings.and_then(|f| f.get(i)) {
-                Some(f) => f.clone(),
-                None => detect_column(c),
-            };
-            ColumnProfile {
-                name: c.name.clone(),
-                column_type: d.column_type(),
-                null_fraction: nulls as f64 / n.max(1) as f64,
-                distinct: distinct.len(),
-                min: extreme(d, &nums, std::cmp::Ordering::Less),
-                max: extreme(d, &nums, std::cmp::Ordering::Greater),
-                mean: numeric.then(|| nums.iter().sum::<f64>() / nums.len() as f64),
-                top,
-                pii: f.entity,
-                pii_embedded: f.embedded.keys().copied().collect(),
-            }
-        })
-        .collect();
+    let profile_one = |(i, c): (usize, &crate::table::Column)| -> ColumnProfile {
+        let d = &c.data;
+        let nulls = d.null_count();
+        let (distinct, top) = distinct_and_top(d);
+        let nums: Vec<f64> = (0..n).filter_map(|r| d.number(r)).collect();
+        let numeric = d.column_type().is_numeric() && !nums.is_empty();
+        let f = match findings.and_then(|f| f.get(i)) {
+            Some(f) => f.clone(),
+            None => detect_column(c),
+        };
+        ColumnProfile {
+            name: c.name.clone(),
+            column_type: d.column_type(),
+            null_fraction: nulls as f64 / n.max(1) as f64,
+            distinct,
+            min: extreme(d, &nums, std::cmp::Ordering::Less),
+            max: extreme(d, &nums, std::cmp::Ordering::Greater),
+            mean: numeric.then(|| nums.iter().sum::<f64>() / nums.len() as f64),
+            top,
+            pii: f.entity,
+            pii_embedded: f.embedded.keys().copied().collect(),
+        }
+    };
+    // Column by column on every core; the result is in column order.
+    let columns = match crate::pool::try_map(
+        table.columns.iter().enumerate().collect(),
+        crate::pool::workers(),
+        |ic| Ok::<_, crate::pool::WorkerPanicked>(profile_one(ic)),
+    ) {
+        Ok(columns) => columns,
+        // A worker panicked and left no result: profile on this thread,
+        // where the panic, if it recurs, surfaces as itself.
+        Err(_) => table.columns.iter().enumerate().map(profile_one).collect(),
+    };
     Profile { rows: n, columns }
+}
+
+/// How many distinct values (by their text) a column holds, and for
+/// categorical and boolean columns its five most frequent values (most
+/// first, ties by text). Values are compared as what they are stored as,
+/// which distinguishes exactly what their texts do, so no text is made
+/// per row.
+fn distinct_and_top(d: &ColumnData) -> (usize, Vec<(String, usize)>) {
+    let top = |counts: Vec<(String, usize)>| {
+        let mut top: Vec<(String, usize)> = counts.into_iter().filter(|(_, n)| *n > 0).collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        top.truncate(5);
+        top
+    };
+    match d {
+        ColumnData::Integer(v) => {
+            let mut x: Vec<i64> = v.iter().flatten().copied().collect();
+            x.sort_unstable();
+            x.dedup();
+            (x.len(), Vec::new())
+        }
+        ColumnData::Float(v) => {
+            // Missing values are NaN; distinct floats have distinct texts
+            // (the shortest that reads back), -0.0 and 0.0 included.
+            let mut x: Vec<u64> = v
+                .iter()
+                .filter(|x| !x.is_nan())
+                .map(|x| x.to_bits())
+                .collect();
+            x.sort_unstable();
+            x.dedup();
+            (x.len(), Vec::new())
+        }
+        ColumnData::Boolean(v) => {
+            let (t, f) = v
+                .iter()
+                .flatten()
+                .fold((0, 0), |(t, f), b| if *b { (t + 1, f) } else { (t, f + 1) });
+            let distinct = usize::from(t > 0) + usize::from(f > 0);
+            (distinct, top(vec![("true".into(), t), ("false".into(), f)]))
+        }
+        ColumnData::Categorical { codes, levels } => {
+            let mut counts = vec![0usize; levels.len()];
+            for &c in codes {
+                if let Some(n) = counts.get_mut(c as usize) {
+                    *n += 1;
+                }
+            }
+            let distinct = counts.iter().filter(|&&n| n > 0).count();
+            (distinct, top(levels.iter().cloned().zip(counts).collect()))
+        }
+        ColumnData::Text(v) => {
+            let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
+            seen.extend((0..v.len()).filter_map(|r| v.get(r)));
+            (seen.len(), Vec::new())
+        }
+        other => {
+            let mut seen: rustc_hash::FxHashSet<String> = rustc_hash::FxHashSet::default();
+            let mut scratch = String::new();
+            for r in 0..other.len() {
+                other.with_text(r, &mut scratch, |v| {
+                    if !seen.contains(v) {
+                        seen.insert(v.to_string());
+                    }
+                });
+            }
+            (seen.len(), Vec::new())
+        }
+    }
 }
 
 /// The value that is `towards` every other one: integers compared as
@@ -195,6 +261,51 @@ mod tests {
         assert!(json.contains("\"min\":4088002734199108369"), "{json}");
         assert!(json.contains("\"max\":4088002734199108371"), "{json}");
         assert_eq!(p.columns[0].max.unwrap().to_string(), "4088002734199108371");
+    }
+
+    /// The reference: every value's text, sorted and deduplicated; counts
+    /// of the texts for categorical and boolean columns.
+    fn by_text(d: &ColumnData) -> (usize, Vec<(String, usize)>) {
+        let texts: Vec<String> = (0..d.len()).filter_map(|r| d.text(r)).collect();
+        let mut top = Vec::new();
+        if matches!(d, ColumnData::Categorical { .. } | ColumnData::Boolean(_)) {
+            let mut counts = std::collections::BTreeMap::<String, usize>::new();
+            for v in &texts {
+                *counts.entry(v.clone()).or_default() += 1;
+            }
+            top = counts.into_iter().collect();
+            top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            top.truncate(5);
+        }
+        let mut distinct = texts;
+        distinct.sort();
+        distinct.dedup();
+        (distinct.len(), top)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn distinct_counts_and_top_values_are_those_of_the_texts(
+            ints in proptest::collection::vec(proptest::option::of(-5i64..5), 0..60),
+            floats in proptest::collection::vec(proptest::sample::select(
+                vec![0.0, -0.0, 1.5, f64::NAN, 1e300, 0.1 + 0.2, 0.3, -7.25]), 0..60),
+            bools in proptest::collection::vec(proptest::option::of(proptest::bool::ANY), 0..60),
+            codes in proptest::collection::vec(0u32..9, 0..60),
+            texts in proptest::collection::vec(proptest::option::of("[ab]{0,2}"), 0..60),
+        ) {
+            let levels: Vec<String> = ["a", "b", "c", "d", "e", "f", "g"].iter().map(|s| s.to_string()).collect();
+            // Codes past the levels (8) and the missing code stand for no value.
+            let codes = codes.into_iter().map(|c| if c == 8 { crate::table::MISSING_CODE } else { c }).collect();
+            for d in [
+                ColumnData::Integer(ints),
+                ColumnData::Float(floats),
+                ColumnData::Boolean(bools),
+                ColumnData::Categorical { codes, levels },
+                ColumnData::Text(crate::table::TextColumn::from_options(texts.iter().map(|t| t.as_deref()))),
+            ] {
+                proptest::prop_assert_eq!(distinct_and_top(&d), by_text(&d), "{:?}", d.column_type());
+            }
+        }
     }
 
     #[test]
