@@ -56,6 +56,8 @@ pub struct Thresholds {
     pub psi_act: f64,
     /// Significance level for the adjusted p-values.
     pub alpha: f64,
+    /// How the features' p-values are adjusted for testing many at once before
+    /// they are compared with `alpha` (the prediction's p-value is not adjusted).
     pub correction: Correction,
     /// Share of drifted features at which the dataset drifts.
     pub drift_share: f64,
@@ -108,8 +110,13 @@ impl Thresholds {
 /// A numeric feature's reference.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NumericRef {
+    /// Non-missing values in the reference.
     pub count: u64,
+    /// Missing values in the reference, left out of every statistic.
     pub missing: u64,
+    /// Population standard deviation of the non-missing values (divided by the
+    /// count, not count − 1); the Wasserstein distance is divided by it,
+    /// floored at [`STD_FLOOR`].
     pub std: f64,
     /// Every finite value, sorted, when the reference is a sample.
     pub sample: Option<Vec<f64>>,
@@ -118,6 +125,8 @@ pub struct NumericRef {
     /// Frozen bin edges (deciles of the reference) and the reference's
     /// counts in them, outer bins open-ended.
     pub edges: Vec<f64>,
+    /// The reference's count in each bin of `edges`, one bin per pair of
+    /// consecutive edges (a single bin when all the edges coincide).
     pub bin_counts: Vec<f64>,
 }
 
@@ -158,9 +167,13 @@ impl NumericRef {
 /// One feature's reference.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RefColumn {
+    /// A numeric feature: its sorted sample or its profile's summary.
     Numeric(NumericRef),
+    /// A categorical feature: the reference's count of each level.
     Categorical {
+        /// Rows per level; levels the reference does not hold have no entry.
         counts: BTreeMap<String, u64>,
+        /// Missing values, left out of `counts`.
         missing: u64,
     },
 }
@@ -204,6 +217,7 @@ impl RefColumn {
         }
     }
 
+    /// Whether the reference is numeric or categorical.
     pub fn kind(&self) -> Kind {
         match self {
             RefColumn::Numeric(_) => Kind::Numeric,
@@ -216,9 +230,17 @@ impl RefColumn {
 #[derive(Clone, Debug, PartialEq)]
 pub enum CurColumn {
     /// Finite values, sorted.
-    Numeric { sorted: Vec<f64>, missing: u64 },
+    Numeric {
+        /// The finite values, ascending.
+        sorted: Vec<f64>,
+        /// Values left out because they were missing (NaN) or infinite.
+        missing: u64,
+    },
+    /// A categorical feature: the current count of each level.
     Categorical {
+        /// Rows per level, including levels the reference does not hold.
         counts: BTreeMap<String, u64>,
+        /// Missing values, left out of `counts`.
         missing: u64,
     },
 }
@@ -255,22 +277,36 @@ impl CurColumn {
     }
 }
 
+/// Whether a feature is compared as numbers or as levels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
+    /// Numbers, compared through their distributions (in native mode:
+    /// normalised Wasserstein, Kolmogorov–Smirnov, PSI over decile bins).
     Numeric,
+    /// Levels (text), compared through their frequencies (in native mode:
+    /// Jensen–Shannon, chi-square, PSI over the levels).
     Categorical,
 }
 
+/// What a feature's tests conclude, ordered from `Stable` to `Drift`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// Neither the effect size nor the PSI reaches its threshold (in Evidently
+    /// mode: the column's test does not say drift).
     Stable,
+    /// The effect size reaches `effect` or the PSI `psi_watch`, without the
+    /// significance and size that make drift (never given in Evidently mode).
     Watch,
+    /// The adjusted p-value is below `alpha` and the effect size reaches
+    /// `effect` or the PSI `psi_act`; also when the column changed kind, and in
+    /// Evidently mode when the column's test says drift.
     Drift,
 }
 
 impl Verdict {
+    /// The verdict as serialised: `stable`, `watch` or `drift`.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Stable => "stable",
@@ -284,12 +320,19 @@ impl Verdict {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TestValue {
     /// `wasserstein_norm`, `ks`, `jensen_shannon`, `chi_square`, `psi`,
-    /// `z_test`.
+    /// `z_test`; in Evidently mode Evidently's names (`ks`, `chisquare`,
+    /// `z`, `jensenshannon`, `wasserstein`).
     pub test: String,
-    /// The statistic or distance (for p-value tests, the test statistic).
+    /// The statistic or distance (for p-value tests, the test statistic;
+    /// in Evidently mode, the p-value itself, as Evidently reports it).
     pub value: f64,
+    /// The p-value of `ks` and `chi_square` (in Evidently mode, of every
+    /// p-value test, where it equals `value`); `None` for distances and PSI.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p_value: Option<f64>,
+    /// The p-value adjusted across the features by [`Thresholds::correction`]
+    /// (the prediction's is its own p-value); `None` for tests without a
+    /// p-value, for a feature whose p-value is NaN, and in Evidently mode.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p_adjusted: Option<f64>,
     /// What the value (or the adjusted p-value) is compared with.
@@ -301,16 +344,29 @@ pub struct TestValue {
 /// One feature's result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FeatureDrift {
+    /// The feature's column name (`prediction` for the predicted class mix).
     pub feature: String,
+    /// The reference column's kind (a current column of the other kind gives a
+    /// single `type_changed` test).
     pub kind: Kind,
+    /// Non-missing values in the reference column.
     pub reference_rows: u64,
+    /// Non-missing values in the current column.
     pub current_rows: u64,
+    /// Missing values in the current column, left out of the tests.
     pub current_missing: u64,
+    /// The statistics, effect size first: `wasserstein_norm`, `ks`, `psi` for a
+    /// numeric feature (`wasserstein_norm` alone, 0, when either side is
+    /// empty), `jensen_shannon`, `chi_square`, `psi` for a categorical one, a
+    /// lone `type_changed` when the column changed kind, and Evidently's single
+    /// test in that mode.
     pub tests: Vec<TestValue>,
+    /// The verdict drawn from `tests`, as the module docs describe.
     pub verdict: Verdict,
 }
 
 impl FeatureDrift {
+    /// The test named `name` (see [`TestValue::test`]), if it was run.
     pub fn test(&self, name: &str) -> Option<&TestValue> {
         self.tests.iter().find(|t| t.test == name)
     }
@@ -321,31 +377,51 @@ impl FeatureDrift {
     }
 }
 
+/// Which tests and verdict rules produced a report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
+    /// Warden's own: effect size, PSI and p-value adjusted across features,
+    /// with a watch level ([`native`]).
     Native,
+    /// Evidently's DataDriftPreset defaults, one test per column
+    /// ([`crate::evidently::compare`]).
     Evidently,
 }
 
 /// The whole result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DriftReport {
+    /// Which tests and verdict rules produced this report.
     pub mode: Mode,
+    /// The thresholds the verdicts were drawn with (in Evidently mode,
+    /// [`crate::evidently::thresholds`]).
     pub thresholds: Thresholds,
+    /// One result per feature, in the order the features were given.
     pub features: Vec<FeatureDrift>,
+    /// The predicted class mix's result; `None` when no predictions were given
+    /// (always in Evidently mode).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prediction: Option<FeatureDrift>,
+    /// Features whose verdict is [`Verdict::Drift`].
     pub drifted_features: usize,
+    /// `drifted_features` as a share of the features tested (0 without
+    /// features).
     pub share: f64,
+    /// Whether `share` reaches `thresholds.drift_share` (never without
+    /// features).
     pub dataset_drift: bool,
+    /// Whether the predicted class mix drifted (`false` without predictions).
     pub prediction_drift: bool,
 }
 
 /// Features of a reference and a current sample, by name, in order.
 pub struct Pair<'a> {
+    /// The feature's name, reported as [`FeatureDrift::feature`].
     pub name: &'a str,
+    /// The reference to test against.
     pub reference: &'a RefColumn,
+    /// The current values to test.
     pub current: &'a CurColumn,
 }
 

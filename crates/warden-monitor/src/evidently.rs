@@ -35,27 +35,40 @@ use crate::stats;
 pub const SMALL_REFERENCE_ROWS: usize = 1000;
 /// Distinct values at or below which a numeric column is tested as discrete.
 pub const FEW_VALUES: usize = 5;
+/// Significance level of the p-value tests: KS says drift at or below it,
+/// chi-square and the z-test below it, as in Evidently.
 pub const P_THRESHOLD: f64 = 0.05;
+/// Distance (normalised Wasserstein, Jensen–Shannon) at or above which a
+/// distance test says drift.
 pub const DISTANCE_THRESHOLD: f64 = 0.1;
+/// Share of drifted columns at or above which the dataset drifts.
 pub const DRIFT_SHARE: f64 = 0.5;
 
 /// One column's non-missing values (NaN and infinities already removed
 /// for numeric columns).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Values {
+    /// A numeric column's finite values.
     Numeric(Vec<f64>),
+    /// A categorical column's values as text.
     Categorical(Vec<String>),
 }
 
 /// One column of both samples.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Column {
+    /// The column's name, reported as [`FeatureDrift::feature`].
     pub name: String,
+    /// The reference's non-missing values; their count, not `reference_rows`,
+    /// picks the test.
     pub reference: Values,
+    /// The current sample's non-missing values.
     pub current: Values,
-    /// Rows of the reference table, missing values included (reported
-    /// only: the test choice counts the column's non-missing values).
+    /// Rows of the reference table, missing values included. Not read by
+    /// [`compare`]: the test choice and the reported reference rows count
+    /// the column's non-missing values.
     pub reference_rows: usize,
+    /// Missing values dropped from the current column (reported only).
     pub current_missing: u64,
 }
 

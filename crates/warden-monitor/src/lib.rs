@@ -17,6 +17,7 @@
 //! Everything here computes facts; what to do about them is decided by
 //! Rego policy in the engine.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod drift;
 pub mod evidently;

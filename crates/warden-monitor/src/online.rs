@@ -113,6 +113,7 @@ pub struct WindowConfig {
     pub max_rows: usize,
     /// …or after this many seconds, if it holds at least `min_rows`.
     pub max_seconds: f64,
+    /// Fewest rows a window must hold to close on `max_seconds`.
     pub min_rows: usize,
 }
 
@@ -131,6 +132,9 @@ pub struct ModelWatch {
     features: Vec<(String, RefColumn)>,
     predictions: BTreeMap<String, f64>,
     profile_rows: u64,
+    /// The out-of-distribution scorer; `None` when the profile gives none (see
+    /// [`Mahalanobis::from_profile`]), and then no record counts as out of
+    /// distribution.
     pub ood: Option<Mahalanobis>,
     numeric: Vec<Vec<f64>>,
     categorical: Vec<BTreeMap<String, u64>>,
@@ -143,12 +147,20 @@ pub struct ModelWatch {
 /// A closed window's result.
 #[derive(Clone, Debug, Serialize)]
 pub struct WindowResult {
+    /// Records the window held when it closed.
     pub rows: usize,
+    /// Share of those records scored out of distribution (0 for an empty
+    /// window).
     pub ood_share: f64,
+    /// The window's native drift report against the profile, with the
+    /// predicted class mix when any record in it had a predicted class.
     pub drift: DriftReport,
 }
 
 impl ModelWatch {
+    /// An empty window over a package's reference profile; `ood_level` is the
+    /// chi-square quantile level of the out-of-distribution threshold (e.g.
+    /// 0.999).
     pub fn new(profile: &ReferenceProfile, ood_level: f64) -> Self {
         let features: Vec<(String, RefColumn)> = profile
             .features
@@ -170,6 +182,7 @@ impl ModelWatch {
         }
     }
 
+    /// Records observed since the window opened.
     pub fn rows(&self) -> usize {
         self.rows
     }
@@ -274,6 +287,8 @@ pub struct AbuseConfig {
     pub near_duplicate_features: usize,
     /// Share of predictions whose top probability is below `boundary_confidence`.
     pub boundary_share: f64,
+    /// Top probability below which a prediction counts as near the decision
+    /// boundary.
     pub boundary_confidence: f64,
     /// Share of one-feature changes that change the same feature.
     pub sweep_share: f64,
@@ -299,10 +314,16 @@ impl Default for AbuseConfig {
 /// A signal that crossed its threshold in a window.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Signal {
+    /// The caller's key, as given to [`AbuseWatch::observe`].
     pub key: String,
     /// `rate`, `near_duplicates`, `boundary`, `sweep`, `extraction`.
     pub name: &'static str,
+    /// The signal's value in the window: for `rate` the request ratio to the
+    /// key's norm, for `extraction` the share of the three share signals
+    /// (`near_duplicates`, `boundary`, `sweep`) that fired, otherwise a share.
     pub value: f64,
+    /// The threshold the value reached (the [`AbuseConfig`] setting; 2/3 for
+    /// `extraction`).
     pub threshold: f64,
     /// Windows in a row this signal has fired for this key.
     pub consecutive: u32,
@@ -311,11 +332,24 @@ pub struct Signal {
 /// One key's values in a closed window, fired or not (for metrics).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct KeyValues {
+    /// The caller's key, as given to [`AbuseWatch::observe`].
     pub key: String,
+    /// Records the key sent in the window (each record of a batch counts).
     pub requests: usize,
+    /// `requests` over the key's norm (its requests per window, smoothed
+    /// exponentially over earlier windows in which `rate` did not fire); 0 in
+    /// the key's first window or while its norm is 0.
     pub rate_ratio: f64,
+    /// Share of the records that nearly repeat one of the key's `memory` latest
+    /// earlier records: 1 to `near_duplicate_features` features differ and at
+    /// least two are equal.
     pub near_duplicates: f64,
+    /// Share of the records whose prediction's top probability is below
+    /// `boundary_confidence`.
     pub boundary: f64,
+    /// Of the records that differ from an earlier one in exactly one feature,
+    /// the share whose changed feature is the most common one; 0 without such
+    /// records.
     pub sweep: f64,
 }
 
@@ -355,7 +389,7 @@ struct KeyWatch {
     consecutive: HashMap<&'static str, u32>,
 }
 
-/// Per-key abuse signals over all models.
+/// Per-key abuse signals of one model (the server keeps one per model).
 pub struct AbuseWatch {
     cfg: AbuseConfig,
     keys: HashMap<String, KeyWatch>,
@@ -364,6 +398,7 @@ pub struct AbuseWatch {
 }
 
 impl AbuseWatch {
+    /// Watches no keys yet, with the given settings and `max_keys` at 10 000.
     pub fn new(cfg: AbuseConfig) -> Self {
         AbuseWatch {
             cfg,

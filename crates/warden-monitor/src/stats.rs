@@ -371,6 +371,7 @@ pub enum Correction {
     BenjaminiHochberg,
     /// Bonferroni (family-wise error rate).
     Bonferroni,
+    /// No adjustment: each p-value is compared as it is.
     None,
 }
 
@@ -385,6 +386,8 @@ impl Correction {
         }
     }
 
+    /// The name as serialised: `benjamini_hochberg`, `bonferroni` or `none`
+    /// ([`Correction::parse`] takes `bh` for the first).
     pub fn as_str(self) -> &'static str {
         match self {
             Correction::BenjaminiHochberg => "benjamini_hochberg",
