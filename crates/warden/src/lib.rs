@@ -73,8 +73,8 @@ pub use evidence::{
     EvidenceFinding, EvidenceInfo, EvidenceKind, EvidenceRequest, EvidenceSummary,
     MAX_EVIDENCE_BYTES, ReportSource, severity_of, summarise_report,
 };
-pub(crate) use gate::gate_config_value;
-pub use gate::{GateOutcome, POLICY_INPUT_VERSION, PromoteOutcome};
+pub(crate) use gate::gate_config;
+pub use gate::{GateConfig, GateOutcome, POLICY_INPUT_VERSION, PromoteOutcome};
 pub use incident::{INCIDENT_KINDS, IncidentOpened};
 pub use keys::{KeyInfo, KeyPurpose, KeySummary};
 pub use lineage::{ModelLineage, Node as LineageGraphNode};

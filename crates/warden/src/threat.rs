@@ -149,8 +149,7 @@ impl Workspace {
                 })
                 .count()
         };
-        let gate = crate::gate_config_value(self)?;
-        let min_approvals = gate["min_approvals"].as_u64().unwrap_or(0);
+        let min_approvals = crate::gate_config(self)?.min_approvals.unwrap_or(0);
         let n = |x: usize, total: usize| format!("{x} of {total}");
         let status = |x: usize, total: usize| {
             if total == 0 || x == total {

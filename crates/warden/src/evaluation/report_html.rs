@@ -205,21 +205,20 @@ pub struct GateLimits {
 }
 
 impl GateLimits {
-    /// The limits in a gate data document's `gate_config`.
-    pub fn from_gate_config(env: &str, cfg: &serde_json::Value) -> Self {
+    /// The limits of a typed gate configuration.
+    pub fn from_gate_config(env: &str, cfg: &crate::GateConfig) -> Self {
         GateLimits {
             env: env.to_string(),
-            min_demographic_parity_ratio: cfg["min_demographic_parity_ratio"].as_f64(),
-            robust_attack: cfg["robust_attack"].as_str().map(str::to_string),
+            min_demographic_parity_ratio: cfg.min_demographic_parity_ratio,
+            robust_attack: cfg.robust_attack.clone(),
             robust_attack_black_box: Some(
-                cfg["robust_attack_black_box"]
-                    .as_str()
-                    .unwrap_or("hsj")
-                    .to_string(),
+                cfg.robust_attack_black_box
+                    .clone()
+                    .unwrap_or_else(|| "hsj".to_string()),
             ),
-            robust_eps: cfg["robust_eps"].as_f64(),
-            min_robust_accuracy: cfg["min_robust_accuracy"].as_f64(),
-            max_membership_inference_auc: cfg["max_membership_inference_auc"].as_f64(),
+            robust_eps: cfg.robust_eps,
+            min_robust_accuracy: cfg.min_robust_accuracy,
+            max_membership_inference_auc: cfg.max_membership_inference_auc,
         }
     }
 }
@@ -237,7 +236,7 @@ impl Workspace {
             .unwrap_or_else(|| "production".into());
         Ok(GateLimits::from_gate_config(
             &env,
-            &crate::gate_config_value(self)?,
+            &crate::gate_config(self)?,
         ))
     }
 }

@@ -3,6 +3,8 @@
 //! an environment; a promotion moves the stage pointer only when the gate
 //! allows, and records the decision either way.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 use warden_core::{Action, Digest, Timestamp, VersionRef, canonical_json};
@@ -196,15 +198,7 @@ impl Workspace {
     /// The log's size and the cosignatures by the witnesses the (pinned)
     /// gate data names.
     fn log_facts(&self) -> Result<Value, Error> {
-        let cfg = gate_config_value(self)?;
-        let vkeys: Vec<String> = match cfg.get("witnesses") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-                Error::Invalid(format!(
-                    "gate data: witnesses must be a list of verifier keys: {e}"
-                ))
-            })?,
-        };
+        let vkeys: Vec<String> = gate_config(self)?.witnesses.unwrap_or_default();
         // The whole log, re-verified for the decision: an insider who
         // rewrote event rows (and their leaf hashes) is caught here, not
         // only by a later `audit verify`.
@@ -327,13 +321,145 @@ impl Workspace {
     }
 }
 
-/// The gate thresholds in force (`data.warden.gate_config`).
-pub(crate) fn gate_config_value(ws: &Workspace) -> Result<Value, Error> {
+/// The gate thresholds (`data.warden.gate_config` of the gate data), as
+/// typed values: the Rego gate decides with them, and Rust reads some to
+/// mark reports and list risks. Every key is optional (a workspace's own
+/// gate data may leave some out, and its policy may read keys of its own),
+/// but a key that is present must have its type: a threshold written as
+/// text is refused by name, not read as "no threshold".
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize, Serialize)]
+pub struct GateConfig {
+    /// Each environment's strictness level (`dev` 1, `staging` 2,
+    /// `production` 3 in the bundled data); rules apply from a level on.
+    #[serde(default)]
+    pub levels: BTreeMap<String, u64>,
+    /// Largest share of rows the poisoning screen may suspect.
+    pub max_suspect_fraction: Option<f64>,
+    /// Largest estimated label-noise rate a dataset may show.
+    pub max_label_noise: Option<f64>,
+    /// Highest a dataset's owner may raise their own label-noise limit.
+    pub max_label_noise_ceiling: Option<f64>,
+    /// Largest accuracy drop allowed against the version in the environment.
+    pub max_accuracy_drop: Option<f64>,
+    /// Smallest demographic-parity ratio (the worst group's selection rate
+    /// over the best's).
+    pub min_demographic_parity_ratio: Option<f64>,
+    /// The attack whose robust accuracy is gated on for native models.
+    pub robust_attack: Option<String>,
+    /// The decision-based attack that stands in for `robust_attack` on
+    /// imported models (no gradients); `hsj` when absent.
+    pub robust_attack_black_box: Option<String>,
+    /// The attack radius the robust accuracy must be measured at.
+    pub robust_eps: Option<f64>,
+    /// Smallest accuracy under that attack.
+    pub min_robust_accuracy: Option<f64>,
+    /// Largest membership-inference AUC.
+    pub max_membership_inference_auc: Option<f64>,
+    /// Approvals, from people other than the author, needed where required.
+    pub min_approvals: Option<u64>,
+    /// Scan severities that block a promotion.
+    pub scan_blocking_severities: Option<Vec<String>>,
+    /// The level from which a recorded scan is required.
+    pub scan_required_level: Option<u64>,
+    /// The level from which evidence findings are gated on.
+    pub evidence_level: Option<u64>,
+    /// Highest finding score (CVSS-like, 0–10) evidence may report.
+    pub evidence_max_score: Option<f64>,
+    /// Oldest evidence accepted, in days.
+    pub evidence_max_age_days: Option<f64>,
+    /// Kinds of evidence (`sast`, `sca`, …) required where required.
+    pub evidence_required_kinds: Option<Vec<String>>,
+    /// The level from which `evidence_required_kinds` are required.
+    pub evidence_required_level: Option<u64>,
+    /// Whether a verified build provenance is required.
+    pub require_provenance: Option<bool>,
+    /// Verifier keys (C2SP note format) of the witnesses whose
+    /// cosignatures count.
+    pub witnesses: Option<Vec<String>>,
+    /// Cosignatures by distinct witnesses required.
+    pub min_witnesses: Option<u64>,
+    /// Oldest cosignature accepted, in seconds.
+    pub max_witness_age_seconds: Option<u64>,
+}
+
+/// The gate thresholds in force (`data.warden.gate_config`), typed; a
+/// value of the wrong type is refused naming its key.
+pub(crate) fn gate_config(ws: &Workspace) -> Result<GateConfig, Error> {
     let text = match &ws.config().gates.data {
         Some(p) => std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
         None => warden_policy::BUNDLED_GATE_DATA.to_string(),
     };
+    parse_gate_config(&text)
+}
+
+/// [`gate_config`] of a gate data document's text.
+fn parse_gate_config(text: &str) -> Result<GateConfig, Error> {
     let v: Value =
-        serde_json::from_str(&text).map_err(|e| Error::Invalid(format!("gate data: {e}")))?;
-    Ok(v["warden"]["gate_config"].clone())
+        serde_json::from_str(text).map_err(|e| Error::Invalid(format!("gate data: {e}")))?;
+    let cfg = v
+        .get("warden")
+        .and_then(|w| w.get("gate_config"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    if cfg.is_null() {
+        return Ok(GateConfig::default());
+    }
+    serde_path_to_error::deserialize(cfg).map_err(|e| {
+        Error::Invalid(format!(
+            "gate data: warden.gate_config.{}: {}",
+            e.path(),
+            e.inner()
+        ))
+    })
+}
+
+#[cfg(test)]
+mod gate_config_tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_gate_data_reads_as_typed_thresholds() {
+        let c = parse_gate_config(warden_policy::BUNDLED_GATE_DATA).unwrap();
+        assert_eq!(c.levels.get("production"), Some(&3));
+        assert_eq!(c.min_approvals, Some(2));
+        assert_eq!(c.robust_attack.as_deref(), Some("pgd_linf"));
+        assert_eq!(c.robust_attack_black_box.as_deref(), Some("hsj"));
+        assert_eq!(c.max_membership_inference_auc, Some(0.6));
+        assert_eq!(c.require_provenance, Some(false));
+        assert_eq!(
+            c.scan_blocking_severities,
+            Some(vec!["high".to_string(), "critical".to_string()])
+        );
+    }
+
+    #[test]
+    fn a_threshold_of_the_wrong_type_is_refused_by_name() {
+        let e = parse_gate_config(r#"{"warden": {"gate_config": {"robust_eps": "0.1"}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("warden.gate_config.robust_eps") && e.contains("string"),
+            "{e}"
+        );
+        let e = parse_gate_config(r#"{"warden": {"gate_config": {"witnesses": "key"}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("warden.gate_config.witnesses"), "{e}");
+        let e = parse_gate_config(r#"{"warden": {"gate_config": {"levels": {"dev": -1}}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("warden.gate_config.levels.dev"), "{e}");
+        assert!(parse_gate_config("not json").is_err());
+    }
+
+    #[test]
+    fn absent_keys_are_none_and_keys_of_a_custom_policy_are_kept_out() {
+        let c = parse_gate_config(
+            r#"{"warden": {"gate_config": {"min_approvals": 1, "my_rule": [1]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.min_approvals, Some(1));
+        assert_eq!(c.robust_eps, None);
+        assert_eq!(parse_gate_config("{}").unwrap(), GateConfig::default());
+    }
 }
