@@ -16,34 +16,75 @@ use zeroize::Zeroizing;
 /// What can go wrong with a key, naming the file where there is one.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("unknown key type {0:?}; use ecdsa-p256 or ed25519")]
+    /// A key type name that parsing an [`Algorithm`] does not recognise;
+    /// holds the name as given.
+    #[error("unknown key type {0:?}; use ecdsa-p256, ecdsa-p384 or ed25519")]
     UnknownAlgorithm(String),
+    /// The operating system's random number generator failed while a key
+    /// was being generated; holds its error message.
     #[error("no randomness available from the operating system: {0}")]
     Random(String),
+    /// Reading, creating or writing a key file failed.
     #[error("{path}: {source}")]
     Io {
+        /// The key file.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// (Unix only) A private key file grants group or other users some
+    /// access (a bit of `0o077` is set), so [`SigningKey::read_file`]
+    /// refuses it.
     #[error(
         "{path}: private key file is accessible to other users (mode {mode:o}); run `chmod 600 {path}`"
     )]
-    Permissions { path: PathBuf, mode: u32 },
+    Permissions {
+        /// The private key file.
+        path: PathBuf,
+        /// Its permission bits (`mode & 0o777`), shown in octal.
+        mode: u32,
+    },
+    /// The private key is an encrypted PKCS#8 PEM (`ENCRYPTED PRIVATE KEY`)
+    /// and no passphrase was given.
     #[error("{path}: the private key is encrypted; set WARDEN_KEY_PASSPHRASE to its passphrase")]
-    NeedsPassphrase { path: PathBuf },
+    NeedsPassphrase {
+        /// The key file (the source the caller named).
+        path: PathBuf,
+    },
+    /// An encrypted PKCS#8 private key did not decrypt, with the passphrase
+    /// given, to an ECDSA P-256, ECDSA P-384 or Ed25519 key: the passphrase
+    /// is wrong or the file is damaged.
     #[error(
         "{path}: cannot decrypt the private key: wrong WARDEN_KEY_PASSPHRASE, or the file is damaged"
     )]
-    Decrypt { path: PathBuf },
+    Decrypt {
+        /// The key file (the source the caller named).
+        path: PathBuf,
+    },
+    /// The text is not an unencrypted PKCS#8 PEM private key of a supported
+    /// algorithm, or the key file is larger than 64 KiB.
     #[error("{what}: not a PKCS#8 ECDSA P-256, ECDSA P-384 or Ed25519 private key in PEM form")]
-    BadPrivateKey { what: String },
+    BadPrivateKey {
+        /// The source named in the message (a file path).
+        what: String,
+    },
+    /// The text is not an SPKI PEM public key of type ECDSA P-256,
+    /// ECDSA P-384 or Ed25519.
     #[error(
         "{what}: not a PEM public key (SubjectPublicKeyInfo) of type ECDSA P-256, ECDSA P-384 or Ed25519"
     )]
-    BadPublicKey { what: String },
+    BadPublicKey {
+        /// The source named in the message, as passed to
+        /// [`PublicKey::from_pem`].
+        what: String,
+    },
+    /// A key could not be encoded as PKCS#8 or SubjectPublicKeyInfo
+    /// (DER or PEM); holds the encoder's message.
     #[error("cannot encode the key: {0}")]
     Encode(String),
+    /// A signature is malformed for the key's algorithm or does not verify
+    /// over the message with the public key.
     #[error("signature does not verify")]
     BadSignature,
 }
@@ -51,15 +92,21 @@ pub enum KeyError {
 /// A signature algorithm Warden can generate keys for or verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Algorithm {
+    /// ECDSA on NIST P-256 with SHA-256, named `ecdsa-p256`.
     #[serde(rename = "ecdsa-p256")]
     EcdsaP256,
+    /// ECDSA on NIST P-384 with SHA-384, named `ecdsa-p384`.
     #[serde(rename = "ecdsa-p384")]
     EcdsaP384,
+    /// Ed25519 (RFC 8032), named `ed25519`.
     #[serde(rename = "ed25519")]
     Ed25519,
 }
 
 impl Algorithm {
+    /// The algorithm's name (`ecdsa-p256`, `ecdsa-p384` or `ed25519`), as
+    /// serde and [`fmt::Display`] write it; parsing also accepts `p256`,
+    /// `ecdsa` and `p384`.
     pub fn as_str(self) -> &'static str {
         match self {
             Algorithm::EcdsaP256 => "ecdsa-p256",
@@ -90,8 +137,11 @@ impl FromStr for Algorithm {
 /// A private signing key. Key material is zeroised when dropped (both
 /// underlying key types zeroise themselves).
 pub enum SigningKey {
+    /// An ECDSA P-256 key, which signs over SHA-256.
     EcdsaP256(p256::ecdsa::SigningKey),
+    /// An ECDSA P-384 key, which signs over SHA-384.
     EcdsaP384(p384::ecdsa::SigningKey),
+    /// An Ed25519 key.
     Ed25519(ed25519_dalek::SigningKey),
 }
 
@@ -131,6 +181,7 @@ impl SigningKey {
         }
     }
 
+    /// Which algorithm this key signs with.
     pub fn algorithm(&self) -> Algorithm {
         match self {
             SigningKey::EcdsaP256(_) => Algorithm::EcdsaP256,
@@ -148,8 +199,8 @@ impl SigningKey {
         }
     }
 
-    /// Signs `message`: ECDSA P-256 over SHA-256 (DER signature, RFC 6979
-    /// nonces), or Ed25519 (64 bytes).
+    /// Signs `message`: ECDSA P-256 over SHA-256 or ECDSA P-384 over
+    /// SHA-384 (DER signature, RFC 6979 nonces), or Ed25519 (64 bytes).
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         use p256::ecdsa::signature::Signer;
         match self {
@@ -275,12 +326,16 @@ impl SigningKey {
 /// A public key of any algorithm Warden verifies.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PublicKey {
+    /// An ECDSA P-256 public key, which verifies signatures over SHA-256.
     EcdsaP256(p256::ecdsa::VerifyingKey),
+    /// An ECDSA P-384 public key, which verifies signatures over SHA-384.
     EcdsaP384(p384::ecdsa::VerifyingKey),
+    /// An Ed25519 public key.
     Ed25519(ed25519_dalek::VerifyingKey),
 }
 
 impl PublicKey {
+    /// Which algorithm this key verifies.
     pub fn algorithm(&self) -> Algorithm {
         match self {
             PublicKey::EcdsaP256(_) => Algorithm::EcdsaP256,

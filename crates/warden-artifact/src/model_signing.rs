@@ -36,35 +36,65 @@ const IGNORED: [&str; 4] = [".git", ".github", ".gitattributes", ".gitignore"];
 /// Why a model signature does not verify.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelSigningError {
+    /// The bundle, or the in-toto statement it signs, is not of the form
+    /// this module reads (its size, JSON, media or payload type, base64,
+    /// signature or subject count, predicate type, serialization or
+    /// digests); also an out-of-range shard size when signing, or a hashing
+    /// thread that failed. Holds the reason.
     #[error("signature bundle is malformed: {0}")]
     Malformed(String),
+    /// The bundle's public key hint is not the hint of the key given.
     #[error("the signature was made with another key (hint {hint}, this key's is {expected})")]
-    KeyMismatch { hint: String, expected: String },
+    KeyMismatch {
+        /// The hint recorded in the bundle.
+        hint: String,
+        /// The hint of the key given ([`ModelKey::hint`]).
+        expected: String,
+    },
+    /// The DSSE signature is not a DER ECDSA signature that verifies over
+    /// the envelope's pre-authentication encoding with the key given.
     #[error("the signature does not verify with this key")]
     BadSignature,
+    /// The subject's SHA-256 root digest is not the SHA-256 of the listed
+    /// resource digests, in the order listed.
     #[error("the signed manifest's root digest does not match its file list")]
     RootMismatch,
+    /// A file (or shard) has a SHA-256 other than the signed one; holds its
+    /// relative path (or shard name `path:start:end`).
     #[error("{0}: file differs from the signed manifest")]
     FileMismatch(String),
+    /// A signed file (or shard) is not in the directory; holds its relative
+    /// path (or shard name).
     #[error("{0}: file is signed but missing")]
     MissingFile(String),
+    /// A file (or shard) in the directory, outside Warden's ignore policy,
+    /// is not listed in the signature; holds its relative path (or shard
+    /// name).
     #[error("{0}: file is not covered by the signature")]
     ExtraFile(String),
+    /// The model directory holds a symbolic link; holds its relative path.
     #[error("{0}: symbolic links are not allowed in a signed model")]
     Symlink(String),
+    /// Reading the model directory or one of its files failed.
     #[error("{path}: {source}")]
     Io {
+        /// The directory or file being read.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The key is not an ECDSA P-256 or P-384 key (Ed25519 keys included),
+    /// or its SPKI PEM could not be encoded for the hint; holds the reason.
     #[error("unsupported key for model signing: {0}")]
     UnsupportedKey(String),
 }
 
 /// A verifying key of the kinds `model_signing` uses.
 pub enum ModelKey {
+    /// An ECDSA P-256 public key, which verifies signatures over SHA-256.
     P256(p256::ecdsa::VerifyingKey),
+    /// An ECDSA P-384 public key, which verifies signatures over SHA-384.
     P384(p384::ecdsa::VerifyingKey),
 }
 
@@ -550,7 +580,9 @@ pub fn sign(
     sign_progress(dir, key, signature_path, None, None)
 }
 
-/// [`sign`], reporting hashing progress.
+/// [`sign`], reporting hashing progress; with `shard_size` (in
+/// 1..=[`MAX_SHARD_SIZE`] bytes) the files are signed as "shards"
+/// serialization, as [`hash_dir_progress`] cuts them.
 pub fn sign_progress(
     dir: &Path,
     key: &SigningKey,

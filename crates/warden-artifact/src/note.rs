@@ -28,14 +28,24 @@ const ALG_ED25519: u8 = 0x01;
 /// Why a note or checkpoint was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NoteError {
+    /// The note, or the text to be signed, is not a well-formed signed note
+    /// within [`MAX_NOTE_BYTES`] and [`MAX_SIGNATURES`] (or a cosignature
+    /// timestamp is out of range); holds the reason.
     #[error("note is malformed: {0}")]
     Malformed(&'static str),
+    /// No signature line carries the verifier's key name and key id.
     #[error("note has no signature by a known key")]
     UnknownKey,
+    /// A signature line with the verifier's key name and key id does not
+    /// verify; holds the key name.
     #[error("note signature by {0:?} does not verify")]
     BadSignature(String),
+    /// The note text is not a valid checkpoint body; holds the reason.
     #[error("checkpoint is malformed: {0}")]
     Checkpoint(&'static str),
+    /// A key name or verifier key string is malformed, is of the wrong
+    /// signature type, or has a key id that does not match its key; holds
+    /// the reason.
     #[error("verifier key is malformed: {0}")]
     VerifierKey(&'static str),
 }
@@ -64,10 +74,13 @@ pub struct NoteSigner<'k> {
 }
 
 impl<'k> NoteSigner<'k> {
+    /// A signer that signs as `name` with `key`. The name must be non-empty
+    /// and hold no whitespace, control characters or `+`, else
+    /// [`NoteError::VerifierKey`].
     pub fn new(name: &str, key: &'k ed25519_dalek::SigningKey) -> Result<Self, NoteError> {
         if !valid_key_name(name) {
             return Err(NoteError::VerifierKey(
-                "name must not be empty or contain spaces or '+'",
+                "name must not be empty or contain whitespace, control characters or '+'",
             ));
         }
         Ok(NoteSigner {
@@ -107,6 +120,8 @@ pub struct NoteVerifier {
 }
 
 impl NoteVerifier {
+    /// A verifier for signatures by `key` under `name`, with the key id
+    /// derived from both. The name is not checked.
     pub fn new(name: &str, key: ed25519_dalek::VerifyingKey) -> Self {
         NoteVerifier {
             name: name.to_string(),
@@ -115,6 +130,7 @@ impl NoteVerifier {
         }
     }
 
+    /// The key name this verifier expects on signature lines.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -271,10 +287,13 @@ pub struct CosignatureSigner<'k> {
 }
 
 impl<'k> CosignatureSigner<'k> {
+    /// A witness signer that cosigns as `name` with `key`. The name must be
+    /// non-empty and hold no whitespace, control characters or `+`, else
+    /// [`NoteError::VerifierKey`].
     pub fn new(name: &str, key: &'k ed25519_dalek::SigningKey) -> Result<Self, NoteError> {
         if !valid_key_name(name) {
             return Err(NoteError::VerifierKey(
-                "name must not be empty or contain spaces or '+'",
+                "name must not be empty or contain whitespace, control characters or '+'",
             ));
         }
         Ok(CosignatureSigner {
@@ -319,6 +338,8 @@ pub struct CosignatureVerifier {
 }
 
 impl CosignatureVerifier {
+    /// A verifier for cosignatures by `key` under `name`, with the
+    /// cosignature/v1 key id derived from both. The name is not checked.
     pub fn new(name: &str, key: ed25519_dalek::VerifyingKey) -> Self {
         CosignatureVerifier {
             name: name.to_string(),
@@ -327,6 +348,7 @@ impl CosignatureVerifier {
         }
     }
 
+    /// The witness key name this verifier expects on cosignature lines.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -400,9 +422,14 @@ impl CosignatureVerifier {
 /// The body of a C2SP tlog checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Checkpoint {
+    /// The origin line, which names the log; never empty.
     pub origin: String,
+    /// The tree size: how many entries the log holds.
     pub size: u64,
+    /// The tree's root hash (base64 in the text).
     pub root: [u8; 32],
+    /// The extension lines after the root hash, in order and without their
+    /// newlines; none may be empty.
     pub extensions: Vec<String>,
 }
 

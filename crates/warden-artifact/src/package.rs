@@ -24,9 +24,15 @@ use serde::{Deserialize, Serialize};
 
 /// The package format this build reads and writes.
 pub const PACKAGE_FORMAT: &str = "warden.model/v1";
+/// The manifest (JSON): the package `format`, the declared `tensors` and
+/// the `model` section, whose `kind` decides which other files belong.
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// A native model's weights: safetensors, every tensor F64.
 pub const WEIGHTS_FILE: &str = "weights.safetensors";
+/// The reference profile (JSON): required for a native model, optional for
+/// an imported ONNX or tree model.
 pub const PROFILE_FILE: &str = "reference-profile.json";
+/// An imported ONNX model, self-contained.
 pub const ONNX_FILE: &str = "model.onnx";
 /// An imported gradient-boosted tree model in its own safe format.
 pub const TREES_FILE: &str = "model.trees";
@@ -46,12 +52,18 @@ pub const PACKAGE_FILES: [&str; 6] = [
     PROVENANCE_FILE,
 ];
 
-/// Size limits, checked before reading.
+/// Largest [`MANIFEST_FILE`] accepted, in bytes (16 MiB). [`read_dir`]
+/// checks this and the other file size limits before reading a file.
 pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+/// Largest [`PROFILE_FILE`] accepted, in bytes (64 MiB).
 pub const MAX_PROFILE_BYTES: u64 = 64 << 20;
+/// Largest [`WEIGHTS_FILE`] accepted, in bytes (4 GiB).
 pub const MAX_WEIGHTS_BYTES: u64 = 4 << 30;
+/// Largest [`ONNX_FILE`] accepted, in bytes (2 GiB).
 pub const MAX_ONNX_BYTES: u64 = 2 << 30;
+/// Largest [`TREES_FILE`] accepted, in bytes (1 GiB).
 pub const MAX_TREES_BYTES: u64 = 1 << 30;
+/// Largest [`PROVENANCE_FILE`] accepted, in bytes (4 MiB).
 pub const MAX_PROVENANCE_BYTES: u64 = 4 << 20;
 /// Largest safetensors header accepted.
 pub const MAX_HEADER_BYTES: u64 = 16 << 20;
@@ -60,29 +72,52 @@ pub const MAX_HEADER_BYTES: u64 = 16 << 20;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TensorSpec {
+    /// The safetensors dtype name; only `F64` is accepted.
     pub dtype: String,
+    /// The tensor's dimensions, as safetensors records them.
     pub shape: Vec<usize>,
 }
 
 /// Why a package was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
+    /// Reading the package directory or one of its files failed.
     #[error("{path}: {source}")]
     Io {
+        /// The directory or file being read.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// A name not in [`PACKAGE_FILES`], an entry that is not a regular file
+    /// (a subdirectory or symbolic link), or a known file that does not
+    /// belong to the model's kind; holds its name.
     #[error("unexpected file {0:?} in the package (a package holds only {files})", files = PACKAGE_FILES.join(", "))]
     Unexpected(String),
+    /// A file the package needs is absent; holds its name.
     #[error("the package has no {0}")]
     Missing(&'static str),
+    /// A file is larger than its size limit.
     #[error("{file}: {size} bytes, more than the {limit} allowed")]
-    TooLarge { file: String, size: u64, limit: u64 },
+    TooLarge {
+        /// The file's name.
+        file: String,
+        /// Its size, in bytes.
+        size: u64,
+        /// The limit for that file, in bytes.
+        limit: u64,
+    },
+    /// The manifest is not JSON of the expected shape, names a format other
+    /// than [`PACKAGE_FORMAT`], or declares tensors for a kind that has
+    /// none; holds the reason.
     #[error("{MANIFEST_FILE}: {0}")]
     Manifest(String),
+    /// The safetensors weights are malformed or differ from the tensors the
+    /// manifest declares, or could not be encoded; holds the reason.
     #[error("{WEIGHTS_FILE}: {0}")]
     Weights(String),
+    /// The reference profile is not valid JSON; holds the parser's message.
     #[error("{PROFILE_FILE}: {0}")]
     Profile(String),
 }
@@ -93,8 +128,10 @@ pub type Tensors = BTreeMap<String, (Vec<usize>, Vec<f64>)>;
 /// A parsed, checked package.
 #[derive(Clone, Debug)]
 pub struct Package {
+    /// The whole manifest as parsed JSON; its `model` section is for the ML
+    /// crate to interpret.
     pub manifest: serde_json::Value,
-    /// The weights of a native model (empty for ONNX).
+    /// The weights of a native model (empty for ONNX and tree models).
     pub tensors: Tensors,
     /// The reference profile (always present for a native model).
     pub profile: Option<serde_json::Value>,
