@@ -49,7 +49,7 @@ pub const STALE_TMP_AGE: Duration = Duration::from_secs(60 * 60);
 impl FsBlobStore {
     /// Opens (creating the directories if needed) a blob store at `root`,
     /// and sweeps temp files that dead writers left behind
-    /// ([`FsBlobStore::sweep_tmp`] with [`STALE_TMP_AGE`]).
+    /// ([`FsBlobStore::sweep_tmp`] with `STALE_TMP_AGE`, one hour).
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
         for dir in [root.join("sha256"), root.join("tmp")] {

@@ -23,6 +23,7 @@
 //!     "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125");
 //! ```
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 mod blob;
 mod error;

@@ -18,14 +18,31 @@ pub type Hash = [u8; 32];
 /// Why a proof does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProofError {
+    /// The leaf index is not below the tree size.
     #[error("leaf index {index} is not inside a tree of size {size}")]
-    IndexOutOfRange { index: u64, size: u64 },
+    IndexOutOfRange {
+        /// The leaf index.
+        index: u64,
+        /// The tree size.
+        size: u64,
+    },
+    /// The old tree is larger than the new one.
     #[error("tree size {old} is larger than tree size {new}")]
-    SizesReversed { old: u64, new: u64 },
+    SizesReversed {
+        /// The old tree size.
+        old: u64,
+        /// The new tree size.
+        new: u64,
+    },
+    /// The old tree is empty: a consistency proof from it is refused, as
+    /// transparency-dev does.
     #[error("a consistency proof needs a non-empty old tree")]
     EmptyOldTree,
+    /// The proof has too few or too many hashes for the index and tree sizes.
     #[error("proof has the wrong number of hashes for these tree sizes")]
     WrongLength,
+    /// The proof is well formed but the root it yields differs from the
+    /// expected one (for a consistency proof, either root).
     #[error("computed root does not match the expected root")]
     RootMismatch,
 }
@@ -77,6 +94,7 @@ pub struct Frontier {
 }
 
 impl Frontier {
+    /// The frontier of the empty tree.
     pub fn new() -> Self {
         Self::default()
     }
@@ -87,10 +105,13 @@ impl Frontier {
         (peaks.len() == size.count_ones() as usize).then_some(Frontier { size, peaks })
     }
 
+    /// The number of leaves in the tree.
     pub fn size(&self) -> u64 {
         self.size
     }
 
+    /// The roots of the maximal perfect subtrees, largest (leftmost) first;
+    /// one per set bit of [`Frontier::size`].
     pub fn peaks(&self) -> &[Hash] {
         &self.peaks
     }
