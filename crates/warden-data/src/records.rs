@@ -763,18 +763,38 @@ fn check_record<'b>(
         let i = ranges.iter().position(|&(_, end)| end > at).unwrap_or(0);
         (i, at.saturating_sub(ranges.get(i).map_or(0, |r| r.0)))
     };
-    // Field boundaries sit on ASCII delimiters, so validating the whole
-    // record once validates every field.
-    let text = match std::str::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            let (i, at) = field_of(e.valid_up_to());
-            return Err(Fail::Record(RecordError {
-                field: Some(i),
-                message: format!("invalid UTF-8 at byte {at} of the field"),
-            }));
-        }
+    // The whole record is validated once; csv-core's output has no
+    // delimiters between fields, so a character split by a delimiter
+    // (`\xc3,\xa9`) reads as valid there: each field must also start and
+    // end on a character boundary.
+    let invalid = |i: usize, at: usize| {
+        Fail::Record(RecordError {
+            field: Some(i),
+            message: format!("invalid UTF-8 at byte {at} of the field"),
+        })
     };
+    // Either way the error names the first field that is not UTF-8 on its
+    // own, and where in it, whichever path read the record.
+    let first_invalid = || {
+        ranges
+            .iter()
+            .enumerate()
+            .find_map(|(i, &(a, b))| {
+                std::str::from_utf8(&bytes[a..b])
+                    .err()
+                    .map(|e| invalid(i, e.valid_up_to()))
+            })
+            .unwrap_or_else(|| invalid(0, 0))
+    };
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Err(first_invalid());
+    };
+    if ranges
+        .iter()
+        .any(|&(a, b)| !text.is_char_boundary(a) || !text.is_char_boundary(b))
+    {
+        return Err(first_invalid());
+    }
     // A NUL byte ends the string in many tools that will read the stored
     // table; refuse it rather than store it.
     if let Some(at) = memchr::memchr(0, bytes) {
@@ -993,6 +1013,23 @@ mod tests {
                 (Err(e), Err(g)) => e == g,
                 _ => false,
             })
+    }
+
+    #[test]
+    fn a_character_split_by_a_delimiter_is_invalid_utf8_not_a_panic() {
+        let opts = CsvOptions::default();
+        // In the header, in a quoted record (csv-core's path) and in a
+        // quote-free one: `\xc3\xa9` is `é`, cut in two by the delimiter.
+        for bad in [
+            &b"\xc3,\xa9\n1,2\n"[..],
+            b"a,b\n\"\xc3\",\xa9\n",
+            b"a,b\n\xc3,\xa9\n",
+        ] {
+            let e = single(bad, &opts, None).unwrap_err();
+            assert!(e.contains("invalid UTF-8"), "{bad:?}: {e}");
+        }
+        let e = single(b"a,b\n\"\xc3\",\xa9\n", &opts, None).unwrap_err();
+        assert!(e.contains("row 1") && e.contains("column a"), "{e}");
     }
 
     #[test]
