@@ -81,8 +81,11 @@ const LEAF: u32 = 1 << 31;
 /// The file format a model was read from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BoostedFormat {
+    /// XGBoost's JSON model (`save_model("model.json")`).
     XgboostJson,
+    /// XGBoost's UBJSON model (`save_model("model.ubj")`).
     XgboostUbjson,
+    /// LightGBM's text model (`save_model("model.txt")`).
     LightgbmText,
 }
 
@@ -108,6 +111,8 @@ impl BoostedFormat {
         .find(|f| f.kind() == kind)
     }
 
+    /// The format's name for messages: `XGBoost JSON`, `XGBoost UBJSON` or
+    /// `LightGBM text`.
     pub fn as_str(self) -> &'static str {
         match self {
             BoostedFormat::XgboostJson => "XGBoost JSON",
@@ -154,9 +159,14 @@ pub fn parse_boosted(bytes: &[u8], format: BoostedFormat) -> Result<BoostedModel
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{format}{}: {field}: {message}", tree.map(|t| format!(", tree {t}")).unwrap_or_default())]
 pub struct FormatError {
+    /// The format the file was read as.
     pub format: BoostedFormat,
+    /// The tree's index in the file; `None` when the problem is outside
+    /// the trees.
     pub tree: Option<usize>,
+    /// The field (key or line) at fault.
     pub field: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
@@ -179,11 +189,14 @@ impl FormatError {
 /// Which framework's semantics a model follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BoostedKind {
+    /// XGBoost: `f32` comparisons and margins.
     Xgboost,
+    /// LightGBM: `f64` comparisons and margins.
     Lightgbm,
 }
 
 impl BoostedKind {
+    /// `xgboost` or `lightgbm`.
     pub fn as_str(self) -> &'static str {
         match self {
             BoostedKind::Xgboost => "xgboost",
@@ -196,7 +209,11 @@ impl BoostedKind {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Link {
     /// Binary: p1 = sigmoid(scale × margin), p0 = 1 − p1.
-    Sigmoid { scale: f64 },
+    Sigmoid {
+        /// The margin's multiplier: LightGBM's `sigmoid:` parameter, 1 for
+        /// XGBoost.
+        scale: f64,
+    },
     /// One margin per class, softmax over them.
     Softmax,
 }
@@ -237,9 +254,11 @@ impl Tree {
     pub fn class(&self) -> usize {
         self.class as usize
     }
+    /// The tree's split (internal) nodes.
     pub fn splits(&self) -> usize {
         self.splits as usize
     }
+    /// The tree's leaves (one more than its splits).
     pub fn leaves(&self) -> usize {
         self.leaves as usize
     }
@@ -558,9 +577,11 @@ impl BoostedModel {
         }
     }
 
+    /// Which framework's semantics the model follows.
     pub fn kind(&self) -> BoostedKind {
         self.kind
     }
+    /// The file format the model was read from.
     pub fn format(&self) -> BoostedFormat {
         self.format
     }
@@ -572,6 +593,7 @@ impl BoostedModel {
     pub fn feature_names(&self) -> &[String] {
         &self.feature_names
     }
+    /// Input features (columns) the model takes.
     pub fn num_features(&self) -> usize {
         self.num_features
     }
@@ -583,6 +605,7 @@ impl BoostedModel {
     pub fn num_margins(&self) -> usize {
         self.base_margin.len()
     }
+    /// How margins become probabilities.
     pub fn link(&self) -> Link {
         self.link
     }
@@ -590,6 +613,7 @@ impl BoostedModel {
     pub fn base_margin(&self) -> &[f64] {
         &self.base_margin
     }
+    /// The trees, in the order their leaf values are added.
     pub fn trees(&self) -> &[Tree] {
         &self.trees
     }
@@ -842,6 +866,7 @@ impl BoostedPredictor {
         })
     }
 
+    /// The model behind the predictor.
     pub fn model(&self) -> &BoostedModel {
         &self.model
     }

@@ -33,25 +33,43 @@ use crate::metrics::Figure;
 /// One group's rates.
 #[derive(Clone, Debug, Serialize)]
 pub struct GroupRates {
+    /// The group's value of the attribute (`a|b` for an intersection).
     pub group: String,
+    /// Rows in the group.
     pub count: u64,
+    /// Rows whose true label is positive.
     pub positives: u64,
+    /// Rows predicted positive.
     pub predicted_positive: u64,
+    /// The fraction of the group's rows predicted positive.
     pub selection_rate: Figure,
+    /// True positive rate: the fraction of positive rows predicted positive;
+    /// undefined when the group has no positive labels.
     pub tpr: Figure,
+    /// False positive rate: the fraction of negative rows predicted positive;
+    /// undefined when the group has no negative labels.
     pub fpr: Figure,
+    /// The fraction of the group's rows whose prediction matches the label.
     pub accuracy: Figure,
 }
 
 /// AIF360-style comparison against a declared privileged group.
 #[derive(Clone, Debug, Serialize)]
 pub struct Privileged {
+    /// The privileged group's value; every other value is the unprivileged side.
     pub privileged: String,
+    /// Selection rate of the unprivileged side minus that of the privileged;
+    /// undefined when either side has no rows.
     pub statistical_parity_difference: Figure,
+    /// Selection rate of the unprivileged side over that of the privileged;
+    /// undefined when either side has no rows or the privileged side has no
+    /// positive predictions.
     pub disparate_impact: Figure,
+    /// ½((FPR_u − FPR_p) + (TPR_u − TPR_p)).
     pub average_odds_difference: Figure,
     /// ½(|FPR_u − FPR_p| + |TPR_u − TPR_p|).
     pub average_abs_odds_difference: Figure,
+    /// TPR_u − TPR_p.
     pub equal_opportunity_difference: Figure,
     /// AIF360's between-group generalised entropy index with α = 1: the
     /// Theil index of the benefits b = 1 + ŷ − y with each row's benefit
@@ -65,18 +83,33 @@ pub struct Privileged {
 /// The fairness section of one attribute.
 #[derive(Clone, Debug, Serialize)]
 pub struct AttributeFairness {
+    /// The sensitive attribute's name.
     pub attribute: String,
+    /// Each group's rates, in sorted order of group name.
     pub groups: Vec<GroupRates>,
+    /// max − min of the groups' selection rates (fairlearn).
     pub demographic_parity_difference: Figure,
+    /// min / max of the groups' selection rates (fairlearn); undefined when
+    /// every rate is 0.
     pub demographic_parity_ratio: Figure,
+    /// The larger of the TPR and FPR spreads (max − min), or the only one
+    /// defined (see the module docs for how this differs from fairlearn).
     pub equalized_odds_difference: Figure,
+    /// The smaller of the TPR and FPR min / max ratios, or the only one defined.
     pub equalized_odds_ratio: Figure,
+    /// max − min of the groups' true positive rates (fairlearn).
     pub equal_opportunity_difference: Figure,
+    /// min / max of the groups' true positive rates (fairlearn).
     pub equal_opportunity_ratio: Figure,
+    /// min / max of the groups' selection rates: AIF360's name for
+    /// `demographic_parity_ratio`.
     pub disparate_impact: Figure,
+    /// The mean of the TPR and FPR spreads (max − min).
     pub average_odds_difference: Figure,
     /// Groups left out of a spread, and groups too small to read much into.
     pub notes: Vec<String>,
+    /// The AIF360 forms against the declared privileged group; `None` when no
+    /// privileged group was declared.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub privileged: Option<Privileged>,
 }

@@ -13,15 +13,19 @@ pub const MISSING: u32 = u32::MAX;
 /// One feature column. A NaN marks a missing numeric value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FeatureColumn {
+    /// Numeric values, one per row; NaN marks a missing value.
     Numeric(Vec<f64>),
     /// Codes index into `levels`; [`MISSING`] marks a missing value.
     Categorical {
+        /// One code per row: an index into `levels`, or [`MISSING`].
         codes: Vec<u32>,
+        /// The category names the codes index.
         levels: Vec<String>,
     },
 }
 
 impl FeatureColumn {
+    /// The number of rows (values) in the column.
     pub fn len(&self) -> usize {
         match self {
             FeatureColumn::Numeric(v) => v.len(),
@@ -29,6 +33,7 @@ impl FeatureColumn {
         }
     }
 
+    /// Whether the column has no rows.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -37,8 +42,11 @@ impl FeatureColumn {
 /// Named feature columns of equal length.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Frame {
+    /// Column names, distinct, in the order of `columns`.
     pub names: Vec<String>,
+    /// The columns, each with `rows` values.
     pub columns: Vec<FeatureColumn>,
+    /// The number of rows (0 until the first column is pushed).
     pub rows: usize,
 }
 
@@ -67,6 +75,7 @@ impl Frame {
         Ok(())
     }
 
+    /// The column called `name`, or `None` if the frame has no such column.
     pub fn column(&self, name: &str) -> Option<&FeatureColumn> {
         self.names
             .iter()
@@ -78,19 +87,25 @@ impl Frame {
 /// Class labels: `y[i]` indexes `classes` (sorted, at least two).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Labels {
+    /// The class names, sorted.
     pub classes: Vec<String>,
+    /// One label per row: an index into `classes`.
     pub y: Vec<u32>,
 }
 
 /// A dense row-major matrix of `f64`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Matrix {
+    /// The number of rows.
     pub rows: usize,
+    /// The number of columns.
     pub cols: usize,
+    /// The `rows × cols` values, row by row: element (i, j) is at `i * cols + j`.
     pub data: Vec<f64>,
 }
 
 impl Matrix {
+    /// A `rows × cols` matrix of zeros.
     pub fn zeros(rows: usize, cols: usize) -> Self {
         Matrix {
             rows,
@@ -99,10 +114,12 @@ impl Matrix {
         }
     }
 
+    /// Row `i` (`cols` values); panics if `i` is out of range.
     pub fn row(&self, i: usize) -> &[f64] {
         &self.data[i * self.cols..(i + 1) * self.cols]
     }
 
+    /// Row `i` (`cols` values), mutably; panics if `i` is out of range.
     pub fn row_mut(&mut self, i: usize) -> &mut [f64] {
         &mut self.data[i * self.cols..(i + 1) * self.cols]
     }

@@ -8,7 +8,9 @@
 /// Stopping rules.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
+    /// The most iterations (line searches) to run.
     pub max_iter: usize,
+    /// How many recent (step, gradient change) pairs approximate the inverse Hessian.
     pub memory: usize,
     /// Stop when every gradient component is at most this.
     pub gtol: f64,
@@ -32,8 +34,12 @@ impl Default for Options {
 /// How a minimisation ended.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Outcome {
+    /// The iterations run.
     pub iterations: usize,
+    /// Whether the gradient (`gtol`) or relative-decrease (`ftol`) test was met;
+    /// false if `max_iter` ran out first or the line search found no decrease.
     pub converged: bool,
+    /// The objective at the returned point.
     pub value: f64,
 }
 

@@ -15,6 +15,7 @@
 //! assert!(pld.epsilon < rdp.epsilon);
 //! ```
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod boosted;
 pub mod fairness;
@@ -44,8 +45,11 @@ pub enum MlError {
     /// A setting is out of range.
     #[error("{0}")]
     Config(String),
+    /// The privacy accountant refused its inputs or failed.
     #[error("privacy accountant: {0}")]
     Privacy(#[from] privacy::PrivacyError),
+    /// Training left a parameter infinite or NaN (the message suggests a
+    /// lower learning rate).
     #[error("{0}")]
     Diverged(String),
     /// A model file (XGBoost, LightGBM) is malformed or not supported.

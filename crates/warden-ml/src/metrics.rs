@@ -13,17 +13,24 @@ use crate::frame::Matrix;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Figure {
+    /// The figure's value.
     Defined(f64),
-    Undefined { undefined: String },
+    /// No figure: a denominator was empty or an input was missing.
+    Undefined {
+        /// Why there is no figure.
+        undefined: String,
+    },
 }
 
 impl Figure {
+    /// An undefined figure with the reason `why`.
     pub fn undefined(why: impl Into<String>) -> Self {
         Figure::Undefined {
             undefined: why.into(),
         }
     }
 
+    /// The value, or `None` when the figure is undefined.
     pub fn value(&self) -> Option<f64> {
         match self {
             Figure::Defined(v) => Some(*v),
@@ -44,36 +51,60 @@ impl Figure {
 /// Precision, recall and F1 of one class (one-vs-rest).
 #[derive(Clone, Debug, Serialize)]
 pub struct ClassFigures {
+    /// The class label.
     pub class: String,
+    /// Rows whose true label is the class.
     pub support: u64,
+    /// The fraction of rows predicted as the class that belong to it; undefined
+    /// when the class is never predicted.
     pub precision: Figure,
+    /// The fraction of the class's rows predicted as it; undefined when the
+    /// class never occurs.
     pub recall: Figure,
+    /// The harmonic mean of precision and recall (0 when both are 0);
+    /// undefined when either is.
     pub f1: Figure,
 }
 
 /// A 95% interval from the bootstrap.
 #[derive(Clone, Debug, Serialize)]
 pub struct Interval {
+    /// The 2.5th percentile of the resampled figure.
     pub low: f64,
+    /// The 97.5th percentile of the resampled figure.
     pub high: f64,
 }
 
 /// Everything `performance` reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct Performance {
+    /// Rows scored.
     pub rows: u64,
+    /// Class labels, in class-index order.
     pub classes: Vec<String>,
+    /// The fraction of rows predicted correctly (0 with no rows).
     pub accuracy: f64,
+    /// Mean recall over the classes present in the truth, as scikit-learn's
+    /// `balanced_accuracy_score`; undefined with no rows.
     pub balanced_accuracy: Figure,
+    /// Each class's precision, recall and F1, in class-index order.
     pub per_class: Vec<ClassFigures>,
+    /// The unweighted mean of the classes' precisions; undefined when any is.
     pub macro_precision: Figure,
+    /// The unweighted mean of the classes' recalls; undefined when any is.
     pub macro_recall: Figure,
+    /// The unweighted mean of the classes' F1 scores; undefined when any is.
     pub macro_f1: Figure,
     /// Binary: of the positive class's score; more classes: macro one-vs-rest.
     pub roc_auc: Figure,
     /// Average precision (scikit-learn's step definition); binary only.
     pub pr_auc: Figure,
+    /// Mean negative natural log of the true class's probability, clipped to
+    /// [1e-15, 1 - 1e-15] as scikit-learn does; undefined without probabilities.
     pub log_loss: Figure,
+    /// Mean squared error of the probabilities against the one-hot truth: for
+    /// two classes of the positive class's probability alone (scikit-learn's
+    /// `brier_score_loss`), else summed over classes; undefined without probabilities.
     pub brier: Figure,
     /// Expected calibration error over 10 equal-width confidence bins.
     pub ece: Figure,
@@ -81,6 +112,7 @@ pub struct Performance {
     pub confusion: Vec<Vec<u64>>,
     /// Seeded bootstrap (percentile) intervals of the headline figures.
     pub ci95: std::collections::BTreeMap<String, Interval>,
+    /// How the `ci95` intervals were drawn.
     pub bootstrap: BootstrapInfo,
     /// Points for charts: the ROC curve (binary; at most 201 points of
     /// `[FPR, TPR]`) and the calibration bins (`[mean confidence, accuracy,
@@ -88,22 +120,34 @@ pub struct Performance {
     pub curves: Curves,
 }
 
+/// Points for charts; each list is empty where it does not apply.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Curves {
+    /// The binary ROC curve as `[FPR, TPR]` points from `[0, 0]` down the
+    /// score thresholds, thinned to at most 201; empty for more than two
+    /// classes or when a class is absent.
     pub roc: Vec<[f64; 2]>,
+    /// `[mean confidence, accuracy, rows]` of each of the 10 equal-width
+    /// confidence bins that holds rows, lowest bin first.
     pub calibration: Vec<[f64; 3]>,
 }
 
+/// How the bootstrap intervals were drawn.
 #[derive(Clone, Debug, Serialize)]
 pub struct BootstrapInfo {
+    /// Resamples drawn, each of as many rows as the data, with replacement.
     pub resamples: usize,
+    /// The seed of the resamples' ChaCha20 stream.
     pub seed: u64,
 }
 
 /// Labels and predictions as class indices, and optional probabilities.
 pub struct Outcomes<'a> {
+    /// Class labels, indexed by the class indices.
     pub classes: &'a [String],
+    /// Each row's true class index.
     pub truth: &'a [u32],
+    /// Each row's predicted class index (as many as `truth`).
     pub predicted: &'a [u32],
     /// Rows × classes, each row summing to 1.
     pub probabilities: Option<&'a Matrix>,
@@ -477,14 +521,21 @@ pub fn performance(o: &Outcomes<'_>, resamples: usize, seed: u64) -> Performance
 /// One membership-inference attack's success.
 #[derive(Clone, Debug, Serialize)]
 pub struct AttackFigures {
+    /// The attack's name.
     pub attack: String,
+    /// Member (training) rows scored.
     pub members: u64,
+    /// Non-member (held-out) rows scored.
     pub non_members: u64,
     /// ROC AUC of telling members from non-members (0.5 = chance).
     pub auc: Figure,
     /// max (TPR − FPR) over thresholds.
     pub advantage: Figure,
+    /// The highest TPR at a threshold whose FPR is at most 1%; undefined with
+    /// fewer than 100 non-members.
     pub tpr_at_1pct_fpr: Figure,
+    /// The highest TPR at a threshold whose FPR is at most 0.1%; undefined with
+    /// fewer than 1000 non-members.
     pub tpr_at_0_1pct_fpr: Figure,
 }
 

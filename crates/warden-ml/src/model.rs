@@ -12,13 +12,22 @@ use crate::MlError;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Architecture {
+    /// Logistic regression: one output with a sigmoid for two classes
+    /// (as scikit-learn stores it), else one output per class with softmax.
     Logreg {
+        /// Input columns (the preprocessor's output width).
         inputs: usize,
+        /// Number of classes, at least 2.
         classes: usize,
     },
+    /// A multilayer perceptron: ReLU hidden layers and a softmax output of
+    /// one unit per class.
     Mlp {
+        /// Input columns (the preprocessor's output width).
         inputs: usize,
+        /// Units of each hidden layer, one or two layers.
         hidden: Vec<usize>,
+        /// Number of classes (output units), at least 2.
         classes: usize,
     },
 }
@@ -27,12 +36,14 @@ pub enum Architecture {
 pub const MAX_PARAMS: usize = 1 << 26;
 
 impl Architecture {
+    /// The number of classes.
     pub fn classes(&self) -> usize {
         match self {
             Architecture::Logreg { classes, .. } | Architecture::Mlp { classes, .. } => *classes,
         }
     }
 
+    /// The number of input columns.
     pub fn inputs(&self) -> usize {
         match self {
             Architecture::Logreg { inputs, .. } | Architecture::Mlp { inputs, .. } => *inputs,
@@ -76,6 +87,9 @@ impl Architecture {
         out
     }
 
+    /// Checks the shape: at least two classes, no empty layer, one or two
+    /// hidden layers for an MLP and at most [`MAX_PARAMS`] parameters; an
+    /// [`MlError::Input`] otherwise.
     pub fn validate(&self) -> Result<(), MlError> {
         let sizes = self.sizes();
         if self.classes() < 2 {
@@ -107,7 +121,9 @@ impl Architecture {
 /// rows then biases).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Model {
+    /// The model's shape.
     pub arch: Architecture,
+    /// Every weight and bias, laid out as [`Architecture::tensors`] lists them.
     pub params: Vec<f64>,
     sizes: Vec<usize>,
 }
@@ -257,6 +273,7 @@ impl Model {
         mask
     }
 
+    /// The number of classes (probabilities per prediction).
     pub fn classes(&self) -> usize {
         self.arch.classes()
     }

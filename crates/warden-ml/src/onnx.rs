@@ -55,10 +55,17 @@ pub struct OnnxSpec {
 /// What an ONNX file declares.
 #[derive(Clone, Debug, Serialize)]
 pub struct OnnxInfo {
+    /// The ONNX IR version the file declares.
     pub ir_version: i64,
+    /// The imported operator sets: (domain, version); the domain is empty
+    /// for the default `ai.onnx`.
     pub opsets: Vec<(String, i64)>,
+    /// The producer's name and version (for example `skl2onnx 1.17.0`);
+    /// empty if the file names none.
     pub producer: String,
+    /// The graph's input names, in declaration order.
     pub inputs: Vec<String>,
+    /// The graph's output names, in declaration order.
     pub outputs: Vec<String>,
     /// Distinct operator types, sorted.
     pub operators: Vec<String>,
@@ -669,7 +676,7 @@ impl OnnxPredictor {
     }
 
     /// Which engine predicts: `"compiled-trees"`, `"tract-batched"` (tract
-    /// on [`BATCH`] rows a run) or `"tract"` (one row a run).
+    /// on `BATCH` (256) rows a run) or `"tract"` (one row a run).
     pub fn engine(&self) -> &'static str {
         if self.trees.is_some() {
             "compiled-trees"
@@ -761,6 +768,7 @@ impl OnnxPredictor {
             .map_err(|e| tract("tract cannot run this model", e))
     }
 
+    /// How the model is called: its input, output, features and classes.
     pub fn spec(&self) -> &OnnxSpec {
         &self.spec
     }

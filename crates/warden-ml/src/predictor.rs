@@ -13,7 +13,9 @@ use crate::preprocess::Preprocessor;
 /// One prediction: the most probable class and every class's probability.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Prediction {
+    /// The class with the highest probability (the first such class on a tie).
     pub label: String,
+    /// One probability per class, in [`Predictor::classes`] order.
     pub probabilities: Vec<f64>,
 }
 
@@ -21,7 +23,11 @@ pub struct Prediction {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InputKind {
+    /// A number: a [`FeatureColumn::Numeric`](crate::FeatureColumn::Numeric)
+    /// column, or a JSON number (`null` if missing).
     Numeric,
+    /// A category: a [`FeatureColumn::Categorical`](crate::FeatureColumn::Categorical)
+    /// column, or a JSON string (`null` if missing).
     Categorical,
 }
 
@@ -53,12 +59,18 @@ pub trait Predictor: Send + Sync {
 /// A natively trained model with its preprocessing.
 #[derive(Clone, Debug)]
 pub struct NativePredictor {
+    /// The preprocessing fitted with the model, applied to every input.
     pub preprocessor: Preprocessor,
+    /// The trained model, which takes the preprocessor's output columns.
     pub model: Model,
+    /// Class labels, one per model output, in probability order.
     pub classes: Vec<String>,
 }
 
 impl NativePredictor {
+    /// Joins a model with its preprocessing and labels; an [`MlError::Input`] if
+    /// the preprocessor's output width is not the model's input width or the
+    /// number of labels is not the model's number of classes.
     pub fn new(
         preprocessor: Preprocessor,
         model: Model,

@@ -21,13 +21,29 @@ use crate::frame::{FeatureColumn, Frame, MISSING, Matrix, par_blocks};
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Transform {
     /// `(x - mean) / scale`, a missing value taking `impute`.
-    Standardise { impute: f64, mean: f64, scale: f64 },
+    Standardise {
+        /// The value a missing input takes: the training mean.
+        impute: f64,
+        /// The training mean of the non-missing values.
+        mean: f64,
+        /// The population standard deviation of the imputed training
+        /// column, or 1 where that is zero or not finite.
+        scale: f64,
+    },
     /// One column per level plus a last column for unseen levels; a
     /// missing value takes `impute`.
-    OneHot { levels: Vec<String>, impute: String },
+    OneHot {
+        /// The levels seen in training, sorted; one column each.
+        levels: Vec<String>,
+        /// The level a missing input takes: the most frequent in training,
+        /// the smallest on a tie.
+        impute: String,
+    },
 }
 
 impl Transform {
+    /// The number of model columns the feature becomes: 1, or the number of
+    /// levels plus 1 for one-hot.
     pub fn width(&self) -> usize {
         match self {
             Transform::Standardise { .. } => 1,
@@ -40,7 +56,9 @@ impl Transform {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureSpec {
+    /// The input feature's name (the frame column or record field).
     pub name: String,
+    /// How its values become model columns.
     pub transform: Transform,
 }
 
@@ -48,14 +66,18 @@ pub struct FeatureSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Preprocessor {
+    /// Every input feature, in the order its model columns appear.
     pub features: Vec<FeatureSpec>,
 }
 
 /// One input value of a record.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value1<'a> {
+    /// A number (must be finite).
     Number(f64),
+    /// A category name.
     Text(&'a str),
+    /// No value (JSON `null`); replaced by the feature's imputed value.
     Missing,
 }
 

@@ -19,53 +19,78 @@ pub const PROFILE_FORMAT: &str = "warden.reference-profile/v1";
 /// Quantile levels recorded for numeric features.
 pub const QUANTILES: [f64; 11] = [0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0];
 
+/// A numeric feature's histogram over the training deciles.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Histogram {
     /// Bin edges (ascending, distinct); the last bin is closed.
     pub edges: Vec<f64>,
+    /// Values per bin: one fewer than `edges`.
     pub counts: Vec<u64>,
 }
 
+/// One feature's distribution in the training data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FeatureProfile {
+    /// A numeric feature, over its non-missing values.
     Numeric {
+        /// The feature's name.
         name: String,
+        /// Non-missing values.
         count: u64,
+        /// Missing (NaN) values.
         missing: u64,
+        /// Mean of the non-missing values (0 if there are none).
         mean: f64,
+        /// Population standard deviation of the non-missing values.
         std: f64,
+        /// Smallest non-missing value (0 if there are none).
         min: f64,
+        /// Largest non-missing value (0 if there are none).
         max: f64,
         /// `[level, value]` pairs at [`QUANTILES`].
         quantiles: Vec<[f64; 2]>,
+        /// Counts over the deciles (equal deciles merged into one edge).
         histogram: Histogram,
     },
+    /// A categorical feature.
     Categorical {
+        /// The feature's name.
         name: String,
+        /// Non-missing values.
         count: u64,
+        /// Missing values.
         missing: u64,
+        /// Rows per level, for the levels that occur.
         frequencies: BTreeMap<String, u64>,
     },
 }
 
+/// Mean and covariance of the numeric model inputs, for Mahalanobis
+/// distances.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Covariance {
     /// The numeric features, standardised and imputed as the model sees them.
     pub features: Vec<String>,
+    /// Each feature's mean, in `features` order.
     pub mean: Vec<f64>,
     /// Row-major, `features.len()` squared (population covariance).
     pub matrix: Vec<Vec<f64>>,
 }
 
+/// What the training data looked like, as the package stores it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReferenceProfile {
+    /// [`PROFILE_FORMAT`].
     pub format: String,
+    /// Rows profiled.
     pub rows: u64,
+    /// Each input feature's profile, in input order.
     pub features: Vec<FeatureProfile>,
+    /// Mean and covariance of the standardised numeric features.
     pub covariance: Covariance,
     /// Share of training rows predicted as each class.
     pub predictions: BTreeMap<String, f64>,

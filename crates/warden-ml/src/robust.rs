@@ -24,9 +24,12 @@ use crate::preprocess::{Preprocessor, Transform};
 /// How one model column may move.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ColumnLimit {
+    /// Whether an attack may change the column (false for immutable
+    /// features and every one-hot column).
     pub mutable: bool,
     /// Bounds in the model's (standardised) units.
     pub lo: f64,
+    /// Upper bound, in the same units as `lo`.
     pub hi: f64,
     /// For an integer feature: the standardised size of one unit.
     pub unit: Option<f64>,
@@ -77,12 +80,19 @@ pub fn limits(
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Attack {
+    /// The fast gradient sign method: one step of size ε along the sign of
+    /// the loss gradient.
     Fgsm,
+    /// Projected gradient descent in the L∞ ball of radius ε, from a random
+    /// start.
     PgdLinf,
+    /// Projected gradient descent in the L2 ball of radius ε, from a random
+    /// start.
     PgdL2,
 }
 
 impl Attack {
+    /// `fgsm`, `pgd_linf` or `pgd_l2`.
     pub fn name(self) -> &'static str {
         match self {
             Attack::Fgsm => "fgsm",
@@ -556,9 +566,11 @@ mod tests {
 /// The decision-based attack's findings for one row.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Found {
-    /// L∞ and L2 size of the smallest adversarial perturbation found
-    /// (infinity when none was found inside the bounds).
+    /// L∞ size, in the model's standardised units, of the smallest
+    /// adversarial perturbation found (infinity when none was found inside
+    /// the bounds).
     pub linf: f64,
+    /// L2 size of the same perturbation (infinity when none was found).
     pub l2: f64,
 }
 

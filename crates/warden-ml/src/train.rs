@@ -9,9 +9,9 @@
 //! - either model by DP-SGD: Poisson sampling at rate `q = batch / n`,
 //!   per-example gradients clipped to `max_grad_norm` (flat L2 over the
 //!   whole gradient), Gaussian noise of std `σ·C` added to the sum, divided
-//!   by the expected batch size `q·n`, then an Adam step; the RDP
+//!   by the expected batch size `q·n`, then an Adam step; the PLD
 //!   accountant ([`crate::privacy`]) gives ε for the steps taken, or σ for a
-//!   target ε.
+//!   target ε, and the RDP accountant's ε is recorded beside it.
 //!
 //! Everything random comes from one ChaCha stream seeded by `seed`, and the
 //! only parallel work is combined in a fixed block order, so the result is
@@ -34,7 +34,9 @@ use crate::profile::{ReferenceProfile, reference_profile};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
+    /// Logistic regression: L-BFGS, or DP-SGD with DP.
     Logreg,
+    /// A multilayer perceptron: minibatch Adam, or DP-SGD with DP.
     Mlp,
 }
 
@@ -52,8 +54,12 @@ pub enum DpTarget {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DpConfig {
+    /// A target ε or a fixed noise multiplier.
     pub target: DpTarget,
+    /// δ of the (ε, δ) guarantee, in (0, 1).
     pub delta: f64,
+    /// C: the L2 norm (over the whole flat gradient) each per-example gradient
+    /// is clipped to; positive.
     pub max_grad_norm: f64,
 }
 
@@ -62,9 +68,12 @@ pub struct DpConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
+    /// Which model to train.
     pub model: ModelKind,
     /// Hidden layer sizes (MLP only).
     pub hidden: Vec<usize>,
+    /// Seeds the one ChaCha20 stream behind the split, the MLP's initial
+    /// weights, the shuffles and the DP noise.
     pub seed: u64,
     /// Fraction of rows held out for the holdout metrics.
     pub holdout: f64,
@@ -74,9 +83,11 @@ pub struct TrainConfig {
     pub epochs: usize,
     /// Minibatch size (the expected batch size under DP-SGD).
     pub batch_size: usize,
+    /// Adam's step size (MLP and DP-SGD; unused by L-BFGS).
     pub learning_rate: f64,
     /// L-BFGS iteration limit (logistic regression without DP).
     pub max_iter: usize,
+    /// DP-SGD settings; `None` trains without differential privacy.
     pub dp: Option<DpConfig>,
 }
 
@@ -165,8 +176,12 @@ impl TrainConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Metrics {
+    /// The number of rows scored.
     pub rows: usize,
+    /// The fraction (0–1) of rows whose most probable class is their label.
     pub accuracy: f64,
+    /// Mean negative natural log of the label's probability, clipped to
+    /// [1e-15, 1 - 1e-15] as scikit-learn's `log_loss` does.
     pub log_loss: f64,
 }
 
@@ -188,7 +203,9 @@ pub struct OptimiserReport {
 pub struct DpReport {
     /// The accountant that gave `epsilon` (and σ, for a target ε).
     pub accountant: String,
+    /// ε of the guarantee, from `accountant`.
     pub epsilon: f64,
+    /// δ of the (ε, δ) guarantee.
     pub delta: f64,
     /// The RDP order that gave `epsilon_rdp` (or `epsilon`, in reports
     /// written before the PLD accountant, where RDP was the only one).
@@ -196,23 +213,38 @@ pub struct DpReport {
     /// The RDP accountant's ε for the same run, for comparison.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epsilon_rdp: Option<f64>,
+    /// σ: the noise standard deviation as a multiple of `max_grad_norm`.
     pub noise_multiplier: f64,
+    /// C: the L2 norm each per-example gradient was clipped to.
     pub max_grad_norm: f64,
+    /// q: the probability each training row joins a step's Poisson sample,
+    /// `batch_size / n` for n training rows, capped at 1.
     pub sample_rate: f64,
+    /// Noisy gradient steps taken: `epochs` × round(n / `batch_size`) for n
+    /// training rows, at least one step per epoch.
     pub steps: u64,
+    /// q·n: the expected rows per step, which the noisy gradient sum is divided by.
     pub expected_batch_size: f64,
 }
 
 /// A trained model and everything the package records about it.
 #[derive(Clone, Debug)]
 pub struct Trained {
+    /// The preprocessing, fitted on the training split.
     pub preprocessor: Preprocessor,
+    /// The trained model.
     pub model: Model,
+    /// Class labels in probability order (the [`Labels`] classes).
     pub classes: Vec<String>,
+    /// Metrics on the training split.
     pub train: Metrics,
+    /// Metrics on the holdout split; `None` when the holdout is empty.
     pub holdout: Option<Metrics>,
+    /// What the optimiser did.
     pub optimiser: OptimiserReport,
+    /// The privacy guarantee; `None` when trained without DP.
     pub dp: Option<DpReport>,
+    /// The training split's reference profile.
     pub profile: ReferenceProfile,
     /// Wall-clock seconds per phase (not part of any package).
     pub seconds: PhaseSeconds,
@@ -519,7 +551,9 @@ impl Adam {
 pub struct AdamOptions {
     /// Passes over the rows.
     pub epochs: usize,
+    /// Rows per step; the last batch of an epoch may be smaller.
     pub batch_size: usize,
+    /// Adam's step size (β₁ 0.9, β₂ 0.999, ε 1e-8).
     pub learning_rate: f64,
     /// L2 strength on the summed loss over the rows trained on, as
     /// [`TrainConfig::l2`]; biases are not penalised.

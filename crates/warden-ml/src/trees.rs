@@ -56,11 +56,17 @@ const PARALLEL_ROWS: usize = 512;
 /// A branch node's comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
+    /// `BRANCH_LEQ`: true when x ≤ threshold.
     Leq,
+    /// `BRANCH_LT`: true when x < threshold.
     Lt,
+    /// `BRANCH_GTE`: true when x ≥ threshold.
     Gte,
+    /// `BRANCH_GT`: true when x > threshold.
     Gt,
+    /// `BRANCH_EQ`: true when x = threshold.
     Eq,
+    /// `BRANCH_NEQ`: true when x ≠ threshold.
     Neq,
 }
 
@@ -99,10 +105,17 @@ fn compare(cmp: u8, x: f64, t: f64) -> bool {
 /// What is applied to the summed scores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PostTransform {
+    /// `NONE`: the scores as they are.
     None,
+    /// `SOFTMAX`: softmax over the classes' scores.
     Softmax,
+    /// `LOGISTIC`: the logistic function of each score.
     Logistic,
+    /// `SOFTMAX_ZERO`: softmax in which a score within ±1e-7 of zero is
+    /// not exponentiated and so stays (nearly) zero, as onnxruntime computes it.
     SoftmaxZero,
+    /// `PROBIT`: the standard normal quantile of each score, by
+    /// onnxruntime's approximation of the inverse error function.
     Probit,
 }
 

@@ -22,25 +22,44 @@ pub use rdp::OPACUS_ORDERS;
 /// Inputs outside the mechanism's domain, or a target no noise reaches.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PrivacyError {
+    /// The sample rate q (given) is not in (0, 1].
     #[error("sample rate must be in (0, 1], got {0}")]
     SampleRate(f64),
+    /// The noise multiplier σ (given) is not a positive finite number.
     #[error("noise multiplier must be a positive finite number, got {0}")]
     Noise(f64),
+    /// δ (given) is not in (0, 1).
     #[error("delta must be in (0, 1), got {0}")]
     Delta(f64),
+    /// The number of steps is 0.
     #[error("steps must be at least 1")]
     Steps,
+    /// The target ε (given) is not a positive finite number.
     #[error("target epsilon must be a positive finite number, got {0}")]
     Target(f64),
+    /// The noise search reached its cap (the first value: 1e8 for PLD,
+    /// 1e7 for RDP) with ε still above the target (the second).
     #[error("no noise multiplier up to {0} reaches epsilon {1}")]
     Unreachable(f64, f64),
+    /// The PLD accountant's computation failed (an FFT error or a panicked
+    /// worker thread), as the message says.
     #[error("numerical failure in the PLD accountant: {0}")]
     Numeric(String),
+    /// The target ε is at or below [`rdp::epsilon_floor`], which the RDP
+    /// accountant's ε does not go below with any noise.
     #[error(
         "the RDP accountant cannot certify epsilon {target} at delta {delta:e} with any noise: \
          with Opacus's orders its epsilon never falls below {floor:.6} (the PLD accountant can)"
     )]
-    BelowRdpFloor { target: f64, delta: f64, floor: f64 },
+    BelowRdpFloor {
+        /// The target ε.
+        target: f64,
+        /// δ of the (ε, δ) guarantee.
+        delta: f64,
+        /// The smallest ε the RDP conversion allows at `delta` over
+        /// Opacus's orders.
+        floor: f64,
+    },
 }
 
 /// Which accountant computes ε.
@@ -84,7 +103,9 @@ impl Accountant {
 /// ε spent, as one accountant computes it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Spent {
+    /// The accountant that computed `epsilon`.
     pub accountant: Accountant,
+    /// ε of the (ε, δ) guarantee (an upper bound).
     pub epsilon: f64,
     /// The RDP order that gave ε (RDP only).
     pub order: Option<f64>,
@@ -93,8 +114,11 @@ pub struct Spent {
 /// The result of a noise search.
 #[derive(Debug, Clone, Serialize)]
 pub struct NoisePlan {
+    /// The accountant that computed `epsilon`.
     pub accountant: Accountant,
+    /// σ: the noise standard deviation as a multiple of the clipping norm.
     pub noise_multiplier: f64,
+    /// ε at that noise multiplier, at most the target.
     pub epsilon: f64,
     /// The RDP order that gave ε (RDP only).
     pub order: Option<f64>,
@@ -148,8 +172,8 @@ pub fn epsilon(
     }
 }
 
-/// The smallest noise multiplier (to within 1e-6 relative) whose ε is at
-/// most `target`.
+/// The smallest noise multiplier (to within 1e-5 relative for PLD, 1e-6
+/// for RDP) whose ε is at most `target`.
 pub fn noise_for_epsilon(
     accountant: Accountant,
     target: f64,

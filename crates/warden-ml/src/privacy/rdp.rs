@@ -187,8 +187,11 @@ pub fn epsilon(
 /// The result of a noise search.
 #[derive(Debug, Clone, Serialize)]
 pub struct NoisePlan {
+    /// σ: the noise standard deviation as a multiple of the clipping norm.
     pub noise_multiplier: f64,
+    /// ε at that noise multiplier, at most the target.
     pub epsilon: f64,
+    /// The order of the grid that gave `epsilon`.
     pub order: f64,
 }
 
