@@ -19,6 +19,7 @@ const NAMED_RATIO: f64 = 0.1;
 /// What detection found in one column.
 #[derive(Clone, Debug, Serialize)]
 pub struct PiiFinding {
+    /// The column's name.
     pub column: String,
     /// The entity the whole column holds, if any.
     pub entity: Option<Entity>,
@@ -33,6 +34,7 @@ pub struct PiiFinding {
 }
 
 impl PiiFinding {
+    /// Whether nothing was found: no column entity and no embedded entity.
     pub fn is_empty(&self) -> bool {
         self.entity.is_none() && self.embedded.is_empty()
     }

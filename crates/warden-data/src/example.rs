@@ -41,12 +41,21 @@ use rand_distr::{Distribution, Normal};
 use crate::table::format_date;
 use crate::write::field;
 
+/// Options for [`generate_credit`]; the default is 1000 rows, seed 42, no
+/// poisoning, shift or bias.
 #[derive(Clone, Debug)]
 pub struct CreditOptions {
+    /// Data rows to write (the header not counted).
     pub rows: usize,
+    /// Seed of the ChaCha8 generator; the same options give the same bytes.
     pub seed: u64,
+    /// Fraction of labels to flip, clamped to [0, 1]; the count is rounded.
     pub poison: f64,
+    /// Shift the distribution: income × 1.35, credit score − 40 and debt
+    /// ratio + 0.1.
     pub shift: bool,
+    /// Bias against `sex = F`: twice this is subtracted from those rows'
+    /// linear score before the threshold; 0 is no bias.
     pub bias: f64,
 }
 

@@ -24,16 +24,25 @@ use crate::write::{ColumnSchema, schema};
 /// What to ingest and how.
 #[derive(Clone, Debug, Default)]
 pub struct IngestSpec {
+    /// How to read the CSV: delimiter, quoting and size limits.
     pub csv: CsvOptions,
     /// Abort unless the source bytes hash to this.
     pub expected_digest: Option<Digest>,
+    /// Declared column types and expectations to validate; its `[dataset]`
+    /// section supplies the roles left unset here. `None` declares nothing.
     pub schema: Option<Schema>,
+    /// The label column; `None` takes the schema's target, if any.
     pub target: Option<String>,
     /// Declared features; `None` means every column that is not the
     /// target, id, a sensitive attribute or PII.
     pub features: Option<Vec<String>>,
+    /// Sensitive attributes: kept, but not as features. Empty takes the
+    /// schema's.
     pub sensitive: Vec<String>,
+    /// The row id column, pseudonymised unless the policy names another
+    /// action; `None` takes the schema's id, if any.
     pub id: Option<String>,
+    /// PII actions by entity and by column, overriding the defaults.
     pub pii_policy: PiiPolicy,
     /// Key for pseudonyms (the workspace's secret).
     pub pseudonym_key: PseudonymKey,
@@ -58,23 +67,34 @@ impl std::fmt::Debug for PseudonymKey {
 /// A PII action taken on a column.
 #[derive(Clone, Debug, Serialize)]
 pub struct ActionTaken {
+    /// The column's name.
     pub column: String,
+    /// The entity the whole column holds; `None` when it holds none.
     pub entity: Option<Entity>,
+    /// Entities found embedded in the column's free text.
     pub embedded: Vec<Entity>,
+    /// The action applied.
     pub action: Action,
     /// `policy` when the policy file chose it, else `default`.
     pub by: String,
 }
 
+/// A source column left out of the stored table.
 #[derive(Clone, Debug, Serialize)]
 pub struct DroppedColumn {
+    /// The column's name.
     pub column: String,
+    /// Why, in words: not declared, or PII dropped by the policy or by
+    /// default.
     pub reason: String,
 }
 
+/// What PII detection found and what was done about it.
 #[derive(Clone, Debug, Serialize)]
 pub struct PiiReport {
+    /// The columns in which anything was found, in source order.
     pub findings: Vec<PiiFinding>,
+    /// The PII actions taken, drops included, in source order.
     pub actions: Vec<ActionTaken>,
     /// Every entity detected anywhere in the source.
     pub detected: Vec<Entity>,
@@ -85,31 +105,55 @@ pub struct PiiReport {
 /// Everything ingest found and did.
 #[derive(Clone, Debug, Serialize)]
 pub struct DataReport {
+    /// SHA-256 of the input bytes.
     pub source_digest: Digest,
+    /// Size of the input, in bytes.
     pub source_bytes: u64,
+    /// Data rows in the input, the header not counted.
     pub source_rows: usize,
+    /// Every input column with its type, declared by the schema or inferred.
     pub source_columns: Vec<ColumnSchema>,
+    /// Every expectation checked, declared types included; all passed, as a
+    /// failure stops ingest.
     pub expectations: Vec<ExpectationResult>,
+    /// Input rows identical to an earlier row in every field (compared by a
+    /// 64-bit hash of the raw fields).
     pub duplicate_rows: usize,
+    /// What PII was found and what was done about it.
     pub pii: PiiReport,
+    /// The stored table's column names, in order.
     pub kept: Vec<String>,
+    /// The input columns left out, with why.
     pub dropped: Vec<DroppedColumn>,
+    /// The label column, from the spec or else the schema; `None` if neither
+    /// names one.
     pub target: Option<String>,
+    /// The row id column, from the spec or else the schema; `None` if neither
+    /// names one.
     pub id: Option<String>,
+    /// The sensitive attributes, from the spec or else the schema.
     pub sensitive: Vec<String>,
+    /// The columns kept as features, in source order.
     pub features: Vec<String>,
+    /// The poisoning screen's report; `None` when it did not run (no screen
+    /// options or no target).
     pub screen: Option<ScreenReport>,
     /// Suspect rows left out of the stored table (`--drop-suspects`), by
     /// source row number; `None` when they were kept.
     pub dropped_suspects: Option<crate::screen::RowList>,
+    /// Rows in the stored table.
     pub output_rows: usize,
+    /// The stored table's columns with their types.
     pub output_columns: Vec<ColumnSchema>,
 }
 
 /// The clean table and the report.
 #[derive(Debug)]
 pub struct Ingested {
+    /// The table to store: minimised, with PII actions applied and, if
+    /// asked, the suspect rows left out.
     pub table: Table,
+    /// Everything ingest found and did.
     pub report: DataReport,
 }
 

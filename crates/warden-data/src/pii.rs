@@ -22,19 +22,31 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Entity {
+    /// An email address.
     Email,
+    /// A telephone number, international or national.
     Phone,
+    /// A US social security number in an issuable range.
     Ssn,
+    /// A payment card number: a known issuer (IIN) prefix and length, and a
+    /// valid Luhn check digit.
     Card,
+    /// An IBAN of its country's length whose mod-97 check holds.
     Iban,
+    /// An IPv4 or IPv6 address.
     Ip,
+    /// A date of birth; recognised by the column's name only.
     DateOfBirth,
+    /// A person's name.
     Name,
+    /// A postal address or part of one (street line, post-office box).
     Address,
+    /// A postcode; recognised by the column's name only.
     Postcode,
 }
 
 impl Entity {
+    /// Every entity, in declaration order.
     pub const ALL: [Entity; 10] = [
         Entity::Email,
         Entity::Phone,
@@ -48,6 +60,7 @@ impl Entity {
         Entity::Postcode,
     ];
 
+    /// The snake_case name used in reports and policy files (`date_of_birth`).
     pub fn as_str(self) -> &'static str {
         match self {
             Entity::Email => "email",
@@ -63,6 +76,7 @@ impl Entity {
         }
     }
 
+    /// The entity named by [`Entity::as_str`]; `None` for any other string.
     pub fn parse(s: &str) -> Option<Entity> {
         Entity::ALL.into_iter().find(|e| e.as_str() == s)
     }
@@ -546,8 +560,11 @@ pub fn value_entity_in_column(
 /// One piece of PII found inside a longer text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Span {
+    /// What the text holds there.
     pub entity: Entity,
+    /// Byte offset of the first byte.
     pub start: usize,
+    /// Byte offset just past the last byte.
     pub end: usize,
 }
 

@@ -32,6 +32,7 @@ use crate::table::{ColumnData, MISSING_CODE, format_date};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
+    /// Leave the column out of the stored table.
     Drop,
     /// Keep the last 4 characters.
     Mask,
@@ -41,10 +42,14 @@ pub enum Action {
     Pseudonymise,
     /// Age to a 10-year band, date to its year, postcode to 3 characters.
     Generalise,
+    /// Store the values unchanged; PII kept this way is reported as unmasked.
     Keep,
 }
 
 impl Action {
+    /// The action a policy file names: its lower-case name, with the American
+    /// spellings `pseudonymize` and `generalize` accepted; `None` for anything
+    /// else.
     pub fn parse(s: &str) -> Option<Action> {
         Some(match s {
             "drop" => Action::Drop,
@@ -57,6 +62,7 @@ impl Action {
         })
     }
 
+    /// The lower-case name, in British spelling (`pseudonymise`).
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Drop => "drop",
@@ -72,7 +78,10 @@ impl Action {
 /// The parsed policy file.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct PiiPolicy {
+    /// The action for each entity listed under `[entities]`.
     pub entities: BTreeMap<Entity, Action>,
+    /// The action for each column listed under `[columns]`, by name; it wins
+    /// over the entity's action.
     pub columns: BTreeMap<String, Action>,
 }
 
@@ -132,6 +141,7 @@ pub struct Pseudonymiser {
 }
 
 impl Pseudonymiser {
+    /// Keys the HMAC with `key`, of any length.
     pub fn new(key: &[u8]) -> Self {
         // HMAC accepts keys of any length, so this cannot fail.
         let mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key)
@@ -139,6 +149,8 @@ impl Pseudonymiser {
         Pseudonymiser { mac }
     }
 
+    /// The pseudonym of `value`: `p_` and 32 hex characters (the first 16
+    /// bytes of the HMAC-SHA256 tag), as [`pseudonym`].
     pub fn token(&self, value: &str) -> String {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut mac = self.mac.clone();

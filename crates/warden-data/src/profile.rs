@@ -15,20 +15,33 @@ use crate::pii::Entity;
 use crate::read::{CsvOptions, infer, read_raw, type_columns};
 use crate::table::{ColumnData, ColumnType, Table};
 
+/// What one column holds.
 #[derive(Clone, Debug, Serialize)]
 pub struct ColumnProfile {
+    /// The column's name.
     pub name: String,
+    /// The inferred type, serialised as `type`.
     #[serde(rename = "type")]
     pub column_type: ColumnType,
+    /// Fraction of rows whose value is missing, in [0, 1] (0 for a table
+    /// without rows).
     pub null_fraction: f64,
+    /// Number of distinct non-missing values.
     pub distinct: usize,
-    /// The smallest and largest value, exact for integer columns.
+    /// The smallest value, exact for integer columns; `None` for a
+    /// non-numeric column or one with no values.
     pub min: Option<Extreme>,
+    /// The largest value, exact for integer columns; `None` for a non-numeric column or one with no
+    /// values.
     pub max: Option<Extreme>,
+    /// The mean of the non-missing values; `None` for a non-numeric column
+    /// or one with no values.
     pub mean: Option<f64>,
     /// Most frequent values with their counts (categorical and boolean columns).
     pub top: Vec<(String, usize)>,
+    /// The entity the whole column holds; `None` when it holds none.
     pub pii: Option<Entity>,
+    /// Entities found embedded in the column's free text.
     pub pii_embedded: Vec<Entity>,
 }
 
@@ -38,7 +51,9 @@ pub struct ColumnProfile {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Extreme {
+    /// The extreme of an integer column, exact.
     Integer(i64),
+    /// The extreme of a float column.
     Float(f64),
 }
 
@@ -61,9 +76,12 @@ impl std::fmt::Display for Extreme {
     }
 }
 
+/// What a table holds, column by column.
 #[derive(Clone, Debug, Serialize)]
 pub struct Profile {
+    /// Number of data rows.
     pub rows: usize,
+    /// One profile per column, in column order.
     pub columns: Vec<ColumnProfile>,
 }
 

@@ -18,6 +18,7 @@ use crate::{DataError, Hasher};
 /// How to read a CSV file.
 #[derive(Clone, Debug)]
 pub struct CsvOptions {
+    /// The field separator, one byte; `,` by default.
     pub delimiter: u8,
     /// Trim leading and trailing spaces and tabs from every field.
     pub trim: bool,

@@ -34,40 +34,65 @@ use crate::table::{ColumnData, ColumnType, Table};
 /// How many offending rows an expectation result lists.
 pub const FIRST_ROWS: usize = 10;
 
+/// A schema file: the `[dataset]` section and a `[columns.NAME]` section
+/// per column; unknown keys are refused.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Schema {
+    /// Roles and dataset-level expectations.
     #[serde(default)]
     pub dataset: DatasetExpectations,
+    /// Expectations per column, by name.
     #[serde(default)]
     pub columns: BTreeMap<String, ColumnExpectations>,
 }
 
+/// The `[dataset]` section: column roles (a command-line flag wins over
+/// each) and expectations on the whole table. An absent key checks nothing.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetExpectations {
+    /// The label column, as `--target`.
     pub target: Option<String>,
+    /// The row id column, as `--id`.
     pub id: Option<String>,
+    /// The feature columns; empty leaves them undeclared, so every column
+    /// that is not the target, id, a sensitive attribute or PII is one.
     #[serde(default)]
     pub features: Vec<String>,
+    /// The sensitive attributes.
     #[serde(default)]
     pub sensitive: Vec<String>,
+    /// Fewest data rows accepted.
     pub min_rows: Option<u64>,
+    /// Most data rows accepted.
     pub max_rows: Option<u64>,
+    /// Largest fraction of rows, in [0, 1], that may repeat an earlier row.
     pub max_duplicate_fraction: Option<f64>,
 }
 
+/// A `[columns.NAME]` section: what one column must satisfy. An absent key
+/// checks nothing, except `required`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnExpectations {
+    /// The type every value must convert to (serialised as `type`); `None`
+    /// infers it.
     #[serde(rename = "type")]
     pub column_type: Option<ColumnType>,
+    /// Whether the column must exist; `None` means `true`.
     pub required: Option<bool>,
+    /// Largest fraction of missing values, in [0, 1]; 0 means not null.
     pub max_null_fraction: Option<f64>,
+    /// Smallest value allowed, inclusive; the column must be numeric.
     pub min: Option<f64>,
+    /// Largest value allowed, inclusive; the column must be numeric.
     pub max: Option<f64>,
+    /// The only values allowed, compared as text; missing values pass.
     pub allowed: Option<Vec<String>>,
+    /// A regular expression every non-missing value must match in full.
     pub pattern: Option<String>,
+    /// With `true`, no non-missing value may repeat.
     pub unique: Option<bool>,
 }
 
@@ -107,11 +132,16 @@ impl Schema {
 pub struct ExpectationResult {
     /// The column, or `*` for dataset-level expectations.
     pub column: String,
+    /// The expectation in words (`values in [0, 120]`).
     pub expectation: String,
+    /// What the data showed, in words (`3 nulls (0.0300)`).
     pub observed: String,
+    /// Whether the expectation held (no failing rows).
     pub passed: bool,
     /// The first offending data rows (1-based, as in the file after its header).
     pub first_rows: Vec<usize>,
+    /// How many rows break the expectation, or 1 for a failed dataset-level,
+    /// presence or non-numeric range check; 0 when it passed.
     pub failing_rows: usize,
 }
 

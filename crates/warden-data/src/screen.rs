@@ -37,16 +37,25 @@ use warden_ml::train::{AdamOptions, fit_adam};
 use crate::DataError;
 use crate::table::{ColumnData, ColumnType, Table};
 
+/// Settings of the screen; the default is 5 folds, seed 17, a minimum AUC
+/// of 0.9, outliers beyond z = 6, 10 neighbours on up to 5000 rows, and up
+/// to 1000 rows listed per finding.
 #[derive(Clone, Debug, Serialize)]
 pub struct ScreenOptions {
+    /// Cross-validation folds for the out-of-fold probabilities; the
+    /// label-noise check needs at least ten labelled rows per fold.
     pub folds: usize,
+    /// Seed of the fold assignment and of the model's training: the same
+    /// seed gives the same report.
     pub seed: u64,
     /// Below this out-of-fold AUC, labels are called intrinsically noisy.
     pub min_separability: f64,
     /// Robust z-score beyond which a value is an extreme outlier.
     pub outlier_z: f64,
-    /// Neighbours for the kNN check, and the largest sample it runs on.
+    /// Neighbours for the kNN check.
     pub knn_k: usize,
+    /// Most labelled rows the kNN check runs on; past it, an evenly spaced
+    /// sample of this many.
     pub knn_sample: usize,
     /// Most suspect row numbers listed per finding.
     pub max_listed: usize,
@@ -69,7 +78,9 @@ impl Default for ScreenOptions {
 /// Row numbers are 1-based data rows, as in the source file.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RowList {
+    /// How many rows there are, listed or not.
     pub count: usize,
+    /// The first of them (at most `max_listed`), sorted.
     pub rows: Vec<usize>,
 }
 
@@ -85,11 +96,20 @@ impl RowList {
     }
 }
 
+/// The label-noise check by confident learning.
 #[derive(Clone, Debug, Serialize)]
 pub struct LabelNoise {
+    /// The method in words, with the number of folds and whether the
+    /// sensitive attributes were used.
     pub method: String,
+    /// The label's classes, sorted; the thresholds and matrices follow this
+    /// order.
     pub classes: Vec<String>,
+    /// Out-of-fold ROC AUC of the model: binary, or the mean of the
+    /// one-vs-rest AUCs; NaN when a binary AUC is undefined.
     pub out_of_fold_auc: f64,
+    /// Whether that AUC is below [`ScreenOptions::min_separability`] (or
+    /// NaN); then no suspects are listed.
     pub low_separability: bool,
     /// Off-diagonal mass of the calibrated confident joint over all rows:
     /// the estimated fraction of wrong labels (reported even when
@@ -99,43 +119,73 @@ pub struct LabelNoise {
     /// treats the estimate as a count of wrong labels among them, so it
     /// covers sampling error, not the error of the screen's own model.
     pub noise_interval: [f64; 2],
+    /// Per-class thresholds: the mean out-of-fold probability of each class
+    /// over the rows labelled with it, in [0, 1].
     pub thresholds: Vec<f64>,
     /// Calibrated confident joint, rows = given label, columns = true label.
     pub confident_joint: Vec<Vec<f64>>,
     /// Estimated P(given label | true label), rows = given, columns = true.
     pub noise_matrix: Vec<Vec<f64>>,
+    /// Rows pruned by noise rate: likely wrong labels. Empty when
+    /// separability is low.
     pub suspects: RowList,
 }
 
+/// A feature whose distribution moved since the previous version.
 #[derive(Clone, Debug, Serialize)]
 pub struct FeatureShift {
+    /// The feature's name.
     pub feature: String,
     /// Kolmogorov–Smirnov D for numeric features, total variation distance for categorical ones.
     pub statistic: String,
+    /// The statistic, in [0, 1]; a feature is listed only above 0.1.
     pub value: f64,
 }
 
+/// What the screen found.
 #[derive(Clone, Debug, Serialize)]
 pub struct ScreenReport {
+    /// Rows screened.
     pub rows: usize,
+    /// Rows identical to an earlier row in the features, the extra
+    /// attributes and the label (the first occurrence is not listed).
     pub exact_duplicates: RowList,
+    /// Rows that are not exact duplicates but equal an earlier row once
+    /// floats are rounded to three significant digits and text is trimmed
+    /// and lower-cased.
     pub near_duplicates: RowList,
+    /// Rows whose features and extra attributes equal those of another row
+    /// with a different label, that row included.
     pub conflicting_labels: RowList,
+    /// The label-noise check; `None` when it was skipped (see `notes`).
     pub label_noise: Option<LabelNoise>,
     /// Rows whose id is in the previous version with another label: label
     /// changes against an earlier version, suspects whatever the model
     /// thinks (empty without an id column or a previous version).
     pub relabelled: RowList,
+    /// Sampled rows whose label differs from that of at least 80% of their
+    /// `knn_k` nearest neighbours in the sample (standardised features);
+    /// checked only when the label-noise model separates the classes.
     pub knn_disagreement: RowList,
+    /// Size of the kNN sample, even when the check was skipped.
     pub knn_rows_checked: usize,
+    /// Rows with a numeric feature or extra attribute whose robust z-score
+    /// (distance from the median over 1.4826 MAD) exceeds `outlier_z`.
     pub outliers: RowList,
+    /// Each class's share of the labelled rows, in [0, 1].
     pub class_balance: BTreeMap<String, f64>,
+    /// The same shares in the previous version (for this version's classes);
+    /// `None` without a previous version holding the target.
     pub previous_class_balance: Option<BTreeMap<String, f64>>,
+    /// Features that shifted against the previous version (statistic above
+    /// 0.1); empty without a previous version.
     pub shifted_features: Vec<FeatureShift>,
     /// Distinct rows in any of: conflicting labels, label-noise suspects,
     /// rows relabelled since the previous version.
     pub suspect_rows: usize,
+    /// `suspect_rows` over `rows`, in [0, 1].
     pub suspect_fraction: f64,
+    /// Checks skipped or held back and why, and relabelled rows, in words.
     pub notes: Vec<String>,
     /// Every suspect row (0-based), sorted: what `--drop-suspects` leaves
     /// out. Not in the report (the lists above show the first of each).

@@ -8,15 +8,22 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ColumnType {
+    /// 64-bit signed integers.
     Integer,
+    /// Finite 64-bit floats.
     Float,
+    /// `true` or `false`.
     Boolean,
+    /// Strings from a set of levels, stored as codes.
     Categorical,
+    /// Free text.
     Text,
+    /// Calendar dates, `YYYY-MM-DD`.
     Date,
 }
 
 impl ColumnType {
+    /// The lower-case name used in schemas and reports (`categorical`).
     pub fn as_str(self) -> &'static str {
         match self {
             ColumnType::Integer => "integer",
@@ -28,6 +35,7 @@ impl ColumnType {
         }
     }
 
+    /// Whether the type is integer or float.
     pub fn is_numeric(self) -> bool {
         matches!(self, ColumnType::Integer | ColumnType::Float)
     }
@@ -47,20 +55,27 @@ pub const MISSING_CODE: u32 = u32::MAX;
 /// code of [`MISSING_CODE`] marks a missing category.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ColumnData {
+    /// 64-bit signed integers.
     Integer(Vec<Option<i64>>),
+    /// Finite floats; NaN marks a missing value.
     Float(Vec<f64>),
+    /// Booleans.
     Boolean(Vec<Option<bool>>),
     /// Codes index into `levels`, which are sorted.
     Categorical {
+        /// One code per row; [`MISSING_CODE`] for a missing value.
         codes: Vec<u32>,
+        /// The distinct values.
         levels: Vec<String>,
     },
+    /// Free text.
     Text(TextColumn),
     /// Days since 1970-01-01.
     Date(Vec<Option<i32>>),
 }
 
 impl ColumnData {
+    /// The type these values have.
     pub fn column_type(&self) -> ColumnType {
         match self {
             ColumnData::Integer(_) => ColumnType::Integer,
@@ -72,6 +87,7 @@ impl ColumnData {
         }
     }
 
+    /// Number of rows, missing values included.
     pub fn len(&self) -> usize {
         match self {
             ColumnData::Integer(v) => v.len(),
@@ -83,10 +99,12 @@ impl ColumnData {
         }
     }
 
+    /// Whether the column has no rows.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Whether the value in `row` (0-based) is missing.
     pub fn is_null(&self, row: usize) -> bool {
         match self {
             ColumnData::Integer(v) => v[row].is_none(),
@@ -98,6 +116,7 @@ impl ColumnData {
         }
     }
 
+    /// Number of missing values.
     pub fn null_count(&self) -> usize {
         (0..self.len()).filter(|&r| self.is_null(r)).count()
     }
@@ -247,6 +266,7 @@ pub struct TextColumn {
 const TEXT_MISSING: u64 = 1 << 63;
 
 impl TextColumn {
+    /// An empty column.
     pub fn new() -> Self {
         Self::default()
     }
@@ -260,6 +280,7 @@ impl TextColumn {
         t
     }
 
+    /// Appends a value; `None` appends a missing value.
     pub fn push(&mut self, v: Option<&str>) {
         self.buf.push_str(v.unwrap_or(""));
         let end = self.buf.len() as u64;
@@ -267,14 +288,18 @@ impl TextColumn {
             .push(if v.is_some() { end } else { end | TEXT_MISSING });
     }
 
+    /// Number of rows, missing values included.
     pub fn len(&self) -> usize {
         self.ends.len()
     }
 
+    /// Whether the column has no rows.
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
 
+    /// The value in `row` (0-based); `None` when it is missing or `row` is
+    /// past the end.
     pub fn get(&self, row: usize) -> Option<&str> {
         let end = *self.ends.get(row)?;
         if end & TEXT_MISSING != 0 {
@@ -288,6 +313,7 @@ impl TextColumn {
         self.buf.get(start as usize..end as usize)
     }
 
+    /// Every value in row order, `None` for a missing one.
     pub fn iter(&self) -> impl Iterator<Item = Option<&str>> + '_ {
         (0..self.len()).map(|r| self.get(r))
     }
@@ -332,14 +358,19 @@ impl ColumnData {
 /// A named column.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Column {
+    /// The column's name, from the header.
     pub name: String,
+    /// The column's values.
     pub data: ColumnData,
 }
 
 /// Columns of equal length.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Table {
+    /// The columns, in file order.
     pub columns: Vec<Column>,
+    /// Number of rows, the header not counted; every column has this many
+    /// values.
     pub rows: usize,
 }
 
@@ -360,14 +391,18 @@ impl Table {
         }
     }
 
+    /// The column named `name`; `None` if there is none.
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
     }
 
+    /// The position (0-based) of the column named `name`; `None` if there is
+    /// none.
     pub fn column_index(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
     }
 
+    /// The column names, in order.
     pub fn names(&self) -> Vec<&str> {
         self.columns.iter().map(|c| c.name.as_str()).collect()
     }

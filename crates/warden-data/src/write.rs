@@ -18,11 +18,14 @@ use crate::table::{ColumnType, Table};
 /// A column of the canonical form's schema.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ColumnSchema {
+    /// The column's name.
     pub name: String,
+    /// The column's type, serialised as `type`.
     #[serde(rename = "type")]
     pub column_type: ColumnType,
 }
 
+/// The table's schema: every column's name and type, in order.
 pub fn schema(table: &Table) -> Vec<ColumnSchema> {
     table
         .columns
