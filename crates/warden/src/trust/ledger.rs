@@ -838,6 +838,40 @@ struct ScanPayload {
     model: Option<String>,
 }
 
+/// Matches rows to the events that recorded them, by id: the first row
+/// with no event, the first row that differs from its event (as `differs`
+/// names it), or else the first event whose row is gone.
+fn rows_against_events<P, R>(
+    mut logged: BTreeMap<u64, (P, &StoredEvent)>,
+    rows: &[R],
+    action: &str,
+    id: impl Fn(&R) -> u64,
+    row_name: impl Fn(&R) -> String,
+    logged_name: impl Fn(&P) -> String,
+    differs: impl Fn(&P, &StoredEvent, &R) -> Vec<&'static str>,
+) -> Option<Disagreement> {
+    for r in rows {
+        let row = row_name(r);
+        let Some((p, e)) = logged.remove(&id(r)) else {
+            return Some(Disagreement {
+                row,
+                detail: format!("no {action} event recorded it"),
+            });
+        };
+        let d = differs(&p, e, r);
+        if !d.is_empty() {
+            return Some(Disagreement {
+                row,
+                detail: format!("its {} differ from event {}", d.join(", "), e.seq),
+            });
+        }
+    }
+    logged.into_values().next().map(|(p, e)| Disagreement {
+        row: logged_name(&p),
+        detail: format!("event {} recorded it but the row is gone", e.seq),
+    })
+}
+
 /// Whether the evidence rows of one model version (`NAME@V`) agree with
 /// the `evidence.add` events (each row checked against its own leaf hash):
 /// every row was recorded by an event with its tool, kind, report, summary
@@ -849,44 +883,36 @@ pub(crate) fn evidence_disagreement(
     rows: &[warden_store::EvidenceRecord],
 ) -> Result<Option<Disagreement>, Error> {
     let subject = format!("model:{version}");
-    let mut logged = std::collections::BTreeMap::new();
+    let mut logged = BTreeMap::new();
     for e in events.iter().filter(|e| e.subject == subject) {
         check_event_row(e)?;
         let p: EvidencePayload = payload(e)?;
         logged.insert(p.evidence, (p, e));
     }
-    for r in rows {
-        let row = format!("evidence {} ({}) of {version}", r.id, r.tool);
-        let Some((p, e)) = logged.remove(&r.id) else {
-            return Ok(Some(Disagreement {
-                row,
-                detail: "no evidence.add event recorded it".into(),
-            }));
-        };
-        let mut differs = Vec::new();
-        if p.tool != r.tool || p.kind != r.kind {
-            differs.push("tool or kind");
-        }
-        if p.report != r.report_digest {
-            differs.push("report");
-        }
-        if p.summary_digest != Digest::of(r.summary.as_bytes()).to_string() {
-            differs.push("findings");
-        }
-        if e.actor != r.created_by.as_str() {
-            differs.push("recorder");
-        }
-        if !differs.is_empty() {
-            return Ok(Some(Disagreement {
-                row,
-                detail: format!("its {} differ from event {}", differs.join(", "), e.seq),
-            }));
-        }
-    }
-    Ok(logged.into_values().next().map(|(p, e)| Disagreement {
-        row: format!("evidence {} ({}) of {version}", p.evidence, p.tool),
-        detail: format!("event {} recorded it but the row is gone", e.seq),
-    }))
+    Ok(rows_against_events(
+        logged,
+        rows,
+        actions::EVIDENCE_ADD,
+        |r| r.id,
+        |r| format!("evidence {} ({}) of {version}", r.id, r.tool),
+        |p: &EvidencePayload| format!("evidence {} ({}) of {version}", p.evidence, p.tool),
+        |p, e, r| {
+            let mut d = Vec::new();
+            if p.tool != r.tool || p.kind != r.kind {
+                d.push("tool or kind");
+            }
+            if p.report != r.report_digest {
+                d.push("report");
+            }
+            if p.summary_digest != Digest::of(r.summary.as_bytes()).to_string() {
+                d.push("findings");
+            }
+            if e.actor != r.created_by.as_str() {
+                d.push("recorder");
+            }
+            d
+        },
+    ))
 }
 
 /// Whether the scan rows of one model version (`NAME@V`) agree with the
@@ -900,7 +926,7 @@ pub(crate) fn scan_disagreement(
 ) -> Result<Option<Disagreement>, Error> {
     let subject = format!("model:{version}");
     let ids: BTreeSet<u64> = rows.iter().map(|r| r.id).collect();
-    let mut logged = std::collections::BTreeMap::new();
+    let mut logged = BTreeMap::new();
     for e in events {
         let p: ScanPayload = payload(e)?;
         if p.model.as_deref() == Some(version) || e.subject == subject || ids.contains(&p.scan) {
@@ -908,40 +934,32 @@ pub(crate) fn scan_disagreement(
             logged.insert(p.scan, (p, e));
         }
     }
-    for r in rows {
-        let row = format!("scan {} of {version}", r.id);
-        let Some((p, e)) = logged.remove(&r.id) else {
-            return Ok(Some(Disagreement {
-                row,
-                detail: "no scan.record event recorded it".into(),
-            }));
-        };
-        let mut differs = Vec::new();
-        if p.report != r.report_digest {
-            differs.push("report");
-        }
-        if p.max_severity != r.max_severity
-            || p.findings != r.findings
-            || p.files != r.files
-            || p.incomplete != r.incomplete
-            || p.profile != r.profile
-        {
-            differs.push("findings");
-        }
-        if e.actor != r.created_by.as_str() {
-            differs.push("recorder");
-        }
-        if !differs.is_empty() {
-            return Ok(Some(Disagreement {
-                row,
-                detail: format!("its {} differ from event {}", differs.join(", "), e.seq),
-            }));
-        }
-    }
-    Ok(logged.into_values().next().map(|(p, e)| Disagreement {
-        row: format!("scan {} of {version}", p.scan),
-        detail: format!("event {} recorded it but the row is gone", e.seq),
-    }))
+    Ok(rows_against_events(
+        logged,
+        rows,
+        "scan.record",
+        |r| r.id,
+        |r| format!("scan {} of {version}", r.id),
+        |p: &ScanPayload| format!("scan {} of {version}", p.scan),
+        |p, e, r| {
+            let mut d = Vec::new();
+            if p.report != r.report_digest {
+                d.push("report");
+            }
+            if p.max_severity != r.max_severity
+                || p.findings != r.findings
+                || p.files != r.files
+                || p.incomplete != r.incomplete
+                || p.profile != r.profile
+            {
+                d.push("findings");
+            }
+            if e.actor != r.created_by.as_str() {
+                d.push("recorder");
+            }
+            d
+        },
+    ))
 }
 
 /// Every disagreement of the evidence and scan rows with their events, for
@@ -949,42 +967,50 @@ pub(crate) fn scan_disagreement(
 pub(crate) fn evidence_and_scan_disagreements(
     tx: &mut (dyn ReadTx + '_),
 ) -> Result<Vec<Disagreement>, Error> {
+    // Events are grouped by the version they concern first, so that each
+    // version is compared with its own events only (not every event of the
+    // log once per version).
     let mut out = Vec::new();
-    let evidence_events = tx.events_with_actions(&[actions::EVIDENCE_ADD])?;
-    let mut evidence: BTreeMap<String, Vec<warden_store::EvidenceRecord>> = BTreeMap::new();
-    for e in &evidence_events {
+    let mut evidence: BTreeMap<String, (Vec<StoredEvent>, Vec<warden_store::EvidenceRecord>)> =
+        BTreeMap::new();
+    for e in tx.events_with_actions(&[actions::EVIDENCE_ADD])? {
         if let Some(v) = e.subject.strip_prefix("model:")
             && split_version(v, e.seq).is_ok()
         {
-            evidence.entry(v.to_string()).or_default();
+            evidence.entry(v.to_string()).or_default().0.push(e);
         }
     }
     for r in tx.evidence(None)? {
-        evidence
-            .entry(format!("{}@{}", r.model, r.version))
-            .or_default()
-            .push(r);
+        let v = format!("{}@{}", r.model, r.version);
+        evidence.entry(v).or_default().1.push(r);
     }
-    for (version, rows) in &evidence {
-        out.extend(evidence_disagreement(&evidence_events, version, rows)?);
+    for (version, (events, rows)) in &evidence {
+        out.extend(evidence_disagreement(events, version, rows)?);
     }
-    let scan_events = tx.events_with_actions(&["scan.record"])?;
-    let mut scans: BTreeMap<String, Vec<warden_store::ScanRecord>> = BTreeMap::new();
-    for e in &scan_events {
-        let named = payload::<ScanPayload>(e)?.model;
-        if let Some(v) = named.or_else(|| e.subject.strip_prefix("model:").map(str::to_string))
-            && split_version(&v, e.seq).is_ok()
-        {
-            scans.entry(v).or_default();
-        }
-    }
+    let mut scans: BTreeMap<String, (Vec<StoredEvent>, Vec<warden_store::ScanRecord>)> =
+        BTreeMap::new();
+    let mut version_of_row = BTreeMap::new();
     for r in tx.scans(None)? {
         if let (Some(m), Some(v)) = (&r.model, r.version) {
-            scans.entry(format!("{m}@{v}")).or_default().push(r);
+            let v = format!("{m}@{v}");
+            version_of_row.insert(r.id, v.clone());
+            scans.entry(v).or_default().1.push(r);
         }
     }
-    for (version, rows) in &scans {
-        out.extend(scan_disagreement(&scan_events, version, rows)?);
+    for e in tx.events_with_actions(&["scan.record"])? {
+        let p: ScanPayload = payload(&e)?;
+        // Named by the event, else by its subject, else by the row it recorded.
+        let named = p
+            .model
+            .or_else(|| e.subject.strip_prefix("model:").map(str::to_string))
+            .filter(|v| split_version(v, e.seq).is_ok())
+            .or_else(|| version_of_row.get(&p.scan).cloned());
+        if let Some(v) = named {
+            scans.entry(v).or_default().0.push(e);
+        }
+    }
+    for (version, (events, rows)) in &scans {
+        out.extend(scan_disagreement(events, version, rows)?);
     }
     Ok(out)
 }
