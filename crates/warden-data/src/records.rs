@@ -318,7 +318,7 @@ impl Columns {
             }
             None => self.append_rows(at, piece, 0..n)?,
         }
-        if let Some((_, offset, e)) = &piece.error {
+        if let Some((offset, e)) = &piece.error {
             // Rows are numbered from 1 after the header.
             return Err(at.error(self.rows + 1, *offset, e.clone(), &self.names));
         }
@@ -422,9 +422,9 @@ struct Piece {
     row_hashes: Vec<u64>,
     /// Where each row's record began, as an offset in the window.
     starts: Vec<usize>,
-    /// The first bad record: its row among the piece's rows (0-based; the
-    /// rows before it are kept), where its parse began, and what was wrong.
-    error: Option<(usize, usize, RecordError)>,
+    /// The first bad record (it follows the piece's rows): where its parse
+    /// began, and what was wrong.
+    error: Option<(usize, RecordError)>,
 }
 
 /// Parses records from `data[start..]` until one ends at or past `target`
@@ -463,15 +463,14 @@ fn parse_piece(
         }
     }
     let mut pos = start;
-    let piece =
-        |stop: Stop, error: Option<(usize, usize, RecordError)>, columns, hashes, starts| Piece {
-            start,
-            stop,
-            columns,
-            row_hashes: hashes,
-            starts,
-            error,
-        };
+    let piece = |stop: Stop, error: Option<(usize, RecordError)>, columns, hashes, starts| Piece {
+        start,
+        stop,
+        columns,
+        row_hashes: hashes,
+        starts,
+        error,
+    };
     loop {
         if let Some(t) = target {
             if pos > t {
@@ -481,7 +480,6 @@ fn parse_piece(
                 return piece(Stop::AtCut(t), None, columns, row_hashes, starts);
             }
         }
-        let row = row_hashes.len();
         let step = tok.next(&data[pos..], eof, |text, spans| {
             let nfields = spans.len();
             if nfields != ncols {
@@ -521,26 +519,14 @@ fn parse_piece(
             }
             Ok(Step::End) => return piece(Stop::Finished, None, columns, row_hashes, starts),
             Err(Fail::Record(e)) => {
-                return piece(
-                    Stop::Failed,
-                    Some((row, pos, e)),
-                    columns,
-                    row_hashes,
-                    starts,
-                );
+                return piece(Stop::Failed, Some((pos, e)), columns, row_hashes, starts);
             }
             Err(Fail::Header(h)) => {
                 let e = RecordError {
                     field: None,
                     message: h,
                 };
-                return piece(
-                    Stop::Failed,
-                    Some((row, pos, e)),
-                    columns,
-                    row_hashes,
-                    starts,
-                );
+                return piece(Stop::Failed, Some((pos, e)), columns, row_hashes, starts);
             }
         }
     }
