@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
         probabilities: "probabilities".into(),
         features: vec!["a".into(), "b".into(), "c".into(), "d".into()],
         classes: vec!["x".into(), "y".into(), "z".into()],
+        columns: Vec::new(),
     };
     let _ = OnnxPredictor::new(&bytes, spec);
 });

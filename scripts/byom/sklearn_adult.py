@@ -4,11 +4,19 @@ Trains two models on UCI Adult's six numeric columns (age, fnlwgt,
 education-num, capital-gain, capital-loss, hours-per-week; label Y):
   lr.onnx  Pipeline(StandardScaler, LogisticRegression(max_iter=1000))
   rf.onnx  RandomForestClassifier(n_estimators=100, max_depth=10, random_state=0)
-exported with skl2onnx (one float input, zipmap=False), and writes into OUT:
-  train.csv, test.csv       the data Warden ingests (the six columns and Y)
-  lr.toml, rf.toml          the import schemas (classes in the model's order)
-  lr.check.csv, rf.check.csv  500 test rows with scikit-learn's probabilities
-                             (scripts/byom/warden_check.py)
+exported with skl2onnx (one float input, zipmap=False), and one on every
+column, as tabular teams build it:
+  ct.onnx  Pipeline(ColumnTransformer(numbers: SimpleImputer + StandardScaler,
+           the eight text columns: OneHotEncoder(handle_unknown="ignore")),
+           LogisticRegression(max_iter=1000)), exported with one input per
+           column (float for numbers, string for text), ZipMap left in;
+and writes into OUT:
+  train.csv, test.csv       the data Warden ingests (every column and Y)
+  lr.toml, rf.toml, ct.toml the import schemas (classes in the model's order,
+                             the features by the data's column names)
+  lr.check.csv, rf.check.csv, ct.check.csv
+                            500 test rows with scikit-learn's probabilities
+                            (scripts/byom/warden_check.py)
   batch.csv                 100,000 test rows (the test set repeated) to predict
   sklearn.json              scikit-learn's and onnxruntime's predictions of
                              batch.csv: labels, and CPU seconds (best of 3)
@@ -26,21 +34,38 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 from skl2onnx import to_onnx
+from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from warden_check import write_check  # noqa: E402
 
 FEATURES = ["age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week"]
+TEXT = ["workclass", "education", "marital-status", "occupation", "relationship", "race",
+        "sex", "native-country"]
 
 
 def load(path):
     d = pd.read_csv(path, skipinitialspace=True)
     d["Y"] = d["Y"].str.rstrip(".")
-    return d[FEATURES].astype("float64"), d["Y"]
+    x = d[FEATURES + TEXT].copy()
+    x[FEATURES] = x[FEATURES].astype("float64")
+    return x, d["Y"]
+
+
+def feeds(x):
+    """One array per input, as skl2onnx named them."""
+    f = {}
+    for c in FEATURES:
+        f[c.replace("-", "_")] = x[[c]].to_numpy(dtype=np.float32)
+    for c in TEXT:
+        f[c.replace("-", "_")] = x[[c]].to_numpy(dtype=object)
+    return f
 
 
 def cpu(f):
@@ -68,12 +93,30 @@ def main():
         "rf": RandomForestClassifier(n_estimators=100, max_depth=10, random_state=0, n_jobs=1),
     }
     result = {"rows": len(batch), "models": {}}
-    xb = batch.to_numpy(dtype=np.float32)
+    models["ct"] = make_pipeline(
+        ColumnTransformer([
+            ("num", make_pipeline(SimpleImputer(), StandardScaler()), FEATURES),
+            ("text", OneHotEncoder(handle_unknown="ignore"), TEXT),
+        ]),
+        LogisticRegression(max_iter=1000),
+    )
+    xb = batch[FEATURES].to_numpy(dtype=np.float32)
     for name, m in models.items():
-        m.fit(xtr, ytr)
-        onx = to_onnx(m, xtr.to_numpy(dtype=np.float32)[:1], options={id(m): {"zipmap": False}}
-                      if name == "rf" else {id(m.steps[-1][1]): {"zipmap": False}},
-                      target_opset={"": 17, "ai.onnx.ml": 3})
+        cols = FEATURES + TEXT if name == "ct" else FEATURES
+        # Numbers as float32 (what the ONNX model receives), text as it is.
+        rounded = lambda x: x[cols].astype({c: np.float32 for c in FEATURES}).astype(
+            {c: np.float64 for c in FEATURES})
+        m.fit(rounded(xtr), ytr)
+        if name == "ct":
+            # skl2onnx names the inputs after the columns, "-" written "_".
+            types = [(c, FloatTensorType([None, 1])) for c in FEATURES] + [
+                (c, StringTensorType([None, 1])) for c in TEXT]
+            onx = to_onnx(m, initial_types=types, target_opset={"": 17, "ai.onnx.ml": 3})
+        else:
+            onx = to_onnx(m, xtr[FEATURES].to_numpy(dtype=np.float32)[:1],
+                          options={id(m): {"zipmap": False}} if name == "rf"
+                          else {id(m.steps[-1][1]): {"zipmap": False}},
+                          target_opset={"": 17, "ai.onnx.ml": 3})
         path = os.path.join(out, f"{name}.onnx")
         with open(path, "wb") as f:
             f.write(onx.SerializeToString())
@@ -81,22 +124,31 @@ def main():
         with open(os.path.join(out, f"{name}.toml"), "w") as f:
             f.write("classes = [" + ", ".join(json.dumps(c) for c in classes) + "]\n")
             f.write('target = "Y"\n')
-            f.write('probabilities = "probabilities"\n')
-            for c in FEATURES:
+            if name == "ct":
+                # The dataset's column names: each feeds the input skl2onnx
+                # named after it (education-num feeds education_num).
+                f.write('probabilities = "output_probability"\n')
+            else:
+                f.write('probabilities = "probabilities"\n')
+            for c in cols:
                 f.write(f'[[features]]\nname = "{c}"\n')
         # The check batch holds the float32 rows the ONNX model receives.
-        check = xte.iloc[:500].astype(np.float32).astype(np.float64)
+        check = rounded(xte.iloc[:500])
         write_check(m, check, os.path.join(out, f"{name}.check.csv"))
-        labels, secs = cpu(lambda: m.predict(batch))
+        labels, secs = cpu(lambda: m.predict(rounded(batch)))
         sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        opts = sess.get_inputs()[0].name
-        (ort_out, ort_secs) = cpu(lambda: sess.run(None, {opts: xb}))
+        if name == "ct":
+            fb = feeds(batch)
+            (ort_out, ort_secs) = cpu(lambda: sess.run(None, fb))
+        else:
+            opts = sess.get_inputs()[0].name
+            (ort_out, ort_secs) = cpu(lambda: sess.run(None, {opts: xb}))
         result["models"][name] = {
             "classes": classes,
             "sklearn_cpu_s": secs,
             "onnxruntime_cpu_s": ort_secs,
             "sklearn_labels": [str(v) for v in labels],
-            "test_accuracy": float((m.predict(xte) == yte).mean()),
+            "test_accuracy": float((m.predict(rounded(xte)) == yte).mean()),
         }
     with open(os.path.join(out, "sklearn.json"), "w") as f:
         json.dump(result, f)

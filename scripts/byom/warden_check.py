@@ -19,7 +19,7 @@ anything):
 estimator or pipeline, `xgboost.XGBClassifier`, `lightgbm.LGBMClassifier`);
 `X` a pandas DataFrame (its column names become the feature names) or a
 2-D array with `feature_names` given. Missing values are written as empty
-fields. Floats are written with `repr`, which reads back to the same double.
+fields, text as it is. Floats are written with `repr`, which reads back to the same double.
 """
 
 import csv
@@ -29,6 +29,8 @@ import math
 def _cell(v):
     if v is None:
         return ""
+    if isinstance(v, str):
+        return v
     f = float(v)
     if math.isnan(f):
         return ""

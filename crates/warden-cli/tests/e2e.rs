@@ -1462,6 +1462,135 @@ fn import_onnx_models_and_predict() {
     assert_eq!(count_events(ws, "model.import"), 4);
 }
 
+/// A scikit-learn `ColumnTransformer` pipeline exported with one input per
+/// column imports with the features matched to its inputs by name
+/// (`bill-length` feeds `bill_length`, as skl2onnx names it), predicts a CSV
+/// with text columns, and every schema that does not fit it is refused by
+/// name with nothing registered.
+#[test]
+fn column_pipelines_import_with_their_inputs_matched_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["keys", "generate", "pipeline", "--type", "ecdsa-p384"]));
+    let fixtures =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../warden-ml/tests/data/onnx-columns");
+    let classes = "classes = [\"Adelie\", \"Chinstrap\", \"Gentoo\"]\ntarget = \"species\"\n";
+    let features = |names: &[&str]| -> String {
+        names
+            .iter()
+            .map(|n| format!("[[features]]\nname = \"{n}\"\n"))
+            .collect()
+    };
+    // The dataset's names, one with a dash where the input has `_`, listed
+    // out of the model's order; and an explicit `input =`.
+    std::fs::write(
+        ws.join("named.toml"),
+        format!(
+            "{classes}{}[[features]]\nname = \"sex\"\ninput = \"sex\"\n",
+            features(&[
+                "island",
+                "bill-length_mm",
+                "bill_depth_mm",
+                "flipper_length_mm",
+                "body_mass_g"
+            ])
+        ),
+    )
+    .unwrap();
+    let imported: serde_json::Value = serde_json::from_str(&ok(warden(ws, "ana")
+        .args(["model", "import"])
+        .arg(fixtures.join("lr.onnx"))
+        .args(["--name", "birds", "--schema", "named.toml", "--json"])))
+    .unwrap();
+    assert_eq!(imported["engine"], "tract-batched", "{imported}");
+    let inputs = &imported["model"]["manifest"]["input"]["features"];
+    assert_eq!(inputs[0]["name"], "bill-length_mm", "{inputs}");
+    assert_eq!(inputs[4]["name"], "island");
+    assert_eq!(inputs[4]["type"], "categorical");
+    assert_eq!(
+        inputs[4]["categories"],
+        serde_json::json!(["Biscoe", "Dream", "Torgersen"])
+    );
+    std::fs::write(
+        ws.join("birds.csv"),
+        "species,island,bill-length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex\nAdelie,Torgersen,39.1,18.7,181,3750,MALE\nGentoo,Biscoe,46.1,13.2,211,4500,FEMALE\nChinstrap,Dream,46.5,17.9,192,3500,FEMALE\n",
+    )
+    .unwrap();
+    let p: serde_json::Value = serde_json::from_str(&ok(warden(ws, "ana").args([
+        "model",
+        "predict",
+        "birds",
+        "birds.csv",
+        "--json",
+    ])))
+    .unwrap();
+    let labels: Vec<&str> = p["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["Adelie", "Gentoo", "Chinstrap"], "{p}");
+
+    let all = [
+        "bill_length_mm",
+        "bill_depth_mm",
+        "flipper_length_mm",
+        "body_mass_g",
+        "island",
+        "sex",
+    ];
+    for (name, schema, want) in [
+        (
+            "stray",
+            format!("{classes}{}", features(&[&all[..], &["wingspan"]].concat())),
+            "feature wingspan feeds none of the model's inputs",
+        ),
+        (
+            "short",
+            format!("{classes}{}", features(&all[..5])),
+            "no feature feeds the model's input \"sex\"",
+        ),
+        (
+            "twice",
+            format!(
+                "{classes}{}[[features]]\nname = \"gender\"\ninput = \"sex\"\n",
+                features(&all)
+            ),
+            "both feed input \"sex\"",
+        ),
+        (
+            "nowhere",
+            format!(
+                "{classes}{}[[features]]\nname = \"x\"\ninput = \"wings\"\n",
+                features(&all[..5])
+            ),
+            "has no input \"wings\"",
+        ),
+        (
+            "order",
+            format!(
+                "classes = [\"Gentoo\", \"Adelie\", \"Chinstrap\"]\n{}",
+                features(&all)
+            ),
+            "labels them",
+        ),
+    ] {
+        std::fs::write(ws.join(format!("{name}.toml")), schema).unwrap();
+        let (code, _, stderr) = out(warden(ws, "ana")
+            .args(["model", "import"])
+            .arg(fixtures.join("lr.onnx"))
+            .args(["--name", "bad", "--schema", &format!("{name}.toml")]));
+        assert_ne!(code, 0, "{name}");
+        assert!(stderr.contains(want), "{name}: {stderr}");
+    }
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(warden(ws, "ana").args(["model", "list", "--json"]))).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(count_events(ws, "model.import"), 1);
+}
+
 /// `model import --check` compares the import with the framework's own
 /// probabilities (scikit-learn's, from the reference fixtures) and refuses
 /// a batch the model does not reproduce, naming the row and class, with

@@ -35,6 +35,9 @@ use crate::frame::{FeatureColumn, Frame, Matrix};
 use crate::predictor::{InputKind, Prediction, Predictor};
 use crate::trees::TreeEnsemble;
 
+mod rewrite;
+pub use rewrite::REWRITTEN;
+
 /// Largest ONNX model (or external data file) accepted.
 pub const MAX_ONNX_BYTES: u64 = 2 << 30;
 
@@ -42,7 +45,9 @@ pub const MAX_ONNX_BYTES: u64 = 2 << 30;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OnnxSpec {
-    /// The graph input fed with the features.
+    /// The graph input fed with the features (empty when each feature has
+    /// its own input: see `columns`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub input: String,
     /// The graph output holding class probabilities.
     pub probabilities: String,
@@ -50,6 +55,11 @@ pub struct OnnxSpec {
     pub features: Vec<String>,
     /// Class labels, in the probability output's order.
     pub classes: Vec<String>,
+    /// One graph input per feature, in `features` order, for a model that
+    /// takes its features that way (then `input` is unused). Empty for a
+    /// model taking one float matrix.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<OnnxColumn>,
 }
 
 /// What an ONNX file declares.
@@ -75,6 +85,148 @@ pub struct OnnxInfo {
     pub model_classes: Option<Vec<String>>,
     /// Whether those labels are names (strings), not integers.
     pub model_class_names: bool,
+    /// The class labels a `ZipMap` names, if the graph has one (it is
+    /// rewritten away: Warden reads the probabilities as a tensor).
+    pub zipmap_labels: Option<Vec<String>>,
+    /// The graph outputs a `ZipMap` made: now the probability tensors.
+    pub zipmap_outputs: Vec<String>,
+    /// The graph's inputs (initializers excluded), with their types.
+    pub input_types: Vec<OnnxInput>,
+    /// ONNX-ML nodes rewritten as standard operators, by operator
+    /// ([`rewrite`]).
+    pub rewritten: std::collections::BTreeMap<String, usize>,
+}
+
+/// The element type of an ONNX input fed one feature per input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Element {
+    /// 32-bit floats (`tensor(float)`).
+    Float,
+    /// 64-bit floats (`tensor(double)`).
+    Double,
+    /// 64-bit integers (`tensor(int64)`).
+    Int64,
+    /// UTF-8 strings (`tensor(string)`).
+    String,
+}
+
+impl Element {
+    fn of(elem_type: i32) -> Option<Self> {
+        use pb::tensor_proto::DataType;
+        match DataType::try_from(elem_type).ok()? {
+            DataType::Float => Some(Element::Float),
+            DataType::Double => Some(Element::Double),
+            DataType::Int64 => Some(Element::Int64),
+            DataType::String => Some(Element::String),
+            _ => None,
+        }
+    }
+}
+
+/// One graph input as the model declares it.
+#[derive(Clone, Debug, Serialize)]
+pub struct OnnxInput {
+    /// The input's name.
+    pub name: String,
+    /// Its element type; `None` for a type Warden does not feed.
+    pub element: Option<Element>,
+    /// The ONNX element type number (`TensorProto.DataType`).
+    pub elem_type: i32,
+    /// Its dimensions; `None` for a symbolic or unknown one. Empty when
+    /// the model declares no shape.
+    pub dims: Vec<Option<i64>>,
+    /// The categories a `OneHotEncoder` reading this input knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
+    /// Whether values outside those categories are refused (`zeros = 0`).
+    pub strict: bool,
+}
+
+impl OnnxInput {
+    fn of(i: &pb::ValueInfoProto, rewritten: &rewrite::Rewritten) -> Self {
+        let (elem_type, dims) = match i.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+            Some(pb::type_proto::Value::TensorType(t)) => (
+                t.elem_type,
+                t.shape
+                    .as_ref()
+                    .map(|s| {
+                        s.dim
+                            .iter()
+                            .map(|d| match d.value {
+                                Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)) => {
+                                    Some(v)
+                                }
+                                _ => None,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            ),
+            _ => (0, Vec::new()),
+        };
+        OnnxInput {
+            name: i.name.clone(),
+            element: Element::of(elem_type),
+            elem_type,
+            dims,
+            categories: rewritten.categories.get(&i.name).cloned(),
+            strict: rewritten.strict_categories.contains_key(&i.name),
+        }
+    }
+
+    /// Whether the input holds one feature per row: shape `[N]` or `[N, 1]`.
+    pub fn is_column(&self) -> bool {
+        matches!(self.dims.as_slice(), [_] | [_, Some(1)])
+    }
+}
+
+impl OnnxColumn {
+    /// How Warden feeds `input` one feature per row: an error naming the
+    /// input if its element type is not one Warden feeds or it is not a
+    /// column (`[N]` or `[N, 1]`).
+    pub fn for_input(input: &OnnxInput) -> Result<Self, MlError> {
+        let Some(element) = input.element else {
+            return Err(bad(format!(
+                "input {:?} holds ONNX element type {}; Warden feeds float, double, int64 and string inputs",
+                input.name, input.elem_type
+            )));
+        };
+        if !input.is_column() {
+            return Err(bad(format!(
+                "input {:?} has shape {:?}; a model with several inputs takes one column per input ([N, 1] or [N])",
+                input.name, input.dims
+            )));
+        }
+        Ok(OnnxColumn {
+            input: input.name.clone(),
+            element,
+            flat: input.dims.len() == 1,
+            categories: input.categories.clone(),
+            strict: input.strict,
+        })
+    }
+}
+
+/// One feature fed through its own graph input (a model exported with one
+/// input per column, as skl2onnx does for a `ColumnTransformer`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnnxColumn {
+    /// The graph input.
+    pub input: String,
+    /// Its element type.
+    pub element: Element,
+    /// Whether the input is `[N]` (true) rather than `[N, 1]`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flat: bool,
+    /// The categories the model's encoder knows for a string input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
+    /// Whether the encoder refuses any other value (onnxruntime fails on
+    /// one); Warden then refuses it before running the model.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict: bool,
 }
 
 /// ONNX-ML classifier operators that carry class labels.
@@ -143,76 +295,6 @@ fn integer_labels(graph: &mut pb::GraphProto) -> Result<(Option<Vec<String>>, bo
         }
     }
     Ok((found, names))
-}
-
-/// Rewrites every ai.onnx.ml `Scaler` node (`Y = (X - offset) * scale`,
-/// what skl2onnx exports for `StandardScaler`) as the standard `Sub` and
-/// `Mul` with the offset and scale as constants: tract does not run
-/// `Scaler`, and the two are the same arithmetic in float32. Returns how
-/// many were rewritten.
-fn rewrite_scalers(graph: &mut pb::GraphProto) -> Result<usize, MlError> {
-    use pb::tensor_proto::DataType;
-    let mut nodes = Vec::with_capacity(graph.node.len());
-    let mut rewritten = 0;
-    for (i, n) in std::mem::take(&mut graph.node).into_iter().enumerate() {
-        if n.op_type != "Scaler" || n.domain != "ai.onnx.ml" {
-            nodes.push(n);
-            continue;
-        }
-        let floats = |name: &str, default: f32| -> Result<Vec<f32>, MlError> {
-            let v = n
-                .attribute
-                .iter()
-                .find(|a| a.name == name)
-                .map(|a| a.floats.clone())
-                .unwrap_or_default();
-            let v = if v.is_empty() { vec![default] } else { v };
-            if v.iter().any(|x| !x.is_finite()) {
-                return Err(bad(format!(
-                    "Scaler node {:?}: {name} holds a value that is not a finite number",
-                    n.name
-                )));
-            }
-            Ok(v)
-        };
-        let (offset, scale) = (floats("offset", 0.0)?, floats("scale", 1.0)?);
-        let (Some(input), Some(output)) = (n.input.first(), n.output.first()) else {
-            return Err(bad(format!(
-                "Scaler node {:?} needs one input and one output",
-                n.name
-            )));
-        };
-        let stem = format!("warden_scaler_{i}");
-        for (name, values) in [
-            (format!("{stem}_offset"), &offset),
-            (format!("{stem}_scale"), &scale),
-        ] {
-            graph.initializer.push(pb::TensorProto {
-                name,
-                dims: vec![values.len() as i64],
-                data_type: DataType::Float as i32,
-                float_data: values.clone(),
-                ..Default::default()
-            });
-        }
-        nodes.push(pb::NodeProto {
-            name: format!("{stem}_sub"),
-            op_type: "Sub".into(),
-            input: vec![input.clone(), format!("{stem}_offset")],
-            output: vec![format!("{stem}_centred")],
-            ..Default::default()
-        });
-        nodes.push(pb::NodeProto {
-            name: format!("{stem}_mul"),
-            op_type: "Mul".into(),
-            input: vec![format!("{stem}_centred"), format!("{stem}_scale")],
-            output: vec![output.clone()],
-            ..Default::default()
-        });
-        rewritten += 1;
-    }
-    graph.node = nodes;
-    Ok(rewritten)
 }
 
 fn bad(m: impl Into<String>) -> MlError {
@@ -328,20 +410,18 @@ pub fn prepare(bytes: &[u8], dir: Option<&Path>) -> Result<(Vec<u8>, OnnxInfo), 
     let mut operators: Vec<String> = graph.node.iter().map(|n| n.op_type.clone()).collect();
     operators.sort();
     operators.dedup();
-    if rewrite_scalers(graph)? > 0
-        && !proto
-            .opset_import
-            .iter()
-            .any(|o| o.domain.is_empty() || o.domain == "ai.onnx")
-    {
-        proto.opset_import.push(pb::OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        });
-    }
+    let rewritten = rewrite::rewrite(&mut proto)?;
     let Some(graph) = proto.graph.as_ref() else {
         return Err(bad("not an ONNX model: it has no graph"));
     };
+    let initialized: std::collections::HashSet<&str> =
+        graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let input_types = graph
+        .input
+        .iter()
+        .filter(|i| !initialized.contains(i.name.as_str()))
+        .map(|i| OnnxInput::of(i, &rewritten))
+        .collect();
     let info = OnnxInfo {
         ir_version: proto.ir_version,
         opsets: proto
@@ -358,6 +438,10 @@ pub fn prepare(bytes: &[u8], dir: Option<&Path>) -> Result<(Vec<u8>, OnnxInfo), 
         inlined_external: inlined,
         model_classes,
         model_class_names,
+        zipmap_labels: rewritten.zipmap_labels.clone(),
+        zipmap_outputs: rewritten.zipmap_outputs.clone(),
+        input_types,
+        rewritten: rewritten.count,
     };
     Ok((proto.encode_to_vec(), info))
 }
@@ -576,7 +660,15 @@ impl OnnxPredictor {
         let proto =
             pb::ModelProto::decode(bytes).map_err(|e| bad(format!("not an ONNX model: {e}")))?;
         check_graph(&proto)?;
-        check_width(&proto, &spec)?;
+        if spec.columns.is_empty() {
+            check_width(&proto, &spec)?;
+        } else if spec.columns.len() != spec.features.len() {
+            return Err(bad(format!(
+                "{} features but {} inputs to feed them",
+                spec.features.len(),
+                spec.columns.len()
+            )));
+        }
         let graph = proto
             .graph
             .as_ref()
@@ -641,7 +733,9 @@ impl OnnxPredictor {
                 for (r, row) in probes.chunks_exact(spec.features.len()).enumerate() {
                     // tract failing on a probe row says nothing about the
                     // compiled ensemble: it then stands alone.
-                    let Ok(theirs) = run_plan(&plan, &spec, row) else {
+                    let Ok(theirs) =
+                        run_plan(&plan, &spec, Batch::Matrix(row).tensors(&spec, 0, 1)?, 1)
+                    else {
                         return Ok(OnnxPredictor {
                             plan: None,
                             trees: Some(trees),
@@ -689,7 +783,8 @@ impl OnnxPredictor {
 
     fn build(proto: &pb::ModelProto, spec: &OnnxSpec) -> Result<Arc<TypedRunnableModel>, MlError> {
         let plan = Self::plan_for(proto, spec, 1)?;
-        let probe = run_plan(&plan, spec, &vec![0.0; spec.features.len()])?;
+        let probe = probe_batch(spec, 1);
+        let probe = run_plan(&plan, spec, probe.tensors(spec, 0, 1)?, 1)?;
         if probe.len() != spec.classes.len() {
             return Err(bad(format!(
                 "output {:?} has {} values per row; the schema declares {} classes",
@@ -710,17 +805,14 @@ impl OnnxPredictor {
         single: &Arc<TypedRunnableModel>,
     ) -> Option<Arc<TypedRunnableModel>> {
         let plan = Self::plan_for(proto, spec, BATCH).ok()?;
-        let f = spec.features.len();
-        let probe: Vec<f32> = (0..BATCH * f)
-            .map(|i| ((i / f * 7 + i % f * 3) % 17) as f32 * 0.25 - 2.0)
-            .collect();
-        let together = run_plan(&plan, spec, &probe).ok()?;
-        if together.len() != BATCH * spec.classes.len() {
+        let probe = probe_batch(spec, BATCH);
+        let together = run_plan(&plan, spec, probe.tensors(spec, 0, BATCH).ok()?, BATCH).ok()?;
+        let k = spec.classes.len();
+        if together.len() != BATCH * k {
             return None;
         }
-        let k = spec.classes.len();
-        for (r, row) in probe.chunks_exact(f).enumerate() {
-            let alone = run_plan(single, spec, row).ok()?;
+        for r in 0..BATCH {
+            let alone = run_plan(single, spec, probe.tensors(spec, r, r + 1).ok()?, 1).ok()?;
             let same = alone
                 .iter()
                 .zip(&together[r * k..(r + 1) * k])
@@ -741,16 +833,49 @@ impl OnnxPredictor {
         let mut model = tract_onnx::onnx()
             .model_for_proto_model(proto)
             .map_err(|e| tract("tract cannot load this model", e))?;
-        let input = model
+        let names: Vec<String> = model
             .input_outlets()
             .map_err(|e| tract("inputs", e))?
             .iter()
-            .position(|o| model.node(o.node).name == spec.input)
-            .ok_or_else(|| bad(format!("the model has no input named {:?}", spec.input)))?;
-        if model.input_outlets().map_err(|e| tract("inputs", e))?.len() != 1 {
-            return Err(bad(
-                "the model must have exactly one input (a float tensor of features)",
-            ));
+            .map(|o| model.node(o.node).name.clone())
+            .collect();
+        if spec.columns.is_empty() {
+            if !names.contains(&spec.input) {
+                return Err(bad(format!(
+                    "the model has no input named {:?}",
+                    spec.input
+                )));
+            }
+            if names.len() != 1 {
+                return Err(bad(
+                    "the model must have exactly one input (a float tensor of features)",
+                ));
+            }
+            let fact = InferenceFact::dt_shape(f32::datum_type(), tvec!(rows, spec.features.len()));
+            model = model
+                .with_input_fact(0, fact)
+                .map_err(|e| tract("inputs", e))?;
+        } else {
+            // tract feeds inputs in its own order; runs pass them in
+            // `spec.columns` order, so that must be the model's.
+            let order: Vec<&str> = spec.columns.iter().map(|c| c.input.as_str()).collect();
+            if names != order {
+                return Err(bad(format!(
+                    "the model's inputs are {names:?}; the features must feed each of them, in that order"
+                )));
+            }
+            for (i, c) in spec.columns.iter().enumerate() {
+                let dt = match c.element {
+                    Element::Float => f32::datum_type(),
+                    Element::Double => f64::datum_type(),
+                    Element::Int64 => i64::datum_type(),
+                    Element::String => String::datum_type(),
+                };
+                let shape = if c.flat { tvec!(rows) } else { tvec!(rows, 1) };
+                model = model
+                    .with_input_fact(i, InferenceFact::dt_shape(dt, shape))
+                    .map_err(|e| tract(&format!("input {:?}", c.input), e))?;
+            }
         }
         model
             .select_outputs_by_name([spec.probabilities.as_str()])
@@ -760,10 +885,8 @@ impl OnnxPredictor {
                     e,
                 )
             })?;
-        let fact = InferenceFact::dt_shape(f32::datum_type(), tvec!(rows, spec.features.len()));
         model
-            .with_input_fact(input, fact)
-            .and_then(|m| m.into_optimized())
+            .into_optimized()
             .and_then(|m| m.into_runnable())
             .map_err(|e| tract("tract cannot run this model", e))
     }
@@ -778,40 +901,265 @@ impl OnnxPredictor {
         if let Some(t) = &self.trees {
             return t.predict(x, threads);
         }
+        let rows = x.len() / self.spec.features.len().max(1);
+        self.run_batch(&Batch::Matrix(x), rows)
+    }
+
+    /// Probabilities for `rows` rows through tract: full batches through
+    /// the batch plan, the rest row by row.
+    fn run_batch(&self, batch: &Batch, rows: usize) -> Result<Vec<f64>, MlError> {
         let Some(plan) = &self.plan else {
             return Err(bad("the ONNX model has no engine"));
         };
-        let (f, k) = (self.spec.features.len(), self.spec.classes.len());
-        let rows = x.len() / f;
+        let k = self.spec.classes.len();
         let mut out = Vec::with_capacity(rows * k);
         let mut done = 0;
-        if let Some(batch) = &self.batch {
-            // Full batches through the batch plan, the rest row by row.
-            for chunk in x.chunks_exact(BATCH * f) {
-                out.extend(run_plan(batch, &self.spec, chunk)?);
+        if let Some(b) = &self.batch {
+            while done + BATCH <= rows {
+                out.extend(run_plan(
+                    b,
+                    &self.spec,
+                    batch.tensors(&self.spec, done, done + BATCH)?,
+                    BATCH,
+                )?);
                 done += BATCH;
             }
         }
-        for row in x[done * f..].chunks_exact(f) {
-            out.extend(run_plan(plan, &self.spec, row)?);
+        for r in done..rows {
+            out.extend(run_plan(
+                plan,
+                &self.spec,
+                batch.tensors(&self.spec, r, r + 1)?,
+                1,
+            )?);
         }
         Ok(out)
+    }
+
+    /// Probabilities for a model fed one input per feature, with every
+    /// value checked against what its input takes first.
+    fn run_columns(&self, columns: &[ColumnValues], rows: usize) -> Result<Vec<f64>, MlError> {
+        let out = self.run_batch(&Batch::Columns(columns), rows)?;
+        let k = self.spec.classes.len();
+        if let Some(r) = out
+            .chunks_exact(k)
+            .position(|p| p.iter().any(|v| !v.is_finite()))
+        {
+            return Err(bad(format!(
+                "row {}: the model's probabilities are not numbers (a missing value the model does not impute?)",
+                r + 1
+            )));
+        }
+        Ok(out)
+    }
+
+    /// The per-column values of `rows` records or frame rows, checked.
+    fn column_values(
+        &self,
+        rows: usize,
+        row_name: fn(usize) -> String,
+        value: &dyn Fn(usize, usize) -> Result<Cell, MlError>,
+    ) -> Result<Vec<ColumnValues>, MlError> {
+        self.spec
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(j, c)| {
+                let feature = &self.spec.features[j];
+                let at = |r: usize, what: String| bad(format!("{}: feature {feature}: {what}", row_name(r)));
+                Ok(match c.element {
+                    Element::Float | Element::Double => {
+                        let mut v = Vec::with_capacity(rows);
+                        for r in 0..rows {
+                            v.push(match value(r, j)? {
+                                Cell::Number(x) => x,
+                                Cell::Missing => f64::NAN,
+                                Cell::Text(t) => {
+                                    return Err(at(r, format!("expected a number, got {t:?}")));
+                                }
+                            });
+                        }
+                        if c.element == Element::Float {
+                            ColumnValues::Float(v.into_iter().map(|x| x as f32).collect())
+                        } else {
+                            ColumnValues::Double(v)
+                        }
+                    }
+                    Element::Int64 => {
+                        let mut v = Vec::with_capacity(rows);
+                        for r in 0..rows {
+                            v.push(match value(r, j)? {
+                                Cell::Number(x) if x.fract() == 0.0 && x.abs() < 9.007_199_254_740_992e15 => x as i64,
+                                Cell::Number(x) => {
+                                    return Err(at(r, format!("the model takes integers, got {x}")));
+                                }
+                                Cell::Missing => {
+                                    return Err(at(r, "missing; the model takes an integer".into()));
+                                }
+                                Cell::Text(t) => {
+                                    return Err(at(r, format!("expected an integer, got {t:?}")));
+                                }
+                            });
+                        }
+                        ColumnValues::Int64(v)
+                    }
+                    Element::String => {
+                        let mut v = Vec::with_capacity(rows);
+                        for r in 0..rows {
+                            let t = match value(r, j)? {
+                                Cell::Text(t) => t,
+                                Cell::Missing => {
+                                    return Err(at(r, "missing; the model takes a string".into()));
+                                }
+                                Cell::Number(x) => {
+                                    return Err(at(r, format!("expected a string, got the number {x}")));
+                                }
+                            };
+                            if c.strict
+                                && let Some(known) = &c.categories
+                                && !known.contains(&t)
+                            {
+                                return Err(at(
+                                    r,
+                                    format!("{t:?} is not a category the model knows (it refuses unknown ones)"),
+                                ));
+                            }
+                            v.push(t);
+                        }
+                        ColumnValues::Text(v)
+                    }
+                })
+            })
+            .collect()
+    }
+}
+
+/// One value of a record or frame row, before it is typed for its input.
+enum Cell {
+    Number(f64),
+    Text(String),
+    Missing,
+}
+
+/// One input's values, for every row of a batch.
+enum ColumnValues {
+    Float(Vec<f32>),
+    Double(Vec<f64>),
+    Int64(Vec<i64>),
+    Text(Vec<String>),
+}
+
+/// Rows to feed the model: one float matrix (row-major), or one array per
+/// input.
+enum Batch<'a> {
+    Matrix(&'a [f32]),
+    Columns(&'a [ColumnValues]),
+}
+
+impl Batch<'_> {
+    /// The tensors of rows `start..end`, one per model input.
+    fn tensors(&self, spec: &OnnxSpec, start: usize, end: usize) -> Result<TVec<TValue>, MlError> {
+        let n = end - start;
+        match self {
+            Batch::Matrix(x) => {
+                let f = spec.features.len().max(1);
+                let t =
+                    tract_ndarray::Array2::from_shape_vec((n, f), x[start * f..end * f].to_vec())
+                        .map_err(|e| bad(e.to_string()))?;
+                Ok(tvec!(Tensor::from(t).into()))
+            }
+            Batch::Columns(cols) => cols
+                .iter()
+                .zip(&spec.columns)
+                .map(|(v, c)| {
+                    fn shaped<T: Datum + Clone>(v: &[T], flat: bool) -> Result<TValue, MlError> {
+                        let n = v.len();
+                        let a = if flat {
+                            tract_ndarray::ArrayD::from_shape_vec(vec![n], v.to_vec())
+                        } else {
+                            tract_ndarray::ArrayD::from_shape_vec(vec![n, 1], v.to_vec())
+                        };
+                        Ok(Tensor::from(a.map_err(|e| bad(e.to_string()))?).into())
+                    }
+                    match v {
+                        ColumnValues::Float(v) => shaped(&v[start..end], c.flat),
+                        ColumnValues::Double(v) => shaped(&v[start..end], c.flat),
+                        ColumnValues::Int64(v) => shaped(&v[start..end], c.flat),
+                        ColumnValues::Text(v) => shaped(&v[start..end], c.flat),
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Varied rows to probe a plan with: numbers around zero, and each string
+/// input's categories in turn (or a few made-up strings).
+fn probe_batch(spec: &OnnxSpec, rows: usize) -> OwnedBatch {
+    let f = spec.features.len().max(1);
+    let number = |r: usize, j: usize| ((r * 7 + j * 3) % 17) as f64 * 0.25 - 2.0;
+    if spec.columns.is_empty() {
+        return OwnedBatch::Matrix(
+            (0..rows * f)
+                .map(|i| {
+                    if rows == 1 {
+                        0.0
+                    } else {
+                        number(i / f, i % f) as f32
+                    }
+                })
+                .collect(),
+        );
+    }
+    OwnedBatch::Columns(
+        spec.columns
+            .iter()
+            .enumerate()
+            .map(|(j, c)| match c.element {
+                Element::Float => {
+                    ColumnValues::Float((0..rows).map(|r| number(r, j) as f32).collect())
+                }
+                Element::Double => ColumnValues::Double((0..rows).map(|r| number(r, j)).collect()),
+                Element::Int64 => {
+                    ColumnValues::Int64((0..rows).map(|r| ((r * 7 + j * 3) % 5) as i64).collect())
+                }
+                Element::String => ColumnValues::Text(
+                    (0..rows)
+                        .map(|r| match &c.categories {
+                            Some(k) if !k.is_empty() => k[(r * 7 + j) % k.len()].clone(),
+                            _ => format!("probe-{}", r % 5),
+                        })
+                        .collect(),
+                ),
+            })
+            .collect(),
+    )
+}
+
+/// A [`Batch`] that owns its values.
+enum OwnedBatch {
+    Matrix(Vec<f32>),
+    Columns(Vec<ColumnValues>),
+}
+
+impl OwnedBatch {
+    fn tensors(&self, spec: &OnnxSpec, start: usize, end: usize) -> Result<TVec<TValue>, MlError> {
+        match self {
+            OwnedBatch::Matrix(x) => Batch::Matrix(x).tensors(spec, start, end),
+            OwnedBatch::Columns(c) => Batch::Columns(c).tensors(spec, start, end),
+        }
     }
 }
 
 fn run_plan(
     plan: &Arc<TypedRunnableModel>,
     spec: &OnnxSpec,
-    x: &[f32],
+    inputs: TVec<TValue>,
+    rows: usize,
 ) -> Result<Vec<f64>, MlError> {
-    let f = spec.features.len().max(1);
-    let t = tract_ndarray::Array2::from_shape_vec((x.len() / f, f), x.to_vec())
-        .map_err(|e| bad(e.to_string()))?;
-    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        plan.run(tvec!(Tensor::from(t).into()))
-    }))
-    .map_err(|_| bad("running the ONNX model: tract failed on this input"))?
-    .map_err(|e| bad(format!("running the ONNX model: {e:#}")))?;
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| plan.run(inputs)))
+        .map_err(|_| bad("running the ONNX model: tract failed on this input"))?
+        .map_err(|e| bad(format!("running the ONNX model: {e:#}")))?;
     let probs = out
         .first()
         .ok_or_else(|| bad("the ONNX model returned no output"))?
@@ -820,6 +1168,18 @@ fn run_plan(
     let v = probs
         .to_plain_array_view::<f32>()
         .map_err(|e| bad(format!("output {:?}: {e:#}", spec.probabilities)))?;
+    if v.len() != rows * spec.classes.len() {
+        let per_row = if v.len() % rows.max(1) == 0 {
+            format!("{} values per row", v.len() / rows.max(1))
+        } else {
+            format!("{} values for {rows} rows", v.len())
+        };
+        return Err(bad(format!(
+            "output {:?} has {per_row}; the schema declares {} classes",
+            spec.probabilities,
+            spec.classes.len()
+        )));
+    }
     Ok(v.iter().map(|&p| f64::from(p)).collect())
 }
 
@@ -836,45 +1196,93 @@ impl Predictor for OnnxPredictor {
         self.spec
             .features
             .iter()
-            .map(|f| (f.as_str(), InputKind::Numeric))
+            .enumerate()
+            .map(|(j, f)| {
+                let kind = match self.spec.columns.get(j) {
+                    Some(c) if c.element == Element::String => InputKind::Categorical,
+                    _ => InputKind::Numeric,
+                };
+                (f.as_str(), kind)
+            })
             .collect()
+    }
+
+    fn known_levels(&self, feature: &str) -> Option<&[String]> {
+        let j = self.spec.features.iter().position(|f| f == feature)?;
+        self.spec.columns.get(j)?.categories.as_deref()
     }
 
     fn predict_numeric(&self, row: &[f64]) -> Result<Vec<f64>, MlError> {
         if row.len() != self.spec.features.len() || row.iter().any(|v| !v.is_finite()) {
             return Err(bad("a row of finite numbers, one per feature, is needed"));
         }
+        if !self.spec.columns.is_empty() {
+            let cols =
+                self.column_values(1, |_| "the row".into(), &|_, j| Ok(Cell::Number(row[j])))?;
+            return self.run_columns(&cols, 1);
+        }
         let r: Vec<f32> = row.iter().map(|&v| v as f32).collect();
         self.run_rows(&r, 1)
     }
 
     fn predict_frame(&self, frame: &Frame, threads: usize) -> Result<Matrix, MlError> {
-        let cols: Vec<&Vec<f64>> = self
+        let cols: Vec<&FeatureColumn> = self
             .spec
             .features
             .iter()
-            .map(|f| match frame.column(f) {
-                Some(FeatureColumn::Numeric(v)) => Ok(v),
-                Some(_) => Err(bad(format!("feature {f}: the ONNX model takes numbers"))),
-                None => Err(bad(format!("feature {f} is missing"))),
+            .map(|f| {
+                frame
+                    .column(f)
+                    .ok_or_else(|| bad(format!("feature {f} is missing")))
             })
             .collect::<Result<_, _>>()?;
         let k = self.spec.classes.len();
-        let mut x = Vec::with_capacity(frame.rows * cols.len());
-        for r in 0..frame.rows {
-            for (j, c) in cols.iter().enumerate() {
-                let v = c[r];
-                if !v.is_finite() {
-                    return Err(bad(format!(
-                        "data row {}: feature {} is missing or not a number; this ONNX model has no imputation",
-                        r + 1,
-                        self.spec.features[j]
-                    )));
+        let data = if self.spec.columns.is_empty() {
+            let mut x = Vec::with_capacity(frame.rows * cols.len());
+            for r in 0..frame.rows {
+                for (j, c) in cols.iter().enumerate() {
+                    let FeatureColumn::Numeric(c) = c else {
+                        return Err(bad(format!(
+                            "feature {}: the ONNX model takes numbers",
+                            self.spec.features[j]
+                        )));
+                    };
+                    let v = c[r];
+                    if !v.is_finite() {
+                        return Err(bad(format!(
+                            "data row {}: feature {} is missing or not a number; this ONNX model has no imputation",
+                            r + 1,
+                            self.spec.features[j]
+                        )));
+                    }
+                    x.push(v as f32);
                 }
-                x.push(v as f32);
             }
-        }
-        let data = self.run_rows(&x, threads)?;
+            self.run_rows(&x, threads)?
+        } else {
+            let values =
+                self.column_values(frame.rows, |r| format!("data row {}", r + 1), &|r, j| {
+                    Ok(match cols[j] {
+                        FeatureColumn::Numeric(v) if v[r].is_nan() => Cell::Missing,
+                        FeatureColumn::Numeric(v) => Cell::Number(v[r]),
+                        FeatureColumn::Categorical { codes, levels } => match codes[r] {
+                            crate::frame::MISSING => Cell::Missing,
+                            c => Cell::Text(
+                                levels
+                                    .get(c as usize)
+                                    .ok_or_else(|| {
+                                        bad(format!(
+                                            "feature {}: code {c} has no level",
+                                            self.spec.features[j]
+                                        ))
+                                    })?
+                                    .clone(),
+                            ),
+                        },
+                    })
+                })?;
+            self.run_columns(&values, frame.rows)?
+        };
         if data.len() != frame.rows * k {
             return Err(bad(format!(
                 "the ONNX model gave {} values for {} rows of {k} classes",
@@ -890,38 +1298,64 @@ impl Predictor for OnnxPredictor {
     }
 
     fn predict_json(&self, records: &[Map<String, Value>]) -> Result<Vec<Prediction>, MlError> {
-        let f = self.spec.features.len();
-        let mut x = vec![0f32; records.len() * f];
         for (i, r) in records.iter().enumerate() {
-            let row = &mut x[i * f..(i + 1) * f];
             if let Some(extra) = r.keys().find(|k| !self.spec.features.contains(k)) {
                 return Err(bad(format!("record {i}: unknown feature {extra:?}")));
             }
-            for (j, f) in self.spec.features.iter().enumerate() {
-                row[j] = match r.get(f) {
-                    Some(Value::Number(n)) => match n.as_f64() {
-                        Some(x) if x.is_finite() => x as f32,
-                        _ => {
+        }
+        let probs = if self.spec.columns.is_empty() {
+            let f = self.spec.features.len();
+            let mut x = vec![0f32; records.len() * f];
+            for (i, r) in records.iter().enumerate() {
+                let row = &mut x[i * f..(i + 1) * f];
+                for (j, f) in self.spec.features.iter().enumerate() {
+                    row[j] = match r.get(f) {
+                        Some(Value::Number(n)) => match n.as_f64() {
+                            Some(x) if x.is_finite() => x as f32,
+                            _ => {
+                                return Err(bad(format!(
+                                    "record {i}: feature {f} is not a finite number"
+                                )));
+                            }
+                        },
+                        Some(Value::Null) | None => {
                             return Err(bad(format!(
-                                "record {i}: feature {f} is not a finite number"
+                                "record {i}: feature {f} is missing; this ONNX model has no imputation"
                             )));
                         }
+                        Some(other) => {
+                            return Err(bad(format!(
+                                "record {i}: feature {f}: expected a number, got {other}"
+                            )));
+                        }
+                    };
+                }
+            }
+            self.run_rows(&x, 1)?
+        } else {
+            let values = self.column_values(records.len(), |i| format!("record {i}"), &|i, j| {
+                let f = &self.spec.features[j];
+                let text = self.spec.columns[j].element == Element::String;
+                Ok(match records[i].get(f) {
+                    // A number sent for a text input is its text, as the
+                    // serving guardrail and a native model read it.
+                    Some(Value::Number(n)) if text => Cell::Text(n.to_string()),
+                    Some(Value::Number(n)) => match n.as_f64() {
+                        Some(x) if x.is_finite() => Cell::Number(x),
+                        _ => return Err(bad(format!("record {i}: feature {f} is not a finite number"))),
                     },
-                    Some(Value::Null) | None => {
-                        return Err(bad(format!(
-                            "record {i}: feature {f} is missing; this ONNX model has no imputation"
-                        )));
-                    }
+                    Some(Value::String(s)) => Cell::Text(s.clone()),
+                    Some(Value::Null) | None => Cell::Missing,
                     Some(other) => {
                         return Err(bad(format!(
-                            "record {i}: feature {f}: expected a number, got {other}"
+                            "record {i}: feature {f}: expected a number or a string, got {other}"
                         )));
                     }
-                };
-            }
-        }
+                })
+            })?;
+            self.run_columns(&values, records.len())?
+        };
         let k = self.spec.classes.len();
-        let probs = self.run_rows(&x, 1)?;
         Ok(probs
             .chunks_exact(k)
             .map(|p| Prediction {
@@ -1018,6 +1452,7 @@ mod tests {
             probabilities: "probabilities".into(),
             features: vec!["a".into(), "b".into()],
             classes: vec!["x".into(), "y".into()],
+            columns: Vec::new(),
         };
         let mixing = OnnxPredictor::new(&model(true), spec.clone()).unwrap();
         assert_eq!(mixing.engine(), "tract");
@@ -1070,6 +1505,7 @@ mod tests {
             probabilities: "probabilities".into(),
             features: vec!["a".into(), "b".into()],
             classes: vec!["x".into(), "y".into()],
+            columns: Vec::new(),
         };
         let (bytes, info) = prepare(&model(&[1.0, 2.0], &[0.5, 2.0]), None).unwrap();
         assert_eq!(info.operators, ["Scaler"]);

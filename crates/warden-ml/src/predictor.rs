@@ -54,6 +54,11 @@ pub trait Predictor: Send + Sync {
     fn native(&self) -> Option<&NativePredictor> {
         None
     }
+    /// The categories the model knows for a categorical input (what its
+    /// encoder was fitted on), if it says.
+    fn known_levels(&self, _feature: &str) -> Option<&[String]> {
+        None
+    }
 }
 
 /// A natively trained model with its preprocessing.
@@ -105,6 +110,20 @@ fn argmax(p: &[f64]) -> usize {
 impl Predictor for NativePredictor {
     fn native(&self) -> Option<&NativePredictor> {
         Some(self)
+    }
+
+    fn known_levels(&self, feature: &str) -> Option<&[String]> {
+        use crate::preprocess::Transform;
+        match &self
+            .preprocessor
+            .features
+            .iter()
+            .find(|f| f.name == feature)?
+            .transform
+        {
+            Transform::OneHot { levels, .. } => Some(levels),
+            Transform::Standardise { .. } => None,
+        }
     }
 
     fn classes(&self) -> &[String] {

@@ -55,6 +55,7 @@ fn load(model: &str) -> (OnnxPredictor, Value) {
         probabilities: "probabilities".into(),
         features: strings(&r_features(&m)),
         classes: strings(&m["classes"]),
+        columns: Vec::new(),
     };
     (OnnxPredictor::new(&bytes, spec).unwrap(), m)
 }
@@ -248,6 +249,7 @@ fn graphs_tract_would_panic_on_are_refused() {
         probabilities: "probabilities".into(),
         features: vec!["a".into(), "b".into(), "c".into(), "d".into()],
         classes: vec!["x".into(), "y".into(), "z".into()],
+        columns: Vec::new(),
     };
     let (bytes, _) = prepare(&crash, None).unwrap();
     let err = OnnxPredictor::new(&bytes, spec.clone())

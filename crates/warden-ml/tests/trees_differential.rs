@@ -338,6 +338,7 @@ proptest! {
             probabilities: "probabilities".into(),
             features: features.clone(),
             classes: (0..r.classes).map(|c| c.to_string()).collect(),
+            columns: Vec::new(),
         };
         let p = OnnxPredictor::new(&bytes, spec).unwrap();
         prop_assert_eq!(p.engine(), "compiled-trees");
@@ -373,6 +374,7 @@ fn gte_ensembles_are_served_by_the_compiled_ensemble() {
             probabilities: "probabilities".into(),
             features: (0..r.features).map(|j| format!("f{j}")).collect(),
             classes: (0..r.classes).map(|c| c.to_string()).collect(),
+            columns: Vec::new(),
         };
         let p = OnnxPredictor::new(&bytes, spec).unwrap();
         assert_eq!(p.engine(), "compiled-trees");
@@ -519,6 +521,7 @@ fn timing_forest_100_trees_depth_10() {
         probabilities: "probabilities".into(),
         features: (0..features).map(|j| format!("f{j}")).collect(),
         classes: (0..classes).map(|c| c.to_string()).collect(),
+        columns: Vec::new(),
     };
     let t0 = std::time::Instant::now();
     let p = OnnxPredictor::new(&bytes, spec.clone()).unwrap();
@@ -623,6 +626,7 @@ fn a_disagreement_with_tract_refuses_the_model() {
         probabilities: "probabilities".into(),
         features: vec!["x".into()],
         classes: vec!["0".into(), "1".into()],
+        columns: Vec::new(),
     };
     let e = OnnxPredictor::new(&model(node.clone(), 1, 2), spec.clone())
         .err()

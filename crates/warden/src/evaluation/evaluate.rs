@@ -1012,12 +1012,31 @@ impl Workspace {
                     let inputs = &m.input.features;
                     let mut stats = Vec::with_capacity(names.len());
                     let mut limits = Vec::with_capacity(names.len());
+                    // Categories (inputs of a model with one input per
+                    // column) stay as they are: their codes ride along as
+                    // fixed columns.
+                    let mut levels: Vec<Option<&Vec<String>>> = Vec::with_capacity(names.len());
                     for name in &names {
-                        let Some(warden_ml::FeatureColumn::Numeric(v)) = frame.column(name) else {
-                            return Err(Error::Invalid(format!(
-                                "feature {name}: the ONNX model takes numbers"
-                            )));
+                        let v = match frame.column(name) {
+                            Some(warden_ml::FeatureColumn::Numeric(v)) => v,
+                            Some(warden_ml::FeatureColumn::Categorical { levels: l, .. }) => {
+                                levels.push(Some(l));
+                                stats.push((0.0, 1.0));
+                                limits.push(robust::ColumnLimit {
+                                    mutable: false,
+                                    lo: 0.0,
+                                    hi: l.len().saturating_sub(1) as f64,
+                                    unit: None,
+                                });
+                                continue;
+                            }
+                            None => {
+                                return Err(Error::Invalid(format!(
+                                    "feature {name} is not in the evaluated data"
+                                )));
+                            }
                         };
+                        levels.push(None);
                         let ok: Vec<f64> = v.iter().cloned().filter(|x| x.is_finite()).collect();
                         let n = ok.len().max(1) as f64;
                         let mean = ok.iter().sum::<f64>() / n;
@@ -1041,21 +1060,51 @@ impl Workspace {
                     }
                     let mut x = Matrix::zeros(frame.rows, names.len());
                     for (j, name) in names.iter().enumerate() {
-                        if let Some(warden_ml::FeatureColumn::Numeric(v)) = frame.column(name) {
-                            for (r, vr) in v.iter().enumerate().take(frame.rows) {
-                                x.row_mut(r)[j] = (vr - stats[j].0) / stats[j].1;
+                        match frame.column(name) {
+                            Some(warden_ml::FeatureColumn::Numeric(v)) => {
+                                for (r, vr) in v.iter().enumerate().take(frame.rows) {
+                                    x.row_mut(r)[j] = (vr - stats[j].0) / stats[j].1;
+                                }
                             }
+                            Some(warden_ml::FeatureColumn::Categorical { codes, .. }) => {
+                                for (r, c) in codes.iter().enumerate().take(frame.rows) {
+                                    // A missing category becomes a code
+                                    // past the levels: the model refuses
+                                    // that row, which the attack skips.
+                                    x.row_mut(r)[j] = f64::from(*c);
+                                }
+                            }
+                            None => {}
                         }
                     }
+                    let mixed = levels.iter().any(Option::is_some);
                     let decide = |v: &[f64]| -> usize {
                         let raw: Vec<f64> = v
                             .iter()
                             .zip(&stats)
                             .map(|(x, (mean, sd))| x * sd + mean)
                             .collect();
-                        predictor
-                            .predict_numeric(&raw)
-                            .map_or(usize::MAX, |p| argmax(&p) as usize)
+                        let probs = if mixed {
+                            let mut one = warden_ml::Frame::default();
+                            let built = names.iter().zip(&raw).zip(&levels).try_for_each(
+                                |((name, x), l)| {
+                                    let col = match l {
+                                        Some(l) => warden_ml::FeatureColumn::Categorical {
+                                            codes: vec![x.round() as u32],
+                                            levels: (*l).clone(),
+                                        },
+                                        None => warden_ml::FeatureColumn::Numeric(vec![*x]),
+                                    };
+                                    one.push(name.as_str(), col)
+                                },
+                            );
+                            built
+                                .and_then(|()| predictor.predict_frame(&one, 1))
+                                .map(|m| m.row(0).to_vec())
+                        } else {
+                            predictor.predict_numeric(&raw)
+                        };
+                        probs.map_or(usize::MAX, |p| argmax(&p) as usize)
                     };
                     let (at, dist, n) = hsj(&x, &limits, &decide);
                     let frozen: Vec<String> = names
@@ -1065,7 +1114,11 @@ impl Workspace {
                         .map(|(n, _)| n.clone())
                         .collect();
                     Some(Robustness {
-                        space: "the numeric inputs standardised by the evaluated data (eps 1 = one standard deviation); declared or observed ranges".into(),
+                        space: if mixed {
+                            "the numeric inputs standardised by the evaluated data (eps 1 = one standard deviation); declared or observed ranges; categorical inputs held fixed".into()
+                        } else {
+                            "the numeric inputs standardised by the evaluated data (eps 1 = one standard deviation); declared or observed ranges".into()
+                        },
                         immutable: frozen,
                         integers: Vec::new(),
                         steps: 10,

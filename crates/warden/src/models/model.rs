@@ -202,6 +202,7 @@ pub struct ImportSchema {
     pub input: Option<String>,
     #[serde(default)]
     pub probabilities: Option<String>,
+    #[serde(default)]
     pub features: Vec<ImportFeature>,
 }
 
@@ -209,6 +210,11 @@ pub struct ImportSchema {
 #[serde(deny_unknown_fields)]
 pub struct ImportFeature {
     pub name: String,
+    /// The model input this feature feeds, for a model with one input per
+    /// feature (default: the input of the same name, or skl2onnx's name
+    /// for it).
+    #[serde(default)]
+    pub input: Option<String>,
     #[serde(default)]
     pub min: Option<f64>,
     #[serde(default)]
@@ -737,12 +743,6 @@ impl Workspace {
                 e.to_string().trim_end()
             ))
         })?;
-        if schema.features.is_empty() {
-            return Err(Error::Invalid(format!(
-                "{}: no [[features]] declared",
-                req.schema.display()
-            )));
-        }
         if schema.classes.len() < 2 {
             return Err(Error::Invalid(format!(
                 "{}: a classifier declares at least two classes",
@@ -840,6 +840,18 @@ impl Workspace {
                 })
                 .unwrap_or((None, None))
         };
+        // The categories of a string input: those its encoder knows.
+        let categories = |name: &str| -> Option<Vec<String>> {
+            let info = imported.onnx.as_ref()?;
+            let spec: OnnxSpec = serde_json::from_value(imported.section.onnx.clone()?).ok()?;
+            let j = spec.features.iter().position(|f| f == name)?;
+            let input = &spec.columns.get(j)?.input;
+            info.input_types
+                .iter()
+                .find(|i| &i.name == input)?
+                .categories
+                .clone()
+        };
         let source_digest = Digest::of(&source);
         let file_name = req
             .file
@@ -882,19 +894,31 @@ impl Workspace {
             model: imported.section.clone(),
             tensors: None,
             input: ModelInput {
-                features: schema
-                    .features
-                    .iter()
-                    .map(|f| {
-                        let (lo, hi) = range(&f.name);
-                        FeatureSpec {
-                            name: f.name.clone(),
-                            kind: "numeric".into(),
-                            source_type: None,
-                            min: f.min.or(lo),
-                            max: f.max.or(hi),
-                            categories: None,
-                            nullable: false,
+                features: predictor
+                    .inputs()
+                    .into_iter()
+                    .map(|(name, kind)| {
+                        let declared = schema.features.iter().find(|f| f.name == name);
+                        let (lo, hi) = range(name);
+                        match kind {
+                            InputKind::Numeric => FeatureSpec {
+                                name: name.to_string(),
+                                kind: "numeric".into(),
+                                source_type: None,
+                                min: declared.and_then(|f| f.min).or(lo),
+                                max: declared.and_then(|f| f.max).or(hi),
+                                categories: None,
+                                nullable: false,
+                            },
+                            InputKind::Categorical => FeatureSpec {
+                                name: name.to_string(),
+                                kind: "categorical".into(),
+                                source_type: None,
+                                min: None,
+                                max: None,
+                                categories: categories(name),
+                                nullable: false,
+                            },
                         }
                     })
                     .collect(),
@@ -1135,19 +1159,26 @@ fn import_onnx(
 ) -> Result<Imported, Error> {
     let at = |e: MlError| Error::Invalid(format!("{}: {e}", req.file.display()));
     let (bytes, info) = warden_ml::onnx::prepare(source, req.file.parent()).map_err(at)?;
-    let input = match (&schema.input, info.inputs.as_slice()) {
-        (Some(i), _) => i.clone(),
-        (None, [only]) => only.clone(),
-        (None, all) => {
-            return Err(Error::Invalid(format!(
-                "{}: the model has inputs {all:?}; name the features' one with `input = ...` in the schema",
-                req.file.display()
-            )));
-        }
+    let per_column = match info.input_types.as_slice() {
+        [only] => only.element != Some(warden_ml::onnx::Element::Float),
+        _ => true,
+    };
+    let (input, features, columns) = if per_column {
+        let (features, columns) = onnx_columns(&info, schema, req)?;
+        (String::new(), features, columns)
+    } else {
+        let input = onnx_matrix_input(&info, schema, req)?;
+        (
+            input,
+            schema.features.iter().map(|f| f.name.clone()).collect(),
+            Vec::new(),
+        )
     };
     let probabilities = match &schema.probabilities {
         Some(p) => p.clone(),
         None if info.outputs.iter().any(|o| o == "probabilities") => "probabilities".into(),
+        // A classifier exported with its ZipMap: the map of probabilities.
+        None if info.zipmap_outputs.len() == 1 => info.zipmap_outputs[0].clone(),
         None => {
             return Err(Error::Invalid(format!(
                 "{}: outputs are {:?}; name the class-probability one with `probabilities = ...` in the schema",
@@ -1156,44 +1187,13 @@ fn import_onnx(
             )));
         }
     };
-    match &info.model_classes {
-        Some(names) if info.model_class_names && *names != schema.classes => {
-            return Err(Error::Invalid(format!(
-                "{}: the schema declares classes {:?}, the model's classifier labels them {names:?} (same names, same order)",
-                req.schema.display(),
-                schema.classes
-            )));
-        }
-        Some(ids) if ids.len() != schema.classes.len() => {
-            return Err(Error::Invalid(format!(
-                "{}: the schema declares {} classes, the model's classifier has {}",
-                req.schema.display(),
-                schema.classes.len(),
-                ids.len()
-            )));
-        }
-        // Integer labels: classes written as integers must be the same
-        // integers in the same order, or every prediction would carry
-        // another class's label. Classes written as names are names for
-        // the labels, in the model's order.
-        Some(ids)
-            if !info.model_class_names
-                && integer_classes(&schema.classes)
-                    .is_some_and(|declared| Some(declared) != integer_classes(ids)) =>
-        {
-            return Err(Error::Invalid(format!(
-                "{}: the schema declares classes {:?}, the model's classifier labels its outputs {ids:?} in this order; list the classes in the model's order",
-                req.schema.display(),
-                schema.classes
-            )));
-        }
-        _ => {}
-    }
+    check_onnx_classes(&info, schema, req)?;
     let spec = OnnxSpec {
         input,
         probabilities,
-        features: schema.features.iter().map(|f| f.name.clone()).collect(),
+        features,
         classes: schema.classes.clone(),
+        columns,
     };
     // Build and run it now: an operator tract cannot run is an import error.
     let predictor = OnnxPredictor::new(&bytes, spec.clone()).map_err(at)?;
@@ -1216,6 +1216,165 @@ fn import_onnx(
     })
 }
 
+/// The input of a model taking one float matrix: the schema's `input`, or
+/// the model's only one; the schema must list the features.
+fn onnx_matrix_input(
+    info: &warden_ml::onnx::OnnxInfo,
+    schema: &ImportSchema,
+    req: &ImportRequest,
+) -> Result<String, Error> {
+    if schema.features.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: no [[features]] declared (the model takes one matrix of features: list them in its column order)",
+            req.schema.display()
+        )));
+    }
+    Ok(match (&schema.input, info.inputs.as_slice()) {
+        (Some(i), _) => i.clone(),
+        (None, [only]) => only.clone(),
+        (None, all) => {
+            return Err(Error::Invalid(format!(
+                "{}: the model has inputs {all:?}; name the features' one with `input = ...` in the schema",
+                req.file.display()
+            )));
+        }
+    })
+}
+
+/// skl2onnx's name for a column: every character other than an ASCII
+/// letter, digit or `_` becomes `_` (`education-num` is fed as
+/// `education_num`).
+fn onnx_input_name(feature: &str) -> String {
+    feature
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The features of a model taking one input per feature (a
+/// `ColumnTransformer` exported by skl2onnx), in the model's input order,
+/// with what each input takes. The names and types come from the model;
+/// the schema may list the features (by the dataset's column names) and
+/// say which input each feeds (`input = "..."`, else the input of the same
+/// name, or of the name skl2onnx gives it); without `[[features]]` the
+/// inputs' names are the features'.
+fn onnx_columns(
+    info: &warden_ml::onnx::OnnxInfo,
+    schema: &ImportSchema,
+    req: &ImportRequest,
+) -> Result<(Vec<String>, Vec<warden_ml::onnx::OnnxColumn>), Error> {
+    let file = req.file.display();
+    let names: Vec<&str> = info.input_types.iter().map(|i| i.name.as_str()).collect();
+    let mut fed: Vec<Option<String>> = vec![None; names.len()];
+    if schema.features.is_empty() {
+        fed = names.iter().map(|n| Some(n.to_string())).collect();
+    }
+    for f in &schema.features {
+        let at = match &f.input {
+            Some(i) => names.iter().position(|n| n == i).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{}: feature {}: the model has no input {i:?} (its inputs: {names:?})",
+                    req.schema.display(),
+                    f.name
+                ))
+            })?,
+            None => names
+                .iter()
+                .position(|n| *n == f.name)
+                .or_else(|| names.iter().position(|n| *n == onnx_input_name(&f.name)))
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "{}: feature {} feeds none of the model's inputs {names:?}; say which with `input = \"...\"`",
+                        req.schema.display(),
+                        f.name
+                    ))
+                })?,
+        };
+        if let Some(other) = &fed[at] {
+            return Err(Error::Invalid(format!(
+                "{}: features {other} and {} both feed input {:?}",
+                req.schema.display(),
+                f.name,
+                names[at]
+            )));
+        }
+        fed[at] = Some(f.name.clone());
+    }
+    let mut features = Vec::with_capacity(names.len());
+    let mut columns = Vec::with_capacity(names.len());
+    for (input, feature) in info.input_types.iter().zip(fed) {
+        let Some(feature) = feature else {
+            return Err(Error::Invalid(format!(
+                "{}: no feature feeds the model's input {:?}; add [[features]] with name = \"COLUMN\" and input = {:?}",
+                req.schema.display(),
+                input.name,
+                input.name
+            )));
+        };
+        columns.push(
+            warden_ml::onnx::OnnxColumn::for_input(input)
+                .map_err(|e| Error::Invalid(format!("{file}: {e}")))?,
+        );
+        features.push(feature);
+    }
+    Ok((features, columns))
+}
+
+/// The schema's classes against the labels the model carries (its
+/// classifier's, else its `ZipMap`'s): names in the same order; integers
+/// as the same integers in the same order; as many classes either way.
+fn check_onnx_classes(
+    info: &warden_ml::onnx::OnnxInfo,
+    schema: &ImportSchema,
+    req: &ImportRequest,
+) -> Result<(), Error> {
+    let (labels, names) = match (&info.model_classes, &info.zipmap_labels) {
+        (Some(l), _) => (Some(l), info.model_class_names),
+        (None, Some(z)) => (Some(z), integer_classes(z).is_none()),
+        (None, None) => (None, false),
+    };
+    match labels {
+        Some(labels) if names && *labels != schema.classes => {
+            return Err(Error::Invalid(format!(
+                "{}: the schema declares classes {:?}, the model labels them {labels:?} (same names, same order)",
+                req.schema.display(),
+                schema.classes
+            )));
+        }
+        Some(ids) if ids.len() != schema.classes.len() => {
+            return Err(Error::Invalid(format!(
+                "{}: the schema declares {} classes, the model's classifier has {}",
+                req.schema.display(),
+                schema.classes.len(),
+                ids.len()
+            )));
+        }
+        // Integer labels: classes written as integers must be the same
+        // integers in the same order, or every prediction would carry
+        // another class's label. Classes written as names are names for
+        // the labels, in the model's order.
+        Some(ids)
+            if !names
+                && integer_classes(&schema.classes)
+                    .is_some_and(|declared| Some(declared) != integer_classes(ids)) =>
+        {
+            return Err(Error::Invalid(format!(
+                "{}: the schema declares classes {:?}, the model's classifier labels its outputs {ids:?} in this order; list the classes in the model's order",
+                req.schema.display(),
+                schema.classes
+            )));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// An XGBoost (JSON, UBJSON) or LightGBM (text) model, read by Warden's
 /// strict parsers: its outputs are the classes in index order, so the
 /// schema's classes must be as many, and integers among them must be those
@@ -1229,6 +1388,12 @@ fn import_boosted(
     req: &ImportRequest,
 ) -> Result<Imported, Error> {
     let at = |e: MlError| Error::Invalid(format!("{}: {e}", req.file.display()));
+    if schema.features.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: no [[features]] declared (list the model's features in its column order)",
+            req.schema.display()
+        )));
+    }
     let model = warden_ml::boosted::parse_boosted(source, format)
         .and_then(|m| m.as_predicted())
         .map_err(at)?;
@@ -1304,11 +1469,14 @@ fn check_batch(
         )));
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let (table, _) = warden_data::read::read_csv(
-        &mut bytes.as_slice(),
-        &warden_data::read::CsvOptions::default(),
-    )
-    .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    // Only an empty field is missing: the batch holds the rows exactly as
+    // the framework saw them ("?" or "NA" can be a category).
+    let options = warden_data::read::CsvOptions {
+        missing: vec![String::new()],
+        ..Default::default()
+    };
+    let (table, _) = warden_data::read::read_csv(&mut bytes.as_slice(), &options)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
     let shown = path.display();
     let classes = predictor.classes().to_vec();
     let expected: Vec<&warden_data::Column> = classes

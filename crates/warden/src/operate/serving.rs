@@ -11,7 +11,6 @@ use serde_json::{Map, Value, json};
 use warden_artifact::package;
 use warden_core::{Action, ObjectName, VersionRef};
 use warden_ml::predictor::{InputKind, Predictor};
-use warden_ml::preprocess::Transform;
 use warden_ml::profile::{FeatureProfile, ReferenceProfile};
 use warden_store::MetadataStore;
 
@@ -296,7 +295,6 @@ impl InputSchema {
     /// The rules for `predictor`'s inputs: levels from the fitted one-hot
     /// encoding and the training profile, ranges and gaps from the profile.
     pub fn new(predictor: &dyn Predictor, profile: Option<&ReferenceProfile>) -> Self {
-        let native = predictor.native();
         let features = predictor
             .inputs()
             .into_iter()
@@ -336,10 +334,7 @@ impl InputSchema {
                             levels.extend(frequencies.keys().cloned());
                             known = true;
                         }
-                        if let Some(n) = native
-                            && let Some(f) = n.preprocessor.features.iter().find(|f| f.name == name)
-                            && let Transform::OneHot { levels: l, .. } = &f.transform
-                        {
+                        if let Some(l) = predictor.known_levels(name) {
                             levels.extend(l.iter().cloned());
                             known = true;
                         }
