@@ -29,7 +29,7 @@ cd "$WORK/ws"
 # Adult writes "?" for an unknown category; the models saw it as a value.
 "$W" data ingest ../train.csv --name adult-train --target Y --missing '' >/dev/null 2>&1
 "$W" data ingest ../test.csv --name adult-test --target Y --missing '' >/dev/null 2>&1
-for m in lr rf ct; do
+for m in lr rf ct ctrf; do
   "$W" model import "../$m.onnx" --name "$m" --schema "../$m.toml" --check "../$m.check.csv" \
     --dataset adult-train@1 --json > "../$m.import.json"
   "$W" eval "$m@1" --dataset adult-test@1 --json > "../$m.eval.json" 2>/dev/null

@@ -18,8 +18,8 @@
 # run line by line as written; and the HTML reports laid out by headless
 # Chromium (Debian's) at 1280 and 375 px: nothing sticks out, every chart
 # has its key; and scikit-learn models brought from elsewhere (a scaled
-# logistic regression, a random forest and a ColumnTransformer pipeline with
-# one string input per text column, on Adult, via skl2onnx) imported,
+# logistic regression, a random forest and two ColumnTransformer pipelines
+# with one string input per text column, on Adult, via skl2onnx) imported,
 # checked against scikit-learn's own predictions and evaluated; and
 # examples/titanic run as a pipeline (its trainer in a bubblewrap sandbox).
 set -euo pipefail

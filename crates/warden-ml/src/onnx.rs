@@ -571,6 +571,27 @@ const PROBE_TOLERANCE: f64 = 1e-5;
 /// (directly or through `Identity` nodes, as skl2onnx writes gradient
 /// boosting) from the graph input (or from a `Cast` of it to float).
 fn tree_node<'a>(graph: &'a pb::GraphProto, spec: &OnnxSpec) -> Option<&'a pb::NodeProto> {
+    let (node, x) = tree_producer(graph, spec)?;
+    if *x == spec.input {
+        return Some(node);
+    }
+    let cast = graph
+        .node
+        .iter()
+        .find(|n| n.output.iter().any(|o| o == x))?;
+    let to_float = cast
+        .attribute
+        .iter()
+        .any(|a| a.name == "to" && a.i == pb::tensor_proto::DataType::Float as i64);
+    (cast.op_type == "Cast" && to_float && cast.input.first() == Some(&spec.input)).then_some(node)
+}
+
+/// The `TreeEnsembleClassifier` node producing `spec.probabilities`
+/// (directly or through `Identity` nodes), and the tensor it reads.
+fn tree_producer<'a>(
+    graph: &'a pb::GraphProto,
+    spec: &OnnxSpec,
+) -> Option<(&'a pb::NodeProto, &'a String)> {
     let producer = |name: &str| {
         graph
             .node
@@ -589,16 +610,7 @@ fn tree_node<'a>(graph: &'a pb::GraphProto, spec: &OnnxSpec) -> Option<&'a pb::N
     if node.op_type != "TreeEnsembleClassifier" || node.output.get(1).is_none_or(|o| o != name) {
         return None;
     }
-    let x = node.input.first()?;
-    if *x == spec.input {
-        return Some(node);
-    }
-    let cast = producer(x)?;
-    let to_float = cast
-        .attribute
-        .iter()
-        .any(|a| a.name == "to" && a.i == pb::tensor_proto::DataType::Float as i64);
-    (cast.op_type == "Cast" && to_float && cast.input.first() == Some(&spec.input)).then_some(node)
+    Some((node, node.input.first()?))
 }
 
 /// Rows to compare the compiled ensemble with tract on: zeros, then each
@@ -633,7 +645,20 @@ pub struct OnnxPredictor {
     /// tract's plan for [`BATCH`] rows at once, when the graph treats rows
     /// independently (checked against the one-row plan at load).
     batch: Option<Arc<TypedRunnableModel>>,
+    /// For a model with one input per column whose probabilities come from
+    /// a tree ensemble: tract's plans (one row, and [`BATCH`] rows when
+    /// the graph allows) from the inputs to the ensemble's input, which
+    /// the compiled ensemble then reads.
+    front: Option<Front>,
     spec: OnnxSpec,
+}
+
+/// The preprocessing part of a graph, up to a compiled tree ensemble.
+struct Front {
+    one: Arc<TypedRunnableModel>,
+    batch: Option<Arc<TypedRunnableModel>>,
+    /// The ensemble's input width.
+    width: usize,
 }
 
 /// Rows per run of the batch plan.
@@ -673,6 +698,11 @@ impl OnnxPredictor {
             .graph
             .as_ref()
             .ok_or_else(|| bad("not an ONNX model: it has no graph"))?;
+        if !spec.columns.is_empty()
+            && let Some((node, x)) = tree_producer(graph, &spec)
+        {
+            return Self::with_front(&proto, node, x, spec);
+        }
         let node = tree_node(graph, &spec);
         let trees = node
             .map(|n| TreeEnsemble::from_node(n, spec.features.len()))
@@ -696,6 +726,7 @@ impl OnnxPredictor {
                 plan: Some(plan),
                 trees: None,
                 batch,
+                front: None,
                 spec,
             });
         };
@@ -740,6 +771,7 @@ impl OnnxPredictor {
                             plan: None,
                             trees: Some(trees),
                             batch: None,
+                            front: None,
                             spec,
                         });
                     };
@@ -765,8 +797,95 @@ impl OnnxPredictor {
             plan,
             trees: Some(trees),
             batch: None,
+            front: None,
             spec,
         })
+    }
+
+    /// A model with one input per column whose probabilities come from a
+    /// tree ensemble reading tensor `x`: tract runs the graph up to `x`,
+    /// the compiled ensemble the rest. When tract can run the whole graph
+    /// too, both must agree on a varied probe batch, or the model is
+    /// refused.
+    fn with_front(
+        proto: &pb::ModelProto,
+        node: &pb::NodeProto,
+        x: &str,
+        spec: OnnxSpec,
+    ) -> Result<Self, MlError> {
+        let guarded = |f: &dyn Fn() -> Result<Arc<TypedRunnableModel>, MlError>| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+                Err(bad(
+                    "tract cannot load this model: it failed on the graph (malformed ONNX)",
+                ))
+            })
+        };
+        let one = guarded(&|| Self::plan_to(proto, &spec, 1, x))?;
+        let probe = probe_batch(&spec, BATCH);
+        let (_, width) = run_front(&one, probe.tensors(&spec, 0, 1)?, 1)?;
+        let batch = guarded(&|| Self::plan_to(proto, &spec, BATCH, x))
+            .ok()
+            .filter(|b| {
+                let Ok((together, _)) = probe
+                    .tensors(&spec, 0, BATCH)
+                    .and_then(|t| run_front(b, t, BATCH))
+                else {
+                    return false;
+                };
+                (0..BATCH).all(|r| {
+                    probe.tensors(&spec, r, r + 1).is_ok_and(|t| {
+                        run_front(&one, t, 1)
+                            .is_ok_and(|(alone, _)| alone == together[r * width..(r + 1) * width])
+                    })
+                })
+            });
+        let trees = TreeEnsemble::from_node(node, width)?;
+        if trees.classes() != spec.classes.len() {
+            return Err(bad(format!(
+                "output {:?} has {} values per row; the schema declares {} classes",
+                spec.probabilities,
+                trees.classes(),
+                spec.classes.len()
+            )));
+        }
+        let front = Front { one, batch, width };
+        let mut p = OnnxPredictor {
+            plan: None,
+            trees: Some(trees),
+            batch: None,
+            front: Some(front),
+            spec,
+        };
+        // The whole graph through tract, when it can, against the front
+        // and the compiled ensemble.
+        let reads_modes = !node
+            .attribute
+            .iter()
+            .any(|a| a.name == "nodes_modes" && a.strings.iter().any(|m| m == b"BRANCH_GTE"));
+        if let Ok(whole) = guarded(&|| Self::build(proto, &p.spec))
+            && reads_modes
+        {
+            let ours = p.run_batch(&Batch::Columns(probe.columns()), BATCH)?;
+            let k = p.spec.classes.len();
+            for r in 0..BATCH {
+                let theirs = run_plan(&whole, &p.spec, probe.tensors(&p.spec, r, r + 1)?, 1)?;
+                let mine = &ours[r * k..(r + 1) * k];
+                if let Some(c) = (0..k).find(|&c| {
+                    let (a, b) = (mine[c], theirs[c]);
+                    !((a - b).abs() <= PROBE_TOLERANCE || a == b)
+                }) {
+                    return Err(bad(format!(
+                        "the compiled tree ensemble and tract disagree on probe row {}: class {} gets {} and {}; refusing a model whose meaning is unclear",
+                        r + 1,
+                        p.spec.classes[c],
+                        mine[c],
+                        theirs[c]
+                    )));
+                }
+            }
+            p.plan = Some(whole);
+        }
+        Ok(p)
     }
 
     /// Which engine predicts: `"compiled-trees"`, `"tract-batched"` (tract
@@ -829,6 +948,16 @@ impl OnnxPredictor {
         spec: &OnnxSpec,
         rows: usize,
     ) -> Result<Arc<TypedRunnableModel>, MlError> {
+        Self::plan_to(proto, spec, rows, &spec.probabilities)
+    }
+
+    /// A plan for `rows` rows computing the graph's tensor `output`.
+    fn plan_to(
+        proto: &pb::ModelProto,
+        spec: &OnnxSpec,
+        rows: usize,
+        output: &str,
+    ) -> Result<Arc<TypedRunnableModel>, MlError> {
         let tract = |what: &str, e: TractError| bad(format!("{what}: {e:#}"));
         let mut model = tract_onnx::onnx()
             .model_for_proto_model(proto)
@@ -878,13 +1007,8 @@ impl OnnxPredictor {
             }
         }
         model
-            .select_outputs_by_name([spec.probabilities.as_str()])
-            .map_err(|e| {
-                tract(
-                    &format!("the model has no output named {:?}", spec.probabilities),
-                    e,
-                )
-            })?;
+            .select_outputs_by_name([output])
+            .map_err(|e| tract(&format!("the model has no output named {output:?}"), e))?;
         model
             .into_optimized()
             .and_then(|m| m.into_runnable())
@@ -906,8 +1030,26 @@ impl OnnxPredictor {
     }
 
     /// Probabilities for `rows` rows through tract: full batches through
-    /// the batch plan, the rest row by row.
+    /// the batch plan, the rest row by row. (Through the front and the
+    /// compiled ensemble when the model has them.)
     fn run_batch(&self, batch: &Batch, rows: usize) -> Result<Vec<f64>, MlError> {
+        if let (Some(front), Some(trees)) = (&self.front, &self.trees) {
+            let mut x = Vec::with_capacity(rows * front.width);
+            let mut done = 0;
+            if let Some(b) = &front.batch {
+                while done + BATCH <= rows {
+                    x.extend(
+                        run_front(b, batch.tensors(&self.spec, done, done + BATCH)?, BATCH)?.0,
+                    );
+                    done += BATCH;
+                }
+            }
+            for r in done..rows {
+                x.extend(run_front(&front.one, batch.tensors(&self.spec, r, r + 1)?, 1)?.0);
+            }
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            return trees.predict(&x, if rows >= 1024 { threads } else { 1 });
+        }
         let Some(plan) = &self.plan else {
             return Err(bad("the ONNX model has no engine"));
         };
@@ -1143,12 +1285,46 @@ enum OwnedBatch {
 }
 
 impl OwnedBatch {
+    fn columns(&self) -> &[ColumnValues] {
+        match self {
+            OwnedBatch::Columns(c) => c,
+            OwnedBatch::Matrix(_) => &[],
+        }
+    }
+
     fn tensors(&self, spec: &OnnxSpec, start: usize, end: usize) -> Result<TVec<TValue>, MlError> {
         match self {
             OwnedBatch::Matrix(x) => Batch::Matrix(x).tensors(spec, start, end),
             OwnedBatch::Columns(c) => Batch::Columns(c).tensors(spec, start, end),
         }
     }
+}
+
+/// Runs a front plan on `rows` rows: the ensemble's input, row-major, and
+/// its width.
+fn run_front(
+    plan: &Arc<TypedRunnableModel>,
+    inputs: TVec<TValue>,
+    rows: usize,
+) -> Result<(Vec<f32>, usize), MlError> {
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| plan.run(inputs)))
+        .map_err(|_| bad("running the ONNX model: tract failed on this input"))?
+        .map_err(|e| bad(format!("running the ONNX model: {e:#}")))?;
+    let x = out
+        .first()
+        .ok_or_else(|| bad("the ONNX model's preprocessing returned nothing"))?
+        .cast_to::<f32>()
+        .map_err(|e| bad(format!("the tree ensemble's input: {e:#}")))?;
+    let v = x
+        .to_plain_array_view::<f32>()
+        .map_err(|e| bad(format!("the tree ensemble's input: {e:#}")))?;
+    if rows == 0 || v.len() % rows != 0 || v.is_empty() {
+        return Err(bad(format!(
+            "the tree ensemble's input has {} values for {rows} rows",
+            v.len()
+        )));
+    }
+    Ok((v.iter().copied().collect(), v.len() / rows))
 }
 
 fn run_plan(

@@ -99,6 +99,13 @@ fn frame(p: &OnnxPredictor, records: &[Map<String, Value>]) -> Frame {
 fn column_pipelines_agree_with_onnxruntime_on_every_record() {
     for model in ["lr", "forest", "strict"] {
         let (p, info, m) = load(model);
+        // The forest's preprocessing runs in tract, its trees compiled.
+        let engine = if model == "forest" {
+            "compiled-trees"
+        } else {
+            "tract-batched"
+        };
+        assert_eq!(p.engine(), engine, "{model}");
         // Every ONNX-ML preprocessing operator was rewritten away.
         assert!(
             info.rewritten.contains_key("OneHotEncoder") && info.rewritten.contains_key("Imputer"),
