@@ -30,6 +30,8 @@ cargo test --workspace --locked "$@"
 # The pickle VM against CPython's own unpickler on generated opcode streams.
 ./scripts/pickle-differential.sh --count 20000 --seconds 120
 ./scripts/interop-model-signing.sh
+# Floats as Python writes them are kept exactly through ingest.
+WARDEN="${CARGO_TARGET_DIR:-$PWD/target}/debug/warden" ./scripts/float-roundtrip.sh
 # The README's "A short tour", every line as written, in a fresh directory.
 ./scripts/readme-tour.sh
 

@@ -573,7 +573,14 @@ fn keeps_decimal(text: &str, x: f64) -> bool {
         return false;
     }
     let shortest = format!("{:e}", x.abs());
-    decimal_digits(&shortest).is_some_and(|(d, p)| d == digits && p == power)
+    if decimal_digits(&shortest).is_some_and(|(d, p)| d == digits && p == power) {
+        return true;
+    }
+    // The other text of a tie (Rust's shortest takes the upper one, Python
+    // and the writer the even one): both read back as `x`.
+    crate::table::even_tie(x.abs(), &format!("{}", x.abs()))
+        .and_then(|t| decimal_digits(&t))
+        .is_some_and(|(d, p)| d == digits && p == power)
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
@@ -922,6 +929,13 @@ mod tests {
         assert_eq!(ty(&["0e-400", "0.000", "1.5"]), ColumnType::Float);
         assert_eq!(ty(&["5e-324", "1.5"]), ColumnType::Float);
         assert_eq!(ty(&["1.234567e-320", "1.5"]), ColumnType::Text);
+        // A tie: 0.81208038330078125 exactly (a float32's value), written
+        // ...812 by Python (even) and ...813 by Rust's shortest; both are
+        // that float.
+        assert_eq!(
+            ty(&["0.8120803833007812", "0.8120803833007813", "0.5"]),
+            ColumnType::Float
+        );
         // Syntax: what a float reader writes, nothing else.
         for ok in ["1.", ".5", "+2.5", "-0.5e-3", "1E+05", "0e5"] {
             assert_eq!(parse_float(ok), ok.parse().ok(), "{ok}");

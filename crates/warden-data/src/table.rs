@@ -173,8 +173,12 @@ impl ColumnData {
     }
 }
 
-/// Shortest text that parses back to the same float (Rust's `Display`),
-/// with integral values keeping a `.0` so the column stays a float column.
+/// Shortest text that parses back to the same float, with integral values
+/// keeping a `.0` so the column stays a float column. Where two texts of
+/// that length are equally close to the float, the one ending in an even
+/// digit, as Python's `repr`, NumPy, pandas and JavaScript write it (Rust's
+/// `Display` takes the upper one): a float written by them reads and
+/// writes back to the same text.
 pub fn format_float(x: f64) -> String {
     let mut s = String::new();
     push_float(&mut s, x);
@@ -185,9 +189,78 @@ fn push_float(out: &mut String, x: f64) {
     use std::fmt::Write;
     let start = out.len();
     let _ = write!(out, "{x}");
+    if let Some(even) = even_tie(x, &out[start..]) {
+        out.truncate(start);
+        out.push_str(&even);
+    }
     if x.is_finite() && !out[start..].contains(['.', 'e', 'E']) {
         out.push_str(".0");
     }
+}
+
+/// When `x`'s exact value lies halfway between two decimals with as many
+/// significant digits as `display` (Rust's shortest text for it), and both
+/// read back as `x`: the one ending in an even digit, if `display` is the
+/// other. `None` otherwise (the common case, decided from the float's bits
+/// alone).
+///
+/// `x = m·2^-k` with `m` odd; its exact decimal is `m·5^k / 10^k`, whose
+/// last digit is 5. A tie at `n` digits needs that exact decimal to have
+/// `n + 1 ≤ 18` digits, so `k ≤ 27` and `m·5^k < 10^18`, computed in
+/// `u128`.
+pub(crate) fn even_tie(x: f64, display: &str) -> Option<String> {
+    if !x.is_finite() || x == 0.0 {
+        return None;
+    }
+    let bits = x.abs().to_bits();
+    let biased = (bits >> 52) as i64;
+    let fraction = bits & ((1u64 << 52) - 1);
+    let (mut m, mut e) = if biased == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1u64 << 52), biased - 1075)
+    };
+    let tz = m.trailing_zeros();
+    m >>= tz;
+    e += i64::from(tz);
+    if e >= 0 || e < -27 {
+        return None;
+    }
+    let k = (-e) as u32;
+    let exact = u128::from(m) * 5u128.pow(k);
+    if exact >= 1_000_000_000_000_000_000 {
+        return None;
+    }
+    let exact_digits = exact.to_string();
+    let shown = display
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .skip_while(|&b| b == b'0')
+        .collect::<Vec<u8>>();
+    let shown_len = shown.iter().rposition(|&b| b != b'0').map_or(0, |i| i + 1);
+    if exact_digits.len() != shown_len + 1 {
+        return None;
+    }
+    // The two candidates: the exact digits without their final 5, and one
+    // more; the even one, with k - 1 decimal places.
+    let lower = exact / 10;
+    let even = if lower % 2 == 0 { lower } else { lower + 1 };
+    let places = (k - 1) as usize;
+    let digits = even.to_string();
+    let digits = if digits.len() <= places {
+        format!("{}{digits}", "0".repeat(places + 1 - digits.len()))
+    } else {
+        digits
+    };
+    let (int, frac) = digits.split_at(digits.len() - places);
+    let frac = frac.trim_end_matches('0');
+    let sign = if x < 0.0 { "-" } else { "" };
+    let text = if frac.is_empty() {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
+    };
+    (text != display && text.parse::<f64>().ok() == Some(x)).then_some(text)
 }
 
 /// `YYYY-MM-DD` for days since 1970-01-01 (proleptic Gregorian).
@@ -467,7 +540,53 @@ mod tests {
     #[test]
     fn floats_keep_a_decimal_point() {
         assert_eq!(format_float(3.0), "3.0");
+        // A tie at 16 digits (exactly 0.81208038330078125): the even one,
+        // as Python writes it, whichever text it was read from.
+        for text in ["0.8120803833007812", "0.8120803833007813"] {
+            assert_eq!(format_float(text.parse().unwrap()), "0.8120803833007812");
+        }
+        assert_eq!(format_float(-0.8120803833007812), "-0.8120803833007812");
         assert_eq!(format_float(0.1), "0.1");
         assert_eq!(format_float(-2.5e-10), "-0.00000000025");
+    }
+
+    /// Significant digits of a decimal text, without leading or trailing
+    /// zeros.
+    fn significant(t: &str) -> String {
+        let d: String = t
+            .chars()
+            .filter(char::is_ascii_digit)
+            .skip_while(|&c| c == '0')
+            .collect();
+        d.trim_end_matches('0').to_string()
+    }
+
+    proptest::proptest! {
+        /// Every float is written as a shortest text that reads back as
+        /// it; on a tie, the even one. Floats from f32 (ties are common
+        /// there) and from any bits.
+        #[test]
+        fn floats_are_written_shortest_and_even_on_ties(
+            bits in proptest::prelude::any::<u32>(),
+            wide in proptest::prelude::any::<u64>(),
+        ) {
+            for x in [f64::from(f32::from_bits(bits)), f64::from_bits(wide)] {
+                if !x.is_finite() {
+                    continue;
+                }
+                let text = format_float(x);
+                proptest::prop_assert_eq!(text.parse::<f64>().ok(), Some(x), "{}", text);
+                let rust = format!("{x}");
+                let (ours, theirs) = (significant(&text), significant(&rust));
+                proptest::prop_assert_eq!(ours.len(), theirs.len(), "{} vs {}", text, rust);
+                if ours != theirs {
+                    // Only a tie changes the text: the two differ by one in
+                    // the last digit, and ours is even.
+                    let last = |s: &str| s.bytes().last().map_or(0, |b| b - b'0');
+                    proptest::prop_assert_eq!(last(&ours) % 2, 0, "{}", text);
+                    proptest::prop_assert_eq!(&ours[..ours.len() - 1], &theirs[..theirs.len() - 1]);
+                }
+            }
+        }
     }
 }
