@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Bring-your-own-model benchmark: scripts/byom-sklearn.sh on a release build.
 # A scaled logistic regression pipeline and a 100-tree depth-10 random forest
-# trained on UCI Adult by scikit-learn and exported with skl2onnx; for each,
+# on Adult's six numeric columns, and two ColumnTransformer pipelines on all
+# 14 columns (one input per column, text one-hot encoded) before a logistic
+# regression and a 50-tree forest, trained on UCI Adult by scikit-learn and
+# exported with skl2onnx; for each,
 # the import check, and the CPU seconds of predicting 100,000 rows:
 # `warden model predict` (CSV in, JSON out, verification included) against
 # scikit-learn's predict and onnxruntime's run on the same rows in memory.

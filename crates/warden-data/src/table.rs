@@ -223,7 +223,7 @@ pub(crate) fn even_tie(x: f64, display: &str) -> Option<String> {
     let tz = m.trailing_zeros();
     m >>= tz;
     e += i64::from(tz);
-    if e >= 0 || e < -27 {
+    if !(-27..0).contains(&e) {
         return None;
     }
     let k = (-e) as u32;
@@ -244,7 +244,7 @@ pub(crate) fn even_tie(x: f64, display: &str) -> Option<String> {
     // The two candidates: the exact digits without their final 5, and one
     // more; the even one, with k - 1 decimal places.
     let lower = exact / 10;
-    let even = if lower % 2 == 0 { lower } else { lower + 1 };
+    let even = if lower.is_multiple_of(2) { lower } else { lower + 1 };
     let places = (k - 1) as usize;
     let digits = even.to_string();
     let digits = if digits.len() <= places {
