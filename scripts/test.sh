@@ -38,6 +38,9 @@ WARDEN="${CARGO_TARGET_DIR:-$PWD/target}/debug/warden" ./scripts/float-roundtrip
 # Bring your own model: scikit-learn pipelines on Adult, exported to ONNX,
 # imported with a check batch and the training data, every label equal.
 WARDEN="${CARGO_TARGET_DIR:-$PWD/target}/debug/warden" ./scripts/byom-sklearn.sh
+# XGBoost and LightGBM trained on Adult in the scan-models virtualenv, saved
+# in their own formats, imported with a check batch, every label equal.
+WARDEN="${CARGO_TARGET_DIR:-$PWD/target}/debug/warden" ./scripts/byom-boosted.sh
 
 # Pipelines: examples/titanic as its README runs it (scikit-learn trained
 # by its own script in the sandbox, imported with provenance, gated).
