@@ -664,6 +664,10 @@ struct Front {
 /// Rows per run of the batch plan.
 const BATCH: usize = 256;
 
+/// Probe rows on which the whole graph (in tract) and the front with the
+/// compiled ensemble must agree.
+const FRONT_PROBES: usize = 32;
+
 impl std::fmt::Debug for OnnxPredictor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OnnxPredictor")
@@ -865,9 +869,11 @@ impl OnnxPredictor {
         if let Ok(whole) = guarded(&|| Self::build(proto, &p.spec))
             && reads_modes
         {
+            // tract walks every tree of every row: a few dozen varied rows
+            // check the meaning without making each load slow.
             let ours = p.run_batch(&Batch::Columns(probe.columns()), BATCH)?;
             let k = p.spec.classes.len();
-            for r in 0..BATCH {
+            for r in 0..FRONT_PROBES {
                 let theirs = run_plan(&whole, &p.spec, probe.tensors(&p.spec, r, r + 1)?, 1)?;
                 let mine = &ours[r * k..(r + 1) * k];
                 if let Some(c) = (0..k).find(|&c| {
