@@ -244,7 +244,11 @@ pub(crate) fn even_tie(x: f64, display: &str) -> Option<String> {
     // The two candidates: the exact digits without their final 5, and one
     // more; the even one, with k - 1 decimal places.
     let lower = exact / 10;
-    let even = if lower.is_multiple_of(2) { lower } else { lower + 1 };
+    let even = if lower.is_multiple_of(2) {
+        lower
+    } else {
+        lower + 1
+    };
     let places = (k - 1) as usize;
     let digits = even.to_string();
     let digits = if digits.len() <= places {

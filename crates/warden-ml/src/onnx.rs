@@ -1102,11 +1102,14 @@ impl OnnxPredictor {
     }
 
     /// The per-column values of `rows` records or frame rows, checked.
-    fn column_values(
+    /// `coded(j)`, when it gives them, are feature `j`'s category codes
+    /// and levels (a frame's categorical column), taken as they are.
+    fn column_values<'c>(
         &self,
         rows: usize,
         row_name: fn(usize) -> String,
         value: &dyn Fn(usize, usize) -> Result<Cell, MlError>,
+        coded: &dyn Fn(usize) -> Option<(&'c [u32], &'c [String])>,
     ) -> Result<Vec<ColumnValues>, MlError> {
         self.spec
             .columns
@@ -1150,6 +1153,38 @@ impl OnnxPredictor {
                             });
                         }
                         ColumnValues::Int64(v)
+                    }
+                    Element::String if coded(j).is_some() => {
+                        let Some((codes, levels)) = coded(j) else {
+                            return Err(bad("no codes"));
+                        };
+                        // Whether each level may be sent to the model.
+                        let allowed: Vec<bool> = levels
+                            .iter()
+                            .map(|l| !c.strict || c.categories.as_ref().is_none_or(|k| k.contains(l)))
+                            .collect();
+                        if codes.len() < rows {
+                            return Err(bad(format!("feature {feature}: fewer values than rows")));
+                        }
+                        for (r, &code) in codes.iter().enumerate().take(rows) {
+                            match allowed.get(code as usize) {
+                                Some(true) => {}
+                                Some(false) => {
+                                    return Err(at(
+                                        r,
+                                        format!(
+                                            "{:?} is not a category the model knows (it refuses unknown ones)",
+                                            levels[code as usize]
+                                        ),
+                                    ));
+                                }
+                                None if code == crate::frame::MISSING => {
+                                    return Err(at(r, "missing; the model takes a string".into()));
+                                }
+                                None => return Err(at(r, format!("code {code} has no level"))),
+                            }
+                        }
+                        ColumnValues::Codes(codes[..rows].to_vec(), levels.to_vec())
                     }
                     Element::String => {
                         let mut v = Vec::with_capacity(rows);
@@ -1195,6 +1230,8 @@ enum ColumnValues {
     Double(Vec<f64>),
     Int64(Vec<i64>),
     Text(Vec<String>),
+    /// Category codes into levels (every code checked to have one).
+    Codes(Vec<u32>, Vec<String>),
 }
 
 /// Rows to feed the model: one float matrix (row-major), or one array per
@@ -1220,20 +1257,27 @@ impl Batch<'_> {
                 .iter()
                 .zip(&spec.columns)
                 .map(|(v, c)| {
-                    fn shaped<T: Datum + Clone>(v: &[T], flat: bool) -> Result<TValue, MlError> {
+                    fn shaped<T: Datum>(v: Vec<T>, flat: bool) -> Result<TValue, MlError> {
                         let n = v.len();
                         let a = if flat {
-                            tract_ndarray::ArrayD::from_shape_vec(vec![n], v.to_vec())
+                            tract_ndarray::ArrayD::from_shape_vec(vec![n], v)
                         } else {
-                            tract_ndarray::ArrayD::from_shape_vec(vec![n, 1], v.to_vec())
+                            tract_ndarray::ArrayD::from_shape_vec(vec![n, 1], v)
                         };
                         Ok(Tensor::from(a.map_err(|e| bad(e.to_string()))?).into())
                     }
                     match v {
-                        ColumnValues::Float(v) => shaped(&v[start..end], c.flat),
-                        ColumnValues::Double(v) => shaped(&v[start..end], c.flat),
-                        ColumnValues::Int64(v) => shaped(&v[start..end], c.flat),
-                        ColumnValues::Text(v) => shaped(&v[start..end], c.flat),
+                        ColumnValues::Float(v) => shaped(v[start..end].to_vec(), c.flat),
+                        ColumnValues::Double(v) => shaped(v[start..end].to_vec(), c.flat),
+                        ColumnValues::Int64(v) => shaped(v[start..end].to_vec(), c.flat),
+                        ColumnValues::Text(v) => shaped(v[start..end].to_vec(), c.flat),
+                        ColumnValues::Codes(codes, levels) => shaped(
+                            codes[start..end]
+                                .iter()
+                                .map(|&k| levels.get(k as usize).cloned().unwrap_or_default())
+                                .collect(),
+                            c.flat,
+                        ),
                     }
                 })
                 .collect(),
@@ -1399,8 +1443,12 @@ impl Predictor for OnnxPredictor {
             return Err(bad("a row of finite numbers, one per feature, is needed"));
         }
         if !self.spec.columns.is_empty() {
-            let cols =
-                self.column_values(1, |_| "the row".into(), &|_, j| Ok(Cell::Number(row[j])))?;
+            let cols = self.column_values(
+                1,
+                |_| "the row".into(),
+                &|_, j| Ok(Cell::Number(row[j])),
+                &|_| None,
+            )?;
             return self.run_columns(&cols, 1);
         }
         let r: Vec<f32> = row.iter().map(|&v| v as f32).collect();
@@ -1442,8 +1490,10 @@ impl Predictor for OnnxPredictor {
             }
             self.run_rows(&x, threads)?
         } else {
-            let values =
-                self.column_values(frame.rows, |r| format!("data row {}", r + 1), &|r, j| {
+            let values = self.column_values(
+                frame.rows,
+                |r| format!("data row {}", r + 1),
+                &|r, j| {
                     Ok(match cols[j] {
                         FeatureColumn::Numeric(v) if v[r].is_nan() => Cell::Missing,
                         FeatureColumn::Numeric(v) => Cell::Number(v[r]),
@@ -1462,7 +1512,12 @@ impl Predictor for OnnxPredictor {
                             ),
                         },
                     })
-                })?;
+                },
+                &|j| match cols[j] {
+                    FeatureColumn::Categorical { codes, levels } => Some((codes, levels)),
+                    FeatureColumn::Numeric(_) => None,
+                },
+            )?;
             self.run_columns(&values, frame.rows)?
         };
         if data.len() != frame.rows * k {
@@ -1534,7 +1589,7 @@ impl Predictor for OnnxPredictor {
                         )));
                     }
                 })
-            })?;
+            }, &|_| None)?;
             self.run_columns(&values, records.len())?
         };
         let k = self.spec.classes.len();

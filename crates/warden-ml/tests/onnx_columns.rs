@@ -167,9 +167,23 @@ fn an_encoder_refusing_unknown_categories_is_enforced_before_the_model_runs() {
         .unwrap();
     assert!(island.strict);
     let rec = m["unknown_record"].as_object().unwrap().clone();
-    let err = p.predict_json(&[rec]).unwrap_err().to_string();
+    let err = p
+        .predict_json(std::slice::from_ref(&rec))
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("\"Atlantis\"") && err.contains("island"),
+        "{err}"
+    );
+    // The same through a frame (codes into levels), naming the data row.
+    let mut rows = records(&m)[..3].to_vec();
+    rows.push(rec);
+    let err = p
+        .predict_frame(&frame(&p, &rows), 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("data row 4") && err.contains("\"Atlantis\""),
         "{err}"
     );
     // The lenient model gives the unseen island zeros, as onnxruntime did
