@@ -482,6 +482,75 @@ mod tests {
     }
 
     #[test]
+    fn cube_never_beats_the_exact_optimum_and_finds_what_lies_inside_the_box() {
+        let (f, l) = data(600);
+        let mut cfg = TrainConfig::defaults(ModelKind::Logreg, None);
+        cfg.holdout = 0.0;
+        let t = train(&f, &l, &cfg, 1, &mut |_, _| {}).unwrap();
+        let rows: Vec<usize> = (0..200).collect();
+        let x = t.preprocessor.transform(&f, &rows, 1).unwrap();
+        let y = &l.y[..200];
+        let lim = limits(&t.preprocessor, &bounds(&f), &["x2".to_string()]);
+        let (_, exact) = linear_linf(&t.model, &x, y, &lim, &[0.1]).unwrap();
+        let model = &t.model;
+        let score = |v: &[f64]| {
+            let mut p = vec![0.0; model.classes()];
+            model.predict_row(v, &mut p, &mut Scratch::default());
+            Some(p)
+        };
+        let eps = [0.05, 0.1, 0.2, 0.4];
+        let found = cube(&x, y, &lim, &score, &eps, 100, 4, 2);
+        let (mut inside, mut caught) = (0, 0);
+        for (e, c) in exact.iter().zip(&found) {
+            assert_eq!(e.is_none(), c.is_none(), "the same misclassified rows");
+            if let (Some(e), Some(c)) = (e, c) {
+                // Monotone: broken at one radius, broken at every larger one.
+                assert!(c.windows(2).all(|w| w[1] || !w[0]), "{c:?}");
+                for (k, &r) in eps.iter().enumerate() {
+                    // Sound: nothing found below the smallest perturbation.
+                    assert!(!c[k] || *e <= r + 1e-9, "found at {r}, optimum {e}");
+                    // A linear model's optimum is a corner of the box: the
+                    // search should land on one when it is comfortably inside.
+                    if *e * 1.2 < r {
+                        inside += 1;
+                        caught += usize::from(c[k]);
+                    }
+                }
+            }
+        }
+        assert!(inside > 20, "{inside}");
+        assert!(caught * 10 >= inside * 9, "{caught} of {inside}");
+    }
+
+    #[test]
+    fn cube_crosses_a_tree_boundary_only_through_the_columns_it_may_move() {
+        // A stump pair: class 1 only where x0 > 0.3 and x1 < -0.3.
+        let score = |v: &[f64]| {
+            let one = v[0] > 0.3 && v[1] < -0.3;
+            Some(if one { vec![0.2, 0.8] } else { vec![0.9, 0.1] })
+        };
+        let x = Matrix {
+            rows: 2,
+            cols: 3,
+            data: vec![0.0, 0.0, 0.0, 1.0, -1.0, 0.0],
+        };
+        let y = [0u32, 0];
+        let free = |mutable: bool| ColumnLimit {
+            mutable,
+            lo: -10.0,
+            hi: 10.0,
+            unit: None,
+        };
+        let lim = [free(true), free(true), free(true)];
+        let found = cube(&x, &y, &lim, &score, &[0.2, 0.5], 50, 1, 1);
+        assert_eq!(found[0], Some(vec![false, true]));
+        assert_eq!(found[1], None, "wrong already");
+        let frozen = [free(true), free(false), free(true)];
+        let found = cube(&x, &y, &frozen, &score, &[0.2, 0.5], 50, 1, 1);
+        assert_eq!(found[0], Some(vec![false, false]));
+    }
+
+    #[test]
     fn hopskipjump_finds_boundaries_no_closer_than_the_exact_optimum() {
         let (f, l) = data(600);
         let mut cfg = TrainConfig::defaults(ModelKind::Logreg, None);
@@ -572,6 +641,112 @@ pub struct Found {
     pub linf: f64,
     /// L2 size of the same perturbation (infinity when none was found).
     pub l2: f64,
+}
+
+/// A score-based random search on the faces of the L∞ box (the "cube"
+/// attack of Andriushchenko and Hein 2019, written for tree ensembles,
+/// whose piecewise-constant output gives gradient estimates nothing to
+/// follow): from a random corner `x ± eps` of each row's box it redraws the
+/// signs of a shrinking random share of the free columns, keeping a change
+/// when the true class's margin over the best other class does not rise
+/// (plateaus are crossed, not stopped at), until the
+/// prediction changes or `queries` are spent. Perturbations respect
+/// `limits` at every query. Per row: `None` if the model is wrong on it
+/// already, else for each of `eps` whether an adversarial point was found
+/// (an upper bound on robust accuracy, as every attack gives).
+#[allow(clippy::too_many_arguments)]
+pub fn cube(
+    x: &Matrix,
+    y: &[u32],
+    limits: &[ColumnLimit],
+    score: &(dyn Fn(&[f64]) -> Option<Vec<f64>> + Sync),
+    eps: &[f64],
+    queries: usize,
+    seed: u64,
+    threads: usize,
+) -> Vec<Option<Vec<bool>>> {
+    let d = x.cols;
+    let free: Vec<usize> = (0..d).filter(|&j| limits[j].mutable).collect();
+    let rows: Vec<usize> = (0..x.rows).collect();
+    // The true class's margin, and whether the prediction differs from it
+    // (the first of tied classes is predicted, as everywhere).
+    let judge = |p: &[f64], yi: usize| -> (f64, bool) {
+        let other = (0..p.len())
+            .filter(|&k| k != yi)
+            .fold(f64::NEG_INFINITY, |m, k| m.max(p[k]));
+        let predicted = (0..p.len()).fold(0, |b, k| if p[k] > p[b] { k } else { b });
+        (
+            p.get(yi).copied().unwrap_or(f64::NAN) - other,
+            predicted != yi,
+        )
+    };
+    let parts = crate::frame::par_map(&rows, threads, |&i| {
+        [i].into_iter()
+            .map(|i| {
+                let xi = x.row(i);
+                let yi = y[i] as usize;
+                let first = score(xi)?;
+                if judge(&first, yi).1 {
+                    return None;
+                }
+                let mut rng = ChaCha20Rng::seed_from_u64(
+                    seed ^ 0xC0BE ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                );
+                let mut point = Vec::with_capacity(d);
+                let mut query = |signs: &[f64], e: f64| -> (f64, bool) {
+                    point.clear();
+                    point
+                        .extend((0..d).map(|j| xi[j] + constrain(xi[j], signs[j] * e, &limits[j])));
+                    score(&point).map_or((f64::INFINITY, false), |p| judge(&p, yi))
+                };
+                let found: Vec<bool> = eps
+                    .iter()
+                    .map(|&e| {
+                        if free.is_empty() || e.is_nan() || e <= 0.0 {
+                            return false;
+                        }
+                        let mut signs = vec![0.0; d];
+                        for &j in &free {
+                            signs[j] = if rng.random_bool(0.5) { 1.0 } else { -1.0 };
+                        }
+                        let (mut best, found) = query(&signs, e);
+                        if found {
+                            return true;
+                        }
+                        for t in 0..queries {
+                            let share = 0.3 * (1.0 - t as f64 / queries as f64) + 0.02;
+                            let k = ((share * free.len() as f64).round() as usize).max(1);
+                            let mut trial = signs.clone();
+                            for _ in 0..k {
+                                let j = free[rng.random_range(0..free.len())];
+                                trial[j] = if rng.random_bool(0.5) { 1.0 } else { -1.0 };
+                            }
+                            let (m, found) = query(&trial, e);
+                            if found {
+                                return true;
+                            }
+                            // Ties are taken too: a tree's output is
+                            // flat between thresholds, and the walk
+                            // must cross plateaus to reach one.
+                            if m <= best {
+                                best = m;
+                                signs = trial;
+                            }
+                        }
+                        false
+                    })
+                    .collect();
+                // What was found inside a smaller box lies inside every
+                // larger one.
+                Some(
+                    eps.iter()
+                        .map(|&e| eps.iter().zip(&found).any(|(&s, &f)| f && s <= e))
+                        .collect(),
+                )
+            })
+            .collect::<Vec<_>>()
+    });
+    parts.concat()
 }
 
 /// HopSkipJump (Chen, Jordan and Wainwright 2020; the L2 variant,

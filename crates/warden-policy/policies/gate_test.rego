@@ -33,6 +33,31 @@ test_an_imported_model_passes_production_on_the_black_box_attack if {
 	count(data.warden.gate.deny) == 0 with input as imported
 }
 
+test_an_imported_model_evaded_by_the_cube_attack_fails_production if {
+	imported := object.union(object.remove(good, ["evaluation"]), {
+		"model": {"kind": "onnx", "imported": true},
+		"evaluation": object.union(object.remove(good.evaluation, ["robustness"]), {"robustness": {
+			"hsj": [{"eps": 0.1, "robust_accuracy": 0.7}],
+			"cube": [{"eps": 0.1, "robust_accuracy": 0.2}],
+		}}),
+	})
+	msgs := data.warden.gate.deny with input as imported
+	count(msgs) == 1
+	some m in msgs
+	contains(m, "cube robust accuracy at eps 0.1 is 0.2")
+}
+
+test_the_cube_attack_holding_passes_production if {
+	imported := object.union(object.remove(good, ["evaluation"]), {
+		"model": {"kind": "onnx", "imported": true},
+		"evaluation": object.union(object.remove(good.evaluation, ["robustness"]), {"robustness": {
+			"hsj": [{"eps": 0.1, "robust_accuracy": 0.7}],
+			"cube": [{"eps": 0.1, "robust_accuracy": 0.65}],
+		}}),
+	})
+	count(data.warden.gate.deny) == 0 with input as imported
+}
+
 test_an_imported_model_is_told_which_evidence_it_lacks if {
 	imported := object.union(object.remove(good, ["evaluation"]), {
 		"model": {"kind": "onnx", "imported": true},

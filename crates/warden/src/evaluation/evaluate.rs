@@ -26,6 +26,9 @@ use crate::{Error, Workspace, frame_for_model};
 /// Rows the decision-based attack runs on (it costs thousands of queries a row).
 pub const HSJ_ROWS: usize = 100;
 
+/// Queries per row and radius of the cube attack on imported models.
+pub const CUBE_QUERIES: usize = 200;
+
 /// The evaluation report format.
 pub const EVALUATION_FORMAT: &str = "warden.evaluation/v1";
 
@@ -1078,7 +1081,7 @@ impl Workspace {
                         }
                     }
                     let mixed = levels.iter().any(Option::is_some);
-                    let decide = |v: &[f64]| -> usize {
+                    let score = |v: &[f64]| -> Option<Vec<f64>> {
                         let raw: Vec<f64> = v
                             .iter()
                             .zip(&stats)
@@ -1104,9 +1107,45 @@ impl Workspace {
                         } else {
                             predictor.predict_numeric(&raw)
                         };
-                        probs.map_or(usize::MAX, |p| argmax(&p) as usize)
+                        probs.ok()
+                    };
+                    let decide = |v: &[f64]| -> usize {
+                        score(v).map_or(usize::MAX, |p| argmax(&p) as usize)
                     };
                     let (at, dist, n) = hsj(&x, &limits, &decide);
+                    // The cube attack on the same rows: a random search on
+                    // the box's corners, which tree ensembles (flat between
+                    // thresholds) do not hide from as they do from
+                    // HopSkipJump's boundary estimates.
+                    let head = Matrix {
+                        rows: n,
+                        cols: x.cols,
+                        data: x.data[..n * x.cols].to_vec(),
+                    };
+                    let found = robust::cube(
+                        &head,
+                        &truth[..n],
+                        &limits,
+                        &score,
+                        &req.eps,
+                        CUBE_QUERIES,
+                        req.seed,
+                        req.threads,
+                    );
+                    let cube_at: Vec<AtRadius> = req
+                        .eps
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &e)| AtRadius {
+                            eps: e,
+                            robust_accuracy: share(
+                                &found
+                                    .iter()
+                                    .map(|f| f.as_ref().is_some_and(|f| !f[k]))
+                                    .collect::<Vec<_>>(),
+                            ),
+                        })
+                        .collect();
                     let frozen: Vec<String> = names
                         .iter()
                         .zip(&limits)
@@ -1122,7 +1161,10 @@ impl Workspace {
                         immutable: frozen,
                         integers: Vec::new(),
                         steps: 10,
-                        attacks: BTreeMap::from([("hsj".to_string(), at)]),
+                        attacks: BTreeMap::from([
+                            ("hsj".to_string(), at),
+                            ("cube".to_string(), cube_at),
+                        ]),
                         median_min_linf: median(dist),
                         median_min_linf_method: format!("HopSkipJump on the first {n} rows"),
                     })
