@@ -296,7 +296,7 @@ fn an_accuracy_drop_is_shown_to_four_places() {
 #[test]
 fn the_bundled_rego_tests_pass() {
     let tests = Gate::bundled().unwrap().run_tests().unwrap();
-    assert_eq!(tests.len(), 26, "{tests:?}");
+    assert_eq!(tests.len(), 28, "{tests:?}");
     assert!(tests.iter().all(|t| t.1), "{tests:?}");
 }
 
