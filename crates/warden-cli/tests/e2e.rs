@@ -1487,7 +1487,7 @@ fn column_pipelines_import_with_their_inputs_matched_by_name() {
     std::fs::write(
         ws.join("named.toml"),
         format!(
-            "{classes}{}[[features]]\nname = \"sex\"\ninput = \"sex\"\n",
+            "{classes}{}[[features]]\nname = \"sex\"\ninput = \"sex\"\ncategories = [\"MALE\", \"FEMALE\"]\n",
             features(&[
                 "island",
                 "bill-length_mm",
@@ -1576,6 +1576,22 @@ fn column_pipelines_import_with_their_inputs_matched_by_name() {
             ),
             "labels them",
         ),
+        (
+            "categories",
+            format!(
+                "{classes}{}[[features]]\nname = \"island\"\ncategories = [\"Biscoe\", \"Dream\", \"Atlantis\"]\n",
+                features(&[&all[..4], &all[5..]].concat())
+            ),
+            "the encoder also knows [\"Torgersen\"]; the schema also lists [\"Atlantis\"]",
+        ),
+        (
+            "numeric-categories",
+            format!(
+                "{classes}{}[[features]]\nname = \"body_mass_g\"\ncategories = [\"heavy\"]\n",
+                features(&[&all[..3], &all[4..]].concat())
+            ),
+            "categories declared, but the model's input \"body_mass_g\" takes numbers",
+        ),
     ] {
         std::fs::write(ws.join(format!("{name}.toml")), schema).unwrap();
         let (code, _, stderr) = out(warden(ws, "ana")
@@ -1585,6 +1601,21 @@ fn column_pipelines_import_with_their_inputs_matched_by_name() {
         assert_ne!(code, 0, "{name}");
         assert!(stderr.contains(want), "{name}: {stderr}");
     }
+    // A model taking one matrix of numbers has no categories to declare.
+    std::fs::write(
+        ws.join("matrix.toml"),
+        format!(
+            "{classes}[[features]]\nname = \"bill_length_mm\"\ncategories = [\"long\"]\n{}",
+            features(&all[1..4])
+        ),
+    )
+    .unwrap();
+    let (code, _, stderr) = out(warden(ws, "ana")
+        .args(["model", "import"])
+        .arg(fixtures.join("../onnx/linear.onnx"))
+        .args(["--name", "bad", "--schema", "matrix.toml"]));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("takes only numbers"), "{stderr}");
     let list: serde_json::Value =
         serde_json::from_str(&ok(warden(ws, "ana").args(["model", "list", "--json"]))).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1);

@@ -215,6 +215,10 @@ pub struct ImportFeature {
     /// for it).
     #[serde(default)]
     pub input: Option<String>,
+    /// The categories of a text input (checked against the model's
+    /// encoder when it has one; else what the model is served with).
+    #[serde(default)]
+    pub categories: Option<Vec<String>>,
     #[serde(default)]
     pub min: Option<f64>,
     #[serde(default)]
@@ -842,15 +846,7 @@ impl Workspace {
         };
         // The categories of a string input: those its encoder knows.
         let categories = |name: &str| -> Option<Vec<String>> {
-            let info = imported.onnx.as_ref()?;
-            let spec: OnnxSpec = serde_json::from_value(imported.section.onnx.clone()?).ok()?;
-            let j = spec.features.iter().position(|f| f == name)?;
-            let input = &spec.columns.get(j)?.input;
-            info.input_types
-                .iter()
-                .find(|i| &i.name == input)?
-                .categories
-                .clone()
+            predictor.known_levels(name).map(<[String]>::to_vec)
         };
         let source_digest = Digest::of(&source);
         let file_name = req
@@ -1229,6 +1225,7 @@ fn onnx_matrix_input(
             req.schema.display()
         )));
     }
+    numbers_only(schema, req)?;
     Ok(match (&schema.input, info.inputs.as_slice()) {
         (Some(i), _) => i.clone(),
         (None, [only]) => only.clone(),
@@ -1239,6 +1236,18 @@ fn onnx_matrix_input(
             )));
         }
     })
+}
+
+/// A model taking numbers only has no categories to declare.
+fn numbers_only(schema: &ImportSchema, req: &ImportRequest) -> Result<(), Error> {
+    match schema.features.iter().find(|f| f.categories.is_some()) {
+        Some(f) => Err(Error::Invalid(format!(
+            "{}: feature {}: categories declared, but the model takes only numbers",
+            req.schema.display(),
+            f.name
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// skl2onnx's name for a column: every character other than an ASCII
@@ -1317,10 +1326,40 @@ fn onnx_columns(
                 input.name
             )));
         };
-        columns.push(
-            warden_ml::onnx::OnnxColumn::for_input(input)
-                .map_err(|e| Error::Invalid(format!("{file}: {e}")))?,
-        );
+        let mut column = warden_ml::onnx::OnnxColumn::for_input(input)
+            .map_err(|e| Error::Invalid(format!("{file}: {e}")))?;
+        // Categories the schema declares: the encoder's own, when it has
+        // them (as a set), else the ones the model is served with.
+        if let Some(declared) = schema
+            .features
+            .iter()
+            .find(|f| f.name == feature)
+            .and_then(|f| f.categories.as_ref())
+        {
+            if column.element != warden_ml::onnx::Element::String {
+                return Err(Error::Invalid(format!(
+                    "{}: feature {feature}: categories declared, but the model's input {:?} takes numbers",
+                    req.schema.display(),
+                    input.name
+                )));
+            }
+            let set = |v: &[String]| v.iter().cloned().collect::<std::collections::BTreeSet<_>>();
+            match &column.categories {
+                Some(known) if set(known) != set(declared) => {
+                    let missing: Vec<&String> =
+                        known.iter().filter(|k| !declared.contains(k)).collect();
+                    let extra: Vec<&String> =
+                        declared.iter().filter(|d| !known.contains(d)).collect();
+                    return Err(Error::Invalid(format!(
+                        "{}: feature {feature}: the schema's categories disagree with the model's encoder (the encoder also knows {missing:?}; the schema also lists {extra:?})",
+                        req.schema.display()
+                    )));
+                }
+                Some(_) => {}
+                None => column.categories = Some(declared.clone()),
+            }
+        }
+        columns.push(column);
         features.push(feature);
     }
     Ok((features, columns))
@@ -1394,6 +1433,7 @@ fn import_boosted(
             req.schema.display()
         )));
     }
+    numbers_only(schema, req)?;
     let model = warden_ml::boosted::parse_boosted(source, format)
         .and_then(|m| m.as_predicted())
         .map_err(at)?;
