@@ -414,6 +414,27 @@ pub fn prepare(bytes: &[u8], dir: Option<&Path>) -> Result<(Vec<u8>, OnnxInfo), 
     let Some(graph) = proto.graph.as_ref() else {
         return Err(bad("not an ONNX model: it has no graph"));
     };
+    // An operator neither tract nor the rewrites run, named in Warden's
+    // words before tract says it its own way.
+    let known = tract_onnx::onnx().op_register;
+    if let Some(n) = graph
+        .node
+        .iter()
+        .find(|n| !n.op_type.is_empty() && !known.0.contains_key(n.op_type.as_str()))
+    {
+        let domain = if n.domain.is_empty() {
+            "ai.onnx"
+        } else {
+            n.domain.as_str()
+        };
+        return Err(bad(format!(
+            "node {:?}: operator {}.{} is not supported (Warden runs the standard ONNX operators tract implements and, of ONNX-ML, LinearClassifier, LinearRegressor, TreeEnsembleClassifier, CategoryMapper and Normalizer, and rewrites {})",
+            n.name,
+            domain,
+            n.op_type,
+            REWRITTEN.join(", ")
+        )));
+    }
     let initialized: std::collections::HashSet<&str> =
         graph.initializer.iter().map(|t| t.name.as_str()).collect();
     let input_types = graph

@@ -235,6 +235,29 @@ fn wrong_types_and_missing_strings_are_named() {
 }
 
 #[test]
+fn an_operator_nothing_runs_is_named_with_its_node() {
+    use prost::Message;
+    let bytes = std::fs::read(dir().join("lr.onnx")).unwrap();
+    let mut proto = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
+    let graph = proto.graph.as_mut().unwrap();
+    let node = graph
+        .node
+        .iter_mut()
+        .find(|n| n.op_type == "LinearClassifier")
+        .unwrap();
+    node.op_type = "SVMClassifier".into();
+    let name = node.name.clone();
+    let err = prepare(&proto.encode_to_vec(), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("node {name:?}"))
+            && err.contains("ai.onnx.ml.SVMClassifier is not supported"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_zipmap_names_the_classes() {
     let (_, info, m) = load("forest");
     assert_eq!(
