@@ -1175,10 +1175,7 @@ impl OnnxPredictor {
                         }
                         ColumnValues::Int64(v)
                     }
-                    Element::String if coded(j).is_some() => {
-                        let Some((codes, levels)) = coded(j) else {
-                            return Err(bad("no codes"));
-                        };
+                    Element::String if let Some((codes, levels)) = coded(j) => {
                         // Whether each level may be sent to the model.
                         let allowed: Vec<bool> = levels
                             .iter()
@@ -1378,24 +1375,37 @@ fn run_front(
     inputs: TVec<TValue>,
     rows: usize,
 ) -> Result<(Vec<f32>, usize), MlError> {
-    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| plan.run(inputs)))
-        .map_err(|_| bad("running the ONNX model: tract failed on this input"))?
-        .map_err(|e| bad(format!("running the ONNX model: {e:#}")))?;
-    let x = out
-        .first()
-        .ok_or_else(|| bad("the ONNX model's preprocessing returned nothing"))?
-        .cast_to::<f32>()
-        .map_err(|e| bad(format!("the tree ensemble's input: {e:#}")))?;
-    let v = x
-        .to_plain_array_view::<f32>()
-        .map_err(|e| bad(format!("the tree ensemble's input: {e:#}")))?;
+    let v = run_f32(plan, inputs, || "the tree ensemble's input".into())?;
     if rows == 0 || v.len() % rows != 0 || v.is_empty() {
         return Err(bad(format!(
             "the tree ensemble's input has {} values for {rows} rows",
             v.len()
         )));
     }
-    Ok((v.iter().copied().collect(), v.len() / rows))
+    let width = v.len() / rows;
+    Ok((v, width))
+}
+
+/// Runs a plan (a panic in tract is an error about this input) and gives
+/// its first output as float32 values; `what` names that output (built
+/// only for an error: this runs once per row on the one-row plan).
+fn run_f32(
+    plan: &Arc<TypedRunnableModel>,
+    inputs: TVec<TValue>,
+    what: impl Fn() -> String,
+) -> Result<Vec<f32>, MlError> {
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| plan.run(inputs)))
+        .map_err(|_| bad("running the ONNX model: tract failed on this input"))?
+        .map_err(|e| bad(format!("running the ONNX model: {e:#}")))?;
+    let t = out
+        .first()
+        .ok_or_else(|| bad(format!("the ONNX model returned no {}", what())))?
+        .cast_to::<f32>()
+        .map_err(|e| bad(format!("{}: {e:#}", what())))?;
+    let v = t
+        .to_plain_array_view::<f32>()
+        .map_err(|e| bad(format!("{}: {e:#}", what())))?;
+    Ok(v.iter().copied().collect())
 }
 
 fn run_plan(
@@ -1404,17 +1414,7 @@ fn run_plan(
     inputs: TVec<TValue>,
     rows: usize,
 ) -> Result<Vec<f64>, MlError> {
-    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| plan.run(inputs)))
-        .map_err(|_| bad("running the ONNX model: tract failed on this input"))?
-        .map_err(|e| bad(format!("running the ONNX model: {e:#}")))?;
-    let probs = out
-        .first()
-        .ok_or_else(|| bad("the ONNX model returned no output"))?
-        .cast_to::<f32>()
-        .map_err(|e| bad(format!("output {:?}: {e:#}", spec.probabilities)))?;
-    let v = probs
-        .to_plain_array_view::<f32>()
-        .map_err(|e| bad(format!("output {:?}: {e:#}", spec.probabilities)))?;
+    let v = run_f32(plan, inputs, || format!("output {:?}", spec.probabilities))?;
     if v.len() != rows * spec.classes.len() {
         let per_row = if v.len() % rows.max(1) == 0 {
             format!("{} values per row", v.len() / rows.max(1))
