@@ -809,3 +809,74 @@ fn evidence_from_other_tools_reaches_the_gate() {
         "{err}"
     );
 }
+
+#[test]
+fn a_forged_evaluation_report_is_refused_at_the_gate() {
+    use sha2::Digest as _;
+    let p = project();
+    std::fs::write(
+        p.proj.join("p.toml"),
+        "name = \"native\"\n[[stage]]\nname = \"data\"\n\
+         ingest = { file = \"penguins.csv\", dataset = \"penguins\", target = \"species\" }\n\
+         [[stage]]\nname = \"train\"\ntrain = { dataset = \"data\", model = \"native\", builtin = \"logreg\" }\n",
+    )
+    .unwrap();
+    let (code, _, err) = run_json(
+        &p.ws,
+        &["pipeline", "run", p.proj.join("p.toml").to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run_json(&p.ws, &["eval", "native@1", "--dataset", "penguins@1"]);
+    assert_eq!(code, 0, "{err}");
+    let (honest, _, err) = run(warden(&p.ws).args(["gate", "native@1", "--env", "staging"]));
+    assert!(honest == 0 || honest == 4, "{err}");
+
+    // The insider (database write access, attacker 2) rewrites the report
+    // the gate reads, with a digest column that matches the new report, so
+    // the row is consistent with itself.
+    let db = || rusqlite::Connection::open(p.ws.join(".warden/warden.db")).unwrap();
+    let (report, digest): (String, String) = db()
+        .query_row(
+            "SELECT report, digest FROM evaluations WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let mut forged: Value = serde_json::from_str(&report).unwrap();
+    forged["performance"]["accuracy"] = serde_json::json!(1.0);
+    let forged = serde_json::to_string(&forged).unwrap();
+    let forged_digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&forged)));
+    db().execute(
+        "UPDATE evaluations SET report = ?1, digest = ?2 WHERE id = 1",
+        [&forged, &forged_digest],
+    )
+    .unwrap();
+    let (code, _, err) = run(warden(&p.ws).args(["gate", "native@1", "--env", "staging"]));
+    assert_eq!(code, 5, "{err}");
+    assert!(
+        err.contains("evaluation 1 of native@1 disagrees with the audit log")
+            && err.contains("its report differ"),
+        "{err}"
+    );
+    let (code, _, err) = run(warden(&p.ws).args(["audit", "verify"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("evaluation 1 of native@1"), "{err}");
+
+    // A deleted evaluation (to fall back to none, or to an older one) is
+    // refused the same way.
+    db().execute(
+        "UPDATE evaluations SET report = ?1, digest = ?2 WHERE id = 1",
+        [&report, &digest],
+    )
+    .unwrap();
+    db().execute_batch("CREATE TABLE saved AS SELECT * FROM evaluations; DELETE FROM evaluations;")
+        .unwrap();
+    let (code, _, err) = run(warden(&p.ws).args(["gate", "native@1", "--env", "staging"]));
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("the row is gone"), "{err}");
+    // Put back as it was, the gate decides as before.
+    db().execute_batch("INSERT INTO evaluations SELECT * FROM saved; DROP TABLE saved;")
+        .unwrap();
+    let (code, _, err) = run(warden(&p.ws).args(["gate", "native@1", "--env", "staging"]));
+    assert_eq!(code, honest, "{err}");
+}

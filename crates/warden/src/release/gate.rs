@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use warden_core::{Action, Digest, Timestamp, VersionRef, canonical_json};
+use warden_core::{Action, Digest, Timestamp, VersionRef, actions, canonical_json};
 use warden_policy::Gate;
 use warden_store::{GateDecisionRecord, MetadataStore, ModelRecord, StagePointer};
 
@@ -89,7 +89,20 @@ impl Workspace {
     }
 
     fn latest_evaluation(&self, m: &ModelRecord) -> Result<Option<Value>, Error> {
-        let evals = self.store().read()?.evaluations(&m.name, Some(m.version))?;
+        // The rows the gate reads must be the ones the log recorded: a
+        // report swapped in the database, even with its digest column
+        // rewritten to match, is refused, not gated on.
+        let evals = {
+            let mut tx = self.store().read()?;
+            let evals = tx.evaluations(&m.name, Some(m.version))?;
+            let events = tx.events_with_actions(&[actions::MODEL_EVALUATE])?;
+            let version = format!("{}@{}", m.name, m.version);
+            if let Some(d) = crate::ledger::evaluation_disagreement(&events, &version, &evals)? {
+                drop(tx);
+                return Err(self.refuse_disagreement_on(d, Some((&m.name, m.version))));
+            }
+            evals
+        };
         Ok(match evals.last() {
             Some(e) => {
                 let report = crate::stored::evaluation_report(e)?;

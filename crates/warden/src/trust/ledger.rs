@@ -18,8 +18,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
-use warden_core::{Digest, actions};
-use warden_store::{MetadataStore, ReadTx, StoredEvent, merkle};
+use warden_core::{Digest, ObjectName, actions};
+use warden_store::{EvaluationRecord, MetadataStore, ReadTx, StoredEvent, merkle};
 
 use crate::Error;
 
@@ -539,7 +539,7 @@ pub(crate) fn disagreements(
             });
         }
     }
-    out.extend(evidence_and_scan_disagreements(tx)?);
+    out.extend(recorded_row_disagreements(tx)?);
     Ok(out)
 }
 
@@ -962,9 +962,63 @@ pub(crate) fn scan_disagreement(
     ))
 }
 
-/// Every disagreement of the evidence and scan rows with their events, for
-/// every model version that has either.
-pub(crate) fn evidence_and_scan_disagreements(
+/// What a `model.evaluate` event records of its row.
+#[derive(Deserialize)]
+struct EvaluationPayload {
+    evaluation: u64,
+    model_digest: String,
+    dataset: String,
+    report_digest: String,
+}
+
+/// Whether the evaluation rows of one model version (`NAME@V`) agree with
+/// the `model.evaluate` events, as [`evidence_disagreement`] checks
+/// evidence: every row was recorded by an event with its report digest,
+/// model digest, dataset and recorder, and every event for the version
+/// still has its row. The gate reads robustness and fairness from these
+/// rows, so a report swapped in the database (with its digest column
+/// rewritten to match) is refused here.
+pub(crate) fn evaluation_disagreement(
+    events: &[StoredEvent],
+    version: &str,
+    rows: &[warden_store::EvaluationRecord],
+) -> Result<Option<Disagreement>, Error> {
+    let subject = format!("model:{version}");
+    let mut logged = BTreeMap::new();
+    for e in events.iter().filter(|e| e.subject == subject) {
+        check_event_row(e)?;
+        let p: EvaluationPayload = payload(e)?;
+        logged.insert(p.evaluation, (p, e));
+    }
+    Ok(rows_against_events(
+        logged,
+        rows,
+        actions::MODEL_EVALUATE,
+        |r| r.id,
+        |r| format!("evaluation {} of {version}", r.id),
+        |p: &EvaluationPayload| format!("evaluation {} of {version}", p.evaluation),
+        |p, e, r| {
+            let mut d = Vec::new();
+            if p.report_digest != r.digest {
+                d.push("report");
+            }
+            if p.model_digest != r.model_digest {
+                d.push("model digest");
+            }
+            if p.dataset != format!("{}@{}", r.dataset, r.dataset_version) {
+                d.push("dataset");
+            }
+            if e.actor != r.created_by.as_str() {
+                d.push("recorder");
+            }
+            d
+        },
+    ))
+}
+
+/// Every disagreement of the evidence, scan and evaluation rows with their
+/// events, for every model version that has any.
+pub(crate) fn recorded_row_disagreements(
     tx: &mut (dyn ReadTx + '_),
 ) -> Result<Vec<Disagreement>, Error> {
     // Events are grouped by the version they concern first, so that each
@@ -1011,6 +1065,25 @@ pub(crate) fn evidence_and_scan_disagreements(
     }
     for (version, (events, rows)) in &scans {
         out.extend(scan_disagreement(events, version, rows)?);
+    }
+    let mut evaluations: BTreeMap<String, (Vec<StoredEvent>, Vec<EvaluationRecord>)> =
+        BTreeMap::new();
+    for e in tx.events_with_actions(&[actions::MODEL_EVALUATE])? {
+        if let Some(v) = e.subject.strip_prefix("model:")
+            && split_version(v, e.seq).is_ok()
+        {
+            evaluations.entry(v.to_string()).or_default().0.push(e);
+        }
+    }
+    let names: BTreeSet<ObjectName> = tx.models()?.into_iter().map(|m| m.name).collect();
+    for name in &names {
+        for r in tx.evaluations(name, None)? {
+            let v = format!("{}@{}", r.model, r.model_version);
+            evaluations.entry(v).or_default().1.push(r);
+        }
+    }
+    for (version, (events, rows)) in &evaluations {
+        out.extend(evaluation_disagreement(events, version, rows)?);
     }
     Ok(out)
 }
