@@ -17,13 +17,17 @@ use crate::tls::TlsSettings;
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
+    /// Requests per second the bucket refills at; positive and finite.
     pub per_second: f64,
+    /// Requests a full bucket allows at once, at least 1.
     pub burst: u32,
 }
 
 /// Everything `warden serve` can be told.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServeConfig {
+    /// The address and port to listen on (`HOST:PORT` in the file;
+    /// `127.0.0.1:8080` by default).
     pub addr: SocketAddr,
     /// The environment whose stage pointers say what is served.
     pub env: String,
@@ -49,6 +53,9 @@ pub struct ServeConfig {
     pub idle_timeout: Duration,
     /// A TLS handshake taking longer is dropped.
     pub tls_handshake_timeout: Duration,
+    /// How requests are checked against a model's schema: the most
+    /// instances one request may carry (`max_instances`) and how far
+    /// outside the training range a number may lie (`range_tolerance`).
     pub validation: ValidationLimits,
     /// Below this top-class probability the answer is an abstention.
     pub min_confidence: Option<f64>,
@@ -79,16 +86,26 @@ pub struct ServeConfig {
 pub struct MonitorSettings {
     /// Whether validated requests are handed to the monitor at all.
     pub enabled: bool,
+    /// When a model's drift window closes: at `max_rows` rows, or after
+    /// `max_seconds` seconds if it holds at least `min_rows`
+    /// (`window_rows`, `window_seconds` and `min_window_rows` in the file).
     pub window: warden::drift::WindowConfig,
+    /// The drift tests' decision thresholds (effect sizes, PSI, `alpha`
+    /// and its multiple-testing correction, the drifted-feature share).
     pub thresholds: warden::drift::Thresholds,
+    /// When a key's traffic counts as abuse: request-rate spikes and the
+    /// near-duplicate, decision-boundary and feature-sweep shares.
     pub abuse: warden::drift::AbuseConfig,
     /// How often per-key abuse windows close.
     pub abuse_window: Duration,
     /// Chi-square level of the out-of-distribution threshold.
     pub ood_level: f64,
     /// Requests per second handed to the monitor at most; beyond, requests
-    /// are sampled out (`warden_monitor_observed_total` counts the rest), so
-    /// the monitor's share of the machine stays bounded at any load.
+    /// are sampled out (those observed are counted in [`monitor_observed`],
+    /// which `/metrics` does not export), so the monitor's share of the
+    /// machine stays bounded at any load.
+    ///
+    /// [`monitor_observed`]: crate::metrics::Metrics::monitor_observed
     pub max_requests_per_second: f64,
     /// Observations waiting for the monitor; beyond, new ones are dropped
     /// (counted in `warden_monitor_dropped_total`) rather than slowing requests.

@@ -71,11 +71,14 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// IPv4-mapped IPv6 address counts as the IPv4 address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ClientKey {
+    /// An IPv4 client, or an IPv4-mapped IPv6 one.
     V4(Ipv4Addr),
+    /// An IPv6 client's /64 prefix: the address's upper 64 bits.
     V6Prefix(u64),
 }
 
 impl ClientKey {
+    /// The key a connection from `ip` counts against.
     pub fn of(ip: IpAddr) -> Self {
         match ip.to_canonical() {
             IpAddr::V4(a) => ClientKey::V4(a),
@@ -245,12 +248,19 @@ pub fn connection_cap(configured: usize, open_files: Option<u64>) -> usize {
 /// The time bounds of a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeouts {
+    /// From accept to the end of the TLS handshake.
     pub tls_handshake: Duration,
+    /// From the moment a connection is ready for a request to the end of
+    /// that request's headers.
     pub header_read: Duration,
+    /// How long no byte may move either way before the connection is
+    /// closed; never below the request timeout.
     pub idle: Duration,
 }
 
 impl Timeouts {
+    /// The bounds `cfg` sets, the idle bound raised to the request timeout
+    /// if it is lower.
     pub fn of(cfg: &ServeConfig) -> Self {
         Timeouts {
             tls_handshake: cfg.tls_handshake_timeout,

@@ -2,11 +2,21 @@
 //! pointers), promotion, rollback, quarantine, the audit log and inclusion
 //! proofs, over HTTP.
 //!
-//! Each request opens the workspace as the caller (`apikey.NAME` or
-//! `jwt.SUBJECT`) with the roles its credential carries, and calls the same
-//! engine function as the CLI: the authorisation policy decides, denials
-//! and changes are audited under the caller's name, and the refresh thread
+//! Each request acts on the workspace as the caller (`apikey.NAME` or
+//! `jwt.SUBJECT` with the roles its credential carries; on the hub, the
+//! principal with the roles the workspace grants it and its groups), using
+//! a workspace from the [`WorkspacePool`], and calls the same engine
+//! function as the CLI: the authorisation policy decides, denials and
+//! changes are audited under the caller's name, and the refresh thread
 //! picks up any pointer that moved.
+//!
+//! Every handler answers JSON. An engine error maps to a status: 403 not
+//! authorised, 400 a malformed request (an invalid name, a version or
+//! index that is not a number, a body that does not parse), 404 not
+//! found, 409 a gate denial or a conflict with the registry's state, 422
+//! a failed verification, and 500 anything else (logged as
+//! `control.failed`, not described to the caller). A request without an
+//! authenticated caller is answered 401.
 
 use std::sync::Arc;
 
@@ -71,6 +81,7 @@ pub struct WorkspacePool {
 }
 
 impl WorkspacePool {
+    /// An empty pool that keeps at most `max` idle workspaces.
     pub fn new(max: usize) -> Self {
         WorkspacePool {
             idle: std::sync::Mutex::new(Vec::new()),
@@ -224,6 +235,7 @@ pub(crate) fn body<T: DeserializeOwned>(
     })
 }
 
+/// `GET /api/v1/models`: every registered model version.
 pub async fn list_models(
     State(s): State<Arc<Shared>>,
     c: Option<axum::Extension<Client>>,
@@ -231,6 +243,8 @@ pub async fn list_models(
     as_caller(s, client(c), |ws| Ok((StatusCode::OK, ws.model_list()?))).await
 }
 
+/// `GET /api/v1/models/{name}`: `{"name", "versions", "stages"}`, the
+/// model's versions and its stage pointers; 404 if it has no version.
 pub async fn show_model(
     State(s): State<Arc<Shared>>,
     c: Option<axum::Extension<Client>>,
@@ -255,6 +269,8 @@ pub async fn show_model(
     .await
 }
 
+/// `GET /api/v1/models/{name}/versions/{version}`: one model version, as
+/// `warden model show` describes it.
 pub async fn show_version(
     State(s): State<Arc<Shared>>,
     c: Option<axum::Extension<Client>>,
@@ -280,6 +296,11 @@ pub(crate) struct ReasonBody {
     reason: String,
 }
 
+/// `POST /api/v1/models/{name}/versions/{version}/promote` with
+/// `{"env"}`: runs the environment's gate and, if it allows, points the
+/// environment at the version. 200 with the outcome when allowed; 409
+/// with the outcome and an `error` listing the gate's reasons when not
+/// (the decision is recorded either way).
 pub async fn promote(
     State(s): State<Arc<Shared>>,
     c: Option<axum::Extension<Client>>,
@@ -311,6 +332,9 @@ pub async fn promote(
     .await
 }
 
+/// `POST /api/v1/models/{name}/rollback` with `{"env"}`: points the
+/// environment back at the last version of the model that passed its gate
+/// there and is not quarantined.
 pub async fn rollback(
     State(s): State<Arc<Shared>>,
     c: Option<axum::Extension<Client>>,
@@ -324,6 +348,10 @@ pub async fn rollback(
     .await
 }
 
+/// `POST /api/v1/models/{name}/versions/{version}/quarantine` with
+/// `{"reason"}`: takes the version out of every environment and blocks
+/// its promotion; answers `{"quarantine", "removed_from"}`, the record and
+/// the environments that pointed at it.
 pub async fn quarantine(
     State(s): State<Arc<Shared>>,
     c: Option<axum::Extension<Client>>,
@@ -341,6 +369,12 @@ pub async fn quarantine(
     .await
 }
 
+/// The query parameters of `GET /api/v1/audit`, all optional: `since`
+/// (only events whose sequence number is at least this), `actor` (an
+/// exact actor name), `action` (an action, which also matches the actions
+/// under it: `model` matches `model.approve`) and `limit` (100 unless
+/// given, at most 1000).
+/// Any other parameter is refused with 400.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
@@ -353,6 +387,8 @@ pub struct AuditQuery {
 /// At most this many events per request.
 const MAX_EVENTS: u64 = 1000;
 
+/// `GET /api/v1/audit`: the audit events that match the [`AuditQuery`],
+/// the earliest first.
 pub async fn audit_log(
     State(s): State<Arc<Shared>>,
     c: Option<axum::Extension<Client>>,
@@ -379,6 +415,9 @@ pub async fn audit_log(
     .await
 }
 
+/// `GET /api/v1/audit/proof/{index}`: the inclusion proof of event
+/// `index` against the latest checkpoint, in the file format of `warden
+/// audit proof --index N --json` (which `warden audit check-proof` reads).
 pub async fn audit_proof(
     State(s): State<Arc<Shared>>,
     c: Option<axum::Extension<Client>>,
@@ -401,6 +440,9 @@ pub async fn audit_proof(
     .await
 }
 
+/// The query of `GET /api/v1/models/{name}/drift`: `limit`, the number of
+/// windows to return (10 unless given, kept within 1 to 100). Any other
+/// parameter is refused with 400.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DriftQuery {

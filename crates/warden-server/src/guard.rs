@@ -1,8 +1,12 @@
-//! The guardrails every request passes, in order: authentication (API
-//! key), authorisation (the Rego policy's answer for the key's role), the
-//! key's rate limit, the concurrency limit, the body size; then the
-//! handler under a timeout. Every response gets security headers, a
-//! metrics sample and one access-log line (no payloads, no keys).
+//! The guardrails every request to a non-public route passes, in order:
+//! authentication (an API key, or a bearer JWT when `[jwt]` is configured;
+//! on the hub an identity token or a personal access token), authorisation
+//! (the Rego policy's answer for the caller's roles; the control API's
+//! operations are authorised by the engine instead), the caller's rate
+//! limit, the declared body size, the concurrency limit; then the handler
+//! under a timeout, with the body size enforced again as it is read. Every
+//! response, public routes' included, gets security headers, a metrics
+//! sample and one access-log line (no payloads, no keys).
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -96,6 +100,8 @@ pub struct Client {
     /// The API key's name, `jwt:` and the token's subject, or (on the hub)
     /// the principal's actor name.
     pub name: Arc<str>,
+    /// The roles the credential carries: an API key's one role, or those a
+    /// JWT's roles claim lists. Empty for a hub principal.
     pub roles: Arc<[String]>,
     /// On the hub: the principal's groups (`group.NAME`).
     pub groups: Arc<[String]>,
@@ -108,6 +114,8 @@ pub struct Client {
 }
 
 impl Client {
+    /// A caller whose credential carries its own roles (an API key, or a
+    /// JWT outside the hub): no groups, not a principal, no role cap.
     pub fn new(name: impl Into<Arc<str>>, roles: Vec<String>) -> Self {
         Client {
             name: name.into(),
@@ -147,12 +155,20 @@ impl Client {
 /// the key's bucket, resolved once per snapshot so a request neither
 /// copies the caller nor looks its bucket up under a lock.
 pub struct KeyCaller {
+    /// The key's name and its one role.
     pub client: Client,
+    /// The rate limit in force: the key's own requests per second if it
+    /// has one, else its role's, else the default.
     pub limit: RateLimit,
+    /// The key's token bucket at `limit`, the same one [`Limiters`] holds,
+    /// so it carries over from one snapshot to the next.
     pub limiter: Arc<DefaultDirectRateLimiter>,
 }
 
 impl KeyCaller {
+    /// Resolves a key record's caller, limit and bucket: the bucket the
+    /// key already has in `limiters` if its limit is unchanged, else a
+    /// new, full one.
     pub fn new(cfg: &crate::ServeConfig, limiters: &Limiters, rec: &warden::ApiKeyRecord) -> Self {
         let client = Client::new(rec.name.as_str(), vec![rec.role.clone()]);
         let limit = limit_for(cfg, &client.roles, rec.rate_limit);
@@ -185,6 +201,7 @@ pub struct InFlight {
 }
 
 impl InFlight {
+    /// A limit of `max` requests in flight at once, none taken.
     pub fn new(max: usize) -> Self {
         InFlight {
             n: AtomicUsize::new(0),
@@ -558,6 +575,9 @@ pub struct Guarded {
 }
 
 impl Guarded {
+    /// Puts the guard in front of `inner` (the inference routes, or the
+    /// hub's), with the settings, snapshot, limits, metrics and log of
+    /// `shared`.
     pub fn new(inner: axum::Router, shared: Arc<Shared>) -> Self {
         Guarded { inner, shared }
     }
@@ -643,14 +663,17 @@ impl tower_service::Service<Request> for Guarded {
 }
 
 /// A request's future: answered at once (refused), or the router's
-/// future under the request timeout, then [`done`]. A named type rather
+/// future under the request timeout; either way the response then gets
+/// its security headers, metrics and access line. A named type rather
 /// than a boxed `async` block, so the connection keeps it in a slot of its
 /// own and a request allocates no future.
 // Boxing the large variant would bring back the allocation per request
 // this type exists to avoid; the refused variant's spare bytes cost nothing.
 #[allow(clippy::large_enum_variant)]
 pub enum GuardFuture {
+    /// Refused at admission: the refusal, taken by the first poll.
     Answered(Option<Response>),
+    /// Admitted: the router's future, under the request timeout.
     Running(Running),
 }
 

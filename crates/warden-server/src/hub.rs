@@ -53,6 +53,8 @@ pub const DEFAULT_TEAM: &str = "default";
 /// How the hub knows its callers: the issuers it trusts.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HubSettings {
+    /// The trusted issuers, at least one, with distinct names and distinct
+    /// `iss` values; a token is checked by the one whose `iss` it names.
     pub issuers: Vec<IssuerSettings>,
 }
 
@@ -62,6 +64,9 @@ pub struct HubSettings {
 pub struct IssuerSettings {
     /// Names the issuer's principals: `NAME.CLAIM`.
     pub name: String,
+    /// How its tokens are verified: its `iss`, the accepted audiences and
+    /// algorithms, its key set and the clock leeway (`roles_claim` is
+    /// unused: roles come from the workspace's grants).
     pub jwt: JwtSettings,
     /// The claim naming the principal (`sub` unless configured; `email`
     /// for people is common).
@@ -82,9 +87,17 @@ pub struct IssuerSettings {
 /// secret: a device-flow client has no client secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoginSettings {
+    /// The client id registered at the identity provider for the device
+    /// flow.
     pub client_id: String,
+    /// Where a terminal starts the device flow and gets its user code
+    /// (`https://`, or `http://` to the loopback address).
     pub device_authorization_endpoint: String,
+    /// Where a terminal polls for the token once the person has approved
+    /// (`https://`, or `http://` to the loopback address).
     pub token_endpoint: String,
+    /// The space-separated scopes requested (`openid email` unless
+    /// configured).
     pub scope: String,
     /// Which token of the answer the hub verifies: `id_token` or `access_token`.
     pub token: String,
@@ -93,15 +106,25 @@ pub struct LoginSettings {
 /// `group = "ci-main"` when every listed claim has the listed value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupRule {
+    /// The group a matching token gives, without its prefix: the caller
+    /// joins `group.GROUP`.
     pub group: String,
+    /// The claims that must all hold: claim name (or dotted path) to the
+    /// value required, compared as text (`true`, `42`). Never empty.
     pub claims: BTreeMap<String, String>,
 }
 
 /// Who a verified token names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HubIdentity {
+    /// The principal, `ISSUER.CLAIM`: the issuer's configured name, then
+    /// the principal claim escaped by [`escape_claim`].
     pub principal: ActorName,
+    /// The groups the token's claims give (`group.…`), sorted and without
+    /// duplicates; at most 64.
     pub groups: Vec<ActorName>,
+    /// The configured name of the issuer that verified the token (not its
+    /// `iss` URL).
     pub issuer: String,
 }
 

@@ -17,21 +17,36 @@ use crate::ServerError;
 pub struct JwtSettings {
     /// Where the key set comes from.
     pub jwks: JwksSource,
-    /// How often a URL's key set is fetched again (key rotation).
+    /// How often a URL's key set is fetched again (key rotation), in
+    /// seconds; 300 unless configured.
     pub jwks_refresh_seconds: u64,
+    /// The `iss` a token must carry, compared exactly; required.
     pub issuer: String,
+    /// The accepted `aud` values: a token must name at least one of them.
+    /// At least one is required.
     pub audience: Vec<String>,
+    /// The JOSE names of the algorithms a token may be signed with
+    /// (`RS256`, `ES256`, `EdDSA`, …); only public-key algorithms, the
+    /// `HS*` family is refused. `RS256` and `ES256` unless configured.
     pub algorithms: Vec<String>,
-    /// A claim name, or a dotted path into nested claims
-    /// (`realm_access.roles`).
+    /// Where a token's roles are: a claim name, or a dotted path into
+    /// nested claims (`realm_access.roles`). The claim is an array of
+    /// strings or one space-separated string; a token without it has no
+    /// roles. `roles` unless configured; unused on the hub.
     pub roles_claim: String,
+    /// Clock skew allowed when checking `exp` and `nbf`, in seconds (30
+    /// unless configured).
     pub leeway_seconds: u64,
 }
 
 /// A key set read from a file once, or fetched from a URL and refreshed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JwksSource {
+    /// A JWKS file on disk, read when the verifier is built and not again.
     File(PathBuf),
+    /// A JWKS URL (HTTPS, or HTTP to the loopback address; see
+    /// [`JwksSource::url`]), fetched when the verifier is built and again
+    /// every `jwks_refresh_seconds`.
     Url(String),
 }
 
@@ -97,7 +112,8 @@ impl JwksSource {
     }
 }
 
-/// A JWKS file is at most this large.
+/// A key set, read from a file or fetched from a URL, is at most this
+/// large (1 MiB).
 const MAX_JWKS_BYTES: u64 = 1 << 20;
 /// A token is at most this long.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -105,7 +121,10 @@ const MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// Who a verified token names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JwtIdentity {
+    /// The token's `sub` claim, as it is.
     pub subject: String,
+    /// The roles read from the configured roles claim; empty if the token
+    /// has none.
     pub roles: Vec<String>,
 }
 

@@ -13,6 +13,7 @@
 //! request) go to the [`EventSink`] the caller supplies.
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 // Handlers return `Result<_, Response>`: the error is the response to send,
 // built once on a refusal path, so its size does not matter.
 #![allow(clippy::result_large_err)]
@@ -47,27 +48,51 @@ pub use state::EventSink;
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// A setting, or a file a setting names, is unusable: the config file
+    /// does not parse or has a value out of range, or a TLS certificate or
+    /// key, a JWKS, or the monitor's policy cannot be read or is invalid.
+    /// The message names the key or the file.
     #[error("server configuration: {0}")]
     Config(String),
+    /// The listening socket could not be created or bound (the address is
+    /// in use, or the port needs privileges the process lacks).
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address the server was told to listen on.
         addr: SocketAddr,
+        /// Why the operating system refused it.
         source: std::io::Error,
     },
+    /// The engine failed: the workspace could not be opened, or the
+    /// registry, API keys or policy could not be read for the first
+    /// snapshot.
     #[error(transparent)]
     Engine(#[from] warden::Error),
+    /// Any other operating-system error: starting the runtime or a
+    /// background thread, or reading the bound address.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
 }
 
 /// State shared by every request.
 pub struct Shared {
+    /// The settings the server started with; they do not change while it
+    /// runs.
     pub cfg: ServeConfig,
+    /// What is served right now, replaced whole by the refresh thread.
     pub current: state::Current,
+    /// The callers' rate-limit buckets, by API key id (or `jwt:SUBJECT`,
+    /// or `hub:PRINCIPAL`), kept across snapshots so a refresh does not
+    /// refill them.
     pub limiters: guard::Limiters,
+    /// Everything `/metrics` exports.
     pub metrics: metrics::Metrics,
+    /// Requests in flight, held to `cfg.max_concurrency`.
     pub inflight: guard::InFlight,
+    /// Where event and access-log lines go.
     pub log: EventSink,
+    /// The verifier for bearer JWTs; `None` when the config has no `[jwt]`
+    /// table (always on the hub, whose callers are checked by `hub`).
     /// Swapped whole when a JWKS URL is fetched again.
     pub jwt: Option<arc_swap::ArcSwap<jwt::JwtVerifier>>,
     /// The hub's trusted issuers (set only on the hub).
@@ -77,10 +102,14 @@ pub struct Shared {
     /// Ids of personal access tokens used since the refresh thread last
     /// recorded their use.
     pub token_uses: std::sync::Mutex<std::collections::HashSet<String>>,
-    /// Where the workspace is, and how to open it as a control-API caller.
+    /// The workspace's root directory, opened again by the control API and
+    /// the monitor.
     pub root: std::path::PathBuf,
+    /// The options the workspace was opened with, used again whenever the
+    /// control API or the monitor opens it.
     pub open_options: warden::OpenOptions,
-    /// The monitor's queue, once its thread runs.
+    /// The monitor's queue, once its thread runs; unset when monitoring is
+    /// off (always on the hub).
     pub monitor: std::sync::OnceLock<monitor::MonitorHandle>,
 }
 
@@ -158,9 +187,15 @@ fn routes(_shared: Arc<Shared>) -> Router<Arc<Shared>> {
 /// What [`serve`] reports once it is listening.
 #[derive(Clone, Debug)]
 pub struct Started {
+    /// The address actually bound (with the port the system chose when the
+    /// configured port is 0).
     pub addr: SocketAddr,
+    /// Whether connections are served over TLS.
     pub tls: bool,
+    /// The models served from the start: name and version.
     pub models: Vec<(String, u64)>,
+    /// The models the environment points at that could not be served: the
+    /// model's name, and `NAME@VERSION: reason`.
     pub missing: Vec<(String, String)>,
 }
 
@@ -285,7 +320,9 @@ pub fn serve_until(
     result.map_err(ServerError::Io)
 }
 
-/// Load failures already logged, by (model, version).
+/// Load failures already logged and audited, by (model, version): the
+/// reason given, so the same failure is not reported again on every
+/// refresh.
 pub type Failed = HashMap<(String, u64), String>;
 
 /// The first snapshot and the state every request shares.

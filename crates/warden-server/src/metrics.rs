@@ -1,5 +1,8 @@
 //! Prometheus metrics: requests, latency, rejections by reason, rate-limit
-//! hits per key, predictions per model and class, loaded models.
+//! hits per key, predictions per model and class, loaded models,
+//! connections, and what the monitor sees and does. Every metric is
+//! exported with the `warden_` prefix, and counters with the `_total`
+//! suffix.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,66 +14,107 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
+/// The labels of `warden_http_requests_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
+    /// The route's name from [`crate::guard::classify`] (a bounded set:
+    /// `infer`, `predict`, `metrics`, `other`, …).
     pub route: &'static str,
+    /// The response's HTTP status code.
     pub status: u16,
 }
 
+/// The label of `warden_http_request_duration_seconds`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
+    /// The route's name from [`crate::guard::classify`].
     pub route: &'static str,
 }
 
+/// The label of `warden_rejections_total` and
+/// `warden_connections_refused_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
+    /// Why: for a request `unauthenticated`, `blocked`, `forbidden`,
+    /// `rate_limited`, `too_large`, `busy`, `timeout`, `invalid` or
+    /// `not_found`; for a connection the cap it was over, `total` or
+    /// `address`.
     pub reason: &'static str,
 }
 
+/// The label of `warden_connections_timed_out_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PhaseLabels {
+    /// The bound that closed the connection: `tls_handshake`,
+    /// `header_read` or `idle`.
     pub phase: &'static str,
 }
 
+/// The label of `warden_rate_limited_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KeyLabels {
+    /// The caller's name: an API key's name, `jwt:SUBJECT`, or a hub
+    /// principal.
     pub key: String,
 }
 
+/// The labels of `warden_predictions_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PredictionLabels {
+    /// The model's name.
     pub model: String,
+    /// The model's version, in decimal.
     pub version: String,
+    /// The predicted class as responses show it (PII redacted).
     pub class: String,
 }
 
+/// The labels of `warden_feature_drift`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FeatureLabels {
+    /// The model's name.
     pub model: String,
+    /// The input feature, or `prediction` for the predicted class mix.
     pub feature: String,
+    /// The statistic: `wasserstein_norm`, `jensen_shannon`, `psi`, `ks` or
+    /// `chi_square`.
     pub test: String,
 }
 
+/// The labels of `warden_abuse_signal` and `warden_abuse_events_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SignalLabels {
+    /// The caller's name (an API key's name, or `jwt:SUBJECT`).
     pub key: String,
+    /// `rate`, `near_duplicates`, `boundary` or `sweep`; an event may also
+    /// be `extraction` (near-duplicates together with boundary-seeking or
+    /// a sweep).
     pub signal: String,
 }
 
+/// The labels of `warden_monitor_actions_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ActionLabels {
+    /// The action the monitor policy named (`alert`, `throttle`, `block`,
+    /// `rollback`, `quarantine`), as written even if unknown.
     pub action: String,
+    /// How carrying it out ended: `done`, `skipped` or `failed`.
     pub outcome: String,
 }
 
+/// The label of the per-model monitoring metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct NameLabels {
+    /// The model's name.
     pub model: String,
 }
 
+/// The labels of `warden_model_loaded` and `warden_abstentions_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ModelLabels {
+    /// The model's name.
     pub model: String,
+    /// The model's version, in decimal.
     pub version: String,
 }
 
@@ -107,10 +151,12 @@ impl Default for ShardedCounter {
 }
 
 impl ShardedCounter {
+    /// Adds one, on this thread's shard.
     pub fn inc(&self) {
         self.0[shard()].0.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The count: the sum of every shard.
     pub fn get(&self) -> u64 {
         self.0.iter().map(|p| p.0.load(Ordering::Relaxed)).sum()
     }
@@ -178,6 +224,7 @@ impl Default for LatencyHistogram {
 }
 
 impl LatencyHistogram {
+    /// Records one latency of `v` seconds, on this thread's shard.
     pub fn observe(&self, v: f64) {
         let i = &self.0;
         let bucket = i
@@ -238,33 +285,83 @@ pub struct Metrics {
     /// Tells this instance's entries apart in the per-thread cache.
     id: u64,
     registry: Registry,
+    /// `warden_http_requests_total`: requests answered, by route and
+    /// status.
     pub requests: Family<RequestLabels, ShardedCounter>,
+    /// `warden_http_request_duration_seconds`: the time from the guard's
+    /// first look at a request to its response, by route, in seconds.
     pub latency: Family<RouteLabels, LatencyHistogram>,
+    /// `warden_rejections_total`: requests refused, by reason: by the guard,
+    /// or by a handler whose status says so (400 and 422 count as
+    /// `invalid`, 404 as `not_found`, 413 as `too_large`).
     pub rejections: Family<ReasonLabels, Counter>,
+    /// `warden_rate_limited_total`: requests refused by the caller's rate
+    /// limit, by caller.
     pub rate_limited: Family<KeyLabels, Counter>,
+    /// `warden_predictions_total`: predictions served, by model, version
+    /// and predicted class (abstentions are not counted here).
     pub predictions: Family<PredictionLabels, Counter>,
+    /// `warden_abstentions_total`: predictions withheld, because the top
+    /// probability was below `min_confidence` or none was finite, by model
+    /// and version.
     pub abstentions: Family<ModelLabels, Counter>,
+    /// `warden_model_loaded`: 1 for each model version being served; the
+    /// series is removed when the version stops being served.
     pub loaded: Family<ModelLabels, Gauge>,
+    /// `warden_reload_failures_total`: registry refreshes that failed (the
+    /// previous snapshot was kept).
     pub reload_failures: Counter,
-    /// Connections: open now, the cap in force, refused at accept (by the
-    /// cap that refused them) and closed for taking too long (by phase).
+    /// `warden_connections_open`: client connections open now.
     pub connections_open: Gauge,
+    /// `warden_connection_limit`: the total connection cap in force (see
+    /// [`crate::conn::connection_cap`]).
     pub connection_limit: Gauge,
+    /// `warden_connections_refused_total`: connections closed as soon as
+    /// accepted, by the cap they were over.
     pub connections_refused: Family<ReasonLabels, Counter>,
+    /// `warden_connections_timed_out_total`: connections closed for taking
+    /// too long, by phase.
     pub connections_timed_out: Family<PhaseLabels, Counter>,
-    /// Monitoring: windows closed, and the latest window's figures.
+    /// `warden_monitor_windows_total`: drift windows closed, by model.
     pub monitor_windows: Family<NameLabels, Counter>,
+    /// `warden_drift_share`: the share of features that drifted in the
+    /// model's latest window (0 to 1).
     pub drift_share: Family<NameLabels, Gauge<f64, AtomicU64>>,
+    /// `warden_dataset_drift`: 1 if the model's latest window drifted as a
+    /// whole, else 0.
     pub dataset_drift: Family<NameLabels, Gauge>,
+    /// `warden_prediction_drift`: 1 if the predicted class mix of the
+    /// model's latest window drifted, else 0.
     pub prediction_drift: Family<NameLabels, Gauge>,
+    /// `warden_feature_drift`: the latest window's value of each test, by
+    /// model, feature and test.
     pub feature_drift: Family<FeatureLabels, Gauge<f64, AtomicU64>>,
+    /// `warden_ood_share`: the share of the model's latest window's records
+    /// scored out of distribution (0 to 1).
     pub ood_share: Family<NameLabels, Gauge<f64, AtomicU64>>,
+    /// `warden_ood_requests_total`: records scored out of distribution (a
+    /// Mahalanobis distance past the `ood_level` threshold), by model.
     pub ood_requests: Family<NameLabels, Counter>,
+    /// `warden_abuse_signal`: each key's value of each signal in the latest
+    /// abuse window: for `rate` the ratio of its requests to its norm,
+    /// otherwise a share (0 to 1).
     pub abuse: Family<SignalLabels, Gauge<f64, AtomicU64>>,
+    /// `warden_abuse_events_total`: abuse signals that reached their
+    /// threshold, by key and signal.
     pub abuse_events: Family<SignalLabels, Counter>,
+    /// `warden_monitor_actions_total`: the monitor policy's decisions, by
+    /// action and outcome.
     pub monitor_actions: Family<ActionLabels, Counter>,
+    /// `warden_monitor_dropped_total`: observations dropped because the
+    /// monitor's queue was full, or the monitor had stopped (requests
+    /// never wait for it).
     pub monitor_dropped: Counter,
+    /// Observations the monitor thread has taken in. Not registered, so
+    /// `/metrics` does not show it.
     pub monitor_observed: Counter,
+    /// `warden_webhook_failures_total`: alerts not delivered: refused or
+    /// unreachable after every attempt, or dropped because the webhook's
+    /// queue was full.
     pub webhook_failures: Counter,
 }
 
@@ -275,6 +372,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Every metric at zero, registered for export under the `warden_`
+    /// prefix (all but `monitor_observed`).
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("warden");
         let requests = Family::<RequestLabels, ShardedCounter>::default();

@@ -23,9 +23,12 @@ use crate::state::{EventSink, Loaded, emit};
 
 /// One validated request, as the route hands it over.
 pub struct Observation {
+    /// The model that answered, as the request's snapshot held it.
     pub model: Arc<Loaded>,
     /// The caller (API key name or `jwt:` subject).
     pub client: Arc<str>,
+    /// The request's records, normalised and checked against the model's
+    /// schema: one map of feature name to value per instance.
     pub records: Vec<Map<String, Value>>,
     /// Per record: the predicted class (None: abstained) and the top probability.
     pub predicted: Vec<(Option<usize>, f64)>,

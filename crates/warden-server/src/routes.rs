@@ -19,12 +19,15 @@ use crate::Shared;
 use crate::guard::{Client, error};
 use crate::state::Loaded;
 
+/// `GET /v2/health/live`: `{"live": true}` whenever the process answers.
 pub async fn live() -> Response {
     Json(json!({"live": true})).into_response()
 }
 
-/// Ready when every model the environment points at is loaded (and there
-/// is at least one); otherwise 503 naming what is missing and why.
+/// `GET /v2/health/ready`: 200 when every model the environment points at
+/// is loaded (and there is at least one); otherwise 400, the protocol's
+/// "not ready", with `missing` naming what is not loaded and why. The body
+/// is `{"ready", "env", "models", "missing"}` either way.
 pub async fn ready(State(s): State<Arc<Shared>>) -> Response {
     let snap = s.current.get();
     let models: Vec<Value> = snap
@@ -49,6 +52,8 @@ pub async fn ready(State(s): State<Arc<Shared>>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// `GET /v2`: the server's name (`warden`), version and protocol
+/// extensions (none).
 pub async fn server_metadata() -> Response {
     Json(json!({
         "name": "warden",
@@ -133,6 +138,10 @@ fn metadata(m: &Loaded) -> Value {
     })
 }
 
+/// `GET /v2/models/{name}`: the served version's metadata: its inputs as
+/// tensors (`FP64` or `BYTES`, one per feature), its outputs (`label`,
+/// `probabilities`), platform, package digest and classes. 404 if the
+/// model is not served.
 pub async fn model_metadata(State(s): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
     match find(&s, &name) {
         Ok(m) => Json(metadata(&m)).into_response(),
@@ -140,6 +149,8 @@ pub async fn model_metadata(State(s): State<Arc<Shared>>, Path(name): Path<Strin
     }
 }
 
+/// `GET /v2/models/{name}/versions/{version}`: as [`model_metadata`],
+/// and 404 unless `version` is the one served.
 pub async fn model_version_metadata(
     State(s): State<Arc<Shared>>,
     Path((name, version)): Path<(String, String)>,
@@ -150,6 +161,10 @@ pub async fn model_version_metadata(
     }
 }
 
+/// `GET /v2/models/{name}/ready`: 200 `{"name", "ready": true}` when the
+/// model is served; 400 with `"ready": false` when the environment points
+/// at it but it could not be loaded; 404 when the environment does not
+/// point at it.
 pub async fn model_ready(State(s): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
     match find(&s, &name) {
         Ok(m) => Json(json!({"name": m.model.name, "ready": true})).into_response(),
@@ -774,6 +789,12 @@ async fn infer_inner(
     Json(out).into_response()
 }
 
+/// `POST /v2/models/{name}/infer`: an Open Inference Protocol request
+/// (JSON, or with the binary tensor extension) scored by the served
+/// version: one tensor per feature, or one `[N, F]` tensor in the model's
+/// input order. Answers the `label` and `probabilities` outputs, and
+/// `abstained` when a confidence floor is set; 400 for invalid tensors or
+/// inputs, every error listed.
 pub async fn infer(
     State(s): State<Arc<Shared>>,
     Path(name): Path<String>,
@@ -784,6 +805,8 @@ pub async fn infer(
     infer_inner(s, name, None, client, headers, body).await
 }
 
+/// `POST /v2/models/{name}/versions/{version}/infer`: as [`infer`], and
+/// 404 unless `version` is the one served.
 pub async fn infer_version(
     State(s): State<Arc<Shared>>,
     Path((name, version)): Path<(String, String)>,
@@ -794,6 +817,7 @@ pub async fn infer_version(
     infer_inner(s, name, Some(version), client, headers, body).await
 }
 
+/// `GET /metrics`: every metric in the OpenMetrics text format.
 pub async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     (
         [(
@@ -805,10 +829,13 @@ pub async fn metrics(State(s): State<Arc<Shared>>) -> Response {
         .into_response()
 }
 
+/// Any path no route matches: 404 with a JSON error.
 pub async fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, "no such route")
 }
 
+/// A known path asked with a method it does not take: 405 with a JSON
+/// error.
 pub async fn method_not_allowed() -> Response {
     error(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -816,6 +843,8 @@ pub async fn method_not_allowed() -> Response {
     )
 }
 
+/// `GET /openapi.json`: the OpenAPI document of this server, with each
+/// served model's input schema.
 pub async fn openapi(State(s): State<Arc<Shared>>) -> Response {
     let snap = s.current.get();
     Json(crate::openapi::document(&s, &snap)).into_response()

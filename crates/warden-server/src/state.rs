@@ -22,26 +22,37 @@ pub const ACTIONS: [Action; 2] = [Action::ServePredict, Action::ServeMetrics];
 
 /// A served model and what is computed once per load.
 pub struct Loaded {
+    /// The verified model: name, version, package digest, input schema,
+    /// predictor and (if packaged) the training data's profile.
     pub model: ServedModel,
     /// Class labels as responses show them (PII redacted).
     pub shown_classes: Vec<String>,
-    /// `warden_predictions_total` for each class, and the abstention
-    /// counter, resolved once so a prediction only increments.
+    /// `warden_predictions_total` for each class, in the order of
+    /// `shown_classes`, resolved once so a prediction only increments.
     pub class_counters: Vec<prometheus_client::metrics::counter::Counter>,
+    /// `warden_abstentions_total` for this model version, resolved once
+    /// likewise.
     pub abstention_counter: prometheus_client::metrics::counter::Counter,
 }
 
 /// Everything a request needs, fixed for its lifetime.
 pub struct Snapshot {
+    /// The models served, by name (one version each: the one the
+    /// environment's stage pointer names).
     pub models: BTreeMap<String, Arc<Loaded>>,
-    /// Models the environment points at that are not served, and why.
+    /// Models the environment points at that are not served, by name:
+    /// `NAME@VERSION: reason`.
     pub missing: BTreeMap<String, String>,
+    /// The API keys read at this refresh, with the secret they are checked
+    /// against; it tells a revoked, expired or blocked key from an unknown
+    /// one.
     pub keys: ApiKeyVerifier,
     /// Each API key's caller, limit and bucket, by key id.
     pub callers: HashMap<String, KeyCaller>,
     /// The roles the authorisation policy allows each action.
     pub allowed: HashMap<Action, HashSet<String>>,
-    /// On the hub: the personal access tokens.
+    /// On the hub: the personal access tokens. `None` for `warden serve`,
+    /// which does not accept them.
     pub tokens: Option<warden::TokenVerifier>,
 }
 
@@ -58,6 +69,7 @@ impl Snapshot {
 pub struct Current(arc_swap::ArcSwap<Snapshot>);
 
 impl Current {
+    /// Starts with `s` as the current snapshot.
     pub fn new(s: Snapshot) -> Self {
         Current(arc_swap::ArcSwap::from_pointee(s))
     }
@@ -72,6 +84,8 @@ impl Current {
         self.0.load_full()
     }
 
+    /// Makes `s` the current snapshot. Requests already holding the
+    /// previous one finish with it.
     pub fn set(&self, s: Snapshot) {
         self.0.store(Arc::new(s));
     }
@@ -87,7 +101,11 @@ pub fn emit(log: &EventSink, v: serde_json::Value) {
 }
 
 /// Builds the next snapshot. `failed` remembers load failures so each is
-/// logged and audited once, not on every refresh.
+/// logged and audited once, not on every refresh. A model already in
+/// `prev` at the same version is kept rather than loaded again; one that
+/// cannot be loaded, or whose version is quarantined, goes to `missing`
+/// rather than failing the refresh. The error is the store's: the stage
+/// pointers, API keys, roles or policy could not be read.
 pub fn refresh(
     ws: &Workspace,
     cfg: &ServeConfig,

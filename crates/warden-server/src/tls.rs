@@ -18,8 +18,14 @@ use crate::ServerError;
 /// authentication) the client CA are.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsSettings {
+    /// A PEM file holding the server's certificate chain, its own
+    /// certificate first.
     pub cert: PathBuf,
+    /// A PEM file holding the private key of that certificate.
     pub key: PathBuf,
+    /// A PEM file of the CA certificates a client's certificate must chain
+    /// to; every client must then present one. `None`: no client
+    /// certificate is asked for.
     pub client_ca: Option<PathBuf>,
 }
 
