@@ -15,7 +15,7 @@ use crate::DataError;
 use crate::detect::{PiiFinding, detect_raw, embedded_everywhere};
 use crate::pii::Entity;
 use crate::policy::{Action, PiiPolicy, apply};
-use crate::read::{CsvOptions, RawColumn, convert, infer, read_raw_with};
+use crate::read::{CsvOptions, Hashing, RawColumn, convert, infer, read_raw_with};
 use crate::schema::{ExpectationResult, Schema, type_failure, validate};
 use crate::screen::{ScreenOptions, ScreenReport, screen};
 use crate::table::{Column, ColumnType, Table};
@@ -349,18 +349,18 @@ pub fn ingest(input: &mut (dyn Read + Send), spec: &IngestSpec) -> Result<Ingest
         let f = detect_raw(c, infer(c));
         decide(&spec, declared_features.as_ref(), &c.name, &f).dropped()
     };
-    let mut raw = read_raw_with(input, &spec.csv, Some(&early))?;
+    let mut raw = read_raw_with(input, &spec.csv, Some(&early), Hashing::On)?;
+    let source_digest = raw.source_digest()?;
     if let Some(want) = spec.expected_digest
-        && want != raw.source_digest
+        && want != source_digest
     {
         return Err(DataError::Integrity {
             expected: want,
-            actual: raw.source_digest,
+            actual: source_digest,
         });
     }
     let rows = raw.rows;
     let source_bytes = raw.source_bytes;
-    let source_digest = raw.source_digest;
     let row_hashes = std::mem::take(&mut raw.row_hashes);
     let mut raw_columns: Vec<Option<RawColumn>> = raw.columns.into_iter().map(Some).collect();
     let names: Vec<String> = raw_columns

@@ -106,7 +106,7 @@ pub fn profile_csv(
         rows: raw.rows,
     };
     let p = profile_with(&table, Some(&findings));
-    Ok((p, table, raw.source_digest))
+    Ok((p, table, raw.source_digest()?))
 }
 
 /// Profiles a typed table, judging PII on the text of its values (numbers

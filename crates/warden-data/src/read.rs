@@ -356,8 +356,27 @@ pub(crate) struct RawTable {
     pub(crate) rows: usize,
     /// A 64-bit hash of every data row's values, for duplicate counting.
     pub(crate) row_hashes: Vec<u64>,
-    pub(crate) source_digest: warden_core::Digest,
+    /// The bytes' digest; `None` when read with [`Hashing::Off`].
+    source_digest: Option<warden_core::Digest>,
     pub(crate) source_bytes: u64,
+}
+
+impl RawTable {
+    /// The digest of the bytes read.
+    pub(crate) fn source_digest(&self) -> Result<warden_core::Digest, DataError> {
+        self.source_digest
+            .ok_or_else(|| DataError::Internal("the input was read without its digest".into()))
+    }
+}
+
+/// Whether the reader hashes the input as it reads it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hashing {
+    /// SHA-256 of every byte, for [`RawTable::source_digest`].
+    On,
+    /// No digest: for readers that compare data and record nothing of the
+    /// file (drift), hashing would be a tenth of their work.
+    Off,
 }
 
 /// The field without leading and trailing spaces and tabs.
@@ -372,7 +391,7 @@ pub(crate) fn read_raw(
     input: &mut (dyn Read + Send),
     opts: &CsvOptions,
 ) -> Result<RawTable, DataError> {
-    read_raw_with(input, opts, None)
+    read_raw_with(input, opts, None, Hashing::On)
 }
 
 /// Decides, from a column's first rows, whether its values can stop being
@@ -383,11 +402,12 @@ pub(crate) type EarlyDrop<'a> = &'a (dyn Fn(&RawColumn) -> bool + Sync);
 pub(crate) const EARLY_DECISION_ROWS: usize = 20_000;
 
 /// [`read_raw`], asking `early` after [`EARLY_DECISION_ROWS`] rows which
-/// columns to stop keeping.
+/// columns to stop keeping, hashing the input or not.
 pub(crate) fn read_raw_with(
     input: &mut (dyn Read + Send),
     opts: &CsvOptions,
     early: Option<EarlyDrop<'_>>,
+    hashing: Hashing,
 ) -> Result<RawTable, DataError> {
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<u8>, String>>(16);
@@ -408,13 +428,15 @@ pub(crate) fn read_raw_with(
                     }
                 };
                 buf.truncate(n);
-                hasher.update(&buf);
+                if hashing == Hashing::On {
+                    hasher.update(&buf);
+                }
                 total += n as u64;
                 if tx.send(Ok(buf)).is_err() || n == 0 {
                     break;
                 }
             }
-            (hasher.finish(), total)
+            ((hashing == Hashing::On).then(|| hasher.finish()), total)
         });
         let parsed = crate::records::parse_chunks(
             rx,
@@ -472,31 +494,32 @@ fn parse_float(s: &str) -> Option<f64> {
     // One pass over the bytes checks the syntax (sign, digits, one point,
     // exponent), the leading-zero rule and counts the mantissa's digits.
     let b = s.as_bytes();
-    let digit_run = |mut i: usize| {
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
+    // A run of digits from `i`, folded onto `m` (meaningful while there
+    // are at most 19 digits in all): where it ends, and the new `m`.
+    let digits_from = |mut i: usize, mut m: u64| {
+        while let Some(&c) = b.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            m = m.wrapping_mul(10).wrapping_add(u64::from(d));
             i += 1;
         }
-        i
+        (i, m)
     };
+    let digit_run = |i: usize| digits_from(i, 0).0;
     let int_start = usize::from(matches!(b.first(), Some(b'-' | b'+')));
-    let mut i = digit_run(int_start);
+    let (mut i, mut mantissa) = digits_from(int_start, 0);
     if i - int_start > 1 && b[int_start] == b'0' {
         return None;
     }
     let mut digits = i - int_start;
-    // The digits as an integer (meaningful while there are at most 19).
-    let mut mantissa = b[int_start..i].iter().fold(0u64, |m, &c| {
-        m.wrapping_mul(10).wrapping_add(u64::from(c - b'0'))
-    });
     let mut frac_digits = 0;
     if b.get(i) == Some(&b'.') {
         let frac_start = i + 1;
-        i = digit_run(frac_start);
+        (i, mantissa) = digits_from(frac_start, mantissa);
         digits += i - frac_start;
         frac_digits = i - frac_start;
-        mantissa = b[frac_start..i].iter().fold(mantissa, |m, &c| {
-            m.wrapping_mul(10).wrapping_add(u64::from(c - b'0'))
-        });
     }
     if digits == 0 {
         return None;
@@ -686,12 +709,24 @@ pub(crate) fn convert(
     }
     let data = match ty {
         ColumnType::Integer => ColumnData::Integer(typed!(parse_int)),
-        ColumnType::Float => ColumnData::Float(
-            typed!(parse_float)
-                .into_iter()
-                .map(|x| x.unwrap_or(f64::NAN))
-                .collect(),
-        ),
+        ColumnType::Float => {
+            // Written straight into the column (NaN = missing): a column of
+            // options first would allocate and fill twice the memory.
+            let mut v = Vec::with_capacity(n);
+            for r in 0..n {
+                v.push(match col.get(r) {
+                    None => f64::NAN,
+                    Some(s) => parse_float(s).unwrap_or_else(|| {
+                        bad_count += 1;
+                        if bad.len() < limit {
+                            bad.push(r);
+                        }
+                        f64::NAN
+                    }),
+                });
+            }
+            ColumnData::Float(v)
+        }
         ColumnType::Boolean => ColumnData::Boolean(typed!(parse_bool)),
         ColumnType::Date => ColumnData::Date(typed!(parse_date)),
         ColumnType::Text => ColumnData::Text(crate::table::TextColumn::from_options(
@@ -744,8 +779,21 @@ pub fn read_csv(
             columns: type_columns(&raw)?,
             rows: raw.rows,
         },
-        raw.source_digest,
+        raw.source_digest()?,
     ))
+}
+
+/// [`read_csv`] without the input's digest, for callers that record
+/// nothing of the file: the input is not hashed.
+pub fn read_csv_table(
+    input: &mut (dyn Read + Send),
+    opts: &CsvOptions,
+) -> Result<Table, DataError> {
+    let raw = read_raw_with(input, opts, None, Hashing::Off)?;
+    Ok(Table {
+        columns: type_columns(&raw)?,
+        rows: raw.rows,
+    })
 }
 
 /// Types and converts every column by inference, on every core, heaviest

@@ -11,12 +11,23 @@
 
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
-/// Sorts finite floats ascending (a radix sort: the drift tests sort every
-/// column of both samples, and on millions of rows this is most of their
-/// time).
+/// Sorts floats ascending in `f64::total_cmp` order (so `-0.0` before
+/// `0.0`). The drift tests sort every column of both samples, and on
+/// millions of rows that is a fifth of their time: large samples take a
+/// radix sort (voracious, about 1.5x radsort on a million decimals here),
+/// small ones or any with a NaN (which the radix sort's comparisons would
+/// not order) the standard sort.
 pub fn sort_floats(v: &mut [f64]) {
-    radsort::sort(v);
+    use voracious_radix_sort::RadixSort;
+    if v.len() > RADIX_FROM && !v.iter().any(|x| x.is_nan()) {
+        v.voracious_sort();
+    } else {
+        v.sort_unstable_by(f64::total_cmp);
+    }
 }
+
+/// Samples longer than this are radix sorted.
+const RADIX_FROM: usize = 30_000;
 
 /// Kolmogorov–Smirnov two-sample statistic of two **sorted** samples,
 /// as the integer `max |i·n2 − j·n1|` (so `D = h / (n1·n2)` exactly).
@@ -569,6 +580,30 @@ mod tests {
                         )
                     })
             })
+        }
+
+        proptest! {
+            // Large samples take the radix sort: few cases, each long.
+            #![proptest_config(ProptestConfig::with_cases(24))]
+            #[test]
+            fn the_radix_sort_orders_large_samples_as_total_cmp(
+                v in proptest::collection::vec(
+                    prop_oneof![-1e300f64..1e300, -1.0f64..1.0, Just(0.0), Just(-0.0),
+                        Just(f64::MIN_POSITIVE / 4.0), Just(-f64::MIN_POSITIVE), Just(f64::MAX)],
+                    RADIX_FROM..RADIX_FROM + 40_000),
+                nan in proptest::option::of(0..RADIX_FROM)) {
+                let mut v = v;
+                if let Some(i) = nan {
+                    v[i] = f64::NAN;
+                }
+                let mut want = v.clone();
+                want.sort_unstable_by(f64::total_cmp);
+                sort_floats(&mut v);
+                prop_assert_eq!(
+                    v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    want.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+                );
+            }
         }
 
         proptest! {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use warden_core::{Action, VersionRef};
-use warden_data::read::{CsvOptions, read_csv};
+use warden_data::read::{CsvOptions, read_csv_table};
 use warden_data::{ColumnData, Table};
 use warden_ml::profile::ReferenceProfile;
 use warden_monitor::drift::{
@@ -118,9 +118,7 @@ fn threads() -> usize {
 
 fn read_table(path: &Path, opts: &CsvOptions) -> Result<Table, Error> {
     let mut r = crate::data::open_csv(path)?;
-    let (t, _) =
-        read_csv(&mut r, opts).map_err(|e| Error::Data(format!("{}: {e}", path.display())))?;
-    Ok(t)
+    read_csv_table(&mut r, opts).map_err(|e| Error::Data(format!("{}: {e}", path.display())))
 }
 
 /// A column's values as the drift tests take them.
