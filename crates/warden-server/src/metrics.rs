@@ -356,8 +356,9 @@ pub struct Metrics {
     /// monitor's queue was full, or the monitor had stopped (requests
     /// never wait for it).
     pub monitor_dropped: Counter,
-    /// Observations the monitor thread has taken in. Not registered, so
-    /// `/metrics` does not show it.
+    /// `warden_monitor_observed_total`: observations the monitor thread
+    /// has taken in (against `warden_http_requests_total`, the sampled
+    /// share).
     pub monitor_observed: Counter,
     /// `warden_webhook_failures_total`: alerts not delivered: refused or
     /// unreachable after every attempt, or dropped because the webhook's
@@ -373,7 +374,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Every metric at zero, registered for export under the `warden_`
-    /// prefix (all but `monitor_observed`).
+    /// prefix.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("warden");
         let requests = Family::<RequestLabels, ShardedCounter>::default();
@@ -517,8 +518,13 @@ impl Metrics {
             monitor_dropped.clone(),
         );
         registry.register(
+            "monitor_observed",
+            "Observations the monitor took in (against requests: the sampled share)",
+            monitor_observed.clone(),
+        );
+        registry.register(
             "webhook_failures",
-            "Alerts the webhook did not accept after every retry",
+            "Alerts not delivered: refused or unreachable after every retry, or dropped on a full queue",
             webhook_failures.clone(),
         );
         Metrics {
@@ -618,6 +624,22 @@ mod tests {
         }
         let sum = latency_sum(&text);
         assert!((sum - 10.00035).abs() < 1e-9, "{sum}");
+    }
+
+    #[test]
+    fn the_monitor_counters_the_docs_name_are_exported() {
+        let m = Metrics::new();
+        m.monitor_observed.inc();
+        m.monitor_dropped.inc();
+        m.webhook_failures.inc();
+        let text = m.encode();
+        for line in [
+            "warden_monitor_observed_total 1",
+            "warden_monitor_dropped_total 1",
+            "warden_webhook_failures_total 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        }
     }
 
     #[test]
