@@ -375,6 +375,10 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
             "model-manifest.schema.json",
             schemars::schema_for!(ModelManifest),
         ),
+        (
+            "audit-event-payloads.schema.json",
+            schemars::schema_for!(crate::events::Payload),
+        ),
     ]
 }
 

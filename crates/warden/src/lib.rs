@@ -30,6 +30,7 @@ mod datasets;
 pub mod documents;
 mod error;
 mod evaluation;
+pub mod events;
 mod models;
 mod operate;
 pub mod pipeline;

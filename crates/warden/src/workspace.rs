@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 
 use crate::Error;
 use crate::config::{Config, DEFAULT_CONFIG};
+use crate::events;
 use crate::keys::KeyPurpose;
 use crate::ledger::{self, LogState};
 
@@ -168,11 +169,20 @@ impl Workspace {
             acknowledged_at: None,
         };
         tx.insert_key(&record)?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             &ws.actor,
             actions::KEYS_GENERATE,
             &format!("key:{LOG_KEY}"),
-            &json!({"name": LOG_KEY, "algorithm": record.algorithm, "key_id": record.key_id, "purpose": "log", "owner": ws.actor}),
+            &events::KeyChange {
+                name: LOG_KEY.into(),
+                key_id: record.key_id.clone(),
+                algorithm: Some(record.algorithm.clone()),
+                owner: Some(ws.actor.to_string()),
+                purpose: Some(KeyPurpose::Log.as_str().into()),
+                encrypted: None,
+                source: None,
+            },
         )?;
         let grant = RoleGrant {
             actor: ws.actor.clone(),
@@ -181,11 +191,16 @@ impl Workspace {
             time: now,
         };
         tx.grant_role(&grant)?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             &ws.actor,
             actions::ROLES_GRANT,
             &format!("actor:{}", ws.actor),
-            &json!({"actor": ws.actor, "role": "admin", "reason": "workspace creator"}),
+            &events::RoleChange {
+                actor: ws.actor.to_string(),
+                role: "admin".into(),
+                reason: Some("workspace creator".into()),
+            },
         )?;
         ws.commit(tx)?;
         Ok(ws)
@@ -380,11 +395,15 @@ impl Workspace {
     ) -> Error {
         let recorded = (|| -> Result<(), Error> {
             let mut tx = self.store.write()?;
-            tx.append_event(
+            events::append(
+                &mut *tx,
                 &self.actor,
                 actions::INTEGRITY_DISAGREEMENT,
                 &d.row,
-                &json!({"row": d.row, "detail": d.detail}),
+                &events::Disagreed {
+                    row: d.row.clone(),
+                    detail: d.detail.clone(),
+                },
             )?;
             if let Some((name, version)) = model
                 && !tx
@@ -427,12 +446,18 @@ impl Workspace {
                     resolution: None,
                 };
                 let id = tx.save_incident(&incident)?;
-                tx.append_event(
+                events::append(
+                    &mut *tx,
                     &self.actor,
                     "incident.open",
                     &format!("incident:{id}"),
-                    &json!({"incident": id, "model": format!("{name}@{version}"), "kind": "integrity",
-                            "summary": summary, "report": report_digest}),
+                    &events::IncidentOpened {
+                        incident: id,
+                        model: format!("{name}@{version}"),
+                        kind: "integrity".into(),
+                        summary: Some(summary.clone()),
+                        report: Some(report_digest.to_string()),
+                    },
                 )?;
             }
             self.commit(tx)

@@ -21,6 +21,7 @@ use warden_ml::metrics::{
 use warden_ml::robust::{self, Attack};
 use warden_store::{BlobStore, EvaluationRecord, MetadataStore};
 
+use crate::events;
 use crate::{Error, Workspace, frame_for_model};
 
 /// Rows the decision-based attack runs on (it costs thousands of queries a row).
@@ -1215,17 +1216,31 @@ impl Workspace {
         let headline = |f: &Figure| f.value();
         let mut tx = self.store().write()?;
         record.id = tx.insert_evaluation(&record)?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             actions::MODEL_EVALUATE,
             &format!("model:{}", loaded.info.reference()),
-            &json!({
-                "evaluation": record.id, "model": loaded.info.reference(), "model_digest": record.model_digest,
-                "dataset": ds_ref, "report_digest": record.digest,
-                "accuracy": report.performance.accuracy, "roc_auc": headline(&report.performance.roc_auc),
-                "demographic_parity_ratio": report.fairness.iter().map(|f| (f.attribute.clone(), headline(&f.demographic_parity_ratio))).collect::<BTreeMap<_, _>>(),
-                "membership_inference_auc": report.privacy.as_ref().and_then(|p| headline(&p.loss_threshold.auc)),
-            }),
+            &events::Evaluated {
+                evaluation: record.id,
+                model: Some(loaded.info.reference()),
+                model_digest: record.model_digest.clone(),
+                dataset: ds_ref,
+                report_digest: record.digest.clone(),
+                accuracy: Some(report.performance.accuracy),
+                roc_auc: headline(&report.performance.roc_auc),
+                demographic_parity_ratio: Some(
+                    report
+                        .fairness
+                        .iter()
+                        .map(|f| (f.attribute.clone(), headline(&f.demographic_parity_ratio)))
+                        .collect(),
+                ),
+                membership_inference_auc: report
+                    .privacy
+                    .as_ref()
+                    .and_then(|p| headline(&p.loss_threshold.auc)),
+            },
         )?;
         self.commit(tx)?;
         lap("record", &mut seconds);

@@ -11,11 +11,11 @@ use std::collections::HashMap;
 
 use base64::Engine as _;
 use hmac::{KeyInit, Mac};
-use serde_json::json;
 use warden_core::{Action, ActorName, KeyName, Timestamp};
 use warden_store::{ApiKeyRecord, MetadataStore};
 use zeroize::Zeroizing;
 
+use crate::events;
 use crate::{Error, Workspace};
 
 const SECRET_FILE: &str = "apikey.key";
@@ -231,12 +231,19 @@ impl Workspace {
         };
         let mut tx = self.store().write()?;
         tx.save_api_key(&record)?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             "apikey.create",
             &format!("apikey:{name}"),
-            &json!({"name": record.name, "id": id, "role": role, "expires_at": record.expires_at, "rate_limit": rate_limit,
-                    "key_hash_digest": crate::ledger::key_hash_digest(&record.key_hash)}),
+            &events::ApiKeyCreated {
+                name: record.name.clone(),
+                id: id.to_string(),
+                role: role.to_string(),
+                expires_at: record.expires_at.as_ref().map(ToString::to_string),
+                rate_limit,
+                key_hash_digest: Some(crate::ledger::key_hash_digest(&record.key_hash)),
+            },
         )?;
         self.commit(tx)?;
         Ok(ApiKeyCreated { record, key })
@@ -269,11 +276,15 @@ impl Workspace {
         rec.revoked_at = Some(Timestamp::now());
         let mut tx = self.store().write()?;
         tx.save_api_key(&rec)?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             "apikey.revoke",
             &format!("apikey:{name}"),
-            &json!({"name": name, "id": rec.id}),
+            &events::ApiKeyNamed {
+                id: rec.id.clone(),
+                name: Some(name.to_string()),
+            },
         )?;
         self.commit(tx)?;
         Ok(rec)

@@ -11,6 +11,7 @@ use warden_core::{Action, ObjectName, Timestamp};
 use warden_store::{KeyHoldRecord, MetadataStore, MonitorPauseRecord, MonitorWindowRecord};
 
 use crate::error::Error;
+use crate::events;
 use crate::workspace::Workspace;
 
 /// The actor the server's monitor acts as.
@@ -251,11 +252,16 @@ impl Workspace {
         };
         let mut tx = self.store().write()?;
         tx.save_key_hold(&hold)?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             &format!("apikey.{kind}"),
             &format!("apikey:{name}"),
-            &json!({"id": key.id, "rate_limit": rate, "reason": reason}),
+            &events::ApiKeyHeld {
+                id: key.id.clone(),
+                rate_limit: rate,
+                reason: Some(reason.to_string()),
+            },
         )?;
         self.commit(tx)?;
         Ok(KeyHold {
@@ -274,11 +280,15 @@ impl Workspace {
                 "API key {name} is neither blocked nor throttled"
             )));
         }
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             "apikey.unblock",
             &format!("apikey:{name}"),
-            &json!({"id": key.id}),
+            &events::ApiKeyNamed {
+                id: key.id.clone(),
+                name: None,
+            },
         )?;
         self.commit(tx)?;
         Ok(())

@@ -16,6 +16,7 @@ use warden_store::{
     ApprovalRecord, KeyRecord, MetadataStore, ModelRecord, QuarantineRecord, StagePointer,
 };
 
+use crate::events;
 use crate::{Error, Workspace};
 
 /// The DSSE payload type and the statement's predicate type.
@@ -272,12 +273,20 @@ impl Workspace {
         };
         let mut tx = self.store().write()?;
         approval.id = tx.insert_approval(&approval)?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             "model.approve",
             &format!("model:{}@{}", m.name, m.version),
-            &json!({"approval": approval.id, "model": format!("{}@{}", m.name, m.version), "digest": m.digest,
-                    "env": env, "key": key.name, "key_id": key.key_id, "comment": comment}),
+            &events::Approved {
+                approval: approval.id,
+                model: format!("{}@{}", m.name, m.version),
+                digest: Some(m.digest.clone()),
+                env: env.to_string(),
+                key: key.name.to_string(),
+                key_id: key.key_id.clone(),
+                comment: comment.map(str::to_string),
+            },
         )?;
         self.commit(tx)?;
         Ok(Approved {
@@ -376,11 +385,17 @@ impl Workspace {
             tx.remove_stage(&m.name, env)?;
         }
         tx.set_quarantine(&q)?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             "model.quarantine",
             &format!("model:{}@{}", m.name, m.version),
-            &json!({"model": format!("{}@{}", m.name, m.version), "digest": m.digest, "reason": reason, "removed_from": removed}),
+            &events::Quarantined {
+                model: format!("{}@{}", m.name, m.version),
+                digest: Some(m.digest.clone()),
+                reason: Some(reason.to_string()),
+                removed_from: removed.clone(),
+            },
         )?;
         self.commit(tx)?;
         Ok((q, removed))
@@ -406,11 +421,15 @@ impl Workspace {
         q.release_reason = Some(reason.to_string());
         let mut tx = self.store().write()?;
         tx.set_quarantine(&q)?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             "model.release",
             &format!("model:{}@{}", m.name, m.version),
-            &json!({"model": format!("{}@{}", m.name, m.version), "reason": reason}),
+            &events::Released {
+                model: format!("{}@{}", m.name, m.version),
+                reason: Some(reason.to_string()),
+            },
         )?;
         self.commit(tx)?;
         Ok(q)
@@ -460,11 +479,17 @@ impl Workspace {
             updated_by: self.actor().clone(),
             updated_at: Timestamp::now(),
         })?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             "model.rollback",
             &format!("model:{model}@{to}"),
-            &json!({"model": model, "env": env, "from": current, "to": to}),
+            &events::RolledBack {
+                model: model.to_string(),
+                env: env.to_string(),
+                from: current,
+                to,
+            },
         )?;
         self.commit(tx)?;
         Ok(RolledBack {

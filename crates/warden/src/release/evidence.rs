@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use warden_core::{Action, Digest, Timestamp, VersionRef, actions, canonical_json};
 use warden_store::{BlobStore, EvidenceRecord, MetadataStore, ModelRecord};
 
+use crate::events;
 use crate::{Error, Workspace};
 
 /// Largest report accepted.
@@ -675,17 +676,21 @@ impl Workspace {
         };
         let mut tx = self.store().write()?;
         rec.id = tx.insert_evidence(&rec)?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             actions::EVIDENCE_ADD,
             &format!("model:{}@{}", m.name, m.version),
-            &json!({
-                "evidence": rec.id, "tool": rec.tool, "kind": rec.kind,
-                "report": rec.report_digest,
-                "summary_digest": Digest::of(rec.summary.as_bytes()).to_string(),
-                "findings": summary.findings, "max_score": summary.max_score,
-                "model_digest": m.digest,
-            }),
+            &events::EvidenceAdded {
+                evidence: rec.id,
+                tool: rec.tool.clone(),
+                kind: rec.kind.clone(),
+                report: rec.report_digest.clone(),
+                summary_digest: Digest::of(rec.summary.as_bytes()).to_string(),
+                findings: Some(summary.findings),
+                max_score: Some(summary.max_score),
+                model_digest: Some(m.digest.clone()),
+            },
         )?;
         self.commit(tx)?;
         Ok(EvidenceInfo {

@@ -11,6 +11,7 @@ use warden_core::{Action, Digest, Timestamp, VersionRef, actions, canonical_json
 use warden_policy::Gate;
 use warden_store::{GateDecisionRecord, MetadataStore, ModelRecord, StagePointer};
 
+use crate::events;
 use crate::{Error, Workspace};
 
 /// The version of the policy input document.
@@ -296,7 +297,8 @@ impl Workspace {
                 updated_at: now,
             })?;
         }
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             if outcome.allowed {
                 "model.promote"
@@ -304,12 +306,17 @@ impl Workspace {
                 "gate.denied"
             },
             &format!("model:{}@{}", m.name, m.version),
-            &json!({
-                "model": outcome.model, "digest": m.digest, "env": env, "decision": id,
-                "allowed": outcome.allowed, "reasons": outcome.reasons,
-                "policy_digest": outcome.policy_digest, "input_digest": outcome.input_digest,
-                "previous": previous,
-            }),
+            &events::GateDecided {
+                model: outcome.model.clone(),
+                digest: Some(m.digest.clone()),
+                env: env.to_string(),
+                decision: Some(id),
+                allowed: Some(outcome.allowed),
+                reasons: Some(outcome.reasons.clone()),
+                policy_digest: Some(outcome.policy_digest.clone()),
+                input_digest: Some(outcome.input_digest.clone()),
+                previous,
+            },
         )?;
         self.commit(tx)?;
         Ok(PromoteOutcome {

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use warden_core::{Action, Timestamp, VersionRef, canonical_json};
 use warden_store::{BlobStore, IncidentRecord, MetadataStore, QuarantineRecord};
 
+use crate::events;
 use crate::{Error, Workspace};
 
 /// The incident kinds.
@@ -227,18 +228,31 @@ impl Workspace {
                 released_at: None,
                 release_reason: None,
             })?;
-            tx.append_event(
+            events::append(
+                &mut *tx,
                 self.actor(),
                 "model.quarantine",
                 &format!("model:{title}"),
-                &json!({"model": title, "digest": m.digest, "reason": format!("incident {}", incident.id), "removed_from": held}),
+                &events::Quarantined {
+                    model: title.clone(),
+                    digest: Some(m.digest.clone()),
+                    reason: Some(format!("incident {}", incident.id)),
+                    removed_from: held.clone(),
+                },
             )?;
         }
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             "incident.open",
             &format!("incident:{}", incident.id),
-            &json!({"incident": incident.id, "model": title, "kind": kind, "summary": summary, "report": report_digest}),
+            &events::IncidentOpened {
+                incident: incident.id,
+                model: title.clone(),
+                kind: kind.to_string(),
+                summary: Some(summary.to_string()),
+                report: Some(report_digest.to_string()),
+            },
         )?;
         self.commit(tx)?;
         Ok(IncidentOpened {
@@ -295,11 +309,15 @@ impl Workspace {
         i.resolution = Some(resolution.to_string());
         let mut tx = self.store().write()?;
         tx.save_incident(&i)?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             "incident.close",
             &format!("incident:{id}"),
-            &json!({"incident": id, "resolution": resolution}),
+            &events::IncidentClosed {
+                incident: id,
+                resolution: resolution.to_string(),
+            },
         )?;
         self.commit(tx)?;
         Ok(i)

@@ -12,6 +12,7 @@ use warden_core::{Action, Timestamp, VersionRef, canonical_json};
 use warden_scan::{Options, Report};
 use warden_store::{BlobStore, MetadataStore, ModelRecord, ScanRecord};
 
+use crate::events;
 use crate::{Error, Workspace};
 
 /// Findings carried into the policy input (the full list is in the report blob).
@@ -86,17 +87,23 @@ impl Workspace {
         };
         let mut tx = self.store().write()?;
         rec.id = tx.insert_scan(&rec)?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             "scan.record",
             &subject,
-            &json!({
-                "scan": rec.id, "target": target, "profile": rec.profile, "max_severity": max,
-                "findings": rec.findings, "files": rec.files, "incomplete": rec.incomplete,
-                "report": rec.report_digest,
-                "model": m.as_ref().map(|m| format!("{}@{}", m.name, m.version)),
-                "model_digest": m.as_ref().map(|m| m.digest.clone()),
-            }),
+            &events::ScanRecorded {
+                scan: rec.id,
+                target: Some(target.to_string()),
+                profile: rec.profile.clone(),
+                max_severity: max.to_string(),
+                findings: rec.findings,
+                files: rec.files,
+                incomplete: rec.incomplete,
+                report: rec.report_digest.clone(),
+                model: m.as_ref().map(|m| format!("{}@{}", m.name, m.version)),
+                model_digest: m.as_ref().map(|m| m.digest.clone()),
+            },
         )?;
         self.commit(tx)?;
         Ok(rec)

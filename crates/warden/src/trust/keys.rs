@@ -3,11 +3,11 @@
 use std::path::Path;
 
 use serde::Serialize;
-use serde_json::json;
 use warden_artifact::keys::{Algorithm, PublicKey, SigningKey};
 use warden_core::{Action, KeyName, Timestamp, actions};
 use warden_store::{KeyRecord, MetadataStore};
 
+use crate::events;
 use crate::workspace::LOG_KEY;
 use crate::{Error, Workspace};
 
@@ -265,13 +265,20 @@ impl Workspace {
         };
         let mut tx = self.store().write()?;
         tx.insert_key(&record)?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             action,
             &format!("key:{name}"),
-            &json!({"name": name, "algorithm": record.algorithm, "key_id": record.key_id,
-                    "owner": record.owner, "purpose": record.purpose,
-                    "encrypted": encrypted_here && self.passphrase_bytes().is_some()}),
+            &events::KeyChange {
+                name: name.to_string(),
+                key_id: record.key_id.clone(),
+                algorithm: Some(record.algorithm.clone()),
+                owner: record.owner.as_ref().map(ToString::to_string),
+                purpose: record.purpose.clone(),
+                encrypted: Some(encrypted_here && self.passphrase_bytes().is_some()),
+                source: None,
+            },
         )?;
         self.commit(tx)?;
         Ok(KeyInfo {
@@ -306,11 +313,20 @@ impl Workspace {
                 "key {name} is already acknowledged or is revoked"
             )));
         }
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             actions::KEYS_ACKNOWLEDGE,
             &format!("key:{name}"),
-            &json!({"name": name, "key_id": record.key_id, "owner": record.owner}),
+            &events::KeyChange {
+                name: name.to_string(),
+                key_id: record.key_id.clone(),
+                algorithm: None,
+                owner: record.owner.as_ref().map(ToString::to_string),
+                purpose: None,
+                encrypted: None,
+                source: None,
+            },
         )?;
         self.commit(tx)?;
         record.acknowledged_by = Some(self.actor().clone());
@@ -393,12 +409,20 @@ impl Workspace {
             acknowledged_at: None,
         };
         tx.insert_key(&record)?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             actions::KEYS_TRUST,
             &format!("key:{name}"),
-            &json!({"name": name, "algorithm": record.algorithm, "key_id": record.key_id,
-                    "purpose": record.purpose, "source": file.display().to_string()}),
+            &events::KeyChange {
+                name: name.to_string(),
+                key_id: record.key_id.clone(),
+                algorithm: Some(record.algorithm.clone()),
+                owner: None,
+                purpose: record.purpose.clone(),
+                encrypted: None,
+                source: Some(file.display().to_string()),
+            },
         )?;
         self.commit(tx)?;
         Ok(KeyInfo {
@@ -425,11 +449,20 @@ impl Workspace {
         if !tx.revoke_key(name, self.actor(), &now)? {
             return Err(Error::Conflict(format!("key {name} is already revoked")));
         }
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             actions::KEYS_REVOKE,
             &format!("key:{name}"),
-            &json!({"name": name, "key_id": record.key_id}),
+            &events::KeyChange {
+                name: name.to_string(),
+                key_id: record.key_id.clone(),
+                algorithm: None,
+                owner: None,
+                purpose: None,
+                encrypted: None,
+                source: None,
+            },
         )?;
         self.commit(tx)?;
         let mut summary = KeySummary::from(&record);

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use warden_core::{Digest, ObjectName, actions};
 use warden_store::{EvaluationRecord, MetadataStore, ReadTx, StoredEvent, merkle};
 
-use crate::Error;
+use crate::{Error, events};
 
 /// Actions whose events change a registry row that decisions read.
 pub(crate) const STATE_ACTIONS: &[&str] = &[
@@ -97,85 +97,11 @@ pub(crate) struct LogState {
     pub holds: BTreeMap<String, (String, i64)>,
 }
 
-#[derive(Deserialize)]
-struct GrantPayload {
-    actor: String,
-    role: String,
-}
-
-#[derive(Deserialize)]
-struct KeyPayload {
-    name: String,
-    key_id: String,
-    #[serde(default)]
-    owner: Option<String>,
-    #[serde(default)]
-    purpose: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct PromotePayload {
-    model: String,
-    env: String,
-}
-
-#[derive(Deserialize)]
-struct RollbackPayload {
-    model: String,
-    env: String,
-    to: u64,
-}
-
-#[derive(Deserialize)]
-struct QuarantinePayload {
-    model: String,
-    #[serde(default)]
-    removed_from: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct ReleasePayload {
-    model: String,
-}
-
-#[derive(Deserialize)]
-struct ApprovePayload {
-    approval: u64,
-    model: String,
-    env: String,
-    key: String,
-    key_id: String,
-}
-
-#[derive(Deserialize)]
-struct ApiKeyCreatePayload {
-    name: String,
-    id: String,
-    role: String,
-    expires_at: Option<String>,
-    #[serde(default)]
-    key_hash_digest: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ApiKeyIdPayload {
-    id: String,
-}
-
 /// Splits `name@version` as events write model versions.
 fn split_version(s: &str, seq: i64) -> Result<(String, u64), Error> {
     let bad = || Error::Verification(format!("event {seq}: {s:?} is not NAME@VERSION"));
     let (name, v) = s.rsplit_once('@').ok_or_else(bad)?;
     Ok((name.to_string(), v.parse().map_err(|_| bad())?))
-}
-
-fn payload<'a, T: Deserialize<'a>>(e: &'a StoredEvent) -> Result<T, Error> {
-    serde_json::from_str(&e.payload).map_err(|err| {
-        Error::Verification(format!(
-            "event {} ({}): its payload is not what that action records: {err}",
-            e.seq, e.action
-        ))
-    })
 }
 
 /// Checks that an event row agrees with its own canonical text: the leaf
@@ -261,15 +187,15 @@ impl LogState {
         let seq = e.seq;
         match e.action.as_str() {
             actions::ROLES_GRANT => {
-                let p: GrantPayload = payload(e)?;
+                let p: events::RoleChange = events::read(e)?;
                 self.grants.insert((p.actor, p.role), seq);
             }
             actions::ROLES_REVOKE => {
-                let p: GrantPayload = payload(e)?;
+                let p: events::RoleChange = events::read(e)?;
                 self.grants.remove(&(p.actor, p.role));
             }
             actions::KEYS_GENERATE | actions::KEYS_TRUST | actions::KEYS_ENROL => {
-                let p: KeyPayload = payload(e)?;
+                let p: events::KeyChange = events::read(e)?;
                 let purpose = p
                     .purpose
                     .filter(|x| crate::keys::KeyPurpose::parse(x).is_ok());
@@ -286,30 +212,30 @@ impl LogState {
                 );
             }
             actions::KEYS_ACKNOWLEDGE => {
-                let p: KeyPayload = payload(e)?;
+                let p: events::KeyChange = events::read(e)?;
                 if let Some(k) = self.keys.get_mut(&p.name) {
                     k.acknowledged = true;
                     k.seq = seq;
                 }
             }
             actions::KEYS_REVOKE => {
-                let p: KeyPayload = payload(e)?;
+                let p: events::KeyChange = events::read(e)?;
                 if let Some(k) = self.keys.get_mut(&p.name) {
                     k.revoked = true;
                     k.seq = seq;
                 }
             }
             "model.promote" => {
-                let p: PromotePayload = payload(e)?;
+                let p: events::GateDecided = events::read(e)?;
                 let (name, v) = split_version(&p.model, seq)?;
                 self.pointers.insert((name, p.env), (v, seq));
             }
             "model.rollback" => {
-                let p: RollbackPayload = payload(e)?;
+                let p: events::RolledBack = events::read(e)?;
                 self.pointers.insert((p.model, p.env), (p.to, seq));
             }
             "model.quarantine" => {
-                let p: QuarantinePayload = payload(e)?;
+                let p: events::Quarantined = events::read(e)?;
                 let (name, v) = split_version(&p.model, seq)?;
                 for env in p.removed_from {
                     self.pointers.remove(&(name.clone(), env));
@@ -317,12 +243,12 @@ impl LogState {
                 self.quarantined.insert((name, v), seq);
             }
             "model.release" => {
-                let p: ReleasePayload = payload(e)?;
+                let p: events::Released = events::read(e)?;
                 let (name, v) = split_version(&p.model, seq)?;
                 self.quarantined.remove(&(name, v));
             }
             "model.approve" => {
-                let p: ApprovePayload = payload(e)?;
+                let p: events::Approved = events::read(e)?;
                 let (model, version) = split_version(&p.model, seq)?;
                 self.approvals.insert(
                     p.approval,
@@ -338,7 +264,7 @@ impl LogState {
                 );
             }
             "apikey.create" => {
-                let p: ApiKeyCreatePayload = payload(e)?;
+                let p: events::ApiKeyCreated = events::read(e)?;
                 self.api_keys.insert(
                     p.id,
                     LoggedApiKey {
@@ -352,19 +278,19 @@ impl LogState {
                 );
             }
             "apikey.revoke" => {
-                let p: ApiKeyIdPayload = payload(e)?;
+                let p: events::ApiKeyNamed = events::read(e)?;
                 if let Some(k) = self.api_keys.get_mut(&p.id) {
                     k.revoked = true;
                     k.seq = seq;
                 }
             }
             "apikey.block" | "apikey.throttle" => {
-                let p: ApiKeyIdPayload = payload(e)?;
+                let p: events::ApiKeyHeld = events::read(e)?;
                 let kind = e.action.trim_start_matches("apikey.").to_string();
                 self.holds.insert(p.id, (kind, seq));
             }
             "apikey.unblock" => {
-                let p: ApiKeyIdPayload = payload(e)?;
+                let p: events::ApiKeyNamed = events::read(e)?;
                 self.holds.remove(&p.id);
             }
             _ => {}
@@ -813,31 +739,6 @@ impl crate::Workspace {
     }
 }
 
-/// What an `evidence.add` event records of its row.
-#[derive(Deserialize)]
-struct EvidencePayload {
-    evidence: u64,
-    tool: String,
-    kind: String,
-    report: String,
-    summary_digest: String,
-}
-
-/// What a `scan.record` event records of its row.
-#[derive(Deserialize)]
-struct ScanPayload {
-    scan: u64,
-    profile: String,
-    max_severity: String,
-    findings: u64,
-    files: u64,
-    incomplete: u64,
-    report: String,
-    /// `NAME@V`, in events recorded since scans name their version.
-    #[serde(default)]
-    model: Option<String>,
-}
-
 /// Matches rows to the events that recorded them, by id: the first row
 /// with no event, the first row that differs from its event (as `differs`
 /// names it), or else the first event whose row is gone.
@@ -886,7 +787,7 @@ pub(crate) fn evidence_disagreement(
     let mut logged = BTreeMap::new();
     for e in events.iter().filter(|e| e.subject == subject) {
         check_event_row(e)?;
-        let p: EvidencePayload = payload(e)?;
+        let p: events::EvidenceAdded = events::read(e)?;
         logged.insert(p.evidence, (p, e));
     }
     Ok(rows_against_events(
@@ -895,7 +796,7 @@ pub(crate) fn evidence_disagreement(
         actions::EVIDENCE_ADD,
         |r| r.id,
         |r| format!("evidence {} ({}) of {version}", r.id, r.tool),
-        |p: &EvidencePayload| format!("evidence {} ({}) of {version}", p.evidence, p.tool),
+        |p: &events::EvidenceAdded| format!("evidence {} ({}) of {version}", p.evidence, p.tool),
         |p, e, r| {
             let mut d = Vec::new();
             if p.tool != r.tool || p.kind != r.kind {
@@ -928,7 +829,7 @@ pub(crate) fn scan_disagreement(
     let ids: BTreeSet<u64> = rows.iter().map(|r| r.id).collect();
     let mut logged = BTreeMap::new();
     for e in events {
-        let p: ScanPayload = payload(e)?;
+        let p: events::ScanRecorded = events::read(e)?;
         if p.model.as_deref() == Some(version) || e.subject == subject || ids.contains(&p.scan) {
             check_event_row(e)?;
             logged.insert(p.scan, (p, e));
@@ -940,7 +841,7 @@ pub(crate) fn scan_disagreement(
         "scan.record",
         |r| r.id,
         |r| format!("scan {} of {version}", r.id),
-        |p: &ScanPayload| format!("scan {} of {version}", p.scan),
+        |p: &events::ScanRecorded| format!("scan {} of {version}", p.scan),
         |p, e, r| {
             let mut d = Vec::new();
             if p.report != r.report_digest {
@@ -962,15 +863,6 @@ pub(crate) fn scan_disagreement(
     ))
 }
 
-/// What a `model.evaluate` event records of its row.
-#[derive(Deserialize)]
-struct EvaluationPayload {
-    evaluation: u64,
-    model_digest: String,
-    dataset: String,
-    report_digest: String,
-}
-
 /// Whether the evaluation rows of one model version (`NAME@V`) agree with
 /// the `model.evaluate` events, as [`evidence_disagreement`] checks
 /// evidence: every row was recorded by an event with its report digest,
@@ -987,7 +879,7 @@ pub(crate) fn evaluation_disagreement(
     let mut logged = BTreeMap::new();
     for e in events.iter().filter(|e| e.subject == subject) {
         check_event_row(e)?;
-        let p: EvaluationPayload = payload(e)?;
+        let p: events::Evaluated = events::read(e)?;
         logged.insert(p.evaluation, (p, e));
     }
     Ok(rows_against_events(
@@ -996,7 +888,7 @@ pub(crate) fn evaluation_disagreement(
         actions::MODEL_EVALUATE,
         |r| r.id,
         |r| format!("evaluation {} of {version}", r.id),
-        |p: &EvaluationPayload| format!("evaluation {} of {version}", p.evaluation),
+        |p: &events::Evaluated| format!("evaluation {} of {version}", p.evaluation),
         |p, e, r| {
             let mut d = Vec::new();
             if p.report_digest != r.digest {
@@ -1052,7 +944,7 @@ pub(crate) fn recorded_row_disagreements(
         }
     }
     for e in tx.events_with_actions(&["scan.record"])? {
-        let p: ScanPayload = payload(&e)?;
+        let p: events::ScanRecorded = events::read(&e)?;
         // Named by the event, else by its subject, else by the row it recorded.
         let named = p
             .model

@@ -5,6 +5,7 @@ use serde_json::json;
 use warden_core::{Action, ActorName, RoleName, Timestamp, actions};
 use warden_store::{MetadataStore, RoleGrant};
 
+use crate::events;
 use crate::{Error, Workspace};
 
 /// Every grant in the workspace and the roles the policy knows.
@@ -57,11 +58,16 @@ impl Workspace {
                 "{actor} already holds the role {role}"
             )));
         }
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             actions::ROLES_GRANT,
             &format!("actor:{actor}"),
-            &json!({"actor": actor, "role": role}),
+            &events::RoleChange {
+                actor: actor.to_string(),
+                role: role.to_string(),
+                reason: None,
+            },
         )?;
         self.commit(tx)?;
         Ok(grant)
@@ -83,11 +89,16 @@ impl Workspace {
         if !tx.revoke_role(actor, role)? {
             return Err(Error::NotFound(format!("a grant of {role} to {actor}")));
         }
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             actions::ROLES_REVOKE,
             &format!("actor:{actor}"),
-            &json!({"actor": actor, "role": role}),
+            &events::RoleChange {
+                actor: actor.to_string(),
+                role: role.to_string(),
+                reason: None,
+            },
         )?;
         self.commit(tx)?;
         Ok(())

@@ -13,11 +13,11 @@
 use std::collections::HashMap;
 
 use hmac::Mac;
-use serde_json::json;
 use warden_core::{Action, KeyName, RoleName, Timestamp};
 use warden_store::{AccessTokenRecord, MetadataStore};
 use zeroize::Zeroizing;
 
+use crate::events;
 use crate::{Error, KeyRejection, Workspace};
 
 /// Every personal access token starts with this.
@@ -145,13 +145,19 @@ impl Workspace {
         };
         let mut tx = self.store().write()?;
         tx.save_access_token(&record)?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             &owner,
             CREATE,
             &format!("token:{owner}/{name}"),
-            &json!({"id": id, "name": record.name, "owner": owner, "roles": record.roles,
-                    "expires_at": record.expires_at,
-                    "token_hash_digest": crate::ledger::key_hash_digest(&record.token_hash)}),
+            &events::TokenCreated {
+                id: id.to_string(),
+                name: record.name.clone(),
+                owner: owner.to_string(),
+                roles: record.roles.iter().map(ToString::to_string).collect(),
+                expires_at: record.expires_at.to_string(),
+                token_hash_digest: crate::ledger::key_hash_digest(&record.token_hash),
+            },
         )?;
         self.commit(tx)?;
         Ok(TokenCreated { record, token })
@@ -188,11 +194,16 @@ impl Workspace {
         rec.revoked_at = Some(Timestamp::now());
         let mut tx = self.store().write()?;
         tx.save_access_token(&rec)?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             &me,
             REVOKE,
             &format!("token:{me}/{name}"),
-            &json!({"id": rec.id, "name": name, "owner": me}),
+            &events::TokenRevoked {
+                id: rec.id.clone(),
+                name: name.to_string(),
+                owner: me.to_string(),
+            },
         )?;
         self.commit(tx)?;
         Ok(rec)
@@ -213,39 +224,26 @@ impl Workspace {
         let mut read = self.store().read()?;
         let mut logged: HashMap<String, Logged> = HashMap::new();
         for e in read.events_with_actions(&[CREATE, REVOKE])? {
-            let p: serde_json::Value = crate::error::parse_stored(
-                &e.payload,
-                format!("audit event {}", e.seq),
-                "payload",
-            )?;
-            let id = p["id"].as_str().unwrap_or_default().to_string();
             if e.action == CREATE {
-                let roles = p["roles"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|r| r.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let p: events::TokenCreated = events::read(&e)?;
                 logged.insert(
-                    id,
+                    p.id,
                     Logged {
                         owner: e.actor.clone(),
-                        name: p["name"].as_str().unwrap_or_default().to_string(),
-                        roles,
-                        hash_digest: p["token_hash_digest"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_string(),
-                        expires_at: p["expires_at"].as_str().unwrap_or_default().to_string(),
+                        name: p.name,
+                        roles: p.roles,
+                        hash_digest: p.token_hash_digest,
+                        expires_at: p.expires_at,
                         revoked: false,
                     },
                 );
-            } else if let Some(l) = logged.get_mut(&id)
-                && l.owner == e.actor
-            {
-                l.revoked = true;
+            } else {
+                let p: events::TokenRevoked = events::read(&e)?;
+                if let Some(l) = logged.get_mut(&p.id)
+                    && l.owner == e.actor
+                {
+                    l.revoked = true;
+                }
             }
         }
         let mut refused = Vec::new();
