@@ -435,6 +435,23 @@ fn demo_runs_and_keeps_a_verifiable_workspace() {
     );
     ok(warden(&kept, "aud").args(["audit", "verify"]));
     ok(warden(&kept, "aud").args(["audit", "check-proof", "audit-proof-0.json"]));
+    // Every event the demo recorded is its action's typed payload (what
+    // docs/schemas/audit-event-payloads.schema.json describes), but for
+    // the two that carry lower layers' settings.
+    let log: serde_json::Value =
+        serde_json::from_str(&ok(warden(&kept, "aud").args(["audit", "log", "--json"]))).unwrap();
+    let mut typed = std::collections::BTreeSet::new();
+    for e in log.as_array().unwrap() {
+        let action = e["action"].as_str().unwrap();
+        if matches!(action, "model.train" | "model.import") {
+            continue;
+        }
+        let doc = serde_json::json!({"action": action, "payload": e["payload"]});
+        serde_json::from_value::<warden::events::Payload>(doc)
+            .unwrap_or_else(|err| panic!("event {} ({action}): {err}", e["seq"]));
+        typed.insert(action.to_string());
+    }
+    assert!(typed.len() >= 20, "{typed:?}");
     run_printed_commands(&stdout);
     // The demo's models are registered and its exported package verifies;
     // its tampered copy does not.

@@ -39,12 +39,16 @@ pub const DEFAULT_CONFIG: &str = r#"# Warden workspace configuration.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `[policy]`: the authorisation policy.
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// `[keys]`: which keys the engine signs with.
     #[serde(default)]
     pub keys: KeysConfig,
+    /// `[data]`: source pins.
     #[serde(default)]
     pub data: DataConfig,
+    /// `[gates]`: environments and their gate policy.
     #[serde(default)]
     pub gates: GatesConfig,
 }
@@ -53,6 +57,8 @@ pub struct Config {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatesConfig {
+    /// The environments a model is promoted through, in order (default `dev`,
+    /// `staging`, `production`; never empty).
     #[serde(default = "default_environments")]
     pub environments: Vec<String>,
     /// User gate policy files (default: the bundled gate).
@@ -76,6 +82,7 @@ fn default_environments() -> Vec<String> {
     ["dev", "staging", "production"].map(String::from).to_vec()
 }
 
+/// `[data]`: settings for ingest.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
@@ -84,6 +91,7 @@ pub struct DataConfig {
     pub pins: std::collections::BTreeMap<String, String>,
 }
 
+/// `[policy]`: the authorisation policy.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
@@ -91,9 +99,12 @@ pub struct PolicyConfig {
     pub authz: Option<PathBuf>,
 }
 
+/// `[keys]`: which keys the engine signs with.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeysConfig {
+    /// The key `warden train`, `model import` and other pipeline steps sign
+    /// with (default `pipeline`).
     #[serde(default = "default_pipeline_key")]
     pub pipeline: String,
 }

@@ -25,20 +25,33 @@ fn version_one() -> u32 {
 /// holds and what the checks found (`warden.dataset/v1`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DatasetManifest {
+    /// Version of this document's schema ([`SCHEMA_VERSION`] when written by
+    /// this build; 1 when absent).
     #[serde(default = "version_one")]
     pub schema_version: u32,
     /// `warden.dataset/v1`.
     pub format: String,
+    /// The dataset's name.
     pub name: String,
+    /// The version number, from 1; one more than the previous version's.
     pub version: u64,
+    /// The source file as read.
     pub source: DatasetSource,
+    /// What ingest did to the source, and its digest.
     pub transform: DatasetTransform,
+    /// The stored table.
     pub output: DatasetOutput,
+    /// The target, id, sensitive and feature columns.
     pub roles: DatasetRoles,
+    /// What validation, PII detection and the poisoning screen found.
     pub checks: DatasetChecks,
+    /// Digests of the ingest report's blobs.
     pub report: ReportDigests,
+    /// The inputs and the previous version.
     pub lineage: DatasetLineage,
+    /// The actor who ingested it.
     pub created_by: String,
+    /// When it was ingested (RFC 3339).
     pub created_at: String,
 }
 
@@ -47,7 +60,9 @@ pub struct DatasetManifest {
 pub struct DatasetSource {
     /// Digest of the source bytes.
     pub digest: String,
+    /// Size of the source, in bytes.
     pub bytes: u64,
+    /// Data rows in the source, the header not counted.
     pub rows: u64,
     /// The file name given at ingest.
     pub name: String,
@@ -60,6 +75,7 @@ pub struct DatasetSource {
 pub struct DatasetTransform {
     /// Digest of the canonical JSON of `spec`.
     pub digest: String,
+    /// The transform itself.
     pub spec: TransformSpec,
 }
 
@@ -83,6 +99,7 @@ pub struct TransformSpec {
     /// Whether the poisoning screen ran.
     #[serde(default)]
     pub screen: bool,
+    /// The version of Warden that ran the ingest.
     pub warden_version: String,
 }
 
@@ -93,6 +110,8 @@ pub struct DatasetOutput {
     pub digest: String,
     /// `warden-canonical-csv/v1`.
     pub format: String,
+    /// Rows in the stored table (fewer than the source's when suspects were
+    /// dropped).
     pub rows: u64,
     /// Column names and types.
     pub schema: Vec<Value>,
@@ -101,16 +120,23 @@ pub struct DatasetOutput {
 /// What each column is for.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DatasetRoles {
+    /// The label column (`None`: none declared).
     pub target: Option<String>,
+    /// The row id column (`None`: none declared).
     pub id: Option<String>,
+    /// Sensitive attributes: kept for fairness checks, never features.
     pub sensitive: Vec<String>,
+    /// The columns kept as features, in source order.
     pub features: Vec<String>,
 }
 
 /// What the data checks found.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DatasetChecks {
+    /// Whether the table met the declared schema and expectations (always
+    /// `true`: a failed expectation stops the ingest).
     pub schema_valid: bool,
+    /// Personal data detected, and what remains unmasked.
     pub pii: PiiCheck,
     /// Share of the stored rows the poisoning screen suspects (`None`: not
     /// screened; 0 when the suspects were dropped).
@@ -157,13 +183,16 @@ pub struct PiiCheck {
 /// Digests of a report's JSON and Markdown forms.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReportDigests {
+    /// `sha256:` digest of the report's canonical JSON.
     pub json: String,
+    /// `sha256:` digest of the report's Markdown.
     pub markdown: String,
 }
 
 /// Where a dataset version comes from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DatasetLineage {
+    /// The inputs it was made from (the source file).
     pub parents: Vec<LineageParent>,
     /// `NAME@V` of the version before, if any.
     pub previous_version: Option<String>,
@@ -174,6 +203,7 @@ pub struct DatasetLineage {
 pub struct LineageParent {
     /// `source`.
     pub kind: String,
+    /// The input's `sha256:` digest.
     pub digest: String,
 }
 
@@ -182,23 +212,30 @@ pub struct LineageParent {
 /// It is a file of the signed package.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ModelManifest {
+    /// Version of this document's schema ([`SCHEMA_VERSION`] when written by
+    /// this build; 1 when absent).
     #[serde(default = "version_one")]
     pub schema_version: u32,
     /// `warden.model/v1`.
     pub format: String,
+    /// The model's name.
     pub name: String,
+    /// What kind of model it is and how it is built.
     pub model: ModelSection,
     /// Tensor names, dtypes and shapes of the weights (native models).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tensors: Option<Value>,
+    /// The features a record must carry.
     pub input: ModelInput,
     /// The fitted preprocessing (native models).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preprocessing: Option<Value>,
+    /// The label column and the classes.
     pub labels: ModelLabels,
     /// How it was trained (models trained by Warden).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training: Option<Training>,
+    /// The datasets, file and build it comes from.
     pub provenance: ModelProvenance,
 }
 
@@ -238,7 +275,8 @@ impl ModelManifest {
 /// The model itself.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ModelSection {
-    /// `logreg`, `mlp` or `onnx`.
+    /// `logreg` or `mlp` (trained by Warden), `onnx`, or a tree ensemble's
+    /// file format: `xgboost-json`, `xgboost-ubjson`, `lightgbm-text`.
     pub kind: String,
     /// The network's shape (native models).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -246,12 +284,14 @@ pub struct ModelSection {
     /// How records become the ONNX graph's input (ONNX models).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onnx: Option<Value>,
+    /// The ONNX IR version of the file (ONNX models).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ir_version: Option<i64>,
     /// Operator set imports: (domain, version).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opsets: Option<Vec<(String, i64)>>,
-    /// The program that wrote the ONNX file.
+    /// The program that wrote the ONNX file, or for a tree ensemble its
+    /// library, objective, trees and iterations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub producer: Option<String>,
     /// The operators the graph uses.
@@ -262,12 +302,14 @@ pub struct ModelSection {
 /// The features a record must carry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ModelInput {
+    /// The features, in the order the model takes them.
     pub features: Vec<FeatureSpec>,
 }
 
 /// One input feature.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FeatureSpec {
+    /// The feature's name: the dataset column it is read from.
     pub name: String,
     /// `numeric` or `categorical`.
     #[serde(rename = "type")]
@@ -278,11 +320,14 @@ pub struct FeatureSpec {
     /// Training range (numeric features).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
+    /// Upper end of the training range (numeric features).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
     /// Known categories (categorical features).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub categories: Option<Vec<String>>,
+    /// Whether the value may be missing (it was missing in training; always
+    /// `false` for imported models).
     pub nullable: bool,
 }
 
@@ -300,8 +345,13 @@ pub struct ModelLabels {
 pub struct Training {
     /// The training settings.
     pub config: Value,
+    /// `sha256:` digest of the canonical JSON of the training settings with the
+    /// dataset's manifest digest, target and features.
     pub config_digest: String,
+    /// The random seed training used.
     pub seed: u64,
+    /// The optimiser used (`lbfgs`, `adam`, `dp-sgd`), its iterations or
+    /// steps, and whether L-BFGS converged.
     pub optimiser: Value,
     /// DP-SGD settings and the privacy spent (`null`: trained without DP).
     pub dp: Option<Value>,
@@ -325,6 +375,7 @@ pub struct ModelProvenance {
     /// training command (the DSSE envelope is a file of the package).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<BuildProvenance>,
+    /// The version of Warden that built the package.
     pub warden_version: String,
 }
 
@@ -359,7 +410,9 @@ pub struct DatasetUse {
 /// An imported file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SourceFile {
+    /// The file's name, without its directory.
     pub file: String,
+    /// `sha256:` digest of the file's bytes.
     pub digest: String,
 }
 

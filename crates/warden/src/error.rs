@@ -27,20 +27,45 @@ pub enum ErrorKind {
     Findings,
 }
 
+/// Everything an engine operation can fail with. The message (its
+/// `Display`) says what went wrong and where; [`Error::kind`] maps it to an
+/// exit code and [`Error::hint`] to a next step.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// No `warden.toml` in the start directory or any parent.
     #[error("no Warden workspace found in {start} or any parent directory")]
-    NoWorkspace { start: PathBuf },
+    NoWorkspace {
+        /// The directory the search started from.
+        start: PathBuf,
+    },
+    /// `warden init` on a directory that already holds a workspace.
     #[error("{path} already holds a Warden workspace")]
-    WorkspaceExists { path: PathBuf },
+    WorkspaceExists {
+        /// The directory given to `warden init`.
+        path: PathBuf,
+    },
+    /// A settings file (`warden.toml`, a hub client's remembered
+    /// checkpoint) that does not parse or holds a wrong setting.
     #[error("{path}: {message}")]
-    Config { path: PathBuf, message: String },
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The authorisation policy refused the actor (recorded as an
+    /// `authz.denied` audit event when the log can be signed).
     #[error("{actor} may not {action}: the policy allows it for {}", roles_phrase(.allowing_roles))]
     Denied {
+        /// The actor refused.
         actor: String,
+        /// The action asked for (`model.promote`, `data.ingest`, …).
         action: String,
+        /// The roles the policy would allow it for (empty: none).
         allowing_roles: Vec<String>,
     },
+    /// A signature, digest, proof or audit log check failed, or a stored
+    /// event does not parse as its action's payload.
     #[error("{0}")]
     Verification(String),
     /// The log key could not be read, so the change could not be sealed
@@ -52,28 +77,49 @@ pub enum Error {
         "the {scope} policy on disk ({on_disk}) is not the registered one ({registered}); it decides nothing"
     )]
     PolicyNotRegistered {
+        /// An environment, or `authz`.
         scope: String,
+        /// The `sha256:` digest in force: the registered one, or the
+        /// bundled one's marked as such when nothing is registered.
         registered: String,
+        /// The `sha256:` digest of the policy `warden.toml` names.
         on_disk: String,
     },
     /// A registry row used in a decision disagrees with the signed audit
     /// events that should have produced it.
     #[error("{row} disagrees with the audit log: {detail}")]
-    StateDisagrees { row: String, detail: String },
+    StateDisagrees {
+        /// The row, as a person would name it (`stage pointer
+        /// credit/production`).
+        row: String,
+        /// What the log says instead, naming the event.
+        detail: String,
+    },
     /// A stored document (a manifest, a report, a decision's reasons) that
     /// no longer parses: the registry was damaged or edited outside Warden.
     #[error("{object} is corrupt: its stored {document} does not parse ({detail})")]
     Corrupt {
+        /// The object the document belongs to (`model credit@2`).
         object: String,
+        /// Which of its documents (`manifest`, `file list`, `report`, …).
         document: &'static str,
+        /// The parser's message.
         detail: String,
     },
+    /// The named object (a dataset, model, key, token, …) does not exist;
+    /// the message is the object's description.
     #[error("{0} not found")]
     NotFound(String),
     /// `NAME@V` where a model and a dataset both have that name and
     /// version, and either could be meant.
     #[error("{reference} names both a model and a dataset")]
-    AmbiguousReference { reference: String },
+    AmbiguousReference {
+        /// The `NAME@V` given.
+        reference: String,
+    },
+    /// The request clashes with the current state: the name is taken, the
+    /// thing is already done (approved, revoked, closed), the model is
+    /// quarantined, or a concurrent write got there first.
     #[error("{0}")]
     Conflict(String),
     /// Input content that is wrong (a file, a document).
@@ -82,29 +128,42 @@ pub enum Error {
     /// An argument that is wrong (a name, a number out of range).
     #[error("{0}")]
     Usage(String),
+    /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// A name (actor, role, key, model, dataset, `NAME@V`) that is not valid.
     #[error(transparent)]
     Name(#[from] NameError),
+    /// The metadata or blob store failed (including a blob whose bytes no
+    /// longer match its digest).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A Rego policy could not be loaded or evaluated.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// A key could not be read, generated, or used to sign or verify.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// A table or report could not be read or parsed.
     #[error("{0}")]
     Data(String),
     /// Expectations that failed; nothing was recorded.
     #[error("{} expectation(s) failed; nothing was recorded", .0.iter().filter(|e| !e.passed).count())]
     Validation(Vec<warden_data::schema::ExpectationResult>),
+    /// An audit log checkpoint (a signed note) could not be signed, parsed or
+    /// verified.
     #[error("audit log checkpoint: {0}")]
     Note(#[from] NoteError),
+    /// A document could not be written as canonical JSON.
     #[error(transparent)]
     Canonical(#[from] warden_core::CanonicalError),
+    /// A document could not be written or read as JSON.
     #[error("writing a document as JSON: {0}")]
     Json(#[from] serde_json::Error),
 }

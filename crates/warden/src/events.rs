@@ -1,10 +1,13 @@
-//! Audit event payloads, typed. Each action whose events a decision reads
-//! back (role grants, keys, promotions, quarantines, approvals, API keys,
-//! access tokens, recorded scans, evidence and evaluations, incidents) has
-//! one payload type here: the engine writes its events from it and the
-//! ledger replays them into it, so a writer and a reader cannot disagree on
-//! a field's name or type, and an event that does not parse as its action's
-//! payload is refused by name, never read as a default.
+//! Audit event payloads, typed. Every action the engine records has one
+//! payload type here, and the engine writes its events from it. Those a
+//! decision reads back (role grants, keys, policy pins, promotions,
+//! quarantines, approvals, API keys, access tokens, recorded scans,
+//! evidence and evaluations) are replayed through the same type, so a
+//! writer and a reader cannot disagree on a field's name or type, and an
+//! event that does not parse as its action's payload is refused by name,
+//! never read as a default. `model.train` and `model.import` are the
+//! exceptions still written as JSON: their payloads carry the training or
+//! import settings of lower layers.
 //!
 //! The JSON Schemas in `docs/schemas/audit-event-payloads.schema.json` are
 //! generated from these types ([`crate::documents::schemas`]).
@@ -57,20 +60,20 @@ pub struct RoleChange {
 
 /// `keys.generate`, `keys.enrol`, `keys.trust`, `keys.acknowledge` and
 /// `keys.revoke`: a signing key's life. Every action names the key and
-/// its id; the others fields are those the action records.
+/// its id; the other fields are those the action records.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct KeyChange {
     /// The key's name in the workspace.
     pub name: String,
-    /// The key's id (hex SHA-256 of its public key).
+    /// The key's id: the `sha256:` digest of its DER public key.
     pub key_id: String,
-    /// `ecdsa-p256` or `ecdsa-p384` (generate, enrol, trust).
+    /// `ecdsa-p256`, `ecdsa-p384` or `ed25519` (generate, enrol, trust).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub algorithm: Option<String>,
     /// The person the key belongs to (generate, enrol, acknowledge).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
-    /// What the key may sign: `approval`, `pipeline`, `log`, `partner`
+    /// What the key may sign: `approval`, `pipeline`, `log`, `release`
     /// (generate, enrol, trust).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
@@ -298,6 +301,25 @@ pub struct ScanRecorded {
     pub model_digest: Option<String>,
 }
 
+/// `policy.propose` and `policy.register`: a policy bundle's digest
+/// proposed or registered for a scope (an environment, or `authz`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PolicyPinned {
+    /// The environment, or `authz`.
+    pub scope: String,
+    /// The bundle's `sha256:` digest.
+    pub digest: String,
+    /// Where the bundle came from (`bundled`, or the file `warden.toml`
+    /// names).
+    pub origin: String,
+    /// The digest in force before.
+    #[serde(default)]
+    pub previous: Option<String>,
+    /// For a production registration, the admin who proposed it.
+    #[serde(default)]
+    pub proposed_by: Option<String>,
+}
+
 /// `integrity.disagreement`: a row refused because it disagrees with the
 /// log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -332,6 +354,171 @@ pub struct IncidentClosed {
     pub incident: u64,
     /// How it was resolved.
     pub resolution: String,
+}
+
+/// `workspace.init`: the workspace made, with its log's identity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkspaceCreated {
+    /// The workspace's random id (hex).
+    pub workspace_id: String,
+    /// The log's origin line (`warden.local/<id>`).
+    pub log_origin: String,
+    /// The log's verifier key (signed-note format).
+    pub log_vkey: String,
+    /// Where the pseudonym secret was made.
+    pub pseudonym_secret: String,
+}
+
+/// `authz.denied`: an action the caller's roles do not allow.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Denied {
+    /// The action refused (`model.promote`, …).
+    pub action: String,
+    /// The caller's roles.
+    pub roles: Vec<String>,
+    /// The roles that would have allowed it.
+    pub allowing_roles: Vec<String>,
+    /// The facts the authorisation policy was given beyond the roles
+    /// (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `data.ingest`: a dataset version recorded, with what its checks found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DatasetIngested {
+    /// `NAME@V`.
+    pub dataset: String,
+    /// The manifest's `sha256:` digest.
+    pub digest: String,
+    /// The source file's digest.
+    pub source_digest: String,
+    /// The stored table's digest.
+    pub output_digest: String,
+    /// Rows stored.
+    pub rows: u64,
+    /// PII kinds detected (`email`, `date_of_birth`, …).
+    pub pii_detected: Vec<String>,
+    /// Columns kept with PII left in them.
+    pub pii_unmasked: Vec<String>,
+    /// Columns dropped.
+    pub dropped: Vec<String>,
+    /// The poisoning screen's suspect fraction (`None`: not screened).
+    pub suspect_fraction: Option<f64>,
+    /// Suspect rows dropped (`None`: none were).
+    pub dropped_suspects: Option<u64>,
+    /// Whether this ingest made the workspace's pseudonym secret.
+    pub pseudonym_secret_created: bool,
+}
+
+/// `model.card`: a model card written for a version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CardWritten {
+    /// `NAME@V`.
+    pub model: String,
+    /// The card's `sha256:` digest.
+    pub card: String,
+    /// Sections the card still lacks.
+    pub missing: Vec<String>,
+}
+
+/// `pipeline.run`: a pipeline run and how each stage ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PipelineRan {
+    /// The run's id.
+    pub run: u64,
+    /// `succeeded`, `failed` or `denied`.
+    pub status: String,
+    /// The run document's `sha256:` digest.
+    pub document: String,
+    /// The pipeline file's digest.
+    pub file_digest: String,
+    /// Whether `--force` re-ran unchanged stages.
+    pub forced: bool,
+    /// Each stage, in order.
+    pub stages: Vec<StageRan>,
+}
+
+/// One stage of a [`PipelineRan`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StageRan {
+    /// The stage's name.
+    pub name: String,
+    /// `ingest`, `train`, `evaluate`, `gate`, …
+    pub kind: String,
+    /// How the stage ended.
+    pub status: crate::pipeline::StageStatus,
+    /// The stage's cache key (`None` when it did not run).
+    pub key: Option<String>,
+    /// What it made (the stage's own document).
+    pub result: serde_json::Value,
+}
+
+/// `monitor.window`: a closed monitoring window of served traffic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WindowClosed {
+    /// The window's id.
+    pub window: u64,
+    /// The environment served.
+    pub env: String,
+    /// Requests' rows in the window.
+    pub rows: u64,
+    /// Whether the dataset drifted.
+    pub dataset_drift: bool,
+    /// Whether the predicted class mix drifted.
+    pub prediction_drift: bool,
+    /// Features that drifted.
+    pub drifted_features: u64,
+}
+
+/// `monitor.signal`: an abuse signal past its threshold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SignalRaised {
+    /// The environment served.
+    pub env: String,
+    /// The signal as the monitor reported it.
+    pub signal: serde_json::Value,
+}
+
+/// `monitor.pause`: automated responses paused for a model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MonitorPaused {
+    /// Why.
+    pub reason: String,
+}
+
+/// `monitor.resume`: automated responses resumed (no fields).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MonitorResumed {}
+
+/// `serve.load`, `serve.skip` and the other serving events: what the
+/// serving process did with a version for an environment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Served {
+    /// The environment.
+    pub env: String,
+    /// What happened, as the server reports it.
+    pub details: serde_json::Value,
+}
+
+/// `model.sign`: a model directory signed in place (OpenSSF model
+/// signing bundle).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DirectorySigned {
+    /// The directory signed.
+    pub path: String,
+    /// Where the signature bundle was written.
+    pub signature: String,
+    /// The signing key's name.
+    pub key: String,
+    /// The signing key's id.
+    pub key_id: String,
+    /// The digest over the directory's files (hex).
+    pub root_digest: String,
+    /// Files signed.
+    pub files: u64,
+    /// When (RFC 3339).
+    pub time: String,
 }
 
 /// Every typed payload, by the actions recorded with it: the published
@@ -408,6 +595,12 @@ pub enum Payload {
     /// `scan.record`.
     #[serde(rename = "scan.record")]
     ScanRecord(ScanRecorded),
+    /// `policy.propose`.
+    #[serde(rename = "policy.propose")]
+    PolicyPropose(PolicyPinned),
+    /// `policy.register`.
+    #[serde(rename = "policy.register")]
+    PolicyRegister(PolicyPinned),
     /// `integrity.disagreement`.
     #[serde(rename = "integrity.disagreement")]
     IntegrityDisagreement(Disagreed),
@@ -417,6 +610,42 @@ pub enum Payload {
     /// `incident.close`.
     #[serde(rename = "incident.close")]
     IncidentClose(IncidentClosed),
+    /// `workspace.init`.
+    #[serde(rename = "workspace.init")]
+    WorkspaceInit(WorkspaceCreated),
+    /// `authz.denied`.
+    #[serde(rename = "authz.denied")]
+    AuthzDenied(Denied),
+    /// `data.ingest`.
+    #[serde(rename = "data.ingest")]
+    DataIngest(DatasetIngested),
+    /// `model.card`.
+    #[serde(rename = "model.card")]
+    ModelCard(CardWritten),
+    /// `pipeline.run`.
+    #[serde(rename = "pipeline.run")]
+    PipelineRun(PipelineRan),
+    /// `monitor.window`.
+    #[serde(rename = "monitor.window")]
+    MonitorWindow(WindowClosed),
+    /// `monitor.signal`.
+    #[serde(rename = "monitor.signal")]
+    MonitorSignal(SignalRaised),
+    /// `monitor.pause`.
+    #[serde(rename = "monitor.pause")]
+    MonitorPause(MonitorPaused),
+    /// `monitor.resume`.
+    #[serde(rename = "monitor.resume")]
+    MonitorResume(MonitorResumed),
+    /// `model.sign`.
+    #[serde(rename = "model.sign")]
+    ModelSign(DirectorySigned),
+    /// `serve.load`.
+    #[serde(rename = "serve.load")]
+    ServeLoad(Served),
+    /// `serve.skip`.
+    #[serde(rename = "serve.skip")]
+    ServeSkip(Served),
 }
 
 /// `model.evaluate`: an evaluation recorded, with its headline figures.

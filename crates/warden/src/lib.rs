@@ -21,6 +21,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 // The engine by stage; each folder's `mod.rs` says what it holds. The
 // modules are named at the crate root as well, so one stage's code reaches

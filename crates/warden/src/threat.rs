@@ -17,18 +17,27 @@ use crate::{Error, Workspace};
 /// One row of the risk register.
 #[derive(Debug, Clone, Serialize)]
 pub struct Risk {
+    /// The threat's id: its STRIDE-LM letter and a number (`S1`, `T3`, `I1`, …).
     pub id: String,
     /// Spoofing, Tampering, Repudiation, Information disclosure, Denial of
     /// service, Elevation of privilege, Lateral movement.
     pub category: String,
+    /// What could happen.
     pub threat: String,
+    /// The part of the system it targets (`datasets`, `audit log`, …).
     pub component: String,
+    /// 1 (mitigated), 2 (partial) or 3 (open), from `status`.
     pub likelihood: u8,
+    /// How bad it would be, 1 to 3.
     pub impact: u8,
+    /// Likelihood × impact, 1 to 9.
     pub score: u8,
     /// `mitigated`, `partial` or `open`.
     pub status: String,
+    /// What mitigates it.
     pub control: String,
+    /// What the workspace shows of the control now (counts, verification
+    /// results).
     pub evidence: String,
 }
 

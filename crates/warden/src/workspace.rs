@@ -146,12 +146,17 @@ impl Workspace {
         tx.set_meta("log_origin", &origin)?;
         tx.set_meta("log_vkey", &vkey)?;
         tx.set_meta("created_at", now.as_str())?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             &ws.actor,
             actions::WORKSPACE_INIT,
             "workspace",
-            &json!({"workspace_id": hex::encode(id), "log_origin": origin, "log_vkey": vkey,
-                    "pseudonym_secret": format!(".warden/keys/{PSEUDONYM_SECRET}")}),
+            &events::WorkspaceCreated {
+                workspace_id: hex::encode(id),
+                log_origin: origin.clone(),
+                log_vkey: vkey.clone(),
+                pseudonym_secret: format!(".warden/keys/{PSEUDONYM_SECRET}"),
+            },
         )?;
         let record = KeyRecord {
             name: KeyName::new(LOG_KEY)?,
@@ -271,6 +276,7 @@ impl Workspace {
         &self.actor
     }
 
+    /// The parsed `warden.toml`, its relative paths resolved.
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -357,11 +363,17 @@ impl Workspace {
             return Ok(());
         }
         let mut tx = self.store.write()?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             &self.actor,
             actions::AUTHZ_DENIED,
             subject,
-            &denial_detail(action.as_str(), &roles, &decision.allowing_roles, facts),
+            &events::Denied {
+                action: action.as_str().to_string(),
+                roles: roles.iter().map(ToString::to_string).collect(),
+                allowing_roles: decision.allowing_roles.clone(),
+                facts: (!facts.is_empty()).then(|| facts.clone()),
+            },
         )?;
         // A refusal changes no state: when the log cannot be signed (no
         // passphrase for the log key) the refusal itself is still what the
@@ -704,19 +716,6 @@ impl Workspace {
 
 /// What an `authz.denied` event records: the action, the actor's roles, the
 /// roles that would allow it, and any further facts the policy was given.
-fn denial_detail(
-    action: &str,
-    roles: &[RoleName],
-    allowing_roles: &[String],
-    facts: &serde_json::Map<String, serde_json::Value>,
-) -> serde_json::Value {
-    let mut detail = json!({"action": action, "roles": roles, "allowing_roles": allowing_roles});
-    if !facts.is_empty() {
-        detail["facts"] = serde_json::Value::Object(facts.clone());
-    }
-    detail
-}
-
 fn create_private_dir(path: &Path) -> Result<(), Error> {
     fs::create_dir(path).map_err(|e| Error::io(path, e))?;
     #[cfg(unix)]

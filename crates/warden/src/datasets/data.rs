@@ -5,6 +5,7 @@ use crate::documents::{
     DatasetTransform, LabelNoiseCheck, LineageParent, PiiCheck, ReportDigests, SCHEMA_VERSION,
     TransformSpec,
 };
+use crate::events;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -29,18 +30,35 @@ pub const TABLE_FORMAT: &str = "warden-canonical-csv/v1";
 
 /// What to ingest.
 pub struct IngestRequest<'a> {
+    /// The dataset's name; the new version is `NAME@V`, one after the latest.
     pub name: ObjectName,
+    /// The CSV bytes (see [`open_csv`]).
     pub input: &'a mut (dyn Read + Send),
     /// Where the bytes came from (a path or `-`), for the record.
     pub source: String,
+    /// Refuse the input unless its bytes hash to this (`--sha256`); `None`
+    /// uses the pin in `warden.toml`'s `[data.pins]`, if any.
     pub expected_sha256: Option<Digest>,
+    /// A TOML file of column types, expectations and roles to validate against.
     pub schema_file: Option<PathBuf>,
+    /// A TOML file of PII actions by entity and by column, overriding the
+    /// defaults.
     pub pii_policy_file: Option<PathBuf>,
+    /// The label column; `None` takes the schema file's, if any.
     pub target: Option<String>,
+    /// The feature columns; `None` means every column that is not the target,
+    /// the id, sensitive or PII.
     pub features: Option<Vec<String>>,
+    /// Sensitive attributes: kept for fairness checks, never features. Empty
+    /// takes the schema file's.
     pub sensitive: Vec<String>,
+    /// The row id column (pseudonymised unless the PII policy says otherwise);
+    /// `None` takes the schema file's, if any.
     pub id: Option<String>,
+    /// How to read the CSV: delimiter, trimming, missing-value markers, field
+    /// size limit.
     pub csv: CsvOptions,
+    /// Run the poisoning screen (`false` with `--no-screen`).
     pub screen: bool,
     /// The largest share of wrong labels the dataset's owner accepts for
     /// it (the gate's `max_label_noise` when `None`); 0 to 1.
@@ -78,8 +96,10 @@ impl<'a> IngestRequest<'a> {
 /// A recorded dataset version, with its manifest parsed.
 #[derive(Debug, Serialize)]
 pub struct DatasetInfo {
+    /// The registry row (flattened into the JSON).
     #[serde(flatten)]
     pub record: DatasetRecord,
+    /// The version's manifest, parsed from the row.
     pub manifest: DatasetManifest,
 }
 
@@ -95,12 +115,15 @@ impl DatasetInfo {
 /// The result of an ingest.
 #[derive(Debug, Serialize)]
 pub struct IngestOutcome {
+    /// The version recorded.
     pub dataset: DatasetInfo,
+    /// The ingest report: columns, expectations, PII, dropped columns, screen.
     pub report: DataReport,
     /// What the data engineer should look at before training on it (a
     /// protected attribute used as a feature, a redacted text column kept
     /// as one); nothing here stops the ingest.
     pub warnings: Vec<String>,
+    /// The report as Markdown (stored as a blob; not serialised).
     #[serde(skip)]
     pub markdown: String,
 }
@@ -108,16 +131,25 @@ pub struct IngestOutcome {
 /// One node of a lineage graph.
 #[derive(Debug, Serialize)]
 pub struct LineageNode {
+    /// `source`, `schema`, `pii-policy`, `transform`, `output` or
+    /// `dataset-version`.
     pub kind: String,
+    /// What to show: the source file's name, the kind again (`schema`,
+    /// `pii-policy`), `ingest`, or `NAME@V`.
     pub label: String,
+    /// The node's `sha256:` digest.
     pub digest: String,
 }
 
 /// `NAME@V`'s lineage: source → transforms → output, and its predecessor.
 #[derive(Debug, Serialize)]
 pub struct Lineage {
+    /// `NAME@V`.
     pub dataset: String,
+    /// The nodes in order: source, schema and PII policy when given, the
+    /// ingest transform, the stored table, the manifest.
     pub nodes: Vec<LineageNode>,
+    /// `NAME@V` of the version before (`None`: this is the first).
     pub previous_version: Option<String>,
 }
 
@@ -438,19 +470,35 @@ impl Workspace {
             )));
         }
         tx.insert_dataset(&record)?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             actions::DATA_INGEST,
             &format!("dataset:{title}"),
-            &json!({
-                "dataset": title, "digest": record.digest, "source_digest": record.source_digest,
-                "output_digest": record.output_digest, "rows": record.rows,
-                "pii_detected": out.report.pii.detected, "pii_unmasked": out.report.pii.unmasked,
-                "dropped": out.report.dropped.iter().map(|d| &d.column).collect::<Vec<_>>(),
-                "suspect_fraction": screen.map(|s| s.suspect_fraction),
-                "dropped_suspects": out.report.dropped_suspects.as_ref().map(|d| d.count),
-                "pseudonym_secret_created": key_created,
-            }),
+            &events::DatasetIngested {
+                dataset: title.clone(),
+                digest: record.digest.clone(),
+                source_digest: record.source_digest.clone(),
+                output_digest: record.output_digest.clone(),
+                rows: record.rows,
+                pii_detected: out
+                    .report
+                    .pii
+                    .detected
+                    .iter()
+                    .map(|e| e.as_str().to_string())
+                    .collect(),
+                pii_unmasked: out.report.pii.unmasked.clone(),
+                dropped: out
+                    .report
+                    .dropped
+                    .iter()
+                    .map(|d| d.column.clone())
+                    .collect(),
+                suspect_fraction: screen.map(|s| s.suspect_fraction),
+                dropped_suspects: out.report.dropped_suspects.as_ref().map(|d| d.count as u64),
+                pseudonym_secret_created: key_created,
+            },
         )?;
         self.commit(tx)?;
         let warnings = feature_warnings(&out.report);

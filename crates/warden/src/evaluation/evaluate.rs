@@ -52,24 +52,32 @@ pub struct EvalRequest {
     /// Called as each stage ends (load, predict, performance, fairness,
     /// privacy, robustness, record), for progress output.
     pub progress: Option<StageProgress>,
+    /// The model version to evaluate (`NAME@V`, or `NAME` for the latest).
     pub model: VersionRef,
+    /// The dataset version to evaluate on; it must hold the model's features
+    /// and target.
     pub dataset: VersionRef,
     /// Sensitive attributes; the dataset's declared ones if `None`.
     pub sensitive: Option<Vec<String>>,
     /// `(attribute, privileged value)` for the AIF360 forms.
     pub privileged: Vec<(String, String)>,
+    /// Bootstrap resamples for the 95% intervals (`--bootstrap`, default 200).
     pub bootstrap: usize,
+    /// Random seed of the bootstrap and the attacks.
     pub seed: u64,
+    /// Worker threads for prediction and the attacks.
     pub threads: usize,
     /// Gradient attacks to run (native models only).
     pub attacks: Vec<Attack>,
     /// Also run the decision-based attack (HopSkipJump; any model).
     pub decision_attack: bool,
     /// Choose the attacks by model: FGSM and PGD for a native model,
-    /// HopSkipJump for an ONNX one (the two fields above are then ignored).
+    /// HopSkipJump and the cube attack for an imported one (ONNX or a tree
+    /// ensemble); the two fields above are then ignored.
     pub auto_attacks: bool,
     /// Radii in standardised units (one standard deviation = 1).
     pub eps: Vec<f64>,
+    /// Iterations of the PGD attacks, 1 to 10,000.
     pub steps: usize,
     /// Features the attacks must not change (besides the sensitive ones).
     pub immutable: Vec<String>,
@@ -176,7 +184,9 @@ pub struct Robustness {
 pub struct PrivacyRisk {
     /// How members were told from non-members.
     pub split: String,
+    /// The loss-threshold attack: members have lower loss.
     pub loss_threshold: AttackFigures,
+    /// The confidence attack: members get more confident answers.
     pub confidence: AttackFigures,
 }
 
@@ -246,29 +256,47 @@ fn inequality(truth: &[bool], predicted: &[bool]) -> (Figure, Figure, Figure) {
 /// The whole report.
 #[derive(Clone, Debug, Serialize)]
 pub struct EvalReport {
+    /// [`EVALUATION_FORMAT`].
     pub format: String,
+    /// The model evaluated: `ref` (`NAME@V`), `digest` and `kind` (`None` for
+    /// predictions made elsewhere).
     pub model: Option<Value>,
+    /// The dataset version: `ref` (`NAME@V`) and `digest` (`None` for
+    /// predictions made elsewhere).
     pub dataset: Option<Value>,
+    /// Rows evaluated.
     pub rows: u64,
     /// The class fairness counts as the favourable decision.
     pub positive_class: Option<String>,
+    /// Accuracy, per-class and macro figures, AUCs, calibration, confusion
+    /// matrix, with bootstrap intervals.
     pub performance: Performance,
+    /// Group fairness per sensitive attribute (two classes only; empty
+    /// otherwise or with no sensitive attributes).
     pub fairness: Vec<AttributeFairness>,
+    /// AIF360's Theil index over all rows (`None`: more than two classes).
     pub theil_index: Option<Figure>,
     /// AIF360's generalised entropy index with α = 2 over all rows.
     pub generalized_entropy_index: Option<Figure>,
     /// AIF360's coefficient of variation over all rows, 2·√GE(2).
     pub coefficient_of_variation: Option<Figure>,
+    /// Membership-inference risk (`None` when which rows were members is not
+    /// known; a note says why).
     pub privacy: Option<PrivacyRisk>,
+    /// Adversarial robustness (`None` when no attack ran).
     pub robustness: Option<Robustness>,
+    /// Sections skipped or figures qualified, and why.
     pub notes: Vec<String>,
 }
 
 /// The result of `eval` on a model.
 #[derive(Debug, Serialize)]
 pub struct EvalOutcome {
+    /// The evaluation as recorded (its id is what gates and evidence cite).
     pub evaluation: EvaluationRecord,
+    /// The report (stored as canonical JSON).
     pub report: EvalReport,
+    /// The report as Markdown (stored as a blob; not serialised).
     #[serde(skip)]
     pub markdown: String,
     /// Wall-clock seconds per phase (not part of the recorded report).
@@ -518,13 +546,22 @@ pub fn report_markdown(r: &EvalReport, title: &str) -> String {
 
 /// Predictions made elsewhere: labels, decisions, optional scores.
 pub struct PredictionsRequest<'a> {
+    /// The CSV, read.
     pub table: &'a Table,
+    /// The column of true labels.
     pub label: String,
+    /// The column of predicted labels.
     pub prediction: String,
+    /// A column of probabilities of the second class in sorted order (two
+    /// classes only; ignored with a note otherwise).
     pub score: Option<String>,
+    /// Sensitive attributes to measure fairness over.
     pub sensitive: Vec<String>,
+    /// `(attribute, privileged value)` for the AIF360 forms.
     pub privileged: Vec<(String, String)>,
+    /// Bootstrap resamples for the 95% intervals.
     pub bootstrap: usize,
+    /// Random seed of the bootstrap.
     pub seed: u64,
 }
 

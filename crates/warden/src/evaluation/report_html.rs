@@ -187,20 +187,27 @@ fn group_bars(title: &str, groups: &[(String, [Option<f64>; 3])]) -> String {
 /// The rates [`group_bars`] draws per group, in order.
 const RATES: [&str; 3] = ["selection rate", "TPR", "FPR"];
 
-/// The report page.
 /// The gate's limits an evaluation report marks figures against: the
 /// bundled or configured `gate_config` (`warden.toml` `[gates] data`).
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct GateLimits {
-    /// Which environment's gate these are (the strictest configured).
+    /// Which environment's gate these are: the last of `[gates]
+    /// environments`, taken as the strictest.
     pub env: String,
+    /// Smallest demographic-parity ratio allowed (`None`: not gated).
     pub min_demographic_parity_ratio: Option<f64>,
+    /// The attack whose robust accuracy is gated on for native models
+    /// (`None`: robustness not gated).
     pub robust_attack: Option<String>,
     /// The attack that stands in for `robust_attack` on imported models
     /// (no gradients): decision-based.
     pub robust_attack_black_box: Option<String>,
+    /// The radius that robust accuracy is read at.
     pub robust_eps: Option<f64>,
+    /// Smallest accuracy allowed under that attack at that radius.
     pub min_robust_accuracy: Option<f64>,
+    /// Largest membership-inference AUC allowed (the gate reads the
+    /// loss-threshold attack's; the report marks the worst attack's).
     pub max_membership_inference_auc: Option<f64>,
 }
 

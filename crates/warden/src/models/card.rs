@@ -5,10 +5,11 @@
 //! left and the license is set. The production gate reads that count.
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use warden_core::{Action, Timestamp, VersionRef, canonical_json};
 use warden_store::{BlobStore, MetadataStore, ModelRecord};
 
+use crate::events;
 use crate::{Error, Workspace};
 
 /// The marker of a section a person must write.
@@ -28,8 +29,12 @@ const MAX_CARD: u64 = 1 << 20;
 /// The result of attaching a card.
 #[derive(Debug, Serialize)]
 pub struct CardAttached {
+    /// `NAME@V` of the model.
     pub model: String,
+    /// `sha256:` digest of the card as stored (a blob).
     pub digest: String,
+    /// What the card still lacks: `front matter`, `license`, or a section
+    /// name from [`HUMAN_SECTIONS`]; empty when complete.
     pub missing: Vec<String>,
 }
 
@@ -255,11 +260,16 @@ impl Workspace {
             self.actor(),
             &now,
         )?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             "model.card",
             &format!("model:{}@{}", m.name, m.version),
-            &json!({"model": format!("{}@{}", m.name, m.version), "card": digest, "missing": missing}),
+            &events::CardWritten {
+                model: format!("{}@{}", m.name, m.version),
+                card: digest.to_string(),
+                missing: missing.clone(),
+            },
         )?;
         self.commit(tx)?;
         Ok(CardAttached {

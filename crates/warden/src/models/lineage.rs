@@ -8,19 +8,31 @@ use warden_store::MetadataStore;
 
 use crate::{Error, Workspace};
 
+/// One node of a [`ModelLineage`] (re-exported as `LineageGraphNode`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Node {
+    /// Unique within the graph, and what edges name: `model:NAME@V`,
+    /// `model:NAME@V/FILE`, `dataset:NAME@V`, `dataset:NAME@V/table`,
+    /// `source:…`, and so on.
     pub id: String,
+    /// `model`, `file`, `signature`, `source`, `dataset-version`, `table`,
+    /// `transform`, `schema` or `pii-policy`.
     pub kind: String,
+    /// What to show: a file or version name, or who signed.
     pub label: String,
+    /// The node's `sha256:` digest; empty for a previous dataset version,
+    /// which is named but not looked up.
     pub digest: String,
 }
 
 /// A lineage graph; edges point from a thing to what it was made from.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelLineage {
+    /// The root node's id, `model:NAME@V`.
     pub model: String,
+    /// Every node once, in the order found.
     pub nodes: Vec<Node>,
+    /// `(from, to)` node ids.
     pub edges: Vec<(String, String)>,
 }
 

@@ -57,13 +57,16 @@ impl From<package::PackageError> for Error {
 /// What to train.
 #[derive(Clone, Debug)]
 pub struct TrainRequest {
+    /// The dataset version to train on (`NAME@V`, or `NAME` for the latest).
     pub dataset: VersionRef,
     /// The target column; the dataset's declared target if `None`.
     pub target: Option<String>,
     /// Feature columns; the dataset's declared features (free text left
     /// out) if `None`.
     pub features: Option<Vec<String>>,
+    /// The model's name; the new version is `NAME@V`, one after the latest.
     pub name: ObjectName,
+    /// Model kind, optimiser, seed, holdout share and DP-SGD settings.
     pub config: TrainConfig,
     /// Worker threads; the result does not depend on it.
     pub threads: usize,
@@ -72,9 +75,12 @@ pub struct TrainRequest {
 /// A recorded model version with its manifest parsed.
 #[derive(Debug, Serialize)]
 pub struct ModelInfo {
+    /// The registry row (flattened into the JSON).
     #[serde(flatten)]
     pub record: ModelRecord,
+    /// The package's files: file name to the `sha256:` digest of its blob.
     pub files: BTreeMap<String, String>,
+    /// The package's manifest, parsed from the row.
     pub manifest: ModelManifest,
 }
 
@@ -87,6 +93,7 @@ impl ModelInfo {
         })
     }
 
+    /// `NAME@V`.
     pub fn reference(&self) -> String {
         format!("{}@{}", self.record.name, self.record.version)
     }
@@ -100,17 +107,28 @@ impl ModelInfo {
 /// The result of `train`.
 #[derive(Debug, Serialize)]
 pub struct TrainOutcome {
+    /// The version recorded.
     pub model: ModelInfo,
+    /// `NAME@V` of the dataset version trained on.
     pub dataset: String,
+    /// The label column.
     pub target: String,
+    /// The classes, in the order of the model's outputs.
     pub classes: Vec<String>,
+    /// The feature columns used, in order.
     pub features: Vec<String>,
     /// Declared features left out, with the reason.
     pub skipped_features: Vec<(String, String)>,
+    /// Metrics on the training split.
     pub train: Metrics,
+    /// Metrics on the holdout split (`None`: the holdout was empty).
     pub holdout: Option<Metrics>,
+    /// The optimiser used, its iterations or steps, and whether it converged.
     pub optimiser: OptimiserReport,
+    /// The privacy guarantee (`None`: trained without DP-SGD).
     pub dp: Option<DpReport>,
+    /// `sha256:` digest of the training settings with the dataset's manifest
+    /// digest, target and features (as in the manifest).
     pub config_digest: String,
     /// Wall-clock seconds: reading the dataset, fitting (preprocessing,
     /// optimisation, holdout metrics, profile), packaging and recording.
@@ -120,8 +138,11 @@ pub struct TrainOutcome {
 /// Where the time of a training run went.
 #[derive(Debug, Serialize)]
 pub struct Timings {
+    /// Reading and checking the dataset, building the frame.
     pub load: f64,
+    /// Training, from preprocessing to the reference profile.
     pub fit: f64,
+    /// Packaging, signing, storing and recording.
     pub record: f64,
     /// The fit's phases.
     pub phases: warden_ml::train::PhaseSeconds,
@@ -130,7 +151,10 @@ pub struct Timings {
 /// What to import.
 #[derive(Clone, Debug)]
 pub struct ImportRequest {
+    /// The model file: ONNX, XGBoost (JSON or UBJSON) or LightGBM (text),
+    /// told apart by its content.
     pub file: std::path::PathBuf,
+    /// The model's name; the new version is `NAME@V`, one after the latest.
     pub name: ObjectName,
     /// The TOML input schema (see [`ImportSchema`]).
     pub schema: std::path::PathBuf,
@@ -162,12 +186,16 @@ pub const DEFAULT_CHECK_TOLERANCE: f64 = 1e-5;
 /// the `model.import` event).
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ImportCheck {
-    /// The check file's name and SHA-256.
+    /// The check file's name, without its directory.
     pub file: String,
+    /// `sha256:` digest of the check file.
     pub digest: String,
+    /// Rows in the batch, every one compared.
     pub rows: u64,
-    /// The largest absolute difference seen, and the limit.
+    /// The largest absolute difference seen between a probability and the
+    /// framework's.
     pub max_abs_diff: f64,
+    /// The largest difference accepted (`--check-tolerance`).
     pub tolerance: f64,
 }
 
@@ -179,7 +207,7 @@ pub fn check_column(class: &str) -> String {
     format!("probability:{class}")
 }
 
-/// The declared interface of an imported ONNX model (`--schema FILE`):
+/// The declared interface of an imported model (`--schema FILE`):
 ///
 /// ```toml
 /// classes = ["Adelie", "Chinstrap", "Gentoo"]  # the probability output's order
@@ -189,26 +217,36 @@ pub fn check_column(class: &str) -> String {
 ///
 /// [[features]]                                  # in the input tensor's column order
 /// name = "bill_length_mm"
-/// min = 32.1                                    # optional, recorded for serving checks
+/// min = 32.1                                    # optional, recorded in the manifest
 /// max = 59.6
 /// ```
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportSchema {
+    /// The class labels, in the order of the model's probability output.
     pub classes: Vec<String>,
+    /// The label's name (`None`: the `--dataset` version's target, if any).
     #[serde(default)]
     pub target: Option<String>,
+    /// The model input that takes the feature matrix; optional when the
+    /// model has one input.
     #[serde(default)]
     pub input: Option<String>,
+    /// The output holding the class probabilities; optional when an output
+    /// is named `probabilities` or exactly one is a ZipMap.
     #[serde(default)]
     pub probabilities: Option<String>,
+    /// The features, in the input's column order; required for a model taking
+    /// one matrix and for tree ensembles.
     #[serde(default)]
     pub features: Vec<ImportFeature>,
 }
 
+/// One `[[features]]` entry of an [`ImportSchema`].
 #[derive(Clone, Debug, serde::Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportFeature {
+    /// The feature's name: the dataset column it is read from.
     pub name: String,
     /// The model input this feature feeds, for a model with one input per
     /// feature (default: the input of the same name, or skl2onnx's name
@@ -219,8 +257,13 @@ pub struct ImportFeature {
     /// encoder when it has one; else what the model is served with).
     #[serde(default)]
     pub categories: Option<Vec<String>>,
+    /// Lower end of the feature's valid range, recorded in the manifest
+    /// (default: the lowest value in `--dataset`, if given); robustness
+    /// evaluation keeps perturbed values within it.
     #[serde(default)]
     pub min: Option<f64>,
+    /// Upper end of the feature's valid range (default: the highest value
+    /// in `--dataset`, if given); see `min`.
     #[serde(default)]
     pub max: Option<f64>,
 }
@@ -228,12 +271,14 @@ pub struct ImportFeature {
 /// The result of `model import`.
 #[derive(Debug, Serialize)]
 pub struct ImportOutcome {
+    /// The version recorded.
     pub model: ModelInfo,
     /// What runs the model: `tract`, `compiled-trees` (an ONNX tree
     /// ensemble) or `boosted-trees` (XGBoost, LightGBM).
     pub engine: &'static str,
     /// What the ONNX file declares (ONNX imports).
     pub onnx: Option<warden_ml::onnx::OnnxInfo>,
+    /// `sha256:` digest of the imported file.
     pub source_digest: String,
     /// The reference batch reproduced, when one was given.
     pub check: Option<ImportCheck>,
@@ -241,7 +286,9 @@ pub struct ImportOutcome {
 
 /// A model loaded from the store after verification.
 pub struct LoadedModel {
+    /// The version's record and manifest.
     pub info: ModelInfo,
+    /// The model, ready to predict.
     pub predictor: Box<dyn Predictor>,
     /// The trusted key whose signature verified.
     pub verified_by: String,
@@ -253,9 +300,13 @@ pub(crate) type VerifiedFiles = (BTreeMap<String, Vec<u8>>, Vec<u8>, String);
 /// The result of `model export`.
 #[derive(Debug, Serialize)]
 pub struct Exported {
+    /// `NAME@V`.
     pub model: String,
+    /// The directory the package files were written to.
     pub path: String,
+    /// The signature bundle's path (`DIR.sig`).
     pub signature: String,
+    /// How many package files were written.
     pub files: usize,
 }
 
@@ -734,8 +785,10 @@ impl Workspace {
         Ok(record)
     }
 
-    /// Imports an ONNX model with its declared schema: checked by running
-    /// it once with tract, packaged, signed and recorded as `NAME@V`.
+    /// Imports an ONNX, XGBoost or LightGBM model with its declared schema:
+    /// built (an ONNX model also run once with tract), checked against the
+    /// reference batch when one is given, packaged, signed and recorded as
+    /// `NAME@V`.
     pub fn model_import(&self, req: &ImportRequest) -> Result<ImportOutcome, Error> {
         self.authorize(Action::ModelImport, &format!("model:{}", req.name))?;
         let key = self.pipeline_key()?;

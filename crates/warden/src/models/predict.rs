@@ -43,6 +43,7 @@ pub struct Predictions {
     /// classes, so no accuracy is given).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// One scored row per input row, in input order.
     pub predictions: Vec<PredictedRow>,
 }
 

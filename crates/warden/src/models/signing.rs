@@ -3,20 +3,26 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::json;
 use warden_artifact::keys::SigningKey;
 use warden_artifact::model_signing::{self, ModelKey, ModelSigningError, Progress};
 use warden_core::{Action, KeyName, Timestamp};
 use warden_store::MetadataStore;
 
+use crate::events;
 use crate::{Error, Workspace};
 
-/// The outcome of a signature check.
+/// The outcome of signing or of a signature check.
 #[derive(Debug, Serialize)]
 pub struct Verified {
+    /// The model directory or file checked.
     pub path: String,
+    /// The signature bundle's path.
     pub signature: String,
+    /// The signed subject's root digest (hex SHA-256 over every file's or
+    /// shard's digest).
     pub root_digest: String,
+    /// How many files (or shards, when signed by shards) the signature
+    /// covers.
     pub files: usize,
     /// The workspace key that verified it, or the key file given.
     pub key: String,
@@ -106,13 +112,20 @@ impl Workspace {
             model_signing::sign_progress(model, &key, Some(signature), shard_size, progress)?;
         crate::workspace::write_atomic(signature, &bundle)?;
         let mut tx = self.store().write()?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             warden_core::actions::MODEL_SIGN,
             &format!("path:{}", model.display()),
-            &json!({"path": model.display().to_string(), "signature": signature.display().to_string(),
-                    "key": name, "key_id": record.key_id, "root_digest": v.root_digest,
-                    "files": v.files.len(), "time": Timestamp::now()}),
+            &events::DirectorySigned {
+                path: model.display().to_string(),
+                signature: signature.display().to_string(),
+                key: name.to_string(),
+                key_id: record.key_id.clone(),
+                root_digest: v.root_digest.clone(),
+                files: v.files.len() as u64,
+                time: Timestamp::now().to_string(),
+            },
         )?;
         self.commit(tx)?;
         Ok(Verified {

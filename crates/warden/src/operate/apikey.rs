@@ -25,16 +25,23 @@ pub(crate) type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// A key just created: the record, and the key itself (shown once).
 pub struct ApiKeyCreated {
+    /// The stored record: name, id, role, expiry, and the key's keyed hash.
     pub record: ApiKeyRecord,
+    /// The key, `wdn_<id>_<secret>`: shown once, never stored.
     pub key: Zeroizing<String>,
 }
 
 /// Why a presented key is refused.
 #[derive(Debug, PartialEq, Eq)]
 pub enum KeyRejection {
+    /// Not shaped like `wdn_<id>_<secret>`.
     Malformed,
+    /// No key has that id, or the secret does not match (the two are not
+    /// told apart).
     Unknown,
+    /// The key was revoked.
     Revoked,
+    /// The key's expiry has passed.
     Expired,
     /// Blocked (by an operator or the monitor) until someone lifts it.
     Blocked,
@@ -90,6 +97,7 @@ impl ApiKeyVerifier {
         self.keys.len()
     }
 
+    /// Whether the verifier knows no key at all.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }

@@ -61,10 +61,18 @@ impl DriftReference {
 /// How to compare.
 #[derive(Clone, Debug)]
 pub struct DriftRequest<'a> {
+    /// What to compare with (see [`DriftReference::parse`]).
     pub reference: DriftReference,
+    /// The current data: a CSV file, or `-` for standard input.
     pub current: &'a Path,
+    /// Use the tests and verdicts of Evidently's DataDriftPreset
+    /// (`--compat evidently`) instead of Warden's; needs reference rows, so
+    /// not with a model's profile.
     pub evidently: bool,
+    /// Effect sizes, significance level and multiple-testing correction
+    /// that decide drift.
     pub thresholds: Thresholds,
+    /// How to read the CSV files (the current one, and a file reference).
     pub csv: CsvOptions,
     /// Compute the distributions a report draws (for drifted and watched
     /// features); off, [`DriftOutcome::histograms`] is empty.
@@ -74,22 +82,33 @@ pub struct DriftRequest<'a> {
 /// A column left out of the comparison, and why.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Skipped {
+    /// The column's name.
     pub column: String,
+    /// Why it was left out (free text, missing on one side, …).
     pub reason: String,
 }
 
 /// The result of `monitor drift`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DriftOutcome {
+    /// What was compared with: `model NAME@V`, `dataset NAME@V`, or the
+    /// file's path.
     pub reference: String,
+    /// The current file's path, as given.
     pub current: String,
+    /// Rows on the reference side (for a model: the rows its profile was
+    /// measured on).
     pub reference_rows: u64,
+    /// Rows in the current file.
     pub current_rows: u64,
+    /// Per-feature tests and verdicts and the overall dataset verdict
+    /// (flattened into the JSON).
     #[serde(flatten)]
     pub report: DriftReport,
+    /// Columns left out of the comparison.
     pub skipped: Vec<Skipped>,
-    /// Per numeric feature, a histogram of both sides for the report:
-    /// `(edges, reference shares, current shares)`.
+    /// Per drifted or watched feature, both sides' shares for the report
+    /// (empty unless [`DriftRequest::charts`]).
     #[serde(skip)]
     pub histograms: BTreeMap<String, Histogram>,
 }
@@ -97,14 +116,23 @@ pub struct DriftOutcome {
 /// Shares of both sides over common bins (numeric) or levels (categorical).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Histogram {
+    /// A numeric feature's shares per bin.
     Numeric {
+        /// Bin edges, one more than the bins.
         edges: Vec<f64>,
+        /// The reference's share in each bin.
         reference: Vec<f64>,
+        /// The current data's share in each bin.
         current: Vec<f64>,
     },
+    /// A categorical feature's shares per level.
     Levels {
+        /// The most frequent levels over both sides (at most 20), then
+        /// `(other)` when there are more.
         levels: Vec<String>,
+        /// The reference's share of each level.
         reference: Vec<f64>,
+        /// The current data's share of each level.
         current: Vec<f64>,
     },
 }

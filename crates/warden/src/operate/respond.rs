@@ -69,12 +69,17 @@ impl Response {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OutcomeKind {
+    /// Carried out (an alert: handed on to be sent).
     Done,
+    /// Not carried out, by design: paused, already in place, no key named,
+    /// an unknown action.
     Skipped,
+    /// Tried, and the engine refused or failed.
     Failed,
 }
 
 impl OutcomeKind {
+    /// `done`, `skipped` or `failed`.
     pub fn as_str(self) -> &'static str {
         match self {
             OutcomeKind::Done => "done",
@@ -89,10 +94,15 @@ impl OutcomeKind {
 pub struct Responded {
     /// The action the policy named (as written, even if unknown).
     pub action: String,
+    /// The API key the decision is about (block and throttle), as the
+    /// policy named it.
     pub key: Option<String>,
+    /// The policy's reason.
     pub reason: String,
+    /// How carrying it out ended.
     pub kind: OutcomeKind,
-    /// `done: …`, `skipped: why`, `failed: error`.
+    /// What came of it, in words: `sent` (an alert), `done` or `done: …`,
+    /// `skipped: why`, `failed: error`.
     pub outcome: String,
 }
 

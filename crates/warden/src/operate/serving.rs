@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use warden_artifact::package;
 use warden_core::{Action, ObjectName, VersionRef};
 use warden_ml::predictor::{InputKind, Predictor};
@@ -15,13 +15,16 @@ use warden_ml::profile::{FeatureProfile, ReferenceProfile};
 use warden_store::MetadataStore;
 
 use crate::error::Error;
+use crate::events;
 use crate::model::predictor_from_package;
 use crate::workspace::Workspace;
 
 /// Which version of a model an environment holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ServingTarget {
+    /// The model's name.
     pub model: String,
+    /// The version the environment's stage pointer holds.
     pub version: u64,
     /// The reason, if that version is quarantined now.
     pub quarantine: Option<String>,
@@ -29,15 +32,20 @@ pub struct ServingTarget {
 
 /// A verified model ready to predict, with the rules its inputs must meet.
 pub struct ServedModel {
+    /// The model's name.
     pub name: String,
+    /// The version loaded.
     pub version: u64,
     /// The package digest (`sha256:…`).
     pub digest: String,
     /// The trusted key whose signature verified the package.
     pub verified_by: String,
-    /// `native` or `onnx`.
+    /// `onnx` for an ONNX package, else `native` (Warden's own models and
+    /// tree ensembles).
     pub platform: &'static str,
+    /// The model, ready to predict.
     pub predictor: Box<dyn Predictor>,
+    /// The rules every request's records are checked against.
     pub schema: InputSchema,
     /// The training data's profile (what the monitor compares traffic with).
     pub profile: Option<ReferenceProfile>,
@@ -162,11 +170,15 @@ impl Workspace {
     ) -> Result<(), Error> {
         let subject = format!("model:{}@{}", target.model, target.version);
         let mut tx = self.store().write()?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             action,
             &subject,
-            &json!({"env": env, "details": details}),
+            &events::Served {
+                env: env.to_string(),
+                details,
+            },
         )?;
         self.commit(tx)?;
         Ok(())
@@ -179,10 +191,19 @@ impl Workspace {
 pub enum FeatureRule {
     /// A finite JSON number, within the training range widened by the
     /// tolerance when the range is known.
-    Numeric { min: Option<f64>, max: Option<f64> },
+    Numeric {
+        /// The lowest value seen in training (`None`: range unknown).
+        min: Option<f64>,
+        /// The highest value seen in training (`None`: range unknown).
+        max: Option<f64>,
+    },
     /// A string (or a number, read as its text) among the levels seen in
     /// training, when they are known.
-    Categorical { levels: Option<BTreeSet<String>> },
+    Categorical {
+        /// The levels accepted: those of the training profile and the
+        /// model's encoder (`None`: unknown, so any text is accepted).
+        levels: Option<BTreeSet<String>>,
+    },
 }
 
 impl FeatureRule {
@@ -212,14 +233,18 @@ impl FeatureRule {
 /// only when the training data had gaps the model learnt to impute.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct InputRule {
+    /// The feature's name: the record field that carries it.
     pub name: String,
+    /// What the value must be.
     pub rule: FeatureRule,
+    /// Whether `null` is accepted.
     pub nullable: bool,
 }
 
 /// The inputs a served model accepts, in the model's feature order.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct InputSchema {
+    /// One rule per input feature, in the model's order.
     pub features: Vec<InputRule>,
 }
 
@@ -245,12 +270,14 @@ impl Default for ValidationLimits {
 /// One reason a request was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FieldError {
-    /// The instance (record or row) the error is in, if any.
+    /// The 0-based index of the instance (record or row) the error is in,
+    /// if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<usize>,
     /// The field (feature or tensor) the error is in, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// What is wrong, in words.
     pub error: String,
 }
 
@@ -538,6 +565,7 @@ pub fn truncate(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn schema() -> InputSchema {
         InputSchema {

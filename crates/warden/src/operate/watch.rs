@@ -6,7 +6,7 @@
 //! (`monitor resume`, `apikey unblock`, `promote`, `release`).
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use warden_core::{Action, ObjectName, Timestamp};
 use warden_store::{KeyHoldRecord, MetadataStore, MonitorPauseRecord, MonitorWindowRecord};
 
@@ -22,22 +22,35 @@ pub const MONITOR_ROLE: &str = "monitor";
 /// A closed window, as the server hands it over.
 #[derive(Clone, Debug)]
 pub struct WindowInput {
+    /// The served model's name.
     pub model: String,
+    /// The served version.
     pub version: u64,
+    /// The environment it was served in.
     pub env: String,
+    /// Rows (predicted records) seen in the window.
     pub rows: u64,
+    /// Whether enough input features drifted for the window as a whole to
+    /// count as drifted.
     pub dataset_drift: bool,
+    /// Whether the predicted class mix drifted.
     pub prediction_drift: bool,
+    /// How many input features drifted.
     pub drifted_features: u64,
+    /// The window's full result (per-feature tests and verdicts).
     pub report: Value,
+    /// When the window opened.
     pub opened_at: Timestamp,
+    /// When it closed.
     pub closed_at: Timestamp,
 }
 
 /// A key's hold, with the key's name.
 #[derive(Clone, Debug, Serialize)]
 pub struct KeyHold {
+    /// The key's name.
     pub name: String,
+    /// The hold (flattened into the JSON).
     #[serde(flatten)]
     pub hold: KeyHoldRecord,
 }
@@ -45,24 +58,39 @@ pub struct KeyHold {
 /// What `monitor status` shows for a model.
 #[derive(Clone, Debug, Serialize)]
 pub struct MonitorStatus {
+    /// The model's name.
     pub model: String,
+    /// The pause on its automated responses (`None`: not paused).
     pub paused: Option<MonitorPauseRecord>,
+    /// Its latest windows, newest first.
     pub windows: Vec<WindowOut>,
 }
 
 /// A stored window with its report parsed.
 #[derive(Clone, Debug, Serialize)]
 pub struct WindowOut {
+    /// The window's id, from 1.
     pub id: u64,
+    /// The served model's name.
     pub model: String,
+    /// The served version.
     pub version: u64,
+    /// The environment it was served in.
     pub env: String,
+    /// Rows (predicted records) seen in the window.
     pub rows: u64,
+    /// Whether enough input features drifted for the window as a whole to
+    /// count as drifted.
     pub dataset_drift: bool,
+    /// Whether the predicted class mix drifted.
     pub prediction_drift: bool,
+    /// How many input features drifted.
     pub drifted_features: u64,
+    /// When the window opened (RFC 3339).
     pub opened_at: String,
+    /// When it closed (RFC 3339).
     pub closed_at: String,
+    /// The window's full result, parsed from the row.
     pub report: Value,
 }
 
@@ -107,18 +135,19 @@ impl Workspace {
             opened_at: w.opened_at.clone(),
             closed_at: w.closed_at.clone(),
         })?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             "monitor.window",
             &subject,
-            &json!({
-                "window": id,
-                "env": w.env,
-                "rows": w.rows,
-                "dataset_drift": w.dataset_drift,
-                "prediction_drift": w.prediction_drift,
-                "drifted_features": w.drifted_features,
-            }),
+            &events::WindowClosed {
+                window: id,
+                env: w.env.clone(),
+                rows: w.rows,
+                dataset_drift: w.dataset_drift,
+                prediction_drift: w.prediction_drift,
+                drifted_features: w.drifted_features,
+            },
         )?;
         self.commit(tx)?;
         Ok(id)
@@ -135,11 +164,15 @@ impl Workspace {
         let subject = format!("model:{model}");
         self.authorize(Action::MonitorRecord, &subject)?;
         let mut tx = self.store().write()?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             "monitor.signal",
             &subject,
-            &json!({"env": env, "signal": signal}),
+            &events::SignalRaised {
+                env: env.to_string(),
+                signal: signal.clone(),
+            },
         )?;
         self.commit(tx)?;
         Ok(())
@@ -188,11 +221,14 @@ impl Workspace {
         };
         let mut tx = self.store().write()?;
         tx.save_monitor_pause(&rec)?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             "monitor.pause",
             &format!("model:{model}"),
-            &json!({"reason": reason}),
+            &events::MonitorPaused {
+                reason: reason.to_string(),
+            },
         )?;
         self.commit(tx)?;
         Ok(rec)
@@ -208,11 +244,12 @@ impl Workspace {
                 "automated responses for {model} are not paused"
             )));
         }
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             "monitor.resume",
             &format!("model:{model}"),
-            &json!({}),
+            &events::MonitorResumed {},
         )?;
         self.commit(tx)?;
         Ok(())

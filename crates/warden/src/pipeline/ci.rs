@@ -10,7 +10,9 @@ use crate::Error;
 /// Which CI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CiKind {
+    /// GitHub Actions: `.github/workflows/warden.yml`.
     Github,
+    /// GitLab CI: `.gitlab-ci.yml`.
     Gitlab,
 }
 
@@ -28,7 +30,9 @@ impl std::str::FromStr for CiKind {
 /// A filled-in template and where it goes in the repository.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct CiTemplate {
+    /// Where the file goes, relative to the repository root.
     pub path: &'static str,
+    /// The file's contents (YAML).
     pub text: String,
 }
 

@@ -29,6 +29,7 @@ use warden_store::{BlobStore, DatasetRecord, MetadataStore, ModelRecord, Pipelin
 pub use provenance::BuildStatement;
 pub use spec::{Plan, PlannedStage, StageKind, load};
 
+use crate::events;
 use crate::{Error, Workspace};
 
 /// Directory names left out of a code directory's digest: version control,
@@ -65,32 +66,44 @@ pub struct RunOptions {
 }
 
 /// How a stage ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum StageStatus {
+    /// It ran and succeeded (a gate: allowed).
     Ok,
+    /// An earlier successful run's result was reused; nothing ran.
     Reused,
+    /// A gate or promotion was denied; the run stops.
     Denied,
+    /// It failed (see the record's `error`); the run stops.
     Failed,
+    /// Not run, because an earlier stage failed or was denied.
     Skipped,
 }
 
 /// One stage of a run, as recorded.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct StageRecord {
+    /// The stage's name in the pipeline file.
     pub name: String,
+    /// `ingest`, `train`, `evaluate`, `scan`, `evidence`, `gate` or `promote`.
     pub kind: String,
+    /// How it ended.
     pub status: StageStatus,
     /// The content address its result is reused by (none for gates).
     #[serde(default)]
     pub key: Option<String>,
+    /// Wall-clock seconds it took (0 when skipped).
     pub seconds: f64,
     /// What it produced (`{"dataset": "NAME@V"}`, `{"model": "NAME@V"}`, ...).
     #[serde(default)]
     pub result: Value,
+    /// Why it failed (`None` unless `status` is `failed`).
     #[serde(default)]
     pub error: Option<String>,
-    /// A denied gate's reasons.
+    /// A denied gate's reasons, or an ingest stage's warnings.
     #[serde(default)]
     pub reasons: Vec<String>,
 }
@@ -98,37 +111,58 @@ pub struct StageRecord {
 /// A whole run, as recorded.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct RunDocument {
+    /// The pipeline's name.
     pub pipeline: String,
+    /// The pipeline file's path, as given.
     pub file: String,
+    /// `sha256:` digest of the pipeline file's bytes.
     pub file_digest: String,
     /// "succeeded", "denied" or "failed".
     pub status: String,
+    /// Whether reuse was turned off (`--force`).
     pub forced: bool,
+    /// When the run started (RFC 3339).
     pub started_at: String,
+    /// When the run finished (RFC 3339).
     pub finished_at: String,
+    /// Every stage of the plan, in run order, skipped ones included.
     pub stages: Vec<StageRecord>,
 }
 
 /// A recorded run.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
+    /// The run's id (`warden pipeline show ID`).
     pub id: u64,
+    /// `sha256:` digest of the run document's canonical JSON, as recorded in
+    /// the `pipeline.run` event.
     pub digest: String,
+    /// The actor who ran it.
     pub created_by: String,
+    /// The run document (flattened into the JSON).
     #[serde(flatten)]
     pub run: RunDocument,
 }
 
 /// Told as each stage starts and ends.
 pub enum StageEvent<'a> {
+    /// A stage is about to run.
     Started {
+        /// The stage's 0-based position in the plan.
         index: usize,
+        /// How many stages the plan has.
         total: usize,
+        /// The stage.
         stage: &'a PlannedStage,
     },
+    /// A stage ended (run, reused, denied or failed; skipped stages are not
+    /// told).
     Finished {
+        /// The stage's 0-based position in the plan.
         index: usize,
+        /// How many stages the plan has.
         total: usize,
+        /// What is recorded for it.
         record: &'a StageRecord,
     },
 }
@@ -283,17 +317,30 @@ impl Workspace {
         };
         let mut tx = self.store().write()?;
         rec.id = tx.insert_pipeline_run(&rec)?;
-        let stages: Vec<Value> = doc
+        let stages = doc
             .stages
             .iter()
-            .map(|s| json!({"name": s.name, "kind": s.kind, "status": s.status, "key": s.key, "result": s.result}))
+            .map(|s| events::StageRan {
+                name: s.name.clone(),
+                kind: s.kind.clone(),
+                status: s.status,
+                key: s.key.clone(),
+                result: s.result.clone(),
+            })
             .collect();
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             actions::PIPELINE_RUN,
             &format!("pipeline:{}", plan.name),
-            &json!({"run": rec.id, "status": status, "document": rec.digest,
-                    "file_digest": doc.file_digest, "forced": opts.force, "stages": stages}),
+            &events::PipelineRan {
+                run: rec.id,
+                status: status.to_string(),
+                document: rec.digest.clone(),
+                file_digest: doc.file_digest.clone(),
+                forced: opts.force,
+                stages,
+            },
         )?;
         self.commit(tx)?;
         Ok(RunReport {

@@ -35,6 +35,7 @@ pub const BUILDER_ID: &str = "urn:warden:pipeline";
 /// The statement before its subject is known (the import adds it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BuildStatement {
+    /// The SLSA provenance the statement will carry.
     pub predicate: SlsaProvenance,
 }
 
@@ -42,11 +43,15 @@ pub struct BuildStatement {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Statement {
+    /// `_type`: [`STATEMENT_TYPE`].
     #[serde(rename = "_type")]
     pub statement_type: String,
+    /// What the statement is about: the model file, by name and SHA-256.
     pub subject: Vec<ResourceDescriptor>,
+    /// `predicateType`: [`SLSA_PREDICATE`].
     #[serde(rename = "predicateType")]
     pub predicate_type: String,
+    /// The provenance.
     pub predicate: SlsaProvenance,
 }
 
@@ -54,16 +59,26 @@ pub struct Statement {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SlsaProvenance {
+    /// What was built, and from what.
     pub build_definition: BuildDefinition,
+    /// Who built it, and when.
     pub run_details: RunDetails,
 }
 
+/// SLSA's `buildDefinition`: the build's type, parameters and inputs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BuildDefinition {
+    /// [`BUILD_TYPE`].
     pub build_type: String,
+    /// What the pipeline file asked for.
     pub external_parameters: ExternalParameters,
+    /// How Warden ran the command.
     pub internal_parameters: InternalParameters,
+    /// The inputs: the code directory (`code`, with its git commit and tree
+    /// when it is a repository, a `dirty` flag and the file count), the lock
+    /// file (`lockfile:NAME`) when given, and the dataset version
+    /// (`dataset:NAME@V`).
     pub resolved_dependencies: Vec<ResourceDescriptor>,
 }
 
@@ -71,10 +86,13 @@ pub struct BuildDefinition {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExternalParameters {
+    /// The pipeline's name.
     pub pipeline: String,
-    /// SHA-256 of the pipeline file.
+    /// `sha256:` digest of the pipeline file.
     pub pipeline_file: String,
+    /// The train stage's name.
     pub stage: String,
+    /// The training command (argv).
     pub command: Vec<String>,
     /// Environment variables passed through (names only).
     pub env: Vec<String>,
@@ -86,36 +104,52 @@ pub struct ExternalParameters {
 pub struct InternalParameters {
     /// `bubblewrap <version>`, or `none` (`--allow-unsandboxed`).
     pub sandbox: String,
+    /// Whether the command ran without network access.
     pub network_isolated: bool,
+    /// CPU time limit, in seconds.
     pub cpu_seconds: u64,
+    /// Address-space limit, in MiB.
     pub memory_mb: u64,
+    /// Wall-clock limit, in seconds.
     pub timeout_seconds: u64,
     /// Whether the CPU and memory limits were applied.
     pub rlimits_applied: bool,
 }
 
+/// SLSA's `runDetails`: who ran the build, when, and what else it wrote.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RunDetails {
+    /// The builder: Warden's pipeline runner.
     pub builder: Builder,
+    /// The invocation and its times.
     pub metadata: BuildMetadata,
+    /// The command's standard output and error, by SHA-256 (both kept as
+    /// blobs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub byproducts: Vec<ResourceDescriptor>,
 }
 
+/// SLSA's `builder`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Builder {
+    /// [`BUILDER_ID`].
     pub id: String,
+    /// Component versions: `warden` to the Warden version that ran it.
     #[serde(default)]
     pub version: BTreeMap<String, String>,
 }
 
+/// SLSA's build `metadata`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BuildMetadata {
+    /// `PIPELINE:STAGE:STARTED`.
     pub invocation_id: String,
+    /// When the command started (RFC 3339).
     pub started_on: String,
+    /// When the command finished (RFC 3339).
     pub finished_on: String,
 }
 
@@ -123,11 +157,16 @@ pub struct BuildMetadata {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceDescriptor {
+    /// The resource's name (`code`, `dataset:NAME@V`, the model file's name, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Where it is (`file://` for the code directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
+    /// Algorithm to hex digest (`sha256`; `gitCommit`, `gitTree` for code in a
+    /// git repository).
     pub digest: BTreeMap<String, String>,
+    /// Extra facts (`files` and `dirty` for code, `table` for a dataset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, Value>>,
 }

@@ -17,9 +17,11 @@ use serde::Serialize;
 
 use crate::Error;
 
-/// Default limits, when the pipeline file sets none.
+/// Default CPU time limit, in seconds, when the pipeline file sets none.
 pub const DEFAULT_CPU_SECONDS: u64 = 3600;
+/// Default address-space limit, in MiB.
 pub const DEFAULT_MEMORY_MB: u64 = 8192;
+/// Default wall-clock limit, in seconds.
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 3600;
 
 /// The most of a command's stdout or stderr kept in its record.
@@ -28,13 +30,17 @@ const MAX_LOG_BYTES: u64 = 4 << 20;
 /// The limits a command ran under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Limits {
+    /// CPU time, in seconds (applied with `prlimit`).
     pub cpu_seconds: u64,
+    /// Address space, in MiB (applied with `prlimit`).
     pub memory_mb: u64,
+    /// Wall-clock time, in seconds; Warden kills the command then.
     pub timeout_seconds: u64,
 }
 
 /// What to run.
 pub struct SandboxRequest<'a> {
+    /// The command and its arguments; never run through a shell.
     pub argv: &'a [String],
     /// The code directory: read-only, and the working directory.
     pub workdir: &'a Path,
@@ -50,6 +56,7 @@ pub struct SandboxRequest<'a> {
     pub masked: &'a [PathBuf],
     /// The whole environment the command gets.
     pub env: &'a [(String, String)],
+    /// CPU, memory and wall-clock limits.
     pub limits: Limits,
     /// Run without a sandbox when none is available (recorded).
     pub allow_unsandboxed: bool,
@@ -65,19 +72,26 @@ pub struct SandboxRun {
     pub sandbox: String,
     /// Whether it had its own network namespace (no network).
     pub network_isolated: bool,
+    /// The limits it ran under.
     pub limits: Limits,
     /// Whether the CPU and memory limits were applied (prlimit found).
     pub rlimits_applied: bool,
+    /// Its exit status (`None`: killed by a signal, a limit among them).
     pub exit_code: Option<i32>,
+    /// Whether Warden killed it at the wall-clock limit.
     pub timed_out: bool,
+    /// Wall-clock seconds it ran.
     pub seconds: f64,
+    /// Its standard output, the first 4 MiB at most (not serialised).
     #[serde(skip)]
     pub stdout: Vec<u8>,
+    /// Its standard error, the first 4 MiB at most (not serialised).
     #[serde(skip)]
     pub stderr: Vec<u8>,
 }
 
 impl SandboxRun {
+    /// Whether it exited with status 0 within the wall-clock limit.
     pub fn succeeded(&self) -> bool {
         self.exit_code == Some(0) && !self.timed_out
     }

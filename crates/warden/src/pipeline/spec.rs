@@ -77,22 +77,31 @@ pub struct SandboxSettings {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Stage {
+    /// The stage's name: unique in the file, and what other stages' inputs
+    /// and `after` name.
     pub name: String,
     /// Stages that must finish first besides the ones its inputs name.
     #[serde(default)]
     pub after: Vec<String>,
+    /// Ingest a CSV file.
     #[serde(default)]
     pub ingest: Option<IngestStage>,
+    /// Train or import a model.
     #[serde(default)]
     pub train: Option<TrainStage>,
+    /// Evaluate a model on a dataset version.
     #[serde(default)]
     pub evaluate: Option<EvaluateStage>,
+    /// Scan a model's files and record the scan.
     #[serde(default)]
     pub scan: Option<ScanStage>,
+    /// Bind another tool's report to a model.
     #[serde(default)]
     pub evidence: Option<EvidenceStage>,
+    /// Ask an environment's gate, without promoting.
     #[serde(default)]
     pub gate: Option<GateStage>,
+    /// Promote a model to an environment through its gate.
     #[serde(default)]
     pub promote: Option<GateStage>,
 }
@@ -108,10 +117,15 @@ pub struct IngestStage {
     /// The file's expected SHA-256 (`sha256:…` or hex): a different file is refused.
     #[serde(default)]
     pub sha256: Option<String>,
+    /// The label column (`data ingest --target`).
     #[serde(default)]
     pub target: Option<String>,
+    /// The feature columns (`data ingest --features`; default: every column
+    /// that is not the target, the id, sensitive or PII).
     #[serde(default)]
     pub features: Option<Vec<String>>,
+    /// Sensitive attributes, kept for fairness checks and never features
+    /// (`data ingest --sensitive`).
     #[serde(default)]
     pub sensitive: Vec<String>,
 }
@@ -128,6 +142,8 @@ pub struct TrainStage {
     /// `logreg` or `mlp`: Warden trains it.
     #[serde(default)]
     pub builtin: Option<String>,
+    /// The random seed (default 0): the builtin trainer's, or `WARDEN_SEED`
+    /// for a command.
     #[serde(default)]
     pub seed: Option<u64>,
     /// The training command (argv), run in the code directory.
@@ -157,10 +173,15 @@ pub struct TrainStage {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluateStage {
+    /// A train stage, or `NAME@V`.
     pub model: String,
+    /// An ingest stage, `NAME@V` or a dataset version's `sha256:…` digest.
     pub dataset: String,
+    /// The sensitive attributes to measure fairness over (default: the
+    /// dataset's).
     #[serde(default)]
     pub sensitive: Option<Vec<String>>,
+    /// The seed of the bootstrap and attacks (default 0).
     #[serde(default)]
     pub seed: Option<u64>,
 }
@@ -169,6 +190,7 @@ pub struct EvaluateStage {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ScanStage {
+    /// A train stage, or `NAME@V`.
     pub model: String,
 }
 
@@ -178,7 +200,10 @@ pub struct ScanStage {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EvidenceStage {
+    /// A train stage, or `NAME@V`.
     pub model: String,
+    /// The tool that wrote the report (`semgrep`, `pip-audit`, `trivy`, …);
+    /// it picks the default `kind`.
     pub tool: String,
     /// `sast`, `sca`, `container`, `dockerfile` or `other` (default: by tool).
     #[serde(default)]
@@ -186,6 +211,8 @@ pub struct EvidenceStage {
     /// The report file (relative to the pipeline file, or to the command's
     /// output directory when `command` is given).
     pub report: String,
+    /// The command (argv) that writes the report, run in the sandbox in
+    /// `code`; without it, `report` is an existing file.
     #[serde(default)]
     pub command: Option<Vec<String>>,
     /// The directory the command reads (default: the pipeline file's).
@@ -201,23 +228,34 @@ pub struct EvidenceStage {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GateStage {
+    /// A train stage, or `NAME@V`.
     pub model: String,
+    /// The environment, one of `[gates] environments`.
     pub env: String,
 }
 
 /// What a stage does.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StageKind {
+    /// `ingest = { … }`.
     Ingest(IngestStage),
+    /// `train = { … }`.
     Train(TrainStage),
+    /// `evaluate = { … }`.
     Evaluate(EvaluateStage),
+    /// `scan = { … }`.
     Scan(ScanStage),
+    /// `evidence = { … }`.
     Evidence(EvidenceStage),
+    /// `gate = { … }`: the gate's decision only.
     Gate(GateStage),
+    /// `promote = { … }`: the gate's decision and, when allowed, the move.
     Promote(GateStage),
 }
 
 impl StageKind {
+    /// The kind's key in the file: `ingest`, `train`, `evaluate`, `scan`,
+    /// `evidence`, `gate` or `promote`.
     pub fn name(&self) -> &'static str {
         match self {
             StageKind::Ingest(_) => "ingest",
@@ -246,7 +284,9 @@ pub enum Input {
 /// One planned stage.
 #[derive(Clone, Debug)]
 pub struct PlannedStage {
+    /// The stage's name.
     pub name: String,
+    /// What it does.
     pub kind: StageKind,
     /// The stages it waits for.
     pub needs: Vec<String>,
@@ -255,13 +295,17 @@ pub struct PlannedStage {
 /// A checked pipeline: its file, directory and stages in run order.
 #[derive(Clone, Debug)]
 pub struct Plan {
+    /// The pipeline's name.
     pub name: ObjectName,
+    /// The pipeline file, as given.
     pub file: PathBuf,
     /// The directory relative paths are resolved against.
     pub dir: PathBuf,
     /// SHA-256 of the file's bytes.
     pub digest: Digest,
+    /// The file's `[sandbox]` settings.
     pub sandbox: SandboxSettings,
+    /// The stages in run order: dependencies first, ties in file order.
     pub stages: Vec<PlannedStage>,
 }
 

@@ -19,24 +19,33 @@ use warden_store::{
 use crate::events;
 use crate::{Error, Workspace};
 
-/// The DSSE payload type and the statement's predicate type.
+/// The DSSE payload type of an approval envelope (an in-toto statement).
 pub const APPROVAL_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+/// The predicate type of an approval statement.
 pub const APPROVAL_PREDICATE: &str = "https://warden.local/approval/v1";
 
 /// The result of `approve`.
 #[derive(Debug, Serialize)]
 pub struct Approved {
+    /// The approval as recorded.
     pub approval: ApprovalRecord,
+    /// The id of the key that signed it: the `sha256:` digest of its DER
+    /// public key.
     pub key_id: String,
+    /// The signed DSSE envelope, as stored.
     pub envelope: Value,
 }
 
 /// The result of `rollback`.
 #[derive(Debug, Serialize)]
 pub struct RolledBack {
+    /// The model's name.
     pub model: String,
+    /// The environment moved.
     pub env: String,
+    /// The version it held before (`None`: none).
     pub from: Option<u64>,
+    /// The version it holds now.
     pub to: u64,
 }
 

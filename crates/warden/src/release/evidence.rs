@@ -48,10 +48,12 @@ pub enum EvidenceKind {
     Container,
     /// A Dockerfile linter (Hadolint).
     Dockerfile,
+    /// Anything else.
     Other,
 }
 
 impl EvidenceKind {
+    /// The kind's name: `sast`, `sca`, `container`, `dockerfile` or `other`.
     pub fn as_str(self) -> &'static str {
         match self {
             EvidenceKind::Sast => "sast",
@@ -64,9 +66,10 @@ impl EvidenceKind {
 }
 
 impl EvidenceKind {
-    /// The kind a well-known tool's report is: Bandit and Semgrep are SAST,
-    /// pip-audit, OSV-Scanner and Safety SCA, Trivy and Grype container
-    /// scanners, Hadolint a Dockerfile linter; anything else `other`.
+    /// The kind a well-known tool's report is: Bandit, Semgrep, CodeQL and
+    /// Ruff are SAST, pip-audit, OSV-Scanner, Safety and Dependency-Check
+    /// SCA, Trivy and Grype container scanners, Hadolint a Dockerfile
+    /// linter; anything else `other`. Names are matched case-insensitively.
     pub fn of_tool(tool: &str) -> Self {
         match tool.to_ascii_lowercase().as_str() {
             "bandit" | "semgrep" | "codeql" | "ruff" => EvidenceKind::Sast,
@@ -105,6 +108,7 @@ pub struct EvidenceFinding {
     pub severity: String,
     /// On the CVSS scale, 0 to 10.
     pub score: f64,
+    /// The finding's message, as the report gives it.
     pub message: String,
     /// `file:line` or `package==version`, when the report names one.
     pub location: Option<String>,
@@ -117,10 +121,13 @@ pub struct EvidenceSummary {
     pub format: String,
     /// The tool as the report names itself, and its version.
     pub reported_tool: String,
+    /// The tool's version, when the report gives it.
     pub tool_version: Option<String>,
+    /// Findings counted (every one, not only those in `top`).
     pub findings: u64,
     /// Findings by severity (critical, high, medium, low, none).
     pub counts: BTreeMap<String, u64>,
+    /// The highest finding's score (0 with no findings).
     pub max_score: f64,
     /// The highest-scoring findings, at most 50.
     pub top: Vec<EvidenceFinding>,
@@ -134,10 +141,15 @@ pub struct EvidenceSummary {
 /// What to record.
 #[derive(Clone, Debug)]
 pub struct EvidenceRequest {
+    /// The model version the report is bound to.
     pub model: VersionRef,
     /// A short name for the tool (`bandit`, `pip-audit`, `trivy`).
     pub tool: String,
+    /// What the report is evidence of (see [`EvidenceKind::of_tool`] for the
+    /// usual kind of a tool).
     pub kind: EvidenceKind,
+    /// The report: SARIF 2.1.0 or pip-audit JSON, at most
+    /// [`MAX_EVIDENCE_BYTES`].
     pub file: PathBuf,
 }
 
@@ -145,7 +157,9 @@ pub struct EvidenceRequest {
 /// (`Invalid`), a malformed request body the caller's mistake (`Usage`).
 #[derive(Clone, Copy, Debug)]
 pub enum ReportSource<'a> {
+    /// A file at this path.
     File(&'a std::path::Path),
+    /// A request's body (the hub's evidence route).
     Request,
 }
 
@@ -161,8 +175,10 @@ impl ReportSource<'_> {
 /// A recorded report.
 #[derive(Clone, Debug, Serialize)]
 pub struct EvidenceInfo {
+    /// The record (flattened into the JSON).
     #[serde(flatten)]
     pub record: EvidenceRecord,
+    /// What the gate reads of the report.
     pub summary: EvidenceSummary,
 }
 

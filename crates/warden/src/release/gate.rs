@@ -20,21 +20,31 @@ pub const POLICY_INPUT_VERSION: u64 = 1;
 /// A gate's verdict on one model version for one environment.
 #[derive(Debug, Serialize)]
 pub struct GateOutcome {
+    /// `NAME@V`.
     pub model: String,
+    /// The environment whose gate decided.
     pub env: String,
+    /// Whether the gate allows it (no reasons to deny).
     pub allowed: bool,
+    /// Why the gate denies it (empty when allowed).
     pub reasons: Vec<String>,
+    /// Where the gate policy came from: file paths, or `bundled:…`.
     pub policy: String,
+    /// `sha256:` digest of the gate policy bundle (its Rego and data).
     pub policy_digest: String,
+    /// `sha256:` digest of the canonical JSON of `input`.
     pub input_digest: String,
+    /// The policy input document the gate read (`docs/policy-input.md`).
     pub input: Value,
 }
 
 /// The result of `promote`.
 #[derive(Debug, Serialize)]
 pub struct PromoteOutcome {
+    /// The gate's verdict (flattened into the JSON).
     #[serde(flatten)]
     pub gate: GateOutcome,
+    /// The recorded decision's id.
     pub decision: u64,
     /// The version that held the environment before.
     pub previous: Option<u64>,

@@ -68,8 +68,13 @@ fn runbook(kind: &str) -> Vec<&'static str> {
 /// The result of `incident open`.
 #[derive(Debug, Serialize)]
 pub struct IncidentOpened {
+    /// The incident as recorded (its id is what `incident close` takes).
     pub incident: IncidentRecord,
+    /// The incident report (`warden.incident/v1`): the model, kind, summary,
+    /// lineage, models on the same datasets, environments it was removed
+    /// from, and the runbook.
     pub report: Value,
+    /// The report as Markdown (stored as a blob; not serialised).
     #[serde(skip)]
     pub markdown: String,
 }

@@ -18,11 +18,18 @@ const MAX_PROBLEMS: usize = 50;
 /// An audit event as shown by `audit log`.
 #[derive(Debug, Serialize)]
 pub struct EventOut {
+    /// The event's index in the log, from 0 (its Merkle leaf index).
     pub seq: i64,
+    /// When it was recorded (RFC 3339).
     pub time: String,
+    /// The actor who acted.
     pub actor: String,
+    /// The action (`model.promote`, `authz.denied`, …).
     pub action: String,
+    /// What it acted on (`model:NAME@V`, `dataset:NAME@V`, `policy:SCOPE`, …).
     pub subject: String,
+    /// The action's details (see [`crate::events`]); a payload that is not JSON
+    /// is shown as a string.
     pub payload: serde_json::Value,
 }
 
@@ -31,12 +38,14 @@ pub struct EventOut {
 pub struct VerifyProblem {
     /// The event index concerned, when there is one.
     pub index: Option<u64>,
+    /// What is wrong, in words.
     pub message: String,
 }
 
 /// The result of `audit verify`.
 #[derive(Debug, Serialize)]
 pub struct VerifyReport {
+    /// Whether the log verified with no problem at all.
     pub ok: bool,
     /// Events read.
     pub events: u64,
@@ -46,6 +55,7 @@ pub struct VerifyReport {
     pub checkpoints_checked: u64,
     /// The first event index found bad, if any.
     pub first_bad_index: Option<u64>,
+    /// The problems found, at most 50 (`more_problems` counts the rest).
     pub problems: Vec<VerifyProblem>,
     /// Problems beyond those listed.
     pub more_problems: u64,
@@ -81,13 +91,19 @@ pub struct VerifyOptions {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InclusionProof {
+    /// The log's origin line, as its checkpoints name it.
     pub log_origin: String,
+    /// The event's index, from 0.
     pub leaf_index: u64,
+    /// The size of the log the proof is against (the checkpoint's).
     pub tree_size: u64,
     /// The event's canonical JSON (the leaf data).
     pub event: String,
+    /// The RFC 6962 leaf hash of `event` (hex).
     pub leaf_hash: String,
+    /// The root hash of the log at `tree_size` (hex).
     pub root_hash: String,
+    /// The audit path from the leaf to the root (hex hashes).
     pub proof: Vec<String>,
     /// The signed checkpoint note at `tree_size`.
     pub checkpoint: String,
@@ -97,14 +113,21 @@ pub struct InclusionProof {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyProof {
+    /// The log's origin line, as its checkpoints name it.
     pub log_origin: String,
+    /// The size of the earlier log.
     pub old_size: u64,
+    /// The size of the later log.
     pub new_size: u64,
+    /// The root hash at `old_size` (hex).
     pub old_root: String,
+    /// The root hash at `new_size` (hex).
     pub new_root: String,
+    /// The RFC 6962 consistency proof (hex hashes).
     pub proof: Vec<String>,
-    /// Signed checkpoints at the two sizes, where they exist.
+    /// The signed checkpoint at `old_size`, if one was made at that size.
     pub old_checkpoint: Option<String>,
+    /// The signed checkpoint at `new_size`, if one was made at that size.
     pub new_checkpoint: Option<String>,
 }
 
@@ -112,15 +135,20 @@ pub struct ConsistencyProof {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ProofFile {
+    /// `"type": "inclusion"`: one event is in the log.
     Inclusion(InclusionProof),
+    /// `"type": "consistency"`: one log size extends another.
     Consistency(ConsistencyProof),
 }
 
 /// The outcome of checking a proof file.
 #[derive(Debug, Serialize)]
 pub struct ProofCheck {
+    /// Always `true`: a proof that does not verify is an error instead.
     pub ok: bool,
+    /// `inclusion` or `consistency`.
     pub kind: &'static str,
+    /// What was proved, in words.
     pub summary: String,
     /// Roots that are covered by a valid checkpoint signature.
     pub signed_roots: Vec<u64>,

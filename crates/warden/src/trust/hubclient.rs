@@ -22,10 +22,15 @@ use crate::{Error, ProofFile};
 /// size and root.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenedCheckpoint {
+    /// The log's origin line.
     pub origin: String,
+    /// The log's size (events) at the checkpoint.
     pub size: u64,
+    /// The log's root hash at that size (hex).
     pub root: String,
+    /// The signed note, as received.
     pub note: String,
+    /// The verifier key it was opened under.
     pub vkey: String,
 }
 
@@ -144,6 +149,9 @@ fn is_port(s: &str) -> bool {
         .is_some_and(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// Where the private half of the approval key `name` is kept:
+/// `DIR/hub-keys/NAME.pem`, `dir` being the user's Warden directory
+/// ([`crate::user_dir`]).
 pub fn approval_key_path(dir: &Path, name: &warden_core::KeyName) -> PathBuf {
     dir.join("hub-keys").join(format!("{name}.pem"))
 }

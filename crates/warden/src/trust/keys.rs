@@ -17,13 +17,21 @@ const MAX_PUBLIC_KEY_BYTES: u64 = 64 * 1024;
 /// A key as listed.
 #[derive(Debug, Serialize)]
 pub struct KeySummary {
+    /// The key's name in the workspace.
     pub name: String,
+    /// `own` (made or enrolled here) or `trusted` (another party's public key).
     pub origin: String,
+    /// `ecdsa-p256`, `ecdsa-p384` or `ed25519`.
     pub algorithm: String,
+    /// The `sha256:` digest of the DER public key.
     pub key_id: String,
+    /// The actor who added it.
     pub added_by: String,
+    /// When it was added (RFC 3339).
     pub added_at: String,
+    /// Whether it is revoked (a revoked key verifies nothing).
     pub revoked: bool,
+    /// When it was revoked (RFC 3339; `None`: not revoked).
     pub revoked_at: Option<String>,
     /// The principal whose key this is.
     pub owner: Option<String>,
@@ -57,6 +65,7 @@ impl KeyPurpose {
         KeyPurpose::Release,
     ];
 
+    /// The purpose's name: `approval`, `pipeline`, `log` or `release`.
     pub fn as_str(self) -> &'static str {
         match self {
             KeyPurpose::Approval => "approval",
@@ -82,8 +91,10 @@ impl KeyPurpose {
 /// A key with its public half, as returned by generate and trust.
 #[derive(Debug, Serialize)]
 pub struct KeyInfo {
+    /// The key as listed (flattened into the JSON).
     #[serde(flatten)]
     pub summary: KeySummary,
+    /// The public half, PEM.
     pub public_pem: String,
     /// Where the private key lives, for keys the workspace holds.
     pub private_key_path: Option<String>,

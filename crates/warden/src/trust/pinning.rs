@@ -12,11 +12,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Serialize;
 use warden_core::{Action, actions};
 use warden_store::MetadataStore;
 
+use crate::events;
 use crate::ledger::check_event_row;
 use crate::{Error, Workspace};
 
@@ -28,9 +28,14 @@ const TWO_ADMIN_ENV: &str = "production";
 /// A registered (or proposed) policy digest.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Pin {
+    /// An environment, or `authz`.
     pub scope: String,
+    /// The policy's `sha256:` digest.
     pub digest: String,
+    /// Where the policy was read from when registered: file paths, or
+    /// `bundled:…`.
     pub origin: String,
+    /// The admin who registered or proposed it.
     pub by: String,
     /// The event that made it.
     pub seq: i64,
@@ -39,6 +44,7 @@ pub struct Pin {
 /// One scope as `policy status` shows it.
 #[derive(Clone, Debug, Serialize)]
 pub struct PinStatus {
+    /// An environment, or `authz`.
     pub scope: String,
     /// The digest in force: registered, or the bundled policy's.
     pub registered: String,
@@ -46,7 +52,9 @@ pub struct PinStatus {
     pub default: bool,
     /// The digest of the files `warden.toml` names now.
     pub on_disk: String,
+    /// Where those files are: paths, or `bundled:…`.
     pub on_disk_origin: String,
+    /// Whether `on_disk` is `registered`: only then does the policy decide.
     pub matches: bool,
     /// A production registration waiting for a second admin.
     pub proposed: Option<Pin>,
@@ -55,18 +63,14 @@ pub struct PinStatus {
 /// What `policy register` did.
 #[derive(Clone, Debug, Serialize)]
 pub struct Registered {
+    /// An environment, or `authz`.
     pub scope: String,
+    /// The `sha256:` digest registered or proposed.
     pub digest: String,
     /// `registered`, or `proposed` (waiting for a second admin).
     pub status: &'static str,
+    /// The first admin, when this call confirmed their production proposal.
     pub proposed_by: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct PinPayload {
-    scope: String,
-    digest: String,
-    origin: String,
 }
 
 /// Registrations and open proposals, replayed from the log.
@@ -84,12 +88,7 @@ impl Workspace {
         let mut pins = Pins::default();
         for e in &events {
             check_event_row(e)?;
-            let p: PinPayload = serde_json::from_str(&e.payload).map_err(|err| {
-                Error::Verification(format!(
-                    "event {} ({}): its payload is not a policy registration: {err}",
-                    e.seq, e.action
-                ))
-            })?;
+            let p: events::PolicyPinned = events::read(e)?;
             let pin = Pin {
                 scope: p.scope.clone(),
                 digest: p.digest,
@@ -182,12 +181,18 @@ impl Workspace {
             }
         };
         let mut tx = self.store().write()?;
-        tx.append_event(
+        events::append(
+            &mut *tx,
             self.actor(),
             action,
             &format!("policy:{scope}"),
-            &json!({"scope": scope, "digest": digest, "origin": origin,
-                    "previous": current, "proposed_by": proposed_by}),
+            &events::PolicyPinned {
+                scope: scope.to_string(),
+                digest: digest.clone(),
+                origin: origin.clone(),
+                previous: Some(current),
+                proposed_by: proposed_by.clone(),
+            },
         )?;
         self.commit(tx)?;
         Ok(Registered {

@@ -11,7 +11,9 @@ use crate::{Error, Workspace};
 /// Every grant in the workspace and the roles the policy knows.
 #[derive(Debug, Serialize)]
 pub struct RolesReport {
+    /// Every grant: who holds which role, given by whom and when.
     pub grants: Vec<RoleGrant>,
+    /// The roles the authorisation policy knows, sorted.
     pub known_roles: Vec<String>,
 }
 

@@ -30,7 +30,10 @@ use crate::apikey::HmacSha256;
 
 /// A token just created: the record, and the token itself (shown once).
 pub struct TokenCreated {
+    /// The stored record: name, id, owner, roles, expiry, and the token's
+    /// keyed hash.
     pub record: AccessTokenRecord,
+    /// The token, `wdp_<id>_<secret>`: shown once, never stored.
     pub token: Zeroizing<String>,
 }
 

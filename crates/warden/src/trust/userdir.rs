@@ -36,8 +36,11 @@ pub fn user_dir() -> Option<PathBuf> {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Remembered {
+    /// The log's origin line.
     pub origin: String,
+    /// The verifier key the checkpoint was signed under when first seen.
     pub vkey: String,
+    /// The log's size (events) at the checkpoint.
     pub size: u64,
     /// The signed note.
     pub note: String,

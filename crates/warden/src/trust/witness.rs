@@ -23,21 +23,28 @@ use crate::{Error, VerifyOptions, Workspace};
 /// What `audit witness` did.
 #[derive(Debug, Serialize)]
 pub struct Witnessed {
+    /// The witness's name (a schema-less URL such as `witness.example/w1`).
     pub witness: String,
     /// The witness's verifier key (signature type 0x04), for pinning.
     pub vkey: String,
+    /// The size of the checkpoint cosigned.
     pub size: u64,
+    /// When it was cosigned, in Unix seconds.
     pub time: u64,
     /// Where the cosigned checkpoint was published.
     pub published: String,
+    /// The checkpoint with the log's signature and the cosignature.
     pub note: String,
 }
 
 /// One cosignature as the gate sees it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CosignatureFact {
+    /// The witness's name, from its verifier key.
     pub witness: String,
+    /// The size of the checkpoint it cosigned.
     pub size: u64,
+    /// Seconds since it cosigned.
     pub age_seconds: u64,
     /// The cosigned root is the log's signed root at that size.
     pub consistent: bool,
