@@ -3675,3 +3675,73 @@ fn eval_reports_its_stages_unless_told_not_to() {
     ]));
     assert!(!stderr.contains("eval:"), "{stderr}");
 }
+
+/// A data engineer (or a compromised ingest job) swaps a dataset's source
+/// for other bytes and passes the swapped file's own digest as `--sha256`:
+/// the workspace's pin in `warden.toml` still holds, and nothing is
+/// recorded. Only a digest someone pinned counts as `pinned`.
+#[test]
+fn a_workspace_pin_holds_whatever_digest_the_caller_gives() {
+    use sha2::Digest as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    for (seed, file) in [("1", "good.csv"), ("2", "swapped.csv")] {
+        ok(warden(ws, "ana").args([
+            "example", "credit", "--rows", "300", "--seed", seed, "--out", file,
+        ]));
+    }
+    let hex = |f: &str| hex::encode(sha2::Sha256::digest(std::fs::read(ws.join(f)).unwrap()));
+    let (good, swapped) = (hex("good.csv"), hex("swapped.csv"));
+    let ingest = |file: &str, extra: &[&str]| {
+        out(warden(ws, "ana")
+            .args([
+                "data",
+                "ingest",
+                file,
+                "--name",
+                "credit",
+                "--target",
+                "approved",
+                "--no-screen",
+                "--json",
+            ])
+            .args(extra))
+    };
+    // Without a pin in warden.toml, a given digest is the pin.
+    let (code, stdout, stderr) = ingest("good.csv", &["--sha256", &good]);
+    assert_eq!(code, 0, "{stderr}");
+    let res: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(res["dataset"]["manifest"]["source"]["pinned"], true);
+    let (code, stdout, stderr) = ingest("good.csv", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let res: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(res["dataset"]["manifest"]["source"]["pinned"], false);
+
+    let toml = std::fs::read_to_string(ws.join("warden.toml")).unwrap();
+    let pinned_toml = toml.replacen(
+        "[data.pins]\n",
+        &format!("[data.pins]\ncredit = \"{good}\"\n"),
+        1,
+    );
+    assert_ne!(toml, pinned_toml);
+    std::fs::write(ws.join("warden.toml"), pinned_toml).unwrap();
+    let before = count_events(ws, "data.ingest");
+    // The attack: the swapped file, vouched for by its own digest.
+    let (code, _, stderr) = ingest("swapped.csv", &["--sha256", &swapped]);
+    assert_eq!(code, 5, "{stderr}");
+    assert!(
+        stderr.contains("data.pins.credit") && stderr.contains("nothing was recorded"),
+        "{stderr}"
+    );
+    // Without a digest, as before.
+    let (code, _, stderr) = ingest("swapped.csv", &[]);
+    assert_eq!(code, 5, "{stderr}");
+    assert_eq!(count_events(ws, "data.ingest"), before);
+    assert_eq!(datasets(ws), 2);
+    // The pinned bytes are ingested and recorded as pinned.
+    let (code, stdout, stderr) = ingest("good.csv", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let res: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(res["dataset"]["manifest"]["source"]["pinned"], true);
+}

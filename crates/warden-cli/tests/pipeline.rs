@@ -880,3 +880,63 @@ fn a_forged_evaluation_report_is_refused_at_the_gate() {
     let (code, _, err) = run(warden(&p.ws).args(["gate", "native@1", "--env", "staging"]));
     assert_eq!(code, honest, "{err}");
 }
+
+/// A pipeline's ingest stage is held to the workspace's pin like a manual
+/// ingest, and its dataset is `pinned` only when someone pinned it.
+#[test]
+fn a_pipeline_ingest_is_held_to_the_workspace_pin() {
+    use sha2::Digest as _;
+    let p = project();
+    let file = |sha: &str| {
+        let f = p.proj.join("ingest.toml");
+        std::fs::write(
+            &f,
+            format!(
+                "name = \"ingest\"\n[[stage]]\nname = \"data\"\n\
+                 ingest = {{ file = \"penguins.csv\", dataset = \"penguins\", target = \"species\"{sha} }}\n"
+            ),
+        )
+        .unwrap();
+        f
+    };
+    let pinned = |v: &str| {
+        let (code, d, err) = run_json(&p.ws, &["data", "show", v]);
+        assert_eq!(code, 0, "{err}");
+        d["dataset"]["manifest"]["source"]["pinned"].clone()
+    };
+    // Not pinned: the digest the pipeline read for reuse is no pin.
+    let (code, _, err) = run_json(&p.ws, &["pipeline", "run", file("").to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(pinned("penguins@1"), false);
+    // Pinned by the pipeline file.
+    let digest = hex::encode(sha2::Sha256::digest(
+        std::fs::read(p.proj.join("penguins.csv")).unwrap(),
+    ));
+    let f = file(&format!(", sha256 = \"{digest}\""));
+    let (code, _, err) = run_json(&p.ws, &["pipeline", "run", f.to_str().unwrap(), "--force"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(pinned("penguins@2"), true);
+    // The workspace pins other bytes under that name: the stage fails
+    // naming the pin, whatever the pipeline file says.
+    let toml = std::fs::read_to_string(p.ws.join("warden.toml")).unwrap();
+    let other = "0".repeat(64);
+    std::fs::write(
+        p.ws.join("warden.toml"),
+        toml.replacen(
+            "[data.pins]\n",
+            &format!("[data.pins]\npenguins = \"{other}\"\n"),
+            1,
+        ),
+    )
+    .unwrap();
+    for f in [file(""), f] {
+        let (code, v, err) = run_json(&p.ws, &["pipeline", "run", f.to_str().unwrap(), "--force"]);
+        assert_ne!(code, 0, "{v}");
+        assert!(
+            format!("{v}{err}").contains("data.pins.penguins"),
+            "{v}\n{err}"
+        );
+    }
+    let (_, list, _) = run_json(&p.ws, &["data", "list"]);
+    assert_eq!(list.as_array().map(|a| a.len()), Some(2));
+}

@@ -188,6 +188,7 @@ pub fn run(g: &Global, cmd: DataCmd) -> Result<ExitCode, Failure> {
                 input: &mut input,
                 source: file.display().to_string(),
                 expected_sha256: expected,
+                source_check: None,
                 schema_file: schema,
                 pii_policy_file: pii_policy,
                 target,

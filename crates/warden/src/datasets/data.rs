@@ -36,9 +36,15 @@ pub struct IngestRequest<'a> {
     pub input: &'a mut (dyn Read + Send),
     /// Where the bytes came from (a path or `-`), for the record.
     pub source: String,
-    /// Refuse the input unless its bytes hash to this (`--sha256`); `None`
-    /// uses the pin in `warden.toml`'s `[data.pins]`, if any.
+    /// Refuse the input unless its bytes hash to this (`--sha256`, or a
+    /// pipeline file's `sha256`): a pin, recorded as `pinned`. A pin in
+    /// `warden.toml`'s `[data.pins]` for the dataset holds as well: when
+    /// both are given they must agree.
     pub expected_sha256: Option<Digest>,
+    /// Refuse the input unless its bytes hash to this, without calling it
+    /// a pin: a caller's own check that the bytes it read before are the
+    /// bytes ingested (a pipeline hashes its file to decide reuse).
+    pub source_check: Option<Digest>,
     /// A TOML file of column types, expectations and roles to validate against.
     pub schema_file: Option<PathBuf>,
     /// A TOML file of PII actions by entity and by column, overriding the
@@ -79,6 +85,7 @@ impl<'a> IngestRequest<'a> {
             input,
             source,
             expected_sha256: None,
+            source_check: None,
             schema_file: None,
             pii_policy_file: None,
             target: None,
@@ -291,17 +298,40 @@ impl Workspace {
                 ));
             }
         }
-        let pinned = match (
-            req.expected_sha256,
-            self.config().data.pins.get(req.name.as_str()),
-        ) {
-            (Some(d), _) => Some(d),
-            (None, Some(hex)) => Some(Digest::from_hex(hex).map_err(|_| Error::Config {
+        // Every digest the bytes must have: the caller's pin, the
+        // workspace's pin (which a caller's own digest cannot override),
+        // the caller's consistency check. Being digests of the same bytes,
+        // any two must agree before anything is read.
+        let configured = match self.config().data.pins.get(req.name.as_str()) {
+            Some(hex) => Some(Digest::from_hex(hex).map_err(|_| Error::Config {
                 path: self.root().join(crate::CONFIG_FILE),
                 message: format!("data.pins.{}: not a 64-character hex SHA-256", req.name),
             })?),
-            (None, None) => None,
+            None => None,
         };
+        let wanted: Vec<(String, Digest)> = [
+            ("the given SHA-256".to_string(), req.expected_sha256),
+            (
+                format!("the pin data.pins.{} in warden.toml", req.name),
+                configured,
+            ),
+            ("the file as first read".to_string(), req.source_check),
+        ]
+        .into_iter()
+        .filter_map(|(what, d)| d.map(|d| (what, d)))
+        .collect();
+        if let Some(((a, da), (b, db))) = wanted
+            .iter()
+            .flat_map(|x| wanted.iter().map(move |y| (x, y)))
+            .find(|((_, da), (_, db))| da != db)
+        {
+            return Err(Error::Verification(format!(
+                "{}: {a} is {da} but {b} is {db}; nothing was recorded",
+                req.source
+            )));
+        }
+        let is_pinned = req.expected_sha256.is_some() || configured.is_some();
+        let pinned = wanted.first().map(|(_, d)| *d);
         let (schema, schema_digest) = match &req.schema_file {
             Some(p) => {
                 let text = read_small(p)?;
@@ -375,7 +405,7 @@ impl Workspace {
                 bytes: out.report.source_bytes,
                 rows: out.report.source_rows as u64,
                 name: req.source.to_string(),
-                pinned: pinned.is_some(),
+                pinned: is_pinned,
             },
             transform: DatasetTransform {
                 digest: transform_digest.to_string(),

@@ -386,15 +386,19 @@ impl Workspace {
             StageKind::Ingest(s) => {
                 let path = resolve_inside(&plan.dir, &s.file, Want::File)?;
                 let file_digest = file_sha256(&path)?;
-                if let Some(want) = &s.sha256 {
-                    let want = spec::parse_sha256(want).map_err(StageFailure)?;
-                    if want != file_digest {
-                        return Err(StageFailure(format!(
-                            "{}: its SHA-256 is {file_digest}, not the {want} the pipeline names",
-                            path.display()
-                        )));
+                let pin = match &s.sha256 {
+                    Some(want) => {
+                        let want = spec::parse_sha256(want).map_err(StageFailure)?;
+                        if want != file_digest {
+                            return Err(StageFailure(format!(
+                                "{}: its SHA-256 is {file_digest}, not the {want} the pipeline names",
+                                path.display()
+                            )));
+                        }
+                        Some(want)
                     }
-                }
+                    None => None,
+                };
                 let key = stage_key(stage, &json!({"file": file_digest.to_string()}))?;
                 if let Some(done) = self.reused(&key, earlier, &|r| produced_dataset(self, r))? {
                     return Ok((Some(key), done));
@@ -402,7 +406,11 @@ impl Workspace {
                 let mut f = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
                 let name = ObjectName::new(&s.dataset).map_err(Error::from)?;
                 let mut req = crate::IngestRequest::new(name, &mut f, path.display().to_string());
-                req.expected_sha256 = Some(file_digest);
+                // The pipeline's own pin is a pin; the digest it read is
+                // only a check that the bytes did not change since, and
+                // the workspace's pin still holds.
+                req.expected_sha256 = pin;
+                req.source_check = Some(file_digest);
                 req.target = s.target.clone();
                 req.features = s.features.clone();
                 req.sensitive = s.sensitive.clone();
