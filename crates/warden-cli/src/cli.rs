@@ -339,9 +339,9 @@ pub enum Command {
         #[arg(long, value_name = "NAME", requires = "device")]
         issuer: Option<String>,
     },
-    /// Move an environment back to the last version that passed its gate and is not quarantined
+    /// Move an environment back to the last version that passed its gate before the current one did and is not quarantined
     #[command(
-        after_help = "Examples:\n  warden rollback credit --env production\n  warden rollback credit --env staging --json\n\nExit 1 if there is no such version."
+        after_help = "Examples:\n  warden rollback credit --env production\n  warden rollback credit --env staging --json\n\nA second rollback goes further back, never forward to the version just rolled back from.\nWith the environment empty, the last version that passed its gate. Exit 1 if there is no\nsuch version."
     )]
     Rollback {
         /// The model name

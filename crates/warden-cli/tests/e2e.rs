@@ -2719,6 +2719,11 @@ fn approvals_quarantine_and_rollback() {
     ))
     .unwrap();
     assert_eq!((r["from"].as_u64(), r["to"].as_u64()), (Some(2), Some(1)));
+    // A second rollback goes further back, not forward to the version just
+    // rolled back from: here there is nothing before credit@1.
+    let (code, _, stderr) = out(warden(ws, "omar").args(["rollback", "credit", "--env", "dev"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("nothing to roll back to"), "{stderr}");
     let (code, _, stderr) =
         out(warden(ws, "omar").args(["rollback", "credit", "--env", "staging"]));
     assert_eq!(code, 1, "{stderr}");

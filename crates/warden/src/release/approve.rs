@@ -13,7 +13,8 @@ use warden_artifact::keys::{PublicKey, SigningKey};
 use warden_artifact::model_signing::pae;
 use warden_core::{Action, ActorName, KeyName, ObjectName, Timestamp, VersionRef, canonical_json};
 use warden_store::{
-    ApprovalRecord, KeyRecord, MetadataStore, ModelRecord, QuarantineRecord, StagePointer,
+    ApprovalRecord, GateDecisionRecord, KeyRecord, MetadataStore, ModelRecord, QuarantineRecord,
+    StagePointer,
 };
 
 use crate::events;
@@ -445,7 +446,10 @@ impl Workspace {
     }
 
     /// Moves `env` back to the last version of `model` that passed its gate
-    /// there and is not quarantined (other than the current holder).
+    /// there before the current holder did and is not quarantined (with
+    /// `env` empty, the last that passed). Rolling back twice goes back
+    /// twice: a version the environment was rolled back from is not a way
+    /// back.
     pub fn rollback(&self, model: &ObjectName, env: &str) -> Result<RolledBack, Error> {
         self.authorize(Action::ModelRollback, &format!("model:{model}"))?;
         if !self.config().gates.environments.iter().any(|e| e == env) {
@@ -460,8 +464,21 @@ impl Workspace {
             .find(|p| p.env == env)
             .map(|p| p.version);
         let decisions = self.store().read()?.gate_decisions(model)?;
+        let allowed: Vec<&GateDecisionRecord> = decisions
+            .iter()
+            .filter(|d| d.env == env && d.allowed)
+            .collect();
+        // Back means before the current holder was let in: a version let
+        // in after it (one it was rolled back to from) is not a way back.
+        let before = match current {
+            Some(c) => allowed
+                .iter()
+                .rposition(|d| d.version == c)
+                .unwrap_or(allowed.len()),
+            None => allowed.len(),
+        };
         let mut target = None;
-        for d in decisions.iter().rev().filter(|d| d.env == env && d.allowed) {
+        for d in allowed[..before].iter().rev() {
             if Some(d.version) == current || target.is_some() {
                 continue;
             }
