@@ -206,8 +206,8 @@ pub struct GateLimits {
     pub robust_eps: Option<f64>,
     /// Smallest accuracy allowed under that attack at that radius.
     pub min_robust_accuracy: Option<f64>,
-    /// Largest membership-inference AUC allowed (the gate reads the
-    /// loss-threshold attack's; the report marks the worst attack's).
+    /// Largest membership-inference AUC allowed (the gate and the report
+    /// read the worse of the loss-threshold and confidence attacks).
     pub max_membership_inference_auc: Option<f64>,
 }
 

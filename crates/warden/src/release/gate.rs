@@ -69,6 +69,15 @@ fn evaluation_facts(report: &Value, id: u64) -> Value {
         }
     }
     let p = &report["performance"];
+    // The worse of the two membership-inference attacks (the report marks
+    // the same figure): a defined AUC over an undefined one.
+    let auc = |attack: &str| report["privacy"][attack]["auc"].clone();
+    let (loss, confidence) = (auc("loss_threshold"), auc("confidence"));
+    let membership = match (loss.as_f64(), confidence.as_f64()) {
+        (Some(a), Some(b)) => json!(a.max(b)),
+        (None, Some(_)) => confidence,
+        _ => loss,
+    };
     json!({
         "id": id,
         "dataset": report["dataset"]["ref"],
@@ -78,7 +87,7 @@ fn evaluation_facts(report: &Value, id: u64) -> Value {
         },
         "fairness": fairness,
         "robustness": report["robustness"]["attacks"].as_object().cloned().unwrap_or_default(),
-        "privacy": {"membership_inference_auc": report["privacy"]["loss_threshold"]["auc"]},
+        "privacy": {"membership_inference_auc": membership},
     })
 }
 
@@ -491,5 +500,31 @@ mod gate_config_tests {
         assert_eq!(c.min_approvals, Some(1));
         assert_eq!(c.robust_eps, None);
         assert_eq!(parse_gate_config("{}").unwrap(), GateConfig::default());
+    }
+}
+
+#[cfg(test)]
+mod evaluation_facts_tests {
+    use super::*;
+
+    fn facts(loss: Value, confidence: Value) -> Value {
+        let report = json!({"privacy": {
+            "loss_threshold": {"auc": loss},
+            "confidence": {"auc": confidence},
+        }});
+        evaluation_facts(&report, 1)["privacy"]["membership_inference_auc"].clone()
+    }
+
+    /// The gate reads the worse attack, as the report marks it: a model
+    /// that leaks to the confidence attack is not let through on the
+    /// loss-threshold attack's figure.
+    #[test]
+    fn membership_inference_is_the_worse_attack() {
+        assert_eq!(facts(json!(0.52), json!(0.71)), json!(0.71));
+        assert_eq!(facts(json!(0.66), json!(0.51)), json!(0.66));
+        let undefined = json!({"undefined": "one class"});
+        assert_eq!(facts(undefined.clone(), json!(0.61)), json!(0.61));
+        assert_eq!(facts(json!(0.58), undefined.clone()), json!(0.58));
+        assert_eq!(facts(undefined.clone(), undefined.clone()), undefined);
     }
 }
