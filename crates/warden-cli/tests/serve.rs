@@ -2328,11 +2328,22 @@ fn a_column_pipeline_with_text_inputs_is_served() {
     let reference: Value =
         serde_json::from_str(&std::fs::read_to_string(fixtures.join("reference.json")).unwrap())
             .unwrap();
-    std::fs::write(
-        ws.join("birds.toml"),
+    // Every column named, body mass with the range the species span: with
+    // no training profile, serving holds requests to the declared range.
+    let mut schema = String::from(
         "classes = [\"Adelie\", \"Chinstrap\", \"Gentoo\"]\nprobabilities = \"output_probability\"\n",
-    )
-    .unwrap();
+    );
+    for f in [
+        "bill_length_mm",
+        "bill_depth_mm",
+        "flipper_length_mm",
+        "island",
+        "sex",
+    ] {
+        schema += &format!("[[features]]\nname = \"{f}\"\n");
+    }
+    schema += "[[features]]\nname = \"body_mass_g\"\nmin = 2700\nmax = 6300\n";
+    std::fs::write(ws.join("birds.toml"), schema).unwrap();
     let model = fixtures.join("forest.onnx");
     ok(
         ws,
@@ -2399,6 +2410,22 @@ fn a_column_pipeline_with_text_inputs_is_served() {
     assert_eq!(r.status, 422, "{}", r.body);
     assert!(
         r.body.contains("Atlantis") && r.body.contains("Biscoe"),
+        "{}",
+        r.body
+    );
+    // Outside the declared range (beyond its 10% tolerance): refused,
+    // saying where the range came from.
+    let mut heavy = records[0].as_object().unwrap().clone();
+    heavy.insert("body_mass_g".into(), json!(20000.0));
+    let r = post(
+        &a,
+        &url,
+        Some(&key),
+        &json!({"instances": [heavy]}).to_string(),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body.contains("body_mass_g") && r.body.contains("declared at import [2700, 6300]"),
         "{}",
         r.body
     );

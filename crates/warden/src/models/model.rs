@@ -259,7 +259,9 @@ pub struct ImportFeature {
     pub categories: Option<Vec<String>>,
     /// Lower end of the feature's valid range, recorded in the manifest
     /// (default: the lowest value in `--dataset`, if given); robustness
-    /// evaluation keeps perturbed values within it.
+    /// evaluation keeps perturbed values within it, and serving refuses
+    /// values outside it (widened by the range tolerance) when the package
+    /// has no training profile for the feature.
     #[serde(default)]
     pub min: Option<f64>,
     /// Upper end of the feature's valid range (default: the highest value

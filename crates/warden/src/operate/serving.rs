@@ -4,7 +4,7 @@
 //!
 //! The HTTP layer lives in `warden-server`; nothing here knows about HTTP.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -146,7 +146,20 @@ impl Workspace {
             ),
             None => None,
         };
-        let schema = InputSchema::new(predictor.as_ref(), profile.as_ref());
+        // Ranges declared at import (finite, in order) stand in where the
+        // package has no training profile for a feature.
+        let declared: BTreeMap<String, (f64, f64)> = crate::stored::model_manifest(&m)?
+            .input
+            .features
+            .iter()
+            .filter_map(|f| match (f.min, f.max) {
+                (Some(lo), Some(hi)) if lo.is_finite() && hi.is_finite() && lo <= hi => {
+                    Some((f.name.clone(), (lo, hi)))
+                }
+                _ => None,
+            })
+            .collect();
+        let schema = InputSchema::new(predictor.as_ref(), profile.as_ref(), &declared);
         Ok(ServedModel {
             name: m.name.to_string(),
             version: m.version,
@@ -189,13 +202,20 @@ impl Workspace {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum FeatureRule {
-    /// A finite JSON number, within the training range widened by the
-    /// tolerance when the range is known.
+    /// A finite JSON number, within the known range widened by the
+    /// tolerance: the range seen in training, else the one declared at
+    /// import.
     Numeric {
-        /// The lowest value seen in training (`None`: range unknown).
+        /// The lowest value seen in training, or declared (`None`: range
+        /// unknown).
         min: Option<f64>,
-        /// The highest value seen in training (`None`: range unknown).
+        /// The highest value seen in training, or declared (`None`: range
+        /// unknown).
         max: Option<f64>,
+        /// Whether the range is the one declared in the import schema
+        /// (there was no training profile for the feature).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        declared: bool,
     },
     /// A string (or a number, read as its text) among the levels seen in
     /// training, when they are known.
@@ -215,6 +235,7 @@ impl FeatureRule {
         let FeatureRule::Numeric {
             min: Some(lo),
             max: Some(hi),
+            ..
         } = self
         else {
             return None;
@@ -320,8 +341,14 @@ pub const MAX_LISTED_ERRORS: usize = 100;
 
 impl InputSchema {
     /// The rules for `predictor`'s inputs: levels from the fitted one-hot
-    /// encoding and the training profile, ranges and gaps from the profile.
-    pub fn new(predictor: &dyn Predictor, profile: Option<&ReferenceProfile>) -> Self {
+    /// encoding and the training profile, ranges and gaps from the profile;
+    /// a numeric feature the profile has no range for takes its range from
+    /// `declared` (the import schema's `min` and `max`), if there.
+    pub fn new(
+        predictor: &dyn Predictor,
+        profile: Option<&ReferenceProfile>,
+        declared: &BTreeMap<String, (f64, f64)>,
+    ) -> Self {
         let features = predictor
             .inputs()
             .into_iter()
@@ -347,11 +374,20 @@ impl InputSchema {
                             FeatureRule::Numeric {
                                 min: Some(*min),
                                 max: Some(*max),
+                                declared: false,
                             }
                         }
-                        _ => FeatureRule::Numeric {
-                            min: None,
-                            max: None,
+                        _ => match declared.get(name) {
+                            Some(&(lo, hi)) => FeatureRule::Numeric {
+                                min: Some(lo),
+                                max: Some(hi),
+                                declared: true,
+                            },
+                            None => FeatureRule::Numeric {
+                                min: None,
+                                max: None,
+                                declared: false,
+                            },
                         },
                     },
                     InputKind::Categorical => {
@@ -498,7 +534,7 @@ impl InputRule {
             };
         }
         match &self.rule {
-            FeatureRule::Numeric { min, max } => {
+            FeatureRule::Numeric { min, max, declared } => {
                 let Value::Number(n) = v else {
                     return Err(format!("expected a number, got {}", type_name(v)));
                 };
@@ -510,8 +546,13 @@ impl InputRule {
                     && let Some((from, to)) = self.rule.accepted_range(limits.range_tolerance)
                     && (x < from || x > to)
                 {
+                    let seen = if *declared {
+                        "declared at import"
+                    } else {
+                        "seen in training"
+                    };
                     return Err(format!(
-                        "{x} is outside the range seen in training [{lo}, {hi}] (tolerance {}%)",
+                        "{x} is outside the range {seen} [{lo}, {hi}] (tolerance {}%)",
                         limits.range_tolerance * 100.0
                     ));
                 }
@@ -575,6 +616,7 @@ mod tests {
                     rule: FeatureRule::Numeric {
                         min: Some(18.0),
                         max: Some(68.0),
+                        declared: false,
                     },
                     nullable: false,
                 },
@@ -583,6 +625,7 @@ mod tests {
                     rule: FeatureRule::Numeric {
                         min: None,
                         max: None,
+                        declared: false,
                     },
                     nullable: true,
                 },
@@ -599,6 +642,31 @@ mod tests {
 
     fn rec(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_range_declared_at_import_holds_and_is_named_so() {
+        let s = InputSchema {
+            features: vec![InputRule {
+                name: "x".into(),
+                rule: FeatureRule::Numeric {
+                    min: Some(0.0),
+                    max: Some(1.0),
+                    declared: true,
+                },
+                nullable: false,
+            }],
+        };
+        let limits = ValidationLimits::default();
+        let errs = s.validate(&[rec(json!({"x": 5.0}))], &limits).unwrap_err();
+        assert!(
+            errs[0]
+                .error
+                .contains("5 is outside the range declared at import [0, 1]"),
+            "{errs:?}"
+        );
+        // Within the tolerance (10% of the width by default) it passes.
+        assert_eq!(s.validate(&[rec(json!({"x": 1.05}))], &limits), Ok(()));
     }
 
     #[test]
