@@ -22,7 +22,10 @@ pub struct RoleGrant {
 pub struct KeyRecord {
     /// The key's name in the workspace, unique among its keys.
     pub name: KeyName,
-    /// `own` (the workspace holds the private key) or `trusted`.
+    /// `own` (a key of one of the workspace's own people or services:
+    /// generated here, or an approval key enrolled by its owner, whose
+    /// private half stays on the owner's machine) or `trusted` (a partner's
+    /// public key, trusted for verifying only).
     pub origin: String,
     /// `ecdsa-p256`, `ecdsa-p384` or `ed25519`.
     pub algorithm: String,
