@@ -26,12 +26,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::metrics::Figure;
 
 /// One group's rates.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GroupRates {
     /// The group's value of the attribute (`a|b` for an intersection).
     pub group: String,
@@ -54,7 +54,7 @@ pub struct GroupRates {
 }
 
 /// AIF360-style comparison against a declared privileged group.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Privileged {
     /// The privileged group's value; every other value is the unprivileged side.
     pub privileged: String,
@@ -81,7 +81,7 @@ pub struct Privileged {
 }
 
 /// The fairness section of one attribute.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AttributeFairness {
     /// The sensitive attribute's name.
     pub attribute: String,
@@ -110,7 +110,7 @@ pub struct AttributeFairness {
     pub notes: Vec<String>,
     /// The AIF360 forms against the declared privileged group; `None` when no
     /// privileged group was declared.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privileged: Option<Privileged>,
 }
 

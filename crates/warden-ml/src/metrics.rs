@@ -5,12 +5,12 @@
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::frame::Matrix;
 
 /// A figure, or why there is none.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Figure {
     /// The figure's value.
@@ -49,7 +49,7 @@ impl Figure {
 }
 
 /// Precision, recall and F1 of one class (one-vs-rest).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClassFigures {
     /// The class label.
     pub class: String,
@@ -67,7 +67,7 @@ pub struct ClassFigures {
 }
 
 /// A 95% interval from the bootstrap.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Interval {
     /// The 2.5th percentile of the resampled figure.
     pub low: f64,
@@ -76,7 +76,7 @@ pub struct Interval {
 }
 
 /// Everything `performance` reports.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Performance {
     /// Rows scored.
     pub rows: u64,
@@ -121,7 +121,7 @@ pub struct Performance {
 }
 
 /// Points for charts; each list is empty where it does not apply.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Curves {
     /// The binary ROC curve as `[FPR, TPR]` points from `[0, 0]` down the
     /// score thresholds, thinned to at most 201; empty for more than two
@@ -133,7 +133,7 @@ pub struct Curves {
 }
 
 /// How the bootstrap intervals were drawn.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BootstrapInfo {
     /// Resamples drawn, each of as many rows as the data, with replacement.
     pub resamples: usize,
@@ -519,7 +519,7 @@ pub fn performance(o: &Outcomes<'_>, resamples: usize, seed: u64) -> Performance
 }
 
 /// One membership-inference attack's success.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AttackFigures {
     /// The attack's name.
     pub attack: String,

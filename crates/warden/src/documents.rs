@@ -432,6 +432,10 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
             "audit-event-payloads.schema.json",
             schemars::schema_for!(crate::events::Payload),
         ),
+        (
+            "evaluation-report.schema.json",
+            schemars::schema_for!(crate::EvalReport),
+        ),
     ]
 }
 

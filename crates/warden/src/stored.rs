@@ -38,9 +38,12 @@ pub(crate) fn dataset_manifest(d: &DatasetRecord) -> Result<DatasetManifest, Err
 }
 
 /// A recorded evaluation's report.
-pub(crate) fn evaluation_report(e: &EvaluationRecord) -> Result<Value, Error> {
-    let title = || format!("evaluation {} of {}@{}", e.id, e.model, e.model_version);
-    object(parse_stored(&e.report, title(), "report")?, title)
+pub(crate) fn evaluation_report(e: &EvaluationRecord) -> Result<crate::EvalReport, Error> {
+    parse_stored(
+        &e.report,
+        format!("evaluation {} of {}@{}", e.id, e.model, e.model_version),
+        "report",
+    )
 }
 
 /// A gate decision's reasons (empty when it allowed).

@@ -156,14 +156,14 @@ pub fn check_attack_settings(eps: &[f64], steps: usize) -> Result<(), Error> {
 }
 
 /// Robust accuracy at one radius.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct AtRadius {
     pub eps: f64,
     pub robust_accuracy: f64,
 }
 
 /// Adversarial robustness.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Robustness {
     pub space: String,
     pub immutable: Vec<String>,
@@ -180,7 +180,7 @@ pub struct Robustness {
 }
 
 /// Membership-inference risk.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct PrivacyRisk {
     /// How members were told from non-members.
     pub split: String,
@@ -254,7 +254,7 @@ fn inequality(truth: &[bool], predicted: &[bool]) -> (Figure, Figure, Figure) {
 }
 
 /// The whole report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct EvalReport {
     /// [`EVALUATION_FORMAT`].
     pub format: String,

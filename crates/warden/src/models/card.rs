@@ -43,10 +43,6 @@ fn yaml_str(s: &str) -> String {
     Value::String(s.to_string()).to_string()
 }
 
-fn num(v: &Value) -> Option<f64> {
-    v.as_f64()
-}
-
 /// The sections still to write in a card's text.
 pub fn missing_sections(text: &str) -> Vec<String> {
     let mut missing = Vec::new();
@@ -100,10 +96,16 @@ impl Workspace {
     fn generate_card(&self, m: &ModelRecord) -> Result<String, Error> {
         let man = crate::stored::model_manifest(m)?;
         let evals = self.store().read()?.evaluations(&m.name, Some(m.version))?;
-        let report: Option<Value> = evals
+        let report = evals
             .last()
             .map(crate::stored::evaluation_report)
             .transpose()?;
+        let dataset_ref = report
+            .as_ref()
+            .and_then(|r| r.dataset.as_ref())
+            .and_then(|d| d["ref"].as_str())
+            .unwrap_or("")
+            .to_string();
         let title = format!("{}@{}", m.name, m.version);
         let datasets = man.dataset_refs();
         let mut y = String::from("---\nlicense: unknown\n");
@@ -115,17 +117,17 @@ impl Workspace {
                 y += &format!("  - {}\n", yaml_str(d));
             }
         }
-        let perf = report.as_ref().map(|r| r["performance"].clone());
-        let metrics: Vec<(&str, f64)> = perf
+        let metrics: Vec<(&str, f64)> = report
             .as_ref()
-            .map(|p| {
+            .map(|r| {
+                let p = &r.performance;
                 [
-                    ("accuracy", &p["accuracy"]),
-                    ("roc_auc", &p["roc_auc"]),
-                    ("f1", &p["macro_f1"]),
+                    ("accuracy", Some(p.accuracy)),
+                    ("roc_auc", p.roc_auc.value()),
+                    ("f1", p.macro_f1.value()),
                 ]
                 .into_iter()
-                .filter_map(|(k, v)| num(v).map(|x| (k, x)))
+                .filter_map(|(k, v)| v.filter(|x| x.is_finite()).map(|x| (k, x)))
                 .collect()
             })
             .unwrap_or_default();
@@ -137,12 +139,7 @@ impl Workspace {
             y += &format!(
                 "model-index:\n  - name: {}\n    results:\n      - task:\n          type: tabular-classification\n        dataset:\n          name: {}\n          type: {}\n        metrics:\n",
                 yaml_str(&title),
-                yaml_str(
-                    report
-                        .as_ref()
-                        .and_then(|r| r["dataset"]["ref"].as_str())
-                        .unwrap_or("")
-                ),
+                yaml_str(&dataset_ref),
                 yaml_str(m.name.as_str())
             );
             for (k, v) in &metrics {
@@ -181,20 +178,18 @@ impl Workspace {
                 for (k, v) in &metrics {
                     s += &format!("- {k}: {v:.4}\n");
                 }
-                s += &format!(
-                    "- on `{}`, {} rows\n",
-                    r["dataset"]["ref"].as_str().unwrap_or(""),
-                    r["rows"]
-                );
-                for f in r["fairness"].as_array().into_iter().flatten() {
-                    if let Some(v) = num(&f["demographic_parity_ratio"]) {
-                        s += &format!(
-                            "- demographic parity ratio ({}): {v:.3}\n",
-                            f["attribute"].as_str().unwrap_or("")
-                        );
+                s += &format!("- on `{dataset_ref}`, {} rows\n", r.rows);
+                for f in &r.fairness {
+                    if let Some(v) = f.demographic_parity_ratio.value().filter(|v| v.is_finite()) {
+                        s += &format!("- demographic parity ratio ({}): {v:.3}\n", f.attribute);
                     }
                 }
-                if let Some(a) = num(&r["privacy"]["loss_threshold"]["auc"]) {
+                if let Some(a) = r
+                    .privacy
+                    .as_ref()
+                    .and_then(|p| p.loss_threshold.auc.value())
+                    .filter(|a| a.is_finite())
+                {
                     s += &format!("- membership-inference AUC: {a:.3}\n");
                 }
                 s += "\n";

@@ -50,43 +50,48 @@ pub struct PromoteOutcome {
     pub previous: Option<u64>,
 }
 
-/// Evaluation facts for the gate, from a stored report.
-fn evaluation_facts(report: &Value, id: u64) -> Value {
-    let mut fairness = serde_json::Map::new();
-    for f in report["fairness"].as_array().into_iter().flatten() {
-        if let Some(a) = f["attribute"].as_str() {
-            fairness.insert(
-                a.to_string(),
-                json!({
-                    "demographic_parity_difference": f["demographic_parity_difference"],
-                    "demographic_parity_ratio": f["demographic_parity_ratio"],
-                    "equalized_odds_difference": f["equalized_odds_difference"],
-                    "equalized_odds_ratio": f["equalized_odds_ratio"],
-                    "equal_opportunity_difference": f["equal_opportunity_difference"],
-                    "disparate_impact": f["disparate_impact"],
-                }),
-            );
-        }
-    }
-    let p = &report["performance"];
-    // The worse of the two membership-inference attacks (the report marks
-    // the same figure): a defined AUC over an undefined one.
-    let auc = |attack: &str| report["privacy"][attack]["auc"].clone();
-    let (loss, confidence) = (auc("loss_threshold"), auc("confidence"));
-    let membership = match (loss.as_f64(), confidence.as_f64()) {
+/// The worse of the two membership-inference attacks' AUCs (the report
+/// marks the same figure): a defined AUC over an undefined one.
+fn worst_membership_auc(pr: &crate::evaluation::evaluate::PrivacyRisk) -> Value {
+    let (loss, confidence) = (&pr.loss_threshold.auc, &pr.confidence.auc);
+    match (loss.value(), confidence.value()) {
         (Some(a), Some(b)) => json!(a.max(b)),
-        (None, Some(_)) => confidence,
-        _ => loss,
-    };
+        (None, Some(_)) => json!(confidence),
+        _ => json!(loss),
+    }
+}
+
+/// Evaluation facts for the gate, from a stored report: the figures the
+/// policy reads, in the shape `docs/policy-input.md` gives.
+fn evaluation_facts(report: &crate::EvalReport, id: u64) -> Value {
+    let fairness: serde_json::Map<String, Value> = report
+        .fairness
+        .iter()
+        .map(|f| {
+            (
+                f.attribute.clone(),
+                json!({
+                    "demographic_parity_difference": f.demographic_parity_difference,
+                    "demographic_parity_ratio": f.demographic_parity_ratio,
+                    "equalized_odds_difference": f.equalized_odds_difference,
+                    "equalized_odds_ratio": f.equalized_odds_ratio,
+                    "equal_opportunity_difference": f.equal_opportunity_difference,
+                    "disparate_impact": f.disparate_impact,
+                }),
+            )
+        })
+        .collect();
+    let p = &report.performance;
+    let membership = report.privacy.as_ref().map(worst_membership_auc);
     json!({
         "id": id,
-        "dataset": report["dataset"]["ref"],
+        "dataset": report.dataset.as_ref().map(|d| d["ref"].clone()),
         "metrics": {
-            "accuracy": p["accuracy"], "balanced_accuracy": p["balanced_accuracy"], "macro_f1": p["macro_f1"],
-            "roc_auc": p["roc_auc"], "pr_auc": p["pr_auc"], "log_loss": p["log_loss"], "brier": p["brier"], "ece": p["ece"],
+            "accuracy": p.accuracy, "balanced_accuracy": p.balanced_accuracy, "macro_f1": p.macro_f1,
+            "roc_auc": p.roc_auc, "pr_auc": p.pr_auc, "log_loss": p.log_loss, "brier": p.brier, "ece": p.ece,
         },
         "fairness": fairness,
-        "robustness": report["robustness"]["attacks"].as_object().cloned().unwrap_or_default(),
+        "robustness": report.robustness.as_ref().map(|r| json!(r.attacks)).unwrap_or(json!({})),
         "privacy": {"membership_inference_auc": membership},
     })
 }
@@ -506,13 +511,23 @@ mod gate_config_tests {
 #[cfg(test)]
 mod evaluation_facts_tests {
     use super::*;
+    use warden_ml::metrics::{AttackFigures, Figure};
 
-    fn facts(loss: Value, confidence: Value) -> Value {
-        let report = json!({"privacy": {
-            "loss_threshold": {"auc": loss},
-            "confidence": {"auc": confidence},
-        }});
-        evaluation_facts(&report, 1)["privacy"]["membership_inference_auc"].clone()
+    fn facts(loss: Figure, confidence: Figure) -> Value {
+        let attack = |auc: Figure| AttackFigures {
+            attack: "a".into(),
+            members: 100,
+            non_members: 100,
+            auc,
+            advantage: Figure::Defined(0.0),
+            tpr_at_1pct_fpr: Figure::Defined(0.0),
+            tpr_at_0_1pct_fpr: Figure::undefined("few rows"),
+        };
+        worst_membership_auc(&crate::evaluation::evaluate::PrivacyRisk {
+            split: "training split".into(),
+            loss_threshold: attack(loss),
+            confidence: attack(confidence),
+        })
     }
 
     /// The gate reads the worse attack, as the report marks it: a model
@@ -520,11 +535,15 @@ mod evaluation_facts_tests {
     /// loss-threshold attack's figure.
     #[test]
     fn membership_inference_is_the_worse_attack() {
-        assert_eq!(facts(json!(0.52), json!(0.71)), json!(0.71));
-        assert_eq!(facts(json!(0.66), json!(0.51)), json!(0.66));
-        let undefined = json!({"undefined": "one class"});
-        assert_eq!(facts(undefined.clone(), json!(0.61)), json!(0.61));
-        assert_eq!(facts(json!(0.58), undefined.clone()), json!(0.58));
-        assert_eq!(facts(undefined.clone(), undefined.clone()), undefined);
+        use Figure::Defined;
+        assert_eq!(facts(Defined(0.52), Defined(0.71)), json!(0.71));
+        assert_eq!(facts(Defined(0.66), Defined(0.51)), json!(0.66));
+        let undefined = || Figure::undefined("one class");
+        assert_eq!(facts(undefined(), Defined(0.61)), json!(0.61));
+        assert_eq!(facts(Defined(0.58), undefined()), json!(0.58));
+        assert_eq!(
+            facts(undefined(), undefined()),
+            json!({"undefined": "one class"})
+        );
     }
 }
