@@ -241,7 +241,7 @@ impl Workspace {
                 &events::Quarantined {
                     model: title.clone(),
                     digest: Some(m.digest.clone()),
-                    reason: Some(format!("incident {}", incident.id)),
+                    reason: Some(format!("incident {}: {kind}", incident.id)),
                     removed_from: held.clone(),
                 },
             )?;
