@@ -92,6 +92,19 @@ macro_rules! name_type {
                 Self::new(&s).map_err(serde::de::Error::custom)
             }
         }
+        impl schemars::JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($ty).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": $max,
+                    "description": $rule,
+                })
+            }
+        }
     };
 }
 

@@ -4,7 +4,7 @@ use serde::Serialize;
 use warden_core::{ActorName, KeyName, ObjectName, RoleName, Timestamp};
 
 /// `actor` holds `role`, granted by `granted_by` at `time`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RoleGrant {
     /// The actor who holds the role.
     pub actor: ActorName,
@@ -18,7 +18,7 @@ pub struct RoleGrant {
 
 /// A key known to the workspace: one of its own signing keys (the private
 /// half is a file under `.warden/keys/`) or a trusted public key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct KeyRecord {
     /// The key's name in the workspace, unique among its keys.
     pub name: KeyName,
@@ -102,7 +102,7 @@ pub struct StoredCheckpoint {
 }
 
 /// A recorded dataset version (`NAME@V`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct DatasetRecord {
     /// The dataset's name.
     pub name: ObjectName,
@@ -130,7 +130,7 @@ pub struct DatasetRecord {
 }
 
 /// A recorded model version (`NAME@V`): a package whose files are blobs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ModelRecord {
     /// The model's name.
     pub name: ObjectName,
@@ -157,7 +157,7 @@ pub struct ModelRecord {
 }
 
 /// A recorded evaluation of `model@model_version` on `dataset@dataset_version`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct EvaluationRecord {
     /// The evaluation's id, from 1 (0 in a record not yet inserted).
     pub id: u64,
@@ -185,7 +185,7 @@ pub struct EvaluationRecord {
 }
 
 /// Which version of a model holds an environment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct StagePointer {
     /// The model.
     pub model: ObjectName,
@@ -200,7 +200,7 @@ pub struct StagePointer {
 }
 
 /// A recorded gate decision.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct GateDecisionRecord {
     /// The model the gate was asked about.
     pub model: ObjectName,
@@ -223,7 +223,7 @@ pub struct GateDecisionRecord {
 }
 
 /// A signed approval of a model version for an environment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ApprovalRecord {
     /// The approval's id, from 1 (0 in a record not yet inserted).
     pub id: u64,
@@ -247,7 +247,7 @@ pub struct ApprovalRecord {
 }
 
 /// A quarantine of a model version, and its release if any.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct QuarantineRecord {
     /// The quarantined model.
     pub model: ObjectName,
@@ -268,7 +268,7 @@ pub struct QuarantineRecord {
 }
 
 /// An incident on a model version.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct IncidentRecord {
     /// The incident's id, from 1 (0 in a record not yet inserted).
     pub id: u64,
@@ -298,7 +298,7 @@ pub struct IncidentRecord {
 }
 
 /// A recorded scan of a model version's files or of paths.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ScanRecord {
     /// The scan's id, from 1 (0 in a record not yet inserted).
     pub id: u64,
@@ -327,7 +327,7 @@ pub struct ScanRecord {
 }
 
 /// An API key of the serving endpoints: only a keyed hash of the key is kept.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ApiKeyRecord {
     /// The key's public identifier (part of the key itself).
     pub id: String,
@@ -355,7 +355,7 @@ pub struct ApiKeyRecord {
 
 /// A personal access token of the hub: it acts as its owner, with at most
 /// its roles. Only a keyed hash of the token is kept.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct AccessTokenRecord {
     /// The token's public identifier (part of the token itself).
     pub id: String,
@@ -383,7 +383,7 @@ pub struct AccessTokenRecord {
 }
 
 /// One recorded run of a pipeline file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PipelineRunRecord {
     /// The run's id, from 1 (0 in a record not yet inserted).
     pub id: u64,
@@ -405,7 +405,7 @@ pub struct PipelineRunRecord {
 
 /// A report of another tool (SAST, SCA, a container scanner) bound to a
 /// model version.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct EvidenceRecord {
     /// The evidence's id, from 1 (0 in a record not yet inserted).
     pub id: u64,
@@ -428,7 +428,7 @@ pub struct EvidenceRecord {
 }
 
 /// One closed monitoring window of a served model.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct MonitorWindowRecord {
     /// The window's id, from 1 (0 in a record not yet inserted).
     pub id: u64,
@@ -456,7 +456,7 @@ pub struct MonitorWindowRecord {
 }
 
 /// An operator's pause of a model's automated responses.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct MonitorPauseRecord {
     /// The model whose automated responses are paused.
     pub model: ObjectName,
@@ -469,7 +469,7 @@ pub struct MonitorPauseRecord {
 }
 
 /// A block or throttle on an API key.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct KeyHoldRecord {
     /// The held API key's id ([`ApiKeyRecord::id`]).
     pub key_id: String,

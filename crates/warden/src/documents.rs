@@ -436,6 +436,46 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
             "evaluation-report.schema.json",
             schemars::schema_for!(crate::EvalReport),
         ),
+        (
+            "evaluation-record.schema.json",
+            schemars::schema_for!(warden_store::EvaluationRecord),
+        ),
+        (
+            "gate-outcome.schema.json",
+            schemars::schema_for!(crate::GateOutcome),
+        ),
+        (
+            "gate-decision.schema.json",
+            schemars::schema_for!(warden_store::GateDecisionRecord),
+        ),
+        (
+            "approval.schema.json",
+            schemars::schema_for!(warden_store::ApprovalRecord),
+        ),
+        (
+            "quarantine.schema.json",
+            schemars::schema_for!(warden_store::QuarantineRecord),
+        ),
+        (
+            "incident.schema.json",
+            schemars::schema_for!(warden_store::IncidentRecord),
+        ),
+        (
+            "scan-record.schema.json",
+            schemars::schema_for!(warden_store::ScanRecord),
+        ),
+        (
+            "evidence-record.schema.json",
+            schemars::schema_for!(warden_store::EvidenceRecord),
+        ),
+        (
+            "api-key.schema.json",
+            schemars::schema_for!(warden_store::ApiKeyRecord),
+        ),
+        (
+            "role-grant.schema.json",
+            schemars::schema_for!(warden_store::RoleGrant),
+        ),
     ]
 }
 

@@ -18,7 +18,7 @@ use crate::{Error, Workspace};
 pub const POLICY_INPUT_VERSION: u64 = 1;
 
 /// A gate's verdict on one model version for one environment.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct GateOutcome {
     /// `NAME@V`.
     pub model: String,
