@@ -940,3 +940,56 @@ fn a_pipeline_ingest_is_held_to_the_workspace_pin() {
     let (_, list, _) = run_json(&p.ws, &["data", "list"]);
     assert_eq!(list.as_array().map(|a| a.len()), Some(2));
 }
+
+/// An insider with the database (attacker 2) rewrites a model row's author
+/// so that its real author can approve it, or its digest: the gate refuses
+/// to decide on a row its registering event does not vouch for.
+#[test]
+fn a_model_rows_author_rewritten_is_refused_at_the_gate() {
+    let p = project();
+    std::fs::write(
+        p.proj.join("p.toml"),
+        "name = \"native\"\n[[stage]]\nname = \"data\"\n\
+         ingest = { file = \"penguins.csv\", dataset = \"penguins\", target = \"species\" }\n\
+         [[stage]]\nname = \"train\"\ntrain = { dataset = \"data\", model = \"native\", builtin = \"logreg\" }\n",
+    )
+    .unwrap();
+    let (code, _, err) = run_json(
+        &p.ws,
+        &["pipeline", "run", p.proj.join("p.toml").to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (honest, _, err) = run(warden(&p.ws).args(["gate", "native@1", "--env", "staging"]));
+    assert!(honest == 0 || honest == 4, "{err}");
+    let db = || rusqlite::Connection::open(p.ws.join(".warden/warden.db")).unwrap();
+    let author: String = db()
+        .query_row(
+            "SELECT created_by FROM models WHERE name = 'native'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    db().execute(
+        "UPDATE models SET created_by = 'someone-else' WHERE name = 'native'",
+        [],
+    )
+    .unwrap();
+    let (code, _, err) = run(warden(&p.ws).args(["gate", "native@1", "--env", "staging"]));
+    assert_eq!(code, 5, "{err}");
+    assert!(
+        err.contains("model native@1 disagrees with the audit log")
+            && err.contains("its author differ"),
+        "{err}"
+    );
+    let (code, _, err) = run(warden(&p.ws).args(["audit", "verify"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("model native@1"), "{err}");
+    // Put back, the gate decides as before.
+    db().execute(
+        "UPDATE models SET created_by = ?1 WHERE name = 'native'",
+        [&author],
+    )
+    .unwrap();
+    let (code, _, err) = run(warden(&p.ws).args(["gate", "native@1", "--env", "staging"]));
+    assert_eq!(code, honest, "{err}");
+}

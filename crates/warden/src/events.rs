@@ -521,6 +521,18 @@ pub struct DirectorySigned {
     pub time: String,
 }
 
+/// What every `model.train` and `model.import` event records of the
+/// version it registered (their other fields carry the training or import
+/// settings of lower layers and stay JSON): read back to check the model
+/// row, whose author approvals must differ from.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ModelRegistered {
+    /// `NAME@V`.
+    pub model: String,
+    /// The package's `sha256:` digest.
+    pub digest: String,
+}
+
 /// Every typed payload, by the actions recorded with it: the published
 /// schema's shape.
 #[derive(Serialize, Deserialize, JsonSchema)]

@@ -718,6 +718,13 @@ impl crate::Workspace {
                 .quarantine(name, v)?
                 .is_some_and(|q| q.released_at.is_none());
             found = quarantine_disagreement(&st, name.as_str(), v, active);
+            if found.is_none()
+                && let Some(m) = tx.model(name, Some(v))?
+            {
+                let events =
+                    tx.events_with_actions(&[actions::MODEL_TRAIN, actions::MODEL_IMPORT])?;
+                found = model_disagreement(&events, &m)?;
+            }
             if found.is_none() {
                 found = tx
                     .approvals(name, v)?
@@ -863,6 +870,45 @@ pub(crate) fn scan_disagreement(
     ))
 }
 
+/// Whether a model version's row agrees with the `model.train` or
+/// `model.import` event that registered it: the digest, and the author
+/// (`created_by`, the event's actor), which an approval must differ from.
+/// A row whose author was rewritten to let its author approve it is
+/// caught here.
+pub(crate) fn model_disagreement(
+    events: &[StoredEvent],
+    m: &warden_store::ModelRecord,
+) -> Result<Option<Disagreement>, Error> {
+    let version = format!("{}@{}", m.name, m.version);
+    let subject = format!("model:{version}");
+    let row = format!("model {version}");
+    let mut found = None;
+    for e in events.iter().filter(|e| e.subject == subject) {
+        check_event_row(e)?;
+        let p: events::ModelRegistered = events::read(e)?;
+        if p.model == version {
+            found = Some((p, e));
+        }
+    }
+    let Some((p, e)) = found else {
+        return Ok(Some(Disagreement {
+            row,
+            detail: "no model.train or model.import event registered it".into(),
+        }));
+    };
+    let mut d = Vec::new();
+    if p.digest != m.digest {
+        d.push("digest");
+    }
+    if e.actor != m.created_by.as_str() {
+        d.push("author");
+    }
+    Ok((!d.is_empty()).then(|| Disagreement {
+        row,
+        detail: format!("its {} differ from event {}", d.join(", "), e.seq),
+    }))
+}
+
 /// Whether the evaluation rows of one model version (`NAME@V`) agree with
 /// the `model.evaluate` events, as [`evidence_disagreement`] checks
 /// evidence: every row was recorded by an event with its report digest,
@@ -967,7 +1013,18 @@ pub(crate) fn recorded_row_disagreements(
             evaluations.entry(v.to_string()).or_default().0.push(e);
         }
     }
-    let names: BTreeSet<ObjectName> = tx.models()?.into_iter().map(|m| m.name).collect();
+    let models = tx.models()?;
+    // Grouped by subject, so each version reads its own events only.
+    let mut registered: BTreeMap<String, Vec<StoredEvent>> = BTreeMap::new();
+    for e in tx.events_with_actions(&[actions::MODEL_TRAIN, actions::MODEL_IMPORT])? {
+        registered.entry(e.subject.clone()).or_default().push(e);
+    }
+    for m in &models {
+        let subject = format!("model:{}@{}", m.name, m.version);
+        let events = registered.get(&subject).map_or(&[][..], Vec::as_slice);
+        out.extend(model_disagreement(events, m)?);
+    }
+    let names: BTreeSet<ObjectName> = models.into_iter().map(|m| m.name).collect();
     for name in &names {
         for r in tx.evaluations(name, None)? {
             let v = format!("{}@{}", r.model, r.model_version);
