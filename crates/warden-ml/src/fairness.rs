@@ -68,15 +68,18 @@ pub struct Privileged {
     /// ½((FPR_u − FPR_p) + (TPR_u − TPR_p)).
     pub average_odds_difference: Figure,
     /// ½(|FPR_u − FPR_p| + |TPR_u − TPR_p|).
+    #[serde(default)]
     pub average_abs_odds_difference: Figure,
     /// TPR_u − TPR_p.
     pub equal_opportunity_difference: Figure,
     /// AIF360's between-group generalised entropy index with α = 1: the
     /// Theil index of the benefits b = 1 + ŷ − y with each row's benefit
     /// replaced by the mean of its side (privileged or unprivileged).
+    #[serde(default)]
     pub between_group_theil_index: Figure,
     /// AIF360's between-group coefficient of variation, √(2·GE(2)) of the
     /// same side-mean benefits.
+    #[serde(default)]
     pub between_group_coefficient_of_variation: Figure,
 }
 
@@ -100,6 +103,7 @@ pub struct AttributeFairness {
     /// max − min of the groups' true positive rates (fairlearn).
     pub equal_opportunity_difference: Figure,
     /// min / max of the groups' true positive rates (fairlearn).
+    #[serde(default)]
     pub equal_opportunity_ratio: Figure,
     /// min / max of the groups' selection rates: AIF360's name for
     /// `demographic_parity_ratio`.
@@ -413,5 +417,47 @@ fn cv_of(ge2: Figure) -> Figure {
     match ge2 {
         Figure::Defined(v) => Figure::Defined((2.0 * v).sqrt()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod stored_report_tests {
+    use super::*;
+
+    /// A report stored before the later figures existed still reads: they
+    /// come back undefined, saying why, instead of the report being
+    /// refused as corrupt.
+    #[test]
+    fn a_report_without_the_later_figures_still_reads() {
+        let truth = [true, false, true, false, true, true];
+        let predicted = [true, false, false, false, true, true];
+        let group: Vec<String> = ["a", "a", "b", "b", "a", "b"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let f = attribute_fairness("g", &truth, &predicted, &group, Some("a"));
+        let mut v = serde_json::to_value(&f).unwrap();
+        v.as_object_mut().unwrap().remove("equal_opportunity_ratio");
+        let p = v["privileged"].as_object_mut().unwrap();
+        for k in [
+            "average_abs_odds_difference",
+            "between_group_theil_index",
+            "between_group_coefficient_of_variation",
+        ] {
+            assert!(p.remove(k).is_some(), "{k}");
+        }
+        let back: AttributeFairness = serde_json::from_value(v).unwrap();
+        assert_eq!(back.equal_opportunity_ratio.value(), None);
+        let privileged = back.privileged.unwrap();
+        assert_eq!(privileged.between_group_theil_index.value(), None);
+        assert_eq!(
+            serde_json::to_value(&privileged.average_abs_odds_difference).unwrap(),
+            serde_json::json!({"undefined": "not recorded by the version that wrote this report"})
+        );
+        // The rest reads back as written.
+        assert_eq!(
+            back.demographic_parity_ratio.value(),
+            f.demographic_parity_ratio.value()
+        );
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::frame::Matrix;
 
 /// A figure, or why there is none.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Figure {
     /// The figure's value.
@@ -20,6 +20,33 @@ pub enum Figure {
         /// Why there is no figure.
         undefined: String,
     },
+}
+
+/// Reads a figure as written: a number, `{"undefined": why}`, or `null`,
+/// which is how a non-finite value was written by reports before figures
+/// refused them (read as undefined, saying so).
+impl<'de> Deserialize<'de> for Figure {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Defined(f64),
+            Undefined { undefined: String },
+        }
+        Ok(match Option::<Written>::deserialize(d)? {
+            Some(Written::Defined(v)) => Figure::Defined(v),
+            Some(Written::Undefined { undefined }) => Figure::Undefined { undefined },
+            None => Figure::undefined("not a finite number"),
+        })
+    }
+}
+
+/// Read where a stored report predates the figure: reports keep their
+/// format name when figures are added, so an older one simply lacks them.
+impl Default for Figure {
+    fn default() -> Self {
+        Figure::undefined("not recorded by the version that wrote this report")
+    }
 }
 
 impl Figure {
@@ -117,6 +144,7 @@ pub struct Performance {
     /// Points for charts: the ROC curve (binary; at most 201 points of
     /// `[FPR, TPR]`) and the calibration bins (`[mean confidence, accuracy,
     /// rows]` of the 10 ECE bins that hold rows).
+    #[serde(default)]
     pub curves: Curves,
 }
 
@@ -610,6 +638,23 @@ pub fn membership_attack(attack: &str, member: &[f64], non_member: &[f64]) -> At
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A figure reads back as written, and `null` (how a non-finite value
+    /// was written by earlier reports) reads as undefined.
+    #[test]
+    fn figures_read_back_and_null_is_undefined() {
+        for (text, want) in [
+            ("0.25", Figure::Defined(0.25)),
+            ("0", Figure::Defined(0.0)),
+            (r#"{"undefined":"no rows"}"#, Figure::undefined("no rows")),
+            ("null", Figure::undefined("not a finite number")),
+        ] {
+            let got: Figure = serde_json::from_str(text).unwrap();
+            assert_eq!(got, want, "{text}");
+        }
+        assert!(serde_json::from_str::<Figure>(r#""high""#).is_err());
+        assert!(serde_json::from_str::<Figure>(r#"{"value": 1}"#).is_err());
+    }
 
     #[test]
     fn auc_of_perfect_reversed_and_tied_scores() {

@@ -869,7 +869,15 @@ impl Workspace {
                 return Figure::undefined("no correctly classified rows");
             }
             d.sort_by(f64::total_cmp);
-            Figure::Defined(d[d.len() / 2])
+            let m = d[d.len() / 2];
+            if m.is_finite() {
+                Figure::Defined(m)
+            } else {
+                // A row the search never flipped counts as infinitely far.
+                Figure::undefined(
+                    "over half of the correctly classified rows were not flipped within the radii searched",
+                )
+            }
         };
         // HopSkipJump on the first rows, in a given attack space.
         let hsj = |x: &Matrix,
