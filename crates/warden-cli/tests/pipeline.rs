@@ -887,8 +887,8 @@ fn a_forged_evaluation_report_is_refused_at_the_gate() {
 fn a_pipeline_ingest_is_held_to_the_workspace_pin() {
     use sha2::Digest as _;
     let p = project();
-    let file = |sha: &str| {
-        let f = p.proj.join("ingest.toml");
+    let file = |name: &str, sha: &str| {
+        let f = p.proj.join(name);
         std::fs::write(
             &f,
             format!(
@@ -905,19 +905,21 @@ fn a_pipeline_ingest_is_held_to_the_workspace_pin() {
         d["dataset"]["manifest"]["source"]["pinned"].clone()
     };
     // Not pinned: the digest the pipeline read for reuse is no pin.
-    let (code, _, err) = run_json(&p.ws, &["pipeline", "run", file("").to_str().unwrap()]);
+    let plain = file("plain.toml", "");
+    let (code, _, err) = run_json(&p.ws, &["pipeline", "run", plain.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(pinned("penguins@1"), false);
-    // Pinned by the pipeline file.
+    // Pinned by the pipeline file (a stage of its own, so not reused).
     let digest = hex::encode(sha2::Sha256::digest(
         std::fs::read(p.proj.join("penguins.csv")).unwrap(),
     ));
-    let f = file(&format!(", sha256 = \"{digest}\""));
-    let (code, _, err) = run_json(&p.ws, &["pipeline", "run", f.to_str().unwrap(), "--force"]);
+    let with_sha = file("pinned.toml", &format!(", sha256 = \"{digest}\""));
+    let (code, _, err) = run_json(&p.ws, &["pipeline", "run", with_sha.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(pinned("penguins@2"), true);
     // The workspace pins other bytes under that name: the stage fails
-    // naming the pin, whatever the pipeline file says.
+    // naming the pin, whatever the pipeline file says, and a stage that
+    // ran before is not reused past the pin.
     let toml = std::fs::read_to_string(p.ws.join("warden.toml")).unwrap();
     let other = "0".repeat(64);
     std::fs::write(
@@ -929,13 +931,19 @@ fn a_pipeline_ingest_is_held_to_the_workspace_pin() {
         ),
     )
     .unwrap();
-    for f in [file(""), f] {
-        let (code, v, err) = run_json(&p.ws, &["pipeline", "run", f.to_str().unwrap(), "--force"]);
-        assert_ne!(code, 0, "{v}");
-        assert!(
-            format!("{v}{err}").contains("data.pins.penguins"),
-            "{v}\n{err}"
-        );
+    for f in [&plain, &with_sha] {
+        for force in [false, true] {
+            let mut args = vec!["pipeline", "run", f.to_str().unwrap()];
+            if force {
+                args.push("--force");
+            }
+            let (code, v, err) = run_json(&p.ws, &args);
+            assert_ne!(code, 0, "{args:?}: {v}");
+            assert!(
+                format!("{v}{err}").contains("data.pins.penguins"),
+                "{args:?}: {v}\n{err}"
+            );
+        }
     }
     let (_, list, _) = run_json(&p.ws, &["data", "list"]);
     assert_eq!(list.as_array().map(|a| a.len()), Some(2));
@@ -984,12 +992,64 @@ fn a_model_rows_author_rewritten_is_refused_at_the_gate() {
     let (code, _, err) = run(warden(&p.ws).args(["audit", "verify"]));
     assert_ne!(code, 0);
     assert!(err.contains("model native@1"), "{err}");
-    // Put back, the gate decides as before.
     db().execute(
         "UPDATE models SET created_by = ?1 WHERE name = 'native'",
         [&author],
     )
     .unwrap();
+    // The digest rewritten is refused the same way.
+    let digest: String = db()
+        .query_row("SELECT digest FROM models WHERE name = 'native'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    db().execute(
+        &format!(
+            "UPDATE models SET digest = 'sha256:{}' WHERE name = 'native'",
+            "0".repeat(64)
+        ),
+        [],
+    )
+    .unwrap();
+    let (code, _, err) = run(warden(&p.ws).args(["gate", "native@1", "--env", "staging"]));
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("its digest differ"), "{err}");
+    // Put back, the gate decides as before.
+    db().execute(
+        "UPDATE models SET digest = ?1 WHERE name = 'native'",
+        [&digest],
+    )
+    .unwrap();
     let (code, _, err) = run(warden(&p.ws).args(["gate", "native@1", "--env", "staging"]));
     assert_eq!(code, honest, "{err}");
+    // A deleted row's version number is not given again: the next
+    // registration under the name is refused until the row is explained.
+    db().execute_batch("DELETE FROM models WHERE name = 'native'")
+        .unwrap();
+    let (code, _, err) = run(warden(&p.ws).args(["audit", "verify"]));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("model native@1") && err.contains("the row is gone"),
+        "{err}"
+    );
+    // (The refusals above opened an integrity incident, which freezes
+    // training until a person closes it.)
+    let (code, _, err) =
+        run(warden(&p.ws).args(["incident", "close", "1", "--resolution", "rows restored"]));
+    assert_eq!(code, 0, "{err}");
+    let (code, v, err) = run_json(
+        &p.ws,
+        &[
+            "pipeline",
+            "run",
+            p.proj.join("p.toml").to_str().unwrap(),
+            "--force",
+        ],
+    );
+    assert_ne!(code, 0);
+    let said = format!("{v}{err}");
+    assert!(
+        said.contains("model native@1") && said.contains("the row is gone"),
+        "{said}"
+    );
 }

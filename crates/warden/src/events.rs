@@ -12,10 +12,11 @@
 //! The JSON Schemas in `docs/schemas/audit-event-payloads.schema.json` are
 //! generated from these types ([`crate::documents::schemas`]).
 //!
-//! The fields a decision replays are required. The others are `Option`
-//! with `#[serde(default)]`: the engine always writes them, and an event
-//! from a workspace older than a field still parses, `None` meaning "not
-//! recorded by the version that wrote the event".
+//! In the payloads a decision replays, the replayed fields are required and
+//! fields added later are `Option` with `#[serde(default)]`: the engine
+//! always writes them, and an event from a workspace older than a field
+//! still parses, `None` meaning "not recorded by the version that wrote
+//! the event". Payloads nothing replays are typed as written today.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -714,8 +714,7 @@ impl Workspace {
     }
 }
 
-/// What an `authz.denied` event records: the action, the actor's roles, the
-/// roles that would allow it, and any further facts the policy was given.
+/// Creates a directory only its owner may enter (0700).
 fn create_private_dir(path: &Path) -> Result<(), Error> {
     fs::create_dir(path).map_err(|e| Error::io(path, e))?;
     #[cfg(unix)]

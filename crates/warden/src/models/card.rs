@@ -184,13 +184,15 @@ impl Workspace {
                         s += &format!("- demographic parity ratio ({}): {v:.3}\n", f.attribute);
                     }
                 }
+                // The worse of the two attacks, as the gate reads it.
                 if let Some(a) = r
                     .privacy
                     .as_ref()
-                    .and_then(|p| p.loss_threshold.auc.value())
+                    .map(crate::release::gate::worst_membership_auc)
+                    .and_then(|v| v.as_f64())
                     .filter(|a| a.is_finite())
                 {
-                    s += &format!("- membership-inference AUC: {a:.3}\n");
+                    s += &format!("- membership-inference AUC (worse attack): {a:.3}\n");
                 }
                 s += "\n";
             }

@@ -760,6 +760,24 @@ impl Workspace {
             .ok_or_else(|| Error::Invalid("a package needs a manifest".into()))?;
         let mut tx = self.store().write()?;
         let version = tx.model(name, None)?.map_or(1, |m| m.version + 1);
+        // A version number is given once: if the log registered this one
+        // already, its row was deleted, and taking the number again would
+        // give the old version's approvals, evaluations and pointers to
+        // other bytes.
+        let subject = format!("model:{name}@{version}");
+        if let Some(e) = tx
+            .events_with_actions(&[actions::MODEL_TRAIN, actions::MODEL_IMPORT])?
+            .iter()
+            .find(|e| e.subject == subject)
+        {
+            return Err(Error::StateDisagrees {
+                row: format!("model {name}@{version}"),
+                detail: format!(
+                    "event {} registered it but the row is gone; run `warden audit verify`",
+                    e.seq
+                ),
+            });
+        }
         let record = ModelRecord {
             name: name.clone(),
             version,

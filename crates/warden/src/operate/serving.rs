@@ -147,8 +147,13 @@ impl Workspace {
             None => None,
         };
         // Ranges declared at import (finite, in order) stand in where the
-        // package has no training profile for a feature.
-        let declared: BTreeMap<String, (f64, f64)> = crate::stored::model_manifest(&m)?
+        // package has no training profile for a feature. They are read from
+        // the signed package's manifest, not the registry row's copy.
+        let manifest: crate::documents::ModelManifest =
+            serde_json::from_value(pkg.manifest.clone()).map_err(|e| {
+                Error::Verification(format!("{}@{}: manifest: {e}", m.name, m.version))
+            })?;
+        let declared: BTreeMap<String, (f64, f64)> = manifest
             .input
             .features
             .iter()

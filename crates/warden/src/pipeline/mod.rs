@@ -399,6 +399,23 @@ impl Workspace {
                     }
                     None => None,
                 };
+                // The workspace's pin holds before anything is reused: a
+                // pin added since the last run must not be skipped by it.
+                if let Some(hex) = self.config().data.pins.get(&s.dataset) {
+                    let pinned = Digest::from_hex(hex).map_err(|_| {
+                        StageFailure(format!(
+                            "data.pins.{} in warden.toml: not a 64-character hex SHA-256",
+                            s.dataset
+                        ))
+                    })?;
+                    if pinned != file_digest {
+                        return Err(StageFailure(format!(
+                            "{}: its SHA-256 is {file_digest}, but the pin data.pins.{} in warden.toml is {pinned}",
+                            path.display(),
+                            s.dataset
+                        )));
+                    }
+                }
                 let key = stage_key(stage, &json!({"file": file_digest.to_string()}))?;
                 if let Some(done) = self.reused(&key, earlier, &|r| produced_dataset(self, r))? {
                     return Ok((Some(key), done));

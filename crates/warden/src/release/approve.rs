@@ -11,7 +11,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use warden_artifact::keys::{PublicKey, SigningKey};
 use warden_artifact::model_signing::pae;
-use warden_core::{Action, ActorName, KeyName, ObjectName, Timestamp, VersionRef, canonical_json};
+use warden_core::{
+    Action, ActorName, KeyName, ObjectName, Timestamp, VersionRef, actions, canonical_json,
+};
 use warden_store::{
     ApprovalRecord, GateDecisionRecord, KeyRecord, MetadataStore, ModelRecord, QuarantineRecord,
     StagePointer,
@@ -176,6 +178,15 @@ impl Workspace {
             )));
         }
         let m = self.find_model(r)?;
+        // The author read here must be the one the log recorded.
+        {
+            let mut tx = self.store().read()?;
+            let events = tx.events_with_actions(&[actions::MODEL_TRAIN, actions::MODEL_IMPORT])?;
+            if let Some(d) = crate::ledger::model_disagreement(&events, &m)? {
+                drop(tx);
+                return Err(self.refuse_disagreement_on(d, Some((&m.name, m.version))));
+            }
+        }
         if m.created_by == *self.actor() {
             return Err(Error::Invalid(format!(
                 "{} is the author of {}@{}: an approval must come from someone else",

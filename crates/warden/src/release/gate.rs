@@ -52,7 +52,7 @@ pub struct PromoteOutcome {
 
 /// The worse of the two membership-inference attacks' AUCs (the report
 /// marks the same figure): a defined AUC over an undefined one.
-fn worst_membership_auc(pr: &crate::evaluation::evaluate::PrivacyRisk) -> Value {
+pub(crate) fn worst_membership_auc(pr: &crate::evaluation::evaluate::PrivacyRisk) -> Value {
     let (loss, confidence) = (&pr.loss_threshold.auc, &pr.confidence.auc);
     match (loss.value(), confidence.value()) {
         (Some(a), Some(b)) => json!(a.max(b)),
@@ -130,13 +130,22 @@ impl Workspace {
         };
         Ok(match evals.last() {
             Some(e) => {
-                let report = crate::stored::evaluation_report(e)?;
                 if Digest::of(e.report.as_bytes()).to_string() != e.digest {
                     return Err(Error::Verification(format!(
                         "evaluation {}: the report does not match its digest",
                         e.id
                     )));
                 }
+                // An evaluation of other bytes under this version number
+                // (a version whose row was deleted and whose number was
+                // taken again) is not this version's evaluation.
+                if e.model_digest != m.digest {
+                    return Err(Error::Verification(format!(
+                        "evaluation {} was of {}, not of {}@{} ({}); run `warden audit verify`",
+                        e.id, e.model_digest, m.name, m.version, m.digest
+                    )));
+                }
+                let report = crate::stored::evaluation_report(e)?;
                 Some(evaluation_facts(&report, e.id))
             }
             None => None,

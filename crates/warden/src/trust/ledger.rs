@@ -887,6 +887,16 @@ pub(crate) fn model_disagreement(
         check_event_row(e)?;
         let p: events::ModelRegistered = events::read(e)?;
         if p.model == version {
+            if let Some((_, first)) = &found {
+                let first: &&StoredEvent = first;
+                return Ok(Some(Disagreement {
+                    row,
+                    detail: format!(
+                        "events {} and {} both registered it (a deleted row's number taken again)",
+                        first.seq, e.seq
+                    ),
+                }));
+            }
             found = Some((p, e));
         }
     }
@@ -1021,8 +1031,17 @@ pub(crate) fn recorded_row_disagreements(
     }
     for m in &models {
         let subject = format!("model:{}@{}", m.name, m.version);
-        let events = registered.get(&subject).map_or(&[][..], Vec::as_slice);
-        out.extend(model_disagreement(events, m)?);
+        let events = registered.remove(&subject).unwrap_or_default();
+        out.extend(model_disagreement(&events, m)?);
+    }
+    // Versions the log registered whose row is gone.
+    for (subject, events) in &registered {
+        if let Some(e) = events.first() {
+            out.push(Disagreement {
+                row: format!("model {}", subject.trim_start_matches("model:")),
+                detail: format!("event {} registered it but the row is gone", e.seq),
+            });
+        }
     }
     let names: BTreeSet<ObjectName> = models.into_iter().map(|m| m.name).collect();
     for name in &names {
