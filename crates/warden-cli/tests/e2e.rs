@@ -1393,6 +1393,24 @@ fn import_onnx_models_and_predict() {
         ])))
     .unwrap();
     assert_eq!(ext["onnx"]["inlined_external"], 2);
+    // One end of a range alone would be ignored: refused without --dataset.
+    std::fs::write(
+        ws.join("half.toml"),
+        format!(
+            "classes = [\"Adelie\", \"Chinstrap\", \"Gentoo\"]\ntarget = \"species\"\n{}",
+            features.replace("max = 59.6\n", "")
+        ),
+    )
+    .unwrap();
+    let (code, _, stderr) = out(warden(ws, "ana")
+        .args(["model", "import"])
+        .arg(fixtures.join("linear.onnx"))
+        .args(["--name", "penguins-half", "--schema", "half.toml"]));
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("feature bill_length_mm: give both min and max"),
+        "{stderr}"
+    );
 
     std::fs::write(
         ws.join("birds.csv"),

@@ -265,7 +265,8 @@ pub struct ImportFeature {
     #[serde(default)]
     pub min: Option<f64>,
     /// Upper end of the feature's valid range (default: the highest value
-    /// in `--dataset`, if given); see `min`.
+    /// in `--dataset`, if given); see `min`. Without `--dataset`, `min` and
+    /// `max` are given together or not at all.
     #[serde(default)]
     pub max: Option<f64>,
 }
@@ -838,6 +839,16 @@ impl Workspace {
             if let Some(v) = f.min.into_iter().chain(f.max).find(|v| !v.is_finite()) {
                 return Err(Error::Invalid(format!(
                     "{}: feature {}: bound {v} is not a finite number",
+                    req.schema.display(),
+                    f.name
+                )));
+            }
+            // A range needs both ends: robustness and serving use pairs,
+            // so one end alone would be silently ignored (with --dataset the
+            // other end comes from the data).
+            if req.dataset.is_none() && f.min.is_some() != f.max.is_some() {
+                return Err(Error::Invalid(format!(
+                    "{}: feature {}: give both min and max (or --dataset, which supplies the missing end from the data)",
                     req.schema.display(),
                     f.name
                 )));
