@@ -511,14 +511,8 @@ impl Workspace {
                 source_digest: record.source_digest.clone(),
                 output_digest: record.output_digest.clone(),
                 rows: record.rows,
-                pii_detected: out
-                    .report
-                    .pii
-                    .detected
-                    .iter()
-                    .map(|e| e.as_str().to_string())
-                    .collect(),
-                pii_unmasked: out.report.pii.unmasked.clone(),
+                pii_detected: manifest.checks.pii.detected.clone(),
+                pii_unmasked: manifest.checks.pii.unmasked.clone(),
                 dropped: out
                     .report
                     .dropped
