@@ -160,28 +160,13 @@ pub fn detect_values<'a>(
         }
         return finding;
     }
-    let mut hits: BTreeMap<Entity, usize> = BTreeMap::new();
-    let mut embedded: BTreeMap<Entity, usize> = BTreeMap::new();
-    let mut examples: BTreeMap<Entity, Vec<String>> = BTreeMap::new();
     let free_text = matches!(ty, ColumnType::Text | ColumnType::Categorical);
-    for (v, n) in vals {
-        let whole = pii::value_entity_in_column(v, by_name, excluded);
-        if let Some(e) = whole {
-            *hits.entry(e).or_default() += n;
-            let ex = examples.entry(e).or_default();
-            if ex.len() < 3 {
-                ex.push(mask_keep_last4(v));
-            }
-        } else if free_text && v.len() > 12 {
-            let mut seen = Vec::new();
-            for s in pii::find_in_text_excluding(v, excluded) {
-                if !seen.contains(&s.entity) {
-                    seen.push(s.entity);
-                    *embedded.entry(s.entity).or_default() += n;
-                }
-            }
-        }
-    }
+    let vals: Vec<(&str, usize)> = vals.collect();
+    let Tally {
+        hits,
+        mut embedded,
+        mut examples,
+    } = Tally::over_all(&vals, by_name, excluded, free_text);
     let best = hits
         .iter()
         .max_by_key(|(_, n)| **n)
@@ -227,9 +212,124 @@ pub fn detect_values<'a>(
     finding
 }
 
+/// What the per-value checks found in some of a column's values.
+#[derive(Default)]
+struct Tally {
+    /// Values that are an entity whole, by entity (weighted by count).
+    hits: BTreeMap<Entity, usize>,
+    /// Values holding an entity inside longer text, by entity.
+    embedded: BTreeMap<Entity, usize>,
+    /// The first three whole-value hits of each entity, masked, in value order.
+    examples: BTreeMap<Entity, Vec<String>>,
+}
+
+/// At least this many values are checked on every core; fewer on one.
+const PARALLEL_VALUES: usize = 8192;
+
+impl Tally {
+    /// Checks `vals` in order.
+    fn over(
+        vals: &[(&str, usize)],
+        by_name: Option<Entity>,
+        excluded: Option<Entity>,
+        free_text: bool,
+    ) -> Tally {
+        let mut t = Tally::default();
+        for &(v, n) in vals {
+            let whole = pii::value_entity_in_column(v, by_name, excluded);
+            if let Some(e) = whole {
+                *t.hits.entry(e).or_default() += n;
+                let ex = t.examples.entry(e).or_default();
+                if ex.len() < 3 {
+                    ex.push(mask_keep_last4(v));
+                }
+            } else if free_text && v.len() > 12 {
+                let mut seen = Vec::new();
+                for s in pii::find_in_text_excluding(v, excluded) {
+                    if !seen.contains(&s.entity) {
+                        seen.push(s.entity);
+                        *t.embedded.entry(s.entity).or_default() += n;
+                    }
+                }
+            }
+        }
+        t
+    }
+
+    /// [`Tally::over`] on every core for many values: the values are cut
+    /// into consecutive runs whose tallies are merged in order, so the
+    /// counts and the examples are those of one pass.
+    fn over_all(
+        vals: &[(&str, usize)],
+        by_name: Option<Entity>,
+        excluded: Option<Entity>,
+        free_text: bool,
+    ) -> Tally {
+        let workers = crate::pool::workers();
+        if vals.len() < PARALLEL_VALUES || workers == 1 {
+            return Tally::over(vals, by_name, excluded, free_text);
+        }
+        let runs: Vec<&[(&str, usize)]> = vals.chunks(vals.len().div_ceil(workers * 4)).collect();
+        let parts = crate::pool::try_map(runs, workers, |run| {
+            Ok::<_, crate::pool::WorkerPanicked>(Tally::over(run, by_name, excluded, free_text))
+        });
+        match parts {
+            Ok(parts) => parts.into_iter().fold(Tally::default(), Tally::then),
+            // A failed worker left a run unchecked: check everything here.
+            Err(_) => Tally::over(vals, by_name, excluded, free_text),
+        }
+    }
+
+    /// This tally followed by `later`'s, as if their values were checked
+    /// in one pass.
+    fn then(mut self, later: Tally) -> Tally {
+        for (e, n) in later.hits {
+            *self.hits.entry(e).or_default() += n;
+        }
+        for (e, n) in later.embedded {
+            *self.embedded.entry(e).or_default() += n;
+        }
+        for (e, ex) in later.examples {
+            let mine = self.examples.entry(e).or_default();
+            let room = 3usize.saturating_sub(mine.len());
+            mine.extend(ex.into_iter().take(room));
+        }
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_values_are_checked_in_runs_as_in_one_pass() {
+        // Whole-value hits of two kinds spread over the runs (examples come
+        // from the first runs, in order), embedded PII and plain text.
+        let owned: Vec<String> = (0..3 * PARALLEL_VALUES + 11)
+            .map(|i| match i % 97 {
+                5 => format!("user{i}@example.com"),
+                9 => format!("call 415-555-{:04} today please", i % 10_000),
+                13 => format!("4111 1111 1111 {:04}", 1111),
+                _ => format!("plain note number {i}"),
+            })
+            .collect();
+        let vals: Vec<(&str, usize)> = owned
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.as_str(), 1 + i % 3))
+            .collect();
+        let one = Tally::over(&vals, None, None, true);
+        let runs = Tally::over_all(&vals, None, None, true);
+        assert_eq!(runs.hits, one.hits);
+        assert_eq!(runs.embedded, one.embedded);
+        assert_eq!(runs.examples, one.examples);
+        assert!(
+            one.hits.len() >= 2 && !one.embedded.is_empty(),
+            "{:?}",
+            one.hits
+        );
+    }
 
     fn text(name: &str, v: &[&str]) -> Column {
         Column {

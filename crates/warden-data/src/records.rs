@@ -52,6 +52,13 @@ pub(crate) type Parsed = (Vec<RawColumn>, usize, Vec<u64>);
 
 /// Parses CSV from chunks of bytes (an empty chunk marks the end), on
 /// `workers` threads. The first record is the header.
+///
+/// Parsing and appending overlap: while one window's pieces are appended
+/// to the table's columns on one thread, the next window is parsed. The
+/// pieces of a window are parsed keeping what the table kept when the
+/// window began; a column only ever keeps less as it grows (values, then
+/// text without a dictionary, then a count), and a piece that kept more
+/// appends the same rows.
 pub(crate) fn parse_chunks(
     rx: Receiver<Result<Vec<u8>, String>>,
     free: Sender<Vec<u8>>,
@@ -61,81 +68,181 @@ pub(crate) fn parse_chunks(
 ) -> Result<Parsed, DataError> {
     let workers = split.workers.max(1);
     let piece_bytes = split.piece_bytes.max(1);
+    let mut input = Input {
+        rx,
+        free,
+        eof: false,
+    };
     let mut window: Vec<u8> = Vec::new();
-    // Line feeds before the window's first byte, for error messages.
-    let mut newlines_before = 0u64;
-    let mut eof = false;
     let mut want = piece_bytes * workers;
-    let mut table: Option<Columns> = None;
-    loop {
-        while !eof && window.len() < want {
-            match rx.recv() {
-                Ok(Ok(buf)) => {
-                    eof = buf.is_empty();
-                    window.extend_from_slice(&buf);
-                    // The reader may have stopped; then the buffer is dropped.
-                    let _ = free.send(buf);
-                }
-                Ok(Err(e)) => return Err(DataError::Io(format!("reading the input: {e}"))),
-                Err(_) => eof = true,
-            }
-        }
+    // The header, from as much of the input as it takes.
+    let (names, start) = loop {
+        input.fill(&mut window, want)?;
         let at = Position {
             data: &window,
-            newlines_before,
+            newlines_before: 0,
         };
-        let mut start = 0;
-        let table = match &mut table {
-            Some(t) => t,
-            None => {
-                let mut tok = Tokenizer::new(opts, true);
-                let mut names = Vec::new();
-                let step = tok
-                    .next(&window, eof, |text, spans| {
-                        names = header_names(text, spans)?;
-                        Ok(())
-                    })
-                    .map_err(|e| match e {
-                        Fail::Header(h) => DataError::Header(h),
-                        Fail::Record(r) => at.error(0, 0, r, &[]),
-                    })?;
-                match step {
-                    Step::Record(n) => start = n,
-                    Step::Incomplete => {
-                        want = window.len() + piece_bytes.min(1 << 20);
-                        continue;
-                    }
-                    Step::End => {
-                        return Err(DataError::Header("the file is empty: no header row".into()));
-                    }
-                }
-                table.insert(Columns::new(names))
+        let mut tok = Tokenizer::new(opts, true);
+        let mut names = Vec::new();
+        let step = tok
+            .next(&window, input.eof, |text, spans| {
+                names = header_names(text, spans)?;
+                Ok(())
+            })
+            .map_err(|e| match e {
+                Fail::Header(h) => DataError::Header(h),
+                Fail::Record(r) => at.error(0, 0, r, &[]),
+            })?;
+        match step {
+            Step::Record(n) => break (names, n),
+            Step::Incomplete => want = window.len() + piece_bytes.min(1 << 20),
+            Step::End => {
+                return Err(DataError::Header("the file is empty: no header row".into()));
             }
-        };
-        let (end, finished) = table.parse_window(&at, start, eof, opts, early, split)?;
-        newlines_before += memchr::memchr_iter(b'\n', &window[..end]).count() as u64;
-        window.drain(..end);
-        if finished || (eof && window.is_empty()) {
-            break;
         }
-        if eof {
-            // The last record could not be finished: csv-core always
-            // finishes one at the end of the input, so this is a bug.
-            return Err(DataError::Internal(
-                "the last record of the input was left unparsed".into(),
-            ));
-        }
-        want = (piece_bytes * workers).max(window.len() + piece_bytes.min(1 << 20));
-    }
-    let Some(table) = table else {
-        return Err(DataError::Header("the file is empty: no header row".into()));
     };
+    let ncols = names.len();
+    let table = std::sync::Mutex::new(Columns::new(names));
+    let keep_now = std::sync::Mutex::new(vec![Keep::Values; ncols]);
+    let (batches, to_append) = std::sync::mpsc::sync_channel::<Batch>(1);
+    let (used_windows, spare_windows) = std::sync::mpsc::channel::<Vec<u8>>();
+    let (parsed, appended) = std::thread::scope(|scope| {
+        let appender = scope.spawn(|| -> Result<(), DataError> {
+            let mut newlines_before = 0u64;
+            let mut table = table.lock().map_err(|_| poisoned())?;
+            for batch in to_append {
+                let at = Position {
+                    data: &batch.window,
+                    newlines_before,
+                };
+                for piece in &batch.pieces {
+                    table.append(&at, piece, early)?;
+                }
+                if let Ok(mut k) = keep_now.lock() {
+                    *k = table.keep();
+                }
+                newlines_before +=
+                    memchr::memchr_iter(b'\n', &batch.window[..batch.end]).count() as u64;
+                // The parser may have stopped; then the window is dropped.
+                let _ = used_windows.send(batch.window);
+            }
+            Ok(())
+        });
+        let parsed = (|| -> Result<(), DataError> {
+            let mut start = start;
+            loop {
+                let keep = keep_now.lock().map_err(|_| poisoned())?.clone();
+                let cut = parse_window(&window, start, input.eof, &keep, opts, split)?;
+                // The unfinished record moves to a window of its own; this
+                // one goes to be appended.
+                let mut next = spare_windows.try_recv().unwrap_or_default();
+                next.clear();
+                next.extend_from_slice(&window[cut.end..]);
+                let full = std::mem::replace(&mut window, next);
+                let stop = cut.stop;
+                let batch = Batch {
+                    window: full,
+                    end: cut.end,
+                    pieces: cut.pieces,
+                };
+                if batches.send(batch).is_err() {
+                    // The appender stopped on an error, which is returned.
+                    return Ok(());
+                }
+                match stop {
+                    WindowStop::Failed | WindowStop::Finished => return Ok(()),
+                    WindowStop::More if input.eof && window.is_empty() => return Ok(()),
+                    WindowStop::More if input.eof => {
+                        // csv-core always finishes a record at the end of
+                        // the input, so this is a bug.
+                        return Err(DataError::Internal(
+                            "the last record of the input was left unparsed".into(),
+                        ));
+                    }
+                    WindowStop::More => {}
+                }
+                start = 0;
+                want = (piece_bytes * workers).max(window.len() + piece_bytes.min(1 << 20));
+                input.fill(&mut window, want)?;
+            }
+        })();
+        drop(batches);
+        let appended = appender
+            .join()
+            .unwrap_or_else(|_| Err(DataError::Internal("the appending thread failed".into())));
+        (parsed, appended)
+    });
+    // The appender's error concerns earlier input than the parser's.
+    appended?;
+    parsed?;
+    let table = table.into_inner().map_err(|_| poisoned())?;
     if table.rows == 0 {
         return Err(DataError::Header(
             "the file has a header but no data rows".into(),
         ));
     }
     Ok((table.columns, table.rows, table.row_hashes))
+}
+
+fn poisoned() -> DataError {
+    DataError::Internal("a parsing thread failed".into())
+}
+
+/// The chunks of input as they arrive.
+struct Input {
+    rx: Receiver<Result<Vec<u8>, String>>,
+    free: Sender<Vec<u8>>,
+    eof: bool,
+}
+
+impl Input {
+    /// Adds chunks to `window` until it holds `want` bytes or the input ends.
+    fn fill(&mut self, window: &mut Vec<u8>, want: usize) -> Result<(), DataError> {
+        while !self.eof && window.len() < want {
+            match self.rx.recv() {
+                Ok(Ok(buf)) => {
+                    self.eof = buf.is_empty();
+                    window.extend_from_slice(&buf);
+                    // The reader may have stopped; then the buffer is dropped.
+                    let _ = self.free.send(buf);
+                }
+                Ok(Err(e)) => return Err(DataError::Io(format!("reading the input: {e}"))),
+                Err(_) => self.eof = true,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A window's parsed pieces, on their way to be appended.
+struct Batch {
+    /// The window's bytes (for the line numbers of errors).
+    window: Vec<u8>,
+    /// Where the window's last whole record ends.
+    end: usize,
+    /// The pieces, each starting where the one before really ended.
+    pieces: Vec<Piece>,
+}
+
+/// How a window's parse ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WindowStop {
+    /// Its last record is unfinished (or it ended on a record's end):
+    /// more input follows.
+    More,
+    /// The input ended.
+    Finished,
+    /// A record was bad: its piece carries the error.
+    Failed,
+}
+
+/// A window cut into pieces and parsed.
+struct Cut {
+    pieces: Vec<Piece>,
+    /// Where the unfinished record at the window's end begins (or the
+    /// window's length).
+    end: usize,
+    stop: WindowStop,
 }
 
 /// The column names from the header record.
@@ -224,23 +331,9 @@ impl Columns {
         }
     }
 
-    /// Parses the records of `at.data[start..]` and appends them. Returns
-    /// where the unfinished record at the window's end begins (or the
-    /// window's length), and whether the input ended.
-    fn parse_window(
-        &mut self,
-        at: &Position<'_>,
-        start: usize,
-        eof: bool,
-        opts: &CsvOptions,
-        early: Option<EarlyDrop<'_>>,
-        split: Split,
-    ) -> Result<(usize, bool), DataError> {
-        let data = at.data;
-        let workers = split.workers.max(1);
-        let cuts = cuts(data, start, workers, split.min_piece_bytes.max(1));
-        let keep: Vec<Keep> = self
-            .columns
+    /// What each column keeps now, for the pieces parsed next.
+    fn keep(&self) -> Vec<Keep> {
+        self.columns
             .iter()
             .map(|c| {
                 if c.is_frozen() {
@@ -251,41 +344,7 @@ impl Columns {
                     Keep::Values
                 }
             })
-            .collect();
-        let ncols = self.columns.len();
-        let parse = |i: usize, from: usize| {
-            let target = cuts.get(i + 1).copied();
-            parse_piece(data, from, target, eof, ncols, &keep, opts)
-        };
-        let pieces: Vec<Piece> = crate::pool::try_map(
-            (0..cuts.len()).collect(),
-            workers,
-            |i| -> Result<Piece, DataError> { Ok(parse(i, cuts[i])) },
-        )?;
-        // `from`: where the next record really begins.
-        let mut from = start;
-        for (i, piece) in pieces.into_iter().enumerate() {
-            let piece = if piece.start == from {
-                piece
-            } else {
-                parse(i, from)
-            };
-            self.append(at, &piece, early)?;
-            match piece.stop {
-                Stop::AtCut(next) | Stop::Past(next) => from = next,
-                Stop::WindowEnd(next) => return Ok((next, false)),
-                Stop::Finished => return Ok((data.len(), true)),
-                Stop::Failed => {
-                    return Err(DataError::Internal(
-                        "a failed piece of the input has no error".into(),
-                    ));
-                }
-            }
-        }
-        // The last piece has no cut after it, so it always ends above.
-        Err(DataError::Internal(
-            "the last piece of a window ended at a cut".into(),
-        ))
+            .collect()
     }
 
     /// Appends a piece's rows (up to its error, then returns the error).
@@ -372,6 +431,64 @@ impl Columns {
         self.rows += rows.len();
         Ok(())
     }
+}
+
+/// Parses the records of `data[start..]` in pieces on every core, each
+/// piece parsed again from where the one before really ended if its guess
+/// was wrong.
+fn parse_window(
+    data: &[u8],
+    start: usize,
+    eof: bool,
+    keep: &[Keep],
+    opts: &CsvOptions,
+    split: Split,
+) -> Result<Cut, DataError> {
+    let workers = split.workers.max(1);
+    let cuts = cuts(data, start, workers, split.min_piece_bytes.max(1));
+    let ncols = keep.len();
+    let parse = |i: usize, from: usize| {
+        let target = cuts.get(i + 1).copied();
+        parse_piece(data, from, target, eof, ncols, keep, opts)
+    };
+    let guessed: Vec<Piece> = crate::pool::try_map(
+        (0..cuts.len()).collect(),
+        workers,
+        |i| -> Result<Piece, DataError> { Ok(parse(i, cuts[i])) },
+    )?;
+    // `from`: where the next record really begins.
+    let mut from = start;
+    let mut pieces = Vec::with_capacity(guessed.len());
+    for (i, piece) in guessed.into_iter().enumerate() {
+        let piece = if piece.start == from {
+            piece
+        } else {
+            parse(i, from)
+        };
+        let stop = piece.stop;
+        pieces.push(piece);
+        let (end, stop) = match stop {
+            Stop::AtCut(next) | Stop::Past(next) => {
+                from = next;
+                continue;
+            }
+            Stop::WindowEnd(next) => (next, WindowStop::More),
+            Stop::Finished => (data.len(), WindowStop::Finished),
+            Stop::Failed if pieces.last().is_some_and(|p| p.error.is_some()) => {
+                (from, WindowStop::Failed)
+            }
+            Stop::Failed => {
+                return Err(DataError::Internal(
+                    "a failed piece of the input has no error".into(),
+                ));
+            }
+        };
+        return Ok(Cut { pieces, end, stop });
+    }
+    // The last piece has no cut after it, so it always ends above.
+    Err(DataError::Internal(
+        "the last piece of a window ended at a cut".into(),
+    ))
 }
 
 /// Where each piece of `data[start..]` begins: `start`, then just after

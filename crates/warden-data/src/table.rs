@@ -365,6 +365,20 @@ impl TextColumn {
             .push(if v.is_some() { end } else { end | TEXT_MISSING });
     }
 
+    /// Appends every row of `later`, in order.
+    pub fn append(&mut self, later: TextColumn) {
+        if self.ends.is_empty() {
+            *self = later;
+            return;
+        }
+        let base = self.buf.len() as u64;
+        self.buf.push_str(&later.buf);
+        self.ends.extend(later.ends.iter().map(|&end| {
+            let missing = end & TEXT_MISSING;
+            ((end & !TEXT_MISSING) + base) | missing
+        }));
+    }
+
     /// Number of rows, missing values included.
     pub fn len(&self) -> usize {
         self.ends.len()
@@ -487,6 +501,24 @@ impl Table {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn appended_text_columns_read_as_one() {
+        use super::TextColumn;
+        let parts: [&[Option<&str>]; 4] = [
+            &[],
+            &[Some("a"), None, Some("")],
+            &[None, Some("bc")],
+            &[Some("d"), None],
+        ];
+        let mut joined = TextColumn::new();
+        for p in parts {
+            joined.append(TextColumn::from_options(p.iter().copied()));
+        }
+        let all: Vec<Option<&str>> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+        assert_eq!(joined, TextColumn::from_options(all.iter().copied()));
+        assert_eq!(joined.iter().collect::<Vec<_>>(), all);
+    }
 
     #[test]
     fn dropping_rows_keeps_the_others_in_order() {
