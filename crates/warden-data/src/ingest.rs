@@ -292,6 +292,20 @@ struct Job {
 /// Converts the surviving columns on every core, keeping their order.
 fn convert_all(jobs: Vec<Job>, key: &[u8]) -> Result<Vec<Column>, DataError> {
     let run = |job: Job| -> Result<Column, DataError> {
+        // A text column with few distinct values, masked, redacted or
+        // pseudonymised: each distinct value is mapped once.
+        if let (ColumnType::Text, Some(a @ (Action::Mask | Action::Redact | Action::Pseudonymise))) =
+            (job.ty, job.action)
+            && let Some(levels) = job.raw.as_levels()
+        {
+            drop(job.raw);
+            let mapped = apply(a, &levels, job.entity, key, &job.name)?
+                .ok_or_else(|| DataError::Internal("drop is handled before conversion".into()))?;
+            return Ok(Column {
+                name: job.name,
+                data: mapped.into_text(),
+            });
+        }
         let typed = convert(&job.raw, job.ty, 0).map_err(|_| {
             DataError::Internal(format!("column {} did not convert to {}", job.name, job.ty))
         })?;

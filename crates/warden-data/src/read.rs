@@ -218,6 +218,29 @@ impl RawColumn {
     }
 
     /// Whether the column keeps its values without a dictionary.
+    /// A dictionary-encoded column as a categorical one whose levels are
+    /// its distinct values in first-seen order (not sorted): for work done
+    /// once per distinct value. `None` for plain or frozen columns.
+    pub(crate) fn as_levels(&self) -> Option<ColumnData> {
+        if self.plain.is_some() || self.frozen_rows.is_some() {
+            return None;
+        }
+        Some(ColumnData::Categorical {
+            codes: self
+                .codes
+                .iter()
+                .map(|&c| {
+                    if c == NULL {
+                        crate::table::MISSING_CODE
+                    } else {
+                        c
+                    }
+                })
+                .collect(),
+            levels: self.values.iter().map(|v| v.to_string()).collect(),
+        })
+    }
+
     pub(crate) fn is_plain(&self) -> bool {
         self.plain.is_some()
     }
@@ -824,6 +847,39 @@ mod tests {
 
     fn read(s: &str, opts: &CsvOptions) -> Result<Table, DataError> {
         read_csv(&mut s.as_bytes(), opts).map(|(t, _)| t)
+    }
+
+    #[test]
+    fn text_mapped_per_distinct_value_is_text_mapped_per_row() {
+        use crate::policy::{Action, apply};
+        let mut col = RawColumn::new("notes".into());
+        let values = [
+            Some("call 415-555-0132 after six"),
+            None,
+            Some("paid on time"),
+            Some("call 415-555-0132 after six"),
+            Some(""),
+            Some("mail jane.doe@example.com"),
+            None,
+            Some("paid on time"),
+        ];
+        for v in values {
+            col.push(v);
+        }
+        let typed = convert(&col, ColumnType::Text, 0).unwrap();
+        for entity in [None, Some(crate::pii::Entity::Phone)] {
+            for action in [Action::Mask, Action::Redact, Action::Pseudonymise] {
+                let per_row = apply(action, &typed, entity, b"key", "notes")
+                    .unwrap()
+                    .unwrap();
+                let levels = col.as_levels().expect("a dictionary column");
+                let per_value = apply(action, &levels, entity, b"key", "notes")
+                    .unwrap()
+                    .unwrap()
+                    .into_text();
+                assert_eq!(per_value, per_row, "{action:?} {entity:?}");
+            }
+        }
     }
 
     #[test]
