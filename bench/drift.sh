@@ -26,7 +26,7 @@ command -v hyperfine >/dev/null || { echo "hyperfine is not installed (apt-get i
 
 if [ -z "${WARDEN:-}" ]; then
   cargo build --release -q -p warden-cli
-  WARDEN="$REPO/target/release/warden"
+  WARDEN="${CARGO_TARGET_DIR:-$REPO/target}/release/warden"
 fi
 # shellcheck disable=SC2086
 scripts/pinned-venv.sh "$VENV" $PINS

@@ -19,7 +19,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$VENV/bin/pip" install --quiet adversarial-robustness-toolbox packaging scikit-learn fairlearn pandas numpy
 fi
 cargo build --release --quiet
-W="$PWD/target/release/warden"
+W="${WARDEN:-${CARGO_TARGET_DIR:-$PWD/target}/release/warden}"
 export WARDEN_ACTOR=bench
 rm -rf "$WORK/ws" "$WORK/pkg" "$WORK/pkg.sig"
 "$W" example credit --rows "$ROWS" --seed 3 --out "$WORK/credit.csv" --bias 0.3 >/dev/null

@@ -14,7 +14,7 @@ ROWS="${1:-5000000}"
 WORK="${WARDEN_BENCH_DIR:-$(mktemp -d)}"
 mkdir -p "$WORK"
 cargo build --release --quiet
-W="$PWD/target/release/warden"
+W="${WARDEN:-${CARGO_TARGET_DIR:-$PWD/target}/release/warden}"
 export WARDEN_ACTOR=bench
 
 echo "== generating $ROWS rows"

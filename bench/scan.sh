@@ -132,7 +132,7 @@ assert len(os.listdir(mixed)) == 1000
 open(done, "w").close()
 PY
 
-W="${WARDEN:-$REPO/target/release/warden}"
+W="${WARDEN:-${CARGO_TARGET_DIR:-$REPO/target}/release/warden}"
 export BENCH_WARDEN=""
 if [ -x "$W" ] && "$W" scan --help >/dev/null 2>&1; then
   BENCH_WARDEN="$W"

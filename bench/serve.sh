@@ -40,8 +40,8 @@ PINS="$PINS scikit-learn==1.9.1 pandas==3.1.1 numpy==2.4.6 slowapi==0.1.10"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 cargo build --release --bin warden -p warden-cli >&2
 cargo build --release -p warden-server --example unguarded >&2
-WARDEN="${WARDEN:-$REPO/target/release/warden}"
-UNGUARDED="$REPO/target/release/examples/unguarded"
+WARDEN="${WARDEN:-${CARGO_TARGET_DIR:-$REPO/target}/release/warden}"
+UNGUARDED="${CARGO_TARGET_DIR:-$REPO/target}/release/examples/unguarded"
 
 "$REPO/scripts/pinned-venv.sh" "$VENV" $PINS
 

@@ -17,7 +17,7 @@ if [ ! -x "$VENV/bin/model_signing" ]; then
   "$VENV/bin/pip" install --quiet "model-signing==1.1.1" pyOpenSSL
 fi
 cargo build --release --quiet
-W="$PWD/target/release/warden"
+W="${WARDEN:-${CARGO_TARGET_DIR:-$PWD/target}/release/warden}"
 export WARDEN_ACTOR=bench
 mkdir -p "$WORK/four" "$WORK/one"
 for i in 1 2 3 4; do

@@ -20,7 +20,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$VENV/bin/pip" install --quiet scikit-learn pandas numpy threadpoolctl
 fi
 cargo build --release --quiet
-W="$PWD/target/release/warden"
+W="${WARDEN:-${CARGO_TARGET_DIR:-$PWD/target}/release/warden}"
 export WARDEN_ACTOR=bench
 
 echo "== generating $ROWS rows"
