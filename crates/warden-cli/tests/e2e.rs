@@ -2788,6 +2788,78 @@ fn approvals_quarantine_and_rollback() {
     ok(warden(ws, "ana").args(["audit", "verify"]));
 }
 
+/// Rollback follows the environment's history from the log: back means
+/// what the environment held before its current holder, never a version
+/// it was rolled back from, however promotions and rollbacks interleave.
+#[test]
+fn rollback_goes_back_through_the_environments_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
+    ok(warden(ws, "ana").args(["roles", "grant", "omar", "operator"]));
+    ok(warden(ws, "ana").args([
+        "example",
+        "credit",
+        "--rows",
+        "600",
+        "--seed",
+        "3",
+        "--out",
+        "credit.csv",
+    ]));
+    ok(warden(ws, "ana").args([
+        "data",
+        "ingest",
+        "credit.csv",
+        "--name",
+        "credit",
+        "--target",
+        "approved",
+        "--sensitive",
+        "sex",
+        "--no-screen",
+    ]));
+    for seed in ["1", "2", "3"] {
+        ok(warden(ws, "ana").args([
+            "train",
+            "--dataset",
+            "credit@1",
+            "--name",
+            "credit",
+            "--seed",
+            seed,
+        ]));
+    }
+    let rollback = || -> Result<(Option<u64>, u64), String> {
+        let (code, stdout, stderr) =
+            out(warden(ws, "omar").args(["rollback", "credit", "--env", "dev", "--json"]));
+        if code != 0 {
+            return Err(stderr);
+        }
+        let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        Ok((r["from"].as_u64(), r["to"].as_u64().unwrap()))
+    };
+    let promote = |v: &str| ok(warden(ws, "ana").args(["promote", v, "--to", "dev"]));
+    promote("credit@1");
+    promote("credit@2");
+    assert_eq!(rollback(), Ok((Some(2), 1)));
+    // Rolled back from 2, then 3 comes in: back from 3 is 1, not 2.
+    promote("credit@3");
+    assert_eq!(rollback(), Ok((Some(3), 1)));
+    // 1 promoted again while it holds the environment changes nothing:
+    // there is still nothing before it.
+    promote("credit@1");
+    let e = rollback().unwrap_err();
+    assert!(e.contains("nothing to roll back to"), "{e}");
+    // 1, then 2, then 1 again deliberately: back from that 1 is 2, then 1.
+    promote("credit@2");
+    promote("credit@1");
+    assert_eq!(rollback(), Ok((Some(1), 2)));
+    assert_eq!(rollback(), Ok((Some(2), 1)));
+    ok(warden(ws, "ana").args(["audit", "verify"]));
+}
+
 #[test]
 fn api_keys_are_shown_once_stored_hashed_and_revocable() {
     let tmp = tempfile::tempdir().unwrap();

@@ -15,8 +15,7 @@ use warden_core::{
     Action, ActorName, KeyName, ObjectName, Timestamp, VersionRef, actions, canonical_json,
 };
 use warden_store::{
-    ApprovalRecord, GateDecisionRecord, KeyRecord, MetadataStore, ModelRecord, QuarantineRecord,
-    StagePointer,
+    ApprovalRecord, KeyRecord, MetadataStore, ModelRecord, QuarantineRecord, StagePointer,
 };
 
 use crate::events;
@@ -456,11 +455,11 @@ impl Workspace {
         Ok(q)
     }
 
-    /// Moves `env` back to the last version of `model` that passed its gate
-    /// there before the current holder did and is not quarantined (with
-    /// `env` empty, the last that passed). Rolling back twice goes back
-    /// twice: a version the environment was rolled back from is not a way
-    /// back.
+    /// Moves `env` back to the version of `model` it held before the
+    /// current holder, skipping quarantined versions (with `env` empty, the
+    /// last version it held that is not quarantined). The history is the log's,
+    /// with rollbacks unwound: rolling back twice goes back twice, and a
+    /// version the environment was rolled back from is never a way back.
     pub fn rollback(&self, model: &ObjectName, env: &str) -> Result<RolledBack, Error> {
         self.authorize(Action::ModelRollback, &format!("model:{model}"))?;
         if !self.config().gates.environments.iter().any(|e| e == env) {
@@ -474,33 +473,36 @@ impl Workspace {
             .into_iter()
             .find(|p| p.env == env)
             .map(|p| p.version);
-        let decisions = self.store().read()?.gate_decisions(model)?;
-        let allowed: Vec<&GateDecisionRecord> = decisions
-            .iter()
-            .filter(|d| d.env == env && d.allowed)
-            .collect();
-        // Back means before the current holder was let in: a version let
-        // in after it (one it was rolled back to from) is not a way back.
-        let before = match current {
-            Some(c) => allowed
-                .iter()
-                .rposition(|d| d.version == c)
-                .unwrap_or(allowed.len()),
-            None => allowed.len(),
+        // The environment's history from the log, rollbacks unwound: the
+        // way back is below the current holder, never a version it was
+        // rolled back from.
+        // An empty environment (its holder was quarantined) takes the last
+        // version it held that is not quarantined.
+        let key = (model.to_string(), env.to_string());
+        let history = match current {
+            Some(_) => st.history.get(&key),
+            None => st.held.get(&key),
+        }
+        .cloned()
+        .unwrap_or_default();
+        let below = match (current, history.last()) {
+            (Some(c), Some(&top)) if top == c => &history[..history.len() - 1],
+            _ => &history[..],
         };
         let mut target = None;
-        for d in allowed[..before].iter().rev() {
-            if Some(d.version) == current || target.is_some() {
+        for &v in below.iter().rev() {
+            if Some(v) == current {
                 continue;
             }
-            let quarantined = self.is_quarantined(model, d.version)?;
+            let quarantined = self.is_quarantined(model, v)?;
             if let Some(dis) =
-                crate::ledger::quarantine_disagreement(&st, model.as_str(), d.version, quarantined)
+                crate::ledger::quarantine_disagreement(&st, model.as_str(), v, quarantined)
             {
-                return Err(self.refuse_disagreement_on(dis, Some((model, d.version))));
+                return Err(self.refuse_disagreement_on(dis, Some((model, v))));
             }
             if !quarantined {
-                target = Some(d.version);
+                target = Some(v);
+                break;
             }
         }
         let Some(to) = target else {

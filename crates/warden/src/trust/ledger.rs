@@ -85,6 +85,14 @@ pub(crate) struct LoggedApiKey {
 pub(crate) struct LogState {
     /// (model, env) → (version, seq).
     pub pointers: BTreeMap<(String, String), (u64, i64)>,
+    /// (model, env) → the versions the environment went through, oldest
+    /// first, with every rollback unwound: a promotion pushes its version
+    /// (unless it is already on top), a rollback pops back to its target.
+    /// The way back from the top is the entry below it.
+    pub history: BTreeMap<(String, String), Vec<u64>>,
+    /// (model, env) → every version the environment's pointer was set to,
+    /// in order (promotions and rollback targets).
+    pub held: BTreeMap<(String, String), Vec<u64>>,
     /// (model, version) → seq of the quarantine, for active quarantines.
     pub quarantined: BTreeMap<(String, u64), i64>,
     /// (actor, role) → seq of the grant.
@@ -228,10 +236,38 @@ impl LogState {
             "model.promote" => {
                 let p: events::GateDecided = events::read(e)?;
                 let (name, v) = split_version(&p.model, seq)?;
+                let stack = self
+                    .history
+                    .entry((name.clone(), p.env.clone()))
+                    .or_default();
+                if stack.last() != Some(&v) {
+                    stack.push(v);
+                }
+                self.held
+                    .entry((name.clone(), p.env.clone()))
+                    .or_default()
+                    .push(v);
                 self.pointers.insert((name, p.env), (v, seq));
             }
             "model.rollback" => {
                 let p: events::RolledBack = events::read(e)?;
+                let stack = self
+                    .history
+                    .entry((p.model.clone(), p.env.clone()))
+                    .or_default();
+                if p.from.is_some() && stack.last().copied() == p.from {
+                    stack.pop();
+                }
+                match stack.iter().rposition(|&v| v == p.to) {
+                    Some(i) => stack.truncate(i + 1),
+                    // Logs written before rollbacks went back only: the
+                    // target may not be below.
+                    None => stack.push(p.to),
+                }
+                self.held
+                    .entry((p.model.clone(), p.env.clone()))
+                    .or_default()
+                    .push(p.to);
                 self.pointers.insert((p.model, p.env), (p.to, seq));
             }
             "model.quarantine" => {
