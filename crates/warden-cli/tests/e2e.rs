@@ -2121,6 +2121,23 @@ fn evaluate_models_and_predictions() {
         "{md}"
     );
     assert_eq!(count_events(ws, "model.evaluate"), 1);
+    // The event's headline membership AUC is the stronger attack's, as the
+    // gate reads it.
+    let logged: serde_json::Value = serde_json::from_str(&ok(warden(ws, "ana").args([
+        "audit",
+        "log",
+        "--action",
+        "model.evaluate",
+        "--json",
+    ])))
+    .unwrap();
+    let auc = |attack: &str| r["privacy"][attack]["auc"].as_f64().unwrap();
+    assert_eq!(
+        logged[0]["payload"]["membership_inference_auc"].as_f64(),
+        Some(auc("loss_threshold").max(auc("confidence"))),
+        "{}",
+        r["privacy"]
+    );
 
     // Bad input: named, nothing recorded.
     std::fs::write(

@@ -861,6 +861,11 @@ fn a_forged_evaluation_report_is_refused_at_the_gate() {
     let (code, _, err) = run(warden(&p.ws).args(["audit", "verify"]));
     assert_ne!(code, 0);
     assert!(err.contains("evaluation 1 of native@1"), "{err}");
+    // The model card, which an approver reads, refuses it the same way
+    // rather than printing the forged figures.
+    let (code, card, err) = run(warden(&p.ws).args(["model", "card", "native@1"]));
+    assert_eq!(code, 5, "{err}");
+    assert!(card.is_empty(), "{card}");
 
     // A deleted evaluation (to fall back to none, or to an older one) is
     // refused the same way.

@@ -685,7 +685,8 @@ pub struct Evaluated {
     /// undefined).
     #[serde(default)]
     pub demographic_parity_ratio: Option<std::collections::BTreeMap<String, Option<f64>>>,
-    /// The loss-threshold membership inference AUC, when measured.
+    /// The membership inference AUC of the stronger attack (the larger of
+    /// the loss-threshold and confidence attacks' AUCs), when measured.
     #[serde(default)]
     pub membership_inference_auc: Option<f64>,
 }

@@ -1281,10 +1281,11 @@ impl Workspace {
                         .map(|f| (f.attribute.clone(), headline(&f.demographic_parity_ratio)))
                         .collect(),
                 ),
+                // The worse of the two attacks, as the gate and the card read it.
                 membership_inference_auc: report
                     .privacy
                     .as_ref()
-                    .and_then(|p| headline(&p.loss_threshold.auc)),
+                    .and_then(|p| crate::gate::worst_membership_auc(p).as_f64()),
             },
         )?;
         self.commit(tx)?;

@@ -95,11 +95,8 @@ impl Workspace {
 
     fn generate_card(&self, m: &ModelRecord) -> Result<String, Error> {
         let man = crate::stored::model_manifest(m)?;
-        let evals = self.store().read()?.evaluations(&m.name, Some(m.version))?;
-        let report = evals
-            .last()
-            .map(crate::stored::evaluation_report)
-            .transpose()?;
+        // The same evaluation the gate reads, checked against the log.
+        let report = self.checked_latest_evaluation(m)?.map(|(_, r)| r);
         let dataset_ref = report
             .as_ref()
             .and_then(|r| r.dataset.as_ref())

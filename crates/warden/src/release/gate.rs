@@ -114,6 +114,18 @@ impl Workspace {
     }
 
     fn latest_evaluation(&self, m: &ModelRecord) -> Result<Option<Value>, Error> {
+        Ok(self
+            .checked_latest_evaluation(m)?
+            .map(|(id, report)| evaluation_facts(&report, id)))
+    }
+
+    /// The version's latest evaluation (its id and report), checked against
+    /// the log and against the version's digest, as the gate and the model
+    /// card read it.
+    pub(crate) fn checked_latest_evaluation(
+        &self,
+        m: &ModelRecord,
+    ) -> Result<Option<(u64, crate::EvalReport)>, Error> {
         // The rows the gate reads must be the ones the log recorded: a
         // report swapped in the database, even with its digest column
         // rewritten to match, is refused, not gated on.
@@ -145,8 +157,7 @@ impl Workspace {
                         e.id, e.model_digest, m.name, m.version, m.digest
                     )));
                 }
-                let report = crate::stored::evaluation_report(e)?;
-                Some(evaluation_facts(&report, e.id))
+                Some((e.id, crate::stored::evaluation_report(e)?))
             }
             None => None,
         })
