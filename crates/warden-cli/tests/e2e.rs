@@ -2704,6 +2704,11 @@ fn approvals_quarantine_and_rollback() {
         &out(warden(ws, "sam").args(["gate", "credit@2", "--env", "production", "--json"])).1,
     )
     .unwrap();
+    // The input is the typed policy input, field for field.
+    let typed: warden::policy_input::PolicyInput =
+        serde_json::from_value(gate["input"].clone()).unwrap();
+    assert_eq!(serde_json::to_value(&typed).unwrap(), gate["input"]);
+    assert_eq!(typed.approvals.len(), 2);
     let approvals = gate["input"]["approvals"].as_array().unwrap();
     assert_eq!(approvals.len(), 2);
     assert!(

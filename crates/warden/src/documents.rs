@@ -445,6 +445,10 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
             schemars::schema_for!(crate::GateOutcome),
         ),
         (
+            "policy-input.schema.json",
+            schemars::schema_for!(crate::policy_input::PolicyInput),
+        ),
+        (
             "gate-decision.schema.json",
             schemars::schema_for!(warden_store::GateDecisionRecord),
         ),
@@ -482,6 +486,19 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The documented example of the policy input is one.
+    #[test]
+    fn the_policy_input_example_is_a_policy_input() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/policy-input.example.json"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let typed: crate::policy_input::PolicyInput = serde_json::from_str(&text).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_value(&typed).unwrap(), doc);
+    }
 
     /// `docs/schemas/` is what the types say; `WARDEN_WRITE_SCHEMAS=1`
     /// rewrites it.

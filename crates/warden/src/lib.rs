@@ -92,6 +92,7 @@ pub use monitor::{
 pub use monitor_html::{drift_html, drift_markdown, drift_tests_text};
 pub use pinning::{AUTHZ_SCOPE, Pin, PinStatus, Registered};
 pub use predict::{PredictedRow, Predictions, threads};
+pub use release::policy_input;
 pub use report_html::{GateLimits, report_html};
 pub use respond::{OutcomeKind, Responded, Responder, Response};
 pub use roles::RolesReport;

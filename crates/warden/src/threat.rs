@@ -128,7 +128,7 @@ impl Workspace {
             if crate::stored::model_manifest(m)?.training.is_none() {
                 imported += 1;
                 let p = self.provenance_facts(m, self.verified_files(m).as_ref())?;
-                if p["verified"] == true && p["network_isolated"] == true {
+                if p.verified && p.network_isolated == Some(true) {
                     built += 1;
                 }
             }

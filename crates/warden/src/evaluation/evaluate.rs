@@ -156,7 +156,7 @@ pub fn check_attack_settings(eps: &[f64], steps: usize) -> Result<(), Error> {
 }
 
 /// Robust accuracy at one radius.
-#[derive(Clone, Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct AtRadius {
     pub eps: f64,
     pub robust_accuracy: f64,
@@ -1285,7 +1285,7 @@ impl Workspace {
                 membership_inference_auc: report
                     .privacy
                     .as_ref()
-                    .and_then(|p| crate::gate::worst_membership_auc(p).as_f64()),
+                    .and_then(|p| crate::gate::worst_membership_auc(p).value()),
             },
         )?;
         self.commit(tx)?;

@@ -43,7 +43,9 @@ impl Workspace {
         let title = format!("{}@{}", m.name, m.version);
         let model_ref = format!("model:{title}");
         let man = crate::stored::model_manifest(&m)?;
-        let input = self.policy_input(&m, "production")?;
+        // The CycloneDX document is assembled as JSON; the facts it cites
+        // are the gate's typed input, read here in its JSON form.
+        let input = serde_json::to_value(self.policy_input(&m, "production")?)?;
         let ev = &input["evaluation"];
         let mut components = Vec::new();
         let mut depends = Vec::new();

@@ -186,7 +186,7 @@ impl Workspace {
                     .privacy
                     .as_ref()
                     .map(crate::release::gate::worst_membership_auc)
-                    .and_then(|v| v.as_f64())
+                    .and_then(|v| v.value())
                     .filter(|a| a.is_finite())
                 {
                     s += &format!("- membership-inference AUC (worse attack): {a:.3}\n");

@@ -29,7 +29,9 @@ impl Workspace {
         self.authorize(Action::ModelRead, &format!("model:{r}"))?;
         let m = self.find_model(r)?;
         let title = format!("{}@{}", m.name, m.version);
-        let input = self.policy_input(&m, "production")?;
+        // Read in its JSON form (see ARCHITECTURE.md, where JSON is still
+        // read by path).
+        let input = serde_json::to_value(self.policy_input(&m, "production")?)?;
         let sig = &input["signatures"][0];
         let man = crate::stored::model_manifest(&m)?;
         let files = crate::stored::model_files(&m)?;

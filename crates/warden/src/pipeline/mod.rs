@@ -1489,10 +1489,20 @@ impl Workspace {
         &self,
         m: &ModelRecord,
         verified: Result<&crate::models::model::VerifiedFiles, &Error>,
-    ) -> Result<Value, Error> {
+    ) -> Result<crate::policy_input::ProvenanceFacts, Error> {
         let manifest = crate::stored::model_manifest(m)?;
+        let absent = crate::policy_input::ProvenanceFacts {
+            present: false,
+            verified: false,
+            sandbox: None,
+            network_isolated: None,
+            dirty: None,
+            build_type: None,
+            statement_digest: None,
+            error: None,
+        };
         let Some(build) = &manifest.provenance.build else {
-            return Ok(json!({"present": false, "verified": false}));
+            return Ok(absent);
         };
         let check = || -> Result<provenance::Statement, String> {
             let (files, _, key_name) = verified.map_err(|e| e.to_string())?;
@@ -1522,12 +1532,22 @@ impl Workspace {
         Ok(match check() {
             Ok(st) => {
                 let p = &st.predicate.build_definition.internal_parameters;
-                json!({"present": true, "verified": true, "sandbox": p.sandbox,
-                       "network_isolated": p.network_isolated, "dirty": build.dirty,
-                       "build_type": st.predicate.build_definition.build_type,
-                       "statement_digest": build.statement_digest})
+                crate::policy_input::ProvenanceFacts {
+                    present: true,
+                    verified: true,
+                    sandbox: Some(p.sandbox.clone()),
+                    network_isolated: Some(p.network_isolated),
+                    dirty: build.dirty,
+                    build_type: Some(st.predicate.build_definition.build_type.clone()),
+                    statement_digest: Some(build.statement_digest.clone()),
+                    error: None,
+                }
             }
-            Err(e) => json!({"present": true, "verified": false, "error": e}),
+            Err(e) => crate::policy_input::ProvenanceFacts {
+                present: true,
+                error: Some(e),
+                ..absent
+            },
         })
     }
 

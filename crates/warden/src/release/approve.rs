@@ -318,7 +318,11 @@ impl Workspace {
 
     /// The approvals of `m` for `env`, each re-verified against the trust
     /// store, as the gate sees them.
-    pub(crate) fn approval_facts(&self, m: &ModelRecord, env: &str) -> Result<Vec<Value>, Error> {
+    pub(crate) fn approval_facts(
+        &self,
+        m: &ModelRecord,
+        env: &str,
+    ) -> Result<Vec<crate::policy_input::ApprovalFact>, Error> {
         let promoter = self.actor().as_str();
         let keys = self.store().read()?.keys()?;
         let mut out = Vec::new();
@@ -343,17 +347,17 @@ impl Workspace {
                     .find(|k| &k.key_id == id)
                     .and_then(|k| k.owner.as_ref().map(|o| o.to_string()))
             });
-            out.push(json!({
-                "approver": a.approver,
-                "key": a.key_name,
-                "key_id": signing_key,
-                "key_owner": owner,
-                "valid": verdict.is_ok(),
-                "error": verdict.err(),
-                "distinct_from_author": a.approver != m.created_by,
-                "distinct_from_promoter": a.approver.as_str() != promoter,
-                "time": a.created_at,
-            }));
+            out.push(crate::policy_input::ApprovalFact {
+                approver: a.approver.to_string(),
+                key: a.key_name.to_string(),
+                key_id: signing_key,
+                key_owner: owner,
+                valid: verdict.is_ok(),
+                error: verdict.err(),
+                distinct_from_author: a.approver != m.created_by,
+                distinct_from_promoter: a.approver.as_str() != promoter,
+                time: a.created_at.clone(),
+            });
         }
         Ok(out)
     }

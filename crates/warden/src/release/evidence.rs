@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use warden_core::{Action, Digest, Timestamp, VersionRef, actions, canonical_json};
 use warden_store::{BlobStore, EvidenceRecord, MetadataStore, ModelRecord};
 
@@ -731,7 +731,10 @@ impl Workspace {
 
     /// The `evidence` section of the policy input: the latest report of
     /// each tool bound to this version, with its age.
-    pub(crate) fn evidence_facts(&self, m: &ModelRecord) -> Result<Value, Error> {
+    pub(crate) fn evidence_facts(
+        &self,
+        m: &ModelRecord,
+    ) -> Result<Vec<crate::policy_input::EvidenceFact>, Error> {
         // The rows the gate reads must be the ones the log recorded: a
         // deleted or edited report (a finding taken out) is refused.
         let records = {
@@ -758,14 +761,20 @@ impl Workspace {
                 .map_or(0, |t| now.saturating_sub(t).max(0));
             let info = evidence_info(r)?;
             let s = &info.summary;
-            out.push(json!({
-                "id": info.record.id, "tool": info.record.tool, "kind": info.record.kind,
-                "recorded_at": info.record.created_at, "age_seconds": age,
-                "findings": s.findings, "counts": s.counts, "max_score": s.max_score,
-                "top": s.top, "report": info.record.report_digest,
-            }));
+            out.push(crate::policy_input::EvidenceFact {
+                id: info.record.id,
+                tool: info.record.tool.clone(),
+                kind: info.record.kind.clone(),
+                recorded_at: info.record.created_at.clone(),
+                age_seconds: age,
+                findings: s.findings,
+                counts: s.counts.clone(),
+                max_score: s.max_score,
+                top: s.top.clone(),
+                report: info.record.report_digest.clone(),
+            });
         }
-        Ok(Value::Array(out))
+        Ok(out)
     }
 }
 
@@ -779,6 +788,7 @@ fn evidence_info(r: EvidenceRecord) -> Result<EvidenceInfo, Error> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use serde_json::json;
 
     fn sarif(results: Value, rules: Value) -> Vec<u8> {
         serde_json::to_vec(&json!({

@@ -6,13 +6,18 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use warden_core::{Action, Digest, Timestamp, VersionRef, actions, canonical_json};
 use warden_policy::Gate;
 use warden_store::{GateDecisionRecord, MetadataStore, ModelRecord, StagePointer};
 
 use crate::events;
+use crate::policy_input::{
+    BaselineFacts, CardFacts, DatasetFacts, DpFacts, EvaluationFacts, FairnessFacts, LogFacts,
+    MetricFacts, ModelFacts, PolicyInput, PrivacyFacts, SignatureFact, TrainingFacts,
+};
 use crate::{Error, Workspace};
+use warden_ml::metrics::Figure;
 
 /// The version of the policy input document.
 pub const POLICY_INPUT_VERSION: u64 = 1;
@@ -35,7 +40,7 @@ pub struct GateOutcome {
     /// `sha256:` digest of the canonical JSON of `input`.
     pub input_digest: String,
     /// The policy input document the gate read (`docs/policy-input.md`).
-    pub input: Value,
+    pub input: PolicyInput,
 }
 
 /// The result of `promote`.
@@ -52,48 +57,63 @@ pub struct PromoteOutcome {
 
 /// The worse of the two membership-inference attacks' AUCs (the report
 /// marks the same figure): a defined AUC over an undefined one.
-pub(crate) fn worst_membership_auc(pr: &crate::evaluation::evaluate::PrivacyRisk) -> Value {
+pub(crate) fn worst_membership_auc(pr: &crate::evaluation::evaluate::PrivacyRisk) -> Figure {
     let (loss, confidence) = (&pr.loss_threshold.auc, &pr.confidence.auc);
     match (loss.value(), confidence.value()) {
-        (Some(a), Some(b)) => json!(a.max(b)),
-        (None, Some(_)) => json!(confidence),
-        _ => json!(loss),
+        (Some(a), Some(b)) => Figure::Defined(a.max(b)),
+        (None, Some(_)) => confidence.clone(),
+        _ => loss.clone(),
     }
 }
 
 /// Evaluation facts for the gate, from a stored report: the figures the
 /// policy reads, in the shape `docs/policy-input.md` gives.
-fn evaluation_facts(report: &crate::EvalReport, id: u64) -> Value {
-    let fairness: serde_json::Map<String, Value> = report
+fn evaluation_facts(report: &crate::EvalReport, id: u64) -> EvaluationFacts {
+    let fairness = report
         .fairness
         .iter()
         .map(|f| {
             (
                 f.attribute.clone(),
-                json!({
-                    "demographic_parity_difference": f.demographic_parity_difference,
-                    "demographic_parity_ratio": f.demographic_parity_ratio,
-                    "equalized_odds_difference": f.equalized_odds_difference,
-                    "equalized_odds_ratio": f.equalized_odds_ratio,
-                    "equal_opportunity_difference": f.equal_opportunity_difference,
-                    "disparate_impact": f.disparate_impact,
-                }),
+                FairnessFacts {
+                    demographic_parity_difference: f.demographic_parity_difference.clone(),
+                    demographic_parity_ratio: f.demographic_parity_ratio.clone(),
+                    equalized_odds_difference: f.equalized_odds_difference.clone(),
+                    equalized_odds_ratio: f.equalized_odds_ratio.clone(),
+                    equal_opportunity_difference: f.equal_opportunity_difference.clone(),
+                    disparate_impact: f.disparate_impact.clone(),
+                },
             )
         })
         .collect();
     let p = &report.performance;
-    let membership = report.privacy.as_ref().map(worst_membership_auc);
-    json!({
-        "id": id,
-        "dataset": report.dataset.as_ref().map(|d| d["ref"].clone()),
-        "metrics": {
-            "accuracy": p.accuracy, "balanced_accuracy": p.balanced_accuracy, "macro_f1": p.macro_f1,
-            "roc_auc": p.roc_auc, "pr_auc": p.pr_auc, "log_loss": p.log_loss, "brier": p.brier, "ece": p.ece,
+    EvaluationFacts {
+        id,
+        dataset: report
+            .dataset
+            .as_ref()
+            .and_then(|d| d["ref"].as_str())
+            .map(str::to_string),
+        metrics: MetricFacts {
+            accuracy: p.accuracy,
+            balanced_accuracy: p.balanced_accuracy.clone(),
+            macro_f1: p.macro_f1.clone(),
+            roc_auc: p.roc_auc.clone(),
+            pr_auc: p.pr_auc.clone(),
+            log_loss: p.log_loss.clone(),
+            brier: p.brier.clone(),
+            ece: p.ece.clone(),
         },
-        "fairness": fairness,
-        "robustness": report.robustness.as_ref().map(|r| json!(r.attacks)).unwrap_or(json!({})),
-        "privacy": {"membership_inference_auc": membership},
-    })
+        fairness,
+        robustness: report
+            .robustness
+            .as_ref()
+            .map(|r| r.attacks.clone())
+            .unwrap_or_default(),
+        privacy: PrivacyFacts {
+            membership_inference_auc: report.privacy.as_ref().map(worst_membership_auc),
+        },
+    }
 }
 
 impl Workspace {
@@ -113,7 +133,7 @@ impl Workspace {
         Ok(Gate::from_files(&g.policy, g.data.as_deref())?)
     }
 
-    fn latest_evaluation(&self, m: &ModelRecord) -> Result<Option<Value>, Error> {
+    fn latest_evaluation(&self, m: &ModelRecord) -> Result<Option<EvaluationFacts>, Error> {
         Ok(self
             .checked_latest_evaluation(m)?
             .map(|(id, report)| evaluation_facts(&report, id)))
@@ -142,6 +162,9 @@ impl Workspace {
         };
         Ok(match evals.last() {
             Some(e) => {
+                // A document that does not parse is corrupt, whatever its
+                // digest says; one that parses must be the one recorded.
+                let report = crate::stored::evaluation_report(e)?;
                 if Digest::of(e.report.as_bytes()).to_string() != e.digest {
                     return Err(Error::Verification(format!(
                         "evaluation {}: the report does not match its digest",
@@ -157,14 +180,14 @@ impl Workspace {
                         e.id, e.model_digest, m.name, m.version, m.digest
                     )));
                 }
-                Some((e.id, crate::stored::evaluation_report(e)?))
+                Some((e.id, report))
             }
             None => None,
         })
     }
 
     /// The policy input document for `m` and `env`.
-    pub(crate) fn policy_input(&self, m: &ModelRecord, env: &str) -> Result<Value, Error> {
+    pub(crate) fn policy_input(&self, m: &ModelRecord, env: &str) -> Result<PolicyInput, Error> {
         let manifest = crate::stored::model_manifest(m)?;
         let keys = self.store().read()?.keys()?;
         // Verified once: the signature and the provenance both read it.
@@ -175,11 +198,21 @@ impl Workspace {
                     .iter()
                     .find(|k| k.name.as_str() == key)
                     .map(|k| k.key_id.clone());
-                vec![json!({"key": key, "key_id": key_id, "valid": true, "trusted": true})]
+                vec![SignatureFact {
+                    key: key.to_string(),
+                    key_id,
+                    valid: true,
+                    trusted: true,
+                    error: None,
+                }]
             }
-            Err(e) => vec![
-                json!({"key": m.signed_by, "valid": false, "trusted": false, "error": e.to_string()}),
-            ],
+            Err(e) => vec![SignatureFact {
+                key: m.signed_by.clone(),
+                key_id: None,
+                valid: false,
+                trusted: false,
+                error: Some(e.to_string()),
+            }],
         };
         let mut datasets = Vec::new();
         for d in manifest.dataset_refs() {
@@ -190,31 +223,28 @@ impl Workspace {
                 continue;
             };
             let dm = crate::stored::dataset_manifest(&rec)?;
-            let checks = &dm.checks;
-            datasets.push(json!({
-                "name": rec.name, "version": rec.version, "digest": rec.digest,
-                "pinned": dm.source.pinned,
-                "schema_valid": checks.schema_valid,
-                "pii": {"detected": checks.pii.detected, "unmasked": checks.pii.unmasked},
-                "screened": checks.suspect_fraction.is_some(),
-                "suspect_fraction": checks.suspect_fraction,
-                "label_noise": checks.label_noise.as_ref().map(|l| json!({
-                    "estimate": l.estimate, "interval": l.interval,
-                    "out_of_fold_auc": l.out_of_fold_auc, "limit": l.limit,
-                })),
-                "relabelled": checks.relabelled,
-            }));
+            let checks = dm.checks;
+            datasets.push(DatasetFacts {
+                name: rec.name.to_string(),
+                version: rec.version,
+                digest: rec.digest.clone(),
+                pinned: dm.source.pinned,
+                schema_valid: checks.schema_valid,
+                pii: checks.pii,
+                screened: checks.suspect_fraction.is_some(),
+                suspect_fraction: checks.suspect_fraction,
+                label_noise: checks.label_noise,
+                relabelled: checks.relabelled,
+            });
         }
-        let training = match &manifest.training {
-            Some(t) => json!({
-                "seed": t.seed,
-                "dp": match manifest.dp() {
-                    Some(dp) => json!({"epsilon": dp["epsilon"], "delta": dp["delta"], "accountant": dp["accountant"]}),
-                    None => Value::Null,
-                },
+        let training = manifest.training.as_ref().map(|t| TrainingFacts {
+            seed: t.seed,
+            dp: manifest.dp().map(|dp| DpFacts {
+                epsilon: dp["epsilon"].as_f64(),
+                delta: dp["delta"].as_f64(),
+                accountant: dp["accountant"].as_str().map(str::to_string),
             }),
-            None => Value::Null,
-        };
+        });
         let holder = self
             .store()
             .read()?
@@ -228,49 +258,61 @@ impl Workspace {
                     Some(r) => self.latest_evaluation(&r)?,
                     None => None,
                 };
-                json!({"version": h.version, "evaluation": evaluation})
+                Some(BaselineFacts {
+                    version: h.version,
+                    evaluation,
+                })
             }
-            _ => Value::Null,
+            _ => None,
         };
-        Ok(json!({
-            "version": POLICY_INPUT_VERSION,
-            "env": env,
-            // Imported: not trained here (no gradients, no known split).
-            "model": {"name": m.name, "version": m.version, "digest": m.digest, "author": m.created_by, "kind": m.kind,
-                      "imported": manifest.training.is_none()},
-            "quarantined": self.is_quarantined(&m.name, m.version)?,
-            "signatures": signatures,
-            "scan": self.scan_facts(m)?,
-            "evidence": self.evidence_facts(m)?,
-            "provenance": self.provenance_facts(m, verified.as_ref())?,
-            "datasets": datasets,
-            "training": training,
-            "evaluation": self.latest_evaluation(m)?,
-            "baseline": baseline,
-            "approvals": self.approval_facts(m, env)?,
-            "model_card": {"missing": self.card_missing(m)?},
-            "log": self.log_facts()?,
-        }))
+        Ok(PolicyInput {
+            version: POLICY_INPUT_VERSION,
+            env: env.to_string(),
+            model: ModelFacts {
+                name: m.name.to_string(),
+                version: m.version,
+                digest: m.digest.clone(),
+                author: m.created_by.to_string(),
+                kind: m.kind.clone(),
+                // Imported: not trained here (no gradients, no known split).
+                imported: manifest.training.is_none(),
+            },
+            quarantined: self.is_quarantined(&m.name, m.version)?,
+            signatures,
+            scan: self.scan_facts(m)?,
+            evidence: self.evidence_facts(m)?,
+            provenance: self.provenance_facts(m, verified.as_ref())?,
+            datasets,
+            training,
+            evaluation: self.latest_evaluation(m)?,
+            baseline,
+            approvals: self.approval_facts(m, env)?,
+            model_card: CardFacts {
+                missing: self.card_missing(m)?,
+            },
+            log: self.log_facts()?,
+        })
     }
 
     /// The log's size and the cosignatures by the witnesses the (pinned)
     /// gate data names.
-    fn log_facts(&self) -> Result<Value, Error> {
+    fn log_facts(&self) -> Result<LogFacts, Error> {
         let vkeys: Vec<String> = gate_config(self)?.witnesses.unwrap_or_default();
         // The whole log, re-verified for the decision: an insider who
         // rewrote event rows (and their leaf hashes) is caught here, not
         // only by a later `audit verify`.
         let report = self.audit_verify_with(&crate::VerifyOptions::default())?;
-        let problems: Vec<&str> = report
-            .problems
-            .iter()
-            .take(3)
-            .map(|p| p.message.as_str())
-            .collect();
-        Ok(
-            json!({"size": report.events, "verified": report.ok, "problems": problems,
-                  "cosignatures": self.cosignature_facts(&vkeys)?}),
-        )
+        Ok(LogFacts {
+            size: report.events,
+            verified: report.ok,
+            problems: report
+                .problems
+                .iter()
+                .take(3)
+                .map(|p| p.message.clone())
+                .collect(),
+            cosignatures: self.cosignature_facts(&vkeys)?,
+        })
     }
 
     fn evaluate_gate(&self, m: &ModelRecord, env: &str) -> Result<GateOutcome, Error> {
@@ -281,7 +323,7 @@ impl Workspace {
         // Only the gate bundle registered for this environment decides.
         self.check_pinned(env, &gate.digest().to_string())?;
         let input = self.policy_input(m, env)?;
-        let reasons = gate.deny(&input)?;
+        let reasons = gate.deny(&serde_json::to_value(&input)?)?;
         Ok(GateOutcome {
             model: format!("{}@{}", m.name, m.version),
             env: env.to_string(),
@@ -533,7 +575,7 @@ mod evaluation_facts_tests {
     use super::*;
     use warden_ml::metrics::{AttackFigures, Figure};
 
-    fn facts(loss: Figure, confidence: Figure) -> Value {
+    fn facts(loss: Figure, confidence: Figure) -> Figure {
         let attack = |auc: Figure| AttackFigures {
             attack: "a".into(),
             members: 100,
@@ -556,14 +598,15 @@ mod evaluation_facts_tests {
     #[test]
     fn membership_inference_is_the_worse_attack() {
         use Figure::Defined;
-        assert_eq!(facts(Defined(0.52), Defined(0.71)), json!(0.71));
-        assert_eq!(facts(Defined(0.66), Defined(0.51)), json!(0.66));
+        assert_eq!(facts(Defined(0.52), Defined(0.71)), Defined(0.71));
+        assert_eq!(facts(Defined(0.66), Defined(0.51)), Defined(0.66));
         let undefined = || Figure::undefined("one class");
-        assert_eq!(facts(undefined(), Defined(0.61)), json!(0.61));
-        assert_eq!(facts(Defined(0.58), undefined()), json!(0.58));
+        assert_eq!(facts(undefined(), Defined(0.61)), Defined(0.61));
+        assert_eq!(facts(Defined(0.58), undefined()), Defined(0.58));
+        assert_eq!(facts(undefined(), undefined()), undefined());
         assert_eq!(
-            facts(undefined(), undefined()),
-            json!({"undefined": "one class"})
+            serde_json::to_value(facts(undefined(), undefined())).unwrap(),
+            serde_json::json!({"undefined": "one class"})
         );
     }
 }

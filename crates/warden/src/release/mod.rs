@@ -5,4 +5,5 @@ pub(crate) mod approve;
 pub(crate) mod evidence;
 pub(crate) mod gate;
 pub(crate) mod incident;
+pub mod policy_input;
 pub(crate) mod scan;

@@ -7,7 +7,6 @@
 
 use std::path::PathBuf;
 
-use serde_json::{Value, json};
 use warden_core::{Action, Timestamp, VersionRef, canonical_json};
 use warden_scan::{Options, Report};
 use warden_store::{BlobStore, MetadataStore, ModelRecord, ScanRecord};
@@ -124,7 +123,10 @@ impl Workspace {
 
     /// The `scan` section of the policy input: the latest recorded scan of
     /// this model version, or `scanned: false`.
-    pub(crate) fn scan_facts(&self, m: &ModelRecord) -> Result<Value, Error> {
+    pub(crate) fn scan_facts(
+        &self,
+        m: &ModelRecord,
+    ) -> Result<crate::policy_input::ScanFacts, Error> {
         // The rows the gate reads must be the ones the log recorded: a
         // deleted or edited scan row is refused, not gated on.
         let scans = {
@@ -139,7 +141,18 @@ impl Workspace {
             scans
         };
         let Some(s) = scans.last() else {
-            return Ok(json!({"scanned": false, "max_severity": "none", "findings": []}));
+            return Ok(crate::policy_input::ScanFacts {
+                scanned: false,
+                scan_id: None,
+                profile: None,
+                scanned_at: None,
+                max_severity: "none".into(),
+                counts: None,
+                files: None,
+                incomplete: None,
+                findings: Vec::new(),
+                report: None,
+            });
         };
         let digest = s
             .report_digest
@@ -151,22 +164,33 @@ impl Workspace {
         for f in &report.files {
             for x in &f.findings {
                 if findings.len() < POLICY_FINDINGS {
-                    findings.push(json!({"file": f.path, "rule": x.rule, "severity": x.severity, "message": x.message, "member": x.member}));
+                    findings.push(crate::policy_input::ScanFinding {
+                        file: f.path.clone(),
+                        rule: x.rule.clone(),
+                        severity: x.severity.as_str().to_string(),
+                        message: x.message.clone(),
+                        member: x.member.clone(),
+                    });
                 }
             }
         }
         let sm = &report.summary;
-        Ok(json!({
-            "scanned": true,
-            "scan_id": s.id,
-            "profile": s.profile,
-            "scanned_at": s.created_at,
-            "max_severity": s.max_severity,
-            "counts": {"critical": sm.critical, "high": sm.high, "medium": sm.medium, "low": sm.low},
-            "files": sm.files,
-            "incomplete": s.incomplete,
-            "findings": findings,
-            "report": s.report_digest,
-        }))
+        Ok(crate::policy_input::ScanFacts {
+            scanned: true,
+            scan_id: Some(s.id),
+            profile: Some(s.profile.clone()),
+            scanned_at: Some(s.created_at.clone()),
+            max_severity: s.max_severity.clone(),
+            counts: Some(crate::policy_input::SeverityCounts {
+                critical: sm.critical as u64,
+                high: sm.high as u64,
+                medium: sm.medium as u64,
+                low: sm.low as u64,
+            }),
+            files: Some(sm.files as u64),
+            incomplete: Some(s.incomplete),
+            findings,
+            report: Some(s.report_digest.clone()),
+        })
     }
 }

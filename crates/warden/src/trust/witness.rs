@@ -38,7 +38,7 @@ pub struct Witnessed {
 }
 
 /// One cosignature as the gate sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct CosignatureFact {
     /// The witness's name, from its verifier key.
     pub witness: String,
