@@ -31,8 +31,14 @@ fn uuid_of(seed: &str) -> String {
     )
 }
 
-fn s(v: &Value) -> Option<String> {
-    v.as_f64().map(|x| format!("{x}"))
+/// A finite figure as text (what the JSON of the figure would show).
+fn s(x: f64) -> Option<String> {
+    x.is_finite().then(|| format!("{x}"))
+}
+
+/// A defined, finite figure as text.
+fn fig(f: &warden_ml::metrics::Figure) -> Option<String> {
+    f.value().and_then(s)
 }
 
 impl Workspace {
@@ -43,32 +49,25 @@ impl Workspace {
         let title = format!("{}@{}", m.name, m.version);
         let model_ref = format!("model:{title}");
         let man = crate::stored::model_manifest(&m)?;
-        // The CycloneDX document is assembled as JSON; the facts it cites
-        // are the gate's typed input, read here in its JSON form.
-        let input = serde_json::to_value(self.policy_input(&m, "production")?)?;
-        let ev = &input["evaluation"];
+        // The facts it cites are the production gate's.
+        let input = self.policy_input(&m, "production")?;
+        let ev = input.evaluation.as_ref();
         let mut components = Vec::new();
         let mut depends = Vec::new();
         let mut dataset_refs = Vec::new();
-        for d in input["datasets"].as_array().into_iter().flatten() {
-            let name = d["name"].as_str().unwrap_or("dataset");
-            let version = d["version"].as_u64().unwrap_or(0);
+        for d in &input.datasets {
+            let (name, version) = (&d.name, d.version);
             let bref = format!("dataset:{name}@{version}");
-            let detected: Vec<String> = d["pii"]["detected"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect();
+            let detected = &d.pii.detected;
             let mut data = json!({"type": "dataset", "name": format!("{name}@{version}"),
                 "classification": if detected.is_empty() { "no PII detected".to_string() } else { format!("source held PII ({}); unmasked after ingest: {}", detected.join(", "),
-                    d["pii"]["unmasked"].as_array().map_or(0, |a| a.len())) }});
+                    d.pii.unmasked.len()) }});
             if !detected.is_empty() {
                 data["sensitiveData"] = json!(detected);
             }
             components.push(json!({
                 "type": "data", "bom-ref": bref, "name": name, "version": version.to_string(),
-                "hashes": [{"alg": "SHA-256", "content": hex_of(d["digest"].as_str().unwrap_or(""))}],
+                "hashes": [{"alg": "SHA-256", "content": hex_of(&d.digest)}],
                 "data": [data],
             }));
             dataset_refs.push(json!({"ref": bref}));
@@ -82,19 +81,22 @@ impl Workspace {
             depends.push(bref);
         }
         let mut metrics = Vec::new();
-        for (k, name) in [
-            ("accuracy", "accuracy"),
-            ("roc_auc", "ROC AUC"),
-            ("macro_f1", "macro F1"),
-            ("log_loss", "log loss"),
-        ] {
-            if let Some(v) = s(&ev["metrics"][k]) {
-                metrics.push(json!({"type": name, "value": v}));
+        if let Some(ev) = ev {
+            let mx = &ev.metrics;
+            for (value, name) in [
+                (s(mx.accuracy), "accuracy"),
+                (fig(&mx.roc_auc), "ROC AUC"),
+                (fig(&mx.macro_f1), "macro F1"),
+                (fig(&mx.log_loss), "log loss"),
+            ] {
+                if let Some(v) = value {
+                    metrics.push(json!({"type": name, "value": v}));
+                }
             }
         }
         let mut fairness = Vec::new();
-        for (attr, f) in ev["fairness"].as_object().into_iter().flatten() {
-            if let Some(v) = s(&f["demographic_parity_ratio"]) {
+        for (attr, f) in ev.iter().flat_map(|e| &e.fairness) {
+            if let Some(v) = fig(&f.demographic_parity_ratio) {
                 metrics
                     .push(json!({"type": "demographic parity ratio", "value": v, "slice": attr}));
                 if !attr.contains('&') {
@@ -106,25 +108,30 @@ impl Workspace {
                 }
             }
         }
-        for (attack, list) in ev["robustness"].as_object().into_iter().flatten() {
-            for x in list.as_array().into_iter().flatten() {
-                if let (Some(e), Some(a)) = (s(&x["eps"]), s(&x["robust_accuracy"])) {
+        for (attack, list) in ev.iter().flat_map(|e| &e.robustness) {
+            for x in list {
+                if let (Some(e), Some(a)) = (s(x.eps), s(x.robust_accuracy)) {
                     metrics.push(json!({"type": format!("robust accuracy ({attack})"), "value": a, "slice": format!("eps {e}")}));
                 }
             }
         }
-        if let Some(v) = s(&ev["privacy"]["membership_inference_auc"]) {
+        if let Some(v) = ev
+            .and_then(|e| e.privacy.membership_inference_auc.as_ref())
+            .and_then(fig)
+        {
             metrics.push(json!({"type": "membership-inference attack AUC", "value": v}));
         }
-        let dp = &input["training"]["dp"];
+        let dp = input.training.as_ref().and_then(|t| t.dp.as_ref());
         let mut limitations = vec![format!(
             "signed with key {}; verify before use (warden verify)",
             m.signed_by
         )];
-        if dp.is_object() {
+        if let Some(dp) = dp {
+            let shown = |x: Option<f64>| json!(x).to_string();
             limitations.push(format!(
                 "trained with DP-SGD: epsilon {}, delta {}",
-                dp["epsilon"], dp["delta"]
+                shown(dp.epsilon),
+                shown(dp.delta)
             ));
         } else {
             limitations.push("trained without differential privacy".into());
@@ -161,23 +168,20 @@ impl Workspace {
         }
         // How it was built and what other tools found, as Warden properties.
         let mut properties = Vec::new();
-        let p = &input["provenance"];
-        if p["present"] == true {
+        let p = &input.provenance;
+        if p.present {
             properties.push(json!({"name": "warden:provenance:slsa",
                 "value": format!("SLSA provenance v1, {}; built in {}",
-                    if p["verified"] == true { "verified with the package's key" } else { "NOT verified" },
-                    p["sandbox"].as_str().unwrap_or("?"))}));
-            if let Some(d) = p["statement_digest"].as_str() {
+                    if p.verified { "verified with the package's key" } else { "NOT verified" },
+                    p.sandbox.as_deref().unwrap_or("?"))}));
+            if let Some(d) = &p.statement_digest {
                 properties.push(json!({"name": "warden:provenance:statement", "value": d}));
             }
         }
-        for e in input["evidence"].as_array().into_iter().flatten() {
-            properties.push(
-                json!({"name": format!("warden:evidence:{}", e["tool"].as_str().unwrap_or("tool")),
+        for e in &input.evidence {
+            properties.push(json!({"name": format!("warden:evidence:{}", e.tool),
                 "value": format!("{} report {}: {} finding(s), highest score {}",
-                    e["kind"].as_str().unwrap_or("?"), e["report"].as_str().unwrap_or("?"),
-                    e["findings"], e["max_score"])}),
-            );
+                    e.kind, e.report, e.findings, json!(e.max_score))}));
         }
         let mut model = json!({
             "type": "machine-learning-model", "bom-ref": model_ref, "name": m.name, "version": m.version.to_string(),

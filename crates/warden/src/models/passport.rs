@@ -29,10 +29,8 @@ impl Workspace {
         self.authorize(Action::ModelRead, &format!("model:{r}"))?;
         let m = self.find_model(r)?;
         let title = format!("{}@{}", m.name, m.version);
-        // Read in its JSON form (see ARCHITECTURE.md, where JSON is still
-        // read by path).
-        let input = serde_json::to_value(self.policy_input(&m, "production")?)?;
-        let sig = &input["signatures"][0];
+        let input = self.policy_input(&m, "production")?;
+        let sig = input.signatures.first();
         let man = crate::stored::model_manifest(&m)?;
         let files = crate::stored::model_files(&m)?;
         let decisions: Vec<Value> = self
@@ -67,41 +65,45 @@ impl Workspace {
             .filter(|i| i.model == m.name && i.version == m.version)
             .map(|i| json!({"id": i.id, "kind": i.kind, "opened_at": i.opened_at, "closed_at": i.closed_at, "resolution": i.resolution}))
             .collect();
-        let ev = &input["evaluation"];
-        let datasets = input["datasets"].as_array().cloned().unwrap_or_default();
-        let dp = &input["training"]["dp"];
-        let num = |v: &Value| {
-            v.as_f64()
+        let ev = input.evaluation.as_ref();
+        let datasets = &input.datasets;
+        let dp = input.training.as_ref().and_then(|t| t.dp.as_ref());
+        // A figure as JSON shows it: a number, `null` when absent.
+        let shown = |x: Option<f64>| json!(x).to_string();
+        let num = |x: Option<f64>| {
+            x.filter(|x| x.is_finite())
                 .map(|x| format!("{x:.3}"))
                 .unwrap_or_else(|| "not measured".into())
         };
         let ok = |b: bool| if b { "in place" } else { "missing" };
-        let pinned = !datasets.is_empty() && datasets.iter().all(|d| d["pinned"] == true);
+        let pinned = !datasets.is_empty() && datasets.iter().all(|d| d.pinned);
         let unmasked: Vec<String> = datasets
             .iter()
-            .flat_map(|d| d["pii"]["unmasked"].as_array().cloned().unwrap_or_default())
-            .filter_map(|v| v.as_str().map(str::to_string))
+            .flat_map(|d| d.pii.unmasked.iter().cloned())
             .collect();
-        let screened = !datasets.is_empty() && datasets.iter().all(|d| d["screened"] == true);
-        let fair: Vec<String> = ev["fairness"]
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .filter(|(k, _)| !k.contains('&'))
-                    .map(|(k, f)| format!("{k}: DP ratio {}", num(&f["demographic_parity_ratio"])))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let robust = ev["robustness"]
-            .as_object()
-            .map(|o| !o.is_empty())
-            .unwrap_or(false);
-        let mia = &ev["privacy"]["membership_inference_auc"];
-        let valid_approvals = input["approvals"].as_array().map_or(0, |a| {
-            a.iter()
-                .filter(|x| x["valid"] == true && x["distinct_from_author"] == true)
-                .count()
-        });
+        let screened = !datasets.is_empty() && datasets.iter().all(|d| d.screened);
+        let fair: Vec<String> = ev
+            .iter()
+            .flat_map(|e| &e.fairness)
+            .filter(|(k, _)| !k.contains('&'))
+            .map(|(k, f)| format!("{k}: DP ratio {}", num(f.demographic_parity_ratio.value())))
+            .collect();
+        let robust = ev.is_some_and(|e| !e.robustness.is_empty());
+        let mia = ev
+            .and_then(|e| e.privacy.membership_inference_auc.as_ref())
+            .and_then(|f| f.value())
+            .filter(|x| x.is_finite());
+        let valid_approvals = input
+            .approvals
+            .iter()
+            .filter(|x| x.valid && x.distinct_from_author)
+            .count();
+        let sig_valid = sig.is_some_and(|s| s.valid);
+        let sig_key = sig.map(|s| s.key.as_str());
+        let sig_error = sig.and_then(|s| s.error.as_deref());
+        let scan = &input.scan;
+        let prov = &input.provenance;
+        let imported = input.model.imported;
         let controls = vec![
             control(
                 "Training data integrity and lineage",
@@ -155,9 +157,9 @@ impl Workspace {
                     .map(|d| {
                         format!(
                             "{}@{}: suspects {}",
-                            d["name"].as_str().unwrap_or(""),
-                            d["version"],
-                            d["suspect_fraction"]
+                            d.name,
+                            d.version,
+                            shown(d.suspect_fraction)
                         )
                     })
                     .collect::<Vec<_>>()
@@ -168,14 +170,14 @@ impl Workspace {
             ),
             control(
                 "Signed package, verified before every load",
-                ok(sig["valid"] == true),
+                ok(sig_valid),
                 format!(
                     "OpenSSF model signing by {} ({})",
-                    sig["key"].as_str().unwrap_or("?"),
-                    if sig["valid"] == true {
+                    sig_key.unwrap_or("?"),
+                    if sig_valid {
                         "verifies now"
                     } else {
-                        sig["error"].as_str().unwrap_or("does not verify")
+                        sig_error.unwrap_or("does not verify")
                     }
                 ),
                 &["Manage"],
@@ -215,9 +217,7 @@ impl Workspace {
                 if robust {
                     format!(
                         "attacks: {}",
-                        ev["robustness"]
-                            .as_object()
-                            .map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "))
+                        ev.map(|e| e.robustness.keys().cloned().collect::<Vec<_>>().join(", "))
                             .unwrap_or_default()
                     )
                 } else {
@@ -232,14 +232,17 @@ impl Workspace {
             ),
             control(
                 "Membership-inference risk measured; DP training",
-                ok(mia.is_number()),
+                ok(mia.is_some()),
                 format!(
                     "attack AUC {}; {}",
                     num(mia),
-                    if dp.is_object() {
-                        format!("DP-SGD ε = {}, δ = {}", dp["epsilon"], dp["delta"])
-                    } else {
-                        "no DP".into()
+                    match dp {
+                        Some(dp) => format!(
+                            "DP-SGD ε = {}, δ = {}",
+                            shown(dp.epsilon),
+                            shown(dp.delta)
+                        ),
+                        None => "no DP".into(),
                     }
                 ),
                 &["Measure", "Manage"],
@@ -251,20 +254,19 @@ impl Workspace {
             ),
             control(
                 "Model-file and secret scans",
-                match (
-                    input["scan"]["scanned"] == true,
-                    input["scan"]["max_severity"].as_str().unwrap_or("none"),
-                ) {
+                match (scan.scanned, scan.max_severity.as_str()) {
                     (false, _) => "missing",
                     (true, "none" | "low" | "medium") => "in place",
                     (true, _) => "failing",
                 },
-                if input["scan"]["scanned"] == true {
+                if scan.scanned {
                     format!(
                         "scan {} recorded {}: highest severity {}",
-                        input["scan"]["scan_id"],
-                        input["scan"]["scanned_at"].as_str().unwrap_or("?"),
-                        input["scan"]["max_severity"].as_str().unwrap_or("?")
+                        json!(scan.scan_id),
+                        scan.scanned_at
+                            .as_ref()
+                            .map_or_else(|| "?".to_string(), |t| t.to_string()),
+                        scan.max_severity
                     )
                 } else {
                     "no scan recorded for this version: `warden scan MODEL@N --record`".into()
@@ -278,29 +280,23 @@ impl Workspace {
             ),
             control(
                 "Build provenance (SLSA v1, signed)",
-                match (
-                    input["provenance"]["present"] == true,
-                    input["provenance"]["verified"] == true,
-                ) {
+                match (prov.present, prov.verified) {
                     (true, true) => "in place",
                     (true, false) => "failing",
-                    (false, _) if input["model"]["imported"] == true => "missing",
+                    (false, _) if imported => "missing",
                     (false, _) => "in place",
                 },
-                match (
-                    input["provenance"]["present"] == true,
-                    input["provenance"]["verified"] == true,
-                ) {
+                match (prov.present, prov.verified) {
                     (true, true) => format!(
                         "built by a pipeline's training command in {}; statement {} verifies with the package's key",
-                        input["provenance"]["sandbox"].as_str().unwrap_or("?"),
-                        input["provenance"]["statement_digest"].as_str().unwrap_or("?")
+                        prov.sandbox.as_deref().unwrap_or("?"),
+                        prov.statement_digest.as_deref().unwrap_or("?")
                     ),
                     (true, false) => format!(
                         "the provenance does not verify: {}",
-                        input["provenance"]["error"].as_str().unwrap_or("?")
+                        prov.error.as_deref().unwrap_or("?")
                     ),
-                    (false, _) if input["model"]["imported"] == true => {
+                    (false, _) if imported => {
                         "imported without a record of how it was built: build it with `warden pipeline run`".into()
                     }
                     (false, _) => "trained by Warden: the manifest records dataset, configuration and seed".into(),
@@ -312,17 +308,17 @@ impl Workspace {
             control(
                 "Code, dependency and container evidence (SAST, SCA)",
                 {
-                    let list = input["evidence"].as_array().cloned().unwrap_or_default();
+                    let list = &input.evidence;
                     if list.is_empty() {
                         "missing"
-                    } else if list.iter().any(|e| e["max_score"].as_f64().unwrap_or(0.0) >= 7.0) {
+                    } else if list.iter().any(|e| e.max_score >= 7.0) {
                         "failing"
                     } else {
                         "in place"
                     }
                 },
                 {
-                    let list = input["evidence"].as_array().cloned().unwrap_or_default();
+                    let list = &input.evidence;
                     if list.is_empty() {
                         "no evidence recorded: `warden evidence add MODEL@N --tool NAME --kind sast --report FILE`".into()
                     } else {
@@ -330,10 +326,10 @@ impl Workspace {
                             .map(|e| {
                                 format!(
                                     "{} ({}): {} finding(s), highest score {}",
-                                    e["tool"].as_str().unwrap_or("?"),
-                                    e["kind"].as_str().unwrap_or("?"),
-                                    e["findings"],
-                                    e["max_score"]
+                                    e.tool,
+                                    e.kind,
+                                    e.findings,
+                                    json!(e.max_score)
                                 )
                             })
                             .collect::<Vec<_>>()
@@ -383,11 +379,11 @@ impl Workspace {
             "model": {"ref": title, "digest": m.digest, "kind": m.kind, "author": m.created_by, "created_at": m.created_at,
                       "files": files, "signature": sig, "held_environments": stages},
             "lineage": {"datasets": datasets, "provenance": man.provenance},
-            "training": input["training"],
+            "training": input.training,
             "evaluation": ev,
-            "scans": input["scan"],
-            "build_provenance": input["provenance"],
-            "evidence": input["evidence"],
+            "scans": input.scan,
+            "build_provenance": input.provenance,
+            "evidence": input.evidence,
             "gate_decisions": decisions,
             "approvals": approvals,
             "quarantine": quarantine,
@@ -400,10 +396,10 @@ impl Workspace {
             m.kind,
             m.created_by,
             m.created_at,
-            if sig["valid"] == true {
-                format!("valid, key `{}`", sig["key"].as_str().unwrap_or(""))
+            if sig_valid {
+                format!("valid, key `{}`", sig_key.unwrap_or(""))
             } else {
-                format!("INVALID ({})", sig["error"].as_str().unwrap_or(""))
+                format!("INVALID ({})", sig_error.unwrap_or(""))
             },
             if stages.is_empty() {
                 "none".to_string()
@@ -416,15 +412,15 @@ impl Workspace {
             }
         );
         md += "## Lineage\n\n";
-        for d in &datasets {
+        for d in datasets {
             md += &format!(
                 "- `{}@{}` {} (pinned: {}, PII unmasked: {}, suspects: {})\n",
-                d["name"].as_str().unwrap_or(""),
-                d["version"],
-                d["digest"].as_str().unwrap_or(""),
-                d["pinned"],
-                d["pii"]["unmasked"],
-                d["suspect_fraction"]
+                d.name,
+                d.version,
+                d.digest,
+                d.pinned,
+                json!(d.pii.unmasked),
+                shown(d.suspect_fraction)
             );
         }
         for (k, v) in &files {
@@ -432,23 +428,22 @@ impl Workspace {
         }
         md += &format!(
             "\n## Evidence\n\n- accuracy {}, ROC AUC {}\n- {}\n- membership-inference AUC {}\n- DP: {}\n",
-            num(&ev["metrics"]["accuracy"]),
-            num(&ev["metrics"]["roc_auc"]),
+            num(ev.map(|e| e.metrics.accuracy)),
+            num(ev.and_then(|e| e.metrics.roc_auc.value())),
             if fair.is_empty() {
                 "fairness not measured".to_string()
             } else {
                 fair.join("; ")
             },
             num(mia),
-            if dp.is_object() {
-                format!(
+            match dp {
+                Some(dp) => format!(
                     "ε = {}, δ = {} ({})",
-                    dp["epsilon"],
-                    dp["delta"],
-                    dp["accountant"].as_str().unwrap_or("")
-                )
-            } else {
-                "none".into()
+                    shown(dp.epsilon),
+                    shown(dp.delta),
+                    dp.accountant.as_deref().unwrap_or("")
+                ),
+                None => "none".into(),
             }
         );
         md += "\n## Gate decisions\n\n";
