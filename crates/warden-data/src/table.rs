@@ -200,9 +200,10 @@ pub fn format_float(x: f64) -> String {
 }
 
 fn push_float(out: &mut String, x: f64) {
-    // Ryū finds the same shortest digits, taking the even one on a tie,
-    // several times faster; where it would write an exponent, Rust's
-    // positional text is written instead (checked against it by a test).
+    // Ryū finds the same shortest digits, taking the even one on a tie
+    // (600000000000000.25 is written `.2`), several times faster; where it
+    // would write an exponent, Rust's positional text is written instead.
+    // A test checks both paths agree, ties included.
     if x.is_finite() {
         let mut buf = ryu::Buffer::new();
         let text = buf.format_finite(x);
@@ -638,9 +639,13 @@ mod tests {
             wide in proptest::prelude::any::<u64>(),
             cents in proptest::prelude::any::<i64>(),
             places in 0u32..12,
+            written in "-?(0|[1-9][0-9]{0,19})(\\.[0-9]{1,19})?(e-?[1-9][0-9]?)?",
         ) {
             let decimal = (cents >> (places * 4)) as f64 / 10f64.powi(places as i32);
-            for x in [f64::from(f32::from_bits(bits)), f64::from_bits(wide), decimal] {
+            // Decimal texts as files write them: many are exact ties at
+            // their shortest length (6000000000000002e-1 is one).
+            let text: f64 = written.parse().unwrap_or(0.0);
+            for x in [f64::from(f32::from_bits(bits)), f64::from_bits(wide), decimal, text, 6e14 + 0.25] {
                 if !x.is_finite() {
                     continue;
                 }
