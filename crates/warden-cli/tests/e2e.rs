@@ -2882,6 +2882,72 @@ fn rollback_goes_back_through_the_environments_history() {
     ok(warden(ws, "ana").args(["audit", "verify"]));
 }
 
+/// An incident report is the published `IncidentReport` document: its
+/// lineage names the dataset and the other version trained on it.
+#[test]
+fn an_incident_report_is_a_typed_document() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    init(ws);
+    ok(warden(ws, "ana").args(["keys", "generate", "pipeline"]));
+    ok(warden(ws, "ana").args([
+        "example",
+        "credit",
+        "--rows",
+        "600",
+        "--seed",
+        "4",
+        "--out",
+        "credit.csv",
+    ]));
+    ok(warden(ws, "ana").args([
+        "data",
+        "ingest",
+        "credit.csv",
+        "--name",
+        "credit",
+        "--target",
+        "approved",
+        "--sensitive",
+        "sex",
+        "--no-screen",
+    ]));
+    for seed in ["1", "2"] {
+        ok(warden(ws, "ana").args([
+            "train",
+            "--dataset",
+            "credit@1",
+            "--name",
+            "credit",
+            "--seed",
+            seed,
+        ]));
+    }
+    ok(warden(ws, "ana").args(["promote", "credit@1", "--to", "dev"]));
+    let opened: serde_json::Value = serde_json::from_str(&ok(warden(ws, "ana").args([
+        "incident",
+        "open",
+        "--model",
+        "credit@1",
+        "--kind",
+        "poisoning",
+        "--summary",
+        "labels flipped upstream",
+        "--json",
+    ])))
+    .unwrap();
+    let report: warden::IncidentReport = serde_json::from_value(opened["report"].clone()).unwrap();
+    assert_eq!(serde_json::to_value(&report).unwrap(), opened["report"]);
+    assert_eq!(report.format, "warden.incident/v1");
+    assert_eq!(report.model.reference, "credit@1");
+    assert_eq!(report.lineage.datasets, ["credit@1"]);
+    assert_eq!(report.lineage.sources.len(), 1);
+    assert_eq!(report.models_on_the_same_datasets.len(), 1);
+    assert_eq!(report.models_on_the_same_datasets[0].model, "credit@2");
+    assert_eq!(report.removed_from, ["dev"]);
+    assert!(!report.runbook.is_empty() && report.raised_by.is_none());
+}
+
 #[test]
 fn api_keys_are_shown_once_stored_hashed_and_revocable() {
     let tmp = tempfile::tempdir().unwrap();

@@ -465,6 +465,10 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
             schemars::schema_for!(warden_store::IncidentRecord),
         ),
         (
+            "incident-report.schema.json",
+            schemars::schema_for!(crate::incident::IncidentReport),
+        ),
+        (
             "scan-record.schema.json",
             schemars::schema_for!(warden_store::ScanRecord),
         ),

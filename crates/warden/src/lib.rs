@@ -77,7 +77,7 @@ pub use evidence::{
 };
 pub(crate) use gate::gate_config;
 pub use gate::{GateConfig, GateOutcome, POLICY_INPUT_VERSION, PromoteOutcome};
-pub use incident::{INCIDENT_KINDS, IncidentOpened};
+pub use incident::{INCIDENT_KINDS, IncidentOpened, IncidentReport};
 pub use keys::{KeyInfo, KeyPurpose, KeySummary};
 pub use lineage::{ModelLineage, Node as LineageGraphNode};
 pub use model::{

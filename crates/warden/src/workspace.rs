@@ -5,7 +5,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use serde_json::json;
 use warden_artifact::keys::{Algorithm, SigningKey};
 use warden_artifact::note::{Checkpoint, NoteSigner, NoteVerifier};
 use warden_core::{Action, ActorName, KeyName, RoleName, Timestamp, actions};
@@ -425,14 +424,25 @@ impl Workspace {
             {
                 let now = Timestamp::now();
                 let summary = format!("{} disagrees with the audit log: {}", d.row, d.detail);
-                let report = json!({
-                    "format": "warden.incident/v1",
-                    "model": {"ref": format!("{name}@{version}")},
-                    "kind": "integrity", "summary": summary,
-                    "opened_by": self.actor, "opened_at": now,
-                    "raised_by": "the check of registry rows against the audit log",
-                    "runbook": crate::incident::INTEGRITY_RUNBOOK,
-                });
+                let report = crate::incident::IncidentReport {
+                    format: "warden.incident/v1".into(),
+                    model: crate::incident::IncidentModel {
+                        reference: format!("{name}@{version}"),
+                        digest: None,
+                    },
+                    kind: "integrity".into(),
+                    summary: summary.clone(),
+                    opened_by: self.actor.clone(),
+                    opened_at: now.clone(),
+                    lineage: crate::incident::IncidentLineage::default(),
+                    models_on_the_same_datasets: Vec::new(),
+                    removed_from: Vec::new(),
+                    runbook: crate::incident::INTEGRITY_RUNBOOK
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect(),
+                    raised_by: Some("the check of registry rows against the audit log".into()),
+                };
                 let mut md = format!(
                     "# Incident: integrity on {name}@{version}\n\n{summary}\n\nRaised at {now} when {} ran a command that read the row. Training and promotion are frozen until the incident is closed.\n\n## Runbook\n\n",
                     self.actor

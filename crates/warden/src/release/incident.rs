@@ -4,9 +4,9 @@
 //! models trained on the same datasets, and writes an incident report
 //! (JSON + Markdown blobs) with the runbook for its kind.
 
-use serde::Serialize;
-use serde_json::{Value, json};
-use warden_core::{Action, Timestamp, VersionRef, canonical_json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use warden_core::{Action, ActorName, Timestamp, VersionRef, canonical_json};
 use warden_store::{BlobStore, IncidentRecord, MetadataStore, QuarantineRecord};
 
 use crate::events;
@@ -70,13 +70,82 @@ fn runbook(kind: &str) -> Vec<&'static str> {
 pub struct IncidentOpened {
     /// The incident as recorded (its id is what `incident close` takes).
     pub incident: IncidentRecord,
-    /// The incident report (`warden.incident/v1`): the model, kind, summary,
-    /// lineage, models on the same datasets, environments it was removed
-    /// from, and the runbook.
-    pub report: Value,
+    /// The incident report (`warden.incident/v1`).
+    pub report: IncidentReport,
     /// The report as Markdown (stored as a blob; not serialised).
     #[serde(skip)]
     pub markdown: String,
+}
+
+/// The incident report (`warden.incident/v1`), stored as canonical JSON
+/// beside its Markdown: what happened to which version, what it was built
+/// from, what else is built from the same data, and what to do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct IncidentReport {
+    /// `warden.incident/v1`.
+    pub format: String,
+    /// The version the incident is about.
+    pub model: IncidentModel,
+    /// The kind of incident (one of [`INCIDENT_KINDS`]).
+    pub kind: String,
+    /// What happened, in the opener's words.
+    pub summary: String,
+    /// Who opened it.
+    pub opened_by: ActorName,
+    /// When.
+    pub opened_at: Timestamp,
+    /// The datasets and source files the version was built from.
+    pub lineage: IncidentLineage,
+    /// Other versions trained on any of the same datasets.
+    pub models_on_the_same_datasets: Vec<AffectedModel>,
+    /// The environments the version was taken out of.
+    pub removed_from: Vec<String>,
+    /// The steps to follow for this kind of incident.
+    pub runbook: Vec<String>,
+    /// What raised it, when Warden did rather than a person (an integrity
+    /// incident raised by a row that disagrees with the log, whose report
+    /// has no lineage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raised_by: Option<String>,
+}
+
+/// The version an incident is about.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct IncidentModel {
+    /// `NAME@N`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The package's digest (absent in an integrity incident, raised on
+    /// rows that may have been altered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// What a version was built from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct IncidentLineage {
+    /// Dataset versions (`NAME@N`).
+    pub datasets: Vec<String>,
+    /// The source files behind them.
+    pub sources: Vec<SourceFile>,
+}
+
+/// A source file, by name and digest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SourceFile {
+    /// The file's name as ingested.
+    pub name: String,
+    /// Its digest.
+    pub digest: String,
+}
+
+/// Another version trained on some of the same datasets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AffectedModel {
+    /// `NAME@N`.
+    pub model: String,
+    /// The datasets it shares.
+    pub datasets: Vec<String>,
 }
 
 impl Workspace {
@@ -127,11 +196,14 @@ impl Workspace {
             .filter(|n| n.kind == "dataset-version")
             .map(|n| n.label.clone())
             .collect();
-        let sources: Vec<Value> = lineage
+        let sources: Vec<SourceFile> = lineage
             .nodes
             .iter()
             .filter(|n| n.kind == "source")
-            .map(|n| json!({"name": n.label, "digest": n.digest}))
+            .map(|n| SourceFile {
+                name: n.label.clone(),
+                digest: n.digest.clone(),
+            })
             .collect();
         let mut affected = Vec::new();
         for other in self.store().read()?.models()? {
@@ -146,9 +218,10 @@ impl Workspace {
                 .filter(|d| datasets.contains(d))
                 .collect();
             if !uses.is_empty() {
-                affected.push(
-                    json!({"model": format!("{}@{}", other.name, other.version), "datasets": uses}),
-                );
+                affected.push(AffectedModel {
+                    model: format!("{}@{}", other.name, other.version),
+                    datasets: uses,
+                });
             }
         }
         let stages = self.store().read()?.stages(&m.name)?;
@@ -159,16 +232,25 @@ impl Workspace {
             .collect();
         let now = Timestamp::now();
         let steps = runbook(kind);
-        let report = json!({
-            "format": "warden.incident/v1",
-            "model": {"ref": title, "digest": m.digest},
-            "kind": kind, "summary": summary,
-            "opened_by": self.actor(), "opened_at": now,
-            "lineage": {"datasets": datasets, "sources": sources},
-            "models_on_the_same_datasets": affected,
-            "removed_from": held,
-            "runbook": steps,
-        });
+        let report = IncidentReport {
+            format: "warden.incident/v1".into(),
+            model: IncidentModel {
+                reference: title.clone(),
+                digest: Some(m.digest.clone()),
+            },
+            kind: kind.into(),
+            summary: summary.into(),
+            opened_by: self.actor().clone(),
+            opened_at: now.clone(),
+            lineage: IncidentLineage {
+                datasets: datasets.clone(),
+                sources,
+            },
+            models_on_the_same_datasets: affected,
+            removed_from: held.clone(),
+            runbook: steps.iter().map(|s| s.to_string()).collect(),
+            raised_by: None,
+        };
         let mut md = format!(
             "# Incident: {kind} on {title}\n\n{summary}\n\nOpened by {} at {now}. The model is quarantined{}; training and promotion are frozen until the incident is closed.\n\n## Lineage\n\n",
             self.actor(),
@@ -181,19 +263,15 @@ impl Workspace {
         for d in &datasets {
             md += &format!("- dataset `{d}`\n");
         }
-        for s in &sources {
-            md += &format!(
-                "- source `{}` {}\n",
-                s["name"].as_str().unwrap_or(""),
-                s["digest"].as_str().unwrap_or("")
-            );
+        for s in &report.lineage.sources {
+            md += &format!("- source `{}` {}\n", s.name, s.digest);
         }
         md += "\n## Other models trained on the same datasets\n\n";
-        if affected.is_empty() {
+        if report.models_on_the_same_datasets.is_empty() {
             md += "None.\n";
         }
-        for a in &affected {
-            md += &format!("- `{}`\n", a["model"].as_str().unwrap_or(""));
+        for a in &report.models_on_the_same_datasets {
+            md += &format!("- `{}`\n", a.model);
         }
         md += "\n## Runbook\n\n";
         for (i, s) in steps.iter().enumerate() {
