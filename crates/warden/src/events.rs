@@ -451,8 +451,8 @@ pub struct StageRan {
     pub status: crate::pipeline::StageStatus,
     /// The stage's cache key (`None` when it did not run).
     pub key: Option<String>,
-    /// What it made (the stage's own document).
-    pub result: serde_json::Value,
+    /// What it made; `null` when it failed or was skipped.
+    pub result: Option<crate::pipeline::StageResult>,
 }
 
 /// `monitor.window`: a closed monitoring window of served traffic.

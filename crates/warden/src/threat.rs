@@ -140,7 +140,7 @@ impl Workspace {
                 continue;
             };
             for st in doc.stages.iter().filter(|st| st.kind == "train") {
-                if let Some(sb) = st.result["sandbox"].as_str() {
+                if let Some(sb) = st.result.as_ref().and_then(|r| r.sandbox.as_deref()) {
                     commands += 1;
                     if sb != "none" {
                         sandboxed += 1;

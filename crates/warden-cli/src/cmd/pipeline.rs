@@ -202,7 +202,8 @@ fn status_word(s: StageStatus) -> &'static str {
 /// A stage's result as a person reads it: its error, or its fields less
 /// digests, log blobs and timings.
 fn result_text(s: &pipeline::StageRecord) -> String {
-    match (&s.error, s.result.as_object()) {
+    let fields = serde_json::to_value(&s.result).unwrap_or_default();
+    match (&s.error, fields.as_object()) {
         (Some(e), _) => e.clone(),
         (None, Some(o)) => o
             .iter()

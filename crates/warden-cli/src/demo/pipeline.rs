@@ -86,8 +86,11 @@ pub fn run(
                     .unwrap_or_default()
             ),
             _ => {
-                let r = &s.result;
-                let made = match (r["env"].as_str(), r["model"].as_str()) {
+                let r = s.result.as_ref();
+                let made = match (
+                    r.and_then(|r| r.env.as_deref()),
+                    r.and_then(|r| r.model.as_deref()),
+                ) {
                     (Some(env), Some(m)) if s.kind == "promote" => format!(" {m} is in {env}"),
                     (Some(env), Some(m)) => format!(" {m} may go to {env}"),
                     (None, Some(m)) => format!(" {m}"),

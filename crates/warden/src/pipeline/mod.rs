@@ -97,9 +97,9 @@ pub struct StageRecord {
     pub key: Option<String>,
     /// Wall-clock seconds it took (0 when skipped).
     pub seconds: f64,
-    /// What it produced (`{"dataset": "NAME@V"}`, `{"model": "NAME@V"}`, ...).
+    /// What it produced; `null` when it failed or was skipped.
     #[serde(default)]
-    pub result: Value,
+    pub result: Option<StageResult>,
     /// Why it failed (`None` unless `status` is `failed`).
     #[serde(default)]
     pub error: Option<String>,
@@ -190,9 +190,101 @@ impl From<warden_store::StoreError> for StageFailure {
     }
 }
 
+/// What a stage produced, as its run document records it. Each kind of
+/// stage fills its own fields; the others are left out.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct StageResult {
+    /// The dataset version an ingest stage registered (`NAME@V`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    /// The model version a train stage registered, or a gate or promote
+    /// stage decided on (`NAME@V`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The registered version's digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// A gate or promote stage's environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// Whether the gate allowed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<bool>,
+    /// A promotion's recorded gate decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<u64>,
+    /// The version a promotion replaced (`null` when the environment was
+    /// empty).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub previous: Option<Option<u64>>,
+    /// A gate stage's policy digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_digest: Option<String>,
+    /// A gate stage's input digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_digest: Option<String>,
+    /// An evaluate stage's evaluation id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<u64>,
+    /// That evaluation's accuracy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    /// A scan stage's scan id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<u64>,
+    /// The scan's highest severity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_severity: Option<String>,
+    /// Findings of the scan or the evidence report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findings: Option<u64>,
+    /// An evidence stage's record id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<u64>,
+    /// The evidence report's highest score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_score: Option<f64>,
+    /// The sandbox an external training command ran in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
+    /// How long that command ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+    /// The digest of the code it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Whether the code had uncommitted changes (`null` outside git).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub dirty: Option<Option<bool>>,
+    /// The digest of its standard output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    /// The digest of its standard error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+}
+
+/// A field that may be `null` when present: present is `Some`, whatever
+/// its value; absent is `None` (through `#[serde(default)]`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 struct StageDone {
     status: StageStatus,
-    result: Value,
+    result: Option<StageResult>,
     reasons: Vec<String>,
     produced: Produced,
 }
@@ -232,7 +324,7 @@ impl Workspace {
                     status: StageStatus::Skipped,
                     key: None,
                     seconds: 0.0,
-                    result: Value::Null,
+                    result: None,
                     error: None,
                     reasons: Vec::new(),
                 });
@@ -271,7 +363,7 @@ impl Workspace {
                         status: StageStatus::Failed,
                         key: None,
                         seconds,
-                        result: Value::Null,
+                        result: None,
                         error: Some(message),
                         reasons: Vec::new(),
                     }
@@ -437,7 +529,11 @@ impl Workspace {
                     Some(key),
                     StageDone {
                         status: StageStatus::Ok,
-                        result: json!({"dataset": format!("{}@{}", d.name, d.version), "digest": d.digest}),
+                        result: Some(StageResult {
+                            dataset: Some(format!("{}@{}", d.name, d.version)),
+                            digest: Some(d.digest.clone()),
+                            ..StageResult::default()
+                        }),
                         reasons: out.warnings,
                         produced: Produced::Dataset(d),
                     },
@@ -477,7 +573,11 @@ impl Workspace {
                             Some(key),
                             StageDone {
                                 status: StageStatus::Ok,
-                                result: json!({"model": format!("{}@{}", m.name, m.version), "digest": m.digest}),
+                                result: Some(StageResult {
+                                    model: Some(format!("{}@{}", m.name, m.version)),
+                                    digest: Some(m.digest.clone()),
+                                    ..StageResult::default()
+                                }),
                                 reasons: Vec::new(),
                                 produced: Produced::Model(m),
                             },
@@ -494,8 +594,8 @@ impl Workspace {
                 let ds = self.input_dataset(&e.dataset, produced)?;
                 let key = stage_key(stage, &json!({"model": m.digest, "dataset": ds.digest}))?;
                 let model_ref = at(&m.name, m.version);
-                let check = |r: &Value| -> Result<Option<Produced>, Error> {
-                    let id = r["evaluation"].as_u64().unwrap_or(0);
+                let check = |r: &StageResult| -> Result<Option<Produced>, Error> {
+                    let id = r.evaluation.unwrap_or(0);
                     Ok(self
                         .store()
                         .read()?
@@ -527,8 +627,11 @@ impl Workspace {
                     Some(key),
                     StageDone {
                         status: StageStatus::Ok,
-                        result: json!({"evaluation": out.evaluation.id,
-                                       "accuracy": out.report.performance.accuracy}),
+                        result: Some(StageResult {
+                            evaluation: Some(out.evaluation.id),
+                            accuracy: Some(out.report.performance.accuracy),
+                            ..StageResult::default()
+                        }),
                         reasons: Vec::new(),
                         produced: Produced::Nothing,
                     },
@@ -537,8 +640,8 @@ impl Workspace {
             StageKind::Scan(s) => {
                 let m = self.input_model(&s.model, produced)?;
                 let key = stage_key(stage, &json!({"model": m.digest}))?;
-                let check = |r: &Value| -> Result<Option<Produced>, Error> {
-                    let id = r["scan"].as_u64().unwrap_or(0);
+                let check = |r: &StageResult| -> Result<Option<Produced>, Error> {
+                    let id = r.scan.unwrap_or(0);
                     Ok(self
                         .store()
                         .read()?
@@ -558,7 +661,12 @@ impl Workspace {
                     Some(key),
                     StageDone {
                         status: StageStatus::Ok,
-                        result: json!({"scan": rec.id, "max_severity": rec.max_severity, "findings": rec.findings}),
+                        result: Some(StageResult {
+                            scan: Some(rec.id),
+                            max_severity: Some(rec.max_severity.clone()),
+                            findings: Some(rec.findings),
+                            ..StageResult::default()
+                        }),
                         reasons: Vec::new(),
                         produced: Produced::Nothing,
                     },
@@ -581,8 +689,8 @@ impl Workspace {
                         stage,
                         &json!({"model": m.digest, "report": digest.to_string()}),
                     )?;
-                    let check = |r: &Value| -> Result<Option<Produced>, Error> {
-                        let id = r["evidence"].as_u64().unwrap_or(0);
+                    let check = |r: &StageResult| -> Result<Option<Produced>, Error> {
+                        let id = r.evidence.unwrap_or(0);
                         Ok(self
                             .store()
                             .read()?
@@ -654,8 +762,12 @@ impl Workspace {
                     key,
                     StageDone {
                         status: StageStatus::Ok,
-                        result: json!({"evidence": info.record.id, "findings": info.summary.findings,
-                                       "max_score": info.summary.max_score}),
+                        result: Some(StageResult {
+                            evidence: Some(info.record.id),
+                            findings: Some(info.summary.findings),
+                            max_score: Some(info.summary.max_score),
+                            ..StageResult::default()
+                        }),
                         reasons: Vec::new(),
                         produced: Produced::Nothing,
                     },
@@ -672,16 +784,20 @@ impl Workspace {
                     }
                     _ => (self.gate(&r, &g.env)?, None),
                 };
-                let mut result =
-                    json!({"model": out.model, "env": out.env, "allowed": out.allowed});
+                let mut result = StageResult {
+                    model: Some(out.model.clone()),
+                    env: Some(out.env.clone()),
+                    allowed: Some(out.allowed),
+                    ..StageResult::default()
+                };
                 match moved {
                     Some((decision, previous)) => {
-                        result["decision"] = json!(decision);
-                        result["previous"] = json!(previous);
+                        result.decision = Some(decision);
+                        result.previous = Some(previous);
                     }
                     None => {
-                        result["policy_digest"] = json!(out.policy_digest);
-                        result["input_digest"] = json!(out.input_digest);
+                        result.policy_digest = Some(out.policy_digest.clone());
+                        result.input_digest = Some(out.input_digest.clone());
                     }
                 }
                 Ok((
@@ -692,7 +808,7 @@ impl Workspace {
                         } else {
                             StageStatus::Denied
                         },
-                        result,
+                        result: Some(result),
                         reasons: out.reasons,
                         produced: Produced::Nothing,
                     },
@@ -943,10 +1059,17 @@ impl Workspace {
             reusable.then_some(key),
             StageDone {
                 status: StageStatus::Ok,
-                result: json!({"model": format!("{}@{}", m.name, m.version), "digest": m.digest,
-                               "sandbox": run.sandbox, "seconds": run.seconds,
-                               "code": code_digest.to_string(), "dirty": git.map(|g| g.dirty),
-                               "stdout": stdout_digest.to_string(), "stderr": stderr_digest.to_string()}),
+                result: Some(StageResult {
+                    model: Some(format!("{}@{}", m.name, m.version)),
+                    digest: Some(m.digest.clone()),
+                    sandbox: Some(run.sandbox.clone()),
+                    seconds: Some(run.seconds),
+                    code: Some(code_digest.to_string()),
+                    dirty: Some(git.map(|g| g.dirty)),
+                    stdout: Some(stdout_digest.to_string()),
+                    stderr: Some(stderr_digest.to_string()),
+                    ..StageResult::default()
+                }),
                 reasons: Vec::new(),
                 produced: Produced::Model(m),
             },
@@ -1024,13 +1147,14 @@ impl Workspace {
         &self,
         key: &str,
         earlier: &[RunDocument],
-        load: &dyn Fn(&Value) -> Result<Option<Produced>, Error>,
+        load: &dyn Fn(&StageResult) -> Result<Option<Produced>, Error>,
     ) -> Result<Option<StageDone>, StageFailure> {
         for run in earlier {
             for s in &run.stages {
                 if s.key.as_deref() == Some(key)
                     && matches!(s.status, StageStatus::Ok | StageStatus::Reused)
-                    && let Some(p) = load(&s.result)?
+                    && let Some(r) = &s.result
+                    && let Some(p) = load(r)?
                 {
                     return Ok(Some(StageDone {
                         status: StageStatus::Reused,
@@ -1053,26 +1177,26 @@ fn at(name: &ObjectName, version: u64) -> VersionRef {
     }
 }
 
-fn produced_dataset(ws: &Workspace, result: &Value) -> Result<Option<Produced>, Error> {
-    let (Some(r), Some(digest)) = (result["dataset"].as_str(), result["digest"].as_str()) else {
+fn produced_dataset(ws: &Workspace, result: &StageResult) -> Result<Option<Produced>, Error> {
+    let (Some(r), Some(digest)) = (&result.dataset, &result.digest) else {
         return Ok(None);
     };
     let Ok(r) = r.parse::<VersionRef>() else {
         return Ok(None);
     };
     let d = ws.store().read()?.dataset(&r.name, r.version)?;
-    Ok(d.filter(|d| d.digest == digest).map(Produced::Dataset))
+    Ok(d.filter(|d| &d.digest == digest).map(Produced::Dataset))
 }
 
-fn produced_model(ws: &Workspace, result: &Value) -> Result<Option<Produced>, Error> {
-    let (Some(r), Some(digest)) = (result["model"].as_str(), result["digest"].as_str()) else {
+fn produced_model(ws: &Workspace, result: &StageResult) -> Result<Option<Produced>, Error> {
+    let (Some(r), Some(digest)) = (&result.model, &result.digest) else {
         return Ok(None);
     };
     let Ok(r) = r.parse::<VersionRef>() else {
         return Ok(None);
     };
     let m = ws.store().read()?.model(&r.name, r.version)?;
-    Ok(m.filter(|m| m.digest == digest).map(Produced::Model))
+    Ok(m.filter(|m| &m.digest == digest).map(Produced::Model))
 }
 
 fn run_report(r: &PipelineRunRecord) -> Result<RunReport, Error> {
@@ -1590,5 +1714,39 @@ impl Workspace {
         let st = provenance::verify(&envelope, &key, &source.file, &digest)
             .map_err(|e| Error::Verification(format!("{}: {e}", path.display())))?;
         Ok(serde_json::to_value(&st)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind of stage result a run document holds, as runs recorded
+    /// them, reads as a `StageResult` and writes back unchanged; `null`
+    /// fields stay present.
+    #[test]
+    fn recorded_stage_results_read_and_write_back_unchanged() {
+        let recorded = [
+            r#"{"dataset":"credit@1","digest":"sha256:aa"}"#,
+            r#"{"model":"credit@2","digest":"sha256:bb"}"#,
+            r#"{"evaluation":3,"accuracy":0.875}"#,
+            r#"{"scan":4,"max_severity":"none","findings":0}"#,
+            r#"{"evidence":5,"findings":2,"max_score":7.5}"#,
+            r#"{"model":"credit@2","env":"staging","allowed":false,"policy_digest":"sha256:cc","input_digest":"sha256:dd"}"#,
+            r#"{"model":"credit@2","env":"dev","allowed":true,"decision":6,"previous":null}"#,
+            r#"{"model":"credit@2","env":"dev","allowed":true,"decision":7,"previous":1}"#,
+            r#"{"model":"m@1","digest":"sha256:ee","sandbox":"bubblewrap 0.8.0","seconds":1.5,"code":"sha256:ff","dirty":null,"stdout":"sha256:11","stderr":"sha256:22"}"#,
+            r#"{"model":"m@1","digest":"sha256:ee","sandbox":"none","seconds":0.25,"code":"sha256:ff","dirty":true,"stdout":"sha256:11","stderr":"sha256:22"}"#,
+        ];
+        for text in recorded {
+            let want: Value = serde_json::from_str(text).unwrap();
+            let typed: StageResult = serde_json::from_str(text).unwrap();
+            assert_eq!(serde_json::to_value(&typed).unwrap(), want, "{text}");
+        }
+        let skipped: StageRecord = serde_json::from_str(
+            r#"{"name":"s","kind":"scan","status":"skipped","key":null,"seconds":0.0,"result":null,"error":null,"reasons":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(skipped.result, None);
     }
 }
