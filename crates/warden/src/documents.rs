@@ -270,6 +270,16 @@ impl ModelManifest {
             .and_then(|t| t.dp.as_ref())
             .filter(|d| d.is_object())
     }
+
+    /// The (ε, δ) guarantee of that record and the accountant that gave
+    /// it: the one place its fields are read.
+    pub fn dp_guarantee(&self) -> Option<crate::policy_input::DpFacts> {
+        self.dp().map(|dp| crate::policy_input::DpFacts {
+            epsilon: dp["epsilon"].as_f64(),
+            delta: dp["delta"].as_f64(),
+            accountant: dp["accountant"].as_str().map(str::to_string),
+        })
+    }
 }
 
 /// The model itself.

@@ -196,12 +196,14 @@ impl Workspace {
             None => s += "No evaluation is recorded yet (`warden eval`).\n\n",
         }
         s += "## Privacy\n\n";
-        s += &if let Some(dp) = man.dp() {
+        s += &if let Some(dp) = man.dp_guarantee() {
+            // As JSON shows a figure: a number, `null` when absent.
+            let shown = |x: Option<f64>| serde_json::json!(x).to_string();
             format!(
                 "Trained with DP-SGD: ε = {}, δ = {} ({}).\n\n",
-                dp["epsilon"],
-                dp["delta"],
-                dp["accountant"].as_str().unwrap_or("")
+                shown(dp.epsilon),
+                shown(dp.delta),
+                dp.accountant.as_deref().unwrap_or("")
             )
         } else {
             "Trained without differential privacy.\n\n".to_string()

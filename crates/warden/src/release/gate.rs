@@ -13,8 +13,8 @@ use warden_store::{GateDecisionRecord, MetadataStore, ModelRecord, StagePointer}
 
 use crate::events;
 use crate::policy_input::{
-    BaselineFacts, CardFacts, DatasetFacts, DpFacts, EvaluationFacts, FairnessFacts, LogFacts,
-    MetricFacts, ModelFacts, PolicyInput, PrivacyFacts, SignatureFact, TrainingFacts,
+    BaselineFacts, CardFacts, DatasetFacts, EvaluationFacts, FairnessFacts, LogFacts, MetricFacts,
+    ModelFacts, PolicyInput, PrivacyFacts, SignatureFact, TrainingFacts,
 };
 use crate::{Error, Workspace};
 use warden_ml::metrics::Figure;
@@ -239,11 +239,7 @@ impl Workspace {
         }
         let training = manifest.training.as_ref().map(|t| TrainingFacts {
             seed: t.seed,
-            dp: manifest.dp().map(|dp| DpFacts {
-                epsilon: dp["epsilon"].as_f64(),
-                delta: dp["delta"].as_f64(),
-                accountant: dp["accountant"].as_str().map(str::to_string),
-            }),
+            dp: manifest.dp_guarantee(),
         });
         let holder = self
             .store()
