@@ -102,14 +102,15 @@ pub(crate) fn parse_chunks(
         }
     };
     let ncols = names.len();
-    let table = std::sync::Mutex::new(Columns::new(names));
+    let mut table = Columns::new(names);
     let keep_now = std::sync::Mutex::new(vec![Keep::Values; ncols]);
     let (batches, to_append) = std::sync::mpsc::sync_channel::<Batch>(1);
     let (used_windows, spare_windows) = std::sync::mpsc::channel::<Vec<u8>>();
     let (parsed, appended) = std::thread::scope(|scope| {
-        let appender = scope.spawn(|| -> Result<(), DataError> {
+        // The appender owns the table and hands it back when the input ends.
+        let keep_shared = &keep_now;
+        let appender = scope.spawn(move || -> Result<Columns, DataError> {
             let mut newlines_before = 0u64;
-            let mut table = table.lock().map_err(|_| poisoned())?;
             for batch in to_append {
                 let at = Position {
                     data: &batch.window,
@@ -118,7 +119,7 @@ pub(crate) fn parse_chunks(
                 for piece in &batch.pieces {
                     table.append(&at, piece, early)?;
                 }
-                if let Ok(mut k) = keep_now.lock() {
+                if let Ok(mut k) = keep_shared.lock() {
                     *k = table.keep();
                 }
                 newlines_before +=
@@ -126,7 +127,7 @@ pub(crate) fn parse_chunks(
                 // The parser may have stopped; then the window is dropped.
                 let _ = used_windows.send(batch.window);
             }
-            Ok(())
+            Ok(table)
         });
         let parsed = (|| -> Result<(), DataError> {
             let mut start = start;
@@ -173,9 +174,8 @@ pub(crate) fn parse_chunks(
         (parsed, appended)
     });
     // The appender's error concerns earlier input than the parser's.
-    appended?;
+    let table = appended?;
     parsed?;
-    let table = table.into_inner().map_err(|_| poisoned())?;
     if table.rows == 0 {
         return Err(DataError::Header(
             "the file has a header but no data rows".into(),
