@@ -2868,6 +2868,17 @@ fn rollback_goes_back_through_the_environments_history() {
     assert_eq!(rollback(), Ok((Some(2), 1)));
     // Rolled back from 2, then 3 comes in: back from 3 is 1, not 2.
     promote("credit@3");
+    // An insider with database access adds an allowed dev decision for
+    // credit@2 after credit@3's, to steer the rollback there: the target
+    // comes from the log, so the row changes nothing.
+    rusqlite::Connection::open(ws.join(".warden/warden.db"))
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO gate_decisions (id, model, version, env, allowed, reasons, policy_digest, input_digest, created_by, created_at) \
+             SELECT (SELECT MAX(id) + 1 FROM gate_decisions), model, 2, env, 1, reasons, policy_digest, input_digest, created_by, created_at \
+             FROM gate_decisions WHERE model = 'credit' AND version = 3 AND env = 'dev'",
+        )
+        .unwrap();
     assert_eq!(rollback(), Ok((Some(3), 1)));
     // 1 promoted again while it holds the environment changes nothing:
     // there is still nothing before it.
