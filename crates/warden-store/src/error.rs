@@ -45,6 +45,29 @@ pub enum StoreError {
     /// Any other SQLite error, a failed constraint (such as a duplicate key) included.
     #[error("metadata database: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// A PostgreSQL error: the server refused a statement, or the
+    /// connection failed or was lost.
+    #[error("metadata database (PostgreSQL at {location}): {source}")]
+    Postgres {
+        /// Where the database is, without credentials.
+        location: String,
+        /// The client's error.
+        #[source]
+        source: ::postgres::Error,
+    },
+    /// A PostgreSQL database that holds tables but not Warden's schema, or
+    /// a newer schema than this build understands.
+    #[error("metadata database (PostgreSQL at {location}): {detail}")]
+    PostgresSchema {
+        /// Where the database is, without credentials.
+        location: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// A stored row whose values do not decode (a wrong type, an invalid
+    /// name or timestamp): the database was changed outside Warden.
+    #[error("metadata database: a stored row does not decode: {0}")]
+    Row(String),
     /// A file-system operation failed.
     #[error("{path}: {source}")]
     Io {

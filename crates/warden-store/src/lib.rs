@@ -6,7 +6,9 @@
 //! - the **metadata store** ([`MetadataStore`], [`ReadTx`], [`WriteTx`]):
 //!   roles, keys, datasets, models and everything recorded about them, and
 //!   the audit log. [`SqliteStore`] is the embedded default (WAL mode,
-//!   embedded migrations, a schema version). Queries go through a
+//!   embedded migrations, a schema version); [`PgStore`] keeps the same
+//!   schema in PostgreSQL for several replicas. Both answer the same
+//!   queries (`queries.rs`, over the `sql.rs` session). Queries go through a
 //!   [`ReadTx`]; every state change and its audit event are written through
 //!   one [`WriteTx`], so they commit or roll back together.
 //! - the **blob store** ([`BlobStore`]): bytes addressed by their SHA-256.
@@ -28,18 +30,44 @@
 mod blob;
 mod error;
 pub mod merkle;
+mod postgres;
+mod queries;
 mod records;
+mod sql;
 mod sqlite;
 
 pub use blob::{BlobStore, FsBlobStore};
 pub use error::StoreError;
+pub use postgres::{PgLocation, PgStore};
 pub use records::{
     AccessTokenRecord, ApiKeyRecord, ApprovalRecord, DatasetRecord, EvaluationRecord, EventFilter,
     EvidenceRecord, GateDecisionRecord, IncidentRecord, KeyHoldRecord, KeyRecord, ModelRecord,
     MonitorPauseRecord, MonitorWindowRecord, PipelineRunRecord, QuarantineRecord, RoleGrant,
     ScanRecord, StagePointer, StoredCheckpoint, StoredEvent,
 };
-pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+pub use sqlite::SqliteStore;
+
+/// The schema version this build writes and understands.
+pub const SCHEMA_VERSION: i64 = 14;
+
+/// Migrations, applied in order; migration `i` brings the schema to version
+/// `i + 1`. The same SQL runs on SQLite and PostgreSQL.
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_foundation.sql"),
+    include_str!("migrations/0002_datasets.sql"),
+    include_str!("migrations/0003_models.sql"),
+    include_str!("migrations/0004_evaluations.sql"),
+    include_str!("migrations/0005_stages.sql"),
+    include_str!("migrations/0006_approvals.sql"),
+    include_str!("migrations/0007_cards.sql"),
+    include_str!("migrations/0008_incidents.sql"),
+    include_str!("migrations/0009_scans.sql"),
+    include_str!("migrations/0010_api_keys.sql"),
+    include_str!("migrations/0011_monitor.sql"),
+    include_str!("migrations/0012_key_owners.sql"),
+    include_str!("migrations/0013_access_tokens.sql"),
+    include_str!("migrations/0014_pipelines.sql"),
+];
 
 use std::ops::ControlFlow;
 
@@ -233,6 +261,10 @@ pub trait ReadTx {
 /// A read-write transaction: the queries of [`ReadTx`] plus every state
 /// change. Nothing is durable until [`WriteTx::commit`]; dropping the
 /// transaction without it rolls every write back, audit events included.
+///
+/// A statement that fails may end the transaction (PostgreSQL aborts it at
+/// the first error), so after an error drop the transaction; a backend
+/// whose transaction was aborted refuses to commit it.
 pub trait WriteTx: ReadTx {
     // Workspace settings.
 
@@ -373,4 +405,164 @@ pub trait WriteTx: ReadTx {
 
     /// Makes every write of this transaction durable, atomically.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+pub mod testing {
+    //! A throwaway PostgreSQL server for tests (`scripts/postgres-temp.sh`):
+    //! started on 127.0.0.1 on a free port, stopped and removed on drop.
+
+    use std::path::PathBuf;
+    use std::process::Command;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A running test server.
+    pub struct TestPostgres {
+        dir: PathBuf,
+        url: String,
+    }
+
+    /// Why no test server could be had.
+    #[derive(Debug)]
+    pub enum TestPostgresError {
+        /// `WARDEN_SKIP_POSTGRES=1`: the caller asked to skip.
+        Skipped,
+        /// The script failed; its output.
+        Failed(String),
+    }
+
+    impl TestPostgres {
+        /// Starts a server, unless `WARDEN_SKIP_POSTGRES=1` asks to skip.
+        pub fn start() -> Result<Self, TestPostgresError> {
+            if std::env::var("WARDEN_SKIP_POSTGRES").as_deref() == Ok("1") {
+                return Err(TestPostgresError::Skipped);
+            }
+            static N: AtomicUsize = AtomicUsize::new(0);
+            // Under the system temp directory itself: the server's user
+            // must be able to reach it, which a private temp dir forbids.
+            let dir = std::env::temp_dir().join(format!(
+                "warden-pg-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let out = Command::new(script())
+                .arg("start")
+                .arg(&dir)
+                .output()
+                .map_err(|e| TestPostgresError::Failed(format!("{}: {e}", script().display())))?;
+            if !out.status.success() {
+                return Err(TestPostgresError::Failed(format!(
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
+            let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            Ok(TestPostgres { dir, url })
+        }
+
+        /// Starts a server or, when asked to skip, says so loudly on stderr
+        /// and returns `None`; any other failure panics.
+        pub fn start_or_skip(test: &str) -> Option<Self> {
+            match TestPostgres::start() {
+                Ok(pg) => Some(pg),
+                Err(TestPostgresError::Skipped) => {
+                    eprintln!("SKIPPED {test}: WARDEN_SKIP_POSTGRES=1, no PostgreSQL test server");
+                    None
+                }
+                Err(TestPostgresError::Failed(why)) => {
+                    panic!(
+                        "{test}: could not start a PostgreSQL test server (set WARDEN_SKIP_POSTGRES=1 to skip): {why}"
+                    )
+                }
+            }
+        }
+
+        /// The connection URL of the server's `postgres` database.
+        pub fn url(&self) -> &str {
+            &self.url
+        }
+
+        /// The URL of database `name` on this server, created if missing.
+        pub fn database(&self, name: &str) -> Result<String, String> {
+            let mut client = ::postgres::Client::connect(&self.url, ::postgres::NoTls)
+                .map_err(|e| e.to_string())?;
+            let exists = client
+                .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+                .map_err(|e| e.to_string())?
+                .is_some();
+            if !exists {
+                client
+                    .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(self.url.replacen("/postgres?", &format!("/{name}?"), 1))
+        }
+
+        /// The server's data directory and logs.
+        pub fn dir(&self) -> &std::path::Path {
+            &self.dir
+        }
+
+        /// Stops the server immediately (as a crash would), keeping its
+        /// data; [`TestPostgres::restart`] brings it back.
+        pub fn kill(&self) -> Result<(), String> {
+            self.ctl(&["-m", "immediate", "-w", "stop"])
+        }
+
+        /// Starts a stopped server again on the same port.
+        pub fn restart(&self) -> Result<(), String> {
+            let port = std::fs::read_to_string(self.dir.join("port")).map_err(|e| e.to_string())?;
+            let opts = format!(
+                "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=200",
+                port.trim(),
+                self.dir.display()
+            );
+            let log = self.dir.join("server.log");
+            let log = log.to_string_lossy();
+            self.ctl(&["-l", &log, "-w", "-t", "60", "-o", &opts, "start"])
+        }
+
+        fn ctl(&self, args: &[&str]) -> Result<(), String> {
+            let bin = Command::new(script().with_file_name("ensure-postgres.sh"))
+                .output()
+                .map_err(|e| e.to_string())?;
+            let pg_ctl = PathBuf::from(String::from_utf8_lossy(&bin.stdout).trim()).join("pg_ctl");
+            let data = self.dir.join("data");
+            let mut cmd = if is_root() {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(&pg_ctl);
+                c
+            } else {
+                Command::new(&pg_ctl)
+            };
+            let out = cmd
+                .arg("-D")
+                .arg(&data)
+                .args(args)
+                .output()
+                .map_err(|e| e.to_string())?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(String::from_utf8_lossy(&out.stderr).into_owned())
+            }
+        }
+    }
+
+    fn is_root() -> bool {
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false)
+    }
+
+    fn script() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres-temp.sh")
+    }
+
+    impl Drop for TestPostgres {
+        fn drop(&mut self) {
+            let _ = Command::new(script()).arg("stop").arg(&self.dir).output();
+        }
+    }
 }

@@ -1,0 +1,535 @@
+//! One conformance suite for every metadata backend: the same scenarios run
+//! unchanged against SQLite (a file) and PostgreSQL (a throwaway server
+//! from `scripts/postgres-temp.sh`, one database per test).
+//!
+//! A backend is given as a function that opens another handle on the same
+//! database, as another process or replica would.
+// A test panics on a broken expectation; that is its way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use serde_json::json;
+use warden_core::{ActorName, KeyName, ObjectName, RoleName, Timestamp};
+use warden_store::testing::TestPostgres;
+use warden_store::*;
+
+type Open = Arc<dyn Fn() -> Box<dyn MetadataStore> + Send + Sync>;
+
+fn actor(s: &str) -> ActorName {
+    ActorName::new(s).unwrap()
+}
+fn object(s: &str) -> ObjectName {
+    ObjectName::new(s).unwrap()
+}
+fn at(s: &str) -> Timestamp {
+    Timestamp::parse(s).unwrap()
+}
+
+/// Runs `scenario` on a fresh SQLite store and a fresh PostgreSQL store.
+fn on_every_backend(name: &str, scenario: fn(Open)) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.db");
+    drop(SqliteStore::create(&path).unwrap());
+    let open: Open = Arc::new(move || Box::new(SqliteStore::open(&path).unwrap()));
+    scenario(open);
+
+    let Some(pg) = TestPostgres::start_or_skip(name) else {
+        return;
+    };
+    let url = pg.database("conformance").unwrap();
+    let loc = PgLocation::parse(&url).unwrap();
+    drop(PgStore::create(&loc).unwrap());
+    let open: Open = Arc::new(move || Box::new(PgStore::open(&loc).unwrap()));
+    scenario(open);
+    drop(pg);
+}
+
+fn key(name: &str) -> KeyRecord {
+    KeyRecord {
+        name: KeyName::new(name).unwrap(),
+        origin: "own".into(),
+        algorithm: "ecdsa-p256".into(),
+        key_id: format!("id-{name}"),
+        public_pem: "-----BEGIN PUBLIC KEY-----\n…\n-----END PUBLIC KEY-----\n".into(),
+        added_by: actor("ana"),
+        added_at: at("2026-01-02T03:04:05Z"),
+        revoked_at: None,
+        revoked_by: None,
+        owner: Some(actor("ana")),
+        purpose: Some("approval".into()),
+        acknowledged_by: None,
+        acknowledged_at: None,
+    }
+}
+
+fn every_record_round_trips(open: Open) {
+    let s = open();
+    let t = at("2026-01-02T03:04:05Z");
+    let m = object("credit");
+    let mut w = s.write().unwrap();
+    w.set_meta("workspace_id", "w1").unwrap();
+    w.set_meta("workspace_id", "w2").unwrap();
+    let grant = RoleGrant {
+        actor: actor("ana"),
+        role: RoleName::new("admin").unwrap(),
+        granted_by: actor("ana"),
+        time: t.clone(),
+    };
+    assert!(w.grant_role(&grant).unwrap());
+    assert!(!w.grant_role(&grant).unwrap(), "a second grant is a no-op");
+    w.insert_key(&key("k1")).unwrap();
+    let dataset = DatasetRecord {
+        name: object("loans"),
+        version: 1,
+        digest: "sha256:aa".into(),
+        source_digest: "sha256:bb".into(),
+        output_digest: "sha256:cc".into(),
+        rows: 1000,
+        report_digest: "sha256:dd".into(),
+        report_md_digest: "sha256:ee".into(),
+        manifest: "{\"ünïcode\":\"✓\"}".into(),
+        created_by: actor("ana"),
+        created_at: t.clone(),
+    };
+    w.insert_dataset(&dataset).unwrap();
+    let model = ModelRecord {
+        name: m.clone(),
+        version: 1,
+        digest: "sha256:11".into(),
+        kind: "logreg".into(),
+        files: "{}".into(),
+        signature_digest: "sha256:22".into(),
+        signed_by: "pipeline".into(),
+        manifest: "{}".into(),
+        created_by: actor("ana"),
+        created_at: t.clone(),
+    };
+    w.insert_model(&model).unwrap();
+    let model2 = ModelRecord {
+        version: 2,
+        ..model.clone()
+    };
+    w.insert_model(&model2).unwrap();
+    let eval = EvaluationRecord {
+        id: 0,
+        model: m.clone(),
+        model_version: 1,
+        model_digest: "sha256:11".into(),
+        dataset: object("loans"),
+        dataset_version: 1,
+        digest: "sha256:33".into(),
+        markdown_digest: "sha256:44".into(),
+        report: "{}".into(),
+        created_by: actor("ana"),
+        created_at: t.clone(),
+    };
+    assert_eq!(w.insert_evaluation(&eval).unwrap(), 1);
+    assert_eq!(w.insert_evaluation(&eval).unwrap(), 2);
+    let scan = ScanRecord {
+        id: 0,
+        model: None,
+        version: None,
+        target: "/tmp/x".into(),
+        profile: "strict".into(),
+        max_severity: "high".into(),
+        findings: 3,
+        files: 4,
+        incomplete: 0,
+        report_digest: "sha256:55".into(),
+        created_by: actor("ana"),
+        created_at: t.clone(),
+    };
+    w.insert_scan(&scan).unwrap();
+    let scan2 = ScanRecord {
+        model: Some(m.clone()),
+        version: Some(2),
+        ..scan.clone()
+    };
+    w.insert_scan(&scan2).unwrap();
+    w.set_stage(&StagePointer {
+        model: m.clone(),
+        env: "dev".into(),
+        version: 1,
+        updated_by: actor("ana"),
+        updated_at: t.clone(),
+    })
+    .unwrap();
+    w.set_stage(&StagePointer {
+        model: m.clone(),
+        env: "dev".into(),
+        version: 2,
+        updated_by: actor("bo"),
+        updated_at: t.clone(),
+    })
+    .unwrap();
+    w.insert_gate_decision(&GateDecisionRecord {
+        model: m.clone(),
+        version: 2,
+        env: "dev".into(),
+        allowed: true,
+        policy_digest: "p".into(),
+        input_digest: "i".into(),
+        reasons: "[]".into(),
+        created_by: actor("bo"),
+        created_at: t.clone(),
+    })
+    .unwrap();
+    let hold = KeyHoldRecord {
+        key_id: "abc".into(),
+        kind: "throttle".into(),
+        rate_limit: Some(2.5),
+        reason: "spike".into(),
+        held_by: actor("warden-monitor"),
+        held_at: t.clone(),
+    };
+    w.save_key_hold(&hold).unwrap();
+    let api = ApiKeyRecord {
+        id: "abc".into(),
+        name: "frontend".into(),
+        role: "predictor".into(),
+        key_hash: "h".into(),
+        rate_limit: None,
+        created_by: actor("ana"),
+        created_at: t.clone(),
+        expires_at: Some(at("2027-01-01T00:00:00Z")),
+        revoked_by: None,
+        revoked_at: None,
+    };
+    w.save_api_key(&api).unwrap();
+    let token = AccessTokenRecord {
+        id: "t1".into(),
+        name: "ci".into(),
+        owner: actor("ana"),
+        roles: vec![
+            RoleName::new("deployer").unwrap(),
+            RoleName::new("auditor").unwrap(),
+        ],
+        token_hash: "th".into(),
+        created_at: t.clone(),
+        expires_at: at("2027-01-01T00:00:00Z"),
+        revoked_by: None,
+        revoked_at: None,
+        last_used_at: None,
+    };
+    w.save_access_token(&token).unwrap();
+    w.touch_access_token("t1", &at("2026-02-02T00:00:00Z"))
+        .unwrap();
+    let window = MonitorWindowRecord {
+        id: 0,
+        model: m.clone(),
+        version: 2,
+        env: "production".into(),
+        rows: 500,
+        dataset_drift: true,
+        prediction_drift: false,
+        drifted_features: 3,
+        report: "{}".into(),
+        opened_at: t.clone(),
+        closed_at: t.clone(),
+    };
+    w.insert_monitor_window(&window).unwrap();
+    w.commit().unwrap();
+
+    // Uniqueness: a failed write fails the transaction, which then cannot
+    // commit anything, on every backend.
+    for dup in [
+        &mut |w: &mut dyn WriteTx| w.insert_key(&key("k1")),
+        &mut |w: &mut dyn WriteTx| w.insert_model(&model2),
+    ] as [&mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StoreError>; 2]
+    {
+        let mut w = s.write().unwrap();
+        w.set_meta("after-duplicate", "x").unwrap();
+        assert!(dup(w.as_mut()).is_err(), "a duplicate is refused");
+        // SQLite would carry on; the contract is to drop the transaction.
+        drop(w);
+    }
+    assert_eq!(s.read().unwrap().meta("after-duplicate").unwrap(), None);
+
+    let mut r = s.read().unwrap();
+    assert_eq!(r.meta("workspace_id").unwrap().as_deref(), Some("w2"));
+    assert_eq!(r.meta("nothing").unwrap(), None);
+    assert_eq!(r.role_grants().unwrap(), vec![grant.clone()]);
+    assert_eq!(r.count_role(&grant.role).unwrap(), 1);
+    assert_eq!(
+        r.key(&KeyName::new("k1").unwrap()).unwrap(),
+        Some(key("k1"))
+    );
+    assert_eq!(
+        r.dataset(&object("loans"), None).unwrap(),
+        Some(dataset.clone())
+    );
+    assert_eq!(r.dataset(&object("loans"), Some(2)).unwrap(), None);
+    assert_eq!(r.model(&m, None).unwrap(), Some(model2.clone()));
+    assert_eq!(r.model(&m, Some(1)).unwrap(), Some(model.clone()));
+    assert_eq!(r.models().unwrap(), vec![model.clone(), model2.clone()]);
+    let evals = r.evaluations(&m, Some(1)).unwrap();
+    assert_eq!(evals.len(), 2);
+    assert_eq!(
+        evals[1],
+        EvaluationRecord {
+            id: 2,
+            ..eval.clone()
+        }
+    );
+    assert!(r.evaluations(&m, Some(2)).unwrap().is_empty());
+    assert_eq!(r.scans(None).unwrap().len(), 2);
+    assert_eq!(
+        r.scans(Some((&m, 2))).unwrap(),
+        vec![ScanRecord {
+            id: 2,
+            ..scan2.clone()
+        }]
+    );
+    let stages = r.stages(&m).unwrap();
+    assert_eq!((stages.len(), stages[0].version), (1, 2));
+    let decisions = r.gate_decisions(&m).unwrap();
+    assert!(decisions[0].allowed);
+    assert_eq!(r.key_holds().unwrap(), vec![hold]);
+    assert_eq!(r.api_keys().unwrap(), vec![api]);
+    let tokens = r.access_tokens().unwrap();
+    assert_eq!(tokens[0].roles, token.roles);
+    assert_eq!(tokens[0].last_used_at, Some(at("2026-02-02T00:00:00Z")));
+    assert_eq!(
+        r.monitor_windows(&m, 10).unwrap(),
+        vec![MonitorWindowRecord { id: 1, ..window }]
+    );
+}
+
+fn events_and_state_commit_together_or_not_at_all(open: Open) {
+    let s = open();
+    let ana = actor("ana");
+    {
+        let mut w = s.write().unwrap();
+        w.set_meta("k", "lost").unwrap();
+        w.append_event(&ana, "x.one", "thing", &json!({"a": 1}))
+            .unwrap();
+        // dropped without commit
+    }
+    let mut r = s.read().unwrap();
+    assert_eq!(r.log_frontier().unwrap().size(), 0);
+    assert_eq!(r.meta("k").unwrap(), None);
+    drop(r);
+    let mut w = s.write().unwrap();
+    w.set_meta("k", "kept").unwrap();
+    let e0 = w
+        .append_event(&ana, "x.one", "thing", &json!({"a": 1}))
+        .unwrap();
+    let e1 = w.append_event(&ana, "x.two", "thing", &json!([])).unwrap();
+    // A write transaction sees its own writes.
+    assert_eq!(w.log_frontier().unwrap().size(), 2);
+    w.commit().unwrap();
+    assert_eq!((e0.seq, e1.seq), (0, 1));
+    let mut r = s.read().unwrap();
+    let f = r.log_frontier().unwrap();
+    assert_eq!(f.root(), merkle::root_of(&r.leaf_hashes(2).unwrap()));
+    let one = r
+        .events(&EventFilter {
+            action: Some("x.two".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!((one.len(), one[0].payload.as_str()), (1, "[]"));
+    let both = r
+        .events(&EventFilter {
+            action: Some("x".into()),
+            limit: Some(5),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(both.len(), 2);
+    assert_eq!(
+        r.events_with_actions_after(&["x.one", "x.two"], 0)
+            .unwrap()
+            .len(),
+        1
+    );
+    let mut seen = 0;
+    r.scan_events(&mut |_| {
+        seen += 1;
+        ControlFlow::Break(())
+    })
+    .unwrap();
+    assert_eq!(seen, 1);
+    assert!(r.leaf_hashes(3).is_err(), "asking past the end is an error");
+}
+
+fn a_read_sees_committed_state_only(open: Open) {
+    let a = open();
+    let b = open();
+    let mut w = a.write().unwrap();
+    w.set_meta("k", "committed").unwrap();
+    w.commit().unwrap();
+    let mut w = a.write().unwrap();
+    w.set_meta("k", "pending").unwrap();
+    let mut r = b.read().unwrap();
+    assert_eq!(r.meta("k").unwrap().as_deref(), Some("committed"));
+    w.commit().unwrap();
+    // The open read keeps its snapshot; the next one sees the commit.
+    assert_eq!(r.meta("k").unwrap().as_deref(), Some("committed"));
+    drop(r);
+    assert_eq!(
+        b.read().unwrap().meta("k").unwrap().as_deref(),
+        Some("pending")
+    );
+}
+
+/// Two replicas (two handles, each with its own connections) append events
+/// and rows at once: one gap-free log, every id distinct, the frontier
+/// agreeing with the stored leaves.
+fn concurrent_writers_keep_one_log(open: Open) {
+    const THREADS: usize = 4;
+    const EACH: usize = 25;
+    let stores: Vec<Arc<dyn MetadataStore>> = (0..2).map(|_| Arc::from(open())).collect();
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let s = Arc::clone(&stores[t % 2]);
+            std::thread::spawn(move || {
+                for i in 0..EACH {
+                    let mut w = s.write().unwrap();
+                    let id = w
+                        .insert_pipeline_run(&PipelineRunRecord {
+                            id: 0,
+                            pipeline: format!("p{t}"),
+                            status: "succeeded".into(),
+                            document: "{}".into(),
+                            digest: format!("d{t}-{i}"),
+                            started_at: Timestamp::now(),
+                            finished_at: Timestamp::now(),
+                            created_by: actor("ci"),
+                        })
+                        .unwrap();
+                    w.append_event(
+                        &actor("ci"),
+                        "pipeline.run",
+                        &format!("run {id}"),
+                        &json!({"t": t, "i": i}),
+                    )
+                    .unwrap();
+                    w.commit().unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut r = stores[0].read().unwrap();
+    let n = (THREADS * EACH) as u64;
+    let f = r.log_frontier().unwrap();
+    assert_eq!(f.size(), n);
+    assert_eq!(f.root(), merkle::root_of(&r.leaf_hashes(n).unwrap()));
+    let runs = r.pipeline_runs(None).unwrap();
+    let ids: std::collections::BTreeSet<u64> = runs.iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), THREADS * EACH);
+    assert_eq!(ids.iter().next_back(), Some(&n));
+    let events = r.events(&EventFilter::default()).unwrap();
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.seq, i as i64);
+    }
+}
+
+#[test]
+fn every_record_round_trips_on_every_backend() {
+    on_every_backend("every_record_round_trips", every_record_round_trips);
+}
+
+#[test]
+fn events_and_state_commit_together_on_every_backend() {
+    on_every_backend(
+        "events_and_state_commit_together",
+        events_and_state_commit_together_or_not_at_all,
+    );
+}
+
+#[test]
+fn a_read_sees_committed_state_only_on_every_backend() {
+    on_every_backend(
+        "a_read_sees_committed_state_only",
+        a_read_sees_committed_state_only,
+    );
+}
+
+#[test]
+fn concurrent_writers_keep_one_log_on_every_backend() {
+    on_every_backend(
+        "concurrent_writers_keep_one_log",
+        concurrent_writers_keep_one_log,
+    );
+}
+
+/// What only PostgreSQL has: a shared server that can hold other things,
+/// be created twice, or go away.
+#[test]
+fn postgres_refuses_what_is_not_its_store_and_recovers_from_a_restart() {
+    let Some(pg) = TestPostgres::start_or_skip("postgres_refuses") else {
+        return;
+    };
+    // Empty: open says how to create; create works once.
+    let loc = PgLocation::parse(&pg.database("fresh").unwrap()).unwrap();
+    let err = PgStore::open(&loc).err().unwrap().to_string();
+    assert!(err.contains("holds no Warden store"), "{err}");
+    let s = PgStore::create(&loc).unwrap();
+    let err = PgStore::create(&loc).err().unwrap().to_string();
+    assert!(err.contains("already holds a Warden store"), "{err}");
+    // Another application's tables.
+    let foreign = pg.database("foreign").unwrap();
+    let mut c = postgres::Client::connect(&foreign, postgres::NoTls).unwrap();
+    c.batch_execute("CREATE TABLE orders (id BIGINT)").unwrap();
+    let loc_f = PgLocation::parse(&foreign).unwrap();
+    let err = PgStore::create(&loc_f).err().unwrap().to_string();
+    assert!(err.contains("not a Warden store"), "{err}");
+    // A newer schema.
+    let newer = pg.database("newer").unwrap();
+    let loc_n = PgLocation::parse(&newer).unwrap();
+    drop(PgStore::create(&loc_n).unwrap());
+    let mut c = postgres::Client::connect(&newer, postgres::NoTls).unwrap();
+    c.batch_execute(&format!(
+        "UPDATE meta SET value = '{}' WHERE key = 'schema_version'",
+        SCHEMA_VERSION + 1
+    ))
+    .unwrap();
+    let err = PgStore::open(&loc_n).err().unwrap().to_string();
+    assert!(err.contains("newer than this warden"), "{err}");
+    // Wrong password: a clear error naming the server, not the password.
+    let wrong = PgLocation::parse(&pg.url().replacen("warden:", "warden:x", 1)).unwrap();
+    let err = PgStore::open(&wrong).err().unwrap().to_string();
+    assert!(err.contains("PostgreSQL at warden@127.0.0.1"), "{err}");
+    assert!(!err.contains(":x"), "{err}");
+
+    // A transaction with a failed statement cannot commit: PostgreSQL
+    // would turn that COMMIT into a silent rollback.
+    let mut w = s.write().unwrap();
+    w.insert_key(&key("k1")).unwrap();
+    w.commit().unwrap();
+    let mut w = s.write().unwrap();
+    w.set_meta("lost", "x").unwrap();
+    assert!(w.insert_key(&key("k1")).is_err());
+    let err = w
+        .commit()
+        .expect_err("an aborted transaction does not commit");
+    assert!(err.to_string().contains("rolled it back"), "{err}");
+    assert_eq!(s.read().unwrap().meta("lost").unwrap(), None);
+
+    // The server dies mid-transaction: the write fails, nothing is
+    // half-written, and the store works again once the server is back.
+    let mut w = s.write().unwrap();
+    w.append_event(&actor("ana"), "x.one", "a", &json!({}))
+        .unwrap();
+    w.commit().unwrap();
+    let mut w = s.write().unwrap();
+    w.append_event(&actor("ana"), "x.two", "b", &json!({}))
+        .unwrap();
+    pg.kill().unwrap();
+    let err = w.commit().expect_err("commit on a dead server fails");
+    assert!(err.to_string().contains("PostgreSQL"), "{err}");
+    assert!(s.read().is_err(), "no server, no read");
+    pg.restart().unwrap();
+    let mut r = s.read().unwrap();
+    assert_eq!(r.log_frontier().unwrap().size(), 1);
+    assert_eq!(
+        r.events(&EventFilter::default()).unwrap()[0].action,
+        "x.one"
+    );
+}
