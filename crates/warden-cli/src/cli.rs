@@ -71,23 +71,30 @@ pub struct ActingAs {
 pub enum Command {
     /// Create a workspace: warden.toml, the metadata store, blob store, keys and audit log
     #[command(
-        after_help = "Examples:\n  warden init\n  warden init ./credit-models --actor ana\n\nThe actor who runs init becomes the workspace's first admin. init never overwrites an existing workspace."
+        after_help = "Examples:\n  warden init\n  warden init ./credit-models --actor ana\n  PGPASSWORD=... warden init ./registry --store 'postgres://warden@db.internal/warden?sslmode=require'\n\nThe actor who runs init becomes the workspace's first admin. init never overwrites an existing workspace, and --store refuses a database that already holds a Warden store or other tables."
     )]
     Init {
         /// Directory to create the workspace in
         #[arg(default_value = ".")]
         dir: PathBuf,
+        /// Keep the metadata in this PostgreSQL database instead of .warden/warden.db
+        /// (no password in the URL: it goes into warden.toml; use PGPASSWORD)
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
         #[command(flatten)]
         acting: ActingAs,
     },
     /// Run every stage built so far on generated data, in a throwaway workspace
     #[command(
-        after_help = "Examples:\n  warden demo\n  warden demo --keep ./demo-ws   # keep the workspace to explore it afterwards"
+        after_help = "Examples:\n  warden demo\n  warden demo --keep ./demo-ws   # keep the workspace to explore it afterwards\n  PGPASSWORD=... warden demo --store postgres://warden@127.0.0.1/demo"
     )]
     Demo {
         /// Keep the workspace in DIR (which must not exist yet) instead of deleting it
         #[arg(long, value_name = "DIR")]
         keep: Option<PathBuf>,
+        /// Keep the demo's metadata in this (empty) PostgreSQL database, as `init --store` does
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
         #[command(flatten)]
         acting: ActingAs,
     },

@@ -6,6 +6,11 @@ use serde::Deserialize;
 
 use crate::Error;
 
+/// The example `[store] url` line of [`DEFAULT_CONFIG`], which `init
+/// --store` replaces with the real one.
+pub(crate) const STORE_URL_EXAMPLE: &str =
+    "# url = \"postgres://warden@db.internal:5432/warden?sslmode=require\"";
+
 /// The commented defaults `warden init` writes.
 pub const DEFAULT_CONFIG: &str = r#"# Warden workspace configuration.
 # Every setting is optional; the values shown commented out are the defaults.
@@ -32,6 +37,14 @@ pub const DEFAULT_CONFIG: &str = r#"# Warden workspace configuration.
 # Pin the SHA-256 of a dataset's source file: `warden data ingest` refuses
 # any other bytes under that name.
 # credit = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+[store]
+# Keep the metadata (registry, approvals, the audit log) in PostgreSQL
+# instead of .warden/warden.db, for several replicas sharing one registry.
+# No password here: it comes from PGPASSWORD, or set WARDEN_STORE_URL to the
+# whole connection string instead. The server's TLS certificate is verified
+# against PGSSLROOTCERT (a PEM bundle) or the Mozilla roots.
+# url = "postgres://warden@db.internal:5432/warden?sslmode=require"
 "#;
 
 /// Parsed `warden.toml`. Unknown settings are errors, so a typo never
@@ -51,6 +64,17 @@ pub struct Config {
     /// `[gates]`: environments and their gate policy.
     #[serde(default)]
     pub gates: GatesConfig,
+    /// `[store]`: where the metadata lives.
+    #[serde(default)]
+    pub store: StoreConfig,
+}
+
+/// `[store]`: where the metadata lives (default: `.warden/warden.db`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// A PostgreSQL connection string without a password.
+    pub url: Option<String>,
 }
 
 /// `[gates]`: environments and their gate policy.
@@ -138,6 +162,18 @@ impl Config {
         if let Some(p) = cfg.gates.data.take() {
             cfg.gates.data = Some(base.join(p));
         }
+        if let Some(url) = &cfg.store.url {
+            let loc = warden_store::PgLocation::parse(url).map_err(|e| Error::Config {
+                path: path.to_path_buf(),
+                message: format!("store.url: {e}"),
+            })?;
+            if loc.has_password() {
+                return Err(Error::Config {
+                    path: path.to_path_buf(),
+                    message: "store.url holds a password; remove it and set PGPASSWORD (or WARDEN_STORE_URL) instead".into(),
+                });
+            }
+        }
         if cfg.gates.environments.is_empty() {
             return Err(Error::Config {
                 path: path.to_path_buf(),
@@ -158,5 +194,19 @@ mod tests {
         assert!(c.policy.authz.is_none());
         assert_eq!(c.keys.pipeline, "pipeline");
         assert!(toml::from_str::<Config>("[policy]\nauthz_file = \"x\"\n").is_err());
+        assert!(c.store.url.is_none());
+        assert!(DEFAULT_CONFIG.contains(STORE_URL_EXAMPLE));
+    }
+
+    #[test]
+    fn a_store_url_with_a_password_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("warden.toml");
+        std::fs::write(&path, "[store]\nurl = \"postgres://w:pw@db/warden\"\n").unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains("PGPASSWORD"), "{err}");
+        assert!(!err.contains("pw@"), "{err}");
+        std::fs::write(&path, "[store]\nurl = \"postgres://w@db/warden\"\n").unwrap();
+        assert!(Config::load(&path).is_ok());
     }
 }

@@ -10,7 +10,6 @@ use crate::documents::DatasetManifest;
 use serde::Serialize;
 
 use warden_core::Action;
-use warden_store::MetadataStore;
 
 use crate::{Error, Workspace};
 

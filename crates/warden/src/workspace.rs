@@ -10,13 +10,13 @@ use warden_artifact::note::{Checkpoint, NoteSigner, NoteVerifier};
 use warden_core::{Action, ActorName, KeyName, RoleName, Timestamp, actions};
 use warden_policy::Authorizer;
 use warden_store::{
-    BlobStore, FsBlobStore, KeyRecord, MetadataStore, RoleGrant, SqliteStore, StoredCheckpoint,
-    WriteTx,
+    BlobStore, FsBlobStore, KeyRecord, MetadataStore, PgLocation, PgStore, RoleGrant, SqliteStore,
+    StoredCheckpoint, WriteTx,
 };
 use zeroize::Zeroizing;
 
 use crate::Error;
-use crate::config::{Config, DEFAULT_CONFIG};
+use crate::config::{Config, DEFAULT_CONFIG, STORE_URL_EXAMPLE};
 use crate::events;
 use crate::keys::KeyPurpose;
 use crate::ledger::{self, LogState};
@@ -49,13 +49,36 @@ pub struct OpenOptions {
     /// The user's own directory (personal approval keys, remembered
     /// checkpoints); default [`crate::user_dir`].
     pub user_dir: Option<PathBuf>,
+    /// At `init`: keep the metadata in this PostgreSQL database (a
+    /// connection string without a password, which `warden.toml` records)
+    /// instead of `.warden/warden.db`.
+    pub store_url: Option<String>,
+}
+
+/// `WARDEN_STORE_URL`: a PostgreSQL connection string (password allowed)
+/// that replaces `[store] url`, for deployments that keep it in a secret.
+pub const STORE_URL_ENV: &str = "WARDEN_STORE_URL";
+
+/// Where a workspace's metadata is, from the environment and `[store]`.
+fn store_location(configured: Option<&str>) -> Result<Option<PgLocation>, Error> {
+    let from_env = std::env::var(STORE_URL_ENV).ok().filter(|u| !u.is_empty());
+    let Some(url) = from_env.as_deref().or(configured) else {
+        return Ok(None);
+    };
+    let mut loc = PgLocation::parse(url)?;
+    if !loc.has_password() {
+        if let Ok(pw) = std::env::var("PGPASSWORD") {
+            loc.set_password(&pw);
+        }
+    }
+    Ok(Some(loc))
 }
 
 /// An opened workspace, acting as one actor.
 pub struct Workspace {
     root: PathBuf,
     config: Config,
-    store: SqliteStore,
+    store: Box<dyn MetadataStore>,
     blobs: FsBlobStore,
     authz: Mutex<Authorizer>,
     actor: ActorName,
@@ -88,13 +111,36 @@ impl Workspace {
                 path: dir.to_path_buf(),
             });
         }
+        // The database first: a server that cannot be reached, or that
+        // already holds a store, leaves no half-made workspace behind.
+        let pg = match &opts.store_url {
+            Some(url) => {
+                if PgLocation::parse(url)?.has_password() {
+                    return Err(Error::Invalid(
+                        "the store URL holds a password, which warden.toml would keep; remove it and set PGPASSWORD (or WARDEN_STORE_URL) instead".into(),
+                    ));
+                }
+                let loc = store_location(Some(url))?.ok_or_else(|| {
+                    Error::Invalid("no store URL".into())
+                })?;
+                Some(PgStore::create(&loc)?)
+            }
+            None => None,
+        };
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         fs::create_dir(&state).map_err(|e| Error::io(&state, e))?;
         let keys_dir = state.join("keys");
         create_private_dir(&keys_dir)?;
         let log_dir = state.join("log");
         fs::create_dir(&log_dir).map_err(|e| Error::io(&log_dir, e))?;
-        write_new(&config_path, DEFAULT_CONFIG.as_bytes())?;
+        let mut config_text = DEFAULT_CONFIG.to_string();
+        if let Some(url) = &opts.store_url {
+            config_text = config_text.replace(
+                STORE_URL_EXAMPLE,
+                &format!("url = {}", toml::Value::String(url.clone())),
+            );
+        }
+        write_new(&config_path, config_text.as_bytes())?;
         // A workspace is often a git repository too: its private state
         // (keys, the database, the blobs) stays out of commits unless someone
         // decides otherwise. An existing .gitignore is left as it is.
@@ -103,11 +149,14 @@ impl Workspace {
             write_new(&gitignore, GITIGNORE.as_bytes())?;
         }
 
-        let store = SqliteStore::create(&state.join(DB_FILE))?;
+        let store: Box<dyn MetadataStore> = match pg {
+            Some(pg) => Box::new(pg),
+            None => Box::new(SqliteStore::create(&state.join(DB_FILE))?),
+        };
         let blobs = FsBlobStore::open(state.join("blobs"))?;
         let ws = Workspace {
             root: dir.to_path_buf(),
-            config: Config::default(),
+            config: Config::load(&config_path)?,
             store,
             blobs,
             authz: Mutex::new(Authorizer::bundled()?),
@@ -247,7 +296,10 @@ impl Workspace {
             Some(p) => Authorizer::from_file(p)?,
             None => Authorizer::bundled()?,
         };
-        let store = SqliteStore::open(&state.join(DB_FILE))?;
+        let store: Box<dyn MetadataStore> = match store_location(config.store.url.as_deref())? {
+            Some(loc) => Box::new(PgStore::open(&loc)?),
+            None => Box::new(SqliteStore::open(&state.join(DB_FILE))?),
+        };
         let blobs = FsBlobStore::open(state.join("blobs"))?;
         Ok(Workspace {
             root: root.to_path_buf(),
@@ -280,8 +332,8 @@ impl Workspace {
         &self.config
     }
 
-    pub(crate) fn store(&self) -> &SqliteStore {
-        &self.store
+    pub(crate) fn store(&self) -> &dyn MetadataStore {
+        self.store.as_ref()
     }
 
     pub(crate) fn blobs(&self) -> &FsBlobStore {

@@ -33,8 +33,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         g.actor = Some(a.to_string());
     }
     match cli.command {
-        Command::Init { dir, .. } => init(&g, &dir),
-        Command::Demo { keep, .. } => crate::demo::run(&g, keep.as_deref()),
+        Command::Init { dir, store, .. } => init(&g, &dir, store),
+        Command::Demo { keep, store, .. } => crate::demo::run(&g, keep.as_deref(), store),
         Command::Roles(c) => roles::run(&g, c),
         Command::Keys(c) => keys::run(&g, c),
         Command::Audit(c) => audit::run(&g, c),
@@ -456,6 +456,7 @@ pub fn open_options() -> OpenOptions {
             .filter(|p| !p.is_empty())
             .map(Zeroizing::new),
         user_dir: None,
+        store_url: None,
     }
 }
 
@@ -477,9 +478,13 @@ pub fn workspace(g: &Global) -> Result<Workspace, Failure> {
     Ok(ws)
 }
 
-fn init(g: &Global, dir: &Path) -> Result<ExitCode, Failure> {
+fn init(g: &Global, dir: &Path, store: Option<String>) -> Result<ExitCode, Failure> {
     let actor = actor(g)?;
-    let ws = Workspace::init(dir, actor, &open_options())?;
+    let opts = OpenOptions {
+        store_url: store,
+        ..open_options()
+    };
+    let ws = Workspace::init(dir, actor, &opts)?;
     if g.json {
         output::json(&serde_json::json!({
             "workspace": ws.root().display().to_string(),

@@ -24,7 +24,7 @@ fn step(json: bool, title: &str) {
     }
 }
 
-pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
+pub fn run(g: &Global, keep: Option<&Path>, store: Option<String>) -> Result<ExitCode, Failure> {
     let (dir, _guard): (PathBuf, Option<tempfile::TempDir>) = match keep {
         Some(d) => {
             if d.exists() {
@@ -61,6 +61,7 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
     };
     let opts = OpenOptions {
         user_dir: Some(people.join("team")),
+        store_url: store,
         ..OpenOptions::default()
     };
     let mut summary = serde_json::Map::new();
@@ -109,7 +110,12 @@ pub fn run(g: &Global, keep: Option<&Path>) -> Result<ExitCode, Failure> {
             .and_then(|n| n.to_str())
             .unwrap_or("workspace")
     ));
-    let partner = Workspace::init(&partner_dir, name("pat", ActorName::new)?, &opts)?;
+    // The partner's workspace is theirs, on their machine: local storage.
+    let partner_opts = OpenOptions {
+        store_url: None,
+        ..opts.clone()
+    };
+    let partner = Workspace::init(&partner_dir, name("pat", ActorName::new)?, &partner_opts)?;
     // The partner's workspace is scaffolding: removed however the demo ends.
     let _partner_cleanup = RemoveOnDrop(partner_dir.clone());
     let partner_key =

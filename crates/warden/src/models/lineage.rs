@@ -4,7 +4,6 @@
 use serde::Serialize;
 use serde_json::Value;
 use warden_core::{Action, VersionRef};
-use warden_store::MetadataStore;
 
 use crate::{Error, Workspace};
 

@@ -6,7 +6,6 @@
 
 use serde_json::{Value, json};
 use warden_core::{Action, VersionRef};
-use warden_store::MetadataStore;
 
 use crate::{Error, Workspace};
 

@@ -6,7 +6,6 @@ use serde::Serialize;
 use warden_artifact::keys::SigningKey;
 use warden_artifact::model_signing::{self, ModelKey, ModelSigningError, Progress};
 use warden_core::{Action, KeyName, Timestamp};
-use warden_store::MetadataStore;
 
 use crate::events;
 use crate::{Error, Workspace};

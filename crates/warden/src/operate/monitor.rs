@@ -16,7 +16,6 @@ use warden_monitor::drift::{
     self, CurColumn, DriftReport, NumericRef, Pair, RefColumn, Thresholds,
 };
 use warden_monitor::evidently;
-use warden_store::MetadataStore;
 
 use crate::error::Error;
 use crate::workspace::Workspace;

@@ -12,7 +12,6 @@ use warden_artifact::package;
 use warden_core::{Action, ObjectName, VersionRef};
 use warden_ml::predictor::{InputKind, Predictor};
 use warden_ml::profile::{FeatureProfile, ReferenceProfile};
-use warden_store::MetadataStore;
 
 use crate::error::Error;
 use crate::events;

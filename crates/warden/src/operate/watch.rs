@@ -8,7 +8,7 @@
 use serde::Serialize;
 use serde_json::Value;
 use warden_core::{Action, ObjectName, Timestamp};
-use warden_store::{KeyHoldRecord, MetadataStore, MonitorPauseRecord, MonitorWindowRecord};
+use warden_store::{KeyHoldRecord, MonitorPauseRecord, MonitorWindowRecord};
 
 use crate::error::Error;
 use crate::events;

@@ -15,7 +15,7 @@ use warden_core::{
     Action, ActorName, KeyName, ObjectName, Timestamp, VersionRef, actions, canonical_json,
 };
 use warden_store::{
-    ApprovalRecord, KeyRecord, MetadataStore, ModelRecord, QuarantineRecord, StagePointer,
+    ApprovalRecord, KeyRecord, ModelRecord, QuarantineRecord, StagePointer,
 };
 
 use crate::events;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 use warden_core::{Action, Digest, Timestamp, VersionRef, actions, canonical_json};
 use warden_policy::Gate;
-use warden_store::{GateDecisionRecord, MetadataStore, ModelRecord, StagePointer};
+use warden_store::{GateDecisionRecord, ModelRecord, StagePointer};
 
 use crate::events;
 use crate::policy_input::{

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use warden_artifact::note::{Checkpoint, NoteVerifier};
 use warden_core::{Action, Digest};
 use warden_store::merkle::{self, Frontier, Hash};
-use warden_store::{EventFilter, MetadataStore, StoredEvent};
+use warden_store::{EventFilter, StoredEvent};
 
 use crate::{Error, Workspace};
 

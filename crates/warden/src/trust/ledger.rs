@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 use warden_core::{Digest, ObjectName, actions};
-use warden_store::{EvaluationRecord, MetadataStore, ReadTx, StoredEvent, merkle};
+use warden_store::{EvaluationRecord, ReadTx, StoredEvent, merkle};
 
 use crate::{Error, events};
 

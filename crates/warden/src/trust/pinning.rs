@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use warden_core::{Action, actions};
-use warden_store::MetadataStore;
 
 use crate::events;
 use crate::ledger::check_event_row;

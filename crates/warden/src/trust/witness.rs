@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use warden_artifact::keys::{Algorithm, SigningKey};
 use warden_artifact::note::{Checkpoint, CosignatureSigner, CosignatureVerifier};
-use warden_store::MetadataStore;
 
 use crate::workspace::write_atomic;
 use crate::{Error, VerifyOptions, Workspace};
