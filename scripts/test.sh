@@ -21,11 +21,17 @@
 # logistic regression, a random forest and two ColumnTransformer pipelines
 # with one string input per text column, on Adult, via skl2onnx) imported,
 # checked against scikit-learn's own predictions and evaluated; and
-# examples/titanic run as a pipeline (its trainer in a bubblewrap sandbox).
+# examples/titanic run as a pipeline (its trainer in a bubblewrap sandbox);
+# and the metadata store's conformance suite and the demo, two replicas and
+# a database restart on PostgreSQL (throwaway servers on 127.0.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The pipeline tests run training commands in bubblewrap (Debian's).
 ./scripts/ensure-bubblewrap.sh
+# The PostgreSQL conformance and end-to-end tests start throwaway servers
+# (scripts/postgres-temp.sh) from Debian's postgresql; WARDEN_SKIP_POSTGRES=1
+# skips them, loudly.
+./scripts/ensure-postgres.sh >/dev/null
 cargo test --workspace --locked "$@"
 # The pickle VM against CPython's own unpickler on generated opcode streams.
 ./scripts/pickle-differential.sh --count 20000 --seconds 120

@@ -120,9 +120,8 @@ impl Workspace {
                         "the store URL holds a password, which warden.toml would keep; remove it and set PGPASSWORD (or WARDEN_STORE_URL) instead".into(),
                     ));
                 }
-                let loc = store_location(Some(url))?.ok_or_else(|| {
-                    Error::Invalid("no store URL".into())
-                })?;
+                let loc = store_location(Some(url))?
+                    .ok_or_else(|| Error::Invalid("no store URL".into()))?;
                 Some(PgStore::create(&loc)?)
             }
             None => None,

@@ -357,6 +357,7 @@ impl Workspace {
             Some(p) if req.screen => Some(self.dataset_table(p)?),
             _ => None,
         };
+        let compared_with_previous = previous_table.is_some();
         let (key, key_created) = self.pseudonym_key()?;
         let spec = IngestSpec {
             csv: req.csv.clone(),
@@ -373,165 +374,183 @@ impl Workspace {
             drop_suspects: req.drop_suspects,
         };
         let out = warden_data::ingest(req.input, &spec)?;
-        let version = previous.as_ref().map_or(1, |p| p.version + 1);
-        let title = format!("{}@{version}", req.name);
-
         let (output_digest, _) = self
             .blobs()
             .put_with(&mut |w| warden_data::write::write_canonical(&out.table, w))?;
-        let report_json = canonical_json(&out.report)?;
-        let (report_digest, _) = self.blobs().put(&mut report_json.as_slice())?;
-        let markdown = warden_data::report::to_markdown(&out.report, &title);
-        let (report_md_digest, _) = self.blobs().put(&mut markdown.as_bytes())?;
-        let transform = TransformSpec {
-            csv: json!({"delimiter": char::from(req.csv.delimiter).to_string(), "trim": req.csv.trim, "missing": req.csv.missing, "max_field_bytes": req.csv.max_field_bytes}),
-            schema_digest: schema_digest.map(|d| d.to_string()),
-            pii_policy_digest: policy_digest.map(|d| d.to_string()),
-            pii_actions: serde_json::to_value(&out.report.pii.actions)?,
-            dropped: serde_json::to_value(&out.report.dropped)?,
-            screen: req.screen,
-            warden_version: env!("CARGO_PKG_VERSION").to_string(),
-        };
-        let transform_digest = Digest::of(&canonical_json(&transform)?);
-        let now = Timestamp::now();
-        let screen = out.report.screen.as_ref();
-        let manifest = DatasetManifest {
-            schema_version: SCHEMA_VERSION,
-            format: DATASET_FORMAT.to_string(),
-            name: req.name.to_string(),
-            version,
-            source: DatasetSource {
-                digest: out.report.source_digest.to_string(),
-                bytes: out.report.source_bytes,
-                rows: out.report.source_rows as u64,
-                name: req.source.to_string(),
-                pinned: is_pinned,
-            },
-            transform: DatasetTransform {
-                digest: transform_digest.to_string(),
-                spec: transform,
-            },
-            output: DatasetOutput {
-                digest: output_digest.to_string(),
-                format: TABLE_FORMAT.to_string(),
-                rows: out.table.rows as u64,
-                schema: out
-                    .report
-                    .output_columns
-                    .iter()
-                    .map(serde_json::to_value)
-                    .collect::<Result<_, _>>()?,
-            },
-            roles: DatasetRoles {
-                target: out.report.target.clone(),
-                id: out.report.id.clone(),
-                sensitive: out.report.sensitive.clone(),
-                features: out.report.features.clone(),
-            },
-            checks: DatasetChecks {
-                schema_valid: true,
-                pii: PiiCheck {
-                    detected: out
-                        .report
-                        .pii
-                        .detected
-                        .iter()
-                        .map(|e| e.as_str().to_string())
-                        .collect(),
-                    unmasked: out.report.pii.unmasked.clone(),
-                },
-                // Dropped suspects are not in the stored table.
-                suspect_fraction: screen.map(|s| {
-                    if out.report.dropped_suspects.is_some() {
-                        0.0
-                    } else {
-                        s.suspect_fraction
-                    }
-                }),
-                dropped_suspects: out.report.dropped_suspects.as_ref().map(|d| d.count as u64),
-                low_separability: screen
-                    .and_then(|s| s.label_noise.as_ref())
-                    .map(|l| l.low_separability),
-                label_noise: screen
-                    .and_then(|s| s.label_noise.as_ref())
-                    .map(|l| LabelNoiseCheck {
-                        estimate: l.estimated_noise_rate,
-                        interval: l.noise_interval,
-                        out_of_fold_auc: l.out_of_fold_auc,
-                        limit: req.max_label_noise,
-                    }),
-                relabelled: screen.map(|s| s.relabelled.count as u64),
-            },
-            report: ReportDigests {
-                json: report_digest.to_string(),
-                markdown: report_md_digest.to_string(),
-            },
-            lineage: DatasetLineage {
-                parents: vec![LineageParent {
-                    kind: "source".into(),
+        // The version is taken inside the write transaction: another
+        // ingest of the same name (another process, another replica) may
+        // have recorded one since `previous` was read. Then the manifest is
+        // made again for the next free version, unless the screen compared
+        // this table with the version it believed latest: that comparison
+        // is stale, and the ingest must run again.
+        let mut previous = previous;
+        loop {
+            let version = previous.as_ref().map_or(1, |p| p.version + 1);
+            let title = format!("{}@{version}", req.name);
+            let report_json = canonical_json(&out.report)?;
+            let (report_digest, _) = self.blobs().put(&mut report_json.as_slice())?;
+            let markdown = warden_data::report::to_markdown(&out.report, &title);
+            let (report_md_digest, _) = self.blobs().put(&mut markdown.as_bytes())?;
+            let transform = TransformSpec {
+                csv: json!({"delimiter": char::from(req.csv.delimiter).to_string(), "trim": req.csv.trim, "missing": req.csv.missing, "max_field_bytes": req.csv.max_field_bytes}),
+                schema_digest: schema_digest.map(|d| d.to_string()),
+                pii_policy_digest: policy_digest.map(|d| d.to_string()),
+                pii_actions: serde_json::to_value(&out.report.pii.actions)?,
+                dropped: serde_json::to_value(&out.report.dropped)?,
+                screen: req.screen,
+                warden_version: env!("CARGO_PKG_VERSION").to_string(),
+            };
+            let transform_digest = Digest::of(&canonical_json(&transform)?);
+            let now = Timestamp::now();
+            let screen = out.report.screen.as_ref();
+            let manifest = DatasetManifest {
+                schema_version: SCHEMA_VERSION,
+                format: DATASET_FORMAT.to_string(),
+                name: req.name.to_string(),
+                version,
+                source: DatasetSource {
                     digest: out.report.source_digest.to_string(),
-                }],
-                previous_version: previous
-                    .as_ref()
-                    .map(|p| format!("{}@{}", p.name, p.version)),
-            },
-            created_by: self.actor().to_string(),
-            created_at: now.as_str().to_string(),
-        };
-        let manifest_bytes = canonical_json(&manifest)?;
-        let (digest, _) = self.blobs().put(&mut manifest_bytes.as_slice())?;
-        let record = DatasetRecord {
-            name: req.name.clone(),
-            version,
-            digest: digest.to_string(),
-            source_digest: out.report.source_digest.to_string(),
-            output_digest: output_digest.to_string(),
-            rows: out.table.rows as u64,
-            report_digest: report_digest.to_string(),
-            report_md_digest: report_md_digest.to_string(),
-            manifest: String::from_utf8_lossy(&manifest_bytes).into_owned(),
-            created_by: self.actor().clone(),
-            created_at: now,
-        };
-        let mut tx = self.store().write()?;
-        if tx.dataset(&req.name, Some(version))?.is_some() {
-            return Err(Error::Conflict(format!(
-                "{title} was recorded concurrently; run the ingest again"
-            )));
+                    bytes: out.report.source_bytes,
+                    rows: out.report.source_rows as u64,
+                    name: req.source.to_string(),
+                    pinned: is_pinned,
+                },
+                transform: DatasetTransform {
+                    digest: transform_digest.to_string(),
+                    spec: transform,
+                },
+                output: DatasetOutput {
+                    digest: output_digest.to_string(),
+                    format: TABLE_FORMAT.to_string(),
+                    rows: out.table.rows as u64,
+                    schema: out
+                        .report
+                        .output_columns
+                        .iter()
+                        .map(serde_json::to_value)
+                        .collect::<Result<_, _>>()?,
+                },
+                roles: DatasetRoles {
+                    target: out.report.target.clone(),
+                    id: out.report.id.clone(),
+                    sensitive: out.report.sensitive.clone(),
+                    features: out.report.features.clone(),
+                },
+                checks: DatasetChecks {
+                    schema_valid: true,
+                    pii: PiiCheck {
+                        detected: out
+                            .report
+                            .pii
+                            .detected
+                            .iter()
+                            .map(|e| e.as_str().to_string())
+                            .collect(),
+                        unmasked: out.report.pii.unmasked.clone(),
+                    },
+                    // Dropped suspects are not in the stored table.
+                    suspect_fraction: screen.map(|s| {
+                        if out.report.dropped_suspects.is_some() {
+                            0.0
+                        } else {
+                            s.suspect_fraction
+                        }
+                    }),
+                    dropped_suspects: out.report.dropped_suspects.as_ref().map(|d| d.count as u64),
+                    low_separability: screen
+                        .and_then(|s| s.label_noise.as_ref())
+                        .map(|l| l.low_separability),
+                    label_noise: screen.and_then(|s| s.label_noise.as_ref()).map(|l| {
+                        LabelNoiseCheck {
+                            estimate: l.estimated_noise_rate,
+                            interval: l.noise_interval,
+                            out_of_fold_auc: l.out_of_fold_auc,
+                            limit: req.max_label_noise,
+                        }
+                    }),
+                    relabelled: screen.map(|s| s.relabelled.count as u64),
+                },
+                report: ReportDigests {
+                    json: report_digest.to_string(),
+                    markdown: report_md_digest.to_string(),
+                },
+                lineage: DatasetLineage {
+                    parents: vec![LineageParent {
+                        kind: "source".into(),
+                        digest: out.report.source_digest.to_string(),
+                    }],
+                    previous_version: previous
+                        .as_ref()
+                        .map(|p| format!("{}@{}", p.name, p.version)),
+                },
+                created_by: self.actor().to_string(),
+                created_at: now.as_str().to_string(),
+            };
+            let manifest_bytes = canonical_json(&manifest)?;
+            let (digest, _) = self.blobs().put(&mut manifest_bytes.as_slice())?;
+            let record = DatasetRecord {
+                name: req.name.clone(),
+                version,
+                digest: digest.to_string(),
+                source_digest: out.report.source_digest.to_string(),
+                output_digest: output_digest.to_string(),
+                rows: out.table.rows as u64,
+                report_digest: report_digest.to_string(),
+                report_md_digest: report_md_digest.to_string(),
+                manifest: String::from_utf8_lossy(&manifest_bytes).into_owned(),
+                created_by: self.actor().clone(),
+                created_at: now,
+            };
+            let mut tx = self.store().write()?;
+            let latest = tx.dataset(&req.name, None)?;
+            if latest.as_ref().map(|d| d.version) != previous.as_ref().map(|p| p.version) {
+                if compared_with_previous {
+                    return Err(Error::Conflict(format!(
+                        "{title} was recorded concurrently, after this ingest screened against {}; run the ingest again",
+                        previous.as_ref().map_or_else(
+                            || "no earlier version".to_string(),
+                            |p| format!("{}@{}", p.name, p.version)
+                        )
+                    )));
+                }
+                drop(tx);
+                previous = latest;
+                continue;
+            }
+            tx.insert_dataset(&record)?;
+            events::append(
+                &mut *tx,
+                self.actor(),
+                actions::DATA_INGEST,
+                &format!("dataset:{title}"),
+                &events::DatasetIngested {
+                    dataset: title.clone(),
+                    digest: record.digest.clone(),
+                    source_digest: record.source_digest.clone(),
+                    output_digest: record.output_digest.clone(),
+                    rows: record.rows,
+                    pii_detected: manifest.checks.pii.detected.clone(),
+                    pii_unmasked: manifest.checks.pii.unmasked.clone(),
+                    dropped: out
+                        .report
+                        .dropped
+                        .iter()
+                        .map(|d| d.column.clone())
+                        .collect(),
+                    suspect_fraction: screen.map(|s| s.suspect_fraction),
+                    dropped_suspects: out.report.dropped_suspects.as_ref().map(|d| d.count as u64),
+                    pseudonym_secret_created: key_created,
+                },
+            )?;
+            self.commit(tx)?;
+            let warnings = feature_warnings(&out.report);
+            return Ok(IngestOutcome {
+                dataset: DatasetInfo::from_record(&record)?,
+                report: out.report,
+                warnings,
+                markdown,
+            });
         }
-        tx.insert_dataset(&record)?;
-        events::append(
-            &mut *tx,
-            self.actor(),
-            actions::DATA_INGEST,
-            &format!("dataset:{title}"),
-            &events::DatasetIngested {
-                dataset: title.clone(),
-                digest: record.digest.clone(),
-                source_digest: record.source_digest.clone(),
-                output_digest: record.output_digest.clone(),
-                rows: record.rows,
-                pii_detected: manifest.checks.pii.detected.clone(),
-                pii_unmasked: manifest.checks.pii.unmasked.clone(),
-                dropped: out
-                    .report
-                    .dropped
-                    .iter()
-                    .map(|d| d.column.clone())
-                    .collect(),
-                suspect_fraction: screen.map(|s| s.suspect_fraction),
-                dropped_suspects: out.report.dropped_suspects.as_ref().map(|d| d.count as u64),
-                pseudonym_secret_created: key_created,
-            },
-        )?;
-        self.commit(tx)?;
-        let warnings = feature_warnings(&out.report);
-        Ok(IngestOutcome {
-            dataset: DatasetInfo::from_record(&record)?,
-            report: out.report,
-            warnings,
-            markdown,
-        })
     }
 
     pub(crate) fn find_dataset(&self, r: &VersionRef) -> Result<DatasetRecord, Error> {

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use base64::Engine as _;
 use hmac::{KeyInit, Mac};
 use warden_core::{Action, ActorName, KeyName, Timestamp};
-use warden_store::{ApiKeyRecord};
+use warden_store::ApiKeyRecord;
 use zeroize::Zeroizing;
 
 use crate::events;

@@ -14,9 +14,7 @@ use warden_artifact::model_signing::pae;
 use warden_core::{
     Action, ActorName, KeyName, ObjectName, Timestamp, VersionRef, actions, canonical_json,
 };
-use warden_store::{
-    ApprovalRecord, KeyRecord, ModelRecord, QuarantineRecord, StagePointer,
-};
+use warden_store::{ApprovalRecord, KeyRecord, ModelRecord, QuarantineRecord, StagePointer};
 
 use crate::events;
 use crate::{Error, Workspace};

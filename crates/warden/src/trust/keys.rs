@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::Serialize;
 use warden_artifact::keys::{Algorithm, PublicKey, SigningKey};
 use warden_core::{Action, KeyName, Timestamp, actions};
-use warden_store::{KeyRecord};
+use warden_store::KeyRecord;
 
 use crate::events;
 use crate::workspace::LOG_KEY;

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::json;
 use warden_core::{Action, ActorName, RoleName, Timestamp, actions};
-use warden_store::{RoleGrant};
+use warden_store::RoleGrant;
 
 use crate::events;
 use crate::{Error, Workspace};

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use hmac::Mac;
 use warden_core::{Action, KeyName, RoleName, Timestamp};
-use warden_store::{AccessTokenRecord};
+use warden_store::AccessTokenRecord;
 use zeroize::Zeroizing;
 
 use crate::events;

@@ -1,0 +1,277 @@
+//! End-to-end on PostgreSQL: the built `warden` binary with its metadata in
+//! a throwaway PostgreSQL server (`scripts/postgres-temp.sh`), as replicas
+//! sharing one registry and one audit log.
+// A test panics on a broken expectation; that is its way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use warden_store::testing::TestPostgres;
+
+/// The server's URL without its password (what `warden.toml` keeps) and
+/// the password (what `PGPASSWORD` carries).
+fn split_password(url: &str) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (userinfo, host) = rest.split_once('@').unwrap();
+    let (user, password) = userinfo.split_once(':').unwrap();
+    (format!("{scheme}://{user}@{host}"), password.to_string())
+}
+
+struct Pg {
+    server: TestPostgres,
+    url: String,
+    password: String,
+}
+
+fn pg(test: &str, database: &str) -> Option<Pg> {
+    let server = TestPostgres::start_or_skip(test)?;
+    let (url, password) = split_password(&server.database(database).unwrap());
+    Some(Pg {
+        server,
+        url,
+        password,
+    })
+}
+
+fn user_dir(actor: &str) -> PathBuf {
+    static BASE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| tempfile::tempdir().unwrap())
+        .path()
+        .join(actor)
+}
+
+fn warden(pg: &Pg, ws: &Path, actor: &str) -> Command {
+    let mut c = Command::cargo_bin("warden").unwrap();
+    c.current_dir(ws)
+        .env("WARDEN_ACTOR", actor)
+        .env("WARDEN_CONFIG_DIR", user_dir(actor))
+        .env("PGPASSWORD", &pg.password)
+        .env_remove("WARDEN_STORE_URL")
+        .env_remove("WARDEN_WORKSPACE")
+        .env_remove("WARDEN_KEY_PASSPHRASE");
+    c
+}
+
+fn out(c: &mut Command) -> (i32, String, String) {
+    let o = c.output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn ok(c: &mut Command) -> String {
+    let (code, stdout, stderr) = out(c);
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    stdout
+}
+
+fn json(c: &mut Command) -> serde_json::Value {
+    serde_json::from_str(&ok(c.arg("--json"))).unwrap()
+}
+
+fn count_events(pg: &Pg, action: &str) -> i64 {
+    let url = format!("{}", pg.server.database("registry").unwrap());
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.query_one(
+        "SELECT COUNT(*) FROM audit_events WHERE action = $1",
+        &[&action],
+    )
+    .unwrap()
+    .get(0)
+}
+
+#[test]
+fn the_demo_runs_on_postgres_and_its_log_verifies_there() {
+    let Some(pg) = pg("the_demo_runs_on_postgres", "demo") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let kept = tmp.path().join("demo");
+    ok(warden(&pg, tmp.path(), "ana").args([
+        "demo",
+        "--keep",
+        kept.to_str().unwrap(),
+        "--store",
+        &pg.url,
+    ]));
+    // Nothing of the registry is on disk: it is all in the server.
+    assert!(!kept.join(".warden/warden.db").exists());
+    let v = json(warden(&pg, &kept, "aud").args(["audit", "verify"]));
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(v["events"].as_u64().unwrap() > 50, "{v}");
+    // Without the password the workspace cannot be opened, and says why.
+    let (code, _, stderr) = out(warden(&pg, &kept, "aud")
+        .env_remove("PGPASSWORD")
+        .args(["audit", "verify"]));
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("PostgreSQL at warden@127.0.0.1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&pg.password), "{stderr}");
+}
+
+/// A second replica of a workspace: the same configuration and keys, the
+/// blob store shared (as a shared volume would), the metadata in the same
+/// PostgreSQL database.
+fn replica(of: &Path, at: &Path) {
+    std::fs::create_dir_all(at.join(".warden")).unwrap();
+    std::fs::copy(of.join("warden.toml"), at.join("warden.toml")).unwrap();
+    for sub in ["keys", "log"] {
+        let from = of.join(".warden").join(sub);
+        let to = at.join(".warden").join(sub);
+        std::fs::create_dir_all(&to).unwrap();
+        for e in std::fs::read_dir(&from).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+    std::os::unix::fs::symlink(of.join(".warden/blobs"), at.join(".warden/blobs")).unwrap();
+}
+
+#[test]
+fn two_replicas_promote_and_ingest_at_once_into_one_consistent_log() {
+    let Some(pg) = pg("two_replicas", "registry") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    ok(warden(&pg, tmp.path(), "ana").args(["init", "a", "--store", &pg.url]));
+    ok(warden(&pg, &a, "ana").args(["keys", "generate", "pipeline"]));
+    ok(warden(&pg, &a, "ana").args(["roles", "grant", "sam", "ml-engineer"]));
+    ok(warden(&pg, &a, "ana").args(["roles", "grant", "dana", "data-engineer"]));
+    ok(warden(&pg, &a, "ana").args([
+        "example",
+        "credit",
+        "--rows",
+        "600",
+        "--seed",
+        "3",
+        "--out",
+        "credit.csv",
+    ]));
+    let ingest = |ws: &Path, name: &str| {
+        let mut c = warden(&pg, ws, "dana");
+        c.args([
+            "data",
+            "ingest",
+            a.join("credit.csv").to_str().unwrap(),
+            "--name",
+            name,
+            "--target",
+            "approved",
+            "--id",
+            "customer_id",
+            "--sensitive",
+            "sex",
+            "--no-screen",
+        ]);
+        c
+    };
+    ok(&mut ingest(&a, "credit"));
+    ok(warden(&pg, &a, "sam").args(["train", "--dataset", "credit@1", "--name", "credit"]));
+    ok(warden(&pg, &a, "sam").args(["train", "--dataset", "credit@1", "--name", "credit"]));
+    replica(&a, &b);
+
+    // Replica a moves the dev pointer back and forth while both replicas
+    // ingest new versions of one dataset: every call must succeed, and
+    // every version number is taken once.
+    const N: usize = 12;
+    std::thread::scope(|s| {
+        let promoter = s.spawn(|| {
+            for i in 0..N {
+                let version = format!("credit@{}", 1 + i % 2);
+                ok(warden(&pg, &a, "sam").args(["promote", &version, "--to", "dev"]));
+                ok(&mut ingest(&a, "shared"));
+            }
+        });
+        let ingester = s.spawn(|| {
+            for _ in 0..N {
+                ok(&mut ingest(&b, "shared"));
+            }
+        });
+        promoter.join().unwrap();
+        ingester.join().unwrap();
+    });
+
+    // One log, seen the same from both replicas, with every event.
+    assert_eq!(count_events(&pg, "model.promote"), N as i64);
+    assert_eq!(count_events(&pg, "data.ingest"), 1 + 2 * N as i64);
+    let va = json(warden(&pg, &a, "ana").args(["audit", "verify"]));
+    let vb = json(warden(&pg, &b, "ana").args(["audit", "verify"]));
+    assert_eq!(va["ok"], true, "{va}");
+    assert_eq!(va["root"], vb["root"], "{va}\n{vb}");
+    let versions = json(warden(&pg, &b, "dana").args(["data", "list"]));
+    let shared = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["name"] == "shared")
+        .count();
+    assert_eq!(shared, 2 * N, "{versions}");
+    // The pointer agrees with the last promotion.
+    let last = format!("credit@{}", 1 + (N - 1) % 2);
+    let shown = ok(warden(&pg, &b, "sam").args(["model", "show", &last]));
+    assert!(shown.contains("dev"), "{shown}");
+}
+
+#[test]
+fn the_database_going_away_mid_run_is_a_clear_error_and_nothing_half_written() {
+    let Some(pg) = pg("the_database_going_away", "registry") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    ok(warden(&pg, tmp.path(), "ana").args(["init", "ws", "--store", &pg.url]));
+    ok(warden(&pg, &ws, "ana").args(["roles", "grant", "sam", "ml-engineer"]));
+    let before = json(warden(&pg, &ws, "ana").args(["audit", "verify"]));
+
+    pg.server.kill().unwrap();
+    let (code, stdout, stderr) =
+        out(warden(&pg, &ws, "ana").args(["roles", "grant", "kim", "approver"]));
+    assert_ne!(code, 0, "{stdout}");
+    assert!(
+        stderr.contains("PostgreSQL at warden@127.0.0.1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    pg.server.restart().unwrap();
+    let after = json(warden(&pg, &ws, "ana").args(["audit", "verify"]));
+    assert_eq!(after["ok"], true, "{after}");
+    assert_eq!(
+        after["events"], before["events"],
+        "nothing was half-written"
+    );
+    ok(warden(&pg, &ws, "ana").args(["roles", "grant", "kim", "approver"]));
+    let roles = ok(warden(&pg, &ws, "ana").args(["roles", "list"]));
+    assert!(roles.contains("kim"), "{roles}");
+}
+
+#[test]
+fn init_refuses_a_password_in_the_url_and_a_database_already_in_use() {
+    let Some(pg) = pg("init_refuses", "registry") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let with_password = pg
+        .url
+        .replacen("warden@", &format!("warden:{}@", pg.password), 1);
+    let (code, _, stderr) =
+        out(warden(&pg, tmp.path(), "ana").args(["init", "x", "--store", &with_password]));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("PGPASSWORD"), "{stderr}");
+    assert!(!stderr.contains(&pg.password), "{stderr}");
+    assert!(!tmp.path().join("x").exists(), "nothing made");
+
+    ok(warden(&pg, tmp.path(), "ana").args(["init", "one", "--store", &pg.url]));
+    let (code, _, stderr) =
+        out(warden(&pg, tmp.path(), "ana").args(["init", "two", "--store", &pg.url]));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("already holds a Warden store"), "{stderr}");
+    assert!(!tmp.path().join("two").exists(), "nothing made");
+}
