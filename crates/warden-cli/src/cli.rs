@@ -246,6 +246,17 @@ pub enum Command {
         #[command(flatten)]
         acting: ActingAs,
     },
+    /// Move this workspace's metadata (registry, approvals, the audit log) into PostgreSQL
+    #[command(
+        after_help = "Examples:\n  cat > scale.toml <<'EOF'\n  [store]\n  url = \"postgres://warden@db.internal:5432/warden?sslmode=require\"\n  EOF\n  PGPASSWORD=... warden migrate --to scale.toml\n\nThe database must be empty. Every table is copied as stored (the audit log is moved, not\nreplayed), then read back from both stores and compared, and the log's root must match.\nOnly then does warden.toml point at PostgreSQL; the new store's first event of its own,\nworkspace.migrate, records the move. .warden/warden.db is left untouched (the way back:\nremove [store] url). The blob store and keys stay where they are. Needs the admin role."
+    )]
+    Migrate {
+        /// A TOML file whose [store] url names the PostgreSQL database (no password: PGPASSWORD)
+        #[arg(long, value_name = "CONFIG")]
+        to: PathBuf,
+        #[command(flatten)]
+        acting: ActingAs,
+    },
     /// A STRIDE-LM threat model of this workspace: a risk register from its facts
     #[command(
         after_help = "Examples:\n  warden threat-model\n  warden threat-model --format csv > risks.csv\n  warden threat-model --format json\n\nEach threat (spoofing, tampering, repudiation, information disclosure, denial of service,\nelevation of privilege, lateral movement) gets a likelihood and impact from 1 to 3 and either\nthe control that mitigates it, with the evidence found in the workspace, or \"open\"."

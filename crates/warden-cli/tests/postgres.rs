@@ -73,7 +73,7 @@ fn json(c: &mut Command) -> serde_json::Value {
 }
 
 fn count_events(pg: &Pg, action: &str) -> i64 {
-    let url = format!("{}", pg.server.database("registry").unwrap());
+    let url = pg.server.database("registry").unwrap();
     let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     c.query_one(
         "SELECT COUNT(*) FROM audit_events WHERE action = $1",
@@ -204,7 +204,8 @@ fn two_replicas_promote_and_ingest_at_once_into_one_consistent_log() {
     let va = json(warden(&pg, &a, "ana").args(["audit", "verify"]));
     let vb = json(warden(&pg, &b, "ana").args(["audit", "verify"]));
     assert_eq!(va["ok"], true, "{va}");
-    assert_eq!(va["root"], vb["root"], "{va}\n{vb}");
+    assert!(va["root_hash"].is_string(), "{va}");
+    assert_eq!(va["root_hash"], vb["root_hash"], "{va}\n{vb}");
     let versions = json(warden(&pg, &b, "dana").args(["data", "list"]));
     let shared = versions
         .as_array()
@@ -274,4 +275,102 @@ fn init_refuses_a_password_in_the_url_and_a_database_already_in_use() {
     assert_ne!(code, 0);
     assert!(stderr.contains("already holds a Warden store"), "{stderr}");
     assert!(!tmp.path().join("two").exists(), "nothing made");
+}
+
+#[test]
+fn a_local_workspace_migrates_into_postgres_with_its_log_intact() {
+    let Some(pg) = pg("a_local_workspace_migrates", "registry") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    // A local workspace with some history.
+    ok(warden(&pg, tmp.path(), "ana").args(["init", "ws"]));
+    ok(warden(&pg, &ws, "ana").args(["keys", "generate", "pipeline"]));
+    ok(warden(&pg, &ws, "ana").args(["roles", "grant", "sam", "ml-engineer"]));
+    ok(warden(&pg, &ws, "ana").args(["roles", "grant", "dana", "data-engineer"]));
+    ok(warden(&pg, &ws, "ana").args([
+        "example",
+        "credit",
+        "--rows",
+        "500",
+        "--seed",
+        "5",
+        "--out",
+        "credit.csv",
+    ]));
+    ok(warden(&pg, &ws, "dana").args([
+        "data",
+        "ingest",
+        "credit.csv",
+        "--name",
+        "credit",
+        "--target",
+        "approved",
+        "--id",
+        "customer_id",
+        "--sensitive",
+        "sex",
+        "--no-screen",
+    ]));
+    ok(warden(&pg, &ws, "sam").args(["train", "--dataset", "credit@1", "--name", "credit"]));
+    ok(warden(&pg, &ws, "sam").args(["promote", "credit@1", "--to", "dev"]));
+    let target = tmp.path().join("scale.toml");
+    std::fs::write(&target, format!("[store]\nurl = \"{}\"\n", pg.url)).unwrap();
+    // Only an admin moves the workspace (the refusal is logged locally).
+    let (code, _, stderr) =
+        out(warden(&pg, &ws, "sam").args(["migrate", "--to", target.to_str().unwrap()]));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("workspace.migrate"), "{stderr}");
+    let before = json(warden(&pg, &ws, "ana").args(["audit", "verify"]));
+    let db = std::fs::read(ws.join(".warden/warden.db")).unwrap();
+
+    let m = json(warden(&pg, &ws, "ana").args(["migrate", "--to", target.to_str().unwrap()]));
+    assert_eq!(m["copy"]["log_size"], before["events"], "{m}");
+    assert_eq!(m["copy"]["log_root"], before["root_hash"], "{m}");
+    // The SQLite file is left as it was; the workspace now reads PostgreSQL.
+    assert_eq!(std::fs::read(ws.join(".warden/warden.db")).unwrap(), db);
+    let toml = std::fs::read_to_string(ws.join("warden.toml")).unwrap();
+    assert!(toml.contains(&format!("url = \"{}\"", pg.url)), "{toml}");
+    let after = json(warden(&pg, &ws, "ana").args(["audit", "verify"]));
+    assert_eq!(after["ok"], true, "{after}");
+    assert_eq!(
+        after["events"].as_u64().unwrap(),
+        before["events"].as_u64().unwrap() + 1
+    );
+    assert_eq!(count_events(&pg, "workspace.migrate"), 1);
+    // The registry carries on where it was.
+    let shown = ok(warden(&pg, &ws, "sam").args(["model", "show", "credit@1"]));
+    assert!(shown.contains("dev"), "{shown}");
+    ok(warden(&pg, &ws, "sam").args(["train", "--dataset", "credit@1", "--name", "credit"]));
+    ok(warden(&pg, &ws, "sam").args(["promote", "credit@2", "--to", "dev"]));
+    // Twice is refused: the workspace is already there.
+    let (code, _, stderr) =
+        out(warden(&pg, &ws, "ana").args(["migrate", "--to", target.to_str().unwrap()]));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("already in PostgreSQL"), "{stderr}");
+}
+
+#[test]
+fn a_migration_into_a_database_in_use_changes_nothing() {
+    let Some(pg) = pg("a_migration_into_a_database_in_use", "registry") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    ok(warden(&pg, tmp.path(), "ana").args(["init", "other", "--store", &pg.url]));
+    ok(warden(&pg, tmp.path(), "ana").args(["init", "local"]));
+    let local = tmp.path().join("local");
+    let toml = std::fs::read_to_string(local.join("warden.toml")).unwrap();
+    let target = tmp.path().join("scale.toml");
+    std::fs::write(&target, format!("[store]\nurl = \"{}\"\n", pg.url)).unwrap();
+    let (code, _, stderr) =
+        out(warden(&pg, &local, "ana").args(["migrate", "--to", target.to_str().unwrap()]));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("already holds a Warden store"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(local.join("warden.toml")).unwrap(),
+        toml
+    );
+    let v = json(warden(&pg, &local, "ana").args(["audit", "verify"]));
+    assert_eq!(v["ok"], true, "{v}");
 }

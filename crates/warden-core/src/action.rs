@@ -139,6 +139,8 @@ actions! {
     TokenList => "token.list",
     /// Revoke one of one's own personal access tokens.
     TokenRevoke => "token.revoke",
+    /// Move the workspace's metadata into another store.
+    WorkspaceMigrate => "workspace.migrate",
 }
 
 impl Action {

@@ -38,6 +38,8 @@ impl AuditEvent {
 pub mod actions {
     /// A workspace was created (its first event).
     pub const WORKSPACE_INIT: &str = "workspace.init";
+    /// The workspace's metadata moved into another store (PostgreSQL).
+    pub const WORKSPACE_MIGRATE: &str = "workspace.migrate";
     /// A role was granted to an actor.
     pub const ROLES_GRANT: &str = "roles.grant";
     /// A role was revoked from an actor.

@@ -40,6 +40,7 @@ actions := {
 	"scan.record",
 	"serve.metrics", "serve.predict", "serve.run",
 	"token.create", "token.list", "token.revoke",
+	"workspace.migrate",
 }
 
 # The roles of people (and of keys acting for people). Each may read the

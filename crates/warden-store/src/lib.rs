@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 mod blob;
+mod copy;
 mod error;
 pub mod merkle;
 mod postgres;
@@ -37,6 +38,7 @@ mod sql;
 mod sqlite;
 
 pub use blob::{BlobStore, FsBlobStore};
+pub use copy::{CopiedTable, CopyReport, copy_sqlite_to_postgres};
 pub use error::StoreError;
 pub use postgres::{PgLocation, PgStore};
 pub use records::{

@@ -298,19 +298,30 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// A write transaction: READ COMMITTED, after the writers' lock.
+    pub(crate) fn begin_write(&self) -> Result<PgTx<'_>, StoreError> {
+        self.begin(&format!(
+            "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+        ))
+    }
+
+    /// A read transaction: one REPEATABLE READ snapshot.
+    pub(crate) fn begin_read(&self) -> Result<PgTx<'_>, StoreError> {
+        self.begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    }
+}
+
 impl MetadataStore for PgStore {
     fn write(&self) -> Result<Box<dyn WriteTx + '_>, StoreError> {
-        let begin = format!(
-            "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
-        );
         Ok(Box::new(SqlTx {
-            session: self.begin(&begin)?,
+            session: self.begin_write()?,
         }))
     }
 
     fn read(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {
         Ok(Box::new(SqlTx {
-            session: self.begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?,
+            session: self.begin_read()?,
         }))
     }
 }
@@ -357,7 +368,7 @@ fn tls_connector(
 
 /// One transaction on a pooled connection; the connection goes back to
 /// the pool when the transaction ends (rolled back unless committed).
-struct PgTx<'a> {
+pub(crate) struct PgTx<'a> {
     store: &'a PgStore,
     conn: Option<PgConn>,
     done: bool,

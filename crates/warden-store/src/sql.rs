@@ -83,6 +83,11 @@ impl Row {
         Row { cells }
     }
 
+    /// The row's values, in column order.
+    pub(crate) fn into_cells(self) -> Vec<Cell> {
+        self.cells
+    }
+
     fn take(&mut self, i: usize) -> Result<Cell, StoreError> {
         match self.cells.get_mut(i) {
             Some(c) => Ok(std::mem::replace(c, Cell::Null)),

@@ -114,7 +114,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn begin(&self, sql: &str) -> Result<SqliteTx<'_>, StoreError> {
+    pub(crate) fn begin(&self, sql: &str) -> Result<SqliteTx<'_>, StoreError> {
         let conn = self.lock();
         conn.execute_batch(sql)
             .map_err(|e| corrupt_or_sql(&self.path, e))?;
@@ -198,7 +198,7 @@ impl MetadataStore for SqliteStore {
 
 /// One transaction on the store's connection, which it holds locked until
 /// it ends. `read` hands it out as a [`ReadTx`], `write` as a [`WriteTx`].
-struct SqliteTx<'a> {
+pub(crate) struct SqliteTx<'a> {
     conn: MutexGuard<'a, Connection>,
     done: bool,
     path: &'a Path,

@@ -533,3 +533,65 @@ fn postgres_refuses_what_is_not_its_store_and_recovers_from_a_restart() {
         "x.one"
     );
 }
+
+/// A workspace's SQLite file moves into PostgreSQL verbatim: every table,
+/// the log with its events and checkpoints, and the ids.
+#[test]
+fn a_sqlite_store_copies_into_postgres_exactly() {
+    let Some(pg) = TestPostgres::start_or_skip("a_sqlite_store_copies") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.db");
+    drop(SqliteStore::create(&path).unwrap());
+    let p = path.clone();
+    let open: Open = Arc::new(move || Box::new(SqliteStore::open(&p).unwrap()));
+    every_record_round_trips(Arc::clone(&open));
+    events_and_state_commit_together_or_not_at_all(open);
+    let src = SqliteStore::open(&path).unwrap();
+    let mut w = src.write().unwrap();
+    let f = w.log_frontier().unwrap();
+    w.insert_checkpoint(&StoredCheckpoint {
+        size: f.size(),
+        root_hash: hex::encode(f.root()),
+        note: "origin\n2\nroot\n\n— sig\n".into(),
+        time: Timestamp::now(),
+    })
+    .unwrap();
+    w.commit().unwrap();
+
+    let loc = PgLocation::parse(&pg.database("moved").unwrap()).unwrap();
+    let dst = PgStore::create(&loc).unwrap();
+    let report = copy_sqlite_to_postgres(&src, &dst).unwrap();
+    assert_eq!(report.log_size, 2);
+    let rows = |t: &str| report.tables.iter().find(|x| x.table == t).unwrap().rows;
+    assert_eq!(rows("audit_events"), 2);
+    assert_eq!(rows("models"), 2);
+
+    let (mut a, mut b) = (src.read().unwrap(), dst.read().unwrap());
+    assert_eq!(a.models().unwrap(), b.models().unwrap());
+    assert_eq!(a.keys().unwrap(), b.keys().unwrap());
+    assert_eq!(a.api_keys().unwrap(), b.api_keys().unwrap());
+    assert_eq!(a.key_holds().unwrap(), b.key_holds().unwrap());
+    assert_eq!(a.access_tokens().unwrap(), b.access_tokens().unwrap());
+    assert_eq!(a.checkpoints().unwrap(), b.checkpoints().unwrap());
+    assert_eq!(
+        a.events(&EventFilter::default()).unwrap(),
+        b.events(&EventFilter::default()).unwrap()
+    );
+    assert_eq!(
+        a.meta("workspace_id").unwrap(),
+        b.meta("workspace_id").unwrap()
+    );
+    drop((a, b));
+    // The copy goes on from where the source stopped: the next id and the
+    // next event number follow the copied ones.
+    let mut w = dst.write().unwrap();
+    assert_eq!(
+        w.append_event(&actor("ana"), "x.three", "t", &json!({}))
+            .unwrap()
+            .seq,
+        2
+    );
+    w.commit().unwrap();
+}

@@ -11,6 +11,9 @@ use crate::Error;
 pub(crate) const STORE_URL_EXAMPLE: &str =
     "# url = \"postgres://warden@db.internal:5432/warden?sslmode=require\"";
 
+/// The header of the `[store]` table.
+pub(crate) const CONFIG_STORE_HEADER: &str = "[store]";
+
 /// The commented defaults `warden init` writes.
 pub const DEFAULT_CONFIG: &str = r#"# Warden workspace configuration.
 # Every setting is optional; the values shown commented out are the defaults.

@@ -370,6 +370,22 @@ pub struct WorkspaceCreated {
     pub pseudonym_secret: String,
 }
 
+/// `workspace.migrate`: the metadata moved into another store, verbatim;
+/// the first event the new store records after the copied ones.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkspaceMigrated {
+    /// The store the metadata came from (`sqlite:.warden/warden.db`).
+    pub from: String,
+    /// The store it moved to (`postgres:USER@HOST:PORT/DB`, no password).
+    pub to: String,
+    /// Events copied: the log's size before this event.
+    pub copied_events: u64,
+    /// The copied log's root (hex), equal in both stores.
+    pub copied_root: String,
+    /// Rows copied, by table (every table compared after the copy).
+    pub rows: std::collections::BTreeMap<String, u64>,
+}
+
 /// `authz.denied`: an action the caller's roles do not allow.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Denied {
@@ -626,6 +642,9 @@ pub enum Payload {
     /// `workspace.init`.
     #[serde(rename = "workspace.init")]
     WorkspaceInit(WorkspaceCreated),
+    /// `workspace.migrate`.
+    #[serde(rename = "workspace.migrate")]
+    WorkspaceMigrate(WorkspaceMigrated),
     /// `authz.denied`.
     #[serde(rename = "authz.denied")]
     AuthzDenied(Denied),

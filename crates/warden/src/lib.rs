@@ -90,6 +90,7 @@ pub use monitor::{
     drift_profile, drift_tables, drift_with,
 };
 pub use monitor_html::{drift_html, drift_markdown, drift_tests_text};
+pub use operate::migrate::MigrateOutcome;
 pub use pinning::{AUTHZ_SCOPE, Pin, PinStatus, Registered};
 pub use predict::{PredictedRow, Predictions, threads};
 pub use release::policy_input;

@@ -29,7 +29,7 @@ pub const CONFIG_FILE: &str = "warden.toml";
 pub(crate) const LOG_KEY: &str = "log";
 /// The secret that keys PII pseudonyms, in `.warden/keys/`.
 pub(crate) const PSEUDONYM_SECRET: &str = "pseudonym.key";
-const DB_FILE: &str = "warden.db";
+pub(crate) const DB_FILE: &str = "warden.db";
 /// What `init` writes to a new `.gitignore`.
 const GITIGNORE: &str = "\
 # Warden workspace state that must not be committed: private keys, the
@@ -59,26 +59,41 @@ pub struct OpenOptions {
 /// that replaces `[store] url`, for deployments that keep it in a secret.
 pub const STORE_URL_ENV: &str = "WARDEN_STORE_URL";
 
-/// Where a workspace's metadata is, from the environment and `[store]`.
-fn store_location(configured: Option<&str>) -> Result<Option<PgLocation>, Error> {
-    let from_env = std::env::var(STORE_URL_ENV).ok().filter(|u| !u.is_empty());
+/// Where a workspace's metadata is: `WARDEN_STORE_URL` (when `use_env`),
+/// else `[store] url`, with the password from `PGPASSWORD` if the URL has
+/// none; `None` for the workspace's own SQLite file.
+pub(crate) fn store_location(
+    configured: Option<&str>,
+    use_env: bool,
+) -> Result<Option<PgLocation>, Error> {
+    let from_env = std::env::var(STORE_URL_ENV)
+        .ok()
+        .filter(|u| use_env && !u.is_empty());
     let Some(url) = from_env.as_deref().or(configured) else {
         return Ok(None);
     };
     let mut loc = PgLocation::parse(url)?;
-    if !loc.has_password() {
-        if let Ok(pw) = std::env::var("PGPASSWORD") {
-            loc.set_password(&pw);
-        }
+    if !loc.has_password()
+        && let Ok(pw) = std::env::var("PGPASSWORD")
+    {
+        loc.set_password(&pw);
     }
     Ok(Some(loc))
+}
+
+/// Where the metadata is kept.
+enum Store {
+    /// `.warden/warden.db`.
+    Sqlite(SqliteStore),
+    /// `[store] url` or `WARDEN_STORE_URL`.
+    Postgres(Box<PgStore>),
 }
 
 /// An opened workspace, acting as one actor.
 pub struct Workspace {
     root: PathBuf,
     config: Config,
-    store: Box<dyn MetadataStore>,
+    store: Store,
     blobs: FsBlobStore,
     authz: Mutex<Authorizer>,
     actor: ActorName,
@@ -120,7 +135,7 @@ impl Workspace {
                         "the store URL holds a password, which warden.toml would keep; remove it and set PGPASSWORD (or WARDEN_STORE_URL) instead".into(),
                     ));
                 }
-                let loc = store_location(Some(url))?
+                let loc = store_location(Some(url), false)?
                     .ok_or_else(|| Error::Invalid("no store URL".into()))?;
                 Some(PgStore::create(&loc)?)
             }
@@ -148,9 +163,9 @@ impl Workspace {
             write_new(&gitignore, GITIGNORE.as_bytes())?;
         }
 
-        let store: Box<dyn MetadataStore> = match pg {
-            Some(pg) => Box::new(pg),
-            None => Box::new(SqliteStore::create(&state.join(DB_FILE))?),
+        let store = match pg {
+            Some(pg) => Store::Postgres(Box::new(pg)),
+            None => Store::Sqlite(SqliteStore::create(&state.join(DB_FILE))?),
         };
         let blobs = FsBlobStore::open(state.join("blobs"))?;
         let ws = Workspace {
@@ -188,7 +203,7 @@ impl Workspace {
         )?;
 
         let now = Timestamp::now();
-        let mut tx = ws.store.write()?;
+        let mut tx = ws.store().write()?;
         tx.set_meta("workspace_id", &hex::encode(id))?;
         tx.set_meta("log_origin", &origin)?;
         tx.set_meta("log_vkey", &vkey)?;
@@ -295,9 +310,9 @@ impl Workspace {
             Some(p) => Authorizer::from_file(p)?,
             None => Authorizer::bundled()?,
         };
-        let store: Box<dyn MetadataStore> = match store_location(config.store.url.as_deref())? {
-            Some(loc) => Box::new(PgStore::open(&loc)?),
-            None => Box::new(SqliteStore::open(&state.join(DB_FILE))?),
+        let store = match store_location(config.store.url.as_deref(), true)? {
+            Some(loc) => Store::Postgres(Box::new(PgStore::open(&loc)?)),
+            None => Store::Sqlite(SqliteStore::open(&state.join(DB_FILE))?),
         };
         let blobs = FsBlobStore::open(state.join("blobs"))?;
         Ok(Workspace {
@@ -332,7 +347,27 @@ impl Workspace {
     }
 
     pub(crate) fn store(&self) -> &dyn MetadataStore {
-        self.store.as_ref()
+        match &self.store {
+            Store::Sqlite(s) => s,
+            Store::Postgres(s) => s.as_ref(),
+        }
+    }
+
+    /// The workspace's own SQLite store, unless its metadata is elsewhere.
+    pub(crate) fn sqlite_store(&self) -> Option<&SqliteStore> {
+        match &self.store {
+            Store::Sqlite(s) => Some(s),
+            Store::Postgres(_) => None,
+        }
+    }
+
+    /// Options that open this workspace again as it is opened now.
+    pub(crate) fn reopen_options(&self) -> OpenOptions {
+        OpenOptions {
+            passphrase: self.passphrase.clone(),
+            user_dir: self.user_dir.clone(),
+            store_url: None,
+        }
     }
 
     pub(crate) fn blobs(&self) -> &FsBlobStore {
@@ -361,7 +396,7 @@ impl Workspace {
             )
         })?;
         let id = self
-            .store
+            .store()
             .read()?
             .meta("workspace_id")?
             .ok_or_else(|| Error::Verification("the workspace has no id".into()))?;
@@ -412,7 +447,7 @@ impl Workspace {
         if decision.allowed {
             return Ok(());
         }
-        let mut tx = self.store.write()?;
+        let mut tx = self.store().write()?;
         events::append(
             &mut *tx,
             &self.actor,
@@ -456,7 +491,7 @@ impl Workspace {
         model: Option<(&warden_core::ObjectName, u64)>,
     ) -> Error {
         let recorded = (|| -> Result<(), Error> {
-            let mut tx = self.store.write()?;
+            let mut tx = self.store().write()?;
             events::append(
                 &mut *tx,
                 &self.actor,
@@ -604,7 +639,7 @@ impl Workspace {
         &self,
         action: Action,
     ) -> Result<Vec<warden_core::RoleName>, Error> {
-        let mut tx = self.store.read()?;
+        let mut tx = self.store().read()?;
         let mut per_holder = Vec::with_capacity(1 + self.groups.len());
         for holder in std::iter::once(&self.actor).chain(self.groups.iter()) {
             per_holder.push((holder, tx.roles_of(holder)?));
@@ -685,7 +720,7 @@ impl Workspace {
     /// The log's checkpoint signer verifier, from the workspace record.
     pub(crate) fn log_verifier(&self) -> Result<NoteVerifier, Error> {
         let vkey =
-            self.store.read()?.meta("log_vkey")?.ok_or_else(|| {
+            self.store().read()?.meta("log_vkey")?.ok_or_else(|| {
                 Error::Verification("the workspace has no log verifier key".into())
             })?;
         Ok(NoteVerifier::from_vkey(&vkey)?)

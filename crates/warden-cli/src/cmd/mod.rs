@@ -183,6 +183,31 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 tls_client_ca,
             },
         ),
+        Command::Migrate { to, .. } => {
+            let ws = workspace(&g)?;
+            let m = ws.migrate_store(&to)?;
+            if g.json {
+                output::json(&m)?;
+            } else {
+                println!("Migrated the metadata to PostgreSQL at {}", m.to);
+                for t in &m.copy.tables {
+                    println!("  {:<20} {:>8} rows", t.table, t.rows);
+                }
+                println!(
+                    "  audit log            {} events, root {} (equal in both stores)",
+                    m.copy.log_size, m.copy.log_root
+                );
+                println!(
+                    "  recorded             event {} (workspace.migrate)",
+                    m.event_seq
+                );
+                println!(
+                    "warden.toml now names the new store; {} is no longer used (keep it as the way back).",
+                    m.old_database
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::ThreatModel { format, .. } => {
             let risks = workspace(&g)?.threat_model()?;
             if g.json || format == "json" {
@@ -391,7 +416,8 @@ fn acting_as(c: &Command) -> Option<&str> {
         | Command::Serve { acting, .. }
         | Command::Hub(crate::cli::HubCmd::Serve { acting, .. })
         | Command::Lineage { acting, .. }
-        | Command::ThreatModel { acting, .. } => acting,
+        | Command::ThreatModel { acting, .. }
+        | Command::Migrate { acting, .. } => acting,
         Command::Monitor(
             crate::cli::MonitorCmd::Drift { acting, .. }
             | crate::cli::MonitorCmd::Pause { acting, .. }

@@ -2,6 +2,7 @@
 //! drift, and the monitor's responses.
 
 pub(crate) mod apikey;
+pub(crate) mod migrate;
 pub(crate) mod monitor;
 pub(crate) mod monitor_html;
 pub(crate) mod respond;

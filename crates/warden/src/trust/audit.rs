@@ -811,7 +811,6 @@ mod tests {
     use warden_core::ActorName;
 
     use crate::{OpenOptions, Workspace};
-    use warden_store::MetadataStore;
 
     /// A workspace whose log holds `batches` of appended events, with a
     /// signed checkpoint after each batch.
