@@ -246,9 +246,9 @@ pub enum Command {
         #[command(flatten)]
         acting: ActingAs,
     },
-    /// Move this workspace's metadata (registry, approvals, the audit log) into PostgreSQL
+    /// Move this workspace's metadata into PostgreSQL and/or its blobs into S3-compatible storage
     #[command(
-        after_help = "Examples:\n  cat > scale.toml <<'EOF'\n  [store]\n  url = \"postgres://warden@db.internal:5432/warden?sslmode=require\"\n  EOF\n  PGPASSWORD=... warden migrate --to scale.toml\n\nThe database must be empty. Every table is copied as stored (the audit log is moved, not\nreplayed), then read back from both stores and compared, and the log's root must match.\nOnly then does warden.toml point at PostgreSQL; the new store's first event of its own,\nworkspace.migrate, records the move. .warden/warden.db is left untouched (the way back:\nremove [store] url). The blob store and keys stay where they are. Needs the admin role."
+        after_help = "Examples:\n  cat > scale.toml <<'EOF'\n  [store]\n  url = \"postgres://warden@db.internal:5432/warden?sslmode=require\"\n  [blobs]\n  url = \"s3://models-bucket/warden\"\n  EOF\n  PGPASSWORD=... AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... warden migrate --to scale.toml\n\nThe database must be empty. Every blob is copied and read back with its digest checked.\nEvery table is copied as stored (the audit log is moved, not replayed), then read back from\nboth stores and compared, and the log's root must match. Only then does warden.toml name the\nnew stores; the workspace.migrate event records the move. .warden/warden.db and\n.warden/blobs/ are left untouched (the way back: remove the new settings). Keys stay in\n.warden/keys/. Either table alone moves only that part. Needs the admin role."
     )]
     Migrate {
         /// A TOML file whose [store] url names the PostgreSQL database (no password: PGPASSWORD)

@@ -374,3 +374,40 @@ fn a_migration_into_a_database_in_use_changes_nothing() {
     let v = json(warden(&pg, &local, "ana").args(["audit", "verify"]));
     assert_eq!(v["ok"], true, "{v}");
 }
+
+#[test]
+fn a_row_changed_in_postgres_is_caught_by_audit_verify() {
+    let Some(pg) = pg("a_row_changed_in_postgres", "registry") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    ok(warden(&pg, tmp.path(), "ana").args(["init", "ws", "--store", &pg.url]));
+    ok(warden(&pg, &ws, "ana").args(["roles", "grant", "sam", "ml-engineer"]));
+    let url = pg.server.database("registry").unwrap();
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+
+    // A role granted by a row, without its event: refused and reported.
+    c.batch_execute(
+        "INSERT INTO role_grants (actor, role, granted_by, time) \
+         VALUES ('eve', 'admin', 'ana', '2026-01-01T00:00:00.000000Z')",
+    )
+    .unwrap();
+    let (code, stdout, _) = out(warden(&pg, &ws, "ana").args(["audit", "verify", "--json"]));
+    assert_eq!(code, 5, "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(v["state_disagreements"].as_u64().unwrap() >= 1, "{v}");
+    let (code, _, stderr) = out(warden(&pg, &ws, "eve").args(["roles", "grant", "eve2", "admin"]));
+    assert_ne!(code, 0, "the forged grant gives eve nothing: {stderr}");
+    c.batch_execute("DELETE FROM role_grants WHERE actor = 'eve'")
+        .unwrap();
+
+    // An event rewritten in place: the tree no longer matches its checkpoints.
+    c.batch_execute("UPDATE audit_events SET actor = 'eve' WHERE seq = 1")
+        .unwrap();
+    let (code, stdout, _) = out(warden(&pg, &ws, "ana").args(["audit", "verify", "--json"]));
+    assert_eq!(code, 5, "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["first_bad_index"], 1, "{v}");
+}

@@ -112,6 +112,28 @@ impl FsBlobStore {
         Ok(removed)
     }
 
+    /// Every stored blob's digest, sorted (files under `sha256/` whose
+    /// names are not a digest in the right place are skipped: a store
+    /// holds only what it wrote there).
+    pub fn digests(&self) -> Result<Vec<Digest>, StoreError> {
+        let mut out = Vec::new();
+        let base = self.root.join("sha256");
+        for a in read_dir_names(&base)? {
+            for b in read_dir_names(&base.join(&a))? {
+                for name in read_dir_names(&base.join(&a).join(&b))? {
+                    if let Ok(d) = Digest::from_hex(&name)
+                        && name.get(..2) == Some(a.as_str())
+                        && name.get(2..4) == Some(b.as_str())
+                    {
+                        out.push(d);
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|d| d.hex());
+        Ok(out)
+    }
+
     /// Where the blob with this digest lives.
     pub fn path_of(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
@@ -154,7 +176,24 @@ impl<W: Write> Write for HashingWriter<W> {
 }
 
 /// Creates `dir` and any missing parents, its owner's only (0700 on Unix).
-fn create_private_dirs(dir: &Path) -> Result<(), StoreError> {
+/// The names in a directory (none if it does not exist).
+fn read_dir_names(dir: &Path) -> Result<Vec<String>, StoreError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io(dir, e)),
+    };
+    let mut out = Vec::new();
+    for e in entries {
+        let e = e.map_err(|e| StoreError::io(dir, e))?;
+        if let Some(n) = e.file_name().to_str() {
+            out.push(n.to_string());
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn create_private_dirs(dir: &Path) -> Result<(), StoreError> {
     let mut b = fs::DirBuilder::new();
     b.recursive(true);
     #[cfg(unix)]

@@ -64,6 +64,20 @@ pub enum StoreError {
         /// What is wrong with it.
         detail: String,
     },
+    /// The S3 blob store answered with an error, or could not be reached.
+    #[error("blob store ({location}): {detail}")]
+    S3 {
+        /// The bucket, prefix and endpoint.
+        location: String,
+        /// What failed, with the client's message.
+        detail: String,
+    },
+    /// An S3 blob store that cannot be set up as configured.
+    #[error("blob store: {detail}")]
+    S3Config {
+        /// What is wrong.
+        detail: String,
+    },
     /// A stored row whose values do not decode (a wrong type, an invalid
     /// name or timestamp): the database was changed outside Warden.
     #[error("metadata database: a stored row does not decode: {0}")]

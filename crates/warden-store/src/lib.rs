@@ -34,6 +34,7 @@ pub mod merkle;
 mod postgres;
 mod queries;
 mod records;
+mod s3;
 mod sql;
 mod sqlite;
 
@@ -47,6 +48,7 @@ pub use records::{
     MonitorPauseRecord, MonitorWindowRecord, PipelineRunRecord, QuarantineRecord, RoleGrant,
     ScanRecord, StagePointer, StoredCheckpoint, StoredEvent,
 };
+pub use s3::{MULTIPART_THRESHOLD, S3BlobStore, S3Location};
 pub use sqlite::SqliteStore;
 
 /// The schema version this build writes and understands.
@@ -435,6 +437,21 @@ pub mod testing {
     impl TestPostgres {
         /// Starts a server, unless `WARDEN_SKIP_POSTGRES=1` asks to skip.
         pub fn start() -> Result<Self, TestPostgresError> {
+            Self::start_with(None)
+        }
+
+        /// Starts a server that also speaks TLS with this certificate and
+        /// key (PEM files).
+        pub fn start_with_tls(
+            cert: &std::path::Path,
+            key: &std::path::Path,
+        ) -> Result<Self, TestPostgresError> {
+            Self::start_with(Some((cert, key)))
+        }
+
+        fn start_with(
+            tls: Option<(&std::path::Path, &std::path::Path)>,
+        ) -> Result<Self, TestPostgresError> {
             if std::env::var("WARDEN_SKIP_POSTGRES").as_deref() == Ok("1") {
                 return Err(TestPostgresError::Skipped);
             }
@@ -446,9 +463,12 @@ pub mod testing {
                 std::process::id(),
                 N.fetch_add(1, Ordering::Relaxed)
             ));
-            let out = Command::new(script())
-                .arg("start")
-                .arg(&dir)
+            let mut cmd = Command::new(script());
+            cmd.arg("start").arg(&dir);
+            if let Some((cert, key)) = tls {
+                cmd.env("PG_TLS_CERT", cert).env("PG_TLS_KEY", key);
+            }
+            let out = cmd
                 .output()
                 .map_err(|e| TestPostgresError::Failed(format!("{}: {e}", script().display())))?;
             if !out.status.success() {
@@ -513,10 +533,12 @@ pub mod testing {
         /// Starts a stopped server again on the same port.
         pub fn restart(&self) -> Result<(), String> {
             let port = std::fs::read_to_string(self.dir.join("port")).map_err(|e| e.to_string())?;
+            let tls = std::fs::read_to_string(self.dir.join("tls")).unwrap_or_default();
             let opts = format!(
-                "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=200",
+                "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=200 {}",
                 port.trim(),
-                self.dir.display()
+                self.dir.display(),
+                tls.trim()
             );
             let log = self.dir.join("server.log");
             let log = log.to_string_lossy();
@@ -547,6 +569,84 @@ pub mod testing {
             } else {
                 Err(String::from_utf8_lossy(&out.stderr).into_owned())
             }
+        }
+    }
+
+    /// A running S3-protocol test server (`scripts/s3-temp.sh`: moto's
+    /// standalone server) with one bucket; stopped and removed on drop.
+    pub struct TestS3 {
+        dir: PathBuf,
+        endpoint: String,
+        bucket: String,
+    }
+
+    impl TestS3 {
+        /// Starts a server with `bucket`, or, with `WARDEN_SKIP_S3=1`, says
+        /// so loudly on stderr and returns `None`; any other failure panics.
+        pub fn start_or_skip(test: &str, bucket: &str) -> Option<Self> {
+            if std::env::var("WARDEN_SKIP_S3").as_deref() == Ok("1") {
+                eprintln!("SKIPPED {test}: WARDEN_SKIP_S3=1, no S3 test server");
+                return None;
+            }
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "warden-s3-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let out = Command::new(script().with_file_name("s3-temp.sh"))
+                .arg("start")
+                .arg(&dir)
+                .arg(bucket)
+                .output();
+            match out {
+                Ok(o) if o.status.success() => Some(TestS3 {
+                    dir,
+                    endpoint: String::from_utf8_lossy(&o.stdout).trim().to_string(),
+                    bucket: bucket.to_string(),
+                }),
+                Ok(o) => panic!(
+                    "{test}: could not start an S3 test server (set WARDEN_SKIP_S3=1 to skip): {}",
+                    String::from_utf8_lossy(&o.stderr)
+                ),
+                Err(e) => panic!("{test}: could not run scripts/s3-temp.sh: {e}"),
+            }
+        }
+
+        /// `http://127.0.0.1:PORT`.
+        pub fn endpoint(&self) -> &str {
+            &self.endpoint
+        }
+
+        /// The bucket made at start.
+        pub fn bucket(&self) -> &str {
+            &self.bucket
+        }
+
+        /// Stops the server (as a crash would); the data is gone with it.
+        pub fn kill(&self) {
+            if let Ok(pid) = std::fs::read_to_string(self.dir.join("pid")) {
+                let _ = Command::new("kill").arg(pid.trim()).output();
+            }
+        }
+
+        /// Test credentials in the environment variables the AWS tools
+        /// read (moto accepts any), for a child process.
+        pub fn credentials() -> [(&'static str, &'static str); 3] {
+            [
+                ("AWS_ACCESS_KEY_ID", "warden-test"),
+                ("AWS_SECRET_ACCESS_KEY", "warden-test-secret"),
+                ("AWS_REGION", "us-east-1"),
+            ]
+        }
+    }
+
+    impl Drop for TestS3 {
+        fn drop(&mut self) {
+            let _ = Command::new(script().with_file_name("s3-temp.sh"))
+                .arg("stop")
+                .arg(&self.dir)
+                .output();
         }
     }
 

@@ -13,11 +13,14 @@
 //! each statement after the lock sees every commit before it. Reads are
 //! REPEATABLE READ, READ ONLY: one consistent snapshot, no lock.
 //!
-//! **TLS.** `sslmode=disable` connects in the clear; `prefer` (the default)
-//! and `require` use TLS when the server offers it (`require`: or fail),
-//! and the server's certificate is always verified: against the PEM
-//! bundle in `PGSSLROOTCERT` when it is set (a private CA, as managed
-//! databases use), else against the Mozilla roots compiled in.
+//! **TLS.** Only an explicit `sslmode=disable` connects in the clear. Any
+//! other mode, the default `prefer` included, requires TLS: libpq's
+//! `prefer` falls back to plain text when the server (or someone on the
+//! path) answers that it has no TLS, which would let a network attacker
+//! strip it. The server's certificate is always verified: against the PEM
+//! bundle named by `sslrootcert` in the connection string or by
+//! `PGSSLROOTCERT` (a private CA, as managed databases use), else against
+//! the Mozilla roots compiled in.
 //!
 //! **Connections.** A store keeps up to [`POOL_SIZE`] idle connections and
 //! their prepared statements; a connection that broke is dropped, and the
@@ -50,12 +53,79 @@ pub const POOL_SIZE: usize = 8;
 pub struct PgLocation {
     config: Config,
     shown: String,
+    /// libpq's `sslrootcert`: a PEM bundle of the CAs to trust.
+    root_cert: Option<std::path::PathBuf>,
+}
+
+/// Takes libpq's `sslrootcert` out of a connection string (the client
+/// library does not know it): from a URL's query, or a `key=value` word.
+fn take_root_cert(url: &str) -> (String, Option<std::path::PathBuf>) {
+    const KEY: &str = "sslrootcert=";
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let Some((base, query)) = url.split_once('?') else {
+            return (url.to_string(), None);
+        };
+        let mut root = None;
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|p| match p.strip_prefix(KEY) {
+                Some(v) => {
+                    root = Some(std::path::PathBuf::from(percent_decode(v)));
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        let rest = if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        (rest, root)
+    } else {
+        let mut root = None;
+        let kept: Vec<&str> = url
+            .split_whitespace()
+            .filter(|w| match w.strip_prefix(KEY) {
+                Some(v) => {
+                    root = Some(std::path::PathBuf::from(v));
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        (kept.join(" "), root)
+    }
+}
+
+/// `%XX` escapes of a URL query value (anything else is kept as it is).
+fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let (Some(&h), Some(&l)) = (bytes.get(i + 1), bytes.get(i + 2))
+            && let (Some(h), Some(l)) = (hex(h), hex(l))
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl PgLocation {
-    /// Parses a connection string.
+    /// Parses a connection string (libpq's `sslrootcert` included).
     pub fn parse(url: &str) -> Result<Self, StoreError> {
-        let config = Config::from_str(url).map_err(|e| StoreError::PostgresSchema {
+        let (url, root_cert) = take_root_cert(url);
+        let config = Config::from_str(&url).map_err(|e| StoreError::PostgresSchema {
             location: "(unparsed)".into(),
             detail: format!("not a PostgreSQL connection string: {e}"),
         })?;
@@ -73,7 +143,11 @@ impl PgLocation {
             config.get_user().unwrap_or("?"),
             config.get_dbname().unwrap_or("?"),
         );
-        Ok(PgLocation { config, shown })
+        Ok(PgLocation {
+            config,
+            shown,
+            root_cert,
+        })
     }
 
     /// Whether the connection string carries a password.
@@ -153,12 +227,16 @@ impl PgStore {
     }
 
     fn new(location: &PgLocation) -> Result<Self, StoreError> {
+        let mut location = location.clone();
         let tls = match location.config.get_ssl_mode() {
             postgres::config::SslMode::Disable => None,
-            _ => Some(tls_connector(location)?),
+            _ => {
+                location.config.ssl_mode(postgres::config::SslMode::Require);
+                Some(tls_connector(&location)?)
+            }
         };
         Ok(PgStore {
-            location: location.clone(),
+            location,
             tls,
             idle: Mutex::new(Vec::new()),
         })
@@ -334,7 +412,12 @@ fn tls_connector(
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
-    match std::env::var_os("PGSSLROOTCERT") {
+    let root_cert = location
+        .root_cert
+        .clone()
+        .map(std::ffi::OsString::from)
+        .or_else(|| std::env::var_os("PGSSLROOTCERT"));
+    match root_cert {
         Some(path) => {
             let certs =
                 CertificateDer::pem_file_iter(&path).map_err(|e| StoreError::PostgresSchema {
@@ -557,6 +640,23 @@ mod tests {
             "SELECT a FROM t WHERE x = $1 AND ($2 IS NULL OR y = $2) AND z = '?'"
         );
         assert_eq!(dollar_placeholders("?10, ?11"), "$10, $11");
+    }
+
+    #[test]
+    fn sslrootcert_is_taken_out_of_either_form() {
+        let (u, r) =
+            take_root_cert("postgres://w@h/db?sslmode=require&sslrootcert=%2Fetc%2Fca.pem&x=1");
+        assert_eq!(u, "postgres://w@h/db?sslmode=require&x=1");
+        assert_eq!(r.as_deref(), Some(std::path::Path::new("/etc/ca.pem")));
+        let (u, r) = take_root_cert("postgres://w@h/db?sslrootcert=/ca.pem");
+        assert_eq!((u.as_str(), r.is_some()), ("postgres://w@h/db", true));
+        let (u, r) = take_root_cert("host=h user=w sslrootcert=/ca.pem dbname=d");
+        assert_eq!(u, "host=h user=w dbname=d");
+        assert_eq!(r.as_deref(), Some(std::path::Path::new("/ca.pem")));
+        let (u, r) = take_root_cert("postgres://w@h/db");
+        assert_eq!((u.as_str(), r), ("postgres://w@h/db", None));
+        assert_eq!(percent_decode("a%20b%zz%4"), "a b%zz%4");
+        assert_eq!(percent_decode("é%"), "é%");
     }
 
     #[test]

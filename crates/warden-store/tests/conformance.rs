@@ -595,3 +595,119 @@ fn a_sqlite_store_copies_into_postgres_exactly() {
     );
     w.commit().unwrap();
 }
+
+/// A self-signed CA and a server certificate for 127.0.0.1 it signed.
+fn test_ca(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=warden test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.crt"),
+        dir.join("server.key"),
+    )
+}
+
+/// TLS to the database: verified against the named CA, required unless
+/// `sslmode=disable` says otherwise (no silent fallback to plain text).
+#[test]
+fn postgres_over_tls_is_verified_and_never_downgraded() {
+    if std::env::var("WARDEN_SKIP_POSTGRES").as_deref() == Ok("1") {
+        eprintln!("SKIPPED postgres_over_tls: WARDEN_SKIP_POSTGRES=1");
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, crt, key) = test_ca(certs.path());
+    let pg = TestPostgres::start_with_tls(&crt, &key).unwrap_or_else(|e| panic!("{e:?}"));
+    let plain = pg.url().replace("sslmode=disable", "sslmode=require");
+    let with_ca = format!("{plain}&sslrootcert={}", ca.display());
+    // The server takes TLS only (hostssl): connecting proves TLS was used.
+    let s = PgStore::create(&PgLocation::parse(&with_ca).unwrap()).unwrap();
+    let mut w = s.write().unwrap();
+    w.set_meta("k", "over tls").unwrap();
+    w.commit().unwrap();
+    // The default mode (prefer) is taken as require, with the same checks.
+    let default_mode = with_ca.replace("sslmode=require&", "");
+    assert!(!default_mode.contains("sslmode"), "{default_mode}");
+    let s = PgStore::open(&PgLocation::parse(&default_mode).unwrap()).unwrap();
+    assert_eq!(
+        s.read().unwrap().meta("k").unwrap().as_deref(),
+        Some("over tls")
+    );
+    // A certificate from a CA nobody named is refused.
+    let err = PgStore::open(&PgLocation::parse(&plain).unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("PostgreSQL at"), "{err}");
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+
+    // A server without TLS: the default mode refuses to talk in the clear;
+    // only an explicit sslmode=disable does.
+    let clear = TestPostgres::start().unwrap_or_else(|e| panic!("{e:?}"));
+    let url = clear.url().replace("?sslmode=disable", "");
+    let err = PgStore::create(&PgLocation::parse(&url).unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("PostgreSQL at"), "{err}");
+    assert!(PgStore::create(&PgLocation::parse(clear.url()).unwrap()).is_ok());
+}

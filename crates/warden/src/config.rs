@@ -6,14 +6,6 @@ use serde::Deserialize;
 
 use crate::Error;
 
-/// The example `[store] url` line of [`DEFAULT_CONFIG`], which `init
-/// --store` replaces with the real one.
-pub(crate) const STORE_URL_EXAMPLE: &str =
-    "# url = \"postgres://warden@db.internal:5432/warden?sslmode=require\"";
-
-/// The header of the `[store]` table.
-pub(crate) const CONFIG_STORE_HEADER: &str = "[store]";
-
 /// The commented defaults `warden init` writes.
 pub const DEFAULT_CONFIG: &str = r#"# Warden workspace configuration.
 # Every setting is optional; the values shown commented out are the defaults.
@@ -48,6 +40,16 @@ pub const DEFAULT_CONFIG: &str = r#"# Warden workspace configuration.
 # whole connection string instead. The server's TLS certificate is verified
 # against PGSSLROOTCERT (a PEM bundle) or the Mozilla roots.
 # url = "postgres://warden@db.internal:5432/warden?sslmode=require"
+
+[blobs]
+# Keep datasets, models and reports in S3-compatible object storage instead
+# of .warden/blobs/ (`warden migrate --to` moves them there). Credentials
+# come from the environment as the AWS tools read them (AWS_ACCESS_KEY_ID
+# and AWS_SECRET_ACCESS_KEY, a web identity token, the instance role), never
+# from this file. Every read is checked against its digest.
+# url = "s3://models-bucket/warden"
+# endpoint = "https://s3.internal:9000"   # storage other than AWS
+# region = "eu-west-1"
 "#;
 
 /// Parsed `warden.toml`. Unknown settings are errors, so a typo never
@@ -70,6 +72,37 @@ pub struct Config {
     /// `[store]`: where the metadata lives.
     #[serde(default)]
     pub store: StoreConfig,
+    /// `[blobs]`: where datasets, models and reports live.
+    #[serde(default)]
+    pub blobs: BlobsConfig,
+}
+
+/// `[blobs]`: where the blobs live (default: `.warden/blobs/`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobsConfig {
+    /// `s3://BUCKET/PREFIX` of S3-compatible object storage.
+    pub url: Option<String>,
+    /// The server's `https://` endpoint, for storage other than AWS
+    /// (plain `http://` only to a server on 127.0.0.1).
+    pub endpoint: Option<String>,
+    /// The region (default: `AWS_REGION`, else `us-east-1`).
+    pub region: Option<String>,
+}
+
+impl BlobsConfig {
+    /// The S3 location, if the blobs are in S3.
+    pub fn s3(&self) -> Result<Option<warden_store::S3Location>, warden_store::StoreError> {
+        match &self.url {
+            None => Ok(None),
+            Some(url) => warden_store::S3Location::parse(
+                url,
+                self.endpoint.as_deref(),
+                self.region.as_deref(),
+            )
+            .map(Some),
+        }
+    }
 }
 
 /// `[store]`: where the metadata lives (default: `.warden/warden.db`).
@@ -177,6 +210,16 @@ impl Config {
                 });
             }
         }
+        if cfg.blobs.url.is_none() && (cfg.blobs.endpoint.is_some() || cfg.blobs.region.is_some()) {
+            return Err(Error::Config {
+                path: path.to_path_buf(),
+                message: "blobs.endpoint and blobs.region need blobs.url".into(),
+            });
+        }
+        cfg.blobs.s3().map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            message: format!("blobs.url: {e}"),
+        })?;
         if cfg.gates.environments.is_empty() {
             return Err(Error::Config {
                 path: path.to_path_buf(),
@@ -198,7 +241,6 @@ mod tests {
         assert_eq!(c.keys.pipeline, "pipeline");
         assert!(toml::from_str::<Config>("[policy]\nauthz_file = \"x\"\n").is_err());
         assert!(c.store.url.is_none());
-        assert!(DEFAULT_CONFIG.contains(STORE_URL_EXAMPLE));
     }
 
     #[test]

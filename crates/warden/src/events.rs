@@ -370,10 +370,22 @@ pub struct WorkspaceCreated {
     pub pseudonym_secret: String,
 }
 
-/// `workspace.migrate`: the metadata moved into another store, verbatim;
-/// the first event the new store records after the copied ones.
+/// `workspace.migrate`: the metadata and/or the blobs moved into other
+/// stores, verbatim; the first event the new metadata store records after
+/// the copied ones.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WorkspaceMigrated {
+    /// The metadata's move, when it moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<MetadataMoved>,
+    /// The blobs' move, when they moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blobs: Option<BlobsMoved>,
+}
+
+/// The metadata of a `workspace.migrate`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MetadataMoved {
     /// The store the metadata came from (`sqlite:.warden/warden.db`).
     pub from: String,
     /// The store it moved to (`postgres:USER@HOST:PORT/DB`, no password).
@@ -384,6 +396,19 @@ pub struct WorkspaceMigrated {
     pub copied_root: String,
     /// Rows copied, by table (every table compared after the copy).
     pub rows: std::collections::BTreeMap<String, u64>,
+}
+
+/// The blobs of a `workspace.migrate`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BlobsMoved {
+    /// Where they were (`.warden/blobs`).
+    pub from: String,
+    /// Where they are (`s3://BUCKET/PREFIX at ENDPOINT`).
+    pub to: String,
+    /// Blobs copied, each read back from the new store and its digest checked.
+    pub count: u64,
+    /// Their bytes.
+    pub bytes: u64,
 }
 
 /// `authz.denied`: an action the caller's roles do not allow.

@@ -10,13 +10,13 @@ use warden_artifact::note::{Checkpoint, NoteSigner, NoteVerifier};
 use warden_core::{Action, ActorName, KeyName, RoleName, Timestamp, actions};
 use warden_policy::Authorizer;
 use warden_store::{
-    BlobStore, FsBlobStore, KeyRecord, MetadataStore, PgLocation, PgStore, RoleGrant, SqliteStore,
-    StoredCheckpoint, WriteTx,
+    BlobStore, FsBlobStore, KeyRecord, MetadataStore, PgLocation, PgStore, RoleGrant, S3BlobStore,
+    SqliteStore, StoredCheckpoint, WriteTx,
 };
 use zeroize::Zeroizing;
 
 use crate::Error;
-use crate::config::{Config, DEFAULT_CONFIG, STORE_URL_EXAMPLE};
+use crate::config::{Config, DEFAULT_CONFIG};
 use crate::events;
 use crate::keys::KeyPurpose;
 use crate::ledger::{self, LogState};
@@ -89,12 +89,32 @@ enum Store {
     Postgres(Box<PgStore>),
 }
 
+/// Where the blobs are kept.
+enum Blobs {
+    /// `.warden/blobs/`.
+    Fs(FsBlobStore),
+    /// `[blobs] url`.
+    S3(Box<S3BlobStore>),
+}
+
+/// Opens the blob store `config` names (the workspace's own directory by
+/// default); S3 writes stream through `.warden/tmp/`.
+fn open_blobs(config: &Config, state: &Path) -> Result<Blobs, Error> {
+    match config.blobs.s3()? {
+        Some(loc) => Ok(Blobs::S3(Box::new(S3BlobStore::open(
+            &loc,
+            state.join("tmp"),
+        )?))),
+        None => Ok(Blobs::Fs(FsBlobStore::open(state.join("blobs"))?)),
+    }
+}
+
 /// An opened workspace, acting as one actor.
 pub struct Workspace {
     root: PathBuf,
     config: Config,
     store: Store,
-    blobs: FsBlobStore,
+    blobs: Blobs,
     authz: Mutex<Authorizer>,
     actor: ActorName,
     /// Roles asserted by a credential (API key, token) instead of the
@@ -149,10 +169,8 @@ impl Workspace {
         fs::create_dir(&log_dir).map_err(|e| Error::io(&log_dir, e))?;
         let mut config_text = DEFAULT_CONFIG.to_string();
         if let Some(url) = &opts.store_url {
-            config_text = config_text.replace(
-                STORE_URL_EXAMPLE,
-                &format!("url = {}", toml::Value::String(url.clone())),
-            );
+            config_text =
+                crate::operate::migrate::with_table_lines(&config_text, "[store]", &[("url", url)]);
         }
         write_new(&config_path, config_text.as_bytes())?;
         // A workspace is often a git repository too: its private state
@@ -167,10 +185,11 @@ impl Workspace {
             Some(pg) => Store::Postgres(Box::new(pg)),
             None => Store::Sqlite(SqliteStore::create(&state.join(DB_FILE))?),
         };
-        let blobs = FsBlobStore::open(state.join("blobs"))?;
+        let config = Config::load(&config_path)?;
+        let blobs = open_blobs(&config, &state)?;
         let ws = Workspace {
             root: dir.to_path_buf(),
-            config: Config::load(&config_path)?,
+            config,
             store,
             blobs,
             authz: Mutex::new(Authorizer::bundled()?),
@@ -314,7 +333,7 @@ impl Workspace {
             Some(loc) => Store::Postgres(Box::new(PgStore::open(&loc)?)),
             None => Store::Sqlite(SqliteStore::open(&state.join(DB_FILE))?),
         };
-        let blobs = FsBlobStore::open(state.join("blobs"))?;
+        let blobs = open_blobs(&config, &state)?;
         Ok(Workspace {
             root: root.to_path_buf(),
             config,
@@ -370,8 +389,19 @@ impl Workspace {
         }
     }
 
-    pub(crate) fn blobs(&self) -> &FsBlobStore {
-        &self.blobs
+    pub(crate) fn blobs(&self) -> &dyn BlobStore {
+        match &self.blobs {
+            Blobs::Fs(b) => b,
+            Blobs::S3(b) => b.as_ref(),
+        }
+    }
+
+    /// The workspace's own blob directory, unless the blobs are elsewhere.
+    pub(crate) fn fs_blobs(&self) -> Option<&FsBlobStore> {
+        match &self.blobs {
+            Blobs::Fs(b) => Some(b),
+            Blobs::S3(_) => None,
+        }
     }
 
     pub(crate) fn state_dir(&self) -> PathBuf {
@@ -537,8 +567,8 @@ impl Workspace {
                     md += &format!("{}. {step}\n", i + 1);
                 }
                 let report_bytes = warden_core::canonical_json(&report)?;
-                let (report_digest, _) = self.blobs.put(&mut report_bytes.as_slice())?;
-                let (md_digest, _) = self.blobs.put(&mut md.as_bytes())?;
+                let (report_digest, _) = self.blobs().put(&mut report_bytes.as_slice())?;
+                let (md_digest, _) = self.blobs().put(&mut md.as_bytes())?;
                 let incident = warden_store::IncidentRecord {
                     id: 0,
                     model: name.clone(),

@@ -189,21 +189,28 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             if g.json {
                 output::json(&m)?;
             } else {
-                println!("Migrated the metadata to PostgreSQL at {}", m.to);
-                for t in &m.copy.tables {
-                    println!("  {:<20} {:>8} rows", t.table, t.rows);
+                if let (Some(to), Some(copy)) = (&m.to_store, &m.copy) {
+                    println!("Migrated the metadata to PostgreSQL at {to}");
+                    for t in &copy.tables {
+                        println!("  {:<20} {:>8} rows", t.table, t.rows);
+                    }
+                    println!(
+                        "  audit log            {} events, root {} (equal in both stores)",
+                        copy.log_size, copy.log_root
+                    );
                 }
-                println!(
-                    "  audit log            {} events, root {} (equal in both stores)",
-                    m.copy.log_size, m.copy.log_root
-                );
+                if let (Some(to), Some(n), Some(bytes)) = (&m.to_blobs, m.blobs, m.blob_bytes) {
+                    println!(
+                        "Migrated the blobs to {to}: {n} blobs, {bytes} bytes, each read back and its digest checked"
+                    );
+                }
                 println!(
                     "  recorded             event {} (workspace.migrate)",
                     m.event_seq
                 );
                 println!(
-                    "warden.toml now names the new store; {} is no longer used (keep it as the way back).",
-                    m.old_database
+                    "warden.toml now names the new store(s); no longer used (keep as the way back): {}",
+                    m.left_in_place.join(", ")
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -17,7 +17,7 @@ use warden_data::read::{CsvOptions, read_csv};
 use warden_data::schema::Schema;
 use warden_data::screen::ScreenOptions;
 use warden_data::{DataError, DataReport, IngestSpec, PseudonymKey};
-use warden_store::{BlobStore, DatasetRecord};
+use warden_store::DatasetRecord;
 
 use crate::{Error, Workspace};
 

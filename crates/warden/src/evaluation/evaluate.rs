@@ -19,7 +19,7 @@ use warden_ml::metrics::{
     AttackFigures, Figure, Outcomes, Performance, membership_attack, performance,
 };
 use warden_ml::robust::{self, Attack};
-use warden_store::{BlobStore, EvaluationRecord};
+use warden_store::EvaluationRecord;
 
 use crate::events;
 use crate::{Error, Workspace, frame_for_model};

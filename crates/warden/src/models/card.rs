@@ -7,7 +7,7 @@
 use serde::Serialize;
 use serde_json::Value;
 use warden_core::{Action, Timestamp, VersionRef, canonical_json};
-use warden_store::{BlobStore, ModelRecord};
+use warden_store::ModelRecord;
 
 use crate::events;
 use crate::{Error, Workspace};

@@ -32,7 +32,7 @@ use warden_ml::train::{DpReport, Metrics, OptimiserReport};
 use warden_ml::{
     FeatureColumn, Frame, InputKind, Labels, MlError, NativePredictor, Predictor, TrainConfig,
 };
-use warden_store::{BlobStore, ModelRecord};
+use warden_store::ModelRecord;
 
 use crate::{Error, Workspace};
 

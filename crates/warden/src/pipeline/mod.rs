@@ -24,7 +24,7 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::{Value, json};
 use warden_core::{Action, Digest, ObjectName, Timestamp, VersionRef, actions, canonical_json};
-use warden_store::{BlobStore, DatasetRecord, ModelRecord, PipelineRunRecord};
+use warden_store::{DatasetRecord, ModelRecord, PipelineRunRecord};
 
 pub use provenance::BuildStatement;
 pub use spec::{Plan, PlannedStage, StageKind, load};

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use warden_core::{Action, Digest, Timestamp, VersionRef, actions, canonical_json};
-use warden_store::{BlobStore, EvidenceRecord, ModelRecord};
+use warden_store::{EvidenceRecord, ModelRecord};
 
 use crate::events;
 use crate::{Error, Workspace};

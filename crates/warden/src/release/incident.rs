@@ -7,7 +7,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use warden_core::{Action, ActorName, Timestamp, VersionRef, canonical_json};
-use warden_store::{BlobStore, IncidentRecord, QuarantineRecord};
+use warden_store::{IncidentRecord, QuarantineRecord};
 
 use crate::events;
 use crate::{Error, Workspace};

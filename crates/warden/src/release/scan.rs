@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use warden_core::{Action, Timestamp, VersionRef, canonical_json};
 use warden_scan::{Options, Report};
-use warden_store::{BlobStore, ModelRecord, ScanRecord};
+use warden_store::{ModelRecord, ScanRecord};
 
 use crate::events;
 use crate::{Error, Workspace};
