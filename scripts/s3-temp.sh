@@ -6,13 +6,20 @@
 #   scripts/s3-temp.sh start DIR BUCKET   start on a free port, create BUCKET,
 #                                         print the endpoint URL
 #   scripts/s3-temp.sh stop DIR           stop it and remove DIR
+#   scripts/s3-temp.sh prepare            install the server (once, before
+#                                         tests start servers in parallel)
 #
 # The virtualenv is ${WARDEN_MOTO_VENV:-~/.cache/warden/venv-moto}.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-cmd="${1:?usage: s3-temp.sh start DIR BUCKET | stop DIR}"
-dir="${2:?usage: s3-temp.sh start DIR BUCKET | stop DIR}"
+cmd="${1:?usage: s3-temp.sh start DIR BUCKET | stop DIR | prepare}"
 venv="${WARDEN_MOTO_VENV:-$HOME/.cache/warden/venv-moto}"
+pins="moto[server]==5.2.6"
+if [ "$cmd" = prepare ]; then
+    "$here/pinned-venv.sh" "$venv" "$pins" >&2
+    exit 0
+fi
+dir="${2:?usage: s3-temp.sh start DIR BUCKET | stop DIR | prepare}"
 
 case "$cmd" in
 start)
@@ -21,7 +28,7 @@ start)
         echo "s3-temp: $dir exists" >&2
         exit 2
     fi
-    "$here/pinned-venv.sh" "$venv" "moto[server]==5.2.6" >&2
+    "$here/pinned-venv.sh" "$venv" "$pins" >&2
     mkdir -p "$dir"
     port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
     setsid "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > "$dir/server.log" 2>&1 < /dev/null &

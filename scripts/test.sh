@@ -23,7 +23,8 @@
 # checked against scikit-learn's own predictions and evaluated; and
 # examples/titanic run as a pipeline (its trainer in a bubblewrap sandbox);
 # and the metadata store's conformance suite and the demo, two replicas and
-# a database restart on PostgreSQL (throwaway servers on 127.0.0.1).
+# a database restart on PostgreSQL, and the blob store on an S3-protocol
+# server (throwaway servers on 127.0.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The pipeline tests run training commands in bubblewrap (Debian's).
@@ -32,6 +33,9 @@ cd "$(dirname "$0")/.."
 # (scripts/postgres-temp.sh) from Debian's postgresql; WARDEN_SKIP_POSTGRES=1
 # skips them, loudly.
 ./scripts/ensure-postgres.sh >/dev/null
+# The S3 blob store's tests talk to moto's standalone S3 server (PyPI, a
+# cached virtualenv), one throwaway server per test; WARDEN_SKIP_S3=1 skips.
+./scripts/s3-temp.sh prepare
 cargo test --workspace --locked "$@"
 # The pickle VM against CPython's own unpickler on generated opcode streams.
 ./scripts/pickle-differential.sh --count 20000 --seconds 120
