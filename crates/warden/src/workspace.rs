@@ -325,6 +325,13 @@ impl Workspace {
             });
         }
         let config = Config::load(&config_path)?;
+        // A replica assembled from its settings and keys (a pod of the
+        // scale-out manifests) has no log directory yet; the signed
+        // checkpoint is written there after each change.
+        let log_dir = state.join("log");
+        if !log_dir.is_dir() {
+            fs::create_dir_all(&log_dir).map_err(|e| Error::io(&log_dir, e))?;
+        }
         let authz = match &config.policy.authz {
             Some(p) => Authorizer::from_file(p)?,
             None => Authorizer::bundled()?,
