@@ -421,7 +421,8 @@ fn a_workspace_moves_to_postgres_and_s3_and_carries_on() {
     let Some(pg) = pg("moves_to_postgres_and_s3", "registry") else {
         return;
     };
-    let Some(s3) = warden_store::testing::TestS3::start_or_skip("moves_to_postgres_and_s3", "models")
+    let Some(s3) =
+        warden_store::testing::TestS3::start_or_skip("moves_to_postgres_and_s3", "models")
     else {
         return;
     };
@@ -438,19 +439,38 @@ fn a_workspace_moves_to_postgres_and_s3_and_carries_on() {
     ok(warden(&pg, &ws, "ana").args(["roles", "grant", "sam", "ml-engineer"]));
     ok(warden(&pg, &ws, "ana").args(["roles", "grant", "dana", "data-engineer"]));
     ok(warden(&pg, &ws, "ana").args([
-        "example", "credit", "--rows", "500", "--seed", "6", "--out", "credit.csv",
+        "example",
+        "credit",
+        "--rows",
+        "500",
+        "--seed",
+        "6",
+        "--out",
+        "credit.csv",
     ]));
     let ingest = |name: &str| {
         let mut c = with_s3(warden(&pg, &ws, "dana"));
         c.args([
-            "data", "ingest", "credit.csv", "--name", name, "--target", "approved", "--id",
-            "customer_id", "--sensitive", "sex", "--no-screen",
+            "data",
+            "ingest",
+            "credit.csv",
+            "--name",
+            name,
+            "--target",
+            "approved",
+            "--id",
+            "customer_id",
+            "--sensitive",
+            "sex",
+            "--no-screen",
         ]);
         c
     };
     ok(&mut ingest("credit"));
     ok(warden(&pg, &ws, "sam").args(["train", "--dataset", "credit@1", "--name", "credit"]));
-    let local_blobs = std::fs::read_dir(ws.join(".warden/blobs/sha256")).unwrap().count();
+    let local_blobs = std::fs::read_dir(ws.join(".warden/blobs/sha256"))
+        .unwrap()
+        .count();
 
     let target = tmp.path().join("scale.toml");
     std::fs::write(
@@ -462,21 +482,51 @@ fn a_workspace_moves_to_postgres_and_s3_and_carries_on() {
         ),
     )
     .unwrap();
-    let m = json(with_s3(warden(&pg, &ws, "ana")).args(["migrate", "--to", target.to_str().unwrap()]));
+    let m =
+        json(with_s3(warden(&pg, &ws, "ana")).args(["migrate", "--to", target.to_str().unwrap()]));
     assert!(m["blobs"].as_u64().unwrap() >= 5, "{m}");
-    assert!(m["to_blobs"].as_str().unwrap().starts_with("s3://models/warden"), "{m}");
-    assert_eq!(std::fs::read_dir(ws.join(".warden/blobs/sha256")).unwrap().count(), local_blobs);
+    assert!(
+        m["to_blobs"]
+            .as_str()
+            .unwrap()
+            .starts_with("s3://models/warden"),
+        "{m}"
+    );
+    assert_eq!(
+        std::fs::read_dir(ws.join(".warden/blobs/sha256"))
+            .unwrap()
+            .count(),
+        local_blobs
+    );
 
     // From here on every blob is read from and written to S3: a model is
     // verified and exported from there, and a new one trained into it.
     let v = json(with_s3(warden(&pg, &ws, "ana")).args(["audit", "verify"]));
     assert_eq!(v["ok"], true, "{v}");
     let exported = tmp.path().join("exported");
-    ok(with_s3(warden(&pg, &ws, "sam")).args(["model", "export", "credit@1", "--out", exported.to_str().unwrap()]));
+    ok(with_s3(warden(&pg, &ws, "sam")).args([
+        "model",
+        "export",
+        "credit@1",
+        "--out",
+        exported.to_str().unwrap(),
+    ]));
     assert!(exported.join("manifest.json").exists());
-    ok(with_s3(warden(&pg, &ws, "sam")).args(["train", "--dataset", "credit@1", "--name", "credit"]));
+    ok(with_s3(warden(&pg, &ws, "sam")).args([
+        "train",
+        "--dataset",
+        "credit@1",
+        "--name",
+        "credit",
+    ]));
     // Without the object store's credentials, reads fail and say where.
-    let (code, _, stderr) = out(warden(&pg, &ws, "sam").args(["model", "export", "credit@2", "--out", tmp.path().join("x").to_str().unwrap()]));
+    let (code, _, stderr) = out(warden(&pg, &ws, "sam").args([
+        "model",
+        "export",
+        "credit@2",
+        "--out",
+        tmp.path().join("x").to_str().unwrap(),
+    ]));
     assert_ne!(code, 0);
     assert!(stderr.contains("s3://models/warden"), "{stderr}");
 
@@ -492,7 +542,9 @@ fn a_workspace_moves_to_postgres_and_s3_and_carries_on() {
     let events: i64 = {
         let url = pg.server.database("registry").unwrap();
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        c.query_one("SELECT COUNT(*) FROM audit_events", &[]).unwrap().get(0)
+        c.query_one("SELECT COUNT(*) FROM audit_events", &[])
+            .unwrap()
+            .get(0)
     };
     assert_eq!(events as u64, before["events"].as_u64().unwrap());
 }
