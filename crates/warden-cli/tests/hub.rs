@@ -193,6 +193,17 @@ impl Hub {
 
     /// As [`Hub::start`], with more TOML for the corp issuer's table.
     fn start_with(ws: &Path, corp: &Issuer, ci: &Issuer, corp_extra: &str) -> Hub {
+        Hub::start_env(ws, corp, ci, corp_extra, &[])
+    }
+
+    /// As [`Hub::start_with`], with more environment for the process.
+    fn start_env(
+        ws: &Path,
+        corp: &Issuer,
+        ci: &Issuer,
+        corp_extra: &str,
+        envs: &[(&str, &str)],
+    ) -> Hub {
         std::fs::write(ws.join("corp-jwks.json"), corp.jwks().to_string()).unwrap();
         std::fs::write(ws.join("ci-jwks.json"), ci.jwks().to_string()).unwrap();
         let cfg = ws.join("hub.toml");
@@ -221,6 +232,7 @@ impl Hub {
             .env("WARDEN_CONFIG_DIR", ws.join(".user"))
             .env_remove("WARDEN_WORKSPACE")
             .env_remove("WARDEN_KEY_PASSPHRASE")
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -1590,4 +1602,136 @@ fn device_login_gets_a_token_from_the_identity_provider() {
     let (status, _, err) = client(home.path(), &["login", &hub.base, "--device"]);
     assert_eq!(status, 2, "{err}");
     assert!(err.contains("offers no device login"), "{err}");
+}
+
+/// `warden` run locally as `actor` with more environment, expecting success.
+fn ok_env(ws: &Path, actor: &str, args: &[&str], envs: &[(&str, &str)]) -> String {
+    let o = Command::new(bin())
+        .args(args)
+        .current_dir(ws)
+        .env("WARDEN_ACTOR", actor)
+        .env("WARDEN_CONFIG_DIR", ws.join(".user"))
+        .env_remove("WARDEN_WORKSPACE")
+        .env_remove("WARDEN_KEY_PASSPHRASE")
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    );
+    assert!(o.status.success(), "warden {args:?}\n{out}\n{err}");
+    out
+}
+
+/// Two hub replicas on one PostgreSQL database (the demo's workspace
+/// migrated there): one is killed with SIGKILL while it promotes in a
+/// loop; the other keeps serving, nothing is half-written, and the log
+/// verifies with every pointer agreeing with its events.
+#[test]
+fn a_hub_replica_killed_mid_promotion_leaves_the_other_serving_and_the_log_whole() {
+    let Some(pg) = warden_store::testing::TestPostgres::start_or_skip("a_hub_replica_killed")
+    else {
+        return;
+    };
+    let url = pg.database("hub").unwrap();
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (userinfo, host) = rest.split_once('@').unwrap();
+    let (user, password) = userinfo.split_once(':').unwrap();
+    let store = format!("{scheme}://{user}@{host}");
+    let env = [("PGPASSWORD", password)];
+
+    let tmp = workspace();
+    let a = tmp.path();
+    grant(a, "corp.bob@example.com", "admin");
+    let target = a.join("scale.toml");
+    std::fs::write(&target, format!("[store]\nurl = \"{store}\"\n")).unwrap();
+    ok_env(
+        a,
+        "ana",
+        &["migrate", "--to", target.to_str().unwrap()],
+        &env,
+    );
+    // Replica b: the same settings and keys, the blobs shared.
+    let b_dir = tempfile::tempdir().unwrap();
+    let b = b_dir.path();
+    std::fs::create_dir_all(b.join(".warden/log")).unwrap();
+    std::fs::copy(a.join("warden.toml"), b.join("warden.toml")).unwrap();
+    copy_dir(&a.join(".warden/keys"), &b.join(".warden/keys"));
+    std::fs::copy(a.join(".warden/log/vkey"), b.join(".warden/log/vkey")).unwrap();
+    std::os::unix::fs::symlink(a.join(".warden/blobs"), b.join(".warden/blobs")).unwrap();
+
+    let corp = Issuer::new(CORP, 7, "corp-1");
+    let ci = Issuer::new(CI, 9, "ci-1");
+    let mut hub_a = Hub::start_env(a, &corp, &ci, "", &env);
+    let hub_b = Hub::start_env(b, &corp, &ci, "", &env);
+    let bob = corp.token(json!({"sub": "bob", "email": "bob@example.com"}));
+
+    // Replica a promotes credit@1 and credit@3 to dev back and forth.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let promoter = {
+        let (bob, stop) = (bob.clone(), std::sync::Arc::clone(&stop));
+        let urls = [
+            hub_a.url("/models/credit/versions/1/promote"),
+            hub_a.url("/models/credit/versions/3/promote"),
+        ];
+        std::thread::spawn(move || {
+            let agent = agent();
+            let (mut ok, mut i) = (0u64, 0usize);
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let r = agent
+                    .post(&urls[i % 2])
+                    .header("Authorization", &format!("Bearer {bob}"))
+                    .header("Content-Type", "application/json")
+                    .send(json!({"env": "dev"}).to_string());
+                match r {
+                    Ok(resp) if resp.status().as_u16() == 200 => ok += 1,
+                    Ok(resp) => panic!("promotion refused: {}", resp.status()),
+                    Err(_) => break, // the replica is gone
+                }
+                i += 1;
+            }
+            ok
+        })
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = hub_a.child.kill(); // SIGKILL
+    let _ = hub_a.child.wait();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let answered = promoter.join().unwrap();
+    assert!(
+        answered >= 1,
+        "replica a promoted nothing before it was killed"
+    );
+
+    // Replica b serves on, reads and writes.
+    let ag = agent();
+    assert_eq!(get(&ag, &hub_b.url("/models"), Some(&bob)).status, 200);
+    let r = post(
+        &ag,
+        &hub_b.url("/models/credit/versions/1/promote"),
+        &bob,
+        &json!({"env": "dev"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // The log is whole: every pointer agrees with its events, and only a
+    // promotion in flight at the kill may have committed unanswered.
+    let v: Value =
+        serde_json::from_str(&ok_env(b, "ana", &["audit", "verify", "--json"], &env)).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["state_disagreements"], 0, "{v}");
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let promotions: i64 = c
+        .query_one(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'model.promote' AND actor = 'corp.bob@example.com'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let promotions = promotions as u64;
+    assert!(
+        promotions == answered + 1 || promotions == answered + 2,
+        "{promotions} promotions logged, {answered} answered by a, 1 by b"
+    );
 }

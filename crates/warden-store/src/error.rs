@@ -47,13 +47,13 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     /// A PostgreSQL error: the server refused a statement, or the
     /// connection failed or was lost.
-    #[error("metadata database (PostgreSQL at {location}): {source}")]
+    #[error("metadata database (PostgreSQL at {location}): {detail}")]
     Postgres {
         /// Where the database is, without credentials.
         location: String,
-        /// The client's error.
-        #[source]
-        source: ::postgres::Error,
+        /// The client's error with its causes (a TLS handshake failure
+        /// names the certificate problem).
+        detail: String,
     },
     /// A PostgreSQL database that holds tables but not Warden's schema, or
     /// a newer schema than this build understands.

@@ -242,10 +242,22 @@ impl PgStore {
         })
     }
 
-    fn pg(&self, source: postgres::Error) -> StoreError {
+    fn pg(&self, e: postgres::Error) -> StoreError {
+        // The client's message alone can be as bare as "error performing
+        // TLS handshake"; the causes say why.
+        let mut detail = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !detail.contains(&text) {
+                detail.push_str(": ");
+                detail.push_str(&text);
+            }
+            cause = c.source();
+        }
         StoreError::Postgres {
             location: self.location.to_string(),
-            source,
+            detail,
         }
     }
 
