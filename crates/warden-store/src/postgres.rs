@@ -396,6 +396,16 @@ impl PgStore {
         ))
     }
 
+    /// A SERIALIZABLE write transaction without the writers' lock: the
+    /// alternative the advisory lock was measured against
+    /// (`examples/pg_writers.rs`). Concurrent writers then fail with
+    /// SQLSTATE 40001 and must run again; the engine does not use it.
+    pub fn write_serializable(&self) -> Result<Box<dyn WriteTx + '_>, StoreError> {
+        Ok(Box::new(SqlTx {
+            session: self.begin("BEGIN ISOLATION LEVEL SERIALIZABLE")?,
+        }))
+    }
+
     /// A read transaction: one REPEATABLE READ snapshot.
     pub(crate) fn begin_read(&self) -> Result<PgTx<'_>, StoreError> {
         self.begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
