@@ -12,7 +12,10 @@
 #      the same database: `warden promote` to 200 from both;
 #   4. MLflow's tracking server (PyPI, 2 workers, no auth) on the same
 #      PostgreSQL server: model-version registrations/s, alias moves/s and
-#      reads/s, the same wrk settings.
+#      reads/s, the same wrk settings;
+#   5. one WARDEN_BENCH_BLOB_MB (256) MB blob up to and down from an
+#      S3-protocol server (moto's, scripts/s3-temp.sh) through Warden's
+#      blob store (examples/s3_transfer.rs) and through boto3, MB/s.
 # The hub bench's request script and test OIDC issuer are reused.
 # Usage: bench/scale.sh [WORKDIR]   (default target/bench-scale)
 #   WARDEN_BENCH_SECONDS (10), WARDEN_BENCH_CONNS (16),
@@ -28,6 +31,7 @@ VENV="${WARDEN_MLFLOW_PG_VENV:-$HOME/.cache/warden/venv-mlflow-pg}"
 command -v wrk >/dev/null || apt-get install -y -q wrk >&2 || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 cargo build --release --bin warden -p warden-cli >&2
 cargo build --release -p warden-cli --example test_issuer >&2
+cargo build --release -p warden-store --example s3_transfer >&2
 TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
 WARDEN="${WARDEN:-$TARGET/release/warden}"
 ISSUER_BIN="$TARGET/release/examples/test_issuer"
@@ -41,6 +45,7 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   "$REPO/scripts/postgres-temp.sh" stop "$PG" || true
+  "$REPO/scripts/s3-temp.sh" stop "$WORK/s3" || true
 }
 trap cleanup EXIT
 "$REPO/scripts/postgres-temp.sh" stop "$PG"
@@ -213,6 +218,19 @@ if [ "${WARDEN_BENCH_SKIP:-}" != mlflow ]; then
   R[mlflow-register]="$(run_wrk mlflow-register "$ML/model-versions/create" POST "$VERSION_BODY" "" "$CONNS")"
 fi
 
+# --- 5. Blob transfer to an S3-protocol server --------------------------------
+BLOB_MB="${WARDEN_BENCH_BLOB_MB:-256}"
+S3DIR="$WORK/s3"
+"$REPO/scripts/s3-temp.sh" stop "$S3DIR"
+S3_ENDPOINT="$("$REPO/scripts/s3-temp.sh" start "$S3DIR" bench)"
+MOTO_PY="${WARDEN_MOTO_VENV:-$HOME/.cache/warden/venv-moto}/bin/python"
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1
+read -r WUP WDOWN < <("$TARGET/release/examples/s3_transfer" "$S3_ENDPOINT" bench "$BLOB_MB")
+head -c "$((BLOB_MB * 1024 * 1024))" /dev/urandom > "$WORK/blob.bin"
+read -r BUP BDOWN < <("$MOTO_PY" "$REPO/bench/s3_boto3.py" "$S3_ENDPOINT" bench "$WORK/blob.bin")
+rm -f "$WORK/blob.bin"
+"$REPO/scripts/s3-temp.sh" stop "$S3DIR"
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "-" }'; }
 row() { # LABEL "rps p50 p99 non2xx"
   # shellcheck disable=SC2086
@@ -231,6 +249,7 @@ row() { # LABEL "rps p50 p99 non2xx"
   printf '%-44s %10s %9s %9s %7s\n' "2 hubs on PostgreSQL: writes, replica b" "$TB" "" "$TB99" "$TBE"
   echo "2 hubs: $(awk -v a="$TA" -v b="$TB" 'BEGIN { printf "%.0f", a + b }') audited writes/s together; audit verify a: $VA, b: $VB, roots $ROOTS_EQUAL ($EVENTS events)"
   echo "pointer move to 2 inference replicas (reload 0.5 s), seconds: ${PROPAGATION[*]}"
+  echo "blob of $BLOB_MB MiB to/from moto's S3 server, MB/s: warden up $WUP down $WDOWN (hashed and checked); boto3 up $BUP down $BDOWN; ratio up $(ratio "$WUP" "$BUP")x, down $(ratio "$WDOWN" "$BDOWN")x"
   if [ "${WARDEN_BENCH_SKIP:-}" != mlflow ]; then
     row "mlflow on PostgreSQL: read" "${R[mlflow-read]}"
     row "mlflow on PostgreSQL: alias set" "${R[mlflow-alias]}"
