@@ -157,10 +157,10 @@ impl FsBlobStore {
 }
 
 /// Hashes and counts bytes on their way to a file.
-struct HashingWriter<W: Write> {
-    inner: W,
-    hasher: Hasher,
-    len: u64,
+pub(crate) struct HashingWriter<W: Write> {
+    pub(crate) inner: W,
+    pub(crate) hasher: Hasher,
+    pub(crate) len: u64,
 }
 
 impl<W: Write> Write for HashingWriter<W> {
@@ -175,7 +175,6 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// Creates `dir` and any missing parents, its owner's only (0700 on Unix).
 /// The names in a directory (none if it does not exist).
 fn read_dir_names(dir: &Path) -> Result<Vec<String>, StoreError> {
     let entries = match fs::read_dir(dir) {
@@ -193,6 +192,7 @@ fn read_dir_names(dir: &Path) -> Result<Vec<String>, StoreError> {
     Ok(out)
 }
 
+/// Creates `dir` and any missing parents, its owner's only (0700 on Unix).
 pub(crate) fn create_private_dirs(dir: &Path) -> Result<(), StoreError> {
     let mut b = fs::DirBuilder::new();
     b.recursive(true);

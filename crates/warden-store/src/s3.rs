@@ -34,6 +34,7 @@ use object_store::{
 };
 use warden_core::{Digest, Hasher};
 
+use crate::blob::HashingWriter;
 use crate::{BlobStore, StoreError};
 
 /// Blobs up to this size go up in one conditional PUT; larger ones in
@@ -327,25 +328,6 @@ impl BlobStore for S3BlobStore {
             });
         }
         Ok(len)
-    }
-}
-
-/// Counts and hashes what passes through to `inner`.
-struct HashingWriter<W: Write> {
-    inner: W,
-    hasher: Hasher,
-    len: u64,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
 }
 

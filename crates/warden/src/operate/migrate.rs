@@ -79,8 +79,13 @@ impl Workspace {
             let target_blobs = S3BlobStore::open(loc, self.root().join(WORKSPACE_DIR).join("tmp"))?;
             let (mut count, mut bytes) = (0u64, 0u64);
             for digest in fs.digests()? {
-                let data = fs.get(&digest)?;
-                let (stored, len) = target_blobs.put(&mut data.as_slice())?;
+                // Streamed, never whole in memory: the local read checks the
+                // digest as it goes, and a mismatch fails the upload.
+                let (stored, len) = target_blobs.put_with(&mut |w| {
+                    fs.copy_to(&digest, w)
+                        .map(|_| ())
+                        .map_err(std::io::Error::other)
+                })?;
                 if stored != digest {
                     return Err(Error::Invalid(format!(
                         "blob {digest} was stored in {loc} as {stored}"
