@@ -69,7 +69,7 @@ pub const MAX_PROVENANCE_BYTES: u64 = 4 << 20;
 pub const MAX_HEADER_BYTES: u64 = 16 << 20;
 
 /// A tensor as the manifest declares it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TensorSpec {
     /// The safetensors dtype name; only `F64` is accepted.

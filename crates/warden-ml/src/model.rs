@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::MlError;
 
 /// A model's shape. Stored in the package manifest.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Architecture {
     /// Logistic regression: one output with a sigmoid for two classes

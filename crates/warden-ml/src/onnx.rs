@@ -42,7 +42,7 @@ pub use rewrite::REWRITTEN;
 pub const MAX_ONNX_BYTES: u64 = 2 << 30;
 
 /// How Warden calls an ONNX model; recorded in the package manifest.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OnnxSpec {
     /// The graph input fed with the features (empty when each feature has
@@ -98,7 +98,7 @@ pub struct OnnxInfo {
 }
 
 /// The element type of an ONNX input fed one feature per input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Element {
     /// 32-bit floats (`tensor(float)`).
@@ -210,7 +210,7 @@ impl OnnxColumn {
 
 /// One feature fed through its own graph input (a model exported with one
 /// input per column, as skl2onnx does for a `ColumnTransformer`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OnnxColumn {
     /// The graph input.

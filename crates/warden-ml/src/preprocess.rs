@@ -17,7 +17,7 @@ use crate::MlError;
 use crate::frame::{FeatureColumn, Frame, MISSING, Matrix, par_blocks};
 
 /// How one input feature becomes model columns.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Transform {
     /// `(x - mean) / scale`, a missing value taking `impute`.
@@ -53,8 +53,9 @@ impl Transform {
 }
 
 /// One input feature and its transform.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "PreprocessedFeature")]
 pub struct FeatureSpec {
     /// The input feature's name (the frame column or record field).
     pub name: String,
@@ -63,7 +64,7 @@ pub struct FeatureSpec {
 }
 
 /// The fitted preprocessing of every input feature, in model-column order.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Preprocessor {
     /// Every input feature, in the order its model columns appear.

@@ -31,7 +31,7 @@ use crate::privacy::{self, Accountant};
 use crate::profile::{ReferenceProfile, reference_profile};
 
 /// Which model to train.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
     /// Logistic regression: L-BFGS, or DP-SGD with DP.
@@ -41,7 +41,7 @@ pub enum ModelKind {
 }
 
 /// How much noise DP-SGD adds.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum DpTarget {
     /// Search the smallest noise multiplier meeting this ε.
@@ -51,7 +51,7 @@ pub enum DpTarget {
 }
 
 /// DP-SGD settings.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DpConfig {
     /// A target ε or a fixed noise multiplier.
@@ -65,7 +65,7 @@ pub struct DpConfig {
 
 /// Everything that decides the trained model (its digest is recorded).
 /// The thread count is deliberately not part of it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     /// Which model to train.
@@ -173,7 +173,7 @@ impl TrainConfig {
 }
 
 /// Accuracy and mean log loss on a set of rows.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Metrics {
     /// The number of rows scored.
@@ -186,7 +186,7 @@ pub struct Metrics {
 }
 
 /// What the optimiser did.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OptimiserReport {
     /// `lbfgs`, `adam` or `dp-sgd` (with Adam updates).
@@ -198,7 +198,7 @@ pub struct OptimiserReport {
 }
 
 /// The privacy guarantee of a DP-SGD run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DpReport {
     /// The accountant that gave `epsilon` (and σ, for a target ε).

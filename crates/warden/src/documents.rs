@@ -6,13 +6,20 @@
 //! Each carries `schema_version` (documents written before it existed read
 //! as version 1) and its `format` name. Parts that belong to a lower
 //! layer's own format (a model's architecture and preprocessing, an ONNX
-//! input specification, training settings, the ingest transform's PII
-//! actions) are kept as JSON here and parsed by that layer's types where
-//! they are used.
+//! input specification, training settings and reports) are that layer's
+//! own types, strict about unknown fields, so a manifest is parsed whole,
+//! once, where it is read. What stays JSON is what no Warden type owns: a
+//! monitoring window's report as the monitor wrote it.
+
+use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use warden_artifact::package::TensorSpec;
+use warden_ml::model::Architecture;
+use warden_ml::onnx::OnnxSpec;
+use warden_ml::preprocess::Preprocessor;
+use warden_ml::train::{DpReport, Metrics, OptimiserReport, TrainConfig};
 
 /// The schema version written by this build.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -83,7 +90,7 @@ pub struct DatasetTransform {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TransformSpec {
     /// CSV reading options.
-    pub csv: Value,
+    pub csv: CsvOptions,
     /// Digest of the expectations file, when one was given.
     #[serde(default)]
     pub schema_digest: Option<String>,
@@ -92,15 +99,63 @@ pub struct TransformSpec {
     pub pii_policy_digest: Option<String>,
     /// The PII actions taken, per column.
     #[serde(default)]
-    pub pii_actions: Value,
+    pub pii_actions: Vec<PiiAction>,
     /// Columns dropped, and why.
     #[serde(default)]
-    pub dropped: Value,
+    pub dropped: Vec<DroppedColumn>,
     /// Whether the poisoning screen ran.
     #[serde(default)]
     pub screen: bool,
     /// The version of Warden that ran the ingest.
     pub warden_version: String,
+}
+
+/// How the source CSV was read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CsvOptions {
+    /// The field delimiter, one character.
+    pub delimiter: String,
+    /// Whether fields were trimmed of surrounding spaces.
+    pub trim: bool,
+    /// The texts read as a missing value.
+    pub missing: Vec<String>,
+    /// The longest field accepted, in bytes.
+    pub max_field_bytes: u64,
+}
+
+/// A PII action taken on a column at ingest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PiiAction {
+    /// The column.
+    pub column: String,
+    /// The PII kind the whole column holds (`None`: it holds none).
+    pub entity: Option<String>,
+    /// PII kinds found inside the column's free text.
+    #[serde(default)]
+    pub embedded: Vec<String>,
+    /// `drop`, `pseudonymise`, `mask`, `redact` or `keep`.
+    pub action: String,
+    /// `policy` when the PII policy chose it, else `default`.
+    pub by: String,
+}
+
+/// A source column left out of the stored table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DroppedColumn {
+    /// The column.
+    pub column: String,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// A column of the stored table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ColumnDecl {
+    /// The column's name.
+    pub name: String,
+    /// Its type: `integer`, `float`, `boolean`, `categorical` or `text`.
+    #[serde(rename = "type")]
+    pub column_type: String,
 }
 
 /// The stored table.
@@ -114,7 +169,7 @@ pub struct DatasetOutput {
     /// dropped).
     pub rows: u64,
     /// Column names and types.
-    pub schema: Vec<Value>,
+    pub schema: Vec<ColumnDecl>,
 }
 
 /// What each column is for.
@@ -224,12 +279,12 @@ pub struct ModelManifest {
     pub model: ModelSection,
     /// Tensor names, dtypes and shapes of the weights (native models).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tensors: Option<Value>,
+    pub tensors: Option<BTreeMap<String, TensorSpec>>,
     /// The features a record must carry.
     pub input: ModelInput,
     /// The fitted preprocessing (native models).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preprocessing: Option<Value>,
+    pub preprocessing: Option<Preprocessor>,
     /// The label column and the classes.
     pub labels: ModelLabels,
     /// How it was trained (models trained by Warden).
@@ -260,24 +315,21 @@ impl ModelManifest {
 
     /// Accuracy on the holdout split, when Warden trained it.
     pub fn holdout_accuracy(&self) -> Option<f64> {
-        self.training.as_ref()?.metrics["holdout"]["accuracy"].as_f64()
+        Some(self.training.as_ref()?.metrics.holdout.as_ref()?.accuracy)
     }
 
     /// The DP-SGD record, when it was trained with differential privacy.
-    pub fn dp(&self) -> Option<&Value> {
-        self.training
-            .as_ref()
-            .and_then(|t| t.dp.as_ref())
-            .filter(|d| d.is_object())
+    pub fn dp(&self) -> Option<&DpReport> {
+        self.training.as_ref().and_then(|t| t.dp.as_ref())
     }
 
     /// The (ε, δ) guarantee of that record and the accountant that gave
-    /// it: the one place its fields are read.
+    /// it.
     pub fn dp_guarantee(&self) -> Option<crate::policy_input::DpFacts> {
         self.dp().map(|dp| crate::policy_input::DpFacts {
-            epsilon: dp["epsilon"].as_f64(),
-            delta: dp["delta"].as_f64(),
-            accountant: dp["accountant"].as_str().map(str::to_string),
+            epsilon: Some(dp.epsilon),
+            delta: Some(dp.delta),
+            accountant: Some(dp.accountant.clone()),
         })
     }
 }
@@ -290,10 +342,10 @@ pub struct ModelSection {
     pub kind: String,
     /// The network's shape (native models).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub architecture: Option<Value>,
+    pub architecture: Option<Architecture>,
     /// How records become the ONNX graph's input (ONNX models).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub onnx: Option<Value>,
+    pub onnx: Option<OnnxSpec>,
     /// The ONNX IR version of the file (ONNX models).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ir_version: Option<i64>,
@@ -354,7 +406,7 @@ pub struct ModelLabels {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Training {
     /// The training settings.
-    pub config: Value,
+    pub config: TrainConfig,
     /// `sha256:` digest of the canonical JSON of the training settings with the
     /// dataset's manifest digest, target and features.
     pub config_digest: String,
@@ -362,11 +414,21 @@ pub struct Training {
     pub seed: u64,
     /// The optimiser used (`lbfgs`, `adam`, `dp-sgd`), its iterations or
     /// steps, and whether L-BFGS converged.
-    pub optimiser: Value,
+    pub optimiser: OptimiserReport,
     /// DP-SGD settings and the privacy spent (`null`: trained without DP).
-    pub dp: Option<Value>,
+    pub dp: Option<DpReport>,
     /// Training and holdout metrics.
-    pub metrics: Value,
+    pub metrics: TrainingMetrics,
+}
+
+/// Accuracy and log loss on the training and holdout splits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingMetrics {
+    /// On the rows trained on.
+    pub train: Metrics,
+    /// On the rows held out (`None`: none were held out).
+    pub holdout: Option<Metrics>,
 }
 
 /// Where a model comes from.
@@ -489,6 +551,10 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
         (
             "api-key.schema.json",
             schemars::schema_for!(warden_store::ApiKeyRecord),
+        ),
+        (
+            "passport.schema.json",
+            schemars::schema_for!(crate::Passport),
         ),
         (
             "role-grant.schema.json",

@@ -209,7 +209,7 @@ pub fn run(g: &Global, a: EvalArgs) -> Result<ExitCode, Failure> {
             out.report
                 .model
                 .as_ref()
-                .and_then(|m| m["ref"].as_str())
+                .map(|m| m.reference.as_str())
                 .unwrap_or(""),
             out.evaluation.dataset,
             out.evaluation.dataset_version
@@ -231,7 +231,7 @@ pub fn run(g: &Global, a: EvalArgs) -> Result<ExitCode, Failure> {
             out.report
                 .model
                 .as_ref()
-                .and_then(|m| m["ref"].as_str())
+                .map(|m| m.reference.as_str())
                 .unwrap_or(""),
             out.evaluation.dataset,
             out.evaluation.dataset_version,

@@ -197,7 +197,7 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
                             .map(|a| format!("{a:.4}"))
                             .unwrap_or_default(),
                         man.dp()
-                            .and_then(|dp| dp["epsilon"].as_f64())
+                            .map(|dp| dp.epsilon)
                             .map(|e| format!("{e:.3}"))
                             .unwrap_or_else(|| "—".into()),
                         m.record.signed_by.clone(),
@@ -263,9 +263,9 @@ pub fn run(g: &Global, cmd: ModelCmd) -> Result<ExitCode, Failure> {
                 if let Some(dp) = man.dp() {
                     println!(
                         "  privacy      ε = {:.4}, δ = {} ({})",
-                        dp["epsilon"].as_f64().unwrap_or(f64::NAN),
-                        dp["delta"],
-                        dp["accountant"].as_str().unwrap_or("")
+                        dp.epsilon,
+                        serde_json::json!(dp.delta),
+                        dp.accountant
                     );
                 }
                 let mut t = output::table(&["input", "type", "range / categories", "nullable"]);

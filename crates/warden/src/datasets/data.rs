@@ -10,7 +10,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::json;
 use warden_core::{Action, Digest, ObjectName, Timestamp, VersionRef, actions, canonical_json};
 use warden_data::policy::PiiPolicy;
 use warden_data::read::{CsvOptions, read_csv};
@@ -392,11 +391,36 @@ impl Workspace {
             let markdown = warden_data::report::to_markdown(&out.report, &title);
             let (report_md_digest, _) = self.blobs().put(&mut markdown.as_bytes())?;
             let transform = TransformSpec {
-                csv: json!({"delimiter": char::from(req.csv.delimiter).to_string(), "trim": req.csv.trim, "missing": req.csv.missing, "max_field_bytes": req.csv.max_field_bytes}),
+                csv: crate::documents::CsvOptions {
+                    delimiter: char::from(req.csv.delimiter).to_string(),
+                    trim: req.csv.trim,
+                    missing: req.csv.missing.clone(),
+                    max_field_bytes: req.csv.max_field_bytes as u64,
+                },
                 schema_digest: schema_digest.map(|d| d.to_string()),
                 pii_policy_digest: policy_digest.map(|d| d.to_string()),
-                pii_actions: serde_json::to_value(&out.report.pii.actions)?,
-                dropped: serde_json::to_value(&out.report.dropped)?,
+                pii_actions: out
+                    .report
+                    .pii
+                    .actions
+                    .iter()
+                    .map(|a| crate::documents::PiiAction {
+                        column: a.column.clone(),
+                        entity: a.entity.map(|e| e.as_str().to_string()),
+                        embedded: a.embedded.iter().map(|e| e.as_str().to_string()).collect(),
+                        action: a.action.as_str().to_string(),
+                        by: a.by.clone(),
+                    })
+                    .collect(),
+                dropped: out
+                    .report
+                    .dropped
+                    .iter()
+                    .map(|d| crate::documents::DroppedColumn {
+                        column: d.column.clone(),
+                        reason: d.reason.clone(),
+                    })
+                    .collect(),
                 screen: req.screen,
                 warden_version: env!("CARGO_PKG_VERSION").to_string(),
             };
@@ -427,8 +451,11 @@ impl Workspace {
                         .report
                         .output_columns
                         .iter()
-                        .map(serde_json::to_value)
-                        .collect::<Result<_, _>>()?,
+                        .map(|c| crate::documents::ColumnDecl {
+                            name: c.name.clone(),
+                            column_type: c.column_type.as_str().to_string(),
+                        })
+                        .collect(),
                 },
                 roles: DatasetRoles {
                     target: out.report.target.clone(),

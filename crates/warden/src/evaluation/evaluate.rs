@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use rand::SeedableRng;
 use serde::Serialize;
-use serde_json::{Value, json};
+
 use warden_core::{Action, Digest, Timestamp, VersionRef, actions, canonical_json};
 use warden_data::table::Table;
 use warden_ml::Matrix;
@@ -253,17 +253,37 @@ fn inequality(truth: &[bool], predicted: &[bool]) -> (Figure, Figure, Figure) {
     )
 }
 
+/// The model an evaluation ran.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct EvaluatedModel {
+    /// `NAME@V`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The package's `sha256:` digest.
+    pub digest: String,
+    /// The model's kind (`logreg`, `mlp`, `onnx`, …).
+    pub kind: String,
+}
+
+/// The dataset version an evaluation ran on.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct EvaluatedDataset {
+    /// `NAME@V`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The dataset manifest's `sha256:` digest.
+    pub digest: String,
+}
+
 /// The whole report.
 #[derive(Clone, Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct EvalReport {
     /// [`EVALUATION_FORMAT`].
     pub format: String,
-    /// The model evaluated: `ref` (`NAME@V`), `digest` and `kind` (`None` for
-    /// predictions made elsewhere).
-    pub model: Option<Value>,
-    /// The dataset version: `ref` (`NAME@V`) and `digest` (`None` for
-    /// predictions made elsewhere).
-    pub dataset: Option<Value>,
+    /// The model evaluated (`None` for predictions made elsewhere).
+    pub model: Option<EvaluatedModel>,
+    /// The dataset version (`None` for predictions made elsewhere).
+    pub dataset: Option<EvaluatedDataset>,
     /// Rows evaluated.
     pub rows: u64,
     /// The class fairness counts as the favourable decision.
@@ -792,8 +812,8 @@ impl Workspace {
             && t.reference == ds_ref
             && t.digest == ds.digest
             && let Some(training) = &m.training
-            && let Some(holdout) = training.config["holdout"].as_f64()
         {
+            let holdout = training.config.holdout;
             let seed = training.seed;
             let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
             let (members, others) = warden_ml::train::split(table.rows, holdout, &mut rng);
@@ -1226,10 +1246,15 @@ impl Workspace {
         );
         let report = EvalReport {
             format: EVALUATION_FORMAT.into(),
-            model: Some(
-                json!({"ref": loaded.info.reference(), "digest": loaded.info.record.digest, "kind": loaded.info.record.kind}),
-            ),
-            dataset: Some(json!({"ref": ds_ref, "digest": ds.digest})),
+            model: Some(EvaluatedModel {
+                reference: loaded.info.reference(),
+                digest: loaded.info.record.digest.clone(),
+                kind: loaded.info.record.kind.clone(),
+            }),
+            dataset: Some(EvaluatedDataset {
+                reference: ds_ref.clone(),
+                digest: ds.digest.clone(),
+            }),
             rows: table.rows as u64,
             positive_class: positive,
             performance: perf,

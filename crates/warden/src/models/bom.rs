@@ -148,7 +148,7 @@ impl Workspace {
                 "approach": {"type": "supervised"},
                 "task": "classification",
                 "architectureFamily": family,
-                "modelArchitecture": man.model.architecture.as_ref().unwrap_or(&Value::Null).to_string(),
+                "modelArchitecture": serde_json::to_value(&man.model.architecture)?.to_string(),
                 "inputs": [{"format": format!("tabular record: {}", features.join(", "))}],
                 "outputs": [{"format": format!("class probabilities: {}", classes.join(", "))}],
             },

@@ -100,9 +100,8 @@ impl Workspace {
         let dataset_ref = report
             .as_ref()
             .and_then(|r| r.dataset.as_ref())
-            .and_then(|d| d["ref"].as_str())
-            .unwrap_or("")
-            .to_string();
+            .map(|d| d.reference.clone())
+            .unwrap_or_default();
         let title = format!("{}@{}", m.name, m.version);
         let datasets = man.dataset_refs();
         let mut y = String::from("---\nlicense: unknown\n");

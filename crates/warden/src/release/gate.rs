@@ -89,11 +89,7 @@ fn evaluation_facts(report: &crate::EvalReport, id: u64) -> EvaluationFacts {
     let p = &report.performance;
     EvaluationFacts {
         id,
-        dataset: report
-            .dataset
-            .as_ref()
-            .and_then(|d| d["ref"].as_str())
-            .map(str::to_string),
+        dataset: report.dataset.as_ref().map(|d| d.reference.clone()),
         metrics: MetricFacts {
             accuracy: p.accuracy,
             balanced_accuracy: p.balanced_accuracy.clone(),
@@ -494,18 +490,33 @@ pub(crate) fn gate_config(ws: &Workspace) -> Result<GateConfig, Error> {
     parse_gate_config(&text)
 }
 
+/// The part of a gate data document (the Rego data the policy reads)
+/// that Warden itself reads: `warden.gate_config`. Everything else in it
+/// is the policy's own.
+#[derive(serde::Deserialize)]
+struct GateData {
+    #[serde(default)]
+    warden: Option<WardenGateData>,
+}
+
+#[derive(serde::Deserialize)]
+struct WardenGateData {
+    /// Kept as JSON here so that its own errors can name their path.
+    #[serde(default)]
+    gate_config: Option<Value>,
+}
+
 /// [`gate_config`] of a gate data document's text.
 fn parse_gate_config(text: &str) -> Result<GateConfig, Error> {
-    let v: Value =
+    let data: GateData =
         serde_json::from_str(text).map_err(|e| Error::Invalid(format!("gate data: {e}")))?;
-    let cfg = v
-        .get("warden")
-        .and_then(|w| w.get("gate_config"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    if cfg.is_null() {
+    let Some(cfg) = data
+        .warden
+        .and_then(|w| w.gate_config)
+        .filter(|c| !c.is_null())
+    else {
         return Ok(GateConfig::default());
-    }
+    };
     serde_path_to_error::deserialize(cfg).map_err(|e| {
         Error::Invalid(format!(
             "gate data: warden.gate_config.{}: {}",
