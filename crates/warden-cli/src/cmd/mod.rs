@@ -310,7 +310,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 let mut out = serde_json::to_value(&v)
                     .map_err(|e| Failure::new(exit::ERROR, e.to_string()))?;
                 if let Some(st) = &slsa {
-                    out["provenance"] = st.clone();
+                    out["provenance"] = serde_json::to_value(st)
+                        .map_err(|e| Failure::new(exit::ERROR, e.to_string()))?;
                 }
                 output::json(&out)?;
             } else {
@@ -322,25 +323,18 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     v.key
                 );
                 if let Some(st) = &slsa {
-                    let p = &st["predicate"];
-                    let deps = p["buildDefinition"]["resolvedDependencies"]
-                        .as_array()
-                        .map(|d| {
-                            d.iter()
-                                .filter_map(|x| x["name"].as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        })
-                        .unwrap_or_default();
+                    let b = &st.predicate.build_definition;
+                    let deps = b
+                        .resolved_dependencies
+                        .iter()
+                        .filter_map(|x| x.name.as_deref())
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     println!(
                         "  provenance SLSA v1, signed by the same key: {} ran {} in {} ({})",
-                        p["buildDefinition"]["externalParameters"]["pipeline"]
-                            .as_str()
-                            .unwrap_or(""),
-                        p["buildDefinition"]["externalParameters"]["command"],
-                        p["buildDefinition"]["internalParameters"]["sandbox"]
-                            .as_str()
-                            .unwrap_or(""),
+                        b.external_parameters.pipeline,
+                        serde_json::json!(b.external_parameters.command),
+                        b.internal_parameters.sandbox,
                         deps
                     );
                 }

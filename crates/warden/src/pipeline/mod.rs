@@ -130,7 +130,7 @@ pub struct RunDocument {
 }
 
 /// A recorded run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct RunReport {
     /// The run's id (`warden pipeline show ID`).
     pub id: u64,
@@ -1677,7 +1677,11 @@ impl Workspace {
 
     /// Checks the SLSA provenance in an exported package directory with the
     /// workspace key `key_name` (the one its signature verified with).
-    pub fn verify_provenance_with_key(&self, dir: &Path, key_name: &str) -> Result<Value, Error> {
+    pub fn verify_provenance_with_key(
+        &self,
+        dir: &Path,
+        key_name: &str,
+    ) -> Result<provenance::Statement, Error> {
         self.authorize(Action::ModelRead, &format!("path:{}", dir.display()))?;
         let keys = self.store().read()?.keys()?;
         let rec = keys
@@ -1689,7 +1693,10 @@ impl Workspace {
 
     /// Checks the SLSA provenance in an exported package directory against
     /// the public key `key_pem` (the one its signature verified with).
-    pub fn verify_provenance_dir(dir: &Path, key_pem: &str) -> Result<Value, Error> {
+    pub fn verify_provenance_dir(
+        dir: &Path,
+        key_pem: &str,
+    ) -> Result<provenance::Statement, Error> {
         let manifest_path = dir.join(warden_artifact::package::MANIFEST_FILE);
         let text = crate::data::read_small(&manifest_path)?;
         let manifest: crate::documents::ModelManifest = serde_json::from_str(&text)
@@ -1711,9 +1718,8 @@ impl Workspace {
             .digest
             .parse()
             .map_err(|e| Error::Verification(format!("source digest: {e}")))?;
-        let st = provenance::verify(&envelope, &key, &source.file, &digest)
-            .map_err(|e| Error::Verification(format!("{}: {e}", path.display())))?;
-        Ok(serde_json::to_value(&st)?)
+        provenance::verify(&envelope, &key, &source.file, &digest)
+            .map_err(|e| Error::Verification(format!("{}: {e}", path.display())))
     }
 }
 

@@ -11,15 +11,13 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use warden_artifact::keys::{PublicKey, SigningKey};
-use warden_artifact::model_signing::pae;
 use warden_core::{Digest, canonical_json};
 
 use crate::Error;
+use crate::trust::dsse::Envelope;
 
 /// The in-toto statement type.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
@@ -194,30 +192,8 @@ pub fn sign(
     key_id: &str,
 ) -> Result<(Vec<u8>, Digest), Error> {
     let payload = canonical_json(statement)?;
-    let sig = key.sign(&pae(INTOTO_PAYLOAD_TYPE, &payload));
-    let envelope = serde_json::json!({
-        "payloadType": INTOTO_PAYLOAD_TYPE,
-        "payload": B64.encode(&payload),
-        "signatures": [{"keyid": key_id, "sig": B64.encode(&sig)}],
-    });
+    let envelope = Envelope::sign(INTOTO_PAYLOAD_TYPE, &payload, key, key_id);
     Ok((canonical_json(&envelope)?, Digest::of(&payload)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Envelope {
-    #[serde(rename = "payloadType")]
-    payload_type: String,
-    payload: String,
-    signatures: Vec<EnvelopeSignature>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EnvelopeSignature {
-    #[serde(default)]
-    keyid: Option<String>,
-    sig: String,
 }
 
 /// Verifies an envelope with `key`, and that its statement is SLSA
@@ -236,15 +212,11 @@ pub fn verify(
             env.payload_type
         ));
     }
-    let payload = B64
-        .decode(&env.payload)
-        .map_err(|_| "the payload is not base64".to_string())?;
-    let message = pae(INTOTO_PAYLOAD_TYPE, &payload);
-    let verified = env.signatures.iter().any(|s| {
-        let _ = &s.keyid;
-        B64.decode(&s.sig)
-            .is_ok_and(|sig| key.verify(&message, &sig).is_ok())
-    });
+    let payload = env.payload_bytes()?;
+    let verified = env
+        .signatures
+        .iter()
+        .any(|s| env.verifies(s, &payload, key));
     if !verified {
         return Err(
             "no signature on the provenance verifies with the package's signing key".into(),
@@ -338,7 +310,9 @@ mod tests {
         let mut v: Value = serde_json::from_slice(&env).unwrap();
         let mut st2 = st.clone();
         st2.predicate.build_definition.external_parameters.command = vec!["evil".into()];
-        v["payload"] = Value::String(B64.encode(canonical_json(&st2).unwrap()));
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        v["payload"] = Value::String(b64.encode(canonical_json(&st2).unwrap()));
         let tampered = serde_json::to_vec(&v).unwrap();
         assert!(verify(&tampered, &key.public_key(), "model.onnx", &d).is_err());
         assert!(verify(b"{}", &key.public_key(), "model.onnx", &d).is_err());

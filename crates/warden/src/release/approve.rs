@@ -5,18 +5,18 @@
 //! the approver and the comment, signed with one of the workspace's own keys.
 //! The gate re-verifies every approval against the trust store each time.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-use serde::Serialize;
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use warden_artifact::keys::{PublicKey, SigningKey};
-use warden_artifact::model_signing::pae;
 use warden_core::{
     Action, ActorName, KeyName, ObjectName, Timestamp, VersionRef, actions, canonical_json,
 };
 use warden_store::{ApprovalRecord, KeyRecord, ModelRecord, QuarantineRecord, StagePointer};
 
 use crate::events;
+use crate::trust::dsse::Envelope;
 use crate::{Error, Workspace};
 
 /// The DSSE payload type of an approval envelope (an in-toto statement).
@@ -25,7 +25,7 @@ pub const APPROVAL_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 pub const APPROVAL_PREDICATE: &str = "https://warden.local/approval/v1";
 
 /// The result of `approve`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Approved {
     /// The approval as recorded.
     pub approval: ApprovalRecord,
@@ -33,7 +33,7 @@ pub struct Approved {
     /// public key.
     pub key_id: String,
     /// The signed DSSE envelope, as stored.
-    pub envelope: Value,
+    pub envelope: Envelope,
 }
 
 /// The result of `rollback`.
@@ -49,6 +49,50 @@ pub struct RolledBack {
     pub to: u64,
 }
 
+/// The in-toto statement type.
+const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+
+/// The in-toto statement an approval signs (in-toto Statement v1,
+/// <https://github.com/in-toto/attestation/blob/main/spec/v1/statement.md>).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalStatement {
+    /// `https://in-toto.io/Statement/v1`.
+    #[serde(rename = "_type")]
+    pub statement_type: String,
+    /// The model version approved: one subject.
+    pub subject: Vec<ApprovalSubject>,
+    /// [`APPROVAL_PREDICATE`].
+    #[serde(rename = "predicateType")]
+    pub predicate_type: String,
+    /// What is approved, by whom, when.
+    pub predicate: ApprovalPredicate,
+}
+
+/// The subject of an approval: `NAME@V` and its package digest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSubject {
+    /// `NAME@V`.
+    pub name: String,
+    /// Algorithm to hex digest (`sha256`).
+    pub digest: BTreeMap<String, String>,
+}
+
+/// The predicate of an approval.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalPredicate {
+    /// The environment approved for.
+    pub environment: String,
+    /// The approver (the principal who signs).
+    pub approver: String,
+    /// The approver's comment (`None`: none).
+    pub comment: Option<String>,
+    /// When it was signed (RFC 3339).
+    pub time: String,
+}
+
 /// The in-toto statement an approval signs: the model version's digest as
 /// subject, and the environment, approver, comment and time as predicate.
 pub fn approval_statement(
@@ -59,25 +103,35 @@ pub fn approval_statement(
     approver: &ActorName,
     comment: Option<&str>,
     time: &Timestamp,
-) -> Value {
-    json!({
-        "_type": "https://in-toto.io/Statement/v1",
-        "subject": [{"name": format!("{model}@{version}"), "digest": {"sha256": digest.trim_start_matches("sha256:")}}],
-        "predicateType": APPROVAL_PREDICATE,
-        "predicate": {"environment": env, "approver": approver, "comment": comment, "time": time},
-    })
+) -> ApprovalStatement {
+    ApprovalStatement {
+        statement_type: STATEMENT_TYPE.to_string(),
+        subject: vec![ApprovalSubject {
+            name: format!("{model}@{version}"),
+            digest: BTreeMap::from([(
+                "sha256".to_string(),
+                digest.trim_start_matches("sha256:").to_string(),
+            )]),
+        }],
+        predicate_type: APPROVAL_PREDICATE.to_string(),
+        predicate: ApprovalPredicate {
+            environment: env.to_string(),
+            approver: approver.to_string(),
+            comment: comment.map(str::to_string),
+            time: time.to_string(),
+        },
+    }
 }
 
 /// Signs `statement` as a DSSE envelope with `key` (whose key id is
 /// `key_id`). The approver's machine does this; the registry only verifies.
-pub fn sign_approval(key: &SigningKey, key_id: &str, statement: &Value) -> Result<Value, Error> {
+pub fn sign_approval(
+    key: &SigningKey,
+    key_id: &str,
+    statement: &ApprovalStatement,
+) -> Result<Envelope, Error> {
     let payload = canonical_json(statement)?;
-    let sig = key.sign(&pae(APPROVAL_PAYLOAD_TYPE, &payload));
-    Ok(json!({
-        "payloadType": APPROVAL_PAYLOAD_TYPE,
-        "payload": B64.encode(&payload),
-        "signatures": [{"keyid": key_id, "sig": B64.encode(&sig)}],
-    }))
+    Ok(Envelope::sign(APPROVAL_PAYLOAD_TYPE, &payload, key, key_id))
 }
 
 /// What a verified approval envelope says.
@@ -92,37 +146,25 @@ struct SignedApproval<'k> {
 /// these very bytes, this environment and this approver. The error is a
 /// reason to show.
 fn verify_approval<'k>(
-    envelope: &Value,
+    envelope: &Envelope,
     keys: &'k [KeyRecord],
     m: &ModelRecord,
     env: &str,
     approver: &str,
 ) -> Result<SignedApproval<'k>, String> {
-    if envelope.get("payloadType").and_then(Value::as_str) != Some(APPROVAL_PAYLOAD_TYPE) {
+    if envelope.payload_type != APPROVAL_PAYLOAD_TYPE {
         return Err("unexpected payload type".into());
     }
-    let payload = B64
-        .decode(
-            envelope
-                .get("payload")
-                .and_then(Value::as_str)
-                .ok_or("the envelope has no payload")?,
-        )
-        .map_err(|_| "payload is not base64".to_string())?;
-    let sigs = envelope
-        .get("signatures")
-        .and_then(Value::as_array)
-        .ok_or("the envelope has no signatures")?;
-    let [sig] = sigs.as_slice() else {
+    let payload = envelope.payload_bytes()?;
+    let [sig] = envelope.signatures.as_slice() else {
         return Err(format!(
             "an approval carries exactly one signature, not {}",
-            sigs.len()
+            envelope.signatures.len()
         ));
     };
-    let key_id = sig.get("keyid").and_then(Value::as_str);
     let key = keys
         .iter()
-        .find(|k| Some(k.key_id.as_str()) == key_id)
+        .find(|k| Some(k.key_id.as_str()) == sig.keyid.as_deref())
         .ok_or("signed by a key not in the trust store")?;
     if key.revoked_at.is_some() {
         return Err(format!("signed by the revoked key {}", key.name));
@@ -132,34 +174,30 @@ fn verify_approval<'k>(
     }
     let public =
         PublicKey::from_pem(&key.public_pem, key.name.as_str()).map_err(|e| e.to_string())?;
-    let raw = B64
-        .decode(sig.get("sig").and_then(Value::as_str).unwrap_or_default())
-        .map_err(|_| "signature is not base64".to_string())?;
-    public
-        .verify(&pae(APPROVAL_PAYLOAD_TYPE, &payload), &raw)
-        .map_err(|_| "the signature does not verify".to_string())?;
-    let st: Value = serde_json::from_slice(&payload).map_err(|e| e.to_string())?;
-    if st.get("_type").and_then(Value::as_str) != Some("https://in-toto.io/Statement/v1")
-        || st.get("predicateType").and_then(Value::as_str) != Some(APPROVAL_PREDICATE)
-    {
+    if !envelope.verifies(sig, &payload, &public) {
+        return Err("the signature does not verify".into());
+    }
+    let st: ApprovalStatement = serde_json::from_slice(&payload)
+        .map_err(|e| format!("the payload is not a Warden approval statement: {e}"))?;
+    if st.statement_type != STATEMENT_TYPE || st.predicate_type != APPROVAL_PREDICATE {
         return Err("the payload is not a Warden approval statement".into());
     }
-    let subject = &st["subject"];
-    if subject.as_array().map(Vec::len) != Some(1)
-        || subject[0]["digest"]["sha256"].as_str() != Some(m.digest.trim_start_matches("sha256:"))
-        || subject[0]["name"].as_str() != Some(format!("{}@{}", m.name, m.version).as_str())
+    let [subject] = st.subject.as_slice() else {
+        return Err("the approval is for other bytes than this model version".into());
+    };
+    if subject.digest.get("sha256").map(String::as_str)
+        != Some(m.digest.trim_start_matches("sha256:"))
+        || subject.name != format!("{}@{}", m.name, m.version)
     {
         return Err("the approval is for other bytes than this model version".into());
     }
-    if st["predicate"]["environment"] != env || st["predicate"]["approver"] != approver {
+    if st.predicate.environment != env || st.predicate.approver != approver {
         return Err("the signed environment or approver differs from the record".into());
     }
-    let comment = match &st["predicate"]["comment"] {
-        Value::Null => None,
-        Value::String(c) => Some(c.clone()),
-        _ => return Err("the signed comment is not text".into()),
-    };
-    Ok(SignedApproval { key, comment })
+    Ok(SignedApproval {
+        key,
+        comment: st.predicate.comment,
+    })
 }
 
 impl Workspace {
@@ -253,20 +291,26 @@ impl Workspace {
     /// Records an approval of `MODEL@N` for `env` that the acting principal
     /// signed on their own machine (the hub's path: the private key never
     /// reaches the registry). The envelope must verify against an approval
-    /// key this same principal enrolled and an admin acknowledged.
+    /// key this same principal enrolled and an admin acknowledged. The
+    /// envelope is taken as the JSON the caller sent and read as a DSSE
+    /// envelope only once the caller may approve, so a caller without the
+    /// right learns nothing from its shape.
     pub fn approve_signed(
         &self,
         r: &VersionRef,
         env: &str,
-        envelope: &Value,
+        envelope: &serde_json::Value,
     ) -> Result<Approved, Error> {
         let m = self.approval_target(r, env)?;
+        let envelope = Envelope::deserialize(envelope).map_err(|e| {
+            Error::Verification(format!("approval envelope: not a DSSE envelope: {e}"))
+        })?;
         let keys = self.store().read()?.keys()?;
-        let signed = verify_approval(envelope, &keys, &m, env, self.actor().as_str())
+        let signed = verify_approval(&envelope, &keys, &m, env, self.actor().as_str())
             .map_err(|why| Error::Verification(format!("approval envelope: {why}")))?;
         let comment = signed.comment.clone();
         let key = signed.key.clone();
-        self.record_approval(&m, env, &key, envelope.clone(), comment.as_deref())
+        self.record_approval(&m, env, &key, envelope, comment.as_deref())
     }
 
     /// Stores a verified approval and its audit event in one transaction.
@@ -275,7 +319,7 @@ impl Workspace {
         m: &ModelRecord,
         env: &str,
         key: &KeyRecord,
-        envelope: Value,
+        envelope: Envelope,
         comment: Option<&str>,
     ) -> Result<Approved, Error> {
         let mut approval = ApprovalRecord {
@@ -331,7 +375,7 @@ impl Workspace {
             .into_iter()
             .filter(|a| a.env == env)
         {
-            let envelope: Result<Value, String> =
+            let envelope: Result<Envelope, String> =
                 serde_json::from_str(&a.envelope).map_err(|e| e.to_string());
             let verdict = envelope
                 .as_ref()
@@ -339,7 +383,7 @@ impl Workspace {
                 .and_then(|e| verify_approval(e, &keys, m, env, a.approver.as_str()).map(|_| ()));
             let signing_key = envelope
                 .ok()
-                .and_then(|v| v["signatures"][0]["keyid"].as_str().map(str::to_string));
+                .and_then(|v| v.first_keyid().map(str::to_string));
             let owner = signing_key.as_ref().and_then(|id| {
                 keys.iter()
                     .find(|k| &k.key_id == id)

@@ -191,8 +191,8 @@ pub fn new_approval_key(
 pub fn sign_approval_with(
     path: &Path,
     passphrase: Option<&[u8]>,
-    statement: &Value,
-) -> Result<(Value, String), Error> {
+    statement: &crate::approve::ApprovalStatement,
+) -> Result<(crate::trust::dsse::Envelope, String), Error> {
     let key = SigningKey::read_file(path, passphrase)?;
     let key_id = key.public_key().key_id()?;
     let envelope = crate::approve::sign_approval(&key, &key_id, statement)?;

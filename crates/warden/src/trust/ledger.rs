@@ -649,15 +649,9 @@ pub(crate) fn approval_disagreement(
             detail: "no model.approve event recorded it".into(),
         });
     };
-    let envelope_key = serde_json::from_str::<serde_json::Value>(&a.envelope)
+    let envelope_key = serde_json::from_str::<crate::trust::dsse::Envelope>(&a.envelope)
         .ok()
-        .and_then(|v| {
-            v.get("signatures")?
-                .get(0)?
-                .get("keyid")?
-                .as_str()
-                .map(str::to_string)
-        });
+        .and_then(|v| v.first_keyid().map(str::to_string));
     let mut differs = Vec::new();
     if l.model != a.model.as_str() || l.version != a.version {
         differs.push("model");

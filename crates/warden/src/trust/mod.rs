@@ -3,6 +3,7 @@
 //! and what a hub client checks on its own machine.
 
 pub(crate) mod audit;
+pub mod dsse;
 pub mod hubclient;
 pub(crate) mod keys;
 pub(crate) mod ledger;
