@@ -4,13 +4,147 @@
 //! place, each mapped to the NIST AI RMF functions, the OWASP Machine
 //! Learning Security Top 10 (2023) and MITRE ATLAS techniques.
 
-use serde_json::{Value, json};
-use warden_core::{Action, VersionRef};
+use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::json;
+use warden_core::{Action, ActorName, Timestamp, VersionRef};
+use warden_store::QuarantineRecord;
+
+use crate::documents::ModelProvenance;
+use crate::policy_input::{
+    ApprovalFact, DatasetFacts, EvaluationFacts, EvidenceFact, ProvenanceFacts, ScanFacts,
+    SignatureFact, TrainingFacts,
+};
 use crate::{Error, Workspace};
+
+/// The passport's format name.
+pub const PASSPORT_FORMAT: &str = "warden.passport/v1";
+
+/// A model version's security passport (`warden.passport/v1`).
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Passport {
+    /// [`PASSPORT_FORMAT`].
+    pub format: String,
+    /// The version, its files, signature and where it is held.
+    pub model: PassportModel,
+    /// The datasets and build it comes from.
+    pub lineage: PassportLineage,
+    /// The training facts the gate reads (`None`: imported).
+    pub training: Option<TrainingFacts>,
+    /// The latest evaluation, as the gate reads it.
+    pub evaluation: Option<EvaluationFacts>,
+    /// The scan of its package files.
+    pub scans: ScanFacts,
+    /// Its build provenance, verified now.
+    pub build_provenance: ProvenanceFacts,
+    /// Attached external evidence.
+    pub evidence: Vec<EvidenceFact>,
+    /// Every gate decision on this version.
+    pub gate_decisions: Vec<PassportDecision>,
+    /// Its approvals for each environment, verified now.
+    pub approvals: Vec<PassportApproval>,
+    /// Its quarantine, if any.
+    pub quarantine: Option<QuarantineRecord>,
+    /// The incidents opened on it.
+    pub incidents: Vec<PassportIncident>,
+    /// The controls in place, mapped to the frameworks.
+    pub controls: Vec<Control>,
+}
+
+/// The version itself.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct PassportModel {
+    /// `NAME@V`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The package's `sha256:` digest.
+    pub digest: String,
+    /// The model's kind.
+    pub kind: String,
+    /// Who registered it.
+    pub author: ActorName,
+    /// When.
+    pub created_at: Timestamp,
+    /// Package file name to digest.
+    pub files: BTreeMap<String, String>,
+    /// Its signature, verified now (`None`: none recorded).
+    pub signature: Option<SignatureFact>,
+    /// The environments whose pointer is on it.
+    pub held_environments: Vec<String>,
+}
+
+/// Where the version comes from.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct PassportLineage {
+    /// The dataset versions it was trained on, as the gate sees them.
+    pub datasets: Vec<DatasetFacts>,
+    /// The manifest's provenance section.
+    pub provenance: ModelProvenance,
+}
+
+/// A gate decision on the version.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct PassportDecision {
+    /// The environment.
+    pub env: String,
+    /// Whether the policy allowed it.
+    pub allowed: bool,
+    /// Why it denied (empty when it allowed).
+    pub reasons: Vec<String>,
+    /// Digest of the policy that decided.
+    pub policy_digest: String,
+    /// Digest of the input it decided on.
+    pub input_digest: String,
+    /// Who asked.
+    pub by: ActorName,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// An approval for one environment.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct PassportApproval {
+    /// The environment.
+    pub env: String,
+    /// The approval, verified now.
+    pub approval: ApprovalFact,
+}
+
+/// An incident on the version.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct PassportIncident {
+    /// The incident's id.
+    pub id: u64,
+    /// Its kind.
+    pub kind: String,
+    /// When it was opened.
+    pub opened_at: Timestamp,
+    /// When it was closed (`None`: open).
+    pub closed_at: Option<Timestamp>,
+    /// What was found and done (`None`: open).
+    pub resolution: Option<String>,
+}
 
 /// One control: what it is, whether it is in place for this model, and
 /// what it answers in the three frameworks.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Control {
+    /// The control's name.
+    pub control: String,
+    /// `in place`, `missing`, `partial: …` or `n/a (…)`.
+    pub status: String,
+    /// What shows it, in words.
+    pub evidence: String,
+    /// NIST AI RMF functions it serves.
+    pub nist_ai_rmf: Vec<String>,
+    /// OWASP Machine Learning Security Top 10 (2023) risks it answers.
+    pub owasp_ml_top10: Vec<String>,
+    /// MITRE ATLAS techniques it answers.
+    pub mitre_atlas: Vec<String>,
+}
+
 fn control(
     name: &str,
     status: &str,
@@ -18,13 +152,21 @@ fn control(
     nist: &[&str],
     owasp: &[&str],
     atlas: &[&str],
-) -> Value {
-    json!({"control": name, "status": status, "evidence": evidence, "nist_ai_rmf": nist, "owasp_ml_top10": owasp, "mitre_atlas": atlas})
+) -> Control {
+    let owned = |l: &[&str]| l.iter().map(|x| x.to_string()).collect();
+    Control {
+        control: name.to_string(),
+        status: status.to_string(),
+        evidence,
+        nist_ai_rmf: owned(nist),
+        owasp_ml_top10: owned(owasp),
+        mitre_atlas: owned(atlas),
+    }
 }
 
 impl Workspace {
-    /// The passport of `MODEL@N`: (JSON, Markdown).
-    pub fn passport(&self, r: &VersionRef) -> Result<(Value, String), Error> {
+    /// The passport of `MODEL@N`, and the same as Markdown.
+    pub fn passport(&self, r: &VersionRef) -> Result<(Passport, String), Error> {
         self.authorize(Action::ModelRead, &format!("model:{r}"))?;
         let m = self.find_model(r)?;
         let title = format!("{}@{}", m.name, m.version);
@@ -32,37 +174,55 @@ impl Workspace {
         let sig = input.signatures.first();
         let man = crate::stored::model_manifest(&m)?;
         let files = crate::stored::model_files(&m)?;
-        let decisions: Vec<Value> = self
+        let decisions: Vec<PassportDecision> = self
             .store()
             .read()?
             .gate_decisions(&m.name)?
             .into_iter()
             .filter(|d| d.version == m.version)
-            .map(|d| Ok(json!({"env": d.env, "allowed": d.allowed, "reasons": crate::stored::decision_reasons(&d)?,
-                            "policy_digest": d.policy_digest, "input_digest": d.input_digest, "by": d.created_by, "at": d.created_at})))
+            .map(|d| {
+                Ok(PassportDecision {
+                    reasons: crate::stored::decision_reasons(&d)?,
+                    env: d.env,
+                    allowed: d.allowed,
+                    policy_digest: d.policy_digest,
+                    input_digest: d.input_digest,
+                    by: d.created_by,
+                    at: d.created_at,
+                })
+            })
             .collect::<Result<_, Error>>()?;
         let mut approvals = Vec::new();
         for env in &self.config().gates.environments {
             for a in self.approval_facts(&m, env)? {
-                approvals.push(json!({"env": env, "approval": a}));
+                approvals.push(PassportApproval {
+                    env: env.clone(),
+                    approval: a,
+                });
             }
         }
-        let stages: Vec<Value> = self
+        let stages: Vec<String> = self
             .store()
             .read()?
             .stages(&m.name)?
             .into_iter()
             .filter(|p| p.version == m.version)
-            .map(|p| json!(p.env))
+            .map(|p| p.env)
             .collect();
         let quarantine = self.store().read()?.quarantine(&m.name, m.version)?;
-        let incidents: Vec<Value> = self
+        let incidents: Vec<PassportIncident> = self
             .store()
             .read()?
             .incidents()?
             .into_iter()
             .filter(|i| i.model == m.name && i.version == m.version)
-            .map(|i| json!({"id": i.id, "kind": i.kind, "opened_at": i.opened_at, "closed_at": i.closed_at, "resolution": i.resolution}))
+            .map(|i| PassportIncident {
+                id: i.id,
+                kind: i.kind,
+                opened_at: i.opened_at,
+                closed_at: i.closed_at,
+                resolution: i.resolution,
+            })
             .collect();
         let ev = input.evaluation.as_ref();
         let datasets = &input.datasets;
@@ -373,22 +533,6 @@ impl Workspace {
                 &[],
             ),
         ];
-        let passport = json!({
-            "format": "warden.passport/v1",
-            "model": {"ref": title, "digest": m.digest, "kind": m.kind, "author": m.created_by, "created_at": m.created_at,
-                      "files": files, "signature": sig, "held_environments": stages},
-            "lineage": {"datasets": datasets, "provenance": man.provenance},
-            "training": input.training,
-            "evaluation": ev,
-            "scans": input.scan,
-            "build_provenance": input.provenance,
-            "evidence": input.evidence,
-            "gate_decisions": decisions,
-            "approvals": approvals,
-            "quarantine": quarantine,
-            "incidents": incidents,
-            "controls": controls,
-        });
         let mut md = format!(
             "# Security passport: {title}\n\n- digest `{}`\n- kind {}, by {} at {}\n- signature: {}\n- environments held: {}\n\n",
             m.digest,
@@ -403,11 +547,7 @@ impl Workspace {
             if stages.is_empty() {
                 "none".to_string()
             } else {
-                stages
-                    .iter()
-                    .filter_map(|v| v.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                stages.join(", ")
             }
         );
         md += "## Lineage\n\n";
@@ -449,52 +589,61 @@ impl Workspace {
         for d in &decisions {
             md += &format!(
                 "- {} {} by {} at {} (policy {})\n",
-                d["env"].as_str().unwrap_or(""),
-                if d["allowed"] == true {
-                    "allowed"
-                } else {
-                    "denied"
-                },
-                d["by"].as_str().unwrap_or(""),
-                d["at"].as_str().unwrap_or(""),
-                d["policy_digest"].as_str().unwrap_or("")
+                d.env,
+                if d.allowed { "allowed" } else { "denied" },
+                d.by,
+                d.at,
+                d.policy_digest
             );
         }
         md += "\n## Approvals\n\n";
         for a in &approvals {
             md += &format!(
                 "- {}: {} ({})\n",
-                a["env"].as_str().unwrap_or(""),
-                a["approval"]["approver"].as_str().unwrap_or(""),
-                if a["approval"]["valid"] == true {
-                    "valid"
-                } else {
-                    "invalid"
-                }
+                a.env,
+                a.approval.approver,
+                if a.approval.valid { "valid" } else { "invalid" }
             );
         }
         md += "\n## Controls\n\n| control | status | evidence | NIST AI RMF | OWASP ML Top 10 | MITRE ATLAS |\n| --- | --- | --- | --- | --- | --- |\n";
-        for c in &passport["controls"].as_array().cloned().unwrap_or_default() {
-            let list = |k: &str| {
-                c[k].as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str())
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    })
-                    .unwrap_or_default()
-            };
+        for c in &controls {
             md += &format!(
                 "| {} | {} | {} | {} | {} | {} |\n",
-                c["control"].as_str().unwrap_or(""),
-                c["status"].as_str().unwrap_or(""),
-                c["evidence"].as_str().unwrap_or("").replace('|', "/"),
-                list("nist_ai_rmf"),
-                list("owasp_ml_top10"),
-                list("mitre_atlas")
+                c.control,
+                c.status,
+                c.evidence.replace('|', "/"),
+                c.nist_ai_rmf.join("; "),
+                c.owasp_ml_top10.join("; "),
+                c.mitre_atlas.join("; ")
             );
         }
+        let passport = Passport {
+            format: PASSPORT_FORMAT.to_string(),
+            model: PassportModel {
+                reference: title,
+                digest: m.digest.clone(),
+                kind: m.kind.clone(),
+                author: m.created_by.clone(),
+                created_at: m.created_at,
+                files,
+                signature: sig.cloned(),
+                held_environments: stages,
+            },
+            lineage: PassportLineage {
+                datasets: input.datasets.clone(),
+                provenance: man.provenance,
+            },
+            training: input.training.clone(),
+            evaluation: input.evaluation.clone(),
+            scans: input.scan.clone(),
+            build_provenance: input.provenance.clone(),
+            evidence: input.evidence.clone(),
+            gate_decisions: decisions,
+            approvals,
+            quarantine,
+            incidents,
+            controls,
+        };
         Ok((passport, md))
     }
 }
