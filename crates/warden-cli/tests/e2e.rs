@@ -436,22 +436,22 @@ fn demo_runs_and_keeps_a_verifiable_workspace() {
     ok(warden(&kept, "aud").args(["audit", "verify"]));
     ok(warden(&kept, "aud").args(["audit", "check-proof", "audit-proof-0.json"]));
     // Every event the demo recorded is its action's typed payload (what
-    // docs/schemas/audit-event-payloads.schema.json describes), but for
-    // the two that carry lower layers' settings.
+    // docs/schemas/audit-event-payloads.schema.json describes).
     let log: serde_json::Value =
         serde_json::from_str(&ok(warden(&kept, "aud").args(["audit", "log", "--json"]))).unwrap();
     let mut typed = std::collections::BTreeSet::new();
     for e in log.as_array().unwrap() {
         let action = e["action"].as_str().unwrap();
-        if matches!(action, "model.train" | "model.import") {
-            continue;
-        }
         let doc = serde_json::json!({"action": action, "payload": e["payload"]});
         serde_json::from_value::<warden::events::Payload>(doc)
             .unwrap_or_else(|err| panic!("event {} ({action}): {err}", e["seq"]));
         typed.insert(action.to_string());
     }
     assert!(typed.len() >= 20, "{typed:?}");
+    assert!(
+        typed.contains("model.train") && typed.contains("model.import"),
+        "{typed:?}"
+    );
     run_printed_commands(&stdout);
     // The demo's models are registered and its exported package verifies;
     // its tampered copy does not.
@@ -3301,6 +3301,83 @@ fn stored_documents_that_do_not_parse_are_corrupt_not_defaults() {
         }
         c.execute(
             &format!("UPDATE {table} SET {column} = ?1 WHERE {filter}"),
+            [&original],
+        )
+        .unwrap();
+        ok(warden(ws, "ana").args(cmd));
+    }
+
+    // A document that parses as JSON but whose typed parts do not: each
+    // section a lower layer owns is read whole, with the manifest.
+    // (table, row filter, the path within the manifest, the command, the object named)
+    type Section<'a> = (&'a str, &'a str, &'a [&'a str], &'a [&'a str], &'a str);
+    let sections: [Section; 5] = [
+        (
+            "models",
+            "name = 'credit'",
+            &["training", "metrics"],
+            &["model", "show", "credit@1"],
+            "model credit@1",
+        ),
+        (
+            "models",
+            "name = 'credit'",
+            &["training", "config"],
+            &["model", "passport", "credit@1"],
+            "model credit@1",
+        ),
+        (
+            "models",
+            "name = 'credit'",
+            &["preprocessing"],
+            &["model", "list"],
+            "model credit@1",
+        ),
+        (
+            "datasets",
+            "name = 'credit'",
+            &["transform", "spec", "pii_actions"],
+            &["data", "list"],
+            "dataset credit@1",
+        ),
+        (
+            "datasets",
+            "name = 'credit'",
+            &["output", "schema"],
+            &["data", "list"],
+            "dataset credit@1",
+        ),
+    ];
+    for (table, filter, path, cmd, object) in sections {
+        let c = db(ws);
+        let original: String = c
+            .query_row(
+                &format!("SELECT manifest FROM {table} WHERE {filter}"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let mut doc: serde_json::Value = serde_json::from_str(&original).unwrap();
+        let mut at = &mut doc;
+        for key in path {
+            at = at
+                .get_mut(*key)
+                .unwrap_or_else(|| panic!("{path:?} in {original}"));
+        }
+        *at = serde_json::json!("not this");
+        c.execute(
+            &format!("UPDATE {table} SET manifest = ?1 WHERE {filter}"),
+            [doc.to_string()],
+        )
+        .unwrap();
+        let (code, stdout, stderr) = out(warden(ws, "ana").args(cmd));
+        assert_eq!(code, 5, "{path:?}: {cmd:?}\n{stdout}\n{stderr}");
+        assert!(
+            stderr.contains(object) && stderr.contains("is corrupt"),
+            "{path:?}: {cmd:?}\n{stderr}"
+        );
+        c.execute(
+            &format!("UPDATE {table} SET manifest = ?1 WHERE {filter}"),
             [&original],
         )
         .unwrap();

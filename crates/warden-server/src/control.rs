@@ -263,7 +263,11 @@ pub async fn show_model(
         let stages = ws.stages(&n)?;
         Ok((
             StatusCode::OK,
-            json!({"name": name, "versions": versions, "stages": stages}),
+            warden::api::ModelOverview {
+                name,
+                versions,
+                stages,
+            },
         ))
     })
     .await

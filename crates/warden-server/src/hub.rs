@@ -668,7 +668,12 @@ async fn whoami(State(s): State<Arc<Shared>>, c: Option<axum::Extension<Client>>
         let roles = ws.effective_roles()?;
         Ok((
             StatusCode::OK,
-            json!({"principal": principal, "groups": groups, "roles": roles, "team": DEFAULT_TEAM}),
+            warden::api::Whoami {
+                principal,
+                groups,
+                roles: roles.iter().map(|r| r.to_string()).collect(),
+                team: DEFAULT_TEAM.to_string(),
+            },
         ))
     })
     .await
@@ -678,6 +683,7 @@ async fn whoami(State(s): State<Arc<Shared>>, c: Option<axum::Extension<Client>>
 #[serde(deny_unknown_fields)]
 struct ApproveBody {
     env: String,
+    /// The DSSE envelope, read by the engine once the caller may approve.
     envelope: Value,
 }
 
@@ -853,8 +859,11 @@ async fn tokens_create(
         let made = ws.token_create(&req.name, &roles, expires)?;
         Ok((
             StatusCode::CREATED,
-            json!({"token": made.token.as_str(), "record": made.record,
-                   "note": "the token is shown once; keep it secret"}),
+            warden::api::TokenIssued {
+                token: made.token.as_str().to_string(),
+                record: made.record,
+                note: "the token is shown once; keep it secret".to_string(),
+            },
         ))
     })
     .await

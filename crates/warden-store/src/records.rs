@@ -1,10 +1,11 @@
-//! Plain rows exchanged with the metadata store.
+//! Plain rows exchanged with the metadata store. Their JSON (without the
+//! fields marked `skip`) is also how the engine and the hub report them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use warden_core::{ActorName, KeyName, ObjectName, RoleName, Timestamp};
 
 /// `actor` holds `role`, granted by `granted_by` at `time`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RoleGrant {
     /// The actor who holds the role.
     pub actor: ActorName,
@@ -18,7 +19,7 @@ pub struct RoleGrant {
 
 /// A key known to the workspace: one of its own signing keys (the private
 /// half is a file under `.warden/keys/`) or a trusted public key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyRecord {
     /// The key's name in the workspace, unique among its keys.
     pub name: KeyName,
@@ -102,7 +103,7 @@ pub struct StoredCheckpoint {
 }
 
 /// A recorded dataset version (`NAME@V`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DatasetRecord {
     /// The dataset's name.
     pub name: ObjectName,
@@ -121,6 +122,7 @@ pub struct DatasetRecord {
     /// `sha256:` digest of the ingest report's Markdown (a blob).
     pub report_md_digest: String,
     /// The manifest's canonical JSON.
+    /// Never part of a record's JSON (empty in one read from JSON).
     #[serde(skip)]
     pub manifest: String,
     /// The actor who recorded the version.
@@ -130,7 +132,7 @@ pub struct DatasetRecord {
 }
 
 /// A recorded model version (`NAME@V`): a package whose files are blobs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ModelRecord {
     /// The model's name.
     pub name: ObjectName,
@@ -141,6 +143,7 @@ pub struct ModelRecord {
     /// `logreg`, `mlp`, …
     pub kind: String,
     /// Canonical JSON: package-relative path → blob digest.
+    /// Never part of a record's JSON (empty in one read from JSON).
     #[serde(skip)]
     pub files: String,
     /// `sha256:` digest of the OpenSSF model-signing bundle (a blob).
@@ -148,6 +151,7 @@ pub struct ModelRecord {
     /// The key that signed the package.
     pub signed_by: String,
     /// The package manifest's bytes.
+    /// Never part of a record's JSON (empty in one read from JSON).
     #[serde(skip)]
     pub manifest: String,
     /// The actor who recorded the version.
@@ -157,7 +161,7 @@ pub struct ModelRecord {
 }
 
 /// A recorded evaluation of `model@model_version` on `dataset@dataset_version`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EvaluationRecord {
     /// The evaluation's id, from 1 (0 in a record not yet inserted).
     pub id: u64,
@@ -176,6 +180,7 @@ pub struct EvaluationRecord {
     /// `sha256:` digest of the report's Markdown (a blob).
     pub markdown_digest: String,
     /// The report's canonical JSON.
+    /// Never part of a record's JSON (empty in one read from JSON).
     #[serde(skip)]
     pub report: String,
     /// The actor who ran the evaluation.
@@ -185,7 +190,7 @@ pub struct EvaluationRecord {
 }
 
 /// Which version of a model holds an environment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StagePointer {
     /// The model.
     pub model: ObjectName,
@@ -200,7 +205,7 @@ pub struct StagePointer {
 }
 
 /// A recorded gate decision.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GateDecisionRecord {
     /// The model the gate was asked about.
     pub model: ObjectName,
@@ -223,7 +228,7 @@ pub struct GateDecisionRecord {
 }
 
 /// A signed approval of a model version for an environment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApprovalRecord {
     /// The approval's id, from 1 (0 in a record not yet inserted).
     pub id: u64,
@@ -240,6 +245,7 @@ pub struct ApprovalRecord {
     /// The name of the key that signed the envelope.
     pub key_name: String,
     /// The DSSE envelope (JSON).
+    /// Never part of a record's JSON (empty in one read from JSON).
     #[serde(skip)]
     pub envelope: String,
     /// When the approval was recorded.
@@ -247,7 +253,7 @@ pub struct ApprovalRecord {
 }
 
 /// A quarantine of a model version, and its release if any.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct QuarantineRecord {
     /// The quarantined model.
     pub model: ObjectName,
@@ -268,7 +274,7 @@ pub struct QuarantineRecord {
 }
 
 /// An incident on a model version.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct IncidentRecord {
     /// The incident's id, from 1 (0 in a record not yet inserted).
     pub id: u64,
@@ -298,7 +304,7 @@ pub struct IncidentRecord {
 }
 
 /// A recorded scan of a model version's files or of paths.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScanRecord {
     /// The scan's id, from 1 (0 in a record not yet inserted).
     pub id: u64,
@@ -327,7 +333,7 @@ pub struct ScanRecord {
 }
 
 /// An API key of the serving endpoints: only a keyed hash of the key is kept.
-#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApiKeyRecord {
     /// The key's public identifier (part of the key itself).
     pub id: String,
@@ -337,6 +343,7 @@ pub struct ApiKeyRecord {
     pub role: String,
     /// Lowercase hex HMAC-SHA256 of the whole key under the workspace's
     /// API-key secret.
+    /// Never part of a record's JSON (empty in one read from JSON).
     #[serde(skip)]
     pub key_hash: String,
     /// Requests per second for this key (None: the role's default).
@@ -355,7 +362,7 @@ pub struct ApiKeyRecord {
 
 /// A personal access token of the hub: it acts as its owner, with at most
 /// its roles. Only a keyed hash of the token is kept.
-#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AccessTokenRecord {
     /// The token's public identifier (part of the token itself).
     pub id: String,
@@ -367,6 +374,7 @@ pub struct AccessTokenRecord {
     pub roles: Vec<RoleName>,
     /// Lowercase hex HMAC-SHA256 of the whole token under the workspace's
     /// API-key secret.
+    /// Never part of a record's JSON (empty in one read from JSON).
     #[serde(skip)]
     pub token_hash: String,
     /// When it was created.
@@ -383,7 +391,7 @@ pub struct AccessTokenRecord {
 }
 
 /// One recorded run of a pipeline file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PipelineRunRecord {
     /// The run's id, from 1 (0 in a record not yet inserted).
     pub id: u64,
@@ -405,7 +413,7 @@ pub struct PipelineRunRecord {
 
 /// A report of another tool (SAST, SCA, a container scanner) bound to a
 /// model version.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EvidenceRecord {
     /// The evidence's id, from 1 (0 in a record not yet inserted).
     pub id: u64,
@@ -420,6 +428,8 @@ pub struct EvidenceRecord {
     /// The report as given, as a blob.
     pub report_digest: String,
     /// The findings the gate reads, as canonical JSON.
+    /// Never part of a record's JSON (empty in one read from JSON).
+    #[serde(skip)]
     pub summary: String,
     /// The actor who added it.
     pub created_by: ActorName,
@@ -428,7 +438,7 @@ pub struct EvidenceRecord {
 }
 
 /// One closed monitoring window of a served model.
-#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MonitorWindowRecord {
     /// The window's id, from 1 (0 in a record not yet inserted).
     pub id: u64,
@@ -456,7 +466,7 @@ pub struct MonitorWindowRecord {
 }
 
 /// An operator's pause of a model's automated responses.
-#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MonitorPauseRecord {
     /// The model whose automated responses are paused.
     pub model: ObjectName,
@@ -469,7 +479,7 @@ pub struct MonitorPauseRecord {
 }
 
 /// A block or throttle on an API key.
-#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyHoldRecord {
     /// The held API key's id ([`ApiKeyRecord::id`]).
     pub key_id: String,

@@ -5,9 +5,7 @@
 //! evidence and evaluations) are replayed through the same type, so a
 //! writer and a reader cannot disagree on a field's name or type, and an
 //! event that does not parse as its action's payload is refused by name,
-//! never read as a default. `model.train` and `model.import` are the
-//! exceptions still written as JSON: their payloads carry the training or
-//! import settings of lower layers.
+//! never read as a default.
 //!
 //! The JSON Schemas in `docs/schemas/audit-event-payloads.schema.json` are
 //! generated from these types ([`crate::documents::schemas`]).
@@ -564,14 +562,106 @@ pub struct DirectorySigned {
 }
 
 /// What every `model.train` and `model.import` event records of the
-/// version it registered (their other fields carry the training or import
-/// settings of lower layers and stay JSON): read back to check the model
-/// row, whose author approvals must differ from.
+/// version it registered: read back to check the model row, whose author
+/// approvals must differ from.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct ModelRegistered {
     /// `NAME@V`.
     pub model: String,
     /// The package's `sha256:` digest.
+    pub digest: String,
+}
+
+/// The version a `model.train` or `model.import` event registered, and
+/// the signature over its package.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Registered {
+    /// `NAME@V`.
+    pub model: String,
+    /// The package's `sha256:` digest (the signature's root digest).
+    pub digest: String,
+    /// The OpenSSF model-signing bundle.
+    pub signature: PackageSignature,
+}
+
+/// Who signed a package, and the bundle's blob.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PackageSignature {
+    /// The workspace key's name.
+    pub key: String,
+    /// Its key id (`sha256:` of the DER public key).
+    pub key_id: String,
+    /// `sha256:` digest of the bundle (a blob).
+    pub digest: String,
+}
+
+/// `model.train`: a model trained here and registered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ModelTrained {
+    /// The version and its signature.
+    #[serde(flatten)]
+    pub registered: Registered,
+    /// `logreg` or `mlp`.
+    pub kind: String,
+    /// The dataset versions trained on.
+    pub datasets: Vec<DatasetUsed>,
+    /// Digest of the training settings with the dataset, target and features.
+    pub config_digest: String,
+    /// The training seed.
+    pub seed: u64,
+    /// The differential-privacy guarantee (`None`: trained without DP).
+    pub dp: Option<DpSpent>,
+}
+
+/// A dataset version a model was trained on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DatasetUsed {
+    /// `NAME@V`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The dataset manifest's `sha256:` digest.
+    pub digest: String,
+}
+
+/// The (ε, δ) a DP-SGD run spent, and the accountant that gave ε.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DpSpent {
+    /// ε.
+    pub epsilon: f64,
+    /// δ.
+    pub delta: f64,
+    /// `pld` or `rdp`.
+    pub accountant: String,
+}
+
+/// `model.import`: a model brought from elsewhere, checked and registered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ModelImported {
+    /// The version and its signature.
+    #[serde(flatten)]
+    pub registered: Registered,
+    /// `onnx`, `xgboost-json`, `xgboost-ubjson` or `lightgbm-text`.
+    pub kind: String,
+    /// The file imported.
+    pub source: ImportedFile,
+    /// The ONNX graph's operators (ONNX models).
+    pub operators: Option<Vec<String>>,
+    /// The program that wrote the file.
+    pub producer: Option<String>,
+    /// The reference batch the model reproduced (`None`: none given).
+    pub check: Option<crate::model::ImportCheck>,
+    /// Whether it came with SLSA provenance from a pipeline.
+    pub provenance: bool,
+    /// The dataset version its reference profile was computed on.
+    pub dataset: Option<String>,
+}
+
+/// The file a model was imported from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ImportedFile {
+    /// Its name as given.
+    pub file: String,
+    /// `sha256:` digest of its bytes.
     pub digest: String,
 }
 
@@ -619,6 +709,12 @@ pub enum Payload {
     /// `model.approve`.
     #[serde(rename = "model.approve")]
     ModelApprove(Approved),
+    /// `model.train`.
+    #[serde(rename = "model.train")]
+    ModelTrain(ModelTrained),
+    /// `model.import`.
+    #[serde(rename = "model.import")]
+    ModelImport(ModelImported),
     /// `model.evaluate`.
     #[serde(rename = "model.evaluate")]
     ModelEvaluate(Evaluated),

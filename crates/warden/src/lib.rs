@@ -26,6 +26,7 @@
 // The engine by stage; each folder's `mod.rs` says what it holds. The
 // modules are named at the crate root as well, so one stage's code reaches
 // another's as `crate::model`, `crate::audit`, and so on.
+pub mod api;
 mod config;
 mod datasets;
 pub mod documents;
@@ -43,17 +44,18 @@ mod workspace;
 
 use datasets::data;
 use evaluation::{evaluate, report_html};
-use models::{card, lineage, model, predict, signing};
+use models::{card, lineage, model, passport, predict, signing};
 use operate::{apikey, monitor, monitor_html, respond, serving, watch};
 use release::{approve, evidence, gate, incident};
 /// What a hub client checks and keeps on its own machine.
+pub use trust::dsse;
 pub use trust::hubclient;
 use trust::{audit, keys, ledger, pinning, roles, tokens, userdir, witness};
 
 pub use apikey::{API_KEY_PREFIX, ApiKeyCreated, ApiKeyVerifier, KeyRejection, parse_expiry};
 pub use approve::{
-    APPROVAL_PAYLOAD_TYPE, APPROVAL_PREDICATE, Approved, RolledBack, approval_statement,
-    sign_approval,
+    APPROVAL_PAYLOAD_TYPE, APPROVAL_PREDICATE, ApprovalPredicate, ApprovalStatement,
+    ApprovalSubject, Approved, RolledBack, approval_statement, sign_approval,
 };
 pub use audit::{
     ConsistencyProof, EventOut, InclusionProof, ProofCheck, ProofFile, VerifyOptions,
@@ -67,9 +69,9 @@ pub use data::{
 };
 pub use error::{Error, ErrorKind};
 pub use evaluate::{
-    AttackPlan, EVALUATION_FORMAT, EvalOutcome, EvalReport, EvalRequest, PredictionsRequest,
-    PrivacyRisk, StageProgress, check_attack_settings, evaluate_predictions, parse_privileged,
-    report_markdown,
+    AttackPlan, EVALUATION_FORMAT, EvalOutcome, EvalReport, EvalRequest, EvaluatedDataset,
+    EvaluatedModel, PredictionsRequest, PrivacyRisk, StageProgress, check_attack_settings,
+    evaluate_predictions, parse_privileged, report_markdown,
 };
 pub use evidence::{
     EvidenceFinding, EvidenceInfo, EvidenceKind, EvidenceRequest, EvidenceSummary,
@@ -91,6 +93,10 @@ pub use monitor::{
 };
 pub use monitor_html::{drift_html, drift_markdown, drift_tests_text};
 pub use operate::migrate::MigrateOutcome;
+pub use passport::{
+    Control, PASSPORT_FORMAT, Passport, PassportApproval, PassportDecision, PassportIncident,
+    PassportLineage, PassportModel,
+};
 pub use pinning::{AUTHZ_SCOPE, Pin, PinStatus, Registered};
 pub use predict::{PredictedRow, Predictions, threads};
 pub use release::policy_input;

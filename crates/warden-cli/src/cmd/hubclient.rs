@@ -145,7 +145,7 @@ impl Session {
         let (status, v) = self.send(method, path, body)?;
         self.follow()?;
         // A gate's denial comes back with its reasons, for the caller to show.
-        if status == 409 && v.get("gate").is_some() {
+        if status == 409 && v.as_object().is_some_and(|o| o.contains_key("gate")) {
             return Ok((status, v));
         }
         refused(status, v)
@@ -206,11 +206,21 @@ fn refused(status: u16, v: Value) -> Result<(u16, Value), Failure> {
     if (200..300).contains(&status) {
         return Ok((status, v));
     }
-    let message = v
-        .get("error")
-        .and_then(Value::as_str)
-        .unwrap_or("the hub refused the call");
+    let message = serde_json::from_value::<warden::api::ErrorBody>(v)
+        .map(|b| b.error)
+        .unwrap_or_else(|_| "the hub refused the call".to_string());
     Err(Failure::new(code_of(status), format!("hub: {message}")))
+}
+
+/// An answer read as the document the hub's API defines for it; another
+/// shape is a failure naming what was asked.
+fn typed<T: serde::de::DeserializeOwned>(v: &Value, what: &str) -> Result<T, Failure> {
+    T::deserialize(v).map_err(|e| {
+        Failure::new(
+            exit::ERROR,
+            format!("hub: the answer to {what} is not what this client reads: {e}"),
+        )
+    })
 }
 
 /// `GET /checkpoint`, opened under `vkey` (or the key the hub names, at
@@ -339,6 +349,7 @@ pub fn login(
     };
     // The token must prove someone before it is kept.
     let (_, me) = s.raw_get("/api/v1/whoami")?;
+    let who: warden::api::Whoami = typed(&me, "whoami")?;
     s.follow()?;
     let c = Credentials {
         url,
@@ -356,7 +367,7 @@ pub fn login(
         println!(
             "Logged in to {} as {}",
             c.url,
-            me["principal"].as_str().unwrap_or("?")
+            who.principal.as_deref().unwrap_or("?")
         );
         println!(
             "  log key  {} (every later call checks the hub's checkpoints against it)",
@@ -379,20 +390,11 @@ fn print(g: &Global, v: &Value, text: impl FnOnce(&Value)) -> Result<ExitCode, F
 pub fn whoami(g: &Global) -> Result<ExitCode, Failure> {
     let s = Session::load(g)?;
     let (_, v) = s.call("GET", "/api/v1/whoami", None)?;
-    print(g, &v, |v| {
-        println!("{}", v["principal"].as_str().unwrap_or("?"));
-        let list = |k: &str| {
-            v[k].as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default()
-        };
-        println!("  groups  {}", list("groups"));
-        println!("  roles   {}", list("roles"));
+    let who: warden::api::Whoami = typed(&v, "whoami")?;
+    print(g, &v, |_| {
+        println!("{}", who.principal.as_deref().unwrap_or("?"));
+        println!("  groups  {}", who.groups.join(", "));
+        println!("  roles   {}", who.roles.join(", "));
     })
 }
 
@@ -403,15 +405,16 @@ pub fn models(g: &Global, name: Option<&str>) -> Result<ExitCode, Failure> {
         None => format!("{TEAM}/models"),
     };
     let (_, v) = s.call("GET", &path, None)?;
-    print(g, &v, |v| {
-        let rows = v.get("versions").unwrap_or(v);
-        for m in rows.as_array().into_iter().flatten() {
+    let rows: Vec<warden::ModelInfo> = match name {
+        Some(_) => typed::<warden::api::ModelOverview>(&v, "a model")?.versions,
+        None => typed(&v, "the model list")?,
+    };
+    print(g, &v, |_| {
+        for m in &rows {
+            let m = &m.record;
             println!(
                 "{}@{}  {}  by {}",
-                m["name"].as_str().unwrap_or("?"),
-                m["version"],
-                m["digest"].as_str().unwrap_or("?"),
-                m["created_by"].as_str().unwrap_or("?")
+                m.name, m.version, m.digest, m.created_by
             );
         }
     })
@@ -433,10 +436,9 @@ pub fn promote(g: &Global, r: &VersionRef, env: &str) -> Result<ExitCode, Failur
         }
         return Err(Failure::new(
             exit::GATE_DENIED,
-            out["error"]
-                .as_str()
-                .unwrap_or("the gate denied it")
-                .to_string(),
+            serde_json::from_value::<warden::api::ErrorBody>(out)
+                .map(|b| b.error)
+                .unwrap_or_else(|_| "the gate denied it".to_string()),
         ));
     }
     print(g, &out, |_| println!("Promoted {}@{v} to {env}", r.name))
@@ -705,10 +707,14 @@ pub fn evidence_add(
         &format!("{TEAM}/models/{}/versions/{v}/evidence", r.name),
         Some(&body),
     )?;
-    print(g, &out, |o| {
+    let e: warden::EvidenceInfo = typed(&out, "the evidence upload")?;
+    print(g, &out, |_| {
         println!(
             "Recorded evidence {} for {}@{v}: {} finding(s), highest score {}",
-            o["id"], r.name, o["summary"]["findings"], o["summary"]["max_score"]
+            e.record.id,
+            r.name,
+            e.summary.findings,
+            json!(e.summary.max_score)
         )
     })
 }
@@ -721,19 +727,15 @@ pub fn pipelines(g: &Global, id: Option<u64>) -> Result<ExitCode, Failure> {
         None => format!("{TEAM}/pipelines"),
     };
     let (_, v) = s.call("GET", &path, None)?;
-    print(g, &v, |v| {
-        let runs = match v.as_array() {
-            Some(a) => a.clone(),
-            None => vec![v.clone()],
-        };
-        for r in runs {
+    let runs: Vec<warden::pipeline::RunReport> = match id {
+        Some(_) => vec![typed(&v, "a pipeline run")?],
+        None => typed(&v, "the pipeline runs")?,
+    };
+    print(g, &v, |_| {
+        for r in &runs {
             println!(
                 "run {}  {}  {}  {} by {}",
-                r["id"],
-                r["pipeline"].as_str().unwrap_or("?"),
-                r["status"].as_str().unwrap_or("?"),
-                r["started_at"].as_str().unwrap_or("?"),
-                r["created_by"].as_str().unwrap_or("?")
+                r.id, r.run.pipeline, r.run.status, r.run.started_at, r.created_by
             );
         }
     })
@@ -792,20 +794,18 @@ pub fn approve(
         .version
         .ok_or_else(|| Failure::new(exit::USAGE, "name the version: MODEL@N"))?;
     let (_, me) = s.call("GET", "/api/v1/whoami", None)?;
-    let principal = me["principal"]
-        .as_str()
-        .and_then(|p| warden_core::ActorName::new(p).ok())
+    let principal = typed::<warden::api::Whoami>(&me, "whoami")?
+        .principal
+        .and_then(|p| warden_core::ActorName::new(&p).ok())
         .ok_or_else(|| Failure::new(exit::ERROR, "the hub named no principal"))?;
     let (_, m) = s.call(
         "GET",
         &format!("{TEAM}/models/{}/versions/{v}", r.name),
         None,
     )?;
-    let digest = m["model"]["digest"]
-        .as_str()
-        .or_else(|| m["digest"].as_str())
-        .ok_or_else(|| Failure::new(exit::ERROR, "the hub reported no digest for this version"))?
-        .to_string();
+    let digest = typed::<warden::ModelInfo>(&m, "the model version")?
+        .record
+        .digest;
     let statement = warden::approval_statement(
         r.name.as_str(),
         v,
@@ -846,15 +846,16 @@ pub fn token_create(
         &format!("{TEAM}/tokens"),
         Some(&json!({"name": name, "roles": roles, "expires": expires})),
     )?;
+    let issued: warden::api::TokenIssued = typed(&v, "the token request")?;
     if g.json {
         output::json(&v)?;
     } else {
         // The token alone on stdout, so it can be captured; the rest on stderr.
-        println!("{}", v["token"].as_str().unwrap_or_default());
+        println!("{}", issued.token);
         eprintln!(
             "Created access token {name} (roles {}, expires {}); it is shown once",
             roles.join(", "),
-            v["record"]["expires_at"].as_str().unwrap_or("?")
+            issued.record.expires_at
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -863,27 +864,27 @@ pub fn token_create(
 pub fn tokens(g: &Global) -> Result<ExitCode, Failure> {
     let s = Session::load(g)?;
     let (_, v) = s.call("GET", &format!("{TEAM}/tokens"), None)?;
-    print(g, &v, |v| {
-        for t in v.as_array().into_iter().flatten() {
-            let state = if t["revoked_at"].is_null() {
+    let list: Vec<warden::AccessTokenRecord> = typed(&v, "the token list")?;
+    print(g, &v, |_| {
+        for t in &list {
+            let state = if t.revoked_at.is_none() {
                 "active"
             } else {
                 "revoked"
             };
             println!(
                 "{}  {}  roles {}  expires {}  last used {}",
-                t["name"].as_str().unwrap_or("?"),
+                t.name,
                 state,
-                t["roles"]
-                    .as_array()
-                    .map(|a| a
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(","))
-                    .unwrap_or_default(),
-                t["expires_at"].as_str().unwrap_or("?"),
-                t["last_used_at"].as_str().unwrap_or("never")
+                t.roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                t.expires_at,
+                t.last_used_at
+                    .as_ref()
+                    .map_or_else(|| "never".to_string(), |t| t.to_string())
             );
         }
     })
@@ -935,13 +936,10 @@ pub fn roles(
         }
         None => {
             let (_, v) = s.call("GET", &format!("{TEAM}/roles"), None)?;
-            print(g, &v, |v| {
-                for grant in v["grants"].as_array().into_iter().flatten() {
-                    println!(
-                        "{}  {}",
-                        grant["actor"].as_str().unwrap_or("?"),
-                        grant["role"].as_str().unwrap_or("?")
-                    );
+            let report: warden::RolesReport = typed(&v, "the role list")?;
+            print(g, &v, |_| {
+                for grant in &report.grants {
+                    println!("{}  {}", grant.actor, grant.role);
                 }
             })
         }
@@ -974,15 +972,12 @@ pub fn audit(
         }
     }
     let (_, v) = s.call("GET", &format!("{TEAM}/audit?{query}"), None)?;
-    print(g, &v, |v| {
-        for e in v.as_array().into_iter().flatten() {
+    let events: Vec<warden::EventOut> = typed(&v, "the audit log")?;
+    print(g, &v, |_| {
+        for e in &events {
             println!(
                 "{:>6}  {}  {}  {}  {}",
-                e["seq"],
-                e["time"].as_str().unwrap_or("?"),
-                e["actor"].as_str().unwrap_or("?"),
-                e["action"].as_str().unwrap_or("?"),
-                e["subject"].as_str().unwrap_or("?")
+                e.seq, e.time, e.actor, e.action, e.subject
             );
         }
     })

@@ -184,12 +184,14 @@ pub fn run(
                     "ref": "refs/heads/main", "ref_protected": true}),
             600,
         );
-        let me = c.expect(200, "GET", "/api/v1/whoami", &main, None)?;
+        let me: warden::api::Whoami =
+            serde_json::from_value(c.expect(200, "GET", "/api/v1/whoami", &main, None)?)
+                .map_err(fail)?;
         lines.push(format!(
             "ci          {} in {} → roles {}",
-            me["principal"].as_str().unwrap_or("?"),
-            me["groups"],
-            me["roles"]
+            me.principal.as_deref().unwrap_or("?"),
+            json!(me.groups),
+            json!(me.roles)
         ));
         let fork = ci.token(
             AUDIENCE,
@@ -221,7 +223,7 @@ pub fn run(
         }
         lines.push(format!(
             "forged      a token claiming lee@example.com, signed by another key: {} ({status})",
-            v["error"].as_str().unwrap_or("refused")
+            refusal(v)
         ));
 
         // Approval keys are made on each person's machine; the hub gets the public half.
@@ -255,10 +257,10 @@ pub fn run(
             &lee,
             None,
         )?;
-        let digest = m["digest"]
-            .as_str()
-            .ok_or_else(|| fail("no digest"))?
-            .to_string();
+        let digest = serde_json::from_value::<warden::ModelInfo>(m)
+            .map_err(fail)?
+            .record
+            .digest;
         let approve = |who: &str, token: &str| -> Result<(u16, Value), Failure> {
             let home = people.join(format!("{who}-laptop"));
             let key_name = warden_core::KeyName::new(&format!("{who}-approval")).map_err(fail)?;
@@ -290,15 +292,16 @@ pub fn run(
         }
         lines.push(format!(
             "self        corp.mia@example.com approving {mias}, which she trained: {} ({status})",
-            v["error"].as_str().unwrap_or("refused")
+            refusal(v)
         ));
         let (status, v) = approve("lee", &lee)?;
         if status != 201 {
             return Err(fail(format!("lee's approval was refused ({status}): {v}")));
         }
+        let approved: warden::Approved = serde_json::from_value(v).map_err(fail)?;
         lines.push(format!(
             "approved    {mias} for production by corp.lee@example.com, signed on lee's machine (key {})",
-            v["key_id"].as_str().unwrap_or("?")
+            approved.key_id
         ));
         let cp = hubclient::open_checkpoint(
             &c.agent
@@ -320,4 +323,11 @@ pub fn run(
     result?;
     stopped.map_err(fail)?;
     Ok(Outcome { lines })
+}
+
+/// The hub's message in a refusal's body.
+fn refusal(v: Value) -> String {
+    serde_json::from_value::<warden::api::ErrorBody>(v)
+        .map(|b| b.error)
+        .unwrap_or_else(|_| "refused".to_string())
 }

@@ -121,12 +121,12 @@ pub fn run(
     cfg.validation.range_tolerance = 0.5;
 
     let start = Instant::now();
-    let events: Arc<Mutex<Vec<(f64, Value)>>> = Arc::new(Mutex::new(Vec::new()));
+    let events: Arc<Mutex<Vec<(f64, ServerEvent)>>> = Arc::new(Mutex::new(Vec::new()));
     let sink: warden_server::state::EventSink = {
         let events = events.clone();
         Arc::new(move |line: String| {
-            if let Ok(v) = serde_json::from_str::<Value>(&line)
-                && v["event"] != "access"
+            if let Ok(v) = serde_json::from_str::<ServerEvent>(&line)
+                && v != ServerEvent::Other
             {
                 let at = start.elapsed().as_secs_f64();
                 if let Ok(mut e) = events.lock() {
@@ -159,17 +159,16 @@ pub fn run(
             .send(body.as_bytes())
             .map_err(fail)?;
         let status = r.status().as_u16();
-        let v: Value = r
+        let answer: Option<Served> = r
             .body_mut()
             .read_to_string()
             .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(Value::Null);
+            .and_then(|t| serde_json::from_str(&t).ok());
         if status != 200 {
             refused += batch.len();
             return Ok(None);
         }
-        Ok(v["version"].as_u64())
+        Ok(answer.map(|a| a.version))
     };
     // One applicant per request, as a scoring client sends them.
     for batch in ordinary.chunks(1) {
@@ -188,7 +187,11 @@ pub fn run(
     while rolled_back_to.is_none() && Instant::now() < deadline {
         let seen = events
             .lock()
-            .map(|e| e.iter().any(|(_, v)| v["action"] == "rollback"))
+            .map(|e| {
+                e.iter().any(
+                    |(_, v)| matches!(v, ServerEvent::Action { action, .. } if action == "rollback"),
+                )
+            })
             .unwrap_or(false);
         if seen {
             std::thread::sleep(Duration::from_millis(600));
@@ -203,38 +206,42 @@ pub fn run(
     let mut timeline = Vec::new();
     let mut windows = 0;
     for (at, v) in &events {
-        let what = match v["event"].as_str() {
-            Some("model.loaded") => format!(
-                "serving {}@{}",
-                v["model"].as_str().unwrap_or("?"),
-                v["version"]
-            ),
-            Some("monitor.window") => {
+        let what = match v {
+            ServerEvent::Loaded { model, version } => format!("serving {model}@{version}"),
+            ServerEvent::Window {
+                rows,
+                drifted_features,
+                dataset_drift,
+                prediction_drift,
+            } => {
                 windows += 1;
                 format!(
                     "window {}: {} rows, {} feature(s) drifted{}{}",
                     windows,
-                    v["rows"],
-                    v["drifted_features"],
-                    if v["dataset_drift"] == true {
+                    rows,
+                    drifted_features,
+                    if *dataset_drift {
                         ", DATASET DRIFT"
                     } else {
                         ""
                     },
-                    if v["prediction_drift"] == true {
+                    if *prediction_drift {
                         ", PREDICTION DRIFT"
                     } else {
                         ""
                     },
                 )
             }
-            Some("monitor.action") => format!(
-                "{} ({}): {}",
-                v["action"].as_str().unwrap_or("?"),
-                v["reason"].as_str().unwrap_or(""),
-                v["outcome"].as_str().unwrap_or("")
+            ServerEvent::Action {
+                action,
+                reason,
+                outcome,
+            } => format!(
+                "{action} ({}): {}",
+                reason.as_deref().unwrap_or(""),
+                outcome.as_deref().unwrap_or("")
             ),
-            _ => continue,
+            ServerEvent::Other => continue,
         };
         timeline.push(Moment { at: *at, what });
     }
@@ -244,4 +251,40 @@ pub fn run(
         rolled_back_to,
         refused,
     })
+}
+
+/// The lines of the server's event log the demo shows (the server's
+/// `event` names); every other line is `Other`.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(tag = "event")]
+enum ServerEvent {
+    /// A package was loaded for serving.
+    #[serde(rename = "model.loaded")]
+    Loaded { model: String, version: u64 },
+    /// A monitoring window closed.
+    #[serde(rename = "monitor.window")]
+    Window {
+        rows: u64,
+        drifted_features: u64,
+        dataset_drift: bool,
+        prediction_drift: bool,
+    },
+    /// The monitor acted.
+    #[serde(rename = "monitor.action")]
+    Action {
+        action: String,
+        #[serde(default)]
+        reason: Option<String>,
+        #[serde(default)]
+        outcome: Option<String>,
+    },
+    /// Any other line.
+    #[serde(other)]
+    Other,
+}
+
+/// The part of a prediction's answer the demo reads: which version served it.
+#[derive(serde::Deserialize)]
+struct Served {
+    version: u64,
 }

@@ -25,9 +25,8 @@ use warden_artifact::package::{
 };
 use warden_core::{Action, Digest, ObjectName, Timestamp, VersionRef, actions, canonical_json};
 use warden_data::table::{ColumnData, MISSING_CODE, Table};
-use warden_ml::model::{Architecture, Model};
+use warden_ml::model::Model;
 use warden_ml::onnx::{OnnxPredictor, OnnxSpec};
-use warden_ml::preprocess::Preprocessor;
 use warden_ml::train::{DpReport, Metrics, OptimiserReport};
 use warden_ml::{
     FeatureColumn, Frame, InputKind, Labels, MlError, NativePredictor, Predictor, TrainConfig,
@@ -73,7 +72,7 @@ pub struct TrainRequest {
 }
 
 /// A recorded model version with its manifest parsed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct ModelInfo {
     /// The registry row (flattened into the JSON).
     #[serde(flatten)]
@@ -650,27 +649,30 @@ impl Workspace {
             name: req.name.to_string(),
             model: ModelSection {
                 kind: kind.to_string(),
-                architecture: Some(serde_json::to_value(&trained.model.arch)?),
+                architecture: Some(trained.model.arch.clone()),
                 onnx: None,
                 ir_version: None,
                 opsets: None,
                 producer: None,
                 operators: None,
             },
-            tensors: Some(serde_json::to_value(&tensor_specs)?),
+            tensors: Some(tensor_specs),
             input: ModelInput { features: input },
-            preprocessing: Some(serde_json::to_value(&trained.preprocessor)?),
+            preprocessing: Some(trained.preprocessor.clone()),
             labels: ModelLabels {
                 target: Some(target.clone()),
                 classes: trained.classes.clone(),
             },
             training: Some(Training {
-                config: serde_json::to_value(&req.config)?,
+                config: req.config.clone(),
                 config_digest: config_digest.to_string(),
                 seed: req.config.seed,
-                optimiser: serde_json::to_value(&trained.optimiser)?,
-                dp: trained.dp.as_ref().map(serde_json::to_value).transpose()?,
-                metrics: json!({"train": trained.train, "holdout": trained.holdout}),
+                optimiser: trained.optimiser.clone(),
+                dp: trained.dp.clone(),
+                metrics: crate::documents::TrainingMetrics {
+                    train: trained.train.clone(),
+                    holdout: trained.holdout.clone(),
+                },
             }),
             provenance: ModelProvenance {
                 datasets: vec![DatasetUse {
@@ -695,12 +697,21 @@ impl Workspace {
             &files,
             &(key_name, key_id, key),
             actions::MODEL_TRAIN,
-            json!({
-                "kind": kind,
-                "datasets": [{"ref": dataset_ref, "digest": ds.digest}],
-                "config_digest": config_digest, "seed": req.config.seed,
-                "dp": trained.dp.as_ref().map(|d| json!({"epsilon": d.epsilon, "delta": d.delta, "accountant": d.accountant})),
-            }),
+            |registered| crate::events::ModelTrained {
+                registered,
+                kind: kind.to_string(),
+                datasets: vec![crate::events::DatasetUsed {
+                    reference: dataset_ref.clone(),
+                    digest: ds.digest.clone(),
+                }],
+                config_digest: config_digest.to_string(),
+                seed: req.config.seed,
+                dp: trained.dp.as_ref().map(|d| crate::events::DpSpent {
+                    epsilon: d.epsilon,
+                    delta: d.delta,
+                    accountant: d.accountant.clone(),
+                }),
+            },
         )?;
         Ok(TrainOutcome {
             model: ModelInfo::from_record(&record)?,
@@ -727,14 +738,14 @@ impl Workspace {
     /// with the pipeline key, stores them as blobs and records `NAME@V` with
     /// its audit event (`action`, `payload` plus model, digest and signature)
     /// in one transaction.
-    fn register_package(
+    fn register_package<P: Serialize>(
         &self,
         name: &ObjectName,
         kind: &str,
         files: &BTreeMap<&str, Vec<u8>>,
         key: &(warden_core::KeyName, String, SigningKey),
         action: &str,
-        mut payload: Value,
+        payload: impl FnOnce(crate::events::Registered) -> P,
     ) -> Result<ModelRecord, Error> {
         let (key_name, key_id, key) = key;
         // What we wrote must load back: never register a package the strict
@@ -793,15 +804,22 @@ impl Workspace {
         };
         tx.insert_model(&record)?;
         let title = format!("{name}@{version}");
-        if let Some(p) = payload.as_object_mut() {
-            p.insert("model".into(), json!(title));
-            p.insert("digest".into(), json!(digest));
-            p.insert(
-                "signature".into(),
-                json!({"key": key_name, "key_id": key_id, "digest": sig_digest}),
-            );
-        }
-        tx.append_event(self.actor(), action, &format!("model:{title}"), &payload)?;
+        let payload = payload(crate::events::Registered {
+            model: title.clone(),
+            digest,
+            signature: crate::events::PackageSignature {
+                key: key_name.to_string(),
+                key_id: key_id.clone(),
+                digest: sig_digest.to_string(),
+            },
+        });
+        crate::events::append(
+            &mut *tx,
+            self.actor(),
+            action,
+            &format!("model:{title}"),
+            &payload,
+        )?;
         self.commit(tx)?;
         Ok(record)
     }
@@ -1049,11 +1067,21 @@ impl Workspace {
             &files,
             &key,
             actions::MODEL_IMPORT,
-            json!({"kind": kind, "source": {"file": file_name, "digest": source_digest},
-                    "operators": imported.section.operators, "producer": imported.section.producer,
-                    "check": check,
-                    "provenance": req.provenance.is_some(),
-                    "dataset": evidence.as_ref().map(|(d, _)| format!("{}@{}", d.name, d.version))}),
+            |registered| crate::events::ModelImported {
+                registered,
+                kind: kind.clone(),
+                source: crate::events::ImportedFile {
+                    file: file_name.clone(),
+                    digest: source_digest.to_string(),
+                },
+                operators: imported.section.operators.clone(),
+                producer: imported.section.producer.clone(),
+                check: check.clone(),
+                provenance: req.provenance.is_some(),
+                dataset: evidence
+                    .as_ref()
+                    .map(|(d, _)| format!("{}@{}", d.name, d.version)),
+            },
         )?;
         Ok(ImportOutcome {
             model: ModelInfo::from_record(&record)?,
@@ -1180,8 +1208,6 @@ pub fn predictor_from_package(pkg: &package::Package) -> Result<Box<dyn Predicto
     let bad = |m: String| Error::Verification(format!("{MANIFEST_FILE}: {m}"));
     let m: ModelManifest =
         serde_json::from_value(pkg.manifest.clone()).map_err(|e| bad(e.to_string()))?;
-    let part =
-        |v: &Option<Value>, what: &str| v.clone().ok_or_else(|| bad(format!("{what} is missing")));
     if let Some(bytes) = &pkg.trees {
         let format = warden_ml::boosted::BoostedFormat::from_kind(&m.model.kind)
             .ok_or_else(|| bad(format!("model kind {:?} has no tree model", m.model.kind)))?;
@@ -1194,15 +1220,19 @@ pub fn predictor_from_package(pkg: &package::Package) -> Result<Box<dyn Predicto
         )?));
     }
     if let Some(bytes) = &pkg.onnx {
-        let spec: OnnxSpec = serde_json::from_value(part(&m.model.onnx, "model.onnx")?)
-            .map_err(|e| bad(format!("model.onnx: {e}")))?;
+        let spec = m
+            .model
+            .onnx
+            .ok_or_else(|| bad("model.onnx is missing".into()))?;
         return Ok(Box::new(OnnxPredictor::new(bytes, spec)?));
     }
-    let arch: Architecture =
-        serde_json::from_value(part(&m.model.architecture, "model.architecture")?)
-            .map_err(|e| bad(format!("model.architecture: {e}")))?;
-    let pre: Preprocessor = serde_json::from_value(part(&m.preprocessing, "preprocessing")?)
-        .map_err(|e| bad(format!("preprocessing: {e}")))?;
+    let arch = m
+        .model
+        .architecture
+        .ok_or_else(|| bad("model.architecture is missing".into()))?;
+    let pre = m
+        .preprocessing
+        .ok_or_else(|| bad("preprocessing is missing".into()))?;
     let classes = m.labels.classes.clone();
     let declared: BTreeMap<String, Vec<usize>> = arch.tensors().into_iter().collect();
     if let Some(extra) = pkg.tensors.keys().find(|k| !declared.contains_key(*k)) {
@@ -1282,7 +1312,7 @@ fn import_onnx(
         section: ModelSection {
             kind: "onnx".into(),
             architecture: None,
-            onnx: Some(serde_json::to_value(&spec)?),
+            onnx: Some(spec.clone()),
             ir_version: Some(info.ir_version),
             opsets: Some(info.opsets.clone()),
             producer: Some(info.producer.clone()),
