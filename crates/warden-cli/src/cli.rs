@@ -59,7 +59,8 @@ pub enum ProgressArg {
     None,
 }
 
-/// `--actor` given after a subcommand.
+// `--actor` given after a subcommand. (A plain comment: a doc comment here
+// would become the help text of every subcommand that has none.)
 #[derive(Args, Clone, Default)]
 pub struct ActingAs {
     /// Who is acting (default: WARDEN_ACTOR, else the operating-system user)
@@ -697,11 +698,13 @@ pub enum IncidentCmd {
         #[command(flatten)]
         acting: ActingAs,
     },
+    /// List incidents, open and closed
     #[command(after_help = "Examples:\n  warden incident list\n  warden incident list --json")]
     List {
         #[command(flatten)]
         acting: ActingAs,
     },
+    /// Show an incident's report
     #[command(after_help = "Example:\n  warden incident show 1   # the incident report (Markdown)")]
     Show {
         /// The incident number
@@ -888,11 +891,13 @@ pub struct TrainArgs {
 
 #[derive(Subcommand)]
 pub enum ModelCmd {
+    /// List registered model versions
     #[command(after_help = "Examples:\n  warden model list\n  warden model list --json")]
     List {
         #[command(flatten)]
         acting: ActingAs,
     },
+    /// Show a model version: its manifest, files, signature and environments
     #[command(
         after_help = "Examples:\n  warden model show credit@1\n  warden model show credit --json   # latest version, whole manifest"
     )]
