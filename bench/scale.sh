@@ -8,8 +8,9 @@
 #      keys, shared blob directory): audited writes sent to both at once,
 #      then `audit verify` from each replica;
 #   3. how long a pointer move takes to reach two inference replicas
-#      (`warden serve --env dev`, reload_interval_seconds = 0.5) that poll
-#      the same database: `warden promote` to 200 from both;
+#      (`warden serve --env dev`) on the same database, which hear of
+#      writes through LISTEN/NOTIFY (reload_interval_seconds = 30 is only the
+#      backstop): `warden promote` to 200 from both;
 #   4. MLflow's tracking server (PyPI, 2 workers, no auth) on the same
 #      PostgreSQL server: model-version registrations/s, alias moves/s and
 #      reads/s, the same wrk settings;
@@ -170,7 +171,7 @@ EVENTS="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["event
 cd "$WORK/ws-pg"
 KEY="$(WARDEN_ACTOR=omar "$WARDEN" apikey create "scale-$$" --role predictor 2>/dev/null)"
 for port in 18321 18322; do
-  printf 'addr = "127.0.0.1:%s"\nreload_interval_seconds = 0.5\n[monitor]\nenabled = false\n' "$port" > "$WORK/serve-$port.toml"
+  printf 'addr = "127.0.0.1:%s"\nreload_interval_seconds = 30\n[monitor]\nenabled = false\n' "$port" > "$WORK/serve-$port.toml"
   WARDEN_ACTOR=omar "$WARDEN" serve --env dev --config "$WORK/serve-$port.toml" > "$WORK/serve-$port.log" 2> "$WORK/serve-$port.err" &
   PIDS+=($!)
   wait_up "http://127.0.0.1:$port/v2/health/live"
@@ -248,7 +249,7 @@ row() { # LABEL "rps p50 p99 non2xx"
   printf '%-44s %10s %9s %9s %7s\n' "2 hubs on PostgreSQL: writes, replica a" "$TA" "" "$TA99" "$TAE"
   printf '%-44s %10s %9s %9s %7s\n' "2 hubs on PostgreSQL: writes, replica b" "$TB" "" "$TB99" "$TBE"
   echo "2 hubs: $(awk -v a="$TA" -v b="$TB" 'BEGIN { printf "%.0f", a + b }') audited writes/s together; audit verify a: $VA, b: $VB, roots $ROOTS_EQUAL ($EVENTS events)"
-  echo "pointer move to 2 inference replicas (reload 0.5 s), seconds: ${PROPAGATION[*]}"
+  echo "pointer move to 2 inference replicas (LISTEN/NOTIFY; reload backstop 30 s), seconds: ${PROPAGATION[*]}"
   echo "blob of $BLOB_MB MiB to/from moto's S3 server, MB/s: warden up $WUP down $WDOWN (hashed and checked); boto3 up $BUP down $BDOWN; ratio up $(ratio "$WUP" "$BUP")x, down $(ratio "$WDOWN" "$BDOWN")x"
   if [ "${WARDEN_BENCH_SKIP:-}" != mlflow ]; then
     row "mlflow on PostgreSQL: read" "${R[mlflow-read]}"

@@ -72,7 +72,7 @@ pub struct ActingAs {
 pub enum Command {
     /// Create a workspace: warden.toml, the metadata store, blob store, keys and audit log
     #[command(
-        after_help = "Examples:\n  warden init\n  warden init ./credit-models --actor ana\n  PGPASSWORD=... warden init ./registry --store 'postgres://warden@db.internal/warden?sslmode=require'\n\nThe actor who runs init becomes the workspace's first admin. init never overwrites an existing workspace, and --store refuses a database that already holds a Warden store or other tables."
+        after_help = "Examples:\n  warden init\n  warden init ./credit-models --actor ana\n  PGPASSWORD=... warden init ./registry --store 'postgres://warden@db.internal/warden?sslmode=require' \\\n      --blobs s3://models/registry --blobs-region eu-west-1\n\nThe actor who runs init becomes the workspace's first admin. init never overwrites an existing workspace, --store refuses a database that already holds a Warden store or other tables, and --blobs a bucket that does not take a write."
     )]
     Init {
         /// Directory to create the workspace in
@@ -82,6 +82,16 @@ pub enum Command {
         /// (no password in the URL: it goes into warden.toml; use PGPASSWORD)
         #[arg(long, value_name = "URL")]
         store: Option<String>,
+        /// Keep the blobs in this S3-compatible bucket (s3://BUCKET/PREFIX) instead of
+        /// .warden/blobs; credentials from AWS_* variables or ~/.aws/credentials, never warden.toml
+        #[arg(long, value_name = "URL")]
+        blobs: Option<String>,
+        /// The bucket's server (https://…; http:// only on 127.0.0.1), for storage other than AWS
+        #[arg(long, value_name = "URL")]
+        blobs_endpoint: Option<String>,
+        /// The bucket's region (default AWS_REGION, else us-east-1)
+        #[arg(long, value_name = "REGION")]
+        blobs_region: Option<String>,
         #[command(flatten)]
         acting: ActingAs,
     },
@@ -159,7 +169,7 @@ pub enum Command {
     Privacy(PrivacyCmd),
     /// Train a model on a dataset version; the package is signed and registered as MODEL@N
     #[command(
-        after_help = "Examples:\n  warden train --dataset credit@1 --target approved --model logreg --name credit\n  warden train --dataset credit@1 --model mlp --hidden 32,16 --epochs 30 --name credit-mlp --seed 7\n  warden train --dataset credit@1 --model logreg --name credit-dp --dp-epsilon 3 --dp-delta 1e-5 --max-grad-norm 1\n  warden train --dataset adult@1 --target Y --model logreg --name adult --json\n\nPreprocessing (fitted on the training split, shipped in the package): numeric features are\nmean-imputed and standardised; categorical ones are imputed with their most frequent level\nand one-hot encoded with an unknown bucket. Features default to the dataset's declared\nfeatures (free text left out); sensitive attributes are not features unless listed.\nLogistic regression without DP is fitted by L-BFGS (--l2 1 is scikit-learn's C=1); the MLP\nby Adam; with --dp-epsilon or --dp-noise, either by DP-SGD, and epsilon is reported by the RDP\naccountant. The same dataset, flags and seed give a byte-identical package on any thread\ncount. The package is signed with the pipeline key ([keys] pipeline in warden.toml).\nNeeds the ml-engineer or admin role."
+        after_help = "Examples:\n  warden train --dataset credit@1 --target approved --model logreg --name credit\n  warden train --dataset credit@1 --model mlp --hidden 32,16 --epochs 30 --name credit-mlp --seed 7\n  warden train --dataset credit@1 --model logreg --name credit-dp --dp-epsilon 3 --dp-delta 1e-5 --max-grad-norm 1\n  warden train --dataset adult@1 --target Y --model logreg --name adult --json\n\nPreprocessing (fitted on the training split, shipped in the package): numeric features are\nmean-imputed and standardised; categorical ones are imputed with their most frequent level\nand one-hot encoded with an unknown bucket. Features default to the dataset's declared\nfeatures (free text left out); sensitive attributes are not features unless listed.\nLogistic regression without DP is fitted by L-BFGS (--l2 1 is scikit-learn's C=1); the MLP\nby Adam; with --dp-epsilon or --dp-noise, either by DP-SGD, and epsilon is reported by the PLD\naccountant (the RDP accountant's figure beside it). The same dataset, flags and seed give a byte-identical package on any thread\ncount. The package is signed with the pipeline key ([keys] pipeline in warden.toml).\nNeeds the ml-engineer or admin role."
     )]
     Train(Box<TrainArgs>),
     /// List, inspect, export and run registered models

@@ -548,3 +548,244 @@ fn a_workspace_moves_to_postgres_and_s3_and_carries_on() {
     };
     assert_eq!(events as u64, before["events"].as_u64().unwrap());
 }
+
+/// `init --blobs` keeps the blobs in a bucket from the start, with the
+/// access key from the AWS shared credentials file (no AWS_* variables);
+/// a bucket that does not take a write, a profile the file lacks, or an
+/// endpoint without a bucket are refused before anything is made.
+#[test]
+fn init_keeps_blobs_in_s3_with_keys_from_the_shared_credentials_file() {
+    let Some(s3) = warden_store::testing::TestS3::start_or_skip("init_blobs_s3", "models") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let creds = tmp.path().join("credentials");
+    let [(_, id), (_, secret), _] = warden_store::testing::TestS3::credentials();
+    std::fs::write(
+        &creds,
+        format!("[default]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n"),
+    )
+    .unwrap();
+    let warden = |dir: &Path, actor: &str| {
+        let mut c = Command::cargo_bin("warden").unwrap();
+        c.current_dir(dir)
+            .env("WARDEN_ACTOR", actor)
+            .env("WARDEN_CONFIG_DIR", user_dir(actor))
+            .env("AWS_SHARED_CREDENTIALS_FILE", &creds)
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
+            .env_remove("WARDEN_STORE_URL")
+            .env_remove("WARDEN_WORKSPACE");
+        c
+    };
+    let endpoint = s3.endpoint().to_string();
+    let init = |dir: &str, bucket: &str| {
+        let mut c = warden(tmp.path(), "ana");
+        c.args([
+            "init",
+            dir,
+            "--blobs",
+            &format!("s3://{bucket}/registry"),
+            "--blobs-endpoint",
+            &endpoint,
+        ]);
+        c
+    };
+
+    ok(&mut init("ws", "models"));
+    let ws = tmp.path().join("ws");
+    let toml = std::fs::read_to_string(ws.join("warden.toml")).unwrap();
+    assert!(toml.contains("url = \"s3://models/registry\""), "{toml}");
+    assert!(!toml.contains(secret), "{toml}");
+    ok(warden(&ws, "ana").args(["keys", "generate", "pipeline"]));
+    ok(warden(&ws, "ana").args([
+        "example",
+        "credit",
+        "--rows",
+        "300",
+        "--seed",
+        "2",
+        "--out",
+        "credit.csv",
+    ]));
+    ok(warden(&ws, "ana").args([
+        "data",
+        "ingest",
+        "credit.csv",
+        "--name",
+        "credit",
+        "--target",
+        "approved",
+        "--id",
+        "customer_id",
+        "--no-screen",
+    ]));
+    ok(warden(&ws, "ana").args(["train", "--dataset", "credit@1", "--name", "credit"]));
+    assert!(
+        !ws.join(".warden/blobs").exists(),
+        "blobs were written locally"
+    );
+    // Every blob is read back from the bucket and checked.
+    ok(warden(&ws, "ana").args(["data", "show", "credit@1"]));
+    ok(warden(&ws, "ana").args(["model", "export", "credit@1", "--out", "exported"]));
+    ok(warden(&ws, "ana").args(["audit", "verify"]));
+
+    // Refusals leave no workspace behind.
+    let (code, _, err) = out(&mut init("nobucket", "no-such-bucket"));
+    assert_ne!(code, 0);
+    assert!(err.contains("s3://no-such-bucket/registry"), "{err}");
+    assert!(!tmp.path().join("nobucket").exists());
+    let (code, _, err) = out(init("noprofile", "models").env("AWS_PROFILE", "absent"));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("[absent]") && err.contains("credentials"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("noprofile").exists());
+    let (code, _, err) =
+        out(warden(tmp.path(), "ana").args(["init", "noblobs", "--blobs-endpoint", &endpoint]));
+    assert_eq!(code, 2, "{err}");
+    assert!(!tmp.path().join("noblobs").exists());
+}
+
+/// An inference replica on PostgreSQL takes up a pointer move as soon as
+/// it is committed (LISTEN/NOTIFY), not at its next reload: the reload
+/// interval here is a minute, and the new version must be served within
+/// seconds of `warden promote`.
+#[test]
+fn a_pointer_move_reaches_a_serving_replica_at_once() {
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+    let Some(pg) = pg("pointer_move_reaches_replica", "registry") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    ok(warden(&pg, tmp.path(), "ana").args(["init", "ws", "--store", &pg.url]));
+    ok(warden(&pg, &ws, "ana").args(["keys", "generate", "pipeline"]));
+    ok(warden(&pg, &ws, "ana").args(["roles", "grant", "omar", "operator"]));
+    ok(warden(&pg, &ws, "ana").args([
+        "example",
+        "credit",
+        "--rows",
+        "400",
+        "--seed",
+        "4",
+        "--out",
+        "credit.csv",
+    ]));
+    ok(warden(&pg, &ws, "ana").args([
+        "data",
+        "ingest",
+        "credit.csv",
+        "--name",
+        "credit",
+        "--target",
+        "approved",
+        "--id",
+        "customer_id",
+        "--sensitive",
+        "sex",
+        "--no-screen",
+    ]));
+    for seed in ["1", "2"] {
+        ok(warden(&pg, &ws, "ana").args([
+            "train",
+            "--dataset",
+            "credit@1",
+            "--name",
+            "credit",
+            "--seed",
+            seed,
+        ]));
+    }
+    ok(warden(&pg, &ws, "ana").args(["promote", "credit@1", "--to", "dev"]));
+    let key =
+        ok(warden(&pg, &ws, "omar").args(["apikey", "create", "replica", "--role", "predictor"]))
+            .trim()
+            .to_string();
+
+    let cfg = ws.join("serve.toml");
+    std::fs::write(
+        &cfg,
+        "addr = \"127.0.0.1:0\"\nreload_interval_seconds = 60\n[monitor]\nenabled = false\n",
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("warden"))
+        .args(["serve", "--env", "dev", "--config"])
+        .arg(&cfg)
+        .current_dir(&ws)
+        .env("WARDEN_ACTOR", "omar")
+        .env("WARDEN_CONFIG_DIR", user_dir("omar"))
+        .env("PGPASSWORD", &pg.password)
+        .env_remove("WARDEN_STORE_URL")
+        .env_remove("WARDEN_WORKSPACE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stderr = child.stderr.take().unwrap();
+    let child = Kill(child);
+    // Read stderr to its end (a closed pipe would fail the server's next
+    // write) and hand over the address it listens on.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server did not start");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let served = |v: u64| {
+        agent
+            .get(format!("{base}/v2/models/credit/versions/{v}"))
+            .header("X-API-Key", &key)
+            .call()
+            .map(|r| r.status().as_u16() == 200)
+            .unwrap_or(false)
+    };
+    // The first request may come before the server accepts: allow it a moment.
+    let t0 = Instant::now();
+    while !served(1) && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if !served(1) {
+        let r = agent
+            .get(format!("{base}/v2/health/ready"))
+            .call()
+            .map(|mut r| r.body_mut().read_to_string().unwrap_or_default());
+        panic!("credit@1 is not served: {r:?}");
+    }
+    assert!(!served(2));
+    ok(warden(&pg, &ws, "ana").args(["promote", "credit@2", "--to", "dev"]));
+    let t0 = Instant::now();
+    while !served(2) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "credit@2 was not served 10 s after the promotion (the reload interval is 60 s)"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "pointer move served by the replica after {:.3} s",
+        t0.elapsed().as_secs_f64()
+    );
+    drop(child);
+}

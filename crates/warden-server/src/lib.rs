@@ -364,6 +364,11 @@ pub fn load(
 fn refresh_loop(ws: Workspace, shared: Arc<Shared>, stop: Arc<AtomicBool>, mut failed: Failed) {
     let tick = Duration::from_millis(100);
     let mut waited = Duration::ZERO;
+    // Where the store can tell of writes (PostgreSQL), a pointer moved or a
+    // key revoked by any replica is taken up at the next tick instead of
+    // the next reload; the reload interval stays as the backstop. A lost
+    // listener is replaced at the next reload.
+    let mut listener = listen(&ws, &shared);
     let mut jwks_waited = Duration::ZERO;
     let mut hub_seconds = 0u64;
     let mut hub_waited = Duration::ZERO;
@@ -399,8 +404,23 @@ fn refresh_loop(ws: Workspace, shared: Arc<Shared>, stop: Arc<AtomicBool>, mut f
                 ),
             }
         }
-        if waited < shared.cfg.reload_interval {
+        let heard = match listener.as_mut().map(|l| l.changed()) {
+            Some(Ok(heard)) => heard,
+            Some(Err(e)) => {
+                crate::state::emit(
+                    &shared.log,
+                    json!({"event": "store.listen_failed", "error": e.to_string()}),
+                );
+                listener = None;
+                false
+            }
+            None => false,
+        };
+        if !heard && waited < shared.cfg.reload_interval {
             continue;
+        }
+        if listener.is_none() && waited >= shared.cfg.reload_interval {
+            listener = listen(&ws, &shared);
         }
         waited = Duration::ZERO;
         let used: Vec<String> = {
@@ -433,6 +453,21 @@ fn refresh_loop(ws: Workspace, shared: Arc<Shared>, stop: Arc<AtomicBool>, mut f
                     json!({"event": "refresh.failed", "error": e.to_string()}),
                 );
             }
+        }
+    }
+}
+
+/// The store's change listener, if it has one; a failure to open it is
+/// logged and the loop polls.
+fn listen(ws: &Workspace, shared: &Shared) -> Option<Box<dyn warden::ChangeListener>> {
+    match ws.listen_for_changes() {
+        Ok(l) => l,
+        Err(e) => {
+            crate::state::emit(
+                &shared.log,
+                json!({"event": "store.listen_failed", "error": e.to_string()}),
+            );
+            None
         }
     }
 }

@@ -48,7 +48,9 @@ pub use records::{
     MonitorPauseRecord, MonitorWindowRecord, PipelineRunRecord, QuarantineRecord, RoleGrant,
     ScanRecord, StagePointer, StoredCheckpoint, StoredEvent,
 };
-pub use s3::{MULTIPART_THRESHOLD, S3BlobStore, S3Location};
+pub use s3::{
+    AccessKey, MULTIPART_THRESHOLD, S3BlobStore, S3Location, parse_credentials, shared_credentials,
+};
 pub use sqlite::SqliteStore;
 
 /// The schema version this build writes and understands.
@@ -85,6 +87,19 @@ pub trait MetadataStore: Send + Sync {
     /// A read-only transaction: one consistent snapshot of committed state.
     /// It has no commit; dropping it ends it.
     fn read(&self) -> Result<Box<dyn ReadTx + '_>, StoreError>;
+    /// A listener told of every committed write, by any process, when the
+    /// backend can tell (PostgreSQL: `LISTEN`); `None` when it cannot and
+    /// readers must poll (SQLite).
+    fn listen(&self) -> Result<Option<Box<dyn ChangeListener>>, StoreError> {
+        Ok(None)
+    }
+}
+
+/// Hears of writes committed to a store by any process.
+pub trait ChangeListener: Send {
+    /// Whether a write was committed since the last call (never blocks).
+    /// An error means the listener's connection is gone: open another.
+    fn changed(&mut self) -> Result<bool, StoreError>;
 }
 
 /// The queries of a transaction over the metadata store. Nothing here

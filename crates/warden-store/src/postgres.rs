@@ -382,18 +382,26 @@ impl PgStore {
         Ok(PgTx {
             store: self,
             conn: Some(conn),
+            notify: false,
             done: false,
             failed: false,
         })
     }
 }
 
+/// The channel every write transaction notifies as it commits, and
+/// listeners `LISTEN` on.
+pub const CHANGES_CHANNEL: &str = "warden_changes";
+const NOTIFY_AND_COMMIT: &str = "NOTIFY warden_changes; COMMIT";
+
 impl PgStore {
     /// A write transaction: READ COMMITTED, after the writers' lock.
     pub(crate) fn begin_write(&self) -> Result<PgTx<'_>, StoreError> {
-        self.begin(&format!(
+        let mut tx = self.begin(&format!(
             "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
-        ))
+        ))?;
+        tx.notify = true;
+        Ok(tx)
     }
 
     /// A SERIALIZABLE write transaction without the writers' lock: the
@@ -423,6 +431,58 @@ impl MetadataStore for PgStore {
         Ok(Box::new(SqlTx {
             session: self.begin_read()?,
         }))
+    }
+
+    fn listen(&self) -> Result<Option<Box<dyn crate::ChangeListener>>, StoreError> {
+        let mut conn = self.connect()?;
+        conn.client
+            .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
+            .map_err(|e| self.pg(e))?;
+        Ok(Some(Box::new(PgListener {
+            location: self.location.to_string(),
+            client: conn.client,
+        })))
+    }
+}
+
+/// A connection of its own that `LISTEN`s for the writers' notification
+/// (every write transaction sends one as it commits).
+struct PgListener {
+    location: String,
+    client: postgres::Client,
+}
+
+impl crate::ChangeListener for PgListener {
+    fn changed(&mut self) -> Result<bool, StoreError> {
+        let location = &self.location;
+        let mut heard = false;
+        {
+            let mut n = self.client.notifications();
+            // A short wait, not `iter`: reading the socket needs the
+            // client's runtime to turn, which a call that returns at once
+            // never lets it do, so `iter` alone would never see a new
+            // notification.
+            let mut it = n.timeout_iter(std::time::Duration::from_millis(1));
+            loop {
+                match it.next() {
+                    Ok(Some(_)) => heard = true,
+                    Ok(None) => break,
+                    Err(e) => {
+                        return Err(StoreError::Postgres {
+                            location: location.clone(),
+                            detail: e.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        if self.client.is_closed() {
+            return Err(StoreError::Postgres {
+                location: location.clone(),
+                detail: "the listening connection closed".into(),
+            });
+        }
+        Ok(heard)
     }
 }
 
@@ -476,6 +536,8 @@ fn tls_connector(
 pub(crate) struct PgTx<'a> {
     store: &'a PgStore,
     conn: Option<PgConn>,
+    /// A write transaction: its commit notifies the listeners.
+    notify: bool,
     done: bool,
     /// A statement failed: PostgreSQL has aborted the transaction, and a
     /// COMMIT would silently roll back, so [`Session::commit`] refuses.
@@ -606,10 +668,15 @@ impl Session for PgTx<'_> {
             ));
         }
         let store = self.store;
+        // The notification is sent when, and only if, the transaction
+        // commits; PostgreSQL folds repeats within one into one.
+        let sql = if self.notify {
+            NOTIFY_AND_COMMIT
+        } else {
+            "COMMIT"
+        };
         let conn = self.conn()?;
-        conn.client
-            .batch_execute("COMMIT")
-            .map_err(|e| store.pg(e))?;
+        conn.client.batch_execute(sql).map_err(|e| store.pg(e))?;
         self.done = true;
         Ok(())
     }

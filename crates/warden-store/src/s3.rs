@@ -17,10 +17,12 @@
 //!   in flight.
 //! - **Reads** are hashed as they stream and checked against the digest; a
 //!   mismatch is [`StoreError::BlobCorrupt`], never returned bytes.
-//! - **Credentials** come from the environment, as the AWS tools read them
-//!   (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, web
-//!   identity tokens, the instance or container role): never from
-//!   `warden.toml`.
+//! - **Credentials** come from where the AWS tools find them, never from
+//!   `warden.toml`: the environment (`AWS_ACCESS_KEY_ID`/
+//!   `AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`), else the shared
+//!   credentials file (`AWS_SHARED_CREDENTIALS_FILE`, default
+//!   `~/.aws/credentials`, profile `AWS_PROFILE` or `default`), else web
+//!   identity tokens and the instance or container role.
 
 use std::io::{self, Read, Seek, Write};
 use std::path::PathBuf;
@@ -36,6 +38,115 @@ use warden_core::{Digest, Hasher};
 
 use crate::blob::HashingWriter;
 use crate::{BlobStore, StoreError};
+
+/// An S3 access key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    /// The access key id.
+    pub id: String,
+    /// The secret access key.
+    pub secret: String,
+    /// The session token of temporary credentials.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("id", &self.id)
+            .field("secret", &"<secret>")
+            .field("token", &self.token.as_ref().map(|_| "<secret>"))
+            .finish()
+    }
+}
+
+/// The access key of the shared credentials file the AWS tools use, when
+/// the environment names none (`AWS_ACCESS_KEY_ID` unset or empty): the
+/// file `AWS_SHARED_CREDENTIALS_FILE`, else `$HOME/.aws/credentials`; the
+/// profile `AWS_PROFILE`, else `default`. `None` when there is no such
+/// file, or no `default` profile in it. A profile named by `AWS_PROFILE`
+/// that the file lacks, or one without both keys, is an error naming the
+/// file and the profile.
+pub fn shared_credentials() -> Result<Option<AccessKey>, StoreError> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if env("AWS_ACCESS_KEY_ID").is_some() {
+        return Ok(None);
+    }
+    let path = match env("AWS_SHARED_CREDENTIALS_FILE") {
+        Some(p) => PathBuf::from(p),
+        None => match env("HOME") {
+            Some(h) => PathBuf::from(h).join(".aws").join("credentials"),
+            None => return Ok(None),
+        },
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::io(&path, e)),
+    };
+    let named = env("AWS_PROFILE");
+    let profile = named.as_deref().unwrap_or("default");
+    let bad = |detail: String| StoreError::S3Config {
+        detail: format!("{}: {detail}", path.display()),
+    };
+    match parse_credentials(&text, profile).map_err(&bad)? {
+        Some(k) => Ok(Some(k)),
+        None if named.is_some() => Err(bad(format!("no profile [{profile}]"))),
+        None => Ok(None),
+    }
+}
+
+/// The access key of `profile` in the text of a shared credentials file:
+/// `[profile]` headers, `key = value` lines, `#` and `;` comment lines.
+/// Hand-written because `object_store` does not read this file and the
+/// format needs no more than these lines; values are taken as written
+/// (trimmed), a later line overriding an earlier one, as the AWS tools do.
+pub fn parse_credentials(text: &str, profile: &str) -> Result<Option<AccessKey>, String> {
+    let mut section: Option<&str> = None;
+    let mut found = false;
+    let (mut id, mut secret, mut token) = (None, None, None);
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('[') {
+            let name = rest
+                .strip_suffix(']')
+                .ok_or_else(|| format!("line {}: a section header ends with ]", n + 1))?
+                .trim();
+            section = Some(name);
+            found |= name == profile;
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(format!("line {}: expected key = value", n + 1));
+        };
+        if section != Some(profile) {
+            continue;
+        }
+        let value = value.trim().to_string();
+        match key.trim() {
+            "aws_access_key_id" => id = Some(value),
+            "aws_secret_access_key" => secret = Some(value),
+            "aws_session_token" => token = Some(value),
+            _ => {}
+        }
+    }
+    if !found {
+        return Ok(None);
+    }
+    match (id, secret) {
+        (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => Ok(Some(AccessKey {
+            id,
+            secret,
+            token: token.filter(|t| !t.is_empty()),
+        })),
+        _ => Err(format!(
+            "profile [{profile}] needs aws_access_key_id and aws_secret_access_key"
+        )),
+    }
+}
 
 /// Blobs up to this size go up in one conditional PUT; larger ones in
 /// parts of this size.
@@ -118,17 +229,33 @@ pub struct S3BlobStore {
 
 impl S3BlobStore {
     /// A store over `location`; `scratch` is a local directory for the
-    /// temporary file each write streams through.
+    /// temporary file each write streams through. The access key is the
+    /// environment's, else the shared credentials file's
+    /// ([`shared_credentials`]), else the role the machine has.
     pub fn open(location: &S3Location, scratch: PathBuf) -> Result<Self, StoreError> {
-        Self::open_with(location, scratch, None)
+        let key = shared_credentials()?;
+        Self::open_keyed(location, scratch, key.as_ref())
     }
 
-    /// As [`S3BlobStore::open`], with an access key given instead of the
-    /// one the environment names (a credentials file read by the caller).
+    /// As [`S3BlobStore::open`], with an access key (id, secret) given
+    /// instead of the one the environment names.
     pub fn open_with(
         location: &S3Location,
         scratch: PathBuf,
         access_key: Option<(&str, &str)>,
+    ) -> Result<Self, StoreError> {
+        let key = access_key.map(|(id, secret)| AccessKey {
+            id: id.to_string(),
+            secret: secret.to_string(),
+            token: None,
+        });
+        Self::open_keyed(location, scratch, key.as_ref())
+    }
+
+    fn open_keyed(
+        location: &S3Location,
+        scratch: PathBuf,
+        access_key: Option<&AccessKey>,
     ) -> Result<Self, StoreError> {
         let mut b = AmazonS3Builder::from_env()
             .with_bucket_name(&location.bucket)
@@ -143,11 +270,11 @@ impl S3BlobStore {
         if let Some(r) = &location.region {
             b = b.with_region(r);
         }
-        if let Some((id, secret)) = access_key {
+        if let Some(k) = access_key {
             b = b
-                .with_access_key_id(id)
-                .with_secret_access_key(secret)
-                .with_token("");
+                .with_access_key_id(&k.id)
+                .with_secret_access_key(&k.secret)
+                .with_token(k.token.as_deref().unwrap_or(""));
         }
         let store = b.build().map_err(|e| StoreError::S3Config {
             detail: format!("{location}: {e}"),
@@ -334,6 +461,35 @@ impl BlobStore for S3BlobStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_files_are_read_as_the_aws_tools_read_them() {
+        let text = "# comment\n[default]\naws_access_key_id = AKIA1\naws_secret_access_key=s1\n\n; other\n[ci]\n aws_access_key_id = AKIA2 \naws_secret_access_key = s2\naws_session_token = t2\nregion = eu-west-1\n[default]\naws_secret_access_key = s1b\n";
+        let d = parse_credentials(text, "default").unwrap().unwrap();
+        assert_eq!(
+            (d.id.as_str(), d.secret.as_str(), d.token.as_deref()),
+            ("AKIA1", "s1b", None)
+        );
+        let ci = parse_credentials(text, "ci").unwrap().unwrap();
+        assert_eq!(
+            (ci.id.as_str(), ci.secret.as_str(), ci.token.as_deref()),
+            ("AKIA2", "s2", Some("t2"))
+        );
+        assert_eq!(parse_credentials(text, "absent").unwrap(), None);
+        let half = parse_credentials("[p]\naws_access_key_id = x\n", "p").unwrap_err();
+        assert!(half.contains("[p]"), "{half}");
+        assert!(
+            parse_credentials("[p\n", "p")
+                .unwrap_err()
+                .contains("line 1")
+        );
+        assert!(
+            parse_credentials("[p]\njunk\n", "p")
+                .unwrap_err()
+                .contains("line 2")
+        );
+        assert!(!format!("{d:?}").contains("s1b"));
+    }
 
     #[test]
     fn locations_parse_and_refuse_what_is_unsafe() {

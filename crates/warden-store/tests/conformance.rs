@@ -711,3 +711,57 @@ fn postgres_over_tls_is_verified_and_never_downgraded() {
     assert!(err.contains("PostgreSQL at"), "{err}");
     assert!(PgStore::create(&PgLocation::parse(clear.url()).unwrap()).is_ok());
 }
+
+/// A replica hears of every write another one commits (PostgreSQL's
+/// `LISTEN`), never of one rolled back or of a read; SQLite has no
+/// listener (its readers poll).
+#[test]
+fn committed_writes_reach_listeners_and_nothing_else_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::create(&dir.path().join("warden.db")).unwrap();
+    assert!(sqlite.listen().unwrap().is_none());
+
+    let Some(pg) = TestPostgres::start_or_skip("listeners") else {
+        return;
+    };
+    let loc = PgLocation::parse(&pg.database("listen").unwrap()).unwrap();
+    let writer = PgStore::create(&loc).unwrap();
+    let reader = PgStore::open(&loc).unwrap();
+    let mut l = reader.listen().unwrap().expect("PostgreSQL listens");
+    // Waits a little for the notification to travel.
+    let heard = |l: &mut Box<dyn warden_store::ChangeListener>| {
+        for _ in 0..50 {
+            if l.changed().unwrap() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    };
+    assert!(!l.changed().unwrap(), "nothing was written yet");
+
+    let mut w = writer.write().unwrap();
+    w.set_meta("k", "rolled back").unwrap();
+    drop(w);
+    drop(writer.read().unwrap());
+    assert!(!heard(&mut l), "a rollback or a read was heard");
+
+    let mut w = writer.write().unwrap();
+    w.set_meta("k", "one").unwrap();
+    w.set_meta("k", "two").unwrap();
+    w.commit().unwrap();
+    assert!(heard(&mut l), "a commit went unheard");
+    assert!(!l.changed().unwrap(), "one commit was heard twice");
+
+    // The server going away is an error, not silence.
+    pg.kill().unwrap();
+    let mut failed = false;
+    for _ in 0..50 {
+        if l.changed().is_err() {
+            failed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(failed, "a lost connection read as no change");
+}

@@ -62,7 +62,7 @@ pub use audit::{
     VerifyProblem, VerifyReport, check_proof,
 };
 pub use card::{CardAttached, HUMAN_SECTIONS, TO_WRITE, missing_sections};
-pub use config::Config;
+pub use config::{BlobsConfig, Config};
 pub use data::{
     DATASET_FORMAT, DatasetInfo, IngestOutcome, IngestRequest, Lineage, LineageNode, TABLE_FORMAT,
     open_csv,
@@ -166,6 +166,6 @@ pub mod scanner {
 
 /// Re-exported so front ends need not depend on the lower crates directly.
 pub use warden_store::{
-    AccessTokenRecord, ApiKeyRecord, ApprovalRecord, EvaluationRecord, EventFilter, IncidentRecord,
-    QuarantineRecord, RoleGrant, ScanRecord, StagePointer,
+    AccessTokenRecord, ApiKeyRecord, ApprovalRecord, ChangeListener, EvaluationRecord, EventFilter,
+    IncidentRecord, QuarantineRecord, RoleGrant, ScanRecord, StagePointer,
 };

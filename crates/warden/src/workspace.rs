@@ -10,8 +10,8 @@ use warden_artifact::note::{Checkpoint, NoteSigner, NoteVerifier};
 use warden_core::{Action, ActorName, KeyName, RoleName, Timestamp, actions};
 use warden_policy::Authorizer;
 use warden_store::{
-    BlobStore, FsBlobStore, KeyRecord, MetadataStore, PgLocation, PgStore, RoleGrant, S3BlobStore,
-    SqliteStore, StoredCheckpoint, WriteTx,
+    BlobStore, ChangeListener, FsBlobStore, KeyRecord, MetadataStore, PgLocation, PgStore,
+    RoleGrant, S3BlobStore, SqliteStore, StoredCheckpoint, WriteTx,
 };
 use zeroize::Zeroizing;
 
@@ -53,6 +53,10 @@ pub struct OpenOptions {
     /// connection string without a password, which `warden.toml` records)
     /// instead of `.warden/warden.db`.
     pub store_url: Option<String>,
+    /// At `init`: keep the blobs in this S3-compatible bucket (`[blobs]`
+    /// `url`, `endpoint`, `region`, which `warden.toml` records) instead of
+    /// `.warden/blobs/`.
+    pub blobs: Option<crate::config::BlobsConfig>,
 }
 
 /// `WARDEN_STORE_URL`: a PostgreSQL connection string (password allowed)
@@ -161,6 +165,20 @@ impl Workspace {
             }
             None => None,
         };
+        // The bucket too: it must take a write (the empty blob, which any
+        // store may hold) before anything is made here.
+        if let Some(b) = &opts.blobs {
+            let loc = b
+                .s3()?
+                .ok_or_else(|| Error::Invalid("--blobs needs an s3:// URL".into()))?;
+            let scratch = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+            let probe = S3BlobStore::open(&loc, scratch.path().join("tmp"))?;
+            probe.put(&mut &b""[..]).map_err(|e| {
+                Error::Invalid(format!(
+                    "{loc}: the bucket does not take a write ({e}); check the bucket, the endpoint and the credentials (the environment's AWS_* variables or ~/.aws/credentials)"
+                ))
+            })?;
+        }
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         fs::create_dir(&state).map_err(|e| Error::io(&state, e))?;
         let keys_dir = state.join("keys");
@@ -171,6 +189,18 @@ impl Workspace {
         if let Some(url) = &opts.store_url {
             config_text =
                 crate::operate::migrate::with_table_lines(&config_text, "[store]", &[("url", url)]);
+        }
+        if let Some(b) = &opts.blobs {
+            let lines: Vec<(&str, &str)> = [
+                ("url", b.url.as_deref()),
+                ("endpoint", b.endpoint.as_deref()),
+                ("region", b.region.as_deref()),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+            config_text =
+                crate::operate::migrate::with_table_lines(&config_text, "[blobs]", &lines);
         }
         write_new(&config_path, config_text.as_bytes())?;
         // A workspace is often a git repository too: its private state
@@ -379,6 +409,14 @@ impl Workspace {
         }
     }
 
+    /// Hears of writes any process commits to this workspace's store, where
+    /// the store can say (PostgreSQL: `LISTEN`); `None` where readers must
+    /// poll (SQLite). The servers refresh on it instead of waiting for
+    /// their next reload.
+    pub fn listen_for_changes(&self) -> Result<Option<Box<dyn ChangeListener>>, Error> {
+        Ok(self.store().listen()?)
+    }
+
     /// The workspace's own SQLite store, unless its metadata is elsewhere.
     pub(crate) fn sqlite_store(&self) -> Option<&SqliteStore> {
         match &self.store {
@@ -393,6 +431,7 @@ impl Workspace {
             passphrase: self.passphrase.clone(),
             user_dir: self.user_dir.clone(),
             store_url: None,
+            blobs: None,
         }
     }
 

@@ -33,7 +33,30 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         g.actor = Some(a.to_string());
     }
     match cli.command {
-        Command::Init { dir, store, .. } => init(&g, &dir, store),
+        Command::Init {
+            dir,
+            store,
+            blobs,
+            blobs_endpoint,
+            blobs_region,
+            ..
+        } => {
+            let blobs = match (blobs, blobs_endpoint, blobs_region) {
+                (None, None, None) => None,
+                (None, _, _) => {
+                    return Err(Failure::new(
+                        exit::USAGE,
+                        "--blobs-endpoint and --blobs-region go with --blobs s3://BUCKET/PREFIX",
+                    ));
+                }
+                (Some(url), endpoint, region) => Some(warden::BlobsConfig {
+                    url: Some(url),
+                    endpoint,
+                    region,
+                }),
+            };
+            init(&g, &dir, store, blobs)
+        }
         Command::Demo { keep, store, .. } => crate::demo::run(&g, keep.as_deref(), store),
         Command::Roles(c) => roles::run(&g, c),
         Command::Keys(c) => keys::run(&g, c),
@@ -484,6 +507,7 @@ pub fn open_options() -> OpenOptions {
             .map(Zeroizing::new),
         user_dir: None,
         store_url: None,
+        blobs: None,
     }
 }
 
@@ -505,10 +529,16 @@ pub fn workspace(g: &Global) -> Result<Workspace, Failure> {
     Ok(ws)
 }
 
-fn init(g: &Global, dir: &Path, store: Option<String>) -> Result<ExitCode, Failure> {
+fn init(
+    g: &Global,
+    dir: &Path,
+    store: Option<String>,
+    blobs: Option<warden::BlobsConfig>,
+) -> Result<ExitCode, Failure> {
     let actor = actor(g)?;
     let opts = OpenOptions {
         store_url: store,
+        blobs,
         ..open_options()
     };
     let ws = Workspace::init(dir, actor, &opts)?;

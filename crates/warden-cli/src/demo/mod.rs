@@ -113,6 +113,7 @@ pub fn run(g: &Global, keep: Option<&Path>, store: Option<String>) -> Result<Exi
     // The partner's workspace is theirs, on their machine: local storage.
     let partner_opts = OpenOptions {
         store_url: None,
+        blobs: None,
         ..opts.clone()
     };
     let partner = Workspace::init(&partner_dir, name("pat", ActorName::new)?, &partner_opts)?;
