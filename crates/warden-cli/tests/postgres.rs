@@ -595,7 +595,8 @@ fn init_keeps_blobs_in_s3_with_keys_from_the_shared_credentials_file() {
         c
     };
 
-    ok(&mut init("ws", "models"));
+    let said = ok(&mut init("ws", "models"));
+    assert!(said.contains("blobs       s3://models/registry"), "{said}");
     let ws = tmp.path().join("ws");
     let toml = std::fs::read_to_string(ws.join("warden.toml")).unwrap();
     assert!(toml.contains("url = \"s3://models/registry\""), "{toml}");

@@ -542,10 +542,14 @@ fn init(
         ..open_options()
     };
     let ws = Workspace::init(dir, actor, &opts)?;
+    let store = ws.config().store.url.clone();
+    let blobs = ws.config().blobs.url.clone();
     if g.json {
         output::json(&serde_json::json!({
             "workspace": ws.root().display().to_string(),
             "admin": ws.actor(),
+            "store": store,
+            "blobs": blobs,
         }))?;
     } else {
         println!("Created a Warden workspace in {}", ws.root().display());
@@ -557,6 +561,12 @@ fn init(
             "  state       {}",
             ws.root().join(warden::WORKSPACE_DIR).display()
         );
+        if let Some(url) = &store {
+            println!("  metadata    {url}");
+        }
+        if let Some(url) = &blobs {
+            println!("  blobs       {url}");
+        }
         println!("  admin       {}", ws.actor());
         println!("Next: `warden roles grant ACTOR ROLE`, `warden keys generate pipeline`.");
     }
