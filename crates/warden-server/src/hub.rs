@@ -974,6 +974,43 @@ fn schema_of<T: schemars::JsonSchema>() -> Value {
     serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null)
 }
 
+/// A response's schema, every subschema inlined: a `$ref` into the
+/// schema's own `$defs` would resolve against the OpenAPI document's root.
+fn answer_schema<T: schemars::JsonSchema>() -> Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|s| s.inline_subschemas = true)
+        .into_generator();
+    let mut v = serde_json::to_value(generator.into_root_schema_for::<T>()).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("$schema");
+    }
+    tuples_as_arrays(&mut v);
+    v
+}
+
+/// A tuple's schema as every OpenAPI 3.1 reader takes it: an array whose
+/// items are any of the tuple's types, of the tuple's length. (The
+/// positional forms, `items` as a list or `prefixItems`, are refused by
+/// some validators, Schemathesis among them.)
+fn tuples_as_arrays(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            for key in ["items", "prefixItems"] {
+                if let Some(Value::Array(list)) = o.get(key).cloned() {
+                    o.remove("prefixItems");
+                    let n = list.len();
+                    o.insert("items".into(), json!({"anyOf": list}));
+                    o.insert("minItems".into(), json!(n));
+                    o.insert("maxItems".into(), json!(n));
+                }
+            }
+            o.values_mut().for_each(tuples_as_arrays);
+        }
+        Value::Array(a) => a.iter_mut().for_each(tuples_as_arrays),
+        _ => {}
+    }
+}
+
 /// `GET /openapi.json`: the hub's API as OpenAPI 3.1. Request bodies are
 /// the handlers' own types (`schemars`), so the document cannot drift from
 /// what the hub parses; responses are JSON objects or arrays, and errors
@@ -1005,11 +1042,11 @@ async fn openapi() -> Response {
 pub fn openapi_document() -> Value {
     let error = json!({"$ref": "#/components/schemas/Error"});
     let err = |what: &str| json!({"description": what, "content": {"application/json": {"schema": error}}});
-    let ok = |code: &str, shape: &str, what: &str| {
+    let typed = |code: &str, schema: Value, what: &str| {
         let mut r = serde_json::Map::new();
         r.insert(
             code.into(),
-            json!({"description": what, "content": {"application/json": {"schema": {"type": shape}}}}),
+            json!({"description": what, "content": {"application/json": {"schema": schema}}}),
         );
         for (c, w) in [
             ("400", "The request is malformed or names something invalid"),
@@ -1033,6 +1070,7 @@ pub fn openapi_document() -> Value {
         }
         Value::Object(r)
     };
+    let ok = |code: &str, shape: &str, what: &str| typed(code, json!({"type": shape}), what);
     let body = |schema: Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
     let name =
         json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}});
@@ -1102,7 +1140,7 @@ pub fn openapi_document() -> Value {
             "The caller's principal, groups and roles",
             vec![],
             None,
-            ok("200", "object", "Who"),
+            typed("200", answer_schema::<warden::api::Whoami>(), "Who"),
         ),
     );
     put(
@@ -1112,7 +1150,7 @@ pub fn openapi_document() -> Value {
             "Every model version",
             vec![],
             None,
-            ok("200", "array", "Versions"),
+            typed("200", answer_schema::<Vec<warden::ModelInfo>>(), "Versions"),
         ),
     );
     put(
@@ -1122,7 +1160,11 @@ pub fn openapi_document() -> Value {
             "A model's versions and stage pointers",
             vec![name.clone()],
             None,
-            ok("200", "object", "The model"),
+            typed(
+                "200",
+                answer_schema::<warden::api::ModelOverview>(),
+                "The model",
+            ),
         ),
     );
     put(
@@ -1249,7 +1291,12 @@ pub fn openapi_document() -> Value {
     put(
         format!("{t}/roles"),
         "get",
-        op("Role grants", vec![], None, ok("200", "object", "Grants")),
+        op(
+            "Role grants",
+            vec![],
+            None,
+            typed("200", answer_schema::<warden::RolesReport>(), "Grants"),
+        ),
     );
     put(
         format!("{t}/roles/grant"),
@@ -1278,7 +1325,11 @@ pub fn openapi_document() -> Value {
             "The caller's access tokens",
             vec![],
             None,
-            ok("200", "array", "Tokens"),
+            typed(
+                "200",
+                answer_schema::<Vec<warden::AccessTokenRecord>>(),
+                "Tokens",
+            ),
         ),
     );
     put(
@@ -1288,7 +1339,11 @@ pub fn openapi_document() -> Value {
             "Create a personal access token (shown once; identity tokens only)",
             vec![],
             Some(body(schema_of::<TokenBody>())),
-            ok("201", "object", "Created"),
+            typed(
+                "201",
+                answer_schema::<warden::api::TokenIssued>(),
+                "Created",
+            ),
         ),
     );
     put(
@@ -1313,7 +1368,7 @@ pub fn openapi_document() -> Value {
                 int("limit", false),
             ],
             None,
-            ok("200", "array", "Events"),
+            typed("200", answer_schema::<Vec<warden::EventOut>>(), "Events"),
         ),
     );
     put(
@@ -1344,6 +1399,48 @@ pub fn openapi_document() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Response schemas are OpenAPI 3.1 schema objects: every subschema
+    /// inline (no `$ref` into a missing `$defs`) and no positional tuple
+    /// forms, so a validator can read them.
+    #[test]
+    fn response_schemas_are_self_contained_2020_12() {
+        fn walk(v: &Value, path: &str, bad: &mut Vec<String>) {
+            match v {
+                Value::Object(o) => {
+                    if o.get("items").is_some_and(Value::is_array) || o.contains_key("prefixItems")
+                    {
+                        bad.push(format!("{path}: a positional tuple"));
+                    }
+                    if let Some(Value::String(r)) = o.get("$ref")
+                        && !r.starts_with("#/components/")
+                    {
+                        bad.push(format!("{path}: $ref {r}"));
+                    }
+                    for (k, x) in o {
+                        walk(x, &format!("{path}/{k}"), bad);
+                    }
+                }
+                Value::Array(a) => {
+                    for (i, x) in a.iter().enumerate() {
+                        walk(x, &format!("{path}/{i}"), bad);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let doc = openapi_document();
+        let mut bad = Vec::new();
+        walk(&doc["paths"], "", &mut bad);
+        assert!(bad.is_empty(), "{bad:#?}");
+        let versions = &doc["paths"]["/api/v1/teams/default/models"]["get"]["responses"]["200"];
+        let schema = &versions["content"]["application/json"]["schema"];
+        assert_eq!(schema["type"], "array", "{schema}");
+        assert!(
+            schema["items"]["properties"]["manifest"].is_object(),
+            "{schema}"
+        );
+    }
     use proptest::prelude::*;
 
     fn issuer(rules: Vec<GroupRule>, groups_claim: Option<&str>) -> IssuerSettings {

@@ -25,7 +25,7 @@ pub struct Whoami {
 }
 
 /// `GET …/models/{name}`: a model's versions and its stage pointers.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ModelOverview {
     /// The model's name.
     pub name: String,
@@ -36,7 +36,7 @@ pub struct ModelOverview {
 }
 
 /// `POST …/tokens`: the token, shown this once, and its record.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct TokenIssued {
     /// The secret token (`wdp_…`).
     pub token: String,

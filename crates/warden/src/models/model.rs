@@ -72,7 +72,7 @@ pub struct TrainRequest {
 }
 
 /// A recorded model version with its manifest parsed.
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ModelInfo {
     /// The registry row (flattened into the JSON).
     #[serde(flatten)]

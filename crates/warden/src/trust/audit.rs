@@ -16,7 +16,7 @@ use crate::{Error, Workspace};
 const MAX_PROBLEMS: usize = 50;
 
 /// An audit event as shown by `audit log`.
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct EventOut {
     /// The event's index in the log, from 0 (its Merkle leaf index).
     pub seq: i64,

@@ -9,7 +9,7 @@ use crate::events;
 use crate::{Error, Workspace};
 
 /// Every grant in the workspace and the roles the policy knows.
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct RolesReport {
     /// Every grant: who holds which role, given by whom and when.
     pub grants: Vec<RoleGrant>,
