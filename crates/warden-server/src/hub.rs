@@ -970,13 +970,10 @@ async fn log_consistency(
 // ---------------------------------------------------------------------------
 // The API's description
 
+/// A request's or a response's schema, every subschema inlined: a `$ref`
+/// into the schema's own `$defs` would resolve against the OpenAPI
+/// document's root.
 fn schema_of<T: schemars::JsonSchema>() -> Value {
-    serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null)
-}
-
-/// A response's schema, every subschema inlined: a `$ref` into the
-/// schema's own `$defs` would resolve against the OpenAPI document's root.
-fn answer_schema<T: schemars::JsonSchema>() -> Value {
     let generator = schemars::generate::SchemaSettings::draft2020_12()
         .with(|s| s.inline_subschemas = true)
         .into_generator();
@@ -1140,7 +1137,7 @@ pub fn openapi_document() -> Value {
             "The caller's principal, groups and roles",
             vec![],
             None,
-            typed("200", answer_schema::<warden::api::Whoami>(), "Who"),
+            typed("200", schema_of::<warden::api::Whoami>(), "Who"),
         ),
     );
     put(
@@ -1150,7 +1147,7 @@ pub fn openapi_document() -> Value {
             "Every model version",
             vec![],
             None,
-            typed("200", answer_schema::<Vec<warden::ModelInfo>>(), "Versions"),
+            typed("200", schema_of::<Vec<warden::ModelInfo>>(), "Versions"),
         ),
     );
     put(
@@ -1162,7 +1159,7 @@ pub fn openapi_document() -> Value {
             None,
             typed(
                 "200",
-                answer_schema::<warden::api::ModelOverview>(),
+                schema_of::<warden::api::ModelOverview>(),
                 "The model",
             ),
         ),
@@ -1295,7 +1292,7 @@ pub fn openapi_document() -> Value {
             "Role grants",
             vec![],
             None,
-            typed("200", answer_schema::<warden::RolesReport>(), "Grants"),
+            typed("200", schema_of::<warden::RolesReport>(), "Grants"),
         ),
     );
     put(
@@ -1327,7 +1324,7 @@ pub fn openapi_document() -> Value {
             None,
             typed(
                 "200",
-                answer_schema::<Vec<warden::AccessTokenRecord>>(),
+                schema_of::<Vec<warden::AccessTokenRecord>>(),
                 "Tokens",
             ),
         ),
@@ -1339,11 +1336,7 @@ pub fn openapi_document() -> Value {
             "Create a personal access token (shown once; identity tokens only)",
             vec![],
             Some(body(schema_of::<TokenBody>())),
-            typed(
-                "201",
-                answer_schema::<warden::api::TokenIssued>(),
-                "Created",
-            ),
+            typed("201", schema_of::<warden::api::TokenIssued>(), "Created"),
         ),
     );
     put(
@@ -1368,7 +1361,7 @@ pub fn openapi_document() -> Value {
                 int("limit", false),
             ],
             None,
-            typed("200", answer_schema::<Vec<warden::EventOut>>(), "Events"),
+            typed("200", schema_of::<Vec<warden::EventOut>>(), "Events"),
         ),
     );
     put(

@@ -53,3 +53,12 @@ pub struct ErrorBody {
     /// The message.
     pub error: String,
 }
+
+impl ErrorBody {
+    /// The message of a refusal's body, if it is one.
+    pub fn message_of(body: serde_json::Value) -> Option<String> {
+        serde_json::from_value::<ErrorBody>(body)
+            .ok()
+            .map(|b| b.error)
+    }
+}

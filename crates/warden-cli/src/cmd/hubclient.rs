@@ -206,9 +206,8 @@ fn refused(status: u16, v: Value) -> Result<(u16, Value), Failure> {
     if (200..300).contains(&status) {
         return Ok((status, v));
     }
-    let message = serde_json::from_value::<warden::api::ErrorBody>(v)
-        .map(|b| b.error)
-        .unwrap_or_else(|_| "the hub refused the call".to_string());
+    let message = warden::api::ErrorBody::message_of(v)
+        .unwrap_or_else(|| "the hub refused the call".to_string());
     Err(Failure::new(code_of(status), format!("hub: {message}")))
 }
 
@@ -436,9 +435,8 @@ pub fn promote(g: &Global, r: &VersionRef, env: &str) -> Result<ExitCode, Failur
         }
         return Err(Failure::new(
             exit::GATE_DENIED,
-            serde_json::from_value::<warden::api::ErrorBody>(out)
-                .map(|b| b.error)
-                .unwrap_or_else(|_| "the gate denied it".to_string()),
+            warden::api::ErrorBody::message_of(out)
+                .unwrap_or_else(|| "the gate denied it".to_string()),
         ));
     }
     print(g, &out, |_| println!("Promoted {}@{v} to {env}", r.name))

@@ -327,7 +327,5 @@ pub fn run(
 
 /// The hub's message in a refusal's body.
 fn refusal(v: Value) -> String {
-    serde_json::from_value::<warden::api::ErrorBody>(v)
-        .map(|b| b.error)
-        .unwrap_or_else(|_| "refused".to_string())
+    warden::api::ErrorBody::message_of(v).unwrap_or_else(|| "refused".to_string())
 }
