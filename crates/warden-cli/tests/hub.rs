@@ -204,13 +204,25 @@ impl Hub {
         corp_extra: &str,
         envs: &[(&str, &str)],
     ) -> Hub {
+        Hub::start_at(ws, corp, ci, corp_extra, envs, "127.0.0.1:0")
+    }
+
+    /// As [`Hub::start_env`], listening on `addr`.
+    fn start_at(
+        ws: &Path,
+        corp: &Issuer,
+        ci: &Issuer,
+        corp_extra: &str,
+        envs: &[(&str, &str)],
+        addr: &str,
+    ) -> Hub {
         std::fs::write(ws.join("corp-jwks.json"), corp.jwks().to_string()).unwrap();
         std::fs::write(ws.join("ci-jwks.json"), ci.jwks().to_string()).unwrap();
         let cfg = ws.join("hub.toml");
         std::fs::write(
             &cfg,
             format!(
-                "addr = \"127.0.0.1:0\"\n\
+                "addr = \"{addr}\"\n\
                  reload_interval_seconds = 0.3\n\
                  default_rate_limit = {{ per_second = 5000.0, burst = 5000 }}\n\
                  max_concurrency = 512\n\
@@ -1734,4 +1746,557 @@ fn a_hub_replica_killed_mid_promotion_leaves_the_other_serving_and_the_log_whole
         promotions == answered + 1 || promotions == answered + 2,
         "{promotions} promotions logged, {answered} answered by a, 1 by b"
     );
+}
+
+// ---------------------------------------------------------------------------
+// The web console
+
+/// What the stand-in identity provider remembers of a sign-in it approved.
+struct Grant {
+    challenge: String,
+    nonce: String,
+    email: String,
+    redirect_uri: String,
+}
+
+#[derive(Default)]
+struct CodeIdpState {
+    /// The person the next sign-in is for.
+    who: String,
+    codes: std::collections::HashMap<String, Grant>,
+    /// Mints the ID token with another nonce (a token replayed from
+    /// another sign-in).
+    wrong_nonce: bool,
+}
+
+/// A stand-in identity provider's authorization code flow with PKCE on
+/// 127.0.0.1: `/authorize` approves at once for the person set in `who`
+/// and redirects back with a code; `/token` hands out the ID token only
+/// for the code with the verifier whose S256 challenge was sent.
+struct CodeIdp {
+    base: String,
+    state: std::sync::Arc<std::sync::Mutex<CodeIdpState>>,
+}
+
+impl CodeIdp {
+    fn start(seed: u8, kid: &'static str) -> CodeIdp {
+        use sha2::Digest as _;
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = std::sync::Arc::new(std::sync::Mutex::new(CodeIdpState::default()));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            let issuer = Issuer::new(CORP, seed, kid);
+            let mut n = 0u64;
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head, body) = loop {
+                    let got = stream.read(&mut chunk).unwrap_or(0);
+                    if got == 0 {
+                        break (String::new(), String::new());
+                    }
+                    buf.extend_from_slice(&chunk[..got]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some((h, b)) = text.split_once("\r\n\r\n") {
+                        let len: usize = h
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if b.len() >= len {
+                            break (h.to_string(), b.to_string());
+                        }
+                    }
+                };
+                let target = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                let mut st = shared.lock().unwrap();
+                let answer = if let Some(q) = target.strip_prefix("/authorize?") {
+                    let p: std::collections::HashMap<String, String> =
+                        form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+                    assert_eq!(p["response_type"], "code");
+                    assert_eq!(p["code_challenge_method"], "S256");
+                    assert!(p["scope"].split(' ').any(|s| s == "openid"));
+                    n += 1;
+                    let code = format!("code-{n}");
+                    let email = st.who.clone();
+                    st.codes.insert(
+                        code.clone(),
+                        Grant {
+                            challenge: p["code_challenge"].clone(),
+                            nonce: p["nonce"].clone(),
+                            email,
+                            redirect_uri: p["redirect_uri"].clone(),
+                        },
+                    );
+                    let to = format!(
+                        "{}?code={code}&state={}",
+                        p["redirect_uri"],
+                        form_urlencoded::byte_serialize(p["state"].as_bytes()).collect::<String>()
+                    );
+                    format!(
+                        "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
+                } else if target == "/token" {
+                    let p: std::collections::HashMap<String, String> =
+                        form_urlencoded::parse(body.as_bytes())
+                            .into_owned()
+                            .collect();
+                    let grant = p.get("code").and_then(|c| st.codes.remove(c));
+                    let (status, json) = match grant {
+                        Some(g)
+                            if p.get("code_verifier").is_some_and(|v| {
+                                b64(&sha2::Sha256::digest(v.as_bytes())) == g.challenge
+                            }) && p.get("redirect_uri") == Some(&g.redirect_uri)
+                                && p.get("grant_type").map(String::as_str)
+                                    == Some("authorization_code") =>
+                        {
+                            let nonce = if st.wrong_nonce {
+                                "another-sign-in".to_string()
+                            } else {
+                                g.nonce
+                            };
+                            let t = issuer.token(json!({"sub": g.email, "email": g.email,
+                                                        "nonce": nonce, "groups": ["staff"]}));
+                            (
+                                200,
+                                json!({"id_token": t, "access_token": "opaque", "token_type": "Bearer"}),
+                            )
+                        }
+                        _ => (400, json!({"error": "invalid_grant"})),
+                    };
+                    let text = json.to_string();
+                    format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        text.len()
+                    )
+                } else {
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .into()
+                };
+                drop(st);
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        CodeIdp { base, state }
+    }
+
+    fn next(&self, email: &str) {
+        self.state.lock().unwrap().who = email.to_string();
+    }
+}
+
+/// A free port on 127.0.0.1 (bound and let go; the hub takes it next).
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// An agent that shows redirects instead of following them.
+fn raw_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+struct Page {
+    status: u16,
+    headers: ureq::http::HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// The `Set-Cookie` line for `name`.
+    fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(str::to_string)
+    }
+}
+
+fn page(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Page {
+    let mut r = r.unwrap();
+    Page {
+        status: r.status().as_u16(),
+        headers: r.headers().clone(),
+        body: r.body_mut().read_to_string().unwrap_or_default(),
+    }
+}
+
+fn browse(a: &ureq::Agent, url: &str, cookie: Option<&str>) -> Page {
+    let mut req = a.get(url);
+    if let Some(c) = cookie {
+        req = req.header("Cookie", c);
+    }
+    page(req.call())
+}
+
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_string()
+}
+
+/// Signs `email` in through the identity provider; the session cookie
+/// (`name=value`).
+fn console_login(
+    a: &ureq::Agent,
+    hub: &Hub,
+    idp: &CodeIdp,
+    email: &str,
+) -> Result<String, Box<Page>> {
+    idp.next(email);
+    let start = browse(a, &format!("{}/console/login/corp", hub.base), None);
+    assert_eq!(start.status, 303, "{}", start.body);
+    let tx = start.set_cookie("__Host-warden-login").unwrap();
+    assert!(
+        tx.contains("HttpOnly") && tx.contains("Secure") && tx.contains("SameSite=Lax"),
+        "{tx}"
+    );
+    let to_idp = start.header("location");
+    assert!(
+        to_idp.starts_with(&format!("{}/authorize?", idp.base)),
+        "{to_idp}"
+    );
+    let back = browse(a, &to_idp, None);
+    assert_eq!(back.status, 302);
+    let callback = back.header("location");
+    let done = browse(a, &callback, Some(&cookie_value(&tx)));
+    if done.status != 200 {
+        return Err(Box::new(done));
+    }
+    let session = done.set_cookie("__Host-warden-session").unwrap();
+    for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(session.contains(attr), "{session}");
+    }
+    assert!(
+        done.body.contains("http-equiv=\"refresh\""),
+        "{}",
+        done.body
+    );
+    Ok(cookie_value(&session))
+}
+
+fn form_post(
+    a: &ureq::Agent,
+    url: &str,
+    cookie: &str,
+    origin: Option<&str>,
+    form: &[(&str, &str)],
+) -> Page {
+    let mut req = a.post(url).header("Cookie", cookie);
+    if let Some(o) = origin {
+        req = req.header("Origin", o);
+    }
+    page(req.send_form(form.iter().copied()))
+}
+
+/// The hidden CSRF field of a console page.
+fn csrf_of(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string()
+}
+
+/// The console end to end over HTTP: sign-in with the authorization code
+/// flow and PKCE, the session cookie's attributes, the pages a role reads
+/// and the ones it may not, forms refused without the session's CSRF token
+/// or from another origin, a promotion from the console recorded under the
+/// signed-in principal, and the outsider's forgeries: a sign-in this
+/// browser did not start, a replayed ID token with another nonce, a
+/// tampered or expired session cookie, an API token on a page, the cookie
+/// on the API.
+#[test]
+fn the_console_signs_people_in_and_shows_only_what_their_roles_allow() {
+    let ws = workspace();
+    let corp = Issuer::new(CORP, 7, "corp-1");
+    let ci = Issuer::new(CI, 9, "ci-1");
+    let idp = CodeIdp::start(7, "corp-1");
+    let addr = free_addr();
+    let base = format!("http://{addr}");
+    let browser = format!(
+        "[issuer.browser]\nclient_id = \"warden-console\"\n\
+         authorization_endpoint = \"{0}/authorize\"\ntoken_endpoint = \"{0}/token\"\n\
+         redirect_uri = \"{base}/console/callback\"\n",
+        idp.base
+    );
+    grant(ws.path(), "corp.aud@example.com", "auditor");
+    grant(ws.path(), "corp.ops@example.com", "operator");
+    let hub = Hub::start_at(ws.path(), &corp, &ci, &browser, &[], &addr);
+    let a = raw_agent();
+
+    // No session: the sign-in page, which lists the issuer and allows no
+    // inline script.
+    let anon = browse(&a, &format!("{base}/console/"), None);
+    assert_eq!(anon.status, 303);
+    assert_eq!(anon.header("location"), "/console/login");
+    let login = browse(&a, &format!("{base}/console/login"), None);
+    assert_eq!(login.status, 200);
+    assert!(login.body.contains("/console/login/corp"), "{}", login.body);
+    let csp = login.header("content-security-policy");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+
+    // An auditor signs in and reads.
+    let aud =
+        console_login(&a, &hub, &idp, "aud@example.com").unwrap_or_else(|p| panic!("{}", p.body));
+    let models = browse(&a, &format!("{base}/console/"), Some(&aud));
+    assert_eq!(models.status, 200, "{}", models.body);
+    assert!(
+        models.body.contains("corp.aud@example.com"),
+        "{}",
+        models.body
+    );
+    assert!(
+        models.body.contains("/console/models/credit"),
+        "{}",
+        models.body
+    );
+    assert!(!models.body.contains("<script"), "reads need no script");
+    let v1 = browse(
+        &a,
+        &format!("{base}/console/models/credit/versions/1"),
+        Some(&aud),
+    );
+    assert_eq!(v1.status, 200, "{}", v1.body);
+    for part in [
+        "id=\"gates\"",
+        "id=\"metrics\"",
+        "95% bootstrap",
+        "Fairness per group",
+        "warden approve credit@1",
+        "<svg",
+    ] {
+        assert!(
+            v1.body.contains(part),
+            "{part} missing from the version page"
+        );
+    }
+    let eval_link = v1
+        .body
+        .split("href=\"/console/models/credit/versions/1/evaluations/")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let report = browse(
+        &a,
+        &format!("{base}/console/models/credit/versions/1/evaluations/{eval_link}"),
+        Some(&aud),
+    );
+    assert_eq!(report.status, 200);
+    assert!(
+        report.body.contains("<svg"),
+        "the full report has its charts"
+    );
+    assert!(!report.header("content-security-policy").contains("script"));
+    let bom = browse(
+        &a,
+        &format!("{base}/console/models/credit/versions/1/bom.json"),
+        Some(&aud),
+    );
+    assert_eq!(bom.status, 200);
+    let bom: Value = serde_json::from_str(&bom.body).unwrap();
+    assert_eq!(bom["bomFormat"], "CycloneDX");
+    let audit = browse(&a, &format!("{base}/console/audit"), Some(&aud));
+    assert_eq!(audit.status, 200);
+    assert!(
+        audit.body.contains("data-index=")
+            && audit
+                .body
+                .contains("<script src=\"/console/assets/console.")
+    );
+    let filtered = browse(
+        &a,
+        &format!("{base}/console/audit?action=model.promote"),
+        Some(&aud),
+    );
+    assert!(filtered.body.contains("model.promote") && !filtered.body.contains(">data.ingest<"));
+    let proof = browse(&a, &format!("{base}/console/audit/proof/0"), Some(&aud));
+    assert_eq!(proof.status, 200);
+    let proof_file = ws.path().join("proof.json");
+    std::fs::write(&proof_file, &proof.body).unwrap();
+    ok(
+        ws.path(),
+        "ana",
+        &["audit", "check-proof", proof_file.to_str().unwrap()],
+    );
+    for p in [
+        "environments",
+        "approvals",
+        "incidents",
+        "keys",
+        "models/credit",
+        "models/credit/drift",
+    ] {
+        let r = browse(&a, &format!("{base}/console/{p}"), Some(&aud));
+        assert_eq!(r.status, 200, "{p}: {}", r.body);
+    }
+    // The embedded stylesheet, by its content-hashed name.
+    let css = models
+        .body
+        .split("href=\"/console/assets/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let sheet = browse(&a, &format!("{base}/console/assets/{css}"), None);
+    assert_eq!(sheet.status, 200);
+    assert!(sheet.header("cache-control").contains("immutable"));
+
+    // The auditor may not promote: the engine refuses, as on the API.
+    let csrf = csrf_of(&v1.body);
+    let refused = form_post(
+        &a,
+        &format!("{base}/console/models/credit/versions/1/promote"),
+        &aud,
+        Some(&base),
+        &[("env", "dev"), ("csrf", &csrf)],
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("your roles do not allow"));
+
+    // An operator promotes from the console: the gate decides, the
+    // decision is recorded under the operator's principal.
+    let ops =
+        console_login(&a, &hub, &idp, "ops@example.com").unwrap_or_else(|p| panic!("{}", p.body));
+    let v = browse(
+        &a,
+        &format!("{base}/console/models/credit/versions/1"),
+        Some(&ops),
+    );
+    let csrf = csrf_of(&v.body);
+    let url = format!("{base}/console/models/credit/versions/1/promote");
+    // Without the token, with another session's token, from another origin.
+    for (origin, token) in [
+        (Some(base.as_str()), ""),
+        (Some(base.as_str()), csrf_of(&v1.body).as_str()),
+        (Some("https://evil.example"), csrf.as_str()),
+    ] {
+        let r = form_post(&a, &url, &ops, origin, &[("env", "dev"), ("csrf", token)]);
+        assert_eq!(r.status, 403, "{}", r.body);
+    }
+    let before = ok(ws.path(), "ana", &["audit", "log", "--json"]);
+    let done = form_post(
+        &a,
+        &url,
+        &ops,
+        Some(&base),
+        &[("env", "dev"), ("csrf", &csrf)],
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("id=\"outcome\""));
+    let after = ok(ws.path(), "ana", &["audit", "log", "--json"]);
+    let events: Value = serde_json::from_str(&after).unwrap();
+    let last = events.as_array().unwrap().last().unwrap();
+    assert_eq!(last["actor"], "corp.ops@example.com", "{last}");
+    assert!(
+        last["action"].as_str().unwrap().starts_with("model."),
+        "{last}"
+    );
+    assert!(after.len() > before.len());
+
+    // Sign-out needs the token too.
+    let out = form_post(
+        &a,
+        &format!("{base}/console/logout"),
+        &ops,
+        Some(&base),
+        &[],
+    );
+    assert_eq!(out.status, 403);
+    let out = form_post(
+        &a,
+        &format!("{base}/console/logout"),
+        &ops,
+        Some(&base),
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(out.status, 303);
+    assert!(
+        out.set_cookie("__Host-warden-session")
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+
+    // A person without a role signs in and is refused every page.
+    let nobody =
+        console_login(&a, &hub, &idp, "new@example.com").unwrap_or_else(|p| panic!("{}", p.body));
+    let r = browse(&a, &format!("{base}/console/"), Some(&nobody));
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // The outsider. A callback this browser did not start, or with
+    // another state:
+    idp.next("aud@example.com");
+    let start = browse(&a, &format!("{base}/console/login/corp"), None);
+    let tx = cookie_value(&start.set_cookie("__Host-warden-login").unwrap());
+    let back = browse(&a, &start.header("location"), None).header("location");
+    assert_eq!(browse(&a, &back, None).status, 400);
+    let forged = back.replace("state=", "state=x");
+    assert_eq!(browse(&a, &forged, Some(&tx)).status, 400);
+    // An ID token minted for another sign-in (another nonce):
+    idp.state.lock().unwrap().wrong_nonce = true;
+    let replayed = console_login(&a, &hub, &idp, "aud@example.com").unwrap_err();
+    assert_eq!(replayed.status, 401);
+    assert!(replayed.body.contains("nonce"), "{}", replayed.body);
+    assert!(replayed.set_cookie("__Host-warden-session").is_none());
+    idp.state.lock().unwrap().wrong_nonce = false;
+    // A tampered, an expired and a foreign-issuer session cookie:
+    let token = aud.split_once('=').unwrap().1;
+    let mut bytes = token.as_bytes().to_vec();
+    let at = bytes.len() - 5;
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    let tampered = format!(
+        "__Host-warden-session={}",
+        String::from_utf8(bytes).unwrap()
+    );
+    let expired = format!(
+        "__Host-warden-session={}",
+        corp.sign(
+            &json!({"alg": "ES256", "typ": "JWT", "kid": "corp-1"}),
+            &json!({"iss": CORP, "aud": AUDIENCE, "exp": now() - 120, "email": "aud@example.com", "sub": "aud"}),
+        )
+    );
+    let foreign = format!(
+        "__Host-warden-session={}",
+        Issuer::new(CORP, 42, "corp-1").token(json!({"sub": "aud", "email": "aud@example.com"}))
+    );
+    for c in [&tampered, &expired, &foreign] {
+        let r = browse(&a, &format!("{base}/console/audit"), Some(c));
+        assert_eq!(r.status, 303, "{c}");
+    }
+    // An API bearer token does not open a page; the cookie does not open
+    // the API.
+    let bearer = corp.token(json!({"sub": "aud", "email": "aud@example.com"}));
+    let r = page(
+        a.get(&format!("{base}/console/audit"))
+            .header("Authorization", &format!("Bearer {bearer}"))
+            .call(),
+    );
+    assert_eq!(r.status, 303);
+    let r = browse(&a, &format!("{base}/api/v1/whoami"), Some(&aud));
+    assert_eq!(r.status, 401);
 }

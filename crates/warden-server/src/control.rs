@@ -128,8 +128,21 @@ impl WorkspacePool {
 
 /// An engine error as an HTTP answer. General errors (I/O, a damaged
 /// store) are not described to the caller.
-fn engine_error(s: &Shared, e: warden::Error) -> Response {
-    let status = match e.kind() {
+pub(crate) fn engine_error(s: &Shared, e: warden::Error) -> Response {
+    let status = status_of(&e);
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        crate::state::emit(
+            &s.log,
+            json!({"event": "control.failed", "error": e.to_string()}),
+        );
+        return error(status, "the operation failed; see the server log");
+    }
+    error(status, e.to_string())
+}
+
+/// The HTTP status of an engine error (see the module's documentation).
+pub(crate) fn status_of(e: &warden::Error) -> StatusCode {
+    match e.kind() {
         ErrorKind::NotAuthorised => StatusCode::FORBIDDEN,
         ErrorKind::Usage => StatusCode::BAD_REQUEST,
         ErrorKind::GateDenied => StatusCode::CONFLICT,
@@ -139,15 +152,7 @@ fn engine_error(s: &Shared, e: warden::Error) -> Response {
             warden::Error::Conflict(_) | warden::Error::Invalid(_) => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         },
-    };
-    if status == StatusCode::INTERNAL_SERVER_ERROR {
-        crate::state::emit(
-            &s.log,
-            json!({"event": "control.failed", "error": e.to_string()}),
-        );
-        return error(status, "the operation failed; see the server log");
     }
-    error(status, e.to_string())
 }
 
 /// Runs `f` on a workspace opened as the caller, off the async threads.
@@ -159,10 +164,27 @@ where
     let Some(client) = client else {
         return error(StatusCode::UNAUTHORIZED, "an API key or token is required");
     };
-    let actor = match actor_of(&client) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    match run_as(&s, client, f).await {
+        Ok(Ok((status, v))) => (status, Json(v)).into_response(),
+        Ok(Err(e)) => engine_error(&s, e),
+        Err(r) => r,
+    }
+}
+
+/// Runs `f` on a pooled workspace acting as `client` (its principal, its
+/// groups and granted roles on the hub; its own roles otherwise), off the
+/// async threads. The outer error is a response already (a credential
+/// that cannot act, a task that died); the inner one is the engine's.
+pub(crate) async fn run_as<T, F>(
+    s: &Arc<Shared>,
+    client: Client,
+    f: F,
+) -> Result<Result<T, warden::Error>, Response>
+where
+    T: Send + 'static,
+    F: FnOnce(&Workspace) -> Result<T, warden::Error> + Send + 'static,
+{
+    let actor = actor_of(&client)?;
     let shared = s.clone();
     let done = tokio::task::spawn_blocking(move || {
         let ws = shared
@@ -194,11 +216,7 @@ where
         out
     })
     .await;
-    match done {
-        Ok(Ok((status, v))) => (status, Json(v)).into_response(),
-        Ok(Err(e)) => engine_error(&s, e),
-        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the operation failed"),
-    }
+    done.map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "the operation failed"))
 }
 
 pub(crate) fn client(req_client: Option<axum::Extension<Client>>) -> Option<Client> {

@@ -321,6 +321,14 @@ pub fn classify_hub(path: &str) -> (&'static str, Access) {
         // proof costs a pass over the leaves.
         "/log/consistency" => ("log_consistency", Authenticated),
         p if p.starts_with("/api/v1/") => ("control", Authenticated),
+        // The console's way in (the login page, the identity provider's
+        // redirect back, the embedded assets) is open; its pages need the
+        // session cookie (see `console`).
+        "/console/login" | "/console/callback" => ("console_login", Public),
+        p if p.starts_with("/console/login/") => ("console_login", Public),
+        p if p.starts_with("/console/assets/") => ("console_asset", Public),
+        "/console" => ("console_login", Public),
+        p if p.starts_with("/console/") => ("console", Authenticated),
         _ => ("other", Authenticated),
     }
 }
@@ -333,7 +341,14 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
 
 /// The API key a request presents: `Authorization: Bearer KEY` or
 /// `X-API-Key: KEY`.
-fn presented_key(h: &HeaderMap) -> Option<&str> {
+fn presented_key(h: &HeaderMap, console: bool) -> Option<&str> {
+    // A console page is opened by the browser's session cookie, and only
+    // by it: a console route never reads a bearer header, and no API route
+    // reads the cookie, so a page can be forged neither by a script's
+    // header nor by a cross-site form's cookie (see `console`).
+    if console {
+        return crate::console::session_token(h);
+    }
     if let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let v = v.trim();
         if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") {
@@ -387,7 +402,17 @@ fn admit(
         reject("unauthenticated", StatusCode::UNAUTHORIZED, msg)
             .with(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
     };
-    let Some(presented) = presented_key(req.headers()) else {
+    // A console page (hub only) is opened by the session cookie; without
+    // a valid one the browser is sent to the login page.
+    let console = s.hub.is_some() && req.uri().path().starts_with("/console/");
+    let to_login = || Rejection {
+        reason: "unauthenticated",
+        response: crate::console::to_login(),
+    };
+    let Some(presented) = presented_key(req.headers(), console) else {
+        if console {
+            return Err(to_login());
+        }
         return Err(unauthenticated(
             "an API key is required: send `Authorization: Bearer KEY` or `X-API-Key: KEY`",
         ));
@@ -397,12 +422,14 @@ fn admit(
     let owned;
     let (client, limit, verdict) = match (&s.hub, &s.jwt) {
         (Some(hub), _) => {
-            if presented.starts_with(warden::API_KEY_PREFIX) {
+            if console {
+                let id = hub.identify(presented).map_err(|_| to_login())?;
+                owned = Client::principal(&id);
+            } else if presented.starts_with(warden::API_KEY_PREFIX) {
                 return Err(unauthenticated(
                     "inference API keys do not open the hub; present an identity token",
                 ));
-            }
-            if presented.starts_with(warden::TOKEN_PREFIX) {
+            } else if presented.starts_with(warden::TOKEN_PREFIX) {
                 let verifier = snap
                     .tokens
                     .as_ref()
@@ -545,13 +572,19 @@ fn secure(h: &mut HeaderMap, tls: bool) {
     for (k, v) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
+    ] {
+        h.insert(k, HeaderValue::from_static(v));
+    }
+    // The console's pages set their own (a stricter one for pages with a
+    // script, long caching for content-addressed assets).
+    for (k, v) in [
         (
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; frame-ancestors 'none'",
         ),
         (header::CACHE_CONTROL, "no-store"),
     ] {
-        h.insert(k, HeaderValue::from_static(v));
+        h.entry(k).or_insert(HeaderValue::from_static(v));
     }
     if tls {
         h.insert(

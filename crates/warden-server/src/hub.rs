@@ -81,6 +81,9 @@ pub struct IssuerSettings {
     /// 2.0 device authorization grant (RFC 8628), published to clients at
     /// `GET /login/issuers`.
     pub login: Option<LoginSettings>,
+    /// How a person signs in to the web console with this issuer: the
+    /// OAuth 2.0 authorization code grant with PKCE (RFC 7636).
+    pub browser: Option<crate::console::BrowserLogin>,
 }
 
 /// The public client a terminal logs in with (RFC 8628). Nothing here is
@@ -269,6 +272,33 @@ impl Issuers {
         Ok(id)
     }
 
+    /// Verifies the ID token the console's sign-in got from the issuer
+    /// named `issuer` (by configured name): the same checks as a bearer
+    /// token, by that issuer only, and its `nonce` must be the one this
+    /// browser's sign-in sent (OpenID Connect Core §3.1.3.7). Returns the
+    /// identity and the token's `exp`.
+    pub fn verify_login(
+        &self,
+        issuer: &str,
+        token: &str,
+        nonce: &str,
+    ) -> Result<(HubIdentity, u64), &'static str> {
+        let (settings, verifier) = self
+            .list
+            .iter()
+            .find(|(s, _)| s.name == issuer)
+            .ok_or("token issuer not accepted")?;
+        let claims = verifier.load().verify_claims(token)?;
+        if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
+            return Err("the token's nonce is not this sign-in's");
+        }
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_u64)
+            .ok_or("token lacks a required claim (exp, iss, aud, sub)")?;
+        Ok((settings.identity(&claims)?, exp))
+    }
+
     /// The full check of a token: its identity and its `exp`.
     fn verify(&self, token: &str) -> Result<(HubIdentity, u64), &'static str> {
         let iss = crate::jwt::unverified_issuer(token).ok_or("malformed token")?;
@@ -347,6 +377,8 @@ struct IssuerFile {
     group: Vec<GroupRuleFile>,
     #[serde(default)]
     login: Option<LoginFile>,
+    #[serde(default)]
+    browser: Option<crate::console::BrowserFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -530,6 +562,10 @@ pub fn config_from_toml(text: &str, source: &Path) -> Result<ServeConfig, Server
                 })
             }
         };
+        let browser = match f.browser {
+            None => None,
+            Some(b) => Some(b.check().map_err(|why| bad(&what, why))?),
+        };
         out.push(IssuerSettings {
             name: f.name,
             jwt: JwtSettings {
@@ -545,6 +581,7 @@ pub fn config_from_toml(text: &str, source: &Path) -> Result<ServeConfig, Server
             groups_claim: f.groups_claim,
             rules,
             login,
+            browser,
         });
     }
     // Checks every issuer's algorithms and key set now, not on a request.
@@ -606,6 +643,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .nest(&format!("/api/v1/teams/{DEFAULT_TEAM}"), team)
         .route("/api/v1/teams/{team}", get(no_team))
         .route("/api/v1/teams/{team}/{*rest}", get(no_team).post(no_team))
+        .merge(crate::console::routes())
         .fallback(crate::routes::not_found)
         .method_not_allowed_fallback(crate::routes::method_not_allowed)
 }
@@ -1452,6 +1490,7 @@ mod tests {
             groups_claim: groups_claim.map(str::to_string),
             rules,
             login: None,
+            browser: None,
         }
     }
 

@@ -20,6 +20,7 @@
 
 pub mod config;
 pub mod conn;
+pub mod console;
 pub mod control;
 pub mod guard;
 pub mod hub;

@@ -142,14 +142,14 @@ pub mod privacy {
 
 /// The figures an evaluation reports and the attacks it can run.
 pub mod figures {
-    pub use warden_ml::metrics::Figure;
+    pub use warden_ml::metrics::{Figure, Interval};
     pub use warden_ml::robust::Attack;
 }
 
 /// Drift thresholds, multiple-testing corrections and the online windows
 /// the server's monitor keeps.
 pub mod drift {
-    pub use warden_monitor::drift::Thresholds;
+    pub use warden_monitor::drift::{FeatureDrift, TestValue, Thresholds, Verdict};
     pub use warden_monitor::online::{
         AbuseConfig, AbuseWatch, ModelWatch, Signal, WindowConfig, WindowResult,
     };

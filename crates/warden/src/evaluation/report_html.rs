@@ -248,6 +248,44 @@ impl Workspace {
     }
 }
 
+impl Workspace {
+    /// A recorded evaluation of `model` (which must name its version) as
+    /// its HTML report, marked against the strictest environment's gate
+    /// limits: the page `warden eval --report` writes, for the console.
+    pub fn evaluation_html(
+        &self,
+        model: &warden_core::VersionRef,
+        id: u64,
+    ) -> Result<String, Error> {
+        let (rec, report) = self.evaluation_report(model, id)?;
+        let limits = self.gate_limits()?;
+        let title = format!(
+            "{}@{} on {}@{}",
+            rec.model, rec.model_version, rec.dataset, rec.dataset_version
+        );
+        Ok(report_html(&report, &title, Some(&limits)))
+    }
+
+    /// A recorded evaluation of `model` and its typed report.
+    pub fn evaluation_report(
+        &self,
+        model: &warden_core::VersionRef,
+        id: u64,
+    ) -> Result<(warden_store::EvaluationRecord, EvalReport), Error> {
+        let rec = self
+            .evaluations(model)?
+            .into_iter()
+            .find(|e| e.id == id)
+            .ok_or_else(|| Error::NotFound(format!("evaluation {id} of model {model}")))?;
+        let report: EvalReport = serde_json::from_str(&rec.report).map_err(|e| {
+            Error::Invalid(format!(
+                "the stored report of evaluation {id} does not parse: {e}"
+            ))
+        })?;
+        Ok((rec, report))
+    }
+}
+
 /// One figure checked against a gate limit.
 struct Check {
     figure: String,
