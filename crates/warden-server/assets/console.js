@@ -34,9 +34,9 @@
     return a.length === b.length && a.every((x, i) => x === b[i]);
   }
 
-  /** RFC 9162 leaf hash of an event's canonical JSON text. */
-  async function leafHash(text) {
-    return sha256(Uint8Array.of(0), enc.encode(text));
+  /** RFC 9162 leaf hash of an event's canonical JSON text (or of bytes). */
+  async function leafHash(data) {
+    return sha256(Uint8Array.of(0), typeof data === 'string' ? enc.encode(data) : data);
   }
 
   /** The root an inclusion proof leads to (RFC 9162 2.1.3.2), or an error. */
@@ -44,6 +44,7 @@
     if (!(Number.isSafeInteger(index) && Number.isSafeInteger(size)) || index < 0 || index >= size) {
       throw new Error('the event is not within the tree');
     }
+    if (leaf.length !== 32 || path.some((p) => p.length !== 32)) throw new Error('a hash of the proof is not 32 bytes');
     let fn = index, sn = size - 1, r = leaf;
     for (const p of path) {
       if (sn === 0) throw new Error('the proof is too long');

@@ -413,7 +413,7 @@ async fn version(
         let robustness_svg = super::svg::curves(&robustness);
         let lineage_svg = super::svg::lineage(&ws.model_lineage(&r)?);
         let approve_cli = format!(
-            "warden approve {}@{} --env {} --key YOUR-APPROVAL-KEY",
+            "warden hub approve {}@{} --env {} --key YOUR-APPROVAL-KEY",
             r.name,
             number,
             ws.config()
@@ -693,7 +693,7 @@ async fn approvals(
                         v,
                         env.clone(),
                         reason.clone(),
-                        format!("warden approve {n}@{v} --env {env} --key YOUR-APPROVAL-KEY"),
+                        format!("warden hub approve {n}@{v} --env {env} --key YOUR-APPROVAL-KEY"),
                     ));
                 }
             }
@@ -870,6 +870,8 @@ struct AuditRow {
     action: String,
     subject: String,
     payload: String,
+    /// The payload's first characters, for the collapsed row.
+    brief: String,
 }
 
 /// Events per audit page.
@@ -938,10 +940,14 @@ async fn audit(
                 actor: e.actor,
                 action: e.action,
                 subject: e.subject,
+                brief: {
+                    let t = e.payload.to_string();
+                    format!("{}…", t.chars().take(48).collect::<String>())
+                },
                 payload: {
                     let t = e.payload.to_string();
-                    if t.chars().count() > 300 {
-                        format!("{}…", t.chars().take(300).collect::<String>())
+                    if t.chars().count() > 2000 {
+                        format!("{}…", t.chars().take(2000).collect::<String>())
                     } else {
                         t
                     }

@@ -89,6 +89,16 @@ pub fn curves(series: &[(String, Vec<(f64, f64)>)]) -> String {
             colour(i),
             line.join(" ")
         );
+        // A mark at every point: a curve of one radius is a point.
+        for (x, y) in pts.iter().filter(|(x, y)| x.is_finite() && y.is_finite()) {
+            let _ = write!(
+                s,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3.5\" fill=\"{}\"/>",
+                px(*x),
+                py(*y),
+                colour(i)
+            );
+        }
     }
     s + "</svg>"
 }
