@@ -244,7 +244,7 @@ async function signIn(context, base, who) {
     check(ops.url().endsWith('/console/login'), 'signed out, the console asks to sign in again');
 
     console.log('console-browser: accessibility (axe-core), 375 px, keyboard');
-    const pages = ['/console/', '/console/models/credit', '/console/models/credit/versions/1', '/console/models/credit/drift',
+    const pages = ['/console/', '/console/models/credit', '/console/models/credit/versions/1', '/console/models/credit/versions/1/passport', '/console/models/credit/drift',
       '/console/environments', '/console/approvals', '/console/incidents', '/console/keys', '/console/audit'];
     // axe is injected as a script, which the console's policy forbids:
     // this context alone bypasses the policy, to measure.
@@ -264,8 +264,16 @@ async function signIn(context, base, who) {
     const phonePage = await signIn(phone, base, 'aud@example.com');
     for (const p of pages) {
       await phonePage.goto(base + p);
-      const m = await phonePage.evaluate(() => ({ sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth }));
-      check(m.sw <= m.cw, `375 px: ${p} does not scroll sideways (${m.sw} in ${m.cw})`);
+      const m = await phonePage.evaluate(() => {
+        const cw = document.documentElement.clientWidth;
+        // The outermost elements that stick out, to say what to fix.
+        const out = [...document.querySelectorAll('body *')]
+          .filter((e) => e.getBoundingClientRect().right > cw + 1 && !(e.parentElement && e.parentElement.getBoundingClientRect().right > cw + 1))
+          .slice(0, 3)
+          .map((e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ')[0] : ''));
+        return { sw: document.documentElement.scrollWidth, cw, out };
+      });
+      check(m.sw <= m.cw, `375 px: ${p} does not scroll sideways (${m.sw} in ${m.cw})${m.out.length ? ': ' + m.out.join(', ') : ''}`);
     }
     await phonePage.goto(base + '/console/models/credit/versions/1');
     await shot(phonePage, 'version-375');

@@ -2154,6 +2154,39 @@ fn the_console_signs_people_in_and_shows_only_what_their_roles_allow() {
         let r = browse(&a, &format!("{base}/console/{p}"), Some(&aud));
         assert_eq!(r.status, 200, "{p}: {}", r.body);
     }
+    // The passport (checked now) and a gate run now, on demand.
+    let passport = browse(
+        &a,
+        &format!("{base}/console/models/credit/versions/1/passport"),
+        Some(&aud),
+    );
+    assert_eq!(passport.status, 200, "{}", passport.body);
+    assert!(
+        passport.body.contains("id=\"controls\"") && passport.body.contains("signature verifies")
+    );
+    let gate = browse(
+        &a,
+        &format!("{base}/console/models/credit/versions/3/gate/production"),
+        Some(&aud),
+    );
+    assert_eq!(gate.status, 200, "{}", gate.body);
+    assert!(gate.body.contains("id=\"verdict\""));
+    let unknown = browse(
+        &a,
+        &format!("{base}/console/models/credit/versions/3/gate/moon"),
+        Some(&aud),
+    );
+    assert_eq!(unknown.status, 400, "{}", unknown.body);
+    let missing = browse(
+        &a,
+        &format!("{base}/console/models/credit/versions/99"),
+        Some(&aud),
+    );
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    assert!(
+        missing.body.contains("<h1>"),
+        "an error is a page, not JSON"
+    );
     // The embedded stylesheet, by its content-hashed name.
     let css = models
         .body

@@ -95,7 +95,7 @@ pub use monitor_html::{drift_html, drift_markdown, drift_tests_text};
 pub use operate::migrate::MigrateOutcome;
 pub use passport::{
     Control, PASSPORT_FORMAT, Passport, PassportApproval, PassportDecision, PassportIncident,
-    PassportLineage, PassportModel,
+    PassportLineage, PassportModel, VersionOverview,
 };
 pub use pinning::{AUTHZ_SCOPE, Pin, PinStatus, Registered};
 pub use predict::{PredictedRow, Predictions, threads};

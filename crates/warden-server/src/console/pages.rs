@@ -27,6 +27,11 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         .route("/console/models/{name}", get(model))
         .route("/console/models/{name}/drift", get(drift))
         .route("/console/models/{name}/versions/{v}", get(version))
+        .route(
+            "/console/models/{name}/versions/{v}/passport",
+            get(passport),
+        )
+        .route("/console/models/{name}/versions/{v}/gate/{env}", get(gate))
         .route("/console/models/{name}/versions/{v}/promote", post(promote))
         .route(
             "/console/models/{name}/versions/{v}/evaluations/{id}",
@@ -285,7 +290,7 @@ struct VersionPage {
     nav: Nav,
     name: String,
     version: u64,
-    p: warden::Passport,
+    o: warden::VersionOverview,
     gates: Vec<GateRow>,
     evaluations: Vec<(u64, String, String)>,
     metrics: Vec<(String, String, String)>,
@@ -293,14 +298,37 @@ struct VersionPage {
     robustness: Vec<(String, Vec<(f64, f64)>)>,
     robustness_svg: String,
     lineage_svg: String,
+    lineage_nodes: Vec<(String, String, String)>,
+    evidence: Vec<(String, String, u64, String)>,
     approve_cli: String,
 }
 
+/// An environment's row: whether this version is there, and the newest
+/// decision recorded for it.
 struct GateRow {
     env: String,
-    allowed: bool,
-    reasons: Vec<String>,
     here: bool,
+    last: Option<warden::PassportDecision>,
+}
+
+#[derive(Template)]
+#[template(path = "console/passport.html")]
+struct PassportPage {
+    nav: Nav,
+    name: String,
+    version: u64,
+    p: warden::Passport,
+    lineage_svg: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/gate.html")]
+struct GatePage {
+    nav: Nav,
+    name: String,
+    version: u64,
+    env: String,
+    g: warden::GateOutcome,
 }
 
 struct FairnessRow {
@@ -332,19 +360,19 @@ async fn version(
 ) -> Response {
     view(s, c, &headers, "models", move |ws, nav| {
         let r = version_ref(&name, &v)?;
-        let (p, _) = ws.passport(&r)?;
-        let stages = ws.stages(&r.name)?;
+        let o = ws.version_overview(&r)?;
         let number = r.version.unwrap_or_default();
-        let mut gates = Vec::new();
-        for env in ws.config().gates.environments.clone() {
-            let g = ws.gate(&r, &env)?;
-            gates.push(GateRow {
-                here: stages.iter().any(|s| s.env == env && s.version == number),
-                env,
-                allowed: g.allowed,
-                reasons: g.reasons,
-            });
-        }
+        let gates = ws
+            .config()
+            .gates
+            .environments
+            .iter()
+            .map(|env| GateRow {
+                env: env.clone(),
+                here: o.deployed.contains(env),
+                last: o.decisions.iter().rev().find(|d| &d.env == env).cloned(),
+            })
+            .collect();
         let records = ws.evaluations(&r)?;
         let evaluations = records
             .iter()
@@ -411,7 +439,25 @@ async fn version(
             }
         }
         let robustness_svg = super::svg::curves(&robustness);
-        let lineage_svg = super::svg::lineage(&ws.model_lineage(&r)?);
+        let lineage = ws.model_lineage(&r)?;
+        let lineage_svg = super::svg::lineage(&lineage, &o.deployed);
+        let lineage_nodes = lineage
+            .nodes
+            .iter()
+            .map(|n| (n.kind.clone(), n.label.clone(), short(&n.digest)))
+            .collect();
+        let evidence = ws
+            .evidence_list(Some(&r))?
+            .into_iter()
+            .map(|e| {
+                (
+                    e.record.tool,
+                    e.record.kind,
+                    e.summary.findings,
+                    e.record.created_at.to_string(),
+                )
+            })
+            .collect();
         let approve_cli = format!(
             "warden hub approve {}@{} --env {} --key YOUR-APPROVAL-KEY",
             r.name,
@@ -427,7 +473,7 @@ async fn version(
             nav,
             name: r.name.to_string(),
             version: number,
-            p,
+            o,
             gates,
             evaluations,
             metrics,
@@ -435,7 +481,53 @@ async fn version(
             robustness,
             robustness_svg,
             lineage_svg,
+            lineage_nodes,
+            evidence,
             approve_cli,
+        }))
+    })
+    .await
+}
+
+/// The passport, checked now (signature, the whole log, every fact
+/// against its event).
+async fn passport(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    headers: HeaderMap,
+    Path((name, v)): Path<(String, String)>,
+) -> Response {
+    view(s, c, &headers, "models", move |ws, nav| {
+        let r = version_ref(&name, &v)?;
+        let (p, _) = ws.passport(&r)?;
+        let lineage_svg = super::svg::lineage(&ws.model_lineage(&r)?, &p.model.held_environments);
+        Ok(render(&PassportPage {
+            nav,
+            name: r.name.to_string(),
+            version: r.version.unwrap_or_default(),
+            p,
+            lineage_svg,
+        }))
+    })
+    .await
+}
+
+/// The gate of one environment, run now (nothing recorded).
+async fn gate(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    headers: HeaderMap,
+    Path((name, v, env)): Path<(String, String, String)>,
+) -> Response {
+    view(s, c, &headers, "models", move |ws, nav| {
+        let r = version_ref(&name, &v)?;
+        let g = ws.gate(&r, &env)?;
+        Ok(render(&GatePage {
+            nav,
+            name: r.name.to_string(),
+            version: r.version.unwrap_or_default(),
+            env,
+            g,
         }))
     })
     .await
@@ -669,7 +761,9 @@ async fn approvals(
 ) -> Response {
     view(s, c, &headers, "approvals", |ws, nav| {
         // Pending: each model's newest version, for each environment it is
-        // not in, whose gate names a missing approval.
+        // not in, whose newest recorded gate decision there was a denial
+        // naming a missing approval (recorded rows only: running every
+        // gate would re-verify the log once per model and environment).
         let mut newest: BTreeMap<ObjectName, u64> = BTreeMap::new();
         for m in ws.model_list()? {
             let e = newest.entry(m.record.name).or_insert(0);
@@ -677,17 +771,21 @@ async fn approvals(
         }
         let mut pending = Vec::new();
         for (n, v) in newest {
-            let r = VersionRef {
+            let o = ws.version_overview(&VersionRef {
                 name: n.clone(),
                 version: Some(v),
-            };
-            let stages = ws.stages(&n)?;
-            for env in ws.config().gates.environments.clone() {
-                if stages.iter().any(|p| p.env == env && p.version == v) {
+            })?;
+            for env in &ws.config().gates.environments {
+                if o.deployed.contains(env) {
                     continue;
                 }
-                let g = ws.gate(&r, &env)?;
-                if let Some(reason) = g.reasons.iter().find(|x| x.contains("approv")) {
+                let Some(last) = o.decisions.iter().rev().find(|d| &d.env == env) else {
+                    continue;
+                };
+                if last.allowed {
+                    continue;
+                }
+                if let Some(reason) = last.reasons.iter().find(|x| x.contains("approv")) {
                     pending.push((
                         n.to_string(),
                         v,

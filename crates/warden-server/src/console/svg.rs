@@ -108,10 +108,30 @@ fn trim(x: f64) -> String {
     t.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// The lineage graph, left to right: each node in the column of its
-/// longest path from a node with no inputs, boxes labelled by kind and
-/// name, an arrow per edge.
-pub fn lineage(g: &warden::ModelLineage) -> String {
+/// The lineage graph, left to right, from source files to the serving
+/// environments in `deployed` (drawn after the model): each node in the
+/// column of its longest path from a node with no inputs, boxes labelled
+/// by kind and name, an arrow per edge.
+pub fn lineage(g: &warden::ModelLineage, deployed: &[String]) -> String {
+    let mut g = g.clone();
+    if let Some(model) = g
+        .nodes
+        .iter()
+        .find(|n| n.kind == "model")
+        .map(|n| n.id.clone())
+    {
+        for env in deployed {
+            let id = format!("environment:{env}");
+            g.nodes.push(warden::LineageGraphNode {
+                id: id.clone(),
+                kind: "environment".into(),
+                label: env.clone(),
+                digest: String::new(),
+            });
+            g.edges.push((model.clone(), id));
+        }
+    }
+    let g = &g;
     let index: BTreeMap<&str, usize> = g
         .nodes
         .iter()
@@ -319,7 +339,7 @@ mod tests {
             nodes: vec![node("b", "<script>x</script>"), node("a", "a&b")],
             edges: vec![("a".into(), "b".into()), ("b".into(), "missing".into())],
         };
-        let svg = lineage(&g);
+        let svg = lineage(&g, &[]);
         assert!(!svg.contains("<script>"));
         assert!(
             svg.contains("&lt;script&gt;") && svg.contains("a&amp;b") && svg.contains("m&lt;1&gt;")
@@ -344,7 +364,7 @@ mod tests {
             nodes: vec![node("a"), node("b")],
             edges: vec![("a".into(), "b".into()), ("b".into(), "a".into())],
         };
-        assert!(lineage(&g).ends_with("</svg>"));
+        assert!(lineage(&g, &["dev".into()]).ends_with("</svg>"));
     }
 
     #[test]

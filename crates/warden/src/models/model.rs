@@ -84,7 +84,7 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
-    fn from_record(r: &ModelRecord) -> Result<Self, Error> {
+    pub(crate) fn from_record(r: &ModelRecord) -> Result<Self, Error> {
         Ok(ModelInfo {
             record: r.clone(),
             files: crate::stored::model_files(r)?,

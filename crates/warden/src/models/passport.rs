@@ -164,7 +164,72 @@ fn control(
     }
 }
 
+/// A model version as the registry records it: what the console's version
+/// page shows. Cheap to read (a few indexed rows): nothing is verified
+/// here. The passport ([`Workspace::passport`]) is the checked account
+/// (the signature checked now, the whole log re-verified), and the gate
+/// ([`Workspace::gate`]) decides.
+#[derive(Debug, Serialize)]
+pub struct VersionOverview {
+    /// The version's row with its typed manifest and files.
+    pub model: crate::ModelInfo,
+    /// Its recorded gate decisions, oldest first.
+    pub decisions: Vec<PassportDecision>,
+    /// Its recorded approvals (their signatures are checked by the gate).
+    pub approvals: Vec<warden_store::ApprovalRecord>,
+    /// The environments whose stage pointer is at this version.
+    pub deployed: Vec<String>,
+    /// Its quarantine, if any (released or not).
+    pub quarantine: Option<QuarantineRecord>,
+    /// Its newest recorded scan.
+    pub scan: Option<warden_store::ScanRecord>,
+}
+
 impl Workspace {
+    /// `MODEL@N` as the registry records it (see [`VersionOverview`]).
+    pub fn version_overview(&self, r: &VersionRef) -> Result<VersionOverview, Error> {
+        self.authorize(Action::ModelRead, &format!("model:{r}"))?;
+        let m = self.find_model(r)?;
+        let mut read = self.store().read()?;
+        let decisions = read
+            .gate_decisions(&m.name)?
+            .into_iter()
+            .filter(|d| d.version == m.version)
+            .map(|d| {
+                Ok(PassportDecision {
+                    reasons: crate::stored::decision_reasons(&d)?,
+                    env: d.env,
+                    allowed: d.allowed,
+                    policy_digest: d.policy_digest,
+                    input_digest: d.input_digest,
+                    by: d.created_by,
+                    at: d.created_at,
+                })
+            })
+            .collect::<Result<_, Error>>()?;
+        let approvals = read.approvals(&m.name, m.version)?;
+        let deployed = read
+            .stages(&m.name)?
+            .into_iter()
+            .filter(|p| p.version == m.version)
+            .map(|p| p.env)
+            .collect();
+        let quarantine = read.quarantine(&m.name, m.version)?;
+        let scan = read
+            .scans(Some((&m.name, m.version)))?
+            .into_iter()
+            .max_by_key(|s| s.id);
+        drop(read);
+        Ok(VersionOverview {
+            model: crate::ModelInfo::from_record(&m)?,
+            decisions,
+            approvals,
+            deployed,
+            quarantine,
+            scan,
+        })
+    }
+
     /// The passport of `MODEL@N`, and the same as Markdown.
     pub fn passport(&self, r: &VersionRef) -> Result<(Passport, String), Error> {
         self.authorize(Action::ModelRead, &format!("model:{r}"))?;
