@@ -76,7 +76,7 @@ fn main() {
             };
             sam.train(&req, &mut |_, _| {}).expect("train");
             done += 1;
-            if done % 500 == 0 {
+            if done.is_multiple_of(500) {
                 eprintln!(
                     "trained {done}/{total} versions ({:.1} per second)",
                     done as f64 / t.elapsed().as_secs_f64()
