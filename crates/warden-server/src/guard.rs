@@ -232,7 +232,7 @@ type Verdict = Result<(), governor::NotUntil<<DefaultClock as Clock>::Instant>>;
 
 impl Limiters {
     /// Takes one token from the caller's bucket.
-    fn check(&self, key_id: &str, limit: RateLimit) -> Verdict {
+    pub(crate) fn check(&self, key_id: &str, limit: RateLimit) -> Verdict {
         self.get(key_id, limit).check()
     }
 

@@ -62,6 +62,12 @@ const LOGIN_SECONDS: u64 = 600;
 /// attributes); a longer ID token cannot be a session.
 const MAX_SESSION_TOKEN: usize = 3800;
 
+/// Code exchanges the hub makes at most, over all browsers.
+const CALLBACK_LIMIT: crate::RateLimit = crate::RateLimit {
+    per_second: 20.0,
+    burst: 100,
+};
+
 /// The policy for pages: scripts and styles from this origin only, no
 /// inline script, forms post here only, no framing.
 pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -394,6 +400,18 @@ async fn callback(
                 "the identity provider refused the sign-in: {} {why}",
                 e.chars().take(64).collect::<String>()
             ),
+        );
+    }
+    // Each answer makes the hub call the identity provider: held to a
+    // pace no person signing in comes near, so no one can use the hub to
+    // flood the provider.
+    if s.limiters
+        .check("console:callback", CALLBACK_LIMIT)
+        .is_err()
+    {
+        return error_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many sign-ins at once; try again in a moment",
         );
     }
     let fresh = "this sign-in was not started in this browser, or took longer than ten minutes; start again";
