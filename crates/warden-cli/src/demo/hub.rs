@@ -303,6 +303,43 @@ pub fn run(
             "approved    {mias} for production by corp.lee@example.com, signed on lee's machine (key {})",
             approved.key_id
         ));
+        // The web console: lee's session (the token the console's sign-in
+        // would have set) opens the version page; a page is never opened by
+        // a bearer token, and lee's roles do not reach the audit log.
+        let page = |path: &str, cookie: Option<&str>| -> Result<(u16, String), Failure> {
+            let mut req = c.agent.get(&format!("{}{path}", c.base));
+            if let Some(t) = cookie {
+                req = req.header(
+                    "cookie",
+                    &format!("{}={t}", warden_server::console::SESSION_COOKIE),
+                );
+            }
+            let mut r = req.call().map_err(fail)?;
+            Ok((
+                r.status().as_u16(),
+                r.body_mut().read_to_string().unwrap_or_default(),
+            ))
+        };
+        let version_page = format!("/console/models/{}/versions/{version}", mias.name);
+        let (status, body) = page(&version_page, Some(&lee))?;
+        if status != 200 || !body.contains("Gate, environment by environment") {
+            return Err(fail(format!(
+                "the console's version page answered {status}"
+            )));
+        }
+        let (_, anonymous) = page(&version_page, None)?;
+        if !anonymous.contains("Sign in to Warden") {
+            return Err(fail("the console opened a page without a session"));
+        }
+        let (status, _) = page("/console/", Some(&fork))?;
+        if status != 403 {
+            return Err(fail(format!(
+                "a principal without a role opened the console ({status})"
+            )));
+        }
+        lines.push(format!(
+            "console     http://{addr}/console/: {mias}'s page opened as corp.lee@example.com; without a session, the sign-in page; a principal without a role is refused (403)"
+        ));
         let cp = hubclient::open_checkpoint(
             &c.agent
                 .get(&format!("{}/checkpoint", c.base))

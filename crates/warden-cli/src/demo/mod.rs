@@ -730,7 +730,7 @@ pub fn run(g: &Global, keep: Option<&Path>, store: Option<String>) -> Result<Exi
 
     step(
         json,
-        "12. The hub: people and CI prove who they are; an impersonation and a self-approval are refused",
+        "12. The hub: people and CI prove who they are; an impersonation and a self-approval are refused; the web console",
     );
     let hubbed = hub::run(
         &dir,
