@@ -183,7 +183,7 @@ async function signIn(context, base, who) {
     const idx = await first.getAttribute('data-index');
     await first.click();
     await page.locator('#r' + idx).filter({ hasText: /verified|failed/ }).waitFor();
-    check((await page.locator('#r' + idx).innerText()).includes('verified'), `event ${idx}: inclusion proof and checkpoint signature verify in the page`);
+    check((await page.locator('#r' + idx).innerText()).includes('verified'), `event ${idx}: inclusion proof and checkpoint signature verify in the page (${await page.locator('#verify-out').innerText()})`);
     await shot(page, 'audit');
     // A proof tampered on the way (one hash of the path changed).
     await page.route('**/console/audit/proof/*', async (route) => {

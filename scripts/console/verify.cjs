@@ -56,6 +56,34 @@ function fail(what) { failures++; console.error('console-verify: ' + what); }
       fail(`checkpoint with ${what} verified`);
     } catch (_) { /* refused, as it must be */ }
   }
+  // Generated keys and checkpoints, as the hub makes them: every key's
+  // text form tried until one has a '+' in its base64 (which is also the
+  // separator of the key's fields), plus keys without.
+  let generated = 0;
+  let withPlus = 0;
+  const nodeCrypto = require('crypto');
+  for (let n = 0; n < 400 && (generated < 40 || withPlus < 5); n++) {
+    const { privateKey, publicKey } = nodeCrypto.generateKeyPairSync('ed25519');
+    const pub = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+    const name = 'warden.test/log' + n;
+    const raw = Buffer.concat([Buffer.from([1]), pub]);
+    const id = nodeCrypto.createHash('sha256').update(Buffer.concat([Buffer.from(name + '\n'), raw])).digest().subarray(0, 4);
+    const vkey = `${name}+${id.toString('hex')}+${raw.toString('base64')}`;
+    const plus = raw.toString('base64').includes('+');
+    if (!plus && generated >= 40) continue;
+    const text = `${name}\n8\n${Buffer.from(V.fromHex(d.roots_by_tree_size['8'])).toString('base64')}\n`;
+    const sig = nodeCrypto.sign(null, Buffer.from(text), privateKey);
+    const note = `${text}\n\u2014 ${name} ${Buffer.concat([id, sig]).toString('base64')}\n`;
+    try {
+      const got = await V.verifyCheckpoint(note, vkey);
+      if (got.size !== 8) fail(`generated key ${n}: size ${got.size}`);
+    } catch (e) {
+      fail(`generated key ${vkey}: ${e.message}`);
+    }
+    generated++;
+    if (plus) withPlus++;
+  }
+  if (withPlus < 5) fail(`only ${withPlus} generated keys had a '+' in their base64`);
   if (failures) process.exit(1);
-  console.log(`console-verify: ${d.inclusion_proofs.length} inclusion proofs, ${probes} probes, the signed checkpoint and 5 forgeries: all as the vectors say`);
+  console.log(`console-verify: ${d.inclusion_proofs.length} inclusion proofs, ${probes} probes, the signed checkpoint and 5 forgeries: all as the vectors say; ${generated} checkpoints signed by generated keys (${withPlus} with a '+' in the key's base64) verify`);
 })().catch((e) => { console.error(e); process.exit(1); });

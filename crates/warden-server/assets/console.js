@@ -64,9 +64,15 @@
 
   /** Parses a verifier key `name+keyid+base64(0x01 || key)`. */
   async function parseVkey(vkey) {
-    const parts = (vkey || '').trim().split('+');
+    // name+keyid+base64: the base64 may itself hold '+', so only the
+    // first two separate.
+    const text = (vkey || '').trim();
+    const i = text.indexOf('+');
+    const j = i < 0 ? -1 : text.indexOf('+', i + 1);
+    const parts = j < 0 ? [] : [text.slice(0, i), text.slice(i + 1, j), text.slice(j + 1)];
     if (parts.length !== 3 || !parts[0] || !/^[0-9a-f]{8}$/.test(parts[1])) throw new Error('the verifier key is malformed');
-    const raw = fromB64(parts[2]);
+    let raw;
+    try { raw = fromB64(parts[2]); } catch (_) { throw new Error('the verifier key is malformed'); }
     if (raw.length !== 33 || raw[0] !== 1) throw new Error('the verifier key is not an Ed25519 key');
     const id = (await sha256(enc.encode(parts[0] + '\n'), raw)).slice(0, 4);
     if (hex(id) !== parts[1]) throw new Error('the verifier key\'s id does not match its key');
