@@ -27,7 +27,8 @@ SECS="${WARDEN_BENCH_SECONDS:-10}"
 MODELS="${WARDEN_BENCH_MODELS:-1000}"
 VERSIONS="${WARDEN_BENCH_VERSIONS:-20}"
 EVENTS="${WARDEN_BENCH_EVENTS:-1000000}"
-VENV="${WARDEN_MLFLOW_VENV:-$HOME/.cache/warden/venv-mlflow}"
+# The same virtualenv as bench/scale.sh.
+VENV="${WARDEN_MLFLOW_PG_VENV:-$HOME/.cache/warden/venv-mlflow-pg}"
 
 command -v wrk >/dev/null || apt-get install -y -q wrk >&2 || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 cargo build --release -q -p warden-cli --bin warden --example console_registry --example test_issuer >&2
@@ -113,7 +114,7 @@ printf '%-28s %9s %9s %9s %7s %12s %12s\n' "models index ($MODELS models)" "$IR"
 
 # --- MLflow's UI ---------------------------------------------------------------
 if [ "${WARDEN_BENCH_SKIP:-}" != mlflow ]; then
-  "$REPO/scripts/pinned-venv.sh" "$VENV" mlflow==3.17.2 >&2
+  "$REPO/scripts/pinned-venv.sh" "$VENV" mlflow==3.17.2 psycopg2-binary==2.9.13 >&2
   if [ ! -f "$WORK/mlflow/filled" ] || [ "${WARDEN_BENCH_REBUILD:-}" = 1 ]; then
     rm -rf "$WORK/mlflow"
   fi

@@ -270,14 +270,7 @@ pub async fn show_model(
 ) -> Response {
     as_caller(s, client(c), move |ws| {
         let n = model_name(&name)?;
-        let versions: Vec<_> = ws
-            .model_list()?
-            .into_iter()
-            .filter(|m| m.record.name.as_str() == name)
-            .collect();
-        if versions.is_empty() {
-            return Err(warden::Error::NotFound(format!("model {name}")));
-        }
+        let versions = ws.model_versions(&n)?;
         let stages = ws.stages(&n)?;
         Ok((
             StatusCode::OK,

@@ -152,6 +152,17 @@ pub trait ReadTx {
     ) -> Result<Option<ModelRecord>, StoreError>;
     /// Every version of every model, by name, then version.
     fn models(&mut self) -> Result<Vec<ModelRecord>, StoreError>;
+    /// Every version of one model, oldest first.
+    fn model_versions(&mut self, name: &ObjectName) -> Result<Vec<ModelRecord>, StoreError>;
+    /// Each model's name, number of versions and newest version, by name;
+    /// `limit` names from the `offset`th.
+    fn model_names(
+        &mut self,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<(ObjectName, u64, u64)>, StoreError>;
+    /// How many models (names) the registry holds.
+    fn model_count(&mut self) -> Result<u64, StoreError>;
     /// The attached model card of a version: (blob digest, missing sections JSON).
     fn model_card(
         &mut self,

@@ -280,6 +280,37 @@ impl<S: Session> ReadTx for SqlTx<S> {
         )
     }
 
+    fn model_versions(&mut self, name: &ObjectName) -> Result<Vec<ModelRecord>, StoreError> {
+        all(
+            self.s(),
+            &format!("SELECT {MODEL_COLUMNS} FROM models WHERE name = ?1 ORDER BY version"),
+            &[Arg::text(name.as_str())],
+            model_row,
+        )
+    }
+
+    fn model_names(
+        &mut self,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<(ObjectName, u64, u64)>, StoreError> {
+        all(
+            self.s(),
+            "SELECT name, COUNT(*), MAX(version) FROM models GROUP BY name ORDER BY name              LIMIT ?1 OFFSET ?2",
+            &[Arg::uint(limit), Arg::uint(offset)],
+            |mut r| Ok((r.name(0, ObjectName::new)?, r.u64(1)?, r.u64(2)?)),
+        )
+    }
+
+    fn model_count(&mut self) -> Result<u64, StoreError> {
+        one(
+            self.s(),
+            "SELECT COUNT(DISTINCT name) FROM models",
+            &[],
+            |mut r| r.u64(0),
+        )
+    }
+
     fn model_card(
         &mut self,
         model: &ObjectName,

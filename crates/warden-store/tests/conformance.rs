@@ -264,6 +264,15 @@ fn every_record_round_trips(open: Open) {
     assert_eq!(r.model(&m, None).unwrap(), Some(model2.clone()));
     assert_eq!(r.model(&m, Some(1)).unwrap(), Some(model.clone()));
     assert_eq!(r.models().unwrap(), vec![model.clone(), model2.clone()]);
+    assert_eq!(
+        r.model_versions(&m).unwrap(),
+        vec![model.clone(), model2.clone()]
+    );
+    assert_eq!(r.model_versions(&object("absent")).unwrap(), vec![]);
+    assert_eq!(r.model_names(0, 10).unwrap(), vec![(m.clone(), 2, 2)]);
+    assert_eq!(r.model_names(1, 10).unwrap(), vec![]);
+    assert_eq!(r.model_names(0, 0).unwrap(), vec![]);
+    assert_eq!(r.model_count().unwrap(), 1);
     let evals = r.evaluations(&m, Some(1)).unwrap();
     assert_eq!(evals.len(), 2);
     assert_eq!(

@@ -84,7 +84,7 @@ pub use keys::{KeyInfo, KeyPurpose, KeySummary};
 pub use lineage::{ModelLineage, Node as LineageGraphNode};
 pub use model::{
     DEFAULT_CHECK_TOLERANCE, Exported, ImportCheck, ImportFeature, ImportOutcome, ImportRequest,
-    ImportSchema, LoadedModel, ModelInfo, TrainOutcome, TrainRequest, check_column,
+    ImportSchema, LoadedModel, ModelInfo, ModelSummary, TrainOutcome, TrainRequest, check_column,
     frame_for_model, frame_from_table, predictor_from_package,
 };
 pub use monitor::{

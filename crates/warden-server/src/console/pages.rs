@@ -3,7 +3,6 @@
 //! compiled template. What a role may not read is refused by the engine
 //! (403); nothing is filtered here.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use askama::Template;
@@ -153,60 +152,72 @@ struct ModelsPage {
     nav: Nav,
     models: Vec<ModelRow>,
     envs: Vec<String>,
+    total: u64,
+    first: u64,
+    previous: Option<u64>,
+    next: Option<u64>,
 }
 
 struct ModelRow {
     name: String,
     latest: u64,
-    versions: usize,
+    versions: u64,
     kind: String,
     author: String,
     /// Per environment of `envs`: the version there, or empty.
     at: Vec<String>,
 }
 
+/// Models per page of the index.
+const MODELS_PER_PAGE: u64 = 100;
+
+#[derive(Deserialize)]
+struct PageQuery {
+    page: Option<u64>,
+}
+
 async fn models(
     State(s): State<Arc<Shared>>,
     c: Option<axum::Extension<Client>>,
     headers: HeaderMap,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    view(s, c, &headers, "models", |ws, nav| {
+    let Ok(Query(q)) = q else {
+        return error_page(StatusCode::BAD_REQUEST, "the one filter is page (a number)");
+    };
+    let page = q.page.unwrap_or(1).max(1);
+    view(s, c, &headers, "models", move |ws, nav| {
         let envs = ws.config().gates.environments.clone();
-        let mut by_name: BTreeMap<String, Vec<warden::ModelInfo>> = BTreeMap::new();
-        for m in ws.model_list()? {
-            by_name
-                .entry(m.record.name.to_string())
-                .or_default()
-                .push(m);
-        }
-        let mut rows = Vec::new();
-        for (name, versions) in by_name {
-            let Some(newest) = versions.iter().max_by_key(|m| m.record.version) else {
-                continue;
-            };
-            let stages = ws.stages(&ObjectName::new(&name)?)?;
-            rows.push(ModelRow {
-                latest: newest.record.version,
-                versions: versions.len(),
-                kind: newest.record.kind.clone(),
-                author: newest.record.created_by.to_string(),
+        let offset = (page - 1).saturating_mul(MODELS_PER_PAGE);
+        let (index, total) = ws.model_index(offset, MODELS_PER_PAGE)?;
+        let models = index
+            .into_iter()
+            .map(|m| ModelRow {
+                latest: m.newest.version,
+                versions: m.versions,
+                kind: m.newest.kind.clone(),
+                author: m.newest.created_by.to_string(),
                 at: envs
                     .iter()
                     .map(|e| {
-                        stages
+                        m.stages
                             .iter()
                             .find(|p| &p.env == e)
                             .map(|p| format!("v{}", p.version))
                             .unwrap_or_default()
                     })
                     .collect(),
-                name,
-            });
-        }
+                name: m.name.to_string(),
+            })
+            .collect();
         Ok(render(&ModelsPage {
             nav,
-            models: rows,
+            models,
             envs,
+            total,
+            first: offset + 1,
+            previous: (page > 1).then(|| page - 1),
+            next: (offset + MODELS_PER_PAGE < total).then(|| page + 1),
         }))
     })
     .await
@@ -240,9 +251,8 @@ async fn model(
         let n = ObjectName::new(&name)?;
         let stages = ws.stages(&n)?;
         let mut versions: Vec<VersionRow> = ws
-            .model_list()?
+            .model_versions(&n)?
             .into_iter()
-            .filter(|m| m.record.name == n)
             .map(|m| VersionRow {
                 version: m.record.version,
                 digest: short(&m.record.digest),
@@ -257,9 +267,6 @@ async fn model(
                     .join(", "),
             })
             .collect();
-        if versions.is_empty() {
-            return Err(warden::Error::NotFound(format!("model {n}")));
-        }
         versions.sort_by_key(|v| std::cmp::Reverse(v.version));
         Ok(render(&ModelPage {
             nav,
@@ -717,11 +724,7 @@ async fn environments(
     headers: HeaderMap,
 ) -> Response {
     view(s, c, &headers, "environments", |ws, nav| {
-        let names: std::collections::BTreeSet<ObjectName> = ws
-            .model_list()?
-            .into_iter()
-            .map(|m| m.record.name)
-            .collect();
+        let (index, _) = ws.model_index(0, u64::MAX)?;
         let mut envs: Vec<(String, Vec<Deployed>)> = ws
             .config()
             .gates
@@ -729,11 +732,11 @@ async fn environments(
             .iter()
             .map(|e| (e.clone(), Vec::new()))
             .collect();
-        for n in names {
-            for p in ws.stages(&n)? {
+        for m in index {
+            for p in m.stages {
                 if let Some((_, rows)) = envs.iter_mut().find(|(e, _)| *e == p.env) {
                     rows.push((
-                        n.to_string(),
+                        m.name.to_string(),
                         p.version,
                         p.updated_by.to_string(),
                         p.updated_at.to_string(),
@@ -764,13 +767,9 @@ async fn approvals(
         // not in, whose newest recorded gate decision there was a denial
         // naming a missing approval (recorded rows only: running every
         // gate would re-verify the log once per model and environment).
-        let mut newest: BTreeMap<ObjectName, u64> = BTreeMap::new();
-        for m in ws.model_list()? {
-            let e = newest.entry(m.record.name).or_insert(0);
-            *e = (*e).max(m.record.version);
-        }
+        let (index, _) = ws.model_index(0, u64::MAX)?;
         let mut pending = Vec::new();
-        for (n, v) in newest {
+        for (n, v) in index.into_iter().map(|m| (m.name, m.newest.version)) {
             let o = ws.version_overview(&VersionRef {
                 name: n.clone(),
                 version: Some(v),

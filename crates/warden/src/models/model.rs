@@ -71,6 +71,19 @@ pub struct TrainRequest {
     pub threads: usize,
 }
 
+/// A model in the registry's index: see [`Workspace::model_index`].
+#[derive(Debug, Serialize)]
+pub struct ModelSummary {
+    /// The model's name.
+    pub name: warden_core::ObjectName,
+    /// How many versions it has.
+    pub versions: u64,
+    /// Its newest version's row (the manifest unparsed).
+    pub newest: ModelRecord,
+    /// Its stage pointers.
+    pub stages: Vec<warden_store::StagePointer>,
+}
+
 /// A recorded model version with its manifest parsed.
 #[derive(Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ModelInfo {
@@ -1101,6 +1114,42 @@ impl Workspace {
             .iter()
             .map(ModelInfo::from_record)
             .collect()
+    }
+
+    /// Every version of one model, oldest first; not found when it has
+    /// none.
+    pub fn model_versions(&self, name: &warden_core::ObjectName) -> Result<Vec<ModelInfo>, Error> {
+        self.authorize(Action::ModelRead, &format!("model:{name}"))?;
+        let rows = self.store().read()?.model_versions(name)?;
+        if rows.is_empty() {
+            return Err(Error::NotFound(format!("model {name}")));
+        }
+        rows.iter().map(ModelInfo::from_record).collect()
+    }
+
+    /// A page of the registry's models, by name: `limit` from the
+    /// `offset`th, each with its number of versions, its newest version's
+    /// row and its stage pointers; and how many models there are in all.
+    /// Manifests are not parsed: a page costs the same whatever the
+    /// registry's size.
+    pub fn model_index(&self, offset: u64, limit: u64) -> Result<(Vec<ModelSummary>, u64), Error> {
+        self.authorize(Action::ModelRead, "models")?;
+        let mut read = self.store().read()?;
+        let total = read.model_count()?;
+        let mut out = Vec::new();
+        for (name, versions, newest) in read.model_names(offset, limit)? {
+            let Some(record) = read.model(&name, Some(newest))? else {
+                continue;
+            };
+            let stages = read.stages(&name)?;
+            out.push(ModelSummary {
+                name,
+                versions,
+                newest: record,
+                stages,
+            });
+        }
+        Ok((out, total))
     }
 
     /// One model version.
