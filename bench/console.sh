@@ -132,12 +132,15 @@ base, models, versions = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 def post(path, body):
     req = urllib.request.Request(base + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req) as r:
-        r.read()
+        return json.loads(r.read() or b"{}")
+# MLflow registers versions whose source is a run's artifact.
+run = post("/api/2.0/mlflow/runs/create", {"experiment_id": "0"})["run"]["info"]
+source, run_id = run["artifact_uri"] + "/model", run["run_id"]
 def fill(m):
     name = f"m{m:04d}"
     post("/api/2.0/mlflow/registered-models/create", {"name": name})
     for v in range(versions):
-        post("/api/2.0/mlflow/model-versions/create", {"name": name, "source": f"file:///models/{name}/{v}"})
+        post("/api/2.0/mlflow/model-versions/create", {"name": name, "source": source, "run_id": run_id})
 with concurrent.futures.ThreadPoolExecutor(8) as ex:
     list(ex.map(fill, range(models)))
 PY
