@@ -244,7 +244,7 @@ async function signIn(context, base, who) {
     check(ops.url().endsWith('/console/login'), 'signed out, the console asks to sign in again');
 
     console.log('console-browser: accessibility (axe-core), 375 px, keyboard');
-    const pages = ['/console/', '/console/models/credit', '/console/models/credit/versions/1', '/console/models/credit/versions/1/passport', '/console/models/credit/drift',
+    const pages = ['/console/', '/console/models/credit', '/console/models/credit/versions/1', '/console/models/credit/versions/1/passport', '/console/models/credit/versions/1/card', '/console/models/credit/drift',
       '/console/environments', '/console/approvals', '/console/incidents', '/console/keys', '/console/audit'];
     // axe is injected as a script, which the console's policy forbids:
     // this context alone bypasses the policy, to measure.

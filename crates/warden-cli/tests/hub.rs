@@ -2150,6 +2150,7 @@ fn the_console_signs_people_in_and_shows_only_what_their_roles_allow() {
         "keys",
         "models/credit",
         "models/credit/drift",
+        "models/credit/versions/1/card",
     ] {
         let r = browse(&a, &format!("{base}/console/{p}"), Some(&aud));
         assert_eq!(r.status, 200, "{p}: {}", r.body);
@@ -2187,6 +2188,9 @@ fn the_console_signs_people_in_and_shows_only_what_their_roles_allow() {
         missing.body.contains("<h1>"),
         "an error is a page, not JSON"
     );
+    let nowhere = browse(&a, &format!("{base}/console/no/such/page"), Some(&aud));
+    assert_eq!(nowhere.status, 404);
+    assert!(nowhere.body.contains("<h1>"), "{}", nowhere.body);
     // The embedded stylesheet, by its content-hashed name.
     let css = models
         .body

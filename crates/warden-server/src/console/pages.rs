@@ -30,6 +30,7 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
             "/console/models/{name}/versions/{v}/passport",
             get(passport),
         )
+        .route("/console/models/{name}/versions/{v}/card", get(card))
         .route("/console/models/{name}/versions/{v}/gate/{env}", get(gate))
         .route("/console/models/{name}/versions/{v}/promote", post(promote))
         .route(
@@ -43,7 +44,9 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         .route("/console/keys", get(keys))
         .route("/console/audit", get(audit))
         .route("/console/audit/proof/{index}", get(audit_proof))
-        .fallback(not_found)
+        // Any other console path: a page saying so (the hub's own
+        // fallback answers JSON).
+        .route("/console/{*rest}", get(not_found).post(not_found))
 }
 
 async fn not_found() -> Response {
@@ -514,6 +517,35 @@ async fn passport(
             version: r.version.unwrap_or_default(),
             p,
             lineage_svg,
+        }))
+    })
+    .await
+}
+
+#[derive(Template)]
+#[template(path = "console/card.html")]
+struct CardPage {
+    nav: Nav,
+    name: String,
+    version: u64,
+    card: String,
+}
+
+/// The model card, as `warden model card` writes it.
+async fn card(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    headers: HeaderMap,
+    Path((name, v)): Path<(String, String)>,
+) -> Response {
+    view(s, c, &headers, "models", move |ws, nav| {
+        let r = version_ref(&name, &v)?;
+        let card = ws.model_card(&r)?;
+        Ok(render(&CardPage {
+            nav,
+            name: r.name.to_string(),
+            version: r.version.unwrap_or_default(),
+            card,
         }))
     })
     .await
