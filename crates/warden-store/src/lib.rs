@@ -54,7 +54,7 @@ pub use s3::{
 pub use sqlite::SqliteStore;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 14;
+pub const SCHEMA_VERSION: i64 = 15;
 
 /// Migrations, applied in order; migration `i` brings the schema to version
 /// `i + 1`. The same SQL runs on SQLite and PostgreSQL.
@@ -73,6 +73,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0012_key_owners.sql"),
     include_str!("migrations/0013_access_tokens.sql"),
     include_str!("migrations/0014_pipelines.sql"),
+    include_str!("migrations/0015_events_by_subject.sql"),
 ];
 
 use std::ops::ControlFlow;
@@ -269,6 +270,13 @@ pub trait ReadTx {
     /// Every event whose action is one of `actions`, in log order, as
     /// stored (unchecked).
     fn events_with_actions(&mut self, actions: &[&str]) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Every event about `subject` whose action is one of `actions`, in
+    /// log order, as stored (unchecked).
+    fn events_about(
+        &mut self,
+        subject: &str,
+        actions: &[&str],
+    ) -> Result<Vec<StoredEvent>, StoreError>;
     /// As [`ReadTx::events_with_actions`], only the events after `seq`.
     fn events_with_actions_after(
         &mut self,

@@ -664,6 +664,27 @@ impl<S: Session> ReadTx for SqlTx<S> {
         )
     }
 
+    fn events_about(
+        &mut self,
+        subject: &str,
+        actions: &[&str],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        if actions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = placeholders(2, actions.len());
+        let mut args: Vec<Arg<'_>> = vec![Arg::text(subject)];
+        args.extend(actions.iter().map(|a| Arg::text(a)));
+        all(
+            self.s(),
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM audit_events WHERE subject = ?1 AND action IN ({marks}) ORDER BY seq"
+            ),
+            &args,
+            event_row,
+        )
+    }
+
     fn events_with_actions_after(
         &mut self,
         actions: &[&str],

@@ -354,6 +354,15 @@ fn events_and_state_commit_together_or_not_at_all(open: Open) {
             .len(),
         1
     );
+    let about = r.events_about("thing", &["x.two", "x.one"]).unwrap();
+    assert_eq!(
+        about.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![0, 1],
+        "in log order"
+    );
+    assert_eq!(r.events_about("thing", &["x.two"]).unwrap().len(), 1);
+    assert!(r.events_about("other", &["x.one"]).unwrap().is_empty());
+    assert!(r.events_about("thing", &[]).unwrap().is_empty());
     let mut seen = 0;
     r.scan_events(&mut |_| {
         seen += 1;

@@ -791,9 +791,8 @@ impl Workspace {
         // other bytes.
         let subject = format!("model:{name}@{version}");
         if let Some(e) = tx
-            .events_with_actions(&[actions::MODEL_TRAIN, actions::MODEL_IMPORT])?
-            .iter()
-            .find(|e| e.subject == subject)
+            .events_about(&subject, &[actions::MODEL_TRAIN, actions::MODEL_IMPORT])?
+            .first()
         {
             return Err(Error::StateDisagrees {
                 row: format!("model {name}@{version}"),
