@@ -1477,6 +1477,35 @@ fn grants_written_by_sql_are_refused_by_a_running_hub() {
     assert_ne!(r.status, 200, "{}", r.body);
 }
 
+/// One HTTP/1.1 request from a stand-in server's connection: its head,
+/// then `Content-Length` bytes of body (empty strings if the peer hangs up).
+fn read_request(stream: &mut std::net::TcpStream) -> (String, String) {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let got = stream.read(&mut chunk).unwrap_or(0);
+        if got == 0 {
+            return (String::new(), String::new());
+        }
+        buf.extend_from_slice(&chunk[..got]);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        if let Some((h, b)) = text.split_once("\r\n\r\n") {
+            let len: usize = h
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if b.len() >= len {
+                return (h.to_string(), b.to_string());
+            }
+        }
+    }
+}
+
 /// A stand-in identity provider's device flow (RFC 8628) on 127.0.0.1:
 /// `/device` hands out a code, `/token` answers `authorization_pending`
 /// once, then the token for device code `approve`, `access_denied` for
@@ -1487,7 +1516,7 @@ struct DeviceIdp {
 
 impl DeviceIdp {
     fn start(token: String, device_code: &'static str) -> DeviceIdp {
-        use std::io::{Read, Write};
+        use std::io::Write;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let verify = format!("{base}/activate");
@@ -1495,30 +1524,7 @@ impl DeviceIdp {
             let mut polls = 0;
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                // Headers, then Content-Length bytes of form body.
-                let (head, body) = loop {
-                    let n = stream.read(&mut chunk).unwrap_or(0);
-                    if n == 0 {
-                        break (String::new(), String::new());
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    if let Some((h, b)) = text.split_once("\r\n\r\n") {
-                        let len: usize = h
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        if b.len() >= len {
-                            break (h.to_string(), b.to_string());
-                        }
-                    }
-                };
+                let (head, body) = read_request(&mut stream);
                 let (status, answer) = if head.starts_with("POST /device") {
                     assert!(body.contains("client_id=warden-cli"), "{body}");
                     (
@@ -1781,7 +1787,7 @@ struct CodeIdp {
 impl CodeIdp {
     fn start(seed: u8, kid: &'static str) -> CodeIdp {
         use sha2::Digest as _;
-        use std::io::{Read, Write};
+        use std::io::Write;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = std::sync::Arc::new(std::sync::Mutex::new(CodeIdpState::default()));
@@ -1791,29 +1797,7 @@ impl CodeIdp {
             let mut n = 0u64;
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let (head, body) = loop {
-                    let got = stream.read(&mut chunk).unwrap_or(0);
-                    if got == 0 {
-                        break (String::new(), String::new());
-                    }
-                    buf.extend_from_slice(&chunk[..got]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    if let Some((h, b)) = text.split_once("\r\n\r\n") {
-                        let len: usize = h
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        if b.len() >= len {
-                            break (h.to_string(), b.to_string());
-                        }
-                    }
-                };
+                let (head, body) = read_request(&mut stream);
                 let target = head.split_whitespace().nth(1).unwrap_or("").to_string();
                 let mut st = shared.lock().unwrap();
                 let answer = if let Some(q) = target.strip_prefix("/authorize?") {

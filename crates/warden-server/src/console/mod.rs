@@ -313,15 +313,19 @@ async fn login_page(State(s): State<Arc<Shared>>) -> Response {
     html(StatusCode::OK, pages::render(&pages::Login::new(issuers)))
 }
 
-/// `GET /console/login/{issuer}`: starts the authorization code flow.
-async fn login_start(State(s): State<Arc<Shared>>, UrlPath(name): UrlPath<String>) -> Response {
-    let Some((_, b)) = s
-        .cfg
+/// The browser sign-in of the hub's issuer named `name`, if it offers one.
+fn browser_login<'a>(s: &'a Shared, name: &str) -> Option<&'a BrowserLogin> {
+    s.cfg
         .hub
         .iter()
         .flat_map(|h| h.issuers.iter())
-        .find_map(|i| (i.name == name).then_some(i).zip(i.browser.as_ref()))
-    else {
+        .find(|i| i.name == name)
+        .and_then(|i| i.browser.as_ref())
+}
+
+/// `GET /console/login/{issuer}`: starts the authorization code flow.
+async fn login_start(State(s): State<Arc<Shared>>, UrlPath(name): UrlPath<String>) -> Response {
+    let Some(b) = browser_login(&s, &name) else {
         return error_page(
             StatusCode::NOT_FOUND,
             "no issuer of this hub offers browser sign-in under that name",
@@ -428,16 +432,10 @@ async fn callback(
     if got_state != state {
         return error_page(StatusCode::BAD_REQUEST, fresh);
     }
-    let Some((settings, b)) = s
-        .cfg
-        .hub
-        .iter()
-        .flat_map(|h| h.issuers.iter())
-        .find_map(|i| (i.name == issuer).then_some(i).zip(i.browser.clone()))
-    else {
+    let Some(b) = browser_login(&s, issuer).cloned() else {
         return error_page(StatusCode::BAD_REQUEST, fresh);
     };
-    let issuer = settings.name.clone();
+    let issuer = issuer.to_string();
     let verifier = verifier.to_string();
     let exchanged = tokio::task::spawn_blocking(move || exchange(&b, &code, &verifier)).await;
     let token = match exchanged {

@@ -141,6 +141,11 @@ fn version_ref(name: &str, v: &str) -> Result<VersionRef, warden::Error> {
     crate::control::version(name, v)
 }
 
+/// What an approver runs on their own machine to sign an approval.
+fn approve_command(model: &str, version: u64, env: &str) -> String {
+    format!("warden hub approve {model}@{version} --env {env} --key YOUR-APPROVAL-KEY")
+}
+
 fn short(digest: &str) -> String {
     let d = digest.strip_prefix("sha256:").unwrap_or(digest);
     d.chars().take(12).collect()
@@ -468,16 +473,14 @@ async fn version(
                 )
             })
             .collect();
-        let approve_cli = format!(
-            "warden hub approve {}@{} --env {} --key YOUR-APPROVAL-KEY",
-            r.name,
+        let approve_cli = approve_command(
+            r.name.as_str(),
             number,
             ws.config()
                 .gates
                 .environments
                 .last()
-                .cloned()
-                .unwrap_or_else(|| "production".into())
+                .map_or("production", String::as_str),
         );
         Ok(render(&VersionPage {
             nav,
@@ -822,7 +825,7 @@ async fn approvals(
                         v,
                         env.clone(),
                         reason.clone(),
-                        format!("warden hub approve {n}@{v} --env {env} --key YOUR-APPROVAL-KEY"),
+                        approve_command(n.as_str(), v, env),
                     ));
                 }
             }
@@ -1032,11 +1035,7 @@ async fn audit(
     };
     view(s, c, &headers, "audit", move |ws, nav| {
         let (note, vkey) = ws.audit_checkpoint()?;
-        let size: u64 = note
-            .lines()
-            .nth(1)
-            .and_then(|l| l.parse().ok())
-            .unwrap_or(0);
+        let size = warden::hubclient::open_checkpoint(&note, &vkey)?.size;
         let actor = q.actor.unwrap_or_default().trim().to_string();
         let action = q.action.unwrap_or_default().trim().to_string();
         let filtered = !actor.is_empty() || !action.is_empty();

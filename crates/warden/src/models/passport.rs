@@ -185,28 +185,35 @@ pub struct VersionOverview {
     pub scan: Option<warden_store::ScanRecord>,
 }
 
+/// The gate decisions recorded for one model version, oldest first.
+fn recorded_decisions(
+    read: &mut dyn warden_store::ReadTx,
+    m: &warden_store::ModelRecord,
+) -> Result<Vec<PassportDecision>, Error> {
+    read.gate_decisions(&m.name)?
+        .into_iter()
+        .filter(|d| d.version == m.version)
+        .map(|d| {
+            Ok(PassportDecision {
+                reasons: crate::stored::decision_reasons(&d)?,
+                env: d.env,
+                allowed: d.allowed,
+                policy_digest: d.policy_digest,
+                input_digest: d.input_digest,
+                by: d.created_by,
+                at: d.created_at,
+            })
+        })
+        .collect()
+}
+
 impl Workspace {
     /// `MODEL@N` as the registry records it (see [`VersionOverview`]).
     pub fn version_overview(&self, r: &VersionRef) -> Result<VersionOverview, Error> {
         self.authorize(Action::ModelRead, &format!("model:{r}"))?;
         let m = self.find_model(r)?;
         let mut read = self.store().read()?;
-        let decisions = read
-            .gate_decisions(&m.name)?
-            .into_iter()
-            .filter(|d| d.version == m.version)
-            .map(|d| {
-                Ok(PassportDecision {
-                    reasons: crate::stored::decision_reasons(&d)?,
-                    env: d.env,
-                    allowed: d.allowed,
-                    policy_digest: d.policy_digest,
-                    input_digest: d.input_digest,
-                    by: d.created_by,
-                    at: d.created_at,
-                })
-            })
-            .collect::<Result<_, Error>>()?;
+        let decisions = recorded_decisions(&mut *read, &m)?;
         let approvals = read.approvals(&m.name, m.version)?;
         let deployed = read
             .stages(&m.name)?
@@ -239,24 +246,7 @@ impl Workspace {
         let sig = input.signatures.first();
         let man = crate::stored::model_manifest(&m)?;
         let files = crate::stored::model_files(&m)?;
-        let decisions: Vec<PassportDecision> = self
-            .store()
-            .read()?
-            .gate_decisions(&m.name)?
-            .into_iter()
-            .filter(|d| d.version == m.version)
-            .map(|d| {
-                Ok(PassportDecision {
-                    reasons: crate::stored::decision_reasons(&d)?,
-                    env: d.env,
-                    allowed: d.allowed,
-                    policy_digest: d.policy_digest,
-                    input_digest: d.input_digest,
-                    by: d.created_by,
-                    at: d.created_at,
-                })
-            })
-            .collect::<Result<_, Error>>()?;
+        let decisions = recorded_decisions(&mut *self.store().read()?, &m)?;
         let mut approvals = Vec::new();
         for env in &self.config().gates.environments {
             for a in self.approval_facts(&m, env)? {
