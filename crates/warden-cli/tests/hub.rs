@@ -2320,4 +2320,30 @@ fn the_console_signs_people_in_and_shows_only_what_their_roles_allow() {
     assert_eq!(r.status, 303);
     let r = browse(&a, &format!("{base}/api/v1/whoami"), Some(&aud));
     assert_eq!(r.status, 401);
+
+    // An insider writes markup where the console shows text (an incident's
+    // summary): it is shown as text, never run.
+    ok(
+        ws.path(),
+        "omar",
+        &[
+            "incident",
+            "open",
+            "--model",
+            "credit@2",
+            "--kind",
+            "other",
+            "--summary",
+            "<script>alert(1)</script><img src=x onerror=alert(2)>",
+        ],
+    );
+    let r = browse(&a, &format!("{base}/console/incidents"), Some(&aud));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+            || r.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("<script>alert") && !r.body.contains("<img src=x"));
 }
