@@ -32,13 +32,26 @@ cd ws
 set +e
 "$W" monitor drift --reference c.csv --current s.csv --report "$WORK/drift" >/dev/null 2>&1
 set -e
+# Headless Chromium, with its shared memory in /tmp (a container's /dev/shm
+# is often 64 MB, too small for it), tried up to three times: a browser that
+# dies of a signal is the machine's fault, not the page's.
+chrome() {
+  local try rc
+  for try in 1 2 3; do
+    rc=0
+    timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage "$@" 2>/dev/null || rc=$?
+    if [ "$rc" -lt 128 ] || [ "$rc" -eq 124 ]; then return "$rc"; fi
+    echo "report-layout: chromium died of signal $((rc - 128)) (try $try of 3)" >&2
+  done
+  return "$rc"
+}
 fail=0
 for page in eval drift; do
   cp "$REPO/scripts/layout/check.html" "$WORK/$page/"
   for w in 1280 375; do
-    out="$(timeout 120 chromium --headless --no-sandbox --disable-gpu --allow-file-access-from-files \
-      --virtual-time-budget=10000 --dump-dom "file://$WORK/$page/check.html?w=$w" 2>/dev/null \
-      | sed -n 's/.*<pre id="out">\([^<]*\)<.*/\1/p')"
+    dom="$(chrome --allow-file-access-from-files --virtual-time-budget=10000 \
+      --dump-dom "file://$WORK/$page/check.html?w=$w")" || { echo "report-layout: $page at $w px: chromium failed"; fail=1; continue; }
+    out="$(printf '%s' "$dom" | sed -n 's/.*<pre id="out">\([^<]*\)<.*/\1/p')"
     [ -n "$out" ] || { echo "report-layout: $page at $w px: no measurement from chromium"; fail=1; continue; }
     out="$(printf '%s' "$out" | sed 's/&quot;/"/g')"
     if ! python3 - "$page" "$out" <<'PY'
@@ -60,9 +73,8 @@ PY
     then fail=1; fi
     if [ -n "${WARDEN_SCREENSHOTS:-}" ]; then
       mkdir -p "$WARDEN_SCREENSHOTS"
-      timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars \
-        --window-size="$w,2400" --screenshot="$WARDEN_SCREENSHOTS/$page-$w.png" \
-        "file://$WORK/$page/report.html" >/dev/null 2>&1 || true
+      chrome --hide-scrollbars --window-size="$w,2400" --screenshot="$WARDEN_SCREENSHOTS/$page-$w.png" \
+        "file://$WORK/$page/report.html" >/dev/null || true
     fi
   done
 done

@@ -151,7 +151,7 @@ async function signIn(context, base, who) {
   const port = await freePort();
   const base = 'http://127.0.0.1:' + port;
   const hub = await startHub(idpBase, port);
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
   try {
     console.log('console-browser: sign-in and browsing (auditor)');
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
