@@ -387,7 +387,7 @@ pub enum Command {
 pub enum HubCmd {
     /// Serve this workspace's registry as the hub: an HTTPS JSON API for people, teams and CI
     #[command(
-        after_help = "Examples:\n  warden hub serve --config hub.toml\n  warden hub serve --config hub.toml --addr 0.0.0.0:8443 --tls-cert hub.pem --tls-key hub.key\n\nEvery caller presents an OIDC bearer token from an [[issuer]] of hub.toml; the hub verifies it\n(signature by a key of the issuer's JWKS, asymmetric algorithm, issuer, audience, expiry,\nnot-before) and acts as the principal ISSUER.CLAIM, e.g. corp.alice@example.com, with the groups\nits rules give (group.NAME). There is no --actor on the hub: roles are the workspace's audited\ngrants to the principal and its groups (warden roles grant group.ci-main ml-engineer).\n\nhub.toml (besides the listener, [tls], limits and timeouts of `warden serve --config`):\n  [[issuer]]\n  name = \"corp\"                        # principals are corp.<principal_claim>\n  issuer = \"https://idp.example.com/\"\n  audience = \"warden-hub\"\n  jwks_url = \"https://idp.example.com/jwks\"   # or jwks_file = \"jwks.json\"\n  algorithms = [\"RS256\", \"ES256\"]\n  principal_claim = \"email\"             # default sub\n  groups_claim = \"groups\"               # each value is group.corp.<value>\n  [issuer.login]                        # optional: warden login --device (RFC 8628)\n  client_id = \"warden-cli\"\n  device_authorization_endpoint = \"https://idp.example.com/oauth/device/code\"\n  token_endpoint = \"https://idp.example.com/oauth/token\"\n  [issuer.browser]                      # optional: the web console's sign-in (code + PKCE)\n  client_id = \"warden-console\"\n  authorization_endpoint = \"https://idp.example.com/oauth/authorize\"\n  token_endpoint = \"https://idp.example.com/oauth/token\"\n  redirect_uri = \"https://hub.example.com/console/callback\"\n  # client_secret_env = \"WARDEN_CONSOLE_SECRET\"   # a confidential client's secret, from the environment\n  [[issuer]]\n  name = \"github\"\n  issuer = \"https://token.actions.githubusercontent.com\"\n  audience = \"warden-hub\"\n  jwks_url = \"https://token.actions.githubusercontent.com/.well-known/jwks\"\n  [[issuer.group]]\n  name = \"ci-main\"\n  claims = { repository = \"org/app\", ref = \"refs/heads/main\", ref_protected = \"true\" }\n\nRoutes: GET /checkpoint (the log's signed checkpoint, open to all); GET /api/v1/whoami; under\n/api/v1/teams/default/: models, versions, promote, rollback, quarantine, approvals (signed on the\napprover's machine), keys (enrol a public key, acknowledge), roles (list, grant, revoke), tokens,\nevidence, pipeline runs, audit log, inclusion and consistency proofs; GET /login/issuers (how a\nterminal logs in, open to all); /console/ (the web console: sign in with an [issuer.browser]).\nExit codes: 1 the hub could not start, 2 bad config, 3 not authorised to run it."
+        after_help = "Examples:\n  warden hub serve --config hub.toml\n  warden hub serve --config hub.toml --addr 0.0.0.0:8443 --tls-cert hub.pem --tls-key hub.key\n\nEvery caller presents an OIDC bearer token from an [[issuer]] of hub.toml; the hub verifies it\n(signature by a key of the issuer's JWKS, asymmetric algorithm, issuer, audience, expiry,\nnot-before) and acts as the principal ISSUER.CLAIM, e.g. corp.alice@example.com, with the groups\nits rules give (group.NAME). There is no --actor on the hub: roles are the workspace's audited\ngrants to the principal and its groups (warden roles grant group.ci-main ml-engineer).\n\nhub.toml (besides the listener, [tls], limits and timeouts of `warden serve --config`):\n  max_upload_bytes = 4294967296         # the largest upload (default 4 GiB)\n  upload_timeout_seconds = 1800         # how long one may take\n  [[issuer]]\n  name = \"corp\"                        # principals are corp.<principal_claim>\n  issuer = \"https://idp.example.com/\"\n  audience = \"warden-hub\"\n  jwks_url = \"https://idp.example.com/jwks\"   # or jwks_file = \"jwks.json\"\n  algorithms = [\"RS256\", \"ES256\"]\n  principal_claim = \"email\"             # default sub\n  groups_claim = \"groups\"               # each value is group.corp.<value>\n  [issuer.login]                        # optional: warden login --device (RFC 8628)\n  client_id = \"warden-cli\"\n  device_authorization_endpoint = \"https://idp.example.com/oauth/device/code\"\n  token_endpoint = \"https://idp.example.com/oauth/token\"\n  [issuer.browser]                      # optional: the web console's sign-in (code + PKCE)\n  client_id = \"warden-console\"\n  authorization_endpoint = \"https://idp.example.com/oauth/authorize\"\n  token_endpoint = \"https://idp.example.com/oauth/token\"\n  redirect_uri = \"https://hub.example.com/console/callback\"\n  # client_secret_env = \"WARDEN_CONSOLE_SECRET\"   # a confidential client's secret, from the environment\n  [[issuer]]\n  name = \"github\"\n  issuer = \"https://token.actions.githubusercontent.com\"\n  audience = \"warden-hub\"\n  jwks_url = \"https://token.actions.githubusercontent.com/.well-known/jwks\"\n  [[issuer.group]]\n  name = \"ci-main\"\n  claims = { repository = \"org/app\", ref = \"refs/heads/main\", ref_protected = \"true\" }\n\nRoutes: GET /checkpoint (the log's signed checkpoint, open to all); GET /api/v1/whoami; under\n/api/v1/teams/default/: dataset and model uploads (new versions), models, versions, promote,\nrollback, quarantine, approvals (signed on the approver's machine), keys (enrol a public key, acknowledge), roles (list, grant, revoke), tokens,\nevidence, pipeline runs, audit log, inclusion and consistency proofs; GET /login/issuers (how a\nterminal logs in, open to all); /console/ (the web console: sign in with an [issuer.browser]).\nExit codes: 1 the hub could not start, 2 bad config, 3 not authorised to run it."
     )]
     Serve {
         /// Hub settings (TOML): at least one [[issuer]]
@@ -408,6 +408,72 @@ pub enum HubCmd {
     /// Who the hub says you are: principal, groups and roles (after `warden login`)
     #[command(after_help = "Example:\n  warden hub whoami --json")]
     Whoami,
+    /// Upload a CSV to the hub as the next version NAME@V of a dataset, ingested there as you
+    #[command(
+        after_help = "Examples:\n  warden hub ingest credit.csv --name credit --target approved --id customer_id --sensitive sex\n  warden hub ingest adult.csv --name adult --trim --target Y --schema adult.schema.toml --json\n\nThe same flags and steps as `warden data ingest`, run by the hub as the principal your token\nproves (data-engineer or admin). The file is hashed here, streamed to the hub and ingested as\nit arrives; unless the bytes the hub received hash to the same SHA-256, nothing is recorded\n(--pin records that SHA-256 as the version's pin, as `data ingest --sha256`). The hub refuses\nan upload over its max_upload_bytes (exit 2). Exit 3 if your roles may not ingest."
+    )]
+    Ingest {
+        /// The CSV file
+        file: PathBuf,
+        /// Dataset name
+        #[arg(long)]
+        name: String,
+        /// Record the file's SHA-256 as the version's pin
+        #[arg(long)]
+        pin: bool,
+        /// Expectations and column types (TOML)
+        #[arg(long, value_name = "FILE")]
+        schema: Option<PathBuf>,
+        /// The label column
+        #[arg(long, value_name = "COL")]
+        target: Option<String>,
+        /// Declared feature columns, comma-separated (default: every non-PII column)
+        #[arg(long, value_name = "C1,C2,...", value_delimiter = ',')]
+        features: Option<Vec<String>>,
+        /// A sensitive attribute (kept for fairness checks); repeat for several
+        #[arg(long, value_name = "COL")]
+        sensitive: Vec<String>,
+        /// The record id column (pseudonymised by default)
+        #[arg(long, value_name = "COL")]
+        id: Option<String>,
+        /// PII actions per entity and column (TOML)
+        #[arg(long, value_name = "FILE")]
+        pii_policy: Option<PathBuf>,
+        /// Skip the poisoning screen
+        #[arg(long)]
+        no_screen: bool,
+        /// The largest share of wrong labels this dataset may have (0–1)
+        #[arg(long, value_name = "SHARE")]
+        max_label_noise: Option<f64>,
+        /// Leave the rows the poisoning screen suspects out of the stored table
+        #[arg(long)]
+        drop_suspects: bool,
+        #[command(flatten)]
+        csv: CsvArgs,
+    },
+    /// Upload a model file to the hub as the next version MODEL@N, imported there as you
+    #[command(
+        after_help = "Examples:\n  warden hub import rf.onnx --name churn-rf --schema churn.toml --check rf.check.csv --dataset churn@3\n  warden hub import churn-xgb.json --name churn-xgb --schema churn.toml --json\n\nThe same flags and checks as `warden model import`, run by the hub as the principal your\ntoken proves (ml-engineer or admin): the hub builds the model, reproduces the check batch,\npackages and signs it with its pipeline key. Each file is hashed here and refused by the hub\nunless the bytes it received hash the same; nothing is recorded on any failure. ONNX external\ntensor data is not uploaded: inline it first. Exit 3 if your roles may not import."
+    )]
+    Import {
+        /// The model file: ONNX, XGBoost JSON/UBJSON or LightGBM text
+        file: PathBuf,
+        /// The model name to register it under
+        #[arg(long)]
+        name: String,
+        /// The input schema (TOML): features, ranges, categories, classes
+        #[arg(long, value_name = "FILE")]
+        schema: PathBuf,
+        /// A reference batch the imported model must reproduce (see `warden model import --help`)
+        #[arg(long, value_name = "FILE")]
+        check: Option<PathBuf>,
+        /// Largest absolute difference accepted per probability in --check
+        #[arg(long, value_name = "X", requires = "check")]
+        check_tolerance: Option<f64>,
+        /// The dataset version on the hub the model was trained on (NAME@V)
+        #[arg(long, value_name = "NAME@V")]
+        dataset: Option<String>,
+    },
     /// The hub's model versions, or one model's versions and stage pointers
     #[command(after_help = "Examples:\n  warden hub models\n  warden hub models credit --json")]
     Models {

@@ -204,10 +204,16 @@ impl Hub {
         corp_extra: &str,
         envs: &[(&str, &str)],
     ) -> Hub {
-        Hub::start_at(ws, corp, ci, corp_extra, envs, "127.0.0.1:0")
+        Hub::start_at(ws, corp, ci, corp_extra, envs, "127.0.0.1:0", "")
     }
 
-    /// As [`Hub::start_env`], listening on `addr`.
+    /// As [`Hub::start`], with more top-level settings in `hub.toml`.
+    fn start_top(ws: &Path, corp: &Issuer, ci: &Issuer, top: &str) -> Hub {
+        Hub::start_at(ws, corp, ci, "", &[], "127.0.0.1:0", top)
+    }
+
+    /// As [`Hub::start_env`], listening on `addr`, with `top` among the
+    /// top-level settings of `hub.toml`.
     fn start_at(
         ws: &Path,
         corp: &Issuer,
@@ -215,6 +221,7 @@ impl Hub {
         corp_extra: &str,
         envs: &[(&str, &str)],
         addr: &str,
+        top: &str,
     ) -> Hub {
         std::fs::write(ws.join("corp-jwks.json"), corp.jwks().to_string()).unwrap();
         std::fs::write(ws.join("ci-jwks.json"), ci.jwks().to_string()).unwrap();
@@ -225,7 +232,7 @@ impl Hub {
                 "addr = \"{addr}\"\n\
                  reload_interval_seconds = 0.3\n\
                  default_rate_limit = {{ per_second = 5000.0, burst = 5000 }}\n\
-                 max_concurrency = 512\n\
+                 max_concurrency = 512\n{top}\
                  [[issuer]]\nname = \"corp\"\nissuer = \"{CORP}\"\naudience = \"{AUDIENCE}\"\n\
                  jwks_file = \"corp-jwks.json\"\nalgorithms = [\"ES256\"]\nprincipal_claim = \"email\"\n\
                  groups_claim = \"groups\"\nleeway_seconds = 5\n{corp_extra}\
@@ -1244,6 +1251,19 @@ fn authorisation_matrix_every_role_by_every_endpoint() {
             vec!["admin", "approver"],
         ),
         ("POST", "/keys/nokey/acknowledge", json!({}), vec!["admin"]),
+        // Uploads: asked before the body (here not multipart) is read.
+        (
+            "POST",
+            "/datasets/matrix/versions",
+            json!({}),
+            vec!["admin", "data-engineer"],
+        ),
+        (
+            "POST",
+            "/models/matrix/versions",
+            json!({}),
+            vec!["admin", "ml-engineer"],
+        ),
         (
             "GET",
             "/models/credit/versions/1/evidence",
@@ -2025,7 +2045,7 @@ fn the_console_signs_people_in_and_shows_only_what_their_roles_allow() {
     );
     grant(ws.path(), "corp.aud@example.com", "auditor");
     grant(ws.path(), "corp.ops@example.com", "operator");
-    let hub = Hub::start_at(ws.path(), &corp, &ci, &browser, &[], &addr);
+    let hub = Hub::start_at(ws.path(), &corp, &ci, &browser, &[], &addr, "");
     let a = raw_agent();
 
     // No session: the sign-in page, which lists the issuer and allows no
@@ -2346,4 +2366,264 @@ fn the_console_signs_people_in_and_shows_only_what_their_roles_allow() {
         r.body
     );
     assert!(!r.body.contains("<script>alert") && !r.body.contains("<img src=x"));
+}
+
+/// A `multipart/form-data` body of `(name, file name, bytes)` parts.
+fn multipart(boundary: &str, parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+    let mut b = Vec::new();
+    for (name, file, bytes) in parts {
+        b.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes(),
+        );
+        if let Some(f) = file {
+            b.extend_from_slice(format!("; filename=\"{f}\"").as_bytes());
+        }
+        b.extend_from_slice(b"\r\n\r\n");
+        b.extend_from_slice(bytes);
+        b.extend_from_slice(b"\r\n");
+    }
+    b.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    b
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+/// The versions of dataset `name` the workspace holds.
+fn dataset_versions(ws: &Path, name: &str) -> Vec<u64> {
+    let list: Value = serde_json::from_str(&ok(ws, "ana", &["data", "list", "--json"])).unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["name"] == name)
+        .map(|d| d["version"].as_u64().unwrap())
+        .collect()
+}
+
+/// Sends `head` and `body` on a fresh connection, closes the sending side
+/// and returns the status line (empty if the hub answered nothing).
+fn raw_exchange(base: &str, head: &str, body: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(head.as_bytes()).unwrap();
+    c.write_all(body).unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    answer.lines().next().unwrap_or("").to_string()
+}
+
+#[test]
+fn uploads_are_ingested_and_imported_as_the_caller_and_a_bad_one_records_nothing() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    for (who, role) in [
+        ("corp.dana@example.com", "data-engineer"),
+        ("corp.mia@example.com", "ml-engineer"),
+        ("corp.aud@example.com", "auditor"),
+    ] {
+        grant(ws, who, role);
+    }
+    let corp = Issuer::new(CORP, 7, "corp-1");
+    let ci = Issuer::new(CI, 9, "ci-1");
+    let hub = Hub::start_top(ws, &corp, &ci, "max_upload_bytes = 400000\n");
+    let homes = tempfile::tempdir().unwrap();
+    let (dana, mia, aud) = (
+        person(homes.path(), &corp, "dana"),
+        person(homes.path(), &corp, "mia"),
+        person(homes.path(), &corp, "aud"),
+    );
+    for home in [&dana, &mia, &aud] {
+        client_ok(home, &["login", &hub.base, "--token-file", "token"]);
+    }
+    ok(
+        &dana,
+        "dana",
+        &[
+            "example", "credit", "--rows", "1500", "--seed", "5", "--out", "up.csv",
+        ],
+    );
+    let csv = std::fs::read(dana.join("up.csv")).unwrap();
+    assert!(csv.len() < 400_000, "{}", csv.len());
+    let args = [
+        "hub",
+        "ingest",
+        "up.csv",
+        "--name",
+        "uploaded",
+        "--target",
+        "approved",
+        "--id",
+        "customer_id",
+        "--sensitive",
+        "sex",
+        "--json",
+    ];
+
+    // An auditor may not ingest: refused before the body is read.
+    std::fs::copy(dana.join("up.csv"), aud.join("up.csv")).unwrap();
+    let (code, _, err) = client(&aud, &args);
+    assert_eq!(code, 3, "{err}");
+    assert!(dataset_versions(ws, "uploaded").is_empty());
+
+    // A data engineer's upload is ingested as her, from the bytes sent.
+    let out: Value = serde_json::from_str(&client_ok(&dana, &args)).unwrap();
+    assert_eq!(out["dataset"]["version"], 1, "{out}");
+    assert_eq!(
+        out["report"]["source_digest"],
+        format!("sha256:{}", sha256_hex(&csv))
+    );
+    assert_eq!(dataset_versions(ws, "uploaded"), vec![1]);
+    let events: Value = serde_json::from_str(&ok(
+        ws,
+        "ana",
+        &["audit", "log", "--action", "data.ingest", "--json"],
+    ))
+    .unwrap();
+    let last = events.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["actor"], "corp.dana@example.com", "{last}");
+
+    // Bytes that do not hash to the digest the request names, a body cut
+    // short, a part after the CSV, a body over the hub's limit: refused,
+    // and nothing is recorded.
+    let token = corp.token(json!({"sub": "dana", "email": "dana@example.com"}));
+    let url = hub.url("/datasets/uploaded/versions");
+    let request = |sha: &str| json!({"sha256": sha, "target": "approved"}).to_string();
+    let send = |body: Vec<u8>| {
+        let r = agent()
+            .post(&url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", "multipart/form-data; boundary=XyZ")
+            .send(&body[..]);
+        reply(r)
+    };
+    let mut changed = csv.clone();
+    let at = changed.len() / 2;
+    changed[at] = if changed[at] == b'1' { b'2' } else { b'1' };
+    let r = send(multipart(
+        "XyZ",
+        &[
+            ("request", None, request(&sha256_hex(&csv)).as_bytes()),
+            ("data", Some("up.csv"), &changed),
+        ],
+    ));
+    assert_eq!(r.status, 422, "{:?}", r.body);
+    let r = send(multipart(
+        "XyZ",
+        &[
+            ("request", None, request(&sha256_hex(&csv)).as_bytes()),
+            ("data", Some("up.csv"), &csv),
+            ("extra", None, b"x"),
+        ],
+    ));
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert!(r.body.to_string().contains("comes last"), "{:?}", r.body);
+    let r = send(multipart("XyZ", &[("data", Some("up.csv"), &csv)]));
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    let whole = multipart(
+        "XyZ",
+        &[
+            ("request", None, request(&sha256_hex(&csv)).as_bytes()),
+            ("data", Some("up.csv"), &csv),
+        ],
+    );
+    let path = url.trim_start_matches(&hub.base);
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: {}\r\n\r\n",
+        whole.len()
+    );
+    // Two thirds of the body, then the client hangs up.
+    let status = raw_exchange(&hub.base, &head, &whole[..whole.len() * 2 / 3]);
+    assert!(!status.contains(" 201 "), "{status}");
+    let mut big = csv.clone();
+    while big.len() < 450_000 {
+        let rows = csv.split(|b| *b == b'\n').skip(1).take(200);
+        for row in rows.filter(|r| !r.is_empty()) {
+            big.extend_from_slice(row);
+            big.push(b'\n');
+        }
+    }
+    std::fs::write(dana.join("big.csv"), &big).unwrap();
+    let (code, _, err) = client(
+        &dana,
+        &[
+            "hub", "ingest", "big.csv", "--name", "uploaded", "--target", "approved",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("400000"), "{err}");
+    assert_eq!(dataset_versions(ws, "uploaded"), vec![1]);
+
+    // A model file with its schema: imported as the ML engineer, signed
+    // with the hub's pipeline key; a check batch it does not reproduce is
+    // refused by name, without the hub's paths.
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../warden-ml/tests/data/onnx");
+    std::fs::copy(fixtures.join("linear.onnx"), mia.join("linear.onnx")).unwrap();
+    std::fs::write(
+        mia.join("penguins.toml"),
+        "classes = [\"Adelie\", \"Chinstrap\", \"Gentoo\"]\n\
+         [[features]]\nname = \"bill_length_mm\"\nmin = 32.1\nmax = 59.6\n\
+         [[features]]\nname = \"bill_depth_mm\"\nmin = 13.1\nmax = 21.5\n\
+         [[features]]\nname = \"flipper_length_mm\"\nmin = 172\nmax = 231\n\
+         [[features]]\nname = \"body_mass_g\"\nmin = 2700\nmax = 6300\n",
+    )
+    .unwrap();
+    std::fs::write(
+        mia.join("wrong.check.csv"),
+        "bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,probability:Adelie,probability:Chinstrap,probability:Gentoo\n\
+         39.1,18.7,181,3750,0.0,0.0,1.0\n",
+    )
+    .unwrap();
+    let import = [
+        "hub",
+        "import",
+        "linear.onnx",
+        "--name",
+        "penguins-up",
+        "--schema",
+        "penguins.toml",
+    ];
+    std::fs::copy(mia.join("linear.onnx"), aud.join("linear.onnx")).unwrap();
+    std::fs::copy(mia.join("penguins.toml"), aud.join("penguins.toml")).unwrap();
+    let (code, _, err) = client(&aud, &import);
+    assert_eq!(code, 3, "{err}");
+    let mut with_check = import.to_vec();
+    with_check.extend(["--check", "wrong.check.csv"]);
+    let (code, _, err) = client(&mia, &with_check);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("wrong.check.csv"), "{err}");
+    assert!(!err.contains(".warden"), "the hub's path leaked: {err}");
+    let mut json_args = import.to_vec();
+    json_args.push("--json");
+    let out: Value = serde_json::from_str(&client_ok(&mia, &json_args)).unwrap();
+    assert_eq!(out["model"]["version"], 1, "{out}");
+    assert_eq!(
+        out["source_digest"],
+        format!(
+            "sha256:{}",
+            sha256_hex(&std::fs::read(mia.join("linear.onnx")).unwrap())
+        )
+    );
+    let shown: Value = serde_json::from_str(&ok(
+        ws,
+        "ana",
+        &["model", "show", "penguins-up@1", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(shown["created_by"], "corp.mia@example.com", "{shown}");
+    assert!(
+        shown["signed_by"].as_str().is_some_and(|k| !k.is_empty()),
+        "{shown}"
+    );
+
+    // Every upload's staging directory is gone.
+    let left: Vec<_> = std::fs::read_dir(ws.join(".warden/tmp"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

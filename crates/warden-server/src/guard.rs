@@ -320,6 +320,11 @@ pub fn classify_hub(path: &str) -> (&'static str, Access) {
         // check the log), but rate-limited and counted like every call: a
         // proof costs a pass over the leaves.
         "/log/consistency" => ("log_consistency", Authenticated),
+        // A new dataset or model version: a streamed upload, with the
+        // hub's upload limits instead of the request's.
+        p if p.starts_with("/api/v1/teams/") && p.ends_with("/versions") => {
+            ("upload", Authenticated)
+        }
         p if p.starts_with("/api/v1/") => ("control", Authenticated),
         // The console's way in (the login page, the identity provider's
         // redirect back, the embedded assets) is open; its pages need the
@@ -389,9 +394,20 @@ impl Rejection {
 /// refused or not; a copy of it is returned only when `attach` says the
 /// route needs it (the control API acts as the caller, the monitor
 /// attributes traffic), asked once the request is admitted.
+/// The largest body and the longest time a request on `route` may take:
+/// an upload to the hub gets the hub's upload limits, anything else the
+/// server's request limits.
+fn limits_of(s: &Shared, route: &str) -> (u64, std::time::Duration) {
+    match (&s.cfg.hub, route) {
+        (Some(h), "upload") => (h.max_upload_bytes, h.upload_timeout),
+        _ => (s.cfg.max_body_bytes as u64, s.cfg.request_timeout),
+    }
+}
+
 fn admit(
     s: &Shared,
     req: &Request,
+    body_limit: u64,
     action: Option<Action>,
     now: &Timestamp,
     line: &mut AccessLine,
@@ -528,15 +544,12 @@ fn admit(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if let Some(n) = declared
-        && n > s.cfg.max_body_bytes as u64
+        && n > body_limit
     {
         return Err(reject(
             "too_large",
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "request body of {n} bytes exceeds the limit of {} bytes",
-                s.cfg.max_body_bytes
-            ),
+            format!("request body of {n} bytes exceeds the limit of {body_limit} bytes"),
         ));
     }
     if !s.inflight.take() {
@@ -656,10 +669,15 @@ impl tower_service::Service<Request> for Guarded {
                 || (route == "predict" || route == "infer")
                     && s.monitor.get().is_some_and(|m| m.admit())
         };
+        let (body_limit, time_limit) = limits_of(s, route);
         let admitted = match access {
             Access::Public => Ok(None),
-            Access::Authenticated => admit(s, &req, None, &now, &mut line, observed).map(Some),
-            Access::Needs(a) => admit(s, &req, Some(a), &now, &mut line, observed).map(Some),
+            Access::Authenticated => {
+                admit(s, &req, body_limit, None, &now, &mut line, observed).map(Some)
+            }
+            Access::Needs(a) => {
+                admit(s, &req, body_limit, Some(a), &now, &mut line, observed).map(Some)
+            }
         };
         let holds_place = match admitted {
             Err(r) => {
@@ -676,8 +694,9 @@ impl tower_service::Service<Request> for Guarded {
         };
         // The body limit the extractors enforce (413 past it), set on the
         // request here rather than as a layer on every route.
-        axum::extract::DefaultBodyLimit::max(s.cfg.max_body_bytes).apply(&mut req);
-        let deadline = start + s.cfg.request_timeout;
+        axum::extract::DefaultBodyLimit::max(usize::try_from(body_limit).unwrap_or(usize::MAX))
+            .apply(&mut req);
+        let deadline = start + time_limit;
         let place = Place {
             shared: self.shared.clone(),
             held: holds_place,

@@ -56,7 +56,20 @@ pub struct HubSettings {
     /// The trusted issuers, at least one, with distinct names and distinct
     /// `iss` values; a token is checked by the one whose `iss` it names.
     pub issuers: Vec<IssuerSettings>,
+    /// The largest upload (a dataset's CSV, a model with its schema and
+    /// check batch) accepted, in bytes (`max_upload_bytes`, 4 GiB by
+    /// default); other requests keep `max_body_bytes`.
+    pub max_upload_bytes: u64,
+    /// How long an upload may take, from its first byte to the answer
+    /// (`upload_timeout_seconds`, 30 minutes by default); other requests
+    /// keep `request_timeout_seconds`.
+    pub upload_timeout: std::time::Duration,
 }
+
+/// The default of `max_upload_bytes`.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 4 << 30;
+/// The default of `upload_timeout_seconds`.
+pub const DEFAULT_UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1800);
 
 /// One trusted OIDC issuer (a company identity provider, GitHub Actions,
 /// GitLab CI) and how its tokens' claims become a principal and groups.
@@ -449,7 +462,32 @@ pub fn config_from_toml(text: &str, source: &Path) -> Result<ServeConfig, Server
         }
     }
     let issuers = table.remove("issuer");
+    let max_upload_bytes = match table.remove("max_upload_bytes") {
+        None => DEFAULT_MAX_UPLOAD_BYTES,
+        Some(toml::Value::Integer(n)) if n >= 1024 => n as u64,
+        Some(v) => {
+            return Err(bad(
+                &format!("{}: max_upload_bytes", source.display()),
+                format!("{v} is not a whole number of bytes of at least 1024"),
+            ));
+        }
+    };
+    let upload_timeout = match table.remove("upload_timeout_seconds") {
+        None => DEFAULT_UPLOAD_TIMEOUT,
+        Some(v) => match v.as_float().or(v.as_integer().map(|n| n as f64)) {
+            Some(secs) if secs.is_finite() && (1.0..=86_400.0).contains(&secs) => {
+                std::time::Duration::from_secs_f64(secs)
+            }
+            _ => {
+                return Err(bad(
+                    &format!("{}: upload_timeout_seconds", source.display()),
+                    format!("{v} is not a number of seconds from 1 to 86400"),
+                ));
+            }
+        },
+    };
     let default_limit = !table.contains_key("default_rate_limit");
+    let default_idle = !table.contains_key("idle_timeout_seconds");
     let rest = toml::to_string(&table)
         .map_err(|e| ServerError::Config(format!("{}: {e}", source.display())))?;
     let mut cfg = ServeConfig::from_toml(&rest, source)?;
@@ -459,6 +497,11 @@ pub fn config_from_toml(text: &str, source: &Path) -> Result<ServeConfig, Server
             per_second: 200.0,
             burst: 400,
         };
+    }
+    if default_idle {
+        // An upload's last byte is followed by its ingest or import, in
+        // which nothing moves on the connection: give it five minutes.
+        cfg.idle_timeout = cfg.idle_timeout.max(std::time::Duration::from_secs(300));
     }
     cfg.env = String::new();
     cfg.monitor.enabled = false;
@@ -585,10 +628,13 @@ pub fn config_from_toml(text: &str, source: &Path) -> Result<ServeConfig, Server
         });
     }
     // Checks every issuer's algorithms and key set now, not on a request.
-    Issuers::load(&HubSettings {
-        issuers: out.clone(),
-    })?;
-    cfg.hub = Some(HubSettings { issuers: out });
+    let settings = HubSettings {
+        issuers: out,
+        max_upload_bytes,
+        upload_timeout,
+    };
+    Issuers::load(&settings)?;
+    cfg.hub = Some(settings);
     Ok(cfg)
 }
 
@@ -600,6 +646,8 @@ pub fn config_from_toml(text: &str, source: &Path) -> Result<ServeConfig, Server
 /// registry under `/api/v1/teams/default/`.
 pub fn routes() -> Router<Arc<Shared>> {
     let team = Router::new()
+        .route("/datasets/{name}/versions", post(crate::upload::dataset))
+        .route("/models/{name}/versions", post(crate::upload::model))
         .route("/models", get(control::list_models))
         .route("/models/{name}", get(control::show_model))
         .route("/models/{name}/rollback", post(control::rollback))
@@ -1178,6 +1226,53 @@ pub fn openapi_document() -> Value {
             typed("200", schema_of::<warden::api::Whoami>(), "Who"),
         ),
     );
+    let binary = json!({"type": "string", "format": "binary"});
+    let upload = |request: Value, files: &[&str], last: &str| {
+        let mut props = serde_json::Map::new();
+        props.insert("request".into(), request);
+        for f in files.iter().chain([&last]) {
+            props.insert((*f).into(), binary.clone());
+        }
+        json!({"required": true, "content": {"multipart/form-data": {
+            "schema": {"type": "object", "required": ["request", last], "properties": props},
+            "encoding": {"request": {"contentType": "application/json"}}}}})
+    };
+    put(
+        format!("{t}/datasets/{{name}}/versions"),
+        "post",
+        op(
+            "Upload a CSV as the next version of a dataset, ingested as it arrives (parts in order: request, schema and pii_policy when the request names their digests, data); nothing is recorded unless every part hashes to the digest the request names",
+            vec![name.clone()],
+            Some(upload(
+                schema_of::<warden::api::DatasetUpload>(),
+                &["schema", "pii_policy"],
+                "data",
+            )),
+            ok(
+                "201",
+                "object",
+                "Ingested: the version, its report and warnings",
+            ),
+        ),
+    );
+    put(
+        format!("{t}/models/{{name}}/versions"),
+        "post",
+        op(
+            "Upload an ONNX, XGBoost or LightGBM model as the next version of a model, imported with its schema and optional check batch (parts in order: request, schema, check when the request names its digest, model)",
+            vec![name.clone()],
+            Some(upload(
+                schema_of::<warden::api::ModelUpload>(),
+                &["schema", "check"],
+                "model",
+            )),
+            ok(
+                "201",
+                "object",
+                "Imported: the version, its engine and check",
+            ),
+        ),
+    );
     put(
         format!("{t}/models"),
         "get",
@@ -1576,8 +1671,48 @@ mod tests {
         );
         assert_eq!(cfg.env, "");
         assert!(!cfg.monitor.enabled);
+        assert_eq!(hub.max_upload_bytes, DEFAULT_MAX_UPLOAD_BYTES);
+        assert_eq!(hub.upload_timeout, DEFAULT_UPLOAD_TIMEOUT);
+        assert_eq!(cfg.idle_timeout, std::time::Duration::from_secs(300));
+        let up = config_from_toml(
+            &format!(
+                "max_upload_bytes = 5000
+upload_timeout_seconds = 60.5
+{issuer}"
+            ),
+            &src,
+        )
+        .unwrap()
+        .hub
+        .unwrap();
+        assert_eq!(up.max_upload_bytes, 5000);
+        assert_eq!(up.upload_timeout, std::time::Duration::from_secs_f64(60.5));
         for (text, says) in [
-            ("addr = \"127.0.0.1:1\"\n", "at least one [[issuer]]"),
+            (
+                &format!(
+                    "max_upload_bytes = -1
+{issuer}"
+                ),
+                "max_upload_bytes",
+            ),
+            (
+                &format!("max_upload_bytes = \"1GB\"\n{issuer}"),
+                "max_upload_bytes",
+            ),
+            (
+                &format!(
+                    "upload_timeout_seconds = 0
+{issuer}"
+                ),
+                "upload_timeout_seconds",
+            ),
+            (
+                &format!(
+                    "upload_timeout_seconds = nan
+{issuer}"
+                ),
+                "upload_timeout_seconds",
+            ),
             (
                 &format!("env = \"production\"\n{issuer}"),
                 "hub serves no models",

@@ -31,6 +31,7 @@ pub mod openapi;
 pub mod routes;
 pub mod state;
 pub mod tls;
+pub mod upload;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

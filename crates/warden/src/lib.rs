@@ -115,7 +115,7 @@ pub use warden_artifact::keys::{Algorithm, KeyError};
 pub use warden_artifact::note::NoteVerifier;
 pub use watch::{KeyHold, MONITOR_ACTOR, MONITOR_ROLE, MonitorStatus, WindowInput, WindowOut};
 pub use witness::{CosignatureFact, Witnessed, witness_key_generate};
-pub use workspace::{CONFIG_FILE, OpenOptions, WORKSPACE_DIR, Workspace};
+pub use workspace::{CONFIG_FILE, OpenOptions, WORKSPACE_DIR, Workspace, upload_scratch};
 
 /// Tables as the engine reads them: CSV options, the parsed table, its
 /// profile and schema, detected PII entities, and the example data the

@@ -113,6 +113,27 @@ fn open_blobs(config: &Config, state: &Path) -> Result<Blobs, Error> {
     }
 }
 
+/// A private scratch directory for one upload to the workspace at `root`
+/// (the hub stages an uploaded model's files here before importing them):
+/// under `.warden/tmp/`, on the same file system as the store, readable by
+/// the workspace's owner only, and removed with everything in it when the
+/// returned handle is dropped.
+pub fn upload_scratch(root: &Path) -> Result<tempfile::TempDir, Error> {
+    let tmp = root.join(WORKSPACE_DIR).join("tmp");
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    tempfile::Builder::new()
+        .prefix("upload-")
+        .tempdir_in(&tmp)
+        .map_err(|e| Error::io(&tmp, e))
+}
+
 /// An opened workspace, acting as one actor.
 pub struct Workspace {
     root: PathBuf,

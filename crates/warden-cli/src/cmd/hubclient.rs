@@ -980,3 +980,280 @@ pub fn audit(
         }
     })
 }
+
+// ---------------------------------------------------------------------------
+// Uploads
+
+/// One part of an upload: the `request` document or a file.
+enum Part<'a> {
+    Request(Vec<u8>),
+    File(&'static str, &'a Path),
+}
+
+/// The SHA-256 of a file, read once through.
+fn file_digest(path: &Path) -> Result<String, Failure> {
+    use sha2::Digest as _;
+    let fail = |e: std::io::Error| Failure::new(exit::ERROR, format!("{}: {e}", path.display()));
+    let mut f = std::fs::File::open(path).map_err(fail)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf).map_err(fail)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Readers one after another: a multipart body streamed from its files.
+struct Chained(std::collections::VecDeque<Box<dyn std::io::Read + Send>>);
+
+impl std::io::Read for Chained {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while let Some(r) = self.0.front_mut() {
+            let n = r.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            self.0.pop_front();
+        }
+        Ok(0)
+    }
+}
+
+impl Session {
+    /// POSTs `parts` as a `multipart/form-data` body, streamed from the
+    /// files with their length declared; a refusal is a failure with the
+    /// hub's message. Then the checkpoint is followed.
+    fn upload(&self, path: &str, parts: &[Part<'_>], g: &Global) -> Result<Value, Failure> {
+        let mut nonce = [0u8; 16];
+        getrandom::fill(&mut nonce)
+            .map_err(|e| Failure::new(exit::ERROR, format!("no randomness: {e}")))?;
+        let boundary = format!("warden-upload-{}", hex::encode(nonce));
+        let mut body: std::collections::VecDeque<Box<dyn std::io::Read + Send>> =
+            std::collections::VecDeque::new();
+        let mut length: u64 = 0;
+        let mut files: u64 = 0;
+        for p in parts {
+            let (head, reader, n): (String, Box<dyn std::io::Read + Send>, u64) = match p {
+                Part::Request(doc) => (
+                    format!(
+                        "--{boundary}\r\nContent-Disposition: form-data; name=\"request\"\r\nContent-Type: application/json\r\n\r\n"
+                    ),
+                    Box::new(std::io::Cursor::new(doc.clone())),
+                    doc.len() as u64,
+                ),
+                Part::File(name, file) => {
+                    let fail = |e: std::io::Error| {
+                        Failure::new(exit::ERROR, format!("{}: {e}", file.display()))
+                    };
+                    let f = std::fs::File::open(file).map_err(fail)?;
+                    let n = f.metadata().map_err(fail)?.len();
+                    files += n;
+                    let shown: String = file
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                        .chars()
+                        .map(|c| {
+                            if c == '"' || c == '\\' || c.is_control() {
+                                '_'
+                            } else {
+                                c
+                            }
+                        })
+                        .collect();
+                    (
+                        format!(
+                            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{shown}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                        ),
+                        Box::new(f),
+                        n,
+                    )
+                }
+            };
+            length += head.len() as u64 + n + 2;
+            body.push_back(Box::new(std::io::Cursor::new(head.into_bytes())));
+            body.push_back(reader);
+            body.push_back(Box::new(std::io::Cursor::new(b"\r\n".to_vec())));
+        }
+        let tail = format!("--{boundary}--\r\n");
+        length += tail.len() as u64;
+        body.push_back(Box::new(std::io::Cursor::new(tail.into_bytes())));
+        let mode = output::Progress::of(g.progress);
+        let bar = if g.json || mode != output::Progress::Bar || files < (8 << 20) {
+            indicatif::ProgressBar::hidden()
+        } else {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(length),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "upload {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        };
+        let reader = bar.wrap_read(Chained(body));
+        // An upload is as long as the file: no overall time limit, but
+        // the hub must answer within an hour of the last byte.
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_recv_response(Some(std::time::Duration::from_secs(3600)))
+            .timeout_connect(Some(std::time::Duration::from_secs(30)))
+            .max_redirects(0)
+            .build()
+            .into();
+        let url = format!("{}{path}", self.url);
+        let sent = agent
+            .post(&url)
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .header(
+                "Content-Type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            )
+            .header("Content-Length", &length.to_string())
+            // The hub answers a refusal (roles, size) before the body is
+            // sent, instead of cutting the connection under it.
+            .header("Expect", "100-continue")
+            .send(ureq::SendBody::from_owned_reader(reader));
+        bar.finish_and_clear();
+        let mut r = sent.map_err(|e| Failure::new(exit::ERROR, format!("{url}: {e}")))?;
+        let (status, v) = json_answer(&url, &mut r, 64 << 20)?;
+        self.follow()?;
+        if status == 422
+            && let Some(list) = v.get("expectations").and_then(Value::as_array)
+        {
+            for e in list.iter().filter(|e| e["passed"] == json!(false)) {
+                eprintln!(
+                    "  {} {}: observed {}",
+                    e["column"].as_str().unwrap_or("?"),
+                    e["expectation"].as_str().unwrap_or("?"),
+                    e["observed"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        refused(status, v).map(|(_, v)| v)
+    }
+}
+
+/// What `warden hub ingest` is told, besides the file.
+pub struct IngestArgs {
+    pub name: String,
+    pub pin: bool,
+    pub schema: Option<PathBuf>,
+    pub pii_policy: Option<PathBuf>,
+    pub request: warden::api::DatasetUpload,
+}
+
+/// `warden hub ingest FILE --name N …`.
+pub fn ingest(g: &Global, file: &Path, a: IngestArgs) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    warden_core::ObjectName::new(&a.name)
+        .map_err(|e| Failure::new(exit::USAGE, format!("--name: {e}")))?;
+    let mut req = a.request;
+    req.sha256 = file_digest(file)?;
+    req.pin = a.pin;
+    req.source = file.file_name().map(|n| n.to_string_lossy().into_owned());
+    let mut parts = Vec::new();
+    if let Some(p) = &a.schema {
+        req.schema_sha256 = Some(file_digest(p)?);
+    }
+    if let Some(p) = &a.pii_policy {
+        req.pii_policy_sha256 = Some(file_digest(p)?);
+    }
+    let doc = serde_json::to_vec(&req).map_err(|e| Failure::new(exit::ERROR, e.to_string()))?;
+    parts.push(Part::Request(doc));
+    if let Some(p) = &a.schema {
+        parts.push(Part::File("schema", p));
+    }
+    if let Some(p) = &a.pii_policy {
+        parts.push(Part::File("pii_policy", p));
+    }
+    parts.push(Part::File("data", file));
+    let out = s.upload(&format!("{TEAM}/datasets/{}/versions", a.name), &parts, g)?;
+    if let Some(list) = out.get("warnings").and_then(Value::as_array) {
+        for w in list.iter().filter_map(Value::as_str) {
+            eprintln!("warning: {w}");
+        }
+    }
+    print(g, &out, |v| {
+        let d = &v["dataset"];
+        println!(
+            "Recorded {}@{} on the hub ({} rows, {} columns)",
+            d["name"].as_str().unwrap_or("?"),
+            d["version"],
+            d["rows"],
+            v["report"]["output_columns"]
+                .as_array()
+                .map(Vec::len)
+                .unwrap_or(0)
+        );
+        println!(
+            "  source   {} ({} bytes)",
+            v["report"]["source_digest"].as_str().unwrap_or("?"),
+            v["report"]["source_bytes"]
+        );
+        println!("  dataset  {}", d["digest"].as_str().unwrap_or("?"));
+        if let Some(u) = v["report"]["pii"]["unmasked"].as_array()
+            && !u.is_empty()
+        {
+            let names: Vec<&str> = u.iter().filter_map(Value::as_str).collect();
+            println!("  UNMASKED PII kept: {}", names.join(", "));
+        }
+    })
+}
+
+/// What `warden hub import` is told, besides the file.
+pub struct ImportArgs {
+    pub name: String,
+    pub schema: PathBuf,
+    pub check: Option<PathBuf>,
+    pub check_tolerance: Option<f64>,
+    pub dataset: Option<String>,
+}
+
+/// `warden hub import FILE --name N --schema S …`.
+pub fn import(g: &Global, file: &Path, a: ImportArgs) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    warden_core::ObjectName::new(&a.name)
+        .map_err(|e| Failure::new(exit::USAGE, format!("--name: {e}")))?;
+    if let Some(d) = &a.dataset {
+        d.parse::<VersionRef>()
+            .map_err(|e| Failure::new(exit::USAGE, format!("--dataset: {e}")))?;
+    }
+    let req = warden::api::ModelUpload {
+        sha256: file_digest(file)?,
+        schema_sha256: file_digest(&a.schema)?,
+        check_sha256: a.check.as_deref().map(file_digest).transpose()?,
+        check_tolerance: a.check_tolerance,
+        dataset: a.dataset.clone(),
+    };
+    let doc = serde_json::to_vec(&req).map_err(|e| Failure::new(exit::ERROR, e.to_string()))?;
+    let mut parts = vec![Part::Request(doc), Part::File("schema", &a.schema)];
+    if let Some(c) = &a.check {
+        parts.push(Part::File("check", c));
+    }
+    parts.push(Part::File("model", file));
+    let out = s.upload(&format!("{TEAM}/models/{}/versions", a.name), &parts, g)?;
+    print(g, &out, |v| {
+        let m = &v["model"];
+        println!(
+            "Imported {}@{} on the hub ({}, {})",
+            m["name"].as_str().unwrap_or("?"),
+            m["version"],
+            v["engine"].as_str().unwrap_or("?"),
+            v["source_digest"].as_str().unwrap_or("?")
+        );
+        if let Some(c) = v.get("check").filter(|c| !c.is_null()) {
+            println!(
+                "  check    {} rows reproduced (largest difference {})",
+                c["rows"], c["max_abs_diff"]
+            );
+        }
+    })
+}

@@ -117,6 +117,67 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             hubclient::login(&g, &url, how, vkey.as_deref())
         }
         Command::Hub(crate::cli::HubCmd::Whoami) => hubclient::whoami(&g),
+        Command::Hub(crate::cli::HubCmd::Ingest {
+            file,
+            name,
+            pin,
+            schema,
+            target,
+            features,
+            sensitive,
+            id,
+            pii_policy,
+            no_screen,
+            max_label_noise,
+            drop_suspects,
+            csv,
+        }) => {
+            // Checked here, as `data ingest` would, before anything is sent.
+            data::csv_options(&csv)?;
+            let request = warden::api::DatasetUpload {
+                target,
+                features,
+                sensitive,
+                id,
+                no_screen,
+                max_label_noise,
+                drop_suspects,
+                delimiter: Some(csv.delimiter),
+                trim: csv.trim,
+                missing: (!csv.missing.is_empty()).then_some(csv.missing),
+                max_field_bytes: Some(csv.max_field_bytes as u64),
+                ..Default::default()
+            };
+            hubclient::ingest(
+                &g,
+                &file,
+                hubclient::IngestArgs {
+                    name,
+                    pin,
+                    schema,
+                    pii_policy,
+                    request,
+                },
+            )
+        }
+        Command::Hub(crate::cli::HubCmd::Import {
+            file,
+            name,
+            schema,
+            check,
+            check_tolerance,
+            dataset,
+        }) => hubclient::import(
+            &g,
+            &file,
+            hubclient::ImportArgs {
+                name,
+                schema,
+                check,
+                check_tolerance,
+                dataset,
+            },
+        ),
         Command::Hub(crate::cli::HubCmd::TokenCreate {
             name,
             roles,
@@ -403,6 +464,8 @@ fn acting_as(c: &Command) -> Option<&str> {
         Command::Login { .. }
         | Command::Hub(
             crate::cli::HubCmd::Whoami
+            | crate::cli::HubCmd::Ingest { .. }
+            | crate::cli::HubCmd::Import { .. }
             | crate::cli::HubCmd::Models { .. }
             | crate::cli::HubCmd::Promote { .. }
             | crate::cli::HubCmd::KeysEnrol { .. }

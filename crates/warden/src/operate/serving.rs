@@ -62,6 +62,20 @@ impl Workspace {
         self.authorize(Action::ServeRun, "hub")
     }
 
+    /// Checks the actor may ingest a version of dataset `name`
+    /// (`data.ingest`), as the ingest itself will: the hub asks before it
+    /// reads an upload's body.
+    pub fn authorize_data_ingest(&self, name: &ObjectName) -> Result<(), Error> {
+        self.authorize(Action::DataIngest, &format!("dataset:{name}"))
+    }
+
+    /// Checks the actor may import a version of model `name`
+    /// (`model.import`), as the import itself will: the hub asks before it
+    /// stages an upload.
+    pub fn authorize_model_import(&self, name: &ObjectName) -> Result<(), Error> {
+        self.authorize(Action::ModelImport, &format!("model:{name}"))
+    }
+
     /// Every model whose stage pointer for `env` is set, by name.
     pub fn serving_targets(&self, env: &str) -> Result<Vec<ServingTarget>, Error> {
         self.authorize(Action::ModelRead, &format!("env:{env}"))?;
