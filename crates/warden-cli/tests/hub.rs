@@ -18,6 +18,8 @@ use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use serde_json::{Value, json};
 
+mod pki;
+
 const CORP: &str = "https://idp.test/";
 const CI: &str = "https://ci.test/";
 const AUDIENCE: &str = "warden-hub";
@@ -2626,4 +2628,144 @@ fn uploads_are_ingested_and_imported_as_the_caller_and_a_bad_one_records_nothing
         .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// curl with the hub's CA and `args`: exit code, HTTP status, body.
+fn curl_hub(ca: &str, args: &[&str]) -> (i32, u16, String) {
+    let o = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "10",
+            "--cacert",
+            ca,
+            "-w",
+            "\n%{http_code}",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let (body, status) = out.rsplit_once('\n').unwrap_or(("", &out));
+    (
+        o.status.code().unwrap_or(-1),
+        status.trim().parse().unwrap_or(0),
+        body.to_string(),
+    )
+}
+
+#[test]
+fn service_accounts_prove_themselves_with_client_certificates() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    let dir = tempfile::tempdir().unwrap();
+    pki::make_pki(dir.path(), &["trainer", "stranger"]);
+    let p = |f: &str| dir.path().join(f).display().to_string();
+    let o = Command::new("openssl")
+        .args([
+            "x509",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+            "-in",
+            &p("trainer.pem"),
+        ])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&o.stdout).into_owned();
+    let fingerprint = printed.trim().rsplit('=').next().unwrap().to_string();
+    assert_eq!(fingerprint.len(), 95, "{printed}");
+    grant(ws, "mtls.trainer", "operator");
+    let corp = Issuer::new(CORP, 7, "corp-1");
+    let ci = Issuer::new(CI, 9, "ci-1");
+    let hub = Hub::start_top(
+        ws,
+        &corp,
+        &ci,
+        &format!(
+            "[[service_account]]\nname = \"trainer\"\ncertificate_sha256 = \"{fingerprint}\"\n\
+             [tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n",
+            p("server.pem"),
+            p("server.key"),
+            p("ca.pem")
+        ),
+    );
+    assert!(hub.base.starts_with("https://"), "{}", hub.base);
+    let ca = p("ca.pem");
+    let whoami = format!("{}/api/v1/whoami", hub.base);
+    let (trainer_cert, trainer_key) = (p("trainer.pem"), p("trainer.key"));
+    let as_trainer = ["--cert", &trainer_cert, "--key", &trainer_key];
+
+    // The enrolled certificate is the service account, with its grants.
+    let mut args = as_trainer.to_vec();
+    args.push(&whoami);
+    let (code, status, body) = curl_hub(&ca, &args);
+    assert_eq!((code, status), (0, 200), "{body}");
+    let me: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(me["principal"], "mtls.trainer");
+    assert_eq!(me["roles"], json!(["operator"]));
+    // It acts, and the log names it.
+    let quarantine = hub.url("/models/credit/versions/1/quarantine");
+    let mut args = as_trainer.to_vec();
+    args.extend([
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"reason": "a service account's check"}"#,
+        &quarantine,
+    ]);
+    let (_, status, body) = curl_hub(&ca, &args);
+    assert_eq!(status, 200, "{body}");
+    let events: Value = serde_json::from_str(&ok(
+        ws,
+        "ana",
+        &["audit", "log", "--action", "model.quarantine", "--json"],
+    ))
+    .unwrap();
+    let last = events.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["actor"], "mtls.trainer", "{last}");
+
+    // A certificate from the same CA that no service account names, and
+    // no certificate at all, prove no one.
+    let (stranger_cert, stranger_key) = (p("stranger.pem"), p("stranger.key"));
+    let (code, status, body) = curl_hub(
+        &ca,
+        &["--cert", &stranger_cert, "--key", &stranger_key, &whoami],
+    );
+    assert_eq!((code, status), (0, 401), "{body}");
+    let (code, status, body) = curl_hub(&ca, &[&whoami]);
+    assert_eq!((code, status), (0, 401), "{body}");
+    // A person still connects without a certificate, by token; and a token
+    // decides who calls even over the service account's connection.
+    let token = corp.token(json!({"sub": "lee", "email": "lee@example.com"}));
+    let auth = format!("Authorization: Bearer {token}");
+    let (_, status, body) = curl_hub(&ca, &["-H", &auth, &whoami]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["principal"],
+        "corp.lee@example.com"
+    );
+    let mut args = as_trainer.to_vec();
+    args.extend(["-H", &auth, &whoami]);
+    let (_, status, body) = curl_hub(&ca, &args);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["principal"],
+        "corp.lee@example.com"
+    );
+    // A certificate from another CA does not get through the handshake.
+    let other = tempfile::tempdir().unwrap();
+    pki::make_pki(other.path(), &["trainer"]);
+    let q = |f: &str| other.path().join(f).display().to_string();
+    let (code, _, _) = curl_hub(
+        &ca,
+        &[
+            "--cert",
+            &q("trainer.pem"),
+            "--key",
+            &q("trainer.key"),
+            &whoami,
+        ],
+    );
+    assert_ne!(code, 0);
 }

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod pki;
+
 fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("warden")
 }
@@ -748,81 +750,6 @@ fn models_swap_under_load_without_a_failed_request() {
     }
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let o = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// A CA, a server certificate for 127.0.0.1 and a client certificate.
-fn make_pki(dir: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend_from_slice(&ec);
-    ca.extend_from_slice(&[
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=test CA",
-    ]);
-    openssl(dir, &ca);
-    for (name, ext) in [
-        (
-            "server",
-            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth",
-        ),
-        ("client", "extendedKeyUsage=clientAuth"),
-    ] {
-        let mut req = vec!["req"];
-        req.extend_from_slice(&ec);
-        let key = format!("{name}.key");
-        let csr = format!("{name}.csr");
-        let subj = format!("/CN={name}");
-        req.extend_from_slice(&["-keyout", &key, "-out", &csr, "-subj", &subj]);
-        openssl(dir, &req);
-        let extfile = format!("{name}.ext");
-        std::fs::write(dir.join(&extfile), ext.replace("\\n", "\n")).unwrap();
-        let pem = format!("{name}.pem");
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &pem,
-                "-days",
-                "2",
-                "-extfile",
-                &extfile,
-            ],
-        );
-    }
-}
-
 /// curl's exit code and the HTTP status it printed.
 fn curl(args: &[&str]) -> (i32, String) {
     let o = Command::new("curl")
@@ -850,7 +777,7 @@ fn tls_with_and_without_client_certificates() {
     let ws = tmp.path();
     let key = apikey(ws, "web", "predictor", &[]);
     let pki = tempfile::tempdir().unwrap();
-    make_pki(pki.path());
+    pki::make_pki(pki.path(), &["client"]);
     let p = |f: &str| pki.path().join(f).display().to_string();
 
     let srv = Server::start(

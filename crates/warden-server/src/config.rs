@@ -503,6 +503,7 @@ impl ServeConfig {
                 cert: base.join(t.cert),
                 key: base.join(t.key),
                 client_ca: t.client_ca.map(|p| base.join(p)),
+                client_cert_optional: false,
             });
         }
         if let Some(j) = f.jwt {

@@ -350,7 +350,10 @@ pub async fn run(
             stream,
             place,
             tls.clone(),
-            Service(app.clone()),
+            Service {
+                guard: app.clone(),
+                peer: None,
+            },
             http.clone(),
             timeouts,
             shared.clone(),
@@ -391,7 +394,7 @@ async fn connection(
     stream: TcpStream,
     place: Place,
     tls: Option<TlsAcceptor>,
-    svc: Service,
+    mut svc: Service,
     http: http1::Builder,
     timeouts: Timeouts,
     shared: Arc<Shared>,
@@ -412,6 +415,18 @@ async fn connection(
             };
             match handshake {
                 Ok(Ok(tls)) => {
+                    // A client certificate rustls verified against the
+                    // client CA: each request carries its SHA-256, for the
+                    // hub's service accounts.
+                    svc.peer = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(|c| {
+                            use sha2::Digest as _;
+                            PeerCertificate(sha2::Sha256::digest(c.as_ref()).into())
+                        });
                     http_connection(tls, &moved, svc, &http, timeouts, &shared, &mut stop).await
                 }
                 Ok(Err(_)) => {}
@@ -472,9 +487,17 @@ async fn http_connection<I>(
     }
 }
 
-/// The guard as hyper calls it: the request's body as axum's.
+/// The guard as hyper calls it: the request's body as axum's, and the
+/// connection's verified client certificate, if any, as an extension.
 #[derive(Clone)]
-struct Service(Guarded);
+struct Service {
+    guard: Guarded,
+    peer: Option<PeerCertificate>,
+}
+
+/// The SHA-256 of the client certificate the TLS handshake verified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerCertificate(pub [u8; 32]);
 
 impl hyper::service::Service<hyper::Request<Incoming>> for Service {
     type Response = axum::response::Response;
@@ -484,8 +507,12 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Service {
     fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
         // The guard is always ready (its `poll_ready` is), so it is called
         // directly; a clone per request, as axum's own server makes.
-        let mut guard = self.0.clone();
-        tower_service::Service::call(&mut guard, req.map(axum::body::Body::new))
+        let mut guard = self.guard.clone();
+        let mut req = req.map(axum::body::Body::new);
+        if let Some(p) = self.peer {
+            req.extensions_mut().insert(p);
+        }
+        tower_service::Service::call(&mut guard, req)
     }
 }
 

@@ -425,58 +425,74 @@ fn admit(
         reason: "unauthenticated",
         response: crate::console::to_login(),
     };
-    let Some(presented) = presented_key(req.headers(), console) else {
-        if console {
-            return Err(to_login());
-        }
-        return Err(unauthenticated(
-            "an API key is required: send `Authorization: Bearer KEY` or `X-API-Key: KEY`",
-        ));
+    // A hub service account: no token, and the connection's verified
+    // client certificate is one `hub.toml` names.
+    let presented = presented_key(req.headers(), console);
+    let service_account = match (&s.cfg.hub, presented, console) {
+        (Some(hub), None, false) => req
+            .extensions()
+            .get::<crate::conn::PeerCertificate>()
+            .and_then(|p| hub.service_account(&p.0)),
+        _ => None,
     };
     // API keys carry their prefix; anything else is a JWT when JWTs are on.
     // A token's caller is built for the request; a key's is the snapshot's.
     let owned;
-    let (client, limit, verdict) = match (&s.hub, &s.jwt) {
-        (Some(hub), _) => {
+    let (client, limit, verdict) = if let Some(id) = service_account {
+        owned = Client::principal(&id);
+        let limit = s.cfg.default_rate_limit;
+        let verdict = s.limiters.check(&format!("hub:{}", owned.name), limit);
+        (&owned, limit, verdict)
+    } else {
+        let Some(presented) = presented else {
             if console {
-                let id = hub.identify(presented).map_err(|_| to_login())?;
-                owned = Client::principal(&id);
-            } else if presented.starts_with(warden::API_KEY_PREFIX) {
-                return Err(unauthenticated(
-                    "inference API keys do not open the hub; present an identity token",
-                ));
-            } else if presented.starts_with(warden::TOKEN_PREFIX) {
-                let verifier = snap
-                    .tokens
-                    .as_ref()
-                    .ok_or_else(|| unauthenticated("invalid access token"))?;
-                let rec = verifier.verify(presented, now).map_err(|e| {
-                    unauthenticated(match e {
-                        KeyRejection::Revoked => "this access token has been revoked",
-                        KeyRejection::Expired => "this access token has expired",
-                        _ => "invalid access token",
-                    })
-                })?;
-                s.note_token_use(&rec.id);
-                owned = Client::token(rec);
-            } else {
-                let id = hub.identify(presented).map_err(unauthenticated)?;
-                owned = Client::principal(&id);
+                return Err(to_login());
             }
-            let limit = s.cfg.default_rate_limit;
-            let verdict = s.limiters.check(&format!("hub:{}", owned.name), limit);
-            (&owned, limit, verdict)
-        }
-        (None, Some(jwt)) if !presented.starts_with(warden::API_KEY_PREFIX) => {
-            let id = jwt.load().verify(presented).map_err(unauthenticated)?;
-            let sub: String = id.subject.chars().take(128).collect();
-            owned = Client::new(format!("jwt:{sub}"), id.roles);
-            let limit = limit_for(&s.cfg, &owned.roles, None);
-            let verdict = s.limiters.check(&format!("jwt:{}", id.subject), limit);
-            (&owned, limit, verdict)
-        }
-        _ => {
-            let rec = snap.keys.verify(presented, now).map_err(|e| {
+            return Err(unauthenticated(
+                "an API key is required: send `Authorization: Bearer KEY` or `X-API-Key: KEY`",
+            ));
+        };
+        match (&s.hub, &s.jwt) {
+            (Some(hub), _) => {
+                if console {
+                    let id = hub.identify(presented).map_err(|_| to_login())?;
+                    owned = Client::principal(&id);
+                } else if presented.starts_with(warden::API_KEY_PREFIX) {
+                    return Err(unauthenticated(
+                        "inference API keys do not open the hub; present an identity token",
+                    ));
+                } else if presented.starts_with(warden::TOKEN_PREFIX) {
+                    let verifier = snap
+                        .tokens
+                        .as_ref()
+                        .ok_or_else(|| unauthenticated("invalid access token"))?;
+                    let rec = verifier.verify(presented, now).map_err(|e| {
+                        unauthenticated(match e {
+                            KeyRejection::Revoked => "this access token has been revoked",
+                            KeyRejection::Expired => "this access token has expired",
+                            _ => "invalid access token",
+                        })
+                    })?;
+                    s.note_token_use(&rec.id);
+                    owned = Client::token(rec);
+                } else {
+                    let id = hub.identify(presented).map_err(unauthenticated)?;
+                    owned = Client::principal(&id);
+                }
+                let limit = s.cfg.default_rate_limit;
+                let verdict = s.limiters.check(&format!("hub:{}", owned.name), limit);
+                (&owned, limit, verdict)
+            }
+            (None, Some(jwt)) if !presented.starts_with(warden::API_KEY_PREFIX) => {
+                let id = jwt.load().verify(presented).map_err(unauthenticated)?;
+                let sub: String = id.subject.chars().take(128).collect();
+                owned = Client::new(format!("jwt:{sub}"), id.roles);
+                let limit = limit_for(&s.cfg, &owned.roles, None);
+                let verdict = s.limiters.check(&format!("jwt:{}", id.subject), limit);
+                (&owned, limit, verdict)
+            }
+            _ => {
+                let rec = snap.keys.verify(presented, now).map_err(|e| {
                 if e == KeyRejection::Blocked {
                     return reject(
                         "blocked",
@@ -490,13 +506,14 @@ fn admit(
                     _ => "invalid API key",
                 })
             })?;
-            // The verifier and the callers come from one read of the
-            // store, so a verified key has a caller; if not, fail closed.
-            let c = snap
-                .callers
-                .get(rec.id.as_str())
-                .ok_or_else(|| unauthenticated("invalid API key"))?;
-            (&c.client, c.limit, c.limiter.check())
+                // The verifier and the callers come from one read of the
+                // store, so a verified key has a caller; if not, fail closed.
+                let c = snap
+                    .callers
+                    .get(rec.id.as_str())
+                    .ok_or_else(|| unauthenticated("invalid API key"))?;
+                (&c.client, c.limit, c.limiter.check())
+            }
         }
     };
     if client.principal {

@@ -64,6 +64,44 @@ pub struct HubSettings {
     /// (`upload_timeout_seconds`, 30 minutes by default); other requests
     /// keep `request_timeout_seconds`.
     pub upload_timeout: std::time::Duration,
+    /// Service accounts that prove themselves with a TLS client
+    /// certificate instead of a token (`[[service_account]]`; needs
+    /// `[tls] client_ca`).
+    pub service_accounts: Vec<ServiceAccount>,
+}
+
+/// A pipeline or service that connects with a client certificate: the
+/// certificate must chain to `[tls] client_ca` and be exactly this one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceAccount {
+    /// Names the principal, `mtls.NAME`.
+    pub name: String,
+    /// SHA-256 of the certificate's DER bytes (what `openssl x509
+    /// -noout -fingerprint -sha256` prints).
+    pub certificate_sha256: [u8; 32],
+}
+
+impl HubSettings {
+    /// The principal a verified client certificate (its SHA-256) proves,
+    /// if it is a service account's.
+    pub fn service_account(&self, certificate_sha256: &[u8; 32]) -> Option<HubIdentity> {
+        let a = self
+            .service_accounts
+            .iter()
+            .find(|a| &a.certificate_sha256 == certificate_sha256)?;
+        Some(HubIdentity {
+            principal: ActorName::new(&format!("mtls.{}", a.name)).ok()?,
+            groups: Vec::new(),
+            issuer: "mtls".into(),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceAccountFile {
+    name: String,
+    certificate_sha256: String,
 }
 
 /// The default of `max_upload_bytes`.
@@ -486,6 +524,7 @@ pub fn config_from_toml(text: &str, source: &Path) -> Result<ServeConfig, Server
             }
         },
     };
+    let accounts = table.remove("service_account");
     let default_limit = !table.contains_key("default_rate_limit");
     let default_idle = !table.contains_key("idle_timeout_seconds");
     let rest = toml::to_string(&table)
@@ -520,10 +559,12 @@ pub fn config_from_toml(text: &str, source: &Path) -> Result<ServeConfig, Server
     let mut out = Vec::new();
     for f in files {
         let what = format!("issuer {:?}", f.name);
-        if !issuer_name_ok(&f.name) || f.name == "group" {
+        // `group.` names groups and `mtls.` service accounts: an issuer
+        // with either name could spell one of them.
+        if !issuer_name_ok(&f.name) || f.name == "group" || f.name == "mtls" {
             return Err(bad(
                 &what,
-                "name: 1 to 32 lowercase letters, digits and -, starting with a letter, not \"group\"",
+                "name: 1 to 32 lowercase letters, digits and -, starting with a letter, not \"group\" or \"mtls\"",
             ));
         }
         if out.iter().any(|i: &IssuerSettings| i.name == f.name) {
@@ -628,10 +669,66 @@ pub fn config_from_toml(text: &str, source: &Path) -> Result<ServeConfig, Server
         });
     }
     // Checks every issuer's algorithms and key set now, not on a request.
+    let files: Vec<ServiceAccountFile> = match accounts {
+        None => Vec::new(),
+        Some(v) => v.try_into().map_err(|e| {
+            bad(
+                &format!("{}: service_account", source.display()),
+                e.to_string(),
+            )
+        })?,
+    };
+    let mut service_accounts: Vec<ServiceAccount> = Vec::new();
+    for f in files {
+        let what = format!("service_account {:?}", f.name);
+        if !issuer_name_ok(&f.name) {
+            return Err(bad(
+                &what,
+                "name: 1 to 32 lowercase letters, digits and -, starting with a letter",
+            ));
+        }
+        // `sha256:HEX`, HEX, or openssl's `AB:CD:…`.
+        let hex_digits: String = f
+            .certificate_sha256
+            .trim()
+            .trim_start_matches("sha256:")
+            .chars()
+            .filter(|c| *c != ':')
+            .collect();
+        let mut fp = [0u8; 32];
+        hex::decode_to_slice(hex_digits.to_ascii_lowercase(), &mut fp).map_err(|_| {
+            bad(
+                &what,
+                "certificate_sha256: the certificate's SHA-256, 64 hex digits (openssl x509 -noout -fingerprint -sha256)",
+            )
+        })?;
+        if service_accounts.iter().any(|a| a.name == f.name) {
+            return Err(bad(&what, "two service accounts have this name"));
+        }
+        if service_accounts.iter().any(|a| a.certificate_sha256 == fp) {
+            return Err(bad(&what, "another service account has this certificate"));
+        }
+        service_accounts.push(ServiceAccount {
+            name: f.name,
+            certificate_sha256: fp,
+        });
+    }
+    // People present tokens: on the hub a client certificate is optional,
+    // and one presented must chain to the CA.
+    if let Some(t) = cfg.tls.as_mut() {
+        t.client_cert_optional = true;
+    }
+    if !service_accounts.is_empty() && cfg.tls.as_ref().is_none_or(|t| t.client_ca.is_none()) {
+        return Err(bad(
+            &format!("{}: service_account", source.display()),
+            "service accounts connect with client certificates: set [tls] cert, key and client_ca",
+        ));
+    }
     let settings = HubSettings {
         issuers: out,
         max_upload_bytes,
         upload_timeout,
+        service_accounts,
     };
     Issuers::load(&settings)?;
     cfg.hub = Some(settings);
@@ -1722,6 +1819,14 @@ upload_timeout_seconds = 60.5
                 "hub serves no models",
             ),
             (&issuer.replace("\"corp\"", "\"group\""), "not \"group\""),
+            (&issuer.replace("\"corp\"", "\"mtls\""), "\"mtls\""),
+            (
+                &format!(
+                    "{issuer}[[service_account]]\nname = \"trainer\"\ncertificate_sha256 = \"{}\"\n",
+                    "ab".repeat(32)
+                ),
+                "set [tls] cert, key and client_ca",
+            ),
             (
                 &format!("{issuer}{}", issuer.replace("corp", "corp2")),
                 "configured twice",

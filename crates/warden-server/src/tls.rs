@@ -1,5 +1,6 @@
-//! TLS for `warden serve` (rustls with the ring provider), optionally
-//! requiring client certificates signed by a given CA.
+//! TLS for `warden serve` and the hub (rustls with the ring provider),
+//! optionally with client certificates signed by a given CA: required by
+//! `warden serve`, optional on the hub (a service account's way in).
 //!
 //! Each handshake runs on its connection's own task, under the connection
 //! caps and `tls_handshake_timeout` (see [`crate::conn`]), so a client that
@@ -27,6 +28,10 @@ pub struct TlsSettings {
     /// to; every client must then present one. `None`: no client
     /// certificate is asked for.
     pub client_ca: Option<PathBuf>,
+    /// With `client_ca`: a client may also connect without a certificate
+    /// (the hub, where people present tokens and service accounts
+    /// certificates); one it presents must still chain to the CA.
+    pub client_cert_optional: bool,
 }
 
 fn bad(path: &Path, why: impl std::fmt::Display) -> ServerError {
@@ -59,12 +64,14 @@ pub fn server_config(s: &TlsSettings) -> Result<Arc<rustls::ServerConfig>, Serve
             for c in certs(ca)? {
                 roots.add(c).map_err(|e| bad(ca, e))?;
             }
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            let mut verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                 Arc::new(roots),
                 provider,
-            )
-            .build()
-            .map_err(|e| bad(ca, e))?;
+            );
+            if s.client_cert_optional {
+                verifier = verifier.allow_unauthenticated();
+            }
+            let verifier = verifier.build().map_err(|e| bad(ca, e))?;
             builder.with_client_cert_verifier(verifier)
         }
     };

@@ -46,6 +46,7 @@ pub fn run(g: &Global, f: Flags) -> Result<ExitCode, Failure> {
             cert,
             key,
             client_ca: f.tls_client_ca,
+            client_cert_optional: false,
         });
     }
     if let Some(e) = f.env {
@@ -104,10 +105,13 @@ pub fn hub(g: &Global, f: HubFlags) -> Result<ExitCode, Failure> {
     })?;
     let mut cfg = warden_server::hub::config_from_toml(&text, &f.config).map_err(server_failure)?;
     if let (Some(cert), Some(key)) = (f.tls_cert, f.tls_key) {
+        // The file's client CA (service accounts' certificates) stays.
+        let client_ca = cfg.tls.as_ref().and_then(|t| t.client_ca.clone());
         cfg.tls = Some(TlsSettings {
             cert,
             key,
-            client_ca: None,
+            client_ca,
+            client_cert_optional: true,
         });
     }
     if let Some(a) = f.addr {
