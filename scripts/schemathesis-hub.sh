@@ -5,7 +5,9 @@
 # 127.0.0.1, as an admin proven by a token of a test-only issuer made here
 # (crates/warden-cli/examples/test_issuer.rs). Every response must be a
 # non-5xx answer that conforms to the document; unauthenticated calls must
-# be refused.
+# be refused. Before the generated requests, scripts/check-hub-answers.py
+# sends a valid one to every route and checks each success answer against
+# its schema (Schemathesis's generated requests rarely succeed).
 #   scripts/schemathesis-hub.sh [DEMO_WORKSPACE]   (default: a fresh `warden demo --keep`)
 # warden is $WARDEN or $CARGO_TARGET_DIR/debug/warden; the issuer is built
 # here. Schemathesis is installed into
@@ -60,6 +62,9 @@ for _ in $(seq 1 200); do
 done
 if [ -z "$BASE" ]; then echo "warden hub serve did not start:"; cat "$TMP/hub.err"; exit 1; fi
 curl -sf "$BASE/openapi.json" > "$TMP/openapi.json"
+
+# Every route's success answer, from valid requests, against its schema.
+"$VENV/bin/python" "$REPO/scripts/check-hub-answers.py" "$BASE" "$TOKEN" "$TMP/openapi.json"
 
 # As in scripts/schemathesis.sh: the coverage phase crashes inside
 # Schemathesis 4.32.5 on this Python, and a request can match the schema

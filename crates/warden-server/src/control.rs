@@ -378,7 +378,10 @@ pub async fn quarantine(
         let (record, removed_from) = ws.quarantine(&version(&name, &v)?, &req.reason)?;
         Ok((
             StatusCode::OK,
-            json!({"quarantine": record, "removed_from": removed_from}),
+            warden::api::Quarantined {
+                quarantine: record,
+                removed_from,
+            },
         ))
     })
     .await

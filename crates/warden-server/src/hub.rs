@@ -1102,7 +1102,11 @@ async fn roles_revoke(
         ws.roles_revoke(&who, &role)?;
         Ok((
             StatusCode::OK,
-            json!({"principal": who, "role": role, "revoked": true}),
+            warden::api::RoleRevoked {
+                principal: who.to_string(),
+                role: role.to_string(),
+                revoked: true,
+            },
         ))
     })
     .await
@@ -1310,7 +1314,7 @@ pub fn openapi_document() -> Value {
             "A consistency proof between two tree sizes (any verified caller)",
             vec![int("old", true), int("new", true)],
             None,
-            ok("200", "object", "The proof"),
+            typed("200", schema_of::<warden::ProofFile>(), "The proof"),
         ),
     );
     put(
@@ -1401,7 +1405,7 @@ pub fn openapi_document() -> Value {
             "Move an environment back to its last good version",
             vec![name.clone()],
             Some(body(schema_of::<control::EnvBody>())),
-            ok("200", "object", "Rolled back"),
+            typed("200", schema_of::<warden::RolledBack>(), "Rolled back"),
         ),
     );
     put(
@@ -1411,7 +1415,7 @@ pub fn openapi_document() -> Value {
             "One model version",
             vec![name.clone(), version.clone()],
             None,
-            ok("200", "object", "The version"),
+            typed("200", schema_of::<warden::ModelInfo>(), "The version"),
         ),
     );
     put(
@@ -1421,7 +1425,7 @@ pub fn openapi_document() -> Value {
             "Promote a version to an environment if its gate allows (409 with the reasons if not)",
             vec![name.clone(), version.clone()],
             Some(body(schema_of::<control::EnvBody>())),
-            ok("200", "object", "Promoted"),
+            typed("200", schema_of::<warden::PromoteOutcome>(), "Promoted"),
         ),
     );
     put(
@@ -1431,7 +1435,11 @@ pub fn openapi_document() -> Value {
             "Quarantine a version",
             vec![name.clone(), version.clone()],
             Some(body(schema_of::<control::ReasonBody>())),
-            ok("200", "object", "Quarantined"),
+            typed(
+                "200",
+                schema_of::<warden::api::Quarantined>(),
+                "Quarantined",
+            ),
         ),
     );
     put(
@@ -1441,7 +1449,7 @@ pub fn openapi_document() -> Value {
             "Record an approval the caller signed on their own machine",
             vec![name.clone(), version.clone()],
             Some(body(schema_of::<ApproveBody>())),
-            ok("201", "object", "Recorded"),
+            typed("201", schema_of::<warden::Approved>(), "Recorded"),
         ),
     );
     put(
@@ -1451,7 +1459,7 @@ pub fn openapi_document() -> Value {
             "Bind another tool's report (SARIF 2.1.0, pip-audit JSON) to a version; the gate reads its findings",
             vec![name.clone(), version.clone()],
             Some(body(schema_of::<EvidenceBody>())),
-            ok("201", "object", "Recorded"),
+            typed("201", schema_of::<warden::EvidenceInfo>(), "Recorded"),
         ),
     );
     put(
@@ -1461,7 +1469,7 @@ pub fn openapi_document() -> Value {
             "Evidence recorded for a version",
             vec![name.clone(), version.clone()],
             None,
-            ok("200", "array", "Evidence"),
+            typed("200", schema_of::<Vec<warden::EvidenceInfo>>(), "Evidence"),
         ),
     );
     put(
@@ -1471,7 +1479,11 @@ pub fn openapi_document() -> Value {
             "Recorded pipeline runs",
             vec![],
             None,
-            ok("200", "array", "Runs"),
+            typed(
+                "200",
+                schema_of::<Vec<warden::pipeline::RunReport>>(),
+                "Runs",
+            ),
         ),
     );
     put(
@@ -1482,7 +1494,7 @@ pub fn openapi_document() -> Value {
             vec![json!({"name": "id", "in": "path", "required": true,
                         "schema": {"type": "string", "pattern": "^[0-9]+$"}})],
             None,
-            ok("200", "object", "The run"),
+            typed("200", schema_of::<warden::pipeline::RunReport>(), "The run"),
         ),
     );
     put(
@@ -1492,7 +1504,7 @@ pub fn openapi_document() -> Value {
             "The trust store's keys",
             vec![],
             None,
-            ok("200", "array", "Keys"),
+            typed("200", schema_of::<Vec<warden::KeySummary>>(), "Keys"),
         ),
     );
     put(
@@ -1502,7 +1514,7 @@ pub fn openapi_document() -> Value {
             "Enrol the public half of the caller's approval key",
             vec![],
             Some(body(schema_of::<EnrolBody>())),
-            ok("201", "object", "Enrolled"),
+            typed("201", schema_of::<warden::KeyInfo>(), "Enrolled"),
         ),
     );
     put(
@@ -1512,7 +1524,7 @@ pub fn openapi_document() -> Value {
             "Acknowledge another principal's approval key (admins)",
             vec![name.clone()],
             None,
-            ok("200", "object", "Acknowledged"),
+            typed("200", schema_of::<warden::KeySummary>(), "Acknowledged"),
         ),
     );
     put(
@@ -1532,7 +1544,7 @@ pub fn openapi_document() -> Value {
             "Grant a role to a principal or group",
             vec![],
             Some(body(schema_of::<GrantBody>())),
-            ok("200", "object", "Granted"),
+            typed("200", schema_of::<warden::RoleGrant>(), "Granted"),
         ),
     );
     put(
@@ -1542,7 +1554,7 @@ pub fn openapi_document() -> Value {
             "Revoke a role",
             vec![],
             Some(body(schema_of::<GrantBody>())),
-            ok("200", "object", "Revoked"),
+            typed("200", schema_of::<warden::api::RoleRevoked>(), "Revoked"),
         ),
     );
     put(
@@ -1576,7 +1588,7 @@ pub fn openapi_document() -> Value {
             "Revoke one of the caller's tokens",
             vec![name.clone()],
             None,
-            ok("200", "object", "Revoked"),
+            typed("200", schema_of::<warden::AccessTokenRecord>(), "Revoked"),
         ),
     );
     put(
@@ -1603,7 +1615,7 @@ pub fn openapi_document() -> Value {
                 json!({"name": "index", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9]+$"}}),
             ],
             None,
-            ok("200", "object", "The proof"),
+            typed("200", schema_of::<warden::ProofFile>(), "The proof"),
         ),
     );
     json!({

@@ -7,7 +7,7 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use warden_store::{AccessTokenRecord, StagePointer};
+use warden_store::{AccessTokenRecord, QuarantineRecord, StagePointer};
 
 use crate::ModelInfo;
 
@@ -150,4 +150,25 @@ pub struct ModelUpload {
     /// `NAME@V`: its reference profile and training ranges.
     #[serde(default)]
     pub dataset: Option<String>,
+}
+
+/// `POST …/models/{name}/versions/{version}/quarantine`: the quarantine
+/// recorded and the environments whose pointer to the version was removed.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Quarantined {
+    /// The quarantine's record.
+    pub quarantine: QuarantineRecord,
+    /// The environments that pointed at the version.
+    pub removed_from: Vec<String>,
+}
+
+/// `POST …/roles/revoke`: the grant that was revoked.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct RoleRevoked {
+    /// The principal or group.
+    pub principal: String,
+    /// The role it no longer holds.
+    pub role: String,
+    /// Always `true`: a revocation that did not happen is an error instead.
+    pub revoked: bool,
 }

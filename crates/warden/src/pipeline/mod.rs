@@ -84,7 +84,7 @@ pub enum StageStatus {
 }
 
 /// One stage of a run, as recorded.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct StageRecord {
     /// The stage's name in the pipeline file.
     pub name: String,
@@ -109,7 +109,7 @@ pub struct StageRecord {
 }
 
 /// A whole run, as recorded.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct RunDocument {
     /// The pipeline's name.
     pub pipeline: String,
@@ -130,7 +130,7 @@ pub struct RunDocument {
 }
 
 /// A recorded run.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct RunReport {
     /// The run's id (`warden pipeline show ID`).
     pub id: u64,

@@ -25,7 +25,7 @@ pub const APPROVAL_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 pub const APPROVAL_PREDICATE: &str = "https://warden.local/approval/v1";
 
 /// The result of `approve`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Approved {
     /// The approval as recorded.
     pub approval: ApprovalRecord,
@@ -37,7 +37,7 @@ pub struct Approved {
 }
 
 /// The result of `rollback`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RolledBack {
     /// The model's name.
     pub model: String,

@@ -173,7 +173,7 @@ impl ReportSource<'_> {
 }
 
 /// A recorded report.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EvidenceInfo {
     /// The record (flattened into the JSON).
     #[serde(flatten)]

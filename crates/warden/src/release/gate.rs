@@ -44,7 +44,7 @@ pub struct GateOutcome {
 }
 
 /// The result of `promote`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PromoteOutcome {
     /// The gate's verdict (flattened into the JSON).
     #[serde(flatten)]

@@ -88,7 +88,7 @@ pub struct VerifyOptions {
 }
 
 /// A proof of inclusion of one event in a signed checkpoint.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InclusionProof {
     /// The log's origin line, as its checkpoints name it.
@@ -110,7 +110,7 @@ pub struct InclusionProof {
 }
 
 /// A proof that the log at `old_size` is a prefix of the log at `new_size`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyProof {
     /// The log's origin line, as its checkpoints name it.
@@ -132,7 +132,7 @@ pub struct ConsistencyProof {
 }
 
 /// A proof as written by `audit proof --json` and read by `check-proof`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ProofFile {
     /// `"type": "inclusion"`: one event is in the log.

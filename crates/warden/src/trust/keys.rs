@@ -15,7 +15,7 @@ use crate::{Error, Workspace};
 const MAX_PUBLIC_KEY_BYTES: u64 = 64 * 1024;
 
 /// A key as listed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct KeySummary {
     /// The key's name in the workspace.
     pub name: String,
@@ -89,7 +89,7 @@ impl KeyPurpose {
 }
 
 /// A key with its public half, as returned by generate and trust.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct KeyInfo {
     /// The key as listed (flattened into the JSON).
     #[serde(flatten)]
