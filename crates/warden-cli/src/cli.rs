@@ -489,6 +489,37 @@ pub enum HubCmd {
         #[arg(long)]
         env: String,
     },
+    /// Ask the hub to move an environment back to the model's last good version
+    #[command(
+        after_help = "Example:\n  warden hub rollback credit --env production\n\nThe last version that passed the environment's gate and is not quarantined; operators,\nadmins and the monitor. Exit 3 if your roles may not."
+    )]
+    Rollback {
+        /// The model's name
+        model: String,
+        /// The environment whose pointer moves back
+        #[arg(long)]
+        env: String,
+    },
+    /// Quarantine MODEL@N on the hub: out of every environment, no promotion until released
+    #[command(
+        after_help = "Example:\n  warden hub quarantine credit@3 --reason \"label leak found in review\""
+    )]
+    Quarantine {
+        /// MODEL@N
+        model: String,
+        /// Why (recorded in the audit log)
+        #[arg(long)]
+        reason: String,
+    },
+    /// The hub's trust store: public keys, their owners and whether they count
+    #[command(after_help = "Example:\n  warden hub keys --json")]
+    Keys,
+    /// The reports (SARIF, pip-audit) bound to MODEL@N on the hub
+    #[command(after_help = "Example:\n  warden hub evidence titanic@2 --json")]
+    Evidence {
+        /// MODEL@N
+        model: String,
+    },
     /// Make an approval key on this machine and enrol its public half on the hub
     #[command(
         after_help = "Example:\n  warden hub keys-enrol lee-approvals\n\nThe private half is written to the user's Warden directory (hub-keys/NAME.pem, 0600, encrypted\nwith WARDEN_KEY_PASSPHRASE when set) and never sent. It counts once an admin other than you\nacknowledges it (warden hub keys-acknowledge NAME)."

@@ -1039,6 +1039,47 @@ fn the_cli_is_a_hub_client_that_signs_locally_and_catches_a_forked_history() {
         listed["versions"].as_array().unwrap().len() >= 2,
         "{listed}"
     );
+    // The trust store, a version's evidence, a quarantine and a rollback,
+    // each from a person's machine, each as the proven principal.
+    let keys: Value = serde_json::from_str(&client_ok(&alice, &["hub", "keys", "--json"])).unwrap();
+    let alice_key = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "alice-key")
+        .unwrap_or_else(|| panic!("{keys}"));
+    assert_eq!(
+        alice_key["acknowledged_by"], "corp.bob@example.com",
+        "{alice_key}"
+    );
+    assert!(alice_key.get("private_key_path").is_none(), "{alice_key}");
+    let evidence: Value =
+        serde_json::from_str(&client_ok(&alice, &["hub", "evidence", &model, "--json"])).unwrap();
+    assert!(evidence.is_array(), "{evidence}");
+    let (code, _, err) = client(&alice, &["hub", "quarantine", &model, "--reason", "review"]);
+    assert_eq!(code, 3, "an approver quarantined: {err}");
+    let q: Value = serde_json::from_str(&client_ok(
+        &bob,
+        &[
+            "hub",
+            "quarantine",
+            &model,
+            "--reason",
+            "review found a leak",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(q["quarantine"]["reason"], "review found a leak", "{q}");
+    assert_eq!(q["quarantine"]["created_by"], "corp.bob@example.com", "{q}");
+    let (code, _, err) = client(&alice, &["hub", "rollback", "credit", "--env", "staging"]);
+    assert_eq!(code, 3, "an approver rolled back: {err}");
+    // Whatever staging holds, the answer is the hub's, with its exit code.
+    let (code, out, err) = client(&bob, &["hub", "rollback", "credit", "--env", "staging"]);
+    assert!(
+        code == 0 && out.contains("Rolled staging back") || code != 0 && err.contains("hub: "),
+        "{code} {out} {err}"
+    );
 
     // The same log origin, served by a hub whose history forked: Alice's
     // machine remembers a checkpoint the fork does not extend.

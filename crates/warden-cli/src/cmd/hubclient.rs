@@ -1257,3 +1257,98 @@ pub fn import(g: &Global, file: &Path, a: ImportArgs) -> Result<ExitCode, Failur
         }
     })
 }
+
+/// `warden hub rollback MODEL --env E`.
+pub fn rollback(g: &Global, model: &str, env: &str) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    warden_core::ObjectName::new(model)
+        .map_err(|e| Failure::new(exit::USAGE, format!("MODEL: {e}")))?;
+    let (_, out) = s.call(
+        "POST",
+        &format!("{TEAM}/models/{model}/rollback"),
+        Some(&json!({"env": env})),
+    )?;
+    print(g, &out, |v| {
+        let from = v["from"]
+            .as_u64()
+            .map_or_else(|| "nothing".to_string(), |f| format!("{model}@{f}"));
+        println!("Rolled {env} back from {from} to {model}@{}", v["to"]);
+    })
+}
+
+/// `warden hub quarantine MODEL@N --reason R`.
+pub fn quarantine(g: &Global, r: &VersionRef, reason: &str) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    let v = r
+        .version
+        .ok_or_else(|| Failure::new(exit::USAGE, "name the version: MODEL@N"))?;
+    let (_, out) = s.call(
+        "POST",
+        &format!("{TEAM}/models/{}/versions/{v}/quarantine", r.name),
+        Some(&json!({"reason": reason})),
+    )?;
+    let q: warden::api::Quarantined = typed(&out, "the quarantine")?;
+    print(g, &out, |_| {
+        println!("Quarantined {}@{v}: {}", r.name, q.quarantine.reason);
+        if !q.removed_from.is_empty() {
+            println!("  removed from {}", q.removed_from.join(", "));
+        }
+    })
+}
+
+/// `warden hub keys`: the hub's trust store (public keys only).
+pub fn keys(g: &Global) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    let (_, out) = s.call("GET", &format!("{TEAM}/keys"), None)?;
+    let list = out
+        .as_array()
+        .ok_or_else(|| Failure::new(exit::ERROR, "hub: the key list is not a list"))?
+        .clone();
+    print(g, &out, |_| {
+        for k in &list {
+            let text = |f: &str| k[f].as_str().unwrap_or("-").to_string();
+            let state = if k["revoked"] == json!(true) {
+                "revoked"
+            } else if k["purpose"] == json!("approval") && k["acknowledged_by"].is_null() {
+                "awaiting acknowledgement"
+            } else {
+                "active"
+            };
+            println!(
+                "{}  {}  {}  owner {}  {state}",
+                text("name"),
+                text("algorithm"),
+                text("key_id"),
+                text("owner")
+            );
+        }
+    })
+}
+
+/// `warden hub evidence MODEL@N`: the reports bound to a version.
+pub fn evidence(g: &Global, r: &VersionRef) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    let v = r
+        .version
+        .ok_or_else(|| Failure::new(exit::USAGE, "name the version: MODEL@N"))?;
+    let (_, out) = s.call(
+        "GET",
+        &format!("{TEAM}/models/{}/versions/{v}/evidence", r.name),
+        None,
+    )?;
+    let list: Vec<warden::EvidenceInfo> = typed(&out, "the evidence list")?;
+    print(g, &out, |_| {
+        if list.is_empty() {
+            println!("No evidence recorded for {}@{v}", r.name);
+        }
+        for e in &list {
+            println!(
+                "{}  {}  {} finding(s), highest score {}",
+                e.record.id,
+                e.record.tool,
+                e.summary.findings,
+                json!(e.summary.max_score)
+            );
+        }
+    })
+}

@@ -117,6 +117,16 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             hubclient::login(&g, &url, how, vkey.as_deref())
         }
         Command::Hub(crate::cli::HubCmd::Whoami) => hubclient::whoami(&g),
+        Command::Hub(crate::cli::HubCmd::Rollback { model, env }) => {
+            hubclient::rollback(&g, &model, &env)
+        }
+        Command::Hub(crate::cli::HubCmd::Quarantine { model, reason }) => {
+            hubclient::quarantine(&g, &parse(&model, str::parse::<VersionRef>)?, &reason)
+        }
+        Command::Hub(crate::cli::HubCmd::Keys) => hubclient::keys(&g),
+        Command::Hub(crate::cli::HubCmd::Evidence { model }) => {
+            hubclient::evidence(&g, &parse(&model, str::parse::<VersionRef>)?)
+        }
         Command::Hub(crate::cli::HubCmd::Ingest {
             file,
             name,
@@ -465,6 +475,10 @@ fn acting_as(c: &Command) -> Option<&str> {
         | Command::Hub(
             crate::cli::HubCmd::Whoami
             | crate::cli::HubCmd::Ingest { .. }
+            | crate::cli::HubCmd::Rollback { .. }
+            | crate::cli::HubCmd::Quarantine { .. }
+            | crate::cli::HubCmd::Keys
+            | crate::cli::HubCmd::Evidence { .. }
             | crate::cli::HubCmd::Import { .. }
             | crate::cli::HubCmd::Models { .. }
             | crate::cli::HubCmd::Promote { .. }
