@@ -2473,7 +2473,12 @@ fn uploads_are_ingested_and_imported_as_the_caller_and_a_bad_one_records_nothing
     }
     let corp = Issuer::new(CORP, 7, "corp-1");
     let ci = Issuer::new(CI, 9, "ci-1");
-    let hub = Hub::start_top(ws, &corp, &ci, "max_upload_bytes = 400000\n");
+    let hub = Hub::start_top(
+        ws,
+        &corp,
+        &ci,
+        "max_upload_bytes = 400000\nmax_concurrent_uploads = 1\n",
+    );
     let homes = tempfile::tempdir().unwrap();
     let (dana, mia, aud) = (
         person(homes.path(), &corp, "dana"),
@@ -2663,6 +2668,28 @@ fn uploads_are_ingested_and_imported_as_the_caller_and_a_bad_one_records_nothing
         shown["signed_by"].as_str().is_some_and(|k| !k.is_empty()),
         "{shown}"
     );
+
+    // One upload at a time here: while a client holds one open, the next
+    // is turned away with 503 and Retry-After, and gets in once it ends.
+    let held = {
+        use std::io::Write;
+        let addr = hub.base.trim_start_matches("http://");
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.write_all(head.as_bytes()).unwrap();
+        c.write_all(&whole[..whole.len() / 2]).unwrap();
+        c
+    };
+    // Its roles are checked and its place taken within milliseconds.
+    std::thread::sleep(Duration::from_millis(500));
+    eventually("the held upload to take the hub's one place", || {
+        let (code, _, err) = client(&dana, &args);
+        code == 1 && err.contains("as many uploads as it accepts")
+    });
+    drop(held);
+    eventually("the next upload once the held one is gone", || {
+        client(&dana, &args).0 == 0
+    });
+    assert_eq!(dataset_versions(ws, "uploaded"), vec![1, 2]);
 
     // Every upload's staging directory is gone.
     let left: Vec<_> = std::fs::read_dir(ws.join(".warden/tmp"))

@@ -64,6 +64,9 @@ pub struct HubSettings {
     /// (`upload_timeout_seconds`, 30 minutes by default); other requests
     /// keep `request_timeout_seconds`.
     pub upload_timeout: std::time::Duration,
+    /// Uploads in progress at once, at most (`max_concurrent_uploads`, 4 by
+    /// default); beyond, 503 with `Retry-After`.
+    pub max_concurrent_uploads: usize,
     /// Service accounts that prove themselves with a TLS client
     /// certificate instead of a token (`[[service_account]]`; needs
     /// `[tls] client_ca`).
@@ -106,6 +109,8 @@ struct ServiceAccountFile {
 
 /// The default of `max_upload_bytes`.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 4 << 30;
+/// The default of `max_concurrent_uploads`.
+pub const DEFAULT_MAX_CONCURRENT_UPLOADS: usize = 4;
 /// The default of `upload_timeout_seconds`.
 pub const DEFAULT_UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1800);
 
@@ -510,6 +515,16 @@ pub fn config_from_toml(text: &str, source: &Path) -> Result<ServeConfig, Server
             ));
         }
     };
+    let max_concurrent_uploads = match table.remove("max_concurrent_uploads") {
+        None => DEFAULT_MAX_CONCURRENT_UPLOADS,
+        Some(toml::Value::Integer(n)) if (1..=1024).contains(&n) => n as usize,
+        Some(v) => {
+            return Err(bad(
+                &format!("{}: max_concurrent_uploads", source.display()),
+                format!("{v} is not a whole number from 1 to 1024"),
+            ));
+        }
+    };
     let upload_timeout = match table.remove("upload_timeout_seconds") {
         None => DEFAULT_UPLOAD_TIMEOUT,
         Some(v) => match v.as_float().or(v.as_integer().map(|n| n as f64)) {
@@ -728,6 +743,7 @@ pub fn config_from_toml(text: &str, source: &Path) -> Result<ServeConfig, Server
         issuers: out,
         max_upload_bytes,
         upload_timeout,
+        max_concurrent_uploads,
         service_accounts,
     };
     Issuers::load(&settings)?;
@@ -1785,9 +1801,7 @@ mod tests {
         assert_eq!(cfg.idle_timeout, std::time::Duration::from_secs(300));
         let up = config_from_toml(
             &format!(
-                "max_upload_bytes = 5000
-upload_timeout_seconds = 60.5
-{issuer}"
+                "max_upload_bytes = 5000\nupload_timeout_seconds = 60.5\nmax_concurrent_uploads = 2\n{issuer}"
             ),
             &src,
         )
@@ -1796,12 +1810,12 @@ upload_timeout_seconds = 60.5
         .unwrap();
         assert_eq!(up.max_upload_bytes, 5000);
         assert_eq!(up.upload_timeout, std::time::Duration::from_secs_f64(60.5));
+        assert_eq!(up.max_concurrent_uploads, 2);
+        assert_eq!(hub.max_concurrent_uploads, DEFAULT_MAX_CONCURRENT_UPLOADS);
         for (text, says) in [
+            ("addr = \"127.0.0.1:1\"\n", "at least one [[issuer]]"),
             (
-                &format!(
-                    "max_upload_bytes = -1
-{issuer}"
-                ),
+                &format!("max_upload_bytes = -1\n{issuer}"),
                 "max_upload_bytes",
             ),
             (
@@ -1809,18 +1823,16 @@ upload_timeout_seconds = 60.5
                 "max_upload_bytes",
             ),
             (
-                &format!(
-                    "upload_timeout_seconds = 0
-{issuer}"
-                ),
+                &format!("upload_timeout_seconds = 0\n{issuer}"),
                 "upload_timeout_seconds",
             ),
             (
-                &format!(
-                    "upload_timeout_seconds = nan
-{issuer}"
-                ),
+                &format!("upload_timeout_seconds = nan\n{issuer}"),
                 "upload_timeout_seconds",
+            ),
+            (
+                &format!("max_concurrent_uploads = 0\n{issuer}"),
+                "max_concurrent_uploads",
             ),
             (
                 &format!("env = \"production\"\n{issuer}"),

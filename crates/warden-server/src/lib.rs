@@ -113,6 +113,10 @@ pub struct Shared {
     /// The monitor's queue, once its thread runs; unset when monitoring is
     /// off (always on the hub).
     pub monitor: std::sync::OnceLock<monitor::MonitorHandle>,
+    /// Uploads in progress on the hub, held to its
+    /// `max_concurrent_uploads`: each may hold a CSV's ingest in memory or
+    /// a model's files on disk.
+    pub uploads: tokio::sync::Semaphore,
 }
 
 impl Shared {
@@ -357,6 +361,9 @@ pub fn load(
         limiters,
         metrics,
         log,
+        uploads: tokio::sync::Semaphore::new(
+            cfg.hub.as_ref().map_or(0, |h| h.max_concurrent_uploads),
+        ),
         cfg,
         monitor: std::sync::OnceLock::new(),
     });

@@ -15,7 +15,8 @@
 //!
 //! The whole body is limited by the hub's `max_upload_bytes` and the
 //! request by `upload_timeout_seconds` (see `guard::limits_of`); the small
-//! parts have their own caps. A digest that does not match, a part out of
+//! parts have their own caps; at most `max_concurrent_uploads` run at once
+//! (503 beyond, with `Retry-After`). A digest that does not match, a part out of
 //! order, a body cut short or over the limit: the engine sees a failed
 //! read or is never called, and nothing is recorded.
 
@@ -70,6 +71,9 @@ pub(crate) async fn dataset(
     if let Err(r) = allowed(&s, &caller, move |ws| ws.authorize_data_ingest(&subject)).await {
         return r;
     }
+    let Ok(_upload) = s.uploads.try_acquire() else {
+        return busy();
+    };
     let mut mp = match mp {
         Ok(m) => m,
         Err(e) => return not_multipart(&e),
@@ -204,6 +208,9 @@ pub(crate) async fn model(
     if let Err(r) = allowed(&s, &caller, move |ws| ws.authorize_model_import(&subject)).await {
         return r;
     }
+    let Ok(_upload) = s.uploads.try_acquire() else {
+        return busy();
+    };
     let mut mp = match mp {
         Ok(m) => m,
         Err(e) => return not_multipart(&e),
@@ -584,6 +591,19 @@ fn upload_error(s: &Shared, e: warden::Error, staged: &Path) -> Response {
         }
         e => engine_error(s, e),
     }
+}
+
+/// 503: the hub is at `max_concurrent_uploads`.
+fn busy() -> Response {
+    let mut r = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the hub is taking as many uploads as it accepts at once; retry shortly",
+    );
+    r.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("5"),
+    );
+    r
 }
 
 fn not_multipart(e: &MultipartRejection) -> Response {
