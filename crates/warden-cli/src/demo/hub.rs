@@ -64,6 +64,49 @@ impl Client {
     }
 
     /// A call that must answer `want`.
+    /// A `multipart/form-data` POST of `(name, file name, bytes)` parts.
+    fn upload(
+        &self,
+        path: &str,
+        token: &str,
+        parts: &[(&str, Option<&str>, &[u8])],
+    ) -> Result<(u16, Value), Failure> {
+        let boundary = "warden-demo-upload-5c1e";
+        let mut body = Vec::new();
+        for (name, file, bytes) in parts {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"")
+                    .as_bytes(),
+            );
+            if let Some(f) = file {
+                body.extend_from_slice(format!("; filename=\"{f}\"").as_bytes());
+            }
+            body.extend_from_slice(b"\r\n\r\n");
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let url = format!("{}{path}", self.base);
+        let mut r = self
+            .agent
+            .post(&url)
+            .header("authorization", &format!("Bearer {token}"))
+            .header(
+                "content-type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send(&body[..])
+            .map_err(fail)?;
+        let status = r.status().as_u16();
+        let v = r
+            .body_mut()
+            .read_to_string()
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null);
+        Ok((status, v))
+    }
+
     fn expect(
         &self,
         want: u16,
@@ -209,6 +252,51 @@ pub fn run(
             "ci          a fork's pipeline holds no role: reading the registry is refused (403)"
                 .into(),
         );
+
+        // Uploads: a CSV sent from a person's machine becomes a dataset
+        // version on the hub, ingested as that person and checked against
+        // the digest her machine computed; a pipeline whose roles do not
+        // include ingesting is refused before the body is read.
+        let mut csv = Vec::new();
+        warden::table::generate_credit(
+            &warden::table::CreditOptions {
+                rows: 2000,
+                seed: 11,
+                ..Default::default()
+            },
+            &mut csv,
+        )
+        .map_err(fail)?;
+        let request = json!({
+            "sha256": warden_core::Digest::of(&csv).hex(),
+            "source": "credit-q3.csv",
+            "target": "approved",
+            "id": "customer_id",
+            "sensitive": ["sex", "age_band"],
+        })
+        .to_string();
+        let parts = [
+            ("request", None, request.as_bytes()),
+            ("data", Some("credit-q3.csv"), &csv[..]),
+        ];
+        let upload_path = format!("{team}/datasets/credit-q3/versions");
+        let (status, _) = c.upload(&upload_path, &main, &parts)?;
+        if status != 403 {
+            return Err(fail(format!(
+                "an operator pipeline ingested a dataset ({status})"
+            )));
+        }
+        let (status, v) = c.upload(&upload_path, &ana_t, &parts)?;
+        if status != 201 {
+            return Err(fail(format!(
+                "the dataset upload was refused ({status}): {v}"
+            )));
+        }
+        lines.push(format!(
+            "upload      credit-q3@{} ingested on the hub as corp.ana@example.com from {} bytes her machine hashed; the CI pipeline (operator) may not ingest (403)",
+            v["dataset"]["version"],
+            csv.len()
+        ));
 
         // Impersonation: a token naming lee, signed by a key the hub does not trust.
         let mallory = TestIssuer::new(ISSUER)?;
