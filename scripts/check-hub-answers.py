@@ -12,6 +12,7 @@ Usage: check-hub-answers.py BASE TOKEN OPENAPI_JSON
 
 import hashlib
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -131,6 +132,21 @@ body, ctype = multipart([
     ("data", "answers.csv", csv),
 ])
 check("POST", f"{TEAM}/datasets/answers/versions", body, ctype, want=[201])
+# A model file: the repository's penguin classifier (ONNX) with its schema.
+fixtures = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates",
+                        "warden-ml", "tests", "data", "onnx")
+onnx = open(os.path.join(fixtures, "linear.onnx"), "rb").read()
+schema = (b'classes = ["Adelie", "Chinstrap", "Gentoo"]\n'
+          + b"".join(b'[[features]]\nname = "%s"\nmin = 0\nmax = 10000\n' % f
+                     for f in [b"bill_length_mm", b"bill_depth_mm", b"flipper_length_mm",
+                               b"body_mass_g"]))
+body, ctype = multipart([
+    ("request", None, json.dumps({"sha256": hashlib.sha256(onnx).hexdigest(),
+                                  "schema_sha256": hashlib.sha256(schema).hexdigest()}).encode()),
+    ("schema", "penguins.toml", schema),
+    ("model", "linear.onnx", onnx),
+])
+check("POST", f"{TEAM}/models/penguins-answers/versions", body, ctype, want=[201])
 check("POST", f"{TEAM}/models/credit/versions/1/quarantine",
       {"reason": "check-hub-answers"}, want=[200])
 

@@ -1270,7 +1270,6 @@ pub fn openapi_document() -> Value {
         }
         Value::Object(r)
     };
-    let ok = |code: &str, shape: &str, what: &str| typed(code, json!({"type": shape}), what);
     let body = |schema: Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
     let name =
         json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}});
@@ -1365,9 +1364,18 @@ pub fn openapi_document() -> Value {
                 &["schema", "pii_policy"],
                 "data",
             )),
-            ok(
+            typed(
                 "201",
-                "object",
+                json!({
+                    "type": "object",
+                    "required": ["dataset", "report", "warnings"],
+                    "properties": {
+                        "dataset": schema_of::<warden::DatasetInfo>(),
+                        "report": {"type": "object",
+                                   "description": "The ingest report, as `warden data ingest --json` prints it"},
+                        "warnings": {"type": "array", "items": {"type": "string"}},
+                    },
+                }),
                 "Ingested: the version, its report and warnings",
             ),
         ),
@@ -1383,9 +1391,20 @@ pub fn openapi_document() -> Value {
                 &["schema", "check"],
                 "model",
             )),
-            ok(
+            typed(
                 "201",
-                "object",
+                json!({
+                    "type": "object",
+                    "required": ["model", "engine", "source_digest"],
+                    "properties": {
+                        "model": schema_of::<warden::ModelInfo>(),
+                        "engine": {"type": "string", "enum": ["tract", "tract-batched", "compiled-trees", "boosted-trees"]},
+                        "onnx": {"type": ["object", "null"],
+                                 "description": "What the ONNX file declares (ONNX imports)"},
+                        "source_digest": {"type": "string"},
+                        "check": {"anyOf": [schema_of::<warden::ImportCheck>(), {"type": "null"}]},
+                    },
+                }),
                 "Imported: the version, its engine and check",
             ),
         ),

@@ -100,7 +100,7 @@ impl<'a> IngestRequest<'a> {
 }
 
 /// A recorded dataset version, with its manifest parsed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct DatasetInfo {
     /// The registry row (flattened into the JSON).
     #[serde(flatten)]

@@ -288,8 +288,9 @@ pub struct ImportFeature {
 pub struct ImportOutcome {
     /// The version recorded.
     pub model: ModelInfo,
-    /// What runs the model: `tract`, `compiled-trees` (an ONNX tree
-    /// ensemble) or `boosted-trees` (XGBoost, LightGBM).
+    /// What runs the model: `tract` (one row a run), `tract-batched`
+    /// (256 rows a run), `compiled-trees` (an ONNX tree ensemble) or
+    /// `boosted-trees` (XGBoost, LightGBM).
     pub engine: &'static str,
     /// What the ONNX file declares (ONNX imports).
     pub onnx: Option<warden_ml::onnx::OnnxInfo>,
