@@ -2572,6 +2572,43 @@ fn uploads_are_ingested_and_imported_as_the_caller_and_a_bad_one_records_nothing
     assert!(r.body.to_string().contains("comes last"), "{:?}", r.body);
     let r = send(multipart("XyZ", &[("data", Some("up.csv"), &csv)]));
     assert_eq!(r.status, 400, "{:?}", r.body);
+    // A CSV that does not parse: 400 with the reader's words; one that
+    // fails the uploaded schema's expectations: 422 listing them.
+    let ragged = b"approved,x\n1,2\n3,4,5\n";
+    let r = send(multipart(
+        "XyZ",
+        &[
+            ("request", None, request(&sha256_hex(ragged)).as_bytes()),
+            ("data", Some("ragged.csv"), ragged),
+        ],
+    ));
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert!(
+        r.body.contains("has 3 fields but the header has 2"),
+        "{}",
+        r.body
+    );
+    let over = b"approved,x\n1,2\n0,300\n";
+    let schema = b"[columns.x]\ntype = \"integer\"\nmax = 100\n";
+    let req = json!({"sha256": sha256_hex(over), "schema_sha256": sha256_hex(schema),
+                     "target": "approved", "no_screen": true})
+    .to_string();
+    let r = send(multipart(
+        "XyZ",
+        &[
+            ("request", None, req.as_bytes()),
+            ("schema", Some("x.schema.toml"), schema),
+            ("data", Some("over.csv"), over),
+        ],
+    ));
+    assert_eq!(r.status, 422, "{:?}", r.body);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert!(
+        v["expectations"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|e| e["column"] == "x" && e["passed"] == false)),
+        "{v}"
+    );
     let whole = multipart(
         "XyZ",
         &[
