@@ -59,28 +59,16 @@ pub(crate) async fn dataset(
     UrlPath(name): UrlPath<String>,
     mp: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    let Some(caller) = client(c) else {
-        return error(StatusCode::UNAUTHORIZED, "a token is required");
-    };
-    let name = match ObjectName::new(&name) {
-        Ok(n) => n,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-    };
-    // Refused before a byte of the body is read.
-    let subject = name.clone();
-    if let Err(r) = allowed(&s, &caller, move |ws| ws.authorize_data_ingest(&subject)).await {
-        return r;
-    }
-    let Ok(_upload) = s.uploads.try_acquire() else {
-        return busy();
-    };
-    let mut mp = match mp {
-        Ok(m) => m,
-        Err(e) => return not_multipart(&e),
-    };
-    let scratch = match warden::upload_scratch(&s.root) {
-        Ok(d) => d,
-        Err(e) => return engine_error(&s, e),
+    let start = begin(&s, c, &name, mp, warden::Workspace::authorize_data_ingest).await;
+    let Upload {
+        caller,
+        name,
+        _place,
+        mut mp,
+        scratch,
+    } = match start {
+        Ok(u) => u,
+        Err(r) => return r,
     };
     // `request`, then the TOML parts it announces, then `data`.
     let req: DatasetUpload = match request_part(&mut mp).await {
@@ -196,28 +184,16 @@ pub(crate) async fn model(
     UrlPath(name): UrlPath<String>,
     mp: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    let Some(caller) = client(c) else {
-        return error(StatusCode::UNAUTHORIZED, "a token is required");
-    };
-    let name = match ObjectName::new(&name) {
-        Ok(n) => n,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-    };
-    // Refused before a byte of the body is read or staged.
-    let subject = name.clone();
-    if let Err(r) = allowed(&s, &caller, move |ws| ws.authorize_model_import(&subject)).await {
-        return r;
-    }
-    let Ok(_upload) = s.uploads.try_acquire() else {
-        return busy();
-    };
-    let mut mp = match mp {
-        Ok(m) => m,
-        Err(e) => return not_multipart(&e),
-    };
-    let scratch = match warden::upload_scratch(&s.root) {
-        Ok(d) => d,
-        Err(e) => return engine_error(&s, e),
+    let start = begin(&s, c, &name, mp, warden::Workspace::authorize_model_import).await;
+    let Upload {
+        caller,
+        name,
+        _place,
+        mut mp,
+        scratch,
+    } = match start {
+        Ok(u) => u,
+        Err(r) => return r,
     };
     let req: ModelUpload = match request_part(&mut mp).await {
         Ok(r) => r,
@@ -371,18 +347,46 @@ async fn feed(mut field: Field<'_>, tx: &mpsc::Sender<Chunk>) -> Result<Fed, Res
     }
 }
 
-/// Asks the engine, as the caller, whether the upload may go ahead; a
-/// refusal (audited by the engine) is the answer.
-async fn allowed(
-    s: &Arc<Shared>,
-    caller: &Client,
-    check: impl FnOnce(&warden::Workspace) -> Result<(), warden::Error> + Send + 'static,
-) -> Result<(), Response> {
-    match run_as(s, caller.clone(), check).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(engine_error(s, e)),
-        Err(r) => Err(r),
+/// An upload let in: its caller, the name it adds a version to, its place
+/// among the hub's `max_concurrent_uploads`, its body and its scratch
+/// directory.
+struct Upload<'s> {
+    caller: Client,
+    name: ObjectName,
+    _place: tokio::sync::SemaphorePermit<'s>,
+    mp: Multipart,
+    scratch: tempfile::TempDir,
+}
+
+/// What both uploads do first, in this order: a caller, a valid name, the
+/// engine's yes to `check` as the caller (a refusal is audited there), a
+/// place among the uploads, a multipart body, a scratch directory. Nothing
+/// of the body is read before the refusal that applies.
+async fn begin<'s>(
+    s: &'s Arc<Shared>,
+    c: Option<axum::Extension<Client>>,
+    name: &str,
+    mp: Result<Multipart, MultipartRejection>,
+    check: fn(&warden::Workspace, &ObjectName) -> Result<(), warden::Error>,
+) -> Result<Upload<'s>, Response> {
+    let caller = client(c).ok_or_else(|| error(StatusCode::UNAUTHORIZED, "a token is required"))?;
+    let name = ObjectName::new(name).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let subject = name.clone();
+    match run_as(s, caller.clone(), move |ws| check(ws, &subject)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(engine_error(s, e)),
+        Err(r) => return Err(r),
     }
+    let place = s.uploads.try_acquire().map_err(|_| busy())?;
+    let mp = mp.map_err(|e| not_multipart(&e))?;
+    let scratch = warden::upload_scratch(&s.root).map_err(|e| engine_error(s, e))?;
+    Ok(Upload {
+        caller,
+        name,
+        _place: place,
+        mp,
+        scratch,
+    })
 }
 
 /// The first part, `request`, read as `T`.
