@@ -93,6 +93,7 @@ pub fn run(g: &Global, cmd: AuditCmd) -> Result<ExitCode, Failure> {
                 pins,
                 no_remember,
                 witnesses: witness,
+                for_decision: false,
             })?;
             if g.json {
                 output::json(&report)?;

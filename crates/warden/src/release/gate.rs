@@ -290,10 +290,16 @@ impl Workspace {
     /// gate data names.
     fn log_facts(&self) -> Result<LogFacts, Error> {
         let vkeys: Vec<String> = gate_config(self)?.witnesses.unwrap_or_default();
-        // The whole log, re-verified for the decision: an insider who
-        // rewrote event rows (and their leaf hashes) is caught here, not
-        // only by a later `audit verify`.
-        let report = self.audit_verify_with(&crate::VerifyOptions::default())?;
+        // The log, re-verified for the decision: an insider who rewrote
+        // event rows (and their leaf hashes) is caught here, not only by a
+        // later `audit verify`. The leaf hashes under the newest signed
+        // checkpoint are folded as stored (32 bytes an event) rather than
+        // each event re-read and re-hashed: their fold must give the
+        // signed root, so the cost is one narrow pass, not a full audit.
+        let report = self.audit_verify_with(&crate::VerifyOptions {
+            for_decision: true,
+            ..Default::default()
+        })?;
         Ok(LogFacts {
             size: report.events,
             verified: report.ok,

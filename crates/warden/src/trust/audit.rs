@@ -85,6 +85,18 @@ pub struct VerifyOptions {
     /// Witness verifier keys (cosignature/v1): each must have cosigned a
     /// checkpoint the log is consistent with.
     pub witnesses: Vec<String>,
+    /// Verify what a decision relies on, in one narrow pass: the newest
+    /// signed checkpoints' signatures (stored, published, remembered,
+    /// pinned), the stored leaf hashes folded up to the newest of them
+    /// (which must give its signed root), every event after it re-read
+    /// whole, older stored checkpoints' roots compared with the log's, and
+    /// the registry rows against the state the state-changing events imply
+    /// (each of those rows checked against its own leaf hash as it is
+    /// replayed). What it leaves to a full `audit verify`: a damaged
+    /// signature on an older checkpoint whose root is right, and a row of
+    /// an event that changes no state (a denial, a read), under a signed
+    /// checkpoint, whose text or columns no longer match its leaf hash.
+    pub for_decision: bool,
 }
 
 /// A proof of inclusion of one event in a signed checkpoint.
@@ -256,6 +268,37 @@ fn check_row(row: &StoredEvent, index: u64, problems: &mut Problems) -> Hash {
     leaf
 }
 
+/// The tree grown leaf by leaf, with the checkpointed roots it must
+/// reach, smallest size first.
+struct Fold {
+    frontier: Frontier,
+    targets: std::iter::Peekable<std::vec::IntoIter<(u64, Hash, String)>>,
+}
+
+impl Fold {
+    fn push(&mut self, leaf: Hash, problems: &mut Problems) {
+        self.frontier.push(leaf);
+        self.reach(problems);
+    }
+
+    /// Compares the root with every checkpoint of the current size.
+    fn reach(&mut self, problems: &mut Problems) {
+        let size = self.frontier.size();
+        while let Some((_, root, label)) = self.targets.next_if(|t| t.0 == size) {
+            if root != self.frontier.root() {
+                let message = if size == 0 {
+                    format!("{label}: root of the empty log is wrong")
+                } else {
+                    format!(
+                        "{label}: the log's root at size {size} differs from the signed root (an event before index {size} was changed)"
+                    )
+                };
+                problems.add((size > 0).then(|| size - 1), message);
+            }
+        }
+    }
+}
+
 impl Workspace {
     /// Events matching `filter`.
     pub fn audit_log(&self, filter: &EventFilter) -> Result<Vec<EventOut>, Error> {
@@ -351,8 +394,22 @@ impl Workspace {
                 checkpoints_checked += 1;
                 Some(cp)
             };
-        for stored in tx.checkpoints()? {
+        let stored_checkpoints = tx.checkpoints()?;
+        let newest_stored = stored_checkpoints.last().map(|c| c.size);
+        // For a decision, only the newest stored checkpoint's signature is
+        // checked: its root commits to every prefix of the log, so an older
+        // checkpoint whose root is its prefix's root adds nothing, and one
+        // whose root is not is reported all the same (by its stored root).
+        let mut unsigned_roots: Vec<(u64, Hash, String)> = Vec::new();
+        for stored in stored_checkpoints {
             let label = format!("checkpoint at size {}", stored.size);
+            if opts.for_decision && Some(stored.size) != newest_stored {
+                match parse_hash(&stored.root_hash, "its stored root") {
+                    Ok(root) => unsigned_roots.push((stored.size, root, label)),
+                    Err(e) => problems.add(None, format!("{label}: {e}")),
+                }
+                continue;
+            }
             if let Some(cp) = check_note(&stored.note, label.clone(), &mut problems) {
                 if cp.size != stored.size || hex::encode(cp.root) != stored.root_hash {
                     problems.add(
@@ -480,22 +537,51 @@ impl Workspace {
             Err(e) => problems.add(None, format!("{}: {e}", published_path.display())),
         }
 
-        // One pass over the events: recompute leaves, grow the tree, and
-        // compare its root at every checkpointed size.
-        let mut frontier = Frontier::new();
-        let mut pending = expected.iter().peekable();
-        if let Some((0, (root, label))) = pending.peek() {
-            if *root != frontier.root() {
-                problems.add(None, format!("{label}: root of the empty log is wrong"));
-            }
-            pending.next();
-        }
+        // One pass over the log: recompute leaves, grow the tree, and
+        // compare its root at every checkpointed size. For a decision, the
+        // stored leaf hashes up to the newest signed checkpoint are taken as
+        // they are (their fold must give that signed root, so none can have
+        // been changed) and only the events after it are re-read whole.
+        let mut targets: Vec<(u64, Hash, String)> = expected
+            .iter()
+            .map(|(size, (root, label))| (*size, *root, label.clone()))
+            .chain(unsigned_roots)
+            .collect();
+        targets.sort_by_key(|t| t.0);
+        let mut fold = Fold {
+            frontier: Frontier::new(),
+            targets: targets.into_iter().peekable(),
+        };
+        fold.reach(&mut problems);
         let mut broken = false;
-        tx.scan_events(&mut |row| {
-            let index = frontier.size();
+        let fold_to = if opts.for_decision {
+            expected.keys().next_back().copied().unwrap_or(0)
+        } else {
+            0
+        };
+        if fold_to > 0 {
+            match tx.leaf_hashes(fold_to) {
+                Ok(leaves) => {
+                    for leaf in leaves {
+                        fold.push(leaf, &mut problems);
+                    }
+                }
+                Err(warden_store::StoreError::LogState(m)) => {
+                    problems.add(Some(fold.frontier.size()), m);
+                    broken = true;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let folded_whole = !broken;
+        let mut step = |row: StoredEvent| {
+            let index = fold.frontier.size();
             if row.seq != index as i64 {
                 let msg = if row.seq > index as i64 {
-                    format!("event {index} is missing (next stored event is {})", row.seq)
+                    format!(
+                        "event {index} is missing (next stored event is {})",
+                        row.seq
+                    )
                 } else {
                     format!("event {index}: stored out of order (seq {})", row.seq)
                 };
@@ -504,26 +590,29 @@ impl Workspace {
                 return ControlFlow::Break(());
             }
             let leaf = check_row(&row, index, &mut problems);
-            frontier.push(leaf);
-            while let Some((size, (root, label))) = pending.peek() {
-                if **size != frontier.size() {
+            fold.push(leaf, &mut problems);
+            ControlFlow::Continue(())
+        };
+        if fold_to == 0 {
+            tx.scan_events(&mut step)?;
+        } else if folded_whole {
+            let tail = tx.events(&EventFilter {
+                since: Some(fold_to),
+                ..Default::default()
+            })?;
+            for row in tail {
+                if step(row).is_break() {
                     break;
                 }
-                if *root != frontier.root() {
-                    problems.add(
-                        Some(index),
-                        format!(
-                            "{label}: the log's root at size {size} differs from the signed root (an event before index {size} was changed)"
-                        ),
-                    );
-                }
-                pending.next();
             }
-            ControlFlow::Continue(())
-        })?;
+        }
+        let Fold {
+            frontier,
+            targets: pending,
+        } = fold;
         let scanned = frontier.size();
         if !broken {
-            for (size, (_, label)) in pending {
+            for (size, _, label) in pending {
                 problems.add(
                     Some(scanned),
                     format!("{label}: signed at size {size}, but the log holds only {scanned} events (events were deleted)"),
@@ -921,5 +1010,111 @@ mod tests {
                 prop_assert_eq!(r.first_bad_index, Some(i), "{:?}", r.problems);
             }
         }
+
+        /// A decision's narrow check against the full audit, on the same
+        /// damage: it must catch everything the full audit catches except
+        /// the two classes it documents (a row of an event that changes no
+        /// state whose text or columns were edited with its leaf hash left
+        /// right, and a damaged signature on an older checkpoint whose root
+        /// is right).
+        #[test]
+        fn a_decision_catches_what_the_audit_catches_but_the_documented_classes(
+            batches in prop::collection::vec(1u8..8, 2..5),
+            target in 0u8..9,
+            pick in any::<prop::sample::Index>(),
+            pos in any::<prop::sample::Index>(),
+        ) {
+            let (_d, ws) = workspace_with(&batches);
+            let c = sql(&ws);
+            let n: i64 = c.query_row("SELECT COUNT(*) FROM audit_events", [], |r| r.get(0)).unwrap();
+            // Rows of appended test events (no state), past the init's grants.
+            let first_test: i64 = c.query_row("SELECT MIN(seq) FROM audit_events WHERE action = 'test.append'", [], |r| r.get(0)).unwrap();
+            let seq = first_test + pick.index((n - first_test) as usize) as i64;
+            let get = |col: &str, seq: i64| -> String {
+                c.query_row(&format!("SELECT {col} FROM audit_events WHERE seq = ?1"), [seq], |r| r.get(0)).unwrap()
+            };
+            let set = |col: &str, v: &str, seq: i64| {
+                c.execute(&format!("UPDATE audit_events SET {col} = ?1 WHERE seq = ?2"), rusqlite::params![v, seq]).unwrap();
+            };
+            let leaf_of = |text: &str| hex::encode(warden_store::merkle::leaf_hash(text.as_bytes()));
+            let tolerated = match target {
+                // The insider's rewrite: new text, its true leaf hash.
+                0 => { let e = get("event", seq).replace("test.append", "test.rewrit"); set("leaf_hash", &leaf_of(&e), seq); set("event", &e, seq); false }
+                // A leaf hash changed alone.
+                1 => { let h = get("leaf_hash", seq); set("leaf_hash", &leaf_of(&h), seq); false }
+                // A row deleted.
+                2 => { c.execute("DELETE FROM audit_events WHERE seq = ?1", [seq]).unwrap(); false }
+                // A state-changing row (the init's first grant) edited, even
+                // with its leaf hash left right.
+                3 => {
+                    let g: i64 = c.query_row("SELECT MIN(seq) FROM audit_events WHERE action = 'roles.grant'", [], |r| r.get(0)).unwrap();
+                    set("actor", "mallory", g); false
+                }
+                // An older stored checkpoint's root.
+                4 => {
+                    c.execute("UPDATE audit_checkpoints SET root_hash = ?1 WHERE size = (SELECT MIN(size) FROM audit_checkpoints)", [hex::encode([7u8; 32])]).unwrap();
+                    false
+                }
+                // The newest stored checkpoint's signed note.
+                5 => {
+                    let note: String = c.query_row("SELECT note FROM audit_checkpoints ORDER BY size DESC LIMIT 1", [], |r| r.get(0)).unwrap();
+                    let note = note.replacen('\u{2014}', "-", 1);
+                    c.execute("UPDATE audit_checkpoints SET note = ?1 WHERE size = (SELECT MAX(size) FROM audit_checkpoints)", [note]).unwrap();
+                    false
+                }
+                // Tolerated: a no-state row's columns or payload, its leaf
+                // hash left right.
+                6 => { set("actor", "mallory", seq); true }
+                7 => { set("payload", "{}", seq); true }
+                // Tolerated: an older checkpoint's signature damaged, its
+                // root right.
+                _ => {
+                    let note: String = c.query_row("SELECT note FROM audit_checkpoints ORDER BY size LIMIT 1", [], |r| r.get(0)).unwrap();
+                    let mut b = note.into_bytes();
+                    let i = b.len() - 2 - pos.index(8);
+                    b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+                    let note = String::from_utf8(b).unwrap();
+                    c.execute("UPDATE audit_checkpoints SET note = ?1 WHERE size = (SELECT MIN(size) FROM audit_checkpoints)", [note]).unwrap();
+                    true
+                }
+            };
+            let full = ws.audit_verify(None).unwrap();
+            prop_assert!(!full.ok, "mutation {} not detected by the audit", target);
+            let decision = ws.audit_verify_with(&super::VerifyOptions { for_decision: true, ..Default::default() }).unwrap();
+            if tolerated {
+                prop_assert!(decision.ok, "mutation {}: {:?}", target, decision.problems);
+            } else {
+                prop_assert!(!decision.ok, "mutation {} not detected by a decision", target);
+            }
+        }
+    }
+
+    #[test]
+    fn a_sound_log_passes_a_decision_with_its_unsigned_tail_read_whole() {
+        let (_d, ws) = workspace_with(&[3, 4]);
+        let opts = super::VerifyOptions {
+            for_decision: true,
+            ..Default::default()
+        };
+        let r = ws.audit_verify_with(&opts).unwrap();
+        assert!(r.ok, "{:?}", r.problems);
+        assert_eq!(r.events, 10);
+        assert_eq!(r.root_hash, ws.audit_verify(None).unwrap().root_hash);
+        // Events past the newest checkpoint, unsigned: read whole, and
+        // reported as not covered.
+        let mut tx = ws.store().write().unwrap();
+        tx.append_event(ws.actor(), "test.append", "tail", &serde_json::json!({}))
+            .unwrap();
+        tx.commit().unwrap();
+        let r = ws.audit_verify_with(&opts).unwrap();
+        assert!(!r.ok);
+        assert_eq!(r.events, 11);
+        assert!(
+            r.problems[0]
+                .message
+                .contains("not covered by any signed checkpoint"),
+            "{:?}",
+            r.problems
+        );
     }
 }
