@@ -1709,21 +1709,28 @@ fn ok_env(ws: &Path, actor: &str, args: &[&str], envs: &[(&str, &str)]) -> Strin
 /// migrated there): one is killed with SIGKILL while it promotes in a
 /// loop; the other keeps serving, nothing is half-written, and the log
 /// verifies with every pointer agreeing with its events.
-#[test]
-fn a_hub_replica_killed_mid_promotion_leaves_the_other_serving_and_the_log_whole() {
-    let Some(pg) = warden_store::testing::TestPostgres::start_or_skip("a_hub_replica_killed")
-    else {
-        return;
-    };
+/// The demo's workspace (bob an admin) migrated into a fresh PostgreSQL
+/// database, and a second replica beside it: the same settings and keys,
+/// the blobs shared. `None` when PostgreSQL is skipped.
+struct PgReplicas {
+    _pg: warden_store::testing::TestPostgres,
+    /// The database's URL, with its password.
+    url: String,
+    password: String,
+    a: tempfile::TempDir,
+    b: tempfile::TempDir,
+}
+
+fn pg_replicas(name: &str) -> Option<PgReplicas> {
+    let pg = warden_store::testing::TestPostgres::start_or_skip(name)?;
     let url = pg.database("hub").unwrap();
     let (scheme, rest) = url.split_once("://").unwrap();
     let (userinfo, host) = rest.split_once('@').unwrap();
     let (user, password) = userinfo.split_once(':').unwrap();
     let store = format!("{scheme}://{user}@{host}");
     let env = [("PGPASSWORD", password)];
-
-    let tmp = workspace();
-    let a = tmp.path();
+    let a_dir = workspace();
+    let a = a_dir.path();
     grant(a, "corp.bob@example.com", "admin");
     let target = a.join("scale.toml");
     std::fs::write(&target, format!("[store]\nurl = \"{store}\"\n")).unwrap();
@@ -1733,7 +1740,6 @@ fn a_hub_replica_killed_mid_promotion_leaves_the_other_serving_and_the_log_whole
         &["migrate", "--to", target.to_str().unwrap()],
         &env,
     );
-    // Replica b: the same settings and keys, the blobs shared.
     let b_dir = tempfile::tempdir().unwrap();
     let b = b_dir.path();
     std::fs::create_dir_all(b.join(".warden/log")).unwrap();
@@ -1741,6 +1747,22 @@ fn a_hub_replica_killed_mid_promotion_leaves_the_other_serving_and_the_log_whole
     copy_dir(&a.join(".warden/keys"), &b.join(".warden/keys"));
     std::fs::copy(a.join(".warden/log/vkey"), b.join(".warden/log/vkey")).unwrap();
     std::os::unix::fs::symlink(a.join(".warden/blobs"), b.join(".warden/blobs")).unwrap();
+    Some(PgReplicas {
+        password: password.to_string(),
+        url: url.clone(),
+        _pg: pg,
+        a: a_dir,
+        b: b_dir,
+    })
+}
+
+#[test]
+fn a_hub_replica_killed_mid_promotion_leaves_the_other_serving_and_the_log_whole() {
+    let Some(r) = pg_replicas("a_hub_replica_killed") else {
+        return;
+    };
+    let (url, a, b) = (&r.url, r.a.path(), r.b.path());
+    let env = [("PGPASSWORD", r.password.as_str())];
 
     let corp = Issuer::new(CORP, 7, "corp-1");
     let ci = Issuer::new(CI, 9, "ci-1");
@@ -1802,7 +1824,7 @@ fn a_hub_replica_killed_mid_promotion_leaves_the_other_serving_and_the_log_whole
         serde_json::from_str(&ok_env(b, "ana", &["audit", "verify", "--json"], &env)).unwrap();
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["state_disagreements"], 0, "{v}");
-    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
     let promotions: i64 = c
         .query_one(
             "SELECT COUNT(*) FROM audit_events WHERE action = 'model.promote' AND actor = 'corp.bob@example.com'",
@@ -1815,6 +1837,124 @@ fn a_hub_replica_killed_mid_promotion_leaves_the_other_serving_and_the_log_whole
         promotions == answered + 1 || promotions == answered + 2,
         "{promotions} promotions logged, {answered} answered by a, 1 by b"
     );
+}
+
+/// Two hub replicas on one PostgreSQL database take 1,000 writes at once:
+/// each replica's client alternates a gated promotion and a dataset
+/// upload (ingested on the hub), 250 rounds each. Every call is answered
+/// with success, every version number is taken once, and the one log
+/// holds every event, verifies, and agrees with every registry row.
+#[test]
+fn two_hub_replicas_take_a_thousand_interleaved_promotions_and_ingests_into_one_log() {
+    let Some(r) = pg_replicas("a_thousand_interleaved") else {
+        return;
+    };
+    let (url, a, b) = (&r.url, r.a.path(), r.b.path());
+    let env = [("PGPASSWORD", r.password.as_str())];
+    let corp = Issuer::new(CORP, 7, "corp-1");
+    let ci = Issuer::new(CI, 9, "ci-1");
+    let hub_a = Hub::start_env(a, &corp, &ci, "", &env);
+    let hub_b = Hub::start_env(b, &corp, &ci, "", &env);
+    let bob = corp.token(json!({"sub": "bob", "email": "bob@example.com"}));
+    ok_env(
+        a,
+        "ana",
+        &[
+            "example",
+            "credit",
+            "--rows",
+            "40",
+            "--seed",
+            "8",
+            "--out",
+            "small.csv",
+        ],
+        &env,
+    );
+    let csv = std::fs::read(a.join("small.csv")).unwrap();
+    let request = json!({
+        "sha256": sha256_hex(&csv),
+        "target": "approved",
+        "id": "customer_id",
+        "sensitive": ["sex"],
+        "no_screen": true,
+    })
+    .to_string();
+    let body = multipart(
+        "XyZ",
+        &[
+            ("request", None, request.as_bytes()),
+            ("data", Some("small.csv"), &csv),
+        ],
+    );
+    const ROUNDS: usize = 250;
+    let client = |hub: &Hub, first: usize| {
+        let promote = [
+            hub.url("/models/credit/versions/1/promote"),
+            hub.url("/models/credit/versions/3/promote"),
+        ];
+        let upload = hub.url("/datasets/shared/versions");
+        let (bob, body) = (bob.clone(), body.clone());
+        move || {
+            let agent = agent();
+            for i in 0..ROUNDS {
+                let r = post(
+                    &agent,
+                    &promote[(first + i) % 2],
+                    &bob,
+                    &json!({"env": "dev"}),
+                );
+                assert_eq!(r.status, 200, "promotion {i}: {}", r.body);
+                let r = reply(
+                    agent
+                        .post(&upload)
+                        .header("Authorization", &format!("Bearer {bob}"))
+                        .header("Content-Type", "multipart/form-data; boundary=XyZ")
+                        .send(&body[..]),
+                );
+                assert_eq!(r.status, 201, "upload {i}: {}", r.body);
+            }
+        }
+    };
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        let x = s.spawn(client(&hub_a, 0));
+        let y = s.spawn(client(&hub_b, 1));
+        x.join().unwrap();
+        y.join().unwrap();
+    });
+    eprintln!(
+        "1,000 writes through two replicas in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let mut count = |action: &str| -> i64 {
+        c.query_one(
+            "SELECT COUNT(*) FROM audit_events WHERE action = $1 AND actor = 'corp.bob@example.com'",
+            &[&action],
+        )
+        .unwrap()
+        .get(0)
+    };
+    assert_eq!(count("model.promote"), 2 * ROUNDS as i64);
+    assert_eq!(count("data.ingest"), 2 * ROUNDS as i64);
+    let versions: Vec<i64> = c
+        .query(
+            "SELECT version FROM datasets WHERE name = 'shared' ORDER BY version",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(versions, (1..=2 * ROUNDS as i64).collect::<Vec<_>>());
+    for ws in [a, b] {
+        let v: Value =
+            serde_json::from_str(&ok_env(ws, "ana", &["audit", "verify", "--json"], &env)).unwrap();
+        assert_eq!(v["ok"], true, "{v}");
+        assert_eq!(v["state_disagreements"], 0, "{v}");
+    }
 }
 
 // ---------------------------------------------------------------------------
