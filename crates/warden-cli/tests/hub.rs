@@ -1540,6 +1540,55 @@ fn grants_written_by_sql_are_refused_by_a_running_hub() {
     assert_ne!(r.status, 200, "{}", r.body);
 }
 
+/// A running hub keeps the registry state it replayed between decisions
+/// and applies only newer events: a quarantine recorded by another process
+/// after its first promotion still blocks the next one, and a quarantine
+/// row then deleted by SQL is refused as a disagreement with the log.
+#[test]
+fn a_running_hub_decides_on_events_recorded_elsewhere_and_refuses_rows_deleted_by_sql() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    grant(ws, "corp.bob@example.com", "admin");
+    let corp = Issuer::new(CORP, 7, "corp-1");
+    let ci = Issuer::new(CI, 9, "ci-1");
+    let hub = Hub::start(ws, &corp, &ci);
+    let a = agent();
+    let bob = corp.token(json!({"sub": "bob", "email": "bob@example.com"}));
+    let promote = |v: u64| {
+        post(
+            &a,
+            &hub.url(&format!("/models/credit/versions/{v}/promote")),
+            &bob,
+            &json!({"env": "dev"}),
+        )
+    };
+    // Decided once: the hub has replayed the state.
+    let r = promote(3);
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Another process records a quarantine of version 1.
+    ok(ws, "omar", &["quarantine", "credit@1", "--reason", "poisoned source"]);
+    let r = promote(1);
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("quarantined"), "{}", r.body);
+    // The row goes, the event stays: the hub's state still holds it.
+    let db = rusqlite::Connection::open(ws.join(".warden/warden.db")).unwrap();
+    let n = db
+        .execute(
+            "DELETE FROM quarantines WHERE model = 'credit' AND version = 1",
+            [],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(db);
+    let r = promote(1);
+    assert_ne!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("disagrees with the audit log"),
+        "{}",
+        r.body
+    );
+}
+
 /// One HTTP/1.1 request from a stand-in server's connection: its head,
 /// then `Content-Length` bytes of body (empty strings if the peer hangs up).
 fn read_request(stream: &mut std::net::TcpStream) -> (String, String) {

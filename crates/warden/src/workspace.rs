@@ -10,7 +10,7 @@ use warden_artifact::note::{Checkpoint, NoteSigner, NoteVerifier};
 use warden_core::{Action, ActorName, KeyName, RoleName, Timestamp, actions};
 use warden_policy::Authorizer;
 use warden_store::{
-    BlobStore, ChangeListener, FsBlobStore, KeyRecord, MetadataStore, PgLocation, PgStore,
+    BlobStore, ChangeListener, FsBlobStore, KeyRecord, MetadataStore, PgLocation, PgStore, ReadTx,
     RoleGrant, S3BlobStore, SqliteStore, StoredCheckpoint, WriteTx,
 };
 use zeroize::Zeroizing;
@@ -156,6 +156,12 @@ pub struct Workspace {
     /// long-lived workspace (a server's) decides in time independent of
     /// the log's length. Every event applied was checked when it was read.
     grants: Mutex<Option<(i64, LogState)>>,
+    /// The whole registry state the log's state-changing events imply, kept
+    /// the same way for decisions (gates, promotions, serving refreshes):
+    /// each brings it up to date with the events after its seq. Rows read
+    /// once are not read again; a later rewrite of one changes its leaf
+    /// hash, which the decision's fold of the log catches.
+    state: Mutex<Option<(i64, LogState)>>,
     passphrase: Option<Zeroizing<String>>,
     user_dir: Option<PathBuf>,
 }
@@ -249,6 +255,7 @@ impl Workspace {
             groups: Vec::new(),
             role_cap: None,
             grants: Mutex::new(None),
+            state: Mutex::new(None),
             passphrase: opts.passphrase.clone(),
             user_dir: opts.user_dir.clone(),
         };
@@ -403,6 +410,7 @@ impl Workspace {
             groups: Vec::new(),
             role_cap: None,
             grants: Mutex::new(None),
+            state: Mutex::new(None),
             passphrase: opts.passphrase.clone(),
             user_dir: opts.user_dir.clone(),
         })
@@ -781,6 +789,23 @@ impl Workspace {
         roles.sort();
         roles.dedup();
         Ok(roles)
+    }
+
+    /// The registry state the log implies, brought up to date with the
+    /// state-changing events after the last call's (each new row checked
+    /// against its leaf hash, columns and payload digest as it is applied).
+    pub(crate) fn log_state(&self, tx: &mut (dyn ReadTx + '_)) -> Result<LogState, Error> {
+        let mut cache = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (last, st) = match cache.take() {
+            Some((after, mut st)) => {
+                let last = st.replay_more(tx, ledger::STATE_ACTIONS, after)?;
+                (last, st)
+            }
+            None => LogState::default().replay_more_from_start(tx, ledger::STATE_ACTIONS)?,
+        };
+        let out = st.clone();
+        *cache = Some((last, st));
+        Ok(out)
     }
 
     /// Whether the loaded authorisation policy is the registered one (the

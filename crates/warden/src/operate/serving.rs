@@ -83,7 +83,7 @@ impl Workspace {
         // What is served must be what the log put in this environment: a
         // pointer or a quarantine changed by SQL stops the refresh (the
         // server keeps what it verified before, or does not start).
-        let st = crate::ledger::LogState::replay(tx.as_mut())?;
+        let st = self.log_state(tx.as_mut())?;
         let names: BTreeSet<ObjectName> = tx.models()?.into_iter().map(|m| m.name).collect();
         let mut out = Vec::new();
         let mut found = None;

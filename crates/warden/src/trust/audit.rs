@@ -648,7 +648,14 @@ impl Workspace {
         }
         // Registry rows against the state the events imply.
         let mut state_disagreements = 0u64;
-        match crate::ledger::LogState::replay(tx.as_mut()) {
+        // A decision's workspace keeps the state it replayed and applies
+        // only the newer events; the full audit replays every one.
+        let replayed = if opts.for_decision {
+            self.log_state(tx.as_mut())
+        } else {
+            crate::ledger::LogState::replay(tx.as_mut())
+        };
+        match replayed {
             Ok(st) => {
                 for d in crate::ledger::disagreements(tx.as_mut(), &st)? {
                     state_disagreements += 1;

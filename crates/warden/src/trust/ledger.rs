@@ -81,7 +81,7 @@ pub(crate) struct LoggedApiKey {
 
 /// The registry state the log implies, with the seq of the event that last
 /// set each entry (to name it in a disagreement).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct LogState {
     /// (model, env) → (version, seq).
     pub pointers: BTreeMap<(String, String), (u64, i64)>,
@@ -734,7 +734,7 @@ impl crate::Workspace {
         env: &str,
     ) -> Result<LogState, Error> {
         let mut tx = self.store().read()?;
-        let st = LogState::replay(tx.as_mut())?;
+        let st = self.log_state(tx.as_mut())?;
         let pointer = tx
             .stages(name)?
             .into_iter()
