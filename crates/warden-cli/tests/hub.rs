@@ -1566,7 +1566,11 @@ fn a_running_hub_decides_on_events_recorded_elsewhere_and_refuses_rows_deleted_b
     let r = promote(3);
     assert_eq!(r.status, 200, "{}", r.body);
     // Another process records a quarantine of version 1.
-    ok(ws, "omar", &["quarantine", "credit@1", "--reason", "poisoned source"]);
+    ok(
+        ws,
+        "omar",
+        &["quarantine", "credit@1", "--reason", "poisoned source"],
+    );
     let r = promote(1);
     assert_eq!(r.status, 409, "{}", r.body);
     assert!(r.body.contains("quarantined"), "{}", r.body);

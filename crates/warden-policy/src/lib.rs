@@ -451,10 +451,16 @@ impl Authorizer {
 }
 
 /// A promotion gate: `data.warden.gate.deny` over the policy input document.
+#[derive(Clone)]
 pub struct Gate {
     set: PolicySet,
     sources: Vec<(String, String)>,
+    /// The data document's name and text.
+    data: (String, String),
 }
+
+/// A gate's sources as read from its files: origin, modules, data.
+type GateFiles = (String, Vec<(String, String)>, (String, String));
 
 const DENY: &str = "data.warden.gate.deny";
 
@@ -477,6 +483,34 @@ impl Gate {
     /// User policy files (or the bundled gate when empty) and a data file
     /// (or the bundled thresholds).
     pub fn from_files(policies: &[PathBuf], data: Option<&Path>) -> Result<Self, PolicyError> {
+        let (origin, sources, data) = Self::read_files(policies, data)?;
+        Self::from_sources(&origin, sources, (&data.0, &data.1))
+    }
+
+    /// [`Gate::from_files`], reusing the gate in `cache` when the files
+    /// still hold exactly what it was compiled from (compiling the Rego is
+    /// most of the cost of a decision on a small registry), and leaving the
+    /// gate compiled now in `cache` otherwise. The files are read every
+    /// time, so an edited policy is what decides next.
+    pub fn from_files_reusing(
+        policies: &[PathBuf],
+        data: Option<&Path>,
+        cache: &mut Option<Gate>,
+    ) -> Result<Self, PolicyError> {
+        let (origin, sources, data) = Self::read_files(policies, data)?;
+        if let Some(g) = cache.as_ref()
+            && g.sources == sources
+            && g.data == data
+            && g.origin() == origin
+        {
+            return Ok(g.clone());
+        }
+        let g = Self::from_sources(&origin, sources, (&data.0, &data.1))?;
+        *cache = Some(g.clone());
+        Ok(g)
+    }
+
+    fn read_files(policies: &[PathBuf], data: Option<&Path>) -> Result<GateFiles, PolicyError> {
         let read = |p: &Path| {
             std::fs::read_to_string(p).map_err(|e| PolicyError::Read {
                 path: p.to_path_buf(),
@@ -499,14 +533,14 @@ impl Gate {
             .map(|s| s.0.clone())
             .collect::<Vec<_>>()
             .join(", ");
-        let (data_name, data_text) = match data {
+        let data = match data {
             Some(p) => (p.display().to_string(), read(p)?),
             None => (
                 "bundled:gate-data.json".to_string(),
                 BUNDLED_GATE_DATA.to_string(),
             ),
         };
-        Self::from_sources(&origin, sources, (&data_name, &data_text))
+        Ok((origin, sources, data))
     }
 
     fn from_sources(
@@ -516,7 +550,11 @@ impl Gate {
     ) -> Result<Self, PolicyError> {
         let mut set = PolicySet::from_sources(origin, &sources)?;
         set.add_data(data.0, data.1)?;
-        Ok(Gate { set, sources })
+        Ok(Gate {
+            set,
+            sources,
+            data: (data.0.to_string(), data.1.to_string()),
+        })
     }
 
     /// Digest of the policy bundle (sources and data).
@@ -667,6 +705,40 @@ impl MonitorPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reused_gate_is_the_one_its_files_hold_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = dir.path().join("gate.rego");
+        let write = |body: &str| {
+            std::fs::write(
+                &policy,
+                format!(
+                    "package warden.gate\nimport rego.v1\ndeny contains msg if {{\n{body}\n}}\n"
+                ),
+            )
+            .unwrap()
+        };
+        write("input.env == \"prod\"\nmsg := \"no prod\"");
+        let files = [policy.clone()];
+        let mut cache = None;
+        let input = serde_json::json!({"env": "prod"});
+        let mut first = Gate::from_files_reusing(&files, None, &mut cache).unwrap();
+        assert_eq!(first.deny(&input).unwrap(), ["no prod"]);
+        // Unchanged files: the compiled gate is reused, the same bundle.
+        let mut again = Gate::from_files_reusing(&files, None, &mut cache).unwrap();
+        assert_eq!(again.digest(), first.digest());
+        assert_eq!(again.deny(&input).unwrap(), ["no prod"]);
+        // An edited policy decides at once, under its own digest.
+        write("input.env == \"prod\"\nmsg := \"still no prod\"");
+        let mut edited = Gate::from_files_reusing(&files, None, &mut cache).unwrap();
+        assert_ne!(edited.digest(), first.digest());
+        assert_eq!(edited.deny(&input).unwrap(), ["still no prod"]);
+        assert_eq!(
+            edited.digest(),
+            Gate::from_files(&files, None).unwrap().digest()
+        );
+    }
 
     #[test]
     fn bundled_monitor_policy_passes_its_tests_and_decides() {

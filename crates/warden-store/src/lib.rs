@@ -292,6 +292,9 @@ pub trait ReadTx {
     fn leaf_hashes(&mut self, size: u64) -> Result<Vec<merkle::Hash>, StoreError>;
     /// Every stored checkpoint, smallest tree first.
     fn checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>, StoreError>;
+    /// The size and root hash (lowercase hex) of every stored checkpoint,
+    /// smallest tree first, without their notes.
+    fn checkpoint_roots(&mut self) -> Result<Vec<(u64, String)>, StoreError>;
     /// The checkpoint of the largest tree, if any.
     fn latest_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, StoreError>;
 }

@@ -756,6 +756,15 @@ impl<S: Session> ReadTx for SqlTx<S> {
         )
     }
 
+    fn checkpoint_roots(&mut self) -> Result<Vec<(u64, String)>, StoreError> {
+        all(
+            self.s(),
+            "SELECT size, root_hash FROM audit_checkpoints ORDER BY size",
+            &[],
+            |mut r| Ok((r.u64(0)?, r.text(1)?)),
+        )
+    }
+
     fn latest_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, StoreError> {
         first(
             self.s(),

@@ -162,6 +162,8 @@ pub struct Workspace {
     /// once are not read again; a later rewrite of one changes its leaf
     /// hash, which the decision's fold of the log catches.
     state: Mutex<Option<(i64, LogState)>>,
+    /// The gate last compiled, reused while its files hold the same text.
+    gate: Mutex<Option<warden_policy::Gate>>,
     passphrase: Option<Zeroizing<String>>,
     user_dir: Option<PathBuf>,
 }
@@ -256,6 +258,7 @@ impl Workspace {
             role_cap: None,
             grants: Mutex::new(None),
             state: Mutex::new(None),
+            gate: Mutex::new(None),
             passphrase: opts.passphrase.clone(),
             user_dir: opts.user_dir.clone(),
         };
@@ -411,6 +414,7 @@ impl Workspace {
             role_cap: None,
             grants: Mutex::new(None),
             state: Mutex::new(None),
+            gate: Mutex::new(None),
             passphrase: opts.passphrase.clone(),
             user_dir: opts.user_dir.clone(),
         })
@@ -806,6 +810,19 @@ impl Workspace {
         let out = st.clone();
         *cache = Some((last, st));
         Ok(out)
+    }
+
+    /// The gate compiled from the configured files, reused while they hold
+    /// the same text.
+    pub(crate) fn gate_cached(
+        &self,
+        policies: &[PathBuf],
+        data: Option<&Path>,
+    ) -> Result<warden_policy::Gate, Error> {
+        let mut cache = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(warden_policy::Gate::from_files_reusing(
+            policies, data, &mut cache,
+        )?)
     }
 
     /// Whether the loaded authorisation policy is the registered one (the

@@ -126,7 +126,7 @@ impl Workspace {
 
     pub(crate) fn gate_policy(&self) -> Result<Gate, Error> {
         let g = &self.config().gates;
-        Ok(Gate::from_files(&g.policy, g.data.as_deref())?)
+        self.gate_cached(&g.policy, g.data.as_deref())
     }
 
     fn latest_evaluation(&self, m: &ModelRecord) -> Result<Option<EvaluationFacts>, Error> {

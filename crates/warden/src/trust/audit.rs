@@ -394,22 +394,30 @@ impl Workspace {
                 checkpoints_checked += 1;
                 Some(cp)
             };
-        let stored_checkpoints = tx.checkpoints()?;
-        let newest_stored = stored_checkpoints.last().map(|c| c.size);
         // For a decision, only the newest stored checkpoint's signature is
         // checked: its root commits to every prefix of the log, so an older
         // checkpoint whose root is its prefix's root adds nothing, and one
-        // whose root is not is reported all the same (by its stored root).
+        // whose root is not is reported all the same (by its stored root,
+        // read without its note).
         let mut unsigned_roots: Vec<(u64, Hash, String)> = Vec::new();
-        for stored in stored_checkpoints {
-            let label = format!("checkpoint at size {}", stored.size);
-            if opts.for_decision && Some(stored.size) != newest_stored {
-                match parse_hash(&stored.root_hash, "its stored root") {
-                    Ok(root) => unsigned_roots.push((stored.size, root, label)),
+        let stored_checkpoints = if opts.for_decision {
+            let newest = tx.latest_checkpoint()?;
+            for (size, root) in tx.checkpoint_roots()? {
+                if newest.as_ref().is_some_and(|c| c.size == size) {
+                    continue;
+                }
+                let label = format!("checkpoint at size {size}");
+                match parse_hash(&root, "its stored root") {
+                    Ok(root) => unsigned_roots.push((size, root, label)),
                     Err(e) => problems.add(None, format!("{label}: {e}")),
                 }
-                continue;
             }
+            newest.into_iter().collect()
+        } else {
+            tx.checkpoints()?
+        };
+        for stored in stored_checkpoints {
+            let label = format!("checkpoint at size {}", stored.size);
             if let Some(cp) = check_note(&stored.note, label.clone(), &mut problems) {
                 if cp.size != stored.size || hex::encode(cp.root) != stored.root_hash {
                     problems.add(
