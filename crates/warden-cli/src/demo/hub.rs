@@ -28,6 +28,18 @@ pub struct Outcome {
     pub lines: Vec<String>,
 }
 
+/// An answer's status and its body as JSON (`null` when it is not JSON).
+fn answer(mut r: ureq::http::Response<ureq::Body>) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let v = r
+        .body_mut()
+        .read_to_string()
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    (status, v)
+}
+
 struct Client {
     agent: ureq::Agent,
     base: String,
@@ -52,18 +64,9 @@ impl Client {
                 .header("content-type", "application/json")
                 .send(body.unwrap_or(json!({})).to_string()),
         };
-        let mut r = sent.map_err(fail)?;
-        let status = r.status().as_u16();
-        let v = r
-            .body_mut()
-            .read_to_string()
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(Value::Null);
-        Ok((status, v))
+        Ok(answer(sent.map_err(fail)?))
     }
 
-    /// A call that must answer `want`.
     /// A `multipart/form-data` POST of `(name, file name, bytes)` parts.
     fn upload(
         &self,
@@ -87,7 +90,7 @@ impl Client {
         }
         body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
         let url = format!("{}{path}", self.base);
-        let mut r = self
+        let r = self
             .agent
             .post(&url)
             .header("authorization", &format!("Bearer {token}"))
@@ -97,16 +100,10 @@ impl Client {
             )
             .send(&body[..])
             .map_err(fail)?;
-        let status = r.status().as_u16();
-        let v = r
-            .body_mut()
-            .read_to_string()
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(Value::Null);
-        Ok((status, v))
+        Ok(answer(r))
     }
 
+    /// A call that must answer `want`.
     fn expect(
         &self,
         want: u16,
