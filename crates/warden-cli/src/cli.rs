@@ -317,7 +317,7 @@ pub enum Command {
     },
     /// Serve the models an environment's stage pointers name, behind API keys, policy, rate limits and input validation
     #[command(
-        after_help = "Examples:\n  warden serve --env production\n  warden serve --env staging --addr 0.0.0.0:8080 --config serve.toml\n  warden serve --env production --addr 0.0.0.0:8443 --tls-cert server.pem --tls-key server.key\n  KEY=$(warden apikey create web --role predictor --expires 30d)\n  curl -H \"Authorization: Bearer $KEY\" -d '{\"instances\": [{\"age\": 41}]}' \\\n       http://127.0.0.1:8080/v1/models/credit:predict\n\nRoutes: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/NAME[/versions/N], /v2/models/NAME/ready;\nPOST /v2/models/NAME[/versions/N]/infer (Open Inference Protocol v2), POST /v1/models/NAME:predict\n({\"instances\": [...]}); GET /metrics (Prometheus); GET /openapi.json; the control API under /api/v1/\n(models, versions, promote, rollback, quarantine, audit log and proofs, acting as the caller).\nEvery route but the health probes needs an API key (Authorization: Bearer KEY or X-API-Key: KEY)\nor, with [jwt] configured, an OIDC bearer token.\n\nOnly packages that verify against the trust store and are not quarantined are served; the stage\npointers, quarantines and API keys are re-read every few seconds and models swap atomically.\nConfig file (TOML, every key optional):\n  addr = \"127.0.0.1:8080\"          env = \"production\"         reload_interval_seconds = 2\n  max_body_bytes = 1048576         max_concurrency = 256        request_timeout_seconds = 10\n  max_instances = 1000             range_tolerance = 0.1        min_confidence = 0.6\n  public_metrics = false\n  [rate_limits.predictor]          per_second = 100             burst = 200\n  [tls]   cert = \"server.pem\"   key = \"server.key\"   client_ca = \"clients-ca.pem\"\n  [jwt]   jwks_file = \"jwks.json\"   issuer = \"https://idp.example.com/\"   audience = \"warden\"\n          algorithms = [\"RS256\", \"ES256\"]   roles_claim = \"roles\"   leeway_seconds = 30\n\nOne JSON line per request and per model load goes to stdout (no payloads, no keys).\nSIGTERM or Ctrl-C stops accepting, finishes requests in flight, and exits 0.\nExit codes: 1 the server could not start (address in use, unreadable store, bad config), 3 not authorised."
+        after_help = "Examples:\n  warden serve --env production\n  warden serve --env staging --addr 0.0.0.0:8080 --config serve.toml\n  warden serve --env production --addr 0.0.0.0:8443 --tls-cert server.pem --tls-key server.key\n  KEY=$(warden apikey create web --role predictor --expires 30d)\n  curl -H \"Authorization: Bearer $KEY\" -d '{\"instances\": [{\"age\": 41}]}' \\\n       http://127.0.0.1:8080/v1/models/credit:predict\n  warden login https://hub.example.com --token-file replica.token\n  warden serve --hub https://hub.example.com --env production --addr 0.0.0.0:8080\n\nWith --hub the server is a replica of the hub's environment: no workspace, no control API, no\nmonitor. Every reload it checks the hub's signed checkpoint extends the newest this machine saw,\nreads the environment's pointers and API keys from the hub, downloads a new version's package and\nverifies it here (signature by a key of the hub's trust store, or only --trust-key), and records\neach load in the hub's log as the logged-in principal (a role with serve.run, e.g. operator).\nAPI keys are created on the hub (warden hub apikey create); the hub checks a key's secret once.\n\nRoutes: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/NAME[/versions/N], /v2/models/NAME/ready;\nPOST /v2/models/NAME[/versions/N]/infer (Open Inference Protocol v2), POST /v1/models/NAME:predict\n({\"instances\": [...]}); GET /metrics (Prometheus); GET /openapi.json; the control API under /api/v1/\n(models, versions, promote, rollback, quarantine, audit log and proofs, acting as the caller).\nEvery route but the health probes needs an API key (Authorization: Bearer KEY or X-API-Key: KEY)\nor, with [jwt] configured, an OIDC bearer token.\n\nOnly packages that verify against the trust store and are not quarantined are served; the stage\npointers, quarantines and API keys are re-read every few seconds and models swap atomically.\nConfig file (TOML, every key optional):\n  addr = \"127.0.0.1:8080\"          env = \"production\"         reload_interval_seconds = 2\n  max_body_bytes = 1048576         max_concurrency = 256        request_timeout_seconds = 10\n  max_instances = 1000             range_tolerance = 0.1        min_confidence = 0.6\n  public_metrics = false\n  [rate_limits.predictor]          per_second = 100             burst = 200\n  [tls]   cert = \"server.pem\"   key = \"server.key\"   client_ca = \"clients-ca.pem\"\n  [jwt]   jwks_file = \"jwks.json\"   issuer = \"https://idp.example.com/\"   audience = \"warden\"\n          algorithms = [\"RS256\", \"ES256\"]   roles_claim = \"roles\"   leeway_seconds = 30\n\nOne JSON line per request and per model load goes to stdout (no payloads, no keys).\nSIGTERM or Ctrl-C stops accepting, finishes requests in flight, and exits 0.\nExit codes: 1 the server could not start (address in use, unreadable store, bad config), 3 not authorised."
     )]
     Serve {
         /// The environment whose models are served
@@ -338,6 +338,14 @@ pub enum Command {
         /// Require client certificates signed by this PEM CA (with --tls-cert)
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
         tls_client_ca: Option<std::path::PathBuf>,
+        /// Follow this hub's environment instead of a workspace: a replica with no workspace,
+        /// acting with the credentials of `warden login URL` (needs --env)
+        #[arg(long, value_name = "URL", requires = "env")]
+        hub: Option<String>,
+        /// With --hub: accept only packages signed by this public key (PEM; repeatable),
+        /// whatever the hub's trust store lists
+        #[arg(long, value_name = "FILE", requires = "hub")]
+        trust_key: Vec<std::path::PathBuf>,
         #[command(flatten)]
         acting: ActingAs,
     },
@@ -550,6 +558,32 @@ pub enum HubCmd {
         /// An RFC 3339 time, or a duration from now (90d, 12h, 30m)
         #[arg(long)]
         expires: String,
+    },
+    /// Create an inference API key on the hub (shown once) for every replica that follows it
+    #[command(
+        after_help = "Examples:\n  warden hub apikey-create web --role predictor --expires 30d\n  warden hub apikey-create batch --role predictor --rate-limit 50 --json\n\nThe key works on every `warden serve --hub` replica of the hub within one reload; only its keyed\nhash is kept on the hub, and replicas never hold the secret it is keyed with. You may give a key\nonly a role whose permissions you hold (an operator may issue predictor keys)."
+    )]
+    ApikeyCreate {
+        /// A name for the key (names are never reused)
+        name: String,
+        /// The role the key acts with (e.g. predictor)
+        #[arg(long)]
+        role: String,
+        /// An RFC 3339 time, or a duration from now (90d, 12h, 30m); default: never
+        #[arg(long)]
+        expires: Option<String>,
+        /// Requests per second for this key (default: the role's limit)
+        #[arg(long)]
+        rate_limit: Option<f64>,
+    },
+    /// The hub's inference API keys (never the keys or their hashes)
+    #[command(after_help = "Example:\n  warden hub apikeys --json")]
+    Apikeys,
+    /// Revoke an inference API key on the hub (every replica refuses it after its next reload)
+    #[command(after_help = "Example:\n  warden hub apikey-revoke web")]
+    ApikeyRevoke {
+        /// The key's name
+        name: String,
     },
     /// Role grants on the hub, or grant/revoke one (an audited call under your proven name)
     #[command(

@@ -1321,6 +1321,52 @@ fn authorisation_matrix_every_role_by_every_endpoint() {
         ),
         ("GET", "/pipelines", json!(null), people.to_vec()),
         ("GET", "/pipelines/1", json!(null), people.to_vec()),
+        // What serving replicas call: serve.run on the environment, or a
+        // reader's model.read for packages.
+        (
+            "GET",
+            "/environments/production/serving",
+            json!(null),
+            vec!["admin", "operator"],
+        ),
+        (
+            "POST",
+            "/environments/production/apikeys/check",
+            json!({"key": "wdn_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}),
+            vec!["admin", "operator"],
+        ),
+        (
+            "POST",
+            "/environments/production/serving/events",
+            json!({"action": "serve.skip", "model": "credit", "version": 1,
+                   "details": {"reason": "matrix"}}),
+            vec!["admin", "operator"],
+        ),
+        (
+            "GET",
+            "/models/credit/versions/1/package",
+            json!(null),
+            people.to_vec(),
+        ),
+        (
+            "GET",
+            "/models/credit/versions/1/package/no-such-file",
+            json!(null),
+            people.to_vec(),
+        ),
+        ("GET", "/apikeys", json!(null), vec!["admin", "operator"]),
+        (
+            "POST",
+            "/apikeys",
+            json!({"name": "matrix-key", "role": "predictor"}),
+            vec!["admin", "operator"],
+        ),
+        (
+            "POST",
+            "/apikeys/nokey/revoke",
+            json!({}),
+            vec!["admin", "operator"],
+        ),
         (
             "POST",
             "/roles/revoke",
@@ -3066,4 +3112,263 @@ fn service_accounts_prove_themselves_with_client_certificates() {
         ],
     );
     assert_ne!(code, 0);
+}
+
+/// A `warden serve --hub` replica: the process and the address it serves.
+struct Replica {
+    child: Child,
+    base: String,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Replica {
+    /// Starts a replica of `env` acting with `home`'s login, and waits for
+    /// it to listen; `extra` are more flags.
+    fn start(home: &Path, hub: &Hub, env: &str, extra: &[&str]) -> Result<Replica, Vec<String>> {
+        std::fs::write(
+            home.join("replica.toml"),
+            "reload_interval_seconds = 0.3\n[rate_limits.predictor]\nper_second = 1000.0\nburst = 1000\n",
+        )
+        .unwrap();
+        let mut child = Command::new(bin())
+            .args([
+                "serve",
+                "--hub",
+                &hub.base,
+                "--env",
+                env,
+                "--addr",
+                "127.0.0.1:0",
+            ])
+            .args(["--config", "replica.toml"])
+            .args(extra)
+            .current_dir(home)
+            .env("WARDEN_CONFIG_DIR", home)
+            .env_remove("WARDEN_ACTOR")
+            .env_remove("WARDEN_WORKSPACE")
+            .env_remove("WARDEN_HUB_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        for out in [
+            Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stdout.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for l in BufReader::new(out).lines().map_while(Result::ok) {
+                    let _ = tx.send(l);
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = Vec::new();
+        loop {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(l) => {
+                    if let Some(rest) = l.split("listening on ").nth(1) {
+                        let base = rest.split_whitespace().next().unwrap().to_string();
+                        seen.push(l);
+                        return Ok(Replica {
+                            child,
+                            base,
+                            lines: rx,
+                        });
+                    }
+                    seen.push(l);
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(seen);
+                }
+            }
+        }
+    }
+
+    /// Every line the replica has printed since the last call.
+    fn drain(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_serving_replica_follows_the_hub_verifies_what_it_downloads_and_asks_the_hub_about_keys() {
+    let tmp = workspace();
+    let ws = tmp.path();
+    grant(ws, "corp.bob@example.com", "admin");
+    grant(ws, "corp.olga@example.com", "operator");
+    grant(ws, "corp.aud@example.com", "auditor");
+    let corp = Issuer::new(CORP, 7, "corp-1");
+    let ci = Issuer::new(CI, 9, "ci-1");
+    let hub = Hub::start(ws, &corp, &ci);
+    let homes = tempfile::tempdir().unwrap();
+    let (bob, olga, aud) = (
+        person(homes.path(), &corp, "bob"),
+        person(homes.path(), &corp, "olga"),
+        person(homes.path(), &corp, "aud"),
+    );
+    for home in [&bob, &olga, &aud] {
+        client_ok(home, &["login", &hub.base, "--token-file", "token"]);
+    }
+    let a = agent();
+    let bob_token = std::fs::read_to_string(bob.join("token")).unwrap();
+    let served = |name: &str| -> u64 {
+        let m = get(&a, &hub.url(&format!("/models/{name}")), Some(&bob_token)).json();
+        m["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["env"] == "production")
+            .and_then(|p| p["version"].as_u64())
+            .expect("the demo promotes credit to production")
+    };
+    let v = served("credit");
+
+    // A principal whose roles do not allow serving cannot run a replica.
+    let denied = Replica::start(&aud, &hub, "production", &[]);
+    let seen = denied.err().expect("an auditor's replica started");
+    assert!(seen.iter().any(|l| l.contains("403")), "{seen:?}");
+    // A replica logged in to another hub is told so.
+    let (code, _, err) = client(
+        &olga,
+        &[
+            "serve",
+            "--hub",
+            "http://127.0.0.1:9",
+            "--env",
+            "production",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("logged in to"), "{err}");
+
+    let replica = Replica::start(&olga, &hub, "production", &[]).unwrap_or_else(|seen| {
+        panic!("replica did not start: {seen:?}");
+    });
+    let key = client_ok(
+        &bob,
+        &["hub", "apikey-create", "web", "--role", "predictor"],
+    );
+    let key = key.trim().to_string();
+    assert!(key.starts_with("wdn_"), "{key}");
+    let meta = |key: &str| get(&a, &format!("{}/v2/models/credit", replica.base), Some(key));
+    // The key reaches the replica at its next reload.
+    eventually("the hub's new API key works on the replica", || {
+        meta(&key).status == 200
+    });
+    let m = meta(&key).json();
+    assert_eq!(m["versions"], json!([v.to_string()]), "{m}");
+    // The id of a real key with another secret, and a key the hub never made.
+    let (id_part, secret) = key.rsplit_once('_').unwrap();
+    let mut wrong = secret.to_string();
+    wrong.replace_range(0..1, if secret.starts_with('A') { "B" } else { "A" });
+    let forged = format!("{id_part}_{wrong}");
+    let r = meta(&forged);
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = meta("wdn_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    assert_eq!(r.status, 401, "{}", r.body);
+    // The control API is the hub's, not the replica's.
+    let r = get(&a, &format!("{}/api/v1/models", replica.base), Some(&key));
+    assert_eq!(r.status, 404, "{}", r.body);
+
+    // The load is in the hub's log under the replica's proven principal.
+    let log = get(&a, &hub.url("/audit?limit=200"), Some(&bob_token)).json();
+    let loads: Vec<&Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "serve.load")
+        .collect();
+    assert!(
+        loads.iter().any(|e| e["actor"] == "corp.olga@example.com"
+            && e["subject"] == format!("model:credit@{v}")),
+        "{log}"
+    );
+
+    // Revoked on the hub: refused by the replica within a reload.
+    client_ok(&bob, &["hub", "apikey-revoke", "web"]);
+    eventually("the revoked key is refused by the replica", || {
+        let r = meta(&key);
+        r.status == 401 && r.body.contains("revoked")
+    });
+
+    // Quarantined on the hub: unloaded by the replica.
+    let key2 = client_ok(
+        &bob,
+        &["hub", "apikey-create", "web2", "--role", "predictor"],
+    );
+    let key2 = key2.trim().to_string();
+    eventually("the second key works", || meta(&key2).status == 200);
+    client_ok(
+        &bob,
+        &[
+            "hub",
+            "quarantine",
+            &format!("credit@{v}"),
+            "--reason",
+            "replica test",
+        ],
+    );
+    eventually("the quarantined version leaves the replica", || {
+        meta(&key2).status == 404
+    });
+    assert!(
+        replica.drain().iter().any(|l| l.contains("model.unloaded")),
+        "the replica logged no unload"
+    );
+    drop(replica);
+
+    // Pinned to a key that signed nothing: the replica serves nothing it
+    // cannot verify itself, whatever the hub's trust store says.
+    let other = ApprovalKey {
+        key: SigningKey::from_slice(&[42u8; 32]).unwrap(),
+    };
+    std::fs::write(olga.join("other.pem"), other.public_pem()).unwrap();
+    let dev = served_in(&a, &hub, &bob_token, "dev");
+    let pinned = Replica::start(&olga, &hub, "dev", &["--trust-key", "other.pem"])
+        .unwrap_or_else(|seen| panic!("pinned replica did not start: {seen:?}"));
+    let lines = pinned.drain();
+    let d = dev.expect("the demo promotes credit to dev");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("not serving credit") && l.contains("not signed by any trusted")),
+        "credit@{d} in dev was served under a key that did not sign it: {lines:?}"
+    );
+    let (code, _, err) = client(
+        &olga,
+        &[
+            "serve",
+            "--hub",
+            &hub.base,
+            "--env",
+            "dev",
+            "--trust-key",
+            "token",
+        ],
+    );
+    assert_eq!(code, 2, "a token file taken for a key: {err}");
+    drop(pinned);
+    ok(ws, "ana", &["audit", "verify"]);
+}
+
+/// The version `env` points credit at on the hub, if any.
+fn served_in(a: &ureq::Agent, hub: &Hub, token: &str, env: &str) -> Option<u64> {
+    let m = get(a, &hub.url("/models/credit"), Some(token)).json();
+    m["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["env"] == env)
+        .and_then(|p| p["version"].as_u64())
 }

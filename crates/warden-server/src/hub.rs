@@ -781,6 +781,19 @@ pub fn routes() -> Router<Arc<Shared>> {
             "/models/{name}/versions/{version}/evidence",
             get(evidence_list).post(evidence_add),
         )
+        .route(
+            "/models/{name}/versions/{version}/package",
+            get(package_listing),
+        )
+        .route(
+            "/models/{name}/versions/{version}/package/{file}",
+            get(package_file),
+        )
+        .route("/environments/{env}/serving", get(serving_state))
+        .route("/environments/{env}/apikeys/check", post(apikey_check))
+        .route("/environments/{env}/serving/events", post(serving_event))
+        .route("/apikeys", get(apikeys_list).post(apikeys_create))
+        .route("/apikeys/{name}/revoke", post(apikeys_revoke))
         .route("/pipelines", get(pipelines_list))
         .route("/pipelines/{id}", get(pipeline_show))
         .route("/keys", get(keys_list).post(keys_enrol))
@@ -1014,6 +1027,190 @@ async fn keys_acknowledge(
     as_caller(s, client(c), move |ws| {
         let name = KeyName::new(&name)?;
         Ok((StatusCode::OK, ws.keys_acknowledge(&name)?))
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------
+// What serving replicas (`warden serve --hub`) call
+
+/// `GET …/models/{name}/versions/{version}/package`: the package's files,
+/// digest and signature bundle, for a replica to fetch and verify itself.
+async fn package_listing(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    UrlPath((name, v)): UrlPath<(String, String)>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        Ok((
+            StatusCode::OK,
+            ws.serving_package(&control::version(&name, &v)?)?,
+        ))
+    })
+    .await
+}
+
+/// `GET …/models/{name}/versions/{version}/package/{file}`: one file of
+/// the package, as bytes. The replica checks it against the signed file
+/// list; the hub only serves what its blob store verified as it read.
+async fn package_file(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    UrlPath((name, v, file)): UrlPath<(String, String, String)>,
+) -> Response {
+    let Some(client) = client(c) else {
+        return error(StatusCode::UNAUTHORIZED, "an identity token is required");
+    };
+    let shared = s.clone();
+    match control::run_as(&s, client, move |ws| {
+        ws.serving_package_file(&control::version(&name, &v)?, &file)
+    })
+    .await
+    {
+        Ok(Ok(bytes)) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            bytes,
+        )
+            .into_response(),
+        Ok(Err(e)) => control::engine_error(&shared, e),
+        Err(r) => r,
+    }
+}
+
+/// `GET …/environments/{env}/serving`: what a replica serving the
+/// environment needs at each refresh.
+async fn serving_state(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    UrlPath(env): UrlPath<String>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        Ok((StatusCode::OK, ws.serving_state(&env)?))
+    })
+    .await
+}
+
+/// `{"key"}`: an API key a replica was presented.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct KeyCheckBody {
+    key: String,
+}
+
+/// `POST …/environments/{env}/apikeys/check`: whether an API key is valid
+/// now. The hub keeps the secret the keys are hashed with; replicas ask.
+async fn apikey_check(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    UrlPath(env): UrlPath<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        let req: KeyCheckBody = body(b)?;
+        Ok((StatusCode::OK, ws.apikey_check(&env, &req.key)?))
+    })
+    .await
+}
+
+/// `{"action", "model", "version", "details"}`: what a replica did with a
+/// version.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ServingEventBody {
+    /// `serve.load` or `serve.skip`.
+    action: String,
+    model: String,
+    version: u64,
+    /// The digest and key (a load) or the reason (a skip).
+    #[serde(default)]
+    details: serde_json::Map<String, Value>,
+}
+
+/// `POST …/environments/{env}/serving/events`: records a replica's load
+/// or skip in the hub's log, as the replica's principal.
+async fn serving_event(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    UrlPath(env): UrlPath<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        let req: ServingEventBody = body(b)?;
+        ws.record_replica_serving(
+            &env,
+            &req.action,
+            &req.model,
+            req.version,
+            Value::Object(req.details),
+        )?;
+        Ok((
+            StatusCode::CREATED,
+            warden::api::ServingRecorded {
+                recorded: req.action,
+            },
+        ))
+    })
+    .await
+}
+
+/// `{"name", "role", "expires", "rate_limit"}`: an inference API key to
+/// create.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ApiKeyBody {
+    name: String,
+    role: String,
+    /// `30d`, `12h` or an RFC 3339 time; none: never.
+    #[serde(default)]
+    expires: Option<String>,
+    /// Requests per second (none: the role's default).
+    #[serde(default)]
+    rate_limit: Option<f64>,
+}
+
+async fn apikeys_list(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+) -> Response {
+    as_caller(s, client(c), |ws| Ok((StatusCode::OK, ws.apikey_list()?))).await
+}
+
+/// `POST …/apikeys`: an inference API key, for every replica that follows
+/// this hub.
+async fn apikeys_create(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    b: Result<Bytes, BytesRejection>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        let req: ApiKeyBody = body(b)?;
+        let now = warden_core::Timestamp::now();
+        let expires = req
+            .expires
+            .as_deref()
+            .map(|e| warden::parse_expiry(e, &now))
+            .transpose()?;
+        let made = ws.apikey_create(&req.name, &req.role, expires, req.rate_limit)?;
+        Ok((
+            StatusCode::CREATED,
+            warden::api::ApiKeyIssued {
+                key: made.key.as_str().to_string(),
+                record: made.record,
+                note: "the key is shown once; keep it secret".to_string(),
+            },
+        ))
+    })
+    .await
+}
+
+async fn apikeys_revoke(
+    State(s): State<Arc<Shared>>,
+    c: Option<axum::Extension<Client>>,
+    UrlPath(name): UrlPath<String>,
+) -> Response {
+    as_caller(s, client(c), move |ws| {
+        Ok((StatusCode::OK, ws.apikey_revoke(&name)?))
     })
     .await
 }
@@ -1530,6 +1727,107 @@ pub fn openapi_document() -> Value {
                         "schema": {"type": "string", "pattern": "^[0-9]+$"}})],
             None,
             typed("200", schema_of::<warden::pipeline::RunReport>(), "The run"),
+        ),
+    );
+    let env_param =
+        json!({"name": "env", "in": "path", "required": true, "schema": {"type": "string"}});
+    put(
+        format!("{t}/models/{{name}}/versions/{{version}}/package"),
+        "get",
+        op(
+            "A version's package: its files' digests and the signature bundle (for serving replicas)",
+            vec![name.clone(), version.clone()],
+            None,
+            typed("200", schema_of::<warden::PackageListing>(), "The listing"),
+        ),
+    );
+    {
+        let mut r = match typed("200", json!({}), "") {
+            Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        r.insert(
+            "200".into(),
+            json!({"description": "The file's bytes, as signed",
+                   "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
+        );
+        put(
+            format!("{t}/models/{{name}}/versions/{{version}}/package/{{file}}"),
+            "get",
+            op(
+                "One file of a version's package",
+                vec![
+                    name.clone(),
+                    version.clone(),
+                    json!({"name": "file", "in": "path", "required": true, "schema": {"type": "string"}}),
+                ],
+                None,
+                Value::Object(r),
+            ),
+        );
+    }
+    put(
+        format!("{t}/environments/{{env}}/serving"),
+        "get",
+        op(
+            "What a serving replica of the environment needs: targets, signers, API keys (without hashes), allowed roles",
+            vec![env_param.clone()],
+            None,
+            typed("200", schema_of::<warden::ServingState>(), "The state"),
+        ),
+    );
+    put(
+        format!("{t}/environments/{{env}}/apikeys/check"),
+        "post",
+        op(
+            "Whether an API key presented to a replica is valid now",
+            vec![env_param.clone()],
+            Some(body(schema_of::<KeyCheckBody>())),
+            typed("200", schema_of::<warden::KeyCheck>(), "The verdict"),
+        ),
+    );
+    put(
+        format!("{t}/environments/{{env}}/serving/events"),
+        "post",
+        op(
+            "Record a replica's load or skip of a version",
+            vec![env_param],
+            Some(body(schema_of::<ServingEventBody>())),
+            typed(
+                "201",
+                schema_of::<warden::api::ServingRecorded>(),
+                "Recorded",
+            ),
+        ),
+    );
+    put(
+        format!("{t}/apikeys"),
+        "get",
+        op(
+            "The inference API keys (never a key or its hash)",
+            vec![],
+            None,
+            typed("200", schema_of::<Vec<warden::ApiKeyRecord>>(), "Keys"),
+        ),
+    );
+    put(
+        format!("{t}/apikeys"),
+        "post",
+        op(
+            "Create an inference API key (shown once) for every replica",
+            vec![],
+            Some(body(schema_of::<ApiKeyBody>())),
+            typed("201", schema_of::<warden::api::ApiKeyIssued>(), "Created"),
+        ),
+    );
+    put(
+        format!("{t}/apikeys/{{name}}/revoke"),
+        "post",
+        op(
+            "Revoke an inference API key",
+            vec![name.clone()],
+            None,
+            typed("200", schema_of::<warden::ApiKeyRecord>(), "Revoked"),
         ),
     );
     put(

@@ -28,6 +28,7 @@ pub mod jwt;
 pub mod metrics;
 pub mod monitor;
 pub mod openapi;
+pub mod replica;
 pub mod routes;
 pub mod state;
 pub mod tls;
@@ -117,6 +118,9 @@ pub struct Shared {
     /// `max_concurrent_uploads`: each may hold a CSV's ingest in memory or
     /// a model's files on disk.
     pub uploads: tokio::sync::Semaphore,
+    /// The hub a replica follows (`warden serve --hub`): it serves the
+    /// inference routes only, and has no workspace (`root` is empty).
+    pub follows: Option<String>,
 }
 
 impl Shared {
@@ -136,6 +140,8 @@ impl Shared {
 pub fn router(shared: Arc<Shared>) -> guard::Guarded {
     let inner = if shared.hub.is_some() {
         hub::routes().with_state(shared.clone())
+    } else if shared.follows.is_some() {
+        inference_routes().with_state(shared.clone())
     } else {
         routes(shared.clone()).with_state(shared.clone())
     };
@@ -147,6 +153,31 @@ pub fn router(shared: Arc<Shared>) -> guard::Guarded {
 /// measure what the guardrails cost.
 pub fn unguarded_router(shared: Arc<Shared>) -> Router {
     routes(shared.clone()).with_state(shared)
+}
+
+/// The Open Inference Protocol's routes, the records route, metrics and
+/// the OpenAPI document: all a replica following a hub serves.
+fn inference_routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/v2/health/live", get(routes::live))
+        .route("/v2/health/ready", get(routes::ready))
+        .route("/v2", get(routes::server_metadata))
+        .route("/v2/models/{name}", get(routes::model_metadata))
+        .route(
+            "/v2/models/{name}/versions/{version}",
+            get(routes::model_version_metadata),
+        )
+        .route("/v2/models/{name}/ready", get(routes::model_ready))
+        .route("/v2/models/{name}/infer", post(routes::infer))
+        .route(
+            "/v2/models/{name}/versions/{version}/infer",
+            post(routes::infer_version),
+        )
+        .route("/v1/models/{target}", post(routes::predict_records))
+        .route("/metrics", get(routes::metrics))
+        .route("/openapi.json", get(routes::openapi))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
 }
 
 fn routes(_shared: Arc<Shared>) -> Router<Arc<Shared>> {
@@ -228,6 +259,51 @@ pub fn serve_until(
     started: impl FnOnce(&Started),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    run(
+        Origin::Workspace(Box::new(ws), open_options),
+        cfg,
+        log,
+        started,
+        shutdown,
+    )
+}
+
+/// Serves the models a hub's environment points at, as a replica with no
+/// workspace (`warden serve --hub`, see [`replica`]), until `shutdown`
+/// completes. The monitor does not run on a replica.
+pub fn follow_hub(
+    link: replica::HubLink,
+    cfg: ServeConfig,
+    log: EventSink,
+    started: impl FnOnce(&Started),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    run(Origin::Hub(Box::new(link)), cfg, log, started, shutdown)
+}
+
+/// As [`follow_hub`], stopping on SIGTERM or SIGINT.
+pub fn serve_hub_replica(
+    link: replica::HubLink,
+    cfg: ServeConfig,
+    log: EventSink,
+    started: impl FnOnce(&Started),
+) -> Result<(), ServerError> {
+    follow_hub(link, cfg, log, started, shutdown_signal())
+}
+
+/// Where a server's registry comes from.
+enum Origin {
+    Workspace(Box<Workspace>, warden::OpenOptions),
+    Hub(Box<replica::HubLink>),
+}
+
+fn run(
+    origin: Origin,
+    mut cfg: ServeConfig,
+    log: EventSink,
+    started: impl FnOnce(&Started),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("warden-serve")
@@ -245,7 +321,13 @@ pub fn serve_until(
     // thread can open what it needs when every place is taken.
     let open_files = conn::open_file_limit();
     let max_connections = conn::connection_cap(cfg.max_connections, open_files);
-    let (shared, failed) = load(&ws, open_options, cfg, log.clone())?;
+    let (shared, failed) = match &origin {
+        Origin::Workspace(ws, open_options) => load(ws, open_options.clone(), cfg, log.clone())?,
+        Origin::Hub(link) => {
+            cfg.monitor.enabled = false;
+            load_replica(link, cfg, log.clone())?
+        }
+    };
     shared
         .metrics
         .connection_limit
@@ -280,7 +362,10 @@ pub fn serve_until(
         let stop = stop.clone();
         std::thread::Builder::new()
             .name("warden-refresh".into())
-            .spawn(move || refresh_loop(ws, shared, stop, failed))?
+            .spawn(move || match origin {
+                Origin::Workspace(ws, _) => refresh_loop(*ws, shared, stop, failed),
+                Origin::Hub(link) => follow_loop(&link, shared, stop, failed),
+            })?
     };
 
     let monitor_thread = if shared.cfg.monitor.enabled {
@@ -350,6 +435,7 @@ pub fn load(
     let limiters = guard::Limiters::default();
     let first = state::refresh(ws, &cfg, None, &mut failed, &metrics, &limiters, &log)?;
     let shared = Arc::new(Shared {
+        follows: None,
         jwt,
         hub,
         token_uses: Default::default(),
@@ -368,6 +454,87 @@ pub fn load(
         monitor: std::sync::OnceLock::new(),
     });
     Ok((shared, failed))
+}
+
+/// The first snapshot of a replica following a hub: the hub's checkpoint
+/// followed, then its serving state read and every target verified.
+fn load_replica(
+    link: &replica::HubLink,
+    cfg: ServeConfig,
+    log: EventSink,
+) -> Result<(Arc<Shared>, Failed), ServerError> {
+    let metrics = metrics::Metrics::new();
+    let mut failed = HashMap::new();
+    let jwt = cfg
+        .jwt
+        .clone()
+        .map(jwt::JwtVerifier::load)
+        .transpose()?
+        .map(arc_swap::ArcSwap::from_pointee);
+    let limiters = guard::Limiters::default();
+    link.follow_checkpoint()?;
+    let first = state::refresh(link, &cfg, None, &mut failed, &metrics, &limiters, &log)?;
+    let shared = Arc::new(Shared {
+        follows: Some(link.url().to_string()),
+        jwt,
+        hub: None,
+        token_uses: Default::default(),
+        pool: control::WorkspacePool::new(0),
+        root: std::path::PathBuf::new(),
+        open_options: warden::OpenOptions::default(),
+        inflight: guard::InFlight::new(cfg.max_concurrency),
+        current: state::Current::new(first),
+        limiters,
+        metrics,
+        log,
+        uploads: tokio::sync::Semaphore::new(0),
+        cfg,
+        monitor: std::sync::OnceLock::new(),
+    });
+    Ok((shared, failed))
+}
+
+/// A replica's refresh: every `reload_interval`, the hub's checkpoint is
+/// followed and its serving state read again. A failure (the hub down, a
+/// forked history) keeps what is served and is logged.
+fn follow_loop(
+    link: &replica::HubLink,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    mut failed: Failed,
+) {
+    let tick = Duration::from_millis(100);
+    let mut waited = Duration::ZERO;
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(tick);
+        waited += tick;
+        if waited < shared.cfg.reload_interval {
+            continue;
+        }
+        waited = Duration::ZERO;
+        let prev = shared.current.get_full();
+        let next = link.follow_checkpoint().and_then(|()| {
+            state::refresh(
+                link,
+                &shared.cfg,
+                Some(&prev),
+                &mut failed,
+                &shared.metrics,
+                &shared.limiters,
+                &shared.log,
+            )
+        });
+        match next {
+            Ok(next) => shared.current.set(next),
+            Err(e) => {
+                shared.metrics.reload_failures.inc();
+                crate::state::emit(
+                    &shared.log,
+                    json!({"event": "refresh.failed", "hub": link.url(), "error": e.to_string()}),
+                );
+            }
+        }
+    }
 }
 
 fn refresh_loop(ws: Workspace, shared: Arc<Shared>, stop: Arc<AtomicBool>, mut failed: Failed) {

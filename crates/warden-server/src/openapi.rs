@@ -355,7 +355,9 @@ pub fn document(s: &Shared, snap: &Snapshot) -> Value {
                 "description": "An OIDC access token from the configured issuer"}),
         );
     }
-    control_paths(&mut paths, &models);
+    if s.follows.is_none() {
+        control_paths(&mut paths, &models);
+    }
     let metrics_security = if s.cfg.public_metrics {
         json!([])
     } else {

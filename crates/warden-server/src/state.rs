@@ -10,8 +10,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::json;
-use warden::{ApiKeyVerifier, ServedModel, ServingTarget, Workspace};
+use warden::{ApiKeyRecord, ApiKeyVerifier, KeyRejection, ServedModel, ServingTarget, Workspace};
 use warden_core::Action;
+use warden_core::Timestamp;
 
 use crate::config::ServeConfig;
 use crate::guard::{KeyCaller, Limiters};
@@ -43,10 +44,10 @@ pub struct Snapshot {
     /// Models the environment points at that are not served, by name:
     /// `NAME@VERSION: reason`.
     pub missing: BTreeMap<String, String>,
-    /// The API keys read at this refresh, with the secret they are checked
-    /// against; it tells a revoked, expired or blocked key from an unknown
-    /// one.
-    pub keys: ApiKeyVerifier,
+    /// The API keys read at this refresh, with what they are checked
+    /// against (the workspace's secret, or the hub a replica follows); it
+    /// tells a revoked, expired or blocked key from an unknown one.
+    pub keys: Keys,
     /// Each API key's caller, limit and bucket, by key id.
     pub callers: HashMap<String, KeyCaller>,
     /// The roles the authorisation policy allows each action.
@@ -91,6 +92,117 @@ impl Current {
     }
 }
 
+/// What one refresh reads before it loads anything.
+pub struct Read {
+    /// Every model the environment points at.
+    pub targets: Vec<ServingTarget>,
+    /// The API keys and what checks them.
+    pub keys: Keys,
+    /// The roles the authorisation policy allows each action.
+    pub allowed: HashMap<Action, HashSet<String>>,
+    /// On the hub: the personal access tokens.
+    pub tokens: Option<warden::TokenVerifier>,
+}
+
+/// Where a server's registry comes from: its own workspace (`warden
+/// serve`, the hub) or a hub it follows (`warden serve --hub`, see
+/// [`crate::replica`]).
+pub trait Source {
+    /// The environment's targets, the API keys, the policy's answers.
+    fn read(&self, cfg: &ServeConfig) -> Result<Read, warden::Error>;
+    /// A target's model, verified before a byte of it is parsed.
+    fn load(&self, t: &ServingTarget) -> Result<ServedModel, warden::Error>;
+    /// Records a load or a skip (`serve.load`, `serve.skip`).
+    fn record(
+        &self,
+        action: &str,
+        t: &ServingTarget,
+        env: &str,
+        details: serde_json::Value,
+    ) -> Result<(), warden::Error>;
+}
+
+impl Source for Workspace {
+    fn read(&self, cfg: &ServeConfig) -> Result<Read, warden::Error> {
+        // The hub serves no models.
+        let targets = if cfg.hub.is_some() {
+            Vec::new()
+        } else {
+            self.serving_targets(&cfg.env)?
+        };
+        let keys = Keys::Local(self.apikey_verifier()?);
+        let mut allowed: HashMap<Action, HashSet<String>> = HashMap::new();
+        for role in self.known_roles()? {
+            for action in ACTIONS {
+                if self.policy_allows("warden-server", std::slice::from_ref(&role), action)? {
+                    allowed.entry(action).or_default().insert(role.clone());
+                }
+            }
+        }
+        let tokens = if cfg.hub.is_some() {
+            Some(self.token_verifier()?)
+        } else {
+            None
+        };
+        Ok(Read {
+            targets,
+            keys,
+            allowed,
+            tokens,
+        })
+    }
+
+    fn load(&self, t: &ServingTarget) -> Result<ServedModel, warden::Error> {
+        self.load_for_serving(&t.model, t.version)
+    }
+
+    fn record(
+        &self,
+        action: &str,
+        t: &ServingTarget,
+        env: &str,
+        details: serde_json::Value,
+    ) -> Result<(), warden::Error> {
+        self.record_serving(action, t, env, details)
+    }
+}
+
+/// The API keys of a snapshot and what checks a presented one.
+pub enum Keys {
+    /// The workspace's own records and secret.
+    Local(ApiKeyVerifier),
+    /// A followed hub's records; the hub checks a key the replica has not
+    /// seen (see [`crate::replica::HubKeys`]).
+    Hub(crate::replica::HubKeys),
+}
+
+impl Keys {
+    /// The record of a valid key.
+    pub fn verify(&self, presented: &str, now: &Timestamp) -> Result<&ApiKeyRecord, KeyRejection> {
+        match self {
+            Keys::Local(v) => v.verify(presented, now),
+            Keys::Hub(h) => h.verify(presented, now),
+        }
+    }
+
+    /// Rows refused because they disagree with the log (the hub leaves
+    /// them out of what it sends).
+    pub fn refused(&self) -> &[String] {
+        match self {
+            Keys::Local(v) => v.refused(),
+            Keys::Hub(_) => &[],
+        }
+    }
+
+    /// Every key's record, revoked ones too.
+    pub fn records(&self) -> Box<dyn Iterator<Item = &ApiKeyRecord> + '_> {
+        match self {
+            Keys::Local(v) => Box::new(v.records()),
+            Keys::Hub(h) => Box::new(h.records()),
+        }
+    }
+}
+
 /// Where the server's log lines go: each call is one JSON object, without
 /// the newline. Called on the request path, so it must not block.
 pub type EventSink = Arc<dyn Fn(String) + Send + Sync>;
@@ -107,7 +219,7 @@ pub fn emit(log: &EventSink, v: serde_json::Value) {
 /// rather than failing the refresh. The error is the store's: the stage
 /// pointers, API keys, roles or policy could not be read.
 pub fn refresh(
-    ws: &Workspace,
+    src: &dyn Source,
     cfg: &ServeConfig,
     prev: Option<&Snapshot>,
     failed: &mut HashMap<(String, u64), String>,
@@ -115,18 +227,18 @@ pub fn refresh(
     limiters: &Limiters,
     log: &EventSink,
 ) -> Result<Snapshot, warden::Error> {
-    // The hub serves no models.
-    let targets = if cfg.hub.is_some() {
-        Vec::new()
-    } else {
-        ws.serving_targets(&cfg.env)?
-    };
+    let Read {
+        targets,
+        keys,
+        allowed,
+        tokens,
+    } = src.read(cfg)?;
     let mut models = BTreeMap::new();
     let mut missing = BTreeMap::new();
     for t in &targets {
         if let Some(reason) = &t.quarantine {
             let why = format!("version {} is quarantined: {reason}", t.version);
-            skip(ws, cfg, t, why, failed, &mut missing, log);
+            skip(src, cfg, t, why, failed, &mut missing, log);
             continue;
         }
         if let Some(m) = prev.and_then(|p| p.models.get(&t.model))
@@ -135,7 +247,7 @@ pub fn refresh(
             models.insert(t.model.clone(), m.clone());
             continue;
         }
-        match ws.load_for_serving(&t.model, t.version) {
+        match src.load(t) {
             Ok(model) => {
                 failed.remove(&(t.model.clone(), t.version));
                 let shown_classes: Vec<String> = model
@@ -154,7 +266,7 @@ pub fn refresh(
                         "verified_by": model.verified_by,
                     }),
                 );
-                if let Err(e) = ws.record_serving(
+                if let Err(e) = src.record(
                     "serve.load",
                     t,
                     &cfg.env,
@@ -196,7 +308,7 @@ pub fn refresh(
                     }),
                 );
             }
-            Err(e) => skip(ws, cfg, t, e.to_string(), failed, &mut missing, log),
+            Err(e) => skip(src, cfg, t, e.to_string(), failed, &mut missing, log),
         }
     }
     // Gauges follow what is served.
@@ -226,7 +338,6 @@ pub fn refresh(
             })
             .set(1);
     }
-    let keys = ws.apikey_verifier()?;
     // Key rows that disagree with the audit log match no request; say so
     // once per refresh in which they are seen.
     for refused in keys.refused() {
@@ -241,26 +352,14 @@ pub fn refresh(
         .filter(|r| r.revoked_at.is_none())
         .map(|r| (r.id.clone(), KeyCaller::new(cfg, limiters, r)))
         .collect();
-    let mut allowed: HashMap<Action, HashSet<String>> = HashMap::new();
-    for role in ws.known_roles()? {
-        for action in ACTIONS {
-            if ws.policy_allows("warden-server", std::slice::from_ref(&role), action)? {
-                allowed.entry(action).or_default().insert(role.clone());
-            }
-        }
-    }
-    let tokens = if cfg.hub.is_some() {
-        let t = ws.token_verifier()?;
+    if let Some(t) = &tokens {
         for refused in t.refused() {
             emit(
                 log,
                 json!({"event": "token.refused", "reason": "disagrees with the audit log", "detail": refused}),
             );
         }
-        Some(t)
-    } else {
-        None
-    };
+    }
     Ok(Snapshot {
         models,
         missing,
@@ -272,7 +371,7 @@ pub fn refresh(
 }
 
 fn skip(
-    ws: &Workspace,
+    src: &dyn Source,
     cfg: &ServeConfig,
     t: &ServingTarget,
     why: String,
@@ -291,7 +390,7 @@ fn skip(
                 "reason": why,
             }),
         );
-        if let Err(e) = ws.record_serving("serve.skip", t, &cfg.env, json!({"reason": why})) {
+        if let Err(e) = src.record("serve.skip", t, &cfg.env, json!({"reason": why})) {
             emit(
                 log,
                 json!({"event": "audit.failed", "model": t.model, "error": e.to_string()}),

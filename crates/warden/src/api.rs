@@ -7,7 +7,7 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use warden_store::{AccessTokenRecord, QuarantineRecord, StagePointer};
+use warden_store::{AccessTokenRecord, ApiKeyRecord, QuarantineRecord, StagePointer};
 
 use crate::ModelInfo;
 
@@ -44,6 +44,26 @@ pub struct TokenIssued {
     pub record: AccessTokenRecord,
     /// A reminder that it is not shown again.
     pub note: String,
+}
+
+/// `POST …/apikeys`: an inference API key, shown this once, and its
+/// record.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ApiKeyIssued {
+    /// The secret key (`wdn_…`).
+    pub key: String,
+    /// What is kept of it: never the key, only its keyed hash.
+    pub record: ApiKeyRecord,
+    /// A reminder that it is not shown again.
+    pub note: String,
+}
+
+/// `POST …/environments/{env}/serving/events`: a replica's load or skip,
+/// recorded.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ServingRecorded {
+    /// The action recorded (`serve.load` or `serve.skip`).
+    pub recorded: String,
 }
 
 /// The body of every refusal: what went wrong, in words. A gate's denial

@@ -52,7 +52,9 @@ pub use trust::dsse;
 pub use trust::hubclient;
 use trust::{audit, keys, ledger, pinning, roles, tokens, userdir, witness};
 
-pub use apikey::{API_KEY_PREFIX, ApiKeyCreated, ApiKeyVerifier, KeyRejection, parse_expiry};
+pub use apikey::{
+    API_KEY_PREFIX, ApiKeyCreated, ApiKeyVerifier, KeyRejection, api_key_id, parse_expiry,
+};
 pub use approve::{
     APPROVAL_PAYLOAD_TYPE, APPROVAL_PREDICATE, ApprovalPredicate, ApprovalStatement,
     ApprovalSubject, Approved, RolledBack, approval_statement, sign_approval,
@@ -84,8 +86,8 @@ pub use keys::{KeyInfo, KeyPurpose, KeySummary};
 pub use lineage::{ModelLineage, Node as LineageGraphNode};
 pub use model::{
     DEFAULT_CHECK_TOLERANCE, Exported, ImportCheck, ImportFeature, ImportOutcome, ImportRequest,
-    ImportSchema, LoadedModel, ModelInfo, ModelSummary, TrainOutcome, TrainRequest, check_column,
-    frame_for_model, frame_from_table, predictor_from_package,
+    ImportSchema, LoadedModel, ModelInfo, ModelSummary, Signer, TrainOutcome, TrainRequest,
+    check_column, frame_for_model, frame_from_table, predictor_from_package, verify_package,
 };
 pub use monitor::{
     DriftOutcome, DriftReference, DriftRequest, Histogram as DriftHistogram, Skipped,
@@ -104,8 +106,9 @@ pub use report_html::{GateLimits, report_html};
 pub use respond::{OutcomeKind, Responded, Responder, Response};
 pub use roles::RolesReport;
 pub use serving::{
-    FeatureRule, FieldError, InputRule, InputSchema, MAX_LISTED_ERRORS, MAX_TEXT_CHARS,
-    ServedModel, ServingTarget, ValidationLimits, normalize_text, truncate as truncate_text,
+    FeatureRule, FieldError, FollowedTarget, InputRule, InputSchema, KeyCheck, MAX_LISTED_ERRORS,
+    MAX_TEXT_CHARS, PackageListing, SERVING_ACTIONS, ServedModel, ServingState, ServingTarget,
+    ValidationLimits, normalize_text, truncate as truncate_text,
 };
 pub use signing::{Verified, default_signature_path, verify_with_key_file};
 pub use threat::{Risk, risks_csv, risks_markdown};

@@ -200,6 +200,32 @@ impl Session {
     }
 }
 
+/// What a serving replica (`warden serve --hub URL`) acts with: the
+/// credentials `warden login URL` stored, and the user directory where
+/// the hub's checkpoints are remembered.
+pub fn replica_link(
+    g: &Global,
+    url: &str,
+    env: &str,
+    trust: Option<Vec<warden::Signer>>,
+) -> Result<warden_server::replica::HubSettings, Failure> {
+    let s = Session::load(g)?;
+    if s.url.trim_end_matches('/') != url.trim_end_matches('/') {
+        return Err(
+            Failure::new(exit::USAGE, format!("logged in to {}, not {url}", s.url))
+                .with_hint(format!("warden login {url} --token-file TOKEN")),
+        );
+    }
+    Ok(warden_server::replica::HubSettings {
+        url: s.url,
+        token: s.token,
+        vkey: s.vkey,
+        user_dir: s.dir,
+        env: env.to_string(),
+        trust,
+    })
+}
+
 /// A 2xx answer as it is; anything else as a failure with the hub's
 /// message and the matching exit code.
 fn refused(status: u16, v: Value) -> Result<(u16, Value), Failure> {
@@ -892,6 +918,71 @@ pub fn token_revoke(g: &Global, name: &str) -> Result<ExitCode, Failure> {
     let s = Session::load(g)?;
     let (_, v) = s.call("POST", &format!("{TEAM}/tokens/{name}/revoke"), None)?;
     print(g, &v, |_| println!("Revoked access token {name}"))
+}
+
+/// `warden hub apikey-create NAME --role ROLE`.
+pub fn apikey_create(
+    g: &Global,
+    name: &str,
+    role: &str,
+    expires: Option<&str>,
+    rate_limit: Option<f64>,
+) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    let (_, v) = s.call(
+        "POST",
+        &format!("{TEAM}/apikeys"),
+        Some(&json!({"name": name, "role": role, "expires": expires, "rate_limit": rate_limit})),
+    )?;
+    let issued: warden::api::ApiKeyIssued = typed(&v, "the API key request")?;
+    if g.json {
+        output::json(&v)?;
+    } else {
+        // The key alone on stdout, so it can be captured; the rest on stderr.
+        println!("{}", issued.key);
+        eprintln!(
+            "Created API key {name} (role {role}, expires {}); it is shown once",
+            issued
+                .record
+                .expires_at
+                .as_ref()
+                .map_or_else(|| "never".to_string(), ToString::to_string)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `warden hub apikeys`.
+pub fn apikeys(g: &Global) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    let (_, v) = s.call("GET", &format!("{TEAM}/apikeys"), None)?;
+    let list: Vec<warden::ApiKeyRecord> = typed(&v, "the API key list")?;
+    print(g, &v, |_| {
+        for k in &list {
+            let state = if k.revoked_at.is_none() {
+                "active"
+            } else {
+                "revoked"
+            };
+            println!(
+                "{}  {}  role {}  expires {}  by {}",
+                k.name,
+                state,
+                k.role,
+                k.expires_at
+                    .as_ref()
+                    .map_or_else(|| "never".to_string(), ToString::to_string),
+                k.created_by
+            );
+        }
+    })
+}
+
+/// `warden hub apikey-revoke NAME`.
+pub fn apikey_revoke(g: &Global, name: &str) -> Result<ExitCode, Failure> {
+    let s = Session::load(g)?;
+    let (_, v) = s.call("POST", &format!("{TEAM}/apikeys/{name}/revoke"), None)?;
+    print(g, &v, |_| println!("Revoked API key {name}"))
 }
 
 /// `warden hub roles [--grant|--revoke PRINCIPAL --role ROLE]`.

@@ -194,6 +194,16 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             expires,
         }) => hubclient::token_create(&g, &name, &roles, &expires),
         Command::Hub(crate::cli::HubCmd::Tokens) => hubclient::tokens(&g),
+        Command::Hub(crate::cli::HubCmd::ApikeyCreate {
+            name,
+            role,
+            expires,
+            rate_limit,
+        }) => hubclient::apikey_create(&g, &name, &role, expires.as_deref(), rate_limit),
+        Command::Hub(crate::cli::HubCmd::Apikeys) => hubclient::apikeys(&g),
+        Command::Hub(crate::cli::HubCmd::ApikeyRevoke { name }) => {
+            hubclient::apikey_revoke(&g, &name)
+        }
         Command::Hub(crate::cli::HubCmd::Roles {
             grant,
             revoke,
@@ -256,6 +266,29 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 addr,
                 tls_cert,
                 tls_key,
+            },
+        ),
+        Command::Serve {
+            env,
+            addr,
+            config,
+            tls_cert,
+            tls_key,
+            tls_client_ca,
+            hub: Some(hub),
+            trust_key,
+            ..
+        } => serve::replica(
+            &g,
+            &hub,
+            &trust_key,
+            serve::Flags {
+                env,
+                addr,
+                config,
+                tls_cert,
+                tls_key,
+                tls_client_ca,
             },
         ),
         Command::Serve {
@@ -487,6 +520,9 @@ fn acting_as(c: &Command) -> Option<&str> {
             | crate::cli::HubCmd::Approve { .. }
             | crate::cli::HubCmd::TokenCreate { .. }
             | crate::cli::HubCmd::Tokens
+            | crate::cli::HubCmd::ApikeyCreate { .. }
+            | crate::cli::HubCmd::Apikeys
+            | crate::cli::HubCmd::ApikeyRevoke { .. }
             | crate::cli::HubCmd::EvidenceAdd { .. }
             | crate::cli::HubCmd::Pipelines { .. }
             | crate::cli::HubCmd::TokenRevoke { .. }

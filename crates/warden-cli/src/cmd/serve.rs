@@ -88,6 +88,82 @@ pub fn run(g: &Global, f: Flags) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `warden serve --hub URL --env E`: a replica of a hub's environment.
+pub fn replica(
+    g: &Global,
+    url: &str,
+    trust_keys: &[PathBuf],
+    f: Flags,
+) -> Result<ExitCode, Failure> {
+    let mut cfg = match &f.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                Failure::new(exit::USAGE, format!("cannot read {}: {e}", p.display()))
+            })?;
+            ServeConfig::from_toml(&text, p).map_err(server_failure)?
+        }
+        None => ServeConfig::default(),
+    };
+    if let (Some(cert), Some(key)) = (f.tls_cert, f.tls_key) {
+        cfg.tls = Some(TlsSettings {
+            cert,
+            key,
+            client_ca: f.tls_client_ca,
+            client_cert_optional: false,
+        });
+    }
+    if let Some(e) = f.env {
+        cfg.env = e;
+    }
+    if let Some(a) = f.addr {
+        cfg.addr = a.parse().map_err(|e| {
+            Failure::new(
+                exit::USAGE,
+                format!("--addr {a:?}: {e} (expected HOST:PORT)"),
+            )
+        })?;
+    }
+    let trust = if trust_keys.is_empty() {
+        None
+    } else {
+        let mut keys = Vec::new();
+        for p in trust_keys {
+            let pem = std::fs::read_to_string(p).map_err(|e| {
+                Failure::new(exit::USAGE, format!("cannot read {}: {e}", p.display()))
+            })?;
+            keys.push(warden::Signer::from_pem(&p.display().to_string(), &pem)?);
+        }
+        Some(keys)
+    };
+    let settings = super::hubclient::replica_link(g, url, &cfg.env, trust)?;
+    let link = warden_server::replica::HubLink::new(settings);
+    let (writer, log) = LogWriter::start();
+    let env = cfg.env.clone();
+    let hub = link.url().to_string();
+    let result = warden_server::serve_hub_replica(link, cfg, log, |s| {
+        let scheme = if s.tls { "https" } else { "http" };
+        eprintln!(
+            "warden serve: listening on {scheme}://{} (env {env} of {hub})",
+            s.addr
+        );
+        for (m, v) in &s.models {
+            eprintln!("  serving {m}@{v}");
+        }
+        for (m, why) in &s.missing {
+            eprintln!("  not serving {m}: {why}");
+        }
+        if s.models.is_empty() && s.missing.is_empty() {
+            eprintln!(
+                "  no model is promoted to {env} yet; the replica picks one up once it is (warden hub promote MODEL@N --env {env})"
+            );
+        }
+    });
+    writer.finish();
+    result.map_err(server_failure)?;
+    eprintln!("warden serve: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `warden hub serve`'s settings.
 pub struct HubFlags {
     pub config: PathBuf,

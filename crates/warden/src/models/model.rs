@@ -491,8 +491,83 @@ pub fn frame_from_table(
     Ok((frame, Labels { classes, y }))
 }
 
-fn hex_of(d: &str) -> String {
-    d.strip_prefix("sha256:").unwrap_or(d).to_string()
+/// A key a package may be signed by: the trust store's unrevoked keys
+/// (on a replica, as the hub lists them, or as pinned on the replica).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct Signer {
+    /// The key's name in the trust store.
+    pub name: String,
+    /// `ecdsa-p256`, `ecdsa-p384` or `ed25519` (only ECDSA keys sign
+    /// packages).
+    pub algorithm: String,
+    /// The public key as PEM text.
+    pub public_pem: String,
+}
+
+impl Signer {
+    /// A key pinned from a PEM file (`warden serve --hub --trust-key`):
+    /// refused unless it is an ECDSA public key, the kind packages are
+    /// signed with.
+    pub fn from_pem(name: &str, pem: &str) -> Result<Signer, Error> {
+        ModelKey::from_pem(pem)
+            .map_err(|e| Error::Usage(format!("{name}: not an ECDSA public key ({e})")))?;
+        Ok(Signer {
+            name: name.to_string(),
+            algorithm: "ecdsa".to_string(),
+            public_pem: pem.to_string(),
+        })
+    }
+}
+
+/// Verifies a package given its bytes: the signature bundle must verify
+/// under one of `signers`, cover `digest` (the registry's `sha256:…`), and
+/// list exactly `files` with their digests. Returns the name of the key
+/// that verified it. `title` (`MODEL@N`) names the package in errors.
+///
+/// This is what a workspace checks before loading a version from its own
+/// blob store, and what a serving replica checks on what it downloaded
+/// from a hub, so neither trusts the bytes' carrier.
+pub fn verify_package(
+    title: &str,
+    digest: &str,
+    bundle: &[u8],
+    files: &BTreeMap<String, Vec<u8>>,
+    signers: &[Signer],
+) -> Result<String, Error> {
+    let mut verified = None;
+    for k in signers.iter().filter(|k| k.algorithm.starts_with("ecdsa")) {
+        let Ok(key) = ModelKey::from_pem(&k.public_pem) else {
+            continue;
+        };
+        match model_signing::verify_bundle(bundle, &key) {
+            Ok(v) => {
+                verified = Some((v, k.name.clone()));
+                break;
+            }
+            Err(ModelSigningError::KeyMismatch { .. } | ModelSigningError::BadSignature) => {
+                continue;
+            }
+            Err(e) => return Err(Error::Verification(format!("model {title}: {e}"))),
+        }
+    }
+    let (signed, key) = verified.ok_or_else(|| {
+        Error::Verification(format!(
+            "model {title}: not signed by any trusted, unrevoked key"
+        ))
+    })?;
+    if format!("sha256:{}", signed.root_digest) != digest {
+        return Err(Error::Verification(format!(
+            "model {title}: the signature covers sha256:{}, the registry records {digest}",
+            signed.root_digest
+        )));
+    }
+    let actual: BTreeMap<String, String> = files
+        .iter()
+        .map(|(name, bytes)| (name.clone(), hex::encode(sha2::Sha256::digest(bytes))))
+        .collect();
+    model_signing::check_files(&signed, &actual)
+        .map_err(|e| Error::Verification(format!("model {title}: {e}")))?;
+    Ok(key)
 }
 
 impl Workspace {
@@ -1169,45 +1244,20 @@ impl Workspace {
         };
         let bundle = self.blobs().get(&parse(&m.signature_digest)?)?;
         let keys = self.store().read()?.keys()?;
-        let mut verified = None;
-        for k in keys
+        let signers: Vec<Signer> = keys
             .iter()
-            .filter(|k| k.revoked_at.is_none() && k.algorithm.starts_with("ecdsa"))
-        {
-            let Ok(key) = ModelKey::from_pem(&k.public_pem) else {
-                continue;
-            };
-            match model_signing::verify_bundle(&bundle, &key) {
-                Ok(v) => {
-                    verified = Some((v, k.name.to_string()));
-                    break;
-                }
-                Err(ModelSigningError::KeyMismatch { .. } | ModelSigningError::BadSignature) => {
-                    continue;
-                }
-                Err(e) => return Err(Error::Verification(format!("model {title}: {e}"))),
-            }
-        }
-        let (signed, key) = verified.ok_or_else(|| {
-            Error::Verification(format!(
-                "model {title}: not signed by any trusted, unrevoked key of this workspace"
-            ))
-        })?;
-        if format!("sha256:{}", signed.root_digest) != m.digest {
-            return Err(Error::Verification(format!(
-                "model {title}: the signature covers sha256:{}, the registry records {}",
-                signed.root_digest, m.digest
-            )));
-        }
+            .filter(|k| k.revoked_at.is_none())
+            .map(|k| Signer {
+                name: k.name.to_string(),
+                algorithm: k.algorithm.clone(),
+                public_pem: k.public_pem.clone(),
+            })
+            .collect();
         let mut files = BTreeMap::new();
-        let mut actual = BTreeMap::new();
         for (name, d) in &map {
-            let bytes = self.blobs().get(&parse(d)?)?;
-            actual.insert(name.clone(), hex_of(d));
-            files.insert(name.clone(), bytes);
+            files.insert(name.clone(), self.blobs().get(&parse(d)?)?);
         }
-        model_signing::check_files(&signed, &actual)
-            .map_err(|e| Error::Verification(format!("model {title}: {e}")))?;
+        let key = verify_package(&title, &m.digest, &bundle, &files, &signers)?;
         Ok((files, bundle, key))
     }
 

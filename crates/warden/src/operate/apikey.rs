@@ -47,6 +47,32 @@ pub enum KeyRejection {
     Blocked,
 }
 
+impl KeyRejection {
+    /// The rejection's name: `malformed`, `unknown`, `revoked`, `expired`
+    /// or `blocked`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            KeyRejection::Malformed => "malformed",
+            KeyRejection::Unknown => "unknown",
+            KeyRejection::Revoked => "revoked",
+            KeyRejection::Expired => "expired",
+            KeyRejection::Blocked => "blocked",
+        }
+    }
+
+    /// The rejection named by [`KeyRejection::as_str`].
+    pub fn from_name(s: &str) -> Option<KeyRejection> {
+        Some(match s {
+            "malformed" => KeyRejection::Malformed,
+            "unknown" => KeyRejection::Unknown,
+            "revoked" => KeyRejection::Revoked,
+            "expired" => KeyRejection::Expired,
+            "blocked" => KeyRejection::Blocked,
+            _ => return None,
+        })
+    }
+}
+
 /// Everything needed to check keys without the store: the records and the
 /// secret (for the server, which checks a key on every request).
 pub struct ApiKeyVerifier {
@@ -61,6 +87,11 @@ pub struct ApiKeyVerifier {
 }
 
 impl ApiKeyVerifier {
+    /// Ids of the keys blocked now.
+    pub fn blocked_ids(&self) -> impl Iterator<Item = &str> {
+        self.blocked.iter().map(String::as_str)
+    }
+
     /// The record of a valid key.
     pub fn verify(&self, presented: &str, now: &Timestamp) -> Result<&ApiKeyRecord, KeyRejection> {
         let id = parse_id(presented, API_KEY_PREFIX).ok_or(KeyRejection::Malformed)?;
@@ -105,6 +136,12 @@ impl ApiKeyVerifier {
 
 /// The id of a credential `PREFIX<id>_<secret>` (12 hex digits, then 43
 /// base64url characters), or `None` if it is not shaped so.
+/// The id of a presented API key (`wdn_<id>_<secret>`), if it is shaped
+/// like one.
+pub fn api_key_id(presented: &str) -> Option<&str> {
+    parse_id(presented, API_KEY_PREFIX)
+}
+
 pub(crate) fn parse_id<'k>(key: &'k str, prefix: &str) -> Option<&'k str> {
     let rest = key.strip_prefix(prefix)?;
     let (id, secret) = rest.split_once('_')?;

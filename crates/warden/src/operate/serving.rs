@@ -6,16 +6,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use warden_artifact::package;
 use warden_core::{Action, ObjectName, VersionRef};
 use warden_ml::predictor::{InputKind, Predictor};
 use warden_ml::profile::{FeatureProfile, ReferenceProfile};
+use warden_store::ApiKeyRecord;
 
 use crate::error::Error;
 use crate::events;
-use crate::model::predictor_from_package;
+use crate::model::{Signer, predictor_from_package};
 use crate::workspace::Workspace;
 
 /// Which version of a model an environment holds.
@@ -48,6 +50,66 @@ pub struct ServedModel {
     pub schema: InputSchema,
     /// The training data's profile (what the monitor compares traffic with).
     pub profile: Option<ReferenceProfile>,
+}
+
+impl ServedModel {
+    /// Parses a package whose files were verified
+    /// ([`crate::verify_package`], by the caller) into a model ready to
+    /// serve: its predictor, its training profile and the rules its inputs
+    /// must meet. `key` is the name of the key that verified it.
+    pub fn from_verified(
+        name: &str,
+        version: u64,
+        digest: &str,
+        files: &BTreeMap<String, Vec<u8>>,
+        key: String,
+    ) -> Result<ServedModel, Error> {
+        let pkg = package::parse(files)?;
+        let predictor = predictor_from_package(&pkg)?;
+        let profile: Option<ReferenceProfile> = match &pkg.profile {
+            Some(v) => Some(
+                serde_json::from_value(v.clone())
+                    .map_err(|e| Error::Verification(format!("{}: {e}", package::PROFILE_FILE)))?,
+            ),
+            None => None,
+        };
+        // Ranges declared at import (finite, in order) stand in where the
+        // package has no training profile for a feature. They are read from
+        // the signed package's manifest, not the registry row's copy.
+        let manifest: crate::documents::ModelManifest =
+            serde_json::from_value(pkg.manifest.clone())
+                .map_err(|e| Error::Verification(format!("{name}@{version}: manifest: {e}")))?;
+        // The signature binds the bytes; the manifest inside binds them to a
+        // model, so a package of another model cannot stand in for this one.
+        if manifest.name != name {
+            return Err(Error::Verification(format!(
+                "{name}@{version}: the signed package is of model {:?}",
+                manifest.name
+            )));
+        }
+        let declared: BTreeMap<String, (f64, f64)> = manifest
+            .input
+            .features
+            .iter()
+            .filter_map(|f| match (f.min, f.max) {
+                (Some(lo), Some(hi)) if lo.is_finite() && hi.is_finite() && lo <= hi => {
+                    Some((f.name.clone(), (lo, hi)))
+                }
+                _ => None,
+            })
+            .collect();
+        let schema = InputSchema::new(predictor.as_ref(), profile.as_ref(), &declared);
+        Ok(ServedModel {
+            name: name.to_string(),
+            version,
+            digest: digest.to_string(),
+            verified_by: key,
+            platform: if pkg.onnx.is_some() { "onnx" } else { "native" },
+            predictor,
+            schema,
+            profile,
+        })
+    }
 }
 
 impl Workspace {
@@ -150,44 +212,7 @@ impl Workspace {
             )));
         }
         let (files, _, key) = self.verified_files(&m)?;
-        let pkg = package::parse(&files)?;
-        let predictor = predictor_from_package(&pkg)?;
-        let profile: Option<ReferenceProfile> = match &pkg.profile {
-            Some(v) => Some(
-                serde_json::from_value(v.clone())
-                    .map_err(|e| Error::Verification(format!("{}: {e}", package::PROFILE_FILE)))?,
-            ),
-            None => None,
-        };
-        // Ranges declared at import (finite, in order) stand in where the
-        // package has no training profile for a feature. They are read from
-        // the signed package's manifest, not the registry row's copy.
-        let manifest: crate::documents::ModelManifest =
-            serde_json::from_value(pkg.manifest.clone()).map_err(|e| {
-                Error::Verification(format!("{}@{}: manifest: {e}", m.name, m.version))
-            })?;
-        let declared: BTreeMap<String, (f64, f64)> = manifest
-            .input
-            .features
-            .iter()
-            .filter_map(|f| match (f.min, f.max) {
-                (Some(lo), Some(hi)) if lo.is_finite() && hi.is_finite() && lo <= hi => {
-                    Some((f.name.clone(), (lo, hi)))
-                }
-                _ => None,
-            })
-            .collect();
-        let schema = InputSchema::new(predictor.as_ref(), profile.as_ref(), &declared);
-        Ok(ServedModel {
-            name: m.name.to_string(),
-            version: m.version,
-            digest: m.digest.clone(),
-            verified_by: key,
-            platform: if pkg.onnx.is_some() { "onnx" } else { "native" },
-            predictor,
-            schema,
-            profile,
-        })
+        ServedModel::from_verified(m.name.as_str(), m.version, &m.digest, &files, key)
     }
 
     /// Records what the server did with a model version (`serve.load` or
@@ -213,6 +238,206 @@ impl Workspace {
         )?;
         self.commit(tx)?;
         Ok(())
+    }
+}
+
+/// One environment's target as a serving replica follows it: the version,
+/// the package digest the registry records for it, and its quarantine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FollowedTarget {
+    /// The model's name.
+    pub model: String,
+    /// The version the environment's stage pointer holds.
+    pub version: u64,
+    /// The package digest (`sha256:…`) registered for that version.
+    pub digest: String,
+    /// The reason, if that version is quarantined now.
+    pub quarantine: Option<String>,
+}
+
+/// `GET …/environments/{env}/serving`: what a serving replica following a
+/// hub needs at each refresh. Never the API keys' hashes or the secret
+/// they are keyed with: a replica asks the hub to check a key it has not
+/// seen ([`Workspace::apikey_check`]).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ServingState {
+    /// The environment.
+    pub env: String,
+    /// Every model the environment points at.
+    pub targets: Vec<FollowedTarget>,
+    /// The trust store's unrevoked keys, which packages may be signed by.
+    pub signers: Vec<Signer>,
+    /// Every API key whose row agrees with the log (revoked ones too, so a
+    /// replica tells a revoked key from an unknown one), with a throttle
+    /// folded into its rate limit.
+    pub api_keys: Vec<ApiKeyRecord>,
+    /// Ids of blocked API keys.
+    pub blocked: Vec<String>,
+    /// For `serve.predict` and `serve.metrics`: the roles the
+    /// authorisation policy allows.
+    pub allowed: BTreeMap<String, Vec<String>>,
+}
+
+/// `GET …/models/{name}/versions/{version}/package`: what a package is
+/// made of, for a replica to download and verify.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct PackageListing {
+    /// `MODEL@N`.
+    pub model: String,
+    /// The version.
+    pub version: u64,
+    /// The package digest (`sha256:…`) the registry records.
+    pub digest: String,
+    /// The signature bundle (sigstore bundle JSON), base64.
+    pub signature: String,
+    /// Each file's name and `sha256:` digest; each is fetched from
+    /// `…/package/{file}`.
+    pub files: BTreeMap<String, String>,
+}
+
+/// `POST …/environments/{env}/apikeys/check`: the verdict on one presented
+/// API key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KeyCheck {
+    /// The key's id when it is valid now.
+    pub id: Option<String>,
+    /// Otherwise why not: `malformed`, `unknown`, `revoked`, `expired` or
+    /// `blocked`.
+    pub rejection: Option<String>,
+}
+
+/// The two actions a serving replica records.
+pub const SERVING_ACTIONS: [&str; 2] = ["serve.load", "serve.skip"];
+
+impl Workspace {
+    /// What a replica serving `env` needs (`serve.run` on `env:ENV`).
+    pub fn serving_state(&self, env: &str) -> Result<ServingState, Error> {
+        self.authorize_serving(env)?;
+        let mut targets = Vec::new();
+        for t in self.serving_targets(env)? {
+            let m = self.find_model(&VersionRef {
+                name: ObjectName::new(&t.model)?,
+                version: Some(t.version),
+            })?;
+            targets.push(FollowedTarget {
+                model: t.model,
+                version: t.version,
+                digest: m.digest,
+                quarantine: t.quarantine,
+            });
+        }
+        let signers = self
+            .store()
+            .read()?
+            .keys()?
+            .into_iter()
+            .filter(|k| k.revoked_at.is_none())
+            .map(|k| Signer {
+                name: k.name.to_string(),
+                algorithm: k.algorithm,
+                public_pem: k.public_pem,
+            })
+            .collect();
+        let keys = self.apikey_verifier()?;
+        let mut allowed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for action in [Action::ServePredict, Action::ServeMetrics] {
+            let roles = allowed.entry(action.to_string()).or_default();
+            for role in self.known_roles()? {
+                if self.policy_allows("warden-server", std::slice::from_ref(&role), action)? {
+                    roles.push(role);
+                }
+            }
+        }
+        Ok(ServingState {
+            env: env.to_string(),
+            targets,
+            signers,
+            api_keys: keys.records().cloned().collect(),
+            blocked: keys.blocked_ids().map(str::to_string).collect(),
+            allowed,
+        })
+    }
+
+    /// The files and signature of `MODEL@N`'s package (`model.read`).
+    pub fn serving_package(&self, r: &VersionRef) -> Result<PackageListing, Error> {
+        self.authorize(Action::ModelRead, &format!("model:{r}"))?;
+        let m = self.find_model(r)?;
+        let sig: warden_core::Digest = m
+            .signature_digest
+            .parse()
+            .map_err(|e| Error::Verification(format!("model {r}: {e}")))?;
+        let bundle = self.blobs().get(&sig)?;
+        Ok(PackageListing {
+            model: m.name.to_string(),
+            version: m.version,
+            digest: m.digest.clone(),
+            signature: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bundle),
+            files: crate::stored::model_files(&m)?,
+        })
+    }
+
+    /// One file of `MODEL@N`'s package, as stored (`model.read`); the blob
+    /// store checks its digest as it reads.
+    pub fn serving_package_file(&self, r: &VersionRef, file: &str) -> Result<Vec<u8>, Error> {
+        self.authorize(Action::ModelRead, &format!("model:{r}"))?;
+        let m = self.find_model(r)?;
+        let files = crate::stored::model_files(&m)?;
+        let d = files
+            .get(file)
+            .ok_or_else(|| Error::NotFound(format!("model {r} has no package file {file:?}")))?;
+        let d: warden_core::Digest = d
+            .parse()
+            .map_err(|e| Error::Verification(format!("model {r}: {e}")))?;
+        Ok(self.blobs().get(&d)?)
+    }
+
+    /// Checks an API key presented to a replica serving `env`
+    /// (`serve.run` on `env:ENV`). Nothing is recorded: a check is a read.
+    pub fn apikey_check(&self, env: &str, presented: &str) -> Result<KeyCheck, Error> {
+        self.authorize_serving(env)?;
+        let keys = self.apikey_verifier()?;
+        Ok(
+            match keys.verify(presented, &warden_core::Timestamp::now()) {
+                Ok(rec) => KeyCheck {
+                    id: Some(rec.id.clone()),
+                    rejection: None,
+                },
+                Err(e) => KeyCheck {
+                    id: None,
+                    rejection: Some(e.as_str().to_string()),
+                },
+            },
+        )
+    }
+
+    /// Records, for a replica serving `env`, what it did with a version
+    /// (`serve.load` or `serve.skip`; `serve.run` on `env:ENV`), as the
+    /// replica's authenticated principal.
+    pub fn record_replica_serving(
+        &self,
+        env: &str,
+        action: &str,
+        model: &str,
+        version: u64,
+        details: Value,
+    ) -> Result<(), Error> {
+        self.authorize_serving(env)?;
+        if !SERVING_ACTIONS.contains(&action) {
+            return Err(Error::Usage(format!(
+                "action {action:?}: a replica records serve.load or serve.skip"
+            )));
+        }
+        let name = ObjectName::new(model)?;
+        self.find_model(&VersionRef {
+            name: name.clone(),
+            version: Some(version),
+        })?;
+        let target = ServingTarget {
+            model: name.to_string(),
+            version,
+            quarantine: None,
+        };
+        self.record_serving(action, &target, env, details)
     }
 }
 
