@@ -147,6 +147,18 @@ body, ctype = multipart([
     ("model", "linear.onnx", onnx),
 ])
 check("POST", f"{TEAM}/models/penguins-answers/versions", body, ctype, want=[201])
+# What serving replicas call, and the inference API keys they check.
+check("GET", f"{TEAM}/environments/production/serving", want=[200])
+check("POST", f"{TEAM}/environments/production/apikeys/check",
+      {"key": "wdn_0123456789ab_" + "A" * 43}, want=[200])
+check("POST", f"{TEAM}/environments/production/serving/events",
+      {"action": "serve.skip", "model": "credit", "version": 1,
+       "details": {"reason": "check-hub-answers"}}, want=[201])
+check("GET", f"{TEAM}/models/credit/versions/1/package", want=[200])
+check("GET", f"{TEAM}/apikeys", want=[200])
+check("POST", f"{TEAM}/apikeys", {"name": "answers", "role": "predictor", "expires": "30d"},
+      want=[201])
+check("POST", f"{TEAM}/apikeys/answers/revoke", want=[200])
 check("POST", f"{TEAM}/models/credit/versions/1/quarantine",
       {"reason": "check-hub-answers"}, want=[200])
 
