@@ -1802,6 +1802,94 @@ fn integer_classes(labels: &[String]) -> Option<Vec<i64>> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+    use sha2::Digest as _;
+    use warden_artifact::keys::{Algorithm, SigningKey};
+
+    use super::{Signer, verify_package};
+
+    fn signer(name: &str, key: &SigningKey) -> Signer {
+        Signer {
+            name: name.to_string(),
+            algorithm: key.algorithm().as_str().to_string(),
+            public_pem: key.public_key().to_pem().unwrap(),
+        }
+    }
+
+    /// A package signed by `key`: its files, bundle and root digest.
+    fn signed(files: &BTreeMap<String, Vec<u8>>, key: &SigningKey) -> (Vec<u8>, String) {
+        let hashed = files
+            .iter()
+            .map(|(n, b)| (n.clone(), hex::encode(sha2::Sha256::digest(b))))
+            .collect();
+        let (bundle, v) =
+            warden_artifact::model_signing::sign_files(hashed, "pkg", key, None).unwrap();
+        (bundle, format!("sha256:{}", v.root_digest))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// What a replica downloads verifies only as it was signed: any
+        /// byte changed, a file dropped or added, another digest, or
+        /// signers that did not sign it, is refused.
+        #[test]
+        fn a_package_verifies_only_as_signed(
+            contents in proptest::collection::btree_map("[a-z]{1,8}\\.bin", proptest::collection::vec(any::<u8>(), 1..64), 1..4),
+            damage in 0usize..6,
+            pick in any::<prop::sample::Index>(),
+        ) {
+            let key = SigningKey::generate(Algorithm::EcdsaP256).unwrap();
+            let other = SigningKey::generate(Algorithm::EcdsaP256).unwrap();
+            let (bundle, digest) = signed(&contents, &key);
+            let both = [signer("other", &other), signer("pipeline", &key)];
+            prop_assert_eq!(
+                verify_package("m@1", &digest, &bundle, &contents, &both).unwrap(),
+                "pipeline"
+            );
+            let mut files = contents.clone();
+            let mut bundle2 = bundle.clone();
+            let mut digest2 = digest.clone();
+            let mut signers = both.to_vec();
+            let name = pick.get(&files.keys().cloned().collect::<Vec<_>>()).clone();
+            match damage {
+                0 => {
+                    let f = files.get_mut(&name).unwrap();
+                    let i = pick.index(f.len());
+                    f[i] ^= 1;
+                }
+                1 => {
+                    files.remove(&name);
+                }
+                2 => {
+                    files.insert(format!("{name}.extra"), vec![0]);
+                }
+                3 => digest2 = format!("sha256:{}", "0".repeat(64)),
+                4 => signers = vec![signer("other", &other)],
+                _ => {
+                    // A byte of the signature itself (the bundle's other
+                    // fields, such as its empty transparency-log entries,
+                    // are not what is verified).
+                    use base64::Engine as _;
+                    let b64 = base64::engine::general_purpose::STANDARD;
+                    let mut v: serde_json::Value = serde_json::from_slice(&bundle2).unwrap();
+                    let sig = &mut v["dsseEnvelope"]["signatures"][0]["sig"];
+                    let mut der = b64.decode(sig.as_str().unwrap()).unwrap();
+                    let i = pick.index(der.len());
+                    der[i] ^= 1;
+                    *sig = serde_json::Value::String(b64.encode(der));
+                    bundle2 = serde_json::to_vec(&v).unwrap();
+                }
+            }
+            prop_assert!(
+                verify_package("m@1", &digest2, &bundle2, &files, &signers).is_err(),
+                "damage {} passed", damage
+            );
+        }
+    }
+
     /// The package format's tree-model kinds and the formats the parsers
     /// read name each other both ways.
     #[test]
