@@ -425,6 +425,84 @@ pub fn run(
         lines.push(format!(
             "console     http://{addr}/console/: {mias}'s page opened as corp.lee@example.com; without a session, the sign-in page; a principal without a role is refused (403)"
         ));
+        // A serving replica follows the hub's production environment with
+        // the CI identity (an operator): no workspace, no key, no secret on
+        // its side. The pipeline issues an inference key on the hub; the
+        // replica asks the hub about it once.
+        let v = c.expect(
+            201,
+            "POST",
+            &format!("{team}/apikeys"),
+            &main,
+            Some(json!({"name": "demo-replica", "role": "predictor", "expires": "1d"})),
+        )?;
+        let issued: warden::api::ApiKeyIssued = serde_json::from_value(v).map_err(fail)?;
+        let replica_cfg = warden_server::ServeConfig {
+            env: "production".into(),
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            reload_interval: Duration::from_millis(500),
+            ..Default::default()
+        };
+        let link = warden_server::replica::HubLink::new(warden_server::replica::HubSettings {
+            url: c.base.clone(),
+            token: main.clone(),
+            vkey: ana.audit_checkpoint()?.1,
+            user_dir: people.join("replica"),
+            env: "production".into(),
+            trust: None,
+        });
+        let quiet: warden_server::EventSink = std::sync::Arc::new(|_line: String| {});
+        let replica = super::InProcessReplica::start(link, replica_cfg, quiet).map_err(fail)?;
+        let served = (|| -> Result<(String, String), Failure> {
+            let url = format!("http://{}", replica.addr);
+            let mut r = c
+                .agent
+                .get(&format!("{url}/v2/models/credit"))
+                .header("Authorization", &format!("Bearer {}", issued.key))
+                .call()
+                .map_err(fail)?;
+            let (status, m) = (
+                r.status().as_u16(),
+                r.body_mut().read_to_string().unwrap_or_default(),
+            );
+            if status != 200 {
+                return Err(fail(format!("the replica answered {status}: {m}")));
+            }
+            let m: Value = serde_json::from_str(&m).map_err(fail)?;
+            let mut r = c
+                .agent
+                .post(&format!("{url}/v1/models/credit:predict"))
+                .header("Authorization", &format!("Bearer {}", issued.key))
+                .header("Content-Type", "application/json")
+                .send(super::DEMO_REQUEST)
+                .map_err(fail)?;
+            let (status, p) = (
+                r.status().as_u16(),
+                r.body_mut().read_to_string().unwrap_or_default(),
+            );
+            if status != 200 {
+                return Err(fail(format!(
+                    "the replica's prediction answered {status}: {p}"
+                )));
+            }
+            let p: Value = serde_json::from_str(&p).map_err(fail)?;
+            Ok((
+                format!(
+                    "credit@{}",
+                    m["versions"].get(0).and_then(Value::as_str).unwrap_or("?")
+                ),
+                p["predictions"]
+                    .get(0)
+                    .map(Value::to_string)
+                    .unwrap_or_default(),
+            ))
+        })();
+        let stopped = replica.stop();
+        let (model_served, prediction) = served?;
+        stopped.map_err(fail)?;
+        lines.push(format!(
+            "replica     a serving replica followed production from the hub as the CI identity: it verified {model_served}'s package itself, and answered a key the pipeline made on the hub ({prediction})"
+        ));
         let cp = hubclient::open_checkpoint(
             &c.agent
                 .get(&format!("{}/checkpoint", c.base))

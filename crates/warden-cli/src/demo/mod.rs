@@ -730,7 +730,7 @@ pub fn run(g: &Global, keep: Option<&Path>, store: Option<String>) -> Result<Exi
 
     step(
         json,
-        "12. The hub: people and CI prove who they are; an impersonation and a self-approval are refused; the web console",
+        "12. The hub: people and CI prove who they are; an impersonation and a self-approval are refused; the web console; a serving replica follows it",
     );
     let hubbed = hub::run(
         &dir,
@@ -962,6 +962,55 @@ impl InProcess {
     }
 }
 
+/// A serving replica that follows a hub, run in this process.
+struct InProcessReplica {
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<Result<(), warden_server::ServerError>>,
+}
+
+impl InProcessReplica {
+    /// Starts the replica and waits (up to 30 s) until it listens.
+    fn start(
+        link: warden_server::replica::HubLink,
+        cfg: warden_server::ServeConfig,
+        sink: warden_server::EventSink,
+    ) -> Result<Self, String> {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            warden_server::follow_hub(
+                link,
+                cfg,
+                sink,
+                |s| {
+                    let _ = addr_tx.send(s.addr);
+                },
+                async move {
+                    let _ = stop_rx.await;
+                },
+            )
+        });
+        match addr_rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(addr) => Ok(InProcessReplica { addr, stop, thread }),
+            Err(_) => Err(match thread.join() {
+                Ok(Err(e)) => e.to_string(),
+                _ => "the replica did not start".into(),
+            }),
+        }
+    }
+
+    /// Stops the replica and waits for it; its error, if it failed.
+    fn stop(self) -> Result<(), String> {
+        let _ = self.stop.send(());
+        match self.thread.join() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the replica thread failed".into()),
+        }
+    }
+}
+
 /// Removes a directory when dropped (on success and on every error path).
 struct RemoveOnDrop(PathBuf);
 
@@ -973,7 +1022,7 @@ impl Drop for RemoveOnDrop {
 
 /// A request the kept demo workspace's production model accepts (every
 /// value within the generated data's ranges and levels).
-const DEMO_REQUEST: &str = r#"{"instances": [{"age": 41, "income": 52000, "loan_amount": 15000, "credit_score": 700, "employment": "employed", "housing": "rent", "num_accounts": 3, "debt_ratio": 0.3, "notes": "no remarks"}]}"#;
+pub(crate) const DEMO_REQUEST: &str = r#"{"instances": [{"age": 41, "income": 52000, "loan_amount": 15000, "credit_score": 700, "employment": "employed", "housing": "rent", "num_accounts": 3, "debt_ratio": 0.3, "notes": "no remarks"}]}"#;
 
 /// How the demo ingests the example credit data: approval is the target,
 /// customers are identified by id, sex and age band are sensitive.
