@@ -3302,6 +3302,48 @@ fn a_serving_replica_follows_the_hub_verifies_what_it_downloads_and_asks_the_hub
         r.status == 401 && r.body.contains("revoked")
     });
 
+    // Pinned to a key that signed nothing: the replica serves nothing it
+    // cannot verify itself, whatever the hub's trust store says.
+    let other = ApprovalKey {
+        key: SigningKey::from_slice(&[42u8; 32]).unwrap(),
+    };
+    std::fs::write(olga.join("other.pem"), other.public_pem()).unwrap();
+    let pinned = Replica::start(&olga, &hub, "production", &["--trust-key", "other.pem"])
+        .unwrap_or_else(|seen| panic!("pinned replica did not start: {seen:?}"));
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !lines.iter().any(|l: &String| {
+        l.contains("not serving credit") && l.contains("not signed by any trusted")
+    }) && Instant::now() < deadline
+    {
+        if let Ok(l) = pinned.lines.recv_timeout(Duration::from_millis(200)) {
+            lines.push(l);
+        }
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("not serving credit") && l.contains("not signed by any trusted")),
+        "credit@{v} was served under a key that did not sign it: {lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("serving credit@")),
+        "{lines:?}"
+    );
+    let (code, _, err) = client(
+        &olga,
+        &[
+            "serve",
+            "--hub",
+            &hub.base,
+            "--env",
+            "production",
+            "--trust-key",
+            "token",
+        ],
+    );
+    assert_eq!(code, 2, "a token file taken for a key: {err}");
+    drop(pinned);
     // Quarantined on the hub: unloaded by the replica.
     let key2 = client_ok(
         &bob,
@@ -3328,47 +3370,5 @@ fn a_serving_replica_follows_the_hub_verifies_what_it_downloads_and_asks_the_hub
     );
     drop(replica);
 
-    // Pinned to a key that signed nothing: the replica serves nothing it
-    // cannot verify itself, whatever the hub's trust store says.
-    let other = ApprovalKey {
-        key: SigningKey::from_slice(&[42u8; 32]).unwrap(),
-    };
-    std::fs::write(olga.join("other.pem"), other.public_pem()).unwrap();
-    let dev = served_in(&a, &hub, &bob_token, "dev");
-    let pinned = Replica::start(&olga, &hub, "dev", &["--trust-key", "other.pem"])
-        .unwrap_or_else(|seen| panic!("pinned replica did not start: {seen:?}"));
-    let lines = pinned.drain();
-    let d = dev.expect("the demo promotes credit to dev");
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("not serving credit") && l.contains("not signed by any trusted")),
-        "credit@{d} in dev was served under a key that did not sign it: {lines:?}"
-    );
-    let (code, _, err) = client(
-        &olga,
-        &[
-            "serve",
-            "--hub",
-            &hub.base,
-            "--env",
-            "dev",
-            "--trust-key",
-            "token",
-        ],
-    );
-    assert_eq!(code, 2, "a token file taken for a key: {err}");
-    drop(pinned);
     ok(ws, "ana", &["audit", "verify"]);
-}
-
-/// The version `env` points credit at on the hub, if any.
-fn served_in(a: &ureq::Agent, hub: &Hub, token: &str, env: &str) -> Option<u64> {
-    let m = get(a, &hub.url("/models/credit"), Some(token)).json();
-    m["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["env"] == env)
-        .and_then(|p| p["version"].as_u64())
 }
