@@ -338,6 +338,7 @@ impl Source for HubLink {
         )
         .map_err(|e| warden::Error::Verification(format!("model {title}: signature: {e}")))?;
         let mut files = BTreeMap::new();
+        let mut hashed = BTreeMap::new();
         for (name, want) in &listing.files {
             let bytes = self.conn.call(
                 "GET",
@@ -352,8 +353,9 @@ impl Source for HubLink {
                 )));
             }
             files.insert(name.clone(), bytes);
+            hashed.insert(name.clone(), got.trim_start_matches("sha256:").to_string());
         }
-        let key = warden::verify_package(&title, &digest, &bundle, &files, self.signers(&state))?;
+        let key = warden::verify_package(&title, &digest, &bundle, &hashed, self.signers(&state))?;
         ServedModel::from_verified(&t.model, t.version, &digest, &files, key)
     }
 

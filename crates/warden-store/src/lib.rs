@@ -290,11 +290,29 @@ pub trait ReadTx {
     ) -> Result<(), StoreError>;
     /// The stored leaf hashes of the first `size` events, in order.
     fn leaf_hashes(&mut self, size: u64) -> Result<Vec<merkle::Hash>, StoreError>;
+    /// The stored leaf hashes of events `from..size`, in order (an error if
+    /// one is missing or malformed, as for [`ReadTx::leaf_hashes`]).
+    fn leaf_hashes_between(
+        &mut self,
+        from: u64,
+        size: u64,
+    ) -> Result<Vec<merkle::Hash>, StoreError> {
+        let mut all = self.leaf_hashes(size)?;
+        let from = usize::try_from(from).unwrap_or(usize::MAX).min(all.len());
+        Ok(all.split_off(from))
+    }
     /// Every stored checkpoint, smallest tree first.
     fn checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>, StoreError>;
     /// The size and root hash (lowercase hex) of every stored checkpoint,
     /// smallest tree first, without their notes.
     fn checkpoint_roots(&mut self) -> Result<Vec<(u64, String)>, StoreError>;
+    /// As [`ReadTx::checkpoint_roots`], only those of trees larger than
+    /// `size`.
+    fn checkpoint_roots_after(&mut self, size: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        let mut all = self.checkpoint_roots()?;
+        all.retain(|(s, _)| *s > size);
+        Ok(all)
+    }
     /// The checkpoint of the largest tree, if any.
     fn latest_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, StoreError>;
 }

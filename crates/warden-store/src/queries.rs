@@ -27,6 +27,22 @@ impl<S: Session> SqlTx<S> {
         &mut self.session
     }
 
+    /// The size and root of the stored checkpoints larger than `after`
+    /// (every one with `None`), smallest first.
+    fn checkpoint_roots_after_or_all(
+        &mut self,
+        after: Option<u64>,
+    ) -> Result<Vec<(u64, String)>, StoreError> {
+        // -1 takes every size (sizes are never negative).
+        let after = after.map_or(-1, |a| i64::try_from(a).unwrap_or(i64::MAX));
+        all(
+            self.s(),
+            "SELECT size, root_hash FROM audit_checkpoints WHERE size > ?1 ORDER BY size",
+            &[Arg::int(after)],
+            |mut r| Ok((r.u64(0)?, r.text(1)?)),
+        )
+    }
+
     /// The next id of a table whose ids count up from 1. Writers are
     /// serialised (SQLite's write lock, PostgreSQL's advisory lock), so no
     /// other transaction can take the same id.
@@ -631,10 +647,24 @@ impl<S: Session> ReadTx for SqlTx<S> {
         } else {
             sql.push_str(" AND ?2 IS NULL");
         }
+        // `model` matches `model` and `model.…`: the prefix is a LIKE
+        // pattern with its own `\`, `%` and `_` escaped, so they match only
+        // themselves.
+        let family = f.action.as_deref().map(|a| {
+            let mut p = String::with_capacity(a.len() + 2);
+            for c in a.chars() {
+                if matches!(c, '\\' | '%' | '_') {
+                    p.push('\\');
+                }
+                p.push(c);
+            }
+            p.push_str(".%");
+            p
+        });
         if f.action.is_some() {
-            sql.push_str(" AND (action = ?3 OR action LIKE ?3 || '.%')");
+            sql.push_str(" AND (action = ?3 OR action LIKE ?5 ESCAPE '\\')");
         } else {
-            sql.push_str(" AND ?3 IS NULL");
+            sql.push_str(" AND ?3 IS NULL AND ?5 IS NULL");
         }
         sql.push_str(" ORDER BY seq LIMIT ?4");
         let args = [
@@ -642,6 +672,7 @@ impl<S: Session> ReadTx for SqlTx<S> {
             Arg::opt_text(f.actor.as_deref()),
             Arg::opt_text(f.action.as_deref()),
             Arg::uint(f.limit.unwrap_or(u64::MAX)),
+            Arg::opt_text(family.as_deref()),
         ];
         all(self.s(), &sql, &args, event_row)
     }
@@ -719,18 +750,21 @@ impl<S: Session> ReadTx for SqlTx<S> {
     }
 
     fn leaf_hashes(&mut self, size: u64) -> Result<Vec<Hash>, StoreError> {
-        let mut out: Vec<Hash> = Vec::with_capacity(size.min(1 << 24) as usize);
+        self.leaf_hashes_between(0, size)
+    }
+
+    fn leaf_hashes_between(&mut self, from: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        let want = size.saturating_sub(from);
+        let mut out: Vec<Hash> = Vec::with_capacity(want.min(1 << 24) as usize);
         self.s().each(
-            "SELECT seq, leaf_hash FROM audit_events WHERE seq < ?1 ORDER BY seq",
-            &[Arg::uint(size)],
+            "SELECT seq, leaf_hash FROM audit_events WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
+            &[Arg::uint(from), Arg::uint(size)],
             &mut |mut row| {
                 let seq = row.i64(0)?;
                 let text = row.text(1)?;
-                if seq != out.len() as i64 {
-                    return Err(StoreError::LogState(format!(
-                        "event {} is missing",
-                        out.len()
-                    )));
+                let next = from + out.len() as u64;
+                if u64::try_from(seq).ok() != Some(next) {
+                    return Err(StoreError::LogState(format!("event {next} is missing")));
                 }
                 out.push(decode_hash(&text).ok_or_else(|| {
                     StoreError::LogState(format!("event {seq} has a malformed leaf hash"))
@@ -738,10 +772,10 @@ impl<S: Session> ReadTx for SqlTx<S> {
                 Ok(ControlFlow::Continue(()))
             },
         )?;
-        if (out.len() as u64) < size {
+        if (out.len() as u64) < want {
             return Err(StoreError::LogState(format!(
                 "the log has {} events, fewer than {size}",
-                out.len()
+                from + out.len() as u64
             )));
         }
         Ok(out)
@@ -757,12 +791,11 @@ impl<S: Session> ReadTx for SqlTx<S> {
     }
 
     fn checkpoint_roots(&mut self) -> Result<Vec<(u64, String)>, StoreError> {
-        all(
-            self.s(),
-            "SELECT size, root_hash FROM audit_checkpoints ORDER BY size",
-            &[],
-            |mut r| Ok((r.u64(0)?, r.text(1)?)),
-        )
+        self.checkpoint_roots_after_or_all(None)
+    }
+
+    fn checkpoint_roots_after(&mut self, size: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        self.checkpoint_roots_after_or_all(Some(size))
     }
 
     fn latest_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, StoreError> {

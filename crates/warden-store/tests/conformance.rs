@@ -448,6 +448,62 @@ fn concurrent_writers_keep_one_log(open: Open) {
     }
 }
 
+/// Leaf hashes and checkpoint roots read from a point on, as a decision
+/// that folded the log before reads them; an action filter that names a
+/// family of actions, its `_` and `%` taken as themselves.
+fn ranged_reads_and_action_filters(open: Open) {
+    let s = open();
+    let ana = actor("ana");
+    let mut w = s.write().unwrap();
+    for action in ["x.one", "x.one.deep", "xzone.deep", "x_one", "x%y.z"] {
+        w.append_event(&ana, action, "thing", &json!({})).unwrap();
+    }
+    for size in [1u64, 3, 5] {
+        w.insert_checkpoint(&StoredCheckpoint {
+            size,
+            root_hash: format!("{size:064x}"),
+            note: "origin\n1\nroot\n\n— sig\n".into(),
+            time: Timestamp::now(),
+        })
+        .unwrap();
+    }
+    w.commit().unwrap();
+    let mut r = s.read().unwrap();
+    let all = r.leaf_hashes(5).unwrap();
+    assert_eq!(r.leaf_hashes_between(2, 5).unwrap(), all[2..].to_vec());
+    assert_eq!(r.leaf_hashes_between(0, 5).unwrap(), all);
+    assert!(r.leaf_hashes_between(5, 5).unwrap().is_empty());
+    assert!(r.leaf_hashes_between(3, 6).is_err(), "past the end");
+    let sizes = |v: Vec<(u64, String)>| v.into_iter().map(|(s, _)| s).collect::<Vec<_>>();
+    assert_eq!(sizes(r.checkpoint_roots().unwrap()), vec![1, 3, 5]);
+    assert_eq!(sizes(r.checkpoint_roots_after(1).unwrap()), vec![3, 5]);
+    assert_eq!(sizes(r.checkpoint_roots_after(0).unwrap()), vec![1, 3, 5]);
+    assert!(r.checkpoint_roots_after(5).unwrap().is_empty());
+    let mut actions = |filter: &str| {
+        r.events(&EventFilter {
+            action: Some(filter.into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(actions("x.one"), vec!["x.one", "x.one.deep"]);
+    assert_eq!(actions("x_one"), vec!["x_one"], "`_` is not a wildcard");
+    assert_eq!(actions("x%y"), vec!["x%y.z"], "`%` is not a wildcard");
+    assert!(actions("x%").is_empty());
+    assert_eq!(actions("x"), vec!["x.one", "x.one.deep"]);
+}
+
+#[test]
+fn ranged_reads_and_action_filters_on_every_backend() {
+    on_every_backend(
+        "ranged_reads_and_action_filters",
+        ranged_reads_and_action_filters,
+    );
+}
+
 #[test]
 fn every_record_round_trips_on_every_backend() {
     on_every_backend("every_record_round_trips", every_record_round_trips);

@@ -159,9 +159,17 @@ pub struct Workspace {
     /// The whole registry state the log's state-changing events imply, kept
     /// the same way for decisions (gates, promotions, serving refreshes):
     /// each brings it up to date with the events after its seq. Rows read
-    /// once are not read again; a later rewrite of one changes its leaf
-    /// hash, which the decision's fold of the log catches.
-    state: Mutex<Option<(i64, LogState)>>,
+    /// once are not read again: a later rewrite of one does not change what
+    /// this workspace decides on, and is caught by a full `audit verify` and
+    /// by any process that reads the log afresh (its fold of the leaf
+    /// hashes no longer gives the signed roots).
+    state: Mutex<Option<(i64, std::sync::Arc<LogState>)>>,
+    /// The log's tree folded, by a decision whose check of the log passed,
+    /// up to the newest signed checkpoint it saw: the next decision folds
+    /// only the leaf hashes and compares only the checkpoint roots after
+    /// it. Like `state`, what was read once is not read again; a full
+    /// `audit verify` reads everything.
+    pub(crate) fold: Mutex<Option<warden_store::merkle::Frontier>>,
     /// The gate last compiled, reused while its files hold the same text.
     gate: Mutex<Option<warden_policy::Gate>>,
     passphrase: Option<Zeroizing<String>>,
@@ -258,6 +266,7 @@ impl Workspace {
             role_cap: None,
             grants: Mutex::new(None),
             state: Mutex::new(None),
+            fold: Mutex::new(None),
             gate: Mutex::new(None),
             passphrase: opts.passphrase.clone(),
             user_dir: opts.user_dir.clone(),
@@ -414,6 +423,7 @@ impl Workspace {
             role_cap: None,
             grants: Mutex::new(None),
             state: Mutex::new(None),
+            fold: Mutex::new(None),
             gate: Mutex::new(None),
             passphrase: opts.passphrase.clone(),
             user_dir: opts.user_dir.clone(),
@@ -798,14 +808,28 @@ impl Workspace {
     /// The registry state the log implies, brought up to date with the
     /// state-changing events after the last call's (each new row checked
     /// against its leaf hash, columns and payload digest as it is applied).
-    pub(crate) fn log_state(&self, tx: &mut (dyn ReadTx + '_)) -> Result<LogState, Error> {
+    /// The state is shared, not copied: a caller's handle stays as it was
+    /// read while later calls move the cache on (copying only if a caller
+    /// still holds the previous one).
+    pub(crate) fn log_state(
+        &self,
+        tx: &mut (dyn ReadTx + '_),
+    ) -> Result<std::sync::Arc<LogState>, Error> {
         let mut cache = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let (last, st) = match cache.take() {
             Some((after, mut st)) => {
-                let last = st.replay_more(tx, ledger::STATE_ACTIONS, after)?;
+                let last = std::sync::Arc::make_mut(&mut st).replay_more(
+                    tx,
+                    ledger::STATE_ACTIONS,
+                    after,
+                )?;
                 (last, st)
             }
-            None => LogState::default().replay_more_from_start(tx, ledger::STATE_ACTIONS)?,
+            None => {
+                let (last, st) =
+                    LogState::default().replay_more_from_start(tx, ledger::STATE_ACTIONS)?;
+                (last, std::sync::Arc::new(st))
+            }
         };
         let out = st.clone();
         *cache = Some((last, st));

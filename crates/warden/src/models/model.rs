@@ -519,10 +519,12 @@ impl Signer {
     }
 }
 
-/// Verifies a package given its bytes: the signature bundle must verify
-/// under one of `signers`, cover `digest` (the registry's `sha256:…`), and
-/// list exactly `files` with their digests. Returns the name of the key
-/// that verified it. `title` (`MODEL@N`) names the package in errors.
+/// Verifies a package: the signature bundle must verify under one of
+/// `signers`, cover `digest` (the registry's `sha256:…`), and list exactly
+/// `files`, each file's name with the SHA-256 (hex) of the bytes the
+/// caller holds (the blob store hashes what it reads; a replica hashes what
+/// it downloaded). Returns the name of the key that verified it. `title`
+/// (`MODEL@N`) names the package in errors.
 ///
 /// This is what a workspace checks before loading a version from its own
 /// blob store, and what a serving replica checks on what it downloaded
@@ -531,7 +533,7 @@ pub fn verify_package(
     title: &str,
     digest: &str,
     bundle: &[u8],
-    files: &BTreeMap<String, Vec<u8>>,
+    files: &BTreeMap<String, String>,
     signers: &[Signer],
 ) -> Result<String, Error> {
     let mut verified = None;
@@ -561,11 +563,7 @@ pub fn verify_package(
             signed.root_digest
         )));
     }
-    let actual: BTreeMap<String, String> = files
-        .iter()
-        .map(|(name, bytes)| (name.clone(), hex::encode(sha2::Sha256::digest(bytes))))
-        .collect();
-    model_signing::check_files(&signed, &actual)
+    model_signing::check_files(&signed, files)
         .map_err(|e| Error::Verification(format!("model {title}: {e}")))?;
     Ok(key)
 }
@@ -1253,11 +1251,18 @@ impl Workspace {
                 public_pem: k.public_pem.clone(),
             })
             .collect();
+        // The blob store hashes every blob as it reads it, so the stored
+        // digests are those of the bytes read.
         let mut files = BTreeMap::new();
+        let mut hashed = BTreeMap::new();
         for (name, d) in &map {
             files.insert(name.clone(), self.blobs().get(&parse(d)?)?);
+            hashed.insert(
+                name.clone(),
+                d.strip_prefix("sha256:").unwrap_or(d).to_string(),
+            );
         }
-        let key = verify_package(&title, &m.digest, &bundle, &files, &signers)?;
+        let key = verify_package(&title, &m.digest, &bundle, &hashed, &signers)?;
         Ok((files, bundle, key))
     }
 
@@ -1818,14 +1823,18 @@ mod tests {
         }
     }
 
-    /// A package signed by `key`: its files, bundle and root digest.
-    fn signed(files: &BTreeMap<String, Vec<u8>>, key: &SigningKey) -> (Vec<u8>, String) {
-        let hashed = files
+    /// Each file's SHA-256, as the holder of its bytes computes it.
+    fn hashed(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, String> {
+        files
             .iter()
             .map(|(n, b)| (n.clone(), hex::encode(sha2::Sha256::digest(b))))
-            .collect();
+            .collect()
+    }
+
+    /// A package signed by `key`: its files, bundle and root digest.
+    fn signed(files: &BTreeMap<String, Vec<u8>>, key: &SigningKey) -> (Vec<u8>, String) {
         let (bundle, v) =
-            warden_artifact::model_signing::sign_files(hashed, "pkg", key, None).unwrap();
+            warden_artifact::model_signing::sign_files(hashed(files), "pkg", key, None).unwrap();
         (bundle, format!("sha256:{}", v.root_digest))
     }
 
@@ -1846,7 +1855,7 @@ mod tests {
             let (bundle, digest) = signed(&contents, &key);
             let both = [signer("other", &other), signer("pipeline", &key)];
             prop_assert_eq!(
-                verify_package("m@1", &digest, &bundle, &contents, &both).unwrap(),
+                verify_package("m@1", &digest, &bundle, &hashed(&contents), &both).unwrap(),
                 "pipeline"
             );
             let mut files = contents.clone();
@@ -1884,7 +1893,7 @@ mod tests {
                 }
             }
             prop_assert!(
-                verify_package("m@1", &digest2, &bundle2, &files, &signers).is_err(),
+                verify_package("m@1", &digest2, &bundle2, &hashed(&files), &signers).is_err(),
                 "damage {} passed", damage
             );
         }

@@ -400,9 +400,17 @@ impl Workspace {
         // whose root is not is reported all the same (by its stored root,
         // read without its note).
         let mut unsigned_roots: Vec<(u64, Hash, String)> = Vec::new();
+        // A decision in a workspace whose earlier decision checked the log
+        // starts from the tree it folded then, up to that newest signed size.
+        let cached_fold = if opts.for_decision {
+            self.fold.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        } else {
+            None
+        };
+        let folded_before = cached_fold.as_ref().map_or(0, Frontier::size);
         let stored_checkpoints = if opts.for_decision {
             let newest = tx.latest_checkpoint()?;
-            for (size, root) in tx.checkpoint_roots()? {
+            for (size, root) in tx.checkpoint_roots_after(folded_before)? {
                 if newest.as_ref().is_some_and(|c| c.size == size) {
                     continue;
                 }
@@ -556,19 +564,29 @@ impl Workspace {
             .chain(unsigned_roots)
             .collect();
         targets.sort_by_key(|t| t.0);
-        let mut fold = Fold {
-            frontier: Frontier::new(),
-            targets: targets.into_iter().peekable(),
-        };
-        fold.reach(&mut problems);
-        let mut broken = false;
         let fold_to = if opts.for_decision {
             expected.keys().next_back().copied().unwrap_or(0)
         } else {
             0
         };
+        // The cached tree is used only if the log's newest signed size has
+        // not gone below it; the checkpoints at or below it were compared
+        // when it was folded.
+        let start = match cached_fold {
+            Some(f) if f.size() <= fold_to => {
+                targets.retain(|t| t.0 > f.size());
+                f
+            }
+            _ => Frontier::new(),
+        };
+        let mut fold = Fold {
+            frontier: start,
+            targets: targets.into_iter().peekable(),
+        };
+        fold.reach(&mut problems);
+        let mut broken = false;
         if fold_to > 0 {
-            match tx.leaf_hashes(fold_to) {
+            match tx.leaf_hashes_between(fold.frontier.size(), fold_to) {
                 Ok(leaves) => {
                     for leaf in leaves {
                         fold.push(leaf, &mut problems);
@@ -582,6 +600,8 @@ impl Workspace {
             }
         }
         let folded_whole = !broken;
+        let folded_signed =
+            (opts.for_decision && folded_whole && fold_to > 0).then(|| fold.frontier.clone());
         let mut step = |row: StoredEvent| {
             let index = fold.frontier.size();
             if row.seq != index as i64 {
@@ -661,7 +681,7 @@ impl Workspace {
         let replayed = if opts.for_decision {
             self.log_state(tx.as_mut())
         } else {
-            crate::ledger::LogState::replay(tx.as_mut())
+            crate::ledger::LogState::replay(tx.as_mut()).map(std::sync::Arc::new)
         };
         match replayed {
             Ok(st) => {
@@ -677,6 +697,11 @@ impl Workspace {
         }
         drop(tx);
         let ok = problems.list.is_empty();
+        // A sound log's tree, up to its newest signed size, is where the
+        // next decision of this workspace starts.
+        if ok && let Some(f) = folded_signed {
+            *self.fold.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+        }
         if ok
             && let Some(dir) = &user_dir
             && let Some((size, (_, _))) = expected.iter().next_back()
@@ -1100,6 +1125,70 @@ mod tests {
                 prop_assert!(decision.ok, "mutation {}: {:?}", target, decision.problems);
             } else {
                 prop_assert!(!decision.ok, "mutation {} not detected by a decision", target);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+
+        /// A workspace that decided once folds, at its next decision, only
+        /// the log after what it folded then, and still catches damage
+        /// there: a rewritten event, a changed leaf hash, a deleted row, a
+        /// newer checkpoint's stored root. Damage below what it folded does
+        /// not change what it decides on; the full audit and a workspace
+        /// opened afresh catch it.
+        #[test]
+        fn a_decision_folds_only_what_it_has_not_and_catches_damage_there(
+            before in prop::collection::vec(1u8..6, 1..3),
+            after in prop::collection::vec(1u8..6, 1..3),
+            target in 0u8..5,
+            pick in any::<prop::sample::Index>(),
+        ) {
+            let (_d, ws) = workspace_with(&before);
+            let decide = super::VerifyOptions { for_decision: true, ..Default::default() };
+            prop_assert!(ws.audit_verify_with(&decide).unwrap().ok);
+            let folded = ws.fold.lock().unwrap().as_ref().map(|f| f.size()).unwrap();
+            for (b, n) in after.iter().enumerate() {
+                let mut tx = ws.store().write().unwrap();
+                for i in 0..*n {
+                    tx.append_event(ws.actor(), "test.append", &format!("after:{b}"), &serde_json::json!({"i": i})).unwrap();
+                }
+                ws.commit(tx).unwrap();
+            }
+            let c = sql(&ws);
+            let n: i64 = c.query_row("SELECT COUNT(*) FROM audit_events", [], |r| r.get(0)).unwrap();
+            let folded = folded as i64;
+            let leaf_of = |text: &str| hex::encode(warden_store::merkle::leaf_hash(text.as_bytes()));
+            let set = |col: &str, v: &str, seq: i64| {
+                c.execute(&format!("UPDATE audit_events SET {col} = ?1 WHERE seq = ?2"), rusqlite::params![v, seq]).unwrap();
+            };
+            let get = |col: &str, seq: i64| -> String {
+                c.query_row(&format!("SELECT {col} FROM audit_events WHERE seq = ?1"), [seq], |r| r.get(0)).unwrap()
+            };
+            if target == 4 {
+                // Below what was folded: a rewrite with its true leaf hash.
+                let first_test: i64 = c.query_row("SELECT MIN(seq) FROM audit_events WHERE action = 'test.append'", [], |r| r.get(0)).unwrap();
+                let seq = first_test + pick.index((folded - first_test) as usize) as i64;
+                let e = get("event", seq).replace("test.append", "test.rewrit");
+                set("leaf_hash", &leaf_of(&e), seq);
+                set("event", &e, seq);
+                prop_assert!(ws.audit_verify_with(&decide).unwrap().ok, "the cached fold read below itself");
+                prop_assert!(!ws.audit_verify(None).unwrap().ok);
+                let fresh = Workspace::open(ws.root(), ActorName::new("ana").unwrap(), &OpenOptions::default()).unwrap();
+                prop_assert!(!fresh.audit_verify_with(&decide).unwrap().ok, "a fresh decision missed a rewrite");
+            } else {
+                let seq = folded + pick.index((n - folded) as usize) as i64;
+                match target {
+                    0 => { let e = get("event", seq).replace("test.append", "test.rewrit"); set("leaf_hash", &leaf_of(&e), seq); set("event", &e, seq); }
+                    1 => { let h = get("leaf_hash", seq); set("leaf_hash", &leaf_of(&h), seq); }
+                    2 => { c.execute("DELETE FROM audit_events WHERE seq = ?1", [seq]).unwrap(); }
+                    _ => {
+                        c.execute("UPDATE audit_checkpoints SET root_hash = ?1 WHERE size = (SELECT MIN(size) FROM audit_checkpoints WHERE size > ?2)", rusqlite::params![hex::encode([7u8; 32]), folded]).unwrap();
+                    }
+                }
+                let r = ws.audit_verify_with(&decide).unwrap();
+                prop_assert!(!r.ok, "damage {} after the cached fold (at {}) not caught", target, folded);
             }
         }
     }

@@ -732,7 +732,7 @@ impl crate::Workspace {
         name: &warden_core::ObjectName,
         version: Option<u64>,
         env: &str,
-    ) -> Result<LogState, Error> {
+    ) -> Result<std::sync::Arc<LogState>, Error> {
         let mut tx = self.store().read()?;
         let st = self.log_state(tx.as_mut())?;
         let pointer = tx

@@ -227,11 +227,24 @@ impl Workspace {
     }
 }
 
-/// The digest of the bundled policy for a scope.
+/// The digest of the bundled policy for a scope. The bundled policies are
+/// compiled into the binary, so each digest is computed (by compiling the
+/// policy, which is most of a small decision's cost) once per process.
 fn bundled_digest(scope: &str) -> Result<String, Error> {
-    if scope == AUTHZ_SCOPE {
-        Ok(warden_policy::Authorizer::bundled()?.digest().to_string())
+    static AUTHZ: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static GATE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let (cell, compute): (_, fn() -> Result<String, Error>) = if scope == AUTHZ_SCOPE {
+        (&AUTHZ, || {
+            Ok(warden_policy::Authorizer::bundled()?.digest().to_string())
+        })
     } else {
-        Ok(warden_policy::Gate::bundled()?.digest().to_string())
+        (&GATE, || {
+            Ok(warden_policy::Gate::bundled()?.digest().to_string())
+        })
+    };
+    if let Some(d) = cell.get() {
+        return Ok(d.clone());
     }
+    let d = compute()?;
+    Ok(cell.get_or_init(|| d).clone())
 }
