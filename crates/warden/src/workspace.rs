@@ -818,11 +818,17 @@ impl Workspace {
         let mut cache = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let (last, st) = match cache.take() {
             Some((after, mut st)) => {
-                let last = std::sync::Arc::make_mut(&mut st).replay_more(
-                    tx,
-                    ledger::STATE_ACTIONS,
-                    after,
-                )?;
+                // Copied only when there is something to apply and a caller
+                // still holds the state as it was.
+                let newer = tx.events_with_actions_after(ledger::STATE_ACTIONS, after)?;
+                let mut last = after;
+                if !newer.is_empty() {
+                    let st = std::sync::Arc::make_mut(&mut st);
+                    for e in &newer {
+                        st.apply_checked(e)?;
+                        last = e.seq;
+                    }
+                }
                 (last, st)
             }
             None => {

@@ -90,12 +90,16 @@ pub struct VerifyOptions {
     /// pinned), the stored leaf hashes folded up to the newest of them
     /// (which must give its signed root), every event after it re-read
     /// whole, older stored checkpoints' roots compared with the log's, and
-    /// the registry rows against the state the state-changing events imply
-    /// (each of those rows checked against its own leaf hash as it is
-    /// replayed). What it leaves to a full `audit verify`: a damaged
-    /// signature on an older checkpoint whose root is right, and a row of
-    /// an event that changes no state (a denial, a read), under a signed
-    /// checkpoint, whose text or columns no longer match its leaf hash.
+    /// the state-changing events replayed (each row checked against its own
+    /// leaf hash). The registry rows a decision reads are compared with the
+    /// log where it reads them, not here. A workspace that decided before
+    /// folds only the log after its last sound decision's newest signed
+    /// size, and replays only newer state events. What it leaves to a full
+    /// `audit verify`: a damaged signature on an older checkpoint whose
+    /// root is right; a row of an event that changes no state (a denial, a
+    /// read), under a signed checkpoint, whose text or columns no longer
+    /// match its leaf hash; registry rows no decision reads; and, in a
+    /// long-lived workspace, a rewrite of rows it already read.
     pub for_decision: bool,
 }
 
@@ -684,6 +688,12 @@ impl Workspace {
             crate::ledger::LogState::replay(tx.as_mut()).map(std::sync::Arc::new)
         };
         match replayed {
+            // A decision compares the rows it reads where it reads them (the
+            // pointer, the version's quarantine, model row, approvals,
+            // evaluations, scans and evidence, the keys, the actor's
+            // grants), so its cost does not grow with the registry; the
+            // full audit compares every row.
+            Ok(_) if opts.for_decision => {}
             Ok(st) => {
                 for d in crate::ledger::disagreements(tx.as_mut(), &st)? {
                     state_disagreements += 1;

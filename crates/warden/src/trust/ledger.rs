@@ -184,11 +184,17 @@ impl LogState {
     ) -> Result<i64, Error> {
         let mut last = after;
         for e in tx.events_with_actions_after(actions, after)? {
-            check_event_row(&e)?;
-            self.apply(&e)?;
+            self.apply_checked(&e)?;
             last = e.seq;
         }
         Ok(last)
+    }
+
+    /// Applies one event read from the store, after checking its row
+    /// against its leaf hash, columns and payload digest.
+    pub(crate) fn apply_checked(&mut self, e: &StoredEvent) -> Result<(), Error> {
+        check_event_row(e)?;
+        self.apply(e)
     }
 
     fn apply(&mut self, e: &StoredEvent) -> Result<(), Error> {
