@@ -216,7 +216,10 @@ impl Workspace {
         // The author read here must be the one the log recorded.
         {
             let mut tx = self.store().read()?;
-            let events = tx.events_with_actions(&[actions::MODEL_TRAIN, actions::MODEL_IMPORT])?;
+            let events = tx.events_about(
+                &format!("model:{}@{}", m.name, m.version),
+                &[actions::MODEL_TRAIN, actions::MODEL_IMPORT],
+            )?;
             if let Some(d) = crate::ledger::model_disagreement(&events, &m)? {
                 drop(tx);
                 return Err(self.refuse_disagreement_on(d, Some((&m.name, m.version))));

@@ -740,8 +740,9 @@ impl Workspace {
         let records = {
             let mut tx = self.store().read()?;
             let records = tx.evidence(Some((&m.name, m.version)))?;
-            let events = tx.events_with_actions(&[actions::EVIDENCE_ADD])?;
             let version = format!("{}@{}", m.name, m.version);
+            // The version's own events, by subject (indexed).
+            let events = tx.events_about(&format!("model:{version}"), &[actions::EVIDENCE_ADD])?;
             if let Some(d) = crate::ledger::evidence_disagreement(&events, &version, &records)? {
                 drop(tx);
                 return Err(self.refuse_disagreement_on(d, Some((&m.name, m.version))));

@@ -148,8 +148,10 @@ impl Workspace {
         let evals = {
             let mut tx = self.store().read()?;
             let evals = tx.evaluations(&m.name, Some(m.version))?;
-            let events = tx.events_with_actions(&[actions::MODEL_EVALUATE])?;
             let version = format!("{}@{}", m.name, m.version);
+            // The version's own events, by subject (indexed).
+            let events =
+                tx.events_about(&format!("model:{version}"), &[actions::MODEL_EVALUATE])?;
             if let Some(d) = crate::ledger::evaluation_disagreement(&events, &version, &evals)? {
                 drop(tx);
                 return Err(self.refuse_disagreement_on(d, Some((&m.name, m.version))));

@@ -757,8 +757,12 @@ impl crate::Workspace {
             if found.is_none()
                 && let Some(m) = tx.model(name, Some(v))?
             {
-                let events =
-                    tx.events_with_actions(&[actions::MODEL_TRAIN, actions::MODEL_IMPORT])?;
+                // The version's own registration events, by subject (indexed),
+                // not every registration of the registry.
+                let events = tx.events_about(
+                    &format!("model:{}@{}", m.name, m.version),
+                    &[actions::MODEL_TRAIN, actions::MODEL_IMPORT],
+                )?;
                 found = model_disagreement(&events, &m)?;
             }
             if found.is_none() {
