@@ -45,6 +45,8 @@ const MAX_FILE_BYTES: u64 = 8 << 30;
 /// a key not seen before is refused until the budget refills, so a flood
 /// of made-up secrets cannot turn a replica against its hub.
 const KEY_CHECKS_PER_SECOND: u32 = 20;
+/// How long a request waits for the hub to check a key it presented.
+const KEY_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 /// Verdicts kept before the cache is emptied (each is 32 bytes and an id).
 const MAX_CACHED_VERDICTS: usize = 100_000;
 
@@ -169,9 +171,23 @@ impl HubLink {
             agent,
         });
         let per_second = NonZeroU32::new(KEY_CHECKS_PER_SECOND).unwrap_or(NonZeroU32::MIN);
+        // A key is checked while its request waits: a hub that does not
+        // answer within seconds refuses the key this time, rather than
+        // holding a server thread for as long as a package download may take.
+        let check = Arc::new(Conn {
+            base: conn.base.clone(),
+            token: conn.token.clone(),
+            env: conn.env.clone(),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(KEY_CHECK_TIMEOUT))
+                .max_redirects(0)
+                .build()
+                .into(),
+        });
         HubLink {
             checker: Arc::new(KeyChecker {
-                conn: conn.clone(),
+                conn: check,
                 verdicts: Mutex::new(HashMap::new()),
                 budget: DefaultDirectRateLimiter::direct(Quota::per_second(per_second)),
             }),
