@@ -505,7 +505,12 @@ impl Gate {
         {
             return Ok(g.clone());
         }
-        let g = Self::from_sources(&origin, sources, (&data.0, &data.1))?;
+        let mut g = Self::from_sources(&origin, sources, (&data.0, &data.1))?;
+        // The engine analyses and schedules the policy at its first
+        // evaluation; a clone of an engine that has evaluated once keeps that
+        // work, so the cached gate evaluates once here (on an empty input,
+        // whatever it answers) and every decision's clone starts prepared.
+        let _ = g.deny(&serde_json::json!({}));
         *cache = Some(g.clone());
         Ok(g)
     }
@@ -729,6 +734,18 @@ mod tests {
         let mut again = Gate::from_files_reusing(&files, None, &mut cache).unwrap();
         assert_eq!(again.digest(), first.digest());
         assert_eq!(again.deny(&input).unwrap(), ["no prod"]);
+        // A reused gate answers each input as a fresh one does, whatever it
+        // answered before (nothing of one evaluation leaks into the next).
+        let mut fresh = Gate::from_files(&files, None).unwrap();
+        for i in [
+            serde_json::json!({"env": "dev"}),
+            input.clone(),
+            serde_json::json!({}),
+            serde_json::json!({"env": "dev"}),
+        ] {
+            let mut reused = Gate::from_files_reusing(&files, None, &mut cache).unwrap();
+            assert_eq!(reused.deny(&i).unwrap(), fresh.deny(&i).unwrap(), "{i}");
+        }
         // An edited policy decides at once, under its own digest.
         write("input.env == \"prod\"\nmsg := \"still no prod\"");
         let mut edited = Gate::from_files_reusing(&files, None, &mut cache).unwrap();
