@@ -180,25 +180,9 @@ fn inference_routes() -> Router<Arc<Shared>> {
         .method_not_allowed_fallback(routes::method_not_allowed)
 }
 
+/// A workspace's server: the inference routes and the control API.
 fn routes(_shared: Arc<Shared>) -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/v2/health/live", get(routes::live))
-        .route("/v2/health/ready", get(routes::ready))
-        .route("/v2", get(routes::server_metadata))
-        .route("/v2/models/{name}", get(routes::model_metadata))
-        .route(
-            "/v2/models/{name}/versions/{version}",
-            get(routes::model_version_metadata),
-        )
-        .route("/v2/models/{name}/ready", get(routes::model_ready))
-        .route("/v2/models/{name}/infer", post(routes::infer))
-        .route(
-            "/v2/models/{name}/versions/{version}/infer",
-            post(routes::infer_version),
-        )
-        .route("/v1/models/{target}", post(routes::predict_records))
-        .route("/metrics", get(routes::metrics))
-        .route("/openapi.json", get(routes::openapi))
+    inference_routes()
         .route("/api/v1/models", get(control::list_models))
         .route("/api/v1/models/{name}", get(control::show_model))
         .route("/api/v1/models/{name}/rollback", post(control::rollback))
@@ -217,8 +201,6 @@ fn routes(_shared: Arc<Shared>) -> Router<Arc<Shared>> {
         )
         .route("/api/v1/audit", get(control::audit_log))
         .route("/api/v1/audit/proof/{index}", get(control::audit_proof))
-        .fallback(routes::not_found)
-        .method_not_allowed_fallback(routes::method_not_allowed)
 }
 
 /// What [`serve`] reports once it is listening.
@@ -423,43 +405,41 @@ pub fn load(
     cfg: ServeConfig,
     log: EventSink,
 ) -> Result<(Arc<Shared>, Failed), ServerError> {
-    let metrics = metrics::Metrics::new();
-    let mut failed = HashMap::new();
-    let jwt = cfg
-        .jwt
-        .clone()
-        .map(jwt::JwtVerifier::load)
-        .transpose()?
-        .map(arc_swap::ArcSwap::from_pointee);
-    let hub = cfg.hub.as_ref().map(hub::Issuers::load).transpose()?;
-    let limiters = guard::Limiters::default();
-    let first = state::refresh(ws, &cfg, None, &mut failed, &metrics, &limiters, &log)?;
-    let shared = Arc::new(Shared {
-        follows: None,
-        jwt,
-        hub,
-        token_uses: Default::default(),
-        pool: control::WorkspacePool::new(32),
+    let home = Home {
         root: ws.root().to_path_buf(),
         open_options,
-        inflight: guard::InFlight::new(cfg.max_concurrency),
-        current: state::Current::new(first),
-        limiters,
-        metrics,
-        log,
-        uploads: tokio::sync::Semaphore::new(
-            cfg.hub.as_ref().map_or(0, |h| h.max_concurrent_uploads),
-        ),
-        cfg,
-        monitor: std::sync::OnceLock::new(),
-    });
-    Ok((shared, failed))
+        follows: None,
+    };
+    load_from(ws, home, cfg, log)
 }
 
 /// The first snapshot of a replica following a hub: the hub's checkpoint
 /// followed, then its serving state read and every target verified.
 fn load_replica(
     link: &replica::HubLink,
+    cfg: ServeConfig,
+    log: EventSink,
+) -> Result<(Arc<Shared>, Failed), ServerError> {
+    link.follow_checkpoint()?;
+    let home = Home {
+        root: std::path::PathBuf::new(),
+        open_options: warden::OpenOptions::default(),
+        follows: Some(link.url().to_string()),
+    };
+    load_from(link, home, cfg, log)
+}
+
+/// Where a server's state comes from: its workspace (root and options,
+/// opened again by the control API and the monitor), or the hub it follows.
+struct Home {
+    root: std::path::PathBuf,
+    open_options: warden::OpenOptions,
+    follows: Option<String>,
+}
+
+fn load_from(
+    src: &dyn state::Source,
+    home: Home,
     cfg: ServeConfig,
     log: EventSink,
 ) -> Result<(Arc<Shared>, Failed), ServerError> {
@@ -471,23 +451,26 @@ fn load_replica(
         .map(jwt::JwtVerifier::load)
         .transpose()?
         .map(arc_swap::ArcSwap::from_pointee);
+    let hub = cfg.hub.as_ref().map(hub::Issuers::load).transpose()?;
     let limiters = guard::Limiters::default();
-    link.follow_checkpoint()?;
-    let first = state::refresh(link, &cfg, None, &mut failed, &metrics, &limiters, &log)?;
+    let first = state::refresh(src, &cfg, None, &mut failed, &metrics, &limiters, &log)?;
     let shared = Arc::new(Shared {
-        follows: Some(link.url().to_string()),
+        // A replica has no workspace to pool.
+        pool: control::WorkspacePool::new(if home.follows.is_some() { 0 } else { 32 }),
+        follows: home.follows,
         jwt,
-        hub: None,
+        hub,
         token_uses: Default::default(),
-        pool: control::WorkspacePool::new(0),
-        root: std::path::PathBuf::new(),
-        open_options: warden::OpenOptions::default(),
+        root: home.root,
+        open_options: home.open_options,
         inflight: guard::InFlight::new(cfg.max_concurrency),
         current: state::Current::new(first),
         limiters,
         metrics,
         log,
-        uploads: tokio::sync::Semaphore::new(0),
+        uploads: tokio::sync::Semaphore::new(
+            cfg.hub.as_ref().map_or(0, |h| h.max_concurrent_uploads),
+        ),
         cfg,
         monitor: std::sync::OnceLock::new(),
     });

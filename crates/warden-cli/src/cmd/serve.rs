@@ -31,7 +31,8 @@ pub struct Flags {
     pub tls_client_ca: Option<PathBuf>,
 }
 
-pub fn run(g: &Global, f: Flags) -> Result<ExitCode, Failure> {
+/// The config file's settings with the flags over them.
+fn config(f: Flags) -> Result<ServeConfig, Failure> {
     let mut cfg = match &f.config {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| {
@@ -60,6 +61,11 @@ pub fn run(g: &Global, f: Flags) -> Result<ExitCode, Failure> {
             )
         })?;
     }
+    Ok(cfg)
+}
+
+pub fn run(g: &Global, f: Flags) -> Result<ExitCode, Failure> {
+    let cfg = config(f)?;
     let ws = super::workspace(g)?;
     ws.authorize_serving(&cfg.env)?;
     let (writer, log) = LogWriter::start();
@@ -95,34 +101,7 @@ pub fn replica(
     trust_keys: &[PathBuf],
     f: Flags,
 ) -> Result<ExitCode, Failure> {
-    let mut cfg = match &f.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                Failure::new(exit::USAGE, format!("cannot read {}: {e}", p.display()))
-            })?;
-            ServeConfig::from_toml(&text, p).map_err(server_failure)?
-        }
-        None => ServeConfig::default(),
-    };
-    if let (Some(cert), Some(key)) = (f.tls_cert, f.tls_key) {
-        cfg.tls = Some(TlsSettings {
-            cert,
-            key,
-            client_ca: f.tls_client_ca,
-            client_cert_optional: false,
-        });
-    }
-    if let Some(e) = f.env {
-        cfg.env = e;
-    }
-    if let Some(a) = f.addr {
-        cfg.addr = a.parse().map_err(|e| {
-            Failure::new(
-                exit::USAGE,
-                format!("--addr {a:?}: {e} (expected HOST:PORT)"),
-            )
-        })?;
-    }
+    let cfg = config(f)?;
     let trust = if trust_keys.is_empty() {
         None
     } else {
